@@ -1,0 +1,38 @@
+# Two commands for a fresh machine: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORTAIL_HOME ?= var
+REFDATA ?= ../shared/refdata
+PYTEST_ARGS ?=
+
+.PHONY: install run serve demo test test-fast bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test,bench]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	PORTAIL_HOME=$(PORTAIL_HOME) $(BIN)/portail demo --refdata $(REFDATA)
+
+run: demo
+	PORTAIL_HOME=$(PORTAIL_HOME) $(BIN)/portail serve
+
+serve: install
+	PORTAIL_HOME=$(PORTAIL_HOME) $(BIN)/portail serve
+
+test: install
+	PORTAIL_REFDATA=$(REFDATA) $(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+test-fast: install
+	PORTAIL_REFDATA=$(REFDATA) $(BIN)/pytest -m "not slow" -x $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) $(PORTAIL_HOME) .pytest_cache

@@ -1,0 +1,42 @@
+"""The ASGI application: Explore API v2.1 per portal, management API, OpenAPI docs.
+
+``create_app(instance)`` builds everything from an ``Instance``, so tests can serve several
+instances side by side and nothing lives in module globals.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from portail import __version__
+from portail.api.errors import install_handlers
+from portail.api.explore import explore_router
+from portail.api.management import management_router
+from portail.operations import Instance, open_instance
+
+EXPLORE_PREFIX = "/api/explore/v2.1"
+
+
+def create_app(instance: Instance | None = None) -> FastAPI:
+    instance = instance or open_instance()
+    app = FastAPI(
+        title="Portail",
+        version=__version__,
+        description="Open data portal: Opendatasoft-compatible Explore API v2.1 and the management API.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/explore/v2.1/swagger.json",
+    )
+    app.state.instance = instance
+    install_handlers(app)
+    # Anonymous reads are open to every origin, as on Opendatasoft portals; no credentials.
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"])
+    app.include_router(explore_router("public"), prefix=EXPLORE_PREFIX)
+    app.include_router(management_router())
+
+    @app.get("/api/health", include_in_schema=False)
+    def health():
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,73 @@
+"""API errors, rendered in one place with Opendatasoft's JSON shape.
+
+Endpoints raise these (or catalogue/ingest/ODSQL errors); ``install_handlers`` turns each
+into ``{"error_code": …, "message": …}`` with the right status. Internal details (SQL, paths,
+stack traces) never reach a response body.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from portail.catalog.services import CatalogError
+from portail.ingest.errors import IngestError
+
+log = logging.getLogger("portail.api")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error_code: str, message: str, **extra):
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+        self.extra = extra
+
+
+def invalid_parameter(message: str) -> ApiError:
+    return ApiError(400, "InvalidRESTParameterError", message)
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, "NotFound", message)
+
+
+def _body(code: str, message: str, **extra) -> dict:
+    return {"error_code": code, "message": message, **extra}
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, error: ApiError):
+        return JSONResponse(_body(error.error_code, error.message, **error.extra), status_code=error.status)
+
+    @app.exception_handler(CatalogError)
+    async def _catalog(_: Request, error: CatalogError):
+        return JSONResponse(_body(error.code, error.message), status_code=error.status)
+
+    @app.exception_handler(IngestError)
+    async def _ingest(_: Request, error: IngestError):
+        return JSONResponse(_body("IngestError", error.describe(), detail=error.to_dict()), status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, error: RequestValidationError):
+        first = error.errors()[0] if error.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "body"))
+        message = f"Invalid value for {where} API parameter: {first.get('msg', 'invalid')}"
+        return JSONResponse(_body("InvalidRESTParameterError", message), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException):
+        code = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 403: "Forbidden"}.get(error.status_code, "HTTPError")
+        message = error.detail if isinstance(error.detail, str) else "error"
+        return JSONResponse(_body(code, message), status_code=error.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception):
+        log.exception("unexpected error on %s", request.url.path)
+        return JSONResponse(_body("InternalError", "An internal error occurred."), status_code=500)

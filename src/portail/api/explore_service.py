@@ -1,0 +1,118 @@
+"""What the Explore API answers, without HTTP: resolve a dataset a portal may show, check
+paging parameters as Opendatasoft does, build the query, run it in the store.
+
+The HTML portal calls these functions too. Queries are sqlglot expressions over ``records``;
+field names come from the dataset schema, never from request text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlglot import exp
+
+from portail.api.errors import ApiError, invalid_parameter, not_found
+from portail.api.serialize import output_expression, records_json
+from portail.catalog import services
+from portail.catalog.models import Dataset
+from portail.operations import Instance
+from portail.schema import Field, fields_from_json
+
+MAX_LIMIT = 100
+MAX_WINDOW = 10_000
+
+
+def check_paging(limit: int, offset: int, *, max_limit: int = MAX_LIMIT, window: int = MAX_WINDOW) -> int:
+    """Opendatasoft's bounds and messages; returns the effective limit (-1 means the maximum)."""
+    if limit < -1 or limit > max_limit:
+        raise invalid_parameter(f"Invalid value for limit API parameter: {limit} was found but -1 <= limit <= {max_limit} is expected.")
+    if offset < 0:
+        raise invalid_parameter(f"Invalid value for offset API parameter: {offset} was found but offset >= 0 is expected.")
+    effective = max_limit if limit == -1 else limit
+    if offset + effective > window:
+        raise invalid_parameter(f"Invalid value for sum of offset + limit API parameter: {offset + effective} was found "
+                                f"but <= {window} is expected.")
+    return effective
+
+
+def odsql_error(message: str, clause: str) -> ApiError:
+    return ApiError(400, "ODSQLError", f"ODSQL query is malformed: {message} Clause(s) containing the error(s): {clause}.")
+
+
+def visible_datasets(instance: Instance, portal: str) -> list[Dataset]:
+    with instance.session() as session:
+        return [d for d in services.list_datasets(session, portal) if d.current_version is not None]
+
+
+def get_visible_dataset(instance: Instance, portal: str, dataset_id: str) -> Dataset:
+    with instance.session() as session:
+        try:
+            dataset = services.get_dataset(session, dataset_id)
+        except services.NotFound:
+            dataset = None
+    if dataset is None or portal not in (dataset.portals or []) or dataset.current_version is None:
+        raise not_found(f"Unknown dataset: {dataset_id}")
+    return dataset
+
+
+_ORDER_ITEM = re.compile(r"^\s*(`(?:[^`\\]|\\.)+`|[A-Za-z_][A-Za-z0-9_]*)\s*(asc|desc)?\s*$", re.IGNORECASE)
+
+
+def parse_order_by(text: str | None, fields: list[Field]) -> list[exp.Ordered]:
+    """``field [asc|desc], …`` over the schema (the full ODSQL order_by arrives with odsql/)."""
+    if not text or not text.strip():
+        return []
+    by_name = {f.name: f for f in fields}
+    ordered = []
+    for item in text.split(","):
+        match = _ORDER_ITEM.match(item)
+        if not match:
+            raise odsql_error(f"invalid order_by expression {item.strip()!r}.", "order_by")
+        name = match.group(1).strip("`").replace("\\`", "`")
+        if name not in by_name:
+            raise odsql_error(f"Unknown field: {name}", "order_by")
+        descending = (match.group(2) or "asc").lower() == "desc"
+        ordered.append(exp.Ordered(this=exp.column(name, quoted=True), desc=descending, nulls_first=False))
+    return ordered
+
+
+def parse_select(text: str | None, fields: list[Field]) -> list[Field]:
+    if not text or text.strip() == "*":
+        return fields
+    by_name = {f.name: f for f in fields}
+    chosen = []
+    for item in text.split(","):
+        name = item.strip().strip("`")
+        if name == "*":
+            chosen.extend(fields)
+        elif name in by_name:
+            chosen.append(by_name[name])
+        else:
+            raise odsql_error(f"Unknown field: {name}", "select")
+    return chosen
+
+
+@dataclass
+class RecordsPage:
+    total_count: int
+    results: list[dict[str, Any]]
+
+
+def query_records(instance: Instance, dataset: Dataset, *, select: str | None = None, order_by: str | None = None,
+                  limit: int = 10, offset: int = 0) -> RecordsPage:
+    effective = check_paging(limit, offset)
+    version = dataset.current
+    fields = fields_from_json(version.fields)
+    chosen = parse_select(select, fields)
+    ordering = parse_order_by(order_by, fields)
+    total = instance.store.query(version.location, exp.select("count(*) AS n").from_("records")).column("n")[0].as_py()
+    if effective == 0:
+        return RecordsPage(total, [])
+    query = exp.select(*[exp.alias_(output_expression(f), f.name, quoted=True) for f in chosen]).from_("records")
+    if ordering:
+        query = query.order_by(*ordering)
+    query = query.limit(effective).offset(offset)
+    rows = instance.store.query(version.location, query).to_pylist()
+    return RecordsPage(total, records_json(chosen, rows))

@@ -1,0 +1,253 @@
+"""Management API v1: the JSON twin of the ``portail dataset …`` commands.
+
+Same service functions as the CLI (``catalog.services`` and ``operations``), so a script, the
+CLI and the coming back office behave identically. Until accounts and API keys exist, the
+routes answer only with the instance's management token, or to loopback clients when no
+token is configured.
+"""
+
+from __future__ import annotations
+
+import hmac
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, UploadFile
+from pydantic import BaseModel, ConfigDict, Field as PydanticField
+
+from portail.api.errors import ApiError
+from portail.catalog import services
+from portail.catalog.models import Dataset
+from portail.ingest.types import ReadOptions
+from portail.operations import Instance, delete, fetch, load_file, publish, rollback
+from portail.schema import FieldType
+
+
+def require_manager(request: Request) -> None:
+    token = request.app.state.instance.settings.management_token
+    if token:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip(), token):
+            raise ApiError(401, "Unauthorized", "A valid management token is required (Authorization: Bearer …).")
+    elif request.client is None or request.client.host not in ("127.0.0.1", "::1", "localhost", "testclient"):
+        raise ApiError(403, "Forbidden", "The management API is only open to this machine until a token is configured.")
+
+
+class Metadata(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = None
+    description: str | None = None
+    themes: list[str] | None = None
+    keywords: list[str] | None = None
+    license: str | None = None
+    license_url: str | None = None
+    publisher: str | None = None
+    owner: str | None = None
+    contact_name: str | None = None
+    contact_email: str | None = None
+    language: str | None = None
+    update_frequency: str | None = None
+    temporal_start: date | None = None
+    temporal_end: date | None = None
+    spatial_coverage: str | None = None
+    portals: list[str] | None = None
+    extra_metas: dict[str, Any] | None = None
+
+
+class DatasetCreate(Metadata):
+    dataset_id: str
+    title: str
+    source_url: str | None = None
+
+
+class DatasetUpdate(Metadata):
+    dataset_id: str | None = PydanticField(default=None, description="New slug; the uid never changes.")
+
+
+class FieldOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: FieldType | None = None
+    label: str | None = None
+    description: str | None = None
+    annotations: dict[str, list[Any]] | None = None
+
+
+class VersionChoice(BaseModel):
+    version: int | None = None
+
+
+class SourceUrl(BaseModel):
+    url: str
+    publish: bool = False
+
+
+def version_json(v) -> dict[str, Any]:
+    return {"version": v.number, "status": v.status, "source": v.source_name, "records_count": v.row_count,
+            "size_bytes": v.size_bytes, "created_at": v.created_at.isoformat(),
+            "finished_at": v.finished_at.isoformat() if v.finished_at else None, "error": v.error, "report": v.report}
+
+
+def management_json(d: Dataset) -> dict[str, Any]:
+    return {
+        "dataset_id": d.slug, "dataset_uid": d.uid, "title": d.title, "description": d.description,
+        "themes": d.themes, "keywords": d.keywords, "license": d.license, "license_url": d.license_url,
+        "publisher": d.publisher, "owner": d.owner, "contact_name": d.contact_name, "contact_email": d.contact_email,
+        "language": d.language, "update_frequency": d.update_frequency,
+        "temporal_start": d.temporal_start.isoformat() if d.temporal_start else None,
+        "temporal_end": d.temporal_end.isoformat() if d.temporal_end else None,
+        "spatial_coverage": d.spatial_coverage, "portals": d.portals, "extra_metas": d.extra_metas,
+        "source": d.source, "field_overrides": d.field_overrides, "current_version": d.current_version,
+        "records_count": d.records_count, "created_at": d.created_at.isoformat(), "modified": d.modified.isoformat(),
+        "versions": [version_json(v) for v in d.versions],
+        "attachments": [{"id": a.attachment_id, "title": a.title, "mimetype": a.mimetype, "size_bytes": a.size_bytes}
+                        for a in d.attachments],
+    }
+
+
+def _save_upload(instance: Instance, upload: UploadFile) -> Path:
+    """Copy an upload to the instance's uploads folder in chunks, enforcing the size limit."""
+    limit = instance.settings.max_upload_bytes
+    instance.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    name = Path(upload.filename or "upload").name
+    fd, tmp = tempfile.mkstemp(prefix="upload-", suffix="-" + name, dir=instance.settings.uploads_dir)
+    size = 0
+    with open(fd, "wb") as out:
+        while chunk := upload.file.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                out.close()
+                Path(tmp).unlink(missing_ok=True)
+                raise ApiError(413, "PayloadTooLarge", f"The file is larger than the {limit:,} bytes allowed.")
+            out.write(chunk)
+    return Path(tmp)
+
+
+def management_router() -> APIRouter:
+    router = APIRouter(prefix="/api/management/v1", tags=["Management API v1"], dependencies=[Depends(require_manager)])
+
+    def inst(request: Request) -> Instance:
+        return request.app.state.instance
+
+    def reload(instance: Instance, ref: str) -> dict[str, Any]:
+        with instance.session() as session:
+            return management_json(services.get_dataset(session, ref))
+
+    @router.get("/datasets", summary="All datasets, every portal, with their versions")
+    def list_all(request: Request):
+        with inst(request).session() as session:
+            datasets = services.list_datasets(session)
+            return {"total_count": len(datasets), "results": [management_json(d) for d in datasets]}
+
+    @router.post("/datasets", status_code=201, summary="Create a dataset (optionally loading a URL)")
+    def create(request: Request, body: DatasetCreate):
+        instance = inst(request)
+        metadata = body.model_dump(exclude_none=True, exclude={"dataset_id", "title", "source_url"})
+        with instance.session() as session:
+            services.create_dataset(session, body.dataset_id, body.title, **metadata)
+        if body.source_url:
+            path = fetch(instance, body.source_url)
+            try:
+                load_file(instance, body.dataset_id, path, source=body.source_url)
+            finally:
+                path.unlink(missing_ok=True)
+        return reload(instance, body.dataset_id)
+
+    @router.get("/datasets/{ref}", summary="A dataset by dataset_id or uid")
+    def show(request: Request, ref: str):
+        return reload(inst(request), ref)
+
+    @router.patch("/datasets/{ref}", summary="Change metadata (or the dataset_id)")
+    def update(request: Request, ref: str, body: DatasetUpdate):
+        instance = inst(request)
+        values = body.model_dump(exclude_unset=True, exclude={"dataset_id"})
+        with instance.session() as session:
+            dataset = services.get_dataset(session, ref)
+            if values:
+                services.update_metadata(session, dataset, **values)
+            if body.dataset_id and body.dataset_id != dataset.slug:
+                services.rename_dataset(session, dataset, body.dataset_id)
+            uid = dataset.uid
+        return reload(instance, uid)
+
+    @router.delete("/datasets/{ref}", status_code=204, summary="Delete a dataset, its versions and files")
+    def remove(request: Request, ref: str):
+        delete(inst(request), ref)
+
+    @router.post("/datasets/{ref}/data", summary="Upload a file as a new version (multipart field `file`)")
+    def upload(request: Request, ref: str, file: UploadFile, publish_now: bool = False, format: str | None = None,
+               encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None):
+        instance = inst(request)
+        path = _save_upload(instance, file)
+        try:
+            options = ReadOptions(format=format, encoding=encoding, delimiter=delimiter, sheet=sheet)
+            result = load_file(instance, ref, path, options=options, publish=publish_now, source=file.filename)
+        finally:
+            path.unlink(missing_ok=True)
+        return {"dataset_id": result.slug, "version": result.version, "published": result.published,
+                "report": result.report.to_dict()}
+
+    @router.post("/datasets/{ref}/data/url", summary="Load a URL as a new version")
+    def load_url(request: Request, ref: str, body: SourceUrl):
+        instance = inst(request)
+        path = fetch(instance, body.url)
+        try:
+            result = load_file(instance, ref, path, publish=body.publish, source=body.url)
+        finally:
+            path.unlink(missing_ok=True)
+        return {"dataset_id": result.slug, "version": result.version, "published": result.published,
+                "report": result.report.to_dict()}
+
+    @router.get("/datasets/{ref}/versions", summary="Version history")
+    def versions(request: Request, ref: str):
+        return reload(inst(request), ref)["versions"]
+
+    @router.post("/datasets/{ref}/publish", summary="Publish the newest (or a given) ready version")
+    def do_publish(request: Request, ref: str, body: VersionChoice | None = None):
+        version = publish(inst(request), ref, body.version if body else None)
+        return {"dataset_id": ref, "current_version": version.number}
+
+    @router.post("/datasets/{ref}/rollback", summary="Go back to an earlier version")
+    def do_rollback(request: Request, ref: str, body: VersionChoice | None = None):
+        version = rollback(inst(request), ref, body.version if body else None)
+        return {"dataset_id": ref, "current_version": version.number}
+
+    @router.put("/datasets/{ref}/fields/{name}", summary="Override a field's type, label, description, annotations")
+    def override_field(request: Request, ref: str, name: str, body: FieldOverride):
+        instance = inst(request)
+        with instance.session() as session:
+            dataset = services.get_dataset(session, ref)
+            services.set_field_override(session, dataset, name, **body.model_dump(exclude_none=True))
+            uid = dataset.uid
+        return reload(instance, uid)
+
+    @router.post("/datasets/{ref}/attachments", status_code=201, summary="Attach a file to a dataset")
+    def attach(request: Request, ref: str, file: UploadFile, title: str | None = None):
+        instance = inst(request)
+        saved = _save_upload(instance, file)
+        name = Path(file.filename or "attachment").name
+        attachment_id = services.normalize_attachment_id(name)
+        target_dir = instance.settings.home / "attachments"
+        target_dir.mkdir(parents=True, exist_ok=True)
+        with instance.session() as session:
+            dataset = services.get_dataset(session, ref)
+            target = target_dir / f"{dataset.uid}-{attachment_id}"
+            shutil.move(saved, target)
+            services.add_attachment(session, dataset, services.AttachmentFile(
+                attachment_id=attachment_id, title=title or name, mimetype=file.content_type or "application/octet-stream",
+                path=str(target), size_bytes=target.stat().st_size))
+            uid = dataset.uid
+        return reload(instance, uid)
+
+    @router.delete("/datasets/{ref}/attachments/{attachment_id}", status_code=204, summary="Remove an attachment")
+    def detach(request: Request, ref: str, attachment_id: str):
+        instance = inst(request)
+        with instance.session() as session:
+            dataset = services.get_dataset(session, ref)
+            path = services.remove_attachment(session, dataset, attachment_id)
+        Path(path).unlink(missing_ok=True)
+
+    return router

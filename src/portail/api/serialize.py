@@ -1,0 +1,139 @@
+"""JSON shapes exactly as Opendatasoft's Explore API v2.1 emits them.
+
+The dataset object (``dataset_id``, ``dataset_uid``, ``metas.default``, ``fields``…) and
+record values (geo_point_2d as ``{lon, lat}``, geo_shape as a GeoJSON Feature, dates as ISO
+strings) are shaped here and nowhere else, so the HTML portal and exports can reuse them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from markdown_it import MarkdownIt
+from sqlglot import exp
+
+from portail.catalog.models import Dataset
+from portail.schema import Field, FieldType, fields_from_json
+
+_markdown = MarkdownIt("commonmark", {"html": False})
+
+
+def _iso(value: datetime | date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def features(fields: list[Field], has_records: bool) -> list[str]:
+    found = []
+    if has_records:
+        found.append("analyze")
+    if any(f.type in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE) for f in fields):
+        found.append("geo")
+    if any(f.type in (FieldType.DATE, FieldType.DATETIME) for f in fields):
+        found.append("timeserie")
+    return found
+
+
+def field_json(f: Field) -> dict[str, Any]:
+    return {"name": f.name, "label": f.label, "type": str(f.type), "annotations": f.annotations,
+            "description": f.description}
+
+
+def default_metas(dataset: Dataset) -> dict[str, Any]:
+    return {
+        "title": dataset.title,
+        "description": _markdown.render(dataset.description) if dataset.description else None,
+        "theme": list(dataset.themes or []) or None,
+        "keyword": list(dataset.keywords or []) or None,
+        "license": dataset.license,
+        "license_url": dataset.license_url,
+        "language": dataset.language or "fr",
+        "metadata_languages": [dataset.language or "fr"],
+        "timezone": (dataset.extra_metas or {}).get("timezone", "Europe/Paris"),
+        "modified": _iso(dataset.modified),
+        "modified_updates_on_data_change": True,
+        "modified_updates_on_metadata_change": True,
+        "data_processed": _iso(dataset.data_processed),
+        "metadata_processed": _iso(dataset.metadata_processed),
+        "publisher": dataset.publisher,
+        "references": (dataset.extra_metas or {}).get("references"),
+        "attributions": (dataset.extra_metas or {}).get("attributions"),
+        "records_count": dataset.records_count if dataset.current_version else 0,
+        "territory": (dataset.extra_metas or {}).get("territory"),
+        "geographic_reference": (dataset.extra_metas or {}).get("geographic_reference"),
+        "geographic_area": dataset.spatial_coverage,
+        "federated": False,
+    }
+
+
+def dataset_json(dataset: Dataset, base_url: str = "", include_links: bool = False) -> dict[str, Any]:
+    version = dataset.current
+    fields = fields_from_json(version.fields) if version else []
+    has_records = bool(version and (version.row_count or 0) > 0)
+    body: dict[str, Any] = {
+        "visibility": "domain",
+        "dataset_id": dataset.slug,
+        "dataset_uid": dataset.uid,
+        "has_records": has_records,
+        "data_visible": True,
+        "features": features(fields, has_records),
+        "attachments": [
+            {"mimetype": a.mimetype, "url": f"odsfile://{a.attachment_id}", "id": a.attachment_id, "title": a.title}
+            for a in dataset.attachments
+        ],
+        "alternative_exports": [],
+        "metas": {
+            "default": default_metas(dataset),
+            "dcat": {
+                "created": _iso(dataset.created_at),
+                "issued": _iso(dataset.created_at),
+                "creator": dataset.owner,
+                "contact_name": dataset.contact_name,
+                "contact_email": dataset.contact_email,
+                "accrualperiodicity": dataset.update_frequency,
+                "temporal_coverage_start": _iso(dataset.temporal_start),
+                "temporal_coverage_end": _iso(dataset.temporal_end),
+                "spatial": dataset.spatial_coverage,
+            },
+        },
+        "fields": [field_json(f) for f in fields],
+    }
+    if include_links:
+        href = f"{base_url}/api/explore/v2.1/catalog/datasets/{dataset.slug}"
+        body["_links"] = [{"rel": "self", "href": href}, {"rel": "records", "href": href + "/records"},
+                          {"rel": "exports", "href": href + "/exports"},
+                          {"rel": "catalog", "href": f"{base_url}/api/explore/v2.1/catalog"}]
+    return body
+
+
+# -- records ----------------------------------------------------------------------------------
+def output_expression(f: Field) -> exp.Expression:
+    """How a stored column is read for JSON output (geometry needs converting in the engine)."""
+    column = exp.column(f.name, quoted=True)
+    if f.type == FieldType.GEO_POINT_2D:
+        return exp.func("struct_pack", exp.PropertyEQ(this=exp.to_identifier("lon"), expression=exp.func("ST_X", column)),
+                        exp.PropertyEQ(this=exp.to_identifier("lat"), expression=exp.func("ST_Y", column)))
+    if f.type == FieldType.GEO_SHAPE:
+        return exp.func("ST_AsGeoJSON", column)
+    if f.type in (FieldType.JSON, FieldType.FILE):
+        return exp.cast(column, "VARCHAR")
+    return column
+
+
+def record_value(f: Field, value: Any) -> Any:
+    if value is None:
+        return None
+    if f.type == FieldType.GEO_SHAPE:
+        return {"type": "Feature", "geometry": json.loads(value), "properties": {}}
+    if f.type == FieldType.GEO_POINT_2D:
+        return {"lon": value["lon"], "lat": value["lat"]} if value.get("lon") is not None else None
+    if f.type in (FieldType.JSON, FieldType.FILE):
+        return json.loads(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+def records_json(fields: list[Field], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{f.name: record_value(f, row.get(f.name)) for f in fields} for row in rows]

@@ -1,0 +1,120 @@
+"""Catalogue tables: datasets, their versions and attachments.
+
+Portable SQLAlchemy 2 types only (JSON, not JSONB; no SQLite-isms), so the same models run on
+SQLite (the embedded default) and PostgreSQL (production). Every change of schema goes through
+an Alembic migration in ``migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Dataset(Base):
+    __tablename__ = "dataset"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, index=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True, index=True)
+
+    # Metadata: Opendatasoft's "default" template plus what DCAT needs.
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)  # Markdown
+    themes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    keywords: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    license: Mapped[str | None] = mapped_column(String(200))
+    license_url: Mapped[str | None] = mapped_column(String(500))
+    publisher: Mapped[str | None] = mapped_column(String(300))
+    owner: Mapped[str | None] = mapped_column(String(300))  # the data owner, a person
+    contact_name: Mapped[str | None] = mapped_column(String(300))
+    contact_email: Mapped[str | None] = mapped_column(String(300))
+    language: Mapped[str | None] = mapped_column(String(16))
+    update_frequency: Mapped[str | None] = mapped_column(String(50))
+    temporal_start: Mapped[date | None] = mapped_column(Date)
+    temporal_end: Mapped[date | None] = mapped_column(Date)
+    spatial_coverage: Mapped[str | None] = mapped_column(String(300))
+    portals: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    extra_metas: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    # Source and schema.
+    source: Mapped[str | None] = mapped_column(Text)  # last file or URL loaded, for reloads
+    read_options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    field_overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # name -> {type,label,…}
+    pipeline: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+    # State.
+    current_version: Mapped[int | None] = mapped_column(Integer)
+    records_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    data_processed: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    metadata_processed: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    versions: Mapped[list["DatasetVersion"]] = relationship(
+        back_populates="dataset", cascade="all, delete-orphan", order_by="DatasetVersion.number"
+    )
+    attachments: Mapped[list["Attachment"]] = relationship(
+        back_populates="dataset", cascade="all, delete-orphan", order_by="Attachment.id"
+    )
+
+    def version(self, number: int | None) -> "DatasetVersion | None":
+        return next((v for v in self.versions if v.number == number), None)
+
+    @property
+    def current(self) -> "DatasetVersion | None":
+        return self.version(self.current_version)
+
+
+class DatasetVersion(Base):
+    __tablename__ = "dataset_version"
+    __table_args__ = (UniqueConstraint("dataset_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))  # building | ready | failed | pruned
+    location: Mapped[str | None] = mapped_column(Text)
+    source_name: Mapped[str | None] = mapped_column(Text)
+    row_count: Mapped[int | None] = mapped_column(BigInteger)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    dataset: Mapped[Dataset] = relationship(back_populates="versions")
+
+
+class Attachment(Base):
+    __tablename__ = "attachment"
+    __table_args__ = (UniqueConstraint("dataset_id", "attachment_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"), index=True)
+    attachment_id: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(500))
+    mimetype: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    dataset: Mapped[Dataset] = relationship(back_populates="attachments")
+
+
+class RetiredUid(Base):
+    """Uids of deleted datasets: a uid appears in URIs and DCAT, so it is never handed out again."""
+
+    __tablename__ = "retired_uid"
+
+    uid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200))
+    retired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

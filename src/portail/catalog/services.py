@@ -1,0 +1,294 @@
+"""Every change to the catalogue, as functions on a session.
+
+The CLI, the management API and (later) the back office call these, so a rule written here
+holds everywhere. They touch only the database: files are the store's business, and the
+cross-package flows (ingest, delete with files) live in ``portail.operations``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from portail.catalog.models import Attachment, Dataset, DatasetVersion, RetiredUid
+from portail.schema import Field, FieldType, KNOWN_ANNOTATIONS, fields_from_json, fields_to_json
+
+PORTALS = ("public", "internal")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,199}$")
+_UID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+#: Metadata a publisher may set, with the Python type each takes.
+METADATA_FIELDS: dict[str, type] = {
+    "title": str, "description": str, "themes": list, "keywords": list, "license": str, "license_url": str,
+    "publisher": str, "owner": str, "contact_name": str, "contact_email": str, "language": str,
+    "update_frequency": str, "temporal_start": date, "temporal_end": date, "spatial_coverage": str,
+    "portals": list, "extra_metas": dict,
+}
+
+#: Update frequencies, as the EU "frequency" vocabulary names them (used by DCAT later).
+FREQUENCIES = ("continuous", "daily", "weekly", "monthly", "quarterly", "annual", "irregular", "never", "unknown")
+
+
+class CatalogError(Exception):
+    """A request the catalogue refuses; ``status`` tells the API which HTTP code fits."""
+
+    def __init__(self, message: str, status: int = 400, code: str = "CatalogError"):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class NotFound(CatalogError):
+    def __init__(self, message: str):
+        super().__init__(message, status=404, code="NotFound")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_uid(session: Session) -> str:
+    while True:
+        uid = "da_" + "".join(secrets.choice(_UID_ALPHABET) for _ in range(8))
+        taken = session.scalar(select(func.count()).select_from(Dataset).where(Dataset.uid == uid))
+        retired = session.get(RetiredUid, uid)
+        if not taken and retired is None:
+            return uid
+
+
+def _check_metadata(values: dict[str, Any]) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in METADATA_FIELDS:
+            raise CatalogError(f"Unknown metadata {key!r}; known: {', '.join(sorted(METADATA_FIELDS))}")
+        expected = METADATA_FIELDS[key]
+        if value is not None and expected is date and isinstance(value, str):
+            try:
+                value = date.fromisoformat(value)
+            except ValueError as error:
+                raise CatalogError(f"Metadata {key!r} must be a date YYYY-MM-DD, got {value!r}") from error
+        if value is not None and not isinstance(value, expected):
+            raise CatalogError(f"Metadata {key!r} must be a {expected.__name__}")
+        clean[key] = value
+    if "portals" in clean:
+        unknown = set(clean["portals"] or []) - set(PORTALS)
+        if unknown or not clean["portals"]:
+            raise CatalogError(f"Portals must be a non-empty subset of {', '.join(PORTALS)}")
+    if clean.get("update_frequency") not in (None, *FREQUENCIES):
+        raise CatalogError(f"update_frequency must be one of {', '.join(FREQUENCIES)}")
+    if clean.get("title") is not None and not clean["title"].strip():
+        raise CatalogError("A dataset needs a title")
+    return clean
+
+
+def portals_from_option(option: str) -> list[str]:
+    if option == "both":
+        return list(PORTALS)
+    if option not in PORTALS:
+        raise CatalogError(f"--portal must be public, internal or both, not {option!r}")
+    return [option]
+
+
+# -- datasets -------------------------------------------------------------------------------
+def create_dataset(session: Session, slug: str, title: str, **metadata: Any) -> Dataset:
+    if not SLUG.match(slug):
+        raise CatalogError(f"Invalid dataset_id {slug!r}: lowercase letters, digits, '-' and '_' only")
+    if session.scalar(select(Dataset.id).where(Dataset.slug == slug)) is not None:
+        raise CatalogError(f"A dataset {slug!r} already exists", status=409, code="Conflict")
+    metadata.setdefault("portals", ["public"])
+    clean = _check_metadata({"title": title, **metadata})
+    stamp = now()
+    defaults = {"themes": [], "keywords": [], "extra_metas": {}}
+    dataset = Dataset(uid=_new_uid(session), slug=slug, created_at=stamp, modified=stamp, metadata_processed=stamp,
+                      read_options={}, field_overrides={}, pipeline=[], records_count=0, **{**defaults, **clean})
+    session.add(dataset)
+    session.flush()
+    return dataset
+
+
+def get_dataset(session: Session, ref: str) -> Dataset:
+    """A dataset by slug (dataset_id) or uid (da_…)."""
+    column = Dataset.uid if ref.startswith("da_") else Dataset.slug
+    dataset = session.scalar(
+        select(Dataset).where(column == ref).options(selectinload(Dataset.versions), selectinload(Dataset.attachments))
+    )
+    if dataset is None:
+        raise NotFound(f"Unknown dataset: {ref}")
+    return dataset
+
+
+def list_datasets(session: Session, portal: str | None = None) -> list[Dataset]:
+    datasets = session.scalars(
+        select(Dataset).order_by(Dataset.slug).options(selectinload(Dataset.versions), selectinload(Dataset.attachments))
+    ).all()
+    return [d for d in datasets if portal is None or portal in (d.portals or [])]
+
+
+def update_metadata(session: Session, dataset: Dataset, **values: Any) -> Dataset:
+    for key, value in _check_metadata(values).items():
+        setattr(dataset, key, value)
+    dataset.modified = dataset.metadata_processed = now()
+    return dataset
+
+
+def rename_dataset(session: Session, dataset: Dataset, new_slug: str) -> Dataset:
+    """Change the human id; the uid (and so every URI built on it) stays."""
+    if not SLUG.match(new_slug):
+        raise CatalogError(f"Invalid dataset_id {new_slug!r}")
+    if session.scalar(select(Dataset.id).where(Dataset.slug == new_slug, Dataset.id != dataset.id)) is not None:
+        raise CatalogError(f"A dataset {new_slug!r} already exists", status=409, code="Conflict")
+    dataset.slug = new_slug
+    dataset.modified = dataset.metadata_processed = now()
+    return dataset
+
+
+def delete_dataset(session: Session, dataset: Dataset) -> list[str]:
+    """Remove the dataset's rows, retire its uid; returns the version files to delete."""
+    locations = [v.location for v in dataset.versions if v.location]
+    session.add(RetiredUid(uid=dataset.uid, slug=dataset.slug, retired_at=now()))
+    session.delete(dataset)
+    return locations
+
+
+# -- schema ---------------------------------------------------------------------------------
+def set_field_override(session: Session, dataset: Dataset, name: str, **changes: Any) -> Dataset:
+    """Record a publisher's choice for one field; it is applied at every later load."""
+    allowed = {"type", "label", "description", "annotations"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise CatalogError(f"Unknown field property {sorted(unknown)[0]!r}; use type, label, description, annotations")
+    if "type" in changes and changes["type"] is not None:
+        try:
+            changes["type"] = str(FieldType(changes["type"]))
+        except ValueError as error:
+            raise CatalogError(f"Unknown field type {changes['type']!r}; use one of {', '.join(t.value for t in FieldType)}") from error
+    if "annotations" in changes and changes["annotations"] is not None:
+        bad = set(changes["annotations"]) - KNOWN_ANNOTATIONS
+        if bad:
+            raise CatalogError(f"Unknown annotation {sorted(bad)[0]!r}")
+    overrides = dict(dataset.field_overrides or {})
+    entry = {**overrides.get(name, {}), **{k: v for k, v in changes.items() if v is not None}}
+    overrides[name] = entry
+    dataset.field_overrides = overrides
+    dataset.modified = dataset.metadata_processed = now()
+    return dataset
+
+
+def current_fields(dataset: Dataset) -> list[Field]:
+    version = dataset.current
+    return fields_from_json(version.fields) if version else []
+
+
+# -- versions -------------------------------------------------------------------------------
+def start_version(session: Session, dataset: Dataset, source_name: str | None) -> DatasetVersion:
+    """Allocate the next version number. Call with the dataset's build lock held: any version
+    still marked building then belongs to a build that died, and is marked failed."""
+    for stale in dataset.versions:
+        if stale.status == "building":
+            stale.status = "failed"
+            stale.error = stale.error or "build interrupted"
+            stale.finished_at = now()
+    number = max((v.number for v in dataset.versions), default=0) + 1
+    version = DatasetVersion(dataset=dataset, number=number, status="building", source_name=source_name,
+                             created_at=now(), fields=[], report={})
+    session.add(version)
+    session.flush()
+    return version
+
+
+def complete_version(session: Session, version: DatasetVersion, *, location: str, row_count: int, size_bytes: int,
+                     fields: list[Field], report: dict[str, Any]) -> DatasetVersion:
+    version.status = "ready"
+    version.location = location
+    version.row_count = row_count
+    version.size_bytes = size_bytes
+    version.fields = fields_to_json(fields)
+    version.report = report
+    version.finished_at = now()
+    return version
+
+
+def fail_version(session: Session, version: DatasetVersion, error: str, report: dict[str, Any] | None = None) -> None:
+    version.status = "failed"
+    version.error = error
+    version.report = report or {}
+    version.finished_at = now()
+
+
+def publish(session: Session, dataset: Dataset, number: int | None = None) -> DatasetVersion:
+    """Make a ready version current: one row update, so readers switch atomically."""
+    ready = [v for v in dataset.versions if v.status == "ready"]
+    if not ready:
+        raise CatalogError(f"Dataset {dataset.slug!r} has no loaded version to publish", status=409, code="Conflict")
+    version = max(ready, key=lambda v: v.number) if number is None else dataset.version(number)
+    if version is None or version.status != "ready":
+        raise CatalogError(f"Version {number} of {dataset.slug!r} is not available", status=404, code="NotFound")
+    dataset.current_version = version.number
+    dataset.records_count = version.row_count or 0
+    dataset.modified = dataset.data_processed = now()
+    return version
+
+
+def rollback(session: Session, dataset: Dataset, to: int | None = None) -> DatasetVersion:
+    """Go back to an older ready version (by default the newest one older than current)."""
+    if to is None:
+        older = [v for v in dataset.versions if v.status == "ready" and v.number < (dataset.current_version or 0)]
+        if not older:
+            raise CatalogError(f"Dataset {dataset.slug!r} has no earlier version to roll back to", status=409, code="Conflict")
+        to = max(older, key=lambda v: v.number).number
+    return publish(session, dataset, to)
+
+
+def prune_versions(session: Session, dataset: Dataset, keep: int) -> list[str]:
+    """Mark versions beyond the newest ``keep`` ready ones (never the current) as pruned;
+    returns their file locations for the store to delete."""
+    ready = sorted((v for v in dataset.versions if v.status == "ready"), key=lambda v: v.number, reverse=True)
+    locations = []
+    for version in ready[keep:]:
+        if version.number == dataset.current_version:
+            continue
+        version.status = "pruned"
+        if version.location:
+            locations.append(version.location)
+    return locations
+
+
+# -- attachments ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AttachmentFile:
+    attachment_id: str
+    title: str
+    mimetype: str
+    path: str
+    size_bytes: int
+
+
+def normalize_attachment_id(filename: str) -> str:
+    """Opendatasoft-style attachment id: the file name, lowercased, non-word characters as ``_``."""
+    return re.sub(r"[^a-z0-9]+", "_", filename.lower()).strip("_") or "attachment"
+
+
+def add_attachment(session: Session, dataset: Dataset, file: AttachmentFile) -> Attachment:
+    if any(a.attachment_id == file.attachment_id for a in dataset.attachments):
+        raise CatalogError(f"Attachment {file.attachment_id!r} already exists", status=409, code="Conflict")
+    attachment = Attachment(dataset=dataset, attachment_id=file.attachment_id, title=file.title, mimetype=file.mimetype,
+                            path=file.path, size_bytes=file.size_bytes, created_at=now())
+    session.add(attachment)
+    dataset.modified = dataset.metadata_processed = now()
+    return attachment
+
+
+def remove_attachment(session: Session, dataset: Dataset, attachment_id: str) -> str:
+    for attachment in dataset.attachments:
+        if attachment.attachment_id == attachment_id:
+            dataset.attachments.remove(attachment)
+            dataset.modified = dataset.metadata_processed = now()
+            return attachment.path
+    raise NotFound(f"Unknown attachment: {attachment_id}")

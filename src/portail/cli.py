@@ -1,0 +1,258 @@
+"""The ``portail`` command: every admin task, calling the same services as the APIs.
+
+Errors print one line naming the file, line and field when known, and exit with status 1;
+nothing already published changes when a command fails.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from portail.catalog import services
+from portail.catalog.services import CatalogError
+from portail.config import Settings
+from portail.ingest.errors import IngestError
+from portail.ingest.types import ReadOptions
+from portail.operations import Instance, delete, fetch, is_url, load_file, open_instance, publish, rollback
+
+app = typer.Typer(help="Portail open data portal: datasets, versions, server.", no_args_is_help=True)
+dataset_app = typer.Typer(help="Create, load, publish and inspect datasets.", no_args_is_help=True)
+app.add_typer(dataset_app, name="dataset")
+console = Console(stderr=True)
+out = Console()
+
+
+def _instance() -> Instance:
+    return open_instance(Settings())
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except IngestError as error:
+        console.print(f"[red]Error:[/red] {error.describe()}")
+        raise typer.Exit(1) from None
+    except CatalogError as error:
+        console.print(f"[red]Error:[/red] {error.message}")
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def _progress_bar(label: str) -> Iterator:
+    """A bar fed by the loader's progress callback; prints rows/s when done."""
+    started = time.monotonic()
+    rows_seen: list[int] = [0]
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rows]}"),
+                  TimeElapsedColumn(), console=console, transient=False, disable=not console.is_terminal) as bar:
+        task = bar.add_task(label, total=1.0, rows="")
+
+        def update(phase: str, fraction: float, rows: int | None) -> None:
+            if rows is not None:
+                rows_seen[0] = rows
+            elapsed = max(time.monotonic() - started, 1e-6)
+            rate = f"{rows_seen[0]:,} rows, {rows_seen[0] / elapsed:,.0f} rows/s" if rows_seen[0] else ""
+            bar.update(task, description=f"{label}: {phase}", completed=fraction, rows=rate)
+
+        yield update
+
+
+def _load(instance: Instance, slug: str, source: str, options: ReadOptions, publish_now: bool) -> None:
+    path = fetch(instance, source) if is_url(source) else Path(source)
+    try:
+        with _progress_bar(slug) as progress:
+            result = load_file(instance, slug, path, options=options, publish=publish_now, progress=progress,
+                               source=source)
+    finally:
+        if is_url(source):
+            path.unlink(missing_ok=True)
+    report = result.report
+    rate = report.rows / report.seconds if report.seconds else 0
+    state = "published" if result.published else "ready (not published: run `portail dataset publish`)"
+    out.print(f"{slug}: version {result.version} {state}: {report.rows:,} records in {report.seconds:.2f} s "
+              f"({rate:,.0f} rows/s); {', '.join(report.notes)}")
+    for name, count in report.rejected.items():
+        out.print(f"  [yellow]field {name!r}: {count:,} values could not be read and became null[/yellow]")
+
+
+def _options(format: str | None, encoding: str | None, delimiter: str | None, sheet: str | None) -> ReadOptions:
+    return ReadOptions(format=format, encoding=encoding, delimiter=delimiter,
+                       sheet=int(sheet) if sheet and sheet.isdigit() else sheet)
+
+
+FormatOpt = typer.Option(None, "--format", help="Force the format (csv, xlsx, json, geojson, shp, parquet…).")
+EncodingOpt = typer.Option(None, "--encoding", help="Force the encoding (detected by default).")
+DelimiterOpt = typer.Option(None, "--delimiter", help="Force the CSV delimiter (sniffed by default).")
+SheetOpt = typer.Option(None, "--sheet", help="Spreadsheet sheet name or index.")
+
+
+@dataset_app.command("create")
+def dataset_create(
+    slug: str,
+    title: str = typer.Option(..., "--title", help="Human title."),
+    source: Optional[str] = typer.Option(None, "--from", help="File or URL to load as the first version."),
+    portal: str = typer.Option("public", "--portal", help="public, internal or both."),
+    description: Optional[str] = typer.Option(None, "--description", help="Markdown description."),
+    publish_now: bool = typer.Option(True, "--publish/--no-publish", help="Publish the loaded version."),
+    format: Optional[str] = FormatOpt, encoding: Optional[str] = EncodingOpt, delimiter: Optional[str] = DelimiterOpt,
+    sheet: Optional[str] = SheetOpt,
+):
+    """Create a dataset, optionally loading a file or URL into its first version."""
+    instance = _instance()
+    with _errors():
+        with instance.session() as session:
+            dataset = services.create_dataset(session, slug, title, portals=services.portals_from_option(portal),
+                                              **({"description": description} if description else {}))
+            uid = dataset.uid
+        out.print(f"created {slug} ({uid})")
+        if source:
+            _load(instance, slug, source, _options(format, encoding, delimiter, sheet), publish_now)
+
+
+@dataset_app.command("ingest")
+def dataset_ingest(
+    slug: str, source: str = typer.Argument(..., help="File or URL."),
+    publish_now: bool = typer.Option(False, "--publish", help="Publish the new version at once."),
+    format: Optional[str] = FormatOpt, encoding: Optional[str] = EncodingOpt, delimiter: Optional[str] = DelimiterOpt,
+    sheet: Optional[str] = SheetOpt,
+):
+    """Load a file into a new version (the published one keeps being served)."""
+    with _errors():
+        _load(_instance(), slug, source, _options(format, encoding, delimiter, sheet), publish_now)
+
+
+@dataset_app.command("reload")
+def dataset_reload(slug: str, publish_now: bool = typer.Option(True, "--publish/--no-publish")):
+    """Load the dataset's last source again (same options, same field overrides)."""
+    instance = _instance()
+    with _errors():
+        with instance.session() as session:
+            source = services.get_dataset(session, slug).source
+        if not source:
+            raise CatalogError(f"Dataset {slug!r} has no source to reload")
+        _load(instance, slug, source, ReadOptions(), publish_now)
+
+
+@dataset_app.command("publish")
+def dataset_publish(slug: str, version: Optional[int] = typer.Option(None, "--version", help="Version number.")):
+    """Make the newest (or the given) loaded version the one served."""
+    with _errors():
+        v = publish(_instance(), slug, version)
+    out.print(f"{slug}: version {v.number} published ({v.row_count:,} records)")
+
+
+@dataset_app.command("rollback")
+def dataset_rollback(slug: str, to: Optional[int] = typer.Option(None, "--to", help="Version number.")):
+    """Serve an earlier version again."""
+    with _errors():
+        v = rollback(_instance(), slug, to)
+    out.print(f"{slug}: rolled back to version {v.number} ({v.row_count:,} records)")
+
+
+@dataset_app.command("list")
+def dataset_list(as_json: bool = typer.Option(False, "--json")):
+    """All datasets, with their published version."""
+    instance = _instance()
+    with instance.session() as session:
+        datasets = services.list_datasets(session)
+        rows = [{"dataset_id": d.slug, "uid": d.uid, "title": d.title, "portals": d.portals,
+                 "version": d.current_version, "records": d.records_count if d.current_version else None}
+                for d in datasets]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("dataset_id", "uid", "title", "portals", "version", "records")
+    for r in rows:
+        table.add_row(r["dataset_id"], r["uid"], r["title"], ",".join(r["portals"]), str(r["version"] or "-"),
+                      f"{r['records']:,}" if r["records"] is not None else "-")
+    out.print(table)
+
+
+@dataset_app.command("show")
+def dataset_show(slug: str, as_json: bool = typer.Option(False, "--json")):
+    """Metadata, schema and version history of a dataset."""
+    from portail.api.management import management_json
+
+    instance = _instance()
+    with _errors(), instance.session() as session:
+        data = management_json(services.get_dataset(session, slug))
+        fields = services.current_fields(services.get_dataset(session, slug))
+    if as_json:
+        out.print_json(json.dumps(data, default=str))
+        return
+    out.print(f"[bold]{data['title']}[/bold]  {data['dataset_id']} ({data['dataset_uid']})  portals: {', '.join(data['portals'])}")
+    out.print(f"published version: {data['current_version'] or '-'}   records: {data['records_count']:,}")
+    schema = Table("field", "label", "type")
+    for f in fields:
+        schema.add_row(f.name, f.label, str(f.type))
+    out.print(schema)
+    versions = Table("version", "status", "records", "source", "created", "error")
+    for v in data["versions"]:
+        versions.add_row(str(v["version"]), v["status"], f"{v['records_count']:,}" if v["records_count"] is not None else "-",
+                         v["source"] or "", v["created_at"][:19], (v["error"] or "")[:60])
+    out.print(versions)
+
+
+@dataset_app.command("field")
+def dataset_field(
+    slug: str, name: str,
+    type: Optional[str] = typer.Option(None, "--type", help="text, int, double, boolean, date, datetime, geo_point_2d…"),
+    label: Optional[str] = typer.Option(None, "--label"),
+    description: Optional[str] = typer.Option(None, "--description"),
+):
+    """Override a field's type, label or description; applies from the next load on."""
+    instance = _instance()
+    with _errors(), instance.session() as session:
+        services.set_field_override(session, services.get_dataset(session, slug), name, type=type, label=label,
+                                    description=description)
+    out.print(f"{slug}.{name}: override saved; run `portail dataset reload {slug}` to apply it")
+
+
+@dataset_app.command("delete")
+def dataset_delete(slug: str, yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")):
+    """Delete a dataset, all its versions and attachments."""
+    if not yes and not typer.confirm(f"Delete {slug} and all its versions?"):
+        raise typer.Exit(1)
+    with _errors():
+        delete(_instance(), slug)
+    out.print(f"{slug}: deleted")
+
+
+@app.command("serve")
+def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None),
+          workers: int = typer.Option(1, help="Server processes (each attaches version files read-only).")):
+    """Serve the portals and APIs."""
+    import uvicorn
+
+    settings = Settings()
+    open_instance(settings)  # migrate before workers start
+    uvicorn.run("portail.api.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
+                workers=workers, log_level="info")
+
+
+@app.command("demo")
+def demo(refdata: Path = typer.Option(Path("../shared/refdata"), help="Folder of reference files to load.")):
+    """Load the demo datasets (idempotent)."""
+    from portail.demo import load_demo
+
+    with _errors():
+        for line in load_demo(_instance(), refdata):
+            out.print(line)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app(prog_name="portail")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

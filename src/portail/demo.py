@@ -1,0 +1,106 @@
+"""Demo content: real public French files when ``../shared/refdata`` is there, else a small
+generated file, loaded through the same operations as any publisher's data.
+
+Idempotent: a dataset that already has a published version is left alone, so ``make run``
+can call it at every start.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from portail.catalog import services
+from portail.ingest.errors import IngestError
+from portail.operations import Instance, load_file
+
+
+@dataclass(frozen=True)
+class DemoDataset:
+    slug: str
+    title: str
+    path: str  # relative to the refdata folder
+    portals: tuple[str, ...] = ("public",)
+    themes: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    license: str = "Licence Ouverte / Etalab 2.0"
+    publisher: str = ""
+    description: str = ""
+    frequency: str = "annual"
+    extra: dict = field(default_factory=dict)
+
+
+DEMO = [
+    DemoDataset("communes-france", "Communes de France : population et coordonnées", "referentiels/communes_france_enrichies.csv",
+                themes=("Territoires",), keywords=("commune", "population", "INSEE"), publisher="INSEE",
+                description="Une ligne par commune : code INSEE, département, région, code postal, "
+                            "coordonnées, superficie, population 2015 et 2021."),
+    DemoDataset("logements-sociaux-finances-a-paris", "Logements sociaux financés à Paris",
+                "logement/logements-sociaux-finances-a-paris.csv", themes=("Logement",),
+                keywords=("logement social", "Paris"), license="ODbL", publisher="Ville de Paris",
+                description="Programmes de logements sociaux financés depuis 2001, par type de financement."),
+    DemoDataset("age-liquidation-retraite", "Âge moyen de liquidation des droits à retraite",
+                "retraites/drees_eacr_age_liquidation.csv", themes=("Retraites",), keywords=("retraite", "CNRACL", "DREES"),
+                publisher="DREES", description="Échantillon annuel des cotisants et retraités (EACR) : âge moyen "
+                "de départ par caisse, sexe et génération."),
+    DemoDataset("senateurs", "Répertoire national des élus : sénateurs", "elus/rne_elus-senateurs-sen.csv",
+                themes=("Administration",), keywords=("élus", "RNE"), publisher="Ministère de l'Intérieur", frequency="weekly"),
+    DemoDataset("conseillers-departementaux", "Répertoire national des élus : conseillers départementaux",
+                "elus/rne_elus-conseillers-departementaux-cd.csv", portals=("internal",),
+                themes=("Administration",), keywords=("élus", "RNE"), publisher="Ministère de l'Intérieur", frequency="weekly"),
+    DemoDataset("regions-contours", "Contours des régions", "geo/regions-version-simplifiee.geojson",
+                portals=("public", "internal"), themes=("Territoires",), keywords=("région", "contours"), publisher="IGN"),
+    DemoDataset("epci-composition", "Composition communale des EPCI à fiscalité propre", "excel/dgcl_epcicom_2025.xlsx",
+                themes=("Territoires",), keywords=("EPCI", "intercommunalité"), publisher="DGCL"),
+    DemoDataset("decp-marches-publics", "Données essentielles de la commande publique (extrait)",
+                "decp/decp_2019_e-marchespublics.json", themes=("Économie",), keywords=("marchés publics", "DECP"),
+                publisher="e-marchespublics.com"),
+]
+
+
+def generate_sample(path: Path, rows: int = 5000) -> Path:
+    """A deterministic stand-in when no reference files are at hand (French CSV quirks included)."""
+    rng = random.Random(42)
+    communes = [("01001", "L'Abergement-Clémenciat"), ("2A004", "Ajaccio"), ("75056", "Paris"), ("69123", "Lyon"),
+                ("13055", "Marseille"), ("33063", "Bordeaux"), ("59350", "Lille"), ("97411", "Saint-Denis")]
+    with open(path, "w", encoding="cp1252", newline="") as handle:
+        writer = csv.writer(handle, delimiter=";")
+        writer.writerow(["Code commune", "Commune", "Date d'ouverture", "Montant (€)", "Catégorie"])
+        for _ in range(rows):
+            code, name = rng.choice(communes)
+            writer.writerow([code, name, f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/{rng.randint(1990, 2025)}",
+                             f"{rng.uniform(100, 100000):.2f}".replace(".", ","), rng.choice(["Écoles", "Santé", "Sport"])])
+    return path
+
+
+def load_demo(instance: Instance, refdata: Path) -> Iterator[str]:
+    refdata = Path(refdata)
+    entries = DEMO if refdata.is_dir() else []
+    if not entries:
+        sample = generate_sample(instance.settings.home / "demo-equipements.csv")
+        entries = [DemoDataset("equipements-demo", "Équipements publics (données générées)", str(sample),
+                               themes=("Démo",), description="Jeu de données généré pour la démonstration.")]
+    for entry in entries:
+        path = refdata / entry.path if refdata.is_dir() else Path(entry.path)
+        with instance.session() as session:
+            try:
+                dataset = services.get_dataset(session, entry.slug)
+            except services.NotFound:
+                dataset = services.create_dataset(
+                    session, entry.slug, entry.title, description=entry.description or None, portals=list(entry.portals),
+                    themes=list(entry.themes), keywords=list(entry.keywords), license=entry.license,
+                    publisher=entry.publisher or None, update_frequency=entry.frequency, language="fr")
+            if dataset.current_version is not None:
+                yield f"{entry.slug}: already loaded"
+                continue
+        if not path.exists():
+            yield f"{entry.slug}: skipped, {path} not found"
+            continue
+        try:
+            result = load_file(instance, entry.slug, path, publish=True, source=path.name)
+            yield f"{entry.slug}: {result.report.rows:,} records"
+        except IngestError as error:
+            yield f"{entry.slug}: not loaded: {error.describe()}"

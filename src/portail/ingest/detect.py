@@ -1,0 +1,99 @@
+"""Which reader fits a file: decided on its bytes first, its name second.
+
+A publisher's ``format`` option wins; otherwise magic numbers tell binary formats apart (a
+``.csv`` that is really an Excel file is common), and the first bytes of text tell JSON,
+GeoJSON and JSON Lines from CSV.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+from portail.ingest.errors import IngestError
+from portail.ingest.readers.csv import read_csv
+from portail.ingest.types import RawTable, ReadOptions
+
+EXTENSIONS = {
+    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls",
+    ".xlsb": "xlsb", ".ods": "ods", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".geojson": "geojson",
+    ".shp": "shp", ".gpkg": "gpkg", ".parquet": "parquet", ".pq": "parquet",
+}
+SUPPORTED = sorted(set(EXTENSIONS.values()) | {"zip"})
+
+
+def _zip_format(path: Path) -> str:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile as error:
+        raise IngestError(f"corrupt or truncated archive ({error})", source=path.name) from None
+    lowered = [n.lower() for n in names]
+    if "[content_types].xml" in lowered:
+        return "xlsb" if any(n.endswith(".bin") and "workbook" in n for n in lowered) else "xlsx"
+    if "mimetype" in lowered and any(n == "content.xml" for n in lowered):
+        return "ods"
+    if any(n.endswith(".shp") for n in lowered):
+        return "shp"
+    raise IngestError("a zip archive that holds no spreadsheet and no Shapefile", source=path.name)
+
+
+def _text_format(path: Path, head: bytes) -> str:
+    text = head.decode("utf-8", errors="ignore").lstrip("\ufeff \t\r\n")
+    if text.startswith("["):
+        return "json"
+    if text.startswith("{"):
+        if '"FeatureCollection"' in text[:65536] or '"Feature"' in text[:4096]:
+            return "geojson"
+        first, _, rest = text.partition("\n")
+        try:
+            json.loads(first)
+            if rest.lstrip().startswith("{"):
+                return "jsonl"
+        except ValueError:
+            pass
+        return "json"
+    return "csv"
+
+
+def detect_format(path: Path, options: ReadOptions) -> str:
+    if options.format:
+        return options.format.lower()
+    if not path.exists():
+        raise IngestError("file not found", source=str(path))
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    if not head:
+        raise IngestError("the file is empty", source=path.name)
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return _zip_format(path)
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return "xls"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"SQLite format 3\x00"):
+        return "gpkg"
+    if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"7z\xbc\xaf", b"Rar!", b"%PDF")):
+        raise IngestError("unsupported file format (compressed or PDF file); supported: " + ", ".join(SUPPORTED),
+                          source=path.name)
+    by_name = EXTENSIONS.get(path.suffix.lower())
+    if by_name in ("csv", "tsv", "json", "jsonl", "geojson"):
+        return by_name if by_name != "json" else _text_format(path, head)
+    if by_name is not None and by_name not in ("csv", "tsv"):
+        raise IngestError(f"the file is named {path.suffix} but its content is not {by_name}", source=path.name)
+    return _text_format(path, head)
+
+
+def open_source(path: Path, options: ReadOptions | None = None) -> RawTable:
+    """The raw table of a file, whatever its format."""
+    from portail.ingest.readers import READERS
+
+    READERS = {**READERS, "csv": read_csv, "tsv": read_csv}  # TODO(merge): move into readers/__init__.py
+    options = options or ReadOptions()
+    path = Path(path)
+    fmt = detect_format(path, options)
+    reader = READERS.get(fmt)
+    if reader is None:
+        raise IngestError(f"unsupported format {fmt!r}; supported: {', '.join(SUPPORTED)}", source=path.name)
+    return reader(path, options)

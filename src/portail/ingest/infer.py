@@ -1,0 +1,231 @@
+"""Type inference over the whole staged table, and the casts that apply it.
+
+One aggregate query counts, for every text column, how many values look like each type.
+A column gets a type only when *every* non-empty value fits it, apart from well-known
+"no value" markers (``N/A``, ``nd``, ``s``…), which become nulls and are reported as rejected.
+Anything else stays text: a load never fails because row 10,001 disagrees with row 1.
+
+French rules: values with a leading zero (``01001``, ``06``) and integer columns whose name
+says they hold a code (``code_*``, ``insee``, ``siren``…) stay text; ``dd/mm/yyyy`` dates are
+read day-first unless the data proves month-first; decimal commas are numbers.
+
+SQL is built from constant templates in which the column is substituted as a quoted
+identifier node, so no header text ever reaches SQL as text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from portail.schema import DUCKDB_TYPES, FieldType
+
+NULL_TOKENS = ("na", "n/a", "n.a.", "nan", "null", "none", "nd", "n.d.", "n/d", "nc", "n.c.", "-", "--", "?", "s",
+               "x", "secret", "#n/a", "#value!", "#div/0!", "#ref!")
+CODE_WORDS = frozenset({"code", "codes", "cod", "insee", "siren", "siret", "nic", "cp", "postal", "codepostal", "zip",
+                        "dep", "dept", "departement", "codgeo", "geo", "com", "depcom", "epci", "iris", "naf", "ape",
+                        "cog", "uai", "finess", "rna", "cedex", "tel", "telephone", "phone", "ean", "isbn", "iban"})
+
+_I = "__col__"  # placeholder identifier in templates
+_T = f"nullif(trim({_I}), '')"  # the trimmed, non-empty value
+_NOT_TOKEN = f"lower({_T}) NOT IN ({', '.join(repr(t) for t in NULL_TOKENS)})"
+_RE_INT = r"[+-]?[0-9]{1,18}"
+_RE_LEAD0 = r"[+-]?0[0-9]+"
+_RE_DOT = r"[+-]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?[0-9]+[eE][+-]?[0-9]+"
+_RE_COMMA = r"[+-]?[0-9]+,[0-9]+"
+_RE_GROUPED = "[+-]?[0-9]{1,3}([ \u00a0\u202f][0-9]{3})+([.,][0-9]+)?"
+# Dates are recognised by pattern only (a failing strptime is costly in the engine); an
+# impossible date such as 31/02 then fails the cast and is reported as rejected.
+_DAY, _MONTH = "(0?[1-9]|[12][0-9]|3[01])", "(0?[1-9]|1[0-2])"
+_RE_ISO_DATE = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_RE_DMY = f"{_DAY}/{_MONTH}/[0-9]{{4}}"
+_RE_MDY = f"{_MONTH}/{_DAY}/[0-9]{{4}}"
+_RE_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?"
+_RE_ISO_DT = _RE_ISO_DATE + r"[T ]" + _RE_TIME + r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?"
+_RE_FR_DT = _RE_DMY + r"[ T]([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?"
+_RE_POINT = r"[+-]?[0-9]{1,3}\.[0-9]+\s*,\s*[+-]?[0-9]{1,3}\.[0-9]+"
+_RE_GEOJSON = r'\s*\{.*"type"\s*:\s*"(Point|MultiPoint|LineString|MultiLineString|Polygon|MultiPolygon|GeometryCollection)".*\}\s*'
+
+#: Each value falls in the first class it fits; a column's histogram of classes decides its type.
+#: One CASE per value, so a text value costs a few failed anchored matches and nothing more.
+_RE_NUMERIC_CHARS = "[+-]?[0-9.][0-9., \u00a0\u202f]*([eE][+-]?[0-9]+)?"
+_RE_DATE_CHARS = "[0-9]{1,4}[-/][0-9]{1,2}[-/][0-9]{1,4}([ T].*)?"
+CLASSIFY = (
+    f"CASE WHEN {_T} IS NULL THEN 'null' "
+    f"WHEN length({_T}) <= 8 AND NOT ({_NOT_TOKEN}) THEN 'token' "
+    f"WHEN regexp_full_match({_T}, '{_RE_NUMERIC_CHARS}') THEN CASE "
+    f"  WHEN regexp_full_match({_T}, '{_RE_LEAD0}') THEN 'lead0' "
+    f"  WHEN regexp_full_match({_T}, '{_RE_INT}') THEN 'int' "
+    f"  WHEN regexp_full_match({_T}, '{_RE_DOT}') THEN 'dot' "
+    f"  WHEN regexp_full_match({_T}, '{_RE_COMMA}') THEN 'comma' "
+    f"  WHEN regexp_full_match({_T}, '{_RE_GROUPED}') THEN 'grouped' "
+    f"  WHEN regexp_full_match({_T}, '{_RE_POINT}') THEN 'point' "
+    f"  ELSE 'text' END "
+    f"WHEN regexp_full_match({_T}, '{_RE_DATE_CHARS}') THEN CASE "
+    f"  WHEN regexp_full_match({_T}, '{_RE_ISO_DATE}') THEN 'iso_date' "
+    f"  WHEN regexp_full_match({_T}, '{_RE_DMY}') THEN "
+    f"    CASE WHEN regexp_full_match({_T}, '{_RE_MDY}') THEN 'dmy_mdy' ELSE 'dmy' END "
+    f"  WHEN regexp_full_match({_T}, '{_RE_MDY}') THEN 'mdy' "
+    f"  WHEN regexp_full_match({_T}, '{_RE_ISO_DT}') THEN 'iso_dt' "
+    f"  WHEN regexp_full_match({_T}, '{_RE_FR_DT}') THEN 'dmy_dt' "
+    f"  ELSE 'text' END "
+    f"WHEN lower({_T}) IN ('true', 'false', 'vrai', 'faux') THEN 'bool' "
+    f"WHEN regexp_full_match({_T}, '{_RE_GEOJSON}', 's') THEN 'geojson' "
+    f"ELSE 'text' END"
+)
+CLASSES = ("null", "token", "lead0", "int", "dot", "comma", "grouped", "bool", "iso_date", "dmy_mdy", "dmy", "mdy",
+           "iso_dt", "dmy_dt", "point", "geojson", "text")
+
+_DMY_DT = f"try_strptime({_T}, ['%d/%m/%Y %H:%M:%S', '%d/%m/%Y %H:%M'])"
+_NUMERIC_TEXT = f"replace(regexp_replace({_T}, '[ \u00a0\u202f]', '', 'g'), ',', '.')"
+
+#: (type, variant) -> SQL template of the cast. Naive datetimes are read in the dataset's
+#: timezone (``__tz__``), which the loader substitutes as a literal.
+CASTS: dict[tuple[FieldType, str], str] = {
+    (FieldType.TEXT, ""): f"{_I}",
+    (FieldType.INT, ""): f"try_cast({_NUMERIC_TEXT} AS BIGINT)",
+    (FieldType.DOUBLE, ""): f"try_cast({_NUMERIC_TEXT} AS DOUBLE)",
+    (FieldType.BOOLEAN, ""): f"CASE WHEN lower({_T}) IN ('true', 'vrai', '1', 'oui', 'yes') THEN true "
+                             f"WHEN lower({_T}) IN ('false', 'faux', '0', 'non', 'no') THEN false END",
+    (FieldType.DATE, "iso"): f"try_strptime({_T}, '%Y-%m-%d')::DATE",
+    (FieldType.DATE, "dmy"): f"coalesce(try_strptime({_T}, '%d/%m/%Y'), try_strptime({_T}, '%Y-%m-%d'))::DATE",
+    (FieldType.DATE, "mdy"): f"coalesce(try_strptime({_T}, '%m/%d/%Y'), try_strptime({_T}, '%Y-%m-%d'))::DATE",
+    (FieldType.DATETIME, ""): f"CASE WHEN regexp_matches({_T}, '(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
+                              f"THEN try_cast({_T} AS TIMESTAMPTZ) "
+                              f"ELSE timezone(__tz__, coalesce(try_cast({_T} AS TIMESTAMP), {_DMY_DT})) END",
+    (FieldType.GEO_POINT_2D, ""): f"CASE WHEN regexp_full_match({_T}, '{_RE_POINT}') THEN ST_Point("
+                                  f"try_cast(trim(split_part({_T}, ',', 2)) AS DOUBLE), "
+                                  f"try_cast(trim(split_part({_T}, ',', 1)) AS DOUBLE)) END",
+    (FieldType.GEO_SHAPE, ""): f"CASE WHEN regexp_full_match({_T}, '{_RE_GEOJSON}', 's') "
+                               f"THEN try(ST_GeomFromGeoJSON({_T})) END",
+    (FieldType.JSON, ""): f"CASE WHEN json_valid({_T}) THEN {_T}::JSON END",
+    (FieldType.FILE, ""): f"CASE WHEN json_valid({_T}) THEN {_T}::JSON END",
+}
+
+#: Casts from a declared (already typed) staging column to the stored type.
+DECLARED_CASTS: dict[FieldType, str] = {
+    FieldType.GEO_POINT_2D: f"ST_GeomFromWKB({_I})",
+    FieldType.GEO_SHAPE: f"ST_GeomFromWKB({_I})",
+    FieldType.JSON: f"{_I}::JSON",
+    FieldType.DATETIME: f"{_I}::TIMESTAMPTZ",
+}
+
+
+@dataclass
+class Inferred:
+    type: FieldType
+    variant: str = ""
+    nonnull: int = 0  # non-empty raw values
+    tokens: int = 0  # "no value" markers that become nulls in a typed column
+    notes: list[str] = field(default_factory=list)
+
+
+def _template(sql: str, column: str | exp.Expression, tz: str = "UTC") -> exp.Expression:
+    tree = sqlglot.parse_one(sql, dialect="duckdb")
+    target = exp.column(column, quoted=True) if isinstance(column, str) else column
+
+    def substitute(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and node.name == _I:
+            return target.copy()
+        if isinstance(node, exp.Column) and node.name == "__tz__":
+            return exp.Literal.string(tz)
+        return node
+
+    return tree.transform(substitute)
+
+
+def looks_like_code(name: str) -> bool:
+    return any(word in CODE_WORDS for word in re.split(r"_+", name)) or name.startswith(("code", "cod_", "num_"))
+
+
+def _decide(name: str, h: dict[str, int]) -> Inferred:
+    c = {key: h.get(key, 0) for key in CLASSES}
+    nonnull = sum(v for k, v in c.items() if k != "null")
+    valid = nonnull - c["token"]
+    typed = dict(nonnull=nonnull, tokens=c["token"])
+
+    def only(*classes: str) -> bool:
+        return sum(c[k] for k in classes) == valid
+
+    if valid <= 0 or c["text"] or c["lead0"]:
+        notes = ["leading zeros: kept as text"] if c["lead0"] and not c["text"] else []
+        return Inferred(FieldType.TEXT, nonnull=nonnull, notes=notes)
+    if only("bool"):
+        return Inferred(FieldType.BOOLEAN, **typed)
+    if only("int"):
+        if looks_like_code(name):
+            return Inferred(FieldType.TEXT, nonnull=nonnull, notes=["integers kept as text: the name says it is a code"])
+        return Inferred(FieldType.INT, **typed)
+    if only("int", "dot", "comma", "grouped"):
+        if c["dot"] and c["grouped"]:
+            return Inferred(FieldType.TEXT, nonnull=nonnull, notes=["mixed number formats: kept as text"])
+        return Inferred(FieldType.DOUBLE, **typed)
+    if only("iso_date", "dmy_mdy", "dmy"):
+        return Inferred(FieldType.DATE, "dmy" if c["dmy_mdy"] + c["dmy"] else "iso", **typed)
+    if only("iso_date", "dmy_mdy", "mdy"):
+        return Inferred(FieldType.DATE, "mdy", **typed, notes=["month-first dates (a day above 12 is in second place)"])
+    if only("iso_dt", "dmy_dt", "iso_date") and c["iso_dt"] + c["dmy_dt"]:
+        return Inferred(FieldType.DATETIME, **typed)
+    if only("point"):
+        return Inferred(FieldType.GEO_POINT_2D, **typed)
+    if only("geojson"):
+        return Inferred(FieldType.GEO_SHAPE, **typed)
+    return Inferred(FieldType.TEXT, nonnull=nonnull, notes=["mixed kinds of values: kept as text"])
+
+
+SAMPLE_ROWS = 50_000
+
+
+def _histograms(con: duckdb.DuckDBPyConnection, source: exp.Expression, columns: list[str]) -> dict[str, dict[str, int]]:
+    """Class histogram of each column, trimming each value once in a subquery."""
+    trimmed = exp.select(*[_template(_T, c).as_(c, quoted=True) for c in columns]).from_(source)
+    classify = CLASSIFY.replace(_T, _I)
+    selects = [exp.func("histogram", _template(classify, c)).as_(f"h{i}") for i, c in enumerate(columns)]
+    row = con.execute(exp.select(*selects).from_(trimmed.subquery("t")).sql(dialect="duckdb")).fetchone()
+    return {column: dict(histogram or {}) for column, histogram in zip(columns, row)}
+
+
+def infer_types(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> dict[str, Inferred]:
+    """Infer every listed text column of a staged table over all of its rows.
+
+    A first pass over a sample settles the columns that hold free text (one value that is
+    text makes the whole column text, wherever it is); only the others are scanned in full.
+    """
+    if not columns:
+        return {}
+    source = exp.to_table(table, quoted=True)
+    sample = exp.select("*").from_(source).limit(SAMPLE_ROWS).subquery("s")
+    first = _histograms(con, sample, columns)
+    settled = {c: _decide(c, h) for c, h in first.items() if h.get("text") or h.get("lead0")}
+    rest = [c for c in columns if c not in settled]
+    total = con.execute(exp.select("count(*)").from_(source).sql(dialect="duckdb")).fetchone()[0]
+    if total > SAMPLE_ROWS:
+        full = _histograms(con, source.copy(), rest) if rest else {}
+        # Columns settled as text on the sample keep the sample's counts: the report counts
+        # their values on the stored records, where text is stored as read.
+    else:
+        full = {c: first[c] for c in rest}
+    return {c: settled[c] if c in settled else _decide(c, full[c]) for c in columns}
+
+
+def cast_expression(column: str, inferred: Inferred, timezone: str = "UTC") -> exp.Expression:
+    return _template(CASTS[(inferred.type, inferred.variant)], column, timezone)
+
+
+def override_cast(column: str, target: FieldType, timezone: str = "UTC", staged_as_text: bool = True) -> exp.Expression:
+    """The cast for a type the publisher chose: the general text parser of that type (a typed
+    staging column is first turned into text, so any type can be overridden into any other)."""
+    variant = {FieldType.DATE: "dmy"}.get(target, "")
+    source: str | exp.Expression = column if staged_as_text else exp.cast(exp.column(column, quoted=True), "VARCHAR")
+    return _template(CASTS[(target, variant)], source, timezone)
+
+
+def declared_cast(column: str, declared: FieldType) -> exp.Expression:
+    template = DECLARED_CASTS.get(declared)
+    if template is None:
+        return exp.cast(exp.column(column, quoted=True), DUCKDB_TYPES[declared], dialect="duckdb")
+    return _template(template, column)

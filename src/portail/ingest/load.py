@@ -1,0 +1,172 @@
+"""Build one dataset version from a reader's table: stage, infer, cast, store.
+
+The flow is one DuckDB workspace per build (the store's ``VersionBuild``): the raw values are
+staged in a temporary table (spilling to disk past the memory limit), types are inferred
+over all of it, and the typed records are written to the new version file in one statement,
+sorted on the dataset's facet fields so that zone maps prune row groups. When the dataset
+has a processor pipeline, the typed records stream through it as Arrow batches instead.
+
+Any failure aborts the build: the new file disappears and whatever was published stays.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from portail.ingest.errors import IngestError
+from portail.ingest.infer import Inferred, cast_expression, declared_cast, infer_types, override_cast
+from portail.ingest.types import RawTable
+from portail.schema import GEO_TYPES, Field, FieldType
+from portail.store.duckdb_store import DuckDBStore, VersionInfo
+
+STAGING = "staging"
+Progress = Callable[[str, float, int | None], None]  # (phase, fraction done, rows so far or None)
+
+
+@dataclass
+class FieldReport:
+    name: str
+    label: str
+    type: str
+    values: int  # non-empty raw values
+    rejected: int  # raw values that could not be read as the field's type (became null)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    source: str
+    rows: int
+    seconds: float
+    notes: list[str]
+    fields: list[FieldReport]
+
+    @property
+    def rejected(self) -> dict[str, int]:
+        return {f.name: f.rejected for f in self.fields if f.rejected}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "rejected": self.rejected}
+
+
+@dataclass
+class BuildResult:
+    version: VersionInfo
+    fields: list[Field]
+    report: IngestReport
+
+
+def _watch_progress(con, phase: str, progress: Progress | None, done: threading.Event) -> threading.Thread | None:
+    """DuckDB reports the progress of a running statement; relay it to the caller."""
+    if progress is None:
+        return None
+
+    def poll() -> None:
+        while not done.wait(0.2):
+            try:
+                fraction = con.query_progress()
+            except Exception:  # the statement finished between two polls
+                return
+            if fraction is not None and fraction >= 0:
+                progress(phase, min(fraction / 100.0, 1.0), None)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    return thread
+
+
+def plan_fields(raw: RawTable, inferred: dict[str, Inferred], overrides: dict[str, dict[str, Any]],
+                timezone: str) -> tuple[list[Field], list[exp.Expression]]:
+    """The schema and the cast of each column, publisher overrides applied."""
+    fields: list[Field] = []
+    selects: list[exp.Expression] = []
+    for name, label in zip(raw.names, raw.labels):
+        override = overrides.get(name, {})
+        declared = raw.declared.get(name)
+        detected = declared or inferred[name].type
+        chosen = FieldType(override["type"]) if override.get("type") else detected
+        if chosen != detected:
+            cast = override_cast(name, chosen, timezone, staged_as_text=declared is None)
+        elif declared is not None:
+            cast = declared_cast(name, declared)
+        else:
+            cast = cast_expression(name, inferred[name], timezone)
+        selects.append(exp.alias_(cast, name, quoted=True))
+        fields.append(Field(name=name, label=override.get("label") or label or name, type=chosen,
+                            description=override.get("description"), annotations=dict(override.get("annotations") or {})))
+    return fields, selects
+
+
+def sort_keys(fields: list[Field]) -> list[str]:
+    """Facet fields first (the usual filters), at most three, never geometries."""
+    keys = [f.name for f in fields if "facet" in f.annotations and f.type not in GEO_TYPES]
+    return keys[:3]
+
+
+def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
+                  overrides: dict[str, dict[str, Any]] | None = None, timezone: str = "Europe/Paris",
+                  progress: Progress | None = None) -> BuildResult:
+    started = time.monotonic()
+    overrides = overrides or {}
+    build = store.begin_version(uid, number)
+    try:
+        con = build.con
+        done = threading.Event()
+        watcher = _watch_progress(con, "reading", progress, done)
+        try:
+            raw.stage(con, STAGING)
+        finally:
+            done.set()
+            if watcher:
+                watcher.join()
+        rows = con.execute(f'SELECT count(*) FROM "{STAGING}"').fetchone()[0]
+        if progress:
+            progress("reading", 1.0, rows)
+        to_infer = [n for n in raw.names if n not in raw.declared]
+        inferred = infer_types(con, STAGING, to_infer)
+        fields, selects = plan_fields(raw, inferred, overrides, timezone)
+        query = exp.select(*selects).from_(exp.to_table(STAGING, quoted=True))
+        if progress:
+            progress("writing", 0.0, rows)
+        done = threading.Event()
+        watcher = _watch_progress(con, "writing", progress, done)
+        try:
+            build.create_records(query, sort_by=sort_keys(fields))
+        finally:
+            done.set()
+            if watcher:
+                watcher.join()
+        field_reports = _field_reports(con, fields, inferred, raw)
+        report = IngestReport(source=raw.source, rows=rows, seconds=round(time.monotonic() - started, 3),
+                              notes=list(raw.notes), fields=field_reports)
+        info = build.finish({"fields": [f.to_dict() for f in fields], "report": report.to_dict()})
+        if progress:
+            progress("done", 1.0, rows)
+        return BuildResult(info, fields, report)
+    except IngestError:
+        build.abort()
+        raise
+    except Exception as error:
+        build.abort()
+        raise IngestError(f"could not build the version: {str(error).splitlines()[0][:300]}", source=raw.source) from error
+
+
+def _field_reports(con, fields: list[Field], inferred: dict[str, Inferred], raw: RawTable) -> list[FieldReport]:
+    """Raw non-empty values vs typed non-null values: the difference was rejected."""
+    typed = exp.select(*[exp.func("count", exp.column(f.name, quoted=True)) for f in fields]).from_(
+        exp.Table(this=exp.to_identifier("records"), db=exp.to_identifier("build")))
+    typed_counts = con.execute(typed.sql(dialect="duckdb")).fetchone()
+    reports = []
+    for f, typed_count in zip(fields, typed_counts):
+        info = inferred.get(f.name)
+        values = info.nonnull if info and f.type != FieldType.TEXT else typed_count
+        rejected = max(values - typed_count, 0) if f.type != FieldType.TEXT else 0
+        reports.append(FieldReport(name=f.name, label=f.label, type=str(f.type), values=values, rejected=rejected,
+                                   notes=list(info.notes) if info else []))
+    return reports

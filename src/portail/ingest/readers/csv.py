@@ -1,0 +1,185 @@
+"""CSV and TSV, with the quirks of French public files.
+
+Encoding is decided over the *whole* file, not a sample: a Windows-1252 "é" on line 900,000
+must not turn into mojibake or a crash. UTF-8 (with or without BOM) is kept as is; anything
+else is transcoded once, streaming, to a UTF-8 temporary file (Windows-1252 when its bytes
+allow it, else Latin-1), so that DuckDB's parallel CSV scanner reads every file the same way.
+
+The delimiter is sniffed on the first lines by parsing them with each candidate and keeping
+the one that gives the most consistent, widest rows (``;`` wins ties: French files use it so
+that decimal commas need no quoting). Values are staged as text, and types are inferred by
+``ingest.infer`` over the whole table. Quoted empty strings stay empty strings; unquoted empty
+fields are nulls.
+
+When DuckDB rejects a file, the file is re-read with Python's ``csv`` module to find the
+exact line and reason, so the error points a person at the problem.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+from portail.ingest.errors import IngestError
+from portail.ingest.types import RawTable, ReadOptions
+from portail.schema import unique_names
+
+CHUNK = 1 << 20
+SAMPLE_BYTES = 1 << 20
+DELIMITERS = (";", ",", "\t", "|")
+_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+
+
+def detect_encoding(path: Path) -> str:
+    """``utf-8-sig``, ``utf-8``, ``utf-16``, ``cp1252`` or ``latin-1``, decided on every byte."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        handle.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        cp1252_possible = True
+        utf8 = True
+        offset = 0
+        while chunk := handle.read(CHUNK):
+            if b"\x00" in chunk:
+                raise IngestError("binary content (NUL bytes): this is not a text CSV file", source=path.name,
+                                  line=_line_at(path, offset + chunk.index(b"\x00")))
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
+            if not utf8 and cp1252_possible and not _CP1252_UNDEFINED.isdisjoint(chunk):
+                cp1252_possible = False
+            offset += len(chunk)
+        if utf8:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                utf8 = False
+    if utf8:
+        return "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
+    return "cp1252" if cp1252_possible else "latin-1"
+
+
+def _line_at(path: Path, offset: int) -> int:
+    with open(path, "rb") as handle:
+        return handle.read(offset).count(b"\n") + 1
+
+
+def transcode_to_utf8(path: Path, encoding: str, directory: Path | None) -> Path:
+    target = Path(tempfile.mkstemp(suffix=".csv", prefix="portail-utf8-", dir=directory)[1])
+    with open(path, encoding=encoding, newline="") as src, open(target, "w", encoding="utf-8", newline="") as dst:
+        while chunk := src.read(CHUNK):
+            dst.write(chunk)
+    return target
+
+
+def sniff_delimiter(sample: str) -> str:
+    lines = sample.splitlines(keepends=True)
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the sample may cut the last line short
+    text = "".join(lines[:200])
+    best, best_score = ";", (-1.0, 0)
+    for delimiter in DELIMITERS:
+        try:
+            rows = list(csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"'))
+        except csv.Error:
+            continue
+        rows = [r for r in rows if r]
+        if not rows:
+            continue
+        width = len(rows[0])
+        if width < 2:
+            continue
+        consistent = sum(1 for r in rows if len(r) == width) / len(rows)
+        score = (consistent, width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _read_sample(path: Path) -> str:
+    with open(path, "rb") as handle:
+        data = handle.read(SAMPLE_BYTES)
+    return data.decode("utf-8", errors="ignore").lstrip("\ufeff")
+
+
+def _header(sample: str, delimiter: str, source: str) -> list[str]:
+    try:
+        header = next(csv.reader(io.StringIO(sample), delimiter=delimiter, quotechar='"'))
+    except (StopIteration, csv.Error):
+        raise IngestError("the file is empty (no header line)", source=source, line=1) from None
+    if not any(h.strip() for h in header):
+        raise IngestError("the header line is empty", source=source, line=1)
+    return [h.strip() for h in header]
+
+
+def locate_error(path: Path, delimiter: str, width: int, max_line_bytes: int) -> tuple[int, str] | None:
+    """Re-read the file with Python's csv module to find the first malformed record."""
+    csv.field_size_limit(max(max_line_bytes, 1 << 20))
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, quotechar='"', strict=True)
+        record_end = 0
+        try:
+            for row in reader:
+                if reader.line_num > 1 and len(row) > width:
+                    return reader.line_num, f"{len(row)} fields where the header has {width}"
+                record_end = reader.line_num
+        except csv.Error as error:
+            if "unexpected end of data" in str(error):
+                return record_end + 1, "a quoted field opened here is never closed"
+            return reader.line_num, f"malformed CSV ({error})"
+    return None
+
+
+def _duckdb_reason(error: Exception) -> str:
+    first = str(error).strip().splitlines()[0]
+    return first[:300]
+
+
+def read_csv(path: Path, options: ReadOptions) -> RawTable:
+    source = path.name
+    if path.stat().st_size == 0:
+        raise IngestError("the file is empty", source=source)
+    encoding = (options.encoding or detect_encoding(path)).lower()
+    notes = [f"encoding {encoding}"]
+    cleanup: list[Path] = []
+    utf8_path = path
+    if encoding not in ("utf-8", "utf-8-sig", "utf8"):
+        utf8_path = transcode_to_utf8(path, encoding, None)
+        cleanup.append(utf8_path)
+    sample = _read_sample(utf8_path)
+    delimiter = options.delimiter or ("\t" if options.format == "tsv" else sniff_delimiter(sample))
+    notes.append("delimiter " + {"\t": "tab"}.get(delimiter, repr(delimiter)))
+    labels = _header(sample, delimiter, source)
+    names = unique_names(labels)
+
+    def stage(con: duckdb.DuckDBPyConnection, table: str) -> None:
+        columns = {name: "VARCHAR" for name in names}
+        try:
+            con.execute(
+                f'CREATE TEMP TABLE "{table}" AS SELECT * FROM read_csv(?, delim=?, quote=?, escape=?, header=true, '
+                f"auto_detect=false, columns=?, allow_quoted_nulls=false, null_padding=true, max_line_size=?, "
+                f"buffer_size=?, parallel=true)",
+                [str(utf8_path), delimiter, '"', '"', columns, options.max_line_bytes,
+                 max(2 * options.max_line_bytes, 32 << 20)],
+            )
+        except duckdb.Error as error:
+            reason = _duckdb_reason(error)
+            if "Maximum line size" in str(error):
+                raise IngestError(f"a line is longer than the {options.max_line_bytes:,} bytes allowed", source=source) from None
+            found = locate_error(utf8_path, delimiter, len(names), options.max_line_bytes)
+            if found:
+                raise IngestError(found[1], source=source, line=found[0]) from None
+            match = re.search(r"Line: (\d+)", str(error))
+            raise IngestError(reason, source=source, line=int(match.group(1)) if match else None) from None
+
+    return RawTable(source=source, labels=labels, names=names, stage=stage, notes=notes, cleanup=cleanup)

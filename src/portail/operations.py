@@ -1,0 +1,178 @@
+"""The use cases that span packages: load a file into a new version, publish, roll back,
+delete with files, fetch a URL.
+
+The CLI and the management API call these and nothing lower, so both behave the same. Each
+step that changes the catalogue is its own short transaction; the long build runs outside
+any transaction, under the dataset's build lock, so readers and other datasets never wait.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from portail.catalog import open_catalog, services, transaction
+from portail.catalog.models import Dataset, DatasetVersion
+from portail.config import Settings
+from portail.ingest.detect import open_source
+from portail.ingest.errors import IngestError
+from portail.ingest.load import IngestReport, Progress, build_version
+from portail.ingest.types import ReadOptions
+from portail.store import DuckDBStore, open_store
+
+
+@dataclass
+class Instance:
+    """One Portail instance: its settings, catalogue and store. Cheap to pass around."""
+
+    settings: Settings
+    catalog: sessionmaker[Session]
+    store: DuckDBStore
+
+    def session(self):
+        return transaction(self.catalog)
+
+
+def open_instance(settings: Settings | None = None) -> Instance:
+    settings = settings or Settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return Instance(settings, open_catalog(settings.sqlalchemy_url), open_store(settings))
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    slug: str
+    version: int
+    published: bool
+    report: IngestReport
+
+
+def read_options(dataset: Dataset, overrides: ReadOptions | None, settings: Settings) -> ReadOptions:
+    stored = {k: v for k, v in (dataset.read_options or {}).items() if k in ReadOptions.__dataclass_fields__}
+    options = ReadOptions(**stored)
+    if overrides is not None:
+        for key, value in vars(overrides).items():
+            if value is not None and key in ("format", "encoding", "delimiter", "sheet", "header_row", "json_path", "layer"):
+                setattr(options, key, value)
+    options.max_line_bytes = settings.max_line_bytes
+    options.max_unzipped_bytes = settings.max_unzipped_bytes
+    options.max_zip_ratio = settings.max_zip_ratio
+    return options
+
+
+def _remember_options(options: ReadOptions) -> dict[str, Any]:
+    keep = ("format", "encoding", "delimiter", "sheet", "header_row", "json_path", "layer")
+    return {k: getattr(options, k) for k in keep if getattr(options, k) is not None}
+
+
+def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions | None = None, publish: bool = False,
+              progress: Progress | None = None, source: str | None = None) -> LoadResult:
+    """Build a new version of a dataset from a file; publish it if asked.
+
+    On any failure the version is marked failed with its reason and nothing published changes.
+    """
+    path = Path(path)
+    if path.exists() and path.stat().st_size > instance.settings.max_upload_bytes:
+        raise IngestError(f"the file is larger than the {instance.settings.max_upload_bytes:,} bytes allowed",
+                          source=path.name)
+    with instance.session() as session:
+        dataset = services.get_dataset(session, ref)
+        uid = dataset.uid
+    with instance.store.lock(uid):
+        with instance.session() as session:
+            dataset = services.get_dataset(session, uid)
+            opts = read_options(dataset, options, instance.settings)
+            overrides = dict(dataset.field_overrides or {})
+            timezone = (dataset.extra_metas or {}).get("timezone", "Europe/Paris")
+            number = services.start_version(session, dataset, source or path.name).number
+        raw = None
+        try:
+            raw = open_source(path, opts)
+            result = build_version(instance.store, uid, number, raw, overrides=overrides, timezone=timezone,
+                                   progress=progress)
+        except IngestError as error:
+            with instance.session() as session:
+                dataset = services.get_dataset(session, uid)
+                services.fail_version(session, dataset.version(number), error.describe(), {"error": error.to_dict()})
+            raise
+        except BaseException as error:
+            with instance.session() as session:
+                dataset = services.get_dataset(session, uid)
+                services.fail_version(session, dataset.version(number), f"{type(error).__name__}: {error}")
+            raise
+        finally:
+            for leftover in (raw.cleanup if raw else []):
+                Path(leftover).unlink(missing_ok=True) if Path(leftover).is_file() else shutil.rmtree(leftover, True)
+        with instance.session() as session:
+            dataset = services.get_dataset(session, uid)
+            services.complete_version(session, dataset.version(number), location=result.version.location,
+                                      row_count=result.version.row_count, size_bytes=result.version.size_bytes,
+                                      fields=result.fields, report=result.report.to_dict())
+            dataset.source = source or str(path)
+            dataset.read_options = _remember_options(opts)
+            if publish:
+                services.publish(session, dataset, number)
+            stale = services.prune_versions(session, dataset, instance.settings.keep_versions)
+            slug = dataset.slug
+    for location in stale:
+        instance.store.drop_version(location)
+    return LoadResult(slug, number, publish, result.report)
+
+
+def publish(instance: Instance, ref: str, number: int | None = None) -> DatasetVersion:
+    with instance.session() as session:
+        dataset = services.get_dataset(session, ref)
+        return services.publish(session, dataset, number)
+
+
+def rollback(instance: Instance, ref: str, to: int | None = None) -> DatasetVersion:
+    with instance.session() as session:
+        dataset = services.get_dataset(session, ref)
+        return services.rollback(session, dataset, to)
+
+
+def delete(instance: Instance, ref: str) -> None:
+    with instance.session() as session:
+        dataset = services.get_dataset(session, ref)
+        uid = dataset.uid
+        attachments = [a.path for a in dataset.attachments]
+        services.delete_dataset(session, dataset)
+    instance.store.drop_dataset(uid)
+    for path in attachments:
+        Path(path).unlink(missing_ok=True)
+
+
+def is_url(text: str) -> bool:
+    return urlparse(text).scheme in ("http", "https")
+
+
+def fetch(instance: Instance, url: str) -> Path:
+    """Download a URL to the uploads folder, streamed and size-capped."""
+    limit = instance.settings.max_upload_bytes
+    instance.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    name = Path(urlparse(url).path).name or "download"
+    fd, tmp = tempfile.mkstemp(prefix="fetch-", suffix="-" + name, dir=instance.settings.uploads_dir)
+    size = 0
+    try:
+        with open(fd, "wb") as out, httpx.stream("GET", url, follow_redirects=True, timeout=60) as response:
+            if response.status_code >= 400:
+                raise IngestError(f"download failed with HTTP {response.status_code}", source=url)
+            for chunk in response.iter_bytes(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise IngestError(f"the download is larger than the {limit:,} bytes allowed", source=url)
+                out.write(chunk)
+    except httpx.HTTPError as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise IngestError(f"download failed: {error}", source=url) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)

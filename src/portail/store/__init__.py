@@ -1,0 +1,17 @@
+"""Record storage: immutable dataset versions, queried with sqlglot expressions.
+
+Public face: ``Store`` (the protocol), ``DuckDBStore`` (the default), ``VersionInfo``,
+``open_store(settings)``. Knows nothing of ODSQL text, HTTP or metadata.
+"""
+
+from portail.config import Settings
+from portail.store.base import Store
+from portail.store.duckdb_store import RECORDS, DuckDBStore, VersionBuild, VersionInfo
+
+
+def open_store(settings: Settings) -> DuckDBStore:
+    return DuckDBStore(settings.data_dir, memory_limit=settings.ingest_memory_limit,
+                       threads=settings.ingest_threads, tmp_dir=settings.tmp_dir)
+
+
+__all__ = ["RECORDS", "DuckDBStore", "Store", "VersionBuild", "VersionInfo", "open_store"]

@@ -1,0 +1,237 @@
+"""Record storage in DuckDB: one immutable database file per dataset version.
+
+Layout: ``<root>/<dataset_uid>/v<number>.duckdb``. A version is written under a
+``.building`` name by one process holding the dataset's lock, checkpointed, fsynced and
+renamed into place: a reader never sees a half-written file, and a killed build leaves only a
+``.building`` file that the next build sweeps away. Which version is *current* is not
+decided here: the catalogue holds that pointer (one transactional source of truth, shared by
+every API node), so publishing and rolling back never touch these files.
+
+Readers attach version files read-only into one in-memory DuckDB per process; since a file
+never changes once renamed, an attachment never needs invalidating.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from portail.store.engine import connect
+
+RECORDS = "records"
+META = "portail_version"
+_BUILD_ALIAS = "build"
+_UID = re.compile(r"^[A-Za-z0-9_\-]+$")
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    location: str
+    row_count: int
+    size_bytes: int
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class VersionBuild:
+    """A version being written. Use ``con`` (a workspace with the new file attached as
+    ``build``) to stage and transform, then ``create_records`` or ``append``, then ``finish``.
+    Anything but ``finish`` leaves no file behind."""
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection):
+        self.final_path = path
+        self.building_path = path.with_name(path.name + ".building")
+        self.con = con
+        self._has_records = False
+        self.con.execute(f"ATTACH '{self.building_path}' AS {_BUILD_ALIAS}")
+
+    def create_records(self, select: exp.Expression, sort_by: Sequence[str] = ()) -> None:
+        """Materialize the records table from a query over the workspace (the fast path)."""
+        query = select.copy()
+        if sort_by:
+            query = exp.select("*").from_(query.subquery("q")).order_by(*[exp.column(c, quoted=True) for c in sort_by])
+        target = exp.Table(this=exp.to_identifier(RECORDS), db=exp.to_identifier(_BUILD_ALIAS))
+        ddl = exp.Create(this=target, kind="TABLE", expression=query)
+        self.con.execute(ddl.sql(dialect="duckdb"))
+        self._has_records = True
+
+    def append(self, batches: pa.RecordBatchReader) -> None:
+        """Append Arrow batches (the path for processors and non-DuckDB sources)."""
+        self.con.register("__portail_batches", batches)
+        try:
+            if self._has_records:
+                self.con.execute(f"INSERT INTO {_BUILD_ALIAS}.{RECORDS} SELECT * FROM __portail_batches")
+            else:
+                self.con.execute(f"CREATE TABLE {_BUILD_ALIAS}.{RECORDS} AS SELECT * FROM __portail_batches")
+                self._has_records = True
+        finally:
+            self.con.unregister("__portail_batches")
+
+    def finish(self, meta: dict[str, Any]) -> VersionInfo:
+        if not self._has_records:
+            raise RuntimeError("a version needs its records before it can be finished")
+        rows = self.con.execute(f"SELECT count(*) FROM {_BUILD_ALIAS}.{RECORDS}").fetchone()[0]
+        self.con.execute(f"CREATE TABLE {_BUILD_ALIAS}.{META} (meta JSON)")
+        self.con.execute(f"INSERT INTO {_BUILD_ALIAS}.{META} VALUES (?)", [json.dumps(meta, default=str)])
+        self.con.execute(f"CHECKPOINT {_BUILD_ALIAS}")
+        self.con.execute(f"DETACH {_BUILD_ALIAS}")
+        self.con.close()
+        _fsync_path(self.building_path)
+        os.replace(self.building_path, self.final_path)
+        _fsync_path(self.final_path.parent)
+        return VersionInfo(str(self.final_path), rows, self.final_path.stat().st_size)
+
+    def abort(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            for leftover in self.final_path.parent.glob(self.building_path.name + "*"):
+                leftover.unlink(missing_ok=True)
+
+
+class DuckDBStore:
+    """The default store. Thread-safe for readers; one builder per dataset at a time."""
+
+    def __init__(self, root: Path, *, memory_limit: str = "1GB", threads: int = 0, tmp_dir: Path | None = None):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.memory_limit = memory_limit
+        self.threads = threads
+        self.tmp_dir = Path(tmp_dir) if tmp_dir else self.root / ".tmp"
+        self._reader: duckdb.DuckDBPyConnection | None = None
+        self._attached: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # -- writing ---------------------------------------------------------------------------
+    def dataset_dir(self, uid: str) -> Path:
+        if not _UID.match(uid):
+            raise ValueError(f"invalid dataset uid {uid!r}")
+        return self.root / uid
+
+    def version_path(self, uid: str, number: int) -> Path:
+        return self.dataset_dir(uid) / f"v{number:06d}.duckdb"
+
+    @contextmanager
+    def lock(self, uid: str) -> Iterator[None]:
+        """Exclusive, process-crash-safe lock on a dataset's builds (the OS drops it on kill)."""
+        directory = self.dataset_dir(uid)
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                self._sweep(directory)
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _sweep(directory: Path) -> None:
+        """Remove what a killed build left. Safe: the caller holds the dataset lock."""
+        for leftover in directory.glob("*.building*"):
+            leftover.unlink(missing_ok=True)
+
+    def begin_version(self, uid: str, number: int) -> VersionBuild:
+        path = self.version_path(uid, number)
+        if path.exists():
+            raise FileExistsError(f"version {number} of {uid} already exists")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        con = connect(memory_limit=self.memory_limit, threads=self.threads, temp_directory=str(self.tmp_dir))
+        return VersionBuild(path, con)
+
+    def drop_version(self, location: str) -> None:
+        self._detach(location)
+        Path(location).unlink(missing_ok=True)
+        Path(location + ".wal").unlink(missing_ok=True)
+
+    def drop_dataset(self, uid: str) -> None:
+        directory = self.dataset_dir(uid)
+        for path in directory.glob("*.duckdb"):
+            self._detach(str(path))
+        shutil.rmtree(directory, ignore_errors=True)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._reader is None:
+            self._reader = connect(threads=self.threads)
+        return self._reader
+
+    def _alias(self, location: str) -> str:
+        with self._lock:
+            alias = self._attached.get(location)
+            if alias is None:
+                if not Path(location).exists():
+                    raise FileNotFoundError(location)
+                alias = f"v{len(self._attached)}_{abs(hash(location)) % 10**8}"
+                self._connection().execute(f"ATTACH '{location}' AS {alias} (READ_ONLY)")
+                self._attached[location] = alias
+            return alias
+
+    def _detach(self, location: str) -> None:
+        with self._lock:
+            alias = self._attached.pop(location, None)
+            if alias and self._reader is not None:
+                self._reader.execute(f"DETACH {alias}")
+
+    def _bind(self, location: str, query: exp.Expression) -> str:
+        """Point every unqualified ``records`` table of the query at the version's file."""
+        alias = self._alias(location)
+
+        def repoint(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Table) and not node.args.get("db") and node.name in (RECORDS, META):
+                return exp.Table(this=exp.to_identifier(node.name), db=exp.to_identifier("main"),
+                                 catalog=exp.to_identifier(alias), alias=node.args.get("alias"))
+            return node
+
+        return query.transform(repoint).sql(dialect="duckdb")
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self._connection().cursor()
+
+    def query(self, location: str, query: exp.Expression | str, params: Sequence[Any] | None = None) -> pa.Table:
+        expression = sqlglot.parse_one(query, dialect="duckdb") if isinstance(query, str) else query
+        sql = self._bind(location, expression)
+        with self.cursor() as cur:
+            return cur.execute(sql, params or []).to_arrow_table()
+
+    def stream(self, location: str, query: exp.Expression, params: Sequence[Any] | None = None,
+               batch_size: int = 65536) -> Iterator[pa.RecordBatch]:
+        """Batches of a query's result, for exports: memory stays one batch deep."""
+        sql = self._bind(location, query)
+        cur = self.cursor()
+        try:
+            reader = cur.execute(sql, params or []).to_arrow_reader(batch_size)
+            yield from reader
+        finally:
+            cur.close()
+
+    def version_meta(self, location: str) -> dict[str, Any]:
+        table = self.query(location, exp.select("meta").from_(META))
+        return json.loads(table.column("meta")[0].as_py())
+
+    def close(self) -> None:
+        with self._lock:
+            if self._reader is not None:
+                self._reader.close()
+            self._reader = None
+            self._attached.clear()

@@ -1,0 +1,183 @@
+"""CSV with French quirks, loaded through the real loader into real DuckDB version files."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from portail.catalog import services
+from portail.ingest.errors import IngestError
+from portail.ingest.readers.csv import detect_encoding, sniff_delimiter
+from portail.operations import load_file
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def load(instance, path: Path, slug: str = "ds", **kwargs):
+    with instance.session() as session:
+        try:
+            services.get_dataset(session, slug)
+        except services.NotFound:
+            services.create_dataset(session, slug, "Test")
+    return load_file(instance, slug, path, publish=True, **kwargs)
+
+
+def rows(instance, slug: str = "ds", order: str = "") -> list[dict]:
+    with instance.session() as session:
+        location = services.get_dataset(session, slug).current.location
+    return instance.store.query(location, f"SELECT * FROM records {order}").to_pylist()
+
+
+def types(result) -> dict[str, str]:
+    return {f.name: f.type for f in result.report.fields}
+
+
+def test_encoding_is_decided_on_the_whole_file(tmp_path):
+    # Pure ASCII for 50,000 lines, then one Windows-1252 character: a sample would say UTF-8.
+    body = "nom;ville\n" + "a;b\n" * 50_000 + "Œuvre;Saint-Étienne – 5 €\n"
+    path = write(tmp_path / "late.csv", body, "cp1252")
+    assert detect_encoding(path) == "cp1252"
+    assert detect_encoding(write(tmp_path / "u.csv", "é;è\n")) == "utf-8"
+    assert detect_encoding(write(tmp_path / "bom.csv", "\ufeffa;b\n")) == "utf-8-sig"
+    # 0x81 is undefined in Windows-1252: only Latin-1 decodes it.
+    (tmp_path / "l1.csv").write_bytes(b"a;b\n\x81;\xe9\n")
+    assert detect_encoding(tmp_path / "l1.csv") == "latin-1"
+
+
+def test_windows_1252_accents_come_out_right(instance, tmp_path):
+    body = "nom;ville\n" + "a;b\n" * 50_000 + "Œuvre;Saint-Étienne – 5 €\n"
+    load(instance, write(tmp_path / "late.csv", body, "cp1252"))
+    last = rows(instance)[-1]
+    assert last == {"nom": "Œuvre", "ville": "Saint-Étienne – 5 €"}
+
+
+@pytest.mark.parametrize("delimiter", [";", ",", "\t", "|"])
+def test_delimiter_sniffing(delimiter):
+    sample = delimiter.join(["code", "libellé", "valeur"]) + "\n" + delimiter.join(['"01001"', '"A, B; C"', "1"]) + "\n"
+    assert sniff_delimiter(sample * 3) == delimiter
+
+
+def test_french_file_types(instance, tmp_path):
+    text = (
+        "Code INSEE;Commune;Montant;Date;Horodatage;Actif;Population\n"
+        '01001;"L\'Abergement-Clémenciat";1 234,50;05/03/2021;2021-03-05T10:00:00+01:00;vrai;832\n'
+        '2A004;Ajaccio;-12,5;31/12/2020;2021-03-05 11:30;faux;71361\n'
+        '75056;"Paris, ""capitale""\nsur deux lignes";0,75;;2021-03-05 12:00;vrai;2133111\n'
+    )
+    result = load(instance, write(tmp_path / "fr.csv", text))
+    assert types(result) == {"code_insee": "text", "commune": "text", "montant": "double", "date": "date",
+                             "horodatage": "datetime", "actif": "boolean", "population": "int"}
+    data = rows(instance)
+    assert [r["code_insee"] for r in data] == ["01001", "2A004", "75056"]
+    assert [r["montant"] for r in data] == [1234.5, -12.5, 0.75]
+    assert data[0]["date"] == date(2021, 3, 5) and data[2]["date"] is None
+    assert data[2]["commune"] == 'Paris, "capitale"\nsur deux lignes'
+    assert data[1]["actif"] is False
+    # Naive datetimes are read in the dataset's timezone (Europe/Paris): 11:30 there is 10:30 UTC.
+    assert data[1]["horodatage"].astimezone().utctimetuple()[3:5] == (10, 30)
+
+
+def test_month_first_dates_are_detected_from_the_data(instance, tmp_path):
+    text = "d\n03/05/2021\n12/31/2020\n"
+    result = load(instance, write(tmp_path / "us.csv", text))
+    assert types(result)["d"] == "date"
+    assert [r["d"] for r in rows(instance)] == [date(2021, 3, 5), date(2020, 12, 31)]
+
+
+def test_codes_keep_their_leading_zeros_and_code_names_stay_text(instance, tmp_path):
+    text = "code_postal;siren;dep;annee\n01400;005520135;1;2020\n75001;552100554;75;2021\n"
+    result = load(instance, write(tmp_path / "codes.csv", text))
+    assert types(result) == {"code_postal": "text", "siren": "text", "dep": "text", "annee": "int"}
+    assert rows(instance)[0]["siren"] == "005520135"
+
+
+def test_a_late_na_does_not_crash_and_is_counted(instance, tmp_path):
+    lines = ["valeur;note"] + [f"{i};{i}.5" for i in range(10_000)] + ["N/A;n.d.", "12;autre chose"]
+    result = load(instance, write(tmp_path / "na.csv", "\n".join(lines) + "\n"))
+    assert types(result)["valeur"] == "int"
+    assert result.report.rejected == {"valeur": 1}
+    # A real text value anywhere makes the column text, whatever came before.
+    assert types(result)["note"] == "text"
+    assert rows(instance)[-2]["valeur"] is None
+
+
+def test_empty_strings_and_nulls_are_told_apart(instance, tmp_path):
+    text = 'a;b\n"";x\n;y\n'
+    load(instance, write(tmp_path / "e.csv", text))
+    assert [r["a"] for r in rows(instance)] == ["", None]
+
+
+def test_duplicate_and_empty_headers(instance, tmp_path):
+    result = load(instance, write(tmp_path / "h.csv", "Nom;;nom;Libellé du  département\n1;2;3;4\n"))
+    assert [(f.name, f.label) for f in result.report.fields] == [
+        ("nom", "Nom"), ("field_2", "field_2"), ("nom_2", "nom"), ("libelle_du_departement", "Libellé du  département")]
+
+
+def test_geo_text_columns(instance, tmp_path):
+    text = ('geo_point_2d;geo_shape\n"48.8339, 2.3981";"{""type"": ""Point"", ""coordinates"": [2.3981, 48.8339]}"\n')
+    result = load(instance, write(tmp_path / "g.csv", text))
+    assert types(result) == {"geo_point_2d": "geo_point_2d", "geo_shape": "geo_shape"}
+    with instance.session() as session:
+        location = services.get_dataset(session, "ds").current.location
+    x, y = instance.store.query(location, "SELECT ST_X(geo_point_2d) x, ST_Y(geo_point_2d) y FROM records").to_pylist()[0].values()
+    assert (x, y) == (2.3981, 48.8339)  # "lat, lon" text became a lon/lat point
+
+
+def test_override_survives_the_next_reload(instance, tmp_path):
+    path = write(tmp_path / "o.csv", "n;m\n1;x\n2;y\n")
+    assert types(load(instance, path))["n"] == "int"
+    with instance.session() as session:
+        services.set_field_override(session, services.get_dataset(session, "ds"), "n", type="text", label="Numéro")
+    result = load(instance, path)
+    assert types(result)["n"] == "text"
+    assert result.report.fields[0].label == "Numéro"
+    assert rows(instance)[0]["n"] == "1"
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"a;b\n1;2\n3;\"4\n5;6\n", "line 3"),  # unterminated quote
+        (b"a;b\n1;2\n3;4;5\n", "line 3"),  # more fields than the header
+        (b"\x00\x01\x02binary\x00garbage" * 100, "binary content"),
+        (b"", "empty"),
+    ],
+)
+def test_bad_csv_is_reported_with_file_and_line_and_nothing_published_changes(instance, tmp_path, content, expected):
+    good = write(tmp_path / "good.csv", "a;b\n1;2\n")
+    load(instance, good)
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(content)
+    with pytest.raises(IngestError) as caught:
+        load(instance, bad)
+    assert "bad.csv" in str(caught.value) and expected in str(caught.value)
+    assert rows(instance) == [{"a": 1, "b": 2}]
+    with instance.session() as session:
+        dataset = services.get_dataset(session, "ds")
+        assert dataset.current_version == 1
+        assert dataset.version(2).status == "failed" and "bad.csv" in dataset.version(2).error
+
+
+def test_a_giant_line_is_refused(tmp_path):
+    from tests.conftest import make_instance
+
+    instance = make_instance(tmp_path / "home", max_line_bytes=1 << 20)
+    path = tmp_path / "long.csv"
+    with open(path, "w") as handle:
+        handle.write("a;b\n1;")
+        handle.write("x" * (3 << 20))
+        handle.write("\n2;3\n")
+    with pytest.raises(IngestError, match="longer than the 1,048,576 bytes allowed"):
+        load(instance, path)
+
+
+def test_unknown_format_is_refused(instance, tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"\x1f\x8b\x08\x00" + b"\x00" * 64)
+    with pytest.raises(IngestError, match="unsupported file format"):
+        load(instance, path)
