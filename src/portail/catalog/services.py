@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from portail.catalog.models import Attachment, Dataset, DatasetVersion, RetiredUid
-from portail.schema import Field, FieldType, KNOWN_ANNOTATIONS, fields_from_json, fields_to_json
+from portail.schema import KNOWN_ANNOTATIONS, Field, FieldType, fields_from_json, fields_to_json, normalize_name
 
 PORTALS = ("public", "internal")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,199}$")
@@ -271,8 +271,8 @@ class AttachmentFile:
 
 
 def normalize_attachment_id(filename: str) -> str:
-    """Opendatasoft-style attachment id: the file name, lowercased, non-word characters as ``_``."""
-    return re.sub(r"[^a-z0-9]+", "_", filename.lower()).strip("_") or "attachment"
+    """Opendatasoft-style attachment id: the file name, lowercased ASCII, other characters as ``_``."""
+    return normalize_name(filename) or "attachment"
 
 
 def add_attachment(session: Session, dataset: Dataset, file: AttachmentFile) -> Attachment:

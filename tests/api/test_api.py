@@ -1,0 +1,155 @@
+"""Explore API v2.1 shapes and the management API, over HTTP (FastAPI's test client)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from fastapi.testclient import TestClient
+
+from portail.api import create_app
+
+EXPLORE = "/api/explore/v2.1"
+MGMT = "/api/management/v1"
+
+
+@pytest.fixture
+def client(instance):
+    return TestClient(create_app(instance))
+
+
+def upload(client, slug, name, content: bytes, publish=True):
+    return client.post(f"{MGMT}/datasets/{slug}/data", params={"publish_now": publish},
+                       files={"file": (name, io.BytesIO(content), "text/csv")})
+
+
+@pytest.fixture
+def logement(client, refdata):
+    assert client.post(f"{MGMT}/datasets", json={"dataset_id": "logements", "title": "Logements sociaux",
+                                                 "description": "Financés **à Paris**", "themes": ["Logement"],
+                                                 "keywords": ["logement"], "license": "ODbL"}).status_code == 201
+    content = (refdata / "logement" / "logements-sociaux-finances-a-paris.csv").read_bytes()
+    response = upload(client, "logements", "logements.csv", content)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_catalog_and_dataset_shapes(client, logement):
+    body = client.get(f"{EXPLORE}/catalog/datasets").json()
+    assert body["total_count"] == 1
+    dataset = body["results"][0]
+    assert dataset["dataset_id"] == "logements" and dataset["dataset_uid"].startswith("da_")
+    assert dataset["has_records"] is True and set(dataset["features"]) >= {"geo", "analyze"}
+    metas = dataset["metas"]["default"]
+    assert metas["title"] == "Logements sociaux" and metas["records_count"] == 4174
+    assert metas["description"] == "<p>Financés <strong>à Paris</strong></p>\n"
+    assert metas["theme"] == ["Logement"] and metas["license"] == "ODbL"
+    fields = {f["name"]: f for f in dataset["fields"]}
+    assert fields["code_postal"] == {"name": "code_postal", "label": "code_postal", "type": "text", "annotations": {},
+                                     "description": None}
+    assert fields["geo_point_2d"]["type"] == "geo_point_2d" and fields["nb_logmt_total"]["type"] == "int"
+    # With and without trailing slash, by slug.
+    assert client.get(f"{EXPLORE}/catalog/datasets/logements/").json() == client.get(f"{EXPLORE}/catalog/datasets/logements").json()
+
+
+def test_records_page_and_values(client, logement):
+    body = client.get(f"{EXPLORE}/catalog/datasets/logements/records",
+                      params={"limit": 3, "order_by": "nb_logmt_total desc, id_livraison"}).json()
+    assert body["total_count"] == 4174 and len(body["results"]) == 3
+    counts = [r["nb_logmt_total"] for r in body["results"]]
+    assert counts == sorted(counts, reverse=True)
+    record = body["results"][0]
+    assert set(record) >= {"id_livraison", "code_postal", "geo_point_2d", "geo_shape"}
+    assert set(record["geo_point_2d"]) == {"lon", "lat"} and 2.2 < record["geo_point_2d"]["lon"] < 2.5
+    assert record["geo_shape"]["type"] == "Feature" and record["geo_shape"]["geometry"]["type"] == "Point"
+    assert record["code_postal"].startswith("750")
+    only = client.get(f"{EXPLORE}/catalog/datasets/logements/records/?select=ville,annee&limit=1").json()["results"][0]
+    assert only == {"ville": "Paris", "annee": only["annee"]} and isinstance(only["annee"], int)
+    assert client.get(f"{EXPLORE}/catalog/datasets/logements/records?limit=0").json() == {"total_count": 4174, "results": []}
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"limit": 1473}, "Invalid value for limit API parameter: 1473 was found but -1 <= limit <= 100 is expected."),
+    ({"limit": 100, "offset": 9901}, "Invalid value for sum of offset + limit API parameter: 10001 was found but <= 10000 is expected."),
+])
+def test_paging_limits_match_opendatasoft(client, logement, params, message):
+    response = client.get(f"{EXPLORE}/catalog/datasets/logements/records", params=params)
+    assert response.status_code == 400
+    assert response.json() == {"error_code": "InvalidRESTParameterError", "message": message}
+    assert client.get(f"{EXPLORE}/catalog/datasets/logements/records", params={"limit": 100, "offset": 9900}).status_code == 200
+
+
+def test_errors_are_opendatasoft_json(client, logement):
+    response = client.get(f"{EXPLORE}/catalog/datasets/logements/records", params={"order_by": "nope desc"})
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "ODSQLError" and "Unknown field: nope" in response.json()["message"]
+    missing = client.get(f"{EXPLORE}/catalog/datasets/nothing/records")
+    assert missing.status_code == 404 and missing.json() == {"error_code": "NotFound", "message": "Unknown dataset: nothing"}
+    assert client.get(f"{EXPLORE}/catalog/datasets", params={"limit": "abc"}).json()["error_code"] == "InvalidRESTParameterError"
+
+
+def test_unpublished_and_internal_datasets_are_not_on_the_public_api(client):
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "draft", "title": "Draft"})
+    upload(client, "draft", "d.csv", b"a;b\n1;2\n", publish=False)
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "staff", "title": "Staff", "portals": ["internal"]})
+    upload(client, "staff", "s.csv", b"a;b\n1;2\n")
+    assert client.get(f"{EXPLORE}/catalog/datasets").json()["total_count"] == 0
+    assert client.get(f"{EXPLORE}/catalog/datasets/draft").status_code == 404
+    assert client.get(f"{EXPLORE}/catalog/datasets/staff/records").status_code == 404
+    client.post(f"{MGMT}/datasets/draft/publish")
+    assert [d["dataset_id"] for d in client.get(f"{EXPLORE}/catalog/datasets").json()["results"]] == ["draft"]
+
+
+def test_management_lifecycle(client):
+    created = client.post(f"{MGMT}/datasets", json={"dataset_id": "eq", "title": "Équipements", "portals": ["public", "internal"]})
+    assert created.status_code == 201 and created.json()["portals"] == ["public", "internal"]
+    first = upload(client, "eq", "v1.csv", "code;nom\n01001;Été\n".encode("cp1252")).json()
+    assert first["version"] == 1 and first["published"] is True
+    assert first["report"]["notes"][0] == "encoding cp1252"
+    bad = upload(client, "eq", "v2.csv", b'code;nom\n1;"open\n')
+    assert bad.status_code == 400 and bad.json()["error_code"] == "IngestError"
+    assert "v2.csv" in bad.json()["message"] and "line 2" in bad.json()["message"]
+    upload(client, "eq", "v3.csv", "code;nom\n01001;Été\n75056;Paris\n".encode())
+    versions = client.get(f"{MGMT}/datasets/eq/versions").json()
+    assert [(v["version"], v["status"]) for v in versions] == [(1, "ready"), (2, "failed"), (3, "ready")]
+    assert client.get(f"{EXPLORE}/catalog/datasets/eq/records").json()["total_count"] == 2
+    assert client.post(f"{MGMT}/datasets/eq/rollback").json()["current_version"] == 1
+    assert client.get(f"{EXPLORE}/catalog/datasets/eq/records").json()["results"] == [{"code": "01001", "nom": "Été"}]
+    patched = client.patch(f"{MGMT}/datasets/eq", json={"dataset_id": "equipements", "keywords": ["sport"]}).json()
+    assert patched["dataset_id"] == "equipements" and patched["keywords"] == ["sport"]
+    assert client.get(f"{EXPLORE}/catalog/datasets/equipements").json()["dataset_uid"] == created.json()["dataset_uid"]
+    override = client.put(f"{MGMT}/datasets/equipements/fields/code", json={"label": "Code INSEE"})
+    assert override.json()["field_overrides"] == {"code": {"label": "Code INSEE"}}
+    assert client.put(f"{MGMT}/datasets/equipements/fields/code", json={"type": "number"}).status_code == 400
+    attached = client.post(f"{MGMT}/datasets/equipements/attachments",
+                           files={"file": ("Notice Équipements.pdf", io.BytesIO(b"%PDF-1.4"), "application/pdf")}).json()
+    assert attached["attachments"][0]["id"] == "notice_equipements_pdf"
+    assert client.get(f"{EXPLORE}/catalog/datasets/equipements").json()["attachments"][0]["mimetype"] == "application/pdf"
+    assert client.delete(f"{MGMT}/datasets/equipements").status_code == 204
+    assert client.get(f"{MGMT}/datasets/equipements").status_code == 404
+
+
+def test_management_input_errors(client):
+    assert client.post(f"{MGMT}/datasets", json={"dataset_id": "x"}).status_code == 400
+    assert client.post(f"{MGMT}/datasets", json={"dataset_id": "Bad Id", "title": "X"}).json()["error_code"] == "CatalogError"
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "x", "title": "X"})
+    assert client.post(f"{MGMT}/datasets", json={"dataset_id": "x", "title": "X"}).status_code == 409
+    assert client.post(f"{MGMT}/datasets/x/publish").status_code == 409
+
+
+def test_management_token(tmp_path):
+    from tests.conftest import make_instance
+
+    client = TestClient(create_app(make_instance(tmp_path / "h", management_token="s3cret")))
+    assert client.get(f"{MGMT}/datasets").status_code == 401
+    assert client.get(f"{MGMT}/datasets", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_openapi_documents_every_route(client):
+    spec = client.get(f"{EXPLORE}/swagger.json").json()
+    paths = set(spec["paths"])
+    assert {"/api/explore/v2.1/catalog/datasets", "/api/explore/v2.1/catalog/datasets/{dataset_id}/records",
+            "/api/management/v1/datasets/{ref}/publish"} <= paths
+    assert client.get("/api/docs").status_code == 200
+    cors = client.get(f"{EXPLORE}/catalog/datasets", headers={"Origin": "https://example.org"})
+    assert cors.headers["access-control-allow-origin"] == "*"

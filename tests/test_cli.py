@@ -1,0 +1,83 @@
+"""The ``portail`` command, driven as an administrator would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from portail.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def cli(tmp_path):
+    runner = CliRunner()
+    env = {"PORTAIL_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+
+    def run(*args: str, ok: bool = True):
+        result = runner.invoke(app, list(args), env=env)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return run
+
+
+def test_dataset_lifecycle(cli, refdata):
+    retraites = refdata / "retraites" / "drees_eacr_age_liquidation.csv"
+    created = cli("dataset", "create", "retraites", "--title", "Âge de liquidation", "--from", str(retraites),
+                  "--portal", "both")
+    assert "version 1 published: 17,996 records" in created.output
+    assert "encoding cp1252" in created.output and "field 'ageliq': 22 values could not be read" in created.output
+    ingest = cli("dataset", "ingest", "retraites", str(retraites))
+    assert "version 2 ready (not published" in ingest.output
+    assert "version 2 published" in cli("dataset", "publish", "retraites").output
+    assert "rolled back to version 1" in cli("dataset", "rollback", "retraites", "--to", "1").output
+    listing = json.loads(cli("dataset", "list", "--json").output)
+    assert listing == [{"dataset_id": "retraites", "uid": listing[0]["uid"], "title": "Âge de liquidation",
+                        "portals": ["public", "internal"], "version": 1, "records": 17996}]
+    shown = json.loads(cli("dataset", "show", "retraites", "--json").output)
+    assert [v["status"] for v in shown["versions"]] == ["ready", "ready"]
+    assert "ageliq" in cli("dataset", "show", "retraites").output
+    cli("dataset", "field", "retraites", "generation", "--type", "text")
+    assert "version 3 published" in cli("dataset", "reload", "retraites").output
+    shown = json.loads(cli("dataset", "show", "retraites", "--json").output)
+    assert shown["versions"][-1]["report"]["fields"][5] == {"name": "generation", "label": "generation", "type": "text",
+                                                             "values": 17996, "rejected": 0, "notes": []}
+    assert "deleted" in cli("dataset", "delete", "retraites", "--yes").output
+    assert json.loads(cli("dataset", "list", "--json").output) == []
+
+
+def test_errors_name_file_and_line(cli, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text('a;b\n1;2\n3;"4\n')
+    cli("dataset", "create", "x", "--title", "X")
+    result = cli("dataset", "ingest", "x", str(bad), ok=False)
+    assert result.exit_code == 1
+    assert "Error: bad.csv, line 3: a quoted field opened here is never closed" in result.output
+    assert "Unknown dataset: nope" in cli("dataset", "publish", "nope", ok=False).output
+    assert "--portal must be" in cli("dataset", "create", "y", "--title", "Y", "--portal", "intranet", ok=False).output
+
+
+def test_demo_loads_and_is_idempotent(cli, refdata):
+    first = cli("demo", "--refdata", str(refdata)).output
+    assert "communes-france: 36,208 records" in first
+    assert "communes-france: already loaded" in cli("demo", "--refdata", str(refdata)).output
+
+
+def test_demo_without_reference_files_generates_one(cli, tmp_path):
+    output = cli("demo", "--refdata", str(tmp_path / "missing")).output
+    assert "equipements-demo: 5,000 records" in output
+
+
+def test_installed_entry_point(tmp_path):
+    result = subprocess.run([str(Path(sys.executable).parent / "portail"), "dataset", "list", "--json"], capture_output=True,
+                            text=True, env={**os.environ, "PORTAIL_HOME": str(tmp_path / "h")})
+    assert result.returncode == 0 and json.loads(result.stdout) == []
