@@ -87,8 +87,10 @@ _NUMERIC_TEXT = f"replace(regexp_replace({_T}, '[ \u00a0\u202f]', '', 'g'), ',',
 #: timezone (``__tz__``), which the loader substitutes as a literal.
 CASTS: dict[tuple[FieldType, str], str] = {
     (FieldType.TEXT, ""): f"{_I}",
-    (FieldType.INT, ""): f"try_cast({_NUMERIC_TEXT} AS BIGINT)",
-    (FieldType.DOUBLE, ""): f"try_cast({_NUMERIC_TEXT} AS DOUBLE)",
+    (FieldType.INT, ""): f"try_cast({_T} AS BIGINT)",
+    (FieldType.DOUBLE, ""): f"try_cast({_T} AS DOUBLE)",
+    (FieldType.DOUBLE, "comma"): f"try_cast(replace({_T}, ',', '.') AS DOUBLE)",
+    (FieldType.DOUBLE, "grouped"): f"try_cast({_NUMERIC_TEXT} AS DOUBLE)",
     (FieldType.BOOLEAN, ""): f"CASE WHEN lower({_T}) IN ('true', 'vrai', '1', 'oui', 'yes') THEN true "
                              f"WHEN lower({_T}) IN ('false', 'faux', '0', 'non', 'no') THEN false END",
     (FieldType.DATE, "iso"): f"try_strptime({_T}, '%Y-%m-%d')::DATE",
@@ -163,7 +165,8 @@ def _decide(name: str, h: dict[str, int]) -> Inferred:
     if only("int", "dot", "comma", "grouped"):
         if c["dot"] and c["grouped"]:
             return Inferred(FieldType.TEXT, nonnull=nonnull, notes=["mixed number formats: kept as text"])
-        return Inferred(FieldType.DOUBLE, **typed)
+        variant = "grouped" if c["grouped"] else "comma" if c["comma"] else ""
+        return Inferred(FieldType.DOUBLE, variant, **typed)
     if only("iso_date", "dmy_mdy", "dmy"):
         return Inferred(FieldType.DATE, "dmy" if c["dmy_mdy"] + c["dmy"] else "iso", **typed)
     if only("iso_date", "dmy_mdy", "mdy"):
@@ -189,27 +192,73 @@ def _histograms(con: duckdb.DuckDBPyConnection, source: exp.Expression, columns:
     return {column: dict(histogram or {}) for column, histogram in zip(columns, row)}
 
 
+def _accepts(inferred: Inferred) -> str | None:
+    """The condition, on a trimmed non-empty value, of fitting what the sample decided; None
+    when only a full classification can tell (an empty sample, or free text)."""
+    numbers = {"": [_RE_INT, _RE_DOT], "comma": [_RE_INT, _RE_COMMA], "grouped": [_RE_INT, _RE_COMMA, _RE_GROUPED]}
+    patterns = {
+        FieldType.INT: [_RE_INT],
+        FieldType.DOUBLE: numbers.get(inferred.variant),
+        FieldType.DATE: {"iso": [_RE_ISO_DATE], "dmy": [_RE_ISO_DATE, _RE_DMY], "mdy": [_RE_ISO_DATE, _RE_MDY]}.get(inferred.variant),
+        FieldType.DATETIME: [_RE_ISO_DT, _RE_FR_DT, _RE_ISO_DATE],
+        FieldType.GEO_POINT_2D: [_RE_POINT],
+    }.get(inferred.type)
+    if inferred.type == FieldType.BOOLEAN:
+        return f"lower({_T}) IN ('true', 'false', 'vrai', 'faux')"
+    if inferred.type == FieldType.GEO_SHAPE:
+        return f"regexp_full_match({_T}, '{_RE_GEOJSON}', 's')"
+    if not patterns:
+        return None
+    union = "|".join(f"({p})" for p in patterns)
+    return f"(regexp_full_match({_T}, '{union}') AND NOT regexp_full_match({_T}, '{_RE_LEAD0}'))"
+
+
+def _verify(con: duckdb.DuckDBPyConnection, source: exp.Expression, decided: dict[str, Inferred]) -> dict[str, bool]:
+    """One cheap pass over all rows: count values, markers and misfits of each sample decision.
+    Updates the counts in place; returns which decisions held."""
+    selects = []
+    for i, (column, inferred) in enumerate(decided.items()):
+        accepts = _accepts(inferred)
+        selects += [
+            _template(f"count({_T})", column).as_(f"n{i}"),
+            _template(f"count({_T}) FILTER (WHERE length({_T}) <= 8 AND NOT ({_NOT_TOKEN}))", column).as_(f"t{i}"),
+            _template(f"count({_T}) FILTER (WHERE ({_NOT_TOKEN}) AND NOT ({accepts}))", column).as_(f"m{i}"),
+        ]
+    row = iter(con.execute(exp.select(*selects).from_(source).sql(dialect="duckdb")).fetchone())
+    held = {}
+    for column, inferred in decided.items():
+        inferred.nonnull, inferred.tokens, misfits = next(row), next(row), next(row)
+        held[column] = misfits == 0 and inferred.nonnull > inferred.tokens
+    return held
+
+
 def infer_types(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> dict[str, Inferred]:
     """Infer every listed text column of a staged table over all of its rows.
 
-    A first pass over a sample settles the columns that hold free text (one value that is
-    text makes the whole column text, wherever it is); only the others are scanned in full.
+    A first pass classifies a sample. Columns where it found free text are text, wherever
+    that value sits. For the others, one cheap pass checks every row against the sample's
+    decision; only a column that fails the check is classified in full, so the result is
+    always what a full classification would give.
     """
     if not columns:
         return {}
     source = exp.to_table(table, quoted=True)
     sample = exp.select("*").from_(source).limit(SAMPLE_ROWS).subquery("s")
     first = _histograms(con, sample, columns)
-    settled = {c: _decide(c, h) for c, h in first.items() if h.get("text") or h.get("lead0")}
-    rest = [c for c in columns if c not in settled]
-    total = con.execute(exp.select("count(*)").from_(source).sql(dialect="duckdb")).fetchone()[0]
-    if total > SAMPLE_ROWS:
-        full = _histograms(con, source.copy(), rest) if rest else {}
-        # Columns settled as text on the sample keep the sample's counts: the report counts
-        # their values on the stored records, where text is stored as read.
-    else:
-        full = {c: first[c] for c in rest}
-    return {c: settled[c] if c in settled else _decide(c, full[c]) for c in columns}
+    total = con.execute(exp.select("count(*)").from_(source.copy()).sql(dialect="duckdb")).fetchone()[0]
+    decided = {c: _decide(c, h) for c, h in first.items()}
+    if total <= SAMPLE_ROWS:
+        return decided
+    candidates = {c: d for c, d in decided.items() if not (first[c].get("text") or first[c].get("lead0"))}
+    checkable = {c: d for c, d in candidates.items() if _accepts(d) is not None}
+    held = _verify(con, source.copy(), checkable) if checkable else {}
+    redo = [c for c in candidates if not held.get(c)]
+    if redo:
+        for column, histogram in _histograms(con, source.copy(), redo).items():
+            decided[column] = _decide(column, histogram)
+    # Columns settled as text on the sample keep the sample's counts: the report counts
+    # their values on the stored records, where text is stored as read.
+    return decided
 
 
 def cast_expression(column: str, inferred: Inferred, timezone: str = "UTC") -> exp.Expression:
@@ -219,7 +268,7 @@ def cast_expression(column: str, inferred: Inferred, timezone: str = "UTC") -> e
 def override_cast(column: str, target: FieldType, timezone: str = "UTC", staged_as_text: bool = True) -> exp.Expression:
     """The cast for a type the publisher chose: the general text parser of that type (a typed
     staging column is first turned into text, so any type can be overridden into any other)."""
-    variant = {FieldType.DATE: "dmy"}.get(target, "")
+    variant = {FieldType.DATE: "dmy", FieldType.DOUBLE: "grouped"}.get(target, "")
     source: str | exp.Expression = column if staged_as_text else exp.cast(exp.column(column, quoted=True), "VARCHAR")
     return _template(CASTS[(target, variant)], source, timezone)
 
