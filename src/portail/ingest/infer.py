@@ -28,7 +28,8 @@ NULL_TOKENS = ("na", "n/a", "n.a.", "nan", "null", "none", "nd", "n.d.", "n/d", 
                "x", "secret", "#n/a", "#value!", "#div/0!", "#ref!")
 CODE_WORDS = frozenset({"code", "codes", "cod", "insee", "siren", "siret", "nic", "cp", "postal", "codepostal", "zip",
                         "dep", "dept", "departement", "codgeo", "geo", "com", "depcom", "epci", "iris", "naf", "ape",
-                        "cog", "uai", "finess", "rna", "cedex", "tel", "telephone", "phone", "ean", "isbn", "iban"})
+                        "cog", "uai", "finess", "rna", "cedex", "tel", "telephone", "phone", "ean", "isbn", "iban",
+                        "depet", "comet", "cpos", "postcode", "arr", "arrondissement", "canton", "can", "circonscription"})
 
 _I = "__col__"  # placeholder identifier in templates
 _T = f"nullif(trim({_I}), '')"  # the trimmed, non-empty value
@@ -73,6 +74,7 @@ CLASSIFY = (
     f"  WHEN regexp_full_match({_T}, '{_RE_ISO_DT}') THEN 'iso_dt' "
     f"  WHEN regexp_full_match({_T}, '{_RE_FR_DT}') THEN 'dmy_dt' "
     f"  ELSE 'text' END "
+    f"WHEN regexp_full_match({_T}, '{_RE_POINT}') THEN 'point' "
     f"WHEN lower({_T}) IN ('true', 'false', 'vrai', 'faux') THEN 'bool' "
     f"WHEN regexp_full_match({_T}, '{_RE_GEOJSON}', 's') THEN 'geojson' "
     f"ELSE 'text' END"
@@ -141,7 +143,10 @@ def _template(sql: str, column: str | exp.Expression, tz: str = "UTC") -> exp.Ex
 
 
 def looks_like_code(name: str) -> bool:
-    return any(word in CODE_WORDS for word in re.split(r"_+", name)) or name.startswith(("code", "cod_", "num_"))
+    """Names of identifier columns: ``code_*``, ``insee``, ``siren``, Sirene's ``codpos``, ``depcomen``…"""
+    words = re.split(r"_+", name)
+    return any(w in CODE_WORDS or w.startswith(("cod", "insee", "siren", "siret", "depcom")) for w in words) \
+        or name.startswith("num_")
 
 
 def _decide(name: str, h: dict[str, int]) -> Inferred:
