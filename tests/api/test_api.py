@@ -153,3 +153,33 @@ def test_openapi_documents_every_route(client):
     assert client.get("/api/docs").status_code == 200
     cors = client.get(f"{EXPLORE}/catalog/datasets", headers={"Origin": "https://example.org"})
     assert cors.headers["access-control-allow-origin"] == "*"
+
+
+def test_upload_size_limit(tmp_path):
+    from tests.conftest import make_instance
+
+    client = TestClient(create_app(make_instance(tmp_path / "h", max_upload_bytes=1000)))
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "big", "title": "Big"})
+    response = upload(client, "big", "big.csv", b"a;b\n" + b"1;2\n" * 1000)
+    assert response.status_code == 413 and response.json()["error_code"] == "PayloadTooLarge"
+    assert not list((tmp_path / "h" / "uploads").iterdir())  # nothing left behind
+
+
+def test_create_from_url(client, refdata):
+    """A real download over loopback HTTP, streamed to the uploads folder and loaded."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(refdata / "elus"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/rne_elus-senateurs-sen.csv"
+        created = client.post(f"{MGMT}/datasets", json={"dataset_id": "sen", "title": "Sénateurs", "source_url": url})
+        assert created.status_code == 201, created.text
+        assert created.json()["versions"][0]["records_count"] == 348 and created.json()["source"] == url
+        missing = client.post(f"{MGMT}/datasets/sen/data/url", json={"url": url + ".nope"})
+        assert missing.status_code == 400 and "HTTP 404" in missing.json()["message"]
+    finally:
+        server.shutdown()

@@ -1,0 +1,65 @@
+"""The store's query face: sqlglot expressions in, Arrow out; streaming keeps one batch in memory."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from sqlglot import exp
+
+from portail.store import DuckDBStore
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = DuckDBStore(tmp_path / "data", memory_limit="256MB")
+    yield s
+    s.close()
+
+
+def build(store, uid, number, table: pa.Table, sort_by=()):
+    build = store.begin_version(uid, number)
+    build.con.register("src", table)
+    build.create_records(exp.select("*").from_("src"), sort_by=sort_by)
+    return build.finish({"note": "test"})
+
+
+def test_build_query_and_stream(store):
+    table = pa.table({"code": [f"{i:05d}" for i in range(100_000)], "n": list(range(100_000))[::-1]})
+    info = build(store, "da_test", 1, table, sort_by=["n"])
+    assert info.row_count == 100_000 and info.location.endswith("v000001.duckdb")
+    first = store.query(info.location, exp.select("code", "n").from_("records").limit(2))
+    assert first.to_pylist() == [{"code": "99999", "n": 0}, {"code": "99998", "n": 1}]  # sorted on n at build
+    with_param = store.query(info.location, "SELECT count(*) c FROM records WHERE code LIKE ?", ["000%"])
+    assert with_param.column("c")[0].as_py() == 100
+    batches = list(store.stream(info.location, exp.select("*").from_("records"), batch_size=10_000))
+    assert sum(b.num_rows for b in batches) == 100_000 and max(b.num_rows for b in batches) <= 10_000
+    assert store.version_meta(info.location) == {"note": "test"}
+
+
+def test_append_arrow_batches_and_abort(store, tmp_path):
+    build_ = store.begin_version("da_test", 1)
+    reader = pa.RecordBatchReader.from_batches(pa.schema([("x", pa.int64())]),
+                                               [pa.record_batch([pa.array([1, 2])], names=["x"])] * 3)
+    build_.append(reader)
+    build_.abort()
+    assert not list((tmp_path / "data" / "da_test").glob("*"))
+    again = store.begin_version("da_test", 1)
+    again.append(pa.RecordBatchReader.from_batches(pa.schema([("x", pa.int64())]), [pa.record_batch([pa.array([7])], names=["x"])]))
+    info = again.finish({})
+    assert store.query(info.location, "SELECT x FROM records").to_pylist() == [{"x": 7}]
+    with pytest.raises(FileExistsError):
+        store.begin_version("da_test", 1)
+
+
+def test_version_files_are_read_only_for_readers(store):
+    info = build(store, "da_ro", 1, pa.table({"a": [1]}))
+    with pytest.raises(Exception, match="read-only|read only|Cannot execute"):
+        store.query(info.location, "INSERT INTO records VALUES (2)")
+    store.drop_version(info.location)
+    with pytest.raises(FileNotFoundError):
+        store.query(info.location, "SELECT * FROM records")
+
+
+def test_uids_cannot_escape_the_data_folder(store):
+    with pytest.raises(ValueError):
+        store.begin_version("../evil", 1)
