@@ -33,7 +33,7 @@ CODE_WORDS = frozenset({"code", "codes", "cod", "insee", "siren", "siret", "nic"
 
 _I = "__col__"  # placeholder identifier in templates
 _T = f"nullif(trim({_I}), '')"  # the trimmed, non-empty value
-_NOT_TOKEN = f"lower({_T}) NOT IN ({', '.join(repr(t) for t in NULL_TOKENS)})"
+_NOT_TOKEN = f"(length({_T}) > 8 OR lower({_T}) NOT IN ({', '.join(repr(t) for t in NULL_TOKENS)}))"
 _RE_INT = r"[+-]?[0-9]{1,18}"
 _RE_LEAD0 = r"[+-]?0[0-9]+"
 _RE_DOT = r"[+-]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?[0-9]+[eE][+-]?[0-9]+"
@@ -197,43 +197,42 @@ def _histograms(con: duckdb.DuckDBPyConnection, source: exp.Expression, columns:
     return {column: dict(histogram or {}) for column, histogram in zip(columns, row)}
 
 
-def _accepts(inferred: Inferred) -> str | None:
-    """The condition, on a trimmed non-empty value, of fitting what the sample decided; None
-    when only a full classification can tell (an empty sample, or free text)."""
-    numbers = {"": [_RE_INT, _RE_DOT], "comma": [_RE_INT, _RE_COMMA], "grouped": [_RE_INT, _RE_COMMA, _RE_GROUPED]}
-    patterns = {
-        FieldType.INT: [_RE_INT],
-        FieldType.DOUBLE: numbers.get(inferred.variant),
-        FieldType.DATE: {"iso": [_RE_ISO_DATE], "dmy": [_RE_ISO_DATE, _RE_DMY], "mdy": [_RE_ISO_DATE, _RE_MDY]}.get(inferred.variant),
-        FieldType.DATETIME: [_RE_ISO_DT, _RE_FR_DT, _RE_ISO_DATE],
-        FieldType.GEO_POINT_2D: [_RE_POINT],
-    }.get(inferred.type)
-    if inferred.type == FieldType.BOOLEAN:
-        return f"lower({_T}) IN ('true', 'false', 'vrai', 'faux')"
-    if inferred.type == FieldType.GEO_SHAPE:
-        return f"regexp_full_match({_T}, '{_RE_GEOJSON}', 's')"
-    if not patterns:
+_LEAD0 = f"CASE WHEN starts_with(ltrim({_T}, '+-'), '0') THEN regexp_full_match({_T}, '{_RE_LEAD0}') ELSE false END"
+
+
+def _misfit(inferred: Inferred) -> str | None:
+    """The condition, on a trimmed non-empty non-marker value, of *not* fitting what the sample
+    decided: the decided cast fails (casts are cheap, and fail only on misfits), or an integer
+    has a leading zero. None when only a full classification can tell (empty sample, text)."""
+    if inferred.type == FieldType.TEXT:
         return None
-    union = "|".join(f"({p})" for p in patterns)
-    return f"(regexp_full_match({_T}, '{union}') AND NOT regexp_full_match({_T}, '{_RE_LEAD0}'))"
+    cast = CASTS[(inferred.type, inferred.variant)]
+    if inferred.type in (FieldType.INT, FieldType.DOUBLE):
+        return f"(({cast}) IS NULL OR {_LEAD0})"
+    return f"(({cast}) IS NULL)"
 
 
-def _verify(con: duckdb.DuckDBPyConnection, source: exp.Expression, decided: dict[str, Inferred]) -> dict[str, bool]:
-    """One cheap pass over all rows: count values, markers and misfits of each sample decision.
-    Updates the counts in place; returns which decisions held."""
+def _verify(con: duckdb.DuckDBPyConnection, source: exp.Expression, decided: dict[str, Inferred],
+            timezone: str = "UTC") -> dict[str, bool]:
+    """One pass over all rows: count values, markers and misfits of each sample decision.
+    Updates the counts in place; returns which decisions held.
+
+    The cast runs first; only values it rejects are compared with the "no value" markers,
+    which keeps the pass close to the cost of scanning the column."""
+    trimmed = exp.select(*[_template(_T, c).as_(c, quoted=True) for c in decided]).from_(source)
+    plain = lambda sql: sql.replace(_T, _I)  # noqa: E731 - values are trimmed once, in the subquery
     selects = []
     for i, (column, inferred) in enumerate(decided.items()):
-        accepts = _accepts(inferred)
-        selects += [
-            _template(f"count({_T})", column).as_(f"n{i}"),
-            _template(f"count({_T}) FILTER (WHERE length({_T}) <= 8 AND NOT ({_NOT_TOKEN}))", column).as_(f"t{i}"),
-            _template(f"count({_T}) FILTER (WHERE ({_NOT_TOKEN}) AND NOT ({accepts}))", column).as_(f"m{i}"),
-        ]
-    row = iter(con.execute(exp.select(*selects).from_(source).sql(dialect="duckdb")).fetchone())
+        verdict = (f"CASE WHEN {_T} IS NULL THEN 'null' WHEN NOT {_misfit(inferred)} THEN 'fit' "
+                   f"WHEN NOT {_NOT_TOKEN} THEN 'token' ELSE 'misfit' END")
+        selects.append(exp.func("histogram", _template(plain(verdict), column, timezone)).as_(f"h{i}"))
+    row = con.execute(exp.select(*selects).from_(trimmed.subquery("t")).sql(dialect="duckdb")).fetchone()
     held = {}
-    for column, inferred in decided.items():
-        inferred.nonnull, inferred.tokens, misfits = next(row), next(row), next(row)
-        held[column] = misfits == 0 and inferred.nonnull > inferred.tokens
+    for (column, inferred), histogram in zip(decided.items(), row):
+        counts = dict(histogram or {})
+        inferred.tokens = counts.get("token", 0)
+        inferred.nonnull = inferred.tokens + counts.get("fit", 0) + counts.get("misfit", 0)
+        held[column] = counts.get("misfit", 0) == 0 and counts.get("fit", 0) > 0
     return held
 
 
@@ -250,12 +249,11 @@ def infer_types(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) 
     source = exp.to_table(table, quoted=True)
     sample = exp.select("*").from_(source).limit(SAMPLE_ROWS).subquery("s")
     first = _histograms(con, sample, columns)
-    total = con.execute(exp.select("count(*)").from_(source.copy()).sql(dialect="duckdb")).fetchone()[0]
     decided = {c: _decide(c, h) for c, h in first.items()}
-    if total <= SAMPLE_ROWS:
+    if sum(first[columns[0]].values()) < SAMPLE_ROWS:  # the sample was the whole table
         return decided
     candidates = {c: d for c, d in decided.items() if not (first[c].get("text") or first[c].get("lead0"))}
-    checkable = {c: d for c, d in candidates.items() if _accepts(d) is not None}
+    checkable = {c: d for c, d in candidates.items() if _misfit(d) is not None}
     held = _verify(con, source.copy(), checkable) if checkable else {}
     redo = [c for c in candidates if not held.get(c)]
     if redo:

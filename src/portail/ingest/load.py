@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import duckdb
 from sqlglot import exp
 
 from portail.ingest.errors import IngestError
@@ -117,23 +118,13 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
     build = store.begin_version(uid, number)
     try:
         con = build.con
-        done = threading.Event()
-        watcher = _watch_progress(con, "reading", progress, done)
-        try:
-            raw.stage(con, STAGING)
-        finally:
-            done.set()
-            if watcher:
-                watcher.join()
-        rows = con.execute(f'SELECT count(*) FROM "{STAGING}"').fetchone()[0]
+        raw.stage(con, STAGING)
         if progress:
-            progress("reading", 1.0, rows)
+            progress("analysing", 0.0, None)
         to_infer = [n for n in raw.names if n not in raw.declared]
         inferred = infer_types(con, STAGING, to_infer)
         fields, selects = plan_fields(raw, inferred, overrides, timezone)
         query = exp.select(*selects).from_(exp.to_table(STAGING, quoted=True))
-        if progress:
-            progress("writing", 0.0, rows)
         done = threading.Event()
         watcher = _watch_progress(con, "writing", progress, done)
         try:
@@ -142,6 +133,7 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
             done.set()
             if watcher:
                 watcher.join()
+        rows = con.execute("SELECT count(*) FROM build.records").fetchone()[0]
         field_reports = _field_reports(con, fields, inferred, raw)
         report = IngestReport(source=raw.source, rows=rows, seconds=round(time.monotonic() - started, 3),
                               notes=list(raw.notes), fields=field_reports)
@@ -152,6 +144,11 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
     except IngestError:
         build.abort()
         raise
+    except duckdb.Error as error:
+        build.abort()
+        if raw.diagnose is not None:
+            raise raw.diagnose(error) from None
+        raise IngestError(f"could not read the data: {str(error).splitlines()[0][:300]}", source=raw.source) from None
     except Exception as error:
         build.abort()
         raise IngestError(f"could not build the version: {str(error).splitlines()[0][:300]}", source=raw.source) from error

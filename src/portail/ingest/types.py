@@ -16,6 +16,7 @@ from typing import Callable
 import duckdb
 import pyarrow as pa
 
+from portail.ingest.errors import IngestError
 from portail.schema import FieldType
 
 #: Writes the raw columns into a new DuckDB table: (connection, table_name) -> None.
@@ -47,6 +48,9 @@ class RawTable:
     declared: dict[str, FieldType] = field(default_factory=dict)  # typed columns; others are text to infer
     notes: list[str] = field(default_factory=list)  # what detection found (encoding, delimiter…) for the report
     cleanup: list[Path] = field(default_factory=list)  # temporary files to delete after the load
+    # Turns an engine error raised while the staged data is scanned into a precise IngestError
+    # (staging may be lazy: a view over the file is only read by the loader's passes).
+    diagnose: Callable[[Exception], "IngestError"] | None = None
 
 
 def arrow_stager(make_reader: Callable[[], pa.RecordBatchReader]) -> Stager:

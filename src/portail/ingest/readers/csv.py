@@ -140,6 +140,10 @@ def locate_error(path: Path, delimiter: str, width: int, max_line_bytes: int) ->
     return None
 
 
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _duckdb_reason(error: Exception) -> str:
     first = str(error).strip().splitlines()[0]
     return first[:300]
@@ -158,28 +162,32 @@ def read_csv(path: Path, options: ReadOptions) -> RawTable:
         cleanup.append(utf8_path)
     sample = _read_sample(utf8_path)
     delimiter = options.delimiter or ("\t" if options.format == "tsv" else sniff_delimiter(sample))
+    if len(delimiter) != 1 or delimiter in "\"\r\n":
+        raise IngestError(f"invalid delimiter {delimiter!r}: one character, not a quote or a line break", source=source)
     notes.append("delimiter " + {"\t": "tab"}.get(delimiter, repr(delimiter)))
     labels = _header(sample, delimiter, source)
     names = unique_names(labels)
 
     def stage(con: duckdb.DuckDBPyConnection, table: str) -> None:
-        columns = {name: "VARCHAR" for name in names}
-        try:
-            con.execute(
-                f'CREATE TEMP TABLE "{table}" AS SELECT * FROM read_csv(?, delim=?, quote=?, escape=?, header=true, '
-                f"auto_detect=false, columns=?, allow_quoted_nulls=false, null_padding=true, max_line_size=?, "
-                f"buffer_size=?, parallel=true)",
-                [str(utf8_path), delimiter, '"', '"', columns, options.max_line_bytes,
-                 max(2 * options.max_line_bytes, 32 << 20)],
-            )
-        except duckdb.Error as error:
-            reason = _duckdb_reason(error)
-            if "Maximum line size" in str(error):
-                raise IngestError(f"a line is longer than the {options.max_line_bytes:,} bytes allowed", source=source) from None
-            found = locate_error(utf8_path, delimiter, len(names), options.max_line_bytes)
-            if found:
-                raise IngestError(found[1], source=source, line=found[0]) from None
-            match = re.search(r"Line: (\d+)", str(error))
-            raise IngestError(reason, source=source, line=int(match.group(1)) if match else None) from None
+        # A view, not a table: the file is parsed as it is scanned, so memory stays flat
+        # whatever its size; the loader's passes (sample, check, write) each scan it.
+        columns = "{" + ", ".join(f"{_sql_string(n)}: 'VARCHAR'" for n in names) + "}"
+        con.execute(
+            f'CREATE TEMP VIEW "{table}" AS SELECT * FROM read_csv({_sql_string(str(utf8_path))}, '
+            f"delim={_sql_string(delimiter)}, quote='\"', escape='\"', header=true, auto_detect=false, "
+            f"columns={columns}, allow_quoted_nulls=false, null_padding=true, "
+            f"max_line_size={int(options.max_line_bytes)}, buffer_size={max(2 * int(options.max_line_bytes), 32 << 20)}, "
+            f"parallel=true)"
+        )
 
-    return RawTable(source=source, labels=labels, names=names, stage=stage, notes=notes, cleanup=cleanup)
+    def diagnose(error: Exception) -> IngestError:
+        if "Maximum line size" in str(error):
+            return IngestError(f"a line is longer than the {options.max_line_bytes:,} bytes allowed", source=source)
+        found = locate_error(utf8_path, delimiter, len(names), options.max_line_bytes)
+        if found:
+            return IngestError(found[1], source=source, line=found[0])
+        match = re.search(r"Line: (\d+)", str(error))
+        return IngestError(_duckdb_reason(error), source=source, line=int(match.group(1)) if match else None)
+
+    return RawTable(source=source, labels=labels, names=names, stage=stage, notes=notes, cleanup=cleanup,
+                    diagnose=diagnose)
