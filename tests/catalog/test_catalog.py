@@ -129,3 +129,24 @@ def test_sqlite_engine_uses_wal(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+@pytest.mark.postgres
+def test_a_whole_instance_runs_on_postgresql(pg_url, tmp_path, refdata):
+    """Load, publish, reload and roll back with the catalogue in PostgreSQL, as in production."""
+    from portail.config import Settings
+    from portail.operations import load_file, open_instance, rollback
+
+    instance = open_instance(Settings(home=tmp_path / "home", database_url=pg_url))
+    with instance.session() as s:
+        services.create_dataset(s, "senateurs", "Sénateurs", portals=["public", "internal"])
+    source = refdata / "elus" / "rne_elus-senateurs-sen.csv"
+    assert load_file(instance, "senateurs", source, publish=True).report.rows == 348
+    assert load_file(instance, "senateurs", source, publish=True).version == 2
+    assert rollback(instance, "senateurs").number == 1
+    with instance.session() as s:
+        dataset = services.get_dataset(s, "senateurs")
+        assert (dataset.current_version, dataset.records_count) == (1, 348)
+        assert {f.name: f.type for f in services.current_fields(dataset)}["date_de_naissance"] == "date"
+    instance.catalog.kw["bind"].dispose()
+    instance.store.close()
