@@ -12,7 +12,6 @@ import zipfile
 from pathlib import Path
 
 from portail.ingest.errors import IngestError
-from portail.ingest.readers.csv import read_csv
 from portail.ingest.types import RawTable, ReadOptions
 
 EXTENSIONS = {
@@ -89,7 +88,6 @@ def open_source(path: Path, options: ReadOptions | None = None) -> RawTable:
     """The raw table of a file, whatever its format."""
     from portail.ingest.readers import READERS
 
-    READERS = {**READERS, "csv": read_csv, "tsv": read_csv}  # TODO(merge): move into readers/__init__.py
     options = options or ReadOptions()
     path = Path(path)
     fmt = detect_format(path, options)
