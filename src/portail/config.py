@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     max_line_bytes: int = Field(default=16 * 1024**2, description="Longest accepted CSV line (a bigger one is garbage or an attack).")
     max_unzipped_bytes: int = Field(default=8 * 1024**3, description="Largest total size of an archive's members (zip bomb guard).")
     max_zip_ratio: int = Field(default=200, description="Largest compression ratio of an archive member.")
-    ingest_memory_limit: str = Field(default="1GB", description="DuckDB memory limit while building a version; it spills beyond.")
+    ingest_memory_limit: str = Field(default="512MB", description="DuckDB memory limit while building a version; it spills beyond.")
     ingest_threads: int = Field(default=0, description="DuckDB threads while building a version (0: all cores).")
     base_url: str = Field(default="http://127.0.0.1:8000", description="Public URL, used in links and DCAT URIs.")
     management_token: str | None = Field(default=None, description="Bearer token of the management API; "

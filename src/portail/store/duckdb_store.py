@@ -157,6 +157,10 @@ class DuckDBStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         con = connect(memory_limit=self.memory_limit, threads=self.threads, temp_directory=str(self.tmp_dir))
+        # Parallel writes without holding rows back to keep the input order: memory stays flat
+        # and no checkpoint rewrite is needed. Records have no intrinsic order (as on
+        # Opendatasoft, the order is unspecified without order_by); versions sort on facet keys.
+        con.execute("SET preserve_insertion_order = false")
         return VersionBuild(path, con)
 
     def drop_version(self, location: str) -> None:

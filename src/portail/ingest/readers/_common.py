@@ -1,0 +1,150 @@
+"""What the non-CSV readers share: SQL quoting, the mapping of engine types to field types, and
+the two ways of staging (a DuckDB query over the file, or a stream of Arrow batches).
+
+Both stagers turn every failure into an ``IngestError`` naming the file, because staging is
+run later by the loader, far from the reader that knows what the file was.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from portail.ingest.errors import IngestError
+from portail.ingest.types import RawTable, Stager, arrow_stager
+from portail.schema import FieldType, unique_names
+
+BATCH_ROWS = 50_000
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def first_line(error: BaseException) -> str:
+    """An engine's message, reduced to its first line (DuckDB appends the whole query)."""
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
+
+
+def make_table(source: str, labels: list[str], types: list[FieldType | None], stage_for: Callable[[list[str]], Stager],
+               *, notes: list[str] | None = None, cleanup: list[Path] | None = None,
+               diagnose: Callable[[Exception], IngestError] | None = None,
+               names: list[str] | None = None) -> RawTable:
+    """A ``RawTable`` whose ``declared`` holds the columns with a type (``None`` = text to infer)."""
+    names = names or unique_names(labels)
+    declared = {name: kind for name, kind in zip(names, types) if kind is not None}
+    return RawTable(source=source, labels=labels, names=names, stage=stage_for(names), declared=declared,
+                    notes=notes or [], cleanup=cleanup or [], diagnose=diagnose)
+
+
+# --- DuckDB-native staging (JSON, Parquet) -------------------------------------------------
+
+_INTEGER = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER)$")
+_FLOAT = re.compile(r"^(FLOAT|REAL|DOUBLE|DECIMAL(\(\d+,\s*\d+\))?)$")
+_NESTED = re.compile(r"^(STRUCT|MAP|UNION)\(|\[\d*\]$")
+_TIMESTAMP = re.compile(r"^TIMESTAMP(_S|_MS|_NS)?$")
+
+
+def type_family(duckdb_type: str) -> str:
+    """nested, json, int, float, bool, date, timestamp, timestamptz, blob or text."""
+    kind = duckdb_type.upper()
+    if _NESTED.search(kind):
+        return "nested"
+    if _INTEGER.match(kind):
+        return "int"
+    if _FLOAT.match(kind):
+        return "float"
+    if _TIMESTAMP.match(kind):
+        return "timestamp"
+    simple = {"JSON": "json", "BOOLEAN": "bool", "DATE": "date", "TIMESTAMP WITH TIME ZONE": "timestamptz",
+              "BLOB": "blob"}
+    # VARCHAR, and what has no field type of its own (UUID, TIME, INTERVAL, ENUM, HUGEINT…): text.
+    return simple.get(kind, "text")
+
+
+_STAGING: dict[str, tuple[FieldType, str]] = {
+    "nested": (FieldType.JSON, "CAST(to_json({}) AS VARCHAR)"),
+    "json": (FieldType.JSON, "CAST({} AS VARCHAR)"),
+    "int": (FieldType.INT, "CAST({} AS BIGINT)"),
+    "float": (FieldType.DOUBLE, "CAST({} AS DOUBLE)"),
+    "bool": (FieldType.BOOLEAN, "{}"),
+    "date": (FieldType.DATE, "{}"),
+    "timestamp": (FieldType.DATETIME, "CAST({} AS TIMESTAMP)"),
+    "timestamptz": (FieldType.DATETIME, "{}"),
+    "blob": (FieldType.TEXT, "to_base64({})"),
+}
+
+
+def engine_column(duckdb_type: str, text: FieldType | None) -> tuple[FieldType | None, str]:
+    """How a column of a DuckDB type is staged: (declared type, SQL template over ``{}``).
+
+    ``text`` is what a text column is declared as: ``None`` when its values are text to infer
+    (JSON strings), ``TEXT`` when the format says they are text (Parquet strings). Nested values
+    become JSON text, binary values base64 text.
+    """
+    return _STAGING.get(type_family(duckdb_type), (text, "CAST({} AS VARCHAR)"))
+
+
+def query_stager(from_clause: str, expressions: list[str], diagnose: Callable[[Exception], IngestError]) -> \
+        Callable[[list[str]], Stager]:
+    """A stager running ``CREATE TEMP TABLE … AS SELECT <expressions> FROM <from_clause>``."""
+
+    def for_names(names: list[str]) -> Stager:
+        selects = ", ".join(f"{expr} AS {quote_ident(name)}" for expr, name in zip(expressions, names))
+
+        def stage(con: duckdb.DuckDBPyConnection, table: str) -> None:
+            try:
+                con.execute(f"CREATE TEMP TABLE {quote_ident(table)} AS SELECT {selects} FROM {from_clause}")
+            except duckdb.Error as error:
+                raise diagnose(error) from None
+
+        return stage
+
+    return for_names
+
+
+def describe(sql: str) -> list[tuple[str, str]]:
+    """(column, DuckDB type) of a query, on a private connection (the loader's stays untouched)."""
+    with duckdb.connect() as con:
+        return [(row[0], row[1]) for row in con.execute(f"DESCRIBE {sql}").fetchall()]
+
+
+# --- Arrow staging (spreadsheets, geographic files) ----------------------------------------
+
+def batch_stager(schema: pa.Schema, batches: Callable[[], Iterator[pa.RecordBatch]], source: str) -> Stager:
+    """Stage a stream of Arrow batches whose columns are already named and typed.
+
+    An exception raised while producing a batch crosses DuckDB as an opaque engine error; the
+    original is kept aside and re-raised, so a precise ``IngestError`` (feature, row) survives.
+    """
+    failures: list[BaseException] = []
+
+    def guarded() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from batches()
+        except Exception as error:
+            failures.append(error)
+            raise
+
+    inner = arrow_stager(lambda: pa.RecordBatchReader.from_batches(schema, guarded()))
+
+    def stage(con: duckdb.DuckDBPyConnection, table: str) -> None:
+        failures.clear()
+        try:
+            inner(con, table)
+        except Exception as error:
+            cause = failures[0] if failures else error
+            if isinstance(cause, IngestError):
+                raise cause from None
+            raise IngestError(f"could not read the data: {first_line(cause)}", source=source) from cause
+
+    return stage

@@ -1,0 +1,361 @@
+"""Geographic files: GeoJSON, Shapefile (zipped or with its siblings), GeoPackage.
+
+GDAL (through pyogrio) reads them all as Arrow batches, so a big layer streams. The reader owns
+what GDAL leaves to the caller:
+
+* **One coordinate system.** Every geometry is stored as WKB in WGS84 longitude/latitude;
+  anything else (Lambert-93 above all) is reprojected batch by batch with pyproj, vectorized
+  through ``shapely.transform``. A layer without CRS is taken as WGS84 only when its
+  coordinates are plausible longitudes/latitudes; otherwise it is refused (a Shapefile whose
+  ``.prj`` was forgotten).
+* **Text encoding of DBF files.** GDAL honours a ``.cpg``; without one it would hand out the
+  raw bytes, and a Latin-1 "é" would break the load. The DBF records are then checked: UTF-8
+  when every byte decodes, else Windows-1252 (Latin-1 when bytes undefined in 1252 occur).
+* **Types.** Geometries become ``geo_shape`` (GEO_SHAPE), plus ``geo_point_2d`` when the layer
+  holds only points. Attribute types that the format states are declared (numbers, booleans,
+  DBF/GeoPackage dates, lists and JSON objects as JSON); strings stay text for the loader to
+  infer, and GeoJSON date-like strings are left as strings (``DATE_AS_STRING``) so that they
+  follow the same inference as every other format.
+* **Zip archives** are unpacked with the checks of ``ingest.archive`` into a temporary folder
+  that the loader deletes (``RawTable.cleanup``).
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyogrio
+import shapely
+from pyogrio.raw import open_arrow
+from pyproj import CRS, Transformer
+
+from portail.ingest.archive import remove_tree, safe_extract
+from portail.ingest.errors import IngestError
+from portail.ingest.readers._common import BATCH_ROWS, batch_stager, first_line, make_table
+from portail.ingest.types import RawTable, ReadOptions, Stager
+from portail.schema import FieldType, unique_names
+
+WGS84 = CRS.from_epsg(4326)
+GEO_SHAPE_LABEL, GEO_POINT_LABEL = "Geo Shape", "Geo Point 2D"
+VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json")
+_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+Converter = Callable[[pa.Array], pa.Array]
+
+
+@dataclass(frozen=True)
+class Column:
+    source: str  # field name in GDAL's Arrow stream
+    label: str
+    declared: FieldType | None
+    arrow_type: pa.DataType
+    convert: Converter
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What to open with GDAL, and how."""
+
+    path: Path
+    layer: str | None
+    encoding: str | None
+    open_options: dict[str, str]
+
+
+def read_geo(path: Path, options: ReadOptions) -> RawTable:
+    source = path.name
+    cleanup: list[Path] = []
+    try:
+        return _read(path, options, source, cleanup)
+    except BaseException:
+        for folder in cleanup:
+            remove_tree(folder)
+        raise
+
+
+def _read(path: Path, options: ReadOptions, source: str, cleanup: list[Path]) -> RawTable:
+    notes: list[str] = []
+    file = _unpack(path, options, source, cleanup, notes) if _is_zip(path) else path
+    layer = _choose_layer(file, options.layer, source, notes)
+    info = _info(file, layer, source)
+    encoding = _dbf_encoding(file, notes) if info["driver"] == "ESRI Shapefile" else None
+    dataset = Dataset(file, layer, encoding, {"DATE_AS_STRING": "YES"} if info["driver"] == "GeoJSON" else {})
+    with _opened(dataset, source) as (meta, reader):
+        schema = reader.schema
+    geometry = _geometry_field(schema, meta)
+    columns = [_column(f) for f in schema if f.name != geometry]
+    points = geometry is not None and (meta.get("geometry_type") or "").startswith("Point")
+    transformer = _transformer(meta.get("crs"), notes) if geometry else None
+    notes.append(f"{info['features']} features" if info.get("features", -1) >= 0 else "feature count unknown")
+    if points:
+        notes.append("every geometry is a point: geo_point_2d added")
+    labels = [c.label for c in columns] + ([GEO_SHAPE_LABEL] + [GEO_POINT_LABEL] * points if geometry else [])
+    types = [c.declared for c in columns] + ([FieldType.GEO_SHAPE] + [FieldType.GEO_POINT_2D] * points if geometry else [])
+    reserved = labels[len(columns):]
+    names = unique_names(reserved + labels[:len(columns)])
+    names = names[len(reserved):] + names[:len(reserved)]
+
+    def stage_for(names: list[str]) -> Stager:
+        out = pa.schema([pa.field(n, c.arrow_type) for n, c in zip(names, columns)]
+                        + [pa.field(n, pa.binary()) for n in names[len(columns):]])
+        crs_known = bool(meta.get("crs"))
+        convert = lambda batch, offset: _convert(batch, offset, columns, geometry, points, transformer,  # noqa: E731
+                                                 crs_known, out, source)
+        return batch_stager(out, lambda: _batches(dataset, convert, source), source)
+
+    return make_table(source, labels, types, stage_for, notes=notes, cleanup=list(cleanup), names=names)
+
+
+# --- locating the layer --------------------------------------------------------------------
+
+def _is_zip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(4) in _ZIP_MAGIC
+
+
+def _unpack(path: Path, options: ReadOptions, source: str, cleanup: list[Path], notes: list[str]) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="portail-unzip-"))
+    cleanup.append(folder)
+    files = safe_extract(path, folder, options)
+    candidates = sorted((f for f in files if f.suffix.lower() in VECTOR_SUFFIXES and not _is_metadata(f, folder)),
+                        key=lambda f: (VECTOR_SUFFIXES.index(f.suffix.lower()), str(f)))
+    if not candidates:
+        raise IngestError("the archive holds no Shapefile (.shp), GeoPackage or GeoJSON", source=source)
+    chosen = next((f for f in candidates if options.layer and f.stem == options.layer), candidates[0])
+    others = [f.name for f in candidates if f != chosen]
+    notes.append(f"archive member {str(chosen.relative_to(folder))!r}"
+                 + (f" (also in the archive: {', '.join(others)}; set layer to choose)" if others else ""))
+    return chosen
+
+
+def _is_metadata(file: Path, folder: Path) -> bool:
+    """macOS resource forks that zip tools add: ``__MACOSX/…`` and ``._name.shp``."""
+    return file.name.startswith("._") or "__MACOSX" in file.relative_to(folder).parts
+
+
+def _choose_layer(file: Path, wanted: str | None, source: str, notes: list[str]) -> str | None:
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(file)]
+    except Exception as error:  # GDAL's errors for unreadable, truncated or unknown files
+        raise IngestError(f"corrupt, truncated or unsupported geographic file ({first_line(error)})",
+                          source=source) from None
+    if not layers:
+        raise IngestError("the file holds no layer", source=source)
+    if wanted in layers:
+        layer = wanted
+    elif wanted and file.suffix.lower() == ".gpkg":
+        raise IngestError(f"layer {wanted!r} not found; layers: {', '.join(map(repr, layers))}", source=source)
+    else:
+        layer = layers[0]
+    if len(layers) > 1:
+        notes.append(f"layer {layer!r} (of {len(layers)}: {', '.join(layers)})")
+    return layer
+
+
+def _info(file: Path, layer: str | None, source: str) -> dict[str, Any]:
+    try:
+        return pyogrio.read_info(file, layer=layer)
+    except Exception as error:
+        raise IngestError(f"corrupt, truncated or unsupported geographic file ({first_line(error)})",
+                          source=source) from None
+
+
+@contextmanager
+def _opened(dataset: Dataset, source: str) -> Iterator[tuple[dict[str, Any], pa.RecordBatchReader]]:
+    try:
+        context = open_arrow(dataset.path, layer=dataset.layer, encoding=dataset.encoding, use_pyarrow=True,
+                             batch_size=BATCH_ROWS, **dataset.open_options)
+        meta, reader = context.__enter__()
+    except Exception as error:
+        raise IngestError(f"corrupt, truncated or unsupported geographic file ({first_line(error)})",
+                          source=source) from None
+    try:
+        yield meta, reader
+    finally:
+        context.__exit__(None, None, None)
+
+
+# --- DBF encoding --------------------------------------------------------------------------
+
+def _sibling(file: Path, suffix: str) -> Path | None:
+    return next((p for p in file.parent.glob(f"{file.stem}.*") if p.suffix.lower() == suffix), None)
+
+
+def _dbf_encoding(shp: Path, notes: list[str]) -> str | None:
+    """None when GDAL should honour the ``.cpg``; else the detected encoding, in GDAL's spelling."""
+    cpg = _sibling(shp, ".cpg")
+    if cpg is not None:
+        notes.append(f"DBF encoding {cpg.read_text(errors='replace').strip()!r} (from .cpg)")
+        return None
+    dbf = _sibling(shp, ".dbf")
+    if dbf is None:
+        return None
+    encoding = detect_dbf_encoding(dbf)
+    notes.append(f"DBF encoding {encoding} (detected: no .cpg)")
+    return encoding
+
+
+def detect_dbf_encoding(dbf: Path) -> str:
+    """``UTF-8``, ``CP1252`` or ``ISO-8859-1``, decided on every byte of the DBF records."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8, cp1252 = True, True
+    with open(dbf, "rb") as handle:
+        header = handle.read(32)
+        handle.seek(int.from_bytes(header[8:10], "little") if len(header) >= 10 else 0)
+        while chunk := handle.read(1 << 20):
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
+            cp1252 = cp1252 and _CP1252_UNDEFINED.isdisjoint(chunk)
+    return "UTF-8" if utf8 else "CP1252" if cp1252 else "ISO-8859-1"
+
+
+# --- columns -------------------------------------------------------------------------------
+
+def _geometry_field(schema: pa.Schema, meta: dict[str, Any]) -> str | None:
+    for f in schema:
+        if (f.metadata or {}).get(b"ARROW:extension:name") in (b"geoarrow.wkb", b"ogc.wkb"):
+            return f.name
+    name = meta.get("geometry_name") or "wkb_geometry"
+    return name if name in schema.names and meta.get("geometry_type") else None
+
+
+def _column(f: pa.Field) -> Column:
+    kind = f.type
+    if isinstance(kind, pa.BaseExtensionType):
+        if kind.extension_name == "arrow.json":
+            return Column(f.name, f.name, FieldType.JSON, pa.string(), _json_text)
+        kind = kind.storage_type
+    if pa.types.is_boolean(kind):
+        return Column(f.name, f.name, FieldType.BOOLEAN, pa.bool_(), _cast(pa.bool_()))
+    if pa.types.is_integer(kind) and kind != pa.uint64():
+        return Column(f.name, f.name, FieldType.INT, pa.int64(), _cast(pa.int64()))
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return Column(f.name, f.name, FieldType.DOUBLE, pa.float64(), _cast(pa.float64()))
+    if pa.types.is_date(kind):
+        return Column(f.name, f.name, FieldType.DATE, pa.date32(), _cast(pa.date32()))
+    if pa.types.is_timestamp(kind):
+        return Column(f.name, f.name, FieldType.DATETIME, kind, _cast(kind))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_struct(kind):
+        return Column(f.name, f.name, FieldType.JSON, pa.string(), _nested_json)
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return Column(f.name, f.name, FieldType.TEXT, pa.string(), _base64)
+    return Column(f.name, f.name, None, pa.string(), _cast(pa.string()))  # strings, times: text to infer
+
+
+def _storage(array: pa.Array) -> pa.Array:
+    return array.storage if isinstance(array, pa.ExtensionArray) else array
+
+
+def _cast(target: pa.DataType) -> Converter:
+    return lambda array: _storage(array).cast(target)
+
+
+def _json_text(array: pa.Array) -> pa.Array:
+    """GDAL's JSON fields mix JSON (``{"a": 1}``) and bare strings (``abc``): make all valid JSON."""
+    return pa.array([v if v is None or _is_json(v) else json.dumps(v, ensure_ascii=False)
+                     for v in _storage(array).to_pylist()], pa.string())
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _nested_json(array: pa.Array) -> pa.Array:
+    return pa.array([None if v is None else json.dumps(v, ensure_ascii=False, default=str)
+                     for v in array.to_pylist()], pa.string())
+
+
+def _base64(array: pa.Array) -> pa.Array:
+    return pa.array([None if v is None else base64.b64encode(v).decode("ascii")
+                     for v in _storage(array).to_pylist()], pa.string())
+
+
+# --- geometries ----------------------------------------------------------------------------
+
+def _transformer(crs_text: str | None, notes: list[str]) -> Transformer | None:
+    if not crs_text:
+        notes.append("no coordinate system declared: coordinates taken as WGS84 longitude/latitude")
+        return None
+    crs = CRS.from_user_input(crs_text)
+    if crs.to_2d().equals(WGS84, ignore_axis_order=True):
+        return None
+    name = crs.to_string() if crs.to_epsg() else crs.name
+    notes.append(f"reprojected from {name} to WGS84 (EPSG:4326)")
+    return Transformer.from_crs(crs, WGS84, always_xy=True)
+
+
+def _geometries(wkb: pa.Array, offset: int, source: str) -> np.ndarray:
+    values = _storage(wkb).to_numpy(zero_copy_only=False)
+    try:
+        return shapely.from_wkb(values)
+    except shapely.errors.GEOSException:
+        bad = next(i for i, v in enumerate(values) if shapely.from_wkb(v, on_invalid="ignore") is None and v is not None)
+        raise IngestError(f"feature {offset + bad + 1}: unreadable geometry", source=source,
+                          field="geo_shape") from None
+
+
+def _reproject(geometries: np.ndarray, transformer: Transformer) -> np.ndarray:
+    def apply(coords: np.ndarray) -> np.ndarray:
+        return np.column_stack(transformer.transform(*coords.T))
+
+    return shapely.transform(geometries, apply, include_z=None)
+
+
+def _check_lonlat(geometries: np.ndarray, offset: int, source: str) -> None:
+    bounds = shapely.bounds(geometries)
+    outside = np.any((np.abs(bounds[:, [0, 2]]) > 180) | (np.abs(bounds[:, [1, 3]]) > 90), axis=1)
+    if outside.any():
+        index = int(np.argmax(outside))
+        raise IngestError(f"feature {offset + index + 1}: coordinates are not longitude/latitude and the file "
+                          "declares no coordinate system (missing .prj?)", source=source, field="geo_shape")
+
+
+# --- staging -------------------------------------------------------------------------------
+
+def _batches(dataset: Dataset, convert: Callable[[pa.RecordBatch, int], pa.RecordBatch],
+             source: str) -> Iterator[pa.RecordBatch]:
+    offset = 0
+    with _opened(dataset, source) as (_, reader):
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except Exception as error:
+                raise IngestError(f"unreadable data after feature {offset} ({first_line(error)})",
+                                  source=source) from None
+            yield convert(batch, offset)
+            offset += batch.num_rows
+
+
+def _convert(batch: pa.RecordBatch, offset: int, columns: list[Column], geometry: str | None, points: bool,
+             transformer: Transformer | None, crs_known: bool, schema: pa.Schema, source: str) -> pa.RecordBatch:
+    arrays = [c.convert(batch.column(c.source)) for c in columns]
+    if geometry is not None:
+        shapes = _geometries(batch.column(geometry), offset, source)
+        if transformer is not None:
+            shapes = _reproject(shapes, transformer)
+        elif not crs_known:
+            _check_lonlat(shapes, offset, source)
+        arrays.append(pa.array(shapely.to_wkb(shapes), pa.binary()))
+        if points:
+            arrays.append(pa.array(shapely.to_wkb(shapes, output_dimension=2), pa.binary()))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -1,0 +1,219 @@
+"""JSON documents and JSON Lines, read by DuckDB's JSON reader.
+
+Why DuckDB rather than a Python streaming parser: its reader parses a top-level array or JSON
+Lines record by record, in parallel and in bounded memory, and gives every key a type from the
+*whole* file (``sample_size=-1``), which is the union of keys the brief asks for. A first scan
+reads the schema; the staging scan then reads the file again with that schema spelt out, so
+DuckDB's own guesses stay out: strings that look like dates are read as text (the loader
+infers them, as for CSV) and only what JSON itself types is declared — integers (INT), other
+numbers (DOUBLE), booleans, and objects/arrays, kept as JSON text. A key whose values mix kinds
+(``12`` here, ``"12"`` there) is staged as text to infer.
+
+Documents wrapped in an object (``{"marches": [...]}``) are read through the member holding
+the records (``options.json_path``, dotted, or the only member that is an array of objects).
+DuckDB must parse such a document as one value, so it needs memory in proportion to the
+document (up to DuckDB's 4 GiB object limit); publishers of bigger files should use JSON
+Lines or a top-level array, which stream.
+
+On a syntax error the file is re-read with Python's parser to name the line: JSON Lines line
+by line (bounded memory), documents only up to ``PY_DIAGNOSE_BYTES``; beyond that, DuckDB's
+own position is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from portail.ingest.errors import IngestError
+from portail.ingest.readers._common import describe, engine_column, first_line, make_table, query_stager, \
+    quote_ident, sql_literal, type_family
+from portail.ingest.types import RawTable, ReadOptions
+
+HEAD_BYTES = 1 << 16
+PY_DIAGNOSE_BYTES = 64 << 20
+MAX_DOCUMENT_BYTES = 2**32 - 1  # DuckDB's maximum_object_size is a 32-bit count
+_ARRAY_OF_OBJECTS = re.compile(r"^STRUCT\(.*\)\[\]$", re.S)
+_READ_TYPES = {"nested": "JSON", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN"}
+_RECORD = "__portail_record"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the records are: DuckDB's ``format`` and, in a wrapping object, the member path."""
+
+    format: str  # "array", "newline_delimited" or "unstructured"
+    path: tuple[str, ...] = ()
+    max_object: int = 16 << 20
+
+
+def read_json(path: Path, options: ReadOptions) -> RawTable:
+    source = path.name
+    head = _head(path, source)
+    if head.startswith("["):
+        if options.json_path:
+            raise IngestError(f"json_path {options.json_path!r} given, but the document is an array", source=source)
+        return _read_records(path, Layout("array", max_object=options.max_line_bytes), ["records: top-level array"])
+    if not head.startswith("{"):
+        raise IngestError("not a JSON document (it starts with neither '[' nor '{')", source=source, line=1)
+    if not options.json_path and '"FeatureCollection"' in head:
+        from portail.ingest.readers.geo import read_geo  # a GeoJSON file named .json
+
+        return read_geo(path, options)
+    layout = Layout("unstructured", max_object=_document_limit(path, source))
+    if options.json_path:
+        parts = tuple(part for part in options.json_path.split(".") if part)
+        note = f"records: array at {options.json_path!r}"
+    else:
+        parts = (_records_member(path, layout, source),)
+        note = f"records: member {parts[0]!r} (the only array of objects)"
+    return _read_records(path, Layout(layout.format, parts, layout.max_object), [note])
+
+
+def read_jsonl(path: Path, options: ReadOptions) -> RawTable:
+    _head(path, path.name)
+    return _read_records(path, Layout("newline_delimited", max_object=options.max_line_bytes), ["JSON Lines"])
+
+
+# --- schema --------------------------------------------------------------------------------
+
+def _head(path: Path, source: str) -> str:
+    with open(path, "rb") as handle:
+        text = handle.read(HEAD_BYTES).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if not text:
+        raise IngestError("the file is empty", source=source)
+    return text
+
+
+def _document_limit(path: Path, source: str) -> int:
+    size = path.stat().st_size + 1
+    if size > MAX_DOCUMENT_BYTES:
+        raise IngestError("a JSON document wrapped in an object cannot exceed 4 GiB; publish a top-level array or "
+                          "JSON Lines instead", source=source)
+    return max(size, 16 << 20)
+
+
+def _scan(path: Path, layout: Layout, depth: int | None = None, columns: str | None = None) -> str:
+    args = [sql_literal(str(path)), f"format='{layout.format}'", "records=true",
+            f"maximum_object_size={layout.max_object}"]
+    args += [f"columns={columns}"] if columns else ["sample_size=-1", f"maximum_depth={depth}"]
+    return f"read_json({', '.join(args)})"
+
+
+def _path_expression(parts: tuple[str, ...]) -> str:
+    expression = quote_ident(parts[0])
+    for part in parts[1:]:
+        expression = f"struct_extract({expression}, {sql_literal(part)})"
+    return expression
+
+
+def _describe(path: Path, layout: Layout, query: str) -> list[tuple[str, str]]:
+    try:
+        return describe(query)
+    except duckdb.Error as error:
+        raise _diagnose(path, layout, error) from None
+
+
+def _records_member(path: Path, layout: Layout, source: str) -> str:
+    members = _describe(path, layout, f"SELECT * FROM {_scan(path, layout, depth=3)}")
+    found = [name for name, kind in members if _ARRAY_OF_OBJECTS.match(kind)]
+    if len(found) != 1:
+        listed = ", ".join(repr(name) for name, _ in members) or "none"
+        reason = "no member" if not found else "several members"
+        raise IngestError(f"{reason} of the document is an array of objects; set json_path to the records "
+                          f"(members: {listed})", source=source)
+    return found[0]
+
+
+def _record_fields(path: Path, layout: Layout) -> list[tuple[str, str]]:
+    """(key, detected DuckDB type) of the records, every record scanned."""
+    if not layout.path:
+        return _describe(path, layout, f"SELECT * FROM {_scan(path, layout, depth=2)}")
+    scan = _scan(path, layout, depth=len(layout.path) + 3)
+    try:
+        [(_, kind)] = describe(f"SELECT {_path_expression(layout.path)} FROM {scan}")
+    except duckdb.BinderException:
+        raise IngestError(f"json_path {'.'.join(layout.path)!r} not found in the document", source=path.name) from None
+    except duckdb.Error as error:
+        raise _diagnose(path, layout, error) from None
+    if not _ARRAY_OF_OBJECTS.match(kind):
+        raise IngestError(f"json_path {'.'.join(layout.path)!r} is not an array of objects", source=path.name)
+    return _describe(path, layout, f"SELECT unnest({_path_expression(layout.path)}, max_depth := 2) FROM {scan}")
+
+
+def _read_type(detected: str) -> str:
+    """The type each key is read as: JSON's own types, everything else as it was written."""
+    return _READ_TYPES.get(type_family(detected), "VARCHAR")
+
+
+# --- staging -------------------------------------------------------------------------------
+
+def _read_records(path: Path, layout: Layout, notes: list[str]) -> RawTable:
+    fields = _record_fields(path, layout)
+    if not fields:
+        raise IngestError("the records have no fields", source=path.name)
+    labels = [key for key, _ in fields]
+    read_types = [_read_type(kind) for _, kind in fields]
+    if layout.path:
+        record_type = "STRUCT(" + ", ".join(f"{quote_ident(k)} {t}" for k, t in zip(labels, read_types)) + ")[]"
+        for part in reversed(layout.path[1:]):
+            record_type = f"STRUCT({quote_ident(part)} {record_type})"
+        scan = _scan(path, layout, columns=f"{{{sql_literal(layout.path[0])}: {sql_literal(record_type)}}}")
+        from_clause = f"(SELECT unnest({_path_expression(layout.path)}) AS {_RECORD} FROM {scan})"
+        sources = [f"struct_extract({_RECORD}, {sql_literal(key)})" for key in labels]
+    else:
+        spelt = ", ".join(f"{sql_literal(k)}: {sql_literal(t)}" for k, t in zip(labels, read_types))
+        from_clause = _scan(path, layout, columns=f"{{{spelt}}}")
+        sources = [quote_ident(key) for key in labels]
+    staged = [engine_column(kind, text=None) for kind in read_types]
+    nested = [key for key, kind in zip(labels, read_types) if kind == "JSON"]
+    if nested:
+        notes.append(f"kept as JSON: {', '.join(nested)}")
+    diagnose = lambda error: _diagnose(path, layout, error)  # noqa: E731
+    stage_for = query_stager(from_clause, [template.format(s) for (_, template), s in zip(staged, sources)], diagnose)
+    return make_table(path.name, labels, [kind for kind, _ in staged], stage_for, notes=notes, diagnose=diagnose)
+
+
+# --- errors --------------------------------------------------------------------------------
+
+def _diagnose(path: Path, layout: Layout, error: Exception) -> IngestError:
+    """The line and reason of a JSON error, or DuckDB's message when Python finds nothing."""
+    message = first_line(error)
+    if "expected records" in message:
+        return IngestError("no records: the data must be objects (an empty array, or an array of plain values, "
+                           "has none)", source=path.name)
+    found = _jsonl_error(path) if layout.format == "newline_delimited" else _document_error(path)
+    return found or IngestError(f"malformed JSON ({message})", source=path.name)
+
+
+def _jsonl_error(path: Path) -> IngestError | None:
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                value = json.loads(raw)
+            except UnicodeDecodeError:
+                return IngestError("the line is not UTF-8 text", source=path.name, line=number)
+            except ValueError as error:
+                return IngestError(f"malformed JSON: {error}", source=path.name, line=number)
+            if not isinstance(value, dict):
+                return IngestError("each line must be a JSON object", source=path.name, line=number)
+    return None
+
+
+def _document_error(path: Path) -> IngestError | None:
+    if path.stat().st_size > PY_DIAGNOSE_BYTES:
+        return None
+    data = path.read_bytes()
+    try:
+        json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as error:
+        return IngestError("the document is not UTF-8 text", source=path.name, line=data.count(b"\n", 0, error.start) + 1)
+    except json.JSONDecodeError as error:
+        return IngestError(f"malformed JSON: {error.msg} (column {error.colno})", source=path.name, line=error.lineno)
+    return None

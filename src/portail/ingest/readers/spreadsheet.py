@@ -1,0 +1,268 @@
+"""Spreadsheets (xlsx, xlsm, xls, xlsb, ods), read with calamine.
+
+A spreadsheet cell has a display type but no column type: the same column mixes numbers
+typed as text (``"01"``), numbers, dates and notes. So every cell is staged as *text* and the
+loader infers each column's type over the whole sheet, exactly as for CSV. Cells are written
+the way a person would type them: ``1001`` (not ``1001.0``), ``0.1``, ``true``, ``2024-01-31``,
+``2024-01-31T12:30:05``, ``12:30:05``; empty cells are nulls. Other numbers keep the 15
+significant digits Excel itself works with, so a stored ``0.23200000000000004`` (a formula's
+rounding noise) reads ``0.232`` as on screen.
+
+Public files are laid out for print, not for machines, so the reader finds the table:
+
+* **Sheet**: ``options.sheet`` (name, or 0-based index), else the first visible worksheet
+  holding a value.
+* **Header row**: ``options.header_row`` (0-based), else the first of the first 30 rows that
+  (a) fills at least half as many cells as the fullest of those rows and (b) holds mostly
+  words (at least 70 % of its filled cells are text that does not read as a number). Title,
+  subtitle and blank rows above it are skipped; a sheet with no such row uses its first
+  non-empty row.
+* **End**: when the last row with two or more values (or a single non-text value) is followed
+  by a blank row and then only one-cell text rows, those rows are footnotes ("Source : Insee")
+  and are dropped.
+* Fully empty rows, and columns with neither header nor value, are dropped.
+
+calamine holds the sheet's cells in compact native memory; rows are converted to Python only
+one at a time, and staged as Arrow batches of ``BATCH_ROWS`` rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import python_calamine as calamine
+
+from portail.ingest.errors import IngestError
+from portail.ingest.readers._common import BATCH_ROWS, batch_stager, first_line, make_table
+from portail.ingest.types import RawTable, ReadOptions, Stager
+
+HEADER_SCAN_ROWS = 30
+HEADER_FILL_RATIO = 0.5  # a header fills at least this share of the fullest row's cells
+HEADER_TEXT_RATIO = 0.7  # and at least this share of its filled cells are words
+EMPTY, NOTE, TABLE = 0, 1, 2  # kinds of rows
+_NUMBER_TEXT = re.compile(r"^\s*[+-]?[0-9][0-9 .,\u00a0\u202f]*%?\s*$")
+
+
+@dataclass
+class Layout:
+    """Where the table sits in the sheet. Row indices are 0-based sheet rows."""
+
+    header: int
+    end: int  # rows from this index on are not data (footnotes)
+    kinds: bytearray  # EMPTY / NOTE / TABLE for every row of the sheet
+    columns: list[int] = field(default_factory=list)  # positions of the kept columns
+    footnotes: int = 0
+
+    @property
+    def data_rows(self) -> int:
+        return sum(1 for kind in self.kinds[self.header + 1:self.end] if kind != EMPTY)
+
+
+def read_spreadsheet(path: Path, options: ReadOptions) -> RawTable:
+    source = path.name
+    workbook = _open_workbook(path, source)
+    sheet_name, sheet = _choose_sheet(workbook, options.sheet, source)
+    layout = _find_table(sheet, options.header_row, source)
+    header = next(islice(sheet.iter_rows(), layout.header, None))
+    labels = [cell_text(header[c]) or "" if c < len(header) else "" for c in layout.columns]
+    notes = _describe(sheet_name, workbook.sheet_names, layout, sheet.width)
+
+    def stage_for(names: list[str]) -> Stager:
+        schema = pa.schema([pa.field(name, pa.string()) for name in names])
+        return batch_stager(schema, lambda: _batches(sheet, layout, schema), source)
+
+    return make_table(source, labels, [None] * len(labels), stage_for, notes=notes)
+
+
+# --- cells ---------------------------------------------------------------------------------
+
+def cell_text(value: Any) -> str | None:
+    """A cell as the text a person would have typed; ``None`` for an empty cell."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _float_text(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="seconds" if not value.microsecond else "milliseconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat(timespec="seconds" if not value.microsecond else "milliseconds")
+    if isinstance(value, dt.timedelta):
+        return _duration_text(value)
+    return str(value)
+
+
+def _float_text(value: float) -> str:
+    if value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    if math.isnan(value) or math.isinf(value):
+        return "NaN" if math.isnan(value) else ("-Infinity" if value < 0 else "Infinity")
+    return format(value, ".15g")  # Excel's own precision: 0.1 + 0.2 shows as 0.3, not 0.30000000000000004
+
+
+def _duration_text(value: dt.timedelta) -> str:
+    seconds = round(value.total_seconds())
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    return f"{sign}{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _row_kind(row: list[Any]) -> int:
+    filled = [v for v in row if not _is_empty(v)]
+    if not filled:
+        return EMPTY
+    return NOTE if len(filled) == 1 and isinstance(filled[0], str) else TABLE
+
+
+# --- workbook and sheet --------------------------------------------------------------------
+
+def _open_workbook(path: Path, source: str) -> calamine.CalamineWorkbook:
+    try:
+        return calamine.CalamineWorkbook.from_path(str(path))
+    except calamine.PasswordError:
+        raise IngestError("the spreadsheet is protected by a password", source=source) from None
+    except Exception as error:  # calamine raises zip, XML and format errors of several kinds
+        raise IngestError(f"corrupt, truncated or unsupported spreadsheet ({first_line(error)})",
+                          source=source) from None
+
+
+def _load_sheet(workbook: calamine.CalamineWorkbook, name: str, source: str) -> calamine.CalamineSheet:
+    try:
+        return workbook.get_sheet_by_name(name)
+    except Exception as error:
+        raise IngestError(f"cannot read sheet {name!r} ({first_line(error)})", source=source) from None
+
+
+def _choose_sheet(workbook: calamine.CalamineWorkbook, wanted: str | int | None,
+                  source: str) -> tuple[str, calamine.CalamineSheet]:
+    names = workbook.sheet_names
+    if wanted is not None:
+        name = _sheet_name(names, wanted, source)
+        return name, _load_sheet(workbook, name, source)
+    worksheets = [m.name for m in workbook.sheets_metadata if m.typ == calamine.SheetTypeEnum.WorkSheet]
+    visible = [m.name for m in workbook.sheets_metadata if m.visible == calamine.SheetVisibleEnum.Visible]
+    for name in sorted(worksheets, key=lambda n: n not in visible):  # visible ones first, in order
+        sheet = _load_sheet(workbook, name, source)
+        if sheet.height and any(_row_kind(row) != EMPTY for row in sheet.iter_rows()):
+            return name, sheet
+    raise IngestError("the spreadsheet holds no data (every sheet is empty)", source=source)
+
+
+def _sheet_name(names: list[str], wanted: str | int, source: str) -> str:
+    if isinstance(wanted, str) and wanted in names:
+        return wanted
+    if isinstance(wanted, int) or wanted.strip().isdigit():
+        index = int(wanted)
+        if 0 <= index < len(names):
+            return names[index]
+    raise IngestError(f"sheet {wanted!r} not found; sheets: {', '.join(map(repr, names))}", source=source)
+
+
+# --- table layout --------------------------------------------------------------------------
+
+def _find_table(sheet: calamine.CalamineSheet, header_row: int | None, source: str) -> Layout:
+    """Three cheap passes' worth of decisions: header, end of data, used columns."""
+    kinds = bytearray()
+    head: list[list[Any]] = []
+    window = max(HEADER_SCAN_ROWS, (header_row or 0) + 1)
+    for index, row in enumerate(sheet.iter_rows()):
+        kinds.append(_row_kind(row))
+        if index < window:
+            head.append(row)
+    if header_row is not None and not 0 <= header_row < len(kinds):
+        raise IngestError(f"header row {header_row} is outside the sheet ({len(kinds)} rows)", source=source)
+    header = header_row if header_row is not None else _detect_header(head)
+    if header is None:
+        raise IngestError("the sheet holds no data", source=source)
+    layout = Layout(header=header, end=len(kinds), kinds=kinds)
+    _cut_footnotes(layout, wide=sum(not _is_empty(v) for v in head[header]) >= 2)
+    layout.columns = _used_columns(sheet, layout)
+    return layout
+
+
+def _detect_header(head: list[list[Any]]) -> int | None:
+    counts = [sum(not _is_empty(v) for v in row) for row in head]
+    widest = max(counts, default=0)
+    if not widest:
+        return None
+    for index, (row, count) in enumerate(zip(head, counts)):
+        if count >= max(1, math.ceil(widest * HEADER_FILL_RATIO)) and _mostly_words(row, count):
+            return index
+    return next(index for index, count in enumerate(counts) if count)
+
+
+def _mostly_words(row: list[Any], filled: int) -> bool:
+    words = sum(isinstance(v, str) and v.strip() != "" and not _NUMBER_TEXT.match(v) for v in row)
+    return words >= HEADER_TEXT_RATIO * filled
+
+
+def _cut_footnotes(layout: Layout, wide: bool) -> None:
+    """Drop one-cell text rows that follow the table after a blank row (see module docstring)."""
+    kinds = layout.kinds
+    last_table = max((i for i in range(layout.header, len(kinds)) if kinds[i] == TABLE), default=layout.header)
+    tail = kinds[last_table + 1:]
+    if wide and tail[:1] == bytes([EMPTY]) and NOTE in tail:
+        layout.end = last_table + 1
+        layout.footnotes = tail.count(NOTE)
+
+
+def _used_columns(sheet: calamine.CalamineSheet, layout: Layout) -> list[int]:
+    used: set[int] = set()
+    for row in islice(sheet.iter_rows(), layout.header, layout.end):
+        used.update(position for position, value in enumerate(row) if not _is_empty(value))
+    return sorted(used)
+
+
+def _describe(sheet_name: str, sheet_names: list[str], layout: Layout, width: int) -> list[str]:
+    notes = [f"sheet {sheet_name!r}" + (f" (of {len(sheet_names)} sheets)" if len(sheet_names) > 1 else "")]
+    notes.append(f"header on row {layout.header + 1}"
+                 + (f" ({layout.header} row(s) above it skipped)" if layout.header else ""))
+    if layout.footnotes:
+        notes.append(f"{layout.footnotes} footnote row(s) below the table dropped")
+    empty_rows = layout.kinds[layout.header + 1:layout.end].count(EMPTY)
+    if empty_rows:
+        notes.append(f"{empty_rows} empty row(s) dropped")
+    if width > len(layout.columns):
+        notes.append(f"{width - len(layout.columns)} empty column(s) dropped")
+    return notes
+
+
+# --- staging -------------------------------------------------------------------------------
+
+def _batches(sheet: calamine.CalamineSheet, layout: Layout, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    columns: list[list[str | None]] = [[] for _ in layout.columns]
+    kinds = layout.kinds
+    rows = islice(sheet.iter_rows(), layout.header + 1, layout.end)
+    for index, row in enumerate(rows, start=layout.header + 1):
+        if kinds[index] == EMPTY:
+            continue
+        width = len(row)
+        for values, position in zip(columns, layout.columns):
+            values.append(cell_text(row[position]) if position < width else None)
+        if len(columns[0]) >= BATCH_ROWS:
+            yield _batch(columns, schema)
+            columns = [[] for _ in layout.columns]
+    if columns and columns[0]:
+        yield _batch(columns, schema)
+
+
+def _batch(columns: list[list[str | None]], schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array(values, pa.string()) for values in columns], schema=schema)
