@@ -7,10 +7,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+import zlib
+from collections.abc import Iterator
+from typing import Literal
 
-from portail.api.explore_service import (check_paging, get_visible_dataset, query_records, visible_datasets)
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from portail.api.explore_service import (check_paging, export_stream, get_visible_dataset, query_records,
+                                         visible_datasets)
 from portail.api.serialize import dataset_json
+from portail.exports import FORMATS, ExportOptions
+
+
+def gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+    for chunk in chunks:
+        if out := compressor.compress(chunk):
+            yield out
+    yield compressor.flush()
 
 
 def both(router: APIRouter, path: str, **kwargs):
@@ -53,5 +68,29 @@ def explore_router(portal: str) -> APIRouter:
         dataset = get_visible_dataset(instance(request), portal, dataset_id)
         page = query_records(instance(request), dataset, select=select, order_by=order_by, limit=limit, offset=offset)
         return {"total_count": page.total_count, "results": page.results}
+
+    @both(router, "/catalog/datasets/{dataset_id}/exports", summary="Export formats of a dataset")
+    def list_exports(request: Request, dataset_id: str):
+        get_visible_dataset(instance(request), portal, dataset_id)
+        href = f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset_id}/exports"
+        return {"links": [{"rel": "self", "href": href}] + [{"rel": name, "href": f"{href}/{name}"} for name in FORMATS]}
+
+    @both(router, "/catalog/datasets/{dataset_id}/exports/{format}", summary="Export records (streamed, no row cap)")
+    def export(request: Request, dataset_id: str, format: str, select: str | None = None, order_by: str | None = None,
+               limit: int = -1, use_labels: bool = False, compressed: bool = False,
+               delimiter: Literal[";", ",", "\t", "|"] = ";", list_separator: str = ",", quote_all: bool = False,
+               with_bom: bool = True, parquet_compression: Literal["snappy", "zstd"] = "snappy", epsg: int = 4326):
+        dataset = get_visible_dataset(instance(request), portal, dataset_id)
+        options = ExportOptions(use_labels=use_labels, delimiter=delimiter, list_separator=list_separator,
+                                quote_all=quote_all, with_bom=with_bom, parquet_compression=parquet_compression,
+                                epsg=epsg, filename=dataset.slug)
+        fmt, chunks = export_stream(instance(request), dataset, format, select=select, order_by=order_by, limit=limit,
+                                    options=options)
+        filename = f"{dataset.slug}.{fmt.extension}"
+        media_type = fmt.media_type
+        if compressed:
+            chunks, filename, media_type = gzipped(chunks), filename + ".gzip", "application/gzip"
+        return StreamingResponse(chunks, media_type=media_type,
+                                 headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
     return router

@@ -116,3 +116,36 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
     query = query.limit(effective).offset(offset)
     rows = instance.store.query(version.location, query).to_pylist()
     return RecordsPage(total, records_json(chosen, rows))
+
+
+def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select: str | None = None,
+                  order_by: str | None = None, limit: int = -1, options=None):
+    """The bytes of an export, streamed: (format, iterator). Checks happen before the first byte."""
+    from portail.exports import FORMATS, ExportOptions, columns_for
+
+    fmt = FORMATS.get(fmt_name)
+    if fmt is None:
+        raise not_found(f"Unknown export format: {fmt_name}")
+    if limit < -1:
+        raise invalid_parameter(f"Invalid value for limit API parameter: {limit} was found but limit >= -1 is expected.")
+    version = dataset.current
+    fields = parse_select(select, fields_from_json(version.fields))
+    if fmt.needs_geo and not any(f.type in ("geo_point_2d", "geo_shape") for f in fields):
+        raise ApiError(400, "InvalidRESTParameterError", f"The {fmt_name} export needs a geo_point_2d or geo_shape field.")
+    query = exp.select(*columns_for(fields, fmt)).from_("records")
+    ordering = parse_order_by(order_by, fields_from_json(version.fields))
+    if ordering:
+        query = query.order_by(*ordering)
+    if limit >= 0:
+        query = query.limit(limit)
+    options = options or ExportOptions()
+    if options.epsg != 4326:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        try:
+            CRS.from_epsg(options.epsg)
+        except CRSError:
+            raise invalid_parameter(f"Invalid value for epsg API parameter: {options.epsg} is not a known EPSG code.") from None
+    batches = instance.store.stream(version.location, query)
+    return fmt, fmt.writer(fields, batches, options)

@@ -1,0 +1,360 @@
+"""The export formats and their writers.
+
+Values are shaped as the Explore API shapes them (``api.serialize``) for the JSON family;
+CSV follows Opendatasoft's conventions (``;`` by default, BOM by default, ``lat,lon`` for
+points, GeoJSON text for shapes). Text cells that a spreadsheet would run as a formula
+(starting with ``= + - @``, or a tab/carriage return) are prefixed with ``'`` in CSV and XLSX.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlglot import exp
+
+from portail.api.serialize import record_value
+from portail.schema import GEO_TYPES, Field, FieldType
+
+CHUNK = 1 << 16
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass
+class ExportOptions:
+    use_labels: bool = False
+    delimiter: str = ";"
+    list_separator: str = ","
+    quote_all: bool = False
+    with_bom: bool = True
+    parquet_compression: str = "snappy"
+    epsg: int = 4326
+    filename: str = "export"
+
+
+Writer = Callable[[list[Field], Iterator[pa.RecordBatch], ExportOptions], Iterator[bytes]]
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    media_type: str
+    extension: str
+    writer: Writer
+    geometry: str = "geojson"  # how geo fields are read: geojson text, or wkb for geo formats
+    needs_geo: bool = False
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def columns_for(fields: list[Field], fmt: ExportFormat) -> list[exp.Expression]:
+    """How each stored field is read for a format (the store runs these expressions)."""
+    selects = []
+    for f in fields:
+        column = exp.column(f.name, quoted=True)
+        if f.type in GEO_TYPES:
+            if fmt.geometry == "wkb":
+                expression = exp.func("ST_AsWKB", column)
+            elif f.type == FieldType.GEO_POINT_2D:
+                expression = exp.func("struct_pack",
+                                      exp.PropertyEQ(this=exp.to_identifier("lon"), expression=exp.func("ST_X", column)),
+                                      exp.PropertyEQ(this=exp.to_identifier("lat"), expression=exp.func("ST_Y", column)))
+            else:
+                expression = exp.func("ST_AsGeoJSON", column)
+        elif f.type in (FieldType.JSON, FieldType.FILE):
+            expression = exp.cast(column, "VARCHAR")
+        else:
+            expression = column
+        selects.append(exp.alias_(expression, f.name, quoted=True))
+    return selects
+
+
+def _header(fields: list[Field], options: ExportOptions) -> list[str]:
+    return [f.label if options.use_labels else f.name for f in fields]
+
+
+def _neutralise(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+# -- CSV ----------------------------------------------------------------------------------------
+def _csv_cell(f: Field, value: Any, options: ExportOptions) -> Any:
+    if value is None:
+        return ""
+    if f.type == FieldType.GEO_POINT_2D:
+        return f"{value['lat']},{value['lon']}" if value.get("lat") is not None else ""
+    if f.type == FieldType.BOOLEAN:
+        return "True" if value else "False"
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, list):
+        return options.list_separator.join("" if v is None else str(v) for v in value)
+    if isinstance(value, str):
+        return _neutralise(value) if f.type in (FieldType.TEXT, FieldType.JSON) else value
+    return value
+
+
+def write_csv(fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=options.delimiter, lineterminator="\r\n",
+                        quoting=csv.QUOTE_ALL if options.quote_all else csv.QUOTE_MINIMAL)
+    if options.with_bom:
+        buffer.write("\ufeff")
+    writer.writerow(_header(fields, options))
+    for batch in batches:
+        columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        for row in zip(*columns):
+            writer.writerow([_csv_cell(f, v, options) for f, v in zip(fields, row)])
+        yield buffer.getvalue().encode("utf-8")
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode("utf-8")
+
+
+# -- JSON family --------------------------------------------------------------------------------
+def _records(fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions) -> Iterator[dict]:
+    keys = _header(fields, options)
+    for batch in batches:
+        columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        for row in zip(*columns):
+            yield {k: record_value(f, v) for k, f, v in zip(keys, fields, row)}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def write_json(fields, batches, options) -> Iterator[bytes]:
+    yield b"["
+    parts: list[str] = []
+    first = True
+    for record in _records(fields, batches, options):
+        parts.append(("" if first else ",") + _dumps(record))
+        first = False
+        if len(parts) >= 1000:
+            yield "".join(parts).encode()
+            parts.clear()
+    parts.append("]")
+    yield "".join(parts).encode()
+
+
+def write_jsonl(fields, batches, options) -> Iterator[bytes]:
+    parts: list[str] = []
+    for record in _records(fields, batches, options):
+        parts.append(_dumps(record) + "\n")
+        if len(parts) >= 1000:
+            yield "".join(parts).encode()
+            parts.clear()
+    if parts:
+        yield "".join(parts).encode()
+
+
+def _geometry_field(fields: list[Field]) -> Field | None:
+    shapes = [f for f in fields if f.type == FieldType.GEO_SHAPE]
+    points = [f for f in fields if f.type == FieldType.GEO_POINT_2D]
+    return (shapes or points or [None])[0]
+
+
+def write_geojson(fields, batches, options) -> Iterator[bytes]:
+    geo = _geometry_field(fields)
+    yield b'{"type":"FeatureCollection","features":['
+    parts: list[str] = []
+    first = True
+    keys = _header(fields, options)
+    for record in _records(fields, batches, ExportOptions(use_labels=False)):
+        geometry = None
+        if geo is not None and record.get(geo.name) is not None:
+            value = record[geo.name]
+            geometry = value["geometry"] if geo.type == FieldType.GEO_SHAPE else \
+                {"type": "Point", "coordinates": [value["lon"], value["lat"]]}
+        properties = {k: record[f.name] for k, f in zip(keys, fields) if f is not geo}
+        parts.append(("" if first else ",") + _dumps({"type": "Feature", "geometry": geometry, "properties": properties}))
+        first = False
+        if len(parts) >= 1000:
+            yield "".join(parts).encode()
+            parts.clear()
+    parts.append("]}")
+    yield "".join(parts).encode()
+
+
+# -- file-based formats -------------------------------------------------------------------------
+def _stream_file(path: Path) -> Iterator[bytes]:
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                yield chunk
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _plain_batch(fields: list[Field], batch: pa.RecordBatch, options: ExportOptions) -> pa.RecordBatch:
+    """Parquet/XLSX columns: geo as text (GeoJSON or "lat,lon"), everything else as stored."""
+    arrays, names = [], []
+    for f, array in zip(fields, batch.columns):
+        if f.type == FieldType.GEO_POINT_2D:
+            array = pa.array([None if v is None or v.get("lat") is None else f"{v['lat']},{v['lon']}" for v in array.to_pylist()],
+                             pa.string())
+        names.append(f.label if options.use_labels else f.name)
+        arrays.append(array)
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def write_parquet(fields, batches, options) -> Iterator[bytes]:
+    fd, name = tempfile.mkstemp(suffix=".parquet")
+    os.close(fd)
+    path = Path(name)
+    writer = None
+    try:
+        for batch in batches:
+            plain = _plain_batch(fields, batch, options)
+            if writer is None:
+                writer = pq.ParquetWriter(path, plain.schema, compression=options.parquet_compression)
+            writer.write_batch(plain)
+        if writer is None:
+            schema = pa.schema([(f.label if options.use_labels else f.name, pa.string()) for f in fields])
+            writer = pq.ParquetWriter(path, schema, compression=options.parquet_compression)
+        writer.close()
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    yield from _stream_file(path)
+
+
+def write_xlsx(fields, batches, options) -> Iterator[bytes]:
+    import xlsxwriter
+
+    fd, name = tempfile.mkstemp(suffix=".xlsx")
+    os.close(fd)
+    path = Path(name)
+    try:
+        workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
+                                                   "strings_to_urls": False, "remove_timezone": True})
+        sheet = workbook.add_worksheet("export")
+        date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
+        datetime_format = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+        for col, title in enumerate(_header(fields, options)):
+            sheet.write_string(0, col, title)
+        row_number = 1
+        for batch in batches:
+            columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+            for row in zip(*columns):
+                for col, (f, value) in enumerate(zip(fields, row)):
+                    if value is None:
+                        continue
+                    if f.type == FieldType.GEO_POINT_2D:
+                        sheet.write_string(row_number, col, f"{value['lat']},{value['lon']}")
+                    elif isinstance(value, datetime):
+                        sheet.write_datetime(row_number, col, value, datetime_format)
+                    elif isinstance(value, date):
+                        sheet.write_datetime(row_number, col, datetime(value.year, value.month, value.day), date_format)
+                    elif isinstance(value, bool):
+                        sheet.write_boolean(row_number, col, value)
+                    elif isinstance(value, (int, float)):
+                        sheet.write_number(row_number, col, value)
+                    else:
+                        sheet.write_string(row_number, col, _neutralise(str(value)))
+                row_number += 1
+        workbook.close()
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    yield from _stream_file(path)
+
+
+_OGR = {"shp": ("ESRI Shapefile", ".shp"), "kml": ("KML", ".kml"), "gpx": ("GPX", ".gpx"), "fgb": ("FlatGeobuf", ".fgb")}
+
+
+_OGR_OPTIONS = {
+    "shp": {"layer_options": {"ENCODING": "UTF-8"}},
+    # Attributes go in <extensions>, Opendatasoft's v2.1 default (use_extension=true).
+    "gpx": {"layer": "waypoints", "dataset_options": {"GPX_USE_EXTENSIONS": "YES"}},
+}
+
+
+def _ogr_writer(fmt: str) -> Writer:
+    driver, extension = _OGR[fmt]
+
+    def write(fields, batches, options) -> Iterator[bytes]:
+        import pyogrio
+        import shapely
+        from pyproj import Transformer
+
+        geo = _geometry_field(fields)
+        if geo is None:
+            raise ValueError(f"the {fmt} export needs a geo_point_2d or geo_shape field")
+        directory = Path(tempfile.mkdtemp(prefix="portail-export-"))
+        target = directory / f"{options.filename}{extension}"
+        transformer = Transformer.from_crs(4326, options.epsg, always_xy=True) if options.epsg != 4326 else None
+        try:
+            appended = False
+            for batch in batches:
+                arrays, names = [], []
+                geometry = None
+                for f, array in zip(fields, batch.columns):
+                    if f is geo:
+                        geometry = array
+                        continue
+                    if f.type in GEO_TYPES:
+                        continue
+                    if f.type in (FieldType.DATETIME,):
+                        array = array.cast(pa.string())
+                    names.append(f.name[:10] if fmt == "shp" else f.name)
+                    arrays.append(array)
+                wkb = geometry.to_pylist()
+                if fmt == "gpx" or transformer is not None:
+                    shapes = shapely.from_wkb(wkb)
+                    if fmt == "gpx":  # GPX holds waypoints: shapes become their centroids
+                        shapes = shapely.centroid(shapes)
+                    if transformer is not None:
+                        shapes = shapely.transform(shapes, lambda xy: __import__("numpy").column_stack(
+                            transformer.transform(xy[:, 0], xy[:, 1])))
+                    wkb = shapely.to_wkb(shapes).tolist()
+                arrays.append(pa.array(wkb, pa.binary()))
+                names.append("geometry")
+                table = pa.table(arrays, names=names)
+                pyogrio.write_arrow(table, target, driver=driver, geometry_name="geometry",
+                                    geometry_type="Unknown" if fmt != "gpx" else "Point",
+                                    crs=f"EPSG:{options.epsg}", append=appended,
+                                    **_OGR_OPTIONS.get(fmt, {}))
+                appended = True
+            if fmt == "shp":
+                archive = directory / f"{options.filename}.zip"
+                with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+                    for part in directory.iterdir():
+                        if part != archive and part.suffix.lower() in (".shp", ".shx", ".dbf", ".prj", ".cpg"):
+                            zipped.write(part, part.name)
+                target = archive
+            with open(target, "rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    yield chunk
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    return write
+
+
+FORMATS: dict[str, ExportFormat] = {
+    "csv": ExportFormat("csv", "text/csv; charset=utf-8", "csv", write_csv),
+    "json": ExportFormat("json", "application/json", "json", write_json),
+    "jsonl": ExportFormat("jsonl", "application/jsonl", "jsonl", write_jsonl),
+    "geojson": ExportFormat("geojson", "application/geo+json", "geojson", write_geojson, needs_geo=True),
+    "parquet": ExportFormat("parquet", "application/vnd.apache.parquet", "parquet", write_parquet),
+    "xlsx": ExportFormat("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx", write_xlsx),
+    "shp": ExportFormat("shp", "application/zip", "zip", _ogr_writer("shp"), geometry="wkb", needs_geo=True),
+    "kml": ExportFormat("kml", "application/vnd.google-earth.kml+xml", "kml", _ogr_writer("kml"), geometry="wkb", needs_geo=True),
+    "gpx": ExportFormat("gpx", "application/gpx+xml", "gpx", _ogr_writer("gpx"), geometry="wkb", needs_geo=True),
+    "fgb": ExportFormat("fgb", "application/octet-stream", "fgb", _ogr_writer("fgb"), geometry="wkb", needs_geo=True),
+}

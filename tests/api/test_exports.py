@@ -1,0 +1,132 @@
+"""Dataset exports over HTTP, read back with independent readers."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import zipfile
+
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+
+from portail.api import create_app
+from portail.catalog import services
+from portail.operations import load_file
+
+URL = "/api/explore/v2.1/catalog/datasets/logements/exports"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, refdata):
+    from tests.conftest import make_instance
+
+    instance = make_instance(tmp_path_factory.mktemp("exports") / "home")
+    with instance.session() as s:
+        services.create_dataset(s, "logements", "Logements sociaux")
+    load_file(instance, "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", publish=True)
+    with instance.session() as s:
+        services.create_dataset(s, "formules", "Formules")
+    path = tmp_path_factory.mktemp("src") / "f.csv"
+    path.write_text("nom;valeur\n=HYPERLINK(\"http://evil\");-3\n+33 1 23;4\n@SUM(A1);5\nnormal;6\n")
+    load_file(instance, "formules", path, publish=True)
+    yield TestClient(create_app(instance))
+    instance.store.close()
+
+
+def test_listing(client):
+    links = client.get(URL).json()["links"]
+    assert {link["rel"] for link in links} >= {"self", "csv", "json", "jsonl", "geojson", "parquet", "xlsx", "shp", "kml", "gpx", "fgb"}
+
+
+def test_csv_defaults_like_opendatasoft(client):
+    response = client.get(f"{URL}/csv")
+    assert response.headers["content-disposition"] == 'attachment; filename="logements.csv"'
+    text = response.content.decode("utf-8")
+    assert text.startswith("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(text[1:]), delimiter=";"))
+    assert len(rows) == 4174
+    first = next(r for r in rows if r["id_livraison"] == "2000011")
+    assert first["code_postal"] == "75012" and first["geo_point_2d"].startswith("48.83")
+    assert json.loads(first["geo_shape"])["type"] == "Point"
+
+
+def test_csv_options(client):
+    text = client.get(f"{URL}/csv", params={"delimiter": ",", "with_bom": False, "quote_all": True, "use_labels": True,
+                                            "select": "code_postal,annee", "limit": 2}).text
+    lines = text.strip().split("\r\n")
+    assert lines[0] == '"code_postal","annee"' and len(lines) == 3
+
+
+def test_formula_injection_is_neutralised(client):
+    text = client.get("/api/explore/v2.1/catalog/datasets/formules/exports/csv", params={"with_bom": False}).text
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert [r[0] for r in rows[1:]] == ["'=HYPERLINK(\"http://evil\")", "'+33 1 23", "'@SUM(A1)", "normal"]
+    assert [r[1] for r in rows[1:]] == ["-3", "4", "5", "6"]  # numbers are numbers, not formulas
+
+
+def test_json_jsonl_geojson(client):
+    records = client.get(f"{URL}/json").json()
+    assert isinstance(records, list) and len(records) == 4174
+    assert set(records[0]["geo_point_2d"]) == {"lon", "lat"}
+    lines = client.get(f"{URL}/jsonl", params={"limit": 10}).text.strip().split("\n")
+    assert len(lines) == 10 and json.loads(lines[0])["ville"] == "Paris"
+    collection = client.get(f"{URL}/geojson").json()
+    assert collection["type"] == "FeatureCollection" and len(collection["features"]) == 4174
+    feature = collection["features"][0]
+    assert feature["geometry"]["type"] == "Point" and "geo_shape" not in feature["properties"]
+
+
+def test_parquet_and_xlsx(client):
+    table = pq.read_table(io.BytesIO(client.get(f"{URL}/parquet", params={"parquet_compression": "zstd"}).content))
+    assert table.num_rows == 4174 and table.schema.field("annee").type == "int64"
+    assert table.schema.field("code_postal").type == "string"
+    from python_calamine import CalamineWorkbook
+
+    workbook = CalamineWorkbook.from_filelike(io.BytesIO(client.get(f"{URL}/xlsx").content))
+    rows = workbook.get_sheet_by_index(0).to_python()
+    assert len(rows) == 4175 and rows[0][2] == "code_postal" and rows[1][2] == "75012"
+
+
+@pytest.mark.parametrize("fmt", ["shp", "kml", "gpx", "fgb"])
+def test_geo_formats_read_back(client, fmt, tmp_path):
+    import pyogrio
+
+    response = client.get(f"{URL}/{fmt}", params={"select": "id_livraison,annee,geo_point_2d", "limit": 50})
+    assert response.status_code == 200, response.text
+    path = tmp_path / f"out.{fmt}"
+    if fmt == "shp":
+        with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+            assert {n.rsplit(".", 1)[1] for n in archive.namelist()} >= {"shp", "shx", "dbf", "prj"}
+            archive.extractall(tmp_path)
+        path = next(tmp_path.glob("*.shp"))
+    else:
+        path.write_bytes(response.content)
+    info = pyogrio.read_info(path, layer=0 if fmt != "gpx" else "waypoints", force_feature_count=True,
+                             force_total_bounds=True)
+    assert info["features"] == 50
+    x_min, y_min, x_max, y_max = info["total_bounds"]
+    assert 2.2 < x_min < x_max < 2.5 and 48.8 < y_min < y_max < 48.95
+
+
+def test_reprojected_export(client, tmp_path):
+    import pyogrio
+
+    response = client.get(f"{URL}/fgb", params={"limit": 5, "epsg": 2154})
+    path = tmp_path / "l93.fgb"
+    path.write_bytes(response.content)
+    x_min, y_min, *_ = pyogrio.read_info(path)["total_bounds"]
+    assert 640_000 < x_min < 670_000 and 6_850_000 < y_min < 6_875_000  # Lambert-93 metres around Paris
+    assert client.get(f"{URL}/fgb", params={"epsg": 999999}).status_code == 400
+
+
+def test_compressed_and_errors(client):
+    response = client.get(f"{URL}/jsonl", params={"compressed": True, "limit": 3})
+    assert response.headers["content-disposition"].endswith('.jsonl.gzip"')
+    assert len(gzip.decompress(response.content).decode().strip().split("\n")) == 3
+    assert client.get(f"{URL}/docx").status_code == 404
+    no_geo = client.get("/api/explore/v2.1/catalog/datasets/formules/exports/geojson")
+    assert no_geo.status_code == 400 and no_geo.json()["error_code"] == "InvalidRESTParameterError"
+    assert client.get(f"{URL}/csv", params={"delimiter": "x"}).status_code == 400
