@@ -125,6 +125,12 @@ def test_management_lifecycle(client):
                            files={"file": ("Notice Équipements.pdf", io.BytesIO(b"%PDF-1.4"), "application/pdf")}).json()
     assert attached["attachments"][0]["id"] == "notice_equipements_pdf"
     assert client.get(f"{EXPLORE}/catalog/datasets/equipements").json()["attachments"][0]["mimetype"] == "application/pdf"
+    listed = client.get(f"{EXPLORE}/catalog/datasets/equipements/attachments").json()["attachments"]
+    assert listed[0]["metas"] == {"mime-type": "application/pdf", "title": "Notice Équipements.pdf",
+                                  "url": "odsfile://notice_equipements_pdf", "id": "notice_equipements_pdf"}
+    downloaded = client.get(listed[0]["href"].replace("http://testserver", ""))
+    assert downloaded.content == b"%PDF-1.4" and downloaded.headers["content-type"] == "application/pdf"
+    assert client.get(f"{EXPLORE}/catalog/datasets/equipements/attachments/nope").status_code == 404
     assert client.delete(f"{MGMT}/datasets/equipements").status_code == 204
     assert client.get(f"{MGMT}/datasets/equipements").status_code == 404
 

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 
 from portail.api.explore_service import (check_paging, export_stream, get_visible_dataset, query_records,
                                          visible_datasets)
+from portail.api.errors import not_found
 from portail.api.serialize import dataset_json
 from portail.exports import FORMATS, ExportOptions
 
@@ -68,6 +69,23 @@ def explore_router(portal: str) -> APIRouter:
         dataset = get_visible_dataset(instance(request), portal, dataset_id)
         page = query_records(instance(request), dataset, select=select, order_by=order_by, limit=limit, offset=offset)
         return {"total_count": page.total_count, "results": page.results}
+
+    @both(router, "/catalog/datasets/{dataset_id}/attachments", summary="Files attached to a dataset")
+    def list_attachments(request: Request, dataset_id: str):
+        dataset = get_visible_dataset(instance(request), portal, dataset_id)
+        href = f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset.slug}/attachments"
+        return {"links": [{"rel": "self", "href": href}], "attachments": [
+            {"href": f"{href}/{a.attachment_id}",
+             "metas": {"mime-type": a.mimetype, "title": a.title, "url": f"odsfile://{a.attachment_id}", "id": a.attachment_id}}
+            for a in dataset.attachments]}
+
+    @router.get("/catalog/datasets/{dataset_id}/attachments/{attachment_id}", summary="Download an attachment")
+    def get_attachment(request: Request, dataset_id: str, attachment_id: str):
+        dataset = get_visible_dataset(instance(request), portal, dataset_id)
+        attachment = next((a for a in dataset.attachments if a.attachment_id == attachment_id), None)
+        if attachment is None:
+            raise not_found(f"Unknown attachment: {attachment_id}")
+        return FileResponse(attachment.path, media_type=attachment.mimetype, filename=attachment.title)
 
     @both(router, "/catalog/datasets/{dataset_id}/exports", summary="Export formats of a dataset")
     def list_exports(request: Request, dataset_id: str):
