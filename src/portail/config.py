@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     base_url: str = Field(default="http://127.0.0.1:8000", description="Public URL, used in links and DCAT URIs.")
     management_token: str | None = Field(default=None, description="Bearer token of the management API; "
                                          "unset: open to loopback clients only.")
+    portal_title: str = Field(default="Portail open data", description="Name of the public portal (DCAT, RSS, pages).")
+    portal_description: str = Field(default="Données ouvertes publiées par l'institution.",
+                                    description="One-sentence description of the public portal.")
+    publisher_name: str = Field(default="Institution", description="Publisher of the catalogue (DCAT).")
     host: str = "127.0.0.1"
     port: int = 8000
 

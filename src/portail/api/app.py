@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from portail import __version__
+from portail.api.catalog_exports import catalog_exports_router
 from portail.api.errors import install_handlers
 from portail.api.explore import explore_router
 from portail.api.management import management_router
@@ -33,6 +34,7 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     # Anonymous reads are open to every origin, as on Opendatasoft portals; no credentials.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"])
     app.include_router(explore_router("public"), prefix=EXPLORE_PREFIX)
+    app.include_router(catalog_exports_router("public"), prefix=EXPLORE_PREFIX)
     app.include_router(management_router())
 
     @app.get("/api/health", include_in_schema=False)

@@ -1,0 +1,185 @@
+"""The catalogue as DCAT-AP (2.1.1), for harvesters such as data.gouv.fr and data.europa.eu.
+
+URIs of datasets are built from their immutable uid (a slug may be renamed, a uid never), so
+a harvester keeps recognising a dataset across renames. Frequencies use the EU "frequency"
+authority table; licences the best-known URI for each licence name. Pages follow Hydra's
+``PartialCollectionView`` so a harvester can walk a large catalogue.
+
+Pure: datasets in, an rdflib ``Graph`` out; HTTP and serialisation belong to the API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
+
+from portail.catalog.models import Dataset
+from portail.schema import fields_from_json
+
+VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
+HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
+ADMS = Namespace("http://www.w3.org/ns/adms#")
+EU_FREQUENCY = "http://publications.europa.eu/resource/authority/frequency/"
+EU_FILE_TYPE = "http://publications.europa.eu/resource/authority/file-type/"
+EU_LANGUAGE = "http://publications.europa.eu/resource/authority/language/"
+
+FREQUENCIES = {
+    "continuous": "UPDATE_CONT", "daily": "DAILY", "weekly": "WEEKLY", "monthly": "MONTHLY", "quarterly": "QUARTERLY",
+    "annual": "ANNUAL", "irregular": "IRREG", "never": "NEVER", "unknown": "UNKNOWN",
+}
+LANGUAGES = {"fr": "FRA", "en": "ENG", "de": "DEU", "es": "SPA", "it": "ITA", "nl": "NLD", "pt": "POR"}
+#: Licence names publishers type, lowercased, to the URI harvesters recognise.
+LICENCES = {
+    "licence ouverte / etalab 2.0": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/",
+    "licence ouverte": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/",
+    "etalab-2.0": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/",
+    "odbl": "https://opendatacommons.org/licenses/odbl/1-0/",
+    "cc-by-4.0": "https://creativecommons.org/licenses/by/4.0/",
+    "cc by 4.0": "https://creativecommons.org/licenses/by/4.0/",
+    "cc0": "https://creativecommons.org/publicdomain/zero/1.0/",
+}
+#: Distributions listed for each dataset: export format -> (EU file type, media type).
+DISTRIBUTIONS = {
+    "csv": ("CSV", "text/csv"), "json": ("JSON", "application/json"), "geojson": ("GEOJSON", "application/geo+json"),
+    "parquet": ("PARQUET", "application/vnd.apache.parquet"),
+    "xlsx": ("XLSX", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    "shp": ("SHP", "application/zip"),
+}
+GEO_ONLY = {"geojson", "shp"}
+
+
+@dataclass(frozen=True)
+class CatalogInfo:
+    base_url: str
+    title: str
+    description: str
+    publisher: str
+    language: str = "fr"
+
+
+def dataset_uri(base_url: str, uid: str) -> URIRef:
+    return URIRef(f"{base_url}/dcat/dataset/{uid}")
+
+
+def licence_uri(dataset: Dataset) -> str | None:
+    if dataset.license_url:
+        return dataset.license_url
+    if dataset.license:
+        return LICENCES.get(dataset.license.strip().lower())
+    return None
+
+
+def _stamp(value: datetime | date) -> Literal:
+    if isinstance(value, datetime):
+        return Literal(value.isoformat(), datatype=XSD.dateTime)
+    return Literal(value.isoformat(), datatype=XSD.date)
+
+
+def add_dataset(graph: Graph, info: CatalogInfo, dataset: Dataset, formats: list[str] | None = None) -> URIRef:
+    base = info.base_url
+    node = dataset_uri(base, dataset.uid)
+    graph.add((node, RDF.type, DCAT.Dataset))
+    graph.add((node, DCTERMS.identifier, Literal(dataset.uid)))
+    graph.add((node, ADMS.identifier, Literal(dataset.slug)))
+    graph.add((node, DCTERMS.title, Literal(dataset.title, lang=dataset.language or info.language)))
+    graph.add((node, DCTERMS.description, Literal(dataset.description or dataset.title, lang=dataset.language or info.language)))
+    graph.add((node, DCAT.landingPage, URIRef(f"{base}/explore/dataset/{dataset.slug}/")))
+    graph.add((node, DCTERMS.issued, _stamp(dataset.created_at)))
+    graph.add((node, DCTERMS.modified, _stamp(dataset.modified)))
+    for keyword in dataset.keywords or []:
+        graph.add((node, DCAT.keyword, Literal(keyword, lang=dataset.language or info.language)))
+    for theme in dataset.themes or []:
+        graph.add((node, DCAT.theme, URIRef(f"{base}/themes/{_slug(theme)}")))
+    language = LANGUAGES.get(dataset.language or info.language)
+    if language:
+        graph.add((node, DCTERMS.language, URIRef(EU_LANGUAGE + language)))
+    if dataset.update_frequency in FREQUENCIES:
+        graph.add((node, DCTERMS.accrualPeriodicity, URIRef(EU_FREQUENCY + FREQUENCIES[dataset.update_frequency])))
+    if dataset.temporal_start or dataset.temporal_end:
+        period = BNode()
+        graph.add((node, DCTERMS.temporal, period))
+        graph.add((period, RDF.type, DCTERMS.PeriodOfTime))
+        if dataset.temporal_start:
+            graph.add((period, DCAT.startDate, _stamp(dataset.temporal_start)))
+        if dataset.temporal_end:
+            graph.add((period, DCAT.endDate, _stamp(dataset.temporal_end)))
+    if dataset.spatial_coverage:
+        place = BNode()
+        graph.add((node, DCTERMS.spatial, place))
+        graph.add((place, RDF.type, DCTERMS.Location))
+        graph.add((place, DCTERMS.title, Literal(dataset.spatial_coverage)))
+    if dataset.publisher:
+        agent = URIRef(f"{base}/dcat/publisher/{_slug(dataset.publisher)}")
+        graph.add((node, DCTERMS.publisher, agent))
+        graph.add((agent, RDF.type, FOAF.Agent))
+        graph.add((agent, FOAF.name, Literal(dataset.publisher)))
+    if dataset.contact_name or dataset.contact_email or dataset.owner:
+        contact = BNode()
+        graph.add((node, DCAT.contactPoint, contact))
+        graph.add((contact, RDF.type, VCARD.Kind))
+        graph.add((contact, VCARD.fn, Literal(dataset.contact_name or dataset.owner)))
+        if dataset.contact_email:
+            graph.add((contact, VCARD.hasEmail, URIRef(f"mailto:{dataset.contact_email}")))
+    licence = licence_uri(dataset)
+    fields = fields_from_json(dataset.current.fields) if dataset.current else []
+    has_geo = any(f.type in ("geo_point_2d", "geo_shape") for f in fields)
+    for fmt in formats or list(DISTRIBUTIONS):
+        if fmt not in DISTRIBUTIONS or (fmt in GEO_ONLY and not has_geo) or dataset.current is None:
+            continue
+        file_type, media_type = DISTRIBUTIONS[fmt]
+        download = URIRef(f"{base}/api/explore/v2.1/catalog/datasets/{dataset.slug}/exports/{fmt}")
+        distribution = URIRef(f"{base}/dcat/dataset/{dataset.uid}/distribution/{fmt}")
+        graph.add((node, DCAT.distribution, distribution))
+        graph.add((distribution, RDF.type, DCAT.Distribution))
+        graph.add((distribution, DCTERMS.title, Literal(f"{dataset.title} ({fmt.upper()})")))
+        graph.add((distribution, DCAT.accessURL, download))
+        graph.add((distribution, DCAT.downloadURL, download))
+        graph.add((distribution, DCTERMS.format, URIRef(EU_FILE_TYPE + file_type)))
+        graph.add((distribution, DCAT.mediaType, URIRef(f"https://www.iana.org/assignments/media-types/{media_type}")))
+        graph.add((distribution, DCTERMS.modified, _stamp(dataset.data_processed or dataset.modified)))
+        if licence:
+            graph.add((distribution, DCTERMS.license, URIRef(licence)))
+            graph.add((URIRef(licence), RDF.type, DCTERMS.LicenseDocument))
+    return node
+
+
+def _slug(text: str) -> str:
+    from portail.schema import normalize_name
+
+    return normalize_name(text).replace("_", "-") or "x"
+
+
+def catalog_graph(info: CatalogInfo, datasets: list[Dataset], *, page: int = 1, page_size: int = 100,
+                  formats: list[str] | None = None) -> Graph:
+    graph = Graph()
+    for prefix, namespace in (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("vcard", VCARD), ("hydra", HYDRA),
+                              ("adms", ADMS)):
+        graph.bind(prefix, namespace)
+    catalog = URIRef(f"{info.base_url}/dcat/catalog")
+    graph.add((catalog, RDF.type, DCAT.Catalog))
+    graph.add((catalog, DCTERMS.title, Literal(info.title, lang=info.language)))
+    graph.add((catalog, DCTERMS.description, Literal(info.description, lang=info.language)))
+    graph.add((catalog, FOAF.homepage, URIRef(f"{info.base_url}/")))
+    publisher = URIRef(f"{info.base_url}/dcat/publisher/{_slug(info.publisher)}")
+    graph.add((catalog, DCTERMS.publisher, publisher))
+    graph.add((publisher, RDF.type, FOAF.Agent))
+    graph.add((publisher, FOAF.name, Literal(info.publisher)))
+    graph.add((catalog, DCTERMS.language, URIRef(EU_LANGUAGE + LANGUAGES.get(info.language, "FRA"))))
+    start = (page - 1) * page_size
+    for dataset in datasets[start:start + page_size]:
+        graph.add((catalog, DCAT.dataset, add_dataset(graph, info, dataset, formats)))
+    last = max(1, -(-len(datasets) // page_size))
+    view_base = f"{info.base_url}/api/explore/v2.1/catalog/exports/dcat?page_size={page_size}&page="
+    view = URIRef(view_base + str(page))
+    graph.add((view, RDF.type, HYDRA.PartialCollectionView))
+    graph.add((view, HYDRA.first, URIRef(view_base + "1")))
+    graph.add((view, HYDRA.last, URIRef(view_base + str(last))))
+    if page < last:
+        graph.add((view, HYDRA.next, URIRef(view_base + str(page + 1))))
+    if page > 1:
+        graph.add((view, HYDRA.previous, URIRef(view_base + str(page - 1))))
+    graph.add((view, HYDRA.totalItems, Literal(len(datasets), datatype=XSD.integer)))
+    return graph

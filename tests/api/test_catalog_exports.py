@@ -1,0 +1,96 @@
+"""Catalogue exports: DCAT-AP validated with pyshacl against the official SHACL shapes, and the
+plain formats read back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import xml.etree.ElementTree as ET
+
+import pytest
+from fastapi.testclient import TestClient
+from rdflib import Graph, URIRef
+from rdflib.namespace import DCAT, DCTERMS, RDF
+
+from portail.api import create_app
+from portail.catalog import services
+from portail.operations import load_file
+
+URL = "/api/explore/v2.1/catalog/exports"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, refdata):
+    from tests.conftest import make_instance
+
+    instance = make_instance(tmp_path_factory.mktemp("catalog") / "home", base_url="https://data.example.fr")
+    with instance.session() as s:
+        services.create_dataset(s, "logements", "Logements sociaux financés à Paris", description="Programmes **financés**.",
+                                themes=["Logement"], keywords=["logement", "Paris"], license="ODbL", publisher="Ville de Paris",
+                                update_frequency="annual", temporal_start="2001-01-01", temporal_end="2023-12-31",
+                                spatial_coverage="Paris", contact_email="open@paris.fr", contact_name="Open data",
+                                language="fr")
+        services.create_dataset(s, "retraites", "Âge de liquidation", license="Licence Ouverte / Etalab 2.0",
+                                update_frequency="irregular")
+        services.create_dataset(s, "brouillon", "Pas encore publié")
+    load_file(instance, "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", publish=True)
+    load_file(instance, "retraites", refdata / "retraites" / "drees_eacr_age_liquidation.csv", publish=True)
+    yield TestClient(create_app(instance))
+    instance.store.close()
+
+
+def test_dcat_ap_satisfies_the_official_shapes(client, refdata):
+    from pyshacl import validate
+
+    turtle = client.get(f"{URL}/ttl").text
+    data = Graph().parse(data=turtle, format="turtle")
+    shapes = Graph().parse(refdata / "dcat-ap" / "dcat-ap_2.1.1_shacl_shapes.ttl", format="turtle")
+    conforms, _, report = validate(data, shacl_graph=shapes, inference="none")
+    assert conforms, report
+
+
+def test_dcat_content_for_harvesters(client):
+    graph = Graph().parse(data=client.get(f"{URL}/dcat").content, format="xml")
+    datasets = list(graph.subjects(RDF.type, DCAT.Dataset))
+    assert len(datasets) == 2  # the unpublished dataset is not in the catalogue
+    logements = next(d for d in datasets if "Logements" in str(graph.value(d, DCTERMS.title)))
+    uid = str(graph.value(logements, DCTERMS.identifier))
+    assert str(logements) == f"https://data.example.fr/dcat/dataset/{uid}"  # immutable URI from the uid
+    assert str(graph.value(logements, DCTERMS.accrualPeriodicity)) == "http://publications.europa.eu/resource/authority/frequency/ANNUAL"
+    assert {str(k) for k in graph.objects(logements, DCAT.keyword)} == {"logement", "Paris"}
+    assert str(graph.value(logements, DCAT.landingPage)) == "https://data.example.fr/explore/dataset/logements/"
+    period = graph.value(logements, DCTERMS.temporal)
+    assert str(graph.value(period, DCAT.startDate)) == "2001-01-01"
+    formats = {str(graph.value(d, DCTERMS.format)).rsplit("/", 1)[1] for d in graph.objects(logements, DCAT.distribution)}
+    assert formats == {"CSV", "JSON", "GEOJSON", "PARQUET", "XLSX", "SHP"}
+    distribution = next(iter(graph.objects(logements, DCAT.distribution)))
+    assert str(graph.value(distribution, DCTERMS.license)) == "https://opendatacommons.org/licenses/odbl/1-0/"
+    retraites = next(d for d in datasets if d != logements)
+    retraites_formats = {str(graph.value(d, DCTERMS.format)).rsplit("/", 1)[1] for d in graph.objects(retraites, DCAT.distribution)}
+    assert "GEOJSON" not in retraites_formats  # no geo field, no geo distribution
+    jsonld = Graph().parse(data=client.get(f"{URL}/jsonld").text, format="json-ld")
+    assert len(jsonld) == len(graph)
+
+
+def test_hydra_paging(client):
+    graph = Graph().parse(data=client.get(f"{URL}/ttl", params={"page_size": 1, "page": 1}).text, format="turtle")
+    assert len(list(graph.subjects(RDF.type, DCAT.Dataset))) == 1
+    hydra = "http://www.w3.org/ns/hydra/core#"
+    view = next(graph.subjects(RDF.type, URIRef(hydra + "PartialCollectionView")))
+    assert str(graph.value(view, URIRef(hydra + "next"))).endswith("page_size=1&page=2")
+    assert int(graph.value(view, URIRef(hydra + "totalItems"))) == 2
+
+
+def test_plain_catalog_exports(client):
+    assert {link["rel"] for link in client.get(URL).json()["links"]} >= {"csv", "json", "xlsx", "rss", "dcat", "ttl", "jsonld"}
+    rows = list(csv.DictReader(io.StringIO(client.get(f"{URL}/csv").text.lstrip("\ufeff")), delimiter=";"))
+    assert sorted(r["dataset_id"] for r in rows) == ["logements", "retraites"]
+    assert next(r for r in rows if r["dataset_id"] == "retraites")["records_count"] == "17996"
+    assert [d["dataset_id"] for d in client.get(f"{URL}/json").json()] == ["logements", "retraites"]
+    channel = ET.fromstring(client.get(f"{URL}/rss").content).find("channel")
+    assert len(channel.findall("item")) == 2
+    from python_calamine import CalamineWorkbook
+
+    sheet = CalamineWorkbook.from_filelike(io.BytesIO(client.get(f"{URL}/xlsx").content)).get_sheet_by_index(0).to_python()
+    assert sheet[0][0] == "dataset_id" and len(sheet) == 3
+    assert client.get(f"{URL}/docx").status_code == 404
