@@ -14,8 +14,8 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
-from portail.api.explore_service import (check_paging, export_stream, get_visible_dataset, query_records,
-                                         visible_datasets)
+from portail.api.explore_service import (check_paging, dataset_facets, export_stream, get_visible_dataset,
+                                         query_records, visible_datasets)
 from portail.api.errors import not_found
 from portail.api.serialize import dataset_json
 from portail.exports import FORMATS, ExportOptions
@@ -65,10 +65,20 @@ def explore_router(portal: str) -> APIRouter:
 
     @both(router, "/catalog/datasets/{dataset_id}/records", summary="Query a dataset's records")
     def get_records(request: Request, dataset_id: str, select: str | None = None, order_by: str | None = None,
-                    limit: Annotated[int, Query()] = 10, offset: Annotated[int, Query()] = 0):
+                    limit: Annotated[int, Query()] = 10, offset: Annotated[int, Query()] = 0,
+                    refine: Annotated[list[str], Query()] = [], exclude: Annotated[list[str], Query()] = []):
         dataset = get_visible_dataset(instance(request), portal, dataset_id)
-        page = query_records(instance(request), dataset, select=select, order_by=order_by, limit=limit, offset=offset)
+        page = query_records(instance(request), dataset, select=select, order_by=order_by, limit=limit, offset=offset,
+                             refine=refine, exclude=exclude)
         return {"total_count": page.total_count, "results": page.results}
+
+    @both(router, "/catalog/datasets/{dataset_id}/facets", summary="Facet values with counts")
+    def get_facets(request: Request, dataset_id: str, facet: Annotated[list[str], Query()] = [],
+                   refine: Annotated[list[str], Query()] = [], exclude: Annotated[list[str], Query()] = []):
+        dataset = get_visible_dataset(instance(request), portal, dataset_id)
+        href = f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset.slug}/facets"
+        return {"links": [{"rel": "self", "href": href}],
+                "facets": dataset_facets(instance(request), dataset, facet=facet, refine=refine, exclude=exclude)}
 
     @both(router, "/catalog/datasets/{dataset_id}/attachments", summary="Files attached to a dataset")
     def list_attachments(request: Request, dataset_id: str):
@@ -97,13 +107,14 @@ def explore_router(portal: str) -> APIRouter:
     def export(request: Request, dataset_id: str, format: str, select: str | None = None, order_by: str | None = None,
                limit: int = -1, use_labels: bool = False, compressed: bool = False,
                delimiter: Literal[";", ",", "\t", "|"] = ";", list_separator: str = ",", quote_all: bool = False,
-               with_bom: bool = True, parquet_compression: Literal["snappy", "zstd"] = "snappy", epsg: int = 4326):
+               with_bom: bool = True, parquet_compression: Literal["snappy", "zstd"] = "snappy", epsg: int = 4326,
+               refine: Annotated[list[str], Query()] = [], exclude: Annotated[list[str], Query()] = []):
         dataset = get_visible_dataset(instance(request), portal, dataset_id)
         options = ExportOptions(use_labels=use_labels, delimiter=delimiter, list_separator=list_separator,
                                 quote_all=quote_all, with_bom=with_bom, parquet_compression=parquet_compression,
                                 epsg=epsg, filename=dataset.slug)
         fmt, chunks = export_stream(instance(request), dataset, format, select=select, order_by=order_by, limit=limit,
-                                    options=options)
+                                    options=options, refine=refine, exclude=exclude)
         filename = f"{dataset.slug}.{fmt.extension}"
         media_type = fmt.media_type
         if compressed:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlglot import exp
 
 from portail.api.errors import ApiError, invalid_parameter, not_found
+from portail.api.facets import conditions_for, default_facets, facet_values, parse_facet, parse_refinements
 from portail.api.serialize import output_expression, records_json
 from portail.catalog import services
 from portail.catalog.models import Dataset
@@ -100,17 +101,31 @@ class RecordsPage:
     results: list[dict[str, Any]]
 
 
+def filters(fields: list[Field], refine: list[str] | None, exclude: list[str] | None) -> tuple[list, list[exp.Expression]]:
+    """The refinements and the conditions every records, facets and export query applies."""
+    refinements = parse_refinements(refine or [], fields, exclude=False) + parse_refinements(exclude or [], fields, exclude=True)
+    return refinements, conditions_for(refinements)
+
+
+def _where(query: exp.Select, conditions: list[exp.Expression]) -> exp.Select:
+    return query.where(exp.and_(*conditions)) if conditions else query
+
+
 def query_records(instance: Instance, dataset: Dataset, *, select: str | None = None, order_by: str | None = None,
-                  limit: int = 10, offset: int = 0) -> RecordsPage:
+                  limit: int = 10, offset: int = 0, refine: list[str] | None = None,
+                  exclude: list[str] | None = None) -> RecordsPage:
     effective = check_paging(limit, offset)
     version = dataset.current
     fields = fields_from_json(version.fields)
     chosen = parse_select(select, fields)
     ordering = parse_order_by(order_by, fields)
-    total = instance.store.query(version.location, exp.select("count(*) AS n").from_("records")).column("n")[0].as_py()
+    _, conditions = filters(fields, refine, exclude)
+    count = _where(exp.select("count(*) AS n").from_("records"), conditions)
+    total = instance.store.query(version.location, count).column("n")[0].as_py()
     if effective == 0:
         return RecordsPage(total, [])
     query = exp.select(*[exp.alias_(output_expression(f), f.name, quoted=True) for f in chosen]).from_("records")
+    query = _where(query, conditions)
     if ordering:
         query = query.order_by(*ordering)
     query = query.limit(effective).offset(offset)
@@ -118,8 +133,22 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
     return RecordsPage(total, records_json(chosen, rows))
 
 
+def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | None = None,
+                   refine: list[str] | None = None, exclude: list[str] | None = None) -> list[dict[str, Any]]:
+    version = dataset.current
+    fields = fields_from_json(version.fields)
+    specs = [parse_facet(text, fields) for text in facet] if facet else default_facets(fields)
+    refinements, _ = filters(fields, refine, exclude)
+
+    def run(query: exp.Select) -> list[dict[str, Any]]:
+        return instance.store.query(version.location, query).to_pylist()
+
+    return [{"name": spec.field.name, "facets": facet_values(run, spec, refinements, [])} for spec in specs]
+
+
 def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select: str | None = None,
-                  order_by: str | None = None, limit: int = -1, options=None):
+                  order_by: str | None = None, limit: int = -1, options=None, refine: list[str] | None = None,
+                  exclude: list[str] | None = None):
     """The bytes of an export, streamed: (format, iterator). Checks happen before the first byte."""
     from portail.exports import FORMATS, ExportOptions, columns_for
 
@@ -132,7 +161,8 @@ def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select
     fields = parse_select(select, fields_from_json(version.fields))
     if fmt.needs_geo and not any(f.type in ("geo_point_2d", "geo_shape") for f in fields):
         raise ApiError(400, "InvalidRESTParameterError", f"The {fmt_name} export needs a geo_point_2d or geo_shape field.")
-    query = exp.select(*columns_for(fields, fmt)).from_("records")
+    _, conditions = filters(fields_from_json(version.fields), refine, exclude)
+    query = _where(exp.select(*columns_for(fields, fmt)).from_("records"), conditions)
     ordering = parse_order_by(order_by, fields_from_json(version.fields))
     if ordering:
         query = query.order_by(*ordering)

@@ -1,0 +1,218 @@
+"""Facets and the ``refine``/``exclude`` filters they drive, as Opendatasoft serves them.
+
+``refine=field:value`` keeps records whose field equals the value (for dates the value is a
+path ``YYYY[/MM[/DD]]``); ``exclude`` removes them. Facets count the values of a field under
+all current filters; a disjunctive facet ignores the refinements of its own field so that the
+other values stay listed; date facets nest year → month → day, a level's children appearing
+once its value is refined. Values are compared as the field's type, so a refinement can never
+inject SQL or match across types.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlglot import exp
+
+from portail.api.errors import ApiError, invalid_parameter
+from portail.schema import GEO_TYPES, Field, FieldType
+
+DEFAULT_LIMIT = 100
+_REFINE = re.compile(r'^\s*(`(?:[^`\\]|\\.)+`|[^:]+?)\s*:\s*(.*)$', re.DOTALL)
+_FACET_CALL = re.compile(r"^\s*facet\s*\((.*)\)\s*$", re.IGNORECASE | re.DOTALL)
+_FACET_ARG = re.compile(r'\s*(\w+)\s*=\s*("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|[^,]+)\s*(?:,|$)')
+DATE_LEVELS = ("year", "month", "day")
+
+
+@dataclass(frozen=True)
+class Refinement:
+    field: Field
+    value: str
+    exclude: bool = False
+
+
+@dataclass(frozen=True)
+class FacetSpec:
+    field: Field
+    disjunctive: bool = False
+    sort: str = "-count"
+    limit: int = DEFAULT_LIMIT
+
+
+def _unquote(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'`":
+        return text[1:-1].replace("\\" + text[0], text[0])
+    return text
+
+
+def parse_refinements(values: list[str], fields: list[Field], *, exclude: bool) -> list[Refinement]:
+    by_name = {f.name: f for f in fields}
+    parameter = "exclude" if exclude else "refine"
+    refinements = []
+    for raw in values:
+        match = _REFINE.match(raw)
+        if not match:
+            raise invalid_parameter(f"Invalid value for {parameter} API parameter: {raw!r} was found but "
+                                    f"'<field>:<value>' is expected.")
+        name, value = _unquote(match.group(1)), _unquote(match.group(2))
+        if name not in by_name:
+            raise ApiError(400, "ODSQLError", f"ODSQL query is malformed: Unknown field: {name} "
+                                              f"Clause(s) containing the error(s): {parameter}.")
+        refinements.append(Refinement(by_name[name], value, exclude))
+    return refinements
+
+
+def _typed_literal(f: Field, value: str) -> exp.Expression:
+    try:
+        if f.type == FieldType.INT:
+            return exp.Literal.number(int(value))
+        if f.type == FieldType.DOUBLE:
+            return exp.Literal.number(float(value))
+        if f.type == FieldType.BOOLEAN:
+            lowered = value.lower()
+            if lowered not in ("true", "false", "1", "0"):
+                raise ValueError(value)
+            return exp.Boolean(this=lowered in ("true", "1"))
+    except ValueError:
+        raise invalid_parameter(f"Invalid value {value!r} for field {f.name} of type {f.type}.") from None
+    return exp.Literal.string(value)
+
+
+def _date_range(value: str) -> tuple[date, date]:
+    parts = [p for p in re.split(r"[/-]", value.strip()) if p]
+    try:
+        numbers = [int(p) for p in parts]
+        if len(numbers) == 1:
+            return date(numbers[0], 1, 1), date(numbers[0] + 1, 1, 1)
+        if len(numbers) == 2:
+            start = date(numbers[0], numbers[1], 1)
+            return start, (start + timedelta(days=32)).replace(day=1)
+        if len(numbers) == 3:
+            start = date(*numbers)
+            return start, start + timedelta(days=1)
+    except ValueError:
+        pass
+    raise invalid_parameter(f"Invalid date path {value!r}: YYYY, YYYY/MM or YYYY/MM/DD is expected.")
+
+
+def refinement_condition(refinement: Refinement) -> exp.Expression:
+    f = refinement.field
+    column = exp.column(f.name, quoted=True)
+    if f.type in GEO_TYPES:
+        raise invalid_parameter(f"Field {f.name} of type {f.type} cannot be refined.")
+    if f.type in (FieldType.DATE, FieldType.DATETIME):
+        start, end = _date_range(refinement.value)
+        if f.type == FieldType.DATETIME:
+            low = exp.Literal.string(datetime(start.year, start.month, start.day, tzinfo=timezone.utc).isoformat())
+            high = exp.Literal.string(datetime(end.year, end.month, end.day, tzinfo=timezone.utc).isoformat())
+            low, high = exp.cast(low, "TIMESTAMPTZ"), exp.cast(high, "TIMESTAMPTZ")
+        else:
+            low, high = exp.cast(exp.Literal.string(start.isoformat()), "DATE"), exp.cast(exp.Literal.string(end.isoformat()), "DATE")
+        condition: exp.Expression = exp.and_(column >= low, column < high)
+    else:
+        condition = exp.EQ(this=column, expression=_typed_literal(f, refinement.value))
+    if refinement.exclude:
+        # Excluding a value keeps the records where the field is null, as Opendatasoft does.
+        return exp.or_(exp.Not(this=exp.paren(condition)), exp.Is(this=column.copy(), expression=exp.Null()))
+    return condition
+
+
+def conditions_for(refinements: list[Refinement], skip_field: str | None = None) -> list[exp.Expression]:
+    return [refinement_condition(r) for r in refinements if not (skip_field and r.field.name == skip_field and not r.exclude)]
+
+
+def parse_facet(text: str, fields: list[Field]) -> FacetSpec:
+    by_name = {f.name: f for f in fields}
+    call = _FACET_CALL.match(text)
+    if not call:
+        name = _unquote(text)
+        if name not in by_name:
+            raise ApiError(400, "ODSQLError", f"ODSQL query is malformed: Unknown field: {name} Clause(s) containing the error(s): facet.")
+        f = by_name[name]
+        return FacetSpec(f, disjunctive="disjunctive" in f.annotations)
+    args: dict[str, str] = {}
+    for match in _FACET_ARG.finditer(call.group(1)):
+        args[match.group(1).lower()] = _unquote(match.group(2))
+    name = args.get("name")
+    if name not in by_name:
+        raise ApiError(400, "ODSQLError", f"ODSQL query is malformed: Unknown field: {name} Clause(s) containing the error(s): facet.")
+    sort = args.get("sort", "-count")
+    if sort not in ("count", "-count", "alphanum", "-alphanum", "num", "-num"):
+        raise invalid_parameter(f"Invalid facet sort {sort!r}.")
+    try:
+        limit = int(args.get("limit", DEFAULT_LIMIT))
+    except ValueError:
+        raise invalid_parameter(f"Invalid facet limit {args.get('limit')!r}.") from None
+    return FacetSpec(by_name[name], disjunctive=args.get("disjunctive", "false").lower() == "true", sort=sort,
+                     limit=max(1, min(limit, 1000)))
+
+
+def default_facets(fields: list[Field]) -> list[FacetSpec]:
+    return [FacetSpec(f, disjunctive="disjunctive" in f.annotations) for f in fields if "facet" in f.annotations]
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _order(spec: FacetSpec) -> list[exp.Ordered]:
+    key = {"count": "n", "-count": "n", "alphanum": "v", "-alphanum": "v", "num": "v", "-num": "v"}[spec.sort]
+    descending = spec.sort.startswith("-")
+    first = exp.Ordered(this=exp.column(key), desc=descending)
+    return [first, exp.Ordered(this=exp.column("v"), desc=False)]
+
+
+def facet_query(spec: FacetSpec, filters: list[exp.Expression], *, level: int = -1,
+                within: tuple[date, date] | None = None) -> exp.Select:
+    """Value counts of one facet under the filters; ``level`` buckets a date field."""
+    column = exp.column(spec.field.name, quoted=True)
+    value: exp.Expression = column
+    if level >= 0:
+        value = exp.func("date_part", exp.Literal.string(DATE_LEVELS[level]), column)
+    conditions = [*filters, exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))]
+    if within:
+        conditions += [column.copy() >= exp.cast(exp.Literal.string(within[0].isoformat()), "DATE"),
+                       column.copy() < exp.cast(exp.Literal.string(within[1].isoformat()), "DATE")]
+    query = exp.select(exp.alias_(value, "v"), exp.alias_(exp.func("count", exp.Star()), "n")).from_("records")
+    query = query.where(exp.and_(*conditions)).group_by(exp.column("v")).order_by(*_order(spec))
+    return query.limit(spec.limit)
+
+
+def facet_values(run, spec: FacetSpec, refinements: list[Refinement], base: list[exp.Expression]) -> list[dict]:
+    """The facet's entries: ``run(query) -> list[dict]`` executes a query on the version."""
+    filters = base + conditions_for(refinements, spec.field.name if spec.disjunctive else None)
+    refined = {r.value for r in refinements if r.field.name == spec.field.name and not r.exclude}
+    excluded = [r.value for r in refinements if r.field.name == spec.field.name and r.exclude]
+    if spec.field.type in (FieldType.DATE, FieldType.DATETIME):
+        entries = _date_entries(run, spec, filters, refined, level=0, prefix="", within=None)
+    else:
+        entries = [{"name": _value_text(row["v"]), "value": _value_text(row["v"]), "count": row["n"],
+                    "state": "refined" if _value_text(row["v"]) in refined else "displayed"}
+                   for row in run(facet_query(spec, filters))]
+    listed = {e["value"] for e in entries}
+    entries += [{"name": v.rsplit("/", 1)[-1], "value": v, "state": "excluded"} for v in excluded if v not in listed]
+    return entries
+
+
+def _date_entries(run, spec: FacetSpec, filters, refined: set[str], *, level: int, prefix: str,
+                  within: tuple[date, date] | None) -> list[dict]:
+    entries = []
+    for row in run(facet_query(spec, filters, level=level, within=within)):
+        part = f"{int(row['v']):02d}" if level else str(int(row["v"]))
+        value = f"{prefix}/{part}" if prefix else part
+        entry = {"name": part, "value": value, "count": row["n"], "state": "displayed"}
+        if any(r == value or r.startswith(value + "/") for r in refined):
+            entry["state"] = "refined"
+            if level + 1 < len(DATE_LEVELS):
+                entry["facets"] = _date_entries(run, spec, filters, refined, level=level + 1, prefix=value,
+                                                within=_date_range(value))
+        entries.append(entry)
+    return entries

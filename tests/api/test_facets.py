@@ -1,0 +1,105 @@
+"""refine/exclude and facets, each checked against a plain-Python count over the same file."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+
+import pytest
+from fastapi.testclient import TestClient
+
+from portail.api import create_app
+from portail.catalog import services
+from portail.operations import load_file
+
+BASE = "/api/explore/v2.1/catalog/datasets/elus"
+
+
+@pytest.fixture(scope="module")
+def rows(refdata):
+    with open(refdata / "elus" / "rne_elus-conseillers-departementaux-cd.csv", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter=";"))
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, refdata):
+    from tests.conftest import make_instance
+
+    instance = make_instance(tmp_path_factory.mktemp("facets") / "home")
+    with instance.session() as s:
+        dataset = services.create_dataset(s, "elus", "Conseillers départementaux")
+        services.set_field_override(s, dataset, "code_sexe", annotations={"facet": []})
+        services.set_field_override(s, dataset, "libelle_de_la_fonction", annotations={"facet": [], "disjunctive": []})
+    load_file(instance, "elus", refdata / "elus" / "rne_elus-conseillers-departementaux-cd.csv", publish=True)
+    yield TestClient(create_app(instance))
+    instance.store.close()
+
+
+def test_refine_and_exclude_filter_records(client, rows):
+    women = sum(1 for r in rows if r["Code sexe"] == "F")
+    assert client.get(f"{BASE}/records", params={"refine": "code_sexe:F", "limit": 0}).json()["total_count"] == women
+    quoted = client.get(f"{BASE}/records", params={"refine": '`code_sexe`:"F"', "limit": 0}).json()["total_count"]
+    assert quoted == women
+    assert client.get(f"{BASE}/records", params={"exclude": "code_sexe:F", "limit": 0}).json()["total_count"] == len(rows) - women
+    ain_women = sum(1 for r in rows if r["Code sexe"] == "F" and r["Libellé du département"] == "Ain")
+    both = client.get(f"{BASE}/records", params=[("refine", "code_sexe:F"), ("refine", "libelle_du_departement:Ain"),
+                                                  ("limit", 0)]).json()["total_count"]
+    assert both == ain_women > 0
+    born_1960 = sum(1 for r in rows if r["Date de naissance"].startswith("1960"))
+    assert client.get(f"{BASE}/records", params={"refine": "date_de_naissance:1960", "limit": 0}).json()["total_count"] == born_1960
+    born_1960_05 = sum(1 for r in rows if r["Date de naissance"].startswith("1960-05"))
+    assert client.get(f"{BASE}/records", params={"refine": "date_de_naissance:1960/05", "limit": 0}).json()["total_count"] == born_1960_05
+    exported = client.get(f"{BASE}/exports/jsonl", params={"refine": "code_sexe:F"}).text.strip().split("\n")
+    assert len(exported) == women
+
+
+def test_default_facets_are_the_annotated_fields(client, rows):
+    body = client.get(f"{BASE}/facets").json()
+    assert [f["name"] for f in body["facets"]] == ["code_sexe", "libelle_de_la_fonction"]
+    sexe = {e["value"]: e["count"] for e in body["facets"][0]["facets"]}
+    assert sexe == dict(Counter(r["Code sexe"] for r in rows))
+    functions = body["facets"][1]["facets"]
+    expected = Counter(r["Libellé de la fonction"] for r in rows if r["Libellé de la fonction"])
+    assert [e["count"] for e in functions] == sorted(expected.values(), reverse=True)[:100]
+
+
+def test_disjunctive_and_refined_states(client, rows):
+    refined = client.get(f"{BASE}/facets", params=[("refine", "libelle_de_la_fonction:Président du conseil départemental"),
+                                                   ("refine", "code_sexe:F")]).json()["facets"]
+    sexe = refined[0]["facets"]
+    assert sexe == [{"name": "F", "value": "F", "state": "refined",
+                     "count": sum(1 for r in rows if r["Code sexe"] == "F"
+                                  and r["Libellé de la fonction"] == "Président du conseil départemental")}]
+    functions = {e["value"]: e for e in refined[1]["facets"]}
+    assert len(functions) > 1  # disjunctive: the other functions are still listed
+    assert functions["Président du conseil départemental"]["state"] == "refined"
+    excluded = client.get(f"{BASE}/facets", params={"exclude": "code_sexe:M", "facet": "code_sexe"}).json()["facets"][0]
+    assert {e["value"]: e.get("count") for e in excluded["facets"]} == {"F": sum(1 for r in rows if r["Code sexe"] == "F"),
+                                                                         "M": None}
+    assert [e["state"] for e in excluded["facets"]] == ["displayed", "excluded"]
+
+
+def test_date_facet_hierarchy(client, rows):
+    body = client.get(f"{BASE}/facets", params={"facet": 'facet(name="date_de_naissance", sort="-alphanum", limit=200)',
+                                                "refine": "date_de_naissance:1960/05"}).json()
+    years = body["facets"][0]["facets"]
+    assert [y["value"] for y in years] == ["1960"] and years[0]["state"] == "refined"
+    months = years[0]["facets"]
+    assert [m["value"] for m in months] == ["1960/05"] and months[0]["name"] == "05"
+    days = Counter(r["Date de naissance"][8:10] for r in rows if r["Date de naissance"].startswith("1960-05"))
+    assert {d["name"]: d["count"] for d in months[0]["facets"]} == dict(days)
+    all_years = client.get(f"{BASE}/facets", params={"facet": 'facet(name="date_de_naissance", sort="alphanum", limit=200)'}).json()
+    expected = Counter(r["Date de naissance"][:4] for r in rows if r["Date de naissance"])
+    assert {y["value"]: y["count"] for y in all_years["facets"][0]["facets"]} == dict(expected)
+    assert "facets" not in all_years["facets"][0]["facets"][0]  # children only under a refined year
+
+
+@pytest.mark.parametrize("params, code", [
+    ({"refine": "nope:1"}, "ODSQLError"),
+    ({"refine": "no colon"}, "InvalidRESTParameterError"),
+    ({"refine": "date_de_naissance:19x0"}, "InvalidRESTParameterError"),
+    ({"facet": "facet(name=\"code_sexe\", sort=\"sideways\")"}, "InvalidRESTParameterError"),
+])
+def test_bad_refinements(client, params, code):
+    response = client.get(f"{BASE}/facets", params=params)
+    assert response.status_code == 400 and response.json()["error_code"] == code
