@@ -81,3 +81,22 @@ def test_installed_entry_point(tmp_path):
     result = subprocess.run([str(Path(sys.executable).parent / "portail"), "dataset", "list", "--json"], capture_output=True,
                             text=True, env={**os.environ, "PORTAIL_HOME": str(tmp_path / "h")})
     assert result.returncode == 0 and json.loads(result.stdout) == []
+
+
+def test_metadata_and_attachments(cli, tmp_path):
+    cli("dataset", "create", "m", "--title", "M")
+    cli("dataset", "meta", "m", "--theme", "Territoires", "--theme", "Logement", "--keyword", "commune",
+        "--frequency", "annual", "--temporal-start", "2020-01-01", "--owner", "Jeanne Martin", "--portal", "both",
+        "--rename", "m2")
+    shown = json.loads(cli("dataset", "show", "m2", "--json").output)
+    assert shown["themes"] == ["Territoires", "Logement"] and shown["keywords"] == ["commune"]
+    assert (shown["update_frequency"], shown["temporal_start"], shown["owner"]) == ("annual", "2020-01-01", "Jeanne Martin")
+    assert shown["portals"] == ["public", "internal"]
+    assert "update_frequency must be one of" in cli("dataset", "meta", "m2", "--frequency", "often", ok=False).output
+    notice = tmp_path / "Notice d'utilisation.pdf"
+    notice.write_bytes(b"%PDF-1.4")
+    assert "as notice_d_utilisation_pdf" in cli("dataset", "attach", "m2", str(notice)).output
+    shown = json.loads(cli("dataset", "show", "m2", "--json").output)
+    assert shown["attachments"] == [{"id": "notice_d_utilisation_pdf", "title": "Notice d'utilisation.pdf",
+                                     "mimetype": "application/pdf", "size_bytes": 8}]
+    assert "already exists" in cli("dataset", "attach", "m2", str(notice), ok=False).output

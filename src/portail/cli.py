@@ -218,6 +218,56 @@ def dataset_field(
     out.print(f"{slug}.{name}: override saved; run `portail dataset reload {slug}` to apply it")
 
 
+@dataset_app.command("meta")
+def dataset_meta(
+    slug: str,
+    title: Optional[str] = typer.Option(None, "--title"),
+    description: Optional[str] = typer.Option(None, "--description", help="Markdown."),
+    theme: Optional[list[str]] = typer.Option(None, "--theme", help="Repeat for several."),
+    keyword: Optional[list[str]] = typer.Option(None, "--keyword", help="Repeat for several."),
+    license: Optional[str] = typer.Option(None, "--license"),
+    license_url: Optional[str] = typer.Option(None, "--license-url"),
+    publisher: Optional[str] = typer.Option(None, "--publisher"),
+    owner: Optional[str] = typer.Option(None, "--owner", help="The data owner (a person)."),
+    contact_name: Optional[str] = typer.Option(None, "--contact-name"),
+    contact_email: Optional[str] = typer.Option(None, "--contact-email"),
+    language: Optional[str] = typer.Option(None, "--language"),
+    frequency: Optional[str] = typer.Option(None, "--frequency", help="daily, weekly, monthly, annual, irregular…"),
+    temporal_start: Optional[str] = typer.Option(None, "--temporal-start", help="YYYY-MM-DD"),
+    temporal_end: Optional[str] = typer.Option(None, "--temporal-end", help="YYYY-MM-DD"),
+    spatial: Optional[str] = typer.Option(None, "--spatial", help="Spatial coverage, e.g. France métropolitaine."),
+    portal: Optional[str] = typer.Option(None, "--portal", help="public, internal or both."),
+    rename: Optional[str] = typer.Option(None, "--rename", help="New dataset_id (the uid never changes)."),
+):
+    """Change a dataset's metadata."""
+    values = {"title": title, "description": description, "themes": theme or None, "keywords": keyword or None,
+              "license": license, "license_url": license_url, "publisher": publisher, "owner": owner,
+              "contact_name": contact_name, "contact_email": contact_email, "language": language,
+              "update_frequency": frequency, "temporal_start": temporal_start, "temporal_end": temporal_end,
+              "spatial_coverage": spatial}
+    values = {k: v for k, v in values.items() if v is not None}
+    instance = _instance()
+    with _errors(), instance.session() as session:
+        dataset = services.get_dataset(session, slug)
+        if portal:
+            values["portals"] = services.portals_from_option(portal)
+        if values:
+            services.update_metadata(session, dataset, **values)
+        if rename:
+            services.rename_dataset(session, dataset, rename)
+    out.print(f"{rename or slug}: metadata saved")
+
+
+@dataset_app.command("attach")
+def dataset_attach(slug: str, file: Path, title: Optional[str] = typer.Option(None, "--title")):
+    """Attach a file (documentation, notice…) to a dataset."""
+    from portail.operations import attach
+
+    with _errors():
+        attachment_id = attach(_instance(), slug, file, title=title)
+    out.print(f"{slug}: attached {file.name} as {attachment_id}")
+
+
 @dataset_app.command("delete")
 def dataset_delete(slug: str, yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")):
     """Delete a dataset, all its versions and attachments."""

@@ -149,6 +149,28 @@ def delete(instance: Instance, ref: str) -> None:
         Path(path).unlink(missing_ok=True)
 
 
+def attach(instance: Instance, ref: str, path: Path, *, title: str | None = None, mimetype: str | None = None,
+           name: str | None = None) -> str:
+    """Copy a file into the instance's attachments and list it on the dataset; returns its id."""
+    import mimetypes
+
+    name = Path(name or path.name).name
+    attachment_id = services.normalize_attachment_id(name)
+    target_dir = instance.settings.home / "attachments"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    with instance.session() as session:
+        dataset = services.get_dataset(session, ref)
+        target = target_dir / f"{dataset.uid}-{attachment_id}"
+        if any(a.attachment_id == attachment_id for a in dataset.attachments):
+            raise services.CatalogError(f"Attachment {attachment_id!r} already exists", status=409, code="Conflict")
+        shutil.copyfile(path, target)
+        services.add_attachment(session, dataset, services.AttachmentFile(
+            attachment_id=attachment_id, title=title or name,
+            mimetype=mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream",
+            path=str(target), size_bytes=target.stat().st_size))
+    return attachment_id
+
+
 def is_url(text: str) -> bool:
     return urlparse(text).scheme in ("http", "https")
 

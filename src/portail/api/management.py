@@ -9,7 +9,6 @@ token is configured.
 from __future__ import annotations
 
 import hmac
-import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -22,7 +21,7 @@ from portail.api.errors import ApiError
 from portail.catalog import services
 from portail.catalog.models import Dataset
 from portail.ingest.types import ReadOptions
-from portail.operations import Instance, delete, fetch, load_file, publish, rollback
+from portail.operations import Instance, attach, delete, fetch, load_file, publish, rollback
 from portail.schema import FieldType
 
 
@@ -225,22 +224,14 @@ def management_router() -> APIRouter:
         return reload(instance, uid)
 
     @router.post("/datasets/{ref}/attachments", status_code=201, summary="Attach a file to a dataset")
-    def attach(request: Request, ref: str, file: UploadFile, title: str | None = None):
+    def attach_file(request: Request, ref: str, file: UploadFile, title: str | None = None):
         instance = inst(request)
         saved = _save_upload(instance, file)
-        name = Path(file.filename or "attachment").name
-        attachment_id = services.normalize_attachment_id(name)
-        target_dir = instance.settings.home / "attachments"
-        target_dir.mkdir(parents=True, exist_ok=True)
-        with instance.session() as session:
-            dataset = services.get_dataset(session, ref)
-            target = target_dir / f"{dataset.uid}-{attachment_id}"
-            shutil.move(saved, target)
-            services.add_attachment(session, dataset, services.AttachmentFile(
-                attachment_id=attachment_id, title=title or name, mimetype=file.content_type or "application/octet-stream",
-                path=str(target), size_bytes=target.stat().st_size))
-            uid = dataset.uid
-        return reload(instance, uid)
+        try:
+            attach(instance, ref, saved, title=title, mimetype=file.content_type, name=file.filename)
+        finally:
+            saved.unlink(missing_ok=True)
+        return reload(instance, ref)
 
     @router.delete("/datasets/{ref}/attachments/{attachment_id}", status_code=204, summary="Remove an attachment")
     def detach(request: Request, ref: str, attachment_id: str):
