@@ -55,6 +55,24 @@ CSV_FILES = [
 ]
 
 
+OTHER_FILES = [
+    Expected("excel/dgcl_epcicom_2025.xlsx", 34871, {"siren": "text", "insee": "text", "ptot_2025": "int"}, {"insee": "01001"}),
+    Expected("excel/insee_fe_dod_struct_pop.xls", 31, {"annee": "int"}),
+    Expected("excel/insee_filosofi_2017_disp_iris.xlsx", 12345, {"iris": "text"}),
+    Expected("decp/decp_2019_marches-publics-info.json", 4509, {"acheteur": "json", "montant": "double", "id": "text"}),
+    Expected("decp/decp_2019_e-marchespublics.json", 470, {"acheteur": "json", "montant": "int"}),
+    Expected("geo/arrondissements-version-simplifiee.geojson", 320, {"code": "text", "geo_shape": "geo_shape"}),
+    Expected("geo/communes-france-comleg-2017.geojson", 35456, {"insee": "text", "geo_shape": "geo_shape"}, {"insee": "01001"}),
+    Expected("geo/communes-france-simplifiee-derivee.geojson", 35357, {"code": "text", "nom": "text"}, {"code": "2A004"}),
+    Expected("geo/communes-ile-de-france.geojson", 1276, {"code": "text"}, {"nom": "Paris"}),
+    Expected("geo/departements-version-simplifiee.geojson", 96, {"code": "text"}, {"code": "01"}),
+    Expected("geo/departements.geojson", 96, {"code": "text", "geo_shape": "geo_shape"}, {"nom": "Corse-du-Sud"}),
+    Expected("geo/epci-france-2025-derivee.geojson", 1255, {"siren": "text", "nb_communes_2018": "int"}),
+    Expected("geo/regions-version-simplifiee.geojson", 13, {"code": "text"}, {"nom": "Île-de-France"}),
+    Expected("geo/regions.geojson", 13, {"code": "text", "geo_shape": "geo_shape"}),
+]
+
+
 def load_expected(instance, refdata, expected: Expected):
     with instance.session() as session:
         services.create_dataset(session, "ref", expected.path)
@@ -82,7 +100,23 @@ def test_reference_csv_files(instance, refdata, expected):
     check(instance, refdata, expected)
 
 
-def test_every_reference_csv_is_covered(refdata):
-    listed = {e.path for e in CSV_FILES}
-    present = {str(p.relative_to(refdata)) for p in refdata.glob("*/*.csv")}
+@pytest.mark.parametrize("expected", OTHER_FILES, ids=lambda e: e.path.split("/")[-1])
+def test_reference_spreadsheet_json_and_geo_files(instance, refdata, expected):
+    check(instance, refdata, expected)
+
+
+def test_every_tabular_or_geographic_reference_file_is_covered(refdata):
+    listed = {e.path for e in CSV_FILES + OTHER_FILES}
+    present = {str(p.relative_to(refdata)) for p in refdata.glob("*/*")
+               if p.suffix in (".csv", ".xlsx", ".xls", ".json", ".geojson", ".zip", ".gpkg", ".parquet")}
     assert present == listed
+
+
+def test_commune_contours_land_where_expected(instance, refdata):
+    """Geometry survives the load: Paris's contour contains Notre-Dame, Ajaccio's is in Corsica."""
+    _, location = load_expected(instance, refdata, OTHER_FILES[7])
+    rows = instance.store.query(location, "SELECT code, ST_Contains(geo_shape, ST_Point(2.3499, 48.8530)) AS nd, "
+                                          "ST_Y(ST_Centroid(geo_shape)) AS lat FROM records WHERE code IN ('75056', '2A004') "
+                                          "ORDER BY code").to_pylist()
+    assert rows[0]["code"] == "2A004" and 41.5 < rows[0]["lat"] < 42.5 and not rows[0]["nd"]
+    assert rows[1]["code"] == "75056" and rows[1]["nd"]

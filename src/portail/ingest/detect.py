@@ -35,6 +35,8 @@ def _zip_format(path: Path) -> str:
         return "ods"
     if any(n.endswith(".shp") for n in lowered):
         return "shp"
+    if any(n.endswith((".gpkg", ".geojson")) for n in lowered):
+        return "geojson"  # the geo reader opens any vector layer inside the archive
     raise IngestError("a zip archive that holds no spreadsheet and no Shapefile", source=path.name)
 
 
@@ -73,6 +75,8 @@ def detect_format(path: Path, options: ReadOptions) -> str:
         return "parquet"
     if head.startswith(b"SQLite format 3\x00"):
         return "gpkg"
+    if head.startswith(b"\x00\x00\x27\x0a"):  # the ESRI Shapefile main file signature
+        return "shp"
     if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"7z\xbc\xaf", b"Rar!", b"%PDF")):
         raise IngestError("unsupported file format (compressed or PDF file); supported: " + ", ".join(SUPPORTED),
                           source=path.name)

@@ -7,7 +7,9 @@ run later by the loader, far from the reader that knows what the file was.
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from portail.ingest.types import RawTable, Stager, arrow_stager
 from portail.schema import FieldType, unique_names
 
 BATCH_ROWS = 50_000
+HANDOFF = 2  # batches waiting between the producing thread and DuckDB
 
 
 def quote_ident(name: str) -> str:
@@ -29,10 +32,12 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def first_line(error: BaseException) -> str:
-    """An engine's message, reduced to its first line (DuckDB appends the whole query)."""
+def first_line(error: BaseException, folder: Path | None = None) -> str:
+    """An engine's message, reduced to its first line (DuckDB appends the whole query), without
+    the server's folder (``folder``) in the file paths it quotes."""
     text = str(error).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__
+    line = text.splitlines()[0][:300] if text else type(error).__name__
+    return line.replace(f"{folder}/", "") if folder is not None else line
 
 
 def make_table(source: str, labels: list[str], types: list[FieldType | None], stage_for: Callable[[list[str]], Stager],
@@ -130,7 +135,7 @@ def batch_stager(schema: pa.Schema, batches: Callable[[], Iterator[pa.RecordBatc
 
     def guarded() -> Iterator[pa.RecordBatch]:
         try:
-            yield from batches()
+            yield from in_python_thread(batches)
         except Exception as error:
             failures.append(error)
             raise
@@ -148,3 +153,52 @@ def batch_stager(schema: pa.Schema, batches: Callable[[], Iterator[pa.RecordBatc
             raise IngestError(f"could not read the data: {first_line(cause)}", source=source) from cause
 
     return stage
+
+
+def in_python_thread(batches: Callable[[], Iterator[pa.RecordBatch]]) -> Iterator[pa.RecordBatch]:
+    """The batches of ``batches()``, produced in a thread of our own and handed over one by one.
+
+    DuckDB pulls an Arrow stream from its native worker threads, and PROJ (through pyproj)
+    crashes the process when called from such a thread. Producing in a Python thread avoids
+    that; the hand-over queue holds at most ``HANDOFF`` batches, so memory stays bounded.
+    """
+    handoff: queue.Queue[tuple[pa.RecordBatch | None, BaseException | None]] = queue.Queue(maxsize=HANDOFF)
+    stop = threading.Event()
+
+    def put(item: tuple[pa.RecordBatch | None, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        iterator: Iterator[pa.RecordBatch] | None = None
+        try:
+            iterator = batches()
+            for batch in iterator:
+                if not put((batch, None)):
+                    return
+            put((None, None))
+        except BaseException as error:  # handed to the consumer, which raises it
+            put((None, error))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="portail-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            batch, error = handoff.get()
+            if error is not None:
+                raise error
+            if batch is None:
+                return
+            yield batch
+    finally:
+        stop.set()
+        worker.join()

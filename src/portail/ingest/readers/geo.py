@@ -5,14 +5,15 @@ what GDAL leaves to the caller:
 
 * **One coordinate system.** Every geometry is stored as WKB in WGS84 longitude/latitude;
   anything else (Lambert-93 above all) is reprojected batch by batch with pyproj, vectorized
-  through ``shapely.transform``. A layer without CRS is taken as WGS84 only when its
+  through ``shapely.transform``, in the one Python thread that produces the batches (PROJ
+  crashes on DuckDB's native threads, see ``_common.in_python_thread``). A layer without CRS is taken as WGS84 only when its
   coordinates are plausible longitudes/latitudes; otherwise it is refused (a Shapefile whose
   ``.prj`` was forgotten).
 * **Text encoding of DBF files.** GDAL honours a ``.cpg``; without one it would hand out the
   raw bytes, and a Latin-1 "é" would break the load. The DBF records are then checked: UTF-8
   when every byte decodes, else Windows-1252 (Latin-1 when bytes undefined in 1252 occur).
-* **Types.** Geometries become ``geo_shape`` (GEO_SHAPE), plus ``geo_point_2d`` when the layer
-  holds only points. Attribute types that the format states are declared (numbers, booleans,
+* **Types.** Geometries become ``geo_shape`` (GEO_SHAPE, heights kept), plus ``geo_point_2d``
+  (two dimensions) when the layer holds only points. Attribute types that the format states are declared (numbers, booleans,
   DBF/GeoPackage dates, lists and JSON objects as JSON); strings stay text for the loader to
   infer, and GeoJSON date-like strings are left as strings (``DATE_AS_STRING``) so that they
   follow the same inference as every other format.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import base64
 import codecs
 import json
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,22 +47,34 @@ from portail.ingest.readers._common import BATCH_ROWS, batch_stager, first_line,
 from portail.ingest.types import RawTable, ReadOptions, Stager
 from portail.schema import FieldType, unique_names
 
-WGS84 = CRS.from_epsg(4326)
 GEO_SHAPE_LABEL, GEO_POINT_LABEL = "Geo Shape", "Geo Point 2D"
 VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json")
 _CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_GDAL_LINE = re.compile(r"\bat line (\d+)", re.IGNORECASE)
 
 Converter = Callable[[pa.Array], pa.Array]
 
 
 @dataclass(frozen=True)
 class Column:
-    source: str  # field name in GDAL's Arrow stream
+    """An attribute: its field in GDAL's Arrow stream, and how it is staged."""
+
+    source: str
     label: str
     declared: FieldType | None
     arrow_type: pa.DataType
     convert: Converter
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The layer's geometry field and what staging does to it."""
+
+    source: str  # WKB field in GDAL's Arrow stream
+    points: bool  # every geometry is a point: geo_point_2d is added
+    reproject_from: str | None  # CRS of the file when it is not WGS84
+    crs_known: bool  # False: coordinates must be plausible longitudes/latitudes
 
 
 @dataclass(frozen=True)
@@ -86,38 +100,48 @@ def read_geo(path: Path, options: ReadOptions) -> RawTable:
 
 def _read(path: Path, options: ReadOptions, source: str, cleanup: list[Path]) -> RawTable:
     notes: list[str] = []
-    file = _unpack(path, options, source, cleanup, notes) if _is_zip(path) else path
-    layer = _choose_layer(file, options.layer, source, notes)
-    info = _info(file, layer, source)
-    encoding = _dbf_encoding(file, notes) if info["driver"] == "ESRI Shapefile" else None
-    dataset = Dataset(file, layer, encoding, {"DATE_AS_STRING": "YES"} if info["driver"] == "GeoJSON" else {})
+    dataset, features = _dataset(path, options, source, cleanup, notes)
     with _opened(dataset, source) as (meta, reader):
         schema = reader.schema
-    geometry = _geometry_field(schema, meta)
-    columns = [_column(f) for f in schema if f.name != geometry]
-    points = geometry is not None and (meta.get("geometry_type") or "").startswith("Point")
-    transformer = _transformer(meta.get("crs"), notes) if geometry else None
-    notes.append(f"{info['features']} features" if info.get("features", -1) >= 0 else "feature count unknown")
-    if points:
+    geometry = _geometry(schema, meta, notes)
+    columns = [_column(f) for f in schema if geometry is None or f.name != geometry.source]
+    notes.append(f"{features} features" if features >= 0 else "feature count unknown")
+    if geometry is not None and geometry.points:
         notes.append("every geometry is a point: geo_point_2d added")
-    labels = [c.label for c in columns] + ([GEO_SHAPE_LABEL] + [GEO_POINT_LABEL] * points if geometry else [])
-    types = [c.declared for c in columns] + ([FieldType.GEO_SHAPE] + [FieldType.GEO_POINT_2D] * points if geometry else [])
-    reserved = labels[len(columns):]
-    names = unique_names(reserved + labels[:len(columns)])
-    names = names[len(reserved):] + names[:len(reserved)]
+    labels, types, names = _fields(columns, geometry)
 
     def stage_for(names: list[str]) -> Stager:
         out = pa.schema([pa.field(n, c.arrow_type) for n, c in zip(names, columns)]
                         + [pa.field(n, pa.binary()) for n in names[len(columns):]])
-        crs_known = bool(meta.get("crs"))
-        convert = lambda batch, offset: _convert(batch, offset, columns, geometry, points, transformer,  # noqa: E731
-                                                 crs_known, out, source)
-        return batch_stager(out, lambda: _batches(dataset, convert, source), source)
+        return batch_stager(out, lambda: _batches(dataset, columns, geometry, out, source), source)
 
     return make_table(source, labels, types, stage_for, notes=notes, cleanup=list(cleanup), names=names)
 
 
+def _fields(columns: list[Column], geometry: Geometry | None) -> tuple[list[str], list[FieldType | None], list[str]]:
+    """Labels, types and names: attributes, then ``geo_shape`` (and ``geo_point_2d``). The
+    geometry fields claim their names first, so an attribute called geo_shape becomes geo_shape_2."""
+    geo: list[tuple[str, FieldType]] = []
+    if geometry is not None:
+        geo = [(GEO_SHAPE_LABEL, FieldType.GEO_SHAPE)] + [(GEO_POINT_LABEL, FieldType.GEO_POINT_2D)] * geometry.points
+    names = unique_names([label for label, _ in geo] + [c.label for c in columns])
+    return ([c.label for c in columns] + [label for label, _ in geo],
+            [c.declared for c in columns] + [kind for _, kind in geo],
+            names[len(geo):] + names[:len(geo)])
+
+
 # --- locating the layer --------------------------------------------------------------------
+
+def _dataset(path: Path, options: ReadOptions, source: str, cleanup: list[Path],
+             notes: list[str]) -> tuple[Dataset, int]:
+    """The file, layer, DBF encoding and open options to read, and the layer's feature count."""
+    file = _unpack(path, options, source, cleanup, notes) if _is_zip(path) else path
+    layer = _choose_layer(file, options.layer, source, notes)
+    info = _info(file, layer, source)
+    encoding = _dbf_encoding(file, notes) if info["driver"] == "ESRI Shapefile" else None
+    open_options = {"DATE_AS_STRING": "YES"} if info["driver"] == "GeoJSON" else {}
+    return Dataset(file, layer, encoding, open_options), int(info.get("features", -1))
+
 
 def _is_zip(path: Path) -> bool:
     with open(path, "rb") as handle:
@@ -148,8 +172,7 @@ def _choose_layer(file: Path, wanted: str | None, source: str, notes: list[str])
     try:
         layers = [str(name) for name, _ in pyogrio.list_layers(file)]
     except Exception as error:  # GDAL's errors for unreadable, truncated or unknown files
-        raise IngestError(f"corrupt, truncated or unsupported geographic file ({first_line(error)})",
-                          source=source) from None
+        raise _unreadable(error, file, source) from None
     if not layers:
         raise IngestError("the file holds no layer", source=source)
     if wanted in layers:
@@ -167,8 +190,15 @@ def _info(file: Path, layer: str | None, source: str) -> dict[str, Any]:
     try:
         return pyogrio.read_info(file, layer=layer)
     except Exception as error:
-        raise IngestError(f"corrupt, truncated or unsupported geographic file ({first_line(error)})",
-                          source=source) from None
+        raise _unreadable(error, file, source) from None
+
+
+def _unreadable(error: Exception, file: Path, source: str) -> IngestError:
+    """GDAL's reason, with the line when its parser gives one (GeoJSON: "At line 31954, …")."""
+    message = first_line(error, file.parent)
+    line = _GDAL_LINE.search(message)
+    return IngestError(f"corrupt, truncated or unsupported geographic file ({message})", source=source,
+                       line=int(line.group(1)) if line else None)
 
 
 @contextmanager
@@ -178,8 +208,7 @@ def _opened(dataset: Dataset, source: str) -> Iterator[tuple[dict[str, Any], pa.
                              batch_size=BATCH_ROWS, **dataset.open_options)
         meta, reader = context.__enter__()
     except Exception as error:
-        raise IngestError(f"corrupt, truncated or unsupported geographic file ({first_line(error)})",
-                          source=source) from None
+        raise _unreadable(error, dataset.path, source) from None
     try:
         yield meta, reader
     finally:
@@ -225,12 +254,13 @@ def detect_dbf_encoding(dbf: Path) -> str:
 
 # --- columns -------------------------------------------------------------------------------
 
-def _geometry_field(schema: pa.Schema, meta: dict[str, Any]) -> str | None:
-    for f in schema:
-        if (f.metadata or {}).get(b"ARROW:extension:name") in (b"geoarrow.wkb", b"ogc.wkb"):
-            return f.name
-    name = meta.get("geometry_name") or "wkb_geometry"
-    return name if name in schema.names and meta.get("geometry_type") else None
+def _geometry(schema: pa.Schema, meta: dict[str, Any], notes: list[str]) -> Geometry | None:
+    field = next((f.name for f in schema
+                  if (f.metadata or {}).get(b"ARROW:extension:name") in (b"geoarrow.wkb", b"ogc.wkb")), None)
+    if field is None:
+        return None
+    points = (meta.get("geometry_type") or "").startswith("Point")
+    return Geometry(field, points, _source_crs(meta.get("crs"), notes), bool(meta.get("crs")))
 
 
 def _column(f: pa.Field) -> Column:
@@ -290,16 +320,17 @@ def _base64(array: pa.Array) -> pa.Array:
 
 # --- geometries ----------------------------------------------------------------------------
 
-def _transformer(crs_text: str | None, notes: list[str]) -> Transformer | None:
+def _source_crs(crs_text: str | None, notes: list[str]) -> str | None:
+    """The CRS to reproject from, or None when coordinates are already WGS84 (or declared none)."""
     if not crs_text:
         notes.append("no coordinate system declared: coordinates taken as WGS84 longitude/latitude")
         return None
     crs = CRS.from_user_input(crs_text)
-    if crs.to_2d().equals(WGS84, ignore_axis_order=True):
+    if crs.to_2d().equals(CRS.from_epsg(4326), ignore_axis_order=True):
         return None
     name = crs.to_string() if crs.to_epsg() else crs.name
     notes.append(f"reprojected from {name} to WGS84 (EPSG:4326)")
-    return Transformer.from_crs(crs, WGS84, always_xy=True)
+    return crs_text
 
 
 def _geometries(wkb: pa.Array, offset: int, source: str) -> np.ndarray:
@@ -307,7 +338,8 @@ def _geometries(wkb: pa.Array, offset: int, source: str) -> np.ndarray:
     try:
         return shapely.from_wkb(values)
     except shapely.errors.GEOSException:
-        bad = next(i for i, v in enumerate(values) if shapely.from_wkb(v, on_invalid="ignore") is None and v is not None)
+        bad = next((i for i, v in enumerate(values)
+                    if v is not None and shapely.from_wkb(v, on_invalid="ignore") is None), 0)
         raise IngestError(f"feature {offset + bad + 1}: unreadable geometry", source=source,
                           field="geo_shape") from None
 
@@ -330,8 +362,13 @@ def _check_lonlat(geometries: np.ndarray, offset: int, source: str) -> None:
 
 # --- staging -------------------------------------------------------------------------------
 
-def _batches(dataset: Dataset, convert: Callable[[pa.RecordBatch, int], pa.RecordBatch],
+def _batches(dataset: Dataset, columns: list[Column], geometry: Geometry | None, schema: pa.Schema,
              source: str) -> Iterator[pa.RecordBatch]:
+    """Runs whole in one thread (``in_python_thread``): a PROJ transformer must stay in the
+    thread that created it."""
+    transformer = None
+    if geometry is not None and geometry.reproject_from:
+        transformer = Transformer.from_crs(geometry.reproject_from, "EPSG:4326", always_xy=True)
     offset = 0
     with _opened(dataset, source) as (_, reader):
         while True:
@@ -340,22 +377,24 @@ def _batches(dataset: Dataset, convert: Callable[[pa.RecordBatch, int], pa.Recor
             except StopIteration:
                 return
             except Exception as error:
-                raise IngestError(f"unreadable data after feature {offset} ({first_line(error)})",
-                                  source=source) from None
-            yield convert(batch, offset)
+                raise IngestError(f"unreadable data after feature {offset} "
+                                  f"({first_line(error, dataset.path.parent)})", source=source) from None
+            arrays = [c.convert(batch.column(c.source)) for c in columns]
+            if geometry is not None:
+                arrays += _wkb(batch.column(geometry.source), geometry, transformer, offset, source)
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
             offset += batch.num_rows
 
 
-def _convert(batch: pa.RecordBatch, offset: int, columns: list[Column], geometry: str | None, points: bool,
-             transformer: Transformer | None, crs_known: bool, schema: pa.Schema, source: str) -> pa.RecordBatch:
-    arrays = [c.convert(batch.column(c.source)) for c in columns]
-    if geometry is not None:
-        shapes = _geometries(batch.column(geometry), offset, source)
-        if transformer is not None:
-            shapes = _reproject(shapes, transformer)
-        elif not crs_known:
-            _check_lonlat(shapes, offset, source)
-        arrays.append(pa.array(shapely.to_wkb(shapes), pa.binary()))
-        if points:
-            arrays.append(pa.array(shapely.to_wkb(shapes, output_dimension=2), pa.binary()))
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+def _wkb(wkb: pa.Array, geometry: Geometry, transformer: Transformer | None, offset: int,
+         source: str) -> list[pa.Array]:
+    """geo_shape (and geo_point_2d, in two dimensions) as WKB in WGS84."""
+    shapes = _geometries(wkb, offset, source)
+    if transformer is not None:
+        shapes = _reproject(shapes, transformer)
+    elif not geometry.crs_known:
+        _check_lonlat(shapes, offset, source)
+    arrays = [pa.array(shapely.to_wkb(shapes), pa.binary())]
+    if geometry.points:
+        arrays.append(pa.array(shapely.to_wkb(shapes, output_dimension=2), pa.binary()))
+    return arrays

@@ -35,7 +35,7 @@ from portail.ingest.readers._common import describe, engine_column, first_line, 
 from portail.ingest.types import RawTable, ReadOptions
 
 HEAD_BYTES = 1 << 16
-PY_DIAGNOSE_BYTES = 64 << 20
+PY_DIAGNOSE_BYTES = 32 << 20
 MAX_DOCUMENT_BYTES = 2**32 - 1  # DuckDB's maximum_object_size is a 32-bit count
 _ARRAY_OF_OBJECTS = re.compile(r"^STRUCT\(.*\)\[\]$", re.S)
 _READ_TYPES = {"nested": "JSON", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN"}
@@ -67,6 +67,8 @@ def read_json(path: Path, options: ReadOptions) -> RawTable:
     layout = Layout("unstructured", max_object=_document_limit(path, source))
     if options.json_path:
         parts = tuple(part for part in options.json_path.split(".") if part)
+        if not parts:
+            raise IngestError(f"json_path {options.json_path!r} names no member", source=source)
         note = f"records: array at {options.json_path!r}"
     else:
         parts = (_records_member(path, layout, source),)
@@ -182,11 +184,14 @@ def _read_records(path: Path, layout: Layout, notes: list[str]) -> RawTable:
 
 def _diagnose(path: Path, layout: Layout, error: Exception) -> IngestError:
     """The line and reason of a JSON error, or DuckDB's message when Python finds nothing."""
-    message = first_line(error)
-    if "expected records" in message:
+    message = first_line(error, path.parent)
+    if layout.format == "newline_delimited":
+        found = _jsonl_error(path)
+    elif "expected records" in message:
         return IngestError("no records: the data must be objects (an empty array, or an array of plain values, "
                            "has none)", source=path.name)
-    found = _jsonl_error(path) if layout.format == "newline_delimited" else _document_error(path)
+    else:
+        found = _document_error(path)
     return found or IngestError(f"malformed JSON ({message})", source=path.name)
 
 
@@ -213,7 +218,8 @@ def _document_error(path: Path) -> IngestError | None:
     try:
         json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as error:
-        return IngestError("the document is not UTF-8 text", source=path.name, line=data.count(b"\n", 0, error.start) + 1)
+        line = data.count(b"\n", 0, error.start) + 1
+        return IngestError("the document is not UTF-8 text", source=path.name, line=line)
     except json.JSONDecodeError as error:
         return IngestError(f"malformed JSON: {error.msg} (column {error.colno})", source=path.name, line=error.lineno)
     return None

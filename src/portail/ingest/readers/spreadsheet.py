@@ -61,10 +61,6 @@ class Layout:
     columns: list[int] = field(default_factory=list)  # positions of the kept columns
     footnotes: int = 0
 
-    @property
-    def data_rows(self) -> int:
-        return sum(1 for kind in self.kinds[self.header + 1:self.end] if kind != EMPTY)
-
 
 def read_spreadsheet(path: Path, options: ReadOptions) -> RawTable:
     source = path.name
@@ -72,7 +68,7 @@ def read_spreadsheet(path: Path, options: ReadOptions) -> RawTable:
     sheet_name, sheet = _choose_sheet(workbook, options.sheet, source)
     layout = _find_table(sheet, options.header_row, source)
     header = next(islice(sheet.iter_rows(), layout.header, None))
-    labels = [cell_text(header[c]) or "" if c < len(header) else "" for c in layout.columns]
+    labels = [(cell_text(header[c]) if c < len(header) else None) or "" for c in layout.columns]
     notes = _describe(sheet_name, workbook.sheet_names, layout, sheet.width)
 
     def stage_for(names: list[str]) -> Stager:
@@ -85,11 +81,11 @@ def read_spreadsheet(path: Path, options: ReadOptions) -> RawTable:
 # --- cells ---------------------------------------------------------------------------------
 
 def cell_text(value: Any) -> str | None:
-    """A cell as the text a person would have typed; ``None`` for an empty cell."""
-    if value is None or value == "":
+    """A cell as the text a person would have typed; ``None`` for an empty (or blank) cell."""
+    if value is None:
         return None
     if isinstance(value, str):
-        return value
+        return value if value.strip() else None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -179,7 +175,7 @@ def _sheet_name(names: list[str], wanted: str | int, source: str) -> str:
 # --- table layout --------------------------------------------------------------------------
 
 def _find_table(sheet: calamine.CalamineSheet, header_row: int | None, source: str) -> Layout:
-    """Three cheap passes' worth of decisions: header, end of data, used columns."""
+    """Header, end of data and used columns, in two passes over the rows (no cell kept)."""
     kinds = bytearray()
     head: list[list[Any]] = []
     window = max(HEADER_SCAN_ROWS, (header_row or 0) + 1)
@@ -195,6 +191,8 @@ def _find_table(sheet: calamine.CalamineSheet, header_row: int | None, source: s
     layout = Layout(header=header, end=len(kinds), kinds=kinds)
     _cut_footnotes(layout, wide=sum(not _is_empty(v) for v in head[header]) >= 2)
     layout.columns = _used_columns(sheet, layout)
+    if not layout.columns:
+        raise IngestError(f"row {header + 1} and the rows below it are empty", source=source, line=header + 1)
     return layout
 
 
