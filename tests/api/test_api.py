@@ -189,3 +189,28 @@ def test_create_from_url(client, refdata):
         assert missing.status_code == 400 and "HTTP 404" in missing.json()["message"]
     finally:
         server.shutdown()
+
+
+def test_cursor_walks_past_the_window_on_one_version(client, tmp_path):
+    """Beyond Opendatasoft: a cursor walks every record, in pages of up to 10,000, and keeps
+    reading the version it started on even when a new one is published mid-walk."""
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "big", "title": "Big"})
+    upload(client, "big", "v1.csv", ("n;v\n" + "".join(f"{i};A\n" for i in range(25_000))).encode())
+    url = f"{EXPLORE}/catalog/datasets/big/records"
+    assert client.get(url, params={"offset": 10_000, "limit": 100}).status_code == 400  # the ODS window still holds
+    seen, cursor, pages = [], "", 0
+    while cursor is not None:
+        body = client.get(url, params={"after": cursor, "limit": 10_000, "select": "n,v"}).json()
+        seen += body["results"]
+        pages += 1
+        nxt = [link["href"] for link in body["_links"] if link["rel"] == "next"]
+        cursor = nxt[0].split("after=")[1].split("&")[0] if nxt else None
+        if pages == 1:  # publish a different version mid-walk
+            upload(client, "big", "v2.csv", b"n;v\n1;B\n")
+    assert pages == 3 and len(seen) == 25_000
+    assert sorted(r["n"] for r in seen) == list(range(25_000)) and {r["v"] for r in seen} == {"A"}
+    assert client.get(url).json()["total_count"] == 1  # meanwhile, the new version is served
+    assert client.get(url, params={"after": "garbage!"}).status_code == 400
+    assert client.get(url, params={"after": "", "order_by": "n"}).status_code == 400
+    links = client.get(url, params={"include_links": True, "limit": 1}).json()["_links"]
+    assert [link["rel"] for link in links] == ["self"]

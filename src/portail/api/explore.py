@@ -66,11 +66,22 @@ def explore_router(portal: str) -> APIRouter:
     @both(router, "/catalog/datasets/{dataset_id}/records", summary="Query a dataset's records")
     def get_records(request: Request, dataset_id: str, select: str | None = None, order_by: str | None = None,
                     limit: Annotated[int, Query()] = 10, offset: Annotated[int, Query()] = 0,
-                    refine: Annotated[list[str], Query()] = [], exclude: Annotated[list[str], Query()] = []):
+                    refine: Annotated[list[str], Query()] = [], exclude: Annotated[list[str], Query()] = [],
+                    include_links: bool = False,
+                    after: Annotated[str | None, Query(description="Beyond Opendatasoft: walk all records with a "
+                                                       "cursor (start with after=, then follow _links next).")] = None):
         dataset = get_visible_dataset(instance(request), portal, dataset_id)
         page = query_records(instance(request), dataset, select=select, order_by=order_by, limit=limit, offset=offset,
-                             refine=refine, exclude=exclude)
-        return {"total_count": page.total_count, "results": page.results}
+                             refine=refine, exclude=exclude, after=after)
+        body = {"total_count": page.total_count, "results": page.results}
+        if include_links or after is not None:
+            links = [{"rel": "self", "href": str(request.url)}]
+            if page.next_cursor:
+                links.append({"rel": "next", "href": str(request.url.include_query_params(after=page.next_cursor))})
+            elif after is None and offset + len(page.results) < page.total_count and page.results:
+                links.append({"rel": "next", "href": str(request.url.include_query_params(offset=offset + len(page.results)))})
+            body["_links"] = links
+        return body
 
     @both(router, "/catalog/datasets/{dataset_id}/facets", summary="Facet values with counts")
     def get_facets(request: Request, dataset_id: str, facet: Annotated[list[str], Query()] = [],

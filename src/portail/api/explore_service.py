@@ -7,6 +7,8 @@ field names come from the dataset schema, never from request text.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +101,10 @@ def parse_select(text: str | None, fields: list[Field]) -> list[Field]:
 class RecordsPage:
     total_count: int
     results: list[dict[str, Any]]
+    next_cursor: str | None = None
+
+
+CURSOR_MAX_LIMIT = 10_000
 
 
 def filters(fields: list[Field], refine: list[str] | None, exclude: list[str] | None) -> tuple[list, list[exp.Expression]]:
@@ -111,11 +117,40 @@ def _where(query: exp.Select, conditions: list[exp.Expression]) -> exp.Select:
     return query.where(exp.and_(*conditions)) if conditions else query
 
 
+def encode_cursor(version: int, rowid: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([version, rowid]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> tuple[int | None, int]:
+    """``""`` starts a walk; otherwise (version, last rowid seen)."""
+    if not text:
+        return None, -1
+    try:
+        version, rowid = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        return int(version), int(rowid)
+    except (ValueError, TypeError):
+        raise invalid_parameter("Invalid value for after API parameter: not a cursor returned by this API.") from None
+
+
 def query_records(instance: Instance, dataset: Dataset, *, select: str | None = None, order_by: str | None = None,
                   limit: int = 10, offset: int = 0, refine: list[str] | None = None,
-                  exclude: list[str] | None = None) -> RecordsPage:
-    effective = check_paging(limit, offset)
+                  exclude: list[str] | None = None, after: str | None = None) -> RecordsPage:
+    """A page of records. With ``after`` (beyond Opendatasoft), pages follow a cursor instead
+    of an offset: no 10,000-record window, pages of up to 10,000 records, and every page comes
+    from the version the walk started on, even if a newer one is published meanwhile."""
     version = dataset.current
+    if after is None:
+        effective = check_paging(limit, offset)
+    else:
+        if offset or order_by:
+            raise invalid_parameter("The after API parameter walks the records in storage order: "
+                                    "it cannot be combined with offset or order_by.")
+        effective = check_paging(limit, 0, max_limit=CURSOR_MAX_LIMIT, window=CURSOR_MAX_LIMIT)
+        number, last_rowid = decode_cursor(after)
+        if number is not None:
+            version = dataset.version(number)
+            if version is None or version.status != "ready":
+                raise ApiError(410, "CursorExpired", "The version this cursor walks is no longer kept; start again.")
     fields = fields_from_json(version.fields)
     chosen = parse_select(select, fields)
     ordering = parse_order_by(order_by, fields)
@@ -124,8 +159,15 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
     total = instance.store.query(version.location, count).column("n")[0].as_py()
     if effective == 0:
         return RecordsPage(total, [])
-    query = exp.select(*[exp.alias_(output_expression(f), f.name, quoted=True) for f in chosen]).from_("records")
-    query = _where(query, conditions)
+    outputs = [exp.alias_(output_expression(f), f.name, quoted=True) for f in chosen]
+    if after is not None:
+        rowid = exp.column("rowid")
+        query = _where(exp.select(*outputs, exp.alias_(rowid, "__rowid")).from_("records"),
+                       [*conditions, rowid > exp.Literal.number(last_rowid)])
+        rows = instance.store.query(version.location, query.order_by(rowid.copy()).limit(effective)).to_pylist()
+        following = encode_cursor(version.number, rows[-1]["__rowid"]) if len(rows) == effective else None
+        return RecordsPage(total, records_json(chosen, rows), following)
+    query = _where(exp.select(*outputs).from_("records"), conditions)
     if ordering:
         query = query.order_by(*ordering)
     query = query.limit(effective).offset(offset)
