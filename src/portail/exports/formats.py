@@ -137,29 +137,24 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
-def write_json(fields, batches, options) -> Iterator[bytes]:
-    yield b"["
-    parts: list[str] = []
-    first = True
-    for record in _records(fields, batches, options):
-        parts.append(("" if first else ",") + _dumps(record))
-        first = False
-        if len(parts) >= 1000:
+def _joined(items: Iterator[str], opening: str, separator: str, closing: str, per_chunk: int = 1000) -> Iterator[bytes]:
+    """``opening item separator item … closing``, yielded a thousand items at a time."""
+    parts = [opening]
+    for index, item in enumerate(items):
+        parts.append(item if index == 0 else separator + item)
+        if len(parts) >= per_chunk:
             yield "".join(parts).encode()
             parts.clear()
-    parts.append("]")
+    parts.append(closing)
     yield "".join(parts).encode()
 
 
+def write_json(fields, batches, options) -> Iterator[bytes]:
+    return _joined((_dumps(r) for r in _records(fields, batches, options)), "[", ",", "]")
+
+
 def write_jsonl(fields, batches, options) -> Iterator[bytes]:
-    parts: list[str] = []
-    for record in _records(fields, batches, options):
-        parts.append(_dumps(record) + "\n")
-        if len(parts) >= 1000:
-            yield "".join(parts).encode()
-            parts.clear()
-    if parts:
-        yield "".join(parts).encode()
+    return _joined((_dumps(r) + "\n" for r in _records(fields, batches, options)), "", "", "")
 
 
 def _geometry_field(fields: list[Field]) -> Field | None:
@@ -170,24 +165,19 @@ def _geometry_field(fields: list[Field]) -> Field | None:
 
 def write_geojson(fields, batches, options) -> Iterator[bytes]:
     geo = _geometry_field(fields)
-    yield b'{"type":"FeatureCollection","features":['
-    parts: list[str] = []
-    first = True
     keys = _header(fields, options)
-    for record in _records(fields, batches, ExportOptions(use_labels=False)):
-        geometry = None
-        if geo is not None and record.get(geo.name) is not None:
-            value = record[geo.name]
-            geometry = value["geometry"] if geo.type == FieldType.GEO_SHAPE else \
-                {"type": "Point", "coordinates": [value["lon"], value["lat"]]}
-        properties = {k: record[f.name] for k, f in zip(keys, fields) if f is not geo}
-        parts.append(("" if first else ",") + _dumps({"type": "Feature", "geometry": geometry, "properties": properties}))
-        first = False
-        if len(parts) >= 1000:
-            yield "".join(parts).encode()
-            parts.clear()
-    parts.append("]}")
-    yield "".join(parts).encode()
+
+    def features() -> Iterator[str]:
+        for record in _records(fields, batches, ExportOptions(use_labels=False)):
+            geometry = None
+            if geo is not None and record.get(geo.name) is not None:
+                value = record[geo.name]
+                geometry = value["geometry"] if geo.type == FieldType.GEO_SHAPE else \
+                    {"type": "Point", "coordinates": [value["lon"], value["lat"]]}
+            properties = {k: record[f.name] for k, f in zip(keys, fields) if f is not geo}
+            yield _dumps({"type": "Feature", "geometry": geometry, "properties": properties})
+
+    return _joined(features(), '{"type":"FeatureCollection","features":[', ",", "]}")
 
 
 # -- file-based formats -------------------------------------------------------------------------
