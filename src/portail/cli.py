@@ -268,6 +268,29 @@ def dataset_attach(slug: str, file: Path, title: Optional[str] = typer.Option(No
     out.print(f"{slug}: attached {file.name} as {attachment_id}")
 
 
+@dataset_app.command("pipeline")
+def dataset_pipeline(slug: str, set_file: Optional[Path] = typer.Option(None, "--set", help="YAML or JSON list of steps."),
+                     clear: bool = typer.Option(False, "--clear", help="Remove the pipeline.")):
+    """Show, set or clear the processors run at each load (applied at the next reload)."""
+    import yaml
+
+    instance = _instance()
+    with _errors(), instance.session() as session:
+        dataset = services.get_dataset(session, slug)
+        if set_file is not None:
+            try:
+                steps = yaml.safe_load(set_file.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError) as error:
+                raise CatalogError(f"{set_file}: {error}") from None
+            services.set_pipeline(session, dataset, steps)
+            out.print(f"{slug}: pipeline of {len(steps)} steps saved; run `portail dataset reload {slug}` to apply it")
+        elif clear:
+            services.set_pipeline(session, dataset, [])
+            out.print(f"{slug}: pipeline removed")
+        else:
+            out.print(yaml.safe_dump(dataset.pipeline or [], allow_unicode=True, sort_keys=False) or "[]")
+
+
 @dataset_app.command("delete")
 def dataset_delete(slug: str, yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")):
     """Delete a dataset, all its versions and attachments."""

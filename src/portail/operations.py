@@ -90,13 +90,14 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
             dataset = services.get_dataset(session, uid)
             opts = read_options(dataset, options, instance.settings)
             overrides = dict(dataset.field_overrides or {})
+            pipeline = list(dataset.pipeline or [])
             timezone = (dataset.extra_metas or {}).get("timezone", "Europe/Paris")
             number = services.start_version(session, dataset, source or path.name).number
         raw = None
         try:
             raw = open_source(path, opts)
             result = build_version(instance.store, uid, number, raw, overrides=overrides, timezone=timezone,
-                                   progress=progress)
+                                   progress=progress, pipeline=pipeline)
         except IngestError as error:
             with instance.session() as session:
                 dataset = services.get_dataset(session, uid)

@@ -99,7 +99,8 @@ def management_json(d: Dataset) -> dict[str, Any]:
         "temporal_start": d.temporal_start.isoformat() if d.temporal_start else None,
         "temporal_end": d.temporal_end.isoformat() if d.temporal_end else None,
         "spatial_coverage": d.spatial_coverage, "portals": d.portals, "extra_metas": d.extra_metas,
-        "source": d.source, "field_overrides": d.field_overrides, "current_version": d.current_version,
+        "source": d.source, "field_overrides": d.field_overrides, "pipeline": d.pipeline,
+        "current_version": d.current_version,
         "records_count": d.records_count, "created_at": d.created_at.isoformat(), "modified": d.modified.isoformat(),
         "versions": [version_json(v) for v in d.versions],
         "attachments": [{"id": a.attachment_id, "title": a.title, "mimetype": a.mimetype, "size_bytes": a.size_bytes}
@@ -222,6 +223,21 @@ def management_router() -> APIRouter:
             services.set_field_override(session, dataset, name, **body.model_dump(exclude_none=True))
             uid = dataset.uid
         return reload(instance, uid)
+
+    @router.put("/datasets/{ref}/pipeline", summary="Set the processor pipeline (list of {processor, …params})")
+    def set_pipeline(request: Request, ref: str, steps: list[dict[str, Any]]):
+        instance = inst(request)
+        with instance.session() as session:
+            dataset = services.get_dataset(session, ref)
+            services.set_pipeline(session, dataset, steps)
+            uid = dataset.uid
+        return reload(instance, uid)
+
+    @router.get("/processors", summary="Every processor, its parameters and an example")
+    def processors():
+        from portail.processors import REGISTRY
+
+        return [{"processor": p.name, "doc": p.doc, "params": p.params, "example": p.example} for p in REGISTRY.values()]
 
     @router.post("/datasets/{ref}/attachments", status_code=201, summary="Attach a file to a dataset")
     def attach_file(request: Request, ref: str, file: UploadFile, title: str | None = None):

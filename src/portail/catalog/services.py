@@ -186,6 +186,19 @@ def current_fields(dataset: Dataset) -> list[Field]:
     return fields_from_json(version.fields) if version else []
 
 
+def set_pipeline(session: Session, dataset: Dataset, steps: list[dict[str, Any]]) -> Dataset:
+    """Store a processor pipeline (checked for shape); it runs from the next load on."""
+    from portail.ingest.errors import IngestError
+    from portail.processors import validate
+
+    try:
+        dataset.pipeline = validate(steps)
+    except IngestError as error:
+        raise CatalogError(error.message) from None
+    dataset.modified = dataset.metadata_processed = now()
+    return dataset
+
+
 # -- versions -------------------------------------------------------------------------------
 def start_version(session: Session, dataset: Dataset, source_name: str | None) -> DatasetVersion:
     """Allocate the next version number. Call with the dataset's build lock held: any version

@@ -47,6 +47,7 @@ class IngestReport:
     seconds: float
     notes: list[str]
     fields: list[FieldReport]
+    processors: list[dict[str, Any]] = field(default_factory=list)  # per pipeline step: its counts
 
     @property
     def rejected(self) -> dict[str, int]:
@@ -112,7 +113,7 @@ def sort_keys(fields: list[Field]) -> list[str]:
 
 def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
                   overrides: dict[str, dict[str, Any]] | None = None, timezone: str = "Europe/Paris",
-                  progress: Progress | None = None) -> BuildResult:
+                  progress: Progress | None = None, pipeline: list[dict[str, Any]] | None = None) -> BuildResult:
     started = time.monotonic()
     overrides = overrides or {}
     build = store.begin_version(uid, number)
@@ -125,6 +126,13 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         inferred = infer_types(con, STAGING, to_infer)
         fields, selects = plan_fields(raw, inferred, overrides, timezone)
         query = exp.select(*selects).from_(exp.to_table(STAGING, quoted=True))
+        steps: list[dict] = []
+        if pipeline:
+            from portail.processors import Plan, run
+
+            plan, steps = run(Plan(query, fields), pipeline,
+                              lambda q: con.execute(q.sql(dialect="duckdb")).fetchone())
+            query, fields = plan.query, plan.fields
         done = threading.Event()
         watcher = _watch_progress(con, "writing", progress, done)
         try:
@@ -136,7 +144,7 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         rows = con.execute("SELECT count(*) FROM build.records").fetchone()[0]
         field_reports = _field_reports(con, fields, inferred, raw)
         report = IngestReport(source=raw.source, rows=rows, seconds=round(time.monotonic() - started, 3),
-                              notes=list(raw.notes), fields=field_reports)
+                              notes=list(raw.notes), fields=field_reports, processors=steps)
         info = build.finish({"fields": [f.to_dict() for f in fields], "report": report.to_dict()})
         if progress:
             progress("done", 1.0, rows)

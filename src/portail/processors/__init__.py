@@ -1,0 +1,61 @@
+"""Processors: named, parameterised transforms of a dataset's records, run at every load.
+
+Public face: ``REGISTRY`` (name → spec with its documentation), ``validate(steps)`` (checks a
+pipeline as a publisher wrote it) and ``run(plan, steps, execute)`` (applies it to a plan and
+returns the counts each step reports). A pipeline is a list of ``{processor: name, …params}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlglot import exp
+
+from portail.ingest.errors import IngestError
+from portail.processors import generic, geo  # noqa: F401 - registers the processors
+from portail.processors.base import REGISTRY, Plan
+
+__all__ = ["REGISTRY", "Plan", "run", "validate"]
+
+
+def _spec(step: dict[str, Any], index: int):
+    if not isinstance(step, dict) or "processor" not in step:
+        raise IngestError(f"pipeline step {index}: each step is a mapping with a 'processor' key")
+    spec = REGISTRY.get(step["processor"])
+    if spec is None:
+        raise IngestError(f"pipeline step {index}: unknown processor {step['processor']!r}; "
+                          f"known: {', '.join(sorted(REGISTRY))}")
+    unknown = set(step) - set(spec.params) - {"processor", "label", "on_error"}
+    if unknown:
+        raise IngestError(f"pipeline step {index} ({spec.name}): unknown parameter {sorted(unknown)[0]!r}; "
+                          f"it takes {', '.join(spec.params)}")
+    return spec
+
+
+def validate(steps: Any) -> list[dict[str, Any]]:
+    """A pipeline's steps, checked for shape (names, parameters); fields are checked at load time."""
+    if not isinstance(steps, list):
+        raise IngestError("a pipeline is a list of steps")
+    for index, step in enumerate(steps, start=1):
+        _spec(step, index)
+    return steps
+
+
+def run(plan: Plan, steps: list[dict[str, Any]], execute: Callable[[exp.Expression], tuple]) -> tuple[Plan, list[dict]]:
+    """Apply the steps in order; ``execute(query) -> row`` runs each step's counters."""
+    reports = []
+    for index, step in enumerate(steps, start=1):
+        spec = _spec(step, index)
+        params = {k: v for k, v in step.items() if k != "processor"}
+        outcome = spec.apply(plan, params, f"{index} ({spec.name})")
+        counts: dict[str, int] = {}
+        if outcome.counters:
+            query = exp.select(*[exp.alias_(e, label) for label, e in outcome.counters.items()]).from_(plan.query.subquery("p"))
+            counts = dict(zip(outcome.counters, execute(query)))
+        if step.get("on_error") == "fail" and counts.get("failed"):
+            raise IngestError(f"pipeline step {index} ({spec.name}): {counts['failed']:,} records failed and "
+                              f"the step is set to fail the load")
+        reports.append({"step": index, "processor": spec.name, **counts})
+        plan = outcome.plan
+    return plan, reports

@@ -1,0 +1,112 @@
+"""What a processor is, and how a pipeline of them runs.
+
+A processor maps a *plan* (a query over the records so far, and their schema) to a new plan.
+Plans are relational: each step wraps the previous one as a subquery, so the whole pipeline is
+one query the engine runs in parallel, streaming and spilling, without the records ever
+becoming Python objects. This is a deliberate improvement on per-batch Python transforms:
+joins with reference datasets and spatial lookups become engine joins with indexes instead of
+lookups per batch. A step reports counts (values changed, failed) from one aggregate over its
+own output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from portail.ingest.errors import IngestError
+from portail.schema import Field, FieldType
+
+
+@dataclass
+class Plan:
+    query: exp.Select
+    fields: list[Field]
+
+    def field(self, name: str, step: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise IngestError(f"pipeline step {step}: unknown field {name!r}; fields are: "
+                          f"{', '.join(f.name for f in self.fields)}")
+
+    def names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+
+@dataclass
+class Outcome:
+    plan: Plan
+    # label -> aggregate evaluated over the *previous* plan, where old and new values both compute
+    counters: dict[str, exp.Expression] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProcessorSpec:
+    name: str
+    doc: str
+    params: dict[str, str]  # parameter -> one-line description (required ones marked "required")
+    apply: Callable[[Plan, dict[str, Any], str], Outcome]
+    example: dict[str, Any]
+
+
+REGISTRY: dict[str, ProcessorSpec] = {}
+
+
+#: Parameters every step takes besides its own.
+COMMON_PARAMS = {"on_error": "skip (default: failing values become null and are counted) or fail (the load fails, "
+                             "the published version stays)"}
+
+
+def processor(name: str, doc: str, params: dict[str, str], example: dict[str, Any]):
+    def register(func: Callable[[Plan, dict[str, Any], str], Outcome]):
+        REGISTRY[name] = ProcessorSpec(name, doc, params, func, example)
+        return func
+
+    return register
+
+
+def column(name: str) -> exp.Column:
+    return exp.column(name, quoted=True)
+
+
+def wrap(plan: Plan, projections: list[exp.Expression], fields: list[Field], *, distinct: bool = False) -> Plan:
+    """A new plan selecting ``projections`` from the previous plan as a subquery."""
+    query = exp.select(*projections).from_(plan.query.subquery("p"))
+    if distinct:
+        query = query.distinct()
+    return Plan(query, fields)
+
+
+def replace_columns(plan: Plan, changes: dict[str, exp.Expression], *, types: dict[str, FieldType] | None = None,
+                    added: list[Field] | None = None, drop: frozenset[str] = frozenset()) -> Plan:
+    """Keep every field, replacing some expressions, dropping some, appending new ones."""
+    types = types or {}
+    projections, fields = [], []
+    for f in plan.fields:
+        if f.name in drop:
+            continue
+        projections.append(exp.alias_(changes.get(f.name, column(f.name)), f.name, quoted=True))
+        fields.append(Field(f.name, f.label, types.get(f.name, f.type), f.description, dict(f.annotations)))
+    for f in added or []:
+        projections.append(exp.alias_(changes[f.name], f.name, quoted=True))
+        fields.append(f)
+    return wrap(plan, projections, fields)
+
+
+def count_where(condition: exp.Expression) -> exp.Expression:
+    return exp.Filter(this=exp.func("count", exp.Star()), expression=exp.Where(this=condition))
+
+
+def require(params: dict[str, Any], key: str, step: str, kind: type = str) -> Any:
+    if key not in params or params[key] in (None, ""):
+        raise IngestError(f"pipeline step {step}: parameter {key!r} is required")
+    value = params[key]
+    if kind is list and isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, kind):
+        raise IngestError(f"pipeline step {step}: parameter {key!r} must be a {kind.__name__}")
+    return value

@@ -1,0 +1,172 @@
+"""Field and record transforms: rename, delete, set type, replace, concatenate, normalize,
+deduplicate, normalize dates. Each is a relational rewrite of the plan (see ``base``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp
+
+from portail.ingest.errors import IngestError
+from portail.ingest.infer import override_cast
+from portail.processors.base import (Outcome, Plan, column, count_where, processor, replace_columns, require, wrap)
+from portail.schema import Field, FieldType, normalize_name
+
+
+def _changed(old: exp.Expression, new: exp.Expression) -> exp.Expression:
+    return count_where(exp.NullSafeNEQ(this=old, expression=new))
+
+
+def _failed(source: exp.Expression, result: exp.Expression) -> exp.Expression:
+    """Values present before the step and null after it."""
+    return count_where(exp.and_(exp.Not(this=exp.Is(this=source, expression=exp.Null())),
+                                exp.Is(this=result.copy(), expression=exp.Null())))
+
+
+@processor("rename", "Rename a field (its label follows unless given).",
+           {"field": "required: current name", "to": "required: new name", "label": "new label"},
+           {"processor": "rename", "field": "code_insee", "to": "com", "label": "Code commune"})
+def rename(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
+    old = plan.field(require(params, "field", step), step)
+    new = normalize_name(require(params, "to", step))
+    if not new or (new != old.name and new in plan.names()):
+        raise IngestError(f"pipeline step {step}: cannot rename {old.name!r} to {params['to']!r} (empty or taken)")
+    projections, fields = [], []
+    for f in plan.fields:
+        if f is old:
+            projections.append(exp.alias_(column(f.name), new, quoted=True))
+            fields.append(Field(new, params.get("label") or (f.label if f.label != f.name else new), f.type, f.description,
+                                dict(f.annotations)))
+        else:
+            projections.append(column(f.name))
+            fields.append(f)
+    return Outcome(wrap(plan, projections, fields))
+
+
+@processor("delete", "Delete one or several fields.", {"fields": "required: a name or a list of names"},
+           {"processor": "delete", "fields": ["commentaires"]})
+def delete(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
+    names = params.get("fields") or params.get("field")
+    names = [names] if isinstance(names, str) else names
+    if not names:
+        raise IngestError(f"pipeline step {step}: parameter 'fields' is required")
+    for name in names:
+        plan.field(name, step)
+    if len(set(names)) == len(plan.fields):
+        raise IngestError(f"pipeline step {step}: a dataset needs at least one field")
+    return Outcome(replace_columns(plan, {}, drop=frozenset(names)))
+
+
+@processor("set_type", "Change a field's type; values that cannot be read become null and are counted.",
+           {"field": "required", "type": "required: text, int, double, boolean, date, datetime, geo_point_2d, geo_shape, json"},
+           {"processor": "set_type", "field": "annee", "type": "text"})
+def set_type(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
+    f = plan.field(require(params, "field", step), step)
+    try:
+        target = FieldType(require(params, "type", step))
+    except ValueError:
+        raise IngestError(f"pipeline step {step}: unknown type {params['type']!r}") from None
+    cast = override_cast(f.name, target, staged_as_text=f.type == FieldType.TEXT)
+    outcome = Outcome(replace_columns(plan, {f.name: cast}, types={f.name: target}))
+    outcome.counters["failed"] = _failed(column(f.name), cast)
+    return outcome
+
+
+@processor("replace", "Replace text in a field, literally or by regular expression (RE2 syntax).",
+           {"field": "required", "find": "required: text or pattern", "replace": "replacement (default empty); "
+            "\\1 refers to a group", "regex": "true to read `find` as a regular expression"},
+           {"processor": "replace", "field": "adresse", "find": "\\s+", "replace": " ", "regex": True})
+def replace(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
+    f = plan.field(require(params, "field", step), step)
+    find = exp.Literal.string(require(params, "find", step))
+    by = exp.Literal.string(str(params.get("replace", "")))
+    source = column(f.name) if f.type == FieldType.TEXT else exp.cast(column(f.name), "VARCHAR")
+    if params.get("regex"):
+        new = exp.func("regexp_replace", source, find, by, exp.Literal.string("g"))
+    else:
+        new = exp.func("replace", source, find, by)
+    outcome = Outcome(replace_columns(plan, {f.name: new}, types={f.name: FieldType.TEXT}))
+    outcome.counters["changed"] = _changed(source.copy(), new)
+    return outcome
+
+
+@processor("concat", "Concatenate fields into a new (or existing) text field, skipping nulls.",
+           {"fields": "required: list of names", "output": "required: name of the result", "separator": "default one space"},
+           {"processor": "concat", "fields": ["numero", "voie"], "output": "adresse", "separator": " "})
+def concat(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
+    names = require(params, "fields", step, list)
+    for name in names:
+        plan.field(name, step)
+    output = normalize_name(require(params, "output", step))
+    parts = [exp.cast(column(n), "VARCHAR") for n in names]
+    value = exp.func("concat_ws", exp.Literal.string(str(params.get("separator", " "))), *parts)
+    value = exp.func("nullif", value, exp.Literal.string(""))
+    if output in plan.names():
+        return Outcome(replace_columns(plan, {output: value}, types={output: FieldType.TEXT}))
+    added = Field(output, params.get("label") or output, FieldType.TEXT)
+    return Outcome(replace_columns(plan, {output: value}, added=[added]))
+
+
+@processor("normalize", "Trim spaces, change case, strip accents of a text field.",
+           {"field": "required", "trim": "default true (also folds inner runs of spaces)", "case": "lower or upper",
+            "accents": "strip to remove them"},
+           {"processor": "normalize", "field": "commune", "case": "upper", "accents": "strip"})
+def normalize(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
+    f = plan.field(require(params, "field", step), step)
+    value: exp.Expression = column(f.name) if f.type == FieldType.TEXT else exp.cast(column(f.name), "VARCHAR")
+    if params.get("trim", True):
+        value = exp.func("regexp_replace", exp.func("trim", value), exp.Literal.string(r"\s+"), exp.Literal.string(" "),
+                         exp.Literal.string("g"))
+    if params.get("accents") == "strip":
+        value = exp.func("strip_accents", value)
+    case = params.get("case")
+    if case in ("lower", "upper"):
+        value = exp.func(case, value)
+    elif case is not None:
+        raise IngestError(f"pipeline step {step}: case must be lower or upper")
+    outcome = Outcome(replace_columns(plan, {f.name: value}, types={f.name: FieldType.TEXT}))
+    outcome.counters["changed"] = _changed(exp.cast(column(f.name), "VARCHAR"), value)
+    return outcome
+
+
+@processor("deduplicate", "Keep one record of each set of identical records (or identical on the given fields).",
+           {"fields": "names that define a duplicate (default: all fields)"},
+           {"processor": "deduplicate", "fields": ["siret"]})
+def deduplicate(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
+    names = params.get("fields")
+    if not names:
+        outcome = Outcome(wrap(plan, [column(n) for n in plan.names()], list(plan.fields), distinct=True))
+        outcome.counters["removed"] = exp.Sub(this=exp.func("count", exp.Star()), expression=exp.func(
+            "count", exp.Distinct(expressions=[exp.func("row", *[column(n) for n in plan.names()])])))
+        return outcome
+    names = [names] if isinstance(names, str) else names
+    for name in names:
+        plan.field(name, step)
+    keys = [column(n) for n in names]
+    numbered = exp.select(*[column(n) for n in plan.names()],
+                          exp.alias_(exp.Window(this=exp.func("row_number"), partition_by=keys), "__n")
+                          ).from_(plan.query.subquery("p"))
+    query = exp.select(*[column(n) for n in plan.names()]).from_(numbered.subquery("d")).where(
+        exp.EQ(this=exp.column("__n"), expression=exp.Literal.number(1)))
+    outcome = Outcome(Plan(query, list(plan.fields)))
+    outcome.counters["removed"] = exp.Sub(this=exp.func("count", exp.Star()), expression=exp.func(
+        "count", exp.Distinct(expressions=[exp.func("row", *keys)])))
+    return outcome
+
+
+@processor("date_normalize", "Read a text field as a date (or datetime) with the given strptime formats, tried in order.",
+           {"field": "required", "formats": "required: list of formats such as %d/%m/%Y, %Y%m%d",
+            "type": "date (default) or datetime"},
+           {"processor": "date_normalize", "field": "date_acte", "formats": ["%Y%m%d", "%d/%m/%Y"]})
+def date_normalize(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
+    f = plan.field(require(params, "field", step), step)
+    formats = require(params, "formats", step, list)
+    target = FieldType(params.get("type", "date"))
+    if target not in (FieldType.DATE, FieldType.DATETIME):
+        raise IngestError(f"pipeline step {step}: type must be date or datetime")
+    text = exp.func("trim", exp.cast(column(f.name), "VARCHAR"))
+    parsed = exp.func("try_strptime", text, exp.Array(expressions=[exp.Literal.string(x) for x in formats]))
+    value = exp.cast(parsed, "DATE") if target == FieldType.DATE else exp.cast(parsed, "TIMESTAMPTZ")
+    outcome = Outcome(replace_columns(plan, {f.name: value}, types={f.name: target}))
+    outcome.counters["failed"] = _failed(column(f.name), value)
+    return outcome
