@@ -313,6 +313,22 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
                 workers=workers, log_level="info")
 
 
+refdata_app = typer.Typer(help="Reference datasets: communes, EPCI, départements, régions.", no_args_is_help=True)
+app.add_typer(refdata_app, name="refdata")
+
+
+@refdata_app.command("install")
+def refdata_install(from_dir: Optional[Path] = typer.Option(None, "--from", help="Read the official files from this folder "
+                                                                "instead of downloading them."),
+                    only: Optional[str] = typer.Option(None, "--only", help="communes,epci,departements,regions")):
+    """Install or refresh the reference datasets (a new vintage publishes new versions)."""
+    from portail.refdata import install
+
+    with _errors():
+        for line in install(_instance(), from_dir, only.split(",") if only else None):
+            out.print(line)
+
+
 @app.command("demo")
 def demo(refdata: Path = typer.Option(Path("../shared/refdata"), help="Folder of reference files to load.")):
     """Load the demo datasets (idempotent)."""

@@ -97,7 +97,7 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
         try:
             raw = open_source(path, opts)
             result = build_version(instance.store, uid, number, raw, overrides=overrides, timezone=timezone,
-                                   progress=progress, pipeline=pipeline)
+                                   progress=progress, pipeline=pipeline, locate=lambda ref: published_location(instance, ref))
         except IngestError as error:
             with instance.session() as session:
                 dataset = services.get_dataset(session, uid)
@@ -125,6 +125,15 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
     for location in stale:
         instance.store.drop_version(location)
     return LoadResult(slug, number, publish, result.report)
+
+
+def published_location(instance: Instance, ref: str) -> str:
+    """The file of a dataset's published version (for joins with reference datasets)."""
+    with instance.session() as session:
+        dataset = services.get_dataset(session, ref)
+        if dataset.current is None:
+            raise IngestError(f"dataset {ref!r} has no published version to join with")
+        return dataset.current.location
 
 
 def publish(instance: Instance, ref: str, number: int | None = None) -> DatasetVersion:

@@ -3,8 +3,9 @@
 The flow is one DuckDB workspace per build (the store's ``VersionBuild``): the raw values are
 staged in a temporary table (spilling to disk past the memory limit), types are inferred
 over all of it, and the typed records are written to the new version file in one statement,
-sorted on the dataset's facet fields so that zone maps prune row groups. When the dataset
-has a processor pipeline, the typed records stream through it as Arrow batches instead.
+sorted on the dataset's facet fields so that zone maps prune row groups. A processor pipeline
+rewrites that statement (``processors``): it stays one query, joins with reference datasets
+included, which are attached read-only to the build.
 
 Any failure aborts the build: the new file disappears and whatever was published stays.
 """
@@ -113,7 +114,8 @@ def sort_keys(fields: list[Field]) -> list[str]:
 
 def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
                   overrides: dict[str, dict[str, Any]] | None = None, timezone: str = "Europe/Paris",
-                  progress: Progress | None = None, pipeline: list[dict[str, Any]] | None = None) -> BuildResult:
+                  progress: Progress | None = None, pipeline: list[dict[str, Any]] | None = None,
+                  locate: Callable[[str], str] | None = None) -> BuildResult:
     started = time.monotonic()
     overrides = overrides or {}
     build = store.begin_version(uid, number)
@@ -130,7 +132,7 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         if pipeline:
             from portail.processors import Plan, run
 
-            plan, steps = run(Plan(query, fields), pipeline,
+            plan, steps = run(Plan(query, fields, _reference_attacher(con, locate)), pipeline,
                               lambda q: con.execute(q.sql(dialect="duckdb")).fetchone())
             query, fields = plan.query, plan.fields
         done = threading.Event()
@@ -160,6 +162,24 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
     except Exception as error:
         build.abort()
         raise IngestError(f"could not build the version: {str(error).splitlines()[0][:300]}", source=raw.source) from error
+
+
+def _reference_attacher(con, locate: Callable[[str], str] | None) -> Callable[[str], exp.Table] | None:
+    """Attach a reference dataset's published version read-only to the build, once."""
+    if locate is None:
+        return None
+    attached: dict[str, str] = {}
+
+    def reference(dataset_id: str) -> exp.Table:
+        if dataset_id not in attached:
+            alias = f"ref{len(attached)}"
+            location = locate(dataset_id).replace("'", "''")
+            con.execute(f"ATTACH '{location}' AS {alias} (READ_ONLY)")
+            attached[dataset_id] = alias
+        return exp.Table(this=exp.to_identifier("records"), db=exp.to_identifier("main"),
+                         catalog=exp.to_identifier(attached[dataset_id]))
+
+    return reference
 
 
 def _field_reports(con, fields: list[Field], inferred: dict[str, Inferred], raw: RawTable) -> list[FieldReport]:

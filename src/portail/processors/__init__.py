@@ -13,7 +13,7 @@ from typing import Any
 from sqlglot import exp
 
 from portail.ingest.errors import IngestError
-from portail.processors import generic, geo  # noqa: F401 - registers the processors
+from portail.processors import generic, geo, territory  # noqa: F401 - registers the processors
 from portail.processors.base import REGISTRY, Plan
 
 __all__ = ["REGISTRY", "Plan", "run", "validate"]
@@ -53,6 +53,8 @@ def run(plan: Plan, steps: list[dict[str, Any]], execute: Callable[[exp.Expressi
         if outcome.counters:
             query = exp.select(*[exp.alias_(e, label) for label, e in outcome.counters.items()]).from_(plan.query.subquery("p"))
             counts = dict(zip(outcome.counters, execute(query)))
+        elif outcome.counters_query is not None:
+            counts = dict(zip([e.alias_or_name for e in outcome.counters_query.expressions], execute(outcome.counters_query)))
         if step.get("on_error") == "fail" and counts.get("failed"):
             raise IngestError(f"pipeline step {index} ({spec.name}): {counts['failed']:,} records failed and "
                               f"the step is set to fail the load")

@@ -25,6 +25,13 @@ from portail.schema import Field, FieldType
 class Plan:
     query: exp.Select
     fields: list[Field]
+    #: Resolves a reference dataset (by dataset_id) to a table the query can join; set by the loader.
+    reference: Callable[[str], exp.Table] | None = None
+
+    def table_of(self, dataset_id: str, step: str) -> exp.Table:
+        if self.reference is None:
+            raise IngestError(f"pipeline step {step}: reference datasets are not available here")
+        return self.reference(dataset_id)
 
     def field(self, name: str, step: str) -> Field:
         for f in self.fields:
@@ -42,6 +49,8 @@ class Outcome:
     plan: Plan
     # label -> aggregate evaluated over the *previous* plan, where old and new values both compute
     counters: dict[str, exp.Expression] = field(default_factory=dict)
+    #: or a whole query returning one row of named counts (for steps that join)
+    counters_query: exp.Select | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,7 @@ def wrap(plan: Plan, projections: list[exp.Expression], fields: list[Field], *, 
     query = exp.select(*projections).from_(plan.query.subquery("p"))
     if distinct:
         query = query.distinct()
-    return Plan(query, fields)
+    return Plan(query, fields, plan.reference)
 
 
 def replace_columns(plan: Plan, changes: dict[str, exp.Expression], *, types: dict[str, FieldType] | None = None,

@@ -1,0 +1,194 @@
+"""Install reference datasets from a folder (tests, demo, offline sites) or their official URLs.
+
+Each official file becomes a dataset ``ref-src-…`` loaded by the ordinary loader, with its
+source, vintage and licence recorded; derived tables (``ref-communes``: every commune and
+municipal arrondissement with its département, région, EPCI and population;
+``ref-commune-successeurs``: every former INSEE code mapped to the current commune) are built
+from them with SQL and published as datasets too. Reinstalling a new vintage publishes new
+versions: datasets enriched from them keep their own published versions until they reload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlglot import exp
+
+from portail.catalog import services
+from portail.ingest.errors import IngestError
+from portail.operations import Instance, fetch, load_file, published_location
+from portail.schema import Field, FieldType
+
+
+@dataclass(frozen=True)
+class Source:
+    dataset_id: str
+    title: str
+    path: str  # relative path in a refdata folder
+    url: str  # official download (used when no folder is given)
+    vintage: str
+    licence: str
+    layer: str  # communes, epci, departements, regions: what --only selects
+
+
+SOURCES = [
+    Source("ref-src-cog-communes", "COG 2026 : communes", "referentiels/cog2026_communes.csv",
+           "https://www.insee.fr/fr/statistiques/fichier/8740222/v_commune_2026.csv", "2026", "Licence Ouverte 2.0", "communes"),
+    Source("ref-src-cog-mouvements", "COG 2026 : mouvements des communes", "referentiels/cog2026_mouvements_communes.csv",
+           "https://www.insee.fr/fr/statistiques/fichier/8740222/v_mvt_commune_2026.csv", "2026", "Licence Ouverte 2.0", "communes"),
+    Source("ref-src-cog-departements", "COG 2026 : départements", "referentiels/cog2026_departements.csv",
+           "https://www.insee.fr/fr/statistiques/fichier/8740222/v_departement_2026.csv", "2026", "Licence Ouverte 2.0",
+           "departements"),
+    Source("ref-src-cog-regions", "COG 2026 : régions", "referentiels/cog2026_regions.csv",
+           "https://www.insee.fr/fr/statistiques/fichier/8740222/v_region_2026.csv", "2026", "Licence Ouverte 2.0", "regions"),
+    Source("ref-src-populations", "Populations légales des communes", "referentiels/populations_legales_communes.csv",
+           "https://www.insee.fr/fr/statistiques/8680726", "2023 (publiées 2026)", "Licence Ouverte 2.0", "communes"),
+    Source("ref-src-epci-membres", "EPCI à fiscalité propre : communes membres", "referentiels/commune_epci_2025.csv",
+           "https://www.collectivites-locales.gouv.fr/files/Accueil/DESL/2025/epcicom2025.xlsx", "2025", "Licence Ouverte 2.0",
+           "epci"),
+    Source("ref-src-communes-contours", "Contours des communes (simplifiés)", "geo/communes-france-simplifiee-derivee.geojson",
+           "https://etalab-datasets.geo.data.gouv.fr/contours-administratifs/latest/geojson/communes-100m.geojson",
+           "2018 (dérivé)", "Licence Ouverte 2.0", "communes"),
+    Source("ref-src-epci-contours", "Contours des EPCI", "geo/epci-france-2025-derivee.geojson",
+           "https://etalab-datasets.geo.data.gouv.fr/contours-administratifs/latest/geojson/epci-100m.geojson",
+           "2025 (dérivé)", "Licence Ouverte 2.0", "epci"),
+    Source("ref-src-departements-contours", "Contours des départements", "geo/departements.geojson",
+           "https://etalab-datasets.geo.data.gouv.fr/contours-administratifs/latest/geojson/departements-100m.geojson",
+           "2018", "Licence Ouverte 2.0", "departements"),
+    Source("ref-src-regions-contours", "Contours des régions", "geo/regions.geojson",
+           "https://etalab-datasets.geo.data.gouv.fr/contours-administratifs/latest/geojson/regions-100m.geojson",
+           "2018", "Licence Ouverte 2.0", "regions"),
+]
+
+COMMUNES_SQL = """
+SELECT c.com AS code, c.libelle AS nom, c.typecom AS type,
+       coalesce(c.dep, p.dep) AS dep_code, d.libelle AS dep_nom,
+       coalesce(c.reg, p.reg) AS reg_code, r.libelle AS reg_nom,
+       e.siren_epci AS epci_siren, e.raison_sociale AS epci_nom,
+       pop.pmun AS population, g.geo_shape AS geo_shape
+FROM cog AS c
+LEFT JOIN cog AS p ON c.typecom = 'ARM' AND p.typecom = 'COM' AND p.com = c.comparent
+LEFT JOIN departements AS d ON d.dep = coalesce(c.dep, p.dep)
+LEFT JOIN regions AS r ON r.reg = coalesce(c.reg, p.reg)
+LEFT JOIN epci AS e ON e.insee = coalesce(p.com, c.com)
+LEFT JOIN populations AS pop ON pop.com = c.com
+LEFT JOIN contours AS g ON g.code = c.com
+WHERE c.typecom IN ('COM', 'ARM')
+"""
+
+# A former code maps to the commune it became (latest event first), chains followed 6 deep.
+SUCCESSORS_SQL = """
+WITH current AS (SELECT com FROM cog WHERE typecom IN ('COM', 'ARM')),
+step AS (
+  SELECT com_av AS old, arg_max(com_ap, date_eff) AS new FROM mouvements
+  WHERE typecom_ap = 'COM' AND com_av <> com_ap AND com_av NOT IN (SELECT com FROM current)
+  GROUP BY com_av
+),
+chain AS (
+  SELECT s1.old, coalesce(s6.new, s5.new, s4.new, s3.new, s2.new, s1.new) AS new
+  FROM step s1 LEFT JOIN step s2 ON s2.old = s1.new LEFT JOIN step s3 ON s3.old = s2.new
+  LEFT JOIN step s4 ON s4.old = s3.new LEFT JOIN step s5 ON s5.old = s4.new LEFT JOIN step s6 ON s6.old = s5.new
+)
+SELECT old AS ancien_code, new AS code FROM chain WHERE new IN (SELECT com FROM current)
+"""
+
+
+@dataclass(frozen=True)
+class Derived:
+    dataset_id: str
+    title: str
+    sql: str
+    inputs: dict[str, str]  # table name in the SQL -> source dataset_id
+    fields: list[Field]
+    layer: str
+
+
+def _f(name: str, label: str, kind: FieldType = FieldType.TEXT) -> Field:
+    return Field(name, label, kind)
+
+
+DERIVED = [
+    Derived("ref-communes", "Communes et arrondissements municipaux (référentiel)", COMMUNES_SQL,
+            {"cog": "ref-src-cog-communes", "departements": "ref-src-cog-departements", "regions": "ref-src-cog-regions",
+             "epci": "ref-src-epci-membres", "populations": "ref-src-populations", "contours": "ref-src-communes-contours"},
+            [_f("code", "Code INSEE"), _f("nom", "Nom"), _f("type", "Type (COM, ARM)"), _f("dep_code", "Code département"),
+             _f("dep_nom", "Département"), _f("reg_code", "Code région"), _f("reg_nom", "Région"),
+             _f("epci_siren", "SIREN de l'EPCI"), _f("epci_nom", "EPCI"), _f("population", "Population municipale", FieldType.INT),
+             _f("geo_shape", "Contour", FieldType.GEO_SHAPE)], "communes"),
+    Derived("ref-commune-successeurs", "Anciens codes communes et commune actuelle", SUCCESSORS_SQL,
+            {"cog": "ref-src-cog-communes", "mouvements": "ref-src-cog-mouvements"},
+            [_f("ancien_code", "Ancien code INSEE"), _f("code", "Code INSEE actuel")], "communes"),
+]
+
+
+def _ensure(instance: Instance, dataset_id: str, title: str, extra: dict) -> None:
+    with instance.session() as session:
+        try:
+            dataset = services.get_dataset(session, dataset_id)
+        except services.NotFound:
+            dataset = services.create_dataset(session, dataset_id, title, portals=["public", "internal"],
+                                              themes=["Référentiels"], language="fr", update_frequency="annual")
+        services.update_metadata(session, dataset, extra_metas={**(dataset.extra_metas or {}), "reference": True, **extra},
+                                 license=extra.get("licence"))
+
+
+def _build_derived(instance: Instance, derived: Derived) -> int:
+    """Publish a new version of a derived table, built with SQL over the published sources."""
+    from portail.store.duckdb_store import RECORDS
+
+    with instance.session() as session:
+        dataset = services.get_dataset(session, derived.dataset_id)
+        uid = dataset.uid
+    with instance.store.lock(uid):
+        with instance.session() as session:
+            number = services.start_version(session, services.get_dataset(session, uid), "refdata install").number
+        build = instance.store.begin_version(uid, number)
+        try:
+            for table, source in derived.inputs.items():
+                location = published_location(instance, source).replace("'", "''")
+                build.con.execute(f"ATTACH '{location}' AS src_{table} (READ_ONLY)")
+                build.con.execute(f'CREATE TEMP VIEW "{table}" AS SELECT * FROM src_{table}.main.{RECORDS}')
+            import sqlglot
+
+            build.create_records(sqlglot.parse_one(derived.sql, dialect="duckdb"))
+            info = build.finish({"fields": [f.to_dict() for f in derived.fields], "report": {"derived_from": derived.inputs}})
+        except Exception as error:
+            build.abort()
+            with instance.session() as session:
+                services.fail_version(session, services.get_dataset(session, uid).version(number), str(error)[:500])
+            raise IngestError(f"could not build {derived.dataset_id}: {str(error).splitlines()[0][:300]}") from None
+        with instance.session() as session:
+            dataset = services.get_dataset(session, uid)
+            services.complete_version(session, dataset.version(number), location=info.location, row_count=info.row_count,
+                                      size_bytes=info.size_bytes, fields=derived.fields, report={"rows": info.row_count,
+                                                                                                 "derived_from": derived.inputs})
+            services.publish(session, dataset, number)
+    return info.row_count
+
+
+def install(instance: Instance, from_dir: Path | None = None, only: list[str] | None = None) -> Iterator[str]:
+    """Install (or reinstall) the reference datasets; yields one line per dataset."""
+    layers = set(only or {"communes", "epci", "departements", "regions"})
+    unknown = layers - {"communes", "epci", "departements", "regions"}
+    if unknown:
+        raise IngestError(f"unknown reference layer {sorted(unknown)[0]!r}; choose among communes, epci, departements, regions")
+    if "communes" in layers:  # communes are described with their département, région and EPCI
+        layers |= {"departements", "regions", "epci"}
+    for source in SOURCES:
+        if source.layer not in layers:
+            continue
+        _ensure(instance, source.dataset_id, source.title,
+                {"source_url": source.url, "vintage": source.vintage, "licence": source.licence})
+        path = Path(from_dir) / source.path if from_dir else fetch(instance, source.url)
+        try:
+            result = load_file(instance, source.dataset_id, path, publish=True, source=str(path if from_dir else source.url))
+        finally:
+            if not from_dir:
+                path.unlink(missing_ok=True)
+        yield f"{source.dataset_id}: {result.report.rows:,} records (vintage {source.vintage})"
+    for derived in DERIVED:
+        if derived.layer in layers:
+            _ensure(instance, derived.dataset_id, derived.title, {"derived_from": sorted(set(derived.inputs.values()))})
+            yield f"{derived.dataset_id}: {_build_derived(instance, derived):,} records"

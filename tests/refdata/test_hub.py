@@ -1,0 +1,115 @@
+"""The reference-data hub installed from the real files, and enrichment by INSEE code."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from typer.testing import CliRunner
+
+from portail.catalog import services
+from portail.cli import app
+from portail.operations import load_file
+from portail.refdata import install
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory, refdata):
+    from tests.conftest import make_instance
+
+    instance = make_instance(tmp_path_factory.mktemp("hub") / "home")
+    lines = list(install(instance, refdata))
+    yield instance, lines
+    instance.store.close()
+
+
+@pytest.fixture(scope="module")
+def cog(refdata):
+    with open(refdata / "referentiels" / "cog2026_communes.csv", encoding="utf-8") as handle:
+        return {r["COM"]: r for r in csv.DictReader(handle) if r["TYPECOM"] in ("COM", "ARM")}
+
+
+def enrich(instance, slug, path, steps):
+    with instance.session() as s:
+        try:
+            dataset = services.get_dataset(s, slug)
+        except services.NotFound:
+            dataset = services.create_dataset(s, slug, slug)
+        services.set_pipeline(s, dataset, steps)
+    result = load_file(instance, slug, path, publish=True)
+    with instance.session() as s:
+        location = services.get_dataset(s, slug).current.location
+    return result, location
+
+
+def test_install_records_source_vintage_and_licence(hub):
+    instance, lines = hub
+    assert "ref-src-cog-communes: 37,496 records (vintage 2026)" in lines
+    assert "ref-communes: 34,920 records" in lines
+    with instance.session() as s:
+        communes = services.get_dataset(s, "ref-communes")
+        source = services.get_dataset(s, "ref-src-cog-communes")
+        assert communes.portals == ["public", "internal"] and communes.extra_metas["reference"] is True
+        assert source.extra_metas["vintage"] == "2026" and source.license == "Licence Ouverte 2.0"
+        location = communes.current.location
+    rows = instance.store.query(location, "SELECT * EXCLUDE (geo_shape), geo_shape IS NOT NULL AS has_contour FROM records "
+                                          "WHERE code IN ('75056', '75101', '2A004', '01001') ORDER BY code").to_pylist()
+    by_code = {r["code"]: r for r in rows}
+    assert by_code["2A004"]["dep_nom"] == "Corse-du-Sud" and by_code["2A004"]["reg_code"] == "94"
+    assert by_code["75101"]["type"] == "ARM" and by_code["75101"]["epci_nom"] == by_code["75056"]["epci_nom"] == "Métropole du Grand Paris"
+    assert by_code["01001"]["population"] == 860 and by_code["01001"]["has_contour"]
+
+
+def test_admin_divisions_remaps_former_codes(hub, refdata, cog):
+    instance, _ = hub
+    source = refdata / "referentiels" / "communes_france_enrichies.csv"
+    result, location = enrich(instance, "communes-2024", source, [{"processor": "admin_divisions", "field": "insee_com"}])
+    report = result.report.processors[0]
+    # The file is COG 2024: 78 of its codes (communes merged in 2025-2026, and communes
+    # déléguées) now belong to another commune; every code is found.
+    assert (report["unmatched"], report["remapped"]) == (0, 78)
+    rows = instance.store.query(location, "SELECT insee_com, commune_code, commune_dep_code, commune_reg_code FROM records").to_pylist()
+    for row in rows:
+        current = cog[row["commune_code"]]
+        assert (row["commune_dep_code"], row["commune_reg_code"]) == (current["DEP"] or cog[current["COMPARENT"]]["DEP"],
+                                                                    current["REG"] or cog[current["COMPARENT"]]["REG"])
+    remapped = {r["insee_com"]: r["commune_code"] for r in rows if r["insee_com"] != r["commune_code"]}
+    with open(refdata / "referentiels" / "cog2026_mouvements_communes.csv", encoding="utf-8") as handle:
+        events = {(e["COM_AV"], e["COM_AP"]) for e in csv.DictReader(handle)}
+    direct = sum(1 for old, new in remapped.items() if (old, new) in events)
+    assert direct >= 0.9 * len(remapped)  # the rest went through a chain of events
+    assert all(old not in cog or cog[old]["TYPECOM"] != "COM" for old in remapped)
+
+
+def test_admin_divisions_on_sirene_and_code_normalisation(hub, refdata, tmp_path):
+    instance, _ = hub
+    result, location = enrich(instance, "sirene-isere", refdata / "sirene" / "sirene_v3_etablissements_isere_commerce_alimentaire.csv",
+                              [{"processor": "admin_divisions", "field": "codecommuneetablissement", "prefix": "com"}])
+    deps = instance.store.query(location, "SELECT DISTINCT com_dep_code d FROM records").to_pylist()
+    assert deps == [{"d": "38"}] and result.report.processors[0]["unmatched"] == 0
+    messy = tmp_path / "messy.csv"
+    messy.write_text("code;v\n1001;a\n2a004;b\n 75056 ;c\n99999;d\n", encoding="utf-8")
+    result, location = enrich(instance, "messy", messy, [{"processor": "admin_divisions", "field": "code", "contour": True}])
+    rows = instance.store.query(location, "SELECT v, commune_code, commune_nom, commune_contour IS NOT NULL c FROM records ORDER BY v").to_pylist()
+    assert [(r["commune_code"], r["commune_nom"]) for r in rows[:2]] == [("01001", "L'Abergement-Clémenciat"), ("2A004", "Ajaccio")]
+    assert rows[2]["commune_nom"] == "Paris" and rows[2]["c"] and rows[3]["commune_code"] is None
+    assert result.report.processors[0]["unmatched"] == 1
+
+
+def test_without_the_hub_the_step_fails_clearly(instance, tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("code\n01001\n")
+    from portail.ingest.errors import IngestError
+
+    with pytest.raises(IngestError, match="dataset 'ref-communes' has no published version|Unknown dataset: ref-communes"):
+        enrich(instance, "x", path, [{"processor": "admin_divisions", "field": "code"}])
+
+
+def test_refdata_cli(tmp_path, refdata):
+    result = CliRunner().invoke(app, ["refdata", "install", "--from", str(refdata), "--only", "regions"],
+                                env={"PORTAIL_HOME": str(tmp_path / "h")})
+    assert result.exit_code == 0, result.output
+    assert "ref-src-regions-contours: 13 records" in result.output and "ref-communes" not in result.output
+    bad = CliRunner().invoke(app, ["refdata", "install", "--from", str(refdata), "--only", "cantons"],
+                             env={"PORTAIL_HOME": str(tmp_path / "h")})
+    assert bad.exit_code == 1 and "unknown reference layer 'cantons'" in bad.output
