@@ -31,6 +31,7 @@ class DemoDataset:
     description: str = ""
     frequency: str = "annual"
     extra: dict = field(default_factory=dict)
+    pipeline: tuple[dict, ...] = ()  # processors, e.g. enrichment with the reference hub
 
 
 DEMO = [
@@ -55,10 +56,30 @@ DEMO = [
                 portals=("public", "internal"), themes=("Territoires",), keywords=("région", "contours"), publisher="IGN"),
     DemoDataset("epci-composition", "Composition communale des EPCI à fiscalité propre", "excel/dgcl_epcicom_2025.xlsx",
                 themes=("Territoires",), keywords=("EPCI", "intercommunalité"), publisher="DGCL"),
+    DemoDataset("commerces-alimentaires-isere", "Commerces alimentaires de l'Isère (Sirene), enrichis par commune",
+                "sirene/sirene_v3_etablissements_isere_commerce_alimentaire.csv", themes=("Économie",),
+                keywords=("Sirene", "commerce"), publisher="INSEE",
+                description="Établissements du commerce alimentaire (NAF 47.11) en Isère, avec la commune, l'EPCI, "
+                            "le département et la population ajoutés depuis le référentiel des communes.",
+                pipeline=({"processor": "admin_divisions", "field": "codecommuneetablissement", "prefix": "commune"},)),
     DemoDataset("decp-marches-publics", "Données essentielles de la commande publique (extrait)",
                 "decp/decp_2019_e-marchespublics.json", themes=("Économie",), keywords=("marchés publics", "DECP"),
                 publisher="e-marchespublics.com"),
 ]
+
+
+def _reference_hub(instance: Instance, refdata: Path) -> Iterator[str]:
+    from portail.refdata import install
+
+    with instance.session() as session:
+        try:
+            installed = services.get_dataset(session, "ref-communes").current_version is not None
+        except services.NotFound:
+            installed = False
+    if installed:
+        yield "reference datasets: already installed"
+        return
+    yield from install(instance, refdata)
 
 
 def generate_sample(path: Path, rows: int = 5000) -> Path:
@@ -79,6 +100,8 @@ def generate_sample(path: Path, rows: int = 5000) -> Path:
 def load_demo(instance: Instance, refdata: Path) -> Iterator[str]:
     refdata = Path(refdata)
     entries = DEMO if refdata.is_dir() else []
+    if entries:
+        yield from _reference_hub(instance, refdata)
     if not entries:
         sample = generate_sample(instance.settings.home / "demo-equipements.csv")
         entries = [DemoDataset("equipements-demo", "Équipements publics (données générées)", str(sample),
@@ -93,6 +116,8 @@ def load_demo(instance: Instance, refdata: Path) -> Iterator[str]:
                     session, entry.slug, entry.title, description=entry.description or None, portals=list(entry.portals),
                     themes=list(entry.themes), keywords=list(entry.keywords), license=entry.license,
                     publisher=entry.publisher or None, update_frequency=entry.frequency, language="fr")
+                if entry.pipeline:
+                    services.set_pipeline(session, dataset, list(entry.pipeline))
             if dataset.current_version is not None:
                 yield f"{entry.slug}: already loaded"
                 continue
