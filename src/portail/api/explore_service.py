@@ -17,7 +17,8 @@ from sqlglot import exp
 
 from portail.api.errors import ApiError, invalid_parameter, not_found
 from portail.api.facets import conditions_for, default_facets, facet_values, parse_facet, parse_refinements
-from portail.api.serialize import output_expression, records_json
+from portail.api.serialize import records_json
+from portail.values import output_expression
 from portail.catalog import services
 from portail.catalog.models import Dataset
 from portail.operations import Instance

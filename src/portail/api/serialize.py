@@ -1,21 +1,19 @@
 """JSON shapes exactly as Opendatasoft's Explore API v2.1 emits them.
 
-The dataset object (``dataset_id``, ``dataset_uid``, ``metas.default``, ``fields``…) and
-record values (geo_point_2d as ``{lon, lat}``, geo_shape as a GeoJSON Feature, dates as ISO
-strings) are shaped here and nowhere else, so the HTML portal and exports can reuse them.
+The dataset object (``dataset_id``, ``dataset_uid``, ``metas.default``, ``fields``…) is shaped
+here and nowhere else; record values are shaped by ``portail.values``, shared with exports.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from typing import Any
 
 from markdown_it import MarkdownIt
-from sqlglot import exp
 
 from portail.catalog.models import Dataset
 from portail.schema import Field, FieldType, fields_from_json
+from portail.values import record_value
 
 _markdown = MarkdownIt("commonmark", {"html": False})
 
@@ -108,32 +106,5 @@ def dataset_json(dataset: Dataset, base_url: str = "", include_links: bool = Fal
 
 
 # -- records ----------------------------------------------------------------------------------
-def output_expression(f: Field) -> exp.Expression:
-    """How a stored column is read for JSON output (geometry needs converting in the engine)."""
-    column = exp.column(f.name, quoted=True)
-    if f.type == FieldType.GEO_POINT_2D:
-        return exp.func("struct_pack", exp.PropertyEQ(this=exp.to_identifier("lon"), expression=exp.func("ST_X", column)),
-                        exp.PropertyEQ(this=exp.to_identifier("lat"), expression=exp.func("ST_Y", column)))
-    if f.type == FieldType.GEO_SHAPE:
-        return exp.func("ST_AsGeoJSON", column)
-    if f.type in (FieldType.JSON, FieldType.FILE):
-        return exp.cast(column, "VARCHAR")
-    return column
-
-
-def record_value(f: Field, value: Any) -> Any:
-    if value is None:
-        return None
-    if f.type == FieldType.GEO_SHAPE:
-        return {"type": "Feature", "geometry": json.loads(value), "properties": {}}
-    if f.type == FieldType.GEO_POINT_2D:
-        return {"lon": value["lon"], "lat": value["lat"]} if value.get("lon") is not None else None
-    if f.type in (FieldType.JSON, FieldType.FILE):
-        return json.loads(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return value
-
-
 def records_json(fields: list[Field], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{f.name: record_value(f, row.get(f.name)) for f in fields} for row in rows]

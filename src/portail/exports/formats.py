@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlglot import exp
 
-from portail.api.serialize import record_value
+from portail.values import output_expression, record_value
 from portail.schema import GEO_TYPES, Field, FieldType
 
 CHUNK = 1 << 16
@@ -60,25 +60,9 @@ class ExportFormat:
 
 
 def columns_for(fields: list[Field], fmt: ExportFormat) -> list[exp.Expression]:
-    """How each stored field is read for a format (the store runs these expressions)."""
-    selects = []
-    for f in fields:
-        column = exp.column(f.name, quoted=True)
-        if f.type in GEO_TYPES:
-            if fmt.geometry == "wkb":
-                expression = exp.func("ST_AsWKB", column)
-            elif f.type == FieldType.GEO_POINT_2D:
-                expression = exp.func("struct_pack",
-                                      exp.PropertyEQ(this=exp.to_identifier("lon"), expression=exp.func("ST_X", column)),
-                                      exp.PropertyEQ(this=exp.to_identifier("lat"), expression=exp.func("ST_Y", column)))
-            else:
-                expression = exp.func("ST_AsGeoJSON", column)
-        elif f.type in (FieldType.JSON, FieldType.FILE):
-            expression = exp.cast(column, "VARCHAR")
-        else:
-            expression = column
-        selects.append(exp.alias_(expression, f.name, quoted=True))
-    return selects
+    """How each stored field is read for a format: as for the API, or geometries as WKB for geo formats."""
+    return [exp.alias_(exp.func("ST_AsWKB", exp.column(f.name, quoted=True)) if f.type in GEO_TYPES and fmt.geometry == "wkb"
+                       else output_expression(f), f.name, quoted=True) for f in fields]
 
 
 def _header(fields: list[Field], options: ExportOptions) -> list[str]:

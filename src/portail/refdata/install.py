@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlglot import exp
 
 from portail.catalog import services
 from portail.ingest.errors import IngestError

@@ -1,0 +1,42 @@
+"""How stored values are read out of a version and shaped as JSON, the Opendatasoft way.
+
+One place for it, shared by the Explore API, the exports and (later) the HTML portal:
+geo_point_2d as ``{lon, lat}``, geo_shape as a GeoJSON Feature, dates as ISO strings.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from sqlglot import exp
+
+from portail.schema import Field, FieldType
+
+
+def output_expression(f: Field) -> exp.Expression:
+    """How a stored column is read for JSON output (geometry needs converting in the engine)."""
+    column = exp.column(f.name, quoted=True)
+    if f.type == FieldType.GEO_POINT_2D:
+        return exp.func("struct_pack", exp.PropertyEQ(this=exp.to_identifier("lon"), expression=exp.func("ST_X", column)),
+                        exp.PropertyEQ(this=exp.to_identifier("lat"), expression=exp.func("ST_Y", column)))
+    if f.type == FieldType.GEO_SHAPE:
+        return exp.func("ST_AsGeoJSON", column)
+    if f.type in (FieldType.JSON, FieldType.FILE):
+        return exp.cast(column, "VARCHAR")
+    return column
+
+
+def record_value(f: Field, value: Any) -> Any:
+    if value is None:
+        return None
+    if f.type == FieldType.GEO_SHAPE:
+        return {"type": "Feature", "geometry": json.loads(value), "properties": {}}
+    if f.type == FieldType.GEO_POINT_2D:
+        return {"lon": value["lon"], "lat": value["lat"]} if value.get("lon") is not None else None
+    if f.type in (FieldType.JSON, FieldType.FILE):
+        return json.loads(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
