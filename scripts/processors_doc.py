@@ -25,7 +25,7 @@ Every step also takes:
 
 FOOTER = """## Coming next
 
-`geo_join` (point in commune/EPCI/département/région polygons), `join_dataset`, the Sirene
+`join_dataset`, the Sirene
 enrichment, `add_field` and `skip` (ODSQL expressions): their names are reserved.
 """
 

@@ -113,3 +113,36 @@ def test_refdata_cli(tmp_path, refdata):
     bad = CliRunner().invoke(app, ["refdata", "install", "--from", str(refdata), "--only", "cantons"],
                              env={"PORTAIL_HOME": str(tmp_path / "h")})
     assert bad.exit_code == 1 and "unknown reference layer 'cantons'" in bad.output
+
+
+def test_geo_join_lands_commune_centroids_in_their_commune(hub, refdata):
+    """The commune coordinates of communes_france_enrichies.csv, joined with the commune contours.
+
+    Measured: 97.98 % of the communes that have a contour get their own code back. Of the
+    others, 94 % lie within 0.01° (about 1 km) of their own polygon: the coordinates are the
+    town hall's or a centroid from another source, and the contours are a simplified 2018
+    vintage (0.002° tolerance, gaps along borders). The last few belong to communes whose
+    2018 polygon was merged away since."""
+    instance, _ = hub
+    result, location = enrich(instance, "centroides", refdata / "referentiels" / "communes_france_enrichies.csv",
+                              [{"processor": "geopoint", "lat": "lat", "lon": "lng"}, {"processor": "geo_join"}])
+    assert result.report.processors[1]["processor"] == "geo_join" and result.report.processors[1]["outside"] < 400
+    with instance.session() as s:
+        reference = services.get_dataset(s, "ref-communes").current.location
+    con = instance.store.cursor()
+    con.execute(f"ATTACH '{reference}' AS rc (READ_ONLY)")
+    con.execute(f"ATTACH '{location}' AS gj (READ_ONLY)")
+    total, own, near = con.execute("""
+        SELECT count(*), count(*) FILTER (WHERE g.commune_code = g.insee_com),
+               count(*) FILTER (WHERE g.commune_code IS DISTINCT FROM g.insee_com
+                                AND ST_Distance(g.geo_point_2d, r.geo_shape) < 0.01)
+        FROM gj.main.records g JOIN rc.main.records r ON r.code = g.insee_com AND r.geo_shape IS NOT NULL
+        WHERE g.commune_type = 'COM'""").fetchone()
+    con.close()
+    assert total > 35_000
+    assert own / total > 0.975
+    assert near / (total - own) > 0.9
+    names = instance.store.query(location, "SELECT commune_nom, commune_dep_nom, commune_reg_nom, commune_epci_nom FROM records "
+                                           "WHERE insee_com = '01001'").to_pylist()
+    assert names == [{"commune_nom": "L'Abergement-Clémenciat", "commune_dep_nom": "Ain",
+                      "commune_reg_nom": "Auvergne-Rhône-Alpes", "commune_epci_nom": "CC de la Dombes"}]

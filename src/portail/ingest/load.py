@@ -129,11 +129,12 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         fields, selects = plan_fields(raw, inferred, overrides, timezone)
         query = exp.select(*selects).from_(exp.to_table(STAGING, quoted=True))
         steps: list[dict] = []
+        deferred: list = []
+        execute = lambda q: con.execute(q.sql(dialect="duckdb")).fetchone()  # noqa: E731
         if pipeline:
             from portail.processors import Plan, run
 
-            plan, steps = run(Plan(query, fields, _reference_attacher(con, locate)), pipeline,
-                              lambda q: con.execute(q.sql(dialect="duckdb")).fetchone())
+            plan, steps, deferred = run(Plan(query, fields, _reference_attacher(con, locate)), pipeline, execute)
             query, fields = plan.query, plan.fields
         done = threading.Event()
         watcher = _watch_progress(con, "writing", progress, done)
@@ -144,6 +145,11 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
             if watcher:
                 watcher.join()
         rows = con.execute("SELECT count(*) FROM build.records").fetchone()[0]
+        if deferred:
+            from portail.processors import finish_counts
+
+            finish_counts(deferred, [f.name for f in fields],
+                          exp.Table(this=exp.to_identifier("records"), db=exp.to_identifier("build")), execute)
         field_reports = _field_reports(con, fields, inferred, raw)
         report = IngestReport(source=raw.source, rows=rows, seconds=round(time.monotonic() - started, 3),
                               notes=list(raw.notes), fields=field_reports, processors=steps)

@@ -16,7 +16,7 @@ from portail.ingest.errors import IngestError
 from portail.processors import generic, geo, territory  # noqa: F401 - registers the processors
 from portail.processors.base import REGISTRY, Plan
 
-__all__ = ["REGISTRY", "Plan", "run", "validate"]
+__all__ = ["REGISTRY", "Plan", "finish_counts", "run", "validate"]
 
 
 def _spec(step: dict[str, Any], index: int):
@@ -42,9 +42,12 @@ def validate(steps: Any) -> list[dict[str, Any]]:
     return steps
 
 
-def run(plan: Plan, steps: list[dict[str, Any]], execute: Callable[[exp.Expression], tuple]) -> tuple[Plan, list[dict]]:
-    """Apply the steps in order; ``execute(query) -> row`` runs each step's counters."""
-    reports = []
+def run(plan: Plan, steps: list[dict[str, Any]], execute: Callable[[exp.Expression], tuple]) -> tuple[Plan, list[dict], list]:
+    """Apply the steps in order; ``execute(query) -> row`` runs each step's counters.
+
+    Returns the final plan, the per-step reports, and the counts to take on the written
+    records (``finish_counts`` fills them in)."""
+    reports, deferred = [], []
     for index, step in enumerate(steps, start=1):
         spec = _spec(step, index)
         params = {k: v for k, v in step.items() if k != "processor"}
@@ -58,6 +61,20 @@ def run(plan: Plan, steps: list[dict[str, Any]], execute: Callable[[exp.Expressi
         if step.get("on_error") == "fail" and counts.get("failed"):
             raise IngestError(f"pipeline step {index} ({spec.name}): {counts['failed']:,} records failed and "
                               f"the step is set to fail the load")
-        reports.append({"step": index, "processor": spec.name, **counts})
+        report = {"step": index, "processor": spec.name, **counts}
+        reports.append(report)
+        if outcome.counters_after:
+            deferred.append((report, outcome.counters_after, outcome.plan))
         plan = outcome.plan
-    return plan, reports
+    return plan, reports, deferred
+
+
+def finish_counts(deferred: list, final_fields: list[str], records: exp.Expression,
+                  execute: Callable[[exp.Expression], tuple]) -> None:
+    """Take the deferred counts on the written records (or on the step's output if a later
+    step removed the columns they read)."""
+    for report, counters, step_plan in deferred:
+        used = {c.name for e in counters.values() for c in e.find_all(exp.Column)}
+        source = records if used <= set(final_fields) else step_plan.query.subquery("s")
+        query = exp.select(*[exp.alias_(e, label) for label, e in counters.items()]).from_(source)
+        report.update(zip(counters, execute(query)))

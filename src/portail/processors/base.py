@@ -51,6 +51,9 @@ class Outcome:
     counters: dict[str, exp.Expression] = field(default_factory=dict)
     #: or a whole query returning one row of named counts (for steps that join)
     counters_query: exp.Select | None = None
+    #: or counts over the step's own output columns, evaluated on the written records when those
+    #: columns survive the later steps (no second run of a costly step), else on the step's output
+    counters_after: dict[str, exp.Expression] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -73,3 +73,56 @@ def admin_divisions(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
                      .join(communes.copy().as_("c"), on=exp.EQ(this=exp.column("code", table="c"), expression=resolved.copy()),
                            join_type="left"))
     return Outcome(after, {}, counters_query=counters_plan)
+
+
+#: Columns of ref-communes brought by geo_join (the commune carries its EPCI, département, région).
+GEO_JOIN_OUTPUTS = [o for o in OUTPUTS if o[0] != "population"]
+
+
+@processor("geo_join", "For each point (or the centroid of each shape), add the commune that contains it, with its "
+           "EPCI, département and région (codes and names). A spatial join in the engine: a million points take seconds.",
+           {"field": "geo_point_2d or geo_shape field (default: the first geo field)",
+            "prefix": "prefix of the added fields (default commune)",
+            "reference": "dataset_id of the communes reference with contours (default ref-communes)"},
+           {"processor": "geo_join", "field": "geo_point_2d", "prefix": "commune"})
+def geo_join(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
+    from portail.ingest.errors import IngestError
+
+    if params.get("field"):
+        source = plan.field(params["field"], step)
+    else:
+        geo = [f for f in plan.fields if f.type in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE)]
+        if not geo:
+            raise IngestError(f"pipeline step {step}: the dataset has no geo_point_2d or geo_shape field")
+        source = geo[0]
+    if source.type not in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE):
+        raise IngestError(f"pipeline step {step}: field {source.name!r} is not a geo field (build one with geopoint)")
+    prefix = normalize_name(params.get("prefix", "commune")) or "commune"
+    communes = plan.table_of(params.get("reference", "ref-communes"), step)
+    new_fields = [Field(f"{prefix}_{suffix}", label, kind) for _, suffix, label, kind in GEO_JOIN_OUTPUTS]
+    taken = set(plan.names()) & {f.name for f in new_fields}
+    if taken:
+        raise IngestError(f"pipeline step {step}: the dataset already has a field {sorted(taken)[0]!r}; choose another prefix")
+    point = exp.column(source.name, table="q", quoted=True)
+    if source.type == FieldType.GEO_SHAPE:
+        point = exp.func("ST_Centroid", point)
+    numbered = exp.select(exp.Star(), exp.alias_(exp.Window(this=exp.func("row_number")), "__rn"),
+                          exp.alias_(point, "__pt")).from_(plan.query.subquery("q"))
+    # Inner spatial join (the engine's SPATIAL_JOIN), one commune per point even on a shared border.
+    matches = (exp.select(exp.alias_(exp.column("__rn", table="p"), "rn"), exp.alias_(exp.func("min", exp.column("code", table="c")), "code"))
+               .from_(exp.to_table("p"))
+               .join(communes.as_("c"), on=exp.func("ST_Contains", exp.column("geo_shape", table="c"), exp.column("__pt", table="p")))
+               .group_by(exp.column("__rn", table="p")))
+    projections = [exp.column(name, table="p", quoted=True) for name in plan.names()]
+    projections += [exp.alias_(exp.column(column_name, table="c2"), f.name, quoted=True)
+                    for (column_name, *_), f in zip(GEO_JOIN_OUTPUTS, new_fields)]
+    query = (exp.select(*projections).from_(exp.to_table("p"))
+             .join(exp.to_table("m"), on=exp.EQ(this=exp.column("rn", table="m"), expression=exp.column("__rn", table="p")),
+                   join_type="left")
+             .join(communes.copy().as_("c2"), on=exp.EQ(this=exp.column("code", table="c2"), expression=exp.column("code", table="m")),
+                   join_type="left")
+             .with_("p", as_=numbered, materialized=True).with_("m", as_=matches))
+    after = Plan(query, [*plan.fields, *new_fields], plan.reference)
+    outside = count_where(exp.and_(exp.Not(this=exp.Is(this=exp.column(source.name, quoted=True), expression=exp.Null())),
+                                   exp.Is(this=exp.column(new_fields[0].name, quoted=True), expression=exp.Null())))
+    return Outcome(after, counters_after={"outside": outside})

@@ -1,0 +1,130 @@
+"""Geo-join benchmark: generated points inside France against the commune contours.
+
+Same points, same polygons (the reference hub's ``ref-communes``), same machine, one run:
+- Portail: the ``geopoint`` + ``geo_join`` pipeline, end to end (CSV read, typing, spatial join,
+  one commune per point, version written and published);
+- geopandas (what an analyst would use): read the CSV, build the points, ``sjoin(predicate="within")``
+  (timed end to end, and the join alone), polygons already in memory;
+- DuckDB spatial: a plain ``JOIN … ON ST_Contains`` (no de-duplication of border matches).
+
+Usage: ``python bench/enrich.py --refdata ../shared/refdata [--sizes 1000000,5000000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+SETUP = """
+import sys, json, time
+from portail.config import Settings
+from portail.operations import open_instance
+from portail.refdata import install
+instance = open_instance(Settings(home=sys.argv[1]))
+for _ in install(instance, sys.argv[2], ["communes"]):
+    pass
+from portail.catalog import services
+with instance.session() as s:
+    print(json.dumps({"ref": services.get_dataset(s, "ref-communes").current.location}))
+"""
+
+PORTAIL = """
+import sys, json, time, resource
+from portail.config import Settings
+from portail.operations import open_instance, load_file
+from portail.catalog import services
+instance = open_instance(Settings(home=sys.argv[1]))
+with instance.session() as s:
+    d = services.create_dataset(s, "points-" + str(time.time_ns()), "Points")
+    services.set_pipeline(s, d, [{"processor": "geopoint", "lat": "lat", "lon": "lon"}, {"processor": "geo_join"}])
+    slug = d.slug
+t = time.perf_counter()
+r = load_file(instance, slug, sys.argv[2], publish=True)
+print(json.dumps({"seconds": time.perf_counter() - t, "outside": r.report.processors[1]["outside"],
+                  "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+GEOPANDAS = """
+import sys, json, time, resource
+import duckdb, geopandas, pandas, shapely
+from portail.store.engine import connect
+con = connect()
+con.execute(f"ATTACH '{sys.argv[1]}' AS r (READ_ONLY)")
+table = con.execute("SELECT code, ST_AsWKB(geo_shape) AS wkb FROM r.main.records WHERE geo_shape IS NOT NULL").to_arrow_table()
+polygons = geopandas.GeoDataFrame({"code": table.column("code").to_pylist()},
+                                  geometry=shapely.from_wkb(table.column("wkb").to_pylist()), crs=4326)
+start = time.perf_counter()
+points = pandas.read_csv(sys.argv[2])
+points = geopandas.GeoDataFrame(points, geometry=geopandas.points_from_xy(points.lon, points.lat), crs=4326)
+t = time.perf_counter()
+joined = geopandas.sjoin(points, polygons, how="left", predicate="within")
+print(json.dumps({"seconds": time.perf_counter() - start, "join_only": time.perf_counter() - t, "rows": len(joined),
+                  "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+DUCKDB = """
+import sys, json, time, resource
+from portail.store.engine import connect
+con = connect()
+con.execute(f"ATTACH '{sys.argv[1]}' AS r (READ_ONLY)")
+con.execute(f"CREATE TEMP TABLE p AS SELECT ST_Point(lon, lat) AS pt FROM read_csv('{sys.argv[2]}')")
+t = time.perf_counter()
+n = con.execute("SELECT count(*) FROM p JOIN r.main.records c ON ST_Contains(c.geo_shape, p.pt)").fetchone()[0]
+print(json.dumps({"seconds": time.perf_counter() - t, "matches": n,
+                  "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def points(path: Path, n: int, seed: int = 7) -> Path:
+    """Points in metropolitan France's bounding box (some fall in the sea: they count as outside)."""
+    rng = random.Random(seed)
+    with open(path, "w") as handle:
+        handle.write("id,lat,lon\n")
+        for i in range(n):
+            handle.write(f"{i},{42.3 + rng.random() * 8.7:.6f},{-4.8 + rng.random() * 12.9:.6f}\n")
+    return path
+
+
+def run(code: str, *args: str) -> dict:
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT)
+    if result.returncode:
+        return {"error": result.stderr.strip().splitlines()[-1][:200]}
+    return json.loads([line for line in result.stdout.splitlines() if line.startswith("{")][-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--refdata", type=Path, default=ROOT.parent / "shared" / "refdata")
+    parser.add_argument("--sizes", default="1000000,5000000")
+    args = parser.parse_args()
+    out = HERE / "out"
+    out.mkdir(exist_ok=True)
+    results = {}
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
+        home = Path(tmp) / "home"
+        reference = run(SETUP, str(home), str(args.refdata))["ref"]
+        for size in [int(s) for s in args.sizes.split(",") if s]:
+            csv_path = points(Path(tmp) / f"points-{size}.csv", size)
+            row = {"portail": run(PORTAIL, str(home), str(csv_path)), "duckdb_plain_join": run(DUCKDB, reference, str(csv_path)),
+                   "geopandas_sjoin": run(GEOPANDAS, reference, str(csv_path))}
+            results[size] = row
+            p, g, d = (row[k].get("seconds") for k in ("portail", "geopandas_sjoin", "duckdb_plain_join"))
+            print(f"{size:>10,} points: Portail {p:.2f} s (whole load) | DuckDB plain join {d:.2f} s | geopandas "
+                  + (f"{g:.2f} s read+join ({row['geopandas_sjoin']['join_only']:.2f} s join) -> ratio {g / p:.2f}"
+                     if g else f"failed: {row['geopandas_sjoin'].get('error')}"))
+            csv_path.unlink()
+    (out / "enrich.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
