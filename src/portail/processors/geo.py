@@ -57,9 +57,9 @@ def geopoint(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
     valid = exp.and_(exp.Between(this=lat, low=exp.Literal.number(-90), high=exp.Literal.number(90)),
                      exp.Between(this=lon.copy(), low=exp.Literal.number(-180), high=exp.Literal.number(180)))
     value = exp.Case(ifs=[exp.If(this=valid, true=exp.func("ST_Point", lon.copy(), lat.copy()))])
-    outcome = Outcome(_output(plan, params, "geo_point_2d", value, "Geo Point"))
-    outcome.counters["failed"] = _failed(inputs, value)
-    return outcome
+    output = _output(plan, params, "geo_point_2d", value, "Geo Point")
+    target = normalize_name(params.get("output", "geo_point_2d"))
+    return Outcome(output, counters_after={"failed": _failed(inputs, column(target))})
 
 
 @processor("reproject", "Turn projected x/y coordinates (Lambert-93 by default) into a WGS84 geo_point_2d.",
@@ -77,6 +77,6 @@ def reproject(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
     point = exp.func("ST_Point", _number(x_field.name), _number(y_field.name))
     value = exp.func("ST_Transform", point, exp.Literal.string(f"EPSG:{epsg}"), exp.Literal.string("EPSG:4326"),
                      exp.PropertyEQ(this=exp.to_identifier("always_xy"), expression=exp.true()))
-    outcome = Outcome(_output(plan, params, "geo_point_2d", value, "Geo Point"))
-    outcome.counters["failed"] = _failed([column(x_field.name), column(y_field.name)], value)
-    return outcome
+    output = _output(plan, params, "geo_point_2d", value, "Geo Point")
+    target = normalize_name(params.get("output", "geo_point_2d"))
+    return Outcome(output, counters_after={"failed": _failed([column(x_field.name), column(y_field.name)], column(target))})
