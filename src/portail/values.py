@@ -40,3 +40,13 @@ def record_value(f: Field, value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     return value
+
+
+def record_id_expression(fields: list[Field]) -> exp.Expression:
+    """A record's id: the SHA-1 of its values (like Opendatasoft's), or of the fields annotated
+    ``id`` when the publisher chose a key. Computed when asked, not stored: it costs nothing at
+    load time, and a page of records or one lookup computes it in the engine."""
+    keys = [f for f in fields if "id" in f.annotations] or fields
+    parts = [exp.func("coalesce", exp.cast(exp.column(f.name, quoted=True), "VARCHAR"), exp.func("chr", exp.Literal.number(0)))
+             for f in keys]
+    return exp.func("sha1", exp.func("concat_ws", exp.func("chr", exp.Literal.number(31)), *parts))

@@ -14,6 +14,7 @@ from portail.api.catalog_exports import catalog_exports_router
 from portail.api.errors import install_handlers
 from portail.api.explore import explore_router
 from portail.api.management import management_router
+from portail.api.v1 import v1_router
 from portail.operations import Instance, open_instance
 
 EXPLORE_PREFIX = "/api/explore/v2.1"
@@ -35,6 +36,7 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"])
     app.include_router(explore_router("public"), prefix=EXPLORE_PREFIX)
     app.include_router(catalog_exports_router("public"), prefix=EXPLORE_PREFIX)
+    app.include_router(v1_router())
     app.include_router(management_router())
 
     @app.get("/api/health", include_in_schema=False)

@@ -14,8 +14,8 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
-from portail.api.explore_service import (check_paging, dataset_facets, export_stream, get_visible_dataset,
-                                         query_records, visible_datasets)
+from portail.api.explore_service import (check_paging, dataset_facets, export_stream, get_record,
+                                         get_visible_dataset, query_records, visible_datasets)
 from portail.api.errors import not_found
 from portail.api.serialize import dataset_json
 from portail.exports import FORMATS, ExportOptions
@@ -72,7 +72,7 @@ def explore_router(portal: str) -> APIRouter:
                                                        "cursor (start with after=, then follow _links next).")] = None):
         dataset = get_visible_dataset(instance(request), portal, dataset_id)
         page = query_records(instance(request), dataset, select=select, order_by=order_by, limit=limit, offset=offset,
-                             refine=refine, exclude=exclude, after=after)
+                             refine=refine, exclude=exclude, after=after, with_ids=include_links)
         body = {"total_count": page.total_count, "results": page.results}
         if include_links or after is not None:
             links = [{"rel": "self", "href": str(request.url)}]
@@ -82,6 +82,11 @@ def explore_router(portal: str) -> APIRouter:
                 links.append({"rel": "next", "href": str(request.url.include_query_params(offset=offset + len(page.results)))})
             body["_links"] = links
         return body
+
+    @both(router, "/catalog/datasets/{dataset_id}/records/{record_id}", summary="One record by id")
+    def get_one_record(request: Request, dataset_id: str, record_id: str, select: str | None = None):
+        dataset = get_visible_dataset(instance(request), portal, dataset_id)
+        return get_record(instance(request), dataset, record_id, select=select)
 
     @both(router, "/catalog/datasets/{dataset_id}/facets", summary="Facet values with counts")
     def get_facets(request: Request, dataset_id: str, facet: Annotated[list[str], Query()] = [],

@@ -18,7 +18,7 @@ from sqlglot import exp
 from portail.api.errors import ApiError, invalid_parameter, not_found
 from portail.api.facets import conditions_for, default_facets, facet_values, parse_facet, parse_refinements
 from portail.api.serialize import records_json
-from portail.values import output_expression
+from portail.values import output_expression, record_id_expression
 from portail.catalog import services
 from portail.catalog.models import Dataset
 from portail.operations import Instance
@@ -135,7 +135,8 @@ def decode_cursor(text: str) -> tuple[int | None, int]:
 
 def query_records(instance: Instance, dataset: Dataset, *, select: str | None = None, order_by: str | None = None,
                   limit: int = 10, offset: int = 0, refine: list[str] | None = None,
-                  exclude: list[str] | None = None, after: str | None = None) -> RecordsPage:
+                  exclude: list[str] | None = None, after: str | None = None, with_ids: bool = False,
+                  extra_conditions: list[exp.Expression] | None = None) -> RecordsPage:
     """A page of records. With ``after`` (beyond Opendatasoft), pages follow a cursor instead
     of an offset: no 10,000-record window, pages of up to 10,000 records, and every page comes
     from the version the walk started on, even if a newer one is published meanwhile."""
@@ -156,24 +157,49 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
     chosen = parse_select(select, fields)
     ordering = parse_order_by(order_by, fields)
     _, conditions = filters(fields, refine, exclude)
+    conditions += extra_conditions or []
     count = _where(exp.select("count(*) AS n").from_("records"), conditions)
     total = instance.store.query(version.location, count).column("n")[0].as_py()
     if effective == 0:
         return RecordsPage(total, [])
     outputs = [exp.alias_(output_expression(f), f.name, quoted=True) for f in chosen]
+    if with_ids:
+        outputs.append(exp.alias_(record_id_expression(fields), "_id"))
     if after is not None:
         rowid = exp.column("rowid")
         query = _where(exp.select(*outputs, exp.alias_(rowid, "__rowid")).from_("records"),
                        [*conditions, rowid > exp.Literal.number(last_rowid)])
         rows = instance.store.query(version.location, query.order_by(rowid.copy()).limit(effective)).to_pylist()
         following = encode_cursor(version.number, rows[-1]["__rowid"]) if len(rows) == effective else None
-        return RecordsPage(total, records_json(chosen, rows), following)
+        return RecordsPage(total, _with_ids(chosen, rows, with_ids), following)
     query = _where(exp.select(*outputs).from_("records"), conditions)
     if ordering:
         query = query.order_by(*ordering)
     query = query.limit(effective).offset(offset)
     rows = instance.store.query(version.location, query).to_pylist()
-    return RecordsPage(total, records_json(chosen, rows))
+    return RecordsPage(total, _with_ids(chosen, rows, with_ids))
+
+
+def _with_ids(fields: list[Field], rows: list[dict[str, Any]], with_ids: bool) -> list[dict[str, Any]]:
+    records = records_json(fields, rows)
+    if with_ids:
+        for record, row in zip(records, rows):
+            record["_id"] = row["_id"]
+    return records
+
+
+def get_record(instance: Instance, dataset: Dataset, record_id: str, *, select: str | None = None) -> dict[str, Any]:
+    version = dataset.current
+    fields = fields_from_json(version.fields)
+    chosen = parse_select(select, fields)
+    if not re.fullmatch(r"[0-9a-f]{40}", record_id):
+        raise not_found(f"Unknown record: {record_id}")
+    query = exp.select(*[exp.alias_(output_expression(f), f.name, quoted=True) for f in chosen]).from_("records").where(
+        exp.EQ(this=record_id_expression(fields), expression=exp.Literal.string(record_id))).limit(1)
+    rows = instance.store.query(version.location, query).to_pylist()
+    if not rows:
+        raise not_found(f"Unknown record: {record_id}")
+    return records_json(chosen, rows)[0]
 
 
 def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | None = None,

@@ -1,0 +1,84 @@
+"""Record ids, the record endpoint, and the v1 search API for older apps."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from fastapi.testclient import TestClient
+
+from portail.api import create_app
+from portail.catalog import services
+from portail.operations import load_file
+
+V2 = "/api/explore/v2.1/catalog/datasets/logements"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, refdata):
+    from tests.conftest import make_instance
+
+    instance = make_instance(tmp_path_factory.mktemp("v1") / "home")
+    with instance.session() as s:
+        dataset = services.create_dataset(s, "logements", "Logements sociaux", keywords=["logement"])
+        services.set_field_override(s, dataset, "bs", annotations={"facet": []})
+    load_file(instance, "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", publish=True)
+    yield TestClient(create_app(instance))
+    instance.store.close()
+
+
+@pytest.fixture(scope="module")
+def rows(refdata):
+    with open(refdata / "logement" / "logements-sociaux-finances-a-paris.csv", encoding="utf-8-sig") as handle:
+        return list(csv.DictReader(handle, delimiter=";"))
+
+
+def test_record_ids_are_stable_fingerprints_and_resolve(client):
+    first = client.get(f"{V2}/records", params={"include_links": True, "limit": 3, "order_by": "id_livraison"}).json()["results"]
+    again = client.get(f"{V2}/records", params={"include_links": True, "limit": 3, "order_by": "id_livraison"}).json()["results"]
+    assert [r["_id"] for r in first] == [r["_id"] for r in again] and all(len(r["_id"]) == 40 for r in first)
+    assert len({r["_id"] for r in first}) == 3
+    one = client.get(f"{V2}/records/{first[0]['_id']}").json()
+    assert one["id_livraison"] == first[0]["id_livraison"] and "_id" not in one
+    assert client.get(f"{V2}/records/{'0' * 40}").status_code == 404
+    assert client.get(f"{V2}/records/not-an-id").status_code == 404
+    assert client.get(f"{V2}/records/{first[0]['_id']}", params={"select": "ville"}).json() == {"ville": "Paris"}
+
+
+def test_v1_record_search(client, rows):
+    body = client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": 5, "sort": "nb_logmt_total",
+                                                          "facet": "bs", "refine.ville": "Paris"}).json()
+    assert body["nhits"] == len(rows)
+    record = body["records"][0]
+    assert set(record) >= {"datasetid", "recordid", "fields", "geometry", "record_timestamp"}
+    assert record["fields"]["nb_logmt_total"] == max(int(r["nb_logmt_total"]) for r in rows)  # v1 sorts descending
+    lat, lon = record["fields"]["geo_point_2d"]
+    assert 48.8 < lat < 48.95 and 2.2 < lon < 2.5 and record["geometry"]["coordinates"] == [lon, lat]
+    bs = {f["name"]: f["count"] for f in body["facet_groups"][0]["facets"]}
+    expected = {}
+    for r in rows:
+        expected[r["bs"]] = expected.get(r["bs"], 0) + 1
+    assert bs == {k: v for k, v in sorted(expected.items(), key=lambda kv: (-kv[1], kv[0]))[:100]}
+    assert body["parameters"]["refine"] == {"ville": "Paris"}
+    ascending = client.get("/api/records/1.0/search", params={"dataset": "logements", "rows": 1, "sort": "-annee"}).json()
+    assert ascending["records"][0]["fields"]["annee"] == min(int(r["annee"]) for r in rows)
+
+
+def test_v1_full_text_q(client, rows):
+    hits = client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": "meuniers", "rows": 0}).json()["nhits"]
+    expected = sum(1 for r in rows if any("meuniers" in v.lower() for v in r.values() if v))
+    assert hits == expected > 0
+    phrase = client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": '"rue des meuniers"'}).json()
+    assert all("rue des meuniers" in r["fields"]["adresse_programme"].lower() for r in phrase["records"])
+    injection = client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": "'; DROP TABLE records; --"})
+    assert injection.status_code == 200 and injection.json()["nhits"] == 0
+    assert client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": 10, "start": 9995}).status_code == 400
+
+
+def test_v1_catalogue(client):
+    found = client.get("/api/datasets/1.0/search/", params={"q": "logement"}).json()
+    assert found["nhits"] == 1 and found["datasets"][0]["datasetid"] == "logements"
+    assert found["datasets"][0]["metas"]["records_count"] == 4174
+    assert client.get("/api/datasets/1.0/search/", params={"q": "piscine"}).json()["nhits"] == 0
+    assert client.get("/api/datasets/1.0/logements/").json()["datasetid"] == "logements"
+    assert client.get("/api/datasets/1.0/nope/").status_code == 404
