@@ -6,8 +6,11 @@ instances side by side and nothing lives in module globals.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from portail import __version__
 from portail.api.catalog_exports import catalog_exports_router
@@ -37,6 +40,10 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     app.include_router(explore_router("public"), prefix=EXPLORE_PREFIX)
     app.include_router(catalog_exports_router("public"), prefix=EXPLORE_PREFIX)
     app.include_router(v1_router())
+    from portail.web import web_router
+
+    app.include_router(web_router("public"))
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).resolve().parents[1] / "web" / "static")), name="static")
     app.include_router(management_router())
 
     @app.get("/api/health", include_in_schema=False)
