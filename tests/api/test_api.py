@@ -168,6 +168,19 @@ def test_upload_size_limit(tmp_path):
     client.post(f"{MGMT}/datasets", json={"dataset_id": "big", "title": "Big"})
     response = upload(client, "big", "big.csv", b"a;b\n" + b"1;2\n" * 1000)
     assert response.status_code == 413 and response.json()["error_code"] == "PayloadTooLarge"
+    # Far over the limit: refused while the body arrives (declared length, then a chunked stream).
+    huge = upload(client, "big", "huge.csv", b"a;b\n" + b"1;2\n" * 600_000)
+    assert huge.status_code == 413 and "bytes allowed" in huge.json()["message"]
+
+    def chunks():  # a well-formed multipart upload, sent without a declared length
+        yield b'--zz\r\nContent-Disposition: form-data; name="file"; filename="s.csv"\r\nContent-Type: text/csv\r\n\r\n'
+        for _ in range(700):
+            yield b"1;2\n" * 1024
+        yield b"\r\n--zz--\r\n"
+
+    streamed = client.post(f"{MGMT}/datasets/big/data", content=chunks(),
+                           headers={"content-type": "multipart/form-data; boundary=zz"})
+    assert streamed.status_code == 413
     assert not list((tmp_path / "h" / "uploads").iterdir())  # nothing left behind
 
 

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from portail import __version__
 from portail.api.catalog_exports import catalog_exports_router
 from portail.api.errors import install_handlers
+from portail.api.limits import BodyLimitMiddleware
 from portail.api.explore import explore_router
 from portail.api.management import management_router
 from portail.api.v1 import v1_router
@@ -37,6 +38,7 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     install_handlers(app)
     # Anonymous reads are open to every origin, as on Opendatasoft portals; no credentials.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"])
+    app.add_middleware(BodyLimitMiddleware, limit=instance.settings.max_upload_bytes)
     app.include_router(explore_router("public"), prefix=EXPLORE_PREFIX)
     app.include_router(catalog_exports_router("public"), prefix=EXPLORE_PREFIX)
     app.include_router(v1_router())
