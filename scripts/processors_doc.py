@@ -25,7 +25,7 @@ Every step also takes:
 
 FOOTER = """## Coming next
 
-`join_dataset`, the Sirene
+The Sirene
 enrichment, `add_field` and `skip` (ODSQL expressions): their names are reserved.
 """
 

@@ -146,3 +146,23 @@ def test_geo_join_lands_commune_centroids_in_their_commune(hub, refdata):
                                            "WHERE insee_com = '01001'").to_pylist()
     assert names == [{"commune_nom": "L'Abergement-Clémenciat", "commune_dep_nom": "Ain",
                       "commune_reg_nom": "Auvergne-Rhône-Alpes", "commune_epci_nom": "CC de la Dombes"}]
+
+
+def test_join_dataset(hub, refdata, tmp_path):
+    instance, _ = hub
+    path = tmp_path / "subventions.csv"
+    path.write_text("code;montant\n01001;1000\n2A004;250,5\n99999;3\n", encoding="utf-8")
+    result, location = enrich(instance, "subventions", path, [
+        {"processor": "join_dataset", "dataset": "ref-communes", "keys": "code", "remote_keys": "code",
+         "fields": ["nom", "population"], "prefix": "commune_"}])
+    assert result.report.processors[0]["unmatched"] == 1
+    types = {f.name: f.type for f in result.report.fields}
+    assert types["commune_population"] == "int" and types["commune_nom"] == "text"
+    rows = instance.store.query(location, "SELECT code, commune_nom, commune_population FROM records ORDER BY code").to_pylist()
+    assert rows[0] == {"code": "01001", "commune_nom": "L'Abergement-Clémenciat", "commune_population": 860}
+    assert rows[1]["commune_nom"] == "Ajaccio" and rows[2]["commune_nom"] is None
+    from portail.ingest.errors import IngestError
+
+    with pytest.raises(IngestError, match="has no field 'pop'"):
+        enrich(instance, "subventions", path, [{"processor": "join_dataset", "dataset": "ref-communes", "keys": "code",
+                                                "fields": ["pop"]}])

@@ -24,7 +24,7 @@ from sqlglot import exp
 from portail.ingest.errors import IngestError
 from portail.ingest.infer import Inferred, cast_expression, declared_cast, infer_types, override_cast
 from portail.ingest.types import RawTable
-from portail.schema import GEO_TYPES, Field, FieldType
+from portail.schema import GEO_TYPES, Field, FieldType, fields_from_json
 from portail.store.duckdb_store import DuckDBStore, VersionInfo
 
 STAGING = "staging"
@@ -134,7 +134,8 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         if pipeline:
             from portail.processors import Plan, run
 
-            plan, steps, deferred = run(Plan(query, fields, _reference_attacher(con, locate)), pipeline, execute)
+            reference = _reference_attacher(con, locate)
+            plan, steps, deferred = run(Plan(query, fields, reference, _reference_schema(con, reference)), pipeline, execute)
             query, fields = plan.query, plan.fields
         done = threading.Event()
         watcher = _watch_progress(con, "writing", progress, done)
@@ -186,6 +187,21 @@ def _reference_attacher(con, locate: Callable[[str], str] | None) -> Callable[[s
                          catalog=exp.to_identifier(attached[dataset_id]))
 
     return reference
+
+
+def _reference_schema(con, reference) -> Callable[[str], list[Field]] | None:
+    """The schema recorded in an attached reference version (its ``portail_version`` table)."""
+    if reference is None:
+        return None
+
+    def schema(dataset_id: str) -> list[Field]:
+        import json
+
+        table = reference(dataset_id)
+        meta = con.execute(f"SELECT meta FROM {table.catalog}.main.portail_version").fetchone()[0]
+        return fields_from_json(json.loads(meta)["fields"])
+
+    return schema
 
 
 def _field_reports(con, fields: list[Field], inferred: dict[str, Inferred], raw: RawTable) -> list[FieldReport]:

@@ -27,6 +27,8 @@ class Plan:
     fields: list[Field]
     #: Resolves a reference dataset (by dataset_id) to a table the query can join; set by the loader.
     reference: Callable[[str], exp.Table] | None = None
+    #: The schema of such a dataset's published version; set by the loader.
+    schema_of: Callable[[str], list[Field]] | None = None
 
     def table_of(self, dataset_id: str, step: str) -> exp.Table:
         if self.reference is None:
@@ -90,7 +92,7 @@ def wrap(plan: Plan, projections: list[exp.Expression], fields: list[Field], *, 
     query = exp.select(*projections).from_(plan.query.subquery("p"))
     if distinct:
         query = query.distinct()
-    return Plan(query, fields, plan.reference)
+    return Plan(query, fields, plan.reference, plan.schema_of)
 
 
 def replace_columns(plan: Plan, changes: dict[str, exp.Expression], *, types: dict[str, FieldType] | None = None,

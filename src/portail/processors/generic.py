@@ -148,7 +148,7 @@ def deduplicate(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
                           ).from_(plan.query.subquery("p"))
     query = exp.select(*[column(n) for n in plan.names()]).from_(numbered.subquery("d")).where(
         exp.EQ(this=exp.column("__n"), expression=exp.Literal.number(1)))
-    outcome = Outcome(Plan(query, list(plan.fields), plan.reference))
+    outcome = Outcome(Plan(query, list(plan.fields), plan.reference, plan.schema_of))
     outcome.counters["removed"] = exp.Sub(this=exp.func("count", exp.Star()), expression=exp.func(
         "count", exp.Distinct(expressions=[exp.func("row", *keys)])))
     return outcome

@@ -61,7 +61,7 @@ def admin_divisions(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
     query = (exp.select(*projections).from_(plan.query.subquery("p"))
              .join(successors.as_("s"), on=exp.EQ(this=exp.column("ancien_code", table="s"), expression=code), join_type="left")
              .join(communes.as_("c"), on=exp.EQ(this=exp.column("code", table="c"), expression=resolved), join_type="left"))
-    after = Plan(query, [*plan.fields, *new_fields], plan.reference)
+    after = Plan(query, [*plan.fields, *new_fields], plan.reference, plan.schema_of)
     present = exp.Not(this=exp.Is(this=exp.column(source.name, table="p", quoted=True), expression=exp.Null()))
     counters_plan = (exp.select(exp.alias_(count_where(exp.and_(present, exp.Is(this=exp.column("code", table="c"),
                                                                                      expression=exp.Null()))), "unmatched"),
@@ -122,7 +122,53 @@ def geo_join(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
              .join(communes.copy().as_("c2"), on=exp.EQ(this=exp.column("code", table="c2"), expression=exp.column("code", table="m")),
                    join_type="left")
              .with_("p", as_=numbered, materialized=True).with_("m", as_=matches))
-    after = Plan(query, [*plan.fields, *new_fields], plan.reference)
+    after = Plan(query, [*plan.fields, *new_fields], plan.reference, plan.schema_of)
     outside = count_where(exp.and_(exp.Not(this=exp.Is(this=exp.column(source.name, quoted=True), expression=exp.Null())),
                                    exp.Is(this=exp.column(new_fields[0].name, quoted=True), expression=exp.Null())))
     return Outcome(after, counters_after={"outside": outside})
+
+
+@processor("join_dataset", "Left-join another published dataset on one or more key fields and bring chosen fields "
+           "(the first match when several records share a key).",
+           {"dataset": "required: dataset_id to join with", "keys": "required: local key field(s)",
+            "remote_keys": "the other dataset's key field(s) (default: same names)",
+            "fields": "required: fields to bring", "prefix": "prefix of the added fields (default: none)"},
+           {"processor": "join_dataset", "dataset": "ref-communes", "keys": ["code_commune"], "remote_keys": ["code"],
+            "fields": ["population"], "prefix": "commune_"})
+def join_dataset(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
+    from portail.ingest.errors import IngestError
+    from portail.schema import Field as SchemaField
+
+    other_id = require(params, "dataset", step)
+    keys = require(params, "keys", step, list)
+    remote_keys = params.get("remote_keys") or keys
+    remote_keys = [remote_keys] if isinstance(remote_keys, str) else remote_keys
+    wanted = require(params, "fields", step, list)
+    if len(keys) != len(remote_keys):
+        raise IngestError(f"pipeline step {step}: keys and remote_keys must have the same length")
+    for key in keys:
+        plan.field(key, step)
+    other = plan.table_of(other_id, step)
+    other_fields = {f.name: f for f in (plan.schema_of(other_id) if plan.schema_of else [])}
+    missing = [n for n in [*remote_keys, *wanted] if other_fields and n not in other_fields]
+    if missing:
+        raise IngestError(f"pipeline step {step}: dataset {other_id!r} has no field {missing[0]!r}")
+    prefix = params.get("prefix", "")
+    added = [SchemaField(normalize_name(prefix + name), (other_fields[name].label if name in other_fields else name),
+                         other_fields[name].type if name in other_fields else FieldType.TEXT) for name in wanted]
+    taken = set(plan.names()) & {f.name for f in added}
+    if taken:
+        raise IngestError(f"pipeline step {step}: the dataset already has a field {sorted(taken)[0]!r}; set a prefix")
+    # One row per remote key: the first in the other dataset's storage order.
+    remote = (exp.select(*[exp.alias_(exp.cast(exp.column(k, quoted=True), "VARCHAR"), f"__k{i}") for i, k in enumerate(remote_keys)],
+                         *[exp.alias_(exp.func("first", exp.column(n, quoted=True)), f"__v{i}") for i, n in enumerate(wanted)])
+              .from_(other).group_by(*[exp.cast(exp.column(k, quoted=True), "VARCHAR") for k in remote_keys]))
+    condition = exp.and_(*[exp.EQ(this=exp.column(f"__k{i}", table="o"),
+                                  expression=exp.cast(exp.column(k, table="p", quoted=True), "VARCHAR"))
+                           for i, k in enumerate(keys)])
+    projections = [exp.column(n, table="p", quoted=True) for n in plan.names()]
+    projections += [exp.alias_(exp.column(f"__v{i}", table="o"), f.name, quoted=True) for i, f in enumerate(added)]
+    query = exp.select(*projections).from_(plan.query.subquery("p")).join(remote.subquery("o"), on=condition, join_type="left")
+    unmatched = count_where(exp.and_(*[exp.Not(this=exp.Is(this=exp.column(k, quoted=True), expression=exp.Null())) for k in keys],
+                                     exp.Is(this=exp.column(added[0].name, quoted=True), expression=exp.Null())))
+    return Outcome(Plan(query, [*plan.fields, *added], plan.reference, plan.schema_of), counters_after={"unmatched": unmatched})

@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from portail.catalog.models import Base
+import portail.auth.models  # noqa: F401
 
 config = context.config
 target_metadata = Base.metadata

@@ -1,0 +1,142 @@
+"""Identity and permission tables: users, groups, API keys, dataset grants and rulesets, audit.
+
+They subclass the catalogue's ``Base`` so one Alembic history (``catalog/migrations``) covers
+the whole database; ``0002_auth`` creates them. Portable types only (JSON, not JSONB), as in
+``catalog.models``. Secrets are never stored in clear: passwords as argon2id hashes, API keys
+and reset tokens as SHA-256 digests (both are high-entropy random strings).
+
+This module holds data only; the rules live in ``permissions`` and the state changes in
+``services``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (JSON, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Table, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portail.catalog.models import Base
+
+ROLES = ("admin", "publisher", "data_owner", "viewer")
+VISIBILITIES = ("public", "restricted")
+PRINCIPAL_KINDS = ("user", "group")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+membership = Table(
+    "auth_membership",
+    Base.metadata,
+    Column("user_id", ForeignKey("auth_user.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", ForeignKey("auth_group.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class User(Base):
+    __tablename__ = "auth_user"
+    # AUTOINCREMENT on SQLite: an id is never handed out twice, so nothing keyed by a deleted
+    # user's id (an audit trail, a grant left behind) can ever point at a newer account.
+    __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="ck_auth_user_role"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(150), unique=True, index=True)
+    display_name: Mapped[str | None] = mapped_column(String(300))
+    email: Mapped[str | None] = mapped_column(String(300))
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2id; null: no password login
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    role: Mapped[str] = mapped_column(String(20), default="viewer")
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reset_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)  # SHA-256 hex, single use
+    reset_token_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_login: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    groups: Mapped[list["Group"]] = relationship(secondary=membership, back_populates="members", order_by="Group.name")
+    api_keys: Mapped[list["ApiKey"]] = relationship(back_populates="user", cascade="all, delete-orphan",
+                                                    passive_deletes=True, order_by="ApiKey.created_at")
+
+
+class Group(Base):
+    __tablename__ = "auth_group"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True, index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    members: Mapped[list[User]] = relationship(secondary=membership, back_populates="groups", order_by="User.login")
+
+
+class ApiKey(Base):
+    __tablename__ = "auth_api_key"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)  # ak_xxxxxxxx, shown and used to revoke
+    user_id: Mapped[int] = mapped_column(ForeignKey("auth_user.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # SHA-256 hex of the key
+    prefix: Mapped[str] = mapped_column(String(16))  # the key's first characters, to recognise it in lists
+    scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)  # ["read"] or ["manage", "read"]
+    datasets: Mapped[list[Any] | None] = mapped_column(JSON)  # dataset uids the key is limited to; null: all
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(150))  # a login, kept even if that user goes
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship(back_populates="api_keys")
+
+
+class DatasetGrant(Base):
+    """A user or a group may see a restricted dataset, and a publisher holding one may edit it."""
+
+    __tablename__ = "auth_dataset_grant"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "principal_kind", "principal_id", name="uq_auth_dataset_grant"),
+        CheckConstraint(_one_of("principal_kind", PRINCIPAL_KINDS), name="ck_auth_dataset_grant_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"), index=True)
+    principal_kind: Mapped[str] = mapped_column(String(10))  # user | group
+    principal_id: Mapped[int] = mapped_column(Integer, index=True)  # auth_user.id or auth_group.id
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DatasetSecurity(Base):
+    """A dataset's access policy and per-group rulesets (at most one row per dataset; none: public, no rules).
+
+    ``record_filters`` maps a group name (or ``"*"``, the default ruleset for everyone matching
+    no group ruleset) to an ODSQL ``where`` text; ``hidden_fields`` maps the same keys to field
+    names. ``permissions.security_for`` turns them into what one caller may see.
+    """
+
+    __tablename__ = "auth_dataset_security"
+    __table_args__ = (CheckConstraint(_one_of("visibility", VISIBILITIES), name="ck_auth_dataset_security_visibility"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"), unique=True)
+    visibility: Mapped[str] = mapped_column(String(20), default="public")
+    record_filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    hidden_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    """One security-relevant event (logins, keys, grants, rulesets, accounts). Append-only."""
+
+    __tablename__ = "auth_audit_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str | None] = mapped_column(String(150))  # a login; null: the command line or the system
+    action: Mapped[str] = mapped_column(String(50), index=True)  # e.g. login.failure, apikey.create
+    target: Mapped[str | None] = mapped_column(String(300))  # e.g. user:bob, apikey:ak_…, dataset:<slug>
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ip: Mapped[str | None] = mapped_column(String(64))
