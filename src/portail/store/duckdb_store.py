@@ -121,6 +121,7 @@ class DuckDBStore:
         self._reader: duckdb.DuckDBPyConnection | None = None
         self._attached: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._opening = threading.Lock()
 
     # -- writing ---------------------------------------------------------------------------
     def dataset_dir(self, uid: str) -> Path:
@@ -177,7 +178,9 @@ class DuckDBStore:
     # -- reading ---------------------------------------------------------------------------
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._reader is None:
-            self._reader = connect(threads=self.threads)
+            with self._opening:
+                if self._reader is None:
+                    self._reader = connect(threads=self.threads)
         return self._reader
 
     def _alias(self, location: str) -> str:
