@@ -49,7 +49,9 @@ def web_router(portal: str) -> APIRouter:
     def home(request: Request):
         datasets = visible_datasets(instance(request), portal)
         themes = Counter(t for d in datasets for t in (d.themes or []))
-        latest = sorted(datasets, key=lambda d: d.modified, reverse=True)[:6]
+        # Reference datasets (the hub) are in the catalogue, not in the news of the home page.
+        latest = sorted((d for d in datasets if not (d.extra_metas or {}).get("reference")),
+                        key=lambda d: d.modified, reverse=True)[:6]
         return TEMPLATES.TemplateResponse(request, "home.html", _context(
             request, themes=sorted(themes.items()), latest=latest, total=len(datasets),
             records=sum(d.records_count for d in datasets)))
