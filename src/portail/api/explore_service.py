@@ -158,8 +158,11 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
     ordering = parse_order_by(order_by, fields)
     _, conditions = filters(fields, refine, exclude)
     conditions += extra_conditions or []
-    count = _where(exp.select("count(*) AS n").from_("records"), conditions)
-    total = instance.store.query(version.location, count).column("n")[0].as_py()
+    if conditions:
+        count = _where(exp.select("count(*) AS n").from_("records"), conditions)
+        total = instance.store.query(version.location, count).column("n")[0].as_py()
+    else:  # an unfiltered count is known since the version was built
+        total = version.row_count or 0
     if effective == 0:
         return RecordsPage(total, [])
     outputs = [exp.alias_(output_expression(f), f.name, quoted=True) for f in chosen]
