@@ -313,6 +313,13 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
                 workers=workers, log_level="info")
 
 
+from portail.auth import cli as auth_cli  # noqa: E402 - the admin commands of accounts and access
+
+app.add_typer(auth_cli.user_app, name="user")
+app.add_typer(auth_cli.group_app, name="group")
+app.add_typer(auth_cli.apikey_app, name="apikey")
+app.command("dataset-security")(auth_cli.dataset_security)
+
 refdata_app = typer.Typer(help="Reference datasets: communes, EPCI, départements, régions.", no_args_is_help=True)
 app.add_typer(refdata_app, name="refdata")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -27,8 +28,6 @@ RESET_TOKEN_TTL = timedelta(hours=1)
 
 # argon2id with the library's RFC 9106 "low memory" profile (t=3, m=64 MiB, p=4).
 _HASHER = PasswordHasher()
-# Verified against when the login is unknown, so that case costs as much as a wrong password.
-_DUMMY_HASH = _HASHER.hash("portail: no such user, same cost")
 
 _CLASSES: tuple[tuple[str, object], ...] = (
     ("lowercase letters", str.islower),
@@ -42,10 +41,16 @@ def hash_password(password: str) -> str:
     return _HASHER.hash(password)
 
 
+@cache
+def _dummy_hash() -> str:
+    """Verified against when there is no hash (unknown login), so that costs as much as a wrong password."""
+    return _HASHER.hash("portail: no such user, same cost")
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """True when ``password`` matches; a missing or corrupt hash never matches (and costs the same)."""
+    """True when ``password`` matches; a missing hash never matches (and costs the same)."""
     try:
-        return _HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _HASHER.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -1,0 +1,34 @@
+"""The audit trail: one ``AuditEvent`` row per security-relevant change or attempt.
+
+Written in the same transaction as the change it records, so an event exists exactly when the
+change does. Events never carry a secret (no password, key or token; a key's id and prefix
+at most). Reading is for administrators: ``recent`` lists the newest first.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portail.auth.models import AuditEvent
+
+
+def record(session: Session, action: str, *, actor: str | None = None, target: str | None = None,
+           detail: dict[str, Any] | None = None, ip: str | None = None, at: datetime | None = None) -> AuditEvent:
+    event = AuditEvent(at=at or datetime.now(UTC), actor=actor, action=action, target=target, detail=detail or {},
+                       ip=ip)
+    session.add(event)
+    return event
+
+
+def recent(session: Session, *, action: str | None = None, target: str | None = None,
+           limit: int = 100) -> list[AuditEvent]:
+    query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    if target is not None:
+        query = query.where(AuditEvent.target == target)
+    return list(session.scalars(query))

@@ -1,0 +1,309 @@
+"""The ``portail user|group|apikey|dataset-security`` commands, on ``auth.services``.
+
+The command line is the operator of the instance (like the management token): it may do
+everything, and its audit events have no actor. Errors print one red line and exit 1. A new
+API key is printed once, alone on standard output (``KEY=$(portail apikey create bob)``);
+everything else about it goes to standard error.
+
+``portail.cli`` registers ``user_app``, ``group_app``, ``apikey_app`` and the
+``dataset_security`` command; ``app`` bundles the same for tests and standalone use.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Column, Table
+from sqlalchemy.orm import Session
+
+from portail.auth import keys as keyring
+from portail.auth import services
+from portail.auth.errors import bad_request
+from portail.auth.models import ROLES, VISIBILITIES
+from portail.auth.permissions import DEFAULT_RULESET
+from portail.catalog import services as catalog
+from portail.catalog.services import CatalogError
+from portail.config import Settings
+from portail.operations import open_instance
+
+console = Console(stderr=True)
+out = Console()
+
+user_app = typer.Typer(help="Portal users: accounts, roles, passwords.", no_args_is_help=True)
+group_app = typer.Typer(help="Groups of users (grants and rulesets name them).", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    """One transaction on the instance of ``PORTAIL_HOME``; any refusal is one red line and exit 1."""
+    instance = None
+    try:
+        instance = open_instance(Settings())
+        with instance.session() as session:
+            yield session
+    except CatalogError as error:  # AuthError included
+        console.print(f"[red]Error:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        if instance is not None:
+            instance.store.close()
+
+
+def _read_password(from_stdin: bool, prompt: bool) -> str | None:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if prompt:
+        return typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    return None
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+# -- users ----------------------------------------------------------------------------------
+@user_app.command("create")
+def user_create(
+    login: str,
+    role: str = typer.Option("viewer", "--role", help=f"One of {', '.join(ROLES)}."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input "
+                                        "(without it the user has no password: API keys only)."),
+    display_name: Optional[str] = typer.Option(None, "--display-name"),
+    email: Optional[str] = typer.Option(None, "--email"),
+):
+    """Create a user."""
+    password = _read_password(password_stdin, prompt=False)
+    with _session() as session:
+        user = services.create_user(session, login, role=role, display_name=display_name, email=email,
+                                    password=password)
+        out.print(f"user {user.login} created (role {user.role}"
+                  f"{'' if password is not None else ', no password'})", highlight=False, markup=False)
+
+
+@user_app.command("list")
+def user_list(as_json: bool = typer.Option(False, "--json")):
+    """All users, with their role and groups."""
+    with _session() as session:
+        rows = [{"login": u.login, "display_name": u.display_name, "email": u.email, "role": u.role,
+                 "active": u.is_active, "groups": [g.name for g in u.groups], "has_password": u.password_hash is not None,
+                 "last_login": u.last_login.isoformat() if u.last_login else None}
+                for u in services.list_users(session)]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("login", "name", "role", "active", "groups", "last login")
+    for r in rows:
+        table.add_row(r["login"], r["display_name"] or "", r["role"], "yes" if r["active"] else "no",
+                      ", ".join(r["groups"]), r["last_login"] or "-")
+    out.print(table)
+
+
+@user_app.command("password")
+def user_password(login: str, password_stdin: bool = typer.Option(False, "--password-stdin",
+                                                                   help="Read it from standard input.")):
+    """Set a user's password (and lift a lockout)."""
+    password = _read_password(password_stdin, prompt=True) or ""
+    with _session() as session:
+        services.set_password(session, services.get_user(session, login), password)
+    out.print(f"user {services.normalize_login(login)}: password set", highlight=False, markup=False)
+
+
+@user_app.command("role")
+def user_role(login: str, role: str = typer.Argument(..., help=f"One of {', '.join(ROLES)}.")):
+    """Change a user's role."""
+    with _session() as session:
+        user = services.set_role(session, services.get_user(session, login), role)
+        out.print(f"user {user.login}: role {user.role}", highlight=False, markup=False)
+
+
+@user_app.command("disable")
+def user_disable(login: str):
+    """Disable a user: no sign-in, and every key of theirs stops working."""
+    with _session() as session:
+        services.set_active(session, services.get_user(session, login), False)
+    out.print(f"user {services.normalize_login(login)}: disabled", highlight=False, markup=False)
+
+
+@user_app.command("enable")
+def user_enable(login: str):
+    """Enable a disabled user again."""
+    with _session() as session:
+        services.set_active(session, services.get_user(session, login), True)
+    out.print(f"user {services.normalize_login(login)}: enabled", highlight=False, markup=False)
+
+
+# -- groups ---------------------------------------------------------------------------------
+@group_app.command("create")
+def group_create(name: str, description: Optional[str] = typer.Option(None, "--description")):
+    """Create a group."""
+    with _session() as session:
+        group = services.create_group(session, name, description)
+        out.print(f"group {group.name} created", highlight=False, markup=False)
+
+
+@group_app.command("add")
+def group_add(group: str, login: str):
+    """Put a user in a group."""
+    with _session() as session:
+        g, u = services.get_group(session, group), services.get_user(session, login)
+        added = services.add_member(session, g, u)
+        out.print(f"group {g.name}: {u.login} {'added' if added else 'was already a member'}", highlight=False, markup=False)
+
+
+@group_app.command("remove")
+def group_remove(group: str, login: str):
+    """Take a user out of a group."""
+    with _session() as session:
+        g, u = services.get_group(session, group), services.get_user(session, login)
+        removed = services.remove_member(session, g, u)
+        out.print(f"group {g.name}: {u.login} {'removed' if removed else 'was not a member'}", highlight=False, markup=False)
+
+
+@group_app.command("list")
+def group_list(as_json: bool = typer.Option(False, "--json")):
+    """All groups and their members."""
+    with _session() as session:
+        rows = [{"name": g.name, "description": g.description, "members": [u.login for u in g.members]}
+                for g in services.list_groups(session)]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("group", "description", "members")
+    for r in rows:
+        table.add_row(r["name"], r["description"] or "", ", ".join(r["members"]))
+    out.print(table)
+
+
+# -- API keys -------------------------------------------------------------------------------
+def parse_expiry(text: str) -> datetime:
+    """``YYYY-MM-DD``: the key works through that day (UTC) and expires at the next midnight."""
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise bad_request(f"--expires must be a date YYYY-MM-DD, not {text!r}") from None
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+@apikey_app.command("create")
+def apikey_create(
+    login: str,
+    scope: list[str] = typer.Option(["read"], "--scope", help="read or manage (repeatable; manage includes read)."),
+    dataset: Optional[list[str]] = typer.Option(None, "--dataset", help="Limit the key to this dataset (repeatable)."),
+    expires: Optional[str] = typer.Option(None, "--expires", help="Last day of validity, YYYY-MM-DD (UTC)."),
+    name: str = typer.Option("default", "--name", help="What the key is for."),
+):
+    """Create an API key and print it, once: it cannot be shown again."""
+    with _session() as session:
+        user = services.get_user(session, login)
+        uids = [catalog.get_dataset(session, ref).uid for ref in dataset] if dataset else None
+        key, secret = services.create_api_key(session, user, name, scopes=scope, datasets=uids,
+                                              expires_at=parse_expiry(expires) if expires else None)
+        console.print(f"API key {key.id} for {user.login} (scopes {', '.join(key.scopes)}"
+                      f"{'; datasets ' + ', '.join(dataset) if dataset else ''}"
+                      f"{'; expires ' + _iso(key.expires_at) + ' UTC' if key.expires_at else ''}). "
+                      "Copy it now: it is not stored and will not be shown again.", highlight=False, markup=False, soft_wrap=True)
+    typer.echo(secret)
+
+
+@apikey_app.command("list")
+def apikey_list(login: Optional[str] = typer.Option(None, "--user", help="Only this user's keys."),
+                as_json: bool = typer.Option(False, "--json")):
+    """All API keys (never the keys themselves: their id and first characters)."""
+    with _session() as session:
+        user = services.get_user(session, login) if login else None
+        rows = [keyring.status_of(k) for k in keyring.list_keys(session, user)]
+    if as_json:
+        out.print_json(json.dumps([r.to_dict() for r in rows]))
+        return
+    table = Table(Column("id", no_wrap=True), "user", "name", Column("key", no_wrap=True), "scopes", "datasets",
+                  "expires", "last used", "state")
+    for r in rows:
+        table.add_row(r.id, r.login, r.name, r.prefix + "…", ",".join(r.scopes),
+                      ",".join(r.datasets) if r.datasets is not None else "all", _iso(r.expires_at),
+                      _iso(r.last_used_at), r.state)
+    out.print(table)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: str):
+    """Revoke an API key by its id (ak_…); it stops working at once."""
+    with _session() as session:
+        key = services.revoke_api_key(session, key_id)
+        out.print(f"API key {key.id} of {key.user.login} revoked", highlight=False, markup=False)
+
+
+# -- dataset security -----------------------------------------------------------------------
+def parse_principal(text: str) -> tuple[str, str]:
+    """``group:<name>`` or ``user:<login>`` → ``(kind, name)``."""
+    kind, sep, name = text.partition(":")
+    if not sep or kind.strip() not in ("user", "group") or not name.strip():
+        raise bad_request(f"Expected group:<name> or user:<login>, not {text!r}")
+    return kind.strip(), name.strip()
+
+
+def parse_rule(text: str) -> tuple[str, str]:
+    """``group:<name>=<value>`` or ``default=<value>`` → ``(ruleset key, value)``; the value may be empty."""
+    target, sep, value = text.partition("=")
+    if not sep:
+        raise bad_request(f"Expected group:<name>=<value> or default=<value>, not {text!r}")
+    target = target.strip()
+    if target in ("default", DEFAULT_RULESET):
+        return DEFAULT_RULESET, value.strip()
+    kind, name = parse_principal(target)
+    if kind != "group":
+        raise bad_request(f"Record filters and hidden fields are set per group (or default), not {target!r}")
+    return name, value.strip()
+
+
+def dataset_security(
+    slug: str,
+    visibility: Optional[str] = typer.Option(None, "--visibility", help=" or ".join(VISIBILITIES)),
+    grant: Optional[list[str]] = typer.Option(None, "--grant", help="group:<name> or user:<login> (repeatable)."),
+    revoke: Optional[list[str]] = typer.Option(None, "--revoke", help="Remove a grant: group:<name> or user:<login>."),
+    record_filter: Optional[list[str]] = typer.Option(
+        None, "--record-filter", help="group:<name>=<ODSQL where> (or default=…; empty value removes it)."),
+    hide_fields: Optional[list[str]] = typer.Option(
+        None, "--hide-fields", help="group:<name>=<f1,f2> (or default=…; empty value removes it)."),
+):
+    """Show or change who sees a dataset: visibility, grants, per-group record filters and hidden fields."""
+    with _session() as session:
+        dataset = catalog.get_dataset(session, slug)
+        filters = dict(parse_rule(r) for r in record_filter or [])
+        hidden = {key: [f for f in value.split(",") if f.strip()] for key, value in map(parse_rule, hide_fields or [])}
+        grants, revokes = [parse_principal(g) for g in grant or []], [parse_principal(r) for r in revoke or []]
+        if visibility is not None or filters or hidden:
+            services.set_dataset_security(session, dataset, visibility=visibility, record_filters=filters,
+                                          hidden_fields=hidden)
+        for kind, name in grants:
+            services.grant(session, dataset, kind, name)
+        for kind, name in revokes:
+            services.revoke_grant(session, dataset, kind, name)
+        row = services.get_security(session, dataset)
+        listed = services.list_grants(session, dataset)
+        out.print(f"{dataset.slug}: {row.visibility if row else 'public'}; grants: "
+                  f"{', '.join(f'{k}:{n}' for k, n in listed) or 'none'}", highlight=False, markup=False, soft_wrap=True)
+        for key, text in sorted((row.record_filters if row else {}).items()):
+            out.print(f"  record filter {_ruleset_label(key)}: {text}", highlight=False, markup=False, soft_wrap=True)
+        for key, names in sorted((row.hidden_fields if row else {}).items()):
+            out.print(f"  hidden fields {_ruleset_label(key)}: {', '.join(names)}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _ruleset_label(key: str) -> str:
+    return "default" if key == DEFAULT_RULESET else f"group:{key}"
+
+
+#: The same commands as ``portail`` will have them, for tests and ``python -m``-style use.
+app = typer.Typer(help="Users, groups, API keys and dataset security.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(group_app, name="group")
+app.add_typer(apikey_app, name="apikey")
+app.command("dataset-security")(dataset_security)

@@ -1,0 +1,100 @@
+"""Who is asking: the ``Principal`` of a request, and how it is read from the request.
+
+Credentials accepted (Explore API §8.1): ``Authorization: Apikey <key>`` with the scheme in
+any case (the JS client sends ``ApiKey``, QGIS and the Automation clients ``apikey``), or
+``?apikey=<key>`` (odsclient, widgets). A header key wins over a query one. ``Bearer`` belongs
+to the management token (``api/management.py``) and is left alone here, as are other schemes.
+No credentials means the anonymous principal; a bad key is a 401, never a silent anonymous.
+
+Knows nothing of FastAPI: ``headers`` and ``query_params`` are plain mappings (Starlette's
+fit), so the API, the web pages and tests call the same function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from portail.auth.errors import invalid_key
+from portail.auth.keys import verify_key
+from portail.auth.models import ApiKey, User
+from portail.catalog.db import transaction
+
+#: Authorization schemes carrying an API key, compared lowercased.
+APIKEY_SCHEMES = frozenset({"apikey"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A signed-in user (through a key or, later, a session) or the anonymous caller.
+
+    ``scopes``/``datasets`` are ``None`` when no key narrows the user's rights (a session);
+    with a key they are the key's scopes and its dataset uid list (``None``: every dataset).
+    """
+
+    login: str | None = None
+    user_id: int | None = None
+    roles: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    scopes: frozenset[str] | None = None
+    datasets: frozenset[str] | None = None
+    key_id: str | None = None
+
+    @classmethod
+    def anonymous(cls) -> "Principal":
+        return cls()
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.login is not None
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+ANONYMOUS = Principal.anonymous()
+
+
+def principal_for_user(user: User, key: ApiKey | None = None) -> Principal:
+    """The principal of a loaded user (groups loaded), narrowed by ``key`` when it came through one."""
+    return Principal(
+        login=user.login, user_id=user.id, roles=frozenset({user.role}), groups=frozenset(g.name for g in user.groups),
+        scopes=frozenset(key.scopes or ()) if key is not None else None,
+        datasets=frozenset(key.datasets) if key is not None and key.datasets is not None else None,
+        key_id=key.id if key is not None else None,
+    )
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:  # a plain dict: header names are case-insensitive
+        value = next((v for k, v in headers.items() if k.lower() == name), None)
+    return value
+
+
+def key_from_request(headers: Mapping[str, str], query_params: Mapping[str, str]) -> str | None:
+    """The API key the request carries, if any ('' when one is announced but empty)."""
+    authorization = (_header(headers, "authorization") or "").strip()
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() in APIKEY_SCHEMES:
+        return value.strip()
+    key = query_params.get("apikey")
+    return key.strip() if key is not None else None
+
+
+def principal_from_request(headers: Mapping[str, str], query_params: Mapping[str, str],
+                           session_factory: sessionmaker[Session], at: datetime | None = None) -> Principal:
+    """The caller of a request; raises ``AuthError`` (401, "API key is not valid") for a key that
+    is unknown, expired, revoked or belongs to a disabled user."""
+    secret = key_from_request(headers, query_params)
+    if secret is None:
+        return ANONYMOUS
+    if not secret:
+        raise invalid_key()
+    with transaction(session_factory) as session:
+        key = verify_key(session, secret, at)
+        return principal_for_user(key.user, key)

@@ -1,0 +1,400 @@
+"""Every change to users, groups, keys, grants and dataset rulesets, as functions on a session.
+
+The CLI, the management API and (later) the back office call these, so a rule written here
+holds everywhere; security-relevant ones (logins, passwords, keys, grants, rulesets, roles)
+write an ``AuditEvent`` in the same transaction. They do not check who is calling (callers ask
+``permissions.can`` first; the command line is the operator), except key revocation, whose
+rule depends on the key's owner. ``actor`` is the login of whoever asked (``None``: the command
+line); ``ip`` the client address when known.
+
+``authenticate`` never raises: it returns a ``LoginAttempt`` so that the failure count, the
+lock and the audit event it wrote are committed even though the login is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, selectinload
+
+from portail.auth import keys as keyring
+from portail.auth import passwords
+from portail.auth.audit import record
+from portail.auth.errors import AuthError, bad_request, conflict, unknown
+from portail.auth.models import (PRINCIPAL_KINDS, ROLES, VISIBILITIES, ApiKey, DatasetGrant, DatasetSecurity, Group,
+                                 User)
+from portail.auth.permissions import DEFAULT_RULESET, DatasetRef
+from portail.auth.principal import Principal
+from portail.catalog.models import Dataset
+
+LOGIN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,149}$")
+GROUP_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+MAX_FILTER_LENGTH = 2000
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- users ----------------------------------------------------------------------------------
+def normalize_login(login: str) -> str:
+    return (login or "").strip().lower()
+
+
+def _check_role(role: str) -> str:
+    if role not in ROLES:
+        raise bad_request(f"Unknown role {role!r}; use {', '.join(ROLES)}")
+    return role
+
+
+def _check_password(password: str, login: str) -> None:
+    problems = passwords.policy_problems(password, login)
+    if problems:
+        raise bad_request("The password must have " + "; ".join(problems))
+
+
+def create_user(session: Session, login: str, *, role: str = "viewer", display_name: str | None = None,
+                email: str | None = None, password: str | None = None, actor: str | None = None,
+                ip: str | None = None) -> User:
+    """A new active user; without ``password`` it cannot sign in by password (keys, later OIDC)."""
+    login = normalize_login(login)
+    if not LOGIN.match(login):
+        raise bad_request(f"Invalid login {login!r}: lowercase letters, digits and . _ @ + - only")
+    _check_role(role)
+    if session.scalar(select(User.id).where(User.login == login)) is not None:
+        raise conflict(f"A user {login!r} already exists")
+    if password is not None:
+        _check_password(password, login)
+    user = User(login=login, role=role, display_name=display_name, email=email, is_active=True, failed_logins=0,
+                password_hash=passwords.hash_password(password) if password is not None else None, created_at=now())
+    session.add(user)
+    session.flush()
+    record(session, "user.create", actor=actor, target=f"user:{login}", detail={"role": role}, ip=ip)
+    return user
+
+
+def get_user(session: Session, login: str) -> User:
+    user = session.scalar(select(User).where(User.login == normalize_login(login)).options(selectinload(User.groups)))
+    if user is None:
+        raise unknown(f"Unknown user: {login}")
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.login).options(selectinload(User.groups))))
+
+
+def set_password(session: Session, user: User, password: str, *, actor: str | None = None,
+                 ip: str | None = None) -> User:
+    _check_password(password, user.login)
+    user.password_hash = passwords.hash_password(password)
+    user.failed_logins, user.locked_until = 0, None
+    user.reset_token_hash = user.reset_token_expires = None
+    record(session, "user.password", actor=actor, target=f"user:{user.login}", ip=ip)
+    return user
+
+
+def set_role(session: Session, user: User, role: str, *, actor: str | None = None, ip: str | None = None) -> User:
+    previous, user.role = user.role, _check_role(role)
+    record(session, "user.role", actor=actor, target=f"user:{user.login}", detail={"from": previous, "to": role}, ip=ip)
+    return user
+
+
+def set_active(session: Session, user: User, active: bool, *, actor: str | None = None, ip: str | None = None) -> User:
+    """Disable (every key of the user stops working) or enable a user."""
+    user.is_active = active
+    record(session, "user.enable" if active else "user.disable", actor=actor, target=f"user:{user.login}", ip=ip)
+    return user
+
+
+def delete_user(session: Session, user: User, *, actor: str | None = None, ip: str | None = None) -> None:
+    """Remove a user, its keys, memberships and grants (grants name no foreign key: removed here)."""
+    session.execute(delete(DatasetGrant).where(DatasetGrant.principal_kind == "user",
+                                               DatasetGrant.principal_id == user.id))
+    record(session, "user.delete", actor=actor, target=f"user:{user.login}", ip=ip)
+    session.delete(user)
+
+
+# -- sign-in --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoginAttempt:
+    """The outcome of a password sign-in: ``ok``, ``invalid`` (unknown login or wrong password,
+    never told apart to the caller), ``locked`` or ``disabled``."""
+
+    outcome: str
+    user: User | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+    def error(self) -> AuthError:
+        """What to tell the client when the attempt failed."""
+        message = {"locked": "Too many failed sign-ins; try again later",
+                   "disabled": "This account is disabled"}.get(self.outcome, "Invalid login or password")
+        return AuthError(message)
+
+
+def authenticate(session: Session, login: str, password: str, *, ip: str | None = None,
+                 at: datetime | None = None, max_failures: int = passwords.MAX_FAILED_LOGINS,
+                 lockout: timedelta = passwords.LOCKOUT) -> LoginAttempt:
+    at = at or now()
+    login = normalize_login(login)
+    user = session.scalar(select(User).where(User.login == login))
+
+    def failed(outcome: str, reason: str) -> LoginAttempt:
+        record(session, "login.failure", actor=None, target=f"user:{login}", detail={"reason": reason}, ip=ip, at=at)
+        return LoginAttempt(outcome, None)
+
+    if user is None:
+        passwords.verify_password(None, password)  # same cost as a wrong password
+        return failed("invalid", "unknown login")
+    if not user.is_active:
+        return failed("disabled", "disabled")
+    if passwords.is_locked(user.locked_until, at):
+        return failed("locked", "locked")
+    if not passwords.verify_password(user.password_hash, password):
+        user.failed_logins, locked_until = passwords.after_failure(user.failed_logins or 0, at,
+                                                                   max_failures=max_failures, lockout=lockout)
+        if locked_until is not None:
+            user.locked_until = locked_until
+            record(session, "user.lock", target=f"user:{login}", detail={"until": locked_until.isoformat()}, ip=ip, at=at)
+        return failed("invalid", "no password set" if user.password_hash is None else "wrong password")
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    user.failed_logins, user.locked_until, user.last_login = 0, None, at
+    record(session, "login.success", actor=login, target=f"user:{login}", ip=ip, at=at)
+    return LoginAttempt("ok", user)
+
+
+def issue_reset_token(session: Session, user: User, *, actor: str | None = None, ip: str | None = None,
+                      ttl: timedelta = passwords.RESET_TOKEN_TTL, at: datetime | None = None) -> str:
+    """A single-use reset token for ``user`` (replacing any earlier one); only its digest is kept."""
+    at = at or now()
+    token, digest = passwords.new_reset_token()
+    user.reset_token_hash, user.reset_token_expires = digest, at + ttl
+    record(session, "user.reset_token", actor=actor, target=f"user:{user.login}", ip=ip, at=at)
+    return token
+
+
+def reset_password(session: Session, token: str, new_password: str, *, ip: str | None = None,
+                   at: datetime | None = None) -> User:
+    """Set a new password with a reset token; the token is spent, the lock lifted."""
+    at = at or now()
+    refused = AuthError("This password reset link is not valid or has expired", 400, "InvalidToken")
+    user = session.scalar(select(User).where(User.reset_token_hash == passwords.digest((token or "").strip())))
+    if user is None or user.reset_token_expires is None or passwords.aware(user.reset_token_expires) <= at:
+        raise refused
+    _check_password(new_password, user.login)
+    user.password_hash = passwords.hash_password(new_password)
+    user.reset_token_hash = user.reset_token_expires = None
+    user.failed_logins, user.locked_until = 0, None
+    record(session, "user.password", actor=user.login, target=f"user:{user.login}", detail={"via": "reset token"},
+           ip=ip, at=at)
+    return user
+
+
+# -- groups ---------------------------------------------------------------------------------
+def normalize_group(name: str) -> str:
+    return (name or "").strip().lower()
+
+
+def create_group(session: Session, name: str, description: str | None = None, *, actor: str | None = None,
+                 ip: str | None = None) -> Group:
+    name = normalize_group(name)
+    if not GROUP_NAME.match(name):
+        raise bad_request(f"Invalid group name {name!r}: lowercase letters, digits and . _ - only")
+    if session.scalar(select(Group.id).where(Group.name == name)) is not None:
+        raise conflict(f"A group {name!r} already exists")
+    group = Group(name=name, description=description, created_at=now())
+    session.add(group)
+    session.flush()
+    record(session, "group.create", actor=actor, target=f"group:{name}", ip=ip)
+    return group
+
+
+def get_group(session: Session, name: str) -> Group:
+    group = session.scalar(select(Group).where(Group.name == normalize_group(name)).options(selectinload(Group.members)))
+    if group is None:
+        raise unknown(f"Unknown group: {name}")
+    return group
+
+
+def list_groups(session: Session) -> list[Group]:
+    return list(session.scalars(select(Group).order_by(Group.name).options(selectinload(Group.members))))
+
+
+def add_member(session: Session, group: Group, user: User, *, actor: str | None = None, ip: str | None = None) -> bool:
+    """Put ``user`` in ``group``; False when already there."""
+    if user in group.members:
+        return False
+    group.members.append(user)
+    record(session, "group.add_member", actor=actor, target=f"group:{group.name}", detail={"login": user.login}, ip=ip)
+    return True
+
+
+def remove_member(session: Session, group: Group, user: User, *, actor: str | None = None,
+                  ip: str | None = None) -> bool:
+    if user not in group.members:
+        return False
+    group.members.remove(user)
+    record(session, "group.remove_member", actor=actor, target=f"group:{group.name}", detail={"login": user.login},
+           ip=ip)
+    return True
+
+
+def delete_group(session: Session, group: Group, *, actor: str | None = None, ip: str | None = None) -> None:
+    """Remove a group and its grants (its rulesets, keyed by name, stay until edited)."""
+    session.execute(delete(DatasetGrant).where(DatasetGrant.principal_kind == "group",
+                                               DatasetGrant.principal_id == group.id))
+    record(session, "group.delete", actor=actor, target=f"group:{group.name}", ip=ip)
+    session.delete(group)
+
+
+# -- API keys -------------------------------------------------------------------------------
+def create_api_key(session: Session, user: User, name: str = "default", *, scopes: Iterable[str] = ("read",),
+                   datasets: Iterable[str] | None = None, expires_at: datetime | None = None,
+                   actor: str | None = None, ip: str | None = None) -> tuple[ApiKey, str]:
+    """A new key for ``user`` and its clear text, to show once. ``datasets`` are uids."""
+    key, secret = keyring.create_key(session, user, name, scopes=scopes, datasets=datasets, expires_at=expires_at)
+    record(session, "apikey.create", actor=actor, target=f"apikey:{key.id}",
+           detail={"login": user.login, "prefix": key.prefix, "scopes": key.scopes, "datasets": key.datasets,
+                   "expires_at": expires_at.isoformat() if expires_at else None}, ip=ip)
+    return key, secret
+
+
+def revoke_api_key(session: Session, key_id: str, *, by: Principal | None = None, ip: str | None = None) -> ApiKey:
+    """Revoke a key by id: an admin or its owner (``by=None``: the command line)."""
+    key = keyring.get_key(session, key_id)
+    already = key.revoked_at is not None
+    keyring.revoke_key(session, key, by)
+    if not already:
+        record(session, "apikey.revoke", actor=by.login if by else None, target=f"apikey:{key.id}",
+               detail={"login": key.user.login}, ip=ip)
+    return key
+
+
+# -- dataset access -------------------------------------------------------------------------
+def get_security(session: Session, dataset: Dataset) -> DatasetSecurity | None:
+    return session.scalar(select(DatasetSecurity).where(DatasetSecurity.dataset_id == dataset.id))
+
+
+def _ruleset_key(session: Session, key: str) -> str:
+    if key == DEFAULT_RULESET:
+        return key
+    return get_group(session, key).name
+
+
+def set_dataset_security(session: Session, dataset: Dataset, *, visibility: str | None = None,
+                         record_filters: Mapping[str, str | None] | None = None,
+                         hidden_fields: Mapping[str, Iterable[str] | None] | None = None,
+                         actor: str | None = None, ip: str | None = None) -> DatasetSecurity:
+    """Change a dataset's policy. Rulesets are merged by key (a group name or ``"*"`` for everyone
+    else); a ``None`` or empty value removes that key's filter or hidden fields."""
+    if visibility is not None and visibility not in VISIBILITIES:
+        raise bad_request(f"Unknown visibility {visibility!r}; use {' or '.join(VISIBILITIES)}")
+    row = get_security(session, dataset)
+    if row is None:
+        row = DatasetSecurity(dataset_id=dataset.id, visibility="public", record_filters={}, hidden_fields={},
+                              modified=now())
+        session.add(row)
+    filters = dict(row.record_filters or {})
+    for key, text in (record_filters or {}).items():
+        key, text = _ruleset_key(session, key), (text or "").strip()
+        if len(text) > MAX_FILTER_LENGTH:
+            raise bad_request(f"A record filter is limited to {MAX_FILTER_LENGTH} characters")
+        if text:
+            filters[key] = text
+        else:
+            filters.pop(key, None)
+    hidden = dict(row.hidden_fields or {})
+    for key, names in (hidden_fields or {}).items():
+        key = _ruleset_key(session, key)
+        clean = sorted({n.strip() for n in (names or ()) if n and n.strip()})
+        if clean:
+            hidden[key] = clean
+        else:
+            hidden.pop(key, None)
+    if visibility is not None:
+        row.visibility = visibility
+    row.record_filters, row.hidden_fields, row.modified = filters, hidden, now()
+    session.flush()
+    record(session, "security.set", actor=actor, target=f"dataset:{dataset.slug}",
+           detail={"visibility": row.visibility, "record_filters": filters, "hidden_fields": hidden}, ip=ip)
+    return row
+
+
+def _principal_id(session: Session, kind: str, name: str) -> int:
+    if kind not in PRINCIPAL_KINDS:
+        raise bad_request(f"A grant is for a user or a group, not {kind!r}")
+    return get_user(session, name).id if kind == "user" else get_group(session, name).id
+
+
+def grant(session: Session, dataset: Dataset, kind: str, name: str, *, actor: str | None = None,
+          ip: str | None = None) -> bool:
+    """Let a user or group see (restricted) and, for publishers, edit ``dataset``; False if already granted."""
+    principal_id = _principal_id(session, kind, name)
+    exists = session.scalar(select(DatasetGrant.id).where(DatasetGrant.dataset_id == dataset.id,
+                                                          DatasetGrant.principal_kind == kind,
+                                                          DatasetGrant.principal_id == principal_id))
+    if exists is not None:
+        return False
+    session.add(DatasetGrant(dataset_id=dataset.id, principal_kind=kind, principal_id=principal_id, created_at=now()))
+    session.flush()
+    record(session, "grant.add", actor=actor, target=f"dataset:{dataset.slug}", detail={kind: normalize_login(name)},
+           ip=ip)
+    return True
+
+
+def revoke_grant(session: Session, dataset: Dataset, kind: str, name: str, *, actor: str | None = None,
+                 ip: str | None = None) -> bool:
+    principal_id = _principal_id(session, kind, name)
+    result = session.execute(delete(DatasetGrant).where(DatasetGrant.dataset_id == dataset.id,
+                                                        DatasetGrant.principal_kind == kind,
+                                                        DatasetGrant.principal_id == principal_id))
+    if not result.rowcount:
+        return False
+    record(session, "grant.remove", actor=actor, target=f"dataset:{dataset.slug}",
+           detail={kind: normalize_login(name)}, ip=ip)
+    return True
+
+
+def list_grants(session: Session, dataset: Dataset) -> list[tuple[str, str]]:
+    """``(kind, login or group name)`` pairs, sorted."""
+    return sorted(_grant_names(session, [dataset.id]).get(dataset.id, []))
+
+
+def _grant_names(session: Session, dataset_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+    names: dict[int, list[tuple[str, str]]] = {}
+    users = select(DatasetGrant.dataset_id, User.login).join(
+        User, (DatasetGrant.principal_kind == "user") & (DatasetGrant.principal_id == User.id))
+    groups = select(DatasetGrant.dataset_id, Group.name).join(
+        Group, (DatasetGrant.principal_kind == "group") & (DatasetGrant.principal_id == Group.id))
+    for kind, query in (("user", users), ("group", groups)):
+        for dataset_id, name in session.execute(query.where(DatasetGrant.dataset_id.in_(dataset_ids))):
+            names.setdefault(dataset_id, []).append((kind, name))
+    return names
+
+
+def dataset_refs(session: Session, datasets: Iterable[Dataset]) -> dict[str, DatasetRef]:
+    """What ``permissions.can`` needs for each dataset, by uid, in three queries (catalogue listings)."""
+    datasets = list(datasets)
+    ids = [d.id for d in datasets]
+    visibility = dict(session.execute(select(DatasetSecurity.dataset_id, DatasetSecurity.visibility)
+                                      .where(DatasetSecurity.dataset_id.in_(ids))).all())
+    grants = _grant_names(session, ids)
+    refs: dict[str, DatasetRef] = {}
+    for d in datasets:
+        pairs = grants.get(d.id, [])
+        refs[d.uid] = DatasetRef(uid=d.uid, slug=d.slug, owner=d.owner, visibility=visibility.get(d.id, "public"),
+                                 user_grants=frozenset(n for k, n in pairs if k == "user"),
+                                 group_grants=frozenset(n for k, n in pairs if k == "group"))
+    return refs
+
+
+def dataset_ref(session: Session, dataset: Dataset) -> DatasetRef:
+    return dataset_refs(session, [dataset])[dataset.uid]
