@@ -67,12 +67,14 @@ def explore_router(portal: str) -> APIRouter:
     def get_records(request: Request, dataset_id: str, select: str | None = None, order_by: str | None = None,
                     limit: Annotated[int, Query()] = 10, offset: Annotated[int, Query()] = 0,
                     refine: Annotated[list[str], Query()] = [], exclude: Annotated[list[str], Query()] = [],
-                    include_links: bool = False,
+                    include_links: bool = False, where: Annotated[list[str], Query()] = [],
+                    group_by: str | None = None, lang: str = "fr", timezone: str = "UTC",
                     after: Annotated[str | None, Query(description="Beyond Opendatasoft: walk all records with a "
                                                        "cursor (start with after=, then follow _links next).")] = None):
         dataset = get_visible_dataset(instance(request), portal, dataset_id)
         page = query_records(instance(request), dataset, select=select, order_by=order_by, limit=limit, offset=offset,
-                             refine=refine, exclude=exclude, after=after, with_ids=include_links)
+                             refine=refine, exclude=exclude, after=after, with_ids=include_links, where=where,
+                             group_by=group_by, lang=lang, timezone=timezone)
         body = {"total_count": page.total_count, "results": page.results}
         if include_links or after is not None:
             links = [{"rel": "self", "href": str(request.url)}]
@@ -90,11 +92,13 @@ def explore_router(portal: str) -> APIRouter:
 
     @both(router, "/catalog/datasets/{dataset_id}/facets", summary="Facet values with counts")
     def get_facets(request: Request, dataset_id: str, facet: Annotated[list[str], Query()] = [],
-                   refine: Annotated[list[str], Query()] = [], exclude: Annotated[list[str], Query()] = []):
+                   refine: Annotated[list[str], Query()] = [], exclude: Annotated[list[str], Query()] = [],
+                   where: Annotated[list[str], Query()] = [], timezone: str = "UTC"):
         dataset = get_visible_dataset(instance(request), portal, dataset_id)
         href = f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset.slug}/facets"
         return {"links": [{"rel": "self", "href": href}],
-                "facets": dataset_facets(instance(request), dataset, facet=facet, refine=refine, exclude=exclude)}
+                "facets": dataset_facets(instance(request), dataset, facet=facet, refine=refine, exclude=exclude,
+                                         where=where, timezone=timezone)}
 
     @both(router, "/catalog/datasets/{dataset_id}/attachments", summary="Files attached to a dataset")
     def list_attachments(request: Request, dataset_id: str):
@@ -124,13 +128,14 @@ def explore_router(portal: str) -> APIRouter:
                limit: int = -1, use_labels: bool = False, compressed: bool = False,
                delimiter: Literal[";", ",", "\t", "|"] = ";", list_separator: str = ",", quote_all: bool = False,
                with_bom: bool = True, parquet_compression: Literal["snappy", "zstd"] = "snappy", epsg: int = 4326,
-               refine: Annotated[list[str], Query()] = [], exclude: Annotated[list[str], Query()] = []):
+               refine: Annotated[list[str], Query()] = [], exclude: Annotated[list[str], Query()] = [],
+               where: Annotated[list[str], Query()] = [], timezone: str = "UTC"):
         dataset = get_visible_dataset(instance(request), portal, dataset_id)
         options = ExportOptions(use_labels=use_labels, delimiter=delimiter, list_separator=list_separator,
                                 quote_all=quote_all, with_bom=with_bom, parquet_compression=parquet_compression,
                                 epsg=epsg, filename=dataset.slug)
         fmt, chunks = export_stream(instance(request), dataset, format, select=select, order_by=order_by, limit=limit,
-                                    options=options, refine=refine, exclude=exclude)
+                                    options=options, refine=refine, exclude=exclude, where=where, timezone=timezone)
         filename = f"{dataset.slug}.{fmt.extension}"
         media_type = fmt.media_type
         if compressed:

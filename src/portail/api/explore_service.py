@@ -133,54 +133,84 @@ def decode_cursor(text: str) -> tuple[int | None, int]:
         raise invalid_parameter("Invalid value for after API parameter: not a cursor returned by this API.") from None
 
 
+GROUP_WINDOW = 20_000
+
+
+def compile_odsql(fields: list[Field], **clauses: Any):
+    """An ODSQL query compiled over the schema, its errors as Opendatasoft's 400s."""
+    from portail.odsql import ODSQLError, Query, compile_plan
+
+    try:
+        return compile_plan(Query(**clauses), fields)
+    except ODSQLError as error:
+        raise ApiError(400, "ODSQLError", error.message) from None
+    except ValueError as error:
+        raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
+
+
+def where_condition(fields: list[Field], where: list[str] | None, timezone: str = "UTC") -> list[exp.Expression]:
+    """The ODSQL ``where`` parameters (ANDed) as one condition, or nothing."""
+    if not any(w and w.strip() for w in where or []):
+        return []
+    plan = compile_odsql(fields, where=list(where), timezone=timezone)
+    condition = plan.select.args.get("where")
+    return [condition.this] if condition is not None else []
+
+
 def query_records(instance: Instance, dataset: Dataset, *, select: str | None = None, order_by: str | None = None,
                   limit: int = 10, offset: int = 0, refine: list[str] | None = None,
                   exclude: list[str] | None = None, after: str | None = None, with_ids: bool = False,
-                  extra_conditions: list[exp.Expression] | None = None) -> RecordsPage:
-    """A page of records. With ``after`` (beyond Opendatasoft), pages follow a cursor instead
-    of an offset: no 10,000-record window, pages of up to 10,000 records, and every page comes
-    from the version the walk started on, even if a newer one is published meanwhile."""
+                  extra_conditions: list[exp.Expression] | None = None, where: list[str] | None = None,
+                  group_by: str | None = None, lang: str = "fr", timezone: str = "UTC") -> RecordsPage:
+    """A page of records, or of groups when the query aggregates (ODSQL select/where/group_by/
+    order_by). With ``after`` (beyond Opendatasoft), pages follow a cursor instead of an
+    offset: no 10,000-record window, pages of up to 10,000 records, and every page comes from
+    the version the walk started on, even if a newer one is published meanwhile."""
     version = dataset.current
-    if after is None:
-        effective = check_paging(limit, offset)
-    else:
-        if offset or order_by:
+    if after is not None:
+        if offset or order_by or group_by:
             raise invalid_parameter("The after API parameter walks the records in storage order: "
-                                    "it cannot be combined with offset or order_by.")
-        effective = check_paging(limit, 0, max_limit=CURSOR_MAX_LIMIT, window=CURSOR_MAX_LIMIT)
+                                    "it cannot be combined with offset, order_by or group_by.")
+        check_paging(limit, 0, max_limit=CURSOR_MAX_LIMIT, window=CURSOR_MAX_LIMIT)
         number, last_rowid = decode_cursor(after)
         if number is not None:
             version = dataset.version(number)
             if version is None or version.status != "ready":
                 raise ApiError(410, "CursorExpired", "The version this cursor walks is no longer kept; start again.")
     fields = fields_from_json(version.fields)
-    chosen = parse_select(select, fields)
-    ordering = parse_order_by(order_by, fields)
     _, conditions = filters(fields, refine, exclude)
-    conditions += extra_conditions or []
+    conditions += where_condition(fields, where, timezone) + list(extra_conditions or [])
+    plan = compile_odsql(fields, select=select, group_by=group_by, order_by=order_by if after is None else None,
+                         lang=lang, timezone=timezone)
+    query = _where(plan.select, conditions)
+    columns = list(plan.columns)
+    if plan.aggregated:
+        effective = check_paging(limit, offset, max_limit=GROUP_WINDOW, window=GROUP_WINDOW)
+        count = exp.select("count(*) AS n").from_(query.subquery("g"))
+        total = min(instance.store.query(version.location, count).column("n")[0].as_py(), GROUP_WINDOW)
+        rows = instance.store.query(version.location, query.limit(effective).offset(offset)).to_pylist() if effective else []
+        return RecordsPage(total, records_json(columns, rows))
     if conditions:
         count = _where(exp.select("count(*) AS n").from_("records"), conditions)
         total = instance.store.query(version.location, count).column("n")[0].as_py()
     else:  # an unfiltered count is known since the version was built
         total = version.row_count or 0
-    if effective == 0:
-        return RecordsPage(total, [])
-    outputs = [exp.alias_(output_expression(f), f.name, quoted=True) for f in chosen]
     if with_ids:
-        outputs.append(exp.alias_(record_id_expression(fields), "_id"))
+        query = query.select(exp.alias_(record_id_expression(fields), "_id"))
     if after is not None:
+        effective = check_paging(limit, 0, max_limit=CURSOR_MAX_LIMIT, window=CURSOR_MAX_LIMIT)
+        if effective == 0:
+            return RecordsPage(total, [])
         rowid = exp.column("rowid")
-        query = _where(exp.select(*outputs, exp.alias_(rowid, "__rowid")).from_("records"),
-                       [*conditions, rowid > exp.Literal.number(last_rowid)])
+        query = _where(query.select(exp.alias_(rowid, "__rowid")), [rowid > exp.Literal.number(last_rowid)])
         rows = instance.store.query(version.location, query.order_by(rowid.copy()).limit(effective)).to_pylist()
         following = encode_cursor(version.number, rows[-1]["__rowid"]) if len(rows) == effective else None
-        return RecordsPage(total, _with_ids(chosen, rows, with_ids), following)
-    query = _where(exp.select(*outputs).from_("records"), conditions)
-    if ordering:
-        query = query.order_by(*ordering)
-    query = query.limit(effective).offset(offset)
-    rows = instance.store.query(version.location, query).to_pylist()
-    return RecordsPage(total, _with_ids(chosen, rows, with_ids))
+        return RecordsPage(total, _with_ids(columns, rows, with_ids), following)
+    effective = check_paging(limit, offset)
+    if effective == 0:
+        return RecordsPage(total, [])
+    rows = instance.store.query(version.location, query.limit(effective).offset(offset)).to_pylist()
+    return RecordsPage(total, _with_ids(columns, rows, with_ids))
 
 
 def _with_ids(fields: list[Field], rows: list[dict[str, Any]], with_ids: bool) -> list[dict[str, Any]]:
@@ -206,21 +236,23 @@ def get_record(instance: Instance, dataset: Dataset, record_id: str, *, select: 
 
 
 def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | None = None,
-                   refine: list[str] | None = None, exclude: list[str] | None = None) -> list[dict[str, Any]]:
+                   refine: list[str] | None = None, exclude: list[str] | None = None,
+                   where: list[str] | None = None, timezone: str = "UTC") -> list[dict[str, Any]]:
     version = dataset.current
     fields = fields_from_json(version.fields)
     specs = [parse_facet(text, fields) for text in facet] if facet else default_facets(fields)
     refinements, _ = filters(fields, refine, exclude)
+    base = where_condition(fields, where, timezone)
 
     def run(query: exp.Select) -> list[dict[str, Any]]:
         return instance.store.query(version.location, query).to_pylist()
 
-    return [{"name": spec.field.name, "facets": facet_values(run, spec, refinements, [])} for spec in specs]
+    return [{"name": spec.field.name, "facets": facet_values(run, spec, refinements, base)} for spec in specs]
 
 
 def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select: str | None = None,
                   order_by: str | None = None, limit: int = -1, options=None, refine: list[str] | None = None,
-                  exclude: list[str] | None = None):
+                  exclude: list[str] | None = None, where: list[str] | None = None, timezone: str = "UTC"):
     """The bytes of an export, streamed: (format, iterator). Checks happen before the first byte."""
     from portail.exports import FORMATS, ExportOptions, columns_for
 
@@ -234,6 +266,7 @@ def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select
     if fmt.needs_geo and not any(f.type in ("geo_point_2d", "geo_shape") for f in fields):
         raise ApiError(400, "InvalidRESTParameterError", f"The {fmt_name} export needs a geo_point_2d or geo_shape field.")
     _, conditions = filters(fields_from_json(version.fields), refine, exclude)
+    conditions += where_condition(fields_from_json(version.fields), where, timezone)
     query = _where(exp.select(*columns_for(fields, fmt)).from_("records"), conditions)
     ordering = parse_order_by(order_by, fields_from_json(version.fields))
     if ordering:

@@ -1,0 +1,21 @@
+"""ODSQL, the query language of the Opendatasoft Explore API v2.1: text → tree → SQL.
+
+The face of the package::
+
+    parse(clause, text) -> ast.Node            # "select" | "where" | "group_by" | "order_by"
+    compile_query(query, fields, security=None) -> sqlglot.exp.Select
+    compile_plan(query, fields, security=None) -> Plan   # the SELECT + its output columns
+    to_sql(expression, dialect="duckdb") -> str
+    Query, Security, Plan, ODSQLError
+
+The compiled SELECT reads the unqualified table ``records`` (the store points it at a
+version's file). User text never reaches SQL as text: names resolve against the dataset
+schema, constants become sqlglot literals. Inside: ``grammar.lark`` + ``parser.py`` (text →
+``ast``), ``functions.py`` (the function registry), ``compiler.py`` (tree → sqlglot).
+"""
+
+from portail.odsql.compiler import Plan, Query, Security, compile_plan, compile_query, to_sql
+from portail.odsql.errors import ODSQLError
+from portail.odsql.parser import parse
+
+__all__ = ["ODSQLError", "Plan", "Query", "Security", "compile_plan", "compile_query", "parse", "to_sql"]

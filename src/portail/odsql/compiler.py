@@ -1,0 +1,604 @@
+"""ODSQL syntax trees → one sqlglot ``SELECT`` over the ``records`` table of a dataset version.
+
+Owns the meaning of a query: name resolution against the dataset schema (hidden fields
+resolve as unknown), kinds and coercions, null semantics, the shape of aggregated queries
+(group keys, output names, "aggregates first" in order_by), and the caller's security filter.
+Functions are looked up in the registry (``functions.py``); this module never builds SQL
+from text: identifiers come from the schema as quoted columns, constants become sqlglot
+literals, aliases become quoted identifiers.
+
+Semantics worth knowing:
+
+* ``where``: a comparison involving null is false, also under ``not`` (two-valued logic):
+  every atomic condition under an odd number of ``not`` is wrapped in ``COALESCE(…, FALSE)``;
+  positive positions are left bare so the engine can still prune on them.
+* ``a / b`` is null when ``b`` is 0; ``+ - * /`` take numbers only.
+* ``order_by`` puts nulls last in both directions (sqlglot writes ``NULLS LAST`` where the
+  dialect needs it). Without order_by, groups come sorted by their keys.
+* Output names: the alias, else the field name, else the expression as written (trimmed),
+  so ``count(*)`` and ``RANGE(capacity,15)`` are keys as Opendatasoft writes them.
+"""
+
+from __future__ import annotations
+
+import string
+from contextlib import contextmanager
+from dataclasses import dataclass, field as dataclass_field, replace
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator
+
+from sqlglot import exp
+
+from portail.odsql import ast, functions, kinds, literals
+from portail.odsql.errors import ODSQLError
+from portail.odsql.functions import GROUP_BY, ORDER_BY, REGISTRY, SELECT, WHERE, GroupKey, Role
+from portail.odsql.kinds import GEO, NUMERIC, Kind, Typed, column, paren
+from portail.odsql.parser import parse
+from portail.schema import Field
+
+RECORDS = "records"
+
+
+@dataclass
+class Query:
+    """The ODSQL parameters of one Explore API request (clauses as the client wrote them)."""
+
+    select: str | None = None
+    where: list[str] = dataclass_field(default_factory=list)  # repeated where parameters, ANDed
+    group_by: str | None = None
+    order_by: str | None = None
+    limit: int | None = None  # None or negative: no LIMIT
+    offset: int | None = None
+    lang: str = "fr"
+    timezone: str = "UTC"
+    now: datetime | None = None  # the instant now() reads; None: the current time
+
+
+@dataclass(frozen=True)
+class Security:
+    """What the caller may see: a filter ANDed into every query (compiled against the whole
+    schema, so it may use hidden fields), and fields that must not exist for the caller."""
+
+    row_filter: ast.Node | str | None = None
+    hidden_fields: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A compiled query: the SELECT, and its output columns as schema fields (in order),
+    which tell the API how to serialise each value."""
+
+    select: exp.Select
+    columns: tuple[Field, ...]
+    aggregated: bool
+
+
+@dataclass(frozen=True)
+class _Key:
+    name: str
+    node: ast.Node
+    key: GroupKey
+    typed: Typed
+
+
+@dataclass(frozen=True)
+class _Output:
+    name: str
+    typed: Typed
+    node: ast.Node | None = None
+    aliased: bool = False
+
+
+_COMPARISONS: dict[str, type[exp.Binary]] = {"=": exp.EQ, ":": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE,
+                                            ">": exp.GT, ">=": exp.GTE}
+_ARITHMETIC: dict[str, type[exp.Binary]] = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}
+_PHYSICAL = {Kind.TEXT: "VARCHAR", Kind.INT: "BIGINT", Kind.DOUBLE: "DOUBLE", Kind.BOOLEAN: "BOOLEAN",
+             Kind.DATE: "DATE", Kind.DATETIME: "TIMESTAMPTZ", Kind.POINT: "GEOMETRY", Kind.SHAPE: "GEOMETRY",
+             Kind.JSON: "JSON"}
+_NULL_STAND_IN = (Kind.TEXT, Kind.DOUBLE, Kind.INT, Kind.DATE, Kind.DATETIME, Kind.SHAPE, Kind.POINT, Kind.BOOLEAN,
+                  Kind.JSON)
+
+
+class _Compiler:
+    """Compiles nodes for one query; implements the registry's ``Context``."""
+
+    def __init__(self, fields: list[Field], hidden: frozenset[str], query: Query, now: datetime) -> None:
+        self.visible = [f for f in fields if f.name not in hidden]
+        self.by_name = {f.name: f for f in self.visible}
+        self.tz = literals.zone(query.timezone or "UTC")
+        self.lang = (query.lang or "fr").lower()
+        self.now = now
+        self.clause = WHERE
+        self.groups: dict[ast.Node, _Key] | None = None  # set once the query is known to aggregate
+        self.group_aliases: dict[str, _Key] = {}
+        self.in_aggregate = False
+        self.grouped = False
+        self.group_outputs: list[exp.Expression] = []
+
+    # -- the Context protocol ------------------------------------------------------------------
+
+    def field(self, name: str) -> Field:
+        f = self.by_name.get(name)
+        if f is None:
+            raise self.error(f"Unknown field: {name}")
+        return f
+
+    def visible_fields(self) -> list[Field]:
+        return list(self.visible)
+
+    def error(self, detail: str) -> ODSQLError:
+        return ODSQLError(detail, self.clause)
+
+    def align(self, a: Typed, b: Typed) -> tuple[Typed, Typed]:
+        return kinds.align(a, b, self.tz, self.error)
+
+    @contextmanager
+    def in_clause(self, clause: str) -> Iterator[None]:
+        previous, self.clause = self.clause, clause
+        try:
+            yield
+        finally:
+            self.clause = previous
+
+    # -- values --------------------------------------------------------------------------------
+
+    def value(self, node: ast.Node) -> Typed:
+        if self.groups is not None and not self.in_aggregate:
+            key = self.groups.get(node)
+            if key is None and isinstance(node, ast.Field):
+                key = self.group_aliases.get(node.name)
+            if key is not None:
+                return key.typed
+            if isinstance(node, ast.Field):
+                self.field(node.name)  # an unknown name is reported as such first
+                raise self.error(f"Field {node.name} must be in group_by or inside an aggregate.")
+        result = _VALUES[type(node)](self, node)
+        if isinstance(result, GroupKey):
+            raise self.error(f"{node.name}() is a group_by item of its own.")  # type: ignore[attr-defined]
+        return result
+
+    def _constant(self, value: Any) -> Typed:
+        try:
+            return kinds.constant(value, self.tz)
+        except ValueError as error:
+            raise self.error(f"Invalid literal: {error}.") from None
+
+    def _string(self, node: ast.String) -> Typed:
+        return self._constant(node.value)
+
+    def _number(self, node: ast.Number) -> Typed:
+        return self._constant(node.value)
+
+    def _date(self, node: ast.DateLiteral) -> Typed:
+        try:
+            return self._constant(literals.parse_date(node.text, self.tz))
+        except ValueError:
+            raise self.error(f"Invalid date literal: {node.text!r}") from None
+
+    def _geom(self, node: ast.GeomLiteral) -> Typed:
+        try:
+            geometry = literals.parse_geometry(node.text)
+        except ValueError:
+            raise self.error("Invalid geometry literal: expected WKT, GeoJSON or WKB, longitude first.") from None
+        wkt = literals.geometry_wkt(geometry)
+        kind = Kind.POINT if geometry.geom_type == "Point" else Kind.SHAPE
+        return Typed(kinds.call("ST_GeomFromText", kinds.string(wkt)), kind, value=wkt)
+
+    def _field(self, node: ast.Field) -> Typed:
+        f = self.field(node.name)
+        return Typed(column(f), kinds.FIELD_KINDS[f.type], field=f)
+
+    def _misplaced(self, detail: str) -> Callable[[ast.Node], Typed]:
+        def fail(node: ast.Node) -> Typed:
+            raise self.error(detail)
+        return fail
+
+    def _numeric(self, t: Typed, what: str) -> Typed:
+        if t.kind not in NUMERIC and t.kind is not Kind.NULL:
+            raise self.error(f"{what} applies to numbers, not to a {t.kind} value.")
+        return t
+
+    def _negate(self, node: ast.Negate) -> Typed:
+        t = self._numeric(self.value(node.operand), "The minus sign")
+        if t.constant and t.value is not None:
+            return self._constant(-t.value)
+        return Typed(exp.Neg(this=paren(t.sql)), t.kind if t.kind is not Kind.NULL else Kind.DOUBLE, t.aggregate)
+
+    def _arithmetic(self, node: ast.Arithmetic) -> Typed:
+        a = self._numeric(self.value(node.left), f"The operator {node.op}")
+        b = self._numeric(self.value(node.right), f"The operator {node.op}")
+        aggregate = a.aggregate or b.aggregate
+        if node.op == "/":  # division by zero gives null
+            divisor = exp.func("nullif", b.sql, exp.Literal.number(0))
+            return Typed(exp.Div(this=paren(a.sql), expression=divisor), Kind.DOUBLE, aggregate)
+        kind = Kind.INT if a.kind is Kind.INT and b.kind is Kind.INT else Kind.DOUBLE
+        sql: exp.Expression = _ARITHMETIC[node.op](this=paren(a.sql), expression=paren(b.sql))
+        if kind is Kind.INT and not aggregate:  # an integer overflow gives null, like a division by zero
+            sql = kinds.call("try", sql)
+        return Typed(sql, kind, aggregate)
+
+    def _comparable(self, a: Typed, b: Typed, op: str) -> tuple[Typed, Typed]:
+        a, b = self.align(a, b)
+        for t in (a, b):
+            if t.kind in GEO or t.kind is Kind.JSON:
+                raise self.error(f"A {t.kind} value cannot be compared with {op}.")
+        if Kind.BOOLEAN in (a.kind, b.kind) and op not in ("=", ":", "!="):
+            raise self.error(f"Booleans compare with = or != only, not {op}.")
+        return a, b
+
+    def _compare(self, node: ast.Compare) -> Typed:
+        a, b = self._comparable(self.value(node.left), self.value(node.right), node.op)
+        sql = _COMPARISONS[node.op](this=paren(a.sql), expression=paren(b.sql))
+        return Typed(sql, Kind.BOOLEAN, a.aggregate or b.aggregate)
+
+    def _like(self, node: ast.Like) -> Typed:
+        return functions.like(self, self.value(node.operand), self.value(node.pattern))
+
+    def _in_range(self, node: ast.InRange) -> Typed:
+        operand = self.value(node.operand)
+        a, low = self._comparable(operand, self.value(node.low), "in [..]")
+        b, high = self._comparable(operand, self.value(node.high), "in [..]")
+        lower = (exp.GTE if node.low_inclusive else exp.GT)(this=paren(a.sql), expression=paren(low.sql))
+        upper = (exp.LTE if node.high_inclusive else exp.LT)(this=paren(b.sql.copy()), expression=paren(high.sql))
+        return Typed(exp.and_(lower, upper), Kind.BOOLEAN, operand.aggregate)
+
+    def _in_list(self, node: ast.InList) -> Typed:
+        operand = self.value(node.operand)
+        if not node.items:
+            return Typed(exp.false(), Kind.BOOLEAN, value=False)
+        pairs = [self._comparable(operand, self.value(item), "in (…)") for item in node.items]
+        left = next((a for a, _ in pairs if a.kind is not Kind.NULL), pairs[0][0])
+        items = [b.sql for _, b in pairs]
+        return Typed(exp.In(this=paren(left.sql), expressions=items), Kind.BOOLEAN, operand.aggregate)
+
+    def _member(self, node: ast.Member) -> Typed:
+        target = self._field(node.field)
+        item = self.value(node.value)
+        values = target.field.annotations.get("multivalued") if target.field else None
+        if values is None:  # a single-valued field: plain equality
+            a, b = self._comparable(item, target, "in")
+            return Typed(exp.EQ(this=paren(b.sql), expression=paren(a.sql)), Kind.BOOLEAN)
+        separator = str(values[0]) if values else ","
+        a, _ = self._comparable(item, Typed(exp.Null(), Kind.TEXT), "in")
+        parts = kinds.call("regexp_split_to_array", exp.Trim(this=target.sql),
+                           kinds.string(r"\s*" + _re2_escape(separator) + r"\s*"))
+        return Typed(kinds.call("list_contains", parts, _as_text(a)), Kind.BOOLEAN)
+
+    def _is_null(self, node: ast.IsNull) -> Typed:
+        t = self.value(node.operand)
+        sql: exp.Expression = exp.Is(this=paren(t.sql), expression=exp.Null())
+        return Typed(exp.Not(this=sql) if node.negated else sql, Kind.BOOLEAN, t.aggregate)
+
+    def _is_bool(self, node: ast.IsBool) -> Typed:
+        t = self.value(node.operand)
+        if t.kind not in (Kind.BOOLEAN, Kind.NULL):
+            raise self.error(f"is {'true' if node.value else 'false'} applies to booleans, not to a {t.kind} value.")
+        sql: exp.Expression = exp.Is(this=paren(t.sql), expression=exp.true() if node.value else exp.false())
+        return Typed(exp.Not(this=sql) if node.negated else sql, Kind.BOOLEAN, t.aggregate)
+
+    def _boolean_operand(self, node: ast.Node) -> Typed:
+        t = self.value(node)
+        if t.kind not in (Kind.BOOLEAN, Kind.NULL):
+            raise self.error(f"and/or/not combine conditions, not a {t.kind} value.")
+        return t
+
+    def _not(self, node: ast.Not) -> Typed:
+        t = self._boolean_operand(node.operand)
+        return Typed(exp.Not(this=paren(t.sql)), Kind.BOOLEAN, t.aggregate)
+
+    def _connective(self, node: ast.And | ast.Or) -> Typed:
+        parts = [self._boolean_operand(o) for o in node.operands]
+        combine = exp.and_ if isinstance(node, ast.And) else exp.or_
+        return Typed(combine(*[p.sql for p in parts]), Kind.BOOLEAN, any(p.aggregate for p in parts))
+
+    # -- function calls ------------------------------------------------------------------------
+
+    def _call(self, node: ast.Call) -> Typed | GroupKey:
+        spec = REGISTRY.get(node.name)
+        if spec is None:
+            raise self.error(f"Unknown function: {node.name}()")
+        if self.clause not in spec.clauses:
+            allowed = ", ".join(c for c in (SELECT, WHERE, GROUP_BY, ORDER_BY) if c in spec.clauses)
+            raise self.error(f"{node.name}() is not allowed in {self.clause} (only in {allowed}).")
+        count = len(node.args)
+        if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
+            expected = (f"{spec.min_args}" if spec.min_args == spec.max_args else
+                        f"at least {spec.min_args}" if spec.max_args is None else f"{spec.min_args} to {spec.max_args}")
+            raise self.error(f"{node.name}() takes {expected} argument(s), {count} given.")
+        if node.distinct and spec.name != "count":
+            raise self.error(f"distinct is only allowed in count(distinct …), not in {node.name}().")
+        aggregate = spec.role is Role.AGGREGATE
+        if aggregate and self.in_aggregate:
+            raise self.error("Aggregates cannot be nested.")
+        outer, self.in_aggregate = self.in_aggregate, self.in_aggregate or aggregate
+        try:
+            args = [self._argument(spec, i, a) for i, a in enumerate(node.args)]
+            result = spec.build(self, node, args)
+        finally:
+            self.in_aggregate = outer
+        if isinstance(result, Typed):
+            inner = any(isinstance(a, Typed) and a.aggregate for a in args)
+            result = replace(result, aggregate=aggregate or inner or result.aggregate)
+        return result
+
+    def _argument(self, spec: functions.Function, index: int, node: ast.Node) -> Any:
+        accepted = spec.param(index)
+        if accepted is functions.RAW:
+            return node
+        t = self.value(node)
+        if t.kind is Kind.NULL and accepted != kinds.ANY:
+            stand_in = next(k for k in _NULL_STAND_IN if k in accepted)
+            return Typed(exp.cast(exp.Null(), _PHYSICAL[stand_in]), stand_in, value=None)
+        if t.kind not in accepted:
+            expected = " or ".join(sorted(str(k) for k in accepted))
+            raise self.error(f"Argument {index + 1} of {spec.name}() must be {expected}, not {t.kind}.")
+        return t
+
+    # -- conditions ----------------------------------------------------------------------------
+
+    def condition(self, node: ast.Node, negated: bool = False) -> exp.Expression:
+        """A where expression as SQL with two-valued logic (see the module docstring)."""
+        if isinstance(node, ast.And):
+            return exp.and_(*[self.condition(o, negated) for o in node.operands])
+        if isinstance(node, ast.Or):
+            return exp.or_(*[self.condition(o, negated) for o in node.operands])
+        if isinstance(node, ast.Not):
+            return exp.Not(this=paren(self.condition(node.operand, not negated)))
+        if isinstance(node, ast.String):  # a bare string: full text
+            sql = functions.fulltext(self, node.value)
+        else:
+            t = self.value(node)
+            if t.kind not in (Kind.BOOLEAN, Kind.NULL):
+                raise self.error(f"A {t.kind} value is not a condition.")
+            if isinstance(node, (ast.IsNull, ast.IsBool)) or t.constant:
+                return t.sql
+            sql = t.sql
+        return exp.Coalesce(this=sql, expressions=[exp.false()]) if negated else sql
+
+    # -- clauses -------------------------------------------------------------------------------
+
+    def group_keys(self, clause: ast.GroupByClause) -> list[_Key]:
+        keys = []
+        with self.in_clause(GROUP_BY):
+            for item in clause.items:
+                compiled = self._call(item.expr) if isinstance(item.expr, ast.Call) else self.value(item.expr)
+                if isinstance(compiled, GroupKey):
+                    key, typed = compiled, Typed(compiled.output, compiled.kind)
+                else:
+                    if compiled.aggregate:
+                        raise self.error("group_by cannot hold an aggregate.")
+                    key = GroupKey((compiled.sql,), compiled.sql, compiled.kind, (compiled.sql,))
+                    typed = compiled
+                name = _output_name(item.alias, item.expr, item.text, self)
+                keys.append(_Key(name, item.expr, key, typed))
+        return keys
+
+    def outputs(self, clause: ast.SelectClause, keys: list[_Key], aggregated: bool) -> list[_Output]:
+        outputs = [_Output(k.name, k.typed, k.node, True) for k in keys]
+        key_names = {k.name for k in keys}
+        with self.in_clause(SELECT):
+            first = clause.items[0]
+            if _is_directive(first, "exclude") and not aggregated:
+                outputs = [self._field_output(f) for f in self.visible]
+            for item in clause.items:
+                if isinstance(item, ast.SelectStar):
+                    if aggregated:
+                        if keys:
+                            continue
+                        raise self.error("* cannot be selected together with aggregates.")
+                    outputs.extend(self._field_output(f) for f in self.visible)
+                elif _is_directive(item, "include") or _is_directive(item, "exclude"):
+                    outputs = self._directive(item, outputs, aggregated)
+                else:
+                    typed = self.value(item.expr)
+                    name = _output_name(item.alias, item.expr, item.text, self)
+                    if name in key_names:
+                        continue
+                    outputs.append(_Output(name, typed, item.expr, item.alias is not None))
+            return _deduplicated(outputs, self)
+
+    def _field_output(self, f: Field) -> _Output:
+        return _Output(f.name, Typed(column(f), kinds.FIELD_KINDS[f.type], field=f), ast.Field(f.name))
+
+    def _directive(self, item: ast.SelectItem, outputs: list[_Output], aggregated: bool) -> list[_Output]:
+        call_node: ast.Call = item.expr  # type: ignore[assignment]
+        if aggregated:
+            raise self.error(f"{call_node.name}() cannot be used with aggregates.")
+        if item.alias is not None:
+            raise self.error(f"{call_node.name}() takes no alias.")
+        if not call_node.args:
+            raise self.error(f"{call_node.name}() takes at least one pattern.")
+        matched: list[Field] = []
+        for arg in call_node.args:
+            if isinstance(arg, ast.Pattern):
+                prefix = arg.text[:-1]
+                matched.extend(f for f in self.visible if f.name.startswith(prefix))
+            elif isinstance(arg, ast.Field):
+                matched.append(self.field(arg.name))
+            elif isinstance(arg, ast.Star):
+                matched.extend(self.visible)
+            else:
+                raise self.error(f"{call_node.name}() takes field names or patterns like name_*.")
+        names = {f.name for f in matched}
+        if call_node.name == "exclude":
+            return [o for o in outputs if not (isinstance(o.node, ast.Field) and not o.aliased and o.name in names)]
+        present = {o.name for o in outputs}
+        return outputs + [self._field_output(f) for f in self.visible if f.name in names and f.name not in present]
+
+    def ordering(self, clause: ast.OrderByClause | None, outputs: list[_Output], keys: list[_Key],
+                 aggregated: bool) -> list[exp.Ordered]:
+        if clause is None:
+            return [exp.Ordered(this=e.copy(), desc=False, nulls_first=False) for k in keys for e in k.key.order]
+        aliases = {o.name: o for o in outputs if o.aliased}
+        key_aliases = {k.name: k for k in keys}
+        ordered: list[exp.Ordered] = []
+        plain_seen = False
+        with self.in_clause(ORDER_BY):
+            for item in clause.items:
+                expr, descending = item.expr, bool(item.descending)
+                if item.descending is None and isinstance(expr, ast.Negate) and isinstance(expr.operand, ast.Field):
+                    expr, descending = expr.operand, True  # the v1 habit: order_by=-field
+                key = None
+                if self.groups is not None:
+                    key = self.groups.get(expr)
+                    if key is None and isinstance(expr, ast.Field):
+                        key = key_aliases.get(expr.name)
+                if key is not None:
+                    sqls, is_aggregate, kind = [e.copy() for e in key.key.order], False, Kind.INT
+                elif isinstance(expr, ast.Field) and expr.name in aliases:
+                    output = aliases[expr.name]
+                    sqls, is_aggregate, kind = [output.typed.sql.copy()], output.typed.aggregate, output.typed.kind
+                else:
+                    t = self.value(expr)
+                    sqls, is_aggregate, kind = [t.sql], t.aggregate, t.kind
+                if kind in GEO:
+                    raise self.error("Geo values cannot be sorted; sort by distance() instead.")
+                if is_aggregate and not aggregated:
+                    raise self.error("An aggregate in order_by needs an aggregated select or a group_by.")
+                if is_aggregate and plain_seen:
+                    raise self.error("Aggregates must come first in order_by.")
+                plain_seen = plain_seen or not is_aggregate
+                ordered.extend(exp.Ordered(this=s, desc=descending, nulls_first=False) for s in sqls)
+        return ordered
+
+
+def _as_text(t: Typed) -> exp.Expression:
+    return t.sql if t.kind is Kind.TEXT else exp.cast(t.sql, "VARCHAR")
+
+
+def _re2_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in string.punctuation else ch for ch in text)
+
+
+def _output_name(alias: str | None, expr: ast.Node, text: str, compiler: _Compiler) -> str:
+    name = alias if alias is not None else expr.name if isinstance(expr, ast.Field) else text
+    if not name or "\x00" in name:
+        raise compiler.error("An alias must be a non-empty name without NUL characters.")
+    return name
+
+
+def _is_directive(item: ast.Node, name: str) -> bool:
+    return isinstance(item, ast.SelectItem) and isinstance(item.expr, ast.Call) and item.expr.name == name
+
+
+def _deduplicated(outputs: list[_Output], compiler: _Compiler) -> list[_Output]:
+    seen: dict[str, _Output] = {}
+    for o in outputs:
+        if o.name in seen:
+            if seen[o.name].node != o.node:
+                raise compiler.error(f"Two select items are named {o.name}; give one an alias.")
+            continue
+        seen[o.name] = o
+    if not seen:
+        raise compiler.error("The select clause selects nothing.")
+    return list(seen.values())
+
+
+_VALUES: dict[type, Callable[[_Compiler, Any], Any]] = {
+    ast.String: _Compiler._string,
+    ast.Number: _Compiler._number,
+    ast.Boolean: lambda c, n: c._constant(n.value),
+    ast.Null: lambda c, n: c._constant(None),
+    ast.DateLiteral: _Compiler._date,
+    ast.GeomLiteral: _Compiler._geom,
+    ast.Quantity: lambda c, n: c._misplaced(
+        f"{ast.to_text(n)} (a number with a unit) is only an argument of within_distance() or range().")(n),
+    ast.Star: lambda c, n: c._misplaced("* is only an argument of count(*), search(*, …) or range().")(n),
+    ast.Pattern: lambda c, n: c._misplaced(f"{n.text} is only an argument of include() or exclude().")(n),
+    ast.Field: _Compiler._field,
+    ast.Call: _Compiler._call,
+    ast.Negate: _Compiler._negate,
+    ast.Arithmetic: _Compiler._arithmetic,
+    ast.Compare: _Compiler._compare,
+    ast.Like: _Compiler._like,
+    ast.InRange: _Compiler._in_range,
+    ast.InList: _Compiler._in_list,
+    ast.Member: _Compiler._member,
+    ast.IsNull: _Compiler._is_null,
+    ast.IsBool: _Compiler._is_bool,
+    ast.Not: _Compiler._not,
+    ast.And: _Compiler._connective,
+    ast.Or: _Compiler._connective,
+}
+
+
+# ---- the face -------------------------------------------------------------------------------
+
+def _given(text: str | None) -> bool:
+    return text is not None and bool(text.strip())
+
+
+def _has_aggregate(node: ast.Node) -> bool:
+    return any(isinstance(n, ast.Call) and n.name in REGISTRY and REGISTRY[n.name].role is Role.AGGREGATE
+               for n in ast.walk(node))
+
+
+def _output_field(o: _Output) -> Field:
+    source = o.typed.field
+    if source is not None and not o.aliased and source.name == o.name:
+        return source
+    kind_type = kinds.OUTPUT_TYPES[o.typed.kind]
+    if source is not None:
+        return Field(name=o.name, label=o.name, type=source.type, annotations=dict(source.annotations))
+    return Field(name=o.name, label=o.name, type=kind_type)
+
+
+def compile_plan(query: Query, fields: list[Field], security: Security | None = None) -> Plan:
+    """Compile a query into a :class:`Plan` (the SELECT and its output columns).
+
+    Raises :class:`ODSQLError` for anything Opendatasoft would reject with ODSQLError, and
+    ``ValueError`` for an unknown ``timezone``.
+    """
+    security = security or Security()
+    now = query.now or datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    c = _Compiler(fields, frozenset(security.hidden_fields), query, now)
+
+    wheres = [query.where] if isinstance(query.where, str) else list(query.where or [])
+    conditions = [c.condition(parse(WHERE, text)) for text in wheres if _given(text)]
+    if security.row_filter is not None:
+        row_filter = security.row_filter
+        node = parse(WHERE, row_filter) if isinstance(row_filter, str) else row_filter
+        conditions.append(_Compiler(fields, frozenset(), query, now).condition(node))
+
+    select_node = parse(SELECT, query.select) if _given(query.select) else ast.SelectClause((ast.SelectStar(),))
+    group_node = parse(GROUP_BY, query.group_by) if _given(query.group_by) else None
+    order_node = parse(ORDER_BY, query.order_by) if _given(query.order_by) else None
+    aggregated = group_node is not None or _has_aggregate(select_node)
+
+    keys = c.group_keys(group_node) if group_node is not None else []
+    if aggregated:
+        c.groups = {k.node: k for k in keys}
+        c.group_aliases = {k.name: k for k in keys}
+        c.grouped = True
+        c.group_outputs = [k.typed.sql for k in keys]
+    outputs = c.outputs(select_node, keys, aggregated)
+    ordered = c.ordering(order_node, outputs, keys, aggregated)
+
+    select = exp.Select(expressions=[exp.alias_(kinds.output(o.typed), o.name, quoted=True) for o in outputs])
+    select = select.from_(exp.Table(this=exp.to_identifier(RECORDS)), copy=False)
+    if conditions:
+        select = select.where(exp.and_(*conditions) if len(conditions) > 1 else conditions[0], copy=False)
+    if keys:
+        select = select.group_by(*[e.copy() for k in keys for e in k.key.group_by], copy=False)
+        havings = [k.key.having for k in keys if k.key.having is not None]
+        if havings:
+            select = select.having(exp.and_(*havings) if len(havings) > 1 else havings[0], copy=False)
+    if ordered:
+        select = select.order_by(*ordered, copy=False)
+    if query.limit is not None and query.limit >= 0:
+        select = select.limit(exp.Literal.number(query.limit), copy=False)
+    if query.offset:
+        select = select.offset(exp.Literal.number(query.offset), copy=False)
+    return Plan(select, tuple(_output_field(o) for o in outputs), aggregated)
+
+
+def compile_query(query: Query, fields: list[Field], security: Security | None = None) -> exp.Select:
+    """Compile a query into one sqlglot SELECT over the ``records`` table."""
+    return compile_plan(query, fields, security).select
+
+
+def to_sql(expression: exp.Expression, dialect: str = "duckdb") -> str:
+    """SQL text for a compiled expression."""
+    return expression.sql(dialect=dialect)

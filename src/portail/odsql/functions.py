@@ -1,0 +1,860 @@
+"""The ODSQL function registry: one table, name → signature, clauses allowed, role, builder.
+
+Every function of the Explore API v2.1 catalogue is a row of :data:`REGISTRY` (text, date and
+numeric scalars; full-text and geo predicates; aggregates; ``range()`` and ``geo_cluster()``
+for group_by; ``random()`` for order_by; the pseudo-functions ``include()``/``exclude()``;
+the catalog-only ``vector_similarity*``). The compiler checks a call against its row (clause,
+arity, kinds of the arguments) and hands the compiled arguments to the row's builder, which
+returns a sqlglot expression. Builders never see ODSQL text: constants arrive as Python values
+and become sqlglot literals.
+
+Full-text matching is, for now, an accent- and case-insensitive substring/word match computed
+by DuckDB over the text fields (``strip_accents(lower(x))``): the seam where a real full-text
+index (fuzzy terms, ranking) plugs in later is :func:`text_match`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Callable, Protocol, Sequence
+from zoneinfo import ZoneInfo
+
+from sqlglot import exp
+
+from portail.odsql import ast, literals
+from portail.odsql.errors import ODSQLError
+from portail.odsql.kinds import (ANY, GEO, NUMERIC, TEMPORAL, Kind, Typed, as_moment, call, column, constant,
+                                 local_time, number, paren, string)
+from portail.schema import Field, FieldType
+
+SELECT, WHERE, GROUP_BY, ORDER_BY = "select", "where", "group_by", "order_by"
+
+
+class Role(StrEnum):
+    SCALAR = "scalar"  # a value, usable wherever its clauses allow
+    PREDICATE = "predicate"  # a boolean filter
+    AGGREGATE = "aggregate"  # one value per group
+    GROUPING = "grouping"  # a group_by key with its own bucketing (range, geo_cluster)
+    ORDERING = "ordering"  # order_by only (random)
+    PSEUDO = "pseudo"  # select-list directive, not a value (include, exclude)
+    CATALOG = "catalog"  # exists on the catalog endpoint only
+
+
+class Context(Protocol):
+    """What a builder may ask of the compiler."""
+
+    clause: str
+    tz: ZoneInfo
+    lang: str
+    now: datetime
+    grouped: bool
+    group_outputs: list[exp.Expression]
+
+    def value(self, node: ast.Node) -> Typed: ...
+
+    def field(self, name: str) -> Field: ...
+
+    def visible_fields(self) -> list[Field]: ...
+
+    def error(self, detail: str) -> ODSQLError: ...
+
+    def align(self, a: Typed, b: Typed) -> tuple[Typed, Typed]: ...
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    """A group_by item compiled: what to GROUP BY, what to output, how to sort the groups."""
+
+    group_by: tuple[exp.Expression, ...]
+    output: exp.Expression
+    kind: Kind
+    order: tuple[exp.Expression, ...]
+    having: exp.Expression | None = None
+
+
+#: An argument's accepted kinds; ``RAW`` hands the builder the syntax node itself.
+Param = frozenset[Kind] | None
+RAW: Param = None
+TEXT = frozenset({Kind.TEXT})
+NUMBER = NUMERIC
+DATE = TEMPORAL
+ORDERABLE = NUMERIC | TEMPORAL | frozenset({Kind.TEXT})
+
+Builder = Callable[[Context, ast.Call, list[Any]], "Typed | GroupKey"]
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    params: tuple[Param, ...]  # the last one repeats when max_args is None
+    min_args: int
+    max_args: int | None
+    clauses: frozenset[str]
+    role: Role
+    build: Builder
+    returns: str
+    summary: str
+
+    def param(self, index: int) -> Param:
+        return self.params[min(index, len(self.params) - 1)]
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+def _bool(sql: exp.Expression) -> Typed:
+    return Typed(sql, Kind.BOOLEAN)
+
+
+def _constant_int(ctx: Context, t: Typed, what: str, low: int | None = None, high: int | None = None) -> int:
+    if not t.constant or isinstance(t.value, bool) or not isinstance(t.value, (int, float)) or t.value != int(t.value):
+        raise ctx.error(f"{what} must be an integer constant.")
+    value = int(t.value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ctx.error(f"{what} must be between {low} and {high}.")
+    return value
+
+
+def _constant_text(ctx: Context, node: ast.Node, what: str) -> str:
+    if not isinstance(node, ast.String):
+        raise ctx.error(f"{what} must be a string literal.")
+    return node.value
+
+
+def _as_text(t: Typed) -> exp.Expression:
+    return t.sql if t.kind is Kind.TEXT else exp.cast(t.sql, "VARCHAR")
+
+
+def _func(name: str) -> Callable[..., exp.Expression]:
+    """A standard SQL function built through sqlglot's typed nodes (portable to other dialects)."""
+    return lambda *args: exp.func(name, *args)
+
+
+# ---- full text (the seam for a later full-text index) ---------------------------------------
+
+_NON_WORD = r"[^\pL\pN]+"
+
+
+def _folded(sql: exp.Expression) -> exp.Expression:
+    return call("strip_accents", exp.Lower(this=sql))
+
+
+def _words(sql: exp.Expression) -> exp.Expression:
+    """Folded text with every run of non-letters turned into one space."""
+    return exp.Trim(this=call("regexp_replace", _folded(sql), exp.Literal.string(_NON_WORD),
+                              exp.Literal.string(" "), exp.Literal.string("g")))
+
+
+def _concat(*parts: exp.Expression) -> exp.Expression:
+    return call("concat", *parts)
+
+
+def _terms(text: str) -> list[tuple[str, bool]]:
+    """Whitespace-separated terms; a trailing ``*`` marks a prefix."""
+    out = []
+    for raw in text.split():
+        term = raw.strip("*")
+        if term:
+            out.append((term, raw.endswith("*")))
+    return out
+
+
+def text_match(targets: Sequence[exp.Expression], text: str, mode: str) -> exp.Expression:
+    """Every term of ``text`` must match one of ``targets`` (text expressions).
+
+    ``mode``: ``substring`` (bare strings, ``search()``), ``word`` (``like``: whole words, or
+    word prefixes for ``term*``), ``prefix`` (``suggest()``: word prefixes). Accents and case
+    are ignored. Replace this function to plug in a full-text index.
+    """
+    terms = _terms(text)
+    if mode != "substring":
+        terms = [(t, p) for t, p in terms if any(ch.isalnum() for ch in t)]
+    if not terms:
+        return exp.true()
+    if not targets:
+        return exp.false()
+    conditions = []
+    for term, prefix in terms:
+        needle = string(term)
+        matches = []
+        for target in targets:
+            if mode == "substring":
+                matches.append(call("contains", _folded(target), _folded(needle)))
+            else:
+                whole = mode == "word" and not prefix
+                hay = _concat(exp.Literal.string(" "), _words(target), exp.Literal.string(" " if whole else ""))
+                pin = _concat(exp.Literal.string(" "), _words(needle), exp.Literal.string(" " if whole else ""))
+                matches.append(call("contains", hay, pin))
+        conditions.append(exp.or_(*matches) if len(matches) > 1 else matches[0])
+    return exp.and_(*conditions) if len(conditions) > 1 else conditions[0]
+
+
+def fulltext(ctx: Context, text: str) -> exp.Expression:
+    """A bare string in where: full text over every visible text field."""
+    return text_match([column(f) for f in _text_fields(ctx)], text, "substring")
+
+
+def _text_fields(ctx: Context) -> list[Field]:
+    return [f for f in ctx.visible_fields() if f.type == FieldType.TEXT]
+
+
+def _search_targets(ctx: Context, call_node: ast.Call) -> tuple[list[exp.Expression], str]:
+    """``f(field, …, "text")``, ``f(*, "text")`` or ``f("text")``: target columns and the text."""
+    *names, last = call_node.args
+    text = _constant_text(ctx, last, f"The last argument of {call_node.name}()")
+    if not names or any(isinstance(n, ast.Star) for n in names):
+        if len(names) > 1:
+            raise ctx.error(f"{call_node.name}(*, …) takes no other field.")
+        return [column(f) for f in _text_fields(ctx)], text
+    targets = []
+    for n in names:
+        if not isinstance(n, ast.Field):
+            raise ctx.error(f"The arguments of {call_node.name}() before the text must be field names.")
+        t = ctx.value(n)
+        if t.kind in GEO:
+            raise ctx.error(f"{call_node.name}() cannot search the geo field {n.name}.")
+        targets.append(_as_text(t))
+    return targets, text
+
+
+def _search(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    targets, text = _search_targets(ctx, node)
+    return _bool(text_match(targets, text, "substring"))
+
+
+def _suggest(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    targets, text = _search_targets(ctx, node)
+    return _bool(text_match(targets, text, "prefix"))
+
+
+def _startswith(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    targets, text = _search_targets(ctx, node)
+    if not targets:
+        return _bool(exp.false())
+    tests = [call("starts_with", t, string(text)) for t in targets]
+    return _bool(exp.or_(*tests) if len(tests) > 1 else tests[0])
+
+
+def like(ctx: Context, operand: Typed, pattern: Typed) -> Typed:
+    """``field like "star*"``: every word of the pattern is a word of the field."""
+    if operand.kind is not Kind.TEXT:
+        raise ctx.error("like applies to text values.")
+    if not (pattern.constant and isinstance(pattern.value, str)):
+        raise ctx.error("The pattern of like must be a string literal.")
+    return _bool(text_match([operand.sql], pattern.value, "word"))
+
+
+# ---- text and numeric scalars ---------------------------------------------------------------
+
+def _unary(build: Callable[[exp.Expression], exp.Expression], kind: Kind | None = None) -> Builder:
+    def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+        (a,) = args
+        return Typed(build(a.sql), kind or a.kind)
+    return builder
+
+
+def _concat_builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    return Typed(_concat(*[_as_text(a) for a in args]), Kind.TEXT)
+
+
+def _ifnull(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    a, b = ctx.align(*args)
+    kind = a.kind if a.kind is not Kind.NULL else b.kind
+    return Typed(exp.Coalesce(this=a.sql, expressions=[b.sql]), kind)
+
+
+def _round(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    if len(args) == 1:
+        return Typed(exp.Round(this=args[0].sql), args[0].kind)
+    digits = _constant_int(ctx, args[1], "The digits of round()", -20, 20)
+    return Typed(exp.Round(this=args[0].sql, decimals=number(digits)), Kind.DOUBLE)
+
+
+def _floor_ceil(name: str) -> Builder:
+    def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+        return Typed(exp.func(name, args[0].sql), args[0].kind)
+    return builder
+
+
+def _json_format(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    parsed: exp.Expression = exp.TryCast(this=args[0].sql, to=exp.DataType.build("JSON"))
+    if len(args) == 2:
+        fallback = args[1]
+        fallback_sql = fallback.sql if fallback.kind is Kind.JSON else call("to_json", fallback.sql)
+        parsed = exp.Coalesce(this=parsed, expressions=[fallback_sql])
+    return Typed(parsed, Kind.JSON)
+
+
+# ---- dates ----------------------------------------------------------------------------------
+
+def _part(unit: str, sql: exp.Expression) -> exp.Expression:
+    return call("date_part", exp.Literal.string(unit), sql)
+
+
+def _date_part(unit: str) -> Builder:
+    def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+        sql = _part(unit, local_time(args[0], ctx.tz))
+        if unit == "millisecond":  # DuckDB counts the seconds' milliseconds too
+            sql = exp.Mod(this=paren(sql), expression=exp.Literal.number(1000))
+        return Typed(sql, Kind.INT)
+    return builder
+
+
+_MONTHS = {
+    "en": "January February March April May June July August September October November December",
+    "fr": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
+    "de": "Januar Februar März April Mai Juni Juli August September Oktober November Dezember",
+    "es": "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre",
+    "it": "gennaio febbraio marzo aprile maggio giugno luglio agosto settembre ottobre novembre dicembre",
+    "nl": "januari februari maart april mei juni juli augustus september oktober november december",
+    "pt": "janeiro fevereiro março abril maio junho julho agosto setembro outubro novembro dezembro",
+    "sv": "januari februari mars april maj juni juli augusti september oktober november december",
+    "ca": "gener febrer març abril maig juny juliol agost setembre octubre novembre desembre",
+}
+_SHORT_MONTHS = {
+    "en": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
+    "fr": "janv. févr. mars avr. mai juin juil. août sept. oct. nov. déc.",
+    "de": "Jan. Feb. März Apr. Mai Juni Juli Aug. Sept. Okt. Nov. Dez.",
+    "es": "ene. feb. mar. abr. may. jun. jul. ago. sept. oct. nov. dic.",
+    "it": "gen feb mar apr mag giu lug ago set ott nov dic",
+    "nl": "jan. feb. mrt. apr. mei jun. jul. aug. sep. okt. nov. dec.",
+    "pt": "jan. fev. mar. abr. mai. jun. jul. ago. set. out. nov. dez.",
+    "sv": "jan. feb. mars apr. maj juni juli aug. sep. okt. nov. dec.",
+    "ca": "gen. febr. març abr. maig juny jul. ag. set. oct. nov. des.",
+}
+_DAYS = {  # Monday first
+    "en": "Monday Tuesday Wednesday Thursday Friday Saturday Sunday",
+    "fr": "lundi mardi mercredi jeudi vendredi samedi dimanche",
+    "de": "Montag Dienstag Mittwoch Donnerstag Freitag Samstag Sonntag",
+    "es": "lunes martes miércoles jueves viernes sábado domingo",
+    "it": "lunedì martedì mercoledì giovedì venerdì sabato domenica",
+    "nl": "maandag dinsdag woensdag donderdag vrijdag zaterdag zondag",
+    "pt": "segunda-feira terça-feira quarta-feira quinta-feira sexta-feira sábado domingo",
+    "sv": "måndag tisdag onsdag torsdag fredag lördag söndag",
+    "ca": "dilluns dimarts dimecres dijous divendres dissabte diumenge",
+}
+_SHORT_DAYS = {
+    "en": "Mon Tue Wed Thu Fri Sat Sun",
+    "fr": "lun. mar. mer. jeu. ven. sam. dim.",
+    "de": "Mo. Di. Mi. Do. Fr. Sa. So.",
+    "es": "lun mar mié jue vie sáb dom",
+    "it": "lun mar mer gio ven sab dom",
+    "nl": "ma di wo do vr za zo",
+    "pt": "seg. ter. qua. qui. sex. sáb. dom.",
+    "sv": "mån tis ons tors fre lör sön",
+    "ca": "dl. dt. dc. dj. dv. ds. dg.",
+}
+
+
+def _names(table: dict[str, str], lang: str) -> list[str]:
+    return (table.get(lang) or table["en"]).split()
+
+
+def _pattern_tokens(pattern: str) -> list[tuple[str, str]]:
+    """A Joda-style pattern as ``("text", "…")`` and ``("symbol", "yyyy")`` tokens."""
+    tokens: list[tuple[str, str]] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "'":
+            if pattern.startswith("''", i):
+                tokens.append(("text", "'"))
+                i += 2
+                continue
+            i += 1
+            chunk = []
+            while i < len(pattern):
+                if pattern.startswith("''", i):
+                    chunk.append("'")
+                    i += 2
+                elif pattern[i] == "'":
+                    i += 1
+                    break
+                else:
+                    chunk.append(pattern[i])
+                    i += 1
+            tokens.append(("text", "".join(chunk)))
+        elif ch.isascii() and ch.isalpha():
+            j = i
+            while j < len(pattern) and pattern[j] == ch:
+                j += 1
+            tokens.append(("symbol", pattern[i:j]))
+            i = j
+        else:
+            tokens.append(("text", ch))
+            i += 1
+    return tokens
+
+
+def _padded(sql: exp.Expression, width: int) -> exp.Expression:
+    return call("lpad", exp.cast(sql, "VARCHAR"), exp.Literal.number(width), exp.Literal.string("0"))
+
+
+def _plain(sql: exp.Expression) -> exp.Expression:
+    return exp.cast(sql, "VARCHAR")
+
+
+def _name_of(names: list[str], index: exp.Expression) -> exp.Expression:
+    return call("list_extract", exp.Array(expressions=[exp.Literal.string(n) for n in names]), index)
+
+
+def _symbol_sql(symbol: str, x: exp.Expression, lang: str) -> exp.Expression | None:
+    letter, n = symbol[0], len(symbol)
+    part = lambda unit: _part(unit, x.copy())  # noqa: E731
+    table: dict[str, Callable[[], exp.Expression]] = {
+        "y": lambda: _padded(exp.Mod(this=paren(part("year")), expression=exp.Literal.number(100)), 2) if n == 2
+        else _plain(part("year")),
+        "x": lambda: _padded(exp.Mod(this=paren(part("isoyear")), expression=exp.Literal.number(100)), 2) if n == 2
+        else _plain(part("isoyear")),
+        "w": lambda: _plain(part("week")) if n == 1 else _padded(part("week"), 2),
+        "e": lambda: _plain(part("isodow")),
+        "E": lambda: _name_of(_names(_DAYS if n >= 4 else _SHORT_DAYS, lang), part("isodow")),
+        "D": lambda: _plain(part("doy")) if n == 1 else _padded(part("doy"), n),
+        "M": lambda: (_plain(part("month")) if n == 1 else _padded(part("month"), 2) if n == 2
+                      else _name_of(_names(_MONTHS if n >= 4 else _SHORT_MONTHS, lang), part("month"))),
+        "d": lambda: _plain(part("day")) if n == 1 else _padded(part("day"), 2),
+        "H": lambda: _plain(part("hour")) if n == 1 else _padded(part("hour"), 2),
+        "m": lambda: _plain(part("minute")) if n == 1 else _padded(part("minute"), 2),
+        "s": lambda: _plain(part("second")) if n == 1 else _padded(part("second"), 2),
+        "S": lambda: call("left", _padded(exp.Mod(this=paren(part("millisecond")), expression=exp.Literal.number(1000)), 3),
+                          exp.Literal.number(min(n, 3))),
+    }
+    table["Y"] = table["y"]
+    build = table.get(letter)
+    return build() if build else None
+
+
+def date_format_sql(ctx: Context, value: Typed, pattern: str) -> exp.Expression:
+    x = local_time(value, ctx.tz)
+    pieces: list[exp.Expression] = []
+    for kind, token in _pattern_tokens(pattern):
+        if kind == "text":
+            if token:
+                pieces.append(string(token))
+            continue
+        sql = _symbol_sql(token, x, ctx.lang)
+        if sql is None:
+            raise ctx.error(f"Unsupported date_format symbol: {token}")
+        pieces.append(sql)
+    if not pieces:
+        return exp.Literal.string("")
+    result = pieces[0]
+    for piece in pieces[1:]:  # || keeps NULL dates NULL
+        result = exp.DPipe(this=result, expression=piece)
+    return exp.Paren(this=result) if len(pieces) > 1 else result
+
+
+def _date_format(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    value, pattern = args
+    if not (pattern.constant and isinstance(pattern.value, str)):
+        raise ctx.error("The pattern of date_format() must be a string literal.")
+    return Typed(date_format_sql(ctx, value, pattern.value), Kind.TEXT)
+
+
+def _now(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    params: dict[str, int] = {}
+    for arg in args:
+        if not (isinstance(arg, ast.Compare) and arg.op == "=" and isinstance(arg.left, ast.Field)):
+            raise ctx.error("now() takes named parameters, e.g. now(days=-1).")
+        params[arg.left.name] = _constant_int(ctx, ctx.value(arg.right), f"now() parameter {arg.left.name}")
+    try:
+        moment = literals.shift_now(ctx.now.astimezone(ctx.tz), params)
+    except ValueError as error:
+        raise ctx.error(str(error)) from None
+    return constant(moment, ctx.tz)
+
+
+# ---- geo ------------------------------------------------------------------------------------
+
+def _flip(sql: exp.Expression) -> exp.Expression:
+    # DuckDB's ST_Distance_Sphere reads [latitude, longitude]; stored data is lon/lat.
+    return call("ST_FlipCoordinates", sql)
+
+
+def sphere_distance(a: Typed, b: Typed) -> exp.Expression:
+    """Great-circle distance in metres; for shapes, between their closest points."""
+    if a.kind is Kind.POINT and b.kind is Kind.POINT:
+        return call("ST_Distance_Sphere", _flip(a.sql), _flip(b.sql))
+    near_a = call("ST_ClosestPoint", a.sql, b.sql)
+    near_b = call("ST_ClosestPoint", b.sql.copy(), a.sql.copy())
+    return call("ST_Distance_Sphere", _flip(near_a), _flip(near_b))
+
+
+def _metres(ctx: Context, node: ast.Node) -> float:
+    if isinstance(node, ast.Quantity):
+        if node.unit not in literals.DISTANCE_UNITS:
+            raise ctx.error(f"Unknown distance unit: {node.unit} (use one of {', '.join(literals.DISTANCE_UNITS)}).")
+        metres = node.value * literals.DISTANCE_UNITS[node.unit]
+    elif isinstance(node, ast.Number):
+        metres = float(node.value)
+    else:
+        raise ctx.error("The distance must be a number with a unit, e.g. 500m or 2km.")
+    if not math.isfinite(metres):
+        raise ctx.error("The distance is out of range.")
+    return metres
+
+
+def _within_distance(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    target, centre, radius = args
+    return _bool(exp.LTE(this=sphere_distance(target, centre), expression=number(_metres(ctx, radius))))
+
+
+def _distance(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    if len(args) == 3:  # the legacy spelling of within_distance()
+        if ctx.clause != WHERE:
+            raise ctx.error("distance() with a radius is a filter: use it in where.")
+        return _within_distance(ctx, node, args)
+    if ctx.clause == WHERE:
+        raise ctx.error("distance() needs a radius in where, e.g. distance(geo, geom'POINT(2.35 48.85)', 1km).")
+    return Typed(sphere_distance(*args), Kind.DOUBLE)
+
+
+def _in_bbox(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    target, lat1, lon1, lat2, lon2 = args
+    envelope = call("ST_MakeEnvelope", exp.func("least", lon1.sql, lon2.sql), exp.func("least", lat1.sql, lat2.sql),
+                    exp.func("greatest", lon1.sql.copy(), lon2.sql.copy()),
+                    exp.func("greatest", lat1.sql.copy(), lat2.sql.copy()))
+    return _bool(call("ST_Intersects", target.sql, envelope))
+
+
+_RELATIONS = {"intersects": "ST_Intersects", "disjoint": "ST_Disjoint", "within": "ST_Within"}
+
+
+def _relation(name: str) -> Builder:
+    def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+        return _bool(call(_RELATIONS[name], args[0].sql, args[1].sql))
+    return builder
+
+
+def _geometry(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    mode = "intersects"
+    if len(args) == 3:
+        if not isinstance(args[2], ast.Field) or args[2].name.lower() not in _RELATIONS:
+            raise ctx.error("The mode of geometry() is INTERSECTS, DISJOINT or WITHIN.")
+        mode = args[2].name.lower()
+    return _relation(mode)(ctx, node, args[:2])
+
+
+# ---- aggregates -----------------------------------------------------------------------------
+
+def _count(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    (arg,) = args
+    if isinstance(arg, ast.Star):
+        if node.distinct:
+            raise ctx.error("count(distinct *) is not supported.")
+        return Typed(exp.Count(this=exp.Star()), Kind.INT)
+    t = ctx.value(arg)
+    inner = exp.Distinct(expressions=[t.sql]) if node.distinct else t.sql
+    return Typed(exp.Count(this=inner), Kind.INT)
+
+
+def _aggregate(name: str, kind: Kind | None = None) -> Builder:
+    def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+        return Typed(exp.func(name, args[0].sql), kind or args[0].kind)
+    return builder
+
+
+def _quantile(ctx: Context, value: Typed, fraction: float) -> Typed:
+    return Typed(call("quantile_cont", value.sql, number(fraction)), Kind.DOUBLE)
+
+
+def _median(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    return _quantile(ctx, args[0], 0.5)
+
+
+def _percentile(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    value, p = args
+    if not (p.constant and isinstance(p.value, (int, float)) and not isinstance(p.value, bool)) or not 0 <= p.value <= 100:
+        raise ctx.error("The percentile must be a number between 0 and 100.")
+    return _quantile(ctx, value, p.value / 100)
+
+
+def _envelope(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    return Typed(call("ST_ConvexHull", call("ST_Collect", exp.func("list", args[0].sql))), Kind.SHAPE)
+
+
+def _bbox(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    # Plain min/max rather than ST_Extent_Agg: DuckDB spatial 1.5.5 crashes when ST_Extent_Agg
+    # shares an ungrouped SELECT with list() (which envelope() uses).
+    g = args[0].sql
+    return Typed(call("ST_MakeEnvelope", exp.func("min", call("ST_XMin", g)), exp.func("min", call("ST_YMin", g.copy())),
+                      exp.func("max", call("ST_XMax", g.copy())), exp.func("max", call("ST_YMax", g.copy()))),
+                 Kind.SHAPE)
+
+
+# ---- group_by: range() and geo_cluster() ----------------------------------------------------
+
+def _key_list(labels: list[str], index: exp.Expression) -> exp.Expression:
+    return call("list_extract", exp.Array(expressions=[exp.Literal.string(s) for s in labels]),
+                exp.Add(this=paren(index), expression=exp.Literal.number(1)))
+
+
+def _number_text(sql: exp.Expression) -> exp.Expression:
+    """A double as range() keys write it: ``10`` for whole numbers, ``10.5`` otherwise."""
+    whole = exp.and_(exp.EQ(this=sql.copy(), expression=exp.func("floor", sql.copy())),
+                     exp.LT(this=exp.func("abs", sql.copy()), expression=exp.Literal.number("1e15")))
+    return exp.Case(ifs=[exp.If(this=whole, true=_plain(exp.cast(sql.copy(), "BIGINT")))], default=_plain(sql.copy()))
+
+
+def _dpipe(*parts: exp.Expression) -> exp.Expression:
+    result = parts[0]
+    for part in parts[1:]:
+        result = exp.DPipe(this=result, expression=part)
+    return result
+
+
+def _bound_label(value: Any, tz: ZoneInfo) -> str:
+    if isinstance(value, datetime):
+        return literals.iso_key(value)
+    if isinstance(value, date):
+        return literals.iso_key(literals.start_of_day(value, tz))
+    return ast.format_number(value)
+
+
+def _static_range(ctx: Context, target: Typed, bounds: list[ast.Node]) -> GroupKey:
+    open_low = bool(bounds) and isinstance(bounds[0], ast.Star)
+    open_high = len(bounds) > 1 and isinstance(bounds[-1], ast.Star)
+    inner = bounds[int(open_low):len(bounds) - int(open_high)]
+    if not inner or any(isinstance(b, ast.Star) for b in inner):
+        raise ctx.error("range() takes its bounds in order, with * only first or last.")
+    compiled = []
+    for node in inner:
+        b = ctx.value(node)
+        if not b.constant or b.kind is Kind.NULL:
+            raise ctx.error("The bounds of range() must be constants.")
+        compiled.append(ctx.align(target, b))
+    values = [pair[1].value for pair in compiled]
+    moments = [literals.start_of_day(v, ctx.tz) if isinstance(v, date) and not isinstance(v, datetime) else v
+               for v in values]
+    if any(not lo < hi for lo, hi in zip(moments, moments[1:])):
+        raise ctx.error("The bounds of range() must increase.")
+    labels = [_bound_label(v, ctx.tz) for v in values]
+    closed = target.kind is Kind.INT and all(isinstance(v, int) for v in values)
+
+    def label(low: str | None, high: str | None, high_value: Any = None) -> str:
+        if closed:
+            upper = "*" if high is None else ast.format_number(high_value - 1)
+            return f"[{low or '*'}, {upper}]"
+        return f"[{low or '*'}, {high or '*'}["
+
+    keys: list[str] = []
+    whens: list[tuple[exp.Expression, exp.Expression]] = [(exp.Is(this=target.sql.copy(), expression=exp.Null()),
+                                                          exp.Null())]
+    first_t, first_b = compiled[0]
+    if open_low:
+        whens.append((exp.LT(this=paren(first_t.sql.copy()), expression=first_b.sql), exp.Literal.number(len(keys))))
+        keys.append(label(None, labels[0], values[0]))
+    else:
+        whens.append((exp.LT(this=paren(first_t.sql.copy()), expression=first_b.sql), exp.Null()))
+    for i in range(1, len(compiled)):
+        t, b = compiled[i]
+        whens.append((exp.LT(this=paren(t.sql.copy()), expression=b.sql), exp.Literal.number(len(keys))))
+        keys.append(label(labels[i - 1], labels[i], values[i]))
+    default: exp.Expression = exp.Null()
+    if open_high:
+        default = exp.Literal.number(len(keys))
+        keys.append(label(labels[-1], None))
+    index = exp.Case(ifs=[exp.If(this=cond, true=result) for cond, result in whens], default=default)
+    return GroupKey((index,), _key_list(keys, index.copy()), Kind.TEXT, (index.copy(),),
+                    exp.Not(this=exp.Is(this=index.copy(), expression=exp.Null())))
+
+
+_INTERVAL_UNITS = {"millisecond": "MILLISECOND", "second": "SECOND", "minute": "MINUTE", "hour": "HOUR", "day": "DAY"}
+_ISO_MS = "%Y-%m-%dT%H:%M:%S.%gZ"
+
+
+def _date_buckets(ctx: Context, target: Typed, width: ast.Quantity) -> GroupKey:
+    unit = literals.DURATION_UNITS.get(width.unit)
+    if unit is None:
+        raise ctx.error(f"Unknown range() unit: {width.unit}")
+    if not isinstance(width.value, int) or width.value < 1:
+        raise ctx.error("The step of range() on dates must be a positive integer.")
+    n = width.value
+    if unit in literals.CALENDAR_UNITS and n != 1:
+        raise ctx.error(f"range() by {unit} only takes 1{width.unit}.")
+    x = exp.cast(target.sql, "TIMESTAMP") if target.kind is Kind.DATE else local_time(target, ctx.tz)
+    epoch = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), "TIMESTAMP")
+    if unit in _INTERVAL_UNITS:
+        step = exp.Interval(this=exp.Literal.string(str(n)), unit=exp.var(_INTERVAL_UNITS[unit]))
+        low = call("time_bucket", step, x, epoch)
+    elif unit == "week":
+        step = exp.Interval(this=exp.Literal.string("7"), unit=exp.var("DAY"))
+        low = call("time_bucket", step, x, exp.cast(exp.Literal.string("1970-01-05 00:00:00"), "TIMESTAMP"))
+    else:
+        step = exp.Interval(this=exp.Literal.string("3" if unit == "quarter" else "1"),
+                            unit=exp.var("MONTH" if unit == "quarter" else unit.upper()))
+        low = call("date_trunc", exp.Literal.string(unit), x)
+    high = exp.Add(this=low.copy(), expression=step.copy())
+
+    def text(moment: exp.Expression) -> exp.Expression:
+        if target.kind is Kind.DATETIME:  # local wall time → UTC, written with Z
+            moment = call("timezone", exp.Literal.string("UTC"), call("timezone", exp.Literal.string(ctx.tz.key), moment))
+        return call("strftime", moment, exp.Literal.string(_ISO_MS))
+
+    key = _dpipe(exp.Literal.string("["), text(low.copy()), exp.Literal.string(", "), text(high),
+                 exp.Literal.string("["))
+    return GroupKey((low,), key, Kind.TEXT, (low.copy(),), exp.Not(this=exp.Is(this=low.copy(), expression=exp.Null())))
+
+
+def _number_buckets(ctx: Context, target: Typed, width: int | float) -> GroupKey:
+    if not width > 0 or not math.isfinite(width):
+        raise ctx.error("The step of range() must be a positive number.")
+    w = number(width)
+    low = exp.Mul(this=exp.func("floor", exp.Div(this=paren(target.sql), expression=w)), expression=w.copy())
+    if target.kind is Kind.INT and isinstance(width, int):
+        low = exp.cast(low, "BIGINT")
+        high = exp.Add(this=low.copy(), expression=number(width - 1))
+        key = _dpipe(exp.Literal.string("["), _plain(low.copy()), exp.Literal.string(", "), _plain(high),
+                     exp.Literal.string("]"))
+    else:
+        high = exp.Add(this=low.copy(), expression=w.copy())
+        key = _dpipe(exp.Literal.string("["), _number_text(low.copy()), exp.Literal.string(", "), _number_text(high),
+                     exp.Literal.string("["))
+    return GroupKey((low,), key, Kind.TEXT, (low.copy(),), exp.Not(this=exp.Is(this=low.copy(), expression=exp.Null())))
+
+
+def _range(ctx: Context, node: ast.Call, args: list[Any]) -> GroupKey:
+    target = ctx.value(args[0])
+    if target.kind not in NUMERIC | TEMPORAL:
+        raise ctx.error("range() groups numbers and dates.")
+    rest = args[1:]
+    if len(rest) == 1 and isinstance(rest[0], ast.Quantity):
+        if target.kind not in TEMPORAL:
+            raise ctx.error("A range() step with a unit applies to dates.")
+        return _date_buckets(ctx, target, rest[0])
+    if len(rest) == 1 and isinstance(rest[0], ast.Number):
+        if target.kind in TEMPORAL:
+            raise ctx.error("The step of range() on dates needs a unit, e.g. 1d or 1M.")
+        return _number_buckets(ctx, target, rest[0].value)
+    return _static_range(ctx, target, rest)
+
+
+def _geo_cluster(ctx: Context, node: ast.Call, args: list[Any]) -> GroupKey:
+    target = ctx.value(args[0])
+    if target.kind not in GEO:
+        raise ctx.error("geo_cluster() groups a geo field.")
+    zoom = _constant_int(ctx, ctx.value(args[1]), "The zoom of geo_cluster()", 0, 25)
+    radius = _constant_int(ctx, ctx.value(args[2]), "The radius of geo_cluster()", 1, 1000) if len(args) > 2 else 40
+    point = target.sql if target.kind is Kind.POINT else call("ST_Centroid", target.sql)
+    cell = number(360.0 / (256 * 2**zoom) * radius)  # degrees per cluster cell (approximation, see docstring)
+    x, y = call("ST_X", point), call("ST_Y", point.copy())
+    cells = (exp.func("floor", exp.Div(this=x, expression=cell)), exp.func("floor", exp.Div(this=y, expression=cell.copy())))
+    centroid = exp.func("struct_pack", exp.PropertyEQ(
+        this=exp.to_identifier("cluster_centroid"),
+        expression=exp.func("struct_pack",
+                            exp.PropertyEQ(this=exp.to_identifier("lat"), expression=exp.func("avg", y.copy())),
+                            exp.PropertyEQ(this=exp.to_identifier("lon"), expression=exp.func("avg", x.copy())))))
+    output = exp.Case(ifs=[exp.If(this=exp.EQ(this=exp.Count(this=point.copy()), expression=exp.Literal.number(0)),
+                                  true=exp.Null())], default=call("to_json", centroid))
+    return GroupKey(cells, output, Kind.JSON, tuple(c.copy() for c in cells))
+
+
+# ---- order_by only, pseudo and catalog-only -------------------------------------------------
+
+def _random(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    seed = _constant_int(ctx, args[0], "The seed of random()")
+    keys = [o.copy() for o in ctx.group_outputs] if ctx.grouped else [exp.column("rowid")]
+    return Typed(call("hash", *keys, number(seed)), Kind.INT)
+
+
+def _select_only(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    raise ctx.error(f"{node.name}() is a select item of its own, not a value.")
+
+
+def _catalog_only(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    raise ctx.error(f"{node.name}() is only available on the catalog.")
+
+
+# ---- the table ------------------------------------------------------------------------------
+
+S, W, G, O = SELECT, WHERE, GROUP_BY, ORDER_BY
+SWO = frozenset({S, W, O})
+SWGO = frozenset({S, W, G, O})
+
+
+def _row(name: str, params: tuple[Param, ...], build: Builder, clauses: frozenset[str] | set[str],
+         role: Role = Role.SCALAR, min_args: int | None = None, max_args: int | None | str = "fixed",
+         returns: str = "", summary: str = "") -> Function:
+    fixed = len(params)
+    return Function(name, params, fixed if min_args is None else min_args,
+                    fixed if max_args == "fixed" else max_args,  # type: ignore[arg-type]
+                    frozenset(clauses), role, build, returns, summary)
+
+
+_DATE_PARTS = ("year", "month", "day", "hour", "minute", "second", "millisecond", "quarter", "dayofweek")
+_DUCKDB_PARTS = {"dayofweek": "isodow"}
+
+FUNCTIONS: tuple[Function, ...] = (
+    # text
+    _row("length", (TEXT,), _unary(lambda s: exp.Length(this=s), Kind.INT), SWO, returns="int", summary="number of characters"),
+    _row("lower", (TEXT,), _unary(lambda s: exp.Lower(this=s)), SWGO, returns="text"),
+    _row("upper", (TEXT,), _unary(lambda s: exp.Upper(this=s)), SWGO, returns="text",
+         summary="reserved by Opendatasoft, undocumented; provided"),
+    _row("concat", (ANY,), _concat_builder, SWO, min_args=1, max_args=None, returns="text",
+         summary="text of every argument joined (nulls skipped)"),
+    _row("startswith", (RAW,), _startswith, {S, W}, Role.PREDICATE, min_args=1, max_args=None, returns="boolean",
+         summary="startswith(f…|*, 'text'): the whole value starts with the text (case-sensitive)"),
+    _row("ifnull", (ANY, ANY), _ifnull, SWGO, returns="type of expr"),
+    _row("json_format", (TEXT, ANY), _json_format, {S}, min_args=1, returns="json"),
+    # numbers (beyond the documented catalogue)
+    _row("abs", (NUMBER,), _unary(lambda s: exp.Abs(this=s)), SWO, returns="number"),
+    _row("round", (NUMBER, NUMBER), _round, SWO, min_args=1, returns="number"),
+    _row("floor", (NUMBER,), _floor_ceil("floor"), SWO, returns="number"),
+    _row("ceil", (NUMBER,), _floor_ceil("ceil"), SWO, returns="number"),
+    # dates
+    *(_row(part, (DATE,), _date_part(_DUCKDB_PARTS.get(part, part)), SWGO, returns="int",
+           summary="an integer in the query's timezone") for part in _DATE_PARTS),
+    _row("date_format", (DATE, TEXT), _date_format, SWGO, returns="text",
+         summary="Joda-style pattern, names localised by lang"),
+    _row("now", (RAW,), _now, SWO, min_args=0, max_args=None, returns="datetime",
+         summary="now(year=…, months=…, …): set (singular) or add (plural) components"),
+    # full text
+    _row("search", (RAW,), _search, {W}, Role.PREDICATE, min_args=1, max_args=None, returns="boolean",
+         summary="search(f…|*, 'text'): every term found (substring, no fuzziness yet)"),
+    _row("suggest", (RAW,), _suggest, {W}, Role.PREDICATE, min_args=1, max_args=None, returns="boolean",
+         summary="suggest(f…|*, 'text'): words starting with each term"),
+    # geo
+    _row("within_distance", (GEO, GEO, RAW), _within_distance, {W}, Role.PREDICATE, returns="boolean",
+         summary="within_distance(geo, geom'POINT(lon lat)', 10km)"),
+    _row("distance", (GEO, GEO, RAW), _distance, {S, W, O}, min_args=2, returns="double (metres) or boolean",
+         summary="2 arguments: metres; 3 arguments: legacy within_distance()"),
+    _row("in_bbox", (GEO, NUMBER, NUMBER, NUMBER, NUMBER), _in_bbox, {W}, Role.PREDICATE, returns="boolean",
+         summary="in_bbox(geo, lat1, lon1, lat2, lon2)"),
+    _row("intersects", (GEO, GEO), _relation("intersects"), {W}, Role.PREDICATE, returns="boolean"),
+    _row("disjoint", (GEO, GEO), _relation("disjoint"), {W}, Role.PREDICATE, returns="boolean"),
+    _row("within", (GEO, GEO), _relation("within"), {W}, Role.PREDICATE, returns="boolean"),
+    _row("geometry", (GEO, GEO, RAW), _geometry, {W}, Role.PREDICATE, min_args=2, returns="boolean",
+         summary="legacy geometry(f, g[, INTERSECTS|DISJOINT|WITHIN]), INTERSECTS by default"),
+    _row("polygon", (GEO, GEO), _relation("within"), {W}, Role.PREDICATE, returns="boolean",
+         summary="v2.0 polygon(geo, geom): within"),
+    # aggregates
+    _row("count", (RAW,), _count, {S, O}, Role.AGGREGATE, returns="int",
+         summary="count(*), count(f) (non-null), count(distinct f) (exact)"),
+    _row("sum", (NUMBER,), _aggregate("sum"), {S, O}, Role.AGGREGATE, returns="number"),
+    _row("avg", (NUMBER,), _aggregate("avg", Kind.DOUBLE), {S, O}, Role.AGGREGATE, returns="double"),
+    _row("min", (ORDERABLE,), _aggregate("min"), {S, O}, Role.AGGREGATE, returns="type of f"),
+    _row("max", (ORDERABLE,), _aggregate("max"), {S, O}, Role.AGGREGATE, returns="type of f"),
+    _row("median", (NUMBER,), _median, {S, O}, Role.AGGREGATE, returns="double"),
+    _row("percentile", (NUMBER, NUMBER), _percentile, {S, O}, Role.AGGREGATE, returns="double",
+         summary="percentile(f, p), p in 0–100 (interpolated)"),
+    _row("envelope", (GEO,), _envelope, {S}, Role.AGGREGATE, returns="geo_shape", summary="convex hull"),
+    _row("bbox", (GEO,), _bbox, {S}, Role.AGGREGATE, returns="geo_shape", summary="bounding box"),
+    # group_by
+    _row("range", (RAW,), _range, {G}, Role.GROUPING, min_args=2, max_args=None, returns="text key",
+         summary="static bounds range(f, *, 10, 50, *) or equal widths range(f, 15) / range(d, 1M)"),
+    _row("geo_cluster", (RAW, RAW, RAW), _geo_cluster, {G}, Role.GROUPING, min_args=2,
+         returns="{cluster_centroid: {lat, lon}}", summary="grid clusters (no centroid merging yet)"),
+    # order_by
+    _row("random", (NUMBER,), _random, {O}, Role.ORDERING, returns="-", summary="random(seed): a stable shuffle"),
+    # select directives and catalog-only functions
+    _row("include", (RAW,), _select_only, {S}, Role.PSEUDO, returns="-", summary="include(pattern*)"),
+    _row("exclude", (RAW,), _select_only, {S}, Role.PSEUDO, returns="-", summary="exclude(pattern*)"),
+    _row("vector_similarity", (RAW,), _catalog_only, {O}, Role.CATALOG, returns="double"),
+    _row("vector_similarity_threshold", (RAW, RAW), _catalog_only, {W}, Role.CATALOG, returns="boolean"),
+)
+
+#: The registry: function name → row.
+REGISTRY: dict[str, Function] = {f.name: f for f in FUNCTIONS}

@@ -1,0 +1,263 @@
+"""Value kinds and typed SQL fragments: what the compiler knows about each expression.
+
+A :class:`Typed` is a sqlglot expression plus its ODSQL kind (text, int, date, point…),
+whether it holds an aggregate, and, for constants, the Python value (so ``date < "2020"``,
+``percentile(x, 90)`` or ``range(f, *, 10, *)`` can be checked and folded at compile time).
+This module also owns the rules that make two kinds comparable (:func:`align`) and the few
+SQL building blocks every part of the compiler shares. It never sees ODSQL text.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from sqlglot import exp
+
+from portail.odsql import literals
+from portail.odsql.ast import format_number
+from portail.schema import Field, FieldType
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    INT = "int"
+    DOUBLE = "double"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    POINT = "geo_point_2d"
+    SHAPE = "geo_shape"
+    JSON = "json"
+    NULL = "null"
+
+
+NUMERIC = frozenset({Kind.INT, Kind.DOUBLE})
+TEMPORAL = frozenset({Kind.DATE, Kind.DATETIME})
+GEO = frozenset({Kind.POINT, Kind.SHAPE})
+ANY = frozenset(Kind)
+
+FIELD_KINDS: dict[FieldType, Kind] = {
+    FieldType.TEXT: Kind.TEXT,
+    FieldType.INT: Kind.INT,
+    FieldType.DOUBLE: Kind.DOUBLE,
+    FieldType.BOOLEAN: Kind.BOOLEAN,
+    FieldType.DATE: Kind.DATE,
+    FieldType.DATETIME: Kind.DATETIME,
+    FieldType.GEO_POINT_2D: Kind.POINT,
+    FieldType.GEO_SHAPE: Kind.SHAPE,
+    FieldType.JSON: Kind.JSON,
+    FieldType.FILE: Kind.JSON,
+}
+
+#: The schema type of an output column of each kind (how the API serialises it).
+OUTPUT_TYPES: dict[Kind, FieldType] = {
+    Kind.TEXT: FieldType.TEXT,
+    Kind.INT: FieldType.INT,
+    Kind.DOUBLE: FieldType.DOUBLE,
+    Kind.BOOLEAN: FieldType.BOOLEAN,
+    Kind.DATE: FieldType.DATE,
+    Kind.DATETIME: FieldType.DATETIME,
+    Kind.POINT: FieldType.GEO_POINT_2D,
+    Kind.SHAPE: FieldType.GEO_SHAPE,
+    Kind.JSON: FieldType.JSON,
+    Kind.NULL: FieldType.TEXT,
+}
+
+
+class _NoValue:
+    def __repr__(self) -> str:
+        return "NO_VALUE"
+
+
+NO_VALUE: Any = _NoValue()
+
+
+@dataclass(frozen=True)
+class Typed:
+    """A compiled expression: SQL, kind, and what the compiler may need to know about it."""
+
+    sql: exp.Expression
+    kind: Kind
+    aggregate: bool = False
+    value: Any = NO_VALUE  # the Python value of a constant
+    field: Field | None = None  # the schema field, when the expression is a bare column
+
+    @property
+    def constant(self) -> bool:
+        return self.value is not NO_VALUE
+
+
+# ---- SQL building blocks --------------------------------------------------------------------
+
+_OPERATORS = (exp.Binary, exp.Unary, exp.Predicate, exp.Connector)
+
+
+def paren(e: exp.Expression) -> exp.Expression:
+    """``e`` ready to be an operand: sqlglot writes trees as built, so precedence is ours.
+    (Checked by operator class: sqlglot's AND/OR nodes are also ``Func``.)"""
+    if isinstance(e, exp.Paren) or not isinstance(e, _OPERATORS):
+        return e
+    return exp.Paren(this=e)
+
+
+def call(name: str, *args: exp.Expression) -> exp.Expression:
+    """An engine function written as is (spatial and DuckDB-specific functions)."""
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def column(f: Field) -> exp.Column:
+    return exp.column(f.name, quoted=True)
+
+
+def string(value: str) -> exp.Literal:
+    if "\x00" in value:
+        raise ValueError("a string holds a NUL character")
+    return exp.Literal.string(value)
+
+
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def number(value: int | float) -> exp.Expression:
+    """A numeric constant: BIGINT for integers, DOUBLE otherwise (never DECIMAL)."""
+    if isinstance(value, bool):
+        raise ValueError("not a number")
+    if isinstance(value, int):
+        if not INT64[0] <= value <= INT64[1]:
+            raise ValueError(f"integer out of range: {value}")
+        return exp.Literal.number(value) if value >= 0 else exp.Neg(this=exp.Literal.number(-value))
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {value}")
+    literal = exp.cast(exp.Literal.number(repr(abs(value))), "DOUBLE")
+    return literal if math.copysign(1, value) > 0 else exp.Neg(this=literal)
+
+
+def date_sql(day: date) -> exp.Expression:
+    return exp.cast(exp.Literal.string(day.isoformat()), "DATE")
+
+
+def timestamptz_sql(moment: datetime) -> exp.Expression:
+    return exp.cast(exp.Literal.string(literals.utc_text(moment)), "TIMESTAMPTZ")
+
+
+def timestamp_sql(moment: datetime) -> exp.Expression:
+    """A naive wall-clock TIMESTAMP (for comparing with DATE columns in the query's zone)."""
+    return exp.cast(exp.Literal.string(moment.replace(tzinfo=None).isoformat(sep=" ")), "TIMESTAMP")
+
+
+def constant(value: Any, tz: ZoneInfo) -> Typed:
+    """A Python constant as a typed literal."""
+    if value is None:
+        return Typed(exp.Null(), Kind.NULL, value=None)
+    if isinstance(value, bool):
+        return Typed(exp.true() if value else exp.false(), Kind.BOOLEAN, value=value)
+    if isinstance(value, int):
+        return Typed(number(value), Kind.INT, value=value)
+    if isinstance(value, float):
+        return Typed(number(value), Kind.DOUBLE, value=value)
+    if isinstance(value, str):
+        return Typed(string(value), Kind.TEXT, value=value)
+    if isinstance(value, datetime):
+        return Typed(timestamptz_sql(value), Kind.DATETIME, value=value)
+    if isinstance(value, date):
+        return Typed(date_sql(value), Kind.DATE, value=value)
+    raise TypeError(f"no literal for {value!r}")
+
+
+def local_time(t: Typed, tz: ZoneInfo) -> exp.Expression:
+    """The wall-clock time of a temporal value in the query's zone (a naive TIMESTAMP, or
+    the DATE itself): date parts, date_format and range() buckets read this."""
+    if t.kind is Kind.DATETIME:
+        if t.constant:
+            return timestamp_sql(t.value.astimezone(tz))
+        return call("timezone", exp.Literal.string(tz.key), t.sql)
+    return t.sql
+
+
+def as_moment(t: Typed, tz: ZoneInfo) -> exp.Expression:
+    """A temporal value as a TIMESTAMPTZ (a DATE is midnight in the query's zone)."""
+    if t.kind is Kind.DATE:
+        if t.constant:
+            return timestamptz_sql(literals.start_of_day(t.value, tz))
+        return call("timezone", exp.Literal.string(tz.key), exp.cast(t.sql, "TIMESTAMP"))
+    return t.sql
+
+
+def output(t: Typed) -> exp.Expression:
+    """How a value leaves the engine for the API: points as ``{lon, lat}`` structs, shapes
+    as GeoJSON text, JSON as text (the same shapes as ``portail.values``)."""
+    if t.kind is Kind.POINT:
+        return exp.func("struct_pack", exp.PropertyEQ(this=exp.to_identifier("lon"), expression=call("ST_X", t.sql)),
+                        exp.PropertyEQ(this=exp.to_identifier("lat"), expression=call("ST_Y", t.sql)))
+    if t.kind is Kind.SHAPE:
+        return call("ST_AsGeoJSON", t.sql)
+    if t.kind is Kind.JSON:
+        return exp.cast(t.sql, "VARCHAR")
+    return t.sql
+
+
+# ---- making two values comparable -----------------------------------------------------------
+
+def _reinterpret(text: Typed, kind: Kind, tz: ZoneInfo) -> Typed:
+    """A string constant read as another kind (``date < "2020-01-01"``, ``pop = "12"``)."""
+    value = text.value
+    if kind in TEMPORAL:
+        return constant(literals.parse_date(value, tz), tz)
+    if kind in NUMERIC:
+        try:
+            parsed: int | float = int(value.strip())
+        except ValueError:
+            parsed = float(value.strip())
+            if not math.isfinite(parsed):
+                raise ValueError(f"not a number: {value!r}") from None
+        return constant(parsed, tz)
+    if kind is Kind.BOOLEAN and value.strip().lower() in ("true", "false"):
+        return constant(value.strip().lower() == "true", tz)
+    raise ValueError(f"cannot read {value!r} as {kind}")
+
+
+def _mixed_dates(day: Typed, moment: Typed, tz: ZoneInfo) -> tuple[Typed, Typed]:
+    """A DATE against a DATETIME, keeping plain column comparisons where possible."""
+    if moment.constant:
+        local = moment.value.astimezone(tz)
+        if local.time() == datetime.min.time():  # midnight: compare as dates
+            return day, constant(local.date(), tz)
+        return (Typed(exp.cast(day.sql, "TIMESTAMP"), Kind.DATETIME, day.aggregate),
+                Typed(timestamp_sql(local), Kind.DATETIME, value=moment.value))
+    return Typed(as_moment(day, tz), Kind.DATETIME, day.aggregate, day.value), moment
+
+
+def align(a: Typed, b: Typed, tz: ZoneInfo, fail: Callable[[str], Exception]) -> tuple[Typed, Typed]:
+    """Two values made comparable, or ``fail(reason)`` raised."""
+    if a.kind is Kind.NULL or b.kind is Kind.NULL or a.kind is b.kind:
+        return a, b
+    if a.kind in NUMERIC and b.kind in NUMERIC:
+        return a, b
+    try:
+        if a.kind is Kind.TEXT and a.constant:
+            if b.kind in NUMERIC | TEMPORAL | {Kind.BOOLEAN}:
+                return align(_reinterpret(a, b.kind, tz), b, tz, fail)
+        if b.kind is Kind.TEXT and b.constant:
+            if a.kind in NUMERIC | TEMPORAL | {Kind.BOOLEAN}:
+                return align(a, _reinterpret(b, a.kind, tz), tz, fail)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    if a.kind is Kind.TEXT and b.kind in NUMERIC and b.constant:
+        return a, constant(format_number(b.value), tz)
+    if b.kind is Kind.TEXT and a.kind in NUMERIC and a.constant:
+        return constant(format_number(a.value), tz), b
+    if a.kind is Kind.DATE and b.kind is Kind.DATETIME:
+        return _mixed_dates(a, b, tz)
+    if a.kind is Kind.DATETIME and b.kind is Kind.DATE:
+        day, moment = _mixed_dates(b, a, tz)
+        return moment, day
+    raise fail(f"cannot compare a {a.kind} value with a {b.kind} value")
+
+
+def with_sql(t: Typed, sql: exp.Expression, kind: Kind | None = None) -> Typed:
+    return replace(t, sql=sql, kind=kind or t.kind)

@@ -1,0 +1,205 @@
+"""Reading the values ODSQL writes inside literals, in plain Python: partial dates, geometries,
+units, and the arithmetic of ``now(...)``.
+
+Pure functions, no SQL: the compiler turns their results into sqlglot literals. Every
+failure is a ``ValueError`` with a short reason, which the compiler words as an ODSQLError.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import math
+import re
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import shapely
+import shapely.geometry
+
+# ---- time zones -----------------------------------------------------------------------------
+
+
+def zone(name: str) -> ZoneInfo:
+    """The ``timezone`` parameter as a zone (``ValueError`` if unknown)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"Unknown timezone: {name}") from None
+
+
+# ---- dates ----------------------------------------------------------------------------------
+
+_DATE = re.compile(
+    r"""(?P<y>\d{4})
+        (?:[-/](?P<m>\d{1,2})
+          (?:[-/](?P<d>\d{1,2})
+            (?:[T\s](?P<H>\d{1,2})(?::(?P<M>\d{2})(?::(?P<S>\d{2})(?:[.,](?P<f>\d{1,9}))?)?)?
+               \s*(?P<tz>Z|z|[+-]\d{2}(?::?\d{2})?)?
+            )?
+          )?
+        )?""",
+    re.VERBOSE,
+)
+
+
+def parse_date(text: str, tz: ZoneInfo) -> date | datetime:
+    """An ODSQL date: ISO 8601 or ``YYYY/MM/DD``, possibly partial (``2017``, ``2017-01``).
+
+    A date without a time gives a ``date`` (the start of the period); with a time, an aware
+    ``datetime``, read in ``tz`` unless it carries its own offset.
+    """
+    match = _DATE.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"not a date: {text!r}")
+    g = match.groupdict()
+    year, month, day = int(g["y"]), int(g["m"] or 1), int(g["d"] or 1)
+    if g["H"] is None:
+        return date(year, month, day)
+    fraction = (g["f"] or "0")[:6].ljust(6, "0")
+    moment = datetime(year, month, day, int(g["H"]), int(g["M"] or 0), int(g["S"] or 0), int(fraction))
+    offset = g["tz"]
+    if offset is None:
+        return moment.replace(tzinfo=tz)
+    if offset in ("Z", "z"):
+        return moment.replace(tzinfo=timezone.utc)
+    digits = offset[1:].replace(":", "")
+    delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+    if delta >= timedelta(hours=24):
+        raise ValueError(f"not a time zone offset: {offset}")
+    return moment.replace(tzinfo=timezone(delta if offset[0] == "+" else -delta))
+
+
+def start_of_day(day: date, tz: ZoneInfo) -> datetime:
+    """Midnight of ``day`` in ``tz``, as an aware datetime."""
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+def utc_text(moment: datetime) -> str:
+    """``2020-01-01 00:00:00.000000+00:00``: an aware moment as DuckDB reads a TIMESTAMPTZ."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+
+
+def iso_key(moment: datetime) -> str:
+    """``2020-11-13T00:00:00.000Z``: how range() keys write a date bound."""
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+# ---- now(...) -------------------------------------------------------------------------------
+
+_SET = ("year", "month", "day", "hour", "minute", "second", "microsecond", "weekday")
+_ADD = ("years", "months", "weeks", "days", "hours", "minutes", "seconds", "microseconds")
+WEEKDAYS = ("mondays", "tuesdays", "wednesdays", "thursdays", "fridays", "saturdays", "sundays")
+NOW_PARAMETERS = frozenset(_SET + _ADD + WEEKDAYS)
+_BOUNDS = {"year": (1, 9999), "month": (1, 12), "day": (1, 31), "hour": (0, 23), "minute": (0, 59),
+           "second": (0, 59), "microsecond": (0, 999_999), "weekday": (0, 6)}
+
+
+def _add_months(moment: datetime, months: int) -> datetime:
+    index = moment.year * 12 + (moment.month - 1) + months
+    year, month = divmod(index, 12)
+    if not 1 <= year <= 9999:
+        raise ValueError("now() moves outside years 1 to 9999")
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+def shift_now(base: datetime, params: dict[str, int]) -> datetime:
+    """``now(...)``: singular names set a component, plural names add (with carry-over).
+
+    Order of application: set year, month, then day (clamped to the month's length) and the
+    time; add years and months (day clamped again); add weeks, days and smaller units; move to
+    ``weekday`` (forward, today included); then to the n-th next or previous ``mondays`` …
+    ``sundays``. A name given twice keeps its last value (the caller's dict already does).
+    """
+    for name, value in params.items():
+        if name not in NOW_PARAMETERS:
+            raise ValueError(f"unknown now() parameter: {name}")
+        low, high = _BOUNDS.get(name, (-100_000_000, 100_000_000))
+        if not low <= value <= high:
+            raise ValueError(f"now() parameter {name} out of range: {value}")
+    moment = base
+    if "year" in params or "month" in params:
+        year, month = params.get("year", moment.year), params.get("month", moment.month)
+        moment = moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
+    if "day" in params:
+        moment = moment.replace(day=min(params["day"], calendar.monthrange(moment.year, moment.month)[1]))
+    for name in ("hour", "minute", "second", "microsecond"):
+        if name in params:
+            moment = moment.replace(**{name: params[name]})
+    months = params.get("years", 0) * 12 + params.get("months", 0)
+    if months:
+        moment = _add_months(moment, months)
+    try:
+        moment = moment + timedelta(weeks=params.get("weeks", 0), days=params.get("days", 0),
+                                    hours=params.get("hours", 0), minutes=params.get("minutes", 0),
+                                    seconds=params.get("seconds", 0), microseconds=params.get("microseconds", 0))
+        if "weekday" in params:
+            moment = moment + timedelta(days=(params["weekday"] - moment.weekday()) % 7)
+        for index, name in enumerate(WEEKDAYS):
+            count = params.get(name, 0)
+            if count > 0:
+                moment = moment + timedelta(days=(index - moment.weekday() - 1) % 7 + 1 + 7 * (count - 1))
+            elif count < 0:
+                moment = moment - timedelta(days=(moment.weekday() - index - 1) % 7 + 1 + 7 * (-count - 1))
+    except OverflowError:
+        raise ValueError("now() moves outside years 1 to 9999") from None
+    return moment
+
+
+# ---- geometry -------------------------------------------------------------------------------
+
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+
+
+def parse_geometry(text: str) -> shapely.Geometry:
+    """A ``geom'…'`` literal: WKT, a GeoJSON geometry (or Feature), or hex WKB; lon before lat."""
+    body = text.strip()
+    try:
+        if body.startswith("{"):
+            data = json.loads(body)
+            if isinstance(data, dict) and data.get("type") == "Feature":
+                data = data.get("geometry")
+            if not isinstance(data, dict):
+                raise ValueError("not a GeoJSON geometry")
+            geometry = shapely.geometry.shape(data)
+        elif _HEX.fullmatch(body):
+            geometry = shapely.from_wkb(bytes.fromhex(body))
+        else:
+            geometry = shapely.from_wkt(body)
+    except Exception as error:  # shapely and json raise several kinds
+        raise ValueError(f"not a geometry: {text!r}") from error
+    if geometry is None or geometry.is_empty:
+        raise ValueError(f"empty geometry: {text!r}")
+    if not all(math.isfinite(c) for c in shapely.get_coordinates(geometry).ravel()):
+        raise ValueError(f"geometry with non-finite coordinates: {text!r}")
+    return geometry
+
+
+def geometry_wkt(geometry: shapely.Geometry) -> str:
+    """The WKT handed to the engine: written by shapely, never the user's text."""
+    return shapely.to_wkt(geometry, rounding_precision=-1, output_dimension=2)
+
+
+# ---- units ----------------------------------------------------------------------------------
+
+#: Distance units of within_distance() / distance(), in metres.
+DISTANCE_UNITS: dict[str, float] = {"mi": 1609.344, "yd": 0.9144, "ft": 0.3048, "m": 1.0, "cm": 0.01, "mm": 0.001,
+                                    "km": 1000.0}
+
+#: Interval units of range(date, <n><unit>) (case-sensitive: m is minute, M is month).
+DURATION_UNITS: dict[str, str] = {
+    **dict.fromkeys(("ms", "millisecond", "milliseconds"), "millisecond"),
+    **dict.fromkeys(("s", "second", "seconds"), "second"),
+    **dict.fromkeys(("m", "minute", "minutes"), "minute"),
+    **dict.fromkeys(("h", "hour", "hours"), "hour"),
+    **dict.fromkeys(("d", "day", "days"), "day"),
+    **dict.fromkeys(("w", "week", "weeks"), "week"),
+    **dict.fromkeys(("M", "month", "months"), "month"),
+    **dict.fromkeys(("q", "quarter", "quarters"), "quarter"),
+    **dict.fromkeys(("y", "year", "years"), "year"),
+}
+
+#: Calendar units whose multiple must be 1.
+CALENDAR_UNITS = frozenset({"week", "month", "quarter", "year"})

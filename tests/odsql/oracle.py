@@ -1,0 +1,74 @@
+"""Plain-Python versions of what ODSQL means, written independently of the compiler, to
+check what DuckDB returns for the compiled queries."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from tests.odsql.conftest import ROWS, Row
+
+TEXT_FIELDS = ("name", "city", "tags", "secret")
+
+
+def fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def words(text: str) -> list[str]:
+    return re.sub(r"[\W_]+", " ", fold(text)).split()
+
+
+def contains_term(row: Row, term: str, fields=TEXT_FIELDS) -> bool:
+    return any(getattr(row, f) is not None and fold(term) in fold(getattr(row, f)) for f in fields)
+
+
+def fulltext(row: Row, text: str, fields=TEXT_FIELDS) -> bool:
+    return all(contains_term(row, t.strip("*"), fields) for t in text.split() if t.strip("*"))
+
+
+def like(value: str | None, pattern: str) -> bool:
+    if value is None:
+        return False
+    have = words(value)
+    for token in pattern.split():
+        prefix = token.endswith("*")
+        wanted = words(token)
+        if not wanted:
+            continue
+        joined = " " + " ".join(have) + " "
+        needle = " " + " ".join(wanted) + ("" if prefix else " ")
+        if needle not in joined:
+            return False
+    return True
+
+
+def haversine(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle metres between two (lon, lat) points (DuckDB's earth radius)."""
+    lon1, lat1, lon2, lat2 = map(math.radians, (*a, *b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6371000 * math.asin(math.sqrt(h))
+
+
+def local(moment: datetime | None, tz: str) -> datetime | None:
+    return moment.astimezone(ZoneInfo(tz)) if moment is not None else None
+
+
+def as_moment(day: date, tz: str = "UTC") -> datetime:
+    return datetime.combine(day, time(), ZoneInfo(tz))
+
+
+def quantile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (what quantile_cont computes)."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def non_null(field: str) -> list:
+    return [getattr(r, field) for r in ROWS if getattr(r, field) is not None]

@@ -1,0 +1,260 @@
+"""Properties over generated input: arbitrary text and arbitrary well-formed trees never make
+ODSQL raise anything but ODSQLError, trees survive a round trip through text, whatever
+compiles runs on DuckDB, and hostile strings stay literals."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+import sqlglot
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from sqlglot import exp
+
+from portail.odsql import ODSQLError, Query, compile_plan, parse, to_sql
+from portail.odsql import literals
+from portail.odsql.ast import (And, Arithmetic, Boolean, Call, Compare, DateLiteral, Field, GeomLiteral, GroupByClause,
+                               GroupItem, InList, InRange, IsBool, IsNull, Like, Member, Negate, Not, Null, Number, Or,
+                               OrderByClause, OrderItem, Pattern, Quantity, SelectClause, SelectItem, SelectStar, Star,
+                               String, to_text)
+from portail.odsql.functions import REGISTRY
+from tests.odsql.conftest import FIELDS, NOW, ROWS
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                           HealthCheck.too_slow])
+
+NAMES = [f.name for f in FIELDS] + ["nope", "and", "with space", "x`y", "back\\slash", "é", "2x"]
+FUNCTIONS = sorted(REGISTRY) + ["nosuch"]
+
+texts = st.text(max_size=12)
+numbers = st.one_of(st.integers(0, 10**6),
+                    st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False).map(abs)).map(Number)
+date_texts = st.one_of(st.sampled_from(["2017", "2017-01", "2020-02-29", "2021-13-01", "2020/01/02",
+                                        "2020-01-01T10:00:00Z", "2020-06-01T10:00:00.123+02:00", "2020-01-01T25:00"]),
+                       texts)
+geom_texts = st.one_of(st.sampled_from(["POINT(2.35 48.85)", "POLYGON((0 0, 1 0, 1 1, 0 0))", "LINESTRING(0 0, 1 1)",
+                                        '{"type": "Point", "coordinates": [1, 2]}', "POINT(1)", "POINT EMPTY",
+                                        "0101000000000000000000F03F0000000000000040"]), texts)
+units = sorted(set(literals.DISTANCE_UNITS) | set(literals.DURATION_UNITS))
+
+atoms = st.one_of(
+    texts.map(String), numbers, st.booleans().map(Boolean), st.just(Null()), date_texts.map(DateLiteral),
+    geom_texts.map(GeomLiteral), st.builds(Quantity, st.integers(0, 100), st.sampled_from(units)),
+    st.sampled_from(NAMES).map(Field),
+)
+
+
+def _extend(children):
+    arguments = st.lists(st.one_of(children, st.just(Star())), max_size=4).map(tuple)
+    return st.one_of(
+        children.map(Negate),
+        st.builds(Arithmetic, st.sampled_from("+-*/"), children, children),
+        st.builds(Compare, st.sampled_from(["=", "!=", "<", "<=", ">", ">=", ":"]), children, children),
+        st.builds(Like, children, children),
+        st.builds(InRange, children, children, children, st.booleans(), st.booleans()),
+        st.builds(InList, children, st.lists(children, max_size=3).map(tuple)),
+        st.builds(Member, children, st.sampled_from(NAMES).map(Field)),
+        st.builds(IsNull, children, st.booleans()),
+        st.builds(IsBool, children, st.booleans(), st.booleans()),
+        children.map(Not),
+        st.lists(children, min_size=2, max_size=3).map(lambda xs: And(tuple(xs))),
+        st.lists(children, min_size=2, max_size=3).map(lambda xs: Or(tuple(xs))),
+        st.builds(Call, st.sampled_from(FUNCTIONS), arguments),
+        children.map(lambda x: Call("count", (x,), True)),
+    )
+
+
+expressions = st.recursive(atoms, _extend, max_leaves=8)
+aliases = st.one_of(st.none(), st.sampled_from(NAMES + ["n", "total"]))
+patterns = st.from_regex(r"[a-z_][a-z0-9_]{0,4}\*", fullmatch=True).map(Pattern)
+directives = st.builds(lambda name, args, last: SelectItem(Call(name, tuple(args) + ((last,) if last else ()))),
+                       st.sampled_from(["include", "exclude"]),
+                       st.lists(st.sampled_from(NAMES).map(Field), max_size=2), st.one_of(st.none(), patterns))
+select_clauses = st.lists(st.one_of(st.just(SelectStar()), st.builds(SelectItem, expressions, aliases), directives),
+                          min_size=1, max_size=3).map(lambda xs: SelectClause(tuple(xs)))
+group_clauses = st.lists(st.builds(GroupItem, expressions, aliases), min_size=1, max_size=2).map(
+    lambda xs: GroupByClause(tuple(xs)))
+order_clauses = st.lists(st.builds(OrderItem, expressions, st.sampled_from([None, True, False])), min_size=1,
+                         max_size=2).map(lambda xs: OrderByClause(tuple(xs)))
+
+
+def _execute(con: duckdb.DuckDBPyConnection, query: Query) -> list[tuple] | None:
+    """Compile and run; None when ODSQL rejects the query (the only failure allowed)."""
+    try:
+        plan = compile_plan(query, FIELDS)
+    except ODSQLError:
+        return None
+    return con.execute(to_sql(plan.select)).fetchall()
+
+
+def _table_intact(con: duckdb.DuckDBPyConnection) -> None:
+    assert con.execute("SELECT count(*) FROM records").fetchone()[0] == len(ROWS)
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'records'").fetchone()[0] == 1
+
+
+# ---- arbitrary text -------------------------------------------------------------------------
+
+odsql_alphabet = st.text(alphabet=st.sampled_from(list("abcdnotrsil_`'\"\\()[]*,.:=<>!+-/ 0123456789")) +
+                          ["and", "or", "not", "in", "is", "null", "like", "as", "desc", "to", "date'", "geom'",
+                           "count(", "range(", "*"], max_size=40)
+
+
+@SETTINGS
+@given(text=st.one_of(st.text(max_size=60), odsql_alphabet), clause=st.sampled_from(["select", "where", "group_by",
+                                                                                   "order_by"]))
+def test_any_text_parses_or_raises_odsql_error(text, clause):
+    try:
+        parse(clause, text)
+    except ODSQLError as error:
+        assert error.clause == clause
+
+
+@SETTINGS
+@given(text=st.one_of(st.text(max_size=40), odsql_alphabet), clause=st.sampled_from(["select", "where", "group_by",
+                                                                                   "order_by"]))
+def test_any_text_compiles_and_runs_or_raises_odsql_error(con, text, clause):
+    query = Query(now=NOW, **{clause: [text] if clause == "where" else text})
+    _execute(con, query)
+
+
+# ---- arbitrary trees ------------------------------------------------------------------------
+
+@SETTINGS
+@given(node=expressions)
+def test_expressions_round_trip_through_text(node):
+    assert parse("where", to_text(node)) == node
+
+
+@SETTINGS
+@given(select=select_clauses, group_by=group_clauses, order_by=order_clauses)
+def test_clauses_round_trip_through_text(select, group_by, order_by):
+    assert parse("select", to_text(select)) == select
+    assert parse("group_by", to_text(group_by)) == group_by
+    assert parse("order_by", to_text(order_by)) == order_by
+
+
+@SETTINGS
+@given(where=expressions, select=st.one_of(st.none(), select_clauses), order_by=st.one_of(st.none(), order_clauses),
+       timezone=st.sampled_from(["UTC", "Europe/Paris"]))
+def test_any_tree_compiles_and_runs_or_raises_odsql_error(con, where, select, order_by, timezone):
+    query = Query(select=to_text(select) if select else None, where=[to_text(where)],
+                  order_by=to_text(order_by) if order_by else None, timezone=timezone, now=NOW)
+    _execute(con, query)
+
+
+@SETTINGS
+@given(select=select_clauses, group_by=group_clauses, order_by=st.one_of(st.none(), order_clauses))
+def test_any_aggregation_compiles_and_runs_or_raises_odsql_error(con, select, group_by, order_by):
+    query = Query(select=to_text(select), group_by=to_text(group_by), order_by=to_text(order_by) if order_by else None,
+                  now=NOW)
+    _execute(con, query)
+
+
+# A few well-typed generators, so the runs above are not all rejections.
+typed_conditions = st.one_of(
+    st.builds(lambda f, n: Compare(">", Field(f), Number(n)), st.sampled_from(["pop", "score", "id"]),
+              st.integers(0, 10**6)),
+    st.builds(lambda s: Compare("=", Field("city"), String(s)), texts),
+    st.builds(lambda s: Like(Field("name"), String(s)), texts),
+    texts.map(String),
+    st.builds(lambda d: Compare("<", Field("d"), DateLiteral(d)), st.sampled_from(["2017", "2020-02", "2021-06-01"])),
+    st.builds(lambda f: IsNull(Field(f), True), st.sampled_from(NAMES[:13])),
+)
+typed_where = st.recursive(typed_conditions, lambda c: st.one_of(
+    c.map(Not), st.lists(c, min_size=2, max_size=3).map(lambda xs: And(tuple(xs))),
+    st.lists(c, min_size=2, max_size=3).map(lambda xs: Or(tuple(xs)))), max_leaves=6)
+
+
+@SETTINGS
+@given(where=typed_where)
+def test_well_typed_conditions_run(con, where):
+    rows = _execute(con, Query(select="id", where=[to_text(where)], now=NOW))
+    assert rows is not None
+
+
+# ---- hostile strings stay literals ----------------------------------------------------------
+
+PAYLOADS = [
+    "'; DROP TABLE records; --",
+    '"; DROP TABLE records; --',
+    "x' OR '1'='1",
+    "\\'; DROP TABLE records; --",
+    "a\\",
+    "--",
+    "/* comment */",
+    "'' ''",
+    "records\"; DELETE FROM records; --",
+    "ʼ; DROP TABLE records; --",  # U+02BC modifier apostrophe
+    "＇; DROP TABLE records; --",  # U+FF07 fullwidth apostrophe
+    "’ OR 1=1 --",
+    "\u202e'; DROP TABLE records; --",  # right-to-left override
+    "\u200b'\u200b;",
+    "\\u0027; DROP TABLE records; --",
+    "$$; DROP TABLE records; $$",
+    "%_\\%",
+    "\n; DROP TABLE records;\r\n",
+]
+payloads = st.one_of(st.sampled_from(PAYLOADS),
+                     st.text(alphabet=st.sampled_from(list("';\"-\\/*`%_ \n") + ["ʼ", "＇", "’", "\u202e", "é"]),
+                             max_size=20))
+
+
+def _literal_values(sql: str) -> set[str]:
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    return {lit.this for lit in tree.find_all(exp.Literal) if lit.is_string}
+
+
+def _identifier_values(sql: str) -> set[str]:
+    return {i.this for i in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Identifier)}
+
+
+def _quoted(payload: str, quote: str = '"') -> str:
+    return quote + payload.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
+
+
+@SETTINGS
+@given(payload=payloads, template=st.sampled_from([
+    "name = {s}", "city != {s}", "name like {s}", "{s}", "not {s}", "search(name, {s})", "suggest(*, {s})",
+    "startswith(name, {s})", "name in ({s}, {s})", "{s} in tags", "concat(name, {s}) = {s}",
+]))
+def test_hostile_strings_are_literals(con, payload, template):
+    text = template.format(s=_quoted(payload))
+    try:
+        plan = compile_plan(Query(select="id, name", where=[text], now=NOW), FIELDS)
+    except ODSQLError as error:
+        assert "NUL" in error.detail or "not a condition" in error.detail, error.detail
+        return
+    sql = to_sql(plan.select)
+    assert sqlglot.transpile(sql, read="duckdb", write="duckdb")  # one statement that sqlglot reads back
+    assert len(sqlglot.parse(sql, read="duckdb")) == 1
+    if "like" not in template and "suggest" not in template and payload.strip():
+        assert payload in _literal_values(sql)  # the exact value, as one string literal
+    rows = con.execute(sql).fetchall()
+    if template == "name = {s}":
+        assert [r[0] for r in rows] == [r.id for r in ROWS if r.name == payload]
+    _table_intact(con)
+
+
+@SETTINGS
+@given(payload=payloads)
+def test_hostile_aliases_and_names_are_identifiers(con, payload):
+    assume(payload and "\x00" not in payload)
+    alias = "`" + payload.replace("\\", "\\\\").replace("`", "\\`") + "`"
+    plan = compile_plan(Query(select=f"name as {alias}, count(*) as n", group_by="name", order_by=f"{alias}"), FIELDS)
+    sql = to_sql(plan.select)
+    assert payload in _identifier_values(sql)
+    con.execute(sql).fetchall()
+    with pytest.raises(ODSQLError, match="Unknown field"):
+        compile_plan(Query(where=[f"{alias} = 1"]), FIELDS)
+    _table_intact(con)
+
+
+@SETTINGS
+@given(payload=payloads, kind=st.sampled_from(["date", "geom"]))
+def test_hostile_date_and_geometry_literals(con, payload, kind):
+    field = "d" if kind == "date" else "geo"
+    text = f"{field} < {kind}{_quoted(payload, chr(39))}" if kind == "date" else \
+        f"intersects({field}, {kind}{_quoted(payload, chr(39))})"
+    with pytest.raises(ODSQLError):
+        compile_plan(Query(where=[text]), FIELDS)
+    _table_intact(con)
