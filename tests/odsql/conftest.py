@@ -134,10 +134,21 @@ def run(con: duckdb.DuckDBPyConnection, security: Security | None = None, **quer
     """Compile a query over FIELDS, run it, and return the rows as dicts."""
     query.setdefault("now", NOW)
     plan = compile_plan(Query(**query), FIELDS, security)
+    assert_tree(plan.select)
     cursor = con.execute(to_sql(plan.select))
     names = [d[0] for d in cursor.description]
     assert names == [c.name for c in plan.columns]
     return [dict(zip(names, values)) for values in cursor.fetchall()]
+
+
+def assert_tree(select) -> None:
+    """No sqlglot node is shared between two places of the tree (a later transform would move it)."""
+    seen: set[int] = set()
+    for node in select.walk():
+        assert id(node) not in seen, f"shared node {node.sql()}"
+        seen.add(id(node))
+        for child in node.iter_expressions():
+            assert child.parent is node, f"misparented node {child.sql()} under {node.key}"
 
 
 def ids(con: duckdb.DuckDBPyConnection, *where: str, security: Security | None = None, **query: Any) -> list[int]:

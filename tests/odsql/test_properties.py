@@ -18,7 +18,7 @@ from portail.odsql.ast import (And, Arithmetic, Boolean, Call, Compare, DateLite
                                OrderByClause, OrderItem, Pattern, Quantity, SelectClause, SelectItem, SelectStar, Star,
                                String, to_text)
 from portail.odsql.functions import REGISTRY
-from tests.odsql.conftest import FIELDS, NOW, ROWS
+from tests.odsql.conftest import FIELDS, NOW, ROWS, assert_tree
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                            HealthCheck.too_slow])
@@ -84,6 +84,7 @@ def _execute(con: duckdb.DuckDBPyConnection, query: Query) -> list[tuple] | None
         plan = compile_plan(query, FIELDS)
     except ODSQLError:
         return None
+    assert_tree(plan.select)
     return con.execute(to_sql(plan.select)).fetchall()
 
 
@@ -94,9 +95,10 @@ def _table_intact(con: duckdb.DuckDBPyConnection) -> None:
 
 # ---- arbitrary text -------------------------------------------------------------------------
 
-odsql_alphabet = st.text(alphabet=st.sampled_from(list("abcdnotrsil_`'\"\\()[]*,.:=<>!+-/ 0123456789")) +
-                          ["and", "or", "not", "in", "is", "null", "like", "as", "desc", "to", "date'", "geom'",
-                           "count(", "range(", "*"], max_size=40)
+odsql_alphabet = st.lists(st.sampled_from(list("abcdnotrsil_`'\"\\()[]*,.:=<>!+-/ 0123456789") +
+                                          [" and ", " or ", " not ", " in ", " is ", " null", " like ", " as ",
+                                           " desc", " to ", "date'", "geom'", "count(", "range(", "pop", "name"]),
+                          max_size=25).map("".join)
 
 
 @SETTINGS
@@ -150,15 +152,47 @@ def test_any_aggregation_compiles_and_runs_or_raises_odsql_error(con, select, gr
     _execute(con, query)
 
 
-# A few well-typed generators, so the runs above are not all rejections.
+# Well-typed generators, so that most generated queries compile and really run.
+clean_texts = st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12)
+small_ints = st.integers(-1000, 10**6).map(lambda n: Number(n) if n >= 0 else Negate(Number(-n)))
+numeric = st.recursive(
+    st.one_of(st.sampled_from([Field("pop"), Field("score"), Field("id")]), small_ints,
+              st.sampled_from([Call("length", (Field("name"),)), Call("year", (Field("d"),)),
+                               Call("hour", (Field("ts"),)), Call("abs", (Field("score"),)),
+                               Call("distance", (Field("geo"), GeomLiteral("POINT(2.35 48.85)")))])),
+    lambda c: st.one_of(st.builds(Arithmetic, st.sampled_from("+-*/"), c, c), c.map(Negate),
+                        st.builds(lambda x, y: Call("ifnull", (x, y)), c, c),
+                        st.builds(lambda x: Call("round", (x, Number(1))), c)),
+    max_leaves=5)
+textual = st.one_of(st.sampled_from([Field("name"), Field("city"), Field("tags")]), clean_texts.map(String),
+                    st.builds(lambda x: Call("lower", (x,)), st.sampled_from([Field("name"), Field("city")])),
+                    st.builds(lambda x: Call("concat", (Field("name"), String(x))), clean_texts),
+                    st.builds(lambda p: Call("date_format", (Field("ts"), String(p))),
+                              st.sampled_from(["yyyy-MM-dd", "EEEE", "MMMM", "HH:mm", "'at' H"])))
+temporal = st.one_of(st.sampled_from([Field("d"), Field("ts"), Call("now"), Call("now", (
+    Compare("=", Field("days"), Negate(Number(30))),))]),
+    st.sampled_from(["2017", "2020-02", "2021-06-01", "2020-01-01T10:00:00Z"]).map(DateLiteral))
+geometry = st.sampled_from([GeomLiteral("POINT(2.35 48.85)"), GeomLiteral("POLYGON((4 45, 5 45, 5 46, 4 46, 4 45))"),
+                            GeomLiteral('{"type": "LineString", "coordinates": [[0, 40], [10, 50]]}')])
+operators = st.sampled_from(["=", "!=", "<", "<=", ">", ">=", ":"])
 typed_conditions = st.one_of(
-    st.builds(lambda f, n: Compare(">", Field(f), Number(n)), st.sampled_from(["pop", "score", "id"]),
-              st.integers(0, 10**6)),
-    st.builds(lambda s: Compare("=", Field("city"), String(s)), texts),
-    st.builds(lambda s: Like(Field("name"), String(s)), texts),
-    texts.map(String),
-    st.builds(lambda d: Compare("<", Field("d"), DateLiteral(d)), st.sampled_from(["2017", "2020-02", "2021-06-01"])),
-    st.builds(lambda f: IsNull(Field(f), True), st.sampled_from(NAMES[:13])),
+    st.builds(lambda op, a, b: Compare(op, a, b), operators, numeric, numeric),
+    st.builds(lambda op, a, b: Compare(op, a, b), operators, textual, textual),
+    st.builds(lambda op, a, b: Compare(op, a, b), operators, temporal, temporal),
+    st.builds(Like, st.sampled_from([Field("name"), Field("city")]), clean_texts.map(String)),
+    st.builds(InRange, numeric, numeric, numeric, st.booleans(), st.booleans()),
+    st.builds(InRange, temporal, temporal, temporal, st.booleans(), st.booleans()),
+    st.builds(InList, textual, st.lists(textual, max_size=3).map(tuple)),
+    st.builds(Member, clean_texts.map(String), st.sampled_from([Field("tags"), Field("city")])),
+    st.builds(IsNull, st.one_of(numeric, textual, temporal), st.booleans()),
+    st.builds(IsBool, st.just(Field("flag")), st.booleans(), st.booleans()),
+    clean_texts.map(String),
+    st.builds(lambda n, t: Call(n, (Field("name"), String(t))), st.sampled_from(["search", "suggest", "startswith"]),
+              clean_texts),
+    st.builds(lambda n, g: Call(n, (Field("geo"), g)), st.sampled_from(["intersects", "disjoint", "within"]), geometry),
+    st.builds(lambda g, k: Call("within_distance", (Field("shape"), g, Quantity(k, "km"))), geometry,
+              st.integers(0, 500)),
+    st.builds(lambda a, b: Call("in_bbox", (Field("geo"), a, Number(2), b, Number(5))), small_ints, small_ints),
 )
 typed_where = st.recursive(typed_conditions, lambda c: st.one_of(
     c.map(Not), st.lists(c, min_size=2, max_size=3).map(lambda xs: And(tuple(xs))),
@@ -166,10 +200,41 @@ typed_where = st.recursive(typed_conditions, lambda c: st.one_of(
 
 
 @SETTINGS
-@given(where=typed_where)
-def test_well_typed_conditions_run(con, where):
-    rows = _execute(con, Query(select="id", where=[to_text(where)], now=NOW))
-    assert rows is not None
+@given(where=typed_where, timezone=st.sampled_from(["UTC", "Asia/Kolkata"]))
+def test_well_typed_conditions_run(con, where, timezone):
+    _execute(con, Query(select="id", where=[to_text(where)], timezone=timezone, now=NOW))
+
+
+group_expressions = st.one_of(
+    st.sampled_from([Field("city"), Field("flag"), Field("d"), Call("year", (Field("ts"),)), Call("lower", (Field("name"),)),
+                     Call("range", (Field("pop"), Number(100000))), Call("range", (Field("score"), Number(2.5))),
+                     Call("range", (Field("pop"), Star(), Number(1000), Number(10**6), Star())),
+                     Call("range", (Field("ts"), Quantity(1, "M"))), Call("range", (Field("d"), Quantity(2, "d"))),
+                     Call("geo_cluster", (Field("geo"), Number(4))),
+                     Call("date_format", (Field("d"), String("yyyy-MM")))]),
+    numeric, textual)
+aggregates = st.one_of(
+    st.sampled_from([Call("count", (Star(),)), Call("count", (Field("name"),), True), Call("sum", (Field("pop"),)),
+                     Call("avg", (Field("score"),)), Call("min", (Field("d"),)), Call("max", (Field("ts"),)),
+                     Call("median", (Field("pop"),)), Call("percentile", (Field("score"), Number(90))),
+                     Call("bbox", (Field("geo"),)), Call("envelope", (Field("geo"),)), Call("bbox", (Field("shape"),))]),
+    st.builds(lambda a, b: Arithmetic("/", a, b), st.just(Call("sum", (Field("pop"),))), st.just(Call("count", (Star(),)))),
+    st.builds(lambda f, x: Call(f, (x,)), st.sampled_from(["sum", "avg", "min", "max"]), numeric))
+
+
+@SETTINGS
+@given(keys=st.lists(st.builds(GroupItem, group_expressions, aliases), min_size=0, max_size=2),
+       measures=st.lists(st.builds(SelectItem, aggregates, aliases), min_size=1, max_size=3),
+       order=st.lists(st.sampled_from([None, True, False]), max_size=2), where=st.one_of(st.none(), typed_where))
+def test_well_typed_aggregations_run(con, keys, measures, order, where):
+    order_items = [OrderItem(m.expr, d) for m, d in zip(measures, order)] + [OrderItem(k.expr) for k in keys[:1]]
+    query = Query(select=to_text(SelectClause(tuple(measures))),
+                  group_by=to_text(GroupByClause(tuple(keys))) if keys else None,
+                  order_by=to_text(OrderByClause(tuple(order_items))) if order_items else None,
+                  where=[to_text(where)] if where else [], now=NOW)
+    rows = _execute(con, query)
+    if rows is not None and not keys:
+        assert len(rows) == 1
 
 
 # ---- hostile strings stay literals ----------------------------------------------------------
@@ -212,6 +277,10 @@ def _quoted(payload: str, quote: str = '"') -> str:
     return quote + payload.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
 
 
+WHOLE_VALUE = {"name = {s}", "city != {s}", "startswith(name, {s})", "name in ({s}, {s})", "{s} in tags",
+               "concat(name, {s}) = {s}"}
+
+
 @SETTINGS
 @given(payload=payloads, template=st.sampled_from([
     "name = {s}", "city != {s}", "name like {s}", "{s}", "not {s}", "search(name, {s})", "suggest(*, {s})",
@@ -227,8 +296,14 @@ def test_hostile_strings_are_literals(con, payload, template):
     sql = to_sql(plan.select)
     assert sqlglot.transpile(sql, read="duckdb", write="duckdb")  # one statement that sqlglot reads back
     assert len(sqlglot.parse(sql, read="duckdb")) == 1
-    if "like" not in template and "suggest" not in template and payload.strip():
-        assert payload in _literal_values(sql)  # the exact value, as one string literal
+    literals_in_sql = _literal_values(sql)
+    if template in WHOLE_VALUE:
+        assert payload in literals_in_sql  # the exact value, as one string literal
+    else:  # full-text forms split the text into terms: each term is one literal (word forms skip punctuation)
+        words_only = "like" in template or "suggest" in template
+        terms = {t.strip("*") for t in payload.split()
+                 if t.strip("*") and (not words_only or any(ch.isalnum() for ch in t))}
+        assert terms <= literals_in_sql
     rows = con.execute(sql).fetchall()
     if template == "name = {s}":
         assert [r[0] for r in rows] == [r.id for r in ROWS if r.name == payload]

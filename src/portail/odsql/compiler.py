@@ -12,11 +12,15 @@ Semantics worth knowing:
 * ``where``: a comparison involving null is false, also under ``not`` (two-valued logic):
   every atomic condition under an odd number of ``not`` is wrapped in ``COALESCE(…, FALSE)``;
   positive positions are left bare so the engine can still prune on them.
-* ``a / b`` is null when ``b`` is 0; ``+ - * /`` take numbers only.
+* ``a / b`` is null when ``b`` is 0, and so is an integer overflow; ``+ - * /`` take numbers only.
 * ``order_by`` puts nulls last in both directions (sqlglot writes ``NULLS LAST`` where the
-  dialect needs it). Without order_by, groups come sorted by their keys.
+  dialect needs it; DuckDB's default already is). Groups are sorted by their keys, after the
+  requested order if any, so that pages of groups never overlap. Constants are not sort keys.
 * Output names: the alias, else the field name, else the expression as written (trimmed),
-  so ``count(*)`` and ``RANGE(capacity,15)`` are keys as Opendatasoft writes them.
+  so ``count(*)`` and ``RANGE(capacity,15)`` are keys as Opendatasoft writes them. Columns are
+  qualified (``"records"."f"``) so an alias can never capture a field of the same name.
+* Dates: literals and ``now()`` are computed in Python in the query's ``timezone``; date
+  parts, ``date_format`` and ``range()`` buckets read datetimes as wall-clock time in that zone.
 """
 
 from __future__ import annotations
@@ -32,11 +36,9 @@ from sqlglot import exp
 from portail.odsql import ast, functions, kinds, literals
 from portail.odsql.errors import ODSQLError
 from portail.odsql.functions import GROUP_BY, ORDER_BY, REGISTRY, SELECT, WHERE, GroupKey, Role
-from portail.odsql.kinds import GEO, NUMERIC, Kind, Typed, column, paren
+from portail.odsql.kinds import GEO, NUMERIC, RECORDS, Kind, Typed, column, paren
 from portail.odsql.parser import parse
 from portail.schema import Field
-
-RECORDS = "records"
 
 
 @dataclass
@@ -148,20 +150,20 @@ class _Compiler:
             if key is None and isinstance(node, ast.Field):
                 key = self.group_aliases.get(node.name)
             if key is not None:
-                return key.typed
+                return replace(key.typed, sql=key.typed.sql.copy())  # sqlglot nodes have one parent
             if isinstance(node, ast.Field):
                 self.field(node.name)  # an unknown name is reported as such first
                 raise self.error(f"Field {node.name} must be in group_by or inside an aggregate.")
-        result = _VALUES[type(node)](self, node)
+        try:
+            result = _VALUES[type(node)](self, node)
+        except kinds.LiteralError as error:
+            raise self.error(f"Invalid literal: {error}.") from None
         if isinstance(result, GroupKey):
             raise self.error(f"{node.name}() is a group_by item of its own.")  # type: ignore[attr-defined]
         return result
 
     def _constant(self, value: Any) -> Typed:
-        try:
-            return kinds.constant(value, self.tz)
-        except ValueError as error:
-            raise self.error(f"Invalid literal: {error}.") from None
+        return kinds.constant(value, self.tz)
 
     def _string(self, node: ast.String) -> Typed:
         return self._constant(node.value)
@@ -252,7 +254,7 @@ class _Compiler:
         return Typed(exp.In(this=paren(left.sql), expressions=items), Kind.BOOLEAN, operand.aggregate)
 
     def _member(self, node: ast.Member) -> Typed:
-        target = self._field(node.field)
+        target = self.value(node.field)
         item = self.value(node.value)
         values = target.field.annotations.get("multivalued") if target.field else None
         if values is None:  # a single-valued field: plain equality
@@ -345,7 +347,10 @@ class _Compiler:
         if isinstance(node, ast.Not):
             return exp.Not(this=paren(self.condition(node.operand, not negated)))
         if isinstance(node, ast.String):  # a bare string: full text
-            sql = functions.fulltext(self, node.value)
+            try:
+                sql = functions.fulltext(self, node.value)
+            except kinds.LiteralError as error:
+                raise self.error(f"Invalid literal: {error}.") from None
         else:
             t = self.value(node)
             if t.kind not in (Kind.BOOLEAN, Kind.NULL):
@@ -367,6 +372,8 @@ class _Compiler:
                 else:
                     if compiled.aggregate:
                         raise self.error("group_by cannot hold an aggregate.")
+                    if compiled.constant:  # the engine would read GROUP BY 2 as a column position
+                        raise self.error(f"Cannot group by the constant {item.text or ast.to_text(item.expr)}.")
                     key = GroupKey((compiled.sql,), compiled.sql, compiled.kind, (compiled.sql,))
                     typed = compiled
                 name = _output_name(item.alias, item.expr, item.text, self)
@@ -450,6 +457,8 @@ class _Compiler:
                     sqls, is_aggregate, kind = [output.typed.sql.copy()], output.typed.aggregate, output.typed.kind
                 else:
                     t = self.value(expr)
+                    if t.constant:  # no effect on the order (and ORDER BY 2 would mean a column position)
+                        continue
                     sqls, is_aggregate, kind = [t.sql], t.aggregate, t.kind
                 if kind in GEO:
                     raise self.error("Geo values cannot be sorted; sort by distance() instead.")
@@ -459,6 +468,8 @@ class _Compiler:
                     raise self.error("Aggregates must come first in order_by.")
                 plain_seen = plain_seen or not is_aggregate
                 ordered.extend(exp.Ordered(this=s, desc=descending, nulls_first=False) for s in sqls)
+        # Groups that tie on the requested order keep a stable order (pages must not overlap).
+        ordered.extend(exp.Ordered(this=e.copy(), desc=False, nulls_first=False) for k in keys for e in k.key.order)
         return ordered
 
 

@@ -16,9 +16,8 @@ index (fuzzy terms, ranking) plugs in later is :func:`text_match`.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from enum import StrEnum
 from typing import Any, Callable, Protocol, Sequence
 from zoneinfo import ZoneInfo
@@ -27,8 +26,8 @@ from sqlglot import exp
 
 from portail.odsql import ast, literals
 from portail.odsql.errors import ODSQLError
-from portail.odsql.kinds import (ANY, GEO, NUMERIC, TEMPORAL, Kind, Typed, as_moment, call, column, constant,
-                                 local_time, number, paren, string)
+from portail.odsql.kinds import (ANY, GEO, NUMERIC, RECORDS, TEMPORAL, Kind, Typed, call, column, constant, local_time,
+                                 number, paren, string)
 from portail.schema import Field, FieldType
 
 SELECT, WHERE, GROUP_BY, ORDER_BY = "select", "where", "group_by", "order_by"
@@ -128,11 +127,6 @@ def _as_text(t: Typed) -> exp.Expression:
     return t.sql if t.kind is Kind.TEXT else exp.cast(t.sql, "VARCHAR")
 
 
-def _func(name: str) -> Callable[..., exp.Expression]:
-    """A standard SQL function built through sqlglot's typed nodes (portable to other dialects)."""
-    return lambda *args: exp.func(name, *args)
-
-
 # ---- full text (the seam for a later full-text index) ---------------------------------------
 
 _NON_WORD = r"[^\pL\pN]+"
@@ -182,11 +176,11 @@ def text_match(targets: Sequence[exp.Expression], text: str, mode: str) -> exp.E
         matches = []
         for target in targets:
             if mode == "substring":
-                matches.append(call("contains", _folded(target), _folded(needle)))
+                matches.append(call("contains", _folded(target.copy()), _folded(needle.copy())))
             else:
                 whole = mode == "word" and not prefix
-                hay = _concat(exp.Literal.string(" "), _words(target), exp.Literal.string(" " if whole else ""))
-                pin = _concat(exp.Literal.string(" "), _words(needle), exp.Literal.string(" " if whole else ""))
+                hay = _concat(exp.Literal.string(" "), _words(target.copy()), exp.Literal.string(" " if whole else ""))
+                pin = _concat(exp.Literal.string(" "), _words(needle.copy()), exp.Literal.string(" " if whole else ""))
                 matches.append(call("contains", hay, pin))
         conditions.append(exp.or_(*matches) if len(matches) > 1 else matches[0])
     return exp.and_(*conditions) if len(conditions) > 1 else conditions[0]
@@ -606,11 +600,13 @@ def _dpipe(*parts: exp.Expression) -> exp.Expression:
     return result
 
 
-def _bound_label(value: Any, tz: ZoneInfo) -> str:
+def _bound_label(value: Any, tz: ZoneInfo, target: Kind) -> str:
+    """A bound as range() keys write it: dates in ISO with milliseconds and Z. A date field
+    has no zone, so its bounds are written as the wall-clock values they are compared with."""
     if isinstance(value, datetime):
-        return literals.iso_key(value)
+        return literals.iso_key(value if target is Kind.DATETIME else value.astimezone(tz).replace(tzinfo=timezone.utc))
     if isinstance(value, date):
-        return literals.iso_key(literals.start_of_day(value, tz))
+        return literals.iso_key(literals.start_of_day(value, tz if target is Kind.DATETIME else timezone.utc))
     return ast.format_number(value)
 
 
@@ -631,7 +627,7 @@ def _static_range(ctx: Context, target: Typed, bounds: list[ast.Node]) -> GroupK
                for v in values]
     if any(not lo < hi for lo, hi in zip(moments, moments[1:])):
         raise ctx.error("The bounds of range() must increase.")
-    labels = [_bound_label(v, ctx.tz) for v in values]
+    labels = [_bound_label(v, ctx.tz, target.kind) for v in values]
     closed = target.kind is Kind.INT and all(isinstance(v, int) for v in values)
 
     def label(low: str | None, high: str | None, high_value: Any = None) -> str:
@@ -756,7 +752,7 @@ def _geo_cluster(ctx: Context, node: ast.Call, args: list[Any]) -> GroupKey:
 
 def _random(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     seed = _constant_int(ctx, args[0], "The seed of random()")
-    keys = [o.copy() for o in ctx.group_outputs] if ctx.grouped else [exp.column("rowid")]
+    keys = [o.copy() for o in ctx.group_outputs] if ctx.grouped else [exp.column("rowid", table=RECORDS, quoted=True)]
     return Typed(call("hash", *keys, number(seed)), Kind.INT)
 
 

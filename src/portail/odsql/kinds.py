@@ -92,6 +92,11 @@ class Typed:
         return self.value is not NO_VALUE
 
 
+class LiteralError(ValueError):
+    """A constant the engine cannot hold (NUL in a string, a number out of range); the
+    compiler words it as an ODSQLError of the clause at hand."""
+
+
 # ---- SQL building blocks --------------------------------------------------------------------
 
 _OPERATORS = (exp.Binary, exp.Unary, exp.Predicate, exp.Connector)
@@ -110,13 +115,19 @@ def call(name: str, *args: exp.Expression) -> exp.Expression:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
+#: The table every compiled query reads (the store points it at a version's file).
+RECORDS = "records"
+
+
 def column(f: Field) -> exp.Column:
-    return exp.column(f.name, quoted=True)
+    """A field as a column qualified by its table: ``"records"."name"`` can never be taken for
+    an output alias (DuckDB resolves bare names in ORDER BY and HAVING to aliases first)."""
+    return exp.column(f.name, table=RECORDS, quoted=True)
 
 
 def string(value: str) -> exp.Literal:
     if "\x00" in value:
-        raise ValueError("a string holds a NUL character")
+        raise LiteralError("a string holds a NUL character")
     return exp.Literal.string(value)
 
 
@@ -126,13 +137,13 @@ INT64 = (-(2**63), 2**63 - 1)
 def number(value: int | float) -> exp.Expression:
     """A numeric constant: BIGINT for integers, DOUBLE otherwise (never DECIMAL)."""
     if isinstance(value, bool):
-        raise ValueError("not a number")
+        raise LiteralError("not a number")
     if isinstance(value, int):
         if not INT64[0] <= value <= INT64[1]:
-            raise ValueError(f"integer out of range: {value}")
+            raise LiteralError(f"integer out of range: {value}")
         return exp.Literal.number(value) if value >= 0 else exp.Neg(this=exp.Literal.number(-value))
     if not math.isfinite(value):
-        raise ValueError(f"number out of range: {value}")
+        raise LiteralError(f"number out of range: {value}")
     literal = exp.cast(exp.Literal.number(repr(abs(value))), "DOUBLE")
     return literal if math.copysign(1, value) > 0 else exp.Neg(this=literal)
 
@@ -238,15 +249,18 @@ def align(a: Typed, b: Typed, tz: ZoneInfo, fail: Callable[[str], Exception]) ->
         return a, b
     if a.kind in NUMERIC and b.kind in NUMERIC:
         return a, b
+    readable = NUMERIC | TEMPORAL | {Kind.BOOLEAN}
     try:
-        if a.kind is Kind.TEXT and a.constant:
-            if b.kind in NUMERIC | TEMPORAL | {Kind.BOOLEAN}:
-                return align(_reinterpret(a, b.kind, tz), b, tz, fail)
-        if b.kind is Kind.TEXT and b.constant:
-            if a.kind in NUMERIC | TEMPORAL | {Kind.BOOLEAN}:
-                return align(a, _reinterpret(b, a.kind, tz), tz, fail)
+        if a.kind is Kind.TEXT and a.constant and b.kind in readable:
+            a = _reinterpret(a, b.kind, tz)
+        elif b.kind is Kind.TEXT and b.constant and a.kind in readable:
+            b = _reinterpret(b, a.kind, tz)
+        else:
+            readable = frozenset()
     except ValueError as error:
         raise fail(str(error)) from None
+    if readable:
+        return align(a, b, tz, fail)
     if a.kind is Kind.TEXT and b.kind in NUMERIC and b.constant:
         return a, constant(format_number(b.value), tz)
     if b.kind is Kind.TEXT and a.kind in NUMERIC and a.constant:
