@@ -82,3 +82,8 @@ def test_v1_catalogue(client):
     assert client.get("/api/datasets/1.0/search/", params={"q": "piscine"}).json()["nhits"] == 0
     assert client.get("/api/datasets/1.0/logements/").json()["datasetid"] == "logements"
     assert client.get("/api/datasets/1.0/nope/").status_code == 404
+
+
+def test_v1_q_wildcards_are_literal(client):
+    none = client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": "%_%", "rows": 0}).json()["nhits"]
+    assert none == 0

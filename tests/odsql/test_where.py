@@ -198,6 +198,7 @@ def test_where_in_another_timezone(con):
     ("geometry(geo, geom'POINT(1 2)', TOUCHES)", "INTERSECTS, DISJOINT or WITHIN"),
     ("name = \"a\x00b\"", "NUL"),
     ("pop = 99999999999999999999", "out of range"),
+    ("pop = \"many\"", "not a number: 'many'"),
 ])
 def test_where_errors(con, text, message):
     with pytest.raises(ODSQLError) as error:

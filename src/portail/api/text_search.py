@@ -17,17 +17,13 @@ def terms(q: str) -> list[str]:
     return [(quoted or word).strip() for quoted, word in _TERM.findall(q or "") if (quoted or word).strip()]
 
 
-def _like_pattern(term: str) -> str:
-    escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def text_condition(fields: list[Field], q: str | None) -> list[exp.Expression]:
     texts = [f for f in fields if f.type == FieldType.TEXT]
     conditions = []
     for term in terms(q or ""):
-        pattern = exp.func("strip_accents", exp.Literal.string(_like_pattern(term)))
-        matches = [exp.Like(this=exp.func("strip_accents", exp.func("lower", exp.column(f.name, quoted=True))),
-                            expression=pattern.copy(), escape=exp.Literal.string("\\")) for f in texts]
+        # contains() takes the term as a plain string: no LIKE wildcards to escape.
+        needle = exp.func("strip_accents", exp.func("lower", exp.Literal.string(term)))
+        matches = [exp.func("contains", exp.func("strip_accents", exp.func("lower", exp.column(f.name, quoted=True))),
+                            needle.copy()) for f in texts]
         conditions.append(exp.or_(*matches) if matches else exp.false())
     return conditions

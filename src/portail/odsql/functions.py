@@ -257,6 +257,8 @@ def _concat_builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
 def _ifnull(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     a, b = ctx.align(*args)
     kind = a.kind if a.kind is not Kind.NULL else b.kind
+    if {a.kind, b.kind} == {Kind.INT, Kind.DOUBLE}:
+        kind = Kind.DOUBLE
     return Typed(exp.Coalesce(this=a.sql, expressions=[b.sql]), kind)
 
 

@@ -10,7 +10,7 @@ SQL building blocks every part of the compiler shares. It never sees ODSQL text.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Callable
@@ -223,7 +223,10 @@ def _reinterpret(text: Typed, kind: Kind, tz: ZoneInfo) -> Typed:
         try:
             parsed: int | float = int(value.strip())
         except ValueError:
-            parsed = float(value.strip())
+            try:
+                parsed = float(value.strip())
+            except ValueError:
+                parsed = math.nan
             if not math.isfinite(parsed):
                 raise ValueError(f"not a number: {value!r}") from None
         return constant(parsed, tz)
@@ -271,7 +274,3 @@ def align(a: Typed, b: Typed, tz: ZoneInfo, fail: Callable[[str], Exception]) ->
         day, moment = _mixed_dates(b, a, tz)
         return moment, day
     raise fail(f"cannot compare a {a.kind} value with a {b.kind} value")
-
-
-def with_sql(t: Typed, sql: exp.Expression, kind: Kind | None = None) -> Typed:
-    return replace(t, sql=sql, kind=kind or t.kind)
