@@ -99,8 +99,6 @@ def main() -> None:
         try:
             wait(p_port)
             wait(d_port)
-            import duckdb
-
             from portail.store.engine import connect
 
             raw = connect()

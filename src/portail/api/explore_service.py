@@ -171,7 +171,6 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
         if offset or order_by or group_by:
             raise invalid_parameter("The after API parameter walks the records in storage order: "
                                     "it cannot be combined with offset, order_by or group_by.")
-        check_paging(limit, 0, max_limit=CURSOR_MAX_LIMIT, window=CURSOR_MAX_LIMIT)
         number, last_rowid = decode_cursor(after)
         if number is not None:
             version = dataset.version(number)
