@@ -1,0 +1,58 @@
+"""A real server process for tests that need one (browsers, real API clients, rate limits,
+OIDC redirects): uvicorn serving ``create_app`` over an instance home on a free port.
+
+One way to start a server in tests: ``with live_server(home) as base: ...``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def live_server(home: Path, *, env: dict[str, str] | None = None, workers: int = 1,
+                port: int | None = None) -> Iterator[str]:
+    """Serve the instance at ``home``; yields ``http://127.0.0.1:<port>``. ``env`` adds
+    PORTAIL_* settings; ``workers`` > 1 runs several processes (shared state must then live
+    in the catalogue or Redis, as in production)."""
+    port = port or free_port()
+    environment = {"PORTAIL_HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                   "PORTAIL_REFDATA": os.environ.get("PORTAIL_REFDATA", ""), **(env or {})}
+    command = [sys.executable, "-m", "uvicorn", "portail.api.app:create_app", "--factory",
+               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server did not start within 60 s")
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
