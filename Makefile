@@ -6,7 +6,7 @@ PORTAIL_HOME ?= var
 REFDATA ?= ../shared/refdata
 PYTEST_ARGS ?=
 
-.PHONY: install run serve demo test test-fast bench clean
+.PHONY: install node-modules run serve demo test test-fast bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test,bench]"
 	touch $@
 
-install: $(VENV)/.installed
+# Front-end and test-only JavaScript comes from npm (locked), never committed. Each folder
+# listed here has a package.json and a package-lock.json; `npm ci` installs exactly the lock.
+NODE_PROJECTS ?= tests/clients/js
+
+node-modules:
+	@for project in $(NODE_PROJECTS); do npm ci --prefix $$project --no-audit --no-fund --loglevel=error || exit 1; done
+
+install: $(VENV)/.installed node-modules
 
 demo: install
 	PORTAIL_HOME=$(PORTAIL_HOME) $(BIN)/portail demo --refdata $(REFDATA)
