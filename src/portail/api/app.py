@@ -18,6 +18,7 @@ from portail.api.errors import install_handlers
 from portail.api.limits import BodyLimitMiddleware
 from portail.api.explore import explore_router
 from portail.api.management import management_router
+from portail.api.openapi import install_openapi
 from portail.api.v1 import v1_router
 from portail.operations import Instance, open_instance
 
@@ -36,6 +37,7 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     )
     app.state.instance = instance
     install_handlers(app)
+    install_openapi(app)
     # Anonymous reads are open to every origin, as on Opendatasoft portals; no credentials.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"])
     app.add_middleware(BodyLimitMiddleware, limit=instance.settings.max_upload_bytes)
