@@ -67,6 +67,31 @@ def columns_for(fields: list[Field], fmt: ExportFormat) -> list[exp.Expression]:
                        else output_expression(f), f.name, quoted=True) for f in fields]
 
 
+def pipelined(work: Callable[[pa.RecordBatch], bytes], batches: Iterator[pa.RecordBatch], workers: int = 2) -> Iterator[bytes]:
+    """``work`` over each batch in a small thread pool, results in order. The engine computes
+    the next batch while threads format earlier ones (DuckDB and pyarrow both release the
+    GIL), so an export uses every core instead of alternating; memory stays a few batches deep.
+    Closing the generator (client gone) cancels what is queued and releases the engine cursor."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending: deque = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
+        try:
+            for batch in batches:
+                pending.append(pool.submit(work, batch))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+
 def _header(fields: list[Field], options: ExportOptions) -> list[str]:
     return [f.label if options.use_labels else f.name for f in fields]
 
@@ -90,7 +115,8 @@ def _csv_column(f: Field, array: pa.Array, options: ExportOptions) -> pa.Array:
         return pc.binary_join(pc.cast(array, pa.list_(pa.string())), options.list_separator)
     if f.type in (FieldType.TEXT, FieldType.JSON) and pa.types.is_string(array.type):
         risky = pc.match_substring_regex(array, "^[=+\\-@\t\r]")
-        return pc.if_else(risky, pc.binary_join_element_wise("'", array, ""), array)
+        if pc.any(risky).as_py():  # rare: rebuilding the column costs more than finding the cells
+            return pc.if_else(risky, pc.binary_join_element_wise("'", array, ""), array)
     return array
 
 
@@ -102,13 +128,16 @@ def write_csv(fields: list[Field], batches: Iterator[pa.RecordBatch], options: E
     csv.writer(header, delimiter=options.delimiter, lineterminator="\r\n",
                quoting=csv.QUOTE_ALL if options.quote_all else csv.QUOTE_MINIMAL).writerow(_header(fields, options))
     yield (("\ufeff" if options.with_bom else "") + header.getvalue()).encode("utf-8")
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
+    names = [f.name for f in fields]
+
+    def chunk(batch: pa.RecordBatch) -> bytes:
         columns = [_csv_column(f, batch.column(i), options) for i, f in enumerate(fields)]
         sink = io.BytesIO()
-        pacsv.write_csv(pa.RecordBatch.from_arrays(columns, names=[f.name for f in fields]), sink, write_options)
-        yield sink.getvalue()
+        pacsv.write_csv(pa.RecordBatch.from_arrays(columns, names=names), sink, write_options)
+        return sink.getvalue()
+
+    for data in pipelined(chunk, (batch for batch in batches if batch.num_rows)):
+        yield data
 
 
 # -- JSON family --------------------------------------------------------------------------------
