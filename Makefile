@@ -16,7 +16,8 @@ $(VENV)/.installed: pyproject.toml
 
 # Front-end and test-only JavaScript comes from npm (locked), never committed. Each folder
 # listed here has a package.json and a package-lock.json; `npm ci` installs exactly the lock.
-NODE_PROJECTS ?= tests/clients/js
+# The root one copies the portal's browser builds into src/portail/web/static/vendor/ (postinstall).
+NODE_PROJECTS ?= . tests/clients/js
 
 node-modules:
 	@for project in $(NODE_PROJECTS); do npm ci --prefix $$project --no-audit --no-fund --loglevel=error || exit 1; done

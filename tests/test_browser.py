@@ -1,31 +1,31 @@
-"""The portal in a real headless Chromium (Debian's, driven by Playwright): search the
-catalogue, open a dataset, page through its table, switch language, move by keyboard.
-Screenshots land in test-output/screenshots for a reviewer."""
+"""The portal in a real headless Chromium (Debian's, driven by Playwright) against a real
+server process (``tests/live.py``): search the catalogue and open a dataset, refine by a facet
+and see the table, the map and the export links follow, build a chart, copy an API URL from
+the console and fetch it, switch language, move by keyboard, and check every page with
+axe-core (from npm). Screenshots land in test-output/screenshots for a reviewer."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from portail.catalog import services
 from portail.operations import load_file
+from tests.live import live_server
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-output" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+VENDOR = ROOT / "src" / "portail" / "web" / "static" / "vendor"
 
 
 @pytest.fixture(scope="module")
@@ -36,82 +36,220 @@ def server(tmp_path_factory, refdata):
     instance = make_instance(home)
     with instance.session() as s:
         services.create_dataset(s, "logements", "Logements sociaux financés à Paris", themes=["Logement"],
-                                description="Programmes financés depuis 2001.")
-        services.create_dataset(s, "senateurs", "Sénateurs", themes=["Administration"])
+                                description="Programmes de logements sociaux **financés** depuis 2001.",
+                                license="ODbL", publisher="Ville de Paris")
+        services.create_dataset(s, "senateurs", "Sénateurs", themes=["Administration"], license="Licence Ouverte")
+        services.create_dataset(s, "departements", "Départements", themes=["Administration"])
     load_file(instance, "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", publish=True)
     load_file(instance, "senateurs", refdata / "elus" / "rne_elus-senateurs-sen.csv", publish=True)
+    load_file(instance, "departements", refdata / "geo" / "departements-version-simplifiee.geojson", publish=True)
     instance.store.close()
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "portail.api.app:create_app", "--factory", "--port", str(port)],
-                               cwd=ROOT, env={"PORTAIL_HOME": str(home), "PATH": "/usr/bin:/bin"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield base
-    process.terminate()
-    process.wait(timeout=10)
+    with live_server(home) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: .ci/run installs Debian's chromium package")
+    if not (VENDOR / "maplibre-gl" / "maplibre-gl.js").is_file() or not AXE.is_file():
+        pytest.fail("front-end packages missing: run `make install` (npm ci)")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-        context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
-        yield context.new_page()
-        browser.close()
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.js_errors = errors
+    yield page
+    context.close()
+
+
+def count_in(text: str) -> int:
+    return int(re.search(r"([\d\u202f\u00a0 ]+)", text).group(1).replace(" ", "").replace("\u202f", "").replace("\u00a0", ""))
 
 
 def test_search_open_and_page_through_a_dataset(page, server):
     page.goto(server + "/")
-    page.screenshot(path=str(SHOTS / "home.png"))
+    page.screenshot(path=str(SHOTS / "home.png"), full_page=True)
     page.fill("input[name=q]", "paris")
     page.click("button[type=submit]")
     page.wait_for_url("**/explore/**")
     assert page.locator(".results li").count() == 1
-    page.screenshot(path=str(SHOTS / "catalogue.png"))
+    page.screenshot(path=str(SHOTS / "catalogue.png"), full_page=True)
     page.click("text=Logements sociaux financés à Paris")
     page.wait_for_url("**/explore/dataset/logements/information/**")
     assert page.locator("table.schema tbody tr").count() == 19
+    page.screenshot(path=str(SHOTS / "dataset-information.png"), full_page=True)
     page.click("nav.tabs >> text=Tableau")
     page.wait_for_url("**/table/**")
     assert page.locator("table.records tbody tr").count() == 25
-    page.click("text=Suivant")
+    page.click(".pager >> text=Suivant")
     assert "page=2" in page.url and page.locator(".pager span").inner_text() == "Page 2 sur 167"
-    page.screenshot(path=str(SHOTS / "table.png"))
+    page.locator("table.records tbody tr").first.locator("a").click()  # the record detail view
+    assert page.locator("#record-title").is_visible() and "record=" in page.url
+    page.click(".record >> text=Fermer")
     page.click("nav.tabs >> text=Export")
-    href = page.locator("a", has_text="CSV").get_attribute("href")
+    href = page.locator("a.whole", has_text="CSV").get_attribute("href")
     response = page.request.get(server + href)
-    import csv
-    import io
-
     assert response.status == 200
     assert len(list(csv.reader(io.StringIO(response.text().lstrip("\ufeff")), delimiter=";"))) == 4175
+    assert not page.js_errors
+
+
+def test_refine_by_a_facet_follows_in_table_map_and_export(page, server):
+    page.goto(server + "/explore/dataset/logements/table/")
+    before = count_in(page.locator("#records-count").inner_text())
+    page.locator("#tf-bs ~ ul a", has_text="RIVP").first.click()
+    page.wait_for_url("**refine.bs=RIVP**")
+    after = count_in(page.locator("#records-count").inner_text())
+    assert before == 4174 and after == 783
+    assert all(t.strip() == "RIVP" for t in page.locator("table.records tbody tr td:nth-child(7)").all_inner_texts())
+    page.screenshot(path=str(SHOTS / "dataset-table.png"), full_page=True)
+
+    page.click("nav.tabs >> text=Carte")
+    page.wait_for_url("**/map/?**refine.bs=RIVP**")
+    page.wait_for_selector("#map[data-state=ready]")
+    status = page.locator("#map-status").inner_text()
+    assert count_in(status) == 783, status  # the filtered records, all on the map
+    rendered = page.evaluate("window.portailMap.querySourceFeatures('records').length")
+    assert rendered > 0
+    page.select_option("#color-by", "mode_real")
+    page.screenshot(path=str(SHOTS / "dataset-map.png"))
+
+    page.click("nav.tabs >> text=Export")
+    link = page.locator("a.filtered", has_text="GEOJSON").get_attribute("href")
+    assert parse_qs(urlsplit(link).query)["refine"] == ["bs:RIVP"]
+    geojson = page.request.get(server + link).json()
+    assert len(geojson["features"]) == 783
+    page.screenshot(path=str(SHOTS / "dataset-export.png"), full_page=True)
+    assert not page.js_errors
+
+
+def test_shapes_on_the_map_without_a_basemap(page, server):
+    page.goto(server + "/explore/dataset/departements/map/")
+    page.wait_for_selector("#map[data-state=ready]")
+    assert count_in(page.locator("#map-status").inner_text()) == 96
+    zoom = page.evaluate("window.portailMap.getZoom()")
+    assert 3 < zoom < 8  # fitted to metropolitan France's extent
+    page.screenshot(path=str(SHOTS / "dataset-map-shapes.png"))
+    assert not page.js_errors
+
+
+def test_build_a_chart(page, server):
+    page.goto(server + "/explore/dataset/senateurs/analyze/")
+    page.select_option("#c-type", "line")
+    page.select_option("#c-x", "date_de_naissance")
+    page.select_option("#c-bucket", "year")
+    page.click("#chart-form button[type=submit]")
+    page.wait_for_url("**chart.type=line**")
+    page.wait_for_selector("#chart[data-state=ready]")
+    assert page.locator("#chart canvas").count() >= 1
+    rows = page.locator("#chart-table tbody tr").count()
+    years = {int(t) for t in page.locator("#chart-table tbody tr td:first-child").all_text_contents()}
+    assert rows == len(years) > 20 and min(years) > 1920
+    total = sum(count_in(t) for t in page.locator("#chart-table tbody tr td:last-child").all_text_contents())
+    assert total == 348
+    assert page.locator("#dl-png").get_attribute("href").startswith("data:image/png")
+    assert page.locator("#dl-svg").get_attribute("href").startswith("data:image/svg")
+    csv_text = page.request.get(server + page.locator("#dl-csv").get_attribute("href")).text().lstrip("\ufeff")
+    assert len(csv_text.strip().splitlines()) == rows + 1
+    page.screenshot(path=str(SHOTS / "dataset-analyze.png"), full_page=True)
+    # a series split and a sum, config kept in the URL
+    page.goto(server + "/explore/dataset/logements/analyze/?chart.type=column&chart.x=annee&chart.y=sum"
+                       "&chart.yfield=nb_logmt_total&chart.series=nature_programme&refine.bs=RIVP")
+    page.wait_for_selector("#chart[data-state=ready]")
+    assert page.locator("#chart-table thead th").count() == 3
+    assert not page.js_errors
+
+
+def test_copy_an_api_url_from_the_console_and_fetch_it(page, server):
+    page.goto(server + "/explore/dataset/logements/api/?refine.bs=RIVP")
+    page.fill("#a-select", "annee, count(*) as n")
+    page.fill("#a-group", "annee")
+    page.fill("#a-order", "annee")
+    page.fill("#a-limit", "5")
+    assert "curl '" in page.locator("#a-curl").inner_text() and "requests.get(" in page.locator("#a-python").inner_text()
+    page.click("#a-copy")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == page.locator("#a-url").input_value() and "refine=bs%3ARIVP" in copied
+    body = page.request.get(copied).json()
+    assert [r["annee"] for r in body["results"]] == [2001, 2002, 2003, 2004, 2005]
+    page.click("#console button[type=submit]")
+    page.wait_for_function("document.getElementById('a-response').textContent.startsWith('HTTP 200')")
+    shown = json.loads(page.locator("#a-response").inner_text().split("\n\n", 1)[1])
+    assert shown == body
+    page.screenshot(path=str(SHOTS / "dataset-api.png"), full_page=True)
+    assert not page.js_errors
 
 
 def test_language_switch_and_keyboard(page, server):
     page.goto(server + "/explore/")
     page.click("text=Language: English")
     assert page.locator("html").get_attribute("lang") == "en" and page.locator("h1").inner_text() == "Catalogue"
+    assert "Modified" in page.locator(".results").inner_text()
     page.goto(server + "/explore/?lang=en")
     page.keyboard.press("Tab")  # the skip link comes first
     assert page.evaluate("document.activeElement.className") == "skip"
     page.keyboard.press("Enter")
-    for _ in range(40):
+    for _ in range(60):
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.textContent").strip() == "Sénateurs":
             break
     page.keyboard.press("Enter")
     page.wait_for_url("**/explore/dataset/senateurs/information/**")
-    page.screenshot(path=str(SHOTS / "dataset-information.png"))
+    assert page.locator("html").get_attribute("lang") == "en"
+    # keyboard through the tabs to the table, then refine by a facet value
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent").strip() == "Table":
+            break
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/table/**")
+    page.locator("#tf-code_sexe ~ ul a").first.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**refine.code_sexe=**")
+
+
+def test_phone_width(browser, server):
+    context = browser.new_context(locale="fr-FR", viewport={"width": 375, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    for path, name in (("/", "phone-home.png"), ("/explore/dataset/logements/table/", "phone-table.png")):
+        page.goto(server + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{path} scrolls sideways ({width}px)"
+        page.screenshot(path=str(SHOTS / name), full_page=True)
+    context.close()
+
+
+PAGES = ["/", "/explore/", "/explore/?q=paris&lang=en"] + [f"/explore/dataset/logements/{tab}/?refine.bs=RIVP" for tab in
+                                                           ("information", "table", "map", "analyze", "export", "api")] + \
+    ["/explore/dataset/senateurs/table/?refine.date_de_naissance=1950", "/explore/dataset/departements/map/"]
+
+
+def test_no_serious_accessibility_violations(page, server):
+    found = {}
+    for path in PAGES:
+        page.goto(server + path)
+        if "/map/" in path:
+            page.wait_for_selector("#map[data-state=ready]")
+        if "/analyze/" in path:
+            page.wait_for_selector("#chart[data-state=ready]")
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        serious = [f"{v['id']}: {v['help']} ({len(v['nodes'])}) e.g. {v['nodes'][0]['html'][:120]}"
+                   for v in result["violations"] if v["impact"] in ("serious", "critical")]
+        if serious:
+            found[path] = serious
+    assert not found, json.dumps(found, indent=1, ensure_ascii=False)

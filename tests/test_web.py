@@ -1,8 +1,11 @@
-"""The HTML portal, server-rendered: pages, URLs shared with Opendatasoft, language switch."""
+"""The HTML portal, server-rendered: pages, URLs shared with Opendatasoft, the filter state
+shared by the dataset tabs, language switch, bad input as clear pages (never a 500)."""
 
 from __future__ import annotations
 
 import re
+from html import unescape
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,6 +13,9 @@ from fastapi.testclient import TestClient
 from portail.api import create_app
 from portail.catalog import services
 from portail.operations import load_file
+from portail.web.catalogue import fold
+from portail.web.filters import FilterState, odsql_string
+from portail.web.i18n import STRINGS, format_date, format_number
 
 
 @pytest.fixture(scope="module")
@@ -19,32 +25,58 @@ def client(tmp_path_factory, refdata):
     instance = make_instance(tmp_path_factory.mktemp("web") / "home", portal_title="Données de test")
     with instance.session() as s:
         services.create_dataset(s, "logements", "Logements sociaux financés à Paris", themes=["Logement"],
+                                keywords=["HLM"], publisher="Ville de Paris",
                                 description="Programmes **financés** depuis 2001.", license="ODbL")
-        services.create_dataset(s, "senateurs", "Sénateurs", themes=["Administration"])
+        services.create_dataset(s, "senateurs", "Sénateurs", themes=["Administration"], license="Licence Ouverte")
+        services.create_dataset(s, "departements", "Départements", themes=["Administration"])
         services.create_dataset(s, "interne", "Interne", portals=["internal"])
     load_file(instance, "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", publish=True)
     load_file(instance, "senateurs", refdata / "elus" / "rne_elus-senateurs-sen.csv", publish=True)
+    load_file(instance, "departements", refdata / "geo" / "departements-version-simplifiee.geojson", publish=True)
     load_file(instance, "interne", refdata / "elus" / "rne_elus-senateurs-sen.csv", publish=True)
     yield TestClient(create_app(instance))
     instance.store.close()
 
 
-def test_home_lists_themes_and_latest(client):
+def links(html: str, cls: str) -> list[str]:
+    return [unescape(h) for h in re.findall(rf'<a class="{cls}" href="([^"]+)"', html)]
+
+
+def test_home_lists_themes_latest_largest_and_totals(client):
     html = client.get("/", headers={"Accept-Language": "fr-FR,fr;q=0.9"}).text
     assert '<html lang="fr">' in html and "Données de test" in html
-    assert "Logement <span>(1)</span>" in html and "Sénateurs" in html
+    assert "Administration <span>(2)</span>" in html and "Sénateurs" in html
     assert "Interne" not in html  # internal-only datasets stay off the public portal
-    assert "4 522 enregistrements publiés" in html
+    assert "<strong>4 618</strong> enregistrements publiés" in html  # 4 174 + 348 + 96
+    assert "Pas encore de compteur de consultations" in html
+    largest = html.split('id="h-largest"')[1]
+    assert largest.index("Logements sociaux") < largest.index("Sénateurs") < largest.index("Départements")
+    english = client.get("/", headers={"Accept-Language": "en-GB"}).text
+    assert "<strong>4,618</strong> published records" in english
 
 
-def test_catalogue_search_theme_and_language(client):
+def test_catalogue_search_facets_sort_and_language(client):
     html = client.get("/explore/", params={"q": "paris"}).text
     assert "Logements sociaux financés à Paris" in html and "Sénateurs</a>" not in html
-    by_theme = client.get("/explore/", params={"theme": "Administration"}).text
-    assert "Sénateurs" in by_theme and "Logements sociaux" not in by_theme
+    # field labels and keywords are searched too, accents ignored
+    assert "Sénateurs</a>" in client.get("/explore/", params={"q": "categorie socio"}).text
+    assert "Logements sociaux" in client.get("/explore/", params={"q": "hlm"}).text
+    by_theme = client.get("/explore/", params={"refine.theme": "Administration"}).text
+    assert "Sénateurs" in by_theme and "Logements sociaux" not in by_theme and "2 jeux de données" in by_theme
+    assert "Sénateurs" in client.get("/explore/", params={"theme": "Administration"}).text  # the old parameter
+    geo = client.get("/explore/", params={"refine.features": "geo"}).text
+    assert "Départements</a>" in geo and "Sénateurs</a>" not in geo and "Données géographiques" in geo
+    both = client.get("/explore/", params=[("refine.theme", "Administration"), ("refine.license", "Licence Ouverte")]).text
+    assert "1 jeux de données" in both and "Sénateurs</a>" in both
+    assert "Ville de Paris" in client.get("/explore/").text  # publisher facet
+    titles = re.findall(r'<h2><a href="[^"]+">([^<]+)</a></h2>', client.get("/explore/", params={"sort": "title"}).text)
+    assert titles == sorted(titles, key=fold) and len(titles) == 3
+    largest = re.findall(r'<h2><a href="[^"]+">([^<]+)</a></h2>', client.get("/explore/", params={"sort": "-popularity"}).text)
+    assert largest[0] == "Logements sociaux financés à Paris" and largest[-1] == "Départements"
     english = client.get("/explore/", params={"lang": "en", "q": "zzz"}).text
     assert '<html lang="en">' in english and "No dataset matches." in english
     assert client.get("/explore/", headers={"Accept-Language": "en-GB"}).text.count('lang="en"') == 1
+    assert client.get("/explore/", params={"page": "abc", "sort": "nonsense"}).status_code == 200
 
 
 def test_dataset_tabs_at_opendatasoft_urls(client):
@@ -52,14 +84,114 @@ def test_dataset_tabs_at_opendatasoft_urls(client):
         "/explore/dataset/logements/information/"
     info = client.get("/explore/dataset/logements/information/").text
     assert "<strong>financés</strong>" in info and "ODbL" in info and "<code>code_postal</code>" in info
+    assert "/api/explore/v2.1/catalog/exports/dcat" in info
+    for tab in ("table", "map", "analyze", "export", "api"):
+        assert f'/explore/dataset/logements/{tab}/"' in info
     table = client.get("/explore/dataset/logements/table/", params={"sort": "-nb_logmt_total", "page": 2}).text
-    assert "4 174 enregistrements" in table and "Page 2 sur 167" in table
-    cells = re.findall(r"<tbody>(.*?)</tbody>", table, re.S)[0]
+    assert "4 174 enregistrements" in table and "Page 2 sur 167" in table and 'aria-sort="descending"' in table
+    cells = re.findall(r"<tbody>(.*?)</tbody>", table, re.S)[-1]
     assert cells.count("<tr>") == 25
+    totals = [int(n.replace(" ", "")) for n in re.findall(r"<td>(\d[\d ]*)</td>", cells)]
+    assert totals  # numbers are written the French way
     export = client.get("/explore/dataset/logements/export/").text
     assert "/api/explore/v2.1/catalog/datasets/logements/exports/geojson" in export
     no_geo = client.get("/explore/dataset/senateurs/export/").text
     assert "exports/csv" in no_geo and "exports/geojson" not in no_geo
-    assert "records?limit=10" in client.get("/explore/dataset/logements/api/").text
     assert client.get("/explore/dataset/interne/information/").status_code == 404
+    assert client.get("/explore/dataset/logements/nonsense/", follow_redirects=False).status_code == 307
     assert client.get("/static/portail.css").status_code == 200
+
+
+def test_one_filter_state_drives_table_facets_export_map_and_console(client):
+    params = {"refine.bs": "RIVP", "q": "rue"}
+    table = client.get("/explore/dataset/logements/table/", params=params).text
+    count = int(re.search(r'id="records-count" role="status">([\d ]+) enregistrements', table).group(1).replace(" ", ""))
+    api = client.get("/api/explore/v2.1/catalog/datasets/logements/records",
+                     params={"refine": "bs:RIVP", "where": '"rue"', "limit": 0}).json()
+    assert count == api["total_count"] and 0 < count < 783
+    assert "bs = RIVP" in table  # the active filter, with a link to remove it
+    # every tab link keeps the state
+    tab_links = re.findall(r'href="(/explore/dataset/logements/\w+/\?[^"]+)"', table)
+    assert tab_links and all("refine.bs=RIVP" in unescape(h) and "q=rue" in h for h in tab_links)
+    # the export links are the API's, with the same filters, and give the same rows
+    filtered = [h for h in links(client.get("/explore/dataset/logements/export/", params=params).text, "filtered") if "/csv" in h]
+    rows = client.get(filtered[0]).content.decode("utf-8-sig").splitlines()
+    assert len(rows) == count + 1
+    whole = [h for h in links(client.get("/explore/dataset/logements/export/", params=params).text, "whole") if "/csv" in h]
+    assert "?" not in whole[0]
+    # map and console get the same filters, as API parameters
+    for tab in ("map", "api", "analyze"):
+        page = client.get(f"/explore/dataset/logements/{tab}/", params=params).text
+        filters = dict(parse_qsl(unescape(re.search(r'data-filters="([^"]*)"', page).group(1))))
+        assert filters == {"where": '"rue"', "refine": "bs:RIVP"}
+
+
+def test_table_facets_refine_exclude_dates_and_record_detail(client):
+    table = client.get("/explore/dataset/logements/table/").text
+    assert 'id="tf-bs"' in table and 'id="tf-id_livraison"' not in table  # one value per record: no facet
+    refine = unescape(re.search(r'href="(\?refine\.bs=RIVP)"', table).group(1))
+    exclude = unescape(re.search(r'href="(\?exclude\.bs=RIVP)"', table).group(1))
+    refined = client.get("/explore/dataset/logements/table/" + refine).text
+    excluded = client.get("/explore/dataset/logements/table/" + exclude).text
+    assert "783 enregistrements" in refined and f"{4174 - 783:,}".replace(",", " ") + " enregistrements" in excluded
+    # the date hierarchy: years, then the months of a refined year
+    years = client.get("/explore/dataset/senateurs/table/").text
+    assert 'href="?refine.date_de_naissance=1950"' in years
+    months = client.get("/explore/dataset/senateurs/table/", params={"refine.date_de_naissance": "1950"}).text
+    assert "refine.date_de_naissance=1950%2F03" in months and "8 enregistrements" in months
+    # record detail
+    record = unescape(re.search(r'href="(\?[^"]*record=[0-9a-f]{40})"', refined).group(1))
+    detail = client.get("/explore/dataset/logements/table/" + record).text
+    assert 'id="record-title"' in detail and "RIVP" in detail.split('id="record-title"')[1].split("</section>")[0]
+
+
+def test_bad_input_gives_clear_pages_not_500(client):
+    for params in ({"refine.nope": "1"}, {"sort": "nope"}, {"exclude.nope": "x"}):
+        response = client.get("/explore/dataset/logements/table/", params=params)
+        assert response.status_code == 400 and "Filtre invalide" in response.text and "nope" in response.text
+    for tab in ("map", "analyze", "export"):
+        response = client.get(f"/explore/dataset/logements/{tab}/", params={"refine.nope": "1"})
+        assert response.status_code == 400 and 'role="alert"' in response.text
+    assert client.get("/explore/dataset/logements/table/", params={"page": "-5"}).status_code == 200
+    assert "Page 167 sur 167" in client.get("/explore/dataset/logements/table/", params={"page": "99999"}).text
+    assert client.get("/explore/dataset/logements/table/", params={"record": "zz"}).status_code == 200
+    missing = client.get("/explore/dataset/nope/table/")
+    assert missing.status_code == 404 and "Unknown dataset: nope" in missing.text and "<html" in missing.text
+    assert client.get("/explore/dataset/logements/table/", params={"q": 'a"b\\'}).status_code == 200
+
+
+def test_map_analyze_and_console_pages(client):
+    dep = client.get("/explore/dataset/departements/map/").text
+    assert 'data-geo="geo_shape"' in dep and "/static/vendor/maplibre-gl/maplibre-gl.js" in dep
+    assert "/static/vendor/echarts" not in dep  # each library on its own tab only
+    no_geo = client.get("/explore/dataset/senateurs/map/").text
+    assert "pas de champ géographique" in no_geo and "maplibre" not in no_geo
+    chart = client.get("/explore/dataset/senateurs/analyze/", params={"chart.type": "line", "chart.bucket": "month"}).text
+    assert '<option value="line" selected>' in chart and '<option value="month" selected>' in chart
+    assert '<option value="date_de_naissance" selected>' in chart  # a date field first on the X axis
+    assert "/static/vendor/echarts/echarts.min.js" in chart and "maplibre" not in chart
+    catalogue = client.get("/explore/").text
+    assert "vendor" not in catalogue and "<script" not in catalogue  # the catalogue loads no script at all
+    console = client.get("/explore/dataset/logements/api/", params={"sort": "-annee"}).text
+    assert 'value="`annee` desc"' in console and "/static/console.js" in console
+
+
+def test_filter_state_round_trip():
+    state = FilterState.from_query([("q", "rue"), ("refine.bs", "RIVP"), ("refine.bs", "RIVP"), ("exclude.ville", "Paris"),
+                                    ("sort", "-annee"), ("lang", "en"), ("page", "3")])
+    assert state.refine == (("bs", "RIVP"),) and state.exclude == (("ville", "Paris"),)
+    assert state.api_params() == [("where", '"rue"'), ("refine", "bs:RIVP"), ("exclude", "ville:Paris")]
+    assert state.order_by == "`annee` desc" and state.sorted_by("annee").sort == "annee"
+    assert state.toggle("bs", "RIVP").refine == () and state.toggle("bs", "RIVP", exclude=True).exclude[-1] == ("bs", "RIVP")
+    assert "page=2" in state.query_string(page=2) and "lang=en" in state.query_string()
+    assert odsql_string('a"b\\') == '"a\\"b\\\\"'
+    assert urlsplit(state.cleared().query_string()).query == "sort=-annee&lang=en"
+
+
+def test_localised_numbers_dates_and_complete_strings():
+    from datetime import date
+
+    assert format_number(1234567, "fr") == "1 234 567" and format_number(1234567, "en") == "1,234,567"
+    assert format_number(3.5, "fr") == "3,5" and format_date(date(2025, 3, 12), "fr") == "12 mars 2025"
+    assert format_date(date(2025, 3, 12), "en") == "March 12, 2025"
+    assert STRINGS["fr"].keys() == STRINGS["en"].keys()

@@ -12,8 +12,57 @@ import os
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+class Portal(BaseModel):
+    """One portal served by the instance: where it answers, who may enter, how it looks.
+
+    ``id`` is what a dataset's ``portals`` list names. A portal answers under ``prefix`` (``/``
+    or ``/interne/``), and also at the root of ``hostname`` when one is set. ``policy``:
+    ``public`` (anonymous read of what is published to it) or ``private`` (login required for
+    everything: the API answers 401 to anonymous callers, pages redirect to the login page).
+    The branding fields are for the front end only.
+    """
+
+    id: str
+    title: str
+    prefix: str = "/"
+    hostname: str | None = None
+    policy: str = "public"
+    description: str = ""
+    logo_url: str | None = None
+    primary_color: str | None = None
+
+    @field_validator("prefix")
+    @classmethod
+    def _slashes(cls, value: str) -> str:
+        value = "/" + value.strip("/")
+        return value if value == "/" else value + "/"
+
+    @field_validator("policy")
+    @classmethod
+    def _policy(cls, value: str) -> str:
+        if value not in ("public", "private"):
+            raise ValueError("a portal policy is public or private")
+        return value
+
+    @property
+    def root(self) -> str:
+        """The prefix without its trailing slash ('' for the root portal), to join paths to."""
+        return self.prefix.rstrip("/")
+
+    @property
+    def private(self) -> bool:
+        return self.policy == "private"
+
+
+def default_portals(title: str = "Portail open data", description: str = "") -> list[Portal]:
+    """The public portal at ``/`` and the staff portal at ``/interne/``."""
+    return [Portal(id="public", title=title, prefix="/", policy="public", description=description),
+            Portal(id="internal", title="Portail interne", prefix="/interne/", policy="private",
+                   description="Données internes, réservées aux agents.")]
 
 
 class Settings(BaseSettings):
@@ -35,8 +84,48 @@ class Settings(BaseSettings):
     portal_description: str = Field(default="Données ouvertes publiées par l'institution.",
                                     description="One-sentence description of the public portal.")
     publisher_name: str = Field(default="Institution", description="Publisher of the catalogue (DCAT).")
+    portals: list[Portal] = Field(default_factory=list,
+                                  description="Portals served by this instance (``[[portals]]`` tables in portail.toml); "
+                                              "none: the public portal at / and the internal one at /interne/.")
+    map_tile_url: str = Field(default="", description="Raster basemap tiles of the dataset map tab, e.g. "
+                              "`https://tile.openstreetmap.org/{z}/{x}/{y}.png`; empty: no basemap (offline machines).")
+    map_tile_attribution: str = Field(default="", description="Attribution shown under the basemap.")
     host: str = "127.0.0.1"
     port: int = 8000
+    # -- accounts and sessions (auth/) --
+    auth_max_failed_logins: int = Field(default=5, ge=1, description="Consecutive failed sign-ins that lock an account.")
+    auth_lockout_minutes: int = Field(default=15, ge=1, description="How long a locked account stays locked.")
+    auth_reset_token_minutes: int = Field(default=60, ge=1, description="How long a password reset link stays usable.")
+    session_ttl_minutes: int = Field(default=8 * 60, ge=1, description="Lifetime of a sign-in session (absolute).")
+    session_cookie_secure: bool = Field(default=True, description="Send the session cookie over HTTPS only "
+                                        "(turn off for plain-http development and tests).")
+    local_login_disabled_portals: list[str] = Field(default_factory=list, description="Portal ids (e.g. `internal`) "
+                                                    "where password sign-in is off: SSO only.")
+    oidc_issuer: str | None = Field(default=None, description="OpenID Connect issuer URL (discovery at "
+                                    "`<issuer>/.well-known/openid-configuration`); unset: no SSO.")
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid profile email"
+    oidc_login_claim: str = Field(default="preferred_username", description="ID token claim used as the Portail login.")
+    oidc_groups_claim: str = Field(default="groups", description="ID token claim listing the user's IdP groups.")
+    oidc_group_map: dict[str, str] = Field(default_factory=dict, description="IdP group → Portail group; empty: "
+                                           "IdP groups that exist in Portail under the same name.")
+    oidc_default_role: str = Field(default="viewer", description="Role of users created at their first SSO sign-in.")
+    # -- quotas (auth/ratelimit.py) --
+    ratelimit_window: str = Field(default="day", pattern="^(second|minute|hour|day)$",
+                                  description="Quota window (fixed, aligned on UTC), as Opendatasoft's `limit_time_unit`.")
+    ratelimit_anonymous: int = Field(default=10_000, ge=0, description="API calls per window per anonymous IP (0: no limit).")
+    ratelimit_default: int = Field(default=50_000, ge=0, description="API calls per window per user or key without "
+                                   "a quota of its own or of its groups (0: no limit).")
+    redis_url: str | None = Field(default=None, description="Redis for shared quota counters (several server "
+                                  "processes); unset: in-process counters.")
+    redis_prefix: str = Field(default="portail:rl:", description="Prefix of the Redis keys of the quota counters.")
+
+    @model_validator(mode="after")
+    def _default_portals(self) -> "Settings":
+        if not self.portals:
+            self.portals = default_portals(self.portal_title, self.portal_description)
+        return self
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
@@ -50,6 +139,13 @@ class Settings(BaseSettings):
     @cached_property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'catalog.sqlite').resolve()}"
+
+    def portal(self, portal_id: str) -> Portal:
+        """The portal of that id (``KeyError`` if none)."""
+        for portal in self.portals:
+            if portal.id == portal_id:
+                return portal
+        raise KeyError(portal_id)
 
     @property
     def data_dir(self) -> Path:

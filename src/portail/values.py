@@ -1,7 +1,10 @@
 """How stored values are read out of a version and shaped as JSON, the Opendatasoft way.
 
 One place for it, shared by the Explore API, the exports and (later) the HTML portal:
-geo_point_2d as ``{lon, lat}``, geo_shape as a GeoJSON Feature, dates as ISO strings.
+geo_point_2d as ``{lon, lat}``, geo_shape as a GeoJSON Feature, dates as ISO strings, and
+datetimes as ISO 8601 with the offset of the request's ``timezone`` (Opendatasoft writes
+``"2025-01-23T15:33:29+01:00"`` for ``timezone=Europe/Paris``): the engine hands out instants,
+the zone is only a way of writing them, so the conversion is done here and nowhere else.
 """
 
 from __future__ import annotations
@@ -9,10 +12,14 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlglot import exp
 
 from portail.schema import Field, FieldType
+
+
+_UTC = ZoneInfo("UTC")
 
 
 def output_expression(f: Field) -> exp.Expression:
@@ -28,7 +35,8 @@ def output_expression(f: Field) -> exp.Expression:
     return column
 
 
-def record_value(f: Field, value: Any) -> Any:
+def record_value(f: Field, value: Any, tz: ZoneInfo | None = None) -> Any:
+    """A stored value as JSON; datetimes written in ``tz`` (UTC when not given)."""
     if value is None:
         return None
     if f.type == FieldType.GEO_SHAPE:
@@ -37,7 +45,11 @@ def record_value(f: Field, value: Any) -> Any:
         return {"lon": value["lon"], "lat": value["lat"]} if value.get("lon") is not None else None
     if f.type in (FieldType.JSON, FieldType.FILE):
         return json.loads(value)
-    if isinstance(value, (datetime, date)):
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(tz or _UTC)
+        return value.isoformat()
+    if isinstance(value, date):
         return value.isoformat()
     return value
 

@@ -18,6 +18,7 @@ from portail.odsql.ast import (And, Arithmetic, Boolean, Call, Compare, DateLite
                                OrderByClause, OrderItem, Pattern, Quantity, SelectClause, SelectItem, SelectStar, Star,
                                String, to_text)
 from portail.odsql.functions import REGISTRY
+from portail.store.fulltext import split as fulltext_words
 from tests.odsql.conftest import FIELDS, NOW, ROWS, assert_tree
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -299,11 +300,11 @@ def test_hostile_strings_are_literals(con, payload, template):
     literals_in_sql = _literal_values(sql)
     if template in WHOLE_VALUE:
         assert payload in literals_in_sql  # the exact value, as one string literal
-    else:  # full-text forms split the text into terms: each term is one literal (word forms skip punctuation)
-        words_only = "like" in template or "suggest" in template
-        terms = {t.strip("*") for t in payload.split()
-                 if t.strip("*") and (not words_only or any(ch.isalnum() for ch in t))}
+    elif "like" in template:  # like splits the pattern into terms: each term is one literal
+        terms = {t.strip("*") for t in payload.split() if t.strip("*") and any(ch.isalnum() for ch in t)}
         assert terms <= literals_in_sql
+    else:  # full text compares folded words: each word is one literal
+        assert set(fulltext_words(payload)) <= literals_in_sql
     rows = con.execute(sql).fetchall()
     if template == "name = {s}":
         assert [r[0] for r in rows] == [r.id for r in ROWS if r.name == payload]

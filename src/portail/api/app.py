@@ -2,24 +2,35 @@
 
 ``create_app(instance)`` builds everything from an ``Instance``, so tests can serve several
 instances side by side and nothing lives in module globals.
+
+Each portal of ``settings.portals`` gets the whole public face under its path prefix: the
+Explore API and catalogue exports (``<prefix>api/explore/v2.1/…``), the v1 API and the web
+pages, each router knowing its portal id (a dataset appears where its ``portals`` list says).
+A private portal's routers carry ``deps.portal_gate``: anonymous callers get a 401 from the
+APIs and a redirect to ``<prefix>login`` from the pages. A portal with a ``hostname`` is also
+served at the root of that host (``PortalHostMiddleware`` maps the path onto its prefix).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from portail import __version__
 from portail.api.catalog_exports import catalog_exports_router
+from portail.api.deps import LoginRequired, login_redirect, portal_gate
 from portail.api.errors import install_handlers
 from portail.api.limits import BodyLimitMiddleware
 from portail.api.explore import explore_router
+from portail.api.guard import Guard
+from portail.api.accounts import accounts_router
 from portail.api.management import management_router
 from portail.api.openapi import install_openapi
 from portail.api.v1 import v1_router
+from portail.config import Portal
 from portail.operations import Instance, open_instance
 
 EXPLORE_PREFIX = "/api/explore/v2.1"
@@ -38,20 +49,55 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     app.state.instance = instance
     install_handlers(app)
     install_openapi(app)
+    app.add_middleware(Guard)  # caller once per request, CSRF, quotas (api/guard.py); inside CORS, so a 429 carries its headers
     # Anonymous reads are open to every origin, as on Opendatasoft portals; no credentials.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"])
     app.add_middleware(BodyLimitMiddleware, limit=instance.settings.max_upload_bytes)
-    app.include_router(explore_router("public"), prefix=EXPLORE_PREFIX)
-    app.include_router(catalog_exports_router("public"), prefix=EXPLORE_PREFIX)
-    app.include_router(v1_router())
-    from portail.web import web_router
+    app.add_exception_handler(LoginRequired, login_redirect)
+    from portail.web.auth_routes import auth_router
 
-    app.include_router(web_router("public"))
+    for portal in instance.settings.portals:  # login/logout/SSO pages, never behind a portal's gate
+        app.include_router(auth_router(portal))
+    hosts = {p.hostname.lower(): p for p in instance.settings.portals if p.hostname}
+    if hosts:
+        app.add_middleware(PortalHostMiddleware, hosts=hosts)
+    # Prefixed portals first, so that the root portal's routes never shadow theirs.
+    for portal in sorted(instance.settings.portals, key=lambda p: p.root == ""):
+        mount_portal(app, portal)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).resolve().parents[1] / "web" / "static")), name="static")
     app.include_router(management_router())
+    app.include_router(accounts_router())  # users, groups, keys, quotas, grants, audit
 
     @app.get("/api/health", include_in_schema=False)
     def health():
         return {"status": "ok", "version": __version__}
 
     return app
+
+
+def mount_portal(app: FastAPI, portal: Portal) -> None:
+    """The public face of one portal under its prefix."""
+    from portail.web import web_router
+
+    api_gate, web_gate = [Depends(portal_gate(portal, api=True))], [Depends(portal_gate(portal, api=False))]
+    app.include_router(explore_router(portal.id), prefix=portal.root + EXPLORE_PREFIX, dependencies=api_gate)
+    app.include_router(catalog_exports_router(portal.id), prefix=portal.root + EXPLORE_PREFIX, dependencies=api_gate)
+    app.include_router(v1_router(portal.id), prefix=portal.root, dependencies=api_gate)
+    app.include_router(web_router(portal.id), prefix=portal.root, dependencies=web_gate)
+
+
+class PortalHostMiddleware:
+    """Requests to a portal's own hostname reach that portal: ``/x`` on ``interne.example.org``
+    is served as ``/interne/x``."""
+
+    def __init__(self, app, hosts: dict[str, Portal]):
+        self.app, self.hosts = app, hosts
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+            portal = self.hosts.get(host.split(":")[0].lower())
+            if portal is not None and portal.root and not scope["path"].startswith(portal.prefix):
+                scope = {**scope, "path": portal.root + scope["path"],
+                         "raw_path": (portal.root + scope["path"]).encode()}
+        await self.app(scope, receive, send)

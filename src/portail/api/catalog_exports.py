@@ -1,6 +1,8 @@
 """Catalogue exports: DCAT-AP (RDF/XML, Turtle, JSON-LD) with Hydra paging, JSON, CSV, XLSX, RSS.
 
-Thin: the DCAT graph comes from ``catalog.dcat``, dataset objects from ``api.serialize``.
+Thin: the DCAT graph comes from ``catalog.dcat``, dataset objects from ``api.serialize``. The
+datasets are those ``visible_datasets`` hands the caller, already shaped for them (hidden
+fields, their own records counts), so an export never shows more than the catalogue does.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from email.utils import format_datetime
 from typing import Literal
 from xml.sax.saxutils import escape
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
+from portail.api.deps import request_principal
 from portail.api.errors import not_found
 from portail.api.explore_service import visible_datasets
 from portail.api.serialize import dataset_json
+from portail.auth import Principal
 from portail.catalog.dcat import CatalogInfo, catalog_graph
 from portail.exports import FORMATS, ExportOptions
 from portail.schema import Field, FieldType
@@ -63,8 +67,13 @@ def catalog_exports_router(portal: str) -> APIRouter:
         settings = request.app.state.instance.settings
         # URIs are built on the configured public URL, not on however this request reached us:
         # they must stay the same for every harvest.
-        return CatalogInfo(base_url=settings.base_url.rstrip("/"), title=settings.portal_title,
-                           description=settings.portal_description, publisher=settings.publisher_name)
+        try:
+            site = settings.portal(portal)
+            root, title, description = site.root, site.title, site.description or settings.portal_description
+        except KeyError:
+            root, title, description = "", settings.portal_title, settings.portal_description
+        return CatalogInfo(base_url=settings.base_url.rstrip("/") + root, title=title, description=description,
+                           publisher=settings.publisher_name)
 
     @router.get("/catalog/exports", summary="Catalogue export formats")
     @router.get("/catalog/exports/", include_in_schema=False)
@@ -74,9 +83,10 @@ def catalog_exports_router(portal: str) -> APIRouter:
 
     @router.get("/catalog/exports/{format}", summary="Export the catalogue (DCAT-AP, JSON, CSV, XLSX, RSS)")
     def export(request: Request, format: str, page: int = 1, page_size: int = 100, include_exports: str | None = None,
-               delimiter: Literal[";", ",", "\t", "|"] = ";", with_bom: bool = True):
+               delimiter: Literal[";", ",", "\t", "|"] = ";", with_bom: bool = True,
+               principal: Principal = Depends(request_principal)):
         fmt = format.replace("-", "_")
-        datasets = visible_datasets(request.app.state.instance, portal)
+        datasets = visible_datasets(request.app.state.instance, portal, principal)
         catalog = info(request)
         if fmt in RDF_FORMATS:
             serializer, media_type, extension = RDF_FORMATS[fmt]

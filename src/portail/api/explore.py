@@ -11,14 +11,20 @@ import zlib
 from collections.abc import Iterator
 from typing import Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
-from portail.api.explore_service import (check_paging, dataset_facets, export_stream, get_record,
+from portail.api.deps import request_principal
+from portail.api.explore_service import (check_paging, check_records_access, dataset_facets, export_stream, get_record,
                                          get_visible_dataset, query_records, visible_datasets)
 from portail.api.errors import not_found
+from portail.auth import Principal
 from portail.api.serialize import dataset_json
 from portail.exports import FORMATS, ExportOptions
+
+
+#: The caller of a route (the one way to get it: ``deps.request_principal``).
+Caller = Annotated[Principal, Depends(request_principal)]
 
 
 def gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -41,40 +47,47 @@ def both(router: APIRouter, path: str, **kwargs):
 
 
 def explore_router(portal: str) -> APIRouter:
+    """The Explore API of one portal (by id). Every route takes the caller (``request_principal``)
+    and hands it to the services, which decide what exists and what is visible."""
     router = APIRouter(tags=["Explore API v2.1"])
 
     def instance(request: Request):
         return request.app.state.instance
 
     def base_url(request: Request) -> str:
-        return str(request.base_url).rstrip("/")
+        """The portal's root URL (its path prefix included), for links."""
+        try:
+            root = instance(request).settings.portal(portal).root
+        except KeyError:
+            root = ""
+        return str(request.base_url).rstrip("/") + root
 
     @both(router, "/catalog/datasets", summary="Search the catalogue")
-    def list_datasets(request: Request, limit: Annotated[int, Query()] = 10, offset: Annotated[int, Query()] = 0,
+    def list_datasets(request: Request, principal: Caller, limit: Annotated[int, Query()] = 10, offset: Annotated[int, Query()] = 0,
                       include_links: bool = False):
         effective = check_paging(limit, offset)
-        datasets = visible_datasets(instance(request), portal)
+        datasets = visible_datasets(instance(request), portal, principal)
         page = datasets[offset:offset + effective]
         return {"total_count": len(datasets),
                 "results": [dataset_json(d, base_url(request), include_links) for d in page]}
 
     @both(router, "/catalog/datasets/{dataset_id}", summary="A dataset's metadata and schema")
-    def get_dataset(request: Request, dataset_id: str, include_links: bool = False):
-        dataset = get_visible_dataset(instance(request), portal, dataset_id)
+    def get_dataset(request: Request, dataset_id: str, principal: Caller, include_links: bool = False):
+        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         return dataset_json(dataset, base_url(request), include_links)
 
     @both(router, "/catalog/datasets/{dataset_id}/records", summary="Query a dataset's records")
-    def get_records(request: Request, dataset_id: str, select: str | None = None, order_by: str | None = None,
+    def get_records(request: Request, dataset_id: str, principal: Caller, select: str | None = None, order_by: str | None = None,
                     limit: Annotated[int, Query()] = 10, offset: Annotated[int, Query()] = 0,
                     refine: Annotated[list[str], Query()] = [], exclude: Annotated[list[str], Query()] = [],
                     include_links: bool = False, where: Annotated[list[str], Query()] = [],
                     group_by: str | None = None, lang: str = "fr", timezone: str = "UTC",
                     after: Annotated[str | None, Query(description="Beyond Opendatasoft: walk all records with a "
                                                        "cursor (start with after=, then follow _links next).")] = None):
-        dataset = get_visible_dataset(instance(request), portal, dataset_id)
+        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         page = query_records(instance(request), dataset, select=select, order_by=order_by, limit=limit, offset=offset,
                              refine=refine, exclude=exclude, after=after, with_ids=include_links, where=where,
-                             group_by=group_by, lang=lang, timezone=timezone)
+                             group_by=group_by, lang=lang, timezone=timezone, principal=principal)
         body = {"total_count": page.total_count, "results": page.results}
         if include_links or after is not None:
             links = [{"rel": "self", "href": str(request.url)}]
@@ -86,23 +99,24 @@ def explore_router(portal: str) -> APIRouter:
         return body
 
     @both(router, "/catalog/datasets/{dataset_id}/records/{record_id}", summary="One record by id")
-    def get_one_record(request: Request, dataset_id: str, record_id: str, select: str | None = None):
-        dataset = get_visible_dataset(instance(request), portal, dataset_id)
-        return get_record(instance(request), dataset, record_id, select=select)
+    def get_one_record(request: Request, dataset_id: str, record_id: str, principal: Caller, select: str | None = None):
+        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        return get_record(instance(request), dataset, record_id, select=select, principal=principal)
 
     @both(router, "/catalog/datasets/{dataset_id}/facets", summary="Facet values with counts")
-    def get_facets(request: Request, dataset_id: str, facet: Annotated[list[str], Query()] = [],
+    def get_facets(request: Request, dataset_id: str, principal: Caller, facet: Annotated[list[str], Query()] = [],
                    refine: Annotated[list[str], Query()] = [], exclude: Annotated[list[str], Query()] = [],
                    where: Annotated[list[str], Query()] = [], timezone: str = "UTC"):
-        dataset = get_visible_dataset(instance(request), portal, dataset_id)
+        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         href = f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset.slug}/facets"
         return {"links": [{"rel": "self", "href": href}],
                 "facets": dataset_facets(instance(request), dataset, facet=facet, refine=refine, exclude=exclude,
-                                         where=where, timezone=timezone)}
+                                         where=where, timezone=timezone, principal=principal)}
 
     @both(router, "/catalog/datasets/{dataset_id}/attachments", summary="Files attached to a dataset")
-    def list_attachments(request: Request, dataset_id: str):
-        dataset = get_visible_dataset(instance(request), portal, dataset_id)
+    def list_attachments(request: Request, dataset_id: str, principal: Caller):
+        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        check_records_access(instance(request), dataset, principal)
         href = f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset.slug}/attachments"
         return {"links": [{"rel": "self", "href": href}], "attachments": [
             {"href": f"{href}/{a.attachment_id}",
@@ -110,32 +124,35 @@ def explore_router(portal: str) -> APIRouter:
             for a in dataset.attachments]}
 
     @router.get("/catalog/datasets/{dataset_id}/attachments/{attachment_id}", summary="Download an attachment")
-    def get_attachment(request: Request, dataset_id: str, attachment_id: str):
-        dataset = get_visible_dataset(instance(request), portal, dataset_id)
+    def get_attachment(request: Request, dataset_id: str, attachment_id: str, principal: Caller):
+        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        check_records_access(instance(request), dataset, principal)
         attachment = next((a for a in dataset.attachments if a.attachment_id == attachment_id), None)
         if attachment is None:
             raise not_found(f"Unknown attachment: {attachment_id}")
         return FileResponse(attachment.path, media_type=attachment.mimetype, filename=attachment.title)
 
     @both(router, "/catalog/datasets/{dataset_id}/exports", summary="Export formats of a dataset")
-    def list_exports(request: Request, dataset_id: str):
-        get_visible_dataset(instance(request), portal, dataset_id)
+    def list_exports(request: Request, dataset_id: str, principal: Caller):
+        get_visible_dataset(instance(request), portal, dataset_id, principal)
         href = f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset_id}/exports"
         return {"links": [{"rel": "self", "href": href}] + [{"rel": name, "href": f"{href}/{name}"} for name in FORMATS]}
 
     @both(router, "/catalog/datasets/{dataset_id}/exports/{format}", summary="Export records (streamed, no row cap)")
-    def export(request: Request, dataset_id: str, format: str, select: str | None = None, order_by: str | None = None,
+    def export(request: Request, dataset_id: str, format: str, principal: Caller, select: str | None = None, order_by: str | None = None,
                limit: int = -1, use_labels: bool = False, compressed: bool = False,
                delimiter: Literal[";", ",", "\t", "|"] = ";", list_separator: str = ",", quote_all: bool = False,
                with_bom: bool = True, parquet_compression: Literal["snappy", "zstd"] = "snappy", epsg: int = 4326,
                refine: Annotated[list[str], Query()] = [], exclude: Annotated[list[str], Query()] = [],
-               where: Annotated[list[str], Query()] = [], timezone: str = "UTC"):
-        dataset = get_visible_dataset(instance(request), portal, dataset_id)
+               where: Annotated[list[str], Query()] = [], timezone: str = "UTC", group_by: str | None = None):
+        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         options = ExportOptions(use_labels=use_labels, delimiter=delimiter, list_separator=list_separator,
                                 quote_all=quote_all, with_bom=with_bom, parquet_compression=parquet_compression,
                                 epsg=epsg, filename=dataset.slug)
         fmt, chunks = export_stream(instance(request), dataset, format, select=select, order_by=order_by, limit=limit,
-                                    options=options, refine=refine, exclude=exclude, where=where, timezone=timezone)
+                                    options=options, refine=refine, exclude=exclude, where=where, timezone=timezone,
+                                    group_by=group_by, principal=principal,
+                                    ip=request.client.host if request.client else None)
         filename = f"{dataset.slug}.{fmt.extension}"
         media_type = fmt.media_type
         if compressed:

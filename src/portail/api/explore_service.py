@@ -1,5 +1,19 @@
-"""What the Explore API answers, without HTTP: resolve a dataset a portal may show, check
-paging parameters as Opendatasoft does, build the query, run it in the store.
+"""What the Explore API answers, without HTTP: resolve a dataset a portal may show to a caller,
+check paging parameters as Opendatasoft does, build the query, run it in the store.
+
+Security lives here, in the query path, not in the routes: every function takes the caller's
+``Principal`` (default: anonymous, so a forgotten argument hides data rather than leaking it)
+and applies ``auth.can`` (which datasets exist for the caller) and ``auth.security_for`` (the
+row filter and hidden fields, compiled by ``odsql`` into every query: records, record by id,
+counts, facets, aggregates, exports). Hidden fields behave as unknown fields everywhere,
+error messages included. A restricted dataset the caller may not read is "Unknown dataset",
+exactly like a missing one, unless its metadata is public (then its records are refused).
+
+The datasets handed out (``visible_datasets``, ``get_visible_dataset``) are detached copies
+shaped for the caller: hidden fields are gone from their schema, ``records_count`` counts the
+rows the caller may see (one count query per dataset with a row filter), and a caller without
+record access sees no count and no attachments. Catalogue, catalogue exports, v1 and the web
+pages serialise those, so none of them can show more than the caller may see.
 
 The HTML portal calls these functions too. Queries are sqlglot expressions over ``records``;
 field names come from the dataset schema, never from request text.
@@ -15,10 +29,16 @@ from typing import Any
 
 from sqlglot import exp
 
+from portail import odsql
 from portail.api.errors import ApiError, invalid_parameter, not_found
 from portail.api.facets import conditions_for, default_facets, facet_values, parse_facet, parse_refinements
 from portail.api.serialize import records_json
-from portail.values import output_expression, record_id_expression
+from portail.api.text_search import text_condition
+from portail.auth import ANONYMOUS, DatasetRef, Principal, can, security_for
+from portail.auth import services as auth_services
+from portail.auth.audit import record as audit
+from portail.auth.models import DatasetSecurity
+from portail.values import record_id_expression
 from portail.catalog import services
 from portail.catalog.models import Dataset
 from portail.operations import Instance
@@ -41,61 +61,116 @@ def check_paging(limit: int, offset: int, *, max_limit: int = MAX_LIMIT, window:
     return effective
 
 
-def odsql_error(message: str, clause: str) -> ApiError:
-    return ApiError(400, "ODSQLError", f"ODSQL query is malformed: {message} Clause(s) containing the error(s): {clause}.")
+# -- who sees what ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Access:
+    """What one caller may see of one dataset (loaded afresh, whole schema)."""
+
+    dataset: Dataset
+    ref: DatasetRef
+    records: bool  # may the caller read its records (and attachments)?
+    security: odsql.Security  # row filter + hidden fields, for the compiler
+    restricted: bool  # anything held back from someone (restricted, filtered or hidden): exports are audited
+
+    def fields(self, version=None) -> list[Field]:
+        """The whole schema of a version (the row filter may use hidden fields)."""
+        return fields_from_json((version or self.dataset.current).fields)
+
+    def visible(self, version=None) -> list[Field]:
+        """The schema as the caller knows it: hidden fields do not exist."""
+        return [f for f in self.fields(version) if f.name not in self.security.hidden_fields]
 
 
-def visible_datasets(instance: Instance, portal: str) -> list[Dataset]:
+def _access(dataset: Dataset, ref: DatasetRef, row: DatasetSecurity | None, principal: Principal) -> Access:
+    granted = security_for(principal, ref, row)
+    security = odsql.Security(row_filter=granted.where_text(), hidden_fields=frozenset(granted.hidden_fields))
+    restricted = ref.visibility != "public" or bool(row and (row.record_filters or row.hidden_fields))
+    return Access(dataset, ref, can(principal, "read_records", ref), security, restricted)
+
+
+def _security_rows(session, datasets: list[Dataset]) -> dict[int, DatasetSecurity]:
+    from sqlalchemy import select
+
+    ids = [d.id for d in datasets]
+    return {row.dataset_id: row for row in session.scalars(select(DatasetSecurity).where(DatasetSecurity.dataset_id.in_(ids)))}
+
+
+def dataset_access(instance: Instance, dataset: Dataset | str, principal: Principal = ANONYMOUS) -> Access:
+    """The caller's access to a dataset, from the catalogue (never from a shaped copy)."""
     with instance.session() as session:
-        return [d for d in services.list_datasets(session, portal) if d.current_version is not None]
+        try:
+            fresh = services.get_dataset(session, dataset if isinstance(dataset, str) else dataset.uid)
+        except services.NotFound:
+            raise not_found(f"Unknown dataset: {dataset if isinstance(dataset, str) else dataset.slug}") from None
+        ref = auth_services.dataset_ref(session, fresh)
+        row = auth_services.get_security(session, fresh)
+        return _access(fresh, ref, row, principal)
 
 
-def get_visible_dataset(instance: Instance, portal: str, dataset_id: str) -> Dataset:
+def _records_access(instance: Instance, dataset: Dataset, principal: Principal) -> Access:
+    access = dataset_access(instance, dataset, principal)
+    if not can(principal, "read_catalog", access.ref) or access.dataset.current is None:
+        raise not_found(f"Unknown dataset: {dataset.slug}")
+    if not access.records:
+        raise ApiError(403, "Forbidden", f"The records of dataset {dataset.slug} are restricted.")
+    return access
+
+
+def _count(instance: Instance, access: Access) -> int:
+    """How many rows the caller may see of the current version."""
+    version = access.dataset.current
+    if access.security.row_filter is None:
+        return version.row_count or 0
+    query = _where(exp.select("count(*) AS n").from_("records"), where_condition(access.fields(), [], "UTC", access.security))
+    return instance.store.query(version.location, query).column("n")[0].as_py()
+
+
+def _shaped(instance: Instance, access: Access) -> Dataset:
+    """The dataset as the caller may see it (a detached object, never written back)."""
+    dataset, version = access.dataset, access.dataset.current
+    if not access.records:
+        dataset.records_count, version.row_count = 0, 0
+        dataset.attachments = []
+    elif access.security.row_filter is not None:
+        try:
+            dataset.records_count = version.row_count = _count(instance, access)
+        except ApiError:  # a broken filter: show nothing of the data, keep the catalogue up
+            dataset.records_count = version.row_count = 0
+    if access.security.hidden_fields:  # last: the count above may filter on a hidden field
+        version.fields = [f for f in version.fields if f["name"] not in access.security.hidden_fields]
+    return dataset
+
+
+def visible_datasets(instance: Instance, portal: str, principal: Principal = ANONYMOUS) -> list[Dataset]:
+    """The published datasets of a portal that the caller may see in the catalogue, shaped for them."""
+    with instance.session() as session:
+        datasets = [d for d in services.list_datasets(session, portal) if d.current_version is not None]
+        refs = auth_services.dataset_refs(session, datasets)
+        rows = _security_rows(session, datasets)
+    accesses = [_access(d, refs[d.uid], rows.get(d.id), principal) for d in datasets]
+    return [_shaped(instance, a) for a in accesses if can(principal, "read_catalog", a.ref)]
+
+
+def get_visible_dataset(instance: Instance, portal: str, dataset_id: str, principal: Principal = ANONYMOUS) -> Dataset:
+    """One dataset of a portal as the caller may see it; "Unknown dataset" when it does not exist
+    for them (missing, not on this portal, unpublished, or restricted without public metadata)."""
     with instance.session() as session:
         try:
             dataset = services.get_dataset(session, dataset_id)
         except services.NotFound:
             dataset = None
-    if dataset is None or portal not in (dataset.portals or []) or dataset.current_version is None:
+        if dataset is not None:
+            access = _access(dataset, auth_services.dataset_ref(session, dataset), auth_services.get_security(session, dataset),
+                             principal)
+    if (dataset is None or portal not in (dataset.portals or []) or dataset.current_version is None
+            or not can(principal, "read_catalog", access.ref)):
         raise not_found(f"Unknown dataset: {dataset_id}")
-    return dataset
+    return _shaped(instance, access)
 
 
-_ORDER_ITEM = re.compile(r"^\s*(`(?:[^`\\]|\\.)+`|[A-Za-z_][A-Za-z0-9_]*)\s*(asc|desc)?\s*$", re.IGNORECASE)
-
-
-def parse_order_by(text: str | None, fields: list[Field]) -> list[exp.Ordered]:
-    """``field [asc|desc], …`` over the schema (the full ODSQL order_by arrives with odsql/)."""
-    if not text or not text.strip():
-        return []
-    by_name = {f.name: f for f in fields}
-    ordered = []
-    for item in text.split(","):
-        match = _ORDER_ITEM.match(item)
-        if not match:
-            raise odsql_error(f"invalid order_by expression {item.strip()!r}.", "order_by")
-        name = match.group(1).strip("`").replace("\\`", "`")
-        if name not in by_name:
-            raise odsql_error(f"Unknown field: {name}", "order_by")
-        descending = (match.group(2) or "asc").lower() == "desc"
-        ordered.append(exp.Ordered(this=exp.column(name, quoted=True), desc=descending, nulls_first=False))
-    return ordered
-
-
-def parse_select(text: str | None, fields: list[Field]) -> list[Field]:
-    if not text or text.strip() == "*":
-        return fields
-    by_name = {f.name: f for f in fields}
-    chosen = []
-    for item in text.split(","):
-        name = item.strip().strip("`")
-        if name == "*":
-            chosen.extend(fields)
-        elif name in by_name:
-            chosen.append(by_name[name])
-        else:
-            raise odsql_error(f"Unknown field: {name}", "select")
-    return chosen
+def check_records_access(instance: Instance, dataset: Dataset, principal: Principal = ANONYMOUS) -> None:
+    """Refuse a caller who may see a dataset's metadata but not its records (or attachments)."""
+    _records_access(instance, dataset, principal)
 
 
 @dataclass
@@ -103,6 +178,7 @@ class RecordsPage:
     total_count: int
     results: list[dict[str, Any]]
     next_cursor: str | None = None
+    columns: tuple[Field, ...] = ()  # the output columns, as schema fields
 
 
 CURSOR_MAX_LIMIT = 10_000
@@ -136,51 +212,75 @@ def decode_cursor(text: str) -> tuple[int | None, int]:
 GROUP_WINDOW = 20_000
 
 
-def compile_odsql(fields: list[Field], **clauses: Any):
-    """An ODSQL query compiled over the schema, its errors as Opendatasoft's 400s."""
-    from portail.odsql import ODSQLError, Query, compile_plan
-
+def compile_odsql(fields: list[Field], security: odsql.Security | None = None, **clauses: Any) -> odsql.Plan:
+    """An ODSQL query compiled over the schema with the caller's security, its errors as
+    Opendatasoft's 400s (hidden fields are unknown fields, so errors cannot reveal them)."""
     try:
-        return compile_plan(Query(**clauses), fields)
-    except ODSQLError as error:
+        return odsql.compile_plan(odsql.Query(**clauses), fields, security)
+    except odsql.ODSQLError as error:
+        if security is not None and security.row_filter is not None:
+            # Whose error is it? The caller's query is compiled alone (hidden fields still
+            # unknown); if it is fine, the dataset's row filter is broken: refuse the data,
+            # without a word about the filter.
+            compile_odsql(fields, odsql.Security(hidden_fields=security.hidden_fields), **clauses)
+            raise ApiError(403, "SecurityError", "The access rules of this dataset cannot be applied; "
+                                                 "ask its administrator.") from None
         raise ApiError(400, "ODSQLError", error.message) from None
     except ValueError as error:
         raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
 
 
-def where_condition(fields: list[Field], where: list[str] | None, timezone: str = "UTC") -> list[exp.Expression]:
-    """The ODSQL ``where`` parameters (ANDed) as one condition, or nothing."""
-    if not any(w and w.strip() for w in where or []):
+def where_condition(fields: list[Field], where: list[str] | None, timezone: str = "UTC",
+                    security: odsql.Security | None = None) -> list[exp.Expression]:
+    """The ODSQL ``where`` parameters (ANDed) and the caller's row filter as one condition, or nothing."""
+    given = [w for w in where or [] if w and w.strip()]
+    if not given and (security is None or security.row_filter is None):
         return []
-    plan = compile_odsql(fields, where=list(where), timezone=timezone)
+    plan = compile_odsql(fields, security, where=given, timezone=timezone)
     condition = plan.select.args.get("where")
     return [condition.this] if condition is not None else []
+
+
+def _conditions(access: Access, version, refine, exclude, where, timezone, text: str | None = None) -> list[exp.Expression]:
+    """Every condition of a records, facets or export query: refinements and text search over
+    the visible fields, the ``where`` parameters and the row filter."""
+    visible = access.visible(version)
+    _, conditions = filters(visible, refine, exclude)
+    return conditions + text_condition(visible, text) + where_condition(access.fields(version), where, timezone,
+                                                                      access.security)
+
+
+def _id_expression(access: Access, version=None) -> exp.Expression:
+    """Record ids hash the fields the caller sees: an id never confirms a guess at a hidden value."""
+    return record_id_expression(access.visible(version))
 
 
 def query_records(instance: Instance, dataset: Dataset, *, select: str | None = None, order_by: str | None = None,
                   limit: int = 10, offset: int = 0, refine: list[str] | None = None,
                   exclude: list[str] | None = None, after: str | None = None, with_ids: bool = False,
                   extra_conditions: list[exp.Expression] | None = None, where: list[str] | None = None,
-                  group_by: str | None = None, lang: str = "fr", timezone: str = "UTC") -> RecordsPage:
+                  group_by: str | None = None, lang: str = "fr", timezone: str = "UTC",
+                  principal: Principal = ANONYMOUS, text: str | None = None, max_limit: int = MAX_LIMIT) -> RecordsPage:
     """A page of records, or of groups when the query aggregates (ODSQL select/where/group_by/
-    order_by). With ``after`` (beyond Opendatasoft), pages follow a cursor instead of an
+    order_by), of the rows and fields ``principal`` may see. ``text`` is v1's ``q``. With
+    ``after`` (beyond Opendatasoft), pages follow a cursor instead of an
     offset: no 10,000-record window, pages of up to 10,000 records, and every page comes from
     the version the walk started on, even if a newer one is published meanwhile."""
-    version = dataset.current
+    access = _records_access(instance, dataset, principal)
+    version = access.dataset.current
     if after is not None:
         if offset or order_by or group_by:
             raise invalid_parameter("The after API parameter walks the records in storage order: "
                                     "it cannot be combined with offset, order_by or group_by.")
         number, last_rowid = decode_cursor(after)
         if number is not None:
-            version = dataset.version(number)
+            version = access.dataset.version(number)
             if version is None or version.status != "ready":
                 raise ApiError(410, "CursorExpired", "The version this cursor walks is no longer kept; start again.")
-    fields = fields_from_json(version.fields)
-    _, conditions = filters(fields, refine, exclude)
-    conditions += where_condition(fields, where, timezone) + list(extra_conditions or [])
-    plan = compile_odsql(fields, select=select, group_by=group_by, order_by=order_by if after is None else None,
-                         lang=lang, timezone=timezone)
+    fields = access.fields(version)
+    conditions = _conditions(access, version, refine, exclude, where, timezone, text) + list(extra_conditions or [])
+    plan = compile_odsql(fields, access.security, select=select, group_by=group_by,
+                         order_by=order_by if after is None else None, lang=lang, timezone=timezone)
     query = _where(plan.select, conditions)
     columns = list(plan.columns)
     if plan.aggregated:
@@ -188,60 +288,65 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
         count = exp.select("count(*) AS n").from_(query.subquery("g"))
         total = min(instance.store.query(version.location, count).column("n")[0].as_py(), GROUP_WINDOW)
         rows = instance.store.query(version.location, query.limit(effective).offset(offset)).to_pylist() if effective else []
-        return RecordsPage(total, records_json(columns, rows))
+        return RecordsPage(total, records_json(columns, rows, timezone), columns=tuple(columns))
     if conditions:
         count = _where(exp.select("count(*) AS n").from_("records"), conditions)
         total = instance.store.query(version.location, count).column("n")[0].as_py()
     else:  # an unfiltered count is known since the version was built
         total = version.row_count or 0
     if with_ids:
-        query = query.select(exp.alias_(record_id_expression(fields), "_id"))
+        query = query.select(exp.alias_(_id_expression(access, version), "_id"))
     if after is not None:
         effective = check_paging(limit, 0, max_limit=CURSOR_MAX_LIMIT, window=CURSOR_MAX_LIMIT)
         if effective == 0:
-            return RecordsPage(total, [])
+            return RecordsPage(total, [], columns=tuple(columns))
         rowid = exp.column("rowid")
         query = _where(query.select(exp.alias_(rowid, "__rowid")), [rowid > exp.Literal.number(last_rowid)])
         rows = instance.store.query(version.location, query.order_by(rowid.copy()).limit(effective)).to_pylist()
         following = encode_cursor(version.number, rows[-1]["__rowid"]) if len(rows) == effective else None
-        return RecordsPage(total, _with_ids(columns, rows, with_ids), following)
-    effective = check_paging(limit, offset)
+        return RecordsPage(total, _with_ids(columns, rows, with_ids, timezone), following, tuple(columns))
+    effective = check_paging(limit, offset, max_limit=max_limit, window=max(MAX_WINDOW, max_limit))
     if effective == 0:
-        return RecordsPage(total, [])
+        return RecordsPage(total, [], columns=tuple(columns))
     rows = instance.store.query(version.location, query.limit(effective).offset(offset)).to_pylist()
-    return RecordsPage(total, _with_ids(columns, rows, with_ids))
+    return RecordsPage(total, _with_ids(columns, rows, with_ids, timezone), columns=tuple(columns))
 
 
-def _with_ids(fields: list[Field], rows: list[dict[str, Any]], with_ids: bool) -> list[dict[str, Any]]:
-    records = records_json(fields, rows)
+def _with_ids(fields: list[Field], rows: list[dict[str, Any]], with_ids: bool, timezone: str = "UTC") -> list[dict[str, Any]]:
+    records = records_json(fields, rows, timezone)
     if with_ids:
         for record, row in zip(records, rows):
             record["_id"] = row["_id"]
     return records
 
 
-def get_record(instance: Instance, dataset: Dataset, record_id: str, *, select: str | None = None) -> dict[str, Any]:
-    version = dataset.current
-    fields = fields_from_json(version.fields)
-    chosen = parse_select(select, fields)
+def get_record(instance: Instance, dataset: Dataset, record_id: str, *, select: str | None = None,
+               principal: Principal = ANONYMOUS) -> dict[str, Any]:
+    access = _records_access(instance, dataset, principal)
+    version = access.dataset.current
+    plan = compile_odsql(access.fields(), access.security, select=select)
+    if plan.aggregated:
+        raise invalid_parameter("A record lookup cannot aggregate: select fields or expressions only.")
     if not re.fullmatch(r"[0-9a-f]{40}", record_id):
         raise not_found(f"Unknown record: {record_id}")
-    query = exp.select(*[exp.alias_(output_expression(f), f.name, quoted=True) for f in chosen]).from_("records").where(
-        exp.EQ(this=record_id_expression(fields), expression=exp.Literal.string(record_id))).limit(1)
+    query = _where(plan.select, [exp.EQ(this=_id_expression(access), expression=exp.Literal.string(record_id))]).limit(1)
     rows = instance.store.query(version.location, query).to_pylist()
     if not rows:
         raise not_found(f"Unknown record: {record_id}")
-    return records_json(chosen, rows)[0]
+    return records_json(list(plan.columns), rows)[0]
 
 
 def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | None = None,
                    refine: list[str] | None = None, exclude: list[str] | None = None,
-                   where: list[str] | None = None, timezone: str = "UTC") -> list[dict[str, Any]]:
-    version = dataset.current
-    fields = fields_from_json(version.fields)
-    specs = [parse_facet(text, fields) for text in facet] if facet else default_facets(fields)
-    refinements, _ = filters(fields, refine, exclude)
-    base = where_condition(fields, where, timezone)
+                   where: list[str] | None = None, timezone: str = "UTC", principal: Principal = ANONYMOUS,
+                   text: str | None = None) -> list[dict[str, Any]]:
+    """Facet values with counts over the rows the caller may see; hidden fields are no facets."""
+    access = _records_access(instance, dataset, principal)
+    version = access.dataset.current
+    visible = access.visible()
+    specs = [parse_facet(f, visible) for f in facet] if facet else default_facets(visible)
+    refinements, _ = filters(visible, refine, exclude)
+    base = text_condition(visible, text) + where_condition(access.fields(), where, timezone, access.security)
 
     def run(query: exp.Select) -> list[dict[str, Any]]:
         return instance.store.query(version.location, query).to_pylist()
@@ -251,27 +356,27 @@ def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | N
 
 def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select: str | None = None,
                   order_by: str | None = None, limit: int = -1, options=None, refine: list[str] | None = None,
-                  exclude: list[str] | None = None, where: list[str] | None = None, timezone: str = "UTC"):
-    """The bytes of an export, streamed: (format, iterator). Checks happen before the first byte."""
-    from portail.exports import FORMATS, ExportOptions, columns_for
+                  exclude: list[str] | None = None, where: list[str] | None = None, timezone: str = "UTC",
+                  group_by: str | None = None, principal: Principal = ANONYMOUS, ip: str | None = None):
+    """The bytes of an export, streamed: (format, iterator), compiled by ODSQL like records (any
+    select, where, group_by, order_by) with the caller's security. Checks happen before the
+    first byte; an export of restricted data is written to the audit log."""
+    from portail.exports import FORMATS, ExportOptions
 
     fmt = FORMATS.get(fmt_name)
     if fmt is None:
         raise not_found(f"Unknown export format: {fmt_name}")
     if limit < -1:
         raise invalid_parameter(f"Invalid value for limit API parameter: {limit} was found but limit >= -1 is expected.")
-    version = dataset.current
-    fields = parse_select(select, fields_from_json(version.fields))
-    if fmt.needs_geo and not any(f.type in ("geo_point_2d", "geo_shape") for f in fields):
+    access = _records_access(instance, dataset, principal)
+    version = access.dataset.current
+    plan = compile_odsql(access.fields(), access.security, select=select, group_by=group_by, order_by=order_by,
+                         timezone=timezone, limit=limit if limit >= 0 else None, geometry=fmt.geometry)
+    columns = list(plan.columns)
+    if fmt.needs_geo and not any(f.type in ("geo_point_2d", "geo_shape") for f in columns):
         raise ApiError(400, "InvalidRESTParameterError", f"The {fmt_name} export needs a geo_point_2d or geo_shape field.")
-    _, conditions = filters(fields_from_json(version.fields), refine, exclude)
-    conditions += where_condition(fields_from_json(version.fields), where, timezone)
-    query = _where(exp.select(*columns_for(fields, fmt)).from_("records"), conditions)
-    ordering = parse_order_by(order_by, fields_from_json(version.fields))
-    if ordering:
-        query = query.order_by(*ordering)
-    if limit >= 0:
-        query = query.limit(limit)
+    conditions = _conditions(access, version, refine, exclude, where, timezone)
+    query = _where(plan.select, conditions)
     options = options or ExportOptions()
     if options.epsg != 4326:
         from pyproj import CRS
@@ -281,5 +386,11 @@ def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select
             CRS.from_epsg(options.epsg)
         except CRSError:
             raise invalid_parameter(f"Invalid value for epsg API parameter: {options.epsg} is not a known EPSG code.") from None
+    if access.restricted:
+        with instance.session() as session:
+            audit(session, "export.restricted", actor=principal.login, target=f"dataset:{access.dataset.slug}", ip=ip,
+                  detail={"format": fmt.name, "key": principal.key_id,
+                          "row_filter": access.security.row_filter is not None,
+                          "hidden_fields": sorted(access.security.hidden_fields)})
     batches = instance.store.stream(version.location, query)
-    return fmt, fmt.writer(fields, batches, options)
+    return fmt, fmt.writer(columns, batches, options)

@@ -26,6 +26,14 @@ from portail.schema import FieldType
 
 
 def require_manager(request: Request) -> None:
+    """The operator (management token, or loopback without one), or an admin signed in by session
+    or by an API key with the ``manage`` scope (``auth.can``)."""
+    from portail.api.accounts import OPERATOR, allow, caller
+
+    who = caller(request)
+    if who is not OPERATOR:
+        allow(who, "manage_users")
+        return
     token = request.app.state.instance.settings.management_token
     if token:
         header = request.headers.get("authorization", "")

@@ -12,6 +12,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from portail.catalog.models import Dataset
+from portail.odsql.literals import zone
 from portail.schema import Field, FieldType, fields_from_json
 from portail.values import record_value
 
@@ -106,5 +107,8 @@ def dataset_json(dataset: Dataset, base_url: str = "", include_links: bool = Fal
 
 
 # -- records ----------------------------------------------------------------------------------
-def records_json(fields: list[Field], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{f.name: record_value(f, row.get(f.name)) for f in fields} for row in rows]
+def records_json(fields: list[Field], rows: list[dict[str, Any]], timezone: str = "UTC") -> list[dict[str, Any]]:
+    """Rows as Opendatasoft records; datetimes written in the request's ``timezone`` (already
+    checked by the compiler, which reads dates in the same zone)."""
+    tz = zone(timezone or "UTC")
+    return [{f.name: record_value(f, row.get(f.name), tz) for f in fields} for row in rows]

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from sqlglot import exp
+from fastapi import APIRouter, Depends, Request
 
+from portail.api.deps import request_principal
 from portail.api.errors import invalid_parameter
-from portail.api.explore_service import (dataset_facets, filters, get_visible_dataset, parse_order_by, parse_select,
-                                         visible_datasets)
+from portail.api.explore_service import dataset_facets, get_visible_dataset, query_records, visible_datasets
 from portail.api.serialize import dataset_json
-from portail.api.text_search import text_condition
-from portail.schema import FieldType, fields_from_json
-from portail.values import output_expression, record_id_expression, record_value
+from portail.auth import Principal
+from portail.schema import FieldType
 
 MAX_WINDOW = 10_000
 
@@ -34,7 +32,15 @@ def _v1_value(field_type: str, value: Any) -> Any:
     return value
 
 
-def v1_router() -> APIRouter:
+def _order_by(sort: str | None) -> str | None:
+    """v1's ``sort=field`` (descending) or ``sort=-field`` (ascending) as an ODSQL order_by."""
+    if not sort or not sort.strip("-").strip():
+        return None
+    name = sort.lstrip("-").strip().replace("`", "\\`")
+    return f"`{name}` {'asc' if sort.startswith('-') else 'desc'}"
+
+
+def v1_router(portal: str = "public") -> APIRouter:
     router = APIRouter(tags=["v1 API (legacy)"])
 
     def instance(request: Request):
@@ -43,44 +49,33 @@ def v1_router() -> APIRouter:
     @router.get("/api/records/1.0/search/", summary="v1 record search")
     @router.get("/api/records/1.0/search", include_in_schema=False)
     def search_records(request: Request, dataset: str, q: str | None = None, rows: int = 10, start: int = 0,
-                       sort: str | None = None, fields: str | None = None, timezone: str = "UTC"):
+                       sort: str | None = None, fields: str | None = None, timezone: str = "UTC",
+                       principal: Principal = Depends(request_principal)):
         if rows < 0 or start < 0 or start + rows > MAX_WINDOW:
             raise invalid_parameter(f"Invalid value for rows/start: start + rows must be <= {MAX_WINDOW}.")
-        ds = get_visible_dataset(instance(request), "public", dataset)
-        version = ds.current
-        schema = fields_from_json(version.fields)
-        chosen = parse_select(fields, schema)
+        ds = get_visible_dataset(instance(request), portal, dataset, principal)
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
-        _, conditions = filters(schema, refine, exclude)
-        conditions += text_condition(schema, q)
-        ordering = parse_order_by(f"{sort.lstrip('-')} {'asc' if sort.startswith('-') else 'desc'}", schema) if sort else []
-        where = exp.and_(*conditions) if conditions else None
-        count = exp.select("count(*) AS n").from_("records")
-        total = instance(request).store.query(version.location, count.where(where) if where else count).column("n")[0].as_py()
-        query = exp.select(*[exp.alias_(output_expression(f), f.name, quoted=True) for f in chosen],
-                           exp.alias_(record_id_expression(schema), "__id")).from_("records")
-        if where:
-            query = query.where(where.copy())
-        if ordering:
-            query = query.order_by(*ordering)
-        rows_data = instance(request).store.query(version.location, query.limit(rows).offset(start)).to_pylist()
+        page = query_records(instance(request), ds, select=fields, order_by=_order_by(sort), limit=rows, offset=start,
+                             refine=refine, exclude=exclude, with_ids=True, text=q, timezone=timezone,
+                             principal=principal, max_limit=MAX_WINDOW)
+        chosen = list(page.columns)
         geo = next((f for f in chosen if f.type in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE)), None)
         stamp = (ds.data_processed or ds.modified).isoformat()
         records = []
-        for row in rows_data:
-            values = {f.name: record_value(f, row[f.name]) for f in chosen}
-            record = {"datasetid": ds.slug, "recordid": row["__id"],
-                      "fields": {name: _v1_value(f.type, v) for (name, v), f in zip(values.items(), chosen) if v is not None},
+        for row in page.results:
+            record = {"datasetid": ds.slug, "recordid": row["_id"],
+                      "fields": {f.name: _v1_value(f.type, row[f.name]) for f in chosen if row.get(f.name) is not None},
                       "record_timestamp": stamp}
-            if geo is not None and values.get(geo.name) is not None:
-                value = values[geo.name]
+            if geo is not None and row.get(geo.name) is not None:
+                value = row[geo.name]
                 record["geometry"] = value["geometry"] if geo.type == FieldType.GEO_SHAPE else \
                     {"type": "Point", "coordinates": [value["lon"], value["lat"]]}
             records.append(record)
         facets = request.query_params.getlist("facet")
         groups = []
         if facets:
-            for facet in dataset_facets(instance(request), ds, facet=facets, refine=refine, exclude=exclude):
+            for facet in dataset_facets(instance(request), ds, facet=facets, refine=refine, exclude=exclude, text=q,
+                                        principal=principal):
                 groups.append({"name": facet["name"], "facets": [
                     {"name": e["name"], "path": e["value"], **({"count": e["count"]} if "count" in e else {}), "state": e["state"]}
                     for e in facet["facets"]]})
@@ -93,7 +88,7 @@ def v1_router() -> APIRouter:
             parameters["refine"] = dict(r.split(":", 1) for r in refine)
         if sort:
             parameters["sort"] = [sort]
-        body = {"nhits": total, "parameters": parameters, "records": records}
+        body = {"nhits": page.total_count, "parameters": parameters, "records": records}
         if facets:
             body["facet_groups"] = groups
         return body
@@ -108,8 +103,9 @@ def v1_router() -> APIRouter:
 
     @router.get("/api/datasets/1.0/search/", summary="v1 catalogue search")
     @router.get("/api/datasets/1.0/search", include_in_schema=False)
-    def search_datasets(request: Request, q: str | None = None, rows: int = 10, start: int = 0):
-        datasets = visible_datasets(instance(request), "public")
+    def search_datasets(request: Request, q: str | None = None, rows: int = 10, start: int = 0,
+                        principal: Principal = Depends(request_principal)):
+        datasets = visible_datasets(instance(request), portal, principal)
         words = [w.lower() for w in (q or "").split()]
         if words:
             datasets = [d for d in datasets if all(w in " ".join([d.slug, d.title, d.description or "",
@@ -120,7 +116,7 @@ def v1_router() -> APIRouter:
 
     @router.get("/api/datasets/1.0/{dataset_id}/", summary="v1 dataset lookup")
     @router.get("/api/datasets/1.0/{dataset_id}", include_in_schema=False)
-    def lookup(request: Request, dataset_id: str):
-        return _v1_dataset(request, get_visible_dataset(instance(request), "public", dataset_id))
+    def lookup(request: Request, dataset_id: str, principal: Principal = Depends(request_principal)):
+        return _v1_dataset(request, get_visible_dataset(instance(request), portal, dataset_id, principal))
 
     return router

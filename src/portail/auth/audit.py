@@ -32,3 +32,29 @@ def recent(session: Session, *, action: str | None = None, target: str | None = 
     if target is not None:
         query = query.where(AuditEvent.target == target)
     return list(session.scalars(query))
+
+
+def query(session: Session, *, action: str | None = None, actor: str | None = None, target: str | None = None,
+          since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+          offset: int = 0) -> tuple[int, list[AuditEvent]]:
+    """Events matching every given filter (``action`` ending in ``.`` or ``*`` matches a family, e.g.
+    ``login.``; ``since`` inclusive, ``until`` exclusive), newest first: ``(total, page)``."""
+    from sqlalchemy import func
+
+    conditions = []
+    if action:
+        family = action.rstrip("*")
+        conditions.append(AuditEvent.action.startswith(family, autoescape=True) if family != action or family.endswith(".")
+                          else AuditEvent.action == action)
+    if actor:
+        conditions.append(AuditEvent.actor == actor)
+    if target:
+        conditions.append(AuditEvent.target == target)
+    if since:
+        conditions.append(AuditEvent.at >= since)
+    if until:
+        conditions.append(AuditEvent.at < until)
+    total = session.scalar(select(func.count()).select_from(AuditEvent).where(*conditions)) or 0
+    page = session.scalars(select(AuditEvent).where(*conditions).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+                           .limit(limit).offset(offset))
+    return total, list(page)

@@ -273,6 +273,9 @@ def dataset_security(
         None, "--record-filter", help="group:<name>=<ODSQL where> (or default=…; empty value removes it)."),
     hide_fields: Optional[list[str]] = typer.Option(
         None, "--hide-fields", help="group:<name>=<f1,f2> (or default=…; empty value removes it)."),
+    metadata_public: Optional[bool] = typer.Option(
+        None, "--metadata-public/--metadata-restricted",
+        help="A restricted dataset's metadata listed to everyone (its records stay restricted)."),
 ):
     """Show or change who sees a dataset: visibility, grants, per-group record filters and hidden fields."""
     with _session() as session:
@@ -280,16 +283,17 @@ def dataset_security(
         filters = dict(parse_rule(r) for r in record_filter or [])
         hidden = {key: [f for f in value.split(",") if f.strip()] for key, value in map(parse_rule, hide_fields or [])}
         grants, revokes = [parse_principal(g) for g in grant or []], [parse_principal(r) for r in revoke or []]
-        if visibility is not None or filters or hidden:
+        if visibility is not None or filters or hidden or metadata_public is not None:
             services.set_dataset_security(session, dataset, visibility=visibility, record_filters=filters,
-                                          hidden_fields=hidden)
+                                          hidden_fields=hidden, metadata_public=metadata_public)
         for kind, name in grants:
             services.grant(session, dataset, kind, name)
         for kind, name in revokes:
             services.revoke_grant(session, dataset, kind, name)
         row = services.get_security(session, dataset)
         listed = services.list_grants(session, dataset)
-        out.print(f"{dataset.slug}: {row.visibility if row else 'public'}; grants: "
+        metadata = "; metadata public" if row is not None and row.visibility == "restricted" and row.metadata_public else ""
+        out.print(f"{dataset.slug}: {row.visibility if row else 'public'}{metadata}; grants: "
                   f"{', '.join(f'{k}:{n}' for k, n in listed) or 'none'}", highlight=False, markup=False, soft_wrap=True)
         for key, text in sorted((row.record_filters if row else {}).items()):
             out.print(f"  record filter {_ruleset_label(key)}: {text}", highlight=False, markup=False, soft_wrap=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Table, Text,
+from sqlalchemy import (JSON, false, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Table, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -23,6 +23,7 @@ from portail.catalog.models import Base
 ROLES = ("admin", "publisher", "data_owner", "viewer")
 VISIBILITIES = ("public", "restricted")
 PRINCIPAL_KINDS = ("user", "group")
+QUOTA_KINDS = ("user", "group", "apikey")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -123,6 +124,9 @@ class DatasetSecurity(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"), unique=True)
     visibility: Mapped[str] = mapped_column(String(20), default="public")
+    # A restricted dataset whose metadata (title, description, schema) anyone may see in the
+    # catalogue, while its records stay restricted (migration 0003).
+    metadata_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     record_filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     hidden_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -140,3 +144,55 @@ class AuditEvent(Base):
     target: Mapped[str | None] = mapped_column(String(300))  # e.g. user:bob, apikey:ak_…, dataset:<slug>
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginSession(Base):
+    """A signed-in browser: the cookie holds a random token, this row its SHA-256 digest.
+
+    Kept in the catalogue so every server process (and node) sees the same sessions; logout
+    deletes the row, "logout everywhere" every row of the user. ``csrf_token`` is the
+    synchronizer token every state-changing request of this session must echo (migration 0004).
+    """
+
+    __tablename__ = "auth_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 hex of the cookie value
+    user_id: Mapped[int] = mapped_column(ForeignKey("auth_user.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(20), default="password")  # password | oidc
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+    user: Mapped[User] = relationship()
+
+
+class LoginFlow(Base):
+    """An OpenID Connect sign-in under way: what the callback must find again (state, nonce, PKCE
+    verifier, where to go next). Single use, short-lived (migration 0004)."""
+
+    __tablename__ = "auth_login_flow"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 hex of ``state``
+    nonce: Mapped[str] = mapped_column(String(100))
+    code_verifier: Mapped[str] = mapped_column(String(200))
+    redirect_uri: Mapped[str] = mapped_column(String(1000))
+    next_url: Mapped[str] = mapped_column(String(1000))
+    portal: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Quota(Base):
+    """An API call quota per window for one user, group or API key (``principal_name``: a login,
+    a group name or a key id). No row: the defaults of ``Settings`` (migration 0004)."""
+
+    __tablename__ = "auth_quota"
+    __table_args__ = (UniqueConstraint("principal_kind", "principal_name", name="uq_auth_quota"),
+                      CheckConstraint(_one_of("principal_kind", QUOTA_KINDS), name="ck_auth_quota_kind"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    principal_kind: Mapped[str] = mapped_column(String(10))  # user | group | apikey
+    principal_name: Mapped[str] = mapped_column(String(150))
+    calls: Mapped[int] = mapped_column(Integer)  # per ``Settings.ratelimit_window``; 0: no limit
+    modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))

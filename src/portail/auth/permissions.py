@@ -32,6 +32,7 @@ class DatasetRef:
     slug: str = ""
     owner: str | None = None  # the ``owner`` metadata, compared with logins
     visibility: str = "public"  # public | restricted
+    metadata_public: bool = False  # restricted records, but the catalogue shows the metadata to all
     user_grants: frozenset[str] = frozenset()  # logins
     group_grants: frozenset[str] = frozenset()  # group names
 
@@ -75,6 +76,10 @@ def _readable(p: Principal, d: DatasetRef | None) -> bool:
     return d is None or d.visibility == "public" or is_granted(p, d) or is_owner(p, d)
 
 
+def _listed(p: Principal, d: DatasetRef | None) -> bool:
+    return _readable(p, d) or (d is not None and d.metadata_public)
+
+
 def _edits(p: Principal, d: DatasetRef | None) -> bool:
     return d is not None and "publisher" in p.roles and (is_owner(p, d) or is_granted(p, d))
 
@@ -104,7 +109,8 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {
-    "read_catalog": Rule("read", _readable, doc="see the dataset in the catalogue (None: list the catalogue)"),
+    "read_catalog": Rule("read", _listed, doc="see the dataset in the catalogue (None: list the catalogue); "
+                                              "a restricted dataset with public metadata is listed to everyone"),
     "read_records": Rule("read", _readable, True, "query records, facets, exports"),
     "create_dataset": Rule("manage", _creates, doc="publishers create datasets"),
     "edit_dataset": Rule("manage", _edits, True, "publishers edit datasets they own or hold a grant on"),

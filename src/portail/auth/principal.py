@@ -2,7 +2,8 @@
 
 Credentials accepted (Explore API §8.1): ``Authorization: Apikey <key>`` with the scheme in
 any case (the JS client sends ``ApiKey``, QGIS and the Automation clients ``apikey``), or
-``?apikey=<key>`` (odsclient, widgets). A header key wins over a query one. ``Bearer`` belongs
+``?apikey=<key>`` (odsclient, widgets). A header key wins over a query one, and any key over a
+session cookie. ``Bearer`` belongs
 to the management token (``api/management.py``) and is left alone here, as are other schemes.
 No credentials means the anonymous principal; a bad key is a 401, never a silent anonymous.
 
@@ -18,6 +19,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from portail.auth import sessions
 from portail.auth.errors import invalid_key
 from portail.auth.keys import verify_key
 from portail.auth.models import ApiKey, User
@@ -87,12 +89,20 @@ def key_from_request(headers: Mapping[str, str], query_params: Mapping[str, str]
 
 
 def principal_from_request(headers: Mapping[str, str], query_params: Mapping[str, str],
-                           session_factory: sessionmaker[Session], at: datetime | None = None) -> Principal:
+                           session_factory: sessionmaker[Session], at: datetime | None = None,
+                           cookies: Mapping[str, str] | None = None) -> Principal:
     """The caller of a request; raises ``AuthError`` (401, "API key is not valid") for a key that
-    is unknown, expired, revoked or belongs to a disabled user."""
+    is unknown, expired, revoked or belongs to a disabled user. Without a key, a live session
+    cookie (``auth.sessions``) gives its user with full rights (``scopes=None``); a stale cookie
+    is simply anonymous (the browser is sent to the login page, not refused)."""
     secret = key_from_request(headers, query_params)
     if secret is None:
-        return ANONYMOUS
+        token = (cookies or {}).get(sessions.COOKIE_NAME)
+        if not token:
+            return ANONYMOUS
+        with transaction(session_factory) as session:
+            row = sessions.find_session(session, token, at)
+            return principal_for_user(row.user) if row is not None else ANONYMOUS
     if not secret:
         raise invalid_key()
     with transaction(session_factory) as session:

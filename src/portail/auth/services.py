@@ -292,15 +292,15 @@ def _ruleset_key(session: Session, key: str) -> str:
 def set_dataset_security(session: Session, dataset: Dataset, *, visibility: str | None = None,
                          record_filters: Mapping[str, str | None] | None = None,
                          hidden_fields: Mapping[str, Iterable[str] | None] | None = None,
-                         actor: str | None = None, ip: str | None = None) -> DatasetSecurity:
+                         metadata_public: bool | None = None, actor: str | None = None, ip: str | None = None) -> DatasetSecurity:
     """Change a dataset's policy. Rulesets are merged by key (a group name or ``"*"`` for everyone
     else); a ``None`` or empty value removes that key's filter or hidden fields."""
     if visibility is not None and visibility not in VISIBILITIES:
         raise bad_request(f"Unknown visibility {visibility!r}; use {' or '.join(VISIBILITIES)}")
     row = get_security(session, dataset)
     if row is None:
-        row = DatasetSecurity(dataset_id=dataset.id, visibility="public", record_filters={}, hidden_fields={},
-                              modified=now())
+        row = DatasetSecurity(dataset_id=dataset.id, visibility="public", metadata_public=False, record_filters={},
+                              hidden_fields={}, modified=now())
         session.add(row)
     filters = dict(row.record_filters or {})
     for key, text in (record_filters or {}).items():
@@ -321,10 +321,13 @@ def set_dataset_security(session: Session, dataset: Dataset, *, visibility: str 
             hidden.pop(key, None)
     if visibility is not None:
         row.visibility = visibility
+    if metadata_public is not None:
+        row.metadata_public = metadata_public
     row.record_filters, row.hidden_fields, row.modified = filters, hidden, now()
     session.flush()
     record(session, "security.set", actor=actor, target=f"dataset:{dataset.slug}",
-           detail={"visibility": row.visibility, "record_filters": filters, "hidden_fields": hidden}, ip=ip)
+           detail={"visibility": row.visibility, "metadata_public": row.metadata_public, "record_filters": filters,
+                   "hidden_fields": hidden}, ip=ip)
     return row
 
 
@@ -384,13 +387,16 @@ def dataset_refs(session: Session, datasets: Iterable[Dataset]) -> dict[str, Dat
     """What ``permissions.can`` needs for each dataset, by uid, in three queries (catalogue listings)."""
     datasets = list(datasets)
     ids = [d.id for d in datasets]
-    visibility = dict(session.execute(select(DatasetSecurity.dataset_id, DatasetSecurity.visibility)
-                                      .where(DatasetSecurity.dataset_id.in_(ids))).all())
+    access = {row.dataset_id: row for row in session.execute(
+        select(DatasetSecurity.dataset_id, DatasetSecurity.visibility, DatasetSecurity.metadata_public)
+        .where(DatasetSecurity.dataset_id.in_(ids)))}
     grants = _grant_names(session, ids)
     refs: dict[str, DatasetRef] = {}
     for d in datasets:
         pairs = grants.get(d.id, [])
-        refs[d.uid] = DatasetRef(uid=d.uid, slug=d.slug, owner=d.owner, visibility=visibility.get(d.id, "public"),
+        row = access.get(d.id)
+        refs[d.uid] = DatasetRef(uid=d.uid, slug=d.slug, owner=d.owner, visibility=row.visibility if row else "public",
+                                 metadata_public=bool(row.metadata_public) if row else False,
                                  user_grants=frozenset(n for k, n in pairs if k == "user"),
                                  group_grants=frozenset(n for k, n in pairs if k == "group"))
     return refs

@@ -3,7 +3,8 @@
 The flow is one DuckDB workspace per build (the store's ``VersionBuild``): the raw values are
 staged in a temporary table (spilling to disk past the memory limit), types are inferred
 over all of it, and the typed records are written to the new version file in one statement,
-sorted on the dataset's facet fields so that zone maps prune row groups. A processor pipeline
+sorted on the dataset's facet fields so that zone maps prune row groups, followed by its
+full-text index (``store.fulltext``) in the same file. A processor pipeline
 rewrites that statement (``processors``): it stays one query, joins with reference datasets
 included, which are attached read-only to the build.
 
@@ -25,6 +26,7 @@ from portail.ingest.errors import IngestError
 from portail.ingest.infer import Inferred, cast_expression, declared_cast, infer_types, override_cast
 from portail.ingest.types import RawTable
 from portail.schema import GEO_TYPES, Field, FieldType, fields_from_json
+from portail.store import fulltext
 from portail.store.duckdb_store import DuckDBStore, VersionInfo
 
 STAGING = "staging"
@@ -146,11 +148,15 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
             if watcher:
                 watcher.join()
         rows = con.execute("SELECT count(*) FROM build.records").fetchone()[0]
+        if progress:
+            progress("indexing", 0.0, rows)
+        fulltext.build(con, "build", [f.name for f in fields if f.type == FieldType.TEXT])
         if deferred:
             from portail.processors import finish_counts
 
             finish_counts(deferred, [f.name for f in fields],
-                          exp.Table(this=exp.to_identifier("records"), db=exp.to_identifier("build")), execute)
+                          exp.Table(this=exp.to_identifier("records"), db=exp.to_identifier("build")), execute,
+                          lambda q: con.execute(q.sql(dialect="duckdb")).fetch_arrow_table().to_pylist())
         field_reports = _field_reports(con, fields, inferred, raw)
         report = IngestReport(source=raw.source, rows=rows, seconds=round(time.monotonic() - started, 3),
                               notes=list(raw.notes), fields=field_reports, processors=steps)

@@ -8,9 +8,10 @@ arity, kinds of the arguments) and hands the compiled arguments to the row's bui
 returns a sqlglot expression. Builders never see ODSQL text: constants arrive as Python values
 and become sqlglot literals.
 
-Full-text matching is, for now, an accent- and case-insensitive substring/word match computed
-by DuckDB over the text fields (``strip_accents(lower(x))``): the seam where a real full-text
-index (fuzzy terms, ranking) plugs in later is :func:`text_match`.
+Full text (bare strings, ``search()``, ``suggest()``, v1 ``q``) is :func:`search_match`: words
+compared without case or accents, ``search()``'s rules (the last word is a prefix, earlier ones
+are fuzzy, ``term*`` is a prefix), each word as ``store.fulltext.word_match``, which a version's
+full-text index answers without scanning the records. ``like`` stays a scan (:func:`text_match`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from portail.odsql.errors import ODSQLError
 from portail.odsql.kinds import (ANY, GEO, NUMERIC, RECORDS, TEMPORAL, Kind, Typed, call, column, constant, local_time,
                                  number, paren, string)
 from portail.schema import Field, FieldType
+from portail.store.fulltext import Match, word_match
+from portail.store.fulltext import split as fold_words
 
 SELECT, WHERE, GROUP_BY, ORDER_BY = "select", "where", "group_by", "order_by"
 
@@ -186,46 +189,90 @@ def text_match(targets: Sequence[exp.Expression], text: str, mode: str) -> exp.E
     return exp.and_(*conditions) if len(conditions) > 1 else conditions[0]
 
 
+def _fuzziness(word: str) -> int:
+    """Opendatasoft's search(): Levenshtein distance 2 past 5 characters, 1 past 2, else exact."""
+    return 2 if len(word) > 5 else 1 if len(word) > 2 else 0
+
+
+def search_matches(text: str, mode: str) -> list[Match]:
+    """What each word of a search text must match. ``mode``: ``search`` (bare strings,
+    ``search()``, v1 ``q``: earlier words fuzzy, the last word and any ``term*`` a prefix) or
+    ``suggest`` (every word a prefix)."""
+    out: list[Match] = []
+    raw_terms = text.split()
+    for i, raw in enumerate(raw_terms):
+        found = fold_words(raw)
+        for j, word in enumerate(found):
+            last_of_term = j == len(found) - 1
+            if mode == "suggest" or (last_of_term and (raw.endswith("*") or i == len(raw_terms) - 1)):
+                out.append(Match(word, "prefix"))
+            else:
+                distance = _fuzziness(word)
+                out.append(Match(word, "fuzzy" if distance else "exact", distance))
+    return out
+
+
+def search_match(targets: Sequence[tuple[str | None, exp.Expression]], text: str, mode: str = "search") -> exp.Expression:
+    """Every word of ``text`` matches a word of one of ``targets`` ((text field name or None,
+    text expression) pairs), by :func:`search_matches`; no word at all matches everything."""
+    matches = search_matches(text, mode)
+    if not matches:
+        return exp.true()
+    conditions = [word_match(targets, m) for m in matches]
+    return exp.and_(*conditions) if len(conditions) > 1 else conditions[0]
+
+
+def text_targets(fields: Sequence[Field]) -> list[tuple[str | None, exp.Expression]]:
+    """The text fields among ``fields``, as full-text targets."""
+    return [(f.name, column(f)) for f in fields if f.type == FieldType.TEXT]
+
+
 def fulltext(ctx: Context, text: str) -> exp.Expression:
-    """A bare string in where: full text over every visible text field."""
-    return text_match([column(f) for f in _text_fields(ctx)], text, "substring")
+    """A bare string in where: full text over every visible text field, as ``search(*, text)``."""
+    for raw in text.split():
+        string(raw)  # a NUL is refused, as in any literal
+    return search_match(text_targets(ctx.visible_fields()), text)
 
 
 def _text_fields(ctx: Context) -> list[Field]:
     return [f for f in ctx.visible_fields() if f.type == FieldType.TEXT]
 
 
-def _search_targets(ctx: Context, call_node: ast.Call) -> tuple[list[exp.Expression], str]:
-    """``f(field, …, "text")``, ``f(*, "text")`` or ``f("text")``: target columns and the text."""
+def _search_targets(ctx: Context, call_node: ast.Call) -> tuple[list[tuple[str | None, exp.Expression]], str]:
+    """``f(field, …, "text")``, ``f(*, "text")`` or ``f("text")``: the targets (text field name
+    or None, text expression) and the text."""
     *names, last = call_node.args
     text = _constant_text(ctx, last, f"The last argument of {call_node.name}()")
+    string(text)  # a NUL is refused, as in any literal
     if not names or any(isinstance(n, ast.Star) for n in names):
         if len(names) > 1:
             raise ctx.error(f"{call_node.name}(*, …) takes no other field.")
-        return [column(f) for f in _text_fields(ctx)], text
-    targets = []
+        return text_targets(_text_fields(ctx)), text
+    targets: list[tuple[str | None, exp.Expression]] = []
     for n in names:
         if not isinstance(n, ast.Field):
             raise ctx.error(f"The arguments of {call_node.name}() before the text must be field names.")
         t = ctx.value(n)
         if t.kind in GEO:
             raise ctx.error(f"{call_node.name}() cannot search the geo field {n.name}.")
-        targets.append(_as_text(t))
+        indexed = t.field is not None and t.field.type == FieldType.TEXT and t.kind is Kind.TEXT
+        targets.append((t.field.name if indexed else None, _as_text(t)))
     return targets, text
 
 
 def _search(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     targets, text = _search_targets(ctx, node)
-    return _bool(text_match(targets, text, "substring"))
+    return _bool(search_match(targets, text, "search"))
 
 
 def _suggest(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     targets, text = _search_targets(ctx, node)
-    return _bool(text_match(targets, text, "prefix"))
+    return _bool(search_match(targets, text, "suggest"))
 
 
 def _startswith(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
-    targets, text = _search_targets(ctx, node)
+    pairs, text = _search_targets(ctx, node)
+    targets = [sql for _, sql in pairs]
     if not targets:
         return _bool(exp.false())
     tests = [call("starts_with", t, string(text)) for t in targets]
@@ -811,7 +858,7 @@ FUNCTIONS: tuple[Function, ...] = (
          summary="now(year=…, months=…, …): set (singular) or add (plural) components"),
     # full text
     _row("search", (RAW,), _search, {W}, Role.PREDICATE, min_args=1, max_args=None, returns="boolean",
-         summary="search(f…|*, 'text'): every term found (substring, no fuzziness yet)"),
+         summary="search(f…|*, 'text'): every word found; the last one as a prefix, earlier ones fuzzy"),
     _row("suggest", (RAW,), _suggest, {W}, Role.PREDICATE, min_args=1, max_args=None, returns="boolean",
          summary="suggest(f…|*, 'text'): words starting with each term"),
     # geo

@@ -199,9 +199,12 @@ def as_moment(t: Typed, tz: ZoneInfo) -> exp.Expression:
     return t.sql
 
 
-def output(t: Typed) -> exp.Expression:
+def output(t: Typed, geometry: str = "geojson") -> exp.Expression:
     """How a value leaves the engine for the API: points as ``{lon, lat}`` structs, shapes
-    as GeoJSON text, JSON as text (the same shapes as ``portail.values``)."""
+    as GeoJSON text, JSON as text (the same shapes as ``portail.values``). With
+    ``geometry="wkb"`` (geo file exports) points and shapes leave as WKB."""
+    if geometry == "wkb" and t.kind in (Kind.POINT, Kind.SHAPE):
+        return call("ST_AsWKB", t.sql)
     if t.kind is Kind.POINT:
         return exp.func("struct_pack", exp.PropertyEQ(this=exp.to_identifier("lon"), expression=call("ST_X", t.sql)),
                         exp.PropertyEQ(this=exp.to_identifier("lat"), expression=call("ST_Y", t.sql)))

@@ -2,21 +2,27 @@
 
 Public face: ``REGISTRY`` (name → spec with its documentation), ``validate(steps)`` (checks a
 pipeline as a publisher wrote it) and ``run(plan, steps, execute)`` (applies it to a plan and
-returns the counts each step reports). A pipeline is a list of ``{processor: name, …params}``.
+returns the counts each step reports; ``finish_counts`` completes them on the written records,
+with the first ``LISTED`` unmatched records of each enrichment step). A pipeline is a list of
+``{processor: name, …params}``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from sqlglot import exp
 
 from portail.ingest.errors import IngestError
 from portail.processors import generic, geo, territory  # noqa: F401 - registers the processors
-from portail.processors.base import REGISTRY, Plan
+from portail.processors.base import LISTED, REGISTRY, Plan, check_on_error
+from portail.schema import FieldType
 
-__all__ = ["REGISTRY", "Plan", "finish_counts", "run", "validate"]
+__all__ = ["LISTED", "REGISTRY", "Plan", "finish_counts", "run", "validate"]
 
 
 def _spec(step: dict[str, Any], index: int):
@@ -26,6 +32,8 @@ def _spec(step: dict[str, Any], index: int):
     if spec is None:
         raise IngestError(f"pipeline step {index}: unknown processor {step['processor']!r}; "
                           f"known: {', '.join(sorted(REGISTRY))}")
+    if step.get("on_error", "skip") not in ("skip", "fail"):
+        raise IngestError(f"pipeline step {index} ({spec.name}): on_error must be skip or fail")
     unknown = set(step) - set(spec.params) - {"processor", "label", "on_error"}
     if unknown:
         raise IngestError(f"pipeline step {index} ({spec.name}): unknown parameter {sorted(unknown)[0]!r}; "
@@ -45,8 +53,8 @@ def validate(steps: Any) -> list[dict[str, Any]]:
 def run(plan: Plan, steps: list[dict[str, Any]], execute: Callable[[exp.Expression], tuple]) -> tuple[Plan, list[dict], list]:
     """Apply the steps in order; ``execute(query) -> row`` runs each step's counters.
 
-    Returns the final plan, the per-step reports, and the counts to take on the written
-    records (``finish_counts`` fills them in)."""
+    Returns the final plan, the per-step reports, and the counts and listings to take on the
+    written records (``finish_counts`` fills them in)."""
     reports, deferred = [], []
     for index, step in enumerate(steps, start=1):
         spec = _spec(step, index)
@@ -58,23 +66,69 @@ def run(plan: Plan, steps: list[dict[str, Any]], execute: Callable[[exp.Expressi
             counts = dict(zip(outcome.counters, execute(query)))
         elif outcome.counters_query is not None:
             counts = dict(zip([e.alias_or_name for e in outcome.counters_query.expressions], execute(outcome.counters_query)))
-        if step.get("on_error") == "fail" and counts.get("failed"):
-            raise IngestError(f"pipeline step {index} ({spec.name}): {counts['failed']:,} records failed and "
-                              f"the step is set to fail the load")
         report = {"step": index, "processor": spec.name, **counts}
+        check_on_error(step, report)
         reports.append(report)
-        if outcome.counters_after:
-            deferred.append((report, outcome.counters_after, outcome.plan))
+        if outcome.counters_after or outcome.listed:
+            deferred.append(Deferred(report, step, outcome.counters_after, outcome.listed, outcome.plan))
         plan = outcome.plan
     return plan, reports, deferred
 
 
-def finish_counts(deferred: list, final_fields: list[str], records: exp.Expression,
-                  execute: Callable[[exp.Expression], tuple]) -> None:
-    """Take the deferred counts on the written records (or on the step's output if a later
-    step removed the columns they read)."""
-    for report, counters, step_plan in deferred:
-        used = {c.name for e in counters.values() for c in e.find_all(exp.Column)}
-        source = records if used <= set(final_fields) else step_plan.query.subquery("s")
-        query = exp.select(*[exp.alias_(e, label) for label, e in counters.items()]).from_(source)
-        report.update(zip(counters, execute(query)))
+@dataclass
+class Deferred:
+    """Counts and listings of one step, taken once the records are written."""
+
+    report: dict[str, Any]
+    step: dict[str, Any]
+    counters: dict[str, exp.Expression]
+    listed: dict[str, exp.Expression]
+    plan: Plan
+
+
+def finish_counts(deferred: list[Deferred], final_fields: list[str], records: exp.Expression,
+                  execute: Callable[[exp.Expression], tuple],
+                  fetch: Callable[[exp.Expression], list[dict[str, Any]]] | None = None) -> None:
+    """Take the deferred counts and listings on the written records (or on the step's output if
+    a later step removed the columns they read), then apply each step's ``on_error``."""
+    final = set(final_fields)
+    for item in deferred:
+        def source(expressions) -> tuple[exp.Expression, list[str]]:
+            used = {c.name for e in expressions for c in e.find_all(exp.Column)}
+            if used <= final:
+                return records.copy(), list(final_fields)
+            return item.plan.query.subquery("s"), item.plan.names()
+
+        if item.counters:
+            table, _ = source(item.counters.values())
+            query = exp.select(*[exp.alias_(e, label) for label, e in item.counters.items()]).from_(table)
+            item.report.update(zip(item.counters, execute(query)))
+        if fetch is not None:
+            kinds = {f.name: f.type for f in item.plan.fields}
+            for label, condition in item.listed.items():
+                table, names = source([condition])
+                columns = [_listed_column(n, kinds.get(n)) for n in names if kinds.get(n) != FieldType.GEO_SHAPE]
+                query = exp.select(*columns).from_(table).where(condition.copy()).limit(LISTED)
+                item.report[f"{label}_records"] = [{k: _plain(v) for k, v in row.items()} for row in fetch(query)]
+        check_on_error(item.step, item.report)
+
+
+def _listed_column(name: str, kind: FieldType | None) -> exp.Expression:
+    """Listed records carry their fields as plain values (points as WKT, contours left out)."""
+    value = exp.column(name, quoted=True)
+    if kind == FieldType.GEO_POINT_2D:
+        value = exp.func("ST_AsText", value)
+    elif kind == FieldType.JSON:
+        value = exp.cast(value, "VARCHAR")
+    return exp.alias_(value, name, quoted=True)
+
+
+def _plain(value: Any) -> Any:
+    """A value the report (JSON in the catalogue) can hold."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (date, datetime, time)):
+        return value.isoformat()
+    return str(value)

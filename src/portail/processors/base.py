@@ -6,7 +6,9 @@ one query the engine runs in parallel, streaming and spilling, without the recor
 becoming Python objects. This is a deliberate improvement on per-batch Python transforms:
 joins with reference datasets and spatial lookups become engine joins with indexes instead of
 lookups per batch. A step reports counts (values changed, failed) from one aggregate over its
-own output.
+own output, and a step that can miss (a code absent from a reference, a point outside every
+polygon) lists the first ``LISTED`` such records in the report: it declares a condition over
+its output in ``Outcome.listed`` and the runner does the rest, on the written records.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ class Outcome:
     #: or counts over the step's own output columns, evaluated on the written records when those
     #: columns survive the later steps (no second run of a costly step), else on the step's output
     counters_after: dict[str, exp.Expression] = field(default_factory=dict)
+    #: label -> condition over the step's output columns marking the records it could not handle
+    #: (``unmatched``, ``outside``, ``failed``); the first ``LISTED`` are listed in the report
+    #: under ``<label>_records``, taken like ``counters_after`` (on the written records if they can)
+    listed: dict[str, exp.Expression] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,12 @@ class ProcessorSpec:
 
 
 REGISTRY: dict[str, ProcessorSpec] = {}
+
+#: How many records a step lists for each of its ``listed`` conditions.
+LISTED = 100
+
+#: Counts that mean a record could not be handled: with ``on_error: fail`` any of them fails the load.
+PROBLEMS = ("failed", "unmatched", "outside")
 
 
 #: Parameters every step takes besides its own.
@@ -109,6 +121,24 @@ def replace_columns(plan: Plan, changes: dict[str, exp.Expression], *, types: di
         projections.append(exp.alias_(changes[f.name], f.name, quoted=True))
         fields.append(f)
     return wrap(plan, projections, fields)
+
+
+def present(expression: exp.Expression) -> exp.Expression:
+    return exp.Not(this=exp.Is(this=expression, expression=exp.Null()))
+
+
+def absent(expression: exp.Expression) -> exp.Expression:
+    return exp.Is(this=expression, expression=exp.Null())
+
+
+def check_on_error(step: dict[str, Any], report: dict[str, Any]) -> None:
+    """Fail the load when a step set to ``on_error: fail`` reports records it could not handle."""
+    if step.get("on_error") != "fail":
+        return
+    for label in PROBLEMS:
+        if report.get(label):
+            raise IngestError(f"pipeline step {report['step']} ({report['processor']}): {report[label]:,} records "
+                              f"{label} and the step is set to fail the load")
 
 
 def count_where(condition: exp.Expression) -> exp.Expression:

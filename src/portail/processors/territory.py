@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from portail.processors.base import Outcome, Plan, count_where, processor, require
+from portail.processors.base import Outcome, Plan, absent, column, count_where, present, processor, require
 from portail.schema import Field, FieldType, normalize_name
 
 #: Columns of ref-communes brought by admin_divisions: (column, suffix, label, type).
@@ -62,17 +62,11 @@ def admin_divisions(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
              .join(successors.as_("s"), on=exp.EQ(this=exp.column("ancien_code", table="s"), expression=code), join_type="left")
              .join(communes.as_("c"), on=exp.EQ(this=exp.column("code", table="c"), expression=resolved), join_type="left"))
     after = Plan(query, [*plan.fields, *new_fields], plan.reference, plan.schema_of)
-    present = exp.Not(this=exp.Is(this=exp.column(source.name, table="p", quoted=True), expression=exp.Null()))
-    counters_plan = (exp.select(exp.alias_(count_where(exp.and_(present, exp.Is(this=exp.column("code", table="c"),
-                                                                                     expression=exp.Null()))), "unmatched"),
-                                exp.alias_(count_where(exp.Not(this=exp.Is(this=exp.column("code", table="s"),
-                                                                           expression=exp.Null()))), "remapped"))
-                     .from_(plan.query.subquery("p"))
-                     .join(successors.copy().as_("s"), on=exp.EQ(this=exp.column("ancien_code", table="s"), expression=code.copy()),
-                           join_type="left")
-                     .join(communes.copy().as_("c"), on=exp.EQ(this=exp.column("code", table="c"), expression=resolved.copy()),
-                           join_type="left"))
-    return Outcome(after, {}, counters_query=counters_plan)
+    source_column, found = column(source.name), column(new_fields[0].name)
+    unmatched = exp.and_(present(source_column), absent(found))
+    remapped = exp.and_(present(found.copy()), exp.NEQ(this=found.copy(), expression=normalized_code(source_column.copy())))
+    return Outcome(after, counters_after={"unmatched": count_where(unmatched), "remapped": count_where(remapped)},
+                   listed={"unmatched": unmatched.copy()})
 
 
 #: Columns of ref-communes brought by geo_join (the commune carries its EPCI, département, région).
@@ -125,7 +119,8 @@ def geo_join(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
     after = Plan(query, [*plan.fields, *new_fields], plan.reference, plan.schema_of)
     outside = count_where(exp.and_(exp.Not(this=exp.Is(this=exp.column(source.name, quoted=True), expression=exp.Null())),
                                    exp.Is(this=exp.column(new_fields[0].name, quoted=True), expression=exp.Null())))
-    return Outcome(after, counters_after={"outside": outside})
+    return Outcome(after, counters_after={"outside": outside},
+                   listed={"outside": exp.and_(present(column(source.name)), absent(column(new_fields[0].name)))})
 
 
 @processor("join_dataset", "Left-join another published dataset on one or more key fields and bring chosen fields "
@@ -169,6 +164,6 @@ def join_dataset(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
     projections = [exp.column(n, table="p", quoted=True) for n in plan.names()]
     projections += [exp.alias_(exp.column(f"__v{i}", table="o"), f.name, quoted=True) for i, f in enumerate(added)]
     query = exp.select(*projections).from_(plan.query.subquery("p")).join(remote.subquery("o"), on=condition, join_type="left")
-    unmatched = count_where(exp.and_(*[exp.Not(this=exp.Is(this=exp.column(k, quoted=True), expression=exp.Null())) for k in keys],
-                                     exp.Is(this=exp.column(added[0].name, quoted=True), expression=exp.Null())))
-    return Outcome(Plan(query, [*plan.fields, *added], plan.reference, plan.schema_of), counters_after={"unmatched": unmatched})
+    unmatched = exp.and_(*[present(column(k)) for k in keys], absent(column(added[0].name)))
+    return Outcome(Plan(query, [*plan.fields, *added], plan.reference, plan.schema_of),
+                   counters_after={"unmatched": count_where(unmatched)}, listed={"unmatched": unmatched.copy()})

@@ -30,6 +30,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from portail.store import fulltext
 from portail.store.engine import connect
 
 RECORDS = "records"
@@ -120,6 +121,7 @@ class DuckDBStore:
         self.tmp_dir = Path(tmp_dir) if tmp_dir else self.root / ".tmp"
         self._reader: duckdb.DuckDBPyConnection | None = None
         self._attached: dict[str, str] = {}
+        self._fulltext: dict[str, bool] = {}
         self._lock = threading.Lock()
         self._opening = threading.Lock()
 
@@ -197,15 +199,27 @@ class DuckDBStore:
     def _detach(self, location: str) -> None:
         with self._lock:
             alias = self._attached.pop(location, None)
+            self._fulltext.pop(location, None)
             if alias and self._reader is not None:
                 self._reader.execute(f"DETACH {alias}")
 
+    def _indexed(self, location: str, alias: str) -> bool:
+        """Does the version file hold a full-text index (versions built before it do not)?"""
+        with self._lock:
+            known = self._fulltext.get(location)
+            if known is None:
+                known = self._fulltext[location] = fulltext.has_index(self._connection(), alias)
+            return known
+
     def _bind(self, location: str, query: exp.Expression) -> str:
-        """Point every unqualified ``records`` table of the query at the version's file."""
+        """Point every unqualified ``records`` table of the query at the version's file, and let
+        full-text matches use the version's index when it has one (``store.fulltext``)."""
         alias = self._alias(location)
+        if self._indexed(location, alias):
+            query = fulltext.use_index(query, RECORDS)
 
         def repoint(node: exp.Expression) -> exp.Expression:
-            if isinstance(node, exp.Table) and not node.args.get("db") and node.name in (RECORDS, META):
+            if isinstance(node, exp.Table) and not node.args.get("db") and node.name in (RECORDS, META, *fulltext.TABLES):
                 return exp.Table(this=exp.to_identifier(node.name), db=exp.to_identifier("main"),
                                  catalog=exp.to_identifier(alias), alias=node.args.get("alias"))
             return node
@@ -242,3 +256,4 @@ class DuckDBStore:
                 self._reader.close()
             self._reader = None
             self._attached.clear()
+            self._fulltext.clear()

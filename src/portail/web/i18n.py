@@ -1,29 +1,114 @@
-"""UI strings in French and English; the language comes from ``?lang=``, then the browser."""
+"""UI strings in French and English, and numbers and dates written the way each language
+writes them. The language comes from ``?lang=``, then the browser's ``Accept-Language``.
+
+Every string a page or our own JavaScript shows lives here (the scripts get theirs through a
+``data-i18n`` JSON attribute), so a third language is one more dictionary.
+"""
 
 from __future__ import annotations
+
+from datetime import date, datetime
 
 STRINGS: dict[str, dict[str, str]] = {
     "fr": {
         "search": "Rechercher", "search_placeholder": "Rechercher un jeu de données", "datasets": "Jeux de données",
         "records": "enregistrements", "themes": "Thèmes", "latest": "Dernières mises à jour", "catalogue": "Catalogue",
         "no_result": "Aucun jeu de données ne correspond.", "information": "Informations", "table": "Tableau",
-        "export": "Export", "api": "API", "license": "Licence", "publisher": "Producteur", "owner": "Responsable",
-        "frequency": "Fréquence de mise à jour", "modified": "Modifié le", "fields": "Champs", "name": "Nom",
-        "label": "Libellé", "type": "Type", "description": "Description", "previous": "Précédent", "next": "Suivant",
-        "page": "Page", "of": "sur", "download": "Télécharger", "all_formats": "Tous les formats",
-        "home": "Accueil", "language": "Language: English", "theme": "Thème", "all": "Tous", "skip": "Aller au contenu",
-        "attachments": "Pièces jointes", "total_records": "enregistrements publiés",
+        "map": "Carte", "analyze": "Analyse", "export": "Export", "api": "API", "license": "Licence",
+        "publisher": "Producteur", "owner": "Responsable", "frequency": "Fréquence de mise à jour", "modified": "Modifié le",
+        "fields": "Champs", "name": "Nom", "label": "Libellé", "type": "Type", "description": "Description",
+        "previous": "Précédent", "next": "Suivant", "page": "Page", "of": "sur", "download": "Télécharger",
+        "all_formats": "Tous les formats", "home": "Accueil", "language": "Language: English", "theme": "Thème",
+        "all": "Tous", "skip": "Aller au contenu", "attachments": "Pièces jointes", "total_records": "enregistrements publiés",
+        "keyword": "Mot-clé", "features": "Caractéristiques", "feature_geo": "Données géographiques",
+        "feature_records": "Contient des enregistrements", "sort": "Trier par", "sort_-modified": "Les plus récents",
+        "sort_title": "Titre (A→Z)", "sort_-popularity": "Les plus volumineux (pas encore de compteur de consultations)",
+        "apply": "Appliquer", "filters": "Filtres", "clear_filters": "Effacer les filtres", "exclude": "Exclure",
+        "excluded": "exclu", "remove_filter": "Retirer le filtre", "filter_records": "Filtrer les enregistrements",
+        "largest": "Les plus volumineux", "largest_note": "Pas encore de compteur de consultations : classés par nombre d'enregistrements.",
+        "keywords": "Mots-clés", "coverage": "Couverture", "temporal": "Période", "created": "Créé le",
+        "dcat": "Métadonnées DCAT-AP (RDF)", "detail": "Détail", "record": "Enregistrement", "close": "Fermer",
+        "sort_by": "Trier par", "ascending": "croissant", "descending": "décroissant", "first": "Première",
+        "last": "Dernière", "go_page": "Aller à la page", "go": "Aller", "value": "Valeur",
+        "map_unavailable": "La bibliothèque cartographique n'est pas installée (lancez « make install ») : la carte ne peut pas s'afficher. Le tableau présente les mêmes données.",
+        "map_no_geo": "Ce jeu de données n'a pas de champ géographique.",
+        "map_alt": "Carte des enregistrements filtrés. Le même contenu est disponible sous forme de tableau :",
+        "map_loading": "Chargement de la carte…", "color_by": "Couleur selon", "none": "Aucune",
+        "clusters_note": "Regroupés côté serveur : zoomez pour voir les enregistrements.",
+        "points_shown": "enregistrements affichés", "no_basemap": "Sans fond de carte",
+        "chart_unavailable": "La bibliothèque de graphiques n'est pas installée (lancez « make install ») : le graphique ne peut pas s'afficher.",
+        "chart_type": "Type de graphique", "chart_column": "Colonnes", "chart_bar": "Barres", "chart_line": "Courbe",
+        "chart_area": "Aire", "chart_pie": "Secteurs", "chart_scatter": "Nuage de points", "x_field": "Axe X (regroupement)",
+        "bucket": "Regroupement des dates", "bucket_year": "Année", "bucket_month": "Mois", "bucket_day": "Jour",
+        "y_agg": "Valeur (axe Y)", "count": "Nombre d'enregistrements", "sum": "Somme", "avg": "Moyenne", "min": "Minimum",
+        "max": "Maximum", "y_field": "Champ numérique", "series": "Séries (optionnel)", "draw": "Tracer",
+        "download_png": "Image PNG", "download_svg": "Image SVG", "download_csv": "Données CSV",
+        "chart_data": "Données du graphique (tableau)", "chart_alt": "Graphique : ", "no_numeric": "aucun champ numérique",
+        "export_filtered": "Avec les filtres en cours", "export_all": "Jeu de données complet",
+        "export_intro": "Les liens sont les URL d'export de l'API : réutilisez-les dans vos scripts.",
+        "format": "Format", "size": "Taille", "unknown_size": "calculée au téléchargement",
+        "endpoint": "Point d'accès", "ep_records": "Enregistrements (records)", "ep_facets": "Facettes (facets)",
+        "ep_export": "Export CSV (exports/csv)", "ep_dataset": "Métadonnées du jeu de données", "limit": "Nombre maximum",
+        "url": "URL", "copy": "Copier l'URL", "copied": "URL copiée", "run": "Envoyer la requête", "response": "Réponse",
+        "snippets": "Exemples de code", "openapi": "Documentation OpenAPI", "error": "Erreur", "bad_filter": "Filtre invalide",
+        "not_found": "Page introuvable", "records_of": "enregistrements sur", "select": "select (champs, expressions)",
+        "where": "where (condition ODSQL)", "group_by": "group_by", "order_by": "order_by",
+        "console_intro": "Composez une requête à l'API Explore v2.1 : l'URL, la commande curl et le code se mettent à jour.",
+        "popular": "Les plus volumineux",
     },
     "en": {
         "search": "Search", "search_placeholder": "Search datasets", "datasets": "Datasets", "records": "records",
         "themes": "Themes", "latest": "Latest updates", "catalogue": "Catalogue", "no_result": "No dataset matches.",
-        "information": "Information", "table": "Table", "export": "Export", "api": "API", "license": "License",
-        "publisher": "Publisher", "owner": "Data owner", "frequency": "Update frequency", "modified": "Modified",
-        "fields": "Fields", "name": "Name", "label": "Label", "type": "Type", "description": "Description",
-        "previous": "Previous", "next": "Next", "page": "Page", "of": "of", "download": "Download",
-        "all_formats": "All formats", "home": "Home", "language": "Langue : français", "theme": "Theme", "all": "All",
-        "skip": "Skip to content", "attachments": "Attachments", "total_records": "published records",
+        "information": "Information", "table": "Table", "map": "Map", "analyze": "Analyze", "export": "Export",
+        "api": "API", "license": "License", "publisher": "Publisher", "owner": "Data owner",
+        "frequency": "Update frequency", "modified": "Modified", "fields": "Fields", "name": "Name", "label": "Label",
+        "type": "Type", "description": "Description", "previous": "Previous", "next": "Next", "page": "Page", "of": "of",
+        "download": "Download", "all_formats": "All formats", "home": "Home", "language": "Langue : français",
+        "theme": "Theme", "all": "All", "skip": "Skip to content", "attachments": "Attachments",
+        "total_records": "published records", "keyword": "Keyword", "features": "Features",
+        "feature_geo": "Geographic data", "feature_records": "Has records", "sort": "Sort by",
+        "sort_-modified": "Most recent", "sort_title": "Title (A→Z)",
+        "sort_-popularity": "Largest (no view counter yet)", "apply": "Apply", "filters": "Filters",
+        "clear_filters": "Clear filters", "exclude": "Exclude", "excluded": "excluded", "remove_filter": "Remove filter",
+        "filter_records": "Filter records", "largest": "Largest datasets",
+        "largest_note": "No view counter yet: ranked by number of records.", "keywords": "Keywords",
+        "coverage": "Coverage", "temporal": "Period", "created": "Created", "dcat": "DCAT-AP metadata (RDF)",
+        "detail": "Details", "record": "Record", "close": "Close", "sort_by": "Sort by", "ascending": "ascending",
+        "descending": "descending", "first": "First", "last": "Last", "go_page": "Go to page", "go": "Go",
+        "value": "Value",
+        "map_unavailable": "The map library is not installed (run \"make install\"): the map cannot be shown. The table shows the same data.",
+        "map_no_geo": "This dataset has no geographic field.",
+        "map_alt": "Map of the filtered records. The same content is available as a table:",
+        "map_loading": "Loading the map…", "color_by": "Colour by", "none": "None",
+        "clusters_note": "Clustered on the server: zoom in to see the records.", "points_shown": "records shown",
+        "no_basemap": "No basemap",
+        "chart_unavailable": "The chart library is not installed (run \"make install\"): the chart cannot be shown.",
+        "chart_type": "Chart type", "chart_column": "Column", "chart_bar": "Bar", "chart_line": "Line",
+        "chart_area": "Area", "chart_pie": "Pie", "chart_scatter": "Scatter", "x_field": "X axis (group by)",
+        "bucket": "Date bucketing", "bucket_year": "Year", "bucket_month": "Month", "bucket_day": "Day",
+        "y_agg": "Value (Y axis)", "count": "Number of records", "sum": "Sum", "avg": "Average", "min": "Minimum",
+        "max": "Maximum", "y_field": "Numeric field", "series": "Series (optional)", "draw": "Draw",
+        "download_png": "PNG image", "download_svg": "SVG image", "download_csv": "CSV data",
+        "chart_data": "Chart data (table)", "chart_alt": "Chart: ", "no_numeric": "no numeric field",
+        "export_filtered": "With the current filters", "export_all": "Whole dataset",
+        "export_intro": "Links are the API's export URLs: reuse them in your scripts.", "format": "Format",
+        "size": "Size", "unknown_size": "computed on download", "endpoint": "Endpoint",
+        "ep_records": "Records", "ep_facets": "Facets", "ep_export": "CSV export (exports/csv)",
+        "ep_dataset": "Dataset metadata", "limit": "Limit", "url": "URL", "copy": "Copy URL", "copied": "URL copied",
+        "run": "Send request", "response": "Response", "snippets": "Code snippets", "openapi": "OpenAPI documentation",
+        "error": "Error", "bad_filter": "Invalid filter", "not_found": "Page not found", "records_of": "records of",
+        "select": "select (fields, expressions)", "where": "where (ODSQL condition)", "group_by": "group_by",
+        "order_by": "order_by",
+        "console_intro": "Compose an Explore API v2.1 query: the URL, the curl command and the code follow.",
+        "popular": "Largest datasets",
     },
+}
+
+_MONTHS = {
+    "fr": ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+           "novembre", "décembre"],
+    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"],
 }
 
 
@@ -35,3 +120,24 @@ def language(query_lang: str | None, accept_language: str | None) -> str:
         if code in STRINGS:
             return code
     return "fr"
+
+
+def format_number(value: int | float | None, lang: str) -> str:
+    """``4 522`` and ``3,5`` in French, ``4,522`` and ``3.5`` in English."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and not value.is_integer():
+        text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    else:
+        text = f"{int(value):,}"
+    if lang == "fr":
+        return text.replace(",", " ").replace(".", ",")
+    return text
+
+
+def format_date(value: date | datetime | None, lang: str) -> str:
+    """``12 mars 2025`` in French, ``March 12, 2025`` in English."""
+    if value is None:
+        return ""
+    month = _MONTHS[lang if lang in _MONTHS else "fr"][value.month - 1]
+    return f"{value.day} {month} {value.year}" if lang == "fr" else f"{month} {value.day}, {value.year}"

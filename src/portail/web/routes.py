@@ -1,10 +1,18 @@
-"""Pages: home, catalogue (search, theme facet, pagination, state in the URL), dataset page
+"""Pages: home, catalogue (search, facets, sort, pagination, state in the URL), dataset page
 with Opendatasoft-style tab URLs (``/explore/dataset/<id>/information/``, ``…/table/``,
-``…/export/``, ``…/api/``) so links to a portal migrated from Opendatasoft keep working."""
+``…/map/``, ``…/analyze/``, ``…/export/``, ``…/api/``) so links to a portal migrated from
+Opendatasoft keep working. The tabs share one filter state in the URL (``web.filters``).
+
+Every URL is built under the portal's prefix (``/`` or ``/interne/``), so the same router
+serves each portal. The caller (``request_principal``) goes to every service call: a page
+never shows more than the API would show the same caller. The map, chart and console tabs
+draw with small scripts of ours (``static/*.js``) that call the Explore API with the same
+filters; their libraries load on their tab only, and a missing library leaves a message.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+import json
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -13,30 +21,68 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from markdown_it import MarkdownIt
 
-from portail.api.explore_service import MAX_LIMIT, get_visible_dataset, query_records, visible_datasets
+from portail.api.deps import request_principal
+from portail.api.errors import ApiError
+from portail.api.explore_service import (MAX_WINDOW, dataset_facets, get_record, get_visible_dataset, query_records,
+                                         visible_datasets)
 from portail.exports import FORMATS
-from portail.schema import fields_from_json
-from portail.web.i18n import STRINGS, language
+from portail.schema import Field, FieldType, fields_from_json
+from portail.web import catalogue as cat
+from portail.web.filters import FilterState
+from portail.web.i18n import STRINGS, format_date, format_number, language
 
+STATIC = Path(__file__).parent / "static"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 PAGE_SIZE = 20
 TABLE_PAGE = 25
+TABS = ("information", "table", "map", "analyze", "export", "api")
+FACET_TYPES = (FieldType.TEXT, FieldType.DATE, FieldType.DATETIME, FieldType.BOOLEAN)
+MAX_FACETS = 8
+API = "/api/explore/v2.1"
 _markdown = MarkdownIt("commonmark", {"html": False})
 
 
-def _context(request: Request, **values) -> dict:
+def vendor_available(name: str) -> bool:
+    """Is a third-party browser build installed (``make install`` copies it from npm)?"""
+    return (STATIC / "vendor" / name).is_file()
+
+
+def _context(request: Request, portal: str, **values) -> dict:
     lang = language(request.query_params.get("lang"), request.headers.get("accept-language"))
     settings = request.app.state.instance.settings
+    try:
+        branding = settings.portal(portal)
+        root, title = branding.root, branding.title
+    except KeyError:
+        branding, root, title = None, "", settings.portal_title
     other = "en" if lang == "fr" else "fr"
-    switch = str(request.url.include_query_params(lang=other))
-    return {"request": request, "t": STRINGS[lang], "lang": lang, "switch_lang": switch, "portal_title": settings.portal_title,
-            **values}
+    return {"request": request, "t": STRINGS[lang], "lang": lang, "root": root, "api": root + API,
+            "switch_lang": str(request.url.include_query_params(lang=other)), "portal_title": title,
+            "logo_url": branding.logo_url if branding else None,
+            "primary_color": branding.primary_color if branding else None,
+            "portal_description": branding.description if branding else "",
+            "number": lambda v: format_number(v, lang), "date": lambda v: format_date(v, lang), **values}
 
 
-def _matches(dataset, words: list[str]) -> bool:
-    text = " ".join([dataset.slug, dataset.title, dataset.description or "", *(dataset.keywords or []), *(dataset.themes or []),
-                     *(f["label"] for f in (dataset.current.fields if dataset.current else []))]).lower()
-    return all(w in text for w in words)
+def facet_fields(fields: list[Field]) -> list[Field]:
+    """The table's facets: the publisher's ``facet`` annotations, else the first text, date and
+    boolean fields (``_useful`` drops those with about one record per value once counted)."""
+    annotated = [f for f in fields if "facet" in f.annotations]
+    return annotated or [f for f in fields if f.type in FACET_TYPES][:MAX_FACETS]
+
+
+def _useful(facet: dict, state: FilterState) -> bool:
+    values = facet["facets"]
+    if any(state.refined(facet["name"], v["value"]) or state.excluded(facet["name"], v["value"]) for v in values):
+        return True
+    # A field with (nearly) one value per record, such as an id or an address, is no filter.
+    return len(values) > 1 and sum(v["count"] for v in values) >= 2 * len(values)
+
+
+def _chronological(values: list[dict]) -> list[dict]:
+    """A date facet's years, months and days in calendar order, every level listed."""
+    return [{**v, "facets": _chronological(v.get("facets") or []), "all": True}
+            for v in sorted(values, key=lambda v: v["value"])]
 
 
 def web_router(portal: str) -> APIRouter:
@@ -45,61 +91,140 @@ def web_router(portal: str) -> APIRouter:
     def instance(request: Request):
         return request.app.state.instance
 
+    def _context_root(request: Request) -> str:
+        try:
+            return instance(request).settings.portal(portal).root
+        except KeyError:
+            return ""
+
+    def render(request: Request, template: str, status: int = 200, **values) -> HTMLResponse:
+        return TEMPLATES.TemplateResponse(request, template, _context(request, portal, **values), status_code=status)
+
     @router.get("/", response_class=HTMLResponse)
     def home(request: Request):
-        datasets = visible_datasets(instance(request), portal)
-        themes = Counter(t for d in datasets for t in (d.themes or []))
+        datasets = visible_datasets(instance(request), portal, request_principal(request))
         # Reference datasets (the hub) are in the catalogue, not in the news of the home page.
-        latest = sorted((d for d in datasets if not (d.extra_metas or {}).get("reference")),
-                        key=lambda d: d.modified, reverse=True)[:6]
-        return TEMPLATES.TemplateResponse(request, "home.html", _context(
-            request, themes=sorted(themes.items()), latest=latest, total=len(datasets),
-            records=sum(d.records_count for d in datasets)))
+        news = [d for d in datasets if not (d.extra_metas or {}).get("reference")]
+        latest = sorted(news, key=lambda d: d.modified, reverse=True)[:6]
+        largest = sorted(news, key=lambda d: d.records_count or 0, reverse=True)[:6]
+        themes = cat.search(datasets, "", {}, "").facets["theme"]
+        return render(request, "home.html", themes=sorted(themes), latest=latest, largest=largest, total=len(datasets),
+                      records=sum(d.records_count or 0 for d in datasets))
 
     @router.get("/explore", response_class=HTMLResponse)
     @router.get("/explore/", response_class=HTMLResponse)
-    def catalogue(request: Request, q: str = "", theme: str = "", page: int = 1):
-        datasets = visible_datasets(instance(request), portal)
-        words = [w.lower() for w in q.split()]
-        found = [d for d in datasets if _matches(d, words) and (not theme or theme in (d.themes or []))]
-        themes = Counter(t for d in datasets if _matches(d, words) for t in (d.themes or []))
-        pages = max(1, -(-len(found) // PAGE_SIZE))
-        page = min(max(page, 1), pages)
+    def catalogue(request: Request, q: str = "", sort: str = "-modified", page: str = "1"):
+        refine: dict[str, list[str]] = {}
+        for key, value in request.query_params.multi_items():
+            name = key.removeprefix("refine.") if key.startswith("refine.") else ("theme" if key == "theme" else None)
+            if name in cat.FACETS and value:
+                refine.setdefault(name, []).append(value)
+        sort = sort if sort in cat.SORTS else "-modified"
+        found = cat.search(visible_datasets(instance(request), portal, request_principal(request)), q, refine, sort)
+        pages = max(1, -(-len(found.datasets) // PAGE_SIZE))
+        number = min(max(int(page) if page.isdigit() else 1, 1), pages)
+        lang = request.query_params.get("lang")
 
-        def url(**changes) -> str:
-            params = {k: v for k, v in {"q": q, "theme": theme, "page": page, **changes}.items() if v not in ("", None, 1)}
-            return "/explore/" + ("?" + urlencode(params) if params else "")
+        def url(drop: tuple[str, str] | None = None, add: tuple[str, str] | None = None, **changes) -> str:
+            pairs = [("q", q)] + [(f"refine.{k}", v) for k, vs in refine.items() for v in vs if (k, v) != drop]
+            pairs += [(f"refine.{add[0]}", add[1])] if add else []
+            pairs += [("sort", changes.get("sort", sort)), ("page", str(changes.get("page", 1))), ("lang", lang or "")]
+            kept = [(k, v) for k, v in pairs if v and not (k == "sort" and v == "-modified") and not (k == "page" and v == "1")]
+            return f"{_context_root(request)}/explore/" + ("?" + urlencode(kept) if kept else "")
 
-        return TEMPLATES.TemplateResponse(request, "catalogue.html", _context(
-            request, q=q, theme=theme, results=found[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], count=len(found),
-            themes=sorted(themes.items()), page=page, pages=pages, url=url))
+        return render(request, "catalogue.html", q=q, refine=refine, sort=sort, sorts=list(cat.SORTS), facets=found.facets,
+                      results=found.datasets[(number - 1) * PAGE_SIZE: number * PAGE_SIZE], count=len(found.datasets),
+                      page=number, pages=pages, url=url)
 
     @router.get("/explore/dataset/{dataset_id}/")
     @router.get("/explore/dataset/{dataset_id}")
-    def dataset_root(dataset_id: str):
-        return RedirectResponse(f"/explore/dataset/{dataset_id}/information/")
+    def dataset_root(request: Request, dataset_id: str):
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"{_context_root(request)}/explore/dataset/{dataset_id}/information/{query}")
 
     @router.get("/explore/dataset/{dataset_id}/{tab}/", response_class=HTMLResponse)
-    def dataset_page(request: Request, dataset_id: str, tab: str, page: int = 1, sort: str = ""):
-        dataset = get_visible_dataset(instance(request), portal, dataset_id)
+    def dataset_page(request: Request, dataset_id: str, tab: str):
+        principal = request_principal(request)
+        try:
+            dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        except ApiError as error:
+            return render(request, "error.html", status=error.status, message=error.message)
+        if tab not in TABS:
+            return RedirectResponse(f"{_context_root(request)}/explore/dataset/{dataset.slug}/information/")
+        state = FilterState.from_query(request.query_params.multi_items())
         fields = fields_from_json(dataset.current.fields)
-        values = {"dataset": dataset, "fields": fields, "tab": tab,
-                  "description_html": _markdown.render(dataset.description or "")}
+        geo = next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
+            next((f for f in fields if f.type == FieldType.GEO_SHAPE), None)
+        values = {"dataset": dataset, "fields": fields, "tab": tab, "tabs": TABS, "state": state, "geo": geo,
+                  "description_html": _markdown.render(dataset.description or ""), "error": None,
+                  "labels": {f.name: f.label for f in fields}}
+        try:
+            values.update(_tab_values(request, dataset, fields, tab, state, geo))
+        except ApiError as error:  # a bad refine/sort/q in the URL: say so, keep the page
+            values.update(error=error.message, total=0, rows=[], facets=[], pages=1, page=1, formats=[], record=None)
+            return render(request, "dataset.html", status=error.status, **values)
+        return render(request, "dataset.html", **values)
+
+    def _tab_values(request: Request, dataset, fields: list[Field], tab: str, state: FilterState, geo) -> dict:
+        principal = request_principal(request)
+        inst = instance(request)
+        common = {"refine": state.refine_args, "exclude": state.exclude_args, "where": state.where}
+        api_query = urlencode(state.api_params())
         if tab == "table":
-            max_page = max(1, min(-(-dataset.records_count // TABLE_PAGE), 10_000 // TABLE_PAGE))
-            page = min(max(page, 1), max_page)
-            order = f"{sort.lstrip('-')} {'desc' if sort.startswith('-') else 'asc'}" if sort else None
-            result = query_records(instance(request), dataset, limit=min(TABLE_PAGE, MAX_LIMIT),
-                                   offset=(page - 1) * TABLE_PAGE, order_by=order)
-            values.update(rows=result.results, total=result.total_count, page=page, pages=max_page, sort=sort)
-        elif tab == "export":
-            base = f"/api/explore/v2.1/catalog/datasets/{dataset.slug}/exports"
-            has_geo = any(f.type in ("geo_point_2d", "geo_shape") for f in fields)
-            values["formats"] = [(name, f"{base}/{name}") for name, fmt in FORMATS.items() if has_geo or not fmt.needs_geo]
-        elif tab == "api":
-            values["api_url"] = f"/api/explore/v2.1/catalog/datasets/{dataset.slug}/records?limit=10"
-        elif tab != "information":
-            return RedirectResponse(f"/explore/dataset/{dataset.slug}/information/")
-        return TEMPLATES.TemplateResponse(request, "dataset.html", _context(request, **values))
+            raw = request.query_params.get("page", "1")
+            pages_max = max(1, MAX_WINDOW // TABLE_PAGE)
+            page = min(max(int(raw) if raw.isdigit() else 1, 1), pages_max)
+            result = query_records(inst, dataset, limit=TABLE_PAGE, offset=(page - 1) * TABLE_PAGE,
+                                   order_by=state.order_by, with_ids=True, principal=principal, **common)
+            pages = max(1, min(-(-result.total_count // TABLE_PAGE), pages_max))
+            if page > pages:
+                page = pages
+                result = query_records(inst, dataset, limit=TABLE_PAGE, offset=(page - 1) * TABLE_PAGE,
+                                       order_by=state.order_by, with_ids=True, principal=principal, **common)
+            facets = dataset_facets(inst, dataset, facet=[f.name for f in facet_fields(fields)], principal=principal,
+                                    **common)
+            record_id = request.query_params.get("record")
+            record = None
+            if record_id:
+                try:
+                    record = get_record(inst, dataset, record_id, principal=principal)
+                except ApiError:
+                    record = {}
+            dates = {f.name for f in fields if f.type in (FieldType.DATE, FieldType.DATETIME)}
+            facets = [{**f, "facets": _chronological(f["facets"])} if f["name"] in dates else f
+                      for f in facets if _useful(f, state)]
+            return {"rows": result.results, "total": result.total_count, "page": page, "pages": pages,
+                    "facets": facets, "record": record,
+                    "record_id": record_id, "truncated": result.total_count > MAX_WINDOW}
+        if tab == "map":
+            total = query_records(inst, dataset, limit=0, principal=principal, **common).total_count
+            settings = inst.settings
+            return {"total": total, "api_query": api_query, "map_ready": vendor_available("maplibre-gl/maplibre-gl.js"),
+                    "tile_url": settings.map_tile_url, "tile_attribution": settings.map_tile_attribution}
+        if tab == "analyze":
+            total = query_records(inst, dataset, limit=0, principal=principal, **common).total_count
+            params = request.query_params
+            numeric = [f for f in fields if f.type in (FieldType.INT, FieldType.DOUBLE)]
+            groupable = [f for f in fields if f.type not in (FieldType.GEO_SHAPE, FieldType.GEO_POINT_2D, FieldType.JSON,
+                                                              FieldType.FILE)]
+            chart = {"type": params.get("chart.type", "column"), "x": params.get("chart.x", ""),
+                     "bucket": params.get("chart.bucket", "year"), "y": params.get("chart.y", "count"),
+                     "yfield": params.get("chart.yfield", ""), "series": params.get("chart.series", "")}
+            if chart["x"] not in {f.name for f in groupable}:
+                chart["x"] = next((f.name for f in groupable if f.type in (FieldType.DATE, FieldType.DATETIME)),
+                                  groupable[0].name if groupable else "")
+            return {"total": total, "api_query": api_query, "chart": chart, "numeric": numeric, "groupable": groupable,
+                    "chart_ready": vendor_available("echarts/echarts.min.js"),
+                    "field_types": json.dumps({f.name: str(f.type) for f in fields})}
+        if tab == "export":
+            total = query_records(inst, dataset, limit=0, principal=principal, **common).total_count if state.active \
+                else dataset.records_count
+            base = f"{_context_root(request)}{API}/catalog/datasets/{dataset.slug}/exports"
+            formats = [(name, f"{base}/{name}" + (f"?{api_query}" if api_query else ""), f"{base}/{name}")
+                       for name, fmt in FORMATS.items() if geo is not None or not fmt.needs_geo]
+            return {"formats": formats, "total": total}
+        if tab == "api":
+            return {"api_query": api_query}
+        return {}
 
     return router

@@ -1,0 +1,68 @@
+"""The FastAPI dependencies of every portal route: who is asking, and may they enter this portal.
+
+``request_principal`` is the single entry point from a request to an ``auth.Principal``
+(``Authorization: Apikey …``, ``?apikey=``, and the session cookie once ``auth`` reads it):
+routes and pages take it with ``Depends(request_principal)`` and hand it to the services of
+``api.explore_service``, which apply the caller's rights in the query path. A bad key is an
+Opendatasoft-style 401, never a silent anonymous caller.
+
+A private portal refuses anonymous callers before any route runs: ``portal_gate(portal, api=True)``
+answers 401 JSON, ``api=False`` (web pages) redirects to ``<portal>/login?next=…``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import RedirectResponse
+
+from portail.api.errors import ApiError
+from portail.auth import AuthError, Principal, principal_from_request
+from portail.config import Portal
+
+
+def request_principal(request: Request) -> Principal:
+    """The caller of this request, computed once (``api.guard`` usually did it already and left it
+    in ``request.state.principal``; it leaves nothing for a bad key, which is refused here)."""
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    try:
+        principal = principal_from_request(request.headers, request.query_params,
+                                           request.app.state.instance.catalog, cookies=request.cookies)
+    except AuthError as error:
+        raise ApiError(error.status, error.code, error.message) from None
+    request.state.principal = principal
+    return principal
+
+
+class LoginRequired(Exception):
+    """A web page of a private portal asked by an anonymous caller: redirect to the login page."""
+
+    def __init__(self, location: str):
+        super().__init__(location)
+        self.location = location
+
+
+def login_redirect(_: Request, error: LoginRequired) -> RedirectResponse:
+    return RedirectResponse(error.location, status_code=303)
+
+
+def login_url(portal: Portal, request: Request) -> str:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return f"{portal.root}/login?next={quote(target, safe='/')}"
+
+
+def portal_gate(portal: Portal, *, api: bool):
+    """A router dependency: nothing of a private portal answers an anonymous caller."""
+
+    def gate(request: Request, principal: Principal = Depends(request_principal)) -> None:
+        if not portal.private or principal.is_authenticated:
+            return
+        if api:
+            raise ApiError(401, "Unauthorized", "This portal requires authentication: send an API key "
+                                                "(Authorization: Apikey <key>) or sign in.")
+        raise LoginRequired(login_url(portal, request))
+
+    return gate

@@ -1,0 +1,180 @@
+"""The guard in front of every route: who is asking (once per request), CSRF, API quotas.
+
+A pure ASGI middleware (``app.add_middleware(Guard)``), so it sees every request, streamed
+responses included:
+
+1. the caller: ``auth.principal_from_request`` (key, then session cookie) is computed once and
+   left in ``request.state.principal`` for ``api.deps.request_principal`` and the templates
+   (with ``request.state.csrf_token`` for their forms). A bad key is left for the route to
+   refuse (401), and counted as anonymous;
+2. CSRF: a state-changing request a browser could send on its own (session cookie, or a form)
+   must echo its token (``auth.csrf``), in ``X-CSRF-Token`` or the ``csrf_token`` form field;
+   else 403 ``CSRFError``;
+3. quotas on API paths (``/api/…``, under any portal prefix): ``X-RateLimit-Limit``,
+   ``-Remaining`` and ``-Reset`` on each response, and past the quota a 429 with Opendatasoft's
+   body (v1 fields ``errorcode``/``error``/``reset_time``… plus ``error_code``/``message``) and
+   ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+
+from anyio import to_thread
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from portail.auth import AuthError, csrf, principal_from_request, sessions
+from portail.auth.principal import ANONYMOUS, key_from_request, principal_for_user
+from portail.auth.ratelimit import bucket_of, decide, make_counter, quota_for
+from portail.catalog.db import transaction
+
+#: API paths never counted: health checks, the documentation.
+UNCOUNTED = ("/api/health", "/api/docs", "/api/explore/v2.1/swagger.json")
+MAX_FORM_BYTES = 256 * 1024
+
+
+def _is_api(path: str) -> bool:
+    return ("/api/" in path or path.endswith("/api")) and not any(path.startswith(p) for p in UNCOUNTED) \
+        and "/explore/dataset/" not in path  # the dataset page's API tab is a web page
+
+
+def _json_response(status: int, body: dict, headers: list[tuple[bytes, bytes]] | None = None):
+    payload = json.dumps(body).encode()
+    start = {"type": "http.response.start", "status": status,
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                         *(headers or [])]}
+    return start, {"type": "http.response.body", "body": payload}
+
+
+class Guard:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._counter = None
+
+    def _settings(self, scope: Scope):
+        return scope["app"].state.instance.settings
+
+    def _counter_for(self, settings):
+        if self._counter is None:
+            self._counter = make_counter(settings.redis_url, settings.redis_prefix)
+        return self._counter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        instance = scope["app"].state.instance
+        settings = instance.settings
+        state = scope.setdefault("state", {})
+        cookie = request.cookies.get(sessions.COOKIE_NAME)
+        explicit = key_from_request(request.headers, request.query_params) is not None or \
+            request.headers.get("authorization", "").lower().startswith("bearer ")
+
+        principal, session_csrf = ANONYMOUS, None
+        if explicit or cookie:
+            def resolve():
+                if explicit:
+                    try:
+                        return principal_from_request(request.headers, request.query_params, instance.catalog), None
+                    except AuthError:
+                        return None, None
+                with transaction(instance.catalog) as db:
+                    row = sessions.find_session(db, cookie)
+                    return (principal_for_user(row.user), row.csrf_token) if row is not None else (ANONYMOUS, None)
+
+            resolved, session_csrf = await to_thread.run_sync(resolve)
+            if resolved is not None:
+                principal = resolved
+                state["principal"] = resolved
+        else:
+            state["principal"] = ANONYMOUS
+        state["csrf_token"] = csrf.expected_token(session_csrf, request.cookies.get(csrf.COOKIE_NAME))
+
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        # A multipart body is only checked with a session (the header then): reading it here would
+        # buffer an upload, and without ambient credentials it can do nothing an attacker's own
+        # client could not.
+        is_form = content_type == "application/x-www-form-urlencoded"
+        if csrf.needs_check(scope["method"], session_csrf is not None, is_form, explicit):
+            expected = state["csrf_token"]
+            submitted = request.headers.get(csrf.HEADER)
+            if submitted is None and content_type == "application/x-www-form-urlencoded":
+                body, receive = await _buffer(receive)
+                if body is None:
+                    start, end = _json_response(413, {"error_code": "PayloadTooLarge", "message": "Form too large."})
+                    await send(start), await send(end)
+                    return
+                submitted = (parse_qs(body.decode("utf-8", "replace")).get(csrf.FORM_FIELD) or [None])[0]
+            if not csrf.is_valid(submitted, expected):
+                start, end = _json_response(403, {"error_code": "CSRFError", "message": (
+                    "This form has expired or did not come from this site: reload the page and try again "
+                    "(scripts: send the X-CSRF-Token header).")})
+                await send(start), await send(end)
+                return
+
+        if not _is_api(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        limit = settings.ratelimit_anonymous
+        if principal.is_authenticated:
+            limit = await to_thread.run_sync(lambda: _quota(instance, principal, settings))
+        decision = await decide(self._counter_for(settings), bucket_of(principal, request.client.host if request.client else None),
+                                limit, settings.ratelimit_window, time.time(), anonymous=not principal.is_authenticated)
+        headers = [] if decision.limit == 0 else [
+            (b"x-ratelimit-limit", str(decision.limit).encode()),
+            (b"x-ratelimit-remaining", str(decision.remaining).encode()),
+            (b"x-ratelimit-reset", str(decision.reset).encode())]
+        if not decision.allowed:
+            reset = datetime.fromtimestamp(decision.reset, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            message = ("You have exceeded the requests limit for anonymous users." if decision.anonymous
+                       else "Too many requests on the domain. Please contact the domain administrator.")
+            retry = max(1, decision.reset - int(time.time()))
+            start, end = _json_response(429, {
+                "error_code": "TooManyRequests", "message": message,
+                "errorcode": 10005 if decision.anonymous else 10002, "error": message, "reset_time": reset,
+                "limit_time_unit": decision.window, "call_limit": decision.limit},
+                headers + [(b"retry-after", str(retry).encode())])
+            await send(start), await send(end)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *headers]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _quota(instance, principal, settings) -> int:
+    with transaction(instance.catalog) as db:
+        return quota_for(db, principal, default=settings.ratelimit_default, anonymous=settings.ratelimit_anonymous)
+
+
+async def _buffer(receive: Receive) -> tuple[bytes | None, Receive]:
+    """Read the whole (small) body, and a ``receive`` that hands it on to the route."""
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            return None, receive
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    body, sent = b"".join(chunks), False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay

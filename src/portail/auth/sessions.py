@@ -1,0 +1,91 @@
+"""Sign-in sessions: opened at login (password or SSO), found again from the cookie, closed at
+logout, all closed at once by "logout everywhere".
+
+The cookie holds a random token (256 bits); the catalogue keeps only its SHA-256 digest, so a
+database leak gives no usable cookie, and every server process shares the sessions. Expiry is
+absolute (``Settings.session_ttl_minutes``); a disabled user's sessions stop working at once.
+Each session carries its CSRF synchronizer token (``auth.csrf``).
+
+Functions on an SQLAlchemy session, like ``services``; the cookie attributes are described by
+``cookie_options`` for whichever HTTP layer sets them. Audit events: ``logout``,
+``logout.everywhere`` (logins are recorded by ``services.authenticate`` and ``oidc``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, selectinload
+
+from portail.auth.audit import record
+from portail.auth.models import LoginSession, User
+from portail.auth.passwords import aware, digest
+
+#: The cookie's name; ``__Host-`` would forbid ``Path`` variations and needs HTTPS, which dev lacks.
+COOKIE_NAME = "portail_session"
+DEFAULT_TTL = timedelta(hours=8)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    """A new session: ``token`` goes into the cookie (never stored), ``csrf_token`` into forms."""
+
+    token: str
+    csrf_token: str
+    expires_at: datetime
+
+
+def cookie_options(secure: bool, ttl: timedelta) -> dict:
+    """Attributes of the session cookie (Starlette's ``set_cookie`` keywords)."""
+    return {"key": COOKIE_NAME, "httponly": True, "secure": secure, "samesite": "lax", "path": "/",
+            "max_age": int(ttl.total_seconds())}
+
+
+def open_session(session: Session, user: User, *, method: str = "password", ttl: timedelta = DEFAULT_TTL,
+                 ip: str | None = None, user_agent: str | None = None, at: datetime | None = None) -> OpenedSession:
+    """A new session for ``user`` (who just proved who they are); expired rows are swept on the way."""
+    at = at or now()
+    session.execute(delete(LoginSession).where(LoginSession.expires_at <= at))
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    expires = at + ttl
+    session.add(LoginSession(id=digest(token), user_id=user.id, csrf_token=csrf, method=method, created_at=at,
+                             expires_at=expires, ip=ip, user_agent=(user_agent or "")[:300] or None))
+    session.flush()
+    return OpenedSession(token, csrf, expires)
+
+
+def find_session(session: Session, token: str | None, at: datetime | None = None) -> LoginSession | None:
+    """The live session of a cookie value (user and groups loaded); ``None`` when unknown, expired
+    or its user disabled."""
+    if not token:
+        return None
+    row = session.scalar(select(LoginSession).where(LoginSession.id == digest(token))
+                         .options(selectinload(LoginSession.user).selectinload(User.groups)))
+    if row is None or aware(row.expires_at) <= (at or now()) or not row.user.is_active:
+        return None
+    return row
+
+
+def close_session(session: Session, token: str | None, *, ip: str | None = None) -> bool:
+    """Logout: forget this session; False when there was none."""
+    row = find_session(session, token)
+    if row is None:
+        return False
+    record(session, "logout", actor=row.user.login, target=f"user:{row.user.login}", ip=ip)
+    session.delete(row)
+    return True
+
+
+def close_all_sessions(session: Session, user: User, *, actor: str | None = None, ip: str | None = None) -> int:
+    """"Logout everywhere": every session of ``user`` ends; returns how many there were."""
+    result = session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    record(session, "logout.everywhere", actor=actor, target=f"user:{user.login}",
+           detail={"sessions": result.rowcount}, ip=ip)
+    return result.rowcount

@@ -1,0 +1,150 @@
+"""The full-text index of a version: an inverted index written into the version file at build
+time, and the rewrite that lets a query use it.
+
+Why our own two tables rather than DuckDB's ``fts`` extension: ``create_fts_index`` needs an
+id column the records table does not have, its ``match_bm25`` macro resolves its tables in the
+default catalog (a version file is attached read-only under an alias), and ODSQL needs word
+*prefixes* and *fuzzy* words (``search()``), not BM25 ranking. Two plain tables do exactly that
+and stay readable by any process that attaches the immutable file read-only:
+
+* ``fulltext_terms(term)``: every distinct word (lower case, accents stripped, split on
+  anything that is not a letter or a digit), sorted; prefix and fuzzy lookups scan this small
+  dictionary, never the records;
+* ``fulltext(term, field, rid)``: one posting per (word, text field, row), sorted on ``term``
+  so that the engine's zone maps skip every row group but the few holding the wanted words.
+
+Matching is defined once, as a *scan* expression over the records (``word_match``), which the
+compiler emits. The expression carries what it means in ``meta``; a store that has an index
+for the version replaces it by the index lookup (``use_index``), one that has not (a version
+built before the index existed, or any plain DuckDB connection) runs the scan. Both give the
+same rows: the index is an accelerator, never a second semantics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+from sqlglot import exp
+
+POSTINGS = "fulltext"
+TERMS = "fulltext_terms"
+TABLES = (POSTINGS, TERMS)
+_SPLIT = r"[^\pL\pN]+"
+_META = "portail_fulltext"
+
+
+def folded(sql: exp.Expression) -> exp.Expression:
+    """Lower case without accents: how every word is compared."""
+    return exp.Anonymous(this="strip_accents", expressions=[exp.Lower(this=sql)])
+
+
+def words(sql: exp.Expression) -> exp.Expression:
+    """The words of a text value, folded (empty strings may appear at the edges)."""
+    return exp.Anonymous(this="regexp_split_to_array", expressions=[folded(sql), exp.Literal.string(_SPLIT)])
+
+
+def split(text: str) -> list[str]:
+    """The words of a search text, folded like the index (in Python, for the compiler)."""
+    import re
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    bare = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    return [w for w in re.split(r"[\W_]+", bare) if w]
+
+
+@dataclass(frozen=True)
+class Match:
+    """How one search word matches a word of the text: ``exact``, ``prefix`` or ``fuzzy``
+    (Levenshtein distance up to ``distance``)."""
+
+    word: str
+    kind: str = "exact"
+    distance: int = 0
+
+    def test(self, x: exp.Expression) -> exp.Expression:
+        literal = exp.Literal.string(self.word)
+        if self.kind == "prefix":
+            return exp.Anonymous(this="starts_with", expressions=[x, literal])
+        if self.kind == "fuzzy" and self.distance > 0:
+            return exp.LTE(this=exp.Anonymous(this="levenshtein", expressions=[x, literal]),
+                           expression=exp.Literal.number(self.distance))
+        return exp.EQ(this=x, expression=literal)
+
+
+def word_match(columns: Sequence[tuple[str | None, exp.Expression]], match: Match) -> exp.Expression:
+    """Some word of some of ``columns`` ((text field name, text expression) pairs) matches: the
+    scan form, marked so that a store with an index can swap it for the lookup (not when a
+    column is no text field, name ``None``: the index only holds text fields)."""
+    if not columns:
+        return exp.false()
+    x = exp.to_identifier("w")
+    tests = []
+    for _, sql in columns:
+        if match.kind == "exact":
+            tests.append(exp.Anonymous(this="list_contains", expressions=[words(sql.copy()), exp.Literal.string(match.word)]))
+        else:
+            found = exp.Anonymous(this="list_filter", expressions=[
+                words(sql.copy()), exp.Lambda(this=match.test(exp.column(x.copy())), expressions=[x.copy()])])
+            tests.append(exp.GT(this=exp.Anonymous(this="len", expressions=[found]), expression=exp.Literal.number(0)))
+    node = exp.Paren(this=exp.or_(*tests) if len(tests) > 1 else tests[0])
+    if all(name is not None for name, _ in columns):
+        node.meta[_META] = (tuple(name for name, _ in columns), match)
+    return node
+
+
+def _lookup(fields: tuple[str, ...], match: Match, rowid: exp.Expression) -> exp.Expression:
+    terms = exp.select("term").from_(TERMS).where(match.test(exp.column("term")))
+    postings = exp.select("rid").from_(POSTINGS).where(
+        exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in fields]))
+    term = exp.column("term")
+    if match.kind == "exact":  # zone maps answer an equality directly
+        postings = postings.where(exp.EQ(this=term, expression=exp.Literal.string(match.word)))
+    else:
+        postings = postings.where(exp.In(this=term, query=terms.subquery()))
+    return exp.In(this=rowid, query=postings.subquery())
+
+
+def use_index(query: exp.Expression, records: str = "records") -> exp.Expression:
+    """``query`` with every marked scan replaced by a lookup in the index tables (which the
+    caller then points at the version, like ``records``)."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        marked = node.meta.get(_META) if node.meta else None
+        if marked is None:
+            return node
+        fields, match = marked
+        return exp.Paren(this=_lookup(fields, match, exp.column("rowid", table=records, quoted=True)))
+
+    return query.transform(swap)
+
+
+def has_index(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
+    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' "
+                        "AND table_name IN (?, ?)", [catalog, *TABLES]).fetchone()[0]
+    return found == len(TABLES)
+
+
+def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[str], records: str = "records") -> int:
+    """Write the index of ``catalog.records`` into ``catalog`` (the version being built); returns
+    the number of postings. Without text columns the tables exist and are empty."""
+    target = f'"{catalog}".main'
+    if text_columns:
+        parts = []
+        for name in text_columns:
+            column = exp.column(name, quoted=True)
+            tokens = exp.Anonymous(this="unnest", expressions=[words(column)])
+            parts.append(exp.select(exp.alias_(tokens, "term"), exp.alias_(exp.Literal.string(name), "field"),
+                                    exp.alias_(exp.column("rowid"), "rid"))
+                         .from_(exp.Table(this=exp.to_identifier(records), db=exp.to_identifier("main"),
+                                          catalog=exp.to_identifier(catalog)))
+                         .where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())))
+                         .sql(dialect="duckdb"))
+        source = " UNION ALL ".join(parts)
+        con.execute(f"CREATE TABLE {target}.{POSTINGS} AS SELECT term, field, rid FROM ({source}) "
+                    f"WHERE term <> '' ORDER BY term, rid")
+    else:
+        con.execute(f"CREATE TABLE {target}.{POSTINGS} (term VARCHAR, field VARCHAR, rid BIGINT)")
+    con.execute(f"CREATE TABLE {target}.{TERMS} AS SELECT DISTINCT term FROM {target}.{POSTINGS} ORDER BY term")
+    return con.execute(f"SELECT count(*) FROM {target}.{POSTINGS}").fetchone()[0]

@@ -1,0 +1,178 @@
+"""Sign-in pages of one portal: login (password and SSO), logout, logout everywhere, password reset.
+
+``auth_router(portal)`` serves them under the portal's prefix (``/login``, ``/interne/login``…),
+so a private portal's pages can send anonymous visitors to their own login page with
+``?next=<path>``; ``next`` is followed only when it is a path of this site.
+
+Forms carry a CSRF token (``request.state.csrf_token`` from ``api.guard``, which checks it);
+before sign-in it is the double-submit cookie set here. Every rule lives in ``auth``: lockout
+and audit in ``services.authenticate``, sessions in ``auth.sessions``, SSO in ``auth.oidc``.
+``Settings.local_login_disabled_portals`` turns password sign-in off on a portal (SSO only).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from portail.auth import AuthError, csrf, oidc, services, sessions
+from portail.catalog.db import transaction
+from portail.config import Portal
+from portail.web.routes import TEMPLATES, _context
+
+LABELS = {
+    "fr": {"sign_in": "Connexion", "login": "Identifiant", "password": "Mot de passe", "submit": "Se connecter",
+           "sso": "Se connecter avec le compte de l'institution", "or": "ou", "sign_out": "Déconnexion",
+           "local_off": "Sur ce portail, la connexion se fait par le compte de l'institution.",
+           "reset": "Nouveau mot de passe", "new_password": "Nouveau mot de passe", "save": "Enregistrer",
+           "reset_done": "Mot de passe changé : vous pouvez vous connecter.",
+           "everywhere": "Se déconnecter partout"},
+    "en": {"sign_in": "Sign in", "login": "Login", "password": "Password", "submit": "Sign in",
+           "sso": "Sign in with your organisation account", "or": "or", "sign_out": "Sign out",
+           "local_off": "On this portal, sign in with your organisation account.",
+           "reset": "New password", "new_password": "New password", "save": "Save",
+           "reset_done": "Password changed: you may sign in.", "everywhere": "Sign out everywhere"},
+}
+
+
+def safe_next(target: str | None, root: str) -> str:
+    """``target`` if it is a path of this site, else the portal's home (no open redirect)."""
+    home = root + "/"
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target \
+            or any(ord(c) < 32 for c in target):
+        return home
+    return target
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def auth_router(portal: Portal) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    root = portal.root
+
+    def settings(request: Request):
+        return request.app.state.instance.settings
+
+    def local_allowed(request: Request) -> bool:
+        return portal.id not in settings(request).local_login_disabled_portals
+
+    def page(request: Request, template: str, status: int = 200, **values) -> HTMLResponse:
+        context = _context(request, portal.id, **values)
+        token = request.state.csrf_token if hasattr(request.state, "csrf_token") else None
+        fresh = None
+        if not token:
+            token = fresh = csrf.new_token()
+        context.update(csrf_token=token, a=LABELS[context["lang"]], portal_root=root,
+                       sso=oidc.OidcConfig.from_settings(settings(request)) is not None,
+                       local=local_allowed(request))
+        response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
+        if fresh:
+            response.set_cookie(csrf.COOKIE_NAME, fresh, httponly=True, samesite="lax", path="/",
+                                secure=settings(request).session_cookie_secure)
+        return response
+
+    def signed_in(request: Request, user, method: str, target: str) -> RedirectResponse:
+        config = settings(request)
+        ttl = timedelta(minutes=config.session_ttl_minutes)
+        with transaction(request.app.state.instance.catalog) as db:
+            opened = sessions.open_session(db, db.merge(user), method=method, ttl=ttl, ip=client_ip(request),
+                                           user_agent=request.headers.get("user-agent"))
+        response = RedirectResponse(safe_next(target, root), status_code=303)
+        response.set_cookie(value=opened.token, **sessions.cookie_options(config.session_cookie_secure, ttl))
+        response.delete_cookie(csrf.COOKIE_NAME, path="/")  # the session's own token takes over
+        return response
+
+    @router.get(f"{root}/login", response_class=HTMLResponse)
+    def login_form(request: Request, next: str = ""):
+        principal = getattr(request.state, "principal", None)
+        if principal is not None and principal.is_authenticated:
+            return RedirectResponse(safe_next(next, root), status_code=303)
+        return page(request, "login.html", next=safe_next(next, root))
+
+    @router.post(f"{root}/login", response_class=HTMLResponse)
+    def login(request: Request, login: str = Form(""), password: str = Form(""), next: str = Form("")):
+        if not local_allowed(request):
+            return page(request, "login.html", 403, next=safe_next(next, root), error=LABELS["en"]["local_off"])
+        config = settings(request)
+        with transaction(request.app.state.instance.catalog) as db:
+            attempt = services.authenticate(db, login, password, ip=client_ip(request),
+                                            max_failures=config.auth_max_failed_logins,
+                                            lockout=timedelta(minutes=config.auth_lockout_minutes))
+        if not attempt.ok:
+            return page(request, "login.html", 401, next=safe_next(next, root), error=attempt.error().message,
+                        login=login)
+        return signed_in(request, attempt.user, "password", next)
+
+    @router.post(f"{root}/logout")
+    def logout(request: Request):
+        with transaction(request.app.state.instance.catalog) as db:
+            sessions.close_session(db, request.cookies.get(sessions.COOKIE_NAME), ip=client_ip(request))
+        response = RedirectResponse(root + "/", status_code=303)
+        response.delete_cookie(sessions.COOKIE_NAME, path="/")
+        return response
+
+    @router.post(f"{root}/logout-everywhere")
+    def logout_everywhere(request: Request):
+        with transaction(request.app.state.instance.catalog) as db:
+            row = sessions.find_session(db, request.cookies.get(sessions.COOKIE_NAME))
+            if row is not None:
+                sessions.close_all_sessions(db, row.user, actor=row.user.login, ip=client_ip(request))
+        response = RedirectResponse(root + "/", status_code=303)
+        response.delete_cookie(sessions.COOKIE_NAME, path="/")
+        return response
+
+    @router.get(f"{root}/reset-password", response_class=HTMLResponse)
+    def reset_form(request: Request, token: str = ""):
+        return page(request, "reset_password.html", token=token)
+
+    @router.post(f"{root}/reset-password", response_class=HTMLResponse)
+    def reset(request: Request, token: str = Form(""), password: str = Form("")):
+        try:
+            with transaction(request.app.state.instance.catalog) as db:
+                services.reset_password(db, token, password, ip=client_ip(request))
+        except AuthError as error:
+            return page(request, "reset_password.html", error.status, token=token, error=error.message)
+        return page(request, "login.html", next=root + "/", notice=LABELS[
+            _context(request, portal.id)["lang"]]["reset_done"])
+
+    @router.get(f"{root}/login/sso")
+    def sso_start(request: Request, next: str = ""):
+        config = oidc.OidcConfig.from_settings(settings(request))
+        if config is None:
+            return page(request, "login.html", 404, next=safe_next(next, root), error="Single sign-on is not configured")
+        try:
+            metadata = oidc.discover(config)
+        except AuthError as error:
+            return page(request, "login.html", 502, next=safe_next(next, root), error=error.message)
+        callback = str(request.url_for("sso_callback_" + portal.id))
+        with transaction(request.app.state.instance.catalog) as db:
+            url = oidc.start(db, config, metadata, redirect_uri=callback, next_url=safe_next(next, root),
+                             portal=portal.id)
+        return RedirectResponse(url, status_code=303)
+
+    @router.get(f"{root}/login/sso/callback", name="sso_callback_" + portal.id)
+    def sso_callback(request: Request, state: str = "", code: str = "", error: str = ""):
+        config = oidc.OidcConfig.from_settings(settings(request))
+        if config is None:
+            return page(request, "login.html", 404, next=root + "/", error="Single sign-on is not configured")
+        try:
+            if error or not code:
+                raise oidc.refused(f"The identity provider refused the sign-in ({error or 'no code'})")
+            metadata = oidc.discover(config)
+            with transaction(request.app.state.instance.catalog) as db:
+                user, flow = oidc.finish(db, config, metadata, state=state, code=code, ip=client_ip(request))
+                target = flow.next_url
+        except AuthError as failure:
+            return page(request, "login.html", failure.status, next=root + "/", error=failure.message)
+        return signed_in(request, user, "oidc", target)
+
+    return router
+
+
+def login_link(root: str, next_path: str) -> str:
+    return f"{root}/login?next={quote(next_path, safe='/')}"

@@ -1,0 +1,89 @@
+"""The catalogue page's search: full text over a dataset's title, description, keywords,
+themes and field labels; facets (theme, keyword, publisher, license, features, modified year)
+with counts; sort by title, modified or popularity.
+
+Pure functions over the datasets ``explore_service.visible_datasets`` hands out for the
+caller, so the page can never list more than the API would. Popularity: there is no usage
+counter yet, so "popular" means the most records (said in the page's sort label).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+FACETS = ("theme", "keyword", "publisher", "license", "features", "modified")
+SORTS = {"-modified": ("modified", True), "title": ("title", False), "-popularity": ("popularity", True)}
+GEO_TYPES = ("geo_point_2d", "geo_shape")
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, for matching ``Énergie`` with ``energie``."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+
+
+def has_geo(dataset: Any) -> bool:
+    return any(f.get("type") in GEO_TYPES for f in (dataset.current.fields if dataset.current else []))
+
+
+def facet_values(dataset: Any, name: str) -> list[str]:
+    """The values a dataset has for one catalogue facet."""
+    if name == "theme":
+        return list(dataset.themes or [])
+    if name == "keyword":
+        return list(dataset.keywords or [])
+    if name == "publisher":
+        return [dataset.publisher] if dataset.publisher else []
+    if name == "license":
+        return [dataset.license] if dataset.license else []
+    if name == "features":
+        return (["geo"] if has_geo(dataset) else []) + (["records"] if dataset.records_count else [])
+    if name == "modified":
+        return [str(dataset.modified.year)] if dataset.modified else []
+    return []
+
+
+def search_text(dataset: Any) -> str:
+    fields = dataset.current.fields if dataset.current else []
+    return fold(" ".join([dataset.slug, dataset.title, dataset.description or "", *(dataset.keywords or []),
+                          *(dataset.themes or []), *(f.get("label") or "" for f in fields),
+                          *(f.get("description") or "" for f in fields)]))
+
+
+def matches(dataset: Any, words: list[str]) -> bool:
+    text = search_text(dataset)
+    return all(w in text for w in words)
+
+
+@dataclass(frozen=True)
+class CatalogueResult:
+    datasets: list[Any]  # every match, sorted
+    facets: dict[str, list[tuple[str, int]]]  # facet → (value, count) under the other facets' filters
+
+
+def search(datasets: list[Any], q: str, refine: dict[str, list[str]], sort: str) -> CatalogueResult:
+    """Datasets matching every word of ``q`` and every refinement (facet → values, all must
+    hold); each facet's counts ignore its own refinement, so its other values stay listed."""
+    words = [fold(w) for w in q.split()]
+    found = [d for d in datasets if matches(d, words)]
+
+    def keep(d: Any, skip: str | None = None) -> bool:
+        return all(v in facet_values(d, name) for name, values in refine.items() if name != skip for v in values)
+
+    facets = {}
+    for name in FACETS:
+        counts = Counter(v for d in found if keep(d, name) for v in facet_values(d, name))
+        order = sorted(counts.items(), key=lambda kv: kv[0], reverse=True) if name == "modified" else \
+            sorted(counts.items(), key=lambda kv: (-kv[1], fold(kv[0])))
+        facets[name] = order[:30]
+    results = [d for d in found if keep(d)]
+    key, descending = SORTS.get(sort, SORTS["-modified"])
+    if key == "title":
+        results.sort(key=lambda d: fold(d.title))
+    elif key == "popularity":
+        results.sort(key=lambda d: d.records_count or 0, reverse=True)
+    else:
+        results.sort(key=lambda d: d.modified, reverse=descending)
+    return CatalogueResult(results, facets)

@@ -1,0 +1,114 @@
+"""The filter state a dataset page keeps in its URL, shared by every tab, as Opendatasoft
+writes it: ``q`` (full text), ``refine.<field>=<value>``, ``exclude.<field>=<value>`` (each may
+repeat), ``sort`` (``field`` or ``-field``).
+
+One state, two spellings: ``page_params`` for links between tabs and ``api_params`` for the
+Explore API (``where="<q>"``, ``refine=<field>:<value>``, ``exclude=…``), so the table, the map,
+the charts, the exports and the console all ask the same question. Pure: no HTTP, no SQL; the
+values reach the services as API parameters and are checked there like any API call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlencode
+
+Pair = tuple[str, str]
+
+
+def odsql_string(text: str) -> str:
+    """``text`` as an ODSQL double-quoted string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(frozen=True)
+class FilterState:
+    q: str = ""
+    refine: tuple[Pair, ...] = ()
+    exclude: tuple[Pair, ...] = ()
+    sort: str = ""
+    extra: tuple[Pair, ...] = field(default=(), compare=False)  # other page parameters (lang…), kept in links
+
+    @classmethod
+    def from_query(cls, items: Iterable[Pair]) -> "FilterState":
+        q, sort, refine, exclude, extra = "", "", [], [], []
+        for key, value in items:
+            if key == "q":
+                q = value.strip()
+            elif key == "sort":
+                sort = value.strip()
+            elif key.startswith("refine.") and len(key) > 7 and value != "":
+                refine.append((key[7:], value))
+            elif key.startswith("exclude.") and len(key) > 8 and value != "":
+                exclude.append((key[8:], value))
+            elif key == "lang":
+                extra.append((key, value))
+        return cls(q, tuple(dict.fromkeys(refine)), tuple(dict.fromkeys(exclude)), sort, tuple(extra))
+
+    # -- the two spellings --------------------------------------------------------------------
+    def page_params(self, **changes: str | int | None) -> list[Pair]:
+        """The state as page URL parameters, with ``changes`` (``page=2``…) appended; ``None`` or
+        empty values drop out."""
+        pairs = [("q", self.q)] + [(f"refine.{k}", v) for k, v in self.refine] + \
+                [(f"exclude.{k}", v) for k, v in self.exclude] + [("sort", self.sort)] + list(self.extra)
+        pairs += [(k, str(v)) for k, v in changes.items() if v not in (None, "")]
+        return [(k, v) for k, v in pairs if v != ""]
+
+    def query_string(self, **changes: str | int | None) -> str:
+        params = self.page_params(**changes)
+        return "?" + urlencode(params) if params else ""
+
+    @property
+    def where(self) -> list[str]:
+        return [odsql_string(self.q)] if self.q else []
+
+    @property
+    def refine_args(self) -> list[str]:
+        return [f"{k}:{v}" for k, v in self.refine]
+
+    @property
+    def exclude_args(self) -> list[str]:
+        return [f"{k}:{v}" for k, v in self.exclude]
+
+    @property
+    def order_by(self) -> str | None:
+        name = self.sort.lstrip("-")
+        return f"`{name}` {'desc' if self.sort.startswith('-') else 'asc'}" if name else None
+
+    def api_params(self) -> list[Pair]:
+        """The filters (not the sort) as Explore API parameters."""
+        return [("where", w) for w in self.where] + [("refine", r) for r in self.refine_args] + \
+               [("exclude", e) for e in self.exclude_args]
+
+    @property
+    def active(self) -> bool:
+        return bool(self.q or self.refine or self.exclude)
+
+    # -- changes, for facet links -------------------------------------------------------------
+    def refined(self, name: str, value: str) -> bool:
+        return (name, value) in self.refine
+
+    def excluded(self, name: str, value: str) -> bool:
+        return (name, value) in self.exclude
+
+    def toggle(self, name: str, value: str, *, exclude: bool = False) -> "FilterState":
+        """Refine (or exclude) by a value, or drop that filter when it is already set."""
+        pair = (name, value)
+        if exclude:
+            kept = tuple(p for p in self.exclude if p != pair)
+            return replace(self, exclude=kept if pair in self.exclude else kept + (pair,),
+                           refine=tuple(p for p in self.refine if p != pair))
+        kept = tuple(p for p in self.refine if p != pair)
+        return replace(self, refine=kept if pair in self.refine else kept + (pair,),
+                       exclude=tuple(p for p in self.exclude if p != pair))
+
+    def searching(self, q: str) -> "FilterState":
+        return replace(self, q=q)
+
+    def sorted_by(self, name: str) -> "FilterState":
+        """Sort by a field, ascending first, descending on the second click."""
+        return replace(self, sort=f"-{name}" if self.sort == name else name)
+
+    def cleared(self) -> "FilterState":
+        return replace(self, q="", refine=(), exclude=())

@@ -1,0 +1,91 @@
+// The analyze tab: one chart from the chart form (its settings are in the page URL), drawn with
+// Apache ECharts from the records API's group_by, so the chart always agrees with the API.
+// The data also fill a table (the chart's text alternative) and a CSV link (the API's export
+// of the same query). Without ECharts the table still fills.
+(function () {
+  "use strict";
+  const el = document.getElementById("chart");
+  const d = el.dataset;
+  const cfg = JSON.parse(d.config);
+  const types = JSON.parse(d.types);
+  const text = JSON.parse(d.i18n);
+  const status = document.getElementById("chart-status");
+  const lang = document.documentElement.lang;
+  const quote = (name) => "`" + name + "`";
+
+  function query() {
+    let x = quote(cfg.x);
+    if (types[cfg.x] === "date" || types[cfg.x] === "datetime") {
+      x = cfg.bucket === "year" ? `year(${x})` : `date_format(${x}, '${cfg.bucket === "month" ? "yyyy-MM" : "yyyy-MM-dd"}')`;
+    }
+    const y = cfg.y === "count" || !cfg.yfield ? "count(*)" : `${cfg.y}(${quote(cfg.yfield)})`;
+    const group = [`${x} as x`].concat(cfg.series ? [`${quote(cfg.series)} as s`] : []).join(", ");
+    return { select: `${y} as y`, group_by: group, order_by: "x" };
+  }
+  function url(path, params) {
+    return d.api + path + "?" + [new URLSearchParams(params).toString(), d.filters].filter(Boolean).join("&");
+  }
+  const label = (v) => (v === null || v === undefined ? "—" : String(v));
+
+  function fillTable(rows) {
+    const table = document.getElementById("chart-table");
+    const head = table.createTHead().insertRow();
+    [cfg.x].concat(cfg.series ? [cfg.series] : [], [cfg.y === "count" ? text.count : `${text[cfg.y]} ${cfg.yfield}`]).forEach((name) => {
+      const th = document.createElement("th");
+      th.scope = "col";
+      th.textContent = name;
+      head.appendChild(th);
+    });
+    const body = table.createTBody();
+    rows.forEach((r) => {
+      const row = body.insertRow();
+      [label(r.x)].concat(cfg.series ? [label(r.s)] : [], [Number(r.y).toLocaleString(lang)]).forEach((v) => { row.insertCell().textContent = v; });
+    });
+  }
+
+  function option(rows) {
+    const xs = [...new Set(rows.map((r) => label(r.x)))];
+    const names = cfg.series ? [...new Set(rows.map((r) => label(r.s)))].slice(0, 20) : [""];
+    const kind = { column: "bar", bar: "bar", line: "line", area: "line", pie: "pie", scatter: "scatter" }[cfg.type] || "bar";
+    const base = { animation: false, aria: { enabled: true }, tooltip: { trigger: kind === "pie" ? "item" : "axis" },
+      legend: cfg.series ? { type: "scroll", bottom: 0 } : undefined, grid: { containLabel: true, left: 10, right: 20, bottom: 40 } };
+    if (kind === "pie") {
+      return Object.assign(base, { series: [{ type: "pie", radius: "65%", data: rows.map((r) => ({ name: label(r.x), value: Number(r.y) })) }] });
+    }
+    const series = names.map((name) => {
+      const byX = new Map(rows.filter((r) => !cfg.series || label(r.s) === name).map((r) => [label(r.x), Number(r.y)]));
+      return { name: name, type: kind, areaStyle: cfg.type === "area" ? {} : undefined, stack: cfg.type === "area" && cfg.series ? "all" : undefined,
+        data: xs.map((x) => (byX.has(x) ? byX.get(x) : null)) };
+    });
+    const category = { type: "category", data: xs };
+    const value = { type: "value" };
+    return Object.assign(base, cfg.type === "bar" ? { xAxis: value, yAxis: category } : { xAxis: category, yAxis: value }, { series: series });
+  }
+
+  async function draw() {
+    const params = query();
+    document.getElementById("dl-csv").href = url("/exports/csv", params);
+    try {
+      const response = await fetch(url("/records", Object.assign({ limit: 1000 }, params)));
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.message || response.statusText);
+      fillTable(body.results);
+      if (typeof echarts === "undefined") return;
+      const chart = echarts.init(el, null, { renderer: "canvas" });
+      const opts = option(body.results);
+      chart.setOption(opts);
+      document.getElementById("dl-png").href = chart.getDataURL({ type: "png", pixelRatio: 2, backgroundColor: "#fff" });
+      const box = document.createElement("div"); // an SVG twin, for the SVG download
+      const svg = echarts.init(box, null, { renderer: "svg", width: el.clientWidth, height: el.clientHeight });
+      svg.setOption(opts);
+      document.getElementById("dl-svg").href = svg.getDataURL({ type: "svg" });
+      svg.dispose();
+      window.addEventListener("resize", () => chart.resize());
+      el.dataset.state = "ready";
+    } catch (error) {
+      status.textContent = `${text.error} : ${error.message}`;
+      el.dataset.state = "error";
+    }
+  }
+  draw();
+})();

@@ -1,0 +1,59 @@
+// The API tab: an Explore API v2.1 console. The form gives the URL (with the page's filters),
+// a curl command, Python and JavaScript snippets, and sends the request to show the answer.
+(function () {
+  "use strict";
+  const form = document.getElementById("console");
+  const text = JSON.parse(form.dataset.i18n);
+  const fixed = new URLSearchParams(form.dataset.filters);
+  const $ = (id) => document.getElementById(id);
+  // The page's full-text filter goes to the where box; refine/exclude stay as they are.
+  form.where.value = fixed.getAll("where").join(" and ");
+  fixed.delete("where");
+
+  function address() {
+    const endpoint = form.endpoint.value;
+    const params = new URLSearchParams();
+    if (endpoint) {
+      const clauses = endpoint === "/facets" ? ["where"] : ["select", "where", "group_by", "order_by"];
+      clauses.forEach((name) => { if (form[name].value.trim()) params.append(name, form[name].value.trim()); });
+      if (endpoint === "/records" && form.limit.value !== "") params.append("limit", form.limit.value);
+      fixed.forEach((value, key) => params.append(key, value));
+    }
+    const query = params.toString();
+    return location.origin + form.dataset.api + endpoint + (query ? "?" + query : "");
+  }
+  function update() {
+    const u = address();
+    $("a-url").value = u;
+    $("a-curl").textContent = `curl '${u.replace(/'/g, "'\\''")}'`;
+    $("a-python").textContent = `import requests\n\nresponse = requests.get(${JSON.stringify(u)})\nresponse.raise_for_status()\nprint(response.json())`;
+    $("a-js").textContent = `const response = await fetch(${JSON.stringify(u)});\nconst data = await response.json();\nconsole.log(data);`;
+  }
+  async function run(event) {
+    event.preventDefault();
+    const out = $("a-response");
+    out.textContent = "…";
+    try {
+      const response = await fetch(address());
+      const type = response.headers.get("content-type") || "";
+      const body = type.includes("json") ? JSON.stringify(await response.json(), null, 2) : (await response.text()).slice(0, 20000);
+      out.textContent = `HTTP ${response.status}\n\n${body}`;
+    } catch (error) {
+      out.textContent = `${text.error} : ${error.message}`;
+    }
+  }
+  async function copy() {
+    const field = $("a-url");
+    try {
+      await navigator.clipboard.writeText(field.value);
+    } catch (error) { // no clipboard permission: select the text for Ctrl+C
+      field.select();
+    }
+    $("a-copy").textContent = text.copied;
+  }
+  form.addEventListener("input", update);
+  form.addEventListener("change", update);
+  form.addEventListener("submit", run);
+  $("a-copy").addEventListener("click", copy);
+  update();
+})();

@@ -1,0 +1,83 @@
+"""Management API for accounts: the operator, an admin's session (with CSRF) or manage key, and
+refusals for everyone else; users, groups, keys (secret once, revocable by admins), grants, quotas, audit."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from portail.api.app import create_app
+from portail.auth import services
+from tests.conftest import make_instance
+
+API = "/api/management/v1"
+
+
+@pytest.fixture
+def site(tmp_path):
+    instance = make_instance(tmp_path / "home", session_cookie_secure=False, management_token="op-token")
+    with instance.session() as s:
+        services.create_user(s, "root", role="admin", password="Correct-horse-42")
+        viewer = services.create_user(s, "vera", role="viewer")
+        _, vera_key = services.create_api_key(s, viewer, scopes=["manage"])
+    yield instance, TestClient(create_app(instance)), vera_key
+    instance.store.close()
+
+
+OP = {"Authorization": "Bearer op-token"}
+
+
+def test_operator_manages_users_groups_keys_and_audit(site):
+    _, client, _ = site
+    assert client.post(f"{API}/users", json={"login": "Bob", "role": "publisher"}, headers=OP).json()["login"] == "bob"
+    assert client.post(f"{API}/users", json={"login": "bob"}, headers=OP).status_code == 409
+    assert client.post(f"{API}/users", json={"login": "x", "role": "king"}, headers=OP).json()["error_code"] \
+        == "InvalidRESTParameterError"
+    assert client.post(f"{API}/groups", json={"name": "agents"}, headers=OP).status_code == 201
+    assert client.put(f"{API}/groups/agents/members/bob", headers=OP).json()["members"] == ["bob"]
+    created = client.post(f"{API}/apikeys", json={"login": "bob", "scopes": ["read"]}, headers=OP).json()
+    assert created["key"].startswith("pk_")
+    listed = client.get(f"{API}/apikeys", headers=OP).json()["results"]
+    assert all("key" not in k for k in listed) and {k["login"] for k in listed} == {"bob", "vera"}
+    assert client.delete(f"{API}/apikeys/{created['id']}", headers=OP).json()["state"] == "revoked"
+    reset = client.post(f"{API}/users/bob/reset-token", headers=OP).json()
+    assert reset["token"] and "reset-password?token=" in reset["reset_url"]
+    assert client.put(f"{API}/quotas/group/agents", json={"calls": 99}, headers=OP).status_code == 200
+    assert client.get(f"{API}/quotas", headers=OP).json()["results"] == [{"kind": "group", "name": "agents", "calls": 99}]
+    audit = client.get(f"{API}/audit", params={"action": "apikey.", "limit": 1}, headers=OP).json()
+    assert audit["total_count"] == 3 and audit["results"][0]["action"] == "apikey.revoke"  # vera's, bob's, revoke
+    page2 = client.get(f"{API}/audit", params={"action": "apikey.", "limit": 1, "offset": 1}, headers=OP).json()
+    assert page2["results"][0]["action"] == "apikey.create"
+    assert client.get(f"{API}/audit", params={"since": "2999-01-01"}, headers=OP).json()["total_count"] == 0
+    assert client.get(f"{API}/audit", params={"since": "not a date"}, headers=OP).status_code == 400
+    assert client.get(f"{API}/users", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    disabled = client.patch(f"{API}/users/bob", json={"role": "viewer", "active": False}, headers=OP).json()
+    assert disabled["active"] is False and disabled["role"] == "viewer"
+
+
+def test_non_admins_manage_only_their_own_keys(site):
+    _, client, vera_key = site
+    vera = {"Authorization": f"Apikey {vera_key}"}
+    assert client.get(f"{API}/users", headers=vera).status_code == 403
+    assert client.get(f"{API}/datasets", headers=vera).status_code == 403
+    assert client.post(f"{API}/apikeys", json={"login": "root"}, headers=vera).status_code == 403
+    own = client.post(f"{API}/apikeys", json={"name": "mine"}, headers=vera)
+    assert own.status_code == 201 and own.json()["login"] == "vera"
+    assert {k["login"] for k in client.get(f"{API}/apikeys", headers=vera).json()["results"]} == {"vera"}
+    assert client.get(f"{API}/users").status_code == 401  # nobody: token configured
+
+
+def test_an_admin_session_works_with_the_csrf_header(site):
+    _, client, _ = site
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    client.post("/login", data={"login": "root", "password": "Correct-horse-42", "csrf_token": token})
+    assert client.get(f"{API}/users").status_code == 200
+    assert client.get(f"{API}/datasets").status_code == 200
+    assert client.post(f"{API}/groups", json={"name": "g"}).status_code == 403  # no CSRF header
+    session_token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)
+    assert client.post(f"{API}/groups", json={"name": "g"}, headers={"X-CSRF-Token": session_token}).status_code == 201
+    events = client.get(f"{API}/audit", params={"actor": "root", "action": "group.create"}).json()
+    assert events["total_count"] == 1

@@ -1,0 +1,128 @@
+"""OpenID Connect sign-in against a real provider process on loopback (tests/auth/oidc_provider.py),
+through the real redirects: Portail → provider login form → callback → session cookie."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import socket
+from contextlib import contextmanager
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+from portail.auth import services
+from portail.auth.audit import query
+from tests.conftest import make_instance
+from tests.live import ROOT, free_port, live_server
+
+USERS = {"alice": {"groups": ["idp-stats", "idp-other"]}, "bob": {"groups": []},
+         "mallory": {"nonce_override": "replayed"}}
+
+
+@contextmanager
+def provider():
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    env = {"PATH": os.environ.get("PATH", ""), "OIDC_ISSUER": issuer, "OIDC_CLIENT_ID": "portail",
+           "OIDC_CLIENT_SECRET": "s3cret", "OIDC_USERS": json.dumps(USERS)}
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "tests.auth.oidc_provider:app", "--port", str(port),
+                                "--log-level", "warning"], cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(process.stderr.read().decode()[-2000:])
+                time.sleep(0.1)
+        yield issuer
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def sso(tmp_path_factory):
+    home = tmp_path_factory.mktemp("sso") / "home"
+    instance = make_instance(home)
+    with instance.session() as s:
+        services.create_group(s, "idp-other")  # exists under the IdP's name, but a map is configured
+        services.create_user(s, "bob", role="publisher", password="Correct-horse-42")
+        stale = services.create_group(s, "statisticiens")
+        services.add_member(s, stale, services.get_user(s, "bob"))  # the IdP says bob is in no group
+    instance.store.close()
+    with provider() as issuer:
+        env = {"PORTAIL_OIDC_ISSUER": issuer, "PORTAIL_OIDC_CLIENT_ID": "portail", "PORTAIL_OIDC_CLIENT_SECRET": "s3cret",
+               "PORTAIL_OIDC_GROUP_MAP": json.dumps({"idp-stats": "statisticiens"}),
+               "PORTAIL_SESSION_COOKIE_SECURE": "false", "PORTAIL_LOCAL_LOGIN_DISABLED_PORTALS": '["internal"]'}
+        with live_server(home, env=env) as base:
+            yield base, home
+
+
+def sso_login(base: str, user: str, next_path: str = "/interne/") -> tuple[httpx.Client, httpx.Response]:
+    client = httpx.Client(follow_redirects=True, timeout=30)
+    form = client.get(f"{base}/interne/login/sso", params={"next": next_path})
+    assert form.status_code == 200 and 'name="username"' in form.text
+    hops = [str(r.url) for r in form.history]
+    assert urlparse(hops[-1]).path == "/authorize" or "/authorize" in str(form.url)
+    sent = parse_qs(urlparse(str(form.url)).query)
+    assert sent["code_challenge_method"] == ["S256"] and sent["nonce"][0] and sent["state"][0]
+    fields = {k: v[0] for k, v in sent.items()}
+    done = client.post(str(form.url).split("?")[0], data={**fields, "username": user})
+    return client, done
+
+
+@pytest.mark.slow
+def test_sso_signs_in_provisions_and_maps_groups(sso):
+    base, home = sso
+    client, done = sso_login(base, "alice", "/interne/explore/")
+    assert done.status_code == 200 and str(done.url) == f"{base}/interne/explore/"
+    assert "alice" in done.text  # signed in on the private portal
+    inst = make_instance(home)
+    with inst.session() as s:
+        alice = services.get_user(s, "alice")
+        assert alice.role == "viewer" and alice.password_hash is None and alice.email == "alice@example.org"
+        assert [g.name for g in alice.groups] == ["statisticiens"]  # mapped; idp-other is not in the map
+        assert query(s, action="login.success", actor="alice")[0] == 1
+    inst.store.close()
+
+
+@pytest.mark.slow
+def test_sso_group_mapping_follows_the_idp(sso):
+    base, home = sso
+    _, done = sso_login(base, "bob")
+    assert done.status_code == 200
+    inst = make_instance(home)
+    with inst.session() as s:
+        bob = services.get_user(s, "bob")
+        assert bob.role == "publisher" and [g.name for g in bob.groups] == []  # left the mapped group
+    inst.store.close()
+
+
+@pytest.mark.slow
+def test_a_wrong_nonce_or_a_replayed_state_is_refused(sso):
+    base, _ = sso
+    client, done = sso_login(base, "mallory")
+    assert done.status_code == 401 and "not valid" in done.text and "mallory" not in client.cookies.get("portail_session", "")
+    assert client.get(f"{base}/interne/").url.path == "/interne/login"
+    replay = client.get(f"{base}/interne/login/sso/callback", params={"state": "forged", "code": "x"})
+    assert replay.status_code == 401
+
+
+@pytest.mark.slow
+def test_local_accounts_are_off_on_the_internal_portal(sso):
+    base, _ = sso
+    with httpx.Client(timeout=30) as client:
+        page = client.get(f"{base}/interne/login")
+        assert "/interne/login/sso" in page.text and 'name="password"' not in page.text
+        token = client.get(f"{base}/login").text.split('name="csrf_token" value="')[1].split('"')[0]
+        refused = client.post(f"{base}/interne/login", data={"login": "bob", "password": "Correct-horse-42",
+                                                              "csrf_token": token})
+        assert refused.status_code == 403

@@ -1,0 +1,191 @@
+"""Geo predicates, distance, geo outputs and geo aggregates on real points (social housing
+in Paris) and shapes (départements), checked with haversine distances and shapely
+predicates computed here. Points within 0.3 % of a radius are left out of the comparison:
+the sphere radius used by the engine is an implementation detail, not ODSQL."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import shapely.geometry
+from shapely.geometry import Point, box, shape
+
+from tests.conformance.api import get
+
+EARTH = 6_371_008.8
+CENTRE = (2.35, 48.85)  # lon, lat (Île de la Cité)
+
+
+def haversine(lon1, lat1, lon2, lat2) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH * math.asin(math.sqrt(a))
+
+
+def ids(body, key):
+    return {r[key] for r in body["results"]}
+
+
+def all_ids(client, slug, where, key):
+    """Every matching key (paging by 100, as a client would)."""
+    first = get(client, slug, where=where, select=key, limit=100, order_by=key)
+    out = [r[key] for r in first["results"]]
+    for offset in range(100, first["total_count"], 100):
+        out += [r[key] for r in get(client, slug, where=where, select=key, limit=100, offset=offset, order_by=key)["results"]]
+    assert len(out) == first["total_count"]
+    return set(out)
+
+
+RADII = [  # text, metres
+    ("1km", 1000), ("500m", 500), ("0.8km", 800), ("1000yd", 914.4), ("1mi", 1609.344), ("3000ft", 914.4),
+    ("120000cm", 1200), ("700000mm", 700),
+]
+
+
+@pytest.mark.parametrize("spelling", ["within_distance", "distance"])
+@pytest.mark.parametrize(("radius", "metres"), RADII, ids=[r for r, _ in RADII])
+def test_within_distance(portal, source, spelling, radius, metres):
+    where = f"{spelling}(geo_point_2d, geom'POINT({CENTRE[0]} {CENTRE[1]})', {radius})"
+    got = all_ids(portal, "logements", where, "id_livraison")
+    inside, outside = set(), set()
+    for r in source("logements"):
+        d = haversine(r["geo_point_2d"].x, r["geo_point_2d"].y, *CENTRE)
+        if d < metres * 0.997:
+            inside.add(r["id_livraison"])
+        elif d > metres * 1.003:
+            outside.add(r["id_livraison"])
+    assert inside and inside <= got and not (got & outside)
+
+
+POLYGON = [(2.33, 48.84), (2.37, 48.84), (2.37, 48.87), (2.33, 48.87), (2.33, 48.84)]
+WKT = "POLYGON((" + ", ".join(f"{x} {y}" for x, y in POLYGON) + "))"
+GEOJSON = json.dumps({"type": "Polygon", "coordinates": [POLYGON]})
+TRIANGLE = shapely.geometry.Polygon([(2.30, 48.82), (2.40, 48.82), (2.35, 48.90)])
+TRIANGLE_WKT = TRIANGLE.wkt
+
+POINT_CASES = [  # where → python test on the point
+    (f"in_bbox(geo_point_2d, 48.84, 2.33, 48.87, 2.37)", lambda p: 2.33 <= p.x <= 2.37 and 48.84 <= p.y <= 48.87),
+    (f"in_bbox(geo_point_2d, 48.87, 2.37, 48.84, 2.33)", lambda p: 2.33 <= p.x <= 2.37 and 48.84 <= p.y <= 48.87),
+    (f"in_bbox(geo_shape, 48.84, 2.33, 48.87, 2.37)", lambda p: 2.33 <= p.x <= 2.37 and 48.84 <= p.y <= 48.87),
+    (f"intersects(geo_point_2d, geom'{WKT}')", lambda p: box(2.33, 48.84, 2.37, 48.87).intersects(p)),
+    (f"intersects(geo_point_2d, geom'{GEOJSON}')", lambda p: box(2.33, 48.84, 2.37, 48.87).intersects(p)),
+    (f"within(geo_point_2d, geom'{TRIANGLE_WKT}')", lambda p: p.within(TRIANGLE)),
+    (f"disjoint(geo_point_2d, geom'{TRIANGLE_WKT}')", lambda p: p.disjoint(TRIANGLE)),
+    (f"geometry(geo_point_2d, geom'{TRIANGLE_WKT}')", lambda p: p.intersects(TRIANGLE)),
+    (f"geometry(geo_point_2d, geom'{TRIANGLE_WKT}', INTERSECTS)", lambda p: p.intersects(TRIANGLE)),
+    (f"geometry(geo_point_2d, geom'{TRIANGLE_WKT}', WITHIN)", lambda p: p.within(TRIANGLE)),
+    (f"geometry(geo_point_2d, geom'{TRIANGLE_WKT}', DISJOINT)", lambda p: p.disjoint(TRIANGLE)),
+    (f"polygon(geo_point_2d, geom'{TRIANGLE_WKT}')", lambda p: p.within(TRIANGLE)),
+    (f"within(geo_shape, geom'{TRIANGLE_WKT}') and annee = 2010", None),
+    (f"not intersects(geo_point_2d, geom'{WKT}') and arrdt = 11", None),
+]
+
+
+@pytest.mark.parametrize(("where", "test"), [pytest.param(w, t, id=f"logements: {w[:90]}") for w, t in POINT_CASES])
+def test_point_predicates(portal, source, where, test):
+    rows = source("logements")
+    if test is None:  # the combined cases
+        if "annee = 2010" in where:
+            expected = {r["id_livraison"] for r in rows if r["annee"] == 2010 and r["geo_point_2d"].within(TRIANGLE)}
+        else:
+            expected = {r["id_livraison"] for r in rows if r["arrdt"] == 11 and not box(2.33, 48.84, 2.37, 48.87).intersects(r["geo_point_2d"])}
+    else:
+        expected = {r["id_livraison"] for r in rows if test(r["geo_point_2d"])}
+    assert expected and all_ids(portal, "logements", where, "id_livraison") == expected
+
+
+SHAPE_CASES = [
+    "intersects(geo_shape, geom'POINT(2.35 48.85)')",
+    "intersects(geo_shape, geom'POINT(5.72 45.19)')",
+    "intersects(geo_shape, geom'LINESTRING(2.35 48.85, 4.83 45.76)')",
+    "intersects(geo_shape, geom'{\"type\": \"Point\", \"coordinates\": [-1.55, 47.22]}')",
+    "within(geo_shape, geom'POLYGON((1.4 48.1, 3.6 48.1, 3.6 49.3, 1.4 49.3, 1.4 48.1))')",
+    "disjoint(geo_shape, geom'POLYGON((-5 41, 10 41, 10 44, -5 44, -5 41))')",
+    "within_distance(geo_shape, geom'POINT(2.35 48.85)', 1m)",
+    "in_bbox(geo_shape, 48.5, 2.0, 49.0, 2.6)",
+]
+
+
+def _shape_test(where: str):
+    literal = where.split("geom'", 1)[1].split("'", 1)[0] if "geom'" in where else None
+    g = shape(json.loads(literal)) if literal and literal.startswith("{") else shapely.from_wkt(literal) if literal else None
+    if where.startswith("intersects"):
+        return lambda s: s.intersects(g)
+    if where.startswith("within_distance"):
+        return lambda s: s.intersects(g)
+    if where.startswith("within"):
+        return lambda s: s.within(g)
+    if where.startswith("disjoint"):
+        return lambda s: s.disjoint(g)
+    return lambda s: s.intersects(box(2.0, 48.5, 2.6, 49.0))
+
+
+@pytest.mark.parametrize("where", [pytest.param(w, id=f"departements: {w}") for w in SHAPE_CASES])
+def test_shape_predicates(portal, source, where):
+    test = _shape_test(where)
+    expected = {r["code"] for r in source("departements") if test(r["geo_shape"])}
+    body = get(portal, "departements", where=where, select="code", limit=100)
+    assert expected and ids(body, "code") == expected
+
+
+def test_distance_in_select_and_order_by(portal, source):
+    point = f"geom'POINT({CENTRE[0]} {CENTRE[1]})'"
+    body = get(portal, "logements", select=f"id_livraison, distance(geo_point_2d, {point}) as d",
+               order_by=f"distance(geo_point_2d, {point})", limit=20)
+    distances = {r["id_livraison"]: haversine(r["geo_point_2d"].x, r["geo_point_2d"].y, *CENTRE) for r in source("logements")}
+    got = [r["d"] for r in body["results"]]
+    assert got == sorted(got)
+    for r in body["results"]:
+        assert r["d"] == pytest.approx(distances[r["id_livraison"]], rel=3e-3)
+    assert got[-1] <= sorted(distances.values())[19] * 1.003
+
+
+def test_distance_descending(portal, source):
+    point = "geom'POINT(2.35 48.85)'"
+    body = get(portal, "logements", select=f"distance(geo_point_2d, {point}) as d", order_by="d desc", limit=5)
+    farthest = sorted((haversine(r["geo_point_2d"].x, r["geo_point_2d"].y, *CENTRE) for r in source("logements")), reverse=True)[:5]
+    assert [r["d"] for r in body["results"]] == pytest.approx(farthest, rel=3e-3)
+
+
+def test_bbox_aggregate(portal, source):
+    body = get(portal, "logements", select="bbox(geo_point_2d) as b, count(*) as n", where="arrdt = 13")
+    points = [r["geo_point_2d"] for r in source("logements") if r["arrdt"] == 13]
+    (row,) = body["results"]
+    assert row["n"] == len(points)
+    got = shape(row["b"]["geometry"]).bounds
+    expected = (min(p.x for p in points), min(p.y for p in points), max(p.x for p in points), max(p.y for p in points))
+    assert got == pytest.approx(expected)
+
+
+def test_envelope_aggregate(portal, source):
+    body = get(portal, "logements", select="envelope(geo_point_2d) as e", where="arrdt = 4")
+    points = shapely.geometry.MultiPoint([r["geo_point_2d"] for r in source("logements") if r["arrdt"] == 4])
+    hull = shape(body["results"][0]["e"]["geometry"])
+    assert hull.equals_exact(points.convex_hull, 1e-9) or hull.symmetric_difference(points.convex_hull).area < 1e-12
+
+
+def test_bbox_by_group(portal, source):
+    body = get(portal, "departements", select="code, bbox(geo_shape) as b", group_by="code", where='code in ("75", "2A", "13")')
+    shapes = {r["code"]: r["geo_shape"] for r in source("departements")}
+    assert {r["code"] for r in body["results"]} == {"75", "2A", "13"}
+    for r in body["results"]:
+        assert shape(r["b"]["geometry"]).bounds == pytest.approx(shapes[r["code"]].bounds)
+
+
+@pytest.mark.parametrize("zoom", [1, 8, 12, 15])
+def test_geo_cluster(portal, source, zoom):
+    body = get(portal, "logements", select="count(*) as n", group_by=f"geo_cluster(geo_point_2d, {zoom})", limit=20000)
+    rows = source("logements")
+    key = f"geo_cluster(geo_point_2d, {zoom})"
+    assert sum(r["n"] for r in body["results"]) == len(rows)
+    xs, ys = [r["geo_point_2d"].x for r in rows], [r["geo_point_2d"].y for r in rows]
+    for r in body["results"]:
+        centroid = r[key]["cluster_centroid"]
+        assert min(xs) <= centroid["lon"] <= max(xs) and min(ys) <= centroid["lat"] <= max(ys)
+    if zoom == 1:
+        assert len(body["results"]) == 1
+        assert body["results"][0][key]["cluster_centroid"] == pytest.approx({"lon": sum(xs) / len(xs), "lat": sum(ys) / len(ys)})
+    assert body["total_count"] == len(body["results"])

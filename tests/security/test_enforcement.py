@@ -1,0 +1,155 @@
+"""What each caller sees, exactly: counts, facets, aggregates, schema, portals, audit, errors.
+
+The leak matrix proves nothing escapes; these tests pin the numbers the caller does get.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from portail.api import create_app
+from portail.auth import services as auth
+from portail.auth.audit import recent
+from portail.auth.models import DatasetSecurity
+from portail.catalog import open_catalog, services
+from portail.config import Portal, Settings
+from portail.operations import open_instance
+from tests.security.conftest import ALLOWED_CP, HIDDEN, META, OPEN, SECRET
+
+API = "/api/explore/v2.1/catalog/datasets"
+
+
+def get(matrix, who: str, path: str, **params):
+    key = matrix.callers[who].key
+    return matrix.client.get(path, params=params, headers={"Authorization": f"Apikey {key}"} if key else {},
+                             follow_redirects=False)
+
+
+def test_a_record_filter_holds_in_counts_facets_aggregates_and_the_catalogue(matrix):
+    body = get(matrix, "arr13", f"{API}/{SECRET}/records", limit=100).json()
+    assert body["total_count"] == matrix.allowed < matrix.total
+    assert {r["code_postal"] for r in body["results"]} == {ALLOWED_CP}
+    groups = get(matrix, "arr13", f"{API}/{SECRET}/records", group_by="code_postal", select="code_postal, count(*) as n").json()
+    assert groups["results"] == [{"code_postal": ALLOWED_CP, "n": matrix.allowed}]
+    facets = get(matrix, "arr13", f"{API}/{SECRET}/facets", facet="code_postal").json()["facets"][0]["facets"]
+    assert [(f["value"], f["count"]) for f in facets] == [(ALLOWED_CP, matrix.allowed)]
+    listed = {d["dataset_id"]: d for d in get(matrix, "arr13", API, limit=100).json()["results"]}
+    assert listed[SECRET]["metas"]["default"]["records_count"] == matrix.allowed
+    v1 = get(matrix, "arr13", "/api/records/1.0/search", dataset=SECRET, rows=0).json()
+    assert v1["nhits"] == matrix.allowed
+    rows = list(csv.DictReader(io.StringIO(get(matrix, "arr13", f"{API}/{SECRET}/exports/csv").text.lstrip("\ufeff")),
+                               delimiter=";"))
+    assert len(rows) == matrix.allowed and {r["code_postal"] for r in rows} == {ALLOWED_CP}
+    # Whoever sees it whole gets the whole count.
+    assert get(matrix, "valid_key", f"{API}/{SECRET}/records", limit=0).json()["total_count"] == matrix.total
+    assert get(matrix, "admin", f"{API}/{SECRET}").json()["metas"]["default"]["records_count"] == matrix.total
+
+
+def test_a_hidden_field_is_gone_from_schema_records_exports_and_errors(matrix):
+    dataset = get(matrix, "masque", f"{API}/{SECRET}").json()
+    assert HIDDEN not in {f["name"] for f in dataset["fields"]}
+    assert dataset["metas"]["default"]["records_count"] == matrix.total
+    record = get(matrix, "masque", f"{API}/{SECRET}/records", limit=1).json()["results"][0]
+    assert HIDDEN not in record and "code_postal" in record
+    header = get(matrix, "masque", f"{API}/{SECRET}/exports/csv").text.splitlines()[0]
+    assert HIDDEN not in header and "code_postal" in header
+    hidden = get(matrix, "masque", f"{API}/{SECRET}/records", where=f'{HIDDEN} = "x"')
+    unknown = get(matrix, "masque", f"{API}/{SECRET}/records", where='nulle_part = "x"')
+    assert hidden.status_code == unknown.status_code == 400
+    assert hidden.json()["message"] == unknown.json()["message"].replace("nulle_part", HIDDEN)
+    # The same field is known to a caller it is not hidden from.
+    assert get(matrix, "arr13", f"{API}/{SECRET}/records", where=f'{HIDDEN} = "x"').status_code == 200
+
+
+def test_record_ids_do_not_hash_hidden_values(matrix):
+    seen_by_all = get(matrix, "admin", f"{API}/{SECRET}/records", include_links="true", limit=1).json()["results"][0]
+    seen_masked = get(matrix, "masque", f"{API}/{SECRET}/records", include_links="true", limit=1).json()["results"][0]
+    assert seen_by_all["_id"] != seen_masked["_id"]
+    assert get(matrix, "masque", f"{API}/{SECRET}/records/{seen_masked['_id']}").json() == \
+        {k: v for k, v in seen_masked.items() if k != "_id"}
+    assert get(matrix, "masque", f"{API}/{SECRET}/records/{seen_by_all['_id']}").status_code == 404
+
+
+def test_public_metadata_with_restricted_records(matrix):
+    listed = {d["dataset_id"]: d for d in get(matrix, "anonymous", API, limit=100).json()["results"]}
+    assert set(listed) == {META, OPEN}
+    assert listed[META]["metas"]["default"]["records_count"] == 0 and listed[META]["has_records"] is False
+    assert get(matrix, "anonymous", f"{API}/{META}").status_code == 200
+    for path in ("records", "facets", "exports/csv", "attachments"):
+        response = get(matrix, "anonymous", f"{API}/{META}/{path}")
+        assert response.status_code == 403 and response.json()["error_code"] == "Forbidden", path
+    assert get(matrix, "admin", f"{API}/{META}/records", limit=0).json()["total_count"] > 90
+
+
+def test_each_portal_lists_its_own_datasets(matrix):
+    public = {d["dataset_id"] for d in get(matrix, "admin", API, limit=100).json()["results"]}
+    internal = {d["dataset_id"] for d in get(matrix, "admin", f"/interne{API}", limit=100).json()["results"]}
+    assert public == {SECRET, META, OPEN} and internal == {SECRET, META}
+    assert get(matrix, "admin", f"/interne{API}/{OPEN}/records").status_code == 404
+    links = get(matrix, "admin", f"/interne{API}/{SECRET}", include_links="true").json()["_links"]
+    assert links[0]["href"].endswith(f"/interne{API}/{SECRET}")
+    # A private portal: nothing for anonymous callers, a login page for browsers.
+    refused = get(matrix, "anonymous", f"/interne{API}")
+    assert refused.status_code == 401 and refused.json()["error_code"] == "Unauthorized"
+    page = get(matrix, "anonymous", "/interne/explore/", q="x")
+    assert page.status_code == 303 and page.headers["location"] == "/interne/login?next=/interne/explore/%3Fq%3Dx"
+
+
+def test_exports_of_restricted_data_are_audited(matrix):
+    with matrix.instance.session() as s:
+        before = len(recent(s, action="export.restricted", limit=1000))
+    assert get(matrix, "arr13", f"{API}/{SECRET}/exports/json").status_code == 200
+    assert get(matrix, "anonymous", f"{API}/{OPEN}/exports/json").status_code == 200
+    with matrix.instance.session() as s:
+        events = recent(s, action="export.restricted", limit=1000)
+        assert len(events) == before + 1
+        event = events[0]
+        assert (event.actor, event.target, event.detail["format"], event.detail["row_filter"]) == \
+            ("v13", f"dataset:{SECRET}", "json", True)
+
+
+def test_a_broken_record_filter_refuses_the_data_without_revealing_itself(tmp_path, refdata):
+    instance = open_instance(Settings(home=tmp_path))
+    with instance.session() as s:
+        services.create_dataset(s, "regions", "Régions")
+    from portail import operations
+
+    operations.load_file(instance, "regions", refdata / "referentiels" / "cog2026_regions.csv", publish=True)
+    with instance.session() as s:
+        dataset = services.get_dataset(s, "regions")
+        auth.set_dataset_security(s, dataset, record_filters={"*": 'champ_secret_renomme = "x"'})
+    client = TestClient(create_app(instance))
+    response = client.get(f"{API}/regions/records")
+    assert response.status_code == 403 and response.json()["error_code"] == "SecurityError"
+    assert "champ_secret_renomme" not in response.text
+    # The caller's own mistakes are still theirs to read.
+    mistake = client.get(f"{API}/regions/records", params={"where": "nulle_part = 1"})
+    assert mistake.status_code == 400 and "nulle_part" in mistake.json()["message"]
+    instance.store.close()
+
+
+def test_a_portal_on_its_own_hostname(tmp_path):
+    portals = [Portal(id="public", title="Open data"),
+               Portal(id="internal", title="Intranet", prefix="/interne/", hostname="data.intra.example", policy="private")]
+    client = TestClient(create_app(open_instance(Settings(home=tmp_path, portals=portals))))
+    assert client.get(API).status_code == 200
+    inside = client.get(API, headers={"Host": "data.intra.example"})
+    assert inside.status_code == 401 and inside.json()["error_code"] == "Unauthorized"
+    assert client.get(API, headers={"Host": "other.example"}).status_code == 200
+
+
+@pytest.mark.postgres
+def test_migration_0003_on_postgresql(pg_url):
+    factory = open_catalog(pg_url)
+    with factory() as s, s.begin():
+        dataset = services.create_dataset(s, "d", "D")
+        auth.set_dataset_security(s, dataset, visibility="restricted", metadata_public=True)
+    with factory() as s:
+        assert s.scalar(select(DatasetSecurity.metadata_public)) is True
+        assert auth.dataset_ref(s, services.get_dataset(s, "d")).metadata_public is True
+    factory.kw["bind"].dispose()

@@ -1,0 +1,271 @@
+"""The leak matrix: every GET endpoint of the app × every kind of caller × both portals.
+
+The endpoints come from the app's route table: a GET route that ``ROUTES`` does not classify
+fails ``test_every_get_route_is_classified``, so a new endpoint cannot ship without saying what
+it may reveal. For each caller (see ``conftest``), every probe of every endpoint is requested
+and its body (binary exports decoded: Parquet, XLSX, Shapefile, FlatGeobuf, KML, GPX) checked:
+
+- callers for whom the restricted dataset does not exist get exactly the answer a dataset that
+  never existed gets (same status, same body), and no canary;
+- the record-filtered caller never receives a row outside its filter (row canaries);
+- the field-restricted caller never receives the hidden field's name or values, and an error
+  about the hidden field reads exactly as one about a field that does not exist;
+- expired and revoked keys get 401 everywhere; the private portal answers anonymous callers
+  with 401 (APIs) or a redirect to its login page (pages);
+- callers allowed everything do receive the canaries from the probes marked as revealing, so
+  the probes are proved able to catch a leak.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from portail.api.catalog_exports import CATALOG_FORMATS
+from portail.exports import FORMATS
+from tests.security.conftest import ALLOWED_CP, ATTACHMENT_TITLE, HIDDEN, META, MANAGEMENT_TOKEN, OPEN, SECRET, SECRET_TITLE
+
+TWIN = "zz-jamais-existe"  # a dataset that never existed: restricted ones must be indistinguishable from it
+NO_FIELD = "champ_inexistant_zz"  # a field that never existed: hidden fields must be indistinguishable from it
+PORTALS = {"public": "", "internal": "/interne"}
+GROUP = {"group_by": "code_postal", "select": "code_postal, count(*) as n"}
+
+
+@dataclass(frozen=True)
+class Probe:
+    params: dict = field(default_factory=dict)
+    fmt: str | None = None  # how to decode the body
+    reveals: bool = False  # callers seeing everything must find a canary here
+    values: tuple = ()  # substitutions for the path ({format}, {tab}, …)
+
+
+def _records() -> list[Probe]:
+    return [Probe({"limit": 100}), Probe({"where": f'code_postal != "{ALLOWED_CP}"', "limit": 100}),
+            Probe({"select": HIDDEN, "limit": 100}), Probe(GROUP), Probe({"refine": "code_postal:75020", "limit": 100}),
+            Probe({"include_links": "true", "limit": 100}), Probe({"after": "", "limit": 1000}, reveals=True),
+            Probe({"where": f'{HIDDEN} like "RUE"', "limit": 100}), Probe({"order_by": f"{HIDDEN} desc"})]
+
+
+def _exports(portal: str) -> list[Probe]:
+    names = list(FORMATS) if portal == "public" else ["csv", "geojson"]
+    probes = [Probe({}, fmt=name, reveals=name != "gpx", values=(("format", name),)) for name in names]
+    return probes + [Probe({"select": HIDDEN}, fmt="csv", values=(("format", "csv"),)),
+                     Probe(GROUP, fmt="csv", values=(("format", "csv"),)),
+                     Probe({"where": f'code_postal != "{ALLOWED_CP}"'}, fmt="json", reveals=True,
+                           values=(("format", "json"),))]
+
+
+#: Every GET route, relative to its portal's root (or absolute for instance-wide ones): its probes.
+ROUTES: dict[str, str] = {
+    "/api/explore/v2.1/catalog/datasets": "catalog",
+    "/api/explore/v2.1/catalog/datasets/{dataset_id}": "dataset",
+    "/api/explore/v2.1/catalog/datasets/{dataset_id}/records": "records",
+    "/api/explore/v2.1/catalog/datasets/{dataset_id}/records/{record_id}": "record",
+    "/api/explore/v2.1/catalog/datasets/{dataset_id}/facets": "facets",
+    "/api/explore/v2.1/catalog/datasets/{dataset_id}/attachments": "attachments",
+    "/api/explore/v2.1/catalog/datasets/{dataset_id}/attachments/{attachment_id}": "attachment",
+    "/api/explore/v2.1/catalog/datasets/{dataset_id}/exports": "dataset",
+    "/api/explore/v2.1/catalog/datasets/{dataset_id}/exports/{format}": "export",
+    "/api/explore/v2.1/catalog/exports": "catalog",
+    "/api/explore/v2.1/catalog/exports/{format}": "catalog_export",
+    "/api/records/1.0/search": "v1_records",
+    "/api/datasets/1.0/search": "catalog",
+    "/api/datasets/1.0/{dataset_id}": "dataset",
+    "/": "page",
+    "/explore": "page",
+    "/explore/dataset/{dataset_id}": "dataset",
+    "/explore/dataset/{dataset_id}/{tab}": "tabs",
+    # Instance-wide, no dataset data: documentation and health.
+    "/api/explore/v2.1/swagger.json": "no_data",
+    "/api/docs": "no_data",
+    "/docs/oauth2-redirect": "no_data",
+    "/api/health": "no_data",
+}
+#: Sign-in pages (built in ``web/auth_routes.py``) show no dataset data.
+NO_DATA_PATTERN = re.compile(r"/(login|logout|auth|oidc|reset-password|password|sessions?|account)(/|$)")
+MANAGEMENT = "/api/management/v1"
+
+
+def get_routes(app) -> list[str]:
+    """Every GET path of the app, included routers flattened."""
+    from fastapi import routing
+
+    paths = []
+    for route, context in routing._iter_routes_with_context(app.routes):
+        path = context.path if context is not None else getattr(route, "path", None)
+        methods = (context.methods if context is not None else getattr(route, "methods", None)) or set()
+        if path is not None and "GET" in methods:
+            paths.append(path)
+    return sorted(set(paths))
+
+
+def split(path: str) -> tuple[str | None, str]:
+    """(portal id, path relative to it) — the longest matching prefix; None for instance-wide paths."""
+    for portal, root in sorted(PORTALS.items(), key=lambda item: -len(item[1])):
+        if root and (path == root or path.startswith(root + "/")):
+            return portal, path[len(root):] or "/"
+    return "public", path
+
+
+def classify(path: str) -> str | None:
+    """The probe kind of a GET path; None: unclassified."""
+    if path.startswith(MANAGEMENT):
+        return "management"
+    if NO_DATA_PATTERN.search(path):
+        return "no_data"
+    return ROUTES.get(split(path)[1].rstrip("/") or "/")
+
+
+def test_every_get_route_is_classified(matrix):
+    unclassified = [p for p in get_routes(matrix.client.app) if classify(p) is None]
+    assert not unclassified, f"classify these GET routes in tests/security/test_leak_matrix.py: {unclassified}"
+    relative = {split(p)[1].rstrip("/") or "/" for p in get_routes(matrix.client.app)}
+    assert set(ROUTES) <= relative | {"/api/docs"}, "ROUTES names a route the app no longer has"
+
+
+def probes(kind: str, portal: str) -> list[Probe]:
+    return {
+        "catalog": [Probe(), Probe({"limit": 100})],
+        "dataset": [Probe(), Probe({"include_links": "true"})],
+        "records": _records(),
+        "record": [Probe(), Probe({"select": HIDDEN})],
+        "facets": [Probe({"facet": "code_postal"}), Probe({"facet": HIDDEN}),
+                   Probe({"facet": "code_postal", "refine": "code_postal:75020"}),
+                   Probe({"facet": "code_postal", "where": f'{HIDDEN} like "RUE"'})],
+        "attachments": [Probe()],
+        "attachment": [Probe()],
+        "export": _exports(portal),
+        "catalog_export": [Probe({}, fmt=name, values=(("format", name),)) for name in CATALOG_FORMATS],
+        "v1_records": [Probe({"dataset": SECRET, "rows": 100}, reveals=True),
+                       Probe({"dataset": SECRET, "rows": 100, "refine.code_postal": "75020"}),
+                       Probe({"dataset": SECRET, "rows": 10, "facet": "code_postal", "q": "RUE"}),
+                       Probe({"dataset": SECRET, "rows": 10, "fields": HIDDEN}),
+                       Probe({"dataset": SECRET, "rows": 10, "sort": HIDDEN})],
+        "page": [Probe(), Probe({"q": "confidentiels"})],
+        "tabs": [Probe({}, values=(("tab", tab),)) for tab in ("information", "table", "export", "api")],
+        "no_data": [Probe()],
+        "management": [Probe()],
+    }[kind]
+
+
+# -- reading a body ---------------------------------------------------------------------------
+def text_of(content: bytes, fmt: str | None) -> str:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(io.BytesIO(content))
+        return f"{table.schema.names} {table.to_pylist()}"
+    if fmt == "xlsx":
+        from python_calamine import CalamineWorkbook
+
+        book = CalamineWorkbook.from_filelike(io.BytesIO(content))
+        return str([book.get_sheet_by_name(name).to_python() for name in book.sheet_names])
+    if fmt in ("shp", "kml", "gpx", "fgb"):
+        import pyogrio
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"export.{'zip' if fmt == 'shp' else fmt}"
+            path.write_bytes(content)
+            layers = pyogrio.list_layers(path)
+            texts = []
+            for name in layers[:, 0]:
+                meta, table = pyogrio.read_arrow(path, layer=name)
+                texts.append(f"{meta['fields'].tolist()} {table.drop_columns([meta['geometry_name'] or 'geometry']).to_pylist() if (meta['geometry_name'] or 'geometry') in table.column_names else table.to_pylist()}")
+            return " ".join(texts)
+    return content.decode("utf-8", "replace")
+
+
+def url_for(portal: str, template: str, matrix, probe: Probe, slug: str) -> str:
+    values = {"dataset_id": slug, "record_id": matrix.canary_record_id, "attachment_id": matrix.attachment_id,
+              "ref": slug, "name": HIDDEN, "format": "csv", "tab": "information", **dict(probe.values)}
+    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), "root"), template)
+
+
+def swap(params: dict, old: str, new: str) -> dict:
+    return {k: (v.replace(old, new) if isinstance(v, str) else v) for k, v in params.items()}
+
+
+# -- the matrix -------------------------------------------------------------------------------
+CALLERS = ["anonymous", "nogrant", "arr13", "masque", "publisher", "admin", "valid_key", "expired_key",
+           "revoked_key", "narrow_key"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("portal", list(PORTALS))
+@pytest.mark.parametrize("who", CALLERS)
+def test_leak_matrix(matrix, portal, who):
+    caller = matrix.callers[who]
+    client = matrix.client
+    headers = {"Authorization": f"Apikey {caller.key}"} if caller.key else {}
+    checked = revealed = 0
+    for path in get_routes(client.app):
+        kind = classify(path)
+        route_portal, _ = split(path)
+        if kind in ("management", "no_data"):
+            if portal != "public":
+                continue
+        elif route_portal != portal:
+            continue
+        for probe in probes(kind, portal):
+            url = url_for(portal, path, matrix, probe, SECRET)
+            response = client.get(url, params=probe.params, headers=headers, follow_redirects=False)
+            context = f"{who} GET {url} {probe.params}: {response.status_code} {response.text[:300]}"
+            assert response.status_code < 500, context
+            checked += 1
+            if kind == "management":  # the operator's API: its token, never a reader's key
+                assert response.status_code in (401, 403), context
+                continue
+            if kind == "no_data":
+                leaked = [c for c in [SECRET_TITLE, ATTACHMENT_TITLE, *matrix.row_canaries] if c in response.text]
+                assert not leaked, context
+                continue
+            if caller.secret == "refused":
+                assert response.status_code == 401, context
+                assert response.json()["message"] == "API key is not valid", context
+                continue
+            if portal == "internal" and caller.key is None:
+                if kind in ("page", "tabs") or path.startswith("/interne/explore") or path in ("/interne/", "/interne"):
+                    assert response.status_code == 303, context
+                    assert response.headers["location"].startswith("/interne/login?next=/interne"), context
+                else:
+                    assert response.status_code == 401, context
+                    assert response.json()["error_code"] == "Unauthorized", context
+                continue
+            if response.status_code == 200 and probe.fmt is not None:
+                body = text_of(response.content, probe.fmt)
+            else:
+                body = response.text
+            forbidden = []
+            if caller.secret == "unknown":
+                forbidden = [SECRET_TITLE, ATTACHMENT_TITLE, HIDDEN, *matrix.row_canaries, *matrix.kept_addresses]
+                if "{dataset_id}" in path or kind == "v1_records":
+                    twin = client.get(url_for(portal, path, matrix, probe, TWIN), params=swap(probe.params, SECRET, TWIN),
+                                      headers=headers, follow_redirects=False)
+                    assert response.status_code == twin.status_code, context
+                    assert response.text == twin.text.replace(TWIN, SECRET), context
+                    continue
+            elif caller.secret == "rows":
+                forbidden = list(matrix.row_canaries)
+            elif caller.secret == "fields":
+                forbidden = [*matrix.row_canaries, *matrix.kept_addresses]
+                if response.status_code >= 400 and HIDDEN in str(probe.params):
+                    twin = client.get(url, params=swap(probe.params, HIDDEN, NO_FIELD), headers=headers,
+                                      follow_redirects=False)
+                    assert response.status_code == twin.status_code, context
+                    assert response.text == twin.text.replace(NO_FIELD, HIDDEN), context
+                    continue
+                forbidden.append(HIDDEN)
+            leaked = [c for c in forbidden if c in body]
+            assert not leaked, f"{context}\nleaked: {leaked[:5]}"
+            if caller.secret == "all" and probe.reveals:
+                assert response.status_code == 200, context
+                assert any(c in body for c in matrix.row_canaries), f"probe cannot see a leak: {context}"
+                revealed += 1
+    assert checked > 50
+    if caller.secret == "all":
+        assert revealed >= 3
