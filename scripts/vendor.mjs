@@ -10,6 +10,7 @@ const target = join(root, "src", "portail", "web", "static", "vendor");
 const files = {
   "maplibre-gl": ["dist/maplibre-gl.js", "dist/maplibre-gl.css"],
   "echarts": ["dist/echarts.min.js"],
+  "swagger-ui-dist": ["swagger-ui-bundle.js", "swagger-ui.css"],
 };
 
 rmSync(target, { recursive: true, force: true });

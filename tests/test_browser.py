@@ -44,7 +44,8 @@ def server(tmp_path_factory, refdata):
     load_file(instance, "senateurs", refdata / "elus" / "rne_elus-senateurs-sen.csv", publish=True)
     load_file(instance, "departements", refdata / "geo" / "departements-version-simplifiee.geojson", publish=True)
     instance.store.close()
-    with live_server(home) as base:
+    # Past 500 records in view the map clusters on the server: both ways get exercised here.
+    with live_server(home, env={"PORTAIL_MAP_DETAIL_RECORDS": "500"}) as base:
         yield base
 
 
@@ -122,11 +123,16 @@ def test_refine_by_a_facet_follows_in_table_map_and_export(page, server):
     page.wait_for_url("**/map/?**refine.bs=RIVP**")
     page.wait_for_selector("#map[data-state=ready]")
     status = page.locator("#map-status").inner_text()
-    assert count_in(status) == 783, status  # the filtered records, all on the map
-    rendered = page.evaluate("window.portailMap.querySourceFeatures('records').length")
-    assert rendered > 0
-    page.select_option("#color-by", "mode_real")
+    assert count_in(status) == 783 and page.locator("#map").get_attribute("data-mode") == "clusters", status
+    clusters = page.evaluate("window.portailMap.getSource('server').serialize().data.features.map(f => f.properties.n)")
+    assert 1 < len(clusters) < 783 and sum(clusters) == 783  # every filtered record, in server-side clusters
     page.screenshot(path=str(SHOTS / "dataset-map.png"))
+    page.evaluate("window.portailMap.jumpTo({center: [2.38, 48.865], zoom: 15})")  # fewer than 500 in view
+    page.wait_for_selector("#map[data-mode=records][data-state=ready]")
+    assert 0 < count_in(page.locator("#map-status").inner_text()) < 500
+    page.select_option("#color-by", "mode_real")
+    assert page.evaluate("window.portailMap.getPaintProperty('points', 'circle-color')[0]") == "match"
+    page.screenshot(path=str(SHOTS / "dataset-map-records.png"))
 
     page.click("nav.tabs >> text=Export")
     link = page.locator("a.filtered", has_text="GEOJSON").get_attribute("href")

@@ -58,6 +58,7 @@ def test_home_lists_themes_latest_largest_and_totals(client):
 def test_catalogue_search_facets_sort_and_language(client):
     html = client.get("/explore/", params={"q": "paris"}).text
     assert "Logements sociaux financés à Paris" in html and "Sénateurs</a>" not in html
+    assert "Programmes financés depuis 2001." in html  # the Markdown description as plain text
     # field labels and keywords are searched too, accents ignored
     assert "Sénateurs</a>" in client.get("/explore/", params={"q": "categorie socio"}).text
     assert "Logements sociaux" in client.get("/explore/", params={"q": "hlm"}).text
@@ -195,3 +196,38 @@ def test_localised_numbers_dates_and_complete_strings():
     assert format_number(3.5, "fr") == "3,5" and format_date(date(2025, 3, 12), "fr") == "12 mars 2025"
     assert format_date(date(2025, 3, 12), "en") == "March 12, 2025"
     assert STRINGS["fr"].keys() == STRINGS["en"].keys()
+
+
+def test_every_link_stays_under_the_portal_prefix(tmp_path, refdata):
+    from portail.config import Portal
+    from tests.conftest import make_instance
+
+    instance = make_instance(tmp_path / "home", portals=[
+        Portal(id="public", title="Public"),
+        Portal(id="internal", title="Données des quartiers", prefix="/quartiers/", primary_color="#6a1b9a")])
+    with instance.session() as s:
+        services.create_dataset(s, "logements", "Logements sociaux", themes=["Logement"], portals=["internal"])
+    load_file(instance, "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", publish=True)
+    client = TestClient(create_app(instance))
+    try:
+        home = client.get("/quartiers/").text
+        assert "Données des quartiers" in home and "--accent: #6a1b9a" in home
+        assert 'href="/quartiers/explore/dataset/logements/information/' in home
+        assert 'href="/quartiers/explore/?refine.theme=Logement' in home
+        assert "logements" not in client.get("/").text  # not on the root portal
+        catalogue = client.get("/quartiers/explore/", params={"q": "logement"}).text
+        assert 'href="/quartiers/explore/?q=logement&amp;refine.theme=Logement"' in catalogue
+        assert client.get("/quartiers/explore/dataset/logements/", follow_redirects=False).headers["location"] == \
+            "/quartiers/explore/dataset/logements/information/"
+        table = client.get("/quartiers/explore/dataset/logements/table/").text
+        hrefs = re.findall(r'href="(/[^"]*)"', table)
+        assert all(h.startswith(("/quartiers/", "/static/", "/api/docs")) for h in hrefs), hrefs
+        export = client.get("/quartiers/explore/dataset/logements/export/").text
+        csv_link = [h for h in links(export, "whole") if h.endswith("/csv")][0]
+        assert csv_link == "/quartiers/api/explore/v2.1/catalog/datasets/logements/exports/csv"
+        assert client.get(csv_link).status_code == 200
+        assert 'data-api="/quartiers/api/explore/v2.1/catalog/datasets/logements"' in \
+            client.get("/quartiers/explore/dataset/logements/map/").text
+        assert client.get("/explore/dataset/logements/table/").status_code == 404
+    finally:
+        instance.store.close()

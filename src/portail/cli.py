@@ -83,6 +83,26 @@ def _load(instance: Instance, slug: str, source: str, options: ReadOptions, publ
               f"({rate:,.0f} rows/s); {', '.join(report.notes)}")
     for name, count in report.rejected.items():
         out.print(f"  [yellow]field {name!r}: {count:,} values could not be read and became null[/yellow]")
+    for line in _step_lines(report.processors):
+        out.print(line)
+
+
+def _step_lines(steps: list[dict]) -> list[str]:
+    """Each pipeline step's counts, and the first records it could not match (all 100 in `dataset show --json`)."""
+    lines = []
+    for step in steps:
+        counts = {k: v for k, v in step.items() if k not in ("step", "processor") and not k.endswith("_records")}
+        lines.append(f"  step {step['step']} ({step['processor']}): " + (", ".join(f"{k} {v:,}" for k, v in counts.items())
+                                                                       or "done"))
+        for key, records in step.items():
+            if key.endswith("_records") and records:
+                label = key.removesuffix("_records")
+                from rich.markup import escape
+
+                shown = "; ".join(", ".join(f"{k}={v}" for k, v in r.items() if v is not None)[:160] for r in records[:3])
+                lines.append(f"    [yellow]{label} (first {min(len(records), 3)} of {step.get(label, len(records)):,}): "
+                             f"{escape(shown)}[/yellow]")
+    return lines
 
 
 def _options(format: str | None, encoding: str | None, delimiter: str | None, sheet: str | None) -> ReadOptions:
@@ -327,12 +347,26 @@ app.add_typer(refdata_app, name="refdata")
 @refdata_app.command("install")
 def refdata_install(from_dir: Optional[Path] = typer.Option(None, "--from", help="Read the official files from this folder "
                                                                 "instead of downloading them."),
-                    only: Optional[str] = typer.Option(None, "--only", help="communes,epci,departements,regions")):
+                    only: Optional[str] = typer.Option(None, "--only", help="communes,epci,departements,regions"),
+                    mirror: Optional[str] = typer.Option(None, "--mirror", help="Download from this base URL (laid out "
+                                                         "like the reference folder) instead of the official URLs.")):
     """Install or refresh the reference datasets (a new vintage publishes new versions)."""
     from portail.refdata import install
 
     with _errors():
-        for line in install(_instance(), from_dir, only.split(",") if only else None):
+        for line in install(_instance(), from_dir, only.split(",") if only else None, mirror):
+            out.print(line)
+
+
+@refdata_app.command("sirene")
+def refdata_sirene(source: str = typer.Argument(..., help="Sirene establishments stock file or URL (CSV or zipped CSV, "
+                                                "e.g. StockEtablissement_utf8.zip)"),
+                   vintage: str = typer.Option("", "--vintage", help="e.g. 2026-01")):
+    """Load the Sirene register into the hub (ref-sirene, used by the sirene processor); streamed, never held in memory."""
+    from portail.refdata import install_sirene
+
+    with _errors():
+        for line in install_sirene(_instance(), source, vintage):
             out.print(line)
 
 

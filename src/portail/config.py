@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     max_line_bytes: int = Field(default=16 * 1024**2, description="Longest accepted CSV line (a bigger one is garbage or an attack).")
     max_unzipped_bytes: int = Field(default=8 * 1024**3, description="Largest total size of an archive's members (zip bomb guard).")
     max_zip_ratio: int = Field(default=200, description="Largest compression ratio of an archive member.")
+    refdata_mirror: str | None = Field(default=None, description="Base URL of a mirror laid out like the reference folder "
+                                       "(referentiels/…, geo/…, excel/…) that `portail refdata install` downloads from; "
+                                       "unset: the official URLs.")
     ingest_memory_limit: str = Field(default="512MB", description="DuckDB memory limit while building a version; it spills beyond.")
     ingest_threads: int = Field(default=0, description="DuckDB threads while building a version (0: all cores).")
     base_url: str = Field(default="http://127.0.0.1:8000", description="Public URL, used in links and DCAT URIs.")
@@ -90,6 +93,8 @@ class Settings(BaseSettings):
     map_tile_url: str = Field(default="", description="Raster basemap tiles of the dataset map tab, e.g. "
                               "`https://tile.openstreetmap.org/{z}/{x}/{y}.png`; empty: no basemap (offline machines).")
     map_tile_attribution: str = Field(default="", description="Attribution shown under the basemap.")
+    map_detail_records: int = Field(default=5000, ge=0, description="The map tab draws each record when at most this "
+                                    "many are in view; more are clustered on the server (geo_cluster).")
     host: str = "127.0.0.1"
     port: int = 8000
     # -- accounts and sessions (auth/) --

@@ -37,7 +37,8 @@ def portal(tmp_path_factory, refdata) -> TestClient:
             for name, annotations in ANNOTATIONS.get(slug, {}).items():
                 services.set_field_override(s, dataset, name, annotations=annotations)
         load_file(instance, slug, refdata / relative, publish=True)
-    yield TestClient(create_app(instance))
+    with TestClient(create_app(instance)) as client:  # one event loop for the whole suite, not one per request
+        yield client
     instance.store.close()
 
 

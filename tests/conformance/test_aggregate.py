@@ -165,6 +165,12 @@ CASES = [
     ("decp", {"select": "median(montant) as m"}, one(m=lambda rows: statistics.median(present(rows, "montant")))),
     ("logements", {"select": "sum(nb_logmt_total) as s, max(annee) as a"},
      one(s=lambda rows: sum(r["nb_logmt_total"] for r in rows), a=lambda rows: max(r["annee"] for r in rows))),
+    ("communes", {"select": "count(distinct insee_reg) as n, count(*) as all"},
+     one(n=lambda rows: len(set(present(rows, "insee_reg"))), all=count)),
+    ("communes", {"select": "avg(population_2021) as a, median(population_2021) as m", "where": "population_2021 < 0"},
+     one(a=lambda rows: None, m=lambda rows: None)),
+    ("communes", {"select": "count(*) as n", "group_by": ""}, one(n=count)),
+    ("communes", {"select": "count(*) as n", "order_by": "count(*) desc"}, one(n=count)),
     # group_by fields: the null group, several keys, aliases, expression keys
     ("communes", {"select": "insee_reg, count(*) as n", "group_by": "insee_reg"}, grouped("insee_reg", lambda r: r["insee_reg"], n=count)),
     ("communes", {"select": "count(*) as n", "group_by": "insee_reg as region"}, grouped("region", lambda r: r["insee_reg"], n=count)),
@@ -257,6 +263,18 @@ CASES = [
     ("sirene", {"select": "count(*) as n", "group_by": "range(datederniertraitementetablissement, 1h) as r"},
      grouped("r", lambda r: hour_bucket(r["datederniertraitementetablissement"]), n=count)),
     ("logements", {"select": "count(*) as n", "group_by": "range(annee, 5) as r"}, grouped("r", lambda r: width_key(r["annee"], 5), n=count)),
+    ("communes", {"select": "count(*) as n", "group_by": "range(lng, 10) as r"}, grouped("r", lambda r: _width_double(r["lng"], 10), n=count)),
+    ("communes", {"select": "count(*) as n", "group_by": "range(population_2021, *, 10.5, *) as r"},
+     grouped("r", lambda r: half_open(["*", 10.5, "*"], r["population_2021"]), n=count)),
+    ("sirene", {"select": "count(*) as n", "group_by": "range(datederniertraitementetablissement, *, date'2020', date'2021-06-15T12:00:00Z', *) as r"},
+     grouped("r", lambda r: half_open(["*", datetime(2020, 1, 1, tzinfo=timezone.utc), datetime(2021, 6, 15, 12, tzinfo=timezone.utc), "*"],
+                                      r["datederniertraitementetablissement"], zulu), n=count)),
+    ("sirene", {"select": "count(*) as n", "group_by": "datederniertraitementetablissement as t", "where": "datederniertraitementetablissement < date'2019'"},
+     grouped("t", lambda r: r["datederniertraitementetablissement"].astimezone(timezone.utc).isoformat()
+             if r["datederniertraitementetablissement"] and r["datederniertraitementetablissement"] < datetime(2019, 1, 1, tzinfo=timezone.utc) else _DROP, n=count)),
+    ("sirene", {"select": "count(*) as n", "group_by": "year(datederniertraitementetablissement) as y, etablissementsiege"},
+     grouped(("y", "etablissementsiege"), lambda r: (r["datederniertraitementetablissement"] and r["datederniertraitementetablissement"].astimezone(timezone.utc).year,
+                                                     r["etablissementsiege"]), n=count)),
 ]
 
 

@@ -45,6 +45,12 @@ def test_a_record_filter_holds_in_counts_facets_aggregates_and_the_catalogue(mat
     rows = list(csv.DictReader(io.StringIO(get(matrix, "arr13", f"{API}/{SECRET}/exports/csv").text.lstrip("\ufeff")),
                                delimiter=";"))
     assert len(rows) == matrix.allowed and {r["code_postal"] for r in rows} == {ALLOWED_CP}
+    grouped = get(matrix, "arr13", f"{API}/{SECRET}/exports/csv", group_by="code_postal",
+                  select="code_postal, count(*) as n", with_bom="false").text
+    assert list(csv.reader(io.StringIO(grouped), delimiter=";")) == [["code_postal", "n"], [ALLOWED_CP, str(matrix.allowed)]]
+    everyone = get(matrix, "admin", f"{API}/{SECRET}/exports/json", group_by="code_postal",
+                   select="code_postal, count(*) as n").json()
+    assert len(everyone) > 15 and sum(g["n"] for g in everyone) == matrix.total
     # Whoever sees it whole gets the whole count.
     assert get(matrix, "valid_key", f"{API}/{SECRET}/records", limit=0).json()["total_count"] == matrix.total
     assert get(matrix, "admin", f"{API}/{SECRET}").json()["metas"]["default"]["records_count"] == matrix.total

@@ -42,13 +42,16 @@ def create_app(instance: Instance | None = None) -> FastAPI:
         title="Portail",
         version=__version__,
         description="Open data portal: Opendatasoft-compatible Explore API v2.1 and the management API.",
-        docs_url="/api/docs",
+        docs_url=None,  # web.docs serves Swagger UI from our static path, not a CDN
         redoc_url=None,
         openapi_url="/api/explore/v2.1/swagger.json",
     )
     app.state.instance = instance
     install_handlers(app)
     install_openapi(app)
+    from portail.web.docs import install_docs
+
+    install_docs(app)
     app.add_middleware(Guard)  # caller once per request, CSRF, quotas (api/guard.py); inside CORS, so a 429 carries its headers
     # Anonymous reads are open to every origin, as on Opendatasoft portals; no credentials.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"])

@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from portail.api.deps import request_principal
+from portail.api.deps import portal_url, request_principal
 from portail.api.errors import not_found
 from portail.api.explore_service import visible_datasets
 from portail.api.serialize import dataset_json
@@ -78,7 +78,7 @@ def catalog_exports_router(portal: str) -> APIRouter:
     @router.get("/catalog/exports", summary="Catalogue export formats")
     @router.get("/catalog/exports/", include_in_schema=False)
     def list_formats(request: Request):
-        href = f"{str(request.base_url).rstrip('/')}/api/explore/v2.1/catalog/exports"
+        href = f"{portal_url(request, portal)}/api/explore/v2.1/catalog/exports"
         return {"links": [{"rel": "self", "href": href}] + [{"rel": f, "href": f"{href}/{f}"} for f in CATALOG_FORMATS]}
 
     @router.get("/catalog/exports/{format}", summary="Export the catalogue (DCAT-AP, JSON, CSV, XLSX, RSS)")

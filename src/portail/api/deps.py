@@ -37,6 +37,15 @@ def request_principal(request: Request) -> Principal:
     return principal
 
 
+def portal_url(request: Request, portal_id: str) -> str:
+    """The root URL of a portal as this request reached it (its path prefix included), for links."""
+    try:
+        root = request.app.state.instance.settings.portal(portal_id).root
+    except KeyError:
+        root = ""
+    return str(request.base_url).rstrip("/") + root
+
+
 class LoginRequired(Exception):
     """A web page of a private portal asked by an anonymous caller: redirect to the login page."""
 

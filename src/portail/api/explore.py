@@ -14,7 +14,8 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
-from portail.api.deps import request_principal
+from portail.api.catalog_search import catalog_facets, search_catalog
+from portail.api.deps import portal_url, request_principal
 from portail.api.explore_service import (check_paging, check_records_access, dataset_facets, export_stream, get_record,
                                          get_visible_dataset, query_records, visible_datasets)
 from portail.api.errors import not_found
@@ -55,21 +56,33 @@ def explore_router(portal: str) -> APIRouter:
         return request.app.state.instance
 
     def base_url(request: Request) -> str:
-        """The portal's root URL (its path prefix included), for links."""
-        try:
-            root = instance(request).settings.portal(portal).root
-        except KeyError:
-            root = ""
-        return str(request.base_url).rstrip("/") + root
+        return portal_url(request, portal)
 
     @both(router, "/catalog/datasets", summary="Search the catalogue")
     def list_datasets(request: Request, principal: Caller, limit: Annotated[int, Query()] = 10, offset: Annotated[int, Query()] = 0,
-                      include_links: bool = False):
-        effective = check_paging(limit, offset)
+                      include_links: bool = False, select: str | None = None, where: Annotated[list[str], Query()] = [],
+                      group_by: str | None = None, order_by: str | None = None,
+                      refine: Annotated[list[str], Query()] = [], exclude: Annotated[list[str], Query()] = [],
+                      lang: str = "fr", timezone: str = "UTC", include_app_metas: bool = False):
+        """ODSQL over the catalogue's own fields (``api.catalog_search``)."""
         datasets = visible_datasets(instance(request), portal, principal)
-        page = datasets[offset:offset + effective]
-        return {"total_count": len(datasets),
-                "results": [dataset_json(d, base_url(request), include_links) for d in page]}
+        objects = [dataset_json(d, base_url(request), include_links) for d in datasets]
+        page = search_catalog(objects, select=select, where=where, group_by=group_by, order_by=order_by, limit=limit,
+                              offset=offset, refine=refine, exclude=exclude, lang=lang, timezone=timezone,
+                              check_paging=check_paging)
+        body = {"total_count": page.total_count, "results": page.results}
+        if include_links:
+            body["_links"] = [{"rel": "self", "href": str(request.url)}]
+        return body
+
+    @both(router, "/catalog/facets", summary="Facet values of the catalogue")
+    def catalog_facets_route(request: Request, principal: Caller, facet: Annotated[list[str], Query()] = [],
+                             refine: Annotated[list[str], Query()] = [], exclude: Annotated[list[str], Query()] = [],
+                             where: Annotated[list[str], Query()] = [], timezone: str = "UTC"):
+        objects = [dataset_json(d, base_url(request)) for d in visible_datasets(instance(request), portal, principal)]
+        return {"links": [{"rel": "self", "href": f"{base_url(request)}/api/explore/v2.1/catalog/facets"}],
+                "facets": catalog_facets(objects, facet=facet, refine=refine, exclude=exclude, where=where,
+                                         timezone=timezone)}
 
     @both(router, "/catalog/datasets/{dataset_id}", summary="A dataset's metadata and schema")
     def get_dataset(request: Request, dataset_id: str, principal: Caller, include_links: bool = False):

@@ -71,10 +71,13 @@ class Access:
     records: bool  # may the caller read its records (and attachments)?
     security: odsql.Security  # row filter + hidden fields, for the compiler
     restricted: bool  # anything held back from someone (restricted, filtered or hidden): exports are audited
+    schema: tuple[dict[str, Any], ...] = ()  # the current version's whole schema, kept before any shaping
 
     def fields(self, version=None) -> list[Field]:
         """The whole schema of a version (the row filter may use hidden fields)."""
-        return fields_from_json((version or self.dataset.current).fields)
+        if version is None or version.number == self.dataset.current_version:
+            return fields_from_json(list(self.schema))
+        return fields_from_json(version.fields)
 
     def visible(self, version=None) -> list[Field]:
         """The schema as the caller knows it: hidden fields do not exist."""
@@ -85,7 +88,8 @@ def _access(dataset: Dataset, ref: DatasetRef, row: DatasetSecurity | None, prin
     granted = security_for(principal, ref, row)
     security = odsql.Security(row_filter=granted.where_text(), hidden_fields=frozenset(granted.hidden_fields))
     restricted = ref.visibility != "public" or bool(row and (row.record_filters or row.hidden_fields))
-    return Access(dataset, ref, can(principal, "read_records", ref), security, restricted)
+    schema = tuple(dataset.current.fields) if dataset.current is not None else ()
+    return Access(dataset, ref, can(principal, "read_records", ref), security, restricted, schema)
 
 
 def _security_rows(session, datasets: list[Dataset]) -> dict[int, DatasetSecurity]:
@@ -107,8 +111,14 @@ def dataset_access(instance: Instance, dataset: Dataset | str, principal: Princi
         return _access(fresh, ref, row, principal)
 
 
+#: Where ``get_visible_dataset`` leaves the access it computed on the copy it hands out, so that
+#: the query of the same request does not read the catalogue again (only for the same caller).
+_ACCESS = "_portail_access"
+
+
 def _records_access(instance: Instance, dataset: Dataset, principal: Principal) -> Access:
-    access = dataset_access(instance, dataset, principal)
+    cached = getattr(dataset, _ACCESS, None)
+    access = cached[1] if cached is not None and cached[0] == principal else dataset_access(instance, dataset, principal)
     if not can(principal, "read_catalog", access.ref) or access.dataset.current is None:
         raise not_found(f"Unknown dataset: {dataset.slug}")
     if not access.records:
@@ -165,7 +175,9 @@ def get_visible_dataset(instance: Instance, portal: str, dataset_id: str, princi
     if (dataset is None or portal not in (dataset.portals or []) or dataset.current_version is None
             or not can(principal, "read_catalog", access.ref)):
         raise not_found(f"Unknown dataset: {dataset_id}")
-    return _shaped(instance, access)
+    shaped = _shaped(instance, access)
+    setattr(shaped, _ACCESS, (principal, access))
+    return shaped
 
 
 def check_records_access(instance: Instance, dataset: Dataset, principal: Principal = ANONYMOUS) -> None:
@@ -241,13 +253,17 @@ def where_condition(fields: list[Field], where: list[str] | None, timezone: str 
     return [condition.this] if condition is not None else []
 
 
-def _conditions(access: Access, version, refine, exclude, where, timezone, text: str | None = None) -> list[exp.Expression]:
-    """Every condition of a records, facets or export query: refinements and text search over
-    the visible fields, the ``where`` parameters and the row filter."""
+def _filters(access: Access, version, refine, exclude, text: str | None = None) -> list[exp.Expression]:
+    """The refinements and text search of a records or export query, over the visible fields
+    (the ``where`` parameters and the row filter are compiled into the plan itself)."""
     visible = access.visible(version)
     _, conditions = filters(visible, refine, exclude)
-    return conditions + text_condition(visible, text) + where_condition(access.fields(version), where, timezone,
-                                                                      access.security)
+    return conditions + text_condition(visible, text)
+
+
+def _plan_where(plan: odsql.Plan) -> list[exp.Expression]:
+    condition = plan.select.args.get("where")
+    return [condition.this.copy()] if condition is not None else []
 
 
 def _id_expression(access: Access, version=None) -> exp.Expression:
@@ -278,10 +294,11 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
             if version is None or version.status != "ready":
                 raise ApiError(410, "CursorExpired", "The version this cursor walks is no longer kept; start again.")
     fields = access.fields(version)
-    conditions = _conditions(access, version, refine, exclude, where, timezone, text) + list(extra_conditions or [])
-    plan = compile_odsql(fields, access.security, select=select, group_by=group_by,
+    plan = compile_odsql(fields, access.security, select=select, where=list(where or []), group_by=group_by,
                          order_by=order_by if after is None else None, lang=lang, timezone=timezone)
-    query = _where(plan.select, conditions)
+    filtering = _filters(access, version, refine, exclude, text) + list(extra_conditions or [])
+    query = _where(plan.select, filtering)
+    conditions = filtering + _plan_where(plan)
     columns = list(plan.columns)
     if plan.aggregated:
         effective = check_paging(limit, offset, max_limit=GROUP_WINDOW, window=GROUP_WINDOW)
@@ -370,13 +387,13 @@ def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select
         raise invalid_parameter(f"Invalid value for limit API parameter: {limit} was found but limit >= -1 is expected.")
     access = _records_access(instance, dataset, principal)
     version = access.dataset.current
-    plan = compile_odsql(access.fields(), access.security, select=select, group_by=group_by, order_by=order_by,
-                         timezone=timezone, limit=limit if limit >= 0 else None, geometry=fmt.geometry)
+    plan = compile_odsql(access.fields(), access.security, select=select, where=list(where or []), group_by=group_by,
+                         order_by=order_by, timezone=timezone, limit=limit if limit >= 0 else None,
+                         geometry=fmt.geometry)
     columns = list(plan.columns)
     if fmt.needs_geo and not any(f.type in ("geo_point_2d", "geo_shape") for f in columns):
         raise ApiError(400, "InvalidRESTParameterError", f"The {fmt_name} export needs a geo_point_2d or geo_shape field.")
-    conditions = _conditions(access, version, refine, exclude, where, timezone)
-    query = _where(plan.select, conditions)
+    query = _where(plan.select, _filters(access, version, refine, exclude))
     options = options or ExportOptions()
     if options.epsg != 4326:
         from pyproj import CRS

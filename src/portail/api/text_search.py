@@ -1,6 +1,8 @@
-"""Plain full-text matching over a dataset's text fields (v1 ``q``), until ODSQL's ``search()``
-and a full-text index take over: every term must appear in some text field, ignoring case and
-accents; ``"quoted phrases"`` stay whole. Terms are bound as literals, never pasted into SQL."""
+"""Plain full-text matching over a dataset's text fields (v1 ``q``): the very matching of ODSQL's
+bare strings and ``search(*, …)`` (``odsql.functions.search_match``: words compared without
+case or accents, the last word a prefix, earlier ones fuzzy), so a version's full-text index
+answers it too. A ``"quoted phrase"`` also needs its words whole and in a row in one field (a
+scan, on top of the index lookup). Words are bound as literals, never pasted into SQL."""
 
 from __future__ import annotations
 
@@ -8,22 +10,23 @@ import re
 
 from sqlglot import exp
 
-from portail.schema import Field, FieldType
+from portail.odsql.functions import search_match, text_match, text_targets
+from portail.schema import Field
 
 _TERM = re.compile(r'"([^"]+)"|(\S+)')
 
 
-def terms(q: str) -> list[str]:
-    return [(quoted or word).strip() for quoted, word in _TERM.findall(q or "") if (quoted or word).strip()]
-
-
 def text_condition(fields: list[Field], q: str | None) -> list[exp.Expression]:
-    texts = [f for f in fields if f.type == FieldType.TEXT]
+    targets = text_targets(fields)
     conditions = []
-    for term in terms(q or ""):
-        # contains() takes the term as a plain string: no LIKE wildcards to escape.
-        needle = exp.func("strip_accents", exp.func("lower", exp.Literal.string(term)))
-        matches = [exp.func("contains", exp.func("strip_accents", exp.func("lower", exp.column(f.name, quoted=True))),
-                            needle.copy()) for f in texts]
-        conditions.append(exp.or_(*matches) if matches else exp.false())
-    return conditions
+    loose = []
+    for quoted, word in _TERM.findall((q or "").replace("\x00", " ")):
+        if quoted.strip():
+            conditions.append(search_match(targets, quoted))
+            # one term made of the phrase's words: like's "whole words, in a row" test
+            conditions.append(text_match([sql for _, sql in targets], "-".join(quoted.split()), "word"))
+        elif word:
+            loose.append(word)
+    if loose:
+        conditions.insert(0, search_match(targets, " ".join(loose)))
+    return [c for c in conditions if c != exp.true()]

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from portail.api.deps import request_principal
+from portail.api.deps import portal_url, request_principal
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import dataset_facets, get_visible_dataset, query_records, visible_datasets
 from portail.api.serialize import dataset_json
@@ -94,7 +94,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         return body
 
     def _v1_dataset(request: Request, d) -> dict[str, Any]:
-        v2 = dataset_json(d, str(request.base_url).rstrip("/"))
+        v2 = dataset_json(d, portal_url(request, portal))
         metas = v2["metas"]["default"]
         return {"datasetid": d.slug, "has_records": v2["has_records"], "features": v2["features"], "fields": v2["fields"],
                 "attachments": v2["attachments"],

@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import OAuth2Client
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -75,7 +74,11 @@ def discover(config: OidcConfig) -> dict[str, Any]:
     return metadata
 
 
-def _client(config: OidcConfig, redirect_uri: str) -> OAuth2Client:
+def _client(config: OidcConfig, redirect_uri: str):
+    """authlib's OAuth2 client over httpx (PKCE S256); imported here, where SSO is used, because
+    authlib announces a move of that module to httpx2 with a warning at import."""
+    from authlib.integrations.httpx_client import OAuth2Client
+
     return OAuth2Client(client_id=config.client_id, client_secret=config.client_secret, scope=config.scopes,
                         redirect_uri=redirect_uri, code_challenge_method="S256", timeout=HTTP_TIMEOUT)
 

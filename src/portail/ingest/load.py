@@ -156,7 +156,7 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
 
             finish_counts(deferred, [f.name for f in fields],
                           exp.Table(this=exp.to_identifier("records"), db=exp.to_identifier("build")), execute,
-                          lambda q: con.execute(q.sql(dialect="duckdb")).fetch_arrow_table().to_pylist())
+                          lambda q: con.execute(q.sql(dialect="duckdb")).to_arrow_table().to_pylist())
         field_reports = _field_reports(con, fields, inferred, raw)
         report = IngestReport(source=raw.source, rows=rows, seconds=round(time.monotonic() - started, 3),
                               notes=list(raw.notes), fields=field_reports, processors=steps)

@@ -214,10 +214,11 @@ def search_matches(text: str, mode: str) -> list[Match]:
 
 def search_match(targets: Sequence[tuple[str | None, exp.Expression]], text: str, mode: str = "search") -> exp.Expression:
     """Every word of ``text`` matches a word of one of ``targets`` ((text field name or None,
-    text expression) pairs), by :func:`search_matches`; no word at all matches everything."""
+    text expression) pairs), by :func:`search_matches`. An empty text matches everything; a
+    text without a single word (``%_%``) matches nothing: punctuation is no wildcard."""
     matches = search_matches(text, mode)
     if not matches:
-        return exp.true()
+        return exp.true() if not text.strip() else exp.false()
     conditions = [word_match(targets, m) for m in matches]
     return exp.and_(*conditions) if len(conditions) > 1 else conditions[0]
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlglot import exp
 
 from portail.ingest.errors import IngestError
-from portail.processors import generic, geo, territory  # noqa: F401 - registers the processors
+from portail.processors import generic, geo, sirene, territory  # noqa: F401 - registers the processors
 from portail.processors.base import LISTED, REGISTRY, Plan, check_on_error
 from portail.schema import FieldType
 

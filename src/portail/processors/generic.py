@@ -99,7 +99,8 @@ def concat(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
         plan.field(name, step)
     output = normalize_name(require(params, "output", step))
     parts = [exp.cast(column(n), "VARCHAR") for n in names]
-    value = exp.func("concat_ws", exp.Literal.string(str(params.get("separator", " "))), *parts)
+    # Anonymous: sqlglot's ConcatWs would turn one null part into a null result.
+    value = exp.Anonymous(this="concat_ws", expressions=[exp.Literal.string(str(params.get("separator", " "))), *parts])
     value = exp.func("nullif", value, exp.Literal.string(""))
     if output in plan.names():
         return Outcome(replace_columns(plan, {output: value}, types={output: FieldType.TEXT}))
@@ -170,3 +171,126 @@ def date_normalize(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
     outcome = Outcome(replace_columns(plan, {f.name: value}, types={f.name: target}))
     outcome.counters["failed"] = _failed(column(f.name), value)
     return outcome
+
+
+def _odsql(plan: Plan, step: str, **clauses: Any):
+    """Compile publisher text with the ODSQL compiler against the records so far: names resolve
+    against the schema and constants become literals, so the text never reaches SQL. The
+    compiled expressions read the table ``records``: the previous plan is aliased so."""
+    from portail.odsql import ODSQLError, Query, compile_plan
+
+    try:
+        return compile_plan(Query(geometry="wkb", **clauses), plan.fields)
+    except ODSQLError as error:
+        raise IngestError(f"pipeline step {step}: {error.detail} (in {error.clause})") from None
+
+
+@processor("add_field", "Add a field computed from an ODSQL expression of the other fields (as in the `select` "
+           "parameter of the Explore API); its type follows the expression.",
+           {"output": "required: name of the new field", "expression": "required: ODSQL expression",
+            "label": "label of the new field"},
+           {"processor": "add_field", "output": "montant_ttc", "expression": "montant_ht * 1.2"})
+def add_field(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
+    output = normalize_name(require(params, "output", step))
+    if not output or output in plan.names():
+        raise IngestError(f"pipeline step {step}: the dataset already has a field {output!r}")
+    compiled = _odsql(plan, step, select=str(require(params, "expression", step)))
+    if compiled.aggregated or len(compiled.columns) != 1:
+        raise IngestError(f"pipeline step {step}: the expression must give one value per record (no aggregate, no *)")
+    value = compiled.select.expressions[0].unalias()
+    kind = compiled.columns[0].type
+    if kind in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE):
+        value = exp.func("ST_GeomFromWKB", value)
+    projections = [column(n) for n in plan.names()] + [exp.alias_(value, output, quoted=True)]
+    added = Field(output, params.get("label") or output, kind)
+    query = exp.select(*projections).from_(plan.query.subquery("records"))
+    return Outcome(Plan(query, [*plan.fields, added], plan.reference, plan.schema_of),
+                   counters_after={"null": count_where(exp.Is(this=column(output), expression=exp.Null()))})
+
+
+@processor("skip", "Drop the records matching an ODSQL filter (as in the `where` parameter of the Explore API); "
+           "they are counted.",
+           {"where": "required: ODSQL condition"},
+           {"processor": "skip", "where": "montant <= 0 or siret is null"})
+def skip(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
+    compiled = _odsql(plan, step, where=[str(require(params, "where", step))])
+    condition = compiled.select.args["where"].this
+    matched = exp.func("coalesce", condition, exp.false())
+    query = (exp.select(*[column(n) for n in plan.names()]).from_(plan.query.subquery("records"))
+             .where(exp.Not(this=matched.copy())))
+    counters = exp.select(exp.alias_(count_where(matched), "skipped")).from_(plan.query.subquery("records"))
+    return Outcome(Plan(query, list(plan.fields), plan.reference, plan.schema_of), counters_query=counters)
+
+
+def _separator_pattern(separator: str) -> exp.Expression:
+    """The separator with the spaces around it, as an RE2 pattern."""
+    import re
+
+    return exp.Literal.string(r"\s*" + re.escape(separator) + r"\s*")
+
+
+@processor("split", "Split a text field on a separator, into several fields or into one multivalued field "
+           "(searchable with `\"x\" in field`).",
+           {"field": "required", "separator": "required: the text between values", "into": "list of new field names "
+            "(the parts in order; missing parts are null)", "multivalued": "true to keep one field and mark it multivalued"},
+           {"processor": "split", "field": "coordonnees", "separator": ",", "into": ["latitude", "longitude"]})
+def split(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
+    f = plan.field(require(params, "field", step), step)
+    separator = str(require(params, "separator", step))
+    text = exp.func("trim", exp.cast(column(f.name), "VARCHAR"))
+    pattern = _separator_pattern(separator)
+    has_separator = count_where(exp.func("regexp_matches", text.copy(), pattern.copy()))
+    if params.get("multivalued"):
+        if params.get("into"):
+            raise IngestError(f"pipeline step {step}: give either into or multivalued, not both")
+        value = exp.RegexpReplace(this=text, expression=pattern, replacement=exp.Literal.string(separator),
+                                  modifiers=exp.Literal.string("g"))
+        changed = replace_columns(plan, {f.name: value}, types={f.name: FieldType.TEXT})
+        target = changed.fields[plan.names().index(f.name)]
+        target.annotations["multivalued"] = [separator]
+        return Outcome(changed, {"changed": has_separator})
+    into = [normalize_name(n) for n in require(params, "into", step, list)]
+    taken = [n for n in into if n in plan.names() and n != f.name]
+    if taken or len(set(into)) != len(into):
+        raise IngestError(f"pipeline step {step}: field {(taken or into)[0]!r} already exists")
+    parts = exp.func("regexp_split_to_array", text, pattern)
+    changes = {name: exp.func("nullif", exp.Anonymous(this="list_extract", expressions=[parts.copy(), exp.Literal.number(i)]),
+                              exp.Literal.string(""))
+               for i, name in enumerate(into, start=1)}
+    kept = [n for n in into if n == f.name]
+    added = [Field(n, n, FieldType.TEXT) for n in into if n != f.name]
+    outcome = Outcome(replace_columns(plan, changes, types={n: FieldType.TEXT for n in kept}, added=added),
+                      {"changed": has_separator})
+    outcome.counters["extra_parts"] = count_where(exp.GT(this=exp.func("len", parts.copy()), expression=exp.Literal.number(len(into))))
+    return outcome
+
+
+@processor("transpose", "Turn columns into rows: each record gives one record per listed field that has a value, "
+           "with the field's name in `key` and its value in `value` (the other fields are repeated).",
+           {"fields": "required: the fields to turn into rows", "key": "name of the field holding the former field "
+            "name (default variable)", "value": "name of the field holding the value (default valeur)",
+            "use_labels": "true to put the fields' labels in `key` instead of their names"},
+           {"processor": "transpose", "fields": ["pop_2019", "pop_2020", "pop_2021"], "key": "annee", "value": "population"})
+def transpose(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
+    moved = [plan.field(n, step) for n in require(params, "fields", step, list)]
+    key, value = normalize_name(params.get("key", "variable")), normalize_name(params.get("value", "valeur"))
+    kept = [f for f in plan.fields if f not in moved]
+    if key == value or {key, value} & {f.name for f in kept}:
+        raise IngestError(f"pipeline step {step}: key and value must be two new field names")
+    kinds = {f.type for f in moved}
+    kind = kinds.pop() if len(kinds) == 1 else FieldType.TEXT
+    def cast(e: exp.Expression) -> exp.Expression:  # mixed types travel as text
+        return e if kind != FieldType.TEXT else exp.cast(e, "VARCHAR")
+
+    names = [(f.label if params.get("use_labels") else f.name) for f in moved]
+    keys = exp.Array(expressions=[exp.Literal.string(n) for n in names])
+    values = exp.Array(expressions=[cast(column(f.name)) for f in moved])
+    # Two unnests in one SELECT advance together: one row per (name, value) pair.
+    unnested = exp.select(*[column(f.name) for f in kept], exp.alias_(exp.Unnest(expressions=[keys]), key, quoted=True),
+                          exp.alias_(exp.Unnest(expressions=[values]), value, quoted=True)).from_(plan.query.subquery("p"))
+    query = (exp.select(*[column(f.name) for f in [*kept]], column(key), column(value)).from_(unnested.subquery("t"))
+             .where(exp.Not(this=exp.Is(this=column(value), expression=exp.Null()))))
+    fields = [*kept, Field(key, key, FieldType.TEXT), Field(value, value, kind)]
+    counters = {"records_in": exp.func("count", exp.Star()),
+                "records_out": exp.func("coalesce", exp.func("sum", exp.func("list_count", values.copy())), exp.Literal.number(0))}
+    return Outcome(Plan(query, fields, plan.reference, plan.schema_of), counters)

@@ -80,3 +80,33 @@ def reproject(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
     output = _output(plan, params, "geo_point_2d", value, "Geo Point")
     target = normalize_name(params.get("output", "geo_point_2d"))
     return Outcome(output, counters_after={"failed": _failed([column(x_field.name), column(y_field.name)], column(target))})
+
+
+@processor("simplify", "Simplify shapes (Douglas-Peucker keeping the topology valid) to lighten maps and exports; "
+           "the report gives the number of vertices before and after.",
+           {"field": "geo_shape field (default: the first one)", "tolerance": "distance under which vertices are "
+            "dropped, in degrees (default 0.0001, about 10 m)"},
+           {"processor": "simplify", "field": "geo_shape", "tolerance": 0.001})
+def simplify(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
+    if params.get("field"):
+        source = plan.field(params["field"], step)
+    else:
+        shapes = [f for f in plan.fields if f.type == FieldType.GEO_SHAPE]
+        if not shapes:
+            raise IngestError(f"pipeline step {step}: the dataset has no geo_shape field")
+        source = shapes[0]
+    if source.type != FieldType.GEO_SHAPE:
+        raise IngestError(f"pipeline step {step}: field {source.name!r} is not a geo_shape")
+    try:
+        tolerance = float(params.get("tolerance", 0.0001))
+    except (TypeError, ValueError):
+        tolerance = -1.0
+    if not 0 < tolerance < 10:
+        raise IngestError(f"pipeline step {step}: tolerance must be a positive number of degrees (below 10)")
+    value = exp.func("ST_SimplifyPreserveTopology", column(source.name), exp.Literal.number(tolerance))
+    outcome = Outcome(replace_columns(plan, {source.name: value}))
+    outcome.counters["vertices_before"] = exp.func("coalesce", exp.func("sum", exp.func("ST_NPoints", column(source.name))),
+                                                   exp.Literal.number(0))
+    outcome.counters["vertices_after"] = exp.func("coalesce", exp.func("sum", exp.func("ST_NPoints", value.copy())),
+                                                  exp.Literal.number(0))
+    return outcome

@@ -10,6 +10,7 @@ versions: datasets enriched from them keep their own published versions until th
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,10 @@ class Source:
     layer: str  # communes, epci, departements, regions: what --only selects
 
 
+#: What ``--only`` selects.
+LAYERS = ("communes", "epci", "departements", "regions")
+
+
 SOURCES = [
     Source("ref-src-cog-communes", "COG 2026 : communes", "referentiels/cog2026_communes.csv",
            "https://www.insee.fr/fr/statistiques/fichier/8740222/v_commune_2026.csv", "2026", "Licence Ouverte 2.0", "communes"),
@@ -43,8 +48,9 @@ SOURCES = [
     Source("ref-src-cog-regions", "COG 2026 : régions", "referentiels/cog2026_regions.csv",
            "https://www.insee.fr/fr/statistiques/fichier/8740222/v_region_2026.csv", "2026", "Licence Ouverte 2.0", "regions"),
     Source("ref-src-populations", "Populations légales des communes", "referentiels/populations_legales_communes.csv",
-           "https://www.insee.fr/fr/statistiques/8680726", "2023 (publiées 2026)", "Licence Ouverte 2.0", "communes"),
-    Source("ref-src-epci-membres", "EPCI à fiscalité propre : communes membres", "referentiels/commune_epci_2025.csv",
+           "https://raw.githubusercontent.com/datagouv/decoupage-administratif/master/sources/donnees_communes.csv",
+           "2023 (publiées 2026)", "Licence Ouverte 2.0", "communes"),
+    Source("ref-src-epci-membres", "EPCI à fiscalité propre : communes membres (DGCL)", "excel/dgcl_epcicom_2025.xlsx",
            "https://www.collectivites-locales.gouv.fr/files/Accueil/DESL/2025/epcicom2025.xlsx", "2025", "Licence Ouverte 2.0",
            "epci"),
     Source("ref-src-communes-contours", "Contours des communes (simplifiés)", "geo/communes-france-simplifiee-derivee.geojson",
@@ -65,7 +71,7 @@ COMMUNES_SQL = """
 SELECT c.com AS code, c.libelle AS nom, c.typecom AS type,
        coalesce(c.dep, p.dep) AS dep_code, d.libelle AS dep_nom,
        coalesce(c.reg, p.reg) AS reg_code, r.libelle AS reg_nom,
-       e.siren_epci AS epci_siren, e.raison_sociale AS epci_nom,
+       e.siren AS epci_siren, e.raison_sociale AS epci_nom,
        pop.pmun AS population, g.geo_shape AS geo_shape
 FROM cog AS c
 LEFT JOIN cog AS p ON c.typecom = 'ARM' AND p.typecom = 'COM' AND p.com = c.comparent
@@ -94,6 +100,15 @@ SELECT old AS ancien_code, new AS code FROM chain WHERE new IN (SELECT com FROM 
 """
 
 
+# Each EPCI once, with its member count, population and contour.
+EPCI_SQL = """
+SELECT m.siren AS siren, any_value(m.raison_sociale) AS nom, any_value(m.nature_juridique) AS nature_juridique,
+       count(*) AS nb_communes, sum(m.pmun_2025) AS population, any_value(c.geo_shape) AS geo_shape
+FROM membres AS m LEFT JOIN contours AS c ON c.siren = m.siren
+GROUP BY m.siren
+"""
+
+
 @dataclass(frozen=True)
 class Derived:
     dataset_id: str
@@ -119,6 +134,11 @@ DERIVED = [
     Derived("ref-commune-successeurs", "Anciens codes communes et commune actuelle", SUCCESSORS_SQL,
             {"cog": "ref-src-cog-communes", "mouvements": "ref-src-cog-mouvements"},
             [_f("ancien_code", "Ancien code INSEE"), _f("code", "Code INSEE actuel")], "communes"),
+    Derived("ref-epci", "EPCI à fiscalité propre (référentiel)", EPCI_SQL,
+            {"membres": "ref-src-epci-membres", "contours": "ref-src-epci-contours"},
+            [_f("siren", "SIREN de l'EPCI"), _f("nom", "Nom"), _f("nature_juridique", "Nature juridique (CC, CA, CU, METRO, MET69)"),
+             _f("nb_communes", "Nombre de communes", FieldType.INT), _f("population", "Population municipale", FieldType.INT),
+             _f("geo_shape", "Contour", FieldType.GEO_SHAPE)], "epci"),
 ]
 
 
@@ -167,22 +187,46 @@ def _build_derived(instance: Instance, derived: Derived) -> int:
     return info.row_count
 
 
-def install(instance: Instance, from_dir: Path | None = None, only: list[str] | None = None) -> Iterator[str]:
-    """Install (or reinstall) the reference datasets; yields one line per dataset."""
-    layers = set(only or {"communes", "epci", "departements", "regions"})
-    unknown = layers - {"communes", "epci", "departements", "regions"}
+def _digest(path: Path) -> tuple[str, int]:
+    """SHA-256 and size of a file, read in chunks."""
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def source_url(source: Source, mirror: str | None) -> str:
+    """Where a file is downloaded from: the mirror (same layout as a reference folder) or its official URL."""
+    return f"{mirror.rstrip('/')}/{source.path}" if mirror else source.url
+
+
+def install(instance: Instance, from_dir: Path | None = None, only: list[str] | None = None,
+            mirror: str | None = None) -> Iterator[str]:
+    """Install (or reinstall) the reference datasets; yields one line per dataset.
+
+    Files are read from ``from_dir`` when given, else downloaded (streamed to disk) from
+    ``mirror`` or the ``refdata_mirror`` setting, else from their official URLs. The origin,
+    SHA-256 and size of each installed file are recorded with its vintage and licence."""
+    layers = set(only or LAYERS)
+    unknown = layers - set(LAYERS)
     if unknown:
-        raise IngestError(f"unknown reference layer {sorted(unknown)[0]!r}; choose among communes, epci, departements, regions")
+        raise IngestError(f"unknown reference layer {sorted(unknown)[0]!r}; choose among {', '.join(LAYERS)}")
     if "communes" in layers:  # communes are described with their département, région and EPCI
         layers |= {"departements", "regions", "epci"}
+    mirror = mirror or instance.settings.refdata_mirror
     for source in SOURCES:
         if source.layer not in layers:
             continue
-        _ensure(instance, source.dataset_id, source.title,
-                {"source_url": source.url, "vintage": source.vintage, "licence": source.licence})
-        path = Path(from_dir) / source.path if from_dir else fetch(instance, source.url)
+        origin = str(Path(from_dir) / source.path) if from_dir else source_url(source, mirror)
+        path = Path(origin) if from_dir else fetch(instance, origin)
         try:
-            result = load_file(instance, source.dataset_id, path, publish=True, source=str(path if from_dir else source.url))
+            sha256, size = _digest(path)
+            _ensure(instance, source.dataset_id, source.title,
+                    {"source_url": source.url, "vintage": source.vintage, "licence": source.licence,
+                     "installed_from": origin, "sha256": sha256, "size_bytes": size})
+            result = load_file(instance, source.dataset_id, path, publish=True, source=origin)
         finally:
             if not from_dir:
                 path.unlink(missing_ok=True)

@@ -69,9 +69,31 @@ class Match:
         if self.kind == "prefix":
             return exp.Anonymous(this="starts_with", expressions=[x, literal])
         if self.kind == "fuzzy" and self.distance > 0:
-            return exp.LTE(this=exp.Anonymous(this="levenshtein", expressions=[x, literal]),
-                           expression=exp.Literal.number(self.distance))
+            close = exp.LTE(this=exp.Anonymous(this="levenshtein", expressions=[x, literal]),
+                            expression=exp.Literal.number(self.distance))
+            # Pigeonhole: k edits leave one of k+1 pieces of the word intact, so a cheap
+            # substring test spares Levenshtein on almost every term of the dictionary.
+            pieces = [exp.Anonymous(this="contains", expressions=[x.copy(), exp.Literal.string(p)])
+                      for p in _pieces(self.word, self.distance + 1)]
+            return exp.and_(exp.or_(*pieces) if len(pieces) > 1 else pieces[0], close)
         return exp.EQ(this=x, expression=literal)
+
+    def term_range(self, x: exp.Expression) -> exp.Expression:
+        """A prefix as a range of the sorted terms (zone maps skip the rest of the index)."""
+        high = exp.DPipe(this=exp.Literal.string(self.word), expression=exp.Anonymous(
+            this="chr", expressions=[exp.Literal.number(0x10FFFF)]))
+        return exp.and_(exp.GTE(this=x, expression=exp.Literal.string(self.word)), exp.LT(this=x.copy(), expression=high))
+
+
+def _pieces(word: str, n: int) -> list[str]:
+    """``word`` cut into ``n`` contiguous pieces of near-equal length."""
+    size, extra = divmod(len(word), n)
+    out, start = [], 0
+    for i in range(n):
+        end = start + size + (1 if i < extra else 0)
+        out.append(word[start:end])
+        start = end
+    return [p for p in out if p]
 
 
 def word_match(columns: Sequence[tuple[str | None, exp.Expression]], match: Match) -> exp.Expression:
@@ -102,6 +124,8 @@ def _lookup(fields: tuple[str, ...], match: Match, rowid: exp.Expression) -> exp
     term = exp.column("term")
     if match.kind == "exact":  # zone maps answer an equality directly
         postings = postings.where(exp.EQ(this=term, expression=exp.Literal.string(match.word)))
+    elif match.kind == "prefix":  # and a prefix as a range of the sorted terms
+        postings = postings.where(match.term_range(term))
     else:
         postings = postings.where(exp.In(this=term, query=terms.subquery()))
     return exp.In(this=rowid, query=postings.subquery())

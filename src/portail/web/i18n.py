@@ -51,10 +51,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "ep_export": "Export CSV (exports/csv)", "ep_dataset": "Métadonnées du jeu de données", "limit": "Nombre maximum",
         "url": "URL", "copy": "Copier l'URL", "copied": "URL copiée", "run": "Envoyer la requête", "response": "Réponse",
         "snippets": "Exemples de code", "openapi": "Documentation OpenAPI", "error": "Erreur", "bad_filter": "Filtre invalide",
-        "not_found": "Page introuvable", "records_of": "enregistrements sur", "select": "select (champs, expressions)",
+        "not_found": "Page introuvable", "select": "select (champs, expressions)",
         "where": "where (condition ODSQL)", "group_by": "group_by", "order_by": "order_by",
         "console_intro": "Composez une requête à l'API Explore v2.1 : l'URL, la commande curl et le code se mettent à jour.",
-        "popular": "Les plus volumineux",
+        "popular": "Les plus volumineux", "other": "Autres valeurs",
     },
     "en": {
         "search": "Search", "search_placeholder": "Search datasets", "datasets": "Datasets", "records": "records",
@@ -96,11 +96,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "ep_records": "Records", "ep_facets": "Facets", "ep_export": "CSV export (exports/csv)",
         "ep_dataset": "Dataset metadata", "limit": "Limit", "url": "URL", "copy": "Copy URL", "copied": "URL copied",
         "run": "Send request", "response": "Response", "snippets": "Code snippets", "openapi": "OpenAPI documentation",
-        "error": "Error", "bad_filter": "Invalid filter", "not_found": "Page not found", "records_of": "records of",
+        "error": "Error", "bad_filter": "Invalid filter", "not_found": "Page not found",
         "select": "select (fields, expressions)", "where": "where (ODSQL condition)", "group_by": "group_by",
         "order_by": "order_by",
         "console_intro": "Compose an Explore API v2.1 query: the URL, the curl command and the code follow.",
-        "popular": "Largest datasets",
+        "popular": "Largest datasets", "other": "Other values",
     },
 }
 

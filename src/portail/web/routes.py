@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from markdown_it import MarkdownIt
+from markupsafe import Markup
 
 from portail.api.deps import request_principal
 from portail.api.errors import ApiError
@@ -40,6 +41,8 @@ FACET_TYPES = (FieldType.TEXT, FieldType.DATE, FieldType.DATETIME, FieldType.BOO
 MAX_FACETS = 8
 API = "/api/explore/v2.1"
 _markdown = MarkdownIt("commonmark", {"html": False})
+# A description as plain text (catalogue results): Markdown rendered, then its tags dropped.
+TEMPLATES.env.filters["plain"] = lambda text: Markup(_markdown.render(text or "")).striptags()
 
 
 def vendor_available(name: str) -> bool:
@@ -200,7 +203,8 @@ def web_router(portal: str) -> APIRouter:
             total = query_records(inst, dataset, limit=0, principal=principal, **common).total_count
             settings = inst.settings
             return {"total": total, "api_query": api_query, "map_ready": vendor_available("maplibre-gl/maplibre-gl.js"),
-                    "tile_url": settings.map_tile_url, "tile_attribution": settings.map_tile_attribution}
+                    "tile_url": settings.map_tile_url, "tile_attribution": settings.map_tile_attribution,
+                    "detail_records": settings.map_detail_records}
         if tab == "analyze":
             total = query_records(inst, dataset, limit=0, principal=principal, **common).total_count
             params = request.query_params

@@ -1,5 +1,5 @@
 // The map tab: the records of the current filters on a MapLibre GL map.
-// Few records (≤ DETAIL in view): the API's GeoJSON export of the view, points clustered in the
+// Few records in view (settings.map_detail_records): the API's GeoJSON export of the view, points clustered in the
 // browser, shapes drawn, colour by a field, a popup per record. Many records: the records API
 // groups them on the server (group_by=geo_cluster(field, zoom)), so a million points never
 // reach the browser. Works without a basemap (offline): a plain background then.
@@ -10,9 +10,10 @@
   const text = JSON.parse(d.i18n);
   const status = document.getElementById("map-status");
   const colorBy = document.getElementById("color-by");
-  const DETAIL = 5000;
+  const DETAIL = Number(d.detail); // up to this many records in view are drawn one by one
   const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
   const geo = "`" + d.geo + "`";
+  const lang = document.documentElement.lang;
 
   const style = { version: 8, sources: {}, layers: [{ id: "background", type: "background", paint: { "background-color": "#eef2f6" } }] };
   if (d.tiles) {
@@ -58,8 +59,28 @@
     match.push("#777777");
     return match;
   }
+  function legend(color) { // the colours in words, under the map
+    const list = document.getElementById("map-legend");
+    list.replaceChildren();
+    const entries = [];
+    if (Array.isArray(color) && color[0] === "match") {
+      for (let i = 2; i < color.length - 1; i += 2) entries.push([color[i + 1], color[i]]);
+      entries.push([color[color.length - 1], text.other]);
+    } else if (Array.isArray(color)) {
+      entries.push([color[4], `${color[3].toLocaleString(lang)}`], [color[8], `${color[7].toLocaleString(lang)}`]);
+    }
+    entries.forEach(([swatch, label]) => {
+      const item = document.createElement("li");
+      const box = document.createElement("span");
+      box.className = "swatch";
+      box.style.background = swatch;
+      item.append(box, label);
+      list.appendChild(item);
+    });
+  }
   function paint() {
     const color = colorExpression();
+    legend(color);
     if (map.getLayer("points")) map.setPaintProperty("points", "circle-color", color);
     if (map.getLayer("shapes")) map.setPaintProperty("shapes", "fill-color", color);
   }
@@ -85,6 +106,7 @@
   }
 
   async function refresh() {
+    el.dataset.state = "loading";
     try {
       const inView = (await getJSON(url("/records", { limit: 0, where: viewWhere() }))).total_count;
       if (inView <= DETAIL) {
@@ -92,7 +114,8 @@
         features = collection.features.filter((f) => f.geometry);
         setSource("records", { type: "FeatureCollection", features: features }, { cluster: d.geoType === "geo_point_2d", clusterRadius: 40, clusterMaxZoom: 14 });
         setSource("server", { type: "FeatureCollection", features: [] });
-        status.textContent = `${features.length.toLocaleString(document.documentElement.lang)} ${text.points_shown}`;
+        status.textContent = `${features.length.toLocaleString(lang)} ${text.points_shown}`;
+        el.dataset.mode = "records";
       } else {
         const zoom = Math.max(0, Math.min(25, Math.round(map.getZoom())));
         const groups = await getJSON(url("/records", { select: "count(*) as n", group_by: `geo_cluster(${geo}, ${zoom}) as c`,
@@ -102,7 +125,8 @@
         setSource("server", { type: "FeatureCollection", features: clusters });
         setSource("records", { type: "FeatureCollection", features: [] });
         features = [];
-        status.textContent = `${inView.toLocaleString(document.documentElement.lang)} ${text.records} · ${text.clusters_note}`;
+        status.textContent = `${inView.toLocaleString(lang)} ${text.records} · ${text.clusters_note}`;
+        el.dataset.mode = "clusters";
       }
       ensureLayers();
       paint();

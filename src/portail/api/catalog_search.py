@@ -1,0 +1,308 @@
+"""The catalogue as an ODSQL table: ``/catalog/datasets`` (select, where, group_by, order_by,
+refine/exclude) and ``/catalog/facets``, over the datasets the caller may see.
+
+One ODSQL, not two: the visible datasets are shaped by ``serialize.dataset_json`` (exactly what
+the caller would read) and materialised as a small Arrow table whose columns are the
+catalogue's ODSQL fields as Opendatasoft names them (``dataset_id``, ``has_records``,
+``features``, ``title``, ``theme``, ``modified``, ``records_count``…, each metadata also as
+``default.<name>`` and ``metas.default.<name>``); the records compiler runs over it in an
+in-memory DuckDB, full text (bare strings, ``search()``) included, as a scan: a catalogue is
+small. ``features``, ``theme`` and ``keyword`` are multivalued (``"geo" in features``); a
+group_by on one of them counts each value once per dataset (the table is unnested on it).
+
+``refine``/``exclude`` filter the datasets before the query (a multivalued field matches when
+any value does; ``modified:2024/05`` matches a date path). Facets are counted in Python over the
+filtered datasets, with Opendatasoft's entry shapes (``name``, ``value``, ``count``, ``state``,
+nested ``facets`` under a refined date). Nothing here reads the store.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import pyarrow as pa
+from sqlglot import exp
+
+from portail import odsql
+from portail.api.errors import ApiError, invalid_parameter
+from portail.api.facets import DEFAULT_LIMIT, parse_facet, parse_refinements
+from portail.api.serialize import records_json
+from portail.odsql import ast
+from portail.odsql.kinds import RECORDS
+from portail.schema import Field, FieldType
+from portail.store.engine import connect
+
+SEPARATOR = "\x1f"  # joins a multivalued field's values in one text column (never in a value)
+MULTIVALUED = {"multivalued": [SEPARATOR]}
+_INDEX = "__dataset_index"
+_TYPES = {FieldType.TEXT: pa.string(), FieldType.INT: pa.int64(), FieldType.BOOLEAN: pa.bool_(),
+          FieldType.DATETIME: pa.timestamp("us", tz="UTC"), FieldType.JSON: pa.string()}
+
+
+def _meta(name: str, type: FieldType = FieldType.TEXT, multivalued: bool = False) -> tuple[str, FieldType, bool, str]:
+    return name, type, multivalued, "meta"
+
+
+#: (name, type, multivalued, where the value comes from: the dataset object or metas.default)
+_COLUMNS: list[tuple[str, FieldType, bool, str]] = [
+    ("dataset_id", FieldType.TEXT, False, "top"), ("dataset_uid", FieldType.TEXT, False, "top"),
+    ("has_records", FieldType.BOOLEAN, False, "top"), ("data_visible", FieldType.BOOLEAN, False, "top"),
+    ("features", FieldType.TEXT, True, "top"), ("visibility", FieldType.TEXT, False, "top"),
+    _meta("title"), _meta("description"), _meta("theme", multivalued=True), _meta("keyword", multivalued=True),
+    _meta("license"), _meta("license_url"), _meta("language"), _meta("timezone"), _meta("publisher"),
+    _meta("modified", FieldType.DATETIME), _meta("data_processed", FieldType.DATETIME),
+    _meta("metadata_processed", FieldType.DATETIME), _meta("records_count", FieldType.INT),
+    _meta("federated", FieldType.BOOLEAN),
+    ("fields", FieldType.JSON, False, "top"), ("attachments", FieldType.JSON, False, "top"),
+    ("metas", FieldType.JSON, False, "top"),
+]
+#: The facets of the catalogue when none is asked for.
+DEFAULT_FACETS = ("features", "modified", "publisher", "keyword", "theme", "language")
+
+
+def catalog_fields() -> list[Field]:
+    """The catalogue's ODSQL schema: every column, metadata also under its template prefixes."""
+    fields = []
+    for name, type, multivalued, source in _COLUMNS:
+        annotations = dict(MULTIVALUED) if multivalued else {}
+        if name in DEFAULT_FACETS:
+            annotations["facet"] = []
+        fields.append(Field(name, name, type, annotations=annotations))
+        if source == "meta":
+            for prefix in ("default.", "metas.default."):
+                fields.append(Field(prefix + name, prefix + name, type, annotations=dict(annotations)))
+    return fields
+
+
+FIELDS = catalog_fields()
+_BY_NAME = {f.name: f for f in FIELDS}
+
+
+def _raw(obj: dict[str, Any], name: str, source: str) -> Any:
+    return obj["metas"]["default"].get(name) if source == "meta" else obj.get(name)
+
+
+def _cell(value: Any, type: FieldType, multivalued: bool) -> Any:
+    if value is None:
+        return None
+    if multivalued:
+        values = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        return SEPARATOR.join(values) if values else None
+    if type == FieldType.DATETIME:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    if type == FieldType.JSON:
+        return json.dumps(value)
+    return value
+
+
+def table(objects: list[dict[str, Any]], unnest: frozenset[str] = frozenset()) -> pa.Table:
+    """The catalogue table of some dataset objects; a multivalued field in ``unnest`` gives
+    one row per value (a dataset without any, one row with null)."""
+    rows: list[dict[str, Any]] = []
+    for index, obj in enumerate(objects):
+        row: dict[str, Any] = {_INDEX: index}
+        for name, type, multivalued, source in _COLUMNS:
+            row[name] = _cell(_raw(obj, name, source), type, multivalued)
+        expanded = [row]
+        for name in unnest:
+            expanded = [{**r, name: value} for r in expanded
+                        for value in ((r[name] or "").split(SEPARATOR) if r[name] else [None])]
+        rows.extend(expanded)
+    columns: dict[str, list[Any]] = {_INDEX: [r[_INDEX] for r in rows]}
+    types = [pa.field(_INDEX, pa.int64())]
+    for f in FIELDS:
+        source = f.name.removeprefix("metas.").removeprefix("default.")
+        columns[f.name] = [r[source] for r in rows]
+        types.append(pa.field(f.name, _TYPES[f.type]))
+    return pa.Table.from_pydict(columns, schema=pa.schema(types))
+
+
+# -- refine / exclude -------------------------------------------------------------------------
+def _matches(obj: dict[str, Any], f: Field, value: str) -> bool:
+    name = f.name.removeprefix("metas.").removeprefix("default.")
+    spec = next(c for c in _COLUMNS if c[0] == name)
+    raw = _raw(obj, name, spec[3])
+    if raw is None:
+        return False
+    if f.type == FieldType.DATETIME:
+        path = datetime.fromisoformat(raw).strftime("%Y/%m/%d")
+        wanted = value.strip().replace("-", "/")
+        return path == wanted or path.startswith(wanted + "/")
+    values = raw if isinstance(raw, list) else [raw]
+    text = {"true" if v is True else "false" if v is False else str(v) for v in values}
+    return value in text
+
+
+def refined(objects: list[dict[str, Any]], refine: list[str], exclude: list[str],
+            skip: str | None = None) -> list[dict[str, Any]]:
+    """The dataset objects kept by ``refine`` (all must hold) and ``exclude`` (none may);
+    ``skip`` ignores the refinements of one field (a disjunctive facet)."""
+    rules = parse_refinements(refine, FIELDS, exclude=False) + parse_refinements(exclude, FIELDS, exclude=True)
+    kept = []
+    for obj in objects:
+        if all(_matches(obj, r.field, r.value) != r.exclude for r in rules
+               if not (skip and r.field.name == skip and not r.exclude)):
+            kept.append(obj)
+    return kept
+
+
+# -- queries ----------------------------------------------------------------------------------
+_engine: Any = None
+_engine_lock = threading.Lock()
+
+
+def _run(data: pa.Table, query: exp.Expression) -> list[dict[str, Any]]:
+    """Run a compiled query over a catalogue table in a private cursor of one in-memory engine."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = connect()
+        cursor = _engine.cursor()
+    try:
+        cursor.register(RECORDS, data)
+        return cursor.execute(query.sql(dialect="duckdb")).to_arrow_table().to_pylist()
+    finally:
+        cursor.close()
+
+
+def _compile(**clauses: Any) -> odsql.Plan:
+    try:
+        return odsql.compile_plan(odsql.Query(**clauses), FIELDS)
+    except odsql.ODSQLError as error:
+        raise ApiError(400, "ODSQLError", error.message) from None
+    except ValueError as error:
+        raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
+
+
+def _grouped_multivalued(group_by: str | None) -> frozenset[str]:
+    """The multivalued fields a group_by names (the table is unnested on them)."""
+    if not group_by or not group_by.strip():
+        return frozenset()
+    try:
+        node = odsql.parse("group_by", group_by)
+    except odsql.ODSQLError as error:
+        raise ApiError(400, "ODSQLError", error.message) from None
+    names = {n.name for n in ast.walk(node) if isinstance(n, ast.Field)}
+    return frozenset(n for n in names if n in _BY_NAME and "multivalued" in _BY_NAME[n].annotations)
+
+
+def _shaped(columns: list[Field], rows: list[dict[str, Any]], timezone: str,
+            unnested: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """Rows as JSON; a multivalued field as a list of its values (a single one when unnested)."""
+    results = records_json(columns, rows, timezone)
+    for f in columns:
+        if "multivalued" in f.annotations and f.type == FieldType.TEXT and f.name not in unnested:
+            for r in results:
+                if isinstance(r.get(f.name), str):
+                    r[f.name] = r[f.name].split(SEPARATOR)
+    return results
+
+
+@dataclass
+class CatalogPage:
+    total_count: int
+    results: list[dict[str, Any]]
+    aggregated: bool
+
+
+def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None, where: list[str] | None = None,
+                   group_by: str | None = None, order_by: str | None = None, limit: int = 10, offset: int = 0,
+                   refine: list[str] | None = None, exclude: list[str] | None = None, lang: str = "fr",
+                   timezone: str = "UTC", check_paging: Callable[..., int]) -> CatalogPage:
+    """A page of the catalogue: dataset objects (``select`` narrows them to the selected
+    properties), or groups when the query aggregates."""
+    kept = refined(objects, refine or [], exclude or [])
+    clauses = dict(where=[w for w in where or [] if w and w.strip()], group_by=group_by, order_by=order_by,
+                   lang=lang, timezone=timezone)
+    plan = _compile(select=select, **clauses)
+    unnested = _grouped_multivalued(group_by)
+    data = table(kept, unnested)
+    if plan.aggregated:
+        effective = check_paging(limit, offset, max_limit=20_000, window=20_000)
+        rows = _run(data, plan.select)
+        return CatalogPage(len(rows), _shaped(list(plan.columns), rows[offset:offset + effective], timezone, unnested),
+                           True)
+    effective = check_paging(limit, offset)
+    query = plan.select.select(exp.column(_INDEX, quoted=True))
+    rows = _run(data, query)
+    page = rows[offset:offset + effective]
+    if select and select.strip():
+        return CatalogPage(len(rows), _shaped(list(plan.columns), page, timezone), False)
+    return CatalogPage(len(rows), [kept[r[_INDEX]] for r in page], False)
+
+
+def _date_entries(moments: list[datetime], refined_paths: set[str], prefix: str = "", level: int = 0) -> list[dict]:
+    formats = ("%Y", "%m", "%d")
+    counts = Counter(m.strftime(formats[level]) for m in moments)
+    entries = []
+    for part in sorted(counts, reverse=True):
+        value = f"{prefix}/{part}" if prefix else part
+        entry: dict[str, Any] = {"name": part, "value": value, "count": counts[part], "state": "displayed"}
+        if any(r == value or r.startswith(value + "/") for r in refined_paths):
+            entry["state"] = "refined"
+            if level < 2:
+                entry["facets"] = _date_entries([m for m in moments if m.strftime(formats[level]) == part],
+                                                refined_paths, value, level + 1)
+        entries.append(entry)
+    return entries
+
+
+def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = None, refine: list[str] | None = None,
+                   exclude: list[str] | None = None, where: list[str] | None = None,
+                   timezone: str = "UTC") -> list[dict[str, Any]]:
+    """Facet values with counts over the datasets kept by where, refine and exclude."""
+    specs = [parse_facet(f, FIELDS) for f in facet] if facet else [parse_facet(n, FIELDS) for n in DEFAULT_FACETS]
+    given = [w for w in where or [] if w and w.strip()]
+    if given:
+        plan = _compile(select="dataset_uid", where=given, timezone=timezone)
+        uids = {r["dataset_uid"] for r in _run(table(objects), plan.select)}
+        objects = [o for o in objects if o["dataset_uid"] in uids]
+    rules = parse_refinements(refine or [], FIELDS, exclude=False) + parse_refinements(exclude or [], FIELDS, exclude=True)
+    out = []
+    for spec in specs:
+        f = spec.field
+        name = f.name.removeprefix("metas.").removeprefix("default.")
+        source = next(c for c in _COLUMNS if c[0] == name)
+        if f.type == FieldType.JSON:
+            raise invalid_parameter(f"Field {f.name} cannot be a facet.")
+        kept = refined(objects, refine or [], exclude or [], skip=f.name if spec.disjunctive else None)
+        mine = [r for r in rules if r.field.name == f.name]
+        values = [_raw(o, name, source[3]) for o in kept]
+        if f.type == FieldType.DATETIME:
+            moments = [datetime.fromisoformat(v) for v in values if v]
+            entries = _date_entries(moments, {r.value.replace("-", "/") for r in mine if not r.exclude})
+        else:
+            counts: Counter[str] = Counter()
+            for v in values:
+                for item in (v if isinstance(v, list) else [v]):
+                    if item is not None:
+                        counts["true" if item is True else "false" if item is False else str(item)] += 1
+            wanted = {r.value for r in mine if not r.exclude}
+            order = sorted(counts.items(), key=_facet_order(spec.sort), reverse=spec.sort == "-alphanum")
+            entries = [{"name": v, "value": v, "count": n, "state": "refined" if v in wanted else "displayed"}
+                       for v, n in order[:spec.limit or DEFAULT_LIMIT]]
+        listed = {e["value"] for e in entries}
+        entries += [{"name": r.value, "value": r.value, "state": "excluded"} for r in mine
+                    if r.exclude and r.value not in listed]
+        out.append({"name": f.name, "facets": entries})
+    return out
+
+
+def _facet_order(sort: str) -> Callable[[tuple[str, int]], Any]:
+    if sort in ("count", "-count"):
+        sign = -1 if sort == "-count" else 1
+        return lambda item: (sign * item[1], item[0])
+    if sort in ("num", "-num"):
+        def numeric(item: tuple[str, int]) -> Any:
+            try:
+                return (0, float(item[0]) * (-1 if sort == "-num" else 1), item[0])
+            except ValueError:
+                return (1, 0.0, item[0])
+        return numeric
+    return lambda item: item[0]

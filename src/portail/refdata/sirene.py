@@ -1,0 +1,118 @@
+"""The Sirene register in the hub: the establishments stock file as ``ref-src-sirene``, and the
+narrow table the ``sirene`` processor joins with, ``ref-sirene`` (SIRET, SIREN, name, NAF
+activity, address, commune, head office).
+
+The stock file (INSEE's ``StockEtablissement_utf8.zip``, about 40 M rows) goes through the
+ordinary loader: the zip is checked and extracted to disk, the CSV is read by the engine's
+parallel scanner and typed in the engine, so no part of it is ever held in Python. The narrow
+table is then written with SQL over that version. Both Sirene layouts are read: v3 (2019 on,
+``codeCommuneEtablissement``…, optionally joined with the legal units' columns such as
+``denominationUniteLegale``) and the 2017 layout (``NOMEN_LONG``, ``APET700``, ``L4_NORMALISEE``…);
+each output takes the first of its candidate columns that has a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlglot import exp
+
+from portail.ingest.errors import IngestError
+from portail.operations import Instance, fetch, load_file
+from portail.schema import Field, FieldType
+
+SOURCE_ID = "ref-src-sirene"
+DATASET_ID = "ref-sirene"
+OFFICIAL_URL = "https://object.files.data.gouv.fr/data-pipeline-production/siren/stock/StockEtablissement_utf8.zip"
+LICENCE = "Licence Ouverte 2.0"
+
+#: The engine type of each output (a file without any candidate column gives typed nulls).
+TYPES = {"siege": "BOOLEAN", "actif": "BOOLEAN"}
+
+FIELDS = [Field("siret", "SIRET"), Field("siren", "SIREN"), Field("nom", "Nom ou raison sociale"),
+          Field("naf", "Activité principale (NAF)"), Field("adresse", "Adresse"), Field("code_postal", "Code postal"),
+          Field("commune", "Commune"), Field("code_commune", "Code commune INSEE"),
+          Field("siege", "Siège", FieldType.BOOLEAN), Field("actif", "Établissement actif", FieldType.BOOLEAN)]
+
+
+def _text(name: str) -> exp.Expression:
+    return exp.func("nullif", exp.func("trim", exp.cast(exp.column(name, quoted=True), "VARCHAR")), exp.Literal.string(""))
+
+
+def _joined(*names: str) -> exp.Expression:
+    # Anonymous: sqlglot's ConcatWs would turn one null part into a null result.
+    return exp.func("nullif", exp.Anonymous(this="concat_ws", expressions=[exp.Literal.string(" "), *[_text(n) for n in names]]),
+                    exp.Literal.string(""))
+
+
+def _digits(name: str, width: int) -> exp.Expression:
+    return exp.func("lpad", _text(name), exp.Literal.number(width), exp.Literal.string("0"))
+
+
+def _truthy(name: str) -> exp.Expression:
+    return exp.func("lower", _text(name)).isin(exp.Literal.string("true"), exp.Literal.string("1"), exp.Literal.string("o"))
+
+
+#: Each output: candidates in order of preference, as (columns that must exist, expression).
+CANDIDATES: dict[str, list[tuple[tuple[str, ...], exp.Expression]]] = {
+    "siret": [(("siret",), _digits("siret", 14)),
+              (("siren", "nic"), exp.func("concat", _digits("siren", 9), _digits("nic", 5)))],
+    "siren": [(("siren",), _digits("siren", 9))],
+    "nom": [(("denominationunitelegale",), _text("denominationunitelegale")), (("nomen_long",), _text("nomen_long")),
+            (("denominationusuelleetablissement",), _text("denominationusuelleetablissement")),
+            (("enseigne1etablissement",), _text("enseigne1etablissement")),
+            (("prenom1unitelegale", "nomunitelegale"), _joined("prenom1unitelegale", "nomunitelegale")),
+            (("enseigne",), _text("enseigne"))],
+    "naf": [(("activiteprincipaleetablissement",), _text("activiteprincipaleetablissement")), (("apet700",), _text("apet700"))],
+    "adresse": [(("numerovoieetablissement", "indicerepetitionetablissement", "typevoieetablissement", "libellevoieetablissement"),
+                 _joined("numerovoieetablissement", "indicerepetitionetablissement", "typevoieetablissement",
+                         "libellevoieetablissement")),
+                (("l4_normalisee",), _text("l4_normalisee"))],
+    "code_postal": [(("codepostaletablissement",), _digits("codepostaletablissement", 5)), (("codpos",), _digits("codpos", 5))],
+    "commune": [(("libellecommuneetablissement",), _text("libellecommuneetablissement")),
+                (("l6_normalisee",), exp.func("regexp_replace", _text("l6_normalisee"), exp.Literal.string("^[0-9]{5} +"),
+                                              exp.Literal.string("")))],
+    "code_commune": [(("codecommuneetablissement",), _digits("codecommuneetablissement", 5)),
+                     (("depet", "comet"), exp.func("concat", _text("depet"), exp.func("lpad", _text("comet"), exp.Literal.number(3),
+                                                                                      exp.Literal.string("0"))))],
+    "siege": [(("etablissementsiege",), _truthy("etablissementsiege")), (("siege",), _truthy("siege"))],
+    "actif": [(("etatadministratifetablissement",), exp.EQ(this=_text("etatadministratifetablissement"),
+                                                           expression=exp.Literal.string("A")))],
+}
+
+
+def narrow_query(names: set[str]) -> exp.Select:
+    """The ``ref-sirene`` records from a loaded stock file with these columns."""
+    if not {"siren"} <= names or not ({"siret"} <= names or {"nic"} <= names):
+        raise IngestError("this file is not a Sirene establishments file: it has no siren and siret (or nic) columns")
+    projections = []
+    for output, candidates in CANDIDATES.items():
+        chosen = [e.copy() for needed, e in candidates if set(needed) <= names]
+        if not chosen:
+            chosen = [exp.true() if output == "actif" else exp.cast(exp.Null(), TYPES.get(output, "VARCHAR"))]
+        value = chosen[0] if len(chosen) == 1 else exp.func("coalesce", *chosen)
+        projections.append(exp.alias_(value, output, quoted=True))
+    return exp.select(*projections).from_(exp.to_table("stock"))
+
+
+def install_sirene(instance: Instance, source: str | Path, vintage: str = "") -> Iterator[str]:
+    """Load a Sirene establishments stock file (path or URL, CSV or zipped CSV) into the hub."""
+    from portail.refdata.install import Derived, _build_derived, _ensure
+
+    remote = str(source).startswith(("http://", "https://"))
+    _ensure(instance, SOURCE_ID, "Sirene : stock des établissements",
+            {"source_url": str(source) if remote else OFFICIAL_URL, "vintage": vintage, "licence": LICENCE})
+    path = fetch(instance, str(source)) if remote else Path(source)
+    try:
+        result = load_file(instance, SOURCE_ID, path, publish=True, source=str(source))
+    finally:
+        if remote:
+            path.unlink(missing_ok=True)
+    yield f"{SOURCE_ID}: {result.report.rows:,} records"
+    names = {f.name for f in result.report.fields}
+    sql = narrow_query(names).sql(dialect="duckdb")
+    derived = Derived(DATASET_ID, "Établissements Sirene (référentiel)", sql, {"stock": SOURCE_ID}, FIELDS, "sirene")
+    _ensure(instance, DATASET_ID, derived.title, {"derived_from": [SOURCE_ID], "licence": LICENCE, "vintage": vintage})
+    yield f"{DATASET_ID}: {_build_derived(instance, derived):,} records"
+

@@ -1,0 +1,180 @@
+"""The catalogue as ODSQL (``/catalog/datasets`` with select, where, group_by, order_by,
+refine/exclude) and ``/catalog/facets``, checked against plain Python over the datasets the test
+creates; and datetimes written in the request's timezone."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+
+import pytest
+from fastapi.testclient import TestClient
+
+from portail.api import create_app
+from portail.catalog import services
+from portail.operations import load_file
+
+URL = "/api/explore/v2.1/catalog/datasets"
+
+#: slug, title, themes, keywords, publisher, modified (UTC), CSV (header + rows)
+DATASETS = [
+    ("velos", "Comptage vélo à Paris", ["Transports", "Environnement"], ["vélo", "mobilité"], "Ville de Paris",
+     datetime(2024, 5, 3, 8, 0, tzinfo=timezone.utc), "nom;quand;n\nBoulevard Sébastopol;2024-05-01T10:30:00Z;12\n"),
+    ("bus", "Lignes de bus", ["Transports"], ["bus", "mobilité"], "RATP",
+     datetime(2023, 11, 20, 12, 0, tzinfo=timezone.utc), "ligne;n\n38;4\n91;5\n"),
+    ("budget", "Budget primitif", ["Economie"], ["finances"], "Ville de Paris",
+     datetime(2024, 1, 15, 23, 30, tzinfo=timezone.utc), "poste;montant\nÉcoles;1000\nVoirie;250\nSport;12\n"),
+    ("arbres", "Arbres remarquables", ["Environnement"], [], None,
+     datetime(2022, 7, 1, 6, 0, tzinfo=timezone.utc), "espece;hauteur\nPlatane;30\n"),
+]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    from tests.conftest import make_instance
+
+    home = tmp_path_factory.mktemp("catalog")
+    instance = make_instance(home / "home")
+    for slug, title, themes, keywords, publisher, modified, csv in DATASETS:
+        path = home / f"{slug}.csv"
+        path.write_text(csv, encoding="utf-8")
+        with instance.session() as s:
+            services.create_dataset(s, slug, title)
+        load_file(instance, slug, path, publish=True)
+        with instance.session() as s:
+            d = services.get_dataset(s, slug)
+            services.update_metadata(s, d, themes=themes, keywords=keywords, publisher=publisher)
+            d.modified = modified
+    yield TestClient(create_app(instance))
+    instance.store.close()
+
+
+def ids(body) -> list[str]:
+    return [r["dataset_id"] for r in body["results"]]
+
+
+def get(client, **params):
+    response = client.get(URL, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_plain_listing_is_unchanged(client):
+    body = get(client, limit=100)
+    assert body["total_count"] == len(DATASETS)
+    assert sorted(ids(body)) == sorted(d[0] for d in DATASETS)
+    first = body["results"][0]
+    assert {"dataset_id", "dataset_uid", "metas", "fields", "features", "has_records"} <= set(first)
+
+
+@pytest.mark.parametrize("where, keep", [
+    ('title like "vélo"', lambda d: "vélo" in d[1].lower().split()),
+    ('search("transport")', lambda d: any(w.lower().startswith("transport") for w in [d[1], *d[2], *d[3]]
+                                          for w in w.split())),
+    ('"Transports" in theme', lambda d: "Transports" in d[2]),
+    ('theme = "Economie"', lambda d: d[2] == ["Economie"]),
+    ('publisher = "Ville de Paris"', lambda d: d[4] == "Ville de Paris"),
+    ("publisher is null", lambda d: d[4] is None),
+    ("modified >= date'2024'", lambda d: d[5].year >= 2024),
+    ("default.modified < date'2023-12-01'", lambda d: d[5] < datetime(2023, 12, 1, tzinfo=timezone.utc)),
+    ("records_count > 1", lambda d: d[6].count("\n") - 1 > 1),
+    ("metas.default.records_count = 1", lambda d: d[6].count("\n") - 1 == 1),
+    ('dataset_id = "bus" or dataset_id = "arbres"', lambda d: d[0] in ("bus", "arbres")),
+    ('"timeserie" in features', lambda d: d[0] == "velos"),
+    ('"budget"', lambda d: d[0] == "budget"),
+])
+def test_where(client, where, keep):
+    body = get(client, where=where, limit=100)
+    expected = sorted(d[0] for d in DATASETS if keep(d))
+    assert sorted(ids(body)) == expected
+    assert body["total_count"] == len(expected)
+
+
+def test_order_by_limit_offset(client):
+    by_modified = [d[0] for d in sorted(DATASETS, key=lambda d: d[5], reverse=True)]
+    assert ids(get(client, order_by="modified desc", limit=2)) == by_modified[:2]
+    assert ids(get(client, order_by="modified desc", limit=2, offset=2)) == by_modified[2:]
+    by_title = [d[0] for d in sorted(DATASETS, key=lambda d: d[1])]
+    assert ids(get(client, order_by="title")) == by_title
+
+
+def test_select_narrows_the_objects(client):
+    body = get(client, select="dataset_id, title, theme, records_count", where='dataset_id = "velos"')
+    assert body["results"] == [{"dataset_id": "velos", "title": "Comptage vélo à Paris",
+                                "theme": ["Transports", "Environnement"], "records_count": 1}]
+    fields = get(client, select="dataset_id, fields", where='dataset_id = "bus"')["results"][0]["fields"]
+    assert [f["name"] for f in fields] == ["ligne", "n"]
+
+
+def test_group_by_multivalued_counts_each_value(client):
+    body = get(client, select="theme, count(*) as n", group_by="theme", order_by="n desc, theme")
+    counts = Counter(t for d in DATASETS for t in d[2])
+    expected = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    assert [(r["theme"], r["n"]) for r in body["results"]] == expected
+    assert body["total_count"] == len(expected)
+    publishers = get(client, select="publisher, sum(records_count) as rows", group_by="publisher", order_by="publisher")
+    sums: Counter = Counter()
+    for d in DATASETS:
+        sums[d[4]] += d[6].count("\n") - 1
+    assert {r["publisher"]: r["rows"] for r in publishers["results"]} == dict(sums)
+    years = get(client, select="count(*) as n", group_by="year(modified) as y", order_by="y")
+    assert [(r["y"], r["n"]) for r in years["results"]] == sorted(Counter(d[5].year for d in DATASETS).items())
+
+
+def test_refine_and_exclude(client):
+    assert sorted(ids(get(client, refine="theme:Transports"))) == sorted(d[0] for d in DATASETS if "Transports" in d[2])
+    assert sorted(ids(get(client, exclude="theme:Transports"))) == sorted(d[0] for d in DATASETS if "Transports" not in d[2])
+    assert ids(get(client, refine=["theme:Transports", "keyword:vélo"])) == ["velos"]
+    assert sorted(ids(get(client, refine="modified:2024"))) == sorted(d[0] for d in DATASETS if d[5].year == 2024)
+    assert ids(get(client, refine="modified:2024/01")) == ["budget"]
+
+
+def test_catalog_facets(client):
+    body = client.get("/api/explore/v2.1/catalog/facets").json()
+    facets = {f["name"]: f["facets"] for f in body["facets"]}
+    themes = Counter(t for d in DATASETS for t in d[2])
+    assert {e["value"]: e["count"] for e in facets["theme"]} == dict(themes)
+    assert [e["count"] for e in facets["theme"]] == sorted(themes.values(), reverse=True)
+    assert {e["value"]: e["count"] for e in facets["publisher"]} == dict(Counter(d[4] for d in DATASETS if d[4]))
+    assert {e["value"]: e["count"] for e in facets["modified"]} == dict(Counter(str(d[5].year) for d in DATASETS))
+    refined = client.get("/api/explore/v2.1/catalog/facets",
+                         params=[("facet", "keyword"), ("facet", "modified"), ("refine", "theme:Transports"),
+                                 ("refine", "modified:2024")]).json()["facets"]
+    by_name = {f["name"]: f["facets"] for f in refined}
+    kept = [d for d in DATASETS if "Transports" in d[2] and d[5].year == 2024]
+    assert {e["value"]: e["count"] for e in by_name["keyword"]} == dict(Counter(k for d in kept for k in d[3]))
+    year = by_name["modified"][0]
+    assert (year["value"], year["state"], year["count"]) == ("2024", "refined", len(kept))
+    assert {m["value"]: m["count"] for m in year["facets"]} == dict(Counter(d[5].strftime("%Y/%m") for d in kept))
+    excluded = client.get("/api/explore/v2.1/catalog/facets",
+                          params=[("facet", "theme"), ("exclude", "theme:Economie")]).json()["facets"][0]["facets"]
+    assert {"name": "Economie", "value": "Economie", "state": "excluded"} in excluded
+    assert all(e["value"] != "Economie" or "count" not in e for e in excluded)
+
+
+@pytest.mark.parametrize("params, fragment", [
+    ({"where": "nope = 1"}, "Unknown field: nope"),
+    ({"group_by": "title", "select": "dataset_id"}, "group_by"),
+    ({"order_by": "title desk"}, ""),
+    ({"limit": 101}, "-1 <= limit <= 100"),
+    ({"timezone": "Mars/Olympus"}, "timezone"),
+    ({"refine": "nope:1"}, "nope"),
+])
+def test_errors_are_400(client, params, fragment):
+    response = client.get(URL, params=params)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["error_code"] and fragment in body["message"]
+
+
+def test_datetimes_in_the_requested_timezone(client):
+    url = f"{URL}/velos/records"
+    utc = client.get(url, params={"select": "quand"}).json()["results"][0]["quand"]
+    assert datetime.fromisoformat(utc) == datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc)
+    assert utc.endswith("+00:00")
+    paris = client.get(url, params={"select": "quand, hour(quand) as h", "timezone": "Europe/Paris"}).json()["results"][0]
+    assert paris["quand"] == "2024-05-01T12:30:00+02:00"
+    assert paris["h"] == 12
+    grouped = client.get(url, params={"select": "count(*) as n", "group_by": "day(quand) as d",
+                                      "timezone": "Pacific/Kiritimati"}).json()["results"]
+    assert grouped == [{"d": 2, "n": 1}]  # UTC+14: already the next day

@@ -1,0 +1,223 @@
+"""The full-text index written into each version file: what it holds, that ODSQL's full text
+answers the same through the index, through the scan (a version built before the index, or
+a plain DuckDB connection) and in plain Python, and that another process attaching the
+immutable file read-only uses it too."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+import unicodedata
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from portail.catalog import services
+from portail.odsql import Query, compile_plan, to_sql
+from portail.operations import load_file
+from portail.schema import FieldType, fields_from_json
+from portail.store import DuckDBStore, fulltext
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCE = ("elus", "rne_elus-conseillers-departementaux-cd.csv")
+
+
+# -- an oracle written independently of the engine ---------------------------------------------
+def fold(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
+
+
+def words(text: str | None) -> set[str]:
+    return set(re.findall(r"[^\W_]+", fold(text or "")))
+
+
+def levenshtein(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def word_ok(wanted: str, have: set[str], kind: str) -> bool:
+    if kind == "prefix":
+        return any(w.startswith(wanted) for w in have)
+    distance = 2 if len(wanted) > 5 else 1 if len(wanted) > 2 else 0
+    return any(levenshtein(w, wanted) <= distance for w in have)
+
+
+def search_oracle(row: dict, text: str, fields: list[str], suggest: bool = False) -> bool:
+    """search(): every word found in some field; the last word (and term*) a prefix, earlier
+    ones within Opendatasoft's fuzziness. suggest(): every word a prefix."""
+    have = set().union(*(words(row[f]) for f in fields))
+    terms = text.split()
+    for i, term in enumerate(terms):
+        found = re.findall(r"[^\W_]+", fold(term))
+        for j, w in enumerate(found):
+            prefix = suggest or (j == len(found) - 1 and (term.endswith("*") or i == len(terms) - 1))
+            if not word_ok(w, have, "prefix" if prefix else "fuzzy"):
+                return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory, refdata):
+    from tests.conftest import make_instance
+
+    instance = make_instance(tmp_path_factory.mktemp("fulltext") / "home")
+    path = refdata.joinpath(*SOURCE)
+    with instance.session() as s:
+        services.create_dataset(s, "elus", "Élus")
+    load_file(instance, "elus", path, publish=True)
+    with instance.session() as s:
+        version = services.get_dataset(s, "elus").current
+        location, fields = version.location, fields_from_json(version.fields)
+    yield instance, location, fields
+    instance.store.close()
+
+
+@pytest.fixture(scope="module")
+def rows(loaded):
+    """The stored rows (text fields as stored), read back in plain Python."""
+    _, location, fields = loaded
+    texts = [f.name for f in fields if f.type == FieldType.TEXT]
+    con = duckdb.connect(location, read_only=True)
+    try:
+        names = ", ".join(f'"{n}"' for n in texts)
+        return [dict(zip(texts, r)) for r in con.execute(f"SELECT {names} FROM records").fetchall()]
+    finally:
+        con.close()
+
+
+def text_fields(loaded) -> list[str]:
+    return [f.name for f in loaded[2] if f.type == FieldType.TEXT]
+
+
+def test_the_version_file_holds_the_index(loaded, rows):
+    _, location, fields = loaded
+    texts = text_fields(loaded)
+    assert len(texts) >= 5
+    con = duckdb.connect(location, read_only=True)
+    try:
+        postings = con.execute("SELECT count(*), count(DISTINCT term) FROM fulltext").fetchone()
+        terms = con.execute("SELECT count(*) FROM fulltext_terms").fetchone()[0]
+        sorted_terms = [t for (t,) in con.execute("SELECT term FROM fulltext_terms").fetchall()]
+    finally:
+        con.close()
+    expected_postings = sum(len(words(r[f])) for r in rows for f in texts if r[f] is not None)
+    # one posting per word occurrence (a word twice in one value is two postings)
+    occurrences = sum(len(re.findall(r"[^\W_]+", fold(r[f]))) for r in rows for f in texts if r[f] is not None)
+    assert expected_postings <= postings[0] == occurrences
+    assert terms == postings[1] == len(set().union(*(words(r[f]) for r in rows for f in texts)))
+    assert sorted_terms == sorted(sorted_terms)
+
+
+CASES = [
+    ('search(*, "professeur")', None, "professeur", False),
+    ('search(*, "PROFESSEUR")', None, "PROFESSEUR", False),
+    ('"ingénieur"', None, "ingénieur", False),
+    ('"ingenieur cadre"', None, "ingenieur cadre", False),
+    ('search(*, "agriculteur exploitant")', None, "agriculteur exploitant", False),
+    ('search(*, "agriculter exploit")', None, "agriculter exploit", False),  # fuzzy first word
+    ('search(*, "profesion scientifique")', None, "profesion scientifique", False),
+    ('"jean*"', None, "jean*", False),
+    ('"jean-pierre"', None, "jean-pierre", False),
+    ('"zzzqqq"', None, "zzzqqq", False),
+    ('suggest(*, "agri")', None, "agri", True),
+    ('suggest(*, "prof sci")', None, "prof sci", True),
+]
+
+
+def _ids(store_or_con, location: str | None, where: str, fields) -> int:
+    plan = compile_plan(Query(select="count(*) as n", where=[where]), fields)
+    if location is None:
+        return store_or_con.execute(to_sql(plan.select)).fetchone()[0]
+    return store_or_con.query(location, plan.select).column("n")[0].as_py()
+
+
+@pytest.mark.parametrize("where, only, text, suggest", CASES)
+def test_index_scan_and_oracle_agree(loaded, rows, where, only, text, suggest):
+    instance, location, fields = loaded
+    expected = sum(1 for r in rows if search_oracle(r, text, only or text_fields(loaded), suggest))
+    with_index = _ids(instance.store, location, where, fields)
+    con = duckdb.connect(location, read_only=True)  # no store: the compiled scan, no index
+    try:
+        scanned = _ids(con, None, where, fields)
+    finally:
+        con.close()
+    assert with_index == scanned == expected
+    assert (expected > 0) == (text != "zzzqqq")  # every other case finds something
+
+
+def test_search_on_named_fields(loaded, rows):
+    instance, location, fields = loaded
+    name = next(f for f in text_fields(loaded) if "nom" in f and "prenom" not in f)
+    expected = sum(1 for r in rows if search_oracle(r, "martin", [name]))
+    assert expected > 0
+    assert _ids(instance.store, location, f'search({name}, "martin")', fields) == expected
+
+
+def test_the_store_uses_the_index(loaded):
+    instance, location, fields = loaded
+    plan = compile_plan(Query(where=['search(*, "professeur")']), fields)
+    sql = instance.store._bind(location, plan.select)
+    assert "fulltext_terms" in sql
+    assert "list_filter" not in sql.lower() and "regexp_split_to_array" not in sql.lower()
+
+
+def test_a_version_without_index_falls_back_to_the_scan(loaded, rows, tmp_path):
+    instance, location, fields = loaded
+    old = tmp_path / "old" / "v000001.duckdb"
+    old.parent.mkdir()
+    con = duckdb.connect(str(old))
+    con.execute(f"ATTACH '{location}' AS src (READ_ONLY)")
+    con.execute("CREATE TABLE records AS SELECT * FROM src.records")
+    con.execute("CREATE TABLE portail_version AS SELECT * FROM src.portail_version")
+    con.close()
+    store = DuckDBStore(tmp_path / "data")
+    try:
+        plan = compile_plan(Query(where=['search(*, "agriculteur")']), fields)
+        assert "regexp_split_to_array" in store._bind(str(old), plan.select).lower()
+        expected = sum(1 for r in rows if search_oracle(r, "agriculteur", text_fields(loaded)))
+        assert _ids(store, str(old), 'search(*, "agriculteur")', fields) == expected > 0
+    finally:
+        store.close()
+
+
+def test_another_process_reads_the_index_read_only(loaded, rows):
+    instance, location, fields = loaded
+    assert _ids(instance.store, location, '"professeur"', fields) > 0  # attached here too
+    script = textwrap.dedent("""
+        import json, sys
+        from portail.odsql import Query, compile_plan
+        from portail.schema import fields_from_json
+        from portail.store import DuckDBStore
+        location, fields = sys.argv[1], fields_from_json(json.loads(sys.argv[2]))
+        store = DuckDBStore(sys.argv[3])
+        plan = compile_plan(Query(select="count(*) as n", where=['"professeur"']), fields)
+        print(json.dumps([store.query(location, plan.select).column("n")[0].as_py(),
+                          "fulltext_terms" in store._bind(location, plan.select)]))
+    """)
+    out = subprocess.run([sys.executable, "-c", script, location, json.dumps([f.to_dict() for f in fields]),
+                          str(Path(location).parent.parent / ".other")], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    count, used_index = json.loads(out.stdout)
+    expected = sum(1 for r in rows if search_oracle(r, "professeur", text_fields(loaded)))
+    assert count == expected > 0
+    assert used_index is True
+
+
+def test_build_without_text_fields(tmp_path):
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{tmp_path / 'v.duckdb'}' AS build")
+    con.execute("CREATE TABLE build.records AS SELECT range AS n FROM range(10)")
+    assert fulltext.build(con, "build", []) == 0
+    assert fulltext.has_index(con, "build")
+    con.close()
