@@ -132,6 +132,16 @@ def test_refine_by_a_facet_follows_in_table_map_and_export(page, server):
     assert 0 < count_in(page.locator("#map-status").inner_text()) < 500
     page.select_option("#color-by", "mode_real")
     assert page.evaluate("window.portailMap.getPaintProperty('points', 'circle-color')[0]") == "match"
+    # a click on a record opens its popup
+    x, y = page.evaluate("""() => {
+        const map = window.portailMap, box = map.getCanvas().getBoundingClientRect(), c = map.project(map.getCenter());
+        const points = map.getSource('records').serialize().data.features.map(f => map.project(f.geometry.coordinates));
+        points.sort((a, b) => Math.hypot(a.x - c.x, a.y - c.y) - Math.hypot(b.x - c.x, b.y - c.y));
+        return [box.left + points[0].x, box.top + points[0].y];
+    }""")
+    page.mouse.click(x, y)
+    popup = page.wait_for_selector(".maplibregl-popup")
+    assert "id_livraison" in popup.inner_text() and "RIVP" in popup.inner_text()
     page.screenshot(path=str(SHOTS / "dataset-map-records.png"))
 
     page.click("nav.tabs >> text=Export")

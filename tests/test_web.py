@@ -68,7 +68,7 @@ def test_catalogue_search_facets_sort_and_language(client):
     geo = client.get("/explore/", params={"refine.features": "geo"}).text
     assert "Départements</a>" in geo and "Sénateurs</a>" not in geo and "Données géographiques" in geo
     both = client.get("/explore/", params=[("refine.theme", "Administration"), ("refine.license", "Licence Ouverte")]).text
-    assert "1 jeux de données" in both and "Sénateurs</a>" in both
+    assert "1 jeu de données" in both and "Sénateurs</a>" in both
     assert "Ville de Paris" in client.get("/explore/").text  # publisher facet
     titles = re.findall(r'<h2><a href="[^"]+">([^<]+)</a></h2>', client.get("/explore/", params={"sort": "title"}).text)
     assert titles == sorted(titles, key=fold) and len(titles) == 3
@@ -170,6 +170,7 @@ def test_map_analyze_and_console_pages(client):
     chart = client.get("/explore/dataset/senateurs/analyze/", params={"chart.type": "line", "chart.bucket": "month"}).text
     assert '<option value="line" selected>' in chart and '<option value="month" selected>' in chart
     assert '<option value="date_de_naissance" selected>' in chart  # a date field first on the X axis
+    assert '<option value="annee" selected>' in client.get("/explore/dataset/logements/analyze/").text  # else a year
     assert "/static/vendor/echarts/echarts.min.js" in chart and "maplibre" not in chart
     catalogue = client.get("/explore/").text
     assert "vendor" not in catalogue and "<script" not in catalogue  # the catalogue loads no script at all

@@ -339,6 +339,8 @@ app.add_typer(auth_cli.user_app, name="user")
 app.add_typer(auth_cli.group_app, name="group")
 app.add_typer(auth_cli.apikey_app, name="apikey")
 app.command("dataset-security")(auth_cli.dataset_security)
+app.add_typer(auth_cli.quota_app, name="quota")
+app.command("audit")(auth_cli.audit_list)
 
 refdata_app = typer.Typer(help="Reference datasets: communes, EPCI, départements, régions.", no_args_is_help=True)
 app.add_typer(refdata_app, name="refdata")

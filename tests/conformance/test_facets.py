@@ -67,6 +67,19 @@ def in_path(d, path):
     return [d.year, d.month, d.day][:len(parts)] == parts
 
 
+CATEGORY = "libelle_de_la_categorie_socio_professionnelle"
+
+
+def _multi(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",")] if value else []
+
+
+def multi_entries(rows, *, limit=100, refined=()):
+    counts = Counter(v for r in rows for v in _multi(r[CATEGORY]))
+    listed = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    return [{"name": v, "value": v, "count": n, "state": "refined" if v in refined else "displayed"} for v, n in listed]
+
+
 CASES = [
     # (id, dataset, params, expected facets: rows -> list of {"name", "facets"})
     ("default facets are the annotated fields", "elus", {},
@@ -131,6 +144,13 @@ CASES = [
     ("refine on a boolean field", "sirene", {"facet": "etablissementsiege", "refine": "etablissementsiege:false"},
      lambda rows: [{"name": "etablissementsiege",
                     "facets": entries([r for r in rows if r["etablissementsiege"] is False], "etablissementsiege", refined={"false"})}]),
+    # a multivalued field (annotation multivalued: [","]) counts each of its values
+    ("facet on a multivalued field", "elus", {"facet": 'facet(name="libelle_de_la_categorie_socio_professionnelle", limit=10)'},
+     lambda rows: [{"name": CATEGORY, "facets": multi_entries(rows, limit=10)}]),
+    ("refine a multivalued field on one of its values", "elus",
+     {"facet": 'facet(name="libelle_de_la_categorie_socio_professionnelle", limit=10)', "refine": f"{CATEGORY}:Professeur"},
+     lambda rows: [{"name": CATEGORY, "facets": multi_entries([r for r in rows if "Professeur" in _multi(r[CATEGORY])], limit=10,
+                                                               refined={"Professeur"})}]),
     ("decp facet with where", "decp", {"facet": "procedure", "where": "montant > 100000"},
      lambda rows: [{"name": "procedure", "facets": entries([r for r in rows if (r["montant"] or 0) > 100000], "procedure")}]),
 ]
@@ -154,6 +174,8 @@ RECORDS = [  # refine/exclude on /records: total_count
      lambda r: r["code_sexe"] != "F" and r["libelle_du_departement"] != "Ain"),
     ("refine and where together", {"refine": "code_sexe:M", "where": "year(date_de_naissance) < 1950"},
      lambda r: r["code_sexe"] == "M" and r["date_de_naissance"].year < 1950),
+    ("refine a multivalued field", {"refine": f"{CATEGORY}:Professeur"}, lambda r: "Professeur" in _multi(r[CATEGORY])),
+    ("exclude from a multivalued field", {"exclude": f"{CATEGORY}:Professeur"}, lambda r: "Professeur" not in _multi(r[CATEGORY])),
     ("refine and exclude together", {"refine": "date_de_naissance:1970", "exclude": "code_sexe:F"},
      lambda r: in_path(r["date_de_naissance"], "1970") and r["code_sexe"] != "F"),
 ]

@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select as sql_select
 from sqlglot import exp
 
 from portail import odsql
@@ -93,10 +94,8 @@ def _access(dataset: Dataset, ref: DatasetRef, row: DatasetSecurity | None, prin
 
 
 def _security_rows(session, datasets: list[Dataset]) -> dict[int, DatasetSecurity]:
-    from sqlalchemy import select
-
     ids = [d.id for d in datasets]
-    return {row.dataset_id: row for row in session.scalars(select(DatasetSecurity).where(DatasetSecurity.dataset_id.in_(ids)))}
+    return {row.dataset_id: row for row in session.scalars(sql_select(DatasetSecurity).where(DatasetSecurity.dataset_id.in_(ids)))}
 
 
 def dataset_access(instance: Instance, dataset: Dataset | str, principal: Principal = ANONYMOUS) -> Access:

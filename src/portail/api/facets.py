@@ -4,8 +4,9 @@
 path ``YYYY[/MM[/DD]]``); ``exclude`` removes them. Facets count the values of a field under
 all current filters; a disjunctive facet ignores the refinements of its own field so that the
 other values stay listed; date facets nest year → month → day, a level's children appearing
-once its value is refined. Values are compared as the field's type, so a refinement can never
-inject SQL or match across types.
+once its value is refined; a multivalued field counts, refines and excludes each of its values
+(split as ODSQL's ``"x" in f`` splits them). Values are compared as the field's type, so a
+refinement can never inject SQL or match across types.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from sqlglot import exp
 
 from portail.api.errors import ApiError, invalid_parameter
+from portail.odsql import multivalued_items
 from portail.schema import GEO_TYPES, Field, FieldType
 
 DEFAULT_LIMIT = 100
@@ -113,6 +115,8 @@ def refinement_condition(refinement: Refinement) -> exp.Expression:
         else:
             low, high = exp.cast(exp.Literal.string(start.isoformat()), "DATE"), exp.cast(exp.Literal.string(end.isoformat()), "DATE")
         condition: exp.Expression = exp.and_(column >= low, column < high)
+    elif (items := multivalued_items(f, column.copy())) is not None:  # one of the values of a multivalued field
+        condition = exp.Anonymous(this="list_contains", expressions=[items, exp.Literal.string(refinement.value)])
     else:
         condition = exp.EQ(this=column, expression=_typed_literal(f, refinement.value))
     if refinement.exclude:
@@ -181,6 +185,13 @@ def facet_query(spec: FacetSpec, filters: list[exp.Expression], *, level: int = 
     if within:
         conditions += [column.copy() >= exp.cast(exp.Literal.string(within[0].isoformat()), "DATE"),
                        column.copy() < exp.cast(exp.Literal.string(within[1].isoformat()), "DATE")]
+    items = multivalued_items(spec.field, column.copy()) if level < 0 else None
+    if items is not None:  # a multivalued field: each of its values counts (records holding it)
+        values = exp.select(exp.alias_(exp.Anonymous(this="unnest", expressions=[items]), "v")).from_("records")
+        values = values.where(exp.and_(*conditions))
+        query = exp.select(exp.column("v"), exp.alias_(exp.func("count", exp.Star()), "n")).from_(values.subquery("items"))
+        query = query.where(exp.NEQ(this=exp.column("v"), expression=exp.Literal.string("")))
+        return query.group_by(exp.column("v")).order_by(*_order(spec)).limit(spec.limit)
     query = exp.select(exp.alias_(value, "v"), exp.alias_(exp.func("count", exp.Star()), "n")).from_("records")
     query = query.where(exp.and_(*conditions)).group_by(exp.column("v")).order_by(*_order(spec))
     return query.limit(spec.limit)

@@ -5,8 +5,8 @@ everything, and its audit events have no actor. Errors print one red line and ex
 API key is printed once, alone on standard output (``KEY=$(portail apikey create bob)``);
 everything else about it goes to standard error.
 
-``portail.cli`` registers ``user_app``, ``group_app``, ``apikey_app`` and the
-``dataset_security`` command; ``app`` bundles the same for tests and standalone use.
+``portail.cli`` registers ``user_app``, ``group_app``, ``apikey_app``, ``quota_app`` and the
+``dataset_security`` and ``audit_list`` commands; ``app`` bundles the same for tests and standalone use.
 """
 
 from __future__ import annotations
@@ -305,9 +305,94 @@ def _ruleset_label(key: str) -> str:
     return "default" if key == DEFAULT_RULESET else f"group:{key}"
 
 
+# -- sign-in, quotas, audit (sessions, ratelimit, audit modules) ---------------------------------
+@user_app.command("reset-token")
+def user_reset_token(login: str):
+    """Issue a single-use password reset token; printed once on stdout, the reset link on stderr."""
+    settings = Settings()
+    with _session() as session:
+        user = services.get_user(session, login)
+        token = services.issue_reset_token(session, user, ttl=timedelta(minutes=settings.auth_reset_token_minutes))
+    console.print(f"Reset link for {user.login} (valid {settings.auth_reset_token_minutes} min): "
+                  f"{settings.base_url.rstrip('/')}/reset-password?token={token}", highlight=False, markup=False,
+                  soft_wrap=True)
+    typer.echo(token)
+
+
+@user_app.command("logout-everywhere")
+def user_logout_everywhere(login: str):
+    """End every sign-in session of a user."""
+    from portail.auth import sessions
+
+    with _session() as session:
+        count = sessions.close_all_sessions(session, services.get_user(session, login))
+    out.print(f"user {services.normalize_login(login)}: {count} session(s) closed", highlight=False, markup=False)
+
+
+quota_app = typer.Typer(help="API call quotas per window: user > max of groups > default; keys their own.",
+                        no_args_is_help=True)
+
+
+@quota_app.command("set")
+def quota_set(kind: str = typer.Argument(..., help="user, group or apikey"), name: str = typer.Argument(...),
+              calls: str = typer.Argument(..., help="Calls per window (0: no limit; 'none': remove the override).")):
+    """Give a user, group or API key its own quota."""
+    from portail.auth import ratelimit
+
+    value = None if calls.strip().lower() == "none" else int(calls) if calls.strip().isdigit() else -1
+    with _session() as session:
+        ratelimit.set_quota(session, kind, name, value)
+    out.print(f"{kind}:{name}: {'default quota' if value is None else f'{value} calls per window'}",
+              highlight=False, markup=False)
+
+
+@quota_app.command("list")
+def quota_list():
+    """Quota overrides and the defaults."""
+    from portail.auth import ratelimit
+
+    settings = Settings()
+    with _session() as session:
+        rows = ratelimit.list_quotas(session)
+    out.print(f"window {settings.ratelimit_window}; anonymous {settings.ratelimit_anonymous}; "
+              f"default {settings.ratelimit_default}", highlight=False, markup=False)
+    for row in rows:
+        out.print(f"{row.principal_kind}:{row.principal_name}: {row.calls}", highlight=False, markup=False)
+
+
+def audit_list(action: Optional[str] = typer.Option(None, "--action", help="An action, or a family: login."),
+               actor: Optional[str] = typer.Option(None, "--actor"),
+               since: Optional[str] = typer.Option(None, "--since", help="YYYY-MM-DD (UTC), inclusive."),
+               until: Optional[str] = typer.Option(None, "--until", help="YYYY-MM-DD (UTC), exclusive."),
+               limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")):
+    """Audit events, newest first."""
+    from portail.auth.audit import query
+
+    def day(text: str | None) -> datetime | None:
+        try:
+            return datetime.combine(date.fromisoformat(text), time(), UTC) if text else None
+        except ValueError:
+            console.print(f"[red]Error:[/red] not a date: {escape(text)} (YYYY-MM-DD)", highlight=False)
+            raise typer.Exit(1) from None
+
+    with _session() as session:
+        total, events = query(session, action=action, actor=actor, since=day(since), until=day(until), limit=limit)
+        rows = [{"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "target": e.target,
+                 "detail": e.detail, "ip": e.ip} for e in events]
+    if as_json:
+        typer.echo(json.dumps({"total_count": total, "results": rows}, ensure_ascii=False))
+        return
+    for r in rows:
+        out.print(f"{r['at']}  {r['action']:<20} {r['actor'] or '-':<15} {r['target'] or ''} "
+                  f"{json.dumps(r['detail'], ensure_ascii=False) if r['detail'] else ''}", highlight=False,
+                  markup=False, soft_wrap=True)
+
+
 #: The same commands as ``portail`` will have them, for tests and ``python -m``-style use.
 app = typer.Typer(help="Users, groups, API keys and dataset security.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(group_app, name="group")
 app.add_typer(apikey_app, name="apikey")
 app.command("dataset-security")(dataset_security)
+app.add_typer(quota_app, name="quota")
+app.command("audit")(audit_list)

@@ -6,6 +6,7 @@ The face of the package::
     compile_query(query, fields, security=None) -> sqlglot.exp.Select
     compile_plan(query, fields, security=None) -> Plan   # the SELECT + its output columns
     to_sql(expression, dialect="duckdb") -> str
+    multivalued_items(field, sql) -> list expression | None   # how a multivalued value splits
     Query, Security, Plan, ODSQLError
 
 The compiled SELECT reads the unqualified table ``records`` (the store points it at a
@@ -16,6 +17,8 @@ schema, constants become sqlglot literals. Inside: ``grammar.lark`` + ``parser.p
 
 from portail.odsql.compiler import Plan, Query, Security, compile_plan, compile_query, to_sql
 from portail.odsql.errors import ODSQLError
+from portail.odsql.kinds import multivalued_items
 from portail.odsql.parser import parse
 
-__all__ = ["ODSQLError", "Plan", "Query", "Security", "compile_plan", "compile_query", "parse", "to_sql"]
+__all__ = ["ODSQLError", "Plan", "Query", "Security", "compile_plan", "compile_query", "multivalued_items", "parse",
+           "to_sql"]

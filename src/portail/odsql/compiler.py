@@ -25,7 +25,6 @@ Semantics worth knowing:
 
 from __future__ import annotations
 
-import string
 from contextlib import contextmanager
 from dataclasses import dataclass, field as dataclass_field, replace
 from datetime import datetime, timezone
@@ -257,14 +256,11 @@ class _Compiler:
     def _member(self, node: ast.Member) -> Typed:
         target = self.value(node.field)
         item = self.value(node.value)
-        values = target.field.annotations.get("multivalued") if target.field else None
-        if values is None:  # a single-valued field: plain equality
+        parts = kinds.multivalued_items(target.field, target.sql) if target.field else None
+        if parts is None:  # a single-valued field: plain equality
             a, b = self._comparable(item, target, "in")
             return Typed(exp.EQ(this=paren(b.sql), expression=paren(a.sql)), Kind.BOOLEAN)
-        separator = str(values[0]) if values else ","
         a, _ = self._comparable(item, Typed(exp.Null(), Kind.TEXT), "in")
-        parts = kinds.call("regexp_split_to_array", exp.Trim(this=target.sql),
-                           kinds.string(r"\s*" + _re2_escape(separator) + r"\s*"))
         return Typed(kinds.call("list_contains", parts, _as_text(a)), Kind.BOOLEAN)
 
     def _is_null(self, node: ast.IsNull) -> Typed:
@@ -476,10 +472,6 @@ class _Compiler:
 
 def _as_text(t: Typed) -> exp.Expression:
     return t.sql if t.kind is Kind.TEXT else exp.cast(t.sql, "VARCHAR")
-
-
-def _re2_escape(text: str) -> str:
-    return "".join("\\" + ch if ch in string.punctuation else ch for ch in text)
 
 
 def _output_name(alias: str | None, expr: ast.Node, text: str, compiler: _Compiler) -> str:

@@ -10,6 +10,7 @@ SQL building blocks every part of the compiler shares. It never sees ODSQL text.
 from __future__ import annotations
 
 import math
+import string as string_module
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -123,6 +124,18 @@ def column(f: Field) -> exp.Column:
     """A field as a column qualified by its table: ``"records"."name"`` can never be taken for
     an output alias (DuckDB resolves bare names in ORDER BY and HAVING to aliases first)."""
     return exp.column(f.name, table=RECORDS, quoted=True)
+
+
+def multivalued_items(f: Field, sql: exp.Expression) -> exp.Expression | None:
+    """The values of a multivalued field (annotation ``multivalued: [separator]``, ``,`` by
+    default) as a list, blanks around each value dropped; ``None`` for a single-valued field.
+    Membership (``"x" in f``), facets and refinements all split a value this way."""
+    annotation = f.annotations.get("multivalued")
+    if annotation is None:
+        return None
+    separator = str(annotation[0]) if annotation else ","
+    escaped = "".join("\\" + ch if ch in string_module.punctuation else ch for ch in separator)  # RE2 syntax
+    return call("regexp_split_to_array", exp.Trim(this=sql), string(r"\s*" + escaped + r"\s*"))
 
 
 def string(value: str) -> exp.Literal:

@@ -2,7 +2,8 @@
 
 A SIRET (14 digits) finds its establishment; a SIREN (9 digits) finds the company's head
 office (or, when the hub has no head office for it, one of its establishments, active ones
-first). Spaces and dots typed inside the numbers are ignored. One engine join per kind of key;
+first). Spaces and dots typed inside the numbers are ignored; numbers that a spreadsheet
+turned into integers get their leading zeros back. One engine join per kind of key;
 unmatched numbers are counted and listed in the report.
 """
 
@@ -21,6 +22,19 @@ OUTPUTS = [("siret", "SIRET (Sirene)"), ("nom", "Nom ou raison sociale"), ("naf"
            ("adresse", "Adresse"), ("code_postal", "Code postal"), ("commune", "Commune"), ("code_commune", "Code commune INSEE")]
 
 
+def _key(value: exp.Expression, kind: FieldType) -> exp.Expression:
+    """The digits of a SIREN/SIRET. A number read from a spreadsheet lost its leading zeros:
+    below 10⁹ it is a SIREN (padded to 9 digits), else a SIRET (padded to 14)."""
+    if kind in (FieldType.INT, FieldType.DOUBLE):
+        digits = exp.cast(exp.cast(value, "BIGINT"), "VARCHAR")
+        width = exp.Case(ifs=[exp.If(this=exp.LT(this=value.copy(), expression=exp.Literal.number(10**9)),
+                                     true=exp.Literal.number(9))], default=exp.Literal.number(14))
+        return exp.func("lpad", digits, width, exp.Literal.string("0"))
+    text = exp.RegexpReplace(this=exp.cast(value, "VARCHAR"), expression=exp.Literal.string("[^0-9]"),
+                             replacement=exp.Literal.string(""), modifiers=exp.Literal.string("g"))
+    return exp.func("nullif", text, exp.Literal.string(""))
+
+
 @processor("sirene", "From a SIREN or SIRET field, add the company's name, NAF activity and address from the Sirene "
            "register of the hub (a SIREN gives the head office).",
            {"field": "required: the field holding SIREN or SIRET numbers", "prefix": "prefix of the added fields (default sirene)",
@@ -34,9 +48,7 @@ def sirene(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
     taken = set(plan.names()) & {f.name for f in new_fields}
     if taken:
         raise IngestError(f"pipeline step {step}: the dataset already has a field {sorted(taken)[0]!r}; choose another prefix")
-    key = exp.func("nullif", exp.RegexpReplace(this=exp.cast(exp.column(source.name, table="p", quoted=True), "VARCHAR"),
-                                                expression=exp.Literal.string("[^0-9]"), replacement=exp.Literal.string(""),
-                                                modifiers=exp.Literal.string("g")), exp.Literal.string(""))
+    key = _key(exp.column(source.name, table="p", quoted=True), source.type)
     width = exp.func("length", key.copy())
     row = exp.func("struct_pack", *[exp.PropertyEQ(this=exp.to_identifier(name), expression=exp.column(name, quoted=True))
                                     for name, _ in OUTPUTS])

@@ -13,12 +13,17 @@ each output takes the first of its candidate columns that has a value.
 
 from __future__ import annotations
 
+import tempfile
+import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlglot import exp
 
+from portail.ingest.archive import safe_extract
 from portail.ingest.errors import IngestError
+from portail.ingest.types import ReadOptions
 from portail.operations import Instance, fetch, load_file
 from portail.schema import Field, FieldType
 
@@ -59,11 +64,11 @@ CANDIDATES: dict[str, list[tuple[tuple[str, ...], exp.Expression]]] = {
     "siret": [(("siret",), _digits("siret", 14)),
               (("siren", "nic"), exp.func("concat", _digits("siren", 9), _digits("nic", 5)))],
     "siren": [(("siren",), _digits("siren", 9))],
-    "nom": [(("denominationunitelegale",), _text("denominationunitelegale")), (("nomen_long",), _text("nomen_long")),
-            (("denominationusuelleetablissement",), _text("denominationusuelleetablissement")),
-            (("enseigne1etablissement",), _text("enseigne1etablissement")),
-            (("prenom1unitelegale", "nomunitelegale"), _joined("prenom1unitelegale", "nomunitelegale")),
-            (("enseigne",), _text("enseigne"))],
+    "nom": [  # the legal name (company, or first name and name of a sole trader), else the shop's
+        (("denominationunitelegale",), _text("denominationunitelegale")), (("nomen_long",), _text("nomen_long")),
+        (("prenom1unitelegale", "nomunitelegale"), _joined("prenom1unitelegale", "nomunitelegale")),
+        (("denominationusuelleetablissement",), _text("denominationusuelleetablissement")),
+        (("enseigne1etablissement",), _text("enseigne1etablissement")), (("enseigne",), _text("enseigne"))],
     "naf": [(("activiteprincipaleetablissement",), _text("activiteprincipaleetablissement")), (("apet700",), _text("apet700"))],
     "adresse": [(("numerovoieetablissement", "indicerepetitionetablissement", "typevoieetablissement", "libellevoieetablissement"),
                  _joined("numerovoieetablissement", "indicerepetitionetablissement", "typevoieetablissement",
@@ -96,6 +101,22 @@ def narrow_query(names: set[str]) -> exp.Select:
     return exp.select(*projections).from_(exp.to_table("stock"))
 
 
+@contextmanager
+def _unzipped(instance: Instance, path: Path) -> Iterator[Path]:
+    """The CSV of a zipped stock file, extracted to disk with the archive checks of every upload."""
+    if not zipfile.is_zipfile(path):
+        yield path
+        return
+    settings = instance.settings
+    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.uploads_dir) as folder:
+        options = ReadOptions(max_unzipped_bytes=settings.max_unzipped_bytes, max_zip_ratio=settings.max_zip_ratio)
+        members = [m for m in safe_extract(path, Path(folder), options) if m.suffix.lower() == ".csv"]
+        if len(members) != 1:
+            raise IngestError(f"{path.name}: expected one CSV file in the archive, found {len(members)}")
+        yield members[0]
+
+
 def install_sirene(instance: Instance, source: str | Path, vintage: str = "") -> Iterator[str]:
     """Load a Sirene establishments stock file (path or URL, CSV or zipped CSV) into the hub."""
     from portail.refdata.install import Derived, _build_derived, _ensure
@@ -105,7 +126,8 @@ def install_sirene(instance: Instance, source: str | Path, vintage: str = "") ->
             {"source_url": str(source) if remote else OFFICIAL_URL, "vintage": vintage, "licence": LICENCE})
     path = fetch(instance, str(source)) if remote else Path(source)
     try:
-        result = load_file(instance, SOURCE_ID, path, publish=True, source=str(source))
+        with _unzipped(instance, path) as csv_path:
+            result = load_file(instance, SOURCE_ID, csv_path, publish=True, source=str(source))
     finally:
         if remote:
             path.unlink(missing_ok=True)

@@ -13,6 +13,10 @@ and stay readable by any process that attaches the immutable file read-only:
 * ``fulltext(term, field, rid)``: one posting per (word, text field, row), sorted on ``term``
   so that the engine's zone maps skip every row group but the few holding the wanted words.
 
+Fuzzy words (``search()``'s earlier words: Levenshtein distance 1 past 2 letters, 2 past 5)
+keep their first letter, as most engines do by default: the sorted dictionary is then read in
+one narrow range, and a pigeonhole substring test spares Levenshtein on nearly every term.
+
 Matching is defined once, as a *scan* expression over the records (``word_match``), which the
 compiler emits. The expression carries what it means in ``meta``; a store that has an index
 for the version replaces it by the index lookup (``use_index``), one that has not (a version
@@ -66,8 +70,8 @@ class Match:
 
     def test(self, x: exp.Expression) -> exp.Expression:
         literal = exp.Literal.string(self.word)
-        if self.kind == "prefix":
-            return exp.Anonymous(this="starts_with", expressions=[x, literal])
+        if self.kind == "prefix":  # words hold letters and digits only: no LIKE wildcard in them
+            return exp.Like(this=x, expression=exp.Literal.string(self.word + "%"))
         if self.kind == "fuzzy" and self.distance > 0:
             close = exp.LTE(this=exp.Anonymous(this="levenshtein", expressions=[x, literal]),
                             expression=exp.Literal.number(self.distance))
@@ -75,14 +79,13 @@ class Match:
             # substring test spares Levenshtein on almost every term of the dictionary.
             pieces = [exp.Anonymous(this="contains", expressions=[x.copy(), exp.Literal.string(p)])
                       for p in _pieces(self.word, self.distance + 1)]
-            return exp.and_(exp.or_(*pieces) if len(pieces) > 1 else pieces[0], close)
+            return exp.and_(self.first_letter(x.copy()), exp.or_(*pieces) if len(pieces) > 1 else pieces[0], close)
         return exp.EQ(this=x, expression=literal)
 
-    def term_range(self, x: exp.Expression) -> exp.Expression:
-        """A prefix as a range of the sorted terms (zone maps skip the rest of the index)."""
-        high = exp.DPipe(this=exp.Literal.string(self.word), expression=exp.Anonymous(
-            this="chr", expressions=[exp.Literal.number(0x10FFFF)]))
-        return exp.and_(exp.GTE(this=x, expression=exp.Literal.string(self.word)), exp.LT(this=x.copy(), expression=high))
+    def first_letter(self, x: exp.Expression) -> exp.Expression:
+        """Fuzzy words keep their first letter (as most search engines do by default): the
+        sorted dictionary is then read in one narrow range, not whole."""
+        return exp.Like(this=x, expression=exp.Literal.string(self.word[0] + "%"))
 
 
 def _pieces(word: str, n: int) -> list[str]:
@@ -124,10 +127,10 @@ def _lookup(fields: tuple[str, ...], match: Match, rowid: exp.Expression) -> exp
     term = exp.column("term")
     if match.kind == "exact":  # zone maps answer an equality directly
         postings = postings.where(exp.EQ(this=term, expression=exp.Literal.string(match.word)))
-    elif match.kind == "prefix":  # and a prefix as a range of the sorted terms
-        postings = postings.where(match.term_range(term))
+    elif match.kind == "prefix":  # and a constant prefix LIKE as a range of the sorted terms
+        postings = postings.where(match.test(term))
     else:
-        postings = postings.where(exp.In(this=term, query=terms.subquery()))
+        postings = postings.where(exp.and_(match.first_letter(term.copy()), exp.In(this=term, query=terms.subquery())))
     return exp.In(this=rowid, query=postings.subquery())
 
 
@@ -165,9 +168,13 @@ def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[s
                                           catalog=exp.to_identifier(catalog)))
                          .where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())))
                          .sql(dialect="duckdb"))
-        source = " UNION ALL ".join(parts)
-        con.execute(f"CREATE TABLE {target}.{POSTINGS} AS SELECT term, field, rid FROM ({source}) "
-                    f"WHERE term <> '' ORDER BY term, rid")
+        # Tokens first (a temporary table of the workspace, which spills past its memory
+        # limit), then one sort: one pipeline doing both runs out of memory on millions of rows.
+        con.execute("CREATE OR REPLACE TEMP TABLE __portail_tokens (term VARCHAR, field VARCHAR, rid BIGINT)")
+        for part in parts:
+            con.execute(f"INSERT INTO __portail_tokens SELECT term, field, rid FROM ({part}) WHERE term <> ''")
+        con.execute(f"CREATE TABLE {target}.{POSTINGS} AS SELECT * FROM __portail_tokens ORDER BY term")
+        con.execute("DROP TABLE __portail_tokens")
     else:
         con.execute(f"CREATE TABLE {target}.{POSTINGS} (term VARCHAR, field VARCHAR, rid BIGINT)")
     con.execute(f"CREATE TABLE {target}.{TERMS} AS SELECT DISTINCT term FROM {target}.{POSTINGS} ORDER BY term")

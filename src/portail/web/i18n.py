@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 STRINGS: dict[str, dict[str, str]] = {
     "fr": {
-        "search": "Rechercher", "search_placeholder": "Rechercher un jeu de données", "datasets": "Jeux de données",
+        "search": "Rechercher", "search_placeholder": "Rechercher un jeu de données", "datasets": "Jeux de données", "dataset": "Jeu de données",
         "records": "enregistrements", "themes": "Thèmes", "latest": "Dernières mises à jour", "catalogue": "Catalogue",
         "no_result": "Aucun jeu de données ne correspond.", "information": "Informations", "table": "Tableau",
         "map": "Carte", "analyze": "Analyse", "export": "Export", "api": "API", "license": "Licence",
@@ -55,9 +55,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "where": "where (condition ODSQL)", "group_by": "group_by", "order_by": "order_by",
         "console_intro": "Composez une requête à l'API Explore v2.1 : l'URL, la commande curl et le code se mettent à jour.",
         "popular": "Les plus volumineux", "other": "Autres valeurs",
+        "window_note": "Seuls les 10 000 premiers enregistrements se parcourent page à page : affinez avec les filtres, ou téléchargez l'export complet.",
     },
     "en": {
-        "search": "Search", "search_placeholder": "Search datasets", "datasets": "Datasets", "records": "records",
+        "search": "Search", "search_placeholder": "Search datasets", "datasets": "Datasets", "dataset": "Dataset", "records": "records",
         "themes": "Themes", "latest": "Latest updates", "catalogue": "Catalogue", "no_result": "No dataset matches.",
         "information": "Information", "table": "Table", "map": "Map", "analyze": "Analyze", "export": "Export",
         "api": "API", "license": "License", "publisher": "Publisher", "owner": "Data owner",
@@ -101,6 +102,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "order_by": "order_by",
         "console_intro": "Compose an Explore API v2.1 query: the URL, the curl command and the code follow.",
         "popular": "Largest datasets", "other": "Other values",
+        "window_note": "Only the first 10,000 records can be paged through: narrow them with the filters, or download the full export.",
     },
 }
 

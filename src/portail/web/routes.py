@@ -74,6 +74,15 @@ def facet_fields(fields: list[Field]) -> list[Field]:
     return annotated or [f for f in fields if f.type in FACET_TYPES][:MAX_FACETS]
 
 
+def default_x(fields: list[Field]) -> str:
+    """The chart's first X axis: a date, else a year-like number, else the first text field."""
+    for wanted in ((FieldType.DATE, FieldType.DATETIME), "year", (FieldType.TEXT, FieldType.BOOLEAN)):
+        for f in fields:
+            if (f.type in wanted) if isinstance(wanted, tuple) else any(w in f.name.lower() for w in ("annee", "year")):
+                return f.name
+    return fields[0].name if fields else ""
+
+
 def _useful(facet: dict, state: FilterState) -> bool:
     values = facet["facets"]
     if any(state.refined(facet["name"], v["value"]) or state.excluded(facet["name"], v["value"]) for v in values):
@@ -94,7 +103,7 @@ def web_router(portal: str) -> APIRouter:
     def instance(request: Request):
         return request.app.state.instance
 
-    def _context_root(request: Request) -> str:
+    def portal_root(request: Request) -> str:
         try:
             return instance(request).settings.portal(portal).root
         except KeyError:
@@ -133,7 +142,7 @@ def web_router(portal: str) -> APIRouter:
             pairs += [(f"refine.{add[0]}", add[1])] if add else []
             pairs += [("sort", changes.get("sort", sort)), ("page", str(changes.get("page", 1))), ("lang", lang or "")]
             kept = [(k, v) for k, v in pairs if v and not (k == "sort" and v == "-modified") and not (k == "page" and v == "1")]
-            return f"{_context_root(request)}/explore/" + ("?" + urlencode(kept) if kept else "")
+            return f"{portal_root(request)}/explore/" + ("?" + urlencode(kept) if kept else "")
 
         return render(request, "catalogue.html", q=q, refine=refine, sort=sort, sorts=list(cat.SORTS), facets=found.facets,
                       results=found.datasets[(number - 1) * PAGE_SIZE: number * PAGE_SIZE], count=len(found.datasets),
@@ -143,7 +152,7 @@ def web_router(portal: str) -> APIRouter:
     @router.get("/explore/dataset/{dataset_id}")
     def dataset_root(request: Request, dataset_id: str):
         query = f"?{request.url.query}" if request.url.query else ""
-        return RedirectResponse(f"{_context_root(request)}/explore/dataset/{dataset_id}/information/{query}")
+        return RedirectResponse(f"{portal_root(request)}/explore/dataset/{dataset_id}/information/{query}")
 
     @router.get("/explore/dataset/{dataset_id}/{tab}/", response_class=HTMLResponse)
     def dataset_page(request: Request, dataset_id: str, tab: str):
@@ -153,7 +162,7 @@ def web_router(portal: str) -> APIRouter:
         except ApiError as error:
             return render(request, "error.html", status=error.status, message=error.message)
         if tab not in TABS:
-            return RedirectResponse(f"{_context_root(request)}/explore/dataset/{dataset.slug}/information/")
+            return RedirectResponse(f"{portal_root(request)}/explore/dataset/{dataset.slug}/information/")
         state = FilterState.from_query(request.query_params.multi_items())
         fields = fields_from_json(dataset.current.fields)
         geo = next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
@@ -215,15 +224,14 @@ def web_router(portal: str) -> APIRouter:
                      "bucket": params.get("chart.bucket", "year"), "y": params.get("chart.y", "count"),
                      "yfield": params.get("chart.yfield", ""), "series": params.get("chart.series", "")}
             if chart["x"] not in {f.name for f in groupable}:
-                chart["x"] = next((f.name for f in groupable if f.type in (FieldType.DATE, FieldType.DATETIME)),
-                                  groupable[0].name if groupable else "")
+                chart["x"] = default_x(groupable)
             return {"total": total, "api_query": api_query, "chart": chart, "numeric": numeric, "groupable": groupable,
                     "chart_ready": vendor_available("echarts/echarts.min.js"),
                     "field_types": json.dumps({f.name: str(f.type) for f in fields})}
         if tab == "export":
             total = query_records(inst, dataset, limit=0, principal=principal, **common).total_count if state.active \
                 else dataset.records_count
-            base = f"{_context_root(request)}{API}/catalog/datasets/{dataset.slug}/exports"
+            base = f"{portal_root(request)}{API}/catalog/datasets/{dataset.slug}/exports"
             formats = [(name, f"{base}/{name}" + (f"?{api_query}" if api_query else ""), f"{base}/{name}")
                        for name, fmt in FORMATS.items() if geo is not None or not fmt.needs_geo]
             return {"formats": formats, "total": total}

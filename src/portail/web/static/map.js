@@ -140,8 +140,9 @@
   function popup(event) {
     const feature = event.features[0];
     const table = document.createElement("table");
-    Object.entries(feature.properties).forEach(([key, value]) => {
-      if (value === null || value === undefined || value === "" || typeof value === "object") return;
+    const shown = Object.entries(feature.properties)
+      .filter(([, value]) => value !== null && value !== undefined && value !== "" && typeof value !== "object");
+    shown.slice(0, 12).forEach(([key, value]) => { // the whole record is in the table tab
       const row = table.insertRow();
       const th = document.createElement("th");
       th.scope = "row";

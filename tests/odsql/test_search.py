@@ -1,0 +1,89 @@
+"""Full text in ODSQL (bare strings, ``search()``, ``suggest()``): Opendatasoft's rules, checked
+on the shared small dataset (the compiled scan, no index) against a Python oracle, and the
+index-marked form the store swaps for its lookup."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import pytest
+
+from portail.odsql import Query, compile_plan
+from portail.odsql.functions import search_matches
+from portail.store import fulltext
+from portail.store.fulltext import Match
+from tests.odsql.conftest import FIELDS, ROWS, expect, ids
+
+TEXT = ("name", "city", "tags", "secret")
+
+
+def words(text: str | None) -> list[str]:
+    bare = "".join(c for c in unicodedata.normalize("NFD", (text or "").lower()) if unicodedata.category(c) != "Mn")
+    return re.findall(r"[^\W_]+", bare)
+
+
+def lev(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def found(r, fields, wanted: str, how: str) -> bool:
+    have = {w for f in fields for w in words(getattr(r, f))}
+    if how == "prefix":
+        return any(w.startswith(wanted) for w in have)
+    k = 2 if len(wanted) > 5 else 1 if len(wanted) > 2 else 0
+    return any(w[:1] == wanted[:1] and lev(w, wanted) <= k for w in have)
+
+
+@pytest.mark.parametrize("where, keep", [
+    ('"pari"', lambda r: found(r, TEXT, "pari", "prefix")),  # the last word is a prefix
+    ('search(name, "saint etien")', lambda r: found(r, ["name"], "saint", "fuzzy") and found(r, ["name"], "etien", "prefix")),
+    ('search(name, "marseile")', lambda r: found(r, ["name"], "marseile", "prefix")),  # last word: prefix, not fuzzy
+    ('search(name, "marseile x")', lambda r: False),
+    ('search(name, "marseile nice")', lambda r: False),  # every word must match
+    ('search(*, "marseile")', lambda r: False),
+    ('search(city, "courcouronnes evry")', lambda r: found(r, ["city"], "courcouronnes", "fuzzy")
+     and found(r, ["city"], "evry", "prefix")),
+    ('search(city, "courcuronnes evry")', lambda r: r.id == 7),  # one letter off: fuzzy
+    ('search(city, "ourcouronnes evry")', lambda r: False),  # the first letter is kept
+    ('search(name, "arrond* paris")', lambda r: found(r, ["name"], "arrond", "prefix") and found(r, ["name"], "paris", "prefix")),
+    ('search(name, "l\'haÿ")', lambda r: found(r, ["name"], "l", "exact") and found(r, ["name"], "hay", "prefix")),
+    ('"12e paris"', lambda r: found(r, TEXT, "12e", "fuzzy") and found(r, TEXT, "paris", "prefix")),
+    ('suggest(*, "sai eti")', lambda r: found(r, TEXT, "sai", "prefix") and found(r, TEXT, "eti", "prefix")),
+    ('suggest(name, "ly")', lambda r: found(r, ["name"], "ly", "prefix")),
+    ('"%_%"', lambda r: False),  # punctuation is no wildcard
+    ('"   "', lambda r: True),
+    ('not "paris"', lambda r: not found(r, TEXT, "paris", "prefix")),
+])
+def test_search_rules(con, where, keep):
+    assert ids(con, where) == expect(keep)
+
+
+def test_every_case_is_not_trivial(con):
+    assert ids(con, '"pari"') and ids(con, 'search(city, "courcuronnes evry")') == [7]
+
+
+def test_words_and_their_rules():
+    assert search_matches("Bok of secret", "search") == [Match("bok", "fuzzy", 1), Match("of"), Match("secret", "prefix")]
+    assert search_matches("Sainte-Marie* x", "search") == [Match("sainte", "fuzzy", 2), Match("marie", "prefix"),
+                                                           Match("x", "prefix")]
+    assert search_matches("Évry Cour", "suggest") == [Match("evry", "prefix"), Match("cour", "prefix")]
+
+
+def test_the_scan_is_marked_for_the_index():
+    plan = compile_plan(Query(where=['search(name, city, "saint etienne")']), FIELDS)
+    swapped = fulltext.use_index(plan.select).sql(dialect="duckdb")
+    assert "regexp_split_to_array" not in swapped.lower() and "fulltext" in swapped
+    assert "field IN ('name', 'city')" in swapped
+    # a non-text field is no index target: its search stays a scan
+    numeric = compile_plan(Query(where=['search(pop, "17")']), FIELDS)
+    assert "fulltext" not in fulltext.use_index(numeric.select).sql(dialect="duckdb")
+
+
+def test_rows_checked_by_the_oracle_exist():
+    assert any(r.city == "Évry-Courcouronnes" for r in ROWS)
