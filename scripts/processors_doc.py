@@ -23,10 +23,26 @@ processors need the reference datasets: `portail refdata install [--from DIR]`.
 Every step also takes:
 """
 
-FOOTER = """## Coming next
+FOOTER = """## What the load report says
 
-The Sirene
-enrichment, `add_field` and `skip` (ODSQL expressions): their names are reserved.
+Each step adds its counts to the load report (`portail dataset show <slug> --json`, the
+management API's load responses; the CLI prints them after a load): values `changed`,
+`failed`, records `skipped` or `removed`, and for the enrichment steps (`admin_divisions`,
+`geo_join`, `join_dataset`, `sirene`) codes `unmatched`, codes `remapped` or points `outside`
+every polygon. Nothing is dropped silently: the first 100 unmatched records (or points outside)
+are listed with their record under `unmatched_records` (`outside_records`), geo_shape fields
+left out. With `on_error: fail`, any failed, unmatched or outside record fails the load and the
+published version stays.
+
+## Reference data
+
+`portail refdata install [--from DIR] [--only communes,epci,departements,regions] [--mirror URL]`
+installs the communes (COG, with EPCI, département, région, population and contour), the
+former codes (`ref-commune-successeurs`), the EPCI with their contours (`ref-epci`), the
+départements and régions. Without `--from` the official files are downloaded (or from a
+mirror laid out like the reference folder, `PORTAIL_REFDATA_MIRROR`); the origin, SHA-256 and
+size of every file are recorded with its vintage and licence. `portail refdata sirene FILE|URL`
+loads the Sirene establishments stock (`StockEtablissement_utf8.zip`, streamed) for `sirene`.
 """
 
 

@@ -23,6 +23,7 @@ ANNOTATIONS = {
              "libelle_de_la_fonction": {"facet": [], "disjunctive": []},
              "date_de_naissance": {"facet": []},
              "libelle_de_la_categorie_socio_professionnelle": {"multivalued": [","]}},
+    "sirene": {"activiteprincipaleetablissement": {"hierarchical": ["."]}},  # NAF codes: division.class
 }
 
 

@@ -68,6 +68,26 @@ def in_path(d, path):
 
 
 CATEGORY = "libelle_de_la_categorie_socio_professionnelle"
+NAF = "activiteprincipaleetablissement"
+
+
+def _below(value, path, separator) -> bool:
+    return value is not None and (value == path or value.startswith(path + separator))
+
+
+def paths(values, separator, refined="", *, limit=100, prefix=""):
+    """Hierarchical facet entries of ``values`` under ``prefix``; the refined path unfolds."""
+    segments = Counter(v[len(prefix) + len(separator) if prefix else 0:].split(separator)[0]
+                       for v in values if v is not None and (not prefix or v.startswith(prefix + separator)))
+    out = []
+    for part, n in sorted(((p, n) for p, n in segments.items() if p), key=lambda kv: (-kv[1], kv[0]))[:limit]:
+        value = f"{prefix}{separator}{part}" if prefix else part
+        entry = {"name": part, "value": value, "count": n, "state": "displayed"}
+        if refined and _below(refined, value, separator):
+            entry["state"] = "refined"
+            entry["facets"] = paths(values, separator, refined, limit=limit, prefix=value)
+        out.append(entry)
+    return out
 
 
 def _multi(value: str | None) -> list[str]:
@@ -151,6 +171,18 @@ CASES = [
      {"facet": 'facet(name="libelle_de_la_categorie_socio_professionnelle", limit=10)', "refine": f"{CATEGORY}:Professeur"},
      lambda rows: [{"name": CATEGORY, "facets": multi_entries([r for r in rows if "Professeur" in _multi(r[CATEGORY])], limit=10,
                                                                refined={"Professeur"})}]),
+    # hierarchical text facets: a path per value, a refined segment lists the level below it
+    ("hierarchical facet (annotation)", "sirene", {"facet": "activiteprincipaleetablissement"},
+     lambda rows: [{"name": NAF, "facets": paths([r[NAF] for r in rows], ".")}]),
+    ("hierarchical facet refined to a division", "sirene", {"facet": "activiteprincipaleetablissement", "refine": f"{NAF}:47"},
+     lambda rows: [{"name": NAF, "facets": paths([r[NAF] for r in rows if _below(r[NAF], "47", ".")], ".", "47")}]),
+    ("hierarchical facet refined to a leaf", "sirene", {"facet": "activiteprincipaleetablissement", "refine": f"{NAF}:47.11F"},
+     lambda rows: [{"name": NAF, "facets": paths([r[NAF] for r in rows if _below(r[NAF], "47.11F", ".")], ".", "47.11F")}]),
+    ("facet(hierarchical=true, separator=...)", "elus",
+     {"facet": 'facet(name="libelle_du_canton", hierarchical=true, separator="-", limit=5)', "refine": "libelle_du_canton:Saint-Martin-d'Hères"},
+     lambda rows: [{"name": "libelle_du_canton",
+                    "facets": paths([r["libelle_du_canton"] for r in rows if r["libelle_du_canton"] == "Saint-Martin-d'Hères"], "-",
+                                    "Saint-Martin-d'Hères", limit=5)}]),
     ("decp facet with where", "decp", {"facet": "procedure", "where": "montant > 100000"},
      lambda rows: [{"name": "procedure", "facets": entries([r for r in rows if (r["montant"] or 0) > 100000], "procedure")}]),
 ]
@@ -175,6 +207,8 @@ RECORDS = [  # refine/exclude on /records: total_count
     ("refine and where together", {"refine": "code_sexe:M", "where": "year(date_de_naissance) < 1950"},
      lambda r: r["code_sexe"] == "M" and r["date_de_naissance"].year < 1950),
     ("refine a multivalued field", {"refine": f"{CATEGORY}:Professeur"}, lambda r: "Professeur" in _multi(r[CATEGORY])),
+    ("refine a hierarchical canton path", {"refine": 'libelle_du_canton:"Saint-Martin-d\'Hères"'},
+     lambda r: r["libelle_du_canton"] == "Saint-Martin-d'Hères"),
     ("exclude from a multivalued field", {"exclude": f"{CATEGORY}:Professeur"}, lambda r: "Professeur" not in _multi(r[CATEGORY])),
     ("refine and exclude together", {"refine": "date_de_naissance:1970", "exclude": "code_sexe:F"},
      lambda r: in_path(r["date_de_naissance"], "1970") and r["code_sexe"] != "F"),
@@ -186,3 +220,9 @@ def test_refine_records(portal, source, params, predicate):
     body = get(portal, "elus", limit=0, **params)
     assert body["total_count"] == sum(1 for r in source("elus") if predicate(r))
     assert body["results"] == []
+
+
+@pytest.mark.parametrize("path", ["47", "47.11F", "47.11B"])
+def test_refine_hierarchical_records(portal, source, path):
+    body = get(portal, "sirene", limit=0, refine=f"{NAF}:{path}")
+    assert body["total_count"] == sum(1 for r in source("sirene") if _below(r[NAF], path, ".")) > 0

@@ -138,3 +138,15 @@ def test_on_error_fail_everywhere_keeps_the_published_version(instance, tmp_path
     with instance.session() as s:
         dataset = services.get_dataset(s, "p")
         assert [v.status for v in dataset.versions] == ["ready", "failed", "ready"] and dataset.current_version == 3
+
+
+def test_date_normalize_reads_excel_serials(instance, tmp_path):
+    from datetime import date, timedelta
+
+    source = tmp_path / "dates.csv"
+    source.write_text("d\n45292\n36526\n05/03/2021\n2958466\nhier\n", encoding="utf-8")
+    result, location = load(instance, source, [{"processor": "date_normalize", "field": "d", "formats": ["%d/%m/%Y", "excel"]}])
+    assert result.report.processors[0]["failed"] == 2  # past year 9999, and a word
+    got = [r["d"] for r in instance.store.query(location, "SELECT d FROM records").to_pylist()]
+    epoch = date(1899, 12, 30)
+    assert got == [epoch + timedelta(days=45292), epoch + timedelta(days=36526), date(2021, 3, 5), None, None]

@@ -4,7 +4,9 @@
 path ``YYYY[/MM[/DD]]``); ``exclude`` removes them. Facets count the values of a field under
 all current filters; a disjunctive facet ignores the refinements of its own field so that the
 other values stay listed; date facets nest year → month → day, a level's children appearing
-once its value is refined; a multivalued field counts, refines and excludes each of its values
+once its value is refined, and so do hierarchical text facets (``a/b/c`` paths, annotation
+``hierarchical`` or ``facet(…, hierarchical=true, separator="/")``, refine by a path keeping
+everything below it); a multivalued field counts, refines and excludes each of its values
 (split as ODSQL's ``"x" in f`` splits them). Values are compared as the field's type, so a
 refinement can never inject SQL or match across types.
 """
@@ -42,6 +44,15 @@ class FacetSpec:
     disjunctive: bool = False
     sort: str = "-count"
     limit: int = DEFAULT_LIMIT
+    separator: str | None = None  # a hierarchical facet's path separator ("a/b/c" nests a → b → c)
+
+
+def hierarchy_separator(f: Field) -> str | None:
+    """The path separator of a field annotated ``hierarchical`` (``/`` by default), or None."""
+    annotation = f.annotations.get("hierarchical")
+    if annotation is None or f.type != FieldType.TEXT:
+        return None
+    return str(annotation[0]) if annotation else "/"
 
 
 def _unquote(text: str) -> str:
@@ -115,6 +126,9 @@ def refinement_condition(refinement: Refinement) -> exp.Expression:
         else:
             low, high = exp.cast(exp.Literal.string(start.isoformat()), "DATE"), exp.cast(exp.Literal.string(end.isoformat()), "DATE")
         condition: exp.Expression = exp.and_(column >= low, column < high)
+    elif (separator := hierarchy_separator(f)) is not None:  # a path: the value or anything below it
+        below = exp.Anonymous(this="starts_with", expressions=[column.copy(), exp.Literal.string(refinement.value + separator)])
+        condition = exp.or_(exp.EQ(this=column, expression=exp.Literal.string(refinement.value)), below)
     elif (items := multivalued_items(f, column.copy())) is not None:  # one of the values of a multivalued field
         condition = exp.Anonymous(this="list_contains", expressions=[items, exp.Literal.string(refinement.value)])
     else:
@@ -137,7 +151,7 @@ def parse_facet(text: str, fields: list[Field]) -> FacetSpec:
         if name not in by_name:
             raise ApiError(400, "ODSQLError", f"ODSQL query is malformed: Unknown field: {name} Clause(s) containing the error(s): facet.")
         f = by_name[name]
-        return FacetSpec(f, disjunctive="disjunctive" in f.annotations)
+        return FacetSpec(f, disjunctive="disjunctive" in f.annotations, separator=hierarchy_separator(f))
     args: dict[str, str] = {}
     for match in _FACET_ARG.finditer(call.group(1)):
         args[match.group(1).lower()] = _unquote(match.group(2))
@@ -151,12 +165,16 @@ def parse_facet(text: str, fields: list[Field]) -> FacetSpec:
         limit = int(args.get("limit", DEFAULT_LIMIT))
     except ValueError:
         raise invalid_parameter(f"Invalid facet limit {args.get('limit')!r}.") from None
+    annotated = hierarchy_separator(by_name[name])
+    hierarchical = args.get("hierarchical", "true" if annotated else "false").lower() == "true"
+    separator = (args.get("separator") or annotated or "/") if hierarchical and by_name[name].type == FieldType.TEXT else None
     return FacetSpec(by_name[name], disjunctive=args.get("disjunctive", "false").lower() == "true", sort=sort,
-                     limit=max(1, min(limit, 1000)))
+                     limit=max(1, min(limit, 1000)), separator=separator)
 
 
 def default_facets(fields: list[Field]) -> list[FacetSpec]:
-    return [FacetSpec(f, disjunctive="disjunctive" in f.annotations) for f in fields if "facet" in f.annotations]
+    return [FacetSpec(f, disjunctive="disjunctive" in f.annotations, separator=hierarchy_separator(f))
+            for f in fields if "facet" in f.annotations]
 
 
 def _value_text(value: Any) -> str:
@@ -204,12 +222,38 @@ def facet_values(run, spec: FacetSpec, refinements: list[Refinement], base: list
     excluded = [r.value for r in refinements if r.field.name == spec.field.name and r.exclude]
     if spec.field.type in (FieldType.DATE, FieldType.DATETIME):
         entries = _date_entries(run, spec, filters, refined, level=0, prefix="", within=None)
+    elif spec.separator is not None:
+        entries = _path_entries(run, spec, filters, refined, level=0, prefix="")
     else:
         entries = [{"name": _value_text(row["v"]), "value": _value_text(row["v"]), "count": row["n"],
                     "state": "refined" if _value_text(row["v"]) in refined else "displayed"}
                    for row in run(facet_query(spec, filters))]
     listed = {e["value"] for e in entries}
     entries += [{"name": v.rsplit("/", 1)[-1], "value": v, "state": "excluded"} for v in excluded if v not in listed]
+    return entries
+
+
+def _path_entries(run, spec: FacetSpec, filters, refined: set[str], *, level: int, prefix: str) -> list[dict]:
+    """A hierarchical facet: the path segments at ``level`` under ``prefix``; a refined
+    segment lists the next level below it (like date facets)."""
+    column = exp.column(spec.field.name, quoted=True)
+    separator = spec.separator or "/"
+    segment = exp.Anonymous(this="split_part", expressions=[column, exp.Literal.string(separator),
+                                                            exp.Literal.number(level + 1)])
+    conditions = [*filters, exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())),
+                  exp.NEQ(this=segment.copy(), expression=exp.Literal.string(""))]
+    if prefix:
+        conditions.append(exp.Anonymous(this="starts_with", expressions=[column.copy(), exp.Literal.string(prefix + separator)]))
+    query = exp.select(exp.alias_(segment, "v"), exp.alias_(exp.func("count", exp.Star()), "n")).from_("records")
+    query = query.where(exp.and_(*conditions)).group_by(exp.column("v")).order_by(*_order(spec)).limit(spec.limit)
+    entries = []
+    for row in run(query):
+        value = f"{prefix}{separator}{row['v']}" if prefix else row["v"]
+        entry = {"name": row["v"], "value": value, "count": row["n"], "state": "displayed"}
+        if any(r == value or r.startswith(value + separator) for r in refined):
+            entry["state"] = "refined"
+            entry["facets"] = _path_entries(run, spec, filters, refined, level=level + 1, prefix=value)
+        entries.append(entry)
     return entries
 
 

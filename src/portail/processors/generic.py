@@ -1,5 +1,7 @@
 """Field and record transforms: rename, delete, set type, replace, concatenate, normalize,
-deduplicate, normalize dates. Each is a relational rewrite of the plan (see ``base``)."""
+deduplicate, normalize dates, add a field or skip records with ODSQL, split, transpose. Each is
+a relational rewrite of the plan (see ``base``); ODSQL text goes through the ODSQL compiler,
+never into SQL."""
 
 from __future__ import annotations
 
@@ -156,9 +158,9 @@ def deduplicate(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
 
 
 @processor("date_normalize", "Read a text field as a date (or datetime) with the given strptime formats, tried in order.",
-           {"field": "required", "formats": "required: list of formats such as %d/%m/%Y, %Y%m%d",
-            "type": "date (default) or datetime"},
-           {"processor": "date_normalize", "field": "date_acte", "formats": ["%Y%m%d", "%d/%m/%Y"]})
+           {"field": "required", "formats": "required: list of formats such as %d/%m/%Y, %Y%m%d, or excel for "
+            "spreadsheet serial numbers (days since 1899-12-30)", "type": "date (default) or datetime"},
+           {"processor": "date_normalize", "field": "date_acte", "formats": ["%Y%m%d", "%d/%m/%Y", "excel"]})
 def date_normalize(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
     f = plan.field(require(params, "field", step), step)
     formats = require(params, "formats", step, list)
@@ -166,7 +168,17 @@ def date_normalize(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
     if target not in (FieldType.DATE, FieldType.DATETIME):
         raise IngestError(f"pipeline step {step}: type must be date or datetime")
     text = exp.func("trim", exp.cast(column(f.name), "VARCHAR"))
-    parsed = exp.func("try_strptime", text, exp.Array(expressions=[exp.Literal.string(x) for x in formats]))
+    patterns = [x for x in formats if x != "excel"]
+    parsed = (exp.func("try_strptime", text, exp.Array(expressions=[exp.Literal.string(x) for x in patterns]))
+              if patterns else exp.cast(exp.Null(), "TIMESTAMP"))
+    if "excel" in formats:  # a serial number of days (fraction: time of day) between 1900 and 9999
+        serial = exp.TryCast(this=exp.func("replace", text.copy(), exp.Literal.string(","), exp.Literal.string(".")),
+                             to=exp.DataType.build("DOUBLE"))
+        days = exp.Add(this=exp.cast(exp.Literal.string("1899-12-30"), "TIMESTAMP"), expression=exp.func(
+            "to_microseconds", exp.cast(exp.func("round", exp.Mul(this=serial, expression=exp.Literal.number(86_400_000_000))),
+                                        "BIGINT")))
+        in_range = exp.Between(this=serial.copy(), low=exp.Literal.number(1), high=exp.Literal.number(2_958_465))
+        parsed = exp.func("coalesce", parsed, exp.Case(ifs=[exp.If(this=in_range, true=days)]))
     value = exp.cast(parsed, "DATE") if target == FieldType.DATE else exp.cast(parsed, "TIMESTAMPTZ")
     outcome = Outcome(replace_columns(plan, {f.name: value}, types={f.name: target}))
     outcome.counters["failed"] = _failed(column(f.name), value)
