@@ -153,7 +153,7 @@ def test_non_numeric_limit(portal):
 
 
 def test_keywords_are_case_insensitive_and_trailing_slash(portal, source):
-    response = portal.get(f"{BASE}/communes/records/", params={"where": 'POPULATION_2021 > 100000 AND NOT insee_reg IS NULL'.replace("POPULATION_2021", "population_2021"),
+    response = portal.get(f"{BASE}/communes/records/", params={"where": "population_2021 > 100000 AnD NoT insee_reg IS NULL",
                                                               "limit": 0})
     assert response.status_code == 200
     assert response.json()["total_count"] == sum(1 for r in source("communes") if r["population_2021"] > 100000 and r["insee_reg"])

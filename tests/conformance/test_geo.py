@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 import shapely
 import shapely.geometry
-from shapely.geometry import Point, box, shape
+from shapely.geometry import box, shape
 
 from tests.conformance.api import get
 

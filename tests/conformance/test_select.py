@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from datetime import date, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -130,7 +131,7 @@ SELECT_PARAMS = [
      lambda r: f"{EN_DAYS[r['date_de_naissance'].weekday()]} {r['date_de_naissance'].day} {EN_MONTHS[r['date_de_naissance'].month - 1]}"),
     ("sirene", "hour(datederniertraitementetablissement)", {"timezone": "Europe/Paris"}, lambda r: r["datederniertraitementetablissement"].hour),
     ("sirene", "day(datederniertraitementetablissement)", {"timezone": "America/New_York"},
-     lambda r: r["datederniertraitementetablissement"].astimezone(__import__("zoneinfo").ZoneInfo("America/New_York")).day),
+     lambda r: r["datederniertraitementetablissement"].astimezone(ZoneInfo("America/New_York")).day),
     # reference §4.9: datetimes are written with the offset of the requested timezone
     ("sirene", "datederniertraitementetablissement", {"timezone": "Europe/Paris"},
      lambda r: r["datederniertraitementetablissement"].isoformat()),

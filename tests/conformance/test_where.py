@@ -9,8 +9,10 @@ null and drops them. The expected predicates spell it out with ``known(...)``.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import date, datetime, timedelta, timezone
+from functools import cache
 
 import pytest
 
@@ -26,10 +28,9 @@ def fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
 
 
-def words(text: str | None) -> list[str]:
-    import re
-
-    return re.findall(r"[^\W_]+", fold(text or ""))
+@cache
+def words(text: str | None) -> tuple[str, ...]:
+    return tuple(re.findall(r"[^\W_]+", fold(text or "")))
 
 
 def case(slug: str, where, expected, **params):
@@ -177,6 +178,7 @@ def search_terms(text: str) -> list[tuple[str, str, int]]:
     return out
 
 
+@cache
 def word_matches(w: str, term: tuple[str, str, int]) -> bool:
     wanted, how, distance = term
     if how == "prefix":
@@ -187,7 +189,12 @@ def word_matches(w: str, term: tuple[str, str, int]) -> bool:
 def searched(r: dict, fields, text: str) -> bool:
     """Every search word matches a word of one of ``fields`` (each word may be in another field)."""
     found = {w for f in fields if r.get(f) is not None for w in words(r[f])}
-    return all(any(word_matches(w, t) for w in found) for t in search_terms(text))
+    return all(any(word_matches(w, t) for w in found) for t in _search_terms(text))
+
+
+@cache
+def _search_terms(text: str) -> tuple[tuple[str, str, int], ...]:
+    return tuple(search_terms(text))
 
 
 COMMUNES += [

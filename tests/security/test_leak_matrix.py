@@ -149,7 +149,7 @@ def probes(kind: str, portal: str) -> list[Probe]:
                        Probe({"dataset": SECRET, "rows": 10, "fields": HIDDEN}),
                        Probe({"dataset": SECRET, "rows": 10, "sort": HIDDEN})],
         "page": [Probe(), Probe({"q": "confidentiels"})],
-        "tabs": [Probe({}, values=(("tab", tab),)) for tab in ("information", "table", "export", "api")],
+        "tabs": [Probe({}, values=(("tab", tab),)) for tab in ("information", "table", "map", "analyze", "export", "api")],
         "no_data": [Probe()],
         "management": [Probe()],
     }[kind]
