@@ -159,16 +159,11 @@ def _terms(text: str) -> list[tuple[str, bool]]:
     return out
 
 
-def text_match(targets: Sequence[exp.Expression], text: str, mode: str) -> exp.Expression:
-    """Every term of ``text`` must match one of ``targets`` (text expressions).
-
-    ``mode``: ``substring`` (bare strings, ``search()``), ``word`` (``like``: whole words, or
-    word prefixes for ``term*``), ``prefix`` (``suggest()``: word prefixes). Accents and case
-    are ignored. Replace this function to plug in a full-text index.
-    """
-    terms = _terms(text)
-    if mode != "substring":
-        terms = [(t, p) for t, p in terms if any(ch.isalnum() for ch in t)]
+def text_match(targets: Sequence[exp.Expression], text: str, mode: str = "word") -> exp.Expression:
+    """``like``'s matching (a scan): every term of ``text`` must be whole words, in a row, of
+    one of ``targets`` (text expressions), or word prefixes for ``term*``. Accents and case are
+    ignored. Full text (bare strings, ``search()``, ``suggest()``) is :func:`search_match`."""
+    terms = [(t, p) for t, p in _terms(text) if any(ch.isalnum() for ch in t)]
     if not terms:
         return exp.true()
     if not targets:
@@ -178,13 +173,10 @@ def text_match(targets: Sequence[exp.Expression], text: str, mode: str) -> exp.E
         needle = string(term)
         matches = []
         for target in targets:
-            if mode == "substring":
-                matches.append(call("contains", _folded(target.copy()), _folded(needle.copy())))
-            else:
-                whole = mode == "word" and not prefix
-                hay = _concat(exp.Literal.string(" "), _words(target.copy()), exp.Literal.string(" " if whole else ""))
-                pin = _concat(exp.Literal.string(" "), _words(needle.copy()), exp.Literal.string(" " if whole else ""))
-                matches.append(call("contains", hay, pin))
+            whole = mode == "word" and not prefix
+            hay = _concat(exp.Literal.string(" "), _words(target.copy()), exp.Literal.string(" " if whole else ""))
+            pin = _concat(exp.Literal.string(" "), _words(needle.copy()), exp.Literal.string(" " if whole else ""))
+            matches.append(call("contains", hay, pin))
         conditions.append(exp.or_(*matches) if len(matches) > 1 else matches[0])
     return exp.and_(*conditions) if len(conditions) > 1 else conditions[0]
 
