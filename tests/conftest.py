@@ -12,7 +12,7 @@ from portail.config import Settings
 from portail.operations import Instance, open_instance
 
 ROOT = Path(__file__).resolve().parents[1]
-REFDATA = Path(os.environ.get("PORTAIL_REFDATA", ROOT.parent / "shared" / "refdata"))
+REFDATA = Path(os.environ.get("PORTAIL_REFDATA", ROOT.parent / "shared" / "refdata")).resolve()
 PG_ADMIN_URL = os.environ.get("PORTAIL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

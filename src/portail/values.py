@@ -10,6 +10,7 @@ the zone is only a way of writing them, so the conversion is done here and nowhe
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,6 +46,8 @@ def record_value(f: Field, value: Any, tz: ZoneInfo | None = None) -> Any:
         return {"lon": value["lon"], "lat": value["lat"]} if value.get("lon") is not None else None
     if f.type in (FieldType.JSON, FieldType.FILE):
         return json.loads(value)
+    if isinstance(value, str) and "multivalued" in f.annotations:
+        return multivalued_list(value, f.annotations["multivalued"])
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(tz or _UTC)
@@ -52,6 +55,13 @@ def record_value(f: Field, value: Any, tz: ZoneInfo | None = None) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+def multivalued_list(value: str, annotation: Any) -> list[str]:
+    """A multivalued text as Opendatasoft returns it, a JSON array; split exactly as ODSQL's
+    membership test and the facets split it (``odsql.kinds.multivalued_items``)."""
+    separator = str(annotation[0]) if annotation else ","
+    return re.split(r"\s*" + re.escape(separator) + r"\s*", value.strip())
 
 
 def record_id_expression(fields: list[Field]) -> exp.Expression:

@@ -1,4 +1,4 @@
-"""The grid index of geo_join gives the same commune as the exact point-in-polygon join.
+"""The grid index for geo_join (processors/geo_index.py) gives the same commune as the exact join.
 
 Real contours (the 1,276 communes of Île-de-France from the reference files), real points (each
 commune's own point on surface, and random points over the region's extent), compared with

@@ -537,8 +537,12 @@ def _has_aggregate(node: ast.Node) -> bool:
                for n in ast.walk(node))
 
 
-def _output_field(o: _Output) -> Field:
+def _output_field(o: _Output, aggregated: bool) -> Field:
     source = o.typed.field
+    if source is not None and aggregated and "multivalued" in source.annotations:
+        # A group key over a multivalued field holds one of its values, not the list.
+        annotations = {k: v for k, v in source.annotations.items() if k != "multivalued"}
+        return Field(name=o.name, label=o.name, type=source.type, annotations=annotations)
     if source is not None and not o.aliased and source.name == o.name:
         return source
     kind_type = kinds.OUTPUT_TYPES[o.typed.kind]
@@ -595,7 +599,7 @@ def compile_plan(query: Query, fields: list[Field], security: Security | None = 
         select = select.limit(exp.Literal.number(query.limit), copy=False)
     if query.offset:
         select = select.offset(exp.Literal.number(query.offset), copy=False)
-    return Plan(select, tuple(_output_field(o) for o in outputs), aggregated)
+    return Plan(select, tuple(_output_field(o, aggregated) for o in outputs), aggregated)
 
 
 def compile_query(query: Query, fields: list[Field], security: Security | None = None) -> exp.Select:
