@@ -133,7 +133,7 @@ def main() -> None:
                     sql("SELECT activite_principale, count(*) n FROM v.records GROUP BY 1 ORDER BY n DESC LIMIT 10"),
                     dsql("select activite_principale, count(*) n from sirene group by 1 order by n desc limit 10")),
                 "group_by year": (
-                    records({"select": "year(date_creation) as y, count(*) as n", "group_by": "y", "order_by": "y",
+                    records({"select": "y, count(*) as n", "group_by": "year(date_creation) as y", "order_by": "y",
                              "limit": 100}),
                     sql("SELECT year(date_creation) y, count(*) n FROM v.records GROUP BY 1 ORDER BY 1"),
                     dsql("select substr(date_creation, 7, 4) y, count(*) n from sirene group by 1 order by 1")),

@@ -17,6 +17,7 @@ from functools import cache
 import pytest
 
 from tests.conformance.api import assert_where
+from tests.search_oracle import levenshtein
 
 
 def known(*values) -> bool:
@@ -150,16 +151,6 @@ def _round_half_up(x: float) -> int:
 
 TEXT_FIELDS_COMMUNES = ("insee_com", "insee_reg", "insee_dep", "commune", "commune_article", "code_postal", "commune_type",
                         "insee_parente")
-
-
-def levenshtein(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
 
 
 def search_terms(text: str) -> list[tuple[str, str, int]]:

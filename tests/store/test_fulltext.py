@@ -21,6 +21,7 @@ from portail.odsql import Query, compile_plan, to_sql
 from portail.operations import load_file
 from portail.schema import FieldType, fields_from_json
 from portail.store import DuckDBStore, fulltext
+from tests.search_oracle import levenshtein
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ("elus", "rne_elus-conseillers-departementaux-cd.csv")
@@ -33,16 +34,6 @@ def fold(text: str) -> str:
 
 def words(text: str | None) -> set[str]:
     return set(re.findall(r"[^\W_]+", fold(text or "")))
-
-
-def levenshtein(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
 
 
 def word_ok(wanted: str, have: set[str], kind: str) -> bool:
