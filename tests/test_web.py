@@ -232,3 +232,21 @@ def test_every_link_stays_under_the_portal_prefix(tmp_path, refdata):
         assert client.get("/explore/dataset/logements/table/").status_code == 404
     finally:
         instance.store.close()
+
+
+def test_table_pages_past_the_api_window(instance, tmp_path):
+    """The table renders deep pages itself: page 450 of 25 rows is records 11,226–11,250, past the
+    API's 10,000-record offset window (which still binds API clients)."""
+    source = tmp_path / "grand.csv"
+    source.write_text("n;libelle\n" + "".join(f"{n};ligne {n}\n" for n in range(12_345)), encoding="utf-8")
+    with instance.session() as s:
+        services.create_dataset(s, "grand", "Grand")
+    load_file(instance, "grand", source, publish=True)
+    web = TestClient(create_app(instance))
+    page = web.get("/explore/dataset/grand/table/", params={"sort": "n", "page": 450})
+    assert page.status_code == 200
+    assert "ligne 11225" in page.text and "ligne 11249" in page.text and "ligne 11250" not in page.text
+    last = web.get("/explore/dataset/grand/table/", params={"sort": "n", "page": 10_000})
+    assert "ligne 12344" in last.text  # past the end: the last page
+    api = web.get("/api/explore/v2.1/catalog/datasets/grand/records", params={"offset": 11_225, "limit": 25})
+    assert api.status_code == 400

@@ -275,12 +275,15 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
                   exclude: list[str] | None = None, after: str | None = None, with_ids: bool = False,
                   extra_conditions: list[exp.Expression] | None = None, where: list[str] | None = None,
                   group_by: str | None = None, lang: str = "fr", timezone: str = "UTC",
-                  principal: Principal = ANONYMOUS, text: str | None = None, max_limit: int = MAX_LIMIT) -> RecordsPage:
+                  principal: Principal = ANONYMOUS, text: str | None = None, max_limit: int = MAX_LIMIT,
+                  window: int | None = MAX_WINDOW) -> RecordsPage:
     """A page of records, or of groups when the query aggregates (ODSQL select/where/group_by/
     order_by), of the rows and fields ``principal`` may see. ``text`` is v1's ``q``. With
     ``after`` (beyond Opendatasoft), pages follow a cursor instead of an
     offset: no 10,000-record window, pages of up to 10,000 records, and every page comes from
-    the version the walk started on, even if a newer one is published meanwhile."""
+    the version the walk started on, even if a newer one is published meanwhile. ``window``
+    bounds offset + limit as Opendatasoft does on its API; ``None`` lifts it for the portal's own
+    table, which renders deep pages itself (an engine OFFSET, not a client walking pages)."""
     access = _records_access(instance, dataset, principal)
     version = access.dataset.current
     if after is not None:
@@ -321,7 +324,8 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
         rows = instance.store.query(version.location, query.order_by(rowid.copy()).limit(effective)).to_pylist()
         following = encode_cursor(version.number, rows[-1]["__rowid"]) if len(rows) == effective else None
         return RecordsPage(total, _with_ids(columns, rows, with_ids, timezone), following, tuple(columns))
-    effective = check_paging(limit, offset, max_limit=max_limit, window=max(MAX_WINDOW, max_limit))
+    bound = max(MAX_WINDOW, max_limit) if window is not None else offset + max_limit
+    effective = check_paging(limit, offset, max_limit=max_limit, window=bound)
     if effective == 0:
         return RecordsPage(total, [], columns=tuple(columns))
     rows = instance.store.query(version.location, query.limit(effective).offset(offset)).to_pylist()

@@ -55,7 +55,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "where": "where (condition ODSQL)", "group_by": "group_by", "order_by": "order_by",
         "console_intro": "Composez une requête à l'API Explore v2.1 : l'URL, la commande curl et le code se mettent à jour.",
         "popular": "Les plus volumineux", "other": "Autres valeurs",
-        "window_note": "Seuls les 10 000 premiers enregistrements se parcourent page à page : affinez avec les filtres, ou téléchargez l'export complet.",
     },
     "en": {
         "search": "Search", "search_placeholder": "Search datasets", "datasets": "Datasets", "dataset": "Dataset", "records": "records",
@@ -102,7 +101,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "order_by": "order_by",
         "console_intro": "Compose an Explore API v2.1 query: the URL, the curl command and the code follow.",
         "popular": "Largest datasets", "other": "Other values",
-        "window_note": "Only the first 10,000 records can be paged through: narrow them with the filters, or download the full export.",
     },
 }
 

@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from portail.api.deps import request_principal
 from portail.api.errors import ApiError
-from portail.api.explore_service import (MAX_WINDOW, dataset_facets, get_record, get_visible_dataset, query_records,
+from portail.api.explore_service import (dataset_facets, get_record, get_visible_dataset, query_records,
                                          visible_datasets)
 from portail.exports import FORMATS
 from portail.schema import Field, FieldType, fields_from_json
@@ -184,14 +184,15 @@ def web_router(portal: str) -> APIRouter:
         api_query = urlencode(state.api_params())
         if tab == "table":
             raw = request.query_params.get("page", "1")
-            pages_max = max(1, MAX_WINDOW // TABLE_PAGE)
-            page = min(max(int(raw) if raw.isdigit() else 1, 1), pages_max)
-            result = query_records(inst, dataset, limit=TABLE_PAGE, offset=(page - 1) * TABLE_PAGE,
+            # Deep pages too: the table asks the engine for any page (no 10,000-record window,
+            # which only binds API clients paging with offsets).
+            page = max(int(raw) if raw.isdigit() else 1, 1)
+            result = query_records(inst, dataset, limit=TABLE_PAGE, offset=(page - 1) * TABLE_PAGE, window=None,
                                    order_by=state.order_by, with_ids=True, principal=principal, **common)
-            pages = max(1, min(-(-result.total_count // TABLE_PAGE), pages_max))
+            pages = max(1, -(-result.total_count // TABLE_PAGE))
             if page > pages:
                 page = pages
-                result = query_records(inst, dataset, limit=TABLE_PAGE, offset=(page - 1) * TABLE_PAGE,
+                result = query_records(inst, dataset, limit=TABLE_PAGE, offset=(page - 1) * TABLE_PAGE, window=None,
                                        order_by=state.order_by, with_ids=True, principal=principal, **common)
             facets = dataset_facets(inst, dataset, facet=[f.name for f in facet_fields(fields)], principal=principal,
                                     **common)
@@ -207,7 +208,7 @@ def web_router(portal: str) -> APIRouter:
                       for f in facets if _useful(f, state)]
             return {"rows": result.results, "total": result.total_count, "page": page, "pages": pages,
                     "facets": facets, "record": record,
-                    "record_id": record_id, "truncated": result.total_count > MAX_WINDOW}
+                    "record_id": record_id}
         if tab == "map":
             total = query_records(inst, dataset, limit=0, principal=principal, **common).total_count
             settings = inst.settings
