@@ -125,8 +125,10 @@ def test_concurrent_reader_sees_old_or_new_never_a_mix(instance, tmp_path):
     reader = subprocess.Popen([sys.executable, "-c", READER, str(instance.settings.home), "6"], cwd=ROOT,
                               stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     files = {m: make_csv(tmp_path / f"{m}{i}.csv", sizes[m], m) for i, m in enumerate("BA")}
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+    # Publish B and A in turn for as long as the reader reads (its start-up included), so the
+    # two overlap however slow a load is on a busy machine.
+    deadline = time.monotonic() + 90
+    while reader.poll() is None and time.monotonic() < deadline:
         for marker in "BA":
             load_file(instance, "ds", files[marker], publish=True)
     output, _ = reader.communicate(timeout=60)
