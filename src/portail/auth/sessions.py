@@ -15,22 +15,19 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from portail.auth.audit import record
+from portail.auth.keys import now
 from portail.auth.models import LoginSession, User
 from portail.auth.passwords import aware, digest
 
 #: The cookie's name; ``__Host-`` would forbid ``Path`` variations and needs HTTPS, which dev lacks.
 COOKIE_NAME = "portail_session"
 DEFAULT_TTL = timedelta(hours=8)
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
