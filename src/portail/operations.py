@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from portail.catalog import open_catalog, services, transaction
+from portail.catalog import generation, open_catalog, services, transaction
 from portail.catalog.models import Dataset, DatasetVersion
 from portail.config import Settings
 from portail.ingest.detect import open_source
@@ -38,6 +38,11 @@ class Instance:
 
     def session(self):
         return transaction(self.catalog)
+
+    def generation(self) -> tuple[str, int]:
+        """The catalogue's identity and change counter (``catalog.generation``): caches derived
+        from the catalogue hold while both stay the same."""
+        return generation.token(self.catalog), generation.current(self.catalog.kw["bind"])
 
 
 def open_instance(settings: Settings | None = None) -> Instance:

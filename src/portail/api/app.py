@@ -64,9 +64,13 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     hosts = {p.hostname.lower(): p for p in instance.settings.portals if p.hostname}
     if hosts:
         app.add_middleware(PortalHostMiddleware, hosts=hosts)
-    # Prefixed portals first, so that the root portal's routes never shadow theirs.
+    # APIs first: their fixed prefixes cannot shadow anything, and most calls are API calls
+    # (routes are tried in order). Pages then, prefixed portals first, so that the root
+    # portal's pages never shadow theirs.
+    for portal in instance.settings.portals:
+        mount_apis(app, portal)
     for portal in sorted(instance.settings.portals, key=lambda p: p.root == ""):
-        mount_portal(app, portal)
+        mount_pages(app, portal)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).resolve().parents[1] / "web" / "static")), name="static")
     app.include_router(management_router())
     app.include_router(accounts_router())  # users, groups, keys, quotas, grants, audit
@@ -78,15 +82,19 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     return app
 
 
-def mount_portal(app: FastAPI, portal: Portal) -> None:
-    """The public face of one portal under its prefix."""
-    from portail.web import web_router
-
-    api_gate, web_gate = [Depends(portal_gate(portal, api=True))], [Depends(portal_gate(portal, api=False))]
+def mount_apis(app: FastAPI, portal: Portal) -> None:
+    """The APIs of one portal under its prefix."""
+    api_gate = [Depends(portal_gate(portal, api=True))]
     app.include_router(explore_router(portal.id), prefix=portal.root + EXPLORE_PREFIX, dependencies=api_gate)
     app.include_router(catalog_exports_router(portal.id), prefix=portal.root + EXPLORE_PREFIX, dependencies=api_gate)
     app.include_router(v1_router(portal.id), prefix=portal.root, dependencies=api_gate)
-    app.include_router(web_router(portal.id), prefix=portal.root, dependencies=web_gate)
+
+
+def mount_pages(app: FastAPI, portal: Portal) -> None:
+    """The web pages of one portal under its prefix."""
+    from portail.web import web_router
+
+    app.include_router(web_router(portal.id), prefix=portal.root, dependencies=[Depends(portal_gate(portal, api=False))])
 
 
 class PortalHostMiddleware:

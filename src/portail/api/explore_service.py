@@ -41,6 +41,7 @@ from portail.auth.audit import record as audit
 from portail.auth.models import DatasetSecurity
 from portail.values import record_id_expression
 from portail.catalog import services
+from portail.catalog.generation import GenerationCache
 from portail.catalog.models import Dataset
 from portail.operations import Instance
 from portail.schema import Field, fields_from_json
@@ -150,19 +151,35 @@ def _shaped(instance: Instance, access: Access) -> Dataset:
     return dataset
 
 
+#: What callers may see of the catalogue, kept while the catalogue's generation is unchanged
+#: (``catalog.generation``): resolving a dataset and the caller's access costs more ORM work
+#: than a small query. Entries are shaped, detached copies that nothing writes to.
+_SEEN = GenerationCache()
+
+
 def visible_datasets(instance: Instance, portal: str, principal: Principal = ANONYMOUS) -> list[Dataset]:
     """The published datasets of a portal that the caller may see in the catalogue, shaped for them."""
+    return list(_SEEN.get(instance.generation(), ("all", portal, principal),
+                          lambda: _visible_datasets(instance, portal, principal)))
+
+
+def _visible_datasets(instance: Instance, portal: str, principal: Principal) -> tuple[Dataset, ...]:
     with instance.session() as session:
         datasets = [d for d in services.list_datasets(session, portal) if d.current_version is not None]
         refs = auth_services.dataset_refs(session, datasets)
         rows = _security_rows(session, datasets)
     accesses = [_access(d, refs[d.uid], rows.get(d.id), principal) for d in datasets]
-    return [_shaped(instance, a) for a in accesses if can(principal, "read_catalog", a.ref)]
+    return tuple(_shaped(instance, a) for a in accesses if can(principal, "read_catalog", a.ref))
 
 
 def get_visible_dataset(instance: Instance, portal: str, dataset_id: str, principal: Principal = ANONYMOUS) -> Dataset:
     """One dataset of a portal as the caller may see it; "Unknown dataset" when it does not exist
     for them (missing, not on this portal, unpublished, or restricted without public metadata)."""
+    return _SEEN.get(instance.generation(), ("one", portal, dataset_id, principal),
+                     lambda: _get_visible_dataset(instance, portal, dataset_id, principal))
+
+
+def _get_visible_dataset(instance: Instance, portal: str, dataset_id: str, principal: Principal) -> Dataset:
     with instance.session() as session:
         try:
             dataset = services.get_dataset(session, dataset_id)
@@ -273,8 +290,7 @@ def _id_expression(access: Access, version=None) -> exp.Expression:
 def query_records(instance: Instance, dataset: Dataset, *, select: str | None = None, order_by: str | None = None,
                   limit: int = 10, offset: int = 0, refine: list[str] | None = None,
                   exclude: list[str] | None = None, after: str | None = None, with_ids: bool = False,
-                  extra_conditions: list[exp.Expression] | None = None, where: list[str] | None = None,
-                  group_by: str | None = None, lang: str = "fr", timezone: str = "UTC",
+                  where: list[str] | None = None, group_by: str | None = None, lang: str = "fr", timezone: str = "UTC",
                   principal: Principal = ANONYMOUS, text: str | None = None, max_limit: int = MAX_LIMIT,
                   window: int | None = MAX_WINDOW) -> RecordsPage:
     """A page of records, or of groups when the query aggregates (ODSQL select/where/group_by/
@@ -286,6 +302,7 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
     table, which renders deep pages itself (an engine OFFSET, not a client walking pages)."""
     access = _records_access(instance, dataset, principal)
     version = access.dataset.current
+    last_rowid = -1
     if after is not None:
         if offset or order_by or group_by:
             raise invalid_parameter("The after API parameter walks the records in storage order: "
@@ -295,41 +312,102 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
             version = access.dataset.version(number)
             if version is None or version.status != "ready":
                 raise ApiError(410, "CursorExpired", "The version this cursor walks is no longer kept; start again.")
+    request = _PageRequest(select, order_by, limit, offset, tuple(refine or ()), tuple(exclude or ()), after is not None,
+                           with_ids, tuple(where or ()), group_by, lang, timezone, text, max_limit, window)
+    page = _PAGES.get(0, (version.location, access.security, request), lambda: _page_plan(instance, access, version, request))
+    store = instance.store
+    rows = []
+    if page.rows_sql is not None:
+        rows = store.run(version.location, page.rows_sql, [last_rowid] if page.cursor else None).to_pylist()
+    if page.aggregated and rows:
+        total = min(rows[0][_TOTAL], page.count_cap)
+    elif page.count_sql is None:  # an unfiltered count is known since the version was built
+        total = version.row_count or 0
+    else:
+        total = min(store.run(version.location, page.count_sql).column("n")[0].as_py(), page.count_cap)
+    if page.aggregated:
+        return RecordsPage(total, records_json(list(page.columns), rows, timezone), columns=page.columns)
+    following = None
+    if page.cursor and rows and len(rows) == page.effective:
+        following = encode_cursor(version.number, rows[-1]["__rowid"])
+    return RecordsPage(total, _with_ids(list(page.columns), rows, with_ids, timezone), following, page.columns)
+
+
+@dataclass(frozen=True)
+class _PageRequest:
+    """The parameters of a records call that shape its SQL (hashable: the key of ``_PAGES``)."""
+
+    select: str | None
+    order_by: str | None
+    limit: int
+    offset: int
+    refine: tuple[str, ...]
+    exclude: tuple[str, ...]
+    cursor: bool
+    with_ids: bool
+    where: tuple[str, ...]
+    group_by: str | None
+    lang: str
+    timezone: str
+    text: str | None
+    max_limit: int
+    window: int | None
+
+
+@dataclass(frozen=True)
+class _PagePlan:
+    """The SQL of one records call on one version, ready for the store: compiling ODSQL and
+    generating SQL cost as much as a small query, and clients repeat the same calls (a map, a
+    widget, a dashboard polling), so plans are kept per (version, caller's security, request)."""
+
+    columns: tuple[Field, ...]
+    aggregated: bool
+    count_sql: str | None  # None: the version's row count is the answer
+    count_cap: int
+    rows_sql: str | None  # None: no rows wanted (limit 0)
+    effective: int
+    cursor: bool  # rows_sql takes the last rowid seen as its one parameter
+
+
+_TOTAL = "__portail_total"
+
+#: Plans of records calls, keyed on the version file (which never changes: no generation needed).
+_PAGES = GenerationCache(4096)
+
+
+def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> _PagePlan:
     fields = access.fields(version)
-    plan = compile_odsql(fields, access.security, select=select, where=list(where or []), group_by=group_by,
-                         order_by=order_by if after is None else None, lang=lang, timezone=timezone)
-    filtering = _filters(access, version, refine, exclude, text) + list(extra_conditions or [])
+    plan = compile_odsql(fields, access.security, select=r.select, where=list(r.where), group_by=r.group_by,
+                         order_by=r.order_by if not r.cursor else None, lang=r.lang, timezone=r.timezone)
+    filtering = _filters(access, version, list(r.refine), list(r.exclude), r.text)
     query = _where(plan.select, filtering)
     conditions = filtering + _plan_where(plan)
-    columns = list(plan.columns)
+    columns = tuple(plan.columns)
+
+    def sql(q: exp.Expression) -> str:
+        return instance.store.prepare(version.location, q)
+
     if plan.aggregated:
-        effective = check_paging(limit, offset, max_limit=GROUP_WINDOW, window=GROUP_WINDOW)
-        count = exp.select("count(*) AS n").from_(query.subquery("g"))
-        total = min(instance.store.query(version.location, count).column("n")[0].as_py(), GROUP_WINDOW)
-        rows = instance.store.query(version.location, query.limit(effective).offset(offset)).to_pylist() if effective else []
-        return RecordsPage(total, records_json(columns, rows, timezone), columns=tuple(columns))
-    if conditions:
-        count = _where(exp.select("count(*) AS n").from_("records"), conditions)
-        total = instance.store.query(version.location, count).column("n")[0].as_py()
-    else:  # an unfiltered count is known since the version was built
-        total = version.row_count or 0
-    if with_ids:
+        effective = check_paging(r.limit, r.offset, max_limit=GROUP_WINDOW, window=GROUP_WINDOW)
+        count = sql(exp.select("count(*) AS n").from_(query.subquery("g")))
+        # The number of groups rides along with the page (a window over the groups, evaluated
+        # before LIMIT): one grouping pass instead of two; ``count`` serves past the last group.
+        total = exp.alias_(exp.Window(this=exp.Count(this=exp.Star())), _TOTAL)
+        rows = sql(query.select(total).limit(effective).offset(r.offset)) if effective else None
+        return _PagePlan(columns, True, count, GROUP_WINDOW, rows, effective, False)
+    count = sql(_where(exp.select("count(*) AS n").from_("records"), conditions)) if conditions else None
+    if r.with_ids:
         query = query.select(exp.alias_(_id_expression(access, version), "_id"))
-    if after is not None:
-        effective = check_paging(limit, 0, max_limit=CURSOR_MAX_LIMIT, window=CURSOR_MAX_LIMIT)
-        if effective == 0:
-            return RecordsPage(total, [], columns=tuple(columns))
+    if r.cursor:
+        effective = check_paging(r.limit, 0, max_limit=CURSOR_MAX_LIMIT, window=CURSOR_MAX_LIMIT)
         rowid = exp.column("rowid")
-        query = _where(query.select(exp.alias_(rowid, "__rowid")), [rowid > exp.Literal.number(last_rowid)])
-        rows = instance.store.query(version.location, query.order_by(rowid.copy()).limit(effective)).to_pylist()
-        following = encode_cursor(version.number, rows[-1]["__rowid"]) if len(rows) == effective else None
-        return RecordsPage(total, _with_ids(columns, rows, with_ids, timezone), following, tuple(columns))
-    bound = max(MAX_WINDOW, max_limit) if window is not None else offset + max_limit
-    effective = check_paging(limit, offset, max_limit=max_limit, window=bound)
-    if effective == 0:
-        return RecordsPage(total, [], columns=tuple(columns))
-    rows = instance.store.query(version.location, query.limit(effective).offset(offset)).to_pylist()
-    return RecordsPage(total, _with_ids(columns, rows, with_ids, timezone), columns=tuple(columns))
+        query = _where(query.select(exp.alias_(rowid, "__rowid")), [rowid > exp.Placeholder()])
+        rows = sql(query.order_by(rowid.copy()).limit(effective)) if effective else None
+        return _PagePlan(columns, False, count, 2**63, rows, effective, True)
+    bound = max(MAX_WINDOW, r.max_limit) if r.window is not None else r.offset + r.max_limit
+    effective = check_paging(r.limit, r.offset, max_limit=r.max_limit, window=bound)
+    rows = sql(query.limit(effective).offset(r.offset)) if effective else None
+    return _PagePlan(columns, False, count, 2**63, rows, effective, False)
 
 
 def _with_ids(fields: list[Field], rows: list[dict[str, Any]], with_ids: bool, timezone: str = "UTC") -> list[dict[str, Any]]:

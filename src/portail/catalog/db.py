@@ -16,6 +16,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from portail.catalog import generation
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -54,7 +56,9 @@ def open_catalog(url: str) -> sessionmaker[Session]:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)
     migrate(engine)
-    return sessionmaker(engine, expire_on_commit=False)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    generation.watch(factory)
+    return factory
 
 
 @contextmanager

@@ -14,6 +14,7 @@ never changes once renamed, an attachment never needs invalidating.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -191,7 +192,9 @@ class DuckDBStore:
             if alias is None:
                 if not Path(location).exists():
                     raise FileNotFoundError(location)
-                alias = f"v{len(self._attached)}_{abs(hash(location)) % 10**8}"
+                # Named after the file, so SQL prepared for a version stays valid for the life
+                # of the process, even across a detach and a re-attach.
+                alias = "v_" + hashlib.sha1(location.encode()).hexdigest()[:16]
                 self._connection().execute(f"ATTACH '{location}' AS {alias} (READ_ONLY)")
                 self._attached[location] = alias
             return alias
@@ -229,11 +232,20 @@ class DuckDBStore:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self._connection().cursor()
 
-    def query(self, location: str, query: exp.Expression | str, params: Sequence[Any] | None = None) -> pa.Table:
-        expression = sqlglot.parse_one(query, dialect="duckdb") if isinstance(query, str) else query
-        sql = self._bind(location, expression)
+    def prepare(self, location: str, query: exp.Expression) -> str:
+        """The SQL text of ``query`` bound to a version: callers that run the same query again
+        keep it and call ``run``, skipping SQL generation (as costly as a small query)."""
+        return self._bind(location, query)
+
+    def run(self, location: str, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """Run SQL from ``prepare`` for the same version (attaching it again if it was detached)."""
+        self._alias(location)
         with self.cursor() as cur:
             return cur.execute(sql, params or []).to_arrow_table()
+
+    def query(self, location: str, query: exp.Expression | str, params: Sequence[Any] | None = None) -> pa.Table:
+        expression = sqlglot.parse_one(query, dialect="duckdb") if isinstance(query, str) else query
+        return self.run(location, self.prepare(location, expression), params)
 
     def stream(self, location: str, query: exp.Expression, params: Sequence[Any] | None = None,
                batch_size: int = 65536) -> Iterator[pa.RecordBatch]:
