@@ -5,10 +5,13 @@ creates; and datetimes written in the request's timezone."""
 from __future__ import annotations
 
 from collections import Counter
+import csv
+import io
 from datetime import datetime, timezone
 
 import pytest
 from fastapi.testclient import TestClient
+from python_calamine import CalamineWorkbook
 
 from portail.api import create_app
 from portail.catalog import services
@@ -178,3 +181,24 @@ def test_datetimes_in_the_requested_timezone(client):
     grouped = client.get(url, params={"select": "count(*) as n", "group_by": "day(quand) as d",
                                       "timezone": "Pacific/Kiritimati"}).json()["results"]
     assert grouped == [{"d": 2, "n": 1}]  # UTC+14: already the next day
+
+
+def test_exports_and_record_lookup_in_the_requested_timezone(client):
+    """The same instant as the records endpoint, in every text format and the record by id."""
+    url = f"{URL}/velos"
+    paris = {"select": "quand", "timezone": "Europe/Paris"}
+    def csv_rows(params):
+        return list(csv.reader(client.get(f"{url}/exports/csv", params=params).content.decode("utf-8-sig").splitlines(),
+                               delimiter=";"))
+
+    assert csv_rows(paris) == [["quand"], ["2024-05-01T12:30:00+02:00"]]
+    assert client.get(f"{url}/exports/json", params=paris).json() == [{"quand": "2024-05-01T12:30:00+02:00"}]
+    jsonl = client.get(f"{url}/exports/jsonl", params=paris).text.splitlines()
+    assert jsonl == ['{"quand":"2024-05-01T12:30:00+02:00"}']
+    assert csv_rows({"select": "quand"})[1] == ["2024-05-01T10:30:00+00:00"]
+    record_id = client.get(f"{url}/records", params={"include_links": "true"}).json()["results"][0]["_id"]
+    one = client.get(f"{url}/records/{record_id}", params={"timezone": "Europe/Paris"}).json()
+    assert one["quand"] == "2024-05-01T12:30:00+02:00"
+    xlsx = client.get(f"{url}/exports/xlsx", params=paris)
+    sheet = CalamineWorkbook.from_filelike(io.BytesIO(xlsx.content)).get_sheet_by_index(0).to_python()
+    assert sheet[1][0] == datetime(2024, 5, 1, 12, 30)  # Excel has no zones: the local time

@@ -112,9 +112,11 @@ def explore_router(portal: str) -> APIRouter:
         return body
 
     @both(router, "/catalog/datasets/{dataset_id}/records/{record_id}", summary="One record by id")
-    def get_one_record(request: Request, dataset_id: str, record_id: str, principal: Caller, select: str | None = None):
+    def get_one_record(request: Request, dataset_id: str, record_id: str, principal: Caller, select: str | None = None,
+                       lang: str = "fr", timezone: str = "UTC"):
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
-        return get_record(instance(request), dataset, record_id, select=select, principal=principal)
+        return get_record(instance(request), dataset, record_id, select=select, lang=lang, timezone=timezone,
+                          principal=principal)
 
     @both(router, "/catalog/datasets/{dataset_id}/facets", summary="Facet values with counts")
     def get_facets(request: Request, dataset_id: str, principal: Caller, facet: Annotated[list[str], Query()] = [],
@@ -161,7 +163,7 @@ def explore_router(portal: str) -> APIRouter:
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         options = ExportOptions(use_labels=use_labels, delimiter=delimiter, list_separator=list_separator,
                                 quote_all=quote_all, with_bom=with_bom, parquet_compression=parquet_compression,
-                                epsg=epsg, filename=dataset.slug)
+                                epsg=epsg, filename=dataset.slug, timezone=timezone)
         fmt, chunks = export_stream(instance(request), dataset, format, select=select, order_by=order_by, limit=limit,
                                     options=options, refine=refine, exclude=exclude, where=where, timezone=timezone,
                                     group_by=group_by, principal=principal,

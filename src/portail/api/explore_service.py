@@ -418,11 +418,11 @@ def _with_ids(fields: list[Field], rows: list[dict[str, Any]], with_ids: bool, t
     return records
 
 
-def get_record(instance: Instance, dataset: Dataset, record_id: str, *, select: str | None = None,
-               principal: Principal = ANONYMOUS) -> dict[str, Any]:
+def get_record(instance: Instance, dataset: Dataset, record_id: str, *, select: str | None = None, lang: str = "fr",
+               timezone: str = "UTC", principal: Principal = ANONYMOUS) -> dict[str, Any]:
     access = _records_access(instance, dataset, principal)
     version = access.dataset.current
-    plan = compile_odsql(access.fields(), access.security, select=select)
+    plan = compile_odsql(access.fields(), access.security, select=select, lang=lang, timezone=timezone)
     if plan.aggregated:
         raise invalid_parameter("A record lookup cannot aggregate: select fields or expressions only.")
     if not re.fullmatch(r"[0-9a-f]{40}", record_id):
@@ -431,7 +431,7 @@ def get_record(instance: Instance, dataset: Dataset, record_id: str, *, select: 
     rows = instance.store.query(version.location, query).to_pylist()
     if not rows:
         raise not_found(f"Unknown record: {record_id}")
-    return records_json(list(plan.columns), rows)[0]
+    return records_json(list(plan.columns), rows, timezone)[0]
 
 
 def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | None = None,

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlglot import exp
 
+from portail.odsql.literals import zone
 from portail.values import output_expression, record_value
 from portail.schema import GEO_TYPES, Field, FieldType
 
@@ -44,6 +45,8 @@ class ExportOptions:
     parquet_compression: str = "snappy"
     epsg: int = 4326
     filename: str = "export"
+    #: datetimes are written in this zone (the request's ``timezone``, checked by the compiler)
+    timezone: str = "UTC"
 
 
 Writer = Callable[[list[Field], Iterator[pa.RecordBatch], ExportOptions], Iterator[bytes]]
@@ -109,8 +112,8 @@ def _csv_column(f: Field, array: pa.Array, options: ExportOptions) -> pa.Array:
         return pc.binary_join_element_wise(lat, lon, ",")
     if f.type == FieldType.BOOLEAN:
         return pc.if_else(array, "True", "False")
-    if f.type == FieldType.DATETIME:
-        return pc.strftime(array, format="%Y-%m-%dT%H:%M:%S%z")
+    if f.type == FieldType.DATETIME and pa.types.is_timestamp(array.type):
+        return _iso_datetimes(array, options.timezone)
     if pa.types.is_list(array.type):
         return pc.binary_join(pc.cast(array, pa.list_(pa.string())), options.list_separator)
     if f.type in (FieldType.TEXT, FieldType.JSON) and pa.types.is_string(array.type):
@@ -118,6 +121,21 @@ def _csv_column(f: Field, array: pa.Array, options: ExportOptions) -> pa.Array:
         if pc.any(risky).as_py():  # rare: rebuilding the column costs more than finding the cells
             return pc.if_else(risky, pc.binary_join_element_wise("'", array, ""), array)
     return array
+
+
+def _iso_datetimes(array: pa.Array, timezone: str) -> pa.Array:
+    """Instants as the JSON output writes them (``datetime.isoformat`` in the request's zone):
+    ``2024-05-01T12:30:00+02:00``, with microseconds only where a value has some."""
+    unit = array.type.unit
+    if array.type.tz is None:
+        array = array.cast(pa.timestamp(unit, tz="UTC"))
+    array = array.cast(pa.timestamp(unit, tz=timezone))
+    whole = pc.cast(array, pa.timestamp("s", tz=timezone), safe=False)
+    if unit != "s" and pc.any(pc.not_equal(pc.cast(whole, array.type), array)).as_py():
+        text = pc.strftime(array, format="%Y-%m-%dT%H:%M:%S%z")  # %S carries the fraction
+    else:
+        text = pc.strftime(whole, format="%Y-%m-%dT%H:%M:%S%z")
+    return pc.replace_substring_regex(text, pattern=r"([+-][0-9]{2})([0-9]{2})$", replacement=r"\1:\2")
 
 
 def write_csv(fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions) -> Iterator[bytes]:
@@ -143,10 +161,11 @@ def write_csv(fields: list[Field], batches: Iterator[pa.RecordBatch], options: E
 # -- JSON family --------------------------------------------------------------------------------
 def _records(fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions) -> Iterator[dict]:
     keys = _header(fields, options)
+    tz = zone(options.timezone)
     for batch in batches:
         columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
         for row in zip(*columns):
-            yield {k: record_value(f, v) for k, f, v in zip(keys, fields, row)}
+            yield {k: record_value(f, v, tz) for k, f, v in zip(keys, fields, row)}
 
 
 def _dumps(value: Any) -> str:
@@ -184,7 +203,7 @@ def write_geojson(fields, batches, options) -> Iterator[bytes]:
     keys = _header(fields, options)
 
     def features() -> Iterator[str]:
-        for record in _records(fields, batches, ExportOptions(use_labels=False)):
+        for record in _records(fields, batches, replace(options, use_labels=False)):
             geometry = None
             if geo is not None and record.get(geo.name) is not None:
                 value = record[geo.name]
@@ -254,6 +273,7 @@ def write_xlsx(fields, batches, options) -> Iterator[bytes]:
         for col, title in enumerate(_header(fields, options)):
             sheet.write_string(0, col, title)
         row_number = 1
+        tz = zone(options.timezone)
         for batch in batches:
             columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
             for row in zip(*columns):
@@ -262,8 +282,9 @@ def write_xlsx(fields, batches, options) -> Iterator[bytes]:
                         continue
                     if f.type == FieldType.GEO_POINT_2D:
                         sheet.write_string(row_number, col, f"{value['lat']},{value['lon']}")
-                    elif isinstance(value, datetime):
-                        sheet.write_datetime(row_number, col, value, datetime_format)
+                    elif isinstance(value, datetime):  # Excel has no zones: the request's local time
+                        sheet.write_datetime(row_number, col, value.astimezone(tz) if value.tzinfo else value,
+                                             datetime_format)
                     elif isinstance(value, date):
                         sheet.write_datetime(row_number, col, datetime(value.year, value.month, value.day), date_format)
                     elif isinstance(value, bool):
