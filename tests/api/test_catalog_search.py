@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 import csv
 import io
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -202,3 +203,12 @@ def test_exports_and_record_lookup_in_the_requested_timezone(client):
     xlsx = client.get(f"{url}/exports/xlsx", params=paris)
     sheet = CalamineWorkbook.from_filelike(io.BytesIO(xlsx.content)).get_sheet_by_index(0).to_python()
     assert sheet[1][0] == datetime(2024, 5, 1, 12, 30)  # Excel has no zones: the local time
+
+
+def test_now_is_read_at_every_call(client):
+    """Plans are kept between calls, but not those that read the clock."""
+    params = {"select": "now() as t", "limit": 1}
+    first = client.get(f"{URL}/velos/records", params=params).json()["results"][0]["t"]
+    time.sleep(0.01)
+    second = client.get(f"{URL}/velos/records", params=params).json()["results"][0]["t"]
+    assert datetime.fromisoformat(second) > datetime.fromisoformat(first)

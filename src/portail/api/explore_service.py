@@ -22,6 +22,7 @@ field names come from the dataset schema, never from request text.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import re
 from dataclasses import dataclass
@@ -314,7 +315,10 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
                 raise ApiError(410, "CursorExpired", "The version this cursor walks is no longer kept; start again.")
     request = _PageRequest(select, order_by, limit, offset, tuple(refine or ()), tuple(exclude or ()), after is not None,
                            with_ids, tuple(where or ()), group_by, lang, timezone, text, max_limit, window)
-    page = _PAGES.get(0, (version.location, access.security, request), lambda: _page_plan(instance, access, version, request))
+    if _time_dependent(select, group_by, order_by, *(where or ())):
+        page = _page_plan(instance, access, version, request)
+    else:
+        page = _PAGES.get(0, (version.location, access.security, request), lambda: _page_plan(instance, access, version, request))
     store = instance.store
     rows = []
     if page.rows_sql is not None:
@@ -370,6 +374,13 @@ class _PagePlan:
 
 
 _TOTAL = "__portail_total"
+
+
+def _time_dependent(*clauses: str | None) -> bool:
+    """Does a query read the clock? ``now()`` is fixed when the query compiles, so such a plan
+    is compiled per call (the test is loose on purpose: a field named ``snow`` only costs a
+    compilation)."""
+    return any(clause is not None and "now" in clause.lower() for clause in clauses)
 
 #: Plans of records calls, keyed on the version file (which never changes: no generation needed).
 _PAGES = GenerationCache(4096)
@@ -441,15 +452,27 @@ def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | N
     """Facet values with counts over the rows the caller may see; hidden fields are no facets."""
     access = _records_access(instance, dataset, principal)
     version = access.dataset.current
-    visible = access.visible()
-    specs = [parse_facet(f, visible) for f in facet] if facet else default_facets(visible)
-    refinements, _ = filters(visible, refine, exclude)
-    base = text_condition(visible, text) + where_condition(access.fields(), where, timezone, access.security)
 
     def run(query: exp.Select) -> list[dict[str, Any]]:
         return instance.store.query(version.location, query).to_pylist()
 
-    return [{"name": spec.field.name, "facets": facet_values(run, spec, refinements, base)} for spec in specs]
+    def compute() -> list[dict[str, Any]]:
+        visible = access.visible()
+        specs = [parse_facet(f, visible) for f in facet] if facet else default_facets(visible)
+        refinements, _ = filters(visible, refine, exclude)
+        base = text_condition(visible, text) + where_condition(access.fields(), where, timezone, access.security)
+        return [{"name": spec.field.name, "facets": facet_values(run, spec, refinements, base)} for spec in specs]
+
+    if _time_dependent(*(where or ())):
+        return compute()
+    # A version never changes, so neither do its facet counts for the same request and caller.
+    key = (version.location, access.security, tuple(facet or ()), tuple(refine or ()), tuple(exclude or ()),
+           tuple(where or ()), timezone, text)
+    return copy.deepcopy(_FACETS.get(0, key, compute))
+
+
+#: Facet answers, keyed on the version file (immutable) and everything that shapes them.
+_FACETS = GenerationCache(1024)
 
 
 def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select: str | None = None,
