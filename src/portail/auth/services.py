@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 from portail.auth import keys as keyring
 from portail.auth import passwords
 from portail.auth.audit import record
+from portail.auth.keys import now
 from portail.auth.errors import AuthError, bad_request, conflict, unknown
 from portail.auth.models import (PRINCIPAL_KINDS, ROLES, VISIBILITIES, ApiKey, DatasetGrant, DatasetSecurity, Group,
                                  User)
@@ -34,10 +35,6 @@ from portail.catalog.models import Dataset
 LOGIN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,149}$")
 GROUP_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 MAX_FILTER_LENGTH = 2000
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 # -- users ----------------------------------------------------------------------------------
