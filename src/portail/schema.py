@@ -56,10 +56,16 @@ class Field:
     type: FieldType = FieldType.TEXT
     description: str | None = None
     annotations: dict[str, list[Any]] = field(default_factory=dict)
+    #: Storage, not schema: the version also holds this geo_point_2d's longitude and latitude as
+    #: DOUBLE columns (:func:`lonlat_columns`), which queries read instead of decoding each point.
+    #: Set by the loader; versions built before have none. Never shown to API clients.
+    lonlat: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["type"] = str(self.type)
+        if not self.lonlat:
+            del d["lonlat"]  # the schema of every other field stays as it always was written
         return d
 
     @classmethod
@@ -70,7 +76,15 @@ class Field:
             type=FieldType(d.get("type", "text")),
             description=d.get("description"),
             annotations=dict(d.get("annotations") or {}),
+            lonlat=bool(d.get("lonlat")),
         )
+
+
+def lonlat_columns(name: str) -> tuple[str, str]:
+    """The stored longitude and latitude columns of geo_point_2d field ``name``. Field names
+    never start with ``_`` (:func:`normalize_name` strips it), so no field can take these, and
+    the compiler only resolves schema names, so no query can name them."""
+    return f"__lon__{name}", f"__lat__{name}"
 
 
 def fields_to_json(fields: list[Field]) -> list[dict[str, Any]]:

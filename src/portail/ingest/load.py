@@ -3,8 +3,9 @@
 The flow is one DuckDB workspace per build (the store's ``VersionBuild``): the raw values are
 staged in a temporary table (spilling to disk past the memory limit), types are inferred
 over all of it, and the typed records are written to the new version file in one statement,
-sorted on the dataset's facet fields so that zone maps prune row groups, followed by its
-full-text index (``store.fulltext``) in the same file. A processor pipeline
+sorted on the dataset's facet fields so that zone maps prune row groups, each geo_point_2d
+with its longitude and latitude beside it as plain doubles (:func:`with_lonlat`), followed by
+its full-text index (``store.fulltext``) in the same file. A processor pipeline
 rewrites that statement (``processors``): it stays one query, joins with reference datasets
 included, which are attached read-only to the build.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -25,7 +26,7 @@ from sqlglot import exp
 from portail.ingest.errors import IngestError
 from portail.ingest.infer import Inferred, cast_expression, declared_cast, infer_types, override_cast
 from portail.ingest.types import RawTable
-from portail.schema import GEO_TYPES, Field, FieldType, fields_from_json
+from portail.schema import GEO_TYPES, Field, FieldType, fields_from_json, lonlat_columns
 from portail.store import fulltext
 from portail.store.duckdb_store import DuckDBStore, VersionInfo
 
@@ -114,6 +115,49 @@ def sort_keys(fields: list[Field]) -> list[str]:
     return keys[:3]
 
 
+def with_lonlat(query: exp.Expression, fields: list[Field]) -> exp.Expression:
+    """The records query with each geo_point_2d's longitude and latitude beside it as DOUBLE
+    columns (``schema.lonlat_columns``): bbox and distance filters then compare doubles, which
+    the engine vectorises and prunes row groups on, instead of decoding a geometry per row.
+    ``try``: a point field holding another kind of geometry gets nulls there rather than
+    failing the build (and :func:`flag_lonlat` then drops its columns)."""
+    points = [f for f in fields if f.type == FieldType.GEO_POINT_2D]
+    if not points:
+        return query
+    projections: list[exp.Expression] = [exp.column(f.name, table="q", quoted=True) for f in fields]
+    for f in points:
+        point = exp.column(f.name, table="q", quoted=True)
+        for name, coordinate in zip(lonlat_columns(f.name), ("ST_X", "ST_Y")):
+            value = exp.Anonymous(this="try", expressions=[exp.Anonymous(this=coordinate, expressions=[point.copy()])])
+            projections.append(exp.alias_(exp.cast(value, "DOUBLE"), name, quoted=True))
+    return exp.select(*projections).from_(query.subquery("q"))
+
+
+def _lonlat_exact(con, f: Field) -> bool:
+    """Do the stored columns of point field ``f`` hold every point's coordinates, null exactly
+    where the point is (no empty point, no other kind of geometry), all within ±180 / ±90?
+    The compiler then reads them as the point itself, and its box prefilters rely on the range
+    (the great-circle distance reads an out-of-range point modulo the sphere: no box finds it)."""
+    lon, lat = lonlat_columns(f.name)  # field names are normalized: [a-z0-9_]
+    wrong = con.execute(f'SELECT count(*) FROM build.records WHERE NOT ("{lon}" BETWEEN -180 AND 180 AND '
+                        f'"{lat}" BETWEEN -90 AND 90) OR ("{lon}" IS NULL AND "{f.name}" IS NOT NULL)').fetchone()[0]
+    return wrong == 0
+
+
+def flag_lonlat(con, fields: list[Field]) -> list[Field]:
+    """The fields, each point whose stored coordinates are exact flagged ``lonlat`` (the
+    compiler then reads them) and every other field not (whatever a processor copied from a
+    reference schema); the columns of an inexact point are dropped from the version."""
+    flagged = []
+    for f in fields:
+        exact = f.type == FieldType.GEO_POINT_2D and _lonlat_exact(con, f)
+        if f.type == FieldType.GEO_POINT_2D and not exact:
+            for name in lonlat_columns(f.name):
+                con.execute(f'ALTER TABLE build.records DROP COLUMN "{name}"')
+        flagged.append(replace(f, lonlat=exact))
+    return flagged
+
+
 def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
                   overrides: dict[str, dict[str, Any]] | None = None, timezone: str = "Europe/Paris",
                   progress: Progress | None = None, pipeline: list[dict[str, Any]] | None = None,
@@ -142,11 +186,12 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         done = threading.Event()
         watcher = _watch_progress(con, "writing", progress, done)
         try:
-            build.create_records(query, sort_by=sort_keys(fields))
+            build.create_records(with_lonlat(query, fields), sort_by=sort_keys(fields))
         finally:
             done.set()
             if watcher:
                 watcher.join()
+        fields = flag_lonlat(con, fields)
         rows = con.execute("SELECT count(*) FROM build.records").fetchone()[0]
         if progress:
             progress("indexing", 0.0, rows)
@@ -177,20 +222,26 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         raise IngestError(f"could not build the version: {str(error).splitlines()[0][:300]}", source=raw.source) from error
 
 
-def _reference_attacher(con, locate: Callable[[str], str] | None) -> Callable[[str], exp.Table] | None:
-    """Attach a reference dataset's published version read-only to the build, once."""
+def _reference_attacher(con, locate: Callable[[str], str] | None) -> Callable[..., exp.Table] | None:
+    """Attach a reference dataset's published version read-only to the build, once; or, with a
+    ``derive`` function (``processors.base.Derive``), the file it derives from that version
+    (located once per build, so that a version published meanwhile cannot mix with it)."""
     if locate is None:
         return None
-    attached: dict[str, str] = {}
+    located: dict[str, str] = {}
+    attached: dict[tuple[str, Callable[[str], str] | None], str] = {}
 
-    def reference(dataset_id: str) -> exp.Table:
-        if dataset_id not in attached:
+    def reference(dataset_id: str, derive: Callable[[str], str] | None = None) -> exp.Table:
+        if (dataset_id, derive) not in attached:
             alias = f"ref{len(attached)}"
-            location = locate(dataset_id).replace("'", "''")
+            if dataset_id not in located:
+                located[dataset_id] = locate(dataset_id)
+            version = located[dataset_id]
+            location = (version if derive is None else derive(version)).replace("'", "''")
             con.execute(f"ATTACH '{location}' AS {alias} (READ_ONLY)")
-            attached[dataset_id] = alias
+            attached[dataset_id, derive] = alias
         return exp.Table(this=exp.to_identifier("records"), db=exp.to_identifier("main"),
-                         catalog=exp.to_identifier(attached[dataset_id]))
+                         catalog=exp.to_identifier(attached[dataset_id, derive]))
 
     return reference
 

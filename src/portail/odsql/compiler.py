@@ -584,7 +584,8 @@ def compile_plan(query: Query, fields: list[Field], security: Security | None = 
     outputs = c.outputs(select_node, keys, aggregated)
     ordered = c.ordering(order_node, outputs, keys, aggregated)
 
-    select = exp.Select(expressions=[exp.alias_(kinds.output(o.typed, query.geometry), o.name, quoted=True) for o in outputs])
+    select = exp.Select(expressions=[exp.alias_(kinds.output(o.typed, query.geometry, aggregated), o.name, quoted=True)
+                                     for o in outputs])
     select = select.from_(exp.Table(this=exp.to_identifier(RECORDS)), copy=False)
     if conditions:
         select = select.where(exp.and_(*conditions) if len(conditions) > 1 else conditions[0], copy=False)

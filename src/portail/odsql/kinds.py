@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from portail.odsql import literals
 from portail.odsql.ast import format_number
-from portail.schema import Field, FieldType
+from portail.schema import Field, FieldType, lonlat_columns
 
 
 class Kind(StrEnum):
@@ -126,6 +126,24 @@ def column(f: Field) -> exp.Column:
     return exp.column(f.name, table=RECORDS, quoted=True)
 
 
+def stored_lonlat(t: Typed) -> tuple[exp.Column, exp.Column] | None:
+    """The longitude and latitude columns a version stores beside a bare geo_point_2d field
+    (``schema.lonlat_columns``): plain doubles, where decoding the geometry of each row costs
+    several times more. None for any other expression and for versions built before them."""
+    f = t.field
+    if f is None or not f.lonlat or t.kind is not Kind.POINT:
+        return None
+    lon, lat = lonlat_columns(f.name)
+    return exp.column(lon, table=RECORDS, quoted=True), exp.column(lat, table=RECORDS, quoted=True)
+
+
+def point_xy(t: Typed, stored: bool) -> tuple[exp.Expression, exp.Expression]:
+    """A point's longitude and latitude: its stored columns if it has them and ``stored``
+    allows (a group key must stay the grouped column), else ``ST_X``/``ST_Y`` (same values)."""
+    columns = stored_lonlat(t) if stored else None
+    return columns if columns is not None else (call("ST_X", t.sql.copy()), call("ST_Y", t.sql.copy()))
+
+
 def multivalued_items(f: Field, sql: exp.Expression) -> exp.Expression | None:
     """The values of a multivalued field (annotation ``multivalued: [separator]``, ``,`` by
     default) as a list, blanks around each value dropped; ``None`` for a single-valued field.
@@ -212,15 +230,17 @@ def as_moment(t: Typed, tz: ZoneInfo) -> exp.Expression:
     return t.sql
 
 
-def output(t: Typed, geometry: str = "geojson") -> exp.Expression:
+def output(t: Typed, geometry: str = "geojson", grouped: bool = False) -> exp.Expression:
     """How a value leaves the engine for the API: points as ``{lon, lat}`` structs, shapes
     as GeoJSON text, JSON as text (the same shapes as ``portail.values``). With
-    ``geometry="wkb"`` (geo file exports) points and shapes leave as WKB."""
+    ``geometry="wkb"`` (geo file exports) points and shapes leave as WKB. ``grouped``: the
+    query aggregates, so a point is a group key and is read from the grouped column."""
     if geometry == "wkb" and t.kind in (Kind.POINT, Kind.SHAPE):
         return call("ST_AsWKB", t.sql)
     if t.kind is Kind.POINT:
-        return exp.func("struct_pack", exp.PropertyEQ(this=exp.to_identifier("lon"), expression=call("ST_X", t.sql)),
-                        exp.PropertyEQ(this=exp.to_identifier("lat"), expression=call("ST_Y", t.sql)))
+        lon, lat = point_xy(t, stored=not grouped)
+        return exp.func("struct_pack", exp.PropertyEQ(this=exp.to_identifier("lon"), expression=lon),
+                        exp.PropertyEQ(this=exp.to_identifier("lat"), expression=lat))
     if t.kind is Kind.SHAPE:
         return call("ST_AsGeoJSON", t.sql)
     if t.kind is Kind.JSON:

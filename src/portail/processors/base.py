@@ -23,19 +23,28 @@ from portail.ingest.errors import IngestError
 from portail.schema import Field, FieldType
 
 
+#: Builds, once per version, a file derived from a reference version's file (given its path),
+#: holding a table ``records``, and returns its path: data a processor needs that depends on
+#: that version only (``geo_index.ensure_index``).
+Derive = Callable[[str], str]
+
+
 @dataclass
 class Plan:
     query: exp.Select
     fields: list[Field]
-    #: Resolves a reference dataset (by dataset_id) to a table the query can join; set by the loader.
-    reference: Callable[[str], exp.Table] | None = None
+    #: Resolves a reference dataset (by dataset_id) to a table the query can join, or with a
+    #: ``derive`` function to the table of a file derived from its published version; set by the loader.
+    reference: Callable[[str, Derive | None], exp.Table] | None = None
     #: The schema of such a dataset's published version; set by the loader.
     schema_of: Callable[[str], list[Field]] | None = None
 
-    def table_of(self, dataset_id: str, step: str) -> exp.Table:
+    def table_of(self, dataset_id: str, step: str, derive: Derive | None = None) -> exp.Table:
+        """The records of a reference dataset's published version or, given ``derive``, the
+        ``records`` of the file it derives from that version (an index built once per version)."""
         if self.reference is None:
             raise IngestError(f"pipeline step {step}: reference datasets are not available here")
-        return self.reference(dataset_id)
+        return self.reference(dataset_id, derive)
 
     def field(self, name: str, step: str) -> Field:
         for f in self.fields:

@@ -19,6 +19,8 @@ from pathlib import Path
 from portail.catalog import services
 from portail.ingest.errors import IngestError
 from portail.operations import Instance, fetch, load_file, published_location
+from portail.processors import geo_index
+from portail.processors.base import Derive
 from portail.schema import Field, FieldType
 
 
@@ -117,6 +119,9 @@ class Derived:
     inputs: dict[str, str]  # table name in the SQL -> source dataset_id
     fields: list[Field]
     layer: str
+    #: Files derived from each new version at install (``processors.base.Derive``), so that the
+    #: first load needing them does not pay for them.
+    derive: tuple[Derive, ...] = ()
 
 
 def _f(name: str, label: str, kind: FieldType = FieldType.TEXT) -> Field:
@@ -130,7 +135,7 @@ DERIVED = [
             [_f("code", "Code INSEE"), _f("nom", "Nom"), _f("type", "Type (COM, ARM)"), _f("dep_code", "Code département"),
              _f("dep_nom", "Département"), _f("reg_code", "Code région"), _f("reg_nom", "Région"),
              _f("epci_siren", "SIREN de l'EPCI"), _f("epci_nom", "EPCI"), _f("population", "Population municipale", FieldType.INT),
-             _f("geo_shape", "Contour", FieldType.GEO_SHAPE)], "communes"),
+             _f("geo_shape", "Contour", FieldType.GEO_SHAPE)], "communes", derive=(geo_index.ensure_index,)),
     Derived("ref-commune-successeurs", "Anciens codes communes et commune actuelle", SUCCESSORS_SQL,
             {"cog": "ref-src-cog-communes", "mouvements": "ref-src-cog-mouvements"},
             [_f("ancien_code", "Ancien code INSEE"), _f("code", "Code INSEE actuel")], "communes"),
@@ -184,6 +189,8 @@ def _build_derived(instance: Instance, derived: Derived) -> int:
                                       size_bytes=info.size_bytes, fields=derived.fields, report={"rows": info.row_count,
                                                                                                  "derived_from": derived.inputs})
             services.publish(session, dataset, number)
+    for derive in derived.derive:  # the first load would build it anyway; this spares it the wait
+        derive(info.location)
     return info.row_count
 
 

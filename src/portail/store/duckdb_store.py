@@ -3,9 +3,11 @@
 Layout: ``<root>/<dataset_uid>/v<number>.duckdb``. A version is written under a
 ``.building`` name by one process holding the dataset's lock, checkpointed, fsynced and
 renamed into place: a reader never sees a half-written file, and a killed build leaves only a
-``.building`` file that the next build sweeps away. Which version is *current* is not
-decided here: the catalogue holds that pointer (one transactional source of truth, shared by
-every API node), so publishing and rolling back never touch these files.
+``.building`` file that the next build sweeps away. Data derived from a version (a
+reference's geo index) lives beside it as ``v<number>.duckdb.<kind>`` and goes with it.
+Which version is *current* is not decided here: the catalogue holds that pointer (one
+transactional source of truth, shared by every API node), so publishing and rolling back never
+touch these files.
 
 Readers attach version files read-only into one in-memory DuckDB per process; since a file
 never changes once renamed, an attachment never needs invalidating.
@@ -47,7 +49,8 @@ class VersionInfo:
     size_bytes: int
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file (or a directory's entries) to disk, so that a rename publishes complete data."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -98,9 +101,9 @@ class VersionBuild:
         self.con.execute(f"CHECKPOINT {_BUILD_ALIAS}")
         self.con.execute(f"DETACH {_BUILD_ALIAS}")
         self.con.close()
-        _fsync_path(self.building_path)
+        fsync_path(self.building_path)
         os.replace(self.building_path, self.final_path)
-        _fsync_path(self.final_path.parent)
+        fsync_path(self.final_path.parent)
         return VersionInfo(str(self.final_path), rows, self.final_path.stat().st_size)
 
     def abort(self) -> None:
@@ -122,7 +125,7 @@ class DuckDBStore:
         self.tmp_dir = Path(tmp_dir) if tmp_dir else self.root / ".tmp"
         self._reader: duckdb.DuckDBPyConnection | None = None
         self._attached: dict[str, str] = {}
-        self._fulltext: dict[str, bool] = {}
+        self._fulltext: dict[str, fulltext.Index | None] = {}
         self._lock = threading.Lock()
         self._opening = threading.Lock()
 
@@ -168,9 +171,13 @@ class DuckDBStore:
         return VersionBuild(path, con)
 
     def drop_version(self, location: str) -> None:
+        """Remove a version's file with what was derived from it (its ``.wal``, files named
+        ``<version file>.<kind>`` such as a reference's geo index)."""
         self._detach(location)
-        Path(location).unlink(missing_ok=True)
-        Path(location + ".wal").unlink(missing_ok=True)
+        path = Path(location)
+        path.unlink(missing_ok=True)
+        for derived in path.parent.glob(path.name + ".*"):
+            derived.unlink(missing_ok=True)
 
     def drop_dataset(self, uid: str) -> None:
         directory = self.dataset_dir(uid)
@@ -206,23 +213,23 @@ class DuckDBStore:
             if alias and self._reader is not None:
                 self._reader.execute(f"DETACH {alias}")
 
-    def _indexed(self, location: str, alias: str) -> bool:
-        """Does the version file hold a full-text index (versions built before it do not)?"""
+    def _index(self, location: str, alias: str) -> fulltext.Index | None:
+        """The full-text index a version file holds (versions built before it hold none)."""
         with self._lock:
-            known = self._fulltext.get(location)
-            if known is None:
-                known = self._fulltext[location] = fulltext.has_index(self._connection(), alias)
-            return known
+            if location not in self._fulltext:
+                self._fulltext[location] = fulltext.read_index(self._connection(), alias)
+            return self._fulltext[location]
 
     def _bind(self, location: str, query: exp.Expression) -> str:
         """Point every unqualified ``records`` table of the query at the version's file, and let
         full-text matches use the version's index when it has one (``store.fulltext``)."""
         alias = self._alias(location)
-        if self._indexed(location, alias):
-            query = fulltext.use_index(query, RECORDS)
+        index = self._index(location, alias)
+        if index is not None:
+            query = fulltext.use_index(query, RECORDS, index)
 
         def repoint(node: exp.Expression) -> exp.Expression:
-            if isinstance(node, exp.Table) and not node.args.get("db") and node.name in (RECORDS, META, *fulltext.TABLES):
+            if isinstance(node, exp.Table) and not node.args.get("db") and node.name in (RECORDS, META, *fulltext.ALL_TABLES):
                 return exp.Table(this=exp.to_identifier(node.name), db=exp.to_identifier("main"),
                                  catalog=exp.to_identifier(alias), alias=node.args.get("alias"))
             return node

@@ -11,7 +11,14 @@ and stay readable by any process that attaches the immutable file read-only:
   anything that is not a letter or a digit), sorted; prefix and fuzzy lookups scan this small
   dictionary, never the records;
 * ``fulltext(term, field, rid)``: one posting per (word, text field, row), sorted on ``term``
-  so that the engine's zone maps skip every row group but the few holding the wanted words.
+  so that the engine's zone maps skip every row group but the few holding the wanted words;
+* ``fulltext_values(term, field, value)``: for text fields whose values repeat (a commune
+  name, a category, a code: at most one distinct value in ``REPEATS`` rows), the words of each
+  *distinct value* instead of postings per row. A match is then ``field IN (values holding the
+  word)``, a scan of one dictionary-compressed column, as fast as the row postings' semi-join,
+  and the build tokenises thousands of values instead of millions of rows: an enrichment that
+  adds eight such columns to a million records indexes them in a fraction of a second instead
+  of seconds.
 
 Fuzzy words (``search()``'s earlier words: Levenshtein distance 1 past 2 letters, 2 past 5)
 keep their first letter, as most engines do by default: the sorted dictionary is then read in
@@ -34,7 +41,12 @@ from sqlglot import exp
 
 POSTINGS = "fulltext"
 TERMS = "fulltext_terms"
+VALUES = "fulltext_values"
+#: Tables a version with an index holds (``VALUES`` only from versions built since it exists).
 TABLES = (POSTINGS, TERMS)
+ALL_TABLES = (POSTINGS, TERMS, VALUES)
+#: A text field is indexed by its distinct values when it has at most one per ``REPEATS`` rows.
+REPEATS = 4
 _SPLIT = r"[^\pL\pN]+"
 _META = "portail_fulltext"
 
@@ -120,21 +132,40 @@ def word_match(columns: Sequence[tuple[str | None, exp.Expression]], match: Matc
     return node
 
 
-def _lookup(fields: tuple[str, ...], match: Match, rowid: exp.Expression) -> exp.Expression:
-    terms = exp.select("term").from_(TERMS).where(match.test(exp.column("term")))
-    postings = exp.select("rid").from_(POSTINGS).where(
-        exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in fields]))
+def _term_condition(match: Match) -> exp.Expression:
+    """Which indexed words match: on ``term``, sorted in both word tables."""
     term = exp.column("term")
     if match.kind == "exact":  # zone maps answer an equality directly
-        postings = postings.where(exp.EQ(this=term, expression=exp.Literal.string(match.word)))
-    elif match.kind == "prefix":  # and a constant prefix LIKE as a range of the sorted terms
-        postings = postings.where(match.test(term))
-    else:
-        postings = postings.where(exp.and_(match.first_letter(term.copy()), exp.In(this=term, query=terms.subquery())))
-    return exp.In(this=rowid, query=postings.subquery())
+        return exp.EQ(this=term, expression=exp.Literal.string(match.word))
+    if match.kind == "prefix":  # and a constant prefix LIKE as a range of the sorted terms
+        return match.test(term)
+    terms = exp.select("term").from_(TERMS).where(match.test(exp.column("term")))
+    return exp.and_(match.first_letter(term.copy()), exp.In(this=term, query=terms.subquery()))
 
 
-def use_index(query: exp.Expression, records: str = "records") -> exp.Expression:
+def _lookup(fields: tuple[str, ...], match: Match, records: str, by_value: frozenset[str]) -> exp.Expression:
+    tests = []
+    posted = [f for f in fields if f not in by_value]
+    if posted:
+        postings = exp.select("rid").from_(POSTINGS).where(
+            exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in posted])).where(_term_condition(match))
+        tests.append(exp.In(this=exp.column("rowid", table=records, quoted=True), query=postings.subquery()))
+    for name in fields:
+        if name in by_value:
+            values = exp.select("value").from_(VALUES).where(
+                exp.EQ(this=exp.column("field"), expression=exp.Literal.string(name))).where(_term_condition(match))
+            tests.append(exp.In(this=exp.column(name, table=records, quoted=True), query=values.subquery()))
+    return exp.or_(*tests) if len(tests) > 1 else tests[0]
+
+
+@dataclass(frozen=True)
+class Index:
+    """What a version's index holds: which text fields are indexed by distinct value."""
+
+    by_value: frozenset[str] = frozenset()
+
+
+def use_index(query: exp.Expression, records: str = "records", index: Index = Index()) -> exp.Expression:
     """``query`` with every marked scan replaced by a lookup in the index tables (which the
     caller then points at the version, like ``records``)."""
     def swap(node: exp.Expression) -> exp.Expression:
@@ -142,40 +173,63 @@ def use_index(query: exp.Expression, records: str = "records") -> exp.Expression
         if marked is None:
             return node
         fields, match = marked
-        return exp.Paren(this=_lookup(fields, match, exp.column("rowid", table=records, quoted=True)))
+        return exp.Paren(this=_lookup(fields, match, records, index.by_value))
 
     return query.transform(swap)
 
 
-def has_index(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
-    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' "
-                        "AND table_name IN (?, ?)", [catalog, *TABLES]).fetchone()[0]
-    return found == len(TABLES)
+def read_index(con: duckdb.DuckDBPyConnection, catalog: str) -> Index | None:
+    """The index of the version attached as ``catalog``, or ``None`` (built before indexes)."""
+    found = {name for (name,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' "
+        "AND table_name IN (?, ?, ?)", [catalog, *ALL_TABLES]).fetchall()}
+    if not set(TABLES) <= found:
+        return None
+    if VALUES not in found:
+        return Index()
+    fields = con.execute(f'SELECT DISTINCT field FROM "{catalog}".main.{VALUES}').fetchall()
+    return Index(frozenset(name for (name,) in fields))
 
 
 def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[str], records: str = "records") -> int:
     """Write the index of ``catalog.records`` into ``catalog`` (the version being built); returns
-    the number of postings. Without text columns the tables exist and are empty."""
+    the number of entries (row postings and value words). Without text columns the tables
+    exist and are empty."""
     target = f'"{catalog}".main'
-    if text_columns:
-        parts = []
-        for name in text_columns:
-            column = exp.column(name, quoted=True)
-            tokens = exp.Anonymous(this="unnest", expressions=[words(column)])
-            parts.append(exp.select(exp.alias_(tokens, "term"), exp.alias_(exp.Literal.string(name), "field"),
-                                    exp.alias_(exp.column("rowid"), "rid"))
-                         .from_(exp.Table(this=exp.to_identifier(records), db=exp.to_identifier("main"),
-                                          catalog=exp.to_identifier(catalog)))
-                         .where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())))
-                         .sql(dialect="duckdb"))
-        # Tokens first (a temporary table of the workspace, which spills past its memory
-        # limit), then one sort: one pipeline doing both runs out of memory on millions of rows.
-        con.execute("CREATE OR REPLACE TEMP TABLE __portail_tokens (term VARCHAR, field VARCHAR, rid BIGINT)")
-        for part in parts:
-            con.execute(f"INSERT INTO __portail_tokens SELECT term, field, rid FROM ({part}) WHERE term <> ''")
-        con.execute(f"CREATE TABLE {target}.{POSTINGS} AS SELECT * FROM __portail_tokens ORDER BY term")
-        con.execute("DROP TABLE __portail_tokens")
-    else:
-        con.execute(f"CREATE TABLE {target}.{POSTINGS} (term VARCHAR, field VARCHAR, rid BIGINT)")
-    con.execute(f"CREATE TABLE {target}.{TERMS} AS SELECT DISTINCT term FROM {target}.{POSTINGS} ORDER BY term")
-    return con.execute(f"SELECT count(*) FROM {target}.{POSTINGS}").fetchone()[0]
+    source = exp.Table(this=exp.to_identifier(records), db=exp.to_identifier("main"), catalog=exp.to_identifier(catalog))
+    con.execute("CREATE OR REPLACE TEMP TABLE __portail_tokens (term VARCHAR, field VARCHAR, rid BIGINT)")
+    con.execute("CREATE OR REPLACE TEMP TABLE __portail_value_words (term VARCHAR, field VARCHAR, value VARCHAR)")
+    for name in text_columns:
+        column = exp.column(name, quoted=True)
+        present = exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))
+        tokens = exp.Anonymous(this="unnest", expressions=[words(exp.column("value"))])
+        if _repeats(con, source, column):
+            # Tokens of each distinct value (a temporary table of the workspace, spilling).
+            distinct = exp.select(exp.alias_(column.copy(), "value")).from_(source.copy()).where(present).distinct()
+            part = exp.select(exp.alias_(tokens, "term"), exp.alias_(exp.Literal.string(name), "field"), "value") \
+                .from_(distinct.subquery("d"))
+            con.execute(f"INSERT INTO __portail_value_words SELECT DISTINCT term, field, value FROM ({part.sql(dialect='duckdb')}) "
+                        "WHERE term <> ''")
+        else:
+            # Tokens first, then one sort: one pipeline doing both runs out of memory on millions of rows.
+            rows = exp.select(exp.alias_(column.copy(), "value"), exp.alias_(exp.column("rowid"), "rid")) \
+                .from_(source.copy()).where(present)
+            part = exp.select(exp.alias_(tokens, "term"), exp.alias_(exp.Literal.string(name), "field"), "rid") \
+                .from_(rows.subquery("r"))
+            con.execute(f"INSERT INTO __portail_tokens SELECT term, field, rid FROM ({part.sql(dialect='duckdb')}) "
+                        "WHERE term <> ''")
+    con.execute(f"CREATE TABLE {target}.{POSTINGS} AS SELECT * FROM __portail_tokens ORDER BY term")
+    con.execute(f"CREATE TABLE {target}.{VALUES} AS SELECT * FROM __portail_value_words ORDER BY term, field")
+    con.execute("DROP TABLE __portail_tokens")
+    con.execute("DROP TABLE __portail_value_words")
+    con.execute(f"CREATE TABLE {target}.{TERMS} AS SELECT term FROM {target}.{POSTINGS} UNION "
+                f"SELECT term FROM {target}.{VALUES} ORDER BY term")
+    return con.execute(f"SELECT (SELECT count(*) FROM {target}.{POSTINGS}) + (SELECT count(*) FROM {target}.{VALUES})").fetchone()[0]
+
+
+def _repeats(con: duckdb.DuckDBPyConnection, source: exp.Table, column: exp.Column) -> bool:
+    """Do the column's values repeat enough to index them by distinct value? (An estimate: a
+    wrong guess costs build time or index size, never a wrong answer.)"""
+    query = exp.select(exp.func("approx_count_distinct", column.copy()), exp.func("count", column.copy())).from_(source.copy())
+    distinct, present = con.execute(query.sql(dialect="duckdb")).fetchone()
+    return present > 0 and distinct * REPEATS <= present
