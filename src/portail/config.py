@@ -80,6 +80,9 @@ class Settings(BaseSettings):
                                        "unset: the official URLs.")
     ingest_memory_limit: str = Field(default="512MB", description="DuckDB memory limit while building a version; it spills beyond.")
     ingest_threads: int = Field(default=0, description="DuckDB threads while building a version (0: all cores).")
+    query_memory_limit: str = Field(default="1GB", description="DuckDB memory limit of each serving process's reader "
+                                    "(its cache of version pages included): keeps an API node's memory flat whatever "
+                                    "the size of the data it serves; queries spill beyond.")
     base_url: str = Field(default="http://127.0.0.1:8000", description="Public URL, used in links and DCAT URIs.")
     management_token: str | None = Field(default=None, description="Bearer token of the management API; "
                                          "unset: open to loopback clients only.")

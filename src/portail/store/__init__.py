@@ -11,7 +11,8 @@ from portail.store.duckdb_store import RECORDS, DuckDBStore, VersionBuild, Versi
 
 def open_store(settings: Settings) -> DuckDBStore:
     return DuckDBStore(settings.data_dir, memory_limit=settings.ingest_memory_limit,
-                       threads=settings.ingest_threads, tmp_dir=settings.tmp_dir)
+                       threads=settings.ingest_threads, tmp_dir=settings.tmp_dir,
+                       query_memory_limit=settings.query_memory_limit)
 
 
 __all__ = ["RECORDS", "DuckDBStore", "Store", "VersionBuild", "VersionInfo", "open_store"]

@@ -117,10 +117,12 @@ class VersionBuild:
 class DuckDBStore:
     """The default store. Thread-safe for readers; one builder per dataset at a time."""
 
-    def __init__(self, root: Path, *, memory_limit: str = "1GB", threads: int = 0, tmp_dir: Path | None = None):
+    def __init__(self, root: Path, *, memory_limit: str = "1GB", threads: int = 0, tmp_dir: Path | None = None,
+                 query_memory_limit: str | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.memory_limit = memory_limit
+        self.query_memory_limit = query_memory_limit
         self.threads = threads
         self.tmp_dir = Path(tmp_dir) if tmp_dir else self.root / ".tmp"
         self._reader: duckdb.DuckDBPyConnection | None = None
@@ -190,7 +192,9 @@ class DuckDBStore:
         if self._reader is None:
             with self._opening:
                 if self._reader is None:
-                    self._reader = connect(threads=self.threads)
+                    # Its own spill folder: DuckDB's temporary file names are not unique across processes.
+                    self._reader = connect(threads=self.threads, memory_limit=self.query_memory_limit,
+                                           temp_directory=str(self.tmp_dir / f"reader-{os.getpid()}"))
         return self._reader
 
     def _alias(self, location: str) -> str:

@@ -144,18 +144,27 @@ def _term_condition(match: Match) -> exp.Expression:
 
 
 def _lookup(fields: tuple[str, ...], match: Match, records: str, by_value: frozenset[str]) -> exp.Expression:
-    tests = []
+    """One field indexed by value: ``field IN (matching values)``. Otherwise one semi-join on
+    the row id over the union of the rows each field matches: an OR of several IN subqueries
+    would make the engine mark every row against each of them (6× slower on 2 M rows)."""
+    rowid = exp.column("rowid", table=records, quoted=True)
+    rows = []
     posted = [f for f in fields if f not in by_value]
     if posted:
-        postings = exp.select("rid").from_(POSTINGS).where(
-            exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in posted])).where(_term_condition(match))
-        tests.append(exp.In(this=exp.column("rowid", table=records, quoted=True), query=postings.subquery()))
+        rows.append(exp.select("rid").from_(POSTINGS).where(
+            exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in posted])).where(_term_condition(match)))
     for name in fields:
         if name in by_value:
             values = exp.select("value").from_(VALUES).where(
                 exp.EQ(this=exp.column("field"), expression=exp.Literal.string(name))).where(_term_condition(match))
-            tests.append(exp.In(this=exp.column(name, table=records, quoted=True), query=values.subquery()))
-    return exp.or_(*tests) if len(tests) > 1 else tests[0]
+            if len(fields) == 1:
+                return exp.In(this=exp.column(name, table=records, quoted=True), query=values.subquery())
+            rows.append(exp.select("rowid").from_(exp.to_table(records))
+                        .where(exp.In(this=exp.column(name, quoted=True), query=values.subquery())))
+    union = rows[0]
+    for other in rows[1:]:
+        union = exp.union(union, other, distinct=False)
+    return exp.In(this=rowid, query=union.subquery() if isinstance(union, exp.Select) else exp.Subquery(this=union))
 
 
 @dataclass(frozen=True)
