@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from portail.api.deps import portal_url, request_principal
+from portail.api.deps import caller, portal_url
 from portail.api.errors import not_found
 from portail.api.explore_service import visible_datasets
 from portail.api.serialize import dataset_json
@@ -84,7 +84,7 @@ def catalog_exports_router(portal: str) -> APIRouter:
     @router.get("/catalog/exports/{format}", summary="Export the catalogue (DCAT-AP, JSON, CSV, XLSX, RSS)")
     def export(request: Request, format: str, page: int = 1, page_size: int = 100, include_exports: str | None = None,
                delimiter: Literal[";", ",", "\t", "|"] = ";", with_bom: bool = True,
-               principal: Principal = Depends(request_principal)):
+               principal: Principal = Depends(caller)):
         fmt = format.replace("-", "_")
         datasets = visible_datasets(request.app.state.instance, portal, principal)
         catalog = info(request)

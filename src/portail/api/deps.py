@@ -2,7 +2,7 @@
 
 ``request_principal`` is the single entry point from a request to an ``auth.Principal``
 (``Authorization: Apikey …``, ``?apikey=``, and the session cookie once ``auth`` reads it):
-routes and pages take it with ``Depends(request_principal)`` and hand it to the services of
+routes and pages take it with ``Depends(caller)`` (its async face) and hand it to the services of
 ``api.explore_service``, which apply the caller's rights in the query path. A bad key is an
 Opendatasoft-style 401, never a silent anonymous caller.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
 from portail.api.errors import ApiError
@@ -35,6 +36,17 @@ def request_principal(request: Request) -> Principal:
         raise ApiError(error.status, error.code, error.message) from None
     request.state.principal = principal
     return principal
+
+
+async def caller(request: Request) -> Principal:
+    """``request_principal`` as a FastAPI dependency. Async so that the usual case (the guard
+    already read the caller) costs no trip through the thread pool: a sync dependency takes one
+    per request, as much as a small query's fixed cost; reading a key or a session still runs
+    in the pool, off the event loop."""
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(request_principal, request)
 
 
 def portal_url(request: Request, portal_id: str) -> str:
@@ -66,7 +78,7 @@ def login_url(portal: Portal, request: Request) -> str:
 def portal_gate(portal: Portal, *, api: bool):
     """A router dependency: nothing of a private portal answers an anonymous caller."""
 
-    def gate(request: Request, principal: Principal = Depends(request_principal)) -> None:
+    async def gate(request: Request, principal: Principal = Depends(caller)) -> None:
         if not portal.private or principal.is_authenticated:
             return
         if api:

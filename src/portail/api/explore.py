@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
 from portail.api.catalog_search import catalog_facets, search_catalog
-from portail.api.deps import portal_url, request_principal
+from portail.api.deps import caller, portal_url
 from portail.api.explore_service import (check_paging, check_records_access, dataset_facets, export_stream, get_record,
                                          get_visible_dataset, query_records, visible_datasets)
 from portail.api.errors import not_found
@@ -24,8 +24,8 @@ from portail.api.serialize import dataset_json
 from portail.exports import FORMATS, ExportOptions
 
 
-#: The caller of a route (the one way to get it: ``deps.request_principal``).
-Caller = Annotated[Principal, Depends(request_principal)]
+#: The caller of a route (the one way to get it: ``deps.request_principal``, through ``deps.caller``).
+Caller = Annotated[Principal, Depends(caller)]
 
 
 def gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:

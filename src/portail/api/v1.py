@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from portail.api.deps import portal_url, request_principal
+from portail.api.deps import caller, portal_url
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import dataset_facets, get_visible_dataset, query_records, visible_datasets
 from portail.api.serialize import dataset_json
@@ -50,7 +50,7 @@ def v1_router(portal: str = "public") -> APIRouter:
     @router.get("/api/records/1.0/search", include_in_schema=False)
     def search_records(request: Request, dataset: str, q: str | None = None, rows: int = 10, start: int = 0,
                        sort: str | None = None, fields: str | None = None, timezone: str = "UTC",
-                       principal: Principal = Depends(request_principal)):
+                       principal: Principal = Depends(caller)):
         if rows < 0 or start < 0 or start + rows > MAX_WINDOW:
             raise invalid_parameter(f"Invalid value for rows/start: start + rows must be <= {MAX_WINDOW}.")
         ds = get_visible_dataset(instance(request), portal, dataset, principal)
@@ -104,7 +104,7 @@ def v1_router(portal: str = "public") -> APIRouter:
     @router.get("/api/datasets/1.0/search/", summary="v1 catalogue search")
     @router.get("/api/datasets/1.0/search", include_in_schema=False)
     def search_datasets(request: Request, q: str | None = None, rows: int = 10, start: int = 0,
-                        principal: Principal = Depends(request_principal)):
+                        principal: Principal = Depends(caller)):
         datasets = visible_datasets(instance(request), portal, principal)
         words = [w.lower() for w in (q or "").split()]
         if words:
@@ -116,7 +116,7 @@ def v1_router(portal: str = "public") -> APIRouter:
 
     @router.get("/api/datasets/1.0/{dataset_id}/", summary="v1 dataset lookup")
     @router.get("/api/datasets/1.0/{dataset_id}", include_in_schema=False)
-    def lookup(request: Request, dataset_id: str, principal: Principal = Depends(request_principal)):
+    def lookup(request: Request, dataset_id: str, principal: Principal = Depends(caller)):
         return _v1_dataset(request, get_visible_dataset(instance(request), portal, dataset_id, principal))
 
     return router
