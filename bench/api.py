@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -121,7 +122,8 @@ def main() -> None:
         csv_path.unlink()
         p_port, d_port = free_port(), free_port()
         portail = subprocess.Popen([sys.executable, "-m", "uvicorn", "portail.api.app:create_app", "--factory", "--port", str(p_port),
-                                    "--log-level", "warning"], cwd=ROOT, env={"PORTAIL_HOME": str(home), "PATH": "/usr/bin:/bin"})
+                                    "--log-level", "warning"], cwd=ROOT, env={"PORTAIL_HOME": str(home), "PATH": "/usr/bin:/bin",
+                                         **{k: v for k, v in os.environ.items() if k in ("PORTAIL_QUERY_MEMORY_LIMIT", "MALLOC_ARENA_MAX")}})
         # Datasette as its users run it, minus facet suggestions (extra queries a JSON client
         # does not ask for): the fairer peer.
         datasette = None if args.exports_only else subprocess.Popen(

@@ -130,3 +130,24 @@ def test_compressed_and_errors(client):
     no_geo = client.get("/api/explore/v2.1/catalog/datasets/formules/exports/geojson")
     assert no_geo.status_code == 400 and no_geo.json()["error_code"] == "InvalidRESTParameterError"
     assert client.get(f"{URL}/csv", params={"delimiter": "x"}).status_code == 400
+
+
+def test_xlsx_beyond_one_sheet_goes_on_in_the_next():
+    """An Excel sheet holds 1,048,576 rows: a bigger export continues in further sheets instead
+    of losing records (checked with a small sheet; the default is Excel's limit)."""
+    import pyarrow as pa
+    from python_calamine import CalamineWorkbook
+
+    from portail.exports import formats
+    from portail.schema import Field, FieldType
+
+    assert formats.ExportOptions().xlsx_sheet_rows == 1_048_576
+    fields = [Field("n", "N", FieldType.INT)]
+    batches = [pa.record_batch([pa.array(range(i, i + 4))], names=["n"]) for i in range(0, 12, 4)]
+    options = formats.ExportOptions(xlsx_sheet_rows=6)  # header + 5 records per sheet
+    data = b"".join(formats.write_xlsx(fields, iter(batches), options))
+    book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    sheets = [book.get_sheet_by_index(i).to_python() for i in range(len(book.sheet_names))]
+    assert book.sheet_names == ["export", "export (2)", "export (3)"]
+    assert all(sheet[0] == ["n"] for sheet in sheets)
+    assert [int(v) for sheet in sheets for (v,) in sheet[1:]] == list(range(12))

@@ -47,6 +47,9 @@ class ExportOptions:
     filename: str = "export"
     #: datetimes are written in this zone (the request's ``timezone``, checked by the compiler)
     timezone: str = "UTC"
+    #: rows of an XLSX sheet, header included: Excel's limit (xlsxwriter silently drops the rows
+    #: beyond it, so the records go on in further sheets)
+    xlsx_sheet_rows: int = 1_048_576
 
 
 Writer = Callable[[list[Field], Iterator[pa.RecordBatch], ExportOptions], Iterator[bytes]]
@@ -267,16 +270,24 @@ def write_xlsx(fields, batches, options) -> Iterator[bytes]:
     try:
         workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
                                                    "strings_to_urls": False, "remove_timezone": True})
-        sheet = workbook.add_worksheet("export")
         date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
         datetime_format = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-        for col, title in enumerate(_header(fields, options)):
-            sheet.write_string(0, col, title)
-        row_number = 1
+
+        def new_sheet(number: int):
+            sheet = workbook.add_worksheet("export" if number == 1 else f"export ({number})")
+            for col, title in enumerate(_header(fields, options)):
+                sheet.write_string(0, col, title)
+            return sheet
+
+        sheets = 1
+        sheet, row_number = new_sheet(sheets), 1
         tz = zone(options.timezone)
         for batch in batches:
             columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
             for row in zip(*columns):
+                if row_number == options.xlsx_sheet_rows:  # a sheet is full: the records go on in the next one
+                    sheets += 1
+                    sheet, row_number = new_sheet(sheets), 1
                 for col, (f, value) in enumerate(zip(fields, row)):
                     if value is None:
                         continue
