@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +29,34 @@ def make_instance(home: Path, **overrides) -> Instance:
     return open_instance(Settings(home=home, **overrides))
 
 
+@dataclass
+class Published:
+    """A dataset to load and publish in a test instance: its file, its title and metadata, and
+    annotations per field (set before the load, as a publisher would)."""
+
+    slug: str
+    path: Path
+    title: str = ""
+    annotations: dict[str, dict] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def published_instance(home: Path, *datasets: Published, **settings) -> Instance:
+    """An instance at ``home`` with each dataset created, loaded through the real loader and
+    published: the one way API tests build the data they query."""
+    from portail.catalog import services
+    from portail.operations import load_file
+
+    instance = make_instance(home, **settings)
+    for d in datasets:
+        with instance.session() as s:
+            dataset = services.create_dataset(s, d.slug, d.title or d.slug, **d.metadata)
+            for name, annotations in d.annotations.items():
+                services.set_field_override(s, dataset, name, annotations=annotations)
+        load_file(instance, d.slug, d.path, publish=True)
+    return instance
+
+
 @pytest.fixture
 def instance(tmp_path: Path) -> Instance:
     inst = make_instance(tmp_path / "home")
@@ -47,3 +77,8 @@ def pg_url() -> str:
     yield url
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def logements_file(refdata: Path) -> Path:
+    """The social housing file most API tests query (Paris, 2001–2023, a few thousand rows)."""
+    return refdata / "logement" / "logements-sociaux-finances-a-paris.csv"

@@ -13,25 +13,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
-from portail.catalog import services
-from portail.operations import load_file
+from tests.conftest import Published, logements_file, published_instance
 
 URL = "/api/explore/v2.1/catalog/datasets/logements/exports"
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, refdata):
-    from tests.conftest import make_instance
-
-    instance = make_instance(tmp_path_factory.mktemp("exports") / "home")
-    with instance.session() as s:
-        services.create_dataset(s, "logements", "Logements sociaux")
-    load_file(instance, "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", publish=True)
-    with instance.session() as s:
-        services.create_dataset(s, "formules", "Formules")
     path = tmp_path_factory.mktemp("src") / "f.csv"
     path.write_text("nom;valeur\n=HYPERLINK(\"http://evil\");-3\n+33 1 23;4\n@SUM(A1);5\nnormal;6\n")
-    load_file(instance, "formules", path, publish=True)
+    instance = published_instance(tmp_path_factory.mktemp("exports") / "home",
+                                  Published("logements", logements_file(refdata), "Logements sociaux"),
+                                  Published("formules", path, "Formules"))
     yield TestClient(create_app(instance))
     instance.store.close()
 

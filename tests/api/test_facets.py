@@ -9,8 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
-from portail.catalog import services
-from portail.operations import load_file
+from tests.conftest import Published, published_instance
 
 BASE = "/api/explore/v2.1/catalog/datasets/elus"
 
@@ -23,14 +22,9 @@ def rows(refdata):
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, refdata):
-    from tests.conftest import make_instance
-
-    instance = make_instance(tmp_path_factory.mktemp("facets") / "home")
-    with instance.session() as s:
-        dataset = services.create_dataset(s, "elus", "Conseillers départementaux")
-        services.set_field_override(s, dataset, "code_sexe", annotations={"facet": []})
-        services.set_field_override(s, dataset, "libelle_de_la_fonction", annotations={"facet": [], "disjunctive": []})
-    load_file(instance, "elus", refdata / "elus" / "rne_elus-conseillers-departementaux-cd.csv", publish=True)
+    instance = published_instance(tmp_path_factory.mktemp("facets") / "home", Published(
+        "elus", refdata / "elus" / "rne_elus-conseillers-departementaux-cd.csv", "Conseillers départementaux",
+        {"code_sexe": {"facet": []}, "libelle_de_la_fonction": {"facet": [], "disjunctive": []}}))
     yield TestClient(create_app(instance))
     instance.store.close()
 

@@ -10,8 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from portail.api import create_app
-from portail.catalog import services
-from portail.operations import load_file
+from tests.conftest import Published, logements_file, published_instance
 
 URL = "/api/explore/v2.1/catalog/datasets/logements/records"
 LEAKS = ("duckdb", "select ", "from records", "catalog error", "binder error", "parser error", "/tmp/", ".duckdb",
@@ -32,12 +31,7 @@ HOSTILE = ["'; DROP TABLE records; --", '" OR 1=1 --', "bs = 'x' /* comment */",
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, refdata):
-    from tests.conftest import make_instance
-
-    instance = make_instance(tmp_path_factory.mktemp("fuzz") / "home")
-    with instance.session() as s:
-        services.create_dataset(s, "logements", "Logements")
-    load_file(instance, "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", publish=True)
+    instance = published_instance(tmp_path_factory.mktemp("fuzz") / "home", Published("logements", logements_file(refdata)))
     yield TestClient(create_app(instance), raise_server_exceptions=False)
     instance.store.close()
 

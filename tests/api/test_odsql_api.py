@@ -10,8 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
-from portail.catalog import services
-from portail.operations import load_file
+from tests.conftest import Published, logements_file, published_instance
 
 URL = "/api/explore/v2.1/catalog/datasets/logements/records"
 
@@ -24,12 +23,7 @@ def rows(refdata):
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, refdata):
-    from tests.conftest import make_instance
-
-    instance = make_instance(tmp_path_factory.mktemp("odsql") / "home")
-    with instance.session() as s:
-        services.create_dataset(s, "logements", "Logements")
-    load_file(instance, "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", publish=True)
+    instance = published_instance(tmp_path_factory.mktemp("odsql") / "home", Published("logements", logements_file(refdata)))
     yield TestClient(create_app(instance))
     instance.store.close()
 

@@ -10,19 +10,15 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 from schemathesis.checks import not_a_server_error
 
 from portail.api.app import create_app
-from portail.catalog import services
-from portail.operations import load_file
-from tests.conftest import make_instance
+from tests.conftest import Published, logements_file, published_instance
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory, refdata):
-    instance = make_instance(tmp_path_factory.mktemp("schemathesis") / "home")
-    with instance.session() as s:
-        services.create_dataset(s, "logements", "Logements sociaux financés à Paris", themes=["Logement"])
-    load_file(instance, "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", publish=True)
+    instance = published_instance(tmp_path_factory.mktemp("schemathesis") / "home", Published(
+        "logements", logements_file(refdata), "Logements sociaux financés à Paris", metadata={"themes": ["Logement"]}))
     app = create_app(instance)
     schema = schemathesis.openapi.from_asgi("/api/explore/v2.1/swagger.json", app)
     yield schema.include(path_regex=r"^/api/explore/v2\.1/").include(method="GET")

@@ -8,21 +8,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
-from portail.catalog import services
-from portail.operations import load_file
+from tests.conftest import Published, logements_file, published_instance
 
 V2 = "/api/explore/v2.1/catalog/datasets/logements"
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, refdata):
-    from tests.conftest import make_instance
-
-    instance = make_instance(tmp_path_factory.mktemp("v1") / "home")
-    with instance.session() as s:
-        dataset = services.create_dataset(s, "logements", "Logements sociaux", keywords=["logement"])
-        services.set_field_override(s, dataset, "bs", annotations={"facet": []})
-    load_file(instance, "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", publish=True)
+    instance = published_instance(tmp_path_factory.mktemp("v1") / "home", Published(
+        "logements", logements_file(refdata), "Logements sociaux", {"bs": {"facet": []}}, {"keywords": ["logement"]}))
     yield TestClient(create_app(instance))
     instance.store.close()
 
