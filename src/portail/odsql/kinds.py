@@ -25,15 +25,19 @@ from portail.schema import Field, FieldType, lonlat_columns
 
 
 class Kind(StrEnum):
-    TEXT = "text"
-    INT = "int"
-    DOUBLE = "double"
-    BOOLEAN = "boolean"
-    DATE = "date"
-    DATETIME = "datetime"
-    POINT = "geo_point_2d"
-    SHAPE = "geo_shape"
-    JSON = "json"
+    """The kind of an ODSQL value: a stored field's type (``schema.FieldType``, same values, so
+    the two cannot drift: ``FIELD_KINDS`` and ``OUTPUT_TYPES`` are derived and checked at import),
+    plus ``null`` for the literal. Files are read as JSON."""
+
+    TEXT = FieldType.TEXT.value
+    INT = FieldType.INT.value
+    DOUBLE = FieldType.DOUBLE.value
+    BOOLEAN = FieldType.BOOLEAN.value
+    DATE = FieldType.DATE.value
+    DATETIME = FieldType.DATETIME.value
+    POINT = FieldType.GEO_POINT_2D.value
+    SHAPE = FieldType.GEO_SHAPE.value
+    JSON = FieldType.JSON.value
     NULL = "null"
 
 
@@ -42,32 +46,12 @@ TEMPORAL = frozenset({Kind.DATE, Kind.DATETIME})
 GEO = frozenset({Kind.POINT, Kind.SHAPE})
 ANY = frozenset(Kind)
 
-FIELD_KINDS: dict[FieldType, Kind] = {
-    FieldType.TEXT: Kind.TEXT,
-    FieldType.INT: Kind.INT,
-    FieldType.DOUBLE: Kind.DOUBLE,
-    FieldType.BOOLEAN: Kind.BOOLEAN,
-    FieldType.DATE: Kind.DATE,
-    FieldType.DATETIME: Kind.DATETIME,
-    FieldType.GEO_POINT_2D: Kind.POINT,
-    FieldType.GEO_SHAPE: Kind.SHAPE,
-    FieldType.JSON: Kind.JSON,
-    FieldType.FILE: Kind.JSON,
-}
+#: The kind of a stored field of each type (a file's metadata is JSON).
+FIELD_KINDS: dict[FieldType, Kind] = {t: Kind(t.value) if t.value in {k.value for k in Kind} else Kind.JSON for t in FieldType}
+assert set(FIELD_KINDS.values()) == ANY - {Kind.NULL}, "every kind but null is some field type's"
 
 #: The schema type of an output column of each kind (how the API serialises it).
-OUTPUT_TYPES: dict[Kind, FieldType] = {
-    Kind.TEXT: FieldType.TEXT,
-    Kind.INT: FieldType.INT,
-    Kind.DOUBLE: FieldType.DOUBLE,
-    Kind.BOOLEAN: FieldType.BOOLEAN,
-    Kind.DATE: FieldType.DATE,
-    Kind.DATETIME: FieldType.DATETIME,
-    Kind.POINT: FieldType.GEO_POINT_2D,
-    Kind.SHAPE: FieldType.GEO_SHAPE,
-    Kind.JSON: FieldType.JSON,
-    Kind.NULL: FieldType.TEXT,
-}
+OUTPUT_TYPES: dict[Kind, FieldType] = {k: FieldType(k.value) if k is not Kind.NULL else FieldType.TEXT for k in Kind}
 
 
 class _NoValue:
