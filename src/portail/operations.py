@@ -42,7 +42,7 @@ class Instance:
     def generation(self) -> tuple[str, int]:
         """The catalogue's identity and change counter (``catalog.generation``): caches derived
         from the catalogue hold while both stay the same."""
-        return generation.token(self.catalog), generation.current(self.catalog.kw["bind"])
+        return generation.stamp(self.catalog)
 
 
 def open_instance(settings: Settings | None = None) -> Instance:

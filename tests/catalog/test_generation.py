@@ -97,3 +97,35 @@ def test_a_server_sees_changes_made_by_another_process_at_once(published, tmp_pa
             auth.set_dataset_security(s, services.get_dataset(s, "communes"), visibility="restricted")
         response = api.get("/records", params={"limit": 0})
         assert response.status_code == 404 and response.json()["error_code"] == "NotFound"
+
+
+def test_api_keys_are_resolved_once_yet_revocation_and_expiry_apply_at_once(published):
+    """Key principals are kept while the counter holds: using a key (its last use written once a
+    minute) does not bump it, revoking one does, and expiry is checked at every call."""
+    from datetime import timedelta
+
+    from portail.auth import AuthError, principal_from_request
+    from portail.auth.keys import now
+
+    inst = published
+    with inst.session() as s:
+        user = auth.create_user(s, "ana", password="a long enough password")
+        key, secret = auth.create_api_key(s, user, "k")
+        at = now().replace(second=0, microsecond=0) + timedelta(minutes=1)  # a minute's start: one cache slot
+        soon, soon_secret = auth.create_api_key(s, user, "soon", expires_at=at + timedelta(seconds=30))
+    headers = {"Authorization": f"Apikey {secret}"}
+
+    before = inst.generation()
+    assert principal_from_request(headers, {}, inst.catalog).key_id == key.id  # last use written
+    assert principal_from_request(headers, {}, inst.catalog).key_id == key.id  # kept
+    assert inst.generation() == before
+
+    assert principal_from_request({"Authorization": f"Apikey {soon_secret}"}, {}, inst.catalog, at=at).key_id == soon.id
+    with pytest.raises(AuthError):  # the same generation, the entry kept, but the key has expired
+        principal_from_request({"Authorization": f"Apikey {soon_secret}"}, {}, inst.catalog, at=at + timedelta(seconds=31))
+
+    with inst.session() as s:
+        auth.revoke_api_key(s, key.id)
+    assert inst.generation() != before
+    with pytest.raises(AuthError):
+        principal_from_request(headers, {}, inst.catalog)

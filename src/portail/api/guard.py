@@ -31,6 +31,7 @@ from portail.auth import AuthError, csrf, principal_from_request, sessions
 from portail.auth.principal import ANONYMOUS, key_from_request, principal_for_user
 from portail.auth.ratelimit import bucket_of, decide, make_counter, quota_for
 from portail.catalog.db import transaction
+from portail.catalog.generation import GenerationCache
 
 #: API paths never counted: health checks, the documentation.
 UNCOUNTED = ("/api/health", "/api/docs", "/api/explore/v2.1/swagger.json")
@@ -151,8 +152,17 @@ class Guard:
 
 
 def _quota(instance, principal, settings) -> int:
-    with transaction(instance.catalog) as db:
-        return quota_for(db, principal, default=settings.ratelimit_default, anonymous=settings.ratelimit_anonymous)
+    """The caller's quota, kept while the catalogue is unchanged (``catalog.generation``:
+    setting a quota, or changing the caller's groups, bumps it)."""
+    def lookup() -> int:
+        with transaction(instance.catalog) as db:
+            return quota_for(db, principal, default=settings.ratelimit_default, anonymous=settings.ratelimit_anonymous)
+
+    return _QUOTAS.get(instance.generation(), (principal, settings.ratelimit_default, settings.ratelimit_anonymous), lookup)
+
+
+#: Quotas of signed-in callers.
+_QUOTAS = GenerationCache(4096)
 
 
 async def _buffer(receive: Receive) -> tuple[bytes | None, Receive]:

@@ -21,9 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portail.auth import sessions
 from portail.auth.errors import invalid_key
-from portail.auth.keys import verify_key
+from portail.auth.keys import LAST_USED_GRANULARITY, now, verify_key
 from portail.auth.models import ApiKey, User
+from portail.auth.passwords import aware, digest
+from portail.catalog import generation
 from portail.catalog.db import transaction
+from portail.catalog.generation import GenerationCache
 
 #: Authorization schemes carrying an API key, compared lowercased.
 APIKEY_SCHEMES = frozenset({"apikey"})
@@ -105,6 +108,23 @@ def principal_from_request(headers: Mapping[str, str], query_params: Mapping[str
             return principal_for_user(row.user) if row is not None else ANONYMOUS
     if not secret:
         raise invalid_key()
+    at = at or now()
+    # A key is resolved once per minute (when its last use is written) while the catalogue is
+    # unchanged: revoking it, changing its user, groups or scopes bumps the counter, and its
+    # expiry is checked at every call.
+    minute = int(at.timestamp() // LAST_USED_GRANULARITY.total_seconds())
+    principal, expires = _KEYS.get((*generation.stamp(session_factory), minute), digest(secret),
+                                   lambda: _verified(session_factory, secret, at))
+    if expires is not None and at >= expires:
+        raise invalid_key()
+    return principal
+
+
+#: Principals of API keys, with the key's expiry (``catalog.generation``).
+_KEYS = GenerationCache(4096)
+
+
+def _verified(session_factory: sessionmaker[Session], secret: str, at: datetime) -> tuple[Principal, datetime | None]:
     with transaction(session_factory) as session:
         key = verify_key(session, secret, at)
-        return principal_for_user(key.user, key)
+        return principal_for_user(key.user, key), aware(key.expires_at) if key.expires_at is not None else None

@@ -9,9 +9,9 @@ what it derived from the catalogue while the number stays the same. The counter 
 catalogue database, so every process and every node sees a change as soon as it is committed:
 no TTL, no stale answer after a publish, a rollback or a revoked grant.
 
-Tables that do not shape what a caller may see (sign-in sessions, login flows, quotas, the
-audit log, API keys: a key is resolved per request, before any cache) do not bump it, so
-signing in or writing the audit log does not empty the caches.
+Tables that do not shape what a caller may see or do (sign-in sessions, login flows, the audit
+log) and bookkeeping columns (a key's last use, a user's failed logins) do not bump it, so
+signing in, using a key or writing the audit log does not empty the caches.
 """
 
 from __future__ import annotations
@@ -22,24 +22,37 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
-#: Tables whose changes can alter a dataset, its versions or who may see what of it.
+#: Tables whose changes can alter a dataset, its versions, who may see what of it, or who a
+#: caller is (API keys) and how many calls they may make (quotas).
 WATCHED = frozenset({"dataset", "dataset_version", "attachment", "auth_user", "auth_group", "auth_membership",
-                     "auth_dataset_grant", "auth_dataset_security"})
+                     "auth_dataset_grant", "auth_dataset_security", "auth_api_key", "auth_quota"})
+#: Bookkeeping columns of watched tables: changing only these changes nobody's rights (a key's
+#: last use is written once a minute per key: bumping on it would empty every cache each time).
+BOOKKEEPING = {"auth_api_key": frozenset({"last_used_at"}),
+               "auth_user": frozenset({"failed_logins", "locked_until", "last_login", "reset_token_hash",
+                                       "reset_token_expires", "password_hash"})}
 
 _BUMP = text("UPDATE catalog_generation SET value = value + 1 WHERE id = 1")
 _READ = "SELECT value FROM catalog_generation WHERE id = 1"
 _FLAG = "portail_generation_bumped"
 
 
-def _tables_of(objects) -> set[str]:
+def _tables_of(objects, *, changed_only: bool = False) -> set[str]:
+    """The tables of ``objects``; with ``changed_only``, leaving out objects whose only changes
+    are bookkeeping columns."""
     names = set()
     for obj in objects:
         table = getattr(obj, "__table__", None)
-        if table is not None:
-            names.add(table.name)
+        if table is None:
+            continue
+        if changed_only and table.name in BOOKKEEPING:
+            changed = {a.key for a in inspect(obj).attrs if a.history.has_changes()}
+            if changed <= BOOKKEEPING[table.name]:
+                continue
+        names.add(table.name)
     return names
 
 
@@ -60,7 +73,7 @@ def watch(factory: sessionmaker[Session]) -> None:
     @event.listens_for(factory, "before_flush")
     def _before_flush(session: Session, _context, _instances) -> None:
         # group membership (an association table) changes through a user's or group's collection
-        if (_tables_of(session.new) | _tables_of(session.dirty) | _tables_of(session.deleted)) & WATCHED:
+        if (_tables_of(session.new) | _tables_of(session.dirty, changed_only=True) | _tables_of(session.deleted)) & WATCHED:
             _bump_once(session)
 
     @event.listens_for(factory, "do_orm_execute")
@@ -75,6 +88,11 @@ def watch(factory: sessionmaker[Session]) -> None:
 def token(factory: sessionmaker[Session]) -> str:
     """Names one catalogue in cache keys (an ``id()`` could be reused by a later catalogue)."""
     return factory.portail_cache_token  # type: ignore[attr-defined]
+
+
+def stamp(factory: sessionmaker[Session]) -> tuple[str, int]:
+    """The catalogue's identity and counter: what a cache entry derived from it is valid for."""
+    return token(factory), current(factory.kw["bind"])
 
 
 def current(engine: Engine) -> int:
