@@ -160,8 +160,8 @@ _SEEN = GenerationCache()
 
 def visible_datasets(instance: Instance, portal: str, principal: Principal = ANONYMOUS) -> list[Dataset]:
     """The published datasets of a portal that the caller may see in the catalogue, shaped for them."""
-    return list(_SEEN.get(instance.generation(), ("all", portal, principal),
-                          lambda: _visible_datasets(instance, portal, principal)))
+    return list(_SEEN.get(("all", portal, principal), lambda: _visible_datasets(instance, portal, principal),
+                          stamp=instance.generation()))
 
 
 def _visible_datasets(instance: Instance, portal: str, principal: Principal) -> tuple[Dataset, ...]:
@@ -176,8 +176,8 @@ def _visible_datasets(instance: Instance, portal: str, principal: Principal) -> 
 def get_visible_dataset(instance: Instance, portal: str, dataset_id: str, principal: Principal = ANONYMOUS) -> Dataset:
     """One dataset of a portal as the caller may see it; "Unknown dataset" when it does not exist
     for them (missing, not on this portal, unpublished, or restricted without public metadata)."""
-    return _SEEN.get(instance.generation(), ("one", portal, dataset_id, principal),
-                     lambda: _get_visible_dataset(instance, portal, dataset_id, principal))
+    return _SEEN.get(("one", portal, dataset_id, principal),
+                     lambda: _get_visible_dataset(instance, portal, dataset_id, principal), stamp=instance.generation())
 
 
 def _get_visible_dataset(instance: Instance, portal: str, dataset_id: str, principal: Principal) -> Dataset:
@@ -318,7 +318,7 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
     if _time_dependent(select, group_by, order_by, *(where or ())):
         page = _page_plan(instance, access, version, request)
     else:
-        page = _PAGES.get(0, (version.location, access.security, request), lambda: _page_plan(instance, access, version, request))
+        page = _PAGES.get((version.location, access.security, request), lambda: _page_plan(instance, access, version, request))
     store = instance.store
     rows = []
     if page.rows_sql is not None:
@@ -382,7 +382,8 @@ def _time_dependent(*clauses: str | None) -> bool:
     compilation)."""
     return any(clause is not None and "now" in clause.lower() for clause in clauses)
 
-#: Plans of records calls, keyed on the version file (which never changes: no generation needed).
+
+#: Plans of records calls, keyed on the version file (which never changes: no stamp needed).
 _PAGES = GenerationCache(4096)
 
 
@@ -468,7 +469,7 @@ def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | N
     # A version never changes, so neither do its facet counts for the same request and caller.
     key = (version.location, access.security, tuple(facet or ()), tuple(refine or ()), tuple(exclude or ()),
            tuple(where or ()), timezone, text)
-    return copy.deepcopy(_FACETS.get(0, key, compute))
+    return copy.deepcopy(_FACETS.get(key, compute))
 
 
 #: Facet answers, keyed on the version file (immutable) and everything that shapes them.

@@ -158,7 +158,8 @@ def _quota(instance, principal, settings) -> int:
         with transaction(instance.catalog) as db:
             return quota_for(db, principal, default=settings.ratelimit_default, anonymous=settings.ratelimit_anonymous)
 
-    return _QUOTAS.get(instance.generation(), (principal, settings.ratelimit_default, settings.ratelimit_anonymous), lookup)
+    return _QUOTAS.get((principal, settings.ratelimit_default, settings.ratelimit_anonymous), lookup,
+                       stamp=instance.generation())
 
 
 #: Quotas of signed-in callers.

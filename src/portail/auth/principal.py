@@ -113,8 +113,8 @@ def principal_from_request(headers: Mapping[str, str], query_params: Mapping[str
     # unchanged: revoking it, changing its user, groups or scopes bumps the counter, and its
     # expiry is checked at every call.
     minute = int(at.timestamp() // LAST_USED_GRANULARITY.total_seconds())
-    principal, expires = _KEYS.get((*generation.stamp(session_factory), minute), digest(secret),
-                                   lambda: _verified(session_factory, secret, at))
+    principal, expires = _KEYS.get(digest(secret), lambda: _verified(session_factory, secret, at),
+                                   stamp=(*generation.stamp(session_factory), minute))
     if expires is not None and at >= expires:
         raise invalid_key()
     return principal

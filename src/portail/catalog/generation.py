@@ -105,31 +105,29 @@ V = TypeVar("V")
 
 
 class GenerationCache:
-    """A bounded LRU map whose entries hold while the catalogue generation is unchanged.
+    """A bounded, thread-safe LRU map (API endpoints run in a thread pool) whose entries hold
+    while the stamp they were computed under is unchanged.
 
-    ``get(generation, key, compute)`` returns the cached value computed at the same
-    generation, or computes it. Exceptions are not cached (a 404 stays a lookup). Thread-safe:
-    API endpoints run in a thread pool."""
+    ``get(key, compute, stamp=...)`` returns the value cached under the same stamp — the
+    catalogue's (:func:`stamp`) for what derives from the catalogue — or computes and keeps it.
+    Values keyed on immutable data (a version file) take no stamp: they never go stale.
+    Exceptions are not cached (a 404 stays a lookup)."""
 
     def __init__(self, size: int = 2048):
         self.size = size
         self._entries: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, generation: Hashable, key: K, compute: Callable[[], V]) -> V:
+    def get(self, key: K, compute: Callable[[], V], stamp: Hashable = None) -> V:
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and entry[0] == generation:
+            if entry is not None and entry[0] == stamp:
                 self._entries.move_to_end(key)
                 return entry[1]
         value = compute()
         with self._lock:
-            self._entries[key] = (generation, value)
+            self._entries[key] = (stamp, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
         return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
