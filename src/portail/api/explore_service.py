@@ -322,13 +322,13 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
     store = instance.store
     rows = []
     if page.rows_sql is not None:
-        rows = store.run(version.location, page.rows_sql, [last_rowid] if page.cursor else None).to_pylist()
+        rows = store.rows(version.location, page.rows_sql, [last_rowid] if page.cursor else None)
     if page.aggregated and rows:
         total = min(rows[0][_TOTAL], page.count_cap)
     elif page.count_sql is None:  # an unfiltered count is known since the version was built
         total = version.row_count or 0
     else:
-        total = min(store.run(version.location, page.count_sql).column("n")[0].as_py(), page.count_cap)
+        total = min(store.rows(version.location, page.count_sql)[0]["n"], page.count_cap)
     if page.aggregated:
         return RecordsPage(total, records_json(list(page.columns), rows, timezone), columns=page.columns)
     following = None

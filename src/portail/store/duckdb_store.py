@@ -118,12 +118,14 @@ class DuckDBStore:
     """The default store. Thread-safe for readers; one builder per dataset at a time."""
 
     def __init__(self, root: Path, *, memory_limit: str = "1GB", threads: int = 0, tmp_dir: Path | None = None,
-                 query_memory_limit: str | None = None):
+                 query_memory_limit: str | None = None, fulltext_resolve: int = fulltext.RESOLVE):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.memory_limit = memory_limit
         self.query_memory_limit = query_memory_limit
         self.threads = threads
+        #: Full-text matches in at most this many rows become constants when bound (0: never).
+        self.fulltext_resolve = fulltext_resolve
         self.tmp_dir = Path(tmp_dir) if tmp_dir else self.root / ".tmp"
         self._reader: duckdb.DuckDBPyConnection | None = None
         self._attached: dict[str, str] = {}
@@ -230,15 +232,13 @@ class DuckDBStore:
         alias = self._alias(location)
         index = self._index(location, alias)
         if index is not None:
-            query = fulltext.use_index(query, RECORDS, index)
+            def lookup(q: exp.Select) -> list[tuple]:
+                with self.cursor() as cur:
+                    return cur.execute(_repoint(q, alias).sql(dialect="duckdb")).fetchall()
 
-        def repoint(node: exp.Expression) -> exp.Expression:
-            if isinstance(node, exp.Table) and not node.args.get("db") and node.name in (RECORDS, META, *fulltext.ALL_TABLES):
-                return exp.Table(this=exp.to_identifier(node.name), db=exp.to_identifier("main"),
-                                 catalog=exp.to_identifier(alias), alias=node.args.get("alias"))
-            return node
-
-        return query.transform(repoint).sql(dialect="duckdb")
+            query = fulltext.use_index(query, RECORDS, index, lookup if self.fulltext_resolve > 0 else None,
+                                       self.fulltext_resolve)
+        return _repoint(query, alias).sql(dialect="duckdb")
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self._connection().cursor()
@@ -253,6 +253,15 @@ class DuckDBStore:
         self._alias(location)
         with self.cursor() as cur:
             return cur.execute(sql, params or []).to_arrow_table()
+
+    def rows(self, location: str, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        """Run SQL from ``prepare`` and return its rows as dicts: for pages of records, where
+        building an Arrow table first costs more than a selective query itself (~0.9 ms)."""
+        self._alias(location)
+        with self.cursor() as cur:
+            cur.execute(sql, params or [])
+            names = [column[0] for column in cur.description]
+            return [dict(zip(names, row)) for row in cur.fetchall()]
 
     def query(self, location: str, query: exp.Expression | str, params: Sequence[Any] | None = None) -> pa.Table:
         expression = sqlglot.parse_one(query, dialect="duckdb") if isinstance(query, str) else query
@@ -280,3 +289,14 @@ class DuckDBStore:
             self._reader = None
             self._attached.clear()
             self._fulltext.clear()
+
+
+def _repoint(query: exp.Expression, alias: str) -> exp.Expression:
+    """Every unqualified table of a version (records, meta, index) read from the file attached as ``alias``."""
+    def repoint(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and not node.args.get("db") and node.name in (RECORDS, META, *fulltext.ALL_TABLES):
+            return exp.Table(this=exp.to_identifier(node.name), db=exp.to_identifier("main"),
+                             catalog=exp.to_identifier(alias), alias=node.args.get("alias"))
+        return node
+
+    return query.transform(repoint)

@@ -29,11 +29,20 @@ compiler emits. The expression carries what it means in ``meta``; a store that h
 for the version replaces it by the index lookup (``use_index``), one that has not (a version
 built before the index existed, or any plain DuckDB connection) runs the scan. Both give the
 same rows: the index is an accelerator, never a second semantics.
+
+A selective match is *resolved* when the query is bound (``use_index`` with a ``lookup``):
+the index tables are read first and the match becomes constants — the few row ids as
+``rowid BETWEEN first AND last AND rowid IN (…)``, the few values as ``field IN (…)``, or
+false. The engine pushes those into the scan of the records (row groups skipped on their row
+ids, values tested against the dictionary), where a semi-join over the index tables reads
+every row id of the table; a version never changes, so the constants hold as long as the
+plan that carries them. A word found in more than ``RESOLVE`` rows or values keeps the
+semi-join.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -47,6 +56,8 @@ TABLES = (POSTINGS, TERMS)
 ALL_TABLES = (POSTINGS, TERMS, VALUES)
 #: A text field is indexed by its distinct values when it has at most one per ``REPEATS`` rows.
 REPEATS = 4
+#: A match found in at most this many rows (or distinct values) is resolved to constants.
+RESOLVE = 1000
 _SPLIT = r"[^\pL\pN]+"
 _META = "portail_fulltext"
 
@@ -147,12 +158,10 @@ def _lookup(fields: tuple[str, ...], match: Match, records: str, by_value: froze
     """One field indexed by value: ``field IN (matching values)``. Otherwise one semi-join on
     the row id over the union of the rows each field matches: an OR of several IN subqueries
     would make the engine mark every row against each of them (6× slower on 2 M rows)."""
-    rowid = exp.column("rowid", table=records, quoted=True)
     rows = []
     posted = [f for f in fields if f not in by_value]
     if posted:
-        rows.append(exp.select("rid").from_(POSTINGS).where(
-            exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in posted])).where(_term_condition(match)))
+        rows.append(_posted_rows(posted, match))
     for name in fields:
         if name in by_value:
             values = exp.select("value").from_(VALUES).where(
@@ -161,10 +170,66 @@ def _lookup(fields: tuple[str, ...], match: Match, records: str, by_value: froze
                 return exp.In(this=exp.column(name, table=records, quoted=True), query=values.subquery())
             rows.append(exp.select("rowid").from_(exp.to_table(records))
                         .where(exp.In(this=exp.column(name, quoted=True), query=values.subquery())))
+    return _any_of(rows, records)
+
+
+def _posted_rows(fields: Sequence[str], match: Match) -> exp.Select:
+    """The row ids whose postings in ``fields`` match (one row may come several times)."""
+    return exp.select("rid").from_(POSTINGS).where(
+        exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in fields])).where(_term_condition(match))
+
+
+def _any_of(rows: list[exp.Select], records: str) -> exp.Expression:
+    """The records whose row id one of ``rows`` yields: one semi-join over their union."""
     union = rows[0]
     for other in rows[1:]:
         union = exp.union(union, other, distinct=False)
+    rowid = exp.column("rowid", table=records, quoted=True)
     return exp.In(this=rowid, query=union.subquery() if isinstance(union, exp.Select) else exp.Subquery(this=union))
+
+
+#: Runs a query on the index tables of the version being bound and returns its rows.
+Lookup = Callable[[exp.Select], list[tuple]]
+
+
+def _resolved(fields: tuple[str, ...], match: Match, records: str, by_value: frozenset[str], lookup: Lookup,
+              limit: int) -> exp.Expression | None:
+    """The match as constants (see the module's docstring), or ``None`` when it holds more
+    than ``limit`` rows or values. Postings are read without DISTINCT, so a common word stops
+    the read early instead of gathering all its rows; a row posted several times (a word twice
+    in a field, or in two fields) counts once."""
+    parts: list[exp.Expression] = []
+    posted = [f for f in fields if f not in by_value]
+    if posted:
+        found = lookup(_posted_rows(posted, match).limit(4 * limit + 1))
+        rids = sorted({rid for (rid,) in found})
+        if len(found) > 4 * limit or len(rids) > limit:
+            return None
+        if rids:
+            rowid = exp.column("rowid", table=records, quoted=True)
+            parts.append(exp.EQ(this=rowid, expression=exp.Literal.number(rids[0])) if len(rids) == 1 else exp.and_(
+                exp.Between(this=rowid, low=exp.Literal.number(rids[0]), high=exp.Literal.number(rids[-1])),
+                exp.In(this=rowid.copy(), expressions=[exp.Literal.number(r) for r in rids])))
+    valued = [f for f in fields if f in by_value]
+    if valued:
+        pairs = lookup(exp.select("field", "value").distinct().from_(VALUES).where(
+            exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in valued]))
+            .where(_term_condition(match)).limit(limit + 1))
+        if len(pairs) > limit:
+            return None
+        for name in valued:
+            values = sorted(value for field, value in pairs if field == name)
+            if values:
+                parts.append(exp.In(this=exp.column(name, table=records, quoted=True),
+                                    expressions=[exp.Literal.string(v) for v in values]))
+    if not parts:
+        return exp.false()
+    if len(parts) == 1:
+        return parts[0]
+    # Several: a semi-join over the union of each part's rows (an OR of a row-id range and a
+    # value list stops the engine pushing either into the scan: 138 ms instead of 1 ms for a
+    # page on 2 M rows).
+    return _any_of([exp.select("rowid").from_(exp.to_table(records)).where(part) for part in parts], records)
 
 
 @dataclass(frozen=True)
@@ -174,15 +239,18 @@ class Index:
     by_value: frozenset[str] = frozenset()
 
 
-def use_index(query: exp.Expression, records: str = "records", index: Index = Index()) -> exp.Expression:
+def use_index(query: exp.Expression, records: str = "records", index: Index = Index(), lookup: Lookup | None = None,
+              resolve: int = RESOLVE) -> exp.Expression:
     """``query`` with every marked scan replaced by a lookup in the index tables (which the
-    caller then points at the version, like ``records``)."""
+    caller then points at the version, like ``records``); with ``lookup``, selective matches
+    (at most ``resolve`` rows or values) are resolved to constants first."""
     def swap(node: exp.Expression) -> exp.Expression:
         marked = node.meta.get(_META) if node.meta else None
         if marked is None:
             return node
         fields, match = marked
-        return exp.Paren(this=_lookup(fields, match, records, index.by_value))
+        constants = _resolved(fields, match, records, index.by_value, lookup, resolve) if lookup is not None else None
+        return exp.Paren(this=constants if constants is not None else _lookup(fields, match, records, index.by_value))
 
     return query.transform(swap)
 
