@@ -46,6 +46,18 @@ with instance.session() as s:
 """
 
 
+#: Full-text classes: (label, the words searched, raw DuckDB's scan, Datasette's FTS5 query).
+#: Every ``denomination`` is "ETABLISSEMENT <n> SAS": a number is a rare word, a number's
+#: prefix a few rows, "sas" every row. Opendatasoft's bare string searches every text field,
+#: its last word as a prefix; Datasette's FTS index holds ``denomination`` only.
+FULL_TEXT = [
+    ("a rare word (1 row)", "1234567", "denomination ILIKE '%1234567%'", "1234567*"),
+    ("a prefix (1,707 rows; 1,111 names)", "1234", "denomination ILIKE '%1234%'", "1234*"),
+    ("a word in every row + a prefix", "sas 1234", "denomination ILIKE '%sas%' AND denomination ILIKE '%1234%'", "sas 1234*"),
+    ("a word in every row (2 M)", "sas", "denomination ILIKE '%sas%'", "sas*"),
+]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -179,11 +191,12 @@ def main() -> None:
                              "limit": 100}),
                     sql("SELECT year(date_creation) y, count(*) n FROM v.records GROUP BY 1 ORDER BY 1"),
                     dsql("select substr(date_creation, 7, 4) y, count(*) n from sirene group by 1 order by 1")),
-                "full-text search": (
-                    records({"where": '"1234567"', "limit": 10}),
-                    sql(f"SELECT {FIELDS} FROM v.records WHERE denomination ILIKE '%1234567%' LIMIT 10",
-                        "SELECT count(*) FROM v.records WHERE denomination ILIKE '%1234567%'"),
-                    lambda: d.get("/sirene/sirene.json", params={"_search": "1234567", "_size": 10}).raise_for_status()),
+                **{f"full-text: {label}": (
+                    records({"where": f'"{words}"', "limit": 10}),
+                    sql(f"SELECT {FIELDS} FROM v.records WHERE {scan} LIMIT 10", f"SELECT count(*) FROM v.records WHERE {scan}"),
+                    (lambda fts=fts: d.get("/sirene/sirene.json", params={"_search": fts, "_searchmode": "raw",
+                                                                          "_size": 10}).raise_for_status()))
+                   for label, words, scan, fts in FULL_TEXT},
                 "bbox (in_bbox)": (
                     records({"where": "in_bbox(geo_point_2d, 48.8, 2.3, 48.9, 2.4)", "limit": 10}),
                     sql(f"SELECT {FIELDS} FROM v.records WHERE {bbox} LIMIT 10", f"SELECT count(*) FROM v.records WHERE {bbox}"),

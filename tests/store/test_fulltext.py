@@ -202,6 +202,32 @@ def test_a_selective_match_becomes_constants(loaded, rows):
     assert "main.fulltext" not in nothing and "WHERE (FALSE)" in nothing
 
 
+def test_a_common_word_anded_with_a_rare_one_is_read_for_the_rare_rows_only(loaded, rows):
+    """The rare word's rows, then the common word's postings among them: one row-id list,
+    no semi-join over the common word's postings, and the same count as the oracle."""
+    instance, location, fields = loaded
+    texts = text_fields(loaded)
+    name = next(f for f in texts if "nom" in f and "prenom" not in f)
+    held = [set().union(*(words(r[f]) for f in texts)) for r in rows]
+    counts: dict[str, int] = {}
+    for found in held:
+        for w in found:
+            counts[w] = counts.get(w, 0) + 1
+    common = max((w for w in counts if len(w) > 3), key=lambda w: counts[w])
+    holders = [r for r, found in zip(rows, held) if common in found]
+    assert len(holders) > 200  # common enough to stay unresolved below
+    rare = next(w for r in holders for w in sorted(words(r[name])) if counts[w] < 50 and len(w) > 3)
+    query = f'search(*, "{common} {rare}*")'  # fuzzy common word, prefix rare word
+    instance.store.fulltext_resolve = min(fulltext.RESOLVE, len(holders) - 1)  # the common word alone cannot resolve
+    try:
+        sql = instance.store._bind(location, compile_plan(Query(where=[query]), fields).select)
+        assert "main.fulltext" not in sql and '"rowid"' in sql and "regexp_split_to_array" not in sql.lower()
+        expected = sum(1 for r in rows if search_oracle(r, f"{common} {rare}*", texts))
+        assert _ids(instance.store, location, query, fields) == expected > 0
+    finally:
+        instance.store.fulltext_resolve = fulltext.RESOLVE
+
+
 def test_a_version_without_index_falls_back_to_the_scan(loaded, rows, tmp_path):
     instance, location, fields = loaded
     old = tmp_path / "old" / "v000001.duckdb"

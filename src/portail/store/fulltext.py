@@ -57,7 +57,7 @@ ALL_TABLES = (POSTINGS, TERMS, VALUES)
 #: A text field is indexed by its distinct values when it has at most one per ``REPEATS`` rows.
 REPEATS = 4
 #: A match found in at most this many rows (or distinct values) is resolved to constants.
-RESOLVE = 1000
+RESOLVE = 4096
 _SPLIT = r"[^\pL\pN]+"
 _META = "portail_fulltext"
 
@@ -192,44 +192,102 @@ def _any_of(rows: list[exp.Select], records: str) -> exp.Expression:
 Lookup = Callable[[exp.Select], list[tuple]]
 
 
+@dataclass(frozen=True)
+class _Resolved:
+    """A match as constants; ``rids`` when they are its row ids (at most the resolve limit)."""
+
+    sql: exp.Expression
+    rids: frozenset[int] | None = None
+
+
+def _rowids(rids: frozenset[int], records: str) -> exp.Expression:
+    """``rowid`` in a constant set: bounded first, so the engine skips the other row groups."""
+    if not rids:
+        return exp.false()
+    ordered = sorted(rids)
+    rowid = exp.column("rowid", table=records, quoted=True)
+    if len(ordered) == 1:
+        return exp.EQ(this=rowid, expression=exp.Literal.number(ordered[0]))
+    return exp.and_(exp.Between(this=rowid, low=exp.Literal.number(ordered[0]), high=exp.Literal.number(ordered[-1])),
+                    exp.In(this=rowid.copy(), expressions=[exp.Literal.number(r) for r in ordered]))
+
+
 def _resolved(fields: tuple[str, ...], match: Match, records: str, by_value: frozenset[str], lookup: Lookup,
-              limit: int) -> exp.Expression | None:
+              limit: int) -> _Resolved | None:
     """The match as constants (see the module's docstring), or ``None`` when it holds more
-    than ``limit`` rows or values. Postings are read without DISTINCT, so a common word stops
-    the read early instead of gathering all its rows; a row posted several times (a word twice
-    in a field, or in two fields) counts once."""
-    parts: list[exp.Expression] = []
+    than ``limit`` rows or values. Postings are read without DISTINCT, so a common word stops the read early
+    instead of gathering all its rows; a row posted several times (a word twice in a field, or
+    in two fields) counts once."""
     posted = [f for f in fields if f not in by_value]
+    rids: set[int] = set()
     if posted:
         found = lookup(_posted_rows(posted, match).limit(4 * limit + 1))
-        rids = sorted({rid for (rid,) in found})
+        rids = {rid for (rid,) in found}
         if len(found) > 4 * limit or len(rids) > limit:
             return None
-        if rids:
-            rowid = exp.column("rowid", table=records, quoted=True)
-            parts.append(exp.EQ(this=rowid, expression=exp.Literal.number(rids[0])) if len(rids) == 1 else exp.and_(
-                exp.Between(this=rowid, low=exp.Literal.number(rids[0]), high=exp.Literal.number(rids[-1])),
-                exp.In(this=rowid.copy(), expressions=[exp.Literal.number(r) for r in rids])))
     valued = [f for f in fields if f in by_value]
+    lists: list[tuple[str, list[str]]] = []
     if valued:
         pairs = lookup(exp.select("field", "value").distinct().from_(VALUES).where(
             exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in valued]))
             .where(_term_condition(match)).limit(limit + 1))
         if len(pairs) > limit:
             return None
-        for name in valued:
-            values = sorted(value for field, value in pairs if field == name)
-            if values:
-                parts.append(exp.In(this=exp.column(name, table=records, quoted=True),
-                                    expressions=[exp.Literal.string(v) for v in values]))
-    if not parts:
-        return exp.false()
-    if len(parts) == 1:
-        return parts[0]
-    # Several: a semi-join over the union of each part's rows (an OR of a row-id range and a
-    # value list stops the engine pushing either into the scan: 138 ms instead of 1 ms for a
-    # page on 2 M rows).
-    return _any_of([exp.select("rowid").from_(exp.to_table(records)).where(part) for part in parts], records)
+        lists = [(name, sorted(v for f, v in pairs if f == name)) for name in valued]
+        lists = [(name, values) for name, values in lists if values]
+    if not rids and len(lists) == 1:  # one value list, however many rows: the dictionary answers it
+        name, values = lists[0]
+        return _Resolved(exp.In(this=exp.column(name, table=records, quoted=True),
+                                expressions=[exp.Literal.string(v) for v in values]))
+    # Several parts: their rows as one row-id list (an OR of a row-id range and a value list, or
+    # a semi-join over their union, stops the engine pushing either into the scan: 95-138 ms
+    # instead of a few for a page on 2 M rows).
+    for name, values in lists:
+        found = lookup(exp.select("rowid").from_(exp.to_table(records)).where(
+            exp.In(this=exp.column(name, quoted=True), expressions=[exp.Literal.string(v) for v in values])).limit(limit + 1))
+        rids |= {rid for (rid,) in found}
+        if len(found) > limit or len(rids) > limit:
+            return None
+    return _Resolved(_rowids(frozenset(rids), records), frozenset(rids))
+
+
+def _rows_among(fields: tuple[str, ...], match: Match, records: str, by_value: frozenset[str], lookup: Lookup,
+                among: frozenset[int]) -> frozenset[int]:
+    """Which of the rows ``among`` the match holds: the index read for those rows only,
+    however common the word."""
+    if not among:
+        return among
+    found: set[int] = set()
+    rid = exp.In(this=exp.column("rid"), expressions=[exp.Literal.number(r) for r in sorted(among)])
+    posted = [f for f in fields if f not in by_value]
+    if posted:
+        found |= {r for (r,) in lookup(_posted_rows(posted, match).where(rid))}
+    for name in fields:
+        if name in by_value:
+            values = exp.select("value").from_(VALUES).where(
+                exp.EQ(this=exp.column("field"), expression=exp.Literal.string(name))).where(_term_condition(match))
+            found |= {r for (r,) in lookup(exp.select("rowid").from_(exp.to_table(records)).where(_rowids(among, records))
+                                           .where(exp.In(this=exp.column(name, quoted=True), query=values.subquery())))}
+    return frozenset(found & among)
+
+
+def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+    """The terms of the widest AND chain ``node`` belongs to (parentheses seen through)."""
+    top = node
+    while isinstance(top.parent, (exp.And, exp.Paren)):
+        top = top.parent
+    out: list[exp.Expression] = []
+
+    def walk(n: exp.Expression) -> None:
+        if isinstance(n, exp.And):
+            walk(n.left)
+            walk(n.right)
+        elif isinstance(n, exp.Paren) and isinstance(n.this, (exp.And, exp.Paren)):
+            walk(n.this)
+        else:
+            out.append(n)
+    walk(top)
+    return out
 
 
 @dataclass(frozen=True)
@@ -242,17 +300,50 @@ class Index:
 def use_index(query: exp.Expression, records: str = "records", index: Index = Index(), lookup: Lookup | None = None,
               resolve: int = RESOLVE) -> exp.Expression:
     """``query`` with every marked scan replaced by a lookup in the index tables (which the
-    caller then points at the version, like ``records``); with ``lookup``, selective matches
-    (at most ``resolve`` rows or values) are resolved to constants first."""
-    def swap(node: exp.Expression) -> exp.Expression:
-        marked = node.meta.get(_META) if node.meta else None
-        if marked is None:
-            return node
-        fields, match = marked
-        constants = _resolved(fields, match, records, index.by_value, lookup, resolve) if lookup is not None else None
-        return exp.Paren(this=constants if constants is not None else _lookup(fields, match, records, index.by_value))
-
-    return query.transform(swap)
+    caller then points at the version, like ``records``). With ``lookup``, selective matches
+    (at most ``resolve`` rows or values) are resolved to constants first, and the other
+    matches ANDed with one resolved to row ids are read for those rows only: the whole AND
+    becomes one row-id list ("sas 1234*" with "sas" in every row: no semi-join over two
+    million postings, and the rows' text is never split again)."""
+    tree = query.copy()
+    marked = [n for n in tree.walk() if n.meta and n.meta.get(_META) is not None]
+    resolved: dict[int, _Resolved | None] = {}
+    if lookup is not None:
+        for node in marked:
+            fields, match = node.meta[_META]
+            resolved[id(node)] = _resolved(fields, match, records, index.by_value, lookup, resolve)
+    replacements: dict[int, exp.Expression] = {}
+    for node in marked:
+        if id(node) in replacements:
+            continue
+        found = resolved.get(id(node))
+        if found is None or found.rids is None:
+            continue
+        # The matches ANDed with this one: their rows among this one's, all as one list.
+        chain = [n for n in _conjuncts(node) if n.meta and n.meta.get(_META) is not None and id(n) not in replacements]
+        rids = found.rids
+        for other in chain:
+            known = resolved.get(id(other))
+            if other is not node and known is not None and known.rids is not None:
+                rids = rids & known.rids
+        for other in chain:
+            known = resolved.get(id(other))
+            if other is not node and (known is None or known.rids is None):
+                fields, match = other.meta[_META]
+                rids = _rows_among(fields, match, records, index.by_value, lookup, rids)
+        for other in chain:
+            replacements[id(other)] = exp.true()
+        replacements[id(node)] = _rowids(rids, records)
+    for node in marked:
+        if id(node) in replacements:
+            new = replacements[id(node)]
+        elif resolved.get(id(node)) is not None:
+            new = resolved[id(node)].sql
+        else:
+            fields, match = node.meta[_META]
+            new = _lookup(fields, match, records, index.by_value)
+        node.replace(exp.Paren(this=new))
+    return tree
 
 
 def read_index(con: duckdb.DuckDBPyConnection, catalog: str) -> Index | None:
