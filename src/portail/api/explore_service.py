@@ -262,12 +262,18 @@ def compile_odsql(fields: list[Field], security: odsql.Security | None = None, *
 def where_condition(fields: list[Field], where: list[str] | None, timezone: str = "UTC",
                     security: odsql.Security | None = None) -> list[exp.Expression]:
     """The ODSQL ``where`` parameters (ANDed) and the caller's row filter as one condition, or nothing."""
+    return where_clause(fields, where, timezone, security)[0]
+
+
+def where_clause(fields: list[Field], where: list[str] | None, timezone: str = "UTC",
+                 security: odsql.Security | None = None) -> tuple[list[exp.Expression], bool]:
+    """:func:`where_condition`, and whether it read the clock (``now()``: not to be kept)."""
     given = [w for w in where or [] if w and w.strip()]
     if not given and (security is None or security.row_filter is None):
-        return []
+        return [], False
     plan = compile_odsql(fields, security, where=given, timezone=timezone)
     condition = plan.select.args.get("where")
-    return [condition.this] if condition is not None else []
+    return ([condition.this] if condition is not None else []), plan.reads_clock
 
 
 def _filters(access: Access, version, refine, exclude, text: str | None = None) -> list[exp.Expression]:
@@ -315,10 +321,8 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
                 raise ApiError(410, "CursorExpired", "The version this cursor walks is no longer kept; start again.")
     request = _PageRequest(select, order_by, limit, offset, tuple(refine or ()), tuple(exclude or ()), after is not None,
                            with_ids, tuple(where or ()), group_by, lang, timezone, text, max_limit, window)
-    if _time_dependent(select, group_by, order_by, *(where or ())):
-        page = _page_plan(instance, access, version, request)
-    else:
-        page = _PAGES.get((version.location, access.security, request), lambda: _page_plan(instance, access, version, request))
+    page = _PAGES.get((version.location, access.security, request), lambda: _page_plan(instance, access, version, request),
+                      keep=lambda plan: not plan.reads_clock)
     store = instance.store
     rows = []
     if page.rows_sql is not None:
@@ -371,16 +375,10 @@ class _PagePlan:
     rows_sql: str | None  # None: no rows wanted (limit 0)
     effective: int
     cursor: bool  # rows_sql takes the last rowid seen as its one parameter
+    reads_clock: bool = False  # now() is a constant of the SQL: compiled again at every call
 
 
 _TOTAL = "__portail_total"
-
-
-def _time_dependent(*clauses: str | None) -> bool:
-    """Does a query read the clock? ``now()`` is fixed when the query compiles, so such a plan
-    is compiled per call (the test is loose on purpose: a field named ``snow`` only costs a
-    compilation)."""
-    return any(clause is not None and "now" in clause.lower() for clause in clauses)
 
 
 #: Plans of records calls, keyed on the version file (which never changes: no stamp needed).
@@ -406,7 +404,7 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> 
         # before LIMIT): one grouping pass instead of two; ``count`` serves past the last group.
         total = exp.alias_(exp.Window(this=exp.Count(this=exp.Star())), _TOTAL)
         rows = sql(query.select(total).limit(effective).offset(r.offset)) if effective else None
-        return _PagePlan(columns, True, count, GROUP_WINDOW, rows, effective, False)
+        return _PagePlan(columns, True, count, GROUP_WINDOW, rows, effective, False, plan.reads_clock)
     count = sql(_where(exp.select("count(*) AS n").from_("records"), conditions)) if conditions else None
     if r.with_ids:
         query = query.select(exp.alias_(_id_expression(access, version), "_id"))
@@ -415,11 +413,11 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> 
         rowid = exp.column("rowid")
         query = _where(query.select(exp.alias_(rowid, "__rowid")), [rowid > exp.Placeholder()])
         rows = sql(query.order_by(rowid.copy()).limit(effective)) if effective else None
-        return _PagePlan(columns, False, count, 2**63, rows, effective, True)
+        return _PagePlan(columns, False, count, 2**63, rows, effective, True, plan.reads_clock)
     bound = max(MAX_WINDOW, r.max_limit) if r.window is not None else r.offset + r.max_limit
     effective = check_paging(r.limit, r.offset, max_limit=r.max_limit, window=bound)
     rows = sql(query.limit(effective).offset(r.offset)) if effective else None
-    return _PagePlan(columns, False, count, 2**63, rows, effective, False)
+    return _PagePlan(columns, False, count, 2**63, rows, effective, False, plan.reads_clock)
 
 
 def _with_ids(fields: list[Field], rows: list[dict[str, Any]], with_ids: bool, timezone: str = "UTC") -> list[dict[str, Any]]:
@@ -457,19 +455,19 @@ def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | N
     def run(query: exp.Select) -> list[dict[str, Any]]:
         return instance.store.query(version.location, query).to_pylist()
 
-    def compute() -> list[dict[str, Any]]:
+    def compute() -> tuple[list[dict[str, Any]], bool]:
         visible = access.visible()
         specs = [parse_facet(f, visible) for f in facet] if facet else default_facets(visible)
         refinements, _ = filters(visible, refine, exclude)
-        base = text_condition(visible, text) + where_condition(access.fields(), where, timezone, access.security)
-        return [{"name": spec.field.name, "facets": facet_values(run, spec, refinements, base)} for spec in specs]
+        condition, reads_clock = where_clause(access.fields(), where, timezone, access.security)
+        base = text_condition(visible, text) + condition
+        return [{"name": spec.field.name, "facets": facet_values(run, spec, refinements, base)} for spec in specs], reads_clock
 
-    if _time_dependent(*(where or ())):
-        return compute()
-    # A version never changes, so neither do its facet counts for the same request and caller.
+    # A version never changes, so neither do its facet counts for the same request and caller
+    # (unless the where clause or the row filter reads the clock).
     key = (version.location, access.security, tuple(facet or ()), tuple(refine or ()), tuple(exclude or ()),
            tuple(where or ()), timezone, text)
-    return copy.deepcopy(_FACETS.get(key, compute))
+    return copy.deepcopy(_FACETS.get(key, compute, keep=lambda answer: not answer[1])[0])
 
 
 #: Facet answers, keyed on the version file (immutable) and everything that shapes them.

@@ -111,20 +111,24 @@ class GenerationCache:
     ``get(key, compute, stamp=...)`` returns the value cached under the same stamp — the
     catalogue's (:func:`stamp`) for what derives from the catalogue — or computes and keeps it.
     Values keyed on immutable data (a version file) take no stamp: they never go stale.
-    Exceptions are not cached (a 404 stays a lookup)."""
+    Exceptions are not cached (a 404 stays a lookup), nor values ``keep`` refuses (a plan
+    that read the clock)."""
 
     def __init__(self, size: int = 2048):
         self.size = size
         self._entries: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: K, compute: Callable[[], V], stamp: Hashable = None) -> V:
+    def get(self, key: K, compute: Callable[[], V], stamp: Hashable = None,
+            keep: Callable[[V], bool] | None = None) -> V:
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry[0] == stamp:
                 self._entries.move_to_end(key)
                 return entry[1]
         value = compute()
+        if keep is not None and not keep(value):
+            return value
         with self._lock:
             self._entries[key] = (stamp, value)
             self._entries.move_to_end(key)

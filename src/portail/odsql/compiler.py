@@ -73,6 +73,9 @@ class Plan:
     select: exp.Select
     columns: tuple[Field, ...]
     aggregated: bool
+    #: ``now()`` was compiled (in the query or the row filter): its instant is a constant of
+    #: the SQL, so the plan holds for this call only and must not be kept.
+    reads_clock: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,8 @@ class _Compiler:
         self.by_name = {f.name: f for f in self.visible}
         self.tz = literals.zone(query.timezone or "UTC")
         self.lang = (query.lang or "fr").lower()
-        self.now = now
+        self._now = now
+        self.read_clock = False
         self.clause = WHERE
         self.groups: dict[ast.Node, _Key] | None = None  # set once the query is known to aggregate
         self.group_aliases: dict[str, _Key] = {}
@@ -118,6 +122,12 @@ class _Compiler:
         self.group_outputs: list[exp.Expression] = []
 
     # -- the Context protocol ------------------------------------------------------------------
+    @property
+    def now(self) -> datetime:
+        """The query's instant; reading it marks the plan as time-dependent."""
+        self.read_clock = True
+        return self._now
+
 
     def field(self, name: str) -> Field:
         f = self.by_name.get(name)
@@ -565,10 +575,12 @@ def compile_plan(query: Query, fields: list[Field], security: Security | None = 
 
     wheres = [query.where] if isinstance(query.where, str) else list(query.where or [])
     conditions = [c.condition(parse(WHERE, text)) for text in wheres if _given(text)]
+    filter_compiler = None
     if security.row_filter is not None:
         row_filter = security.row_filter
         node = parse(WHERE, row_filter) if isinstance(row_filter, str) else row_filter
-        conditions.append(_Compiler(fields, frozenset(), query, now).condition(node))
+        filter_compiler = _Compiler(fields, frozenset(), query, now)
+        conditions.append(filter_compiler.condition(node))
 
     select_node = parse(SELECT, query.select) if _given(query.select) else ast.SelectClause((ast.SelectStar(),))
     group_node = parse(GROUP_BY, query.group_by) if _given(query.group_by) else None
@@ -600,7 +612,8 @@ def compile_plan(query: Query, fields: list[Field], security: Security | None = 
         select = select.limit(exp.Literal.number(query.limit), copy=False)
     if query.offset:
         select = select.offset(exp.Literal.number(query.offset), copy=False)
-    return Plan(select, tuple(_output_field(o, aggregated) for o in outputs), aggregated)
+    reads_clock = c.read_clock or (filter_compiler is not None and filter_compiler.read_clock)
+    return Plan(select, tuple(_output_field(o, aggregated) for o in outputs), aggregated, reads_clock)
 
 
 def compile_query(query: Query, fields: list[Field], security: Security | None = None) -> exp.Select:

@@ -1,0 +1,69 @@
+"""Plans that read the clock are never kept: ``now()`` is compiled into the SQL as a constant,
+so a records page, a count or a facet answer computed with it holds for one call only —
+whether ``now()`` comes from the caller's ``where`` or from the dataset's row filter (which
+the caller does not see). Other plans are kept per version (``api.explore_service``)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from portail.api import explore_service as es
+from portail.auth import services as auth
+from portail.catalog import services
+from portail.odsql import Query, compile_plan
+from portail.schema import Field, FieldType
+from tests.conftest import Published, published_instance
+
+STEP = 2.0  # seconds between the rows' instants, all in the near future
+
+
+@pytest.fixture
+def soon(tmp_path):
+    """Three rows timestamped STEP, 2*STEP and 3*STEP seconds from now."""
+    start = datetime.now(timezone.utc)
+    path = tmp_path / "soon.csv"
+    path.write_text("n;t\n" + "".join(f"{i};{(start + timedelta(seconds=STEP * i)).isoformat()}\n" for i in (1, 2, 3)),
+                    encoding="utf-8")
+    inst = published_instance(tmp_path / "home", Published("soon", path))
+    yield inst, start
+    inst.store.close()
+
+
+def _wait_until(moment: datetime) -> None:
+    time.sleep(max(0.0, (moment - datetime.now(timezone.utc)).total_seconds()) + 0.2)
+
+
+def test_the_compiler_says_when_a_plan_reads_the_clock():
+    fields = [Field("t", "t", FieldType.DATETIME), Field("snow", "snow", FieldType.INT)]
+    assert compile_plan(Query(where="t <= now(days=-1)"), fields).reads_clock
+    assert compile_plan(Query(select="now() as at"), fields).reads_clock
+    assert not compile_plan(Query(where="snow > 2 and t > date'2024'"), fields).reads_clock
+    from portail.odsql import Security
+    assert compile_plan(Query(where="snow > 2"), fields, Security(row_filter="t <= now()")).reads_clock
+
+
+def test_a_where_with_now_is_compiled_at_every_call(soon):
+    inst, start = soon
+    dataset = es.get_visible_dataset(inst, "public", "soon")
+    past = lambda: es.query_records(inst, dataset, where=["t <= now()"]).total_count  # noqa: E731
+    facets = lambda: es.dataset_facets(inst, dataset, facet=["n"], where=["t <= now()"])  # noqa: E731
+    assert past() == 0 and facets()[0]["facets"] == []
+    _wait_until(start + timedelta(seconds=STEP))
+    assert past() == 1
+    assert [f["name"] for f in facets()[0]["facets"]] == ["1"]
+
+
+def test_a_row_filter_with_now_is_compiled_at_every_call(soon):
+    """The anonymous caller sees the rows whose instant has passed: the filter is the
+    dataset's, the caller's query has no ``now`` in it."""
+    inst, start = soon
+    with inst.session() as s:
+        auth.set_dataset_security(s, services.get_dataset(s, "soon"), record_filters={"*": "t <= now()"})
+    dataset = es.get_visible_dataset(inst, "public", "soon")
+    seen = lambda: es.query_records(inst, dataset, where=["n > 0"]).total_count  # noqa: E731
+    assert seen() == 0
+    _wait_until(start + timedelta(seconds=2 * STEP))
+    assert seen() == 2
