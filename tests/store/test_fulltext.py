@@ -278,3 +278,46 @@ def test_build_without_text_fields(tmp_path):
     assert fulltext.build(con, "build", []) == 0
     assert fulltext.read_index(con, "build") == fulltext.Index()
     con.close()
+
+
+def test_pages_of_a_resolved_match_walk_its_rows_once(loaded, rows):
+    """Count and pages of a match answered from its row-id list (the count a constant, each
+    page the slice it shows), alone and ANDed with another condition tested once on those
+    rows: every matching row on exactly one page, the same rows as the scan finds."""
+    instance, location, fields = loaded
+    texts = text_fields(loaded)
+    by_value = next(f for f in texts if "departement" in f and "libelle" in f)
+    con = duckdb.connect(location, read_only=True)
+    try:
+        posted = [f for (f,) in con.execute("SELECT DISTINCT field FROM fulltext ORDER BY 1").fetchall()]
+    finally:
+        con.close()
+    counts: dict[str, int] = {}
+    for r in rows:
+        for w in set().union(*(words(r[f]) for f in posted)):  # rows' postings: a row-id list
+            counts[w] = counts.get(w, 0) + 1
+    word = next(w for w, n in sorted(counts.items()) if 30 <= n <= 300 and len(w) > 4)
+    holders = [r for r in rows if search_oracle(r, f"{word}*", texts)]
+    assert 30 <= len(holders) <= fulltext.RESOLVE
+    other = holders[0][by_value]
+    columns = ", ".join(texts)
+    for where in ([f'"{word}"'], [f'"{word}"', f'{by_value} = "{other}"']):
+        count = compile_plan(Query(select="count(*) as n", where=where), fields)
+        assert " FROM " not in instance.store._bind(location, count.select)  # the list's length
+        total = instance.store.query(location, count.select).column("n")[0].as_py()
+        seen = []
+        for offset in range(0, total + 7, 7):
+            page = compile_plan(Query(select=columns, where=where, limit=7, offset=offset), fields)
+            sql = instance.store._bind(location, page.select)
+            assert "OFFSET" not in sql and ('"rowid"' in sql or offset >= total)
+            seen += [tuple(r.values()) for r in instance.store.query(location, page.select).to_pylist()]
+        con = duckdb.connect(location, read_only=True)  # the scan, no index
+        try:
+            scanned = con.execute(to_sql(compile_plan(Query(select=columns, where=where), fields).select)).fetchall()
+        finally:
+            con.close()
+        assert sorted(seen) == sorted(scanned) and len(seen) == total > 0
+        if len(where) == 1:
+            assert total == len(holders)
+        else:
+            assert total == sum(1 for r in holders if r[by_value] == other) < len(holders)
