@@ -321,3 +321,27 @@ def test_pages_of_a_resolved_match_walk_its_rows_once(loaded, rows):
             assert total == len(holders)
         else:
             assert total == sum(1 for r in holders if r[by_value] == other) < len(holders)
+
+
+def test_lookup_answers_are_kept_within_a_row_budget():
+    memo = fulltext.LookupMemo(rows=5)
+    calls = []
+
+    def answer(n):
+        def compute():
+            calls.append(n)
+            return [(i,) for i in range(n)]
+        return compute
+
+    assert memo.get("v1", "a", answer(3)) == [(0,), (1,), (2,)]
+    assert memo.get("v1", "a", answer(3)) and calls == [3]  # kept
+    memo.get("v1", "b", answer(2))
+    memo.get("v1", "c", answer(2))  # 7 rows > 5: the least recently used ("a") goes
+    memo.get("v1", "a", answer(3))
+    assert calls == [3, 2, 2, 3]
+    memo.get("v2", "big", answer(6))  # larger than the budget: answered, never kept
+    memo.get("v2", "big", answer(6))
+    assert calls[-2:] == [6, 6]
+    memo.forget("v1")
+    memo.get("v1", "a", answer(3))
+    assert calls[-1] == 3 and len(calls) == 7

@@ -20,7 +20,7 @@ from portail.api.explore_service import (check_paging, check_records_access, dat
                                          get_visible_dataset, query_records, visible_datasets)
 from portail.api.errors import not_found
 from portail.auth import Principal
-from portail.api.serialize import dataset_json
+from portail.api.serialize import dataset_json, json_response
 from portail.exports import FORMATS, ExportOptions
 
 
@@ -109,7 +109,7 @@ def explore_router(portal: str) -> APIRouter:
             elif after is None and offset + len(page.results) < page.total_count and page.results:
                 links.append({"rel": "next", "href": str(request.url.include_query_params(offset=offset + len(page.results)))})
             body["_links"] = links
-        return body
+        return json_response(body)
 
     @both(router, "/catalog/datasets/{dataset_id}/records/{record_id}", summary="One record by id")
     def get_one_record(request: Request, dataset_id: str, record_id: str, principal: Caller, select: str | None = None,
@@ -124,9 +124,9 @@ def explore_router(portal: str) -> APIRouter:
                    where: Annotated[list[str], Query()] = [], timezone: str = "UTC"):
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         href = f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset.slug}/facets"
-        return {"links": [{"rel": "self", "href": href}],
-                "facets": dataset_facets(instance(request), dataset, facet=facet, refine=refine, exclude=exclude,
-                                         where=where, timezone=timezone, principal=principal)}
+        return json_response({"links": [{"rel": "self", "href": href}],
+                              "facets": dataset_facets(instance(request), dataset, facet=facet, refine=refine,
+                                                       exclude=exclude, where=where, timezone=timezone, principal=principal)})
 
     @both(router, "/catalog/datasets/{dataset_id}/attachments", summary="Files attached to a dataset")
     def list_attachments(request: Request, dataset_id: str, principal: Caller):

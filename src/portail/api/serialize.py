@@ -6,9 +6,12 @@ here and nowhere else; record values are shaped by ``portail.values``, shared wi
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any
 
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import Response
 from markdown_it import MarkdownIt
 
 from portail.catalog.models import Dataset
@@ -17,6 +20,15 @@ from portail.schema import Field, FieldType, fields_from_json
 from portail.values import record_value
 
 _markdown = MarkdownIt("commonmark", {"html": False})
+
+
+def json_response(body: Any) -> Response:
+    """A body of plain JSON values (what ``records_json`` and the facets give) as a response,
+    written once: FastAPI would first walk it with ``jsonable_encoder`` (0.2 ms for a page of
+    10 records, 2 ms for 100). Anything else (a Decimal, a date) goes through that encoder,
+    value by value."""
+    text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=jsonable_encoder)
+    return Response(text.encode("utf-8"), media_type="application/json")
 
 
 def _iso(value: datetime | date | None) -> str | None:

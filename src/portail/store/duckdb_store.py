@@ -130,6 +130,7 @@ class DuckDBStore:
         self._reader: duckdb.DuckDBPyConnection | None = None
         self._attached: dict[str, str] = {}
         self._fulltext: dict[str, fulltext.Index | None] = {}
+        self._lookups = fulltext.LookupMemo()
         self._lock = threading.Lock()
         self._opening = threading.Lock()
 
@@ -216,6 +217,7 @@ class DuckDBStore:
         with self._lock:
             alias = self._attached.pop(location, None)
             self._fulltext.pop(location, None)
+            self._lookups.forget(location)
             if alias and self._reader is not None:
                 self._reader.execute(f"DETACH {alias}")
 
@@ -233,8 +235,12 @@ class DuckDBStore:
         index = self._index(location, alias)
         if index is not None:
             def lookup(q: exp.Select) -> list[tuple]:
-                with self.cursor() as cur:
-                    return cur.execute(_repoint(q, alias).sql(dialect="duckdb")).fetchall()
+                sql = _repoint(q, alias).sql(dialect="duckdb")
+
+                def run() -> list[tuple]:
+                    with self.cursor() as cur:
+                        return cur.execute(sql).fetchall()
+                return self._lookups.get(location, sql, run)
 
             query = fulltext.use_index(query, RECORDS, index, lookup if self.fulltext_resolve > 0 else None,
                                        self.fulltext_resolve)
@@ -289,6 +295,7 @@ class DuckDBStore:
             self._reader = None
             self._attached.clear()
             self._fulltext.clear()
+            self._lookups.forget()
 
 
 def _repoint(query: exp.Expression, alias: str) -> exp.Expression:

@@ -42,6 +42,8 @@ semi-join.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -193,6 +195,41 @@ def _any_of(rows: list[exp.Select], records: str) -> exp.Expression:
 Lookup = Callable[[exp.Select], list[tuple]]
 
 
+class LookupMemo:
+    """Answers of index lookups by (version, SQL), up to ``rows`` rows in all (least recently
+    used first out). A version never changes, and the count and the page of one request, the
+    next page, or the same words in another query, ask the same lookups: a new search pays
+    them once."""
+
+    def __init__(self, rows: int = 200_000):
+        self.rows = rows
+        self._answers: OrderedDict[tuple[str, str], list[tuple]] = OrderedDict()
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def get(self, location: str, sql: str, compute: Callable[[], list[tuple]]) -> list[tuple]:
+        key = (location, sql)
+        with self._lock:
+            if key in self._answers:
+                self._answers.move_to_end(key)
+                return self._answers[key]
+        answer = compute()
+        with self._lock:
+            if key not in self._answers and len(answer) <= self.rows:
+                self._answers[key] = answer
+                self._held += len(answer)
+                while self._held > self.rows:
+                    _, dropped = self._answers.popitem(last=False)
+                    self._held -= len(dropped)
+        return answer
+
+    def forget(self, location: str | None = None) -> None:
+        """Drop the answers of one version (detached), or all."""
+        with self._lock:
+            for key in [k for k in self._answers if location is None or k[0] == location]:
+                self._held -= len(self._answers.pop(key))
+
+
 @dataclass(frozen=True)
 class _Resolved:
     """A match as constants; ``rids`` when they are its row ids (at most the resolve limit)."""
@@ -229,9 +266,7 @@ def _resolved(fields: tuple[str, ...], match: Match, records: str, by_value: fro
     valued = [f for f in fields if f in by_value]
     lists: list[tuple[str, list[str]]] = []
     if valued:
-        pairs = lookup(exp.select("field", "value").distinct().from_(VALUES).where(
-            exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in valued]))
-            .where(_term_condition(match)).limit(limit + 1))
+        pairs = lookup(_value_pairs(valued, match).limit(limit + 1))
         if len(pairs) > limit:
             return None
         lists = [(name, sorted(v for f, v in pairs if f == name)) for name in valued]
@@ -255,21 +290,30 @@ def _resolved(fields: tuple[str, ...], match: Match, records: str, by_value: fro
 def _rows_among(fields: tuple[str, ...], match: Match, records: str, by_value: frozenset[str], lookup: Lookup,
                 among: frozenset[int]) -> frozenset[int]:
     """Which of the rows ``among`` the match holds: the index read for those rows only,
-    however common the word."""
+    however common the word (a field indexed by value is read only if some value holds it)."""
     if not among:
         return among
     found: set[int] = set()
-    rid = exp.In(this=exp.column("rid"), expressions=[exp.Literal.number(r) for r in sorted(among)])
     posted = [f for f in fields if f not in by_value]
     if posted:
+        rid = exp.In(this=exp.column("rid"), expressions=[exp.Literal.number(r) for r in sorted(among)])
         found |= {r for (r,) in lookup(_posted_rows(posted, match).where(rid))}
-    for name in fields:
-        if name in by_value:
-            values = exp.select("value").from_(VALUES).where(
-                exp.EQ(this=exp.column("field"), expression=exp.Literal.string(name))).where(_term_condition(match))
-            found |= {r for (r,) in lookup(exp.select("rowid").from_(exp.to_table(records)).where(_rowids(among, records))
-                                           .where(exp.In(this=exp.column(name, quoted=True), query=values.subquery())))}
+    valued = [f for f in fields if f in by_value]
+    if valued:
+        pairs = lookup(_value_pairs(valued, match))
+        for name in valued:
+            values = sorted(v for f, v in pairs if f == name)
+            if values:
+                found |= {r for (r,) in lookup(exp.select("rowid").from_(exp.to_table(records)).where(_rowids(among, records))
+                                               .where(exp.In(this=exp.column(name, quoted=True),
+                                                             expressions=[exp.Literal.string(v) for v in values])))}
     return frozenset(found & among)
+
+
+def _value_pairs(fields: Sequence[str], match: Match) -> exp.Select:
+    """The (field, value) pairs of ``fields`` indexed by value whose words match."""
+    return exp.select("field", "value").distinct().from_(VALUES).where(
+        exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in fields])).where(_term_condition(match))
 
 
 def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
