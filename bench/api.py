@@ -59,6 +59,12 @@ FULL_TEXT = [
 ]
 
 
+def fresh(call):
+    """A call that asks for something new each time (its argument counts the calls)."""
+    count = iter(range(10**6))
+    return lambda: call(next(count))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -200,6 +206,13 @@ def main() -> None:
                     (lambda fts=fts: d.get("/sirene/sirene.json", params={"_search": fts, "_searchmode": "raw",
                                                                           "_size": 10}).raise_for_status()))
                    for label, words, scan, fts in FULL_TEXT},
+                # A new search each call (users rarely repeat one): no plan nor lookup kept yet.
+                "full-text: a new prefix each call": (
+                    fresh(lambda i: records({"where": f'"1{i:03d}3"', "limit": 10})()),
+                    fresh(lambda i: sql(f"SELECT {FIELDS} FROM v.records WHERE denomination ILIKE '%1{i:03d}3%' LIMIT 10",
+                                        f"SELECT count(*) FROM v.records WHERE denomination ILIKE '%1{i:03d}3%'")()),
+                    fresh(lambda i: d.get("/sirene/sirene.json", params={"_search": f"1{i:03d}3*", "_searchmode": "raw",
+                                                                         "_size": 10}).raise_for_status())),
                 "bbox (in_bbox)": (
                     records({"where": "in_bbox(geo_point_2d, 48.8, 2.3, 48.9, 2.4)", "limit": 10}),
                     sql(f"SELECT {FIELDS} FROM v.records WHERE {bbox} LIMIT 10", f"SELECT count(*) FROM v.records WHERE {bbox}"),

@@ -60,6 +60,9 @@ ALL_TABLES = (POSTINGS, TERMS, VALUES)
 REPEATS = 4
 #: A match found in at most this many rows (or distinct values) is resolved to constants.
 RESOLVE = 2048
+#: Values a field indexed by value tests as constants; past this, a semi-join on the value
+#: dictionary is faster (1,000 constant communes: 64 ms against 32 on 2 M rows).
+VALUE_LIST = 64
 _SPLIT = r"[^\pL\pN]+"
 _META = "portail_fulltext"
 _ROWIDS = "portail_rowids"
@@ -157,22 +160,34 @@ def _term_condition(match: Match) -> exp.Expression:
     return exp.and_(match.first_letter(term.copy()), exp.In(this=term, query=terms.subquery()))
 
 
-def _lookup(fields: tuple[str, ...], match: Match, records: str, by_value: frozenset[str]) -> exp.Expression:
+def _lookup(fields: tuple[str, ...], match: Match, records: str, by_value: frozenset[str],
+            values: dict[str, list[str]] | None = None) -> exp.Expression:
     """One field indexed by value: ``field IN (matching values)``. Otherwise one semi-join on
     the row id over the union of the rows each field matches: an OR of several IN subqueries
-    would make the engine mark every row against each of them (6× slower on 2 M rows)."""
+    would make the engine mark every row against each of them (6× slower on 2 M rows). With
+    ``values`` (the matching values of the fields indexed by value, already read), those fields
+    test constants, and a field no value of which matches is left out."""
     rows = []
     posted = [f for f in fields if f not in by_value]
     if posted:
         rows.append(_posted_rows(posted, match))
     for name in fields:
-        if name in by_value:
-            values = exp.select("value").from_(VALUES).where(
+        if name not in by_value:
+            continue
+        if values is None:
+            held = exp.select("value").from_(VALUES).where(
                 exp.EQ(this=exp.column("field"), expression=exp.Literal.string(name))).where(_term_condition(match))
-            if len(fields) == 1:
-                return exp.In(this=exp.column(name, table=records, quoted=True), query=values.subquery())
-            rows.append(exp.select("rowid").from_(exp.to_table(records))
-                        .where(exp.In(this=exp.column(name, quoted=True), query=values.subquery())))
+            test = exp.In(this=exp.column(name, table=records, quoted=True), query=held.subquery())
+        elif values.get(name):
+            test = exp.In(this=exp.column(name, table=records, quoted=True),
+                          expressions=[exp.Literal.string(v) for v in values[name]])
+        else:
+            continue
+        if len(fields) == 1:
+            return test
+        rows.append(exp.select("rowid").from_(exp.to_table(records)).where(test))
+    if not rows:
+        return exp.false()
     return _any_of(rows, records)
 
 
@@ -273,6 +288,8 @@ def _resolved(fields: tuple[str, ...], match: Match, records: str, by_value: fro
         lists = [(name, values) for name, values in lists if values]
     if not rids and len(lists) == 1:  # one value list, however many rows: the dictionary answers it
         name, values = lists[0]
+        if len(values) > VALUE_LIST:
+            return None
         return _Resolved(exp.In(this=exp.column(name, table=records, quoted=True),
                                 expressions=[exp.Literal.string(v) for v in values]))
     # Several parts: their rows as one row-id list (an OR of a row-id range and a value list, or
@@ -308,6 +325,17 @@ def _rows_among(fields: tuple[str, ...], match: Match, records: str, by_value: f
                                                .where(exp.In(this=exp.column(name, quoted=True),
                                                              expressions=[exp.Literal.string(v) for v in values])))}
     return frozenset(found & among)
+
+
+def _matching_values(fields: tuple[str, ...], match: Match, by_value: frozenset[str], lookup: Lookup,
+                     limit: int) -> dict[str, list[str]] | None:
+    """The values of ``fields`` indexed by value that hold the match, or ``None`` past ``limit``
+    (the same lookup as :func:`_resolved`'s, so already kept)."""
+    valued = [f for f in fields if f in by_value]
+    pairs = lookup(_value_pairs(valued, match).limit(limit + 1)) if valued else []
+    if len(pairs) > min(limit, VALUE_LIST):
+        return None
+    return {name: sorted(v for f, v in pairs if f == name) for name in valued}
 
 
 def _value_pairs(fields: Sequence[str], match: Match) -> exp.Select:
@@ -376,7 +404,8 @@ def use_index(query: exp.Expression, records: str = "records", index: Index = In
             new = resolved[id(node)].sql
         else:
             fields, match = node.meta[_META]
-            new = _lookup(fields, match, records, index.by_value)
+            new = _lookup(fields, match, records, index.by_value,
+                          _matching_values(fields, match, index.by_value, lookup, resolve) if lookup else None)
         wrapped = exp.Paren(this=new)
         if new.meta and _ROWIDS in new.meta:
             wrapped.meta[_ROWIDS] = new.meta[_ROWIDS]
