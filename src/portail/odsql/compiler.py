@@ -128,7 +128,6 @@ class _Compiler:
         self.read_clock = True
         return self._now
 
-
     def field(self, name: str) -> Field:
         f = self.by_name.get(name)
         if f is None:
