@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
@@ -242,8 +243,15 @@ class DuckDBStore:
                         return cur.execute(sql).fetchall()
                 return self._lookups.get(location, sql, run)
 
-            query = fulltext.use_index(query, RECORDS, index, lookup if self.fulltext_resolve > 0 else None,
-                                       self.fulltext_resolve)
+            def ids(q: exp.Select) -> Iterator[np.ndarray]:
+                with self.cursor() as cur:
+                    reader = cur.execute(_repoint(q, alias).sql(dialect="duckdb")).to_arrow_reader(1 << 20)
+                    for batch in reader:
+                        yield batch.column(0).to_numpy()
+
+            resolving = self.fulltext_resolve > 0
+            query = fulltext.use_index(query, RECORDS, index, lookup if resolving else None, self.fulltext_resolve,
+                                       ids if resolving else None)
         return _repoint(query, alias).sql(dialect="duckdb")
 
     def cursor(self) -> duckdb.DuckDBPyConnection:

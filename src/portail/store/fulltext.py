@@ -44,10 +44,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 from sqlglot import exp
 
 POSTINGS = "fulltext"
@@ -66,6 +67,7 @@ VALUE_LIST = 64
 _SPLIT = r"[^\pL\pN]+"
 _META = "portail_fulltext"
 _ROWIDS = "portail_rowids"
+_WIDE = "portail_wide"
 
 
 def folded(sql: exp.Expression) -> exp.Expression:
@@ -208,6 +210,43 @@ def _any_of(rows: list[exp.Select], records: str) -> exp.Expression:
 
 #: Runs a query on the index tables of the version being bound and returns its rows.
 Lookup = Callable[[exp.Select], list[tuple]]
+
+
+#: Runs a query of one integer column (row ids) and yields it as arrays, batch by batch: reads
+#: too large for tuples (a word's postings in millions of rows) in bounded memory.
+Ids = Callable[[exp.Select], Iterator[np.ndarray]]
+
+
+def _wide_rows(fields: tuple[str, ...], match: Match, records: str, by_value: frozenset[str],
+               values: dict[str, list[str]] | None, ids: Ids) -> np.ndarray:
+    """The sorted row ids a match too wide to resolve holds: its postings, and the rows of the
+    fields indexed by value whose values hold it, set in a bitmap of the table's rows (one bit
+    of memory a row, batches of ids read one at a time; a sort of two million ids would cost
+    ten times more)."""
+    reads = []
+    posted = [f for f in fields if f not in by_value]
+    if posted:
+        reads.append(_posted_rows(posted, match))
+    for name in fields:
+        if name not in by_value or (values is not None and not values.get(name)):
+            continue
+        if values is None:
+            held = exp.select("value").from_(VALUES).where(
+                exp.EQ(this=exp.column("field"), expression=exp.Literal.string(name))).where(_term_condition(match))
+            test = exp.In(this=exp.column(name, quoted=True), query=held.subquery())
+        else:
+            test = exp.In(this=exp.column(name, quoted=True), expressions=[exp.Literal.string(v) for v in values[name]])
+        reads.append(exp.select("rowid").from_(exp.to_table(records)).where(test))
+    seen = np.zeros(0, dtype=bool)
+    for read in reads:
+        for batch in ids(read):
+            if not len(batch):
+                continue
+            top = int(batch.max()) + 1
+            if top > len(seen):
+                seen = np.concatenate([seen, np.zeros(top - len(seen), dtype=bool)])
+            seen[batch] = True
+    return np.flatnonzero(seen)
 
 
 class LookupMemo:
@@ -361,7 +400,7 @@ class Index:
 
 
 def use_index(query: exp.Expression, records: str = "records", index: Index = Index(), lookup: Lookup | None = None,
-              resolve: int = RESOLVE) -> exp.Expression:
+              resolve: int = RESOLVE, ids: Ids | None = None) -> exp.Expression:
     """``query`` with every marked scan replaced by a lookup in the index tables (which the
     caller then points at the version, like ``records``). With ``lookup``, selective matches
     (at most ``resolve`` rows or values) are resolved to constants first, and the other
@@ -405,22 +444,27 @@ def use_index(query: exp.Expression, records: str = "records", index: Index = In
             new = resolved[id(node)].sql
         else:
             fields, match = node.meta[_META]
-            new = _lookup(fields, match, records, index.by_value,
-                          _matching_values(fields, match, index.by_value, lookup, resolve) if lookup else None)
+            values = _matching_values(fields, match, index.by_value, lookup, resolve) if lookup else None
+            new = _lookup(fields, match, records, index.by_value, values)
+            new.meta[_WIDE] = (fields, match, values)
         wrapped = exp.Paren(this=new)
-        if new.meta and _ROWIDS in new.meta:
-            wrapped.meta[_ROWIDS] = new.meta[_ROWIDS]
+        for key in (_ROWIDS, _WIDE):
+            if new.meta and key in new.meta:
+                wrapped.meta[key] = new.meta[key]
         node.replace(wrapped)
-    return _sliced(tree, records, lookup)
+    return _sliced(tree, records, lookup, index, ids)
 
 
-def _sliced(query: exp.Expression, records: str, lookup: Lookup | None) -> exp.Expression:
+def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: Index = Index(),
+            ids: Ids | None = None) -> exp.Expression:
     """A query whose condition holds a resolved row-id list, answered from the list: the other
     conditions ANDed with it are tested once, on those rows (``lookup``); then the count is the
     list's length, and an unordered page the slice of the sorted list it shows — ten row ids
     to fetch instead of a thousand to test (2.6 ms instead of 14-36 on 2 M rows). Records have
     no order without ``order_by`` (as on Opendatasoft); pages follow the row ids, the order the
-    engine reads them in."""
+    engine reads them in. A query whose only condition is one match too wide to resolve is
+    answered the same way from its row ids read as an array (``ids``): a word in two million
+    rows costs one read of its postings instead of a semi-join per count and per page."""
     if not isinstance(query, exp.Select) or query.args.get("where") is None or lookup is None:
         return query
     shaped = any(query.args.get(k) for k in ("group", "having", "order", "distinct", "qualify", "joins", "with"))
@@ -436,17 +480,24 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None) -> exp.E
         return query
     conjuncts = [c for c in _conjuncts_of(query.args["where"].this) if not (isinstance(c, exp.Boolean) and c.this)]
     listed = [c for c in conjuncts if c.meta and _ROWIDS in c.meta]
-    if not listed:
+    ordered: Sequence[int]
+    if listed:
+        rids = frozenset.intersection(*(c.meta[_ROWIDS] for c in listed))
+        others = [c for c in conjuncts if not (c.meta and _ROWIDS in c.meta)]
+        if others and rids:
+            test = exp.select("rowid").from_(exp.to_table(records)).where(
+                exp.and_(_rowids(rids, records), *[o.copy() for o in others]))
+            rids = frozenset(r for (r,) in lookup(test))
+        ordered = sorted(rids)
+    elif ids is not None and len(conjuncts) == 1 and conjuncts[0].meta and _WIDE in conjuncts[0].meta:
+        fields, match, values = conjuncts[0].meta[_WIDE]
+        ordered = _wide_rows(fields, match, records, index.by_value, values, ids)
+    else:
         return query
-    rids = frozenset.intersection(*(c.meta[_ROWIDS] for c in listed))
-    others = [c for c in conjuncts if not (c.meta and _ROWIDS in c.meta)]
-    if others and rids:
-        test = exp.select("rowid").from_(exp.to_table(records)).where(exp.and_(_rowids(rids, records), *[o.copy() for o in others]))
-        rids = frozenset(r for (r,) in lookup(test))
     if counted:
-        return exp.select(exp.alias_(exp.Literal.number(len(rids)), outputs[0].alias_or_name))
+        return exp.select(exp.alias_(exp.Literal.number(len(ordered)), outputs[0].alias_or_name))
     start = int(offset.expression.name) if offset is not None else 0
-    page = frozenset(sorted(rids)[start:start + int(limit.expression.name)])
+    page = frozenset(int(r) for r in ordered[start:start + int(limit.expression.name)])
     sliced = query.where(_rowids(page, records), append=False)
     sliced.set("offset", None)
     return sliced
