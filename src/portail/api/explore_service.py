@@ -132,7 +132,7 @@ def _count(instance: Instance, access: Access) -> int:
     version = access.dataset.current
     if access.security.row_filter is None:
         return version.row_count or 0
-    query = _where(exp.select("count(*) AS n").from_("records"), where_condition(access.fields(), [], "UTC", access.security))
+    query = _where(exp.select("count(*) AS n").from_("records"), where_clause(access.fields(), [], "UTC", access.security)[0])
     return instance.store.query(version.location, query).column("n")[0].as_py()
 
 
@@ -259,15 +259,10 @@ def compile_odsql(fields: list[Field], security: odsql.Security | None = None, *
         raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
 
 
-def where_condition(fields: list[Field], where: list[str] | None, timezone: str = "UTC",
-                    security: odsql.Security | None = None) -> list[exp.Expression]:
-    """The ODSQL ``where`` parameters (ANDed) and the caller's row filter as one condition, or nothing."""
-    return where_clause(fields, where, timezone, security)[0]
-
-
 def where_clause(fields: list[Field], where: list[str] | None, timezone: str = "UTC",
                  security: odsql.Security | None = None) -> tuple[list[exp.Expression], bool]:
-    """:func:`where_condition`, and whether it read the clock (``now()``: not to be kept)."""
+    """The ODSQL ``where`` parameters (ANDed) and the caller's row filter as one condition (or
+    nothing), and whether it read the clock (``now()``: what derives from it is not kept)."""
     given = [w for w in where or [] if w and w.strip()]
     if not given and (security is None or security.row_filter is None):
         return [], False

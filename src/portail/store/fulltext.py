@@ -166,31 +166,42 @@ def _lookup(fields: tuple[str, ...], match: Match, records: str, by_value: froze
             values: dict[str, list[str]] | None = None) -> exp.Expression:
     """One field indexed by value: ``field IN (matching values)``. Otherwise one semi-join on
     the row id over the union of the rows each field matches: an OR of several IN subqueries
-    would make the engine mark every row against each of them (6× slower on 2 M rows). With
-    ``values`` (the matching values of the fields indexed by value, already read), those fields
-    test constants, and a field no value of which matches is left out."""
-    rows = []
+    would make the engine mark every row against each of them (6× slower on 2 M rows)."""
+    if len(fields) == 1 and fields[0] in by_value:
+        name = fields[0]
+        if values is not None and not values.get(name):
+            return exp.false()
+        return _value_test(name, match, records, values.get(name) if values is not None else None)
+    rows = _row_reads(fields, match, records, by_value, values)
+    return _any_of(rows, records) if rows else exp.false()
+
+
+def _row_reads(fields: tuple[str, ...], match: Match, records: str, by_value: frozenset[str],
+               values: dict[str, list[str]] | None) -> list[exp.Select]:
+    """The reads of the row ids a match holds: its postings in the posted fields, and the rows
+    of each field indexed by value whose values hold it. With ``values`` (those values, already
+    read), a field tests constants, and a field none of whose values holds the match is left out."""
+    reads = []
     posted = [f for f in fields if f not in by_value]
     if posted:
-        rows.append(_posted_rows(posted, match))
+        reads.append(_posted_rows(posted, match))
     for name in fields:
-        if name not in by_value:
+        if name not in by_value or (values is not None and not values.get(name)):
             continue
-        if values is None:
-            held = exp.select("value").from_(VALUES).where(
-                exp.EQ(this=exp.column("field"), expression=exp.Literal.string(name))).where(_term_condition(match))
-            test = exp.In(this=exp.column(name, table=records, quoted=True), query=held.subquery())
-        elif values.get(name):
-            test = exp.In(this=exp.column(name, table=records, quoted=True),
-                          expressions=[exp.Literal.string(v) for v in values[name]])
-        else:
-            continue
-        if len(fields) == 1:
-            return test
-        rows.append(exp.select("rowid").from_(exp.to_table(records)).where(test))
-    if not rows:
-        return exp.false()
-    return _any_of(rows, records)
+        test = _value_test(name, match, records, values.get(name) if values is not None else None)
+        reads.append(exp.select("rowid").from_(exp.to_table(records)).where(test))
+    return reads
+
+
+def _value_test(name: str, match: Match, records: str, values: list[str] | None = None) -> exp.In:
+    """A field indexed by value holds the match: its value among ``values`` (constants already
+    read), or among those the value dictionary gives."""
+    column = exp.column(name, table=records, quoted=True)
+    if values is not None:
+        return exp.In(this=column, expressions=[exp.Literal.string(v) for v in values])
+    held = exp.select("value").from_(VALUES).where(
+        exp.EQ(this=exp.column("field"), expression=exp.Literal.string(name))).where(_term_condition(match))
+    return exp.In(this=column, query=held.subquery())
 
 
 def _posted_rows(fields: Sequence[str], match: Match) -> exp.Select:
@@ -223,22 +234,8 @@ def _wide_rows(fields: tuple[str, ...], match: Match, records: str, by_value: fr
     fields indexed by value whose values hold it, set in a bitmap of the table's rows (one bit
     of memory a row, batches of ids read one at a time; a sort of two million ids would cost
     ten times more)."""
-    reads = []
-    posted = [f for f in fields if f not in by_value]
-    if posted:
-        reads.append(_posted_rows(posted, match))
-    for name in fields:
-        if name not in by_value or (values is not None and not values.get(name)):
-            continue
-        if values is None:
-            held = exp.select("value").from_(VALUES).where(
-                exp.EQ(this=exp.column("field"), expression=exp.Literal.string(name))).where(_term_condition(match))
-            test = exp.In(this=exp.column(name, quoted=True), query=held.subquery())
-        else:
-            test = exp.In(this=exp.column(name, quoted=True), expressions=[exp.Literal.string(v) for v in values[name]])
-        reads.append(exp.select("rowid").from_(exp.to_table(records)).where(test))
     seen = np.zeros(0, dtype=bool)
-    for read in reads:
+    for read in _row_reads(fields, match, records, by_value, values):
         for batch in ids(read):
             if not len(batch):
                 continue
@@ -329,15 +326,13 @@ def _resolved(fields: tuple[str, ...], match: Match, records: str, by_value: fro
         name, values = lists[0]
         if len(values) > VALUE_LIST:
             return None
-        return _Resolved(exp.In(this=exp.column(name, table=records, quoted=True),
-                                expressions=[exp.Literal.string(v) for v in values]))
+        return _Resolved(_value_test(name, match, records, values))
     # Several parts: their rows as one row-id list (an OR of a row-id range and a value list, or
     # a semi-join over their union, stops the engine pushing either into the scan: 95-138 ms
     # instead of a few for a page on 2 M rows).
     if lists:  # one read of the records for every list (an OR of constants: no semi-join to plan)
-        found = lookup(exp.select("rowid").from_(exp.to_table(records)).where(exp.or_(*[
-            exp.In(this=exp.column(name, quoted=True), expressions=[exp.Literal.string(v) for v in values])
-            for name, values in lists])).limit(limit + 1))
+        found = lookup(exp.select("rowid").from_(exp.to_table(records)).where(
+            exp.or_(*[_value_test(name, match, records, values) for name, values in lists])).limit(limit + 1))
         rids |= {rid for (rid,) in found}
         if len(found) > limit or len(rids) > limit:
             return None
@@ -362,8 +357,7 @@ def _rows_among(fields: tuple[str, ...], match: Match, records: str, by_value: f
             values = sorted(v for f, v in pairs if f == name)
             if values:
                 found |= {r for (r,) in lookup(exp.select("rowid").from_(exp.to_table(records)).where(_rowids(among, records))
-                                               .where(exp.In(this=exp.column(name, quoted=True),
-                                                             expressions=[exp.Literal.string(v) for v in values])))}
+                                               .where(_value_test(name, match, records, values)))}
     return frozenset(found & among)
 
 
@@ -414,7 +408,8 @@ def use_index(query: exp.Expression, records: str = "records", index: Index = In
         for node in marked:
             fields, match = node.meta[_META]
             resolved[id(node)] = _resolved(fields, match, records, index.by_value, lookup, resolve)
-    replacements: dict[int, exp.Expression] = {}
+    # Each marked node's replacement, and what the parenthesis around it tells _sliced.
+    replacements: dict[int, tuple[exp.Expression, dict]] = {}
     for node in marked:
         if id(node) in replacements:
             continue
@@ -434,23 +429,19 @@ def use_index(query: exp.Expression, records: str = "records", index: Index = In
                 fields, match = other.meta[_META]
                 rids = _rows_among(fields, match, records, index.by_value, lookup, rids)
         for other in chain:
-            replacements[id(other)] = exp.true()
-        replacements[id(node)] = _rowids(rids, records)
-        replacements[id(node)].meta[_ROWIDS] = rids
+            replacements[id(other)] = (exp.true(), {})
+        replacements[id(node)] = (_rowids(rids, records), {_ROWIDS: rids})
     for node in marked:
         if id(node) in replacements:
-            new = replacements[id(node)]
+            new, tags = replacements[id(node)]
         elif resolved.get(id(node)) is not None:
-            new = resolved[id(node)].sql
+            new, tags = resolved[id(node)].sql, {}
         else:
             fields, match = node.meta[_META]
             values = _matching_values(fields, match, index.by_value, lookup, resolve) if lookup else None
-            new = _lookup(fields, match, records, index.by_value, values)
-            new.meta[_WIDE] = (fields, match, values)
+            new, tags = _lookup(fields, match, records, index.by_value, values), {_WIDE: (fields, match, values)}
         wrapped = exp.Paren(this=new)
-        for key in (_ROWIDS, _WIDE):
-            if new.meta and key in new.meta:
-                wrapped.meta[key] = new.meta[key]
+        wrapped.meta.update(tags)
         node.replace(wrapped)
     return _sliced(tree, records, lookup, index, ids)
 
