@@ -67,3 +67,16 @@ def test_a_row_filter_with_now_is_compiled_at_every_call(soon):
     assert seen() == 0
     _wait_until(start + timedelta(seconds=2 * STEP))
     assert seen() == 2
+
+
+def test_the_catalogue_count_under_a_row_filter_with_now_follows_the_clock(soon):
+    """The dataset's ``records_count`` a filtered caller sees is counted through the row filter:
+    with ``now()`` in it, the count is not kept with the catalogue's other answers."""
+    inst, start = soon
+    with inst.session() as s:
+        auth.set_dataset_security(s, services.get_dataset(s, "soon"), record_filters={"*": "t <= now()"})
+    one = lambda: es.get_visible_dataset(inst, "public", "soon").records_count  # noqa: E731
+    listed = lambda: [d.records_count for d in es.visible_datasets(inst, "public") if d.slug == "soon"]  # noqa: E731
+    assert one() == 0 and listed() == [0]
+    _wait_until(start + timedelta(seconds=STEP))
+    assert one() == 1 and listed() == [1]

@@ -127,13 +127,15 @@ def _records_access(instance: Instance, dataset: Dataset, principal: Principal) 
     return access
 
 
-def _count(instance: Instance, access: Access) -> int:
-    """How many rows the caller may see of the current version."""
+def _count(instance: Instance, access: Access) -> tuple[int, bool]:
+    """How many rows the caller may see of the current version, and whether the count read the
+    clock (a row filter with ``now()``: the count holds for this call only)."""
     version = access.dataset.current
     if access.security.row_filter is None:
-        return version.row_count or 0
-    query = _where(exp.select("count(*) AS n").from_("records"), where_clause(access.fields(), [], "UTC", access.security)[0])
-    return instance.store.query(version.location, query).column("n")[0].as_py()
+        return version.row_count or 0, False
+    conditions, reads_clock = where_clause(access.fields(), [], "UTC", access.security)
+    query = _where(exp.select("count(*) AS n").from_("records"), conditions)
+    return instance.store.query(version.location, query).column("n")[0].as_py(), reads_clock
 
 
 def _shaped(instance: Instance, access: Access) -> Dataset:
@@ -144,7 +146,9 @@ def _shaped(instance: Instance, access: Access) -> Dataset:
         dataset.attachments = []
     elif access.security.row_filter is not None:
         try:
-            dataset.records_count = version.row_count = _count(instance, access)
+            dataset.records_count, reads_clock = _count(instance, access)
+            version.row_count = dataset.records_count
+            setattr(dataset, _CLOCK, reads_clock)
         except ApiError:  # a broken filter: show nothing of the data, keep the catalogue up
             dataset.records_count = version.row_count = 0
     if access.security.hidden_fields:  # last: the count above may filter on a hidden field
@@ -156,12 +160,18 @@ def _shaped(instance: Instance, access: Access) -> Dataset:
 #: (``catalog.generation``): resolving a dataset and the caller's access costs more ORM work
 #: than a small query. Entries are shaped, detached copies that nothing writes to.
 _SEEN = GenerationCache()
+#: Set on a shaped dataset whose count read the clock: it is not kept in ``_SEEN``.
+_CLOCK = "_portail_reads_clock"
+
+
+def _timeless(shaped: Dataset | tuple[Dataset, ...]) -> bool:
+    return not any(getattr(d, _CLOCK, False) for d in (shaped if isinstance(shaped, tuple) else (shaped,)))
 
 
 def visible_datasets(instance: Instance, portal: str, principal: Principal = ANONYMOUS) -> list[Dataset]:
     """The published datasets of a portal that the caller may see in the catalogue, shaped for them."""
     return list(_SEEN.get(("all", portal, principal), lambda: _visible_datasets(instance, portal, principal),
-                          stamp=instance.generation()))
+                          stamp=instance.generation(), keep=_timeless))
 
 
 def _visible_datasets(instance: Instance, portal: str, principal: Principal) -> tuple[Dataset, ...]:
@@ -177,7 +187,8 @@ def get_visible_dataset(instance: Instance, portal: str, dataset_id: str, princi
     """One dataset of a portal as the caller may see it; "Unknown dataset" when it does not exist
     for them (missing, not on this portal, unpublished, or restricted without public metadata)."""
     return _SEEN.get(("one", portal, dataset_id, principal),
-                     lambda: _get_visible_dataset(instance, portal, dataset_id, principal), stamp=instance.generation())
+                     lambda: _get_visible_dataset(instance, portal, dataset_id, principal), stamp=instance.generation(),
+                     keep=_timeless)
 
 
 def _get_visible_dataset(instance: Instance, portal: str, dataset_id: str, principal: Principal) -> Dataset:
