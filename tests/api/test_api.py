@@ -48,6 +48,12 @@ def test_catalog_and_dataset_shapes(client, logement):
     assert fields["code_postal"] == {"name": "code_postal", "label": "code_postal", "type": "text", "annotations": {},
                                      "description": None}
     assert fields["geo_point_2d"]["type"] == "geo_point_2d" and fields["nb_logmt_total"]["type"] == "int"
+    assert "explore" not in dataset["metas"]
+    # Application metas on request: usage counters, null until usage analytics exist.
+    for body in (client.get(f"{EXPLORE}/catalog/datasets", params={"include_app_metas": True}).json()["results"][0],
+                 client.get(f"{EXPLORE}/catalog/datasets/logements", params={"include_app_metas": "true"}).json()):
+        assert body["metas"]["explore"]["download_count"] is None and "api_call_count" in body["metas"]["explore"]
+        assert body["metas"]["default"] == metas
     # With and without trailing slash, by slug.
     assert client.get(f"{EXPLORE}/catalog/datasets/logements/").json() == client.get(f"{EXPLORE}/catalog/datasets/logements").json()
 

@@ -66,7 +66,7 @@ def explore_router(portal: str) -> APIRouter:
                       lang: str = "fr", timezone: str = "UTC", include_app_metas: bool = False):
         """ODSQL over the catalogue's own fields (``api.catalog_search``)."""
         datasets = visible_datasets(instance(request), portal, principal)
-        objects = [dataset_json(d, base_url(request), include_links) for d in datasets]
+        objects = [dataset_json(d, base_url(request), include_links, include_app_metas) for d in datasets]
         page = search_catalog(objects, select=select, where=where, group_by=group_by, order_by=order_by, limit=limit,
                               offset=offset, refine=refine, exclude=exclude, lang=lang, timezone=timezone,
                               check_paging=check_paging)
@@ -85,9 +85,10 @@ def explore_router(portal: str) -> APIRouter:
                                          timezone=timezone)}
 
     @both(router, "/catalog/datasets/{dataset_id}", summary="A dataset's metadata and schema")
-    def get_dataset(request: Request, dataset_id: str, principal: Caller, include_links: bool = False):
+    def get_dataset(request: Request, dataset_id: str, principal: Caller, include_links: bool = False,
+                    include_app_metas: bool = False):
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
-        return dataset_json(dataset, base_url(request), include_links)
+        return dataset_json(dataset, base_url(request), include_links, include_app_metas)
 
     @both(router, "/catalog/datasets/{dataset_id}/records", summary="Query a dataset's records")
     def get_records(request: Request, dataset_id: str, principal: Caller, select: str | None = None, order_by: str | None = None,

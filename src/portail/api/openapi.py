@@ -30,7 +30,10 @@ DATASET = {"type": "object", "required": ["dataset_id", "fields", "metas"],
            "properties": {"dataset_id": {"type": "string"}, "dataset_uid": {"type": "string"},
                           "has_records": {"type": "boolean"}, "features": {"type": "array", "items": {"type": "string"}},
                           "fields": {"type": "array", "items": {"$ref": "#/components/schemas/Field"}},
-                          "metas": {"type": "object", "properties": {"default": {"type": "object"}}},
+                          "metas": {"type": "object", "properties": {
+                              "default": {"type": "object"}, "dcat": {"type": "object"},
+                              "explore": {"type": "object", "description": "with include_app_metas: usage counters "
+                                          "(null until usage analytics exist)"}}},
                           "attachments": {"type": "array"}, "_links": LINKS}}
 RECORDS = {"type": "object", "required": ["results"],
            "description": "`total_count` is absent from some grouped answers, as on Opendatasoft.",

@@ -78,7 +78,15 @@ def default_metas(dataset: Dataset) -> dict[str, Any]:
     }
 
 
-def dataset_json(dataset: Dataset, base_url: str = "", include_links: bool = False) -> dict[str, Any]:
+#: Opendatasoft's ``explore`` application template (``include_app_metas``): usage counters.
+#: Usage analytics do not exist yet, so each is ``null`` — Opendatasoft's value for a missing
+#: meta — rather than a zero that would read as "never downloaded".
+EXPLORE_METAS = ("download_count", "api_call_count", "popularity_score", "reuse_count",
+                 "attachment_download_count", "file_field_download_count")
+
+
+def dataset_json(dataset: Dataset, base_url: str = "", include_links: bool = False,
+                 include_app_metas: bool = False) -> dict[str, Any]:
     version = dataset.current
     fields = fields_from_json(version.fields) if version else []
     has_records = bool(version and (version.row_count or 0) > 0)
@@ -110,6 +118,8 @@ def dataset_json(dataset: Dataset, base_url: str = "", include_links: bool = Fal
         },
         "fields": [field_json(f) for f in fields],
     }
+    if include_app_metas:
+        body["metas"]["explore"] = dict.fromkeys(EXPLORE_METAS)
     if include_links:
         href = f"{base_url}/api/explore/v2.1/catalog/datasets/{dataset.slug}"
         body["_links"] = [{"rel": "self", "href": href}, {"rel": "records", "href": href + "/records"},
