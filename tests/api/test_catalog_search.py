@@ -125,6 +125,18 @@ def test_group_by_multivalued_counts_each_value(client):
     assert [(r["y"], r["n"]) for r in years["results"]] == sorted(Counter(d[5].year for d in DATASETS).items())
 
 
+def test_group_by_a_list_field_after_where(client):
+    body = get(client, select="keyword, count(*) as n", group_by="keyword", order_by="n desc, keyword")
+    counts = Counter(k for d in DATASETS for k in (d[3] or [None]))  # no keyword: the null group
+    assert [(r["keyword"], r["n"]) for r in body["results"]] == \
+        sorted(counts.items(), key=lambda kv: (-kv[1], kv[0] is None, kv[0] or ""))
+    assert all(isinstance(r["keyword"], str) for r in body["results"] if r["keyword"] is not None)
+    # where keeps datasets, then each of their themes is a group (not only the one asked about)
+    body = get(client, select="theme, count(*) as n", group_by="theme", where='"Transports" in theme')
+    assert {r["theme"]: r["n"] for r in body["results"]} == Counter(t for d in DATASETS if "Transports" in d[2] for t in d[2])
+    assert body["total_count"] == 2
+
+
 def test_refine_and_exclude(client):
     assert sorted(ids(get(client, refine="theme:Transports"))) == sorted(d[0] for d in DATASETS if "Transports" in d[2])
     assert sorted(ids(get(client, exclude="theme:Transports"))) == sorted(d[0] for d in DATASETS if "Transports" not in d[2])

@@ -1,10 +1,12 @@
 """Aggregates and group_by: every aggregate, the null group, date functions as integer keys,
 ``range()`` key formats (static and equal-width, numbers and dates), group key naming,
-``total_count`` of groups, geo aggregates, each against plain Python over the file."""
+``total_count`` of groups, geo aggregates, a multivalued field's values as groups, each against
+plain Python over the file."""
 
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta, timezone
@@ -37,10 +39,17 @@ def values_of(rows, spec):
 
 def grouped(key_name: str | tuple, key, **aggregates):
     """Groups of ``rows`` by ``key(row)`` (None is a group of its own), with aggregates."""
+    return grouped_each(key_name, lambda r: [key(r)], **aggregates)
+
+
+def grouped_each(key_name: str | tuple, keys, **aggregates):
+    """Groups of ``rows``, a row counting in every group ``keys(row)`` lists (each value of a
+    multivalued field, as Opendatasoft's terms aggregations count), with aggregates."""
     def compute(rows):
         groups = defaultdict(list)
         for r in rows:
-            groups[key(r)].append(r)
+            for k in keys(r):
+                groups[k].append(r)
         out = []
         for k, members in groups.items():
             if k is _DROP:
@@ -57,6 +66,16 @@ _DROP = object()
 
 def count(rows):
     return len(rows)
+
+
+#: The elus field the suite annotates multivalued (separator ",", see conftest.ANNOTATIONS).
+CATEGORY = "libelle_de_la_categorie_socio_professionnelle"
+
+
+def values(text: str | None) -> list[str | None]:
+    """The groups a multivalued value counts in: its distinct non-blank values, else null."""
+    items = re.split(r"\s*,\s*", text.strip()) if text else []
+    return list(dict.fromkeys(i for i in items if i)) or [None]
 
 
 def iso(d):
@@ -210,6 +229,16 @@ CASES = [
      grouped("j", lambda r: r["date_de_naissance"].isoweekday(), n=count)),
     ("elus", {"select": "avg(year(date_de_naissance)) as a", "group_by": "code_sexe"},
      grouped("code_sexe", lambda r: r["code_sexe"], a=lambda rows: statistics.fmean(r["date_de_naissance"].year for r in rows))),
+    # a multivalued field: a record holding "Professeur, profession scientifique" counts in both groups
+    ("elus", {"select": f"{CATEGORY}, count(*) as n", "group_by": CATEGORY},
+     grouped_each(CATEGORY, lambda r: values(r[CATEGORY]), n=count)),
+    ("elus", {"select": "count(*) as n, min(date_de_naissance) as oldest", "group_by": f"code_sexe, {CATEGORY} as cat"},
+     grouped_each(("code_sexe", "cat"), lambda r: [(r["code_sexe"], v) for v in values(r[CATEGORY])], n=count,
+                  oldest=lambda rows: iso(min(r["date_de_naissance"] for r in rows)))),
+    ("elus", {"select": "count(*) as n, avg(year(date_de_naissance)) as a", "group_by": f"lower({CATEGORY}) as c",
+              "where": f'"Professeur" in {CATEGORY}'},
+     grouped_each("c", lambda r: [v.lower() for v in values(r[CATEGORY])] if "Professeur" in values(r[CATEGORY]) else [],
+                  n=count, a=lambda rows: statistics.fmean(r["date_de_naissance"].year for r in rows))),
     ("decp", {"select": "nature, sum(montant) as s, count(*) as n, max(montant) as m", "group_by": "nature"},
      grouped("nature", lambda r: r["nature"], s=lambda rows: sum(present(rows, "montant")) if present(rows, "montant") else None,
              n=count, m=lambda rows: max(present(rows, "montant"), default=None))),

@@ -1,15 +1,20 @@
 """How a multivalued field's value splits (``kinds.multivalued_items``): one rule shared by
 ``"x" in f``, facets and refinements. Found by the conformance suite: facets and refine used
-to treat ``"Professeur, profession scientifique"`` as one value."""
+to treat ``"Professeur, profession scientifique"`` as one value. And group_by over such a
+field: one group per value (``kinds.multivalued_values``, the list facets count too)."""
 
 from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
 
 import duckdb
 import pytest
 from sqlglot import exp
 
-from portail.odsql import Query, compile_plan, multivalued_items, to_sql
+from portail.odsql import Query, Security, compile_plan, multivalued_items, to_sql
 from portail.schema import Field, FieldType
+from tests.odsql.conftest import FIELDS, NOW, ROWS, run
 
 
 def split(value: str | None, annotation: list[str]) -> list[str] | None:
@@ -43,3 +48,121 @@ def test_membership_uses_the_field_separator():
     for where, expected in [('"b" in codes', 2), ('"a" in codes', 1), ('"a.b" in codes', 1), ('not "b" in codes', 2)]:
         plan = compile_plan(Query(select="count(*) as n", where=[where]), fields)
         assert con.execute(to_sql(plan.select)).fetchone()[0] == expected, where
+
+
+# ---- group_by: each value is a group ---------------------------------------------------------
+# On Opendatasoft a group_by over a multivalued field is a terms aggregation over an array: a
+# record holding [a, b] counts in group a and in group b, a record holding none in the null
+# group. The oracle below splits in Python, as the API shows the values (blanks dropped).
+
+def values_of(text: str | None, separator: str = ",") -> list[str | None]:
+    """The groups a record counts in: its distinct non-blank values, or the null group."""
+    items = [] if text is None else re.split(r"\s*" + re.escape(separator) + r"\s*", text.strip(" "))
+    distinct = list(dict.fromkeys(i for i in items if i))
+    return distinct or [None]
+
+
+def grouped(rows, key, **aggregates) -> dict:
+    """``{key: {aggregate: value}}`` over ``rows``, ``key(row)`` giving every key a row counts in."""
+    members: dict = defaultdict(list)
+    for r in rows:
+        for k in key(r):
+            members[k].append(r)
+    return {k: {name: f(rs) for name, f in aggregates.items()} for k, rs in members.items()}
+
+
+def _sum(rows, field):
+    present = [getattr(r, field) for r in rows if getattr(r, field) is not None]
+    return sum(present) if present else None
+
+
+def test_group_by_counts_a_record_in_each_of_its_values(con):
+    rows = run(con, select="tags, count(*) as n, sum(pop) as s, count(score) as scored, max(id) as last",
+               group_by="tags")
+    expected = grouped(ROWS, lambda r: values_of(r.tags), n=len, s=lambda rs: _sum(rs, "pop"),
+                       scored=lambda rs: sum(r.score is not None for r in rs), last=lambda rs: max(r.id for r in rs))
+    assert {r["tags"]: {k: r[k] for k in ("n", "s", "scored", "last")} for r in rows} == expected
+    assert [r["tags"] for r in rows] == sorted(k for k in expected if k is not None) + [None]  # nulls last
+    assert {None, "a", "b", "c", "d"} == set(expected)  # "" (row 5) and null rows make the null group
+
+
+def test_the_key_is_one_text_value_not_a_list():
+    plan = compile_plan(Query(select="count(*) as n", group_by="tags, tags as t, lower(tags) as l"), FIELDS)
+    tags, t, low, _ = plan.columns
+    assert (tags.name, tags.type, tags.annotations) == ("tags", FieldType.TEXT, {})
+    assert (t.name, t.annotations) == ("t", {})
+    assert low.annotations == {}
+    joins = plan.select.args["joins"]
+    assert len(joins) == 1  # one field, one join, however many keys read it
+    assert [t.name for t in plan.select.find_all(exp.Table)] == ["records"]  # the table the store re-points
+
+
+def test_functions_of_the_field_group_each_value(con):
+    rows = run(con, select="count(*) as n", group_by="upper(tags) as u, ifnull(tags, 'none') as v")
+    expected = Counter((v.upper() if v else None, v or "none") for r in ROWS for v in values_of(r.tags))
+    assert Counter({(r["u"], r["v"]): r["n"] for r in rows}) == expected
+
+
+def test_a_second_key_crosses_records_with_values(con):
+    rows = run(con, select="count(*) as n, sum(pop) as s", group_by="city, tags as t")
+    expected = grouped(ROWS, lambda r: [(r.city, v) for v in values_of(r.tags)], n=len, s=lambda rs: _sum(rs, "pop"))
+    assert {(r["city"], r["t"]): {"n": r["n"], "s": r["s"]} for r in rows} == expected
+
+
+def test_where_and_the_row_filter_test_records_before_their_values(con):
+    # "a" in tags keeps whole records: their other values still form groups
+    rows = run(con, select="tags, count(*) as n", group_by="tags", where=['"a" in tags', "pop > 1000"])
+    kept = [r for r in ROWS if "a" in values_of(r.tags) and r.pop is not None and r.pop > 1000]
+    assert {r["tags"]: r["n"] for r in rows} == Counter(v for r in kept for v in values_of(r.tags))
+    assert {r["tags"] for r in rows} > {"a"}
+    security = Security(row_filter='secret = "s1"', hidden_fields=frozenset({"secret"}))
+    rows = run(con, security, select="tags, count(*) as n", group_by="tags")
+    visible = [r for r in ROWS if r.secret == "s1"]
+    assert {r["tags"]: r["n"] for r in rows} == Counter(v for r in visible for v in values_of(r.tags))
+
+
+def test_order_by_aggregate_and_key_with_paging_and_a_total(con):
+    everything = Counter(v for r in ROWS for v in values_of(r.tags))
+    ranked = sorted(everything.items(), key=lambda kv: (-kv[1], kv[0] is None, kv[0] or ""))
+    rows = run(con, select="tags, count(*) as n", group_by="tags", order_by="n desc", limit=2, offset=1)
+    assert [(r["tags"], r["n"]) for r in rows] == ranked[1:3]
+    rows = run(con, select="count(*) as n", group_by="tags as t", order_by="t desc")
+    assert [r["t"] for r in rows] == sorted((k for k in everything if k is not None), reverse=True) + [None]
+    # the records API counts the groups with a window over the grouped query (explore_service._page_plan)
+    plan = compile_plan(Query(select="tags, count(*) as n", group_by="tags", order_by="n desc", now=NOW), FIELDS)
+    paged = plan.select.select(exp.alias_(exp.Window(this=exp.Count(this=exp.Star())), "total")).limit(2)
+    totals = [row[-1] for row in con.execute(to_sql(paged)).fetchall()]
+    assert totals == [len(everything)] * 2
+    counted = exp.select("count(*) AS n").from_(plan.select.subquery("g"))
+    assert con.execute(to_sql(counted)).fetchone()[0] == len(everything)
+
+
+def test_membership_in_group_by_asks_about_the_whole_record(con):
+    rows = run(con, select="count(*) as n", group_by='"a" in tags as has_a')
+    assert {r["has_a"]: r["n"] for r in rows} == Counter(
+        None if r.tags is None else "a" in values_of(r.tags) for r in ROWS)
+
+
+def test_blanks_duplicates_and_two_multivalued_keys():
+    fields = [Field("id", "Id", FieldType.INT),
+              Field("tags", "Tags", FieldType.TEXT, annotations={"multivalued": [","]}),
+              Field("codes", "Codes", FieldType.TEXT, annotations={"multivalued": ["|"]})]
+    data = [(1, "a,,b", "x|y"), (2, " a , a ", "y"), (3, ",, ,", None), (4, None, "x| |z|"), (5, "b,", "z|z"),
+            (6, "", "")]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE records (id BIGINT, tags VARCHAR, codes VARCHAR)")
+    con.executemany("INSERT INTO records VALUES (?, ?, ?)", data)
+
+    def groups(group_by: str) -> dict:
+        sql = to_sql(compile_plan(Query(select="count(*) as n, sum(id) as s", group_by=group_by), fields).select)
+        return {tuple(row[:-2]): tuple(row[-2:]) for row in con.execute(sql).fetchall()}
+
+    def oracle(key) -> dict:
+        found = grouped(data, key, n=len, s=lambda rs: sum(r[0] for r in rs))
+        return {k: (v["n"], v["s"]) for k, v in found.items()}
+
+    assert groups("tags") == oracle(lambda r: [(v,) for v in values_of(r[1])])
+    assert groups("tags") == {("a",): (2, 3), ("b",): (2, 6), (None,): (3, 13)}
+    assert groups("codes") == oracle(lambda r: [(v,) for v in values_of(r[2], "|")])
+    assert groups("tags, codes") == oracle(lambda r: [(t, c) for t in values_of(r[1]) for c in values_of(r[2], "|")])
+    assert groups("tags, lower(tags)") == oracle(lambda r: [(t, t) for t in values_of(r[1])])

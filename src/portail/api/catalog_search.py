@@ -8,7 +8,8 @@ catalogue's ODSQL fields as Opendatasoft names them (``dataset_id``, ``has_recor
 ``default.<name>`` and ``metas.default.<name>``); the records compiler runs over it in an
 in-memory DuckDB, full text (bare strings, ``search()``) included, as a scan: a catalogue is
 small. ``features``, ``theme`` and ``keyword`` are multivalued (``"geo" in features``); a
-group_by on one of them counts each value once per dataset (the table is unnested on it).
+group_by on one of them counts each value once per dataset (the compiler unnests it, as for
+records).
 
 ``refine``/``exclude`` filter the datasets before the query (a multivalued field matches when
 any value does; ``modified:2024/05`` matches a date path). Facets are counted in Python over the
@@ -32,7 +33,6 @@ from portail import odsql
 from portail.api.errors import ApiError, invalid_parameter
 from portail.api.facets import DEFAULT_LIMIT, parse_facet, parse_refinements
 from portail.api.serialize import records_json
-from portail.odsql import ast
 from portail.odsql.kinds import RECORDS
 from portail.schema import Field, FieldType
 from portail.store.engine import connect
@@ -80,7 +80,6 @@ def catalog_fields() -> list[Field]:
 
 
 FIELDS = catalog_fields()
-_BY_NAME = {f.name: f for f in FIELDS}
 
 
 def _raw(obj: dict[str, Any], name: str, source: str) -> Any:
@@ -101,19 +100,14 @@ def _cell(value: Any, type: FieldType, multivalued: bool) -> Any:
     return value
 
 
-def table(objects: list[dict[str, Any]], unnest: frozenset[str] = frozenset()) -> pa.Table:
-    """The catalogue table of some dataset objects; a multivalued field in ``unnest`` gives
-    one row per value (a dataset without any, one row with null)."""
+def table(objects: list[dict[str, Any]]) -> pa.Table:
+    """The catalogue table of some dataset objects, one row each."""
     rows: list[dict[str, Any]] = []
     for index, obj in enumerate(objects):
         row: dict[str, Any] = {_INDEX: index}
         for name, type, multivalued, source in _COLUMNS:
             row[name] = _cell(_raw(obj, name, source), type, multivalued)
-        expanded = [row]
-        for name in unnest:
-            expanded = [{**r, name: value} for r in expanded
-                        for value in ((r[name] or "").split(SEPARATOR) if r[name] else [None])]
-        rows.extend(expanded)
+        rows.append(row)
     columns: dict[str, list[Any]] = {_INDEX: [r[_INDEX] for r in rows]}
     types = [pa.field(_INDEX, pa.int64())]
     for f in FIELDS:
@@ -180,24 +174,12 @@ def _compile(**clauses: Any) -> odsql.Plan:
         raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
 
 
-def _grouped_multivalued(group_by: str | None) -> frozenset[str]:
-    """The multivalued fields a group_by names (the table is unnested on them)."""
-    if not group_by or not group_by.strip():
-        return frozenset()
-    try:
-        node = odsql.parse("group_by", group_by)
-    except odsql.ODSQLError as error:
-        raise ApiError(400, "ODSQLError", error.message) from None
-    names = {n.name for n in ast.walk(node) if isinstance(n, ast.Field)}
-    return frozenset(n for n in names if n in _BY_NAME and "multivalued" in _BY_NAME[n].annotations)
-
-
-def _shaped(columns: list[Field], rows: list[dict[str, Any]], timezone: str,
-            unnested: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-    """Rows as JSON; a multivalued field as a list of its values (a single one when unnested)."""
+def _shaped(columns: list[Field], rows: list[dict[str, Any]], timezone: str) -> list[dict[str, Any]]:
+    """Rows as JSON; a multivalued field as a list of its values (a group key over one holds a
+    single value: its column is not multivalued)."""
     results = records_json(columns, rows, timezone)
     for f in columns:
-        if "multivalued" in f.annotations and f.type == FieldType.TEXT and f.name not in unnested:
+        if "multivalued" in f.annotations and f.type == FieldType.TEXT:
             for r in results:
                 if isinstance(r.get(f.name), str):
                     r[f.name] = r[f.name].split(SEPARATOR)
@@ -221,13 +203,11 @@ def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None, 
     clauses = dict(where=[w for w in where or [] if w and w.strip()], group_by=group_by, order_by=order_by,
                    lang=lang, timezone=timezone)
     plan = _compile(select=select, **clauses)
-    unnested = _grouped_multivalued(group_by)
-    data = table(kept, unnested)
+    data = table(kept)
     if plan.aggregated:
         effective = check_paging(limit, offset, max_limit=20_000, window=20_000)
         rows = _run(data, plan.select)
-        return CatalogPage(len(rows), _shaped(list(plan.columns), rows[offset:offset + effective], timezone, unnested),
-                           True)
+        return CatalogPage(len(rows), _shaped(list(plan.columns), rows[offset:offset + effective], timezone), True)
     effective = check_paging(limit, offset)
     query = plan.select.select(exp.column(_INDEX, quoted=True))
     rows = _run(data, query)

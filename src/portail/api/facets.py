@@ -21,7 +21,7 @@ from typing import Any
 from sqlglot import exp
 
 from portail.api.errors import ApiError, invalid_parameter
-from portail.odsql import multivalued_items
+from portail.odsql import multivalued_items, multivalued_values
 from portail.schema import GEO_TYPES, Field, FieldType
 
 DEFAULT_LIMIT = 100
@@ -203,12 +203,11 @@ def facet_query(spec: FacetSpec, filters: list[exp.Expression], *, level: int = 
     if within:
         conditions += [column.copy() >= exp.cast(exp.Literal.string(within[0].isoformat()), "DATE"),
                        column.copy() < exp.cast(exp.Literal.string(within[1].isoformat()), "DATE")]
-    items = multivalued_items(spec.field, column.copy()) if level < 0 else None
-    if items is not None:  # a multivalued field: each of its values counts (records holding it)
+    items = multivalued_values(spec.field, column.copy()) if level < 0 else None
+    if items is not None:  # a multivalued field: each value counts the records holding it (as group_by does)
         values = exp.select(exp.alias_(exp.Anonymous(this="unnest", expressions=[items]), "v")).from_("records")
         values = values.where(exp.and_(*conditions))
         query = exp.select(exp.column("v"), exp.alias_(exp.func("count", exp.Star()), "n")).from_(values.subquery("items"))
-        query = query.where(exp.NEQ(this=exp.column("v"), expression=exp.Literal.string("")))
         return query.group_by(exp.column("v")).order_by(*_order(spec)).limit(spec.limit)
     query = exp.select(exp.alias_(value, "v"), exp.alias_(exp.func("count", exp.Star()), "n")).from_("records")
     query = query.where(exp.and_(*conditions)).group_by(exp.column("v")).order_by(*_order(spec))

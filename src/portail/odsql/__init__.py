@@ -7,6 +7,7 @@ The face of the package::
     compile_plan(query, fields, security=None) -> Plan   # the SELECT + its output columns
     to_sql(expression, dialect="duckdb") -> str
     multivalued_items(field, sql) -> list expression | None   # how a multivalued value splits
+    multivalued_values(field, sql) -> list expression | None  # the values a record counts in (facets, group_by)
     Query, Security, Plan, ODSQLError
 
 The compiled SELECT reads the unqualified table ``records`` (the store points it at a
@@ -17,8 +18,8 @@ schema, constants become sqlglot literals. Inside: ``grammar.lark`` + ``parser.p
 
 from portail.odsql.compiler import Plan, Query, Security, compile_plan, compile_query, to_sql
 from portail.odsql.errors import ODSQLError
-from portail.odsql.kinds import multivalued_items
+from portail.odsql.kinds import multivalued_items, multivalued_values
 from portail.odsql.parser import parse
 
-__all__ = ["ODSQLError", "Plan", "Query", "Security", "compile_plan", "compile_query", "multivalued_items", "parse",
-           "to_sql"]
+__all__ = ["ODSQLError", "Plan", "Query", "Security", "compile_plan", "compile_query", "multivalued_items",
+           "multivalued_values", "parse", "to_sql"]

@@ -16,6 +16,10 @@ Semantics worth knowing:
 * ``order_by`` puts nulls last in both directions (sqlglot writes ``NULLS LAST`` where the
   dialect needs it; DuckDB's default already is). Groups are sorted by their keys, after the
   requested order if any, so that pages of groups never overlap. Constants are not sort keys.
+* ``group_by`` over a multivalued text field groups each of its values, as Opendatasoft's
+  terms aggregations do: records are joined to their values (``LEFT JOIN unnest(…)``), so a
+  record holding [a, b] counts in group a and in group b, one holding none in the null group;
+  ``where`` and the row filter still test the records, before they are joined.
 * Output names: the alias, else the field name, else the expression as written (trimmed),
   so ``count(*)`` and ``RANGE(capacity,15)`` are keys as Opendatasoft writes them. Columns are
   qualified (``"records"."f"``) so an alias can never capture a field of the same name.
@@ -37,7 +41,7 @@ from portail.odsql.errors import ODSQLError
 from portail.odsql.functions import GROUP_BY, ORDER_BY, REGISTRY, SELECT, WHERE, GroupKey, Role
 from portail.odsql.kinds import GEO, NUMERIC, RECORDS, Kind, Typed, column, paren
 from portail.odsql.parser import parse
-from portail.schema import Field
+from portail.schema import Field, FieldType
 
 
 @dataclass
@@ -120,6 +124,7 @@ class _Compiler:
         self.in_aggregate = False
         self.grouped = False
         self.group_outputs: list[exp.Expression] = []
+        self.unnested: dict[str, str] = {}  # multivalued field read in group_by → alias of its values
 
     # -- the Context protocol ------------------------------------------------------------------
     @property
@@ -195,9 +200,20 @@ class _Compiler:
         kind = Kind.POINT if geometry.geom_type == "Point" else Kind.SHAPE
         return Typed(kinds.call("ST_GeomFromText", kinds.string(wkt)), kind, value=wkt)
 
-    def _field(self, node: ast.Field) -> Typed:
+    def _field(self, node: ast.Field, whole: bool = False) -> Typed:
         f = self.field(node.name)
+        if not whole and self.clause == GROUP_BY and f.type == FieldType.TEXT and "multivalued" in f.annotations:
+            return self._one_value(f)
         return Typed(column(f), kinds.FIELD_KINDS[f.type], field=f)
+
+    def _one_value(self, f: Field) -> Typed:
+        """A multivalued field read in group_by: one of its values, each record joined to the
+        values it holds (``_values_join``), so that a record holding [a, b] counts in group a
+        and in group b, and one holding none in the null group, as Opendatasoft's terms
+        aggregations count. The key is a single text value: no multivalued annotation."""
+        alias = self.unnested.setdefault(f.name, f"__values_{len(self.unnested)}")
+        single = replace(f, annotations={k: v for k, v in f.annotations.items() if k != "multivalued"})
+        return Typed(exp.column(_VALUE, table=alias, quoted=True), Kind.TEXT, field=single)
 
     def _misplaced(self, detail: str) -> Callable[[ast.Node], Typed]:
         def fail(node: ast.Node) -> Typed:
@@ -263,7 +279,8 @@ class _Compiler:
         return Typed(exp.In(this=paren(left.sql), expressions=items), Kind.BOOLEAN, operand.aggregate)
 
     def _member(self, node: ast.Member) -> Typed:
-        target = self.value(node.field)
+        # In group_by, "x" in f asks about the record's whole list, not about one of its values.
+        target = self._field(node.field, whole=True) if self.clause == GROUP_BY else self.value(node.field)
         item = self.value(node.value)
         parts = kinds.multivalued_items(target.field, target.sql) if target.field else None
         if parts is None:  # a single-valued field: plain equality
@@ -479,6 +496,23 @@ class _Compiler:
         return ordered
 
 
+#: The column of a multivalued field's values joined to each record (``_values_join``). Field
+#: names never start with "_": the API's unqualified conditions (refine, text) stay unambiguous.
+_VALUE = "__value"
+
+
+def _values_join(f: Field, alias: str) -> exp.Join:
+    """``LEFT JOIN unnest(<values of f>) AS alias(__value) ON TRUE``: each record once per value
+    it holds, a record holding none once with a null value (the null group). A join, not a
+    derived table: ``records`` stays the table of the query, so the conditions the caller and
+    the API add to WHERE (row filter, refine, full text by row id) still read the records
+    themselves, before they are multiplied, and the engine splits each distinct text once."""
+    values = kinds.multivalued_values(f, column(f))
+    unnest = exp.Unnest(expressions=[values], alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True),
+                                                                   columns=[exp.to_identifier(_VALUE, quoted=True)]))
+    return exp.Join(this=unnest, side="LEFT", on=exp.true())
+
+
 def _as_text(t: Typed) -> exp.Expression:
     return t.sql if t.kind is Kind.TEXT else exp.cast(t.sql, "VARCHAR")
 
@@ -546,12 +580,8 @@ def _has_aggregate(node: ast.Node) -> bool:
                for n in ast.walk(node))
 
 
-def _output_field(o: _Output, aggregated: bool) -> Field:
-    source = o.typed.field
-    if source is not None and aggregated and "multivalued" in source.annotations:
-        # A group key over a multivalued field holds one of its values, not the list.
-        annotations = {k: v for k, v in source.annotations.items() if k != "multivalued"}
-        return Field(name=o.name, label=o.name, type=source.type, annotations=annotations)
+def _output_field(o: _Output) -> Field:
+    source = o.typed.field  # a group key over a multivalued field has a single-valued one (_one_value)
     if source is not None and not o.aliased and source.name == o.name:
         return source
     kind_type = kinds.OUTPUT_TYPES[o.typed.kind]
@@ -598,6 +628,8 @@ def compile_plan(query: Query, fields: list[Field], security: Security | None = 
     select = exp.Select(expressions=[exp.alias_(kinds.output(o.typed, query.geometry, aggregated), o.name, quoted=True)
                                      for o in outputs])
     select = select.from_(exp.Table(this=exp.to_identifier(RECORDS)), copy=False)
+    for name, alias in c.unnested.items():
+        select = select.join(_values_join(c.by_name[name], alias), copy=False)
     if conditions:
         select = select.where(exp.and_(*conditions) if len(conditions) > 1 else conditions[0], copy=False)
     if keys:
@@ -612,7 +644,7 @@ def compile_plan(query: Query, fields: list[Field], security: Security | None = 
     if query.offset:
         select = select.offset(exp.Literal.number(query.offset), copy=False)
     reads_clock = c.read_clock or (filter_compiler is not None and filter_compiler.read_clock)
-    return Plan(select, tuple(_output_field(o, aggregated) for o in outputs), aggregated, reads_clock)
+    return Plan(select, tuple(_output_field(o) for o in outputs), aggregated, reads_clock)
 
 
 def compile_query(query: Query, fields: list[Field], security: Security | None = None) -> exp.Select:

@@ -140,6 +140,19 @@ def multivalued_items(f: Field, sql: exp.Expression) -> exp.Expression | None:
     return call("regexp_split_to_array", exp.Trim(this=sql), string(r"\s*" + escaped + r"\s*"))
 
 
+def multivalued_values(f: Field, sql: exp.Expression) -> exp.Expression | None:
+    """The values a record of a multivalued field counts in, as a list: its items without the
+    blanks (``"a,,b"``, a trailing separator) and each value once, since Opendatasoft's facets
+    and group_by (terms aggregations) count records, not occurrences. Facets and ODSQL's
+    group_by both unnest this list, so their counts agree. ``None`` for a single-valued field."""
+    items = multivalued_items(f, sql)
+    if items is None:
+        return None
+    item = exp.to_identifier("__item")  # field names never start with "_": no column is shadowed
+    filled = exp.Lambda(this=exp.NEQ(this=item.copy(), expression=string("")), expressions=[item])
+    return call("list_distinct", call("list_filter", items, filled))
+
+
 def string(value: str) -> exp.Literal:
     if "\x00" in value:
         raise LiteralError("a string holds a NUL character")
