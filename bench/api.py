@@ -178,6 +178,13 @@ def main() -> None:
             records = lambda params: (lambda: p.get("/records", params=params).raise_for_status())  # noqa: E731
             bbox = "latitude BETWEEN 48.8 AND 48.9 AND longitude BETWEEN 2.3 AND 2.4"
             classes = {
+                # The cheapest answer of each server over the same client: what no query can go
+                # below (a query Datasette answers at its floor cannot be answered 10x faster
+                # unless Portail's floor is a tenth of Datasette's).
+                "HTTP floor (no query)": (
+                    lambda: p.get(f"http://127.0.0.1:{p_port}/api/health").raise_for_status(),
+                    lambda: None,
+                    lambda: d.get("/-/versions.json").raise_for_status()),
                 "page with equality filter": (
                     records({"refine": "code_postal:75012", "limit": 10}),
                     sql(f"SELECT {FIELDS} FROM v.records WHERE code_postal = '75012' LIMIT 10",

@@ -27,7 +27,7 @@ from portail.ingest.errors import IngestError
 from portail.ingest.infer import Inferred, cast_expression, declared_cast, infer_types, override_cast
 from portail.ingest.types import RawTable
 from portail.schema import GEO_TYPES, Field, FieldType, fields_from_json, lonlat_columns
-from portail.store import fulltext
+from portail.store import fulltext, keys
 from portail.store.duckdb_store import DuckDBStore, VersionInfo
 
 STAGING = "staging"
@@ -196,6 +196,8 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         if progress:
             progress("indexing", 0.0, rows)
         fulltext.build(con, "build", [f.name for f in fields if f.type == FieldType.TEXT])
+        single = [f.name for f in fields if f.type == FieldType.TEXT and "multivalued" not in f.annotations]
+        keys.build(con, "build", keys.choose(con, exp.table_("records", db="main", catalog="build"), single))
         if deferred:
             from portail.processors import finish_counts
 

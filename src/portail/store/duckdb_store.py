@@ -34,7 +34,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from portail.store import fulltext
+from portail.store import fulltext, keys
 from portail.store.engine import connect
 
 RECORDS = "records"
@@ -309,7 +309,7 @@ class DuckDBStore:
 def _repoint(query: exp.Expression, alias: str) -> exp.Expression:
     """Every unqualified table of a version (records, meta, index) read from the file attached as ``alias``."""
     def repoint(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Table) and not node.args.get("db") and node.name in (RECORDS, META, *fulltext.ALL_TABLES):
+        if isinstance(node, exp.Table) and not node.args.get("db") and node.name in (RECORDS, META, *fulltext.ALL_TABLES, keys.TABLE):
             return exp.Table(this=exp.to_identifier(node.name), db=exp.to_identifier("main"),
                              catalog=exp.to_identifier(alias), alias=node.args.get("alias"))
         return node

@@ -37,7 +37,9 @@ false. The engine pushes those into the scan of the records (row groups skipped 
 ids, values tested against the dictionary), where a semi-join over the index tables reads
 every row id of the table; a version never changes, so the constants hold as long as the
 plan that carries them. A word found in more than ``RESOLVE`` rows or values keeps the
-semi-join.
+semi-join. Conditions on key fields (``field = 'code'``, ``field IN (…)``: ``store.keys``) are
+resolved the same way from the key table, and join the row-id lists: a full-text match ANDed
+with a postal code is read for that code's rows only.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 from sqlglot import exp
+
+from portail.store import keys
 
 POSTINGS = "fulltext"
 TERMS = "fulltext_terms"
@@ -297,12 +301,15 @@ def _rowids(rids: frozenset[int], records: str) -> exp.Expression:
     rowid = exp.column("rowid", table=records, quoted=True)
     if len(ordered) == 1:
         return exp.EQ(this=rowid, expression=exp.Literal.number(ordered[0]))
+    # The list as one verbatim piece: integers read from the index (never text from a request),
+    # and a literal node per id cost more than the query (~5 ms for a few hundred ids).
+    listed = exp.var(", ".join(str(int(r)) for r in ordered))
     return exp.and_(exp.Between(this=rowid, low=exp.Literal.number(ordered[0]), high=exp.Literal.number(ordered[-1])),
-                    exp.In(this=rowid.copy(), expressions=[exp.Literal.number(r) for r in ordered]))
+                    exp.In(this=rowid.copy(), expressions=[listed]))
 
 
 def _resolved(fields: tuple[str, ...], match: Match, records: str, by_value: frozenset[str], lookup: Lookup,
-              limit: int) -> _Resolved | None:
+              limit: int, keyed: frozenset[str] = frozenset()) -> _Resolved | None:
     """The match as constants (see the module's docstring), or ``None`` when it holds more
     than ``limit`` rows or values. Postings are read without DISTINCT, so a common word stops the read early
     instead of gathering all its rows; a row posted several times (a word twice in a field, or
@@ -322,11 +329,18 @@ def _resolved(fields: tuple[str, ...], match: Match, records: str, by_value: fro
             return None
         lists = [(name, sorted(v for f, v in pairs if f == name)) for name in valued]
         lists = [(name, values) for name, values in lists if values]
-    if not rids and len(lists) == 1:  # one value list, however many rows: the dictionary answers it
+    alone = not rids and len(lists) == 1  # one value list and nothing else
+    if alone and lists[0][0] not in keyed:  # however many rows: the dictionary answers it
         name, values = lists[0]
-        if len(values) > VALUE_LIST:
-            return None
-        return _Resolved(_value_test(name, match, records, values))
+        return _Resolved(_value_test(name, match, records, values)) if len(values) <= VALUE_LIST else None
+    # The rows of value lists of key fields, from the key table (``store.keys``).
+    for name, values in [(name, values) for name, values in lists if name in keyed]:
+        found = lookup(keys.key_rows(name, values).limit(limit + 1))
+        rids |= {rid for (rid,) in found}
+        if len(found) > limit or len(rids) > limit:
+            fits = alone and len(values) <= VALUE_LIST
+            return _Resolved(_value_test(name, match, records, values)) if fits else None
+    lists = [(name, values) for name, values in lists if name not in keyed]
     # Several parts: their rows as one row-id list (an OR of a row-id range and a value list, or
     # a semi-join over their union, stops the engine pushing either into the scan: 95-138 ms
     # instead of a few for a page on 2 M rows).
@@ -388,9 +402,11 @@ def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
 
 @dataclass(frozen=True)
 class Index:
-    """What a version's index holds: which text fields are indexed by distinct value."""
+    """What a version's indexes hold: which text fields the full-text index holds by distinct
+    value, and which are key fields (``store.keys``)."""
 
     by_value: frozenset[str] = frozenset()
+    keys: frozenset[str] = frozenset()
 
 
 def use_index(query: exp.Expression, records: str = "records", index: Index = Index(), lookup: Lookup | None = None,
@@ -405,27 +421,28 @@ def use_index(query: exp.Expression, records: str = "records", index: Index = In
     marked = [n for n in tree.walk() if n.meta and n.meta.get(_META) is not None]
     resolved: dict[int, _Resolved | None] = {}
     if lookup is not None:
+        if index.keys:
+            _resolve_keys(tree, records, index.keys, lookup, resolve)
         for node in marked:
             fields, match = node.meta[_META]
-            resolved[id(node)] = _resolved(fields, match, records, index.by_value, lookup, resolve)
+            resolved[id(node)] = _resolved(fields, match, records, index.by_value, lookup, resolve, index.keys)
     # Each marked node's replacement, and what the parenthesis around it tells _sliced.
     replacements: dict[int, tuple[exp.Expression, dict]] = {}
     for node in marked:
         if id(node) in replacements:
             continue
-        found = resolved.get(id(node))
-        if found is None or found.rids is None:
+        conjuncts = _conjuncts(node)
+        # Row-id lists ANDed with this match: resolved matches and key conditions.
+        chain = [n for n in conjuncts if n.meta and n.meta.get(_META) is not None and id(n) not in replacements]
+        lists = [resolved[id(n)].rids for n in chain if resolved.get(id(n)) is not None and resolved[id(n)].rids is not None]
+        lists += [n.meta[_ROWIDS] for n in conjuncts if n.meta and _ROWIDS in n.meta]
+        if not lists:
             continue
-        # The matches ANDed with this one: their rows among this one's, all as one list.
-        chain = [n for n in _conjuncts(node) if n.meta and n.meta.get(_META) is not None and id(n) not in replacements]
-        rids = found.rids
+        # The other matches of the chain read for those rows only: all of it as one list.
+        rids = frozenset.intersection(*lists)
         for other in chain:
             known = resolved.get(id(other))
-            if other is not node and known is not None and known.rids is not None:
-                rids = rids & known.rids
-        for other in chain:
-            known = resolved.get(id(other))
-            if other is not node and (known is None or known.rids is None):
+            if known is None or known.rids is None:
                 fields, match = other.meta[_META]
                 rids = _rows_among(fields, match, records, index.by_value, lookup, rids)
         for other in chain:
@@ -444,6 +461,30 @@ def use_index(query: exp.Expression, records: str = "records", index: Index = In
         wrapped.meta.update(tags)
         node.replace(wrapped)
     return _sliced(tree, records, lookup, index, ids)
+
+
+def _resolve_keys(tree: exp.Expression, records: str, keyed: frozenset[str], lookup: Lookup, limit: int) -> None:
+    """Replace, in place, each condition ANDed in a WHERE over ``records`` that tests a key
+    field against constants (``store.keys``) by the row ids the key table lists for it, when
+    they are at most ``limit``: the engine then reads those rows instead of scanning the column,
+    and :func:`_sliced` answers counts and pages from the list."""
+    for select in list(tree.find_all(exp.Select)):
+        source = select.args.get("from_") or select.args.get("from")
+        where = select.args.get("where")
+        if where is None or source is None or select.args.get("joins") or not isinstance(source.this, exp.Table) \
+                or source.this.name != records or source.this.alias:
+            continue
+        for condition in _conjuncts_of(where.this):
+            found = keys.key_condition(condition, records, keyed)
+            if found is None:
+                continue
+            rows = lookup(keys.key_rows(*found).limit(limit + 1))
+            if len(rows) > limit:
+                continue
+            rids = frozenset(rid for (rid,) in rows)
+            listed = exp.Paren(this=_rowids(rids, records))
+            listed.meta[_ROWIDS] = rids
+            condition.replace(listed)
 
 
 def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: Index = Index(),
@@ -515,7 +556,7 @@ def read_index(con: duckdb.DuckDBPyConnection, catalog: str) -> Index | None:
     if VALUES not in found:
         return Index()
     fields = con.execute(f'SELECT DISTINCT field FROM "{catalog}".main.{VALUES}').fetchall()
-    return Index(frozenset(name for (name,) in fields))
+    return Index(frozenset(name for (name,) in fields), keys.read_keys(con, catalog))
 
 
 def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[str], records: str = "records") -> int:

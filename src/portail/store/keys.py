@@ -1,0 +1,106 @@
+"""The key index of a version: where each value of its code-like text fields sits.
+
+API clients look records up by a code far more than they browse: a SIRET, an INSEE commune
+code, a postal code (``refine=code_postal:75012``, ``where=siret="…"``). The engine answers
+``field = 'value'`` by scanning the whole column (zone maps cannot help: codes are spread over
+every row group), 20-30 ms on two million rows whatever the answer's size, where a database
+index answers in one or two milliseconds. So a version holds one more table, written at build
+time like the full-text index:
+
+* ``key_rows(field, value, rid)``: one row per (key field, row), sorted on ``(field, value)``:
+  the engine's zone maps skip every row group but the one or two holding the wanted values.
+
+A *key field* is a text field whose values look like codes: no space, at most
+``MAX_LENGTH`` characters, and few rows per value (at most ``ROWS_PER_VALUE`` on average), so
+that a value's rows are few enough to be worth listing. Why not DuckDB's ART index
+(``CREATE INDEX``): it doubled the file of the benchmark's version (SIRET, commune and postal
+codes) and took longer to build; the sorted table adds a tenth of it, readable by any process
+that attaches the immutable file read-only.
+
+The table only *accelerates*: the store resolves a key condition to the row ids it lists when
+they are few (``store.fulltext.use_index``), and otherwise leaves the condition to the scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+from sqlglot import exp
+
+TABLE = "key_rows"
+#: A key field's values have at most this many characters, and no whitespace (codes, not names).
+MAX_LENGTH = 64
+#: ... and at most this many rows per distinct value, on average.
+ROWS_PER_VALUE = 64
+
+
+def choose(con: duckdb.DuckDBPyConnection, source: exp.Table, text_columns: Sequence[str]) -> list[str]:
+    """The key fields among ``text_columns`` of ``source`` (one pass over the table)."""
+    if not text_columns:
+        return []
+    stats = []
+    for name in text_columns:
+        column = exp.column(name, quoted=True)
+        stats += [exp.func("approx_count_distinct", column.copy()), exp.func("count", column.copy()),
+                  exp.func("max", exp.Length(this=column.copy())),
+                  exp.func("bool_or", exp.func("contains", column.copy(), exp.Literal.string(" ")))]
+    row = con.execute(exp.select(*stats).from_(source.copy()).sql(dialect="duckdb")).fetchone()
+    chosen = []
+    for i, name in enumerate(text_columns):
+        distinct, present, longest, spaced = row[4 * i:4 * i + 4]
+        if present and distinct * ROWS_PER_VALUE >= present and longest <= MAX_LENGTH and not spaced:
+            chosen.append(name)
+    return chosen
+
+
+def build(con: duckdb.DuckDBPyConnection, catalog: str, fields: Sequence[str], records: str = "records") -> int:
+    """Write the key table of ``catalog.records`` for ``fields`` (possibly none: the table
+    then exists and is empty, and says the version was built with key indexing); returns its
+    number of rows."""
+    source = exp.Table(this=exp.to_identifier(records), db=exp.to_identifier("main"), catalog=exp.to_identifier(catalog))
+    target = f'"{catalog}".main.{TABLE}'
+    con.execute(f"CREATE TABLE {target} (field VARCHAR, value VARCHAR, rid BIGINT)")
+    for name in sorted(fields):  # field by field, each sorted: the table ends sorted on (field, value)
+        column = exp.column(name, quoted=True)
+        rows = exp.select(exp.alias_(exp.Literal.string(name), "field"), exp.alias_(column.copy(), "value"),
+                          exp.alias_(exp.column("rowid"), "rid")).from_(source.copy()) \
+            .where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))).order_by("value")
+        con.execute(f"INSERT INTO {target} {rows.sql(dialect='duckdb')}")
+    return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+
+
+def read_keys(con: duckdb.DuckDBPyConnection, catalog: str) -> frozenset[str]:
+    """The key fields of the version attached as ``catalog`` (none for versions built before)."""
+    found = con.execute("SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' "
+                        "AND table_name = ?", [catalog, TABLE]).fetchall()
+    if not found:
+        return frozenset()
+    return frozenset(name for (name,) in con.execute(f'SELECT DISTINCT field FROM "{catalog}".main.{TABLE}').fetchall())
+
+
+def key_condition(node: exp.Expression, records: str, keys: frozenset[str]) -> tuple[str, list[str]] | None:
+    """``(field, values)`` when ``node`` tests a key field of ``records`` against text
+    constants (``field = 'v'``, ``field IN ('v', 'w')``), else ``None``."""
+    if isinstance(node, exp.EQ):
+        column, values = node.this, [node.expression]
+        if isinstance(values[0], exp.Column):
+            column, values = values[0], [node.this]
+    elif isinstance(node, exp.In) and not node.args.get("query") and not node.args.get("unnest") and \
+            not node.args.get("field") and not node.args.get("is_global"):
+        column, values = node.this, node.expressions
+    else:
+        return None
+    if not isinstance(column, exp.Column) or column.name not in keys or column.table not in ("", records):
+        return None
+    if not values or not all(isinstance(v, exp.Literal) and v.is_string for v in values):
+        return None
+    return column.name, sorted({v.this for v in values})
+
+
+def key_rows(field: str, values: Sequence[str]) -> exp.Select:
+    """The row ids holding one of ``values`` in the key field ``field``."""
+    value = exp.column("value")
+    test = exp.EQ(this=value, expression=exp.Literal.string(values[0])) if len(values) == 1 else \
+        exp.In(this=value, expressions=[exp.Literal.string(v) for v in values])
+    return exp.select("rid").from_(TABLE).where(exp.EQ(this=exp.column("field"), expression=exp.Literal.string(field))).where(test)

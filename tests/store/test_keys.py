@@ -1,0 +1,145 @@
+"""The key index (``store.keys``): which fields a version keys, and that a condition on a key
+field answers exactly as the scan does — counts, every page, other conditions ANDed, a
+full-text match among the key's rows — whether the store resolves it to row ids or not.
+Checked on La Poste's postal code file (INSEE and postal codes with leading zeros) against
+plain Python over the same file."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+
+import duckdb
+import pytest
+
+from portail.api import explore_service as es
+from portail.odsql import Query, compile_plan
+from portail.schema import fields_from_json
+from portail.store import fulltext, keys
+from tests.conftest import Published, published_instance
+
+SOURCE = ("referentiels", "laposte_hexasmal.csv")
+
+
+@pytest.fixture(scope="module")
+def laposte(tmp_path_factory, refdata):
+    path = refdata.joinpath(*SOURCE)
+    instance = published_instance(tmp_path_factory.mktemp("keys") / "home", Published("cp", path))
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = [{"insee": r["Code_commune_INSEE"], "cp": r["Code_postal"], "nom": r["Nom_commune"]}
+                for r in csv.DictReader(handle, delimiter=";")]
+    yield instance, rows
+    instance.store.close()
+
+
+@pytest.fixture(params=[fulltext.RESOLVE, 3, 0], ids=["resolved", "resolved-when-tiny", "scanned"])
+def resolve(request, laposte):
+    store = laposte[0].store
+    store.fulltext_resolve = request.param
+    yield request.param
+    store.fulltext_resolve = fulltext.RESOLVE
+
+
+def _walk(instance, **query) -> list[tuple[str, str]]:
+    """Every record a query holds, page by page (100 at a time), as (INSEE code, postal code);
+    checks that the pages add up to the total count."""
+    dataset = es.get_visible_dataset(instance, "public", "cp")
+    seen, offset = [], 0
+    while True:
+        page = es.query_records(instance, dataset, limit=100, offset=offset, **query)
+        seen += [(r["code_commune_insee"], r["code_postal"]) for r in page.results]
+        offset += 100
+        if len(page.results) < 100:
+            assert page.total_count == len(seen)
+            return sorted(seen)
+
+
+def test_the_code_fields_are_keyed(laposte):
+    """INSEE and postal codes are keys; names (spaces), the mostly empty fifth address line and
+    the points are not. The key table lists every row holding a value, sorted."""
+    instance, rows = laposte
+    location = es.get_visible_dataset(instance, "public", "cp").current.location
+    con = duckdb.connect(location, read_only=True)
+    try:
+        assert keys.read_keys(con, con.execute("SELECT current_catalog()").fetchone()[0]) == \
+            {"code_commune_insee", "code_postal"}
+        listed = dict(con.execute(f"SELECT field, count(*) FROM {keys.TABLE} GROUP BY 1").fetchall())
+        assert listed == {"code_commune_insee": len(rows), "code_postal": len(rows)}
+        order = con.execute(f"SELECT field, value FROM {keys.TABLE}").fetchall()
+        assert order == sorted(order)
+        assert con.execute(f"SELECT count(*) FROM {keys.TABLE} WHERE field = 'code_commune_insee' "
+                           "AND value = '01001'").fetchone()[0] == sum(r["insee"] == "01001" for r in rows)
+    finally:
+        con.close()
+
+
+CASES = [
+    ("refine", dict(refine=["code_postal:01400"]), lambda r: r["cp"] == "01400"),
+    ("equality", dict(where=['code_commune_insee = "2A004"']), lambda r: r["insee"] == "2A004"),
+    ("list", dict(where=['code_postal in ("75012", "01400", "99999")']), lambda r: r["cp"] in ("75012", "01400")),
+    ("two keys", dict(where=['code_postal = "01400" and code_commune_insee = "01093"']),
+     lambda r: r["cp"] == "01400" and r["insee"] == "01093"),
+    ("key and other", dict(where=['code_postal = "51300" and nom_commune >= "P"']),
+     lambda r: r["cp"] == "51300" and r["nom"] >= "P"),
+    ("or", dict(where=['code_postal = "51300" or code_postal = "55300"']), lambda r: r["cp"] in ("51300", "55300")),
+    ("exclude", dict(refine=["code_postal:51300"], exclude=["code_commune_insee:51004"]),
+     lambda r: r["cp"] == "51300" and r["insee"] != "51004"),
+    ("nothing", dict(where=['code_postal = "00000"']), lambda r: False),
+    ("key and full text", dict(refine=["code_postal:51300"], where=['"sur"']),
+     lambda r: r["cp"] == "51300" and "SUR" in r["nom"].split()),
+]
+
+
+@pytest.mark.parametrize("name, query, oracle", CASES, ids=[c[0] for c in CASES])
+def test_key_conditions_answer_like_the_scan(laposte, resolve, name, query, oracle):
+    instance, rows = laposte
+    expected = sorted((r["insee"], r["cp"]) for r in rows if oracle(r))
+    assert _walk(instance, **query) == expected
+    assert (len(expected) > 0) == (name != "nothing")
+
+
+def test_a_key_condition_becomes_row_ids(laposte):
+    """Resolved: the rows' ids, no scan of the column; past the limit, the plain condition."""
+    instance, rows = laposte
+    version = es.get_visible_dataset(instance, "public", "cp").current
+    fields = fields_from_json(version.fields)
+    plan = compile_plan(Query(where=['code_postal = "51300"']), fields)
+    resolved = instance.store._bind(version.location, plan.select)
+    assert '"rowid" IN (' in resolved and "'51300'" not in resolved
+    instance.store.fulltext_resolve = Counter(r["cp"] for r in rows)["51300"] - 1
+    try:
+        scanned = instance.store._bind(version.location, plan.select)
+        assert '"rowid"' not in scanned and "\"code_postal\" = '51300'" in scanned
+    finally:
+        instance.store.fulltext_resolve = fulltext.RESOLVE
+
+
+def test_a_page_of_a_key_is_answered_from_its_row_ids(laposte):
+    """Count and page of a resolved key: the count is a constant, the page names its rows."""
+    instance, rows = laposte
+    dataset = es.get_visible_dataset(instance, "public", "cp")
+    version = dataset.current
+    fields = fields_from_json(version.fields)
+    count = instance.store._bind(version.location, compile_plan(
+        Query(select="count(*) as n", where=['code_postal = "51300"']), fields).select)
+    assert count.startswith("SELECT 46 AS") or "46 AS" in count
+    assert es.query_records(instance, dataset, refine=["code_postal:51300"], limit=0).total_count == 46
+
+
+def test_a_wide_match_anded_with_a_key_is_read_among_the_keys_rows(laposte):
+    """A word too common to resolve, ANDed with a resolved key: the word's postings are read
+    for the key's rows only (no semi-join over all of them), and the answer is the oracle's."""
+    instance, rows = laposte
+    dataset = es.get_visible_dataset(instance, "public", "cp")
+    version = dataset.current
+    wide = sum("SUR" in r["nom"].split() for r in rows)
+    assert wide > 100
+    plan = compile_plan(Query(where=['code_postal = "51300"', '"sur"']), fields_from_json(version.fields))
+    instance.store.fulltext_resolve = wide - 1  # the key resolves, the word alone does not
+    try:
+        sql = instance.store._bind(version.location, plan.select)
+        assert "main.fulltext" not in sql and '"rowid" IN (' in sql
+        expected = sorted((r["insee"], r["cp"]) for r in rows if r["cp"] == "51300" and "SUR" in r["nom"].split())
+        assert _walk(instance, refine=["code_postal:51300"], where=['"sur"']) == expected != []
+    finally:
+        instance.store.fulltext_resolve = fulltext.RESOLVE
