@@ -143,3 +143,59 @@ def test_a_wide_match_anded_with_a_key_is_read_among_the_keys_rows(laposte):
         assert _walk(instance, refine=["code_postal:51300"], where=['"sur"']) == expected != []
     finally:
         instance.store.fulltext_resolve = fulltext.RESOLVE
+
+
+# -- key fields of one-word values lend their key rows to the full-text index -----------------
+def test_one_word_keys_are_posted_by_the_key_table(laposte):
+    """Postal codes (digits only) are one word each: the full-text index does not write them
+    again, ``fulltext`` is the union of its own postings and those key rows, and the
+    dictionary of terms holds the codes. INSEE codes (``2A004``: an upper-case letter) keep
+    their own postings."""
+    instance, rows = laposte
+    location = es.get_visible_dataset(instance, "public", "cp").current.location
+    con = duckdb.connect(location, read_only=True)
+    try:
+        written = {f for (f,) in con.execute(f"SELECT DISTINCT field FROM {fulltext.WRITTEN}").fetchall()}
+        valued = {f for (f,) in con.execute(f"SELECT DISTINCT field FROM {fulltext.VALUES}").fetchall()}
+        posted = {f for (f,) in con.execute(f"SELECT DISTINCT field FROM {fulltext.POSTINGS}").fetchall()}
+        views = {v for (v,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        terms = {t for (t,) in con.execute(f"SELECT term FROM {fulltext.TERMS}").fetchall()}
+    finally:
+        con.close()
+    assert fulltext.POSTINGS in views
+    assert "code_postal" not in written | valued and "code_postal" in posted
+    assert "code_commune_insee" in written | valued
+    assert {r["cp"] for r in rows} <= terms and "2a004" in terms
+
+
+SEARCHES = ["51300", "513", "sur 513", "vitry 51300", "5130", "51301 vitry", "2a004", "zzz 51300"]
+
+
+def _oracle(row: dict, text: str) -> bool:
+    from tests.store.test_fulltext import search_oracle
+
+    return search_oracle(row, text, list(row))
+
+
+@pytest.mark.parametrize("text", SEARCHES)
+def test_full_text_on_one_word_keys_answers_like_the_scan(laposte, resolve, text):
+    """Exact, prefix and fuzzy words over the postal codes (from the key table), the INSEE codes
+    and the names (own postings): the index, the compiled scan and plain Python agree."""
+    instance, rows = laposte
+    version = es.get_visible_dataset(instance, "public", "cp").current
+    fields = fields_from_json(version.fields)
+    stored = duckdb.connect(version.location, read_only=True)
+    try:
+        texts = [f.name for f in fields if f.type.value == "text"]
+        plain = [dict(zip(texts, r)) for r in stored.execute(
+            "SELECT " + ", ".join(f'"{n}"' for n in texts) + " FROM records").fetchall()]
+        plan = compile_plan(Query(select="count(*) as n", where=[f'"{text}"']), fields)
+        from portail.odsql import to_sql
+
+        scanned = stored.execute(to_sql(plan.select)).fetchone()[0]
+    finally:
+        stored.close()
+    expected = sum(_oracle(r, text) for r in plain)
+    indexed = instance.store.query(version.location, plan.select).column("n")[0].as_py()
+    assert indexed == scanned == expected
+    assert (expected > 0) == (not text.startswith("zzz"))

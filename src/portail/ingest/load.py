@@ -195,9 +195,10 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         rows = con.execute("SELECT count(*) FROM build.records").fetchone()[0]
         if progress:
             progress("indexing", 0.0, rows)
-        fulltext.build(con, "build", [f.name for f in fields if f.type == FieldType.TEXT])
         single = [f.name for f in fields if f.type == FieldType.TEXT and "multivalued" not in f.annotations]
-        keys.build(con, "build", keys.choose(con, exp.table_("records", db="main", catalog="build"), single))
+        keyed, one_word = keys.choose(con, exp.table_("records", db="main", catalog="build"), single)
+        keys.build(con, "build", keyed)
+        fulltext.build(con, "build", [f.name for f in fields if f.type == FieldType.TEXT], one_word)
         if deferred:
             from portail.processors import finish_counts
 

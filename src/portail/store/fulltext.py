@@ -11,7 +11,8 @@ and stay readable by any process that attaches the immutable file read-only:
   anything that is not a letter or a digit), sorted; prefix and fuzzy lookups scan this small
   dictionary, never the records;
 * ``fulltext(term, field, rid)``: one posting per (word, text field, row), sorted on ``term``
-  so that the engine's zone maps skip every row group but the few holding the wanted words;
+  so that the engine's zone maps skip every row group but the few holding the wanted words
+  (a view when key fields of one-word values lend their key rows as postings: see ``build``);
 * ``fulltext_values(term, field, value)``: for text fields whose values repeat (a commune
   name, a category, a code: at most one distinct value in ``REPEATS`` rows), the words of each
   *distinct value* instead of postings per row. A match is then ``field IN (values holding the
@@ -56,6 +57,8 @@ from sqlglot import exp
 from portail.store import keys
 
 POSTINGS = "fulltext"
+#: The postings written by the build when ``fulltext`` is a view over them and key rows.
+WRITTEN = "fulltext_postings"
 TERMS = "fulltext_terms"
 VALUES = "fulltext_values"
 #: Tables a version with an index holds (``VALUES`` only from versions built since it exists).
@@ -549,8 +552,9 @@ def _conjuncts_of(condition: exp.Expression) -> list[exp.Expression]:
 def read_index(con: duckdb.DuckDBPyConnection, catalog: str) -> Index | None:
     """The index of the version attached as ``catalog``, or ``None`` (built before indexes)."""
     found = {name for (name,) in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' "
-        "AND table_name IN (?, ?, ?)", [catalog, *ALL_TABLES]).fetchall()}
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' AND table_name IN (?, ?, ?) "
+        "UNION SELECT view_name FROM duckdb_views() WHERE database_name = ? AND schema_name = 'main' AND view_name = ?",
+        [catalog, *ALL_TABLES, catalog, POSTINGS]).fetchall()}
     if not set(TABLES) <= found:
         return None
     if VALUES not in found:
@@ -559,15 +563,22 @@ def read_index(con: duckdb.DuckDBPyConnection, catalog: str) -> Index | None:
     return Index(frozenset(name for (name,) in fields), keys.read_keys(con, catalog))
 
 
-def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[str], records: str = "records") -> int:
+def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[str], one_word: Sequence[str] = (),
+          records: str = "records") -> int:
     """Write the index of ``catalog.records`` into ``catalog`` (the version being built); returns
     the number of entries (row postings and value words). Without text columns the tables
-    exist and are empty."""
+    exist and are empty.
+
+    ``one_word``: key fields (already in the version's key table, ``store.keys``) whose every
+    value is one folded word (a SIRET, a postal code). Their postings *are* the key table's
+    rows, so they are not written twice: ``fulltext`` is then a view, the union of the
+    written postings and those key rows (the engine pushes a query's term and field filters
+    into both sides); the dictionary of terms holds their values."""
     target = f'"{catalog}".main'
     source = exp.Table(this=exp.to_identifier(records), db=exp.to_identifier("main"), catalog=exp.to_identifier(catalog))
     con.execute("CREATE OR REPLACE TEMP TABLE __portail_tokens (term VARCHAR, field VARCHAR, rid BIGINT)")
     con.execute("CREATE OR REPLACE TEMP TABLE __portail_value_words (term VARCHAR, field VARCHAR, value VARCHAR)")
-    for name in text_columns:
+    for name in [c for c in text_columns if c not in one_word]:
         column = exp.column(name, quoted=True)
         present = exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))
         tokens = exp.Anonymous(this="unnest", expressions=[words(exp.column("value"))])
@@ -586,12 +597,19 @@ def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[s
                 .from_(rows.subquery("r"))
             con.execute(f"INSERT INTO __portail_tokens SELECT term, field, rid FROM ({part.sql(dialect='duckdb')}) "
                         "WHERE term <> ''")
-    con.execute(f"CREATE TABLE {target}.{POSTINGS} AS SELECT * FROM __portail_tokens ORDER BY term")
+    written = WRITTEN if one_word else POSTINGS
+    con.execute(f"CREATE TABLE {target}.{written} AS SELECT * FROM __portail_tokens ORDER BY term")
     con.execute(f"CREATE TABLE {target}.{VALUES} AS SELECT * FROM __portail_value_words ORDER BY term, field")
     con.execute("DROP TABLE __portail_tokens")
     con.execute("DROP TABLE __portail_value_words")
-    con.execute(f"CREATE TABLE {target}.{TERMS} AS SELECT term FROM {target}.{POSTINGS} UNION "
-                f"SELECT term FROM {target}.{VALUES} ORDER BY term")
+    terms = f"SELECT term FROM {target}.{written} UNION SELECT term FROM {target}.{VALUES}"
+    if one_word:
+        # Unqualified names in the view: they resolve in the version file, whatever its alias.
+        fields = exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in one_word]).sql(dialect="duckdb")
+        con.execute(f"CREATE VIEW {target}.{POSTINGS} AS SELECT term, field, rid FROM {WRITTEN} UNION ALL "
+                    f"SELECT value AS term, field, rid FROM {keys.TABLE} WHERE {fields}")
+        terms += f" UNION SELECT value FROM {target}.{keys.TABLE} WHERE {fields}"
+    con.execute(f"CREATE TABLE {target}.{TERMS} AS {terms} ORDER BY term")
     return con.execute(f"SELECT (SELECT count(*) FROM {target}.{POSTINGS}) + (SELECT count(*) FROM {target}.{VALUES})").fetchone()[0]
 
 

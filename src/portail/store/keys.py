@@ -33,25 +33,33 @@ TABLE = "key_rows"
 MAX_LENGTH = 64
 #: ... and at most this many rows per distinct value, on average.
 ROWS_PER_VALUE = 64
+#: A value that is one word as the full-text index folds and splits it.
+WORD = "[a-z0-9]+"
 
 
-def choose(con: duckdb.DuckDBPyConnection, source: exp.Table, text_columns: Sequence[str]) -> list[str]:
-    """The key fields among ``text_columns`` of ``source`` (one pass over the table)."""
+def choose(con: duckdb.DuckDBPyConnection, source: exp.Table, text_columns: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The key fields among ``text_columns`` of ``source`` (one pass over the table), and those
+    of them whose every value is one word as the full-text index folds it (lower-case ASCII
+    letters and digits: SIRET, SIREN, postal codes): the key table then serves as their
+    full-text postings too (``store.fulltext.build``), instead of a second copy of the column."""
     if not text_columns:
-        return []
+        return [], []
     stats = []
     for name in text_columns:
         column = exp.column(name, quoted=True)
         stats += [exp.func("approx_count_distinct", column.copy()), exp.func("count", column.copy()),
                   exp.func("max", exp.Length(this=column.copy())),
-                  exp.func("bool_or", exp.func("contains", column.copy(), exp.Literal.string(" ")))]
+                  exp.func("bool_or", exp.func("contains", column.copy(), exp.Literal.string(" "))),
+                  exp.func("bool_and", exp.func("regexp_full_match", column.copy(), exp.Literal.string(WORD)))]
     row = con.execute(exp.select(*stats).from_(source.copy()).sql(dialect="duckdb")).fetchone()
-    chosen = []
+    chosen, words = [], []
     for i, name in enumerate(text_columns):
-        distinct, present, longest, spaced = row[4 * i:4 * i + 4]
+        distinct, present, longest, spaced, word = row[5 * i:5 * i + 5]
         if present and distinct * ROWS_PER_VALUE >= present and longest <= MAX_LENGTH and not spaced:
             chosen.append(name)
-    return chosen
+            if word:
+                words.append(name)
+    return chosen, words
 
 
 def build(con: duckdb.DuckDBPyConnection, catalog: str, fields: Sequence[str], records: str = "records") -> int:
