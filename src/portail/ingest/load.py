@@ -199,6 +199,8 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         keyed, one_word = keys.choose(con, exp.table_("records", db="main", catalog="build"), single)
         keys.build(con, "build", keyed)
         fulltext.build(con, "build", [f.name for f in fields if f.type == FieldType.TEXT], one_word)
+        if progress:
+            progress("finishing", 0.0, rows)
         if deferred:
             from portail.processors import finish_counts
 
