@@ -2,9 +2,10 @@
 
 Generates a deterministic Sirene-like CSV (``;``-separated, SIRET and commune codes that must
 stay text, a dd/mm/yyyy date, decimal lat/lon), then times:
-- Portail: ``load_file`` end to end (encoding check, sniffing, staging, whole-file type
-  inference, typed version file written with its full-text and key indexes, and published;
-  the indexes' share is reported apart: raw DuckDB and sqlite-utils build none);
+- Portail: ``load_file`` (encoding check, sniffing, staging, whole-file type inference, typed
+  version file written and published — the ratios are taken there, when the data is served —
+  then its full-text and key indexes written into the version's index file, timed apart: raw
+  DuckDB and sqlite-utils build none);
 - raw DuckDB: ``CREATE TABLE AS SELECT * FROM read_csv(file)`` into a file database (its
   own sniffer, sample-based inference, no checks);
 - sqlite-utils (Datasette's loader): ``sqlite-utils insert db t file --csv --delimiter ';'``.
@@ -65,7 +66,7 @@ t = time.perf_counter()
 r = load_file(instance, "bench", sys.argv[2], publish=True,
               progress=lambda phase, fraction, rows: marks.setdefault(phase, time.perf_counter()))
 print(json.dumps({"seconds": time.perf_counter() - t, "rows": r.report.rows,
-                  "indexing_seconds": marks["finishing"] - marks["indexing"],
+                  "published_seconds": marks["indexing"] - t, "indexing_seconds": marks["indexed"] - marks["indexing"],
                   "types": {f.name: f.type for f in r.report.fields}}))
 """
 
@@ -143,19 +144,21 @@ def main() -> None:
         if not args.skip_sqlite_utils:
             results["sqlite_utils"] = sqlite_utils(csv_path, work)
         base = results["portail"]["seconds"]
-        indexing = results["portail"]["indexing_seconds"]
-        print(f"portail      {base:8.2f} s  ({args.rows / base:,.0f} rows/s), of which indexes {indexing:.2f} s "
-              f"(full-text and key tables)  types: {results['portail']['types']}")
+        published, indexing = results["portail"]["published_seconds"], results["portail"]["indexing_seconds"]
+        print(f"portail      {published:8.2f} s to the published version ({args.rows / published:,.0f} rows/s), "
+              f"then its indexes {indexing:.2f} s (full-text and key tables: {base:.2f} s in all)  "
+              f"types: {results['portail']['types']}")
         raw = results["raw_duckdb"]["seconds"]
-        print(f"raw duckdb   {raw:8.2f} s  -> Portail runs at {raw / base:.2f}x raw DuckDB speed "
-              f"({raw / (base - indexing):.2f}x without its indexes, which raw DuckDB does not build); "
+        print(f"raw duckdb   {raw:8.2f} s  -> Portail publishes at {raw / published:.2f}x raw DuckDB speed "
+              f"({raw / base:.2f}x with its indexes written, which raw DuckDB does not build); "
               f"DuckDB typed: {results['raw_duckdb']['types']}")
-        results["ratio_vs_raw_duckdb_without_indexes"] = round(raw / (base - indexing), 3)
+        results["ratio_vs_raw_duckdb_with_indexes"] = round(raw / base, 3)
         if "sqlite_utils" in results:
             su = results["sqlite_utils"]["wall"]
-            print(f"sqlite-utils {su:8.2f} s  -> Portail is {su / base:.1f}x faster")
-            results["ratio_vs_sqlite_utils"] = round(su / base, 2)
-        results["ratio_vs_raw_duckdb"] = round(raw / base, 3)
+            print(f"sqlite-utils {su:8.2f} s  -> Portail publishes {su / published:.1f}x faster "
+                  f"({su / base:.1f}x with its indexes written)")
+            results["ratio_vs_sqlite_utils"] = round(su / published, 2)
+        results["ratio_vs_raw_duckdb"] = round(raw / published, 3)
         memory = {}
         for size in [int(s) for s in args.sizes.split(",") if s]:
             path = generate(work / f"mem-{size}.csv", size)

@@ -8,6 +8,7 @@ any transaction, under the dataset's build lock, so readers and other datasets n
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import duckdb
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +27,7 @@ from portail.ingest.detect import open_source
 from portail.ingest.errors import IngestError
 from portail.ingest.load import IngestReport, Progress, build_version
 from portail.ingest.types import ReadOptions
+from portail.schema import Field, FieldType
 from portail.store import DuckDBStore, open_store
 
 
@@ -127,9 +130,26 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
                 services.publish(session, dataset, number)
             stale = services.prune_versions(session, dataset, instance.settings.keep_versions)
             slug = dataset.slug
+        index_version(instance, result.version.location, result.fields, progress)
     for location in stale:
         instance.store.drop_version(location)
     return LoadResult(slug, number, publish, result.report)
+
+
+def index_version(instance: Instance, location: str, fields: list[Field], progress: Progress | None = None) -> None:
+    """Write a version's full-text and key indexes, once its records are served (published or
+    ready for review): a failure leaves the version served without them (full text scans,
+    keys are plain conditions), never unpublished."""
+    texts = [f for f in fields if f.type == FieldType.TEXT]
+    if progress:
+        progress("indexing", 0.0, None)
+    try:
+        instance.store.build_indexes(location, [f.name for f in texts],
+                                     [f.name for f in texts if "multivalued" not in f.annotations])
+    except duckdb.Error:
+        logging.getLogger(__name__).exception("indexes of %s not built; its queries scan", location)
+    if progress:
+        progress("indexed", 1.0, None)
 
 
 def published_location(instance: Instance, ref: str) -> str:

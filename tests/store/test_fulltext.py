@@ -21,6 +21,7 @@ from portail.odsql import Query, compile_plan, to_sql
 from portail.operations import load_file
 from portail.schema import FieldType, fields_from_json
 from portail.store import DuckDBStore, fulltext
+from portail.store.duckdb_store import index_path
 from tests.search_oracle import levenshtein
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,13 +91,19 @@ def text_fields(loaded) -> list[str]:
     return [f.name for f in loaded[2] if f.type == FieldType.TEXT]
 
 
-def test_the_version_file_holds_the_index(loaded, rows):
-    """Repeating fields (few distinct values) hold the words of each distinct value; the others
-    one posting per word occurrence; the dictionary of words covers both."""
+def test_the_index_file_holds_the_index(loaded, rows):
+    """Beside the version file (which holds the records only): repeating fields (few distinct
+    values) hold the words of each distinct value; the others one posting per word occurrence;
+    the dictionary of words covers both."""
     _, location, fields = loaded
     texts = text_fields(loaded)
     assert len(texts) >= 5
-    con = duckdb.connect(location, read_only=True)
+    version = duckdb.connect(location, read_only=True)
+    try:
+        assert fulltext.read_index(version, version.execute("SELECT current_catalog()").fetchone()[0]) is None
+    finally:
+        version.close()
+    con = duckdb.connect(str(index_path(location)), read_only=True)
     try:
         posted = {f for (f,) in con.execute("SELECT DISTINCT field FROM fulltext").fetchall()}
         by_value = {f for (f,) in con.execute("SELECT DISTINCT field FROM fulltext_values").fetchall()}
@@ -297,7 +304,7 @@ def test_pages_of_a_match_walk_its_rows_once(loaded, rows, resolve_limit):
 def _walk_pages(instance, location, fields, rows, loaded, wide: bool) -> None:
     texts = text_fields(loaded)
     by_value = next(f for f in texts if "departement" in f and "libelle" in f)
-    con = duckdb.connect(location, read_only=True)
+    con = duckdb.connect(str(index_path(location)), read_only=True)
     try:
         posted = [f for (f,) in con.execute("SELECT DISTINCT field FROM fulltext ORDER BY 1").fetchall()]
     finally:

@@ -16,6 +16,7 @@ from portail.api import explore_service as es
 from portail.odsql import Query, compile_plan
 from portail.schema import fields_from_json
 from portail.store import fulltext, keys
+from portail.store.duckdb_store import index_path
 from tests.conftest import Published, published_instance
 
 SOURCE = ("referentiels", "laposte_hexasmal.csv")
@@ -59,7 +60,7 @@ def test_the_code_fields_are_keyed(laposte):
     the points are not. The key table lists every row holding a value, sorted."""
     instance, rows = laposte
     location = es.get_visible_dataset(instance, "public", "cp").current.location
-    con = duckdb.connect(location, read_only=True)
+    con = duckdb.connect(str(index_path(location)), read_only=True)
     try:
         assert keys.read_keys(con, con.execute("SELECT current_catalog()").fetchone()[0]) == \
             {"code_commune_insee", "code_postal"}
@@ -153,7 +154,7 @@ def test_one_word_keys_are_posted_by_the_key_table(laposte):
     their own postings."""
     instance, rows = laposte
     location = es.get_visible_dataset(instance, "public", "cp").current.location
-    con = duckdb.connect(location, read_only=True)
+    con = duckdb.connect(str(index_path(location)), read_only=True)
     try:
         written = {f for (f,) in con.execute(f"SELECT DISTINCT field FROM {fulltext.WRITTEN}").fetchall()}
         valued = {f for (f,) in con.execute(f"SELECT DISTINCT field FROM {fulltext.VALUES}").fetchall()}

@@ -327,7 +327,10 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
                 raise ApiError(410, "CursorExpired", "The version this cursor walks is no longer kept; start again.")
     request = _PageRequest(select, order_by, limit, offset, tuple(refine or ()), tuple(exclude or ()), after is not None,
                            with_ids, tuple(where or ()), group_by, lang, timezone, text, max_limit, window)
-    page = _PAGES.get((version.location, access.security, request), lambda: _page_plan(instance, access, version, request),
+    # Keyed on the index too: a plan made before the version's index file appeared scans.
+    indexed = instance.store.has_index(version.location)
+    page = _PAGES.get((version.location, indexed, access.security, request),
+                      lambda: _page_plan(instance, access, version, request),
                       keep=lambda plan: not plan.reads_clock)
     store = instance.store
     rows = []

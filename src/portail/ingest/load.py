@@ -4,8 +4,9 @@ The flow is one DuckDB workspace per build (the store's ``VersionBuild``): the r
 staged in a temporary table (spilling to disk past the memory limit), types are inferred
 over all of it, and the typed records are written to the new version file in one statement,
 sorted on the dataset's facet fields so that zone maps prune row groups, each geo_point_2d
-with its longitude and latitude beside it as plain doubles (:func:`with_lonlat`), followed by
-its full-text index (``store.fulltext``) in the same file. A processor pipeline
+with its longitude and latitude beside it as plain doubles (:func:`with_lonlat`). Its indexes
+(full text and keys) are written after publication, into an index file beside it
+(``DuckDBStore.build_indexes``, called by ``operations.load_file``). A processor pipeline
 rewrites that statement (``processors``): it stays one query, joins with reference datasets
 included, which are attached read-only to the build.
 
@@ -27,7 +28,6 @@ from portail.ingest.errors import IngestError
 from portail.ingest.infer import Inferred, cast_expression, declared_cast, infer_types, override_cast
 from portail.ingest.types import RawTable
 from portail.schema import GEO_TYPES, Field, FieldType, fields_from_json, lonlat_columns
-from portail.store import fulltext, keys
 from portail.store.duckdb_store import DuckDBStore, VersionInfo
 
 STAGING = "staging"
@@ -193,14 +193,6 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
                 watcher.join()
         fields = flag_lonlat(con, fields)
         rows = con.execute("SELECT count(*) FROM build.records").fetchone()[0]
-        if progress:
-            progress("indexing", 0.0, rows)
-        single = [f.name for f in fields if f.type == FieldType.TEXT and "multivalued" not in f.annotations]
-        keyed, one_word = keys.choose(con, exp.table_("records", db="main", catalog="build"), single)
-        keys.build(con, "build", keyed)
-        fulltext.build(con, "build", [f.name for f in fields if f.type == FieldType.TEXT], one_word)
-        if progress:
-            progress("finishing", 0.0, rows)
         if deferred:
             from portail.processors import finish_counts
 

@@ -130,7 +130,10 @@ class DuckDBStore:
         self.tmp_dir = Path(tmp_dir) if tmp_dir else self.root / ".tmp"
         self._reader: duckdb.DuckDBPyConnection | None = None
         self._attached: dict[str, str] = {}
-        self._fulltext: dict[str, fulltext.Index | None] = {}
+        #: Versions' indexes with the alias they are read under (once found).
+        self._fulltext: dict[str, tuple[fulltext.Index | None, str]] = {}
+        #: Versions without indexes inside their file (whose index file is looked for at each call).
+        self._bare: set[str] = set()
         self._lookups = fulltext.LookupMemo()
         self._lock = threading.Lock()
         self._opening = threading.Lock()
@@ -185,6 +188,36 @@ class DuckDBStore:
         for derived in path.parent.glob(path.name + ".*"):
             derived.unlink(missing_ok=True)
 
+    def build_indexes(self, location: str, text_fields: Sequence[str], single_valued: Sequence[str]) -> None:
+        """Write the full-text and key indexes of a version into its index file (``index_path``),
+        aside then renamed, like the version. Run after the version is published: its records
+        are served meanwhile (full text by scanning, keys as plain conditions), and readers
+        attach the index as soon as it appears. The caller holds the dataset's lock."""
+        final = index_path(location)
+        building = final.with_name(final.name + ".building")
+        building.unlink(missing_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        con = connect(memory_limit=self.memory_limit, threads=self.threads, temp_directory=str(self.tmp_dir))
+        try:
+            con.execute("SET preserve_insertion_order = false")
+            con.execute(f"ATTACH '{location}' AS src (READ_ONLY)")
+            con.execute(f"ATTACH '{building}' AS {_BUILD_ALIAS}")
+            source = exp.table_(RECORDS, db="main", catalog="src")
+            keyed, one_word = keys.choose(con, source, single_valued)
+            keys.build(con, _BUILD_ALIAS, keyed, source)
+            fulltext.build(con, _BUILD_ALIAS, text_fields, one_word, source)
+            con.execute(f"CHECKPOINT {_BUILD_ALIAS}")
+            con.execute(f"DETACH {_BUILD_ALIAS}")
+        except BaseException:
+            con.close()
+            for leftover in final.parent.glob(building.name + "*"):
+                leftover.unlink(missing_ok=True)
+            raise
+        con.close()
+        fsync_path(building)
+        os.replace(building, final)
+        fsync_path(final.parent)
+
     def drop_dataset(self, uid: str) -> None:
         directory = self.dataset_dir(uid)
         for path in directory.glob("*.duckdb"):
@@ -217,26 +250,50 @@ class DuckDBStore:
     def _detach(self, location: str) -> None:
         with self._lock:
             alias = self._attached.pop(location, None)
-            self._fulltext.pop(location, None)
+            found = self._fulltext.pop(location, None)
+            self._bare.discard(location)
             self._lookups.forget(location)
-            if alias and self._reader is not None:
-                self._reader.execute(f"DETACH {alias}")
+            if self._reader is not None:
+                if found is not None and found[1] != alias:
+                    self._reader.execute(f"DETACH {found[1]}")
+                if alias:
+                    self._reader.execute(f"DETACH {alias}")
 
-    def _index(self, location: str, alias: str) -> fulltext.Index | None:
-        """The full-text index a version file holds (versions built before it hold none)."""
+    def _index(self, location: str, alias: str) -> tuple[fulltext.Index | None, str]:
+        """A version's indexes and the alias they are read under: its index file once written
+        (looked for again at every call until then: it appears after publication), or the
+        version file itself (versions built before index files held their indexes inside)."""
         with self._lock:
-            if location not in self._fulltext:
-                self._fulltext[location] = fulltext.read_index(self._connection(), alias)
-            return self._fulltext[location]
+            if location in self._fulltext:
+                return self._fulltext[location]
+            path = index_path(location)
+            if path.exists():
+                index_alias = alias + "_ix"
+                self._connection().execute(f"ATTACH '{path}' AS {index_alias} (READ_ONLY)")
+                found = (fulltext.read_index(self._connection(), index_alias), index_alias)
+            elif location in self._bare:
+                return None, alias
+            else:
+                found = (fulltext.read_index(self._connection(), alias), alias)
+                if found[0] is None:  # nothing inside: the index file may still come
+                    self._bare.add(location)
+                    return found
+            self._fulltext[location] = found
+            return found
+
+    def has_index(self, location: str) -> bool:
+        """Whether queries on a version are bound to its indexes (plans made before its index
+        file appeared are not: callers that keep plans key them on this too)."""
+        return self._index(location, self._alias(location))[0] is not None
 
     def _bind(self, location: str, query: exp.Expression) -> str:
         """Point every unqualified ``records`` table of the query at the version's file, and let
         full-text matches use the version's index when it has one (``store.fulltext``)."""
         alias = self._alias(location)
-        index = self._index(location, alias)
+        index, index_alias = self._index(location, alias)
         if index is not None:
             def lookup(q: exp.Select) -> list[tuple]:
-                sql = _repoint(q, alias).sql(dialect="duckdb")
+                sql = _repoint(q, alias, index_alias).sql(dialect="duckdb")
 
                 def run() -> list[tuple]:
                     with self.cursor() as cur:
@@ -245,14 +302,14 @@ class DuckDBStore:
 
             def ids(q: exp.Select) -> Iterator[np.ndarray]:
                 with self.cursor() as cur:
-                    reader = cur.execute(_repoint(q, alias).sql(dialect="duckdb")).to_arrow_reader(1 << 20)
+                    reader = cur.execute(_repoint(q, alias, index_alias).sql(dialect="duckdb")).to_arrow_reader(1 << 20)
                     for batch in reader:
                         yield batch.column(0).to_numpy()
 
             resolving = self.fulltext_resolve > 0
             query = fulltext.use_index(query, RECORDS, index, lookup if resolving else None, self.fulltext_resolve,
                                        ids if resolving else None)
-        return _repoint(query, alias).sql(dialect="duckdb")
+        return _repoint(query, alias, index_alias).sql(dialect="duckdb")
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self._connection().cursor()
@@ -303,15 +360,25 @@ class DuckDBStore:
             self._reader = None
             self._attached.clear()
             self._fulltext.clear()
+            self._bare.clear()
             self._lookups.forget()
 
 
-def _repoint(query: exp.Expression, alias: str) -> exp.Expression:
-    """Every unqualified table of a version (records, meta, index) read from the file attached as ``alias``."""
+def index_path(location: str) -> Path:
+    """A version's index file: beside it, named after it (``drop_version`` removes it with it)."""
+    return Path(location + ".index")
+
+
+def _repoint(query: exp.Expression, alias: str, index_alias: str | None = None) -> exp.Expression:
+    """Every unqualified table of a version read from the file attached as ``alias`` (records,
+    meta), or from its index file attached as ``index_alias`` (full-text and key tables)."""
+    indexes = (*fulltext.ALL_TABLES, keys.TABLE)
+
     def repoint(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Table) and not node.args.get("db") and node.name in (RECORDS, META, *fulltext.ALL_TABLES, keys.TABLE):
+        if isinstance(node, exp.Table) and not node.args.get("db") and node.name in (RECORDS, META, *indexes):
+            catalog = index_alias if index_alias and node.name in indexes else alias
             return exp.Table(this=exp.to_identifier(node.name), db=exp.to_identifier("main"),
-                             catalog=exp.to_identifier(alias), alias=node.args.get("alias"))
+                             catalog=exp.to_identifier(catalog), alias=node.args.get("alias"))
         return node
 
     return query.transform(repoint)

@@ -564,10 +564,11 @@ def read_index(con: duckdb.DuckDBPyConnection, catalog: str) -> Index | None:
 
 
 def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[str], one_word: Sequence[str] = (),
-          records: str = "records") -> int:
-    """Write the index of ``catalog.records`` into ``catalog`` (the version being built); returns
-    the number of entries (row postings and value words). Without text columns the tables
-    exist and are empty.
+          source: exp.Table | None = None) -> int:
+    """Write into ``catalog`` the index of ``source`` (by default ``catalog``'s records: an
+    index file reads the version file it indexes, ``store.duckdb_store``); returns the number
+    of entries (row postings and value words). Without text columns the tables exist and are
+    empty.
 
     ``one_word``: key fields (already in the version's key table, ``store.keys``) whose every
     value is one folded word (a SIRET, a postal code). Their postings *are* the key table's
@@ -575,7 +576,7 @@ def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[s
     written postings and those key rows (the engine pushes a query's term and field filters
     into both sides); the dictionary of terms holds their values."""
     target = f'"{catalog}".main'
-    source = exp.Table(this=exp.to_identifier(records), db=exp.to_identifier("main"), catalog=exp.to_identifier(catalog))
+    source = source or exp.table_("records", db="main", catalog=catalog)
     con.execute("CREATE OR REPLACE TEMP TABLE __portail_tokens (term VARCHAR, field VARCHAR, rid BIGINT)")
     con.execute("CREATE OR REPLACE TEMP TABLE __portail_value_words (term VARCHAR, field VARCHAR, value VARCHAR)")
     for name in [c for c in text_columns if c not in one_word]:

@@ -62,11 +62,11 @@ def choose(con: duckdb.DuckDBPyConnection, source: exp.Table, text_columns: Sequ
     return chosen, words
 
 
-def build(con: duckdb.DuckDBPyConnection, catalog: str, fields: Sequence[str], records: str = "records") -> int:
-    """Write the key table of ``catalog.records`` for ``fields`` (possibly none: the table
-    then exists and is empty, and says the version was built with key indexing); returns its
-    number of rows."""
-    source = exp.Table(this=exp.to_identifier(records), db=exp.to_identifier("main"), catalog=exp.to_identifier(catalog))
+def build(con: duckdb.DuckDBPyConnection, catalog: str, fields: Sequence[str], source: exp.Table | None = None) -> int:
+    """Write into ``catalog`` the key table of ``source`` (by default ``catalog``'s records) for
+    ``fields`` (possibly none: the table then exists and is empty, and says the version was
+    built with key indexing); returns its number of rows."""
+    source = source or exp.table_("records", db="main", catalog=catalog)
     target = f'"{catalog}".main.{TABLE}'
     con.execute(f"CREATE TABLE {target} (field VARCHAR, value VARCHAR, rid BIGINT)")
     for name in sorted(fields):  # field by field, each sorted: the table ends sorted on (field, value)

@@ -1,0 +1,86 @@
+"""A version's indexes live in an index file written after the version is published: until it
+appears, queries are answered without it (full text scans, key conditions test the column);
+once it does, readers attach it — plans kept from before included. Versions built before index
+files, with their indexes inside, keep using them."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+from sqlglot import exp
+
+from portail.api import explore_service as es
+from portail.odsql import Query, compile_plan
+from portail.schema import FieldType, fields_from_json
+from portail.store import DuckDBStore, fulltext, keys
+from portail.store.duckdb_store import index_path
+from tests.conftest import Published, published_instance
+
+SOURCE = ("referentiels", "laposte_hexasmal.csv")
+
+
+def test_a_version_is_served_before_its_index_and_uses_it_once_written(tmp_path, refdata):
+    instance = published_instance(tmp_path / "home", Published("cp", refdata.joinpath(*SOURCE)))
+    try:
+        dataset = es.get_visible_dataset(instance, "public", "cp")
+        location = dataset.current.location
+        index = index_path(location)
+        assert index.exists()
+        aside = index.with_name("aside")
+        index.rename(aside)
+        store = instance.store
+        store.close()  # as a process that attached the version before its index was written
+        fields = fields_from_json(dataset.current.fields)
+        search = compile_plan(Query(select="count(*) as n", where=['"vitry"']), fields).select
+        assert not store.has_index(location)
+        assert "regexp_split_to_array" in store._bind(location, search).lower()  # the scan
+        key = dict(where=['code_postal = "51300"'])
+        before = es.query_records(instance, dataset, **key)
+        scanned = store.query(location, search).column("n")[0].as_py()
+        aside.rename(index)  # the index file appears: the next call attaches it
+        assert store.has_index(location)
+        assert "regexp_split_to_array" not in store._bind(location, search).lower()
+        assert store.query(location, search).column("n")[0].as_py() == scanned > 0
+        after = es.query_records(instance, dataset, **key)
+        assert after.total_count == before.total_count == 46
+        assert sorted(r["code_commune_insee"] for r in after.results) == sorted(r["code_commune_insee"] for r in before.results)
+        sql = store._bind(location, compile_plan(Query(where=key["where"]), fields).select)
+        assert '"rowid" IN (' in sql  # the key resolved from the index file's key table
+    finally:
+        instance.store.close()
+
+
+def test_a_version_with_its_indexes_inside_keeps_using_them(tmp_path, refdata):
+    """The layout of versions built before index files: the tables in the version file."""
+    instance = published_instance(tmp_path / "home", Published("cp", refdata.joinpath(*SOURCE)))
+    try:
+        version = es.get_visible_dataset(instance, "public", "cp").current
+        fields = fields_from_json(version.fields)
+    finally:
+        instance.store.close()
+    old = tmp_path / "old" / "v000001.duckdb"
+    old.parent.mkdir()
+    shutil.copy(version.location, old)
+    con = duckdb.connect(str(old))
+    try:
+        texts = [f.name for f in fields if f.type == FieldType.TEXT]
+        catalog = con.execute("SELECT current_catalog()").fetchone()[0]
+        keyed, one_word = keys.choose(con, _records(catalog), texts)
+        keys.build(con, catalog, keyed)
+        fulltext.build(con, catalog, texts, one_word)
+    finally:
+        con.close()
+    store = DuckDBStore(tmp_path / "data")
+    try:
+        assert store.has_index(str(old)) and not index_path(str(old)).exists()
+        search = compile_plan(Query(select="count(*) as n", where=['"vitry"']), fields).select
+        bound = store._bind(str(old), search)
+        assert "regexp_split_to_array" not in bound.lower() and "_ix" not in bound
+        assert store.query(str(old), search).column("n")[0].as_py() > 0
+    finally:
+        store.close()
+
+
+def _records(catalog: str) -> exp.Table:
+    return exp.table_("records", db="main", catalog=catalog)
