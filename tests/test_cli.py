@@ -100,3 +100,27 @@ def test_metadata_and_attachments(cli, tmp_path):
     assert shown["attachments"] == [{"id": "notice_d_utilisation_pdf", "title": "Notice d'utilisation.pdf",
                                      "mimetype": "application/pdf", "size_bytes": 8}]
     assert "already exists" in cli("dataset", "attach", "m2", str(notice), ok=False).output
+
+
+def test_reindex_writes_a_versions_index_file_again(cli, refdata, tmp_path):
+    """A version whose index file is missing (built before index files, or its index build
+    failed) is served by scans; ``dataset reindex`` writes the file and queries use it."""
+    from portail.config import Settings
+    from portail.operations import open_instance
+    from portail.store.duckdb_store import index_path
+
+    cli("dataset", "create", "cp", "--title", "Codes postaux", "--from", str(refdata / "referentiels" / "laposte_hexasmal.csv"))
+    instance = open_instance(Settings(home=tmp_path / "home"))
+    try:
+        with instance.session() as s:
+            from portail.catalog import services
+
+            location = services.get_dataset(s, "cp").current.location
+        index_path(location).unlink()
+        assert not instance.store.has_index(location)
+        assert "version 1 indexed" in cli("dataset", "reindex", "cp").output
+        assert index_path(location).exists() and instance.store.has_index(location)
+        missing = cli("dataset", "reindex", "cp", "--version", "7", ok=False)
+        assert missing.exit_code == 1 and "no such version" in missing.output
+    finally:
+        instance.store.close()

@@ -23,7 +23,8 @@ from portail.catalog.services import CatalogError
 from portail.config import Settings
 from portail.ingest.errors import IngestError
 from portail.ingest.types import ReadOptions
-from portail.operations import Instance, delete, fetch, is_url, load_file, open_instance, publish, rollback
+from portail.operations import (Instance, delete, fetch, is_url, load_file, open_instance, publish, reindex,
+                                 rollback)
 
 app = typer.Typer(help="Portail open data portal: datasets, versions, server.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Create, load, publish and inspect datasets.", no_args_is_help=True)
@@ -177,6 +178,14 @@ def dataset_rollback(slug: str, to: Optional[int] = typer.Option(None, "--to", h
     with _errors():
         v = rollback(_instance(), slug, to)
     out.print(f"{slug}: rolled back to version {v.number} ({v.row_count:,} records)")
+
+
+@dataset_app.command("reindex")
+def dataset_reindex(slug: str, version: Optional[int] = typer.Option(None, "--version", help="Version number.")):
+    """Write a version's full-text and key indexes again (the current one by default)."""
+    with _errors():
+        v = reindex(_instance(), slug, version)
+    out.print(f"{slug}: version {v.number} indexed")
 
 
 @dataset_app.command("list")

@@ -27,7 +27,7 @@ from portail.ingest.detect import open_source
 from portail.ingest.errors import IngestError
 from portail.ingest.load import IngestReport, Progress, build_version
 from portail.ingest.types import ReadOptions
-from portail.schema import Field, FieldType
+from portail.schema import Field, FieldType, fields_from_json
 from portail.store import DuckDBStore, open_store
 
 
@@ -150,6 +150,20 @@ def index_version(instance: Instance, location: str, fields: list[Field], progre
         logging.getLogger(__name__).exception("indexes of %s not built; its queries scan", location)
     if progress:
         progress("indexed", 1.0, None)
+
+
+def reindex(instance: Instance, ref: str, number: int | None = None) -> DatasetVersion:
+    """Write again the index file of a dataset's current (or given) version: for a version built
+    before index files, or whose index build failed (it is then served by scans)."""
+    with instance.session() as session:
+        dataset = services.get_dataset(session, ref)
+        version = dataset.version(number) if number is not None else dataset.current
+        if version is None or version.status != "ready":
+            raise services.NotFound(f"Dataset {ref!r} has no such version to index")
+        uid = dataset.uid
+    with instance.store.lock(uid):
+        index_version(instance, version.location, fields_from_json(version.fields))
+    return version
 
 
 def published_location(instance: Instance, ref: str) -> str:

@@ -120,6 +120,8 @@ def test_management_lifecycle(client):
     assert [(v["version"], v["status"]) for v in versions] == [(1, "ready"), (2, "failed"), (3, "ready")]
     assert client.get(f"{EXPLORE}/catalog/datasets/eq/records").json()["total_count"] == 2
     assert client.post(f"{MGMT}/datasets/eq/rollback").json()["current_version"] == 1
+    assert client.post(f"{MGMT}/datasets/eq/reindex").json() == {"dataset_id": "eq", "version": 1, "indexed": True}
+    assert client.post(f"{MGMT}/datasets/eq/reindex", json={"version": 2}).status_code == 404  # the failed one
     assert client.get(f"{EXPLORE}/catalog/datasets/eq/records").json()["results"] == [{"code": "01001", "nom": "Été"}]
     patched = client.patch(f"{MGMT}/datasets/eq", json={"dataset_id": "equipements", "keywords": ["sport"]}).json()
     assert patched["dataset_id"] == "equipements" and patched["keywords"] == ["sport"]

@@ -21,7 +21,7 @@ from portail.api.errors import ApiError
 from portail.catalog import services
 from portail.catalog.models import Dataset
 from portail.ingest.types import ReadOptions
-from portail.operations import Instance, attach, delete, fetch, load_file, publish, rollback
+from portail.operations import Instance, attach, delete, fetch, load_file, publish, reindex, rollback
 from portail.schema import FieldType
 
 
@@ -222,6 +222,11 @@ def management_router() -> APIRouter:
     def do_rollback(request: Request, ref: str, body: VersionChoice | None = None):
         version = rollback(inst(request), ref, body.version if body else None)
         return {"dataset_id": ref, "current_version": version.number}
+
+    @router.post("/datasets/{ref}/reindex", summary="Write a version's index file again (full text, keys)")
+    def do_reindex(request: Request, ref: str, body: VersionChoice | None = None):
+        version = reindex(inst(request), ref, body.version if body else None)
+        return {"dataset_id": ref, "version": version.number, "indexed": True}
 
     @router.put("/datasets/{ref}/fields/{name}", summary="Override a field's type, label, description, annotations")
     def override_field(request: Request, ref: str, name: str, body: FieldOverride):
