@@ -23,6 +23,7 @@ from portail.schema import FieldType, fields_from_json
 from portail.store import DuckDBStore, fulltext
 from portail.store.duckdb_store import index_path
 from tests.search_oracle import levenshtein
+from tests.store.resolving import resolving
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ("elus", "rne_elus-conseillers-departementaux-cd.csv")
@@ -152,10 +153,8 @@ def _ids(store_or_con, location: str | None, where: str, fields) -> int:
 @pytest.fixture(params=[fulltext.RESOLVE, 5, 0], ids=["resolved", "resolved-when-tiny", "semi-join"])
 def resolve(request, loaded):
     """How many matching rows the store turns into constants: the default, almost none, none."""
-    store = loaded[0].store
-    store.fulltext_resolve = request.param
-    yield request.param
-    store.fulltext_resolve = fulltext.RESOLVE
+    with resolving(loaded[0].store, request.param) as limit:
+        yield limit
 
 
 @pytest.mark.parametrize("where, only, text, suggest", CASES)
@@ -225,14 +224,11 @@ def test_a_common_word_anded_with_a_rare_one_is_read_for_the_rare_rows_only(load
     assert len(holders) > 200  # common enough to stay unresolved below
     rare = next(w for r in holders for w in sorted(words(r[name])) if counts[w] < 50 and len(w) > 3)
     query = f'search(*, "{common} {rare}*")'  # fuzzy common word, prefix rare word
-    instance.store.fulltext_resolve = min(fulltext.RESOLVE, len(holders) - 1)  # the common word alone cannot resolve
-    try:
+    with resolving(instance.store, min(fulltext.RESOLVE, len(holders) - 1)):  # the common word alone cannot resolve
         sql = instance.store._bind(location, compile_plan(Query(where=[query]), fields).select)
         assert "main.fulltext" not in sql and '"rowid"' in sql and "regexp_split_to_array" not in sql.lower()
         expected = sum(1 for r in rows if search_oracle(r, f"{common} {rare}*", texts))
         assert _ids(instance.store, location, query, fields) == expected > 0
-    finally:
-        instance.store.fulltext_resolve = fulltext.RESOLVE
 
 
 def test_a_version_without_index_falls_back_to_the_scan(loaded, rows, tmp_path):
@@ -294,11 +290,8 @@ def test_pages_of_a_match_walk_its_rows_once(loaded, rows, resolve_limit):
     wide to resolve — alone and, when resolved, ANDed with another condition tested once on
     those rows: every matching row on exactly one page, the same rows as the scan finds."""
     instance, location, fields = loaded
-    instance.store.fulltext_resolve = resolve_limit
-    try:
+    with resolving(instance.store, resolve_limit):
         _walk_pages(instance, location, fields, rows, loaded, wide=resolve_limit < 30)
-    finally:
-        instance.store.fulltext_resolve = fulltext.RESOLVE
 
 
 def _walk_pages(instance, location, fields, rows, loaded, wide: bool) -> None:

@@ -18,6 +18,7 @@ from portail.schema import fields_from_json
 from portail.store import fulltext, keys
 from portail.store.duckdb_store import index_path
 from tests.conftest import Published, published_instance
+from tests.store.resolving import resolving
 
 SOURCE = ("referentiels", "laposte_hexasmal.csv")
 
@@ -35,10 +36,8 @@ def laposte(tmp_path_factory, refdata):
 
 @pytest.fixture(params=[fulltext.RESOLVE, 3, 0], ids=["resolved", "resolved-when-tiny", "scanned"])
 def resolve(request, laposte):
-    store = laposte[0].store
-    store.fulltext_resolve = request.param
-    yield request.param
-    store.fulltext_resolve = fulltext.RESOLVE
+    with resolving(laposte[0].store, request.param) as limit:
+        yield limit
 
 
 def _walk(instance, **query) -> list[tuple[str, str]]:
@@ -107,12 +106,9 @@ def test_a_key_condition_becomes_row_ids(laposte):
     plan = compile_plan(Query(where=['code_postal = "51300"']), fields)
     resolved = instance.store._bind(version.location, plan.select)
     assert '"rowid" IN (' in resolved and "'51300'" not in resolved
-    instance.store.fulltext_resolve = Counter(r["cp"] for r in rows)["51300"] - 1
-    try:
+    with resolving(instance.store, Counter(r["cp"] for r in rows)["51300"] - 1):
         scanned = instance.store._bind(version.location, plan.select)
         assert '"rowid"' not in scanned and "\"code_postal\" = '51300'" in scanned
-    finally:
-        instance.store.fulltext_resolve = fulltext.RESOLVE
 
 
 def test_a_page_of_a_key_is_answered_from_its_row_ids(laposte):
@@ -136,14 +132,11 @@ def test_a_wide_match_anded_with_a_key_is_read_among_the_keys_rows(laposte):
     wide = sum("SUR" in r["nom"].split() for r in rows)
     assert wide > 100
     plan = compile_plan(Query(where=['code_postal = "51300"', '"sur"']), fields_from_json(version.fields))
-    instance.store.fulltext_resolve = wide - 1  # the key resolves, the word alone does not
-    try:
+    with resolving(instance.store, wide - 1):  # the key resolves, the word alone does not
         sql = instance.store._bind(version.location, plan.select)
         assert "main.fulltext" not in sql and '"rowid" IN (' in sql
         expected = sorted((r["insee"], r["cp"]) for r in rows if r["cp"] == "51300" and "SUR" in r["nom"].split())
         assert _walk(instance, refine=["code_postal:51300"], where=['"sur"']) == expected != []
-    finally:
-        instance.store.fulltext_resolve = fulltext.RESOLVE
 
 
 # -- key fields of one-word values lend their key rows to the full-text index -----------------

@@ -4,8 +4,8 @@ API clients look records up by a code far more than they browse: a SIRET, an INS
 code, a postal code (``refine=code_postal:75012``, ``where=siret="…"``). The engine answers
 ``field = 'value'`` by scanning the whole column (zone maps cannot help: codes are spread over
 every row group), 20-30 ms on two million rows whatever the answer's size, where a database
-index answers in one or two milliseconds. So a version holds one more table, written at build
-time like the full-text index:
+index answers in one or two milliseconds. So a version's index file (written after the version
+is published, beside its full-text index: ``DuckDBStore.build_indexes``) holds one more table:
 
 * ``key_rows(field, value, rid)``: one row per (key field, row), sorted on ``(field, value)``:
   the engine's zone maps skip every row group but the one or two holding the wanted values.
@@ -14,7 +14,7 @@ A *key field* is a text field whose values look like codes: no space, at most
 ``MAX_LENGTH`` characters, and few rows per value (at most ``ROWS_PER_VALUE`` on average), so
 that a value's rows are few enough to be worth listing. Why not DuckDB's ART index
 (``CREATE INDEX``): it doubled the file of the benchmark's version (SIRET, commune and postal
-codes) and took longer to build; the sorted table adds a tenth of it, readable by any process
+codes) and took longer to build; the sorted table adds 22 % to it, readable by any process
 that attaches the immutable file read-only.
 
 The table only *accelerates*: the store resolves a key condition to the row ids it lists when
