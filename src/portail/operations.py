@@ -130,26 +130,33 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
                 services.publish(session, dataset, number)
             stale = services.prune_versions(session, dataset, instance.settings.keep_versions)
             slug = dataset.slug
-        index_version(instance, result.version.location, result.fields, progress)
+        failure = index_version(instance, result.version.location, result.fields, progress)
+        if failure:  # said in the version's report, where the CLI and the management API show it
+            result.report.notes.append(f"{failure}; served without them until `portail dataset reindex {slug}`")
+            with instance.session() as session:
+                services.get_dataset(session, uid).version(number).report = result.report.to_dict()
     for location in stale:
         instance.store.drop_version(location)
     return LoadResult(slug, number, publish, result.report)
 
 
-def index_version(instance: Instance, location: str, fields: list[Field], progress: Progress | None = None) -> None:
+def index_version(instance: Instance, location: str, fields: list[Field], progress: Progress | None = None) -> str | None:
     """Write a version's full-text and key indexes, once its records are served (published or
     ready for review): a failure leaves the version served without them (full text scans,
-    keys are plain conditions), never unpublished."""
+    keys are plain conditions), never unpublished. Returns what failed, for the caller to say."""
     texts = [f for f in fields if f.type == FieldType.TEXT]
     if progress:
         progress("indexing", 0.0, None)
+    failure = None
     try:
         instance.store.build_indexes(location, [f.name for f in texts],
                                      [f.name for f in texts if "multivalued" not in f.annotations])
-    except duckdb.Error:
+    except (duckdb.Error, OSError) as error:  # the engine, or the file system (full disk, rename)
         logging.getLogger(__name__).exception("indexes of %s not built; its queries scan", location)
+        failure = f"full-text and key indexes not built ({type(error).__name__}: {error})"
     if progress:
         progress("indexed", 1.0, None)
+    return failure
 
 
 def reindex(instance: Instance, ref: str, number: int | None = None) -> DatasetVersion:
@@ -162,7 +169,10 @@ def reindex(instance: Instance, ref: str, number: int | None = None) -> DatasetV
             raise services.NotFound(f"Dataset {ref!r} has no such version to index")
         uid = dataset.uid
     with instance.store.lock(uid):
-        index_version(instance, version.location, fields_from_json(version.fields))
+        failure = index_version(instance, version.location, fields_from_json(version.fields))
+    if failure:
+        raise services.CatalogError(f"Dataset {ref!r}, version {version.number}: {failure}", status=500,
+                                    code="IndexNotBuilt")
     return version
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 
 import duckdb
+import pytest
 from sqlglot import exp
 
 from portail.api import explore_service as es
@@ -80,6 +81,39 @@ def test_a_version_with_its_indexes_inside_keeps_using_them(tmp_path, refdata):
         assert store.query(str(old), search).column("n")[0].as_py() > 0
     finally:
         store.close()
+
+
+def test_an_index_build_that_fails_is_said_and_the_version_still_served(tmp_path, refdata):
+    """A real failure after publication (something else lies where the index file goes, so it
+    cannot be renamed into place): the load succeeds, its report says the indexes are missing,
+    queries scan; a reindex fails loudly while the obstacle remains, and works once it is gone."""
+    from portail.catalog.services import CatalogError
+    from portail.operations import load_file, reindex
+
+    instance = published_instance(tmp_path / "home", Published("cp", refdata.joinpath(*SOURCE)))
+    try:
+        first = es.get_visible_dataset(instance, "public", "cp").current
+        blocker = index_path(first.location.replace("v000001", "v000002"))
+        blocker.mkdir()
+        result = load_file(instance, "cp", refdata.joinpath(*SOURCE), publish=True)
+        assert result.version == 2
+        dataset = es.get_visible_dataset(instance, "public", "cp")
+        assert dataset.current.number == 2
+        notes = [n for n in dataset.current.report["notes"] if "indexes not built" in n]
+        assert len(notes) == 1 and "portail dataset reindex cp" in notes[0], dataset.current.report["notes"]
+        assert result.report.notes[-1] == notes[0]
+        assert not instance.store.has_index(dataset.current.location)
+        key = dict(where=['code_postal = "51300"'])
+        assert es.query_records(instance, dataset, **key).total_count == 46  # by scanning the column
+        with pytest.raises(CatalogError) as refused:
+            reindex(instance, "cp")
+        assert refused.value.code == "IndexNotBuilt" and "version 2" in refused.value.message
+        blocker.rmdir()
+        assert reindex(instance, "cp").number == 2
+        assert instance.store.has_index(dataset.current.location)
+        assert es.query_records(instance, dataset, **key).total_count == 46
+    finally:
+        instance.store.close()
 
 
 def _records(catalog: str) -> exp.Table:

@@ -267,7 +267,7 @@ class DuckDBStore:
             if location in self._fulltext:
                 return self._fulltext[location]
             path = index_path(location)
-            if path.exists():
+            if path.is_file():  # what else lies at that name is no index (nor attachable)
                 index_alias = alias + "_ix"
                 self._connection().execute(f"ATTACH '{path}' AS {index_alias} (READ_ONLY)")
                 found = (fulltext.read_index(self._connection(), index_alias), index_alias)
