@@ -92,8 +92,8 @@ def test_an_index_build_that_fails_is_said_and_the_version_still_served(tmp_path
 
     instance = published_instance(tmp_path / "home", Published("cp", refdata.joinpath(*SOURCE)))
     try:
-        first = es.get_visible_dataset(instance, "public", "cp").current
-        blocker = index_path(first.location.replace("v000001", "v000002"))
+        uid = es.get_visible_dataset(instance, "public", "cp").uid
+        blocker = index_path(str(instance.store.version_path(uid, 2)))
         blocker.mkdir()
         result = load_file(instance, "cp", refdata.joinpath(*SOURCE), publish=True)
         assert result.version == 2
