@@ -231,6 +231,31 @@ def test_a_common_word_anded_with_a_rare_one_is_read_for_the_rare_rows_only(load
         assert _ids(instance.store, location, query, fields) == expected > 0
 
 
+def test_a_count_of_words_folded_into_one_row_id_list_reads_no_record(loaded, rows):
+    """"common rare*" counted: the rare word's rows, the common word's postings among them,
+    and the count is the list's length. What is left of the folded words in the condition is
+    TRUE, which must not cost a read of the listed records (~4 ms for 200 rows on 2 M)."""
+    instance, location, fields = loaded
+    texts = text_fields(loaded)
+    held = [set().union(*(words(r[f]) for f in texts)) for r in rows]
+    counts: dict[str, int] = {}
+    for found in held:
+        for w in found:
+            counts[w] = counts.get(w, 0) + 1
+    common = max((w for w in counts if len(w) > 3), key=lambda w: counts[w])
+    rare = next(w for found in held if common in found for w in sorted(found) if 3 < counts[w] < 50 and len(w) > 3)
+    text = f"{common} {rare}"
+    expected = sum(1 for r in rows if search_oracle(r, text, texts))
+    with resolving(instance.store, min(fulltext.RESOLVE, counts[common] - 1)):
+        instance.store._lookups.forget()
+        count = compile_plan(Query(select="count(*) as n", where=[f'"{text}"']), fields).select
+        assert instance.store._bind(location, count) == f'SELECT {expected} AS n' and expected > 0
+        read = [sql for (_, sql) in instance.store._lookups._answers]
+        # Reads of the records test some field (a value list) besides the row ids: none tests TRUE.
+        records = [sql.split(" WHERE ", 1)[1] for sql in read if ".main.records " in sql]
+        assert all('"records"."' in w.replace('"records"."rowid"', "") for w in records), records
+
+
 def test_a_version_without_index_falls_back_to_the_scan(loaded, rows, tmp_path):
     instance, location, fields = loaded
     old = tmp_path / "old" / "v000001.duckdb"

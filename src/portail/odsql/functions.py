@@ -220,7 +220,7 @@ def search_match(targets: Sequence[tuple[str | None, exp.Expression]], text: str
     if not matches:
         return exp.true() if not text.strip() else exp.false()
     conditions = [word_match(targets, m) for m in matches]
-    return exp.and_(*conditions) if len(conditions) > 1 else conditions[0]
+    return exp.and_(*conditions, copy=False) if len(conditions) > 1 else conditions[0]
 
 
 def text_targets(fields: Sequence[Field]) -> list[tuple[str | None, exp.Expression]]:

@@ -118,7 +118,8 @@ class Match:
             # substring test spares Levenshtein on almost every term of the dictionary.
             pieces = [exp.Anonymous(this="contains", expressions=[x.copy(), exp.Literal.string(p)])
                       for p in _pieces(self.word, self.distance + 1)]
-            return exp.and_(self.first_letter(x.copy()), exp.or_(*pieces) if len(pieces) > 1 else pieces[0], close)
+            return exp.and_(self.first_letter(x.copy()), exp.or_(*pieces, copy=False) if len(pieces) > 1 else pieces[0], close,
+                            copy=False)
         return exp.EQ(this=x, expression=literal)
 
     def first_letter(self, x: exp.Expression) -> exp.Expression:
@@ -153,7 +154,7 @@ def word_match(columns: Sequence[tuple[str | None, exp.Expression]], match: Matc
             found = exp.Anonymous(this="list_filter", expressions=[
                 words(sql.copy()), exp.Lambda(this=match.test(exp.column(x.copy())), expressions=[x.copy()])])
             tests.append(exp.GT(this=exp.Anonymous(this="len", expressions=[found]), expression=exp.Literal.number(0)))
-    node = exp.Paren(this=exp.or_(*tests) if len(tests) > 1 else tests[0])
+    node = exp.Paren(this=exp.or_(*tests, copy=False) if len(tests) > 1 else tests[0])
     if all(name is not None for name, _ in columns):
         node.meta[_META] = (tuple(name for name, _ in columns), match)
     return node
@@ -166,8 +167,8 @@ def _term_condition(match: Match) -> exp.Expression:
         return exp.EQ(this=term, expression=exp.Literal.string(match.word))
     if match.kind == "prefix":  # and a constant prefix LIKE as a range of the sorted terms
         return match.test(term)
-    terms = exp.select("term").from_(TERMS).where(match.test(exp.column("term")))
-    return exp.and_(match.first_letter(term.copy()), exp.In(this=term, query=terms.subquery()))
+    terms = keys.read(["term"], TERMS, match.test(exp.column("term")))
+    return exp.and_(match.first_letter(term.copy()), exp.In(this=term, query=terms.subquery(copy=False)), copy=False)
 
 
 def _lookup(fields: tuple[str, ...], match: Match, records: str, by_value: frozenset[str],
@@ -197,7 +198,7 @@ def _row_reads(fields: tuple[str, ...], match: Match, records: str, by_value: fr
         if name not in by_value or (values is not None and not values.get(name)):
             continue
         test = _value_test(name, match, records, values.get(name) if values is not None else None)
-        reads.append(exp.select("rowid").from_(exp.to_table(records)).where(test))
+        reads.append(keys.read(["rowid"], records, test))
     return reads
 
 
@@ -207,15 +208,15 @@ def _value_test(name: str, match: Match, records: str, values: list[str] | None 
     column = exp.column(name, table=records, quoted=True)
     if values is not None:
         return exp.In(this=column, expressions=[exp.Literal.string(v) for v in values])
-    held = exp.select("value").from_(VALUES).where(
-        exp.EQ(this=exp.column("field"), expression=exp.Literal.string(name))).where(_term_condition(match))
-    return exp.In(this=column, query=held.subquery())
+    held = keys.read(["value"], VALUES, exp.EQ(this=exp.column("field"), expression=exp.Literal.string(name)),
+                     _term_condition(match))
+    return exp.In(this=column, query=held.subquery(copy=False))
 
 
 def _posted_rows(fields: Sequence[str], match: Match) -> exp.Select:
     """The row ids whose postings in ``fields`` match (one row may come several times)."""
-    return exp.select("rid").from_(POSTINGS).where(
-        exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in fields])).where(_term_condition(match))
+    return keys.read(["rid"], POSTINGS, exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in fields]),
+                     _term_condition(match))
 
 
 def _any_of(rows: list[exp.Select], records: str) -> exp.Expression:
@@ -306,7 +307,7 @@ def _rowids(rids: frozenset[int], records: str) -> exp.Expression:
     if len(ordered) == 1:
         return exp.EQ(this=rowid, expression=exp.Literal.number(ordered[0]))
     return exp.and_(exp.Between(this=rowid, low=exp.Literal.number(ordered[0]), high=exp.Literal.number(ordered[-1])),
-                    _in_list(rowid.copy(), ordered))
+                    _in_list(rowid.copy(), ordered), copy=False)
 
 
 def _in_list(column: exp.Expression, ids: Sequence[int]) -> exp.In:
@@ -325,14 +326,14 @@ def _resolved(fields: tuple[str, ...], match: Match, records: str, by_value: fro
     posted = [f for f in fields if f not in by_value]
     rids: set[int] = set()
     if posted:
-        found = lookup(_posted_rows(posted, match).limit(4 * limit + 1))
+        found = lookup(_posted_rows(posted, match).limit(4 * limit + 1, copy=False))
         rids = {rid for (rid,) in found}
         if len(found) > 4 * limit or len(rids) > limit:
             return None
     valued = [f for f in fields if f in by_value]
     lists: list[tuple[str, list[str]]] = []
     if valued:
-        pairs = lookup(_value_pairs(valued, match).limit(limit + 1))
+        pairs = lookup(_value_pairs(valued, match).limit(limit + 1, copy=False))
         if len(pairs) > limit:
             return None
         lists = [(name, sorted(v for f, v in pairs if f == name)) for name in valued]
@@ -343,7 +344,7 @@ def _resolved(fields: tuple[str, ...], match: Match, records: str, by_value: fro
         return _Resolved(_value_test(name, match, records, values)) if len(values) <= VALUE_LIST else None
     # The rows of value lists of key fields, from the key table (``store.keys``).
     for name, values in [(name, values) for name, values in lists if name in keyed]:
-        found = lookup(keys.key_rows(name, values).limit(limit + 1))
+        found = lookup(keys.key_rows(name, values).limit(limit + 1, copy=False))
         rids |= {rid for (rid,) in found}
         if len(found) > limit or len(rids) > limit:
             fits = alone and len(values) <= VALUE_LIST
@@ -353,8 +354,8 @@ def _resolved(fields: tuple[str, ...], match: Match, records: str, by_value: fro
     # a semi-join over their union, stops the engine pushing either into the scan: 95-138 ms
     # instead of a few for a page on 2 M rows).
     if lists:  # one read of the records for every list (an OR of constants: no semi-join to plan)
-        found = lookup(exp.select("rowid").from_(exp.to_table(records)).where(
-            exp.or_(*[_value_test(name, match, records, values) for name, values in lists])).limit(limit + 1))
+        found = lookup(keys.read(["rowid"], records, exp.or_(
+            *[_value_test(name, match, records, values) for name, values in lists], copy=False)).limit(limit + 1, copy=False))
         rids |= {rid for (rid,) in found}
         if len(found) > limit or len(rids) > limit:
             return None
@@ -371,15 +372,15 @@ def _rows_among(fields: tuple[str, ...], match: Match, records: str, by_value: f
     posted = [f for f in fields if f not in by_value]
     if posted:
         rid = _in_list(exp.column("rid"), sorted(among))
-        found |= {r for (r,) in lookup(_posted_rows(posted, match).where(rid))}
+        found |= {r for (r,) in lookup(_posted_rows(posted, match).where(rid, copy=False))}
     valued = [f for f in fields if f in by_value]
     if valued:
         pairs = lookup(_value_pairs(valued, match))
         for name in valued:
             values = sorted(v for f, v in pairs if f == name)
             if values:
-                found |= {r for (r,) in lookup(exp.select("rowid").from_(exp.to_table(records)).where(_rowids(among, records))
-                                               .where(_value_test(name, match, records, values)))}
+                found |= {r for (r,) in lookup(keys.read(["rowid"], records, _rowids(among, records),
+                                                         _value_test(name, match, records, values)))}
     return frozenset(found & among)
 
 
@@ -388,7 +389,7 @@ def _matching_values(fields: tuple[str, ...], match: Match, by_value: frozenset[
     """The values of ``fields`` indexed by value that hold the match, or ``None`` past ``limit``
     (the same lookup as :func:`_resolved`'s, so already kept)."""
     valued = [f for f in fields if f in by_value]
-    pairs = lookup(_value_pairs(valued, match).limit(limit + 1)) if valued else []
+    pairs = lookup(_value_pairs(valued, match).limit(limit + 1, copy=False)) if valued else []
     if len(pairs) > min(limit, VALUE_LIST):
         return None
     return {name: sorted(v for f, v in pairs if f == name) for name in valued}
@@ -396,8 +397,8 @@ def _matching_values(fields: tuple[str, ...], match: Match, by_value: frozenset[
 
 def _value_pairs(fields: Sequence[str], match: Match) -> exp.Select:
     """The (field, value) pairs of ``fields`` indexed by value whose words match."""
-    return exp.select("field", "value").distinct().from_(VALUES).where(
-        exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in fields])).where(_term_condition(match))
+    return keys.read(["field", "value"], VALUES, exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in fields]),
+                     _term_condition(match)).distinct(copy=False)
 
 
 def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
@@ -486,7 +487,7 @@ def _resolve_keys(tree: exp.Expression, records: str, keyed: frozenset[str], loo
             found = keys.key_condition(condition, records, keyed)
             if found is None:
                 continue
-            rows = lookup(keys.key_rows(*found).limit(limit + 1))
+            rows = lookup(keys.key_rows(*found).limit(limit + 1, copy=False))
             if len(rows) > limit:
                 continue
             rids = frozenset(rid for (rid,) in rows)
@@ -518,15 +519,14 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
         isinstance(limit.expression, exp.Literal) and (offset is None or isinstance(offset.expression, exp.Literal))
     if shaped or not plain or not (counted or paged):
         return query
-    conjuncts = [c for c in _conjuncts_of(query.args["where"].this) if not (isinstance(c, exp.Boolean) and c.this)]
+    conjuncts = [c for c in _conjuncts_of(query.args["where"].this) if not _is_true(c)]
     listed = [c for c in conjuncts if c.meta and _ROWIDS in c.meta]
     ordered: Sequence[int]
     if listed:
         rids = frozenset.intersection(*(c.meta[_ROWIDS] for c in listed))
         others = [c for c in conjuncts if not (c.meta and _ROWIDS in c.meta)]
         if others and rids:
-            test = exp.select("rowid").from_(exp.to_table(records)).where(
-                exp.and_(_rowids(rids, records), *[o.copy() for o in others]))
+            test = keys.read(["rowid"], records, exp.and_(_rowids(rids, records), *[o.copy() for o in others], copy=False))
             rids = frozenset(r for (r,) in lookup(test))
         ordered = sorted(rids)
     elif ids is not None and len(conjuncts) == 1 and conjuncts[0].meta and _WIDE in conjuncts[0].meta:
@@ -538,9 +538,17 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
         return exp.select(exp.alias_(exp.Literal.number(len(ordered)), outputs[0].alias_or_name))
     start = int(offset.expression.name) if offset is not None else 0
     page = frozenset(int(r) for r in ordered[start:start + int(limit.expression.name)])
-    sliced = query.where(_rowids(page, records), append=False)
+    sliced = query.where(_rowids(page, records), append=False, copy=False)  # the caller's own tree (use_index)
     sliced.set("offset", None)
     return sliced
+
+
+def _is_true(condition: exp.Expression) -> bool:
+    """``TRUE``, however parenthesised: what ``use_index`` leaves of a match folded into a row-id
+    list (testing it on the list's rows would read them for nothing, ~4 ms for 200 rows)."""
+    while isinstance(condition, exp.Paren):
+        condition = condition.this
+    return isinstance(condition, exp.Boolean) and bool(condition.this)
 
 
 def _conjuncts_of(condition: exp.Expression) -> list[exp.Expression]:
