@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -341,7 +342,7 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
     elif page.count_sql is None:  # an unfiltered count is known since the version was built
         total = version.row_count or 0
     else:
-        total = min(store.rows(version.location, page.count_sql)[0]["n"], page.count_cap)
+        total = min(_records_count(instance, version.location, page), page.count_cap)
     if page.aggregated:
         return RecordsPage(total, records_json(list(page.columns), rows, timezone), columns=page.columns)
     following = None
@@ -393,6 +394,22 @@ _TOTAL = "__portail_total"
 #: Plans of records calls, keyed on the version file (which never changes: no stamp needed).
 _PAGES = GenerationCache(4096)
 
+#: Counts of filtered records, keyed on the version file and a digest of the count's SQL (which
+#: holds the conditions and the caller's row filter): a version never changes, and a client
+#: paging through a filtered set, a map or a widget polling it ask the same count at every
+#: call, each a scan of the filtered columns. A count that read the clock is not kept: its SQL
+#: holds the instant, so no later call asks it again.
+_COUNTS = GenerationCache(16384)
+
+
+def _records_count(instance: Instance, location: str, page: _PagePlan) -> int:
+    def run() -> int:
+        return instance.store.rows(location, page.count_sql)[0]["n"]
+
+    if page.reads_clock:
+        return run()
+    return _COUNTS.get((location, hashlib.blake2b(page.count_sql.encode(), digest_size=16).digest()), run)
+
 
 def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> _PagePlan:
     fields = access.fields(version)
@@ -425,7 +442,8 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> 
         return _PagePlan(columns, False, count, 2**63, rows, effective, True, plan.reads_clock)
     bound = max(MAX_WINDOW, r.max_limit) if r.window is not None else r.offset + r.max_limit
     effective = check_paging(r.limit, r.offset, max_limit=r.max_limit, window=bound)
-    rows = sql(query.limit(effective).offset(r.offset)) if effective else None
+    # The plan's SELECT is this call's own (compiled above): paged in place, not copied twice.
+    rows = sql(query.limit(effective, copy=False).offset(r.offset, copy=False)) if effective else None
     return _PagePlan(columns, False, count, 2**63, rows, effective, False, plan.reads_clock)
 
 

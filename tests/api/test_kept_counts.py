@@ -1,0 +1,27 @@
+"""Counts of filtered records are kept per version file (``api.explore_service._COUNTS``): a
+version never changes, so a kept count is the count; a new version is counted afresh."""
+
+from __future__ import annotations
+
+from portail.api import explore_service as es
+from portail.operations import load_file
+from tests.conftest import Published, published_instance
+
+
+def test_a_kept_count_holds_for_its_version_only(tmp_path):
+    first = tmp_path / "first.csv"
+    first.write_text("code;n\n" + "".join(f"{'A' if i % 3 else 'B'};{i}\n" for i in range(30)), encoding="utf-8")
+    inst = published_instance(tmp_path / "home", Published("codes", first))
+    try:
+        count = lambda: es.query_records(inst, es.get_visible_dataset(inst, "public", "codes"),  # noqa: E731
+                                         refine=["code:B"], where=["n >= 3"], limit=0).total_count
+        assert count() == count() == 9  # 3, 6, ..., 27
+        second = tmp_path / "second.csv"
+        second.write_text("code;n\n" + "".join(f"B;{i}\n" for i in range(40)), encoding="utf-8")
+        load_file(inst, "codes", second, publish=True)
+        assert count() == 37
+        # Another filter on the same version is another count.
+        assert es.query_records(inst, es.get_visible_dataset(inst, "public", "codes"), refine=["code:B"],
+                                where=["n >= 30"], limit=0).total_count == 10
+    finally:
+        inst.store.close()
