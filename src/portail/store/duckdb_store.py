@@ -40,6 +40,12 @@ from portail.store.engine import connect
 RECORDS = "records"
 META = "portail_version"
 _BUILD_ALIAS = "build"
+#: Rows per row group in a version's index file. The engine skips data a row group at a time
+#: (zone maps) and an index read wants a few rows of a sorted table: groups of 16,384 rows
+#: instead of the default 122,880 make the reads 2-4x faster on 2 M records (a SIRET's key rows
+#: 2.5 -> 0.9 ms, a five-digit prefix over three key fields 4.1 -> 0.9 ms, its postings 1.7 ->
+#: 0.75 ms), for a file 16 % larger (84 -> 97 MB) built 0.6 s slower (7.2 -> 7.8 s).
+INDEX_ROW_GROUP = 16_384
 _UID = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 
@@ -201,7 +207,7 @@ class DuckDBStore:
         try:
             con.execute("SET preserve_insertion_order = false")
             con.execute(f"ATTACH '{location}' AS src (READ_ONLY)")
-            con.execute(f"ATTACH '{building}' AS {_BUILD_ALIAS}")
+            con.execute(f"ATTACH '{building}' AS {_BUILD_ALIAS} (ROW_GROUP_SIZE {INDEX_ROW_GROUP})")
             source = exp.table_(RECORDS, db="main", catalog="src")
             keyed, one_word = keys.choose(con, source, single_valued)
             keys.build(con, _BUILD_ALIAS, keyed, source)
