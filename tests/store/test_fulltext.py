@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from sqlglot import exp
 
 from portail.catalog import services
 from portail.odsql import Query, compile_plan, to_sql
@@ -380,3 +381,13 @@ def test_lookup_answers_are_kept_within_a_row_budget():
     memo.forget("v1")
     memo.get("v1", "a", answer(3))
     assert calls[-1] == 3 and len(calls) == 7
+    # Answers derived from lookups, weighed by ``fulltext.weight``: a resolved match by its row
+    # ids, a match too wide to resolve (None) as one row.
+    memo.forget()
+    resolved = fulltext._Resolved(exp.false(), frozenset({1, 2, 3, 4}))
+    assert memo.get("v1", ("resolved", "x"), lambda: resolved, size=fulltext.weight) is resolved
+    assert memo.get("v1", ("resolved", "y"), lambda: None, size=fulltext.weight) is None
+    assert memo.get("v1", ("resolved", "x"), lambda: calls.append("again"), size=fulltext.weight) is resolved
+    memo.get("v1", "b", answer(1))  # 4 + 1 + 1 rows > 5: the least recently used ("y") goes
+    assert memo.get("v1", ("resolved", "y"), lambda: calls.append("y again"), size=fulltext.weight) is None
+    assert calls[-1] == "y again" and "again" not in calls

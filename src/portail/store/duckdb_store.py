@@ -22,7 +22,7 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -312,9 +312,12 @@ class DuckDBStore:
                     for batch in reader:
                         yield batch.column(0).to_numpy()
 
+            def memo(key: Hashable, compute: Callable[[], Any]) -> Any:
+                return self._lookups.get(location, key, compute, size=fulltext.weight)
+
             resolving = self.fulltext_resolve > 0
             query = fulltext.use_index(query, RECORDS, index, lookup if resolving else None, self.fulltext_resolve,
-                                       ids if resolving else None)
+                                       ids if resolving else None, memo if resolving else None)
         # ``use_index`` hands back a tree of its own: repointed and generated in place (each
         # copy of a page's tree costs ~0.4 ms, as much as the query it carries).
         owned = _repoint(query, alias, index_alias, copy=index is None)

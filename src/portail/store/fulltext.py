@@ -48,8 +48,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -231,6 +232,10 @@ def _any_of(rows: list[exp.Select], records: str) -> exp.Expression:
 #: Runs a query on the index tables of the version being bound and returns its rows.
 Lookup = Callable[[exp.Select], list[tuple]]
 
+#: Keeps, for the version being bound, what ``compute`` derives from lookups under ``key``
+#: (``LookupMemo.get`` with the version and a weight in rows).
+Memo = Callable[[Hashable, Callable[[], Any]], Any]
+
 
 #: Runs a query of one integer column (row ids) and yields it as arrays, batch by batch: reads
 #: too large for tuples (a word's postings in millions of rows) in bounded memory.
@@ -259,15 +264,21 @@ class LookupMemo:
     """Answers of index lookups by (version, SQL), up to ``rows`` rows in all (least recently
     used first out). A version never changes, and the count and the page of one request, the
     next page, or the same words in another query, ask the same lookups: a new search pays
-    them once."""
+    them once. It also keeps what ``use_index`` derives from them (a match resolved to
+    constants, the rows among a list that hold a match) under keys of their own: binding the
+    page after the count then builds no lookup again (their SQL is the key of the answers,
+    and generating it costs as much as a small read)."""
 
     def __init__(self, rows: int = 200_000):
         self.rows = rows
-        self._answers: OrderedDict[tuple[str, str], list[tuple]] = OrderedDict()
+        self._answers: OrderedDict[tuple[str, Hashable], Any] = OrderedDict()
+        self._weights: dict[tuple[str, Hashable], int] = {}
         self._held = 0
         self._lock = threading.Lock()
 
-    def get(self, location: str, sql: str, compute: Callable[[], list[tuple]]) -> list[tuple]:
+    def get(self, location: str, sql: Hashable, compute: Callable[[], Any], size: Callable[[Any], int] = len) -> Any:
+        """The answer kept for ``sql`` (the SQL of a lookup, or another key) on a version, or
+        ``compute()`` kept; ``size`` weighs it in rows."""
         key = (location, sql)
         with self._lock:
             if key in self._answers:
@@ -275,19 +286,22 @@ class LookupMemo:
                 return self._answers[key]
         answer = compute()
         with self._lock:
-            if key not in self._answers and len(answer) <= self.rows:
+            weight = size(answer)
+            if key not in self._answers and weight <= self.rows:
                 self._answers[key] = answer
-                self._held += len(answer)
+                self._weights[key] = weight
+                self._held += weight
                 while self._held > self.rows:
-                    _, dropped = self._answers.popitem(last=False)
-                    self._held -= len(dropped)
+                    dropped, _ = self._answers.popitem(last=False)
+                    self._held -= self._weights.pop(dropped)
         return answer
 
     def forget(self, location: str | None = None) -> None:
         """Drop the answers of one version (detached), or all."""
         with self._lock:
             for key in [k for k in self._answers if location is None or k[0] == location]:
-                self._held -= len(self._answers.pop(key))
+                del self._answers[key]
+                self._held -= self._weights.pop(key)
 
 
 @dataclass(frozen=True)
@@ -296,6 +310,14 @@ class _Resolved:
 
     sql: exp.Expression
     rids: frozenset[int] | None = None
+
+
+def weight(answer: Any) -> int:
+    """What a kept answer holds, in rows: a lookup's rows, a set's row ids, a resolved match's
+    row ids (one for a value list, or for a match too wide to resolve)."""
+    if isinstance(answer, _Resolved):
+        return len(answer.rids) if answer.rids else 1
+    return len(answer) if answer is not None else 1
 
 
 def _rowids(rids: frozenset[int], records: str) -> exp.Expression:
@@ -419,13 +441,17 @@ class Index:
 
 
 def use_index(query: exp.Expression, records: str = "records", index: Index = Index(), lookup: Lookup | None = None,
-              resolve: int = RESOLVE, ids: Ids | None = None) -> exp.Expression:
+              resolve: int = RESOLVE, ids: Ids | None = None, memo: Memo | None = None) -> exp.Expression:
     """``query`` with every marked scan replaced by a lookup in the index tables (which the
     caller then points at the version, like ``records``). With ``lookup``, selective matches
     (at most ``resolve`` rows or values) are resolved to constants first, and the other
     matches ANDed with one resolved to row ids are read for those rows only: the whole AND
     becomes one row-id list ("sas 1234*" with "sas" in every row: no semi-join over two
-    million postings, and the rows' text is never split again)."""
+    million postings, and the rows' text is never split again). ``memo`` keeps the resolved
+    matches for the version, so that binding the page after the count reads nothing again."""
+    def remember(key: Hashable, compute: Callable[[], Any]) -> Any:
+        return memo(key, compute) if memo is not None else compute()
+
     tree = query.copy()
     marked = [n for n in tree.walk() if n.meta and n.meta.get(_META) is not None]
     resolved: dict[int, _Resolved | None] = {}
@@ -434,7 +460,8 @@ def use_index(query: exp.Expression, records: str = "records", index: Index = In
             _resolve_keys(tree, records, index.keys, lookup, resolve)
         for node in marked:
             fields, match = node.meta[_META]
-            resolved[id(node)] = _resolved(fields, match, records, index.by_value, lookup, resolve, index.keys)
+            resolved[id(node)] = remember(("resolved", fields, match, records, index, resolve), lambda: _resolved(
+                fields, match, records, index.by_value, lookup, resolve, index.keys))
     # Each marked node's replacement, and what the parenthesis around it tells _sliced.
     replacements: dict[int, tuple[exp.Expression, dict]] = {}
     for node in marked:
@@ -453,7 +480,8 @@ def use_index(query: exp.Expression, records: str = "records", index: Index = In
             known = resolved.get(id(other))
             if known is None or known.rids is None:
                 fields, match = other.meta[_META]
-                rids = _rows_among(fields, match, records, index.by_value, lookup, rids)
+                rids = remember(("among", fields, match, records, index.by_value, rids),
+                                lambda: _rows_among(fields, match, records, index.by_value, lookup, rids))
         for other in chain:
             replacements[id(other)] = (exp.true(), {})
         replacements[id(node)] = (_rowids(rids, records), {_ROWIDS: rids})
@@ -461,7 +489,7 @@ def use_index(query: exp.Expression, records: str = "records", index: Index = In
         if id(node) in replacements:
             new, tags = replacements[id(node)]
         elif resolved.get(id(node)) is not None:
-            new, tags = resolved[id(node)].sql, {}
+            new, tags = resolved[id(node)].sql.copy(), {}  # a kept answer: never part of a tree
         else:
             fields, match = node.meta[_META]
             values = _matching_values(fields, match, index.by_value, lookup, resolve) if lookup else None
