@@ -91,6 +91,8 @@ def test_killed_ingest_leaves_the_published_version_served(instance, tmp_path):
     assert version == 1
     assert instance.store.query(location, "SELECT count(*) n, min(marker) m FROM records").to_pylist() == [{"n": 10, "m": "OLD"}]
     # Nothing blocks the next ingest: the lock died with the process, leftovers are swept.
+    (dataset_dir / "v000002.duckdb.building.tmp").mkdir()  # a directory too (anything's leftover)
+    (dataset_dir / "v000002.duckdb.building.tmp" / "spill").write_bytes(b"x")
     result = load_file(instance, "ds", make_csv(tmp_path / "next.csv", 5, "NEXT"), publish=True)
     assert result.version == 3
     assert not list(dataset_dir.glob("*.building*"))

@@ -118,7 +118,7 @@ class VersionBuild:
             self.con.close()
         finally:
             for leftover in self.final_path.parent.glob(self.building_path.name + "*"):
-                leftover.unlink(missing_ok=True)
+                remove_leftover(leftover)
 
 
 class DuckDBStore:
@@ -170,7 +170,7 @@ class DuckDBStore:
     def _sweep(directory: Path) -> None:
         """Remove what a killed build left. Safe: the caller holds the dataset lock."""
         for leftover in directory.glob("*.building*"):
-            leftover.unlink(missing_ok=True)
+            remove_leftover(leftover)
 
     def begin_version(self, uid: str, number: int) -> VersionBuild:
         path = self.version_path(uid, number)
@@ -217,7 +217,7 @@ class DuckDBStore:
         except BaseException:
             con.close()
             for leftover in final.parent.glob(building.name + "*"):
-                leftover.unlink(missing_ok=True)
+                remove_leftover(leftover)
             raise
         con.close()
         fsync_path(building)
@@ -374,6 +374,16 @@ class DuckDBStore:
             self._fulltext.clear()
             self._bare.clear()
             self._lookups.forget()
+
+
+def remove_leftover(path: Path) -> None:
+    """Remove what a build left at a ``.building`` name, a file or a directory (the engine's or
+    anything else's): an unlink that fails on a directory would fail every later build of the
+    dataset, since each starts by sweeping."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def index_path(location: str) -> Path:
