@@ -434,7 +434,7 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> 
     columns = tuple(plan.columns)
 
     def sql(q: exp.Expression) -> str:
-        return instance.store.prepare(version.location, q)
+        return instance.store.prepare(version.location, q, owned=True)  # every q below is built for it
 
     if plan.aggregated:
         effective = check_paging(r.limit, r.offset, max_limit=GROUP_WINDOW, window=GROUP_WINDOW)

@@ -292,9 +292,10 @@ class DuckDBStore:
         file appeared are not: callers that keep plans key them on this too)."""
         return self._index(location, self._alias(location))[0] is not None
 
-    def _bind(self, location: str, query: exp.Expression) -> str:
+    def _bind(self, location: str, query: exp.Expression, owned: bool = False) -> str:
         """Point every unqualified ``records`` table of the query at the version's file, and let
-        full-text matches use the version's index when it has one (``store.fulltext``)."""
+        full-text matches use the version's index when it has one (``store.fulltext``); on
+        ``query`` itself when the caller hands it over (``owned``), else on a copy."""
         alias = self._alias(location)
         index, index_alias = self._index(location, alias)
         if index is not None:
@@ -317,19 +318,21 @@ class DuckDBStore:
 
             resolving = self.fulltext_resolve > 0
             query = fulltext.use_index(query, RECORDS, index, lookup if resolving else None, self.fulltext_resolve,
-                                       ids if resolving else None, memo if resolving else None)
-        # ``use_index`` hands back a tree of its own: repointed and generated in place (each
-        # copy of a page's tree costs ~0.4 ms, as much as the query it carries).
-        owned = _repoint(query, alias, index_alias, copy=index is None)
-        return owned.sql(dialect="duckdb", copy=False)
+                                       ids if resolving else None, memo if resolving else None, copy=not owned)
+            owned = True  # ``use_index`` hands back a tree of its own
+        # Repointed and generated in place when the tree is ours (each copy of a page's tree
+        # costs ~0.4 ms, as much as the query it carries).
+        return _repoint(query, alias, index_alias, copy=not owned).sql(dialect="duckdb", copy=False)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self._connection().cursor()
 
-    def prepare(self, location: str, query: exp.Expression) -> str:
+    def prepare(self, location: str, query: exp.Expression, *, owned: bool = False) -> str:
         """The SQL text of ``query`` bound to a version: callers that run the same query again
-        keep it and call ``run``, skipping SQL generation (as costly as a small query)."""
-        return self._bind(location, query)
+        keep it and call ``run``, skipping SQL generation (as costly as a small query). With
+        ``owned``, the caller hands ``query`` over (built for this call, never used again): it
+        is bound in place instead of on a copy."""
+        return self._bind(location, query, owned)
 
     def run(self, location: str, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         """Run SQL from ``prepare`` for the same version (attaching it again if it was detached)."""

@@ -441,18 +441,19 @@ class Index:
 
 
 def use_index(query: exp.Expression, records: str = "records", index: Index = Index(), lookup: Lookup | None = None,
-              resolve: int = RESOLVE, ids: Ids | None = None, memo: Memo | None = None) -> exp.Expression:
+              resolve: int = RESOLVE, ids: Ids | None = None, memo: Memo | None = None, copy: bool = True) -> exp.Expression:
     """``query`` with every marked scan replaced by a lookup in the index tables (which the
     caller then points at the version, like ``records``). With ``lookup``, selective matches
     (at most ``resolve`` rows or values) are resolved to constants first, and the other
     matches ANDed with one resolved to row ids are read for those rows only: the whole AND
     becomes one row-id list ("sas 1234*" with "sas" in every row: no semi-join over two
     million postings, and the rows' text is never split again). ``memo`` keeps the resolved
-    matches for the version, so that binding the page after the count reads nothing again."""
+    matches for the version, so that binding the page after the count reads nothing again.
+    ``copy=False`` rewrites ``query`` itself (a tree its caller hands over)."""
     def remember(key: Hashable, compute: Callable[[], Any]) -> Any:
         return memo(key, compute) if memo is not None else compute()
 
-    tree = query.copy()
+    tree = query.copy() if copy else query
     marked = [n for n in tree.walk() if n.meta and n.meta.get(_META) is not None]
     resolved: dict[int, _Resolved | None] = {}
     if lookup is not None:
