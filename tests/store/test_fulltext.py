@@ -257,6 +257,17 @@ def test_a_count_of_words_folded_into_one_row_id_list_reads_no_record(loaded, ro
         assert all('"records"."' in w.replace('"records"."rowid"', "") for w in records), records
 
 
+def test_a_count_answered_when_bound_is_not_run(loaded, tmp_path):
+    """The count of a row-id list is its length, a constant SELECT: the store answers it without
+    the engine (here without even attaching the version, which does not exist)."""
+    instance, location, fields = loaded
+    assert fulltext.counted('SELECT 177 AS n') == {"n": 177} and fulltext.counted('SELECT 3 AS "total"') == {"total": 3}
+    assert fulltext.counted("SELECT count(*) AS n FROM records") is None and fulltext.counted("SELECT 1 AS n FROM t") is None
+    assert instance.store.rows(str(tmp_path / "none.duckdb"), "SELECT 12 AS n") == [{"n": 12}]
+    with pytest.raises((duckdb.Error, OSError)):  # anything else is the engine's to run, on the version
+        instance.store.rows(str(tmp_path / "none.duckdb"), "SELECT count(*) AS n FROM records")
+
+
 def test_a_version_without_index_falls_back_to_the_scan(loaded, rows, tmp_path):
     instance, location, fields = loaded
     old = tmp_path / "old" / "v000001.duckdb"

@@ -342,7 +342,10 @@ class DuckDBStore:
 
     def rows(self, location: str, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         """Run SQL from ``prepare`` and return its rows as dicts: for pages of records, where
-        building an Arrow table first costs more than a selective query itself (~0.9 ms)."""
+        building an Arrow table first costs more than a selective query itself (~0.9 ms). A
+        count answered from the index when it was bound is not run again."""
+        if not params and (known := fulltext.counted(sql)) is not None:
+            return [known]
         self._alias(location)
         with self.cursor() as cur:
             cur.execute(sql, params or [])

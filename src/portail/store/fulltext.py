@@ -46,6 +46,7 @@ with a postal code is read for that code's rows only.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -570,6 +571,17 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
     sliced = query.where(_rowids(page, records), append=False, copy=False)  # the caller's own tree (use_index)
     sliced.set("offset", None)
     return sliced
+
+
+#: The SQL of a count ``_sliced`` answered from a row-id list: ``SELECT <n> AS <name>``.
+_COUNTED = re.compile(r'SELECT (\d+) AS ("?)([A-Za-z_][A-Za-z0-9_]*)\2')
+
+
+def counted(sql: str) -> dict[str, int] | None:
+    """The row of a count answered when the query was bound (its SQL is a constant), or
+    ``None``: running it would cost an engine call (~0.4 ms) for a number already known."""
+    found = _COUNTED.fullmatch(sql)
+    return {found.group(3): int(found.group(1))} if found else None
 
 
 def _is_true(condition: exp.Expression) -> bool:
