@@ -135,7 +135,7 @@ def _count(instance: Instance, access: Access) -> tuple[int, bool]:
     if access.security.row_filter is None:
         return version.row_count or 0, False
     conditions, reads_clock = where_clause(access.fields(), [], "UTC", access.security)
-    query = _where(_count_of(exp.to_table("records")), conditions)
+    query = _where(_count_of(exp.Table(this=exp.to_identifier("records"))), conditions)
     return instance.store.query(version.location, query).column("n")[0].as_py(), reads_clock
 
 
@@ -444,7 +444,7 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> 
         total = exp.alias_(exp.Window(this=exp.Count(this=exp.Star())), _TOTAL)
         rows = sql(query.select(total).limit(effective).offset(r.offset)) if effective else None
         return _PagePlan(columns, True, count, GROUP_WINDOW, rows, effective, False, plan.reads_clock)
-    count = sql(_where(_count_of(exp.to_table("records")), conditions)) if conditions else None
+    count = sql(_where(_count_of(exp.Table(this=exp.to_identifier("records"))), conditions)) if conditions else None
     if r.with_ids:
         query = query.select(exp.alias_(_id_expression(access, version), "_id"))
     if r.cursor:
