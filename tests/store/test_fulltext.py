@@ -209,18 +209,24 @@ def test_a_selective_match_becomes_constants(loaded, rows):
     assert "main.fulltext" not in nothing and "WHERE (FALSE)" in nothing
 
 
-def test_a_common_word_anded_with_a_rare_one_is_read_for_the_rare_rows_only(loaded, rows):
-    """The rare word's rows, then the common word's postings among them: one row-id list,
-    no semi-join over the common word's postings, and the same count as the oracle."""
-    instance, location, fields = loaded
+def _common_word(loaded, rows) -> tuple[list[str], list[set[str]], dict[str, int], str]:
+    """The text fields, each row's words, each word's number of rows, and the most common word
+    of more than three letters."""
     texts = text_fields(loaded)
-    name = next(f for f in texts if "nom" in f and "prenom" not in f)
     held = [set().union(*(words(r[f]) for f in texts)) for r in rows]
     counts: dict[str, int] = {}
     for found in held:
         for w in found:
             counts[w] = counts.get(w, 0) + 1
-    common = max((w for w in counts if len(w) > 3), key=lambda w: counts[w])
+    return texts, held, counts, max((w for w in counts if len(w) > 3), key=lambda w: counts[w])
+
+
+def test_a_common_word_anded_with_a_rare_one_is_read_for_the_rare_rows_only(loaded, rows):
+    """The rare word's rows, then the common word's postings among them: one row-id list,
+    no semi-join over the common word's postings, and the same count as the oracle."""
+    instance, location, fields = loaded
+    texts, held, counts, common = _common_word(loaded, rows)
+    name = next(f for f in texts if "nom" in f and "prenom" not in f)
     holders = [r for r, found in zip(rows, held) if common in found]
     assert len(holders) > 200  # common enough to stay unresolved below
     rare = next(w for r in holders for w in sorted(words(r[name])) if counts[w] < 50 and len(w) > 3)
@@ -237,13 +243,7 @@ def test_a_count_of_words_folded_into_one_row_id_list_reads_no_record(loaded, ro
     and the count is the list's length. What is left of the folded words in the condition is
     TRUE, which must not cost a read of the listed records (~4 ms for 200 rows on 2 M)."""
     instance, location, fields = loaded
-    texts = text_fields(loaded)
-    held = [set().union(*(words(r[f]) for f in texts)) for r in rows]
-    counts: dict[str, int] = {}
-    for found in held:
-        for w in found:
-            counts[w] = counts.get(w, 0) + 1
-    common = max((w for w in counts if len(w) > 3), key=lambda w: counts[w])
+    texts, held, counts, common = _common_word(loaded, rows)
     rare = next(w for found in held if common in found for w in sorted(found) if 3 < counts[w] < 50 and len(w) > 3)
     text = f"{common} {rare}"
     expected = sum(1 for r in rows if search_oracle(r, text, texts))
@@ -251,7 +251,7 @@ def test_a_count_of_words_folded_into_one_row_id_list_reads_no_record(loaded, ro
         instance.store._lookups.forget()
         count = compile_plan(Query(select="count(*) as n", where=[f'"{text}"']), fields).select
         assert instance.store._bind(location, count) == f'SELECT {expected} AS n' and expected > 0
-        read = [sql for (_, sql) in instance.store._lookups._answers]
+        read = [key for (_, key) in instance.store._lookups._answers if isinstance(key, str)]  # lookups' SQL
         # Reads of the records test some field (a value list) besides the row ids: none tests TRUE.
         records = [sql.split(" WHERE ", 1)[1] for sql in read if ".main.records " in sql]
         assert all('"records"."' in w.replace('"records"."rowid"', "") for w in records), records

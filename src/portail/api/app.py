@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from portail import __version__
+from portail import __version__, odsql
 from portail.api.catalog_exports import catalog_exports_router
 from portail.api.deps import LoginRequired, login_redirect, portal_gate
 from portail.api.errors import install_handlers
@@ -32,6 +32,7 @@ from portail.api.accounts import accounts_router
 from portail.api.management import management_router
 from portail.api.openapi import install_openapi
 from portail.api.v1 import v1_router
+from portail.catalog import services
 from portail.config import Portal
 from portail.operations import Instance, open_instance
 
@@ -92,9 +93,6 @@ def warm_up(instance: Instance) -> list[str]:
     the ODSQL parser (~90 ms to build), the engine with its spatial extension (~180 ms) and the
     current version of every dataset with its index file (a few ms each). Returns the versions
     attached."""
-    from portail import odsql
-    from portail.catalog import services
-
     odsql.parse("where", "true")
     with instance.session() as session:
         locations = [d.current.location for d in services.list_datasets(session)

@@ -315,7 +315,7 @@ class DuckDBStore:
         index, index_alias = self._index(location, alias)
         if index is not None:
             def lookup(q: exp.Select) -> list[tuple]:
-                sql = _repoint(q, alias, index_alias).sql(dialect="duckdb", copy=False)
+                sql = _repoint(q, alias, index_alias, copy=False).sql(dialect="duckdb", copy=False)  # q: built for this read
 
                 def run() -> list[tuple]:
                     with self.cursor() as cur:
@@ -324,7 +324,8 @@ class DuckDBStore:
 
             def ids(q: exp.Select) -> Iterator[np.ndarray]:
                 with self.cursor() as cur:
-                    reader = cur.execute(_repoint(q, alias, index_alias).sql(dialect="duckdb", copy=False)).to_arrow_reader(1 << 20)
+                    sql = _repoint(q, alias, index_alias, copy=False).sql(dialect="duckdb", copy=False)
+                    reader = cur.execute(sql).to_arrow_reader(1 << 20)
                     for batch in reader:
                         yield batch.column(0).to_numpy()
 
