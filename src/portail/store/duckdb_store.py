@@ -314,8 +314,12 @@ class DuckDBStore:
         alias = self._alias(location)
         index, index_alias = self._index(location, alias)
         if index is not None:
+            def read_sql(q: exp.Select) -> str:
+                """An index read's SQL, repointed in place (``q`` is built for this read)."""
+                return _repoint(q, alias, index_alias, copy=False).sql(dialect="duckdb", copy=False)
+
             def lookup(q: exp.Select) -> list[tuple]:
-                sql = _repoint(q, alias, index_alias, copy=False).sql(dialect="duckdb", copy=False)  # q: built for this read
+                sql = read_sql(q)
 
                 def run() -> list[tuple]:
                     with self.cursor() as cur:
@@ -324,8 +328,7 @@ class DuckDBStore:
 
             def ids(q: exp.Select) -> Iterator[np.ndarray]:
                 with self.cursor() as cur:
-                    sql = _repoint(q, alias, index_alias, copy=False).sql(dialect="duckdb", copy=False)
-                    reader = cur.execute(sql).to_arrow_reader(1 << 20)
+                    reader = cur.execute(read_sql(q)).to_arrow_reader(1 << 20)
                     for batch in reader:
                         yield batch.column(0).to_numpy()
 
