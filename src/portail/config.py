@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     query_memory_limit: str = Field(default="1GB", description="DuckDB memory limit of each serving process's reader "
                                     "(its cache of version pages included): keeps an API node's memory flat whatever "
                                     "the size of the data it serves; queries spill beyond.")
+    page_files: bool = Field(default=True, description="Write beside each version its page file, its records row by "
+                             "row as pages show them: a page of rows a selective query lists is read in ~0.3 ms instead "
+                             "of 2-5 ms, for about twice the version's size on disk (store.pages).")
     base_url: str = Field(default="http://127.0.0.1:8000", description="Public URL, used in links and DCAT URIs.")
     management_token: str | None = Field(default=None, description="Bearer token of the management API; "
                                          "unset: open to loopback clients only.")

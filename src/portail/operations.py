@@ -20,6 +20,7 @@ import duckdb
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
+from portail import odsql
 from portail.catalog import generation, open_catalog, services, transaction
 from portail.catalog.models import Dataset, DatasetVersion
 from portail.config import Settings
@@ -140,6 +141,13 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
     return LoadResult(slug, number, publish, result.report)
 
 
+def page_columns(fields: list[Field]) -> list:
+    """What a page of records shows of each field (the outputs of a query without ``select``),
+    for the version's page file (``store.pages``): pages that show these, or some of them,
+    and list their rows when bound, are read from it."""
+    return odsql.compile_plan(odsql.Query(), fields, None).select.expressions
+
+
 def index_version(instance: Instance, location: str, fields: list[Field], progress: Progress | None = None) -> str | None:
     """Write a version's full-text and key indexes, once its records are served (published or
     ready for review): a failure leaves the version served without them (full text scans,
@@ -150,7 +158,8 @@ def index_version(instance: Instance, location: str, fields: list[Field], progre
     failure = None
     try:
         instance.store.build_indexes(location, [f.name for f in texts],
-                                     [f.name for f in texts if "multivalued" not in f.annotations])
+                                     [f.name for f in texts if "multivalued" not in f.annotations],
+                                     page_columns(fields) if instance.settings.page_files else ())
     except (duckdb.Error, OSError) as error:  # the engine, or the file system (full disk, rename)
         logging.getLogger(__name__).exception("indexes of %s not built; its queries scan", location)
         failure = f"full-text and key indexes not built ({type(error).__name__}: {error})"

@@ -183,7 +183,7 @@ def test_search_on_named_fields(loaded, rows):
 def test_the_store_uses_the_index(loaded, resolve):
     instance, location, fields = loaded
     plan = compile_plan(Query(where=['search(*, "professeur")']), fields)
-    sql = instance.store._bind(location, plan.select)
+    sql = instance.store.prepare(location, plan.select).sql
     assert "list_filter" not in sql.lower() and "regexp_split_to_array" not in sql.lower()
     if resolve == 0:
         assert "main.fulltext " in sql and "main.fulltext_values " in sql  # rows' postings, distinct values
@@ -202,10 +202,10 @@ def test_a_selective_match_becomes_constants(loaded, rows):
             counts[w] = counts.get(w, 0) + 1
     rare = next(w for w, n in sorted(counts.items()) if n == 3 and len(w) > 5 and not any(
         v.startswith(w) and v != w for v in counts))  # exactly three rows, no longer word with this prefix
-    sql = instance.store._bind(location, compile_plan(Query(where=[f'search({name}, "{rare}")']), fields).select)
+    sql = instance.store.prepare(location, compile_plan(Query(where=[f'search({name}, "{rare}")']), fields).select).sql
     assert "main.fulltext" not in sql and '"rowid" BETWEEN' in sql and '"rowid" IN (' in sql
     assert _ids(instance.store, location, f'search({name}, "{rare}")', fields) == 3
-    nothing = instance.store._bind(location, compile_plan(Query(where=['"zzzqqq"']), fields).select)
+    nothing = instance.store.prepare(location, compile_plan(Query(where=['"zzzqqq"']), fields).select).sql
     assert "main.fulltext" not in nothing and "WHERE (FALSE)" in nothing
 
 
@@ -232,7 +232,7 @@ def test_a_common_word_anded_with_a_rare_one_is_read_for_the_rare_rows_only(load
     rare = next(w for r in holders for w in sorted(words(r[name])) if counts[w] < 50 and len(w) > 3)
     query = f'search(*, "{common} {rare}*")'  # fuzzy common word, prefix rare word
     with resolving(instance.store, min(fulltext.RESOLVE, len(holders) - 1)):  # the common word alone cannot resolve
-        sql = instance.store._bind(location, compile_plan(Query(where=[query]), fields).select)
+        sql = instance.store.prepare(location, compile_plan(Query(where=[query]), fields).select).sql
         assert "main.fulltext" not in sql and '"rowid"' in sql and "regexp_split_to_array" not in sql.lower()
         expected = sum(1 for r in rows if search_oracle(r, f"{common} {rare}*", texts))
         assert _ids(instance.store, location, query, fields) == expected > 0
@@ -250,22 +250,29 @@ def test_a_count_of_words_folded_into_one_row_id_list_reads_no_record(loaded, ro
     with resolving(instance.store, min(fulltext.RESOLVE, counts[common] - 1)):
         instance.store._lookups.forget()
         count = compile_plan(Query(select="count(*) as n", where=[f'"{text}"']), fields).select
-        assert instance.store._bind(location, count) == f'SELECT {expected} AS n' and expected > 0
+        assert instance.store.prepare(location, count).sql == f'SELECT {expected} AS n' and expected > 0
         read = [key for (_, key) in instance.store._lookups._answers if isinstance(key, str)]  # lookups' SQL
         # Reads of the records test some field (a value list) besides the row ids: none tests TRUE.
         records = [sql.split(" WHERE ", 1)[1] for sql in read if ".main.records " in sql]
         assert all('"records"."' in w.replace('"records"."rowid"', "") for w in records), records
 
 
-def test_a_count_answered_when_bound_is_not_run(loaded, tmp_path):
-    """The count of a row-id list is its length, a constant SELECT: the store answers it without
-    the engine (here without even attaching the version, which does not exist)."""
+def test_a_count_answered_when_bound_is_not_run(loaded, rows, tmp_path):
+    """The count of a row-id list is its length: the prepared query carries its row, and the
+    store answers it without the engine (here without even attaching the version, which does
+    not exist); a count the index did not answer is the engine's to run, on the version."""
     instance, location, fields = loaded
-    assert fulltext.counted('SELECT 177 AS n') == {"n": 177} and fulltext.counted('SELECT 3 AS "total"') == {"total": 3}
-    assert fulltext.counted("SELECT count(*) AS n FROM records") is None and fulltext.counted("SELECT 1 AS n FROM t") is None
-    assert instance.store.rows(str(tmp_path / "none.duckdb"), "SELECT 12 AS n") == [{"n": 12}]
-    with pytest.raises((duckdb.Error, OSError)):  # anything else is the engine's to run, on the version
-        instance.store.rows(str(tmp_path / "none.duckdb"), "SELECT count(*) AS n FROM records")
+    name = next(f for f in text_fields(loaded) if "nom" in f and "prenom" not in f)
+    expected = sum(1 for r in rows if search_oracle(r, "martin", [name]))
+    count = instance.store.prepare(location, compile_plan(Query(select="count(*) as total",
+                                                                where=[f'search({name}, "martin")']), fields).select)
+    assert count.known == ({"total": expected},) and expected > 0
+    assert instance.store.rows(str(tmp_path / "none.duckdb"), count) == [{"total": expected}]
+    scanned = instance.store.prepare(location, compile_plan(Query(select="count(*) as n"), fields).select)
+    assert scanned.known is None
+    with pytest.raises((duckdb.Error, OSError)):
+        instance.store.rows(str(tmp_path / "none.duckdb"), scanned)
+    assert instance.store.rows(location, scanned) == [{"n": len(rows)}]
 
 
 def test_a_version_without_index_falls_back_to_the_scan(loaded, rows, tmp_path):
@@ -280,7 +287,7 @@ def test_a_version_without_index_falls_back_to_the_scan(loaded, rows, tmp_path):
     store = DuckDBStore(tmp_path / "data")
     try:
         plan = compile_plan(Query(where=['search(*, "agriculteur")']), fields)
-        assert "regexp_split_to_array" in store._bind(str(old), plan.select).lower()
+        assert "regexp_split_to_array" in store.prepare(str(old), plan.select).sql.lower()
         expected = sum(1 for r in rows if search_oracle(r, "agriculteur", text_fields(loaded)))
         assert _ids(store, str(old), 'search(*, "agriculteur")', fields) == expected > 0
     finally:
@@ -299,7 +306,7 @@ def test_another_process_reads_the_index_read_only(loaded, rows):
         store = DuckDBStore(sys.argv[3])
         plan = compile_plan(Query(select="count(*) as n", where=['"professeur"']), fields)
         print(json.dumps([store.query(location, plan.select).column("n")[0].as_py(),
-                          "regexp_split_to_array" not in store._bind(location, plan.select).lower()]))
+                          "regexp_split_to_array" not in store.prepare(location, plan.select).sql.lower()]))
     """)
     out = subprocess.run([sys.executable, "-c", script, location, json.dumps([f.to_dict() for f in fields]),
                           str(Path(location).parent.parent / ".other")], capture_output=True, text=True, cwd=ROOT,
@@ -350,12 +357,12 @@ def _walk_pages(instance, location, fields, rows, loaded, wide: bool) -> None:
     columns = ", ".join(texts)
     for where in ([f'"{word}"'], [f'"{word}"', f'{by_value} = "{other}"'])[:1 if wide else 2]:
         count = compile_plan(Query(select="count(*) as n", where=where), fields)
-        assert " FROM " not in instance.store._bind(location, count.select)  # the list's length
+        assert " FROM " not in instance.store.prepare(location, count.select).sql  # the list's length
         total = instance.store.query(location, count.select).column("n")[0].as_py()
         seen = []
         for offset in range(0, total + 7, 7):
             page = compile_plan(Query(select=columns, where=where, limit=7, offset=offset), fields)
-            sql = instance.store._bind(location, page.select)
+            sql = instance.store.prepare(location, page.select).sql
             assert "OFFSET" not in sql and ('"rowid"' in sql or offset >= total)
             seen += [tuple(r.values()) for r in instance.store.query(location, page.select).to_pylist()]
         con = duckdb.connect(location, read_only=True)  # the scan, no index

@@ -35,18 +35,18 @@ def test_a_version_is_served_before_its_index_and_uses_it_once_written(tmp_path,
         fields = fields_from_json(dataset.current.fields)
         search = compile_plan(Query(select="count(*) as n", where=['"vitry"']), fields).select
         assert not store.has_index(location)
-        assert "regexp_split_to_array" in store._bind(location, search).lower()  # the scan
+        assert "regexp_split_to_array" in store.prepare(location, search).sql.lower()  # the scan
         key = dict(where=['code_postal = "51300"'])
         before = es.query_records(instance, dataset, **key)
         scanned = store.query(location, search).column("n")[0].as_py()
         aside.rename(index)  # the index file appears: the next call attaches it
         assert store.has_index(location)
-        assert "regexp_split_to_array" not in store._bind(location, search).lower()
+        assert "regexp_split_to_array" not in store.prepare(location, search).sql.lower()
         assert store.query(location, search).column("n")[0].as_py() == scanned > 0
         after = es.query_records(instance, dataset, **key)
         assert after.total_count == before.total_count == 46
         assert sorted(r["code_commune_insee"] for r in after.results) == sorted(r["code_commune_insee"] for r in before.results)
-        sql = store._bind(location, compile_plan(Query(where=key["where"]), fields).select)
+        sql = store.prepare(location, compile_plan(Query(where=key["where"]), fields).select).sql
         assert '"rowid" IN (' in sql  # the key resolved from the index file's key table
     finally:
         instance.store.close()
@@ -95,7 +95,7 @@ def test_a_version_with_its_indexes_inside_keeps_using_them(tmp_path, refdata):
     try:
         assert store.has_index(str(old)) and not index_path(str(old)).exists()
         search = compile_plan(Query(select="count(*) as n", where=['"vitry"']), fields).select
-        bound = store._bind(str(old), search)
+        bound = store.prepare(str(old), search).sql
         assert "regexp_split_to_array" not in bound.lower() and "_ix" not in bound
         assert store.query(str(old), search).column("n")[0].as_py() > 0
     finally:

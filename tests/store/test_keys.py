@@ -104,10 +104,10 @@ def test_a_key_condition_becomes_row_ids(laposte):
     version = es.get_visible_dataset(instance, "public", "cp").current
     fields = fields_from_json(version.fields)
     plan = compile_plan(Query(where=['code_postal = "51300"']), fields)
-    resolved = instance.store._bind(version.location, plan.select)
+    resolved = instance.store.prepare(version.location, plan.select).sql
     assert '"rowid" IN (' in resolved and "'51300'" not in resolved
     with resolving(instance.store, Counter(r["cp"] for r in rows)["51300"] - 1):
-        scanned = instance.store._bind(version.location, plan.select)
+        scanned = instance.store.prepare(version.location, plan.select).sql
         assert '"rowid"' not in scanned and "\"code_postal\" = '51300'" in scanned
 
 
@@ -117,8 +117,8 @@ def test_a_page_of_a_key_is_answered_from_its_row_ids(laposte):
     dataset = es.get_visible_dataset(instance, "public", "cp")
     version = dataset.current
     fields = fields_from_json(version.fields)
-    count = instance.store._bind(version.location, compile_plan(
-        Query(select="count(*) as n", where=['code_postal = "51300"']), fields).select)
+    count = instance.store.prepare(version.location, compile_plan(
+        Query(select="count(*) as n", where=['code_postal = "51300"']), fields).select).sql
     assert count.startswith("SELECT 46 AS") or "46 AS" in count
     assert es.query_records(instance, dataset, refine=["code_postal:51300"], limit=0).total_count == 46
 
@@ -133,7 +133,7 @@ def test_a_wide_match_anded_with_a_key_is_read_among_the_keys_rows(laposte):
     assert wide > 100
     plan = compile_plan(Query(where=['code_postal = "51300"', '"sur"']), fields_from_json(version.fields))
     with resolving(instance.store, wide - 1):  # the key resolves, the word alone does not
-        sql = instance.store._bind(version.location, plan.select)
+        sql = instance.store.prepare(version.location, plan.select).sql
         assert "main.fulltext" not in sql and '"rowid" IN (' in sql
         expected = sorted((r["insee"], r["cp"]) for r in rows if r["cp"] == "51300" and "SUR" in r["nom"].split())
         assert _walk(instance, refine=["code_postal:51300"], where=['"sur"']) == expected != []

@@ -41,6 +41,7 @@ from portail.auth import ANONYMOUS, DatasetRef, Principal, can, security_for
 from portail.auth import services as auth_services
 from portail.auth.audit import record as audit
 from portail.auth.models import DatasetSecurity
+from portail.store import Prepared
 from portail.values import record_id_expression
 from portail.catalog import services
 from portail.catalog.generation import GenerationCache
@@ -393,9 +394,9 @@ class _PagePlan:
 
     columns: tuple[Field, ...]
     aggregated: bool
-    count_sql: str | None  # None: the version's row count is the answer
+    count_sql: Prepared | None  # None: the version's row count is the answer
     count_cap: int
-    rows_sql: str | None  # None: no rows wanted (limit 0)
+    rows_sql: Prepared | None  # None: no rows wanted (limit 0)
     effective: int
     cursor: bool  # rows_sql takes the last rowid seen as its one parameter
     reads_clock: bool = False  # now() is a constant of the SQL: compiled again at every call
@@ -421,7 +422,7 @@ def _records_count(instance: Instance, location: str, page: _PagePlan) -> int:
 
     if page.reads_clock:
         return run()
-    return _COUNTS.get((location, hashlib.blake2b(page.count_sql.encode(), digest_size=16).digest()), run)
+    return _COUNTS.get((location, hashlib.blake2b(page.count_sql.sql.encode(), digest_size=16).digest()), run)
 
 
 def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> _PagePlan:
@@ -433,7 +434,7 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> 
     query = _where(plan.select, filtering, in_place=True)
     columns = tuple(plan.columns)
 
-    def sql(q: exp.Expression) -> str:
+    def sql(q: exp.Expression) -> Prepared:
         return instance.store.prepare(version.location, q, owned=True)  # every q below is built for it
 
     if plan.aggregated:

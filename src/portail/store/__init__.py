@@ -1,11 +1,11 @@
 """Record storage: immutable dataset versions, queried with sqlglot expressions.
 
-Public face: ``Store`` (the protocol), ``DuckDBStore`` (the default), ``VersionInfo``,
+Public face: ``Store`` (the protocol), ``DuckDBStore`` (the default), ``Prepared`` (a bound query), ``VersionInfo``,
 ``open_store(settings)``. Knows nothing of ODSQL text, HTTP or metadata.
 """
 
 from portail.config import Settings
-from portail.store.base import Store
+from portail.store.base import Prepared, Store
 from portail.store.duckdb_store import RECORDS, DuckDBStore, VersionBuild, VersionInfo
 
 
@@ -15,4 +15,4 @@ def open_store(settings: Settings) -> DuckDBStore:
                        query_memory_limit=settings.query_memory_limit)
 
 
-__all__ = ["RECORDS", "DuckDBStore", "Store", "VersionBuild", "VersionInfo", "open_store"]
+__all__ = ["RECORDS", "DuckDBStore", "Prepared", "Store", "VersionBuild", "VersionInfo", "open_store"]

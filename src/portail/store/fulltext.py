@@ -78,6 +78,10 @@ _SPLIT = r"[^\pL\pN]+"
 _META = "portail_fulltext"
 _ROWIDS = "portail_rowids"
 _WIDE = "portail_wide"
+#: Set by ``_sliced`` on what it answered: a count's row (its SQL is a constant), and a page's
+#: row ids (all of them rows of the page, in order: ``store.pages`` may hand them over).
+_KNOWN = "portail_known"
+_PAGE = "portail_page"
 
 
 def folded(sql: exp.Expression) -> exp.Expression:
@@ -565,23 +569,28 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
     else:
         return query
     if counted:
-        return exp.select(exp.alias_(exp.Literal.number(len(ordered)), outputs[0].alias_or_name))
+        name = outputs[0].alias_or_name
+        answer = exp.select(exp.alias_(exp.Literal.number(len(ordered)), name))
+        answer.meta[_KNOWN] = ({name: len(ordered)},)
+        return answer
     start = int(offset.expression.name) if offset is not None else 0
-    page = frozenset(int(r) for r in ordered[start:start + int(limit.expression.name)])
-    sliced = query.where(_rowids(page, records), append=False, copy=False)  # the caller's own tree (use_index)
+    page = tuple(int(r) for r in ordered[start:start + int(limit.expression.name)])
+    sliced = query.where(_rowids(frozenset(page), records), append=False, copy=False)  # the caller's own tree (use_index)
     sliced.set("offset", None)
+    sliced.meta[_PAGE] = page
     return sliced
 
 
-#: The SQL of a count ``_sliced`` answered from a row-id list: ``SELECT <n> AS <name>``.
-_COUNTED = re.compile(r'SELECT (\d+) AS ("?)([A-Za-z_][A-Za-z0-9_]*)\2')
+def known_rows(query: exp.Expression) -> tuple[dict[str, Any], ...] | None:
+    """The rows of a count answered when the query was bound (``use_index``), or ``None``:
+    running its constant SQL would cost an engine call (~0.4 ms) for a number already known."""
+    return query.meta.get(_KNOWN) if query._meta else None
 
 
-def counted(sql: str) -> dict[str, int] | None:
-    """The row of a count answered when the query was bound (its SQL is a constant), or
-    ``None``: running it would cost an engine call (~0.4 ms) for a number already known."""
-    found = _COUNTED.fullmatch(sql)
-    return {found.group(3): int(found.group(1))} if found else None
+def page_rows(query: exp.Expression) -> tuple[int, ...] | None:
+    """The row ids, in order, of a page answered from a row-id list when the query was bound
+    (``use_index``): its rows are those and no others; ``None`` for any other query."""
+    return query.meta.get(_PAGE) if query._meta else None
 
 
 def _is_true(condition: exp.Expression) -> bool:
