@@ -167,3 +167,53 @@ def test_an_old_version_without_page_file_reads_its_records(portal, tmp_path):
         assert rows == instance.store.rows(location, listed) and name in [r["nom_de_l_elu"] for r in rows]
     finally:
         store.close()
+
+
+def test_pages_from_the_page_file_keep_row_filters_and_hidden_fields(tmp_path, refdata):
+    """A caller whose rows are filtered and a field hidden: the page file hands over the rows the
+    filter let through, without the hidden field, exactly as the records would."""
+    from portail.auth import services as auth
+    from portail.auth.principal import principal_for_user
+    from portail.catalog import services
+
+    instance = published_instance(tmp_path / "home", Published("elus", refdata.joinpath(*ELUS),
+                                                               metadata={"portals": ["public", "internal"]}))
+    everyone = es.query_records(instance, es.get_visible_dataset(instance, "internal", "elus"),
+                                where=['code_du_departement = "1"'], limit=100).results
+    names = [r["nom_de_l_elu"] for r in everyone[:6]]
+    with instance.session() as s:
+        dataset = services.get_dataset(s, "elus")
+        auth.create_group(s, "ain")
+        auth.set_dataset_security(s, dataset, visibility="restricted",
+                                  record_filters={"ain": 'code_du_departement = "1"'},
+                                  hidden_fields={"ain": ["date_de_naissance"]})
+        auth.grant(s, dataset, "group", "ain")
+        user = auth.create_user(s, "lectrice-ain", role="viewer")
+        auth.add_member(s, auth.get_group(s, "ain"), user)
+        principal = principal_for_user(user)
+    try:
+        seen = es.get_visible_dataset(instance, "internal", "elus", principal)
+        location = seen.current.location
+        queries = [{"where": [f'"{name}"'], "limit": 10} for name in names] + [{"where": ['"professeur"'], "limit": 20}]
+        access = es.dataset_access(instance, "elus", principal)
+        listed = [instance.store.prepare(location, es.compile_odsql(access.fields(), access.security, where=q["where"])
+                                         .select.limit(q["limit"])) for q in queries]
+        assert sum(p.rowids is not None for p in listed) >= 3  # read from the page file, filtered
+        assert all("date_de_naissance" not in dict(p.columns) for p in listed)
+        from_file = [es.query_records(instance, seen, principal=principal, **q) for q in queries]
+        path = pages.page_path(location)
+        aside = path.with_name("aside")
+        path.rename(aside)
+        try:
+            instance.store.close()
+            from_records = [es.query_records(instance, es.get_visible_dataset(instance, "internal", "elus", principal),
+                                             principal=principal, **q) for q in queries]
+        finally:
+            aside.rename(path)
+        for q, a, b in zip(queries, from_file, from_records):
+            assert (a.total_count, a.results) == (b.total_count, b.results), q
+        shown = [r for page in from_file for r in page.results]
+        assert shown and all(r["code_du_departement"] == "1" and "date_de_naissance" not in r for r in shown)
+        assert {r["nom_de_l_elu"] for r in shown} >= set(names)
+    finally:
+        instance.store.close()
