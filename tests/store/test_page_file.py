@@ -66,6 +66,9 @@ def _queries(instance, slug: str) -> list[dict]:
         found.append({"where": [f'"{word}"'], "limit": 10})
         found.append({"where": [f'search({name}, "{word}")'], "limit": 5, "offset": 1})
     found.append({"where": [found[0]["where"][0]], "select": ", ".join(texts[:2]), "limit": 20})
+    count = dataset.current.row_count
+    found += [{"limit": 10}, {"limit": 7, "offset": 60}, {"limit": 100, "offset": 64},  # pages without condition
+              {"limit": 10, "offset": max(count - 4, 0)}, {"limit": 5, "select": texts[0], "offset": 3}]
     return found
 
 
@@ -80,8 +83,12 @@ def test_pages_from_the_page_file_are_the_pages_from_the_records(portal, slug):
     queries = _queries(instance, slug)
     listed = 0
     for q in queries:  # the store reads these pages from the page file
-        plan = compile_plan(Query(where=q["where"], select=q.get("select")), fields).select.limit(q["limit"])
-        listed += instance.store.prepare(location, plan).rowids is not None
+        plan = compile_plan(Query(where=q.get("where"), select=q.get("select")), fields).select.limit(q["limit"])
+        rowids = instance.store.prepare(location, plan.offset(q.get("offset", 0))).rowids
+        listed += rowids is not None
+        if "where" not in q:  # a page without condition: rows offset.. of the table
+            start = q.get("offset", 0)
+            assert rowids == tuple(range(start, min(start + q["limit"], dataset.current.row_count))), q
     assert listed >= 4, listed  # not all: a common word, or one in a field indexed by value, is no row list
     from_file = [es.query_records(instance, dataset, **q) for q in queries]
     aside = path.with_name("aside")

@@ -357,8 +357,8 @@ class DuckDBStore:
         """Point every unqualified ``records`` table of the query at the version's file, and let
         full-text matches use the version's index when it has one (``store.fulltext``); on
         ``query`` itself when the caller hands it over (``owned``), else on a copy. A count the
-        index answered carries its row; a page of rows it listed, read from the page file when
-        that holds every output, carries their row ids."""
+        index answered carries its row; a page of rows it listed, or an unordered page without
+        condition, read from the page file when that holds every output, carries their row ids."""
         alias = self._alias(location)
         index, index_alias = self._index(location, alias)
         if index is not None:
@@ -387,13 +387,15 @@ class DuckDBStore:
             query = fulltext.use_index(query, RECORDS, index, lookup if resolving else None, self.fulltext_resolve,
                                        ids if resolving else None, memo if resolving else None, copy=not owned)
             owned = True  # ``use_index`` hands back a tree of its own
-        known, listed = fulltext.known_rows(query), fulltext.page_rows(query)
+        known, listed, span = fulltext.known_rows(query), fulltext.page_rows(query), fulltext.page_span(query)
         # Repointed and generated in place when the tree is ours (each copy of a page's tree
         # costs ~0.4 ms, as much as the query it carries).
         query = _repoint(query, alias, index_alias, copy=not owned)
         sql = query.sql(dialect="duckdb", copy=False)
-        found = self._page_file(location) if listed is not None else None
+        found = self._page_file(location) if listed is not None or span is not None else None
         columns = found.columns_of(query.expressions, sql) if found is not None else None
+        if columns is not None and span is not None:  # rows offset.. of the table (row ids are dense)
+            listed = tuple(range(span[0], min(span[0] + span[1], found.rows)))
         if columns is not None:
             return Prepared(sql, rowids=listed, columns=columns)
         return Prepared(sql, known=known)

@@ -82,6 +82,7 @@ _WIDE = "portail_wide"
 #: row ids (all of them rows of the page, in order: ``store.pages`` may hand them over).
 _KNOWN = "portail_known"
 _PAGE = "portail_page"
+_SPAN = "portail_span"
 
 
 def folded(sql: exp.Expression) -> exp.Expression:
@@ -539,8 +540,10 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
     no order without ``order_by`` (as on Opendatasoft); pages follow the row ids, the order the
     engine reads them in. A query whose only condition is one match too wide to resolve is
     answered the same way from its row ids read as an array (``ids``): a word in two million
-    rows costs one read of its postings instead of a semi-join per count and per page."""
-    if not isinstance(query, exp.Select) or query.args.get("where") is None or lookup is None:
+    rows costs one read of its postings instead of a semi-join per count and per page. An
+    unordered page of a query without any condition is rows ``offset`` to ``offset + limit`` of
+    the table: it is marked with that span (``page_span``), for the store's page file."""
+    if not isinstance(query, exp.Select) or lookup is None:
         return query
     shaped = any(query.args.get(k) for k in ("group", "having", "order", "distinct", "qualify", "joins", "with"))
     source = query.args.get("from_") or query.args.get("from")  # the key changed across sqlglot versions
@@ -552,6 +555,10 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
     paged = not any(o.find(exp.AggFunc, exp.Window) for o in outputs) and limit is not None and \
         isinstance(limit.expression, exp.Literal) and (offset is None or isinstance(offset.expression, exp.Literal))
     if shaped or not plain or not (counted or paged):
+        return query
+    if query.args.get("where") is None:
+        if paged:
+            query.meta[_SPAN] = (int(offset.expression.name) if offset is not None else 0, int(limit.expression.name))
         return query
     conjuncts = [c for c in _conjuncts_of(query.args["where"].this) if not _is_true(c)]
     listed = [c for c in conjuncts if c.meta and _ROWIDS in c.meta]
@@ -585,6 +592,12 @@ def known_rows(query: exp.Expression) -> tuple[dict[str, Any], ...] | None:
     """The rows of a count answered when the query was bound (``use_index``), or ``None``:
     running its constant SQL would cost an engine call (~0.4 ms) for a number already known."""
     return query.meta.get(_KNOWN) if query._meta else None
+
+
+def page_span(query: exp.Expression) -> tuple[int, int] | None:
+    """(offset, limit) of an unordered page of a query without condition (``use_index``): its
+    rows are the table's rows from ``offset`` on, in row-id order; ``None`` for any other query."""
+    return query.meta.get(_SPAN) if query._meta else None
 
 
 def page_rows(query: exp.Expression) -> tuple[int, ...] | None:

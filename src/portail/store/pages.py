@@ -7,8 +7,10 @@ vector of 2,048 values in every column it shows (~2 ms for one record of a dozen
 2 M rows, ~4 ms for a page of ten scattered ones), where SQLite reads a row from its B-tree in
 microseconds. A selective query (a rare word, a SIRET, a postal code) is resolved to row ids
 when it is bound (``store.fulltext``, ``store.keys``); its page is then those rows, and this
-file hands them over in ~0.3 ms. Nothing else reads it: counts, aggregations, sorted pages and
-exports read the records, where columns win.
+file hands them over in ~0.3 ms. So does an unordered page without any condition (the call
+clients make most, a table's pages): rows ``offset`` to ``offset + limit`` of a version whose
+row ids are dense. Nothing else reads it: counts, aggregations, sorted pages and exports read
+the records, where columns win.
 
 The file is an Arrow IPC file, uncompressed (each read would otherwise decompress buffers:
 slower than the records themselves), in batches of ``BATCH`` rows in row-id order, so that
@@ -136,6 +138,7 @@ class PageFile:
     reader: ipc.RecordBatchFileReader
     columns: dict[str, str]  # expression SQL -> column name
     every: tuple[str, tuple[tuple[str, str], ...]] | None = None  # SQL start of a page showing all, its columns
+    rows: int = 0  # the version's number of records
     #: One read at a time: Arrow does not promise a file reader is safe across threads (the
     #: server's worker threads share it), and a read holds it ~0.1 ms.
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
@@ -145,8 +148,10 @@ class PageFile:
         reader = ipc.open_file(pa.memory_map(str(path)))
         named = json.loads(reader.schema.metadata[_EXPRESSIONS])
         every = json.loads(reader.schema.metadata[_EVERY]) if _EVERY in reader.schema.metadata else None
+        batches = reader.num_record_batches
+        rows = (batches - 1) * BATCH + reader.get_batch(batches - 1).num_rows if batches else 0
         return cls(reader, {sql: name for name, sql in named.items()},
-                   (every["start"], tuple(tuple(c) for c in every["columns"])) if every else None)
+                   (every["start"], tuple(tuple(c) for c in every["columns"])) if every else None, rows)
 
     def columns_of(self, outputs: Sequence[exp.Expression], sql: str = "") -> tuple[tuple[str, str], ...] | None:
         """(output name, column) for each aliased output of a page whose SQL is ``sql``, or
