@@ -143,7 +143,7 @@ class DuckDBStore:
         #: Versions without indexes inside their file (whose index file is looked for at each call).
         self._bare: set[str] = set()
         self._lookups = fulltext.LookupMemo()
-        #: Versions' page files once opened (``None``: none written yet, looked for again later).
+        #: Versions' page files once opened (one not written yet is looked for again at each page).
         self._pages: dict[str, pages.PageFile] = {}
         self._lock = threading.Lock()
         self._opening = threading.Lock()

@@ -78,8 +78,9 @@ _SPLIT = r"[^\pL\pN]+"
 _META = "portail_fulltext"
 _ROWIDS = "portail_rowids"
 _WIDE = "portail_wide"
-#: Set by ``_sliced`` on what it answered: a count's row (its SQL is a constant), and a page's
-#: row ids (all of them rows of the page, in order: ``store.pages`` may hand them over).
+#: Set by ``_sliced`` on what it answered: a count's row (its SQL is a constant), a page's row
+#: ids (all of them rows of the page, in order), and the span of a page without condition
+#: (``store.pages`` may hand those rows over).
 _KNOWN = "portail_known"
 _PAGE = "portail_page"
 _SPAN = "portail_span"
