@@ -25,3 +25,25 @@ def test_a_kept_count_holds_for_its_version_only(tmp_path):
                                 where=["n >= 30"], limit=0).total_count == 10
     finally:
         inst.store.close()
+
+
+def test_a_kept_compilation_is_never_changed_by_the_calls_that_use_it(tmp_path):
+    """Calls with the same ODSQL share its compilation (``_COMPILED``): each extends a copy, so
+    one call's refinements, ids or page never reach the next one's query."""
+    path = tmp_path / "codes.csv"
+    path.write_text("code;n\n" + "".join(f"{'A' if i % 3 else 'B'};{i}\n" for i in range(30)), encoding="utf-8")
+    inst = published_instance(tmp_path / "home", Published("codes", path))
+    try:
+        def page(**params):
+            return es.query_records(inst, es.get_visible_dataset(inst, "public", "codes"), where=["n >= 3"], **params)
+
+        refined = page(refine=["code:B"], limit=100)
+        assert refined.total_count == len(refined.results) == 9 and {r["code"] for r in refined.results} == {"B"}
+        with_ids = page(limit=100, with_ids=True)
+        assert with_ids.total_count == len(with_ids.results) == 27 and all("_id" in r for r in with_ids.results)
+        plain = page(limit=5, offset=20)
+        assert [r["n"] for r in plain.results] == [23, 24, 25, 26, 27] and "_id" not in plain.results[0]
+        assert page(refine=["code:A"], limit=0).total_count == 18
+        assert page(exclude=["code:A"], limit=3).results == refined.results[:3]
+    finally:
+        inst.store.close()

@@ -425,20 +425,38 @@ def _records_count(instance: Instance, location: str, page: _PagePlan) -> int:
     return _COUNTS.get((location, hashlib.blake2b(page.count_sql.sql.encode(), digest_size=16).digest()), run)
 
 
+#: Compiled ODSQL of records calls, keyed on the version file, the caller's security and the
+#: ODSQL parameters: calls that differ in their refinements, page or limit only (a table's next
+#: page, a count per facet value) compile once (0.37 ms; a copy of the plan costs 0.11). A plan
+#: that read the clock is not kept. Entries are never changed: each call copies what it extends.
+_COMPILED = GenerationCache(1024)
+
+
+def _compiled(access: Access, version, r: _PageRequest) -> odsql.Plan:
+    order_by = r.order_by if not r.cursor else None
+    return _COMPILED.get((version.location, access.security, r.select, r.where, r.group_by, order_by, r.lang, r.timezone),
+                         lambda: compile_odsql(access.fields(version), access.security, select=r.select, where=list(r.where),
+                                               group_by=r.group_by, order_by=order_by, lang=r.lang, timezone=r.timezone),
+                         keep=lambda plan: not plan.reads_clock)
+
+
 def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> _PagePlan:
-    fields = access.fields(version)
-    plan = compile_odsql(fields, access.security, select=r.select, where=list(r.where), group_by=r.group_by,
-                         order_by=r.order_by if not r.cursor else None, lang=r.lang, timezone=r.timezone)
+    plan = _compiled(access, version, r)
     filtering = _filters(access, version, list(r.refine), list(r.exclude), r.text)
-    conditions = filtering + _plan_where(plan)  # before the SELECT, compiled above and this call's own, takes filtering in place
-    query = _where(plan.select, filtering, in_place=True)
+    conditions = filtering + _plan_where(plan)  # copies: the kept plan is never changed
     columns = tuple(plan.columns)
+
+    def page_query() -> exp.Select:
+        """The plan's SELECT with the refinements, a copy of this call's own (a count of a
+        filtered set, ``limit=0``, needs none)."""
+        return _where(plan.select.copy(), filtering, in_place=True)
 
     def sql(q: exp.Expression) -> Prepared:
         return instance.store.prepare(version.location, q, owned=True)  # every q below is built for it
 
     if plan.aggregated:
         effective = check_paging(r.limit, r.offset, max_limit=GROUP_WINDOW, window=GROUP_WINDOW)
+        query = page_query()
         count = sql(_count_of(query.subquery("g")))
         # The number of groups rides along with the page (a window over the groups, evaluated
         # before LIMIT): one grouping pass instead of two; ``count`` serves past the last group.
@@ -446,18 +464,23 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> 
         rows = sql(query.select(total).limit(effective).offset(r.offset)) if effective else None
         return _PagePlan(columns, True, count, GROUP_WINDOW, rows, effective, False, plan.reads_clock)
     count = sql(_where(_count_of(exp.Table(this=exp.to_identifier("records"))), conditions)) if conditions else None
-    if r.with_ids:
-        query = query.select(exp.alias_(_id_expression(access, version), "_id"))
+
+    def shown() -> exp.Select:
+        query = page_query()
+        return query.select(exp.alias_(_id_expression(access, version), "_id"), copy=False) if r.with_ids else query
+
     if r.cursor:
         effective = check_paging(r.limit, 0, max_limit=CURSOR_MAX_LIMIT, window=CURSOR_MAX_LIMIT)
         rowid = exp.column("rowid")
-        query = _where(query.select(exp.alias_(rowid, "__rowid")), [rowid > exp.Placeholder()])
-        rows = sql(query.order_by(rowid.copy()).limit(effective)) if effective else None
+        rows = None
+        if effective:
+            query = _where(shown().select(exp.alias_(rowid, "__rowid"), copy=False), [rowid > exp.Placeholder()], in_place=True)
+            rows = sql(query.order_by(rowid.copy(), copy=False).limit(effective, copy=False))
         return _PagePlan(columns, False, count, 2**63, rows, effective, True, plan.reads_clock)
     bound = max(MAX_WINDOW, r.max_limit) if r.window is not None else r.offset + r.max_limit
     effective = check_paging(r.limit, r.offset, max_limit=r.max_limit, window=bound)
-    # The plan's SELECT is this call's own (compiled above): paged in place, not copied twice.
-    rows = sql(query.limit(effective, copy=False).offset(r.offset, copy=False)) if effective else None
+    # The page's SELECT is this call's own copy: paged in place, not copied twice.
+    rows = sql(shown().limit(effective, copy=False).offset(r.offset, copy=False)) if effective else None
     return _PagePlan(columns, False, count, 2**63, rows, effective, False, plan.reads_clock)
 
 
