@@ -99,8 +99,8 @@ def write(con: duckdb.DuckDBPyConnection, source: exp.Table, columns: Sequence[e
     named = {f"c{i}": key(outputs[i]) for i in chosen}
     metadata = {_EXPRESSIONS: json.dumps(named).encode()}
     if len(chosen) == len(outputs):  # a page showing them all is told by its SQL's start (no generation per output)
-        start = exp.select(*[c.copy() for c in columns]).from_("records").sql(dialect="duckdb").rsplit(" FROM ", 1)[0]
-        metadata[_EVERY] = json.dumps({"start": start + " FROM ",
+        opening = exp.select(*[c.copy() for c in columns]).from_("records").sql(dialect="duckdb").rsplit(" FROM ", 1)[0]
+        metadata[_EVERY] = json.dumps({"start": opening + " FROM ",
                                        "columns": [[c.alias_or_name, f"c{i}"] for i, c in enumerate(columns)]}).encode()
     # In row-id order without a sort of the whole table: the scan's own order, which the engine
     # keeps when told to; each batch's row ids are checked against it all the same.
