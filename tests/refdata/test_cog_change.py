@@ -50,7 +50,7 @@ def next_vintage(refdata, folder):
 def test_reload_after_a_yearly_cog_change(tmp_path, refdata):
     from tests.conftest import make_instance
 
-    instance = make_instance(tmp_path / "home")
+    instance = make_instance(tmp_path / "home", page_files=False)  # references are joined, not paged (page files: tests/store)
     try:
         list(install(instance, refdata, only=["communes"]))
         with open(refdata / "referentiels" / "cog2026_mouvements_communes.csv", encoding="utf-8") as handle:

@@ -17,7 +17,7 @@ from portail.refdata import install
 def hub(tmp_path_factory, refdata):
     from tests.conftest import make_instance
 
-    instance = make_instance(tmp_path_factory.mktemp("hub") / "home")
+    instance = make_instance(tmp_path_factory.mktemp("hub") / "home", page_files=False)  # references are joined, not paged (page files: tests/store)
     lines = list(install(instance, refdata))
     yield instance, lines
     instance.store.close()
