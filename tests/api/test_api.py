@@ -169,6 +169,46 @@ def test_openapi_documents_every_route(client):
     assert cors.headers["access-control-allow-origin"] == "*"
 
 
+@pytest.mark.parametrize("params, message", [
+    ({"limit": "abc"}, "Invalid value for limit API parameter: 'abc' was found but an integer is expected."),
+    ({"offset": "1.5"}, "Invalid value for offset API parameter: '1.5' was found but an integer is expected."),
+    ({"include_links": "maybe"}, "Invalid value for include_links API parameter: 'maybe' was found but true or false "
+                                 "is expected."),
+])
+def test_malformed_parameters_are_named_in_opendatasoft_errors(client, logement, params, message):
+    response = client.get(f"{EXPLORE}/catalog/datasets/logements/records", params=params)
+    assert (response.status_code, response.json()) == (400, {"error_code": "InvalidRESTParameterError", "message": message})
+    export = client.get(f"{EXPLORE}/catalog/datasets/logements/exports/csv", params={"delimiter": ":"})
+    assert export.status_code == 400 and "delimiter" in export.json()["message"] and "'|'" in export.json()["message"]
+
+
+def test_parameters_read_as_clients_send_them(client, logement):
+    """Booleans in any of their spellings, repeated filters ANDed, a repeated single value: the last."""
+    url = f"{EXPLORE}/catalog/datasets/logements/records/"
+    for spelling in ("true", "TRUE", "1", "yes", "on"):
+        assert "_links" in client.get(url, params={"include_links": spelling, "limit": 1}).json()
+    assert "_links" not in client.get(url, params={"include_links": "Off", "limit": 1}).json()
+    both = client.get(url, params=[("refine", "ville:Paris"), ("where", "annee >= 2010"), ("where", "annee <= 2012"),
+                                   ("limit", 0)]).json()["total_count"]
+    alone = client.get(url, params={"where": "ville = 'Paris' and annee >= 2010 and annee <= 2012", "limit": 0})
+    assert both == alone.json()["total_count"] > 0
+    assert len(client.get(url, params=[("limit", 7), ("limit", 2)]).json()["results"]) == 2
+    assert client.get(url, params={"limit": 1, "unknown": "x"}).status_code == 200
+
+
+def test_openapi_describes_the_parameters_the_routes_read(client):
+    spec = client.get(f"{EXPLORE}/swagger.json").json()
+    records = {p["name"]: p for p in spec["paths"]["/api/explore/v2.1/catalog/datasets/{dataset_id}/records"]["get"]["parameters"]}
+    assert records["dataset_id"]["in"] == "path" and records["dataset_id"]["required"] is True
+    assert records["limit"]["schema"] == {"type": "integer", "default": 10}
+    assert records["where"]["schema"]["type"] == "array" and records["where"]["explode"] is True
+    assert records["include_links"]["schema"] == {"type": "boolean", "default": False}
+    assert "cursor" in records["after"]["description"]
+    export = {p["name"]: p for p in spec["paths"]["/api/explore/v2.1/catalog/datasets/{dataset_id}/exports/{format}"]
+              ["get"]["parameters"]}
+    assert export["format"]["in"] == "path" and export["parquet_compression"]["schema"]["enum"] == ["snappy", "zstd"]
+
+
 def test_upload_size_limit(tmp_path):
     from tests.conftest import make_instance
 

@@ -67,6 +67,9 @@ def test_v1_full_text_q(client, rows):
     injection = client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": "'; DROP TABLE records; --"})
     assert injection.status_code == 200 and injection.json()["nhits"] == 0
     assert client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": 10, "start": 9995}).status_code == 400
+    missing = client.get("/api/records/1.0/search/", params={"q": "meuniers"})
+    assert (missing.status_code, missing.json()) == (400, {
+        "error_code": "InvalidRESTParameterError", "message": "Missing value for dataset API parameter: it is required."})
 
 
 def test_v1_catalogue(client):

@@ -10,17 +10,16 @@ from __future__ import annotations
 import csv
 import io
 from email.utils import format_datetime
-from typing import Literal
 from xml.sax.saxutils import escape
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from portail.api.deps import caller, portal_url
+from portail.api.deps import portal_url
 from portail.api.errors import not_found
 from portail.api.explore_service import visible_datasets
+from portail.api.params import Param, query_route
 from portail.api.serialize import dataset_json
-from portail.auth import Principal
 from portail.catalog.dcat import CatalogInfo, catalog_graph
 from portail.exports import FORMATS, ExportOptions
 from portail.schema import Field, FieldType
@@ -60,6 +59,11 @@ def _rss(datasets, info: CatalogInfo) -> str:
             f"{''.join(items)}</channel></rss>")
 
 
+#: The query parameters of a catalogue export (``api.params``).
+EXPORT = (Param("page", int, 1), Param("page_size", int, 100), Param("include_exports"),
+          Param("delimiter", default=";", choices=(";", ",", "\t", "|")), Param("with_bom", bool, True))
+
+
 def catalog_exports_router(portal: str) -> APIRouter:
     router = APIRouter(tags=["Explore API v2.1"])
 
@@ -75,16 +79,13 @@ def catalog_exports_router(portal: str) -> APIRouter:
         return CatalogInfo(base_url=settings.base_url.rstrip("/") + root, title=title, description=description,
                            publisher=settings.publisher_name)
 
-    @router.get("/catalog/exports", summary="Catalogue export formats")
-    @router.get("/catalog/exports/", include_in_schema=False)
-    def list_formats(request: Request):
+    @query_route(router, "/catalog/exports", summary="Catalogue export formats")
+    def list_formats(request: Request, principal):
         href = f"{portal_url(request, portal)}/api/explore/v2.1/catalog/exports"
         return {"links": [{"rel": "self", "href": href}] + [{"rel": f, "href": f"{href}/{f}"} for f in CATALOG_FORMATS]}
 
-    @router.get("/catalog/exports/{format}", summary="Export the catalogue (DCAT-AP, JSON, CSV, XLSX, RSS)")
-    def export(request: Request, format: str, page: int = 1, page_size: int = 100, include_exports: str | None = None,
-               delimiter: Literal[";", ",", "\t", "|"] = ";", with_bom: bool = True,
-               principal: Principal = Depends(caller)):
+    @query_route(router, "/catalog/exports/{format}", EXPORT, summary="Export the catalogue (DCAT-AP, JSON, CSV, XLSX, RSS)")
+    def export(request: Request, principal, format: str, *, page, page_size, include_exports, delimiter, with_bom):
         fmt = format.replace("-", "_")
         datasets = visible_datasets(request.app.state.instance, portal, principal)
         catalog = info(request)

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from portail.api.deps import caller, portal_url
+from portail.api.deps import portal_url
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import dataset_facets, get_visible_dataset, query_records, visible_datasets
+from portail.api.params import Param, query_route
 from portail.api.serialize import dataset_json
-from portail.auth import Principal
 from portail.schema import FieldType
 
 MAX_WINDOW = 10_000
+PAGE = (Param("rows", int, 10), Param("start", int, 0))
+#: ``refine.<field>`` and ``exclude.<field>`` are read by prefix (``_prefixed``), ``facet`` repeated.
+SEARCH = (Param("dataset", required=True), Param("q"), *PAGE, Param("sort"), Param("fields"), Param("timezone", default="UTC"),
+          Param("facet", many=True))
 
 
 def _prefixed(request: Request, prefix: str) -> list[str]:
@@ -46,11 +50,8 @@ def v1_router(portal: str = "public") -> APIRouter:
     def instance(request: Request):
         return request.app.state.instance
 
-    @router.get("/api/records/1.0/search/", summary="v1 record search")
-    @router.get("/api/records/1.0/search", include_in_schema=False)
-    def search_records(request: Request, dataset: str, q: str | None = None, rows: int = 10, start: int = 0,
-                       sort: str | None = None, fields: str | None = None, timezone: str = "UTC",
-                       principal: Principal = Depends(caller)):
+    @query_route(router, "/api/records/1.0/search/", SEARCH, summary="v1 record search")
+    def search_records(request: Request, principal, *, dataset, q, rows, start, sort, fields, timezone, facet):
         if rows < 0 or start < 0 or start + rows > MAX_WINDOW:
             raise invalid_parameter(f"Invalid value for rows/start: start + rows must be <= {MAX_WINDOW}.")
         ds = get_visible_dataset(instance(request), portal, dataset, principal)
@@ -71,7 +72,7 @@ def v1_router(portal: str = "public") -> APIRouter:
                 record["geometry"] = value["geometry"] if geo.type == FieldType.GEO_SHAPE else \
                     {"type": "Point", "coordinates": [value["lon"], value["lat"]]}
             records.append(record)
-        facets = request.query_params.getlist("facet")
+        facets = facet
         groups = []
         if facets:
             for facet in dataset_facets(instance(request), ds, facet=facets, refine=refine, exclude=exclude, text=q,
@@ -101,10 +102,8 @@ def v1_router(portal: str = "public") -> APIRouter:
                 "metas": {**{k: v for k, v in metas.items() if v is not None}, "domain": "default",
                           "license": metas["license"], "records_count": metas["records_count"]}}
 
-    @router.get("/api/datasets/1.0/search/", summary="v1 catalogue search")
-    @router.get("/api/datasets/1.0/search", include_in_schema=False)
-    def search_datasets(request: Request, q: str | None = None, rows: int = 10, start: int = 0,
-                        principal: Principal = Depends(caller)):
+    @query_route(router, "/api/datasets/1.0/search/", (Param("q"), *PAGE), summary="v1 catalogue search")
+    def search_datasets(request: Request, principal, *, q, rows, start):
         datasets = visible_datasets(instance(request), portal, principal)
         words = [w.lower() for w in (q or "").split()]
         if words:
@@ -114,9 +113,8 @@ def v1_router(portal: str = "public") -> APIRouter:
         return {"nhits": len(datasets), "parameters": {"rows": rows, "start": start, "format": "json", **({"q": q} if q else {})},
                 "datasets": [_v1_dataset(request, d) for d in datasets[start:start + rows]]}
 
-    @router.get("/api/datasets/1.0/{dataset_id}/", summary="v1 dataset lookup")
-    @router.get("/api/datasets/1.0/{dataset_id}", include_in_schema=False)
-    def lookup(request: Request, dataset_id: str, principal: Principal = Depends(caller)):
+    @query_route(router, "/api/datasets/1.0/{dataset_id}/", summary="v1 dataset lookup")
+    def lookup(request: Request, principal, dataset_id: str):
         return _v1_dataset(request, get_visible_dataset(instance(request), portal, dataset_id, principal))
 
     return router

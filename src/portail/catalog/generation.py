@@ -4,7 +4,7 @@ Why: every API call resolves its dataset and the caller's access from the catalo
 dataset, its versions, its grants and access rules): ~1.5 ms of ORM work per call on SQLite,
 as much as the query itself on a small filter. These rows change a few times a day. Each
 transaction that changes one of them bumps ``catalog_generation.value`` in the same
-transaction; an API node reads that one integer per call (one indexed row, ~0.1 ms) and keeps
+transaction; an API node reads that one integer per call (one indexed row, ~0.03 ms) and keeps
 what it derived from the catalogue while the number stays the same. The counter lives in the
 catalogue database, so every process and every node sees a change as soon as it is committed:
 no TTL, no stale answer after a publish, a rollback or a revoked grant.
@@ -96,8 +96,19 @@ def stamp(factory: sessionmaker[Session]) -> tuple[str, int]:
 
 
 def current(engine: Engine) -> int:
-    with engine.connect() as connection:
-        return connection.exec_driver_sql(_READ).scalar_one()
+    """Read on the pool's driver connection: it is read at every API call, and SQLAlchemy's
+    ``Connection`` around it (events, result objects) costs 3x the read itself (~0.1 against
+    ~0.03 ms on SQLite)."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(_READ)
+            return cursor.fetchone()[0]
+        finally:
+            cursor.close()
+    finally:
+        connection.close()
 
 
 K = TypeVar("K", bound=Hashable)
