@@ -61,32 +61,7 @@ def explore_router(portal: str) -> APIRouter:
     def base_url(request: Request) -> str:
         return portal_url(request, portal)
 
-    @query_route(router, "/catalog/datasets", DATASETS, summary="Search the catalogue")
-    def list_datasets(request: Request, principal, *, limit, offset, include_links, select, where, group_by, order_by,
-                      refine, exclude, lang, timezone, include_app_metas):
-        """ODSQL over the catalogue's own fields (``api.catalog_search``)."""
-        datasets = visible_datasets(instance(request), portal, principal)
-        objects = [dataset_json(d, base_url(request), include_links, include_app_metas) for d in datasets]
-        page = search_catalog(objects, select=select, where=where, group_by=group_by, order_by=order_by, limit=limit,
-                              offset=offset, refine=refine, exclude=exclude, lang=lang, timezone=timezone,
-                              check_paging=check_paging)
-        body = {"total_count": page.total_count, "results": page.results}
-        if include_links:
-            body["_links"] = [{"rel": "self", "href": str(request.url)}]
-        return body
-
-    @query_route(router, "/catalog/facets", FACETS, summary="Facet values of the catalogue")
-    def catalog_facets_route(request: Request, principal, *, facet, refine, exclude, where, timezone):
-        objects = [dataset_json(d, base_url(request)) for d in visible_datasets(instance(request), portal, principal)]
-        return {"links": [{"rel": "self", "href": f"{base_url(request)}/api/explore/v2.1/catalog/facets"}],
-                "facets": catalog_facets(objects, facet=facet, refine=refine, exclude=exclude, where=where,
-                                         timezone=timezone)}
-
-    @query_route(router, "/catalog/datasets/{dataset_id}", DATASET, summary="A dataset's metadata and schema")
-    def get_dataset(request: Request, principal, dataset_id: str, *, include_links, include_app_metas):
-        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
-        return dataset_json(dataset, base_url(request), include_links, include_app_metas)
-
+    # The most asked first: routes are tried in order.
     @query_route(router, "/catalog/datasets/{dataset_id}/records", RECORDS, summary="Query a dataset's records")
     def get_records(request: Request, principal, dataset_id: str, *, select, order_by, limit, offset, refine, exclude,
                     include_links, where, group_by, lang, timezone, after):
@@ -117,6 +92,32 @@ def explore_router(portal: str) -> APIRouter:
         return json_response({"links": [{"rel": "self", "href": href}],
                               "facets": dataset_facets(instance(request), dataset, facet=facet, refine=refine,
                                                        exclude=exclude, where=where, timezone=timezone, principal=principal)})
+
+    @query_route(router, "/catalog/datasets/{dataset_id}", DATASET, summary="A dataset's metadata and schema")
+    def get_dataset(request: Request, principal, dataset_id: str, *, include_links, include_app_metas):
+        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        return dataset_json(dataset, base_url(request), include_links, include_app_metas)
+
+    @query_route(router, "/catalog/datasets", DATASETS, summary="Search the catalogue")
+    def list_datasets(request: Request, principal, *, limit, offset, include_links, select, where, group_by, order_by,
+                      refine, exclude, lang, timezone, include_app_metas):
+        """ODSQL over the catalogue's own fields (``api.catalog_search``)."""
+        datasets = visible_datasets(instance(request), portal, principal)
+        objects = [dataset_json(d, base_url(request), include_links, include_app_metas) for d in datasets]
+        page = search_catalog(objects, select=select, where=where, group_by=group_by, order_by=order_by, limit=limit,
+                              offset=offset, refine=refine, exclude=exclude, lang=lang, timezone=timezone,
+                              check_paging=check_paging)
+        body = {"total_count": page.total_count, "results": page.results}
+        if include_links:
+            body["_links"] = [{"rel": "self", "href": str(request.url)}]
+        return body
+
+    @query_route(router, "/catalog/facets", FACETS, summary="Facet values of the catalogue")
+    def catalog_facets_route(request: Request, principal, *, facet, refine, exclude, where, timezone):
+        objects = [dataset_json(d, base_url(request)) for d in visible_datasets(instance(request), portal, principal)]
+        return {"links": [{"rel": "self", "href": f"{base_url(request)}/api/explore/v2.1/catalog/facets"}],
+                "facets": catalog_facets(objects, facet=facet, refine=refine, exclude=exclude, where=where,
+                                         timezone=timezone)}
 
     @query_route(router, "/catalog/datasets/{dataset_id}/attachments", summary="Files attached to a dataset")
     def list_attachments(request: Request, principal, dataset_id: str):

@@ -17,10 +17,13 @@ _TERM = re.compile(r'"([^"]+)"|(\S+)')
 
 
 def text_condition(fields: list[Field], q: str | None) -> list[exp.Expression]:
+    terms = _TERM.findall((q or "").replace("\x00", " "))
+    if not terms:  # every records call asks: the text fields' columns cost more than a small count
+        return []
     targets = text_targets(fields)
     conditions = []
     loose = []
-    for quoted, word in _TERM.findall((q or "").replace("\x00", " ")):
+    for quoted, word in terms:
         if quoted.strip():
             conditions.append(search_match(targets, quoted))
             # one term made of the phrase's words: like's "whole words, in a row" test
