@@ -462,7 +462,7 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> 
         # The number of groups rides along with the page (a window over the groups, evaluated
         # before LIMIT): one grouping pass instead of two; ``count`` serves past the last group.
         total = exp.alias_(exp.Window(this=exp.Count(this=exp.Star())), _TOTAL)
-        rows = sql(query.select(total).limit(effective).offset(r.offset)) if effective else None
+        rows = sql(query.select(total).limit(exp.Literal.number(effective)).offset(exp.Literal.number(r.offset))) if effective else None
         return _PagePlan(columns, True, count, GROUP_WINDOW, rows, effective, False, plan.reads_clock)
     count = sql(_where(_count_of(), conditions)) if conditions else None
 
@@ -476,12 +476,12 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> 
         rows = None
         if effective:
             query = _where(shown().select(exp.alias_(rowid, "__rowid"), copy=False), [rowid > exp.Placeholder()], in_place=True)
-            rows = sql(query.order_by(rowid.copy(), copy=False).limit(effective, copy=False))
+            rows = sql(query.order_by(rowid.copy(), copy=False).limit(exp.Literal.number(effective), copy=False))
         return _PagePlan(columns, False, count, 2**63, rows, effective, True, plan.reads_clock)
     bound = max(MAX_WINDOW, r.max_limit) if r.window is not None else r.offset + r.max_limit
     effective = check_paging(r.limit, r.offset, max_limit=r.max_limit, window=bound)
     # The page's SELECT is this call's own copy: paged in place, not copied twice.
-    rows = sql(shown().limit(effective, copy=False).offset(r.offset, copy=False)) if effective else None
+    rows = sql(shown().limit(exp.Literal.number(effective), copy=False).offset(exp.Literal.number(r.offset), copy=False)) if effective else None
     return _PagePlan(columns, False, count, 2**63, rows, effective, False, plan.reads_clock)
 
 
@@ -502,7 +502,7 @@ def get_record(instance: Instance, dataset: Dataset, record_id: str, *, select: 
         raise invalid_parameter("A record lookup cannot aggregate: select fields or expressions only.")
     if not re.fullmatch(r"[0-9a-f]{40}", record_id):
         raise not_found(f"Unknown record: {record_id}")
-    query = _where(plan.select, [exp.EQ(this=_id_expression(access), expression=exp.Literal.string(record_id))]).limit(1)
+    query = _where(plan.select, [exp.EQ(this=_id_expression(access), expression=exp.Literal.string(record_id))]).limit(exp.Literal.number(1))
     rows = instance.store.query(version.location, query).to_pylist()
     if not rows:
         raise not_found(f"Unknown record: {record_id}")

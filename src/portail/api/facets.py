@@ -208,10 +208,10 @@ def facet_query(spec: FacetSpec, filters: list[exp.Expression], *, level: int = 
         values = exp.select(exp.alias_(exp.Anonymous(this="unnest", expressions=[items]), "v")).from_("records")
         values = values.where(exp.and_(*conditions))
         query = exp.select(exp.column("v"), exp.alias_(exp.func("count", exp.Star()), "n")).from_(values.subquery("items"))
-        return query.group_by(exp.column("v")).order_by(*_order(spec)).limit(spec.limit)
+        return query.group_by(exp.column("v")).order_by(*_order(spec)).limit(exp.Literal.number(spec.limit))
     query = exp.select(exp.alias_(value, "v"), exp.alias_(exp.func("count", exp.Star()), "n")).from_("records")
     query = query.where(exp.and_(*conditions)).group_by(exp.column("v")).order_by(*_order(spec))
-    return query.limit(spec.limit)
+    return query.limit(exp.Literal.number(spec.limit))
 
 
 def facet_values(run, spec: FacetSpec, refinements: list[Refinement], base: list[exp.Expression]) -> list[dict]:
@@ -244,7 +244,7 @@ def _path_entries(run, spec: FacetSpec, filters, refined: set[str], *, level: in
     if prefix:
         conditions.append(exp.Anonymous(this="starts_with", expressions=[column.copy(), exp.Literal.string(prefix + separator)]))
     query = exp.select(exp.alias_(segment, "v"), exp.alias_(exp.func("count", exp.Star()), "n")).from_("records")
-    query = query.where(exp.and_(*conditions)).group_by(exp.column("v")).order_by(*_order(spec)).limit(spec.limit)
+    query = query.where(exp.and_(*conditions)).group_by(exp.column("v")).order_by(*_order(spec)).limit(exp.Literal.number(spec.limit))
     entries = []
     for row in run(query):
         value = f"{prefix}{separator}{row['v']}" if prefix else row["v"]

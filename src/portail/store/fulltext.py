@@ -355,14 +355,14 @@ def _resolved(fields: tuple[str, ...], match: Match, records: str, by_value: fro
     posted = [f for f in fields if f not in by_value]
     rids: set[int] = set()
     if posted:
-        found = lookup(_posted_rows(posted, match).limit(4 * limit + 1, copy=False))
+        found = lookup(_posted_rows(posted, match).limit(exp.Literal.number(4 * limit + 1), copy=False))
         rids = {rid for (rid,) in found}
         if len(found) > 4 * limit or len(rids) > limit:
             return None
     valued = [f for f in fields if f in by_value]
     lists: list[tuple[str, list[str]]] = []
     if valued:
-        pairs = lookup(_value_pairs(valued, match).limit(limit + 1, copy=False))
+        pairs = lookup(_value_pairs(valued, match).limit(exp.Literal.number(limit + 1), copy=False))
         if len(pairs) > limit:
             return None
         lists = [(name, sorted(v for f, v in pairs if f == name)) for name in valued]
@@ -373,7 +373,7 @@ def _resolved(fields: tuple[str, ...], match: Match, records: str, by_value: fro
         return _Resolved(_value_test(name, match, records, values)) if len(values) <= VALUE_LIST else None
     # The rows of value lists of key fields, from the key table (``store.keys``).
     for name, values in [(name, values) for name, values in lists if name in keyed]:
-        found = lookup(keys.key_rows(name, values).limit(limit + 1, copy=False))
+        found = lookup(keys.key_rows(name, values).limit(exp.Literal.number(limit + 1), copy=False))
         rids |= {rid for (rid,) in found}
         if len(found) > limit or len(rids) > limit:
             fits = alone and len(values) <= VALUE_LIST
@@ -384,7 +384,7 @@ def _resolved(fields: tuple[str, ...], match: Match, records: str, by_value: fro
     # instead of a few for a page on 2 M rows).
     if lists:  # one read of the records for every list (an OR of constants: no semi-join to plan)
         found = lookup(keys.read(["rowid"], records, exp.or_(
-            *[_value_test(name, match, records, values) for name, values in lists], copy=False)).limit(limit + 1, copy=False))
+            *[_value_test(name, match, records, values) for name, values in lists], copy=False)).limit(exp.Literal.number(limit + 1), copy=False))
         rids |= {rid for (rid,) in found}
         if len(found) > limit or len(rids) > limit:
             return None
@@ -418,7 +418,7 @@ def _matching_values(fields: tuple[str, ...], match: Match, by_value: frozenset[
     """The values of ``fields`` indexed by value that hold the match, or ``None`` past ``limit``
     (the same lookup as :func:`_resolved`'s, so already kept)."""
     valued = [f for f in fields if f in by_value]
-    pairs = lookup(_value_pairs(valued, match).limit(limit + 1, copy=False)) if valued else []
+    pairs = lookup(_value_pairs(valued, match).limit(exp.Literal.number(limit + 1), copy=False)) if valued else []
     if len(pairs) > min(limit, VALUE_LIST):
         return None
     return {name: sorted(v for f, v in pairs if f == name) for name in valued}
@@ -523,7 +523,7 @@ def _resolve_keys(tree: exp.Expression, records: str, keyed: frozenset[str], loo
             found = keys.key_condition(condition, records, keyed)
             if found is None:
                 continue
-            rows = lookup(keys.key_rows(*found).limit(limit + 1, copy=False))
+            rows = lookup(keys.key_rows(*found).limit(exp.Literal.number(limit + 1), copy=False))
             if len(rows) > limit:
                 continue
             rids = frozenset(rid for (rid,) in rows)
