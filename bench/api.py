@@ -85,14 +85,25 @@ def wait(port: int) -> None:
     raise SystemExit(f"server on {port} did not start")
 
 
-def timed(call, repeat: int) -> tuple[float, float]:
-    """(median of ``repeat`` calls, first call) in ms. The first call of a query class is the
-    cold one: Portail keeps plans and facet answers per version, so repeats are warm."""
+#: The pause before each call of the "raw DuckDB, paused" column: a server's engine is asked a
+#: query after its client's turn, not back to back; the same raw count measures 0.5 ms back to
+#: back and 1.6 ms after a 3 ms pause on this machine (the engine's threads and the CPU's caches
+#: go cold). The target is checked against the back-to-back figure; the paused one says what
+#: part of a miss is that.
+PAUSE = 0.002
+
+
+def timed(call, repeat: int, pause: float = 0.0) -> tuple[float, float]:
+    """(median of ``repeat`` calls, first call) in ms, each call after ``pause`` seconds (not
+    timed). The first call of a query class is the cold one: Portail keeps plans and facet
+    answers per version, so repeats are warm."""
     started = time.perf_counter()
     call()
     first = time.perf_counter() - started
     samples = []
     for _ in range(repeat):
+        if pause:
+            time.sleep(pause)
         started = time.perf_counter()
         call()
         samples.append(time.perf_counter() - started)
@@ -258,15 +269,17 @@ def main() -> None:
             results = {}
             for name, (portail_call, raw_call, datasette_call) in ({} if args.exports_only else classes).items():
                 (pm, p_first), (rm, _) = timed(portail_call, args.repeat), timed(raw_call, args.repeat)
+                paused = timed(raw_call, args.repeat, PAUSE)[0]
                 dm = timed(datasette_call, max(3, args.repeat // 3))[0] if datasette_call else None
                 target = pm <= 1.3 * rm + 2
                 results[name] = {"portail_ms": round(pm, 2), "portail_first_call_ms": round(p_first, 2), "raw_duckdb_ms": round(rm, 2),
+                                 "raw_duckdb_paused_ms": round(paused, 2),
                                  "datasette_ms": round(dm, 2) if dm else None, "portail_vs_raw": round(pm / rm, 2),
                                  "datasette_vs_portail": round(dm / pm, 2) if dm else None,
                                  "within_1.3x_raw_plus_2ms": target}
                 peer = f"Datasette {dm:9.2f} ms (Portail {dm / pm:6.1f}x faster)" if dm else "Datasette: no equivalent"
                 print(f"{name:28s} Portail {pm:8.2f} ms (first call {p_first:7.2f}) | raw DuckDB {rm:8.2f} ms ({pm / rm:5.2f}x, "
-                      f"{'meets' if target else 'MISSES'} 1.3x+2ms) | {peer}", flush=True)
+                      f"{'meets' if target else 'MISSES'} 1.3x+2ms; paused {paused:7.2f} ms) | {peer}", flush=True)
             started = time.perf_counter()
             raw.execute(f"COPY (SELECT {FIELDS} FROM v.records) TO '{work / 'raw.csv'}' (HEADER, DELIMITER ';')")
             raw_seconds = time.perf_counter() - started
