@@ -307,8 +307,9 @@ def _filters(access: Access, version, refine, exclude, text: str | None = None) 
 
 
 def _plan_where(plan: odsql.Plan) -> list[exp.Expression]:
+    """The plan's condition, the kept plan's own node: to be copied by whoever builds on it."""
     condition = plan.select.args.get("where")
-    return [condition.this.copy()] if condition is not None else []
+    return [condition.this] if condition is not None else []
 
 
 def _id_expression(access: Access, version=None) -> exp.Expression:
@@ -444,7 +445,7 @@ def _compiled(access: Access, version, r: _PageRequest) -> odsql.Plan:
 def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> _PagePlan:
     plan = _compiled(access, version, r)
     filtering = _filters(access, version, list(r.refine), list(r.exclude), r.text)
-    conditions = filtering + _plan_where(plan)  # copies: the kept plan is never changed
+    conditions = filtering + _plan_where(plan)  # the kept plan's node: copied by _where below
     columns = tuple(plan.columns)
 
     def page_query() -> exp.Select:
@@ -464,7 +465,8 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> 
         total = exp.alias_(exp.Window(this=exp.Count(this=exp.Star())), _TOTAL)
         rows = sql(query.select(total).limit(exp.Literal.number(effective)).offset(exp.Literal.number(r.offset))) if effective else None
         return _PagePlan(columns, True, count, GROUP_WINDOW, rows, effective, False, plan.reads_clock)
-    count = sql(_where(_count_of(), conditions)) if conditions else None
+    # Each condition copied once (a text match's scan form is ~90 nodes: 0.2 ms a copy).
+    count = sql(_where(_count_of(), conditions, in_place=True)) if conditions else None
 
     def shown() -> exp.Select:
         query = page_query()
