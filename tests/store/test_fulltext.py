@@ -409,3 +409,45 @@ def test_lookup_answers_are_kept_within_a_row_budget():
     memo.get("v1", "b", answer(1))  # 4 + 1 + 1 rows > 5: the least recently used ("y") goes
     assert memo.get("v1", ("resolved", "y"), lambda: calls.append("y again"), size=fulltext.weight) is None
     assert calls[-1] == "y again" and "again" not in calls
+
+
+def test_a_small_value_dictionary_is_read_from_memory_as_the_engine_reads_it(loaded, monkeypatch):
+    """The value dictionary of a version is held in memory when small (a new search then asks
+    the engine nothing for it): the pairs it gives are the engine's for exact words, prefixes
+    and a limit; fuzzy words, and dictionaries past the bound, are read from the index file."""
+    _, location, _ = loaded
+    con = duckdb.connect(str(index_path(location)), read_only=True)
+    try:
+        catalog = con.execute("SELECT current_catalog()").fetchone()[0]
+        index = fulltext.read_index(con, catalog)
+        assert index is not None and index.by_value and index.value_words is not None  # the searches above used it
+        terms = sorted({t for t, _, _ in index.value_words})
+        fields = sorted(index.by_value)
+        reads: list[str] = []
+
+        def lookup(query: exp.Select) -> list[tuple]:
+            reads.append(query.sql(dialect="duckdb"))
+            return con.execute(query.sql(dialect="duckdb")).fetchall()
+
+        def engine(match: fulltext.Match, limit: int | None = None) -> set[tuple[str, str]]:
+            return set(fulltext.value_pairs_of(fields, match, fulltext.Index(index.by_value, index.keys), lookup, limit))
+
+        matches = [fulltext.Match(t) for t in terms[::7]] + [fulltext.Match(t[:2], "prefix") for t in terms[::11]] + \
+            [fulltext.Match("zzzqqq"), fulltext.Match("zz", "prefix"), fulltext.Match(terms[0], "fuzzy", 0)]
+        for match in matches:
+            held = fulltext.value_pairs_of(fields, match, index, lookup)
+            assert len(held) == len(set(held)) and set(held) == engine(match), match
+            assert set(fulltext.value_pairs_of(fields[:1], match, index, lookup)) == \
+                {p for p in engine(match) if p[0] == fields[0]}
+        wide = fulltext.Match(terms[0][:1], "prefix")
+        assert len(engine(wide)) > 3
+        assert len(fulltext.value_pairs_of(fields, wide, index, lookup, limit=2)) == 3 == len(engine(wide, limit=2))
+        reads.clear()
+        fulltext.value_pairs_of(fields, fulltext.Match(terms[0]), index, lookup)
+        assert reads == []  # from memory
+        fuzzy = fulltext.Match(terms[-1], "fuzzy", 1)
+        assert set(fulltext.value_pairs_of(fields, fuzzy, index, lookup)) == engine(fuzzy) and len(reads) == 2
+        monkeypatch.setattr(fulltext, "HELD_VALUE_WORDS", len(index.value_words) - 1)
+        assert fulltext.read_index(con, catalog).value_words is None
+    finally:
+        con.close()
