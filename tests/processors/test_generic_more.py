@@ -11,6 +11,7 @@ import shapely
 from portail.catalog import services
 from portail.ingest.errors import IngestError
 from tests.processors.test_processors import load
+from tests.search_oracle import levenshtein
 
 COMMUNES = "referentiels/communes_france_enrichies.csv"
 
@@ -40,6 +41,26 @@ def test_add_field_and_skip_compile_odsql(instance, refdata, communes):
         elif c["population_2015"]:
             assert rows[c["insee_com"]]["evolution"] == int(c["population_2021"]) - int(c["population_2015"])
     assert rows["01001"]["nom_majuscules"] == "ABERGEMENT-CLÉMENCIAT"
+
+
+def test_skip_on_a_full_text_search(instance, refdata, communes):
+    """A load's engine has no full-text index: the match runs as its scan, word by word,
+    accent- and case-insensitive, the last word a prefix (as on the API)."""
+    import re
+    import unicodedata
+
+    def words(text: str) -> list[str]:
+        folded = "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
+        return re.findall(r"[^\W_]+", folded)
+
+    result, _ = load(instance, refdata / COMMUNES, [{"processor": "skip", "where": 'search(commune, "SAINT-ETIEN")'}])
+    def holds(name: str) -> bool:  # "saint" fuzzy (one edit, first letter kept), "etien" a prefix
+        have = words(name)
+        return any(w[:1] == "s" and levenshtein(w, "saint") <= 1 for w in have) and any(w.startswith("etien") for w in have)
+
+    expected = sum(1 for c in communes if holds(c["commune"]))
+    assert expected > 5
+    assert result.report.processors[0]["skipped"] == expected and result.report.rows == len(communes) - expected
 
 
 def test_odsql_text_never_reaches_sql(instance, tmp_path):

@@ -160,7 +160,7 @@ def _run(data: pa.Table, query: exp.Expression) -> list[dict[str, Any]]:
         cursor = _engine.cursor()
     try:
         cursor.register(RECORDS, data)
-        return cursor.execute(query.sql(dialect="duckdb")).to_arrow_table().to_pylist()
+        return cursor.execute(odsql.to_sql(query)).to_arrow_table().to_pylist()
     finally:
         cursor.close()
 

@@ -42,6 +42,7 @@ from portail.odsql.functions import GROUP_BY, ORDER_BY, REGISTRY, SELECT, WHERE,
 from portail.odsql.kinds import GEO, NUMERIC, RECORDS, Kind, Typed, column, paren
 from portail.odsql.parser import parse
 from portail.schema import Field, FieldType
+from portail.store.fulltext import with_scans
 
 
 @dataclass
@@ -653,5 +654,6 @@ def compile_query(query: Query, fields: list[Field], security: Security | None =
 
 
 def to_sql(expression: exp.Expression, dialect: str = "duckdb") -> str:
-    """SQL text for a compiled expression."""
-    return expression.sql(dialect=dialect)
+    """SQL text for a compiled expression, its text matches in their scan form (a store with a
+    full-text index generates its own SQL, the matches it can answer replaced by lookups)."""
+    return with_scans(expression.copy()).sql(dialect=dialect, copy=False)

@@ -190,11 +190,14 @@ def _odsql(plan: Plan, step: str, **clauses: Any):
     against the schema and constants become literals, so the text never reaches SQL. The
     compiled expressions read the table ``records``: the previous plan is aliased so."""
     from portail.odsql import ODSQLError, Query, compile_plan
+    from portail.store.fulltext import with_scans
 
     try:
-        return compile_plan(Query(geometry="wkb", **clauses), plan.fields)
+        compiled = compile_plan(Query(geometry="wkb", **clauses), plan.fields)
     except ODSQLError as error:
         raise IngestError(f"pipeline step {step}: {error.detail} (in {error.clause})") from None
+    with_scans(compiled.select)  # the load's engine has no full-text index: text matches scan the rows
+    return compiled
 
 
 @processor("add_field", "Add a field computed from an ODSQL expression of the other fields (as in the `select` "

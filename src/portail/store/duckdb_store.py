@@ -364,7 +364,7 @@ class DuckDBStore:
         if index is not None:
             def read_sql(q: exp.Select) -> str:
                 """An index read's SQL, repointed in place (``q`` is built for this read)."""
-                return _repoint(q, alias, index_alias, copy=False).sql(dialect="duckdb", copy=False)
+                return fulltext.with_scans(_repoint(q, alias, index_alias, copy=False)).sql(dialect="duckdb", copy=False)
 
             def lookup(q: exp.Select) -> list[tuple]:
                 sql = read_sql(q)
@@ -390,7 +390,7 @@ class DuckDBStore:
         known, listed, span = fulltext.known_rows(query), fulltext.page_rows(query), fulltext.page_span(query)
         # Repointed and generated in place when the tree is ours (each copy of a page's tree
         # costs ~0.4 ms, as much as the query it carries).
-        query = _repoint(query, alias, index_alias, copy=not owned)
+        query = fulltext.with_scans(_repoint(query, alias, index_alias, copy=not owned))
         sql = query.sql(dialect="duckdb", copy=False)
         found = self._page_file(location) if listed is not None or span is not None else None
         columns = found.columns_of(query.expressions, sql) if found is not None else None
