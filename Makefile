@@ -34,7 +34,7 @@ serve: install
 	PORTAIL_HOME=$(PORTAIL_HOME) $(BIN)/portail serve
 
 test: install
-	PORTAIL_REFDATA=$(REFDATA) $(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	PORTAIL_REFDATA=$(REFDATA) $(BIN)/pytest -n 2 --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 test-fast: install
 	PORTAIL_REFDATA=$(REFDATA) $(BIN)/pytest -m "not slow" -x $(PYTEST_ARGS)
