@@ -492,7 +492,8 @@ def held_pairs(words: Sequence[tuple[str, str, str]], fields: Sequence[str], mat
     """The distinct (field, value) pairs of ``fields`` whose words match, from a held value
     dictionary (exact words and prefixes: a range of the sorted terms), at most ``limit + 1``
     as the engine's read would give them; :func:`value_pairs_of` reads fuzzy words."""
-    wanted, found = frozenset(fields), dict.fromkeys(())
+    wanted = frozenset(fields)
+    found: dict[tuple[str, str], None] = {}  # distinct pairs, in the dictionary's order
     start = bisect.bisect_left(words, (match.word,))
     for term, name, value in itertools.islice(words, start, None):
         if term != match.word and not (match.kind == "prefix" and term.startswith(match.word)):
@@ -704,8 +705,8 @@ def read_index(con: duckdb.DuckDBPyConnection, catalog: str) -> Index | None:
     if VALUES not in found:
         return Index()
     fields = con.execute(f'SELECT DISTINCT field FROM "{catalog}".main.{VALUES}').fetchall()
-    held = con.execute(f'SELECT term, field, value FROM "{catalog}".main.{VALUES} ORDER BY term, field, value '
-                       f'LIMIT {HELD_VALUE_WORDS + 1}').fetchall()
+    # Sorted in Python, the order ``held_pairs`` bisects in (all rows, or too many to hold).
+    held = con.execute(f'SELECT term, field, value FROM "{catalog}".main.{VALUES} LIMIT {HELD_VALUE_WORDS + 1}').fetchall()
     return Index(frozenset(name for (name,) in fields), keys.read_keys(con, catalog),
                  tuple(sorted(held)) if len(held) <= HELD_VALUE_WORDS else None)
 
