@@ -451,3 +451,21 @@ def test_a_small_value_dictionary_is_read_from_memory_as_the_engine_reads_it(loa
         assert fulltext.read_index(con, catalog).value_words is None
     finally:
         con.close()
+
+
+def test_text_matches_over_the_same_columns_stay_distinct_until_their_scan():
+    """Before SQL is generated a match is a compact node; two matches over the same columns
+    differ in structure and in text (nothing keyed on either can confuse two searches)."""
+    columns = [("nom", exp.column("nom", table="records", quoted=True)), ("ville", exp.column("ville", table="records", quoted=True))]
+    a, b = fulltext.word_match(columns, fulltext.Match("paris")), fulltext.word_match(columns, fulltext.Match("lyon"))
+    assert a != b and a.sql() != b.sql()
+    assert fulltext.word_match(columns, fulltext.Match("paris", "prefix")) != a
+    query = exp.select("*").from_("records").where(exp.and_(a, b))
+    sql = fulltext.with_scans(query.copy()).sql(dialect="duckdb")
+    assert "portail_text_match" not in sql and "'paris'" in sql and "'lyon'" in sql and sql.count('"ville"') == 2
+    con = duckdb.connect()
+    try:
+        con.execute("CREATE TABLE records AS SELECT * FROM (VALUES ('Gare de Lyon', 'Paris'), ('Place Bellecour', 'Lyon')) t(nom, ville)")
+        assert con.execute(sql).fetchall() == [("Gare de Lyon", "Paris")]
+    finally:
+        con.close()

@@ -164,7 +164,10 @@ def word_match(columns: Sequence[tuple[str | None, exp.Expression]], match: Matc
     while it is built and bound, to be replaced by a row-id list when the index resolves it."""
     if not columns:
         return exp.false()
-    node = exp.Paren(this=exp.Anonymous(this=_SCAN, expressions=[sql.copy() for _, sql in columns]))
+    # The match is also the node's first argument, so that two matches over the same columns
+    # never compare equal (sqlglot compares trees by structure, not ``meta``) nor print alike.
+    described = exp.Literal.string(f"{match.kind}:{match.distance}:{match.word}")
+    node = exp.Paren(this=exp.Anonymous(this=_SCAN, expressions=[described, *(sql.copy() for _, sql in columns)]))
     node.meta[_SCAN] = match
     if all(name is not None for name, _ in columns):
         node.meta[_META] = (tuple(name for name, _ in columns), match)
@@ -189,7 +192,7 @@ def with_scans(tree: exp.Expression) -> exp.Expression:
     """``tree`` (changed in place: a tree its caller owns) with each text match the index did
     not replace in its scan form, ready for SQL."""
     for node in [n for n in tree.walk() if n._meta and _SCAN in n._meta]:
-        replacement = scan(node.this.expressions, node.meta[_SCAN])
+        replacement = scan(node.this.expressions[1:], node.meta[_SCAN])
         if node is tree:
             return replacement
         node.replace(replacement)
