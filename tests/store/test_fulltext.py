@@ -108,6 +108,7 @@ def test_the_index_file_holds_the_index(loaded, rows):
     con = duckdb.connect(str(index_path(location)), read_only=True)
     try:
         posted = {f for (f,) in con.execute("SELECT DISTINCT field FROM fulltext").fetchall()}
+        recorded = {f for (f,) in con.execute("SELECT field FROM fulltext_fields").fetchall()}
         by_value = {f for (f,) in con.execute("SELECT DISTINCT field FROM fulltext_values").fetchall()}
         postings = con.execute("SELECT count(*) FROM fulltext").fetchone()[0]
         value_words = set(con.execute("SELECT term, field, value FROM fulltext_values").fetchall())
@@ -115,6 +116,8 @@ def test_the_index_file_holds_the_index(loaded, rows):
     finally:
         con.close()
     assert posted and by_value and not posted & by_value and posted | by_value <= set(texts)
+    # What a read asking for every field may skip testing: every posted field, no other kind.
+    assert posted <= recorded <= set(texts) - by_value
     for f in texts:
         distinct = {r[f] for r in rows if r[f] is not None}
         present = sum(1 for r in rows if r[f] is not None)
@@ -323,7 +326,7 @@ def test_build_without_text_fields(tmp_path):
     con.execute(f"ATTACH '{tmp_path / 'v.duckdb'}' AS build")
     con.execute("CREATE TABLE build.records AS SELECT range AS n FROM range(10)")
     assert fulltext.build(con, "build", []) == 0
-    assert fulltext.read_index(con, "build") == fulltext.Index()
+    assert fulltext.read_index(con, "build") == fulltext.Index(posted=frozenset())  # postings of no field
     con.close()
 
 
@@ -469,3 +472,15 @@ def test_text_matches_over_the_same_columns_stay_distinct_until_their_scan():
         assert con.execute(sql).fetchall() == [("Gare de Lyon", "Paris")]
     finally:
         con.close()
+
+
+def test_a_read_of_every_posted_field_tests_no_field():
+    """Only a read covering every field the postings hold skips the field test: a caller who
+    cannot see one of them (a hidden column) keeps it, and an index that did not record its
+    fields keeps it too."""
+    match = fulltext.Match("paris")
+    everything = frozenset({"nom", "ville"})
+    assert "field" not in fulltext._posted_rows(["nom", "ville", "autre"], match, everything).sql()
+    assert "field" not in fulltext._posted_rows(["ville", "nom"], match, everything).sql()
+    assert "field IN ('nom')" in fulltext._posted_rows(["nom"], match, everything).sql()
+    assert "field IN ('nom', 'ville')" in fulltext._posted_rows(["nom", "ville"], match, None).sql()

@@ -69,9 +69,12 @@ POSTINGS = "fulltext"
 WRITTEN = "fulltext_postings"
 TERMS = "fulltext_terms"
 VALUES = "fulltext_values"
-#: Tables a version with an index holds (``VALUES`` only from versions built since it exists).
+#: The fields ``POSTINGS`` holds rows of: a read asking for all of them tests no field.
+FIELDS = "fulltext_fields"
+#: Tables a version with an index holds (``VALUES`` and ``FIELDS`` only from versions built since
+#: they exist).
 TABLES = (POSTINGS, TERMS)
-ALL_TABLES = (POSTINGS, TERMS, VALUES)
+ALL_TABLES = (POSTINGS, TERMS, VALUES, FIELDS)
 #: A text field is indexed by its distinct values when it has at most one per ``REPEATS`` rows.
 REPEATS = 4
 #: A match found in at most this many rows (or distinct values) is resolved to constants.
@@ -210,29 +213,30 @@ def _term_condition(match: Match) -> exp.Expression:
     return exp.and_(match.first_letter(term.copy()), exp.In(this=term, query=terms.subquery(copy=False)), copy=False)
 
 
-def _lookup(fields: tuple[str, ...], match: Match, records: str, by_value: frozenset[str],
+def _lookup(fields: tuple[str, ...], match: Match, records: str, index: Index,
             values: dict[str, list[str]] | None = None) -> exp.Expression:
     """One field indexed by value: ``field IN (matching values)``. Otherwise one semi-join on
     the row id over the union of the rows each field matches: an OR of several IN subqueries
     would make the engine mark every row against each of them (6× slower on 2 M rows)."""
-    if len(fields) == 1 and fields[0] in by_value:
+    if len(fields) == 1 and fields[0] in index.by_value:
         name = fields[0]
         if values is not None and not values.get(name):
             return exp.false()
         return _value_test(name, match, records, values.get(name) if values is not None else None)
-    rows = _row_reads(fields, match, records, by_value, values)
+    rows = _row_reads(fields, match, records, index, values)
     return _any_of(rows, records) if rows else exp.false()
 
 
-def _row_reads(fields: tuple[str, ...], match: Match, records: str, by_value: frozenset[str],
+def _row_reads(fields: tuple[str, ...], match: Match, records: str, index: Index,
                values: dict[str, list[str]] | None) -> list[exp.Select]:
     """The reads of the row ids a match holds: its postings in the posted fields, and the rows
     of each field indexed by value whose values hold it. With ``values`` (those values, already
     read), a field tests constants, and a field none of whose values holds the match is left out."""
     reads = []
+    by_value = index.by_value
     posted = [f for f in fields if f not in by_value]
     if posted:
-        reads.append(_posted_rows(posted, match))
+        reads.append(_posted_rows(posted, match, index.posted))
     for name in fields:
         if name not in by_value or (values is not None and not values.get(name)):
             continue
@@ -252,10 +256,16 @@ def _value_test(name: str, match: Match, records: str, values: list[str] | None 
     return exp.In(this=column, query=held.subquery(copy=False))
 
 
-def _posted_rows(fields: Sequence[str], match: Match) -> exp.Select:
-    """The row ids whose postings in ``fields`` match (one row may come several times)."""
+def _posted_rows(fields: Sequence[str], match: Match, everything: frozenset[str] | None = None) -> exp.Select:
+    """The row ids whose postings in ``fields`` match (one row may come several times). Asked for
+    ``everything`` the postings hold (a bare-string search over a caller who sees every text
+    field), the read tests no field: for a word in all 2 M rows, 14 ms instead of 51 (the field
+    column read and compared on every posting of the word)."""
+    term = _term_condition(match)
+    if everything is not None and everything <= set(fields):
+        return keys.read(["rid"], POSTINGS, term)
     return keys.read(["rid"], POSTINGS, exp.In(this=exp.column("field"), expressions=[exp.Literal.string(f) for f in fields]),
-                     _term_condition(match))
+                     term)
 
 
 def _any_of(rows: list[exp.Select], records: str) -> exp.Expression:
@@ -280,14 +290,14 @@ Memo = Callable[[Hashable, Callable[[], Any]], Any]
 Ids = Callable[[exp.Select], Iterator[np.ndarray]]
 
 
-def _wide_rows(fields: tuple[str, ...], match: Match, records: str, by_value: frozenset[str],
+def _wide_rows(fields: tuple[str, ...], match: Match, records: str, index: Index,
                values: dict[str, list[str]] | None, ids: Ids) -> np.ndarray:
     """The sorted row ids a match too wide to resolve holds: its postings, and the rows of the
     fields indexed by value whose values hold it, set in a bitmap of the table's rows (one bit
     of memory a row, batches of ids read one at a time; a sort of two million ids would cost
     ten times more)."""
     seen = np.zeros(0, dtype=bool)
-    for read in _row_reads(fields, match, records, by_value, values):
+    for read in _row_reads(fields, match, records, index, values):
         for batch in ids(read):
             if not len(batch):
                 continue
@@ -387,7 +397,7 @@ def _resolved(fields: tuple[str, ...], match: Match, records: str, index: Index,
     posted = [f for f in fields if f not in by_value]
     rids: set[int] = set()
     if posted:
-        found = lookup(_posted_rows(posted, match).limit(exp.Literal.number(4 * limit + 1), copy=False))
+        found = lookup(_posted_rows(posted, match, index.posted).limit(exp.Literal.number(4 * limit + 1), copy=False))
         rids = {rid for (rid,) in found}
         if len(found) > 4 * limit or len(rids) > limit:
             return None
@@ -434,7 +444,7 @@ def _rows_among(fields: tuple[str, ...], match: Match, records: str, index: Inde
     posted = [f for f in fields if f not in by_value]
     if posted:
         rid = _in_list(exp.column("rid"), sorted(among))
-        found |= {r for (r,) in lookup(_posted_rows(posted, match).where(rid, copy=False))}
+        found |= {r for (r,) in lookup(_posted_rows(posted, match, index.posted).where(rid, copy=False))}
     valued = [f for f in fields if f in by_value]
     if valued:
         pairs = value_pairs_of(valued, match, index, lookup)
@@ -481,6 +491,8 @@ class Index:
     by_value: frozenset[str] = frozenset()
     keys: frozenset[str] = frozenset()
     value_words: tuple[tuple[str, str, str], ...] | None = field(default=None, compare=False, repr=False)
+    #: The fields the postings hold rows of (``None``: an index built before this was recorded).
+    posted: frozenset[str] | None = None
 
 
 #: A version's value dictionary up to this many (term, field, value) rows is kept in memory:
@@ -572,7 +584,7 @@ def use_index(query: exp.Expression, records: str = "records", index: Index = In
         else:
             fields, match = node.meta[_META]
             values = _matching_values(fields, match, index, lookup, resolve) if lookup else None
-            new, tags = _lookup(fields, match, records, index.by_value, values), {_WIDE: (fields, match, values)}
+            new, tags = _lookup(fields, match, records, index, values), {_WIDE: (fields, match, values)}
         wrapped = exp.Paren(this=new)
         wrapped.meta.update(tags)
         node.replace(wrapped)
@@ -644,7 +656,7 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
         ordered = sorted(rids)
     elif ids is not None and len(conjuncts) == 1 and conjuncts[0].meta and _WIDE in conjuncts[0].meta:
         fields, match, values = conjuncts[0].meta[_WIDE]
-        ordered = _wide_rows(fields, match, records, index.by_value, values, ids)
+        ordered = _wide_rows(fields, match, records, index, values, ids)
     else:
         return query
     if counted:
@@ -700,7 +712,7 @@ def _conjuncts_of(condition: exp.Expression) -> list[exp.Expression]:
 def read_index(con: duckdb.DuckDBPyConnection, catalog: str) -> Index | None:
     """The index of the version attached as ``catalog``, or ``None`` (built before indexes)."""
     found = {name for (name,) in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' AND table_name IN (?, ?, ?) "
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' AND table_name IN (?, ?, ?, ?) "
         "UNION SELECT view_name FROM duckdb_views() WHERE database_name = ? AND schema_name = 'main' AND view_name = ?",
         [catalog, *ALL_TABLES, catalog, POSTINGS]).fetchall()}
     if not set(TABLES) <= found:
@@ -710,8 +722,10 @@ def read_index(con: duckdb.DuckDBPyConnection, catalog: str) -> Index | None:
     fields = con.execute(f'SELECT DISTINCT field FROM "{catalog}".main.{VALUES}').fetchall()
     # Sorted in Python, the order ``held_pairs`` bisects in (all rows, or too many to hold).
     held = con.execute(f'SELECT term, field, value FROM "{catalog}".main.{VALUES} LIMIT {HELD_VALUE_WORDS + 1}').fetchall()
+    posted = frozenset(name for (name,) in con.execute(f'SELECT field FROM "{catalog}".main.{FIELDS}').fetchall()) \
+        if FIELDS in found else None
     return Index(frozenset(name for (name,) in fields), keys.read_keys(con, catalog),
-                 tuple(sorted(held)) if len(held) <= HELD_VALUE_WORDS else None)
+                 tuple(sorted(held)) if len(held) <= HELD_VALUE_WORDS else None, posted)
 
 
 def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[str], one_word: Sequence[str] = (),
@@ -730,6 +744,7 @@ def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[s
     source = source or exp.table_("records", db="main", catalog=catalog)
     con.execute("CREATE OR REPLACE TEMP TABLE __portail_tokens (term VARCHAR, field VARCHAR, rid BIGINT)")
     con.execute("CREATE OR REPLACE TEMP TABLE __portail_value_words (term VARCHAR, field VARCHAR, value VARCHAR)")
+    posted = list(one_word)
     for name in [c for c in text_columns if c not in one_word]:
         column = exp.column(name, quoted=True)
         present = exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))
@@ -742,6 +757,7 @@ def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[s
             con.execute(f"INSERT INTO __portail_value_words SELECT DISTINCT term, field, value FROM ({part.sql(dialect='duckdb')}) "
                         "WHERE term <> ''")
         else:
+            posted.append(name)
             # Tokens first, then one sort: one pipeline doing both runs out of memory on millions of rows.
             rows = exp.select(exp.alias_(column.copy(), "value"), exp.alias_(exp.column("rowid"), "rid")) \
                 .from_(source.copy()).where(present)
@@ -762,6 +778,9 @@ def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[s
                     f"SELECT value AS term, field, rid FROM {keys.TABLE} WHERE {fields}")
         terms += f" UNION SELECT value FROM {target}.{keys.TABLE} WHERE {fields}"
     con.execute(f"CREATE TABLE {target}.{TERMS} AS {terms} ORDER BY term")
+    con.execute(f"CREATE TABLE {target}.{FIELDS} (field VARCHAR)")
+    if posted:
+        con.executemany(f"INSERT INTO {target}.{FIELDS} VALUES (?)", [[name] for name in posted])
     return con.execute(f"SELECT (SELECT count(*) FROM {target}.{POSTINGS}) + (SELECT count(*) FROM {target}.{VALUES})").fetchone()[0]
 
 
