@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -21,7 +22,7 @@ from portail.catalog import services
 from portail.odsql import Query, compile_plan, to_sql
 from portail.operations import load_file
 from portail.schema import FieldType, fields_from_json
-from portail.store import DuckDBStore, fulltext
+from portail.store import DuckDBStore, fulltext, postings
 from portail.store.duckdb_store import index_path
 from tests.search_oracle import levenshtein
 from tests.store.resolving import resolving
@@ -417,7 +418,8 @@ def test_lookup_answers_are_kept_within_a_row_budget():
 def test_a_small_value_dictionary_is_read_from_memory_as_the_engine_reads_it(loaded, monkeypatch):
     """The value dictionary of a version is held in memory when small (a new search then asks
     the engine nothing for it): the pairs it gives are the engine's for exact words, prefixes
-    and a limit; fuzzy words, and dictionaries past the bound, are read from the index file."""
+    and a limit; fuzzy words read their close terms from the index file first, and dictionaries
+    past the bound are read from it."""
     _, location, _ = loaded
     con = duckdb.connect(str(index_path(location)), read_only=True)
     try:
@@ -484,3 +486,100 @@ def test_a_read_of_every_posted_field_tests_no_field():
     assert "field" not in fulltext._posted_rows(["ville", "nom"], match, everything).sql()
     assert "field IN ('nom')" in fulltext._posted_rows(["nom"], match, everything).sql()
     assert "field IN ('nom', 'ville')" in fulltext._posted_rows(["nom", "ville"], match, None).sql()
+
+
+# -- the postings file (store.postings) -------------------------------------------------------
+def _view_rows(con: duckdb.DuckDBPyConnection, word: str, prefix: bool, fields: list[str] | None) -> list[int]:
+    """The row ids the index file's ``fulltext`` view gives for a word, through the engine."""
+    test = "term LIKE ? || '%'" if prefix else "term = ?"
+    params: list = [word]
+    if fields is not None:
+        test += f" AND field IN ({', '.join('?' for _ in fields)})"
+        params += fields
+    return sorted(rid for (rid,) in con.execute(f"SELECT rid FROM fulltext WHERE {test}", params).fetchall())
+
+
+@pytest.mark.parametrize("read_batch", [postings.READ_BATCH, 97], ids=["one-batch", "many-batches"])
+def test_the_postings_file_answers_what_the_index_view_answers(loaded, tmp_path, monkeypatch, read_batch):
+    """Every term of the view, in the engine's order of text, each word's rows sorted; exact
+    words, prefixes and field subsets give the view's rows, also when the file is written in
+    many small batches (a word's postings then run across batches)."""
+    _, location, _ = loaded
+    con = duckdb.connect(str(index_path(location)), read_only=True)
+    try:
+        monkeypatch.setattr(postings, "READ_BATCH", read_batch)
+        target = tmp_path / "written.postings"
+        terms = [t for (t,) in con.execute("SELECT DISTINCT term FROM fulltext ORDER BY term").fetchall()]
+        assert postings.write(con, "fulltext", target, "t") == len(terms) > 1000
+        found = postings.PostingsFile.open(target)
+        assert found.token == "t" and (len(found.batches) > 10) == (read_batch == 97)
+        assert [t for b in found.batches for t in (b.terms[i].decode() for i in range(len(b.terms)))] == terms
+        assert terms == sorted(terms, key=str.encode)
+        fields = list(found.fields)
+        assert len(fields) >= 2
+        words = terms[::37] + [t[:1] for t in terms[::101]] + [t[:3] for t in terms[::53]] + ["zzzqqq", "0", terms[-1]]
+        for word in words:
+            exact = found.rows(word)
+            assert list(exact) == sorted(exact) and sorted(exact) == _view_rows(con, word, False, None), word
+            assert sorted(found.rows(word, True)) == _view_rows(con, word, True, None), word
+            for subset in ([fields[0]], fields[1:], fields):
+                assert sorted(found.rows(word, True, subset)) == _view_rows(con, word, True, subset), (word, subset)
+        common = max(terms, key=lambda t: len(found.rows(t)))
+        assert len(found.rows(common)) > 50  # a word whose postings run across batches when small
+    finally:
+        con.close()
+
+
+def _copy_without_postings(location: str, target: Path) -> str:
+    """The version and its index file, without its postings file (as before postings files)."""
+    target.mkdir(parents=True)
+    copied = target / Path(location).name
+    shutil.copy(location, copied)
+    shutil.copy(index_path(location), index_path(str(copied)))
+    return str(copied)
+
+
+@pytest.mark.parametrize("where, only, text, suggest", CASES)
+def test_searches_answer_the_same_with_and_without_the_postings_file(loaded, rows, tmp_path, resolve, where, only,
+                                                                     text, suggest):
+    """The postings file is an accelerator: without it (an index file written before it, or a
+    file of another build of the index) the same rows come through the engine."""
+    instance, location, fields = loaded
+    copied = _copy_without_postings(location, tmp_path / "old")
+    other = _copy_without_postings(location, tmp_path / "other")
+    con = duckdb.connect(str(index_path(location)), read_only=True)
+    try:  # a postings file written with another build of the index: not paired with this one
+        postings.write(con, "fulltext", postings.postings_path(other), token="another build")
+    finally:
+        con.close()
+    store = DuckDBStore(tmp_path / "data", fulltext_resolve=resolve)
+    try:
+        assert instance.store._index(location, instance.store._alias(location))[0].postings is not None
+        for path in (copied, other):
+            assert store._index(path, store._alias(path))[0].postings is None
+        plan = compile_plan(Query(where=[where], select="count(*) as n"), fields)
+        page = compile_plan(Query(where=[where]), fields).select.limit(exp.Literal.number(100))
+        expected = sum(1 for r in rows if search_oracle(r, text, only or text_fields(loaded), suggest))
+        for s, path in ((instance.store, location), (store, copied), (store, other)):
+            assert s.query(path, plan.select).column("n")[0].as_py() == expected
+        assert instance.store.query(location, page).to_pylist() == store.query(copied, page).to_pylist()
+    finally:
+        store.close()
+
+
+def test_a_new_search_reads_its_postings_from_the_postings_file(loaded):
+    """A prefix (an exact word alike) reads no index table through the engine: no lookup SQL
+    naming it is kept, where a fuzzy word (earlier words of a search) reads the dictionary of
+    terms, and only that."""
+    instance, location, fields = loaded
+    store = instance.store
+    name = next(f for f in text_fields(loaded) if "nom" in f and "prenom" not in f)
+    for where, word in ((f'search({name}, "martin")', "martin"), (f'suggest({name}, "dup")', "dup"),
+                        (f'search({name}, "bernrd martin")', "bernrd")):
+        store._lookups.forget()
+        store.query(location, compile_plan(Query(where=[where], select="count(*) as n"), fields).select)
+        reads = [key for (_, key) in store._lookups._answers if isinstance(key, str) and word in key]
+        if word == "bernrd":  # fuzzy: its close terms from the dictionary, then the postings file
+            assert len(reads) == 1 and "fulltext_terms" in reads[0] and "main.fulltext " not in reads[0]
+        else:
+            assert reads == []

@@ -16,6 +16,7 @@ never changes once renamed, an attachment never needs invalidating.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -23,6 +24,7 @@ import os
 import re
 import shutil
 import threading
+import uuid
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +37,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from portail.store import fulltext, keys, pages
+from portail.store import fulltext, keys, pages, postings
 from portail.store.base import Prepared
 from portail.store.engine import connect
 
@@ -235,6 +237,7 @@ class DuckDBStore:
         final = index_path(location)
         building = final.with_name(final.name + ".building")
         building.unlink(missing_ok=True)
+        spread = postings.postings_path(location).with_name(postings.postings_path(location).name + ".building")
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         con = connect(memory_limit=self.memory_limit, threads=self.threads, temp_directory=str(self.tmp_dir))
         try:
@@ -245,16 +248,21 @@ class DuckDBStore:
             keyed, one_word = keys.choose(con, source, single_valued)
             keys.build(con, _BUILD_ALIAS, keyed, source)
             fulltext.build(con, _BUILD_ALIAS, text_fields, one_word, source)
+            token = uuid.uuid4().hex
+            con.execute(f"CREATE TABLE {_BUILD_ALIAS}.main.{postings.TOKEN_TABLE} AS SELECT ? AS token", [token])
             con.execute(f"CHECKPOINT {_BUILD_ALIAS}")
+            postings.write(con, f'"{_BUILD_ALIAS}".main.{fulltext.POSTINGS}', spread, token)
             con.execute(f"DETACH {_BUILD_ALIAS}")
         except BaseException:
             con.close()
-            for leftover in final.parent.glob(building.name + "*"):
+            for leftover in [*final.parent.glob(building.name + "*"), spread]:
                 remove_leftover(leftover)
             raise
         con.close()
-        fsync_path(building)
-        os.replace(building, final)
+        # The postings file first: a reader that finds the index file finds its postings file.
+        for done, path in ((spread, postings.postings_path(location)), (building, final)):
+            fsync_path(done)
+            os.replace(done, path)
         fsync_path(final.parent)
 
     def drop_dataset(self, uid: str) -> None:
@@ -310,7 +318,8 @@ class DuckDBStore:
             if path.is_file():  # what else lies at that name is no index (nor attachable)
                 index_alias = alias + "_ix"
                 self._connection().execute(f"ATTACH '{path}' AS {index_alias} (READ_ONLY)")
-                found = (fulltext.read_index(self._connection(), index_alias), index_alias)
+                index = fulltext.read_index(self._connection(), index_alias)
+                found = (_with_postings(self._connection(), index, index_alias, location), index_alias)
             elif location in self._bare:
                 return None, alias
             else:
@@ -472,6 +481,22 @@ def remove_leftover(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+def _with_postings(con: duckdb.DuckDBPyConnection, index: fulltext.Index | None, catalog: str,
+                   location: str) -> fulltext.Index | None:
+    """The index (attached as ``catalog``) with the version's postings file when the file was
+    written with it (index files written before postings files existed have none, and a file
+    of another build is not theirs: their postings are read through the engine)."""
+    path = postings.postings_path(location)
+    if index is None or not path.is_file():
+        return index
+    try:
+        (token,) = con.execute(f'SELECT token FROM "{catalog}".main.{postings.TOKEN_TABLE}').fetchone()
+    except duckdb.CatalogException:
+        return index
+    found = postings.PostingsFile.open(path)
+    return dataclasses.replace(index, postings=found) if found.token == token else index
 
 
 def index_path(location: str) -> Path:

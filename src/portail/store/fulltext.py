@@ -63,6 +63,7 @@ import numpy as np
 from sqlglot import exp
 
 from portail.store import keys
+from portail.store.postings import PostingsFile
 
 POSTINGS = "fulltext"
 #: The postings written by the build when ``fulltext`` is a view over them and key rows.
@@ -228,14 +229,15 @@ def _lookup(fields: tuple[str, ...], match: Match, records: str, index: Index,
 
 
 def _row_reads(fields: tuple[str, ...], match: Match, records: str, index: Index,
-               values: dict[str, list[str]] | None) -> list[exp.Select]:
-    """The reads of the row ids a match holds: its postings in the posted fields, and the rows
-    of each field indexed by value whose values hold it. With ``values`` (those values, already
-    read), a field tests constants, and a field none of whose values holds the match is left out."""
+               values: dict[str, list[str]] | None, postings: bool = True) -> list[exp.Select]:
+    """The reads of the row ids a match holds: its postings in the posted fields (unless
+    ``postings`` is false: the caller has them), and the rows of each field indexed by value
+    whose values hold it. With ``values`` (those values, already read), a field tests
+    constants, and a field none of whose values holds the match is left out."""
     reads = []
     by_value = index.by_value
     posted = [f for f in fields if f not in by_value]
-    if posted:
+    if posted and postings:
         reads.append(_posted_rows(posted, match, index.posted))
     for name in fields:
         if name not in by_value or (values is not None and not values.get(name)):
@@ -268,6 +270,54 @@ def _posted_rows(fields: Sequence[str], match: Match, everything: frozenset[str]
                      term)
 
 
+#: A fuzzy word close to more terms than this reads its postings through the engine.
+HELD_FUZZY_TERMS = 1_000
+
+
+def _held_runs(posted: Sequence[str], match: Match, index: Index, lookup: Lookup | None) -> list[np.ndarray] | None:
+    """A word's postings in ``posted`` fields from the version's postings file
+    (``store.postings``: bisections, no engine call for the postings), one sorted array of row
+    ids per matching term; a fuzzy word's terms are read from the dictionary first (through the
+    engine, a lookup kept like the others). ``None``: no file, a prefix (see
+    :func:`_held_postings`), or a fuzzy word without ``lookup`` or close to too many terms."""
+    if index.postings is None or match.kind == "prefix":
+        return None
+    terms = _terms_of(match, lookup)
+    return [index.postings.rows(term, False, posted) for term in terms] if terms is not None else None
+
+
+def _terms_of(match: Match, lookup: Lookup | None) -> list[str] | None:
+    """The terms an exact or fuzzy word matches: the word, or the dictionary's terms close to it
+    (a lookup, kept), ``None`` past ``HELD_FUZZY_TERMS`` or without ``lookup``."""
+    if match.kind != "fuzzy" or match.distance <= 0:
+        return [match.word]
+    if lookup is None:
+        return None
+    terms = [term for (term,) in lookup(keys.read(["term"], TERMS, match.test(exp.column("term"))).limit(
+        exp.Literal.number(HELD_FUZZY_TERMS + 1), copy=False))]
+    return terms if len(terms) <= HELD_FUZZY_TERMS else None
+
+
+def _held_postings(posted: Sequence[str], match: Match, index: Index, lookup: Lookup | None) -> np.ndarray | None:
+    """The row ids of a match's postings in ``posted`` fields from the version's postings file
+    (a prefix's terms are one range of the file), or ``None`` (:func:`_held_runs`)."""
+    if index.postings is not None and match.kind == "prefix":
+        return index.postings.rows(match.word, True, posted)
+    runs = _held_runs(posted, match, index, lookup)
+    if runs is None:
+        return None
+    return runs[0] if len(runs) == 1 else np.concatenate(runs) if runs else np.zeros(0, dtype=np.int64)
+
+
+def _posted_ids(posted: Sequence[str], match: Match, index: Index, lookup: Lookup, limit: int) -> Sequence[int]:
+    """At most ``limit`` row ids of a match's postings in ``posted`` fields (a row once per
+    posting): from the postings file when it answers, else read through the engine."""
+    held = _held_postings(posted, match, index, lookup)
+    if held is not None:
+        return held[:limit].tolist()
+    return [rid for (rid,) in lookup(_posted_rows(posted, match, index.posted).limit(exp.Literal.number(limit), copy=False))]
+
+
 def _any_of(rows: list[exp.Select], records: str) -> exp.Expression:
     """The records whose row id one of ``rows`` yields: one semi-join over their union."""
     union = rows[0]
@@ -296,15 +346,18 @@ def _wide_rows(fields: tuple[str, ...], match: Match, records: str, index: Index
     fields indexed by value whose values hold it, set in a bitmap of the table's rows (one bit
     of memory a row, batches of ids read one at a time; a sort of two million ids would cost
     ten times more)."""
+    posted = [f for f in fields if f not in index.by_value]
+    held = _held_postings(posted, match, index, None) if posted else None
+    batches = itertools.chain([held] if held is not None else [], *(
+        ids(read) for read in _row_reads(fields, match, records, index, values, postings=held is None)))
     seen = np.zeros(0, dtype=bool)
-    for read in _row_reads(fields, match, records, index, values):
-        for batch in ids(read):
-            if not len(batch):
-                continue
-            top = int(batch.max()) + 1
-            if top > len(seen):
-                seen = np.concatenate([seen, np.zeros(top - len(seen), dtype=bool)])
-            seen[batch] = True
+    for batch in batches:
+        if not len(batch):
+            continue
+        top = int(batch.max()) + 1
+        if top > len(seen):
+            seen = np.concatenate([seen, np.zeros(top - len(seen), dtype=bool)])
+        seen[batch] = True
     return np.flatnonzero(seen)
 
 
@@ -397,8 +450,8 @@ def _resolved(fields: tuple[str, ...], match: Match, records: str, index: Index,
     posted = [f for f in fields if f not in by_value]
     rids: set[int] = set()
     if posted:
-        found = lookup(_posted_rows(posted, match, index.posted).limit(exp.Literal.number(4 * limit + 1), copy=False))
-        rids = {rid for (rid,) in found}
+        found = _posted_ids(posted, match, index, lookup, 4 * limit + 1)
+        rids = set(found)
         if len(found) > 4 * limit or len(rids) > limit:
             return None
     valued = [f for f in fields if f in by_value]
@@ -442,7 +495,13 @@ def _rows_among(fields: tuple[str, ...], match: Match, records: str, index: Inde
     found: set[int] = set()
     by_value = index.by_value
     posted = [f for f in fields if f not in by_value]
-    if posted:
+    runs = _held_runs(posted, match, index, lookup) if posted else None
+    if runs is not None:  # each term's postings are sorted: each row looked for by bisection
+        wanted = np.array(sorted(among), dtype=np.int64)
+        for run in (r for r in runs if len(r)):
+            at = np.minimum(np.searchsorted(run, wanted), len(run) - 1)
+            found |= set(wanted[run[at] == wanted].tolist())
+    elif posted:
         rid = _in_list(exp.column("rid"), sorted(among))
         found |= {r for (r,) in lookup(_posted_rows(posted, match, index.posted).where(rid, copy=False))}
     valued = [f for f in fields if f in by_value]
@@ -493,6 +552,8 @@ class Index:
     value_words: tuple[tuple[str, str, str], ...] | None = field(default=None, compare=False, repr=False)
     #: The fields the postings hold rows of (``None``: an index built before this was recorded).
     posted: frozenset[str] | None = None
+    #: The postings laid out for bisection (``store.postings``), when the version has the file.
+    postings: PostingsFile | None = field(default=None, compare=False, repr=False)
 
 
 #: A version's value dictionary up to this many (term, field, value) rows is kept in memory:
@@ -523,9 +584,18 @@ def held_pairs(words: Sequence[tuple[str, str, str]], fields: Sequence[str], mat
 def value_pairs_of(fields: Sequence[str], match: Match, index: Index, lookup: Lookup,
                    limit: int | None = None) -> list[tuple[str, str]]:
     """The (field, value) pairs of ``fields`` indexed by value whose words match: from the
-    dictionary held in memory when it is (and the word is not fuzzy), else read."""
-    if index.value_words is not None and (match.kind != "fuzzy" or match.distance == 0):
+    dictionary held in memory when it is (a fuzzy word's close terms read first from the
+    dictionary of terms), else read."""
+    if index.value_words is not None and match.kind == "prefix":
         return held_pairs(index.value_words, fields, match, limit)
+    terms = _terms_of(match, lookup) if index.value_words is not None else None
+    if terms is not None:
+        pairs: dict[tuple[str, str], None] = {}
+        for term in terms:
+            pairs.update(dict.fromkeys(held_pairs(index.value_words, fields, Match(term), limit)))
+            if limit is not None and len(pairs) > limit:
+                break
+        return list(pairs)
     query = _value_pairs(fields, match)
     return lookup(query.limit(exp.Literal.number(limit + 1), copy=False) if limit is not None else query)
 
