@@ -583,3 +583,33 @@ def test_a_new_search_reads_its_postings_from_the_postings_file(loaded):
             assert len(reads) == 1 and "fulltext_terms" in reads[0] and "main.fulltext " not in reads[0]
         else:
             assert reads == []
+
+
+def test_an_index_whose_postings_file_fails_is_kept_without_it(loaded, rows, tmp_path):
+    """The postings file only accelerates the index: when it cannot be written (here a
+    directory left at its building name), the index file is still written and searches read
+    it through the engine; the next build writes the postings file."""
+    _, location, fields = loaded
+    copied = tmp_path / "data" / "v000001.duckdb"
+    copied.parent.mkdir()
+    shutil.copy(location, copied)
+    blocker = postings.postings_path(str(copied)).with_name(copied.name + ".postings.building")
+    (blocker / "inside").mkdir(parents=True)
+    texts = text_fields(loaded)
+    store = DuckDBStore(tmp_path / "data")
+    try:
+        store.build_indexes(str(copied), texts, texts)
+        assert index_path(str(copied)).is_file() and not postings.postings_path(str(copied)).exists()
+        assert not blocker.exists()  # swept, for the next build
+        assert store._index(str(copied), store._alias(str(copied)))[0].postings is None
+        expected = sum(1 for r in rows if search_oracle(r, "agriculteur", texts))
+        assert _ids(store, str(copied), 'search(*, "agriculteur")', fields) == expected > 0
+    finally:
+        store.close()
+    store = DuckDBStore(tmp_path / "data")
+    try:
+        store.build_indexes(str(copied), texts, texts)
+        assert store._index(str(copied), store._alias(str(copied)))[0].postings is not None
+        assert _ids(store, str(copied), 'search(*, "agriculteur")', fields) == expected
+    finally:
+        store.close()

@@ -20,6 +20,7 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -251,7 +252,7 @@ class DuckDBStore:
             token = uuid.uuid4().hex
             con.execute(f"CREATE TABLE {_BUILD_ALIAS}.main.{postings.TOKEN_TABLE} AS SELECT ? AS token", [token])
             con.execute(f"CHECKPOINT {_BUILD_ALIAS}")
-            postings.write(con, f'"{_BUILD_ALIAS}".main.{fulltext.POSTINGS}', spread, token)
+            spread_written = _write_postings(con, f'"{_BUILD_ALIAS}".main.{fulltext.POSTINGS}', spread, token)
             con.execute(f"DETACH {_BUILD_ALIAS}")
         except BaseException:
             con.close()
@@ -260,7 +261,7 @@ class DuckDBStore:
             raise
         con.close()
         # The postings file first: a reader that finds the index file finds its postings file.
-        for done, path in ((spread, postings.postings_path(location)), (building, final)):
+        for done, path in ((spread, postings.postings_path(location)), (building, final))[0 if spread_written else 1:]:
             fsync_path(done)
             os.replace(done, path)
         fsync_path(final.parent)
@@ -481,6 +482,19 @@ def remove_leftover(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+def _write_postings(con: duckdb.DuckDBPyConnection, source: str, target: Path, token: str) -> bool:
+    """Write the postings file of an index being built; it only accelerates the index, so a
+    failure (memory, disk) is logged and leaves the index without it (searches read the index
+    tables through the engine, as before postings files)."""
+    try:
+        postings.write(con, source, target, token)
+        return True
+    except (duckdb.Error, OSError, pa.ArrowException):
+        logging.getLogger(__name__).exception("postings file %s not written; searches read the index file", target)
+        remove_leftover(target)
+        return False
 
 
 def _with_postings(con: duckdb.DuckDBPyConnection, index: fulltext.Index | None, catalog: str,
