@@ -97,6 +97,7 @@ class _Output:
     typed: Typed
     node: ast.Node | None = None
     aliased: bool = False
+    fresh: bool = False  # its expression was built for this output alone (a field's own)
 
 
 _COMPARISONS: dict[str, type[exp.Binary]] = {"=": exp.EQ, ":": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE,
@@ -429,7 +430,7 @@ class _Compiler:
             return _deduplicated(outputs, self)
 
     def _field_output(self, f: Field) -> _Output:
-        return _Output(f.name, Typed(column(f), kinds.FIELD_KINDS[f.type], field=f), ast.Field(f.name))
+        return _Output(f.name, Typed(column(f), kinds.FIELD_KINDS[f.type], field=f), ast.Field(f.name), fresh=True)
 
     def _directive(self, item: ast.SelectItem, outputs: list[_Output], aggregated: bool) -> list[_Output]:
         call_node: ast.Call = item.expr  # type: ignore[assignment]
@@ -626,7 +627,10 @@ def compile_plan(query: Query, fields: list[Field], security: Security | None = 
     outputs = c.outputs(select_node, keys, aggregated)
     ordered = c.ordering(order_node, outputs, keys, aggregated)
 
-    select = exp.Select(expressions=[exp.alias_(kinds.output(o.typed, query.geometry, aggregated), o.name, quoted=True)
+    # A field's output is built afresh for this query (``_field_output``): aliased as it is. Any
+    # other output may share nodes with group keys, havings or orderings: aliased on a copy.
+    select = exp.Select(expressions=[exp.alias_(kinds.output(o.typed, query.geometry, aggregated), o.name, quoted=True,
+                                                copy=not (o.fresh and not aggregated))
                                      for o in outputs])
     select = select.from_(exp.Table(this=exp.to_identifier(RECORDS)), copy=False)
     for name, alias in c.unnested.items():
