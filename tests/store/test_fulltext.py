@@ -583,6 +583,11 @@ def test_a_new_search_reads_its_postings_from_the_postings_file(loaded):
             assert len(reads) == 1 and "fulltext_terms" in reads[0] and "main.fulltext " not in reads[0]
         else:
             assert reads == []
+    # A fuzzy word's close terms are kept with the version's index: read once.
+    store._lookups.forget()
+    store.query(location, compile_plan(Query(where=[f'search({name}, "bernrd dupont")'], select="count(*) as n"),
+                                       fields).select)
+    assert not [key for (_, key) in store._lookups._answers if isinstance(key, str) and "bernrd" in key]
 
 
 def test_an_index_whose_postings_file_fails_is_kept_without_it(loaded, rows, tmp_path):
