@@ -359,8 +359,10 @@ def _wide_rows(fields: tuple[str, ...], match: Match, records: str, index: Index
     ten times more)."""
     posted = [f for f in fields if f not in index.by_value]
     held = _held_postings(posted, match, index, None) if posted else None
-    batches = itertools.chain([held] if held is not None else [], *(
-        ids(read) for read in _row_reads(fields, match, records, index, values, postings=held is None)))
+    reads = _row_reads(fields, match, records, index, values, postings=held is None)
+    if held is not None and not reads and bool((held[1:] > held[:-1]).all()):
+        return held  # one word's postings in one field each row: already the answer (~1.6 ms, not 11, on 2 M)
+    batches = itertools.chain([held] if held is not None else [], *(ids(read) for read in reads))
     seen = np.zeros(0, dtype=bool)
     for batch in batches:
         if not len(batch):
