@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import hashlib
 import json
 import re
@@ -226,10 +227,12 @@ class RecordsPage:
 CURSOR_MAX_LIMIT = 10_000
 
 
-def filters(fields: list[Field], refine: list[str] | None, exclude: list[str] | None) -> tuple[list, list[exp.Expression]]:
-    """The refinements and the conditions every records, facets and export query applies."""
+def filters(fields: list[Field], refine: list[str] | None, exclude: list[str] | None,
+            params: list | None = None) -> tuple[list, list[exp.Expression]]:
+    """The refinements and the conditions every records, facets and export query applies (their
+    values as placeholders appended to ``params`` when given)."""
     refinements = parse_refinements(refine or [], fields, exclude=False) + parse_refinements(exclude or [], fields, exclude=True)
-    return refinements, conditions_for(refinements)
+    return refinements, conditions_for(refinements, params=params)
 
 
 def _count_of(source: exp.Expression | None = None) -> exp.Select:
@@ -298,12 +301,34 @@ def where_clause(fields: list[Field], where: list[str] | None, timezone: str = "
     return ([condition.this] if condition is not None else []), plan.reads_clock
 
 
-def _filters(access: Access, version, refine, exclude, text: str | None = None) -> list[exp.Expression]:
+def _filters(access: Access, version, refine, exclude, text: str | None = None,
+             params: list | None = None) -> list[exp.Expression]:
     """The refinements and text search of a records or export query, over the visible fields
     (the ``where`` parameters and the row filter are compiled into the plan itself)."""
     visible = access.visible(version)
-    _, conditions = filters(visible, refine, exclude)
+    _, conditions = filters(visible, refine, exclude, params)
     return conditions + text_condition(visible, text)
+
+
+def _refinement_values(instance: Instance, access: Access, version, r: _PageRequest) -> tuple[list, tuple[str, ...]] | None:
+    """For a call whose only conditions are refinements on fields the version's indexes do not
+    resolve (``Store.resolved_fields``), their values (as the SQL's placeholders take them) and
+    their shape (fields and kinds): every call of that shape shares one plan, run with its own
+    values. A client walking facet values (a count per value, a dashboard's cross-filters)
+    then costs the engine's work only, not a new plan (~0.45 ms of Python, twice that on a
+    machine woken by the call). ``None``: the call is planned with its values."""
+    if not (r.refine or r.exclude) or r.where or r.text is not None or r.cursor or access.security.row_filter is not None:
+        return None
+    params: list = []
+    refinements, _ = filters(access.visible(version), list(r.refine), list(r.exclude), params)
+    if {ref.field.name for ref in refinements} & instance.store.resolved_fields(version.location):
+        return None
+    return params, tuple(f"{ref.field.name}:{'exclude' if ref.exclude else 'refine'}" for ref in refinements)
+
+
+class _ValueDependent(Exception):
+    """A plan with placeholders came out bound to constants (never expected: then planned with
+    its values)."""
 
 
 def _plan_where(plan: odsql.Plan) -> list[exp.Expression]:
@@ -346,19 +371,31 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
                            with_ids, tuple(where or ()), group_by, lang, timezone, text, max_limit, window)
     # Keyed on the index too: a plan made before the version's index file appeared scans.
     indexed = instance.store.has_index(version.location)
-    page = _PAGES.get((version.location, indexed, access.security, request),
-                      lambda: _page_plan(instance, access, version, request),
-                      keep=lambda plan: not plan.reads_clock)
+    values = _refinement_values(instance, access, version, request)
+    params = None
+    try:
+        if values is not None:
+            params, shape = values
+            shaped = dataclasses.replace(request, refine=shape, exclude=(), parameterized=True)
+            page = _PAGES.get((version.location, indexed, access.security, shaped),
+                              lambda: _page_plan(instance, access, version, request, parameterized=True),
+                              keep=lambda plan: not plan.reads_clock)
+    except _ValueDependent:
+        params = None
+    if params is None:
+        page = _PAGES.get((version.location, indexed, access.security, request),
+                          lambda: _page_plan(instance, access, version, request),
+                          keep=lambda plan: not plan.reads_clock)
     store = instance.store
     rows = []
     if page.rows_query is not None:
-        rows = store.rows(version.location, page.rows_query, [last_rowid] if page.cursor else None)
+        rows = store.rows(version.location, page.rows_query, [last_rowid] if page.cursor else params)
     if page.aggregated and rows:
         total = min(rows[0][_TOTAL], page.count_cap)
     elif page.count_query is None:  # an unfiltered count is known since the version was built
         total = version.row_count or 0
     else:
-        total = min(_records_count(instance, version.location, page), page.count_cap)
+        total = min(_records_count(instance, version.location, page, params), page.count_cap)
     if page.aggregated:
         return RecordsPage(total, records_json(list(page.columns), rows, timezone), columns=page.columns)
     following = None
@@ -386,6 +423,7 @@ class _PageRequest:
     text: str | None
     max_limit: int
     window: int | None
+    parameterized: bool = False  # refine holds the refinements' shape; their values are parameters
 
 
 @dataclass(frozen=True)
@@ -418,13 +456,14 @@ _PAGES = GenerationCache(4096)
 _COUNTS = GenerationCache(16384)
 
 
-def _records_count(instance: Instance, location: str, page: _PagePlan) -> int:
+def _records_count(instance: Instance, location: str, page: _PagePlan, params: list | None = None) -> int:
     def run() -> int:
-        return instance.store.rows(location, page.count_query)[0]["n"]
+        return instance.store.rows(location, page.count_query, params)[0]["n"]
 
     if page.reads_clock:
         return run()
-    return _COUNTS.get((location, hashlib.blake2b(page.count_query.sql.encode(), digest_size=16).digest()), run)
+    digest = hashlib.blake2b(page.count_query.sql.encode(), digest_size=16).digest()
+    return _COUNTS.get((location, digest, tuple(params or ())), run)
 
 
 #: Compiled ODSQL of records calls, keyed on the version file, the caller's security and the
@@ -442,9 +481,11 @@ def _compiled(access: Access, version, r: _PageRequest) -> odsql.Plan:
                          keep=lambda plan: not plan.reads_clock)
 
 
-def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> _PagePlan:
+def _page_plan(instance: Instance, access: Access, version, r: _PageRequest, parameterized: bool = False) -> _PagePlan:
+    """The plan of a records call; ``parameterized``: its refinements' values are placeholders
+    (``_refinement_values``), so the plan serves every call of the same shape."""
     plan = _compiled(access, version, r)
-    filtering = _filters(access, version, list(r.refine), list(r.exclude), r.text)
+    filtering = _filters(access, version, list(r.refine), list(r.exclude), r.text, [] if parameterized else None)
     conditions = filtering + _plan_where(plan)  # the kept plan's node: copied by _where below
     columns = tuple(plan.columns)
 
@@ -454,7 +495,10 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest) -> 
         return _where(plan.select.copy(), filtering, in_place=True)
 
     def sql(q: exp.Expression) -> Prepared:
-        return instance.store.prepare(version.location, q, owned=True)  # every q below is built for it
+        prepared = instance.store.prepare(version.location, q, owned=True)  # every q below is built for it
+        if parameterized and (prepared.known is not None or prepared.rowids is not None):
+            raise _ValueDependent()
+        return prepared
 
     if plan.aggregated:
         effective = check_paging(r.limit, r.offset, max_limit=GROUP_WINDOW, window=GROUP_WINDOW)

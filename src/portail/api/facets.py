@@ -79,19 +79,33 @@ def parse_refinements(values: list[str], fields: list[Field], *, exclude: bool) 
     return refinements
 
 
-def _typed_literal(f: Field, value: str) -> exp.Expression:
+def _typed_value(f: Field, value: str) -> str | int | float | bool:
+    """A refinement's value as the field's type (a refinement never matches across types)."""
     try:
         if f.type == FieldType.INT:
-            return exp.Literal.number(int(value))
+            return int(value)
         if f.type == FieldType.DOUBLE:
-            return exp.Literal.number(float(value))
+            return float(value)
         if f.type == FieldType.BOOLEAN:
             lowered = value.lower()
             if lowered not in ("true", "false", "1", "0"):
                 raise ValueError(value)
-            return exp.Boolean(this=lowered in ("true", "1"))
+            return lowered in ("true", "1")
     except ValueError:
         raise invalid_parameter(f"Invalid value {value!r} for field {f.name} of type {f.type}.") from None
+    return value
+
+
+def _constant(value: str | int | float | bool, params: list | None) -> exp.Expression:
+    """A refinement's value in its condition: a literal, or with ``params`` a placeholder whose
+    value is appended to them (in the order placeholders appear in the SQL)."""
+    if params is not None:
+        params.append(value)
+        return exp.Placeholder()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, (int, float)):
+        return exp.Literal.number(value)
     return exp.Literal.string(value)
 
 
@@ -112,7 +126,9 @@ def _date_range(value: str) -> tuple[date, date]:
     raise invalid_parameter(f"Invalid date path {value!r}: YYYY, YYYY/MM or YYYY/MM/DD is expected.")
 
 
-def refinement_condition(refinement: Refinement) -> exp.Expression:
+def refinement_condition(refinement: Refinement, params: list | None = None) -> exp.Expression:
+    """The condition of a refinement (or exclusion); with ``params``, its values are
+    placeholders appended to them, so that every value of a field gives the same SQL."""
     f = refinement.field
     column = exp.column(f.name, quoted=True)
     if f.type in GEO_TYPES:
@@ -120,27 +136,33 @@ def refinement_condition(refinement: Refinement) -> exp.Expression:
     if f.type in (FieldType.DATE, FieldType.DATETIME):
         start, end = _date_range(refinement.value)
         if f.type == FieldType.DATETIME:
-            low = exp.Literal.string(datetime(start.year, start.month, start.day, tzinfo=timezone.utc).isoformat())
-            high = exp.Literal.string(datetime(end.year, end.month, end.day, tzinfo=timezone.utc).isoformat())
+            low = _constant(datetime(start.year, start.month, start.day, tzinfo=timezone.utc).isoformat(), params)
+            high = _constant(datetime(end.year, end.month, end.day, tzinfo=timezone.utc).isoformat(), params)
             low, high = exp.cast(low, "TIMESTAMPTZ"), exp.cast(high, "TIMESTAMPTZ")
         else:
-            low, high = exp.cast(exp.Literal.string(start.isoformat()), "DATE"), exp.cast(exp.Literal.string(end.isoformat()), "DATE")
+            low = exp.cast(_constant(start.isoformat(), params), "DATE")
+            high = exp.cast(_constant(end.isoformat(), params), "DATE")
         condition: exp.Expression = exp.and_(column >= low, column < high)
     elif (separator := hierarchy_separator(f)) is not None:  # a path: the value or anything below it
-        below = exp.Anonymous(this="starts_with", expressions=[column.copy(), exp.Literal.string(refinement.value + separator)])
-        condition = exp.or_(exp.EQ(this=column, expression=exp.Literal.string(refinement.value)), below)
+        equal = exp.EQ(this=column, expression=_constant(refinement.value, params))
+        below = exp.Anonymous(this="starts_with", expressions=[column.copy(), _constant(refinement.value + separator, params)])
+        condition = exp.or_(equal, below)
     elif (items := multivalued_items(f, column.copy())) is not None:  # one of the values of a multivalued field
-        condition = exp.Anonymous(this="list_contains", expressions=[items, exp.Literal.string(refinement.value)])
+        condition = exp.Anonymous(this="list_contains", expressions=[items, _constant(refinement.value, params)])
     else:
-        condition = exp.EQ(this=column, expression=_typed_literal(f, refinement.value))
+        condition = exp.EQ(this=column, expression=_constant(_typed_value(f, refinement.value), params))
     if refinement.exclude:
         # Excluding a value keeps the records where the field is null, as Opendatasoft does.
         return exp.or_(exp.Not(this=exp.paren(condition)), exp.Is(this=column.copy(), expression=exp.Null()))
     return condition
 
 
-def conditions_for(refinements: list[Refinement], skip_field: str | None = None) -> list[exp.Expression]:
-    return [refinement_condition(r) for r in refinements if not (skip_field and r.field.name == skip_field and not r.exclude)]
+def conditions_for(refinements: list[Refinement], skip_field: str | None = None,
+                   params: list | None = None) -> list[exp.Expression]:
+    """The conditions of refinements (but those of ``skip_field``: a disjunctive facet's own),
+    their values as placeholders appended to ``params`` when given."""
+    return [refinement_condition(r, params) for r in refinements
+            if not (skip_field and r.field.name == skip_field and not r.exclude)]
 
 
 def parse_facet(text: str, fields: list[Field]) -> FacetSpec:

@@ -354,6 +354,14 @@ class DuckDBStore:
         file appeared are not: callers that keep plans key them on this too)."""
         return self._index(location, self._alias(location))[0] is not None
 
+    def resolved_fields(self, location: str) -> frozenset[str]:
+        """The fields whose conditions against constants a query bound to this version reads
+        from its indexes (key fields: ``field = 'code'`` becomes the code's rows). A condition on
+        any other field binds alike whatever its constant: a caller may keep its SQL with a
+        placeholder and run it with each value."""
+        index = self._index(location, self._alias(location))[0]
+        return index.keys if index is not None else frozenset()
+
     def _page_file(self, location: str) -> pages.PageFile | None:
         """A version's page file, opened once it is written (looked for again until then)."""
         found = self._pages.get(location)
