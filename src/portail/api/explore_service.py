@@ -372,17 +372,17 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
     # Keyed on the index too: a plan made before the version's index file appeared scans.
     indexed = instance.store.has_index(version.location)
     values = _refinement_values(instance, access, version, request)
-    params = None
-    try:
-        if values is not None:
-            params, shape = values
-            shaped = dataclasses.replace(request, refine=shape, exclude=(), parameterized=True)
+    page, params = None, None
+    if values is not None:  # one plan per shape of refinements, run with this call's values
+        shaped = dataclasses.replace(request, refine=values[1], exclude=(), parameterized=True)
+        try:
             page = _PAGES.get((version.location, indexed, access.security, shaped),
                               lambda: _page_plan(instance, access, version, request, parameterized=True),
                               keep=lambda plan: not plan.reads_clock)
-    except _ValueDependent:
-        params = None
-    if params is None:
+            params = values[0]
+        except _ValueDependent:
+            pass
+    if page is None:
         page = _PAGES.get((version.location, indexed, access.security, request),
                           lambda: _page_plan(instance, access, version, request),
                           keep=lambda plan: not plan.reads_clock)

@@ -5,17 +5,19 @@ Why a second copy of the postings: a read of the index file's ``fulltext`` view 
 engine ~1.2 ms whatever it finds (the view's two sorted tables are read ~0.6 ms each, zone maps
 skipping all but one row group; ``SELECT 1`` alone costs 0.15 ms). A new search pays that once
 or twice a call, more than the rest of its planning. The same postings laid out for a
-bisection answer in ~0.05 ms, and a word found in millions of rows comes as one zero-copy array
-instead of batches of tuples.
+bisection answer in 0.01-0.04 ms, and a word found in millions of rows comes as one zero-copy
+array instead of batches of tuples.
 
 Layout (one Arrow IPC file, as ``store.pages``): a row per distinct term, sorted by its UTF-8
 bytes (the engine's order for text), with the list of its postings as (row id, field code)
-structs in row order; the field names are in the schema's metadata. Batches hold the terms of ~one million
-postings; each batch's first term is kept in memory to pick the batches a word falls in.
+structs in row order; the field names are in the schema's metadata. Batches hold the terms of
+about a million postings; each batch's first term is kept in memory to pick the batches a word
+falls in.
 
 The file answers what the ``fulltext`` view answers for exact words and prefixes (a test
-compares both on a real dataset); fuzzy words still read the dictionary of terms through the
-engine. A version without the file (built before it existed) reads the view.
+compares both on a real dataset); fuzzy words read their close terms from the dictionary of
+terms through the engine, then their postings here (``store.fulltext``). A version without the
+file (indexed before it existed, or its write failed) reads the view.
 """
 
 from __future__ import annotations
@@ -41,11 +43,13 @@ TOKEN_TABLE = "fulltext_postings_file"
 READ_BATCH = 1 << 20
 
 
+#: Above any byte of UTF-8 text: ``word + _ABOVE`` bounds the terms that start with ``word``.
+_ABOVE = b"\xff"
+
+
 def _schema(rid: pa.DataType, code: pa.DataType) -> pa.Schema:
     """Row ids on four bytes and field codes on one when they fit (a quarter of the file saved)."""
     return pa.schema([("term", pa.string()), ("postings", pa.list_(pa.struct([("rid", rid), ("field", code)])))])
-#: Above any byte of UTF-8 text: ``word + _ABOVE`` bounds the terms that start with ``word``.
-_ABOVE = b"\xff"
 
 
 def postings_path(location: str) -> Path:
