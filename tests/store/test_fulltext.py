@@ -592,18 +592,22 @@ def test_a_new_search_reads_its_postings_from_the_postings_file(loaded):
 
 def test_an_index_whose_postings_file_fails_is_kept_without_it(loaded, rows, tmp_path):
     """The postings file only accelerates the index: when it cannot be written (here a
-    directory left at its building name), the index file is still written and searches read
-    it through the engine; the next build writes the postings file."""
+    directory left at its building name), the index file is still written (an earlier build's
+    postings file removed) and searches read it through the engine; the next build writes the
+    postings file."""
     _, location, fields = loaded
     copied = tmp_path / "data" / "v000001.duckdb"
     copied.parent.mkdir()
     shutil.copy(location, copied)
     blocker = postings.postings_path(str(copied)).with_name(copied.name + ".postings.building")
-    (blocker / "inside").mkdir(parents=True)
     texts = text_fields(loaded)
+    DuckDBStore(tmp_path / "data").build_indexes(str(copied), texts, texts)  # a first build, with its file
+    assert postings.postings_path(str(copied)).is_file()
+    (blocker / "inside").mkdir(parents=True)
     store = DuckDBStore(tmp_path / "data")
     try:
         store.build_indexes(str(copied), texts, texts)
+        # The index is written; the first build's postings file, of another build, is gone.
         assert index_path(str(copied)).is_file() and not postings.postings_path(str(copied)).exists()
         assert not blocker.exists()  # swept, for the next build
         assert store._index(str(copied), store._alias(str(copied)))[0].postings is None

@@ -238,7 +238,8 @@ class DuckDBStore:
         final = index_path(location)
         building = final.with_name(final.name + ".building")
         building.unlink(missing_ok=True)
-        spread = postings.postings_path(location).with_name(postings.postings_path(location).name + ".building")
+        spread_path = postings.postings_path(location)
+        spread = spread_path.with_name(spread_path.name + ".building")  # the postings file, written aside too
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         con = connect(memory_limit=self.memory_limit, threads=self.threads, temp_directory=str(self.tmp_dir))
         try:
@@ -260,8 +261,12 @@ class DuckDBStore:
                 remove_leftover(leftover)
             raise
         con.close()
-        # The postings file first: a reader that finds the index file finds its postings file.
-        for done, path in ((spread, postings.postings_path(location)), (building, final))[0 if spread_written else 1:]:
+        renames = [(building, final)]
+        if spread_written:  # first: a reader that finds the index file finds its postings file
+            renames.insert(0, (spread, spread_path))
+        else:  # one of an earlier build would never be read again (another token)
+            spread_path.unlink(missing_ok=True)
+        for done, path in renames:
             fsync_path(done)
             os.replace(done, path)
         fsync_path(final.parent)
