@@ -210,8 +210,14 @@ def _term_condition(match: Match) -> exp.Expression:
         return exp.EQ(this=term, expression=exp.Literal.string(match.word))
     if match.kind == "prefix":  # and a constant prefix LIKE as a range of the sorted terms
         return match.test(term)
-    terms = keys.read(["term"], TERMS, match.test(exp.column("term")))
-    return exp.and_(match.first_letter(term.copy()), exp.In(this=term, query=terms.subquery(copy=False)), copy=False)
+    return exp.and_(match.first_letter(term.copy()), exp.In(this=term, query=_close_terms(match).subquery(copy=False)),
+                    copy=False)
+
+
+def _close_terms(match: Match) -> exp.Select:
+    """The dictionary's terms a fuzzy word matches: one read, whether the postings are then read
+    through the engine (:func:`_term_condition`) or from the postings file (:func:`_terms_of`)."""
+    return keys.read(["term"], TERMS, match.test(exp.column("term")))
 
 
 def _lookup(fields: tuple[str, ...], match: Match, records: str, index: Index,
@@ -301,8 +307,7 @@ def _terms_of(match: Match, index: Index, lookup: Lookup | None) -> list[str] | 
     if terms is None:
         if lookup is None:
             return None
-        terms = [term for (term,) in lookup(keys.read(["term"], TERMS, match.test(exp.column("term"))).limit(
-            exp.Literal.number(HELD_FUZZY_TERMS + 1), copy=False))]
+        terms = [term for (term,) in lookup(_close_terms(match).limit(exp.Literal.number(HELD_FUZZY_TERMS + 1), copy=False))]
         if len(index.close_terms) >= KEPT_FUZZY_WORDS:
             index.close_terms.clear()
         index.close_terms[key] = terms
