@@ -144,3 +144,44 @@ def test_xlsx_beyond_one_sheet_goes_on_in_the_next():
     assert book.sheet_names == ["export", "export (2)", "export (3)"]
     assert all(sheet[0] == ["n"] for sheet in sheets)
     assert [int(v) for sheet in sheets for (v,) in sheet[1:]] == list(range(12))
+
+
+SUMS = {"select": "annee,sum(nb_logmt_total) as n,sum(nb_logmt_total-1000000) as neg", "group_by": "annee",
+        "order_by": "annee", "limit": 3}
+
+
+def test_integer_sums_are_numbers_like_records(client):
+    """A sum of integers is a HUGEINT in the engine, a Decimal in Python: written as a number,
+    as /records writes it, not a string (JSON), a text cell (XLSX) or a decimal128 (Parquet)."""
+    from python_calamine import CalamineWorkbook
+
+    records = client.get(URL.replace("/exports", "/records"), params=SUMS).json()["results"]
+    assert isinstance(records[0]["n"], int) and records[0]["neg"] < 0
+    assert client.get(f"{URL}/json", params=SUMS).json() == records
+    assert [json.loads(line) for line in client.get(f"{URL}/jsonl", params=SUMS).text.splitlines()] == records
+    table = pq.read_table(io.BytesIO(client.get(f"{URL}/parquet", params=SUMS).content))
+    assert str(table.schema.field("n").type) == "int64" and table.to_pylist() == records
+    rows = CalamineWorkbook.from_filelike(io.BytesIO(client.get(f"{URL}/xlsx", params=SUMS).content)) \
+        .get_sheet_by_index(0).to_python()
+    assert rows[1] == [records[0]["annee"], records[0]["n"], records[0]["neg"]]  # numbers, no "'" before a minus
+
+
+@pytest.mark.parametrize("fmt", ["shp", "kml", "gpx", "fgb"])
+def test_geo_formats_take_integer_sums(client, fmt, tmp_path):
+    """GDAL refuses a decimal of precision 38: such a column failed after the 200 was sent."""
+    import pyogrio
+
+    params = {"select": "annee,sum(nb_logmt_total) as n,envelope(geo_point_2d) as env", "group_by": "annee", "limit": 3}
+    response = client.get(f"{URL}/{fmt}", params=params)
+    assert response.status_code == 200 and response.content
+    path = tmp_path / f"out.{fmt}"
+    if fmt == "shp":
+        zipfile.ZipFile(io.BytesIO(response.content)).extractall(tmp_path)
+        path = next(tmp_path.glob("*.shp"))
+    else:
+        path.write_bytes(response.content)
+    frame = pyogrio.read_dataframe(path, layer="waypoints" if fmt == "gpx" else None)
+    records = client.get(URL.replace("/exports", "/records"), params={**params, "select": "annee,sum(nb_logmt_total) as n"})
+    sums = {r["annee"]: r["n"] for r in records.json()["results"]}
+    written = frame["ogr_n" if fmt == "gpx" else "n"]
+    assert sorted(int(v) for v in written) == sorted(sums.values())  # KML holds every attribute as text

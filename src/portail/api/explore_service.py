@@ -624,4 +624,4 @@ def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select
                           "row_filter": access.security.row_filter is not None,
                           "hidden_fields": sorted(access.security.hidden_fields)})
     batches = instance.store.stream(version.location, query)
-    return fmt, fmt.writer(columns, batches, options)
+    return fmt, fmt.write(columns, batches, options)

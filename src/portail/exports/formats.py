@@ -66,6 +66,33 @@ class ExportFormat:
     description: str = ""
     extra: dict = field(default_factory=dict)
 
+    def write(self, fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions) -> Iterator[bytes]:
+        """The export's bytes: the writer over the engine's batches with its numbers made plain."""
+        return self.writer(fields, (plain_numbers(batch) for batch in batches), options)
+
+
+def plain_numbers(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Engine decimals as the numbers the API writes. DuckDB hands out ``sum()`` of integers
+    (a HUGEINT) and decimal literals as Arrow decimals, which Python reads as ``Decimal``: the
+    JSON family wrote them as strings, XLSX as text cells, Parquet as ``decimal128(38,0)``, and
+    GDAL refuses them outright (precision > 19), mid-stream. ``/records`` writes an integral
+    Decimal as an integer and any other as a float (``jsonable_encoder``): the same here, an
+    integral value beyond int64 as a float rather than an error."""
+    if not any(pa.types.is_decimal(kind) for kind in batch.schema.types):
+        return batch
+    return pa.RecordBatch.from_arrays([_plain_number(array) for array in batch.columns], names=batch.schema.names)
+
+
+def _plain_number(array: pa.Array) -> pa.Array:
+    if not pa.types.is_decimal(array.type):
+        return array
+    if array.type.scale == 0:
+        try:
+            return pc.cast(array, pa.int64())
+        except pa.ArrowInvalid:  # beyond int64
+            pass
+    return pc.cast(array, pa.float64(), safe=False)
+
 
 def columns_for(fields: list[Field], fmt: ExportFormat) -> list[exp.Expression]:
     """How each stored field is read for a format: as for the API, or geometries as WKB for geo formats."""
