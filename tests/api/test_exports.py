@@ -185,3 +185,34 @@ def test_geo_formats_take_integer_sums(client, fmt, tmp_path):
     sums = {r["annee"]: r["n"] for r in records.json()["results"]}
     written = frame["ogr_n" if fmt == "gpx" else "n"]
     assert sorted(int(v) for v in written) == sorted(sums.values())  # KML holds every attribute as text
+
+
+@pytest.mark.parametrize("fmt", ["shp", "kml", "gpx", "fgb"])
+def test_empty_geo_exports_are_empty_layers(client, fmt, tmp_path):
+    """No batch comes for an empty result: the file was never created (KML, GPX, FGB aborted
+    after the 200) or the zip held no member (SHP)."""
+    import pyogrio
+
+    response = client.get(f"{URL}/{fmt}", params={"select": "id_livraison,annee,geo_point_2d", "where": "annee = 1"})
+    assert response.status_code == 200
+    path = tmp_path / f"out.{fmt}"
+    if fmt == "shp":
+        with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+            assert {n.rsplit(".", 1)[1] for n in archive.namelist()} >= {"shp", "shx", "dbf", "prj"}
+            archive.extractall(tmp_path)
+        path = next(tmp_path.glob("*.shp"))
+    else:
+        path.write_bytes(response.content)
+    info = pyogrio.read_info(path, layer="waypoints" if fmt == "gpx" else None, force_feature_count=True)
+    assert info["features"] == 0
+    # KML and GPX declare attributes with their placemarks and waypoints only
+    assert fmt in ("kml", "gpx") or {"id_livrais", "annee"} <= {name.removeprefix("ogr_")[:10] for name in info["fields"]}
+
+
+def test_empty_parquet_keeps_its_types(client):
+    def schema(where: str):
+        return pq.read_schema(io.BytesIO(client.get(f"{URL}/parquet", params={"where": where, "limit": 1}).content))
+
+    empty, full = schema("annee = 1"), schema("annee > 1")
+    assert empty.equals(full), (empty, full)
+    assert str(empty.field("annee").type) == "int64"

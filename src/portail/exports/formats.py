@@ -100,6 +100,26 @@ def columns_for(fields: list[Field], fmt: ExportFormat) -> list[exp.Expression]:
                        else output_expression(f), f.name, quoted=True) for f in fields]
 
 
+def _arrow_type(f: Field, geometry: str) -> pa.DataType:
+    """The Arrow type the engine hands out for a field read for a format (``columns_for``)."""
+    if f.type in GEO_TYPES and geometry == "wkb":
+        return pa.binary()
+    return {FieldType.INT: pa.int64(), FieldType.DOUBLE: pa.float64(), FieldType.BOOLEAN: pa.bool_(),
+            FieldType.DATE: pa.date32(), FieldType.DATETIME: pa.timestamp("us", tz="UTC"),
+            FieldType.GEO_POINT_2D: pa.struct([("lon", pa.float64()), ("lat", pa.float64())])}.get(f.type, pa.string())
+
+
+def _or_empty(fields: list[Field], batches: Iterator[pa.RecordBatch], geometry: str) -> Iterator[pa.RecordBatch]:
+    """The batches, or one empty batch typed from the schema when the engine sends none (an
+    empty result has no batch): formats that write a file still write a typed, empty one."""
+    sent = False
+    for batch in batches:
+        sent = True
+        yield batch
+    if not sent:
+        yield pa.RecordBatch.from_pylist([], schema=pa.schema([(f.name, _arrow_type(f, geometry)) for f in fields]))
+
+
 def pipelined(work: Callable[[pa.RecordBatch], bytes], batches: Iterator[pa.RecordBatch], workers: int = 2) -> Iterator[bytes]:
     """``work`` over each batch in a small thread pool, results in order. The engine computes
     the next batch while threads format earlier ones (DuckDB and pyarrow both release the
@@ -273,14 +293,11 @@ def write_parquet(fields, batches, options) -> Iterator[bytes]:
     path = Path(name)
     writer = None
     try:
-        for batch in batches:
+        for batch in _or_empty(fields, batches, "geojson"):
             plain = _plain_batch(fields, batch, options)
             if writer is None:
                 writer = pq.ParquetWriter(path, plain.schema, compression=options.parquet_compression)
             writer.write_batch(plain)
-        if writer is None:
-            schema = pa.schema([(f.label if options.use_labels else f.name, pa.string()) for f in fields])
-            writer = pq.ParquetWriter(path, schema, compression=options.parquet_compression)
         writer.close()
     except BaseException:
         path.unlink(missing_ok=True)
@@ -365,7 +382,7 @@ def _ogr_writer(fmt: str) -> Writer:
         transformer = Transformer.from_crs(4326, options.epsg, always_xy=True) if options.epsg != 4326 else None
         try:
             appended = False
-            for batch in batches:
+            for batch in _or_empty(fields, batches, "wkb"):
                 arrays, names = [], []
                 geometry = None
                 for f, array in zip(fields, batch.columns):
