@@ -216,3 +216,14 @@ def test_empty_parquet_keeps_its_types(client):
     empty, full = schema("annee = 1"), schema("annee > 1")
     assert empty.equals(full), (empty, full)
     assert str(empty.field("annee").type) == "int64"
+
+
+def test_shapefile_names_cut_to_ten_characters_stay_distinct(client, tmp_path):
+    import pyogrio
+
+    params = {"select": "id_livraison,nb_logmt_total,nb_logmt_total*2 as nb_logmt_total_double,geo_point_2d",
+              "where": "id_livraison = '2000011'"}
+    zipfile.ZipFile(io.BytesIO(client.get(f"{URL}/shp", params=params).content)).extractall(tmp_path)
+    frame = pyogrio.read_dataframe(next(tmp_path.glob("*.shp")))
+    assert list(frame.columns) == ["id_livrais", "nb_logmt_t", "nb_logmt_2", "geometry"]
+    assert (frame["nb_logmt_t"][0], frame["nb_logmt_2"][0]) == (62, 124)

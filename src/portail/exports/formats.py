@@ -366,6 +366,22 @@ _OGR_OPTIONS = {
 }
 
 
+def dbf_names(names: list[str]) -> list[str]:
+    """Shapefile attribute names: a DBF name holds 10 characters, compared without case. Names
+    that collide once cut end in ``_2``, ``_3``… within their 10 characters: GDAL would rename
+    the second one itself, and the values written under the first name were lost."""
+    taken: set[str] = set()
+    unique = []
+    for name in names:
+        candidate, number = name[:10], 1
+        while candidate.lower() in taken:
+            number += 1
+            candidate = name[:10 - len(f"_{number}")] + f"_{number}"
+        taken.add(candidate.lower())
+        unique.append(candidate)
+    return unique
+
+
 def _ogr_writer(fmt: str) -> Writer:
     driver, extension = _OGR[fmt]
 
@@ -393,8 +409,10 @@ def _ogr_writer(fmt: str) -> Writer:
                         continue
                     if f.type in (FieldType.DATETIME,):
                         array = array.cast(pa.string())
-                    names.append(f.name[:10] if fmt == "shp" else f.name)
+                    names.append(f.name)
                     arrays.append(array)
+                if fmt == "shp":
+                    names = dbf_names(names)
                 wkb = geometry.to_pylist()
                 if fmt == "gpx" or transformer is not None:
                     shapes = shapely.from_wkb(wkb)
