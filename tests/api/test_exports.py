@@ -24,7 +24,8 @@ def client(tmp_path_factory, refdata):
     path.write_text("nom;valeur\n=HYPERLINK(\"http://evil\");-3\n+33 1 23;4\n@SUM(A1);5\nnormal;6\n")
     instance = published_instance(tmp_path_factory.mktemp("exports") / "home",
                                   Published("logements", logements_file(refdata), "Logements sociaux"),
-                                  Published("formules", path, "Formules"))
+                                  Published("formules", path, "Formules"),
+                                  Published("regions", refdata / "geo" / "regions.geojson", "Régions"))
     yield TestClient(create_app(instance))
     instance.store.close()
 
@@ -227,3 +228,18 @@ def test_shapefile_names_cut_to_ten_characters_stay_distinct(client, tmp_path):
     frame = pyogrio.read_dataframe(next(tmp_path.glob("*.shp")))
     assert list(frame.columns) == ["id_livrais", "nb_logmt_t", "nb_logmt_2", "geometry"]
     assert (frame["nb_logmt_t"][0], frame["nb_logmt_2"][0]) == (62, 124)
+
+
+def test_xlsx_leaves_cells_beyond_excel_limit_empty_with_a_comment(client):
+    """Excel holds 32,767 characters a cell: each region's shape is longer, and was cut there
+    into text that is no GeoJSON; it is left out, its cell saying why in a comment."""
+    from python_calamine import CalamineWorkbook
+
+    url = "/api/explore/v2.1/catalog/datasets/regions/exports/xlsx"
+    data = client.get(url, params={"select": "code,nom,geo_shape", "order_by": "code"}).content
+    rows = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
+    assert rows[0] == ["code", "nom", "geo_shape"] and len(rows) == 14
+    assert rows[1][:2] == ["11", "Île-de-France"] and all(row[2] == "" for row in rows[1:])
+    comments = zipfile.ZipFile(io.BytesIO(data)).read("xl/comments1.xml").decode()
+    assert comments.count("<comment ") == 13 and 'ref="C2"' in comments
+    assert "beyond the 32,767 an Excel cell holds" in comments

@@ -41,6 +41,10 @@ EXPORT = (*QUERY, *CLOCK, Param("limit", int, -1), Param("use_labels", bool, Fal
           Param("quote_all", bool, False), Param("with_bom", bool, True),
           Param("parquet_compression", default="snappy", choices=("snappy", "zstd")), Param("epsg", int, 4326))
 
+#: What the formats cannot hold, said where clients read the route (the OpenAPI document).
+EXPORT_NOTES = ("xlsx: an Excel cell holds 32,767 characters; a longer value (a detailed shape's GeoJSON) "
+                "is left out, its cell empty with a comment giving its length.")
+
 
 def gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
     compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
@@ -145,7 +149,7 @@ def explore_router(portal: str) -> APIRouter:
         return {"links": [{"rel": "self", "href": href}] + [{"rel": name, "href": f"{href}/{name}"} for name in FORMATS]}
 
     @query_route(router, "/catalog/datasets/{dataset_id}/exports/{format}", EXPORT,
-                 summary="Export records (streamed, no row cap)")
+                 summary="Export records (streamed, no row cap)", description=EXPORT_NOTES)
     def export(request: Request, principal, dataset_id: str, format: str, *, select, order_by, limit, use_labels,
                compressed, delimiter, list_separator, quote_all, with_bom, parquet_compression, epsg, refine, exclude,
                where, timezone, group_by):

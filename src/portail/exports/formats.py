@@ -4,6 +4,8 @@ Values are shaped as the Explore API shapes them (``api.serialize``) for the JSO
 CSV follows Opendatasoft's conventions (``;`` by default, BOM by default, ``lat,lon`` for
 points, GeoJSON text for shapes). Text cells that a spreadsheet would run as a formula
 (starting with ``= + - @``, or a tab/carriage return) are prefixed with ``'`` in CSV and XLSX.
+An XLSX cell holds 32,767 characters: a longer value (a detailed shape's GeoJSON) is left out,
+its cell empty with a comment giving its length, never cut into invalid text.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from portail.values import output_expression, record_value
 from portail.schema import GEO_TYPES, Field, FieldType
 
 CHUNK = 1 << 16
+#: Characters an Excel cell holds. xlsxwriter cuts a longer text there (a geometry then is no
+#: GeoJSON at all): such a cell is left empty, with a comment saying why.
+XLSX_CELL_CHARS = 32_767
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -305,6 +310,11 @@ def write_parquet(fields, batches, options) -> Iterator[bytes]:
     yield from _stream_file(path)
 
 
+def _too_long(length: int) -> str:
+    return (f"Value not written: {length:,} characters, beyond the {XLSX_CELL_CHARS:,} an Excel cell holds. "
+            "The csv, json and geojson exports hold it whole.")
+
+
 def write_xlsx(fields, batches, options) -> Iterator[bytes]:
     import xlsxwriter
 
@@ -347,7 +357,11 @@ def write_xlsx(fields, batches, options) -> Iterator[bytes]:
                     elif isinstance(value, (int, float)):
                         sheet.write_number(row_number, col, value)
                     else:
-                        sheet.write_string(row_number, col, _neutralise(str(value)))
+                        text = _neutralise(str(value))
+                        if len(text) > XLSX_CELL_CHARS:
+                            sheet.write_comment(row_number, col, _too_long(len(text)))
+                        else:
+                            sheet.write_string(row_number, col, text)
                 row_number += 1
         workbook.close()
     except BaseException:
