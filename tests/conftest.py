@@ -32,13 +32,14 @@ def make_instance(home: Path, **overrides) -> Instance:
 @dataclass
 class Published:
     """A dataset to load and publish in a test instance: its file, its title and metadata, and
-    annotations per field (set before the load, as a publisher would)."""
+    annotations and labels per field (set before the load, as a publisher would)."""
 
     slug: str
     path: Path
     title: str = ""
     annotations: dict[str, dict] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 def published_instance(home: Path, *datasets: Published, **settings) -> Instance:
@@ -53,6 +54,8 @@ def published_instance(home: Path, *datasets: Published, **settings) -> Instance
             dataset = services.create_dataset(s, d.slug, d.title or d.slug, **d.metadata)
             for name, annotations in d.annotations.items():
                 services.set_field_override(s, dataset, name, annotations=annotations)
+            for name, label in d.labels.items():
+                services.set_field_override(s, dataset, name, label=label)
         load_file(instance, d.slug, d.path, publish=True)
     return instance
 

@@ -22,10 +22,14 @@ URL = "/api/explore/v2.1/catalog/datasets/logements/exports"
 def client(tmp_path_factory, refdata):
     path = tmp_path_factory.mktemp("src") / "f.csv"
     path.write_text("nom;valeur\n=HYPERLINK(\"http://evil\");-3\n+33 1 23;4\n@SUM(A1);5\nnormal;6\n")
+    labelled = tmp_path_factory.mktemp("src") / "lab.csv"
+    labelled.write_text("code;tags;note;lat\n01;=a,+b,c;texte;48.85\n02;x,y;-12;48.86\n03;;;48.87\n")
     instance = published_instance(tmp_path_factory.mktemp("exports") / "home",
                                   Published("logements", logements_file(refdata), "Logements sociaux"),
                                   Published("formules", path, "Formules"),
-                                  Published("regions", refdata / "geo" / "regions.geojson", "Régions"))
+                                  Published("regions", refdata / "geo" / "regions.geojson", "Régions"),
+                                  Published("lab", labelled, "Labels", annotations={"tags": {"multivalued": [","]}},
+                                            labels={"code": '=HYPERLINK("http://evil")', "note": "Note", "lat": "Note"}))
     yield TestClient(create_app(instance))
     instance.store.close()
 
@@ -243,3 +247,16 @@ def test_xlsx_leaves_cells_beyond_excel_limit_empty_with_a_comment(client):
     comments = zipfile.ZipFile(io.BytesIO(data)).read("xl/comments1.xml").decode()
     assert comments.count("<comment ") == 13 and 'ref="C2"' in comments
     assert "beyond the 32,767 an Excel cell holds" in comments
+
+
+LAB = "/api/explore/v2.1/catalog/datasets/lab/exports"
+
+
+def test_shared_labels_stay_distinct_keys(client):
+    """Two fields labelled "Note": JSON kept the last, Parquet readers refused the file."""
+    records = client.get(f"{LAB}/json", params={"use_labels": True}).json()
+    assert records[0]["Note (note)"] == "texte" and records[0]["Note (lat)"] == 48.85
+    table = pq.read_table(io.BytesIO(client.get(f"{LAB}/parquet", params={"use_labels": True}).content))
+    assert table.column("Note (note)").to_pylist()[0] == "texte"
+    header = client.get(f"{LAB}/csv", params={"use_labels": True, "with_bom": False}).text.split("\r\n")[0]
+    assert header.endswith(";Note (note);Note (lat)")

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -151,7 +152,23 @@ def pipelined(work: Callable[[pa.RecordBatch], bytes], batches: Iterator[pa.Reco
 
 
 def _header(fields: list[Field], options: ExportOptions) -> list[str]:
-    return [f.label if options.use_labels else f.name for f in fields]
+    return unique_labels(fields) if options.use_labels else [f.name for f in fields]
+
+
+def unique_labels(fields: list[Field]) -> list[str]:
+    """Labels as column names and keys: a label that several fields share is followed by each
+    one's name (``Note (note)``, ``Note (lat)``), since a JSON object or a ``DictReader`` keeps
+    the last of equal keys and Parquet readers refuse them; a number ends what still collides."""
+    shared = Counter(f.label for f in fields)
+    keys: list[str] = []
+    for f in fields:
+        key = f.label if shared[f.label] == 1 else f"{f.label} ({f.name})"
+        unique, number = key, 1
+        while unique in keys:
+            number += 1
+            unique = f"{key} ({number})"
+        keys.append(unique)
+    return keys
 
 
 def _neutralise(text: str) -> str:
@@ -282,14 +299,13 @@ def _stream_file(path: Path) -> Iterator[bytes]:
 
 def _plain_batch(fields: list[Field], batch: pa.RecordBatch, options: ExportOptions) -> pa.RecordBatch:
     """Parquet/XLSX columns: geo as text (GeoJSON or "lat,lon"), everything else as stored."""
-    arrays, names = [], []
+    arrays = []
     for f, array in zip(fields, batch.columns):
         if f.type == FieldType.GEO_POINT_2D:
             array = pa.array([None if v is None or v.get("lat") is None else f"{v['lat']},{v['lon']}" for v in array.to_pylist()],
                              pa.string())
-        names.append(f.label if options.use_labels else f.name)
         arrays.append(array)
-    return pa.RecordBatch.from_arrays(arrays, names=names)
+    return pa.RecordBatch.from_arrays(arrays, names=_header(fields, options))
 
 
 def write_parquet(fields, batches, options) -> Iterator[bytes]:
