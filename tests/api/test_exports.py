@@ -260,3 +260,33 @@ def test_shared_labels_stay_distinct_keys(client):
     assert table.column("Note (note)").to_pylist()[0] == "texte"
     header = client.get(f"{LAB}/csv", params={"use_labels": True, "with_bom": False}).text.split("\r\n")[0]
     assert header.endswith(";Note (note);Note (lat)")
+
+
+def test_formula_neutralisation_covers_line_feeds_spaces_and_labels(client):
+    """Spreadsheets skip leading spaces before a formula; a line feed or NUL first is as risky
+    as a tab; and a label is publisher text like any cell."""
+    params = {"select": "concat('\n=1+1', nom) as lf, concat(' =1', nom) as sp, concat('\uff1d1', nom) as wide",
+              "where": "valeur = 6", "with_bom": False}
+    text = client.get("/api/explore/v2.1/catalog/datasets/formules/exports/csv", params=params).text
+    assert list(csv.reader(io.StringIO(text), delimiter=";"))[1] == ["'\n=1+1normal", "' =1normal", "'\uff1d1normal"]
+    header = client.get(f"{LAB}/csv", params={"use_labels": True, "with_bom": False, "select": "code"}).text
+    assert header.split("\r\n")[0] == '"\'=HYPERLINK(""http://evil"")"'
+
+
+def test_lone_csv_column_keeps_its_empty_rows(client):
+    """A lone null was an empty line, which readers skip: the row was lost."""
+    text = client.get(f"{LAB}/csv", params={"select": "note", "with_bom": False, "order_by": "code"}).text
+    assert text == 'note\r\n"texte"\r\n"\'-12"\r\n""\r\n'
+    assert len(list(csv.DictReader(io.StringIO(text)))) == 3
+
+
+def test_list_separator_joins_multivalued_text(client):
+    text = client.get(f"{LAB}/csv", params={"select": "code,tags", "list_separator": "|", "with_bom": False,
+                                            "order_by": "code"}).text
+    assert [row[1] for row in csv.reader(io.StringIO(text), delimiter=";")][1:] == ["'=a|+b|c", "x|y", ""]
+
+
+def test_quote_all_quotes_strings_not_numbers(client):
+    text = client.get(f"{URL}/csv", params={"quote_all": True, "with_bom": False, "select": "code_postal,annee",
+                                            "where": "id_livraison = '2000011'"}).text
+    assert text == '"code_postal";"annee"\r\n"75012";2001\r\n'

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -38,7 +39,12 @@ CHUNK = 1 << 16
 #: Characters an Excel cell holds. xlsxwriter cuts a longer text there (a geometry then is no
 #: GeoJSON at all): such a cell is left empty, with a comment saying why.
 XLSX_CELL_CHARS = 32_767
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: A cell a spreadsheet would run as a formula: ``= + - @`` (or their full-width forms) after any
+#: leading spaces, which spreadsheets skip, or a tab, carriage return, line feed or NUL first
+#: (ASVS 1.2.10). One pattern for Python's ``re`` and pyarrow's RE2, which has no ``\u`` escape:
+#: the wide characters are written as themselves.
+FORMULA = "^(?:[\\t\\r\\n\\x00]|[ \\f\\v\u00a0\u3000]*[=+\\-@\uff1d\uff0b\uff0d\uff20])"
+_FORMULA = re.compile(FORMULA)
 
 
 @dataclass
@@ -172,7 +178,7 @@ def unique_labels(fields: list[Field]) -> list[str]:
 
 
 def _neutralise(text: str) -> str:
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return "'" + text if _FORMULA.match(text) else text
 
 
 # -- CSV ----------------------------------------------------------------------------------------
@@ -188,11 +194,21 @@ def _csv_column(f: Field, array: pa.Array, options: ExportOptions) -> pa.Array:
         return _iso_datetimes(array, options.timezone)
     if pa.types.is_list(array.type):
         return pc.binary_join(pc.cast(array, pa.list_(pa.string())), options.list_separator)
+    if f.type == FieldType.TEXT and "multivalued" in f.annotations and pa.types.is_string(array.type):
+        array = _rejoined(array, f.annotations["multivalued"], options.list_separator)
     if f.type in (FieldType.TEXT, FieldType.JSON) and pa.types.is_string(array.type):
-        risky = pc.match_substring_regex(array, "^[=+\\-@\t\r]")
+        risky = pc.match_substring_regex(array, FORMULA)
         if pc.any(risky).as_py():  # rare: rebuilding the column costs more than finding the cells
             return pc.if_else(risky, pc.binary_join_element_wise("'", array, ""), array)
     return array
+
+
+def _rejoined(array: pa.Array, annotation: list, separator: str) -> pa.Array:
+    """A multivalued text (stored as written, ``a, b``) with its values joined by the request's
+    ``list_separator``, split as ``values.multivalued_list`` splits them for the JSON output."""
+    stored = str(annotation[0]) if annotation else ","
+    return pc.replace_substring_regex(pc.utf8_trim_whitespace(array), pattern=r"\s*" + re.escape(stored) + r"\s*",
+                                      replacement=separator.replace("\\", "\\\\"))
 
 
 def _iso_datetimes(array: pa.Array, timezone: str) -> pa.Array:
@@ -210,18 +226,31 @@ def _iso_datetimes(array: pa.Array, timezone: str) -> pa.Array:
     return pc.replace_substring_regex(text, pattern=r"([+-][0-9]{2})([0-9]{2})$", replacement=r"\1:\2")
 
 
+def _lone_cells(array: pa.Array) -> pa.Array:
+    """The one column of an export as text with its empty cells as ``""``: pyarrow writes a null
+    as an empty line, which readers skip (pandas, ``csv.DictReader``): the row was lost. Python's
+    csv writes ``""`` for a lone empty field for that reason."""
+    return pc.fill_null(pc.cast(array, pa.string()), "")
+
+
 def write_csv(fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions) -> Iterator[bytes]:
-    """pyarrow's C++ CSV writer on each batch: no Python loop per row or cell."""
+    """pyarrow's C++ CSV writer on each batch: no Python loop per row or cell. It quotes every
+    string, never a number: ``quote_all`` ("force quoting all strings") adds nothing to the
+    cells but quotes the header. The header is neutralised like the cells (labels are
+    publisher text)."""
     write_options = pacsv.WriteOptions(include_header=False, delimiter=options.delimiter, eol="\r\n",
-                                       quoting_style="all_valid" if options.quote_all else "needed")
+                                       quoting_style="needed")
     header = io.StringIO()
     csv.writer(header, delimiter=options.delimiter, lineterminator="\r\n",
-               quoting=csv.QUOTE_ALL if options.quote_all else csv.QUOTE_MINIMAL).writerow(_header(fields, options))
+               quoting=csv.QUOTE_ALL if options.quote_all else csv.QUOTE_MINIMAL) \
+        .writerow([_neutralise(title) for title in _header(fields, options)])
     yield (("\ufeff" if options.with_bom else "") + header.getvalue()).encode("utf-8")
     names = [f.name for f in fields]
 
     def chunk(batch: pa.RecordBatch) -> bytes:
         columns = [_csv_column(f, batch.column(i), options) for i, f in enumerate(fields)]
+        if len(columns) == 1 and columns[0].null_count:
+            columns = [_lone_cells(columns[0])]
         sink = io.BytesIO()
         pacsv.write_csv(pa.RecordBatch.from_arrays(columns, names=names), sink, write_options)
         return sink.getvalue()
