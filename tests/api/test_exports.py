@@ -290,3 +290,24 @@ def test_quote_all_quotes_strings_not_numbers(client):
     text = client.get(f"{URL}/csv", params={"quote_all": True, "with_bom": False, "select": "code_postal,annee",
                                             "where": "id_livraison = '2000011'"}).text
     assert text == '"code_postal";"annee"\r\n"75012";2001\r\n'
+
+
+def test_gpx_stays_in_wgs84_whatever_epsg(client, tmp_path):
+    """GPX holds WGS84 degrees: epsg=2154 wrote Lambert-93 metres as lat and lon."""
+    import pyogrio
+
+    path = tmp_path / "l93.gpx"
+    path.write_bytes(client.get(f"{URL}/gpx", params={"limit": 5, "epsg": 2154, "select": "annee,geo_point_2d"}).content)
+    x_min, y_min, x_max, y_max = pyogrio.read_info(path, layer="waypoints", force_total_bounds=True)["total_bounds"]
+    assert 2.2 < x_min < x_max < 2.5 and 48.8 < y_min < y_max < 48.95
+
+
+def test_flatgeobuf_keeps_order_by(client, tmp_path):
+    """GDAL's spatial index writes features in its own order: it is left out when an order is asked."""
+    import pyogrio
+
+    params = {"select": "code,geo_shape", "order_by": "code desc"}
+    path = tmp_path / "ordered.fgb"
+    path.write_bytes(client.get("/api/explore/v2.1/catalog/datasets/regions/exports/fgb", params=params).content)
+    codes = list(pyogrio.read_dataframe(path)["code"])
+    assert len(codes) == 13 and codes == sorted(codes, reverse=True)

@@ -43,7 +43,9 @@ EXPORT = (*QUERY, *CLOCK, Param("limit", int, -1), Param("use_labels", bool, Fal
 
 #: What the formats cannot hold, said where clients read the route (the OpenAPI document).
 EXPORT_NOTES = ("xlsx: an Excel cell holds 32,767 characters; a longer value (a detailed shape's GeoJSON) "
-                "is left out, its cell empty with a comment giving its length.")
+                "is left out, its cell empty with a comment giving its length. gpx, kml: WGS84 by definition, "
+                "epsg does not apply. fgb: with order_by, written without a spatial index, which would "
+                "reorder the features.")
 
 
 def gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -156,7 +158,7 @@ def explore_router(portal: str) -> APIRouter:
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         options = ExportOptions(use_labels=use_labels, delimiter=delimiter, list_separator=list_separator,
                                 quote_all=quote_all, with_bom=with_bom, parquet_compression=parquet_compression,
-                                epsg=epsg, filename=dataset.slug, timezone=timezone)
+                                epsg=epsg, filename=dataset.slug, timezone=timezone, ordered=order_by is not None)
         fmt, chunks = export_stream(instance(request), dataset, format, select=select, order_by=order_by, limit=limit,
                                     options=options, refine=refine, exclude=exclude, where=where, timezone=timezone,
                                     group_by=group_by, principal=principal,

@@ -59,6 +59,10 @@ class ExportOptions:
     filename: str = "export"
     #: datetimes are written in this zone (the request's ``timezone``, checked by the compiler)
     timezone: str = "UTC"
+    #: the request asks an order (``order_by``): FlatGeobuf then goes without its spatial index,
+    #: which writes the features in its own (packed Hilbert) order; without one it keeps the index
+    #: that lets readers fetch a bounding box by range requests
+    ordered: bool = False
     #: rows of an XLSX sheet, header included: Excel's limit (xlsxwriter silently drops the rows
     #: beyond it, so the records go on in further sheets)
     xlsx_sheet_rows: int = 1_048_576
@@ -454,7 +458,13 @@ def _ogr_writer(fmt: str) -> Writer:
             raise ValueError(f"the {fmt} export needs a geo_point_2d or geo_shape field")
         directory = Path(tempfile.mkdtemp(prefix="portail-export-"))
         target = directory / f"{options.filename}{extension}"
-        transformer = Transformer.from_crs(4326, options.epsg, always_xy=True) if options.epsg != 4326 else None
+        # GPX and KML are WGS84 by definition: epsg does not apply to them (GDAL reprojected KML
+        # back itself; GPX got projected metres as lat/lon, an invalid file)
+        epsg = 4326 if fmt in ("gpx", "kml") else options.epsg
+        transformer = Transformer.from_crs(4326, epsg, always_xy=True) if epsg != 4326 else None
+        creation = _OGR_OPTIONS.get(fmt, {})
+        if fmt == "fgb" and options.ordered:  # its spatial index would put the features in its own order
+            creation = {"layer_options": {"SPATIAL_INDEX": "NO"}}
         try:
             appended = False
             for batch in _or_empty(fields, batches, "wkb"):
@@ -486,8 +496,7 @@ def _ogr_writer(fmt: str) -> Writer:
                 table = pa.table(arrays, names=names)
                 pyogrio.write_arrow(table, target, driver=driver, geometry_name="geometry",
                                     geometry_type="Unknown" if fmt != "gpx" else "Point",
-                                    crs=f"EPSG:{options.epsg}", append=appended,
-                                    **_OGR_OPTIONS.get(fmt, {}))
+                                    crs=f"EPSG:{epsg}", append=appended, **creation)
                 appended = True
             if fmt == "shp":
                 archive = directory / f"{options.filename}.zip"
