@@ -311,3 +311,9 @@ def test_flatgeobuf_keeps_order_by(client, tmp_path):
     path.write_bytes(client.get("/api/explore/v2.1/catalog/datasets/regions/exports/fgb", params=params).content)
     codes = list(pyogrio.read_dataframe(path)["code"])
     assert len(codes) == 13 and codes == sorted(codes, reverse=True)
+
+
+def test_lang_localises_exports_like_records(client):
+    params = {"select": "date_format(date'2024-03-01', 'MMMM') as m", "limit": 1}
+    assert client.get(f"{URL}/json", params={**params, "lang": "en"}).json() == [{"m": "March"}]
+    assert client.get(f"{URL}/json", params=params).json() == [{"m": "mars"}]

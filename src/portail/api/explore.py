@@ -36,7 +36,7 @@ RECORDS = (*QUERY, *PAGE, *LANGUAGE, Param("include_links", bool, False),
                                       "then follow _links next)."))
 RECORD = (Param("select"), *LANGUAGE)
 FACETS = (Param("facet", many=True), *FILTERS, *CLOCK)
-EXPORT = (*QUERY, *CLOCK, Param("limit", int, -1), Param("use_labels", bool, False), Param("compressed", bool, False),
+EXPORT = (*QUERY, *LANGUAGE, Param("limit", int, -1), Param("use_labels", bool, False), Param("compressed", bool, False),
           Param("delimiter", default=";", choices=(";", ",", "\t", "|")), Param("list_separator", default=","),
           Param("quote_all", bool, False), Param("with_bom", bool, True),
           Param("parquet_compression", default="snappy", choices=("snappy", "zstd")), Param("epsg", int, 4326))
@@ -154,13 +154,13 @@ def explore_router(portal: str) -> APIRouter:
                  summary="Export records (streamed, no row cap)", description=EXPORT_NOTES)
     def export(request: Request, principal, dataset_id: str, format: str, *, select, order_by, limit, use_labels,
                compressed, delimiter, list_separator, quote_all, with_bom, parquet_compression, epsg, refine, exclude,
-               where, timezone, group_by):
+               where, lang, timezone, group_by):
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         options = ExportOptions(use_labels=use_labels, delimiter=delimiter, list_separator=list_separator,
                                 quote_all=quote_all, with_bom=with_bom, parquet_compression=parquet_compression,
                                 epsg=epsg, filename=dataset.slug, timezone=timezone, ordered=order_by is not None)
         fmt, chunks = export_stream(instance(request), dataset, format, select=select, order_by=order_by, limit=limit,
-                                    options=options, refine=refine, exclude=exclude, where=where, timezone=timezone,
+                                    options=options, refine=refine, exclude=exclude, where=where, lang=lang, timezone=timezone,
                                     group_by=group_by, principal=principal,
                                     ip=request.client.host if request.client else None)
         filename = f"{dataset.slug}.{fmt.extension}"

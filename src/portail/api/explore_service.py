@@ -587,8 +587,9 @@ _FACETS = GenerationCache(1024)
 
 def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select: str | None = None,
                   order_by: str | None = None, limit: int = -1, options=None, refine: list[str] | None = None,
-                  exclude: list[str] | None = None, where: list[str] | None = None, timezone: str = "UTC",
-                  group_by: str | None = None, principal: Principal = ANONYMOUS, ip: str | None = None):
+                  exclude: list[str] | None = None, where: list[str] | None = None, lang: str = "fr",
+                  timezone: str = "UTC", group_by: str | None = None, principal: Principal = ANONYMOUS,
+                  ip: str | None = None):
     """The bytes of an export, streamed: (format, iterator), compiled by ODSQL like records (any
     select, where, group_by, order_by) with the caller's security. Checks happen before the
     first byte; an export of restricted data is written to the audit log."""
@@ -602,7 +603,7 @@ def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select
     access = _records_access(instance, dataset, principal)
     version = access.dataset.current
     plan = compile_odsql(access.fields(), access.security, select=select, where=list(where or []), group_by=group_by,
-                         order_by=order_by, timezone=timezone, limit=limit if limit >= 0 else None,
+                         order_by=order_by, lang=lang, timezone=timezone, limit=limit if limit >= 0 else None,
                          geometry=fmt.geometry)
     columns = list(plan.columns)
     if fmt.needs_geo and not any(f.type in ("geo_point_2d", "geo_shape") for f in columns):
