@@ -37,6 +37,10 @@ def client(tmp_path_factory, refdata):
 def test_listing(client):
     links = client.get(URL).json()["links"]
     assert {link["rel"] for link in links} >= {"self", "csv", "json", "jsonl", "geojson", "parquet", "xlsx", "shp", "kml", "gpx", "fgb"}
+    # no geo field: no geo format (each answers 400)
+    links = client.get("/api/explore/v2.1/catalog/datasets/formules/exports").json()["links"]
+    rels = {link["rel"] for link in links}
+    assert {"csv", "json", "jsonl", "parquet", "xlsx"} <= rels and not rels & {"geojson", "shp", "kml", "gpx", "fgb"}
 
 
 def test_csv_defaults_like_opendatasoft(client):

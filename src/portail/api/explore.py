@@ -22,6 +22,7 @@ from portail.api.errors import not_found
 from portail.api.params import Param, query_route
 from portail.api.serialize import dataset_json, json_response
 from portail.exports import FORMATS, ExportOptions
+from portail.schema import GEO_TYPES, fields_from_json
 
 #: The query parameters of the routes (``api.params``), by what they do.
 FILTERS = (Param("where", many=True), Param("refine", many=True), Param("exclude", many=True))
@@ -146,9 +147,13 @@ def explore_router(portal: str) -> APIRouter:
 
     @query_route(router, "/catalog/datasets/{dataset_id}/exports", summary="Export formats of a dataset")
     def list_exports(request: Request, principal, dataset_id: str):
-        get_visible_dataset(instance(request), portal, dataset_id, principal)
+        """The formats a client can follow: the geo formats only for a dataset with a geo field
+        (the caller's schema), as they answer 400 otherwise."""
+        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        geo = any(f.type in GEO_TYPES for f in fields_from_json(dataset.current.fields if dataset.current else []))
         href = f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset_id}/exports"
-        return {"links": [{"rel": "self", "href": href}] + [{"rel": name, "href": f"{href}/{name}"} for name in FORMATS]}
+        return {"links": [{"rel": "self", "href": href}] + [{"rel": name, "href": f"{href}/{name}"}
+                                                            for name, fmt in FORMATS.items() if geo or not fmt.needs_geo]}
 
     @query_route(router, "/catalog/datasets/{dataset_id}/exports/{format}", EXPORT,
                  summary="Export records (streamed, no row cap)", description=EXPORT_NOTES)
