@@ -321,3 +321,19 @@ def test_lang_localises_exports_like_records(client):
     params = {"select": "date_format(date'2024-03-01', 'MMMM') as m", "limit": 1}
     assert client.get(f"{URL}/json", params={**params, "lang": "en"}).json() == [{"m": "March"}]
     assert client.get(f"{URL}/json", params=params).json() == [{"m": "mars"}]
+
+
+@pytest.mark.parametrize("fmt", ["shp", "kml", "fgb"])
+def test_geo_formats_write_datetimes_in_the_request_zone(client, fmt, tmp_path):
+    """Datetimes were cast to text in UTC (``2024-05-01 12:30:00+00``) whatever timezone."""
+    import pyogrio
+
+    params = {"select": "date'2024-05-01T12:30:00Z' as t,geo_point_2d", "limit": 1, "timezone": "Europe/Paris"}
+    response = client.get(f"{URL}/{fmt}", params=params)
+    path = tmp_path / f"out.{fmt}"
+    if fmt == "shp":
+        zipfile.ZipFile(io.BytesIO(response.content)).extractall(tmp_path)
+        path = next(tmp_path.glob("*.shp"))
+    else:
+        path.write_bytes(response.content)
+    assert list(pyogrio.read_dataframe(path)["t"]) == ["2024-05-01T14:30:00+02:00"]

@@ -476,7 +476,11 @@ def _ogr_writer(fmt: str) -> Writer:
                         continue
                     if f.type in GEO_TYPES:
                         continue
-                    if f.type in (FieldType.DATETIME,):
+                    if f.type == FieldType.DATETIME and pa.types.is_timestamp(array.type):
+                        # as /records and CSV write them (ISO 8601 in the request's zone): the
+                        # drivers' own datetime fields vary (none in a DBF) and drop the zone
+                        array = _iso_datetimes(array, options.timezone)
+                    elif f.type == FieldType.DATETIME:
                         array = array.cast(pa.string())
                     names.append(f.name)
                     arrays.append(array)
