@@ -337,3 +337,14 @@ def test_geo_formats_write_datetimes_in_the_request_zone(client, fmt, tmp_path):
     else:
         path.write_bytes(response.content)
     assert list(pyogrio.read_dataframe(path)["t"]) == ["2024-05-01T14:30:00+02:00"]
+
+
+def test_xlsx_keeps_formula_like_text_as_data(client):
+    """XLSX string cells are never formulas: the risky ones get Excel's hidden quote prefix
+    instead of a visible "'" that changed the value ("'-12")."""
+    from python_calamine import CalamineWorkbook
+
+    data = client.get("/api/explore/v2.1/catalog/datasets/formules/exports/xlsx").content
+    rows = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
+    assert [row[0] for row in rows[1:]] == ['=HYPERLINK("http://evil")', "+33 1 23", "@SUM(A1)", "normal"]
+    assert 'quotePrefix="1"' in zipfile.ZipFile(io.BytesIO(data)).read("xl/styles.xml").decode()

@@ -3,7 +3,8 @@
 Values are shaped as the Explore API shapes them (``api.serialize``) for the JSON family;
 CSV follows Opendatasoft's conventions (``;`` by default, BOM by default, ``lat,lon`` for
 points, GeoJSON text for shapes). Text cells that a spreadsheet would run as a formula
-(starting with ``= + - @``, or a tab/carriage return) are prefixed with ``'`` in CSV and XLSX.
+(``= + - @`` first, after spaces or not, or a tab, line end or NUL) are prefixed with ``'`` in CSV
+and written with Excel's hidden quote prefix in XLSX.
 An XLSX cell holds 32,767 characters: a longer value (a detailed shape's GeoJSON) is left out,
 its cell empty with a comment giving its length, never cut into invalid text.
 """
@@ -375,11 +376,22 @@ def write_xlsx(fields, batches, options) -> Iterator[bytes]:
                                                    "strings_to_urls": False, "remove_timezone": True})
         date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
         datetime_format = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+        # A string cell is never run as a formula; Excel's hidden quote prefix keeps it text when
+        # edited or saved as CSV, without the visible "'" that CSV needs (the value stays the data)
+        literal = workbook.add_format({"quote_prefix": True})
+
+        def write_text(sheet, row: int, col: int, text: str) -> None:
+            if len(text) > XLSX_CELL_CHARS:
+                sheet.write_comment(row, col, _too_long(len(text)))
+            elif _FORMULA.match(text):
+                sheet.write_string(row, col, text, literal)
+            else:
+                sheet.write_string(row, col, text)
 
         def new_sheet(number: int):
             sheet = workbook.add_worksheet("export" if number == 1 else f"export ({number})")
             for col, title in enumerate(_header(fields, options)):
-                sheet.write_string(0, col, title)
+                write_text(sheet, 0, col, title)
             return sheet
 
         sheets = 1
@@ -406,11 +418,7 @@ def write_xlsx(fields, batches, options) -> Iterator[bytes]:
                     elif isinstance(value, (int, float)):
                         sheet.write_number(row_number, col, value)
                     else:
-                        text = _neutralise(str(value))
-                        if len(text) > XLSX_CELL_CHARS:
-                            sheet.write_comment(row_number, col, _too_long(len(text)))
-                        else:
-                            sheet.write_string(row_number, col, text)
+                        write_text(sheet, row_number, col, str(value))
                 row_number += 1
         workbook.close()
     except BaseException:
