@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from portail.api.deps import portal_url
+from portail.api.deps import portal_url, public_url
 from portail.api.errors import not_found
 from portail.api.explore_service import visible_datasets
 from portail.api.params import Param, query_route
@@ -69,14 +69,12 @@ def catalog_exports_router(portal: str) -> APIRouter:
 
     def info(request: Request) -> CatalogInfo:
         settings = request.app.state.instance.settings
-        # URIs are built on the configured public URL, not on however this request reached us:
-        # they must stay the same for every harvest.
         try:
             site = settings.portal(portal)
-            root, title, description = site.root, site.title, site.description or settings.portal_description
+            title, description = site.title, site.description or settings.portal_description
         except KeyError:
-            root, title, description = "", settings.portal_title, settings.portal_description
-        return CatalogInfo(base_url=settings.base_url.rstrip("/") + root, title=title, description=description,
+            title, description = settings.portal_title, settings.portal_description
+        return CatalogInfo(base_url=public_url(request, portal), title=title, description=description,
                            publisher=settings.publisher_name)
 
     @query_route(router, "/catalog/exports", summary="Catalogue export formats")
