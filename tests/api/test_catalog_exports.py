@@ -94,3 +94,81 @@ def test_plain_catalog_exports(client):
     sheet = CalamineWorkbook.from_filelike(io.BytesIO(client.get(f"{URL}/xlsx").content)).get_sheet_by_index(0).to_python()
     assert sheet[0][0] == "dataset_id" and len(sheet) == 3
     assert client.get(f"{URL}/docx").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory, refdata):
+    """Three small published datasets, one of them with formulas in its metadata."""
+    from tests.conftest import Published, published_instance
+
+    cog = refdata / "referentiels"
+    instance = published_instance(
+        tmp_path_factory.mktemp("catalogue") / "home",
+        Published("departements", cog / "cog2026_departements.csv", "Départements",
+                  metadata={"themes": ["Administration"], "keywords": ["cog", "insee"]}),
+        Published("regions", cog / "cog2026_regions.csv", "Régions", metadata={"themes": ["Economie"]}),
+        Published("formules", cog / "cog2026_regions.csv", '=HYPERLINK("http://evil","titre")',
+                  metadata={"description": "+33 description", "keywords": ["@kw"]}))
+    yield TestClient(create_app(instance))
+    instance.store.close()
+
+
+def _csv(client, **params) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(client.get(f"{URL}/csv", params=params).text.lstrip("\ufeff")), delimiter=";"))
+
+
+@pytest.mark.parametrize("params", [
+    {"where": "dataset_id='regions'"}, {"refine": "theme:Economie"}, {"exclude": "theme:Economie"},
+    {"select": "dataset_id, records_count", "order_by": "dataset_id desc"}, {"limit": 2, "offset": 1, "order_by": "dataset_id"},
+    {"where": "title like 'r*'", "lang": "en"}, {"group_by": "theme", "select": "theme, count(*) as n"},
+])
+def test_catalogue_exports_select_as_the_catalogue_does(catalogue, params):
+    """JSON and CSV hold exactly what /catalog/datasets answers to the same query."""
+    expected = catalogue.get("/api/explore/v2.1/catalog/datasets", params={"limit": 100, **params}).json()["results"]
+    assert catalogue.get(f"{URL}/json", params=params).json() == expected
+    assert len(expected) < 3 or "select" in params  # a query that picks datasets left some out
+    rows = _csv(catalogue, **params)
+    assert len(rows) == len(expected)
+    if "select" in params:
+        assert [list(r) for r in rows] == [list(e) for e in expected]
+        assert [list(r.values()) for r in rows] == [["" if v is None else str(v) for v in e.values()] for e in expected]
+    else:
+        assert [r["dataset_id"] for r in rows] == [e["dataset_id"] for e in expected]
+
+
+def test_catalogue_csv_options_and_timezone(catalogue):
+    text = catalogue.get(f"{URL}/csv", params={"select": "dataset_id, keyword, modified", "list_separator": "|",
+                                               "quote_all": True, "delimiter": ",", "with_bom": False,
+                                               "timezone": "Europe/Paris", "where": "dataset_id='departements'"}).text
+    header, row = list(csv.reader(io.StringIO(text)))
+    assert header == ["dataset_id", "keyword", "modified"]
+    assert row[:2] == ["departements", "cog|insee"] and row[2].endswith(("+01:00", "+02:00"))
+    assert catalogue.get(f"{URL}/csv", params={"limit": -2}).status_code == 400
+    assert catalogue.get(f"{URL}/json", params={"where": "dataset_id ="}).json()["error_code"] == "ODSQLError"
+
+
+def test_catalogue_csv_neutralises_formulas(catalogue):
+    (row,) = _csv(catalogue, where="dataset_id='formules'")
+    assert row["title"] == "'=HYPERLINK(\"http://evil\",\"titre\")"
+    assert row["keyword"] == "'@kw"
+    assert not row["description"].startswith(("=", "+", "-", "@"))
+
+
+def test_dcat_pages_the_selection(catalogue):
+    hydra = "http://www.w3.org/ns/hydra/core#"
+    graph = Graph().parse(data=catalogue.get(f"{URL}/ttl", params={"exclude": "theme:Economie", "page_size": 1,
+                                                                    "order_by": "dataset_id"}).text, format="turtle")
+    (dataset,) = graph.subjects(RDF.type, DCAT.Dataset)
+    assert str(graph.value(dataset, DCAT.landingPage)).endswith("/departements/")
+    view = next(graph.subjects(RDF.type, URIRef(hydra + "PartialCollectionView")))
+    assert int(graph.value(view, URIRef(hydra + "totalItems"))) == 2
+    following = str(graph.value(view, URIRef(hydra + "next")))
+    assert "exclude=theme%3AEconomie" in following and "order_by=dataset_id" in following
+    assert following.endswith("page_size=1&page=2")
+    second = Graph().parse(data=catalogue.get(following.split("/api/explore/v2.1/catalog/exports")[1].join(
+        [f"{URL}", ""]).replace("/dcat?", "/ttl?")).text, format="turtle")
+    (other,) = second.subjects(RDF.type, DCAT.Dataset)
+    assert str(second.value(other, DCAT.landingPage)).endswith("/formules/")
+    rss = ET.fromstring(catalogue.get(f"{URL}/rss", params={"where": "dataset_id='regions'"}).content)
+    assert [i.findtext("title") for i in rss.find("channel").findall("item")] == ["Régions"]
+    assert catalogue.get(f"{URL}/dcat", params={"group_by": "theme"}).status_code == 400

@@ -153,7 +153,9 @@ def _slug(text: str) -> str:
 
 
 def catalog_graph(info: CatalogInfo, datasets: list[Dataset], *, page: int = 1, page_size: int = 100,
-                  formats: list[str] | None = None) -> Graph:
+                  formats: list[str] | None = None, query: str = "") -> Graph:
+    """The catalogue's page ``page`` of ``datasets``; ``query`` is the request's own query string
+    (filters, order) that the paging links carry, so that a next page is of the same selection."""
     graph = Graph()
     for prefix, namespace in (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("vcard", VCARD), ("hydra", HYDRA),
                               ("adms", ADMS)):
@@ -172,7 +174,7 @@ def catalog_graph(info: CatalogInfo, datasets: list[Dataset], *, page: int = 1, 
     for dataset in datasets[start:start + page_size]:
         graph.add((catalog, DCAT.dataset, add_dataset(graph, info, dataset, formats)))
     last = max(1, -(-len(datasets) // page_size))
-    view_base = f"{info.base_url}/api/explore/v2.1/catalog/exports/dcat?page_size={page_size}&page="
+    view_base = f"{info.base_url}/api/explore/v2.1/catalog/exports/dcat?{query + '&' if query else ''}page_size={page_size}&page="
     view = URIRef(view_base + str(page))
     graph.add((view, RDF.type, HYDRA.PartialCollectionView))
     graph.add((view, HYDRA.first, URIRef(view_base + "1")))
