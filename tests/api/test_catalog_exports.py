@@ -172,3 +172,13 @@ def test_dcat_pages_the_selection(catalogue):
     rss = ET.fromstring(catalogue.get(f"{URL}/rss", params={"where": "dataset_id='regions'"}).content)
     assert [i.findtext("title") for i in rss.find("channel").findall("item")] == ["Régions"]
     assert catalogue.get(f"{URL}/dcat", params={"group_by": "theme"}).status_code == 400
+
+
+def test_dcat_downloads_use_labels_unless_told_not_to(catalogue):
+    def downloads(**params) -> set[str]:
+        graph = Graph().parse(data=catalogue.get(f"{URL}/ttl", params={"where": "dataset_id='regions'", **params}).text,
+                              format="turtle")
+        return {str(url) for url in graph.objects(None, DCAT.downloadURL)}
+
+    assert downloads() and all(url.endswith("?use_labels=true") for url in downloads())
+    assert downloads(use_labels_in_exports=False) == {url.removesuffix("?use_labels=true") for url in downloads()}

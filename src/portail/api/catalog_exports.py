@@ -86,11 +86,11 @@ def _rss(datasets, info: CatalogInfo) -> str:
 EXPORT = (Param("select"), Param("where", many=True), Param("group_by"), Param("order_by"), Param("limit", int, -1),
           Param("offset", int, 0), Param("refine", many=True), Param("exclude", many=True), Param("lang", default="fr"),
           Param("timezone", default="UTC"), Param("page", int, 1), Param("page_size", int, 100),
-          Param("include_exports"), Param("delimiter", default=";", choices=(";", ",", "\t", "|")),
+          Param("include_exports"), Param("use_labels_in_exports", bool, True), Param("delimiter", default=";", choices=(";", ",", "\t", "|")),
           Param("list_separator", default=","), Param("quote_all", bool, False), Param("with_bom", bool, True))
 #: What DCAT's paging links carry over from the request (its query, not its credentials).
 _PAGED = frozenset({"select", "where", "group_by", "order_by", "limit", "offset", "refine", "exclude", "lang",
-                    "timezone", "include_exports"})
+                    "timezone", "include_exports", "use_labels_in_exports"})
 
 
 def catalog_exports_router(portal: str) -> APIRouter:
@@ -113,8 +113,8 @@ def catalog_exports_router(portal: str) -> APIRouter:
 
     @query_route(router, "/catalog/exports/{format}", EXPORT, summary="Export the catalogue (DCAT-AP, JSON, CSV, XLSX, RSS)")
     def export(request: Request, principal, format: str, *, select, where, group_by, order_by, limit, offset, refine,
-               exclude, lang, timezone, page, page_size, include_exports, delimiter, list_separator, quote_all,
-               with_bom):
+               exclude, lang, timezone, page, page_size, include_exports, use_labels_in_exports, delimiter,
+               list_separator, quote_all, with_bom):
         fmt = format.replace("-", "_")
         if fmt not in RDF_FORMATS and fmt not in ("json", "rss", "csv", "xlsx"):
             raise not_found(f"Unknown catalog export format: {format}")
@@ -142,7 +142,7 @@ def catalog_exports_router(portal: str) -> APIRouter:
             formats = [f.strip() for f in include_exports.split(",")] if include_exports else None
             carried = urlencode([(k, v) for k, v in request.query_params.multi_items() if k in _PAGED])
             graph = catalog_graph(catalog, chosen, page=max(page, 1), page_size=min(max(page_size, 1), 1000),
-                                  formats=formats, query=carried)
+                                  formats=formats, query=carried, use_labels=use_labels_in_exports)
             return Response(graph.serialize(format=serializer), media_type=media_type,
                             headers={"Content-Disposition": f'inline; filename="catalog.{extension}"'})
         if fmt == "json":

@@ -78,8 +78,12 @@ def _stamp(value: datetime | date) -> Literal:
     return Literal(value.isoformat(), datatype=XSD.date)
 
 
-def add_dataset(graph: Graph, info: CatalogInfo, dataset: Dataset, formats: list[str] | None = None) -> URIRef:
+def add_dataset(graph: Graph, info: CatalogInfo, dataset: Dataset, formats: list[str] | None = None,
+                use_labels: bool = True) -> URIRef:
+    """A dataset and its distributions; ``use_labels`` (Opendatasoft's ``use_labels_in_exports``)
+    makes the download URLs ask for field labels as column names."""
     base = info.base_url
+    labels = "?use_labels=true" if use_labels else ""
     node = dataset_uri(base, dataset.uid)
     graph.add((node, RDF.type, DCAT.Dataset))
     graph.add((node, DCTERMS.identifier, Literal(dataset.uid)))
@@ -130,7 +134,7 @@ def add_dataset(graph: Graph, info: CatalogInfo, dataset: Dataset, formats: list
         if fmt not in DISTRIBUTIONS or (fmt in GEO_ONLY and not has_geo) or dataset.current is None:
             continue
         file_type, media_type = DISTRIBUTIONS[fmt]
-        download = URIRef(f"{base}/api/explore/v2.1/catalog/datasets/{dataset.slug}/exports/{fmt}")
+        download = URIRef(f"{base}/api/explore/v2.1/catalog/datasets/{dataset.slug}/exports/{fmt}{labels}")
         distribution = URIRef(f"{base}/dcat/dataset/{dataset.uid}/distribution/{fmt}")
         graph.add((node, DCAT.distribution, distribution))
         graph.add((distribution, RDF.type, DCAT.Distribution))
@@ -153,7 +157,7 @@ def _slug(text: str) -> str:
 
 
 def catalog_graph(info: CatalogInfo, datasets: list[Dataset], *, page: int = 1, page_size: int = 100,
-                  formats: list[str] | None = None, query: str = "") -> Graph:
+                  formats: list[str] | None = None, query: str = "", use_labels: bool = True) -> Graph:
     """The catalogue's page ``page`` of ``datasets``; ``query`` is the request's own query string
     (filters, order) that the paging links carry, so that a next page is of the same selection."""
     graph = Graph()
@@ -172,7 +176,7 @@ def catalog_graph(info: CatalogInfo, datasets: list[Dataset], *, page: int = 1, 
     graph.add((catalog, DCTERMS.language, URIRef(EU_LANGUAGE + LANGUAGES.get(info.language, "FRA"))))
     start = (page - 1) * page_size
     for dataset in datasets[start:start + page_size]:
-        graph.add((catalog, DCAT.dataset, add_dataset(graph, info, dataset, formats)))
+        graph.add((catalog, DCAT.dataset, add_dataset(graph, info, dataset, formats, use_labels)))
     last = max(1, -(-len(datasets) // page_size))
     view_base = f"{info.base_url}/api/explore/v2.1/catalog/exports/dcat?{query + '&' if query else ''}page_size={page_size}&page="
     view = URIRef(view_base + str(page))
