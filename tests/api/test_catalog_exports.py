@@ -98,7 +98,9 @@ def test_plain_catalog_exports(client):
 
 @pytest.fixture(scope="module")
 def catalogue(tmp_path_factory, refdata):
-    """Three small published datasets, one of them with formulas in its metadata."""
+    """Three small published datasets, one of them with formulas in its metadata, its records
+    restricted (its metadata public)."""
+    from portail.auth import services as auth
     from tests.conftest import Published, published_instance
 
     cog = refdata / "referentiels"
@@ -109,6 +111,8 @@ def catalogue(tmp_path_factory, refdata):
         Published("regions", cog / "cog2026_regions.csv", "Régions", metadata={"themes": ["Economie"]}),
         Published("formules", cog / "cog2026_regions.csv", '=HYPERLINK("http://evil","titre")',
                   metadata={"description": "+33 description", "keywords": ["@kw"]}))
+    with instance.session() as s:
+        auth.set_dataset_security(s, services.get_dataset(s, "formules"), visibility="restricted", metadata_public=True)
     yield TestClient(create_app(instance))
     instance.store.close()
 
@@ -182,3 +186,34 @@ def test_dcat_downloads_use_labels_unless_told_not_to(catalogue):
 
     assert downloads() and all(url.endswith("?use_labels=true") for url in downloads())
     assert downloads(use_labels_in_exports=False) == {url.removesuffix("?use_labels=true") for url in downloads()}
+
+
+def test_data_json_for_project_open_data_harvesters(client):
+    """data.json (Project Open Data v1.1): the schema's required fields, the DCAT URIs, the
+    distributions DCAT lists, and the catalogue query."""
+    document = client.get(f"{URL}/data.json").json()
+    assert document["conformsTo"] == "https://project-open-data.cio.gov/v1.1/schema"
+    assert document["@type"] == "dcat:Catalog"
+    by_title = {d["title"]: d for d in document["dataset"]}
+    assert set(by_title) == {"Logements sociaux financés à Paris", "Âge de liquidation"}
+    required = {"title", "description", "keyword", "modified", "publisher", "contactPoint", "identifier", "accessLevel"}
+    assert all(required <= set(d) for d in document["dataset"])
+    logements = by_title["Logements sociaux financés à Paris"]
+    graph = Graph().parse(data=client.get(f"{URL}/dcat").content, format="xml")
+    assert URIRef(logements["identifier"]) in set(graph.subjects(RDF.type, DCAT.Dataset))
+    assert logements["keyword"] == ["logement", "Paris"] and logements["accessLevel"] == "public"
+    assert logements["contactPoint"] == {"@type": "vcard:Contact", "fn": "Open data", "hasEmail": "mailto:open@paris.fr"}
+    assert logements["license"] == "https://opendatacommons.org/licenses/odbl/1-0/"
+    assert logements["accrualPeriodicity"] == "R/P1Y" and logements["temporal"] == "2001-01-01/2023-12-31"
+    assert {d["format"] for d in logements["distribution"]} == {"CSV", "JSON", "GEOJSON", "PARQUET", "XLSX", "SHP"}
+    assert all(d["downloadURL"].endswith("?use_labels=true") for d in logements["distribution"])
+    only = client.get(f"{URL}/data.json", params={"where": "dataset_id='retraites'", "include_exports": "csv"}).json()
+    assert [d["title"] for d in only["dataset"]] == ["Âge de liquidation"]
+    assert [d["format"] for d in only["dataset"][0]["distribution"]] == ["CSV"]
+    assert "data.json" in {link["rel"] for link in client.get(URL).json()["links"]}
+
+
+def test_data_json_access_levels(catalogue):
+    levels = {d["landingPage"].rsplit("/", 2)[1]: d["accessLevel"]
+              for d in catalogue.get(f"{URL}/data.json").json()["dataset"]}
+    assert levels == {"departements": "public", "regions": "public", "formules": "restricted public"}

@@ -1,6 +1,7 @@
-"""Catalogue exports: DCAT-AP (RDF/XML, Turtle, JSON-LD) with Hydra paging, JSON, CSV, XLSX, RSS.
+"""Catalogue exports: DCAT-AP (RDF/XML, Turtle, JSON-LD) with Hydra paging, data.json (Project
+Open Data v1.1), JSON, CSV, XLSX, RSS.
 
-Thin: the DCAT graph comes from ``catalog.dcat``, dataset objects from ``api.serialize``. The
+Thin: the DCAT graph comes from ``catalog.dcat``, data.json from ``catalog.datajson``, dataset objects from ``api.serialize``. The
 datasets are those ``visible_datasets`` hands the caller, already shaped for them (hidden
 fields, their own records counts), so an export never shows more than the catalogue does.
 Which datasets, in which order, is the query of ``/catalog/datasets`` (``catalog_search``:
@@ -18,14 +19,16 @@ from xml.sax.saxutils import escape
 
 import pyarrow as pa
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from portail.api.catalog_search import search_catalog
 from portail.api.deps import portal_url, public_url
 from portail.api.errors import invalid_parameter, not_found
-from portail.api.explore_service import check_paging, visible_datasets
+from portail.api.explore_service import check_paging, dataset_access, visible_datasets
 from portail.api.params import Param, query_route
 from portail.api.serialize import dataset_json
+from portail.auth import ANONYMOUS
+from portail.catalog.datajson import catalog_json
 from portail.catalog.dcat import CatalogInfo, catalog_graph
 from portail.exports import FORMATS, ExportOptions
 from portail.schema import Field, FieldType
@@ -35,7 +38,7 @@ RDF_FORMATS = {
     "rdf": ("xml", "application/rdf+xml", "rdf"), "ttl": ("turtle", "text/turtle", "ttl"),
     "turtle": ("turtle", "text/turtle", "ttl"), "jsonld": ("json-ld", "application/ld+json", "jsonld"),
 }
-CATALOG_FORMATS = sorted({*RDF_FORMATS, "json", "csv", "xlsx", "rss"})
+CATALOG_FORMATS = sorted({*RDF_FORMATS, "data.json", "json", "csv", "xlsx", "rss"})
 #: The catalogue CSV's columns when no ``select`` names them (catalogue ODSQL fields).
 CSV_COLUMNS = ["dataset_id", "dataset_uid", "title", "description", "theme", "keyword", "license", "publisher",
                "language", "modified", "data_processed", "records_count", "features"]
@@ -111,12 +114,12 @@ def catalog_exports_router(portal: str) -> APIRouter:
         href = f"{portal_url(request, portal)}/api/explore/v2.1/catalog/exports"
         return {"links": [{"rel": "self", "href": href}] + [{"rel": f, "href": f"{href}/{f}"} for f in CATALOG_FORMATS]}
 
-    @query_route(router, "/catalog/exports/{format}", EXPORT, summary="Export the catalogue (DCAT-AP, JSON, CSV, XLSX, RSS)")
+    @query_route(router, "/catalog/exports/{format}", EXPORT, summary="Export the catalogue (DCAT-AP, data.json, JSON, CSV, XLSX, RSS)")
     def export(request: Request, principal, format: str, *, select, where, group_by, order_by, limit, offset, refine,
                exclude, lang, timezone, page, page_size, include_exports, use_labels_in_exports, delimiter,
                list_separator, quote_all, with_bom):
         fmt = format.replace("-", "_")
-        if fmt not in RDF_FORMATS and fmt not in ("json", "rss", "csv", "xlsx"):
+        if fmt not in CATALOG_FORMATS:
             raise not_found(f"Unknown catalog export format: {format}")
         catalog = info(request)
         datasets = visible_datasets(request.app.state.instance, portal, principal)
@@ -128,7 +131,7 @@ def catalog_exports_router(portal: str) -> APIRouter:
                                   limit=limit, offset=offset, refine=refine, exclude=exclude, lang=lang,
                                   timezone=timezone, check_paging=_unbounded)
 
-        if fmt in RDF_FORMATS or fmt == "rss":
+        if fmt in RDF_FORMATS or fmt in ("rss", "data.json"):
             # These describe datasets in their own vocabulary: a query picks and orders them
             # (``select`` has nothing to narrow), it cannot turn them into groups.
             if group_by:
@@ -138,8 +141,14 @@ def catalog_exports_router(portal: str) -> APIRouter:
             chosen = [by_uid[o["dataset_uid"]] for o in found.results]
             if fmt == "rss":
                 return Response(_rss(chosen, catalog), media_type="application/rss+xml")
-            serializer, media_type, extension = RDF_FORMATS[fmt]
             formats = [f.strip() for f in include_exports.split(",")] if include_exports else None
+            if fmt == "data.json":
+                instance = request.app.state.instance
+                restricted = frozenset(d.uid for d in chosen if dataset_access(instance, d.uid, ANONYMOUS).restricted)
+                return JSONResponse(catalog_json(catalog, chosen, formats=formats, use_labels=use_labels_in_exports,
+                                                 restricted=restricted),
+                                    headers={"Content-Disposition": 'inline; filename="data.json"'})
+            serializer, media_type, extension = RDF_FORMATS[fmt]
             carried = urlencode([(k, v) for k, v in request.query_params.multi_items() if k in _PAGED])
             graph = catalog_graph(catalog, chosen, page=max(page, 1), page_size=min(max(page_size, 1), 1000),
                                   formats=formats, query=carried, use_labels=use_labels_in_exports)

@@ -72,6 +72,28 @@ def licence_uri(dataset: Dataset) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Download:
+    """One distribution of a dataset: an export format, its EU file type and media type, its URL."""
+
+    format: str
+    file_type: str
+    media_type: str
+    url: str
+
+
+def downloads(base_url: str, dataset: Dataset, formats: list[str] | None = None, use_labels: bool = True) -> list[Download]:
+    """The distributions listed for a dataset (``formats``, or all; geo ones only with a geo field;
+    none before a first publication); ``use_labels`` (Opendatasoft's ``use_labels_in_exports``)
+    makes the download URLs ask for field labels as column names."""
+    if dataset.current is None:
+        return []
+    has_geo = any(f.type in ("geo_point_2d", "geo_shape") for f in fields_from_json(dataset.current.fields))
+    labels = "?use_labels=true" if use_labels else ""
+    return [Download(fmt, *DISTRIBUTIONS[fmt], f"{base_url}/api/explore/v2.1/catalog/datasets/{dataset.slug}/exports/{fmt}{labels}")
+            for fmt in formats or list(DISTRIBUTIONS) if fmt in DISTRIBUTIONS and (fmt not in GEO_ONLY or has_geo)]
+
+
 def _stamp(value: datetime | date) -> Literal:
     if isinstance(value, datetime):
         return Literal(value.isoformat(), datatype=XSD.dateTime)
@@ -80,10 +102,8 @@ def _stamp(value: datetime | date) -> Literal:
 
 def add_dataset(graph: Graph, info: CatalogInfo, dataset: Dataset, formats: list[str] | None = None,
                 use_labels: bool = True) -> URIRef:
-    """A dataset and its distributions; ``use_labels`` (Opendatasoft's ``use_labels_in_exports``)
-    makes the download URLs ask for field labels as column names."""
+    """A dataset and its distributions (``downloads``)."""
     base = info.base_url
-    labels = "?use_labels=true" if use_labels else ""
     node = dataset_uri(base, dataset.uid)
     graph.add((node, RDF.type, DCAT.Dataset))
     graph.add((node, DCTERMS.identifier, Literal(dataset.uid)))
@@ -128,21 +148,16 @@ def add_dataset(graph: Graph, info: CatalogInfo, dataset: Dataset, formats: list
         if dataset.contact_email:
             graph.add((contact, VCARD.hasEmail, URIRef(f"mailto:{dataset.contact_email}")))
     licence = licence_uri(dataset)
-    fields = fields_from_json(dataset.current.fields) if dataset.current else []
-    has_geo = any(f.type in ("geo_point_2d", "geo_shape") for f in fields)
-    for fmt in formats or list(DISTRIBUTIONS):
-        if fmt not in DISTRIBUTIONS or (fmt in GEO_ONLY and not has_geo) or dataset.current is None:
-            continue
-        file_type, media_type = DISTRIBUTIONS[fmt]
-        download = URIRef(f"{base}/api/explore/v2.1/catalog/datasets/{dataset.slug}/exports/{fmt}{labels}")
-        distribution = URIRef(f"{base}/dcat/dataset/{dataset.uid}/distribution/{fmt}")
+    for item in downloads(base, dataset, formats, use_labels):
+        download = URIRef(item.url)
+        distribution = URIRef(f"{base}/dcat/dataset/{dataset.uid}/distribution/{item.format}")
         graph.add((node, DCAT.distribution, distribution))
         graph.add((distribution, RDF.type, DCAT.Distribution))
-        graph.add((distribution, DCTERMS.title, Literal(f"{dataset.title} ({fmt.upper()})")))
+        graph.add((distribution, DCTERMS.title, Literal(f"{dataset.title} ({item.format.upper()})")))
         graph.add((distribution, DCAT.accessURL, download))
         graph.add((distribution, DCAT.downloadURL, download))
-        graph.add((distribution, DCTERMS.format, URIRef(EU_FILE_TYPE + file_type)))
-        graph.add((distribution, DCAT.mediaType, URIRef(f"https://www.iana.org/assignments/media-types/{media_type}")))
+        graph.add((distribution, DCTERMS.format, URIRef(EU_FILE_TYPE + item.file_type)))
+        graph.add((distribution, DCAT.mediaType, URIRef(f"https://www.iana.org/assignments/media-types/{item.media_type}")))
         graph.add((distribution, DCTERMS.modified, _stamp(dataset.data_processed or dataset.modified)))
         if licence:
             graph.add((distribution, DCTERMS.license, URIRef(licence)))
