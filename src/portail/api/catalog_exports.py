@@ -158,7 +158,8 @@ def catalog_exports_router(portal: str) -> APIRouter:
             return search(select, group_by).results
         # CSV and XLSX are the dataset exports' writers over the catalogue's rows (formulas
         # neutralised, quoting, separators and BOM as for records).
-        found = search(select if select and select.strip() else ",".join(CSV_COLUMNS), group_by)
+        named = (select and select.strip()) or group_by  # else the catalogue's usual columns
+        found = search(select if named else ",".join(CSV_COLUMNS), group_by)
         fields, table = _table(found.results, list_separator)
         options = ExportOptions(delimiter=delimiter, list_separator=list_separator, quote_all=quote_all,
                                 with_bom=with_bom, timezone=timezone)
