@@ -2,7 +2,7 @@
 
 Each record is a resource whose IRI is its dataset's API URL and its record id
 (``{dataset}/records/{id}``, the IRI answers with the record in JSON), typed ``{dataset}#Record``;
-each field is a predicate ``{dataset}#{name}``. Values are literals typed as XSD (``xsd:integer``,
+each field is a predicate ``{dataset}#{name}`` (``local_name``). Values are literals typed as XSD (``xsd:integer``,
 ``xsd:double``, ``xsd:boolean``, ``xsd:date``, ``xsd:dateTime`` in the request's zone), text as
 plain strings (a code with leading zeros stays ``"01001"``), geometries as GeoSPARQL WKT
 literals (longitude first, CRS84 as GeoSPARQL assumes); a multivalued field gives one triple per
