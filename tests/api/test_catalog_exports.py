@@ -94,3 +94,128 @@ def test_plain_catalog_exports(client):
     sheet = CalamineWorkbook.from_filelike(io.BytesIO(client.get(f"{URL}/xlsx").content)).get_sheet_by_index(0).to_python()
     assert sheet[0][0] == "dataset_id" and len(sheet) == 3
     assert client.get(f"{URL}/docx").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory, refdata):
+    """Three small published datasets, one of them with formulas in its metadata, its records
+    restricted (its metadata public)."""
+    from portail.auth import services as auth
+    from tests.conftest import Published, published_instance
+
+    cog = refdata / "referentiels"
+    instance = published_instance(
+        tmp_path_factory.mktemp("catalogue") / "home",
+        Published("departements", cog / "cog2026_departements.csv", "Départements",
+                  metadata={"themes": ["Administration"], "keywords": ["cog", "insee"]}),
+        Published("regions", cog / "cog2026_regions.csv", "Régions", metadata={"themes": ["Economie"]}),
+        Published("formules", cog / "cog2026_regions.csv", '=HYPERLINK("http://evil","titre")',
+                  metadata={"description": "+33 description", "keywords": ["@kw"]}))
+    with instance.session() as s:
+        auth.set_dataset_security(s, services.get_dataset(s, "formules"), visibility="restricted", metadata_public=True)
+    yield TestClient(create_app(instance))
+    instance.store.close()
+
+
+def _csv(client, **params) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(client.get(f"{URL}/csv", params=params).text.lstrip("\ufeff")), delimiter=";"))
+
+
+@pytest.mark.parametrize("params", [
+    {"where": "dataset_id='regions'"}, {"refine": "theme:Economie"}, {"exclude": "theme:Economie"},
+    {"select": "dataset_id, records_count", "order_by": "dataset_id desc"}, {"limit": 2, "offset": 1, "order_by": "dataset_id"},
+    {"where": "title like 'r*'", "lang": "en"}, {"group_by": "theme", "select": "theme, count(*) as n"},
+])
+def test_catalogue_exports_select_as_the_catalogue_does(catalogue, params):
+    """JSON and CSV hold exactly what /catalog/datasets answers to the same query."""
+    expected = catalogue.get("/api/explore/v2.1/catalog/datasets", params={"limit": 100, **params}).json()["results"]
+    assert catalogue.get(f"{URL}/json", params=params).json() == expected
+    assert len(expected) < 3 or "select" in params  # a query that picks datasets left some out
+    rows = _csv(catalogue, **params)
+    assert len(rows) == len(expected)
+    if "select" in params:
+        assert [list(r) for r in rows] == [list(e) for e in expected]
+        assert [list(r.values()) for r in rows] == [["" if v is None else str(v) for v in e.values()] for e in expected]
+    else:
+        assert [r["dataset_id"] for r in rows] == [e["dataset_id"] for e in expected]
+
+
+def test_catalogue_csv_options_and_timezone(catalogue):
+    text = catalogue.get(f"{URL}/csv", params={"select": "dataset_id, keyword, modified", "list_separator": "|",
+                                               "quote_all": True, "delimiter": ",", "with_bom": False,
+                                               "timezone": "Europe/Paris", "where": "dataset_id='departements'"}).text
+    header, row = list(csv.reader(io.StringIO(text)))
+    assert header == ["dataset_id", "keyword", "modified"]
+    assert row[:2] == ["departements", "cog|insee"] and row[2].endswith(("+01:00", "+02:00"))
+    grouped = catalogue.get(f"{URL}/csv", params={"group_by": "theme", "with_bom": False}).text.split("\r\n")
+    assert grouped[:3] == ['theme', '"Administration"', '"Economie"']  # the groups, not the usual columns
+    assert catalogue.get(f"{URL}/csv", params={"limit": -2}).status_code == 400
+    assert catalogue.get(f"{URL}/json", params={"where": "dataset_id ="}).json()["error_code"] == "ODSQLError"
+
+
+def test_catalogue_csv_neutralises_formulas(catalogue):
+    (row,) = _csv(catalogue, where="dataset_id='formules'")
+    assert row["title"] == "'=HYPERLINK(\"http://evil\",\"titre\")"
+    assert row["keyword"] == "'@kw"
+    assert not row["description"].startswith(("=", "+", "-", "@"))
+
+
+def test_dcat_pages_the_selection(catalogue):
+    hydra = "http://www.w3.org/ns/hydra/core#"
+    graph = Graph().parse(data=catalogue.get(f"{URL}/ttl", params={"exclude": "theme:Economie", "page_size": 1,
+                                                                    "order_by": "dataset_id"}).text, format="turtle")
+    (dataset,) = graph.subjects(RDF.type, DCAT.Dataset)
+    assert str(graph.value(dataset, DCAT.landingPage)).endswith("/departements/")
+    view = next(graph.subjects(RDF.type, URIRef(hydra + "PartialCollectionView")))
+    assert int(graph.value(view, URIRef(hydra + "totalItems"))) == 2
+    following = str(graph.value(view, URIRef(hydra + "next")))
+    assert "exclude=theme%3AEconomie" in following and "order_by=dataset_id" in following
+    assert following.endswith("page_size=1&page=2")
+    second = Graph().parse(data=catalogue.get(following.split("/api/explore/v2.1/catalog/exports")[1].join(
+        [f"{URL}", ""]).replace("/dcat?", "/ttl?")).text, format="turtle")
+    (other,) = second.subjects(RDF.type, DCAT.Dataset)
+    assert str(second.value(other, DCAT.landingPage)).endswith("/formules/")
+    rss = ET.fromstring(catalogue.get(f"{URL}/rss", params={"where": "dataset_id='regions'"}).content)
+    assert [i.findtext("title") for i in rss.find("channel").findall("item")] == ["Régions"]
+    assert catalogue.get(f"{URL}/dcat", params={"group_by": "theme"}).status_code == 400
+
+
+def test_dcat_downloads_use_labels_unless_told_not_to(catalogue):
+    def downloads(**params) -> set[str]:
+        graph = Graph().parse(data=catalogue.get(f"{URL}/ttl", params={"where": "dataset_id='regions'", **params}).text,
+                              format="turtle")
+        return {str(url) for url in graph.objects(None, DCAT.downloadURL)}
+
+    assert downloads() and all(url.endswith("?use_labels=true") for url in downloads())
+    assert downloads(use_labels_in_exports=False) == {url.removesuffix("?use_labels=true") for url in downloads()}
+
+
+def test_data_json_for_project_open_data_harvesters(client):
+    """data.json (Project Open Data v1.1): the schema's required fields, the DCAT URIs, the
+    distributions DCAT lists, and the catalogue query."""
+    document = client.get(f"{URL}/data.json").json()
+    assert document["conformsTo"] == "https://project-open-data.cio.gov/v1.1/schema"
+    assert document["@type"] == "dcat:Catalog"
+    by_title = {d["title"]: d for d in document["dataset"]}
+    assert set(by_title) == {"Logements sociaux financés à Paris", "Âge de liquidation"}
+    required = {"title", "description", "keyword", "modified", "publisher", "contactPoint", "identifier", "accessLevel"}
+    assert all(required <= set(d) for d in document["dataset"])
+    logements = by_title["Logements sociaux financés à Paris"]
+    graph = Graph().parse(data=client.get(f"{URL}/dcat").content, format="xml")
+    assert URIRef(logements["identifier"]) in set(graph.subjects(RDF.type, DCAT.Dataset))
+    assert logements["keyword"] == ["logement", "Paris"] and logements["accessLevel"] == "public"
+    assert logements["contactPoint"] == {"@type": "vcard:Contact", "fn": "Open data", "hasEmail": "mailto:open@paris.fr"}
+    assert logements["license"] == "https://opendatacommons.org/licenses/odbl/1-0/"
+    assert logements["accrualPeriodicity"] == "R/P1Y" and logements["temporal"] == "2001-01-01/2023-12-31"
+    assert {d["format"] for d in logements["distribution"]} == {"CSV", "JSON", "GEOJSON", "PARQUET", "XLSX", "SHP"}
+    assert all(d["downloadURL"].endswith("?use_labels=true") for d in logements["distribution"])
+    only = client.get(f"{URL}/data.json", params={"where": "dataset_id='retraites'", "include_exports": "csv"}).json()
+    assert [d["title"] for d in only["dataset"]] == ["Âge de liquidation"]
+    assert [d["format"] for d in only["dataset"][0]["distribution"]] == ["CSV"]
+    assert "data.json" in {link["rel"] for link in client.get(URL).json()["links"]}
+
+
+def test_data_json_access_levels(catalogue):
+    levels = {d["landingPage"].rsplit("/", 2)[1]: d["accessLevel"]
+              for d in catalogue.get(f"{URL}/data.json").json()["dataset"]}
+    assert levels == {"departements": "public", "regions": "public", "formules": "restricted public"}

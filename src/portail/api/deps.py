@@ -82,6 +82,17 @@ def portal_url(request: Request, portal_id: str) -> str:
     return str(request.base_url).rstrip("/") + root
 
 
+def public_url(request: Request, portal_id: str) -> str:
+    """The root URL of a portal as configured (``base_url`` and its path prefix), for URIs that
+    must stay the same for every harvest (DCAT, RDF records), whatever host a request came by."""
+    settings = request.app.state.instance.settings
+    try:
+        root = settings.portal(portal_id).root
+    except KeyError:
+        root = ""
+    return settings.base_url.rstrip("/") + root
+
+
 class LoginRequired(Exception):
     """A web page of a private portal asked by an anonymous caller: redirect to the login page."""
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
 from portail.api.catalog_search import catalog_facets, search_catalog
-from portail.api.deps import portal_url
+from portail.api.deps import portal_url, public_url
 from portail.api.explore_service import (check_paging, check_records_access, dataset_facets, export_stream, get_record,
                                          get_visible_dataset, query_records, visible_datasets)
 from portail.api.errors import not_found
@@ -163,7 +163,8 @@ def explore_router(portal: str) -> APIRouter:
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         options = ExportOptions(use_labels=use_labels, delimiter=delimiter, list_separator=list_separator,
                                 quote_all=quote_all, with_bom=with_bom, parquet_compression=parquet_compression,
-                                epsg=epsg, filename=dataset.slug, timezone=timezone, ordered=order_by is not None)
+                                epsg=epsg, filename=dataset.slug, timezone=timezone, ordered=order_by is not None,
+                                dataset_url=f"{public_url(request, portal)}/api/explore/v2.1/catalog/datasets/{dataset.slug}")
         fmt, chunks = export_stream(instance(request), dataset, format, select=select, order_by=order_by, limit=limit,
                                     options=options, refine=refine, exclude=exclude, where=where, lang=lang, timezone=timezone,
                                     group_by=group_by, principal=principal,

@@ -609,6 +609,12 @@ def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select
     if fmt.needs_geo and not any(f.type in ("geo_point_2d", "geo_shape") for f in columns):
         raise ApiError(400, "InvalidRESTParameterError", f"The {fmt_name} export needs a geo_point_2d or geo_shape field.")
     query = _where(plan.select, _filters(access, version, refine, exclude))
+    if fmt.extra.get("record_ids"):  # RDF: each record is named by its id, the writer's last column
+        if plan.aggregated:
+            raise invalid_parameter(f"The {fmt_name} export writes records, each named by its id: it cannot group or "
+                                    "aggregate (group_by, aggregate functions in select).")
+        # A copy (no ``copy=False``): without filters ``query`` is still the plan's own, maybe shared, SELECT.
+        query = query.select(exp.alias_(_id_expression(access, version), "__record_id", quoted=True))
     options = options or ExportOptions()
     if options.epsg != 4326:
         from pyproj import CRS

@@ -72,13 +72,37 @@ def licence_uri(dataset: Dataset) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Download:
+    """One distribution of a dataset: an export format, its EU file type and media type, its URL."""
+
+    format: str
+    file_type: str
+    media_type: str
+    url: str
+
+
+def downloads(base_url: str, dataset: Dataset, formats: list[str] | None = None, use_labels: bool = True) -> list[Download]:
+    """The distributions listed for a dataset (``formats``, or all; geo ones only with a geo field;
+    none before a first publication); ``use_labels`` (Opendatasoft's ``use_labels_in_exports``)
+    makes the download URLs ask for field labels as column names."""
+    if dataset.current is None:
+        return []
+    has_geo = any(f.type in ("geo_point_2d", "geo_shape") for f in fields_from_json(dataset.current.fields))
+    labels = "?use_labels=true" if use_labels else ""
+    return [Download(fmt, *DISTRIBUTIONS[fmt], f"{base_url}/api/explore/v2.1/catalog/datasets/{dataset.slug}/exports/{fmt}{labels}")
+            for fmt in formats or list(DISTRIBUTIONS) if fmt in DISTRIBUTIONS and (fmt not in GEO_ONLY or has_geo)]
+
+
 def _stamp(value: datetime | date) -> Literal:
     if isinstance(value, datetime):
         return Literal(value.isoformat(), datatype=XSD.dateTime)
     return Literal(value.isoformat(), datatype=XSD.date)
 
 
-def add_dataset(graph: Graph, info: CatalogInfo, dataset: Dataset, formats: list[str] | None = None) -> URIRef:
+def add_dataset(graph: Graph, info: CatalogInfo, dataset: Dataset, formats: list[str] | None = None,
+                use_labels: bool = True) -> URIRef:
+    """A dataset and its distributions (``downloads``)."""
     base = info.base_url
     node = dataset_uri(base, dataset.uid)
     graph.add((node, RDF.type, DCAT.Dataset))
@@ -124,21 +148,16 @@ def add_dataset(graph: Graph, info: CatalogInfo, dataset: Dataset, formats: list
         if dataset.contact_email:
             graph.add((contact, VCARD.hasEmail, URIRef(f"mailto:{dataset.contact_email}")))
     licence = licence_uri(dataset)
-    fields = fields_from_json(dataset.current.fields) if dataset.current else []
-    has_geo = any(f.type in ("geo_point_2d", "geo_shape") for f in fields)
-    for fmt in formats or list(DISTRIBUTIONS):
-        if fmt not in DISTRIBUTIONS or (fmt in GEO_ONLY and not has_geo) or dataset.current is None:
-            continue
-        file_type, media_type = DISTRIBUTIONS[fmt]
-        download = URIRef(f"{base}/api/explore/v2.1/catalog/datasets/{dataset.slug}/exports/{fmt}")
-        distribution = URIRef(f"{base}/dcat/dataset/{dataset.uid}/distribution/{fmt}")
+    for item in downloads(base, dataset, formats, use_labels):
+        download = URIRef(item.url)
+        distribution = URIRef(f"{base}/dcat/dataset/{dataset.uid}/distribution/{item.format}")
         graph.add((node, DCAT.distribution, distribution))
         graph.add((distribution, RDF.type, DCAT.Distribution))
-        graph.add((distribution, DCTERMS.title, Literal(f"{dataset.title} ({fmt.upper()})")))
+        graph.add((distribution, DCTERMS.title, Literal(f"{dataset.title} ({item.format.upper()})")))
         graph.add((distribution, DCAT.accessURL, download))
         graph.add((distribution, DCAT.downloadURL, download))
-        graph.add((distribution, DCTERMS.format, URIRef(EU_FILE_TYPE + file_type)))
-        graph.add((distribution, DCAT.mediaType, URIRef(f"https://www.iana.org/assignments/media-types/{media_type}")))
+        graph.add((distribution, DCTERMS.format, URIRef(EU_FILE_TYPE + item.file_type)))
+        graph.add((distribution, DCAT.mediaType, URIRef(f"https://www.iana.org/assignments/media-types/{item.media_type}")))
         graph.add((distribution, DCTERMS.modified, _stamp(dataset.data_processed or dataset.modified)))
         if licence:
             graph.add((distribution, DCTERMS.license, URIRef(licence)))
@@ -153,7 +172,9 @@ def _slug(text: str) -> str:
 
 
 def catalog_graph(info: CatalogInfo, datasets: list[Dataset], *, page: int = 1, page_size: int = 100,
-                  formats: list[str] | None = None) -> Graph:
+                  formats: list[str] | None = None, query: str = "", use_labels: bool = True) -> Graph:
+    """The catalogue's page ``page`` of ``datasets``; ``query`` is the request's own query string
+    (filters, order) that the paging links carry, so that a next page is of the same selection."""
     graph = Graph()
     for prefix, namespace in (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("vcard", VCARD), ("hydra", HYDRA),
                               ("adms", ADMS)):
@@ -170,9 +191,9 @@ def catalog_graph(info: CatalogInfo, datasets: list[Dataset], *, page: int = 1, 
     graph.add((catalog, DCTERMS.language, URIRef(EU_LANGUAGE + LANGUAGES.get(info.language, "FRA"))))
     start = (page - 1) * page_size
     for dataset in datasets[start:start + page_size]:
-        graph.add((catalog, DCAT.dataset, add_dataset(graph, info, dataset, formats)))
+        graph.add((catalog, DCAT.dataset, add_dataset(graph, info, dataset, formats, use_labels)))
     last = max(1, -(-len(datasets) // page_size))
-    view_base = f"{info.base_url}/api/explore/v2.1/catalog/exports/dcat?page_size={page_size}&page="
+    view_base = f"{info.base_url}/api/explore/v2.1/catalog/exports/dcat?{query + '&' if query else ''}page_size={page_size}&page="
     view = URIRef(view_base + str(page))
     graph.add((view, RDF.type, HYDRA.PartialCollectionView))
     graph.add((view, HYDRA.first, URIRef(view_base + "1")))

@@ -32,6 +32,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlglot import exp
 
+from portail.exports.rdf import write_jsonld, write_ntriples, write_rdfxml, write_turtle
 from portail.odsql.literals import zone
 from portail.values import output_expression, record_value
 from portail.schema import GEO_TYPES, Field, FieldType
@@ -58,6 +59,7 @@ class ExportOptions:
     parquet_compression: str = "snappy"
     epsg: int = 4326
     filename: str = "export"
+    dataset_url: str = ""  # the base of the records' IRIs in RDF exports (``exports.rdf``)
     #: datetimes are written in this zone (the request's ``timezone``, checked by the compiler)
     timezone: str = "UTC"
     #: the request asks an order (``order_by``): FlatGeobuf then goes without its spatial index,
@@ -537,4 +539,8 @@ FORMATS: dict[str, ExportFormat] = {
     "kml": ExportFormat("kml", "application/vnd.google-earth.kml+xml", "kml", _ogr_writer("kml"), geometry="wkb", needs_geo=True),
     "gpx": ExportFormat("gpx", "application/gpx+xml", "gpx", _ogr_writer("gpx"), geometry="wkb", needs_geo=True),
     "fgb": ExportFormat("fgb", "application/octet-stream", "fgb", _ogr_writer("fgb"), geometry="wkb", needs_geo=True),
+    "jsonld": ExportFormat("jsonld", "application/ld+json", "jsonld", write_jsonld, geometry="wkb", extra={"record_ids": True}),
+    "turtle": ExportFormat("turtle", "text/turtle; charset=utf-8", "ttl", write_turtle, geometry="wkb", extra={"record_ids": True}),
+    "rdfxml": ExportFormat("rdfxml", "application/rdf+xml", "rdf", write_rdfxml, geometry="wkb", extra={"record_ids": True}),
+    "n3": ExportFormat("n3", "text/n3; charset=utf-8", "n3", write_ntriples, geometry="wkb", extra={"record_ids": True}),
 }
