@@ -97,3 +97,39 @@ def test_date_facet_hierarchy(client, rows):
 def test_bad_refinements(client, params, code):
     response = client.get(f"{BASE}/facets", params=params)
     assert response.status_code == 400 and response.json()["error_code"] == code
+
+
+# ---- a small annotated dataset, every count checked by hand ---------------------------------
+# cat is disjunctive, path hierarchical, tags multivalued, n sorted by value (facetsort -num).
+MV = "/api/explore/v2.1/catalog/datasets/mv"
+MV_CSV = """id;tags;path;cat;d;n;x;dt
+1;a;fr/ara/isere;A;2020-01-15;1;1.5;2020-12-31T23:30:00+00:00
+2;a,b;fr/ara/rhone;B;2020-02-10;2;2.0;2021-01-01T00:30:00+00:00
+3;b,c;fr/idf/paris;A;2021-03-01;3;2.5;2021-06-01T12:00:00+00:00
+4;;fr/idf;C;;;;
+5;c;fr;B;2019-12-31;5;3.0;2019-12-31T23:59:00+00:00
+6;a,c,a;be/wal;A;2020-01-20;1;1.5;2020-01-20T10:00:00+00:00
+7;x/y;fr/ara/isere;A/B;2020-05-05;7;;2020-05-05T00:00:00+00:00
+8; a , b ;/fr//ara/;A;2020-01-15;8;8.25;2020-01-15T00:00:00+00:00
+"""
+
+
+@pytest.fixture(scope="module")
+def mv(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mv")
+    (folder / "mv.csv").write_text(MV_CSV, encoding="utf-8")
+    instance = published_instance(folder / "home", Published("mv", folder / "mv.csv", "Annotated", {
+        "tags": {"multivalued": [","], "facet": []}, "path": {"hierarchical": ["/"], "facet": []},
+        "cat": {"facet": [], "disjunctive": []}, "d": {"facet": []}, "n": {"facet": [], "facetsort": ["-num"]},
+        "id": {"id": []}}))
+    yield TestClient(create_app(instance))
+    instance.store.close()
+
+
+@pytest.mark.parametrize("path, params", [
+    ("records", {"refine": "cat:\x00"}), ("records", {"exclude": "cat:a\x00b"}), ("facets", {"refine": "cat:\x00"}),
+    ("facets", {"refine": "tags:\x00"}), ("exports/csv", {"refine": "path:\x00"}),
+])
+def test_nul_in_a_refined_value_is_a_400(mv, path, params):
+    response = mv.get(f"{MV}/{path}", params=params)
+    assert response.status_code == 400 and response.json()["error_code"] == "InvalidRESTParameterError"

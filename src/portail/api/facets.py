@@ -75,6 +75,10 @@ def parse_refinements(values: list[str], fields: list[Field], *, exclude: bool) 
         if name not in by_name:
             raise ApiError(400, "ODSQLError", f"ODSQL query is malformed: Unknown field: {name} "
                                               f"Clause(s) containing the error(s): {parameter}.")
+        if "\x00" in value:
+            # Facet queries and the key index's lookups carry values as SQL literals, which the
+            # engine's parser ends at a NUL (a 500); ODSQL refuses such a literal alike.
+            raise invalid_parameter(f"Invalid value for {parameter} API parameter: the value holds a NUL character.")
         refinements.append(Refinement(by_name[name], value, exclude))
     return refinements
 
