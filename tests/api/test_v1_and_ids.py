@@ -84,3 +84,12 @@ def test_v1_catalogue(client):
 def test_v1_q_wildcards_are_literal(client):
     none = client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": "%_%", "rows": 0}).json()["nhits"]
     assert none == 0
+
+
+def test_v1_disjunctive_refinements_are_ored(client, rows):
+    both = [("dataset", "logements"), ("refine.bs", "RIVP"), ("refine.bs", "PARIS HABITAT"), ("facet", "bs"), ("rows", 0)]
+    assert client.get("/api/records/1.0/search/", params=both).json()["nhits"] == 0  # v1's default: ANDed
+    body = client.get("/api/records/1.0/search/", params=[*both, ("disjunctive.bs", "true")]).json()
+    assert body["nhits"] == sum(1 for r in rows if r["bs"] in ("RIVP", "PARIS HABITAT")) > 0
+    states = {f["name"]: f["state"] for f in body["facet_groups"][0]["facets"]}
+    assert states["RIVP"] == states["PARIS HABITAT"] == "refined" and len(states) > 2  # the others still listed

@@ -3,7 +3,8 @@
 ``refine=field:value`` keeps records whose field equals the value (for dates the value is a
 path ``YYYY[/MM[/DD]]``); ``exclude`` removes them. Facets count the values of a field under
 all current filters; a disjunctive facet ignores the refinements of its own field so that the
-other values stay listed; date facets nest year → month → day, a level's children appearing
+other values stay listed, and the values refined on a disjunctive field are ORed (for records
+and for the other facets); date facets nest year → month → day, a level's children appearing
 once its value is refined, and so do hierarchical text facets (``a/b/c`` paths, annotation
 ``hierarchical`` or ``facet(…, hierarchical=true, separator="/")``, refine by a path keeping
 everything below it); a multivalued field counts, refines and excludes each of its values
@@ -161,12 +162,29 @@ def refinement_condition(refinement: Refinement, params: list | None = None) -> 
     return condition
 
 
+def disjunctive_fields(fields: list[Field]) -> frozenset[str]:
+    """The fields annotated ``disjunctive``: several values refined on one of them are ORed."""
+    return frozenset(f.name for f in fields if "disjunctive" in f.annotations)
+
+
 def conditions_for(refinements: list[Refinement], skip_field: str | None = None,
-                   params: list | None = None) -> list[exp.Expression]:
+                   params: list | None = None, disjunctive: frozenset[str] = frozenset()) -> list[exp.Expression]:
     """The conditions of refinements (but those of ``skip_field``: a disjunctive facet's own),
-    their values as placeholders appended to ``params`` when given."""
-    return [refinement_condition(r, params) for r in refinements
-            if not (skip_field and r.field.name == skip_field and not r.exclude)]
+    their values as placeholders appended to ``params`` when given. The refinements of a field
+    in ``disjunctive`` make one condition, their values ORed, at the place of the first (so
+    that placeholders stay in the order of ``params``); elsewhere two values of one field ask
+    for records holding both, as on Opendatasoft without ``disjunctive``."""
+    groups: dict[object, list[Refinement]] = {}
+    for i, r in enumerate(refinements):
+        if skip_field and r.field.name == skip_field and not r.exclude:
+            continue
+        ored = not r.exclude and r.field.name in disjunctive
+        groups.setdefault(r.field.name if ored else i, []).append(r)
+    conditions = []
+    for group in groups.values():
+        built = [refinement_condition(r, params) for r in group]
+        conditions.append(built[0] if len(built) == 1 else exp.paren(exp.or_(*built)))
+    return conditions
 
 
 def parse_facet(text: str, fields: list[Field]) -> FacetSpec:
@@ -240,9 +258,11 @@ def facet_query(spec: FacetSpec, filters: list[exp.Expression], *, level: int = 
     return query.limit(exp.Literal.number(spec.limit))
 
 
-def facet_values(run, spec: FacetSpec, refinements: list[Refinement], base: list[exp.Expression]) -> list[dict]:
-    """The facet's entries: ``run(query) -> list[dict]`` executes a query on the version."""
-    filters = base + conditions_for(refinements, spec.field.name if spec.disjunctive else None)
+def facet_values(run, spec: FacetSpec, refinements: list[Refinement], base: list[exp.Expression],
+                 disjunctive: frozenset[str] = frozenset()) -> list[dict]:
+    """The facet's entries: ``run(query) -> list[dict]`` executes a query on the version;
+    ``disjunctive`` names the fields whose refined values are ORed (``conditions_for``)."""
+    filters = base + conditions_for(refinements, spec.field.name if spec.disjunctive else None, disjunctive=disjunctive)
     refined = {r.value for r in refinements if r.field.name == spec.field.name and not r.exclude}
     excluded = [r.value for r in refinements if r.field.name == spec.field.name and r.exclude]
     if spec.field.type in (FieldType.DATE, FieldType.DATETIME):

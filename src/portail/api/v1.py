@@ -30,6 +30,19 @@ def _prefixed(request: Request, prefix: str) -> list[str]:
     return [f"{key[len(prefix):]}:{value}" for key, value in request.query_params.multi_items() if key.startswith(prefix)]
 
 
+def _disjunctive(request: Request) -> tuple[str, ...]:
+    """The fields of ``disjunctive.<field>=true``: their refined values are ORed (v2.1's
+    ``facet(name=…, disjunctive=true)``, as the widgets translate it)."""
+    prefix = "disjunctive."
+    return tuple(key[len(prefix):] for key, value in request.query_params.multi_items()
+                 if key.startswith(prefix) and value.strip().lower() == "true")
+
+
+def _disjunctive_facet(name: str) -> str:
+    escaped = name.replace('"', '\\"')
+    return f'facet(name="{escaped}", disjunctive=true)'
+
+
 def _v1_value(field_type: str, value: Any) -> Any:
     if field_type == FieldType.GEO_POINT_2D and value is not None:
         return [value["lat"], value["lon"]]
@@ -56,9 +69,10 @@ def v1_router(portal: str = "public") -> APIRouter:
             raise invalid_parameter(f"Invalid value for rows/start: start + rows must be <= {MAX_WINDOW}.")
         ds = get_visible_dataset(instance(request), portal, dataset, principal)
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
+        disjunctive = _disjunctive(request)
         page = query_records(instance(request), ds, select=fields, order_by=_order_by(sort), limit=rows, offset=start,
                              refine=refine, exclude=exclude, with_ids=True, text=q, timezone=timezone,
-                             principal=principal, max_limit=MAX_WINDOW)
+                             principal=principal, max_limit=MAX_WINDOW, disjunctive=disjunctive)
         chosen = list(page.columns)
         geo = next((f for f in chosen if f.type in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE)), None)
         stamp = (ds.data_processed or ds.modified).isoformat()
@@ -75,8 +89,10 @@ def v1_router(portal: str = "public") -> APIRouter:
         facets = facet
         groups = []
         if facets:
-            for facet in dataset_facets(instance(request), ds, facet=facets, refine=refine, exclude=exclude, text=q,
-                                        principal=principal):
+            # A disjunctive field's facet lists its other values too, as the widgets ask v2.1.
+            asked = [_disjunctive_facet(f) if f in disjunctive else f for f in facets]
+            for facet in dataset_facets(instance(request), ds, facet=asked, refine=refine, exclude=exclude, text=q,
+                                        principal=principal, disjunctive=disjunctive):
                 groups.append({"name": facet["name"], "facets": [
                     {"name": e["name"], "path": e["value"], **({"count": e["count"]} if "count" in e else {}), "state": e["state"]}
                     for e in facet["facets"]]})
