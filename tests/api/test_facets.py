@@ -162,3 +162,24 @@ def test_disjunctive_facet_ors_for_the_other_facets(client, rows):
              ("refine", f"libelle_de_la_fonction:{vice}"), ("limit", 0)]
     count = sum(1 for r in rows if r["Libellé de la fonction"] in (president, vice) and r["Code sexe"] == "F")
     assert client.get(f"{BASE}/records", params=mixed).json()["total_count"] == count > 0
+
+
+def test_datetime_facets_and_refinements_follow_the_timezone(mv):
+    """dt 2020-12-31T23:30Z is 2021 in Paris, 2019-12-31T23:59Z is 2020-01-01 there."""
+    def years(timezone, **params):
+        body = mv.get(f"{MV}/facets", params={"facet": "dt", "timezone": timezone, **params}).json()
+        return {e["value"]: e["count"] for e in body["facets"][0]["facets"]}, body
+
+    assert years("UTC")[0] == {"2020": 4, "2021": 2, "2019": 1}
+    assert years("Europe/Paris")[0] == {"2021": 3, "2020": 4}
+    _, body = years("Europe/Paris", refine="dt:2020/01")
+    months = body["facets"][0]["facets"][0]["facets"]
+    assert [(m["value"], m["count"]) for m in months] == [("2020/01", 3)]
+    assert {d["name"]: d["count"] for d in months[0]["facets"]} == {"01": 1, "15": 1, "20": 1}
+    count = {tz: mv.get(f"{MV}/records", params={"refine": "dt:2021", "timezone": tz, "limit": 0}).json()["total_count"]
+             for tz in ("UTC", "Europe/Paris", "Pacific/Auckland")}
+    assert count == {"UTC": 2, "Europe/Paris": 3, "Pacific/Auckland": 3}
+    paris = mv.get(f"{MV}/exports/csv", params={"refine": "dt:2020/01", "timezone": "Europe/Paris"}).text
+    assert len(paris.strip().splitlines()) == 1 + 3
+    bad = mv.get(f"{MV}/facets", params={"facet": "dt", "timezone": "Not/AZone"})
+    assert bad.status_code == 400 and bad.json()["error_code"] == "InvalidRESTParameterError"

@@ -36,7 +36,7 @@ from sqlglot import exp
 from portail import odsql
 from portail.api.errors import ApiError, invalid_parameter, not_found
 from portail.api.facets import (conditions_for, default_facets, disjunctive_fields, facet_values, parse_facet,
-                                 parse_refinements)
+                                 parse_refinements, zone)
 from portail.api.serialize import records_json
 from portail.api.text_search import text_condition
 from portail.auth import ANONYMOUS, DatasetRef, Principal, can, security_for
@@ -229,12 +229,15 @@ CURSOR_MAX_LIMIT = 10_000
 
 
 def filters(fields: list[Field], refine: list[str] | None, exclude: list[str] | None,
-            params: list | None = None, disjunctive: tuple[str, ...] = ()) -> tuple[list, list[exp.Expression]]:
+            params: list | None = None, disjunctive: tuple[str, ...] = (),
+            timezone: str = "UTC") -> tuple[list, list[exp.Expression]]:
     """The refinements and the conditions every records, facets and export query applies (their
     values as placeholders appended to ``params`` when given), and the disjunctive fields: the
     annotated ones and those of ``disjunctive`` (v1's ``disjunctive.<field>``, a facet's
-    ``disjunctive=true``), whose refined values are ORed."""
-    refinements = parse_refinements(refine or [], fields, exclude=False) + parse_refinements(exclude or [], fields, exclude=True)
+    ``disjunctive=true``), whose refined values are ORed. Date paths on datetime fields are
+    days, months and years of ``timezone``."""
+    refinements = parse_refinements(refine or [], fields, exclude=False, timezone=timezone) + \
+        parse_refinements(exclude or [], fields, exclude=True, timezone=timezone)
     ored = disjunctive_fields(fields) | frozenset(disjunctive)
     return refinements, conditions_for(refinements, params=params, disjunctive=ored)
 
@@ -306,11 +309,11 @@ def where_clause(fields: list[Field], where: list[str] | None, timezone: str = "
 
 
 def _filters(access: Access, version, refine, exclude, text: str | None = None,
-             params: list | None = None, disjunctive: tuple[str, ...] = ()) -> list[exp.Expression]:
+             params: list | None = None, disjunctive: tuple[str, ...] = (), timezone: str = "UTC") -> list[exp.Expression]:
     """The refinements and text search of a records or export query, over the visible fields
     (the ``where`` parameters and the row filter are compiled into the plan itself)."""
     visible = access.visible(version)
-    _, conditions = filters(visible, refine, exclude, params, disjunctive)
+    _, conditions = filters(visible, refine, exclude, params, disjunctive, timezone)
     return conditions + text_condition(visible, text)
 
 
@@ -324,7 +327,7 @@ def _refinement_values(instance: Instance, access: Access, version, r: _PageRequ
     if not (r.refine or r.exclude) or r.where or r.text is not None or r.cursor or access.security.row_filter is not None:
         return None
     params: list = []
-    refinements, _ = filters(access.visible(version), list(r.refine), list(r.exclude), params, r.disjunctive)
+    refinements, _ = filters(access.visible(version), list(r.refine), list(r.exclude), params, r.disjunctive, r.timezone)
     if {ref.field.name for ref in refinements} & instance.store.resolved_fields(version.location):
         return None
     return params, tuple(f"{ref.field.name}:{'exclude' if ref.exclude else 'refine'}" for ref in refinements)
@@ -492,7 +495,7 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest, par
     (``_refinement_values``), so the plan serves every call of the same shape."""
     plan = _compiled(access, version, r)
     filtering = _filters(access, version, list(r.refine), list(r.exclude), r.text, [] if parameterized else None,
-                         r.disjunctive)
+                         r.disjunctive, r.timezone)
     conditions = filtering + _plan_where(plan)  # the kept plan's node: copied by _where below
     columns = tuple(plan.columns)
 
@@ -578,11 +581,12 @@ def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | N
     def compute() -> tuple[list[dict[str, Any]], bool]:
         visible = access.visible()
         specs = [parse_facet(f, visible) for f in facet] if facet else default_facets(visible)
-        refinements, _ = filters(visible, refine, exclude)
+        zone(timezone)  # an unknown zone is a 400, as on /records, whether or not a field needs it
+        refinements, _ = filters(visible, refine, exclude, timezone=timezone)
         ored = disjunctive_fields(visible) | frozenset(disjunctive) | {s.field.name for s in specs if s.disjunctive}
         condition, reads_clock = where_clause(access.fields(), where, timezone, access.security)
         base = text_condition(visible, text) + condition
-        return [{"name": spec.field.name, "facets": facet_values(run, spec, refinements, base, ored)}
+        return [{"name": spec.field.name, "facets": facet_values(run, spec, refinements, base, ored, timezone)}
                 for spec in specs], reads_clock
 
     # A version never changes, so neither do its facet counts for the same request and caller
@@ -618,7 +622,7 @@ def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select
     columns = list(plan.columns)
     if fmt.needs_geo and not any(f.type in ("geo_point_2d", "geo_shape") for f in columns):
         raise ApiError(400, "InvalidRESTParameterError", f"The {fmt_name} export needs a geo_point_2d or geo_shape field.")
-    query = _where(plan.select, _filters(access, version, refine, exclude))
+    query = _where(plan.select, _filters(access, version, refine, exclude, timezone=timezone))
     options = options or ExportOptions()
     if options.epsg != 4326:
         from pyproj import CRS

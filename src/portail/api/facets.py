@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlglot import exp
 
 from portail.api.errors import ApiError, invalid_parameter
-from portail.odsql import multivalued_items, multivalued_values
+from portail.odsql import literals, multivalued_items, multivalued_values
 from portail.schema import GEO_TYPES, Field, FieldType
 
 DEFAULT_LIMIT = 100
@@ -37,6 +38,7 @@ class Refinement:
     field: Field
     value: str
     exclude: bool = False
+    timezone: str = "UTC"  # where a datetime field's date paths start and end (a day in Auckland is not one in UTC)
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,15 @@ def _unquote(text: str) -> str:
     return text
 
 
-def parse_refinements(values: list[str], fields: list[Field], *, exclude: bool) -> list[Refinement]:
+def zone(name: str) -> ZoneInfo:
+    """The ``timezone`` parameter as a zone; 400 as the records endpoint answers (ODSQL's check)."""
+    try:
+        return literals.zone(name)
+    except ValueError as error:
+        raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
+
+
+def parse_refinements(values: list[str], fields: list[Field], *, exclude: bool, timezone: str = "UTC") -> list[Refinement]:
     by_name = {f.name: f for f in fields}
     parameter = "exclude" if exclude else "refine"
     refinements = []
@@ -80,7 +90,7 @@ def parse_refinements(values: list[str], fields: list[Field], *, exclude: bool) 
             # Facet queries and the key index's lookups carry values as SQL literals, which the
             # engine's parser ends at a NUL (a 500); ODSQL refuses such a literal alike.
             raise invalid_parameter(f"Invalid value for {parameter} API parameter: the value holds a NUL character.")
-        refinements.append(Refinement(by_name[name], value, exclude))
+        refinements.append(Refinement(by_name[name], value, exclude, timezone))
     return refinements
 
 
@@ -140,9 +150,10 @@ def refinement_condition(refinement: Refinement, params: list | None = None) -> 
         raise invalid_parameter(f"Field {f.name} of type {f.type} cannot be refined.")
     if f.type in (FieldType.DATE, FieldType.DATETIME):
         start, end = _date_range(refinement.value)
-        if f.type == FieldType.DATETIME:
-            low = _constant(datetime(start.year, start.month, start.day, tzinfo=timezone.utc).isoformat(), params)
-            high = _constant(datetime(end.year, end.month, end.day, tzinfo=timezone.utc).isoformat(), params)
+        if f.type == FieldType.DATETIME:  # the path's first and next instants in the caller's zone
+            tz = zone(refinement.timezone)
+            low = _constant(datetime(start.year, start.month, start.day, tzinfo=tz).isoformat(), params)
+            high = _constant(datetime(end.year, end.month, end.day, tzinfo=tz).isoformat(), params)
             low, high = exp.cast(low, "TIMESTAMPTZ"), exp.cast(high, "TIMESTAMPTZ")
         else:
             low = exp.cast(_constant(start.isoformat(), params), "DATE")
@@ -237,16 +248,20 @@ def _order(spec: FacetSpec) -> list[exp.Ordered]:
 
 
 def facet_query(spec: FacetSpec, filters: list[exp.Expression], *, level: int = -1,
-                within: tuple[date, date] | None = None) -> exp.Select:
-    """Value counts of one facet under the filters; ``level`` buckets a date field."""
+                within: tuple[date, date] | None = None, timezone: str = "UTC") -> exp.Select:
+    """Value counts of one facet under the filters; ``level`` buckets a date field (a datetime
+    one by its wall-clock date in ``timezone``)."""
     column = exp.column(spec.field.name, quoted=True)
     value: exp.Expression = column
+    moment: exp.Expression = column.copy()
+    if level >= 0 and spec.field.type == FieldType.DATETIME:
+        moment = exp.func("timezone", exp.Literal.string(zone(timezone).key), column.copy())
     if level >= 0:
-        value = exp.func("date_part", exp.Literal.string(DATE_LEVELS[level]), column)
+        value = exp.func("date_part", exp.Literal.string(DATE_LEVELS[level]), moment.copy())
     conditions = [*filters, exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))]
     if within:
-        conditions += [column.copy() >= exp.cast(exp.Literal.string(within[0].isoformat()), "DATE"),
-                       column.copy() < exp.cast(exp.Literal.string(within[1].isoformat()), "DATE")]
+        conditions += [moment.copy() >= exp.cast(exp.Literal.string(within[0].isoformat()), "DATE"),
+                       moment.copy() < exp.cast(exp.Literal.string(within[1].isoformat()), "DATE")]
     items = multivalued_values(spec.field, column.copy()) if level < 0 else None
     if items is not None:  # a multivalued field: each value counts the records holding it (as group_by does)
         values = exp.select(exp.alias_(exp.Anonymous(this="unnest", expressions=[items]), "v")).from_("records")
@@ -259,14 +274,15 @@ def facet_query(spec: FacetSpec, filters: list[exp.Expression], *, level: int = 
 
 
 def facet_values(run, spec: FacetSpec, refinements: list[Refinement], base: list[exp.Expression],
-                 disjunctive: frozenset[str] = frozenset()) -> list[dict]:
+                 disjunctive: frozenset[str] = frozenset(), timezone: str = "UTC") -> list[dict]:
     """The facet's entries: ``run(query) -> list[dict]`` executes a query on the version;
-    ``disjunctive`` names the fields whose refined values are ORed (``conditions_for``)."""
+    ``disjunctive`` names the fields whose refined values are ORed (``conditions_for``);
+    a datetime field's years, months and days are those of ``timezone``."""
     filters = base + conditions_for(refinements, spec.field.name if spec.disjunctive else None, disjunctive=disjunctive)
     refined = {r.value for r in refinements if r.field.name == spec.field.name and not r.exclude}
     excluded = [r.value for r in refinements if r.field.name == spec.field.name and r.exclude]
     if spec.field.type in (FieldType.DATE, FieldType.DATETIME):
-        entries = _date_entries(run, spec, filters, refined, level=0, prefix="", within=None)
+        entries = _date_entries(run, spec, filters, refined, level=0, prefix="", within=None, timezone=timezone)
     elif spec.separator is not None:
         entries = _path_entries(run, spec, filters, refined, level=0, prefix="")
     else:
@@ -303,9 +319,9 @@ def _path_entries(run, spec: FacetSpec, filters, refined: set[str], *, level: in
 
 
 def _date_entries(run, spec: FacetSpec, filters, refined: set[str], *, level: int, prefix: str,
-                  within: tuple[date, date] | None) -> list[dict]:
+                  within: tuple[date, date] | None, timezone: str) -> list[dict]:
     entries = []
-    for row in run(facet_query(spec, filters, level=level, within=within)):
+    for row in run(facet_query(spec, filters, level=level, within=within, timezone=timezone)):
         part = f"{int(row['v']):02d}" if level else str(int(row["v"]))
         value = f"{prefix}/{part}" if prefix else part
         entry = {"name": part, "value": value, "count": row["n"], "state": "displayed"}
@@ -313,6 +329,6 @@ def _date_entries(run, spec: FacetSpec, filters, refined: set[str], *, level: in
             entry["state"] = "refined"
             if level + 1 < len(DATE_LEVELS):
                 entry["facets"] = _date_entries(run, spec, filters, refined, level=level + 1, prefix=value,
-                                                within=_date_range(value))
+                                                within=_date_range(value), timezone=timezone)
         entries.append(entry)
     return entries
