@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 
 import pytest
 from fastapi.testclient import TestClient
@@ -93,3 +94,26 @@ def test_v1_disjunctive_refinements_are_ored(client, rows):
     assert body["nhits"] == sum(1 for r in rows if r["bs"] in ("RIVP", "PARIS HABITAT")) > 0
     states = {f["name"]: f["state"] for f in body["facet_groups"][0]["facets"]}
     assert states["RIVP"] == states["PARIS HABITAT"] == "refined" and len(states) > 2  # the others still listed
+
+
+def _metres_between(lat1, lon1, lat2, lon2):
+    """Great-circle distance on the mean Earth radius (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * 6371008.8 * math.asin(math.sqrt(a))
+
+
+def test_v1_geofilters_limit_the_records(client, rows):
+    points = [tuple(float(c) for c in r["geo_point_2d"].split(",")) for r in rows if r["geo_point_2d"]]
+    near = sum(1 for lat, lon in points if _metres_between(48.8566, 2.3522, lat, lon) <= 1000)
+    search = {"dataset": "logements", "rows": 0, "facet": "bs"}
+    body = client.get("/api/records/1.0/search/", params={**search, "geofilter.distance": "48.8566,2.3522,1000"}).json()
+    assert body["nhits"] == near > 0
+    assert sum(f["count"] for f in body["facet_groups"][0]["facets"]) == near  # the facets count the same records
+    inside = sum(1 for lat, lon in points if 48.85 <= lat <= 48.87 and 2.34 <= lon <= 2.36)
+    polygon = "(48.85,2.34),(48.85,2.36),(48.87,2.36),(48.87,2.34)"
+    assert client.get("/api/records/1.0/search/", params={**search, "geofilter.polygon": polygon}).json()["nhits"] == inside > 0
+    for bad in ({"geofilter.distance": "48.8566,2.3522"}, {"geofilter.distance": "a,b,c"},
+                {"geofilter.polygon": "(48.85,2.34),(48.85,2.36)"}, {"geofilter.polygon": "(1,2),(3,4),(5,6)x"}):
+        response = client.get("/api/records/1.0/search/", params={**search, **bad})
+        assert response.status_code == 400, bad

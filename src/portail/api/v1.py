@@ -7,6 +7,8 @@ response shapes differ (``nhits``, ``records[].fields``, ``facet_groups``, point
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,7 +18,7 @@ from portail.api.errors import invalid_parameter
 from portail.api.explore_service import dataset_facets, get_visible_dataset, query_records, visible_datasets
 from portail.api.params import Param, query_route
 from portail.api.serialize import dataset_json
-from portail.schema import FieldType
+from portail.schema import Field, FieldType, fields_from_json
 
 MAX_WINDOW = 10_000
 PAGE = (Param("rows", int, 10), Param("start", int, 0))
@@ -36,6 +38,49 @@ def _disjunctive(request: Request) -> tuple[str, ...]:
     prefix = "disjunctive."
     return tuple(key[len(prefix):] for key, value in request.query_params.multi_items()
                  if key.startswith(prefix) and value.strip().lower() == "true")
+
+
+_PAIR = re.compile(r"\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)")
+
+
+def _numbers(text: str, parameter: str, count: int) -> list[float]:
+    """``count`` finite numbers separated by commas (the whole parameter is refused otherwise)."""
+    try:
+        numbers = [float(part) for part in text.split(",")]
+    except ValueError:
+        numbers = []
+    if len(numbers) != count or not all(math.isfinite(n) for n in numbers):
+        raise invalid_parameter(f"Invalid value for {parameter} API parameter: {text!r} was found but "
+                                f"{count} comma-separated numbers are expected.")
+    return numbers
+
+
+def _geofilters(request: Request, fields: list[Field]) -> list[str]:
+    """``geofilter.distance=lat,lon,metres`` and ``geofilter.polygon=(lat,lon),(lat,lon),…`` as
+    ODSQL conditions on the dataset's geo field (its first point field, else its first shape),
+    built from the numbers they parse to: no text of the request reaches the query."""
+    distance, polygon = request.query_params.get("geofilter.distance"), request.query_params.get("geofilter.polygon")
+    if distance is None and polygon is None:
+        return []
+    geo = next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
+        next((f for f in fields if f.type == FieldType.GEO_SHAPE), None)
+    if geo is None:
+        raise invalid_parameter("This dataset has no geo field: geofilter parameters cannot apply.")
+    column = "`" + geo.name.replace("`", "\\`") + "`"
+    conditions = []
+    if distance is not None:
+        lat, lon, metres = _numbers(distance, "geofilter.distance", 3)
+        conditions.append(f"within_distance({column}, geom'POINT({lon!r} {lat!r})', {metres!r})")
+    if polygon is not None:
+        pairs = _PAIR.findall(polygon)
+        if len(pairs) < 3 or _PAIR.sub("", polygon).strip(" ,"):
+            raise invalid_parameter(f"Invalid value for geofilter.polygon API parameter: {polygon!r} was found but "
+                                    f"at least three points (lat,lon),(lat,lon),… are expected.")
+        points = [_numbers(f"{a},{b}", "geofilter.polygon", 2) for a, b in pairs]
+        ring = points + points[:1] if points[0] != points[-1] else points
+        wkt = ", ".join(f"{lon!r} {lat!r}" for lat, lon in ring)
+        conditions.append(f"intersects({column}, geom'POLYGON(({wkt}))')")
+    return conditions
 
 
 def _disjunctive_facet(name: str) -> str:
@@ -70,8 +115,9 @@ def v1_router(portal: str = "public") -> APIRouter:
         ds = get_visible_dataset(instance(request), portal, dataset, principal)
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
         disjunctive = _disjunctive(request)
+        where = _geofilters(request, fields_from_json(ds.current.fields))
         page = query_records(instance(request), ds, select=fields, order_by=_order_by(sort), limit=rows, offset=start,
-                             refine=refine, exclude=exclude, with_ids=True, text=q, timezone=timezone,
+                             refine=refine, exclude=exclude, with_ids=True, text=q, timezone=timezone, where=where,
                              principal=principal, max_limit=MAX_WINDOW, disjunctive=disjunctive)
         chosen = list(page.columns)
         geo = next((f for f in chosen if f.type in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE)), None)
@@ -92,7 +138,7 @@ def v1_router(portal: str = "public") -> APIRouter:
             # A disjunctive field's facet lists its other values too, as the widgets ask v2.1.
             asked = [_disjunctive_facet(f) if f in disjunctive else f for f in facets]
             for facet in dataset_facets(instance(request), ds, facet=asked, refine=refine, exclude=exclude, text=q,
-                                        principal=principal, disjunctive=disjunctive):
+                                        where=where, timezone=timezone, principal=principal, disjunctive=disjunctive):
                 groups.append({"name": facet["name"], "facets": [
                     {"name": e["name"], "path": e["value"], **({"count": e["count"]} if "count" in e else {}), "state": e["state"]}
                     for e in facet["facets"]]})
