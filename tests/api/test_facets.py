@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
-from tests.conftest import Published, published_instance
+from tests.conftest import Published, annotated, published_instance
 
 BASE = "/api/explore/v2.1/catalog/datasets/elus"
 
@@ -99,29 +99,14 @@ def test_bad_refinements(client, params, code):
     assert response.status_code == 400 and response.json()["error_code"] == code
 
 
-# ---- a small annotated dataset, every count checked by hand ---------------------------------
-# cat is disjunctive, path hierarchical, tags multivalued, n sorted by value (facetsort -num).
+# ---- a small annotated dataset (tests.conftest.annotated), every count checked by hand ----------
 MV = "/api/explore/v2.1/catalog/datasets/mv"
-MV_CSV = """id;tags;path;cat;d;n;x;dt
-1;a;fr/ara/isere;A;2020-01-15;1;1.5;2020-12-31T23:30:00+00:00
-2;a,b;fr/ara/rhone;B;2020-02-10;2;2.0;2021-01-01T00:30:00+00:00
-3;b,c;fr/idf/paris;A;2021-03-01;3;2.5;2021-06-01T12:00:00+00:00
-4;;fr/idf;C;;;;
-5;c;fr;B;2019-12-31;5;3.0;2019-12-31T23:59:00+00:00
-6;a,c,a;be/wal;A;2020-01-20;1;1.5;2020-01-20T10:00:00+00:00
-7;x/y;fr/ara/isere;A/B;2020-05-05;7;;2020-05-05T00:00:00+00:00
-8; a , b ;/fr//ara/;A;2020-01-15;8;8.25;2020-01-15T00:00:00+00:00
-"""
 
 
 @pytest.fixture(scope="module")
 def mv(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mv")
-    (folder / "mv.csv").write_text(MV_CSV, encoding="utf-8")
-    instance = published_instance(folder / "home", Published("mv", folder / "mv.csv", "Annotated", {
-        "tags": {"multivalued": [","], "facet": []}, "path": {"hierarchical": ["/"], "facet": []},
-        "cat": {"facet": [], "disjunctive": []}, "d": {"facet": []}, "n": {"facet": [], "facetsort": ["-num"]},
-        "id": {"id": []}}))
+    instance = published_instance(folder / "home", annotated(folder))
     yield TestClient(create_app(instance))
     instance.store.close()
 

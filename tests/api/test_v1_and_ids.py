@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
-from tests.conftest import Published, logements_file, published_instance
+from tests.conftest import Published, annotated, logements_file, published_instance
 
 V2 = "/api/explore/v2.1/catalog/datasets/logements"
 
@@ -117,3 +117,26 @@ def test_v1_geofilters_limit_the_records(client, rows):
                 {"geofilter.polygon": "(48.85,2.34),(48.85,2.36)"}, {"geofilter.polygon": "(1,2),(3,4),(5,6)x"}):
         response = client.get("/api/records/1.0/search/", params={**search, **bad})
         assert response.status_code == 400, bad
+
+
+@pytest.fixture(scope="module")
+def mv(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("v1-mv")
+    instance = published_instance(folder / "home", annotated(folder))
+    yield TestClient(create_app(instance))
+    instance.store.close()
+
+
+def test_v1_facet_groups_keep_the_levels_below_a_refined_value(mv):
+    def group(**params):
+        body = mv.get("/api/records/1.0/search/", params={"dataset": "mv", "rows": 0, **params}).json()
+        return body["facet_groups"][0]["facets"]
+
+    (year,) = group(facet="d", **{"refine.d": "2020"})
+    assert (year["path"], year["count"], year["state"]) == ("2020", 5, "refined")
+    assert {(m["name"], m["path"], m["count"]) for m in year["facets"]} == {("01", "2020/01", 3), ("02", "2020/02", 1),
+                                                                            ("05", "2020/05", 1)}
+    (fr,) = group(facet="path", **{"refine.path": "fr/ara"})
+    (ara,) = fr["facets"]
+    assert (fr["state"], ara["path"], ara["state"]) == ("refined", "fr/ara", "refined")
+    assert {(e["name"], e["count"]) for e in ara["facets"]} == {("isere", 2), ("rhone", 1)}

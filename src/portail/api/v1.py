@@ -88,6 +88,16 @@ def _disjunctive_facet(name: str) -> str:
     return f'facet(name="{escaped}", disjunctive=true)'
 
 
+def _v1_facet(entry: dict[str, Any]) -> dict[str, Any]:
+    """A v2.1 facet entry in v1's shape (``path`` for ``value``), with the levels below a refined
+    date or hierarchical value, which widgets drill down through."""
+    shaped = {"name": entry["name"], "path": entry["value"], **({"count": entry["count"]} if "count" in entry else {}),
+              "state": entry["state"]}
+    if "facets" in entry:
+        shaped["facets"] = [_v1_facet(e) for e in entry["facets"]]
+    return shaped
+
+
 def _v1_value(field_type: str, value: Any) -> Any:
     if field_type == FieldType.GEO_POINT_2D and value is not None:
         return [value["lat"], value["lon"]]
@@ -139,9 +149,7 @@ def v1_router(portal: str = "public") -> APIRouter:
             asked = [_disjunctive_facet(f) if f in disjunctive else f for f in facets]
             for facet in dataset_facets(instance(request), ds, facet=asked, refine=refine, exclude=exclude, text=q,
                                         where=where, timezone=timezone, principal=principal, disjunctive=disjunctive):
-                groups.append({"name": facet["name"], "facets": [
-                    {"name": e["name"], "path": e["value"], **({"count": e["count"]} if "count" in e else {}), "state": e["state"]}
-                    for e in facet["facets"]]})
+                groups.append({"name": facet["name"], "facets": [_v1_facet(e) for e in facet["facets"]]})
         parameters: dict[str, Any] = {"dataset": ds.slug, "rows": rows, "start": start, "format": "json", "timezone": timezone}
         if q:
             parameters["q"] = q
