@@ -140,3 +140,13 @@ def test_v1_facet_groups_keep_the_levels_below_a_refined_value(mv):
     (ara,) = fr["facets"]
     assert (fr["state"], ara["path"], ara["state"]) == ("refined", "fr/ara", "refined")
     assert {(e["name"], e["count"]) for e in ara["facets"]} == {("isere", 2), ("rhone", 1)}
+
+
+def test_v1_record_lookup_has_the_search_shape(client):
+    found = client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": 1, "sort": "-id_livraison"}).json()
+    record = found["records"][0]
+    one = client.get(f"/api/datasets/1.0/logements/records/{record['recordid']}")
+    assert one.status_code == 200 and one.json() == record
+    assert client.get(f"/api/datasets/1.0/logements/records/{record['recordid']}/").json() == record
+    assert client.get(f"/api/datasets/1.0/logements/records/{'0' * 40}").status_code == 404
+    assert client.get(f"/api/datasets/1.0/nope/records/{record['recordid']}").status_code == 404

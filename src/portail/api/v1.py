@@ -1,5 +1,6 @@
 """The v1 search API (deprecated by Opendatasoft, still used by older apps and widgets):
-``/api/records/1.0/search/``, ``/api/datasets/1.0/search/``, ``/api/datasets/1.0/<id>/``.
+``/api/records/1.0/search/``, ``/api/datasets/1.0/search/``, ``/api/datasets/1.0/<id>/``,
+``/api/datasets/1.0/<id>/records/<recordid>``.
 
 Built on the same services as v2.1 (refinements, facets, record ids, text search); only the
 response shapes differ (``nhits``, ``records[].fields``, ``facet_groups``, points as ``[lat, lon]``).
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Request
 
 from portail.api.deps import portal_url
 from portail.api.errors import invalid_parameter
-from portail.api.explore_service import dataset_facets, get_visible_dataset, query_records, visible_datasets
+from portail.api.explore_service import dataset_facets, get_record, get_visible_dataset, query_records, visible_datasets
 from portail.api.params import Param, query_route
 from portail.api.serialize import dataset_json
 from portail.schema import Field, FieldType, fields_from_json
@@ -104,6 +105,20 @@ def _v1_value(field_type: str, value: Any) -> Any:
     return value
 
 
+def _v1_record(ds, columns: list[Field], row: dict[str, Any], record_id: str) -> dict[str, Any]:
+    """A record as v1 writes it (search and lookup alike): its non-null fields, and the geometry
+    of its first geo field."""
+    geo = next((f for f in columns if f.type in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE)), None)
+    record = {"datasetid": ds.slug, "recordid": record_id,
+              "fields": {f.name: _v1_value(f.type, row[f.name]) for f in columns if row.get(f.name) is not None},
+              "record_timestamp": (ds.data_processed or ds.modified).isoformat()}
+    if geo is not None and row.get(geo.name) is not None:
+        value = row[geo.name]
+        record["geometry"] = value["geometry"] if geo.type == FieldType.GEO_SHAPE else \
+            {"type": "Point", "coordinates": [value["lon"], value["lat"]]}
+    return record
+
+
 def _order_by(sort: str | None) -> str | None:
     """v1's ``sort=field`` (descending) or ``sort=-field`` (ascending) as an ODSQL order_by."""
     if not sort or not sort.strip("-").strip():
@@ -129,19 +144,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         page = query_records(instance(request), ds, select=fields, order_by=_order_by(sort), limit=rows, offset=start,
                              refine=refine, exclude=exclude, with_ids=True, text=q, timezone=timezone, where=where,
                              principal=principal, max_limit=MAX_WINDOW, disjunctive=disjunctive)
-        chosen = list(page.columns)
-        geo = next((f for f in chosen if f.type in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE)), None)
-        stamp = (ds.data_processed or ds.modified).isoformat()
-        records = []
-        for row in page.results:
-            record = {"datasetid": ds.slug, "recordid": row["_id"],
-                      "fields": {f.name: _v1_value(f.type, row[f.name]) for f in chosen if row.get(f.name) is not None},
-                      "record_timestamp": stamp}
-            if geo is not None and row.get(geo.name) is not None:
-                value = row[geo.name]
-                record["geometry"] = value["geometry"] if geo.type == FieldType.GEO_SHAPE else \
-                    {"type": "Point", "coordinates": [value["lon"], value["lat"]]}
-            records.append(record)
+        records = [_v1_record(ds, list(page.columns), row, row["_id"]) for row in page.results]
         facets = facet
         groups = []
         if facets:
@@ -182,6 +185,13 @@ def v1_router(portal: str = "public") -> APIRouter:
                                                    for w in words)]
         return {"nhits": len(datasets), "parameters": {"rows": rows, "start": start, "format": "json", **({"q": q} if q else {})},
                 "datasets": [_v1_dataset(request, d) for d in datasets[start:start + rows]]}
+
+    @query_route(router, "/api/datasets/1.0/{dataset_id}/records/{record_id}", (Param("timezone", default="UTC"),),
+                 summary="v1 record lookup")
+    def lookup_record(request: Request, principal, dataset_id: str, record_id: str, *, timezone):
+        ds = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        row = get_record(instance(request), ds, record_id, timezone=timezone, principal=principal)
+        return _v1_record(ds, fields_from_json(ds.current.fields), row, record_id)
 
     @query_route(router, "/api/datasets/1.0/{dataset_id}/", summary="v1 dataset lookup")
     def lookup(request: Request, principal, dataset_id: str):
