@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -150,3 +151,42 @@ def test_v1_record_lookup_has_the_search_shape(client):
     assert client.get(f"/api/datasets/1.0/logements/records/{record['recordid']}/").json() == record
     assert client.get(f"/api/datasets/1.0/logements/records/{'0' * 40}").status_code == 404
     assert client.get(f"/api/datasets/1.0/nope/records/{record['recordid']}").status_code == 404
+
+
+def test_v1_accepts_post_forms(client):
+    search = {"dataset": "logements", "rows": 2, "sort": "-id_livraison", "refine.bs": "RIVP"}
+    posted = client.post("/api/records/1.0/search/", data=search)
+    assert posted.status_code == 200 and posted.json() == client.get("/api/records/1.0/search/", params=search).json()
+    assert client.post("/api/datasets/1.0/search/", data={"q": "logement"}).json()["nhits"] == 1
+    assert client.post("/api/datasets/1.0/logements/").json()["datasetid"] == "logements"
+    record = posted.json()["records"][0]
+    assert client.post(f"/api/datasets/1.0/logements/records/{record['recordid']}").json() == record
+
+
+def test_v1_post_without_csrf_token_reads_as_anonymous(tmp_path, refdata):
+    """A cross-site form could POST to v1 with the victim's cookie: it reads only public data.
+    A script of the site sending the session's token reads as the signed-in user."""
+    from portail.auth import services as auth
+    from portail.catalog import services as catalog
+
+    instance = published_instance(tmp_path / "home", Published("prive", logements_file(refdata), "Privé"),
+                                  session_cookie_secure=False)
+    with instance.session() as s:
+        dataset = catalog.get_dataset(s, "prive")
+        auth.set_dataset_security(s, dataset, visibility="restricted")
+        auth.create_user(s, "alice", role="viewer", password="Correct-horse-42")
+        auth.grant(s, dataset, "user", "alice")
+    client = TestClient(create_app(instance))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    signed = client.post("/login", data={"login": "alice", "password": "Correct-horse-42", "csrf_token": token},
+                         follow_redirects=False)
+    assert signed.status_code == 303
+    search = {"dataset": "prive", "rows": 0}
+    assert client.get("/api/records/1.0/search/", params=search).json()["nhits"] == 4174
+    forged = client.post("/api/records/1.0/search/", data=search)
+    assert forged.status_code == 404 and "Unknown dataset" in forged.text
+    session_token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)
+    own = client.post("/api/records/1.0/search/", data=search, headers={"X-CSRF-Token": session_token})
+    assert own.json()["nhits"] == 4174
+    assert client.post("/logout", follow_redirects=False).status_code == 403  # other routes still refuse
+    instance.store.close()

@@ -17,11 +17,16 @@ from fastapi import APIRouter, Request
 from portail.api.deps import portal_url
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import dataset_facets, get_record, get_visible_dataset, query_records, visible_datasets
-from portail.api.params import Param, query_route
+from portail.api.params import Param, params_of, query_route
 from portail.api.serialize import dataset_json
 from portail.schema import Field, FieldType, fields_from_json
 
 MAX_WINDOW = 10_000
+#: The v1 routes, all read-only, which v1 clients may POST to (form fields as parameters), under
+#: any portal's prefix. ``api.guard`` runs a POST to them that carries no valid CSRF token as an
+#: anonymous caller instead of refusing it: a forged form then reads only what anyone may read,
+#: and changes nothing.
+READ_BY_POST = re.compile(r"(?:^|/)api/(?:records/1\.0/search|datasets/1\.0/(?:search|[^/]+|[^/]+/records/[^/]+))/?$")
 PAGE = (Param("rows", int, 10), Param("start", int, 0))
 #: ``refine.<field>`` and ``exclude.<field>`` are read by prefix (``_prefixed``), ``facet`` repeated.
 SEARCH = (Param("dataset", required=True), Param("q"), *PAGE, Param("sort"), Param("fields"), Param("timezone", default="UTC"),
@@ -30,14 +35,14 @@ SEARCH = (Param("dataset", required=True), Param("q"), *PAGE, Param("sort"), Par
 
 def _prefixed(request: Request, prefix: str) -> list[str]:
     """``refine.<field>=<value>`` parameters as v2.1's ``field:value``."""
-    return [f"{key[len(prefix):]}:{value}" for key, value in request.query_params.multi_items() if key.startswith(prefix)]
+    return [f"{key[len(prefix):]}:{value}" for key, value in params_of(request).multi_items() if key.startswith(prefix)]
 
 
 def _disjunctive(request: Request) -> tuple[str, ...]:
     """The fields of ``disjunctive.<field>=true``: their refined values are ORed (v2.1's
     ``facet(name=…, disjunctive=true)``, as the widgets translate it)."""
     prefix = "disjunctive."
-    return tuple(key[len(prefix):] for key, value in request.query_params.multi_items()
+    return tuple(key[len(prefix):] for key, value in params_of(request).multi_items()
                  if key.startswith(prefix) and value.strip().lower() == "true")
 
 
@@ -60,7 +65,8 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
     """``geofilter.distance=lat,lon,metres`` and ``geofilter.polygon=(lat,lon),(lat,lon),…`` as
     ODSQL conditions on the dataset's geo field (its first point field, else its first shape),
     built from the numbers they parse to: no text of the request reaches the query."""
-    distance, polygon = request.query_params.get("geofilter.distance"), request.query_params.get("geofilter.polygon")
+    params = params_of(request)
+    distance, polygon = params.get("geofilter.distance"), params.get("geofilter.polygon")
     if distance is None and polygon is None:
         return []
     geo = next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
@@ -133,7 +139,7 @@ def v1_router(portal: str = "public") -> APIRouter:
     def instance(request: Request):
         return request.app.state.instance
 
-    @query_route(router, "/api/records/1.0/search/", SEARCH, summary="v1 record search")
+    @query_route(router, "/api/records/1.0/search/", SEARCH, post=True, summary="v1 record search")
     def search_records(request: Request, principal, *, dataset, q, rows, start, sort, fields, timezone, facet):
         if rows < 0 or start < 0 or start + rows > MAX_WINDOW:
             raise invalid_parameter(f"Invalid value for rows/start: start + rows must be <= {MAX_WINDOW}.")
@@ -175,7 +181,7 @@ def v1_router(portal: str = "public") -> APIRouter:
                 "metas": {**{k: v for k, v in metas.items() if v is not None}, "domain": "default",
                           "license": metas["license"], "records_count": metas["records_count"]}}
 
-    @query_route(router, "/api/datasets/1.0/search/", (Param("q"), *PAGE), summary="v1 catalogue search")
+    @query_route(router, "/api/datasets/1.0/search/", (Param("q"), *PAGE), post=True, summary="v1 catalogue search")
     def search_datasets(request: Request, principal, *, q, rows, start):
         datasets = visible_datasets(instance(request), portal, principal)
         words = [w.lower() for w in (q or "").split()]
@@ -187,13 +193,13 @@ def v1_router(portal: str = "public") -> APIRouter:
                 "datasets": [_v1_dataset(request, d) for d in datasets[start:start + rows]]}
 
     @query_route(router, "/api/datasets/1.0/{dataset_id}/records/{record_id}", (Param("timezone", default="UTC"),),
-                 summary="v1 record lookup")
+                 post=True, summary="v1 record lookup")
     def lookup_record(request: Request, principal, dataset_id: str, record_id: str, *, timezone):
         ds = get_visible_dataset(instance(request), portal, dataset_id, principal)
         row = get_record(instance(request), ds, record_id, timezone=timezone, principal=principal)
         return _v1_record(ds, fields_from_json(ds.current.fields), row, record_id)
 
-    @query_route(router, "/api/datasets/1.0/{dataset_id}/", summary="v1 dataset lookup")
+    @query_route(router, "/api/datasets/1.0/{dataset_id}/", post=True, summary="v1 dataset lookup")
     def lookup(request: Request, principal, dataset_id: str):
         return _v1_dataset(request, get_visible_dataset(instance(request), portal, dataset_id, principal))
 
