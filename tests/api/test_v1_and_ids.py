@@ -70,8 +70,9 @@ def test_v1_full_text_q(client, rows):
     assert injection.status_code == 200 and injection.json()["nhits"] == 0
     assert client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": 10, "start": 9995}).status_code == 400
     missing = client.get("/api/records/1.0/search/", params={"q": "meuniers"})
+    message = "Missing value for dataset API parameter: it is required."
     assert (missing.status_code, missing.json()) == (400, {
-        "error_code": "InvalidRESTParameterError", "message": "Missing value for dataset API parameter: it is required."})
+        "error": message, "error_code": "InvalidRESTParameterError", "message": message})
 
 
 def test_v1_catalogue(client):
@@ -190,3 +191,12 @@ def test_v1_post_without_csrf_token_reads_as_anonymous(tmp_path, refdata):
     assert own.json()["nhits"] == 4174
     assert client.post("/logout", follow_redirects=False).status_code == 403  # other routes still refuse
     instance.store.close()
+
+
+def test_v1_errors_carry_the_message_as_error(client):
+    """odsclient and the v1 widgets read json["error"]; v2.1's keys stay for the others."""
+    unknown = client.get("/api/records/1.0/search/", params={"dataset": "nope"})
+    assert unknown.status_code == 404 and unknown.json()["error"] == "Unknown dataset: nope"
+    assert client.post("/api/datasets/1.0/nope/").json()["error"] == "Unknown dataset: nope"
+    assert client.get(f"/api/datasets/1.0/logements/records/{'0' * 40}").json()["error"].startswith("Unknown record")
+    assert "error" not in client.get(f"{V2}/records/{'0' * 40}").json()  # v2.1 keeps its shape
