@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
+from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -200,3 +202,11 @@ def test_v1_errors_carry_the_message_as_error(client):
     assert client.post("/api/datasets/1.0/nope/").json()["error"] == "Unknown dataset: nope"
     assert client.get(f"/api/datasets/1.0/logements/records/{'0' * 40}").json()["error"].startswith("Unknown record")
     assert "error" not in client.get(f"{V2}/records/{'0' * 40}").json()  # v2.1 keeps its shape
+
+
+def test_v1_geo_shape_is_a_bare_geometry_and_timestamps_have_an_offset(client, rows):
+    record = client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": 1,
+                                                            "refine.id_livraison": "2000011"}).json()["records"][0]
+    (source,) = [r for r in rows if r["id_livraison"] == "2000011"]
+    assert record["fields"]["geo_shape"] == json.loads(source["geo_shape"])  # {"type": "Point", "coordinates": …}
+    assert datetime.fromisoformat(record["record_timestamp"]).utcoffset() is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -106,9 +107,20 @@ def _v1_facet(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v1_value(field_type: str, value: Any) -> Any:
+    """A field's value as v1 wrote it: a point as ``[lat, lon]``, a shape as its bare GeoJSON
+    geometry (v2.1 wraps it in a Feature)."""
     if field_type == FieldType.GEO_POINT_2D and value is not None:
         return [value["lat"], value["lon"]]
+    if field_type == FieldType.GEO_SHAPE and isinstance(value, dict) and value.get("type") == "Feature":
+        return value.get("geometry")
     return value
+
+
+def _timestamp(ds) -> str:
+    """When the records were processed, with its offset: the catalogue keeps UTC instants
+    without one, which a strict ISO parser would read as local time."""
+    moment = ds.data_processed or ds.modified
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
 def _v1_record(ds, columns: list[Field], row: dict[str, Any], record_id: str) -> dict[str, Any]:
@@ -117,7 +129,7 @@ def _v1_record(ds, columns: list[Field], row: dict[str, Any], record_id: str) ->
     geo = next((f for f in columns if f.type in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE)), None)
     record = {"datasetid": ds.slug, "recordid": record_id,
               "fields": {f.name: _v1_value(f.type, row[f.name]) for f in columns if row.get(f.name) is not None},
-              "record_timestamp": (ds.data_processed or ds.modified).isoformat()}
+              "record_timestamp": _timestamp(ds)}
     if geo is not None and row.get(geo.name) is not None:
         value = row[geo.name]
         record["geometry"] = value["geometry"] if geo.type == FieldType.GEO_SHAPE else \
