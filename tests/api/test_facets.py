@@ -168,3 +168,17 @@ def test_datetime_facets_and_refinements_follow_the_timezone(mv):
     assert len(paris.strip().splitlines()) == 1 + 3
     bad = mv.get(f"{MV}/facets", params={"facet": "dt", "timezone": "Not/AZone"})
     assert bad.status_code == 400 and bad.json()["error_code"] == "InvalidRESTParameterError"
+
+
+def test_geo_and_json_fields_are_no_facets(tmp_path, refdata):
+    instance = published_instance(tmp_path / "home", Published(
+        "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", "Logements", {"geo_point_2d": {"facet": []}}))
+    client = TestClient(create_app(instance))
+    url = "/api/explore/v2.1/catalog/datasets/logements/facets"
+    for facet in ("geo_point_2d", 'facet(name="geo_shape")'):
+        response = client.get(url, params={"facet": facet})
+        assert response.status_code == 400 and response.json()["error_code"] == "InvalidRESTParameterError", facet
+    assert client.get(url).json()["facets"] == []  # an annotated geo field is no default facet
+    catalog = client.get("/api/explore/v2.1/catalog/facets", params={"facet": "fields"})
+    assert catalog.status_code == 400
+    instance.store.close()

@@ -274,8 +274,6 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
         f = spec.field
         name = f.name.removeprefix("metas.").removeprefix("default.")
         source = next(c for c in _COLUMNS if c[0] == name)
-        if f.type == FieldType.JSON:
-            raise invalid_parameter(f"Field {f.name} cannot be a facet.")
         kept = refined(objects, refine or [], exclude or [], skip=f.name if spec.disjunctive else None)
         mine = [r for r in rules if r.field.name == f.name]
         values = [_raw(o, name, source[3]) for o in kept]

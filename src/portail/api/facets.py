@@ -198,21 +198,31 @@ def conditions_for(refinements: list[Refinement], skip_field: str | None = None,
     return conditions
 
 
+def facetable(f: Field) -> bool:
+    """Whether a field's values can be listed as facet values: geometries and JSON documents
+    cannot (their values would be binary or serialised text that no refinement can use)."""
+    return f.type not in GEO_TYPES and f.type not in (FieldType.JSON, FieldType.FILE)
+
+
+def _facet_field(by_name: dict[str, Field], name: str | None) -> Field:
+    if name not in by_name:
+        raise ApiError(400, "ODSQLError", f"ODSQL query is malformed: Unknown field: {name} Clause(s) containing the error(s): facet.")
+    f = by_name[name]
+    if not facetable(f):
+        raise invalid_parameter(f"Field {f.name} of type {f.type} cannot be a facet.")
+    return f
+
+
 def parse_facet(text: str, fields: list[Field]) -> FacetSpec:
     by_name = {f.name: f for f in fields}
     call = _FACET_CALL.match(text)
     if not call:
-        name = _unquote(text)
-        if name not in by_name:
-            raise ApiError(400, "ODSQLError", f"ODSQL query is malformed: Unknown field: {name} Clause(s) containing the error(s): facet.")
-        f = by_name[name]
+        f = _facet_field(by_name, _unquote(text))
         return FacetSpec(f, disjunctive="disjunctive" in f.annotations, separator=hierarchy_separator(f))
     args: dict[str, str] = {}
     for match in _FACET_ARG.finditer(call.group(1)):
         args[match.group(1).lower()] = _unquote(match.group(2))
-    name = args.get("name")
-    if name not in by_name:
-        raise ApiError(400, "ODSQLError", f"ODSQL query is malformed: Unknown field: {name} Clause(s) containing the error(s): facet.")
+    name = _facet_field(by_name, args.get("name")).name
     sort = args.get("sort", "-count")
     if sort not in ("count", "-count", "alphanum", "-alphanum", "num", "-num"):
         raise invalid_parameter(f"Invalid facet sort {sort!r}.")
@@ -229,7 +239,7 @@ def parse_facet(text: str, fields: list[Field]) -> FacetSpec:
 
 def default_facets(fields: list[Field]) -> list[FacetSpec]:
     return [FacetSpec(f, disjunctive="disjunctive" in f.annotations, separator=hierarchy_separator(f))
-            for f in fields if "facet" in f.annotations]
+            for f in fields if "facet" in f.annotations and facetable(f)]
 
 
 def _value_text(value: Any) -> str:
