@@ -182,3 +182,16 @@ def test_geo_and_json_fields_are_no_facets(tmp_path, refdata):
     catalog = client.get("/api/explore/v2.1/catalog/facets", params={"facet": "fields"})
     assert catalog.status_code == 400
     instance.store.close()
+
+
+@pytest.mark.parametrize("facet, refine, refined", [
+    ("n", "n:01", "1"), ("x", "x:1.50", "1.5"), ("x", "x:2.0", "2"), ("d", "d:2020-01", "2020/01"), ("d", "d:2020/1", "2020/01"),
+])
+def test_a_refinement_written_differently_marks_its_entry_refined(mv, facet, refine, refined):
+    entries = mv.get(f"{MV}/facets", params={"facet": facet, "refine": refine}).json()["facets"][0]["facets"]
+    while entries and "/" in refined and not any(e["value"] == refined for e in entries):
+        entries = next(e for e in entries if e["state"] == "refined")["facets"]  # down the date levels
+    (entry,) = [e for e in entries if e["value"] == refined]
+    assert entry["state"] == "refined"
+    if facet == "d":
+        assert {e["name"] for e in entry["facets"]} == {"15", "20"}  # its days are listed

@@ -111,6 +111,19 @@ def _typed_value(f: Field, value: str) -> str | int | float | bool:
     return value
 
 
+def canonical(refinement: Refinement) -> str:
+    """A refinement's value written as its facet entry's ``value`` (``n:01`` is ``1``, ``b:True``
+    is ``true``, ``d:2015-3`` is ``2015/03``): the entry it filters on is then marked refined."""
+    f, value = refinement.field, refinement.value
+    if f.type in (FieldType.DATE, FieldType.DATETIME):
+        _date_range(value)  # a valid path, or the 400 its filter gives
+        year, *rest = [int(p) for p in re.split(r"[/-]", value.strip()) if p]
+        return "/".join([str(year), *(f"{p:02d}" for p in rest)])
+    if f.type in (FieldType.INT, FieldType.DOUBLE, FieldType.BOOLEAN):
+        return _value_text(_typed_value(f, value))
+    return value
+
+
 def _constant(value: str | int | float | bool, params: list | None) -> exp.Expression:
     """A refinement's value in its condition: a literal, or with ``params`` a placeholder whose
     value is appended to them (in the order placeholders appear in the SQL)."""
@@ -289,8 +302,8 @@ def facet_values(run, spec: FacetSpec, refinements: list[Refinement], base: list
     ``disjunctive`` names the fields whose refined values are ORed (``conditions_for``);
     a datetime field's years, months and days are those of ``timezone``."""
     filters = base + conditions_for(refinements, spec.field.name if spec.disjunctive else None, disjunctive=disjunctive)
-    refined = {r.value for r in refinements if r.field.name == spec.field.name and not r.exclude}
-    excluded = [r.value for r in refinements if r.field.name == spec.field.name and r.exclude]
+    refined = {canonical(r) for r in refinements if r.field.name == spec.field.name and not r.exclude}
+    excluded = [canonical(r) for r in refinements if r.field.name == spec.field.name and r.exclude]
     if spec.field.type in (FieldType.DATE, FieldType.DATETIME):
         entries = _date_entries(run, spec, filters, refined, level=0, prefix="", within=None, timezone=timezone)
     elif spec.separator is not None:
