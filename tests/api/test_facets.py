@@ -195,3 +195,12 @@ def test_a_refinement_written_differently_marks_its_entry_refined(mv, facet, ref
     assert entry["state"] == "refined"
     if facet == "d":
         assert {e["name"] for e in entry["facets"]} == {"15", "20"}  # its days are listed
+
+
+def test_the_facetsort_annotation_orders_configured_facets(mv):
+    by_value = ["8", "7", "5", "3", "2", "1"]  # n is annotated facetsort: -num
+    configured = {f["name"]: f["facets"] for f in mv.get(f"{MV}/facets").json()["facets"]}
+    assert [e["value"] for e in configured["n"]] == by_value
+    assert [e["value"] for e in mv.get(f"{MV}/facets", params={"facet": "n"}).json()["facets"][0]["facets"]] == by_value
+    asked = mv.get(f"{MV}/facets", params={"facet": 'facet(name="n", sort="-count")'}).json()["facets"][0]["facets"]
+    assert asked[0]["value"] == "1"  # an explicit sort wins (1 is the only value held twice)

@@ -217,6 +217,16 @@ def facetable(f: Field) -> bool:
     return f.type not in GEO_TYPES and f.type not in (FieldType.JSON, FieldType.FILE)
 
 
+SORTS = ("count", "-count", "alphanum", "-alphanum", "num", "-num")
+
+
+def annotated_sort(f: Field) -> str:
+    """The order of a field's facet values its ``facetsort`` annotation sets (``-count`` by
+    default, or when the annotation names no known order)."""
+    given = f.annotations.get("facetsort") or []
+    return str(given[0]) if given and str(given[0]) in SORTS else "-count"
+
+
 def _facet_field(by_name: dict[str, Field], name: str | None) -> Field:
     if name not in by_name:
         raise ApiError(400, "ODSQLError", f"ODSQL query is malformed: Unknown field: {name} Clause(s) containing the error(s): facet.")
@@ -230,14 +240,13 @@ def parse_facet(text: str, fields: list[Field]) -> FacetSpec:
     by_name = {f.name: f for f in fields}
     call = _FACET_CALL.match(text)
     if not call:
-        f = _facet_field(by_name, _unquote(text))
-        return FacetSpec(f, disjunctive="disjunctive" in f.annotations, separator=hierarchy_separator(f))
+        return _annotated_spec(_facet_field(by_name, _unquote(text)))
     args: dict[str, str] = {}
     for match in _FACET_ARG.finditer(call.group(1)):
         args[match.group(1).lower()] = _unquote(match.group(2))
     name = _facet_field(by_name, args.get("name")).name
-    sort = args.get("sort", "-count")
-    if sort not in ("count", "-count", "alphanum", "-alphanum", "num", "-num"):
+    sort = args.get("sort", annotated_sort(by_name[name]))
+    if sort not in SORTS:
         raise invalid_parameter(f"Invalid facet sort {sort!r}.")
     try:
         limit = int(args.get("limit", DEFAULT_LIMIT))
@@ -250,9 +259,13 @@ def parse_facet(text: str, fields: list[Field]) -> FacetSpec:
                      limit=max(1, min(limit, 1000)), separator=separator)
 
 
+def _annotated_spec(f: Field) -> FacetSpec:
+    """A field's facet as its annotations configure it (disjunctive, hierarchical, facetsort)."""
+    return FacetSpec(f, disjunctive="disjunctive" in f.annotations, sort=annotated_sort(f), separator=hierarchy_separator(f))
+
+
 def default_facets(fields: list[Field]) -> list[FacetSpec]:
-    return [FacetSpec(f, disjunctive="disjunctive" in f.annotations, separator=hierarchy_separator(f))
-            for f in fields if "facet" in f.annotations and facetable(f)]
+    return [_annotated_spec(f) for f in fields if "facet" in f.annotations and facetable(f)]
 
 
 def _value_text(value: Any) -> str:
