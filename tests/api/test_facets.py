@@ -204,3 +204,17 @@ def test_the_facetsort_annotation_orders_configured_facets(mv):
     assert [e["value"] for e in mv.get(f"{MV}/facets", params={"facet": "n"}).json()["facets"][0]["facets"]] == by_value
     asked = mv.get(f"{MV}/facets", params={"facet": 'facet(name="n", sort="-count")'}).json()["facets"][0]["facets"]
     assert asked[0]["value"] == "1"  # an explicit sort wins (1 is the only value held twice)
+
+
+def test_an_excluded_date_level_is_listed_at_its_level(mv):
+    def years(*params):
+        return mv.get(f"{MV}/facets", params=[("facet", "d"), *params]).json()["facets"][0]["facets"]
+
+    top = years(("exclude", "d:2020/02"))
+    assert {(e["value"], e.get("count"), e["state"]) for e in top} == {
+        ("2020", 4, "displayed"), ("2021", 1, "displayed"), ("2019", 1, "displayed")}  # no month among the years
+    (year,) = [e for e in years(("refine", "d:2020"), ("exclude", "d:2020/02"))]
+    assert [(m["name"], m["value"], m["state"]) for m in year["facets"]][-1] == ("02", "2020/02", "excluded")
+    assert {e["value"]: e["state"] for e in years(("exclude", "d:2019"))}["2019"] == "excluded"
+    text = mv.get(f"{MV}/facets", params={"facet": "cat", "exclude": "cat:A/B"}).json()["facets"][0]["facets"]
+    assert {"name": "A/B", "value": "A/B", "state": "excluded"} in text  # a plain text value keeps its name

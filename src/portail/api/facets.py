@@ -317,17 +317,36 @@ def facet_values(run, spec: FacetSpec, refinements: list[Refinement], base: list
     filters = base + conditions_for(refinements, spec.field.name if spec.disjunctive else None, disjunctive=disjunctive)
     refined = {canonical(r) for r in refinements if r.field.name == spec.field.name and not r.exclude}
     excluded = [canonical(r) for r in refinements if r.field.name == spec.field.name and r.exclude]
+    separator = None
     if spec.field.type in (FieldType.DATE, FieldType.DATETIME):
         entries = _date_entries(run, spec, filters, refined, level=0, prefix="", within=None, timezone=timezone)
+        separator = "/"
     elif spec.separator is not None:
         entries = _path_entries(run, spec, filters, refined, level=0, prefix="")
+        separator = spec.separator
     else:
         entries = [{"name": _value_text(row["v"]), "value": _value_text(row["v"]), "count": row["n"],
                     "state": "refined" if _value_text(row["v"]) in refined else "displayed"}
                    for row in run(facet_query(spec, filters))]
-    listed = {e["value"] for e in entries}
-    entries += [{"name": v.rsplit("/", 1)[-1], "value": v, "state": "excluded"} for v in excluded if v not in listed]
+    for value in excluded:
+        _list_excluded(entries, value, separator)
     return entries
+
+
+def _list_excluded(entries: list[dict], value: str, separator: str | None) -> None:
+    """List an excluded value (without count) at its level of the tree: a month under its
+    year when that year's months are listed (it is refined), nowhere when they are not, so that
+    a level only ever holds values of that level."""
+    level, prefix = entries, ""
+    segments = value.split(separator) if separator else [value]
+    for segment in segments[:-1]:
+        prefix = f"{prefix}{separator}{segment}" if prefix else segment
+        parent = next((e for e in level if e["value"] == prefix), None)
+        if parent is None or "facets" not in parent:
+            return
+        level = parent["facets"]
+    if not any(e["value"] == value for e in level):
+        level.append({"name": segments[-1], "value": value, "state": "excluded"})
 
 
 def _path_entries(run, spec: FacetSpec, filters, refined: set[str], *, level: int, prefix: str) -> list[dict]:
