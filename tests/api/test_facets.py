@@ -218,3 +218,24 @@ def test_an_excluded_date_level_is_listed_at_its_level(mv):
     assert {e["value"]: e["state"] for e in years(("exclude", "d:2019"))}["2019"] == "excluded"
     text = mv.get(f"{MV}/facets", params={"facet": "cat", "exclude": "cat:A/B"}).json()["facets"][0]["facets"]
     assert {"name": "A/B", "value": "A/B", "state": "excluded"} in text  # a plain text value keeps its name
+
+
+@pytest.mark.parametrize("facet", [
+    'facet(name="n", limit=0)', 'facet(name="n", limit=-1)', 'facet(name="n", sort="alphanum")',
+    'facet(name="cat", sort="num")', "facet(n)", "facet()", 'facet(name="n", foo=1)',
+    'facet(name="cat", disjunctive=yes)', 'facet(name="cat" disjunctive=true)',
+    'facet(name="path", hierarchical=true, separator="")',
+])
+def test_bad_facet_arguments_are_400s(mv, facet):
+    response = mv.get(f"{MV}/facets", params={"facet": facet})
+    assert response.status_code == 400 and response.json()["error_code"] == "InvalidRESTParameterError", response.text
+    assert "None" not in response.json()["message"]
+
+
+def test_good_facet_arguments(mv):
+    first = mv.get(f"{MV}/facets", params={"facet": 'facet(name="n", sort="num", limit=2)'}).json()["facets"][0]
+    assert [e["value"] for e in first["facets"]] == ["1", "2"]
+    spaced = mv.get(f"{MV}/facets", params={"facet": "facet( name = 'cat' , disjunctive = TRUE )"})
+    assert spaced.status_code == 200
+    huge = mv.get(f"{MV}/facets", params={"facet": 'facet(name="n", limit=100000000000000000000)'})
+    assert huge.status_code == 200 and len(huge.json()["facets"][0]["facets"]) == 6

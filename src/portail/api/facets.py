@@ -27,9 +27,11 @@ from portail.odsql import literals, multivalued_items, multivalued_values
 from portail.schema import GEO_TYPES, Field, FieldType
 
 DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
 _REFINE = re.compile(r'^\s*(`(?:[^`\\]|\\.)+`|[^:]+?)\s*:\s*(.*)$', re.DOTALL)
 _FACET_CALL = re.compile(r"^\s*facet\s*\((.*)\)\s*$", re.IGNORECASE | re.DOTALL)
-_FACET_ARG = re.compile(r'\s*(\w+)\s*=\s*("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|[^,]+)\s*(?:,|$)')
+_FACET_ARG = re.compile(r'\s*(\w+)\s*=\s*("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|[^,"\'\s]+)\s*(?:,|$)')
+_FACET_ARGS = ("name", "disjunctive", "hierarchical", "separator", "sort", "limit")
 DATE_LEVELS = ("year", "month", "day")
 
 
@@ -224,7 +226,7 @@ def annotated_sort(f: Field) -> str:
     """The order of a field's facet values its ``facetsort`` annotation sets (``-count`` by
     default, or when the annotation names no known order)."""
     given = f.annotations.get("facetsort") or []
-    return str(given[0]) if given and str(given[0]) in SORTS else "-count"
+    return str(given[0]) if given and str(given[0]) in SORTS and _sort_fits(f, str(given[0])) else "-count"
 
 
 def _facet_field(by_name: dict[str, Field], name: str | None) -> Field:
@@ -236,27 +238,73 @@ def _facet_field(by_name: dict[str, Field], name: str | None) -> Field:
     return f
 
 
+def _facet_args(text: str, body: str) -> dict[str, str]:
+    """The ``name=value`` arguments of ``facet(…)``, each known, the whole text read (a missing
+    comma or a stray word is an error, not an argument silently dropped)."""
+    args: dict[str, str] = {}
+    position = 0
+    while body[position:].strip():
+        match = _FACET_ARG.match(body, position)
+        if match is None or match.end() == position:
+            raise invalid_parameter(f"Invalid value for facet API parameter: {text!r} was found but "
+                                    f"facet(name=\"<field>\", <argument>=<value>, …) is expected.")
+        key = match.group(1).lower()
+        if key not in _FACET_ARGS:
+            raise invalid_parameter(f"Invalid value for facet API parameter: unknown argument {key!r} "
+                                    f"(expected one of {', '.join(_FACET_ARGS)}).")
+        args[key] = _unquote(match.group(2))
+        position = match.end()
+    if "name" not in args:
+        raise invalid_parameter(f"Invalid value for facet API parameter: {text!r} names no field (name=\"<field>\").")
+    return args
+
+
+def _flag(args: dict[str, str], key: str, default: bool) -> bool:
+    value = args.get(key)
+    if value is None:
+        return default
+    if value.lower() not in ("true", "false"):
+        raise invalid_parameter(f"Invalid value for facet {key} argument: {value!r} was found but true or false is expected.")
+    return value.lower() == "true"
+
+
+def _sort_fits(f: Field, sort: str) -> bool:
+    """Opendatasoft's orders by type: by count for any field, alphanumerically for text and
+    dates, numerically for numbers."""
+    kind = sort.lstrip("-")
+    if kind == "alphanum":
+        return f.type in (FieldType.TEXT, FieldType.DATE, FieldType.DATETIME)
+    if kind == "num":
+        return f.type in (FieldType.INT, FieldType.DOUBLE)
+    return True
+
+
 def parse_facet(text: str, fields: list[Field]) -> FacetSpec:
     by_name = {f.name: f for f in fields}
     call = _FACET_CALL.match(text)
     if not call:
         return _annotated_spec(_facet_field(by_name, _unquote(text)))
-    args: dict[str, str] = {}
-    for match in _FACET_ARG.finditer(call.group(1)):
-        args[match.group(1).lower()] = _unquote(match.group(2))
-    name = _facet_field(by_name, args.get("name")).name
-    sort = args.get("sort", annotated_sort(by_name[name]))
+    args = _facet_args(text, call.group(1))
+    f = _facet_field(by_name, args["name"])
+    sort = args.get("sort", annotated_sort(f))
     if sort not in SORTS:
         raise invalid_parameter(f"Invalid facet sort {sort!r}.")
+    if not _sort_fits(f, sort):
+        raise invalid_parameter(f"Invalid facet sort {sort!r} for field {f.name} of type {f.type}.")
     try:
         limit = int(args.get("limit", DEFAULT_LIMIT))
     except ValueError:
         raise invalid_parameter(f"Invalid facet limit {args.get('limit')!r}.") from None
-    annotated = hierarchy_separator(by_name[name])
-    hierarchical = args.get("hierarchical", "true" if annotated else "false").lower() == "true"
-    separator = (args.get("separator") or annotated or "/") if hierarchical and by_name[name].type == FieldType.TEXT else None
-    return FacetSpec(by_name[name], disjunctive=args.get("disjunctive", "false").lower() == "true", sort=sort,
-                     limit=max(1, min(limit, 1000)), separator=separator)
+    if limit < 1:
+        raise invalid_parameter(f"Invalid facet limit {limit}: at least 1 is expected.")
+    annotated = hierarchy_separator(f)
+    hierarchical = _flag(args, "hierarchical", annotated is not None)
+    if args.get("separator") == "":
+        raise invalid_parameter("Invalid facet separator: an empty separator splits nothing.")
+    separator = (args.get("separator") or annotated or "/") if hierarchical and f.type == FieldType.TEXT else None
+    # Beyond MAX_LIMIT values a facet is an export: bounded, as Opendatasoft bounds its facets.
+    return FacetSpec(f, disjunctive=_flag(args, "disjunctive", False), sort=sort, limit=min(limit, MAX_LIMIT),
+                     separator=separator)
 
 
 def _annotated_spec(f: Field) -> FacetSpec:
