@@ -239,3 +239,14 @@ def test_good_facet_arguments(mv):
     assert spaced.status_code == 200
     huge = mv.get(f"{MV}/facets", params={"facet": 'facet(name="n", limit=100000000000000000000)'})
     assert huge.status_code == 200 and len(huge.json()["facets"][0]["facets"]) == 6
+
+
+def test_empty_path_segments_are_skipped(mv):
+    """Row 8 holds /fr//ara/: it counts under fr and fr/ara, as if written fr/ara."""
+    top = mv.get(f"{MV}/facets", params={"facet": "path"}).json()["facets"][0]["facets"]
+    assert {e["value"]: e["count"] for e in top} == {"fr": 7, "be": 1}
+    (fr,) = [e for e in mv.get(f"{MV}/facets", params={"facet": "path", "refine": "path:fr"}).json()["facets"][0]["facets"]]
+    assert {e["value"]: e["count"] for e in fr["facets"]} == {"fr/ara": 4, "fr/idf": 2}
+    assert mv.get(f"{MV}/records", params={"refine": "path:fr/ara", "limit": 0}).json()["total_count"] == 4
+    separated = mv.get(f"{MV}/facets", params={"facet": 'facet(name="cat", hierarchical=true, separator="/")'}).json()
+    assert {e["value"]: e["count"] for e in separated["facets"][0]["facets"]} == {"A": 5, "B": 2, "C": 1}  # A/B under A

@@ -60,6 +60,17 @@ def hierarchy_separator(f: Field) -> str | None:
     return str(annotation[0]) if annotation else "/"
 
 
+def path_of(column: exp.Expression, separator: str) -> exp.Expression:
+    """A path value without empty segments (``/fr//ara/`` is ``fr/ara``): a hierarchy's levels
+    skip them, so that such a record still counts under ``fr`` and ``fr/ara``."""
+    run = f"(?:{re.escape(separator)})"
+    replacement = separator.replace("\\", "\\\\")  # RE2 reads backslashes in a replacement
+    collapsed = exp.Anonymous(this="regexp_replace", expressions=[column, exp.Literal.string(run + "+"),
+                                                                  exp.Literal.string(replacement), exp.Literal.string("g")])
+    return exp.Anonymous(this="regexp_replace", expressions=[collapsed, exp.Literal.string(f"^{run}|{run}$"),
+                                                             exp.Literal.string(""), exp.Literal.string("g")])
+
+
 def _unquote(text: str) -> str:
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'`":
@@ -175,8 +186,9 @@ def refinement_condition(refinement: Refinement, params: list | None = None) -> 
             high = exp.cast(_constant(end.isoformat(), params), "DATE")
         condition: exp.Expression = exp.and_(column >= low, column < high)
     elif (separator := hierarchy_separator(f)) is not None:  # a path: the value or anything below it
-        equal = exp.EQ(this=column, expression=_constant(refinement.value, params))
-        below = exp.Anonymous(this="starts_with", expressions=[column.copy(), _constant(refinement.value + separator, params)])
+        path = path_of(column.copy(), separator)
+        equal = exp.EQ(this=path, expression=_constant(refinement.value, params))
+        below = exp.Anonymous(this="starts_with", expressions=[path.copy(), _constant(refinement.value + separator, params)])
         condition = exp.or_(equal, below)
     elif (items := multivalued_items(f, column.copy())) is not None:  # one of the values of a multivalued field
         condition = exp.Anonymous(this="list_contains", expressions=[items, _constant(refinement.value, params)])
@@ -402,12 +414,13 @@ def _path_entries(run, spec: FacetSpec, filters, refined: set[str], *, level: in
     segment lists the next level below it (like date facets)."""
     column = exp.column(spec.field.name, quoted=True)
     separator = spec.separator or "/"
-    segment = exp.Anonymous(this="split_part", expressions=[column, exp.Literal.string(separator),
+    path = path_of(column.copy(), separator)
+    segment = exp.Anonymous(this="split_part", expressions=[path, exp.Literal.string(separator),
                                                             exp.Literal.number(level + 1)])
     conditions = [*filters, exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())),
                   exp.NEQ(this=segment.copy(), expression=exp.Literal.string(""))]
     if prefix:
-        conditions.append(exp.Anonymous(this="starts_with", expressions=[column.copy(), exp.Literal.string(prefix + separator)]))
+        conditions.append(exp.Anonymous(this="starts_with", expressions=[path.copy(), exp.Literal.string(prefix + separator)]))
     query = exp.select(exp.alias_(segment, "v"), exp.alias_(exp.func("count", exp.Star()), "n")).from_("records")
     query = query.where(exp.and_(*conditions)).group_by(exp.column("v")).order_by(*_order(spec)).limit(exp.Literal.number(spec.limit))
     entries = []
