@@ -210,3 +210,18 @@ def test_v1_geo_shape_is_a_bare_geometry_and_timestamps_have_an_offset(client, r
     (source,) = [r for r in rows if r["id_livraison"] == "2000011"]
     assert record["fields"]["geo_shape"] == json.loads(source["geo_shape"])  # {"type": "Point", "coordinates": …}
     assert datetime.fromisoformat(record["record_timestamp"]).utcoffset() is not None
+
+
+def test_v1_parameters_echo_facetsort_and_one_dataset(mv):
+    search = [("dataset", "mv"), ("rows", 0), ("refine.cat", "A"), ("refine.cat", "B"), ("exclude.n", "1"),
+              ("disjunctive.cat", "true"), ("facet", "n"), ("facetsort.n", "num")]
+    body = mv.get("/api/records/1.0/search/", params=search).json()
+    assert body["nhits"] == 4  # A or B (rows 1, 2, 3, 5, 6, 8) but n = 1 (rows 1, 6)
+    parameters = body["parameters"]
+    assert (parameters["refine"], parameters["exclude"], parameters["disjunctive"]) == ({"cat": ["A", "B"]}, {"n": "1"},
+                                                                                        {"cat": True})
+    # facetsort.n=num overrides n's annotation (-num); the excluded value comes last
+    assert [f["name"] for f in body["facet_groups"][0]["facets"]] == ["2", "3", "5", "8", "1"]
+    assert mv.get("/api/records/1.0/search/", params=[*search, ("facetsort.n", "sideways")]).status_code == 400
+    both = mv.get("/api/records/1.0/search/", params=[("dataset", "mv"), ("dataset", "other")])
+    assert both.status_code == 400 and "one dataset" in both.json()["error"]

@@ -315,7 +315,8 @@ def parse_facet(text: str, fields: list[Field]) -> FacetSpec:
         raise invalid_parameter("Invalid facet separator: an empty separator splits nothing.")
     separator = (args.get("separator") or annotated or "/") if hierarchical and f.type == FieldType.TEXT else None
     # Beyond MAX_LIMIT values a facet is an export: bounded, as Opendatasoft bounds its facets.
-    return FacetSpec(f, disjunctive=_flag(args, "disjunctive", False), sort=sort, limit=min(limit, MAX_LIMIT),
+    return FacetSpec(f, disjunctive=_flag(args, "disjunctive", "disjunctive" in f.annotations), sort=sort,
+                     limit=min(limit, MAX_LIMIT),
                      separator=separator)
 
 

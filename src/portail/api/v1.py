@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from portail.api.deps import portal_url
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import dataset_facets, get_record, get_visible_dataset, query_records, visible_datasets
+from portail.api.facets import SORTS
 from portail.api.params import Param, params_of, query_route
 from portail.api.serialize import dataset_json
 from portail.schema import Field, FieldType, fields_from_json
@@ -91,9 +92,31 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
     return conditions
 
 
-def _disjunctive_facet(name: str) -> str:
+def _facetsorts(request: Request) -> dict[str, str]:
+    """``facetsort.<field>=<order>``, as the v1 widgets send it beside ``disjunctive.<field>``."""
+    prefix = "facetsort."
+    orders = {key[len(prefix):]: value.strip() for key, value in params_of(request).multi_items() if key.startswith(prefix)}
+    for name, order in orders.items():
+        if order not in SORTS:
+            raise invalid_parameter(f"Invalid value for facetsort.{name} API parameter: {order!r} was found but "
+                                    f"one of {', '.join(SORTS)} is expected.")
+    return orders
+
+
+def _facet_call(name: str, disjunctive: bool, sort: str | None) -> str:
+    """v1's per-field facet options as v2.1's ``facet(…)``, as the widgets translate them: a
+    disjunctive field's facet lists its other values too."""
     escaped = name.replace('"', '\\"')
-    return f'facet(name="{escaped}", disjunctive=true)'
+    return f'facet(name="{escaped}"' + (", disjunctive=true" if disjunctive else "") + (f', sort="{sort}")' if sort else ")")
+
+
+def _echo(given: list[str]) -> dict[str, Any]:
+    """``refine``/``exclude`` as the parameters echo writes them: a field's value, or its
+    values when it is repeated."""
+    values: dict[str, list[str]] = {}
+    for name, value in (r.split(":", 1) for r in given):
+        values.setdefault(name, []).append(value)
+    return {name: found[0] if len(found) == 1 else found for name, found in values.items()}
 
 
 def _v1_facet(entry: dict[str, Any]) -> dict[str, Any]:
@@ -155,6 +178,9 @@ def v1_router(portal: str = "public") -> APIRouter:
     def search_records(request: Request, principal, *, dataset, q, rows, start, sort, fields, timezone, facet):
         if rows < 0 or start < 0 or start + rows > MAX_WINDOW:
             raise invalid_parameter(f"Invalid value for rows/start: start + rows must be <= {MAX_WINDOW}.")
+        if len(params_of(request).getlist("dataset")) > 1:
+            raise invalid_parameter("Invalid value for dataset API parameter: one dataset is expected "
+                                    "(this portal searches the records of one dataset at a time).")
         ds = get_visible_dataset(instance(request), portal, dataset, principal)
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
         disjunctive = _disjunctive(request)
@@ -166,8 +192,9 @@ def v1_router(portal: str = "public") -> APIRouter:
         facets = facet
         groups = []
         if facets:
-            # A disjunctive field's facet lists its other values too, as the widgets ask v2.1.
-            asked = [_disjunctive_facet(f) if f in disjunctive else f for f in facets]
+            orders = _facetsorts(request)
+            asked = [_facet_call(f, f in disjunctive, orders.get(f)) if f in disjunctive or f in orders else f
+                     for f in facets]
             for facet in dataset_facets(instance(request), ds, facet=asked, refine=refine, exclude=exclude, text=q,
                                         where=where, timezone=timezone, principal=principal, disjunctive=disjunctive):
                 groups.append({"name": facet["name"], "facets": [_v1_facet(e) for e in facet["facets"]]})
@@ -176,8 +203,11 @@ def v1_router(portal: str = "public") -> APIRouter:
             parameters["q"] = q
         if facets:
             parameters["facet"] = facets
-        if refine:
-            parameters["refine"] = dict(r.split(":", 1) for r in refine)
+        for name, given in (("refine", refine), ("exclude", exclude)):
+            if given:
+                parameters[name] = _echo(given)
+        if disjunctive:
+            parameters["disjunctive"] = {f: True for f in disjunctive}
         if sort:
             parameters["sort"] = [sort]
         body = {"nhits": page.total_count, "parameters": parameters, "records": records}
