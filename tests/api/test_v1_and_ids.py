@@ -192,6 +192,8 @@ def test_v1_post_without_csrf_token_reads_as_anonymous(tmp_path, refdata):
     own = client.post("/api/records/1.0/search/", data=search, headers={"X-CSRF-Token": session_token})
     assert own.json()["nhits"] == 4174
     assert client.post("/logout", follow_redirects=False).status_code == 403  # other routes still refuse
+    # JSONP: any page can load it with the visitor's cookie and read it, so it reads as anonymous
+    assert client.get("/api/records/1.0/search/", params={**search, "callback": "cb"}).status_code == 404
     instance.store.close()
 
 
@@ -225,3 +227,19 @@ def test_v1_parameters_echo_facetsort_and_one_dataset(mv):
     assert mv.get("/api/records/1.0/search/", params=[*search, ("facetsort.n", "sideways")]).status_code == 400
     both = mv.get("/api/records/1.0/search/", params=[("dataset", "mv"), ("dataset", "other")])
     assert both.status_code == 400 and "one dataset" in both.json()["error"]
+
+
+def test_v1_geojson_and_jsonp(client):
+    search = {"dataset": "logements", "rows": 3, "sort": "-id_livraison"}
+    plain = client.get("/api/records/1.0/search/", params=search).json()["records"]
+    collection = client.get("/api/records/1.0/search/", params={**search, "format": "geojson"}).json()
+    assert collection["type"] == "FeatureCollection"
+    assert [f["geometry"] for f in collection["features"]] == [r["geometry"] for r in plain]
+    assert [f["properties"] for f in collection["features"]] == [r["fields"] for r in plain]
+    padded = client.get("/api/records/1.0/search/", params={**search, "callback": "app.show"})
+    assert padded.headers["content-type"].startswith("application/javascript")
+    text = padded.text
+    assert text.startswith("/**/app.show(") and text.endswith(");")
+    assert json.loads(text[len("/**/app.show("):-2])["records"] == plain
+    for bad in ({"callback": "alert(1)//"}, {"format": "jsonp"}, {"format": "rss"}):
+        assert client.get("/api/records/1.0/search/", params={**search, **bad}).status_code == 400, bad

@@ -8,18 +8,22 @@ response shapes differ (``nhits``, ``records[].fields``, ``facet_groups``, point
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import UTC
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.encoders import jsonable_encoder
 
 from portail.api.deps import portal_url
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import dataset_facets, get_record, get_visible_dataset, query_records, visible_datasets
 from portail.api.facets import SORTS
 from portail.api.params import Param, params_of, query_route
+from portail.auth import ANONYMOUS
+from portail.auth.principal import key_from_request
 from portail.api.serialize import dataset_json
 from portail.schema import Field, FieldType, fields_from_json
 
@@ -32,7 +36,10 @@ READ_BY_POST = re.compile(r"(?:^|/)api/(?:records/1\.0/search|datasets/1\.0/(?:s
 PAGE = (Param("rows", int, 10), Param("start", int, 0))
 #: ``refine.<field>`` and ``exclude.<field>`` are read by prefix (``_prefixed``), ``facet`` repeated.
 SEARCH = (Param("dataset", required=True), Param("q"), *PAGE, Param("sort"), Param("fields"), Param("timezone", default="UTC"),
-          Param("facet", many=True))
+          Param("facet", many=True), Param("format", default="json", choices=("json", "jsonp", "geojson", "geojsonp")),
+          Param("callback"))
+#: A JSONP callback: a JavaScript name or dotted path, nothing a page could run as code.
+_CALLBACK = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 
 
 def _prefixed(request: Request, prefix: str) -> list[str]:
@@ -110,6 +117,25 @@ def _facet_call(name: str, disjunctive: bool, sort: str | None) -> str:
     return f'facet(name="{escaped}"' + (", disjunctive=true" if disjunctive else "") + (f', sort="{sort}")' if sort else ")")
 
 
+def _script_caller(request: Request, principal):
+    """Who a JSONP call runs as: any page can load it in a script tag, with the visitor's
+    cookies, and read the answer, so a session does not count (an API key, which no page
+    holds, does)."""
+    explicit = key_from_request(request.headers, request.query_params) is not None or \
+        request.headers.get("authorization", "").lower().startswith("bearer ")
+    return principal if explicit else ANONYMOUS
+
+
+def _padded(body: dict[str, Any], callback: str | None) -> Response:
+    """JSONP: the body as the argument of ``callback``."""
+    if callback is None or not _CALLBACK.fullmatch(callback):
+        raise invalid_parameter(f"Invalid value for callback API parameter: {callback!r} was found but "
+                                f"a JavaScript function name is expected.")
+    payload = json.dumps(jsonable_encoder(body), ensure_ascii=False)
+    return Response(f"/**/{callback}({payload});", media_type="application/javascript",
+                    headers={"X-Content-Type-Options": "nosniff"})
+
+
 def _echo(given: list[str]) -> dict[str, Any]:
     """``refine``/``exclude`` as the parameters echo writes them: a field's value, or its
     values when it is repeated."""
@@ -175,7 +201,11 @@ def v1_router(portal: str = "public") -> APIRouter:
         return request.app.state.instance
 
     @query_route(router, "/api/records/1.0/search/", SEARCH, post=True, summary="v1 record search")
-    def search_records(request: Request, principal, *, dataset, q, rows, start, sort, fields, timezone, facet):
+    def search_records(request: Request, principal, *, dataset, q, rows, start, sort, fields, timezone, facet, format,
+                       callback):
+        padded = callback is not None or format.endswith("p")
+        if padded:
+            principal = _script_caller(request, principal)
         if rows < 0 or start < 0 or start + rows > MAX_WINDOW:
             raise invalid_parameter(f"Invalid value for rows/start: start + rows must be <= {MAX_WINDOW}.")
         if len(params_of(request).getlist("dataset")) > 1:
@@ -198,7 +228,7 @@ def v1_router(portal: str = "public") -> APIRouter:
             for facet in dataset_facets(instance(request), ds, facet=asked, refine=refine, exclude=exclude, text=q,
                                         where=where, timezone=timezone, principal=principal, disjunctive=disjunctive):
                 groups.append({"name": facet["name"], "facets": [_v1_facet(e) for e in facet["facets"]]})
-        parameters: dict[str, Any] = {"dataset": ds.slug, "rows": rows, "start": start, "format": "json", "timezone": timezone}
+        parameters: dict[str, Any] = {"dataset": ds.slug, "rows": rows, "start": start, "format": format, "timezone": timezone}
         if q:
             parameters["q"] = q
         if facets:
@@ -210,10 +240,13 @@ def v1_router(portal: str = "public") -> APIRouter:
             parameters["disjunctive"] = {f: True for f in disjunctive}
         if sort:
             parameters["sort"] = [sort]
-        body = {"nhits": page.total_count, "parameters": parameters, "records": records}
+        body: dict[str, Any] = {"nhits": page.total_count, "parameters": parameters, "records": records}
         if facets:
             body["facet_groups"] = groups
-        return body
+        if format.startswith("geojson"):
+            body = {"type": "FeatureCollection", "features": [
+                {"type": "Feature", "geometry": r.get("geometry"), "properties": r["fields"]} for r in records]}
+        return _padded(body, callback) if padded else body
 
     def _v1_dataset(request: Request, d) -> dict[str, Any]:
         v2 = dataset_json(d, portal_url(request, portal))
