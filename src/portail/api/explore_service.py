@@ -232,10 +232,9 @@ def filters(fields: list[Field], refine: list[str] | None, exclude: list[str] | 
             params: list | None = None, disjunctive: tuple[str, ...] = (),
             timezone: str = "UTC") -> tuple[list, list[exp.Expression]]:
     """The refinements and the conditions every records, facets and export query applies (their
-    values as placeholders appended to ``params`` when given), and the disjunctive fields: the
-    annotated ones and those of ``disjunctive`` (v1's ``disjunctive.<field>``, a facet's
-    ``disjunctive=true``), whose refined values are ORed. Date paths on datetime fields are
-    days, months and years of ``timezone``."""
+    values as placeholders appended to ``params`` when given). The values refined on a
+    disjunctive field (annotated, or named in ``disjunctive``: v1's ``disjunctive.<field>``) are
+    ORed; date paths on datetime fields are days, months and years of ``timezone``."""
     refinements = parse_refinements(refine or [], fields, exclude=False, timezone=timezone) + \
         parse_refinements(exclude or [], fields, exclude=True, timezone=timezone)
     ored = disjunctive_fields(fields) | frozenset(disjunctive)

@@ -22,9 +22,9 @@ from portail.api.errors import invalid_parameter
 from portail.api.explore_service import dataset_facets, get_record, get_visible_dataset, query_records, visible_datasets
 from portail.api.facets import SORTS
 from portail.api.params import Param, params_of, query_route
+from portail.api.serialize import dataset_json
 from portail.auth import ANONYMOUS
 from portail.auth.principal import key_from_request
-from portail.api.serialize import dataset_json
 from portail.schema import Field, FieldType, fields_from_json
 
 MAX_WINDOW = 10_000
@@ -131,7 +131,7 @@ def _padded(body: dict[str, Any], callback: str | None) -> Response:
     if callback is None or not _CALLBACK.fullmatch(callback):
         raise invalid_parameter(f"Invalid value for callback API parameter: {callback!r} was found but "
                                 f"a JavaScript function name is expected.")
-    payload = json.dumps(jsonable_encoder(body), ensure_ascii=False)
+    payload = json.dumps(jsonable_encoder(body))  # ASCII: U+2028 in a string breaks older JavaScript
     return Response(f"/**/{callback}({payload});", media_type="application/javascript",
                     headers={"X-Content-Type-Options": "nosniff"})
 
@@ -205,6 +205,7 @@ def v1_router(portal: str = "public") -> APIRouter:
                        callback):
         padded = callback is not None or format.endswith("p")
         if padded:
+            _padded({}, callback)  # a bad callback fails before any work
             principal = _script_caller(request, principal)
         if rows < 0 or start < 0 or start + rows > MAX_WINDOW:
             raise invalid_parameter(f"Invalid value for rows/start: start + rows must be <= {MAX_WINDOW}.")
