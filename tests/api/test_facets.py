@@ -250,3 +250,16 @@ def test_empty_path_segments_are_skipped(mv):
     assert mv.get(f"{MV}/records", params={"refine": "path:fr/ara", "limit": 0}).json()["total_count"] == 4
     separated = mv.get(f"{MV}/facets", params={"facet": 'facet(name="cat", hierarchical=true, separator="/")'}).json()
     assert {e["value"]: e["count"] for e in separated["facets"][0]["facets"]} == {"A": 5, "B": 2, "C": 1}  # A/B under A
+
+
+def test_a_hierarchical_facet_on_a_multivalued_field_splits_values_then_paths(mv):
+    """tags: a | a,b | b,c | - | c | a,c,a | x/y | " a , b ": each value is a path, each record counts once."""
+    asked = {"facet": 'facet(name="tags", hierarchical=true, separator="/")'}
+    top = mv.get(f"{MV}/facets", params=asked).json()["facets"][0]["facets"]
+    assert {e["value"]: e["count"] for e in top} == {"a": 4, "b": 3, "c": 3, "x": 1}
+    (x,) = [e for e in mv.get(f"{MV}/facets", params={**asked, "refine": "tags:x/y"}).json()["facets"][0]["facets"]]
+    assert [(e["value"], e["count"]) for e in x["facets"]] == [("x/y", 1)]
+    # under a refinement of another field, each level counts the refined records only
+    refined = mv.get(f"{MV}/facets", params=[("facet", asked["facet"]), ("refine", "cat:A"), ("refine", "tags:a")]).json()
+    (a,) = [e for e in refined["facets"][0]["facets"] if e["value"] == "a"]
+    assert a["count"] == 3 and a["state"] == "refined" and a.get("facets") == []  # rows 1, 6, 8; no deeper level

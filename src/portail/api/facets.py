@@ -415,14 +415,24 @@ def _path_entries(run, spec: FacetSpec, filters, refined: set[str], *, level: in
     segment lists the next level below it (like date facets)."""
     column = exp.column(spec.field.name, quoted=True)
     separator = spec.separator or "/"
+    items = multivalued_values(spec.field, column.copy())
+    counted: exp.Expression = exp.Star()
+    source: exp.Expression = exp.to_table("records")
+    outer = filters  # the records' conditions: on the paths' rows, or on the records they are unnested from
+    if items is not None:  # each value a path; a record counts once under a segment its values share
+        record = exp.to_identifier("__record")
+        source = exp.select(exp.alias_(exp.column("rowid"), record.copy()),
+                            exp.alias_(exp.Anonymous(this="unnest", expressions=[items]), spec.field.name, quoted=True)) \
+            .from_("records").where(exp.and_(*filters) if filters else None).subquery("items")
+        counted, outer = exp.Distinct(expressions=[exp.column(record)]), []
     path = path_of(column.copy(), separator)
     segment = exp.Anonymous(this="split_part", expressions=[path, exp.Literal.string(separator),
                                                             exp.Literal.number(level + 1)])
-    conditions = [*filters, exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())),
+    conditions = [*outer, exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())),
                   exp.NEQ(this=segment.copy(), expression=exp.Literal.string(""))]
     if prefix:
         conditions.append(exp.Anonymous(this="starts_with", expressions=[path.copy(), exp.Literal.string(prefix + separator)]))
-    query = exp.select(exp.alias_(segment, "v"), exp.alias_(exp.func("count", exp.Star()), "n")).from_("records")
+    query = exp.select(exp.alias_(segment, "v"), exp.alias_(exp.Count(this=counted), "n")).from_(source)
     query = query.where(exp.and_(*conditions)).group_by(exp.column("v")).order_by(*_order(spec)).limit(exp.Literal.number(spec.limit))
     entries = []
     for row in run(query):
