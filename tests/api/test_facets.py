@@ -224,7 +224,7 @@ def test_an_excluded_date_level_is_listed_at_its_level(mv):
     'facet(name="n", limit=0)', 'facet(name="n", limit=-1)', 'facet(name="n", sort="alphanum")',
     'facet(name="cat", sort="num")', "facet(n)", "facet()", 'facet(name="n", foo=1)',
     'facet(name="cat", disjunctive=yes)', 'facet(name="cat" disjunctive=true)',
-    'facet(name="path", hierarchical=true, separator="")',
+    'facet(name="path", hierarchical=true, separator="")', 'facet(name="path", hierarchical=true, separator="\x00")',
 ])
 def test_bad_facet_arguments_are_400s(mv, facet):
     response = mv.get(f"{MV}/facets", params={"facet": facet})

@@ -311,8 +311,9 @@ def parse_facet(text: str, fields: list[Field]) -> FacetSpec:
         raise invalid_parameter(f"Invalid facet limit {limit}: at least 1 is expected.")
     annotated = hierarchy_separator(f)
     hierarchical = _flag(args, "hierarchical", annotated is not None)
-    if args.get("separator") == "":
-        raise invalid_parameter("Invalid facet separator: an empty separator splits nothing.")
+    if args.get("separator") == "" or "\x00" in args.get("separator", ""):
+        raise invalid_parameter("Invalid facet separator: an empty separator splits nothing, and a NUL character "
+                                "cannot be one.")
     separator = (args.get("separator") or annotated or "/") if hierarchical and f.type == FieldType.TEXT else None
     # Beyond MAX_LIMIT values a facet is an export: bounded, as Opendatasoft bounds its facets.
     return FacetSpec(f, disjunctive=_flag(args, "disjunctive", "disjunctive" in f.annotations), sort=sort,
