@@ -85,3 +85,28 @@ def pg_url() -> str:
 def logements_file(refdata: Path) -> Path:
     """The social housing file most API tests query (Paris, 2001–2023, a few thousand rows)."""
     return refdata / "logement" / "logements-sociaux-finances-a-paris.csv"
+
+
+#: A small dataset with every kind of field annotation, for counts checked by hand: ``cat`` is
+#: disjunctive, ``path`` hierarchical (row 8 has empty segments), ``tags`` multivalued, ``n``
+#: sorted by value (facetsort -num), ``id`` the record key; ``dt`` straddles years in Europe/Paris.
+ANNOTATED_CSV = """id;tags;path;cat;d;n;x;dt
+1;a;fr/ara/isere;A;2020-01-15;1;1.5;2020-12-31T23:30:00+00:00
+2;a,b;fr/ara/rhone;B;2020-02-10;2;2.0;2021-01-01T00:30:00+00:00
+3;b,c;fr/idf/paris;A;2021-03-01;3;2.5;2021-06-01T12:00:00+00:00
+4;;fr/idf;C;;;;
+5;c;fr;B;2019-12-31;5;3.0;2019-12-31T23:59:00+00:00
+6;a,c,a;be/wal;A;2020-01-20;1;1.5;2020-01-20T10:00:00+00:00
+7;x/y;fr/ara/isere;A/B;2020-05-05;7;;2020-05-05T00:00:00+00:00
+8; a , b ;/fr//ara/;A;2020-01-15;8;8.25;2020-01-15T00:00:00+00:00
+"""
+
+
+def annotated(folder: Path, slug: str = "mv") -> Published:
+    """The annotated dataset, its file written in ``folder``, to publish with ``published_instance``."""
+    path = folder / f"{slug}.csv"
+    path.write_text(ANNOTATED_CSV, encoding="utf-8")
+    return Published(slug, path, "Annotated", {
+        "tags": {"multivalued": [","], "facet": []}, "path": {"hierarchical": ["/"], "facet": []},
+        "cat": {"facet": [], "disjunctive": []}, "d": {"facet": []}, "n": {"facet": [], "facetsort": ["-num"]},
+        "id": {"id": []}})

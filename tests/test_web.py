@@ -250,3 +250,14 @@ def test_table_pages_past_the_api_window(instance, tmp_path):
     assert "ligne 12344" in last.text  # past the end: the last page
     api = web.get("/api/explore/v2.1/catalog/datasets/grand/records", params={"offset": 11_225, "limit": 25})
     assert api.status_code == 400
+
+
+def test_a_geo_field_annotated_facet_is_left_out_of_the_table_facets(tmp_path, refdata):
+    from tests.conftest import Published, published_instance
+
+    instance = published_instance(tmp_path / "home", Published(
+        "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", "Logements",
+        {"geo_point_2d": {"facet": []}, "bs": {"facet": []}}))
+    table = TestClient(create_app(instance)).get("/explore/dataset/logements/table/")
+    assert table.status_code == 200 and "RIVP" in table.text  # the bs facet is listed
+    instance.store.close()

@@ -85,6 +85,11 @@ def test_plain_listing_is_unchanged(client):
     ("metas.default.records_count = 1", lambda d: d[6].count("\n") - 1 == 1),
     ('dataset_id = "bus" or dataset_id = "arbres"', lambda d: d[0] in ("bus", "arbres")),
     ('"timeserie" in features', lambda d: d[0] == "velos"),
+    # "=" on a list field is membership, as the QGIS plugin's where=features='geo' expects
+    ("features='timeserie'", lambda d: d[0] == "velos"),
+    ('keyword = "mobilité"', lambda d: "mobilité" in d[3]),
+    ('"Transports" = default.theme', lambda d: "Transports" in d[2]),
+    ('theme != "Transports"', lambda d: "Transports" not in d[2]),
     ('"budget"', lambda d: d[0] == "budget"),
 ])
 def test_where(client, where, keep):
@@ -166,6 +171,12 @@ def test_catalog_facets(client):
                           params=[("facet", "theme"), ("exclude", "theme:Economie")]).json()["facets"][0]["facets"]
     assert {"name": "Economie", "value": "Economie", "state": "excluded"} in excluded
     assert all(e["value"] != "Economie" or "count" not in e for e in excluded)
+
+
+def test_catalog_facets_where_a_list_field_equals_a_value(client):
+    body = client.get("/api/explore/v2.1/catalog/facets", params={"facet": "keyword", "where": "keyword='mobilité'"}).json()
+    expected = Counter(k for d in DATASETS if "mobilité" in d[3] for k in d[3])
+    assert {e["value"]: e["count"] for e in body["facets"][0]["facets"]} == dict(expected)
 
 
 @pytest.mark.parametrize("params, fragment", [

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import csv
+import json
+import math
+import re
+from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
-from tests.conftest import Published, logements_file, published_instance
+from tests.conftest import Published, annotated, logements_file, published_instance
 
 V2 = "/api/explore/v2.1/catalog/datasets/logements"
 
@@ -68,8 +72,9 @@ def test_v1_full_text_q(client, rows):
     assert injection.status_code == 200 and injection.json()["nhits"] == 0
     assert client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": 10, "start": 9995}).status_code == 400
     missing = client.get("/api/records/1.0/search/", params={"q": "meuniers"})
+    message = "Missing value for dataset API parameter: it is required."
     assert (missing.status_code, missing.json()) == (400, {
-        "error_code": "InvalidRESTParameterError", "message": "Missing value for dataset API parameter: it is required."})
+        "error": message, "error_code": "InvalidRESTParameterError", "message": message})
 
 
 def test_v1_catalogue(client):
@@ -84,3 +89,157 @@ def test_v1_catalogue(client):
 def test_v1_q_wildcards_are_literal(client):
     none = client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": "%_%", "rows": 0}).json()["nhits"]
     assert none == 0
+
+
+def test_v1_disjunctive_refinements_are_ored(client, rows):
+    both = [("dataset", "logements"), ("refine.bs", "RIVP"), ("refine.bs", "PARIS HABITAT"), ("facet", "bs"), ("rows", 0)]
+    assert client.get("/api/records/1.0/search/", params=both).json()["nhits"] == 0  # v1's default: ANDed
+    body = client.get("/api/records/1.0/search/", params=[*both, ("disjunctive.bs", "true")]).json()
+    assert body["nhits"] == sum(1 for r in rows if r["bs"] in ("RIVP", "PARIS HABITAT")) > 0
+    states = {f["name"]: f["state"] for f in body["facet_groups"][0]["facets"]}
+    assert states["RIVP"] == states["PARIS HABITAT"] == "refined" and len(states) > 2  # the others still listed
+
+
+def _metres_between(lat1, lon1, lat2, lon2):
+    """Great-circle distance on the mean Earth radius (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * 6371008.8 * math.asin(math.sqrt(a))
+
+
+def test_v1_geofilters_limit_the_records(client, rows):
+    points = [tuple(float(c) for c in r["geo_point_2d"].split(",")) for r in rows if r["geo_point_2d"]]
+    near = sum(1 for lat, lon in points if _metres_between(48.8566, 2.3522, lat, lon) <= 1000)
+    search = {"dataset": "logements", "rows": 0, "facet": "bs"}
+    body = client.get("/api/records/1.0/search/", params={**search, "geofilter.distance": "48.8566,2.3522,1000"}).json()
+    assert body["nhits"] == near > 0
+    assert sum(f["count"] for f in body["facet_groups"][0]["facets"]) == near  # the facets count the same records
+    inside = sum(1 for lat, lon in points if 48.85 <= lat <= 48.87 and 2.34 <= lon <= 2.36)
+    polygon = "(48.85,2.34),(48.85,2.36),(48.87,2.36),(48.87,2.34)"
+    assert client.get("/api/records/1.0/search/", params={**search, "geofilter.polygon": polygon}).json()["nhits"] == inside > 0
+    for bad in ({"geofilter.distance": "48.8566,2.3522"}, {"geofilter.distance": "a,b,c"},
+                {"geofilter.polygon": "(48.85,2.34),(48.85,2.36)"}, {"geofilter.polygon": "(1,2),(3,4),(5,6)x"}):
+        response = client.get("/api/records/1.0/search/", params={**search, **bad})
+        assert response.status_code == 400, bad
+
+
+@pytest.fixture(scope="module")
+def mv(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("v1-mv")
+    instance = published_instance(folder / "home", annotated(folder))
+    yield TestClient(create_app(instance))
+    instance.store.close()
+
+
+def test_v1_facet_groups_keep_the_levels_below_a_refined_value(mv):
+    def group(**params):
+        body = mv.get("/api/records/1.0/search/", params={"dataset": "mv", "rows": 0, **params}).json()
+        return body["facet_groups"][0]["facets"]
+
+    (year,) = group(facet="d", **{"refine.d": "2020"})
+    assert (year["path"], year["count"], year["state"]) == ("2020", 5, "refined")
+    assert {(m["name"], m["path"], m["count"]) for m in year["facets"]} == {("01", "2020/01", 3), ("02", "2020/02", 1),
+                                                                            ("05", "2020/05", 1)}
+    (fr,) = group(facet="path", **{"refine.path": "fr/ara"})
+    (ara,) = fr["facets"]
+    assert (fr["state"], ara["path"], ara["state"]) == ("refined", "fr/ara", "refined")
+    assert {(e["name"], e["count"]) for e in ara["facets"]} == {("isere", 2), ("rhone", 1)}
+
+
+def test_v1_record_lookup_has_the_search_shape(client):
+    found = client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": 1, "sort": "-id_livraison"}).json()
+    record = found["records"][0]
+    one = client.get(f"/api/datasets/1.0/logements/records/{record['recordid']}")
+    assert one.status_code == 200 and one.json() == record
+    assert client.get(f"/api/datasets/1.0/logements/records/{record['recordid']}/").json() == record
+    assert client.get(f"/api/datasets/1.0/logements/records/{'0' * 40}").status_code == 404
+    assert client.get(f"/api/datasets/1.0/nope/records/{record['recordid']}").status_code == 404
+
+
+def test_v1_accepts_post_forms(client):
+    search = {"dataset": "logements", "rows": 2, "sort": "-id_livraison", "refine.bs": "RIVP"}
+    posted = client.post("/api/records/1.0/search/", data=search)
+    assert posted.status_code == 200 and posted.json() == client.get("/api/records/1.0/search/", params=search).json()
+    assert client.post("/api/datasets/1.0/search/", data={"q": "logement"}).json()["nhits"] == 1
+    assert client.post("/api/datasets/1.0/logements/").json()["datasetid"] == "logements"
+    record = posted.json()["records"][0]
+    assert client.post(f"/api/datasets/1.0/logements/records/{record['recordid']}").json() == record
+
+
+def test_v1_post_without_csrf_token_reads_as_anonymous(tmp_path, refdata):
+    """A cross-site form could POST to v1 with the victim's cookie: it reads only public data.
+    A script of the site sending the session's token reads as the signed-in user."""
+    from portail.auth import services as auth
+    from portail.catalog import services as catalog
+
+    instance = published_instance(tmp_path / "home", Published("prive", logements_file(refdata), "Privé"),
+                                  session_cookie_secure=False)
+    with instance.session() as s:
+        dataset = catalog.get_dataset(s, "prive")
+        auth.set_dataset_security(s, dataset, visibility="restricted")
+        auth.create_user(s, "alice", role="viewer", password="Correct-horse-42")
+        auth.grant(s, dataset, "user", "alice")
+    client = TestClient(create_app(instance))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    signed = client.post("/login", data={"login": "alice", "password": "Correct-horse-42", "csrf_token": token},
+                         follow_redirects=False)
+    assert signed.status_code == 303
+    search = {"dataset": "prive", "rows": 0}
+    assert client.get("/api/records/1.0/search/", params=search).json()["nhits"] == 4174
+    forged = client.post("/api/records/1.0/search/", data=search)
+    assert forged.status_code == 404 and "Unknown dataset" in forged.text
+    session_token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)
+    own = client.post("/api/records/1.0/search/", data=search, headers={"X-CSRF-Token": session_token})
+    assert own.json()["nhits"] == 4174
+    assert client.post("/logout", follow_redirects=False).status_code == 403  # other routes still refuse
+    # JSONP: any page can load it with the visitor's cookie and read it, so it reads as anonymous
+    assert client.get("/api/records/1.0/search/", params={**search, "callback": "cb"}).status_code == 404
+    instance.store.close()
+
+
+def test_v1_errors_carry_the_message_as_error(client):
+    """odsclient and the v1 widgets read json["error"]; v2.1's keys stay for the others."""
+    unknown = client.get("/api/records/1.0/search/", params={"dataset": "nope"})
+    assert unknown.status_code == 404 and unknown.json()["error"] == "Unknown dataset: nope"
+    assert client.post("/api/datasets/1.0/nope/").json()["error"] == "Unknown dataset: nope"
+    assert client.get(f"/api/datasets/1.0/logements/records/{'0' * 40}").json()["error"].startswith("Unknown record")
+    assert "error" not in client.get(f"{V2}/records/{'0' * 40}").json()  # v2.1 keeps its shape
+
+
+def test_v1_geo_shape_is_a_bare_geometry_and_timestamps_have_an_offset(client, rows):
+    record = client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": 1,
+                                                            "refine.id_livraison": "2000011"}).json()["records"][0]
+    (source,) = [r for r in rows if r["id_livraison"] == "2000011"]
+    assert record["fields"]["geo_shape"] == json.loads(source["geo_shape"])  # {"type": "Point", "coordinates": …}
+    assert datetime.fromisoformat(record["record_timestamp"]).utcoffset() is not None
+
+
+def test_v1_parameters_echo_facetsort_and_one_dataset(mv):
+    search = [("dataset", "mv"), ("rows", 0), ("refine.cat", "A"), ("refine.cat", "B"), ("exclude.n", "1"),
+              ("disjunctive.cat", "true"), ("facet", "n"), ("facetsort.n", "num")]
+    body = mv.get("/api/records/1.0/search/", params=search).json()
+    assert body["nhits"] == 4  # A or B (rows 1, 2, 3, 5, 6, 8) but n = 1 (rows 1, 6)
+    parameters = body["parameters"]
+    assert (parameters["refine"], parameters["exclude"], parameters["disjunctive"]) == ({"cat": ["A", "B"]}, {"n": "1"},
+                                                                                        {"cat": True})
+    # facetsort.n=num overrides n's annotation (-num); the excluded value comes last
+    assert [f["name"] for f in body["facet_groups"][0]["facets"]] == ["2", "3", "5", "8", "1"]
+    assert mv.get("/api/records/1.0/search/", params=[*search, ("facetsort.n", "sideways")]).status_code == 400
+    both = mv.get("/api/records/1.0/search/", params=[("dataset", "mv"), ("dataset", "other")])
+    assert both.status_code == 400 and "one dataset" in both.json()["error"]
+
+
+def test_v1_geojson_and_jsonp(client):
+    search = {"dataset": "logements", "rows": 3, "sort": "-id_livraison"}
+    plain = client.get("/api/records/1.0/search/", params=search).json()["records"]
+    collection = client.get("/api/records/1.0/search/", params={**search, "format": "geojson"}).json()
+    assert collection["type"] == "FeatureCollection"
+    assert [f["geometry"] for f in collection["features"]] == [r["geometry"] for r in plain]
+    assert [f["properties"] for f in collection["features"]] == [r["fields"] for r in plain]
+    padded = client.get("/api/records/1.0/search/", params={**search, "callback": "app.show"})
+    assert padded.headers["content-type"].startswith("application/javascript")
+    text = padded.text
+    assert text.startswith("/**/app.show(") and text.endswith(");")
+    assert json.loads(text[len("/**/app.show("):-2])["records"] == plain
+    for bad in ({"callback": "alert(1)//"}, {"format": "jsonp"}, {"format": "rss"}):
+        assert client.get("/api/records/1.0/search/", params={**search, **bad}).status_code == 400, bad

@@ -77,6 +77,7 @@ ROUTES: dict[str, str] = {
     "/api/records/1.0/search": "v1_records",
     "/api/datasets/1.0/search": "catalog",
     "/api/datasets/1.0/{dataset_id}": "dataset",
+    "/api/datasets/1.0/{dataset_id}/records/{record_id}": "record",
     "/": "page",
     "/explore": "page",
     "/explore/dataset/{dataset_id}": "dataset",

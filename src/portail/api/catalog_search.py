@@ -7,7 +7,8 @@ catalogue's ODSQL fields as Opendatasoft names them (``dataset_id``, ``has_recor
 ``features``, ``title``, ``theme``, ``modified``, ``records_count``…, each metadata also as
 ``default.<name>`` and ``metas.default.<name>``); the records compiler runs over it in an
 in-memory DuckDB, full text (bare strings, ``search()``) included, as a scan: a catalogue is
-small. ``features``, ``theme`` and ``keyword`` are multivalued (``"geo" in features``); a
+small. ``features``, ``theme`` and ``keyword`` are multivalued (``"geo" in features``, and
+``features='geo'`` as Opendatasoft reads it on a list: membership); a
 group_by on one of them counts each value once per dataset (the compiler unnests it, as for
 records).
 
@@ -33,6 +34,7 @@ from portail import odsql
 from portail.api.errors import ApiError, invalid_parameter
 from portail.api.facets import DEFAULT_LIMIT, parse_facet, parse_refinements
 from portail.api.serialize import records_json
+from portail.odsql import multivalued_items
 from portail.odsql.kinds import RECORDS
 from portail.schema import Field, FieldType
 from portail.store.engine import connect
@@ -165,9 +167,32 @@ def _run(data: pa.Table, query: exp.Expression) -> list[dict[str, Any]]:
         cursor.close()
 
 
+_LISTS = {f.name: f for f in FIELDS if "multivalued" in f.annotations}
+
+
+def _membership(plan: odsql.Plan) -> odsql.Plan:
+    """The plan with ``list_field = 'v'`` (and ``!=``) in its where clause read as membership:
+    ``features``, ``theme`` and ``keyword`` are lists on Opendatasoft, where
+    ``where=features='geo'`` (what the QGIS plugin sends) keeps the datasets holding ``geo``;
+    compared as one text, a dataset with two features would never match."""
+    where = plan.select.args.get("where")
+    if where is None:
+        return plan
+    for node in list(where.find_all(exp.EQ, exp.NEQ)):
+        sides = (node.this, node.expression)
+        column = next((c for c in sides if isinstance(c, exp.Column) and c.name in _LISTS), None)
+        value = next((v for v in sides if isinstance(v, exp.Literal) and v.is_string), None)
+        if column is None or value is None:
+            continue
+        member = exp.Anonymous(this="list_contains", expressions=[multivalued_items(_LISTS[column.name], column.copy()),
+                                                                  value.copy()])
+        node.replace(member if isinstance(node, exp.EQ) else exp.Not(this=member))
+    return plan
+
+
 def _compile(**clauses: Any) -> odsql.Plan:
     try:
-        return odsql.compile_plan(odsql.Query(**clauses), FIELDS)
+        return _membership(odsql.compile_plan(odsql.Query(**clauses), FIELDS))
     except odsql.ODSQLError as error:
         raise ApiError(400, "ODSQLError", error.message) from None
     except ValueError as error:
@@ -249,8 +274,6 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
         f = spec.field
         name = f.name.removeprefix("metas.").removeprefix("default.")
         source = next(c for c in _COLUMNS if c[0] == name)
-        if f.type == FieldType.JSON:
-            raise invalid_parameter(f"Field {f.name} cannot be a facet.")
         kept = refined(objects, refine or [], exclude or [], skip=f.name if spec.disjunctive else None)
         mine = [r for r in rules if r.field.name == f.name]
         values = [_raw(o, name, source[3]) for o in kept]

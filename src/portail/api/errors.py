@@ -41,33 +41,48 @@ def _body(code: str, message: str, **extra) -> dict:
     return {"error_code": code, "message": message, **extra}
 
 
+#: The legacy v1 API's paths (under any portal prefix): their clients (odsclient, the v1
+#: widgets) read the message of an error as ``json["error"]``.
+_V1 = ("/api/records/1.0/", "/api/datasets/1.0/")
+
+
+def _response(request: Request, status: int, code: str, message: str, **extra) -> JSONResponse:
+    """An error in Opendatasoft's shape: ``{error_code, message}``, plus v1's ``error`` on v1
+    paths (as the quota error carries both)."""
+    body = _body(code, message, **extra)
+    path = request.url.path if request.url.path.endswith("/") else request.url.path + "/"
+    if any(prefix in path for prefix in _V1):
+        body = {"error": message, **body}
+    return JSONResponse(body, status_code=status)
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api(_: Request, error: ApiError):
-        return JSONResponse(_body(error.error_code, error.message, **error.extra), status_code=error.status)
+    async def _api(request: Request, error: ApiError):
+        return _response(request, error.status, error.error_code, error.message, **error.extra)
 
     @app.exception_handler(CatalogError)
-    async def _catalog(_: Request, error: CatalogError):
-        return JSONResponse(_body(error.code, error.message), status_code=error.status)
+    async def _catalog(request: Request, error: CatalogError):
+        return _response(request, error.status, error.code, error.message)
 
     @app.exception_handler(IngestError)
     async def _ingest(_: Request, error: IngestError):
         return JSONResponse(_body("IngestError", error.describe(), detail=error.to_dict()), status_code=400)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, error: RequestValidationError):
+    async def _validation(request: Request, error: RequestValidationError):
         first = error.errors()[0] if error.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "body"))
         message = f"Invalid value for {where} API parameter: {first.get('msg', 'invalid')}"
-        return JSONResponse(_body("InvalidRESTParameterError", message), status_code=400)
+        return _response(request, 400, "InvalidRESTParameterError", message)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, error: StarletteHTTPException):
+    async def _http(request: Request, error: StarletteHTTPException):
         code = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 403: "Forbidden"}.get(error.status_code, "HTTPError")
         message = error.detail if isinstance(error.detail, str) else "error"
-        return JSONResponse(_body(code, message), status_code=error.status_code)
+        return _response(request, error.status_code, code, message)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception):
         log.exception("unexpected error on %s", request.url.path)
-        return JSONResponse(_body("InternalError", "An internal error occurred."), status_code=500)
+        return _response(request, 500, "InternalError", "An internal error occurred.")

@@ -35,7 +35,8 @@ from sqlglot import exp
 
 from portail import odsql
 from portail.api.errors import ApiError, invalid_parameter, not_found
-from portail.api.facets import conditions_for, default_facets, facet_values, parse_facet, parse_refinements
+from portail.api.facets import (conditions_for, default_facets, disjunctive_fields, facet_values, parse_facet,
+                                 parse_refinements, zone)
 from portail.api.serialize import records_json
 from portail.api.text_search import text_condition
 from portail.auth import ANONYMOUS, DatasetRef, Principal, can, security_for
@@ -228,11 +229,16 @@ CURSOR_MAX_LIMIT = 10_000
 
 
 def filters(fields: list[Field], refine: list[str] | None, exclude: list[str] | None,
-            params: list | None = None) -> tuple[list, list[exp.Expression]]:
+            params: list | None = None, disjunctive: tuple[str, ...] = (),
+            timezone: str = "UTC") -> tuple[list, list[exp.Expression]]:
     """The refinements and the conditions every records, facets and export query applies (their
-    values as placeholders appended to ``params`` when given)."""
-    refinements = parse_refinements(refine or [], fields, exclude=False) + parse_refinements(exclude or [], fields, exclude=True)
-    return refinements, conditions_for(refinements, params=params)
+    values as placeholders appended to ``params`` when given). The values refined on a
+    disjunctive field (annotated, or named in ``disjunctive``: v1's ``disjunctive.<field>``) are
+    ORed; date paths on datetime fields are days, months and years of ``timezone``."""
+    refinements = parse_refinements(refine or [], fields, exclude=False, timezone=timezone) + \
+        parse_refinements(exclude or [], fields, exclude=True, timezone=timezone)
+    ored = disjunctive_fields(fields) | frozenset(disjunctive)
+    return refinements, conditions_for(refinements, params=params, disjunctive=ored)
 
 
 def _count_of(source: exp.Expression | None = None) -> exp.Select:
@@ -302,11 +308,11 @@ def where_clause(fields: list[Field], where: list[str] | None, timezone: str = "
 
 
 def _filters(access: Access, version, refine, exclude, text: str | None = None,
-             params: list | None = None) -> list[exp.Expression]:
+             params: list | None = None, disjunctive: tuple[str, ...] = (), timezone: str = "UTC") -> list[exp.Expression]:
     """The refinements and text search of a records or export query, over the visible fields
     (the ``where`` parameters and the row filter are compiled into the plan itself)."""
     visible = access.visible(version)
-    _, conditions = filters(visible, refine, exclude, params)
+    _, conditions = filters(visible, refine, exclude, params, disjunctive, timezone)
     return conditions + text_condition(visible, text)
 
 
@@ -320,7 +326,7 @@ def _refinement_values(instance: Instance, access: Access, version, r: _PageRequ
     if not (r.refine or r.exclude) or r.where or r.text is not None or r.cursor or access.security.row_filter is not None:
         return None
     params: list = []
-    refinements, _ = filters(access.visible(version), list(r.refine), list(r.exclude), params)
+    refinements, _ = filters(access.visible(version), list(r.refine), list(r.exclude), params, r.disjunctive, r.timezone)
     if {ref.field.name for ref in refinements} & instance.store.resolved_fields(version.location):
         return None
     return params, tuple(f"{ref.field.name}:{'exclude' if ref.exclude else 'refine'}" for ref in refinements)
@@ -347,7 +353,7 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
                   exclude: list[str] | None = None, after: str | None = None, with_ids: bool = False,
                   where: list[str] | None = None, group_by: str | None = None, lang: str = "fr", timezone: str = "UTC",
                   principal: Principal = ANONYMOUS, text: str | None = None, max_limit: int = MAX_LIMIT,
-                  window: int | None = MAX_WINDOW) -> RecordsPage:
+                  window: int | None = MAX_WINDOW, disjunctive: tuple[str, ...] = ()) -> RecordsPage:
     """A page of records, or of groups when the query aggregates (ODSQL select/where/group_by/
     order_by), of the rows and fields ``principal`` may see. ``text`` is v1's ``q``. With
     ``after`` (beyond Opendatasoft), pages follow a cursor instead of an
@@ -368,7 +374,8 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
             if version is None or version.status != "ready":
                 raise ApiError(410, "CursorExpired", "The version this cursor walks is no longer kept; start again.")
     request = _PageRequest(select, order_by, limit, offset, tuple(refine or ()), tuple(exclude or ()), after is not None,
-                           with_ids, tuple(where or ()), group_by, lang, timezone, text, max_limit, window)
+                           with_ids, tuple(where or ()), group_by, lang, timezone, text, max_limit, window,
+                           disjunctive=tuple(sorted(set(disjunctive))))
     # Keyed on the index too: a plan made before the version's index file appeared scans.
     indexed = instance.store.has_index(version.location)
     values = _refinement_values(instance, access, version, request)
@@ -424,6 +431,7 @@ class _PageRequest:
     max_limit: int
     window: int | None
     parameterized: bool = False  # refine holds the refinements' shape; their values are parameters
+    disjunctive: tuple[str, ...] = ()  # fields whose refined values are ORed, beyond the annotated ones
 
 
 @dataclass(frozen=True)
@@ -485,7 +493,8 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest, par
     """The plan of a records call; ``parameterized``: its refinements' values are placeholders
     (``_refinement_values``), so the plan serves every call of the same shape."""
     plan = _compiled(access, version, r)
-    filtering = _filters(access, version, list(r.refine), list(r.exclude), r.text, [] if parameterized else None)
+    filtering = _filters(access, version, list(r.refine), list(r.exclude), r.text, [] if parameterized else None,
+                         r.disjunctive, r.timezone)
     conditions = filtering + _plan_where(plan)  # the kept plan's node: copied by _where below
     columns = tuple(plan.columns)
 
@@ -558,8 +567,10 @@ def get_record(instance: Instance, dataset: Dataset, record_id: str, *, select: 
 def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | None = None,
                    refine: list[str] | None = None, exclude: list[str] | None = None,
                    where: list[str] | None = None, timezone: str = "UTC", principal: Principal = ANONYMOUS,
-                   text: str | None = None) -> list[dict[str, Any]]:
-    """Facet values with counts over the rows the caller may see; hidden fields are no facets."""
+                   text: str | None = None, disjunctive: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Facet values with counts over the rows the caller may see; hidden fields are no facets.
+    The values refined on a disjunctive field (annotated, in ``disjunctive``, or faceted with
+    ``disjunctive=true``) are ORed, for every facet."""
     access = _records_access(instance, dataset, principal)
     version = access.dataset.current
 
@@ -569,15 +580,18 @@ def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | N
     def compute() -> tuple[list[dict[str, Any]], bool]:
         visible = access.visible()
         specs = [parse_facet(f, visible) for f in facet] if facet else default_facets(visible)
-        refinements, _ = filters(visible, refine, exclude)
+        zone(timezone)  # an unknown zone is a 400, as on /records, whether or not a field needs it
+        refinements, _ = filters(visible, refine, exclude, timezone=timezone)
+        ored = disjunctive_fields(visible) | frozenset(disjunctive) | {s.field.name for s in specs if s.disjunctive}
         condition, reads_clock = where_clause(access.fields(), where, timezone, access.security)
         base = text_condition(visible, text) + condition
-        return [{"name": spec.field.name, "facets": facet_values(run, spec, refinements, base)} for spec in specs], reads_clock
+        return [{"name": spec.field.name, "facets": facet_values(run, spec, refinements, base, ored, timezone)}
+                for spec in specs], reads_clock
 
     # A version never changes, so neither do its facet counts for the same request and caller
     # (unless the where clause or the row filter reads the clock).
     key = (version.location, access.security, tuple(facet or ()), tuple(refine or ()), tuple(exclude or ()),
-           tuple(where or ()), timezone, text)
+           tuple(where or ()), timezone, text, tuple(sorted(set(disjunctive))))
     return copy.deepcopy(_FACETS.get(key, compute, keep=lambda answer: not answer[1])[0])
 
 
@@ -608,7 +622,7 @@ def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select
     columns = list(plan.columns)
     if fmt.needs_geo and not any(f.type in ("geo_point_2d", "geo_shape") for f in columns):
         raise ApiError(400, "InvalidRESTParameterError", f"The {fmt_name} export needs a geo_point_2d or geo_shape field.")
-    query = _where(plan.select, _filters(access, version, refine, exclude))
+    query = _where(plan.select, _filters(access, version, refine, exclude, timezone=timezone))
     if fmt.extra.get("record_ids"):  # RDF: each record is named by its id, the writer's last column
         if plan.aggregated:
             raise invalid_parameter(f"The {fmt_name} export writes records, each named by its id: it cannot group or "

@@ -3,7 +3,8 @@
 ``refine=field:value`` keeps records whose field equals the value (for dates the value is a
 path ``YYYY[/MM[/DD]]``); ``exclude`` removes them. Facets count the values of a field under
 all current filters; a disjunctive facet ignores the refinements of its own field so that the
-other values stay listed; date facets nest year → month → day, a level's children appearing
+other values stay listed, and the values refined on a disjunctive field are ORed (for records
+and for the other facets); date facets nest year → month → day, a level's children appearing
 once its value is refined, and so do hierarchical text facets (``a/b/c`` paths, annotation
 ``hierarchical`` or ``facet(…, hierarchical=true, separator="/")``, refine by a path keeping
 everything below it); a multivalued field counts, refines and excludes each of its values
@@ -15,19 +16,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlglot import exp
 
 from portail.api.errors import ApiError, invalid_parameter
-from portail.odsql import multivalued_items, multivalued_values
+from portail.odsql import literals, multivalued_items, multivalued_values
 from portail.schema import GEO_TYPES, Field, FieldType
 
 DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
 _REFINE = re.compile(r'^\s*(`(?:[^`\\]|\\.)+`|[^:]+?)\s*:\s*(.*)$', re.DOTALL)
 _FACET_CALL = re.compile(r"^\s*facet\s*\((.*)\)\s*$", re.IGNORECASE | re.DOTALL)
-_FACET_ARG = re.compile(r'\s*(\w+)\s*=\s*("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|[^,]+)\s*(?:,|$)')
+_FACET_ARG = re.compile(r'\s*(\w+)\s*=\s*("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|[^,"\'\s]+)\s*(?:,|$)')
+_FACET_ARGS = ("name", "disjunctive", "hierarchical", "separator", "sort", "limit")
 DATE_LEVELS = ("year", "month", "day")
 
 
@@ -36,6 +40,7 @@ class Refinement:
     field: Field
     value: str
     exclude: bool = False
+    timezone: str = "UTC"  # where a datetime field's date paths start and end (a day in Auckland is not one in UTC)
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,17 @@ def hierarchy_separator(f: Field) -> str | None:
     return str(annotation[0]) if annotation else "/"
 
 
+def path_of(column: exp.Expression, separator: str) -> exp.Expression:
+    """A path value without empty segments (``/fr//ara/`` is ``fr/ara``): a hierarchy's levels
+    skip them, so that such a record still counts under ``fr`` and ``fr/ara``."""
+    run = f"(?:{re.escape(separator)})"
+    replacement = separator.replace("\\", "\\\\")  # RE2 reads backslashes in a replacement
+    collapsed = exp.Anonymous(this="regexp_replace", expressions=[column, exp.Literal.string(run + "+"),
+                                                                  exp.Literal.string(replacement), exp.Literal.string("g")])
+    return exp.Anonymous(this="regexp_replace", expressions=[collapsed, exp.Literal.string(f"^{run}|{run}$"),
+                                                             exp.Literal.string(""), exp.Literal.string("g")])
+
+
 def _unquote(text: str) -> str:
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'`":
@@ -62,7 +78,15 @@ def _unquote(text: str) -> str:
     return text
 
 
-def parse_refinements(values: list[str], fields: list[Field], *, exclude: bool) -> list[Refinement]:
+def zone(name: str) -> ZoneInfo:
+    """The ``timezone`` parameter as a zone; 400 as the records endpoint answers (ODSQL's check)."""
+    try:
+        return literals.zone(name)
+    except ValueError as error:
+        raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
+
+
+def parse_refinements(values: list[str], fields: list[Field], *, exclude: bool, timezone: str = "UTC") -> list[Refinement]:
     by_name = {f.name: f for f in fields}
     parameter = "exclude" if exclude else "refine"
     refinements = []
@@ -75,7 +99,11 @@ def parse_refinements(values: list[str], fields: list[Field], *, exclude: bool) 
         if name not in by_name:
             raise ApiError(400, "ODSQLError", f"ODSQL query is malformed: Unknown field: {name} "
                                               f"Clause(s) containing the error(s): {parameter}.")
-        refinements.append(Refinement(by_name[name], value, exclude))
+        if "\x00" in value:
+            # Facet queries and the key index's lookups carry values as SQL literals, which the
+            # engine's parser ends at a NUL (a 500); ODSQL refuses such a literal alike.
+            raise invalid_parameter(f"Invalid value for {parameter} API parameter: the value holds a NUL character.")
+        refinements.append(Refinement(by_name[name], value, exclude, timezone))
     return refinements
 
 
@@ -93,6 +121,19 @@ def _typed_value(f: Field, value: str) -> str | int | float | bool:
             return lowered in ("true", "1")
     except ValueError:
         raise invalid_parameter(f"Invalid value {value!r} for field {f.name} of type {f.type}.") from None
+    return value
+
+
+def canonical(refinement: Refinement) -> str:
+    """A refinement's value written as its facet entry's ``value`` (``n:01`` is ``1``, ``b:True``
+    is ``true``, ``d:2015-3`` is ``2015/03``): the entry it filters on is then marked refined."""
+    f, value = refinement.field, refinement.value
+    if f.type in (FieldType.DATE, FieldType.DATETIME):
+        _date_range(value)  # a valid path, or the 400 its filter gives
+        year, *rest = [int(p) for p in re.split(r"[/-]", value.strip()) if p]
+        return "/".join([str(year), *(f"{p:02d}" for p in rest)])
+    if f.type in (FieldType.INT, FieldType.DOUBLE, FieldType.BOOLEAN):
+        return _value_text(_typed_value(f, value))
     return value
 
 
@@ -135,17 +176,19 @@ def refinement_condition(refinement: Refinement, params: list | None = None) -> 
         raise invalid_parameter(f"Field {f.name} of type {f.type} cannot be refined.")
     if f.type in (FieldType.DATE, FieldType.DATETIME):
         start, end = _date_range(refinement.value)
-        if f.type == FieldType.DATETIME:
-            low = _constant(datetime(start.year, start.month, start.day, tzinfo=timezone.utc).isoformat(), params)
-            high = _constant(datetime(end.year, end.month, end.day, tzinfo=timezone.utc).isoformat(), params)
+        if f.type == FieldType.DATETIME:  # the path's first and next instants in the caller's zone
+            tz = zone(refinement.timezone)
+            low = _constant(datetime(start.year, start.month, start.day, tzinfo=tz).isoformat(), params)
+            high = _constant(datetime(end.year, end.month, end.day, tzinfo=tz).isoformat(), params)
             low, high = exp.cast(low, "TIMESTAMPTZ"), exp.cast(high, "TIMESTAMPTZ")
         else:
             low = exp.cast(_constant(start.isoformat(), params), "DATE")
             high = exp.cast(_constant(end.isoformat(), params), "DATE")
         condition: exp.Expression = exp.and_(column >= low, column < high)
     elif (separator := hierarchy_separator(f)) is not None:  # a path: the value or anything below it
-        equal = exp.EQ(this=column, expression=_constant(refinement.value, params))
-        below = exp.Anonymous(this="starts_with", expressions=[column.copy(), _constant(refinement.value + separator, params)])
+        path = path_of(column.copy(), separator)
+        equal = exp.EQ(this=path, expression=_constant(refinement.value, params))
+        below = exp.Anonymous(this="starts_with", expressions=[path.copy(), _constant(refinement.value + separator, params)])
         condition = exp.or_(equal, below)
     elif (items := multivalued_items(f, column.copy())) is not None:  # one of the values of a multivalued field
         condition = exp.Anonymous(this="list_contains", expressions=[items, _constant(refinement.value, params)])
@@ -157,46 +200,134 @@ def refinement_condition(refinement: Refinement, params: list | None = None) -> 
     return condition
 
 
+def disjunctive_fields(fields: list[Field]) -> frozenset[str]:
+    """The fields annotated ``disjunctive``: several values refined on one of them are ORed."""
+    return frozenset(f.name for f in fields if "disjunctive" in f.annotations)
+
+
 def conditions_for(refinements: list[Refinement], skip_field: str | None = None,
-                   params: list | None = None) -> list[exp.Expression]:
+                   params: list | None = None, disjunctive: frozenset[str] = frozenset()) -> list[exp.Expression]:
     """The conditions of refinements (but those of ``skip_field``: a disjunctive facet's own),
-    their values as placeholders appended to ``params`` when given."""
-    return [refinement_condition(r, params) for r in refinements
-            if not (skip_field and r.field.name == skip_field and not r.exclude)]
+    their values as placeholders appended to ``params`` when given. The refinements of a field
+    in ``disjunctive`` make one condition, their values ORed, at the place of the first (so
+    that placeholders stay in the order of ``params``); elsewhere two values of one field ask
+    for records holding both, as on Opendatasoft without ``disjunctive``."""
+    groups: dict[object, list[Refinement]] = {}
+    for i, r in enumerate(refinements):
+        if skip_field and r.field.name == skip_field and not r.exclude:
+            continue
+        ored = not r.exclude and r.field.name in disjunctive
+        groups.setdefault(r.field.name if ored else i, []).append(r)
+    conditions = []
+    for group in groups.values():
+        built = [refinement_condition(r, params) for r in group]
+        conditions.append(built[0] if len(built) == 1 else exp.paren(exp.or_(*built)))
+    return conditions
+
+
+def facetable(f: Field) -> bool:
+    """Whether a field's values can be listed as facet values: geometries and JSON documents
+    cannot (their values would be binary or serialised text that no refinement can use)."""
+    return f.type not in GEO_TYPES and f.type not in (FieldType.JSON, FieldType.FILE)
+
+
+SORTS = ("count", "-count", "alphanum", "-alphanum", "num", "-num")
+
+
+def annotated_sort(f: Field) -> str:
+    """The order of a field's facet values its ``facetsort`` annotation sets (``-count`` by
+    default, or when the annotation names no known order)."""
+    given = f.annotations.get("facetsort") or []
+    return str(given[0]) if given and str(given[0]) in SORTS and _sort_fits(f, str(given[0])) else "-count"
+
+
+def _facet_field(by_name: dict[str, Field], name: str | None) -> Field:
+    if name not in by_name:
+        raise ApiError(400, "ODSQLError", f"ODSQL query is malformed: Unknown field: {name} Clause(s) containing the error(s): facet.")
+    f = by_name[name]
+    if not facetable(f):
+        raise invalid_parameter(f"Field {f.name} of type {f.type} cannot be a facet.")
+    return f
+
+
+def _facet_args(text: str, body: str) -> dict[str, str]:
+    """The ``name=value`` arguments of ``facet(…)``, each known, the whole text read (a missing
+    comma or a stray word is an error, not an argument silently dropped)."""
+    args: dict[str, str] = {}
+    position = 0
+    while body[position:].strip():
+        match = _FACET_ARG.match(body, position)
+        if match is None or match.end() == position:
+            raise invalid_parameter(f"Invalid value for facet API parameter: {text!r} was found but "
+                                    f"facet(name=\"<field>\", <argument>=<value>, …) is expected.")
+        key = match.group(1).lower()
+        if key not in _FACET_ARGS:
+            raise invalid_parameter(f"Invalid value for facet API parameter: unknown argument {key!r} "
+                                    f"(expected one of {', '.join(_FACET_ARGS)}).")
+        args[key] = _unquote(match.group(2))
+        position = match.end()
+    if "name" not in args:
+        raise invalid_parameter(f"Invalid value for facet API parameter: {text!r} names no field (name=\"<field>\").")
+    return args
+
+
+def _flag(args: dict[str, str], key: str, default: bool) -> bool:
+    value = args.get(key)
+    if value is None:
+        return default
+    if value.lower() not in ("true", "false"):
+        raise invalid_parameter(f"Invalid value for facet {key} argument: {value!r} was found but true or false is expected.")
+    return value.lower() == "true"
+
+
+def _sort_fits(f: Field, sort: str) -> bool:
+    """Opendatasoft's orders by type: by count for any field, alphanumerically for text and
+    dates, numerically for numbers."""
+    kind = sort.lstrip("-")
+    if kind == "alphanum":
+        return f.type in (FieldType.TEXT, FieldType.DATE, FieldType.DATETIME)
+    if kind == "num":
+        return f.type in (FieldType.INT, FieldType.DOUBLE)
+    return True
 
 
 def parse_facet(text: str, fields: list[Field]) -> FacetSpec:
     by_name = {f.name: f for f in fields}
     call = _FACET_CALL.match(text)
     if not call:
-        name = _unquote(text)
-        if name not in by_name:
-            raise ApiError(400, "ODSQLError", f"ODSQL query is malformed: Unknown field: {name} Clause(s) containing the error(s): facet.")
-        f = by_name[name]
-        return FacetSpec(f, disjunctive="disjunctive" in f.annotations, separator=hierarchy_separator(f))
-    args: dict[str, str] = {}
-    for match in _FACET_ARG.finditer(call.group(1)):
-        args[match.group(1).lower()] = _unquote(match.group(2))
-    name = args.get("name")
-    if name not in by_name:
-        raise ApiError(400, "ODSQLError", f"ODSQL query is malformed: Unknown field: {name} Clause(s) containing the error(s): facet.")
-    sort = args.get("sort", "-count")
-    if sort not in ("count", "-count", "alphanum", "-alphanum", "num", "-num"):
+        return _annotated_spec(_facet_field(by_name, _unquote(text)))
+    args = _facet_args(text, call.group(1))
+    f = _facet_field(by_name, args["name"])
+    sort = args.get("sort", annotated_sort(f))
+    if sort not in SORTS:
         raise invalid_parameter(f"Invalid facet sort {sort!r}.")
+    if not _sort_fits(f, sort):
+        raise invalid_parameter(f"Invalid facet sort {sort!r} for field {f.name} of type {f.type}.")
     try:
         limit = int(args.get("limit", DEFAULT_LIMIT))
     except ValueError:
         raise invalid_parameter(f"Invalid facet limit {args.get('limit')!r}.") from None
-    annotated = hierarchy_separator(by_name[name])
-    hierarchical = args.get("hierarchical", "true" if annotated else "false").lower() == "true"
-    separator = (args.get("separator") or annotated or "/") if hierarchical and by_name[name].type == FieldType.TEXT else None
-    return FacetSpec(by_name[name], disjunctive=args.get("disjunctive", "false").lower() == "true", sort=sort,
-                     limit=max(1, min(limit, 1000)), separator=separator)
+    if limit < 1:
+        raise invalid_parameter(f"Invalid facet limit {limit}: at least 1 is expected.")
+    annotated = hierarchy_separator(f)
+    hierarchical = _flag(args, "hierarchical", annotated is not None)
+    if args.get("separator") == "" or "\x00" in args.get("separator", ""):
+        raise invalid_parameter("Invalid facet separator: an empty separator splits nothing, and a NUL character "
+                                "cannot be one.")
+    separator = (args.get("separator") or annotated or "/") if hierarchical and f.type == FieldType.TEXT else None
+    # Beyond MAX_LIMIT values a facet is an export: bounded, as Opendatasoft bounds its facets.
+    return FacetSpec(f, disjunctive=_flag(args, "disjunctive", "disjunctive" in f.annotations), sort=sort,
+                     limit=min(limit, MAX_LIMIT),
+                     separator=separator)
+
+
+def _annotated_spec(f: Field) -> FacetSpec:
+    """A field's facet as its annotations configure it (disjunctive, hierarchical, facetsort)."""
+    return FacetSpec(f, disjunctive="disjunctive" in f.annotations, sort=annotated_sort(f), separator=hierarchy_separator(f))
 
 
 def default_facets(fields: list[Field]) -> list[FacetSpec]:
-    return [FacetSpec(f, disjunctive="disjunctive" in f.annotations, separator=hierarchy_separator(f))
-            for f in fields if "facet" in f.annotations]
+    return [_annotated_spec(f) for f in fields if "facet" in f.annotations and facetable(f)]
 
 
 def _value_text(value: Any) -> str:
@@ -215,16 +346,20 @@ def _order(spec: FacetSpec) -> list[exp.Ordered]:
 
 
 def facet_query(spec: FacetSpec, filters: list[exp.Expression], *, level: int = -1,
-                within: tuple[date, date] | None = None) -> exp.Select:
-    """Value counts of one facet under the filters; ``level`` buckets a date field."""
+                within: tuple[date, date] | None = None, timezone: str = "UTC") -> exp.Select:
+    """Value counts of one facet under the filters; ``level`` buckets a date field (a datetime
+    one by its wall-clock date in ``timezone``)."""
     column = exp.column(spec.field.name, quoted=True)
     value: exp.Expression = column
+    moment: exp.Expression = column.copy()
+    if level >= 0 and spec.field.type == FieldType.DATETIME:
+        moment = exp.func("timezone", exp.Literal.string(zone(timezone).key), column.copy())
     if level >= 0:
-        value = exp.func("date_part", exp.Literal.string(DATE_LEVELS[level]), column)
+        value = exp.func("date_part", exp.Literal.string(DATE_LEVELS[level]), moment.copy())
     conditions = [*filters, exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))]
     if within:
-        conditions += [column.copy() >= exp.cast(exp.Literal.string(within[0].isoformat()), "DATE"),
-                       column.copy() < exp.cast(exp.Literal.string(within[1].isoformat()), "DATE")]
+        conditions += [moment.copy() >= exp.cast(exp.Literal.string(within[0].isoformat()), "DATE"),
+                       moment.copy() < exp.cast(exp.Literal.string(within[1].isoformat()), "DATE")]
     items = multivalued_values(spec.field, column.copy()) if level < 0 else None
     if items is not None:  # a multivalued field: each value counts the records holding it (as group_by does)
         values = exp.select(exp.alias_(exp.Anonymous(this="unnest", expressions=[items]), "v")).from_("records")
@@ -236,22 +371,44 @@ def facet_query(spec: FacetSpec, filters: list[exp.Expression], *, level: int = 
     return query.limit(exp.Literal.number(spec.limit))
 
 
-def facet_values(run, spec: FacetSpec, refinements: list[Refinement], base: list[exp.Expression]) -> list[dict]:
-    """The facet's entries: ``run(query) -> list[dict]`` executes a query on the version."""
-    filters = base + conditions_for(refinements, spec.field.name if spec.disjunctive else None)
-    refined = {r.value for r in refinements if r.field.name == spec.field.name and not r.exclude}
-    excluded = [r.value for r in refinements if r.field.name == spec.field.name and r.exclude]
+def facet_values(run, spec: FacetSpec, refinements: list[Refinement], base: list[exp.Expression],
+                 disjunctive: frozenset[str] = frozenset(), timezone: str = "UTC") -> list[dict]:
+    """The facet's entries: ``run(query) -> list[dict]`` executes a query on the version;
+    ``disjunctive`` names the fields whose refined values are ORed (``conditions_for``);
+    a datetime field's years, months and days are those of ``timezone``."""
+    filters = base + conditions_for(refinements, spec.field.name if spec.disjunctive else None, disjunctive=disjunctive)
+    refined = {canonical(r) for r in refinements if r.field.name == spec.field.name and not r.exclude}
+    excluded = [canonical(r) for r in refinements if r.field.name == spec.field.name and r.exclude]
+    separator = None
     if spec.field.type in (FieldType.DATE, FieldType.DATETIME):
-        entries = _date_entries(run, spec, filters, refined, level=0, prefix="", within=None)
+        entries = _date_entries(run, spec, filters, refined, level=0, prefix="", within=None, timezone=timezone)
+        separator = "/"
     elif spec.separator is not None:
         entries = _path_entries(run, spec, filters, refined, level=0, prefix="")
+        separator = spec.separator
     else:
         entries = [{"name": _value_text(row["v"]), "value": _value_text(row["v"]), "count": row["n"],
                     "state": "refined" if _value_text(row["v"]) in refined else "displayed"}
                    for row in run(facet_query(spec, filters))]
-    listed = {e["value"] for e in entries}
-    entries += [{"name": v.rsplit("/", 1)[-1], "value": v, "state": "excluded"} for v in excluded if v not in listed]
+    for value in excluded:
+        _list_excluded(entries, value, separator)
     return entries
+
+
+def _list_excluded(entries: list[dict], value: str, separator: str | None) -> None:
+    """List an excluded value (without count) at its level of the tree: a month under its
+    year when that year's months are listed (it is refined), nowhere when they are not, so that
+    a level only ever holds values of that level."""
+    level, prefix = entries, ""
+    segments = value.split(separator) if separator else [value]
+    for segment in segments[:-1]:
+        prefix = f"{prefix}{separator}{segment}" if prefix else segment
+        parent = next((e for e in level if e["value"] == prefix), None)
+        if parent is None or "facets" not in parent:
+            return
+        level = parent["facets"]
+    if not any(e["value"] == value for e in level):
+        level.append({"name": segments[-1], "value": value, "state": "excluded"})
 
 
 def _path_entries(run, spec: FacetSpec, filters, refined: set[str], *, level: int, prefix: str) -> list[dict]:
@@ -259,13 +416,24 @@ def _path_entries(run, spec: FacetSpec, filters, refined: set[str], *, level: in
     segment lists the next level below it (like date facets)."""
     column = exp.column(spec.field.name, quoted=True)
     separator = spec.separator or "/"
-    segment = exp.Anonymous(this="split_part", expressions=[column, exp.Literal.string(separator),
+    items = multivalued_values(spec.field, column.copy())
+    counted: exp.Expression = exp.Star()
+    source: exp.Expression = exp.to_table("records")
+    outer = filters  # the records' conditions: on the paths' rows, or on the records they are unnested from
+    if items is not None:  # each value a path; a record counts once under a segment its values share
+        record = exp.to_identifier("__record")
+        source = exp.select(exp.alias_(exp.column("rowid"), record.copy()),
+                            exp.alias_(exp.Anonymous(this="unnest", expressions=[items]), spec.field.name, quoted=True)) \
+            .from_("records").where(exp.and_(*filters) if filters else None).subquery("items")
+        counted, outer = exp.Distinct(expressions=[exp.column(record)]), []
+    path = path_of(column.copy(), separator)
+    segment = exp.Anonymous(this="split_part", expressions=[path, exp.Literal.string(separator),
                                                             exp.Literal.number(level + 1)])
-    conditions = [*filters, exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())),
+    conditions = [*outer, exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())),
                   exp.NEQ(this=segment.copy(), expression=exp.Literal.string(""))]
     if prefix:
-        conditions.append(exp.Anonymous(this="starts_with", expressions=[column.copy(), exp.Literal.string(prefix + separator)]))
-    query = exp.select(exp.alias_(segment, "v"), exp.alias_(exp.func("count", exp.Star()), "n")).from_("records")
+        conditions.append(exp.Anonymous(this="starts_with", expressions=[path.copy(), exp.Literal.string(prefix + separator)]))
+    query = exp.select(exp.alias_(segment, "v"), exp.alias_(exp.Count(this=counted), "n")).from_(source)
     query = query.where(exp.and_(*conditions)).group_by(exp.column("v")).order_by(*_order(spec)).limit(exp.Literal.number(spec.limit))
     entries = []
     for row in run(query):
@@ -279,9 +447,9 @@ def _path_entries(run, spec: FacetSpec, filters, refined: set[str], *, level: in
 
 
 def _date_entries(run, spec: FacetSpec, filters, refined: set[str], *, level: int, prefix: str,
-                  within: tuple[date, date] | None) -> list[dict]:
+                  within: tuple[date, date] | None, timezone: str) -> list[dict]:
     entries = []
-    for row in run(facet_query(spec, filters, level=level, within=within)):
+    for row in run(facet_query(spec, filters, level=level, within=within, timezone=timezone)):
         part = f"{int(row['v']):02d}" if level else str(int(row["v"]))
         value = f"{prefix}/{part}" if prefix else part
         entry = {"name": part, "value": value, "count": row["n"], "state": "displayed"}
@@ -289,6 +457,6 @@ def _date_entries(run, spec: FacetSpec, filters, refined: set[str], *, level: in
             entry["state"] = "refined"
             if level + 1 < len(DATE_LEVELS):
                 entry["facets"] = _date_entries(run, spec, filters, refined, level=level + 1, prefix=value,
-                                                within=_date_range(value))
+                                                within=_date_range(value), timezone=timezone)
         entries.append(entry)
     return entries

@@ -9,7 +9,8 @@ responses included:
    refuse (401), and counted as anonymous;
 2. CSRF: a state-changing request a browser could send on its own (session cookie, or a form)
    must echo its token (``auth.csrf``), in ``X-CSRF-Token`` or the ``csrf_token`` form field;
-   else 403 ``CSRFError``;
+   else 403 ``CSRFError`` (but a POST to a read-only v1 route, ``api.v1.READ_BY_POST``, runs
+   as an anonymous caller);
 3. quotas on API paths (``/api/…``, under any portal prefix): ``X-RateLimit-Limit``,
    ``-Remaining`` and ``-Reset`` on each response, and past the quota a 429 with Opendatasoft's
    body (v1 fields ``errorcode``/``error``/``reset_time``… plus ``error_code``/``message``) and
@@ -27,6 +28,7 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from portail.api.v1 import READ_BY_POST
 from portail.auth import AuthError, csrf, principal_from_request, sessions
 from portail.auth.principal import ANONYMOUS, key_from_request, principal_for_user
 from portail.auth.ratelimit import bucket_of, decide, make_counter, quota_for
@@ -111,7 +113,11 @@ class Guard:
                     await send(start), await send(end)
                     return
                 submitted = (parse_qs(body.decode("utf-8", "replace")).get(csrf.FORM_FIELD) or [None])[0]
-            if not csrf.is_valid(submitted, expected):
+            if not csrf.is_valid(submitted, expected) and READ_BY_POST.search(scope["path"]):
+                # A read-only v1 route, which v1 clients POST to: run as anonymous, without
+                # the cookie's rights (a forged form reads what anyone may, changes nothing).
+                principal = state["principal"] = ANONYMOUS
+            elif not csrf.is_valid(submitted, expected):
                 start, end = _json_response(403, {"error_code": "CSRFError", "message": (
                     "This form has expired or did not come from this site: reload the page and try again "
                     "(scripts: send the X-CSRF-Token header).")})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from urllib.parse import parse_qsl
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,24 +102,47 @@ def openapi_parameters(path: str, params: tuple[Param, ...]) -> list[dict[str, A
     return described
 
 
-def query_route(router: APIRouter, path: str, params: tuple[Param, ...] = (), **kwargs: Any):
+async def request_params(request: Request) -> QueryParams:
+    """The parameters of a request: its query string, then for a POST its URL-encoded form
+    fields (v1 clients post the same parameters they would put in the URL)."""
+    if request.method != "POST":
+        return request.query_params
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return request.query_params
+    form = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+    return QueryParams([*request.query_params.multi_items(), *form])
+
+
+def params_of(request: Request) -> QueryParams:
+    """What ``query_route`` read the handler's parameters from (form fields of a POST included):
+    for handlers that read parameters by prefix, such as v1's ``refine.<field>``."""
+    return getattr(request.state, "params", None) or request.query_params
+
+
+def query_route(router: APIRouter, path: str, params: tuple[Param, ...] = (), *, post: bool = False, **kwargs: Any):
     """Register ``handler(request, principal, **path_parameters, **query_parameters)`` as a GET
     route for ``path``, and without (or with) its trailing slash, as real clients send both: its
     query parameters read from ``params``, run in a worker thread (it reads the catalogue and the
-    engine). The caller comes from ``deps.caller``, the one way to get it."""
+    engine). The caller comes from ``deps.caller``, the one way to get it. ``post``: the route
+    answers POST too, reading form fields as parameters (read-only routes only: ``api.guard``
+    lets a POST without CSRF token through to them as an anonymous caller: ``api.v1.READ_BY_POST``)."""
+    methods = ["GET", "POST"] if post else ["GET"]
 
     def decorator(handler: Callable) -> Callable:
         async def endpoint(request: Request):
             principal = await caller(request)
-            values = read(request.query_params, params)
+            query = await request_params(request)
+            request.state.params = query
+            values = read(query, params)
             return await in_worker(handler, request, principal, **request.path_params, **values)
 
         endpoint.__name__ = handler.__name__
         endpoint.__doc__ = handler.__doc__
         extra = {"parameters": openapi_parameters(path, params)}
-        router.add_api_route(path, endpoint, methods=["GET"], openapi_extra=extra, **kwargs)
+        router.add_api_route(path, endpoint, methods=methods, openapi_extra=extra, **kwargs)
         other = path[:-1] if path.endswith("/") else path + "/"
-        router.add_api_route(other, endpoint, methods=["GET"], include_in_schema=False)
+        router.add_api_route(other, endpoint, methods=methods, include_in_schema=False)
         return handler
 
     return decorator

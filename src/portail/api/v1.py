@@ -1,5 +1,6 @@
 """The v1 search API (deprecated by Opendatasoft, still used by older apps and widgets):
-``/api/records/1.0/search/``, ``/api/datasets/1.0/search/``, ``/api/datasets/1.0/<id>/``.
+``/api/records/1.0/search/``, ``/api/datasets/1.0/search/``, ``/api/datasets/1.0/<id>/``,
+``/api/datasets/1.0/<id>/records/<recordid>``.
 
 Built on the same services as v2.1 (refinements, facets, record ids, text search); only the
 response shapes differ (``nhits``, ``records[].fields``, ``facet_groups``, points as ``[lat, lon]``).
@@ -7,33 +8,182 @@ response shapes differ (``nhits``, ``records[].fields``, ``facet_groups``, point
 
 from __future__ import annotations
 
+import json
+import math
+import re
+from datetime import UTC
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.encoders import jsonable_encoder
 
 from portail.api.deps import portal_url
 from portail.api.errors import invalid_parameter
-from portail.api.explore_service import dataset_facets, get_visible_dataset, query_records, visible_datasets
-from portail.api.params import Param, query_route
+from portail.api.explore_service import dataset_facets, get_record, get_visible_dataset, query_records, visible_datasets
+from portail.api.facets import SORTS
+from portail.api.params import Param, params_of, query_route
 from portail.api.serialize import dataset_json
-from portail.schema import FieldType
+from portail.auth import ANONYMOUS
+from portail.auth.principal import key_from_request
+from portail.schema import Field, FieldType, fields_from_json
 
 MAX_WINDOW = 10_000
+#: The v1 routes, all read-only, which v1 clients may POST to (form fields as parameters), under
+#: any portal's prefix. ``api.guard`` runs a POST to them that carries no valid CSRF token as an
+#: anonymous caller instead of refusing it: a forged form then reads only what anyone may read,
+#: and changes nothing.
+READ_BY_POST = re.compile(r"(?:^|/)api/(?:records/1\.0/search|datasets/1\.0/(?:search|[^/]+|[^/]+/records/[^/]+))/?$")
 PAGE = (Param("rows", int, 10), Param("start", int, 0))
 #: ``refine.<field>`` and ``exclude.<field>`` are read by prefix (``_prefixed``), ``facet`` repeated.
 SEARCH = (Param("dataset", required=True), Param("q"), *PAGE, Param("sort"), Param("fields"), Param("timezone", default="UTC"),
-          Param("facet", many=True))
+          Param("facet", many=True), Param("format", default="json", choices=("json", "jsonp", "geojson", "geojsonp")),
+          Param("callback"))
+#: A JSONP callback: a JavaScript name or dotted path, nothing a page could run as code.
+_CALLBACK = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 
 
 def _prefixed(request: Request, prefix: str) -> list[str]:
     """``refine.<field>=<value>`` parameters as v2.1's ``field:value``."""
-    return [f"{key[len(prefix):]}:{value}" for key, value in request.query_params.multi_items() if key.startswith(prefix)]
+    return [f"{key[len(prefix):]}:{value}" for key, value in params_of(request).multi_items() if key.startswith(prefix)]
+
+
+def _disjunctive(request: Request) -> tuple[str, ...]:
+    """The fields of ``disjunctive.<field>=true``: their refined values are ORed (v2.1's
+    ``facet(name=…, disjunctive=true)``, as the widgets translate it)."""
+    prefix = "disjunctive."
+    return tuple(key[len(prefix):] for key, value in params_of(request).multi_items()
+                 if key.startswith(prefix) and value.strip().lower() == "true")
+
+
+_PAIR = re.compile(r"\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)")
+
+
+def _numbers(text: str, parameter: str, count: int) -> list[float]:
+    """``count`` finite numbers separated by commas (the whole parameter is refused otherwise)."""
+    try:
+        numbers = [float(part) for part in text.split(",")]
+    except ValueError:
+        numbers = []
+    if len(numbers) != count or not all(math.isfinite(n) for n in numbers):
+        raise invalid_parameter(f"Invalid value for {parameter} API parameter: {text!r} was found but "
+                                f"{count} comma-separated numbers are expected.")
+    return numbers
+
+
+def _geofilters(request: Request, fields: list[Field]) -> list[str]:
+    """``geofilter.distance=lat,lon,metres`` and ``geofilter.polygon=(lat,lon),(lat,lon),…`` as
+    ODSQL conditions on the dataset's geo field (its first point field, else its first shape),
+    built from the numbers they parse to: no text of the request reaches the query."""
+    params = params_of(request)
+    distance, polygon = params.get("geofilter.distance"), params.get("geofilter.polygon")
+    if distance is None and polygon is None:
+        return []
+    geo = next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
+        next((f for f in fields if f.type == FieldType.GEO_SHAPE), None)
+    if geo is None:
+        raise invalid_parameter("This dataset has no geo field: geofilter parameters cannot apply.")
+    column = "`" + geo.name.replace("`", "\\`") + "`"
+    conditions = []
+    if distance is not None:
+        lat, lon, metres = _numbers(distance, "geofilter.distance", 3)
+        conditions.append(f"within_distance({column}, geom'POINT({lon!r} {lat!r})', {metres!r})")
+    if polygon is not None:
+        pairs = _PAIR.findall(polygon)
+        if len(pairs) < 3 or _PAIR.sub("", polygon).strip(" ,"):
+            raise invalid_parameter(f"Invalid value for geofilter.polygon API parameter: {polygon!r} was found but "
+                                    f"at least three points (lat,lon),(lat,lon),… are expected.")
+        points = [_numbers(f"{a},{b}", "geofilter.polygon", 2) for a, b in pairs]
+        ring = points + points[:1] if points[0] != points[-1] else points
+        wkt = ", ".join(f"{lon!r} {lat!r}" for lat, lon in ring)
+        conditions.append(f"intersects({column}, geom'POLYGON(({wkt}))')")
+    return conditions
+
+
+def _facetsorts(request: Request) -> dict[str, str]:
+    """``facetsort.<field>=<order>``, as the v1 widgets send it beside ``disjunctive.<field>``."""
+    prefix = "facetsort."
+    orders = {key[len(prefix):]: value.strip() for key, value in params_of(request).multi_items() if key.startswith(prefix)}
+    for name, order in orders.items():
+        if order not in SORTS:
+            raise invalid_parameter(f"Invalid value for facetsort.{name} API parameter: {order!r} was found but "
+                                    f"one of {', '.join(SORTS)} is expected.")
+    return orders
+
+
+def _facet_call(name: str, disjunctive: bool, sort: str | None) -> str:
+    """v1's per-field facet options as v2.1's ``facet(…)``, as the widgets translate them: a
+    disjunctive field's facet lists its other values too."""
+    escaped = name.replace('"', '\\"')
+    return f'facet(name="{escaped}"' + (", disjunctive=true" if disjunctive else "") + (f', sort="{sort}")' if sort else ")")
+
+
+def _script_caller(request: Request, principal):
+    """Who a JSONP call runs as: any page can load it in a script tag, with the visitor's
+    cookies, and read the answer, so a session does not count (an API key, which no page
+    holds, does)."""
+    explicit = key_from_request(request.headers, request.query_params) is not None or \
+        request.headers.get("authorization", "").lower().startswith("bearer ")
+    return principal if explicit else ANONYMOUS
+
+
+def _padded(body: dict[str, Any], callback: str | None) -> Response:
+    """JSONP: the body as the argument of ``callback``."""
+    if callback is None or not _CALLBACK.fullmatch(callback):
+        raise invalid_parameter(f"Invalid value for callback API parameter: {callback!r} was found but "
+                                f"a JavaScript function name is expected.")
+    payload = json.dumps(jsonable_encoder(body))  # ASCII: U+2028 in a string breaks older JavaScript
+    return Response(f"/**/{callback}({payload});", media_type="application/javascript",
+                    headers={"X-Content-Type-Options": "nosniff"})
+
+
+def _echo(given: list[str]) -> dict[str, Any]:
+    """``refine``/``exclude`` as the parameters echo writes them: a field's value, or its
+    values when it is repeated."""
+    values: dict[str, list[str]] = {}
+    for name, value in (r.split(":", 1) for r in given):
+        values.setdefault(name, []).append(value)
+    return {name: found[0] if len(found) == 1 else found for name, found in values.items()}
+
+
+def _v1_facet(entry: dict[str, Any]) -> dict[str, Any]:
+    """A v2.1 facet entry in v1's shape (``path`` for ``value``), with the levels below a refined
+    date or hierarchical value, which widgets drill down through."""
+    shaped = {"name": entry["name"], "path": entry["value"], **({"count": entry["count"]} if "count" in entry else {}),
+              "state": entry["state"]}
+    if "facets" in entry:
+        shaped["facets"] = [_v1_facet(e) for e in entry["facets"]]
+    return shaped
 
 
 def _v1_value(field_type: str, value: Any) -> Any:
+    """A field's value as v1 wrote it: a point as ``[lat, lon]``, a shape as its bare GeoJSON
+    geometry (v2.1 wraps it in a Feature)."""
     if field_type == FieldType.GEO_POINT_2D and value is not None:
         return [value["lat"], value["lon"]]
+    if field_type == FieldType.GEO_SHAPE and isinstance(value, dict) and value.get("type") == "Feature":
+        return value.get("geometry")
     return value
+
+
+def _timestamp(ds) -> str:
+    """When the records were processed, with its offset: the catalogue keeps UTC instants
+    without one, which a strict ISO parser would read as local time."""
+    moment = ds.data_processed or ds.modified
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def _v1_record(ds, columns: list[Field], row: dict[str, Any], record_id: str) -> dict[str, Any]:
+    """A record as v1 writes it (search and lookup alike): its non-null fields, and the geometry
+    of its first geo field."""
+    geo = next((f for f in columns if f.type in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE)), None)
+    record = {"datasetid": ds.slug, "recordid": record_id,
+              "fields": {f.name: _v1_value(f.type, row[f.name]) for f in columns if row.get(f.name) is not None},
+              "record_timestamp": _timestamp(ds)}
+    if geo is not None and row.get(geo.name) is not None:
+        value = row[geo.name]
+        record["geometry"] = value["geometry"] if geo.type == FieldType.GEO_SHAPE else \
+            {"type": "Point", "coordinates": [value["lon"], value["lat"]]}
+    return record
 
 
 def _order_by(sort: str | None) -> str | None:
@@ -50,49 +200,54 @@ def v1_router(portal: str = "public") -> APIRouter:
     def instance(request: Request):
         return request.app.state.instance
 
-    @query_route(router, "/api/records/1.0/search/", SEARCH, summary="v1 record search")
-    def search_records(request: Request, principal, *, dataset, q, rows, start, sort, fields, timezone, facet):
+    @query_route(router, "/api/records/1.0/search/", SEARCH, post=True, summary="v1 record search")
+    def search_records(request: Request, principal, *, dataset, q, rows, start, sort, fields, timezone, facet, format,
+                       callback):
+        padded = callback is not None or format.endswith("p")
+        if padded:
+            _padded({}, callback)  # a bad callback fails before any work
+            principal = _script_caller(request, principal)
         if rows < 0 or start < 0 or start + rows > MAX_WINDOW:
             raise invalid_parameter(f"Invalid value for rows/start: start + rows must be <= {MAX_WINDOW}.")
+        if len(params_of(request).getlist("dataset")) > 1:
+            raise invalid_parameter("Invalid value for dataset API parameter: one dataset is expected "
+                                    "(this portal searches the records of one dataset at a time).")
         ds = get_visible_dataset(instance(request), portal, dataset, principal)
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
+        disjunctive = _disjunctive(request)
+        where = _geofilters(request, fields_from_json(ds.current.fields))
         page = query_records(instance(request), ds, select=fields, order_by=_order_by(sort), limit=rows, offset=start,
-                             refine=refine, exclude=exclude, with_ids=True, text=q, timezone=timezone,
-                             principal=principal, max_limit=MAX_WINDOW)
-        chosen = list(page.columns)
-        geo = next((f for f in chosen if f.type in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE)), None)
-        stamp = (ds.data_processed or ds.modified).isoformat()
-        records = []
-        for row in page.results:
-            record = {"datasetid": ds.slug, "recordid": row["_id"],
-                      "fields": {f.name: _v1_value(f.type, row[f.name]) for f in chosen if row.get(f.name) is not None},
-                      "record_timestamp": stamp}
-            if geo is not None and row.get(geo.name) is not None:
-                value = row[geo.name]
-                record["geometry"] = value["geometry"] if geo.type == FieldType.GEO_SHAPE else \
-                    {"type": "Point", "coordinates": [value["lon"], value["lat"]]}
-            records.append(record)
+                             refine=refine, exclude=exclude, with_ids=True, text=q, timezone=timezone, where=where,
+                             principal=principal, max_limit=MAX_WINDOW, disjunctive=disjunctive)
+        records = [_v1_record(ds, list(page.columns), row, row["_id"]) for row in page.results]
         facets = facet
         groups = []
         if facets:
-            for facet in dataset_facets(instance(request), ds, facet=facets, refine=refine, exclude=exclude, text=q,
-                                        principal=principal):
-                groups.append({"name": facet["name"], "facets": [
-                    {"name": e["name"], "path": e["value"], **({"count": e["count"]} if "count" in e else {}), "state": e["state"]}
-                    for e in facet["facets"]]})
-        parameters: dict[str, Any] = {"dataset": ds.slug, "rows": rows, "start": start, "format": "json", "timezone": timezone}
+            orders = _facetsorts(request)
+            asked = [_facet_call(f, f in disjunctive, orders.get(f)) if f in disjunctive or f in orders else f
+                     for f in facets]
+            for facet in dataset_facets(instance(request), ds, facet=asked, refine=refine, exclude=exclude, text=q,
+                                        where=where, timezone=timezone, principal=principal, disjunctive=disjunctive):
+                groups.append({"name": facet["name"], "facets": [_v1_facet(e) for e in facet["facets"]]})
+        parameters: dict[str, Any] = {"dataset": ds.slug, "rows": rows, "start": start, "format": format, "timezone": timezone}
         if q:
             parameters["q"] = q
         if facets:
             parameters["facet"] = facets
-        if refine:
-            parameters["refine"] = dict(r.split(":", 1) for r in refine)
+        for name, given in (("refine", refine), ("exclude", exclude)):
+            if given:
+                parameters[name] = _echo(given)
+        if disjunctive:
+            parameters["disjunctive"] = {f: True for f in disjunctive}
         if sort:
             parameters["sort"] = [sort]
-        body = {"nhits": page.total_count, "parameters": parameters, "records": records}
+        body: dict[str, Any] = {"nhits": page.total_count, "parameters": parameters, "records": records}
         if facets:
             body["facet_groups"] = groups
-        return body
+        if format.startswith("geojson"):
+            body = {"type": "FeatureCollection", "features": [
+                {"type": "Feature", "geometry": r.get("geometry"), "properties": r["fields"]} for r in records]}
+        return _padded(body, callback) if padded else body
 
     def _v1_dataset(request: Request, d) -> dict[str, Any]:
         v2 = dataset_json(d, portal_url(request, portal))
@@ -102,7 +257,7 @@ def v1_router(portal: str = "public") -> APIRouter:
                 "metas": {**{k: v for k, v in metas.items() if v is not None}, "domain": "default",
                           "license": metas["license"], "records_count": metas["records_count"]}}
 
-    @query_route(router, "/api/datasets/1.0/search/", (Param("q"), *PAGE), summary="v1 catalogue search")
+    @query_route(router, "/api/datasets/1.0/search/", (Param("q"), *PAGE), post=True, summary="v1 catalogue search")
     def search_datasets(request: Request, principal, *, q, rows, start):
         datasets = visible_datasets(instance(request), portal, principal)
         words = [w.lower() for w in (q or "").split()]
@@ -113,7 +268,14 @@ def v1_router(portal: str = "public") -> APIRouter:
         return {"nhits": len(datasets), "parameters": {"rows": rows, "start": start, "format": "json", **({"q": q} if q else {})},
                 "datasets": [_v1_dataset(request, d) for d in datasets[start:start + rows]]}
 
-    @query_route(router, "/api/datasets/1.0/{dataset_id}/", summary="v1 dataset lookup")
+    @query_route(router, "/api/datasets/1.0/{dataset_id}/records/{record_id}", (Param("timezone", default="UTC"),),
+                 post=True, summary="v1 record lookup")
+    def lookup_record(request: Request, principal, dataset_id: str, record_id: str, *, timezone):
+        ds = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        row = get_record(instance(request), ds, record_id, timezone=timezone, principal=principal)
+        return _v1_record(ds, fields_from_json(ds.current.fields), row, record_id)
+
+    @query_route(router, "/api/datasets/1.0/{dataset_id}/", post=True, summary="v1 dataset lookup")
     def lookup(request: Request, principal, dataset_id: str):
         return _v1_dataset(request, get_visible_dataset(instance(request), portal, dataset_id, principal))
 

@@ -26,6 +26,7 @@ from portail.api.deps import request_principal
 from portail.api.errors import ApiError
 from portail.api.explore_service import (dataset_facets, get_record, get_visible_dataset, query_records,
                                          visible_datasets)
+from portail.api.facets import facetable
 from portail.exports import FORMATS
 from portail.schema import Field, FieldType, fields_from_json
 from portail.web import catalogue as cat
@@ -70,7 +71,7 @@ def _context(request: Request, portal: str, **values) -> dict:
 def facet_fields(fields: list[Field]) -> list[Field]:
     """The table's facets: the publisher's ``facet`` annotations, else the first text, date and
     boolean fields (``_useful`` drops those with about one record per value once counted)."""
-    annotated = [f for f in fields if "facet" in f.annotations]
+    annotated = [f for f in fields if "facet" in f.annotations and facetable(f)]
     return annotated or [f for f in fields if f.type in FACET_TYPES][:MAX_FACETS]
 
 
