@@ -64,6 +64,10 @@ SELECT = [
      lambda r: (r["population_2021"] - r["population_2015"]) * 100 / r["population_2015"]),
     ("communes", "-population_2021", lambda r: -r["population_2021"]),
     ("communes", "population_2021 - 7 * 3", lambda r: r["population_2021"] - 21),
+    # past INT64: exact while a HUGEINT holds it, then a double (never null)
+    ("communes", "population_2021 * 100000000000000000", lambda r: r["population_2021"] * 10**17),
+    ("communes", "-population_2021 - 9223372036854775807", lambda r: -r["population_2021"] - 9223372036854775807),
+    ("communes", "population_2021 * population_2021 * population_2021", lambda r: float(r["population_2021"] ** 2) * r["population_2021"]),
     ("communes", "round(superficie_km2, 1)", lambda r: _half_up(r["superficie_km2"], 1)),
     ("communes", "round(lat)", lambda r: _half_up(r["lat"])),
     ("communes", "abs(lng)", lambda r: abs(r["lng"])),

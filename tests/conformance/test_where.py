@@ -73,7 +73,10 @@ COMMUNES = [
     ('commune = "Abergement-Cl\\u00e9menciat"', lambda r: r["commune"] == "Abergement-Clémenciat"),  # JSON.stringify escapes
     ('commune > "Zu"', lambda r: r["commune"] > "Zu"),
     ('commune in ["Ya".."Yb"]', lambda r: "Ya" <= r["commune"] <= "Yb"),
-    ("population_2021 * 1000000000000 * 1000000000 > 0", lambda r: False),  # an integer overflow is null, so false
+    # past INT64 an int product is a number all the same (Opendatasoft computes in floating point)
+    ("population_2021 * 1000000000000 * 1000000000 > 0", lambda r: r["population_2021"] > 0),
+    ("population_2021 * 100000000000000000 > 0", lambda r: r["population_2021"] > 0),
+    ("population_2021 * 100000000000000000 <= 9200000000000000000", lambda r: r["population_2021"] <= 92),
     # IN ranges: every bracket combination, .. and TO
     ("population_2021 in [1000..1010]", lambda r: 1000 <= r["population_2021"] <= 1010),
     ("population_2021 in ]1000..1010]", lambda r: 1000 < r["population_2021"] <= 1010),

@@ -12,7 +12,9 @@ Semantics worth knowing:
 * ``where``: a comparison involving null is false, also under ``not`` (two-valued logic):
   every atomic condition under an odd number of ``not`` is wrapped in ``COALESCE(…, FALSE)``;
   positive positions are left bare so the engine can still prune on them.
-* ``a / b`` is null when ``b`` is 0, and so is an integer overflow; ``+ - * /`` take numbers only.
+* ``a / b`` is null when ``b`` is 0; ``+ - * /`` take numbers only. Int arithmetic never
+  overflows: each int carries a bound of its magnitude (``Typed.bits``) that picks BIGINT,
+  HUGEINT or, past it, DOUBLE for the result.
 * ``order_by`` puts nulls last in both directions (sqlglot writes ``NULLS LAST`` where the
   dialect needs it; DuckDB's default already is). Groups are sorted by their keys, after the
   requested order if any, so that pages of groups never overlap. Constants are not sort keys.
@@ -231,7 +233,10 @@ class _Compiler:
         t = self._numeric(self.value(node.operand), "The minus sign")
         if t.constant and t.value is not None:
             return self._constant(-t.value)
-        return Typed(exp.Neg(this=paren(t.sql)), t.kind if t.kind is not Kind.NULL else Kind.DOUBLE, t.aggregate)
+        if t.kind is Kind.INT and kinds.int_type(t.bits) != "BIGINT":  # -(-2**63) is no BIGINT
+            return Typed(exp.Neg(this=exp.cast(t.sql, "HUGEINT")), Kind.INT, t.aggregate, bits=t.bits)
+        kind = t.kind if t.kind is not Kind.NULL else Kind.DOUBLE
+        return Typed(exp.Neg(this=paren(t.sql)), kind, t.aggregate, bits=t.bits)
 
     def _arithmetic(self, node: ast.Arithmetic) -> Typed:
         a = self._numeric(self.value(node.left), f"The operator {node.op}")
@@ -240,11 +245,17 @@ class _Compiler:
         if node.op == "/":  # division by zero gives null
             divisor = exp.func("nullif", b.sql, exp.Literal.number(0))
             return Typed(exp.Div(this=paren(a.sql), expression=divisor), Kind.DOUBLE, aggregate)
-        kind = Kind.INT if a.kind is Kind.INT and b.kind is Kind.INT else Kind.DOUBLE
-        sql: exp.Expression = _ARITHMETIC[node.op](this=paren(a.sql), expression=paren(b.sql))
-        if kind is Kind.INT and not aggregate:  # an integer overflow gives null, like a division by zero
-            sql = kinds.call("try", sql)
-        return Typed(sql, kind, aggregate)
+        if a.kind is not Kind.INT or b.kind is not Kind.INT:
+            sql: exp.Expression = _ARITHMETIC[node.op](this=paren(a.sql), expression=paren(b.sql))
+            return Typed(sql, Kind.DOUBLE, aggregate)
+        # Ints are computed in a type that holds any result their bounds allow, so that they never
+        # overflow (no error, no null): exact ints up to a HUGEINT, past it a double, as
+        # Opendatasoft's floating point would give.
+        bits = a.bits + b.bits if node.op == "*" else max(a.bits, b.bits) + 1
+        engine = kinds.int_type(bits)
+        left = a.sql if engine == "BIGINT" else exp.cast(a.sql, engine or "DOUBLE")
+        sql = _ARITHMETIC[node.op](this=paren(left), expression=paren(b.sql))
+        return Typed(sql, Kind.INT, aggregate, bits=bits) if engine else Typed(sql, Kind.DOUBLE, aggregate)
 
     def _comparable(self, a: Typed, b: Typed, op: str) -> tuple[Typed, Typed]:
         a, b = self.align(a, b)

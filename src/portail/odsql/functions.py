@@ -294,7 +294,7 @@ def like(ctx: Context, operand: Typed, pattern: Typed) -> Typed:
 def _unary(build: Callable[[exp.Expression], exp.Expression], kind: Kind | None = None) -> Builder:
     def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
         (a,) = args
-        return Typed(build(a.sql), kind or a.kind)
+        return Typed(build(a.sql), kind or a.kind, bits=a.bits)
     return builder
 
 
@@ -307,19 +307,19 @@ def _ifnull(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     kind = a.kind if a.kind is not Kind.NULL else b.kind
     if {a.kind, b.kind} == {Kind.INT, Kind.DOUBLE}:
         kind = Kind.DOUBLE
-    return Typed(exp.Coalesce(this=a.sql, expressions=[b.sql]), kind)
+    return Typed(exp.Coalesce(this=a.sql, expressions=[b.sql]), kind, bits=max(a.bits, b.bits))
 
 
 def _round(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     if len(args) == 1:
-        return Typed(exp.Round(this=args[0].sql), args[0].kind)
+        return Typed(exp.Round(this=args[0].sql), args[0].kind, bits=args[0].bits)
     digits = _constant_int(ctx, args[1], "The digits of round()", -20, 20)
     return Typed(exp.Round(this=args[0].sql, decimals=number(digits)), Kind.DOUBLE)
 
 
 def _floor_ceil(name: str) -> Builder:
     def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
-        return Typed(exp.func(name, args[0].sql), args[0].kind)
+        return Typed(exp.func(name, args[0].sql), args[0].kind, bits=args[0].bits)
     return builder
 
 
@@ -693,9 +693,19 @@ def _count(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     return Typed(exp.Count(this=inner), Kind.INT)
 
 
+#: A version holds fewer than 2**48 rows: the bound of a sum of ints is its terms' plus this.
+_ROW_BITS = 48
+
+
 def _aggregate(name: str, kind: Kind | None = None) -> Builder:
     def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
-        return Typed(exp.func(name, args[0].sql), kind or args[0].kind)
+        (a,) = args
+        if name == "sum" and a.kind is Kind.INT:  # a HUGEINT sum that could overflow is summed as doubles
+            bits = a.bits + _ROW_BITS
+            if kinds.int_type(bits) is None:
+                return Typed(exp.func(name, exp.cast(a.sql, "DOUBLE")), Kind.DOUBLE)
+            return Typed(exp.func(name, a.sql), Kind.INT, bits=bits)
+        return Typed(exp.func(name, a.sql), kind or a.kind, bits=a.bits)
     return builder
 
 
@@ -851,7 +861,7 @@ def _number_buckets(ctx: Context, target: Typed, width: int | float) -> GroupKey
     w = number(width)
     low = exp.Mul(this=exp.func("floor", exp.Div(this=paren(target.sql), expression=w)), expression=w.copy())
     if target.kind is Kind.INT and isinstance(width, int):
-        low = exp.cast(low, "BIGINT")
+        low = exp.cast(low, "BIGINT" if target.bits <= 63 else "HUGEINT")  # an int past INT64 (Typed.bits)
         high = exp.Add(this=low.copy(), expression=number(width - 1))
         key = _dpipe(exp.Literal.string("["), _plain(low.copy()), exp.Literal.string(", "), _plain(high),
                      exp.Literal.string("]"))
