@@ -9,6 +9,7 @@ null and drops them. The expected predicates spell it out with ``known(...)``.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from datetime import date, datetime, timedelta, timezone
@@ -273,6 +274,16 @@ def _years_ago(n: int) -> date:
         return today.replace(year=today.year - n, day=28)
 
 
+#: The fields full text over every field reads: text fields and json fields (as their JSON text).
+DECP_SEARCHED = ("id", "source", "acheteur", "nature", "objet", "codecpv", "procedure", "lieuexecution", "formeprix",
+                 "titulaires", "modifications", "type")
+
+
+def as_text(r: dict) -> dict:
+    """A row with its json values as JSON text (its words are those full text compares)."""
+    return {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v for k, v in r.items()}
+
+
 def _multi(value: str | None) -> list[str]:
     return [v.strip() for v in value.split(",")] if value else []
 
@@ -292,8 +303,15 @@ DECP = [
     ("datepublicationdonnees > datenotification", lambda r: known(r["datepublicationdonnees"], r["datenotification"]) and r["datepublicationdonnees"] > r["datenotification"]),
     ('objet like "maintenance"', lambda r: "maintenance" in words(r["objet"])),
     ('objet like "travaux lot"', lambda r: {"travaux", "lot"} <= set(words(r["objet"]))),
-    ('"vendée"', lambda r: searched(r, ("id", "source", "nature", "objet", "codecpv", "procedure", "formeprix", "type"), "vendée")),
-    ('"entretien espaces"', lambda r: searched(r, ("id", "source", "nature", "objet", "codecpv", "procedure", "formeprix", "type"), "entretien espaces")),
+    ('"vendée"', lambda r: searched(as_text(r), DECP_SEARCHED, "vendée")),
+    ('"entretien espaces"', lambda r: searched(as_text(r), DECP_SEARCHED, "entretien espaces")),
+    # full text over every field reads the json fields' text, as search(json_field, …) does
+    ('search(*, "SDIS")', lambda r: searched(as_text(r), DECP_SEARCHED, "SDIS")),
+    ('search(acheteur, "SDIS")', lambda r: searched(as_text(r), ("acheteur",), "SDIS")),
+    ('search(*, "SDIS") and not search(objet, "SDIS")', lambda r: searched(as_text(r), DECP_SEARCHED, "SDIS")
+     and not searched(r, ("objet",), "SDIS")),
+    ('suggest(*, "vend")', lambda r: searched(as_text(r), DECP_SEARCHED, "vend")),
+    ('"28850001000013"', lambda r: searched(as_text(r), DECP_SEARCHED, "28850001000013")),
     ('codecpv = "45314000"', lambda r: r["codecpv"] == "45314000"),
     ("montant / dureemois > 100000", lambda r: known(r["montant"], r["dureemois"]) and r["dureemois"] != 0 and r["montant"] / r["dureemois"] > 100000),
     ('formeprix = "Ferme" and montant < 10000', lambda r: r["formeprix"] == "Ferme" and known(r["montant"]) and r["montant"] < 10000),

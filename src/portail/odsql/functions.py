@@ -34,8 +34,8 @@ from sqlglot import exp
 
 from portail.odsql import ast, kinds, literals
 from portail.odsql.errors import ODSQLError
-from portail.odsql.kinds import (ANY, GEO, NUMERIC, RECORDS, TEMPORAL, Kind, Typed, call, column, constant, local_time,
-                                 number, paren, string)
+from portail.odsql.kinds import (ANY, FIELD_KINDS, GEO, NUMERIC, RECORDS, TEMPORAL, Kind, Typed, call, column, constant,
+                                 local_time, number, paren, string)
 from portail.schema import Field, FieldType
 from portail.store.fulltext import Match, word_match
 from portail.store.fulltext import split as fold_words
@@ -224,19 +224,24 @@ def search_match(targets: Sequence[tuple[str | None, exp.Expression]], text: str
 
 
 def text_targets(fields: Sequence[Field]) -> list[tuple[str | None, exp.Expression]]:
-    """The text fields among ``fields``, as full-text targets."""
-    return [(f.name, column(f)) for f in fields if f.type == FieldType.TEXT]
+    """What a search over all of ``fields`` reads: the text fields, and the json fields as
+    their text, as ``search(json_field, …)`` reads one, so that ``*`` finds whatever a named
+    field finds (the full-text index holds both: ``store.fulltext.build``)."""
+    return [(f.name, _field_text(f)) for f in fields if f.type in _SEARCHED]
+
+
+_SEARCHED = (FieldType.TEXT, FieldType.JSON)
+
+
+def _field_text(f: Field) -> exp.Expression:
+    return column(f) if f.type == FieldType.TEXT else exp.cast(column(f), "VARCHAR")
 
 
 def fulltext(ctx: Context, text: str) -> exp.Expression:
-    """A bare string in where: full text over every visible text field, as ``search(*, text)``."""
+    """A bare string in where: full text over every visible field, as ``search(*, text)``."""
     for raw in text.split():
         string(raw)  # a NUL is refused, as in any literal
     return search_match(text_targets(ctx.visible_fields()), text)
-
-
-def _text_fields(ctx: Context) -> list[Field]:
-    return [f for f in ctx.visible_fields() if f.type == FieldType.TEXT]
 
 
 def _search_targets(ctx: Context, call_node: ast.Call) -> tuple[list[tuple[str | None, exp.Expression]], str]:
@@ -248,7 +253,7 @@ def _search_targets(ctx: Context, call_node: ast.Call) -> tuple[list[tuple[str |
     if not names or any(isinstance(n, ast.Star) for n in names):
         if len(names) > 1:
             raise ctx.error(f"{call_node.name}(*, …) takes no other field.")
-        return text_targets(_text_fields(ctx)), text
+        return text_targets(ctx.visible_fields()), text
     targets: list[tuple[str | None, exp.Expression]] = []
     for n in names:
         if not isinstance(n, ast.Field):
@@ -256,8 +261,10 @@ def _search_targets(ctx: Context, call_node: ast.Call) -> tuple[list[tuple[str |
         t = ctx.value(n)
         if t.kind in GEO:
             raise ctx.error(f"{call_node.name}() cannot search the geo field {n.name}.")
-        indexed = t.field is not None and t.field.type == FieldType.TEXT and t.kind is Kind.TEXT
-        targets.append((t.field.name if indexed else None, _as_text(t)))
+        if t.field is not None and t.field.type in _SEARCHED and t.kind is FIELD_KINDS[t.field.type]:
+            targets.append((t.field.name, _field_text(t.field)))  # as the index holds it
+        else:
+            targets.append((None, _as_text(t)))
     return targets, text
 
 
