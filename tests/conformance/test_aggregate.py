@@ -199,6 +199,8 @@ CASES = [
     ("communes", {"select": "count(*) as n", "order_by": "count(*) desc"}, one(n=count)),
     # group_by fields: the null group, several keys, aliases, expression keys
     ("communes", {"select": "insee_reg, count(*) as n", "group_by": "insee_reg"}, grouped("insee_reg", lambda r: r["insee_reg"], n=count)),
+    ("communes", {"select": "d, insee_dep as d, count(*) as n", "group_by": "insee_dep as d"},  # the key selected again
+     grouped("d", lambda r: r["insee_dep"], n=count)),
     ("communes", {"select": "count(*) as n", "group_by": "insee_reg as region"}, grouped("region", lambda r: r["insee_reg"], n=count)),
     ("communes", {"select": "commune_type, sum(population_2021) as p", "group_by": "commune_type"},
      grouped("commune_type", lambda r: r["commune_type"], p=lambda rows: sum(P21(rows)))),

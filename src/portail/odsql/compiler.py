@@ -418,7 +418,7 @@ class _Compiler:
 
     def outputs(self, clause: ast.SelectClause, keys: list[_Key], aggregated: bool) -> list[_Output]:
         outputs = [_Output(k.name, k.typed, k.node, True) for k in keys]
-        key_names = {k.name for k in keys}
+        key_nodes = {k.name: k.node for k in keys}
         with self.in_clause(SELECT):
             first = clause.items[0]
             if _is_directive(first, "exclude") and not aggregated:
@@ -435,7 +435,9 @@ class _Compiler:
                 else:
                     typed = self.value(item.expr)
                     name = _output_name(item.alias, item.expr, item.text, self)
-                    if name in key_names:
+                    if name in key_nodes:  # the group key itself, selected again: it is already an output
+                        if item.expr != key_nodes[name] and item.expr != ast.Field(name):
+                            raise self.error(f"Two select items are named {name}; give one an alias.")
                         continue
                     outputs.append(_Output(name, typed, item.expr, item.alias is not None))
             return _deduplicated(outputs, self)
@@ -545,7 +547,9 @@ def _deduplicated(outputs: list[_Output], compiler: _Compiler) -> list[_Output]:
     seen: dict[str, _Output] = {}
     for o in outputs:
         if o.name in seen:
-            if seen[o.name].node != o.node:
+            # The same field or expression named twice by default is one output; two aliases
+            # alike name two outputs the client meant apart.
+            if seen[o.name].node != o.node or o.aliased:
                 raise compiler.error(f"Two select items are named {o.name}; give one an alias.")
             continue
         seen[o.name] = o
