@@ -888,10 +888,13 @@ def _range(ctx: Context, node: ast.Call, args: list[Any]) -> GroupKey:
         if target.kind not in TEMPORAL:
             raise ctx.error("A range() step with a unit applies to dates.")
         return _date_buckets(ctx, target, rest[0])
-    if len(rest) == 1 and isinstance(rest[0], ast.Number):
+    if len(rest) == 1 and not isinstance(rest[0], ast.Star):  # one number is a width (-5 too: refused)
         if target.kind in TEMPORAL:
             raise ctx.error("The step of range() on dates needs a unit, e.g. 1d or 1M.")
-        return _number_buckets(ctx, target, rest[0].value)
+        width = ctx.value(rest[0])
+        if not width.constant or width.kind not in NUMERIC:
+            raise ctx.error("The step of range() must be a positive number.")
+        return _number_buckets(ctx, target, width.value)
     return _static_range(ctx, target, rest)
 
 
