@@ -154,6 +154,18 @@ def test_unknown_timezone(portal):
     assert status == 400 and body["error_code"] == "InvalidRESTParameterError" and "Mars/Olympus" in body["message"]
 
 
+@pytest.mark.parametrize("lang", ["xx", "fra", "", "english"])
+def test_unknown_language(portal, lang):
+    """lang is an enum (reference §3): another value is refused as an unknown timezone is, with
+    the accepted values, on the records and on the catalogue."""
+    expected = ("Invalid value for lang API parameter: " + repr(lang) + " was found but one of 'en', 'fr', 'nl', 'pt', "
+                "'it', 'ar', 'de', 'es', 'ca', 'eu', 'sv' is expected.")
+    for path in (f"{BASE}/communes/records", BASE):
+        response = portal.get(path, params={"lang": lang})
+        assert response.status_code == 400
+        assert response.json() == {"error_code": "InvalidRESTParameterError", "message": expected}
+
+
 def test_unknown_dataset(portal):
     response = portal.get(f"{BASE}/nope/records")
     assert response.status_code == 404 and response.json()["message"] == "Unknown dataset: nope"

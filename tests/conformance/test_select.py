@@ -18,6 +18,13 @@ EN_MONTHS = "January February March April May June July August September October
 FR_DAYS = "lundi mardi mercredi jeudi vendredi samedi dimanche".split()
 FR_SHORT_DAYS = "lun. mar. mer. jeu. ven. sam. dim.".split()
 EN_DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+# CLDR's names (format forms); Arabic abbreviates neither months nor days
+AR_MONTHS = "يناير فبراير مارس أبريل مايو يونيو يوليو أغسطس سبتمبر أكتوبر نوفمبر ديسمبر".split()
+AR_DAYS = "الاثنين الثلاثاء الأربعاء الخميس الجمعة السبت الأحد".split()
+EU_MONTHS = "urtarrila otsaila martxoa apirila maiatza ekaina uztaila abuztua iraila urria azaroa abendua".split()
+EU_SHORT_MONTHS = "urt. ots. mar. api. mai. eka. uzt. abu. ira. urr. aza. abe.".split()
+EU_DAYS = "astelehena asteartea asteazkena osteguna ostirala larunbata igandea".split()
+EU_SHORT_DAYS = "al. ar. az. og. or. lr. ig.".split()
 
 #: Which rows each dataset's cases read (each set fits in one page).
 ROWS = {
@@ -133,6 +140,16 @@ SELECT_PARAMS = [
     ("elus", "date_format(date_de_naissance, 'MMMM')", {"lang": "en"}, lambda r: EN_MONTHS[r["date_de_naissance"].month - 1]),
     ("elus", "date_format(date_de_naissance, 'EEEE d MMMM')", {"lang": "en"},
      lambda r: f"{EN_DAYS[r['date_de_naissance'].weekday()]} {r['date_de_naissance'].day} {EN_MONTHS[r['date_de_naissance'].month - 1]}"),
+    ("elus", "date_format(date_de_naissance, 'EEEE d MMMM / E MMM')", {"lang": "ar"},
+     lambda r: f"{AR_DAYS[r['date_de_naissance'].weekday()]} {r['date_de_naissance'].day} {AR_MONTHS[r['date_de_naissance'].month - 1]}"
+               f" / {AR_DAYS[r['date_de_naissance'].weekday()]} {AR_MONTHS[r['date_de_naissance'].month - 1]}"),
+    ("elus", "date_format(date_de_naissance, 'EEEE d MMMM / E MMM')", {"lang": "eu"},
+     lambda r: f"{EU_DAYS[r['date_de_naissance'].weekday()]} {r['date_de_naissance'].day} {EU_MONTHS[r['date_de_naissance'].month - 1]}"
+               f" / {EU_SHORT_DAYS[r['date_de_naissance'].weekday()]} {EU_SHORT_MONTHS[r['date_de_naissance'].month - 1]}"),
+    # lang read as clients send it: any case, a region form naming its language
+    ("elus", "date_format(date_de_naissance, 'MMMM')", {"lang": "EN"}, lambda r: EN_MONTHS[r["date_de_naissance"].month - 1]),
+    ("elus", "date_format(date_de_naissance, 'MMMM')", {"lang": "en_US"}, lambda r: EN_MONTHS[r["date_de_naissance"].month - 1]),
+    ("elus", "date_format(date_de_naissance, 'MMMM')", {"lang": "fr-FR"}, lambda r: FR_MONTHS[r["date_de_naissance"].month - 1]),
     ("sirene", "hour(datederniertraitementetablissement)", {"timezone": "Europe/Paris"}, lambda r: r["datederniertraitementetablissement"].hour),
     ("sirene", "day(datederniertraitementetablissement)", {"timezone": "America/New_York"},
      lambda r: r["datederniertraitementetablissement"].astimezone(ZoneInfo("America/New_York")).day),

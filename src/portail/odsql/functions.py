@@ -364,6 +364,8 @@ _MONTHS = {
     "pt": "janeiro fevereiro março abril maio junho julho agosto setembro outubro novembro dezembro",
     "sv": "januari februari mars april maj juni juli augusti september oktober november december",
     "ca": "gener febrer març abril maig juny juliol agost setembre octubre novembre desembre",
+    "ar": "يناير فبراير مارس أبريل مايو يونيو يوليو أغسطس سبتمبر أكتوبر نوفمبر ديسمبر",
+    "eu": "urtarrila otsaila martxoa apirila maiatza ekaina uztaila abuztua iraila urria azaroa abendua",
 }
 _SHORT_MONTHS = {
     "en": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
@@ -375,6 +377,8 @@ _SHORT_MONTHS = {
     "pt": "jan. fev. mar. abr. mai. jun. jul. ago. set. out. nov. dez.",
     "sv": "jan. feb. mars apr. maj juni juli aug. sep. okt. nov. dec.",
     "ca": "gen. febr. març abr. maig juny jul. ag. set. oct. nov. des.",
+    "ar": "يناير فبراير مارس أبريل مايو يونيو يوليو أغسطس سبتمبر أكتوبر نوفمبر ديسمبر",  # CLDR: as the full names
+    "eu": "urt. ots. mar. api. mai. eka. uzt. abu. ira. urr. aza. abe.",
 }
 _DAYS = {  # Monday first
     "en": "Monday Tuesday Wednesday Thursday Friday Saturday Sunday",
@@ -386,6 +390,8 @@ _DAYS = {  # Monday first
     "pt": "segunda-feira terça-feira quarta-feira quinta-feira sexta-feira sábado domingo",
     "sv": "måndag tisdag onsdag torsdag fredag lördag söndag",
     "ca": "dilluns dimarts dimecres dijous divendres dissabte diumenge",
+    "ar": "الاثنين الثلاثاء الأربعاء الخميس الجمعة السبت الأحد",
+    "eu": "astelehena asteartea asteazkena osteguna ostirala larunbata igandea",
 }
 _SHORT_DAYS = {
     "en": "Mon Tue Wed Thu Fri Sat Sun",
@@ -397,11 +403,15 @@ _SHORT_DAYS = {
     "pt": "seg. ter. qua. qui. sex. sáb. dom.",
     "sv": "mån tis ons tors fre lör sön",
     "ca": "dl. dt. dc. dj. dv. ds. dg.",
+    "ar": "الاثنين الثلاثاء الأربعاء الخميس الجمعة السبت الأحد",  # CLDR: as the full names
+    "eu": "al. ar. az. og. or. lr. ig.",
 }
+# Every language of the lang parameter names its months and days (CLDR's format forms).
+assert all(set(table) == set(literals.LANGUAGES) for table in (_MONTHS, _SHORT_MONTHS, _DAYS, _SHORT_DAYS))
 
 
 def _names(table: dict[str, str], lang: str) -> list[str]:
-    return (table.get(lang) or table["en"]).split()
+    return (table.get(lang) or table["fr"]).split()  # the API reads lang (literals.language): fr is its default
 
 
 def _pattern_tokens(pattern: str) -> list[tuple[str, str]]:

@@ -28,6 +28,21 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"Unknown timezone: {name}") from None
 
 
+# ---- languages ------------------------------------------------------------------------------
+
+#: The ``lang`` parameter's values (reference §3), which localise ``date_format``'s names.
+LANGUAGES = ("en", "fr", "nl", "pt", "it", "ar", "de", "es", "ca", "eu", "sv")
+
+
+def language(name: str) -> str:
+    """The ``lang`` parameter as one of :data:`LANGUAGES`, read as clients send it: any case,
+    and a region form naming its language (``fr-FR``, ``en_US``); ``ValueError`` otherwise."""
+    code = re.split(r"[-_]", name.strip().lower(), maxsplit=1)[0]
+    if code not in LANGUAGES:
+        raise ValueError(f"unknown language: {name}")
+    return code
+
+
 # ---- dates ----------------------------------------------------------------------------------
 
 _DATE = re.compile(
