@@ -208,6 +208,10 @@ NAMES = [  # select → the keys of each result, in order
                         "menages_2021", "naissances_2022", "deces_2022"]),
     ("exclude(insee_*), exclude(pop*), exclude(commune*)",
      ["code_postal", "lat", "lng", "superficie_km2", "menages_2021", "naissances_2022", "deces_2022"]),
+    # include() and exclude() in either order: the included fields but the excluded ones
+    ("include(insee*), exclude(insee_com)", ["insee_reg", "insee_dep", "insee_parente"]),
+    ("exclude(insee_com), include(insee*)", ["insee_reg", "insee_dep", "insee_parente"]),
+    ("exclude(insee_com), commune, include(insee_d*)", ["commune", "insee_dep"]),
     ("*", ["insee_com", "insee_reg", "insee_dep", "commune", "commune_article", "code_postal", "commune_type",
            "insee_parente", "lat", "lng", "superficie_km2", "population_2021", "population_2015", "menages_2021",
            "naissances_2022", "deces_2022", "pop_15_64_totale_2021", "pop_15_64_chomage_2021", "pop_15_64_active_2021"]),

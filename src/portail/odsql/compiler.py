@@ -420,8 +420,12 @@ class _Compiler:
         outputs = [_Output(k.name, k.typed, k.node, True) for k in keys]
         key_nodes = {k.name: k.node for k in keys}
         with self.in_clause(SELECT):
-            first = clause.items[0]
-            if _is_directive(first, "exclude") and not aggregated:
+            # A select that opens with exclude() and includes nothing starts from every field;
+            # an include() names its fields but those any exclude() names, before it or after.
+            excluded = {name for item in clause.items if _is_directive(item, "exclude") and not aggregated
+                        for name in self._matched(item.expr)}
+            includes = any(_is_directive(item, "include") for item in clause.items)
+            if _is_directive(clause.items[0], "exclude") and not includes and not aggregated:
                 outputs = [self._field_output(f) for f in self.visible]
             for item in clause.items:
                 if isinstance(item, ast.SelectStar):
@@ -431,7 +435,7 @@ class _Compiler:
                         raise self.error("* cannot be selected together with aggregates.")
                     outputs.extend(self._field_output(f) for f in self.visible)
                 elif _is_directive(item, "include") or _is_directive(item, "exclude"):
-                    outputs = self._directive(item, outputs, aggregated)
+                    outputs = self._directive(item, outputs, aggregated, excluded)
                 else:
                     typed = self.value(item.expr)
                     name = _output_name(item.alias, item.expr, item.text, self)
@@ -445,12 +449,22 @@ class _Compiler:
     def _field_output(self, f: Field) -> _Output:
         return _Output(f.name, Typed(column(f), kinds.FIELD_KINDS[f.type], field=f), ast.Field(f.name), fresh=True)
 
-    def _directive(self, item: ast.SelectItem, outputs: list[_Output], aggregated: bool) -> list[_Output]:
+    def _directive(self, item: ast.SelectItem, outputs: list[_Output], aggregated: bool,
+                   excluded: set[str]) -> list[_Output]:
         call_node: ast.Call = item.expr  # type: ignore[assignment]
         if aggregated:
             raise self.error(f"{call_node.name}() cannot be used with aggregates.")
         if item.alias is not None:
             raise self.error(f"{call_node.name}() takes no alias.")
+        names = self._matched(call_node)
+        if call_node.name == "exclude":
+            return [o for o in outputs if not (isinstance(o.node, ast.Field) and not o.aliased and o.name in names)]
+        present = {o.name for o in outputs}
+        return outputs + [self._field_output(f) for f in self.visible
+                          if f.name in names and f.name not in present and f.name not in excluded]
+
+    def _matched(self, call_node: ast.Call) -> set[str]:
+        """The names of the fields an include() or exclude() names."""
         if not call_node.args:
             raise self.error(f"{call_node.name}() takes at least one pattern.")
         matched: list[Field] = []
@@ -464,11 +478,7 @@ class _Compiler:
                 matched.extend(self.visible)
             else:
                 raise self.error(f"{call_node.name}() takes field names or patterns like name_*.")
-        names = {f.name for f in matched}
-        if call_node.name == "exclude":
-            return [o for o in outputs if not (isinstance(o.node, ast.Field) and not o.aliased and o.name in names)]
-        present = {o.name for o in outputs}
-        return outputs + [self._field_output(f) for f in self.visible if f.name in names and f.name not in present]
+        return {f.name for f in matched}
 
     def ordering(self, clause: ast.OrderByClause | None, outputs: list[_Output], keys: list[_Key],
                  aggregated: bool) -> list[exp.Ordered]:
