@@ -899,9 +899,9 @@ def _range(ctx: Context, node: ast.Call, args: list[Any]) -> GroupKey:
             raise ctx.error("A range() step with a unit applies to dates.")
         return _date_buckets(ctx, target, rest[0])
     if len(rest) == 1 and not isinstance(rest[0], ast.Star):  # one number is a width (-5 too: refused)
+        width = ctx.value(rest[0])  # an unknown name (1x: no unit) is reported as such first
         if target.kind in TEMPORAL:
             raise ctx.error("The step of range() on dates needs a unit, e.g. 1d or 1M.")
-        width = ctx.value(rest[0])
         if not width.constant or width.kind not in NUMERIC:
             raise ctx.error("The step of range() must be a positive number.")
         return _number_buckets(ctx, target, width.value)
