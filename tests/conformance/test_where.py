@@ -140,6 +140,10 @@ COMMUNES = [
     ('commune LIKE "sur marne"', lambda r: {"sur", "marne"} <= set(words(r["commune"]))),
     ('commune like "Ville*"', lambda r: any(w.startswith("ville") for w in words(r["commune"]))),
     ('commune like "ÉCOLE"', lambda r: "ecole" in words(r["commune"])),
+    # every word of the pattern, anywhere in the value (reference §5.4), not a phrase
+    ('commune like "Saint-Denis"', lambda r: {"saint", "denis"} <= set(words(r["commune"]))),
+    ('commune like "denis saint"', lambda r: {"saint", "denis"} <= set(words(r["commune"]))),
+    ('commune like "saint-jul*"', lambda r: "saint" in words(r["commune"]) and any(w.startswith("jul") for w in words(r["commune"]))),
     ('startswith(commune, "Saint-Mart")', lambda r: r["commune"].startswith("Saint-Mart")),
     ('startswith(commune, "saint-mart")', lambda r: r["commune"].startswith("saint-mart")),
     ('startswith(commune_article, "Les ")', lambda r: known(r["commune_article"]) and r["commune_article"].startswith("Les ")),

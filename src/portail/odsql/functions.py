@@ -168,8 +168,9 @@ def _terms(text: str) -> list[tuple[str, bool]]:
 
 
 def text_match(targets: Sequence[exp.Expression], text: str, mode: str = "word") -> exp.Expression:
-    """``like``'s matching (a scan): every term of ``text`` must be whole words, in a row, of
-    one of ``targets`` (text expressions), or word prefixes for ``term*``. Accents and case are
+    """A scan: every term of ``text`` must be whole words, in a row, of one of ``targets``
+    (text expressions), or word prefixes for ``term*`` (``like`` passes one term per word; a
+    quoted phrase of v1 ``q`` one term of its words). Accents and case are
     ignored. Full text (bare strings, ``search()``, ``suggest()``) is :func:`search_match`."""
     terms = [(t, p) for t, p in _terms(text) if any(ch.isalnum() for ch in t)]
     if not terms:
@@ -288,12 +289,24 @@ def _startswith(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
 
 
 def like(ctx: Context, operand: Typed, pattern: Typed) -> Typed:
-    """``field like "star*"``: every word of the pattern is a word of the field."""
+    """``field like "star*"``: every word of the pattern is a word of the field, anywhere in it
+    (reference §5.4: "every token of the pattern must appear"; ``Saint-Denis`` finds
+    Saint-Julien-Mont-Denis), the last word of a ``term*`` a prefix."""
     if operand.kind is not Kind.TEXT:
         raise ctx.error("like applies to text values.")
     if not (pattern.constant and isinstance(pattern.value, str)):
         raise ctx.error("The pattern of like must be a string literal.")
-    return _bool(text_match([operand.sql], pattern.value, "word"))
+    return _bool(text_match([operand.sql], _each_word(pattern.value), "word"))
+
+
+def _each_word(pattern: str) -> str:
+    """A pattern as one term per word (text_match reads a term's words as a phrase)."""
+    terms: list[str] = []
+    for raw in pattern.split():
+        found = fold_words(raw)
+        if found:
+            terms += found[:-1] + [found[-1] + ("*" if raw.endswith("*") else "")]
+    return " ".join(terms)
 
 
 # ---- text and numeric scalars ---------------------------------------------------------------
