@@ -219,6 +219,8 @@ ELUS = [
     ("date_de_naissance > date'1995-06'", lambda r: r["date_de_naissance"] > date(1995, 6, 1)),
     ("date_de_naissance = date'1955-05-02'", lambda r: r["date_de_naissance"] == date(1955, 5, 2)),
     ("date_de_naissance = date'1955/05/02'", lambda r: r["date_de_naissance"] == date(1955, 5, 2)),
+    ("date_de_naissance = date'19550502'", lambda r: r["date_de_naissance"] == date(1955, 5, 2)),  # ISO 8601 basic format
+    ("date_de_naissance >= date'19900101T000000Z'", lambda r: r["date_de_naissance"] >= date(1990, 1, 1)),
     ('date_de_naissance < "1945-01-01"', lambda r: r["date_de_naissance"] < date(1945, 1, 1)),
     ("date_de_naissance in [date'1960'..date'1961'[", lambda r: date(1960, 1, 1) <= r["date_de_naissance"] < date(1961, 1, 1)),
     ("date_de_naissance in [date'1960-01-01' TO date'1960-12-31']", lambda r: r["date_de_naissance"].year == 1960),
@@ -355,6 +357,8 @@ SIRENE = [
     ("minute(datederniertraitementetablissement) = 0 and second(datederniertraitementetablissement) = 0",
      lambda r: known(r["datederniertraitementetablissement"]) and _utc(r).minute == 0 and _utc(r).second == 0),
     ("datecreationetablissement < date'1980'", lambda r: known(r["datecreationetablissement"]) and r["datecreationetablissement"] < date(1980, 1, 1)),
+    ("datederniertraitementetablissement > date'20210909'",
+     lambda r: known(r["datederniertraitementetablissement"]) and _utc(r) > datetime(2021, 9, 9, tzinfo=timezone.utc)),
     ("datecreationetablissement > datederniertraitementetablissement",  # a date is midnight in the query's zone
      lambda r: known(r["datecreationetablissement"], r["datederniertraitementetablissement"])
      and datetime.combine(r["datecreationetablissement"], datetime.min.time(), timezone.utc) > _utc(r)),
