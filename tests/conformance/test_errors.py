@@ -69,7 +69,7 @@ ODSQL_ERRORS = [  # (dataset, params, clause, detail or None when only the claus
     ("communes", {"select": "categorie"}, "select", "Unknown field: categorie"),
     ("communes", {"group_by": "nope"}, "group_by", "Unknown field: nope"),
     ("communes", {"order_by": "nope desc"}, "order_by", "Unknown field: nope"),
-    ("communes", {"select": "invalid_function()"}, "select", "Unknown function: invalid_function()"),
+    ("communes", {"select": "invalid_function()"}, "select", "invalid_function()"),  # reference §7, word for word
     ("communes", {"where": "length(nope) > 3"}, "where", "Unknown field: nope"),
     ("communes", {"refine": "nope:1"}, "refine", "Unknown field: nope"),
     ("communes", {"exclude": "nope:1"}, "exclude", "Unknown field: nope"),

@@ -77,7 +77,7 @@ def test_functions_outside_order_by_are_refused_there(name):
 def test_unknown_function_names_the_clause():
     with pytest.raises(ODSQLError) as error:
         compile_query(Query(select="invalid_function()"), FIELDS)
-    assert error.value.message == ("ODSQL query is malformed: Unknown function: invalid_function() "
+    assert error.value.message == ("ODSQL query is malformed: invalid_function() "
                                    "Clause(s) containing the error(s): select.")
 
 

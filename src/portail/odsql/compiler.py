@@ -334,7 +334,7 @@ class _Compiler:
     def _call(self, node: ast.Call) -> Typed | GroupKey:
         spec = REGISTRY.get(node.name)
         if spec is None:
-            raise self.error(f"Unknown function: {node.name}()")
+            raise self.error(f"{node.name}()")  # as Opendatasoft words it (reference §7)
         if self.clause not in spec.clauses:
             allowed = ", ".join(c for c in (SELECT, WHERE, GROUP_BY, ORDER_BY) if c in spec.clauses)
             raise self.error(f"{node.name}() is not allowed in {self.clause} (only in {allowed}).")
