@@ -227,3 +227,11 @@ def test_output_names(portal, source, select, keys):
     for key, value in body["results"][0].items():
         if key in row:
             assert value == row[key]
+
+
+def test_json_answers_name_their_charset(portal):
+    """Reference §1: ``Content-Type: application/json; charset=utf-8`` (records hold é, Œ…)."""
+    for path in ("/api/explore/v2.1/catalog/datasets/communes/records", "/api/explore/v2.1/catalog/datasets/elus/facets"):
+        response = portal.get(path)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json; charset=utf-8", path
