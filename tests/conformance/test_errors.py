@@ -17,7 +17,8 @@ PAGING_ERRORS = [  # params → exact message
     ({"limit": -2}, LIMIT.format(-2, 100)),
     ({"offset": 9901, "limit": 100}, WINDOW.format(10001, 10000)),
     ({"offset": 10000, "limit": 1}, WINDOW.format(10001, 10000)),
-    ({"offset": 9950, "limit": -1}, WINDOW.format(10050, 10000)),
+    ({"offset": 10001, "limit": -1}, WINDOW.format(10001, 10000)),
+    ({"group_by": "insee_dep", "offset": 20001, "limit": -1}, WINDOW.format(20001, 20000)),
     ({"offset": 10000}, WINDOW.format(10010, 10000)),
     ({"offset": -1}, "Invalid value for offset API parameter: -1 was found but offset >= 0 is expected."),
     ({"group_by": "insee_dep", "limit": 20001}, LIMIT.format(20001, 20000)),
@@ -43,6 +44,11 @@ PAGING_OK = [  # params → number of results on the page
     ({"group_by": "insee_com", "select": "insee_com", "limit": 20000}, 20000),
     ({"group_by": "insee_com", "select": "insee_com", "offset": 19990, "limit": 10}, 10),
     ({"group_by": "insee_reg", "limit": -1}, None),
+    # limit=-1 with an offset: what the window has left, a page at most
+    ({"offset": 9950, "limit": -1}, 50),
+    ({"offset": 500, "limit": -1}, 100),
+    ({"offset": 10000, "limit": -1}, 0),
+    ({"group_by": "insee_com", "select": "insee_com", "offset": 19990, "limit": -1}, 10),
 ]
 
 
