@@ -121,6 +121,8 @@ SELECT = [
     ("decp", "montant", lambda r: r["montant"]),
     ("decp", "montant / dureemois", lambda r: _div(r["montant"], r["dureemois"])),
     ("decp", "acheteur", lambda r: r["acheteur"]),
+    ("decp", "json_format(objet)", lambda r: r["objet"]),  # text that is no JSON comes back as text (§5.7)
+    ("decp", "json_format(objet, null)", lambda r: None),
     ("decp", "titulaires", lambda r: r["titulaires"]),
     ("decp", "datenotification", lambda r: r["datenotification"] and r["datenotification"].isoformat()),
     ("logements", "geo_point_2d", lambda r: {"lon": r["geo_point_2d"].x, "lat": r["geo_point_2d"].y}),

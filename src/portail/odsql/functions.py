@@ -344,12 +344,12 @@ def _floor_ceil(name: str) -> Builder:
 
 
 def _json_format(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    """The text as JSON; text that is no JSON gives the fallback, by default the text itself
+    (reference §5.7: "json or text"; null only when null is the fallback asked for)."""
     parsed: exp.Expression = exp.TryCast(this=args[0].sql, to=exp.DataType.build("JSON"))
-    if len(args) == 2:
-        fallback = args[1]
-        fallback_sql = fallback.sql if fallback.kind is Kind.JSON else call("to_json", fallback.sql)
-        parsed = exp.Coalesce(this=parsed, expressions=[fallback_sql])
-    return Typed(parsed, Kind.JSON)
+    fallback = args[1] if len(args) == 2 else args[0]
+    fallback_sql = fallback.sql.copy() if fallback.kind is Kind.JSON else call("to_json", fallback.sql.copy())
+    return Typed(exp.Coalesce(this=parsed, expressions=[fallback_sql]), Kind.JSON)
 
 
 # ---- dates ----------------------------------------------------------------------------------
