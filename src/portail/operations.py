@@ -153,11 +153,12 @@ def index_version(instance: Instance, location: str, fields: list[Field], progre
     ready for review): a failure leaves the version served without them (full text scans,
     keys are plain conditions), never unpublished. Returns what failed, for the caller to say."""
     texts = [f for f in fields if f.type == FieldType.TEXT]
+    searched = [f for f in fields if f.type in (FieldType.TEXT, FieldType.JSON)]  # full text reads json fields too
     if progress:
         progress("indexing", 0.0, None)
     failure = None
     try:
-        instance.store.build_indexes(location, [f.name for f in texts],
+        instance.store.build_indexes(location, [f.name for f in searched],
                                      [f.name for f in texts if "multivalued" not in f.annotations],
                                      page_columns(fields) if instance.settings.page_files else ())
     except (duckdb.Error, OSError) as error:  # the engine, or the file system (full disk, rename)

@@ -100,7 +100,8 @@ def decp(root: Path) -> list[dict]:
                     "datenotification": _date(m.get("dateNotification") or ""),
                     "datepublicationdonnees": _date(m.get("datePublicationDonnees") or ""),
                     "montant": m.get("montant"), "formeprix": m.get("formePrix"), "acheteur": m.get("acheteur"),
-                    "titulaires": m.get("titulaires"), "type": m.get("_type")})
+                    "titulaires": m.get("titulaires"), "type": m.get("_type"), "lieuexecution": m.get("lieuExecution"),
+                    "modifications": m.get("modifications")})
     return out
 
 

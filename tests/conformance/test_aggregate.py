@@ -169,6 +169,13 @@ CASES = [
      one(a=lambda rows: statistics.fmean(present(rows, "pop_15_64_chomage_2021")),
          n=lambda rows: len(present(rows, "pop_15_64_chomage_2021")))),
     ("communes", {"select": "sum(population_2021) / count(*) as mean"}, one(mean=lambda rows: sum(P21(rows)) / len(rows))),
+    # int arithmetic past INT64, over aggregates and inside them: a number, never an error or null
+    ("communes", {"select": "count(*) * 9223372036854775807 as c, max(population_2021) + 9223372036854775807 as m"},
+     one(c=lambda rows: len(rows) * 9223372036854775807, m=lambda rows: max(P21(rows)) + 9223372036854775807)),
+    ("communes", {"select": "max(population_2021) + 9223372036854775807 as m", "group_by": "insee_reg"},
+     grouped("insee_reg", lambda r: r["insee_reg"], m=lambda rows: max(P21(rows)) + 9223372036854775807)),
+    ("communes", {"select": "sum(population_2021 * 1152921504606846976) as s"},  # 2**60: the double sum is exact
+     one(s=lambda rows: float(sum(P21(rows)) * 2**60))),
     ("communes", {"select": "sum(population_2021) as s", "where": 'insee_reg = "84"'},
      one(s=lambda rows: sum(r["population_2021"] for r in rows if r["insee_reg"] == "84"))),
     ("communes", {"select": "sum(population_2021) as s, count(*) as n, max(lat) as m", "where": "population_2021 < 0"},
@@ -192,6 +199,8 @@ CASES = [
     ("communes", {"select": "count(*) as n", "order_by": "count(*) desc"}, one(n=count)),
     # group_by fields: the null group, several keys, aliases, expression keys
     ("communes", {"select": "insee_reg, count(*) as n", "group_by": "insee_reg"}, grouped("insee_reg", lambda r: r["insee_reg"], n=count)),
+    ("communes", {"select": "d, insee_dep as d, count(*) as n", "group_by": "insee_dep as d"},  # the key selected again
+     grouped("d", lambda r: r["insee_dep"], n=count)),
     ("communes", {"select": "count(*) as n", "group_by": "insee_reg as region"}, grouped("region", lambda r: r["insee_reg"], n=count)),
     ("communes", {"select": "commune_type, sum(population_2021) as p", "group_by": "commune_type"},
      grouped("commune_type", lambda r: r["commune_type"], p=lambda rows: sum(P21(rows)))),

@@ -17,7 +17,8 @@ PAGING_ERRORS = [  # params → exact message
     ({"limit": -2}, LIMIT.format(-2, 100)),
     ({"offset": 9901, "limit": 100}, WINDOW.format(10001, 10000)),
     ({"offset": 10000, "limit": 1}, WINDOW.format(10001, 10000)),
-    ({"offset": 9950, "limit": -1}, WINDOW.format(10050, 10000)),
+    ({"offset": 10001, "limit": -1}, WINDOW.format(10001, 10000)),
+    ({"group_by": "insee_dep", "offset": 20001, "limit": -1}, WINDOW.format(20001, 20000)),
     ({"offset": 10000}, WINDOW.format(10010, 10000)),
     ({"offset": -1}, "Invalid value for offset API parameter: -1 was found but offset >= 0 is expected."),
     ({"group_by": "insee_dep", "limit": 20001}, LIMIT.format(20001, 20000)),
@@ -43,6 +44,11 @@ PAGING_OK = [  # params → number of results on the page
     ({"group_by": "insee_com", "select": "insee_com", "limit": 20000}, 20000),
     ({"group_by": "insee_com", "select": "insee_com", "offset": 19990, "limit": 10}, 10),
     ({"group_by": "insee_reg", "limit": -1}, None),
+    # limit=-1 with an offset: what the window has left, a page at most
+    ({"offset": 9950, "limit": -1}, 50),
+    ({"offset": 500, "limit": -1}, 100),
+    ({"offset": 10000, "limit": -1}, 0),
+    ({"group_by": "insee_com", "select": "insee_com", "offset": 19990, "limit": -1}, 10),
 ]
 
 
@@ -69,7 +75,7 @@ ODSQL_ERRORS = [  # (dataset, params, clause, detail or None when only the claus
     ("communes", {"select": "categorie"}, "select", "Unknown field: categorie"),
     ("communes", {"group_by": "nope"}, "group_by", "Unknown field: nope"),
     ("communes", {"order_by": "nope desc"}, "order_by", "Unknown field: nope"),
-    ("communes", {"select": "invalid_function()"}, "select", "Unknown function: invalid_function()"),
+    ("communes", {"select": "invalid_function()"}, "select", "invalid_function()"),  # reference §7, word for word
     ("communes", {"where": "length(nope) > 3"}, "where", "Unknown field: nope"),
     ("communes", {"refine": "nope:1"}, "refine", "Unknown field: nope"),
     ("communes", {"exclude": "nope:1"}, "exclude", "Unknown field: nope"),
@@ -83,6 +89,14 @@ ODSQL_ERRORS = [  # (dataset, params, clause, detail or None when only the claus
     ("communes", {"select": "insee_reg, avg(population_2021)", "group_by": "insee_reg",
                   "order_by": "insee_reg, avg(population_2021)"}, "order_by", "Aggregates must come first in order_by."),
     ("communes", {"where": "count(*) > 3"}, "where", None),
+    # a name clash between outputs is refused, never one of them silently dropped
+    ("communes", {"group_by": "insee_dep as n", "select": "count(*) as n"}, "select",
+     "Two select items are named n; give one an alias."),
+    ("communes", {"group_by": "insee_reg", "select": "count(*) as insee_reg"}, "select",
+     "Two select items are named insee_reg; give one an alias."),
+    ("communes", {"select": "count(*) as n, count(*) as n"}, "select", "Two select items are named n; give one an alias."),
+    ("communes", {"select": "count(*) as n, sum(population_2021) as n"}, "select",
+     "Two select items are named n; give one an alias."),
     ("communes", {"select": "search(commune, 'x')"}, "select", None),
     ("communes", {"where": "random(1) > 0"}, "where", None),
     ("communes", {"select": "range(population_2021, 10)"}, "select", None),
@@ -101,6 +115,10 @@ ODSQL_ERRORS = [  # (dataset, params, clause, detail or None when only the claus
     ("elus", {"group_by": "range(date_de_naissance, 2w)"}, "group_by", None),
     ("elus", {"group_by": "range(date_de_naissance, 1x)"}, "group_by", None),
     ("elus", {"group_by": "range(date_de_naissance, 10)"}, "group_by", None),
+    ("communes", {"group_by": "range(population_2021, 0)"}, "group_by", "The step of range() must be a positive number."),
+    ("communes", {"group_by": "range(population_2021, -5)"}, "group_by", "The step of range() must be a positive number."),
+    ("communes", {"group_by": "range(superficie_km2, -0.5)"}, "group_by", "The step of range() must be a positive number."),
+    ("communes", {"group_by": "range(population_2021, 'x')"}, "group_by", "The step of range() must be a positive number."),
     ("elus", {"group_by": "range(date_de_naissance, date'1970', date'1960')"}, "group_by", None),
     ("elus", {"select": "year(nom_de_l_elu)"}, "select", None),
     ("elus", {"where": "code_sexe > true"}, "where", None),
@@ -140,6 +158,18 @@ def test_repeated_where_with_one_bad_clause(portal):
 def test_unknown_timezone(portal):
     status, body = error(portal, "communes", where="population_2021 > 3", timezone="Mars/Olympus")
     assert status == 400 and body["error_code"] == "InvalidRESTParameterError" and "Mars/Olympus" in body["message"]
+
+
+@pytest.mark.parametrize("lang", ["xx", "fra", "", "english"])
+def test_unknown_language(portal, lang):
+    """lang is an enum (reference §3): another value is refused as an unknown timezone is, with
+    the accepted values, on the records and on the catalogue."""
+    expected = ("Invalid value for lang API parameter: " + repr(lang) + " was found but one of 'en', 'fr', 'nl', 'pt', "
+                "'it', 'ar', 'de', 'es', 'ca', 'eu', 'sv' is expected.")
+    for path in (f"{BASE}/communes/records", BASE):
+        response = portal.get(path, params={"lang": lang})
+        assert response.status_code == 400
+        assert response.json() == {"error_code": "InvalidRESTParameterError", "message": expected}
 
 
 def test_unknown_dataset(portal):

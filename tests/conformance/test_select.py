@@ -18,6 +18,13 @@ EN_MONTHS = "January February March April May June July August September October
 FR_DAYS = "lundi mardi mercredi jeudi vendredi samedi dimanche".split()
 FR_SHORT_DAYS = "lun. mar. mer. jeu. ven. sam. dim.".split()
 EN_DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+# CLDR's names (format forms); Arabic abbreviates neither months nor days
+AR_MONTHS = "يناير فبراير مارس أبريل مايو يونيو يوليو أغسطس سبتمبر أكتوبر نوفمبر ديسمبر".split()
+AR_DAYS = "الاثنين الثلاثاء الأربعاء الخميس الجمعة السبت الأحد".split()
+EU_MONTHS = "urtarrila otsaila martxoa apirila maiatza ekaina uztaila abuztua iraila urria azaroa abendua".split()
+EU_SHORT_MONTHS = "urt. ots. mar. api. mai. eka. uzt. abu. ira. urr. aza. abe.".split()
+EU_DAYS = "astelehena asteartea asteazkena osteguna ostirala larunbata igandea".split()
+EU_SHORT_DAYS = "al. ar. az. og. or. lr. ig.".split()
 
 #: Which rows each dataset's cases read (each set fits in one page).
 ROWS = {
@@ -64,6 +71,10 @@ SELECT = [
      lambda r: (r["population_2021"] - r["population_2015"]) * 100 / r["population_2015"]),
     ("communes", "-population_2021", lambda r: -r["population_2021"]),
     ("communes", "population_2021 - 7 * 3", lambda r: r["population_2021"] - 21),
+    # past INT64: exact while a HUGEINT holds it, then a double (never null)
+    ("communes", "population_2021 * 100000000000000000", lambda r: r["population_2021"] * 10**17),
+    ("communes", "-population_2021 - 9223372036854775807", lambda r: -r["population_2021"] - 9223372036854775807),
+    ("communes", "population_2021 * population_2021 * population_2021", lambda r: float(r["population_2021"] ** 2) * r["population_2021"]),
     ("communes", "round(superficie_km2, 1)", lambda r: _half_up(r["superficie_km2"], 1)),
     ("communes", "round(lat)", lambda r: _half_up(r["lat"])),
     ("communes", "abs(lng)", lambda r: abs(r["lng"])),
@@ -110,6 +121,8 @@ SELECT = [
     ("decp", "montant", lambda r: r["montant"]),
     ("decp", "montant / dureemois", lambda r: _div(r["montant"], r["dureemois"])),
     ("decp", "acheteur", lambda r: r["acheteur"]),
+    ("decp", "json_format(objet)", lambda r: r["objet"]),  # text that is no JSON comes back as text (§5.7)
+    ("decp", "json_format(objet, null)", lambda r: None),
     ("decp", "titulaires", lambda r: r["titulaires"]),
     ("decp", "datenotification", lambda r: r["datenotification"] and r["datenotification"].isoformat()),
     ("logements", "geo_point_2d", lambda r: {"lon": r["geo_point_2d"].x, "lat": r["geo_point_2d"].y}),
@@ -129,6 +142,16 @@ SELECT_PARAMS = [
     ("elus", "date_format(date_de_naissance, 'MMMM')", {"lang": "en"}, lambda r: EN_MONTHS[r["date_de_naissance"].month - 1]),
     ("elus", "date_format(date_de_naissance, 'EEEE d MMMM')", {"lang": "en"},
      lambda r: f"{EN_DAYS[r['date_de_naissance'].weekday()]} {r['date_de_naissance'].day} {EN_MONTHS[r['date_de_naissance'].month - 1]}"),
+    ("elus", "date_format(date_de_naissance, 'EEEE d MMMM / E MMM')", {"lang": "ar"},
+     lambda r: f"{AR_DAYS[r['date_de_naissance'].weekday()]} {r['date_de_naissance'].day} {AR_MONTHS[r['date_de_naissance'].month - 1]}"
+               f" / {AR_DAYS[r['date_de_naissance'].weekday()]} {AR_MONTHS[r['date_de_naissance'].month - 1]}"),
+    ("elus", "date_format(date_de_naissance, 'EEEE d MMMM / E MMM')", {"lang": "eu"},
+     lambda r: f"{EU_DAYS[r['date_de_naissance'].weekday()]} {r['date_de_naissance'].day} {EU_MONTHS[r['date_de_naissance'].month - 1]}"
+               f" / {EU_SHORT_DAYS[r['date_de_naissance'].weekday()]} {EU_SHORT_MONTHS[r['date_de_naissance'].month - 1]}"),
+    # lang read as clients send it: any case, a region form naming its language
+    ("elus", "date_format(date_de_naissance, 'MMMM')", {"lang": "EN"}, lambda r: EN_MONTHS[r["date_de_naissance"].month - 1]),
+    ("elus", "date_format(date_de_naissance, 'MMMM')", {"lang": "en_US"}, lambda r: EN_MONTHS[r["date_de_naissance"].month - 1]),
+    ("elus", "date_format(date_de_naissance, 'MMMM')", {"lang": "fr-FR"}, lambda r: FR_MONTHS[r["date_de_naissance"].month - 1]),
     ("sirene", "hour(datederniertraitementetablissement)", {"timezone": "Europe/Paris"}, lambda r: r["datederniertraitementetablissement"].hour),
     ("sirene", "day(datederniertraitementetablissement)", {"timezone": "America/New_York"},
      lambda r: r["datederniertraitementetablissement"].astimezone(ZoneInfo("America/New_York")).day),
@@ -187,6 +210,10 @@ NAMES = [  # select → the keys of each result, in order
                         "menages_2021", "naissances_2022", "deces_2022"]),
     ("exclude(insee_*), exclude(pop*), exclude(commune*)",
      ["code_postal", "lat", "lng", "superficie_km2", "menages_2021", "naissances_2022", "deces_2022"]),
+    # include() and exclude() in either order: the included fields but the excluded ones
+    ("include(insee*), exclude(insee_com)", ["insee_reg", "insee_dep", "insee_parente"]),
+    ("exclude(insee_com), include(insee*)", ["insee_reg", "insee_dep", "insee_parente"]),
+    ("exclude(insee_com), commune, include(insee_d*)", ["commune", "insee_dep"]),
     ("*", ["insee_com", "insee_reg", "insee_dep", "commune", "commune_article", "code_postal", "commune_type",
            "insee_parente", "lat", "lng", "superficie_km2", "population_2021", "population_2015", "menages_2021",
            "naissances_2022", "deces_2022", "pop_15_64_totale_2021", "pop_15_64_chomage_2021", "pop_15_64_active_2021"]),
@@ -202,3 +229,11 @@ def test_output_names(portal, source, select, keys):
     for key, value in body["results"][0].items():
         if key in row:
             assert value == row[key]
+
+
+def test_json_answers_name_their_charset(portal):
+    """Reference §1: ``Content-Type: application/json; charset=utf-8`` (records hold é, Œ…)."""
+    for path in ("/api/explore/v2.1/catalog/datasets/communes/records", "/api/explore/v2.1/catalog/datasets/elus/facets"):
+        response = portal.get(path)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json; charset=utf-8", path

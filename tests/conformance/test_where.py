@@ -9,6 +9,7 @@ null and drops them. The expected predicates spell it out with ``known(...)``.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from datetime import date, datetime, timedelta, timezone
@@ -73,7 +74,10 @@ COMMUNES = [
     ('commune = "Abergement-Cl\\u00e9menciat"', lambda r: r["commune"] == "Abergement-Clémenciat"),  # JSON.stringify escapes
     ('commune > "Zu"', lambda r: r["commune"] > "Zu"),
     ('commune in ["Ya".."Yb"]', lambda r: "Ya" <= r["commune"] <= "Yb"),
-    ("population_2021 * 1000000000000 * 1000000000 > 0", lambda r: False),  # an integer overflow is null, so false
+    # past INT64 an int product is a number all the same (Opendatasoft computes in floating point)
+    ("population_2021 * 1000000000000 * 1000000000 > 0", lambda r: r["population_2021"] > 0),
+    ("population_2021 * 100000000000000000 > 0", lambda r: r["population_2021"] > 0),
+    ("population_2021 * 100000000000000000 <= 9200000000000000000", lambda r: r["population_2021"] <= 92),
     # IN ranges: every bracket combination, .. and TO
     ("population_2021 in [1000..1010]", lambda r: 1000 <= r["population_2021"] <= 1010),
     ("population_2021 in ]1000..1010]", lambda r: 1000 < r["population_2021"] <= 1010),
@@ -136,6 +140,10 @@ COMMUNES = [
     ('commune LIKE "sur marne"', lambda r: {"sur", "marne"} <= set(words(r["commune"]))),
     ('commune like "Ville*"', lambda r: any(w.startswith("ville") for w in words(r["commune"]))),
     ('commune like "ÉCOLE"', lambda r: "ecole" in words(r["commune"])),
+    # every word of the pattern, anywhere in the value (reference §5.4), not a phrase
+    ('commune like "Saint-Denis"', lambda r: {"saint", "denis"} <= set(words(r["commune"]))),
+    ('commune like "denis saint"', lambda r: {"saint", "denis"} <= set(words(r["commune"]))),
+    ('commune like "saint-jul*"', lambda r: "saint" in words(r["commune"]) and any(w.startswith("jul") for w in words(r["commune"]))),
     ('startswith(commune, "Saint-Mart")', lambda r: r["commune"].startswith("Saint-Mart")),
     ('startswith(commune, "saint-mart")', lambda r: r["commune"].startswith("saint-mart")),
     ('startswith(commune_article, "Les ")', lambda r: known(r["commune_article"]) and r["commune_article"].startswith("Les ")),
@@ -211,6 +219,8 @@ ELUS = [
     ("date_de_naissance > date'1995-06'", lambda r: r["date_de_naissance"] > date(1995, 6, 1)),
     ("date_de_naissance = date'1955-05-02'", lambda r: r["date_de_naissance"] == date(1955, 5, 2)),
     ("date_de_naissance = date'1955/05/02'", lambda r: r["date_de_naissance"] == date(1955, 5, 2)),
+    ("date_de_naissance = date'19550502'", lambda r: r["date_de_naissance"] == date(1955, 5, 2)),  # ISO 8601 basic format
+    ("date_de_naissance >= date'19900101T000000Z'", lambda r: r["date_de_naissance"] >= date(1990, 1, 1)),
     ('date_de_naissance < "1945-01-01"', lambda r: r["date_de_naissance"] < date(1945, 1, 1)),
     ("date_de_naissance in [date'1960'..date'1961'[", lambda r: date(1960, 1, 1) <= r["date_de_naissance"] < date(1961, 1, 1)),
     ("date_de_naissance in [date'1960-01-01' TO date'1960-12-31']", lambda r: r["date_de_naissance"].year == 1960),
@@ -270,6 +280,16 @@ def _years_ago(n: int) -> date:
         return today.replace(year=today.year - n, day=28)
 
 
+#: The fields full text over every field reads: text fields and json fields (as their JSON text).
+DECP_SEARCHED = ("id", "source", "acheteur", "nature", "objet", "codecpv", "procedure", "lieuexecution", "formeprix",
+                 "titulaires", "modifications", "type")
+
+
+def as_text(r: dict) -> dict:
+    """A row with its json values as JSON text (its words are those full text compares)."""
+    return {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v for k, v in r.items()}
+
+
 def _multi(value: str | None) -> list[str]:
     return [v.strip() for v in value.split(",")] if value else []
 
@@ -289,8 +309,15 @@ DECP = [
     ("datepublicationdonnees > datenotification", lambda r: known(r["datepublicationdonnees"], r["datenotification"]) and r["datepublicationdonnees"] > r["datenotification"]),
     ('objet like "maintenance"', lambda r: "maintenance" in words(r["objet"])),
     ('objet like "travaux lot"', lambda r: {"travaux", "lot"} <= set(words(r["objet"]))),
-    ('"vendée"', lambda r: searched(r, ("id", "source", "nature", "objet", "codecpv", "procedure", "formeprix", "type"), "vendée")),
-    ('"entretien espaces"', lambda r: searched(r, ("id", "source", "nature", "objet", "codecpv", "procedure", "formeprix", "type"), "entretien espaces")),
+    ('"vendée"', lambda r: searched(as_text(r), DECP_SEARCHED, "vendée")),
+    ('"entretien espaces"', lambda r: searched(as_text(r), DECP_SEARCHED, "entretien espaces")),
+    # full text over every field reads the json fields' text, as search(json_field, …) does
+    ('search(*, "SDIS")', lambda r: searched(as_text(r), DECP_SEARCHED, "SDIS")),
+    ('search(acheteur, "SDIS")', lambda r: searched(as_text(r), ("acheteur",), "SDIS")),
+    ('search(*, "SDIS") and not search(objet, "SDIS")', lambda r: searched(as_text(r), DECP_SEARCHED, "SDIS")
+     and not searched(r, ("objet",), "SDIS")),
+    ('suggest(*, "vend")', lambda r: searched(as_text(r), DECP_SEARCHED, "vend")),
+    ('"28850001000013"', lambda r: searched(as_text(r), DECP_SEARCHED, "28850001000013")),
     ('codecpv = "45314000"', lambda r: r["codecpv"] == "45314000"),
     ("montant / dureemois > 100000", lambda r: known(r["montant"], r["dureemois"]) and r["dureemois"] != 0 and r["montant"] / r["dureemois"] > 100000),
     ('formeprix = "Ferme" and montant < 10000', lambda r: r["formeprix"] == "Ferme" and known(r["montant"]) and r["montant"] < 10000),
@@ -330,6 +357,8 @@ SIRENE = [
     ("minute(datederniertraitementetablissement) = 0 and second(datederniertraitementetablissement) = 0",
      lambda r: known(r["datederniertraitementetablissement"]) and _utc(r).minute == 0 and _utc(r).second == 0),
     ("datecreationetablissement < date'1980'", lambda r: known(r["datecreationetablissement"]) and r["datecreationetablissement"] < date(1980, 1, 1)),
+    ("datederniertraitementetablissement > date'20210909'",
+     lambda r: known(r["datederniertraitementetablissement"]) and _utc(r) > datetime(2021, 9, 9, tzinfo=timezone.utc)),
     ("datecreationetablissement > datederniertraitementetablissement",  # a date is midnight in the query's zone
      lambda r: known(r["datecreationetablissement"], r["datederniertraitementetablissement"])
      and datetime.combine(r["datecreationetablissement"], datetime.min.time(), timezone.utc) > _utc(r)),

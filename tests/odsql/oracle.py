@@ -35,15 +35,12 @@ def like(value: str | None, pattern: str) -> bool:
     if value is None:
         return False
     have = words(value)
-    for token in pattern.split():
-        prefix = token.endswith("*")
+    for token in pattern.split():  # every word of the pattern, anywhere; a term* ends with a prefix
         wanted = words(token)
-        if not wanted:
-            continue
-        joined = " " + " ".join(have) + " "
-        needle = " " + " ".join(wanted) + ("" if prefix else " ")
-        if needle not in joined:
-            return False
+        for i, w in enumerate(wanted):
+            prefix = token.endswith("*") and i == len(wanted) - 1
+            if not any(h.startswith(w) if prefix else h == w for h in have):
+                return False
     return True
 
 

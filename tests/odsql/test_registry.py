@@ -77,7 +77,7 @@ def test_functions_outside_order_by_are_refused_there(name):
 def test_unknown_function_names_the_clause():
     with pytest.raises(ODSQLError) as error:
         compile_query(Query(select="invalid_function()"), FIELDS)
-    assert error.value.message == ("ODSQL query is malformed: Unknown function: invalid_function() "
+    assert error.value.message == ("ODSQL query is malformed: invalid_function() "
                                    "Clause(s) containing the error(s): select.")
 
 
@@ -88,9 +88,10 @@ def test_catalog_only_functions(con):
 
 
 def test_json_format(con):
-    rows = run(con, select="json_format(tags) as j, json_format('[1, 2]') as k, json_format(tags, 'none') as f",
-               where=["id = 1"])
-    assert rows == [{"j": None, "k": "[1, 2]", "f": '"none"'}]
+    rows = run(con, select="json_format(tags) as j, json_format('[1, 2]') as k, json_format(tags, 'none') as f, "
+                           "json_format(tags, null) as n", where=["id = 1"])
+    # Text that is no JSON comes back as text (a JSON string), unless a fallback is given.
+    assert rows == [{"j": '"a,b"', "k": "[1, 2]", "f": '"none"', "n": None}]
 
 
 def test_numeric_extensions(con):

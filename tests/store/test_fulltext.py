@@ -622,3 +622,79 @@ def test_an_index_whose_postings_file_fails_is_kept_without_it(loaded, rows, tmp
         assert _ids(store, str(copied), 'search(*, "agriculteur")', fields) == expected
     finally:
         store.close()
+
+
+# -- json fields: full text reads their text, through the index as through the scan ------------
+
+@pytest.fixture(scope="module")
+def contracts(tmp_path_factory, refdata):
+    """Public procurement records whose buyer, place and holders are json fields."""
+    from tests.conftest import make_instance
+
+    instance = make_instance(tmp_path_factory.mktemp("fulltext-json") / "home")
+    with instance.session() as s:
+        services.create_dataset(s, "decp", "DECP")
+    load_file(instance, "decp", refdata / "decp" / "decp_2019_e-marchespublics.json", publish=True)
+    with instance.session() as s:
+        version = services.get_dataset(s, "decp").current
+        location, fields = version.location, fields_from_json(version.fields)
+    searched = [f.name for f in fields if f.type in (FieldType.TEXT, FieldType.JSON)]
+    con = duckdb.connect(location, read_only=True)
+    try:  # each field's text as the file holds it (a json value as its JSON text)
+        names = ", ".join(f'CAST("{n}" AS VARCHAR)' for n in searched)
+        stored = [dict(zip(searched, r)) for r in con.execute(f"SELECT {names} FROM records").fetchall()]
+    finally:
+        con.close()
+    yield instance, location, fields, stored
+    instance.store.close()
+
+
+JSON_CASES = [  # where, the fields the oracle reads (None: every text and json field), text, suggest
+    ('search(*, "SDIS")', None, "SDIS", False),
+    ('"SDIS"', None, "SDIS", False),
+    ('search(acheteur, "SDIS")', ["acheteur"], "SDIS", False),
+    ('search(*, "SAS")', None, "SAS", False),
+    ('search(titulaires, "SAS")', ["titulaires"], "SAS", False),
+    ('suggest(*, "vend")', None, "vend", True),
+    ('"28850001000013"', None, "28850001000013", False),
+    ('search(lieuexecution, objet, "departement vendee")', ["lieuexecution", "objet"], "departement vendee", False),
+]
+
+
+@pytest.mark.parametrize("where, only, text, suggest", JSON_CASES)
+def test_full_text_over_every_field_reads_json_fields(contracts, resolve, where, only, text, suggest):
+    """``*`` and a bare string find what a named json field finds (they read every field's
+    text), and the index answers as the scan does."""
+    instance, location, fields, stored = contracts
+    every = [f.name for f in fields if f.type in (FieldType.TEXT, FieldType.JSON)]
+    expected = sum(1 for r in stored if search_oracle(r, text, only or every, suggest))
+    with_index = _ids(instance.store, location, where, fields)
+    con = duckdb.connect(location, read_only=True)
+    try:
+        scanned = _ids(con, None, where, fields)
+    finally:
+        con.close()
+    assert with_index == scanned == expected > 0
+    plan = compile_plan(Query(where=[where]), fields)
+    assert "regexp_split_to_array" not in instance.store.prepare(location, plan.select).sql.lower()  # the index answers
+
+
+def test_an_index_built_before_json_fields_leaves_them_to_the_scan(contracts, tmp_path):
+    """An index file that does not list the json fields (built before they were indexed)
+    answers for the text fields only: the json fields' words are found by the scan."""
+    _, location, fields, stored = contracts
+    copied = tmp_path / "data" / "v000001.duckdb"
+    copied.parent.mkdir()
+    shutil.copy(location, copied)
+    texts = [f.name for f in fields if f.type == FieldType.TEXT]
+    store = DuckDBStore(tmp_path / "data")
+    try:
+        store.build_indexes(str(copied), texts, texts)
+        every = [f.name for f in fields if f.type in (FieldType.TEXT, FieldType.JSON)]
+        expected = sum(1 for r in stored if search_oracle(r, "SDIS", every))
+        assert expected > sum(1 for r in stored if search_oracle(r, "SDIS", texts))
+        assert _ids(store, str(copied), 'search(*, "SDIS")', fields) == expected
+        plan = compile_plan(Query(where=['search(*, "SDIS")']), fields)
+        assert "regexp_split_to_array" in store.prepare(str(copied), plan.select).sql.lower()
+    finally:
+        store.close()

@@ -22,12 +22,13 @@ from portail.api.errors import not_found
 from portail.api.params import Param, query_route
 from portail.api.serialize import dataset_json, json_response
 from portail.exports import FORMATS, ExportOptions
+from portail.odsql.literals import LANGUAGES, language
 from portail.schema import GEO_TYPES, fields_from_json
 
 #: The query parameters of the routes (``api.params``), by what they do.
 FILTERS = (Param("where", many=True), Param("refine", many=True), Param("exclude", many=True))
 CLOCK = (Param("timezone", default="UTC"),)
-LANGUAGE = (Param("lang", default="fr"), *CLOCK)
+LANGUAGE = (Param("lang", default="fr", choices=LANGUAGES, parse=language), *CLOCK)
 PAGE = (Param("limit", int, 10), Param("offset", int, 0))
 QUERY = (Param("select"), Param("group_by"), Param("order_by"), *FILTERS)
 DATASETS = (*QUERY, *PAGE, *LANGUAGE, Param("include_links", bool, False), Param("include_app_metas", bool, False))

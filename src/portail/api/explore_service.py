@@ -56,12 +56,18 @@ MAX_WINDOW = 10_000
 
 
 def check_paging(limit: int, offset: int, *, max_limit: int = MAX_LIMIT, window: int = MAX_WINDOW) -> int:
-    """Opendatasoft's bounds and messages; returns the effective limit (-1 means the maximum)."""
+    """Opendatasoft's bounds and messages; returns the effective limit (-1: as many as the page
+    size and the window allow from ``offset``, the reference leaving it undocumented)."""
     if limit < -1 or limit > max_limit:
         raise invalid_parameter(f"Invalid value for limit API parameter: {limit} was found but -1 <= limit <= {max_limit} is expected.")
     if offset < 0:
         raise invalid_parameter(f"Invalid value for offset API parameter: {offset} was found but offset >= 0 is expected.")
-    effective = max_limit if limit == -1 else limit
+    if limit == -1:  # what the window has left after offset, a page at most (-1 is no count to add)
+        if offset > window:
+            raise invalid_parameter(f"Invalid value for sum of offset + limit API parameter: {offset} was found "
+                                    f"but <= {window} is expected.")
+        return min(max_limit, window - offset)
+    effective = limit
     if offset + effective > window:
         raise invalid_parameter(f"Invalid value for sum of offset + limit API parameter: {offset + effective} was found "
                                 f"but <= {window} is expected.")

@@ -32,7 +32,8 @@ _PATH_PARAMETER = re.compile(r"{(\w+)}")
 @dataclass(frozen=True)
 class Param:
     """One query parameter: ``kind`` is ``str``, ``int`` or ``bool``; ``many`` for a repeated
-    one (``refine=a&refine=b``, read as a list); ``choices`` for a closed set of strings."""
+    one (``refine=a&refine=b``, read as a list); ``choices`` for a closed set of strings, which
+    ``parse`` may read more loosely (a ``ValueError`` for a value it refuses)."""
 
     name: str
     kind: type = str
@@ -41,6 +42,7 @@ class Param:
     choices: tuple[str, ...] = ()
     description: str | None = None
     required: bool = False
+    parse: Callable[[str], Any] | None = None
 
 
 def _invalid(name: str, value: str, expected: str) -> ApiError:
@@ -57,6 +59,11 @@ def _value(param: Param, text: str) -> Any:
         if folded in TRUE or folded in FALSE:
             return folded in TRUE
         raise _invalid(param.name, text, "true or false")
+    if param.parse is not None:
+        try:
+            return param.parse(text)
+        except ValueError:
+            raise _invalid(param.name, text, "one of " + ", ".join(repr(c) for c in param.choices)) from None
     if param.choices and text not in param.choices:
         raise _invalid(param.name, text, "one of " + ", ".join(repr(c) for c in param.choices))
     return text

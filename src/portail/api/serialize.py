@@ -28,7 +28,7 @@ def json_response(body: Any) -> Response:
     10 records, 2 ms for 100). Anything else (a Decimal, a date) goes through that encoder,
     value by value."""
     text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=jsonable_encoder)
-    return Response(text.encode("utf-8"), media_type="application/json")
+    return Response(text.encode("utf-8"), media_type="application/json; charset=utf-8")  # as Opendatasoft sends it
 
 
 def _iso(value: datetime | date | None) -> str | None:

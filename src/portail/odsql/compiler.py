@@ -12,7 +12,9 @@ Semantics worth knowing:
 * ``where``: a comparison involving null is false, also under ``not`` (two-valued logic):
   every atomic condition under an odd number of ``not`` is wrapped in ``COALESCE(…, FALSE)``;
   positive positions are left bare so the engine can still prune on them.
-* ``a / b`` is null when ``b`` is 0, and so is an integer overflow; ``+ - * /`` take numbers only.
+* ``a / b`` is null when ``b`` is 0; ``+ - * /`` take numbers only. Int arithmetic never
+  overflows: each int carries a bound of its magnitude (``Typed.bits``) that picks BIGINT,
+  HUGEINT or, past it, DOUBLE for the result.
 * ``order_by`` puts nulls last in both directions (sqlglot writes ``NULLS LAST`` where the
   dialect needs it; DuckDB's default already is). Groups are sorted by their keys, after the
   requested order if any, so that pages of groups never overlap. Constants are not sort keys.
@@ -231,7 +233,10 @@ class _Compiler:
         t = self._numeric(self.value(node.operand), "The minus sign")
         if t.constant and t.value is not None:
             return self._constant(-t.value)
-        return Typed(exp.Neg(this=paren(t.sql)), t.kind if t.kind is not Kind.NULL else Kind.DOUBLE, t.aggregate)
+        if t.kind is Kind.INT and kinds.int_type(t.bits) != "BIGINT":  # -(-2**63) is no BIGINT
+            return Typed(exp.Neg(this=exp.cast(t.sql, "HUGEINT")), Kind.INT, t.aggregate, bits=t.bits)
+        kind = t.kind if t.kind is not Kind.NULL else Kind.DOUBLE
+        return Typed(exp.Neg(this=paren(t.sql)), kind, t.aggregate, bits=t.bits)
 
     def _arithmetic(self, node: ast.Arithmetic) -> Typed:
         a = self._numeric(self.value(node.left), f"The operator {node.op}")
@@ -240,11 +245,17 @@ class _Compiler:
         if node.op == "/":  # division by zero gives null
             divisor = exp.func("nullif", b.sql, exp.Literal.number(0))
             return Typed(exp.Div(this=paren(a.sql), expression=divisor), Kind.DOUBLE, aggregate)
-        kind = Kind.INT if a.kind is Kind.INT and b.kind is Kind.INT else Kind.DOUBLE
-        sql: exp.Expression = _ARITHMETIC[node.op](this=paren(a.sql), expression=paren(b.sql))
-        if kind is Kind.INT and not aggregate:  # an integer overflow gives null, like a division by zero
-            sql = kinds.call("try", sql)
-        return Typed(sql, kind, aggregate)
+        if a.kind is not Kind.INT or b.kind is not Kind.INT:
+            sql: exp.Expression = _ARITHMETIC[node.op](this=paren(a.sql), expression=paren(b.sql))
+            return Typed(sql, Kind.DOUBLE, aggregate)
+        # Ints are computed in a type that holds any result their bounds allow, so that they never
+        # overflow (no error, no null): exact ints up to a HUGEINT, past it a double, as
+        # Opendatasoft's floating point would give.
+        bits = a.bits + b.bits if node.op == "*" else max(a.bits, b.bits) + 1
+        engine = kinds.int_type(bits)
+        left = a.sql if engine == "BIGINT" else exp.cast(a.sql, engine or "DOUBLE")
+        sql = _ARITHMETIC[node.op](this=paren(left), expression=paren(b.sql))
+        return Typed(sql, Kind.INT, aggregate, bits=bits) if engine else Typed(sql, Kind.DOUBLE, aggregate)
 
     def _comparable(self, a: Typed, b: Typed, op: str) -> tuple[Typed, Typed]:
         a, b = self.align(a, b)
@@ -323,7 +334,7 @@ class _Compiler:
     def _call(self, node: ast.Call) -> Typed | GroupKey:
         spec = REGISTRY.get(node.name)
         if spec is None:
-            raise self.error(f"Unknown function: {node.name}()")
+            raise self.error(f"{node.name}()")  # as Opendatasoft words it (reference §7)
         if self.clause not in spec.clauses:
             allowed = ", ".join(c for c in (SELECT, WHERE, GROUP_BY, ORDER_BY) if c in spec.clauses)
             raise self.error(f"{node.name}() is not allowed in {self.clause} (only in {allowed}).")
@@ -407,10 +418,14 @@ class _Compiler:
 
     def outputs(self, clause: ast.SelectClause, keys: list[_Key], aggregated: bool) -> list[_Output]:
         outputs = [_Output(k.name, k.typed, k.node, True) for k in keys]
-        key_names = {k.name for k in keys}
+        key_nodes = {k.name: k.node for k in keys}
         with self.in_clause(SELECT):
-            first = clause.items[0]
-            if _is_directive(first, "exclude") and not aggregated:
+            # A select that opens with exclude() and includes nothing starts from every field;
+            # an include() names its fields but those any exclude() names, before it or after.
+            excluded = {name for item in clause.items if _is_directive(item, "exclude") and not aggregated
+                        for name in self._matched(item.expr)}
+            includes = any(_is_directive(item, "include") for item in clause.items)
+            if _is_directive(clause.items[0], "exclude") and not includes and not aggregated:
                 outputs = [self._field_output(f) for f in self.visible]
             for item in clause.items:
                 if isinstance(item, ast.SelectStar):
@@ -420,11 +435,13 @@ class _Compiler:
                         raise self.error("* cannot be selected together with aggregates.")
                     outputs.extend(self._field_output(f) for f in self.visible)
                 elif _is_directive(item, "include") or _is_directive(item, "exclude"):
-                    outputs = self._directive(item, outputs, aggregated)
+                    outputs = self._directive(item, outputs, aggregated, excluded)
                 else:
                     typed = self.value(item.expr)
                     name = _output_name(item.alias, item.expr, item.text, self)
-                    if name in key_names:
+                    if name in key_nodes:  # the group key itself, selected again: it is already an output
+                        if item.expr != key_nodes[name] and item.expr != ast.Field(name):
+                            raise self.error(f"Two select items are named {name}; give one an alias.")
                         continue
                     outputs.append(_Output(name, typed, item.expr, item.alias is not None))
             return _deduplicated(outputs, self)
@@ -432,12 +449,22 @@ class _Compiler:
     def _field_output(self, f: Field) -> _Output:
         return _Output(f.name, Typed(column(f), kinds.FIELD_KINDS[f.type], field=f), ast.Field(f.name), fresh=True)
 
-    def _directive(self, item: ast.SelectItem, outputs: list[_Output], aggregated: bool) -> list[_Output]:
+    def _directive(self, item: ast.SelectItem, outputs: list[_Output], aggregated: bool,
+                   excluded: set[str]) -> list[_Output]:
         call_node: ast.Call = item.expr  # type: ignore[assignment]
         if aggregated:
             raise self.error(f"{call_node.name}() cannot be used with aggregates.")
         if item.alias is not None:
             raise self.error(f"{call_node.name}() takes no alias.")
+        names = self._matched(call_node)
+        if call_node.name == "exclude":
+            return [o for o in outputs if not (isinstance(o.node, ast.Field) and not o.aliased and o.name in names)]
+        present = {o.name for o in outputs}
+        return outputs + [self._field_output(f) for f in self.visible
+                          if f.name in names and f.name not in present and f.name not in excluded]
+
+    def _matched(self, call_node: ast.Call) -> set[str]:
+        """The names of the fields an include() or exclude() names."""
         if not call_node.args:
             raise self.error(f"{call_node.name}() takes at least one pattern.")
         matched: list[Field] = []
@@ -451,11 +478,7 @@ class _Compiler:
                 matched.extend(self.visible)
             else:
                 raise self.error(f"{call_node.name}() takes field names or patterns like name_*.")
-        names = {f.name for f in matched}
-        if call_node.name == "exclude":
-            return [o for o in outputs if not (isinstance(o.node, ast.Field) and not o.aliased and o.name in names)]
-        present = {o.name for o in outputs}
-        return outputs + [self._field_output(f) for f in self.visible if f.name in names and f.name not in present]
+        return {f.name for f in matched}
 
     def ordering(self, clause: ast.OrderByClause | None, outputs: list[_Output], keys: list[_Key],
                  aggregated: bool) -> list[exp.Ordered]:
@@ -534,7 +557,9 @@ def _deduplicated(outputs: list[_Output], compiler: _Compiler) -> list[_Output]:
     seen: dict[str, _Output] = {}
     for o in outputs:
         if o.name in seen:
-            if seen[o.name].node != o.node:
+            # The same field or expression named twice by default is one output; two aliases
+            # alike name two outputs the client meant apart.
+            if seen[o.name].node != o.node or o.aliased:
                 raise compiler.error(f"Two select items are named {o.name}; give one an alias.")
             continue
         seen[o.name] = o

@@ -34,8 +34,8 @@ from sqlglot import exp
 
 from portail.odsql import ast, kinds, literals
 from portail.odsql.errors import ODSQLError
-from portail.odsql.kinds import (ANY, GEO, NUMERIC, RECORDS, TEMPORAL, Kind, Typed, call, column, constant, local_time,
-                                 number, paren, string)
+from portail.odsql.kinds import (ANY, FIELD_KINDS, GEO, NUMERIC, RECORDS, TEMPORAL, Kind, Typed, call, column, constant,
+                                 local_time, number, paren, string)
 from portail.schema import Field, FieldType
 from portail.store.fulltext import Match, word_match
 from portail.store.fulltext import split as fold_words
@@ -168,8 +168,9 @@ def _terms(text: str) -> list[tuple[str, bool]]:
 
 
 def text_match(targets: Sequence[exp.Expression], text: str, mode: str = "word") -> exp.Expression:
-    """``like``'s matching (a scan): every term of ``text`` must be whole words, in a row, of
-    one of ``targets`` (text expressions), or word prefixes for ``term*``. Accents and case are
+    """A scan: every term of ``text`` must be whole words, in a row, of one of ``targets``
+    (text expressions), or word prefixes for ``term*`` (``like`` passes one term per word; a
+    quoted phrase of v1 ``q`` one term of its words). Accents and case are
     ignored. Full text (bare strings, ``search()``, ``suggest()``) is :func:`search_match`."""
     terms = [(t, p) for t, p in _terms(text) if any(ch.isalnum() for ch in t)]
     if not terms:
@@ -224,19 +225,24 @@ def search_match(targets: Sequence[tuple[str | None, exp.Expression]], text: str
 
 
 def text_targets(fields: Sequence[Field]) -> list[tuple[str | None, exp.Expression]]:
-    """The text fields among ``fields``, as full-text targets."""
-    return [(f.name, column(f)) for f in fields if f.type == FieldType.TEXT]
+    """What a search over all of ``fields`` reads: the text fields, and the json fields as
+    their text, as ``search(json_field, …)`` reads one, so that ``*`` finds whatever a named
+    field finds (the full-text index holds both: ``store.fulltext.build``)."""
+    return [(f.name, _field_text(f)) for f in fields if f.type in _SEARCHED]
+
+
+_SEARCHED = (FieldType.TEXT, FieldType.JSON)
+
+
+def _field_text(f: Field) -> exp.Expression:
+    return column(f) if f.type == FieldType.TEXT else exp.cast(column(f), "VARCHAR")
 
 
 def fulltext(ctx: Context, text: str) -> exp.Expression:
-    """A bare string in where: full text over every visible text field, as ``search(*, text)``."""
+    """A bare string in where: full text over every visible field, as ``search(*, text)``."""
     for raw in text.split():
         string(raw)  # a NUL is refused, as in any literal
     return search_match(text_targets(ctx.visible_fields()), text)
-
-
-def _text_fields(ctx: Context) -> list[Field]:
-    return [f for f in ctx.visible_fields() if f.type == FieldType.TEXT]
 
 
 def _search_targets(ctx: Context, call_node: ast.Call) -> tuple[list[tuple[str | None, exp.Expression]], str]:
@@ -248,7 +254,7 @@ def _search_targets(ctx: Context, call_node: ast.Call) -> tuple[list[tuple[str |
     if not names or any(isinstance(n, ast.Star) for n in names):
         if len(names) > 1:
             raise ctx.error(f"{call_node.name}(*, …) takes no other field.")
-        return text_targets(_text_fields(ctx)), text
+        return text_targets(ctx.visible_fields()), text
     targets: list[tuple[str | None, exp.Expression]] = []
     for n in names:
         if not isinstance(n, ast.Field):
@@ -256,8 +262,10 @@ def _search_targets(ctx: Context, call_node: ast.Call) -> tuple[list[tuple[str |
         t = ctx.value(n)
         if t.kind in GEO:
             raise ctx.error(f"{call_node.name}() cannot search the geo field {n.name}.")
-        indexed = t.field is not None and t.field.type == FieldType.TEXT and t.kind is Kind.TEXT
-        targets.append((t.field.name if indexed else None, _as_text(t)))
+        if t.field is not None and t.field.type in _SEARCHED and t.kind is FIELD_KINDS[t.field.type]:
+            targets.append((t.field.name, _field_text(t.field)))  # as the index holds it
+        else:
+            targets.append((None, _as_text(t)))
     return targets, text
 
 
@@ -281,12 +289,24 @@ def _startswith(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
 
 
 def like(ctx: Context, operand: Typed, pattern: Typed) -> Typed:
-    """``field like "star*"``: every word of the pattern is a word of the field."""
+    """``field like "star*"``: every word of the pattern is a word of the field, anywhere in it
+    (reference §5.4: "every token of the pattern must appear"; ``Saint-Denis`` finds
+    Saint-Julien-Mont-Denis), the last word of a ``term*`` a prefix."""
     if operand.kind is not Kind.TEXT:
         raise ctx.error("like applies to text values.")
     if not (pattern.constant and isinstance(pattern.value, str)):
         raise ctx.error("The pattern of like must be a string literal.")
-    return _bool(text_match([operand.sql], pattern.value, "word"))
+    return _bool(text_match([operand.sql], _each_word(pattern.value), "word"))
+
+
+def _each_word(pattern: str) -> str:
+    """A pattern as one term per word (text_match reads a term's words as a phrase)."""
+    terms: list[str] = []
+    for raw in pattern.split():
+        found = fold_words(raw)
+        if found:
+            terms += found[:-1] + [found[-1] + ("*" if raw.endswith("*") else "")]
+    return " ".join(terms)
 
 
 # ---- text and numeric scalars ---------------------------------------------------------------
@@ -294,7 +314,7 @@ def like(ctx: Context, operand: Typed, pattern: Typed) -> Typed:
 def _unary(build: Callable[[exp.Expression], exp.Expression], kind: Kind | None = None) -> Builder:
     def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
         (a,) = args
-        return Typed(build(a.sql), kind or a.kind)
+        return Typed(build(a.sql), kind or a.kind, bits=a.bits)
     return builder
 
 
@@ -307,29 +327,29 @@ def _ifnull(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     kind = a.kind if a.kind is not Kind.NULL else b.kind
     if {a.kind, b.kind} == {Kind.INT, Kind.DOUBLE}:
         kind = Kind.DOUBLE
-    return Typed(exp.Coalesce(this=a.sql, expressions=[b.sql]), kind)
+    return Typed(exp.Coalesce(this=a.sql, expressions=[b.sql]), kind, bits=max(a.bits, b.bits))
 
 
 def _round(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     if len(args) == 1:
-        return Typed(exp.Round(this=args[0].sql), args[0].kind)
+        return Typed(exp.Round(this=args[0].sql), args[0].kind, bits=args[0].bits)
     digits = _constant_int(ctx, args[1], "The digits of round()", -20, 20)
     return Typed(exp.Round(this=args[0].sql, decimals=number(digits)), Kind.DOUBLE)
 
 
 def _floor_ceil(name: str) -> Builder:
     def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
-        return Typed(exp.func(name, args[0].sql), args[0].kind)
+        return Typed(exp.func(name, args[0].sql), args[0].kind, bits=args[0].bits)
     return builder
 
 
 def _json_format(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    """The text as JSON; text that is no JSON gives the fallback, by default the text itself
+    (reference §5.7: "json or text"; null only when null is the fallback asked for)."""
     parsed: exp.Expression = exp.TryCast(this=args[0].sql, to=exp.DataType.build("JSON"))
-    if len(args) == 2:
-        fallback = args[1]
-        fallback_sql = fallback.sql if fallback.kind is Kind.JSON else call("to_json", fallback.sql)
-        parsed = exp.Coalesce(this=parsed, expressions=[fallback_sql])
-    return Typed(parsed, Kind.JSON)
+    fallback = args[1] if len(args) == 2 else args[0]
+    fallback_sql = fallback.sql.copy() if fallback.kind is Kind.JSON else call("to_json", fallback.sql.copy())
+    return Typed(exp.Coalesce(this=parsed, expressions=[fallback_sql]), Kind.JSON)
 
 
 # ---- dates ----------------------------------------------------------------------------------
@@ -357,6 +377,8 @@ _MONTHS = {
     "pt": "janeiro fevereiro março abril maio junho julho agosto setembro outubro novembro dezembro",
     "sv": "januari februari mars april maj juni juli augusti september oktober november december",
     "ca": "gener febrer març abril maig juny juliol agost setembre octubre novembre desembre",
+    "ar": "يناير فبراير مارس أبريل مايو يونيو يوليو أغسطس سبتمبر أكتوبر نوفمبر ديسمبر",
+    "eu": "urtarrila otsaila martxoa apirila maiatza ekaina uztaila abuztua iraila urria azaroa abendua",
 }
 _SHORT_MONTHS = {
     "en": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
@@ -368,6 +390,8 @@ _SHORT_MONTHS = {
     "pt": "jan. fev. mar. abr. mai. jun. jul. ago. set. out. nov. dez.",
     "sv": "jan. feb. mars apr. maj juni juli aug. sep. okt. nov. dec.",
     "ca": "gen. febr. març abr. maig juny jul. ag. set. oct. nov. des.",
+    "ar": "يناير فبراير مارس أبريل مايو يونيو يوليو أغسطس سبتمبر أكتوبر نوفمبر ديسمبر",  # CLDR: as the full names
+    "eu": "urt. ots. mar. api. mai. eka. uzt. abu. ira. urr. aza. abe.",
 }
 _DAYS = {  # Monday first
     "en": "Monday Tuesday Wednesday Thursday Friday Saturday Sunday",
@@ -379,6 +403,8 @@ _DAYS = {  # Monday first
     "pt": "segunda-feira terça-feira quarta-feira quinta-feira sexta-feira sábado domingo",
     "sv": "måndag tisdag onsdag torsdag fredag lördag söndag",
     "ca": "dilluns dimarts dimecres dijous divendres dissabte diumenge",
+    "ar": "الاثنين الثلاثاء الأربعاء الخميس الجمعة السبت الأحد",
+    "eu": "astelehena asteartea asteazkena osteguna ostirala larunbata igandea",
 }
 _SHORT_DAYS = {
     "en": "Mon Tue Wed Thu Fri Sat Sun",
@@ -390,11 +416,15 @@ _SHORT_DAYS = {
     "pt": "seg. ter. qua. qui. sex. sáb. dom.",
     "sv": "mån tis ons tors fre lör sön",
     "ca": "dl. dt. dc. dj. dv. ds. dg.",
+    "ar": "الاثنين الثلاثاء الأربعاء الخميس الجمعة السبت الأحد",  # CLDR: as the full names
+    "eu": "al. ar. az. og. or. lr. ig.",
 }
+# Every language of the lang parameter names its months and days (CLDR's format forms).
+assert all(set(table) == set(literals.LANGUAGES) for table in (_MONTHS, _SHORT_MONTHS, _DAYS, _SHORT_DAYS))
 
 
 def _names(table: dict[str, str], lang: str) -> list[str]:
-    return (table.get(lang) or table["en"]).split()
+    return (table.get(lang) or table["fr"]).split()  # the API reads lang (literals.language): fr is its default
 
 
 def _pattern_tokens(pattern: str) -> list[tuple[str, str]]:
@@ -693,9 +723,19 @@ def _count(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     return Typed(exp.Count(this=inner), Kind.INT)
 
 
+#: A version holds fewer than 2**48 rows: the bound of a sum of ints is its terms' plus this.
+_ROW_BITS = 48
+
+
 def _aggregate(name: str, kind: Kind | None = None) -> Builder:
     def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
-        return Typed(exp.func(name, args[0].sql), kind or args[0].kind)
+        (a,) = args
+        if name == "sum" and a.kind is Kind.INT:  # a HUGEINT sum that could overflow is summed as doubles
+            bits = a.bits + _ROW_BITS
+            if kinds.int_type(bits) is None:
+                return Typed(exp.func(name, exp.cast(a.sql, "DOUBLE")), Kind.DOUBLE)
+            return Typed(exp.func(name, a.sql), Kind.INT, bits=bits)
+        return Typed(exp.func(name, a.sql), kind or a.kind, bits=a.bits)
     return builder
 
 
@@ -851,7 +891,7 @@ def _number_buckets(ctx: Context, target: Typed, width: int | float) -> GroupKey
     w = number(width)
     low = exp.Mul(this=exp.func("floor", exp.Div(this=paren(target.sql), expression=w)), expression=w.copy())
     if target.kind is Kind.INT and isinstance(width, int):
-        low = exp.cast(low, "BIGINT")
+        low = exp.cast(low, "BIGINT" if target.bits <= 63 else "HUGEINT")  # an int past INT64 (Typed.bits)
         high = exp.Add(this=low.copy(), expression=number(width - 1))
         key = _dpipe(exp.Literal.string("["), _plain(low.copy()), exp.Literal.string(", "), _plain(high),
                      exp.Literal.string("]"))
@@ -871,10 +911,13 @@ def _range(ctx: Context, node: ast.Call, args: list[Any]) -> GroupKey:
         if target.kind not in TEMPORAL:
             raise ctx.error("A range() step with a unit applies to dates.")
         return _date_buckets(ctx, target, rest[0])
-    if len(rest) == 1 and isinstance(rest[0], ast.Number):
+    if len(rest) == 1 and not isinstance(rest[0], ast.Star):  # one number is a width (-5 too: refused)
+        width = ctx.value(rest[0])  # an unknown name (1x: no unit) is reported as such first
         if target.kind in TEMPORAL:
             raise ctx.error("The step of range() on dates needs a unit, e.g. 1d or 1M.")
-        return _number_buckets(ctx, target, rest[0].value)
+        if not width.constant or width.kind not in NUMERIC:
+            raise ctx.error("The step of range() must be a positive number.")
+        return _number_buckets(ctx, target, width.value)
     return _static_range(ctx, target, rest)
 
 

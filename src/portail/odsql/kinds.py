@@ -71,6 +71,10 @@ class Typed:
     aggregate: bool = False
     value: Any = NO_VALUE  # the Python value of a constant
     field: Field | None = None  # the schema field, when the expression is a bare column
+    #: For an int: |value| <= 2**bits. Opendatasoft computes in floating point, so an int
+    #: result must never overflow: this bound picks the engine type of int arithmetic
+    #: (``int_type``), a BIGINT column's 63 by default.
+    bits: int = 63
 
     @property
     def constant(self) -> bool:
@@ -162,6 +166,12 @@ def string(value: str) -> exp.Literal:
 INT64 = (-(2**63), 2**63 - 1)
 
 
+def int_type(bits: int) -> str | None:
+    """The engine type that holds every int of magnitude up to ``2**bits`` (a BIGINT's top is
+    2**63 - 1, a HUGEINT's 2**127 - 1); None past a HUGEINT: the value is computed as a DOUBLE."""
+    return "BIGINT" if bits <= 62 else "HUGEINT" if bits <= 126 else None
+
+
 def number(value: int | float) -> exp.Expression:
     """A numeric constant: BIGINT for integers, DOUBLE otherwise (never DECIMAL)."""
     if isinstance(value, bool):
@@ -196,7 +206,7 @@ def constant(value: Any, tz: ZoneInfo) -> Typed:
     if isinstance(value, bool):
         return Typed(exp.true() if value else exp.false(), Kind.BOOLEAN, value=value)
     if isinstance(value, int):
-        return Typed(number(value), Kind.INT, value=value)
+        return Typed(number(value), Kind.INT, value=value, bits=abs(value).bit_length())
     if isinstance(value, float):
         return Typed(number(value), Kind.DOUBLE, value=value)
     if isinstance(value, str):

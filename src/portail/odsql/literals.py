@@ -28,6 +28,21 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"Unknown timezone: {name}") from None
 
 
+# ---- languages ------------------------------------------------------------------------------
+
+#: The ``lang`` parameter's values (reference §3), which localise ``date_format``'s names.
+LANGUAGES = ("en", "fr", "nl", "pt", "it", "ar", "de", "es", "ca", "eu", "sv")
+
+
+def language(name: str) -> str:
+    """The ``lang`` parameter as one of :data:`LANGUAGES`, read as clients send it: any case,
+    and a region form naming its language (``fr-FR``, ``en_US``); ``ValueError`` otherwise."""
+    code = re.split(r"[-_]", name.strip().lower(), maxsplit=1)[0]
+    if code not in LANGUAGES:
+        raise ValueError(f"unknown language: {name}")
+    return code
+
+
 # ---- dates ----------------------------------------------------------------------------------
 
 _DATE = re.compile(
@@ -41,15 +56,24 @@ _DATE = re.compile(
         )?""",
     re.VERBOSE,
 )
+#: ISO 8601's basic format: ``20210909``, ``20210909T1430``, ``20210909T143000Z``.
+_BASIC_DATE = re.compile(
+    r"""(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})
+        (?:T(?P<H>\d{2})(?:(?P<M>\d{2})(?:(?P<S>\d{2})(?:[.,](?P<f>\d{1,9}))?)?)?
+           (?P<tz>Z|z|[+-]\d{2}(?::?\d{2})?)?
+        )?""",
+    re.VERBOSE,
+)
 
 
 def parse_date(text: str, tz: ZoneInfo) -> date | datetime:
-    """An ODSQL date: ISO 8601 or ``YYYY/MM/DD``, possibly partial (``2017``, ``2017-01``).
+    """An ODSQL date: ISO 8601 (extended or basic format) or ``YYYY/MM/DD``, possibly partial
+    (``2017``, ``2017-01``).
 
     A date without a time gives a ``date`` (the start of the period); with a time, an aware
     ``datetime``, read in ``tz`` unless it carries its own offset.
     """
-    match = _DATE.fullmatch(text.strip())
+    match = _DATE.fullmatch(text.strip()) or _BASIC_DATE.fullmatch(text.strip())
     if not match:
         raise ValueError(f"not a date: {text!r}")
     g = match.groupdict()

@@ -12,6 +12,7 @@ and stay readable by any process that attaches the immutable file read-only:
   anything that is not a letter or a digit), sorted; prefix and fuzzy lookups scan this small
   dictionary, never the records;
 * ``fulltext(term, field, rid)``: one posting per (word, text field, row), sorted on ``term``
+  (json fields too, as their JSON text: ODSQL reads them so; listed in ``FIELDS`` since then)
   so that the engine's zone maps skip every row group but the few holding the wanted words
   (a view when key fields of one-word values lend their key rows as postings: see ``build``);
 * ``fulltext_values(term, field, value)``: for text fields whose values repeat (a commune
@@ -85,6 +86,8 @@ RESOLVE = 2048
 VALUE_LIST = 64
 _SPLIT = r"[^\pL\pN]+"
 _META = "portail_fulltext"
+#: On a match of a json field's text: only an index that lists the field answers it (``_held``).
+_LISTED = "portail_listed"
 #: A text match not yet in its scan form (``word_match``): the name of its placeholder node, and
 #: the ``meta`` key holding its match.
 _SCAN = "portail_text_match"
@@ -163,9 +166,10 @@ def word_match(columns: Sequence[tuple[str | None, exp.Expression]], match: Matc
     """Some word of some of ``columns`` ((text field name, text expression) pairs) matches: a
     compact node holding the columns, marked so that a store with an index can swap it for the
     lookup (not when a column is no text field, name ``None``: the index only holds text
-    fields), and turned into its :func:`scan` by :func:`with_scans` otherwise. The scan form of
-    five text fields is ~90 nodes: 0.2 ms a copy, and a plan is copied and walked several times
-    while it is built and bound, to be replaced by a row-id list when the index resolves it."""
+    fields, and json fields read as text, a cast, when it lists them: ``_held``), and turned
+    into its :func:`scan` by :func:`with_scans` otherwise. The scan form of five text fields
+    is ~90 nodes: 0.2 ms a copy, and a plan is copied and walked several times while it is
+    built and bound, to be replaced by a row-id list when the index resolves it."""
     if not columns:
         return exp.false()
     # The match is also the node's first argument, so that two matches over the same columns
@@ -175,6 +179,8 @@ def word_match(columns: Sequence[tuple[str | None, exp.Expression]], match: Matc
     node.meta[_SCAN] = match
     if all(name is not None for name, _ in columns):
         node.meta[_META] = (tuple(name for name, _ in columns), match)
+        if any(isinstance(sql, exp.Cast) for _, sql in columns):  # a json field's text (see ``build``)
+            node.meta[_LISTED] = True
     return node
 
 
@@ -635,6 +641,8 @@ def use_index(query: exp.Expression, records: str = "records", index: Index = In
         return memo(key, compute) if memo is not None else compute()
 
     tree = query.copy() if copy else query
+    for node in [n for n in tree.walk() if n.meta and n.meta.get(_META) is not None and not _held(n, index)]:
+        del node.meta[_META]  # left to its scan
     marked = [n for n in tree.walk() if n.meta and n.meta.get(_META) is not None]
     resolved: dict[int, _Resolved | None] = {}
     if lookup is not None:
@@ -680,6 +688,14 @@ def use_index(query: exp.Expression, records: str = "records", index: Index = In
         wrapped.meta.update(tags)
         node.replace(wrapped)
     return _sliced(tree, records, lookup, index, ids)
+
+
+def _held(node: exp.Expression, index: Index) -> bool:
+    """Does the index hold the fields of a marked match? Text fields are in every index; json
+    fields only in those built since they are indexed, which list them (``FIELDS``)."""
+    if not node.meta.get(_LISTED):
+        return True
+    return index.posted is not None and set(node.meta[_META][0]) <= index.posted | index.by_value
 
 
 def _resolve_keys(tree: exp.Expression, records: str, keyed: frozenset[str], lookup: Lookup, limit: int) -> None:
@@ -824,7 +840,8 @@ def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[s
     """Write into ``catalog`` the index of ``source`` (by default ``catalog``'s records: an
     index file reads the version file it indexes, ``store.duckdb_store``); returns the number
     of entries (row postings and value words). Without text columns the tables exist and are
-    empty.
+    empty. A JSON column among ``text_columns`` is indexed by the words of its JSON text (keys
+    included), as ODSQL's full text reads it, one posting per row.
 
     ``one_word``: key fields (already in the version's key table, ``store.keys``) whose every
     value is one folded word (a SIRET, a postal code). Their postings *are* the key table's
@@ -840,7 +857,10 @@ def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[s
         column = exp.column(name, quoted=True)
         present = exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))
         tokens = exp.Anonymous(this="unnest", expressions=[words(exp.column("value"))])
-        if _repeats(con, source, column):
+        as_text = _is_json(con, source, column)
+        if as_text:  # a json field: the words of its text, as ODSQL reads it (posted: its values hardly repeat)
+            column = exp.cast(column, "VARCHAR")
+        if not as_text and _repeats(con, source, column):
             # Tokens of each distinct value (a temporary table of the workspace, spilling).
             distinct = exp.select(exp.alias_(column.copy(), "value")).from_(source.copy()).where(present).distinct()
             part = exp.select(exp.alias_(tokens, "term"), exp.alias_(exp.Literal.string(name), "field"), "value") \
@@ -873,6 +893,11 @@ def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[s
     if posted:
         con.executemany(f"INSERT INTO {target}.{FIELDS} VALUES (?)", [[name] for name in posted])
     return con.execute(f"SELECT (SELECT count(*) FROM {target}.{POSTINGS}) + (SELECT count(*) FROM {target}.{VALUES})").fetchone()[0]
+
+
+def _is_json(con: duckdb.DuckDBPyConnection, source: exp.Table, column: exp.Column) -> bool:
+    probe = exp.select(column.copy()).from_(source.copy()).limit(0)
+    return str(con.sql(probe.sql(dialect="duckdb")).types[0]) == "JSON"
 
 
 def _repeats(con: duckdb.DuckDBPyConnection, source: exp.Table, column: exp.Column) -> bool:
