@@ -224,3 +224,11 @@ def test_now_is_read_at_every_call(client):
     time.sleep(0.01)
     second = client.get(f"{URL}/velos/records", params=params).json()["results"][0]["t"]
     assert datetime.fromisoformat(second) > datetime.fromisoformat(first)
+
+
+def test_order_by_random_is_a_stable_shuffle(client):
+    """random(seed) hashes each row's identity: the catalogue table carries one."""
+    first = ids(get(client, order_by="random(1)", limit=100))
+    assert sorted(first) == sorted(d[0] for d in DATASETS)
+    assert ids(get(client, order_by="random(1)", limit=100)) == first
+    assert ids(get(client, order_by="random(2) desc", limit=2)) == ids(get(client, order_by="random(2) desc", limit=100))[:2]

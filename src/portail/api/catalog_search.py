@@ -39,7 +39,10 @@ from portail.store.engine import connect
 
 SEPARATOR = "\x1f"  # joins a multivalued field's values in one text column (never in a value)
 MULTIVALUED = {"multivalued": [SEPARATOR]}
-_INDEX = "__dataset_index"
+#: A dataset's position in the table, read back to hand out its object; named ``rowid`` because
+#: that is what the compiler reads as a row's identity (``random(seed)`` hashes it), and an
+#: Arrow table has no rowid of its own.
+_INDEX = "rowid"
 _TYPES = {FieldType.TEXT: pa.string(), FieldType.INT: pa.int64(), FieldType.BOOLEAN: pa.bool_(),
           FieldType.DATETIME: pa.timestamp("us", tz="UTC"), FieldType.JSON: pa.string()}
 
