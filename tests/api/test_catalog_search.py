@@ -232,3 +232,30 @@ def test_order_by_random_is_a_stable_shuffle(client):
     assert sorted(first) == sorted(d[0] for d in DATASETS)
     assert ids(get(client, order_by="random(1)", limit=100)) == first
     assert ids(get(client, order_by="random(2) desc", limit=2)) == ids(get(client, order_by="random(2) desc", limit=100))[:2]
+
+
+@pytest.mark.parametrize("where, expected", [
+    ('"Paris"', ["budget", "velos"]),  # title or publisher; every dataset's timezone is Europe/Paris
+    ('search(*, "paris")', ["budget", "velos"]),
+    ('search("paris")', ["budget", "velos"]),
+    ('suggest(*, "europ")', []),
+    ('"Europe"', []),
+    ('"domain"', []),
+    ('"fr"', []),
+    ('"analyze"', []),
+    ('"budget" or "bus"', ["budget", "bus"]),
+    ('not "paris"', ["arbres", "bus"]),
+    ('"mobilité" and "RATP"', ["bus"]),  # keyword and publisher
+    ('timezone = "Europe/Paris"', ["arbres", "budget", "bus", "velos"]),  # still a field where can name
+    ('search(timezone, "paris")', ["arbres", "budget", "bus", "velos"]),
+])
+def test_full_text_reads_descriptive_metadata_only(client, where, expected):
+    assert sorted(ids(get(client, where=where, limit=100))) == expected
+
+
+def test_datasetid_is_the_v2_0_name_of_dataset_id(client):
+    """QGIS looks a layer's dataset up with where=datasetid:"x" and wants total_count > 0."""
+    assert get(client, where='datasetid:"bus"')["total_count"] == 1
+    assert ids(get(client, where='datasetid = "bus" or datasetid = "velos"', order_by="datasetid")) == ["bus", "velos"]
+    assert get(client, select="datasetid", where='dataset_id = "bus"')["results"] == [{"datasetid": "bus"}]
+    assert ids(get(client, refine="datasetid:budget")) == ["budget"]

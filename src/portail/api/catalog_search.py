@@ -19,6 +19,7 @@ nested ``facets`` under a refined date). Nothing here reads the store.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections import Counter
@@ -30,6 +31,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from portail import odsql
+from portail.odsql import ast
 from portail.api.errors import ApiError, invalid_parameter
 from portail.api.facets import DEFAULT_LIMIT, parse_facet, parse_refinements
 from portail.api.serialize import records_json
@@ -64,6 +66,14 @@ _COLUMNS: list[tuple[str, FieldType, bool, str]] = [
     ("fields", FieldType.JSON, False, "top"), ("attachments", FieldType.JSON, False, "top"),
     ("metas", FieldType.JSON, False, "top"),
 ]
+#: Other names of a column: ``datasetid`` is v2.0's name of ``dataset_id``, which the QGIS plugin
+#: still sends (``where=datasetid:"x"``).
+ALIASES = {"datasetid": "dataset_id"}
+#: What full text (a bare string, ``search(*, …)``, ``suggest``, ``startswith``) reads: what
+#: people search a catalogue for. The other text columns (timezone, language, visibility,
+#: features, licence, uid) hold a handful of values shared by most datasets: ``"Paris"`` would
+#: match every dataset through ``Europe/Paris``. They stay fields that ``where`` can name.
+SEARCHED = ("dataset_id", "title", "description", "theme", "keyword", "publisher")
 #: The facets of the catalogue when none is asked for.
 DEFAULT_FACETS = ("features", "modified", "publisher", "keyword", "theme", "language")
 
@@ -79,6 +89,8 @@ def catalog_fields() -> list[Field]:
         if source == "meta":
             for prefix in ("default.", "metas.default."):
                 fields.append(Field(prefix + name, prefix + name, type, annotations=dict(annotations)))
+    by_name = {f.name: f for f in fields}
+    fields += [dataclasses.replace(by_name[name], name=alias, label=alias) for alias, name in ALIASES.items()]
     return fields
 
 
@@ -114,15 +126,21 @@ def table(objects: list[dict[str, Any]]) -> pa.Table:
     columns: dict[str, list[Any]] = {_INDEX: [r[_INDEX] for r in rows]}
     types = [pa.field(_INDEX, pa.int64())]
     for f in FIELDS:
-        source = f.name.removeprefix("metas.").removeprefix("default.")
+        source = _column(f.name)
         columns[f.name] = [r[source] for r in rows]
         types.append(pa.field(f.name, _TYPES[f.type]))
     return pa.Table.from_pydict(columns, schema=pa.schema(types))
 
 
+def _column(name: str) -> str:
+    """The column a catalogue field reads (``metas.default.title`` and ``default.title`` read ``title``)."""
+    name = name.removeprefix("metas.").removeprefix("default.")
+    return ALIASES.get(name, name)
+
+
 # -- refine / exclude -------------------------------------------------------------------------
 def _matches(obj: dict[str, Any], f: Field, value: str) -> bool:
-    name = f.name.removeprefix("metas.").removeprefix("default.")
+    name = _column(f.name)
     spec = next(c for c in _COLUMNS if c[0] == name)
     raw = _raw(obj, name, spec[3])
     if raw is None:
@@ -168,8 +186,33 @@ def _run(data: pa.Table, query: exp.Expression) -> list[dict[str, Any]]:
         cursor.close()
 
 
+_TEXT_PREDICATES = ("search", "suggest", "startswith")
+
+
+def _scoped(node: ast.Node, condition: bool = True) -> ast.Node:
+    """A where expression whose full text over every field (a bare string, ``search(*, …)``,
+    ``search("…")``) reads the ``SEARCHED`` fields only; anything else is unchanged."""
+    searched = tuple(ast.Field(name) for name in SEARCHED)
+    if condition and isinstance(node, ast.String):
+        return ast.Call("search", (*searched, node))
+    if isinstance(node, ast.Call) and node.name in _TEXT_PREDICATES and node.args:
+        *names, last = node.args
+        if not names or (len(names) == 1 and isinstance(names[0], ast.Star)):
+            return ast.Call(node.name, (*searched, last))
+    logical = isinstance(node, (ast.And, ast.Or, ast.Not))
+    changes: dict[str, Any] = {}
+    for key, value in vars(node).items():
+        if isinstance(value, ast.Node):
+            changes[key] = _scoped(value, condition and logical)
+        elif isinstance(value, tuple) and any(isinstance(v, ast.Node) for v in value):
+            changes[key] = tuple(_scoped(v, condition and logical) if isinstance(v, ast.Node) else v for v in value)
+    return dataclasses.replace(node, **changes) if changes else node
+
+
 def _compile(**clauses: Any) -> odsql.Plan:
     try:
+        if clauses.get("where"):
+            clauses["where"] = [ast.to_text(_scoped(odsql.parse("where", w))) for w in clauses["where"]]
         return odsql.compile_plan(odsql.Query(**clauses), FIELDS)
     except odsql.ODSQLError as error:
         raise ApiError(400, "ODSQLError", error.message) from None
@@ -250,7 +293,7 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
     out = []
     for spec in specs:
         f = spec.field
-        name = f.name.removeprefix("metas.").removeprefix("default.")
+        name = _column(f.name)
         source = next(c for c in _COLUMNS if c[0] == name)
         if f.type == FieldType.JSON:
             raise invalid_parameter(f"Field {f.name} cannot be a facet.")
