@@ -259,3 +259,18 @@ def test_datasetid_is_the_v2_0_name_of_dataset_id(client):
     assert ids(get(client, where='datasetid = "bus" or datasetid = "velos"', order_by="datasetid")) == ["bus", "velos"]
     assert get(client, select="datasetid", where='dataset_id = "bus"')["results"] == [{"datasetid": "bus"}]
     assert ids(get(client, refine="datasetid:budget")) == ["budget"]
+
+
+def test_functions_and_aggregates_of_list_fields_read_their_values(client):
+    """The separator the catalogue table joins a list with never reaches a response, and
+    aggregates count values, not joined lists."""
+    row = get(client, select="lower(keyword) as k, upper(theme) as t, keyword", where='dataset_id = "velos"')["results"][0]
+    assert row == {"k": ["vélo", "mobilité"], "t": ["TRANSPORTS", "ENVIRONNEMENT"], "keyword": ["vélo", "mobilité"]}
+    keywords = {k for d in DATASETS for k in d[3]}
+    themes = {t for d in DATASETS for t in d[2]}
+    body = get(client, select="count(distinct keyword) as k, count(distinct theme) as t, max(theme) as hi, "
+                              "min(theme) as lo, count(distinct features) as f")
+    assert body["results"] == [{"k": len(keywords), "t": len(themes), "hi": max(themes), "lo": min(themes), "f": 2}]
+    grouped = get(client, select="publisher, count(distinct theme) as t", group_by="publisher", order_by="publisher")
+    assert {r["publisher"]: r["t"] for r in grouped["results"]} == {
+        p: len({t for d in DATASETS if d[4] == p for t in d[2]}) for p in {d[4] for d in DATASETS}}

@@ -213,22 +213,50 @@ def _compile(**clauses: Any) -> odsql.Plan:
     try:
         if clauses.get("where"):
             clauses["where"] = [ast.to_text(_scoped(odsql.parse("where", w))) for w in clauses["where"]]
-        return odsql.compile_plan(odsql.Query(**clauses), FIELDS)
+        plan = odsql.compile_plan(odsql.Query(**clauses), FIELDS)
     except odsql.ODSQLError as error:
         raise ApiError(400, "ODSQLError", error.message) from None
     except ValueError as error:
         raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
+    return dataclasses.replace(plan, select=plan.select.transform(_per_value, copy=False))
+
+
+_LISTED = frozenset(f.name for f in FIELDS if "multivalued" in f.annotations)
+
+
+def _listed(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Column) and node.name in _LISTED
+
+
+def _values(column: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this="string_split", expressions=[column.copy(), exp.Literal.string(SEPARATOR)])
+
+
+def _per_value(node: exp.Expression) -> exp.Expression:
+    """``count(distinct f)``, ``min(f)`` and ``max(f)`` over a multivalued field read its values
+    (``count(distinct keyword)`` counts keywords), not the joined text the table stores."""
+    if isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct) and len(node.this.expressions) == 1 \
+            and _listed(node.this.expressions[0]):
+        values = exp.Anonymous(this="flatten", expressions=[exp.Anonymous(this="list", expressions=[
+            _values(node.this.expressions[0])])])
+        return exp.Anonymous(this="list_unique", expressions=[values])
+    if isinstance(node, (exp.Min, exp.Max)) and _listed(node.this):
+        each = "list_min" if isinstance(node, exp.Min) else "list_max"
+        return node.__class__(this=exp.Anonymous(this=each, expressions=[_values(node.this)]))
+    return node
 
 
 def _shaped(columns: list[Field], rows: list[dict[str, Any]], timezone: str) -> list[dict[str, Any]]:
     """Rows as JSON; a multivalued field as a list of its values (a group key over one holds a
-    single value: its column is not multivalued)."""
+    single value: its column is not multivalued), and so is a function of one (``lower(keyword)``
+    gives each keyword lowered): the separator the table joins values with never leaves it."""
     results = records_json(columns, rows, timezone)
     for f in columns:
-        if "multivalued" in f.annotations and f.type == FieldType.TEXT:
+        if f.type == FieldType.TEXT:
             for r in results:
-                if isinstance(r.get(f.name), str):
-                    r[f.name] = r[f.name].split(SEPARATOR)
+                value = r.get(f.name)
+                if isinstance(value, str) and (SEPARATOR in value or "multivalued" in f.annotations):
+                    r[f.name] = value.split(SEPARATOR)
     return results
 
 
