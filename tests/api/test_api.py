@@ -274,4 +274,27 @@ def test_cursor_walks_past_the_window_on_one_version(client, tmp_path):
     assert client.get(url, params={"after": "garbage!"}).status_code == 400
     assert client.get(url, params={"after": "", "order_by": "n"}).status_code == 400
     links = client.get(url, params={"include_links": True, "limit": 1}).json()["_links"]
-    assert [link["rel"] for link in links] == ["self"]
+    assert [link["rel"] for link in links] == ["self", "first", "last"]  # one record: no next
+
+
+def test_offset_links_stop_at_the_window(client):
+    """A client following ``next`` never gets a request the server refuses: the page that would
+    cross offset + limit = 10,000 is shortened, and there is no ``next`` at the window."""
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "deep", "title": "Deep"})
+    upload(client, "deep", "deep.csv", ("n\n" + "".join(f"{i}\n" for i in range(10_050))).encode())
+    url = f"{EXPLORE}/catalog/datasets/deep/records"
+
+    def links(**params):
+        body = client.get(url, params={"include_links": True, "select": "n", **params}).json()
+        return {link["rel"]: link["href"] for link in body["_links"]}
+
+    assert "next" not in links(offset=9900, limit=100)
+    assert "next" not in links(offset=9990, limit=10)
+    near = links(offset=9850, limit=100)
+    assert "offset=9950" in near["next"] and "limit=50" in near["next"]
+    odd = links(offset=0, limit=30)
+    assert "offset=30" in odd["next"] and "offset=9990" in odd["last"] and "limit=10" in odd["last"]
+    for href in [*near.values(), *odd.values()]:
+        assert client.get(href).status_code == 200, href
+    after = client.get(near["next"]).json()
+    assert len(after["results"]) == 50 and "next" not in {link["rel"] for link in after["_links"]}

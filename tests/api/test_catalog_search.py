@@ -274,3 +274,14 @@ def test_functions_and_aggregates_of_list_fields_read_their_values(client):
     grouped = get(client, select="publisher, count(distinct theme) as t", group_by="publisher", order_by="publisher")
     assert {r["publisher"]: r["t"] for r in grouped["results"]} == {
         p: len({t for d in DATASETS if d[4] == p for t in d[2]}) for p in {d[4] for d in DATASETS}}
+
+
+def test_catalog_pagination_links(client):
+    body = get(client, include_links="true", limit=2, order_by="dataset_id", select="dataset_id")
+    links = {link["rel"]: link["href"] for link in body["_links"]}
+    assert set(links) == {"self", "first", "next", "last"}
+    assert ids(client.get(links["next"]).json()) == sorted(d[0] for d in DATASETS)[2:4]
+    assert client.get(links["last"]).json()["results"] == client.get(links["next"]).json()["results"]
+    assert ids(client.get(links["first"]).json()) == ids(body)
+    last = {link["rel"] for link in client.get(links["last"]).json()["_links"]}
+    assert last == {"self", "first", "last"}

@@ -13,11 +13,13 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, StreamingResponse
+from starlette.datastructures import URL
 
 from portail.api.catalog_search import catalog_facets, search_catalog
 from portail.api.deps import portal_url
-from portail.api.explore_service import (check_paging, check_records_access, dataset_facets, export_stream, get_record,
-                                         get_visible_dataset, query_records, visible_datasets)
+from portail.api.explore_service import (GROUP_WINDOW, MAX_LIMIT, MAX_WINDOW, check_paging, check_records_access,
+                                         dataset_facets, export_stream, get_record, get_visible_dataset, query_records,
+                                         visible_datasets)
 from portail.api.errors import not_found
 from portail.api.params import Param, query_route
 from portail.api.serialize import dataset_json, json_response
@@ -50,6 +52,28 @@ def gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
     yield compressor.flush()
 
 
+def offset_links(url: URL, offset: int, limit: int, total: int, grouped: bool = False) -> list[dict[str, str]]:
+    """``self``, ``first``, ``next`` and ``last`` of an offset-paged answer (v2.0's pagination
+    links), each a request the server accepts: pages stop at Opendatasoft's window (offset +
+    limit ≤ 10,000, 20,000 for groups), so ``next`` is left out at the window, as at the end,
+    and a page that would cross it is shortened. Past the window, the ``after`` cursor walks."""
+    window, largest = (GROUP_WINDOW, GROUP_WINDOW) if grouped else (MAX_WINDOW, MAX_LIMIT)
+    size = largest if limit == -1 else limit
+    links = [{"rel": "self", "href": str(url)}]
+    if size <= 0:
+        return links
+
+    def at(rel: str, start: int) -> dict[str, str]:
+        return {"rel": rel, "href": str(url.include_query_params(offset=start, limit=min(size, window - start)))}
+
+    reachable = min(total, window)
+    links.append(at("first", 0))
+    if offset + size < reachable:
+        links.append(at("next", offset + size))
+    links.append(at("last", (max(reachable - 1, 0) // size) * size))
+    return links
+
+
 def explore_router(portal: str) -> APIRouter:
     """The Explore API of one portal (by id). Every route takes the caller (``request_principal``)
     and hands it to the services, which decide what exists and what is visible."""
@@ -70,13 +94,13 @@ def explore_router(portal: str) -> APIRouter:
                              refine=refine, exclude=exclude, after=after, with_ids=include_links, where=where,
                              group_by=group_by, lang=lang, timezone=timezone, principal=principal)
         body = {"total_count": page.total_count, "results": page.results}
-        if include_links or after is not None:
+        if after is not None:
             links = [{"rel": "self", "href": str(request.url)}]
             if page.next_cursor:
                 links.append({"rel": "next", "href": str(request.url.include_query_params(after=page.next_cursor))})
-            elif after is None and offset + len(page.results) < page.total_count and page.results:
-                links.append({"rel": "next", "href": str(request.url.include_query_params(offset=offset + len(page.results)))})
             body["_links"] = links
+        elif include_links:
+            body["_links"] = offset_links(request.url, offset, limit, page.total_count, grouped=bool(group_by))
         return json_response(body)
 
     @query_route(router, "/catalog/datasets/{dataset_id}/records/{record_id}", RECORD, summary="One record by id")
@@ -109,7 +133,7 @@ def explore_router(portal: str) -> APIRouter:
                               check_paging=check_paging)
         body = {"total_count": page.total_count, "results": page.results}
         if include_links:
-            body["_links"] = [{"rel": "self", "href": str(request.url)}]
+            body["_links"] = offset_links(request.url, offset, limit, page.total_count, grouped=page.aggregated)
         return body
 
     @query_route(router, "/catalog/facets", FACETS, summary="Facet values of the catalogue")
