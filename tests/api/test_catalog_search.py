@@ -285,3 +285,14 @@ def test_catalog_pagination_links(client):
     assert ids(client.get(links["first"]).json()) == ids(body)
     last = {link["rel"] for link in client.get(links["last"]).json()["_links"]}
     assert last == {"self", "first", "last"}
+
+
+def test_select_star_gives_the_dataset_object(client):
+    """select's default is *: an explicit * gives what no select gives."""
+    plain = get(client, order_by="dataset_id", limit=100)["results"]
+    assert get(client, select="*", order_by="dataset_id", limit=100)["results"] == plain
+    assert get(client, select="include(*)", order_by="dataset_id", limit=100)["results"] == plain
+    no_fields = get(client, select="exclude(fields)", order_by="dataset_id", limit=100)["results"]
+    assert no_fields == [{k: v for k, v in d.items() if k != "fields"} for d in plain]
+    doubled = get(client, select="*, records_count * 2 as r2", order_by="dataset_id", limit=100)["results"]
+    assert doubled == [{**d, "r2": 2 * d["metas"]["default"]["records_count"]} for d in plain]

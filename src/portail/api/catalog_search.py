@@ -286,9 +286,37 @@ def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None, 
     query = plan.select.select(exp.column(_INDEX, quoted=True))
     rows = _run(data, query)
     page = rows[offset:offset + effective]
-    if select and select.strip():
-        return CatalogPage(len(rows), _shaped(list(plan.columns), page, timezone), False)
-    return CatalogPage(len(rows), [kept[r[_INDEX]] for r in page], False)
+    if not (select and select.strip()):
+        return CatalogPage(len(rows), [kept[r[_INDEX]] for r in page], False)
+    shaped = _shaped(list(plan.columns), page, timezone)
+    if _whole(select):
+        names = {f.name for f in plan.columns}
+        shaped = [_narrowed(kept[r[_INDEX]], names, values) for r, values in zip(page, shaped)]
+    return CatalogPage(len(rows), shaped, False)
+
+
+def _whole(select: str) -> bool:
+    """Whether a select starts from every field (``*``, ``include()``, ``exclude()``): its
+    datasets are then dataset objects, as without a select (whose default is ``*``), not rows
+    of the catalogue table (which spells each metadata three times)."""
+    return any(isinstance(item, ast.SelectStar) or (isinstance(item.expr, ast.Call) and item.expr.name in ("include", "exclude"))
+               for item in odsql.parse("select", select).items)
+
+
+_NAMES = frozenset(f.name for f in FIELDS)
+
+
+def _narrowed(obj: dict[str, Any], names: set[str], values: dict[str, Any]) -> dict[str, Any]:
+    """A dataset object without the properties a select left out (``exclude(fields)``), with
+    the values it computed (``records_count * 2 as r2``)."""
+    body = {**obj, "metas": {**obj["metas"], "default": dict(obj["metas"]["default"])}}
+    for name, _, _, source in _COLUMNS:
+        if name not in names:
+            (body["metas"]["default"] if source == "meta" else body).pop(name, None)
+    if "metas" not in names:
+        body.pop("metas")
+    body.update((k, v) for k, v in values.items() if k not in _NAMES)
+    return body
 
 
 def _date_entries(moments: list[datetime], refined_paths: set[str], prefix: str = "", level: int = 0) -> list[dict]:
