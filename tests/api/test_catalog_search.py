@@ -296,3 +296,13 @@ def test_select_star_gives_the_dataset_object(client):
     assert no_fields == [{k: v for k, v in d.items() if k != "fields"} for d in plain]
     doubled = get(client, select="*, records_count * 2 as r2", order_by="dataset_id", limit=100)["results"]
     assert doubled == [{**d, "r2": 2 * d["metas"]["default"]["records_count"]} for d in plain]
+
+
+@pytest.mark.parametrize("params", [{"order_by": "vector_similarity('vélo')"},
+                                    {"where": 'vector_similarity_threshold("vélo", 0.1)'}])
+def test_semantic_search_is_refused_honestly(client, params):
+    response = client.get(URL, params=params)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error_code"] == "ODSQLError" and "not implemented" in body["message"]
+    assert "only available on the catalog" not in body["message"]

@@ -187,6 +187,8 @@ def _run(data: pa.Table, query: exp.Expression) -> list[dict[str, Any]]:
 
 
 _TEXT_PREDICATES = ("search", "suggest", "startswith")
+#: Opendatasoft's catalogue-only semantic search, which needs embeddings this portal does not build.
+_SEMANTIC = ("vector_similarity(", "vector_similarity_threshold(")
 
 
 def _scoped(node: ast.Node, condition: bool = True) -> ast.Node:
@@ -215,6 +217,10 @@ def _compile(**clauses: Any) -> odsql.Plan:
             clauses["where"] = [ast.to_text(_scoped(odsql.parse("where", w))) for w in clauses["where"]]
         plan = odsql.compile_plan(odsql.Query(**clauses), FIELDS)
     except odsql.ODSQLError as error:
+        if error.detail.startswith(_SEMANTIC):  # the compiler's word is for a dataset's records
+            name = error.detail.split("(")[0]
+            error = odsql.ODSQLError(f"{name}() (semantic search) is not implemented by this portal; "
+                                     "search the catalogue with full text (a bare string or search()).", error.clause)
         raise ApiError(400, "ODSQLError", error.message) from None
     except ValueError as error:
         raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
