@@ -159,3 +159,18 @@ def test_migration_0003_on_postgresql(pg_url):
         assert s.scalar(select(DatasetSecurity.metadata_public)) is True
         assert auth.dataset_ref(s, services.get_dataset(s, "d")).metadata_public is True
     factory.kw["bind"].dispose()
+
+
+def test_the_dataset_object_says_what_the_caller_may_read(matrix):
+    """visibility and data_visible come from the dataset's security, for the caller."""
+    def shown(who: str, slug: str) -> tuple:
+        body = get(matrix, who, f"{API}/{slug}").json()
+        return body["visibility"], body["data_visible"], body["has_records"]
+
+    assert shown("anonymous", META) == ("restricted", False, False)  # metadata only
+    assert shown("admin", META) == ("restricted", True, True)
+    assert shown("admin", SECRET) == ("restricted", True, True)
+    assert shown("anonymous", OPEN) == ("domain", True, True)
+    listed = get(matrix, "anonymous", API, where="visibility = 'restricted'", select="dataset_id, data_visible").json()
+    assert listed["results"] == [{"dataset_id": META, "data_visible": False}]
+    assert [r["dataset_id"] for r in get(matrix, "anonymous", API, where="data_visible is false").json()["results"]] == [META]

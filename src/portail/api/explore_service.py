@@ -36,7 +36,7 @@ from sqlglot import exp
 from portail import odsql
 from portail.api.errors import ApiError, invalid_parameter, not_found
 from portail.api.facets import conditions_for, default_facets, facet_values, parse_facet, parse_refinements
-from portail.api.serialize import records_json
+from portail.api.serialize import Exposure, expose, records_json
 from portail.api.text_search import text_condition
 from portail.auth import ANONYMOUS, DatasetRef, Principal, can, security_for
 from portail.auth import services as auth_services
@@ -156,6 +156,7 @@ def _shaped(instance: Instance, access: Access) -> Dataset:
             dataset.records_count = version.row_count = 0
     if access.security.hidden_fields:  # last: the count above may filter on a hidden field
         version.fields = [f for f in version.fields if f["name"] not in access.security.hidden_fields]
+    expose(dataset, Exposure(restricted=access.ref.visibility != "public", data_visible=access.records))
     return dataset
 
 

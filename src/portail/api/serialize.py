@@ -7,6 +7,7 @@ here and nowhere else; record values are shaped by ``portail.values``, shared wi
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -85,17 +86,36 @@ EXPLORE_METAS = ("download_count", "api_call_count", "popularity_score", "reuse_
                  "attachment_download_count", "file_field_download_count")
 
 
+#: Where ``explore_service`` leaves, on the copy of a dataset it shapes for a caller, what that
+#: caller is shown of its security (``Exposure``): the dataset object is written from it.
+_EXPOSURE = "_portail_exposure"
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """``restricted``: the dataset is not for everyone (Opendatasoft's ``visibility:
+    "restricted"``, else ``"domain"``); ``data_visible``: the caller may read its records."""
+
+    restricted: bool = False
+    data_visible: bool = True
+
+
+def expose(dataset: Dataset, exposure: Exposure) -> None:
+    setattr(dataset, _EXPOSURE, exposure)
+
+
 def dataset_json(dataset: Dataset, base_url: str = "", include_links: bool = False,
                  include_app_metas: bool = False) -> dict[str, Any]:
     version = dataset.current
     fields = fields_from_json(version.fields) if version else []
-    has_records = bool(version and (version.row_count or 0) > 0)
+    exposure = getattr(dataset, _EXPOSURE, None) or Exposure()
+    has_records = bool(version and (version.row_count or 0) > 0) and exposure.data_visible
     body: dict[str, Any] = {
-        "visibility": "domain",
+        "visibility": "restricted" if exposure.restricted else "domain",
         "dataset_id": dataset.slug,
         "dataset_uid": dataset.uid,
         "has_records": has_records,
-        "data_visible": True,
+        "data_visible": exposure.data_visible,
         "features": features(fields, has_records),
         "attachments": [
             {"mimetype": a.mimetype, "url": f"odsfile://{a.attachment_id}", "id": a.attachment_id, "title": a.title}
