@@ -298,3 +298,18 @@ def test_offset_links_stop_at_the_window(client):
         assert client.get(href).status_code == 200, href
     after = client.get(near["next"]).json()
     assert len(after["results"]) == 50 and "next" not in {link["rel"] for link in after["_links"]}
+
+
+def test_every_dataset_link_leads_somewhere(client, logement):
+    """The dataset's _links, and the roots they lead to (v2.0's link lists, still read by clients)."""
+    body = client.get(f"{EXPLORE}/catalog/datasets/logements", params={"include_links": True}).json()
+    rels = {link["rel"]: link["href"] for link in body["_links"]}
+    assert {"self", "records", "exports", "attachments", "catalog"} <= set(rels)
+    for href in rels.values():
+        assert client.get(href).status_code == 200, href
+    for root in (f"{EXPLORE}/", EXPLORE, f"{EXPLORE}/catalog/", f"{EXPLORE}/catalog",
+                 f"{EXPLORE}/catalog/?select=dataset_id%2C+records_count"):
+        links = client.get(root).json()["links"]
+        assert links[0]["rel"] == "self"
+        for link in links:
+            assert client.get(link["href"]).status_code == 200, link

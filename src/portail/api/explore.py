@@ -136,6 +136,17 @@ def explore_router(portal: str) -> APIRouter:
             body["_links"] = offset_links(request.url, offset, limit, page.total_count, grouped=page.aggregated)
         return body
 
+    @query_route(router, "/", summary="The API's sources (v2.0's links, which clients still read)")
+    def api_root(request: Request, principal):
+        root = f"{base_url(request)}/api/explore/v2.1"
+        return {"links": [{"rel": "self", "href": root}, {"rel": "catalog", "href": f"{root}/catalog"}]}
+
+    @query_route(router, "/catalog/", summary="The catalogue's sub-resources (v2.0's links)")
+    def catalog_root(request: Request, principal):
+        root = f"{base_url(request)}/api/explore/v2.1/catalog"
+        return {"links": [{"rel": "self", "href": root}] + [{"rel": name, "href": f"{root}/{name}"}
+                                                            for name in ("datasets", "exports", "facets")]}
+
     @query_route(router, "/catalog/facets", FACETS, summary="Facet values of the catalogue")
     def catalog_facets_route(request: Request, principal, *, facet, refine, exclude, where, timezone):
         objects = [dataset_json(d, base_url(request)) for d in visible_datasets(instance(request), portal, principal)]

@@ -144,6 +144,7 @@ def dataset_json(dataset: Dataset, base_url: str = "", include_links: bool = Fal
         href = f"{base_url}/api/explore/v2.1/catalog/datasets/{dataset.slug}"
         body["_links"] = [{"rel": "self", "href": href}, {"rel": "records", "href": href + "/records"},
                           {"rel": "exports", "href": href + "/exports"},
+                          {"rel": "attachments", "href": href + "/attachments"},
                           {"rel": "catalog", "href": f"{base_url}/api/explore/v2.1/catalog"}]
     return body
 
