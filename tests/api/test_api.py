@@ -313,3 +313,28 @@ def test_every_dataset_link_leads_somewhere(client, logement):
         assert links[0]["rel"] == "self"
         for link in links:
             assert client.get(link["href"]).status_code == 200, link
+
+
+def test_openapi_document_resolves_and_says_what_routes_answer(client):
+    import json
+    import re
+
+    spec = client.get(f"{EXPLORE}/swagger.json").json()
+    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(spec)))
+    assert refs and refs <= set(spec["components"]["schemas"])  # no dangling $ref (HTTPValidationError was)
+    operations = [op for item in spec["paths"].values() for op in item.values()]
+    assert not [op["operationId"] for op in operations if "422" in op["responses"]]  # routes answer 400
+    assert "400" in spec["paths"][f"{MGMT}/groups"]["post"]["responses"]
+    assert spec["components"]["securitySchemes"]["apikey"] == {
+        "type": "apiKey", "in": "query", "name": "apikey", "description": "An API key as a query parameter."}
+    assert {} in spec["security"]
+    ids = {path: item["get"]["operationId"] for path, item in spec["paths"].items() if "get" in item}
+    assert ids[f"{EXPLORE}/catalog/datasets"] == "getDatasets"
+    assert ids[f"{EXPLORE}/catalog/datasets/{{dataset_id}}/records"] == "getRecords"
+    assert ids[f"{EXPLORE}/catalog/datasets/{{dataset_id}}/facets"] == "getRecordsFacets"
+    assert ids[f"{EXPLORE}/catalog/datasets/{{dataset_id}}/exports/{{format}}"] == "exportRecords"
+    assert len(operations) == len({op["operationId"] for op in operations})
+    records = spec["paths"][f"{EXPLORE}/catalog/datasets/{{dataset_id}}/records"]["get"]["responses"]
+    assert {"403", "410"} <= set(records)
+    assert {"400", "404"} <= set(spec["paths"]["/api/datasets/1.0/{dataset_id}/"]["get"]["responses"])
+    assert {"visibility", "data_visible", "alternative_exports"} <= set(spec["components"]["schemas"]["Dataset"]["properties"])
