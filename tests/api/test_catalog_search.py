@@ -306,3 +306,32 @@ def test_semantic_search_is_refused_honestly(client, params):
     body = response.json()
     assert body["error_code"] == "ODSQLError" and "not implemented" in body["message"]
     assert "only available on the catalog" not in body["message"]
+
+
+def test_metadata_instants_carry_their_offset_in_the_requested_timezone(client):
+    """modified reads the same in the object as through select: an instant with its offset."""
+    utc = get(client, where='dataset_id = "velos"')["results"][0]["metas"]["default"]
+    assert utc["modified"] == "2024-05-03T08:00:00+00:00"
+    assert datetime.fromisoformat(utc["data_processed"]).utcoffset() is not None
+    paris = client.get(f"{URL}/velos", params={"timezone": "Europe/Paris"}).json()
+    assert paris["metas"]["default"]["modified"] == "2024-05-03T10:00:00+02:00"
+    assert paris["metas"]["dcat"]["created"].endswith("+02:00") or paris["metas"]["dcat"]["created"].endswith("+01:00")
+    listed = get(client, where='dataset_id = "budget"', timezone="Europe/Paris")["results"][0]["metas"]["default"]
+    assert listed["modified"] == "2024-01-16T00:30:00+01:00"
+    selected = get(client, select="modified", where='dataset_id = "budget"', timezone="Europe/Paris")["results"][0]
+    assert selected["modified"] == listed["modified"]
+    # the same instant whatever the zone it is written in: 23:30 UTC on the 15th is the 16th in Paris
+    day = "modified >= date'2024-01-16' and modified < date'2024-01-17'"
+    assert ids(get(client, where=day, timezone="Europe/Paris")) == ["budget"]
+    assert ids(get(client, where=day)) == []
+    assert ids(get(client, refine="modified:2024/01/16", timezone="Europe/Paris")) == ["budget"]
+
+
+def test_dataset_lookup_reads_select_and_timezone(client):
+    assert client.get(f"{URL}/bus", params={"select": "dataset_id, records_count"}).json() == \
+        {"dataset_id": "bus", "records_count": 2}
+    assert client.get(f"{URL}/bus", params={"select": "*"}).json() == client.get(f"{URL}/bus").json()
+    for params in ({"select": "nope("}, {"select": "nope"}, {"timezone": "Mars/Olympus"}, {"select": "count(*)"}):
+        response = client.get(f"{URL}/bus", params=params)
+        assert response.status_code == 400, params
+    assert client.get(URL, params={"timezone": "Mars/Olympus", "where": 'dataset_id = "nope"'}).status_code == 400

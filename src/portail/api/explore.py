@@ -20,10 +20,11 @@ from portail.api.deps import portal_url
 from portail.api.explore_service import (GROUP_WINDOW, MAX_LIMIT, MAX_WINDOW, check_paging, check_records_access,
                                          dataset_facets, export_stream, get_record, get_visible_dataset, query_records,
                                          visible_datasets)
-from portail.api.errors import not_found
+from portail.api.errors import invalid_parameter, not_found
 from portail.api.params import Param, query_route
 from portail.api.serialize import dataset_json, json_response
 from portail.exports import FORMATS, ExportOptions
+from portail.odsql.literals import zone
 
 #: The query parameters of the routes (``api.params``), by what they do.
 FILTERS = (Param("where", many=True), Param("refine", many=True), Param("exclude", many=True))
@@ -32,7 +33,7 @@ LANGUAGE = (Param("lang", default="fr"), *CLOCK)
 PAGE = (Param("limit", int, 10), Param("offset", int, 0))
 QUERY = (Param("select"), Param("group_by"), Param("order_by"), *FILTERS)
 DATASETS = (*QUERY, *PAGE, *LANGUAGE, Param("include_links", bool, False), Param("include_app_metas", bool, False))
-DATASET = (Param("include_links", bool, False), Param("include_app_metas", bool, False))
+DATASET = (Param("select"), *LANGUAGE, Param("include_links", bool, False), Param("include_app_metas", bool, False))
 RECORDS = (*QUERY, *PAGE, *LANGUAGE, Param("include_links", bool, False),
            Param("after", description="Beyond Opendatasoft: walk all records with a cursor (start with after=, "
                                       "then follow _links next)."))
@@ -50,6 +51,16 @@ def gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
         if out := compressor.compress(chunk):
             yield out
     yield compressor.flush()
+
+
+def checked_timezone(timezone: str) -> str:
+    """The ``timezone`` parameter, refused as the ODSQL compiler refuses it, before any value is
+    written in it (a dataset object's instants are, with or without a query)."""
+    try:
+        zone(timezone)
+    except ValueError as error:
+        raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
+    return timezone
 
 
 def offset_links(url: URL, offset: int, limit: int, total: int, grouped: bool = False) -> list[dict[str, str]]:
@@ -118,16 +129,25 @@ def explore_router(portal: str) -> APIRouter:
                                                        exclude=exclude, where=where, timezone=timezone, principal=principal)})
 
     @query_route(router, "/catalog/datasets/{dataset_id}", DATASET, summary="A dataset's metadata and schema")
-    def get_dataset(request: Request, principal, dataset_id: str, *, include_links, include_app_metas):
+    def get_dataset(request: Request, principal, dataset_id: str, *, select, lang, timezone, include_links,
+                    include_app_metas):
+        """``select`` narrows the object as on the catalogue (one ODSQL: ``api.catalog_search``)."""
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
-        return dataset_json(dataset, base_url(request), include_links, include_app_metas)
+        body = dataset_json(dataset, base_url(request), include_links, include_app_metas, checked_timezone(timezone))
+        if not (select and select.strip()):
+            return body
+        page = search_catalog([body], select=select, lang=lang, timezone=timezone, check_paging=check_paging)
+        if page.aggregated:
+            raise invalid_parameter("A dataset lookup cannot aggregate: select properties or expressions only.")
+        return page.results[0]
 
     @query_route(router, "/catalog/datasets", DATASETS, summary="Search the catalogue")
     def list_datasets(request: Request, principal, *, limit, offset, include_links, select, where, group_by, order_by,
                       refine, exclude, lang, timezone, include_app_metas):
         """ODSQL over the catalogue's own fields (``api.catalog_search``)."""
         datasets = visible_datasets(instance(request), portal, principal)
-        objects = [dataset_json(d, base_url(request), include_links, include_app_metas) for d in datasets]
+        clock = checked_timezone(timezone)
+        objects = [dataset_json(d, base_url(request), include_links, include_app_metas, clock) for d in datasets]
         page = search_catalog(objects, select=select, where=where, group_by=group_by, order_by=order_by, limit=limit,
                               offset=offset, refine=refine, exclude=exclude, lang=lang, timezone=timezone,
                               check_paging=check_paging)

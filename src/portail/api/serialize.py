@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
@@ -32,8 +33,16 @@ def json_response(body: Any) -> Response:
     return Response(text.encode("utf-8"), media_type="application/json")
 
 
-def _iso(value: datetime | date | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def _iso(value: datetime | date | None, tz: ZoneInfo | None = None) -> str | None:
+    """A date as is; an instant with its offset, in ``tz`` (the request's timezone, UTC by
+    default), as record values are written: the catalogue stores instants in UTC, and some
+    databases hand them back without their zone."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        return value.isoformat()
+    moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return moment.astimezone(tz or UTC).isoformat()
 
 
 def features(fields: list[Field], has_records: bool) -> list[str]:
@@ -52,7 +61,7 @@ def field_json(f: Field) -> dict[str, Any]:
             "description": f.description}
 
 
-def default_metas(dataset: Dataset) -> dict[str, Any]:
+def default_metas(dataset: Dataset, tz: ZoneInfo | None = None) -> dict[str, Any]:
     return {
         "title": dataset.title,
         "description": _markdown.render(dataset.description) if dataset.description else None,
@@ -63,11 +72,11 @@ def default_metas(dataset: Dataset) -> dict[str, Any]:
         "language": dataset.language or "fr",
         "metadata_languages": [dataset.language or "fr"],
         "timezone": (dataset.extra_metas or {}).get("timezone", "Europe/Paris"),
-        "modified": _iso(dataset.modified),
+        "modified": _iso(dataset.modified, tz),
         "modified_updates_on_data_change": True,
         "modified_updates_on_metadata_change": True,
-        "data_processed": _iso(dataset.data_processed),
-        "metadata_processed": _iso(dataset.metadata_processed),
+        "data_processed": _iso(dataset.data_processed, tz),
+        "metadata_processed": _iso(dataset.metadata_processed, tz),
         "publisher": dataset.publisher,
         "references": (dataset.extra_metas or {}).get("references"),
         "attributions": (dataset.extra_metas or {}).get("attributions"),
@@ -105,7 +114,9 @@ def expose(dataset: Dataset, exposure: Exposure) -> None:
 
 
 def dataset_json(dataset: Dataset, base_url: str = "", include_links: bool = False,
-                 include_app_metas: bool = False) -> dict[str, Any]:
+                 include_app_metas: bool = False, timezone: str = "UTC") -> dict[str, Any]:
+    """The dataset object; ``timezone`` (already checked: ``odsql.literals.zone``) writes its instants."""
+    tz = zone(timezone or "UTC")
     version = dataset.current
     fields = fields_from_json(version.fields) if version else []
     exposure = getattr(dataset, _EXPOSURE, None) or Exposure()
@@ -123,10 +134,10 @@ def dataset_json(dataset: Dataset, base_url: str = "", include_links: bool = Fal
         ],
         "alternative_exports": [],
         "metas": {
-            "default": default_metas(dataset),
+            "default": default_metas(dataset, tz),
             "dcat": {
-                "created": _iso(dataset.created_at),
-                "issued": _iso(dataset.created_at),
+                "created": _iso(dataset.created_at, tz),
+                "issued": _iso(dataset.created_at, tz),
                 "creator": dataset.owner,
                 "contact_name": dataset.contact_name,
                 "contact_email": dataset.contact_email,
