@@ -338,3 +338,12 @@ def test_openapi_document_resolves_and_says_what_routes_answer(client):
     assert {"403", "410"} <= set(records)
     assert {"400", "404"} <= set(spec["paths"]["/api/datasets/1.0/{dataset_id}/"]["get"]["responses"])
     assert {"visibility", "data_visible", "alternative_exports"} <= set(spec["components"]["schemas"]["Dataset"]["properties"])
+
+
+def test_json_fields_are_json_blob_for_clients(client):
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "docs", "title": "Docs"})
+    assert client.put(f"{MGMT}/datasets/docs/fields/doc", json={"type": "json"}).status_code == 200
+    upload(client, "docs", "docs.csv", b'id;doc\n1;"{""a"": [1, 2]}"\n')
+    fields = {f["name"]: f["type"] for f in client.get(f"{EXPLORE}/catalog/datasets/docs").json()["fields"]}
+    assert fields == {"id": "int", "doc": "json_blob"}
+    assert client.get(f"{EXPLORE}/catalog/datasets/docs/records").json()["results"] == [{"id": 1, "doc": {"a": [1, 2]}}]

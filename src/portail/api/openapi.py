@@ -23,7 +23,7 @@ LINKS = {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}
 FIELD = {"type": "object", "required": ["name", "type"],
          "properties": {"name": {"type": "string"}, "label": {"type": ["string", "null"]},
                         "type": {"type": "string", "examples": ["text", "int", "double", "date", "datetime",
-                                                                "geo_point_2d", "geo_shape", "boolean", "file"]},
+                                                                "geo_point_2d", "geo_shape", "boolean", "file", "json_blob"]},
                         "description": {"type": ["string", "null"]},
                         "annotations": {"type": ["object", "array", "null"]}}}
 DATASET = {"type": "object", "required": ["dataset_id", "fields", "metas"],

@@ -56,8 +56,13 @@ def features(fields: list[Field], has_records: bool) -> list[str]:
     return found
 
 
+#: Field types as Opendatasoft names them where ours differ: clients (the api-client's constants)
+#: know a JSON field as ``json_blob``.
+API_TYPES = {FieldType.JSON: "json_blob"}
+
+
 def field_json(f: Field) -> dict[str, Any]:
-    return {"name": f.name, "label": f.label, "type": str(f.type), "annotations": f.annotations,
+    return {"name": f.name, "label": f.label, "type": API_TYPES.get(f.type, str(f.type)), "annotations": f.annotations,
             "description": f.description}
 
 
