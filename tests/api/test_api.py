@@ -347,3 +347,17 @@ def test_json_fields_are_json_blob_for_clients(client):
     fields = {f["name"]: f["type"] for f in client.get(f"{EXPLORE}/catalog/datasets/docs").json()["fields"]}
     assert fields == {"id": "int", "doc": "json_blob"}
     assert client.get(f"{EXPLORE}/catalog/datasets/docs/records").json()["results"] == [{"id": 1, "doc": {"a": [1, 2]}}]
+
+
+def test_head_is_answered_wherever_get_is(client, logement):
+    for path in ("/catalog/datasets", "/catalog/datasets/logements", "/catalog/datasets/logements/records?limit=1"):
+        get, head = client.get(EXPLORE + path), client.head(EXPLORE + path)
+        assert head.status_code == 200 and head.content == b"", path
+        assert head.headers["content-type"] == get.headers["content-type"]
+        assert head.headers["content-length"] == get.headers["content-length"]
+    assert client.head(f"{EXPLORE}/catalog/datasets/nope").status_code == 404
+    refused = client.delete(f"{EXPLORE}/catalog/datasets")
+    assert refused.status_code == 405 and "GET" in refused.headers["allow"]
+    preflight = client.options(f"{EXPLORE}/catalog/datasets", headers={
+        "Origin": "https://example.org", "Access-Control-Request-Method": "HEAD"})
+    assert preflight.status_code == 200

@@ -63,9 +63,10 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     from portail.web.docs import install_docs
 
     install_docs(app)
+    app.add_middleware(HeadAsGetMiddleware)  # innermost: quotas and CORS see the HEAD as it came
     app.add_middleware(Guard)  # caller once per request, CSRF, quotas (api/guard.py); inside CORS, so a 429 carries its headers
     # Anonymous reads are open to every origin, as on Opendatasoft portals; no credentials.
-    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"])
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD"], allow_headers=["*"])
     app.add_middleware(BodyLimitMiddleware, limit=instance.settings.max_upload_bytes)
     app.add_exception_handler(LoginRequired, login_redirect)
     from portail.web.auth_routes import auth_router
@@ -137,3 +138,26 @@ class PortalHostMiddleware:
                 scope = {**scope, "path": portal.root + scope["path"],
                          "raw_path": (portal.root + scope["path"]).encode()}
         await self.app(scope, receive, send)
+
+
+class HeadAsGetMiddleware:
+    """``HEAD`` is answered wherever ``GET`` is (HTTP semantics; link checkers and proxies send
+    it): the GET's status and headers, without its body. Routes declare GET only, so the
+    OpenAPI document is not doubled."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message):
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)

@@ -65,7 +65,7 @@ def install_handlers(app: FastAPI) -> None:
     async def _http(_: Request, error: StarletteHTTPException):
         code = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 403: "Forbidden"}.get(error.status_code, "HTTPError")
         message = error.detail if isinstance(error.detail, str) else "error"
-        return JSONResponse(_body(code, message), status_code=error.status_code)
+        return JSONResponse(_body(code, message), status_code=error.status_code, headers=error.headers)  # a 405's Allow
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception):
