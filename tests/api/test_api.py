@@ -361,3 +361,14 @@ def test_head_is_answered_wherever_get_is(client, logement):
     preflight = client.options(f"{EXPLORE}/catalog/datasets", headers={
         "Origin": "https://example.org", "Access-Control-Request-Method": "HEAD"})
     assert preflight.status_code == 200
+
+
+def test_cross_origin_clients_read_quota_headers_and_every_metadata_key(client, logement):
+    response = client.get(f"{EXPLORE}/catalog/datasets/logements", headers={"Origin": "https://example.org"})
+    exposed = {h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")}
+    assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after",
+            "ods-explore-api-deprecation"} <= exposed
+    metas = response.json()["metas"]["default"]
+    for key in ("geographic_reference_auto", "geographic_area_mode", "oauth_scope", "parent_domain", "shared_catalog",
+                "source_dataset", "source_domain", "source_domain_address", "source_domain_title"):
+        assert key in metas and metas[key] is None, key

@@ -37,6 +37,8 @@ from portail.config import Portal
 from portail.operations import Instance, open_instance
 
 EXPLORE_PREFIX = "/api/explore/v2.1"
+EXPOSED_HEADERS = ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After",
+                   "Ods-Explore-Api-Deprecation", "Content-Disposition"]
 
 
 def create_app(instance: Instance | None = None) -> FastAPI:
@@ -65,8 +67,10 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     install_docs(app)
     app.add_middleware(HeadAsGetMiddleware)  # innermost: quotas and CORS see the HEAD as it came
     app.add_middleware(Guard)  # caller once per request, CSRF, quotas (api/guard.py); inside CORS, so a 429 carries its headers
-    # Anonymous reads are open to every origin, as on Opendatasoft portals; no credentials.
-    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD"], allow_headers=["*"])
+    # Anonymous reads are open to every origin, as on Opendatasoft portals; no credentials. Browser
+    # clients may read the quota headers (and the deprecation notice the JS client logs).
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD"], allow_headers=["*"],
+                       expose_headers=EXPOSED_HEADERS)
     app.add_middleware(BodyLimitMiddleware, limit=instance.settings.max_upload_bytes)
     app.add_exception_handler(LoginRequired, login_redirect)
     from portail.web.auth_routes import auth_router

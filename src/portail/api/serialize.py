@@ -90,6 +90,11 @@ def default_metas(dataset: Dataset, tz: ZoneInfo | None = None) -> dict[str, Any
         "geographic_reference": (dataset.extra_metas or {}).get("geographic_reference"),
         "geographic_area": dataset.spatial_coverage,
         "federated": False,
+        # Opendatasoft's other keys (federation, OAuth, automatic geography), which this portal has
+        # no value for: present and null, as Opendatasoft writes a missing meta.
+        **dict.fromkeys(("geographic_reference_auto", "geographic_area_mode", "oauth_scope", "parent_domain",
+                         "shared_catalog", "source_dataset", "source_domain", "source_domain_address",
+                         "source_domain_title")),
     }
 
 
