@@ -126,6 +126,9 @@ def _records_access(instance: Instance, dataset: Dataset, principal: Principal) 
     if not can(principal, "read_catalog", access.ref) or access.dataset.current is None:
         raise not_found(f"Unknown dataset: {dataset.slug}")
     if not access.records:
+        if not principal.is_authenticated:  # credentials may open them (Opendatasoft documents 401, not 403)
+            raise ApiError(401, "Unauthorized", f"The records of dataset {dataset.slug} are restricted: "
+                                                "send an API key (Authorization: Apikey <key>) or sign in.")
         raise ApiError(403, "Forbidden", f"The records of dataset {dataset.slug} are restricted.")
     return access
 
