@@ -335,3 +335,20 @@ def test_dataset_lookup_reads_select_and_timezone(client):
         response = client.get(f"{URL}/bus", params=params)
         assert response.status_code == 400, params
     assert client.get(URL, params={"timezone": "Mars/Olympus", "where": 'dataset_id = "nope"'}).status_code == 400
+
+
+def test_every_metadata_template_is_a_field(client):
+    """explore.*, dcat.* and the rest of default.* are fields too, as <template>.<name>."""
+    assert get(client, where="explore.download_count > 100")["total_count"] == 0  # null until usage analytics exist
+    assert get(client, where="metas.explore.popularity_score is null")["total_count"] == len(DATASETS)
+    assert get(client, where="dcat.created >= date'2000'")["total_count"] == len(DATASETS)
+    assert get(client, where='"fr" in metadata_languages')["total_count"] == len(DATASETS)
+    assert get(client, where="default.modified_updates_on_data_change and territory is null")["total_count"] == len(DATASETS)
+    row = get(client, select="dcat.created, metas.dcat.creator, metadata_languages, dcat.temporal_coverage_start",
+              where='dataset_id = "bus"')["results"][0]
+    obj = client.get(f"{URL}/bus").json()["metas"]
+    assert datetime.fromisoformat(row["dcat.created"]) == datetime.fromisoformat(obj["dcat"]["created"])
+    assert row["metas.dcat.creator"] == obj["dcat"]["creator"] and row["metadata_languages"] == ["fr"]
+    assert row["dcat.temporal_coverage_start"] is None
+    trimmed = get(client, select="exclude(dcat.creator)", where='dataset_id = "bus"')["results"][0]["metas"]
+    assert "creator" not in trimmed["dcat"] and "created" in trimmed["dcat"]

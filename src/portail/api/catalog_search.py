@@ -24,7 +24,7 @@ import json
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Callable
 
 import pyarrow as pa
@@ -34,7 +34,7 @@ from portail import odsql
 from portail.odsql import ast
 from portail.api.errors import ApiError, invalid_parameter
 from portail.api.facets import DEFAULT_LIMIT, parse_facet, parse_refinements
-from portail.api.serialize import records_json
+from portail.api.serialize import EXPLORE_METAS, records_json
 from portail.odsql.kinds import RECORDS
 from portail.schema import Field, FieldType
 from portail.store.engine import connect
@@ -46,14 +46,26 @@ MULTIVALUED = {"multivalued": [SEPARATOR]}
 #: Arrow table has no rowid of its own.
 _INDEX = "rowid"
 _TYPES = {FieldType.TEXT: pa.string(), FieldType.INT: pa.int64(), FieldType.BOOLEAN: pa.bool_(),
-          FieldType.DATETIME: pa.timestamp("us", tz="UTC"), FieldType.JSON: pa.string()}
+          FieldType.DOUBLE: pa.float64(), FieldType.DATETIME: pa.timestamp("us", tz="UTC"), FieldType.DATE: pa.date32(),
+          FieldType.JSON: pa.string()}
 
 
 def _meta(name: str, type: FieldType = FieldType.TEXT, multivalued: bool = False) -> tuple[str, FieldType, bool, str]:
     return name, type, multivalued, "meta"
 
 
-#: (name, type, multivalued, where the value comes from: the dataset object or metas.default)
+def _template(template: str, name: str, type: FieldType = FieldType.TEXT) -> tuple[str, FieldType, bool, str]:
+    """A metadata of another template than ``default``: always named with its template."""
+    return f"{template}.{name}", type, False, template
+
+
+#: Templates other than ``default`` whose metadata are fields (``dcat.created``,
+#: ``explore.download_count``, also under ``metas.``); ``explore`` is null until usage
+#: analytics exist, so a condition on it keeps no dataset.
+TEMPLATES = ("dcat", "explore")
+
+#: (name, type, multivalued, where the value comes from: the dataset object, metas.default or
+#: another template of metas)
 _COLUMNS: list[tuple[str, FieldType, bool, str]] = [
     ("dataset_id", FieldType.TEXT, False, "top"), ("dataset_uid", FieldType.TEXT, False, "top"),
     ("has_records", FieldType.BOOLEAN, False, "top"), ("data_visible", FieldType.BOOLEAN, False, "top"),
@@ -62,7 +74,17 @@ _COLUMNS: list[tuple[str, FieldType, bool, str]] = [
     _meta("license"), _meta("license_url"), _meta("language"), _meta("timezone"), _meta("publisher"),
     _meta("modified", FieldType.DATETIME), _meta("data_processed", FieldType.DATETIME),
     _meta("metadata_processed", FieldType.DATETIME), _meta("records_count", FieldType.INT),
-    _meta("federated", FieldType.BOOLEAN),
+    _meta("federated", FieldType.BOOLEAN), _meta("metadata_languages", multivalued=True),
+    _meta("modified_updates_on_data_change", FieldType.BOOLEAN),
+    _meta("modified_updates_on_metadata_change", FieldType.BOOLEAN), _meta("references"),
+    _meta("attributions", multivalued=True), _meta("territory", multivalued=True),
+    _meta("geographic_reference", multivalued=True), _meta("geographic_area"),
+    _template("dcat", "created", FieldType.DATETIME), _template("dcat", "issued", FieldType.DATETIME),
+    _template("dcat", "creator"), _template("dcat", "contact_name"), _template("dcat", "contact_email"),
+    _template("dcat", "accrualperiodicity"), _template("dcat", "temporal_coverage_start", FieldType.DATE),
+    _template("dcat", "temporal_coverage_end", FieldType.DATE), _template("dcat", "spatial"),
+    *[_template("explore", name, FieldType.INT if name != "popularity_score" else FieldType.DOUBLE)
+      for name in EXPLORE_METAS],
     ("fields", FieldType.JSON, False, "top"), ("attachments", FieldType.JSON, False, "top"),
     ("metas", FieldType.JSON, False, "top"),
 ]
@@ -89,6 +111,8 @@ def catalog_fields() -> list[Field]:
         if source == "meta":
             for prefix in ("default.", "metas.default."):
                 fields.append(Field(prefix + name, prefix + name, type, annotations=dict(annotations)))
+        elif source in TEMPLATES:
+            fields.append(Field("metas." + name, "metas." + name, type, annotations=dict(annotations)))
     by_name = {f.name: f for f in fields}
     fields += [dataclasses.replace(by_name[name], name=alias, label=alias) for alias, name in ALIASES.items()]
     return fields
@@ -98,7 +122,11 @@ FIELDS = catalog_fields()
 
 
 def _raw(obj: dict[str, Any], name: str, source: str) -> Any:
-    return obj["metas"]["default"].get(name) if source == "meta" else obj.get(name)
+    if source == "meta":
+        return obj["metas"]["default"].get(name)
+    if source in TEMPLATES:
+        return (obj["metas"].get(source) or {}).get(name.split(".", 1)[1])
+    return obj.get(name)
 
 
 def _cell(value: Any, type: FieldType, multivalued: bool) -> Any:
@@ -110,6 +138,8 @@ def _cell(value: Any, type: FieldType, multivalued: bool) -> Any:
     if type == FieldType.DATETIME:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
         return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    if type == FieldType.DATE:
+        return date.fromisoformat(value) if isinstance(value, str) else value
     if type == FieldType.JSON:
         return json.dumps(value)
     return value
@@ -145,7 +175,7 @@ def _matches(obj: dict[str, Any], f: Field, value: str) -> bool:
     raw = _raw(obj, name, spec[3])
     if raw is None:
         return False
-    if f.type == FieldType.DATETIME:
+    if f.type in (FieldType.DATETIME, FieldType.DATE):
         path = datetime.fromisoformat(raw).strftime("%Y/%m/%d")
         wanted = value.strip().replace("-", "/")
         return path == wanted or path.startswith(wanted + "/")
@@ -315,10 +345,17 @@ _NAMES = frozenset(f.name for f in FIELDS)
 def _narrowed(obj: dict[str, Any], names: set[str], values: dict[str, Any]) -> dict[str, Any]:
     """A dataset object without the properties a select left out (``exclude(fields)``), with
     the values it computed (``records_count * 2 as r2``)."""
-    body = {**obj, "metas": {**obj["metas"], "default": dict(obj["metas"]["default"])}}
+    metas = {template: dict(values) if isinstance(values, dict) else values for template, values in obj["metas"].items()}
+    body = {**obj, "metas": metas}
     for name, _, _, source in _COLUMNS:
-        if name not in names:
-            (body["metas"]["default"] if source == "meta" else body).pop(name, None)
+        if name in names:
+            continue
+        if source == "meta":
+            metas["default"].pop(name, None)
+        elif source in TEMPLATES:
+            (metas.get(source) or {}).pop(name.split(".", 1)[1], None)
+        else:
+            body.pop(name, None)
     if "metas" not in names:
         body.pop("metas")
     body.update((k, v) for k, v in values.items() if k not in _NAMES)
@@ -362,7 +399,7 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
         kept = refined(objects, refine or [], exclude or [], skip=f.name if spec.disjunctive else None)
         mine = [r for r in rules if r.field.name == f.name]
         values = [_raw(o, name, source[3]) for o in kept]
-        if f.type == FieldType.DATETIME:
+        if f.type in (FieldType.DATETIME, FieldType.DATE):
             moments = [datetime.fromisoformat(v) for v in values if v]
             entries = _date_entries(moments, {r.value.replace("-", "/") for r in mine if not r.exclude})
         else:
