@@ -372,3 +372,14 @@ def test_cross_origin_clients_read_quota_headers_and_every_metadata_key(client, 
     for key in ("geographic_reference_auto", "geographic_area_mode", "oauth_scope", "parent_domain", "shared_catalog",
                 "source_dataset", "source_domain", "source_domain_address", "source_domain_title"):
         assert key in metas and metas[key] is None, key
+
+
+def test_records_carry_their_links(client, logement):
+    url = f"{EXPLORE}/catalog/datasets/logements/records"
+    records = client.get(url, params={"include_links": True, "limit": 2, "select": "code_postal"}).json()["results"]
+    for record in records:
+        links = {link["rel"]: link["href"] for link in record["_links"]}
+        assert links["self"].endswith(f"/records/{record['_id']}") and links["dataset"].endswith("/logements")
+        assert client.get(links["self"]).json()["code_postal"] == record["code_postal"]
+        assert client.get(links["dataset"]).status_code == 200
+    assert "_links" not in client.get(url, params={"limit": 1}).json()["results"][0]

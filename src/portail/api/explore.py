@@ -105,6 +105,12 @@ def explore_router(portal: str) -> APIRouter:
                              refine=refine, exclude=exclude, after=after, with_ids=include_links, where=where,
                              group_by=group_by, lang=lang, timezone=timezone, principal=principal)
         body = {"total_count": page.total_count, "results": page.results}
+        if include_links:  # each record's own links (the record schema's _links), beside its _id
+            href = f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset.slug}"
+            for record in page.results:
+                if "_id" in record:
+                    record["_links"] = [{"rel": "self", "href": f"{href}/records/{record['_id']}"},
+                                        {"rel": "dataset", "href": href}]
         if after is not None:
             links = [{"rel": "self", "href": str(request.url)}]
             if page.next_cursor:
