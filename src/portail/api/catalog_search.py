@@ -335,7 +335,8 @@ def _whole(select: str) -> bool:
     """Whether a select starts from every field (``*``, ``include()``, ``exclude()``): its
     datasets are then dataset objects, as without a select (whose default is ``*``), not rows
     of the catalogue table (which spells each metadata three times)."""
-    return any(isinstance(item, ast.SelectStar) or (isinstance(item.expr, ast.Call) and item.expr.name in ("include", "exclude"))
+    return any(isinstance(item, ast.SelectStar)
+               or (isinstance(item.expr, ast.Call) and item.expr.name in ("include", "exclude"))
                for item in odsql.parse("select", select).items)
 
 

@@ -22,8 +22,8 @@ LINK = {"type": "object", "properties": {"rel": {"type": "string"}, "href": {"ty
 LINKS = {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}
 FIELD = {"type": "object", "required": ["name", "type"],
          "properties": {"name": {"type": "string"}, "label": {"type": ["string", "null"]},
-                        "type": {"type": "string", "examples": ["text", "int", "double", "date", "datetime",
-                                                                "geo_point_2d", "geo_shape", "boolean", "file", "json_blob"]},
+                        "type": {"type": "string", "examples": ["text", "int", "double", "date", "datetime", "geo_point_2d",
+                                                                "geo_shape", "boolean", "file", "json_blob"]},
                         "description": {"type": ["string", "null"]},
                         "annotations": {"type": ["object", "array", "null"]}}}
 DATASET = {"type": "object", "required": ["dataset_id", "fields", "metas"],
@@ -83,7 +83,8 @@ JSON_ANSWERS = {
 #: only: an operationId is unique in a document, and each portal serves the same routes.
 OPERATION_IDS = {
     "/catalog/datasets": "getDatasets", "/catalog/datasets/{dataset_id}": "getDataset",
-    "/catalog/datasets/{dataset_id}/records": "getRecords", "/catalog/datasets/{dataset_id}/records/{record_id}": "getRecord",
+    "/catalog/datasets/{dataset_id}/records": "getRecords",
+    "/catalog/datasets/{dataset_id}/records/{record_id}": "getRecord",
     "/catalog/datasets/{dataset_id}/exports": "listDatasetExportFormats",
     "/catalog/datasets/{dataset_id}/exports/{format}": "exportRecords",
     "/catalog/datasets/{dataset_id}/facets": "getRecordsFacets",
