@@ -274,4 +274,112 @@ def test_cursor_walks_past_the_window_on_one_version(client, tmp_path):
     assert client.get(url, params={"after": "garbage!"}).status_code == 400
     assert client.get(url, params={"after": "", "order_by": "n"}).status_code == 400
     links = client.get(url, params={"include_links": True, "limit": 1}).json()["_links"]
-    assert [link["rel"] for link in links] == ["self"]
+    assert [link["rel"] for link in links] == ["self", "first", "last"]  # one record: no next
+
+
+def test_offset_links_stop_at_the_window(client):
+    """A client following ``next`` never gets a request the server refuses: the page that would
+    cross offset + limit = 10,000 is shortened, and there is no ``next`` at the window."""
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "deep", "title": "Deep"})
+    upload(client, "deep", "deep.csv", ("n\n" + "".join(f"{i}\n" for i in range(10_050))).encode())
+    url = f"{EXPLORE}/catalog/datasets/deep/records"
+
+    def links(**params):
+        body = client.get(url, params={"include_links": True, "select": "n", **params}).json()
+        return {link["rel"]: link["href"] for link in body["_links"]}
+
+    assert "next" not in links(offset=9900, limit=100)
+    assert "next" not in links(offset=9990, limit=10)
+    near = links(offset=9850, limit=100)
+    assert "offset=9950" in near["next"] and "limit=50" in near["next"]
+    odd = links(offset=0, limit=30)
+    assert "offset=30" in odd["next"] and "offset=9990" in odd["last"] and "limit=10" in odd["last"]
+    for href in [*near.values(), *odd.values()]:
+        assert client.get(href).status_code == 200, href
+    after = client.get(near["next"]).json()
+    assert len(after["results"]) == 50 and "next" not in {link["rel"] for link in after["_links"]}
+
+
+def test_every_dataset_link_leads_somewhere(client, logement):
+    """The dataset's _links, and the roots they lead to (v2.0's link lists, still read by clients)."""
+    body = client.get(f"{EXPLORE}/catalog/datasets/logements", params={"include_links": True}).json()
+    rels = {link["rel"]: link["href"] for link in body["_links"]}
+    assert {"self", "records", "exports", "attachments", "catalog"} <= set(rels)
+    for href in rels.values():
+        assert client.get(href).status_code == 200, href
+    for root in (f"{EXPLORE}/", EXPLORE, f"{EXPLORE}/catalog/", f"{EXPLORE}/catalog",
+                 f"{EXPLORE}/catalog/?select=dataset_id%2C+records_count"):
+        links = client.get(root).json()["links"]
+        assert links[0]["rel"] == "self"
+        for link in links:
+            assert client.get(link["href"]).status_code == 200, link
+
+
+def test_openapi_document_resolves_and_says_what_routes_answer(client):
+    import json
+    import re
+
+    spec = client.get(f"{EXPLORE}/swagger.json").json()
+    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(spec)))
+    assert refs and refs <= set(spec["components"]["schemas"])  # no dangling $ref (HTTPValidationError was)
+    operations = [op for item in spec["paths"].values() for op in item.values()]
+    assert not [op["operationId"] for op in operations if "422" in op["responses"]]  # routes answer 400
+    assert "400" in spec["paths"][f"{MGMT}/groups"]["post"]["responses"]
+    assert spec["components"]["securitySchemes"]["apikey"] == {
+        "type": "apiKey", "in": "query", "name": "apikey", "description": "An API key as a query parameter."}
+    assert {} in spec["security"]
+    ids = {path: item["get"]["operationId"] for path, item in spec["paths"].items() if "get" in item}
+    assert ids[f"{EXPLORE}/catalog/datasets"] == "getDatasets"
+    assert ids[f"{EXPLORE}/catalog/datasets/{{dataset_id}}/records"] == "getRecords"
+    assert ids[f"{EXPLORE}/catalog/datasets/{{dataset_id}}/facets"] == "getRecordsFacets"
+    assert ids[f"{EXPLORE}/catalog/datasets/{{dataset_id}}/exports/{{format}}"] == "exportRecords"
+    assert len(operations) == len({op["operationId"] for op in operations})
+    records = spec["paths"][f"{EXPLORE}/catalog/datasets/{{dataset_id}}/records"]["get"]["responses"]
+    assert {"403", "410"} <= set(records)
+    assert {"400", "404"} <= set(spec["paths"]["/api/datasets/1.0/{dataset_id}/"]["get"]["responses"])
+    assert {"visibility", "data_visible", "alternative_exports"} <= set(spec["components"]["schemas"]["Dataset"]["properties"])
+
+
+def test_json_fields_are_json_blob_for_clients(client):
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "docs", "title": "Docs"})
+    assert client.put(f"{MGMT}/datasets/docs/fields/doc", json={"type": "json"}).status_code == 200
+    upload(client, "docs", "docs.csv", b'id;doc\n1;"{""a"": [1, 2]}"\n')
+    fields = {f["name"]: f["type"] for f in client.get(f"{EXPLORE}/catalog/datasets/docs").json()["fields"]}
+    assert fields == {"id": "int", "doc": "json_blob"}
+    assert client.get(f"{EXPLORE}/catalog/datasets/docs/records").json()["results"] == [{"id": 1, "doc": {"a": [1, 2]}}]
+
+
+def test_head_is_answered_wherever_get_is(client, logement):
+    for path in ("/catalog/datasets", "/catalog/datasets/logements", "/catalog/datasets/logements/records?limit=1"):
+        get, head = client.get(EXPLORE + path), client.head(EXPLORE + path)
+        assert head.status_code == 200 and head.content == b"", path
+        assert head.headers["content-type"] == get.headers["content-type"]
+        assert head.headers["content-length"] == get.headers["content-length"]
+    assert client.head(f"{EXPLORE}/catalog/datasets/nope").status_code == 404
+    refused = client.delete(f"{EXPLORE}/catalog/datasets")
+    assert refused.status_code == 405 and "GET" in refused.headers["allow"]
+    preflight = client.options(f"{EXPLORE}/catalog/datasets", headers={
+        "Origin": "https://example.org", "Access-Control-Request-Method": "HEAD"})
+    assert preflight.status_code == 200
+
+
+def test_cross_origin_clients_read_quota_headers_and_every_metadata_key(client, logement):
+    response = client.get(f"{EXPLORE}/catalog/datasets/logements", headers={"Origin": "https://example.org"})
+    exposed = {h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")}
+    assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after",
+            "ods-explore-api-deprecation"} <= exposed
+    metas = response.json()["metas"]["default"]
+    for key in ("geographic_reference_auto", "geographic_area_mode", "oauth_scope", "parent_domain", "shared_catalog",
+                "source_dataset", "source_domain", "source_domain_address", "source_domain_title"):
+        assert key in metas and metas[key] is None, key
+
+
+def test_records_carry_their_links(client, logement):
+    url = f"{EXPLORE}/catalog/datasets/logements/records"
+    records = client.get(url, params={"include_links": True, "limit": 2, "select": "code_postal"}).json()["results"]
+    for record in records:
+        links = {link["rel"]: link["href"] for link in record["_links"]}
+        assert links["self"].endswith(f"/records/{record['_id']}") and links["dataset"].endswith("/logements")
+        assert client.get(links["self"]).json()["code_postal"] == record["code_postal"]
+        assert client.get(links["dataset"]).status_code == 200
+    assert "_links" not in client.get(url, params={"limit": 1}).json()["results"][0]

@@ -235,3 +235,131 @@ def test_now_is_read_at_every_call(client):
     time.sleep(0.01)
     second = client.get(f"{URL}/velos/records", params=params).json()["results"][0]["t"]
     assert datetime.fromisoformat(second) > datetime.fromisoformat(first)
+
+
+def test_order_by_random_is_a_stable_shuffle(client):
+    """random(seed) hashes each row's identity: the catalogue table carries one."""
+    first = ids(get(client, order_by="random(1)", limit=100))
+    assert sorted(first) == sorted(d[0] for d in DATASETS)
+    assert ids(get(client, order_by="random(1)", limit=100)) == first
+    assert ids(get(client, order_by="random(2) desc", limit=2)) == ids(get(client, order_by="random(2) desc", limit=100))[:2]
+
+
+@pytest.mark.parametrize("where, expected", [
+    ('"Paris"', ["budget", "velos"]),  # title or publisher; every dataset's timezone is Europe/Paris
+    ('search(*, "paris")', ["budget", "velos"]),
+    ('search("paris")', ["budget", "velos"]),
+    ('suggest(*, "europ")', []),
+    ('"Europe"', []),
+    ('"domain"', []),
+    ('"fr"', []),
+    ('"analyze"', []),
+    ('"budget" or "bus"', ["budget", "bus"]),
+    ('not "paris"', ["arbres", "bus"]),
+    ('"mobilité" and "RATP"', ["bus"]),  # keyword and publisher
+    ('timezone = "Europe/Paris"', ["arbres", "budget", "bus", "velos"]),  # still a field where can name
+    ('search(timezone, "paris")', ["arbres", "budget", "bus", "velos"]),
+])
+def test_full_text_reads_descriptive_metadata_only(client, where, expected):
+    assert sorted(ids(get(client, where=where, limit=100))) == expected
+
+
+def test_datasetid_is_the_v2_0_name_of_dataset_id(client):
+    """QGIS looks a layer's dataset up with where=datasetid:"x" and wants total_count > 0."""
+    assert get(client, where='datasetid:"bus"')["total_count"] == 1
+    assert ids(get(client, where='datasetid = "bus" or datasetid = "velos"', order_by="datasetid")) == ["bus", "velos"]
+    assert get(client, select="datasetid", where='dataset_id = "bus"')["results"] == [{"datasetid": "bus"}]
+    assert ids(get(client, refine="datasetid:budget")) == ["budget"]
+
+
+def test_functions_and_aggregates_of_list_fields_read_their_values(client):
+    """The separator the catalogue table joins a list with never reaches a response, and
+    aggregates count values, not joined lists."""
+    row = get(client, select="lower(keyword) as k, upper(theme) as t, keyword", where='dataset_id = "velos"')["results"][0]
+    assert row == {"k": ["vélo", "mobilité"], "t": ["TRANSPORTS", "ENVIRONNEMENT"], "keyword": ["vélo", "mobilité"]}
+    keywords = {k for d in DATASETS for k in d[3]}
+    themes = {t for d in DATASETS for t in d[2]}
+    body = get(client, select="count(distinct keyword) as k, count(distinct theme) as t, max(theme) as hi, "
+                              "min(theme) as lo, count(distinct features) as f")
+    assert body["results"] == [{"k": len(keywords), "t": len(themes), "hi": max(themes), "lo": min(themes), "f": 2}]
+    grouped = get(client, select="publisher, count(distinct theme) as t", group_by="publisher", order_by="publisher")
+    assert {r["publisher"]: r["t"] for r in grouped["results"]} == {
+        p: len({t for d in DATASETS if d[4] == p for t in d[2]}) for p in {d[4] for d in DATASETS}}
+
+
+def test_catalog_pagination_links(client):
+    body = get(client, include_links="true", limit=2, order_by="dataset_id", select="dataset_id")
+    links = {link["rel"]: link["href"] for link in body["_links"]}
+    assert set(links) == {"self", "first", "next", "last"}
+    assert ids(client.get(links["next"]).json()) == sorted(d[0] for d in DATASETS)[2:4]
+    assert client.get(links["last"]).json()["results"] == client.get(links["next"]).json()["results"]
+    assert ids(client.get(links["first"]).json()) == ids(body)
+    last = {link["rel"] for link in client.get(links["last"]).json()["_links"]}
+    assert last == {"self", "first", "last"}
+
+
+def test_select_star_gives_the_dataset_object(client):
+    """select's default is *: an explicit * gives what no select gives."""
+    plain = get(client, order_by="dataset_id", limit=100)["results"]
+    assert get(client, select="*", order_by="dataset_id", limit=100)["results"] == plain
+    assert get(client, select="include(*)", order_by="dataset_id", limit=100)["results"] == plain
+    no_fields = get(client, select="exclude(fields)", order_by="dataset_id", limit=100)["results"]
+    assert no_fields == [{k: v for k, v in d.items() if k != "fields"} for d in plain]
+    doubled = get(client, select="*, records_count * 2 as r2", order_by="dataset_id", limit=100)["results"]
+    assert doubled == [{**d, "r2": 2 * d["metas"]["default"]["records_count"]} for d in plain]
+
+
+@pytest.mark.parametrize("params", [{"order_by": "vector_similarity('vélo')"},
+                                    {"where": 'vector_similarity_threshold("vélo", 0.1)'}])
+def test_semantic_search_is_refused_honestly(client, params):
+    response = client.get(URL, params=params)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error_code"] == "ODSQLError" and "not implemented" in body["message"]
+    assert "only available on the catalog" not in body["message"]
+
+
+def test_metadata_instants_carry_their_offset_in_the_requested_timezone(client):
+    """modified reads the same in the object as through select: an instant with its offset."""
+    utc = get(client, where='dataset_id = "velos"')["results"][0]["metas"]["default"]
+    assert utc["modified"] == "2024-05-03T08:00:00+00:00"
+    assert datetime.fromisoformat(utc["data_processed"]).utcoffset() is not None
+    paris = client.get(f"{URL}/velos", params={"timezone": "Europe/Paris"}).json()
+    assert paris["metas"]["default"]["modified"] == "2024-05-03T10:00:00+02:00"
+    assert paris["metas"]["dcat"]["created"].endswith("+02:00") or paris["metas"]["dcat"]["created"].endswith("+01:00")
+    listed = get(client, where='dataset_id = "budget"', timezone="Europe/Paris")["results"][0]["metas"]["default"]
+    assert listed["modified"] == "2024-01-16T00:30:00+01:00"
+    selected = get(client, select="modified", where='dataset_id = "budget"', timezone="Europe/Paris")["results"][0]
+    assert selected["modified"] == listed["modified"]
+    # the same instant whatever the zone it is written in: 23:30 UTC on the 15th is the 16th in Paris
+    day = "modified >= date'2024-01-16' and modified < date'2024-01-17'"
+    assert ids(get(client, where=day, timezone="Europe/Paris")) == ["budget"]
+    assert ids(get(client, where=day)) == []
+    assert ids(get(client, refine="modified:2024/01/16", timezone="Europe/Paris")) == ["budget"]
+
+
+def test_dataset_lookup_reads_select_and_timezone(client):
+    assert client.get(f"{URL}/bus", params={"select": "dataset_id, records_count"}).json() == \
+        {"dataset_id": "bus", "records_count": 2}
+    assert client.get(f"{URL}/bus", params={"select": "*"}).json() == client.get(f"{URL}/bus").json()
+    for params in ({"select": "nope("}, {"select": "nope"}, {"timezone": "Mars/Olympus"}, {"select": "count(*)"}):
+        response = client.get(f"{URL}/bus", params=params)
+        assert response.status_code == 400, params
+    assert client.get(URL, params={"timezone": "Mars/Olympus", "where": 'dataset_id = "nope"'}).status_code == 400
+
+
+def test_every_metadata_template_is_a_field(client):
+    """explore.*, dcat.* and the rest of default.* are fields too, as <template>.<name>."""
+    assert get(client, where="explore.download_count > 100")["total_count"] == 0  # null until usage analytics exist
+    assert get(client, where="metas.explore.popularity_score is null")["total_count"] == len(DATASETS)
+    assert get(client, where="dcat.created >= date'2000'")["total_count"] == len(DATASETS)
+    assert get(client, where='"fr" in metadata_languages')["total_count"] == len(DATASETS)
+    assert get(client, where="default.modified_updates_on_data_change and territory is null")["total_count"] == len(DATASETS)
+    row = get(client, select="dcat.created, metas.dcat.creator, metadata_languages, dcat.temporal_coverage_start",
+              where='dataset_id = "bus"')["results"][0]
+    obj = client.get(f"{URL}/bus").json()["metas"]
+    assert datetime.fromisoformat(row["dcat.created"]) == datetime.fromisoformat(obj["dcat"]["created"])
+    assert row["metas.dcat.creator"] == obj["dcat"]["creator"] and row["metadata_languages"] == ["fr"]
+    assert row["dcat.temporal_coverage_start"] is None
+    trimmed = get(client, select="exclude(dcat.creator)", where='dataset_id = "bus"')["results"][0]["metas"]
+    assert "creator" not in trimmed["dcat"] and "created" in trimmed["dcat"]

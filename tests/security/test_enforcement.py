@@ -87,8 +87,10 @@ def test_public_metadata_with_restricted_records(matrix):
     assert listed[META]["metas"]["default"]["records_count"] == 0 and listed[META]["has_records"] is False
     assert get(matrix, "anonymous", f"{API}/{META}").status_code == 200
     for path in ("records", "facets", "exports/csv", "attachments"):
-        response = get(matrix, "anonymous", f"{API}/{META}/{path}")
-        assert response.status_code == 403 and response.json()["error_code"] == "Forbidden", path
+        response = get(matrix, "anonymous", f"{API}/{META}/{path}")  # credentials may open them: 401
+        assert response.status_code == 401 and response.json()["error_code"] == "Unauthorized", path
+        refused = get(matrix, "nogrant", f"{API}/{META}/{path}")  # they do not: 403
+        assert refused.status_code == 403 and refused.json()["error_code"] == "Forbidden", path
     assert get(matrix, "admin", f"{API}/{META}/records", limit=0).json()["total_count"] > 90
 
 
@@ -159,3 +161,18 @@ def test_migration_0003_on_postgresql(pg_url):
         assert s.scalar(select(DatasetSecurity.metadata_public)) is True
         assert auth.dataset_ref(s, services.get_dataset(s, "d")).metadata_public is True
     factory.kw["bind"].dispose()
+
+
+def test_the_dataset_object_says_what_the_caller_may_read(matrix):
+    """visibility and data_visible come from the dataset's security, for the caller."""
+    def shown(who: str, slug: str) -> tuple:
+        body = get(matrix, who, f"{API}/{slug}").json()
+        return body["visibility"], body["data_visible"], body["has_records"]
+
+    assert shown("anonymous", META) == ("restricted", False, False)  # metadata only
+    assert shown("admin", META) == ("restricted", True, True)
+    assert shown("admin", SECRET) == ("restricted", True, True)
+    assert shown("anonymous", OPEN) == ("domain", True, True)
+    listed = get(matrix, "anonymous", API, where="visibility = 'restricted'", select="dataset_id, data_visible").json()
+    assert listed["results"] == [{"dataset_id": META, "data_visible": False}]
+    assert [r["dataset_id"] for r in get(matrix, "anonymous", API, where="data_visible is false").json()["results"]] == [META]

@@ -82,6 +82,9 @@ ROUTES: dict[str, str] = {
     "/explore": "page",
     "/explore/dataset/{dataset_id}": "dataset",
     "/explore/dataset/{dataset_id}/{tab}": "tabs",
+    # The API's and the catalogue's roots: links to sub-resources, no dataset data.
+    "/api/explore/v2.1": "no_data",
+    "/api/explore/v2.1/catalog": "no_data",
     # Instance-wide, no dataset data: documentation and health.
     "/api/explore/v2.1/swagger.json": "no_data",
     "/api/docs": "no_data",

@@ -37,6 +37,8 @@ from portail.config import Portal
 from portail.operations import Instance, open_instance
 
 EXPLORE_PREFIX = "/api/explore/v2.1"
+EXPOSED_HEADERS = ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After",
+                   "Ods-Explore-Api-Deprecation", "Content-Disposition"]
 
 
 def create_app(instance: Instance | None = None) -> FastAPI:
@@ -63,9 +65,12 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     from portail.web.docs import install_docs
 
     install_docs(app)
+    app.add_middleware(HeadAsGetMiddleware)  # innermost: quotas and CORS see the HEAD as it came
     app.add_middleware(Guard)  # caller once per request, CSRF, quotas (api/guard.py); inside CORS, so a 429 carries its headers
-    # Anonymous reads are open to every origin, as on Opendatasoft portals; no credentials.
-    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"])
+    # Anonymous reads are open to every origin, as on Opendatasoft portals; no credentials. Browser
+    # clients may read the quota headers (and the deprecation notice the JS client logs).
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD"], allow_headers=["*"],
+                       expose_headers=EXPOSED_HEADERS)
     app.add_middleware(BodyLimitMiddleware, limit=instance.settings.max_upload_bytes)
     app.add_exception_handler(LoginRequired, login_redirect)
     from portail.web.auth_routes import auth_router
@@ -137,3 +142,26 @@ class PortalHostMiddleware:
                 scope = {**scope, "path": portal.root + scope["path"],
                          "raw_path": (portal.root + scope["path"]).encode()}
         await self.app(scope, receive, send)
+
+
+class HeadAsGetMiddleware:
+    """``HEAD`` is answered wherever ``GET`` is (HTTP semantics; link checkers and proxies send
+    it): the GET's status and headers, without its body. Routes declare GET only, so the
+    OpenAPI document is not doubled."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message):
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)

@@ -20,20 +20,22 @@ nested ``facets`` under a refined date). Nothing here reads the store.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Callable
 
 import pyarrow as pa
 from sqlglot import exp
 
 from portail import odsql
+from portail.odsql import ast
 from portail.api.errors import ApiError, invalid_parameter
 from portail.api.facets import DEFAULT_LIMIT, parse_facet, parse_refinements
-from portail.api.serialize import records_json
+from portail.api.serialize import EXPLORE_METAS, records_json
 from portail.odsql import multivalued_items
 from portail.odsql.kinds import RECORDS
 from portail.schema import Field, FieldType
@@ -41,16 +43,31 @@ from portail.store.engine import connect
 
 SEPARATOR = "\x1f"  # joins a multivalued field's values in one text column (never in a value)
 MULTIVALUED = {"multivalued": [SEPARATOR]}
-_INDEX = "__dataset_index"
+#: A dataset's position in the table, read back to hand out its object; named ``rowid`` because
+#: that is what the compiler reads as a row's identity (``random(seed)`` hashes it), and an
+#: Arrow table has no rowid of its own.
+_INDEX = "rowid"
 _TYPES = {FieldType.TEXT: pa.string(), FieldType.INT: pa.int64(), FieldType.BOOLEAN: pa.bool_(),
-          FieldType.DATETIME: pa.timestamp("us", tz="UTC"), FieldType.JSON: pa.string()}
+          FieldType.DOUBLE: pa.float64(), FieldType.DATETIME: pa.timestamp("us", tz="UTC"), FieldType.DATE: pa.date32(),
+          FieldType.JSON: pa.string()}
 
 
 def _meta(name: str, type: FieldType = FieldType.TEXT, multivalued: bool = False) -> tuple[str, FieldType, bool, str]:
     return name, type, multivalued, "meta"
 
 
-#: (name, type, multivalued, where the value comes from: the dataset object or metas.default)
+def _template(template: str, name: str, type: FieldType = FieldType.TEXT) -> tuple[str, FieldType, bool, str]:
+    """A metadata of another template than ``default``: always named with its template."""
+    return f"{template}.{name}", type, False, template
+
+
+#: Templates other than ``default`` whose metadata are fields (``dcat.created``,
+#: ``explore.download_count``, also under ``metas.``); ``explore`` is null until usage
+#: analytics exist, so a condition on it keeps no dataset.
+TEMPLATES = ("dcat", "explore")
+
+#: (name, type, multivalued, where the value comes from: the dataset object, metas.default or
+#: another template of metas)
 _COLUMNS: list[tuple[str, FieldType, bool, str]] = [
     ("dataset_id", FieldType.TEXT, False, "top"), ("dataset_uid", FieldType.TEXT, False, "top"),
     ("has_records", FieldType.BOOLEAN, False, "top"), ("data_visible", FieldType.BOOLEAN, False, "top"),
@@ -59,10 +76,28 @@ _COLUMNS: list[tuple[str, FieldType, bool, str]] = [
     _meta("license"), _meta("license_url"), _meta("language"), _meta("timezone"), _meta("publisher"),
     _meta("modified", FieldType.DATETIME), _meta("data_processed", FieldType.DATETIME),
     _meta("metadata_processed", FieldType.DATETIME), _meta("records_count", FieldType.INT),
-    _meta("federated", FieldType.BOOLEAN),
+    _meta("federated", FieldType.BOOLEAN), _meta("metadata_languages", multivalued=True),
+    _meta("modified_updates_on_data_change", FieldType.BOOLEAN),
+    _meta("modified_updates_on_metadata_change", FieldType.BOOLEAN), _meta("references"),
+    _meta("attributions", multivalued=True), _meta("territory", multivalued=True),
+    _meta("geographic_reference", multivalued=True), _meta("geographic_area"),
+    _template("dcat", "created", FieldType.DATETIME), _template("dcat", "issued", FieldType.DATETIME),
+    _template("dcat", "creator"), _template("dcat", "contact_name"), _template("dcat", "contact_email"),
+    _template("dcat", "accrualperiodicity"), _template("dcat", "temporal_coverage_start", FieldType.DATE),
+    _template("dcat", "temporal_coverage_end", FieldType.DATE), _template("dcat", "spatial"),
+    *[_template("explore", name, FieldType.INT if name != "popularity_score" else FieldType.DOUBLE)
+      for name in EXPLORE_METAS],
     ("fields", FieldType.JSON, False, "top"), ("attachments", FieldType.JSON, False, "top"),
     ("metas", FieldType.JSON, False, "top"),
 ]
+#: Other names of a column: ``datasetid`` is v2.0's name of ``dataset_id``, which the QGIS plugin
+#: still sends (``where=datasetid:"x"``).
+ALIASES = {"datasetid": "dataset_id"}
+#: What full text (a bare string, ``search(*, …)``, ``suggest``, ``startswith``) reads: what
+#: people search a catalogue for. The other text columns (timezone, language, visibility,
+#: features, licence, uid) hold a handful of values shared by most datasets: ``"Paris"`` would
+#: match every dataset through ``Europe/Paris``. They stay fields that ``where`` can name.
+SEARCHED = ("dataset_id", "title", "description", "theme", "keyword", "publisher")
 #: The facets of the catalogue when none is asked for.
 DEFAULT_FACETS = ("features", "modified", "publisher", "keyword", "theme", "language")
 
@@ -78,6 +113,10 @@ def catalog_fields() -> list[Field]:
         if source == "meta":
             for prefix in ("default.", "metas.default."):
                 fields.append(Field(prefix + name, prefix + name, type, annotations=dict(annotations)))
+        elif source in TEMPLATES:
+            fields.append(Field("metas." + name, "metas." + name, type, annotations=dict(annotations)))
+    by_name = {f.name: f for f in fields}
+    fields += [dataclasses.replace(by_name[name], name=alias, label=alias) for alias, name in ALIASES.items()]
     return fields
 
 
@@ -85,7 +124,11 @@ FIELDS = catalog_fields()
 
 
 def _raw(obj: dict[str, Any], name: str, source: str) -> Any:
-    return obj["metas"]["default"].get(name) if source == "meta" else obj.get(name)
+    if source == "meta":
+        return obj["metas"]["default"].get(name)
+    if source in TEMPLATES:
+        return (obj["metas"].get(source) or {}).get(name.split(".", 1)[1])
+    return obj.get(name)
 
 
 def _cell(value: Any, type: FieldType, multivalued: bool) -> Any:
@@ -97,6 +140,8 @@ def _cell(value: Any, type: FieldType, multivalued: bool) -> Any:
     if type == FieldType.DATETIME:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
         return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    if type == FieldType.DATE:
+        return date.fromisoformat(value) if isinstance(value, str) else value
     if type == FieldType.JSON:
         return json.dumps(value)
     return value
@@ -113,20 +158,26 @@ def table(objects: list[dict[str, Any]]) -> pa.Table:
     columns: dict[str, list[Any]] = {_INDEX: [r[_INDEX] for r in rows]}
     types = [pa.field(_INDEX, pa.int64())]
     for f in FIELDS:
-        source = f.name.removeprefix("metas.").removeprefix("default.")
+        source = _column(f.name)
         columns[f.name] = [r[source] for r in rows]
         types.append(pa.field(f.name, _TYPES[f.type]))
     return pa.Table.from_pydict(columns, schema=pa.schema(types))
 
 
+def _column(name: str) -> str:
+    """The column a catalogue field reads (``metas.default.title`` and ``default.title`` read ``title``)."""
+    name = name.removeprefix("metas.").removeprefix("default.")
+    return ALIASES.get(name, name)
+
+
 # -- refine / exclude -------------------------------------------------------------------------
 def _matches(obj: dict[str, Any], f: Field, value: str) -> bool:
-    name = f.name.removeprefix("metas.").removeprefix("default.")
+    name = _column(f.name)
     spec = next(c for c in _COLUMNS if c[0] == name)
     raw = _raw(obj, name, spec[3])
     if raw is None:
         return False
-    if f.type == FieldType.DATETIME:
+    if f.type in (FieldType.DATETIME, FieldType.DATE):
         path = datetime.fromisoformat(raw).strftime("%Y/%m/%d")
         wanted = value.strip().replace("-", "/")
         return path == wanted or path.startswith(wanted + "/")
@@ -190,24 +241,83 @@ def _membership(plan: odsql.Plan) -> odsql.Plan:
     return plan
 
 
+_TEXT_PREDICATES = ("search", "suggest", "startswith")
+#: Opendatasoft's catalogue-only semantic search, which needs embeddings this portal does not build.
+_SEMANTIC = ("vector_similarity(", "vector_similarity_threshold(")
+
+
+def _scoped(node: ast.Node, condition: bool = True) -> ast.Node:
+    """A where expression whose full text over every field (a bare string, ``search(*, …)``,
+    ``search("…")``) reads the ``SEARCHED`` fields only; anything else is unchanged."""
+    searched = tuple(ast.Field(name) for name in SEARCHED)
+    if condition and isinstance(node, ast.String):
+        return ast.Call("search", (*searched, node))
+    if isinstance(node, ast.Call) and node.name in _TEXT_PREDICATES and node.args:
+        *names, last = node.args
+        if not names or (len(names) == 1 and isinstance(names[0], ast.Star)):
+            return ast.Call(node.name, (*searched, last))
+    logical = isinstance(node, (ast.And, ast.Or, ast.Not))
+    changes: dict[str, Any] = {}
+    for key, value in vars(node).items():
+        if isinstance(value, ast.Node):
+            changes[key] = _scoped(value, condition and logical)
+        elif isinstance(value, tuple) and any(isinstance(v, ast.Node) for v in value):
+            changes[key] = tuple(_scoped(v, condition and logical) if isinstance(v, ast.Node) else v for v in value)
+    return dataclasses.replace(node, **changes) if changes else node
+
+
 def _compile(**clauses: Any) -> odsql.Plan:
     try:
-        return _membership(odsql.compile_plan(odsql.Query(**clauses), FIELDS))
+        if clauses.get("where"):
+            clauses["where"] = [ast.to_text(_scoped(odsql.parse("where", w))) for w in clauses["where"]]
+        plan = _membership(odsql.compile_plan(odsql.Query(**clauses), FIELDS))
     except odsql.ODSQLError as error:
+        if error.detail.startswith(_SEMANTIC):  # the compiler's word is for a dataset's records
+            name = error.detail.split("(")[0]
+            error = odsql.ODSQLError(f"{name}() (semantic search) is not implemented by this portal; "
+                                     "search the catalogue with full text (a bare string or search()).", error.clause)
         raise ApiError(400, "ODSQLError", error.message) from None
     except ValueError as error:
         raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
+    return dataclasses.replace(plan, select=plan.select.transform(_per_value, copy=False))
+
+
+_LISTED = frozenset(f.name for f in FIELDS if "multivalued" in f.annotations)
+
+
+def _listed(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Column) and node.name in _LISTED
+
+
+def _values(column: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this="string_split", expressions=[column.copy(), exp.Literal.string(SEPARATOR)])
+
+
+def _per_value(node: exp.Expression) -> exp.Expression:
+    """``count(distinct f)``, ``min(f)`` and ``max(f)`` over a multivalued field read its values
+    (``count(distinct keyword)`` counts keywords), not the joined text the table stores."""
+    if isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct) and len(node.this.expressions) == 1 \
+            and _listed(node.this.expressions[0]):
+        values = exp.Anonymous(this="flatten", expressions=[exp.Anonymous(this="list", expressions=[
+            _values(node.this.expressions[0])])])
+        return exp.Anonymous(this="list_unique", expressions=[values])
+    if isinstance(node, (exp.Min, exp.Max)) and _listed(node.this):
+        each = "list_min" if isinstance(node, exp.Min) else "list_max"
+        return node.__class__(this=exp.Anonymous(this=each, expressions=[_values(node.this)]))
+    return node
 
 
 def _shaped(columns: list[Field], rows: list[dict[str, Any]], timezone: str) -> list[dict[str, Any]]:
     """Rows as JSON; a multivalued field as a list of its values (a group key over one holds a
-    single value: its column is not multivalued)."""
+    single value: its column is not multivalued), and so is a function of one (``lower(keyword)``
+    gives each keyword lowered): the separator the table joins values with never leaves it."""
     results = records_json(columns, rows, timezone)
     for f in columns:
-        if "multivalued" in f.annotations and f.type == FieldType.TEXT:
+        if f.type == FieldType.TEXT:
             for r in results:
-                if isinstance(r.get(f.name), str):
-                    r[f.name] = r[f.name].split(SEPARATOR)
+                value = r.get(f.name)
+                if isinstance(value, str) and (SEPARATOR in value or "multivalued" in f.annotations):
+                    r[f.name] = value.split(SEPARATOR)
     return results
 
 
@@ -237,9 +347,45 @@ def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None, 
     query = plan.select.select(exp.column(_INDEX, quoted=True))
     rows = _run(data, query)
     page = rows[offset:offset + effective]
-    if select and select.strip():
-        return CatalogPage(len(rows), _shaped(list(plan.columns), page, timezone), False)
-    return CatalogPage(len(rows), [kept[r[_INDEX]] for r in page], False)
+    if not (select and select.strip()):
+        return CatalogPage(len(rows), [kept[r[_INDEX]] for r in page], False)
+    shaped = _shaped(list(plan.columns), page, timezone)
+    if _whole(select):
+        names = {f.name for f in plan.columns}
+        shaped = [_narrowed(kept[r[_INDEX]], names, values) for r, values in zip(page, shaped)]
+    return CatalogPage(len(rows), shaped, False)
+
+
+def _whole(select: str) -> bool:
+    """Whether a select starts from every field (``*``, ``include()``, ``exclude()``): its
+    datasets are then dataset objects, as without a select (whose default is ``*``), not rows
+    of the catalogue table (which spells each metadata three times)."""
+    return any(isinstance(item, ast.SelectStar)
+               or (isinstance(item.expr, ast.Call) and item.expr.name in ("include", "exclude"))
+               for item in odsql.parse("select", select).items)
+
+
+_NAMES = frozenset(f.name for f in FIELDS)
+
+
+def _narrowed(obj: dict[str, Any], names: set[str], values: dict[str, Any]) -> dict[str, Any]:
+    """A dataset object without the properties a select left out (``exclude(fields)``), with
+    the values it computed (``records_count * 2 as r2``)."""
+    metas = {template: dict(values) if isinstance(values, dict) else values for template, values in obj["metas"].items()}
+    body = {**obj, "metas": metas}
+    for name, _, _, source in _COLUMNS:
+        if name in names:
+            continue
+        if source == "meta":
+            metas["default"].pop(name, None)
+        elif source in TEMPLATES:
+            (metas.get(source) or {}).pop(name.split(".", 1)[1], None)
+        else:
+            body.pop(name, None)
+    if "metas" not in names:
+        body.pop("metas")
+    body.update((k, v) for k, v in values.items() if k not in _NAMES)
+    return body
 
 
 def _date_entries(moments: list[datetime], refined_paths: set[str], prefix: str = "", level: int = 0) -> list[dict]:
@@ -272,12 +418,12 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
     out = []
     for spec in specs:
         f = spec.field
-        name = f.name.removeprefix("metas.").removeprefix("default.")
+        name = _column(f.name)
         source = next(c for c in _COLUMNS if c[0] == name)
         kept = refined(objects, refine or [], exclude or [], skip=f.name if spec.disjunctive else None)
         mine = [r for r in rules if r.field.name == f.name]
         values = [_raw(o, name, source[3]) for o in kept]
-        if f.type == FieldType.DATETIME:
+        if f.type in (FieldType.DATETIME, FieldType.DATE):
             moments = [datetime.fromisoformat(v) for v in values if v]
             entries = _date_entries(moments, {r.value.replace("-", "/") for r in mine if not r.exclude})
         else:

@@ -46,14 +46,14 @@ def _body(code: str, message: str, **extra) -> dict:
 _V1 = ("/api/records/1.0/", "/api/datasets/1.0/")
 
 
-def _response(request: Request, status: int, code: str, message: str, **extra) -> JSONResponse:
+def _response(request: Request, status: int, code: str, message: str, headers=None, **extra) -> JSONResponse:
     """An error in Opendatasoft's shape: ``{error_code, message}``, plus v1's ``error`` on v1
     paths (as the quota error carries both)."""
     body = _body(code, message, **extra)
     path = request.url.path if request.url.path.endswith("/") else request.url.path + "/"
     if any(prefix in path for prefix in _V1):
         body = {"error": message, **body}
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -80,7 +80,7 @@ def install_handlers(app: FastAPI) -> None:
     async def _http(request: Request, error: StarletteHTTPException):
         code = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 403: "Forbidden"}.get(error.status_code, "HTTPError")
         message = error.detail if isinstance(error.detail, str) else "error"
-        return _response(request, error.status_code, code, message)
+        return _response(request, error.status_code, code, message, headers=error.headers)  # a 405's Allow
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception):

@@ -13,16 +13,18 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, StreamingResponse
+from starlette.datastructures import URL
 
 from portail.api.catalog_search import catalog_facets, search_catalog
 from portail.api.deps import portal_url, public_url
-from portail.api.explore_service import (check_paging, check_records_access, dataset_facets, export_stream, get_record,
-                                         get_visible_dataset, query_records, visible_datasets)
-from portail.api.errors import not_found
+from portail.api.explore_service import (GROUP_WINDOW, MAX_LIMIT, MAX_WINDOW, check_paging, check_records_access,
+                                         dataset_facets, export_stream, get_record, get_visible_dataset, query_records,
+                                         visible_datasets)
+from portail.api.errors import invalid_parameter, not_found
 from portail.api.params import Param, query_route
 from portail.api.serialize import dataset_json, json_response
 from portail.exports import FORMATS, ExportOptions
-from portail.odsql.literals import LANGUAGES, language
+from portail.odsql.literals import LANGUAGES, language, zone
 from portail.schema import GEO_TYPES, fields_from_json
 
 #: The query parameters of the routes (``api.params``), by what they do.
@@ -32,7 +34,7 @@ LANGUAGE = (Param("lang", default="fr", choices=LANGUAGES, parse=language), *CLO
 PAGE = (Param("limit", int, 10), Param("offset", int, 0))
 QUERY = (Param("select"), Param("group_by"), Param("order_by"), *FILTERS)
 DATASETS = (*QUERY, *PAGE, *LANGUAGE, Param("include_links", bool, False), Param("include_app_metas", bool, False))
-DATASET = (Param("include_links", bool, False), Param("include_app_metas", bool, False))
+DATASET = (Param("select"), *LANGUAGE, Param("include_links", bool, False), Param("include_app_metas", bool, False))
 RECORDS = (*QUERY, *PAGE, *LANGUAGE, Param("include_links", bool, False),
            Param("after", description="Beyond Opendatasoft: walk all records with a cursor (start with after=, "
                                       "then follow _links next)."))
@@ -58,6 +60,38 @@ def gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
     yield compressor.flush()
 
 
+def checked_timezone(timezone: str) -> str:
+    """The ``timezone`` parameter, refused as the ODSQL compiler refuses it, before any value is
+    written in it (a dataset object's instants are, with or without a query)."""
+    try:
+        zone(timezone)
+    except ValueError as error:
+        raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
+    return timezone
+
+
+def offset_links(url: URL, offset: int, limit: int, total: int, grouped: bool = False) -> list[dict[str, str]]:
+    """``self``, ``first``, ``next`` and ``last`` of an offset-paged answer (v2.0's pagination
+    links), each a request the server accepts: pages stop at Opendatasoft's window (offset +
+    limit ≤ 10,000, 20,000 for groups), so ``next`` is left out at the window, as at the end,
+    and a page that would cross it is shortened. Past the window, the ``after`` cursor walks."""
+    window, largest = (GROUP_WINDOW, GROUP_WINDOW) if grouped else (MAX_WINDOW, MAX_LIMIT)
+    size = largest if limit == -1 else limit
+    links = [{"rel": "self", "href": str(url)}]
+    if size <= 0:
+        return links
+
+    def at(rel: str, start: int) -> dict[str, str]:
+        return {"rel": rel, "href": str(url.include_query_params(offset=start, limit=min(size, window - start)))}
+
+    reachable = min(total, window)
+    links.append(at("first", 0))
+    if offset + size < reachable:
+        links.append(at("next", offset + size))
+    links.append(at("last", (max(reachable - 1, 0) // size) * size))
+    return links
+
+
 def explore_router(portal: str) -> APIRouter:
     """The Explore API of one portal (by id). Every route takes the caller (``request_principal``)
     and hands it to the services, which decide what exists and what is visible."""
@@ -78,13 +112,19 @@ def explore_router(portal: str) -> APIRouter:
                              refine=refine, exclude=exclude, after=after, with_ids=include_links, where=where,
                              group_by=group_by, lang=lang, timezone=timezone, principal=principal)
         body = {"total_count": page.total_count, "results": page.results}
-        if include_links or after is not None:
+        if include_links:  # each record's own links (the record schema's _links), beside its _id
+            href = f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset.slug}"
+            for record in page.results:
+                if "_id" in record:
+                    record["_links"] = [{"rel": "self", "href": f"{href}/records/{record['_id']}"},
+                                        {"rel": "dataset", "href": href}]
+        if after is not None:
             links = [{"rel": "self", "href": str(request.url)}]
             if page.next_cursor:
                 links.append({"rel": "next", "href": str(request.url.include_query_params(after=page.next_cursor))})
-            elif after is None and offset + len(page.results) < page.total_count and page.results:
-                links.append({"rel": "next", "href": str(request.url.include_query_params(offset=offset + len(page.results)))})
             body["_links"] = links
+        elif include_links:
+            body["_links"] = offset_links(request.url, offset, limit, page.total_count, grouped=bool(group_by))
         return json_response(body)
 
     @query_route(router, "/catalog/datasets/{dataset_id}/records/{record_id}", RECORD, summary="One record by id")
@@ -102,23 +142,43 @@ def explore_router(portal: str) -> APIRouter:
                                                        exclude=exclude, where=where, timezone=timezone, principal=principal)})
 
     @query_route(router, "/catalog/datasets/{dataset_id}", DATASET, summary="A dataset's metadata and schema")
-    def get_dataset(request: Request, principal, dataset_id: str, *, include_links, include_app_metas):
+    def get_dataset(request: Request, principal, dataset_id: str, *, select, lang, timezone, include_links,
+                    include_app_metas):
+        """``select`` narrows the object as on the catalogue (one ODSQL: ``api.catalog_search``)."""
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
-        return dataset_json(dataset, base_url(request), include_links, include_app_metas)
+        body = dataset_json(dataset, base_url(request), include_links, include_app_metas, checked_timezone(timezone))
+        if not (select and select.strip()):
+            return body
+        page = search_catalog([body], select=select, lang=lang, timezone=timezone, check_paging=check_paging)
+        if page.aggregated:
+            raise invalid_parameter("A dataset lookup cannot aggregate: select properties or expressions only.")
+        return page.results[0]
 
     @query_route(router, "/catalog/datasets", DATASETS, summary="Search the catalogue")
     def list_datasets(request: Request, principal, *, limit, offset, include_links, select, where, group_by, order_by,
                       refine, exclude, lang, timezone, include_app_metas):
         """ODSQL over the catalogue's own fields (``api.catalog_search``)."""
         datasets = visible_datasets(instance(request), portal, principal)
-        objects = [dataset_json(d, base_url(request), include_links, include_app_metas) for d in datasets]
+        clock = checked_timezone(timezone)
+        objects = [dataset_json(d, base_url(request), include_links, include_app_metas, clock) for d in datasets]
         page = search_catalog(objects, select=select, where=where, group_by=group_by, order_by=order_by, limit=limit,
                               offset=offset, refine=refine, exclude=exclude, lang=lang, timezone=timezone,
                               check_paging=check_paging)
         body = {"total_count": page.total_count, "results": page.results}
         if include_links:
-            body["_links"] = [{"rel": "self", "href": str(request.url)}]
+            body["_links"] = offset_links(request.url, offset, limit, page.total_count, grouped=page.aggregated)
         return body
+
+    @query_route(router, "/", summary="The API's sources (v2.0's links, which clients still read)")
+    def api_root(request: Request, principal):
+        root = f"{base_url(request)}/api/explore/v2.1"
+        return {"links": [{"rel": "self", "href": root}, {"rel": "catalog", "href": f"{root}/catalog"}]}
+
+    @query_route(router, "/catalog/", summary="The catalogue's sub-resources (v2.0's links)")
+    def catalog_root(request: Request, principal):
+        root = f"{base_url(request)}/api/explore/v2.1/catalog"
+        return {"links": [{"rel": "self", "href": root}] + [{"rel": name, "href": f"{root}/{name}"}
+                                                            for name in ("datasets", "exports", "facets")]}
 
     @query_route(router, "/catalog/facets", FACETS, summary="Facet values of the catalogue")
     def catalog_facets_route(request: Request, principal, *, facet, refine, exclude, where, timezone):

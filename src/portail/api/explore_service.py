@@ -37,7 +37,7 @@ from portail import odsql
 from portail.api.errors import ApiError, invalid_parameter, not_found
 from portail.api.facets import (conditions_for, default_facets, disjunctive_fields, facet_values, parse_facet,
                                  parse_refinements, zone)
-from portail.api.serialize import records_json
+from portail.api.serialize import Exposure, expose, records_json
 from portail.api.text_search import text_condition
 from portail.auth import ANONYMOUS, DatasetRef, Principal, can, security_for
 from portail.auth import services as auth_services
@@ -133,6 +133,9 @@ def _records_access(instance: Instance, dataset: Dataset, principal: Principal) 
     if not can(principal, "read_catalog", access.ref) or access.dataset.current is None:
         raise not_found(f"Unknown dataset: {dataset.slug}")
     if not access.records:
+        if not principal.is_authenticated:  # credentials may open them (Opendatasoft documents 401, not 403)
+            raise ApiError(401, "Unauthorized", f"The records of dataset {dataset.slug} are restricted: "
+                                                "send an API key (Authorization: Apikey <key>) or sign in.")
         raise ApiError(403, "Forbidden", f"The records of dataset {dataset.slug} are restricted.")
     return access
 
@@ -163,6 +166,7 @@ def _shaped(instance: Instance, access: Access) -> Dataset:
             dataset.records_count = version.row_count = 0
     if access.security.hidden_fields:  # last: the count above may filter on a hidden field
         version.fields = [f for f in version.fields if f["name"] not in access.security.hidden_fields]
+    expose(dataset, Exposure(restricted=access.ref.visibility != "public", data_visible=access.records))
     return dataset
 
 

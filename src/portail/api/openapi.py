@@ -22,13 +22,16 @@ LINK = {"type": "object", "properties": {"rel": {"type": "string"}, "href": {"ty
 LINKS = {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}
 FIELD = {"type": "object", "required": ["name", "type"],
          "properties": {"name": {"type": "string"}, "label": {"type": ["string", "null"]},
-                        "type": {"type": "string", "examples": ["text", "int", "double", "date", "datetime",
-                                                                "geo_point_2d", "geo_shape", "boolean", "file"]},
+                        "type": {"type": "string", "examples": ["text", "int", "double", "date", "datetime", "geo_point_2d",
+                                                                "geo_shape", "boolean", "file", "json_blob"]},
                         "description": {"type": ["string", "null"]},
                         "annotations": {"type": ["object", "array", "null"]}}}
 DATASET = {"type": "object", "required": ["dataset_id", "fields", "metas"],
            "properties": {"dataset_id": {"type": "string"}, "dataset_uid": {"type": "string"},
                           "has_records": {"type": "boolean"}, "features": {"type": "array", "items": {"type": "string"}},
+                          "visibility": {"type": "string", "enum": ["domain", "restricted"]},
+                          "data_visible": {"type": "boolean", "description": "whether the caller may read the records"},
+                          "alternative_exports": {"type": "array", "items": {"type": "object"}},
                           "fields": {"type": "array", "items": {"$ref": "#/components/schemas/Field"}},
                           "metas": {"type": "object", "properties": {
                               "default": {"type": "object"}, "dcat": {"type": "object"},
@@ -54,22 +57,56 @@ FACETS = {"type": "object", "required": ["facets"],
 ATTACHMENTS = {"type": "object", "properties": {"links": LINKS, "attachments": {"type": "array", "items": {
     "type": "object", "properties": {"href": {"type": "string"}, "metas": {"type": "object"}}}}}}
 EXPORT_LINKS = {"type": "object", "properties": {"links": LINKS}}
+RECORD = {"type": "object", "description": "A record: its fields (or the selected expressions) by name or alias.",
+          "additionalProperties": True}
 SCHEMAS = {"Error": ERROR, "Link": LINK, "Field": FIELD, "Dataset": DATASET, "Records": RECORDS,
            "Datasets": DATASETS, "FacetValue": FACET_VALUE, "Facets": FACETS, "Attachments": ATTACHMENTS,
-           "ExportLinks": EXPORT_LINKS}
+           "ExportLinks": EXPORT_LINKS, "Record": RECORD, "Links": EXPORT_LINKS}
+#: How callers authenticate (§8.1 of the reference): Opendatasoft's spec names its scheme ``apikey``.
+SECURITY_SCHEMES = {
+    "apikey": {"type": "apiKey", "in": "query", "name": "apikey", "description": "An API key as a query parameter."},
+    "apikeyHeader": {"type": "apiKey", "in": "header", "name": "Authorization",
+                     "description": "`Authorization: Apikey <key>` (the scheme is case-insensitive)."},
+}
+#: Anonymous calls are allowed (``{}``): a key shows what its user may see.
+SECURITY = [{}, {"apikey": []}, {"apikeyHeader": []}]
 
 #: Path suffix (after the API prefix) → schema of the 200 JSON answer.
 JSON_ANSWERS = {
     "/catalog/datasets": "Datasets", "/catalog/datasets/{dataset_id}": "Dataset",
-    "/catalog/datasets/{dataset_id}/records": "Records", "/catalog/datasets/{dataset_id}/records/{record_id}": None,
+    "/catalog/datasets/{dataset_id}/records": "Records", "/catalog/datasets/{dataset_id}/records/{record_id}": "Record",
     "/catalog/datasets/{dataset_id}/facets": "Facets", "/catalog/facets": "Facets",
     "/catalog/datasets/{dataset_id}/attachments": "Attachments", "/catalog/datasets/{dataset_id}/exports": "ExportLinks",
-    "/catalog/exports": "ExportLinks",
+    "/catalog/exports": "ExportLinks", "/": "Links", "/catalog/": "Links",
 }
+#: Path suffix → Opendatasoft's operationId (reference §2), given to the root portal's routes
+#: only: an operationId is unique in a document, and each portal serves the same routes.
+OPERATION_IDS = {
+    "/catalog/datasets": "getDatasets", "/catalog/datasets/{dataset_id}": "getDataset",
+    "/catalog/datasets/{dataset_id}/records": "getRecords",
+    "/catalog/datasets/{dataset_id}/records/{record_id}": "getRecord",
+    "/catalog/datasets/{dataset_id}/exports": "listDatasetExportFormats",
+    "/catalog/datasets/{dataset_id}/exports/{format}": "exportRecords",
+    "/catalog/datasets/{dataset_id}/facets": "getRecordsFacets",
+    "/catalog/datasets/{dataset_id}/attachments": "getDatasetAttachments",
+    "/catalog/datasets/{dataset_id}/attachments/{attachment_id}": "getDatasetAttachment",
+    "/catalog/exports": "listExportFormats", "/catalog/exports/{format}": "exportDatasets",
+    "/catalog/facets": "getDatasetsFacets", "/": "getApiRoot", "/catalog/": "getCatalogRoot",
+}
+EXPLORE = "/api/explore/v2.1"
 #: Media types a file-like answer may have (exports and attachments): anything the format table holds.
 FILE_ANSWERS = ("/exports/{format}", "/attachments/{attachment_id}")
 ERRORS = {"400": "Invalid parameter or malformed ODSQL", "401": "Missing or invalid credentials",
+          "403": "Forbidden: the dataset's records are restricted (metadata only), or its access rules cannot be "
+                 "applied (SecurityError)",
           "404": "Unknown dataset, record or attachment", "429": "Too many requests"}
+#: Statuses of some routes only, by path suffix.
+MORE_ERRORS = {"/catalog/datasets/{dataset_id}/records": {"410": "CursorExpired: the version an after= cursor "
+                                                                 "walks is no longer kept"}}
+
+
+def _error(text: str) -> dict[str, Any]:
+    return {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
 def _file_media_types() -> list[str]:
@@ -84,30 +121,41 @@ def _file_media_types() -> list[str]:
 
 def _describe(path: str, operation: dict[str, Any], media_types: list[str]) -> None:
     responses = operation.setdefault("responses", {})
-    suffix = next((path[i:] for i in range(len(path)) if path[i:] in JSON_ANSWERS), None)
+    suffix = path.split(EXPLORE, 1)[1] if EXPLORE in path else None  # after any portal's prefix
     if path.endswith(FILE_ANSWERS):
         responses["200"] = {"description": "The file, streamed",
                             "content": {m: {"schema": {}} for m in media_types}}
-    elif suffix is not None:
-        schema = {"$ref": f"#/components/schemas/{JSON_ANSWERS[suffix]}"} if JSON_ANSWERS[suffix] else {"type": "object"}
+    elif suffix in JSON_ANSWERS:
+        schema = {"$ref": f"#/components/schemas/{JSON_ANSWERS[suffix]}"}
         responses["200"] = {"description": "Successful answer", "content": {"application/json": {"schema": schema}}}
-    responses.pop("422", None)  # FastAPI's validation answer: ours is a 400 with the Opendatasoft shape
-    for status, text in ERRORS.items():
-        responses.setdefault(status, {"description": text,
-                                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+    for status, text in {**ERRORS, **MORE_ERRORS.get(suffix or "", {})}.items():
+        responses.setdefault(status, _error(text))
+    if path.startswith(EXPLORE) and suffix in OPERATION_IDS:
+        operation["operationId"] = OPERATION_IDS[suffix]
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    components = document.setdefault("components", {}).setdefault("schemas", {})
-    components.update(SCHEMAS)
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas.update(SCHEMAS)
     for name in ("HTTPValidationError", "ValidationError"):
-        components.pop(name, None)
+        schemas.pop(name, None)
+    components["securitySchemes"] = SECURITY_SCHEMES
+    document["security"] = SECURITY
     media_types = _file_media_types()
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():
-            if method == "get" and "/api/explore/" in path or path.startswith("/api/records/"):
+            responses = operation.setdefault("responses", {})
+            # FastAPI's validation answer (422, with the schema dropped above): ours is a 400
+            # with the Opendatasoft shape (``errors.install_handlers``), on every route.
+            if responses.pop("422", None) is not None:
+                responses.setdefault("400", _error(ERRORS["400"]))
+            if method == "get" and ("/api/explore/" in path or "/api/records/" in path):
                 _describe(path, operation, media_types)
+            elif method == "get" and "/api/datasets/1.0/" in path:  # v1's lookups
+                for status in ("400", "404"):
+                    responses.setdefault(status, _error(ERRORS[status]))
     return document
 
 

@@ -7,7 +7,9 @@ here and nowhere else; record values are shaped by ``portail.values``, shared wi
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
@@ -31,8 +33,16 @@ def json_response(body: Any) -> Response:
     return Response(text.encode("utf-8"), media_type="application/json; charset=utf-8")  # as Opendatasoft sends it
 
 
-def _iso(value: datetime | date | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def _iso(value: datetime | date | None, tz: ZoneInfo | None = None) -> str | None:
+    """A date as is; an instant with its offset, in ``tz`` (the request's timezone, UTC by
+    default), as record values are written: the catalogue stores instants in UTC, and some
+    databases hand them back without their zone."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        return value.isoformat()
+    moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return moment.astimezone(tz or UTC).isoformat()
 
 
 def features(fields: list[Field], has_records: bool) -> list[str]:
@@ -46,12 +56,17 @@ def features(fields: list[Field], has_records: bool) -> list[str]:
     return found
 
 
+#: Field types as Opendatasoft names them where ours differ: clients (the api-client's constants)
+#: know a JSON field as ``json_blob``.
+API_TYPES = {FieldType.JSON: "json_blob"}
+
+
 def field_json(f: Field) -> dict[str, Any]:
-    return {"name": f.name, "label": f.label, "type": str(f.type), "annotations": f.annotations,
+    return {"name": f.name, "label": f.label, "type": API_TYPES.get(f.type, str(f.type)), "annotations": f.annotations,
             "description": f.description}
 
 
-def default_metas(dataset: Dataset) -> dict[str, Any]:
+def default_metas(dataset: Dataset, tz: ZoneInfo | None = None) -> dict[str, Any]:
     return {
         "title": dataset.title,
         "description": _markdown.render(dataset.description) if dataset.description else None,
@@ -62,11 +77,11 @@ def default_metas(dataset: Dataset) -> dict[str, Any]:
         "language": dataset.language or "fr",
         "metadata_languages": [dataset.language or "fr"],
         "timezone": (dataset.extra_metas or {}).get("timezone", "Europe/Paris"),
-        "modified": _iso(dataset.modified),
+        "modified": _iso(dataset.modified, tz),
         "modified_updates_on_data_change": True,
         "modified_updates_on_metadata_change": True,
-        "data_processed": _iso(dataset.data_processed),
-        "metadata_processed": _iso(dataset.metadata_processed),
+        "data_processed": _iso(dataset.data_processed, tz),
+        "metadata_processed": _iso(dataset.metadata_processed, tz),
         "publisher": dataset.publisher,
         "references": (dataset.extra_metas or {}).get("references"),
         "attributions": (dataset.extra_metas or {}).get("attributions"),
@@ -75,6 +90,11 @@ def default_metas(dataset: Dataset) -> dict[str, Any]:
         "geographic_reference": (dataset.extra_metas or {}).get("geographic_reference"),
         "geographic_area": dataset.spatial_coverage,
         "federated": False,
+        # Opendatasoft's other keys (federation, OAuth, automatic geography), which this portal has
+        # no value for: present and null, as Opendatasoft writes a missing meta.
+        **dict.fromkeys(("geographic_reference_auto", "geographic_area_mode", "oauth_scope", "parent_domain",
+                         "shared_catalog", "source_dataset", "source_domain", "source_domain_address",
+                         "source_domain_title")),
     }
 
 
@@ -85,17 +105,38 @@ EXPLORE_METAS = ("download_count", "api_call_count", "popularity_score", "reuse_
                  "attachment_download_count", "file_field_download_count")
 
 
+#: Where ``explore_service`` leaves, on the copy of a dataset it shapes for a caller, what that
+#: caller is shown of its security (``Exposure``): the dataset object is written from it.
+_EXPOSURE = "_portail_exposure"
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """``restricted``: the dataset is not for everyone (Opendatasoft's ``visibility:
+    "restricted"``, else ``"domain"``); ``data_visible``: the caller may read its records."""
+
+    restricted: bool = False
+    data_visible: bool = True
+
+
+def expose(dataset: Dataset, exposure: Exposure) -> None:
+    setattr(dataset, _EXPOSURE, exposure)
+
+
 def dataset_json(dataset: Dataset, base_url: str = "", include_links: bool = False,
-                 include_app_metas: bool = False) -> dict[str, Any]:
+                 include_app_metas: bool = False, timezone: str = "UTC") -> dict[str, Any]:
+    """The dataset object; ``timezone`` (already checked: ``odsql.literals.zone``) writes its instants."""
+    tz = zone(timezone or "UTC")
     version = dataset.current
     fields = fields_from_json(version.fields) if version else []
-    has_records = bool(version and (version.row_count or 0) > 0)
+    exposure = getattr(dataset, _EXPOSURE, None) or Exposure()
+    has_records = bool(version and (version.row_count or 0) > 0) and exposure.data_visible
     body: dict[str, Any] = {
-        "visibility": "domain",
+        "visibility": "restricted" if exposure.restricted else "domain",
         "dataset_id": dataset.slug,
         "dataset_uid": dataset.uid,
         "has_records": has_records,
-        "data_visible": True,
+        "data_visible": exposure.data_visible,
         "features": features(fields, has_records),
         "attachments": [
             {"mimetype": a.mimetype, "url": f"odsfile://{a.attachment_id}", "id": a.attachment_id, "title": a.title}
@@ -103,10 +144,10 @@ def dataset_json(dataset: Dataset, base_url: str = "", include_links: bool = Fal
         ],
         "alternative_exports": [],
         "metas": {
-            "default": default_metas(dataset),
+            "default": default_metas(dataset, tz),
             "dcat": {
-                "created": _iso(dataset.created_at),
-                "issued": _iso(dataset.created_at),
+                "created": _iso(dataset.created_at, tz),
+                "issued": _iso(dataset.created_at, tz),
                 "creator": dataset.owner,
                 "contact_name": dataset.contact_name,
                 "contact_email": dataset.contact_email,
@@ -124,6 +165,7 @@ def dataset_json(dataset: Dataset, base_url: str = "", include_links: bool = Fal
         href = f"{base_url}/api/explore/v2.1/catalog/datasets/{dataset.slug}"
         body["_links"] = [{"rel": "self", "href": href}, {"rel": "records", "href": href + "/records"},
                           {"rel": "exports", "href": href + "/exports"},
+                          {"rel": "attachments", "href": href + "/attachments"},
                           {"rel": "catalog", "href": f"{base_url}/api/explore/v2.1/catalog"}]
     return body
 
