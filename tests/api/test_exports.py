@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -16,6 +17,18 @@ from portail.api import create_app
 from tests.conftest import Published, logements_file, published_instance
 
 URL = "/api/explore/v2.1/catalog/datasets/logements/exports"
+
+
+def geo_file(response, fmt: str, tmp_path: Path) -> Path:
+    """An export written where GDAL reads it: a shapefile's zip (all its parts) unpacked."""
+    if fmt != "shp":
+        path = tmp_path / f"out.{fmt}"
+        path.write_bytes(response.content)
+        return path
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert {n.rsplit(".", 1)[1] for n in archive.namelist()} >= {"shp", "shx", "dbf", "prj"}
+        archive.extractall(tmp_path)
+    return next(tmp_path.glob("*.shp"))
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +111,7 @@ def test_geo_formats_read_back(client, fmt, tmp_path):
 
     response = client.get(f"{URL}/{fmt}", params={"select": "id_livraison,annee,geo_point_2d", "limit": 50})
     assert response.status_code == 200, response.text
-    path = tmp_path / f"out.{fmt}"
-    if fmt == "shp":
-        with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
-            assert {n.rsplit(".", 1)[1] for n in archive.namelist()} >= {"shp", "shx", "dbf", "prj"}
-            archive.extractall(tmp_path)
-        path = next(tmp_path.glob("*.shp"))
-    else:
-        path.write_bytes(response.content)
+    path = geo_file(response, fmt, tmp_path)
     info = pyogrio.read_info(path, layer=0 if fmt != "gpx" else "waypoints", force_feature_count=True,
                              force_total_bounds=True)
     assert info["features"] == 50
@@ -183,12 +189,7 @@ def test_geo_formats_take_integer_sums(client, fmt, tmp_path):
     params = {"select": "annee,sum(nb_logmt_total) as n,envelope(geo_point_2d) as env", "group_by": "annee", "limit": 3}
     response = client.get(f"{URL}/{fmt}", params=params)
     assert response.status_code == 200 and response.content
-    path = tmp_path / f"out.{fmt}"
-    if fmt == "shp":
-        zipfile.ZipFile(io.BytesIO(response.content)).extractall(tmp_path)
-        path = next(tmp_path.glob("*.shp"))
-    else:
-        path.write_bytes(response.content)
+    path = geo_file(response, fmt, tmp_path)
     frame = pyogrio.read_dataframe(path, layer="waypoints" if fmt == "gpx" else None)
     records = client.get(URL.replace("/exports", "/records"), params={**params, "select": "annee,sum(nb_logmt_total) as n"})
     sums = {r["annee"]: r["n"] for r in records.json()["results"]}
@@ -204,14 +205,7 @@ def test_empty_geo_exports_are_empty_layers(client, fmt, tmp_path):
 
     response = client.get(f"{URL}/{fmt}", params={"select": "id_livraison,annee,geo_point_2d", "where": "annee = 1"})
     assert response.status_code == 200
-    path = tmp_path / f"out.{fmt}"
-    if fmt == "shp":
-        with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
-            assert {n.rsplit(".", 1)[1] for n in archive.namelist()} >= {"shp", "shx", "dbf", "prj"}
-            archive.extractall(tmp_path)
-        path = next(tmp_path.glob("*.shp"))
-    else:
-        path.write_bytes(response.content)
+    path = geo_file(response, fmt, tmp_path)
     info = pyogrio.read_info(path, layer="waypoints" if fmt == "gpx" else None, force_feature_count=True)
     assert info["features"] == 0
     # KML and GPX declare attributes with their placemarks and waypoints only
@@ -330,12 +324,7 @@ def test_geo_formats_write_datetimes_in_the_request_zone(client, fmt, tmp_path):
 
     params = {"select": "date'2024-05-01T12:30:00Z' as t,geo_point_2d", "limit": 1, "timezone": "Europe/Paris"}
     response = client.get(f"{URL}/{fmt}", params=params)
-    path = tmp_path / f"out.{fmt}"
-    if fmt == "shp":
-        zipfile.ZipFile(io.BytesIO(response.content)).extractall(tmp_path)
-        path = next(tmp_path.glob("*.shp"))
-    else:
-        path.write_bytes(response.content)
+    path = geo_file(response, fmt, tmp_path)
     assert list(pyogrio.read_dataframe(path)["t"]) == ["2024-05-01T14:30:00+02:00"]
 
 
