@@ -269,7 +269,7 @@ def _scoped(node: ast.Node, condition: bool = True) -> ast.Node:
 def _compile(**clauses: Any) -> odsql.Plan:
     try:
         if clauses.get("where"):
-            clauses["where"] = [ast.to_text(_scoped(odsql.parse("where", w))) for w in clauses["where"]]
+            clauses["where"] = [_scoped(odsql.parse("where", w)) for w in clauses["where"]]
         plan = _membership(odsql.compile_plan(odsql.Query(**clauses), FIELDS))
     except odsql.ODSQLError as error:
         if error.detail.startswith(_SEMANTIC):  # the compiler's word is for a dataset's records
@@ -282,15 +282,12 @@ def _compile(**clauses: Any) -> odsql.Plan:
     return dataclasses.replace(plan, select=plan.select.transform(_per_value, copy=False))
 
 
-_LISTED = frozenset(f.name for f in FIELDS if "multivalued" in f.annotations)
-
-
 def _listed(node: exp.Expression) -> bool:
-    return isinstance(node, exp.Column) and node.name in _LISTED
+    return isinstance(node, exp.Column) and node.name in _LISTS
 
 
-def _values(column: exp.Expression) -> exp.Expression:
-    return exp.Anonymous(this="string_split", expressions=[column.copy(), exp.Literal.string(SEPARATOR)])
+def _values(column: exp.Column) -> exp.Expression:
+    return multivalued_items(_LISTS[column.name], column.copy())
 
 
 def _per_value(node: exp.Expression) -> exp.Expression:

@@ -52,7 +52,7 @@ class Query:
     """The ODSQL parameters of one Explore API request (clauses as the client wrote them)."""
 
     select: str | None = None
-    where: list[str] = dataclass_field(default_factory=list)  # repeated where parameters, ANDed
+    where: list[str | ast.Node] = dataclass_field(default_factory=list)  # repeated where parameters, ANDed (text, or parsed)
     group_by: str | None = None
     order_by: str | None = None
     limit: int | None = None  # None or negative: no LIMIT
@@ -630,7 +630,8 @@ def compile_plan(query: Query, fields: list[Field], security: Security | None = 
     c = _Compiler(fields, frozenset(security.hidden_fields), query, now)
 
     wheres = [query.where] if isinstance(query.where, str) else list(query.where or [])
-    conditions = [c.condition(parse(WHERE, text)) for text in wheres if _given(text)]
+    conditions = [c.condition(text if isinstance(text, ast.Node) else parse(WHERE, text)) for text in wheres
+                  if isinstance(text, ast.Node) or _given(text)]
     filter_compiler = None
     if security.row_filter is not None:
         row_filter = security.row_filter
