@@ -60,6 +60,17 @@ def test_install_records_source_vintage_and_licence(hub):
     assert by_code["01001"]["population"] == 860 and by_code["01001"]["has_contour"]
 
 
+def test_derived_tables_store_their_declared_types(hub):
+    """A sum of integers is a HUGEINT in the engine; the version file holds the schema's BIGINT."""
+    instance, _ = hub
+    with instance.session() as s:
+        location = services.get_dataset(s, "ref-epci").current.location
+    columns = instance.store.query(location, "SELECT column_name, data_type FROM information_schema.columns "
+                                             "WHERE table_name = 'records'").to_pylist()
+    types = {c["column_name"]: c["data_type"] for c in columns}
+    assert types["population"] == types["nb_communes"] == "BIGINT" and types["siren"] == "VARCHAR"
+
+
 def test_admin_divisions_remaps_former_codes(hub, refdata, cog):
     instance, _ = hub
     source = refdata / "referentiels" / "communes_france_enrichies.csv"

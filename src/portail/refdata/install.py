@@ -15,13 +15,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlglot
+from sqlglot import exp
 
 from portail.catalog import services
 from portail.ingest.errors import IngestError
 from portail.operations import Instance, fetch, load_file, published_location
 from portail.processors import geo_index
 from portail.processors.base import Derive
-from portail.schema import Field, FieldType
+from portail.schema import DUCKDB_TYPES, GEO_TYPES, Field, FieldType
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,16 @@ def _ensure(instance: Instance, dataset_id: str, title: str, extra: dict) -> Non
                                  license=extra.get("licence"))
 
 
+def _typed(derived: Derived) -> exp.Select:
+    """The derived SQL with each column cast to its declared field's storage type: a ``sum`` of
+    integers is a HUGEINT in DuckDB, and a version file must hold what its schema says (the
+    compiler and the exports read a field's type from the schema, not from the file)."""
+    inner = sqlglot.parse_one(derived.sql, dialect="duckdb").subquery("derived")
+    columns = [exp.cast(exp.column(f.name, quoted=True), DUCKDB_TYPES[f.type], dialect="duckdb").as_(f.name, quoted=True)
+               if f.type not in GEO_TYPES else exp.column(f.name, quoted=True) for f in derived.fields]
+    return exp.select(*columns).from_(inner)
+
+
 def _build_derived(instance: Instance, derived: Derived) -> int:
     """Publish a new version of a derived table, built with SQL over the published sources."""
     from portail.store.duckdb_store import RECORDS
@@ -174,9 +186,7 @@ def _build_derived(instance: Instance, derived: Derived) -> int:
                 location = published_location(instance, source).replace("'", "''")
                 build.con.execute(f"ATTACH '{location}' AS src_{table} (READ_ONLY)")
                 build.con.execute(f'CREATE TEMP VIEW "{table}" AS SELECT * FROM src_{table}.main.{RECORDS}')
-            import sqlglot
-
-            build.create_records(sqlglot.parse_one(derived.sql, dialect="duckdb"))
+            build.create_records(_typed(derived))
             info = build.finish({"fields": [f.to_dict() for f in derived.fields], "report": {"derived_from": derived.inputs}})
         except Exception as error:
             build.abort()
