@@ -83,13 +83,26 @@ def _canaries(path: Path) -> tuple[list[str], list[str], int, int]:
     return list(dict.fromkeys(outside))[:25], kept[:10], len(rows), allowed
 
 
+def _first_rows(source: Path, target: Path, count: int) -> Path:
+    """The file's header and first ``count`` records, rewritten by the csv module (some records
+    span lines): the matrix exports every format for every caller, and a thousand rows (all
+    twenty arrondissements, 88 of them in 75013) prove as much as four thousand, four times faster."""
+    with source.open(encoding="utf-8-sig", newline="") as f, target.open("w", encoding="utf-8", newline="") as out:
+        reader, writer = csv.reader(f, delimiter=";"), csv.writer(out, delimiter=";")
+        for number, row in enumerate(reader):
+            if number > count:
+                break
+            writer.writerow(row)
+    return target
+
+
 @pytest.fixture(scope="package")
 def matrix(tmp_path_factory, refdata) -> Matrix:
     original = passwords._HASHER
     passwords._HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     home = tmp_path_factory.mktemp("matrix")
     instance = open_instance(Settings(home=home, management_token=MANAGEMENT_TOKEN))
-    secret_file = refdata / "logement" / "logements-sociaux-finances-a-paris.csv"
+    secret_file = _first_rows(refdata / "logement" / "logements-sociaux-finances-a-paris.csv", home / "secret.csv", 1000)
     with instance.session() as s:
         services.create_dataset(s, SECRET, SECRET_TITLE, portals=["public", "internal"])
         services.create_dataset(s, META, "Départements (métadonnées publiques)", portals=["public", "internal"])

@@ -5,6 +5,7 @@ immutable file read-only uses it too."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -36,8 +37,10 @@ def fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
 
 
-def words(text: str | None) -> set[str]:
-    return set(re.findall(r"[^\W_]+", fold(text or "")))
+@functools.lru_cache(maxsize=1 << 18)
+def words(text: str | None) -> frozenset[str]:
+    """Kept per text: the oracles test each row's values against many searches."""
+    return frozenset(re.findall(r"[^\W_]+", fold(text or "")))
 
 
 def word_ok(wanted: str, have: set[str], kind: str) -> bool:
