@@ -62,12 +62,15 @@ def test_dcat_content_for_harvesters(client):
     period = graph.value(logements, DCTERMS.temporal)
     assert str(graph.value(period, DCAT.startDate)) == "2001-01-01"
     formats = {str(graph.value(d, DCTERMS.format)).rsplit("/", 1)[1] for d in graph.objects(logements, DCAT.distribution)}
-    assert formats == {"CSV", "JSON", "GEOJSON", "PARQUET", "XLSX", "SHP"}
+    assert formats == {"CSV", "JSON", "GEOJSON", "PARQUET", "XLSX", "SHP", "KML", "GPX", "JSON_LD", "RDF_TURTLE", "RDF_XML", "N3"}
+    kml = next(d for d in graph.objects(logements, DCAT.distribution) if str(graph.value(d, DCTERMS.format)).endswith("/KML"))
+    assert str(graph.value(kml, DCAT.mediaType)).endswith("/application/vnd.google-earth.kml+xml")
+    assert str(graph.value(kml, DCAT.downloadURL)).startswith("https://data.example.fr/api/explore/v2.1/catalog/datasets/logements/exports/kml")
     distribution = next(iter(graph.objects(logements, DCAT.distribution)))
     assert str(graph.value(distribution, DCTERMS.license)) == "https://opendatacommons.org/licenses/odbl/1-0/"
     retraites = next(d for d in datasets if d != logements)
     retraites_formats = {str(graph.value(d, DCTERMS.format)).rsplit("/", 1)[1] for d in graph.objects(retraites, DCAT.distribution)}
-    assert "GEOJSON" not in retraites_formats  # no geo field, no geo distribution
+    assert retraites_formats == {"CSV", "JSON", "PARQUET", "XLSX", "JSON_LD", "RDF_TURTLE", "RDF_XML", "N3"}  # no geo field, no geo distribution
     jsonld = Graph().parse(data=client.get(f"{URL}/jsonld").text, format="json-ld")
     assert len(jsonld) == len(graph)
 
@@ -207,7 +210,8 @@ def test_data_json_for_project_open_data_harvesters(client):
     assert logements["contactPoint"] == {"@type": "vcard:Contact", "fn": "Open data", "hasEmail": "mailto:open@paris.fr"}
     assert logements["license"] == "https://opendatacommons.org/licenses/odbl/1-0/"
     assert logements["accrualPeriodicity"] == "R/P1Y" and logements["temporal"] == "2001-01-01/2023-12-31"
-    assert {d["format"] for d in logements["distribution"]} == {"CSV", "JSON", "GEOJSON", "PARQUET", "XLSX", "SHP"}
+    assert {d["format"] for d in logements["distribution"]} == {"CSV", "JSON", "GEOJSON", "PARQUET", "XLSX", "SHP", "KML", "GPX",
+                                                                "JSON_LD", "RDF_TURTLE", "RDF_XML", "N3"}
     assert all(d["downloadURL"].endswith("?use_labels=true") for d in logements["distribution"])
     only = client.get(f"{URL}/data.json", params={"where": "dataset_id='retraites'", "include_exports": "csv"}).json()
     assert [d["title"] for d in only["dataset"]] == ["Âge de liquidation"]

@@ -17,7 +17,8 @@ from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
 
 from portail.catalog.models import Dataset
-from portail.schema import fields_from_json
+from portail.exports import FORMATS
+from portail.schema import GEO_TYPES, fields_from_json
 
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
@@ -41,14 +42,13 @@ LICENCES = {
     "cc by 4.0": "https://creativecommons.org/licenses/by/4.0/",
     "cc0": "https://creativecommons.org/publicdomain/zero/1.0/",
 }
-#: Distributions listed for each dataset: export format -> (EU file type, media type).
-DISTRIBUTIONS = {
-    "csv": ("CSV", "text/csv"), "json": ("JSON", "application/json"), "geojson": ("GEOJSON", "application/geo+json"),
-    "parquet": ("PARQUET", "application/vnd.apache.parquet"),
-    "xlsx": ("XLSX", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-    "shp": ("SHP", "application/zip"),
+#: Distributions listed for each dataset: export format -> its code in the EU "file-type"
+#: authority table (the media type and whether it needs a geo field come from the export format
+#: itself). JSON Lines and FlatGeobuf have no code there: harvesters would list them untyped.
+FILE_TYPES = {
+    "csv": "CSV", "json": "JSON", "geojson": "GEOJSON", "parquet": "PARQUET", "xlsx": "XLSX", "shp": "SHP",
+    "kml": "KML", "gpx": "GPX", "jsonld": "JSON_LD", "turtle": "RDF_TURTLE", "rdfxml": "RDF_XML", "n3": "N3",
 }
-GEO_ONLY = {"geojson", "shp"}
 
 
 @dataclass(frozen=True)
@@ -88,10 +88,11 @@ def downloads(base_url: str, dataset: Dataset, formats: list[str] | None = None,
     makes the download URLs ask for field labels as column names."""
     if dataset.current is None:
         return []
-    has_geo = any(f.type in ("geo_point_2d", "geo_shape") for f in fields_from_json(dataset.current.fields))
+    has_geo = any(f.type in GEO_TYPES for f in fields_from_json(dataset.current.fields))
     labels = "?use_labels=true" if use_labels else ""
-    return [Download(fmt, *DISTRIBUTIONS[fmt], f"{base_url}/api/explore/v2.1/catalog/datasets/{dataset.slug}/exports/{fmt}{labels}")
-            for fmt in formats or list(DISTRIBUTIONS) if fmt in DISTRIBUTIONS and (fmt not in GEO_ONLY or has_geo)]
+    return [Download(fmt, FILE_TYPES[fmt], FORMATS[fmt].media_type.split(";")[0],  # the IANA type, no charset
+                     f"{base_url}/api/explore/v2.1/catalog/datasets/{dataset.slug}/exports/{fmt}{labels}")
+            for fmt in formats or list(FILE_TYPES) if fmt in FILE_TYPES and (has_geo or not FORMATS[fmt].needs_geo)]
 
 
 def _stamp(value: datetime | date) -> Literal:
