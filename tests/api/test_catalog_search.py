@@ -173,6 +173,23 @@ def test_catalog_facets(client):
     assert all(e["value"] != "Economie" or "count" not in e for e in excluded)
 
 
+def test_catalog_date_facets_and_refinements_follow_the_timezone(client):
+    """``budget`` changed on 2024-01-15 at 23:30 UTC: the 16th in Paris, as a dataset's own
+    date facets and refinements read their datetimes."""
+    facets = "/api/explore/v2.1/catalog/facets"
+    def days(**params) -> dict[str, int]:
+        body = client.get(facets, params={"facet": "modified", "refine": "modified:2024/01", **params}).json()
+        month = body["facets"][0]["facets"][0]["facets"][0]
+        return {e["value"]: e["count"] for e in month["facets"]}
+
+    assert days() == {"2024/01/15": 1}
+    assert days(timezone="Europe/Paris") == {"2024/01/16": 1}
+    assert ids(get(client, refine="modified:2024/01/16", timezone="Europe/Paris")) == ["budget"]
+    assert ids(get(client, refine="modified:2024/01/16")) == []
+    wrong = client.get(facets, params={"facet": "modified", "timezone": "Mars/Olympus"})
+    assert wrong.status_code == 400 and "timezone" in wrong.json()["message"]
+
+
 def test_catalog_facets_where_a_list_field_equals_a_value(client):
     body = client.get("/api/explore/v2.1/catalog/facets", params={"facet": "keyword", "where": "keyword='mobilité'"}).json()
     expected = Counter(k for d in DATASETS if "mobilité" in d[3] for k in d[3])

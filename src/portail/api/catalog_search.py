@@ -27,6 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 from sqlglot import exp
@@ -38,6 +39,7 @@ from portail.api.facets import DEFAULT_LIMIT, parse_facet, parse_refinements
 from portail.api.serialize import EXPLORE_METAS, records_json
 from portail.odsql import multivalued_items
 from portail.odsql.kinds import RECORDS
+from portail.odsql.literals import zone
 from portail.schema import Field, FieldType
 from portail.store.engine import connect
 
@@ -171,14 +173,30 @@ def _column(name: str) -> str:
 
 
 # -- refine / exclude -------------------------------------------------------------------------
-def _matches(obj: dict[str, Any], f: Field, value: str) -> bool:
+def _caller_zone(name: str) -> ZoneInfo:
+    try:
+        return zone(name)
+    except ValueError as error:
+        raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
+
+
+def _moment(raw: str, kind: FieldType, tz: ZoneInfo) -> datetime:
+    """A catalogue date on the caller's calendar: a datetime (stored in UTC) in the ``timezone``
+    asked, as dataset facets and refinements read theirs; a date as it is."""
+    moment = datetime.fromisoformat(raw)
+    if kind == FieldType.DATETIME:
+        moment = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(tz)
+    return moment
+
+
+def _matches(obj: dict[str, Any], f: Field, value: str, tz: ZoneInfo) -> bool:
     name = _column(f.name)
     spec = next(c for c in _COLUMNS if c[0] == name)
     raw = _raw(obj, name, spec[3])
     if raw is None:
         return False
     if f.type in (FieldType.DATETIME, FieldType.DATE):
-        path = datetime.fromisoformat(raw).strftime("%Y/%m/%d")
+        path = _moment(raw, f.type, tz).strftime("%Y/%m/%d")
         wanted = value.strip().replace("-", "/")
         return path == wanted or path.startswith(wanted + "/")
     values = raw if isinstance(raw, list) else [raw]
@@ -187,13 +205,15 @@ def _matches(obj: dict[str, Any], f: Field, value: str) -> bool:
 
 
 def refined(objects: list[dict[str, Any]], refine: list[str], exclude: list[str],
-            skip: str | None = None) -> list[dict[str, Any]]:
+            skip: str | None = None, timezone: str = "UTC") -> list[dict[str, Any]]:
     """The dataset objects kept by ``refine`` (all must hold) and ``exclude`` (none may);
-    ``skip`` ignores the refinements of one field (a disjunctive facet)."""
+    ``skip`` ignores the refinements of one field (a disjunctive facet); dates are the days of
+    ``timezone``."""
     rules = parse_refinements(refine, FIELDS, exclude=False) + parse_refinements(exclude, FIELDS, exclude=True)
+    tz = _caller_zone(timezone)
     kept = []
     for obj in objects:
-        if all(_matches(obj, r.field, r.value) != r.exclude for r in rules
+        if all(_matches(obj, r.field, r.value, tz) != r.exclude for r in rules
                if not (skip and r.field.name == skip and not r.exclude)):
             kept.append(obj)
     return kept
@@ -331,7 +351,7 @@ def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None, 
                    timezone: str = "UTC", check_paging: Callable[..., int]) -> CatalogPage:
     """A page of the catalogue: dataset objects (``select`` narrows them to the selected
     properties), or groups when the query aggregates."""
-    kept = refined(objects, refine or [], exclude or [])
+    kept = refined(objects, refine or [], exclude or [], timezone=timezone)
     clauses = dict(where=[w for w in where or [] if w and w.strip()], group_by=group_by, order_by=order_by,
                    lang=lang, timezone=timezone)
     plan = _compile(select=select, **clauses)
@@ -406,6 +426,7 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
                    timezone: str = "UTC") -> list[dict[str, Any]]:
     """Facet values with counts over the datasets kept by where, refine and exclude."""
     specs = [parse_facet(f, FIELDS) for f in facet] if facet else [parse_facet(n, FIELDS) for n in DEFAULT_FACETS]
+    tz = _caller_zone(timezone)
     given = [w for w in where or [] if w and w.strip()]
     if given:
         plan = _compile(select="dataset_uid", where=given, timezone=timezone)
@@ -417,11 +438,11 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
         f = spec.field
         name = _column(f.name)
         source = next(c for c in _COLUMNS if c[0] == name)
-        kept = refined(objects, refine or [], exclude or [], skip=f.name if spec.disjunctive else None)
+        kept = refined(objects, refine or [], exclude or [], skip=f.name if spec.disjunctive else None, timezone=timezone)
         mine = [r for r in rules if r.field.name == f.name]
         values = [_raw(o, name, source[3]) for o in kept]
         if f.type in (FieldType.DATETIME, FieldType.DATE):
-            moments = [datetime.fromisoformat(v) for v in values if v]
+            moments = [_moment(v, f.type, tz) for v in values if v]
             entries = _date_entries(moments, {r.value.replace("-", "/") for r in mine if not r.exclude})
         else:
             counts: Counter[str] = Counter()
