@@ -243,3 +243,48 @@ def test_v1_geojson_and_jsonp(client):
     assert json.loads(text[len("/**/app.show("):-2])["records"] == plain
     for bad in ({"callback": "alert(1)//"}, {"format": "jsonp"}, {"format": "rss"}):
         assert client.get("/api/records/1.0/search/", params={**search, **bad}).status_code == 400, bad
+
+
+DOWNLOAD = "/api/records/1.0/download/"
+
+
+def test_v1_download_streams_every_matching_record(client, rows):
+    """Past the search's window, with its filters: CSV by default (``;``), JSON as v1 records,
+    GeoJSON; each checked against the file."""
+    in_13 = [r for r in rows if r["code_postal"] == "75013"]
+    text = client.get(DOWNLOAD, params={"dataset": "logements", "refine.code_postal": "75013"})
+    assert text.status_code == 200 and text.headers["content-type"].startswith("text/csv")
+    assert 'filename="logements.csv"' in text.headers["content-disposition"]
+    table = list(csv.DictReader(text.content.decode("utf-8-sig").splitlines(), delimiter=";"))
+    assert len(table) == len(in_13) and {r["code_postal"] for r in table} == {"75013"}
+    assert sorted(r["id_livraison"] for r in table) == sorted(r["id_livraison"] for r in in_13)
+    whole = client.get(DOWNLOAD, params={"dataset": "logements", "fields": "id_livraison", "csv_separator": ","})
+    assert whole.content.decode("utf-8-sig").splitlines()[0] == "id_livraison"
+    assert len(whole.content.decode("utf-8-sig").splitlines()) == len(rows) + 1  # no 10,000 window, no rows cap
+
+    records = client.get(DOWNLOAD, params={"dataset": "logements", "format": "json", "sort": "-nb_logmt_total",
+                                           "exclude.code_postal": "75013"}).json()
+    assert len(records) == len(rows) - len(in_13) and all(r["datasetid"] == "logements" for r in records)
+    assert [r["fields"]["nb_logmt_total"] for r in records[:3]] == sorted(
+        int(r["nb_logmt_total"]) for r in rows if r["code_postal"] != "75013")[:3]  # "-field": ascending in v1
+    first = records[0]
+    search = client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": 1, "sort": "-nb_logmt_total",
+                                                            "exclude.code_postal": "75013"}).json()["records"][0]
+    assert first["recordid"] == search["recordid"] and first["fields"] == search["fields"]
+    assert first["geometry"] == search["geometry"]
+
+    features = client.get(DOWNLOAD, params={"dataset": "logements", "format": "geojson", "q": "75013"}).json()
+    assert features["type"] == "FeatureCollection" and len(features["features"]) >= len(in_13)
+
+
+@pytest.mark.parametrize("params, fragment", [
+    ({"dataset": "logements", "format": "xls"}, "format"),
+    ({"dataset": "logements", "fields": "nope"}, "nope"),
+    ({"dataset": "logements", "csv_separator": "x"}, "csv_separator"),
+    ({"dataset": "logements", "timezone": "Mars/Olympus"}, "timezone"),
+])
+def test_v1_download_errors_before_the_first_byte(client, params, fragment):
+    response = client.get(DOWNLOAD, params=params)
+    assert response.status_code == 400, response.text
+    assert fragment in response.json()["message"]
+    assert client.get(DOWNLOAD, params={"dataset": "zz-unknown"}).status_code == 404

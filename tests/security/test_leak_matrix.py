@@ -75,6 +75,7 @@ ROUTES: dict[str, str] = {
     "/api/explore/v2.1/catalog/exports": "catalog",
     "/api/explore/v2.1/catalog/exports/{format}": "catalog_export",
     "/api/records/1.0/search": "v1_records",
+    "/api/records/1.0/download": "v1_download",
     "/api/datasets/1.0/search": "catalog",
     "/api/datasets/1.0/{dataset_id}": "dataset",
     "/api/datasets/1.0/{dataset_id}/records/{record_id}": "record",
@@ -152,6 +153,11 @@ def probes(kind: str, portal: str) -> list[Probe]:
                        Probe({"dataset": SECRET, "rows": 10, "facet": "code_postal", "q": "RUE"}),
                        Probe({"dataset": SECRET, "rows": 10, "fields": HIDDEN}),
                        Probe({"dataset": SECRET, "rows": 10, "sort": HIDDEN})],
+        "v1_download": [Probe({"dataset": SECRET}, fmt="csv", reveals=True),
+                        Probe({"dataset": SECRET, "format": "json"}, reveals=True),
+                        Probe({"dataset": SECRET, "refine.code_postal": "75020"}),
+                        Probe({"dataset": SECRET, "q": "RUE", "format": "geojson"}),
+                        Probe({"dataset": SECRET, "fields": HIDDEN}), Probe({"dataset": SECRET, "sort": HIDDEN})],
         "page": [Probe(), Probe({"q": "confidentiels"})],
         "tabs": [Probe({}, values=(("tab", tab),)) for tab in ("information", "table", "map", "analyze", "export", "api")],
         "no_data": [Probe()],
@@ -251,7 +257,7 @@ def test_leak_matrix(matrix, portal, who):
             forbidden = []
             if caller.secret == "unknown":
                 forbidden = [SECRET_TITLE, ATTACHMENT_TITLE, HIDDEN, *matrix.row_canaries, *matrix.kept_addresses]
-                if "{dataset_id}" in path or kind == "v1_records":
+                if "{dataset_id}" in path or kind in ("v1_records", "v1_download"):
                     twin = client.get(url_for(portal, path, matrix, probe, TWIN), params=swap(probe.params, SECRET, TWIN),
                                       headers=headers, follow_redirects=False)
                     assert response.status_code == twin.status_code, context

@@ -609,14 +609,22 @@ def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | N
 _FACETS = GenerationCache(1024)
 
 
-def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select: str | None = None,
-                  order_by: str | None = None, limit: int = -1, options=None, refine: list[str] | None = None,
-                  exclude: list[str] | None = None, where: list[str] | None = None, lang: str = "fr",
-                  timezone: str = "UTC", group_by: str | None = None, principal: Principal = ANONYMOUS,
-                  ip: str | None = None):
+def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, options=None, **query: Any):
     """The bytes of an export, streamed: (format, iterator), compiled by ODSQL like records (any
-    select, where, group_by, order_by) with the caller's security. Checks happen before the
-    first byte; an export of restricted data is written to the audit log."""
+    select, where, group_by, order_by) with the caller's security (``export_batches``)."""
+    fmt, columns, batches, options = export_batches(instance, dataset, fmt_name, options=options, **query)
+    return fmt, fmt.write(columns, batches, options)
+
+
+def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, select: str | None = None,
+                   order_by: str | None = None, limit: int = -1, options=None, refine: list[str] | None = None,
+                   exclude: list[str] | None = None, where: list[str] | None = None, lang: str = "fr",
+                   timezone: str = "UTC", group_by: str | None = None, principal: Principal = ANONYMOUS,
+                   ip: str | None = None, text: str | None = None, record_ids: bool = False):
+    """What an export writes: (format, columns, the engine's batches, options). Checks happen
+    before the first batch; an export of restricted data is written to the audit log. ``text``
+    is a full-text search (v1's ``q``); with ``record_ids`` (or a format naming its records)
+    each batch carries the record's id as its last column."""
     from portail.exports import FORMATS, ExportOptions
 
     fmt = FORMATS.get(fmt_name)
@@ -632,8 +640,8 @@ def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select
     columns = list(plan.columns)
     if fmt.needs_geo and not any(f.type in ("geo_point_2d", "geo_shape") for f in columns):
         raise ApiError(400, "InvalidRESTParameterError", f"The {fmt_name} export needs a geo_point_2d or geo_shape field.")
-    query = _where(plan.select, _filters(access, version, refine, exclude, timezone=timezone))
-    if fmt.extra.get("record_ids"):  # RDF: each record is named by its id, the writer's last column
+    query = _where(plan.select, _filters(access, version, refine, exclude, text, timezone=timezone))
+    if record_ids or fmt.extra.get("record_ids"):  # RDF: each record is named by its id, the writer's last column
         if plan.aggregated:
             raise invalid_parameter(f"The {fmt_name} export writes records, each named by its id: it cannot group or "
                                     "aggregate (group_by, aggregate functions in select).")
@@ -654,5 +662,4 @@ def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, select
                   detail={"format": fmt.name, "key": principal.key_id,
                           "row_filter": access.security.row_filter is not None,
                           "hidden_fields": sorted(access.security.hidden_fields)})
-    batches = instance.store.stream(version.location, query)
-    return fmt, fmt.write(columns, batches, options)
+    return fmt, columns, instance.store.stream(version.location, query), options

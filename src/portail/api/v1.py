@@ -1,6 +1,6 @@
 """The v1 search API (deprecated by Opendatasoft, still used by older apps and widgets):
-``/api/records/1.0/search/``, ``/api/datasets/1.0/search/``, ``/api/datasets/1.0/<id>/``,
-``/api/datasets/1.0/<id>/records/<recordid>``.
+``/api/records/1.0/search/``, ``/api/records/1.0/download/``, ``/api/datasets/1.0/search/``,
+``/api/datasets/1.0/<id>/``, ``/api/datasets/1.0/<id>/records/<recordid>``.
 
 Built on the same services as v2.1 (refinements, facets, record ids, text search); only the
 response shapes differ (``nhits``, ``records[].fields``, ``facet_groups``, points as ``[lat, lon]``).
@@ -12,32 +12,44 @@ import json
 import math
 import re
 from datetime import UTC
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
 from fastapi.encoders import jsonable_encoder
 
 from portail.api.deps import portal_url
 from portail.api.errors import invalid_parameter
-from portail.api.explore_service import dataset_facets, get_record, get_visible_dataset, query_records, visible_datasets
+from portail.api.explore_service import (dataset_facets, export_batches, get_record, get_visible_dataset, query_records,
+                                         visible_datasets)
 from portail.api.facets import SORTS
 from portail.api.params import Param, params_of, query_route
 from portail.api.serialize import dataset_json
 from portail.auth import ANONYMOUS
 from portail.auth.principal import key_from_request
+from portail.exports import ExportOptions
+from portail.exports.formats import plain_numbers
+from portail.odsql.literals import zone
 from portail.schema import Field, FieldType, fields_from_json
+from portail.values import record_value
 
 MAX_WINDOW = 10_000
 #: The v1 routes, all read-only, which v1 clients may POST to (form fields as parameters), under
 #: any portal's prefix. ``api.guard`` runs a POST to them that carries no valid CSRF token as an
 #: anonymous caller instead of refusing it: a forged form then reads only what anyone may read,
 #: and changes nothing.
-READ_BY_POST = re.compile(r"(?:^|/)api/(?:records/1\.0/search|datasets/1\.0/(?:search|[^/]+|[^/]+/records/[^/]+))/?$")
+READ_BY_POST = re.compile(r"(?:^|/)api/(?:records/1\.0/(?:search|download)|datasets/1\.0/(?:search|[^/]+|[^/]+/records/[^/]+))/?$")
 PAGE = (Param("rows", int, 10), Param("start", int, 0))
 #: ``refine.<field>`` and ``exclude.<field>`` are read by prefix (``_prefixed``), ``facet`` repeated.
 SEARCH = (Param("dataset", required=True), Param("q"), *PAGE, Param("sort"), Param("fields"), Param("timezone", default="UTC"),
           Param("facet", many=True), Param("format", default="json", choices=("json", "jsonp", "geojson", "geojsonp")),
           Param("callback"))
+#: v1's download: every matching record (no window), as CSV (its default), JSON (v1 records) or
+#: GeoJSON; the search's filters, ``csv_separator`` and ``use_labels_for_header``.
+DOWNLOAD = (Param("dataset", required=True), Param("q"), Param("sort"), Param("fields"), Param("timezone", default="UTC"),
+            Param("format", default="csv", choices=("csv", "json", "geojson")),
+            Param("csv_separator", default=";", choices=(";", ",", "\t", "|")), Param("use_labels_for_header", bool, False))
 #: A JSONP callback: a JavaScript name or dotted path, nothing a page could run as code.
 _CALLBACK = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 
@@ -186,6 +198,26 @@ def _v1_record(ds, columns: list[Field], row: dict[str, Any], record_id: str) ->
     return record
 
 
+def _v1_records_json(ds, columns: list[Field], batches, timezone: str) -> Iterator[bytes]:
+    """A JSON array of v1 records (``_v1_record``), written a batch at a time; each batch's last
+    column is the record's id (``export_batches(record_ids=True)``)."""
+    tz = zone(timezone)
+    yield b"["
+    first = True
+    for batch in batches:
+        batch = plain_numbers(batch)  # as every export writes them: decimals and wide integers as numbers
+        rows = zip(*(batch.column(i).to_pylist() for i in range(batch.num_columns)))
+        parts = []
+        for *values, record_id in rows:
+            row = {f.name: record_value(f, v, tz) for f, v in zip(columns, values)}
+            parts.append(("" if first else ",") + json.dumps(_v1_record(ds, columns, row, record_id), ensure_ascii=False,
+                                                             default=str))
+            first = False
+        if parts:
+            yield "".join(parts).encode()
+    yield b"]"
+
+
 def _order_by(sort: str | None) -> str | None:
     """v1's ``sort=field`` (descending) or ``sort=-field`` (ascending) as an ODSQL order_by."""
     if not sort or not sort.strip("-").strip():
@@ -248,6 +280,24 @@ def v1_router(portal: str = "public") -> APIRouter:
             body = {"type": "FeatureCollection", "features": [
                 {"type": "Feature", "geometry": r.get("geometry"), "properties": r["fields"]} for r in records]}
         return _padded(body, callback) if padded else body
+
+    @query_route(router, "/api/records/1.0/download/", DOWNLOAD, post=True, summary="v1 record download (streamed)")
+    def download_records(request: Request, principal, *, dataset, q, sort, fields, timezone, format, csv_separator,
+                         use_labels_for_header):
+        """Every matching record, streamed like a v2.1 export (the same compiler, filters and
+        writers): the download links older pages and scripts still hold."""
+        if len(params_of(request).getlist("dataset")) > 1:
+            raise invalid_parameter("Invalid value for dataset API parameter: one dataset is expected.")
+        ds = get_visible_dataset(instance(request), portal, dataset, principal)
+        options = ExportOptions(use_labels=use_labels_for_header, delimiter=csv_separator, filename=ds.slug, timezone=timezone)
+        fmt, columns, batches, options = export_batches(
+            instance(request), ds, format, select=fields, order_by=_order_by(sort), options=options,
+            refine=_prefixed(request, "refine."), exclude=_prefixed(request, "exclude."),
+            where=_geofilters(request, fields_from_json(ds.current.fields)), text=q, timezone=timezone,
+            principal=principal, ip=request.client.host if request.client else None, record_ids=format == "json")
+        chunks = _v1_records_json(ds, columns, batches, timezone) if format == "json" else fmt.write(columns, batches, options)
+        return StreamingResponse(chunks, media_type=fmt.media_type,
+                                 headers={"Content-Disposition": f'attachment; filename="{ds.slug}.{fmt.extension}"'})
 
     def _v1_dataset(request: Request, d) -> dict[str, Any]:
         v2 = dataset_json(d, portal_url(request, portal))
