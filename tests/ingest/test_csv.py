@@ -118,6 +118,16 @@ def test_duplicate_and_empty_headers(instance, tmp_path):
         ("nom", "Nom"), ("field_2", "field_2"), ("nom_2", "nom"), ("libelle_du_departement", "Libellé du  département")]
 
 
+def test_headers_made_of_quotes_and_comments_are_only_names(instance, tmp_path):
+    """Quotes, comments and semicolons in headers are labels: the columns are staged, inferred
+    and stored under normalized names."""
+    text = '"a""b";"c\'d";"x"" --";"y; DROP TABLE records; --"\n1;2,5;01/02/2024;vrai\n3;4,5;31/12/2023;faux\n'
+    result = load(instance, write(tmp_path / "q.csv", text))
+    assert [f.label for f in result.report.fields] == ['a"b', "c'd", 'x" --', "y; DROP TABLE records; --"]
+    assert [f.name for f in result.report.fields] == ["a_b", "c_d", "x", "y_drop_table_records"]
+    assert list(types(result).values()) == ["int", "double", "date", "boolean"]
+
+
 def test_geo_text_columns(instance, tmp_path):
     text = ('geo_point_2d;geo_shape\n"48.8339, 2.3981";"{""type"": ""Point"", ""coordinates"": [2.3981, 48.8339]}"\n')
     result = load(instance, write(tmp_path / "g.csv", text))

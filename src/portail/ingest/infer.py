@@ -10,7 +10,9 @@ says they hold a code (``code_*``, ``insee``, ``siren``…) stay text; ``dd/mm/y
 read day-first unless the data proves month-first; decimal commas are numbers.
 
 SQL is built from constant templates in which the column is substituted as a quoted
-identifier node, so no header text ever reaches SQL as text.
+identifier (a node of the casts' trees; in the counting passes, that node as sqlglot writes it,
+quoted and escaped). Staged columns carry the normalized names of ``schema.unique_names``, so
+no header text reaches this SQL at all (tests/ingest/test_csv.py loads hostile headers).
 """
 
 from __future__ import annotations
