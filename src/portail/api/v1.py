@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import UTC
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
 from fastapi.encoders import jsonable_encoder
+from fastapi.responses import StreamingResponse
 
 from portail.api.deps import portal_url
 from portail.api.errors import invalid_parameter
