@@ -380,3 +380,27 @@ def test_every_metadata_template_is_a_field(client):
     assert row["dcat.temporal_coverage_start"] is None
     trimmed = get(client, select="exclude(dcat.creator)", where='dataset_id = "bus"')["results"][0]["metas"]
     assert "creator" not in trimmed["dcat"] and "created" in trimmed["dcat"]
+
+
+def test_v1_catalogue_search_refines_facets_and_sorts_like_v2(client):
+    """Older apps list datasets by theme through v1: its refinements, facets and order are the
+    v2.1 catalogue's, in v1's shapes."""
+    v1 = "/api/datasets/1.0/search/"
+    def slugs(**params) -> list[str]:
+        body = client.get(v1, params=params).json()
+        assert body["nhits"] == len(body["datasets"]) or params.get("rows")
+        return [d["datasetid"] for d in body["datasets"]]
+
+    assert sorted(slugs(**{"refine.theme": "Transports"})) == sorted(d[0] for d in DATASETS if "Transports" in d[2])
+    assert sorted(slugs(**{"exclude.theme": "Transports"})) == sorted(d[0] for d in DATASETS if "Transports" not in d[2])
+    by_date = [d[0] for d in sorted(DATASETS, key=lambda d: d[5], reverse=True)]
+    assert slugs(sort="modified") == by_date  # v1 sorts descending
+    assert slugs(sort="-modified") == by_date[::-1]
+    assert slugs(sort="-modified", rows=2, start=1) == by_date[::-1][1:3]
+    assert slugs(q="vélo") == ["velos"] and slugs(q='budget "primitif') == ["budget"]  # a quote is no syntax
+    body = client.get(v1, params={"facet": "theme", "refine.publisher": "Ville de Paris"}).json()
+    kept = [d for d in DATASETS if d[4] == "Ville de Paris"]
+    assert body["nhits"] == len(kept) and body["parameters"]["refine"] == {"publisher": "Ville de Paris"}
+    assert {f["path"]: f["count"] for f in body["facet_groups"][0]["facets"]} == dict(Counter(t for d in kept for t in d[2]))
+    wrong = client.get(v1, params={"sort": "nope"})
+    assert wrong.status_code == 400 and "nope" in wrong.json()["message"]

@@ -20,6 +20,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 
 from portail.api.deps import portal_url
+from portail.api.catalog_search import catalog_facets, search_catalog
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import (dataset_facets, export_batches, get_record, get_visible_dataset, query_records,
                                          visible_datasets)
@@ -45,6 +46,9 @@ PAGE = (Param("rows", int, 10), Param("start", int, 0))
 SEARCH = (Param("dataset", required=True), Param("q"), *PAGE, Param("sort"), Param("fields"), Param("timezone", default="UTC"),
           Param("facet", many=True), Param("format", default="json", choices=("json", "jsonp", "geojson", "geojsonp")),
           Param("callback"))
+#: v1's catalogue search: v2.1's catalogue fields (``theme``, ``keyword``, ``publisher``,
+#: ``modified``…) for ``refine.<field>``, ``exclude.<field>``, ``facet`` and ``sort``.
+DATASETS = (Param("q"), *PAGE, Param("sort"), Param("facet", many=True), Param("timezone", default="UTC"))
 #: v1's download: every matching record (no window), as CSV (its default), JSON (v1 records) or
 #: GeoJSON; the search's filters, ``csv_separator`` and ``use_labels_for_header``.
 DOWNLOAD = (Param("dataset", required=True), Param("q"), Param("sort"), Param("fields"), Param("timezone", default="UTC"),
@@ -218,6 +222,11 @@ def _v1_records_json(ds, columns: list[Field], batches, timezone: str) -> Iterat
     yield b"]"
 
 
+def _full_text(q: str) -> str:
+    """v1's ``q`` as an ODSQL bare string: a full-text search of its words, whatever they hold."""
+    return '"' + q.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _order_by(sort: str | None) -> str | None:
     """v1's ``sort=field`` (descending) or ``sort=-field`` (ascending) as an ODSQL order_by."""
     if not sort or not sort.strip("-").strip():
@@ -307,16 +316,34 @@ def v1_router(portal: str = "public") -> APIRouter:
                 "metas": {**{k: v for k, v in metas.items() if v is not None}, "domain": "default",
                           "license": metas["license"], "records_count": metas["records_count"]}}
 
-    @query_route(router, "/api/datasets/1.0/search/", (Param("q"), *PAGE), post=True, summary="v1 catalogue search")
-    def search_datasets(request: Request, principal, *, q, rows, start):
-        datasets = visible_datasets(instance(request), portal, principal)
-        words = [w.lower() for w in (q or "").split()]
-        if words:
-            datasets = [d for d in datasets if all(w in " ".join([d.slug, d.title, d.description or "",
-                                                                   *(d.keywords or []), *(d.themes or [])]).lower()
-                                                   for w in words)]
-        return {"nhits": len(datasets), "parameters": {"rows": rows, "start": start, "format": "json", **({"q": q} if q else {})},
-                "datasets": [_v1_dataset(request, d) for d in datasets[start:start + rows]]}
+    @query_route(router, "/api/datasets/1.0/search/", DATASETS, post=True, summary="v1 catalogue search")
+    def search_datasets(request: Request, principal, *, q, rows, start, sort, facet, timezone):
+        """The catalogue search of v2.1 (``api.catalog_search``: full text over descriptive
+        metadata, refinements, facets, order) in v1's shapes."""
+        if rows < 0 or start < 0:
+            raise invalid_parameter("Invalid value for rows/start: both must be >= 0.")
+        datasets = {d.uid: d for d in visible_datasets(instance(request), portal, principal)}
+        objects = [dataset_json(d, portal_url(request, portal)) for d in datasets.values()]
+        refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
+        where = [_full_text(q)] if q and q.strip() else []
+        page = search_catalog(objects, where=where, order_by=_order_by(sort), limit=rows, offset=start, refine=refine,
+                              exclude=exclude, timezone=timezone, check_paging=lambda limit, offset, **_: limit)
+        parameters: dict[str, Any] = {"rows": rows, "start": start, "format": "json", "timezone": timezone}
+        if q:
+            parameters["q"] = q
+        for name, given in (("refine", refine), ("exclude", exclude)):
+            if given:
+                parameters[name] = _echo(given)
+        if sort:
+            parameters["sort"] = [sort]
+        body: dict[str, Any] = {"nhits": page.total_count, "parameters": parameters,
+                                "datasets": [_v1_dataset(request, datasets[o["dataset_uid"]]) for o in page.results]}
+        if facet:
+            parameters["facet"] = facet
+            body["facet_groups"] = [{"name": group["name"], "facets": [_v1_facet(e) for e in group["facets"]]}
+                                    for group in catalog_facets(objects, facet=facet, refine=refine, exclude=exclude,
+                                                                where=where, timezone=timezone)]
+        return body
 
     @query_route(router, "/api/datasets/1.0/{dataset_id}/records/{record_id}", (Param("timezone", default="UTC"),),
                  post=True, summary="v1 record lookup")
