@@ -288,8 +288,15 @@ class DuckDBStore:
             with self._opening:
                 if self._reader is None:
                     # Its own spill folder: DuckDB's temporary file names are not unique across processes.
-                    self._reader = connect(threads=self.threads, memory_limit=self.query_memory_limit,
-                                           temp_directory=str(self.tmp_dir / f"reader-{os.getpid()}"))
+                    reader = connect(threads=self.threads, memory_limit=self.query_memory_limit,
+                                     temp_directory=str(self.tmp_dir / f"reader-{os.getpid()}"))
+                    # DuckDB 1.5.5 with spatial loaded fails (an INTERNAL error) on a negated
+                    # row-id list, ``NOT (rowid IN (…))``, which a negated full-text search
+                    # resolved by the index becomes: the spatial extension's optimizer rule with
+                    # the filter pushdown. That rule rewrites spatial joins, which no records
+                    # query makes (processors join on their own connections).
+                    reader.execute("SET GLOBAL disabled_optimizers = 'extension'")
+                    self._reader = reader
         return self._reader
 
     def _alias(self, location: str) -> str:
