@@ -59,3 +59,15 @@ def test_injection_attempts_are_refused_or_literal(client, payload):
     if response.status_code == 200:  # read as a literal: it can only narrow the records, never widen them
         assert response.json()["total_count"] <= total
     assert client.get(URL, params={"limit": 0}).json()["total_count"] == total  # nothing was changed
+
+
+V1_PIECES = ["annee", "bs", "commentaires", ":", "==", ">=", "<", "2010", "2010/05", "[2005 TO 2007]", "[", "]", " TO ",
+             "RIVP", '"rue de"', '"', " AND ", " OR ", " NOT ", "(", ")", "#null(", "#exact(", "#search(", "#now(days=-1)",
+             "#now(x)", "#foo(", ",", "\\", "'", "`", "é", "\x00", "http://x.fr", " "]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+@given(q=st.lists(st.sampled_from(V1_PIECES), min_size=1, max_size=10).map("".join))
+def test_random_v1_q_never_breaks_the_api(client, q):
+    """v1's q language (``api.v1_query``) is translated to ODSQL: nothing it holds breaks out."""
+    _check(client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": q, "rows": 2}))

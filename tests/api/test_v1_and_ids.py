@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
-from tests.conftest import Published, annotated, logements_file, published_instance
+from tests.conftest import ANNOTATED_CSV, Published, annotated, logements_file, published_instance
 
 V2 = "/api/explore/v2.1/catalog/datasets/logements"
 
@@ -288,3 +288,31 @@ def test_v1_download_errors_before_the_first_byte(client, params, fragment):
     assert response.status_code == 400, response.text
     assert fragment in response.json()["message"]
     assert client.get(DOWNLOAD, params={"dataset": "zz-unknown"}).status_code == 404
+
+
+def test_v1_q_language_field_queries_and_boolean_operators(client, rows, tmp_path):
+    """v1's ``q``: field queries, AND/OR/NOT, parentheses and #functions, against the file."""
+    def nhits(q: str) -> int:
+        response = client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": q, "rows": 0})
+        assert response.status_code == 200, response.text
+        return response.json()["nhits"]
+
+    count = lambda keep: sum(1 for r in rows if keep(r))  # noqa: E731
+    assert nhits("annee>=2020 AND bs:RIVP") == count(lambda r: int(r["annee"]) >= 2020 and r["bs"] == "RIVP") > 0
+    assert nhits("annee:2010 OR annee==2011") == count(lambda r: r["annee"] in ("2010", "2011")) > 0
+    assert nhits("NOT annee:2010") == count(lambda r: r["annee"] != "2010")
+    assert nhits("(annee:2010 OR annee:2011) paris") == nhits("annee:2010 OR annee:2011")  # every row says Paris
+    assert nhits("annee:[2005 TO 2007]") == count(lambda r: 2005 <= int(r["annee"]) <= 2007)
+    assert nhits("#null(commentaires)") == count(lambda r: not r["commentaires"].strip())
+    assert nhits('#exact(bs, "RIVP") annee<2005') == count(lambda r: r["bs"] == "RIVP" and int(r["annee"]) < 2005)
+    assert nhits("http://example.org") == 0  # no field named http: a search of its words
+    body = client.get(DOWNLOAD, params={"dataset": "logements", "q": "annee:2010", "fields": "annee"}).content
+    assert body.decode("utf-8-sig").splitlines()[1:] == ["2010"] * count(lambda r: r["annee"] == "2010")
+    wrong = client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": "#nope(bs)"})
+    assert wrong.status_code == 400 and "#nope(bs)" in wrong.json()["message"]
+
+    dated = TestClient(create_app(published_instance(tmp_path / "home", annotated(tmp_path))))
+    january = dated.get("/api/records/1.0/search/", params={"dataset": "mv", "q": "d:[2020 TO 2020/01]"}).json()
+    assert dated.get("/api/records/1.0/search/", params={"dataset": "mv", "q": "d>2020"}).json()["nhits"] == 1  # 2021-03-01
+    expected = [line.split(";")[4] for line in ANNOTATED_CSV.splitlines()[1:]]
+    assert january["nhits"] == sum(1 for d in expected if d.startswith("2020-01")) == 3  # to the end of January

@@ -26,6 +26,7 @@ from portail.api.explore_service import (dataset_facets, export_batches, get_rec
                                          visible_datasets)
 from portail.api.facets import SORTS
 from portail.api.params import Param, params_of, query_route
+from portail.api.v1_query import v1_where
 from portail.api.serialize import dataset_json
 from portail.auth import ANONYMOUS
 from portail.auth.principal import key_from_request
@@ -113,6 +114,17 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
         wkt = ", ".join(f"{lon!r} {lat!r}" for lat, lon in ring)
         conditions.append(f"intersects({column}, geom'POLYGON(({wkt}))')")
     return conditions
+
+
+def _conditions(request: Request, ds, q: str | None) -> tuple[list[str], str | None]:
+    """The ODSQL conditions of a records call (geofilters, and ``q`` when it uses v1's query
+    syntax) and what remains a plain full-text search, over the caller's visible fields."""
+    fields = fields_from_json(ds.current.fields)  # the caller's copy: hidden fields are not in it
+    where = _geofilters(request, fields)
+    condition = v1_where(q, fields)
+    if condition is None:
+        return where, q
+    return [*where, condition], None
 
 
 def _facetsorts(request: Request) -> dict[str, str]:
@@ -256,9 +268,9 @@ def v1_router(portal: str = "public") -> APIRouter:
         ds = get_visible_dataset(instance(request), portal, dataset, principal)
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
         disjunctive = _disjunctive(request)
-        where = _geofilters(request, fields_from_json(ds.current.fields))
+        where, text = _conditions(request, ds, q)
         page = query_records(instance(request), ds, select=fields, order_by=_order_by(sort), limit=rows, offset=start,
-                             refine=refine, exclude=exclude, with_ids=True, text=q, timezone=timezone, where=where,
+                             refine=refine, exclude=exclude, with_ids=True, text=text, timezone=timezone, where=where,
                              principal=principal, max_limit=MAX_WINDOW, disjunctive=disjunctive)
         records = [_v1_record(ds, list(page.columns), row, row["_id"]) for row in page.results]
         facets = facet
@@ -267,7 +279,7 @@ def v1_router(portal: str = "public") -> APIRouter:
             orders = _facetsorts(request)
             asked = [_facet_call(f, f in disjunctive, orders.get(f)) if f in disjunctive or f in orders else f
                      for f in facets]
-            for facet in dataset_facets(instance(request), ds, facet=asked, refine=refine, exclude=exclude, text=q,
+            for facet in dataset_facets(instance(request), ds, facet=asked, refine=refine, exclude=exclude, text=text,
                                         where=where, timezone=timezone, principal=principal, disjunctive=disjunctive):
                 groups.append({"name": facet["name"], "facets": [_v1_facet(e) for e in facet["facets"]]})
         parameters: dict[str, Any] = {"dataset": ds.slug, "rows": rows, "start": start, "format": format, "timezone": timezone}
@@ -299,10 +311,11 @@ def v1_router(portal: str = "public") -> APIRouter:
             raise invalid_parameter("Invalid value for dataset API parameter: one dataset is expected.")
         ds = get_visible_dataset(instance(request), portal, dataset, principal)
         options = ExportOptions(use_labels=use_labels_for_header, delimiter=csv_separator, filename=ds.slug, timezone=timezone)
+        where, text = _conditions(request, ds, q)
         fmt, columns, batches, options = export_batches(
             instance(request), ds, format, select=fields, order_by=_order_by(sort), options=options,
-            refine=_prefixed(request, "refine."), exclude=_prefixed(request, "exclude."),
-            where=_geofilters(request, fields_from_json(ds.current.fields)), text=q, timezone=timezone,
+            refine=_prefixed(request, "refine."), exclude=_prefixed(request, "exclude."), where=where, text=text,
+            timezone=timezone,
             principal=principal, ip=request.client.host if request.client else None, record_ids=format == "json")
         chunks = _v1_records_json(ds, columns, batches, timezone) if format == "json" else fmt.write(columns, batches, options)
         return StreamingResponse(chunks, media_type=fmt.media_type,

@@ -1,0 +1,149 @@
+"""v1's ``q`` language, translated to an ODSQL condition for the one compiler.
+
+v1 apps write ``q`` as words and ``"phrases"`` (full text), field queries (``annee:2010``,
+``annee>=2010``, ``nom=="Paris"``, ``date:[2019 TO 2020]``, dates as ``YYYY[/MM[/DD]]``),
+``AND``/``OR``/``NOT`` with parentheses (adjacent terms are ANDed) and the functions
+``#null(f)``, ``#exact(f, "v")``, ``#search(f, "v")``, ``#startswith(f, "v")`` and
+``#now(days=-1)`` as a value.
+
+A ``q`` of words and phrases only stays a plain full-text search (``api.text_search``, which
+the version's index answers); anything else becomes one ODSQL ``where``, words as bare strings.
+A ``name:value`` whose name is not one of the caller's fields is a word like any other (``http://…``
+stays a search), so a field hidden from the caller reads exactly as one that does not exist.
+Values are written as ODSQL literals (strings escaped, numbers and dates parsed), names in
+backquotes: the text of ``q`` never reaches the compiler as syntax.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+from portail.api.errors import invalid_parameter
+from portail.schema import Field, FieldType
+
+_STRING = r'"(?:[^"\\]|\\.)*"'
+_TOKENS = re.compile(rf"""
+    (?P<space>\s+)
+  | (?P<open>\()
+  | (?P<close>\))
+  | (?P<func>\#(?P<fname>\w+)\((?P<args>(?:{_STRING}|[^()"])*)\))
+  | (?P<query>(?P<field>[A-Za-z_][\w.]*)\s*(?P<op>==|>=|<=|>|<|:)\s*
+        (?P<value>{_STRING}|\[[^\]]*\]|\#now\([^()]*\)|[^\s()]+))
+  | (?P<phrase>{_STRING})
+  | (?P<word>[^\s()]+)
+""", re.VERBOSE)
+_OPERATORS = {"AND": "and", "OR": "or", "NOT": "not"}
+_NUMERIC = (FieldType.INT, FieldType.DOUBLE)
+_TEMPORAL = (FieldType.DATE, FieldType.DATETIME)
+_DATE = re.compile(r"\d{4}(?:[-/]\d{1,2}(?:[-/]\d{1,2})?)?(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_NOW_ARG = re.compile(r"\s*(\w+)\s*=\s*([+-]?\d+)\s*")
+_PARTIAL = re.compile(r"(\d{4})(?:[-/](\d{1,2})(?:[-/](\d{1,2}))?)?")
+_RANGE = re.compile(r"\[\s*(\S+)\s+TO\s+(\S+)\s*\]", re.IGNORECASE)
+
+
+def _string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _unquoted(text: str) -> str:
+    """A ``"…"`` token's text, its escapes read."""
+    return re.sub(r"\\(.)", r"\1", text[1:-1]) if text.startswith('"') else text
+
+
+def _name(name: str) -> str:
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def _now(args: str) -> str:
+    pairs = [_NOW_ARG.fullmatch(part) for part in args.split(",")] if args.strip() else []
+    if not all(pairs):
+        raise invalid_parameter(f"Invalid value for q API parameter: #now({args}) takes unit=number arguments, "
+                                "e.g. #now(days=-1).")
+    return "now(" + ", ".join(f"{m.group(1)}={int(m.group(2))}" for m in pairs) + ")"
+
+
+def _value(f: Field, text: str) -> str:
+    """A v1 value as an ODSQL literal of the field's kind."""
+    if text.lower().startswith("#now("):
+        return _now(text[5:-1])
+    raw = _unquoted(text)
+    if f.type in _NUMERIC and not text.startswith('"') and _NUMBER.fullmatch(raw):
+        return raw
+    if f.type in _TEMPORAL and _DATE.fullmatch(raw):
+        return "date'" + raw.replace("/", "-") + "'"
+    return _string(raw)
+
+
+def _period(f: Field, text: str) -> tuple[str, str] | None:
+    """A partial date (``2020``, ``2020/01``, ``2020-01-15``) on a date field as the ODSQL
+    literals of its first day and of the day after its last: v1 reads it as that period."""
+    match = _PARTIAL.fullmatch(_unquoted(text))
+    if f.type not in _TEMPORAL or match is None:
+        return None
+    year, month, day = (int(g) if g else None for g in match.groups())
+    try:
+        start = date(year, month or 1, day or 1)
+        end = start + timedelta(days=1) if day else date(year + (month == 12), month % 12 + 1, 1) if month \
+            else date(year + 1, 1, 1)
+    except ValueError:
+        raise invalid_parameter(f"Invalid value for q API parameter: {text!r} is not a date.") from None
+    return f"date'{start.isoformat()}'", f"date'{end.isoformat()}'"
+
+
+def _field_query(f: Field, op: str, value: str) -> str:
+    name = _name(f.name)
+    ranged = _RANGE.fullmatch(value)
+    if ranged and op == ":":  # inclusive bounds; a partial date bound spans its period
+        first, last = (_period(f, part) for part in ranged.groups())
+        low = first[0] if first else _value(f, ranged.group(1))
+        high = f"< {last[1]}" if last else f"<= {_value(f, ranged.group(2))}"
+        return f"({name} >= {low} and {name} {high})"
+    period = _period(f, value)
+    if period is not None:
+        start, end = period
+        return {":": f"({name} >= {start} and {name} < {end})", "==": f"({name} >= {start} and {name} < {end})",
+                ">=": f"{name} >= {start}", ">": f"{name} >= {end}", "<": f"{name} < {start}", "<=": f"{name} < {end}"}[op]
+    return f"{name} {'=' if op == '==' else op} {_value(f, value)}"
+
+
+def _function(name: str, args: str, fields: dict[str, Field]) -> str:
+    parts = [p.strip() for p in re.findall(rf'{_STRING}|[^,]+', args)]
+    f = fields.get(parts[0]) if parts else None
+    if name == "null" and len(parts) == 1 and f is not None:
+        return f"{_name(f.name)} is null"
+    if name in ("exact", "search", "startswith") and len(parts) == 2 and f is not None:
+        value = _string(_unquoted(parts[1]))
+        return f"{_name(f.name)} = {value}" if name == "exact" else f"{name}({_name(f.name)}, {value})"
+    raise invalid_parameter(f"Invalid value for q API parameter: #{name}({args}) is not a function of a known field "
+                            "(#null(field), #exact(field, \"value\"), #search(field, \"value\"), "
+                            "#startswith(field, \"value\")).")
+
+
+def v1_where(q: str | None, fields: list[Field]) -> str | None:
+    """``q`` as an ODSQL condition over ``fields`` (the caller's visible fields), or None when it
+    is plain full text (words and phrases only)."""
+    if not q or not q.strip():
+        return None
+    known = {f.name: f for f in fields}
+    parts: list[str] = []
+    syntax = False
+    for match in _TOKENS.finditer(q.replace("\x00", " ")):
+        kind = next(k for k in ("space", "open", "close", "func", "query", "phrase", "word") if match.group(k) is not None)
+        if kind == "space":
+            continue
+        if kind == "query" and match.group("field") in known:
+            piece, syntax = _field_query(known[match.group("field")], match.group("op"), match.group("value")), True
+        elif kind == "func":
+            piece, syntax = _function(match.group("fname").lower(), match.group("args"), known), True
+        elif kind in ("open", "close"):
+            piece, syntax = match.group(kind), True
+        elif kind == "word" and match.group(kind) in _OPERATORS:
+            piece, syntax = _OPERATORS[match.group(kind)], True
+        else:  # a word, a phrase, or name:value on a name that is no field of the caller's
+            piece = _string(_unquoted(match.group(0)) if kind == "phrase" else match.group(0))
+        if parts and parts[-1] not in ("and", "or", "not", "(") and piece not in ("and", "or", ")"):
+            parts.append("and")  # adjacent terms are ANDed
+        parts.append(piece)
+    return " ".join(parts) if syntax else None
