@@ -19,15 +19,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 
-from portail.api.deps import portal_url
 from portail.api.catalog_search import catalog_facets, search_catalog
+from portail.api.deps import portal_url
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import (dataset_facets, export_batches, get_record, get_visible_dataset, query_records,
                                          visible_datasets)
 from portail.api.facets import SORTS
 from portail.api.params import Param, params_of, query_route
-from portail.api.v1_query import v1_where
 from portail.api.serialize import dataset_json
+from portail.api.v1_query import odsql_string, v1_where
 from portail.auth import ANONYMOUS
 from portail.auth.principal import key_from_request
 from portail.exports import ExportOptions
@@ -234,11 +234,6 @@ def _v1_records_json(ds, columns: list[Field], batches, timezone: str) -> Iterat
     yield b"]"
 
 
-def _full_text(q: str) -> str:
-    """v1's ``q`` as an ODSQL bare string: a full-text search of its words, whatever they hold."""
-    return '"' + q.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _order_by(sort: str | None) -> str | None:
     """v1's ``sort=field`` (descending) or ``sort=-field`` (ascending) as an ODSQL order_by."""
     if not sort or not sort.strip("-").strip():
@@ -338,7 +333,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         datasets = {d.uid: d for d in visible_datasets(instance(request), portal, principal)}
         objects = [dataset_json(d, portal_url(request, portal)) for d in datasets.values()]
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
-        where = [_full_text(q)] if q and q.strip() else []
+        where = [odsql_string(q)] if q and q.strip() else []  # a bare string: a full-text search of its words
         page = search_catalog(objects, where=where, order_by=_order_by(sort), limit=rows, offset=start, refine=refine,
                               exclude=exclude, timezone=timezone, check_paging=lambda limit, offset, **_: limit)
         parameters: dict[str, Any] = {"rows": rows, "start": start, "format": "json", "timezone": timezone}

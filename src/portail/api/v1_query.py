@@ -43,7 +43,8 @@ _PARTIAL = re.compile(r"(\d{4})(?:[-/](\d{1,2})(?:[-/](\d{1,2}))?)?")
 _RANGE = re.compile(r"\[\s*(\S+)\s+TO\s+(\S+)\s*\]", re.IGNORECASE)
 
 
-def _string(text: str) -> str:
+def odsql_string(text: str) -> str:
+    """``text`` as an ODSQL string literal, whatever it holds."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -73,7 +74,7 @@ def _value(f: Field, text: str) -> str:
         return raw
     if f.type in _TEMPORAL and _DATE.fullmatch(raw):
         return "date'" + raw.replace("/", "-") + "'"
-    return _string(raw)
+    return odsql_string(raw)
 
 
 def _period(f: Field, text: str) -> tuple[str, str] | None:
@@ -114,7 +115,7 @@ def _function(name: str, args: str, fields: dict[str, Field]) -> str:
     if name == "null" and len(parts) == 1 and f is not None:
         return f"{_name(f.name)} is null"
     if name in ("exact", "search", "startswith") and len(parts) == 2 and f is not None:
-        value = _string(_unquoted(parts[1]))
+        value = odsql_string(_unquoted(parts[1]))
         return f"{_name(f.name)} = {value}" if name == "exact" else f"{name}({_name(f.name)}, {value})"
     raise invalid_parameter(f"Invalid value for q API parameter: #{name}({args}) is not a function of a known field "
                             "(#null(field), #exact(field, \"value\"), #search(field, \"value\"), "
@@ -142,7 +143,7 @@ def v1_where(q: str | None, fields: list[Field]) -> str | None:
         elif kind == "word" and match.group(kind) in _OPERATORS:
             piece, syntax = _OPERATORS[match.group(kind)], True
         else:  # a word, a phrase, or name:value on a name that is no field of the caller's
-            piece = _string(_unquoted(match.group(0)) if kind == "phrase" else match.group(0))
+            piece = odsql_string(_unquoted(match.group(0)) if kind == "phrase" else match.group(0))
         if parts and parts[-1] not in ("and", "or", "not", "(") and piece not in ("and", "or", ")"):
             parts.append("and")  # adjacent terms are ANDed
         parts.append(piece)
