@@ -7,7 +7,8 @@ v1 apps write ``q`` as words and ``"phrases"`` (full text), field queries (``ann
 ``#now(days=-1)`` as a value.
 
 A ``q`` of words and phrases only stays a plain full-text search (``api.text_search``, which
-the version's index answers); anything else becomes one ODSQL ``where``, words as bare strings.
+the version's index answers); anything else becomes one ODSQL ``where``, words as bare strings
+(a phrase there is a search of its words, no longer of their order).
 A ``name:value`` whose name is not one of the caller's fields is a word like any other (``http://…``
 stays a search), so a field hidden from the caller reads exactly as one that does not exist.
 Values are written as ODSQL literals (strings escaped, numbers and dates parsed), names in
