@@ -237,3 +237,14 @@ def test_json_answers_name_their_charset(portal):
         response = portal.get(path)
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json; charset=utf-8", path
+
+
+def test_errors_and_catalogue_answers_name_their_charset_too(portal):
+    """Every JSON answer, not only records and facets: the catalogue, a dataset, v1 and errors."""
+    for path, status in [("/api/explore/v2.1/catalog/datasets", 200), ("/api/explore/v2.1/catalog/datasets/communes", 200),
+                         ("/api/records/1.0/search/?dataset=communes", 200), ("/api/explore/v2.1/catalog/datasets/nope", 404),
+                         ("/api/explore/v2.1/catalog/datasets/communes/records?limit=1000", 400),
+                         ("/api/explore/v2.1/catalog/datasets/communes/records?where=nope%3D1", 400)]:
+        response = portal.get(path)
+        assert response.status_code == status, path
+        assert response.headers["content-type"] == "application/json; charset=utf-8", path

@@ -31,6 +31,7 @@ from portail.api.guard import Guard
 from portail.api.accounts import accounts_router
 from portail.api.management import management_router
 from portail.api.openapi import install_openapi
+from portail.api.serialize import JSONAnswer
 from portail.api.v1 import v1_router
 from portail.catalog import services
 from portail.config import Portal
@@ -51,6 +52,7 @@ def create_app(instance: Instance | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/explore/v2.1/swagger.json",
         lifespan=_warm_on_start,
+        default_response_class=JSONAnswer,
     )
     app.state.instance = instance
 

@@ -11,9 +11,9 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from portail.api.serialize import JSONAnswer
 from portail.catalog.services import CatalogError
 from portail.ingest.errors import IngestError
 
@@ -46,14 +46,14 @@ def _body(code: str, message: str, **extra) -> dict:
 _V1 = ("/api/records/1.0/", "/api/datasets/1.0/")
 
 
-def _response(request: Request, status: int, code: str, message: str, headers=None, **extra) -> JSONResponse:
+def _response(request: Request, status: int, code: str, message: str, headers=None, **extra) -> JSONAnswer:
     """An error in Opendatasoft's shape: ``{error_code, message}``, plus v1's ``error`` on v1
     paths (as the quota error carries both)."""
     body = _body(code, message, **extra)
     path = request.url.path if request.url.path.endswith("/") else request.url.path + "/"
     if any(prefix in path for prefix in _V1):
         body = {"error": message, **body}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONAnswer(body, status_code=status, headers=headers)
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -67,7 +67,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(IngestError)
     async def _ingest(_: Request, error: IngestError):
-        return JSONResponse(_body("IngestError", error.describe(), detail=error.to_dict()), status_code=400)
+        return JSONAnswer(_body("IngestError", error.describe(), detail=error.to_dict()), status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError):

@@ -28,6 +28,7 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from portail.api.serialize import JSON_MEDIA_TYPE
 from portail.api.v1 import READ_BY_POST
 from portail.auth import AuthError, csrf, principal_from_request, sessions
 from portail.auth.principal import ANONYMOUS, key_from_request, principal_for_user
@@ -48,7 +49,7 @@ def _is_api(path: str) -> bool:
 def _json_response(status: int, body: dict, headers: list[tuple[bytes, bytes]] | None = None):
     payload = json.dumps(body).encode()
     start = {"type": "http.response.start", "status": status,
-             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+             "headers": [(b"content-type", JSON_MEDIA_TYPE.encode()), (b"content-length", str(len(payload)).encode()),
                          *(headers or [])]}
     return start, {"type": "http.response.body", "body": payload}
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+from portail.api.serialize import JSON_MEDIA_TYPE
+
 MARGIN = 1 << 20  # multipart headers and boundaries around the file
 
 
@@ -62,5 +64,5 @@ class BodyLimitMiddleware:
         body = json.dumps({"error_code": "PayloadTooLarge",
                            "message": f"The request body is larger than the {self.limit - MARGIN:,} bytes allowed."}).encode()
         await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                    "headers": [(b"content-type", JSON_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

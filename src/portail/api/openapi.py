@@ -15,6 +15,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from portail.api.serialize import JSON_MEDIA_TYPE
+
 ERROR = {"type": "object", "required": ["error_code", "message"],
          "properties": {"error_code": {"type": "string", "examples": ["InvalidRESTParameterError"]},
                         "message": {"type": "string"}}}
@@ -147,6 +149,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():
             responses = operation.setdefault("responses", {})
+            for answer in responses.values():  # the answers name their charset; generators expect the bare type
+                content = answer.get("content", {})
+                if JSON_MEDIA_TYPE in content:
+                    content.setdefault("application/json", content.pop(JSON_MEDIA_TYPE))
             # FastAPI's validation answer (422, with the schema dropped above): ours is a 400
             # with the Opendatasoft shape (``errors.install_handlers``), on every route.
             if responses.pop("422", None) is not None:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from markdown_it import MarkdownIt
 
 from portail.catalog.models import Dataset
@@ -23,6 +23,17 @@ from portail.values import record_value
 
 _markdown = MarkdownIt("commonmark", {"html": False})
 
+#: Every JSON answer's content type, as Opendatasoft sends it (reference §1): the charset named,
+#: so that no client guesses Latin-1 for the é of a record.
+JSON_MEDIA_TYPE = "application/json; charset=utf-8"
+
+
+class JSONAnswer(JSONResponse):
+    """FastAPI's JSON response under ``JSON_MEDIA_TYPE``: the app's default response class, and
+    the errors' (``api.errors``)."""
+
+    media_type = JSON_MEDIA_TYPE
+
 
 def json_response(body: Any) -> Response:
     """A body of plain JSON values (what ``records_json`` and the facets give) as a response,
@@ -30,7 +41,7 @@ def json_response(body: Any) -> Response:
     10 records, 2 ms for 100). Anything else (a Decimal, a date) goes through that encoder,
     value by value."""
     text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=jsonable_encoder)
-    return Response(text.encode("utf-8"), media_type="application/json; charset=utf-8")  # as Opendatasoft sends it
+    return Response(text.encode("utf-8"), media_type=JSON_MEDIA_TYPE)
 
 
 def _iso(value: datetime | date | None, tz: ZoneInfo | None = None) -> str | None:
