@@ -173,6 +173,22 @@ def _echo(given: list[str]) -> dict[str, Any]:
     return {name: found[0] if len(found) == 1 else found for name, found in values.items()}
 
 
+def _parameters(base: dict[str, Any], *, q: str | None, facet: list[str] | None, refine: list[str], exclude: list[str],
+                sort: str | None) -> dict[str, Any]:
+    """The ``parameters`` echo of a v1 search: ``base`` and what the call gave of the rest."""
+    parameters = dict(base)
+    if q:
+        parameters["q"] = q
+    if facet:
+        parameters["facet"] = facet
+    for name, given in (("refine", refine), ("exclude", exclude)):
+        if given:
+            parameters[name] = _echo(given)
+    if sort:
+        parameters["sort"] = [sort]
+    return parameters
+
+
 def _v1_facet(entry: dict[str, Any]) -> dict[str, Any]:
     """A v2.1 facet entry in v1's shape (``path`` for ``value``), with the levels below a refined
     date or hierarchical value, which widgets drill down through."""
@@ -277,18 +293,10 @@ def v1_router(portal: str = "public") -> APIRouter:
             for facet in dataset_facets(instance(request), ds, facet=asked, refine=refine, exclude=exclude, text=text,
                                         where=where, timezone=timezone, principal=principal, disjunctive=disjunctive):
                 groups.append({"name": facet["name"], "facets": [_v1_facet(e) for e in facet["facets"]]})
-        parameters: dict[str, Any] = {"dataset": ds.slug, "rows": rows, "start": start, "format": format, "timezone": timezone}
-        if q:
-            parameters["q"] = q
-        if facets:
-            parameters["facet"] = facets
-        for name, given in (("refine", refine), ("exclude", exclude)):
-            if given:
-                parameters[name] = _echo(given)
+        parameters = _parameters({"dataset": ds.slug, "rows": rows, "start": start, "format": format, "timezone": timezone},
+                                 q=q, facet=facets, refine=refine, exclude=exclude, sort=sort)
         if disjunctive:
             parameters["disjunctive"] = {f: True for f in disjunctive}
-        if sort:
-            parameters["sort"] = [sort]
         body: dict[str, Any] = {"nhits": page.total_count, "parameters": parameters, "records": records}
         if facets:
             body["facet_groups"] = groups
@@ -316,10 +324,10 @@ def v1_router(portal: str = "public") -> APIRouter:
         return StreamingResponse(chunks, media_type=fmt.media_type,
                                  headers={"Content-Disposition": f'attachment; filename="{ds.slug}.{fmt.extension}"'})
 
-    def _v1_dataset(request: Request, d) -> dict[str, Any]:
-        v2 = dataset_json(d, portal_url(request, portal))
+    def _v1_dataset(v2: dict[str, Any]) -> dict[str, Any]:
+        """A dataset as v1 writes it, from its v2.1 object (``dataset_json``)."""
         metas = v2["metas"]["default"]
-        return {"datasetid": d.slug, "has_records": v2["has_records"], "features": v2["features"], "fields": v2["fields"],
+        return {"datasetid": v2["dataset_id"], "has_records": v2["has_records"], "features": v2["features"], "fields": v2["fields"],
                 "attachments": v2["attachments"],
                 "metas": {**{k: v for k, v in metas.items() if v is not None}, "domain": "default",
                           "license": metas["license"], "records_count": metas["records_count"]}}
@@ -330,24 +338,16 @@ def v1_router(portal: str = "public") -> APIRouter:
         metadata, refinements, facets, order) in v1's shapes."""
         if rows < 0 or start < 0:
             raise invalid_parameter("Invalid value for rows/start: both must be >= 0.")
-        datasets = {d.uid: d for d in visible_datasets(instance(request), portal, principal)}
-        objects = [dataset_json(d, portal_url(request, portal)) for d in datasets.values()]
+        objects = [dataset_json(d, portal_url(request, portal)) for d in visible_datasets(instance(request), portal, principal)]
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
         where = [odsql_string(q)] if q and q.strip() else []  # a bare string: a full-text search of its words
         page = search_catalog(objects, where=where, order_by=_order_by(sort), limit=rows, offset=start, refine=refine,
                               exclude=exclude, timezone=timezone, check_paging=lambda limit, offset, **_: limit)
-        parameters: dict[str, Any] = {"rows": rows, "start": start, "format": "json", "timezone": timezone}
-        if q:
-            parameters["q"] = q
-        for name, given in (("refine", refine), ("exclude", exclude)):
-            if given:
-                parameters[name] = _echo(given)
-        if sort:
-            parameters["sort"] = [sort]
+        parameters = _parameters({"rows": rows, "start": start, "format": "json", "timezone": timezone},
+                                 q=q, facet=facet, refine=refine, exclude=exclude, sort=sort)
         body: dict[str, Any] = {"nhits": page.total_count, "parameters": parameters,
-                                "datasets": [_v1_dataset(request, datasets[o["dataset_uid"]]) for o in page.results]}
+                                "datasets": [_v1_dataset(o) for o in page.results]}
         if facet:
-            parameters["facet"] = facet
             body["facet_groups"] = [{"name": group["name"], "facets": [_v1_facet(e) for e in group["facets"]]}
                                     for group in catalog_facets(objects, facet=facet, refine=refine, exclude=exclude,
                                                                 where=where, timezone=timezone)]
@@ -362,6 +362,7 @@ def v1_router(portal: str = "public") -> APIRouter:
 
     @query_route(router, "/api/datasets/1.0/{dataset_id}/", post=True, summary="v1 dataset lookup")
     def lookup(request: Request, principal, dataset_id: str):
-        return _v1_dataset(request, get_visible_dataset(instance(request), portal, dataset_id, principal))
+        return _v1_dataset(dataset_json(get_visible_dataset(instance(request), portal, dataset_id, principal),
+                                        portal_url(request, portal)))
 
     return router
