@@ -35,11 +35,10 @@ from sqlglot import exp
 from portail import odsql
 from portail.odsql import ast
 from portail.api.errors import ApiError, invalid_parameter
-from portail.api.facets import DEFAULT_LIMIT, parse_facet, parse_refinements
+from portail.api.facets import DEFAULT_LIMIT, parse_facet, parse_refinements, zone
 from portail.api.serialize import EXPLORE_METAS, records_json
 from portail.odsql import multivalued_items
 from portail.odsql.kinds import RECORDS
-from portail.odsql.literals import zone
 from portail.schema import Field, FieldType
 from portail.store.engine import connect
 
@@ -173,13 +172,6 @@ def _column(name: str) -> str:
 
 
 # -- refine / exclude -------------------------------------------------------------------------
-def _caller_zone(name: str) -> ZoneInfo:
-    try:
-        return zone(name)
-    except ValueError as error:
-        raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
-
-
 def _moment(raw: str, kind: FieldType, tz: ZoneInfo) -> datetime:
     """A catalogue date on the caller's calendar: a datetime (stored in UTC) in the ``timezone``
     asked, as dataset facets and refinements read theirs; a date as it is."""
@@ -210,7 +202,7 @@ def refined(objects: list[dict[str, Any]], refine: list[str], exclude: list[str]
     ``skip`` ignores the refinements of one field (a disjunctive facet); dates are the days of
     ``timezone``."""
     rules = parse_refinements(refine, FIELDS, exclude=False) + parse_refinements(exclude, FIELDS, exclude=True)
-    tz = _caller_zone(timezone)
+    tz = zone(timezone)
     kept = []
     for obj in objects:
         if all(_matches(obj, r.field, r.value, tz) != r.exclude for r in rules
@@ -426,7 +418,7 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
                    timezone: str = "UTC") -> list[dict[str, Any]]:
     """Facet values with counts over the datasets kept by where, refine and exclude."""
     specs = [parse_facet(f, FIELDS) for f in facet] if facet else [parse_facet(n, FIELDS) for n in DEFAULT_FACETS]
-    tz = _caller_zone(timezone)
+    tz = zone(timezone)
     given = [w for w in where or [] if w and w.strip()]
     if given:
         plan = _compile(select="dataset_uid", where=given, timezone=timezone)
