@@ -194,6 +194,9 @@ def test_v1_post_without_csrf_token_reads_as_anonymous(tmp_path, refdata):
     assert client.post("/logout", follow_redirects=False).status_code == 403  # other routes still refuse
     # JSONP: any page can load it with the visitor's cookie and read it, so it reads as anonymous
     assert client.get("/api/records/1.0/search/", params={**search, "callback": "cb"}).status_code == 404
+    assert client.get("/api/records/1.0/download/", params={"dataset": "prive", "format": "jsonp", "callback": "cb"}
+                      ).status_code == 404
+    assert client.get("/api/records/1.0/download/", params={"dataset": "prive", "format": "json"}).status_code == 200
     instance.store.close()
 
 
@@ -277,10 +280,33 @@ def test_v1_download_streams_every_matching_record(client, rows):
     assert features["type"] == "FeatureCollection" and len(features["features"]) >= len(in_13)
 
 
+def test_v1_download_as_jsonp_and_with_any_punctuation_separator(client, rows):
+    """The documentation's other formats (jsonp, geojsonp) and separators ("any ASCII
+    character"), against the JSON download and the file."""
+    params = {"dataset": "logements", "refine.code_postal": "75013", "sort": "-id_livraison"}
+    plain = client.get(DOWNLOAD, params={**params, "format": "json"}).json()
+    for fmt, expected in (("jsonp", plain), ("geojsonp", client.get(DOWNLOAD, params={**params, "format": "geojson"}).json())):
+        padded = client.get(DOWNLOAD, params={**params, "format": fmt, "callback": "app.show"})
+        assert padded.status_code == 200 and padded.headers["content-type"].startswith("application/javascript")
+        text = padded.text
+        assert text.startswith("/**/app.show(") and text.endswith(");")
+        assert json.loads(text[len("/**/app.show("):-2]) == expected
+    assert len(plain) == sum(1 for r in rows if r["code_postal"] == "75013")
+    assert client.get(DOWNLOAD, params={**params, "callback": "cb", "format": "json"}).text.startswith("/**/cb(")
+    hashed = client.get(DOWNLOAD, params={**params, "csv_separator": "#", "fields": "id_livraison,nb_logmt_total"})
+    table = list(csv.DictReader(hashed.content.decode("utf-8-sig").splitlines(), delimiter="#"))
+    assert [(r["id_livraison"], int(r["nb_logmt_total"])) for r in table] == [
+        (r["fields"]["id_livraison"], r["fields"]["nb_logmt_total"]) for r in plain]
+
+
 @pytest.mark.parametrize("params, fragment", [
     ({"dataset": "logements", "format": "xls"}, "format"),
     ({"dataset": "logements", "fields": "nope"}, "nope"),
     ({"dataset": "logements", "csv_separator": "x"}, "csv_separator"),
+    ({"dataset": "logements", "csv_separator": "."}, "csv_separator"),  # decimals hold it, unquoted
+    ({"dataset": "logements", "csv_separator": ";;"}, "csv_separator"),
+    ({"dataset": "logements", "format": "jsonp"}, "callback"),
+    ({"dataset": "logements", "format": "geojsonp", "callback": "alert(1)//"}, "callback"),
     ({"dataset": "logements", "timezone": "Mars/Olympus"}, "timezone"),
 ])
 def test_v1_download_errors_before_the_first_byte(client, params, fragment):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import string
 from collections.abc import Iterator
 from datetime import UTC
 from typing import Any
@@ -50,11 +51,17 @@ SEARCH = (Param("dataset", required=True), Param("q"), *PAGE, Param("sort"), Par
 #: v1's catalogue search: v2.1's catalogue fields (``theme``, ``keyword``, ``publisher``,
 #: ``modified``…) for ``refine.<field>``, ``exclude.<field>``, ``facet`` and ``sort``.
 DATASETS = (Param("q"), *PAGE, Param("sort"), Param("facet", many=True), Param("timezone", default="UTC"))
+#: v1's ``csv_separator``: "any ASCII character", its documentation says; here the tab and the
+#: punctuation that no unquoted cell holds (numbers, dates and instants are written bare, with
+#: ``.-+:``; the quote is CSV's own).
+SEPARATORS = ("\t", *(c for c in string.punctuation if c not in '".-+:'))
 #: v1's download: every matching record (no window), as CSV (its default), JSON (v1 records) or
-#: GeoJSON; the search's filters, ``csv_separator`` and ``use_labels_for_header``.
+#: GeoJSON, those two also as JSONP; the search's filters, ``csv_separator`` and
+#: ``use_labels_for_header``.
 DOWNLOAD = (Param("dataset", required=True), Param("q"), Param("sort"), Param("fields"), Param("timezone", default="UTC"),
-            Param("format", default="csv", choices=("csv", "json", "geojson")),
-            Param("csv_separator", default=";", choices=(";", ",", "\t", "|")), Param("use_labels_for_header", bool, False))
+            Param("format", default="csv", choices=("csv", "json", "jsonp", "geojson", "geojsonp")), Param("callback"),
+            Param("csv_separator", default=";", choices=SEPARATORS),
+            Param("use_labels_for_header", bool, False))
 #: A JSONP callback: a JavaScript name or dotted path, nothing a page could run as code.
 _CALLBACK = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 
@@ -162,6 +169,15 @@ def _padded(body: dict[str, Any], callback: str | None) -> Response:
     payload = json.dumps(jsonable_encoder(body))  # ASCII: U+2028 in a string breaks older JavaScript
     return Response(f"/**/{callback}({payload});", media_type="application/javascript",
                     headers={"X-Content-Type-Options": "nosniff"})
+
+
+def _streamed_padding(chunks: Iterator[bytes], callback: str) -> Iterator[bytes]:
+    """A streamed JSON body as JSONP (``_padded`` for a download): U+2028 and U+2029, valid in
+    JSON strings but line ends to older JavaScript, escaped (they can only be inside strings)."""
+    yield f"/**/{callback}(".encode()
+    for chunk in chunks:
+        yield chunk.replace("\u2028".encode(), b"\\u2028").replace("\u2029".encode(), b"\\u2029")
+    yield b");"
 
 
 def _echo(given: list[str]) -> dict[str, Any]:
@@ -306,21 +322,29 @@ def v1_router(portal: str = "public") -> APIRouter:
         return _padded(body, callback) if padded else body
 
     @query_route(router, "/api/records/1.0/download/", DOWNLOAD, post=True, summary="v1 record download (streamed)")
-    def download_records(request: Request, principal, *, dataset, q, sort, fields, timezone, format, csv_separator,
-                         use_labels_for_header):
+    def download_records(request: Request, principal, *, dataset, q, sort, fields, timezone, format, callback,
+                         csv_separator, use_labels_for_header):
         """Every matching record, streamed like a v2.1 export (the same compiler, filters and
         writers): the download links older pages and scripts still hold."""
+        padded = format.endswith("p") or (callback is not None and format != "csv")  # as the search reads it
+        if padded:
+            _padded({}, callback)  # a bad callback fails before any work
+            principal = _script_caller(request, principal)
         if len(params_of(request).getlist("dataset")) > 1:
             raise invalid_parameter("Invalid value for dataset API parameter: one dataset is expected.")
         ds = get_visible_dataset(instance(request), portal, dataset, principal)
         options = ExportOptions(use_labels=use_labels_for_header, delimiter=csv_separator, filename=ds.slug, timezone=timezone)
         where, text = _conditions(request, ds, q)
+        written = format.removesuffix("p")
         fmt, columns, batches, options = export_batches(
-            instance(request), ds, format, select=fields, order_by=_order_by(sort), options=options,
+            instance(request), ds, written, select=fields, order_by=_order_by(sort), options=options,
             refine=_prefixed(request, "refine."), exclude=_prefixed(request, "exclude."), where=where, text=text,
             timezone=timezone,
-            principal=principal, ip=request.client.host if request.client else None, record_ids=format == "json")
-        chunks = _v1_records_json(ds, columns, batches, timezone) if format == "json" else fmt.write(columns, batches, options)
+            principal=principal, ip=request.client.host if request.client else None, record_ids=written == "json")
+        chunks = _v1_records_json(ds, columns, batches, timezone) if written == "json" else fmt.write(columns, batches, options)
+        if padded:
+            return StreamingResponse(_streamed_padding(chunks, callback), media_type="application/javascript",
+                                     headers={"X-Content-Type-Options": "nosniff"})
         return StreamingResponse(chunks, media_type=fmt.media_type,
                                  headers={"Content-Disposition": f'attachment; filename="{ds.slug}.{fmt.extension}"'})
 
