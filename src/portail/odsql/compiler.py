@@ -250,10 +250,11 @@ class _Compiler:
             return Typed(sql, Kind.DOUBLE, aggregate)
         # Ints are computed in a type that holds any result their bounds allow, so that they never
         # overflow (no error, no null): exact ints up to a HUGEINT, past it a double, as
-        # Opendatasoft's floating point would give.
+        # Opendatasoft's floating point would give. A constant is cast too: the engine types a
+        # small literal as a 32-bit INTEGER, and folds 5642 * 380625 in that type (an error).
         bits = a.bits + b.bits if node.op == "*" else max(a.bits, b.bits) + 1
         engine = kinds.int_type(bits)
-        left = a.sql if engine == "BIGINT" else exp.cast(a.sql, engine or "DOUBLE")
+        left = a.sql if engine == "BIGINT" and not a.constant else exp.cast(a.sql, engine or "DOUBLE")
         sql = _ARITHMETIC[node.op](this=paren(left), expression=paren(b.sql))
         return Typed(sql, Kind.INT, aggregate, bits=bits) if engine else Typed(sql, Kind.DOUBLE, aggregate)
 
