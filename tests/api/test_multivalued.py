@@ -172,3 +172,40 @@ def test_null_group_blanks_and_repeated_values(instance, tmp_path):
     assert {r["t"]: r["n"] for r in named["results"]} == {k or "aucun": n for k, n in expected.items()}
     searched = client.get(URL, params={"select": "tags, count(*) as n", "group_by": "tags", "where": '"tram"'}).json()
     assert {r["tags"]: r["n"] for r in searched["results"]} == {"tram": 2, "vélo": 1, "bus": 1}
+
+
+def test_length_measures_a_multivalued_text_in_records_and_catalogue_alike(instance, tmp_path):
+    """``length()`` of a multivalued field measures its text (Opendatasoft documents it on text
+    alone): in records the cell as published, separators and blanks included; in the catalogue,
+    whose keywords and themes are lists, the values joined by one separator. Grouped by the
+    field, it measures each value, on both sides."""
+    lines = ["nom;tags", "A;vélo, bus ,tram", "B;bus", "C;", "D;métro|bus"]
+    source = tmp_path / "tags.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    keywords = ["vélo", "bus en site propre", "tram"]
+    with instance.session() as s:
+        dataset = services.create_dataset(s, "tags", "Tags", keywords=keywords, themes=["Transports"])
+        services.set_field_override(s, dataset, "tags", annotations={"multivalued": [","]})
+        services.create_dataset(s, "vide", "Sans mots-clés")
+    load_file(instance, "tags", source, publish=True)
+    load_file(instance, "vide", source, publish=True)
+    client = TestClient(create_app(instance))
+    cells = dict(line.split(";") for line in lines[1:])
+    rows = client.get(URL, params={"select": "nom, length(tags) as n", "order_by": "nom"}).json()["results"]
+    assert {r["nom"]: r["n"] for r in rows} == {nom: len(text) if text else None for nom, text in cells.items()}
+    kept = client.get(URL, params={"select": "nom", "where": f"length(tags) = {len(cells['A'])}"}).json()["results"]
+    assert kept == [{"nom": "A"}]
+    grouped = client.get(URL, params={"select": "tags, length(tags) as n", "group_by": "tags"}).json()["results"]
+    assert {r["tags"]: r["n"] for r in grouped} == {v: v and len(v) for text in cells.values() for v in values_of(text)}
+
+    catalogue = "/api/explore/v2.1/catalog/datasets"
+    joined = len(",".join(keywords))
+    measured = client.get(catalogue, params={"select": "dataset_id, length(keyword) as n, length(theme) as t",
+                                             "order_by": "dataset_id"}).json()["results"]
+    assert measured == [{"dataset_id": "tags", "n": joined, "t": len("Transports")},
+                        {"dataset_id": "vide", "n": None, "t": None}]
+    for condition, found in ((f"length(keyword) = {joined}", 1), (f"length(keyword) = {len(keywords[1])}", 0),
+                             (f"length(keyword) > {joined}", 0)):
+        assert client.get(catalogue, params={"where": condition, "limit": 0}).json()["total_count"] == found, condition
+    per_keyword = client.get(catalogue, params={"select": "keyword, length(keyword) as n", "group_by": "keyword"}).json()
+    assert {r["keyword"]: r["n"] for r in per_keyword["results"]} == {k: len(k) for k in keywords} | {None: None}

@@ -1,17 +1,25 @@
-"""Catalogue exports: DCAT-AP (RDF/XML, Turtle, JSON-LD) with Hydra paging, data.json (Project
-Open Data v1.1), JSON, CSV, XLSX, RSS.
+"""Catalogue exports: DCAT-AP (RDF/XML, Turtle, JSON-LD) with Hydra paging, Dublin Core (RDF/XML),
+data.json (Project Open Data v1.1), JSON, CSV, XLSX, RSS.
 
-Thin: the DCAT graph comes from ``catalog.dcat``, data.json from ``catalog.datajson``, dataset objects from ``api.serialize``. The
+Thin: the DCAT graph comes from ``catalog.dcat``, Dublin Core's from ``catalog.dublin_core``,
+data.json from ``catalog.datajson``, dataset objects from ``api.serialize``. The
 datasets are those ``visible_datasets`` hands the caller, already shaped for them (hidden
 fields, their own records counts), so an export never shows more than the catalogue does.
 Which datasets, in which order, is the query of ``/catalog/datasets`` (``catalog_search``:
 select, where, refine, exclude, group_by, order_by, limit, offset, lang, timezone), unpaged.
+
+Opendatasoft's national DCAT-AP profiles (``dcat_ap_ch``…, activated per domain) are not served:
+this portal keeps none of the national metadata they require, so a feed claiming one would fail
+the national portal's checks. Asking for one answers a 404 that names the profile and points to
+``dcat`` (a client stops there, as the profile will not appear by retrying; a 400 would blame a
+request the spec allows); ``/catalog/exports`` lists only what is served.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -23,13 +31,15 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from portail.api.catalog_search import search_catalog
 from portail.api.deps import portal_url, public_url
-from portail.api.errors import invalid_parameter, not_found
+from portail.api.errors import ApiError, invalid_parameter, not_found
 from portail.api.explore_service import check_paging, dataset_access, visible_datasets
 from portail.api.params import Param, query_route
 from portail.api.serialize import dataset_json
 from portail.auth import ANONYMOUS
+from portail.catalog import dublin_core
 from portail.catalog.datajson import catalog_json
 from portail.catalog.dcat import CatalogInfo, catalog_graph
+from portail.catalog.models import Dataset
 from portail.exports import FORMATS, ExportOptions
 from portail.schema import Field, FieldType
 
@@ -38,7 +48,14 @@ RDF_FORMATS = {
     "rdf": ("xml", "application/rdf+xml", "rdf"), "ttl": ("turtle", "text/turtle", "ttl"),
     "turtle": ("turtle", "text/turtle", "ttl"), "jsonld": ("json-ld", "application/ld+json", "jsonld"),
 }
-CATALOG_FORMATS = sorted({*RDF_FORMATS, "data.json", "json", "csv", "xlsx", "rss"})
+CATALOG_FORMATS = sorted({*RDF_FORMATS, "dublin_core", "data.json", "json", "csv", "xlsx", "rss"})
+#: Opendatasoft's national DCAT-AP profiles (the JS client's ``dcat-ap-v1`` is Flanders'), which
+#: a domain serves once activated: not on this portal (module docstring).
+NATIONAL_PROFILES = {
+    "dcat_ap_ch": "DCAT-AP-CH (Switzerland)", "dcat_ap_de": "DCAT-AP.de (Germany)", "dcat_ap_se": "DCAT-AP-SE (Sweden)",
+    "dcat_ap_sp": "DCAT-AP-ES (Spain)", "dcat_ap_it": "DCAT-AP_IT (Italy)", "dcat_ap_vl": "DCAT-AP-VL (Flanders)",
+    "dcat_ap_v1": "DCAT-AP-VL (Flanders)", "dcat_ap_benap": "DCAT-AP for BENAP (Belgium)",
+}
 #: The catalogue CSV's columns when no ``select`` names them (catalogue ODSQL fields).
 CSV_COLUMNS = ["dataset_id", "dataset_uid", "title", "description", "theme", "keyword", "license", "publisher",
                "language", "modified", "data_processed", "records_count", "features"]
@@ -72,13 +89,31 @@ def _table(rows: list[dict[str, Any]], list_separator: str) -> tuple[list[Field]
     return fields, pa.table(columns, names=names)
 
 
-def _rss(datasets, info: CatalogInfo) -> str:
+def table_response(rows: list[dict[str, Any]], fmt: str, options: ExportOptions,
+                   filename: str = "catalog") -> StreamingResponse:
+    """Catalogue rows as CSV or XLSX, written by the dataset exports' writers (formulas
+    neutralised, quoting, separators and BOM as for records)."""
+    fields, table = _table(rows, options.list_separator)
+    chunks = FORMATS[fmt].writer(fields, iter(table.to_batches()), options)
+    return StreamingResponse(chunks, media_type=FORMATS[fmt].media_type,
+                             headers={"Content-Disposition": f'attachment; filename="{filename}.{FORMATS[fmt].extension}"'})
+
+
+def rss_response(datasets: list[Dataset], info: CatalogInfo) -> Response:
+    """An RSS 2.0 channel of the catalogue, an item per dataset in the order given."""
+    return Response(_rss(datasets, info), media_type="application/rss+xml")
+
+
+def _rss(datasets: list[Dataset], info: CatalogInfo) -> str:
+    """The feed's text; dates in GMT (the catalogue keeps UTC instants without an offset, which
+    RFC 822 would write as an unknown zone, ``-0000``)."""
     items = []
     for d in datasets:
         link = f"{info.base_url}/explore/dataset/{d.slug}/"
+        modified = d.modified if d.modified.tzinfo else d.modified.replace(tzinfo=UTC)
         items.append(f"<item><title>{escape(d.title)}</title><link>{escape(link)}</link>"
                      f"<guid isPermaLink=\"false\">{d.uid}</guid><description>{escape(d.description or '')}</description>"
-                     f"<pubDate>{format_datetime(d.modified)}</pubDate></item>")
+                     f"<pubDate>{format_datetime(modified.astimezone(UTC), usegmt=True)}</pubDate></item>")
     return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>{escape(info.title)}</title>'
             f"<link>{escape(info.base_url)}/</link><description>{escape(info.description)}</description>"
             f"{''.join(items)}</channel></rss>")
@@ -96,32 +131,44 @@ _PAGED = frozenset({"select", "where", "group_by", "order_by", "limit", "offset"
                     "timezone", "include_exports", "use_labels_in_exports"})
 
 
+def catalog_info(request: Request, portal: str) -> CatalogInfo:
+    """What a catalogue-wide export says of the portal itself (title, description, publisher, URL)."""
+    settings = request.app.state.instance.settings
+    try:
+        site = settings.portal(portal)
+        title, description = site.title, site.description or settings.portal_description
+    except KeyError:
+        title, description = settings.portal_title, settings.portal_description
+    return CatalogInfo(base_url=public_url(request, portal), title=title, description=description,
+                       publisher=settings.publisher_name)
+
+
+def _not_activated(request: Request, portal: str, format: str) -> ApiError:
+    """The answer to a national DCAT-AP profile (module docstring): a 404 naming the profile and
+    the export to harvest instead."""
+    dcat = f"{portal_url(request, portal)}/api/explore/v2.1/catalog/exports/dcat"
+    return not_found(f"The {NATIONAL_PROFILES[format.replace('-', '_')]} catalog export ({format}) is not activated on "
+                     f"this portal, which describes its datasets in DCAT-AP 2.1.1: harvest {dcat} instead.")
+
+
 def catalog_exports_router(portal: str) -> APIRouter:
     router = APIRouter(tags=["Explore API v2.1"])
-
-    def info(request: Request) -> CatalogInfo:
-        settings = request.app.state.instance.settings
-        try:
-            site = settings.portal(portal)
-            title, description = site.title, site.description or settings.portal_description
-        except KeyError:
-            title, description = settings.portal_title, settings.portal_description
-        return CatalogInfo(base_url=public_url(request, portal), title=title, description=description,
-                           publisher=settings.publisher_name)
 
     @query_route(router, "/catalog/exports", summary="Catalogue export formats")
     def list_formats(request: Request, principal):
         href = f"{portal_url(request, portal)}/api/explore/v2.1/catalog/exports"
         return {"links": [{"rel": "self", "href": href}] + [{"rel": f, "href": f"{href}/{f}"} for f in CATALOG_FORMATS]}
 
-    @query_route(router, "/catalog/exports/{format}", EXPORT, summary="Export the catalogue (DCAT-AP, data.json, JSON, CSV, XLSX, RSS)")
+    @query_route(router, "/catalog/exports/{format}", EXPORT, summary="Export the catalogue (DCAT-AP, Dublin Core, data.json, JSON, CSV, XLSX, RSS)")
     def export(request: Request, principal, format: str, *, select, where, group_by, order_by, limit, offset, refine,
                exclude, lang, timezone, page, page_size, include_exports, use_labels_in_exports, delimiter,
                list_separator, quote_all, with_bom):
         fmt = format.replace("-", "_")
+        if fmt in NATIONAL_PROFILES:
+            raise _not_activated(request, portal, format)
         if fmt not in CATALOG_FORMATS:
             raise not_found(f"Unknown catalog export format: {format}")
-        catalog = info(request)
+        catalog = catalog_info(request, portal)
         datasets = visible_datasets(request.app.state.instance, portal, principal)
         objects = [dataset_json(d, catalog.base_url) for d in datasets]
 
@@ -131,7 +178,7 @@ def catalog_exports_router(portal: str) -> APIRouter:
                                   limit=limit, offset=offset, refine=refine, exclude=exclude, lang=lang,
                                   timezone=timezone, check_paging=_unbounded)
 
-        if fmt in RDF_FORMATS or fmt in ("rss", "data.json"):
+        if fmt in RDF_FORMATS or fmt in ("rss", "data.json", "dublin_core"):
             # These describe datasets in their own vocabulary: a query picks and orders them
             # (``select`` has nothing to narrow), it cannot turn them into groups.
             if group_by:
@@ -140,8 +187,12 @@ def catalog_exports_router(portal: str) -> APIRouter:
             found = search(None, order_by=order_by or ("modified desc" if fmt == "rss" else None))
             chosen = [by_uid[o["dataset_uid"]] for o in found.results]
             if fmt == "rss":
-                return Response(_rss(chosen, catalog), media_type="application/rss+xml")
+                return rss_response(chosen, catalog)
             formats = [f.strip() for f in include_exports.split(",")] if include_exports else None
+            if fmt == "dublin_core":
+                graph = dublin_core.catalog_graph(catalog, chosen, formats=formats, use_labels=use_labels_in_exports)
+                return Response(graph.serialize(format="xml"), media_type="application/rdf+xml",
+                                headers={"Content-Disposition": 'inline; filename="dublin_core.rdf"'})
             if fmt == "data.json":
                 instance = request.app.state.instance
                 restricted = frozenset(d.uid for d in chosen if dataset_access(instance, d.uid, ANONYMOUS).restricted)
@@ -156,15 +207,9 @@ def catalog_exports_router(portal: str) -> APIRouter:
                             headers={"Content-Disposition": f'inline; filename="catalog.{extension}"'})
         if fmt == "json":
             return search(select, group_by).results
-        # CSV and XLSX are the dataset exports' writers over the catalogue's rows (formulas
-        # neutralised, quoting, separators and BOM as for records).
         named = (select and select.strip()) or group_by  # else the catalogue's usual columns
         found = search(select if named else ",".join(CSV_COLUMNS), group_by)
-        fields, table = _table(found.results, list_separator)
-        options = ExportOptions(delimiter=delimiter, list_separator=list_separator, quote_all=quote_all,
-                                with_bom=with_bom, timezone=timezone)
-        chunks = FORMATS[fmt].writer(fields, iter(table.to_batches()), options)
-        return StreamingResponse(chunks, media_type=FORMATS[fmt].media_type,
-                                 headers={"Content-Disposition": f'attachment; filename="catalog.{FORMATS[fmt].extension}"'})
+        return table_response(found.results, fmt, ExportOptions(delimiter=delimiter, list_separator=list_separator,
+                                                                quote_all=quote_all, with_bom=with_bom, timezone=timezone))
 
     return router

@@ -42,7 +42,11 @@ from portail.odsql.kinds import RECORDS
 from portail.schema import Field, FieldType
 from portail.store.engine import connect
 
-SEPARATOR = "\x1f"  # joins a multivalued field's values in one text column (never in a value)
+#: Joins a multivalued field's values in one text column (never in a value). One character:
+#: ``length(keyword)`` then measures the values joined by one separator (``cog,insee``: 9), as
+#: ``length()`` measures a dataset's multivalued text in records (the text as published,
+#: separators included), Opendatasoft documenting ``length`` on text alone.
+SEPARATOR = "\x1f"
 MULTIVALUED = {"multivalued": [SEPARATOR]}
 #: A dataset's position in the table, read back to hand out its object; named ``rowid`` because
 #: that is what the compiler reads as a row's identity (``random(seed)`` hashes it), and an

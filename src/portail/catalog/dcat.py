@@ -11,7 +11,7 @@ Pure: datasets in, an rdflib ``Graph`` out; HTTP and serialisation belong to the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
@@ -26,6 +26,7 @@ ADMS = Namespace("http://www.w3.org/ns/adms#")
 EU_FREQUENCY = "http://publications.europa.eu/resource/authority/frequency/"
 EU_FILE_TYPE = "http://publications.europa.eu/resource/authority/file-type/"
 EU_LANGUAGE = "http://publications.europa.eu/resource/authority/language/"
+IANA_MEDIA_TYPES = "https://www.iana.org/assignments/media-types/"
 
 FREQUENCIES = {
     "continuous": "UPDATE_CONT", "daily": "DAILY", "weekly": "WEEKLY", "monthly": "MONTHLY", "quarterly": "QUARTERLY",
@@ -60,8 +61,17 @@ class CatalogInfo:
     language: str = "fr"
 
 
+def catalog_uri(base_url: str) -> URIRef:
+    return URIRef(f"{base_url}/dcat/catalog")
+
+
 def dataset_uri(base_url: str, uid: str) -> URIRef:
     return URIRef(f"{base_url}/dcat/dataset/{uid}")
+
+
+def publisher_uri(base_url: str, name: str) -> URIRef:
+    """A publisher's URI from its name: the same agent node in every dataset and export that names it."""
+    return URIRef(f"{base_url}/dcat/publisher/{_slug(name)}")
 
 
 def licence_uri(dataset: Dataset) -> str | None:
@@ -95,9 +105,11 @@ def downloads(base_url: str, dataset: Dataset, formats: list[str] | None = None,
             for fmt in formats or list(FILE_TYPES) if fmt in FILE_TYPES and (has_geo or not FORMATS[fmt].needs_geo)]
 
 
-def _stamp(value: datetime | date) -> Literal:
+def stamp(value: datetime | date) -> Literal:
+    """A date or an instant as the typed literal both RDF exports write; an instant with its
+    offset (the catalogue keeps UTC instants without one, which a harvester reads as local time)."""
     if isinstance(value, datetime):
-        return Literal(value.isoformat(), datatype=XSD.dateTime)
+        return Literal((value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat(), datatype=XSD.dateTime)
     return Literal(value.isoformat(), datatype=XSD.date)
 
 
@@ -112,8 +124,8 @@ def add_dataset(graph: Graph, info: CatalogInfo, dataset: Dataset, formats: list
     graph.add((node, DCTERMS.title, Literal(dataset.title, lang=dataset.language or info.language)))
     graph.add((node, DCTERMS.description, Literal(dataset.description or dataset.title, lang=dataset.language or info.language)))
     graph.add((node, DCAT.landingPage, URIRef(f"{base}/explore/dataset/{dataset.slug}/")))
-    graph.add((node, DCTERMS.issued, _stamp(dataset.created_at)))
-    graph.add((node, DCTERMS.modified, _stamp(dataset.modified)))
+    graph.add((node, DCTERMS.issued, stamp(dataset.created_at)))
+    graph.add((node, DCTERMS.modified, stamp(dataset.modified)))
     for keyword in dataset.keywords or []:
         graph.add((node, DCAT.keyword, Literal(keyword, lang=dataset.language or info.language)))
     for theme in dataset.themes or []:
@@ -128,16 +140,16 @@ def add_dataset(graph: Graph, info: CatalogInfo, dataset: Dataset, formats: list
         graph.add((node, DCTERMS.temporal, period))
         graph.add((period, RDF.type, DCTERMS.PeriodOfTime))
         if dataset.temporal_start:
-            graph.add((period, DCAT.startDate, _stamp(dataset.temporal_start)))
+            graph.add((period, DCAT.startDate, stamp(dataset.temporal_start)))
         if dataset.temporal_end:
-            graph.add((period, DCAT.endDate, _stamp(dataset.temporal_end)))
+            graph.add((period, DCAT.endDate, stamp(dataset.temporal_end)))
     if dataset.spatial_coverage:
         place = BNode()
         graph.add((node, DCTERMS.spatial, place))
         graph.add((place, RDF.type, DCTERMS.Location))
         graph.add((place, DCTERMS.title, Literal(dataset.spatial_coverage)))
     if dataset.publisher:
-        agent = URIRef(f"{base}/dcat/publisher/{_slug(dataset.publisher)}")
+        agent = publisher_uri(base, dataset.publisher)
         graph.add((node, DCTERMS.publisher, agent))
         graph.add((agent, RDF.type, FOAF.Agent))
         graph.add((agent, FOAF.name, Literal(dataset.publisher)))
@@ -158,8 +170,8 @@ def add_dataset(graph: Graph, info: CatalogInfo, dataset: Dataset, formats: list
         graph.add((distribution, DCAT.accessURL, download))
         graph.add((distribution, DCAT.downloadURL, download))
         graph.add((distribution, DCTERMS.format, URIRef(EU_FILE_TYPE + item.file_type)))
-        graph.add((distribution, DCAT.mediaType, URIRef(f"https://www.iana.org/assignments/media-types/{item.media_type}")))
-        graph.add((distribution, DCTERMS.modified, _stamp(dataset.data_processed or dataset.modified)))
+        graph.add((distribution, DCAT.mediaType, URIRef(IANA_MEDIA_TYPES + item.media_type)))
+        graph.add((distribution, DCTERMS.modified, stamp(dataset.data_processed or dataset.modified)))
         if licence:
             graph.add((distribution, DCTERMS.license, URIRef(licence)))
             graph.add((URIRef(licence), RDF.type, DCTERMS.LicenseDocument))
@@ -180,12 +192,12 @@ def catalog_graph(info: CatalogInfo, datasets: list[Dataset], *, page: int = 1, 
     for prefix, namespace in (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("vcard", VCARD), ("hydra", HYDRA),
                               ("adms", ADMS)):
         graph.bind(prefix, namespace)
-    catalog = URIRef(f"{info.base_url}/dcat/catalog")
+    catalog = catalog_uri(info.base_url)
     graph.add((catalog, RDF.type, DCAT.Catalog))
     graph.add((catalog, DCTERMS.title, Literal(info.title, lang=info.language)))
     graph.add((catalog, DCTERMS.description, Literal(info.description, lang=info.language)))
     graph.add((catalog, FOAF.homepage, URIRef(f"{info.base_url}/")))
-    publisher = URIRef(f"{info.base_url}/dcat/publisher/{_slug(info.publisher)}")
+    publisher = publisher_uri(info.base_url, info.publisher)
     graph.add((catalog, DCTERMS.publisher, publisher))
     graph.add((publisher, RDF.type, FOAF.Agent))
     graph.add((publisher, FOAF.name, Literal(info.publisher)))
