@@ -76,6 +76,8 @@ ROUTES: dict[str, str] = {
     "/api/explore/v2.1/catalog/exports/{format}": "catalog_export",
     "/api/records/1.0/search": "v1_records",
     "/api/records/1.0/download": "v1_download",
+    "/api/records/1.0/geocluster": "v1_geocluster",
+    "/api/records/1.0/geopreview": "v1_geopreview",
     "/api/datasets/1.0/search": "catalog",
     "/api/datasets/1.0/{dataset_id}": "dataset",
     "/api/datasets/1.0/{dataset_id}/records/{record_id}": "record",
@@ -157,6 +159,14 @@ def probes(kind: str, portal: str) -> list[Probe]:
         "v1_download": [Probe({"dataset": SECRET}, fmt="csv", reveals=True),
                         Probe({"dataset": SECRET, "format": "json", "q": "annee>=2001"}, reveals=True),
                         Probe({"dataset": SECRET, "fields": HIDDEN})],
+        # a series of the hidden text field puts row text in the clusters (zoomed in: a record each)
+        "v1_geocluster": [Probe({"dataset": SECRET, "clusterprecision": 20, "clusterdistance": 1, "y.a.func": "MAX",
+                                 "y.a.expr": HIDDEN}, reveals=True),
+                          Probe({"dataset": SECRET, "clusterprecision": 12, "refine.code_postal": "75020", "q": "RUE"}),
+                          Probe({"dataset": SECRET, "clusterprecision": 14, "y.s.func": "SUM", "y.s.expr": "nb_logmt_total",
+                                 "geofilter.bbox": "48.80,2.25,48.91,2.42"})],
+        "v1_geopreview": [Probe({"dataset": SECRET, "rows": 1000, "clusterprecision": 12}),
+                          Probe({"dataset": SECRET, "rows": 10, "sort": HIDDEN})],
         "page": [Probe(), Probe({"q": "confidentiels"})],
         "tabs": [Probe({}, values=(("tab", tab),)) for tab in ("information", "table", "map", "analyze", "export", "api")],
         "no_data": [Probe()],
@@ -256,7 +266,7 @@ def test_leak_matrix(matrix, portal, who):
             forbidden = []
             if caller.secret == "unknown":
                 forbidden = [SECRET_TITLE, ATTACHMENT_TITLE, HIDDEN, *matrix.row_canaries, *matrix.kept_addresses]
-                if "{dataset_id}" in path or kind in ("v1_records", "v1_download"):
+                if "{dataset_id}" in path or kind in ("v1_records", "v1_download", "v1_geocluster", "v1_geopreview"):
                     twin = client.get(url_for(portal, path, matrix, probe, TWIN), params=swap(probe.params, SECRET, TWIN),
                                       headers=headers, follow_redirects=False)
                     assert response.status_code == twin.status_code, context
@@ -282,3 +292,18 @@ def test_leak_matrix(matrix, portal, who):
     assert checked > 50
     if caller.secret == "all":
         assert revealed >= 3
+
+
+def test_the_map_counts_and_ids_only_the_rows_a_caller_sees(matrix):
+    """v1's clusters and previews carry counts, points and record ids, no text a canary could
+    spot: the rows they count and name must be exactly the caller's."""
+    for who, expected in (("arr13", matrix.allowed), ("masque", matrix.total), ("admin", matrix.total)):
+        headers = {"Authorization": f"Apikey {matrix.callers[who].key}"}
+        clusters = matrix.client.get("/api/records/1.0/geocluster/", headers=headers,
+                                     params={"dataset": SECRET, "clusterprecision": 11}).json()["clusters"]
+        assert sum(c["count"] for c in clusters) == expected, who
+        previews = matrix.client.get("/api/records/1.0/geopreview/", headers=headers,
+                                     params={"dataset": SECRET, "rows": 10_000}).json()
+        ids = {p["recordid"] for p in previews}
+        assert len(previews) == len(ids) == expected, who
+        assert (matrix.canary_record_id in ids) == (who == "admin"), who  # masque's ids hash fewer fields

@@ -1,6 +1,7 @@
 """The v1 search API (deprecated by Opendatasoft, still used by older apps and widgets):
 ``/api/records/1.0/search/``, ``/api/records/1.0/download/``, ``/api/datasets/1.0/search/``,
-``/api/datasets/1.0/<id>/``, ``/api/datasets/1.0/<id>/records/<recordid>``.
+``/api/datasets/1.0/<id>/``, ``/api/datasets/1.0/<id>/records/<recordid>``; the map's
+``/api/records/1.0/geocluster/`` and ``/api/records/1.0/geopreview/`` (``api.v1_geo``).
 
 Built on the same services as v2.1 (refinements, facets, record ids, text search); only the
 response shapes differ (``nhits``, ``records[].fields``, ``facet_groups``, points as ``[lat, lon]``).
@@ -20,6 +21,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 
+from portail.api.catalog_exports import CSV_COLUMNS, catalog_info, rss_response, table_response
 from portail.api.catalog_search import catalog_facets, search_catalog
 from portail.api.deps import portal_url
 from portail.api.errors import invalid_parameter
@@ -42,15 +44,17 @@ MAX_WINDOW = 10_000
 #: any portal's prefix. ``api.guard`` runs a POST to them that carries no valid CSRF token as an
 #: anonymous caller instead of refusing it: a forged form then reads only what anyone may read,
 #: and changes nothing.
-READ_BY_POST = re.compile(r"(?:^|/)api/(?:records/1\.0/(?:search|download)|datasets/1\.0/(?:search|[^/]+|[^/]+/records/[^/]+))/?$")
+READ_BY_POST = re.compile(r"(?:^|/)api/(?:records/1\.0/(?:search|download|geocluster|geopreview)|datasets/1\.0/(?:search|[^/]+|[^/]+/records/[^/]+))/?$")
 PAGE = (Param("rows", int, 10), Param("start", int, 0))
 #: ``refine.<field>`` and ``exclude.<field>`` are read by prefix (``_prefixed``), ``facet`` repeated.
 SEARCH = (Param("dataset", required=True), Param("q"), *PAGE, Param("sort"), Param("fields"), Param("timezone", default="UTC"),
           Param("facet", many=True), Param("format", default="json", choices=("json", "jsonp", "geojson", "geojsonp")),
           Param("callback"))
 #: v1's catalogue search: v2.1's catalogue fields (``theme``, ``keyword``, ``publisher``,
-#: ``modified``…) for ``refine.<field>``, ``exclude.<field>``, ``facet`` and ``sort``.
-DATASETS = (Param("q"), *PAGE, Param("sort"), Param("facet", many=True), Param("timezone", default="UTC"))
+#: ``modified``…) for ``refine.<field>``, ``exclude.<field>``, ``facet`` and ``sort``; its page
+#: as JSON, JSONP (``callback``), CSV or RSS.
+DATASETS = (Param("q"), *PAGE, Param("sort"), Param("facet", many=True), Param("timezone", default="UTC"),
+            Param("format", default="json", choices=("json", "jsonp", "csv", "rss")), Param("callback"))
 #: v1's ``csv_separator``: "any ASCII character", its documentation says; here the tab and the
 #: punctuation that no unquoted cell holds (numbers, dates and instants are written bare, with
 #: ``.-+:``; the quote is CSV's own).
@@ -94,6 +98,13 @@ def _numbers(text: str, parameter: str, count: int) -> list[float]:
     return numbers
 
 
+def _geo_field(fields: list[Field]) -> Field | None:
+    """The field v1's geo parameters apply to: the first point field, else the first shape (one
+    rule, so that a map's clusters and its geofilters read the same field)."""
+    return next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
+        next((f for f in fields if f.type == FieldType.GEO_SHAPE), None)
+
+
 def _geofilters(request: Request, fields: list[Field]) -> list[str]:
     """``geofilter.distance=lat,lon,metres`` and ``geofilter.polygon=(lat,lon),(lat,lon),…`` as
     ODSQL conditions on the dataset's geo field (its first point field, else its first shape),
@@ -102,8 +113,7 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
     distance, polygon = params.get("geofilter.distance"), params.get("geofilter.polygon")
     if distance is None and polygon is None:
         return []
-    geo = next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
-        next((f for f in fields if f.type == FieldType.GEO_SHAPE), None)
+    geo = _geo_field(fields)
     if geo is None:
         raise invalid_parameter("This dataset has no geo field: geofilter parameters cannot apply.")
     column = "`" + geo.name.replace("`", "\\`") + "`"
@@ -356,18 +366,34 @@ def v1_router(portal: str = "public") -> APIRouter:
                 "metas": {**{k: v for k, v in metas.items() if v is not None}, "domain": "default",
                           "license": metas["license"], "records_count": metas["records_count"]}}
 
-    @query_route(router, "/api/datasets/1.0/search/", DATASETS, post=True, summary="v1 catalogue search")
-    def search_datasets(request: Request, principal, *, q, rows, start, sort, facet, timezone):
+    @query_route(router, "/api/datasets/1.0/search/", DATASETS, post=True, summary="v1 catalogue search",
+                 responses={200: {"content": {media: {"schema": {}} for media in
+                                              ("application/javascript", "text/csv", "application/rss+xml")}}})
+    def search_datasets(request: Request, principal, *, q, rows, start, sort, facet, timezone, format, callback):
         """The catalogue search of v2.1 (``api.catalog_search``: full text over descriptive
-        metadata, refinements, facets, order) in v1's shapes."""
+        metadata, refinements, facets, order) in v1's shapes; CSV and RSS are the same page
+        written by the catalogue exports' writers (their columns, their feed; newest first
+        in RSS unless ``sort`` says otherwise, as the RSS export)."""
+        padded = format == "jsonp" or (callback is not None and format == "json")  # as the records search reads it
+        if padded:
+            _padded({}, callback)  # a bad callback fails before any work
+            principal = _script_caller(request, principal)
         if rows < 0 or start < 0:
             raise invalid_parameter("Invalid value for rows/start: both must be >= 0.")
-        objects = [dataset_json(d, portal_url(request, portal)) for d in visible_datasets(instance(request), portal, principal)]
+        datasets = visible_datasets(instance(request), portal, principal)
+        objects = [dataset_json(d, portal_url(request, portal)) for d in datasets]
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
         where = [odsql_string(q)] if q and q.strip() else []  # a bare string: a full-text search of its words
-        page = search_catalog(objects, where=where, order_by=_order_by(sort), limit=rows, offset=start, refine=refine,
-                              exclude=exclude, timezone=timezone, check_paging=lambda limit, offset, **_: limit)
-        parameters = _parameters({"rows": rows, "start": start, "format": "json", "timezone": timezone},
+        page = search_catalog(objects, select=",".join(CSV_COLUMNS) if format == "csv" else None, where=where,
+                              order_by=_order_by(sort) or ("modified desc" if format == "rss" else None), limit=rows,
+                              offset=start, refine=refine, exclude=exclude, timezone=timezone,
+                              check_paging=lambda limit, offset, **_: limit)
+        if format == "csv":
+            return table_response(page.results, "csv", ExportOptions(timezone=timezone))
+        if format == "rss":
+            by_uid = {d.uid: d for d in datasets}
+            return rss_response([by_uid[o["dataset_uid"]] for o in page.results], catalog_info(request, portal))
+        parameters = _parameters({"rows": rows, "start": start, "format": format, "timezone": timezone},
                                  q=q, facet=facet, refine=refine, exclude=exclude, sort=sort)
         body: dict[str, Any] = {"nhits": page.total_count, "parameters": parameters,
                                 "datasets": [_v1_dataset(o) for o in page.results]}
@@ -375,7 +401,7 @@ def v1_router(portal: str = "public") -> APIRouter:
             body["facet_groups"] = [{"name": group["name"], "facets": [_v1_facet(e) for e in group["facets"]]}
                                     for group in catalog_facets(objects, facet=facet, refine=refine, exclude=exclude,
                                                                 where=where, timezone=timezone)]
-        return body
+        return _padded(body, callback) if padded else body
 
     @query_route(router, "/api/datasets/1.0/{dataset_id}/records/{record_id}", (Param("timezone", default="UTC"),),
                  post=True, summary="v1 record lookup")
@@ -389,4 +415,6 @@ def v1_router(portal: str = "public") -> APIRouter:
         return _v1_dataset(dataset_json(get_visible_dataset(instance(request), portal, dataset_id, principal),
                                         portal_url(request, portal)))
 
+    from portail.api.v1_geo import add_geo_routes  # here: that module reads this one's filters
+    add_geo_routes(router, portal)
     return router

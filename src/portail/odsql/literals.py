@@ -24,7 +24,7 @@ def zone(name: str) -> ZoneInfo:
     """The ``timezone`` parameter as a zone (``ValueError`` if unknown)."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # OSError: a name too long for a file
         raise ValueError(f"Unknown timezone: {name}") from None
 
 

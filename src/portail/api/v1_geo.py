@@ -1,0 +1,236 @@
+"""v1's map endpoints, which ods-widgets' map calls: ``/api/records/1.0/geocluster/``
+(``ODSAPI.records.geo``) and ``/api/records/1.0/geopreview/`` (``ODSAPI.records.geopreview``).
+
+Both select records as the v1 search does (``q``, ``refine.``/``exclude.``/``disjunctive.``,
+``geofilter.distance``/``geofilter.polygon``, and ``geofilter.bbox=lat1,lon1,lat2,lon2``, which the
+map sends with its view's bounds) through ``query_records``, so the caller's hidden fields and
+row filter hold as everywhere else; they map the field v1's geofilters read (``v1._geo_field``).
+
+geocluster groups the selected records with ODSQL's ``geo_cluster(geo, clusterprecision,
+clusterdistance)`` (``clusterprecision`` is the map's zoom, ``clusterdistance`` a radius in
+pixels: the engine's clustering, v2.1's, not a second one here). Each cluster has its ``count``,
+its ``cluster_center`` ``[lat, lon]`` (the mean of its points; of the centroids of its shapes),
+its ``cluster`` (the convex hull of its geometries: ``envelope()``; a cluster of one point is that
+point; of one shape, that shape, looked up by a second query, so a map can draw it) and its
+``series`` when asked; largest first; beside the clusters, the least and greatest ``count`` and
+series values (``{"max", "min"}``, as documented and as the map reads them to scale its markers).
+``clustermode=heatmap`` and ``return_polygons=false`` (the map's choices) leave the shapes out.
+``shapeprecision`` is checked as documented (clusterprecision + shapeprecision <= 29) but coarsens
+nothing: a hull is already few points, and a coarser one would leave some of its records outside.
+
+geopreview answers the records' geometries (the map draws each), with their record ids, up to
+``rows``; shapes simplified to within a pixel at ``clusterprecision`` when it is given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import shapely
+from fastapi import APIRouter, Request
+from shapely.geometry import mapping, shape
+
+from portail.api.errors import invalid_parameter
+from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
+from portail.api.params import Param, params_of, query_route
+from portail.api.v1 import (MAX_WINDOW, _conditions, _disjunctive, _geo_field, _numbers, _order_by, _padded, _prefixed,
+                            _script_caller, _v1_record)
+from portail.api.v1_query import _name
+from portail.api.v1_series import Serie, odsql_number, read_series, select_items, serie_value
+from portail.catalog.models import Dataset
+from portail.odsql.parser import MAX_LENGTH
+from portail.schema import Field, FieldType, fields_from_json
+
+#: geo_cluster()'s zoom levels and radii (pixels).
+ZOOMS, RADII = range(0, 26), range(1, 1001)
+_FORMATS = ("json", "jsonp")
+#: ``clusterdistance`` is mandatory in Opendatasoft's documentation; absent, it is the 50 pixels
+#: the map always sends. ``rows`` defaults to the 1,000 geometries the map asks for.
+GEOCLUSTER = (Param("dataset", required=True), Param("q"), Param("clusterprecision", int, required=True),
+              Param("clusterdistance", int, 50), Param("shapeprecision", int, 0),
+              Param("clustermode", default="polygon", choices=("polygon", "heatmap")), Param("return_polygons", bool, True),
+              Param("timezone", default="UTC"), Param("format", default="json", choices=_FORMATS), Param("callback"))
+GEOPREVIEW = (Param("dataset", required=True), Param("q"), Param("rows", int, 1000), Param("clusterprecision", int),
+              Param("sort"), Param("timezone", default="UTC"), Param("format", default="json", choices=_FORMATS),
+              Param("callback"))
+#: The clusters of one shape given their shape: how many at most (a map zoomed in on scattered
+#: shapes; beyond, they keep their hull), how many are looked up at once, and how much of a
+#: where clause their boxes may fill (ODSQL bounds a clause's length).
+SINGLE_SHAPES, BATCH, BOXES_TEXT = 2000, 200, MAX_LENGTH * 9 // 10
+#: How far (degrees, ~10 cm) a box reaches past a shape's bounds, and a centroid may lie from
+#: its cluster's center: the same doubles, written and read back through GeoJSON and WKT.
+_SLACK = 1e-6
+
+
+def _pixel(zoom: int) -> float:
+    """Degrees of longitude per pixel at ``zoom`` on a 256-pixel web map (geo_cluster's scale)."""
+    return 360.0 / (256 * 2**zoom)
+
+
+def _in(value: int, allowed: range, parameter: str, why: str = "") -> int:
+    if value not in allowed:
+        raise invalid_parameter(f"Invalid value for {parameter} API parameter: {value} was found but an integer "
+                                f"from {allowed.start} to {allowed.stop - 1} is expected{why}.")
+    return value
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """The records a map call reads (``query_records``' filtering arguments) and the field it maps."""
+
+    ds: Dataset
+    geo: Field
+    column: str  # the geo field as an ODSQL name
+    filters: dict[str, Any]
+
+
+def _selection(request: Request, portal: str, principal, dataset: str, q: str | None, timezone: str) -> _Selection:
+    if len(params_of(request).getlist("dataset")) > 1:
+        raise invalid_parameter("Invalid value for dataset API parameter: one dataset is expected.")
+    ds = get_visible_dataset(request.app.state.instance, portal, dataset, principal)
+    geo = _geo_field(fields_from_json(ds.current.fields))  # the caller's fields: a hidden one is not there
+    if geo is None:
+        raise invalid_parameter("This dataset has no geo field (geo_point_2d or geo_shape): its records cannot be mapped.")
+    column = _name(geo.name)
+    where, text = _conditions(request, ds, q)
+    bbox = params_of(request).get("geofilter.bbox")
+    if bbox is not None:  # south, west, north, east as Leaflet's bounds give them (any order works)
+        corners = _numbers(bbox, "geofilter.bbox", 4)
+        where.append(f"in_bbox({column}, {', '.join(odsql_number(n) for n in corners)})")
+    where.append(f"{column} is not null")
+    return _Selection(ds, geo, column, {
+        "refine": _prefixed(request, "refine."), "exclude": _prefixed(request, "exclude."),
+        "disjunctive": _disjunctive(request), "where": where, "text": text, "timezone": timezone, "principal": principal})
+
+
+def _clusters(request: Request, selection: _Selection, zoom: int, radius: int, shapes: bool,
+              series: list[Serie]) -> list[dict[str, Any]]:
+    """The clusters, largest first (past ``GROUP_WINDOW`` of them, the smallest are left out)."""
+    aliases = [f"serie_{i}" for i in range(len(series))]
+    select = ["count(*) as cluster_count"] + ([f"envelope({selection.column}) as cluster_shape"] if shapes else [])
+    for serie, alias in zip(series, aliases):
+        select += select_items(serie, alias)
+    page = query_records(request.app.state.instance, selection.ds, select=", ".join(select),
+                         group_by=f"geo_cluster({selection.column}, {zoom}, {radius}) as cluster_key",
+                         order_by="count(*) desc", limit=GROUP_WINDOW, **selection.filters)
+    clusters = []
+    for row in page.results:
+        if not row.get("cluster_key"):  # no point in the group (the where clause keeps none)
+            continue
+        center = row["cluster_key"]["cluster_centroid"]
+        cluster: dict[str, Any] = {"cluster_center": [center["lat"], center["lon"]], "count": row["cluster_count"]}
+        if shapes and row.get("cluster_shape"):
+            cluster["cluster"] = row["cluster_shape"]["geometry"]
+        if series:
+            cluster["series"] = {s.name: serie_value(s, row, a) for s, a in zip(series, aliases)}
+        clusters.append(cluster)
+    return clusters
+
+
+def _box_batches(singles: list[dict[str, Any]], column: str) -> list[tuple[list[dict[str, Any]], str]]:
+    """The clusters of one shape in batches, each with the ODSQL condition that selects the
+    shapes lying in the union of their boxes (a shape lies in its own box: its hull's bounds are
+    its own). One area per batch, not one test per box: the engine reads each shape once a batch."""
+    batches: list[tuple[list[dict[str, Any]], str]] = []
+
+    def add(members: list[dict[str, Any]], boxes: list[shapely.Geometry]) -> None:
+        condition = f"within({column}, geom'{shapely.union_all(boxes).wkt}')"
+        if len(condition) > BOXES_TEXT and len(members) > 1:  # ODSQL's bound on a clause: halves
+            half = len(members) // 2
+            add(members[:half], boxes[:half])
+            add(members[half:], boxes[half:])
+        else:
+            batches.append((members, condition))
+
+    ordered = sorted(singles, key=lambda c: c["cluster_center"][::-1])  # neighbours together: compact unions
+    boxes = []
+    for single in ordered:
+        xmin, ymin, xmax, ymax = shape(single["cluster"]).bounds
+        boxes.append(shapely.box(xmin - _SLACK, ymin - _SLACK, xmax + _SLACK, ymax + _SLACK))
+    for first in range(0, len(ordered), BATCH):
+        add(ordered[first:first + BATCH], boxes[first:first + BATCH])
+    return batches
+
+
+def _single_shapes(request: Request, selection: _Selection, clusters: list[dict[str, Any]]) -> None:
+    """Give each cluster of one shape that shape, found among the shapes lying in its box as the
+    one whose centroid is the cluster's center (the hull the grouping gave is its convex hull)."""
+    singles = [c for c in clusters if c["count"] == 1 and "cluster" in c]
+    if not singles or len(singles) > SINGLE_SHAPES:
+        return
+    for members, condition in _box_batches(singles, selection.column):
+        filters = {**selection.filters, "where": [*selection.filters["where"], condition]}
+        page = query_records(request.app.state.instance, selection.ds, select=selection.column, limit=MAX_WINDOW,
+                             max_limit=MAX_WINDOW, **filters)
+        for row in page.results:
+            geometry = (row.get(selection.geo.name) or {}).get("geometry")
+            if geometry is None:
+                continue
+            centroid = shape(geometry).centroid
+            distance, nearest = min(((math.dist((centroid.y, centroid.x), m["cluster_center"]), i)
+                                     for i, m in enumerate(members)), default=(math.inf, -1))
+            if distance <= _SLACK:
+                members[nearest]["cluster"] = geometry
+
+
+def _extremes(values: list[Any]) -> dict[str, Any]:
+    present = [v for v in values if v is not None]
+    return {"max": max(present, default=None), "min": min(present, default=None)}
+
+
+def _simplified(geometry: dict[str, Any], tolerance: float | None) -> dict[str, Any]:
+    """A shape simplified by ``tolerance`` degrees (topology kept: it stays valid); points as they are."""
+    if tolerance is None or geometry.get("type") in ("Point", "MultiPoint"):
+        return geometry
+    return mapping(shapely.simplify(shape(geometry), tolerance, preserve_topology=True))
+
+
+def _padding(request: Request, principal, format: str, callback: str | None) -> tuple[bool, Any]:
+    """Whether the answer is JSONP, and who it is read as then (as v1's search: a page's script
+    tag sends the visitor's session, which must not count); a bad callback fails before any work."""
+    if callback is None and format != "jsonp":
+        return False, principal
+    _padded({}, callback)
+    return True, _script_caller(request, principal)
+
+
+def add_geo_routes(router: APIRouter, portal: str) -> None:
+    """Register geocluster and geopreview on v1's router for ``portal``."""
+
+    @query_route(router, "/api/records/1.0/geocluster/", GEOCLUSTER, post=True, summary="v1 geo clustering (maps)")
+    def geocluster(request: Request, principal, *, dataset, q, clusterprecision, clusterdistance, shapeprecision,
+                   clustermode, return_polygons, timezone, format, callback):
+        padded, principal = _padding(request, principal, format, callback)
+        _in(clusterprecision, ZOOMS, "clusterprecision")
+        _in(clusterdistance, RADII, "clusterdistance")
+        _in(shapeprecision, range(0, 30 - clusterprecision), "shapeprecision", " (clusterprecision + shapeprecision <= 29)")
+        series = read_series(params_of(request))
+        selection = _selection(request, portal, principal, dataset, q, timezone)
+        shapes = clustermode == "polygon" and return_polygons
+        clusters = _clusters(request, selection, clusterprecision, clusterdistance, shapes, series)
+        if shapes and selection.geo.type == FieldType.GEO_SHAPE:
+            _single_shapes(request, selection, clusters)
+        body: dict[str, Any] = {"clusters": clusters, "count": _extremes([c["count"] for c in clusters]) if clusters
+                                else {"max": 0, "min": 0}}
+        if series:
+            body["series"] = {s.name: _extremes([c["series"][s.name] for c in clusters]) for s in series}
+        body["clusterprecision"] = clusterprecision
+        return _padded(body, callback) if padded else body
+
+    @query_route(router, "/api/records/1.0/geopreview/", GEOPREVIEW, post=True, summary="v1 map preview (geometries)")
+    def geopreview(request: Request, principal, *, dataset, q, rows, clusterprecision, sort, timezone, format, callback):
+        padded, principal = _padding(request, principal, format, callback)
+        _in(rows, range(0, MAX_WINDOW + 1), "rows")
+        # Half a pixel: GEOS may move a ring's first corner by up to ~1.5 times the tolerance.
+        tolerance = None if clusterprecision is None else _pixel(_in(clusterprecision, ZOOMS, "clusterprecision")) / 2
+        selection = _selection(request, portal, principal, dataset, q, timezone)
+        page = query_records(request.app.state.instance, selection.ds, select=selection.column, order_by=_order_by(sort),
+                             limit=rows, max_limit=MAX_WINDOW, with_ids=True, **selection.filters)
+        previews = []
+        for row in page.results:
+            record = _v1_record(selection.ds, list(page.columns), row, row["_id"])
+            if record.get("geometry") is not None:
+                previews.append({"geometry": _simplified(record["geometry"], tolerance), "recordid": record["recordid"]})
+        return _padded(previews, callback) if padded else previews

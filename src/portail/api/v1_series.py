@@ -1,0 +1,134 @@
+"""v1's analytical series, ``y.<serie>.func`` and ``y.<serie>.expr``, as ODSQL aggregates.
+
+The v1 APIs that aggregate (geocluster, analyze) name each series freely and give its function
+(``COUNT``, ``AVG``, ``SUM``, ``MIN``, ``MAX``, ``STDDEV``, ``SUMSQUARES``) and the expression it
+aggregates: a numeric field or arithmetic over fields and numbers (``sqrt(population)*2`` in
+Opendatasoft's documentation). The expression is rebuilt token by token: numbers as written,
+names as backquoted field names (the compiler then resolves them against the caller's fields, so
+a hidden field reads as one that does not exist), operators, parentheses, and the functions
+ODSQL has (``abs``, ``floor``, ``ceil``, ``round``); nothing else of the request reaches the query.
+Series names never do either: the aggregates carry positional aliases.
+
+``STDDEV`` has no ODSQL aggregate: it is the population standard deviation (as Elasticsearch's
+``extended_stats``, which Opendatasoft's v1 ran on) computed from the means of the values and of
+their squares.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from starlette.datastructures import QueryParams
+
+from portail.api.errors import invalid_parameter
+from portail.api.v1_query import _name
+
+FUNCTIONS = ("COUNT", "AVG", "SUM", "MIN", "MAX", "STDDEV", "SUMSQUARES")
+#: v1 expression functions that ODSQL also has; the others (``sqrt``, ``pow``…) are refused by name.
+_CALLABLE = frozenset({"abs", "floor", "ceil", "round"})
+_TOKEN = re.compile(r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<op>[-+*/(),]))")
+
+
+@dataclass(frozen=True)
+class Serie:
+    """One requested series: its name as the client gave it, its function, its expression as
+    ODSQL (None for ``COUNT``)."""
+
+    name: str
+    func: str
+    expr: str | None
+
+
+def odsql_number(value: float) -> str:
+    """A finite number as an ODSQL literal, which has no exponent: its exact decimal expansion
+    (``1e-05`` → ``0.00001``), so that the engine reads back the very same double."""
+    if not math.isfinite(value):
+        raise ValueError(value)
+    text = format(Decimal(repr(float(value))), "f")
+    return text[:-2] if text.endswith(".0") else text
+
+
+def odsql_expression(text: str, parameter: str) -> str:
+    """A v1 series expression as ODSQL text; a 400 naming ``parameter`` for anything else."""
+    def refuse(detail: str) -> Exception:
+        return invalid_parameter(f"Invalid value for {parameter} API parameter: {text!r} was found but {detail}.")
+
+    out: list[str] = []
+    calls: list[bool] = []  # per open parenthesis: does it hold a function's arguments?
+    position, end = 0, len(text.rstrip())
+    while position < end:
+        match = _TOKEN.match(text, position)
+        if match is None:
+            raise refuse("an arithmetic expression over numeric fields is expected")
+        position = match.end()
+        if match["number"]:
+            try:
+                out.append(odsql_number(float(match["number"])))
+            except ValueError:
+                raise refuse("finite numbers are expected") from None
+        elif match["name"]:
+            following = _TOKEN.match(text, position)
+            if following is not None and following["op"] == "(":
+                if match["name"].lower() not in _CALLABLE:
+                    raise refuse(f"{match['name']}() is not available; the functions are {', '.join(sorted(_CALLABLE))}")
+                out.append(match["name"].lower())
+            else:
+                out.append(_name(match["name"]))
+        else:
+            op = match["op"]
+            if op == "(":
+                calls.append(bool(out) and out[-1] in _CALLABLE)
+            elif op == ")":
+                if not calls:
+                    raise refuse("balanced parentheses are expected")
+                calls.pop()
+            elif op == "," and not (calls and calls[-1]):
+                raise refuse("commas only between a function's arguments are expected")
+            out.append(op)
+    if calls or not out:
+        raise refuse("a complete expression is expected")
+    return " ".join(out)
+
+
+def read_series(params: QueryParams) -> list[Serie]:
+    """The ``y.<serie>.func``/``y.<serie>.expr`` pairs of a request, in the order they come."""
+    given: dict[str, dict[str, str]] = {}
+    for key, value in params.multi_items():
+        if key.startswith("y.") and key.count(".") >= 2:
+            name, attribute = key[2:].rsplit(".", 1)
+            if attribute in ("func", "expr") and name:
+                given.setdefault(name, {})[attribute] = value
+    series = []
+    for name, parts in given.items():
+        func = parts.get("func", "").strip().upper()
+        if "func" not in parts:
+            raise invalid_parameter(f"Missing value for y.{name}.func API parameter: it is required with y.{name}.expr.")
+        if func not in FUNCTIONS:
+            raise invalid_parameter(f"Invalid value for y.{name}.func API parameter: {parts['func']!r} was found but "
+                                    f"one of {', '.join(FUNCTIONS)} is expected.")
+        expr = parts.get("expr", "").strip()
+        if func != "COUNT" and not expr:
+            raise invalid_parameter(f"Missing value for y.{name}.expr API parameter: {func} aggregates an expression.")
+        series.append(Serie(name, func, None if func == "COUNT" else odsql_expression(expr, f"y.{name}.expr")))
+    return series
+
+
+def select_items(serie: Serie, alias: str) -> list[str]:
+    """The ODSQL select items that compute ``serie``, named ``alias`` (and ``alias``_sq)."""
+    x = f"({serie.expr})"
+    items = {"COUNT": ["count(*)"], "AVG": [f"avg{x}"], "SUM": [f"sum{x}"], "MIN": [f"min{x}"], "MAX": [f"max{x}"],
+             "SUMSQUARES": [f"sum({x} * {x})"], "STDDEV": [f"avg{x}", f"avg({x} * {x})"]}[serie.func]
+    return [f"{item} as {alias}" if i == 0 else f"{item} as {alias}_sq" for i, item in enumerate(items)]
+
+
+def serie_value(serie: Serie, row: dict[str, Any], alias: str) -> Any:
+    """The value of ``serie`` in a result row of ``select_items``."""
+    value = row.get(alias)
+    if serie.func != "STDDEV" or value is None:
+        return value
+    squares = row.get(f"{alias}_sq")
+    return None if squares is None else math.sqrt(max(0.0, squares - value * value))

@@ -1,0 +1,159 @@
+"""v1's catalogue search (``/api/datasets/1.0/search/``) in its documented formats: json, jsonp
+(``callback``), csv and rss, read back against the published datasets."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import xml.etree.ElementTree as ET
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from portail.api import create_app
+from portail.catalog import services
+from tests.conftest import Published, published_instance
+
+URL = "/api/datasets/1.0/search/"
+BASE = "https://data.example.fr"
+#: The published datasets: file, title, themes and keywords.
+DATASETS = {
+    "departements": ("cog2026_departements.csv", "Départements", ["Administration"], ["cog", "insee"]),
+    "regions": ("cog2026_regions.csv", "Régions", ["Economie"], []),
+    "arrondissements": ("cog2026_arrondissements.csv", "Arrondissements", ["Administration"], ["cog"]),
+}
+PASSWORD = "Correct-horse-42"
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory, refdata):
+    """The datasets of ``DATASETS``, and ``prive``, which only alice may see."""
+    from portail.auth import services as auth
+
+    folder = refdata / "referentiels"
+    instance = published_instance(
+        tmp_path_factory.mktemp("v1_catalog") / "home",
+        *(Published(slug, folder / path, title, metadata={"themes": themes, "keywords": keywords})
+          for slug, (path, title, themes, keywords) in DATASETS.items()),
+        Published("prive", folder / "cog2026_regions.csv", "Jeu privé"), base_url=BASE, session_cookie_secure=False)
+    with instance.session() as s:
+        prive = services.get_dataset(s, "prive")
+        auth.set_dataset_security(s, prive, visibility="restricted")
+        auth.create_user(s, "alice", role="viewer", password=PASSWORD)
+        auth.grant(s, prive, "user", "alice")
+    yield instance
+    instance.store.close()
+
+
+@pytest.fixture(scope="module")
+def client(instance):
+    return TestClient(create_app(instance))
+
+
+@pytest.fixture(scope="module")
+def alice_key(instance) -> str:
+    from portail.auth import services as auth
+
+    with instance.session() as s:
+        return auth.create_api_key(s, auth.get_user(s, "alice"))[1]
+
+
+@pytest.fixture(scope="module")
+def stored(instance) -> dict[str, dict]:
+    with instance.session() as s:
+        return {slug: {"uid": d.uid, "modified": d.modified} for slug in DATASETS
+                for d in [services.get_dataset(s, slug)]}
+
+
+def _lines(refdata, slug: str) -> int:
+    """A file's records: its lines but the header."""
+    return len((refdata / "referentiels" / DATASETS[slug][0]).read_text(encoding="utf-8").strip().splitlines()) - 1
+
+
+def _csv(client, **params) -> list[dict[str, str]]:
+    response = client.get(URL, params={"format": "csv", **params})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    return list(csv.DictReader(io.StringIO(response.text.lstrip("\ufeff")), delimiter=";"))
+
+
+def test_csv_is_the_page_the_search_selects(client, refdata):
+    rows = _csv(client, sort="-dataset_id", rows=2, start=1)  # "-field": ascending
+    assert [r["dataset_id"] for r in rows] == sorted(DATASETS)[1:3]
+    for row in rows:
+        _, title, themes, keywords = DATASETS[row["dataset_id"]]
+        assert (row["title"], row["theme"], row["keyword"]) == (title, ",".join(themes), ",".join(keywords))
+        assert int(row["records_count"]) == _lines(refdata, row["dataset_id"])
+    assert [r["dataset_id"] for r in _csv(client, **{"refine.theme": "Administration", "sort": "-dataset_id"})] == \
+        sorted(s for s, d in DATASETS.items() if "Administration" in d[2])
+    assert [r["dataset_id"] for r in _csv(client, q="arrondissements")] == ["arrondissements"]
+    # the catalogue export's writer: the same file as the v2.1 CSV of the same query
+    v2 = client.get("/api/explore/v2.1/catalog/exports/csv", params={"order_by": "dataset_id", "limit": 2, "offset": 1})
+    assert client.get(URL, params={"format": "csv", "sort": "-dataset_id", "rows": 2, "start": 1}).content == v2.content
+
+
+def test_rss_newest_first_unless_sorted(client, stored):
+    def items(**params) -> list[ET.Element]:
+        response = client.get(URL, params={"format": "rss", **params})
+        assert response.status_code == 200 and response.headers["content-type"].startswith("application/rss+xml")
+        return ET.fromstring(response.content).find("channel").findall("item")
+
+    newest = sorted(DATASETS, key=lambda s: stored[s]["modified"], reverse=True)
+    feed = items(rows=2)
+    assert [i.findtext("title") for i in feed] == [DATASETS[s][1] for s in newest[:2]]
+    for item, slug in zip(feed, newest):
+        assert item.findtext("link") == f"{BASE}/explore/dataset/{slug}/"
+        assert item.findtext("guid") == stored[slug]["uid"]
+        published = parsedate_to_datetime(item.findtext("pubDate"))
+        assert published.tzinfo is not None
+        assert published == stored[slug]["modified"].replace(tzinfo=UTC, microsecond=0)
+    assert [i.findtext("title") for i in items(sort="-dataset_id")] == [DATASETS[s][1] for s in sorted(DATASETS)]
+    assert [i.findtext("title") for i in items(**{"refine.theme": "Economie"})] == ["Régions"]
+
+
+def _unpadded(text: str, callback: str) -> dict:
+    match = re.fullmatch(rf"/\*\*/{re.escape(callback)}\((.*)\);", text, re.S)
+    assert match, text[:80]
+    return json.loads(match.group(1))
+
+
+def test_jsonp_pads_the_json_answer(client):
+    params = {"rows": 2, "facet": "theme", "refine.theme": "Administration"}
+    plain = client.get(URL, params=params).json()
+    assert plain["nhits"] == 2
+    padded = client.get(URL, params={**params, "format": "jsonp", "callback": "app.show"})
+    assert padded.headers["content-type"].startswith("application/javascript")
+    body = _unpadded(padded.text, "app.show")
+    assert body["parameters"]["format"] == "jsonp"
+    assert {**body, "parameters": {**body["parameters"], "format": "json"}} == plain
+    assert _unpadded(client.get(URL, params={**params, "callback": "cb"}).text, "cb") == plain  # json + callback
+    assert client.get(URL, params={"format": "csv", "callback": "cb"}).text.lstrip("\ufeff").startswith("dataset_id;")
+    for bad in ({"format": "jsonp"}, {"format": "jsonp", "callback": "alert(1)//"}, {"format": "xml"}):
+        response = client.get(URL, params=bad)
+        assert response.status_code == 400, bad
+        assert response.json()["error_code"] == "InvalidRESTParameterError"
+
+
+def test_jsonp_reads_as_anonymous_unless_a_key_is_given(instance, client, alice_key):
+    """Any page can load JSONP in a script tag with the visitor's cookie: a session does not
+    count there; an API key, which no page holds, does. CSV and RSS are no script."""
+    signed = TestClient(create_app(instance))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', signed.get("/login").text).group(1)
+    assert signed.post("/login", data={"login": "alice", "password": PASSWORD, "csrf_token": token},
+                       follow_redirects=False).status_code == 303
+
+    def ids(response) -> set[str]:
+        text = response.text
+        return {d["datasetid"] for d in (_unpadded(text, "cb") if text.startswith("/**/") else json.loads(text))["datasets"]}
+
+    assert ids(signed.get(URL)) == {*DATASETS, "prive"}
+    assert ids(signed.get(URL, params={"format": "jsonp", "callback": "cb"})) == set(DATASETS)
+    assert ids(signed.get(URL, params={"callback": "cb"})) == set(DATASETS)
+    assert "prive" in {r["dataset_id"] for r in _csv(signed)}
+    keyed = client.get(URL, params={"format": "jsonp", "callback": "cb", "apikey": alice_key})
+    assert ids(keyed) == {*DATASETS, "prive"}
+    assert ids(client.get(URL, params={"format": "jsonp", "callback": "cb"})) == set(DATASETS)
+    assert "prive" not in {r["dataset_id"] for r in _csv(client)}
