@@ -162,11 +162,6 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             elif method == "get" and "/api/datasets/1.0/" in path:  # v1's lookups
                 for status in ("400", "404"):
                     responses.setdefault(status, _error(ERRORS[status]))
-        # v1's routes answer GET and POST from one function: FastAPI names both alike, and an
-        # operationId names one operation of the document.
-        get = item.get("get", {}).get("operationId")
-        if get is not None and item.get("post", {}).get("operationId") == get:
-            item["get"]["operationId"] = get.removesuffix("_post") + "_get"
     return document
 
 

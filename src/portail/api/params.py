@@ -147,7 +147,8 @@ def query_route(router: APIRouter, path: str, params: tuple[Param, ...] = (), *,
         endpoint.__name__ = handler.__name__
         endpoint.__doc__ = handler.__doc__
         extra = {"parameters": openapi_parameters(path, params)}
-        router.add_api_route(path, endpoint, methods=methods, openapi_extra=extra, **kwargs)
+        for method in methods:  # a route each: one route with two methods gives both one operationId
+            router.add_api_route(path, endpoint, methods=[method], openapi_extra=extra, **kwargs)
         other = path[:-1] if path.endswith("/") else path + "/"
         router.add_api_route(other, endpoint, methods=methods, include_in_schema=False)
         return handler
