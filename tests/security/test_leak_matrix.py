@@ -76,6 +76,7 @@ ROUTES: dict[str, str] = {
     "/api/explore/v2.1/catalog/exports/{format}": "catalog_export",
     "/api/records/1.0/search": "v1_records",
     "/api/records/1.0/download": "v1_download",
+    "/api/records/1.0/analyze": "v1_analyze",
     "/api/records/1.0/geocluster": "v1_geocluster",
     "/api/records/1.0/geopreview": "v1_geopreview",
     "/api/datasets/1.0/search": "catalog",
@@ -159,6 +160,13 @@ def probes(kind: str, portal: str) -> list[Probe]:
         "v1_download": [Probe({"dataset": SECRET}, fmt="csv", reveals=True),
                         Probe({"dataset": SECRET, "format": "json", "q": "annee>=2001"}, reveals=True),
                         Probe({"dataset": SECRET, "fields": HIDDEN})],
+        # the hidden text field as x puts row text in the points
+        "v1_analyze": [Probe({"dataset": SECRET, "x": HIDDEN, "y.n.func": "COUNT"}, reveals=True),
+                       Probe({"dataset": SECRET, "x": ["code_postal", HIDDEN], "sort": "n", "y.n.func": "COUNT"},
+                             reveals=True),
+                       Probe({"dataset": SECRET, "x": "code_postal", "y.n.func": "MAX", "y.n.expr": "nb_logmt_total",
+                              "refine.code_postal": "75020", "q": "RUE"}),
+                       Probe({"dataset": SECRET, "x": "annee", "y.n.func": "SUM", "y.n.expr": HIDDEN})],
         # a series of the hidden text field puts row text in the clusters (zoomed in: a record each)
         "v1_geocluster": [Probe({"dataset": SECRET, "clusterprecision": 20, "clusterdistance": 1, "y.a.func": "MAX",
                                  "y.a.expr": HIDDEN}, reveals=True),
@@ -208,7 +216,11 @@ def url_for(portal: str, template: str, matrix, probe: Probe, slug: str) -> str:
 
 
 def swap(params: dict, old: str, new: str) -> dict:
-    return {k: (v.replace(old, new) if isinstance(v, str) else v) for k, v in params.items()}
+    def swapped(value):
+        return value.replace(old, new) if isinstance(value, str) else [swapped(v) for v in value] \
+            if isinstance(value, list) else value
+
+    return {k: swapped(v) for k, v in params.items()}
 
 
 # -- the matrix -------------------------------------------------------------------------------
@@ -266,7 +278,8 @@ def test_leak_matrix(matrix, portal, who):
             forbidden = []
             if caller.secret == "unknown":
                 forbidden = [SECRET_TITLE, ATTACHMENT_TITLE, HIDDEN, *matrix.row_canaries, *matrix.kept_addresses]
-                if "{dataset_id}" in path or kind in ("v1_records", "v1_download", "v1_geocluster", "v1_geopreview"):
+                if "{dataset_id}" in path or kind in ("v1_records", "v1_download", "v1_analyze", "v1_geocluster",
+                                                    "v1_geopreview"):
                     twin = client.get(url_for(portal, path, matrix, probe, TWIN), params=swap(probe.params, SECRET, TWIN),
                                       headers=headers, follow_redirects=False)
                     assert response.status_code == twin.status_code, context

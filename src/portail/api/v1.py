@@ -1,7 +1,8 @@
 """The v1 search API (deprecated by Opendatasoft, still used by older apps and widgets):
 ``/api/records/1.0/search/``, ``/api/records/1.0/download/``, ``/api/datasets/1.0/search/``,
 ``/api/datasets/1.0/<id>/``, ``/api/datasets/1.0/<id>/records/<recordid>``; the map's
-``/api/records/1.0/geocluster/`` and ``/api/records/1.0/geopreview/`` (``api.v1_geo``).
+``/api/records/1.0/geocluster/`` and ``/api/records/1.0/geopreview/`` (``api.v1_geo``); the
+charts' ``/api/records/1.0/analyze/`` (``api.v1_analysis``).
 
 Built on the same services as v2.1 (refinements, facets, record ids, text search); only the
 response shapes differ (``nhits``, ``records[].fields``, ``facet_groups``, points as ``[lat, lon]``).
@@ -44,7 +45,7 @@ MAX_WINDOW = 10_000
 #: any portal's prefix. ``api.guard`` runs a POST to them that carries no valid CSRF token as an
 #: anonymous caller instead of refusing it: a forged form then reads only what anyone may read,
 #: and changes nothing.
-READ_BY_POST = re.compile(r"(?:^|/)api/(?:records/1\.0/(?:search|download|geocluster|geopreview)|datasets/1\.0/(?:search|[^/]+|[^/]+/records/[^/]+))/?$")
+READ_BY_POST = re.compile(r"(?:^|/)api/(?:records/1\.0/(?:search|download|analyze|geocluster|geopreview)|datasets/1\.0/(?:search|[^/]+|[^/]+/records/[^/]+))/?$")
 PAGE = (Param("rows", int, 10), Param("start", int, 0))
 #: ``refine.<field>`` and ``exclude.<field>`` are read by prefix (``_prefixed``), ``facet`` repeated.
 SEARCH = (Param("dataset", required=True), Param("q"), *PAGE, Param("sort"), Param("fields"), Param("timezone", default="UTC"),
@@ -171,7 +172,7 @@ def _script_caller(request: Request, principal):
     return principal if explicit else ANONYMOUS
 
 
-def _padded(body: dict[str, Any], callback: str | None) -> Response:
+def _padded(body: Any, callback: str | None) -> Response:
     """JSONP: the body as the argument of ``callback``."""
     if callback is None or not _CALLBACK.fullmatch(callback):
         raise invalid_parameter(f"Invalid value for callback API parameter: {callback!r} was found but "
@@ -415,6 +416,8 @@ def v1_router(portal: str = "public") -> APIRouter:
         return _v1_dataset(dataset_json(get_visible_dataset(instance(request), portal, dataset_id, principal),
                                         portal_url(request, portal)))
 
-    from portail.api.v1_geo import add_geo_routes  # here: that module reads this one's filters
+    from portail.api.v1_analysis import add_analysis_route  # here: those modules read this one's filters
+    from portail.api.v1_geo import add_geo_routes
     add_geo_routes(router, portal)
+    add_analysis_route(router, portal)
     return router
