@@ -117,7 +117,17 @@ def test_v1_geofilters_limit_the_records(client, rows):
     inside = sum(1 for lat, lon in points if 48.85 <= lat <= 48.87 and 2.34 <= lon <= 2.36)
     polygon = "(48.85,2.34),(48.85,2.36),(48.87,2.36),(48.87,2.34)"
     assert client.get("/api/records/1.0/search/", params={**search, "geofilter.polygon": polygon}).json()["nhits"] == inside > 0
+    for corners in ("48.85,2.34,48.87,2.36", "48.87,2.36,48.85,2.34"):  # the map's view, either two corners
+        bbox = client.get("/api/records/1.0/search/", params={**search, "geofilter.bbox": corners})
+        assert bbox.json()["nhits"] == inside, corners
+    download = client.get("/api/records/1.0/download/", params={"dataset": "logements", "geofilter.bbox": "48.85,2.34,48.87,2.36",
+                                                                "format": "json"}).json()
+    assert len(download) == inside
+    # a radius written with an exponent (ODSQL has none): read as the number it is
+    tiny = client.get("/api/records/1.0/search/", params={**search, "geofilter.distance": f"{points[0][0]},{points[0][1]},1e-5"})
+    assert tiny.status_code == 200 and tiny.json()["nhits"] >= 1
     for bad in ({"geofilter.distance": "48.8566,2.3522"}, {"geofilter.distance": "a,b,c"},
+                {"geofilter.bbox": "48.85,2.34,48.87"}, {"geofilter.bbox": "48.85,2.34,48.87,x"},
                 {"geofilter.polygon": "(48.85,2.34),(48.85,2.36)"}, {"geofilter.polygon": "(1,2),(3,4),(5,6)x"}):
         response = client.get("/api/records/1.0/search/", params={**search, **bad})
         assert response.status_code == 400, bad

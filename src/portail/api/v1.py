@@ -32,6 +32,7 @@ from portail.api.facets import SORTS
 from portail.api.params import Param, params_of, query_route
 from portail.api.serialize import dataset_json
 from portail.api.v1_query import odsql_string, v1_where
+from portail.api.v1_series import odsql_number
 from portail.auth import ANONYMOUS
 from portail.auth.principal import key_from_request
 from portail.exports import ExportOptions
@@ -107,12 +108,13 @@ def _geo_field(fields: list[Field]) -> Field | None:
 
 
 def _geofilters(request: Request, fields: list[Field]) -> list[str]:
-    """``geofilter.distance=lat,lon,metres`` and ``geofilter.polygon=(lat,lon),(lat,lon),…`` as
-    ODSQL conditions on the dataset's geo field (its first point field, else its first shape),
-    built from the numbers they parse to: no text of the request reaches the query."""
+    """``geofilter.distance=lat,lon,metres``, ``geofilter.polygon=(lat,lon),(lat,lon),…`` and
+    ``geofilter.bbox=lat1,lon1,lat2,lon2`` (which ods-widgets' map sends with its view's bounds)
+    as ODSQL conditions on the dataset's geo field (``_geo_field``), built from the numbers they
+    parse to: no text of the request reaches the query."""
     params = params_of(request)
-    distance, polygon = params.get("geofilter.distance"), params.get("geofilter.polygon")
-    if distance is None and polygon is None:
+    distance, polygon, bbox = (params.get(f"geofilter.{name}") for name in ("distance", "polygon", "bbox"))
+    if distance is None and polygon is None and bbox is None:
         return []
     geo = _geo_field(fields)
     if geo is None:
@@ -121,7 +123,7 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
     conditions = []
     if distance is not None:
         lat, lon, metres = _numbers(distance, "geofilter.distance", 3)
-        conditions.append(f"within_distance({column}, geom'POINT({lon!r} {lat!r})', {metres!r})")
+        conditions.append(f"within_distance({column}, geom'POINT({lon!r} {lat!r})', {odsql_number(metres)})")
     if polygon is not None:
         pairs = _PAIR.findall(polygon)
         if len(pairs) < 3 or _PAIR.sub("", polygon).strip(" ,"):
@@ -131,6 +133,9 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
         ring = points + points[:1] if points[0] != points[-1] else points
         wkt = ", ".join(f"{lon!r} {lat!r}" for lat, lon in ring)
         conditions.append(f"intersects({column}, geom'POLYGON(({wkt}))')")
+    if bbox is not None:  # two corners, as Leaflet's bounds give them (any two opposite corners)
+        corners = _numbers(bbox, "geofilter.bbox", 4)
+        conditions.append(f"in_bbox({column}, {', '.join(odsql_number(n) for n in corners)})")
     return conditions
 
 

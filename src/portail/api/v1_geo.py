@@ -2,9 +2,9 @@
 (``ODSAPI.records.geo``) and ``/api/records/1.0/geopreview/`` (``ODSAPI.records.geopreview``).
 
 Both select records as the v1 search does (``q``, ``refine.``/``exclude.``/``disjunctive.``,
-``geofilter.distance``/``geofilter.polygon``, and ``geofilter.bbox=lat1,lon1,lat2,lon2``, which the
-map sends with its view's bounds) through ``query_records``, so the caller's hidden fields and
-row filter hold as everywhere else; they map the field v1's geofilters read (``v1._geo_field``).
+``geofilter.distance``/``polygon``/``bbox``, the last the map's view) through ``query_records``,
+so the caller's hidden fields and row filter hold as everywhere else; they map the field v1's
+geofilters read (``v1._geo_field``).
 
 geocluster groups the selected records with ODSQL's ``geo_cluster(geo, clusterprecision,
 clusterdistance)`` (``clusterprecision`` is the map's zoom, ``clusterdistance`` a radius in
@@ -35,10 +35,10 @@ from shapely.geometry import mapping, shape
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
 from portail.api.params import Param, params_of, query_route
-from portail.api.v1 import (MAX_WINDOW, _conditions, _disjunctive, _geo_field, _numbers, _order_by, _padded, _prefixed,
+from portail.api.v1 import (MAX_WINDOW, _conditions, _disjunctive, _geo_field, _order_by, _padded, _prefixed,
                             _script_caller, _v1_record)
 from portail.api.v1_query import _name
-from portail.api.v1_series import Serie, odsql_number, read_series, select_items, serie_value
+from portail.api.v1_series import Serie, read_series, select_items, serie_value
 from portail.catalog.models import Dataset
 from portail.odsql.parser import MAX_LENGTH
 from portail.schema import Field, FieldType, fields_from_json
@@ -95,10 +95,6 @@ def _selection(request: Request, portal: str, principal, dataset: str, q: str | 
         raise invalid_parameter("This dataset has no geo field (geo_point_2d or geo_shape): its records cannot be mapped.")
     column = _name(geo.name)
     where, text = _conditions(request, ds, q)
-    bbox = params_of(request).get("geofilter.bbox")
-    if bbox is not None:  # south, west, north, east as Leaflet's bounds give them (any order works)
-        corners = _numbers(bbox, "geofilter.bbox", 4)
-        where.append(f"in_bbox({column}, {', '.join(odsql_number(n) for n in corners)})")
     where.append(f"{column} is not null")
     return _Selection(ds, geo, column, {
         "refine": _prefixed(request, "refine."), "exclude": _prefixed(request, "exclude."),
