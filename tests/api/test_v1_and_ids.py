@@ -242,6 +242,23 @@ def test_v1_parameters_echo_facetsort_and_one_dataset(mv):
     assert both.status_code == 400 and "one dataset" in both.json()["error"]
 
 
+def test_v1_pretty_print_indents_json_and_jsonp_answers(client):
+    for path, params in (("/api/records/1.0/search/", {"dataset": "logements", "rows": 2, "facet": "bs"}),
+                         ("/api/records/1.0/analyze/", {"dataset": "logements", "x": "arrdt", "y.n.func": "COUNT"}),
+                         ("/api/datasets/1.0/search/", {}), ("/api/datasets/1.0/logements/", {})):
+        compact = client.get(path, params=params)
+        pretty = client.get(path, params={**params, "pretty_print": "true"})
+        assert "\n  " not in compact.text and "\n  " in pretty.text, path
+        assert pretty.json() == compact.json() and pretty.headers["content-type"] == compact.headers["content-type"], path
+    padded = client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": 1, "callback": "cb",
+                                                            "pretty_print": "true"})
+    assert padded.text.startswith("/**/cb({\n  ") and padded.text.endswith("});")
+    plain = client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": 1}).json()
+    assert json.loads(padded.text[len("/**/cb("):-2]) == plain
+    csv_text = client.get("/api/records/1.0/download/", params={"dataset": "logements", "pretty_print": "true"})
+    assert csv_text.status_code == 200 and csv_text.headers["content-type"].startswith("text/csv")  # streamed: as is
+
+
 def test_v1_geojson_and_jsonp(client):
     search = {"dataset": "logements", "rows": 3, "sort": "-id_livraison"}
     plain = client.get("/api/records/1.0/search/", params=search).json()["records"]

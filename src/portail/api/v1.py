@@ -14,13 +14,14 @@ import json
 import math
 import re
 import string
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
 
 from portail.api.catalog_exports import CSV_COLUMNS, catalog_info, rss_response, table_response
 from portail.api.catalog_search import catalog_facets, search_catalog
@@ -29,7 +30,7 @@ from portail.api.errors import invalid_parameter
 from portail.api.explore_service import (dataset_facets, export_batches, get_record, get_visible_dataset, query_records,
                                          visible_datasets)
 from portail.api.facets import SORTS
-from portail.api.params import Param, params_of, query_route
+from portail.api.params import TRUE, Param, params_of, query_route
 from portail.api.serialize import dataset_json
 from portail.api.v1_query import odsql_string, v1_where
 from portail.api.v1_series import odsql_number
@@ -290,8 +291,35 @@ def _order_by(sort: str | None) -> str | None:
     return f"`{name}` {'asc' if sort.startswith('-') else 'desc'}"
 
 
+class _PrettyRoute(APIRoute):
+    """A v1 route that honours ``pretty_print=true`` (every v1 JSON and JSONP answer takes it):
+    the answer indented after the fact, so that no handler has to know of it."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def pretty(request: Request) -> Response:
+            response = await handler(request)
+            if params_of(request).get("pretty_print", "").strip().lower() not in TRUE or \
+                    isinstance(response, StreamingResponse):
+                return response
+            body = bytes(response.body)
+            media = response.media_type or ""
+            if media.startswith("application/json"):
+                text = json.dumps(json.loads(body), ensure_ascii=False, indent=2)
+            elif media.startswith("application/javascript") and body.startswith(b"/**/"):  # _padded's shape
+                head, _, rest = body.partition(b"(")
+                text = head.decode() + "(" + json.dumps(json.loads(rest[:-2]), indent=2) + ");"
+            else:
+                return response
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+            return Response(text.encode(), status_code=response.status_code, headers=headers, media_type=media)
+
+        return pretty
+
+
 def v1_router(portal: str = "public") -> APIRouter:
-    router = APIRouter(tags=["v1 API (legacy)"])
+    router = APIRouter(tags=["v1 API (legacy)"], route_class=_PrettyRoute)
 
     def instance(request: Request):
         return request.app.state.instance
