@@ -178,6 +178,15 @@ def _script_caller(request: Request, principal):
     return principal if explicit else ANONYMOUS
 
 
+def _padding(request: Request, principal, format: str, callback: str | None) -> tuple[bool, Any]:
+    """Whether a v1 answer is JSONP (``jsonp``/``geojsonp``, or a ``callback`` beside a JSON
+    format), and who it is then read as (``_script_caller``); a bad callback fails before any work."""
+    if not format.endswith("p") and (callback is None or format not in ("json", "geojson")):
+        return False, principal
+    _padded({}, callback)
+    return True, _script_caller(request, principal)
+
+
 def _padded(body: Any, callback: str | None) -> Response:
     """JSONP: the body as the argument of ``callback``."""
     if callback is None or not _CALLBACK.fullmatch(callback):
@@ -327,10 +336,7 @@ def v1_router(portal: str = "public") -> APIRouter:
     @query_route(router, "/api/records/1.0/search/", SEARCH, post=True, summary="v1 record search")
     def search_records(request: Request, principal, *, dataset, q, rows, start, sort, fields, timezone, facet, format,
                        callback):
-        padded = callback is not None or format.endswith("p")
-        if padded:
-            _padded({}, callback)  # a bad callback fails before any work
-            principal = _script_caller(request, principal)
+        padded, principal = _padding(request, principal, format, callback)
         if rows < 0 or start < 0 or start + rows > MAX_WINDOW:
             raise invalid_parameter(f"Invalid value for rows/start: start + rows must be <= {MAX_WINDOW}.")
         if len(params_of(request).getlist("dataset")) > 1:
@@ -370,10 +376,7 @@ def v1_router(portal: str = "public") -> APIRouter:
                          csv_separator, use_labels_for_header):
         """Every matching record, streamed like a v2.1 export (the same compiler, filters and
         writers): the download links older pages and scripts still hold."""
-        padded = format.endswith("p") or (callback is not None and format != "csv")  # as the search reads it
-        if padded:
-            _padded({}, callback)  # a bad callback fails before any work
-            principal = _script_caller(request, principal)
+        padded, principal = _padding(request, principal, format, callback)
         if len(params_of(request).getlist("dataset")) > 1:
             raise invalid_parameter("Invalid value for dataset API parameter: one dataset is expected.")
         ds = get_visible_dataset(instance(request), portal, dataset, principal)
@@ -408,10 +411,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         metadata, refinements, facets, order) in v1's shapes; CSV and RSS are the same page
         written by the catalogue exports' writers (their columns, their feed; newest first
         in RSS unless ``sort`` says otherwise, as the RSS export)."""
-        padded = format == "jsonp" or (callback is not None and format == "json")  # as the records search reads it
-        if padded:
-            _padded({}, callback)  # a bad callback fails before any work
-            principal = _script_caller(request, principal)
+        padded, principal = _padding(request, principal, format, callback)
         if rows < 0 or start < 0:
             raise invalid_parameter("Invalid value for rows/start: both must be >= 0.")
         datasets = visible_datasets(instance(request), portal, principal)

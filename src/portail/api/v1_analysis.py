@@ -30,7 +30,7 @@ from fastapi import APIRouter, Request, Response
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
 from portail.api.params import TRUE, Param, params_of, query_route
-from portail.api.v1 import SEPARATORS, _conditions, _disjunctive, _padded, _prefixed, _script_caller
+from portail.api.v1 import SEPARATORS, _conditions, _disjunctive, _padded, _padding, _prefixed
 from portail.api.v1_query import _name
 from portail.api.v1_series import Serie, read_series, select_items, serie_value
 from portail.schema import Field, FieldType, fields_from_json
@@ -208,10 +208,7 @@ def add_analysis_route(router: APIRouter, portal: str) -> None:
     @query_route(router, "/api/records/1.0/analyze/", ANALYZE, post=True, summary="v1 analysis (chart series)")
     def analyze_records(request: Request, principal, *, dataset, q, x, maxpoints, periodic, precision, sort, timezone,
                         format, callback, csv_separator):
-        padded = format == "jsonp" or (callback is not None and format == "json")  # as v1's search reads it
-        if padded:
-            _padded({}, callback)  # a bad callback fails before any work
-            principal = _script_caller(request, principal)
+        padded, principal = _padding(request, principal, format, callback)
         filters = {"refine": _prefixed(request, "refine."), "exclude": _prefixed(request, "exclude."),
                    "disjunctive": _disjunctive(request)}
         points = analyze(request, portal, principal, dataset=dataset, q=q, x=x, maxpoints=maxpoints, periodic=periodic,

@@ -35,8 +35,8 @@ from shapely.geometry import mapping, shape
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
 from portail.api.params import Param, params_of, query_route
-from portail.api.v1 import (MAX_WINDOW, _conditions, _disjunctive, _geo_field, _order_by, _padded, _prefixed,
-                            _script_caller, _v1_record)
+from portail.api.v1 import (MAX_WINDOW, _conditions, _disjunctive, _geo_field, _order_by, _padded, _padding,
+                            _prefixed, _v1_record)
 from portail.api.v1_query import _name
 from portail.api.v1_series import Serie, read_series, select_items, serie_value
 from portail.catalog.models import Dataset
@@ -181,15 +181,6 @@ def _simplified(geometry: dict[str, Any], tolerance: float | None) -> dict[str, 
     if tolerance is None or geometry.get("type") in ("Point", "MultiPoint"):
         return geometry
     return mapping(shapely.simplify(shape(geometry), tolerance, preserve_topology=True))
-
-
-def _padding(request: Request, principal, format: str, callback: str | None) -> tuple[bool, Any]:
-    """Whether the answer is JSONP, and who it is read as then (as v1's search: a page's script
-    tag sends the visitor's session, which must not count); a bad callback fails before any work."""
-    if callback is None and format != "jsonp":
-        return False, principal
-    _padded({}, callback)
-    return True, _script_caller(request, principal)
 
 
 def add_geo_routes(router: APIRouter, portal: str) -> None:
