@@ -22,8 +22,11 @@ ANALYZE = "/api/records/1.0/analyze/"
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, refdata):
     folder = tmp_path_factory.mktemp("v1-analyze")
+    formulas = folder / "formulas.csv"
+    formulas.write_text('nom;n\n=HYPERLINK("http://x");1\n@SUM(A1);2\nplain;3\n', encoding="utf-8")
     instance = published_instance(folder / "home", Published(
-        "logements", logements_file(refdata), "Logements sociaux", {"bs": {"facet": []}}), annotated(folder))
+        "logements", logements_file(refdata), "Logements sociaux", {"bs": {"facet": []}}), annotated(folder),
+        Published("formulas", formulas, "Formulas"))
     yield TestClient(create_app(instance))
     instance.store.close()
 
@@ -143,11 +146,16 @@ def test_jsonp_and_csv(client, rows):
     assert json.loads(padded.text[len("/**/chart.draw("):-2]) == plain
     table = client.get(ANALYZE, params={**params, "format": "csv", "csv_separator": ","})
     assert table.headers["content-type"].startswith("text/csv")
-    read = list(csv.DictReader(table.text.splitlines()))
+    read = list(csv.DictReader(table.content.decode("utf-8-sig").splitlines()))
     assert [(int(r["x"]), int(r["total"])) for r in read] == [(p["x"], p["total"]) for p in plain]
     dated = client.get(ANALYZE, params={"dataset": "mv", "x": "d", "precision": "month", "format": "csv",
-                                        "y.n.func": "COUNT"}).text.splitlines()
-    assert dated[0] == "x.year;x.month;n"
+                                        "y.n.func": "COUNT"}).content.decode("utf-8-sig").splitlines()
+    assert dated[0].replace('"', "") == "x.year;x.month;n"
+    # cells a spreadsheet would run are neutralised, as in every CSV export
+    cells = list(csv.DictReader(client.get(ANALYZE, params={"dataset": "formulas", "x": "nom", "y.n.func": "SUM",
+                                                            "y.n.expr": "n", "format": "csv"}
+                                           ).content.decode("utf-8-sig").splitlines(), delimiter=";"))
+    assert {r["x"]: r["n"] for r in cells} == {"'=HYPERLINK(\"http://x\")": "1", "'@SUM(A1)": "2", "plain": "3"}
 
 
 @pytest.mark.parametrize("params, fragment", [

@@ -19,20 +19,20 @@ chart has no place for them). At most ``GROUP_WINDOW`` points are computed.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from portail.api.catalog_exports import table_response
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
 from portail.api.params import TRUE, Param, params_of, query_route
 from portail.api.v1 import SEPARATORS, _conditions, _disjunctive, _padded, _padding, _prefixed
 from portail.api.v1_query import _name
 from portail.api.v1_series import Serie, read_series, select_items, serie_value
+from portail.exports import ExportOptions
 from portail.schema import Field, FieldType, fields_from_json
 
 #: Date levels from the widest; ``periodic`` starts the key at one, ``precision`` ends it.
@@ -152,19 +152,20 @@ def analyze(request: Request, portal: str, principal, *, dataset: str, q: str | 
     cumulative = {s.name for s in series
                   if params_of(request).get(f"y.{s.name}.cumulative", "").strip().lower() in TRUE}
     where, text = conditions(ds, q)
-    keys, prefixes = [], []
+    keys: list[tuple[str, str]] = []  # (ODSQL, alias) of each group key
+    prefixes = []
     for i, axis in enumerate(axes):
         column = _name(axis.field.name)
         where.append(f"{column} is not null")
         prefixes.append(f"x_{i}")
         if axis.levels:
-            keys += [f"{_LEVEL_SQL[level].format(f=column)} as x_{i}_{j}" for j, level in enumerate(axis.levels)]
+            keys += [(_LEVEL_SQL[level].format(f=column), f"x_{i}_{j}") for j, level in enumerate(axis.levels)]
         else:
-            keys.append(f"{column} as x_{i}")
+            keys.append((column, f"x_{i}"))
     aliases = [f"serie_{i}" for i in range(len(series))]
     select = [item for s, alias in zip(series, aliases) for item in select_items(s, alias)]
-    page = query_records(instance, ds, select=", ".join([k.rsplit(" as ", 1)[1] for k in keys] + select),
-                         group_by=", ".join(keys), limit=GROUP_WINDOW, max_limit=GROUP_WINDOW, where=where, text=text,
+    page = query_records(instance, ds, select=", ".join([alias for _, alias in keys] + select),
+                         group_by=", ".join(f"{sql} as {alias}" for sql, alias in keys), limit=GROUP_WINDOW, max_limit=GROUP_WINDOW, where=where, text=text,
                          timezone=timezone, principal=principal, **filters)
     points = []
     for row in page.results:
@@ -191,15 +192,10 @@ def _flat(name: str, value: Any) -> dict[str, Any]:
 
 
 def csv_answer(points: list[dict[str, Any]], separator: str, filename: str) -> Response:
-    """The points as CSV: x flattened to columns (``x.year``…), then the series."""
+    """The points as CSV: x flattened to columns (``x.year``…), then the series, written as the
+    catalogue's CSV is (formulas neutralised, quoting and BOM as for records)."""
     rows = [{k: v for name, value in point.items() for k, v in _flat(name, value).items()} for point in points]
-    header = list(dict.fromkeys(k for row in rows for k in row)) or ["x"]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, header, delimiter=separator, lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'})
+    return table_response(rows, "csv", ExportOptions(delimiter=separator), filename)
 
 
 def add_analysis_route(router: APIRouter, portal: str) -> None:
