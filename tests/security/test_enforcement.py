@@ -42,6 +42,10 @@ def test_a_record_filter_holds_in_counts_facets_aggregates_and_the_catalogue(mat
     assert listed[SECRET]["metas"]["default"]["records_count"] == matrix.allowed
     v1 = get(matrix, "arr13", "/api/records/1.0/search", dataset=SECRET, rows=0).json()
     assert v1["nhits"] == matrix.allowed
+    analyze = "/api/records/1.0/analyze"
+    assert get(matrix, "arr13", analyze, dataset=SECRET, **{"y.n.func": "COUNT"}).json() == [{"x": None, "n": matrix.allowed}]
+    assert get(matrix, "arr13", analyze, dataset=SECRET, x="code_postal", **{"y.n.func": "COUNT"}).json() == \
+        [{"x": ALLOWED_CP, "n": matrix.allowed}]
     rows = list(csv.DictReader(io.StringIO(get(matrix, "arr13", f"{API}/{SECRET}/exports/csv").text.lstrip("\ufeff")),
                                delimiter=";"))
     assert len(rows) == matrix.allowed and {r["code_postal"] for r in rows} == {ALLOWED_CP}

@@ -166,7 +166,14 @@ def probes(kind: str, portal: str) -> list[Probe]:
                              reveals=True),
                        Probe({"dataset": SECRET, "x": "code_postal", "y.n.func": "MAX", "y.n.expr": "nb_logmt_total",
                               "refine.code_postal": "75020", "q": "RUE"}),
-                       Probe({"dataset": SECRET, "x": "annee", "y.n.func": "SUM", "y.n.expr": HIDDEN})],
+                       Probe({"dataset": SECRET, "x": "annee", "y.n.func": "SUM", "y.n.expr": HIDDEN}),
+                       # no x: one point over every record the caller may see
+                       Probe({"dataset": SECRET, "y.n.func": "MAX", "y.n.expr": HIDDEN, "y.c.func": "COUNT"}),
+                       Probe({"dataset": SECRET, "x": f"{HIDDEN}.year", "y.n.func": "COUNT"}),
+                       Probe({"dataset": SECRET, "x": "code_postal", "y.q.func": "QUANTILES", "y.q.expr": HIDDEN}),
+                       # a sort key naming no x and no serie is left out: the hidden field's too
+                       Probe({"dataset": SECRET, "x": "code_postal", "y.n.func": "COUNT", "sort": f"-{HIDDEN},x",
+                              "maxpoints": "3"})],
         # a series of the hidden text field puts row text in the clusters (zoomed in: a record each)
         "v1_geocluster": [Probe({"dataset": SECRET, "clusterprecision": 20, "clusterdistance": 1, "y.a.func": "MAX",
                                  "y.a.expr": HIDDEN}, reveals=True),

@@ -1,29 +1,53 @@
-"""v1's ``/api/records/1.0/analyze/``: the series behind ods-widgets' charts and many scripts
-(``x=destination&y.count.func=COUNT``, ``x=date&precision=month&y.s.func=SUM&y.s.expr=n``).
+"""v1's ``/api/records/1.0/analyze/``: the series behind ods-widgets' charts, cross tables and
+aggregations, and many scripts (``x=destination&y.count.func=COUNT``).
 
-One ODSQL group_by query through ``query_records`` (so the caller's hidden fields and row filter
-hold, and ``q``, ``refine.``/``exclude.``/``disjunctive.`` and geofilters read as in the search):
-the x values are its group keys, each ``y.<serie>`` its aggregates (``api.v1_series``). A date x
-is cut by ``precision`` (``day`` by default) from the level ``periodic`` names (``year`` by
-default) down, and comes as an object of integers (``{"year": 2002, "month": 1}``); ``periodic=
-weekday`` gives ``{"weekday": 0}`` for Monday … 6 for Sunday and ignores ``precision``; a week is
-ISO's (``{"year": 2020, "week": 53}``, the year being the week's). Several ``x`` give an object
-per point (``{"last_name": …, "full_name": …}``).
+One ODSQL query through ``query_records`` (so the caller's hidden fields and row filter hold, and
+``q``, ``refine.``/``exclude.``/``disjunctive.`` and geofilters read as in the search): the x
+values are its group keys, each ``y.<serie>`` its aggregates (``api.v1_series``: the documented
+functions, and ``QUANTILES``, which ods-widgets' charts send for percentiles).
 
-What the documentation leaves open, chosen as its examples show: points come in ascending x
-order unless ``sort`` names another (``x``, a serie, ``x.<field>``: descending; ``-`` first:
-ascending, as v1's search sorts); ``y.<serie>.cumulative=true`` sums a serie along that order;
-``maxpoints`` keeps the first points of it (0: all). Records whose x is null are left out (a
-chart has no place for them). At most ``GROUP_WINDOW`` points are computed.
+What x may be, and how a point writes it:
+
+- a field: its values;
+- a date or datetime field: cut by ``precision`` (``day`` by default) from the level ``periodic``
+  names (``year`` by default), an object of integers (``{"year": 2002, "month": 1}``);
+  ``periodic=weekday`` gives ``{"weekday": 0}`` for Monday … 6, as documented, and ignores
+  ``precision``; a week is ISO's (``{"year": 2020, "week": 53}``, the year being the week's);
+- ``<date field>.<part>``, repeated for several parts, as ods-widgets' charts and cross tables
+  ask for their timescales (``x=d.year&x=d.month``): the same object, of the parts given
+  (``year``, ``month``, ``day``, ``hour``, ``minute``, ``weekday``, ``yearday``), each its usual
+  number, which is how the widgets' date helpers read them back (``weekday``: ISO's 1 for Monday
+  … 7; ``yearday``: 1 … 366);
+- several fields: an object keyed by field (``{"last_name": …, "d": {"year": …}}``);
+- none: one point over every record (``x`` null), which ods-widgets' ``odsAggregation`` asks for.
+
+``sort`` is a comma-separated list of keys, the first deciding: ``x`` (every x), ``x.<field>``
+and ``x.<field>.<part>`` (or ``x.<part>`` for one date x) are ascending, ``-`` first descending;
+a serie (``<serie>``, ``y.<serie>``, or ``y`` for the first) is descending, ``-`` first ascending
+(top values first, as documented and as ods-widgets' ``odsAnalysis`` uses it for a top 10).
+Without ``sort`` points come in ascending x order (scripts take the point before as the day
+before). The documentation says x would be descending unless ``-``; its clients say otherwise:
+ods-widgets sorts its time series and cross tables with ``x.<field>.<part>`` and draws them oldest
+first, documents ``x`` as the sort and ``-x`` as the reverse one, and scripts read ``-x`` answers
+newest first. A key that names none of these is left out, as Opendatasoft's was (ods-widgets'
+contexts pass their own ``sort`` of a field along, its ``odsAnalysis`` example sorts on one).
+Null values of a serie come last either way.
+
+``maxpoints`` keeps the first points of that order (0 or empty, as the charts send it: all);
+``y.<serie>.cumulative=true`` sums a serie along it. Records whose x is null are left out (a
+chart has no place for them). At most ``GROUP_WINDOW`` points are computed; past that the answer
+carries ``ODS-Analyze-Truncated: true``, which ods-widgets reports to the reader.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from portail.api.catalog_exports import table_response
 from portail.api.errors import invalid_parameter
@@ -31,7 +55,7 @@ from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query
 from portail.api.params import TRUE, Param, params_of, query_route
 from portail.api.v1 import SEPARATORS, _conditions, _disjunctive, _padded, _padding, _prefixed
 from portail.api.v1_query import _name
-from portail.api.v1_series import Serie, read_series, select_items, serie_value
+from portail.api.v1_series import FUNCTIONS, QUANTILES, Serie, read_series, select_items, serie_value
 from portail.exports import ExportOptions
 from portail.schema import Field, FieldType, fields_from_json
 
@@ -39,29 +63,62 @@ from portail.schema import Field, FieldType, fields_from_json
 LEVELS = ("year", "month", "day", "hour", "minute")
 PERIODIC = ("year", "month", "week", "weekday", "day", "hour", "minute")
 PRECISION = ("year", "month", "week", "day", "hour", "minute")
-ANALYZE = (Param("dataset", required=True), Param("q"), Param("x", many=True), Param("maxpoints", int, 0),
+#: ``maxpoints`` is read by ``_maxpoints``: the charts send it empty.
+ANALYZE = (Param("dataset", required=True), Param("q"), Param("x", many=True), Param("maxpoints"),
            Param("periodic", default="year", choices=PERIODIC), Param("precision", default="day", choices=PRECISION),
            Param("sort"), Param("timezone", default="UTC"), Param("format", default="json", choices=("json", "jsonp", "csv")),
            Param("callback"), Param("csv_separator", default=";", choices=SEPARATORS))
+TRUNCATED = "ODS-Analyze-Truncated"
 _DATES = (FieldType.DATE, FieldType.DATETIME)
-#: The ODSQL of each level of a date field (``{f}``); ``int`` is applied to the key it gives.
-_LEVEL_SQL = {"year": "year({f})", "month": "month({f})", "day": "day({f})", "hour": "hour({f})",
-              "minute": "minute({f})", "weekday": "dayofweek({f})", "isoyear": 'date_format({f}, "x")',
-              "week": 'date_format({f}, "w")'}
+#: Series ODSQL can order groups by (STDDEV and QUANTILES are finished here, not in the engine).
+_ORDERABLE = frozenset(FUNCTIONS) - {"STDDEV"}
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """One integer of a date key: the member it is shown as, its ODSQL over the field (``{f}``),
+    what is added to the engine's number, and whether the engine orders it as a number (a
+    ``date_format`` cut is text to it, ``"10"`` before ``"9"``: points are ordered by it here only)."""
+
+    member: str
+    sql: str
+    shift: int = 0
+    orderable: bool = True
+
+
+_LEVEL_CUTS = {"year": _Cut("year", "year({f})"), "month": _Cut("month", "month({f})"), "day": _Cut("day", "day({f})"),
+               "hour": _Cut("hour", "hour({f})"), "minute": _Cut("minute", "minute({f})"),
+               "weekday": _Cut("weekday", "dayofweek({f})", -1),  # periodic=weekday: 0 is Monday
+               "isoyear": _Cut("year", 'date_format({f}, "x")', orderable=False),
+               "week": _Cut("week", 'date_format({f}, "w")', orderable=False)}
+#: The parts of ``x=<date field>.<part>``.
+PARTS = {**{level: _LEVEL_CUTS[level] for level in LEVELS}, "weekday": _Cut("weekday", "dayofweek({f})"),
+         "yearday": _Cut("yearday", 'date_format({f}, "D")', orderable=False)}
 
 
 @dataclass(frozen=True)
 class _Axis:
-    """One ``x``: its field and the levels its key is made of (none for a plain value)."""
+    """One x field: the cuts its key is made of (none: the field's values)."""
 
     field: Field
-    levels: tuple[str, ...]
+    cuts: tuple[_Cut, ...] = ()
 
 
-def _levels(field: Field, periodic: str, precision: str) -> tuple[str, ...]:
-    """The levels of a date key; a 400 when ``periodic`` is finer than ``precision``."""
+@dataclass(frozen=True)
+class _Key:
+    """One key of ``sort``: a point's value for it, its direction, the group aliases it orders
+    by in ODSQL (None: ordered here only), and whether those are aggregates (a serie)."""
+
+    value: Callable[[dict[str, Any]], Any]
+    descending: bool
+    aliases: tuple[str, ...] | None
+    aggregate: bool = False
+
+
+def _levels(field: Field, periodic: str, precision: str) -> tuple[_Cut, ...]:
+    """The cuts of a date x by ``periodic`` and ``precision``; a 400 when ``periodic`` is finer."""
     if periodic == "weekday":
-        return ("weekday",)
+        return (_LEVEL_CUTS["weekday"],)
     if field.type == FieldType.DATE and precision in ("hour", "minute"):
         precision = "day"  # a date has no time of day to cut
 
@@ -72,116 +129,226 @@ def _levels(field: Field, periodic: str, precision: str) -> tuple[str, ...]:
     if precision == "week":  # ISO weeks: the year is the week's
         if periodic not in ("year", "week"):
             raise finer()
-        return ("isoyear", "week") if periodic == "year" else ("week",)
-    if periodic == "week":  # within a week: its days, then their hours and minutes
+        names: tuple[str, ...] = ("isoyear", "week") if periodic == "year" else ("week",)
+    elif periodic == "week":  # within a week: its days, then their hours and minutes
         if precision in ("year", "month"):
             raise finer()
-        return ("week", "weekday") + LEVELS[3:LEVELS.index(precision) + 1]
-    start, end = LEVELS.index(periodic), LEVELS.index(precision)
-    if start > end:
-        raise finer()
-    return LEVELS[start:end + 1]
+        names = ("week", "weekday") + LEVELS[3:LEVELS.index(precision) + 1]
+    else:
+        start, end = LEVELS.index(periodic), LEVELS.index(precision)
+        if start > end:
+            raise finer()
+        names = LEVELS[start:end + 1]
+    return tuple(_LEVEL_CUTS[name] for name in names)
 
 
 def _axes(names: list[str], fields: list[Field], periodic: str, precision: str) -> list[_Axis]:
-    if not names:
-        raise invalid_parameter("Missing value for x API parameter: it is required (the field the series are cut by).")
-    by_name = {f.name: f for f in fields}
-    axes = []
-    for name in names:
-        field = by_name.get(name)
-        if field is None:  # the caller's fields: a hidden one reads as one that does not exist
+    """The x fields in the order they first come, each with its cuts (module docstring)."""
+    by_name = {f.name: f for f in fields}  # the caller's fields: a hidden one reads as one that does not exist
+    plain: dict[str, Field] = {}
+    parts: dict[str, list[_Cut]] = {}
+    order: list[str] = []
+    for name in (n.strip() for n in names):
+        if not name:
+            continue
+        field, part = by_name.get(name), None
+        if field is None and "." in name:
+            base, part = name.rsplit(".", 1)
+            field = by_name.get(base)
+        if field is None:
             raise invalid_parameter(f"Invalid value for x API parameter: unknown field {name!r}.")
-        axes.append(_Axis(field, _levels(field, periodic, precision) if field.type in _DATES else ()))
+        if part is not None and (field.type not in _DATES or part not in PARTS):
+            raise invalid_parameter(f"Invalid value for x API parameter: {name!r} was found but a date field's "
+                                    f"{', '.join(PARTS)} is expected after the dot.")
+        cut = PARTS[part] if part is not None else None
+        if field.name in plain or (cut is None and field.name in parts) or cut in parts.get(field.name, ()):
+            raise invalid_parameter(f"Invalid value for x API parameter: {name!r} is asked for twice.")
+        if field.name not in order:
+            order.append(field.name)
+        if cut is None:
+            plain[field.name] = field
+        else:
+            parts.setdefault(field.name, []).append(cut)
+    axes = []
+    for name in order:
+        field = by_name[name]
+        if name in parts:
+            axes.append(_Axis(field, tuple(parts[name])))
+        else:
+            axes.append(_Axis(field, _levels(field, periodic, precision) if field.type in _DATES else ()))
     return axes
 
 
-def _key_value(axis: _Axis, row: dict[str, Any], prefix: str) -> Any:
-    """An x value as the answer writes it: the field's value, or its date levels as integers."""
-    if not axis.levels:
-        return row[prefix]
-    shown = {}
-    for i, level in enumerate(axis.levels):
-        value = row[f"{prefix}_{i}"]
-        value = None if value is None else int(value) - (1 if level == "weekday" else 0)
-        shown["year" if level == "isoyear" else level] = value
-    return shown
+def _aliases(axes: list[_Axis]) -> list[tuple[str, ...]]:
+    """The group aliases of each axis: ``x_<i>``, or ``x_<i>_<j>`` for its cuts."""
+    return [tuple(f"x_{i}_{j}" for j in range(len(a.cuts))) if a.cuts else (f"x_{i}",) for i, a in enumerate(axes)]
 
 
-def _sort_key(axes: list[_Axis], series: list[Serie], sort: str | None) -> tuple[Callable[[dict[str, Any]], Any], bool]:
-    """What points are ordered by (a point's value for it) and whether descending (module docstring)."""
-    if not sort or not sort.strip("-").strip():
-        return (lambda point: point["x"]), False
-    name, descending = sort.strip().lstrip("-").strip(), not sort.strip().startswith("-")
-    names = [a.field.name for a in axes]
-    if name == "x":
-        return (lambda point: point["x"]), descending
-    if name.startswith("x.") and name[2:] in names and len(axes) > 1:
-        field = name[2:]
-        return (lambda point: point["x"][field]), descending
-    if name in {s.name for s in series}:
-        return (lambda point: point[name]), descending
-    raise invalid_parameter(f"Invalid value for sort API parameter: {sort!r} was found but x, "
-                            + ", ".join([f"x.{n}" for n in names if len(axes) > 1] + [s.name for s in series])
-                            + " (with - first for ascending) is expected.")
+def _x_value(axis: _Axis, aliases: tuple[str, ...], row: dict[str, Any]) -> Any:
+    """An axis' value as the answer writes it: the field's value, or its cuts as integers."""
+    if not axis.cuts:
+        return row[aliases[0]]
+    return {cut.member: None if row[alias] is None else int(row[alias]) + cut.shift
+            for cut, alias in zip(axis.cuts, aliases)}
 
 
-def _ordered(points: list[dict[str, Any]], value_of: Callable[[dict[str, Any]], Any],
-             descending: bool) -> list[dict[str, Any]]:
-    """Points by ``value_of`` (an x object by its levels or fields, in order), nulls last."""
-    def comparable(value: Any) -> Any:
-        return tuple(comparable(v) for v in value.values()) if isinstance(value, dict) else value
+def _sort_keys(sort: str | None, axes: list[_Axis], series: list[Serie]) -> list[_Key]:
+    """``sort``'s keys (module docstring); x ascending when it names none."""
+    aliases = _aliases(axes)
+    every = tuple(a for group in aliases for a in group)
+    single = len(axes) == 1
 
-    present = [p for p in points if value_of(p) is not None]
-    return sorted(present, key=lambda p: comparable(value_of(p)), reverse=descending) + \
-        [p for p in points if value_of(p) is None]
+    def of_axis(i: int) -> Callable[[dict[str, Any]], Any]:
+        name = axes[i].field.name
+        return (lambda p: p["x"]) if single else (lambda p: p["x"][name])
+
+    def of_cut(i: int, member: str) -> Callable[[dict[str, Any]], Any]:
+        axis = of_axis(i)
+        return lambda p: axis(p)[member]
+
+    def orderable(axis: _Axis, names: tuple[str, ...]) -> tuple[str, ...] | None:
+        return names if all(c.orderable for c in axis.cuts) else None
+
+    all_x = every if all(c.orderable for a in axes for c in a.cuts) else None
+
+    def x_key(name: str, descending: bool) -> _Key | None:
+        if name == "x":
+            return _Key(lambda p: p["x"], descending, all_x) if axes else None
+        for i, axis in enumerate(axes):
+            field = axis.field.name
+            if name == f"x.{field}":
+                return _Key(of_axis(i), descending, orderable(axis, aliases[i]))
+            members = [c.member for c in axis.cuts]
+            for prefix in (f"x.{field}.", "x.") if single else (f"x.{field}.",):
+                member = name.removeprefix(prefix)
+                if name.startswith(prefix) and member in members:
+                    j = members.index(member)
+                    return _Key(of_cut(i, member), descending, aliases[i][j:j + 1] if axis.cuts[j].orderable else None)
+        return None
+
+    def serie_key(name: str, descending: bool) -> _Key | None:
+        wanted = series[0].name if name == "y" and series else name.removeprefix("y.") if name.startswith("y.") else name
+        for i, serie in enumerate(series):
+            if serie.name == wanted:
+                return _Key(lambda p, n=serie.name: p[n], descending,
+                            (f"serie_{i}",) if serie.func in _ORDERABLE else None, aggregate=True)
+        return None
+
+    keys = []
+    for given in (part.strip() for part in (sort or "").split(",")):
+        name = given.lstrip("-").strip()
+        minus = given.startswith("-")
+        key = x_key(name, minus) if name == "x" or name.startswith("x.") else None
+        key = key or serie_key(name, not minus)
+        if key is not None:
+            keys.append(key)
+    return keys or ([_Key(lambda p: p["x"], False, all_x)] if axes else [])
 
 
-def analyze(request: Request, portal: str, principal, *, dataset: str, q: str | None, x: list[str], maxpoints: int,
-            periodic: str, precision: str, sort: str | None, timezone: str, filters: dict[str, Any],
-            conditions: Callable[[Any, str | None], tuple[list[str], str | None]]) -> list[dict[str, Any]]:
+def _comparable(value: Any) -> Any:
+    """A value Python can order: an object by its members in order, a null member first."""
+    if isinstance(value, dict):
+        return tuple((v is not None, _comparable(v)) if v is not None else (False, 0) for v in value.values())
+    return value
+
+
+def _ordered(points: list[dict[str, Any]], keys: list[_Key]) -> list[dict[str, Any]]:
+    """Points by ``keys``, the first deciding (stable sorts from the last), nulls last. Values
+    Python cannot compare (geometries of different kinds as x) are ordered by their JSON text."""
+    for key in reversed(keys):
+        present = [p for p in points if key.value(p) is not None]
+        try:
+            present.sort(key=lambda p: _comparable(key.value(p)), reverse=key.descending)
+        except TypeError:
+            present.sort(key=lambda p: json.dumps(key.value(p), default=str), reverse=key.descending)
+        points = present + [p for p in points if key.value(p) is None]
+    return points
+
+
+def _order_by(keys: list[_Key], every: tuple[str, ...]) -> tuple[str, bool]:
+    """The ODSQL order of the groups and whether it is the answer's whole order (then the engine
+    may stop at ``maxpoints``); else the x keys, so that a truncated answer is the first x values.
+    ODSQL orders by aggregates first only: a serie after an x key is ordered here."""
+    aggregates = [k.aggregate for k in keys]
+    if any(k.aliases is None for k in keys) or aggregates != sorted(aggregates, reverse=True):
+        return ", ".join(every), False
+    items, seen = [], set()
+    for key in keys:
+        for alias in key.aliases or ():
+            if alias not in seen:
+                seen.add(alias)
+                items.append(f"{alias} {'desc' if key.descending else 'asc'}")
+    items += [alias for alias in every if alias not in seen]
+    return ", ".join(items), True
+
+
+def _maxpoints(text: str | None) -> int:
+    """``maxpoints``: a count of points, 0 or empty for all of them."""
+    text = (text or "").strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise invalid_parameter(f"Invalid value for maxpoints API parameter: {text!r} was found but a positive "
+                                "integer (or 0 for every point) is expected.")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The points of an analysis, and whether the group window cut them short."""
+
+    points: list[dict[str, Any]]
+    truncated: bool
+
+
+def analyze(request: Request, portal: str, principal, *, dataset: str, q: str | None, x: list[str],
+            maxpoints: str | None, periodic: str, precision: str, sort: str | None, timezone: str,
+            filters: dict[str, Any], conditions: Callable[[Any, str | None], tuple[list[str], str | None]]) -> Analysis:
     """The points of an analysis. ``filters`` are the search's refine/exclude/disjunctive,
     ``conditions`` v1's reading of geofilters and ``q`` for a dataset."""
-    if maxpoints < 0:
-        raise invalid_parameter(f"Invalid value for maxpoints API parameter: {maxpoints} was found but a positive "
-                                "integer (or 0 for every point) is expected.")
+    limit = _maxpoints(maxpoints)
     instance = request.app.state.instance
     ds = get_visible_dataset(instance, portal, dataset, principal)
     axes = _axes(x, fields_from_json(ds.current.fields), periodic, precision)
-    series = read_series(params_of(request))
-    cumulative = {s.name for s in series
-                  if params_of(request).get(f"y.{s.name}.cumulative", "").strip().lower() in TRUE}
+    params = params_of(request)
+    series = read_series(params, FUNCTIONS + (QUANTILES,))
+    if not axes and not series:
+        raise invalid_parameter("Missing value for x API parameter: an x field or a y.<serie>.func is expected.")
+    cumulative = [s.name for s in series if params.get(f"y.{s.name}.cumulative", "").strip().lower() in TRUE]
     where, text = conditions(ds, q)
-    keys: list[tuple[str, str]] = []  # (ODSQL, alias) of each group key
-    prefixes = []
-    for i, axis in enumerate(axes):
+    aliases = _aliases(axes)
+    keys = []  # "<ODSQL> as <alias>" of each group key
+    for axis, names in zip(axes, aliases):
         column = _name(axis.field.name)
         where.append(f"{column} is not null")
-        prefixes.append(f"x_{i}")
-        if axis.levels:
-            keys += [(_LEVEL_SQL[level].format(f=column), f"x_{i}_{j}") for j, level in enumerate(axis.levels)]
-        else:
-            keys.append((column, f"x_{i}"))
-    aliases = [f"serie_{i}" for i in range(len(series))]
-    select = [item for s, alias in zip(series, aliases) for item in select_items(s, alias)]
-    page = query_records(instance, ds, select=", ".join([alias for _, alias in keys] + select),
-                         group_by=", ".join(f"{sql} as {alias}" for sql, alias in keys), limit=GROUP_WINDOW, max_limit=GROUP_WINDOW, where=where, text=text,
+        keys += [f"{cut.sql.format(f=column)} as {a}" for cut, a in zip(axis.cuts, names)] if axis.cuts else \
+            [f"{column} as {names[0]}"]
+    every = tuple(a for names in aliases for a in names)
+    serie_aliases = [f"serie_{i}" for i in range(len(series))]
+    select = [item for s, alias in zip(series, serie_aliases) for item in select_items(s, alias)]
+    sort_keys = _sort_keys(sort, axes, series)
+    order_by, whole = _order_by(sort_keys, every) if axes else ("", False)
+    window = min(limit, GROUP_WINDOW) if limit and whole else GROUP_WINDOW
+    page = query_records(instance, ds, select=", ".join(list(every) + select), group_by=", ".join(keys) or None,
+                         order_by=order_by or None, limit=window, max_limit=GROUP_WINDOW, where=where, text=text,
                          timezone=timezone, principal=principal, **filters)
     points = []
     for row in page.results:
-        shown = [_key_value(axis, row, prefix) for axis, prefix in zip(axes, prefixes)]
-        point: dict[str, Any] = {"x": shown[0] if len(axes) == 1 else {a.field.name: v for a, v in zip(axes, shown)}}
-        for serie, alias in zip(series, aliases):
+        shown = [_x_value(axis, names, row) for axis, names in zip(axes, aliases)]
+        point: dict[str, Any] = {"x": None if not axes else shown[0] if len(axes) == 1 else
+                                 {a.field.name: v for a, v in zip(axes, shown)}}
+        for serie, alias in zip(series, serie_aliases):
             point[serie.name] = serie_value(serie, row, alias)
         points.append(point)
-    points = _ordered(points, *_sort_key(axes, series, sort))
+    points = _ordered(points, sort_keys)
     for name in cumulative:
         total = 0
         for point in points:
-            if point[name] is not None:
+            if isinstance(point[name], (int, float)):
                 total += point[name]
                 point[name] = total
-    return points[:maxpoints] if maxpoints else points
+    truncated = window == GROUP_WINDOW and page.total_count > GROUP_WINDOW
+    return Analysis(points[:limit] if limit else points, truncated)
 
 
 def _flat(name: str, value: Any) -> dict[str, Any]:
@@ -207,9 +374,17 @@ def add_analysis_route(router: APIRouter, portal: str) -> None:
         padded, principal = _padding(request, principal, format, callback)
         filters = {"refine": _prefixed(request, "refine."), "exclude": _prefixed(request, "exclude."),
                    "disjunctive": _disjunctive(request)}
-        points = analyze(request, portal, principal, dataset=dataset, q=q, x=x, maxpoints=maxpoints, periodic=periodic,
-                         precision=precision, sort=sort, timezone=timezone, filters=filters,
-                         conditions=lambda ds, text: _conditions(request, ds, text))
+        analysis = analyze(request, portal, principal, dataset=dataset, q=q, x=x, maxpoints=maxpoints,
+                           periodic=periodic, precision=precision, sort=sort, timezone=timezone, filters=filters,
+                           conditions=lambda ds, text: _conditions(request, ds, text))
         if format == "csv":
-            return csv_answer(points, csv_separator, dataset)
-        return _padded(points, callback) if padded else points
+            response = csv_answer(analysis.points, csv_separator, dataset)
+        elif padded:
+            response = _padded(analysis.points, callback)
+        elif not analysis.truncated:
+            return analysis.points
+        else:
+            response = JSONResponse(analysis.points)
+        if analysis.truncated:
+            response.headers[TRUNCATED] = "true"
+        return response

@@ -12,6 +12,12 @@ Series names never do either: the aggregates carry positional aliases.
 ``STDDEV`` has no ODSQL aggregate: it is the population standard deviation (as Elasticsearch's
 ``extended_stats``, which Opendatasoft's v1 ran on) computed from the means of the values and of
 their squares.
+
+``QUANTILES`` is no documented function, but ods-widgets' charts send it (their "Percentile"):
+the percentiles ``y.<serie>.subsets`` names (``50`` by default, or several: ``25,75``) of the
+expression, as an object keyed by percentile written as a decimal (``{"50.0": 12.5}``), which is
+how the charts read it back. Only analyze takes it (``read_series(functions=…)``): the map's
+geocluster wants one number per series.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from portail.api.errors import invalid_parameter
 from portail.api.v1_query import _name
 
 FUNCTIONS = ("COUNT", "AVG", "SUM", "MIN", "MAX", "STDDEV", "SUMSQUARES")
+QUANTILES = "QUANTILES"
 #: v1 expression functions that ODSQL also has; the others (``sqrt``, ``pow``…) are refused by name.
 _CALLABLE = frozenset({"abs", "floor", "ceil", "round"})
 _TOKEN = re.compile(r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<op>[-+*/(),]))")
@@ -41,6 +48,7 @@ class Serie:
     name: str
     func: str
     expr: str | None
+    subsets: tuple[float, ...] = ()  # QUANTILES' percentiles
 
 
 def odsql_number(value: float) -> str:
@@ -94,32 +102,53 @@ def odsql_expression(text: str, parameter: str) -> str:
     return " ".join(out)
 
 
-def read_series(params: QueryParams) -> list[Serie]:
+def _subsets(text: str | None, name: str) -> tuple[float, ...]:
+    """The percentiles of ``y.<name>.subsets``: numbers from 0 to 100, comma-separated."""
+    try:
+        subsets = tuple(float(part) for part in (text or "50").split(","))
+    except ValueError:
+        subsets = ()
+    if not subsets or not all(0 <= p <= 100 for p in subsets):
+        raise invalid_parameter(f"Invalid value for y.{name}.subsets API parameter: {text!r} was found but "
+                                "comma-separated percentiles from 0 to 100 are expected.")
+    return tuple(dict.fromkeys(subsets))
+
+
+def read_series(params: QueryParams, functions: tuple[str, ...] = FUNCTIONS) -> list[Serie]:
     """The ``y.<serie>.func``/``y.<serie>.expr`` pairs of a request, in the order they come."""
     given: dict[str, dict[str, str]] = {}
     for key, value in params.multi_items():
         if key.startswith("y.") and key.count(".") >= 2:
             name, attribute = key[2:].rsplit(".", 1)
-            if attribute in ("func", "expr") and name:
+            if attribute in ("func", "expr", "subsets") and name:
                 given.setdefault(name, {})[attribute] = value
     series = []
     for name, parts in given.items():
         func = parts.get("func", "").strip().upper()
         if "func" not in parts:
             raise invalid_parameter(f"Missing value for y.{name}.func API parameter: it is required with y.{name}.expr.")
-        if func not in FUNCTIONS:
+        if func not in functions:
             raise invalid_parameter(f"Invalid value for y.{name}.func API parameter: {parts['func']!r} was found but "
-                                    f"one of {', '.join(FUNCTIONS)} is expected.")
+                                    f"one of {', '.join(functions)} is expected.")
         expr = parts.get("expr", "").strip()
         if func != "COUNT" and not expr:
             raise invalid_parameter(f"Missing value for y.{name}.expr API parameter: {func} aggregates an expression.")
-        series.append(Serie(name, func, None if func == "COUNT" else odsql_expression(expr, f"y.{name}.expr")))
+        subsets = _subsets(parts.get("subsets"), name) if func == QUANTILES else ()
+        series.append(Serie(name, func, None if func == "COUNT" else odsql_expression(expr, f"y.{name}.expr"), subsets))
     return series
 
 
+def _percentile_key(p: float) -> str:
+    """A percentile as the charts look it up: ``50.0``."""
+    return repr(float(p))
+
+
 def select_items(serie: Serie, alias: str) -> list[str]:
-    """The ODSQL select items that compute ``serie``, named ``alias`` (and ``alias``_sq)."""
+    """The ODSQL select items that compute ``serie``, named ``alias`` (STDDEV adds ``alias``_sq,
+    QUANTILES names each percentile ``alias``_p<i>)."""
     x = f"({serie.expr})"
+    if serie.func == QUANTILES:
+        return [f"percentile({x}, {odsql_number(p)}) as {alias}_p{i}" for i, p in enumerate(serie.subsets)]
     items = {"COUNT": ["count(*)"], "AVG": [f"avg{x}"], "SUM": [f"sum{x}"], "MIN": [f"min{x}"], "MAX": [f"max{x}"],
              "SUMSQUARES": [f"sum({x} * {x})"], "STDDEV": [f"avg{x}", f"avg({x} * {x})"]}[serie.func]
     return [f"{item} as {alias}" if i == 0 else f"{item} as {alias}_sq" for i, item in enumerate(items)]
@@ -127,6 +156,8 @@ def select_items(serie: Serie, alias: str) -> list[str]:
 
 def serie_value(serie: Serie, row: dict[str, Any], alias: str) -> Any:
     """The value of ``serie`` in a result row of ``select_items``."""
+    if serie.func == QUANTILES:
+        return {_percentile_key(p): row.get(f"{alias}_p{i}") for i, p in enumerate(serie.subsets)}
     value = row.get(alias)
     if serie.func != "STDDEV" or value is None:
         return value
