@@ -38,6 +38,7 @@ from portail.auth import ANONYMOUS
 from portail.auth.principal import key_from_request
 from portail.exports import ExportOptions
 from portail.exports.formats import plain_numbers
+from portail.odsql.ast import quote_name
 from portail.odsql.literals import zone
 from portail.schema import Field, FieldType, fields_from_json
 from portail.values import record_value
@@ -120,7 +121,7 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
     geo = _geo_field(fields)
     if geo is None:
         raise invalid_parameter("This dataset has no geo field: geofilter parameters cannot apply.")
-    column = "`" + geo.name.replace("`", "\\`") + "`"
+    column = quote_name(geo.name)
     conditions = []
     if distance is not None:
         lat, lon, metres = _numbers(distance, "geofilter.distance", 3)
@@ -296,8 +297,7 @@ def _order_by(sort: str | None) -> str | None:
     """v1's ``sort=field`` (descending) or ``sort=-field`` (ascending) as an ODSQL order_by."""
     if not sort or not sort.strip("-").strip():
         return None
-    name = sort.lstrip("-").strip().replace("`", "\\`")
-    return f"`{name}` {'asc' if sort.startswith('-') else 'desc'}"
+    return f"{quote_name(sort.lstrip('-').strip())} {'asc' if sort.startswith('-') else 'desc'}"
 
 
 class _PrettyRoute(APIRoute):

@@ -54,9 +54,9 @@ from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
 from portail.api.params import TRUE, Param, params_of, query_route
 from portail.api.v1 import SEPARATORS, _conditions, _disjunctive, _padded, _padding, _prefixed
-from portail.api.v1_query import _name
 from portail.api.v1_series import FUNCTIONS, QUANTILES, Serie, read_series, select_items, serie_value
 from portail.exports import ExportOptions
+from portail.odsql.ast import quote_name
 from portail.schema import Field, FieldType, fields_from_json
 
 #: Date levels from the widest; ``periodic`` starts the key at one, ``precision`` ends it.
@@ -319,7 +319,7 @@ def analyze(request: Request, portal: str, principal, *, dataset: str, q: str | 
     aliases = _aliases(axes)
     keys = []  # "<ODSQL> as <alias>" of each group key
     for axis, names in zip(axes, aliases):
-        column = _name(axis.field.name)
+        column = quote_name(axis.field.name)
         where.append(f"{column} is not null")
         keys += [f"{cut.sql.format(f=column)} as {a}" for cut, a in zip(axis.cuts, names)] if axis.cuts else \
             [f"{column} as {names[0]}"]

@@ -37,9 +37,9 @@ from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query
 from portail.api.params import Param, params_of, query_route
 from portail.api.v1 import (MAX_WINDOW, _conditions, _disjunctive, _geo_field, _order_by, _padded, _padding,
                             _prefixed, _v1_record)
-from portail.api.v1_query import _name
 from portail.api.v1_series import Serie, read_series, select_items, serie_value
 from portail.catalog.models import Dataset
+from portail.odsql.ast import quote_name
 from portail.odsql.parser import MAX_LENGTH
 from portail.schema import Field, FieldType, fields_from_json
 
@@ -93,7 +93,7 @@ def _selection(request: Request, portal: str, principal, dataset: str, q: str | 
     geo = _geo_field(fields_from_json(ds.current.fields))  # the caller's fields: a hidden one is not there
     if geo is None:
         raise invalid_parameter("This dataset has no geo field (geo_point_2d or geo_shape): its records cannot be mapped.")
-    column = _name(geo.name)
+    column = quote_name(geo.name)
     where, text = _conditions(request, ds, q)
     where.append(f"{column} is not null")
     return _Selection(ds, geo, column, {

@@ -21,6 +21,7 @@ import re
 from datetime import date, timedelta
 
 from portail.api.errors import invalid_parameter
+from portail.odsql.ast import quote_name
 from portail.schema import Field, FieldType
 
 _STRING = r'"(?:[^"\\]|\\.)*"'
@@ -52,10 +53,6 @@ def odsql_string(text: str) -> str:
 def _unquoted(text: str) -> str:
     """A ``"…"`` token's text, its escapes read."""
     return re.sub(r"\\(.)", r"\1", text[1:-1]) if text.startswith('"') else text
-
-
-def _name(name: str) -> str:
-    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
 def _now(args: str) -> str:
@@ -95,7 +92,7 @@ def _period(f: Field, text: str) -> tuple[str, str] | None:
 
 
 def _field_query(f: Field, op: str, value: str) -> str:
-    name = _name(f.name)
+    name = quote_name(f.name)
     ranged = _RANGE.fullmatch(value)
     if ranged and op == ":":  # inclusive bounds; a partial date bound spans its period
         first, last = (_period(f, part) for part in ranged.groups())
@@ -114,10 +111,10 @@ def _function(name: str, args: str, fields: dict[str, Field]) -> str:
     parts = [p.strip() for p in re.findall(rf'{_STRING}|[^,]+', args)]
     f = fields.get(parts[0]) if parts else None
     if name == "null" and len(parts) == 1 and f is not None:
-        return f"{_name(f.name)} is null"
+        return f"{quote_name(f.name)} is null"
     if name in ("exact", "search", "startswith") and len(parts) == 2 and f is not None:
         value = odsql_string(_unquoted(parts[1]))
-        return f"{_name(f.name)} = {value}" if name == "exact" else f"{name}({_name(f.name)}, {value})"
+        return f"{quote_name(f.name)} = {value}" if name == "exact" else f"{name}({quote_name(f.name)}, {value})"
     raise invalid_parameter(f"Invalid value for q API parameter: #{name}({args}) is not a function of a known field "
                             "(#null(field), #exact(field, \"value\"), #search(field, \"value\"), "
                             "#startswith(field, \"value\")).")

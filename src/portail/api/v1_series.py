@@ -25,13 +25,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from starlette.datastructures import QueryParams
 
 from portail.api.errors import invalid_parameter
-from portail.api.v1_query import _name
+from portail.odsql.ast import format_number, quote_name
 
 FUNCTIONS = ("COUNT", "AVG", "SUM", "MIN", "MAX", "STDDEV", "SUMSQUARES")
 QUANTILES = "QUANTILES"
@@ -52,12 +51,11 @@ class Serie:
 
 
 def odsql_number(value: float) -> str:
-    """A finite number as an ODSQL literal, which has no exponent: its exact decimal expansion
-    (``1e-05`` → ``0.00001``), so that the engine reads back the very same double."""
+    """A finite number as ODSQL text (``ast.format_number``), an integral one as an integer
+    (``2``, not ``2.0``: an INT to the compiler, as the client wrote it)."""
     if not math.isfinite(value):
         raise ValueError(value)
-    text = format(Decimal(repr(float(value))), "f")
-    return text[:-2] if text.endswith(".0") else text
+    return format_number(int(value) if value.is_integer() else value)
 
 
 def odsql_expression(text: str, parameter: str) -> str:
@@ -85,7 +83,7 @@ def odsql_expression(text: str, parameter: str) -> str:
                     raise refuse(f"{match['name']}() is not available; the functions are {', '.join(sorted(_CALLABLE))}")
                 out.append(match["name"].lower())
             else:
-                out.append(_name(match["name"]))
+                out.append(quote_name(match["name"]))
         else:
             op = match["op"]
             if op == "(":
