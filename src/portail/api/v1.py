@@ -32,13 +32,13 @@ from portail.api.explore_service import (dataset_facets, export_batches, get_rec
 from portail.api.facets import SORTS
 from portail.api.params import TRUE, Param, params_of, query_route
 from portail.api.serialize import dataset_json
-from portail.api.v1_query import odsql_string, v1_where
+from portail.api.v1_query import v1_where
 from portail.api.v1_series import odsql_number
 from portail.auth import ANONYMOUS
 from portail.auth.principal import key_from_request
 from portail.exports import ExportOptions
 from portail.exports.formats import plain_numbers
-from portail.odsql.ast import quote_name
+from portail.odsql.ast import quote_name, quote_string
 from portail.odsql.literals import zone
 from portail.schema import Field, FieldType, fields_from_json
 from portail.values import record_value
@@ -417,7 +417,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         datasets = visible_datasets(instance(request), portal, principal)
         objects = [dataset_json(d, portal_url(request, portal)) for d in datasets]
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
-        where = [odsql_string(q)] if q and q.strip() else []  # a bare string: a full-text search of its words
+        where = [quote_string(q)] if q and q.strip() else []  # a bare string: a full-text search of its words
         page = search_catalog(objects, select=",".join(CSV_COLUMNS) if format == "csv" else None, where=where,
                               order_by=_order_by(sort) or ("modified desc" if format == "rss" else None), limit=rows,
                               offset=start, refine=refine, exclude=exclude, timezone=timezone,

@@ -21,7 +21,7 @@ import re
 from datetime import date, timedelta
 
 from portail.api.errors import invalid_parameter
-from portail.odsql.ast import quote_name
+from portail.odsql.ast import quote_name, quote_string
 from portail.schema import Field, FieldType
 
 _STRING = r'"(?:[^"\\]|\\.)*"'
@@ -43,11 +43,6 @@ _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _NOW_ARG = re.compile(r"\s*(\w+)\s*=\s*([+-]?\d+)\s*")
 _PARTIAL = re.compile(r"(\d{4})(?:[-/](\d{1,2})(?:[-/](\d{1,2}))?)?")
 _RANGE = re.compile(r"\[\s*(\S+)\s+TO\s+(\S+)\s*\]", re.IGNORECASE)
-
-
-def odsql_string(text: str) -> str:
-    """``text`` as an ODSQL string literal, whatever it holds."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _unquoted(text: str) -> str:
@@ -72,7 +67,7 @@ def _value(f: Field, text: str) -> str:
         return raw
     if f.type in _TEMPORAL and _DATE.fullmatch(raw):
         return "date'" + raw.replace("/", "-") + "'"
-    return odsql_string(raw)
+    return quote_string(raw)
 
 
 def _period(f: Field, text: str) -> tuple[str, str] | None:
@@ -113,7 +108,7 @@ def _function(name: str, args: str, fields: dict[str, Field]) -> str:
     if name == "null" and len(parts) == 1 and f is not None:
         return f"{quote_name(f.name)} is null"
     if name in ("exact", "search", "startswith") and len(parts) == 2 and f is not None:
-        value = odsql_string(_unquoted(parts[1]))
+        value = quote_string(_unquoted(parts[1]))
         return f"{quote_name(f.name)} = {value}" if name == "exact" else f"{name}({quote_name(f.name)}, {value})"
     raise invalid_parameter(f"Invalid value for q API parameter: #{name}({args}) is not a function of a known field "
                             "(#null(field), #exact(field, \"value\"), #search(field, \"value\"), "
@@ -141,7 +136,7 @@ def v1_where(q: str | None, fields: list[Field]) -> str | None:
         elif kind == "word" and match.group(kind) in _OPERATORS:
             piece, syntax = _OPERATORS[match.group(kind)], True
         else:  # a word, a phrase, or name:value on a name that is no field of the caller's
-            piece = odsql_string(_unquoted(match.group(0)) if kind == "phrase" else match.group(0))
+            piece = quote_string(_unquoted(match.group(0)) if kind == "phrase" else match.group(0))
         if parts and parts[-1] not in ("and", "or", "not", "(") and piece not in ("and", "or", ")"):
             parts.append("and")  # adjacent terms are ANDed
         parts.append(piece)

@@ -14,12 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
+from portail.odsql.ast import quote_string
+
 Pair = tuple[str, str]
 
 
-def odsql_string(text: str) -> str:
-    """``text`` as an ODSQL double-quoted string literal."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+#: ``text`` as an ODSQL double-quoted string literal (the ODSQL package's own writer).
+odsql_string = quote_string
 
 
 @dataclass(frozen=True)
