@@ -209,3 +209,27 @@ def test_length_measures_a_multivalued_text_in_records_and_catalogue_alike(insta
         assert client.get(catalogue, params={"where": condition, "limit": 0}).json()["total_count"] == found, condition
     per_keyword = client.get(catalogue, params={"select": "keyword, length(keyword) as n", "group_by": "keyword"}).json()
     assert {r["keyword"]: r["n"] for r in per_keyword["results"]} == {k: len(k) for k in keywords} | {None: None}
+
+
+def test_a_case_function_keeps_a_multivalued_field_a_list_as_in_the_catalogue(instance, tmp_path):
+    """``lower(tags)`` gives each value lowered, a list as ``lower(keyword)`` is in the
+    catalogue (the text with its separators was returned before); grouped, each value lowered."""
+    lines = ["nom;tags", "A;Vélo, BUS ,tram", "B;bus", "C;"]
+    source = tmp_path / "tags.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with instance.session() as s:
+        dataset = services.create_dataset(s, "tags", "Tags", keywords=["Vélo", "BUS"])
+        services.set_field_override(s, dataset, "tags", annotations={"multivalued": [","]})
+    load_file(instance, "tags", source, publish=True)
+    client = TestClient(create_app(instance))
+    cells = dict(line.split(";") for line in lines[1:])
+    expected = {nom: [v.lower() for v in values_of(text)] if text else None for nom, text in cells.items()}
+    rows = client.get(URL, params={"select": "nom, lower(tags) as l, upper(tags) as u", "order_by": "nom"}).json()
+    assert {r["nom"]: r["l"] for r in rows["results"]} == expected
+    assert {r["nom"]: r["u"] for r in rows["results"]} == {
+        nom: [v.upper() for v in values_of(text)] if text else None for nom, text in cells.items()}
+    grouped = client.get(URL, params={"select": "l, count(*) as n", "group_by": "lower(tags) as l"}).json()["results"]
+    assert {r["l"]: r["n"] for r in grouped} == Counter(
+        v.lower() if v else None for text in cells.values() for v in values_of(text))
+    catalogue = client.get("/api/explore/v2.1/catalog/datasets", params={"select": "lower(keyword) as l"}).json()
+    assert catalogue["results"] == [{"l": ["vélo", "bus"]}]

@@ -318,6 +318,20 @@ def _unary(build: Callable[[exp.Expression], exp.Expression], kind: Kind | None 
     return builder
 
 
+def _case(build: Callable[[exp.Expression], exp.Expression]) -> Builder:
+    """``lower()``/``upper()``: the value in another case, still the field's values. A
+    multivalued field's text stays a list of its values (``lower(tags)`` gives each tag lowered,
+    as ``lower(keyword)`` does in the catalogue, and ``"vélo" in``-style splitting still applies),
+    so the result keeps the field unless case mapping could change its separator."""
+    def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+        (a,) = args
+        source = a.field if a.field is not None and a.kind is Kind.TEXT else None
+        separator = "".join(map(str, source.annotations.get("multivalued") or [])) if source is not None else ""
+        keeps = source is not None and separator.lower() == separator.upper()
+        return Typed(build(a.sql), a.kind, bits=a.bits, field=source if keeps else None)
+    return builder
+
+
 def _concat_builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     return Typed(_concat(*[_as_text(a) for a in args]), Kind.TEXT)
 
@@ -981,8 +995,8 @@ _DUCKDB_PARTS = {"dayofweek": "isodow"}
 FUNCTIONS: tuple[Function, ...] = (
     # text
     _row("length", (TEXT,), _unary(lambda s: exp.Length(this=s), Kind.INT), SWO, returns="int", summary="number of characters"),
-    _row("lower", (TEXT,), _unary(lambda s: exp.Lower(this=s)), SWGO, returns="text"),
-    _row("upper", (TEXT,), _unary(lambda s: exp.Upper(this=s)), SWGO, returns="text",
+    _row("lower", (TEXT,), _case(lambda s: exp.Lower(this=s)), SWGO, returns="text"),
+    _row("upper", (TEXT,), _case(lambda s: exp.Upper(this=s)), SWGO, returns="text",
          summary="reserved by Opendatasoft, undocumented; provided"),
     _row("concat", (ANY,), _concat_builder, SWO, min_args=1, max_args=None, returns="text",
          summary="text of every argument joined (nulls skipped)"),

@@ -70,7 +70,7 @@ class Typed:
     kind: Kind
     aggregate: bool = False
     value: Any = NO_VALUE  # the Python value of a constant
-    field: Field | None = None  # the schema field, when the expression is a bare column
+    field: Field | None = None  # the schema field, when the expression is a bare column (or its case changed)
     #: For an int: |value| <= 2**bits. Opendatasoft computes in floating point, so an int
     #: result must never overflow: this bound picks the engine type of int arithmetic
     #: (``int_type``), a BIGINT column's 63 by default.
