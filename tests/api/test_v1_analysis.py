@@ -105,6 +105,41 @@ def test_count_and_aggregates_per_text_value(client, rows):
         assert point["med"] == {"50.0": pytest.approx(percentile([int(r["nb_plai"]) for r in members], 50))}
 
 
+def test_expressions_use_javas_math_functions_as_documented(client, rows):
+    """The documentation's ``sin(area_hectares)*2`` and its list of functions (Java's Math, names
+    case-insensitive): each against Python's math over the file; NaN and infinities (sqrt below
+    0, log of 0) are left out of the aggregate as nulls are."""
+    def java(function, *args):
+        try:
+            value = function(*args)
+        except (ValueError, OverflowError):
+            return None
+        return value if math.isfinite(value) else None
+
+    series = {
+        "s": ("sin(nb_plai)*2", lambda r: math.sin(r["nb_plai"]) * 2),
+        "r": ("SQRT(nb_plai - 3)", lambda r: java(math.sqrt, r["nb_plai"] - 3)),
+        "l": ("log(nb_pls) + log10(nb_logmt_total)",
+              lambda r: java(lambda a, b: math.log(a) + math.log10(b), r["nb_pls"], r["nb_logmt_total"])),
+        "p": ("pow(nb_plai, 2) + hypot(nb_plai, nb_pls) + toDegrees(atan2(nb_pls, nb_plai))",
+              lambda r: r["nb_plai"] ** 2 + math.hypot(r["nb_plai"], r["nb_pls"])
+              + math.degrees(math.atan2(r["nb_pls"], r["nb_plai"]))),
+        "g": ("signum(nb_plai - 5) * max(nb_plai, nb_pls) + min(1, nb_pls)",
+              lambda r: float((r["nb_plai"] > 5) - (r["nb_plai"] < 5)) * max(r["nb_plai"], r["nb_pls"])
+              + min(1, r["nb_pls"])),
+    }
+    params = {k: v for name, (expr, _) in series.items() for k, v in ((f"y.{name}.func", "SUM"), (f"y.{name}.expr", expr))}
+    points = get(client, dataset="logements", x="arrdt", **params)
+    numbers = [{k: int(r[k]) for k in ("nb_plai", "nb_pls", "nb_logmt_total")} | {"arrdt": int(r["arrdt"])} for r in rows]
+    by_arrdt = grouped(numbers, lambda r: r["arrdt"], lambda r: r)
+    assert [p["x"] for p in points] == sorted(by_arrdt)
+    for point in points:
+        for name, (_, compute) in series.items():
+            values = [v for v in map(compute, by_arrdt[point["x"]]) if v is not None]
+            expected = sum(values) if values else None
+            assert point[name] == (pytest.approx(expected, rel=1e-9) if expected is not None else None), (name, point)
+
+
 def test_filters_sort_maxpoints_and_cumulative(client, rows):
     params = {"dataset": "logements", "x": "annee", "y.n.func": "COUNT", "refine.bs": "RIVP", "q": "nb_logmt_total>=20"}
     chosen = [r for r in rows if r["bs"] == "RIVP" and int(r["nb_logmt_total"]) >= 20]
@@ -289,7 +324,8 @@ def test_jsonp_csv_and_post(client, rows):
     ({"x": "arrdt", "y.n.func": "SUM", "y.n.expr": "bs"}, "sum()"),
     ({"x": "arrdt", "y.n.func": "SUM", "y.n.expr": "nb_plai); DROP TABLE records; --"}, "y.n.expr"),
     ({"x": "arrdt", "y.n.func": "SUM", "y.n.expr": "nb_plai` + `nb_pls"}, "y.n.expr"),
-    ({"x": "arrdt", "y.n.func": "SUM", "y.n.expr": "sqrt(nb_plai)"}, "sqrt"),
+    ({"x": "arrdt", "y.n.func": "SUM", "y.n.expr": "random(nb_plai)"}, "random"),
+    ({"x": "arrdt", "y.n.func": "SUM", "y.n.expr": "ln(nb_plai)"}, "ln"),  # v1 says log
     ({"x": "arrdt", "y.n.func": "QUANTILES", "y.n.expr": "nb_plai", "y.n.subsets": "150"}, "y.n.subsets"),
     ({"x": "bs.year", "y.n.func": "COUNT"}, "bs.year"),
     ({"x": ["arrdt", "arrdt"], "y.n.func": "COUNT"}, "twice"),

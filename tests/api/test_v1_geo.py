@@ -287,7 +287,7 @@ def test_post_and_jsonp(client):
     (CLUSTER, {"dataset": "logements", "clusterprecision": "10", "y.s.func": "MEDIAN", "y.s.expr": "annee"}, "y.s.func"),
     (CLUSTER, {"dataset": "logements", "clusterprecision": "10", "y.s.func": "SUM"}, "y.s.expr"),
     (CLUSTER, {"dataset": "logements", "clusterprecision": "10", "y.s.expr": "annee"}, "y.s.func"),
-    (CLUSTER, {"dataset": "logements", "clusterprecision": "10", "y.s.func": "AVG", "y.s.expr": "sqrt(annee)"}, "sqrt"),
+    (CLUSTER, {"dataset": "logements", "clusterprecision": "10", "y.s.func": "AVG", "y.s.expr": "ulp(annee)"}, "ulp"),
     (CLUSTER, {"dataset": "logements", "clusterprecision": "10", "y.s.func": "AVG", "y.s.expr": "annee); drop"}, "y.s.expr"),
     (CLUSTER, {"dataset": "logements", "clusterprecision": "10", "y.s.func": "SUM", "y.s.expr": "ville"}, "sum()"),
     (CLUSTER, {"dataset": "logements", "clusterprecision": "10", "y.s.func": "SUM", "y.s.expr": "inconnu"}, "inconnu"),

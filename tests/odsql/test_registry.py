@@ -3,6 +3,8 @@ there, in the clauses the reference allows, with the right role; and the compile
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from portail.odsql import ODSQLError, Query, compile_query
@@ -104,3 +106,43 @@ def test_null_arguments_are_typed(con):
     rows = run(con, select="year(null) as y, lower(null) as l, length(null) as n, abs(null) as a, "
                            "date_format(null, 'yyyy') as f, ifnull(null, 1) as i", where=["id = 1"])
     assert rows == [{"y": None, "l": None, "n": None, "a": None, "f": None, "i": 1}]
+
+
+def _java(function, *args):
+    """Java's Math (v1 analyze's expression language) as the API answers it: null for a null
+    argument and where Java gives NaN or an infinity."""
+    if any(a is None for a in args):
+        return None
+    try:
+        value = function(*args)
+    except (ValueError, OverflowError, ZeroDivisionError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+_MATH = {
+    "sqrt": math.sqrt, "cbrt": lambda x: math.copysign(abs(x) ** (1 / 3), x), "pow": math.pow, "exp": math.exp,
+    "ln": math.log, "log10": math.log10, "sin": math.sin, "cos": math.cos, "tan": math.tan, "asin": math.asin,
+    "acos": math.acos, "atan": math.atan, "atan2": math.atan2, "sinh": math.sinh, "cosh": math.cosh,
+    "tanh": math.tanh, "degrees": math.degrees, "radians": math.radians,
+    "sign": lambda x: float((x > 0) - (x < 0)), "rint": lambda x: float(round(x)), "hypot": math.hypot,
+    "greatest": max, "least": min,
+}
+
+
+@pytest.mark.parametrize("name", sorted(_MATH))
+def test_math_functions_over_every_row_and_their_domains(con, name):
+    """Beyond Opendatasoft's ODSQL, for v1 analyze's expressions (``sin(area)*2`` in its
+    documentation): each against Python's math over the fixture's scores and populations, plus
+    values at and past the edges of its domain (null, as a division by zero)."""
+    binary = REGISTRY[name].min_args == 2
+    select = f"score, pop, {name}(score{', pop' if binary else ''}) as v"
+    for row in run(con, select=select):
+        expected = _java(_MATH[name], *((row["score"], row["pop"]) if binary else (row["score"],)))
+        assert row["v"] == pytest.approx(expected, rel=1e-12, abs=1e-300) if expected is not None else row["v"] is None, row
+    edges = (-2, -1, -0.5, 0, 0.5, 1, 2, 1000)
+    for x in edges:
+        args = (x, 0.5) if binary else (x,)
+        value = run(con, select=f"{name}({', '.join(map(str, args))}) as v", where=["id = 1"])[0]["v"]
+        expected = _java(_MATH[name], *args)
+        assert (value is None) if expected is None else value == pytest.approx(expected, rel=1e-12), (args, value)

@@ -5,8 +5,9 @@ The v1 APIs that aggregate (geocluster, analyze) name each series freely and giv
 aggregates: a numeric field or arithmetic over fields and numbers (``sqrt(population)*2`` in
 Opendatasoft's documentation). The expression is rebuilt token by token: numbers as written,
 names as backquoted field names (the compiler then resolves them against the caller's fields, so
-a hidden field reads as one that does not exist), operators, parentheses, and the functions
-ODSQL has (``abs``, ``floor``, ``ceil``, ``round``); nothing else of the request reaches the query.
+a hidden field reads as one that does not exist), operators, parentheses, and the documented
+functions as the ODSQL functions that compute them (``sin``, ``sqrt``, ``log`` as ``ln``…: null
+where Java gave NaN or an infinity); nothing else of the request reaches the query.
 Series names never do either: the aggregates carry positional aliases.
 
 ``STDDEV`` has no ODSQL aggregate: it is the population standard deviation (as Elasticsearch's
@@ -34,8 +35,16 @@ from portail.odsql.ast import format_number, quote_name
 
 FUNCTIONS = ("COUNT", "AVG", "SUM", "MIN", "MAX", "STDDEV", "SUMSQUARES")
 QUANTILES = "QUANTILES"
-#: v1 expression functions that ODSQL also has; the others (``sqrt``, ``pow``…) are refused by name.
-_CALLABLE = frozenset({"abs", "floor", "ceil", "round"})
+#: v1's expression functions (Java's ``Math``, names case-insensitive) and the ODSQL function
+#: each is; the rest of the documented list (``time``, ``random``, ``ulp``, ``IEEEremainder``) is
+#: refused by name. ``max``/``min`` of two numbers are ODSQL's ``greatest``/``least`` (ODSQL's
+#: ``max``/``min`` aggregate).
+_CALLABLE = {**{name: name for name in ("abs", "floor", "ceil", "round", "sqrt", "cbrt", "pow", "exp", "log10", "sin",
+                                        "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "rint",
+                                        "hypot")},
+             "log": "ln", "todegrees": "degrees", "toradians": "radians", "signum": "sign", "max": "greatest",
+             "min": "least"}
+_CALLED = frozenset(_CALLABLE.values())
 _TOKEN = re.compile(r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<op>[-+*/(),]))")
 
 
@@ -81,13 +90,13 @@ def odsql_expression(text: str, parameter: str) -> str:
             if following is not None and following["op"] == "(":
                 if match["name"].lower() not in _CALLABLE:
                     raise refuse(f"{match['name']}() is not available; the functions are {', '.join(sorted(_CALLABLE))}")
-                out.append(match["name"].lower())
+                out.append(_CALLABLE[match["name"].lower()])
             else:
                 out.append(quote_name(match["name"]))
         else:
             op = match["op"]
             if op == "(":
-                calls.append(bool(out) and out[-1] in _CALLABLE)
+                calls.append(bool(out) and out[-1] in _CALLED)
             elif op == ")":
                 if not calls:
                     raise refuse("balanced parentheses are expected")

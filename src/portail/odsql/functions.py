@@ -321,8 +321,8 @@ def _unary(build: Callable[[exp.Expression], exp.Expression], kind: Kind | None 
 def _case(build: Callable[[exp.Expression], exp.Expression]) -> Builder:
     """``lower()``/``upper()``: the value in another case, still the field's values. A
     multivalued field's text stays a list of its values (``lower(tags)`` gives each tag lowered,
-    as ``lower(keyword)`` does in the catalogue, and ``"vélo" in``-style splitting still applies),
-    so the result keeps the field unless case mapping could change its separator."""
+    as ``lower(keyword)`` does in the catalogue), so the result keeps the field for the output to
+    split, unless case mapping could change its separator."""
     def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
         (a,) = args
         source = a.field if a.field is not None and a.kind is Kind.TEXT else None
@@ -355,6 +355,26 @@ def _floor_ceil(name: str) -> Builder:
     def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
         return Typed(exp.func(name, args[0].sql), args[0].kind, bits=args[0].bits)
     return builder
+
+
+def _math(engine: str | Callable[..., exp.Expression], domain: Callable[..., exp.Expression] | None = None) -> Builder:
+    """A function of v1's expression language (Java's ``Math``, which Opendatasoft's v1 analyze
+    ran): a double, null where Java gave NaN or an infinity (which JSON cannot hold) and where
+    the engine would raise instead (``domain``, a condition over the arguments: ``sqrt(-1)``,
+    ``ln(0)``, ``asin(2)``), as a division by zero gives null."""
+    def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+        values = [exp.cast(a.sql, "DOUBLE") for a in args]
+        copies = [v.copy() for v in values]
+        result = call(engine, *copies) if isinstance(engine, str) else engine(*copies)
+        known = [exp.Not(this=exp.Is(this=v.copy(), expression=exp.Null())) for v in values]
+        guard = exp.and_(*known, *([domain(*[v.copy() for v in values])] if domain else []))
+        result = exp.Case(ifs=[exp.If(this=guard, true=result)])
+        return Typed(exp.Case(ifs=[exp.If(this=call("isfinite", result), true=result.copy())]), Kind.DOUBLE)
+    return builder
+
+
+def _unit_interval(x: exp.Expression) -> exp.Expression:
+    return exp.Between(this=x, low=number(-1), high=number(1))
 
 
 def _json_format(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
@@ -1009,6 +1029,27 @@ FUNCTIONS: tuple[Function, ...] = (
     _row("round", (NUMBER, NUMBER), _round, SWO, min_args=1, returns="number"),
     _row("floor", (NUMBER,), _floor_ceil("floor"), SWO, returns="number"),
     _row("ceil", (NUMBER,), _floor_ceil("ceil"), SWO, returns="number"),
+    *(_row(name, (NUMBER,) * arity, _math(engine, domain), SWO, returns="double", summary=summary)
+      for name, engine, arity, domain, summary in (
+          ("sqrt", "sqrt", 1, lambda x: exp.GTE(this=x, expression=number(0)), "square root; null below 0"),
+          ("cbrt", "cbrt", 1, None, "cube root"),
+          ("pow", "power", 2, None, "pow(x, y): x to the power y; null where not a real number"),
+          ("exp", "exp", 1, None, "e to the power x"),
+          ("ln", "ln", 1, lambda x: exp.GT(this=x, expression=number(0)), "natural logarithm; null from 0 down"),
+          ("log10", "log10", 1, lambda x: exp.GT(this=x, expression=number(0)), "base-10 logarithm; null from 0 down"),
+          ("sin", "sin", 1, None, "sine (radians)"), ("cos", "cos", 1, None, "cosine (radians)"),
+          ("tan", "tan", 1, None, "tangent (radians)"),
+          ("asin", "asin", 1, _unit_interval, "arc sine; null outside [-1, 1]"),
+          ("acos", "acos", 1, _unit_interval, "arc cosine; null outside [-1, 1]"),
+          ("atan", "atan", 1, None, "arc tangent"), ("atan2", "atan2", 2, None, "atan2(y, x): angle of the point (x, y)"),
+          ("sinh", "sinh", 1, None, "hyperbolic sine"), ("cosh", "cosh", 1, None, "hyperbolic cosine"),
+          ("tanh", "tanh", 1, None, "hyperbolic tangent"),
+          ("degrees", "degrees", 1, None, "radians to degrees"), ("radians", "radians", 1, None, "degrees to radians"),
+          ("sign", "sign", 1, None, "-1, 0 or 1"), ("rint", lambda x: call("round_even", x, number(0)), 1, None, "nearest integer, halves to even"),
+          ("hypot", lambda x, y: call("sqrt", exp.Add(this=exp.Mul(this=x, expression=x.copy()),
+                                                      expression=exp.Mul(this=y, expression=y.copy()))), 2, None, "hypot(x, y): sqrt(x² + y²)"),
+          ("greatest", "greatest", 2, None, "the larger of two numbers"),
+          ("least", "least", 2, None, "the smaller of two numbers"))),
     # dates
     *(_row(part, (DATE,), _date_part(_DUCKDB_PARTS.get(part, part)), SWGO, returns="int",
            summary="an integer in the query's timezone") for part in _DATE_PARTS),
