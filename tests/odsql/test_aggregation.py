@@ -172,9 +172,12 @@ def test_equal_width_ranges_on_dates(con):
         (f"[{y}-01-01T00:00:00.000Z, {y + 1}-01-01T00:00:00.000Z[", counts[y]) for y in sorted(counts)]
 
 
-@pytest.mark.parametrize("tz", ["UTC", "Europe/Paris"])
-def test_monthly_ranges_follow_the_timezone(con, tz):
-    rows = run(con, select="count(*) as n", group_by="range(ts, 1M) as r", timezone=tz)
+@pytest.mark.parametrize("tz, step", [("UTC", "1M"), ("Europe/Paris", "1M"), ("Europe/Paris", "1 month"),
+                                      ("UTC", "1 months")])
+def test_monthly_ranges_follow_the_timezone(con, tz, step):
+    """``1 month`` with a space is how Opendatasoft's own examples (``RANGE(date, 1 day)``) and
+    apps write a step."""
+    rows = run(con, select="count(*) as n", group_by=f"range(ts, {step}) as r", timezone=tz)
     zone = ZoneInfo(tz)
     starts = Counter(oracle.local(r.ts, tz).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
                      for r in ROWS if r.ts)

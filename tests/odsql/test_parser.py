@@ -58,6 +58,10 @@ def test_literals(text, node):
     ("1M", Quantity(1, "M")),
     ("3months", Quantity(3, "months")),
     ("15ms", Quantity(15, "ms")),
+    ("1 day", Quantity(1, "day")),  # spaced, as Opendatasoft's RANGE(date, 1 day) example
+    ("12 hour", Quantity(12, "hour")),
+    ("2.5  km", Quantity(2.5, "km")),
+    ("1 M", Quantity(1, "M")),
 ])
 def test_quantities_keep_their_case_sensitive_unit(text, node):
     assert where(f"f(x, {text})") == Call("f", (Field("x"), node))

@@ -63,7 +63,7 @@ def decode_name(token: str) -> str:
     return token
 
 
-_QUANTITY = re.compile(r"(\d+(?:\.\d+)?)(.+)")
+_QUANTITY = re.compile(r"(\d+(?:\.\d+)?)\s*(.+)")
 
 
 def _number(text: str) -> int | float:
