@@ -324,6 +324,17 @@ def test_select_star_gives_the_dataset_object(client):
     assert no_fields == [{k: v for k, v in d.items() if k != "fields"} for d in plain]
     doubled = get(client, select="*, records_count * 2 as r2", order_by="dataset_id", limit=100)["results"]
     assert doubled == [{**d, "r2": 2 * d["metas"]["default"]["records_count"]} for d in plain]
+    # data-fair's ODS connector narrows the objects it harvests so; metas can be left out too
+    narrow = "exclude(features),exclude(attachments),exclude(alternative_exports),exclude(fields)"
+    left_out = {"features", "attachments", "alternative_exports", "fields"}
+    assert get(client, select=narrow, order_by="dataset_id", limit=100)["results"] == [
+        {k: v for k, v in d.items() if k not in left_out} for d in plain]
+    assert get(client, select="exclude(metas)", order_by="dataset_id", limit=100)["results"] == [
+        {k: v for k, v in d.items() if k != "metas"} for d in plain]
+    one = client.get(f"{URL}/velos", params={"select": narrow})
+    assert one.status_code == 200 and left_out.isdisjoint(one.json()) and one.json()["dataset_id"] == "velos"
+    assert [r["alternative_exports"] for r in get(client, select="alternative_exports", limit=100)["results"]] == [
+        d["alternative_exports"] for d in get(client, limit=100)["results"]]
 
 
 @pytest.mark.parametrize("params", [{"order_by": "vector_similarity('vélo')"},

@@ -93,7 +93,7 @@ _COLUMNS: list[tuple[str, FieldType, bool, str]] = [
     *[_template("explore", name, FieldType.INT if name != "popularity_score" else FieldType.DOUBLE)
       for name in EXPLORE_METAS],
     ("fields", FieldType.JSON, False, "top"), ("attachments", FieldType.JSON, False, "top"),
-    ("metas", FieldType.JSON, False, "top"),
+    ("alternative_exports", FieldType.JSON, False, "top"), ("metas", FieldType.JSON, False, "top"),
 ]
 #: Other names of a column: ``datasetid`` is v2.0's name of ``dataset_id``, which the QGIS plugin
 #: still sends (``where=datasetid:"x"``).
@@ -396,7 +396,7 @@ def _narrowed(obj: dict[str, Any], names: set[str], values: dict[str, Any]) -> d
         else:
             body.pop(name, None)
     if "metas" not in names:
-        body.pop("metas")
+        body.pop("metas", None)  # left out by the loop already when the select excludes it
     body.update((k, v) for k, v in values.items() if k not in _NAMES)
     return body
 
