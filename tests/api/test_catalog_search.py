@@ -87,6 +87,9 @@ def test_plain_listing_is_unchanged(client):
     ('"timeserie" in features', lambda d: d[0] == "velos"),
     # "=" on a list field is membership, as the QGIS plugin's where=features='geo' expects
     ("features='timeserie'", lambda d: d[0] == "velos"),
+    ('features in ("timeserie")', lambda d: d[0] == "velos"),  # what uMap's importer sends (with "geo")
+    ('features:"timeserie"', lambda d: d[0] == "velos"),
+    ('keyword in ("mobilité", "nulle part")', lambda d: "mobilité" in d[3]),
     ('keyword = "mobilité"', lambda d: "mobilité" in d[3]),
     ('"Transports" = default.theme', lambda d: "Transports" in d[2]),
     ('theme != "Transports"', lambda d: "Transports" not in d[2]),

@@ -233,3 +233,32 @@ def test_a_case_function_keeps_a_multivalued_field_a_list_as_in_the_catalogue(in
         v.lower() if v else None for text in cells.values() for v in values_of(text))
     catalogue = client.get("/api/explore/v2.1/catalog/datasets", params={"select": "lower(keyword) as l"}).json()
     assert catalogue["results"] == [{"l": ["vélo", "bus"]}]
+
+
+def test_equality_and_lists_match_any_value_as_on_opendatasoft(instance, tmp_path):
+    """On Opendatasoft a multivalued value is an array: ``=``, ``:``, ``in (…)`` match one of its
+    values (``!=`` none of them), as ``"x" in f``, ``refine`` and v1's ``q=f:x`` do; the whole
+    text matched before, so a record holding two values never did."""
+    lines = ["nom;tags", "A;vélo, bus ,tram", "B;bus", "C;", "D;tram,métro", "E;bus,bus"]
+    source = tmp_path / "tags.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with instance.session() as s:
+        dataset = services.create_dataset(s, "tags", "Tags")
+        services.set_field_override(s, dataset, "tags", annotations={"multivalued": [","]})
+    load_file(instance, "tags", source, publish=True)
+    client = TestClient(create_app(instance))
+    values = {nom: [v for v in values_of(text) if v] for nom, text in (line.split(";") for line in lines[1:])}
+
+    def kept(where):
+        body = client.get(URL, params={"where": where, "select": "nom", "order_by": "nom", "limit": 100}).json()
+        return [r["nom"] for r in body["results"]]
+
+    for where, keep in (('tags = "bus"', lambda v: "bus" in v), ('tags:"bus"', lambda v: "bus" in v),
+                        ('"bus" = tags', lambda v: "bus" in v), ('tags != "bus"', lambda v: v and "bus" not in v),
+                        ('tags in ("métro", "vélo")', lambda v: {"métro", "vélo"} & set(v)),
+                        ('not tags in ("bus")', lambda v: "bus" not in v),  # a comparison with null is false
+                        ('lower(tags) = "vélo"', lambda v: "vélo" in v), ('tags = "vélo, bus ,tram"', lambda v: False)):
+        assert kept(where) == [nom for nom, v in values.items() if keep(v)], where
+    assert kept('"bus" in tags') == kept('tags = "bus"') == [nom for nom, v in values.items() if "bus" in v]
+    v1 = client.get("/api/records/1.0/search/", params={"dataset": "tags", "q": "tags:bus", "rows": 10}).json()
+    assert sorted(r["fields"]["nom"] for r in v1["records"]) == [nom for nom, v in values.items() if "bus" in v]

@@ -237,26 +237,6 @@ def _run(data: pa.Table, query: exp.Expression) -> list[dict[str, Any]]:
 _LISTS = {f.name: f for f in FIELDS if "multivalued" in f.annotations}
 
 
-def _membership(plan: odsql.Plan) -> odsql.Plan:
-    """The plan with ``list_field = 'v'`` (and ``!=``) in its where clause read as membership:
-    ``features``, ``theme`` and ``keyword`` are lists on Opendatasoft, where
-    ``where=features='geo'`` (what the QGIS plugin sends) keeps the datasets holding ``geo``;
-    compared as one text, a dataset with two features would never match."""
-    where = plan.select.args.get("where")
-    if where is None:
-        return plan
-    for node in list(where.find_all(exp.EQ, exp.NEQ)):
-        sides = (node.this, node.expression)
-        column = next((c for c in sides if isinstance(c, exp.Column) and c.name in _LISTS), None)
-        value = next((v for v in sides if isinstance(v, exp.Literal) and v.is_string), None)
-        if column is None or value is None:
-            continue
-        member = exp.Anonymous(this="list_contains", expressions=[multivalued_items(_LISTS[column.name], column.copy()),
-                                                                  value.copy()])
-        node.replace(member if isinstance(node, exp.EQ) else exp.Not(this=member))
-    return plan
-
-
 _TEXT_PREDICATES = ("search", "suggest", "startswith")
 #: Opendatasoft's catalogue-only semantic search, which needs embeddings this portal does not build.
 _SEMANTIC = ("vector_similarity(", "vector_similarity_threshold(")
@@ -286,7 +266,7 @@ def _compile(**clauses: Any) -> odsql.Plan:
     try:
         if clauses.get("where"):
             clauses["where"] = [_scoped(odsql.parse("where", w)) for w in clauses["where"]]
-        plan = _membership(odsql.compile_plan(odsql.Query(**clauses), FIELDS))
+        plan = odsql.compile_plan(odsql.Query(**clauses), FIELDS)
     except odsql.ODSQLError as error:
         if error.detail.startswith(_SEMANTIC):  # the compiler's word is for a dataset's records
             name = error.detail.split("(")[0]

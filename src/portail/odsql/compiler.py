@@ -268,9 +268,28 @@ class _Compiler:
         return a, b
 
     def _compare(self, node: ast.Compare) -> Typed:
-        a, b = self._comparable(self.value(node.left), self.value(node.right), node.op)
+        left, right = self.value(node.left), self.value(node.right)
+        if node.op in ("=", ":", "!="):
+            member = self._any_value(left, right, [right]) or self._any_value(right, left, [left])
+            if member is not None:
+                return Typed(exp.Not(this=member) if node.op == "!=" else member, Kind.BOOLEAN)
+        a, b = self._comparable(left, right, node.op)
         sql = _COMPARISONS[node.op](this=paren(a.sql), expression=paren(b.sql))
         return Typed(sql, Kind.BOOLEAN, a.aggregate or b.aggregate)
+
+    def _any_value(self, target: Typed, other: Typed, values: list[Typed]) -> exp.Expression | None:
+        """``tags = "parc"``, ``tags:"parc"``, ``tags in ("parc", "bois")`` over a multivalued
+        field: whether one of its values is one of ``values``, as on Opendatasoft, whose
+        multivalued values are arrays (uMap asks the catalogue for ``features in ("geo")``, the
+        QGIS plugin for ``features='geo'``). None when ``target`` is no multivalued field, or
+        is compared with itself."""
+        parts = kinds.multivalued_items(target.field, target.sql) if target.field is not None else None
+        if parts is None or other.field is target.field or target.kind is not Kind.TEXT:
+            return None
+        texts = [_as_text(self._comparable(v, Typed(exp.Null(), Kind.TEXT), "=")[0]) for v in values]
+        if len(texts) == 1:
+            return kinds.call("list_contains", parts, texts[0])
+        return kinds.call("list_has_any", parts, exp.Array(expressions=texts))
 
     def _like(self, node: ast.Like) -> Typed:
         return functions.like(self, self.value(node.operand), self.value(node.pattern))
@@ -287,6 +306,9 @@ class _Compiler:
         operand = self.value(node.operand)
         if not node.items:
             return Typed(exp.false(), Kind.BOOLEAN, value=False)
+        member = self._any_value(operand, Typed(exp.Null(), Kind.NULL), [self.value(item) for item in node.items])
+        if member is not None:
+            return Typed(member, Kind.BOOLEAN)
         pairs = [self._comparable(operand, self.value(item), "in (…)") for item in node.items]
         left = next((a for a, _ in pairs if a.kind is not Kind.NULL), pairs[0][0])
         items = [b.sql for _, b in pairs]
