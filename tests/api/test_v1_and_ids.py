@@ -77,6 +77,26 @@ def test_v1_full_text_q(client, rows):
         "error": message, "error_code": "InvalidRESTParameterError", "message": message})
 
 
+def test_v1_q_equals_is_an_exact_match_and_rows_minus_one_takes_all(client, rows):
+    """``q=siren=552100554`` (Opendatasoft's query language: ``=`` is an exact match; company
+    look-ups send it) matched nothing; ``rows=-1`` (apps listing a city's stations) was a 400."""
+    def hits(q):
+        return client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": q, "rows": 0}).json()["nhits"]
+
+    assert hits("bs=RIVP") == hits('bs=="RIVP"') == sum(r["bs"] == "RIVP" for r in rows) > 0
+    assert hits("bs=rivp") == 0  # exact: not a word search
+    assert hits("annee=2015") == sum(r["annee"] == "2015" for r in rows) > 0
+    assert hits("annee=2015 AND bs=RIVP") == sum(r["annee"] == "2015" and r["bs"] == "RIVP" for r in rows)
+    every = client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": -1, "q": "bs=RIVP"}).json()
+    assert len(every["records"]) == every["nhits"] == sum(r["bs"] == "RIVP" for r in rows)
+    window = client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": -1, "start": 4000}).json()
+    assert len(window["records"]) == len(rows) - 4000
+    assert client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": -2}).status_code == 400
+    catalogue = client.get("/api/datasets/1.0/search/", params={"rows": -1}).json()
+    assert len(catalogue["datasets"]) == catalogue["nhits"] == client.get(
+        "/api/explore/v2.1/catalog/datasets", params={"limit": 0}).json()["total_count"]
+
+
 def test_v1_catalogue(client):
     found = client.get("/api/datasets/1.0/search/", params={"q": "logement"}).json()
     assert found["nhits"] == 1 and found["datasets"][0]["datasetid"] == "logements"

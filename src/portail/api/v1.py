@@ -337,6 +337,8 @@ def v1_router(portal: str = "public") -> APIRouter:
     def search_records(request: Request, principal, *, dataset, q, rows, start, sort, fields, timezone, facet, format,
                        callback):
         padded, principal = _padding(request, principal, format, callback)
+        if rows == -1:  # "all": apps listing a city's stations send it; as many as the window holds
+            rows = max(MAX_WINDOW - start, 0)
         if rows < 0 or start < 0 or start + rows > MAX_WINDOW:
             raise invalid_parameter(f"Invalid value for rows/start: start + rows must be <= {MAX_WINDOW}.")
         if len(params_of(request).getlist("dataset")) > 1:
@@ -412,9 +414,11 @@ def v1_router(portal: str = "public") -> APIRouter:
         written by the catalogue exports' writers (their columns, their feed; newest first
         in RSS unless ``sort`` says otherwise, as the RSS export)."""
         padded, principal = _padding(request, principal, format, callback)
-        if rows < 0 or start < 0:
-            raise invalid_parameter("Invalid value for rows/start: both must be >= 0.")
         datasets = visible_datasets(instance(request), portal, principal)
+        if rows == -1:  # "all", as harvesters listing a portal's datasets send it
+            rows = len(datasets)
+        if rows < 0 or start < 0:
+            raise invalid_parameter("Invalid value for rows/start: both must be >= 0 (or rows=-1 for all).")
         objects = [dataset_json(d, portal_url(request, portal)) for d in datasets]
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
         where = [quote_string(q)] if q and q.strip() else []  # a bare string: a full-text search of its words

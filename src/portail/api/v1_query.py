@@ -1,7 +1,9 @@
 """v1's ``q`` language, translated to an ODSQL condition for the one compiler.
 
 v1 apps write ``q`` as words and ``"phrases"`` (full text), field queries (``annee:2010``,
-``annee>=2010``, ``nom=="Paris"``, ``date:[2019 TO 2020]``, dates as ``YYYY[/MM[/DD]]``),
+``annee>=2010``, ``nom=="Paris"`` or ``siren=552100554`` (exact, as Opendatasoft's query
+language documents ``=``; scripts looking a company up send it), ``date:[2019 TO 2020]``, dates
+as ``YYYY[/MM[/DD]]``),
 ``AND``/``OR``/``NOT`` with parentheses (adjacent terms are ANDed) and the functions
 ``#null(f)``, ``#exact(f, "v")``, ``#search(f, "v")``, ``#startswith(f, "v")`` and
 ``#now(days=-1)`` as a value.
@@ -30,7 +32,7 @@ _TOKENS = re.compile(rf"""
   | (?P<open>\()
   | (?P<close>\))
   | (?P<func>\#(?P<fname>\w+)\((?P<args>(?:{_STRING}|[^()"])*)\))
-  | (?P<query>(?P<field>[A-Za-z_][\w.]*)\s*(?P<op>==|>=|<=|>|<|:)\s*
+  | (?P<query>(?P<field>[A-Za-z_][\w.]*)\s*(?P<op>==|>=|<=|>|<|:|=)\s*
         (?P<value>{_STRING}|\[[^\]]*\]|\#now\([^()]*\)|[^\s()]+))
   | (?P<phrase>{_STRING})
   | (?P<word>[^\s()]+)
@@ -97,9 +99,9 @@ def _field_query(f: Field, op: str, value: str) -> str:
     period = _period(f, value)
     if period is not None:
         start, end = period
-        return {":": f"({name} >= {start} and {name} < {end})", "==": f"({name} >= {start} and {name} < {end})",
-                ">=": f"{name} >= {start}", ">": f"{name} >= {end}", "<": f"{name} < {start}", "<=": f"{name} < {end}"}[op]
-    return f"{name} {'=' if op == '==' else op} {_value(f, value)}"
+        within = f"({name} >= {start} and {name} < {end})"
+        return {":": within, "==": within, "=": within, ">=": f"{name} >= {start}", ">": f"{name} >= {end}", "<": f"{name} < {start}", "<=": f"{name} < {end}"}[op]
+    return f"{name} {'=' if op == '==' else op} {_value(f, value)}"  # ':' is ODSQL's equality too
 
 
 def _function(name: str, args: str, fields: dict[str, Field]) -> str:
