@@ -1,17 +1,21 @@
 """Real clients, unmodified, against a live server process: Opendatasoft's own JS client
-(`@opendatasoft/api-client` from npm, its query builder) and the Python client `portalkit`
-(PyPI) reading a dataset past the 10,000-record window. Every figure they return is checked
+(`@opendatasoft/api-client` from npm, its query builder), the Python client `portalkit`
+(PyPI) reading a dataset past the 10,000-record window, and `odsclient` (PyPI), which downloads
+through the dataset page's legacy link (``/explore/dataset/<id>/download/``). Every figure they return is checked
 against a computation over the source file read here with the csv module, not through Portail."""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 import subprocess
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import httpx
+import pandas
 import pytest
 
 from portail.catalog import services
@@ -123,3 +127,27 @@ def test_portalkit_reads_past_ten_thousand_rows(served):
     assert len(frame) == 12_345
     assert sorted(frame["n"].astype(int)) == list(range(12_345))
     assert frame.set_index(frame["n"].astype(int))["code"][42] == "00042"
+
+
+def test_odsclient_downloads_whole_datasets_through_the_page_link(served, tmp_path, monkeypatch):
+    """odsclient's only way in is ``/explore/dataset/<id>/download/?format=csv…``; an HTML
+    answer (the page this URL gave before) is "no rights" to it."""
+    import odsclient
+    from odsclient.core import ODSException
+
+    monkeypatch.chdir(tmp_path)  # no ods.apikey file around
+    monkeypatch.delenv("ODS_APIKEY", raising=False)
+    base, rows = served
+    frame = odsclient.get_whole_dataframe(DATASET, base_url=base, use_keyring=False)
+    fields = httpx.get(f"{base}/api/explore/v2.1/catalog/datasets/{DATASET}").json()["fields"]
+    label = next(f["label"] for f in fields if f["name"] == "id_livraison")
+    assert len(frame) == len(rows) and list(frame.columns) == [f["label"] for f in fields]
+    assert sorted(frame[label].astype(str)) == sorted(r["id_livraison"] for r in rows)
+    text = odsclient.get_whole_dataset("grand", base_url=base, use_keyring=False, use_labels_for_header=False,
+                                       csv_separator=",", **{"refine.code": "00042"})
+    written = pandas.read_csv(io.StringIO(text), dtype=str)  # as its users read it (a BOM first, as exports)
+    assert sorted(written["n"].astype(int)) == [n for n in range(12_345) if n % 97 == 42]
+    assert set(written["code"]) == {"00042"}
+    with pytest.raises(ODSException) as error:
+        odsclient.get_whole_dataset("nope", base_url=base, use_keyring=False)
+    assert error.value.status_code == 404 and "Unknown dataset: nope" in str(error.value)

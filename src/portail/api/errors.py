@@ -7,6 +7,8 @@ stack traces) never reach a response body.
 
 from __future__ import annotations
 
+import re
+
 import logging
 
 from fastapi import FastAPI, Request
@@ -41,9 +43,11 @@ def _body(code: str, message: str, **extra) -> dict:
     return {"error_code": code, "message": message, **extra}
 
 
-#: The legacy v1 API's paths (under any portal prefix): their clients (odsclient, the v1
-#: widgets) read the message of an error as ``json["error"]``.
+#: The legacy v1 API's paths (under any portal prefix) and the dataset pages' download link
+#: (``api.v1``): their clients (odsclient, the v1 widgets) read the message of an error as
+#: ``json["error"]``.
 _V1 = ("/api/records/1.0/", "/api/datasets/1.0/")
+_DOWNLOAD_LINK = re.compile(r"/explore/dataset/[^/]+/download/$")
 
 
 def _response(request: Request, status: int, code: str, message: str, headers=None, **extra) -> JSONAnswer:
@@ -51,7 +55,7 @@ def _response(request: Request, status: int, code: str, message: str, headers=No
     paths (as the quota error carries both)."""
     body = _body(code, message, **extra)
     path = request.url.path if request.url.path.endswith("/") else request.url.path + "/"
-    if any(prefix in path for prefix in _V1):
+    if any(prefix in path for prefix in _V1) or _DOWNLOAD_LINK.search(path):
         body = {"error": message, **body}
     return JSONAnswer(body, status_code=status, headers=headers)
 

@@ -378,6 +378,24 @@ def v1_router(portal: str = "public") -> APIRouter:
                          csv_separator, use_labels_for_header):
         """Every matching record, streamed like a v2.1 export (the same compiler, filters and
         writers): the download links older pages and scripts still hold."""
+        return _download(request, principal, dataset=dataset, q=q, sort=sort, fields=fields, timezone=timezone,
+                         format=format, callback=callback, csv_separator=csv_separator,
+                         use_labels_for_header=use_labels_for_header)
+
+    @query_route(router, "/explore/dataset/{dataset_id}/download/", DOWNLOAD[1:],
+                 summary="Legacy download link of a dataset page (v1 download)")
+    def download_page(request: Request, principal, dataset_id: str, *, q, sort, fields, timezone, format, callback,
+                      csv_separator, use_labels_for_header):
+        """Opendatasoft's dataset pages linked their exports as ``/explore/dataset/<id>/download/
+        ?format=csv…``, which is the only way odsclient (PyPI) downloads, and which scripts hold:
+        the v1 download, served here rather than as a page (odsclient reads an HTML answer as
+        "no rights"), behind the APIs' gate, with their JSON errors."""
+        return _download(request, principal, dataset=dataset_id, q=q, sort=sort, fields=fields, timezone=timezone,
+                         format=format, callback=callback, csv_separator=csv_separator,
+                         use_labels_for_header=use_labels_for_header)
+
+    def _download(request: Request, principal, *, dataset, q, sort, fields, timezone, format, callback,
+                  csv_separator, use_labels_for_header):
         padded, principal = _padding(request, principal, format, callback)
         if len(params_of(request).getlist("dataset")) > 1:
             raise invalid_parameter("Invalid value for dataset API parameter: one dataset is expected.")
