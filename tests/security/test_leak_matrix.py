@@ -86,6 +86,7 @@ ROUTES: dict[str, str] = {
     "/explore": "page",
     "/explore/dataset/{dataset_id}": "dataset",
     "/explore/dataset/{dataset_id}/{tab}": "tabs",
+    "/explore/dataset/{dataset_id}/download": "download_link",  # the v1 download, behind the APIs' gate
     # The API's and the catalogue's roots: links to sub-resources, no dataset data.
     "/api/explore/v2.1": "no_data",
     "/api/explore/v2.1/catalog": "no_data",
@@ -160,6 +161,8 @@ def probes(kind: str, portal: str) -> list[Probe]:
         "v1_download": [Probe({"dataset": SECRET}, fmt="csv", reveals=True),
                         Probe({"dataset": SECRET, "format": "json", "q": "annee>=2001"}, reveals=True),
                         Probe({"dataset": SECRET, "fields": HIDDEN})],
+        "download_link": [Probe({}, fmt="csv", reveals=True), Probe({"format": "json", "q": "annee>=2001"}, reveals=True),
+                          Probe({"fields": HIDDEN})],
         # the hidden text field as x puts row text in the points
         "v1_analyze": [Probe({"dataset": SECRET, "x": HIDDEN, "y.n.func": "COUNT"}, reveals=True),
                        Probe({"dataset": SECRET, "x": ["code_postal", HIDDEN], "sort": "n", "y.n.func": "COUNT"},
@@ -271,7 +274,8 @@ def test_leak_matrix(matrix, portal, who):
                 assert response.json()["message"] == "API key is not valid", context
                 continue
             if portal == "internal" and caller.key is None:
-                if kind in ("page", "tabs") or path.startswith("/interne/explore") or path in ("/interne/", "/interne"):
+                if kind != "download_link" and (kind in ("page", "tabs") or path.startswith("/interne/explore")
+                                                or path in ("/interne/", "/interne")):
                     assert response.status_code == 303, context
                     assert response.headers["location"].startswith("/interne/login?next=/interne"), context
                 else:

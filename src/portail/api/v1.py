@@ -70,6 +70,9 @@ DOWNLOAD = (Param("dataset", required=True), Param("q"), Param("sort"), Param("f
             Param("format", default="csv", choices=("csv", "json", "jsonp", "geojson", "geojsonp")), Param("callback"),
             Param("csv_separator", default=";", choices=SEPARATORS),
             Param("use_labels_for_header", bool, False))
+#: What a download answers, for the OpenAPI description.
+DOWNLOADED = {200: {"content": {media: {"schema": {}} for media in
+                                ("text/csv", "application/json", "application/geo+json", "application/javascript")}}}
 #: A JSONP callback: a JavaScript name or dotted path, nothing a page could run as code.
 _CALLBACK = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 
@@ -373,7 +376,8 @@ def v1_router(portal: str = "public") -> APIRouter:
                 {"type": "Feature", "geometry": r.get("geometry"), "properties": r["fields"]} for r in records]}
         return _padded(body, callback) if padded else body
 
-    @query_route(router, "/api/records/1.0/download/", DOWNLOAD, post=True, summary="v1 record download (streamed)")
+    @query_route(router, "/api/records/1.0/download/", DOWNLOAD, post=True, summary="v1 record download (streamed)",
+                 responses=DOWNLOADED)
     def download_records(request: Request, principal, *, dataset, q, sort, fields, timezone, format, callback,
                          csv_separator, use_labels_for_header):
         """Every matching record, streamed like a v2.1 export (the same compiler, filters and
@@ -383,7 +387,7 @@ def v1_router(portal: str = "public") -> APIRouter:
                          use_labels_for_header=use_labels_for_header)
 
     @query_route(router, "/explore/dataset/{dataset_id}/download/", DOWNLOAD[1:],
-                 summary="Legacy download link of a dataset page (v1 download)")
+                 summary="Legacy download link of a dataset page (v1 download)", responses=DOWNLOADED)
     def download_page(request: Request, principal, dataset_id: str, *, q, sort, fields, timezone, format, callback,
                       csv_separator, use_labels_for_header):
         """Opendatasoft's dataset pages linked their exports as ``/explore/dataset/<id>/download/
