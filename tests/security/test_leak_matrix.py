@@ -60,6 +60,32 @@ def _exports(portal: str) -> list[Probe]:
                            values=(("format", "json"),))]
 
 
+def _records_v20() -> list[Probe]:
+    """v2.0's records: v2.1's probes but the cursor (v2.0 has no ``after``: pages of 100 at
+    most, the file's first page holds canaries) and grouping by the hidden field."""
+    return [*(p for p in _records() if "after" not in p.params), Probe({"limit": 100}, reveals=True),
+            Probe({"group_by": HIDDEN, "select": f"{HIDDEN}, count(*) as n", "limit": 100})]
+
+
+#: v2.0's aggregates: every group at once (``limit=-1``), so grouping by the hidden text field
+#: lists every address the caller may see.
+AGGREGATES = [Probe(GROUP), Probe({"select": "count(*) as n", "group_by": HIDDEN}, reveals=True),
+              Probe({"select": "count(*) as n", "group_by": "code_postal", "where": f'{HIDDEN} like "RUE"'}),
+              Probe({"select": f"max({HIDDEN}) as m", "group_by": "code_postal"})]
+#: Explore API v2.0 (``api/explore_v20.py``) under each of its prefixes: v2.1's probes where
+#: its parameters are v2.1's, its own where they differ.
+V20_ROUTES = {"": "no_data", "/catalog": "no_data", "/catalog/datasets": "catalog", "/catalog/datasets/{dataset_id}": "dataset",
+              "/catalog/datasets/{dataset_id}/records": "v20_records",
+              "/catalog/datasets/{dataset_id}/records/{record_id}": "record",
+              "/catalog/datasets/{dataset_id}/aggregates": "aggregates",
+              "/catalog/datasets/{dataset_id}/facets": "facets",
+              "/catalog/datasets/{dataset_id}/attachments": "attachments",
+              "/catalog/datasets/{dataset_id}/attachments/{attachment_id}": "attachment",
+              "/catalog/datasets/{dataset_id}/exports": "dataset",
+              "/catalog/datasets/{dataset_id}/exports/{format}": "v20_export",
+              "/catalog/aggregates": "catalog_aggregates", "/catalog/facets": "catalog_facets",
+              "/catalog/exports": "catalog", "/catalog/exports/{format}": "catalog_export"}
+
 #: Every GET route, relative to its portal's root (or absolute for instance-wide ones): its probes.
 ROUTES: dict[str, str] = {
     "/api/explore/v2.1/catalog/datasets": "catalog",
@@ -94,6 +120,7 @@ ROUTES: dict[str, str] = {
     "/api/explore/v2.1/swagger.json": "no_data",
     "/api/docs": "no_data",
     "/api/health": "no_data",
+    **{prefix + path: kind for prefix in ("/api/v2", "/api/explore/v2.0") for path, kind in V20_ROUTES.items()},
 }
 #: Sign-in pages (built in ``web/auth_routes.py``) show no dataset data.
 NO_DATA_PATTERN = re.compile(r"/(login|logout|auth|oidc|reset-password|password|sessions?|account)(/|$)")
@@ -144,6 +171,11 @@ def probes(kind: str, portal: str) -> list[Probe]:
                            Probe({"facet": "publisher", "where": 'title like "confidentiels"'})],
         "dataset": [Probe(), Probe({"include_links": "true"})],
         "records": _records(),
+        "v20_records": _records_v20(),
+        "aggregates": AGGREGATES,
+        "catalog_aggregates": [Probe({"select": "count(*) as n", "group_by": "title"}),
+                               Probe({"select": "count(*) as n", "group_by": "dataset_id", "where": 'title like "QZXW"'})],
+        "v20_export": _exports(portal) + [Probe({}, fmt="xlsx", reveals=True, values=(("format", "xls"),))],
         "record": [Probe(), Probe({"select": HIDDEN})],
         "facets": [Probe({"facet": "code_postal"}), Probe({"facet": HIDDEN}),
                    Probe({"facet": "code_postal", "refine": "code_postal:75020"}),

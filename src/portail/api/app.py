@@ -27,6 +27,7 @@ from portail.api.deps import LoginRequired, login_redirect, portal_gate
 from portail.api.errors import install_handlers
 from portail.api.limits import BodyLimitMiddleware
 from portail.api.explore import explore_router
+from portail.api.explore_v20 import V20_PREFIXES, explore_router as explore_v20_router
 from portail.api.guard import Guard
 from portail.api.accounts import accounts_router
 from portail.api.management import management_router
@@ -120,6 +121,9 @@ def mount_apis(app: FastAPI, portal: Portal) -> None:
     app.include_router(explore_router(portal.id), prefix=portal.root + EXPLORE_PREFIX, dependencies=api_gate)
     app.include_router(catalog_exports_router(portal.id), prefix=portal.root + EXPLORE_PREFIX, dependencies=api_gate)
     app.include_router(v1_router(portal.id), prefix=portal.root, dependencies=api_gate)
+    for prefix in V20_PREFIXES:  # v2.0, for the apps still written against it (api/explore_v20.py)
+        app.include_router(explore_v20_router(portal.id, prefix), prefix=portal.root + prefix, dependencies=api_gate)
+        app.include_router(catalog_exports_router(portal.id), prefix=portal.root + prefix, dependencies=api_gate)
 
 
 def mount_pages(app: FastAPI, portal: Portal) -> None:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.datastructures import URL
 
-from portail.api.catalog_search import catalog_facets, search_catalog
+from portail.api.catalog_search import CatalogPage, catalog_facets, search_catalog
 from portail.api.deps import portal_url, public_url
 from portail.api.explore_service import (GROUP_WINDOW, MAX_LIMIT, MAX_WINDOW, check_paging, check_records_access,
                                          dataset_facets, export_stream, get_record, get_visible_dataset, query_records,
@@ -23,8 +23,11 @@ from portail.api.explore_service import (GROUP_WINDOW, MAX_LIMIT, MAX_WINDOW, ch
 from portail.api.errors import invalid_parameter, not_found
 from portail.api.params import Param, query_route
 from portail.api.serialize import dataset_json, json_response
+from portail.auth import Principal
+from portail.catalog.models import Dataset
 from portail.exports import FORMATS, ExportOptions
 from portail.odsql.literals import LANGUAGES, language, zone
+from portail.operations import Instance
 from portail.schema import GEO_TYPES, fields_from_json
 
 #: The query parameters of the routes (``api.params``), by what they do.
@@ -70,11 +73,13 @@ def checked_timezone(timezone: str) -> str:
     return timezone
 
 
-def offset_links(url: URL, offset: int, limit: int, total: int, grouped: bool = False) -> list[dict[str, str]]:
+def offset_links(url: URL, offset: int, limit: int, total: int, grouped: bool = False,
+                 previous: bool = False) -> list[dict[str, str]]:
     """``self``, ``first``, ``next`` and ``last`` of an offset-paged answer (v2.0's pagination
     links), each a request the server accepts: pages stop at Opendatasoft's window (offset +
     limit ≤ 10,000, 20,000 for groups), so ``next`` is left out at the window, as at the end,
-    and a page that would cross it is shortened. Past the window, the ``after`` cursor walks."""
+    and a page that would cross it is shortened. Past the window, the ``after`` cursor walks.
+    ``previous``: a ``prev`` link too, past the first page (``api.explore_v20``)."""
     window, largest = (GROUP_WINDOW, GROUP_WINDOW) if grouped else (MAX_WINDOW, MAX_LIMIT)
     size = largest if limit == -1 else limit
     links = [{"rel": "self", "href": str(url)}]
@@ -86,10 +91,87 @@ def offset_links(url: URL, offset: int, limit: int, total: int, grouped: bool = 
 
     reachable = min(total, window)
     links.append(at("first", 0))
+    if previous and offset > 0:
+        links.append(at("prev", max(offset - size, 0)))
     if offset + size < reachable:
         links.append(at("next", offset + size))
     links.append(at("last", (max(reachable - 1, 0) // size) * size))
     return links
+
+
+def dataset_object(instance: Instance, portal: str, base: str, principal: Principal, dataset_id: str, *,
+                   select: str | None, lang: str, timezone: str, include_links: bool,
+                   include_app_metas: bool) -> tuple[Dataset, dict]:
+    """A dataset and its object as the caller may see it; ``select`` narrows the object as on
+    the catalogue (one ODSQL: ``api.catalog_search``). v2.1's lookup, and v2.0's inside its wrapper."""
+    dataset = get_visible_dataset(instance, portal, dataset_id, principal)
+    body = dataset_json(dataset, base, include_links, include_app_metas, checked_timezone(timezone))
+    if not (select and select.strip()):
+        return dataset, body
+    page = search_catalog([body], select=select, lang=lang, timezone=timezone, check_paging=check_paging)
+    if page.aggregated:
+        raise invalid_parameter("A dataset lookup cannot aggregate: select properties or expressions only.")
+    return dataset, page.results[0]
+
+
+def catalog_page(instance: Instance, portal: str, base: str, principal: Principal, *, include_links: bool,
+                 include_app_metas: bool, timezone: str, **query) -> CatalogPage:
+    """ODSQL over the catalogue's own fields (``api.catalog_search``), the datasets the caller may
+    see: v2.1's search, and v2.0's inside its wrappers."""
+    datasets = visible_datasets(instance, portal, principal)
+    clock = checked_timezone(timezone)
+    objects = [dataset_json(d, base, include_links, include_app_metas, clock) for d in datasets]
+    return search_catalog(objects, timezone=timezone, check_paging=check_paging, **query)
+
+
+def attachments_answer(dataset: Dataset, href: str) -> dict:
+    """The attachments of a dataset (already checked: ``check_records_access``), each at ``href``/its id."""
+    return {"links": [{"rel": "self", "href": href}], "attachments": [
+        {"href": f"{href}/{a.attachment_id}",
+         "metas": {"mime-type": a.mimetype, "title": a.title, "url": f"odsfile://{a.attachment_id}", "id": a.attachment_id}}
+        for a in dataset.attachments]}
+
+
+def attachment_file(dataset: Dataset, attachment_id: str) -> FileResponse:
+    """One attachment of a dataset (already checked: ``check_records_access``), or 404."""
+    attachment = next((a for a in dataset.attachments if a.attachment_id == attachment_id), None)
+    if attachment is None:
+        raise not_found(f"Unknown attachment: {attachment_id}")
+    return FileResponse(attachment.path, media_type=attachment.mimetype, filename=attachment.title)
+
+
+def export_links(dataset: Dataset, href: str, extra: tuple[str, ...] = ()) -> dict:
+    """The formats a client can follow, at ``href``/format: the geo formats only for a dataset
+    with a geo field (the caller's schema), as they answer 400 otherwise; ``extra``: names a
+    version of the API serves beside ``FORMATS``."""
+    geo = any(f.type in GEO_TYPES for f in fields_from_json(dataset.current.fields if dataset.current else []))
+    names = [name for name, fmt in FORMATS.items() if geo or not fmt.needs_geo] + list(extra)
+    return {"links": [{"rel": "self", "href": href}] + [{"rel": name, "href": f"{href}/{name}"} for name in names]}
+
+
+def export_answer(request: Request, principal: Principal, portal: str, dataset_id: str, format: str, *,
+                  select: str | None, order_by: str | None, limit: int, use_labels: bool, compressed: bool,
+                  delimiter: str, list_separator: str, quote_all: bool, with_bom: bool, parquet_compression: str,
+                  epsg: int, refine: list[str], exclude: list[str], where: list[str], lang: str, timezone: str,
+                  group_by: str | None) -> StreamingResponse:
+    """A dataset's records as a file, streamed (``export_stream``): v2.1's export, and v2.0's
+    with its defaults."""
+    instance = request.app.state.instance
+    dataset = get_visible_dataset(instance, portal, dataset_id, principal)
+    options = ExportOptions(use_labels=use_labels, delimiter=delimiter, list_separator=list_separator,
+                            quote_all=quote_all, with_bom=with_bom, parquet_compression=parquet_compression,
+                            epsg=epsg, filename=dataset.slug, timezone=timezone, ordered=order_by is not None,
+                            dataset_url=f"{public_url(request, portal)}/api/explore/v2.1/catalog/datasets/{dataset.slug}")
+    fmt, chunks = export_stream(instance, dataset, format, select=select, order_by=order_by, limit=limit,
+                                options=options, refine=refine, exclude=exclude, where=where, lang=lang, timezone=timezone,
+                                group_by=group_by, principal=principal,
+                                ip=request.client.host if request.client else None)
+    filename = f"{dataset.slug}.{fmt.extension}"
+    media_type = fmt.media_type
+    if compressed:
+        chunks, filename, media_type = gzipped(chunks), filename + ".gzip", "application/gzip"
+    return StreamingResponse(chunks, media_type=media_type,
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def explore_router(portal: str) -> APIRouter:
@@ -145,25 +227,18 @@ def explore_router(portal: str) -> APIRouter:
     def get_dataset(request: Request, principal, dataset_id: str, *, select, lang, timezone, include_links,
                     include_app_metas):
         """``select`` narrows the object as on the catalogue (one ODSQL: ``api.catalog_search``)."""
-        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
-        body = dataset_json(dataset, base_url(request), include_links, include_app_metas, checked_timezone(timezone))
-        if not (select and select.strip()):
-            return body
-        page = search_catalog([body], select=select, lang=lang, timezone=timezone, check_paging=check_paging)
-        if page.aggregated:
-            raise invalid_parameter("A dataset lookup cannot aggregate: select properties or expressions only.")
-        return page.results[0]
+        return dataset_object(instance(request), portal, base_url(request), principal, dataset_id, select=select,
+                              lang=lang, timezone=timezone, include_links=include_links,
+                              include_app_metas=include_app_metas)[1]
 
     @query_route(router, "/catalog/datasets", DATASETS, summary="Search the catalogue")
     def list_datasets(request: Request, principal, *, limit, offset, include_links, select, where, group_by, order_by,
                       refine, exclude, lang, timezone, include_app_metas):
         """ODSQL over the catalogue's own fields (``api.catalog_search``)."""
-        datasets = visible_datasets(instance(request), portal, principal)
-        clock = checked_timezone(timezone)
-        objects = [dataset_json(d, base_url(request), include_links, include_app_metas, clock) for d in datasets]
-        page = search_catalog(objects, select=select, where=where, group_by=group_by, order_by=order_by, limit=limit,
-                              offset=offset, refine=refine, exclude=exclude, lang=lang, timezone=timezone,
-                              check_paging=check_paging)
+        page = catalog_page(instance(request), portal, base_url(request), principal, include_links=include_links,
+                            include_app_metas=include_app_metas, timezone=timezone, select=select, where=where,
+                            group_by=group_by, order_by=order_by, limit=limit, offset=offset, refine=refine,
+                            exclude=exclude, lang=lang)
         body = {"total_count": page.total_count, "results": page.results}
         if include_links:
             body["_links"] = offset_links(request.url, offset, limit, page.total_count, grouped=page.aggregated)
@@ -191,50 +266,30 @@ def explore_router(portal: str) -> APIRouter:
     def list_attachments(request: Request, principal, dataset_id: str):
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         check_records_access(instance(request), dataset, principal)
-        href = f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset.slug}/attachments"
-        return {"links": [{"rel": "self", "href": href}], "attachments": [
-            {"href": f"{href}/{a.attachment_id}",
-             "metas": {"mime-type": a.mimetype, "title": a.title, "url": f"odsfile://{a.attachment_id}", "id": a.attachment_id}}
-            for a in dataset.attachments]}
+        return attachments_answer(dataset, f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset.slug}/attachments")
 
     @query_route(router, "/catalog/datasets/{dataset_id}/attachments/{attachment_id}", summary="Download an attachment")
     def get_attachment(request: Request, principal, dataset_id: str, attachment_id: str):
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         check_records_access(instance(request), dataset, principal)
-        attachment = next((a for a in dataset.attachments if a.attachment_id == attachment_id), None)
-        if attachment is None:
-            raise not_found(f"Unknown attachment: {attachment_id}")
-        return FileResponse(attachment.path, media_type=attachment.mimetype, filename=attachment.title)
+        return attachment_file(dataset, attachment_id)
 
     @query_route(router, "/catalog/datasets/{dataset_id}/exports", summary="Export formats of a dataset")
     def list_exports(request: Request, principal, dataset_id: str):
         """The formats a client can follow: the geo formats only for a dataset with a geo field
         (the caller's schema), as they answer 400 otherwise."""
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
-        geo = any(f.type in GEO_TYPES for f in fields_from_json(dataset.current.fields if dataset.current else []))
-        href = f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset_id}/exports"
-        return {"links": [{"rel": "self", "href": href}] + [{"rel": name, "href": f"{href}/{name}"}
-                                                            for name, fmt in FORMATS.items() if geo or not fmt.needs_geo]}
+        return export_links(dataset, f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset_id}/exports")
 
     @query_route(router, "/catalog/datasets/{dataset_id}/exports/{format}", EXPORT,
                  summary="Export records (streamed, no row cap)", description=EXPORT_NOTES)
     def export(request: Request, principal, dataset_id: str, format: str, *, select, order_by, limit, use_labels,
                compressed, delimiter, list_separator, quote_all, with_bom, parquet_compression, epsg, refine, exclude,
                where, lang, timezone, group_by):
-        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
-        options = ExportOptions(use_labels=use_labels, delimiter=delimiter, list_separator=list_separator,
-                                quote_all=quote_all, with_bom=with_bom, parquet_compression=parquet_compression,
-                                epsg=epsg, filename=dataset.slug, timezone=timezone, ordered=order_by is not None,
-                                dataset_url=f"{public_url(request, portal)}/api/explore/v2.1/catalog/datasets/{dataset.slug}")
-        fmt, chunks = export_stream(instance(request), dataset, format, select=select, order_by=order_by, limit=limit,
-                                    options=options, refine=refine, exclude=exclude, where=where, lang=lang, timezone=timezone,
-                                    group_by=group_by, principal=principal,
-                                    ip=request.client.host if request.client else None)
-        filename = f"{dataset.slug}.{fmt.extension}"
-        media_type = fmt.media_type
-        if compressed:
-            chunks, filename, media_type = gzipped(chunks), filename + ".gzip", "application/gzip"
-        return StreamingResponse(chunks, media_type=media_type,
-                                 headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        return export_answer(request, principal, portal, dataset_id, format, select=select, order_by=order_by,
+                             limit=limit, use_labels=use_labels, compressed=compressed, delimiter=delimiter,
+                             list_separator=list_separator, quote_all=quote_all, with_bom=with_bom,
+                             parquet_compression=parquet_compression, epsg=epsg, refine=refine, exclude=exclude,
+                             where=where, lang=lang, timezone=timezone, group_by=group_by)
 
     return router

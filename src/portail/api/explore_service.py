@@ -233,6 +233,7 @@ class RecordsPage:
     results: list[dict[str, Any]]
     next_cursor: str | None = None
     columns: tuple[Field, ...] = ()  # the output columns, as schema fields
+    aggregated: bool = False  # rows are groups (group_by or aggregates in select), not records
 
 
 CURSOR_MAX_LIMIT = 10_000
@@ -363,14 +364,15 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
                   exclude: list[str] | None = None, after: str | None = None, with_ids: bool = False,
                   where: list[str] | None = None, group_by: str | None = None, lang: str = "fr", timezone: str = "UTC",
                   principal: Principal = ANONYMOUS, text: str | None = None, max_limit: int = MAX_LIMIT,
-                  window: int | None = MAX_WINDOW, disjunctive: tuple[str, ...] = ()) -> RecordsPage:
+                  window: int | None = MAX_WINDOW, disjunctive: tuple[str, ...] = (), v20: bool = False) -> RecordsPage:
     """A page of records, or of groups when the query aggregates (ODSQL select/where/group_by/
     order_by), of the rows and fields ``principal`` may see. ``text`` is v1's ``q``. With
     ``after`` (beyond Opendatasoft), pages follow a cursor instead of an
     offset: no 10,000-record window, pages of up to 10,000 records, and every page comes from
     the version the walk started on, even if a newer one is published meanwhile. ``window``
     bounds offset + limit as Opendatasoft does on its API; ``None`` lifts it for the portal's own
-    table, which renders deep pages itself (an engine OFFSET, not a client walking pages)."""
+    table, which renders deep pages itself (an engine OFFSET, not a client walking pages).
+    ``v20``: Explore API v2.0's ODSQL semantics (``odsql.Query.v20``)."""
     access = _records_access(instance, dataset, principal)
     version = access.dataset.current
     last_rowid = -1
@@ -385,7 +387,7 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
                 raise ApiError(410, "CursorExpired", "The version this cursor walks is no longer kept; start again.")
     request = _PageRequest(select, order_by, limit, offset, tuple(refine or ()), tuple(exclude or ()), after is not None,
                            with_ids, tuple(where or ()), group_by, lang, timezone, text, max_limit, window,
-                           disjunctive=tuple(sorted(set(disjunctive))))
+                           disjunctive=tuple(sorted(set(disjunctive))), v20=v20)
     # Keyed on the index too: a plan made before the version's index file appeared scans.
     indexed = instance.store.has_index(version.location)
     values = _refinement_values(instance, access, version, request)
@@ -414,7 +416,7 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
     else:
         total = min(_records_count(instance, version.location, page, params), page.count_cap)
     if page.aggregated:
-        return RecordsPage(total, records_json(list(page.columns), rows, timezone), columns=page.columns)
+        return RecordsPage(total, records_json(list(page.columns), rows, timezone), columns=page.columns, aggregated=True)
     following = None
     if page.cursor and rows and len(rows) == page.effective:
         following = encode_cursor(version.number, rows[-1]["__rowid"])
@@ -442,6 +444,7 @@ class _PageRequest:
     window: int | None
     parameterized: bool = False  # refine holds the refinements' shape; their values are parameters
     disjunctive: tuple[str, ...] = ()  # fields whose refined values are ORed, beyond the annotated ones
+    v20: bool = False  # Explore API v2.0's ODSQL semantics (odsql.Query.v20)
 
 
 @dataclass(frozen=True)
@@ -493,9 +496,11 @@ _COMPILED = GenerationCache(1024)
 
 def _compiled(access: Access, version, r: _PageRequest) -> odsql.Plan:
     order_by = r.order_by if not r.cursor else None
-    return _COMPILED.get((version.location, access.security, r.select, r.where, r.group_by, order_by, r.lang, r.timezone),
+    return _COMPILED.get((version.location, access.security, r.select, r.where, r.group_by, order_by, r.lang, r.timezone,
+                          r.v20),
                          lambda: compile_odsql(access.fields(version), access.security, select=r.select, where=list(r.where),
-                                               group_by=r.group_by, order_by=order_by, lang=r.lang, timezone=r.timezone),
+                                               group_by=r.group_by, order_by=order_by, lang=r.lang, timezone=r.timezone,
+                                               v20=r.v20),
                          keep=lambda plan: not plan.reads_clock)
 
 
@@ -559,10 +564,10 @@ def _with_ids(fields: list[Field], rows: list[dict[str, Any]], with_ids: bool, t
 
 
 def get_record(instance: Instance, dataset: Dataset, record_id: str, *, select: str | None = None, lang: str = "fr",
-               timezone: str = "UTC", principal: Principal = ANONYMOUS) -> dict[str, Any]:
+               timezone: str = "UTC", principal: Principal = ANONYMOUS, v20: bool = False) -> dict[str, Any]:
     access = _records_access(instance, dataset, principal)
     version = access.dataset.current
-    plan = compile_odsql(access.fields(), access.security, select=select, lang=lang, timezone=timezone)
+    plan = compile_odsql(access.fields(), access.security, select=select, lang=lang, timezone=timezone, v20=v20)
     if plan.aggregated:
         raise invalid_parameter("A record lookup cannot aggregate: select fields or expressions only.")
     if not re.fullmatch(r"[0-9a-f]{40}", record_id):

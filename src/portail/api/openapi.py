@@ -157,7 +157,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             # with the Opendatasoft shape (``errors.install_handlers``), on every route.
             if responses.pop("422", None) is not None:
                 responses.setdefault("400", _error(ERRORS["400"]))
-            if method == "get" and ("/api/explore/" in path or "/api/records/" in path):
+            if method == "get" and ("/api/explore/" in path or "/api/records/" in path or "/api/v2/" in path):
                 _describe(path, operation, media_types)
             elif method == "get" and "/api/datasets/1.0/" in path:  # v1's lookups
                 for status in ("400", "404"):

@@ -61,6 +61,9 @@ class Query:
     timezone: str = "UTC"
     now: datetime | None = None  # the instant now() reads; None: the current time
     geometry: str = "geojson"  # how geo outputs leave the engine: "geojson" (API shapes) or "wkb" (geo exports)
+    #: Explore API v2.0's semantics, which its changelog to v2.1 lists: no null group, date
+    #: group keys as timestamps (epoch milliseconds), year()…second() outputs as text.
+    v20: bool = False
 
 
 @dataclass(frozen=True)
@@ -640,6 +643,24 @@ def _output_field(o: _Output) -> Field:
     return Field(name=o.name, label=o.name, type=kind_type)
 
 
+#: The date functions whose results v2.0 wrote as text ("now return integers, instead of
+#: strings", v2.1's changelog).
+_V20_TEXT_PARTS = frozenset({"year", "month", "day", "hour", "minute", "second"})
+
+
+def _v20_output(o: _Output, is_key: bool) -> _Output:
+    """An output as Explore API v2.0 wrote it (``Query.v20``): a date part as text, a date or
+    datetime group key as its instant in epoch milliseconds (v2.1's changelog: "previously as
+    timestamps"; milliseconds are the unit of the Elasticsearch date keys v2.0 answered, a
+    date's instant its midnight UTC)."""
+    if isinstance(o.node, ast.Call) and o.node.name in _V20_TEXT_PARTS and not o.typed.aggregate:
+        return replace(o, typed=Typed(exp.cast(o.typed.sql.copy(), "VARCHAR"), Kind.TEXT))
+    if is_key and o.typed.kind in (Kind.DATE, Kind.DATETIME):
+        moment = exp.cast(o.typed.sql.copy(), "TIMESTAMP") if o.typed.kind is Kind.DATE else o.typed.sql.copy()
+        return replace(o, typed=Typed(kinds.call("epoch_ms", moment), Kind.INT))
+    return o
+
+
 def compile_plan(query: Query, fields: list[Field], security: Security | None = None) -> Plan:
     """Compile a query into a :class:`Plan` (the SELECT and its output columns).
 
@@ -675,6 +696,8 @@ def compile_plan(query: Query, fields: list[Field], security: Security | None = 
         c.group_outputs = [k.typed.sql for k in keys]
     outputs = c.outputs(select_node, keys, aggregated)
     ordered = c.ordering(order_node, outputs, keys, aggregated)
+    if query.v20:  # after the ordering, which keeps sorting the values themselves
+        outputs = [_v20_output(o, i < len(keys)) for i, o in enumerate(outputs)]
 
     # A field's output is built afresh for this query (``_field_output``): aliased as it is. Any
     # other output may share nodes with group keys, havings or orderings: aliased on a copy.
@@ -689,6 +712,8 @@ def compile_plan(query: Query, fields: list[Field], security: Security | None = 
     if keys:
         select = select.group_by(*[e.copy() for k in keys for e in k.key.group_by], copy=False)
         havings = [k.key.having for k in keys if k.key.having is not None]
+        if query.v20:  # v2.0 left the records without a value out of the groups
+            havings += [exp.Not(this=exp.Is(this=e.copy(), expression=exp.Null())) for k in keys for e in k.key.group_by]
         if havings:
             select = select.having(exp.and_(*havings) if len(havings) > 1 else havings[0], copy=False)
     if ordered:

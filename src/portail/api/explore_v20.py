@@ -1,0 +1,302 @@
+"""Explore API v2.0 routes (Opendatasoft), next to v2.1: apps written against v2.0 call
+``/api/v2/catalog/...`` and ``/api/explore/v2.0/catalog/...`` and read its shapes, which v2.1
+flattened. Thin handlers over the same services as ``api.explore`` (so the same access control:
+hidden fields, row filters, private datasets) and its helpers; they only reshape the answers.
+
+Where the shapes come from:
+
+- Opendatasoft's v2.0 OpenAPI document (servers ``…/api/v2``; its examples ``datasets``,
+  ``dataset``, ``records``, ``group_by_country``, ``record``, ``facets``, ``attachments``):
+  every item wrapped with its links (``{"links", "dataset"}``, ``{"links", "record": {"id",
+  "timestamp", "size", "fields"}}``), the rows of a grouped query flat in ``records``, link
+  relations ``self``, ``first``, ``last``, ``next``, ``dataset``, ``catalog`` (and ``prev`` here,
+  past the first page: the 2019 beta described a previous-page link, under no name a source
+  gives; ``prev`` is IANA's), the export formats (``xls`` among them).
+- The v2 documentation (``ods-documentation-explore-api``, ``source/includes/v2``): the
+  ``aggregates`` endpoints and their ``{"aggregations": [...]}`` (``_dataset.md``,
+  ``_deprecated.md``: "moved to records?group_by, which are equivalent"), the facets' ``self``
+  and ``source`` links (``_facets.md``).
+- v2.1's changelog (the reference's §1.1, its [D20] lines): v2.0 dropped the null group, wrote
+  date group keys as timestamps and ``year()``…``second()`` as text (``odsql.Query.v20``), wrote
+  CSV without a BOM, and XLS where v2.1 writes XLSX.
+
+Not reproduced: v2.0's technical fields in ODSQL (``recordid``, ``record_timestamp``…: the
+compiler knows no virtual fields, for v2.1 either), its exports' ``offset``, its GeoJSON
+datetimes as integers, and the null group of the catalogue's aggregates (``api.catalog_search``
+has no v2.0 mode).
+
+The 2019 beta's ``rows``/``start``/``sort`` are not read: the later v2.0 (``limit``/``offset``/
+``order_by``) replaced them, and reading both spellings of one bound would need a precedence
+rule no source gives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, Response, StreamingResponse
+
+from portail.api.catalog_search import catalog_facets
+from portail.api.deps import portal_url
+from portail.api.errors import ApiError, invalid_parameter
+from portail.api.explore import (DATASET, DATASETS, EXPORT, EXPORT_NOTES, FACETS, LANGUAGE, PAGE, QUERY, RECORD,
+                                 attachment_file, attachments_answer, catalog_page, dataset_object, export_answer,
+                                 export_links, offset_links)
+from portail.api.explore_service import (check_records_access, dataset_facets, get_record, get_visible_dataset,
+                                         query_records, visible_datasets)
+from portail.api.params import Param, query_route
+from portail.api.serialize import dataset_json, json_response
+from portail.auth import Principal
+from portail.catalog.models import Dataset
+
+#: Where v2.0 is served under each portal's root: its first path, and the one of the
+#: ``explore`` family that v2.1 joined (both seen in public apps).
+V20_PREFIXES = ("/api/v2", "/api/explore/v2.0")
+
+
+def _without(params: tuple[Param, ...], *names: str) -> tuple[Param, ...]:
+    """A v2.1 parameter table less the parameters v2.0 did not have."""
+    return tuple(p for p in params if p.name not in names)
+
+
+#: v2.0's parameters: v2.1's tables (``api.explore``) less what v2.1 added.
+RECORDS = (*QUERY, *PAGE, *LANGUAGE)
+AGGREGATES = (*QUERY, Param("limit", int, -1), *LANGUAGE)
+CATALOG_DATASETS = _without(DATASETS, "include_links")
+CATALOG_AGGREGATES = (*_without(QUERY, "refine", "exclude"), Param("limit", int, -1), *LANGUAGE)
+DATASET_LOOKUP = _without(DATASET, "include_links")
+#: v2.0's exports wrote CSV without a BOM (v2.1's changelog) and could not group (v2.1 added it).
+EXPORT_FILE = tuple(dataclasses.replace(p, default=False) if p.name == "with_bom" else p
+                    for p in _without(EXPORT, "group_by"))
+
+# -- the OpenAPI description of the answers (the components are ``api.openapi``'s) ------------
+_LINKS = {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}
+_OBJECTS = {"type": "array", "items": {"type": "object"}}
+_RECORD = {"type": "object", "required": ["record"], "properties": {
+    "links": _LINKS, "record": {"type": "object", "required": ["id", "fields"], "properties": {
+        "id": {"type": "string"}, "timestamp": {"type": "string"}, "size": {"type": "integer"},
+        "fields": {"type": "object"}}}}}
+_ANSWERS: dict[str, dict[str, Any]] = {
+    "records": {"type": "object", "required": ["links", "records"],
+                "description": "Each record wrapped with its links; the rows of a grouped query flat, without "
+                               "total_count.",
+                "properties": {"total_count": {"type": "integer", "minimum": 0}, "links": _LINKS,
+                               "records": _OBJECTS}},
+    "record": _RECORD,
+    "datasets": {"type": "object", "required": ["links", "datasets"],
+                 "properties": {"total_count": {"type": "integer", "minimum": 0}, "links": _LINKS,
+                                "datasets": _OBJECTS}},
+    "dataset": {"type": "object", "required": ["links", "dataset"], "properties": {
+        "links": _LINKS,
+        "dataset": {"type": "object", "description": "The dataset object (v2.1's), narrowed by select"}}},
+    "aggregations": {"type": "object", "required": ["aggregations"], "properties": {"aggregations": _OBJECTS}},
+    "facets": {"$ref": "#/components/schemas/Facets"},
+    "attachments": {"$ref": "#/components/schemas/Attachments"},
+    "links": {"$ref": "#/components/schemas/Links"},
+}
+
+
+def _answer(name: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": "Successful answer", "content": {"application/json": {"schema": _ANSWERS[name]}}}}
+
+
+# -- shapes -----------------------------------------------------------------------------------
+def record_timestamp(dataset: Dataset) -> str:
+    """A record's ``timestamp``: when its version's records were processed (v2.0's
+    ``record_timestamp``, "the publishing date"), with its offset."""
+    moment = dataset.data_processed or dataset.modified
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+def wrapped_record(fields: dict[str, Any], record_id: str, timestamp: str, dataset_href: str) -> dict[str, Any]:
+    """One record as v2.0 wrote it: its links (itself, its dataset) and ``record``. ``size``
+    is the length in bytes of its fields written as compact JSON (Opendatasoft's "size of the
+    record", whose unit no source gives)."""
+    size = len(json.dumps(fields, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+    return {"links": [{"rel": "self", "href": f"{dataset_href}/records/{record_id}"},
+                      {"rel": "dataset", "href": dataset_href}],
+            "record": {"id": record_id, "timestamp": timestamp, "size": size, "fields": fields}}
+
+
+def dataset_links(href: str, catalog: str) -> list[dict[str, str]]:
+    """A dataset's links in v2.0 (the OpenAPI document's ``getDataset``: its records,
+    attachments, catalog), each a route served here."""
+    return [{"rel": "self", "href": href}, {"rel": "records", "href": f"{href}/records"},
+            {"rel": "exports", "href": f"{href}/exports"}, {"rel": "attachments", "href": f"{href}/attachments"},
+            {"rel": "catalog", "href": catalog}]
+
+
+def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
+    """The Explore API v2.0 of one portal (by id), mounted at ``prefix`` under its root: the
+    links it writes stay under the prefix the client called."""
+    router = APIRouter(tags=["Explore API v2.0"])
+
+    def instance(request: Request):
+        return request.app.state.instance
+
+    def root(request: Request) -> str:
+        return f"{portal_url(request, portal)}{prefix}"
+
+    def dataset_href(request: Request, slug: str) -> str:
+        return f"{root(request)}/catalog/datasets/{slug}"
+
+    @query_route(router, "/catalog/datasets/{dataset_id}/records", RECORDS, summary="Query a dataset's records (v2.0)",
+                 responses=_answer("records"))
+    def get_records(request: Request, principal: Principal, dataset_id: str, *, select, group_by, order_by, where,
+                    refine, exclude, limit, offset, lang, timezone) -> Response:
+        """v2.1's records query with v2.0's ODSQL semantics, each record wrapped; a grouped
+        query's rows flat, as v2.0's ``group_by_country`` example shows them."""
+        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        page = query_records(instance(request), dataset, select=select, group_by=group_by, order_by=order_by,
+                             where=where, refine=refine, exclude=exclude, limit=limit, offset=offset, lang=lang,
+                             timezone=timezone, with_ids=True, principal=principal, v20=True)
+        links = offset_links(request.url, offset, limit, page.total_count, grouped=page.aggregated, previous=True)
+        if page.aggregated:
+            return json_response({"links": links, "records": page.results})
+        href, timestamp = dataset_href(request, dataset.slug), record_timestamp(dataset)
+        records = [wrapped_record(r, r.pop("_id"), timestamp, href) for r in page.results]
+        return json_response({"total_count": page.total_count, "links": links, "records": records})
+
+    @query_route(router, "/catalog/datasets/{dataset_id}/records/{record_id}", RECORD,
+                 summary="One record by id (v2.0)", responses=_answer("record"))
+    def get_one_record(request: Request, principal: Principal, dataset_id: str, record_id: str, *, select, lang,
+                       timezone) -> Response:
+        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        fields = get_record(instance(request), dataset, record_id, select=select, lang=lang, timezone=timezone,
+                            principal=principal, v20=True)
+        return json_response(wrapped_record(fields, record_id, record_timestamp(dataset),
+                                            dataset_href(request, dataset.slug)))
+
+    @query_route(router, "/catalog/datasets/{dataset_id}/aggregates", AGGREGATES,
+                 summary="Aggregate a dataset's records (v2.0, deprecated by Opendatasoft for records?group_by)",
+                 responses=_answer("aggregations"))
+    def get_aggregates(request: Request, principal: Principal, dataset_id: str, *, select, group_by, order_by, where,
+                       refine, exclude, limit, lang, timezone) -> Response:
+        """The records query grouped, every group by default (``limit=-1``, up to 20,000)."""
+        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        page = query_records(instance(request), dataset, select=select, group_by=group_by, order_by=order_by,
+                             where=where, refine=refine, exclude=exclude, limit=limit, lang=lang, timezone=timezone,
+                             principal=principal, v20=True)
+        if not page.aggregated:
+            raise _not_aggregating()
+        return json_response({"aggregations": page.results})
+
+    @query_route(router, "/catalog/datasets/{dataset_id}/facets", FACETS, summary="Facet values with counts (v2.0)",
+                 responses=_answer("facets"))
+    def get_facets(request: Request, principal: Principal, dataset_id: str, *, facet, refine, exclude, where,
+                   timezone) -> Response:
+        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        href = dataset_href(request, dataset.slug)
+        facets = dataset_facets(instance(request), dataset, facet=facet, refine=refine, exclude=exclude, where=where,
+                                timezone=timezone, principal=principal)
+        return json_response({"links": [{"rel": "self", "href": f"{href}/facets"}, {"rel": "dataset", "href": href}],
+                              "facets": facets})
+
+    @query_route(router, "/catalog/datasets/{dataset_id}", DATASET_LOOKUP, summary="A dataset's metadata (v2.0)",
+                 responses=_answer("dataset"))
+    def get_dataset(request: Request, principal: Principal, dataset_id: str, *, select, lang, timezone,
+                    include_app_metas) -> dict:
+        dataset, body = dataset_object(instance(request), portal, root(request), principal, dataset_id, select=select,
+                                       lang=lang, timezone=timezone, include_links=False,
+                                       include_app_metas=include_app_metas)
+        href = dataset_href(request, dataset.slug)
+        return {"links": dataset_links(href, f"{root(request)}/catalog"), "dataset": body}
+
+    @query_route(router, "/catalog/datasets", CATALOG_DATASETS, summary="Search the catalogue (v2.0)",
+                 responses=_answer("datasets"))
+    def list_datasets(request: Request, principal: Principal, *, select, where, group_by, order_by, refine, exclude,
+                      limit, offset, lang, timezone, include_app_metas) -> dict:
+        """``limit=0`` counts the datasets (``total_count``), as scripts do."""
+        page = catalog_page(instance(request), portal, root(request), principal, include_links=False,
+                            include_app_metas=include_app_metas, timezone=timezone, select=select, where=where,
+                            group_by=group_by, order_by=order_by, limit=limit, offset=offset, refine=refine,
+                            exclude=exclude, lang=lang)
+        links = offset_links(request.url, offset, limit, page.total_count, grouped=page.aggregated, previous=True)
+        if page.aggregated:
+            return {"links": links, "datasets": page.results}
+        catalog = f"{root(request)}/catalog"
+        return {"total_count": page.total_count, "links": links, "datasets": [
+            {"links": dataset_links(f"{catalog}/datasets/{d['dataset_id']}", catalog) if "dataset_id" in d else [],
+             "dataset": d} for d in page.results]}
+
+    @query_route(router, "/catalog/aggregates", CATALOG_AGGREGATES,
+                 summary="Aggregate the catalogue (v2.0, deprecated by Opendatasoft for datasets?group_by)",
+                 responses=_answer("aggregations"))
+    def catalog_aggregates(request: Request, principal: Principal, *, select, group_by, order_by, where, limit, lang,
+                           timezone) -> dict:
+        """The catalogue search grouped (``api.catalog_search``, v2.1's semantics: the null
+        group is kept there, as the catalogue's ODSQL has no v2.0 mode)."""
+        page = catalog_page(instance(request), portal, root(request), principal, include_links=False,
+                            include_app_metas=False, timezone=timezone, select=select, where=where, group_by=group_by,
+                            order_by=order_by, limit=limit, offset=0, lang=lang)
+        if not page.aggregated:
+            raise _not_aggregating()
+        return {"aggregations": page.results}
+
+    @query_route(router, "/", summary="The API's sources (v2.0)", responses=_answer("links"))
+    def api_root(request: Request, principal: Principal) -> dict:
+        api = root(request)
+        return {"links": [{"rel": "self", "href": api}, {"rel": "catalog", "href": f"{api}/catalog"}]}
+
+    @query_route(router, "/catalog/", summary="The catalogue's sub-resources (v2.0)", responses=_answer("links"))
+    def catalog_root(request: Request, principal: Principal) -> dict:
+        catalog = f"{root(request)}/catalog"
+        names = ("datasets", "exports", "facets", "aggregates")
+        return {"links": [{"rel": "self", "href": catalog}] + [{"rel": name, "href": f"{catalog}/{name}"}
+                                                               for name in names]}
+
+    @query_route(router, "/catalog/facets", FACETS, summary="Facet values of the catalogue (v2.0)",
+                 responses=_answer("facets"))
+    def catalog_facets_route(request: Request, principal: Principal, *, facet, refine, exclude, where,
+                             timezone) -> dict:
+        """Links ``self`` and ``source`` (the catalogue), as v2.0's facets documentation shows."""
+        objects = [dataset_json(d, root(request)) for d in visible_datasets(instance(request), portal, principal)]
+        catalog = f"{root(request)}/catalog"
+        return {"links": [{"rel": "self", "href": f"{catalog}/facets"}, {"rel": "source", "href": catalog}],
+                "facets": catalog_facets(objects, facet=facet, refine=refine, exclude=exclude, where=where,
+                                         timezone=timezone)}
+
+    @query_route(router, "/catalog/datasets/{dataset_id}/attachments", summary="Files attached to a dataset (v2.0)",
+                 responses=_answer("attachments"))
+    def list_attachments(request: Request, principal: Principal, dataset_id: str) -> dict:
+        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        check_records_access(instance(request), dataset, principal)
+        return attachments_answer(dataset, f"{dataset_href(request, dataset.slug)}/attachments")
+
+    @query_route(router, "/catalog/datasets/{dataset_id}/attachments/{attachment_id}",
+                 summary="Download an attachment (v2.0)")
+    def get_attachment(request: Request, principal: Principal, dataset_id: str, attachment_id: str) -> FileResponse:
+        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        check_records_access(instance(request), dataset, principal)
+        return attachment_file(dataset, attachment_id)
+
+    @query_route(router, "/catalog/datasets/{dataset_id}/exports", summary="Export formats of a dataset (v2.0)",
+                 responses=_answer("links"))
+    def list_exports(request: Request, principal: Principal, dataset_id: str) -> dict:
+        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        return export_links(dataset, f"{dataset_href(request, dataset.slug)}/exports", extra=("xls",))
+
+    @query_route(router, "/catalog/datasets/{dataset_id}/exports/{format}", EXPORT_FILE,
+                 summary="Export records (v2.0: CSV without BOM by default; xls answers the xlsx file)",
+                 description=EXPORT_NOTES)
+    def export(request: Request, principal: Principal, dataset_id: str, format: str,
+               **params: Any) -> StreamingResponse:
+        """v2.1's export with v2.0's defaults. ``xls`` (v2.0's SpreadsheetML, which v2.1 replaced
+        by XLSX) answers the XLSX file, named ``.xlsx``: the spreadsheets that opened v2.0's file
+        open it, and pandas' ``read_excel`` reads it by its content; a 400 pointing at xlsx would
+        break the app for a format it can still read."""
+        return export_answer(request, principal, portal, dataset_id, "xlsx" if format == "xls" else format,
+                             group_by=None, **params)
+
+    return router
+
+
+def _not_aggregating() -> ApiError:
+    """The aggregates endpoints' refusal of a query that does not aggregate (v2.0's documentation:
+    a plain field in select must be in group_by)."""
+    return invalid_parameter("An aggregation needs aggregate functions in select (count(*), sum(f)…) or a group_by; "
+                             "select plain fields on /records.")

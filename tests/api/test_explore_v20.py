@@ -1,0 +1,293 @@
+"""Explore API v2.0 (``api/explore_v20.py``) over HTTP, at both of its prefixes: each answer is
+checked against an independent truth, the same query on v2.1 reshaped by hand, and the source
+files read here with the csv module."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from datetime import UTC, date, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from portail import operations
+from portail.api import create_app
+from tests.conftest import ANNOTATED_CSV, Published, annotated, logements_file, published_instance
+
+V21 = "/api/explore/v2.1"
+PREFIXES = ["/api/v2", "/api/explore/v2.0"]
+BOM = "\ufeff".encode()
+NOTICE = "Notice du jeu de données\n"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, refdata):
+    folder = tmp_path_factory.mktemp("v20")
+    instance = published_instance(folder / "home", Published("logements", logements_file(refdata), "Logements sociaux"),
+                                  annotated(folder))
+    (folder / "notice.txt").write_text(NOTICE, encoding="utf-8")
+    operations.attach(instance, "mv", folder / "notice.txt", title="Notice", name="notice.txt")
+    yield TestClient(create_app(instance))
+    instance.store.close()
+
+
+@pytest.fixture(scope="module")
+def source(refdata) -> list[dict[str, str]]:
+    """The logements file as the csv module reads it: the truth counts come from here."""
+    with logements_file(refdata).open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f, delimiter=";"))
+
+
+def annotated_rows() -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(ANNOTATED_CSV), delimiter=";"))
+
+
+def get(client, url: str, **params):
+    response = client.get(url, params=params or None)  # params={} would drop the query of a followed link
+    assert response.status_code == 200, f"{url} {params}: {response.status_code} {response.text[:300]}"
+    return response
+
+
+def v21_records(client, dataset: str, **params) -> list[dict]:
+    """The v2.1 page with each record's id, its links dropped: what v2.0 wraps."""
+    results = get(client, f"{V21}/catalog/datasets/{dataset}/records", include_links="true", **params).json()["results"]
+    return [{k: v for k, v in r.items() if k != "_links"} for r in results]
+
+
+def unwrapped(record: dict) -> dict:
+    """A v2.0 record back in v2.1's shape (its fields and ``_id``)."""
+    return {**record["record"]["fields"], "_id": record["record"]["id"]}
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_records_are_v21_records_wrapped(client, source, prefix):
+    params = {"where": 'code_postal="75013"', "limit": 100, "offset": 0, "order_by": "id_livraison"}
+    body = get(client, f"{prefix}/catalog/datasets/logements/records", **params).json()
+    assert set(body) == {"total_count", "links", "records"}
+    assert body["total_count"] == sum(r["code_postal"] == "75013" for r in source)
+    assert [unwrapped(r) for r in body["records"]] == v21_records(client, "logements", **params)
+    ids = {r["id_livraison"] for r in source if r["code_postal"] == "75013"}
+    assert {str(r["record"]["fields"]["id_livraison"]) for r in body["records"]} <= ids
+    first = body["records"][0]
+    assert set(first) == {"links", "record"} and set(first["record"]) == {"id", "timestamp", "size", "fields"}
+    assert datetime.fromisoformat(first["record"]["timestamp"]).tzinfo is not None
+    fields_bytes = json.dumps(first["record"]["fields"], ensure_ascii=False, separators=(",", ":")).encode()
+    assert first["record"]["size"] == len(fields_bytes)
+    links = {link["rel"]: link["href"] for link in first["links"]}
+    assert links["self"].endswith(f"{prefix}/catalog/datasets/logements/records/{first['record']['id']}")
+    assert get(client, links["self"]).json()["record"] == first["record"]  # the link leads to the record
+    assert get(client, links["dataset"]).json()["dataset"]["dataset_id"] == "logements"
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_record_lookup(client, prefix):
+    listed = v21_records(client, "mv", order_by="id", limit=3)
+    for record in listed:
+        body = get(client, f"{prefix}/catalog/datasets/mv/records/{record['_id']}").json()
+        expected = get(client, f"{V21}/catalog/datasets/mv/records/{record['_id']}").json()
+        assert body["record"]["id"] == record["_id"] and body["record"]["fields"] == expected
+        assert [link["rel"] for link in body["links"]] == ["self", "dataset"]
+    one = get(client, f"{prefix}/catalog/datasets/mv/records/{listed[0]['_id']}", select="id, n").json()
+    assert one["record"]["fields"] == {"id": listed[0]["id"], "n": listed[0]["n"]}
+    missing = client.get(f"{prefix}/catalog/datasets/mv/records/{'0' * 40}")
+    assert missing.status_code == 404 and missing.json()["error_code"] == "NotFound"
+
+
+def test_paging_links_walk_every_record_once(client, source):
+    """first, prev, next and last are requests the server accepts; following next from the
+    first page visits each matching record once, as the file counts them."""
+    url = f"{PREFIXES[0]}/catalog/datasets/logements/records"
+    params = {"where": 'code_postal="75001"', "order_by": "id_livraison", "limit": 7}
+    middle = get(client, url, offset=14, **params).json()
+    rels = {link["rel"]: link["href"] for link in middle["links"]}
+    assert ["self", "first", "prev", "next", "last"] == [link["rel"] for link in middle["links"]]
+    prev = get(client, rels["prev"]).json()["records"]
+    assert [unwrapped(r) for r in prev] == v21_records(client, "logements", offset=7, **params)
+    nxt = get(client, rels["next"]).json()["records"]
+    assert [unwrapped(r) for r in nxt] == v21_records(client, "logements", offset=21, **params)
+    seen, href = [], next(link["href"] for link in middle["links"] if link["rel"] == "first")
+    while href:
+        page = get(client, href).json()
+        seen += [r["record"]["fields"]["id_livraison"] for r in page["records"]]
+        href = next((link["href"] for link in page["links"] if link["rel"] == "next"), None)
+    expected = sorted(r["id_livraison"] for r in source if r["code_postal"] == "75001")
+    assert seen == expected and len(seen) == middle["total_count"]
+    first = get(client, url, **params).json()
+    assert "prev" not in {link["rel"] for link in first["links"]}
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_grouped_records_are_flat_rows_without_the_null_group(client, source, prefix):
+    """v2.0 gave a group_by query's rows flat in ``records`` (its OpenAPI example), and left the
+    records without a value out (v2.1's changelog: "null values are now grouped")."""
+    params = {"select": "count(id_livraison) as nb, commentaires", "group_by": "commentaires", "limit": 100}
+    body = get(client, f"{prefix}/catalog/datasets/logements/records", **params).json()
+    assert set(body) == {"links", "records"}
+    v21 = get(client, f"{V21}/catalog/datasets/logements/records", **params).json()["results"]
+    assert any(row["commentaires"] is None for row in v21)  # the null group exists on v2.1…
+    assert body["records"] == [row for row in v21 if row["commentaires"] is not None]  # …not on v2.0
+    truth = Counter(r["commentaires"] for r in source if r["commentaires"])
+    assert {row["commentaires"]: row["nb"] for row in body["records"]} == dict(truth)
+    by_year = get(client, f"{prefix}/catalog/datasets/logements/records", select="annee, count(*) as n",
+                  group_by="annee", where='code_postal="75013"', limit=100).json()["records"]
+    assert by_year == [{"annee": int(year), "n": n} for year, n in
+                       sorted(Counter(r["annee"] for r in source if r["code_postal"] == "75013").items())]
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_date_group_keys_are_epoch_milliseconds_and_date_parts_text(client, prefix):
+    """v2.1's changelog: date aggregation keys were timestamps, year()… returned strings."""
+    rows = annotated_rows()
+    url = f"{prefix}/catalog/datasets/mv/aggregates"
+    by_day = get(client, url, select="count(*) as n", group_by="d").json()["aggregations"]
+    midnight = lambda text: int(datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC).timestamp() * 1000)
+    days = Counter(r["d"] for r in rows if r["d"])
+    assert by_day == [{"d": midnight(day), "n": n} for day, n in sorted(days.items())]
+    v21 = get(client, f"{V21}/catalog/datasets/mv/records", select="count(*) as n", group_by="d").json()["results"]
+    assert [row["d"] for row in by_day] == [midnight(row["d"]) for row in v21 if row["d"] is not None]
+    by_instant = get(client, url, select="count(*) as n", group_by="dt").json()["aggregations"]
+    instants = Counter(int(datetime.fromisoformat(r["dt"]).timestamp() * 1000) for r in rows if r["dt"])
+    assert by_instant == [{"dt": key, "n": n} for key, n in sorted(instants.items())]
+    by_year = get(client, url, select="count(*) as n", group_by="year(d) as y").json()["aggregations"]
+    assert by_year == [{"y": year, "n": n} for year, n in sorted(Counter(r["d"][:4] for r in rows if r["d"]).items())]
+    v21_years = get(client, f"{V21}/catalog/datasets/mv/records", select="count(*) as n",
+                    group_by="year(d) as y").json()["results"]
+    assert [row["y"] for row in v21_years] == [2019, 2020, 2021, None]  # v2.1: integers and the null group
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_aggregates(client, source, prefix):
+    url = f"{prefix}/catalog/datasets/logements/aggregates"
+    assert get(client, url, select="count(*) as count").json() == {"aggregations": [{"count": len(source)}]}
+    grouped = get(client, url, select="count(*) as num, annee, sum(nb_logmt_total) as total", group_by="annee").json()
+    truth: dict[int, list[int]] = {}
+    for r in source:
+        truth.setdefault(int(r["annee"]), []).append(int(r["nb_logmt_total"]))
+    assert grouped["aggregations"] == [{"annee": year, "num": len(values), "total": sum(values)}
+                                       for year, values in sorted(truth.items())]
+    # "moved to records?group_by, which are equivalent" (v2.0's deprecation note)
+    records = get(client, f"{prefix}/catalog/datasets/logements/records", limit=-1,
+                  select="count(*) as num, annee, sum(nb_logmt_total) as total", group_by="annee").json()["records"]
+    assert records == grouped["aggregations"]
+    refused = client.get(url, params={"select": "code_postal"})
+    assert refused.status_code == 400 and refused.json()["error_code"] == "InvalidRESTParameterError"
+
+
+def test_catalog_aggregates(client):
+    body = get(client, f"{PREFIXES[1]}/catalog/aggregates", select="count(*) as n", group_by="features").json()
+    v21 = get(client, f"{V21}/catalog/datasets", select="count(*) as n", group_by="features", limit=-1).json()
+    assert body == {"aggregations": v21["results"]}
+    assert sum(row["n"] for row in body["aggregations"] if row["features"] == "analyze") == 2
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_facets(client, prefix):
+    params = {"facet": ["cat", "d"], "refine": "d:2020"}
+    body = get(client, f"{prefix}/catalog/datasets/mv/facets", **params).json()
+    assert body["facets"] == get(client, f"{V21}/catalog/datasets/mv/facets", **params).json()["facets"]
+    counts = {f["value"]: f["count"] for f in next(f for f in body["facets"] if f["name"] == "cat")["facets"]}
+    assert counts == dict(Counter(r["cat"] for r in annotated_rows() if r["d"].startswith("2020")))
+    assert [link["rel"] for link in body["links"]] == ["self", "dataset"]
+    catalog = get(client, f"{prefix}/catalog/facets", facet="features").json()
+    assert catalog["facets"] == get(client, f"{V21}/catalog/facets", facet="features").json()["facets"]
+    assert [link["rel"] for link in catalog["links"]] == ["self", "source"]
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_csv_export_has_no_bom_by_default(client, source, prefix):
+    params = {"delimiter": ";", "list_separator": ",", "quote_all": "false"}
+    v20 = get(client, f"{prefix}/catalog/datasets/logements/exports/csv", **params).content
+    v21 = get(client, f"{V21}/catalog/datasets/logements/exports/csv", **params).content
+    assert not v20.startswith(BOM) and v21.startswith(BOM) and v21 == BOM + v20
+    rows = list(csv.DictReader(io.StringIO(v20.decode("utf-8")), delimiter=";"))
+    assert sorted(r["id_livraison"] for r in rows) == sorted(r["id_livraison"] for r in source)
+    asked = get(client, f"{prefix}/catalog/datasets/logements/exports/csv", with_bom="true").content
+    assert asked.startswith(BOM)
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_json_export(client, source, prefix):
+    params = {"limit": -1, "timezone": "UTC", "use_labels": "false", "epsg": 4326}
+    v20 = get(client, f"{prefix}/catalog/datasets/logements/exports/json", **params)
+    assert v20.content == get(client, f"{V21}/catalog/datasets/logements/exports/json", **params).content
+    records = v20.json()
+    assert len(records) == len(source)
+    assert Counter(r["code_postal"] for r in records) == Counter(r["code_postal"] for r in source)
+
+
+def test_xls_answers_the_xlsx_file(client, source):
+    from python_calamine import CalamineWorkbook
+
+    response = get(client, f"{PREFIXES[0]}/catalog/datasets/logements/exports/xls")
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats-officedocument.spreadsheetml")
+    assert response.headers["content-disposition"] == 'attachment; filename="logements.xlsx"'
+    rows = CalamineWorkbook.from_filelike(io.BytesIO(response.content)).get_sheet_by_index(0).to_python()
+    assert len(rows) == len(source) + 1 and rows[0][0] == "id_livraison"
+    listing = get(client, f"{PREFIXES[0]}/catalog/datasets/logements/exports").json()["links"]
+    assert {"csv", "json", "xls", "xlsx", "geojson"} <= {link["rel"] for link in listing}
+    for link in listing:
+        if link["rel"] in ("self", "csv", "xls"):
+            assert client.get(link["href"]).status_code == 200, link
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_catalog_datasets_and_count(client, prefix):
+    count = get(client, f"{prefix}/catalog/datasets", limit=0).json()
+    assert count["total_count"] == get(client, f"{V21}/catalog/datasets", limit=0).json()["total_count"] == 2
+    assert count["datasets"] == []
+    body = get(client, f"{prefix}/catalog/datasets", order_by="dataset_id").json()
+    expected = get(client, f"{V21}/catalog/datasets", order_by="dataset_id").json()["results"]
+    assert [item["dataset"] for item in body["datasets"]] == expected
+    for item in body["datasets"]:
+        links = {link["rel"]: link["href"] for link in item["links"]}
+        assert set(links) == {"self", "records", "exports", "attachments", "catalog"}
+        lookup = get(client, links["self"]).json()
+        assert lookup["dataset"] == get(client, f"{V21}/catalog/datasets/{item['dataset']['dataset_id']}").json()
+        assert lookup["links"] == item["links"]
+        for href in links.values():
+            assert client.get(href).status_code == 200, href
+    narrowed = get(client, f"{prefix}/catalog/datasets", select="dataset_id, records_count", where="datasetid='mv'")
+    assert narrowed.json()["datasets"][0]["dataset"] == {"dataset_id": "mv", "records_count": len(annotated_rows())}
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_roots_link_to_served_routes(client, prefix):
+    for root in (f"{prefix}/", prefix, f"{prefix}/catalog/", f"{prefix}/catalog"):
+        links = get(client, root).json()["links"]
+        assert links[0]["rel"] == "self" and links[0]["href"].startswith(f"http://testserver{prefix}")
+        for link in links:
+            assert client.get(link["href"]).status_code in (200, 400), link  # aggregates asks for a select
+    attachments = get(client, f"{prefix}/catalog/datasets/mv/attachments").json()
+    v21 = get(client, f"{V21}/catalog/datasets/mv/attachments").text.replace(V21, prefix)
+    assert attachments == json.loads(v21) and len(attachments["attachments"]) == 1
+    assert get(client, attachments["attachments"][0]["href"]).content.decode("utf-8") == NOTICE
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+@pytest.mark.parametrize("params, code, message", [
+    ({"where": 'champ_inconnu = "x"'}, "ODSQLError", "Unknown field: champ_inconnu"),
+    ({"limit": 101}, "InvalidRESTParameterError",
+     "Invalid value for limit API parameter: 101 was found but -1 <= limit <= 100 is expected."),
+    ({"limit": 100, "offset": 9901}, "InvalidRESTParameterError",
+     "Invalid value for sum of offset + limit API parameter: 10001 was found but <= 10000 is expected."),
+])
+def test_errors_are_v21_errors(client, prefix, params, code, message):
+    response = client.get(f"{prefix}/catalog/datasets/logements/records", params=params)
+    assert response.status_code == 400 and response.json()["error_code"] == code
+    assert message in response.json()["message"]
+    assert response.json() == client.get(f"{V21}/catalog/datasets/logements/records", params=params).json()
+    assert client.get(f"{prefix}/catalog/datasets/inconnu/records").status_code == 404
+
+
+def test_openapi_describes_v20(client):
+    spec = get(client, f"{V21}/swagger.json").json()
+    for prefix in PREFIXES:
+        records = spec["paths"][f"{prefix}/catalog/datasets/{{dataset_id}}/records"]["get"]
+        schema = records["responses"]["200"]["content"]["application/json"]["schema"]
+        assert set(schema["required"]) == {"links", "records"} and "400" in records["responses"]
+        assert f"{prefix}/catalog/datasets/{{dataset_id}}/aggregates" in spec["paths"]
+    operations = [op for item in spec["paths"].values() for op in item.values()]
+    assert len(operations) == len({op["operationId"] for op in operations})
