@@ -97,6 +97,33 @@ def test_v1_q_equals_is_an_exact_match_and_rows_minus_one_takes_all(client, rows
         "/api/explore/v2.1/catalog/datasets", params={"limit": 0}).json()["total_count"]
 
 
+def test_qv1_filters_the_explore_api_as_v1_q(client, rows):
+    """``qv1`` (v1's q, which Opendatasoft's widgets and its export links send to v2.1): records,
+    facets, exports and v2.0 keep what v1's search keeps for the same q; ignored, every record
+    came back (an app reading its station's first record got another one)."""
+    base = "/api/explore/v2.1/catalog/datasets/logements"
+    for q, keep in (("(2000011)", lambda r: "2000011" in r.values()),
+                    ("(annee:[2001 TO 2003]) AND (bs=RIVP)", lambda r: 2001 <= int(r["annee"]) <= 2003 and r["bs"] == "RIVP"),
+                    ("meuniers", lambda r: any("meuniers" in v.lower() for v in r.values() if v))):
+        expected = sorted(r["id_livraison"] for r in rows if keep(r))
+        assert expected and len(expected) < len(rows), q
+        v1 = client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": q, "rows": 0}).json()
+        assert v1["nhits"] == len(expected), q
+        records = client.get(f"{base}/records", params={"qv1": q, "limit": 0}).json()
+        assert records["total_count"] == len(expected), q
+        exported = client.get(f"{base}/exports/json", params={"qv1": q, "select": "id_livraison"}).json()
+        assert sorted(str(r["id_livraison"]) for r in exported) == expected, q
+        facets = client.get(f"{base}/facets", params={"qv1": q, "facet": "bs"}).json()["facets"][0]["facets"]
+        assert sum(f["count"] for f in facets) == len(expected), q
+        v20 = client.get("/api/v2/catalog/datasets/logements/records", params={"qv1": q, "limit": 0}).json()
+        assert v20["total_count"] == len(expected), q
+    both = client.get(f"{base}/records", params={"qv1": "bs=RIVP", "where": "annee = 2001", "limit": 0}).json()
+    assert both["total_count"] == sum(r["bs"] == "RIVP" and r["annee"] == "2001" for r in rows)
+    catalogue = client.get("/api/explore/v2.1/catalog/datasets", params={"qv1": "(logement)"}).json()
+    assert [d["dataset_id"] for d in catalogue["results"]] == ["logements"]
+    assert client.get("/api/explore/v2.1/catalog/datasets", params={"qv1": "piscine"}).json()["total_count"] == 0
+
+
 def test_v1_catalogue(client):
     found = client.get("/api/datasets/1.0/search/", params={"q": "logement"}).json()
     assert found["nhits"] == 1 and found["datasets"][0]["datasetid"] == "logements"

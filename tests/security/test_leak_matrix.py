@@ -48,7 +48,8 @@ def _records() -> list[Probe]:
     return [Probe({"limit": 100}), Probe({"where": f'code_postal != "{ALLOWED_CP}"', "limit": 100}),
             Probe({"select": HIDDEN, "limit": 100}), Probe(GROUP), Probe({"refine": "code_postal:75020", "limit": 100}),
             Probe({"include_links": "true", "limit": 100}), Probe({"after": "", "limit": 1000}, reveals=True),
-            Probe({"where": f'{HIDDEN} like "RUE"', "limit": 100}), Probe({"order_by": f"{HIDDEN} desc"})]
+            Probe({"where": f'{HIDDEN} like "RUE"', "limit": 100}), Probe({"order_by": f"{HIDDEN} desc"}),
+            Probe({"qv1": f"({HIDDEN}:RUE) OR (code_postal:{ALLOWED_CP})", "limit": 100})]  # v1's q over v2.1
 
 
 def _exports(portal: str) -> list[Probe]:
@@ -62,8 +63,10 @@ def _exports(portal: str) -> list[Probe]:
 
 def _records_v20() -> list[Probe]:
     """v2.0's records: v2.1's probes but the cursor (v2.0 has no ``after``: pages of 100 at
-    most, the file's first page holds canaries) and grouping by the hidden field."""
-    return [*(p for p in _records() if "after" not in p.params), Probe({"limit": 100}, reveals=True),
+    most, the file's first page holds canaries) and ``qv1`` naming the hidden field (a word
+    there, which v2.0's links echo back as the caller wrote it), and grouping by the hidden field."""
+    return [*(p for p in _records() if "after" not in p.params and "qv1" not in p.params),
+            Probe({"limit": 100}, reveals=True),
             Probe({"group_by": HIDDEN, "select": f"{HIDDEN}, count(*) as n", "limit": 100})]
 
 

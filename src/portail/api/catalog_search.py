@@ -34,9 +34,11 @@ from sqlglot import exp
 
 from portail import odsql
 from portail.odsql import ast
+from portail.odsql.ast import quote_string
 from portail.api.errors import ApiError, invalid_parameter
 from portail.api.facets import DEFAULT_LIMIT, parse_facet, parse_refinements, zone
 from portail.api.serialize import EXPLORE_METAS, records_json
+from portail.api.v1_query import q_conditions
 from portail.odsql import multivalued_items
 from portail.odsql.kinds import RECORDS
 from portail.schema import Field, FieldType
@@ -319,6 +321,13 @@ class CatalogPage:
     total_count: int
     results: list[dict[str, Any]]
     aggregated: bool
+
+
+def catalog_where(where: list[str] | None, qv1: str | None) -> list[str]:
+    """``where`` and ``qv1`` (v1's ``q``, as Opendatasoft's widgets send it) over the catalogue's
+    fields: its plain words a full-text search, as v1's dataset search reads ``q``."""
+    conditions, text = q_conditions(qv1, FIELDS)
+    return [*(where or []), *conditions, *([quote_string(text)] if text and text.strip() else [])]
 
 
 def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None, where: list[str] | None = None,

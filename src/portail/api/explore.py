@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.datastructures import URL
 
-from portail.api.catalog_search import CatalogPage, catalog_facets, search_catalog
+from portail.api.catalog_search import CatalogPage, catalog_facets, catalog_where, search_catalog
 from portail.api.deps import portal_url, public_url
 from portail.api.explore_service import (GROUP_WINDOW, MAX_LIMIT, MAX_WINDOW, check_paging, check_records_access,
                                          dataset_facets, export_stream, get_record, get_visible_dataset, query_records,
@@ -23,6 +23,7 @@ from portail.api.explore_service import (GROUP_WINDOW, MAX_LIMIT, MAX_WINDOW, ch
 from portail.api.errors import invalid_parameter, not_found
 from portail.api.params import Param, query_route
 from portail.api.serialize import dataset_json, json_response
+from portail.api.v1_query import q_conditions
 from portail.auth import Principal
 from portail.catalog.models import Dataset
 from portail.exports import FORMATS, ExportOptions
@@ -31,7 +32,9 @@ from portail.operations import Instance
 from portail.schema import GEO_TYPES, fields_from_json
 
 #: The query parameters of the routes (``api.params``), by what they do.
-FILTERS = (Param("where", many=True), Param("refine", many=True), Param("exclude", many=True))
+FILTERS = (Param("where", many=True), Param("refine", many=True), Param("exclude", many=True),
+           Param("qv1", description="Beyond the v2.1 specification: a v1 q (words, field:value, AND/OR…), as "
+                                    "Opendatasoft's widgets and export links send it; ANDed with where."))
 CLOCK = (Param("timezone", default="UTC"),)
 LANGUAGE = (Param("lang", default="fr", choices=LANGUAGES, parse=language), *CLOCK)
 PAGE = (Param("limit", int, 10), Param("offset", int, 0))
@@ -99,6 +102,15 @@ def offset_links(url: URL, offset: int, limit: int, total: int, grouped: bool = 
     return links
 
 
+def with_qv1(dataset: Dataset, where: list[str] | None, qv1: str | None) -> tuple[list[str], str | None]:
+    """``where`` and ``qv1`` over the caller's fields (its dataset copy's): the conditions to
+    AND, and the plain full text ``qv1`` leaves (``api.v1_query.q_conditions``). Ignoring
+    ``qv1`` answered every record: an app reading the first record of its station's export got
+    another station."""
+    conditions, text = q_conditions(qv1, fields_from_json(dataset.current.fields if dataset.current else []))
+    return [*(where or []), *conditions], text
+
+
 def dataset_object(instance: Instance, portal: str, base: str, principal: Principal, dataset_id: str, *,
                    select: str | None, lang: str, timezone: str, include_links: bool,
                    include_app_metas: bool) -> tuple[Dataset, dict]:
@@ -152,19 +164,20 @@ def export_links(dataset: Dataset, href: str, extra: tuple[str, ...] = ()) -> di
 def export_answer(request: Request, principal: Principal, portal: str, dataset_id: str, format: str, *,
                   select: str | None, order_by: str | None, limit: int, use_labels: bool, compressed: bool,
                   delimiter: str, list_separator: str, quote_all: bool, with_bom: bool, parquet_compression: str,
-                  epsg: int, refine: list[str], exclude: list[str], where: list[str], lang: str, timezone: str,
-                  group_by: str | None) -> StreamingResponse:
+                  epsg: int, refine: list[str], exclude: list[str], where: list[str], qv1: str | None, lang: str,
+                  timezone: str, group_by: str | None) -> StreamingResponse:
     """A dataset's records as a file, streamed (``export_stream``): v2.1's export, and v2.0's
     with its defaults."""
     instance = request.app.state.instance
     dataset = get_visible_dataset(instance, portal, dataset_id, principal)
+    where, text = with_qv1(dataset, where, qv1)
     options = ExportOptions(use_labels=use_labels, delimiter=delimiter, list_separator=list_separator,
                             quote_all=quote_all, with_bom=with_bom, parquet_compression=parquet_compression,
                             epsg=epsg, filename=dataset.slug, timezone=timezone, ordered=order_by is not None,
                             dataset_url=f"{public_url(request, portal)}/api/explore/v2.1/catalog/datasets/{dataset.slug}")
     fmt, chunks = export_stream(instance, dataset, format, select=select, order_by=order_by, limit=limit,
-                                options=options, refine=refine, exclude=exclude, where=where, lang=lang, timezone=timezone,
-                                group_by=group_by, principal=principal,
+                                options=options, refine=refine, exclude=exclude, where=where, text=text, lang=lang,
+                                timezone=timezone, group_by=group_by, principal=principal,
                                 ip=request.client.host if request.client else None)
     filename = f"{dataset.slug}.{fmt.extension}"
     media_type = fmt.media_type
@@ -188,10 +201,11 @@ def explore_router(portal: str) -> APIRouter:
     # The most asked first: routes are tried in order.
     @query_route(router, "/catalog/datasets/{dataset_id}/records", RECORDS, summary="Query a dataset's records")
     def get_records(request: Request, principal, dataset_id: str, *, select, order_by, limit, offset, refine, exclude,
-                    include_links, where, group_by, lang, timezone, after):
+                    include_links, where, qv1, group_by, lang, timezone, after):
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        where, text = with_qv1(dataset, where, qv1)
         page = query_records(instance(request), dataset, select=select, order_by=order_by, limit=limit, offset=offset,
-                             refine=refine, exclude=exclude, after=after, with_ids=include_links, where=where,
+                             refine=refine, exclude=exclude, after=after, with_ids=include_links, where=where, text=text,
                              group_by=group_by, lang=lang, timezone=timezone, principal=principal)
         body = {"total_count": page.total_count, "results": page.results}
         if include_links:  # each record's own links (the record schema's _links), beside its _id
@@ -216,12 +230,14 @@ def explore_router(portal: str) -> APIRouter:
                           principal=principal)
 
     @query_route(router, "/catalog/datasets/{dataset_id}/facets", FACETS, summary="Facet values with counts")
-    def get_facets(request: Request, principal, dataset_id: str, *, facet, refine, exclude, where, timezone):
+    def get_facets(request: Request, principal, dataset_id: str, *, facet, refine, exclude, where, qv1, timezone):
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         href = f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset.slug}/facets"
+        where, text = with_qv1(dataset, where, qv1)
         return json_response({"links": [{"rel": "self", "href": href}],
                               "facets": dataset_facets(instance(request), dataset, facet=facet, refine=refine,
-                                                       exclude=exclude, where=where, timezone=timezone, principal=principal)})
+                                                       exclude=exclude, where=where, text=text, timezone=timezone,
+                                                       principal=principal)})
 
     @query_route(router, "/catalog/datasets/{dataset_id}", DATASET, summary="A dataset's metadata and schema")
     def get_dataset(request: Request, principal, dataset_id: str, *, select, lang, timezone, include_links,
@@ -232,11 +248,12 @@ def explore_router(portal: str) -> APIRouter:
                               include_app_metas=include_app_metas)[1]
 
     @query_route(router, "/catalog/datasets", DATASETS, summary="Search the catalogue")
-    def list_datasets(request: Request, principal, *, limit, offset, include_links, select, where, group_by, order_by,
-                      refine, exclude, lang, timezone, include_app_metas):
+    def list_datasets(request: Request, principal, *, limit, offset, include_links, select, where, qv1, group_by,
+                      order_by, refine, exclude, lang, timezone, include_app_metas):
         """ODSQL over the catalogue's own fields (``api.catalog_search``)."""
         page = catalog_page(instance(request), portal, base_url(request), principal, include_links=include_links,
-                            include_app_metas=include_app_metas, timezone=timezone, select=select, where=where,
+                            include_app_metas=include_app_metas, timezone=timezone, select=select,
+                            where=catalog_where(where, qv1),
                             group_by=group_by, order_by=order_by, limit=limit, offset=offset, refine=refine,
                             exclude=exclude, lang=lang)
         body = {"total_count": page.total_count, "results": page.results}
@@ -256,11 +273,11 @@ def explore_router(portal: str) -> APIRouter:
                                                             for name in ("datasets", "exports", "facets")]}
 
     @query_route(router, "/catalog/facets", FACETS, summary="Facet values of the catalogue")
-    def catalog_facets_route(request: Request, principal, *, facet, refine, exclude, where, timezone):
+    def catalog_facets_route(request: Request, principal, *, facet, refine, exclude, where, qv1, timezone):
         objects = [dataset_json(d, base_url(request)) for d in visible_datasets(instance(request), portal, principal)]
         return {"links": [{"rel": "self", "href": f"{base_url(request)}/api/explore/v2.1/catalog/facets"}],
-                "facets": catalog_facets(objects, facet=facet, refine=refine, exclude=exclude, where=where,
-                                         timezone=timezone)}
+                "facets": catalog_facets(objects, facet=facet, refine=refine, exclude=exclude,
+                                         where=catalog_where(where, qv1), timezone=timezone)}
 
     @query_route(router, "/catalog/datasets/{dataset_id}/attachments", summary="Files attached to a dataset")
     def list_attachments(request: Request, principal, dataset_id: str):
@@ -285,11 +302,11 @@ def explore_router(portal: str) -> APIRouter:
                  summary="Export records (streamed, no row cap)", description=EXPORT_NOTES)
     def export(request: Request, principal, dataset_id: str, format: str, *, select, order_by, limit, use_labels,
                compressed, delimiter, list_separator, quote_all, with_bom, parquet_compression, epsg, refine, exclude,
-               where, lang, timezone, group_by):
+               where, qv1, lang, timezone, group_by):
         return export_answer(request, principal, portal, dataset_id, format, select=select, order_by=order_by,
                              limit=limit, use_labels=use_labels, compressed=compressed, delimiter=delimiter,
                              list_separator=list_separator, quote_all=quote_all, with_bom=with_bom,
                              parquet_compression=parquet_compression, epsg=epsg, refine=refine, exclude=exclude,
-                             where=where, lang=lang, timezone=timezone, group_by=group_by)
+                             where=where, qv1=qv1, lang=lang, timezone=timezone, group_by=group_by)
 
     return router

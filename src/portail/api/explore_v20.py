@@ -40,12 +40,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from portail.api.catalog_search import catalog_facets
+from portail.api.catalog_search import catalog_facets, catalog_where
 from portail.api.deps import portal_url
 from portail.api.errors import ApiError, invalid_parameter
 from portail.api.explore import (DATASET, DATASETS, EXPORT, EXPORT_NOTES, FACETS, LANGUAGE, PAGE, QUERY, RECORD,
                                  attachment_file, attachments_answer, catalog_page, dataset_object, export_answer,
-                                 export_links, offset_links)
+                                 export_links, offset_links, with_qv1)
 from portail.api.explore_service import (check_records_access, dataset_facets, get_record, get_visible_dataset,
                                          query_records, visible_datasets)
 from portail.api.params import Param, query_route
@@ -147,13 +147,14 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
     @query_route(router, "/catalog/datasets/{dataset_id}/records", RECORDS, summary="Query a dataset's records (v2.0)",
                  responses=_answer("records"))
     def get_records(request: Request, principal: Principal, dataset_id: str, *, select, group_by, order_by, where,
-                    refine, exclude, limit, offset, lang, timezone) -> Response:
+                    qv1, refine, exclude, limit, offset, lang, timezone) -> Response:
         """v2.1's records query with v2.0's ODSQL semantics, each record wrapped; a grouped
         query's rows flat, as v2.0's ``group_by_country`` example shows them."""
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        where, text = with_qv1(dataset, where, qv1)
         page = query_records(instance(request), dataset, select=select, group_by=group_by, order_by=order_by,
-                             where=where, refine=refine, exclude=exclude, limit=limit, offset=offset, lang=lang,
-                             timezone=timezone, with_ids=True, principal=principal, v20=True)
+                             where=where, text=text, refine=refine, exclude=exclude, limit=limit, offset=offset,
+                             lang=lang, timezone=timezone, with_ids=True, principal=principal, v20=True)
         links = offset_links(request.url, offset, limit, page.total_count, grouped=page.aggregated, previous=True)
         if page.aggregated:
             return json_response({"links": links, "records": page.results})
@@ -175,24 +176,26 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
                  summary="Aggregate a dataset's records (v2.0, deprecated by Opendatasoft for records?group_by)",
                  responses=_answer("aggregations"))
     def get_aggregates(request: Request, principal: Principal, dataset_id: str, *, select, group_by, order_by, where,
-                       refine, exclude, limit, lang, timezone) -> Response:
+                       qv1, refine, exclude, limit, lang, timezone) -> Response:
         """The records query grouped, every group by default (``limit=-1``, up to 20,000)."""
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        where, text = with_qv1(dataset, where, qv1)
         page = query_records(instance(request), dataset, select=select, group_by=group_by, order_by=order_by,
-                             where=where, refine=refine, exclude=exclude, limit=limit, lang=lang, timezone=timezone,
-                             principal=principal, v20=True)
+                             where=where, text=text, refine=refine, exclude=exclude, limit=limit, lang=lang,
+                             timezone=timezone, principal=principal, v20=True)
         if not page.aggregated:
             raise _not_aggregating()
         return json_response({"aggregations": page.results})
 
     @query_route(router, "/catalog/datasets/{dataset_id}/facets", FACETS, summary="Facet values with counts (v2.0)",
                  responses=_answer("facets"))
-    def get_facets(request: Request, principal: Principal, dataset_id: str, *, facet, refine, exclude, where,
+    def get_facets(request: Request, principal: Principal, dataset_id: str, *, facet, refine, exclude, where, qv1,
                    timezone) -> Response:
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         href = dataset_href(request, dataset.slug)
+        where, text = with_qv1(dataset, where, qv1)
         facets = dataset_facets(instance(request), dataset, facet=facet, refine=refine, exclude=exclude, where=where,
-                                timezone=timezone, principal=principal)
+                                text=text, timezone=timezone, principal=principal)
         return json_response({"links": [{"rel": "self", "href": f"{href}/facets"}, {"rel": "dataset", "href": href}],
                               "facets": facets})
 
@@ -208,11 +211,12 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
 
     @query_route(router, "/catalog/datasets", CATALOG_DATASETS, summary="Search the catalogue (v2.0)",
                  responses=_answer("datasets"))
-    def list_datasets(request: Request, principal: Principal, *, select, where, group_by, order_by, refine, exclude,
-                      limit, offset, lang, timezone, include_app_metas) -> dict:
+    def list_datasets(request: Request, principal: Principal, *, select, where, qv1, group_by, order_by, refine,
+                      exclude, limit, offset, lang, timezone, include_app_metas) -> dict:
         """``limit=0`` counts the datasets (``total_count``), as scripts do."""
         page = catalog_page(instance(request), portal, root(request), principal, include_links=False,
-                            include_app_metas=include_app_metas, timezone=timezone, select=select, where=where,
+                            include_app_metas=include_app_metas, timezone=timezone, select=select,
+                            where=catalog_where(where, qv1),
                             group_by=group_by, order_by=order_by, limit=limit, offset=offset, refine=refine,
                             exclude=exclude, lang=lang)
         links = offset_links(request.url, offset, limit, page.total_count, grouped=page.aggregated, previous=True)
@@ -226,13 +230,13 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
     @query_route(router, "/catalog/aggregates", CATALOG_AGGREGATES,
                  summary="Aggregate the catalogue (v2.0, deprecated by Opendatasoft for datasets?group_by)",
                  responses=_answer("aggregations"))
-    def catalog_aggregates(request: Request, principal: Principal, *, select, group_by, order_by, where, limit, lang,
-                           timezone) -> dict:
+    def catalog_aggregates(request: Request, principal: Principal, *, select, group_by, order_by, where, qv1, limit,
+                           lang, timezone) -> dict:
         """The catalogue search grouped (``api.catalog_search``, v2.1's semantics: the null
         group is kept there, as the catalogue's ODSQL has no v2.0 mode)."""
         page = catalog_page(instance(request), portal, root(request), principal, include_links=False,
-                            include_app_metas=False, timezone=timezone, select=select, where=where, group_by=group_by,
-                            order_by=order_by, limit=limit, offset=0, lang=lang)
+                            include_app_metas=False, timezone=timezone, select=select, where=catalog_where(where, qv1),
+                            group_by=group_by, order_by=order_by, limit=limit, offset=0, lang=lang)
         if not page.aggregated:
             raise _not_aggregating()
         return {"aggregations": page.results}
@@ -251,14 +255,14 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
 
     @query_route(router, "/catalog/facets", FACETS, summary="Facet values of the catalogue (v2.0)",
                  responses=_answer("facets"))
-    def catalog_facets_route(request: Request, principal: Principal, *, facet, refine, exclude, where,
+    def catalog_facets_route(request: Request, principal: Principal, *, facet, refine, exclude, where, qv1,
                              timezone) -> dict:
         """Links ``self`` and ``source`` (the catalogue), as v2.0's facets documentation shows."""
         objects = [dataset_json(d, root(request)) for d in visible_datasets(instance(request), portal, principal)]
         catalog = f"{root(request)}/catalog"
         return {"links": [{"rel": "self", "href": f"{catalog}/facets"}, {"rel": "source", "href": catalog}],
-                "facets": catalog_facets(objects, facet=facet, refine=refine, exclude=exclude, where=where,
-                                         timezone=timezone)}
+                "facets": catalog_facets(objects, facet=facet, refine=refine, exclude=exclude,
+                                         where=catalog_where(where, qv1), timezone=timezone)}
 
     @query_route(router, "/catalog/datasets/{dataset_id}/attachments", summary="Files attached to a dataset (v2.0)",
                  responses=_answer("attachments"))

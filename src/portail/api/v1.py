@@ -32,7 +32,7 @@ from portail.api.explore_service import (dataset_facets, export_batches, get_rec
 from portail.api.facets import SORTS
 from portail.api.params import TRUE, Param, params_of, query_route
 from portail.api.serialize import dataset_json
-from portail.api.v1_query import v1_where
+from portail.api.v1_query import q_conditions
 from portail.api.v1_series import odsql_number
 from portail.auth import ANONYMOUS
 from portail.auth.principal import key_from_request
@@ -148,11 +148,8 @@ def _conditions(request: Request, ds, q: str | None) -> tuple[list[str], str | N
     """The ODSQL conditions of a records call (geofilters, and ``q`` when it uses v1's query
     syntax) and what remains a plain full-text search, over the caller's visible fields."""
     fields = fields_from_json(ds.current.fields)  # the caller's copy: hidden fields are not in it
-    where = _geofilters(request, fields)
-    condition = v1_where(q, fields)
-    if condition is None:
-        return where, q
-    return [*where, condition], None
+    conditions, text = q_conditions(q, fields)
+    return [*_geofilters(request, fields), *conditions], text
 
 
 def _facetsorts(request: Request) -> dict[str, str]:

@@ -143,3 +143,11 @@ def v1_where(q: str | None, fields: list[Field]) -> str | None:
             parts.append("and")  # adjacent terms are ANDed
         parts.append(piece)
     return " ".join(parts) if syntax else None
+
+
+def q_conditions(q: str | None, fields: list[Field]) -> tuple[list[str], str | None]:
+    """``q`` (v1's language: v1's ``q``, and ``qv1`` on the Explore API, which Opendatasoft's
+    widgets and its export links send) as the ODSQL conditions it sets and the plain full text
+    it leaves: a ``q`` of words and phrases only stays full text, which the index answers."""
+    condition = v1_where(q, fields)
+    return ([condition], None) if condition is not None else ([], q)
