@@ -68,3 +68,21 @@ def test_where_applies_to_exports_and_facets(client, rows):
     facets = client.get("/api/explore/v2.1/catalog/datasets/logements/facets",
                         params={"facet": "annee", "where": "annee < 2005"}).json()["facets"][0]["facets"]
     assert {int(f["value"]): f["count"] for f in facets} == dict(Counter(int(r["annee"]) for r in expected))
+
+
+def test_aggregates_without_group_by_count_the_matching_records(client, rows):
+    """Opendatasoft's total_count for aggregates over every matching record is the number of
+    those records (recorded on live portals; a map reads it, with limit=0, as the number of trees
+    in its view before downloading them), not 1; the row itself comes once."""
+    kept = [r for r in rows if int(r["annee"]) >= 2010 and r["arrdt"] == "13"]
+    params = {"select": "count(*) as n, sum(nb_logmt_total) as s", "where": "annee >= 2010 and arrdt = 13"}
+    counted = client.get(URL, params={**params, "limit": 0}).json()
+    assert counted == {"total_count": len(kept), "results": []}
+    body = client.get(URL, params=params).json()
+    assert body == {"total_count": len(kept), "results": [{"n": len(kept), "s": sum(int(r["nb_logmt_total"]) for r in kept)}]}
+    everything = client.get(URL, params={"select": "count(*) as n", "limit": 0}).json()
+    assert everything["total_count"] == len(rows)
+    nothing = client.get(URL, params={"select": "count(*) as n", "where": "annee > 3000"}).json()
+    assert nothing == {"total_count": 0, "results": [{"n": 0}]}
+    grouped = client.get(URL, params={"select": "count(*) as n", "group_by": "arrdt", "limit": 0}).json()
+    assert grouped["total_count"] == len({r["arrdt"] for r in rows})  # groups, as before

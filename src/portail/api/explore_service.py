@@ -527,6 +527,15 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest, par
     if plan.aggregated:
         effective = check_paging(r.limit, r.offset, max_limit=GROUP_WINDOW, window=GROUP_WINDOW)
         query = page_query()
+        if not (r.group_by and r.group_by.strip()):
+            # Aggregates over every matching record (one row): Opendatasoft's total_count is the
+            # number of those records, which apps read (a map's count of trees in its view, with
+            # limit=0, before downloading them); it then repeated the row for each, which is not
+            # reproduced. The count rides along with the row; without a row, the records' count.
+            count = sql(_where(_count_of(), conditions, in_place=True)) if conditions else None
+            total = exp.alias_(exp.Count(this=exp.Star()), _TOTAL)
+            rows = sql(query.select(total).limit(exp.Literal.number(effective)).offset(exp.Literal.number(r.offset))) if effective else None
+            return _PagePlan(columns, True, count, 2**63, rows, effective, False, plan.reads_clock)
         count = sql(_count_of(query.subquery("g")))
         # The number of groups rides along with the page (a window over the groups, evaluated
         # before LIMIT): one grouping pass instead of two; ``count`` serves past the last group.

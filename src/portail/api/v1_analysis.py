@@ -347,7 +347,7 @@ def analyze(request: Request, portal: str, principal, *, dataset: str, q: str | 
             if isinstance(point[name], (int, float)):
                 total += point[name]
                 point[name] = total
-    truncated = window == GROUP_WINDOW and page.total_count > GROUP_WINDOW
+    truncated = bool(axes) and window == GROUP_WINDOW and page.total_count > GROUP_WINDOW  # no x: one point
     return Analysis(points[:limit] if limit else points, truncated)
 
 
