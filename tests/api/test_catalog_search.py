@@ -118,6 +118,14 @@ def test_select_narrows_the_objects(client):
     assert [f["name"] for f in fields] == ["ligne", "n"]
 
 
+def test_aggregates_without_group_by_count_the_matching_datasets(client):
+    """As for records: total_count is the number of datasets the aggregates run over, not 1."""
+    kept = [d for d in DATASETS if "Transports" in d[2]]
+    body = get(client, select="count(*) as n", where='"Transports" in theme')
+    assert body == {"total_count": len(kept), "results": [{"n": len(kept)}]}
+    assert get(client, select="count(*) as n", limit=0) == {"total_count": len(DATASETS), "results": []}
+
+
 def test_group_by_multivalued_counts_each_value(client):
     body = get(client, select="theme, count(*) as n", group_by="theme", order_by="n desc, theme")
     counts = Counter(t for d in DATASETS for t in d[2])

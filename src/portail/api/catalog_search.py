@@ -343,6 +343,10 @@ def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None, 
     data = table(kept)
     if plan.aggregated:
         effective = check_paging(limit, offset, max_limit=20_000, window=20_000)
+        if not (group_by and group_by.strip()):  # over every matching dataset: their number, as for records
+            rows = _run(data, plan.select.select(exp.alias_(exp.Count(this=exp.Star()), _INDEX)))
+            total = rows[0].pop(_INDEX) if rows else 0
+            return CatalogPage(total, _shaped(list(plan.columns), rows[offset:offset + effective], timezone), True)
         rows = _run(data, plan.select)
         return CatalogPage(len(rows), _shaped(list(plan.columns), rows[offset:offset + effective], timezone), True)
     effective = check_paging(limit, offset)
