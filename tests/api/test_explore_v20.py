@@ -291,3 +291,14 @@ def test_openapi_describes_v20(client):
         assert f"{prefix}/catalog/datasets/{{dataset_id}}/aggregates" in spec["paths"]
     operations = [op for item in spec["paths"].values() for op in item.values()]
     assert len(operations) == len({op["operationId"] for op in operations})
+
+
+def test_the_betas_rows_and_start_page_when_limit_and_offset_are_not_given(client):
+    """ods-widgets' advanced results send the 2019 beta's rows (and start): every page was 10."""
+    url = f"{PREFIXES[0]}/catalog/datasets/logements/records"
+    params = {"where": 'code_postal="75001"', "order_by": "id_livraison"}
+    beta = get(client, url, rows=7, start=3, **params).json()["records"]
+    assert [unwrapped(r) for r in beta] == v21_records(client, "logements", limit=7, offset=3, **params)
+    assert len(get(client, url, rows=7, limit=2, **params).json()["records"]) == 2  # limit wins when given
+    catalogue = get(client, f"{PREFIXES[0]}/catalog/datasets", rows=1).json()
+    assert len(catalogue["datasets"]) == 1 < catalogue["total_count"]

@@ -173,7 +173,13 @@ def test_v1_geofilters_limit_the_records(client, rows):
     # a radius written with an exponent (ODSQL has none): read as the number it is
     tiny = client.get("/api/records/1.0/search/", params={**search, "geofilter.distance": f"{points[0][0]},{points[0][1]},1e-5"})
     assert tiny.status_code == 200 and tiny.json()["nhits"] >= 1
-    for bad in ({"geofilter.distance": "48.8566,2.3522"}, {"geofilter.distance": "a,b,c"},
+    # lat,lon alone: the records at that point, as ods-widgets' map asks for a clicked marker
+    lat, lon = points[0]
+    stacked = sum(1 for p in points if _metres_between(lat, lon, *p) <= 1)
+    at = client.get("/api/records/1.0/download/", params={"dataset": "logements", "format": "json",
+                                                          "geofilter.distance": f"{lat},{lon}"}).json()
+    assert len(at) == stacked >= 1
+    for bad in ({"geofilter.distance": "48.8566"}, {"geofilter.distance": "a,b,c"},
                 {"geofilter.bbox": "48.85,2.34,48.87"}, {"geofilter.bbox": "48.85,2.34,48.87,x"},
                 {"geofilter.polygon": "(48.85,2.34),(48.85,2.36)"}, {"geofilter.polygon": "(1,2),(3,4),(5,6)x"}):
         response = client.get("/api/records/1.0/search/", params={**search, **bad})
@@ -416,3 +422,26 @@ def test_v1_q_language_field_queries_and_boolean_operators(client, rows, tmp_pat
     assert dated.get("/api/records/1.0/search/", params={"dataset": "mv", "q": "d>2020"}).json()["nhits"] == 1  # 2021-03-01
     expected = [line.split(";")[4] for line in ANNOTATED_CSV.splitlines()[1:]]
     assert january["nhits"] == sum(1 for d in expected if d.startswith("2020-01")) == 3  # to the end of January
+
+
+def test_what_ods_widgets_send_and_read(client, rows):
+    """Calls of Opendatasoft's widgets, as their source builds them: several q (one per filter
+    of a context) are ANDed, not the last one kept; the download (the map's markers, the
+    exports) ORs a disjunctive facet's values as the search does; v1's schema writes
+    annotations as a list of {name, args}, which the widgets' value formatter filters."""
+    search = "/api/records/1.0/search/"
+    both = client.get(search, params=[("dataset", "logements"), ("q", "bs=RIVP"), ("q", "annee>=2010"), ("rows", 0)])
+    assert both.json()["nhits"] == sum(r["bs"] == "RIVP" and int(r["annee"]) >= 2010 for r in rows) > 0
+    words = client.get(search, params=[("dataset", "logements"), ("q", "rue"), ("q", "meuniers"), ("rows", 0)])
+    assert words.json()["nhits"] == sum(all(any(w in v.lower() for v in r.values() if v) for w in ("rue", "meuniers"))
+                                        for r in rows) > 0
+    chosen = [("refine.bs", "RIVP"), ("refine.bs", "PARIS HABITAT"), ("disjunctive.bs", "true")]
+    downloaded = client.get("/api/records/1.0/download/", params=[("dataset", "logements"), ("format", "json"), *chosen])
+    assert len(downloaded.json()) == sum(r["bs"] in ("RIVP", "PARIS HABITAT") for r in rows) > 0
+    fields = client.get("/api/datasets/1.0/logements/").json()["fields"]
+    assert all(isinstance(f["annotations"], list) for f in fields)
+    assert next(f for f in fields if f["name"] == "bs")["annotations"] == [{"name": "facet"}]
+    found = client.get("/api/datasets/1.0/search/", params={"q": "records_count > 1000"}).json()
+    assert [d["datasetid"] for d in found["datasets"]] == ["logements"]
+    assert client.get("/api/datasets/1.0/search/", params={"q": "records_count > 1000000"}).json()["nhits"] == 0
+    assert client.get("/api/datasets/1.0/search/", params=[("q", "logement"), ("q", "piscine")]).json()["nhits"] == 0

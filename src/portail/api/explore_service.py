@@ -634,11 +634,13 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
                    order_by: str | None = None, limit: int = -1, options=None, refine: list[str] | None = None,
                    exclude: list[str] | None = None, where: list[str] | None = None, lang: str = "fr",
                    timezone: str = "UTC", group_by: str | None = None, principal: Principal = ANONYMOUS,
-                   ip: str | None = None, text: str | None = None, record_ids: bool = False):
+                   ip: str | None = None, text: str | None = None, record_ids: bool = False,
+                   disjunctive: tuple[str, ...] = ()):
     """What an export writes: (format, columns, the engine's batches, options). Checks happen
     before the first batch; an export of restricted data is written to the audit log. ``text``
-    is a full-text search (v1's ``q``); with ``record_ids`` (or a format naming its records)
-    each batch carries the record's id as its last column."""
+    is a full-text search (v1's ``q``), ``disjunctive`` v1's fields whose refined values are
+    ORed; with ``record_ids`` (or a format naming its records) each batch carries the record's
+    id as its last column."""
     from portail.exports import FORMATS, ExportOptions
 
     fmt = FORMATS.get(fmt_name)
@@ -654,7 +656,8 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
     columns = list(plan.columns)
     if fmt.needs_geo and not any(f.type in ("geo_point_2d", "geo_shape") for f in columns):
         raise ApiError(400, "InvalidRESTParameterError", f"The {fmt_name} export needs a geo_point_2d or geo_shape field.")
-    query = _where(plan.select, _filters(access, version, refine, exclude, text, timezone=timezone))
+    query = _where(plan.select, _filters(access, version, refine, exclude, text, disjunctive=tuple(disjunctive),
+                                         timezone=timezone))
     if record_ids or fmt.extra.get("record_ids"):  # RDF: each record is named by its id, the writer's last column
         if plan.aggregated:
             raise invalid_parameter(f"The {fmt_name} export writes records, each named by its id: it cannot group or "

@@ -25,9 +25,9 @@ compiler knows no virtual fields, for v2.1 either), its exports' ``offset``, its
 datetimes as integers, and the null group of the catalogue's aggregates (``api.catalog_search``
 has no v2.0 mode).
 
-The 2019 beta's ``rows``/``start``/``sort`` are not read: the later v2.0 (``limit``/``offset``/
-``order_by``) replaced them, and reading both spellings of one bound would need a precedence
-rule no source gives.
+The 2019 beta's ``rows``/``start`` are read where ``limit``/``offset`` are not given
+(Opendatasoft's advanced widgets send ``rows``); its ``sort`` is not: the later v2.0's
+``order_by`` replaced it.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from portail.api.explore import (DATASET, DATASETS, EXPORT, EXPORT_NOTES, FACETS
                                  export_links, offset_links, with_qv1)
 from portail.api.explore_service import (check_records_access, dataset_facets, get_record, get_visible_dataset,
                                          query_records, visible_datasets)
-from portail.api.params import Param, query_route
+from portail.api.params import Param, params_of, query_route
 from portail.api.serialize import dataset_json, json_response
 from portail.auth import Principal
 from portail.catalog.models import Dataset
@@ -63,10 +63,13 @@ def _without(params: tuple[Param, ...], *names: str) -> tuple[Param, ...]:
     return tuple(p for p in params if p.name not in names)
 
 
+#: The 2019 beta's names of limit and offset, which Opendatasoft's advanced widgets still send.
+BETA_PAGE = (Param("rows", int, description="The 2019 beta's limit, read when limit is not given"),
+             Param("start", int, description="The 2019 beta's offset, read when offset is not given"))
 #: v2.0's parameters: v2.1's tables (``api.explore``) less what v2.1 added.
-RECORDS = (*QUERY, *PAGE, *LANGUAGE)
+RECORDS = (*QUERY, *PAGE, *BETA_PAGE, *LANGUAGE)
 AGGREGATES = (*QUERY, Param("limit", int, -1), *LANGUAGE)
-CATALOG_DATASETS = _without(DATASETS, "include_links")
+CATALOG_DATASETS = (*_without(DATASETS, "include_links"), *BETA_PAGE)
 CATALOG_AGGREGATES = (*_without(QUERY, "refine", "exclude"), Param("limit", int, -1), *LANGUAGE)
 DATASET_LOOKUP = _without(DATASET, "include_links")
 #: v2.0's exports wrote CSV without a BOM (v2.1's changelog) and could not group (v2.1 added it).
@@ -122,6 +125,14 @@ def wrapped_record(fields: dict[str, Any], record_id: str, timestamp: str, datas
             "record": {"id": record_id, "timestamp": timestamp, "size": size, "fields": fields}}
 
 
+def paging(request: Request, limit: int, offset: int, rows: int | None, start: int | None) -> tuple[int, int]:
+    """limit and offset, or the 2019 beta's rows and start where limit and offset are not given
+    (ods-widgets' advanced results send ``rows``: every page was 10 records)."""
+    given = params_of(request)
+    return (rows if rows is not None and "limit" not in given else limit,
+            start if start is not None and "offset" not in given else offset)
+
+
 def dataset_links(href: str, catalog: str) -> list[dict[str, str]]:
     """A dataset's links in v2.0 (the OpenAPI document's ``getDataset``: its records,
     attachments, catalog), each a route served here."""
@@ -147,9 +158,10 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
     @query_route(router, "/catalog/datasets/{dataset_id}/records", RECORDS, summary="Query a dataset's records (v2.0)",
                  responses=_answer("records"))
     def get_records(request: Request, principal: Principal, dataset_id: str, *, select, group_by, order_by, where,
-                    qv1, refine, exclude, limit, offset, lang, timezone) -> Response:
+                    qv1, refine, exclude, limit, offset, rows, start, lang, timezone) -> Response:
         """v2.1's records query with v2.0's ODSQL semantics, each record wrapped; a grouped
         query's rows flat, as v2.0's ``group_by_country`` example shows them."""
+        limit, offset = paging(request, limit, offset, rows, start)
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         where, text = with_qv1(dataset, where, qv1)
         page = query_records(instance(request), dataset, select=select, group_by=group_by, order_by=order_by,
@@ -212,8 +224,9 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
     @query_route(router, "/catalog/datasets", CATALOG_DATASETS, summary="Search the catalogue (v2.0)",
                  responses=_answer("datasets"))
     def list_datasets(request: Request, principal: Principal, *, select, where, qv1, group_by, order_by, refine,
-                      exclude, limit, offset, lang, timezone, include_app_metas) -> dict:
+                      exclude, limit, offset, rows, start, lang, timezone, include_app_metas) -> dict:
         """``limit=0`` counts the datasets (``total_count``), as scripts do."""
+        limit, offset = paging(request, limit, offset, rows, start)
         page = catalog_page(instance(request), portal, root(request), principal, include_links=False,
                             include_app_metas=include_app_metas, timezone=timezone, select=select,
                             where=catalog_where(where, qv1),

@@ -24,7 +24,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 
 from portail.api.catalog_exports import CSV_COLUMNS, catalog_info, rss_response, table_response
-from portail.api.catalog_search import catalog_facets, search_catalog
+from portail.api.catalog_search import catalog_facets, catalog_where, search_catalog
 from portail.api.deps import portal_url
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import (dataset_facets, export_batches, get_record, get_visible_dataset, query_records,
@@ -32,13 +32,13 @@ from portail.api.explore_service import (dataset_facets, export_batches, get_rec
 from portail.api.facets import SORTS
 from portail.api.params import TRUE, Param, params_of, query_route
 from portail.api.serialize import dataset_json
-from portail.api.v1_query import q_conditions
+from portail.api.v1_query import joined_q, q_conditions
 from portail.api.v1_series import odsql_number
 from portail.auth import ANONYMOUS
 from portail.auth.principal import key_from_request
 from portail.exports import ExportOptions
 from portail.exports.formats import plain_numbers
-from portail.odsql.ast import quote_name, quote_string
+from portail.odsql.ast import quote_name
 from portail.odsql.literals import zone
 from portail.schema import Field, FieldType, fields_from_json
 from portail.values import record_value
@@ -49,15 +49,17 @@ MAX_WINDOW = 10_000
 #: anonymous caller instead of refusing it: a forged form then reads only what anyone may read,
 #: and changes nothing.
 READ_BY_POST = re.compile(r"(?:^|/)api/(?:records/1\.0/(?:search|download|analyze|geocluster|geopreview)|datasets/1\.0/(?:search|[^/]+|[^/]+/records/[^/]+))/?$")
+#: v1's ``q``, repeated as ods-widgets send it (one per filter of a context): ANDed (``joined_q``).
+Q = Param("q", many=True)
 PAGE = (Param("rows", int, 10), Param("start", int, 0))
 #: ``refine.<field>`` and ``exclude.<field>`` are read by prefix (``_prefixed``), ``facet`` repeated.
-SEARCH = (Param("dataset", required=True), Param("q"), *PAGE, Param("sort"), Param("fields"), Param("timezone", default="UTC"),
+SEARCH = (Param("dataset", required=True), Q, *PAGE, Param("sort"), Param("fields"), Param("timezone", default="UTC"),
           Param("facet", many=True), Param("format", default="json", choices=("json", "jsonp", "geojson", "geojsonp")),
           Param("callback"))
 #: v1's catalogue search: v2.1's catalogue fields (``theme``, ``keyword``, ``publisher``,
 #: ``modified``…) for ``refine.<field>``, ``exclude.<field>``, ``facet`` and ``sort``; its page
 #: as JSON, JSONP (``callback``), CSV or RSS.
-DATASETS = (Param("q"), *PAGE, Param("sort"), Param("facet", many=True), Param("timezone", default="UTC"),
+DATASETS = (Q, *PAGE, Param("sort"), Param("facet", many=True), Param("timezone", default="UTC"),
             Param("format", default="json", choices=("json", "jsonp", "csv", "rss")), Param("callback"))
 #: v1's ``csv_separator``: "any ASCII character", its documentation says; here the tab and the
 #: punctuation that no unquoted cell holds (numbers, dates and instants are written bare, with
@@ -66,7 +68,7 @@ SEPARATORS = ("\t", *(c for c in string.punctuation if c not in '".-+:'))
 #: v1's download: every matching record (no window), as CSV (its default), JSON (v1 records) or
 #: GeoJSON, those two also as JSONP; the search's filters, ``csv_separator`` and
 #: ``use_labels_for_header``.
-DOWNLOAD = (Param("dataset", required=True), Param("q"), Param("sort"), Param("fields"), Param("timezone", default="UTC"),
+DOWNLOAD = (Param("dataset", required=True), Q, Param("sort"), Param("fields"), Param("timezone", default="UTC"),
             Param("format", default="csv", choices=("csv", "json", "jsonp", "geojson", "geojsonp")), Param("callback"),
             Param("csv_separator", default=";", choices=SEPARATORS),
             Param("use_labels_for_header", bool, False))
@@ -113,7 +115,8 @@ def _geo_field(fields: list[Field]) -> Field | None:
 
 
 def _geofilters(request: Request, fields: list[Field]) -> list[str]:
-    """``geofilter.distance=lat,lon,metres``, ``geofilter.polygon=(lat,lon),(lat,lon),…`` and
+    """``geofilter.distance=lat,lon,metres`` (``lat,lon`` alone: within a metre, the points stacked
+    there, which ods-widgets' map asks for a clicked marker), ``geofilter.polygon=(lat,lon),…`` and
     ``geofilter.bbox=lat1,lon1,lat2,lon2`` (which ods-widgets' map sends with its view's bounds)
     as ODSQL conditions on the dataset's geo field (``_geo_field``), built from the numbers they
     parse to: no text of the request reaches the query."""
@@ -126,8 +129,8 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
         raise invalid_parameter("This dataset has no geo field: geofilter parameters cannot apply.")
     column = quote_name(geo.name)
     conditions = []
-    if distance is not None:
-        lat, lon, metres = _numbers(distance, "geofilter.distance", 3)
+    if distance is not None:  # lat,lon alone: the records at that point (ods-widgets' click on a marker)
+        lat, lon, metres = _numbers(distance if distance.count(",") != 1 else distance + ",1", "geofilter.distance", 3)
         conditions.append(f"within_distance({column}, geom'POINT({lon!r} {lat!r})', {odsql_number(metres)})")
     if polygon is not None:
         pairs = _PAIR.findall(polygon)
@@ -337,6 +340,7 @@ def v1_router(portal: str = "public") -> APIRouter:
     def search_records(request: Request, principal, *, dataset, q, rows, start, sort, fields, timezone, facet, format,
                        callback):
         padded, principal = _padding(request, principal, format, callback)
+        q = joined_q(q)
         if rows == -1:  # "all": apps listing a city's stations send it; as many as the window holds
             rows = max(MAX_WINDOW - start, 0)
         if rows < 0 or start < 0 or start + rows > MAX_WINDOW:
@@ -398,6 +402,7 @@ def v1_router(portal: str = "public") -> APIRouter:
     def _download(request: Request, principal, *, dataset, q, sort, fields, timezone, format, callback,
                   csv_separator, use_labels_for_header):
         padded, principal = _padding(request, principal, format, callback)
+        q = joined_q(q)
         if len(params_of(request).getlist("dataset")) > 1:
             raise invalid_parameter("Invalid value for dataset API parameter: one dataset is expected.")
         ds = get_visible_dataset(instance(request), portal, dataset, principal)
@@ -407,7 +412,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         fmt, columns, batches, options = export_batches(
             instance(request), ds, written, select=fields, order_by=_order_by(sort), options=options,
             refine=_prefixed(request, "refine."), exclude=_prefixed(request, "exclude."), where=where, text=text,
-            timezone=timezone,
+            timezone=timezone, disjunctive=_disjunctive(request),
             principal=principal, ip=request.client.host if request.client else None, record_ids=written == "json")
         chunks = _v1_records_json(ds, columns, batches, timezone) if written == "json" else fmt.write(columns, batches, options)
         if padded:
@@ -417,9 +422,14 @@ def v1_router(portal: str = "public") -> APIRouter:
                                  headers={"Content-Disposition": f'attachment; filename="{ds.slug}.{fmt.extension}"'})
 
     def _v1_dataset(v2: dict[str, Any]) -> dict[str, Any]:
-        """A dataset as v1 writes it, from its v2.1 object (``dataset_json``)."""
+        """A dataset as v1 writes it, from its v2.1 object (``dataset_json``): its fields'
+        annotations as v1's list of ``{name, args}`` (ods-widgets' value formatter filters it
+        as a list, and throws on v2.1's object: a table stopped at its first date column)."""
         metas = v2["metas"]["default"]
-        return {"datasetid": v2["dataset_id"], "has_records": v2["has_records"], "features": v2["features"], "fields": v2["fields"],
+        fields = [{**f, "annotations": [{"name": name, **({"args": args} if args else {})}
+                                        for name, args in (f.get("annotations") or {}).items()]}
+                  for f in v2["fields"]]
+        return {"datasetid": v2["dataset_id"], "has_records": v2["has_records"], "features": v2["features"], "fields": fields,
                 "attachments": v2["attachments"],
                 "metas": {**{k: v for k, v in metas.items() if v is not None}, "domain": "default",
                           "license": metas["license"], "records_count": metas["records_count"]}}
@@ -433,6 +443,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         written by the catalogue exports' writers (their columns, their feed; newest first
         in RSS unless ``sort`` says otherwise, as the RSS export)."""
         padded, principal = _padding(request, principal, format, callback)
+        q = joined_q(q)
         datasets = visible_datasets(instance(request), portal, principal)
         if rows == -1:  # "all", as harvesters listing a portal's datasets send it
             rows = len(datasets)
@@ -440,7 +451,7 @@ def v1_router(portal: str = "public") -> APIRouter:
             raise invalid_parameter("Invalid value for rows/start: both must be >= 0 (or rows=-1 for all).")
         objects = [dataset_json(d, portal_url(request, portal)) for d in datasets]
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
-        where = [quote_string(q)] if q and q.strip() else []  # a bare string: a full-text search of its words
+        where = catalog_where([], q)  # words a full-text search; field queries on the catalogue's fields
         page = search_catalog(objects, select=",".join(CSV_COLUMNS) if format == "csv" else None, where=where,
                               order_by=_order_by(sort) or ("modified desc" if format == "rss" else None), limit=rows,
                               offset=start, refine=refine, exclude=exclude, timezone=timezone,

@@ -53,7 +53,8 @@ from portail.api.catalog_exports import table_response
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
 from portail.api.params import TRUE, Param, params_of, query_route
-from portail.api.v1 import SEPARATORS, _conditions, _disjunctive, _padded, _padding, _prefixed
+from portail.api.v1 import Q, SEPARATORS, _conditions, _disjunctive, _padded, _padding, _prefixed
+from portail.api.v1_query import joined_q
 from portail.api.v1_series import FUNCTIONS, QUANTILES, Serie, read_series, select_items, serie_value
 from portail.exports import ExportOptions
 from portail.odsql.ast import quote_name
@@ -64,7 +65,7 @@ LEVELS = ("year", "month", "day", "hour", "minute")
 PERIODIC = ("year", "month", "week", "weekday", "day", "hour", "minute")
 PRECISION = ("year", "month", "week", "day", "hour", "minute")
 #: ``maxpoints`` is read by ``_maxpoints``: the charts send it empty.
-ANALYZE = (Param("dataset", required=True), Param("q"), Param("x", many=True), Param("maxpoints"),
+ANALYZE = (Param("dataset", required=True), Q, Param("x", many=True), Param("maxpoints"),
            Param("periodic", default="year", choices=PERIODIC), Param("precision", default="day", choices=PRECISION),
            Param("sort"), Param("timezone", default="UTC"), Param("format", default="json", choices=("json", "jsonp", "csv")),
            Param("callback"), Param("csv_separator", default=";", choices=SEPARATORS))
@@ -301,7 +302,7 @@ class Analysis:
     truncated: bool
 
 
-def analyze(request: Request, portal: str, principal, *, dataset: str, q: str | None, x: list[str],
+def analyze(request: Request, portal: str, principal, *, dataset: str, q: list[str], x: list[str],
             maxpoints: str | None, periodic: str, precision: str, sort: str | None, timezone: str,
             filters: dict[str, Any], conditions: Callable[[Any, str | None], tuple[list[str], str | None]]) -> Analysis:
     """The points of an analysis. ``filters`` are the search's refine/exclude/disjunctive,
@@ -315,7 +316,7 @@ def analyze(request: Request, portal: str, principal, *, dataset: str, q: str | 
     if not axes and not series:
         raise invalid_parameter("Missing value for x API parameter: an x field or a y.<serie>.func is expected.")
     cumulative = [s.name for s in series if params.get(f"y.{s.name}.cumulative", "").strip().lower() in TRUE]
-    where, text = conditions(ds, q)
+    where, text = conditions(ds, joined_q(q))
     aliases = _aliases(axes)
     keys = []  # "<ODSQL> as <alias>" of each group key
     for axis, names in zip(axes, aliases):

@@ -35,8 +35,9 @@ from shapely.geometry import mapping, shape
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
 from portail.api.params import Param, params_of, query_route
-from portail.api.v1 import (MAX_WINDOW, _conditions, _disjunctive, _geo_field, _order_by, _padded, _padding,
+from portail.api.v1 import (MAX_WINDOW, Q, _conditions, _disjunctive, _geo_field, _order_by, _padded, _padding,
                             _prefixed, _v1_record)
+from portail.api.v1_query import joined_q
 from portail.api.v1_series import Serie, read_series, select_items, serie_value
 from portail.catalog.models import Dataset
 from portail.odsql.ast import quote_name
@@ -48,11 +49,11 @@ ZOOMS, RADII = range(0, 26), range(1, 1001)
 _FORMATS = ("json", "jsonp")
 #: ``clusterdistance`` is mandatory in Opendatasoft's documentation; absent, it is the 50 pixels
 #: the map always sends. ``rows`` defaults to the 1,000 geometries the map asks for.
-GEOCLUSTER = (Param("dataset", required=True), Param("q"), Param("clusterprecision", int, required=True),
+GEOCLUSTER = (Param("dataset", required=True), Q, Param("clusterprecision", int, required=True),
               Param("clusterdistance", int, 50), Param("shapeprecision", int, 0),
               Param("clustermode", default="polygon", choices=("polygon", "heatmap")), Param("return_polygons", bool, True),
               Param("timezone", default="UTC"), Param("format", default="json", choices=_FORMATS), Param("callback"))
-GEOPREVIEW = (Param("dataset", required=True), Param("q"), Param("rows", int, 1000), Param("clusterprecision", int),
+GEOPREVIEW = (Param("dataset", required=True), Q, Param("rows", int, 1000), Param("clusterprecision", int),
               Param("sort"), Param("timezone", default="UTC"), Param("format", default="json", choices=_FORMATS),
               Param("callback"))
 #: The clusters of one shape given their shape: how many at most (a map zoomed in on scattered
@@ -86,7 +87,7 @@ class _Selection:
     filters: dict[str, Any]
 
 
-def _selection(request: Request, portal: str, principal, dataset: str, q: str | None, timezone: str) -> _Selection:
+def _selection(request: Request, portal: str, principal, dataset: str, q: list[str], timezone: str) -> _Selection:
     if len(params_of(request).getlist("dataset")) > 1:
         raise invalid_parameter("Invalid value for dataset API parameter: one dataset is expected.")
     ds = get_visible_dataset(request.app.state.instance, portal, dataset, principal)
@@ -94,7 +95,7 @@ def _selection(request: Request, portal: str, principal, dataset: str, q: str | 
     if geo is None:
         raise invalid_parameter("This dataset has no geo field (geo_point_2d or geo_shape): its records cannot be mapped.")
     column = quote_name(geo.name)
-    where, text = _conditions(request, ds, q)
+    where, text = _conditions(request, ds, joined_q(q))
     where.append(f"{column} is not null")
     return _Selection(ds, geo, column, {
         "refine": _prefixed(request, "refine."), "exclude": _prefixed(request, "exclude."),

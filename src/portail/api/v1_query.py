@@ -151,3 +151,12 @@ def q_conditions(q: str | None, fields: list[Field]) -> tuple[list[str], str | N
     it leaves: a ``q`` of words and phrases only stays full text, which the index answers."""
     condition = v1_where(q, fields)
     return ([condition], None) if condition is not None else ([], q)
+
+
+def joined_q(values: list[str]) -> str | None:
+    """Repeated ``q`` parameters as one ``q``, ANDed: ods-widgets send one per filter of a
+    context (the search box, a time range, a calendar's bounds…), and Opendatasoft ANDs them."""
+    given = [v for v in values if v and v.strip()]
+    if len(given) <= 1:
+        return given[0] if given else None
+    return " AND ".join(f"({v})" for v in given)
