@@ -445,3 +445,18 @@ def test_what_ods_widgets_send_and_read(client, rows):
     assert [d["datasetid"] for d in found["datasets"]] == ["logements"]
     assert client.get("/api/datasets/1.0/search/", params={"q": "records_count > 1000000"}).json()["nhits"] == 0
     assert client.get("/api/datasets/1.0/search/", params=[("q", "logement"), ("q", "piscine")]).json()["nhits"] == 0
+
+
+def test_a_text_field_query_is_a_search_of_its_words(client, rows):
+    """``bs:"paris habitat"``: the words of the field, case and accents aside (Opendatasoft's
+    "normalized token query"; ods-widgets' text search on one field sends what was typed);
+    ``==`` stays exact."""
+    def hits(q):
+        return client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": q, "rows": 0}).json()["nhits"]
+
+    habitat = sum(r["bs"] == "PARIS HABITAT" for r in rows)
+    assert hits('bs:"paris habitat"') == hits("bs:PARIS") == sum("PARIS" in r["bs"].split() for r in rows) >= habitat > 0
+    assert hits('bs=="paris habitat"') == 0 and hits('bs=="PARIS HABITAT"') == habitat
+    street = sum({"meuniers"} <= set(r["adresse_programme"].lower().split()) for r in rows)
+    assert hits("adresse_programme:MEUNIERS") == street > 0
+    assert hits("ville:lyon") == 0  # words of that field only

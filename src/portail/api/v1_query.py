@@ -3,7 +3,9 @@
 v1 apps write ``q`` as words and ``"phrases"`` (full text), field queries (``annee:2010``,
 ``annee>=2010``, ``nom=="Paris"`` or ``siren=552100554`` (exact, as Opendatasoft's query
 language documents ``=``; scripts looking a company up send it), ``date:[2019 TO 2020]``, dates
-as ``YYYY[/MM[/DD]]``),
+as ``YYYY[/MM[/DD]]``; ``ville:lyon`` on a text field is a search of its words, case and
+accents aside, as Opendatasoft's query language documents it ("a normalized token query") and
+ods-widgets' text search restricted to a field sends what the reader typed),
 ``AND``/``OR``/``NOT`` with parentheses (adjacent terms are ANDed) and the functions
 ``#null(f)``, ``#exact(f, "v")``, ``#search(f, "v")``, ``#startswith(f, "v")`` and
 ``#now(days=-1)`` as a value.
@@ -101,6 +103,8 @@ def _field_query(f: Field, op: str, value: str) -> str:
         start, end = period
         within = f"({name} >= {start} and {name} < {end})"
         return {":": within, "==": within, "=": within, ">=": f"{name} >= {start}", ">": f"{name} >= {end}", "<": f"{name} < {start}", "<=": f"{name} < {end}"}[op]
+    if op == ":" and f.type == FieldType.TEXT:  # words of the field, case and accents aside (``==`` is exact)
+        return f"{name} like {quote_string(_unquoted(value))}"
     return f"{name} {'=' if op == '==' else op} {_value(f, value)}"  # ':' is ODSQL's equality too
 
 
