@@ -157,3 +157,20 @@ def test_jsonp_reads_as_anonymous_unless_a_key_is_given(instance, client, alice_
     assert ids(keyed) == {*DATASETS, "prive"}
     assert ids(client.get(URL, params={"format": "jsonp", "callback": "cb"})) == set(DATASETS)
     assert "prive" not in {r["dataset_id"] for r in _csv(client)}
+
+
+def test_disjunctive_themes_and_facet_order_as_ods_widgets_send_them(client):
+    """``<ods-facet name="theme" disjunctive="true" sort="alphanum">`` on a catalogue: the chosen
+    themes are ORed (0 datasets before) and the facet keeps listing the others, in its order."""
+    chosen = [("refine.theme", "Administration"), ("refine.theme", "Economie"), ("facet", "theme")]
+    assert client.get(URL, params=chosen).json()["nhits"] == 0  # ANDed without disjunctive
+    body = client.get(URL, params=[*chosen, ("disjunctive.theme", "true"), ("facetsort.theme", "-alphanum")]).json()
+    assert sorted(d["datasetid"] for d in body["datasets"]) == sorted(DATASETS)
+    facets = body["facet_groups"][0]["facets"]
+    assert [f["name"] for f in facets] == sorted({t for _, _, themes, _ in DATASETS.values() for t in themes}, reverse=True)
+    assert {f["name"]: f["count"] for f in facets} == {"Administration": 2, "Economie": 1}
+    assert {f["state"] for f in facets} == {"refined"}
+    one = client.get(URL, params=[("refine.theme", "Economie"), ("disjunctive.theme", "true"), ("facet", "theme")]).json()
+    assert [d["datasetid"] for d in one["datasets"]] == ["regions"]
+    assert {f["name"]: f["state"] for f in one["facet_groups"][0]["facets"]} == {
+        "Administration": "displayed", "Economie": "refined"}

@@ -203,16 +203,21 @@ def _matches(obj: dict[str, Any], f: Field, value: str, tz: ZoneInfo) -> bool:
 
 
 def refined(objects: list[dict[str, Any]], refine: list[str], exclude: list[str],
-            skip: str | None = None, timezone: str = "UTC") -> list[dict[str, Any]]:
-    """The dataset objects kept by ``refine`` (all must hold) and ``exclude`` (none may);
-    ``skip`` ignores the refinements of one field (a disjunctive facet); dates are the days of
-    ``timezone``."""
-    rules = parse_refinements(refine, FIELDS, exclude=False) + parse_refinements(exclude, FIELDS, exclude=True)
+            skip: str | None = None, timezone: str = "UTC", disjunctive: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The dataset objects kept by ``refine`` (all must hold, but the values of a
+    ``disjunctive`` field, one of which must: v1's ``disjunctive.<field>``, as ods-widgets'
+    facets send it) and ``exclude`` (none may); ``skip`` ignores the refinements of one field
+    (a disjunctive facet's own values); dates are the days of ``timezone``."""
+    rules = [r for r in parse_refinements(refine, FIELDS, exclude=False) + parse_refinements(exclude, FIELDS, exclude=True)
+             if not (skip and r.field.name == skip and not r.exclude)]
+    ored = [r for r in rules if r.field.name in disjunctive and not r.exclude]
+    anded = [r for r in rules if r not in ored]
     tz = zone(timezone)
     kept = []
     for obj in objects:
-        if all(_matches(obj, r.field, r.value, tz) != r.exclude for r in rules
-               if not (skip and r.field.name == skip and not r.exclude)):
+        if all(_matches(obj, r.field, r.value, tz) != r.exclude for r in anded) and \
+                all(any(_matches(obj, r.field, r.value, tz) for r in ored if r.field.name == name)
+                    for name in {r.field.name for r in ored}):
             kept.append(obj)
     return kept
 
@@ -333,10 +338,11 @@ def catalog_where(where: list[str] | None, qv1: str | None) -> list[str]:
 def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None, where: list[str] | None = None,
                    group_by: str | None = None, order_by: str | None = None, limit: int = 10, offset: int = 0,
                    refine: list[str] | None = None, exclude: list[str] | None = None, lang: str = "fr",
-                   timezone: str = "UTC", check_paging: Callable[..., int]) -> CatalogPage:
+                   timezone: str = "UTC", check_paging: Callable[..., int],
+                   disjunctive: tuple[str, ...] = ()) -> CatalogPage:
     """A page of the catalogue: dataset objects (``select`` narrows them to the selected
     properties), or groups when the query aggregates."""
-    kept = refined(objects, refine or [], exclude or [], timezone=timezone)
+    kept = refined(objects, refine or [], exclude or [], timezone=timezone, disjunctive=disjunctive)
     clauses = dict(where=[w for w in where or [] if w and w.strip()], group_by=group_by, order_by=order_by,
                    lang=lang, timezone=timezone)
     plan = _compile(select=select, **clauses)
@@ -412,8 +418,9 @@ def _date_entries(moments: list[datetime], refined_paths: set[str], prefix: str 
 
 def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = None, refine: list[str] | None = None,
                    exclude: list[str] | None = None, where: list[str] | None = None,
-                   timezone: str = "UTC") -> list[dict[str, Any]]:
-    """Facet values with counts over the datasets kept by where, refine and exclude."""
+                   timezone: str = "UTC", disjunctive: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Facet values with counts over the datasets kept by where, refine and exclude
+    (``disjunctive``: fields whose refined values are ORed, as in ``refined``)."""
     specs = [parse_facet(f, FIELDS) for f in facet] if facet else [parse_facet(n, FIELDS) for n in DEFAULT_FACETS]
     tz = zone(timezone)
     given = [w for w in where or [] if w and w.strip()]
@@ -427,7 +434,8 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
         f = spec.field
         name = _column(f.name)
         source = next(c for c in _COLUMNS if c[0] == name)
-        kept = refined(objects, refine or [], exclude or [], skip=f.name if spec.disjunctive else None, timezone=timezone)
+        kept = refined(objects, refine or [], exclude or [], skip=f.name if spec.disjunctive else None, timezone=timezone,
+                       disjunctive=disjunctive)
         mine = [r for r in rules if r.field.name == f.name]
         values = [_raw(o, name, source[3]) for o in kept]
         if f.type in (FieldType.DATETIME, FieldType.DATE):

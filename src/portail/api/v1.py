@@ -451,11 +451,12 @@ def v1_router(portal: str = "public") -> APIRouter:
             raise invalid_parameter("Invalid value for rows/start: both must be >= 0 (or rows=-1 for all).")
         objects = [dataset_json(d, portal_url(request, portal)) for d in datasets]
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
+        disjunctive = _disjunctive(request)
         where = catalog_where([], q)  # words a full-text search; field queries on the catalogue's fields
         page = search_catalog(objects, select=",".join(CSV_COLUMNS) if format == "csv" else None, where=where,
                               order_by=_order_by(sort) or ("modified desc" if format == "rss" else None), limit=rows,
                               offset=start, refine=refine, exclude=exclude, timezone=timezone,
-                              check_paging=lambda limit, offset, **_: limit)
+                              check_paging=lambda limit, offset, **_: limit, disjunctive=disjunctive)
         if format == "csv":
             return table_response(page.results, "csv", ExportOptions(timezone=timezone))
         if format == "rss":
@@ -466,9 +467,12 @@ def v1_router(portal: str = "public") -> APIRouter:
         body: dict[str, Any] = {"nhits": page.total_count, "parameters": parameters,
                                 "datasets": [_v1_dataset(o) for o in page.results]}
         if facet:
+            orders = _facetsorts(request)
+            asked = [_facet_call(f, f in disjunctive, orders.get(f)) if f in disjunctive or f in orders else f
+                     for f in facet]
             body["facet_groups"] = [{"name": group["name"], "facets": [_v1_facet(e) for e in group["facets"]]}
-                                    for group in catalog_facets(objects, facet=facet, refine=refine, exclude=exclude,
-                                                                where=where, timezone=timezone)]
+                                    for group in catalog_facets(objects, facet=asked, refine=refine, exclude=exclude,
+                                                                where=where, timezone=timezone, disjunctive=disjunctive)]
         return _padded(body, callback) if padded else body
 
     @query_route(router, "/api/datasets/1.0/{dataset_id}/records/{record_id}", (Param("timezone", default="UTC"),),
