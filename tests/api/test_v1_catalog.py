@@ -174,3 +174,13 @@ def test_disjunctive_themes_and_facet_order_as_ods_widgets_send_them(client):
     assert [d["datasetid"] for d in one["datasets"]] == ["regions"]
     assert {f["name"]: f["state"] for f in one["facet_groups"][0]["facets"]} == {
         "Administration": "displayed", "Economie": "refined"}
+
+
+def test_what_the_widgets_read_of_a_dataset_and_the_reuse_feed(client):
+    """ods-widgets read extra_metas.visualization unguarded (a calendar tooltip threw), and the
+    reuse feeds show an error on a 404; a portal without reuses answers none."""
+    dataset = client.get("/api/datasets/1.0/regions/", params={"extrametas": "true", "interopmetas": "true"}).json()
+    assert dataset["extra_metas"]["visualization"] == {} and dataset["data_visible"] is True
+    v2 = client.get("/api/explore/v2.1/catalog/datasets/regions").json()
+    assert dataset["alternative_exports"] == v2["alternative_exports"]
+    assert client.get("/api/reuses/", params={"rows": 5, "sort": "modified"}).json() == []

@@ -109,6 +109,7 @@ ROUTES: dict[str, str] = {
     "/api/records/1.0/geocluster": "v1_geocluster",
     "/api/records/1.0/geopreview": "v1_geopreview",
     "/api/datasets/1.0/search": "catalog",
+    "/api/reuses": "no_data",  # always empty: no reuses are kept
     "/api/datasets/1.0/{dataset_id}": "dataset",
     "/api/datasets/1.0/{dataset_id}/records/{record_id}": "record",
     "/": "page",

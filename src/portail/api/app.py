@@ -40,7 +40,7 @@ from portail.operations import Instance, open_instance
 
 EXPLORE_PREFIX = "/api/explore/v2.1"
 EXPOSED_HEADERS = ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After",
-                   "Ods-Explore-Api-Deprecation", "Content-Disposition"]
+                   "Ods-Explore-Api-Deprecation", "Content-Disposition", "ODS-Analyze-Truncated"]
 
 
 def create_app(instance: Instance | None = None) -> FastAPI:

@@ -430,7 +430,11 @@ def v1_router(portal: str = "public") -> APIRouter:
                                         for name, args in (f.get("annotations") or {}).items()]}
                   for f in v2["fields"]]
         return {"datasetid": v2["dataset_id"], "has_records": v2["has_records"], "features": v2["features"], "fields": fields,
-                "attachments": v2["attachments"],
+                "attachments": v2["attachments"], "data_visible": v2["data_visible"],
+                "alternative_exports": v2["alternative_exports"],
+                # ods-widgets read extra_metas.visualization unguarded (a calendar's tooltip threw)
+                "extra_metas": {"visualization": {}, "explore": dict(v2["metas"].get("explore") or {})},
+                "interop_metas": {},
                 "metas": {**{k: v for k, v in metas.items() if v is not None}, "domain": "default",
                           "license": metas["license"], "records_count": metas["records_count"]}}
 
@@ -486,6 +490,13 @@ def v1_router(portal: str = "public") -> APIRouter:
     def lookup(request: Request, principal, dataset_id: str):
         return _v1_dataset(dataset_json(get_visible_dataset(instance(request), portal, dataset_id, principal),
                                         portal_url(request, portal)))
+
+    @query_route(router, "/api/reuses/", (Param("rows", int, 10), Param("start", int, 0), Param("sort"),
+                                            Param("timezone", default="UTC")), summary="v1 reuses (none kept here)")
+    def list_reuses(request: Request, principal, *, rows, start, sort, timezone) -> list:
+        """ods-widgets' reuse feeds ask for them; this portal keeps no reuses, so the answer is
+        none, not an error notice on the page."""
+        return []
 
     from portail.api.v1_analysis import add_analysis_route  # here: those modules read this one's filters
     from portail.api.v1_geo import add_geo_routes
