@@ -460,3 +460,16 @@ def test_a_text_field_query_is_a_search_of_its_words(client, rows):
     street = sum({"meuniers"} <= set(r["adresse_programme"].lower().split()) for r in rows)
     assert hits("adresse_programme:MEUNIERS") == street > 0
     assert hits("ville:lyon") == 0  # words of that field only
+
+
+def test_v1_sorts_text_a_to_z_and_numbers_largest_first(client, rows):
+    """ods-widgets' table: ``sort=<text field>`` is A to Z (its first click, its arrows), a
+    number or date field without ``-`` largest first, as v1 documents."""
+    def first(sort):
+        return client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": 1, "sort": sort}).json()[
+            "records"][0]["fields"]
+
+    assert first("bs")["bs"] == min(r["bs"] for r in rows)
+    assert first("-bs")["bs"] == max(r["bs"] for r in rows)
+    assert first("annee")["annee"] == max(int(r["annee"]) for r in rows)
+    assert first("-annee")["annee"] == min(int(r["annee"]) for r in rows)

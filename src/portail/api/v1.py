@@ -48,7 +48,7 @@ MAX_WINDOW = 10_000
 #: any portal's prefix. ``api.guard`` runs a POST to them that carries no valid CSRF token as an
 #: anonymous caller instead of refusing it: a forged form then reads only what anyone may read,
 #: and changes nothing.
-READ_BY_POST = re.compile(r"(?:^|/)api/(?:records/1\.0/(?:search|download|analyze|geocluster|geopreview)|datasets/1\.0/(?:search|[^/]+|[^/]+/records/[^/]+))/?$")
+READ_BY_POST = re.compile(r"(?:^|/)api/(?:records/1\.0/(?:search|download|analyze|geocluster|geopreview|boundingbox|geopolygon)|datasets/1\.0/(?:search|[^/]+|[^/]+/records/[^/]+))/?$")
 #: v1's ``q``, repeated as ods-widgets send it (one per filter of a context): ANDed (``joined_q``).
 Q = Param("q", many=True)
 PAGE = (Param("rows", int, 10), Param("start", int, 0))
@@ -296,11 +296,15 @@ def _v1_records_json(ds, columns: list[Field], batches, timezone: str) -> Iterat
     yield b"]"
 
 
-def _order_by(sort: str | None) -> str | None:
-    """v1's ``sort=field`` (descending) or ``sort=-field`` (ascending) as an ODSQL order_by."""
+def _order_by(sort: str | None, fields: list[Field] | None = None) -> str | None:
+    """v1's ``sort=field`` (descending) or ``sort=-field`` (ascending) as an ODSQL order_by; on a
+    text field of ``fields`` the other way round, A to Z without ``-``, as ods-widgets' table
+    sorts text (its first click, its arrows) and scripts page names in alphabetical order."""
     if not sort or not sort.strip("-").strip():
         return None
-    return f"{quote_name(sort.lstrip('-').strip())} {'asc' if sort.startswith('-') else 'desc'}"
+    name = sort.lstrip("-").strip()
+    text = any(f.name == name and f.type == FieldType.TEXT for f in fields or ())
+    return f"{quote_name(name)} {'asc' if sort.startswith('-') != text else 'desc'}"
 
 
 class _PrettyRoute(APIRoute):
@@ -352,7 +356,8 @@ def v1_router(portal: str = "public") -> APIRouter:
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
         disjunctive = _disjunctive(request)
         where, text = _conditions(request, ds, q)
-        page = query_records(instance(request), ds, select=fields, order_by=_order_by(sort), limit=rows, offset=start,
+        page = query_records(instance(request), ds, select=fields, limit=rows, offset=start,
+                             order_by=_order_by(sort, fields_from_json(ds.current.fields)),
                              refine=refine, exclude=exclude, with_ids=True, text=text, timezone=timezone, where=where,
                              principal=principal, max_limit=MAX_WINDOW, disjunctive=disjunctive)
         records = [_v1_record(ds, list(page.columns), row, row["_id"]) for row in page.results]
@@ -410,7 +415,8 @@ def v1_router(portal: str = "public") -> APIRouter:
         where, text = _conditions(request, ds, q)
         written = format.removesuffix("p")
         fmt, columns, batches, options = export_batches(
-            instance(request), ds, written, select=fields, order_by=_order_by(sort), options=options,
+            instance(request), ds, written, select=fields, order_by=_order_by(sort, fields_from_json(ds.current.fields)),
+            options=options,
             refine=_prefixed(request, "refine."), exclude=_prefixed(request, "exclude."), where=where, text=text,
             timezone=timezone, disjunctive=_disjunctive(request),
             principal=principal, ip=request.client.host if request.client else None, record_ids=written == "json")

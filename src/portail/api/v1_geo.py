@@ -214,7 +214,8 @@ def add_geo_routes(router: APIRouter, portal: str) -> None:
         # Half a pixel: GEOS may move a ring's first corner by up to ~1.5 times the tolerance.
         tolerance = None if clusterprecision is None else _pixel(_in(clusterprecision, ZOOMS, "clusterprecision")) / 2
         selection = _selection(request, portal, principal, dataset, q, timezone)
-        page = query_records(request.app.state.instance, selection.ds, select=selection.column, order_by=_order_by(sort),
+        page = query_records(request.app.state.instance, selection.ds, select=selection.column,
+                             order_by=_order_by(sort, fields_from_json(selection.ds.current.fields)),
                              limit=rows, max_limit=MAX_WINDOW, with_ids=True, **selection.filters)
         previews = []
         for row in page.results:
