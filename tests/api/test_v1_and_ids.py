@@ -473,3 +473,22 @@ def test_v1_sorts_text_a_to_z_and_numbers_largest_first(client, rows):
     assert first("-bs")["bs"] == max(r["bs"] for r in rows)
     assert first("annee")["annee"] == max(int(r["annee"]) for r in rows)
     assert first("-annee")["annee"] == min(int(r["annee"]) for r in rows)
+
+
+def test_recordid_selects_a_record_as_the_widgets_ask_for_it(client):
+    """recordid (v2.0's and v1's technical field) is each record's id as the API gives it:
+    ods-widgets' map asks for a clicked shape's record with q=recordid:'<id>' (the popup closed
+    on an empty answer); where=recordid=… and select=recordid read the same id."""
+    listed = client.get("/api/explore/v2.1/catalog/datasets/logements/records",
+                        params={"include_links": "true", "limit": 3, "order_by": "id_livraison"}).json()["results"]
+    for record in listed:
+        rid = record["_id"]
+        v1 = client.get("/api/records/1.0/download/", params={"dataset": "logements", "format": "json", "rows": 100,
+                                                             "q": f"recordid:'{rid}'"}).json()
+        assert [r["recordid"] for r in v1] == [rid]
+        where = client.get("/api/explore/v2.1/catalog/datasets/logements/records",
+                           params={"where": f'recordid = "{rid}"', "select": "recordid, id_livraison"}).json()
+        assert where == {"total_count": 1, "results": [{"recordid": rid, "id_livraison": record["id_livraison"]}]}
+        v20 = client.get("/api/v2/catalog/datasets/logements/records", params={"where": f"recordid='{rid}'"}).json()
+        assert [r["record"]["id"] for r in v20["records"]] == [rid]
+    assert client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": "recordid:nope"}).json()["nhits"] == 0

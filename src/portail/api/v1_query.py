@@ -26,6 +26,7 @@ from datetime import date, timedelta
 
 from portail.api.errors import invalid_parameter
 from portail.odsql.ast import quote_name, quote_string
+from portail.odsql import RECORD_ID
 from portail.schema import Field, FieldType
 
 _STRING = r'"(?:[^"\\]|\\.)*"'
@@ -40,6 +41,8 @@ _TOKENS = re.compile(rf"""
   | (?P<word>[^\s()]+)
 """, re.VERBOSE)
 _OPERATORS = {"AND": "and", "OR": "or", "NOT": "not"}
+#: ``recordid:'…'``: ods-widgets' map asks for a clicked shape's record so, quoted either way.
+QUOTES = "'\""
 _NUMERIC = (FieldType.INT, FieldType.DOUBLE)
 _TEMPORAL = (FieldType.DATE, FieldType.DATETIME)
 _DATE = re.compile(r"\d{4}(?:[-/]\d{1,2}(?:[-/]\d{1,2})?)?(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?")
@@ -133,7 +136,9 @@ def v1_where(q: str | None, fields: list[Field]) -> str | None:
         kind = next(k for k in ("space", "open", "close", "func", "query", "phrase", "word") if match.group(k) is not None)
         if kind == "space":
             continue
-        if kind == "query" and match.group("field") in known:
+        if kind == "query" and match.group("field") == RECORD_ID and RECORD_ID not in known:
+            piece, syntax = f"{RECORD_ID} = {quote_string(match.group('value').strip(QUOTES))}", True
+        elif kind == "query" and match.group("field") in known:
             piece, syntax = _field_query(known[match.group("field")], match.group("op"), match.group("value")), True
         elif kind == "func":
             piece, syntax = _function(match.group("fname").lower(), match.group("args"), known), True

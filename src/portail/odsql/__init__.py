@@ -9,6 +9,7 @@ The face of the package::
     multivalued_items(field, sql) -> list expression | None   # how a multivalued value splits
     multivalued_values(field, sql) -> list expression | None  # the values a record counts in (facets, group_by)
     Query, Security, Plan, ODSQLError
+    RECORD_ID                    # "recordid", v2.0's and v1's technical field: a record's id
 
 The compiled SELECT reads the unqualified table ``records`` (the store points it at a
 version's file). User text never reaches SQL as text: names resolve against the dataset
@@ -16,10 +17,10 @@ schema, constants become sqlglot literals. Inside: ``grammar.lark`` + ``parser.p
 ``ast``), ``functions.py`` (the function registry), ``compiler.py`` (tree → sqlglot).
 """
 
-from portail.odsql.compiler import Plan, Query, Security, compile_plan, compile_query, to_sql
+from portail.odsql.compiler import RECORD_ID, Plan, Query, Security, compile_plan, compile_query, to_sql
 from portail.odsql.errors import ODSQLError
 from portail.odsql.kinds import multivalued_items, multivalued_values
 from portail.odsql.parser import parse
 
-__all__ = ["ODSQLError", "Plan", "Query", "Security", "compile_plan", "compile_query", "multivalued_items",
+__all__ = ["ODSQLError", "Plan", "Query", "RECORD_ID", "Security", "compile_plan", "compile_query", "multivalued_items",
            "multivalued_values", "parse", "to_sql"]

@@ -45,6 +45,10 @@ from portail.odsql.kinds import GEO, NUMERIC, RECORDS, Kind, Typed, column, pare
 from portail.odsql.parser import parse
 from portail.schema import Field, FieldType
 from portail.store.fulltext import with_scans
+from portail.values import record_id_expression
+
+#: The technical field every dataset has (unless one of its fields is so named): a record's id.
+RECORD_ID = "recordid"
 
 
 @dataclass
@@ -208,6 +212,10 @@ class _Compiler:
         return Typed(kinds.call("ST_GeomFromText", kinds.string(wkt)), kind, value=wkt)
 
     def _field(self, node: ast.Field, whole: bool = False) -> Typed:
+        if node.name == RECORD_ID and node.name not in self.by_name:
+            # v2.0's and v1's technical field: a record's id, as the API gives it (its visible
+            # values hashed), which ods-widgets' map asks by (q=recordid:'…' for a clicked shape)
+            return Typed(record_id_expression(list(self.visible)), Kind.TEXT)
         f = self.field(node.name)
         if not whole and self.clause == GROUP_BY and f.type == FieldType.TEXT and "multivalued" in f.annotations:
             return self._one_value(f)
