@@ -20,8 +20,8 @@ Where the shapes come from:
   date group keys as timestamps and ``year()``…``second()`` as text (``odsql.Query.v20``), wrote
   CSV without a BOM, and XLS where v2.1 writes XLSX.
 
-Not reproduced: v2.0's technical fields in ODSQL (``recordid``, ``record_timestamp``…: the
-compiler knows no virtual fields, for v2.1 either), its exports' ``offset``, its GeoJSON
+Not reproduced: v2.0's technical fields in ODSQL but ``recordid`` (``record_timestamp``,
+``record_size``, ``datasetid``), its exports' ``offset``, its GeoJSON
 datetimes as integers, and the null group of the catalogue's aggregates (``api.catalog_search``
 has no v2.0 mode).
 
