@@ -1,15 +1,20 @@
-"""v1's map endpoints, ``/api/records/1.0/geocluster/`` and ``/api/records/1.0/geopreview/``,
-checked against the published files read with the csv and json modules: clusters partition the
-selected points (each inside its own envelope, counted once, centred on their mean), filters
-narrow them as a plain filter of the file does, shapes come back as the file has them."""
+"""v1's map endpoints, ``/api/records/1.0/geocluster/``, ``geopreview/``, ``boundingbox/`` and
+``geopolygon/``, checked against the published files read with the csv and json modules:
+clusters partition the selected points (each inside its own envelope, counted once, centred on
+their mean), filters narrow them as a plain filter of the file does, shapes come back as the file
+has them; a bounding box is the least and greatest coordinates of the selected rows, counted per
+geometry type; polygons are the file's rows grouped by their shape."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import re
 import statistics
+from collections import Counter
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,19 +25,52 @@ from portail.api import create_app
 from tests.conftest import Published, logements_file, published_instance
 
 CLUSTER, PREVIEW = "/api/records/1.0/geocluster/", "/api/records/1.0/geopreview/"
+BOUNDS, POLYGONS = "/api/records/1.0/boundingbox/", "/api/records/1.0/geopolygon/"
 EARTH_RADIUS = 6371008.8  # metres, the mean radius
 NEAR = 1e-9  # degrees: doubles written to JSON and read back
 SHAPES = {"departements": "departements-version-simplifiee.geojson", "communes": "communes-ile-de-france.geojson"}
 
 
+def choropleth_file(refdata, target: Path) -> Path:
+    """A choropleth's dataset: communes (population, area) carrying their département's shape
+    (Paris and its three neighbours, Polygons; the Var, a MultiPolygon), so that many records
+    share one shape; the Bouches-du-Rhône's carrying their own point (some share one); and a few
+    of Corse-du-Sud none."""
+    with open(refdata / "geo" / SHAPES["departements"], encoding="utf-8") as handle:
+        shapes = {f["properties"]["code"]: f["geometry"] for f in json.load(handle)["features"]}
+    with open(refdata / "referentiels" / "communes_france_enrichies.csv", encoding="utf-8-sig", newline="") as handle:
+        communes = list(csv.DictReader(handle))
+    with open(target, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, delimiter=";")
+        writer.writerow(["insee_com", "commune", "insee_dep", "population_2021", "superficie_km2", "geo_shape"])
+        for c in communes:
+            if c["insee_dep"] in ("75", "92", "93", "94", "83"):
+                geometry = json.dumps(shapes[c["insee_dep"]])
+            elif c["insee_dep"] == "13":
+                geometry = json.dumps({"type": "Point", "coordinates": [float(c["lng"]), float(c["lat"])]})
+            elif c["insee_dep"] == "2A" and c["insee_com"] < "2A010":
+                geometry = ""
+            else:
+                continue
+            writer.writerow([c["insee_com"], c["commune"], c["insee_dep"], c["population_2021"], c["superficie_km2"],
+                             geometry])
+    return target
+
+
 @pytest.fixture(scope="module")
-def client(tmp_path_factory, refdata):
+def choropleth(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("choropleth") / "communes-et-departements.csv"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, refdata, choropleth):
     instance = published_instance(
         tmp_path_factory.mktemp("v1geo") / "home",
         Published("logements", logements_file(refdata), "Logements sociaux"),
         Published("departements", refdata / "geo" / SHAPES["departements"], "Départements"),
         Published("communes", refdata / "geo" / SHAPES["communes"], "Communes d'Île-de-France"),
-        Published("regions", refdata / "referentiels" / "cog2026_regions.csv", "Régions (sans géométrie)"))
+        Published("regions", refdata / "referentiels" / "cog2026_regions.csv", "Régions (sans géométrie)"),
+        Published("choro", choropleth_file(refdata, choropleth), "Communes et leur département"))
     yield TestClient(create_app(instance))
     instance.store.close()
 
@@ -301,6 +339,17 @@ def test_post_and_jsonp(client):
     (PREVIEW, {"dataset": "logements", "clusterprecision": "40"}, "clusterprecision"),
     (PREVIEW, {"dataset": "logements", "sort": "inconnu"}, "inconnu"),
     (PREVIEW, {"dataset": "logements", "timezone": "Europe/" + "Nulle" * 60}, "timezone"),  # too long for a file name
+    (BOUNDS, {"dataset": "regions"}, "no geo field"),
+    (BOUNDS, {"dataset": "logements", "geofilter.bbox": "48.8,2.3"}, "geofilter.bbox"),
+    (BOUNDS, {"dataset": "logements", "callback": "alert(1)"}, "callback"),
+    (BOUNDS, {"dataset": "logements", "format": "csv"}, "format"),
+    (POLYGONS, {"dataset": "regions"}, "no geo field"),
+    (POLYGONS, {"dataset": "regions", "geo_field": "reg"}, "geo_field"),
+    (POLYGONS, {"dataset": "logements", "geo_field": "adresse_programme"}, "geo_field"),  # text, not geo
+    (POLYGONS, {"dataset": "logements", "clusterprecision": "26"}, "clusterprecision"),
+    (POLYGONS, {"dataset": "logements", "y.s.func": "MEDIAN", "y.s.expr": "annee"}, "y.s.func"),
+    (POLYGONS, {"dataset": "logements", "y.s.func": "SUM", "y.s.expr": "inconnu"}, "inconnu"),
+    (POLYGONS, {"dataset": "logements", "geofilter.polygon": "(1,2)"}, "geofilter.polygon"),
 ])
 def test_bad_input_is_a_400(client, path, params, mentions):
     response = client.get(path, params=params)
@@ -310,7 +359,7 @@ def test_bad_input_is_a_400(client, path, params, mentions):
 
 
 def test_unknown_dataset(client):
-    for path in (CLUSTER, PREVIEW):
+    for path in (CLUSTER, PREVIEW, BOUNDS, POLYGONS):
         response = client.get(path, params={"dataset": "nulle-part", "clusterprecision": 3})
         assert (response.status_code, response.json()["error"]) == (404, "Unknown dataset: nulle-part")
 
@@ -348,8 +397,242 @@ def test_row_filters_and_hidden_geo_fields_hold(tmp_path, refdata, rows):
                                          "y.s.expr": "geo_point_3d"})
     assert hidden.status_code == absent.status_code == 400
     assert hidden.text == absent.text.replace("geo_point_3d", "geo_point_2d")
-    for path, params in ((CLUSTER, {"clusterprecision": 5}), (PREVIEW, {})):
+    for path, params in ((CLUSTER, {"clusterprecision": 5}), (PREVIEW, {}), (BOUNDS, {}), (POLYGONS, {})):
         blind = client.get(path, params={"dataset": "aveugle", **params})
         none = client.get(path, params={"dataset": "regions", **params})
         assert blind.status_code == none.status_code == 400 and blind.text == none.text
+
+    # the box and the polygons hold the kept rows' locations only; the masked dataset maps geo_shape
+    check_bounds(client.get(BOUNDS, params={"dataset": "filtre"}).json(), [point_geometry(r) for r in kept])
+    check_polygons(client.get(POLYGONS, params={"dataset": "filtre"}).json(), kept, point_geometry)
+    check_bounds(client.get(BOUNDS, params={"dataset": "masque"}).json(), [shape_geometry(r) for r in rows])
+    check_polygons(client.get(POLYGONS, params={"dataset": "masque"}).json(), rows, shape_geometry)
+    hidden, absent = (client.get(POLYGONS, params={"dataset": "masque", "geo_field": name})
+                      for name in ("geo_point_2d", "geo_point_3d"))
+    assert hidden.status_code == absent.status_code == 400
+    assert hidden.text == absent.text.replace("geo_point_3d", "geo_point_2d")
     instance.store.close()
+
+
+# -- boundingbox and geopolygon ---------------------------------------------------------------
+
+def point_geometry(row: dict) -> dict:
+    lat, lon = point(row)
+    return {"type": "Point", "coordinates": [lon, lat]}
+
+
+def shape_geometry(row: dict) -> dict | None:
+    return json.loads(row["geo_shape"]) if row["geo_shape"].strip() else None
+
+
+@pytest.fixture(scope="module")
+def choro(client, choropleth) -> list[dict]:
+    """The choropleth file's rows, as the csv module reads them."""
+    with open(choropleth, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter=";"))
+
+
+def positions(geometry: dict) -> list[tuple[float, float]]:
+    """Every position of a GeoJSON geometry."""
+    def walk(coordinates):
+        if isinstance(coordinates[0], (int, float)):
+            yield coordinates[0], coordinates[1]
+        else:
+            for part in coordinates:
+                yield from walk(part)
+    return list(walk(geometry["coordinates"]))
+
+
+def check_bounds(body: dict, geometries: list[dict | None]) -> None:
+    """The selected geometries' count, their count per type and the least and greatest of their
+    longitudes and latitudes (``[]`` for none)."""
+    present = [g for g in geometries if g is not None]
+    assert body["count"] == len(present)
+    assert body["geometries"] == dict(Counter(g["type"] for g in present))
+    xy = [p for g in present for p in positions(g)]
+    if not xy:
+        assert body["bbox"] == []
+        return
+    expected = [min(x for x, _ in xy), min(y for _, y in xy), max(x for x, _ in xy), max(y for _, y in xy)]
+    assert len(body["bbox"]) == 4 and all(math.isclose(a, b, abs_tol=NEAR) for a, b in zip(body["bbox"], expected))
+
+
+def canonical(geometry: dict) -> str:
+    return json.dumps(geometry, sort_keys=True, separators=(",", ":"))
+
+
+def check_polygons(body: dict, selected: list[dict], geometry_of) -> dict[str, list[dict]]:
+    """One cluster per distinct geometry of the selected rows, that geometry, its rows' count and
+    the md5 of its GeoJSON; largest first, with the least and greatest counts beside."""
+    groups: dict[str, list[dict]] = {}
+    for row in selected:
+        if (geometry := geometry_of(row)) is not None:
+            groups.setdefault(canonical(geometry), []).append(row)
+    clusters = body["clusters"]
+    assert sorted(canonical(c["cluster"]) for c in clusters) == sorted(groups)
+    for cluster in clusters:
+        key = canonical(cluster["cluster"])
+        assert cluster["count"] == len(groups[key])
+        assert cluster["geo_digest"] == hashlib.md5(canonical(geometry_of(groups[key][0])).encode()).hexdigest()
+    counts = [c["count"] for c in clusters]
+    assert counts == sorted(counts, reverse=True)
+    assert body["count"] == ({"max": max(counts), "min": min(counts)} if counts else {"max": 0, "min": 0})
+    return groups
+
+
+def bounds_of(client, **params) -> dict:
+    response = client.get(BOUNDS, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def polygons_of(client, **params) -> dict:
+    response = client.get(POLYGONS, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+POINT_FILTERS = [
+    ({}, lambda r: True),
+    ({"refine.arrdt": "13"}, lambda r: r["arrdt"] == "13"),
+    ({"exclude.arrdt": "13", "refine.bs": "RIVP"}, lambda r: r["arrdt"] != "13" and r["bs"] == "RIVP"),
+    ({"q": ["annee>=2015", "nb_logmt_total>20"]}, lambda r: int(r["annee"]) >= 2015 and int(r["nb_logmt_total"]) > 20),
+    ({"disjunctive.arrdt": "true", "refine.arrdt": ["13", "14"]}, lambda r: r["arrdt"] in ("13", "14")),
+    ({"geofilter.bbox": "48.85,2.30,48.87,2.36"}, lambda r: 48.85 <= point(r)[0] <= 48.87 and 2.30 <= point(r)[1] <= 2.36),
+    ({"q": "id_livraison=2000011"}, lambda r: r["id_livraison"] == "2000011"),  # one place: a flat box
+]
+
+
+@pytest.mark.parametrize("params, keep", POINT_FILTERS)
+def test_bounds_and_polygons_of_points(client, rows, params, keep):
+    """A point field: every record is a Point; the box is its points' extent; the polygons are
+    its distinct points, each with the number of records there."""
+    selected = [r for r in rows if keep(r)]
+    assert 0 < len(selected) <= len(rows) and (len(selected) < len(rows) or not params)
+    check_bounds(bounds_of(client, dataset="logements", **params), [point_geometry(r) for r in selected])
+    check_polygons(polygons_of(client, dataset="logements", **params), selected, point_geometry)
+
+
+def test_bounds_of_shapes_count_each_type(client, departements, choro):
+    """A shape field: the box of every corner, a count per GeoJSON type (the map's "auto" layer
+    clusters when most are points); records without a shape are not counted."""
+    check_bounds(bounds_of(client, dataset="departements"), [f["geometry"] for f in departements])
+    finistere = [f["geometry"] for f in departements if f["properties"]["code"] == "29"]
+    assert [g["type"] for g in finistere] == ["MultiPolygon"]
+    check_bounds(bounds_of(client, dataset="departements", **{"refine.code": "29"}), finistere)
+    body = bounds_of(client, dataset="choro")
+    assert set(body["geometries"]) == {"Point", "Polygon", "MultiPolygon"} and body["count"] < len(choro)
+    check_bounds(body, [shape_geometry(r) for r in choro])
+    check_bounds(bounds_of(client, dataset="choro", **{"refine.insee_dep": "13"}),
+                 [shape_geometry(r) for r in choro if r["insee_dep"] == "13"])
+
+
+SHAPE_FILTERS = [
+    ({"refine.insee_dep": "83"}, lambda r: r["insee_dep"] == "83"),
+    ({"q": "population_2021>=20000"}, lambda r: r["population_2021"] != "" and int(r["population_2021"]) >= 20000),
+    ({"exclude.insee_dep": "13", "q": "superficie_km2<5"}, lambda r: r["insee_dep"] != "13" and r["superficie_km2"] != ""
+     and float(r["superficie_km2"]) < 5),
+    ({"disjunctive.insee_dep": "true", "refine.insee_dep": ["75", "13"]}, lambda r: r["insee_dep"] in ("75", "13")),
+    ({"geofilter.bbox": "48.80,2.25,48.90,2.42"},  # Paris and its neighbours, the shapes crossing the box
+     lambda r: r["geo_shape"] != "" and shape(shape_geometry(r)).intersects(shapely.box(2.25, 48.80, 2.42, 48.90))),
+]
+
+
+@pytest.mark.parametrize("params, keep", SHAPE_FILTERS)
+def test_filters_narrow_bounds_and_polygons_of_shapes(client, choro, params, keep):
+    selected = [r for r in choro if keep(r)]
+    assert 0 < len(selected) < len(choro)
+    check_bounds(bounds_of(client, dataset="choro", **params), [shape_geometry(r) for r in selected])
+    check_polygons(polygons_of(client, dataset="choro", **params), selected, shape_geometry)
+
+
+def test_polygons_group_records_by_shape_with_their_series(client, choro):
+    """Each shape with its records' count and series (the choropleth colours it by
+    ``series.serie1``), and the least and greatest of each beside."""
+    params = {"y.serie1.func": "SUM", "y.serie1.expr": "population_2021", "y.area.func": "AVG",
+              "y.area.expr": "superficie_km2", "y.top.func": "MAX", "y.top.expr": "population_2021 / 1000",
+              "y.n.func": "COUNT", "y.sd.func": "STDDEV", "y.sd.expr": "population_2021"}
+    body = polygons_of(client, dataset="choro", **params)
+    groups = check_polygons(body, choro, shape_geometry)
+    assert len(groups) > 100 and max(len(g) for g in groups.values()) == 158  # the Var's communes share its shape
+    for cluster in body["clusters"]:
+        mine = groups[canonical(cluster["cluster"])]
+        population = [int(r["population_2021"]) for r in mine if r["population_2021"] != ""]
+        series = cluster["series"]
+        assert series["serie1"] == sum(population)
+        assert math.isclose(series["area"], statistics.fmean(float(r["superficie_km2"]) for r in mine), rel_tol=1e-9)
+        assert math.isclose(series["top"], max(population) / 1000, rel_tol=1e-12)
+        assert series["n"] == cluster["count"]
+        assert math.isclose(series["sd"], statistics.pstdev(population), rel_tol=1e-6, abs_tol=1e-6)
+    for name in ("serie1", "area", "top", "n", "sd"):
+        values = [c["series"][name] for c in body["clusters"]]
+        assert body["series"][name] == {"max": max(values), "min": min(values)}
+
+
+def test_polygons_of_a_named_geo_field(client, rows):
+    """``geo_field`` (a choropleth's) picks the field grouped: logements' geo_shape holds the
+    same places as its geo_point_2d, written as GeoJSON in the file."""
+    check_polygons(polygons_of(client, dataset="logements", geo_field="geo_shape", **{"refine.arrdt": "5"}),
+                   [r for r in rows if r["arrdt"] == "5"], shape_geometry)
+
+
+def test_polygons_are_simplified_at_the_zoom_and_keep_their_digest(client, choro):
+    """At a zoom, each shape within half a pixel of the file's, fewer corners; its count and
+    ``geo_digest`` the same as at full precision (a click finds the same shape at every zoom)."""
+    whole = polygons_of(client, dataset="choro")
+    light = polygons_of(client, dataset="choro", clusterprecision=6)
+    assert {c["geo_digest"]: c["count"] for c in light["clusters"]} == {c["geo_digest"]: c["count"] for c in whole["clusters"]}
+    sources = {c["geo_digest"]: shape(c["cluster"]) for c in whole["clusters"]}
+    pixel = 360 / (256 * 2**6)
+    for cluster in light["clusters"]:
+        simplified, source = shape(cluster["cluster"]), sources[cluster["geo_digest"]]
+        assert len(shapely.get_coordinates(simplified)) <= len(shapely.get_coordinates(source))
+        assert shapely.hausdorff_distance(simplified, source) <= pixel / 2 * 1.5 + NEAR
+    corners = [sum(len(shapely.get_coordinates(shape(c["cluster"]))) for c in body["clusters"] if c["count"] > 1)
+               for body in (whole, light)]  # the départements: fewer corners by a third at least
+    assert corners[1] < corners[0] * 2 / 3
+
+
+def test_nothing_selected(client):
+    """No record: count 0 and an empty box (the map then keeps its view), no clusters."""
+    empty = {"count": 0, "bbox": [], "geometries": {}}
+    assert bounds_of(client, dataset="logements", **{"refine.arrdt": "99"}) == empty
+    assert bounds_of(client, dataset="choro", **{"geofilter.bbox": "10,10,11,11"}) == empty
+    assert polygons_of(client, dataset="choro", **{"geofilter.bbox": "10,10,11,11", "y.s.func": "SUM",
+                                                   "y.s.expr": "population_2021"}) == \
+        {"clusters": [], "count": {"max": 0, "min": 0}, "series": {"s": {"max": None, "min": None}}}
+    assert polygons_of(client, dataset="departements", q="nulle-part-qzxw") == \
+        {"clusters": [], "count": {"max": 0, "min": 0}}
+
+
+def test_bounds_and_polygons_post_and_jsonp(client):
+    for path, params in ((BOUNDS, {"dataset": "choro", "refine.insee_dep": "83"}),
+                         (POLYGONS, {"dataset": "choro", "clusterprecision": 7, "y.serie1.func": "AVG",
+                                     "y.serie1.expr": "population_2021"})):
+        plain = client.get(path, params=params)
+        assert plain.status_code == 200 and plain.headers["content-type"].startswith("application/json")
+        assert client.post(path, data=params).json() == plain.json()
+        for padding, callback in (({"callback": "draw"}, "draw"), ({"format": "jsonp", "callback": "ods.map_1"}, "ods.map_1")):
+            padded = client.get(path, params={**params, **padding})
+            assert padded.status_code == 200 and padded.headers["content-type"].startswith("application/javascript")
+            found = re.fullmatch(r"/\*\*/" + re.escape(callback) + r"\((.*)\);", padded.text, re.S)
+            assert found and json.loads(found.group(1)) == plain.json()
+
+
+
+def test_geometry_type_the_counts_are_built_on(client, rows, choro):
+    """ODSQL's ``geometry_type()`` (beyond Opendatasoft), through v2.1: a point field's records
+    are Points, a shape field's are counted by their GeoJSON type, null without a shape."""
+    def groups(dataset: str, field: str, **params) -> dict:
+        response = client.get(f"/api/explore/v2.1/catalog/datasets/{dataset}/records",
+                              params={"select": "count(*) as n", "group_by": f"geometry_type({field}) as t", **params})
+        assert response.status_code == 200, response.text
+        return {r["t"]: r["n"] for r in response.json()["results"]}
+
+    assert groups("logements", "geo_point_2d") == {"Point": len(rows)}
+    assert groups("logements", "geo_point_2d", where='arrdt = "5"') == {"Point": sum(r["arrdt"] == "5" for r in rows)}
+    types = Counter(g["type"] if (g := shape_geometry(r)) else None for r in choro)
+    assert groups("choro", "geo_shape") == dict(types) and None in types
+    shapes = client.get("/api/explore/v2.1/catalog/datasets/choro/records",
+                        params={"select": "count(*) as n", "where": 'geometry_type(geo_shape) = "MultiPolygon"'}).json()
+    assert shapes["results"] == [{"n": types["MultiPolygon"]}]

@@ -18,7 +18,9 @@ and its body (binary exports decoded: Parquet, XLSX, Shapefile, FlatGeobuf, KML,
 
 from __future__ import annotations
 
+import csv
 import io
+import math
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -108,6 +110,8 @@ ROUTES: dict[str, str] = {
     "/api/records/1.0/analyze": "v1_analyze",
     "/api/records/1.0/geocluster": "v1_geocluster",
     "/api/records/1.0/geopreview": "v1_geopreview",
+    "/api/records/1.0/boundingbox": "v1_boundingbox",
+    "/api/records/1.0/geopolygon": "v1_geopolygon",
     "/api/datasets/1.0/search": "catalog",
     "/api/reuses": "no_data",  # always empty: no reuses are kept
     "/api/datasets/1.0/{dataset_id}": "dataset",
@@ -221,6 +225,19 @@ def probes(kind: str, portal: str) -> list[Probe]:
                                  "geofilter.bbox": "48.80,2.25,48.91,2.42"})],
         "v1_geopreview": [Probe({"dataset": SECRET, "rows": 1000, "clusterprecision": 12}),
                           Probe({"dataset": SECRET, "rows": 10, "sort": HIDDEN})],
+        # counts and coordinates only: a filtered row's place is checked by
+        # test_the_map_bounds_and_shapes_hold_only_the_rows_a_caller_sees; here, errors and existence
+        "v1_boundingbox": [Probe({"dataset": SECRET}),
+                           Probe({"dataset": SECRET, "refine.code_postal": "75020", "q": "RUE"}),
+                           Probe({"dataset": SECRET, "q": f"{HIDDEN}:RUE"}),
+                           Probe({"dataset": SECRET, "exclude.code_postal": ALLOWED_CP,
+                                  "geofilter.bbox": "48.80,2.25,48.91,2.42"})],
+        # a series of the hidden text field puts row text beside each place
+        "v1_geopolygon": [Probe({"dataset": SECRET, "y.a.func": "MAX", "y.a.expr": HIDDEN}, reveals=True),
+                          Probe({"dataset": SECRET, "clusterprecision": 12, "refine.code_postal": "75020", "q": "RUE"}),
+                          Probe({"dataset": SECRET, "geo_field": HIDDEN}),
+                          Probe({"dataset": SECRET, "geo_field": "geo_shape", "y.s.func": "SUM",
+                                 "y.s.expr": "nb_logmt_total", "geofilter.bbox": "48.80,2.25,48.91,2.42"})],
         "page": [Probe(), Probe({"q": "confidentiels"})],
         "tabs": [Probe({}, values=(("tab", tab),)) for tab in ("information", "table", "map", "analyze", "export", "api")],
         "no_data": [Probe()],
@@ -326,7 +343,7 @@ def test_leak_matrix(matrix, portal, who):
             if caller.secret == "unknown":
                 forbidden = [SECRET_TITLE, ATTACHMENT_TITLE, HIDDEN, *matrix.row_canaries, *matrix.kept_addresses]
                 if "{dataset_id}" in path or kind in ("v1_records", "v1_download", "v1_analyze", "v1_geocluster",
-                                                    "v1_geopreview"):
+                                                    "v1_geopreview", "v1_boundingbox", "v1_geopolygon"):
                     twin = client.get(url_for(portal, path, matrix, probe, TWIN), params=swap(probe.params, SECRET, TWIN),
                                       headers=headers, follow_redirects=False)
                     assert response.status_code == twin.status_code, context
@@ -367,3 +384,28 @@ def test_the_map_counts_and_ids_only_the_rows_a_caller_sees(matrix):
         ids = {p["recordid"] for p in previews}
         assert len(previews) == len(ids) == expected, who
         assert (matrix.canary_record_id in ids) == (who == "admin"), who  # masque's ids hash fewer fields
+
+
+def test_the_map_bounds_and_shapes_hold_only_the_rows_a_caller_sees(matrix):
+    """v1's bounding box and polygons carry counts and coordinates, no text a canary could spot:
+    the places they give must be exactly those of the caller's rows, read from the file."""
+    with (matrix.instance.settings.home / "secret.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter=";"))
+
+    def place(row: dict) -> tuple[float, float]:
+        lat, lon = (float(part) for part in row["geo_point_2d"].split(","))
+        return lon, lat
+
+    for who, keep in (("arr13", lambda r: r["code_postal"] == ALLOWED_CP), ("masque", lambda r: True),
+                      ("admin", lambda r: True)):
+        headers = {"Authorization": f"Apikey {matrix.callers[who].key}"}
+        mine = [place(r) for r in rows if keep(r) and r["geo_point_2d"].strip()]
+        assert len(mine) == (matrix.allowed if who == "arr13" else matrix.total), who
+        bounds = matrix.client.get("/api/records/1.0/boundingbox/", headers=headers, params={"dataset": SECRET}).json()
+        assert bounds["count"] == len(mine) and bounds["geometries"] == {"Point": len(mine)}, who
+        expected = [min(x for x, _ in mine), min(y for _, y in mine), max(x for x, _ in mine), max(y for _, y in mine)]
+        assert all(math.isclose(a, b, abs_tol=1e-9) for a, b in zip(bounds["bbox"], expected, strict=True)), who
+        polygons = matrix.client.get("/api/records/1.0/geopolygon/", headers=headers, params={"dataset": SECRET}).json()
+        assert sum(c["count"] for c in polygons["clusters"]) == len(mine), who
+        assert {tuple(c["cluster"]["coordinates"]) for c in polygons["clusters"]} == set(mine), who
+

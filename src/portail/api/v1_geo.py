@@ -1,10 +1,12 @@
 """v1's map endpoints, which ods-widgets' map calls: ``/api/records/1.0/geocluster/``
-(``ODSAPI.records.geo``) and ``/api/records/1.0/geopreview/`` (``ODSAPI.records.geopreview``).
+(``ODSAPI.records.geo``), ``/api/records/1.0/geopreview/`` (``ODSAPI.records.geopreview``),
+``/api/records/1.0/boundingbox/`` and ``/api/records/1.0/geopolygon/`` (``ODSAPI.records.boundingbox``
+and ``.geopolygon``).
 
-Both select records as the v1 search does (``q``, ``refine.``/``exclude.``/``disjunctive.``,
+All select records as the v1 search does (``q``, ``refine.``/``exclude.``/``disjunctive.``,
 ``geofilter.distance``/``polygon``/``bbox``, the last the map's view) through ``query_records``,
 so the caller's hidden fields and row filter hold as everywhere else; they map the field v1's
-geofilters read (``v1._geo_field``).
+geofilters read (``v1._geo_field``), but for geopolygon's ``geo_field``.
 
 geocluster groups the selected records with ODSQL's ``geo_cluster(geo, clusterprecision,
 clusterdistance)`` (``clusterprecision`` is the map's zoom, ``clusterdistance`` a radius in
@@ -20,10 +22,30 @@ nothing: a hull is already few points, and a coarser one would leave some of its
 
 geopreview answers the records' geometries (the map draws each), with their record ids, up to
 ``rows``; shapes simplified to within a pixel at ``clusterprecision`` when it is given.
+
+boundingbox answers ``{"count", "bbox", "geometries"}``: how many records are selected, the box
+``[min lon, min lat, max lon, max lat]`` of their geometries (``[]`` when there are none: the
+legacy map fits its view to it only when it holds something, ``MapHelper.retrieveBounds`` only
+when ``count`` > 0) and their count per GeoJSON type (``{"Point": 12, "Polygon": 3}``). A map
+without a location fits its view to it; an "auto" layer asks it about its view's box: mostly
+points (``geometries.Point`` > count / 2) are downloaded (under 200) or clustered, shapes
+previewed; without this route the layer never drew. No document gives this answer: its keys are the ones ods-widgets read (``map-helper.js``,
+``map-layer-renderer.js``, the legacy ``odsMap``).
+
+geopolygon groups the records by their geometry (``geo_field``, the choropleth's choice, or v1's
+geo field): records sharing a shape form one cluster whose ``cluster`` is that shape (a point as
+a GeoJSON Point), with its ``count``, its ``series`` when asked, and its ``geo_digest``, the md5
+of its GeoJSON (keys sorted, no spaces; before any simplification, so the same at every zoom);
+largest first, with the least and greatest count and series values as geocluster gives them.
+Its aggregation and choropleth layers colour each shape by its count or ``series.serie1``
+(``map-rendering-aggregation.js``, ``map-rendering-choropleth-aggregation.js``). Shapes are
+simplified to within half a pixel at ``clusterprecision`` (the map's zoom) when it is given.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +63,7 @@ from portail.api.v1_query import joined_q
 from portail.api.v1_series import Serie, read_series, select_items, serie_value
 from portail.catalog.models import Dataset
 from portail.odsql.ast import quote_name
+from portail.odsql.functions import GEOJSON_TYPES
 from portail.odsql.parser import MAX_LENGTH
 from portail.schema import Field, FieldType, fields_from_json
 
@@ -56,6 +79,11 @@ GEOCLUSTER = (Param("dataset", required=True), Q, Param("clusterprecision", int,
 GEOPREVIEW = (Param("dataset", required=True), Q, Param("rows", int, 1000), Param("clusterprecision", int),
               Param("sort"), Param("timezone", default="UTC"), Param("format", default="json", choices=_FORMATS),
               Param("callback"))
+BOUNDINGBOX = (Param("dataset", required=True), Q, Param("timezone", default="UTC"),
+               Param("format", default="json", choices=_FORMATS), Param("callback"))
+#: ``geo_field``: the field a choropleth layer names (``layerConfig.geoField``), v1's geo field otherwise.
+GEOPOLYGON = (Param("dataset", required=True), Q, Param("clusterprecision", int), Param("geo_field"),
+              Param("timezone", default="UTC"), Param("format", default="json", choices=_FORMATS), Param("callback"))
 #: The clusters of one shape given their shape: how many at most (a map zoomed in on scattered
 #: shapes; beyond, they keep their hull), how many are looked up at once, and how much of a
 #: where clause their boxes may fill (ODSQL bounds a clause's length).
@@ -87,11 +115,20 @@ class _Selection:
     filters: dict[str, Any]
 
 
-def _selection(request: Request, portal: str, principal, dataset: str, q: list[str], timezone: str) -> _Selection:
+def _selection(request: Request, portal: str, principal, dataset: str, q: list[str], timezone: str,
+               geo_field: str | None = None) -> _Selection:
     if len(params_of(request).getlist("dataset")) > 1:
         raise invalid_parameter("Invalid value for dataset API parameter: one dataset is expected.")
     ds = get_visible_dataset(request.app.state.instance, portal, dataset, principal)
-    geo = _geo_field(fields_from_json(ds.current.fields))  # the caller's fields: a hidden one is not there
+    fields = fields_from_json(ds.current.fields)  # the caller's fields: a hidden one is not there
+    if geo_field is not None:  # a hidden field reads as one that does not exist
+        geo = next((f for f in fields if f.name == geo_field and f.type in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE)),
+                   None)
+        if geo is None:
+            raise invalid_parameter(f"Invalid value for geo_field API parameter: {geo_field!r} was found but the name "
+                                    f"of a geo field (geo_point_2d or geo_shape) of the dataset is expected.")
+    else:
+        geo = _geo_field(fields)
     if geo is None:
         raise invalid_parameter("This dataset has no geo field (geo_point_2d or geo_shape): its records cannot be mapped.")
     column = quote_name(geo.name)
@@ -177,6 +214,72 @@ def _extremes(values: list[Any]) -> dict[str, Any]:
     return {"max": max(present, default=None), "min": min(present, default=None)}
 
 
+def _summarised(clusters: list[dict[str, Any]], series: list[Serie]) -> dict[str, Any]:
+    """Clusters with the least and greatest count and series values beside (geocluster and
+    geopolygon: the map scales its colours and markers from them)."""
+    body: dict[str, Any] = {"clusters": clusters, "count": _extremes([c["count"] for c in clusters]) if clusters
+                            else {"max": 0, "min": 0}}
+    if series:
+        body["series"] = {s.name: _extremes([c["series"][s.name] for c in clusters]) for s in series}
+    return body
+
+
+def _bounds(request: Request, selection: _Selection) -> dict[str, Any]:
+    """boundingbox's answer, from ODSQL aggregates: ``count(*)`` and ``bbox()`` of the geo field,
+    per ``geometry_type()`` for shapes (one query, a group per type); a point field holds points."""
+    points = selection.geo.type == FieldType.GEO_POINT_2D
+    page = query_records(request.app.state.instance, selection.ds, select=f"count(*) as n, bbox({selection.column}) as b",
+                         group_by=None if points else f"geometry_type({selection.column}) as t",
+                         limit=len(GEOJSON_TYPES) + 1, **selection.filters)
+    count, geometries, corners = 0, {}, []
+    for row in page.results:
+        if not row.get("n"):
+            continue
+        count += row["n"]
+        kind = "Point" if points else row.get("t")
+        if kind is not None:  # a type GeoJSON has no name for counts in count only
+            geometries[kind] = geometries.get(kind, 0) + row["n"]
+        if row.get("b"):  # a box (a flat one for a single place): its corners
+            corners += shapely.get_coordinates(shape(row["b"]["geometry"])).tolist()
+    if not corners:
+        return {"count": count, "bbox": [], "geometries": geometries}
+    xs, ys = zip(*corners)
+    return {"count": count, "bbox": [min(xs), min(ys), max(xs), max(ys)], "geometries": geometries}
+
+
+def geo_digest(geometry: dict[str, Any]) -> str:
+    """A shape's stable id: the md5 of its GeoJSON written with sorted keys and no spaces."""
+    text = json.dumps(geometry, sort_keys=True, separators=(",", ":"))
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def _by_shape(request: Request, selection: _Selection, series: list[Serie], tolerance: float | None) -> list[dict[str, Any]]:
+    """geopolygon's clusters: one grouped query, the geo field as the key; largest first (past
+    ``GROUP_WINDOW`` shapes, the least shared are left out)."""
+    aliases = [f"serie_{i}" for i in range(len(series))]
+    select = ["count(*) as cluster_count"]
+    for serie, alias in zip(series, aliases):
+        select += select_items(serie, alias)
+    page = query_records(request.app.state.instance, selection.ds, select=", ".join(select),
+                         group_by=f"{selection.column} as cluster_shape", order_by="count(*) desc", limit=GROUP_WINDOW,
+                         **selection.filters)
+    clusters = []
+    for row in page.results:
+        key = row.get("cluster_shape")
+        if key is None:
+            continue
+        geometry = key.get("geometry") if selection.geo.type == FieldType.GEO_SHAPE else \
+            {"type": "Point", "coordinates": [key["lon"], key["lat"]]}
+        if geometry is None:
+            continue
+        cluster: dict[str, Any] = {"cluster": _simplified(geometry, tolerance), "count": row["cluster_count"],
+                                   "geo_digest": geo_digest(geometry)}
+        if series:
+            cluster["series"] = {s.name: serie_value(s, row, a) for s, a in zip(series, aliases)}
+        clusters.append(cluster)
+    return clusters
+
+
 def _simplified(geometry: dict[str, Any], tolerance: float | None) -> dict[str, Any]:
     """A shape simplified by ``tolerance`` degrees (topology kept: it stays valid); points as they are."""
     if tolerance is None or geometry.get("type") in ("Point", "MultiPoint"):
@@ -200,10 +303,7 @@ def add_geo_routes(router: APIRouter, portal: str) -> None:
         clusters = _clusters(request, selection, clusterprecision, clusterdistance, shapes, series)
         if shapes and selection.geo.type == FieldType.GEO_SHAPE:
             _single_shapes(request, selection, clusters)
-        body: dict[str, Any] = {"clusters": clusters, "count": _extremes([c["count"] for c in clusters]) if clusters
-                                else {"max": 0, "min": 0}}
-        if series:
-            body["series"] = {s.name: _extremes([c["series"][s.name] for c in clusters]) for s in series}
+        body = _summarised(clusters, series)
         body["clusterprecision"] = clusterprecision
         return _padded(body, callback) if padded else body
 
@@ -223,3 +323,24 @@ def add_geo_routes(router: APIRouter, portal: str) -> None:
             if record.get("geometry") is not None:
                 previews.append({"geometry": _simplified(record["geometry"], tolerance), "recordid": record["recordid"]})
         return _padded(previews, callback) if padded else previews
+
+    @query_route(router, "/api/records/1.0/boundingbox/", BOUNDINGBOX, post=True,
+                 summary="v1 bounding box of the selected records (maps)")
+    def boundingbox(request: Request, principal, *, dataset, q, timezone, format, callback):
+        """How many records the context selects, the box of their geometries and their count per
+        geometry type: where a map without a location opens, and how an "auto" layer draws."""
+        padded, principal = _padding(request, principal, format, callback)
+        body = _bounds(request, _selection(request, portal, principal, dataset, q, timezone))
+        return _padded(body, callback) if padded else body
+
+    @query_route(router, "/api/records/1.0/geopolygon/", GEOPOLYGON, post=True,
+                 summary="v1 records grouped by their shape (aggregation and choropleth maps)")
+    def geopolygon(request: Request, principal, *, dataset, q, clusterprecision, geo_field, timezone, format, callback):
+        """The selected records grouped by their geometry, each shape with its count, series and
+        ``geo_digest``: what a map's aggregation and choropleth layers colour."""
+        padded, principal = _padding(request, principal, format, callback)
+        tolerance = None if clusterprecision is None else _pixel(_in(clusterprecision, ZOOMS, "clusterprecision")) / 2
+        series = read_series(params_of(request))
+        selection = _selection(request, portal, principal, dataset, q, timezone, geo_field)
+        body = _summarised(_by_shape(request, selection, series, tolerance), series)
+        return _padded(body, callback) if padded else body

@@ -744,6 +744,29 @@ def _geometry(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     return _relation(mode)(ctx, node, args[:2])
 
 
+#: The geometry types as GeoJSON names them, and the engine's names (upper case) for them.
+GEOJSON_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection")
+
+
+def _geometry_type(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    """``geometry_type(geo)`` (beyond Opendatasoft): a geometry's GeoJSON type, ``Point``…
+    ``GeometryCollection``, null for no geometry. v1's boundingbox counts a map's records per
+    type with it (ods-widgets' "auto" layer clusters mostly-point data and previews shapes):
+    a group_by the compiler builds, where a field resolves against the caller's fields. A point
+    field holds points only: its type is known without decoding a geometry."""
+    (a,) = args
+    if a.kind is Kind.NULL:
+        return Typed(exp.Null(), Kind.TEXT)
+    if a.kind is Kind.POINT:
+        stored = _stored_point(ctx, a)
+        present = stored[0].copy() if stored is not None else a.sql
+        return Typed(exp.Case(ifs=[exp.If(this=exp.Is(this=present, expression=exp.Null()), true=exp.Null())],
+                              default=string("Point")), Kind.TEXT)
+    engine = exp.cast(call("ST_GeometryType", a.sql), "VARCHAR")
+    return Typed(exp.Case(this=engine, ifs=[exp.If(this=string(name.upper()), true=string(name)) for name in GEOJSON_TYPES]),
+                 Kind.TEXT)
+
+
 # ---- aggregates -----------------------------------------------------------------------------
 
 def _count(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
@@ -1076,6 +1099,8 @@ FUNCTIONS: tuple[Function, ...] = (
          summary="legacy geometry(f, g[, INTERSECTS|DISJOINT|WITHIN]), INTERSECTS by default"),
     _row("polygon", (GEO, GEO), _relation("within"), {W}, Role.PREDICATE, returns="boolean",
          summary="v2.0 polygon(geo, geom): within"),
+    _row("geometry_type", (GEO,), _geometry_type, SWGO, returns="text",
+         summary="beyond Opendatasoft: the GeoJSON type of a geometry (Point, Polygon, MultiPolygon…)"),
     # aggregates
     _row("count", (RAW,), _count, {S, O}, Role.AGGREGATE, returns="int",
          summary="count(*), count(f) (non-null), count(distinct f) (exact)"),
