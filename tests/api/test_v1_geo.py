@@ -8,7 +8,6 @@ geometry type; polygons are the file's rows grouped by their shape."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import re
@@ -463,7 +462,7 @@ def canonical(geometry: dict) -> str:
 
 def check_polygons(body: dict, selected: list[dict], geometry_of) -> dict[str, list[dict]]:
     """One cluster per distinct geometry of the selected rows, that geometry, its rows' count and
-    the md5 of its GeoJSON; largest first, with the least and greatest counts beside."""
+    an id of its own; largest first, with the least and greatest counts beside."""
     groups: dict[str, list[dict]] = {}
     for row in selected:
         if (geometry := geometry_of(row)) is not None:
@@ -473,7 +472,8 @@ def check_polygons(body: dict, selected: list[dict], geometry_of) -> dict[str, l
     for cluster in clusters:
         key = canonical(cluster["cluster"])
         assert cluster["count"] == len(groups[key])
-        assert cluster["geo_digest"] == hashlib.md5(canonical(geometry_of(groups[key][0])).encode()).hexdigest()
+        assert re.fullmatch(r"[0-9a-f]{32}", cluster["geo_digest"])
+    assert len({c["geo_digest"] for c in clusters}) == len(clusters)  # one id per shape
     counts = [c["count"] for c in clusters]
     assert counts == sorted(counts, reverse=True)
     assert body["count"] == ({"max": max(counts), "min": min(counts)} if counts else {"max": 0, "min": 0})
@@ -567,6 +567,20 @@ def test_polygons_group_records_by_shape_with_their_series(client, choro):
     for name in ("serie1", "area", "top", "n", "sd"):
         values = [c["series"][name] for c in body["clusters"]]
         assert body["series"][name] == {"max": max(values), "min": min(values)}
+
+
+def test_a_clicked_shape_s_digest_selects_its_records(client, choro):
+    """ods-widgets ask for a clicked shape's records with the geo_digest geopolygon gave it
+    (``geo_digest=…``, or ``geo_digest.<field>=…`` on a choropleth): its records, no other."""
+    body = polygons_of(client, dataset="choro")
+    groups = check_polygons(body, choro, shape_geometry)
+    for cluster in body["clusters"][:3] + body["clusters"][-2:]:
+        for key in ("geo_digest", "geo_digest.geo_shape"):
+            found = client.get("/api/records/1.0/search/", params={"dataset": "choro", key: cluster["geo_digest"],
+                                                                  "rows": 0}).json()
+            assert found["nhits"] == cluster["count"] == len(groups[canonical(cluster["cluster"])]), key
+    for bad in ({"geo_digest": "nope"}, {"geo_digest.commune": "0" * 32}):
+        assert client.get("/api/records/1.0/search/", params={"dataset": "choro", **bad}).status_code == 400, bad
 
 
 def test_polygons_of_a_named_geo_field(client, rows):

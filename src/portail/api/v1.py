@@ -38,9 +38,9 @@ from portail.auth import ANONYMOUS
 from portail.auth.principal import key_from_request
 from portail.exports import ExportOptions
 from portail.exports.formats import plain_numbers
-from portail.odsql.ast import quote_name
+from portail.odsql.ast import quote_name, quote_string
 from portail.odsql.literals import zone
-from portail.schema import Field, FieldType, fields_from_json
+from portail.schema import GEO_TYPES, Field, FieldType, fields_from_json
 from portail.values import record_value
 
 MAX_WINDOW = 10_000
@@ -122,8 +122,9 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
     parse to: no text of the request reaches the query."""
     params = params_of(request)
     distance, polygon, bbox = (params.get(f"geofilter.{name}") for name in ("distance", "polygon", "bbox"))
+    digests = _digests(params, fields)
     if distance is None and polygon is None and bbox is None:
-        return []
+        return digests
     geo = _geo_field(fields)
     if geo is None:
         raise invalid_parameter("This dataset has no geo field: geofilter parameters cannot apply.")
@@ -144,6 +145,26 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
     if bbox is not None:  # two corners, as Leaflet's bounds give them (any two opposite corners)
         corners = _numbers(bbox, "geofilter.bbox", 4)
         conditions.append(f"in_bbox({column}, {', '.join(odsql_number(n) for n in corners)})")
+    return conditions + digests
+
+
+_DIGEST = re.compile(r"[0-9a-f]{32}")
+
+
+def _digests(params, fields: list[Field]) -> list[str]:
+    """``geo_digest=<id>`` (v1's geo field) and ``geo_digest.<field>=<id>``: the records of the
+    shape geopolygon named so (ODSQL's ``geo_digest()``), which ods-widgets ask for when a shape
+    of an aggregation or choropleth layer is clicked."""
+    conditions = []
+    for key, value in params.multi_items():
+        if key != "geo_digest" and not key.startswith("geo_digest."):
+            continue
+        name = key.partition(".")[2]
+        geo = next((f for f in fields if f.name == name and f.type in GEO_TYPES), None) if name else _geo_field(fields)
+        if geo is None or not _DIGEST.fullmatch(value.strip()):
+            raise invalid_parameter(f"Invalid value for {key} API parameter: {value!r} was found but a shape's "
+                                    "geo_digest (as geopolygon gives it) on a geo field is expected.")
+        conditions.append(f"geo_digest({quote_name(geo.name)}) = {quote_string(value.strip())}")
     return conditions
 
 

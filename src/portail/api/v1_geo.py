@@ -34,8 +34,9 @@ previewed; without this route the layer never drew. No document gives this answe
 
 geopolygon groups the records by their geometry (``geo_field``, the choropleth's choice, or v1's
 geo field): records sharing a shape form one cluster whose ``cluster`` is that shape (a point as
-a GeoJSON Point), with its ``count``, its ``series`` when asked, and its ``geo_digest``, the md5
-of its GeoJSON (keys sorted, no spaces; before any simplification, so the same at every zoom);
+a GeoJSON Point), with its ``count``, its ``series`` when asked, and its ``geo_digest``, ODSQL's
+``geo_digest()`` of it (before any simplification, so the same at every zoom), which the widgets
+send back to ask for a clicked shape's records (``v1._geofilters``);
 largest first, with the least and greatest count and series values as geocluster gives them.
 Its aggregation and choropleth layers colour each shape by its count or ``series.serie1``
 (``map-rendering-aggregation.js``, ``map-rendering-choropleth-aggregation.js``). Shapes are
@@ -44,7 +45,6 @@ simplified to within half a pixel at ``clusterprecision`` (the map's zoom) when 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -247,17 +247,11 @@ def _bounds(request: Request, selection: _Selection) -> dict[str, Any]:
     return {"count": count, "bbox": [min(xs), min(ys), max(xs), max(ys)], "geometries": geometries}
 
 
-def geo_digest(geometry: dict[str, Any]) -> str:
-    """A shape's stable id: the md5 of its GeoJSON written with sorted keys and no spaces."""
-    text = json.dumps(geometry, sort_keys=True, separators=(",", ":"))
-    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
-
-
 def _by_shape(request: Request, selection: _Selection, series: list[Serie], tolerance: float | None) -> list[dict[str, Any]]:
     """geopolygon's clusters: one grouped query, the geo field as the key; largest first (past
     ``GROUP_WINDOW`` shapes, the least shared are left out)."""
     aliases = [f"serie_{i}" for i in range(len(series))]
-    select = ["count(*) as cluster_count"]
+    select = ["count(*) as cluster_count", f"min(geo_digest({selection.column})) as cluster_digest"]
     for serie, alias in zip(series, aliases):
         select += select_items(serie, alias)
     page = query_records(request.app.state.instance, selection.ds, select=", ".join(select),
@@ -273,7 +267,7 @@ def _by_shape(request: Request, selection: _Selection, series: list[Serie], tole
         if geometry is None:
             continue
         cluster: dict[str, Any] = {"cluster": _simplified(geometry, tolerance), "count": row["cluster_count"],
-                                   "geo_digest": geo_digest(geometry)}
+                                   "geo_digest": row["cluster_digest"]}
         if series:
             cluster["series"] = {s.name: serie_value(s, row, a) for s, a in zip(series, aliases)}
         clusters.append(cluster)

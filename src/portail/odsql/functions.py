@@ -767,6 +767,17 @@ def _geometry_type(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
                  Kind.TEXT)
 
 
+def _geo_digest(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    """``geo_digest(geo)`` (beyond Opendatasoft): a geometry's stable id, the md5 of the engine's
+    GeoJSON of it, null for no geometry. v1's geopolygon names each shape by it and ods-widgets
+    send it back (``geo_digest=…``) to ask for the records of a clicked shape: both sides are
+    this one expression, so they always agree."""
+    (a,) = args
+    if a.kind is Kind.NULL:
+        return Typed(exp.Null(), Kind.TEXT)
+    return Typed(call("md5", call("ST_AsGeoJSON", a.sql)), Kind.TEXT)
+
+
 # ---- aggregates -----------------------------------------------------------------------------
 
 def _count(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
@@ -1101,6 +1112,8 @@ FUNCTIONS: tuple[Function, ...] = (
          summary="v2.0 polygon(geo, geom): within"),
     _row("geometry_type", (GEO,), _geometry_type, SWGO, returns="text",
          summary="beyond Opendatasoft: the GeoJSON type of a geometry (Point, Polygon, MultiPolygon…)"),
+    _row("geo_digest", (GEO,), _geo_digest, SWGO, returns="text",
+         summary="beyond Opendatasoft: a geometry's stable id (md5 of its GeoJSON), v1's geo_digest"),
     # aggregates
     _row("count", (RAW,), _count, {S, O}, Role.AGGREGATE, returns="int",
          summary="count(*), count(f) (non-null), count(distinct f) (exact)"),
