@@ -1,8 +1,10 @@
 """The v1 search API (deprecated by Opendatasoft, still used by older apps and widgets):
 ``/api/records/1.0/search/``, ``/api/records/1.0/download/``, ``/api/datasets/1.0/search/``,
-``/api/datasets/1.0/<id>/``, ``/api/datasets/1.0/<id>/records/<recordid>``; the map's
-``/api/records/1.0/geocluster/`` and ``/api/records/1.0/geopreview/`` (``api.v1_geo``); the
-charts' ``/api/records/1.0/analyze/`` (``api.v1_analysis``).
+``/api/datasets/1.0/<id>/``, ``/api/datasets/1.0/<id>/records/<recordid>``, the dataset pages'
+legacy download link ``/explore/dataset/<id>/download/`` (odsclient's way in) and an empty
+``/api/reuses/``; the map's ``/api/records/1.0/geocluster/``, ``…/geopreview/``,
+``…/boundingbox/`` and ``…/geopolygon/`` (``api.v1_geo``); the charts'
+``/api/records/1.0/analyze/`` (``api.v1_analysis``).
 
 Built on the same services as v2.1 (refinements, facets, record ids, text search); only the
 response shapes differ (``nhits``, ``records[].fields``, ``facet_groups``, points as ``[lat, lon]``).
