@@ -189,6 +189,13 @@ def _facetsorts(request: Request) -> dict[str, str]:
     return orders
 
 
+def _asked_facets(request: Request, facets: list[str], disjunctive: tuple[str, ...]) -> list[str]:
+    """The facets a v1 call asks for, each with its per-field options (``disjunctive.``,
+    ``facetsort.``) as a ``facet(…)`` call: the records' and the catalogue's searches alike."""
+    orders = _facetsorts(request)
+    return [_facet_call(f, f in disjunctive, orders.get(f)) if f in disjunctive or f in orders else f for f in facets]
+
+
 def _facet_call(name: str, disjunctive: bool, sort: str | None) -> str:
     """v1's per-field facet options as v2.1's ``facet(…)``, as the widgets translate them: a
     disjunctive field's facet lists its other values too."""
@@ -387,9 +394,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         facets = facet
         groups = []
         if facets:
-            orders = _facetsorts(request)
-            asked = [_facet_call(f, f in disjunctive, orders.get(f)) if f in disjunctive or f in orders else f
-                     for f in facets]
+            asked = _asked_facets(request, facets, disjunctive)
             for facet in dataset_facets(instance(request), ds, facet=asked, refine=refine, exclude=exclude, text=text,
                                         where=where, timezone=timezone, principal=principal, disjunctive=disjunctive):
                 groups.append({"name": facet["name"], "facets": [_v1_facet(e) for e in facet["facets"]]})
@@ -500,9 +505,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         body: dict[str, Any] = {"nhits": page.total_count, "parameters": parameters,
                                 "datasets": [_v1_dataset(o) for o in page.results]}
         if facet:
-            orders = _facetsorts(request)
-            asked = [_facet_call(f, f in disjunctive, orders.get(f)) if f in disjunctive or f in orders else f
-                     for f in facet]
+            asked = _asked_facets(request, facet, disjunctive)
             body["facet_groups"] = [{"name": group["name"], "facets": [_v1_facet(e) for e in group["facets"]]}
                                     for group in catalog_facets(objects, facet=asked, refine=refine, exclude=exclude,
                                                                 where=where, timezone=timezone, disjunctive=disjunctive)]
