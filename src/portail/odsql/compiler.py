@@ -317,10 +317,11 @@ class _Compiler:
         operand = self.value(node.operand)
         if not node.items:
             return Typed(exp.false(), Kind.BOOLEAN, value=False)
-        member = self._any_value(operand, Typed(exp.Null(), Kind.NULL), [self.value(item) for item in node.items])
+        values = [self.value(item) for item in node.items]
+        member = self._any_value(operand, Typed(exp.Null(), Kind.NULL), values)
         if member is not None:
             return Typed(member, Kind.BOOLEAN)
-        pairs = [self._comparable(operand, self.value(item), "in (…)") for item in node.items]
+        pairs = [self._comparable(operand, value, "in (…)") for value in values]
         left = next((a for a, _ in pairs if a.kind is not Kind.NULL), pairs[0][0])
         items = [b.sql for _, b in pairs]
         return Typed(exp.In(this=paren(left.sql), expressions=items), Kind.BOOLEAN, operand.aggregate)
