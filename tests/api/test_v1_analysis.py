@@ -349,3 +349,18 @@ def test_a_date_period_finer_than_its_precision_is_refused(client):
     assert response.status_code == 400 and "periodic" in response.json()["message"]
     assert client.get(ANALYZE, params={"dataset": "zz", "x": "d"}).status_code == 404
     assert client.get(ANALYZE, params={"x": "d"}).status_code == 400  # dataset is required
+
+
+def test_aggregations_sum_up_a_serie_over_the_points(client, rows):
+    """ods-widgets' odsAnalysis sends agg.<name>.expr=<serie>&agg.<name>.func=SUM for its totals,
+    its joined map layers agg.agg1.func=MIN,MAX: the answer is then {results, aggregations}."""
+    params = {"dataset": "logements", "x": "arrdt", "y.n.func": "COUNT", "y.total.func": "SUM",
+              "y.total.expr": "nb_logmt_total", "agg.n.expr": "n", "agg.n.func": "SUM",
+              "agg.range.expr": "total", "agg.range.func": "MIN,MAX"}
+    body = get(client, **params)
+    totals = {int(k): sum(int(r["nb_logmt_total"]) for r in rows if r["arrdt"] == k) for k in {r["arrdt"] for r in rows}}
+    assert [(p["x"], p["total"]) for p in body["results"]] == sorted(totals.items())
+    assert body["aggregations"] == {"n": len(rows), "range": {"min": min(totals.values()), "max": max(totals.values())}}
+    assert isinstance(get(client, **{k: v for k, v in params.items() if not k.startswith("agg.")}), list)
+    for bad in ({"agg.n.func": "MEDIAN"}, {"agg.n.expr": "nope"}):
+        assert client.get(ANALYZE, params={**params, **bad}).status_code == 400, bad

@@ -37,6 +37,10 @@ Null values of a serie come last either way.
 ``y.<serie>.cumulative=true`` sums a serie along it. Records whose x is null are left out (a
 chart has no place for them). At most ``GROUP_WINDOW`` points are computed; past that the answer
 carries ``ODS-Analyze-Truncated: true``, which ods-widgets reports to the reader.
+
+``agg.<name>.expr=<serie>`` with ``agg.<name>.func`` sums a serie up over the answered points
+(``aggregations``); the answer is then ``{"results": [...], "aggregations": {...}}``. ``join.*``
+(another dataset's records joined to the points) is not read.
 """
 
 from __future__ import annotations
@@ -366,6 +370,37 @@ def csv_answer(points: list[dict[str, Any]], separator: str, filename: str) -> R
     return table_response(rows, "csv", ExportOptions(delimiter=separator), filename)
 
 
+#: ``agg.<name>.func``: what may sum up a serie over the points (several, comma-separated).
+_OVER_POINTS: dict[str, Callable[[list[float]], float]] = {
+    "SUM": sum, "AVG": lambda v: sum(v) / len(v), "MIN": min, "MAX": max, "COUNT": len}
+
+
+def aggregations(params, points: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """``agg.<name>.expr=<serie>`` with ``agg.<name>.func=SUM`` (or ``MIN,MAX``): a serie summed
+    up over the answered points, as ods-widgets' ``odsAnalysis`` (its totals) and its joined map
+    layers (``aggregations.agg1.min``/``max``) read it; one function gives its value, several an
+    object keyed by function. None when none is asked for (the answer stays a plain list)."""
+    given: dict[str, dict[str, str]] = {}
+    for key, value in params.multi_items():
+        if key.startswith("agg.") and key.count(".") >= 2:
+            name, attribute = key[4:].rsplit(".", 1)
+            if attribute in ("func", "expr") and name:
+                given.setdefault(name, {})[attribute] = value.strip()
+    if not given:
+        return None
+    out: dict[str, Any] = {}
+    for name, parts in given.items():
+        funcs = [f.strip().upper() for f in parts.get("func", "").split(",") if f.strip()]
+        serie = parts.get("expr", "")
+        if not funcs or any(f not in _OVER_POINTS for f in funcs) or not serie or (points and serie not in points[0]):
+            raise invalid_parameter(f"Invalid value for agg.{name} API parameters: a serie of this analysis as expr "
+                                    f"and one or more of {', '.join(_OVER_POINTS)} as func are expected.")
+        values = [p[serie] for p in points if isinstance(p.get(serie), (int, float)) and not isinstance(p[serie], bool)]
+        results = {f.lower(): (_OVER_POINTS[f](values) if values or f == "COUNT" else None) for f in funcs}
+        out[name] = next(iter(results.values())) if len(funcs) == 1 else results
+    return out
+
+
 def add_analysis_route(router: APIRouter, portal: str) -> None:
     """Register analyze on v1's router for ``portal``."""
 
@@ -378,14 +413,16 @@ def add_analysis_route(router: APIRouter, portal: str) -> None:
         analysis = analyze(request, portal, principal, dataset=dataset, q=q, x=x, maxpoints=maxpoints,
                            periodic=periodic, precision=precision, sort=sort, timezone=timezone, filters=filters,
                            conditions=lambda ds, text: _conditions(request, ds, text))
+        totals = aggregations(params_of(request), analysis.points)
+        body = analysis.points if totals is None else {"results": analysis.points, "aggregations": totals}
         if format == "csv":
             response = csv_answer(analysis.points, csv_separator, dataset)
         elif padded:
-            response = _padded(analysis.points, callback)
+            response = _padded(body, callback)
         elif not analysis.truncated:
-            return analysis.points
+            return body
         else:
-            response = JSONResponse(analysis.points)
+            response = JSONResponse(body)
         if analysis.truncated:
             response.headers[TRUNCATED] = "true"
         return response
