@@ -7,8 +7,18 @@ as ``YYYY[/MM[/DD]]``; ``ville:lyon`` on a text field is a search of its words, 
 accents aside, as Opendatasoft's query language documents it ("a normalized token query") and
 ods-widgets' text search restricted to a field sends what the reader typed),
 ``AND``/``OR``/``NOT`` with parentheses (adjacent terms are ANDed) and the functions
-``#null(f)``, ``#exact(f, "v")``, ``#search(f, "v")``, ``#startswith(f, "v")`` and
-``#now(days=-1)`` as a value.
+``#null(f)``, ``#exact(f, "v")``, ``#search(f, "v")`` and ``#startswith(f, "v")``.
+
+A date may be ``#now(…)`` (``date>=#now(days=-1)``, ``date:[#now(weeks=-1) TO #now()]``), with
+the parameters Opendatasoft's v1 documentation lists, which are dateutil's ``relativedelta``'s
+and mean what they mean there: plural names add (``years``, ``months``, ``weeks``, ``days``,
+``hours``, ``minutes``, ``seconds``, ``microseconds``), singular ones set (``year`` … ``microsecond``;
+the day is clamped to the month's length after both), and ``weekday`` moves to a day of the week,
+``0``–``6`` (Monday to Sunday) or ``MO`` … ``SU``, forward with today included, ``MO(2)`` the
+second such day (the Monday after next, on a Tuesday), ``MO(-1)`` backward (the last Monday, today
+included). It becomes ODSQL's ``now(…)`` (``weekday`` as its ``weekday``, ``weeks`` and
+``mondays``…), read in the request's timezone. Any other parameter, or another ``#function`` as a
+value (``#today``: Opendatasoft documents none), is refused with a 400 naming what is accepted.
 
 A ``q`` of words and phrases only stays a plain full-text search (``api.text_search``, which
 the version's index answers); anything else becomes one ODSQL ``where``, words as bare strings
@@ -25,18 +35,21 @@ import re
 from datetime import date, timedelta
 
 from portail.api.errors import invalid_parameter
-from portail.odsql.ast import quote_name, quote_string
 from portail.odsql import RECORD_ID
+from portail.odsql.ast import quote_name, quote_string
+from portail.odsql.literals import WEEKDAYS
 from portail.schema import Field, FieldType
 
 _STRING = r'"(?:[^"\\]|\\.)*"'
+#: A function call as a field's value, with one level of parentheses inside (``#now(weekday=MO(2))``).
+_CALL = r"\#\w+\((?:[^()]|\([^()]*\))*\)"
 _TOKENS = re.compile(rf"""
     (?P<space>\s+)
   | (?P<open>\()
   | (?P<close>\))
   | (?P<func>\#(?P<fname>\w+)\((?P<args>(?:{_STRING}|[^()"])*)\))
   | (?P<query>(?P<field>[A-Za-z_][\w.]*)\s*(?P<op>==|>=|<=|>|<|:|=)\s*
-        (?P<value>{_STRING}|\[[^\]]*\]|\#now\([^()]*\)|[^\s()]+))
+        (?P<value>{_STRING}|\[[^\]]*\]|{_CALL}|[^\s()]+))
   | (?P<phrase>{_STRING})
   | (?P<word>[^\s()]+)
 """, re.VERBOSE)
@@ -47,9 +60,16 @@ _NUMERIC = (FieldType.INT, FieldType.DOUBLE)
 _TEMPORAL = (FieldType.DATE, FieldType.DATETIME)
 _DATE = re.compile(r"\d{4}(?:[-/]\d{1,2}(?:[-/]\d{1,2})?)?(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_NOW_ARG = re.compile(r"\s*(\w+)\s*=\s*([+-]?\d+)\s*")
+#: ``name=number``, or ``weekday=MO``, ``weekday=MO(2)``, ``weekday=MO(-1)``.
+_NOW_ARG = re.compile(r"\s*(\w+)\s*=\s*(?:([+-]?\d+)|([A-Za-z]{2})\s*(?:\(\s*([+-]?\d+)\s*\))?)\s*")
+#: v1's ``#now`` parameters that add to the moment, and those that set a component of it.
+_NOW_ADD = ("years", "months", "weeks", "days", "hours", "minutes", "seconds", "microseconds")
+_NOW_SET = ("year", "month", "day", "hour", "minute", "second", "microsecond")
+#: ``weekday``'s day names, as dateutil writes them (Monday first, as ODSQL's ``WEEKDAYS``).
+_DAY_NAMES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_VALUE_CALL = re.compile(r"\#(\w+)\((.*)\)", re.DOTALL)
 _PARTIAL = re.compile(r"(\d{4})(?:[-/](\d{1,2})(?:[-/](\d{1,2}))?)?")
-_RANGE = re.compile(r"\[\s*(\S+)\s+TO\s+(\S+)\s*\]", re.IGNORECASE)
+_RANGE = re.compile(rf"\[\s*({_CALL}|\S+)\s+TO\s+({_CALL}|\S+)\s*\]", re.IGNORECASE)
 
 
 def _unquoted(text: str) -> str:
@@ -57,18 +77,55 @@ def _unquoted(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text[1:-1]) if text.startswith('"') else text
 
 
+def _bad_now(args: str) -> Exception:
+    return invalid_parameter(
+        f"Invalid value for q API parameter: #now({args}) is not a date of v1's query language. #now() takes "
+        f"integers: {', '.join(_NOW_ADD)} (added), {', '.join(_NOW_SET)} (set), and weekday (0 to 6 from Monday, "
+        "or MO, TU, WE, TH, FR, SA, SU, with a count: MO(2) the second Monday from today, MO(-1) the last one), "
+        "each once, e.g. #now(days=-1) or #now(years=-1, month=1, day=1).")
+
+
 def _now(args: str) -> str:
-    pairs = [_NOW_ARG.fullmatch(part) for part in args.split(",")] if args.strip() else []
-    if not all(pairs):
-        raise invalid_parameter(f"Invalid value for q API parameter: #now({args}) takes unit=number arguments, "
-                                "e.g. #now(days=-1).")
-    return "now(" + ", ".join(f"{m.group(1)}={int(m.group(2))}" for m in pairs) + ")"
+    """v1's ``#now(…)`` as ODSQL's ``now(…)`` (module docstring). relativedelta's ``weekday``
+    (forward, today included, then ``n - 1`` weeks on; or backward, today included, for a
+    negative ``n``) is ODSQL's ``weekday`` plus ``weeks``, or its ``mondays=-n``… (strictly
+    before) from the day after."""
+    params: dict[str, int] = {}
+    weekday: tuple[int, int] | None = None
+    for part in args.split(",") if args.strip() else []:
+        match = _NOW_ARG.fullmatch(part)
+        if match is None or match.group(1) in params or (match.group(1) == "weekday" and weekday is not None):
+            raise _bad_now(args)
+        name, number, day, count = match.groups()
+        if name in _NOW_ADD + _NOW_SET and number is not None:
+            params[name] = int(number)
+        elif name == "weekday" and number is not None and 0 <= int(number) <= 6:
+            weekday = (int(number), 1)
+        elif name == "weekday" and day is not None and day.upper() in _DAY_NAMES and int(count or 1) != 0:
+            weekday = (_DAY_NAMES.index(day.upper()), int(count or 1))
+        else:
+            raise _bad_now(args)
+    if weekday is not None:
+        index, count = weekday
+        if count > 0:
+            params["weekday"] = index
+            if count > 1:
+                params["weeks"] = params.get("weeks", 0) + count - 1
+        else:
+            params["days"] = params.get("days", 0) + 1
+            params[WEEKDAYS[index]] = count
+    return "now(" + ", ".join(f"{name}={value}" for name, value in params.items()) + ")"
 
 
 def _value(f: Field, text: str) -> str:
     """A v1 value as an ODSQL literal of the field's kind."""
-    if text.lower().startswith("#now("):
-        return _now(text[5:-1])
+    call = _VALUE_CALL.fullmatch(text)
+    if call is not None and call.group(1).lower() == "now":
+        return _now(call.group(2))
+    if call is not None or (f.type in _TEMPORAL and text.startswith("#")):
+        raise invalid_parameter(f"Invalid value for q API parameter: {text} is not a value of v1's query language: "
+                                "a moment relative to now is written #now(…), e.g. #now(days=-1), or "
+                                "#now(hour=0, minute=0, second=0, microsecond=0) for the start of today.")
     raw = _unquoted(text)
     if f.type in _NUMERIC and not text.startswith('"') and _NUMBER.fullmatch(raw):
         return raw

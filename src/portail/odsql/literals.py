@@ -120,22 +120,14 @@ _BOUNDS = {"year": (1, 9999), "month": (1, 12), "day": (1, 31), "hour": (0, 23),
            "second": (0, 59), "microsecond": (0, 999_999), "weekday": (0, 6)}
 
 
-def _add_months(moment: datetime, months: int) -> datetime:
-    index = moment.year * 12 + (moment.month - 1) + months
-    year, month = divmod(index, 12)
-    if not 1 <= year <= 9999:
-        raise ValueError("now() moves outside years 1 to 9999")
-    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
-    return moment.replace(year=year, month=month + 1, day=day)
-
-
 def shift_now(base: datetime, params: dict[str, int]) -> datetime:
     """``now(...)``: singular names set a component, plural names add (with carry-over).
 
-    Order of application: set year, month, then day (clamped to the month's length) and the
-    time; add years and months (day clamped again); add weeks, days and smaller units; move to
-    ``weekday`` (forward, today included); then to the n-th next or previous ``mondays`` …
-    ``sundays``. A name given twice keeps its last value (the caller's dict already does).
+    Order of application, dateutil's ``relativedelta``'s (whose names these are, and which v1's
+    ``#now`` is): set year and month and add years and months, then set the day (the one given,
+    or today's) clamped to that month's length, and the time; add weeks, days and smaller units;
+    move to ``weekday`` (forward, today included); then to the n-th next or previous ``mondays``
+    … ``sundays``. A name given twice keeps its last value (the caller's dict already does).
     """
     for name, value in params.items():
         if name not in NOW_PARAMETERS:
@@ -143,18 +135,13 @@ def shift_now(base: datetime, params: dict[str, int]) -> datetime:
         low, high = _BOUNDS.get(name, (-100_000_000, 100_000_000))
         if not low <= value <= high:
             raise ValueError(f"now() parameter {name} out of range: {value}")
-    moment = base
-    if "year" in params or "month" in params:
-        year, month = params.get("year", moment.year), params.get("month", moment.month)
-        moment = moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
-    if "day" in params:
-        moment = moment.replace(day=min(params["day"], calendar.monthrange(moment.year, moment.month)[1]))
-    for name in ("hour", "minute", "second", "microsecond"):
-        if name in params:
-            moment = moment.replace(**{name: params[name]})
     months = params.get("years", 0) * 12 + params.get("months", 0)
-    if months:
-        moment = _add_months(moment, months)
+    year, month = divmod(params.get("year", base.year) * 12 + params.get("month", base.month) - 1 + months, 12)
+    if not 1 <= year <= 9999:
+        raise ValueError("now() moves outside years 1 to 9999")
+    day = min(params.get("day", base.day), calendar.monthrange(year, month + 1)[1])
+    moment = base.replace(year=year, month=month + 1, day=day,
+                          **{name: params[name] for name in ("hour", "minute", "second", "microsecond") if name in params})
     try:
         moment = moment + timedelta(weeks=params.get("weeks", 0), days=params.get("days", 0),
                                     hours=params.get("hours", 0), minutes=params.get("minutes", 0),
