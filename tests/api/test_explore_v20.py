@@ -8,7 +8,7 @@ import csv
 import io
 import json
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -39,6 +39,23 @@ def source(refdata) -> list[dict[str, str]]:
     """The logements file as the csv module reads it: the truth counts come from here."""
     with logements_file(refdata).open(encoding="utf-8-sig", newline="") as f:
         return list(csv.DictReader(f, delimiter=";"))
+
+
+#: A geo dataset with datetimes (one empty), written with offsets and a fraction of a second.
+GEO_CSV = """id;quand;geo_point_2d
+1;2020-12-31T23:30:00+00:00;48.85, 2.35
+2;2021-06-01T12:00:00.250+02:00;45.75, 4.85
+3;;43.3, 5.37
+"""
+
+
+@pytest.fixture(scope="module")
+def geo_client(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("v20geo")
+    (folder / "lieux.csv").write_text(GEO_CSV, encoding="utf-8")
+    instance = published_instance(folder / "home", Published("lieux", folder / "lieux.csv", "Lieux"))
+    yield TestClient(create_app(instance))
+    instance.store.close()
 
 
 def annotated_rows() -> list[dict[str, str]]:
@@ -302,3 +319,93 @@ def test_the_betas_rows_and_start_page_when_limit_and_offset_are_not_given(clien
     assert len(get(client, url, rows=7, limit=2, **params).json()["records"]) == 2  # limit wins when given
     catalogue = get(client, f"{PREFIXES[0]}/catalog/datasets", rows=1).json()
     assert len(catalogue["datasets"]) == 1 < catalogue["total_count"]
+
+
+def compact_size(fields: dict) -> int:
+    """The bytes of a record's fields written as compact JSON: what record.size measures."""
+    return len(json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_technical_fields(client, prefix):
+    """v2.0's documentation lists datasetid, record_timestamp, recordid and record_size as
+    field literals of select, where, group_by and order_by: each the value the wrapped record
+    shows (its id, timestamp and size, the size that of its fields as compact JSON)."""
+    url = f"{prefix}/catalog/datasets/mv/records"
+    whole = {r["record"]["id"]: r["record"] for r in get(client, url, limit=100).json()["records"]}
+    sizes = {record_id: compact_size(record["fields"]) for record_id, record in whole.items()}
+    assert len(whole) == len(annotated_rows()) and all(r["size"] == sizes[i] for i, r in whole.items())
+    technical = get(client, url, limit=100, order_by="record_size desc, id",
+                    select="id, recordid, datasetid, record_timestamp, record_size").json()["records"]
+    rows = [r["record"]["fields"] for r in technical]
+    assert [row["recordid"] for row in rows] == sorted(sizes, key=lambda i: (-sizes[i], whole[i]["fields"]["id"]))
+    for row in rows:
+        record = whole[row["recordid"]]
+        assert row["datasetid"] == "mv" and row["record_size"] == record["size"]
+        assert datetime.fromisoformat(row["record_timestamp"]) == datetime.fromisoformat(record["timestamp"])
+    middle = sorted(sizes.values())[len(sizes) // 2]
+    bigger = get(client, url, where=f"record_size > {middle}", limit=0).json()["total_count"]
+    assert bigger == sum(size > middle for size in sizes.values()) > 0
+    stamp = next(iter(whole.values()))["timestamp"]
+    assert get(client, url, where=f"datasetid = 'mv' and record_timestamp = date'{stamp}'",
+               limit=0).json()["total_count"] == len(whole)
+    assert get(client, url, where="datasetid = 'logements'", limit=0).json()["total_count"] == 0
+    grouped = get(client, f"{prefix}/catalog/datasets/mv/aggregates", group_by="datasetid",
+                  select="count(*) as n, max(record_size) as biggest").json()["aggregations"]
+    assert grouped == [{"datasetid": "mv", "n": len(whole), "biggest": max(sizes.values())}]
+    # A lookup's size is the whole record's, whatever its select narrows.
+    record_id = next(iter(whole))
+    narrowed = get(client, f"{url}/{record_id}", select="id, record_size").json()["record"]
+    assert narrowed["size"] == narrowed["fields"]["record_size"] == sizes[record_id]
+
+
+def test_record_size_of_geo_records(client):
+    """Shapes, points and decimals: the size is still that of the record's JSON."""
+    url = f"{PREFIXES[0]}/catalog/datasets/logements/records"
+    params = {"where": 'code_postal="75013"', "order_by": "id_livraison", "limit": 100}
+    records = get(client, url, **params).json()["records"]
+    sizes = get(client, url, select="record_size", **params).json()["records"]
+    assert [r["record"]["fields"]["record_size"] for r in sizes] == [compact_size(r["record"]["fields"]) for r in records]
+
+
+@pytest.mark.parametrize("name", ["datasetid", "record_timestamp", "record_size"])
+def test_v21_has_no_technical_fields_but_recordid(client, name):
+    """v2.1's ODSQL reference names no technical field: unknown there, as before."""
+    response = client.get(f"{V21}/catalog/datasets/mv/records", params={"select": name})
+    assert response.status_code == 400 and f"Unknown field: {name}" in response.json()["message"]
+    assert get(client, f"{V21}/catalog/datasets/mv/records", select="recordid").json()["total_count"] == 8
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_geojson_export_writes_datetimes_as_epoch_milliseconds(geo_client, prefix):
+    """v2.1's changelog: "datetimes in GeoJSON exports are now output as isoformat strings,
+    they were previously output as integer timestamps". Other formats keep ISO text."""
+    rows = list(csv.DictReader(io.StringIO(GEO_CSV), delimiter=";"))
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    truth = {int(r["id"]): (datetime.fromisoformat(r["quand"]) - epoch) // timedelta(milliseconds=1) if r["quand"]
+             else None for r in rows}
+    export = f"{prefix}/catalog/datasets/lieux/exports"
+    features = get(geo_client, f"{export}/geojson").json()["features"]
+    assert {f["properties"]["id"]: f["properties"]["quand"] for f in features} == truth
+    assert all(f["geometry"]["type"] == "Point" for f in features)
+    v21 = get(geo_client, f"{V21}/catalog/datasets/lieux/exports/geojson").json()["features"]
+    assert {f["properties"]["id"]: f["properties"]["quand"] for f in v21} == {
+        int(r["id"]): datetime.fromisoformat(r["quand"]).astimezone(UTC).isoformat() if r["quand"] else None
+        for r in rows}
+    assert get(geo_client, f"{export}/json").content == get(geo_client, f"{V21}/catalog/datasets/lieux/exports/json").content
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_catalogue_groups_have_no_null_group(client, prefix):
+    """"When grouping with a group_by clause, no group exists for null values in v2.0, a null
+    group do exist starting with v2.1" (v2.1's ODSQL reference): the catalogue's too, whose
+    datasets here have no theme. Its other v2.0 semantics come along: year() as text."""
+    params = {"select": "count(*) as n", "group_by": "theme"}
+    v21 = get(client, f"{V21}/catalog/datasets", limit=-1, **params).json()["results"]
+    assert v21 == [{"theme": None, "n": 2}]
+    assert get(client, f"{prefix}/catalog/aggregates", **params).json() == {"aggregations": []}
+    assert get(client, f"{prefix}/catalog/datasets", **params).json()["datasets"] == []
+    years = Counter(datetime.fromisoformat(d["dataset"]["metas"]["default"]["modified"]).year
+                    for d in get(client, f"{prefix}/catalog/datasets").json()["datasets"])
+    by_year = get(client, f"{prefix}/catalog/aggregates", select="count(*) as n", group_by="year(modified) as y").json()
+    assert by_year["aggregations"] == [{"y": str(year), "n": n} for year, n in sorted(years.items())]

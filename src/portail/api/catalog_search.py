@@ -339,12 +339,13 @@ def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None, 
                    group_by: str | None = None, order_by: str | None = None, limit: int = 10, offset: int = 0,
                    refine: list[str] | None = None, exclude: list[str] | None = None, lang: str = "fr",
                    timezone: str = "UTC", check_paging: Callable[..., int],
-                   disjunctive: tuple[str, ...] = ()) -> CatalogPage:
+                   disjunctive: tuple[str, ...] = (), v20: bool = False) -> CatalogPage:
     """A page of the catalogue: dataset objects (``select`` narrows them to the selected
-    properties), or groups when the query aggregates."""
+    properties), or groups when the query aggregates. ``v20``: Explore API v2.0's ODSQL
+    semantics (``odsql.Query.v20``: no null group, date keys as timestamps), as on records."""
     kept = refined(objects, refine or [], exclude or [], timezone=timezone, disjunctive=disjunctive)
     clauses = dict(where=[w for w in where or [] if w and w.strip()], group_by=group_by, order_by=order_by,
-                   lang=lang, timezone=timezone)
+                   lang=lang, timezone=timezone, v20=v20)
     plan = _compile(select=select, **clauses)
     data = table(kept)
     if plan.aggregated:

@@ -165,15 +165,16 @@ def export_answer(request: Request, principal: Principal, portal: str, dataset_i
                   select: str | None, order_by: str | None, limit: int, use_labels: bool, compressed: bool,
                   delimiter: str, list_separator: str, quote_all: bool, with_bom: bool, parquet_compression: str,
                   epsg: int, refine: list[str], exclude: list[str], where: list[str], qv1: str | None, lang: str,
-                  timezone: str, group_by: str | None) -> StreamingResponse:
+                  timezone: str, group_by: str | None, epoch_datetimes: bool = False) -> StreamingResponse:
     """A dataset's records as a file, streamed (``export_stream``): v2.1's export, and v2.0's
-    with its defaults."""
+    with its defaults (``epoch_datetimes``: its GeoJSON's, ``ExportOptions``)."""
     instance = request.app.state.instance
     dataset = get_visible_dataset(instance, portal, dataset_id, principal)
     where, text = with_qv1(dataset, where, qv1)
     options = ExportOptions(use_labels=use_labels, delimiter=delimiter, list_separator=list_separator,
                             quote_all=quote_all, with_bom=with_bom, parquet_compression=parquet_compression,
                             epsg=epsg, filename=dataset.slug, timezone=timezone, ordered=order_by is not None,
+                            epoch_datetimes=epoch_datetimes,
                             dataset_url=f"{public_url(request, portal)}/api/explore/v2.1/catalog/datasets/{dataset.slug}")
     fmt, chunks = export_stream(instance, dataset, format, select=select, order_by=order_by, limit=limit,
                                 options=options, refine=refine, exclude=exclude, where=where, text=text, lang=lang,

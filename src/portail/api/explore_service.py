@@ -359,12 +359,18 @@ def _id_expression(access: Access, version=None) -> exp.Expression:
     return record_id_expression(access.visible(version))
 
 
+def _size_expression(access: Access, version=None) -> exp.Expression:
+    """A record's size counts the fields the caller sees, as its id hashes them."""
+    return odsql.record_size_expression(access.visible(version))
+
+
 def query_records(instance: Instance, dataset: Dataset, *, select: str | None = None, order_by: str | None = None,
                   limit: int = 10, offset: int = 0, refine: list[str] | None = None,
                   exclude: list[str] | None = None, after: str | None = None, with_ids: bool = False,
                   where: list[str] | None = None, group_by: str | None = None, lang: str = "fr", timezone: str = "UTC",
                   principal: Principal = ANONYMOUS, text: str | None = None, max_limit: int = MAX_LIMIT,
-                  window: int | None = MAX_WINDOW, disjunctive: tuple[str, ...] = (), v20: bool = False) -> RecordsPage:
+                  window: int | None = MAX_WINDOW, disjunctive: tuple[str, ...] = (), v20: bool = False,
+                  technical: odsql.Technical | None = None) -> RecordsPage:
     """A page of records, or of groups when the query aggregates (ODSQL select/where/group_by/
     order_by), of the rows and fields ``principal`` may see. ``text`` is v1's ``q``. With
     ``after`` (beyond Opendatasoft), pages follow a cursor instead of an
@@ -372,7 +378,9 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
     the version the walk started on, even if a newer one is published meanwhile. ``window``
     bounds offset + limit as Opendatasoft does on its API; ``None`` lifts it for the portal's own
     table, which renders deep pages itself (an engine OFFSET, not a client walking pages).
-    ``v20``: Explore API v2.0's ODSQL semantics (``odsql.Query.v20``)."""
+    ``v20``: Explore API v2.0's ODSQL semantics (``odsql.Query.v20``); ``technical``: the values
+    of its technical fields (``odsql.Technical``), with which each record shown with its id
+    also carries its size (``_size``: v2.0's ``record.size``, ODSQL's ``record_size``)."""
     access = _records_access(instance, dataset, principal)
     version = access.dataset.current
     last_rowid = -1
@@ -387,7 +395,7 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
                 raise ApiError(410, "CursorExpired", "The version this cursor walks is no longer kept; start again.")
     request = _PageRequest(select, order_by, limit, offset, tuple(refine or ()), tuple(exclude or ()), after is not None,
                            with_ids, tuple(where or ()), group_by, lang, timezone, text, max_limit, window,
-                           disjunctive=tuple(sorted(set(disjunctive))), v20=v20)
+                           disjunctive=tuple(sorted(set(disjunctive))), v20=v20, technical=technical)
     # Keyed on the index too: a plan made before the version's index file appeared scans.
     indexed = instance.store.has_index(version.location)
     values = _refinement_values(instance, access, version, request)
@@ -445,6 +453,7 @@ class _PageRequest:
     parameterized: bool = False  # refine holds the refinements' shape; their values are parameters
     disjunctive: tuple[str, ...] = ()  # fields whose refined values are ORed, beyond the annotated ones
     v20: bool = False  # Explore API v2.0's ODSQL semantics (odsql.Query.v20)
+    technical: odsql.Technical | None = None  # v2.0's technical fields (odsql.Query.technical)
 
 
 @dataclass(frozen=True)
@@ -497,10 +506,10 @@ _COMPILED = GenerationCache(1024)
 def _compiled(access: Access, version, r: _PageRequest) -> odsql.Plan:
     order_by = r.order_by if not r.cursor else None
     return _COMPILED.get((version.location, access.security, r.select, r.where, r.group_by, order_by, r.lang, r.timezone,
-                          r.v20),
+                          r.v20, r.technical),
                          lambda: compile_odsql(access.fields(version), access.security, select=r.select, where=list(r.where),
                                                group_by=r.group_by, order_by=order_by, lang=r.lang, timezone=r.timezone,
-                                               v20=r.v20),
+                                               v20=r.v20, technical=r.technical),
                          keep=lambda plan: not plan.reads_clock)
 
 
@@ -552,7 +561,12 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest, par
 
     def shown() -> exp.Select:
         query = page_query()
-        return query.select(exp.alias_(_id_expression(access, version), "_id"), copy=False) if r.with_ids else query
+        if not r.with_ids:
+            return query
+        query = query.select(exp.alias_(_id_expression(access, version), "_id"), copy=False)
+        if r.technical is not None:
+            query = query.select(exp.alias_(_size_expression(access, version), "_size"), copy=False)
+        return query
 
     if r.cursor:
         effective = check_paging(r.limit, 0, max_limit=CURSOR_MAX_LIMIT, window=CURSOR_MAX_LIMIT)
@@ -574,23 +588,33 @@ def _with_ids(fields: list[Field], rows: list[dict[str, Any]], with_ids: bool, t
     if with_ids:
         for record, row in zip(records, rows):
             record["_id"] = row["_id"]
+            if "_size" in row:
+                record["_size"] = row["_size"]
     return records
 
 
 def get_record(instance: Instance, dataset: Dataset, record_id: str, *, select: str | None = None, lang: str = "fr",
-               timezone: str = "UTC", principal: Principal = ANONYMOUS, v20: bool = False) -> dict[str, Any]:
+               timezone: str = "UTC", principal: Principal = ANONYMOUS, v20: bool = False,
+               technical: odsql.Technical | None = None) -> dict[str, Any]:
+    """One record's fields; with ``technical`` (``query_records``), its size too, as ``_size``."""
     access = _records_access(instance, dataset, principal)
     version = access.dataset.current
-    plan = compile_odsql(access.fields(), access.security, select=select, lang=lang, timezone=timezone, v20=v20)
+    plan = compile_odsql(access.fields(), access.security, select=select, lang=lang, timezone=timezone, v20=v20,
+                         technical=technical)
     if plan.aggregated:
         raise invalid_parameter("A record lookup cannot aggregate: select fields or expressions only.")
     if not re.fullmatch(r"[0-9a-f]{40}", record_id):
         raise not_found(f"Unknown record: {record_id}")
     query = _where(plan.select, [exp.EQ(this=_id_expression(access), expression=exp.Literal.string(record_id))]).limit(exp.Literal.number(1))
+    if technical is not None:
+        query = query.select(exp.alias_(_size_expression(access), "_size"), copy=False)
     rows = instance.store.query(version.location, query).to_pylist()
     if not rows:
         raise not_found(f"Unknown record: {record_id}")
-    return records_json(list(plan.columns), rows, timezone)[0]
+    record = records_json(list(plan.columns), rows, timezone)[0]
+    if technical is not None:
+        record["_size"] = rows[0]["_size"]
+    return record
 
 
 def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | None = None,

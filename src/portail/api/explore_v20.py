@@ -17,13 +17,18 @@ Where the shapes come from:
   ``_deprecated.md``: "moved to records?group_by, which are equivalent"), the facets' ``self``
   and ``source`` links (``_facets.md``).
 - v2.1's changelog (the reference's §1.1, its [D20] lines): v2.0 dropped the null group, wrote
-  date group keys as timestamps and ``year()``…``second()`` as text (``odsql.Query.v20``), wrote
-  CSV without a BOM, and XLS where v2.1 writes XLSX.
+  date group keys as timestamps and ``year()``…``second()`` as text (``odsql.Query.v20``, on
+  records, aggregates and the catalogue's ODSQL alike), wrote CSV without a BOM, XLS where v2.1
+  writes XLSX, and GeoJSON datetimes "as integer timestamps" (epoch milliseconds here, the unit
+  of its date group keys: ``ExportOptions.epoch_datetimes``).
+- The v2 documentation's "Dataset technical fields" (``_dataset.md``): ``datasetid``,
+  ``record_timestamp``, ``recordid``, ``record_size`` in select, where, group_by and order_by
+  (``odsql.technical``), equal to the wrapped record's ``id``, ``timestamp`` and ``size``. Not
+  on v2.1, whose ODSQL reference names none (``recordid`` excepted, which v1 also reads).
 
-Not reproduced: v2.0's technical fields in ODSQL but ``recordid`` (``record_timestamp``,
-``record_size``, ``datasetid``), its exports' ``offset``, its GeoJSON
-datetimes as integers, and the null group of the catalogue's aggregates (``api.catalog_search``
-has no v2.0 mode).
+Not reproduced: the technical fields and v2.0's ODSQL semantics in its exports, which compile
+v2.1's ODSQL. No ``offset`` on exports, as v2.0 had none: its OpenAPI document lists none for
+``exportRecords`` (nor does v2.1's); the catalogue's exports take one, on both versions.
 
 The 2019 beta's ``rows``/``start`` are read where ``limit``/``offset`` are not given
 (Opendatasoft's advanced widgets send ``rows``); its ``sort`` is not: the later v2.0's
@@ -33,13 +38,13 @@ The 2019 beta's ``rows``/``start`` are read where ``limit``/``offset`` are not g
 from __future__ import annotations
 
 import dataclasses
-import json
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
+from portail import odsql
 from portail.api.catalog_search import catalog_facets, catalog_where
 from portail.api.deps import portal_url
 from portail.api.errors import ApiError, invalid_parameter
@@ -108,18 +113,24 @@ def _answer(name: str) -> dict[int | str, dict[str, Any]]:
 
 
 # -- shapes -----------------------------------------------------------------------------------
-def record_timestamp(dataset: Dataset) -> str:
-    """A record's ``timestamp``: when its version's records were processed (v2.0's
-    ``record_timestamp``, "the publishing date"), with its offset."""
+def published_at(dataset: Dataset) -> datetime:
+    """When the current version's records were published (processed), an aware instant: v2.0's
+    ``record_timestamp``, "the publishing date", of every record of the version."""
     moment = dataset.data_processed or dataset.modified
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def wrapped_record(fields: dict[str, Any], record_id: str, timestamp: str, dataset_href: str) -> dict[str, Any]:
-    """One record as v2.0 wrote it: its links (itself, its dataset) and ``record``. ``size``
-    is the length in bytes of its fields written as compact JSON (Opendatasoft's "size of the
-    record", whose unit no source gives)."""
-    size = len(json.dumps(fields, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+def technical_fields(dataset: Dataset) -> odsql.Technical:
+    """The values of v2.0's technical fields in ODSQL (``datasetid``, ``record_timestamp``;
+    ``record_size`` is computed per record): the same as the wrapped records show."""
+    return odsql.Technical(dataset_id=dataset.slug, timestamp=published_at(dataset))
+
+
+def wrapped_record(fields: dict[str, Any], record_id: str, size: int, timestamp: str,
+                   dataset_href: str) -> dict[str, Any]:
+    """One record as v2.0 wrote it: its links (itself, its dataset) and ``record``. ``size`` is
+    the engine's (``odsql.record_size_expression``: the length in bytes of the whole record
+    written as compact JSON, whatever the select), so that it equals ODSQL's ``record_size``."""
     return {"links": [{"rel": "self", "href": f"{dataset_href}/records/{record_id}"},
                       {"rel": "dataset", "href": dataset_href}],
             "record": {"id": record_id, "timestamp": timestamp, "size": size, "fields": fields}}
@@ -166,12 +177,13 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
         where, text = with_qv1(dataset, where, qv1)
         page = query_records(instance(request), dataset, select=select, group_by=group_by, order_by=order_by,
                              where=where, text=text, refine=refine, exclude=exclude, limit=limit, offset=offset,
-                             lang=lang, timezone=timezone, with_ids=True, principal=principal, v20=True)
+                             lang=lang, timezone=timezone, with_ids=True, principal=principal, v20=True,
+                             technical=technical_fields(dataset))
         links = offset_links(request.url, offset, limit, page.total_count, grouped=page.aggregated, previous=True)
         if page.aggregated:
             return json_response({"links": links, "records": page.results})
-        href, timestamp = dataset_href(request, dataset.slug), record_timestamp(dataset)
-        records = [wrapped_record(r, r.pop("_id"), timestamp, href) for r in page.results]
+        href, timestamp = dataset_href(request, dataset.slug), published_at(dataset).isoformat()
+        records = [wrapped_record(r, r.pop("_id"), r.pop("_size"), timestamp, href) for r in page.results]
         return json_response({"total_count": page.total_count, "links": links, "records": records})
 
     @query_route(router, "/catalog/datasets/{dataset_id}/records/{record_id}", RECORD,
@@ -180,8 +192,8 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
                        timezone) -> Response:
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         fields = get_record(instance(request), dataset, record_id, select=select, lang=lang, timezone=timezone,
-                            principal=principal, v20=True)
-        return json_response(wrapped_record(fields, record_id, record_timestamp(dataset),
+                            principal=principal, v20=True, technical=technical_fields(dataset))
+        return json_response(wrapped_record(fields, record_id, fields.pop("_size"), published_at(dataset).isoformat(),
                                             dataset_href(request, dataset.slug)))
 
     @query_route(router, "/catalog/datasets/{dataset_id}/aggregates", AGGREGATES,
@@ -194,7 +206,7 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
         where, text = with_qv1(dataset, where, qv1)
         page = query_records(instance(request), dataset, select=select, group_by=group_by, order_by=order_by,
                              where=where, text=text, refine=refine, exclude=exclude, limit=limit, lang=lang,
-                             timezone=timezone, principal=principal, v20=True)
+                             timezone=timezone, principal=principal, v20=True, technical=technical_fields(dataset))
         if not page.aggregated:
             raise _not_aggregating()
         return json_response({"aggregations": page.results})
@@ -225,13 +237,14 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
                  responses=_answer("datasets"))
     def list_datasets(request: Request, principal: Principal, *, select, where, qv1, group_by, order_by, refine,
                       exclude, limit, offset, rows, start, lang, timezone, include_app_metas) -> dict:
-        """``limit=0`` counts the datasets (``total_count``), as scripts do."""
+        """``limit=0`` counts the datasets (``total_count``), as scripts do. v2.0's ODSQL
+        semantics, as on records: a group_by has no null group."""
         limit, offset = paging(request, limit, offset, rows, start)
         page = catalog_page(instance(request), portal, root(request), principal, include_links=False,
                             include_app_metas=include_app_metas, timezone=timezone, select=select,
                             where=catalog_where(where, qv1),
                             group_by=group_by, order_by=order_by, limit=limit, offset=offset, refine=refine,
-                            exclude=exclude, lang=lang)
+                            exclude=exclude, lang=lang, v20=True)
         links = offset_links(request.url, offset, limit, page.total_count, grouped=page.aggregated, previous=True)
         if page.aggregated:
             return {"links": links, "datasets": page.results}
@@ -245,11 +258,12 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
                  responses=_answer("aggregations"))
     def catalog_aggregates(request: Request, principal: Principal, *, select, group_by, order_by, where, qv1, limit,
                            lang, timezone) -> dict:
-        """The catalogue search grouped (``api.catalog_search``, v2.1's semantics: the null
-        group is kept there, as the catalogue's ODSQL has no v2.0 mode)."""
+        """The catalogue search grouped (``api.catalog_search``) with v2.0's ODSQL semantics, as
+        the dataset aggregates: no null group ("no group exists for null values in v2.0", v2.1's
+        ODSQL reference), date keys as timestamps, year()… as text."""
         page = catalog_page(instance(request), portal, root(request), principal, include_links=False,
                             include_app_metas=False, timezone=timezone, select=select, where=catalog_where(where, qv1),
-                            group_by=group_by, order_by=order_by, limit=limit, offset=0, lang=lang)
+                            group_by=group_by, order_by=order_by, limit=limit, offset=0, lang=lang, v20=True)
         if not page.aggregated:
             raise _not_aggregating()
         return {"aggregations": page.results}
@@ -298,16 +312,19 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
         return export_links(dataset, f"{dataset_href(request, dataset.slug)}/exports", extra=("xls",))
 
     @query_route(router, "/catalog/datasets/{dataset_id}/exports/{format}", EXPORT_FILE,
-                 summary="Export records (v2.0: CSV without BOM by default; xls answers the xlsx file)",
+                 summary="Export records (v2.0: CSV without BOM by default; xls answers the xlsx file; "
+                         "GeoJSON datetimes as epoch milliseconds)",
                  description=EXPORT_NOTES)
     def export(request: Request, principal: Principal, dataset_id: str, format: str,
                **params: Any) -> StreamingResponse:
         """v2.1's export with v2.0's defaults. ``xls`` (v2.0's SpreadsheetML, which v2.1 replaced
         by XLSX) answers the XLSX file, named ``.xlsx``: the spreadsheets that opened v2.0's file
         open it, and pandas' ``read_excel`` reads it by its content; a 400 pointing at xlsx would
-        break the app for a format it can still read."""
+        break the app for a format it can still read. GeoJSON datetimes are integers (v2.1's
+        changelog: "datetimes in GeoJSON exports are now output as isoformat strings, they were
+        previously output as integer timestamps")."""
         return export_answer(request, principal, portal, dataset_id, "xlsx" if format == "xls" else format,
-                             group_by=None, **params)
+                             group_by=None, epoch_datetimes=True, **params)
 
     return router
 

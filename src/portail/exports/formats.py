@@ -69,6 +69,9 @@ class ExportOptions:
     #: rows of an XLSX sheet, header included: Excel's limit (xlsxwriter silently drops the rows
     #: beyond it, so the records go on in further sheets)
     xlsx_sheet_rows: int = 1_048_576
+    #: GeoJSON datetimes as integer epoch milliseconds, as Explore API v2.0 wrote them (v2.1's
+    #: changelog: "previously output as integer timestamps"), not ISO text
+    epoch_datetimes: bool = False
 
 
 Writer = Callable[[list[Field], Iterator[pa.RecordBatch], ExportOptions], Iterator[bytes]]
@@ -306,7 +309,28 @@ def _geometry_field(fields: list[Field]) -> Field | None:
     return (shapes or points or [None])[0]
 
 
+def _epoch_milliseconds(fields: list[Field],
+                        batches: Iterator[pa.RecordBatch]) -> tuple[list[Field], Iterator[pa.RecordBatch]]:
+    """Datetime columns as integer milliseconds since the epoch (``ExportOptions.epoch_datetimes``):
+    ints, written as numbers. Milliseconds: the unit of the timestamps v2.0 wrote for its date
+    group keys (``odsql.Query.v20``), no source giving the unit of its GeoJSON's."""
+    moments = {i for i, f in enumerate(fields) if f.type == FieldType.DATETIME}
+    if not moments:
+        return fields, batches
+
+    def plain(i: int, array: pa.Array) -> pa.Array:
+        if i not in moments or not pa.types.is_timestamp(array.type):
+            return array
+        return pc.cast(pc.cast(array, pa.timestamp("ms", tz=array.type.tz), safe=False), pa.int64())
+
+    shaped = [replace(f, type=FieldType.INT) if i in moments else f for i, f in enumerate(fields)]
+    return shaped, (pa.RecordBatch.from_arrays([plain(i, a) for i, a in enumerate(batch.columns)],
+                                               names=batch.schema.names) for batch in batches)
+
+
 def write_geojson(fields, batches, options) -> Iterator[bytes]:
+    if options.epoch_datetimes:
+        fields, batches = _epoch_milliseconds(fields, batches)
     geo = _geometry_field(fields)
     keys = _header(fields, options)
 

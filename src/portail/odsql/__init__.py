@@ -10,17 +10,21 @@ The face of the package::
     multivalued_values(field, sql) -> list expression | None  # the values a record counts in (facets, group_by)
     Query, Security, Plan, ODSQLError
     RECORD_ID                    # "recordid", v2.0's and v1's technical field: a record's id
+    Technical                    # the values of v2.0's other technical fields (Query.technical)
+    record_size_expression(fields) -> expression   # a record's size (v2.0's record_size, record.size)
 
 The compiled SELECT reads the unqualified table ``records`` (the store points it at a
 version's file). User text never reaches SQL as text: names resolve against the dataset
 schema, constants become sqlglot literals. Inside: ``grammar.lark`` + ``parser.py`` (text →
-``ast``), ``functions.py`` (the function registry), ``compiler.py`` (tree → sqlglot).
+``ast``), ``functions.py`` (the function registry), ``compiler.py`` (tree → sqlglot),
+``technical.py`` (v2.0's technical fields).
 """
 
 from portail.odsql.compiler import RECORD_ID, Plan, Query, Security, compile_plan, compile_query, to_sql
 from portail.odsql.errors import ODSQLError
 from portail.odsql.kinds import multivalued_items, multivalued_values
 from portail.odsql.parser import parse
+from portail.odsql.technical import Technical, record_size_expression
 
-__all__ = ["ODSQLError", "Plan", "Query", "RECORD_ID", "Security", "compile_plan", "compile_query", "multivalued_items",
-           "multivalued_values", "parse", "to_sql"]
+__all__ = ["ODSQLError", "Plan", "Query", "RECORD_ID", "Security", "Technical", "compile_plan", "compile_query",
+           "multivalued_items", "multivalued_values", "parse", "record_size_expression", "to_sql"]

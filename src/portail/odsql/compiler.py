@@ -43,6 +43,7 @@ from portail.odsql.errors import ODSQLError
 from portail.odsql.functions import GROUP_BY, ORDER_BY, REGISTRY, SELECT, WHERE, GroupKey, Role
 from portail.odsql.kinds import GEO, NUMERIC, RECORDS, Kind, Typed, column, paren
 from portail.odsql.parser import parse
+from portail.odsql.technical import DATASET_ID, RECORD_SIZE, RECORD_TIMESTAMP, Technical, record_size_expression
 from portail.schema import Field, FieldType
 from portail.store.fulltext import with_scans
 from portail.values import record_id_expression
@@ -68,6 +69,9 @@ class Query:
     #: Explore API v2.0's semantics, which its changelog to v2.1 lists: no null group, date
     #: group keys as timestamps (epoch milliseconds), year()…second() outputs as text.
     v20: bool = False
+    #: The values of v2.0's technical fields ``datasetid``, ``record_timestamp`` and
+    #: ``record_size`` (``technical.py``); None: they are unknown fields, as on v2.1.
+    technical: Technical | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,7 @@ class _Compiler:
     def __init__(self, fields: list[Field], hidden: frozenset[str], query: Query, now: datetime) -> None:
         self.visible = [f for f in fields if f.name not in hidden]
         self.by_name = {f.name: f for f in self.visible}
+        self.technical = query.technical
         self.tz = literals.zone(query.timezone or "UTC")
         self.lang = (query.lang or "fr").lower()
         self._now = now
@@ -212,14 +217,30 @@ class _Compiler:
         return Typed(kinds.call("ST_GeomFromText", kinds.string(wkt)), kind, value=wkt)
 
     def _field(self, node: ast.Field, whole: bool = False) -> Typed:
-        if node.name == RECORD_ID and node.name not in self.by_name:
-            # v2.0's and v1's technical field: a record's id, as the API gives it (its visible
-            # values hashed), which ods-widgets' map asks by (q=recordid:'…' for a clicked shape)
-            return Typed(record_id_expression(list(self.visible)), Kind.TEXT)
+        if node.name not in self.by_name and (technical := self._technical(node.name)) is not None:
+            return technical
         f = self.field(node.name)
         if not whole and self.clause == GROUP_BY and f.type == FieldType.TEXT and "multivalued" in f.annotations:
             return self._one_value(f)
         return Typed(column(f), kinds.FIELD_KINDS[f.type], field=f)
+
+    def _technical(self, name: str) -> Typed | None:
+        """A technical field (``technical.py``) no dataset field has taken, or None. Not
+        constants: they are group keys and sort keys like fields (each is a cast, which the
+        engine takes in ORDER BY, where it refuses a bare string)."""
+        if name == RECORD_ID:
+            # v2.0's and v1's technical field: a record's id, as the API gives it (its visible
+            # values hashed), which ods-widgets' map asks by (q=recordid:'…' for a clicked shape)
+            return Typed(record_id_expression(list(self.visible)), Kind.TEXT)
+        if self.technical is None:
+            return None
+        if name == DATASET_ID:
+            return Typed(exp.cast(kinds.string(self.technical.dataset_id), "VARCHAR"), Kind.TEXT)
+        if name == RECORD_TIMESTAMP:
+            return Typed(kinds.timestamptz_sql(self.technical.timestamp), Kind.DATETIME)
+        if name == RECORD_SIZE:
+            return Typed(record_size_expression(list(self.visible)), Kind.INT)
+        return None
 
     def _one_value(self, f: Field) -> Typed:
         """A multivalued field read in group_by: one of its values, each record joined to the
