@@ -76,6 +76,11 @@ def test_integer_arithmetic_never_overflows(con):
                  where=["pop != 5642 * 380625"])
     assert row == {"p": 5642 * 380625, "s": 2147483648, "d": -2147483649,
                    "n": len([r for r in ROWS if r.pop is not None and r.pop != 5642 * 380625])}
+    # round(int, digits) is a double, not the engine's 32-bit INTEGER (found by test_properties).
+    (row,) = run(con, select="46273 * round(46409, 1) as p, round(46409, -2) * 46273 as q, count(*) as n",
+                 where=["pop != 46273 * round(46409, 1)"])
+    assert row == {"p": 46273 * 46409.0, "q": 46400.0 * 46273,
+                   "n": len([r for r in ROWS if r.pop is not None and r.pop != 46273 * 46409])}
 
 
 @pytest.mark.parametrize("tz", ["UTC", "Europe/Paris", "America/New_York"])

@@ -348,7 +348,10 @@ def _round(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     if len(args) == 1:
         return Typed(exp.Round(this=args[0].sql), args[0].kind, bits=args[0].bits)
     digits = _constant_int(ctx, args[1], "The digits of round()", -20, 20)
-    return Typed(exp.Round(this=args[0].sql, decimals=number(digits)), Kind.DOUBLE)
+    # A double, as declared: the engine's ROUND of an INTEGER with digits stays a 32-bit INTEGER,
+    # which then overflowed in arithmetic (46273 * round(46409, 1), found by hypothesis).
+    value = args[0].sql if args[0].kind is Kind.DOUBLE else exp.cast(args[0].sql, "DOUBLE")
+    return Typed(exp.Round(this=value, decimals=number(digits)), Kind.DOUBLE)
 
 
 def _floor_ceil(name: str) -> Builder:
