@@ -346,3 +346,23 @@ def test_aggregation(portal, source, slug, params, compute):
         assert body["total_count"] == len(expected)
     elif "group_by" in params:  # aggregates over every record: Opendatasoft counts the records
         assert "where" not in params and body["total_count"] == len(rows)
+
+
+@pytest.mark.parametrize(("slug", "params", "compute"), [
+    pytest.param("communes", {"select": "insee_dep, count(*) as n", "group_by": "insee_dep"},
+                 grouped("insee_dep", lambda r: r["insee_dep"], n=len), id="communes by département"),
+    pytest.param("elus", {"select": "count(*) as n", "group_by": "year(date_de_naissance) as y"},
+                 grouped("y", lambda r: r["date_de_naissance"].year if r["date_de_naissance"] else None, n=len),
+                 id="elus by birth year"),
+])
+def test_group_by_without_limit_gives_every_group_the_null_one_first(portal, source, slug, params, compute):
+    """No limit sent: every group, in key order with the null group first, as live Opendatasoft
+    portals answer (odsAdvAnalysis sends no limit); an explicit limit still pages them."""
+    body = get(portal, slug, **params)
+    expected = compute(source(slug))
+    assert len(expected) > 10 and body["total_count"] == len(expected)
+    key = next(iter(expected[0]))
+    ordered = sorted(expected, key=lambda g: (g[key] is not None, g[key] if g[key] is not None else 0))
+    assert [_comparable(r) for r in body["results"]] == [_comparable(g) for g in ordered]
+    assert [_comparable(r) for r in get(portal, slug, limit=3, offset=2, **params)["results"]] == \
+        [_comparable(g) for g in ordered[2:5]]

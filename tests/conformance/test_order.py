@@ -98,7 +98,8 @@ GROUPED = [  # (dataset, params, python: rows -> expected list of results in ord
     ("communes", {"select": "insee_reg, count(*) as n", "group_by": "insee_reg", "order_by": "insee_reg desc", "limit": 100},
      lambda rows: _top(rows, "insee_reg", lambda g: nulls_last(g[0], True), lambda k, g: {"insee_reg": k, "n": len(g)}, 100)),
     ("communes", {"select": "insee_reg, count(*) as n", "group_by": "insee_reg", "limit": 100},
-     lambda rows: _top(rows, "insee_reg", lambda g: nulls_last(g[0]), lambda k, g: {"insee_reg": k, "n": len(g)}, 100)),
+     # no order_by: by key, the null group first, as live Opendatasoft portals answer
+     lambda rows: _top(rows, "insee_reg", lambda g: (g[0] is not None, g[0] or ""), lambda k, g: {"insee_reg": k, "n": len(g)}, 100)),
     ("elus", {"select": "code_sexe, avg(year(date_de_naissance)) as a", "group_by": "code_sexe",
               "order_by": "avg(year(date_de_naissance)) desc"},
      lambda rows: _top(rows, "code_sexe", lambda g: -sum(r["date_de_naissance"].year for r in g[1]) / len(g[1]),

@@ -82,7 +82,7 @@ def test_group_by_counts_a_record_in_each_of_its_values(con):
     expected = grouped(ROWS, lambda r: values_of(r.tags), n=len, s=lambda rs: _sum(rs, "pop"),
                        scored=lambda rs: sum(r.score is not None for r in rs), last=lambda rs: max(r.id for r in rs))
     assert {r["tags"]: {k: r[k] for k in ("n", "s", "scored", "last")} for r in rows} == expected
-    assert [r["tags"] for r in rows] == sorted(k for k in expected if k is not None) + [None]  # nulls last
+    assert [r["tags"] for r in rows] == [None] + sorted(k for k in expected if k is not None)  # the null group first
     assert {None, "a", "b", "c", "d"} == set(expected)  # "" (row 5) and null rows make the null group
 
 

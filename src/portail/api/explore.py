@@ -37,7 +37,8 @@ FILTERS = (Param("where", many=True), Param("refine", many=True), Param("exclude
                                     "Opendatasoft's widgets and export links send it; ANDed with where."))
 CLOCK = (Param("timezone", default="UTC"),)
 LANGUAGE = (Param("lang", default="fr", choices=LANGUAGES, parse=language), *CLOCK)
-PAGE = (Param("limit", int, 10), Param("offset", int, 0))
+PAGE = (Param("limit", int, description="Default 10; with group_by, every group (up to 20,000), as Opendatasoft "
+                                         "answers (page_size)"), Param("offset", int, 0))
 QUERY = (Param("select"), Param("group_by"), Param("order_by"), *FILTERS)
 DATASETS = (*QUERY, *PAGE, *LANGUAGE, Param("include_links", bool, False), Param("include_app_metas", bool, False))
 DATASET = (Param("select"), *LANGUAGE, Param("include_links", bool, False), Param("include_app_metas", bool, False))
@@ -74,6 +75,17 @@ def checked_timezone(timezone: str) -> str:
     except ValueError as error:
         raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
     return timezone
+
+
+def page_size(limit: int | None, group_by: str | None) -> int:
+    """``limit`` as given; else 10 records, or every group (-1: up to the 20,000-group window)
+    when the query groups. Live Opendatasoft portals answer a group_by without limit with all
+    its groups (data.education.gouv.fr's list of 103 départements, recorded with no limit sent),
+    and ods-widgets' ``odsAdvAnalysis`` sends a limit only when its author sets one: a chart of
+    more than 10 categories was silently cut to 10."""
+    if limit is not None:
+        return limit
+    return -1 if group_by and group_by.strip() else 10
 
 
 def offset_links(url: URL, offset: int, limit: int, total: int, grouped: bool = False,
@@ -205,6 +217,7 @@ def explore_router(portal: str) -> APIRouter:
                     include_links, where, qv1, group_by, lang, timezone, after):
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         where, text = with_qv1(dataset, where, qv1)
+        limit = page_size(limit, group_by)
         page = query_records(instance(request), dataset, select=select, order_by=order_by, limit=limit, offset=offset,
                              refine=refine, exclude=exclude, after=after, with_ids=include_links, where=where, text=text,
                              group_by=group_by, lang=lang, timezone=timezone, principal=principal)
@@ -252,6 +265,7 @@ def explore_router(portal: str) -> APIRouter:
     def list_datasets(request: Request, principal, *, limit, offset, include_links, select, where, qv1, group_by,
                       order_by, refine, exclude, lang, timezone, include_app_metas):
         """ODSQL over the catalogue's own fields (``api.catalog_search``)."""
+        limit = page_size(limit, group_by)
         page = catalog_page(instance(request), portal, base_url(request), principal, include_links=include_links,
                             include_app_metas=include_app_metas, timezone=timezone, select=select,
                             where=catalog_where(where, qv1),

@@ -50,7 +50,7 @@ from portail.api.deps import portal_url
 from portail.api.errors import ApiError, invalid_parameter
 from portail.api.explore import (DATASET, DATASETS, EXPORT, EXPORT_NOTES, FACETS, LANGUAGE, PAGE, QUERY, RECORD,
                                  attachment_file, attachments_answer, catalog_page, dataset_object, export_answer,
-                                 export_links, offset_links, with_qv1)
+                                 export_links, offset_links, page_size, with_qv1)
 from portail.api.explore_service import (check_records_access, dataset_facets, get_record, get_visible_dataset,
                                          query_records, visible_datasets)
 from portail.api.params import Param, params_of, query_route
@@ -136,11 +136,13 @@ def wrapped_record(fields: dict[str, Any], record_id: str, size: int, timestamp:
             "record": {"id": record_id, "timestamp": timestamp, "size": size, "fields": fields}}
 
 
-def paging(request: Request, limit: int, offset: int, rows: int | None, start: int | None) -> tuple[int, int]:
+def paging(request: Request, limit: int | None, offset: int, rows: int | None, start: int | None,
+           group_by: str | None) -> tuple[int, int]:
     """limit and offset, or the 2019 beta's rows and start where limit and offset are not given
-    (ods-widgets' advanced results send ``rows``: every page was 10 records)."""
+    (ods-widgets' advanced results send ``rows``: every page was 10 records); neither: v2.1's
+    default (``explore.page_size``: 10 records, or every group)."""
     given = params_of(request)
-    return (rows if rows is not None and "limit" not in given else limit,
+    return (page_size(rows if rows is not None and "limit" not in given else limit, group_by),
             start if start is not None and "offset" not in given else offset)
 
 
@@ -172,7 +174,7 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
                     qv1, refine, exclude, limit, offset, rows, start, lang, timezone) -> Response:
         """v2.1's records query with v2.0's ODSQL semantics, each record wrapped; a grouped
         query's rows flat, as v2.0's ``group_by_country`` example shows them."""
-        limit, offset = paging(request, limit, offset, rows, start)
+        limit, offset = paging(request, limit, offset, rows, start, group_by)
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         where, text = with_qv1(dataset, where, qv1)
         page = query_records(instance(request), dataset, select=select, group_by=group_by, order_by=order_by,
@@ -239,7 +241,7 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
                       exclude, limit, offset, rows, start, lang, timezone, include_app_metas) -> dict:
         """``limit=0`` counts the datasets (``total_count``), as scripts do. v2.0's ODSQL
         semantics, as on records: a group_by has no null group."""
-        limit, offset = paging(request, limit, offset, rows, start)
+        limit, offset = paging(request, limit, offset, rows, start, group_by)
         page = catalog_page(instance(request), portal, root(request), principal, include_links=False,
                             include_app_metas=include_app_metas, timezone=timezone, select=select,
                             where=catalog_where(where, qv1),

@@ -18,6 +18,9 @@ Semantics worth knowing:
 * ``order_by`` puts nulls last in both directions (sqlglot writes ``NULLS LAST`` where the
   dialect needs it; DuckDB's default already is). Groups are sorted by their keys, after the
   requested order if any, so that pages of groups never overlap. Constants are not sort keys.
+  Without ``order_by``, groups come in ascending key order with the null group *first*, as
+  live Opendatasoft portals answer (data.education.gouv.fr's département list, recorded with
+  ``{"libelle_departement": null}`` as its first group; data.economie.gouv.fr alike).
 * ``group_by`` over a multivalued text field groups each of its values, as Opendatasoft's
   terms aggregations do: records are joined to their values (``LEFT JOIN unnest(…)``), so a
   record holding [a, b] counts in group a and in group b, one holding none in the null group;
@@ -538,8 +541,8 @@ class _Compiler:
 
     def ordering(self, clause: ast.OrderByClause | None, outputs: list[_Output], keys: list[_Key],
                  aggregated: bool) -> list[exp.Ordered]:
-        if clause is None:
-            return [exp.Ordered(this=e.copy(), desc=False, nulls_first=False) for k in keys for e in k.key.order]
+        if clause is None:  # groups by their keys, the null group first, as Opendatasoft answers them
+            return [exp.Ordered(this=e.copy(), desc=False, nulls_first=True) for k in keys for e in k.key.order]
         aliases = {o.name: o for o in outputs if o.aliased}
         key_aliases = {k.name: k for k in keys}
         ordered: list[exp.Ordered] = []
