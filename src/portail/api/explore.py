@@ -47,7 +47,10 @@ RECORDS = (*QUERY, *PAGE, *LANGUAGE, Param("include_links", bool, False),
                                       "then follow _links next)."))
 RECORD = (Param("select"), *LANGUAGE)
 FACETS = (Param("facet", many=True), *FILTERS, *CLOCK)
-EXPORT = (*QUERY, *LANGUAGE, Param("limit", int, -1), Param("use_labels", bool, False), Param("compressed", bool, False),
+EXPORT = (*QUERY, *LANGUAGE, Param("limit", int, -1),
+          Param("offset", int, 0, description="Beyond the v2.1 specification, as live portals honour it: rows skipped "
+                                              "first, for downloads in chunks"),
+          Param("use_labels", bool, False), Param("compressed", bool, False),
           Param("delimiter", default=";", choices=(";", ",", "\t", "|")), Param("list_separator", default=","),
           Param("quote_all", bool, False), Param("with_bom", bool, True),
           Param("parquet_compression", default="snappy", choices=("snappy", "zstd")), Param("epsg", int, 4326))
@@ -174,8 +177,8 @@ def export_links(dataset: Dataset, href: str, extra: tuple[str, ...] = ()) -> di
 
 
 def export_answer(request: Request, principal: Principal, portal: str, dataset_id: str, format: str, *,
-                  select: str | None, order_by: str | None, limit: int, use_labels: bool, compressed: bool,
-                  delimiter: str, list_separator: str, quote_all: bool, with_bom: bool, parquet_compression: str,
+                  select: str | None, order_by: str | None, limit: int, offset: int, use_labels: bool,
+                  compressed: bool, delimiter: str, list_separator: str, quote_all: bool, with_bom: bool, parquet_compression: str,
                   epsg: int, refine: list[str], exclude: list[str], where: list[str], qv1: str | None, lang: str,
                   timezone: str, group_by: str | None, epoch_datetimes: bool = False) -> StreamingResponse:
     """A dataset's records as a file, streamed (``export_stream``): v2.1's export, and v2.0's
@@ -189,7 +192,7 @@ def export_answer(request: Request, principal: Principal, portal: str, dataset_i
                             epoch_datetimes=epoch_datetimes,
                             dataset_url=f"{public_url(request, portal)}/api/explore/v2.1/catalog/datasets/{dataset.slug}")
     fmt, chunks = export_stream(instance, dataset, format, select=select, order_by=order_by, limit=limit,
-                                options=options, refine=refine, exclude=exclude, where=where, text=text, lang=lang,
+                                offset=offset, options=options, refine=refine, exclude=exclude, where=where, text=text, lang=lang,
                                 timezone=timezone, group_by=group_by, principal=principal,
                                 ip=request.client.host if request.client else None)
     filename = f"{dataset.slug}.{fmt.extension}"
@@ -315,11 +318,11 @@ def explore_router(portal: str) -> APIRouter:
 
     @query_route(router, "/catalog/datasets/{dataset_id}/exports/{format}", EXPORT,
                  summary="Export records (streamed, no row cap)", description=EXPORT_NOTES)
-    def export(request: Request, principal, dataset_id: str, format: str, *, select, order_by, limit, use_labels,
-               compressed, delimiter, list_separator, quote_all, with_bom, parquet_compression, epsg, refine, exclude,
-               where, qv1, lang, timezone, group_by):
+    def export(request: Request, principal, dataset_id: str, format: str, *, select, order_by, limit, offset,
+               use_labels, compressed, delimiter, list_separator, quote_all, with_bom, parquet_compression, epsg, refine,
+               exclude, where, qv1, lang, timezone, group_by):
         return export_answer(request, principal, portal, dataset_id, format, select=select, order_by=order_by,
-                             limit=limit, use_labels=use_labels, compressed=compressed, delimiter=delimiter,
+                             limit=limit, offset=offset, use_labels=use_labels, compressed=compressed, delimiter=delimiter,
                              list_separator=list_separator, quote_all=quote_all, with_bom=with_bom,
                              parquet_compression=parquet_compression, epsg=epsg, refine=refine, exclude=exclude,
                              where=where, qv1=qv1, lang=lang, timezone=timezone, group_by=group_by)

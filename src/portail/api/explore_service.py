@@ -664,12 +664,14 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
                    exclude: list[str] | None = None, where: list[str] | None = None, lang: str = "fr",
                    timezone: str = "UTC", group_by: str | None = None, principal: Principal = ANONYMOUS,
                    ip: str | None = None, text: str | None = None, record_ids: bool = False,
-                   disjunctive: tuple[str, ...] = ()):
+                   disjunctive: tuple[str, ...] = (), offset: int = 0):
     """What an export writes: (format, columns, the engine's batches, options). Checks happen
     before the first batch; an export of restricted data is written to the audit log. ``text``
     is a full-text search (v1's ``q``), ``disjunctive`` v1's fields whose refined values are
     ORed; with ``record_ids`` (or a format naming its records) each batch carries the record's
-    id as its last column."""
+    id as its last column. ``offset`` skips the first rows (records or groups) as ``/records``
+    does: the reference says exports take none, but live portals honour it, and scripts that
+    download in chunks otherwise got the first chunk again and again."""
     from portail.exports import FORMATS, ExportOptions
 
     fmt = FORMATS.get(fmt_name)
@@ -677,6 +679,8 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
         raise not_found(f"Unknown export format: {fmt_name}")
     if limit < -1:
         raise invalid_parameter(f"Invalid value for limit API parameter: {limit} was found but limit >= -1 is expected.")
+    if offset < 0:
+        raise invalid_parameter(f"Invalid value for offset API parameter: {offset} was found but offset >= 0 is expected.")
     access = _records_access(instance, dataset, principal)
     version = access.dataset.current
     plan = compile_odsql(access.fields(), access.security, select=select, where=list(where or []), group_by=group_by,
@@ -687,6 +691,8 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
         raise ApiError(400, "InvalidRESTParameterError", f"The {fmt_name} export needs a geo_point_2d or geo_shape field.")
     query = _where(plan.select, _filters(access, version, refine, exclude, text, disjunctive=tuple(disjunctive),
                                          timezone=timezone))
+    if offset:  # a copy: without filters ``query`` is still the plan's own, maybe shared, SELECT
+        query = query.offset(exp.Literal.number(offset))
     if record_ids or fmt.extra.get("record_ids"):  # RDF: each record is named by its id, the writer's last column
         if plan.aggregated:
             raise invalid_parameter(f"The {fmt_name} export writes records, each named by its id: it cannot group or "

@@ -27,8 +27,8 @@ Where the shapes come from:
   on v2.1, whose ODSQL reference names none (``recordid`` excepted, which v1 also reads).
 
 Not reproduced: the technical fields and v2.0's ODSQL semantics in its exports, which compile
-v2.1's ODSQL. No ``offset`` on exports, as v2.0 had none: its OpenAPI document lists none for
-``exportRecords`` (nor does v2.1's); the catalogue's exports take one, on both versions.
+v2.1's ODSQL. Its exports take v2.1's ``offset``, which v2.0's OpenAPI document does not list
+(nor does v2.1's) but live portals honour.
 
 The 2019 beta's ``rows``/``start`` are read where ``limit``/``offset`` are not given
 (Opendatasoft's advanced widgets send ``rows``); its ``sort`` is not: the later v2.0's
