@@ -8,6 +8,12 @@ legacy download link ``/explore/dataset/<id>/download/`` (odsclient's way in) an
 
 Built on the same services as v2.1 (refinements, facets, record ids, text search); only the
 response shapes differ (``nhits``, ``records[].fields``, ``facet_groups``, points as ``[lat, lon]``).
+
+The record search answers the formats Opendatasoft's v1 documentation lists for it: ``json``,
+``jsonp``, ``geojson``, ``geojsonp`` and ``csv`` (its page as the download writes it: the
+download's query with the search's ``rows``/``start`` window, its writer and conventions, ``;``
+or ``csv_separator``, a BOM, ``use_labels_for_header``). RSS and Atom are documented for the catalogue search only
+(RSS), so a records search asking for them is refused with a 400 listing the formats.
 """
 
 from __future__ import annotations
@@ -54,26 +60,29 @@ READ_BY_POST = re.compile(r"(?:^|/)api/(?:records/1\.0/(?:search|download|analyz
 #: v1's ``q``, repeated as ods-widgets send it (one per filter of a context): ANDed (``joined_q``).
 Q = Param("q", many=True)
 PAGE = (Param("rows", int, 10), Param("start", int, 0))
-#: ``refine.<field>`` and ``exclude.<field>`` are read by prefix (``_prefixed``), ``facet`` repeated.
+#: v1's ``csv_separator``: "any ASCII character", its documentation says; here the tab and the
+#: punctuation that no unquoted cell holds (numbers, dates and instants are written bare, with
+#: ``.-+:``; the quote is CSV's own).
+SEPARATORS = ("\t", *(c for c in string.punctuation if c not in '".-+:'))
+#: The CSV options of v1's download, which the record search's CSV page takes too.
+CSV_OPTIONS = (Param("csv_separator", default=";", choices=SEPARATORS), Param("use_labels_for_header", bool, False))
+#: ``refine.<field>`` and ``exclude.<field>`` are read by prefix (``_prefixed``), ``facet`` repeated;
+#: a page as JSON, GeoJSON, those two as JSONP, or CSV (with the download's ``CSV_OPTIONS``).
 SEARCH = (Param("dataset", required=True), Q, *PAGE, Param("sort"), Param("fields"), Param("timezone", default="UTC"),
-          Param("facet", many=True), Param("format", default="json", choices=("json", "jsonp", "geojson", "geojsonp")),
-          Param("callback"))
+          Param("facet", many=True),
+          Param("format", default="json", choices=("json", "jsonp", "geojson", "geojsonp", "csv")), Param("callback"),
+          *CSV_OPTIONS)
 #: v1's catalogue search: v2.1's catalogue fields (``theme``, ``keyword``, ``publisher``,
 #: ``modified``…) for ``refine.<field>``, ``exclude.<field>``, ``facet`` and ``sort``; its page
 #: as JSON, JSONP (``callback``), CSV or RSS.
 DATASETS = (Q, *PAGE, Param("sort"), Param("facet", many=True), Param("timezone", default="UTC"),
             Param("format", default="json", choices=("json", "jsonp", "csv", "rss")), Param("callback"))
-#: v1's ``csv_separator``: "any ASCII character", its documentation says; here the tab and the
-#: punctuation that no unquoted cell holds (numbers, dates and instants are written bare, with
-#: ``.-+:``; the quote is CSV's own).
-SEPARATORS = ("\t", *(c for c in string.punctuation if c not in '".-+:'))
 #: v1's download: every matching record (no window), as CSV (its default), JSON (v1 records) or
 #: GeoJSON, those two also as JSONP; the search's filters, ``csv_separator`` and
 #: ``use_labels_for_header``.
 DOWNLOAD = (Param("dataset", required=True), Q, Param("sort"), Param("fields"), Param("timezone", default="UTC"),
             Param("format", default="csv", choices=("csv", "json", "jsonp", "geojson", "geojsonp")), Param("callback"),
-            Param("csv_separator", default=";", choices=SEPARATORS),
-            Param("use_labels_for_header", bool, False))
+            *CSV_OPTIONS)
 #: What a download answers, for the OpenAPI description.
 DOWNLOADED = {200: {"content": {media: {"schema": {}} for media in
                                 ("text/csv", "application/json", "application/geo+json", "application/javascript")}}}
@@ -370,11 +379,11 @@ def v1_router(portal: str = "public") -> APIRouter:
     def instance(request: Request):
         return request.app.state.instance
 
-    @query_route(router, "/api/records/1.0/search/", SEARCH, post=True, summary="v1 record search")
+    @query_route(router, "/api/records/1.0/search/", SEARCH, post=True, summary="v1 record search",
+                 responses={200: {"content": {media: {"schema": {}} for media in
+                                              ("application/geo+json", "application/javascript", "text/csv")}}})
     def search_records(request: Request, principal, *, dataset, q, rows, start, sort, fields, timezone, facet, format,
-                       callback):
-        padded, principal = _padding(request, principal, format, callback)
-        q = joined_q(q)
+                       callback, csv_separator, use_labels_for_header):
         if rows == -1:  # "all": apps listing a city's stations send it; as many as the window holds
             rows = max(MAX_WINDOW - start, 0)
         if rows < 0 or start < 0 or start + rows > MAX_WINDOW:
@@ -382,6 +391,12 @@ def v1_router(portal: str = "public") -> APIRouter:
         if len(params_of(request).getlist("dataset")) > 1:
             raise invalid_parameter("Invalid value for dataset API parameter: one dataset is expected "
                                     "(this portal searches the records of one dataset at a time).")
+        if format == "csv":  # the page as the download writes it: its query and writer, the search's window
+            return _download(request, principal, dataset=dataset, q=q, sort=sort, fields=fields, timezone=timezone,
+                             format=format, callback=callback, csv_separator=csv_separator,
+                             use_labels_for_header=use_labels_for_header, limit=rows, offset=start)
+        padded, principal = _padding(request, principal, format, callback)
+        q = joined_q(q)
         ds = get_visible_dataset(instance(request), portal, dataset, principal)
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
         disjunctive = _disjunctive(request)
@@ -433,7 +448,7 @@ def v1_router(portal: str = "public") -> APIRouter:
                          use_labels_for_header=use_labels_for_header)
 
     def _download(request: Request, principal, *, dataset, q, sort, fields, timezone, format, callback,
-                  csv_separator, use_labels_for_header):
+                  csv_separator, use_labels_for_header, limit: int = -1, offset: int = 0):
         padded, principal = _padding(request, principal, format, callback)
         q = joined_q(q)
         if len(params_of(request).getlist("dataset")) > 1:
@@ -447,7 +462,8 @@ def v1_router(portal: str = "public") -> APIRouter:
             options=options,
             refine=_prefixed(request, "refine."), exclude=_prefixed(request, "exclude."), where=where, text=text,
             timezone=timezone, disjunctive=_disjunctive(request),
-            principal=principal, ip=request.client.host if request.client else None, record_ids=written == "json")
+            principal=principal, ip=request.client.host if request.client else None, record_ids=written == "json",
+            limit=limit, offset=offset)
         chunks = _v1_records_json(ds, columns, batches, timezone) if written == "json" else fmt.write(columns, batches, options)
         if padded:
             return StreamingResponse(_streamed_padding(chunks, callback), media_type="application/javascript",
