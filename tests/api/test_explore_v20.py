@@ -409,3 +409,24 @@ def test_catalogue_groups_have_no_null_group(client, prefix):
                     for d in get(client, f"{prefix}/catalog/datasets").json()["datasets"])
     by_year = get(client, f"{prefix}/catalog/aggregates", select="count(*) as n", group_by="year(modified) as y").json()
     assert by_year["aggregations"] == [{"y": str(year), "n": n} for year, n in sorted(years.items())]
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_the_2021_query_routes_answer_v21s_flat_bodies_as_qgis_reads_them(client, prefix):
+    """Opendatasoft's QGIS plugin lists datasets, reads one's fields and its first record only
+    through ``/catalog/query`` and ``/catalog/datasets/<id>/query``, in v2.1's flat shape."""
+    listed = get(client, f"{prefix}/catalog/query", select="dataset_id", limit=100, order_by="dataset_id").json()
+    assert listed == get(client, f"{V21}/catalog/datasets", select="dataset_id", limit=100, order_by="dataset_id").json()
+    assert [d["dataset_id"] for d in listed["results"]] == ["logements", "mv"] and listed["total_count"] == 2
+    geo = get(client, f"{prefix}/catalog/query", where=["features='geo'"], select="dataset_id").json()
+    assert [d["dataset_id"] for d in geo["results"]] == ["logements"]
+    described = get(client, f"{prefix}/catalog/query", where='datasetid:"logements"').json()
+    assert described["total_count"] == 1
+    types = {f["name"]: f["type"] for f in described["results"][0]["fields"]}
+    assert types["geo_shape"] == "geo_shape" and types["geo_point_2d"] == "geo_point_2d"
+    first = get(client, f"{prefix}/catalog/datasets/logements/query", limit=1).json()
+    assert first == get(client, f"{V21}/catalog/datasets/logements/records", limit=1).json()
+    assert first["total_count"] > 1000 and len(first["results"]) == 1
+    bad = client.get(f"{prefix}/catalog/datasets/logements/query", params={"where": "nope = 1"})
+    assert bad.status_code == 400 and "nope" in bad.json()["message"]  # QGIS shows this message
+    assert client.get(f"{prefix}/catalog/datasets/unknown/query").status_code == 404

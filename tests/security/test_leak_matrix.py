@@ -89,7 +89,9 @@ V20_ROUTES = {"": "no_data", "/catalog": "no_data", "/catalog/datasets": "catalo
               "/catalog/datasets/{dataset_id}/exports": "dataset",
               "/catalog/datasets/{dataset_id}/exports/{format}": "v20_export",
               "/catalog/aggregates": "catalog_aggregates", "/catalog/facets": "catalog_facets",
-              "/catalog/exports": "catalog", "/catalog/exports/{format}": "catalog_export"}
+              "/catalog/exports": "catalog", "/catalog/exports/{format}": "catalog_export",
+              # the 2021 query routes (QGIS): v2.1's flat answers
+              "/catalog/query": "catalog", "/catalog/datasets/{dataset_id}/query": "records"}
 
 #: Every GET route, relative to its portal's root (or absolute for instance-wide ones): its probes.
 ROUTES: dict[str, str] = {

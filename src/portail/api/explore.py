@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.datastructures import URL
 
 from portail.api.catalog_search import CatalogPage, catalog_facets, catalog_where, search_catalog
@@ -151,6 +152,52 @@ def catalog_page(instance: Instance, portal: str, base: str, principal: Principa
     return search_catalog(objects, timezone=timezone, check_paging=check_paging, **query)
 
 
+def records_answer(request: Request, principal: Principal, portal: str, dataset_id: str, *, select: str | None,
+                   order_by: str | None, limit: int | None, offset: int, refine: list[str], exclude: list[str],
+                   include_links: bool, where: list[str], qv1: str | None, group_by: str | None, lang: str,
+                   timezone: str, after: str | None) -> Response:
+    """v2.1's records answer, flat (``total_count``, ``results``): its route's, and the one the
+    2021 ``…/query`` routes gave (``explore_v20``), which Opendatasoft's QGIS plugin reads."""
+    instance = request.app.state.instance
+    dataset = get_visible_dataset(instance, portal, dataset_id, principal)
+    where, text = with_qv1(dataset, where, qv1)
+    limit = page_size(limit, group_by)
+    page = query_records(instance, dataset, select=select, order_by=order_by, limit=limit, offset=offset,
+                         refine=refine, exclude=exclude, after=after, with_ids=include_links, where=where, text=text,
+                         group_by=group_by, lang=lang, timezone=timezone, principal=principal)
+    body = {"total_count": page.total_count, "results": page.results}
+    if include_links:  # each record's own links (the record schema's _links), beside its _id
+        href = f"{portal_url(request, portal)}/api/explore/v2.1/catalog/datasets/{dataset.slug}"
+        for record in page.results:
+            if "_id" in record:
+                record["_links"] = [{"rel": "self", "href": f"{href}/records/{record['_id']}"},
+                                    {"rel": "dataset", "href": href}]
+    if after is not None:
+        links = [{"rel": "self", "href": str(request.url)}]
+        if page.next_cursor:
+            links.append({"rel": "next", "href": str(request.url.include_query_params(after=page.next_cursor))})
+        body["_links"] = links
+    elif include_links:
+        body["_links"] = offset_links(request.url, offset, limit, page.total_count, grouped=bool(group_by))
+    return json_response(body)
+
+
+def datasets_answer(request: Request, principal: Principal, portal: str, *, limit: int | None, offset: int,
+                    include_links: bool, select: str | None, where: list[str], qv1: str | None, group_by: str | None,
+                    order_by: str | None, refine: list[str], exclude: list[str], lang: str, timezone: str,
+                    include_app_metas: bool) -> dict:
+    """v2.1's catalogue answer, flat: its route's, and the 2021 ``/catalog/query``'s (``explore_v20``)."""
+    limit = page_size(limit, group_by)
+    page = catalog_page(request.app.state.instance, portal, portal_url(request, portal), principal,
+                        include_links=include_links, include_app_metas=include_app_metas, timezone=timezone,
+                        select=select, where=catalog_where(where, qv1), group_by=group_by, order_by=order_by,
+                        limit=limit, offset=offset, refine=refine, exclude=exclude, lang=lang)
+    body = {"total_count": page.total_count, "results": page.results}
+    if include_links:
+        body["_links"] = offset_links(request.url, offset, limit, page.total_count, grouped=page.aggregated)
+    return body
+
+
 def attachments_answer(dataset: Dataset, href: str) -> dict:
     """The attachments of a dataset (already checked: ``check_records_access``), each at ``href``/its id."""
     return {"links": [{"rel": "self", "href": href}], "attachments": [
@@ -216,29 +263,8 @@ def explore_router(portal: str) -> APIRouter:
 
     # The most asked first: routes are tried in order.
     @query_route(router, "/catalog/datasets/{dataset_id}/records", RECORDS, summary="Query a dataset's records")
-    def get_records(request: Request, principal, dataset_id: str, *, select, order_by, limit, offset, refine, exclude,
-                    include_links, where, qv1, group_by, lang, timezone, after):
-        dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
-        where, text = with_qv1(dataset, where, qv1)
-        limit = page_size(limit, group_by)
-        page = query_records(instance(request), dataset, select=select, order_by=order_by, limit=limit, offset=offset,
-                             refine=refine, exclude=exclude, after=after, with_ids=include_links, where=where, text=text,
-                             group_by=group_by, lang=lang, timezone=timezone, principal=principal)
-        body = {"total_count": page.total_count, "results": page.results}
-        if include_links:  # each record's own links (the record schema's _links), beside its _id
-            href = f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset.slug}"
-            for record in page.results:
-                if "_id" in record:
-                    record["_links"] = [{"rel": "self", "href": f"{href}/records/{record['_id']}"},
-                                        {"rel": "dataset", "href": href}]
-        if after is not None:
-            links = [{"rel": "self", "href": str(request.url)}]
-            if page.next_cursor:
-                links.append({"rel": "next", "href": str(request.url.include_query_params(after=page.next_cursor))})
-            body["_links"] = links
-        elif include_links:
-            body["_links"] = offset_links(request.url, offset, limit, page.total_count, grouped=bool(group_by))
-        return json_response(body)
+    def get_records(request: Request, principal, dataset_id: str, **params: Any):
+        return records_answer(request, principal, portal, dataset_id, **params)
 
     @query_route(router, "/catalog/datasets/{dataset_id}/records/{record_id}", RECORD, summary="One record by id")
     def get_one_record(request: Request, principal, dataset_id: str, record_id: str, *, select, lang, timezone):
@@ -265,19 +291,9 @@ def explore_router(portal: str) -> APIRouter:
                               include_app_metas=include_app_metas)[1]
 
     @query_route(router, "/catalog/datasets", DATASETS, summary="Search the catalogue")
-    def list_datasets(request: Request, principal, *, limit, offset, include_links, select, where, qv1, group_by,
-                      order_by, refine, exclude, lang, timezone, include_app_metas):
+    def list_datasets(request: Request, principal, **params: Any):
         """ODSQL over the catalogue's own fields (``api.catalog_search``)."""
-        limit = page_size(limit, group_by)
-        page = catalog_page(instance(request), portal, base_url(request), principal, include_links=include_links,
-                            include_app_metas=include_app_metas, timezone=timezone, select=select,
-                            where=catalog_where(where, qv1),
-                            group_by=group_by, order_by=order_by, limit=limit, offset=offset, refine=refine,
-                            exclude=exclude, lang=lang)
-        body = {"total_count": page.total_count, "results": page.results}
-        if include_links:
-            body["_links"] = offset_links(request.url, offset, limit, page.total_count, grouped=page.aggregated)
-        return body
+        return datasets_answer(request, principal, portal, **params)
 
     @query_route(router, "/", summary="The API's sources (v2.0's links, which clients still read)")
     def api_root(request: Request, principal):

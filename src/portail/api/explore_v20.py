@@ -30,6 +30,10 @@ Not reproduced: the technical fields and v2.0's ODSQL semantics in its exports, 
 v2.1's ODSQL. Its exports take v2.1's ``offset``, which v2.0's OpenAPI document does not list
 (nor does v2.1's) but live portals honour.
 
+The 2021 ``query`` routes (``/catalog/query``, ``/catalog/datasets/<id>/query``), which
+Opendatasoft's QGIS plugin and api-client before v21 call, answer v2.1's flat bodies (v2.1
+renamed them ``datasets`` and ``records``).
+
 The 2019 beta's ``rows``/``start`` are read where ``limit``/``offset`` are not given
 (Opendatasoft's advanced widgets send ``rows``); its ``sort`` is not: the later v2.0's
 ``order_by`` replaced it.
@@ -48,9 +52,10 @@ from portail import odsql
 from portail.api.catalog_search import catalog_facets, catalog_where
 from portail.api.deps import portal_url
 from portail.api.errors import ApiError, invalid_parameter
+from portail.api.explore import RECORDS as V21_RECORDS
 from portail.api.explore import (DATASET, DATASETS, EXPORT, EXPORT_NOTES, FACETS, LANGUAGE, PAGE, QUERY, RECORD,
-                                 attachment_file, attachments_answer, catalog_page, dataset_object, export_answer,
-                                 export_links, offset_links, page_size, with_qv1)
+                                 attachment_file, attachments_answer, catalog_page, dataset_object, datasets_answer,
+                                 export_answer, export_links, offset_links, page_size, records_answer, with_qv1)
 from portail.api.explore_service import (check_records_access, dataset_facets, get_record, get_visible_dataset,
                                          query_records, visible_datasets)
 from portail.api.params import Param, params_of, query_route
@@ -327,6 +332,20 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
         previously output as integer timestamps")."""
         return export_answer(request, principal, portal, dataset_id, "xlsx" if format == "xls" else format,
                              group_by=None, epoch_datetimes=True, **params)
+
+    @query_route(router, "/catalog/query", DATASETS,
+                 summary="Search the catalogue, flat as in v2.1 (the 2021 query route, Opendatasoft's QGIS plugin's)")
+    def query_datasets(request: Request, principal: Principal, **params: Any) -> dict:
+        """The ``query`` routes of 2021, which v2.1 renamed ``datasets`` and ``records`` and whose
+        flat answers it kept (``total_count``, ``results``): Opendatasoft's QGIS plugin lists and
+        describes datasets only here, and api-client before v21 called them (``.query()``)."""
+        return datasets_answer(request, principal, portal, **params)
+
+    @query_route(router, "/catalog/datasets/{dataset_id}/query", V21_RECORDS,
+                 summary="Query a dataset's records, flat as in v2.1 (the 2021 query route)")
+    def query_records_flat(request: Request, principal: Principal, dataset_id: str, **params: Any) -> Response:
+        """The 2021 ``query`` of a dataset's records (``query_datasets``): QGIS reads its first record."""
+        return records_answer(request, principal, portal, dataset_id, **params)
 
     return router
 
