@@ -85,6 +85,8 @@ COMMUNES = [
     ("population_2021 in ]1000..1010[", lambda r: 1000 < r["population_2021"] < 1010),
     ("population_2021 IN [1000 TO 1010]", lambda r: 1000 <= r["population_2021"] <= 1010),
     ("population_2021 in [1000 to 1010[", lambda r: 1000 <= r["population_2021"] < 1010),
+    ("population_2021: [1000..1010]", lambda r: 1000 <= r["population_2021"] <= 1010),  # v2.0's spelling of in
+    ("population_2021 : ]1000 TO 1010[", lambda r: 1000 < r["population_2021"] < 1010),
     ("superficie_km2 in [10.5..10.7]", lambda r: known(r["superficie_km2"]) and 10.5 <= r["superficie_km2"] <= 10.7),
     ('insee_dep in ["2A".."2B"]', lambda r: known(r["insee_dep"]) and "2A" <= r["insee_dep"] <= "2B"),
     ("not population_2021 in [10..100000]", lambda r: not 10 <= r["population_2021"] <= 100000),

@@ -9,6 +9,7 @@ from portail.odsql import ODSQLError, parse
 from portail.odsql.ast import (And, Arithmetic, Boolean, Call, Compare, DateLiteral, Field, GeomLiteral, GroupByClause,
                                GroupItem, InList, InRange, IsBool, IsNull, Like, Member, Negate, Not, Null, Number, Or,
                                OrderByClause, OrderItem, Pattern, Quantity, SelectClause, SelectItem, SelectStar, Star,
+                               Steps,
                                String, to_text)
 
 a, b, c = Field("a"), Field("b"), Field("c")
@@ -139,6 +140,24 @@ def test_ranges(text, low_in, high_in):
     assert where(text) == InRange(Field("x"), Number(1), Number(10), low_in, high_in)
 
 
+def test_v20_colon_range_is_in():
+    """v2.0's documentation writes ``numeric_field: [1..10]`` for ``in``."""
+    assert where("x: [1..10]") == where("x in [1..10]")
+    assert where("x : ]1 TO 10[") == InRange(Field("x"), Number(1), Number(10), False, False)
+
+
+@pytest.mark.parametrize("text, values, low, high", [
+    ("range(p, ]10, 50, 100[)", (Number(10), Number(50), Number(100)), True, True),
+    ("RANGE(p, [20.5[)", (Number(20.5),), False, True),
+    ("range(p, [1,2,3])", (Number(1), Number(2), Number(3)), False, False),
+    ("range(d, ]date'2020-11-13', date'2021-01-01'])", (DateLiteral("2020-11-13"), DateLiteral("2021-01-01")), True, False),
+])
+def test_v20_bracketed_range_steps(text, values, low, high):
+    """v2.0's static ranges: a bracket turned outwards opens that side."""
+    (item,) = parse("group_by", text).items
+    assert item.expr == Call("range", (Field(item.expr.args[0].name), Steps(values, low, high)))
+
+
 def test_range_of_dates_and_decimals():
     assert where("d in [date'2017'..date'2018']") == InRange(Field("d"), DateLiteral("2017"), DateLiteral("2018"))
     assert where("x in [1.5..2.5]") == InRange(Field("x"), Number(1.5), Number(2.5))
@@ -250,6 +269,7 @@ def test_equal_trees_ignore_spelling():
     ("where", "now(days=-1, hour=0) <= d and d < now()"),
     ("select", "*, a + b * -c as s, count(distinct x), include(na*), exclude(`b`)"),
     ("group_by", "range(x, *, 10, 20.5, *) as r, range(d, 1M), geo_cluster(g, 5, 40)"),
+    ("group_by", "range(x, ]10, 20.5[) as r, range(y, [1, 2]), range(d, ]date'2020', date'2021'])"),
     ("order_by", "count(*) desc, -pop, name asc, random(1)"),
 ])
 def test_round_trip(clause, text):

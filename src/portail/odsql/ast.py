@@ -83,6 +83,17 @@ class Star(Node):
 
 
 @dataclass(frozen=True)
+class Steps(Node):
+    """The v2.0 documentation's static steps of ``range()``: ``]10, 50, 100[``, ``[20.5[``,
+    ``[1, 2, 3]``. A bracket turned outwards opens that side (``]`` first: a group below the
+    first step; ``[`` last: one above the last), as ``*`` does in v2.1's ``range(f, *, 10, *)``."""
+
+    values: tuple[Node, ...]
+    open_low: bool
+    open_high: bool
+
+
+@dataclass(frozen=True)
 class Pattern(Node):
     """``nom_*`` inside ``include()`` / ``exclude()``."""
 
@@ -291,7 +302,7 @@ def format_number(value: int | float) -> str:
 
 def _atomic(node: Node) -> bool:
     return isinstance(node, (String, Number, Quantity, Boolean, Null, DateLiteral, GeomLiteral, Field, Call,
-                             Star, Pattern))
+                             Star, Pattern, Steps))
 
 
 def _wrap(node: Node) -> str:
@@ -332,6 +343,7 @@ _WRITERS: dict[type, Callable[[Node], str]] = {
     GeomLiteral: lambda n: "geom" + quote_string(n.text, "'"),
     Field: lambda n: quote_name(n.name),
     Star: lambda n: "*",
+    Steps: lambda n: f"{']' if n.open_low else '['}{', '.join(_wrap(v) for v in n.values)}{'[' if n.open_high else ']'}",
     Pattern: lambda n: n.text,
     Call: _call,
     Negate: lambda n: f"-{_wrap(n.operand)}",

@@ -138,6 +138,10 @@ class _Builder(Transformer_NonRecursive):
         operand, (low, high, low_inclusive, high_inclusive) = children
         return ast.InRange(operand, low, high, low_inclusive, high_inclusive)
 
+    def colon_range(self, children):
+        operand, _, bounds = children
+        return self.in_range([operand, bounds])
+
     def range(self, children):
         opening, low, high, closing = children
         return low, high, opening.type == "LSQB", closing.type == "RSQB"
@@ -188,6 +192,10 @@ class _Builder(Transformer_NonRecursive):
 
     def star(self, _):
         return ast.Star()
+
+    def steps(self, children):
+        opening, *values, closing = children
+        return ast.Steps(tuple(values), opening.type == "RSQB", closing.type == "LSQB")
 
     def pattern(self, children):
         return ast.Pattern(str(children[0]))
