@@ -492,3 +492,21 @@ def test_recordid_selects_a_record_as_the_widgets_ask_for_it(client):
         v20 = client.get("/api/v2/catalog/datasets/logements/records", params={"where": f"recordid='{rid}'"}).json()
         assert [r["record"]["id"] for r in v20["records"]] == [rid]
     assert client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": "recordid:nope"}).json()["nhits"] == 0
+
+
+def test_refine_and_exclude_by_recordid(client):
+    """``refine.recordid=<id>`` fetches one record (a Paris app reads its articles so; it was a
+    400 "Unknown field"), repeated ORs, and ``exclude.recordid`` leaves records out."""
+    listed = client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": 3, "sort": "-id_livraison"}).json()
+    ids = [r["recordid"] for r in listed["records"]]
+    one = client.get("/api/records/1.0/search/", params={"dataset": "logements", "refine.recordid": ids[0]}).json()
+    assert one["nhits"] == 1 and one["records"] == listed["records"][:1]
+    two = client.get("/api/records/1.0/search/", params=[("dataset", "logements"), ("refine.recordid", ids[0]),
+                                                          ("refine.recordid", ids[2])]).json()
+    assert sorted(r["recordid"] for r in two["records"]) == sorted([ids[0], ids[2]])
+    rest = client.get("/api/records/1.0/search/", params={"dataset": "logements", "exclude.recordid": ids[0],
+                                                          "rows": 2, "sort": "-id_livraison"}).json()
+    assert rest["nhits"] == listed["nhits"] - 1 and [r["recordid"] for r in rest["records"]] == ids[1:3]
+    csv_rows = client.get("/api/records/1.0/download/", params={"dataset": "logements", "refine.recordid": ids[1],
+                                                               "format": "json"}).json()
+    assert [r["recordid"] for r in csv_rows] == [ids[1]]

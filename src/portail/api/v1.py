@@ -46,6 +46,7 @@ from portail.auth import ANONYMOUS
 from portail.auth.principal import key_from_request
 from portail.exports import ExportOptions
 from portail.exports.formats import plain_numbers
+from portail.odsql import RECORD_ID
 from portail.odsql.ast import quote_name, quote_string
 from portail.odsql.literals import zone
 from portail.schema import GEO_TYPES, Field, FieldType, fields_from_json
@@ -91,8 +92,21 @@ _CALLBACK = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 
 
 def _prefixed(request: Request, prefix: str) -> list[str]:
-    """``refine.<field>=<value>`` parameters as v2.1's ``field:value``."""
-    return [f"{key[len(prefix):]}:{value}" for key, value in params_of(request).multi_items() if key.startswith(prefix)]
+    """``refine.<field>=<value>`` parameters as v2.1's ``field:value`` (``recordid`` aside:
+    ``_record_ids``)."""
+    return [f"{key[len(prefix):]}:{value}" for key, value in params_of(request).multi_items()
+            if key.startswith(prefix) and key != prefix + RECORD_ID]
+
+
+def _record_ids(request: Request) -> list[str]:
+    """``refine.recordid=<id>`` (one record: an Opendatasoft Paris app fetches its articles so)
+    and ``exclude.recordid=<id>`` as ODSQL conditions on ``recordid``: the technical field, or a
+    dataset's own field of that name, which ODSQL resolves first."""
+    params = params_of(request)
+    refined = params.getlist(f"refine.{RECORD_ID}")
+    excluded = params.getlist(f"exclude.{RECORD_ID}")
+    conditions = [f"{RECORD_ID} in ({', '.join(quote_string(v.strip()) for v in refined)})"] if refined else []
+    return conditions + [f"{RECORD_ID} != {quote_string(v.strip())}" for v in excluded]
 
 
 def _disjunctive(request: Request) -> tuple[str, ...]:
@@ -184,7 +198,7 @@ def _conditions(request: Request, ds, q: str | None) -> tuple[list[str], str | N
     syntax) and what remains a plain full-text search, over the caller's visible fields."""
     fields = fields_from_json(ds.current.fields)  # the caller's copy: hidden fields are not in it
     conditions, text = q_conditions(q, fields)
-    return [*_geofilters(request, fields), *conditions], text
+    return [*_geofilters(request, fields), *_record_ids(request), *conditions], text
 
 
 def _facetsorts(request: Request) -> dict[str, str]:
