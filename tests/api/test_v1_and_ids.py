@@ -87,6 +87,10 @@ def test_v1_q_equals_is_an_exact_match_and_rows_minus_one_takes_all(client, rows
     assert hits("bs=rivp") == 0  # exact: not a word search
     assert hits("annee=2015") == sum(r["annee"] == "2015" for r in rows) > 0
     assert hits("annee=2015 AND bs=RIVP") == sum(r["annee"] == "2015" and r["bs"] == "RIVP" for r in rows)
+    # "-" between a field and its value is exact too (documented beside ":" and "=="); elsewhere a hyphen is a word's
+    assert hits("bs-RIVP") == hits("bs==RIVP") and hits("annee-2015 bs-rivp") == 0
+    assert hits("code_postal-75013") == sum(r["code_postal"] == "75013" for r in rows) > 0
+    assert hits("saint-denis") == hits('"saint denis"') > 0
     every = client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": -1, "q": "bs=RIVP"}).json()
     assert len(every["records"]) == every["nhits"] == sum(r["bs"] == "RIVP" for r in rows)
     window = client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": -1, "start": 4000}).json()

@@ -1,8 +1,9 @@
 """v1's ``q`` language, translated to an ODSQL condition for the one compiler.
 
 v1 apps write ``q`` as words and ``"phrases"`` (full text), field queries (``annee:2010``,
-``annee>=2010``, ``nom=="Paris"`` or ``siren=552100554`` (exact, as Opendatasoft's query
-language documents ``=``; scripts looking a company up send it), ``date:[2019 TO 2020]``, dates
+``annee>=2010``, ``nom=="Paris"``, ``insee_dep-01`` or ``siren=552100554`` (exact, as
+Opendatasoft's query language documents ``==``, ``-`` (written without spaces, after a field
+name: ``jean-pierre`` stays words) and ``=``; scripts looking a company up send it), ``date:[2019 TO 2020]``, dates
 as ``YYYY[/MM[/DD]]``; ``ville:lyon`` on a text field is a search of its words, case and
 accents aside, as Opendatasoft's query language documents it ("a normalized token query") and
 ods-widgets' text search restricted to a field sends what the reader typed),
@@ -48,7 +49,7 @@ _TOKENS = re.compile(rf"""
   | (?P<open>\()
   | (?P<close>\))
   | (?P<func>\#(?P<fname>\w+)\((?P<args>(?:{_STRING}|[^()"])*)\))
-  | (?P<query>(?P<field>[A-Za-z_][\w.]*)\s*(?P<op>==|>=|<=|>|<|:|=)\s*
+  | (?P<query>(?P<field>[A-Za-z_][\w.]*)(?P<op>\s*(?:==|>=|<=|>|<|:|=)\s*|-(?=[^\s()]))
         (?P<value>{_STRING}|\[[^\]]*\]|{_CALL}|[^\s()]+))
   | (?P<phrase>{_STRING})
   | (?P<word>[^\s()]+)
@@ -196,7 +197,8 @@ def v1_where(q: str | None, fields: list[Field]) -> str | None:
         if kind == "query" and match.group("field") == RECORD_ID and RECORD_ID not in known:
             piece, syntax = f"{RECORD_ID} = {quote_string(match.group('value').strip(QUOTES))}", True
         elif kind == "query" and match.group("field") in known:
-            piece, syntax = _field_query(known[match.group("field")], match.group("op"), match.group("value")), True
+            op = match.group("op").strip()  # "-", documented beside ":" and "==", is exact as "==" is
+            piece, syntax = _field_query(known[match.group("field")], "==" if op == "-" else op, match.group("value")), True
         elif kind == "func":
             piece, syntax = _function(match.group("fname").lower(), match.group("args"), known), True
         elif kind in ("open", "close"):
