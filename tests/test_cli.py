@@ -124,3 +124,44 @@ def test_reindex_writes_a_versions_index_file_again(cli, refdata, tmp_path):
         assert missing.exit_code == 1 and "no such version" in missing.output
     finally:
         instance.store.close()
+
+
+@pytest.mark.slow
+def test_serve_without_a_base_url_publishes_uris_of_where_it_answers(tmp_path, refdata):
+    """``portail serve --port N`` with no PORTAIL_BASE_URL: DCAT URIs name that port (they named
+    the default 127.0.0.1:8000, a wrong address for every harvester); a set one is kept."""
+    import socket
+    import time
+
+    import httpx
+
+    from tests.live import free_port
+
+    home = tmp_path / "home"
+    source = refdata / "logement" / "logements-sociaux-finances-a-paris.csv"
+    created = CliRunner().invoke(app, ["dataset", "create", "logements", "--title", "Logements", "--from", str(source),
+                                       "--portal", "public"], env={"PORTAIL_HOME": str(home)})
+    assert created.exit_code == 0, created.output
+    portail = Path(sys.executable).parent / "portail"
+    for configured in (None, "https://data.example.org"):
+        port = free_port()
+        env = {"PORTAIL_HOME": str(home), "PATH": os.environ.get("PATH", "")} | (
+            {"PORTAIL_BASE_URL": configured} if configured else {})
+        process = subprocess.Popen([str(portail), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert process.poll() is None, process.stdout.read().decode(errors="replace")
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+            data = httpx.get(f"http://127.0.0.1:{port}/api/explore/v2.1/catalog/exports/data.json").json()
+            expected = configured or f"http://127.0.0.1:{port}"
+            assert data["dataset"] and all(d["identifier"].startswith(expected + "/") for d in data["dataset"])
+        finally:
+            process.terminate()
+            process.wait(timeout=10)

@@ -7,6 +7,7 @@ nothing already published changes when a command fails.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -338,8 +339,16 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
 
     settings = Settings()
     open_instance(settings)  # migrate before workers start
-    uvicorn.run("portail.api.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-                workers=workers, log_level="info")
+    host, port = host or settings.host, port or settings.port
+    if "base_url" not in settings.model_fields_set:
+        # DCAT and RDF URIs are built from base_url, never from a request's host (they must stay
+        # the same whatever name a harvester used): unset, it is where this server answers, not
+        # the default port's address, which a server on another port would publish wrongly.
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        os.environ["PORTAIL_BASE_URL"] = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
+        out.print(f"PORTAIL_BASE_URL is not set: URIs in DCAT and RDF name {os.environ['PORTAIL_BASE_URL']} "
+                  "(set it to the portal's public URL in production).", highlight=False)
+    uvicorn.run("portail.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
 
 
 from portail.auth import cli as auth_cli  # noqa: E402 - the admin commands of accounts and access
