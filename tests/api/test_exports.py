@@ -360,3 +360,17 @@ def test_offset_skips_rows_as_records_does(client, fmt):
         assert client.get(f"{URL}/json", params={**params, "offset": 7}).json() == everything[7:]
     error = client.get(f"{URL}/json", params={"offset": -1})
     assert error.status_code == 400 and "offset" in error.json()["message"]
+
+
+def test_the_legacy_download_link_serves_the_shapefile(client, tmp_path, refdata):
+    """data.gouv.fr's harvesters publish ``/explore/dataset/<id>/download?format=shp`` as the
+    Shapefile of every geo dataset they copy (it was a 400): the export's zip, read by GDAL."""
+    import pyogrio
+
+    legacy = client.get("/explore/dataset/regions/download", params={"format": "shp", "timezone": "Europe/Berlin",
+                                                                    "use_labels_for_header": "true"})
+    assert legacy.status_code == 200, legacy.text
+    export = client.get("/api/explore/v2.1/catalog/datasets/regions/exports/shp", params={"use_labels": "true"})
+    ours, theirs = (geo_file(r, "shp", tmp_path / name) for r, name in ((legacy, "legacy"), (export, "export")))
+    assert pyogrio.read_dataframe(ours).drop(columns="geometry").equals(pyogrio.read_dataframe(theirs).drop(columns="geometry"))
+    assert len(pyogrio.read_dataframe(ours)) == len(pyogrio.read_dataframe(refdata / "geo" / "regions.geojson"))

@@ -184,3 +184,54 @@ def test_what_the_widgets_read_of_a_dataset_and_the_reuse_feed(client):
     v2 = client.get("/api/explore/v2.1/catalog/datasets/regions").json()
     assert dataset["alternative_exports"] == v2["alternative_exports"]
     assert client.get("/api/reuses/", params={"rows": 5, "sort": "modified"}).json() == []
+
+
+def test_what_data_gouv_fr_s_harvester_reads_and_links(client, instance, refdata, tmp_path):
+    """data.gouv.fr's Opendatasoft harvesters (udata's ods backend, udata-ods) publish each
+    attachment at ``/api/datasets/1.0/<id>/attachments/<id>`` and each geo dataset's Shapefile
+    at the page's legacy ``download?format=shp`` (both were dead links), and read creation,
+    frequency, contact and coverage in ``interop_metas.dcat``."""
+    from datetime import date
+
+    from portail import operations
+
+    notice = tmp_path / "notice.pdf"
+    notice.write_bytes(b"%PDF-1.4 notice")
+    attachment_id = operations.attach(instance, "arrondissements", notice, title="Notice")
+    with instance.session() as s:
+        services.update_metadata(s, services.get_dataset(s, "arrondissements"), update_frequency="annual",
+                                 contact_email="data@example.org", temporal_start=date(2020, 1, 1),
+                                 temporal_end=date(2026, 1, 1))
+    dataset = client.get("/api/datasets/1.0/search/", params={"q": "", "rows": 100, "interopmetas": "true"}).json()
+    found = next(d for d in dataset["datasets"] if d["datasetid"] == "arrondissements")
+    (attachment,) = found["attachments"]
+    assert attachment["id"] == attachment_id
+    for suffix in ("", "/"):
+        served = client.get(f"/api/datasets/1.0/arrondissements/attachments/{attachment_id}{suffix}")
+        assert served.status_code == 200 and served.content == b"%PDF-1.4 notice"
+    assert client.get("/api/datasets/1.0/arrondissements/attachments/nope").status_code == 404
+    assert client.get(f"/api/datasets/1.0/prive/attachments/{attachment_id}").status_code == 404  # not alice: unknown
+    dcat = found["interop_metas"]["dcat"]
+    assert dcat["accrualperiodicity"] == "annual" and dcat["contact_email"] == "data@example.org"
+    assert dcat["temporal"] == "2020-01-01/2026-01-01" and dcat["created"]
+    assert "license" not in found["metas"]  # an unknown meta is left out, as the others are
+    v2 = client.get("/api/explore/v2.1/catalog/datasets/arrondissements").json()["metas"]["dcat"]
+    assert v2["temporal"] == "2020-01-01/2026-01-01"
+
+
+def test_the_legacy_download_link_serves_every_export_format(client):
+    """The dataset page's ``download?format=…`` as harvesters build it (shp for geo datasets,
+    xls, kml…): the same file as the v2.1 export with the same filters."""
+    base = "/explore/dataset/departements/download"
+    for fmt, v21 in (("xlsx", "xlsx"), ("xls", "xlsx"), ("parquet", "parquet"), ("jsonl", "jsonl")):
+        legacy = client.get(base, params={"format": fmt, "timezone": "Europe/Berlin", "use_labels_for_header": "true",
+                                          "refine.reg": "84"})
+        assert legacy.status_code == 200, legacy.text
+        export = client.get(f"/api/explore/v2.1/catalog/datasets/departements/exports/{v21}",
+                            params={"refine": "reg:84", "use_labels": "true"})
+        if v21 in ("jsonl",):
+            assert legacy.content == export.content and legacy.content.count(b"\n") == 12
+        else:
+            assert legacy.headers["content-type"] == export.headers["content-type"]
+    assert client.get(base, params={"format": "shp"}).status_code == 400  # no geo field: the export's own 400
+    assert client.get(base, params={"format": "nope"}).status_code == 400

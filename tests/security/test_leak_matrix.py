@@ -118,6 +118,7 @@ ROUTES: dict[str, str] = {
     "/api/reuses": "no_data",  # always empty: no reuses are kept
     "/api/datasets/1.0/{dataset_id}": "dataset",
     "/api/datasets/1.0/{dataset_id}/records/{record_id}": "record",
+    "/api/datasets/1.0/{dataset_id}/attachments/{attachment_id}": "attachment",  # harvesters' links
     "/": "page",
     "/explore": "page",
     "/explore/dataset/{dataset_id}": "dataset",
@@ -204,7 +205,9 @@ def probes(kind: str, portal: str) -> list[Probe]:
                         Probe({"dataset": SECRET, "format": "json", "q": "annee>=2001"}, reveals=True),
                         Probe({"dataset": SECRET, "fields": HIDDEN})],
         "download_link": [Probe({}, fmt="csv", reveals=True), Probe({"format": "json", "q": "annee>=2001"}, reveals=True),
-                          Probe({"fields": HIDDEN})],
+                          Probe({"fields": HIDDEN}),
+                          # every export format besides (harvesters link the Shapefile here)
+                          Probe({"format": "shp"}, fmt="shp", reveals=True), Probe({"format": "xls"}, fmt="xlsx", reveals=True)],
         # the hidden text field as x puts row text in the points
         "v1_analyze": [Probe({"dataset": SECRET, "x": HIDDEN, "y.n.func": "COUNT"}, reveals=True),
                        Probe({"dataset": SECRET, "x": ["code_postal", HIDDEN], "sort": "n", "y.n.func": "COUNT"},

@@ -165,6 +165,9 @@ def dataset_json(dataset: Dataset, base_url: str = "", include_links: bool = Fal
                 "accrualperiodicity": dataset.update_frequency,
                 "temporal_coverage_start": _iso(dataset.temporal_start),
                 "temporal_coverage_end": _iso(dataset.temporal_end),
+                # the same period as one ISO 8601 interval, which harvesters parse (data-fair's, GeoNetwork's)
+                "temporal": f"{_iso(dataset.temporal_start)}/{_iso(dataset.temporal_end)}"
+                if dataset.temporal_start and dataset.temporal_end else None,
                 "spatial": dataset.spatial_coverage,
             },
         },

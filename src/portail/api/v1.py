@@ -35,8 +35,9 @@ from portail.api.catalog_exports import CSV_COLUMNS, catalog_info, rss_response,
 from portail.api.catalog_search import catalog_facets, catalog_where, search_catalog
 from portail.api.deps import portal_url
 from portail.api.errors import invalid_parameter
-from portail.api.explore_service import (dataset_facets, export_batches, get_record, get_visible_dataset, query_records,
-                                         visible_datasets)
+from portail.api.explore import attachment_file
+from portail.api.explore_service import (check_records_access, dataset_facets, export_batches, get_record,
+                                         get_visible_dataset, query_records, visible_datasets)
 from portail.api.facets import SORTS
 from portail.api.params import TRUE, Param, params_of, query_route
 from portail.api.serialize import dataset_json
@@ -44,7 +45,7 @@ from portail.api.v1_query import joined_q, q_conditions
 from portail.api.v1_series import odsql_number
 from portail.auth import ANONYMOUS
 from portail.auth.principal import key_from_request
-from portail.exports import ExportOptions
+from portail.exports import FORMATS, ExportOptions
 from portail.exports.formats import plain_numbers
 from portail.odsql import RECORD_ID
 from portail.odsql.ast import quote_name, quote_string
@@ -84,6 +85,16 @@ DATASETS = (Q, *PAGE, Param("sort"), Param("facet", many=True), Param("timezone"
 DOWNLOAD = (Param("dataset", required=True), Q, Param("sort"), Param("fields"), Param("timezone", default="UTC"),
             Param("format", default="csv", choices=("csv", "json", "jsonp", "geojson", "geojsonp")), Param("callback"),
             *CSV_OPTIONS)
+#: The padded formats: JSON or GeoJSON inside a callback.
+_JSONP = ("jsonp", "geojsonp")
+#: The dataset pages' legacy download link (``/explore/dataset/<id>/download/``): v1's download,
+#: and every export format besides, as Opendatasoft's pages linked them: data.gouv.fr's harvesters
+#: publish its ``format=shp`` as the Shapefile of every geo dataset they copy (``xls`` is the
+#: XLSX file, as on v2.0).
+LEGACY_DOWNLOAD = tuple(
+    Param("format", default="csv", choices=tuple(dict.fromkeys(("csv", "json", "jsonp", "geojson", "geojsonp",
+                                                               *FORMATS, "xls")))) if p.name == "format" else p
+    for p in DOWNLOAD[1:])
 #: What a download answers, for the OpenAPI description.
 DOWNLOADED = {200: {"content": {media: {"schema": {}} for media in
                                 ("text/csv", "application/json", "application/geo+json", "application/javascript")}}}
@@ -238,7 +249,7 @@ def _script_caller(request: Request, principal):
 def _padding(request: Request, principal, format: str, callback: str | None) -> tuple[bool, Any]:
     """Whether a v1 answer is JSONP (``jsonp``/``geojsonp``, or a ``callback`` beside a JSON
     format), and who it is then read as (``_script_caller``); a bad callback fails before any work."""
-    if not format.endswith("p") and (callback is None or format not in ("json", "geojson")):
+    if format not in _JSONP and (callback is None or format not in ("json", "geojson")):
         return False, principal
     _padded({}, callback)
     return True, _script_caller(request, principal)
@@ -449,7 +460,7 @@ def v1_router(portal: str = "public") -> APIRouter:
                          format=format, callback=callback, csv_separator=csv_separator,
                          use_labels_for_header=use_labels_for_header)
 
-    @query_route(router, "/explore/dataset/{dataset_id}/download/", DOWNLOAD[1:],
+    @query_route(router, "/explore/dataset/{dataset_id}/download/", LEGACY_DOWNLOAD,
                  summary="Legacy download link of a dataset page (v1 download)", responses=DOWNLOADED)
     def download_page(request: Request, principal, dataset_id: str, *, q, sort, fields, timezone, format, callback,
                       csv_separator, use_labels_for_header):
@@ -470,7 +481,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         ds = get_visible_dataset(instance(request), portal, dataset, principal)
         options = ExportOptions(use_labels=use_labels_for_header, delimiter=csv_separator, filename=ds.slug, timezone=timezone)
         where, text = _conditions(request, ds, q)
-        written = format.removesuffix("p")
+        written = {"jsonp": "json", "geojsonp": "geojson", "xls": "xlsx"}.get(format, format)
         fmt, columns, batches, options = export_batches(
             instance(request), ds, written, select=fields, order_by=_order_by(sort, fields_from_json(ds.current.fields)),
             options=options,
@@ -498,9 +509,11 @@ def v1_router(portal: str = "public") -> APIRouter:
                 "alternative_exports": v2["alternative_exports"],
                 # ods-widgets read extra_metas.visualization unguarded (a calendar's tooltip threw)
                 "extra_metas": {"visualization": {}, "explore": dict(v2["metas"].get("explore") or {})},
-                "interop_metas": {},
+                # harvesters (data.gouv.fr's, GeoNetwork's) read creation, frequency, contact and
+                # coverage there, as Opendatasoft wrote them (metas left out when unknown, as in metas)
+                "interop_metas": {"dcat": {k: v for k, v in v2["metas"]["dcat"].items() if v is not None}},
                 "metas": {**{k: v for k, v in metas.items() if v is not None}, "domain": "default",
-                          "license": metas["license"], "records_count": metas["records_count"]}}
+                          "records_count": metas["records_count"]}}
 
     @query_route(router, "/api/datasets/1.0/search/", DATASETS, post=True, summary="v1 catalogue search",
                  responses={200: {"content": {media: {"schema": {}} for media in
@@ -547,6 +560,14 @@ def v1_router(portal: str = "public") -> APIRouter:
         ds = get_visible_dataset(instance(request), portal, dataset_id, principal)
         row = get_record(instance(request), ds, record_id, timezone=timezone, principal=principal)
         return _v1_record(ds, fields_from_json(ds.current.fields), row, record_id)
+
+    @query_route(router, "/api/datasets/1.0/{dataset_id}/attachments/{attachment_id}", summary="v1 attachment")
+    def v1_attachment(request: Request, principal, dataset_id: str, attachment_id: str):
+        """An attachment at v1's address: data.gouv.fr's harvesters publish it as the resource
+        of every attachment they copy (``/api/datasets/1.0/<id>/attachments/<attachment id>``)."""
+        ds = get_visible_dataset(instance(request), portal, dataset_id, principal)
+        check_records_access(instance(request), ds, principal)
+        return attachment_file(ds, attachment_id)
 
     @query_route(router, "/api/datasets/1.0/{dataset_id}/", post=True, summary="v1 dataset lookup")
     def lookup(request: Request, principal, dataset_id: str):
