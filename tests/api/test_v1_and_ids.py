@@ -514,3 +514,26 @@ def test_refine_and_exclude_by_recordid(client):
     csv_rows = client.get("/api/records/1.0/download/", params={"dataset": "logements", "refine.recordid": ids[1],
                                                                "format": "json"}).json()
     assert [r["recordid"] for r in csv_rows] == [ids[1]]
+
+
+def test_v1_q_geographic_functions_of_the_search_help(client, rows):
+    """``#distance(lat, lon, metres)`` and ``#polygon(field, "(lat,lon),…")`` typed in a search box
+    (Opendatasoft's "Searching in the data" help) filter as the geofilter parameters do (a 400)."""
+    points = [tuple(float(c) for c in r["geo_point_2d"].split(",")) for r in rows if r["geo_point_2d"]]
+
+    def hits(q):
+        answer = client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": 0, "q": q})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["nhits"]
+
+    near = sum(1 for lat, lon in points if _metres_between(48.8566, 2.3522, lat, lon) <= 1000)
+    assert hits("#distance(48.8566,2.3522,1000)") == hits('#distance("48.8566,2.3522", 1000)') == near > 0
+    inside = sum(1 for lat, lon in points if 48.85 <= lat <= 48.87 and 2.34 <= lon <= 2.36)
+    square = '"(48.85,2.34),(48.85,2.36),(48.87,2.36),(48.87,2.34)"'
+    assert hits(f"#polygon(geo_point_2d, {square})") == hits(f"#polygon({square})") == inside > 0
+    ripv = sum(1 for (lat, lon), r in zip(points, [r for r in rows if r["geo_point_2d"]])
+               if 48.85 <= lat <= 48.87 and 2.34 <= lon <= 2.36 and r["bs"] == "RIVP")
+    assert hits(f"#polygon(geo_point_2d, {square}) AND bs==RIVP") == ripv
+    for bad in ("#distance(48.8,2.3)", "#distance(a,b,c)", '#polygon(bs, "(1,2),(3,4),(5,6)")', '#polygon("(1,2)")'):
+        answer = client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": bad})
+        assert answer.status_code == 400 and "q" in answer.json()["message"], bad

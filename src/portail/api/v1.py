@@ -41,7 +41,8 @@ from portail.api.explore_service import (check_records_access, dataset_facets, e
 from portail.api.facets import SORTS
 from portail.api.params import TRUE, Param, params_of, query_route
 from portail.api.serialize import dataset_json
-from portail.api.v1_query import joined_q, q_conditions
+from portail.api.v1_query import (_geo_field, _numbers, distance_condition, joined_q, polygon_condition,
+                                  q_conditions)
 from portail.api.v1_series import odsql_number
 from portail.auth import ANONYMOUS
 from portail.auth.principal import key_from_request
@@ -128,34 +129,13 @@ def _disjunctive(request: Request) -> tuple[str, ...]:
                  if key.startswith(prefix) and value.strip().lower() == "true")
 
 
-_PAIR = re.compile(r"\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)")
-
-
-def _numbers(text: str, parameter: str, count: int) -> list[float]:
-    """``count`` finite numbers separated by commas (the whole parameter is refused otherwise)."""
-    try:
-        numbers = [float(part) for part in text.split(",")]
-    except ValueError:
-        numbers = []
-    if len(numbers) != count or not all(math.isfinite(n) for n in numbers):
-        raise invalid_parameter(f"Invalid value for {parameter} API parameter: {text!r} was found but "
-                                f"{count} comma-separated numbers are expected.")
-    return numbers
-
-
-def _geo_field(fields: list[Field]) -> Field | None:
-    """The field v1's geo parameters apply to: the first point field, else the first shape (one
-    rule, so that a map's clusters and its geofilters read the same field)."""
-    return next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
-        next((f for f in fields if f.type == FieldType.GEO_SHAPE), None)
-
-
 def _geofilters(request: Request, fields: list[Field]) -> list[str]:
     """``geofilter.distance=lat,lon,metres`` (``lat,lon`` alone: within a metre, the points stacked
     there, which ods-widgets' map asks for a clicked marker), ``geofilter.polygon=(lat,lon),…`` and
     ``geofilter.bbox=lat1,lon1,lat2,lon2`` (which ods-widgets' map sends with its view's bounds)
     as ODSQL conditions on the dataset's geo field (``_geo_field``), built from the numbers they
-    parse to: no text of the request reaches the query."""
+    parse to (``v1_query``, which ``q``'s ``#distance``/``#polygon`` share): no text of the
+    request reaches the query."""
     params = params_of(request)
     distance, polygon, bbox = (params.get(f"geofilter.{name}") for name in ("distance", "polygon", "bbox"))
     digests = _digests(params, fields)
@@ -167,17 +147,10 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
     column = quote_name(geo.name)
     conditions = []
     if distance is not None:  # lat,lon alone: the records at that point (ods-widgets' click on a marker)
-        lat, lon, metres = _numbers(distance if distance.count(",") != 1 else distance + ",1", "geofilter.distance", 3)
-        conditions.append(f"within_distance({column}, geom'POINT({lon!r} {lat!r})', {odsql_number(metres)})")
+        conditions.append(distance_condition(column, distance if distance.count(",") != 1 else distance + ",1",
+                                             "geofilter.distance"))
     if polygon is not None:
-        pairs = _PAIR.findall(polygon)
-        if len(pairs) < 3 or _PAIR.sub("", polygon).strip(" ,"):
-            raise invalid_parameter(f"Invalid value for geofilter.polygon API parameter: {polygon!r} was found but "
-                                    f"at least three points (lat,lon),(lat,lon),… are expected.")
-        points = [_numbers(f"{a},{b}", "geofilter.polygon", 2) for a, b in pairs]
-        ring = points + points[:1] if points[0] != points[-1] else points
-        wkt = ", ".join(f"{lon!r} {lat!r}" for lat, lon in ring)
-        conditions.append(f"intersects({column}, geom'POLYGON(({wkt}))')")
+        conditions.append(polygon_condition(column, polygon, "geofilter.polygon"))
     if bbox is not None:  # two corners, as Leaflet's bounds give them (any two opposite corners)
         corners = _numbers(bbox, "geofilter.bbox", 4)
         conditions.append(f"in_bbox({column}, {', '.join(odsql_number(n) for n in corners)})")

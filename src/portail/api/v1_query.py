@@ -8,7 +8,9 @@ as ``YYYY[/MM[/DD]]``; ``ville:lyon`` on a text field is a search of its words, 
 accents aside, as Opendatasoft's query language documents it ("a normalized token query") and
 ods-widgets' text search restricted to a field sends what the reader typed),
 ``AND``/``OR``/``NOT`` with parentheses (adjacent terms are ANDed) and the functions
-``#null(f)``, ``#exact(f, "v")``, ``#search(f, "v")`` and ``#startswith(f, "v")``.
+``#null(f)``, ``#exact(f, "v")``, ``#search(f, "v")`` and ``#startswith(f, "v")``, and the
+geographic ones Opendatasoft's search help documents, ``#distance(lat, lon, metres)`` and
+``#polygon(field, "(lat,lon),(lat,lon),…")``, which the ``geofilter.*`` parameters share.
 
 A date may be ``#now(…)`` (``date>=#now(days=-1)``, ``date:[#now(weeks=-1) TO #now()]``), with
 the parameters Opendatasoft's v1 documentation lists, which are dateutil's ``relativedelta``'s
@@ -32,10 +34,12 @@ backquotes: the text of ``q`` never reaches the compiler as syntax.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, timedelta
 
 from portail.api.errors import invalid_parameter
+from portail.api.v1_series import odsql_number
 from portail.odsql import RECORD_ID
 from portail.odsql.ast import quote_name, quote_string
 from portail.odsql.literals import WEEKDAYS
@@ -169,8 +173,71 @@ def _field_query(f: Field, op: str, value: str) -> str:
     return f"{name} {'=' if op == '==' else op} {_value(f, value)}"  # ':' is ODSQL's equality too
 
 
+_PAIR = re.compile(r"\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)")
+
+
+def _numbers(text: str, parameter: str, count: int) -> list[float]:
+    """``count`` finite numbers separated by commas (the whole parameter is refused otherwise)."""
+    try:
+        numbers = [float(part) for part in text.split(",")]
+    except ValueError:
+        numbers = []
+    if len(numbers) != count or not all(math.isfinite(n) for n in numbers):
+        raise invalid_parameter(f"Invalid value for {parameter} API parameter: {text!r} was found but "
+                                f"{count} comma-separated numbers are expected.")
+    return numbers
+
+
+def _geo_field(fields: list[Field]) -> Field | None:
+    """The field v1's geo parameters apply to: the first point field, else the first shape (one
+    rule, so that a map's clusters and its geofilters read the same field)."""
+    return next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
+        next((f for f in fields if f.type == FieldType.GEO_SHAPE), None)
+
+
+def distance_condition(column: str, text: str, parameter: str) -> str:
+    """``lat,lon,metres`` as ODSQL's ``within_distance`` on ``column`` (a quoted name), built from
+    the numbers it parses to."""
+    lat, lon, metres = _numbers(text, parameter, 3)
+    return f"within_distance({column}, geom'POINT({lon!r} {lat!r})', {odsql_number(metres)})"
+
+
+def polygon_condition(column: str, text: str, parameter: str) -> str:
+    """``(lat,lon),(lat,lon),…`` (three points at least; the ring is closed here) as ODSQL's
+    ``intersects`` on ``column``."""
+    pairs = _PAIR.findall(text)
+    if len(pairs) < 3 or _PAIR.sub("", text).strip(" ,"):
+        raise invalid_parameter(f"Invalid value for {parameter} API parameter: {text!r} was found but "
+                                f"at least three points (lat,lon),(lat,lon),… are expected.")
+    points = [_numbers(f"{a},{b}", parameter, 2) for a, b in pairs]
+    ring = points + points[:1] if points[0] != points[-1] else points
+    wkt = ", ".join(f"{lon!r} {lat!r}" for lat, lon in ring)
+    return f"intersects({column}, geom'POLYGON(({wkt}))')"
+
+
+def _geo_function(name: str, parts: list[str], fields: dict[str, Field]) -> str | None:
+    """The search help's geographic functions: ``#distance(lat, lon, metres)`` (or
+    ``#distance("lat,lon", metres)``) on the dataset's geo field, and ``#polygon(field,
+    "(lat,lon),(lat,lon),…")`` (the field may be left out); None when ``parts`` fit neither."""
+    if name == "distance" and len(parts) in (2, 3):
+        geo = _geo_field(list(fields.values()))
+        if geo is None:
+            raise invalid_parameter("Invalid value for q API parameter: this dataset has no geo field for #distance.")
+        return distance_condition(quote_name(geo.name), ",".join(_unquoted(p) for p in parts), "q")
+    if name == "polygon" and len(parts) in (1, 2) and parts[-1].startswith('"'):
+        geo = fields.get(parts[0]) if len(parts) == 2 else _geo_field(list(fields.values()))
+        if geo is None or geo.type not in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE):
+            raise invalid_parameter(f"Invalid value for q API parameter: #polygon({', '.join(parts)}) names no geo "
+                                    "field of this dataset.")
+        return polygon_condition(quote_name(geo.name), _unquoted(parts[-1]), "q")
+    return None
+
+
 def _function(name: str, args: str, fields: dict[str, Field]) -> str:
-    parts = [p.strip() for p in re.findall(rf'{_STRING}|[^,]+', args)]
+    parts = [p.strip() for p in re.findall(rf'\s*{_STRING}\s*|[^,]+', args)]  # a quoted part may hold commas
+    geo = _geo_function(name, parts, fields)
+    if geo is not None:
+        return geo
     f = fields.get(parts[0]) if parts else None
     if name == "null" and len(parts) == 1 and f is not None:
         return f"{quote_name(f.name)} is null"
@@ -179,7 +246,8 @@ def _function(name: str, args: str, fields: dict[str, Field]) -> str:
         return f"{quote_name(f.name)} = {value}" if name == "exact" else f"{name}({quote_name(f.name)}, {value})"
     raise invalid_parameter(f"Invalid value for q API parameter: #{name}({args}) is not a function of a known field "
                             "(#null(field), #exact(field, \"value\"), #search(field, \"value\"), "
-                            "#startswith(field, \"value\")).")
+                            "#startswith(field, \"value\"), #distance(lat, lon, metres), "
+                            "#polygon(field, \"(lat,lon),(lat,lon),…\")).")
 
 
 def v1_where(q: str | None, fields: list[Field]) -> str | None:
