@@ -537,3 +537,18 @@ def test_v1_q_geographic_functions_of_the_search_help(client, rows):
     for bad in ("#distance(48.8,2.3)", "#distance(a,b,c)", '#polygon(bs, "(1,2),(3,4),(5,6)")', '#polygon("(1,2)")'):
         answer = client.get("/api/records/1.0/search/", params={"dataset": "logements", "q": bad})
         assert answer.status_code == 400 and "q" in answer.json()["message"], bad
+
+
+def test_a_geo_dataset_says_its_extent_as_harvesters_read_it(client, rows):
+    """``metas.default.bbox`` (a GeoJSON Feature; v1's ``metas.bbox``, the Polygon) and
+    ``geometry_types``, which data.gouv.fr's and GeoNetwork's harvesters make the dataset's
+    spatial coverage: the box of the records' points, computed here from the file."""
+    points = [tuple(float(c) for c in r["geo_point_2d"].split(",")) for r in rows if r["geo_point_2d"]]
+    lats, lons = [p[0] for p in points], [p[1] for p in points]
+    v21 = client.get("/api/explore/v2.1/catalog/datasets/logements").json()["metas"]["default"]
+    assert v21["geometry_types"] == ["Point"] and v21["bbox"]["type"] == "Feature"
+    ring = v21["bbox"]["geometry"]["coordinates"][0]
+    assert min(x for x, _ in ring) == pytest.approx(min(lons)) and max(x for x, _ in ring) == pytest.approx(max(lons))
+    assert min(y for _, y in ring) == pytest.approx(min(lats)) and max(y for _, y in ring) == pytest.approx(max(lats))
+    v1 = client.get("/api/datasets/1.0/logements/").json()["metas"]
+    assert v1["bbox"] == v21["bbox"]["geometry"] and v1["geometry_types"] == ["Point"]

@@ -58,6 +58,11 @@ def test_a_record_filter_holds_in_counts_facets_aggregates_and_the_catalogue(mat
     # Whoever sees it whole gets the whole count.
     assert get(matrix, "valid_key", f"{API}/{SECRET}/records", limit=0).json()["total_count"] == matrix.total
     assert get(matrix, "admin", f"{API}/{SECRET}").json()["metas"]["default"]["records_count"] == matrix.total
+    # The extent of the geometries is said to whoever reads every record, never under a row filter
+    # (it would outline the rows held back).
+    assert get(matrix, "admin", f"{API}/{SECRET}").json()["metas"]["default"]["geometry_types"] == ["Point"]
+    assert "bbox" not in listed[SECRET]["metas"]["default"]
+    assert "bbox" not in get(matrix, "arr13", f"/api/datasets/1.0/{SECRET}/").json()["metas"]
 
 
 def test_a_hidden_field_is_gone_from_schema_records_exports_and_errors(matrix):

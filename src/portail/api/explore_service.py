@@ -34,6 +34,7 @@ from sqlalchemy import select as sql_select
 from sqlglot import exp
 
 from portail import odsql
+from portail.odsql.ast import quote_name
 from portail.api.errors import ApiError, invalid_parameter, not_found
 from portail.api.facets import (conditions_for, default_facets, disjunctive_fields, facet_values, parse_facet,
                                  parse_refinements, zone)
@@ -49,7 +50,7 @@ from portail.catalog import services
 from portail.catalog.generation import GenerationCache
 from portail.catalog.models import Dataset
 from portail.operations import Instance
-from portail.schema import Field, fields_from_json
+from portail.schema import Field, FieldType, fields_from_json
 
 MAX_LIMIT = 100
 MAX_WINDOW = 10_000
@@ -166,8 +167,36 @@ def _shaped(instance: Instance, access: Access) -> Dataset:
             dataset.records_count = version.row_count = 0
     if access.security.hidden_fields:  # last: the count above may filter on a hidden field
         version.fields = [f for f in version.fields if f["name"] not in access.security.hidden_fields]
-    expose(dataset, Exposure(restricted=access.ref.visibility != "public", data_visible=access.records))
+    bbox, types = _extent(instance, access)
+    expose(dataset, Exposure(restricted=access.ref.visibility != "public", data_visible=access.records, bbox=bbox,
+                             geometry_types=types))
     return dataset
+
+
+#: The extent of a version's geometries, per (version file, geo field): version files never change.
+_EXTENTS: dict[tuple[str, str], tuple[dict[str, Any] | None, tuple[str, ...]]] = {}
+
+
+def _extent(instance: Instance, access: Access) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+    """The bounding box (a GeoJSON Feature, ODSQL's ``bbox()``) and the geometry types of a
+    dataset's records, on its first visible point field, else shape (v1's geo field), for a
+    caller who may read all of its records: under a row filter it would outline the rows the
+    filter holds back, so nothing is said."""
+    version = access.dataset.current
+    visible = access.visible()
+    geo = next((f for f in visible if f.type == FieldType.GEO_POINT_2D), None) or \
+        next((f for f in visible if f.type == FieldType.GEO_SHAPE), None)
+    if geo is None or version is None or not access.records or access.security.row_filter is not None:
+        return None, ()
+    key = (version.location, geo.name)
+    if key not in _EXTENTS:
+        name = quote_name(geo.name)
+        box = compile_odsql(visible, select=f"bbox({name}) as b")
+        types = compile_odsql(visible, select="count(*) as n", group_by=f"geometry_type({name}) as t")
+        rows = records_json(list(box.columns), instance.store.query(version.location, box.select).to_pylist())
+        kinds = instance.store.query(version.location, types.select).column("t").to_pylist()
+        _EXTENTS[key] = (rows[0]["b"] if rows else None, tuple(sorted(k for k in kinds if k)))
+    return _EXTENTS[key]
 
 
 #: What callers may see of the catalogue, kept while the catalogue's generation is unchanged

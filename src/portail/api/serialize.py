@@ -128,6 +128,11 @@ class Exposure:
 
     restricted: bool = False
     data_visible: bool = True
+    #: The extent of the records' geometries the caller may see (``metas.default.bbox``, a
+    #: GeoJSON Feature, and ``geometry_types``), as Opendatasoft wrote them for a geo dataset:
+    #: harvesters (data.gouv.fr's, GeoNetwork's) make it the dataset's spatial coverage.
+    bbox: dict[str, Any] | None = None
+    geometry_types: tuple[str, ...] = ()
 
 
 def expose(dataset: Dataset, exposure: Exposure) -> None:
@@ -173,6 +178,8 @@ def dataset_json(dataset: Dataset, base_url: str = "", include_links: bool = Fal
         },
         "fields": [field_json(f) for f in fields],
     }
+    if exposure.bbox is not None:
+        body["metas"]["default"].update(bbox=exposure.bbox, geometry_types=list(exposure.geometry_types))
     if include_app_metas:
         body["metas"]["explore"] = dict.fromkeys(EXPLORE_METAS)
     if include_links:

@@ -485,8 +485,10 @@ def v1_router(portal: str = "public") -> APIRouter:
                 # harvesters (data.gouv.fr's, GeoNetwork's) read creation, frequency, contact and
                 # coverage there, as Opendatasoft wrote them (metas left out when unknown, as in metas)
                 "interop_metas": {"dcat": {k: v for k, v in v2["metas"]["dcat"].items() if v is not None}},
+                # bbox as v1 wrote it: the Polygon itself, where v2 wraps it in a Feature
                 "metas": {**{k: v for k, v in metas.items() if v is not None}, "domain": "default",
-                          "records_count": metas["records_count"]}}
+                          "records_count": metas["records_count"],
+                          **({"bbox": metas["bbox"]["geometry"]} if metas.get("bbox") else {})}}
 
     @query_route(router, "/api/datasets/1.0/search/", DATASETS, post=True, summary="v1 catalogue search",
                  responses={200: {"content": {media: {"schema": {}} for media in
