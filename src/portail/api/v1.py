@@ -12,14 +12,13 @@ response shapes differ (``nhits``, ``records[].fields``, ``facet_groups``, point
 The record search answers the formats Opendatasoft's v1 documentation lists for it: ``json``,
 ``jsonp``, ``geojson``, ``geojsonp`` and ``csv`` (its page as the download writes it: the
 download's query with the search's ``rows``/``start`` window, its writer and conventions, ``;``
-or ``csv_separator``, a BOM, ``use_labels_for_header``). RSS and Atom are documented for the catalogue search only
-(RSS), so a records search asking for them is refused with a 400 listing the formats.
+or ``csv_separator``, a BOM, ``use_labels_for_header``). RSS is documented for the catalogue
+search only, Atom nowhere: a records search asking for them gets a 400 listing the formats.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 import string
 from collections.abc import Callable, Coroutine, Iterator
@@ -41,7 +40,7 @@ from portail.api.explore_service import (check_records_access, dataset_facets, e
 from portail.api.facets import SORTS
 from portail.api.params import TRUE, Param, params_of, query_route
 from portail.api.serialize import dataset_json
-from portail.api.v1_query import (_geo_field, _numbers, distance_condition, joined_q, polygon_condition,
+from portail.api.v1_query import (distance_condition, geo_field_of, joined_q, parsed_numbers, polygon_condition,
                                   q_conditions)
 from portail.api.v1_series import odsql_number
 from portail.auth import ANONYMOUS
@@ -133,7 +132,7 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
     """``geofilter.distance=lat,lon,metres`` (``lat,lon`` alone: within a metre, the points stacked
     there, which ods-widgets' map asks for a clicked marker), ``geofilter.polygon=(lat,lon),…`` and
     ``geofilter.bbox=lat1,lon1,lat2,lon2`` (which ods-widgets' map sends with its view's bounds)
-    as ODSQL conditions on the dataset's geo field (``_geo_field``), built from the numbers they
+    as ODSQL conditions on the dataset's geo field (``geo_field_of``), built from the numbers they
     parse to (``v1_query``, which ``q``'s ``#distance``/``#polygon`` share): no text of the
     request reaches the query."""
     params = params_of(request)
@@ -141,7 +140,7 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
     digests = _digests(params, fields)
     if distance is None and polygon is None and bbox is None:
         return digests
-    geo = _geo_field(fields)
+    geo = geo_field_of(fields)
     if geo is None:
         raise invalid_parameter("This dataset has no geo field: geofilter parameters cannot apply.")
     column = quote_name(geo.name)
@@ -152,7 +151,7 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
     if polygon is not None:
         conditions.append(polygon_condition(column, polygon, "geofilter.polygon"))
     if bbox is not None:  # two corners, as Leaflet's bounds give them (any two opposite corners)
-        corners = _numbers(bbox, "geofilter.bbox", 4)
+        corners = parsed_numbers(bbox, "geofilter.bbox", 4)
         conditions.append(f"in_bbox({column}, {', '.join(odsql_number(n) for n in corners)})")
     return conditions + digests
 
@@ -169,7 +168,7 @@ def _digests(params, fields: list[Field]) -> list[str]:
         if key != "geo_digest" and not key.startswith("geo_digest."):
             continue
         name = key.partition(".")[2]
-        geo = next((f for f in fields if f.name == name and f.type in GEO_TYPES), None) if name else _geo_field(fields)
+        geo = next((f for f in fields if f.name == name and f.type in GEO_TYPES), None) if name else geo_field_of(fields)
         if geo is None or not _DIGEST.fullmatch(value.strip()):
             raise invalid_parameter(f"Invalid value for {key} API parameter: {value!r} was found but a shape's "
                                     "geo_digest (as geopolygon gives it) on a geo field is expected.")

@@ -6,7 +6,7 @@ and ``.geopolygon``).
 All select records as the v1 search does (``q``, ``refine.``/``exclude.``/``disjunctive.``,
 ``geofilter.distance``/``polygon``/``bbox``, the last the map's view) through ``query_records``,
 so the caller's hidden fields and row filter hold as everywhere else; they map the field v1's
-geofilters read (``v1._geo_field``), but for geopolygon's ``geo_field``.
+geofilters read (``v1_query.geo_field_of``), but for geopolygon's ``geo_field``.
 
 geocluster groups the selected records with ODSQL's ``geo_cluster(geo, clusterprecision,
 clusterdistance)`` (``clusterprecision`` is the map's zoom, ``clusterdistance`` a radius in
@@ -45,7 +45,6 @@ simplified to within half a pixel at ``clusterprecision`` (the map's zoom) when 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -57,9 +56,8 @@ from shapely.geometry import mapping, shape
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
 from portail.api.params import Param, params_of, query_route
-from portail.api.v1 import (MAX_WINDOW, Q, _conditions, _disjunctive, _geo_field, _order_by, _padded, _padding,
-                            _prefixed, _v1_record)
-from portail.api.v1_query import joined_q
+from portail.api.v1 import MAX_WINDOW, Q, _conditions, _disjunctive, _order_by, _padded, _padding, _prefixed, _v1_record
+from portail.api.v1_query import geo_field_of, joined_q
 from portail.api.v1_series import Serie, read_series, select_items, serie_value
 from portail.catalog.models import Dataset
 from portail.odsql.ast import quote_name
@@ -128,7 +126,7 @@ def _selection(request: Request, portal: str, principal, dataset: str, q: list[s
             raise invalid_parameter(f"Invalid value for geo_field API parameter: {geo_field!r} was found but the name "
                                     f"of a geo field (geo_point_2d or geo_shape) of the dataset is expected.")
     else:
-        geo = _geo_field(fields)
+        geo = geo_field_of(fields)
     if geo is None:
         raise invalid_parameter("This dataset has no geo field (geo_point_2d or geo_shape): its records cannot be mapped.")
     column = quote_name(geo.name)

@@ -176,7 +176,7 @@ def _field_query(f: Field, op: str, value: str) -> str:
 _PAIR = re.compile(r"\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)")
 
 
-def _numbers(text: str, parameter: str, count: int) -> list[float]:
+def parsed_numbers(text: str, parameter: str, count: int) -> list[float]:
     """``count`` finite numbers separated by commas (the whole parameter is refused otherwise)."""
     try:
         numbers = [float(part) for part in text.split(",")]
@@ -188,7 +188,7 @@ def _numbers(text: str, parameter: str, count: int) -> list[float]:
     return numbers
 
 
-def _geo_field(fields: list[Field]) -> Field | None:
+def geo_field_of(fields: list[Field]) -> Field | None:
     """The field v1's geo parameters apply to: the first point field, else the first shape (one
     rule, so that a map's clusters and its geofilters read the same field)."""
     return next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
@@ -198,7 +198,7 @@ def _geo_field(fields: list[Field]) -> Field | None:
 def distance_condition(column: str, text: str, parameter: str) -> str:
     """``lat,lon,metres`` as ODSQL's ``within_distance`` on ``column`` (a quoted name), built from
     the numbers it parses to."""
-    lat, lon, metres = _numbers(text, parameter, 3)
+    lat, lon, metres = parsed_numbers(text, parameter, 3)
     return f"within_distance({column}, geom'POINT({lon!r} {lat!r})', {odsql_number(metres)})"
 
 
@@ -209,7 +209,7 @@ def polygon_condition(column: str, text: str, parameter: str) -> str:
     if len(pairs) < 3 or _PAIR.sub("", text).strip(" ,"):
         raise invalid_parameter(f"Invalid value for {parameter} API parameter: {text!r} was found but "
                                 f"at least three points (lat,lon),(lat,lon),… are expected.")
-    points = [_numbers(f"{a},{b}", parameter, 2) for a, b in pairs]
+    points = [parsed_numbers(f"{a},{b}", parameter, 2) for a, b in pairs]
     ring = points + points[:1] if points[0] != points[-1] else points
     wkt = ", ".join(f"{lon!r} {lat!r}" for lat, lon in ring)
     return f"intersects({column}, geom'POLYGON(({wkt}))')"
@@ -220,12 +220,12 @@ def _geo_function(name: str, parts: list[str], fields: dict[str, Field]) -> str 
     ``#distance("lat,lon", metres)``) on the dataset's geo field, and ``#polygon(field,
     "(lat,lon),(lat,lon),…")`` (the field may be left out); None when ``parts`` fit neither."""
     if name == "distance" and len(parts) in (2, 3):
-        geo = _geo_field(list(fields.values()))
+        geo = geo_field_of(list(fields.values()))
         if geo is None:
             raise invalid_parameter("Invalid value for q API parameter: this dataset has no geo field for #distance.")
         return distance_condition(quote_name(geo.name), ",".join(_unquoted(p) for p in parts), "q")
     if name == "polygon" and len(parts) in (1, 2) and parts[-1].startswith('"'):
-        geo = fields.get(parts[0]) if len(parts) == 2 else _geo_field(list(fields.values()))
+        geo = fields.get(parts[0]) if len(parts) == 2 else geo_field_of(list(fields.values()))
         if geo is None or geo.type not in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE):
             raise invalid_parameter(f"Invalid value for q API parameter: #polygon({', '.join(parts)}) names no geo "
                                     "field of this dataset.")
