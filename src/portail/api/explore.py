@@ -39,7 +39,7 @@ FILTERS = (Param("where", many=True), Param("refine", many=True), Param("exclude
 CLOCK = (Param("timezone", default="UTC"),)
 LANGUAGE = (Param("lang", default="fr", choices=LANGUAGES, parse=language), *CLOCK)
 PAGE = (Param("limit", int, description="Default 10; with group_by, every group (up to 20,000), as Opendatasoft "
-                                         "answers (page_size)"), Param("offset", int, 0))
+                                         "answers"), Param("offset", int, 0))
 QUERY = (Param("select"), Param("group_by"), Param("order_by"), *FILTERS)
 DATASETS = (*QUERY, *PAGE, *LANGUAGE, Param("include_links", bool, False), Param("include_app_metas", bool, False))
 DATASET = (Param("select"), *LANGUAGE, Param("include_links", bool, False), Param("include_app_metas", bool, False))
@@ -225,8 +225,8 @@ def export_links(dataset: Dataset, href: str, extra: tuple[str, ...] = ()) -> di
 
 def export_answer(request: Request, principal: Principal, portal: str, dataset_id: str, format: str, *,
                   select: str | None, order_by: str | None, limit: int, offset: int, use_labels: bool,
-                  compressed: bool, delimiter: str, list_separator: str, quote_all: bool, with_bom: bool, parquet_compression: str,
-                  epsg: int, refine: list[str], exclude: list[str], where: list[str], qv1: str | None, lang: str,
+                  compressed: bool, delimiter: str, list_separator: str, quote_all: bool, with_bom: bool,
+                  parquet_compression: str, epsg: int, refine: list[str], exclude: list[str], where: list[str], qv1: str | None, lang: str,
                   timezone: str, group_by: str | None, epoch_datetimes: bool = False) -> StreamingResponse:
     """A dataset's records as a file, streamed (``export_stream``): v2.1's export, and v2.0's
     with its defaults (``epoch_datetimes``: its GeoJSON's, ``ExportOptions``)."""

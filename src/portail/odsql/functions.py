@@ -980,7 +980,8 @@ def _range(ctx: Context, node: ast.Call, args: list[Any]) -> GroupKey:
     rest = args[1:]
     if len(rest) == 1 and isinstance(rest[0], ast.Steps):  # v2.0's ]10, 50, 100[: v2.1's *, 10, 50, 100, *
         steps = rest[0]
-        return _static_range(ctx, target, [ast.Star()] * steps.open_low + list(steps.values) + [ast.Star()] * steps.open_high)
+        bounds = [ast.Star()] * steps.open_low + list(steps.values) + [ast.Star()] * steps.open_high
+        return _static_range(ctx, target, bounds)
     if len(rest) == 1 and isinstance(rest[0], ast.Quantity):
         if target.kind not in TEMPORAL:
             raise ctx.error("A range() step with a unit applies to dates.")
