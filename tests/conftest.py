@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -85,6 +86,13 @@ def pg_url() -> str:
 def logements_file(refdata: Path) -> Path:
     """The social housing file most API tests query (Paris, 2001–2023, a few thousand rows)."""
     return refdata / "logement" / "logements-sociaux-finances-a-paris.csv"
+
+
+@pytest.fixture(scope="session")
+def logements_rows(refdata) -> list[dict[str, str]]:
+    """The social housing file as the csv module reads it: the truth the API tests compare with."""
+    with open(logements_file(refdata), encoding="utf-8-sig") as handle:
+        return list(csv.DictReader(handle, delimiter=";"))
 
 
 #: A small dataset with every kind of field annotation, for counts checked by hand: ``cat`` is

@@ -3,7 +3,6 @@ Python over the same file."""
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 
 import pytest
@@ -16,9 +15,8 @@ URL = "/api/explore/v2.1/catalog/datasets/logements/records"
 
 
 @pytest.fixture(scope="module")
-def rows(refdata):
-    with open(refdata / "logement" / "logements-sociaux-finances-a-paris.csv", encoding="utf-8-sig") as handle:
-        return list(csv.DictReader(handle, delimiter=";"))
+def rows(logements_rows):
+    return logements_rows
 
 
 @pytest.fixture(scope="module")

@@ -26,9 +26,8 @@ def client(tmp_path_factory, refdata):
 
 
 @pytest.fixture(scope="module")
-def rows(refdata):
-    with open(refdata / "logement" / "logements-sociaux-finances-a-paris.csv", encoding="utf-8-sig") as handle:
-        return list(csv.DictReader(handle, delimiter=";"))
+def rows(logements_rows):
+    return logements_rows
 
 
 def test_record_ids_are_stable_fingerprints_and_resolve(client):

@@ -30,9 +30,8 @@ def client(tmp_path_factory, refdata):
 
 
 @pytest.fixture(scope="module")
-def rows(refdata):
-    with open(logements_file(refdata), encoding="utf-8-sig") as handle:
-        return list(csv.DictReader(handle, delimiter=";"))
+def rows(logements_rows):
+    return logements_rows
 
 
 def _lines(body: bytes) -> list[str]:
