@@ -3,7 +3,9 @@
 clusters partition the selected points (each inside its own envelope, counted once, centred on
 their mean), filters narrow them as a plain filter of the file does, shapes come back as the file
 has them; a bounding box is the least and greatest coordinates of the selected rows, counted per
-geometry type; polygons are the file's rows grouped by their shape."""
+geometry type; polygons are the file's rows grouped by their shape. On a dataset with two geo
+fields, ``geo_field`` names the one mapped and filtered; places on both sides of 180° are boxed
+and filtered across it."""
 
 from __future__ import annotations
 
@@ -61,6 +63,49 @@ def choropleth(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("choropleth") / "communes-et-departements.csv"
 
 
+#: Where the two geo fields of ``two_geo_file`` part: Paris and its neighbours (the view a map
+#: sends as ``geofilter.bbox``), and the département each commune carries the shape of.
+PARIS_VIEW, SWAPPED = "48.80,2.25,48.90,2.42", {"75": "83", "92": "83", "93": "83", "94": "83", "13": "75"}
+
+
+def two_geo_file(refdata, target: Path) -> Path:
+    """A dataset with two geo fields that disagree: the communes of Paris, its three neighbours
+    and the Bouches-du-Rhône, each at its own point (``position``, the first: v1's geo field)
+    and carrying the shape of another département (``contour``): Île-de-France's the Var's,
+    the Bouches-du-Rhône's Paris's. Filtered by a view of Paris, the first field selects
+    Île-de-France's communes, the second Marseille's."""
+    with open(refdata / "geo" / SHAPES["departements"], encoding="utf-8") as handle:
+        shapes = {f["properties"]["code"]: f["geometry"] for f in json.load(handle)["features"]}
+    with open(refdata / "referentiels" / "communes_france_enrichies.csv", encoding="utf-8-sig", newline="") as handle:
+        communes = [c for c in csv.DictReader(handle) if c["insee_dep"] in SWAPPED and c["lat"] and c["lng"]]
+    with open(target, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, delimiter=";")
+        writer.writerow(["insee_com", "commune", "insee_dep", "position", "contour"])
+        for c in communes:
+            writer.writerow([c["insee_com"], c["commune"], c["insee_dep"], f"{float(c['lat'])!r},{float(c['lng'])!r}",
+                             json.dumps(shapes[SWAPPED[c["insee_dep"]]])])
+    return target
+
+
+#: Places on both sides of the antimeridian (Fiji, Tonga, Samoa's way), and three far from it:
+#: ``(name, zone, lat, lon)``; ``contour`` is a square 0.02° wide around each.
+PACIFIC = [("p1", "pacifique", -18.1, 176.2), ("p2", "pacifique", -17.6, 177.5), ("p3", "pacifique", -16.4, 178.9),
+           ("p4", "pacifique", -15.9, 179.9), ("p5", "pacifique", -19.2, -179.9), ("p6", "pacifique", -18.8, -179.3),
+           ("p7", "pacifique", -17.2, -178.4), ("p8", "pacifique", -14.3, -177.8),
+           ("a1", "ailleurs", 20.5, -100.25), ("a2", "ailleurs", 5.5, 10.75), ("a3", "ailleurs", 15.5, 100.5)]
+HALF = 0.01
+
+
+def pacific_file(target: Path) -> Path:
+    with open(target, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, delimiter=";")
+        writer.writerow(["nom", "zone", "position", "contour"])
+        for name, zone, lat, lon in PACIFIC:
+            square = shapely.box(lon - HALF, lat - HALF, lon + HALF, lat + HALF)
+            writer.writerow([name, zone, f"{lat!r},{lon!r}", json.dumps(shapely.geometry.mapping(square))])
+    return target
+
+
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, refdata, choropleth):
     instance = published_instance(
@@ -69,7 +114,9 @@ def client(tmp_path_factory, refdata, choropleth):
         Published("departements", refdata / "geo" / SHAPES["departements"], "Départements"),
         Published("communes", refdata / "geo" / SHAPES["communes"], "Communes d'Île-de-France"),
         Published("regions", refdata / "referentiels" / "cog2026_regions.csv", "Régions (sans géométrie)"),
-        Published("choro", choropleth_file(refdata, choropleth), "Communes et leur département"))
+        Published("choro", choropleth_file(refdata, choropleth), "Communes et leur département"),
+        Published("deux", two_geo_file(refdata, choropleth.with_name("deux-champs.csv")), "Deux champs géo"),
+        Published("pacifique", pacific_file(choropleth.with_name("pacifique.csv")), "De part et d'autre de 180°"))
     yield TestClient(create_app(instance))
     instance.store.close()
 
@@ -349,6 +396,13 @@ def test_post_and_jsonp(client):
     (POLYGONS, {"dataset": "logements", "y.s.func": "MEDIAN", "y.s.expr": "annee"}, "y.s.func"),
     (POLYGONS, {"dataset": "logements", "y.s.func": "SUM", "y.s.expr": "inconnu"}, "inconnu"),
     (POLYGONS, {"dataset": "logements", "geofilter.polygon": "(1,2)"}, "geofilter.polygon"),
+    (CLUSTER, {"dataset": "deux", "clusterprecision": "10", "geo_field": "commune"}, "geo_field"),
+    (PREVIEW, {"dataset": "deux", "geo_field": "inconnu"}, "geo_field"),
+    (BOUNDS, {"dataset": "regions", "geo_field": "reg"}, "geo_field"),
+    ("/api/records/1.0/search/", {"dataset": "deux", "geo_field": "insee_dep", "geofilter.bbox": PARIS_VIEW},
+     "geo_field"),
+    ("/api/records/1.0/download/", {"dataset": "deux", "geo_field": "inconnu"}, "geo_field"),
+    ("/api/records/1.0/analyze/", {"dataset": "deux", "x": "insee_dep", "geo_field": "commune"}, "geo_field"),
 ])
 def test_bad_input_is_a_400(client, path, params, mentions):
     response = client.get(path, params=params)
@@ -650,3 +704,157 @@ def test_geometry_type_the_counts_are_built_on(client, rows, choro):
     shapes = client.get("/api/explore/v2.1/catalog/datasets/choro/records",
                         params={"select": "count(*) as n", "where": 'geometry_type(geo_shape) = "MultiPolygon"'}).json()
     assert shapes["results"] == [{"n": types["MultiPolygon"]}]
+
+
+# -- geo_field: the field mapped is the field geofiltered ---------------------------------------
+
+SEARCH, DOWNLOAD, ANALYZE = "/api/records/1.0/search/", "/api/records/1.0/download/", "/api/records/1.0/analyze/"
+
+
+@pytest.fixture(scope="module")
+def deux(client, choropleth) -> list[dict]:
+    """The two-geo-field file's rows, as the csv module reads them."""
+    with open(choropleth.with_name("deux-champs.csv"), encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter=";"))
+
+
+def in_paris_view(lat: float, lon: float) -> bool:
+    lat1, lon1, lat2, lon2 = (float(n) for n in PARIS_VIEW.split(","))
+    return lat1 <= lat <= lat2 and lon1 <= lon <= lon2
+
+
+def test_geofilters_read_the_geo_field_named(client, departements, deux):
+    """``geo_field=contour`` (a choropleth's second geo field): the view's ``geofilter.bbox``
+    selects by the shapes drawn, on every records route, not by the first geo field's points."""
+    by_point = [r for r in deux if in_paris_view(*(float(n) for n in r["position"].split(",")))]
+    by_shape = [r for r in deux if r["insee_dep"] == "13"]  # they carry Paris's shape
+    assert 0 < len(by_point) and 0 < len(by_shape) and {r["insee_dep"] for r in by_point} <= {"75", "92", "93", "94"}
+    paris = next(f["geometry"] for f in departements if f["properties"]["code"] == "75")
+    view = {"dataset": "deux", "geofilter.bbox": PARIS_VIEW}
+    for named, expected in ((None, by_point), ("position", by_point), ("contour", by_shape)):
+        params = {**view, **({"geo_field": named} if named else {})}
+        ids = sorted(r["insee_com"] for r in expected)
+        found = client.get(SEARCH, params={**params, "rows": 1000}).json()
+        assert found["nhits"] == len(expected) and sorted(r["fields"]["insee_com"] for r in found["records"]) == ids
+        downloaded = client.get(DOWNLOAD, params={**params, "format": "json"}).json()
+        assert sorted(r["fields"]["insee_com"] for r in downloaded) == ids, named
+        analysed = client.get(ANALYZE, params={**params, "x": "insee_dep", "y.n.func": "COUNT"}).json()
+        assert {p["x"]: p["n"] for p in analysed} == dict(Counter(r["insee_dep"] for r in expected)), named
+        bounds = bounds_of(client, **params)
+        assert bounds["count"] == len(expected), named
+    # the map's routes draw the field named, filtered by it
+    shaped = {**view, "geo_field": "contour"}
+    check_bounds(bounds_of(client, **shaped), [paris] * len(by_shape))
+    body = polygons_of(client, **shaped)
+    assert [(c["count"], c["cluster"]) for c in body["clusters"]] == [(len(by_shape), paris)]
+    clusters = clusters_of(client, clusterprecision=8, **shaped)["clusters"]
+    centroid = shape(paris).centroid
+    assert [c["count"] for c in clusters] == [len(by_shape)]
+    assert math.isclose(clusters[0]["cluster_center"][0], centroid.y, abs_tol=1e-7)
+    previews = client.get(PREVIEW, params={**shaped, "rows": 1000}).json()
+    assert len(previews) == len(by_shape) and all(p["geometry"] == paris for p in previews)
+
+
+def test_a_bare_geo_digest_finds_its_shape_in_any_geo_field(client, deux):
+    """A choropleth of the second geo field gives its shapes' digests; the tooltip of a clicked
+    shape asks with a bare ``geo_digest`` (the context's parameters, no ``geo_field``): the
+    records holding that shape in any geo field, or in the one ``geo_field`` names."""
+    def hits(**params) -> int:
+        response = client.get(SEARCH, params={"dataset": "deux", "rows": 0, **params})
+        assert response.status_code == 200, response.text
+        return response.json()["nhits"]
+
+    body = polygons_of(client, dataset="deux", geo_field="contour")
+    assert len(body["clusters"]) == 2
+    for cluster in body["clusters"]:
+        digest = cluster["geo_digest"]
+        assert hits(geo_digest=digest) == hits(**{"geo_digest.contour": digest}) == cluster["count"]
+        assert hits(geo_digest=digest, geo_field="contour") == cluster["count"]
+        assert hits(geo_digest=digest, geo_field="position") == 0
+
+
+# -- clusters of one record, previews and the antimeridian ----------------------------------
+
+def test_a_cluster_of_one_record_names_it(client, rows):
+    """A cluster of one point carries its record's id (the map asks by it when a click on its
+    marker refines another context): that record, at that point; a heatmap's spots do not."""
+    view = {"clusterprecision": 17, "geofilter.bbox": "48.84,2.32,48.87,2.37"}  # as the map asks at that zoom
+    for params in (view, {**view, "return_polygons": "false"}):
+        body = clusters_of(client, **params)
+        singles = [c for c in body["clusters"] if c["count"] == 1]
+        assert len(singles) > 100 and all("recordid" not in c for c in body["clusters"] if c["count"] > 1)
+        assert len({c["recordid"] for c in singles}) == len(singles)
+        for cluster in singles[::len(singles) // 8]:
+            lat, lon = cluster["cluster_center"]
+            record = client.get(f"/api/datasets/1.0/logements/records/{cluster['recordid']}").json()
+            assert record["geometry"] == {"type": "Point", "coordinates": [lon, lat]}
+            asked = client.get(DOWNLOAD, params={"dataset": "logements", "format": "json", "rows": 1,
+                                                 "q": f"recordid:{cluster['recordid']}"}).json()
+            assert [r["recordid"] for r in asked] == [cluster["recordid"]]  # refineContextOnClick's query
+    heat = clusters_of(client, clustermode="heatmap", **view)
+    assert all("recordid" not in c for c in heat["clusters"])
+
+
+def test_a_cluster_of_one_shape_names_its_record(client, departements):
+    body = client.get(CLUSTER, params={"dataset": "departements", "clusterprecision": 6, "clusterdistance": 40}).json()
+    singles = [c for c in body["clusters"] if c["count"] == 1]
+    assert len(singles) > 10
+    for cluster in singles:
+        record = client.get(f"/api/datasets/1.0/departements/records/{cluster['recordid']}").json()
+        assert record["geometry"] == cluster["cluster"]
+
+
+def test_geopreview_gives_each_shape_its_digest(client, departements):
+    """The map's shape preview hands a clicked shape's ``geo_digest`` to its tooltip, which asks
+    for the records by it: that département's, the same shape at any zoom."""
+    whole = client.get(PREVIEW, params={"dataset": "departements", "rows": 200}).json()
+    light = client.get(PREVIEW, params={"dataset": "departements", "rows": 200, "clusterprecision": 6}).json()
+    assert [p["geo_digest"] for p in light] == [p["geo_digest"] for p in whole]
+    assert len({p["geo_digest"] for p in whole}) == len(departements)
+    for preview in light[:5]:
+        found = client.get(SEARCH, params={"dataset": "departements", "geo_digest": preview["geo_digest"]}).json()
+        assert [r["recordid"] for r in found["records"]] == [preview["recordid"]]
+
+
+def pacific(zone: str | None = None) -> list[tuple[float, float]]:
+    return [(lat, lon) for _, z, lat, lon in PACIFIC if zone in (None, z)]
+
+
+@pytest.mark.parametrize("geo_field, half", [("position", 0), ("contour", HALF)])
+def test_a_box_across_the_antimeridian(client, geo_field, half):
+    """Places on both sides of 180°: the box runs east from the eastern ones across 180° (its
+    east edge past it, as Leaflet fits it), not round the world; a spread no narrower that way
+    keeps its plain box."""
+    def box(**params) -> list[float]:
+        return bounds_of(client, dataset="pacifique", geo_field=geo_field, **params)["bbox"]
+
+    def near(found: list[float], expected: list[float]) -> bool:
+        return all(math.isclose(a, b, abs_tol=1e-9) for a, b in zip(found, expected, strict=True))
+
+    places = pacific("pacifique")
+    east, west = [p for p in places if p[1] > 0], [p for p in places if p[1] < 0]
+    lats = [lat for lat, _ in places]
+    expected = [min(lon for _, lon in east) - half, min(lats) - half, max(lon for _, lon in west) + 360 + half,
+                max(lats) + half]
+    assert near(box(**{"refine.zone": "pacifique"}), expected)
+    everywhere = pacific()  # from Africa eastwards across 180° to Mexico: the widest gap, over the Atlantic, left out
+    assert near(box(), [10.75 - half, min(lat for lat, _ in everywhere) - half, -100.25 + 360 + half,
+                        max(lat for lat, _ in everywhere) + half])
+    # -100, 10 and 100 alone: 200° wide, but 250° the other way round
+    assert near(box(**{"refine.zone": "ailleurs"}), [-100.25 - half, 5.5 - half, 100.5 + half, 20.5 + half])
+
+
+@pytest.mark.parametrize("view, zone", [
+    ("-20,176,-14,183", "pacifique"),  # Leaflet's bounds panned east across 180°
+    ("-20,-184,-14,-177", "pacifique"),  # or west
+    ("-20,536,-14,543", "pacifique"),  # a world away
+    ("-90,-400,90,400", None),  # zoomed out past the whole world
+])
+def test_a_view_across_the_antimeridian(client, view, zone):
+    """``geofilter.bbox`` as a map panned across 180° sends it: its longitudes read around the
+    globe, both sides of the antimeridian selected."""
+    for geo_field in ("position", "contour"):
+        found = client.get(SEARCH, params={"dataset": "pacifique", "geofilter.bbox": view, "geo_field": geo_field,
+                                           "rows": 100}).json()
+        assert sorted(r["fields"]["nom"] for r in found["records"]) == sorted(n for n, z, *_ in PACIFIC
+                                                                              if zone in (None, z)), geo_field

@@ -14,11 +14,18 @@ The record search answers the formats Opendatasoft's v1 documentation lists for 
 download's query with the search's ``rows``/``start`` window, its writer and conventions, ``;``
 or ``csv_separator``, a BOM, ``use_labels_for_header``). RSS is documented for the catalogue
 search only, Atom nowhere: a records search asking for them gets a 400 listing the formats.
+
+Every records route (search, download, analyze and the map's) reads the geofilters
+(``geofilter.distance``/``polygon``/``bbox``, a bbox's longitudes read around the globe) and
+``geo_digest`` on one geo field: the one ``geo_field`` names on a dataset with several, else
+the first point, else the first shape (``v1_query.geo_field_of``); a bare ``geo_digest`` without
+``geo_field`` matches a shape held by any of them.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import string
 from collections.abc import Callable, Coroutine, Iterator
@@ -132,15 +139,17 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
     """``geofilter.distance=lat,lon,metres`` (``lat,lon`` alone: within a metre, the points stacked
     there, which ods-widgets' map asks for a clicked marker), ``geofilter.polygon=(lat,lon),…`` and
     ``geofilter.bbox=lat1,lon1,lat2,lon2`` (which ods-widgets' map sends with its view's bounds)
-    as ODSQL conditions on the dataset's geo field (``geo_field_of``), built from the numbers they
-    parse to (``v1_query``, which ``q``'s ``#distance``/``#polygon`` share): no text of the
-    request reaches the query."""
+    as ODSQL conditions on the call's geo field (``geo_field_of``: ``geo_field``'s, else the
+    dataset's first), built from the numbers they parse to (``v1_query``, which ``q``'s
+    ``#distance``/``#polygon`` share): no text of the request reaches the query."""
     params = params_of(request)
+    named = params.get("geo_field")
+    named = named if named and named.strip() else None
+    geo = geo_field_of(fields, named)  # a bad geo_field is a 400 whatever else the call asks
     distance, polygon, bbox = (params.get(f"geofilter.{name}") for name in ("distance", "polygon", "bbox"))
-    digests = _digests(params, fields)
+    digests = _digests(params, fields, geo if named else None)
     if distance is None and polygon is None and bbox is None:
         return digests
-    geo = geo_field_of(fields)
     if geo is None:
         raise invalid_parameter("This dataset has no geo field: geofilter parameters cannot apply.")
     column = quote_name(geo.name)
@@ -150,29 +159,54 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
                                              "geofilter.distance"))
     if polygon is not None:
         conditions.append(polygon_condition(column, polygon, "geofilter.polygon"))
-    if bbox is not None:  # two corners, as Leaflet's bounds give them (any two opposite corners)
-        corners = parsed_numbers(bbox, "geofilter.bbox", 4)
-        conditions.append(f"in_bbox({column}, {', '.join(odsql_number(n) for n in corners)})")
+    if bbox is not None:
+        conditions.append(_bbox_condition(column, parsed_numbers(bbox, "geofilter.bbox", 4)))
     return conditions + digests
+
+
+def _bbox_condition(column: str, corners: list[float]) -> str:
+    """``in_bbox`` of two opposite corners ``lat1, lon1, lat2, lon2`` (in either order, as
+    Leaflet's bounds give them), its longitudes read around the globe: a map panned across the
+    antimeridian sends its view's bounds as Leaflet keeps them, past 180° (170 to 190: 170 to
+    180 and -180 to -170), and a map zoomed out wider than the world, more than 360° of them."""
+    lat1, lon1, lat2, lon2 = corners
+    west, east = min(lon1, lon2), max(lon1, lon2)
+    if east - west >= 360:
+        west, east = -180.0, 180.0
+    elif west < -180 or east > 180:
+        turns = math.floor((west + 180) / 360)
+        west, east = west - 360 * turns, east - 360 * turns  # west in [-180, 180)
+    boxes = [(west, min(east, 180.0))] + ([(-180.0, east - 360)] if east > 180 else [])
+    tests = [f"in_bbox({column}, {odsql_number(lat1)}, {odsql_number(w)}, {odsql_number(lat2)}, {odsql_number(e)})"
+             for w, e in boxes]
+    return tests[0] if len(tests) == 1 else f"({' or '.join(tests)})"
 
 
 _DIGEST = re.compile(r"[0-9a-f]{32}")
 
 
-def _digests(params, fields: list[Field]) -> list[str]:
-    """``geo_digest=<id>`` (v1's geo field) and ``geo_digest.<field>=<id>``: the records of the
-    shape geopolygon named so (ODSQL's ``geo_digest()``), which ods-widgets ask for when a shape
-    of an aggregation or choropleth layer is clicked."""
+def _digests(params, fields: list[Field], named: Field | None) -> list[str]:
+    """``geo_digest=<id>`` and ``geo_digest.<field>=<id>``: the records of the shape geopolygon
+    named so (ODSQL's ``geo_digest()``), which ods-widgets ask for when a shape of an aggregation
+    or choropleth layer is clicked: ``geo_digest.<field>`` to refine another context, a bare
+    ``geo_digest`` (with the context's parameters only, no ``geo_field``) for the tooltip. So a
+    bare one reads the field ``geo_field`` names if the call names one (``named``), else every
+    geo field of the dataset: a choropleth of its second geo field finds the clicked shape's
+    records there (a digest is a shape's own: another field holding it holds the same shape)."""
     conditions = []
     for key, value in params.multi_items():
         if key != "geo_digest" and not key.startswith("geo_digest."):
             continue
         name = key.partition(".")[2]
-        geo = next((f for f in fields if f.name == name and f.type in GEO_TYPES), None) if name else geo_field_of(fields)
-        if geo is None or not _DIGEST.fullmatch(value.strip()):
+        if name:
+            geos = [f for f in fields if f.name == name and f.type in GEO_TYPES]
+        else:
+            geos = [named] if named is not None else [f for f in fields if f.type in GEO_TYPES]
+        if not geos or not _DIGEST.fullmatch(value.strip()):
             raise invalid_parameter(f"Invalid value for {key} API parameter: {value!r} was found but a shape's "
                                     "geo_digest (as geopolygon gives it) on a geo field is expected.")
-        conditions.append(f"geo_digest({quote_name(geo.name)}) = {quote_string(value.strip())}")
+        tests = [f"geo_digest({quote_name(g.name)}) = {quote_string(value.strip())}" for g in geos]
+        conditions.append(tests[0] if len(tests) == 1 else f"({' or '.join(tests)})")
     return conditions
 
 

@@ -6,7 +6,10 @@ and ``.geopolygon``).
 All select records as the v1 search does (``q``, ``refine.``/``exclude.``/``disjunctive.``,
 ``geofilter.distance``/``polygon``/``bbox``, the last the map's view) through ``query_records``,
 so the caller's hidden fields and row filter hold as everywhere else; they map the field v1's
-geofilters read (``v1_query.geo_field_of``), but for geopolygon's ``geo_field``.
+geofilters read (``v1_query.geo_field_of``): the one ``geo_field`` names on a dataset with several
+(ods-widgets' choropleth sends its layer's to geopolygon), else the first point, else the first
+shape. Opendatasoft documents no ``geo_field``; every v1 records route reads it the same way, so
+that the view's ``geofilter.bbox`` selects by the field drawn.
 
 geocluster groups the selected records with ODSQL's ``geo_cluster(geo, clusterprecision,
 clusterdistance)`` (``clusterprecision`` is the map's zoom, ``clusterdistance`` a radius in
@@ -14,19 +17,25 @@ pixels: the engine's clustering, v2.1's, not a second one here). Each cluster ha
 its ``cluster_center`` ``[lat, lon]`` (the mean of its points; of the centroids of its shapes),
 its ``cluster`` (the convex hull of its geometries: ``envelope()``; a cluster of one point is that
 point; of one shape, that shape, looked up by a second query, so a map can draw it) and its
-``series`` when asked; largest first; beside the clusters, the least and greatest ``count`` and
+``series`` when asked; a cluster of one record has its ``recordid`` too (the same lookup), which
+the map's marker for it asks by when a click refines another context; largest first (ties in
+the grouping's order: stable); beside the clusters, the least and greatest ``count`` and
 series values (``{"max", "min"}``, as documented and as the map reads them to scale its markers).
-``clustermode=heatmap`` and ``return_polygons=false`` (the map's choices) leave the shapes out.
+``clustermode=heatmap`` and ``return_polygons=false`` (the map's choices) leave the shapes out
+(a heatmap the ids too). JSON and JSONP only: ods-widgets read nothing else from it.
 ``shapeprecision`` is checked as documented (clusterprecision + shapeprecision <= 29) but coarsens
-nothing: a hull is already few points, and a coarser one would leave some of its records outside.
+nothing: ods-widgets never send it, a hull is already few points, and a coarser one would leave
+some of its records outside.
 
-geopreview answers the records' geometries (the map draws each), with their record ids, up to
+geopreview answers the records' geometries (the map draws each), with their record ids and
+``geo_digest`` (which the map's tooltip asks a clicked shape's records by, as geopolygon's), up to
 ``rows``; shapes simplified to within a pixel at ``clusterprecision`` when it is given.
 
 boundingbox answers ``{"count", "bbox", "geometries"}``: how many records are selected, the box
 ``[min lon, min lat, max lon, max lat]`` of their geometries (``[]`` when there are none: the
 legacy map fits its view to it only when it holds something, ``MapHelper.retrieveBounds`` only
-when ``count`` > 0) and their count per GeoJSON type (``{"Point": 12, "Polygon": 3}``). A map
+when ``count`` > 0; across the antimeridian, its east edge past 180°: ``_across``) and their
+count per GeoJSON type (``{"Point": 12, "Polygon": 3}``). A map
 without a location fits its view to it; an "auto" layer asks it about its view's box: mostly
 points (``geometries.Point`` > count / 2) are downloaded (under 200) or clustered, shapes
 previewed; without this route the layer never drew. No document gives this answer: its keys are the ones ods-widgets read (``map-helper.js``,
@@ -56,7 +65,8 @@ from shapely.geometry import mapping, shape
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
 from portail.api.params import Param, params_of, query_route
-from portail.api.v1 import MAX_WINDOW, Q, _conditions, _disjunctive, _order_by, _padded, _padding, _prefixed, _v1_record
+from portail.api.v1 import (MAX_WINDOW, Q, _conditions, _disjunctive, _order_by, _padded, _padding,
+                             _prefixed, _v1_record)
 from portail.api.v1_query import geo_field_of, joined_q
 from portail.api.v1_series import Serie, read_series, select_items, serie_value
 from portail.catalog.models import Dataset
@@ -68,27 +78,34 @@ from portail.schema import Field, FieldType, fields_from_json
 #: geo_cluster()'s zoom levels and radii (pixels).
 ZOOMS, RADII = range(0, 26), range(1, 1001)
 _FORMATS = ("json", "jsonp")
+#: ``geo_field``: the geo field mapped and geofiltered, on a dataset with several (``v1_query.geo_field_of``;
+#: a choropleth layer names its ``layerConfig.geoField`` so), the first point's or shape's otherwise.
+GEO_FIELD = Param("geo_field", description="The geo field mapped, and which the geofilters read, on a dataset with "
+                  "several (the first geo_point_2d, else the first geo_shape, by default).")
 #: ``clusterdistance`` is mandatory in Opendatasoft's documentation; absent, it is the 50 pixels
 #: the map always sends. ``rows`` defaults to the 1,000 geometries the map asks for.
 GEOCLUSTER = (Param("dataset", required=True), Q, Param("clusterprecision", int, required=True),
               Param("clusterdistance", int, 50), Param("shapeprecision", int, 0),
               Param("clustermode", default="polygon", choices=("polygon", "heatmap")), Param("return_polygons", bool, True),
-              Param("timezone", default="UTC"), Param("format", default="json", choices=_FORMATS), Param("callback"))
-GEOPREVIEW = (Param("dataset", required=True), Q, Param("rows", int, 1000), Param("clusterprecision", int),
-              Param("sort"), Param("timezone", default="UTC"), Param("format", default="json", choices=_FORMATS),
+              GEO_FIELD, Param("timezone", default="UTC"), Param("format", default="json", choices=_FORMATS),
               Param("callback"))
-BOUNDINGBOX = (Param("dataset", required=True), Q, Param("timezone", default="UTC"),
+GEOPREVIEW = (Param("dataset", required=True), Q, Param("rows", int, 1000), Param("clusterprecision", int),
+              Param("sort"), GEO_FIELD, Param("timezone", default="UTC"),
+              Param("format", default="json", choices=_FORMATS), Param("callback"))
+BOUNDINGBOX = (Param("dataset", required=True), Q, GEO_FIELD, Param("timezone", default="UTC"),
                Param("format", default="json", choices=_FORMATS), Param("callback"))
-#: ``geo_field``: the field a choropleth layer names (``layerConfig.geoField``), v1's geo field otherwise.
-GEOPOLYGON = (Param("dataset", required=True), Q, Param("clusterprecision", int), Param("geo_field"),
+GEOPOLYGON = (Param("dataset", required=True), Q, Param("clusterprecision", int), GEO_FIELD,
               Param("timezone", default="UTC"), Param("format", default="json", choices=_FORMATS), Param("callback"))
-#: The clusters of one shape given their shape: how many at most (a map zoomed in on scattered
-#: shapes; beyond, they keep their hull), how many are looked up at once, and how much of a
-#: where clause their boxes may fill (ODSQL bounds a clause's length).
-SINGLE_SHAPES, BATCH, BOXES_TEXT = 2000, 200, MAX_LENGTH * 9 // 10
+#: The clusters of one record given its id (and a shape's, its shape): how many at most (a map
+#: zoomed in on scattered records, its view's; beyond, a whole dataset's, they keep their hull
+#: and no id), how many are looked up at once, and how much of a where clause their boxes may
+#: fill (ODSQL bounds a clause's length).
+SINGLES, BATCH, BOXES_TEXT = 2000, 200, MAX_LENGTH * 9 // 10
 #: How far (degrees, ~10 cm) a box reaches past a shape's bounds, and a centroid may lie from
 #: its cluster's center: the same doubles, written and read back through GeoJSON and WKT.
 _SLACK = 1e-6
+#: The decimals of a box's corners (a tenth of a metre): ``_box``.
+_DECIMALS = 6
 
 
 def _pixel(zoom: int) -> float:
@@ -118,15 +135,8 @@ def _selection(request: Request, portal: str, principal, dataset: str, q: list[s
     if len(params_of(request).getlist("dataset")) > 1:
         raise invalid_parameter("Invalid value for dataset API parameter: one dataset is expected.")
     ds = get_visible_dataset(request.app.state.instance, portal, dataset, principal)
-    fields = fields_from_json(ds.current.fields)  # the caller's fields: a hidden one is not there
-    if geo_field is not None:  # a hidden field reads as one that does not exist
-        geo = next((f for f in fields if f.name == geo_field and f.type in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE)),
-                   None)
-        if geo is None:
-            raise invalid_parameter(f"Invalid value for geo_field API parameter: {geo_field!r} was found but the name "
-                                    f"of a geo field (geo_point_2d or geo_shape) of the dataset is expected.")
-    else:
-        geo = geo_field_of(fields)
+    # the caller's fields (a hidden one is not there); the field the geofilters read too
+    geo = geo_field_of(fields_from_json(ds.current.fields), geo_field)
     if geo is None:
         raise invalid_parameter("This dataset has no geo field (geo_point_2d or geo_shape): its records cannot be mapped.")
     column = quote_name(geo.name)
@@ -161,10 +171,21 @@ def _clusters(request: Request, selection: _Selection, zoom: int, radius: int, s
     return clusters
 
 
+def _box(bounds: tuple[float, float, float, float]) -> shapely.Geometry:
+    """``bounds`` widened by ``_SLACK``, its corners rounded outwards to ``_DECIMALS``: a box in
+    short WKT (a third of full doubles'), so that a where clause holds a map view's lone records
+    in one or two queries, each of which costs more than its engine's work."""
+    scale = 10**_DECIMALS
+    xmin, ymin, xmax, ymax = bounds
+    return shapely.box(math.floor((xmin - _SLACK) * scale) / scale, math.floor((ymin - _SLACK) * scale) / scale,
+                       math.ceil((xmax + _SLACK) * scale) / scale, math.ceil((ymax + _SLACK) * scale) / scale)
+
+
 def _box_batches(singles: list[dict[str, Any]], column: str) -> list[tuple[list[dict[str, Any]], str]]:
-    """The clusters of one shape in batches, each with the ODSQL condition that selects the
-    shapes lying in the union of their boxes (a shape lies in its own box: its hull's bounds are
-    its own). One area per batch, not one test per box: the engine reads each shape once a batch."""
+    """The clusters of one record in batches, each with the ODSQL condition that selects the
+    geometries lying in the union of their boxes (a shape lies in its own box: its hull's bounds
+    are its own; a point, in a box around its cluster's center, which is that point). One area
+    per batch, not one test per box: the engine reads each geometry once a batch."""
     batches: list[tuple[list[dict[str, Any]], str]] = []
 
     def add(members: list[dict[str, Any]], boxes: list[shapely.Geometry]) -> None:
@@ -179,32 +200,48 @@ def _box_batches(singles: list[dict[str, Any]], column: str) -> list[tuple[list[
     ordered = sorted(singles, key=lambda c: c["cluster_center"][::-1])  # neighbours together: compact unions
     boxes = []
     for single in ordered:
-        xmin, ymin, xmax, ymax = shape(single["cluster"]).bounds
-        boxes.append(shapely.box(xmin - _SLACK, ymin - _SLACK, xmax + _SLACK, ymax + _SLACK))
+        lat, lon = single["cluster_center"]
+        boxes.append(_box(shape(single["cluster"]).bounds if "cluster" in single else (lon, lat, lon, lat)))
     for first in range(0, len(ordered), BATCH):
         add(ordered[first:first + BATCH], boxes[first:first + BATCH])
     return batches
 
 
-def _single_shapes(request: Request, selection: _Selection, clusters: list[dict[str, Any]]) -> None:
-    """Give each cluster of one shape that shape, found among the shapes lying in its box as the
-    one whose centroid is the cluster's center (the hull the grouping gave is its convex hull)."""
-    singles = [c for c in clusters if c["count"] == 1 and "cluster" in c]
-    if not singles or len(singles) > SINGLE_SHAPES:
+def _single_records(request: Request, selection: _Selection, clusters: list[dict[str, Any]]) -> None:
+    """Give each cluster of one record that record's id (``recordid``) and, for a shape whose hull
+    was asked, that shape (the hull the grouping gave is its convex hull). ods-widgets' map draws
+    a cluster of one as a marker and, when a click on it refines another context, asks for the
+    record by that id (``MapLayerHelper.drawPoint``, then ``refineContextOnClick``: ``q`` =
+    ``recordid:<id>``), as it does for a downloaded record; without it, by the marker's place.
+    The record is found among those lying in its cluster's box, as the one whose point (a
+    shape's centroid) is the cluster's center: the nearest, within ``_SLACK``. A shape cluster
+    without its hull (``return_polygons=false``) has no box to look in, and keeps no id."""
+    points = selection.geo.type == FieldType.GEO_POINT_2D
+    singles = [c for c in clusters if c["count"] == 1 and (points or "cluster" in c)]
+    if not singles or len(singles) > SINGLES:
         return
     for members, condition in _box_batches(singles, selection.column):
         filters = {**selection.filters, "where": [*selection.filters["where"], condition]}
         page = query_records(request.app.state.instance, selection.ds, select=selection.column, limit=MAX_WINDOW,
-                             max_limit=MAX_WINDOW, **filters)
+                             max_limit=MAX_WINDOW, with_ids=True, **filters)
+        nearest: dict[int, float] = {}  # each member's best match so far: a neighbour's record may lie in its box
         for row in page.results:
-            geometry = (row.get(selection.geo.name) or {}).get("geometry")
-            if geometry is None:
+            value = row.get(selection.geo.name)
+            geometry = None if value is None or points else value.get("geometry")
+            if geometry is not None:
+                centroid = shape(geometry).centroid
+                place = (centroid.y, centroid.x)
+            elif points and value is not None:
+                place = (value["lat"], value["lon"])
+            else:
                 continue
-            centroid = shape(geometry).centroid
-            distance, nearest = min(((math.dist((centroid.y, centroid.x), m["cluster_center"]), i)
-                                     for i, m in enumerate(members)), default=(math.inf, -1))
-            if distance <= _SLACK:
-                members[nearest]["cluster"] = geometry
+            distance, index = min(((math.dist(place, m["cluster_center"]), i) for i, m in enumerate(members)),
+                                  default=(math.inf, -1))
+            if distance <= _SLACK and distance < nearest.get(index, math.inf):
+                nearest[index] = distance
+                members[index]["recordid"] = row["_id"]
+                if geometry is not None:
+                    members[index]["cluster"] = geometry
 
 
 def _extremes(values: list[Any]) -> dict[str, Any]:
@@ -224,7 +261,8 @@ def _summarised(clusters: list[dict[str, Any]], series: list[Serie]) -> dict[str
 
 def _bounds(request: Request, selection: _Selection) -> dict[str, Any]:
     """boundingbox's answer, from ODSQL aggregates: ``count(*)`` and ``bbox()`` of the geo field,
-    per ``geometry_type()`` for shapes (one query, a group per type); a point field holds points."""
+    per ``geometry_type()`` for shapes (one query, a group per type); a point field holds points.
+    A box wider than half the globe may be narrower the other way round (``_across``)."""
     points = selection.geo.type == FieldType.GEO_POINT_2D
     page = query_records(request.app.state.instance, selection.ds, select=f"count(*) as n, bbox({selection.column}) as b",
                          group_by=None if points else f"geometry_type({selection.column}) as t",
@@ -242,7 +280,41 @@ def _bounds(request: Request, selection: _Selection) -> dict[str, Any]:
     if not corners:
         return {"count": count, "bbox": [], "geometries": geometries}
     xs, ys = zip(*corners)
-    return {"count": count, "bbox": [min(xs), min(ys), max(xs), max(ys)], "geometries": geometries}
+    box = [min(xs), min(ys), max(xs), max(ys)]
+    if box[2] - box[0] > 180:
+        box = _across(request, selection, box, count)
+    return {"count": count, "bbox": box, "geometries": geometries}
+
+
+#: The western and eastern hemispheres as ODSQL geometries, reaching past the poles and ±180°
+#: (a geometry on their outer edges lies within); the prime meridian is their common edge.
+_HEMISPHERES = ("geom'POLYGON((-181 -91, 0 -91, 0 91, -181 91, -181 -91))'",
+                "geom'POLYGON((0 -91, 181 -91, 181 91, 0 91, 0 -91))'")
+
+
+def _across(request: Request, selection: _Selection, box: list[float], count: int) -> list[float]:
+    """The box of geometries on both sides of the antimeridian (Fiji's, the Aleutians', a
+    Pacific crossing): when each lies within one hemisphere, the boxes of the western ones
+    and of the eastern ones; if the span from the eastern ones' west edge eastwards across
+    180° to the western ones' east edge is narrower than ``box``'s, that one, its east edge past
+    180° (``[177, …, 182, …]``), as ods-widgets fit their map to it: a Leaflet ``LatLngBounds``
+    of its corners (``MapHelper.retrieveBounds``), which a box written west > east (RFC 7946's
+    way) would turn inside out, round the world. Otherwise (some geometry straddling a
+    meridian, or a spread no narrower that way) ``box``: two more queries, only for boxes wider
+    than half the globe, the only ones the other way round may narrow."""
+    halves = []
+    column = selection.column
+    for hemisphere in _HEMISPHERES:
+        filters = {**selection.filters, "where": [*selection.filters["where"], f"within({column}, {hemisphere})"]}
+        row = query_records(request.app.state.instance, selection.ds, select=f"count(*) as n, bbox({column}) as b",
+                            limit=1, **filters).results[0]
+        if not row.get("n") or not row.get("b"):
+            return box
+        halves.append((row["n"], shapely.bounds(shape(row["b"]["geometry"])).tolist()))
+    (west_count, west), (east_count, east) = halves
+    if west_count + east_count < count or west[2] + 360 - east[0] >= box[2] - box[0]:
+        return box
+    return [east[0], min(west[1], east[1]), west[2] + 360, max(west[3], east[3])]
 
 
 def _by_shape(request: Request, selection: _Selection, series: list[Serie], tolerance: float | None) -> list[dict[str, Any]]:
@@ -284,45 +356,48 @@ def add_geo_routes(router: APIRouter, portal: str) -> None:
 
     @query_route(router, "/api/records/1.0/geocluster/", GEOCLUSTER, post=True, summary="v1 geo clustering (maps)")
     def geocluster(request: Request, principal, *, dataset, q, clusterprecision, clusterdistance, shapeprecision,
-                   clustermode, return_polygons, timezone, format, callback):
+                   clustermode, return_polygons, geo_field, timezone, format, callback):
         padded, principal = _padding(request, principal, format, callback)
         _in(clusterprecision, ZOOMS, "clusterprecision")
         _in(clusterdistance, RADII, "clusterdistance")
         _in(shapeprecision, range(0, 30 - clusterprecision), "shapeprecision", " (clusterprecision + shapeprecision <= 29)")
         series = read_series(params_of(request))
-        selection = _selection(request, portal, principal, dataset, q, timezone)
+        selection = _selection(request, portal, principal, dataset, q, timezone, geo_field)
         shapes = clustermode == "polygon" and return_polygons
         clusters = _clusters(request, selection, clusterprecision, clusterdistance, shapes, series)
-        if shapes and selection.geo.type == FieldType.GEO_SHAPE:
-            _single_shapes(request, selection, clusters)
+        if clustermode == "polygon":  # markers, which a click asks about; a heatmap's spots are not clicked
+            _single_records(request, selection, clusters)
         body = _summarised(clusters, series)
         body["clusterprecision"] = clusterprecision
         return _padded(body, callback) if padded else body
 
     @query_route(router, "/api/records/1.0/geopreview/", GEOPREVIEW, post=True, summary="v1 map preview (geometries)")
-    def geopreview(request: Request, principal, *, dataset, q, rows, clusterprecision, sort, timezone, format, callback):
+    def geopreview(request: Request, principal, *, dataset, q, rows, clusterprecision, sort, geo_field, timezone,
+                   format, callback):
         padded, principal = _padding(request, principal, format, callback)
         _in(rows, range(0, MAX_WINDOW + 1), "rows")
         # Half a pixel: GEOS may move a ring's first corner by up to ~1.5 times the tolerance.
         tolerance = None if clusterprecision is None else _pixel(_in(clusterprecision, ZOOMS, "clusterprecision")) / 2
-        selection = _selection(request, portal, principal, dataset, q, timezone)
-        page = query_records(request.app.state.instance, selection.ds, select=selection.column,
+        selection = _selection(request, portal, principal, dataset, q, timezone, geo_field)
+        page = query_records(request.app.state.instance, selection.ds,
+                             select=f"{selection.column}, geo_digest({selection.column}) as geo_digest",
                              order_by=_order_by(sort, fields_from_json(selection.ds.current.fields)),
                              limit=rows, max_limit=MAX_WINDOW, with_ids=True, **selection.filters)
         previews = []
         for row in page.results:
-            record = _v1_record(selection.ds, list(page.columns), row, row["_id"])
+            record = _v1_record(selection.ds, [selection.geo], row, row["_id"])
             if record.get("geometry") is not None:
-                previews.append({"geometry": _simplified(record["geometry"], tolerance), "recordid": record["recordid"]})
+                previews.append({"geometry": _simplified(record["geometry"], tolerance), "recordid": record["recordid"],
+                                 "geo_digest": row["geo_digest"]})
         return _padded(previews, callback) if padded else previews
 
     @query_route(router, "/api/records/1.0/boundingbox/", BOUNDINGBOX, post=True,
                  summary="v1 bounding box of the selected records (maps)")
-    def boundingbox(request: Request, principal, *, dataset, q, timezone, format, callback):
+    def boundingbox(request: Request, principal, *, dataset, q, geo_field, timezone, format, callback):
         """How many records the context selects, the box of their geometries and their count per
         geometry type: where a map without a location opens, and how an "auto" layer draws."""
         padded, principal = _padding(request, principal, format, callback)
-        body = _bounds(request, _selection(request, portal, principal, dataset, q, timezone))
+        body = _bounds(request, _selection(request, portal, principal, dataset, q, timezone, geo_field))
         return _padded(body, callback) if padded else body
 
     @query_route(router, "/api/records/1.0/geopolygon/", GEOPOLYGON, post=True,

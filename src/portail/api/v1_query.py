@@ -43,7 +43,7 @@ from portail.api.v1_series import odsql_number
 from portail.odsql import RECORD_ID
 from portail.odsql.ast import quote_name, quote_string
 from portail.odsql.literals import WEEKDAYS
-from portail.schema import Field, FieldType
+from portail.schema import GEO_TYPES, Field, FieldType
 
 _STRING = r'"(?:[^"\\]|\\.)*"'
 #: A function call as a field's value, with one level of parentheses inside (``#now(weekday=MO(2))``).
@@ -188,11 +188,20 @@ def parsed_numbers(text: str, parameter: str, count: int) -> list[float]:
     return numbers
 
 
-def geo_field_of(fields: list[Field]) -> Field | None:
-    """The field v1's geo parameters apply to: the first point field, else the first shape (one
-    rule, so that a map's clusters and its geofilters read the same field)."""
-    return next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
-        next((f for f in fields if f.type == FieldType.GEO_SHAPE), None)
+def geo_field_of(fields: list[Field], name: str | None = None) -> Field | None:
+    """The field v1's geo parameters apply to: the one ``name`` (a call's ``geo_field``) names on a
+    dataset with several (a choropleth layer's ``layerConfig.geoField``, which ods-widgets send to
+    geopolygon), else the first point field, else the first shape. One rule, so that a map's
+    clusters and its geofilters read the same field: a map filtered by its view draws what it
+    filtered. A name that is no geo field of the caller's (a hidden one reads as absent) is a 400."""
+    if name is None or not name.strip():
+        return next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
+            next((f for f in fields if f.type == FieldType.GEO_SHAPE), None)
+    geo = next((f for f in fields if f.name == name.strip() and f.type in GEO_TYPES), None)
+    if geo is None:
+        raise invalid_parameter(f"Invalid value for geo_field API parameter: {name!r} was found but the name of a geo "
+                                "field (geo_point_2d or geo_shape) of the dataset is expected.")
+    return geo
 
 
 def distance_condition(column: str, text: str, parameter: str) -> str:
