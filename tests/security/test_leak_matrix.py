@@ -54,6 +54,12 @@ def _records() -> list[Probe]:
             Probe({"qv1": f"({HIDDEN}:RUE) OR (code_postal:{ALLOWED_CP})", "limit": 100})]  # v1's q over v2.1
 
 
+def _join(remote: str, fields: str) -> dict[str, str]:
+    """v1 analyze's join of the analysed dataset's postcodes to ``remote``'s (``api.v1_join``)."""
+    return {"join.j.remotedataset": remote, "join.j.localkey": "code_postal", "join.j.remotekey": "code_postal",
+            "join.j.fields": fields}
+
+
 def _exports(portal: str) -> list[Probe]:
     names = list(FORMATS) if portal == "public" else ["csv", "geojson"]
     probes = [Probe({}, fmt=name, reveals=name != "gpx", values=(("format", name),)) for name in names]
@@ -221,7 +227,12 @@ def probes(kind: str, portal: str) -> list[Probe]:
                        Probe({"dataset": SECRET, "x": "code_postal", "y.q.func": "QUANTILES", "y.q.expr": HIDDEN}),
                        # a sort key naming no x and no serie is left out: the hidden field's too
                        Probe({"dataset": SECRET, "x": "code_postal", "y.n.func": "COUNT", "sort": f"-{HIDDEN},x",
-                              "maxpoints": "3"})],
+                              "maxpoints": "3"}),
+                       # a join writes the remote records' fields in the points: the remote is read as
+                       # the caller may read it (the open regions' points joined to the secret rows)
+                       Probe({"dataset": SECRET, "y.n.func": "COUNT", **_join(SECRET, HIDDEN)}, reveals=True),
+                       Probe({"dataset": OPEN, "y.n.func": "COUNT", **_join(SECRET, "code_postal"),
+                              "join.j.localkey": "reg", "join.j.remotekey": "annee"})],
         # a series of the hidden text field puts row text in the clusters (zoomed in: a record each)
         "v1_geocluster": [Probe({"dataset": SECRET, "clusterprecision": 20, "clusterdistance": 1, "y.a.func": "MAX",
                                  "y.a.expr": HIDDEN}, reveals=True),

@@ -39,8 +39,9 @@ chart has no place for them). At most ``GROUP_WINDOW`` points are computed; past
 carries ``ODS-Analyze-Truncated: true``, which ods-widgets reports to the reader.
 
 ``agg.<name>.expr=<serie>`` with ``agg.<name>.func`` sums a serie up over the answered points
-(``aggregations``); the answer is then ``{"results": [...], "aggregations": {...}}``. ``join.*``
-(another dataset's records joined to the points) is not read.
+(``aggregations``); the answer is then ``{"results": [...], "aggregations": {...}}``.
+``join.<name>.*`` replaces each point's x by another dataset's records whose key holds it
+(``api.v1_join``), before ``maxpoints`` and the aggregations.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
 from portail.api.params import TRUE, Param, params_of, query_route
 from portail.api.v1 import Q, SEPARATORS, _conditions, _disjunctive, _padded, _padding, _prefixed
+from portail.api.v1_join import Join, joined_points, read_join
 from portail.api.v1_query import joined_q
 from portail.api.v1_series import FUNCTIONS, QUANTILES, Serie, read_series, select_items, serie_value
 from portail.exports import ExportOptions
@@ -314,8 +316,14 @@ def analyze(request: Request, portal: str, principal, *, dataset: str, q: list[s
     limit = _maxpoints(maxpoints)
     instance = request.app.state.instance
     ds = get_visible_dataset(instance, portal, dataset, principal)
-    axes = _axes(x, fields_from_json(ds.current.fields), periodic, precision)
     params = params_of(request)
+    join = read_join(params)
+    if join is not None:
+        x = _join_x(x, join)
+    axes = _axes(x, fields_from_json(ds.current.fields), periodic, precision)
+    if join is not None and axes[0].cuts:
+        raise invalid_parameter(f"Invalid value for join.{join.name}.localkey API parameter: {join.local_key!r} is a "
+                                "date field, whose values no remote key holds.")
     series = read_series(params, FUNCTIONS + (QUANTILES,))
     if not axes and not series:
         raise invalid_parameter("Missing value for x API parameter: an x field or a y.<serie>.func is expected.")
@@ -333,7 +341,7 @@ def analyze(request: Request, portal: str, principal, *, dataset: str, q: list[s
     select = [item for s, alias in zip(series, serie_aliases) for item in select_items(s, alias)]
     sort_keys = _sort_keys(sort, axes, series)
     order_by, whole = _order_by(sort_keys, every) if axes else ("", False)
-    window = min(limit, GROUP_WINDOW) if limit and whole else GROUP_WINDOW
+    window = min(limit, GROUP_WINDOW) if limit and whole and join is None else GROUP_WINDOW
     page = query_records(instance, ds, select=", ".join(list(every) + select), group_by=", ".join(keys) or None,
                          order_by=order_by or None, limit=window, max_limit=GROUP_WINDOW, where=where, text=text,
                          timezone=timezone, principal=principal, **filters)
@@ -353,7 +361,18 @@ def analyze(request: Request, portal: str, principal, *, dataset: str, q: list[s
                 total += point[name]
                 point[name] = total
     truncated = bool(axes) and window == GROUP_WINDOW and page.total_count > GROUP_WINDOW  # no x: one point
+    if join is not None:  # before maxpoints: the points kept are the first that match
+        points = joined_points(request, portal, principal, join, points)
     return Analysis(points[:limit] if limit else points, truncated)
+
+
+def _join_x(x: list[str], join: Join) -> list[str]:
+    """A join's x: its local key, which ``x`` may name and may not contradict."""
+    given = [n.strip() for n in x if n.strip()]
+    if given and given != [join.local_key]:
+        raise invalid_parameter(f"Invalid value for x API parameter: with join.{join.name}, x is its localkey "
+                                f"({join.local_key!r}), not {', '.join(map(repr, given))}.")
+    return [join.local_key]
 
 
 def _flat(name: str, value: Any) -> dict[str, Any]:
@@ -363,10 +382,21 @@ def _flat(name: str, value: Any) -> dict[str, Any]:
     return {name: value}
 
 
+def _joined_first(point: dict[str, Any]) -> dict[str, Any]:
+    """A joined point (x a list of remote records) as a row: its first record's fields as x, a
+    geometry or list as its JSON text."""
+    if not isinstance(point["x"], list):
+        return point
+    fields = point["x"][0]["fields"]
+    return {**point, "x": {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
+                           for k, v in fields.items()}}
+
+
 def csv_answer(points: list[dict[str, Any]], separator: str, filename: str) -> Response:
     """The points as CSV: x flattened to columns (``x.year``…), then the series, written as the
     catalogue's CSV is (formulas neutralised, quoting and BOM as for records)."""
-    rows = [{k: v for name, value in point.items() for k, v in _flat(name, value).items()} for point in points]
+    rows = [{k: v for name, value in _joined_first(point).items() for k, v in _flat(name, value).items()}
+            for point in points]
     return table_response(rows, "csv", ExportOptions(delimiter=separator), filename)
 
 

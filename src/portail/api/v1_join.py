@@ -1,0 +1,133 @@
+"""v1 analyze's ``join.<name>.*``: each point's x replaced by the records of another dataset whose
+key holds it, as ods-widgets' aggregation map layer asks when it colours another dataset's shapes
+by this one's series (``MapRenderingAggregation``: ``join.agg1.remotedataset``, ``.localkey``,
+``.remotekey``, ``.fields``, then ``x[0].fields[<shape field>]`` and ``aggregations.agg1.min``/
+``max``). Opendatasoft documents no join: the parameters and the answer's shape are the ones the
+widget sends and reads.
+
+- ``localkey`` is the analysis' x (an ``x`` naming another field is a 400): one point per value;
+- ``remotekey`` is matched by equality, values compared as text (a département code held as text
+  here and as text there, or as a number on both sides);
+- each point's ``x`` becomes the list of the matching remote records, written as v1's search
+  writes records (``datasetid``, ``recordid``, ``fields`` of ``fields``, or every field the caller
+  sees there, ``geometry``); a point without a match is left out, as an inner join does, and as
+  the widget needs (it reads ``x[0]`` of every point);
+- the remote dataset is read as the caller may read it (``get_visible_dataset``: an unknown or
+  hidden dataset is a 404; its hidden fields are unknown fields; its row filter holds), through
+  ``query_records``: the keys are written into ODSQL ``in`` lists, batched under the clause's
+  length bound, never pasted as text.
+
+One join per call: the widget sends one, and several would need x to be several things at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from portail.api.errors import invalid_parameter
+from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
+from portail.api.v1 import _v1_record
+from portail.api.v1_series import odsql_number
+from portail.odsql.ast import quote_name, quote_string
+from portail.odsql.parser import MAX_LENGTH
+from portail.schema import Field, FieldType, fields_from_json
+
+_ATTRIBUTES = ("remotedataset", "localkey", "remotekey", "fields")
+_NUMBERS = (FieldType.INT, FieldType.DOUBLE)
+#: How much of a where clause one batch of keys may fill (ODSQL bounds a clause's length).
+_KEYS_TEXT = MAX_LENGTH * 9 // 10
+
+
+@dataclass(frozen=True)
+class Join:
+    """One ``join.<name>.*``: the dataset joined, the keys matched and the remote fields written."""
+
+    name: str
+    dataset: str
+    local_key: str
+    remote_key: str
+    fields: tuple[str, ...]  # empty: every field the caller sees
+
+
+def read_join(params) -> Join | None:
+    """The call's ``join.<name>.*``, or None; a 400 for a second join or a missing attribute."""
+    given: dict[str, dict[str, str]] = {}
+    for key, value in params.multi_items():
+        if key.startswith("join.") and key.count(".") >= 2:
+            name, attribute = key[5:].rsplit(".", 1)
+            if attribute not in _ATTRIBUTES or not name:
+                raise invalid_parameter(f"Invalid API parameter {key}: join.<name>.{{{', '.join(_ATTRIBUTES)}}} "
+                                        "is expected.")
+            given.setdefault(name, {})[attribute] = value.strip()
+    if not given:
+        return None
+    if len(given) > 1:
+        raise invalid_parameter(f"Invalid join API parameters: one join is expected, {len(given)} were found "
+                                f"({', '.join(sorted(given))}).")
+    name, parts = next(iter(given.items()))
+    missing = [a for a in _ATTRIBUTES[:3] if not parts.get(a)]
+    if missing:
+        raise invalid_parameter(f"Missing value for join.{name}.{missing[0]} API parameter: a join needs "
+                                "remotedataset, localkey and remotekey.")
+    fields = tuple(f.strip() for f in parts.get("fields", "").split(",") if f.strip())
+    return Join(name, parts["remotedataset"], parts["localkey"], parts["remotekey"], fields)
+
+
+def joined_points(request: Request, portal: str, principal, join: Join, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``points`` (x being the local key's value) whose key some remote record holds, in their
+    order, each x the list of those records."""
+    remote = get_visible_dataset(request.app.state.instance, portal, join.dataset, principal)
+    visible = {f.name: f for f in fields_from_json(remote.current.fields)}  # the caller's: hidden ones are absent
+    key = visible.get(join.remote_key)
+    for name in (join.remote_key, *join.fields):
+        if name not in visible:
+            raise invalid_parameter(f"Invalid value for join.{join.name} API parameters: {name!r} is not a field of "
+                                    f"dataset {join.dataset!r}.")
+    written = [visible[n] for n in join.fields] if join.fields else list(visible.values())
+    columns = written + ([key] if key not in written else [])
+    matches: dict[str, list[dict[str, Any]]] = {}
+    keys = list(dict.fromkeys(_text(p["x"]) for p in points if p["x"] is not None))
+    for condition in _key_conditions(key, keys):
+        page = query_records(request.app.state.instance, remote, select=", ".join(quote_name(f.name) for f in columns),
+                             where=[condition], limit=GROUP_WINDOW, max_limit=GROUP_WINDOW, window=None,
+                             with_ids=True, principal=principal)
+        for row in page.results:
+            matches.setdefault(_text(row[key.name]), []).append(_v1_record(remote, written, row, row["_id"]))
+    return [{**p, "x": matches[_text(p["x"])]} for p in points if p["x"] is not None and _text(p["x"]) in matches]
+
+
+def _text(value: Any) -> str:
+    """A key as the text both sides are compared by: an integral number without its ``.0`` (an
+    INT key here, a DOUBLE one there)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _key_conditions(key: Field, keys: list[str]) -> Iterator[str]:
+    """ODSQL ``in`` lists of ``keys`` on the remote key, each under ``_KEYS_TEXT``; a key a
+    numeric field cannot hold matches nothing there and is left out."""
+    column = quote_name(key.name)
+    literals = []
+    for value in keys:
+        if key.type in _NUMBERS:
+            try:
+                literals.append(odsql_number(float(value)))
+            except ValueError:
+                continue
+        else:
+            literals.append(quote_string(value))
+    batch: list[str] = []
+    size = 0
+    for literal in literals:
+        if batch and size + len(literal) + 2 > _KEYS_TEXT:
+            yield f"{column} in ({', '.join(batch)})"
+            batch, size = [], 0
+        batch.append(literal)
+        size += len(literal) + 2
+    if batch:
+        yield f"{column} in ({', '.join(batch)})"
