@@ -62,7 +62,11 @@ def _join(remote: str, fields: str) -> dict[str, str]:
 
 def _exports(portal: str) -> list[Probe]:
     names = list(FORMATS) if portal == "public" else ["csv", "geojson"]
-    probes = [Probe({}, fmt=name, reveals=name != "gpx", values=(("format", name),)) for name in names]
+    probes = [Probe({}, fmt=name, reveals=name not in ("gpx", "ov2"), values=(("format", name),)) for name in names]
+    if portal == "public":  # the waypoint formats write the fields named (a hidden one is unknown)
+        probes += [Probe({"name_field": HIDDEN}, fmt="ov2", reveals=True, values=(("format", "ov2"),)),
+                   Probe({"description_field_list": f"code_postal,{HIDDEN}", "use_extension": "false"}, fmt="gpx",
+                         reveals=True, values=(("format", "gpx"),))]
     return probes + [Probe({"select": HIDDEN}, fmt="csv", values=(("format", "csv"),)),
                      Probe(GROUP, fmt="csv", values=(("format", "csv"),)),
                      Probe({"where": f'code_postal != "{ALLOWED_CP}"'}, fmt="json", reveals=True,
@@ -273,6 +277,10 @@ def text_of(content: bytes, fmt: str | None) -> str:
 
         book = CalamineWorkbook.from_filelike(io.BytesIO(content))
         return str([book.get_sheet_by_name(name).to_python() for name in book.sheet_names])
+    if fmt == "ov2":
+        from tests.api.test_export_waypoints import read_ov2
+
+        return str(read_ov2(content))
     if fmt in ("shp", "kml", "gpx", "fgb"):
         import pyogrio
 

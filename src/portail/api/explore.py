@@ -54,11 +54,17 @@ EXPORT = (*QUERY, *LANGUAGE, Param("limit", int, -1),
           Param("use_labels", bool, False), Param("compressed", bool, False),
           Param("delimiter", default=";", choices=(";", ",", "\t", "|")), Param("list_separator", default=","),
           Param("quote_all", bool, False), Param("with_bom", bool, True),
-          Param("parquet_compression", default="snappy", choices=("snappy", "zstd")), Param("epsg", int, 4326))
+          Param("parquet_compression", default="snappy", choices=("snappy", "zstd")), Param("epsg", int, 4326),
+          Param("name_field", description="gpx, ov2: the field naming each waypoint (ov2: the first text field "
+                                          "by default)"),
+          Param("description_field_list", description="gpx: the fields, comma-separated, written in each "
+                                                      "waypoint's description, a line 'field: value' each"),
+          Param("use_extension", bool, True, description="gpx: every field in the waypoint's extensions; false: "
+                                                        "none, and the description holds them all"))
 
 #: What the formats cannot hold, said where clients read the route (the OpenAPI document).
 EXPORT_NOTES = ("xlsx: an Excel cell holds 32,767 characters; a longer value (a detailed shape's GeoJSON) "
-                "is left out, its cell empty with a comment giving its length. gpx, kml: WGS84 by definition, "
+                "is left out, its cell empty with a comment giving its length. gpx, kml, ov2: WGS84 by definition, "
                 "epsg does not apply. fgb: with order_by, written without a spatial index, which would "
                 "reorder the features.")
 
@@ -227,7 +233,9 @@ def export_answer(request: Request, principal: Principal, portal: str, dataset_i
                   select: str | None, order_by: str | None, limit: int, offset: int, use_labels: bool,
                   compressed: bool, delimiter: str, list_separator: str, quote_all: bool, with_bom: bool,
                   parquet_compression: str, epsg: int, refine: list[str], exclude: list[str], where: list[str], qv1: str | None, lang: str,
-                  timezone: str, group_by: str | None, epoch_datetimes: bool = False) -> StreamingResponse:
+                  timezone: str, group_by: str | None, name_field: str | None = None,
+                  description_field_list: str | None = None, use_extension: bool = True,
+                  epoch_datetimes: bool = False) -> StreamingResponse:
     """A dataset's records as a file, streamed (``export_stream``): v2.1's export, and v2.0's
     with its defaults (``epoch_datetimes``: its GeoJSON's, ``ExportOptions``)."""
     instance = request.app.state.instance
@@ -236,7 +244,10 @@ def export_answer(request: Request, principal: Principal, portal: str, dataset_i
     options = ExportOptions(use_labels=use_labels, delimiter=delimiter, list_separator=list_separator,
                             quote_all=quote_all, with_bom=with_bom, parquet_compression=parquet_compression,
                             epsg=epsg, filename=dataset.slug, timezone=timezone, ordered=order_by is not None,
-                            epoch_datetimes=epoch_datetimes,
+                            epoch_datetimes=epoch_datetimes, name_field=(name_field or "").strip() or None,
+                            description_fields=tuple(n.strip() for n in (description_field_list or "").split(",")
+                                                     if n.strip()),
+                            use_extension=use_extension,
                             dataset_url=f"{public_url(request, portal)}/api/explore/v2.1/catalog/datasets/{dataset.slug}")
     fmt, chunks = export_stream(instance, dataset, format, select=select, order_by=order_by, limit=limit,
                                 offset=offset, options=options, refine=refine, exclude=exclude, where=where, text=text, lang=lang,
@@ -335,12 +346,14 @@ def explore_router(portal: str) -> APIRouter:
     @query_route(router, "/catalog/datasets/{dataset_id}/exports/{format}", EXPORT,
                  summary="Export records (streamed, no row cap)", description=EXPORT_NOTES)
     def export(request: Request, principal, dataset_id: str, format: str, *, select, order_by, limit, offset,
-               use_labels, compressed, delimiter, list_separator, quote_all, with_bom, parquet_compression, epsg, refine,
-               exclude, where, qv1, lang, timezone, group_by):
+               use_labels, compressed, delimiter, list_separator, quote_all, with_bom, parquet_compression, epsg, name_field,
+               description_field_list, use_extension, refine, exclude, where, qv1, lang, timezone, group_by):
         return export_answer(request, principal, portal, dataset_id, format, select=select, order_by=order_by,
                              limit=limit, offset=offset, use_labels=use_labels, compressed=compressed, delimiter=delimiter,
                              list_separator=list_separator, quote_all=quote_all, with_bom=with_bom,
                              parquet_compression=parquet_compression, epsg=epsg, refine=refine, exclude=exclude,
-                             where=where, qv1=qv1, lang=lang, timezone=timezone, group_by=group_by)
+                             where=where, qv1=qv1, lang=lang, timezone=timezone, group_by=group_by,
+                             name_field=name_field, description_field_list=description_field_list,
+                             use_extension=use_extension)
 
     return router

@@ -702,6 +702,7 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
     does: the reference says exports take none, but live portals honour it, and scripts that
     download in chunks otherwise got the first chunk again and again."""
     from portail.exports import FORMATS, ExportOptions
+    from portail.exports.waypoints import check_waypoint_fields
 
     fmt = FORMATS.get(fmt_name)
     if fmt is None:
@@ -729,6 +730,11 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
         # A copy (no ``copy=False``): without filters ``query`` is still the plan's own, maybe shared, SELECT.
         query = query.select(exp.alias_(_id_expression(access, version), "__record_id", quoted=True))
     options = options or ExportOptions()
+    missing = check_waypoint_fields(columns, options.name_field, options.description_fields)
+    if missing is not None:
+        parameter = "name_field" if missing == options.name_field else "description_field_list"
+        raise invalid_parameter(f"Invalid value for {parameter} API parameter: {missing!r} is not a field of this "
+                                "export.")
     if options.epsg != 4326:
         from pyproj import CRS
         from pyproj.exceptions import CRSError

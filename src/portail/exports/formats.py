@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from sqlglot import exp
 
 from portail.exports.rdf import write_jsonld, write_ntriples, write_rdfxml, write_turtle
+from portail.exports.waypoints import geometry_field, write_gpx, write_ov2
 from portail.odsql.literals import zone
 from portail.values import output_expression, record_value
 from portail.schema import GEO_TYPES, Field, FieldType
@@ -72,6 +73,11 @@ class ExportOptions:
     #: GeoJSON datetimes as integer epoch milliseconds, as Explore API v2.0 wrote them (v2.1's
     #: changelog: "previously output as integer timestamps"), not ISO text
     epoch_datetimes: bool = False
+    #: GPX and OV2: the field naming each waypoint; GPX: the fields its description lists, and
+    #: whether every field goes in its extensions (``exports.waypoints``)
+    name_field: str | None = None
+    description_fields: tuple[str, ...] = ()
+    use_extension: bool = True
 
 
 Writer = Callable[[list[Field], Iterator[pa.RecordBatch], ExportOptions], Iterator[bytes]]
@@ -303,12 +309,6 @@ def write_jsonl(fields, batches, options) -> Iterator[bytes]:
     return _joined((_dumps(r) + "\n" for r in _records(fields, batches, options)), "", "", "")
 
 
-def _geometry_field(fields: list[Field]) -> Field | None:
-    shapes = [f for f in fields if f.type == FieldType.GEO_SHAPE]
-    points = [f for f in fields if f.type == FieldType.GEO_POINT_2D]
-    return (shapes or points or [None])[0]
-
-
 def _epoch_milliseconds(fields: list[Field],
                         batches: Iterator[pa.RecordBatch]) -> tuple[list[Field], Iterator[pa.RecordBatch]]:
     """Datetime columns as integer milliseconds since the epoch (``ExportOptions.epoch_datetimes``):
@@ -331,7 +331,7 @@ def _epoch_milliseconds(fields: list[Field],
 def write_geojson(fields, batches, options) -> Iterator[bytes]:
     if options.epoch_datetimes:
         fields, batches = _epoch_milliseconds(fields, batches)
-    geo = _geometry_field(fields)
+    geo = geometry_field(fields)
     keys = _header(fields, options)
 
     def features() -> Iterator[str]:
@@ -453,13 +453,11 @@ def write_xlsx(fields, batches, options) -> Iterator[bytes]:
     yield from _stream_file(path)
 
 
-_OGR = {"shp": ("ESRI Shapefile", ".shp"), "kml": ("KML", ".kml"), "gpx": ("GPX", ".gpx"), "fgb": ("FlatGeobuf", ".fgb")}
+_OGR = {"shp": ("ESRI Shapefile", ".shp"), "kml": ("KML", ".kml"), "fgb": ("FlatGeobuf", ".fgb")}
 
 
 _OGR_OPTIONS = {
     "shp": {"layer_options": {"ENCODING": "UTF-8"}},
-    # Attributes go in <extensions>, Opendatasoft's v2.1 default (use_extension=true).
-    "gpx": {"layer": "waypoints", "dataset_options": {"GPX_USE_EXTENSIONS": "YES"}},
 }
 
 
@@ -487,14 +485,13 @@ def _ogr_writer(fmt: str) -> Writer:
         import shapely
         from pyproj import Transformer
 
-        geo = _geometry_field(fields)
+        geo = geometry_field(fields)
         if geo is None:
             raise ValueError(f"the {fmt} export needs a geo_point_2d or geo_shape field")
         directory = Path(tempfile.mkdtemp(prefix="portail-export-"))
         target = directory / f"{options.filename}{extension}"
-        # GPX and KML are WGS84 by definition: epsg does not apply to them (GDAL reprojected KML
-        # back itself; GPX got projected metres as lat/lon, an invalid file)
-        epsg = 4326 if fmt in ("gpx", "kml") else options.epsg
+        # KML is WGS84 by definition: epsg does not apply to it (GDAL reprojected it back itself)
+        epsg = 4326 if fmt == "kml" else options.epsg
         transformer = Transformer.from_crs(4326, epsg, always_xy=True) if epsg != 4326 else None
         creation = _OGR_OPTIONS.get(fmt, {})
         if fmt == "fgb" and options.ordered:  # its spatial index would put the features in its own order
@@ -521,19 +518,15 @@ def _ogr_writer(fmt: str) -> Writer:
                 if fmt == "shp":
                     names = dbf_names(names)
                 wkb = geometry.to_pylist()
-                if fmt == "gpx" or transformer is not None:
-                    shapes = shapely.from_wkb(wkb)
-                    if fmt == "gpx":  # GPX holds waypoints: shapes become their centroids
-                        shapes = shapely.centroid(shapes)
-                    if transformer is not None:
-                        shapes = shapely.transform(shapes, lambda xy: __import__("numpy").column_stack(
-                            transformer.transform(xy[:, 0], xy[:, 1])))
+                if transformer is not None:
+                    shapes = shapely.transform(shapely.from_wkb(wkb), lambda xy: __import__("numpy").column_stack(
+                        transformer.transform(xy[:, 0], xy[:, 1])))
                     wkb = shapely.to_wkb(shapes).tolist()
                 arrays.append(pa.array(wkb, pa.binary()))
                 names.append("geometry")
                 table = pa.table(arrays, names=names)
                 pyogrio.write_arrow(table, target, driver=driver, geometry_name="geometry",
-                                    geometry_type="Unknown" if fmt != "gpx" else "Point",
+                                    geometry_type="Unknown",
                                     crs=f"EPSG:{epsg}", append=appended, **creation)
                 appended = True
             if fmt == "shp":
@@ -561,7 +554,8 @@ FORMATS: dict[str, ExportFormat] = {
     "xlsx": ExportFormat("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx", write_xlsx),
     "shp": ExportFormat("shp", "application/zip", "zip", _ogr_writer("shp"), geometry="wkb", needs_geo=True),
     "kml": ExportFormat("kml", "application/vnd.google-earth.kml+xml", "kml", _ogr_writer("kml"), geometry="wkb", needs_geo=True),
-    "gpx": ExportFormat("gpx", "application/gpx+xml", "gpx", _ogr_writer("gpx"), geometry="wkb", needs_geo=True),
+    "gpx": ExportFormat("gpx", "application/gpx+xml", "gpx", write_gpx, geometry="wkb", needs_geo=True),
+    "ov2": ExportFormat("ov2", "application/octet-stream", "ov2", write_ov2, geometry="wkb", needs_geo=True),
     "fgb": ExportFormat("fgb", "application/octet-stream", "fgb", _ogr_writer("fgb"), geometry="wkb", needs_geo=True),
     "jsonld": ExportFormat("jsonld", "application/ld+json", "jsonld", write_jsonld, geometry="wkb", extra={"record_ids": True}),
     "turtle": ExportFormat("turtle", "text/turtle; charset=utf-8", "ttl", write_turtle, geometry="wkb", extra={"record_ids": True}),
