@@ -41,7 +41,7 @@ carries ``ODS-Analyze-Truncated: true``, which ods-widgets reports to the reader
 ``agg.<name>.expr=<serie>`` with ``agg.<name>.func`` sums a serie up over the answered points
 (``aggregations``); the answer is then ``{"results": [...], "aggregations": {...}}``.
 ``join.<name>.*`` replaces each point's x by another dataset's records whose key holds it
-(``api.v1_join``), before ``maxpoints`` and the aggregations.
+(``api.v1_join``), before the cumulative sums, ``maxpoints`` and the aggregations.
 """
 
 from __future__ import annotations
@@ -354,6 +354,8 @@ def analyze(request: Request, portal: str, principal, *, dataset: str, q: list[s
             point[serie.name] = serie_value(serie, row, alias)
         points.append(point)
     points = _ordered(points, sort_keys)
+    if join is not None:  # before the sums and maxpoints: they run over the points that match
+        points = joined_points(request, portal, principal, join, points)
     for name in cumulative:
         total = 0
         for point in points:
@@ -361,8 +363,6 @@ def analyze(request: Request, portal: str, principal, *, dataset: str, q: list[s
                 total += point[name]
                 point[name] = total
     truncated = bool(axes) and window == GROUP_WINDOW and page.total_count > GROUP_WINDOW  # no x: one point
-    if join is not None:  # before maxpoints: the points kept are the first that match
-        points = joined_points(request, portal, principal, join, points)
     return Analysis(points[:limit] if limit else points, truncated)
 
 
