@@ -753,6 +753,11 @@ def test_geofilters_read_the_geo_field_named(client, departements, deux):
     assert math.isclose(clusters[0]["cluster_center"][0], centroid.y, abs_tol=1e-7)
     previews = client.get(PREVIEW, params={**shaped, "rows": 1000}).json()
     assert len(previews) == len(by_shape) and all(p["geometry"] == paris for p in previews)
+    # q's #distance reads the field named too: 100 m around Notre-Dame lie in Paris's shape only
+    near = {"dataset": "deux", "q": "#distance(48.853, 2.3499, 100)", "rows": 1000}
+    assert client.get(SEARCH, params={**near, "geo_field": "contour"}).json()["nhits"] == len(by_shape)
+    points = client.get(SEARCH, params=near).json()["nhits"]  # the communes' points: none so near
+    assert points == client.get(SEARCH, params={**near, "geo_field": "position"}).json()["nhits"] < len(by_shape)
 
 
 def test_a_bare_geo_digest_finds_its_shape_in_any_geo_field(client, deux):

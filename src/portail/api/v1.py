@@ -16,8 +16,8 @@ or ``csv_separator``, a BOM, ``use_labels_for_header``). RSS is documented for t
 search only, Atom nowhere: a records search asking for them gets a 400 listing the formats.
 
 Every records route (search, download, analyze and the map's) reads the geofilters
-(``geofilter.distance``/``polygon``/``bbox``, a bbox's longitudes read around the globe) and
-``geo_digest`` on one geo field: the one ``geo_field`` names on a dataset with several, else
+(``geofilter.distance``/``polygon``/``bbox``, a bbox's longitudes read around the globe), ``q``'s
+``#distance``/``#polygon`` and ``geo_digest`` on one geo field: the one ``geo_field`` names on a dataset with several, else
 the first point, else the first shape (``v1_query.geo_field_of``); a bare ``geo_digest`` without
 ``geo_field`` matches a shape held by any of them.
 """
@@ -214,7 +214,7 @@ def _conditions(request: Request, ds, q: str | None) -> tuple[list[str], str | N
     """The ODSQL conditions of a records call (geofilters, and ``q`` when it uses v1's query
     syntax) and what remains a plain full-text search, over the caller's visible fields."""
     fields = fields_from_json(ds.current.fields)  # the caller's copy: hidden fields are not in it
-    conditions, text = q_conditions(q, fields)
+    conditions, text = q_conditions(q, fields, params_of(request).get("geo_field"))
     return [*_geofilters(request, fields), *_record_ids(request), *conditions], text
 
 

@@ -224,17 +224,18 @@ def polygon_condition(column: str, text: str, parameter: str) -> str:
     return f"intersects({column}, geom'POLYGON(({wkt}))')"
 
 
-def _geo_function(name: str, parts: list[str], fields: dict[str, Field]) -> str | None:
+def _geo_function(name: str, parts: list[str], fields: dict[str, Field], geo_name: str | None) -> str | None:
     """The search help's geographic functions: ``#distance(lat, lon, metres)`` (or
-    ``#distance("lat,lon", metres)``) on the dataset's geo field, and ``#polygon(field,
-    "(lat,lon),(lat,lon),…")`` (the field may be left out); None when ``parts`` fit neither."""
+    ``#distance("lat,lon", metres)``) on the call's geo field (``geo_field_of``: the one
+    ``geo_name`` names, else the dataset's first), and ``#polygon(field, "(lat,lon),(lat,lon),…")``
+    (the field may be left out: the same one); None when ``parts`` fit neither."""
     if name == "distance" and len(parts) in (2, 3):
-        geo = geo_field_of(list(fields.values()))
+        geo = geo_field_of(list(fields.values()), geo_name)
         if geo is None:
             raise invalid_parameter("Invalid value for q API parameter: this dataset has no geo field for #distance.")
         return distance_condition(quote_name(geo.name), ",".join(_unquoted(p) for p in parts), "q")
     if name == "polygon" and len(parts) in (1, 2) and parts[-1].startswith('"'):
-        geo = fields.get(parts[0]) if len(parts) == 2 else geo_field_of(list(fields.values()))
+        geo = fields.get(parts[0]) if len(parts) == 2 else geo_field_of(list(fields.values()), geo_name)
         if geo is None or geo.type not in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE):
             raise invalid_parameter(f"Invalid value for q API parameter: #polygon({', '.join(parts)}) names no geo "
                                     "field of this dataset.")
@@ -242,9 +243,9 @@ def _geo_function(name: str, parts: list[str], fields: dict[str, Field]) -> str 
     return None
 
 
-def _function(name: str, args: str, fields: dict[str, Field]) -> str:
+def _function(name: str, args: str, fields: dict[str, Field], geo_name: str | None) -> str:
     parts = [p.strip() for p in re.findall(rf'\s*{_STRING}\s*|[^,]+', args)]  # a quoted part may hold commas
-    geo = _geo_function(name, parts, fields)
+    geo = _geo_function(name, parts, fields, geo_name)
     if geo is not None:
         return geo
     f = fields.get(parts[0]) if parts else None
@@ -259,9 +260,9 @@ def _function(name: str, args: str, fields: dict[str, Field]) -> str:
                             "#polygon(field, \"(lat,lon),(lat,lon),…\")).")
 
 
-def v1_where(q: str | None, fields: list[Field]) -> str | None:
+def v1_where(q: str | None, fields: list[Field], geo_name: str | None = None) -> str | None:
     """``q`` as an ODSQL condition over ``fields`` (the caller's visible fields), or None when it
-    is plain full text (words and phrases only)."""
+    is plain full text (words and phrases only). ``geo_name``: the call's ``geo_field``."""
     if not q or not q.strip():
         return None
     known = {f.name: f for f in fields}
@@ -277,7 +278,7 @@ def v1_where(q: str | None, fields: list[Field]) -> str | None:
             op = match.group("op").strip()  # "-", documented beside ":" and "==", is exact as "==" is
             piece, syntax = _field_query(known[match.group("field")], "==" if op == "-" else op, match.group("value")), True
         elif kind == "func":
-            piece, syntax = _function(match.group("fname").lower(), match.group("args"), known), True
+            piece, syntax = _function(match.group("fname").lower(), match.group("args"), known, geo_name), True
         elif kind in ("open", "close"):
             piece, syntax = match.group(kind), True
         elif kind == "word" and match.group(kind) in _OPERATORS:
@@ -290,11 +291,11 @@ def v1_where(q: str | None, fields: list[Field]) -> str | None:
     return " ".join(parts) if syntax else None
 
 
-def q_conditions(q: str | None, fields: list[Field]) -> tuple[list[str], str | None]:
+def q_conditions(q: str | None, fields: list[Field], geo_name: str | None = None) -> tuple[list[str], str | None]:
     """``q`` (v1's language: v1's ``q``, and ``qv1`` on the Explore API, which Opendatasoft's
     widgets and its export links send) as the ODSQL conditions it sets and the plain full text
     it leaves: a ``q`` of words and phrases only stays full text, which the index answers."""
-    condition = v1_where(q, fields)
+    condition = v1_where(q, fields, geo_name)
     return ([condition], None) if condition is not None else ([], q)
 
 
