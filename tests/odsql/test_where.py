@@ -132,6 +132,8 @@ CASES = [
     (f"disjoint(shape, geom'{SQUARE}')", lambda r: r.polygon.disjoint(shapely.from_wkt(SQUARE))),
     (f"geometry(geo, geom'{SQUARE}', WITHIN)", lambda r: r.point.within(shapely.from_wkt(SQUARE))),
     (f"geometry(geo, geom'{SQUARE}')", lambda r: r.point.intersects(shapely.from_wkt(SQUARE))),
+    # the v2.0 documentation's example spells the mode INTERSECT
+    (f"geometry(geo, geom'{SQUARE}', INTERSECT)", lambda r: r.point.intersects(shapely.from_wkt(SQUARE))),
     (f"polygon(geo, geom'{SQUARE}')", lambda r: r.point.within(shapely.from_wkt(SQUARE))),
     ("within_distance(shape, geom'POINT(4.5 45.5)', 1m)", lambda r: r.polygon.intersects(shapely.Point(4.5, 45.5))),
     # functions in conditions
@@ -216,3 +218,24 @@ def test_unknown_field_message_is_opendatasoft_s(con):
 
 def test_the_injection_row_is_data(con):
     assert [r.id for r in ROWS if r.name and "DROP" in r.name] == ids(con, '"drop table"')
+
+
+#: Opendatasoft's documented example for intersects(), disjoint() and within(): its ring ends
+#: about 3 cm from where it starts.
+OPEN_RING = ("POLYGON((2.331161 48.869762, 2.3600006 48.87574, 2.373046875 48.85101, 2.3503875 48.84209, "
+             "2.3376846 48.85451, 2.3311614 48.869762))")
+
+
+def test_a_ring_left_open_is_closed_in_wkt_as_in_geojson():
+    from shapely.geometry import shape
+
+    from portail.odsql.literals import parse_geometry
+
+    coordinates = [[float(n) for n in pair.split()] for pair in OPEN_RING[9:-2].split(", ")]
+    closed = shape({"type": "Polygon", "coordinates": [coordinates + coordinates[:1]]})
+    for text in (OPEN_RING, '{"type": "Polygon", "coordinates": [%s]}' % coordinates):
+        geometry = parse_geometry(text)
+        assert geometry.equals_exact(closed, 0) and list(geometry.exterior.coords)[-1] == tuple(coordinates[0])
+    for bad in ("POLYGON((1 2))", "POINT(1)", "nothing", "POLYGON((a b, c d, e f))"):
+        with pytest.raises(ValueError):
+            parse_geometry(bad)

@@ -738,12 +738,17 @@ def _relation(name: str) -> Builder:
     return builder
 
 
+#: ``geometry()``'s modes as the v2.0 documentation's examples also spell one (``INTERSECT``).
+_MODE_SPELLINGS = {"intersect": "intersects"}
+
+
 def _geometry(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     mode = "intersects"
     if len(args) == 3:
-        if not isinstance(args[2], ast.Field) or args[2].name.lower() not in _RELATIONS:
+        given = args[2].name.lower() if isinstance(args[2], ast.Field) else ""
+        mode = _MODE_SPELLINGS.get(given, given)
+        if mode not in _RELATIONS:
             raise ctx.error("The mode of geometry() is INTERSECTS, DISJOINT or WITHIN.")
-        mode = args[2].name.lower()
     return _relation(mode)(ctx, node, args[:2])
 
 
