@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from portail.schema import Field, FieldType
+from portail.schema import GEO_TYPES, Field, FieldType
 
 
 def geometry_field(fields: list[Field]) -> Field | None:
@@ -38,7 +38,7 @@ def check_waypoint_fields(columns: list[Field], name_field: str | None, descript
     """The first of ``name_field`` and ``description_fields`` that is not an exported column (a
     geometry is none: the waypoint is its place), or None: asked before the first byte, so that
     a bad name is a 400 and not a broken file."""
-    names = {f.name for f in columns if f.type not in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE)}
+    names = {f.name for f in columns if f.type not in GEO_TYPES}
     return next((n for n in (name_field, *description_fields) if n and n not in names), None)
 
 
@@ -91,7 +91,7 @@ def write_gpx(fields: list[Field], batches: Iterator[pa.RecordBatch], options) -
     if geo is None:
         raise ValueError("the gpx export needs a geo_point_2d or geo_shape field")
     index = {f.name: i for i, f in enumerate(fields)}
-    attributes = [f for f in fields if f.type not in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE)]
+    attributes = [f for f in fields if f.type not in GEO_TYPES]
     described = options.description_fields or (
         () if options.use_extension else tuple(f.name for f in attributes if f.name != options.name_field))
     tags = [(f.name, _tag(f.name)) for f in attributes] if options.use_extension else []
