@@ -19,6 +19,7 @@ from tests.conftest import Published, published_instance
 ANALYZE = "/api/records/1.0/analyze/"
 COUNCILLORS = ("elus", "rne_elus-conseillers-regionaux-cr.csv")
 REGIONS = ("geo", "regions-version-simplifiee.geojson")
+COMMUNES = ("referentiels", "populations_legales_communes.csv")  # ~35,000: more than a query's window
 #: The parameters MapRenderingAggregation sends (its hover field: the region's name).
 LAYER = {"dataset": "cr", "join.agg1.fields": "geo_shape,nom", "join.agg1.remotedataset": "regions",
          "join.agg1.remotekey": "code", "join.agg1.localkey": "code_de_la_region", "agg.agg1.func": "MIN,MAX",
@@ -38,7 +39,8 @@ def instance(tmp_path_factory, refdata):
     instance = published_instance(folder / "home",
                                   Published("cr", refdata.joinpath(*COUNCILLORS), "Conseillers régionaux"),
                                   Published("regions", refdata.joinpath(*REGIONS), "Régions"),
-                                  Published("scores", scores, "Scores par région"))
+                                  Published("scores", scores, "Scores par région"),
+                                  Published("communes", refdata.joinpath(*COMMUNES), "Populations légales"))
     yield instance
     instance.store.close()
 
@@ -185,3 +187,22 @@ def test_cumulative_sums_run_over_the_joined_points(client, regions):
         running += sums[code]
         expected.append(running)
     assert [p["serie1"] for p in body["results"]] == pytest.approx(expected)
+
+
+def test_every_match_is_written_past_the_query_window(client, councillors, refdata):
+    """Each region's point carries all of its communes: more than one query's window (20,000
+    records) match the batch of region codes, which is asked again in halves."""
+    with open(refdata.joinpath(*COMMUNES), encoding="utf-8") as handle:
+        communes = Counter(row["REG"] for row in csv.DictReader(handle, delimiter=";"))
+    expected = {code: communes[code] for code in {r["Code de la région"] for r in councillors} if code in communes}
+    assert sum(expected.values()) > 20_000
+    body = analyze(client, dataset="cr", x="code_de_la_region", **{
+        "y.n.func": "COUNT", "join.c.remotedataset": "communes", "join.c.localkey": "code_de_la_region",
+        "join.c.remotekey": "reg", "join.c.fields": "com,reg"})
+    got = {}
+    for point in body:
+        codes = [record["fields"]["com"] for record in point["x"]]
+        assert len(set(codes)) == len(codes)  # each commune once
+        (region,) = {record["fields"]["reg"] for record in point["x"]}
+        got[region] = len(codes)
+    assert got == expected

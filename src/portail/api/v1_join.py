@@ -15,7 +15,8 @@ widget sends and reads.
 - the remote dataset is read as the caller may read it (``get_visible_dataset``: an unknown or
   hidden dataset is a 404; its hidden fields are unknown fields; its row filter holds), through
   ``query_records``: the keys are written into ODSQL ``in`` lists, batched under the clause's
-  length bound, never pasted as text.
+  length bound, never pasted as text; a batch whose matches fill the query window is asked
+  again in halves, so that no match is cut (but past 20,000 records for one key).
 
 One join per call: the widget sends one, and several would need x to be several things at once.
 """
@@ -91,11 +92,9 @@ def joined_points(request: Request, portal: str, principal, join: Join, points: 
     columns = written + ([key] if key not in written else [])
     matches: dict[str, list[dict[str, Any]]] = {}
     keys = list(dict.fromkeys(_text(p["x"]) for p in points if p["x"] is not None))
-    for condition in _key_conditions(key, keys):
-        page = query_records(request.app.state.instance, remote, select=", ".join(quote_name(f.name) for f in columns),
-                             where=[condition], limit=GROUP_WINDOW, max_limit=GROUP_WINDOW, window=None,
-                             with_ids=True, principal=principal)
-        for row in page.results:
+    select = ", ".join(quote_name(f.name) for f in columns)
+    for batch in _key_batches(key, keys):
+        for row in _remote_rows(request, remote, select, key, batch, principal):
             matches.setdefault(_text(row[key.name]), []).append(_v1_record(remote, written, row, row["_id"]))
     return [{**p, "x": matches[_text(p["x"])]} for p in points if p["x"] is not None and _text(p["x"]) in matches]
 
@@ -108,10 +107,24 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _key_conditions(key: Field, keys: list[str]) -> Iterator[str]:
-    """ODSQL ``in`` lists of ``keys`` on the remote key, each under ``_KEYS_TEXT``; a key a
-    numeric field cannot hold matches nothing there and is left out."""
-    column = quote_name(key.name)
+def _remote_rows(request: Request, remote, select: str, key: Field, literals: list[str],
+                 principal) -> list[dict[str, Any]]:
+    """The remote records whose key is one of ``literals`` (ODSQL literals). An answer that fills
+    the window may have been cut: its batch is asked again in halves, so that every match is
+    written. One key's own matches stop at the window (``GROUP_WINDOW``, in the remote's order)."""
+    page = query_records(request.app.state.instance, remote, select=select,
+                         where=[f"{quote_name(key.name)} in ({', '.join(literals)})"], limit=GROUP_WINDOW,
+                         max_limit=GROUP_WINDOW, window=None, with_ids=True, principal=principal)
+    if len(page.results) < GROUP_WINDOW or len(literals) == 1:
+        return page.results
+    half = len(literals) // 2
+    return [*_remote_rows(request, remote, select, key, literals[:half], principal),
+            *_remote_rows(request, remote, select, key, literals[half:], principal)]
+
+
+def _key_batches(key: Field, keys: list[str]) -> Iterator[list[str]]:
+    """``keys`` as ODSQL literals of the remote key's type, in batches whose ``in`` list stays
+    under ``_KEYS_TEXT``; a key a numeric field cannot hold matches nothing there and is left out."""
     literals = []
     for value in keys:
         if key.type in _NUMBERS:
@@ -125,9 +138,9 @@ def _key_conditions(key: Field, keys: list[str]) -> Iterator[str]:
     size = 0
     for literal in literals:
         if batch and size + len(literal) + 2 > _KEYS_TEXT:
-            yield f"{column} in ({', '.join(batch)})"
+            yield batch
             batch, size = [], 0
         batch.append(literal)
         size += len(literal) + 2
     if batch:
-        yield f"{column} in ({', '.join(batch)})"
+        yield batch
