@@ -3,7 +3,8 @@
 The endpoints come from the app's route table: a GET route that ``ROUTES`` does not classify
 fails ``test_every_get_route_is_classified``, so a new endpoint cannot ship without saying what
 it may reveal. For each caller (see ``conftest``), every probe of every endpoint is requested
-(v2.0's second prefix, a sample: ``probes_at``) and its body (binary exports decoded: Parquet, XLSX, Shapefile, FlatGeobuf, KML, GPX) checked:
+(under v2.0's second prefix, a sample: ``probes_at``) and its body (binary exports decoded:
+Parquet, XLSX, Shapefile, FlatGeobuf, KML, GPX, ov2) checked:
 
 - callers for whom the restricted dataset does not exist get exactly the answer a dataset that
   never existed gets (same status, same body), and no canary;
@@ -29,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from portail.api.catalog_exports import CATALOG_FORMATS
-from portail.api.explore_v20 import V20_PREFIXES
+from portail.api.explore_v20 import V20_PREFIXES, explore_router
 from portail.exports import FORMATS
 from tests.security.conftest import ALLOWED_CP, ATTACHMENT_TITLE, HIDDEN, META, MANAGEMENT_TOKEN, OPEN, SECRET, SECRET_TITLE
 
@@ -273,7 +274,7 @@ def probes_at(path: str, kind: str, portal: str) -> list[Probe]:
     """The probes of one route. v2.0's second prefix is the first one's router again (one factory,
     one loop in ``api.app.mount_apis``: only the prefix its links echo differs), probed in full
     there: here each route gets its first probe, its first naming the hidden field and its first
-    revealing one, enough to show the gate and the filters are mounted, at a quarter of the cost."""
+    revealing one: enough to show the gate and the filters are mounted there."""
     every = probes(kind, portal)
     relative = split(path)[1]
     if not relative.startswith(V20_PREFIXES[1] + "/"):
@@ -284,8 +285,6 @@ def probes_at(path: str, kind: str, portal: str) -> list[Probe]:
 
 def test_the_alias_routes_are_the_first_prefixs():
     """What ``probes_at`` relies on: v2.0's two prefixes serve the same routes."""
-    from portail.api.explore_v20 import explore_router
-
     first, second = ({route.path for route in explore_router("public", prefix).routes} for prefix in V20_PREFIXES)
     assert first == second and len(first) > 20
 
