@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
 from portail.api import create_app
+from portail.api.explore_service import GROUP_WINDOW
 from tests.conftest import Published, published_instance
 
 ANALYZE = "/api/records/1.0/analyze/"
@@ -195,7 +196,7 @@ def test_every_match_is_written_past_the_query_window(client, councillors, refda
     with open(refdata.joinpath(*COMMUNES), encoding="utf-8") as handle:
         communes = Counter(row["REG"] for row in csv.DictReader(handle, delimiter=";"))
     expected = {code: communes[code] for code in {r["Code de la région"] for r in councillors} if code in communes}
-    assert sum(expected.values()) > 20_000
+    assert sum(expected.values()) > GROUP_WINDOW
     body = analyze(client, dataset="cr", x="code_de_la_region", **{
         "y.n.func": "COUNT", "join.c.remotedataset": "communes", "join.c.localkey": "code_de_la_region",
         "join.c.remotekey": "reg", "join.c.fields": "com,reg"})

@@ -172,7 +172,7 @@ def refinement_condition(refinement: Refinement, params: list | None = None) -> 
     placeholders appended to them, so that every value of a field gives the same SQL."""
     f = refinement.field
     column = exp.column(f.name, quoted=True)
-    if f.type in GEO_TYPES or f.type in (FieldType.JSON, FieldType.FILE):  # no value to match as a facet's
+    if not facetable(f):  # no value to match as a facet's
         raise invalid_parameter(f"Field {f.name} of type {f.type} cannot be refined.")
     if f.type in (FieldType.DATE, FieldType.DATETIME):
         start, end = _date_range(refinement.value)
