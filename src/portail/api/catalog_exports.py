@@ -33,7 +33,7 @@ from portail.api.catalog_search import search_catalog
 from portail.api.deps import portal_url, public_url
 from portail.api.errors import ApiError, invalid_parameter, not_found
 from portail.api.explore_service import check_paging, dataset_access, visible_datasets
-from portail.api.params import Param, query_route
+from portail.api.params import LANG, TIMEZONE, Param, query_route
 from portail.api.serialize import dataset_json
 from portail.auth import ANONYMOUS
 from portail.catalog import dublin_core
@@ -122,8 +122,8 @@ def _rss(datasets: list[Dataset], info: CatalogInfo) -> str:
 #: The query parameters of a catalogue export (``api.params``): the catalogue query of
 #: ``/catalog/datasets`` (``limit`` -1, every dataset, by default), DCAT's and the CSV's own.
 EXPORT = (Param("select"), Param("where", many=True), Param("group_by"), Param("order_by"), Param("limit", int, -1),
-          Param("offset", int, 0), Param("refine", many=True), Param("exclude", many=True), Param("lang", default="fr"),
-          Param("timezone", default="UTC"), Param("page", int, 1), Param("page_size", int, 100),
+          Param("offset", int, 0), Param("refine", many=True), Param("exclude", many=True), LANG,
+          TIMEZONE, Param("page", int, 1), Param("page_size", int, 100),
           Param("include_exports"), Param("use_labels_in_exports", bool, True), Param("delimiter", default=";", choices=(";", ",", "\t", "|")),
           Param("list_separator", default=","), Param("quote_all", bool, False), Param("with_bom", bool, True))
 #: What DCAT's paging links carry over from the request (its query, not its credentials).

@@ -22,13 +22,12 @@ from portail.api.explore_service import (GROUP_WINDOW, MAX_LIMIT, MAX_WINDOW, ch
                                          dataset_facets, export_stream, get_record, get_visible_dataset, query_records,
                                          visible_datasets)
 from portail.api.errors import invalid_parameter, not_found
-from portail.api.params import Param, query_route
+from portail.api.params import LANG, TIMEZONE, Param, query_route
 from portail.api.serialize import dataset_json, json_response
 from portail.api.v1_query import q_conditions
 from portail.auth import Principal
 from portail.catalog.models import Dataset
 from portail.exports import FORMATS, ExportOptions
-from portail.odsql.literals import LANGUAGES, language, zone
 from portail.operations import Instance
 from portail.schema import GEO_TYPES, fields_from_json
 
@@ -36,8 +35,8 @@ from portail.schema import GEO_TYPES, fields_from_json
 FILTERS = (Param("where", many=True), Param("refine", many=True), Param("exclude", many=True),
            Param("qv1", description="Beyond the v2.1 specification: a v1 q (words, field:value, AND/OR…), as "
                                     "Opendatasoft's widgets and export links send it; ANDed with where."))
-CLOCK = (Param("timezone", default="UTC"),)
-LANGUAGE = (Param("lang", default="fr", choices=LANGUAGES, parse=language), *CLOCK)
+CLOCK = (TIMEZONE,)
+LANGUAGE = (LANG, *CLOCK)
 PAGE = (Param("limit", int, description="Default 10; with group_by, every group (up to 20,000), as Opendatasoft "
                                          "answers"), Param("offset", int, 0))
 QUERY = (Param("select"), Param("group_by"), Param("order_by"), *FILTERS)
@@ -47,7 +46,8 @@ RECORDS = (*QUERY, *PAGE, *LANGUAGE, Param("include_links", bool, False),
            Param("after", description="Beyond Opendatasoft: walk all records with a cursor (start with after=, "
                                       "then follow _links next)."))
 RECORD = (Param("select"), *LANGUAGE)
-FACETS = (Param("facet", many=True), *FILTERS, *CLOCK)
+CATALOG_FACETS = (Param("facet", many=True), *FILTERS, *CLOCK)
+FACETS = (*CATALOG_FACETS, LANG)
 EXPORT = (*QUERY, *LANGUAGE, Param("limit", int, -1),
           Param("offset", int, 0, description="Beyond the v2.1 specification, as live portals honour it: rows skipped "
                                               "first, for downloads in chunks"),
@@ -75,16 +75,6 @@ def gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
         if out := compressor.compress(chunk):
             yield out
     yield compressor.flush()
-
-
-def checked_timezone(timezone: str) -> str:
-    """The ``timezone`` parameter, refused as the ODSQL compiler refuses it, before any value is
-    written in it (a dataset object's instants are, with or without a query)."""
-    try:
-        zone(timezone)
-    except ValueError as error:
-        raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
-    return timezone
 
 
 def page_size(limit: int | None, group_by: str | None) -> int:
@@ -139,7 +129,7 @@ def dataset_object(instance: Instance, portal: str, base: str, principal: Princi
     """A dataset and its object as the caller may see it; ``select`` narrows the object as on
     the catalogue (one ODSQL: ``api.catalog_search``). v2.1's lookup, and v2.0's inside its wrapper."""
     dataset = get_visible_dataset(instance, portal, dataset_id, principal)
-    body = dataset_json(dataset, base, include_links, include_app_metas, checked_timezone(timezone))
+    body = dataset_json(dataset, base, include_links, include_app_metas, timezone)
     if not (select and select.strip()):
         return dataset, body
     page = search_catalog([body], select=select, lang=lang, timezone=timezone, check_paging=check_paging)
@@ -153,8 +143,7 @@ def catalog_page(instance: Instance, portal: str, base: str, principal: Principa
     """ODSQL over the catalogue's own fields (``api.catalog_search``), the datasets the caller may
     see: v2.1's search, and v2.0's inside its wrappers."""
     datasets = visible_datasets(instance, portal, principal)
-    clock = checked_timezone(timezone)
-    objects = [dataset_json(d, base, include_links, include_app_metas, clock) for d in datasets]
+    objects = [dataset_json(d, base, include_links, include_app_metas, timezone) for d in datasets]
     return search_catalog(objects, timezone=timezone, check_paging=check_paging, **query)
 
 
@@ -284,7 +273,7 @@ def explore_router(portal: str) -> APIRouter:
                           principal=principal)
 
     @query_route(router, "/catalog/datasets/{dataset_id}/facets", FACETS, summary="Facet values with counts")
-    def get_facets(request: Request, principal, dataset_id: str, *, facet, refine, exclude, where, qv1, timezone):
+    def get_facets(request: Request, principal, dataset_id: str, *, facet, refine, exclude, where, qv1, timezone, lang):
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         href = f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset.slug}/facets"
         where, text = with_qv1(dataset, where, qv1)
@@ -317,7 +306,7 @@ def explore_router(portal: str) -> APIRouter:
         return {"links": [{"rel": "self", "href": root}] + [{"rel": name, "href": f"{root}/{name}"}
                                                             for name in ("datasets", "exports", "facets")]}
 
-    @query_route(router, "/catalog/facets", FACETS, summary="Facet values of the catalogue")
+    @query_route(router, "/catalog/facets", CATALOG_FACETS, summary="Facet values of the catalogue")
     def catalog_facets_route(request: Request, principal, *, facet, refine, exclude, where, qv1, timezone):
         objects = [dataset_json(d, base_url(request)) for d in visible_datasets(instance(request), portal, principal)]
         return {"links": [{"rel": "self", "href": f"{base_url(request)}/api/explore/v2.1/catalog/facets"}],

@@ -53,7 +53,7 @@ from portail.api.catalog_search import catalog_facets, catalog_where
 from portail.api.deps import portal_url
 from portail.api.errors import ApiError, invalid_parameter
 from portail.api.explore import RECORDS as V21_RECORDS
-from portail.api.explore import (DATASET, DATASETS, EXPORT, EXPORT_NOTES, FACETS, LANGUAGE, PAGE, QUERY, RECORD,
+from portail.api.explore import (CATALOG_FACETS, DATASET, DATASETS, EXPORT, EXPORT_NOTES, FACETS, LANGUAGE, PAGE, QUERY, RECORD,
                                  attachment_file, attachments_answer, catalog_page, dataset_object, datasets_answer,
                                  export_answer, export_links, offset_links, page_size, records_answer, with_qv1)
 from portail.api.explore_service import (check_records_access, dataset_facets, get_record, get_visible_dataset,
@@ -221,7 +221,7 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
     @query_route(router, "/catalog/datasets/{dataset_id}/facets", FACETS, summary="Facet values with counts (v2.0)",
                  responses=_answer("facets"))
     def get_facets(request: Request, principal: Principal, dataset_id: str, *, facet, refine, exclude, where, qv1,
-                   timezone) -> Response:
+                   timezone, lang) -> Response:
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         href = dataset_href(request, dataset.slug)
         where, text = with_qv1(dataset, where, qv1)
@@ -287,7 +287,7 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
         return {"links": [{"rel": "self", "href": catalog}] + [{"rel": name, "href": f"{catalog}/{name}"}
                                                                for name in names]}
 
-    @query_route(router, "/catalog/facets", FACETS, summary="Facet values of the catalogue (v2.0)",
+    @query_route(router, "/catalog/facets", CATALOG_FACETS, summary="Facet values of the catalogue (v2.0)",
                  responses=_answer("facets"))
     def catalog_facets_route(request: Request, principal: Principal, *, facet, refine, exclude, where, qv1,
                              timezone) -> dict:

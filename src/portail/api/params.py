@@ -21,6 +21,7 @@ from starlette.datastructures import QueryParams
 
 from portail.api.deps import caller, in_worker
 from portail.api.errors import ApiError, invalid_parameter
+from portail.odsql.literals import LANGUAGES, language, zone
 
 #: What pydantic (hence FastAPI) accepts as a boolean in a query string, case-insensitive.
 TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
@@ -62,11 +63,28 @@ def _value(param: Param, text: str) -> Any:
     if param.parse is not None:
         try:
             return param.parse(text)
-        except ValueError:
+        except ValueError as error:
+            if not param.choices:
+                raise invalid_parameter(f"Invalid value for {param.name} API parameter: {error}") from None
             raise _invalid(param.name, text, "one of " + ", ".join(repr(c) for c in param.choices)) from None
     if param.choices and text not in param.choices:
         raise _invalid(param.name, text, "one of " + ", ".join(repr(c) for c in param.choices))
     return text
+
+
+def timezone_name(text: str) -> str:
+    """The ``timezone`` parameter: a known zone's name, or UTC when sent empty, as clients
+    with an unset option send it (``timezone=``); ``ValueError`` for an unknown zone."""
+    if not text.strip():
+        return "UTC"
+    zone(text)
+    return text
+
+
+#: ``timezone`` and ``lang`` as every route reads them: one check, so an unknown zone or
+#: language is the same 400 wherever it is sent, and an empty zone the same UTC.
+TIMEZONE = Param("timezone", default="UTC", parse=timezone_name)
+LANG = Param("lang", default="fr", choices=LANGUAGES, parse=language)
 
 
 def read(query: QueryParams, params: tuple[Param, ...]) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from portail.api.explore import attachment_file
 from portail.api.explore_service import (check_records_access, dataset_facets, export_batches, get_record,
                                          get_visible_dataset, query_records, visible_datasets)
 from portail.api.facets import SORTS
-from portail.api.params import TRUE, Param, params_of, query_route
+from portail.api.params import TIMEZONE, TRUE, Param, params_of, query_route
 from portail.api.serialize import dataset_json
 from portail.api.v1_query import (distance_condition, geo_field_of, joined_q, parsed_numbers, polygon_condition,
                                   q_conditions)
@@ -77,19 +77,19 @@ SEPARATORS = ("\t", *(c for c in string.punctuation if c not in '".-+:'))
 CSV_OPTIONS = (Param("csv_separator", default=";", choices=SEPARATORS), Param("use_labels_for_header", bool, False))
 #: ``refine.<field>`` and ``exclude.<field>`` are read by prefix (``_prefixed``), ``facet`` repeated;
 #: a page as JSON, GeoJSON, those two as JSONP, or CSV (with the download's ``CSV_OPTIONS``).
-SEARCH = (Param("dataset", required=True), Q, *PAGE, Param("sort"), Param("fields"), Param("timezone", default="UTC"),
+SEARCH = (Param("dataset", required=True), Q, *PAGE, Param("sort"), Param("fields"), TIMEZONE,
           Param("facet", many=True),
           Param("format", default="json", choices=("json", "jsonp", "geojson", "geojsonp", "csv")), Param("callback"),
           *CSV_OPTIONS)
 #: v1's catalogue search: v2.1's catalogue fields (``theme``, ``keyword``, ``publisher``,
 #: ``modified``…) for ``refine.<field>``, ``exclude.<field>``, ``facet`` and ``sort``; its page
 #: as JSON, JSONP (``callback``), CSV or RSS.
-DATASETS = (Q, *PAGE, Param("sort"), Param("facet", many=True), Param("timezone", default="UTC"),
+DATASETS = (Q, *PAGE, Param("sort"), Param("facet", many=True), TIMEZONE,
             Param("format", default="json", choices=("json", "jsonp", "csv", "rss")), Param("callback"))
 #: v1's download: every matching record (no window), as CSV (its default), JSON (v1 records) or
 #: GeoJSON, those two also as JSONP; the search's filters, ``csv_separator`` and
 #: ``use_labels_for_header``.
-DOWNLOAD = (Param("dataset", required=True), Q, Param("sort"), Param("fields"), Param("timezone", default="UTC"),
+DOWNLOAD = (Param("dataset", required=True), Q, Param("sort"), Param("fields"), TIMEZONE,
             Param("format", default="csv", choices=("csv", "json", "jsonp", "geojson", "geojsonp")), Param("callback"),
             *CSV_OPTIONS)
 #: The padded formats: JSON or GeoJSON inside a callback.
@@ -562,7 +562,7 @@ def v1_router(portal: str = "public") -> APIRouter:
                                                                 where=where, timezone=timezone, disjunctive=disjunctive)]
         return _padded(body, callback) if padded else body
 
-    @query_route(router, "/api/datasets/1.0/{dataset_id}/records/{record_id}", (Param("timezone", default="UTC"),),
+    @query_route(router, "/api/datasets/1.0/{dataset_id}/records/{record_id}", (TIMEZONE,),
                  post=True, summary="v1 record lookup")
     def lookup_record(request: Request, principal, dataset_id: str, record_id: str, *, timezone):
         ds = get_visible_dataset(instance(request), portal, dataset_id, principal)
@@ -583,7 +583,7 @@ def v1_router(portal: str = "public") -> APIRouter:
                                         portal_url(request, portal)))
 
     @query_route(router, "/api/reuses/", (Param("rows", int, 10), Param("start", int, 0), Param("sort"),
-                                            Param("timezone", default="UTC")), summary="v1 reuses (none kept here)")
+                                            TIMEZONE), summary="v1 reuses (none kept here)")
     def list_reuses(request: Request, principal, *, rows, start, sort, timezone) -> list:
         """ods-widgets' reuse feeds ask for them; this portal keeps no reuses, so the answer is
         none, not an error notice on the page."""

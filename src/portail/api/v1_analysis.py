@@ -57,7 +57,7 @@ from fastapi.responses import JSONResponse
 from portail.api.catalog_exports import table_response
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
-from portail.api.params import TRUE, Param, params_of, query_route
+from portail.api.params import TIMEZONE, TRUE, Param, params_of, query_route
 from portail.api.v1 import Q, SEPARATORS, _conditions, _disjunctive, _padded, _padding, _prefixed
 from portail.api.v1_join import Join, joined_points, read_join
 from portail.api.v1_query import joined_q
@@ -73,7 +73,7 @@ PRECISION = ("year", "month", "week", "day", "hour", "minute")
 #: ``maxpoints`` is read by ``_maxpoints``: the charts send it empty.
 ANALYZE = (Param("dataset", required=True), Q, Param("x", many=True), Param("maxpoints"),
            Param("periodic", default="year", choices=PERIODIC), Param("precision", default="day", choices=PRECISION),
-           Param("sort"), Param("timezone", default="UTC"), Param("format", default="json", choices=("json", "jsonp", "csv")),
+           Param("sort"), TIMEZONE, Param("format", default="json", choices=("json", "jsonp", "csv")),
            Param("callback"), Param("csv_separator", default=";", choices=SEPARATORS))
 TRUNCATED = "ODS-Analyze-Truncated"
 _DATES = (FieldType.DATE, FieldType.DATETIME)

@@ -64,7 +64,7 @@ from shapely.geometry import mapping, shape
 
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
-from portail.api.params import Param, params_of, query_route
+from portail.api.params import TIMEZONE, Param, params_of, query_route
 from portail.api.v1 import (MAX_WINDOW, Q, _conditions, _disjunctive, _order_by, _padded, _padding,
                              _prefixed, _v1_record)
 from portail.api.v1_query import geo_field_of, joined_q
@@ -87,15 +87,15 @@ GEO_FIELD = Param("geo_field", description="The geo field mapped, and which the 
 GEOCLUSTER = (Param("dataset", required=True), Q, Param("clusterprecision", int, required=True),
               Param("clusterdistance", int, 50), Param("shapeprecision", int, 0),
               Param("clustermode", default="polygon", choices=("polygon", "heatmap")), Param("return_polygons", bool, True),
-              GEO_FIELD, Param("timezone", default="UTC"), Param("format", default="json", choices=_FORMATS),
+              GEO_FIELD, TIMEZONE, Param("format", default="json", choices=_FORMATS),
               Param("callback"))
 GEOPREVIEW = (Param("dataset", required=True), Q, Param("rows", int, 1000), Param("clusterprecision", int),
-              Param("sort"), GEO_FIELD, Param("timezone", default="UTC"),
+              Param("sort"), GEO_FIELD, TIMEZONE,
               Param("format", default="json", choices=_FORMATS), Param("callback"))
-BOUNDINGBOX = (Param("dataset", required=True), Q, GEO_FIELD, Param("timezone", default="UTC"),
+BOUNDINGBOX = (Param("dataset", required=True), Q, GEO_FIELD, TIMEZONE,
                Param("format", default="json", choices=_FORMATS), Param("callback"))
 GEOPOLYGON = (Param("dataset", required=True), Q, Param("clusterprecision", int), GEO_FIELD,
-              Param("timezone", default="UTC"), Param("format", default="json", choices=_FORMATS), Param("callback"))
+              TIMEZONE, Param("format", default="json", choices=_FORMATS), Param("callback"))
 #: The clusters of one record given its id (and a shape's, its shape): how many at most (a map
 #: zoomed in on scattered records, its view's; beyond, a whole dataset's, they keep their hull
 #: and no id), how many are looked up at once, and how much of a where clause their boxes may
