@@ -148,6 +148,21 @@ def test_now_is_computed_once_in_the_query_timezone(con):
     assert row["back"] == paris.replace(year=2001, month=4)
 
 
+def test_a_wall_clock_time_skipped_by_dst_is_read_as_one_instant(con):
+    """02:30 on 2021-03-28 does not exist in Paris (clocks go from 02:00 to 03:00): the literal
+    names 01:30 UTC, and its parts, its text and comparisons all read that instant."""
+    paris = oracle.ZoneInfo("Europe/Paris")
+    instant = datetime(2021, 3, 28, 1, 30, tzinfo=timezone.utc)
+    rows = run(con, select="date'2021-03-28T02:30' as t, hour(date'2021-03-28T02:30') as h, "
+                           "date_format(date'2021-03-28T02:30', 'HH:mm') as hm, "
+                           "date'2021-03-28T02:30' = date'2021-03-28T01:30:00Z' as same, "
+                           "hour(now(year=2021, month=3, day=28, hour=2, minute=30)) as now_h",
+               where=["id = 1"], timezone="Europe/Paris")
+    local = instant.astimezone(paris)
+    assert rows == [{"t": instant, "h": local.hour, "hm": f"{local:%H:%M}", "same": True, "now_h": local.hour}]
+    assert local.hour == 3
+
+
 def test_distance_in_metres(con):
     rows = by_id(run(con, select="id, distance(geo, geom'POINT(2.3522 48.8566)') as dist"))
     for r in ROWS:

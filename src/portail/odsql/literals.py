@@ -84,7 +84,7 @@ def parse_date(text: str, tz: ZoneInfo) -> date | datetime:
     moment = datetime(year, month, day, int(g["H"]), int(g["M"] or 0), int(g["S"] or 0), int(fraction))
     offset = g["tz"]
     if offset is None:
-        return moment.replace(tzinfo=tz)
+        return settled(moment.replace(tzinfo=tz))
     if offset in ("Z", "z"):
         return moment.replace(tzinfo=timezone.utc)
     digits = offset[1:].replace(":", "")
@@ -92,6 +92,15 @@ def parse_date(text: str, tz: ZoneInfo) -> date | datetime:
     if delta >= timedelta(hours=24):
         raise ValueError(f"not a time zone offset: {offset}")
     return moment.replace(tzinfo=timezone(delta if offset[0] == "+" else -delta))
+
+
+def settled(moment: datetime) -> datetime:
+    """``moment`` as its zone's clock shows its instant. A wall-clock time skipped by a DST
+    change (02:30 on the night clocks go forward) is held by Python with the offset before the
+    change, so it names an instant (01:30 UTC in Paris) whose clock reads 03:30; left as it is,
+    Python keeps answering 02:30 when asked the time in its own zone, and ``hour()`` gave 2
+    where the value was written 03:30."""
+    return moment.astimezone(timezone.utc).astimezone(moment.tzinfo)
 
 
 def start_of_day(day: date, tz: ZoneInfo) -> datetime:
@@ -156,7 +165,7 @@ def shift_now(base: datetime, params: dict[str, int]) -> datetime:
                 moment = moment - timedelta(days=(moment.weekday() - index - 1) % 7 + 1 + 7 * (-count - 1))
     except OverflowError:
         raise ValueError("now() moves outside years 1 to 9999") from None
-    return moment
+    return settled(moment)
 
 
 # ---- geometry -------------------------------------------------------------------------------
