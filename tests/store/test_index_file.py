@@ -1,7 +1,8 @@
-"""A version's indexes live in an index file written after the version is published: until it
-appears, queries are answered without it (full text scans, key conditions test the column);
-once it does, readers attach it — plans kept from before included. Versions built before index
-files, with their indexes inside, keep using them."""
+"""A version's indexes live in an index file. A first version is published before it is written:
+until it appears, queries are answered without it (full text scans, key conditions test the
+column); once it does, readers attach it — plans kept from before included. A reload is
+published only once its own is written, so searches never fall back to scans. Versions built
+before index files, with their indexes inside, keep using them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 from sqlglot import exp
 
 from portail.api import explore_service as es
+from portail.catalog import services
+from portail.operations import load_file
 from portail.odsql import Query, compile_plan
 from portail.schema import FieldType, fields_from_json
 from portail.store import DuckDBStore, fulltext, keys
@@ -48,6 +51,30 @@ def test_a_version_is_served_before_its_index_and_uses_it_once_written(tmp_path,
         assert sorted(r["code_commune_insee"] for r in after.results) == sorted(r["code_commune_insee"] for r in before.results)
         sql = store.prepare(location, compile_plan(Query(where=key["where"]), fields).select).sql
         assert '"rowid" IN (' in sql  # the key resolved from the index file's key table
+    finally:
+        instance.store.close()
+
+
+def test_a_reload_is_published_once_its_index_file_is_written(tmp_path, refdata):
+    instance = published_instance(tmp_path / "home", Published("cp", refdata.joinpath(*SOURCE)))
+    seen: list[tuple[str, int, bool]] = []
+
+    def served(stage: str, *_: object) -> None:
+        if stage.startswith("index"):  # while the new version's index file is written, and after
+            with instance.session() as session:
+                current = services.get_dataset(session, "cp").current
+                seen.append((stage, current.number, index_path(current.location).exists()))
+
+    try:
+        result = load_file(instance, "cp", refdata.joinpath(*SOURCE), publish=True, progress=served)
+        assert result.version == 2 and result.published
+        assert seen == [("indexing", 1, True), ("indexed", 1, True)]  # version 1 served, with its index
+        with instance.session() as session:
+            current = services.get_dataset(session, "cp").current
+            assert current.number == 2 and index_path(current.location).exists()
+        seen.clear()
+        load_file(instance, "cp", refdata.joinpath(*SOURCE), publish=False, progress=served)
+        assert [number for _, number, _ in seen] == [2, 2]  # not asked to publish: version 2 stays
     finally:
         instance.store.close()
 

@@ -13,6 +13,7 @@ served at the root of that host (``PortalHostMiddleware`` maps the path onto its
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -34,9 +35,8 @@ from portail.api.management import management_router
 from portail.api.openapi import install_openapi
 from portail.api.serialize import JSONAnswer
 from portail.api.v1 import v1_router
-from portail.catalog import services
 from portail.config import Portal
-from portail.operations import Instance, open_instance
+from portail.operations import SETTLE_EVERY, Instance, current_locations, open_instance, settled_stamp
 
 EXPLORE_PREFIX = "/api/explore/v2.1"
 EXPOSED_HEADERS = ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After",
@@ -103,16 +103,27 @@ def warm_up(instance: Instance) -> list[str]:
     current version of every dataset with its index file (a few ms each). Returns the versions
     attached."""
     odsql.parse("where", "true")
-    with instance.session() as session:
-        locations = [d.current.location for d in services.list_datasets(session)
-                     if d.current is not None and d.current.status == "ready" and d.current.location]
-    return instance.store.warm(locations)
+    return instance.store.warm(current_locations(instance))
 
 
 @asynccontextmanager
 async def _warm_on_start(app: FastAPI):
     await anyio.to_thread.run_sync(warm_up, app.state.instance)
-    yield
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(_settle_forever, app.state.instance)
+        yield
+        tasks.cancel_scope.cancel()
+
+
+async def _settle_forever(instance: Instance) -> None:
+    """Let go of superseded versions even in a worker process no call reaches (API calls do it
+    as they read the catalogue's stamp): one integer read every ``SETTLE_EVERY`` seconds."""
+    while True:
+        await anyio.sleep(SETTLE_EVERY)
+        try:
+            await anyio.to_thread.run_sync(settled_stamp, instance)
+        except Exception:  # the catalogue unreachable a moment: the next round tries again
+            logging.getLogger(__name__).exception("could not let go of superseded versions")
 
 
 def mount_apis(app: FastAPI, portal: Portal) -> None:

@@ -49,7 +49,7 @@ from portail.values import record_id_expression
 from portail.catalog import services
 from portail.catalog.generation import GenerationCache
 from portail.catalog.models import Dataset
-from portail.operations import Instance
+from portail.operations import Instance, settled_stamp
 from portail.schema import Field, FieldType, fields_from_json
 
 MAX_LIMIT = 100
@@ -214,7 +214,7 @@ def _timeless(shaped: Dataset | tuple[Dataset, ...]) -> bool:
 def visible_datasets(instance: Instance, portal: str, principal: Principal = ANONYMOUS) -> list[Dataset]:
     """The published datasets of a portal that the caller may see in the catalogue, shaped for them."""
     return list(_SEEN.get(("all", portal, principal), lambda: _visible_datasets(instance, portal, principal),
-                          stamp=instance.generation(), keep=_timeless))
+                          stamp=settled_stamp(instance), keep=_timeless))
 
 
 def _visible_datasets(instance: Instance, portal: str, principal: Principal) -> tuple[Dataset, ...]:
@@ -230,7 +230,7 @@ def get_visible_dataset(instance: Instance, portal: str, dataset_id: str, princi
     """One dataset of a portal as the caller may see it; "Unknown dataset" when it does not exist
     for them (missing, not on this portal, unpublished, or restricted without public metadata)."""
     return _SEEN.get(("one", portal, dataset_id, principal),
-                     lambda: _get_visible_dataset(instance, portal, dataset_id, principal), stamp=instance.generation(),
+                     lambda: _get_visible_dataset(instance, portal, dataset_id, principal), stamp=settled_stamp(instance),
                      keep=_timeless)
 
 

@@ -26,7 +26,8 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,10 @@ class DuckDBStore:
         self._lookups = fulltext.LookupMemo()
         #: Versions' page files once opened (one not written yet is looked for again at each page).
         self._pages: dict[str, pages.PageFile] = {}
+        #: Calls reading each version now (``_using``): ``release`` leaves those attached …
+        self._busy: Counter[str] = Counter()
+        #: … and marks them here, detached when their last call ends.
+        self._doomed: set[str] = set()
         self._lock = threading.Lock()
         self._opening = threading.Lock()
 
@@ -313,17 +318,59 @@ class DuckDBStore:
             return alias
 
     def _detach(self, location: str) -> None:
+        """Detach a version now or, while a call still reads it (an export being downloaded
+        from a version just deleted), when the last such call ends: its open file keeps
+        answering them until then."""
         with self._lock:
-            alias = self._attached.pop(location, None)
-            found = self._fulltext.pop(location, None)
-            self._bare.discard(location)
-            self._pages.pop(location, None)
-            self._lookups.forget(location)
-            if self._reader is not None:
-                if found is not None and found[1] != alias:
-                    self._reader.execute(f"DETACH {found[1]}")
-                if alias:
-                    self._reader.execute(f"DETACH {alias}")
+            self._forget_when_idle(location)
+
+    def _forget_when_idle(self, location: str) -> None:
+        """Detach a version now, or once the calls reading it end (the caller holds ``_lock``)."""
+        if self._busy[location]:
+            self._doomed.add(location)
+        else:
+            self._doomed.discard(location)
+            self._forget(location)
+
+    def _forget(self, location: str) -> None:
+        """Detach a version and drop what is held for it (the caller holds ``_lock``)."""
+        alias = self._attached.pop(location, None)
+        found = self._fulltext.pop(location, None)
+        self._bare.discard(location)
+        self._pages.pop(location, None)
+        self._lookups.forget(location)
+        if self._reader is not None:
+            if found is not None and found[1] != alias:
+                self._reader.execute(f"DETACH {found[1]}")
+            if alias:
+                self._reader.execute(f"DETACH {alias}")
+
+    @contextmanager
+    def _using(self, location: str) -> Iterator[None]:
+        """Mark a version read for the length of a call, so that ``release`` leaves it attached."""
+        with self._lock:
+            self._busy[location] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy[location] -= 1
+                if not self._busy[location]:
+                    del self._busy[location]
+                    if location in self._doomed:
+                        self._forget_when_idle(location)
+
+    def release(self, keep: Collection[str]) -> list[str]:
+        """Detach every version but ``keep`` (the published ones), with its indexes, page file
+        and kept lookups: now, or when the last call reading it ends. A server attaches each
+        version it serves; a reload's predecessor stayed attached for the life of the process,
+        holding its memory and, once pruned, its deleted files' disk space. A version asked for
+        again is attached again. Returns the versions let go."""
+        with self._lock:
+            let_go = sorted((set(self._attached) | set(self._fulltext) | set(self._pages)) - set(keep))
+            for location in let_go:
+                self._forget_when_idle(location)
+        return let_go
 
     def _index(self, location: str, alias: str) -> tuple[fulltext.Index | None, str]:
         """A version's indexes and the alias they are read under: its index file once written
@@ -369,14 +416,16 @@ class DuckDBStore:
     def has_index(self, location: str) -> bool:
         """Whether queries on a version are bound to its indexes (plans made before its index
         file appeared are not: callers that keep plans key them on this too)."""
-        return self._index(location, self._alias(location))[0] is not None
+        with self._using(location):
+            return self._index(location, self._alias(location))[0] is not None
 
     def resolved_fields(self, location: str) -> frozenset[str]:
         """The fields whose conditions against constants a query bound to this version reads
         from its indexes (key fields: ``field = 'code'`` becomes the code's rows). A condition on
         any other field binds alike whatever its constant: a caller may keep its SQL with a
         placeholder and run it with each value."""
-        index = self._index(location, self._alias(location))[0]
+        with self._using(location):
+            index = self._index(location, self._alias(location))[0]
         return index.keys if index is not None else frozenset()
 
     def _page_file(self, location: str) -> pages.PageFile | None:
@@ -443,12 +492,13 @@ class DuckDBStore:
         ``rows`` or ``run``, skipping SQL generation (as costly as a small query). With
         ``owned``, the caller hands ``query`` over (built for this call, never used again): it
         is bound in place instead of on a copy."""
-        return self._bind(location, query, owned)
+        with self._using(location):
+            return self._bind(location, query, owned)
 
     def run(self, location: str, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         """Run SQL from ``prepare`` for the same version (attaching it again if it was detached)."""
-        self._alias(location)
-        with self.cursor() as cur:
+        with self._using(location), self.cursor() as cur:
+            self._alias(location)
             return cur.execute(sql, params or []).to_arrow_table()
 
     def rows(self, location: str, prepared: Prepared, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
@@ -458,15 +508,16 @@ class DuckDBStore:
         is read from the page file (~0.3 ms where the records cost 2-5 ms)."""
         if prepared.known is not None:
             return [dict(row) for row in prepared.known]
-        if prepared.rowids is not None:
-            found = self._page_file(location)
-            if found is not None:
-                return found.fetch(prepared.rowids, prepared.columns)
-        self._alias(location)
-        with self.cursor() as cur:
-            cur.execute(prepared.sql, params or [])
-            names = [column[0] for column in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]
+        with self._using(location):
+            if prepared.rowids is not None:
+                found = self._page_file(location)
+                if found is not None:
+                    return found.fetch(prepared.rowids, prepared.columns)
+            self._alias(location)
+            with self.cursor() as cur:
+                cur.execute(prepared.sql, params or [])
+                names = [column[0] for column in cur.description]
+                return [dict(zip(names, row)) for row in cur.fetchall()]
 
     def query(self, location: str, query: exp.Expression | str, params: Sequence[Any] | None = None) -> pa.Table:
         expression = sqlglot.parse_one(query, dialect="duckdb") if isinstance(query, str) else query
@@ -474,14 +525,16 @@ class DuckDBStore:
 
     def stream(self, location: str, query: exp.Expression, params: Sequence[Any] | None = None,
                batch_size: int = 65536) -> Iterator[pa.RecordBatch]:
-        """Batches of a query's result, for exports: memory stays one batch deep."""
-        sql = self._bind(location, query).sql
-        cur = self.cursor()
-        try:
-            reader = cur.execute(sql, params or []).to_arrow_reader(batch_size)
-            yield from reader
-        finally:
-            cur.close()
+        """Batches of a query's result, for exports: memory stays one batch deep. The version
+        stays attached until the last batch is read (a slow client's download included)."""
+        with self._using(location):
+            sql = self._bind(location, query).sql
+            cur = self.cursor()
+            try:
+                reader = cur.execute(sql, params or []).to_arrow_reader(batch_size)
+                yield from reader
+            finally:
+                cur.close()
 
     def version_meta(self, location: str) -> dict[str, Any]:
         table = self.query(location, exp.select("meta").from_(META))
@@ -493,6 +546,7 @@ class DuckDBStore:
                 self._reader.close()
             self._reader = None
             self._attached.clear()
+            self._doomed.clear()
             self._fulltext.clear()
             self._bare.clear()
             self._pages.clear()
