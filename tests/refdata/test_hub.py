@@ -60,6 +60,18 @@ def test_install_records_source_vintage_and_licence(hub):
     assert by_code["01001"]["population"] == 860 and by_code["01001"]["has_contour"]
 
 
+def test_derived_tables_are_published_with_their_indexes(hub):
+    """Served on both portals: a commune found by its code or its name reads the index."""
+    from portail.api import explore_service as es
+
+    instance, _ = hub
+    dataset = es.get_visible_dataset(instance, "public", "ref-communes")
+    assert instance.store.has_index(dataset.current.location)
+    assert "code" in instance.store.resolved_fields(dataset.current.location)
+    named = es.query_records(instance, dataset, select="code", where=['"Ajaccio"'])
+    assert "2A004" in [r["code"] for r in named.results]
+
+
 def test_derived_tables_store_their_declared_types(hub):
     """A sum of integers is a HUGEINT in the engine; the version file holds the schema's BIGINT."""
     instance, _ = hub

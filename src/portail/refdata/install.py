@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from portail.catalog import services
 from portail.ingest.errors import IngestError
-from portail.operations import Instance, fetch, load_file, published_location
+from portail.operations import Instance, fetch, index_version, load_file, published_location
 from portail.processors import geo_index
 from portail.processors.base import Derive
 from portail.schema import DUCKDB_TYPES, GEO_TYPES, Field, FieldType
@@ -193,11 +193,16 @@ def _build_derived(instance: Instance, derived: Derived) -> int:
             with instance.session() as session:
                 services.fail_version(session, services.get_dataset(session, uid).version(number), str(error)[:500])
             raise IngestError(f"could not build {derived.dataset_id}: {str(error).splitlines()[0][:300]}") from None
+        # Indexed before it is published, as a reload is: these tables are served on both
+        # portals (a commune or a SIRET looked up by code, Sirene searched by name), and were
+        # served without indexes, every such call scanning the table.
+        report: dict = {"rows": info.row_count, "derived_from": derived.inputs}
+        if failure := index_version(instance, info.location, derived.fields):
+            report["notes"] = [failure]
         with instance.session() as session:
             dataset = services.get_dataset(session, uid)
             services.complete_version(session, dataset.version(number), location=info.location, row_count=info.row_count,
-                                      size_bytes=info.size_bytes, fields=derived.fields, report={"rows": info.row_count,
-                                                                                                 "derived_from": derived.inputs})
+                                      size_bytes=info.size_bytes, fields=derived.fields, report=report)
             services.publish(session, dataset, number)
     for derive in derived.derive:  # the first load would build it anyway; this spares it the wait
         derive(info.location)
