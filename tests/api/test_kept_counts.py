@@ -47,3 +47,27 @@ def test_a_kept_compilation_is_never_changed_by_the_calls_that_use_it(tmp_path):
         assert page(exclude=["code:A"], limit=3).results == refined.results[:3]
     finally:
         inst.store.close()
+
+
+def test_a_page_read_from_the_index_counts_its_own_matches(tmp_path):
+    """A page of a selective search or code look-up comes from a row-id list, which also gives
+    the count: two searches whose first pages hold the same rows still count their own
+    matches, at every page and with limit=0, as the file says."""
+    path = tmp_path / "shops.csv"
+    lines = [f"{'boulangerie' if i < 40 else 'fromagerie'} {'rare' if i < 12 else 'banale'};{i:05d}" for i in range(400)]
+    path.write_text("nom;code\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    inst = published_instance(tmp_path / "home", Published("shops", path))
+    try:
+        def search(where: list[str], **params):
+            return es.query_records(inst, es.get_visible_dataset(inst, "public", "shops"), where=where, **params)
+
+        expected = {'"boulangerie"': 40, '"boulangerie rare"': 12, "code = '00007'": 1}
+        for words, total in expected.items():
+            for params in ({"limit": 5}, {"limit": 5, "offset": 5}, {"limit": 100}, {"limit": 0}):
+                page = search([words], **params)
+                assert page.total_count == total, (words, params)
+                assert len(page.results) == min(params["limit"], max(total - params.get("offset", 0), 0))
+        first, narrower = search(['"boulangerie"'], limit=5), search(['"boulangerie rare"'], limit=5)
+        assert first.results == narrower.results and (first.total_count, narrower.total_count) == (40, 12)
+    finally:
+        inst.store.close()

@@ -22,12 +22,14 @@ class Prepared:
     store may know its answer without running the SQL: ``known``, the rows of a count answered
     when the query was bound; ``rowids``, the rows of a page it reads from the version's page
     file (``store.pages``) instead of the records, ``columns`` naming, for each output, the
-    page file's column that holds it."""
+    page file's column that holds it; ``total``, for a page whose rows came from a row-id
+    list, how many rows the list holds (its query's count, every page together)."""
 
     sql: str
     known: tuple[dict[str, Any], ...] | None = None
     rowids: tuple[int, ...] | None = None
     columns: tuple[tuple[str, str], ...] = ()
+    total: int | None = None
 
 
 class Build(Protocol):

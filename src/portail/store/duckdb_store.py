@@ -472,6 +472,7 @@ class DuckDBStore:
                                        ids if resolving else None, memo if resolving else None, copy=not owned)
             owned = True  # ``use_index`` hands back a tree of its own
         known, listed, span = fulltext.known_rows(query), fulltext.page_rows(query), fulltext.page_span(query)
+        total = fulltext.page_total(query)
         # Repointed and generated in place when the tree is ours (each copy of a page's tree
         # costs ~0.4 ms, as much as the query it carries).
         query = fulltext.with_scans(_repoint(query, alias, index_alias, copy=not owned))
@@ -481,8 +482,8 @@ class DuckDBStore:
         if columns is not None and span is not None:  # rows offset.. of the table (row ids are dense)
             listed = tuple(range(span[0], min(span[0] + span[1], found.rows)))
         if columns is not None:
-            return Prepared(sql, rowids=listed, columns=columns)
-        return Prepared(sql, known=known)
+            return Prepared(sql, rowids=listed, columns=columns, total=total)
+        return Prepared(sql, known=known, total=total)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self._connection().cursor()

@@ -94,10 +94,11 @@ _SCAN = "portail_text_match"
 _ROWIDS = "portail_rowids"
 _WIDE = "portail_wide"
 #: Set by ``_sliced`` on what it answered: a count's row (its SQL is a constant), a page's row
-#: ids (all of them rows of the page, in order), and the span of a page without condition
-#: (``store.pages`` may hand those rows over).
+#: ids (all of them rows of the page, in order) with the number of rows of all its pages, and
+#: the span of a page without condition (``store.pages`` may hand those rows over).
 _KNOWN = "portail_known"
 _PAGE = "portail_page"
+_TOTAL = "portail_total"
 _SPAN = "portail_span"
 
 
@@ -776,6 +777,7 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
     sliced = query.where(_rowids(frozenset(page), records), append=False, copy=False)  # the caller's own tree (use_index)
     sliced.set("offset", None)
     sliced.meta[_PAGE] = page
+    sliced.meta[_TOTAL] = len(ordered)
     return sliced
 
 
@@ -795,6 +797,12 @@ def page_rows(query: exp.Expression) -> tuple[int, ...] | None:
     """The row ids, in order, of a page answered from a row-id list when the query was bound
     (``use_index``): its rows are those and no others; ``None`` for any other query."""
     return query.meta.get(_PAGE) if query._meta else None
+
+
+def page_total(query: exp.Expression) -> int | None:
+    """How many rows match a page answered from a row-id list (``page_rows``), all pages
+    together: the count a records call asks next, known without binding it; else ``None``."""
+    return query.meta.get(_TOTAL) if query._meta else None
 
 
 def _is_true(condition: exp.Expression) -> bool:
