@@ -642,9 +642,15 @@ def use_index(query: exp.Expression, records: str = "records", index: Index = In
         return memo(key, compute) if memo is not None else compute()
 
     tree = query.copy() if copy else query
-    for node in [n for n in tree.walk() if n.meta and n.meta.get(_META) is not None and not _held(n, index)]:
-        del node.meta[_META]  # left to its scan
-    marked = [n for n in tree.walk() if n.meta and n.meta.get(_META) is not None]
+    # One walk, reading marks without giving every node a meta dict (``meta`` allocates one,
+    # which each later copy of the tree copies too).
+    marked = []
+    for node in tree.walk():
+        if node.meta_get(_META) is not None:
+            if _held(node, index):
+                marked.append(node)
+            else:
+                del node.meta[_META]  # left to its scan
     resolved: dict[int, _Resolved | None] = {}
     if lookup is not None:
         if index.keys:
@@ -660,9 +666,9 @@ def use_index(query: exp.Expression, records: str = "records", index: Index = In
             continue
         conjuncts = _conjuncts(node)
         # Row-id lists ANDed with this match: resolved matches and key conditions.
-        chain = [n for n in conjuncts if n.meta and n.meta.get(_META) is not None and id(n) not in replacements]
+        chain = [n for n in conjuncts if n.meta_get(_META) is not None and id(n) not in replacements]
         lists = [resolved[id(n)].rids for n in chain if resolved.get(id(n)) is not None and resolved[id(n)].rids is not None]
-        lists += [n.meta[_ROWIDS] for n in conjuncts if n.meta and _ROWIDS in n.meta]
+        lists += [n.meta[_ROWIDS] for n in conjuncts if n.meta_get(_ROWIDS) is not None]
         if not lists:
             continue
         # The other matches of the chain read for those rows only: all of it as one list.
@@ -753,16 +759,16 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
             query.meta[_SPAN] = (int(offset.expression.name) if offset is not None else 0, int(limit.expression.name))
         return query
     conjuncts = [c for c in _conjuncts_of(query.args["where"].this) if not _is_true(c)]
-    listed = [c for c in conjuncts if c.meta and _ROWIDS in c.meta]
+    listed = [c for c in conjuncts if c.meta_get(_ROWIDS) is not None]
     ordered: Sequence[int]
     if listed:
         rids = frozenset.intersection(*(c.meta[_ROWIDS] for c in listed))
-        others = [c for c in conjuncts if not (c.meta and _ROWIDS in c.meta)]
+        others = [c for c in conjuncts if c.meta_get(_ROWIDS) is None]
         if others and rids:
             test = keys.read(["rowid"], records, exp.and_(_rowids(rids, records), *[o.copy() for o in others], copy=False))
             rids = frozenset(r for (r,) in lookup(test))
         ordered = sorted(rids)
-    elif ids is not None and len(conjuncts) == 1 and conjuncts[0].meta and _WIDE in conjuncts[0].meta:
+    elif ids is not None and len(conjuncts) == 1 and conjuncts[0].meta_get(_WIDE) is not None:
         fields, match, values = conjuncts[0].meta[_WIDE]
         ordered = _wide_rows(fields, match, records, index, values, ids)
     else:
@@ -819,7 +825,7 @@ def _conjuncts_of(condition: exp.Expression) -> list[exp.Expression]:
     if isinstance(condition, exp.And):
         return _conjuncts_of(condition.left) + _conjuncts_of(condition.right)
     if isinstance(condition, exp.Paren) and isinstance(condition.this, (exp.And, exp.Paren)) and \
-            not (condition.meta and (_ROWIDS in condition.meta or _META in condition.meta)):
+            condition.meta_get(_ROWIDS) is None and condition.meta_get(_META) is None:
         return _conjuncts_of(condition.this)
     return [condition]
 
