@@ -5,6 +5,8 @@ is freed), but never while a call is still reading it (an export being downloade
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from portail.api import explore_service as es
@@ -35,13 +37,23 @@ def count(instance) -> int:
                             limit=0).total_count
 
 
-def test_a_reload_lets_go_of_the_version_it_replaced(tmp_path, refdata):
+@contextmanager
+def serving(tmp_path: Path, refdata: Path, **settings) -> Iterator[tuple]:
+    """An instance serving the dataset's version 1, searched once: (instance, its source file,
+    version 1's file, the search's count)."""
     source = refdata.joinpath(*SOURCE)
-    instance = published_instance(tmp_path / "home", Published("cp", source), keep_versions=1)
+    instance = published_instance(tmp_path / "home", Published("cp", source), **settings)
     try:
         first = es.get_visible_dataset(instance, "public", "cp").current.location
         searched = count(instance)
         assert searched > 0 and held(first)
+        yield instance, source, first, searched
+    finally:
+        instance.store.close()
+
+
+def test_a_reload_lets_go_of_the_version_it_replaced(tmp_path, refdata):
+    with serving(tmp_path, refdata, keep_versions=1) as (instance, source, first, searched):
         # An export of version 1 is being downloaded when version 2 is published.
         export = es.export_batches(instance, es.get_visible_dataset(instance, "public", "cp"), "csv")[2]
         streamed = next(export).num_rows
@@ -54,36 +66,22 @@ def test_a_reload_lets_go_of_the_version_it_replaced(tmp_path, refdata):
             assert streamed == services.get_dataset(session, "cp").current.row_count
         assert not held(first)  # the download over, its deleted files are closed: their space is freed
         assert not any(name.endswith(" (deleted)") for name in open_files() if "/home/data/" in name)
-    finally:
-        instance.store.close()
 
 
 def test_a_rollback_lets_go_of_the_version_rolled_back_and_attaches_the_other_again(tmp_path, refdata):
-    source = refdata.joinpath(*SOURCE)
-    instance = published_instance(tmp_path / "home", Published("cp", source))
-    try:
-        first = es.get_visible_dataset(instance, "public", "cp").current.location
-        searched = count(instance)
+    with serving(tmp_path, refdata) as (instance, source, first, searched):
         load_file(instance, "cp", source, publish=True)
         second = es.get_visible_dataset(instance, "public", "cp").current.location
         assert count(instance) == searched and held(second) and not held(first)
         rollback(instance, "cp", 1)
         assert count(instance) == searched
         assert held(first) and not held(second)
-    finally:
-        instance.store.close()
 
 
 def test_a_process_that_serves_no_call_lets_go_when_it_checks(tmp_path, refdata):
     """A server's worker no call reaches checks the catalogue on its own (``SETTLE_EVERY``)."""
-    source = refdata.joinpath(*SOURCE)
-    instance = published_instance(tmp_path / "home", Published("cp", source))
-    try:
-        first = es.get_visible_dataset(instance, "public", "cp").current.location
-        count(instance)
+    with serving(tmp_path, refdata) as (instance, source, first, _):
         load_file(instance, "cp", source, publish=True)
         assert held(first)  # no call since: version 1 is still attached ...
         settled_stamp(instance)  # ... until the check sees the catalogue changed
         assert not held(first) and Path(first).exists()
-    finally:
-        instance.store.close()
