@@ -47,6 +47,8 @@ RECORDS = (*QUERY, *PAGE, *LANGUAGE, Param("include_links", bool, False),
                                       "then follow _links next)."))
 RECORD = (Param("select"), *LANGUAGE)
 CATALOG_FACETS = (Param("facet", many=True), *FILTERS, *CLOCK)
+#: A dataset's facets take ``lang`` in Opendatasoft's spec (the catalogue's do not): checked as
+#: everywhere, though no facet value is localised.
 FACETS = (*CATALOG_FACETS, LANG)
 EXPORT = (*QUERY, *LANGUAGE, Param("limit", int, -1),
           Param("offset", int, 0, description="Beyond the v2.1 specification, as live portals honour it: rows skipped "
