@@ -608,7 +608,7 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest, par
     effective = check_paging(r.limit, r.offset, max_limit=r.max_limit, window=bound)
     # The page's SELECT is this call's own copy: paged in place, not copied twice.
     rows = sql(shown().limit(exp.Literal.number(effective), copy=False).offset(exp.Literal.number(r.offset), copy=False)) if effective else None
-    if rows is not None and rows.total is not None and conditions:
+    if rows is not None and rows.total is not None:
         # A page read from a row-id list knows the count: binding the count too walked and
         # resolved the same conditions again (a quarter of a new search's time).
         count = Prepared(f"SELECT {rows.total} AS n", known=({"n": rows.total},))  # a constant, as the index's counts

@@ -790,25 +790,25 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
 def known_rows(query: exp.Expression) -> tuple[dict[str, Any], ...] | None:
     """The rows of a count answered when the query was bound (``use_index``), or ``None``:
     running its constant SQL would cost an engine call (~0.4 ms) for a number already known."""
-    return query.meta.get(_KNOWN) if query._meta else None
+    return query.meta_get(_KNOWN)
 
 
 def page_span(query: exp.Expression) -> tuple[int, int] | None:
     """(offset, limit) of an unordered page of a query without condition (``use_index``): its
     rows are the table's rows from ``offset`` on, in row-id order; ``None`` for any other query."""
-    return query.meta.get(_SPAN) if query._meta else None
+    return query.meta_get(_SPAN)
 
 
 def page_rows(query: exp.Expression) -> tuple[int, ...] | None:
     """The row ids, in order, of a page answered from a row-id list when the query was bound
     (``use_index``): its rows are those and no others; ``None`` for any other query."""
-    return query.meta.get(_PAGE) if query._meta else None
+    return query.meta_get(_PAGE)
 
 
 def page_total(query: exp.Expression) -> int | None:
     """How many rows match a page answered from a row-id list (``page_rows``), all pages
     together: the count a records call asks next, known without binding it; else ``None``."""
-    return query.meta.get(_TOTAL) if query._meta else None
+    return query.meta_get(_TOTAL)
 
 
 def _is_true(condition: exp.Expression) -> bool:
