@@ -67,7 +67,10 @@ def _exports(every_format: bool) -> list[Probe]:
     (the internal portal's routes and v2.0's, which hand their query to the same
     ``export_answer`` and writers)."""
     names = list(FORMATS) if every_format else ["csv", "geojson"]
-    probes = [Probe({}, fmt=name, reveals=name not in ("gpx", "ov2"), values=(("format", name),)) for name in names]
+    # The secret records hold no date: the calendar's events start at one the select computes.
+    given = {"ical": {"select": "*, date'2024-01-01' as jour"}}
+    probes = [Probe(given.get(name, {}), fmt=name, reveals=name not in ("gpx", "ov2"), values=(("format", name),))
+              for name in names]
     if every_format:  # the waypoint formats write the fields named (a hidden one is unknown)
         probes += [Probe({"name_field": HIDDEN}, fmt="ov2", reveals=True, values=(("format", "ov2"),)),
                    Probe({"description_field_list": f"code_postal,{HIDDEN}", "use_extension": "false"}, fmt="gpx",

@@ -57,12 +57,16 @@ EXPORT = (*QUERY, *LANGUAGE, Param("limit", int, -1),
           Param("delimiter", default=";", choices=(";", ",", "\t", "|")), Param("list_separator", default=","),
           Param("quote_all", bool, False), Param("with_bom", bool, True),
           Param("parquet_compression", default="snappy", choices=("snappy", "zstd")), Param("epsg", int, 4326),
-          Param("name_field", description="gpx, ov2: the field naming each waypoint (ov2: the first text field "
-                                          "by default)"),
-          Param("description_field_list", description="gpx: the fields, comma-separated, written in each "
-                                                      "waypoint's description, a line 'field: value' each"),
+          Param("name_field", description="gpx, ov2, ical: the field naming each waypoint or event (ov2, ical: the "
+                                          "first text field by default)"),
+          Param("description_field_list", description="gpx, ical: the fields, comma-separated, written in each "
+                                                      "waypoint's or event's description, a line 'field: value' each"),
           Param("use_extension", bool, True, description="gpx: every field in the waypoint's extensions; false: "
-                                                        "none, and the description holds them all"))
+                                                        "none, and the description holds them all"),
+          Param("start_field", description="ical: the date or datetime field each event starts at (the first "
+                                           "one by default); name_field titles the events, description_field_list "
+                                           "describes them"),
+          Param("end_field", description="ical: the date or datetime field each event ends at (none by default)"))
 
 #: What the formats cannot hold, said where clients read the route (the OpenAPI document).
 EXPORT_NOTES = ("xlsx: an Excel cell holds 32,767 characters; a longer value (a detailed shape's GeoJSON) "
@@ -212,11 +216,12 @@ def attachment_file(dataset: Dataset, attachment_id: str) -> FileResponse:
 
 
 def export_links(dataset: Dataset, href: str, extra: tuple[str, ...] = ()) -> dict:
-    """The formats a client can follow, at ``href``/format: the geo formats only for a dataset
-    with a geo field (the caller's schema), as they answer 400 otherwise; ``extra``: names a
+    """The formats a client can follow, at ``href``/format: those the dataset's fields fit
+    (``ExportFormat.fits``: a geo format needs a geometry, the calendar a date), as the others
+    answer 400; ``extra``: names a
     version of the API serves beside ``FORMATS``."""
-    geo = any(f.type in GEO_TYPES for f in fields_from_json(dataset.current.fields if dataset.current else []))
-    names = [name for name, fmt in FORMATS.items() if geo or not fmt.needs_geo] + list(extra)
+    fields = fields_from_json(dataset.current.fields if dataset.current else [])
+    names = [name for name, fmt in FORMATS.items() if fmt.fits(fields)] + list(extra)
     return {"links": [{"rel": "self", "href": href}] + [{"rel": name, "href": f"{href}/{name}"} for name in names]}
 
 
@@ -226,6 +231,7 @@ def export_answer(request: Request, principal: Principal, portal: str, dataset_i
                   parquet_compression: str, epsg: int, refine: list[str], exclude: list[str], where: list[str], qv1: str | None, lang: str,
                   timezone: str, group_by: str | None, name_field: str | None = None,
                   description_field_list: str | None = None, use_extension: bool = True,
+                  start_field: str | None = None, end_field: str | None = None,
                   epoch_datetimes: bool = False) -> StreamingResponse:
     """A dataset's records as a file, streamed (``export_stream``): v2.1's export, and v2.0's
     with its defaults (``epoch_datetimes``: its GeoJSON's, ``ExportOptions``)."""
@@ -238,7 +244,8 @@ def export_answer(request: Request, principal: Principal, portal: str, dataset_i
                             epoch_datetimes=epoch_datetimes, name_field=(name_field or "").strip() or None,
                             description_fields=tuple(n.strip() for n in (description_field_list or "").split(",")
                                                      if n.strip()),
-                            use_extension=use_extension,
+                            use_extension=use_extension, start_field=(start_field or "").strip() or None,
+                            end_field=(end_field or "").strip() or None,
                             dataset_url=f"{public_url(request, portal)}/api/explore/v2.1/catalog/datasets/{dataset.slug}")
     fmt, chunks = export_stream(instance, dataset, format, select=select, order_by=order_by, limit=limit,
                                 offset=offset, options=options, refine=refine, exclude=exclude, where=where, text=text, lang=lang,
@@ -336,15 +343,7 @@ def explore_router(portal: str) -> APIRouter:
 
     @query_route(router, "/catalog/datasets/{dataset_id}/exports/{format}", EXPORT,
                  summary="Export records (streamed, no row cap)", description=EXPORT_NOTES)
-    def export(request: Request, principal, dataset_id: str, format: str, *, select, order_by, limit, offset,
-               use_labels, compressed, delimiter, list_separator, quote_all, with_bom, parquet_compression, epsg, name_field,
-               description_field_list, use_extension, refine, exclude, where, qv1, lang, timezone, group_by):
-        return export_answer(request, principal, portal, dataset_id, format, select=select, order_by=order_by,
-                             limit=limit, offset=offset, use_labels=use_labels, compressed=compressed, delimiter=delimiter,
-                             list_separator=list_separator, quote_all=quote_all, with_bom=with_bom,
-                             parquet_compression=parquet_compression, epsg=epsg, refine=refine, exclude=exclude,
-                             where=where, qv1=qv1, lang=lang, timezone=timezone, group_by=group_by,
-                             name_field=name_field, description_field_list=description_field_list,
-                             use_extension=use_extension)
+    def export(request: Request, principal, dataset_id: str, format: str, **params: Any) -> StreamingResponse:
+        return export_answer(request, principal, portal, dataset_id, format, **params)
 
     return router

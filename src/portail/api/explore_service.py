@@ -707,6 +707,7 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
     does: the reference says exports take none, but live portals honour it, and scripts that
     download in chunks otherwise got the first chunk again and again."""
     from portail.exports import FORMATS, ExportOptions
+    from portail.exports.calendar import calendar_fields, write_ical
     from portail.exports.waypoints import check_waypoint_fields
 
     fmt = FORMATS.get(fmt_name)
@@ -722,8 +723,9 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
                          order_by=order_by, lang=lang, timezone=timezone, limit=limit if limit >= 0 else None,
                          geometry=fmt.geometry)
     columns = list(plan.columns)
-    if fmt.needs_geo and not any(f.type in ("geo_point_2d", "geo_shape") for f in columns):
-        raise ApiError(400, "InvalidRESTParameterError", f"The {fmt_name} export needs a geo_point_2d or geo_shape field.")
+    if not fmt.fits(columns):
+        needed = " or ".join(sorted(str(t) for t in fmt.needs))
+        raise ApiError(400, "InvalidRESTParameterError", f"The {fmt_name} export needs a {needed} field.")
     query = _where(plan.select, _filters(access, version, refine, exclude, text, disjunctive=tuple(disjunctive),
                                          timezone=timezone))
     if offset:  # a copy: without filters ``query`` is still the plan's own, maybe shared, SELECT
@@ -740,6 +742,12 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
         parameter = "name_field" if missing == options.name_field else "description_field_list"
         raise invalid_parameter(f"Invalid value for {parameter} API parameter: {missing!r} is not a field of this "
                                 "export.")
+    if fmt.writer is write_ical:
+        try:
+            calendar_fields(columns, options)
+        except ValueError as error:
+            parameter, detail = error.args
+            raise invalid_parameter(f"Invalid value for {parameter} API parameter: {detail}.") from None
     if options.epsg != 4326:
         from pyproj import CRS
         from pyproj.exceptions import CRSError

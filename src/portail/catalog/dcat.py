@@ -98,11 +98,11 @@ def downloads(base_url: str, dataset: Dataset, formats: list[str] | None = None,
     makes the download URLs ask for field labels as column names."""
     if dataset.current is None:
         return []
-    has_geo = any(f.type in GEO_TYPES for f in fields_from_json(dataset.current.fields))
+    fields = fields_from_json(dataset.current.fields)
     labels = "?use_labels=true" if use_labels else ""
     return [Download(fmt, FILE_TYPES[fmt], FORMATS[fmt].media_type.split(";")[0],  # the IANA type, no charset
                      f"{base_url}/api/explore/v2.1/catalog/datasets/{dataset.slug}/exports/{fmt}{labels}")
-            for fmt in formats or list(FILE_TYPES) if fmt in FILE_TYPES and (has_geo or not FORMATS[fmt].needs_geo)]
+            for fmt in formats or list(FILE_TYPES) if fmt in FILE_TYPES and FORMATS[fmt].fits(fields)]
 
 
 def stamp(value: datetime | date) -> Literal:

@@ -32,6 +32,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlglot import exp
 
+from portail.exports.calendar import CALENDAR_TYPES, write_ical
 from portail.exports.rdf import write_jsonld, write_ntriples, write_rdfxml, write_turtle
 from portail.exports.waypoints import geometry_field, write_gpx, write_ov2
 from portail.odsql.literals import zone
@@ -78,6 +79,9 @@ class ExportOptions:
     name_field: str | None = None
     description_fields: tuple[str, ...] = ()
     use_extension: bool = True
+    #: iCalendar: the fields each event starts and ends at (``exports.calendar``)
+    start_field: str | None = None
+    end_field: str | None = None
 
 
 Writer = Callable[[list[Field], Iterator[pa.RecordBatch], ExportOptions], Iterator[bytes]]
@@ -90,9 +94,16 @@ class ExportFormat:
     extension: str
     writer: Writer
     geometry: str = "geojson"  # how geo fields are read: geojson text, or wkb for geo formats
-    needs_geo: bool = False
+    #: the field types of which the records need one for this format to write them (a geometry
+    #: for the geo formats, a date for the calendar); empty: any records
+    needs: frozenset[FieldType] = frozenset()
     description: str = ""
     extra: dict = field(default_factory=dict)
+
+    def fits(self, fields: list[Field]) -> bool:
+        """Whether records of these fields can be written in this format: the listings offer
+        only such formats, and an export in another answers 400."""
+        return not self.needs or any(f.type in self.needs for f in fields)
 
     def write(self, fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions) -> Iterator[bytes]:
         """The export's bytes: the writer over the engine's batches with its numbers made plain."""
@@ -549,16 +560,18 @@ FORMATS: dict[str, ExportFormat] = {
     "csv": ExportFormat("csv", "text/csv; charset=utf-8", "csv", write_csv),
     "json": ExportFormat("json", "application/json", "json", write_json),
     "jsonl": ExportFormat("jsonl", "application/jsonl", "jsonl", write_jsonl),
-    "geojson": ExportFormat("geojson", "application/geo+json", "geojson", write_geojson, needs_geo=True),
+    "geojson": ExportFormat("geojson", "application/geo+json", "geojson", write_geojson, needs=GEO_TYPES),
     "parquet": ExportFormat("parquet", "application/vnd.apache.parquet", "parquet", write_parquet),
     "xlsx": ExportFormat("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx", write_xlsx),
-    "shp": ExportFormat("shp", "application/zip", "zip", _ogr_writer("shp"), geometry="wkb", needs_geo=True),
-    "kml": ExportFormat("kml", "application/vnd.google-earth.kml+xml", "kml", _ogr_writer("kml"), geometry="wkb", needs_geo=True),
-    "gpx": ExportFormat("gpx", "application/gpx+xml", "gpx", write_gpx, geometry="wkb", needs_geo=True),
-    "ov2": ExportFormat("ov2", "application/octet-stream", "ov2", write_ov2, geometry="wkb", needs_geo=True),
-    "fgb": ExportFormat("fgb", "application/octet-stream", "fgb", _ogr_writer("fgb"), geometry="wkb", needs_geo=True),
+    "shp": ExportFormat("shp", "application/zip", "zip", _ogr_writer("shp"), geometry="wkb", needs=GEO_TYPES),
+    "kml": ExportFormat("kml", "application/vnd.google-earth.kml+xml", "kml", _ogr_writer("kml"), geometry="wkb", needs=GEO_TYPES),
+    "gpx": ExportFormat("gpx", "application/gpx+xml", "gpx", write_gpx, geometry="wkb", needs=GEO_TYPES),
+    "ov2": ExportFormat("ov2", "application/octet-stream", "ov2", write_ov2, geometry="wkb", needs=GEO_TYPES),
+    "fgb": ExportFormat("fgb", "application/octet-stream", "fgb", _ogr_writer("fgb"), geometry="wkb", needs=GEO_TYPES),
     "jsonld": ExportFormat("jsonld", "application/ld+json", "jsonld", write_jsonld, geometry="wkb", extra={"record_ids": True}),
     "turtle": ExportFormat("turtle", "text/turtle; charset=utf-8", "ttl", write_turtle, geometry="wkb", extra={"record_ids": True}),
     "rdfxml": ExportFormat("rdfxml", "application/rdf+xml", "rdf", write_rdfxml, geometry="wkb", extra={"record_ids": True}),
     "n3": ExportFormat("n3", "text/n3; charset=utf-8", "n3", write_ntriples, geometry="wkb", extra={"record_ids": True}),
+    "ical": ExportFormat("ical", "text/calendar; charset=utf-8", "ics", write_ical, geometry="wkb", needs=CALENDAR_TYPES,
+                         extra={"record_ids": True}),
 }

@@ -235,7 +235,7 @@ def web_router(portal: str) -> APIRouter:
                 else dataset.records_count
             base = f"{portal_root(request)}{API}/catalog/datasets/{dataset.slug}/exports"
             formats = [(name, f"{base}/{name}" + (f"?{api_query}" if api_query else ""), f"{base}/{name}")
-                       for name, fmt in FORMATS.items() if geo is not None or not fmt.needs_geo]
+                       for name, fmt in FORMATS.items() if fmt.fits(fields)]
             return {"formats": formats, "total": total}
         if tab == "api":
             return {"api_query": api_query}
