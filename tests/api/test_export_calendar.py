@@ -17,12 +17,12 @@ from tests.conftest import Published, published_instance
 
 API = "/api/explore/v2.1/catalog/datasets/{}"
 LONG_TITLE = "Réunion publique d'information sur le plan local d'urbanisme intercommunal, quartier Saint-Éloi"
-AGENDA_CSV = f"""id;titre;debut;fin;lieu;geo_point_2d
-1;"Conseil municipal; séance publique, budget";2024-03-28T18:30:00+01:00;2024-03-28T21:00:00+01:00;"Hôtel de Ville
+AGENDA_CSV = f"""id;titre;debut;fin;jour;lieu;geo_point_2d
+1;"Conseil municipal; séance publique, budget";2024-03-28T18:30:00+01:00;2024-03-28T21:00:00+01:00;2024-03-28;"Hôtel de Ville
 salle des fêtes";48.8566,2.3522
-2;Fête de la musique;2024-06-21T20:00:00+02:00;2024-06-21T19:00:00+02:00;Parc;48.86,2.33
-3;Sans date;;;Nulle part;
-4;{LONG_TITLE};2024-12-31T23:00:00+00:00;;;
+2;Fête de la musique;2024-06-21T20:00:00+02:00;2024-06-21T19:00:00+02:00;2024-06-21;Parc;48.86,2.33
+3;Sans date;;;;Nulle part;
+4;{LONG_TITLE};2024-12-31T23:00:00+00:00;;2025-01-01;;
 """
 
 
@@ -99,6 +99,24 @@ def test_an_end_date_is_the_last_day_of_the_event(client):
                                       "where": 'nom_de_l_elu = "CHAIZE"'}))
     assert [(e.decoded("DTSTART"), e.decoded("DTEND")) for e in found] == [
         (date(1963, 3, 22), date(2020, 10, 1) + timedelta(days=1))]
+
+
+def test_the_end_takes_the_type_of_the_start(client):
+    """RFC 5545: DTEND has DTSTART's value type. A day started ends on its end instant's day in
+    the request's zone; an instant started ends at the end of its end date."""
+    days = events(client.get(API.format("agenda") + "/exports/ical",
+                             params={"start_field": "jour", "end_field": "debut", "name_field": "titre",
+                                     "timezone": "Pacific/Auckland"}))
+    assert sorted((e.decoded("DTSTART"), e.decoded("DTEND")) for e in days if "DTEND" in e) == [
+        (date(2024, 3, 28), date(2024, 3, 30)),  # 18:30 in Paris is the 29th in Auckland, the last day
+        (date(2024, 6, 21), date(2024, 6, 23)),
+        (date(2025, 1, 1), date(2025, 1, 2))]  # 2024-12-31T23:00Z is noon on the 1st in Auckland
+    instants = events(client.get(API.format("agenda") + "/exports/ical",
+                                 params={"start_field": "debut", "end_field": "jour", "name_field": "titre"}))
+    assert sorted((e.decoded("DTSTART"), e.decoded("DTEND")) for e in instants if "DTEND" in e) == [
+        (datetime(2024, 3, 28, 17, 30, tzinfo=timezone.utc), datetime(2024, 3, 29, tzinfo=timezone.utc)),
+        (datetime(2024, 6, 21, 18, 0, tzinfo=timezone.utc), datetime(2024, 6, 22, tzinfo=timezone.utc)),
+        (datetime(2024, 12, 31, 23, 0, tzinfo=timezone.utc), datetime(2025, 1, 2, tzinfo=timezone.utc))]
 
 
 @pytest.mark.parametrize(("params", "message"), [

@@ -9,15 +9,17 @@ the one that titles it. Here any dataset with a date or datetime field has it:
 - ``start_field``: the field each event starts at; by default the first date or datetime field
   exported. A record without one is left out (an event needs its start);
 - ``end_field``: the field it ends at; none by default (a date then is a one-day event, an
-  instant an event of no duration). An end before its start is left out, not written as an
-  event the calendar would refuse;
+  instant an event of no duration). An end that is not after its start is left out (RFC 5545
+  wants DTEND later than DTSTART), not written as an event a calendar would refuse;
 - ``name_field`` (the waypoint exports' parameter): the event's title, by default the first text
   field; ``description_field_list``: the fields its description lists, a line
   ``field: value`` each, by default every other field holding a value;
 - a point or shape gives the event its ``GEO`` (a shape's centroid).
 
 Dates are all-day values (``VALUE=DATE``, an end date included in the event, hence written as
-the next day: RFC 5545's end is exclusive); instants are written in UTC. Each event's ``UID`` is
+the next day: RFC 5545's end is exclusive); instants are written in UTC. The end takes the
+start's type, as the RFC requires: after a start date, an instant ends the event on its day in
+the request's zone; after a start instant, an end date at the end of that day. Each event's ``UID`` is
 its record's URL, stable across exports while the record's values are; ``DTSTAMP`` is the
 export's own time, as the RFC asks of a published calendar.
 """
@@ -28,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -76,7 +79,8 @@ def write_ical(fields: list[Field], batches: Iterator[pa.RecordBatch], options: 
 
     chosen = calendar_fields(fields, options)
     index = {f.name: i for i, f in enumerate(fields)}
-    types = {f.name: f.type for f in fields}
+    all_day = next(f.type for f in fields if f.name == chosen.start) == FieldType.DATE  # DTEND takes DTSTART's type
+    zone = ZoneInfo(options.timezone)
     geo = geometry_field(fields)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     base = options.dataset_url.rstrip("/")
@@ -95,10 +99,9 @@ def write_ical(fields: list[Field], batches: Iterator[pa.RecordBatch], options: 
             if start is None:
                 continue
             lines += ["BEGIN:VEVENT", f"UID:{base}/records/{ids[i]}", f"DTSTAMP:{stamp}",
-                      _moment("DTSTART", start, types[chosen.start], end=False)]
-            end = ends[i]
-            if end is not None and _comparable(end) >= _comparable(start):
-                lines.append(_moment("DTEND", end, types[chosen.end], end=True))  # type: ignore[index]
+                      _property("DTSTART", begins := _bound(start, all_day, zone, end=False))]
+            if ends[i] is not None and (finishes := _bound(ends[i], all_day, zone, end=True)) > begins:
+                lines.append(_property("DTEND", finishes))
             if titles[i] is not None:
                 lines.append(f"SUMMARY:{_text(titles[i])}")
             description = "\n".join(f"{n}: {values[i]}" for n, values in described.items() if values[i] is not None)
@@ -122,20 +125,28 @@ def _texts(array: pa.Array, options: Any) -> list[str | None]:
     return as_text(array, options.list_separator).to_pylist()
 
 
-def _comparable(value: date | datetime) -> datetime:
-    """A date as its midnight UTC, to compare an end with a start of the other type."""
+def _instant(value: date | datetime) -> datetime:
+    """A date as its midnight UTC; an instant without its zone as UTC (as the catalogue keeps them)."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     return datetime(value.year, value.month, value.day, tzinfo=UTC)
 
 
-def _moment(name: str, value: date | datetime, kind: FieldType, end: bool) -> str:
-    if kind == FieldType.DATE or not isinstance(value, datetime):
-        day = value.date() if isinstance(value, datetime) else value
-        if end:  # an end date is the event's last day; DTEND is exclusive
-            day = day + timedelta(days=1)
-        return f"{name};VALUE=DATE:{day.strftime('%Y%m%d')}"
-    return f"{name}:{_comparable(value).astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+def _bound(value: date | datetime, all_day: bool, zone: ZoneInfo, end: bool) -> date | datetime:
+    """DTSTART's or DTEND's value: a day (an instant's, in the request's zone), else an instant
+    (a date's midnight UTC); an end date is the event's last day, and DTEND is exclusive: the
+    next day, the next midnight."""
+    if all_day:
+        day = value.astimezone(zone).date() if isinstance(value, datetime) else value
+        return day + timedelta(days=1) if end else day
+    moment = _instant(value)
+    return moment + timedelta(days=1) if end and not isinstance(value, datetime) else moment
+
+
+def _property(name: str, value: date | datetime) -> str:
+    if isinstance(value, datetime):
+        return f"{name}:{value.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    return f"{name};VALUE=DATE:{value.strftime('%Y%m%d')}"
 
 
 def _text(value: str) -> str:
