@@ -252,6 +252,18 @@ def test_empty_path_segments_are_skipped(mv):
     assert {e["value"]: e["count"] for e in separated["facets"][0]["facets"]} == {"A": 5, "B": 2, "C": 1}  # A/B under A
 
 
+def test_a_facet_asked_as_a_hierarchy_refines_by_path(mv):
+    """cat is annotated no hierarchy; asked as one, its node A counts A and A/B (row 7), and
+    refining or excluding A takes both, the records the tree counted under A."""
+    asked = 'facet(name="cat", hierarchical=true, separator="/")'
+    refined = mv.get(f"{MV}/facets", params={"facet": [asked, "id"], "refine": "cat:A"}).json()["facets"]
+    (a,) = [e for e in refined[0]["facets"] if e["value"] == "A"]
+    assert a["count"] == 5 and [(e["value"], e["count"]) for e in a["facets"]] == [("A/B", 1)]
+    assert sorted(e["value"] for e in refined[1]["facets"]) == ["1", "3", "6", "7", "8"]
+    excluded = mv.get(f"{MV}/facets", params={"facet": [asked, "id"], "exclude": "cat:A"}).json()["facets"]
+    assert sorted(e["value"] for e in excluded[1]["facets"]) == ["2", "4", "5"]
+
+
 def test_a_hierarchical_facet_on_a_multivalued_field_splits_values_then_paths(mv):
     """tags: a | a,b | b,c | - | c | a,c,a | x/y | " a , b ": each value is a path, each record counts once."""
     asked = {"facet": 'facet(name="tags", hierarchical=true, separator="/")'}

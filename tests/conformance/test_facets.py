@@ -181,7 +181,7 @@ CASES = [
     ("facet(hierarchical=true, separator=...)", "elus",
      {"facet": 'facet(name="libelle_du_canton", hierarchical=true, separator="-", limit=5)', "refine": "libelle_du_canton:Saint-Martin-d'Hères"},
      lambda rows: [{"name": "libelle_du_canton",
-                    "facets": paths([r["libelle_du_canton"] for r in rows if r["libelle_du_canton"] == "Saint-Martin-d'Hères"], "-",
+                    "facets": paths([r["libelle_du_canton"] for r in rows if _below(r["libelle_du_canton"], "Saint-Martin-d'Hères", "-")], "-",
                                     "Saint-Martin-d'Hères", limit=5)}]),
     ("decp facet with where", "decp", {"facet": "procedure", "where": "montant > 100000"},
      lambda rows: [{"name": "procedure", "facets": entries([r for r in rows if (r["montant"] or 0) > 100000], "procedure")}]),

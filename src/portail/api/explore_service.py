@@ -36,7 +36,7 @@ from sqlglot import exp
 from portail import odsql
 from portail.odsql.ast import quote_name
 from portail.api.errors import ApiError, invalid_parameter, not_found
-from portail.api.facets import (conditions_for, default_facets, disjunctive_fields, facet_values, parse_facet,
+from portail.api.facets import (as_faceted, conditions_for, default_facets, disjunctive_fields, facet_values, parse_facet,
                                  parse_refinements, zone)
 from portail.api.serialize import Exposure, expose, records_json
 from portail.api.text_search import text_condition
@@ -668,7 +668,7 @@ def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | N
         visible = access.visible()
         specs = [parse_facet(f, visible) for f in facet] if facet else default_facets(visible)
         zone(timezone)  # an unknown zone is a 400, as on /records, whether or not a field needs it
-        refinements, _ = filters(visible, refine, exclude, timezone=timezone)
+        refinements, _ = filters(as_faceted(visible, specs), refine, exclude, timezone=timezone)
         ored = disjunctive_fields(visible) | frozenset(disjunctive) | {s.field.name for s in specs if s.disjunctive}
         condition, reads_clock = where_clause(access.fields(), where, timezone, access.security)
         base = text_condition(visible, text) + condition

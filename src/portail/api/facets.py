@@ -15,7 +15,7 @@ refinement can never inject SQL or match across types.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -186,10 +186,13 @@ def refinement_condition(refinement: Refinement, params: list | None = None) -> 
             high = exp.cast(_constant(end.isoformat(), params), "DATE")
         condition: exp.Expression = exp.and_(column >= low, column < high)
     elif (separator := hierarchy_separator(f)) is not None:  # a path: the value or anything below it
-        path = path_of(column.copy(), separator)
-        equal = exp.EQ(this=path, expression=_constant(refinement.value, params))
-        below = exp.Anonymous(this="starts_with", expressions=[path.copy(), _constant(refinement.value + separator, params)])
-        condition = exp.or_(equal, below)
+        if (items := multivalued_items(f, column.copy())) is None:
+            condition = _on_path(column.copy(), separator, refinement.value, params)
+        else:  # one of its values on that path
+            value = exp.to_identifier("__path")
+            on_path = _on_path(exp.column(value.copy()), separator, refinement.value, params)
+            each = exp.Anonymous(this="list_transform", expressions=[items, exp.Lambda(this=on_path, expressions=[value])])
+            condition = exp.Coalesce(this=exp.Anonymous(this="list_bool_or", expressions=[each]), expressions=[exp.false()])
     elif (items := multivalued_items(f, column.copy())) is not None:  # one of the values of a multivalued field
         condition = exp.Anonymous(this="list_contains", expressions=[items, _constant(refinement.value, params)])
     else:
@@ -198,6 +201,14 @@ def refinement_condition(refinement: Refinement, params: list | None = None) -> 
         # Excluding a value keeps the records where the field is null, as Opendatasoft does.
         return exp.or_(exp.Not(this=exp.paren(condition)), exp.Is(this=column.copy(), expression=exp.Null()))
     return condition
+
+
+def _on_path(value: exp.Expression, separator: str, path: str, params: list | None) -> exp.Expression:
+    """Whether a path value is ``path`` or below it."""
+    collapsed = path_of(value, separator)
+    equal = exp.EQ(this=collapsed, expression=_constant(path, params))
+    below = exp.Anonymous(this="starts_with", expressions=[collapsed.copy(), _constant(path + separator, params)])
+    return exp.or_(equal, below)
 
 
 def disjunctive_fields(fields: list[Field]) -> frozenset[str]:
@@ -324,6 +335,16 @@ def parse_facet(text: str, fields: list[Field]) -> FacetSpec:
 def _annotated_spec(f: Field) -> FacetSpec:
     """A field's facet as its annotations configure it (disjunctive, hierarchical, facetsort)."""
     return FacetSpec(f, disjunctive="disjunctive" in f.annotations, sort=annotated_sort(f), separator=hierarchy_separator(f))
+
+
+def as_faceted(fields: list[Field], specs: list[FacetSpec]) -> list[Field]:
+    """The fields as the refinements of a facets call read them: a field faceted as a hierarchy
+    (``facet(name="f", hierarchical=true, separator="/")``) refines by path, the value or
+    anything below it, as one annotated ``hierarchical`` does, so that the tree's own values
+    (``fr`` above ``fr/idf/paris``) refine to the records the tree counted under them."""
+    paths = {s.field.name: s.separator for s in specs if s.separator is not None}
+    return [replace(f, annotations={**f.annotations, "hierarchical": [paths[f.name]]}) if f.name in paths else f
+            for f in fields]
 
 
 def default_facets(fields: list[Field]) -> list[FacetSpec]:
