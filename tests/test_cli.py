@@ -55,6 +55,31 @@ def test_dataset_lifecycle(cli, refdata):
     assert json.loads(cli("dataset", "list", "--json").output) == []
 
 
+def test_field_annotations_set_from_the_command_line_drive_the_facets(cli, refdata, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from portail.api import create_app
+    from tests.conftest import make_instance
+
+    cli("dataset", "create", "senateurs", "--title", "Sénateurs", "--from",
+        str(refdata / "elus" / "rne_elus-senateurs-sen.csv"))
+    cli("dataset", "field", "senateurs", "libelle_du_departement", "--annotate", "facet", "--annotate", "hierarchical=-")
+    cli("dataset", "reload", "senateurs")
+    assert "facet, hierarchical=-" in cli("dataset", "show", "senateurs").output
+    with open(refdata / "elus" / "rne_elus-senateurs-sen.csv", encoding="utf-8") as handle:
+        departements = [line.split(";")[1].strip('"') for line in list(handle)[1:]]
+    instance = make_instance(tmp_path / "home")
+    client = TestClient(create_app(instance))
+    facets = client.get("/api/explore/v2.1/catalog/datasets/senateurs/facets").json()["facets"]
+    assert [f["name"] for f in facets] == ["libelle_du_departement"]  # the annotated field is the default facet
+    seine = next(e for e in facets[0]["facets"] if e["value"] == "Seine")  # Seine-Maritime, Seine-et-Marne…
+    assert seine["count"] == sum(d.startswith("Seine-") for d in departements) > 0
+    cli("dataset", "field", "senateurs", "libelle_du_departement", "--clear-annotations")
+    cli("dataset", "reload", "senateurs")
+    assert client.get("/api/explore/v2.1/catalog/datasets/senateurs/facets").json()["facets"] == []
+    instance.store.close()
+
+
 def test_errors_name_file_and_line(cli, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text('a;b\n1;2\n3;"4\n')

@@ -222,9 +222,10 @@ def dataset_show(slug: str, as_json: bool = typer.Option(False, "--json")):
         return
     out.print(f"[bold]{data['title']}[/bold]  {data['dataset_id']} ({data['dataset_uid']})  portals: {', '.join(data['portals'])}")
     out.print(f"published version: {data['current_version'] or '-'}   records: {data['records_count']:,}")
-    schema = Table("field", "label", "type")
+    schema = Table("field", "label", "type", "annotations")
     for f in fields:
-        schema.add_row(f.name, f.label, str(f.type))
+        schema.add_row(f.name, f.label, str(f.type), ", ".join(
+            name + "".join(f"={argument}" for argument in arguments) for name, arguments in f.annotations.items()))
     out.print(schema)
     versions = Table("version", "status", "records", "source", "created", "error")
     for v in data["versions"]:
@@ -233,18 +234,34 @@ def dataset_show(slug: str, as_json: bool = typer.Option(False, "--json")):
     out.print(versions)
 
 
+def _annotations(items: list[str]) -> dict[str, list[str]]:
+    """``--annotate`` values as a field's annotations: ``name`` or ``name=argument``."""
+    annotations: dict[str, list[str]] = {}
+    for item in items:
+        key, given, argument = item.partition("=")
+        annotations.setdefault(key.strip(), []).extend([argument] if given else [])
+    return annotations
+
+
 @dataset_app.command("field")
 def dataset_field(
     slug: str, name: str,
     type: Optional[str] = typer.Option(None, "--type", help="text, int, double, boolean, date, datetime, geo_point_2d…"),
     label: Optional[str] = typer.Option(None, "--label"),
     description: Optional[str] = typer.Option(None, "--description"),
+    annotate: Optional[list[str]] = typer.Option(
+        None, "--annotate", metavar="NAME[=ARG]",
+        help="An annotation, repeatable, replacing those set before: facet, disjunctive, hierarchical=/, "
+             "multivalued=;, facetsort=-count, sortable, id, unit=€, decimals=2, timeserie_precision=day"),
+    clear_annotations: bool = typer.Option(False, "--clear-annotations", help="Remove the field's annotations"),
 ):
-    """Override a field's type, label or description; applies from the next load on."""
+    """Override a field's type, label, description or annotations (Opendatasoft's: a facet, its
+    sort, a hierarchy, values split on a separator…); applies from the next load on."""
     instance = _instance()
+    annotations = {} if clear_annotations else _annotations(annotate) if annotate else None
     with _errors(), instance.session() as session:
         services.set_field_override(session, services.get_dataset(session, slug), name, type=type, label=label,
-                                    description=description)
+                                    description=description, annotations=annotations)
     out.print(f"{slug}.{name}: override saved; run `portail dataset reload {slug}` to apply it")
 
 
