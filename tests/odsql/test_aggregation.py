@@ -89,6 +89,17 @@ def test_group_by_date_field_and_expression(con):
     assert {(r["month"], r["lower(city)"]): r["n"] for r in rows} == counts
 
 
+@pytest.mark.parametrize("pattern", ["''", "\"'week'\""])
+def test_a_pattern_of_text_alone_groups_and_sorts_dates_and_nulls_apart(con, pattern):
+    """date_format() of text alone is that text for a date, null for none: never a literal,
+    which the engine refuses to group or sort by."""
+    text = "" if pattern == "''" else "week"
+    rows = run(con, select="count(*) as n", group_by=f"date_format(d, {pattern}) as t")
+    assert {r["t"]: r["n"] for r in rows} == Counter(text if r.d else None for r in ROWS)
+    ordered = run(con, select="id", order_by=f"date_format(d, {pattern}) desc, id")
+    assert [r["id"] for r in ordered] == [r.id for r in sorted(ROWS, key=lambda r: (r.d is None, r.id))]
+
+
 def test_select_may_repeat_a_group_expression(con):
     rows = run(con, select="year(d), count(*)", group_by="year(d)")
     assert list(rows[0]) == ["year(d)", "count(*)"]

@@ -169,7 +169,7 @@ textual = st.one_of(st.sampled_from([Field("name"), Field("city"), Field("tags")
                     st.builds(lambda x: Call("lower", (x,)), st.sampled_from([Field("name"), Field("city")])),
                     st.builds(lambda x: Call("concat", (Field("name"), String(x))), clean_texts),
                     st.builds(lambda p: Call("date_format", (Field("ts"), String(p))),
-                              st.sampled_from(["yyyy-MM-dd", "EEEE", "MMMM", "HH:mm", "'at' H"])))
+                              st.sampled_from(["yyyy-MM-dd", "EEEE", "MMMM", "HH:mm", "'at' H", "", "'week'"])))
 temporal = st.one_of(st.sampled_from([Field("d"), Field("ts"), Call("now"), Call("now", (
     Compare("=", Field("days"), Negate(Number(30))),))]),
     st.sampled_from(["2017", "2020-02", "2021-06-01", "2020-01-01T10:00:00Z"]).map(DateLiteral))

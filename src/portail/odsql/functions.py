@@ -550,8 +550,12 @@ def date_format_sql(ctx: Context, value: Typed, pattern: str) -> exp.Expression:
         if sql is None:
             raise ctx.error(f"Unsupported date_format symbol: {token}")
         pieces.append(sql)
-    if not pieces:
-        return exp.Literal.string("")
+    if all(isinstance(piece, exp.Literal) for piece in pieces):
+        # Text alone (a pattern "" or "'week'"): still null for a null date, and no literal,
+        # which the engine would refuse as a GROUP BY or ORDER BY item.
+        text = string("".join(piece.this for piece in pieces))
+        return exp.Case(ifs=[exp.If(this=exp.Is(this=value.sql.copy(), expression=exp.Null()), true=exp.Null())],
+                        default=text)
     result = pieces[0]
     for piece in pieces[1:]:  # || keeps NULL dates NULL
         result = exp.DPipe(this=result, expression=piece)
