@@ -14,6 +14,7 @@ refinement can never inject SQL or match across types.
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -150,21 +151,28 @@ def _constant(value: str | int | float | bool, params: list | None) -> exp.Expre
     return exp.Literal.string(value)
 
 
-def _date_range(value: str) -> tuple[date, date]:
+def _date_range(value: str) -> tuple[date, date | None]:
+    """The first day of a date path and the first day after it (None past year 9999: the path
+    is open above, the records of its last day included)."""
     parts = [p for p in re.split(r"[/-]", value.strip()) if p]
     try:
         numbers = [int(p) for p in parts]
         if len(numbers) == 1:
-            return date(numbers[0], 1, 1), date(numbers[0] + 1, 1, 1)
+            start = date(numbers[0], 1, 1)
+            return start, _next_day(date(start.year, 12, 31))
         if len(numbers) == 2:
             start = date(numbers[0], numbers[1], 1)
-            return start, (start + timedelta(days=32)).replace(day=1)
+            return start, _next_day(date(start.year, start.month, calendar.monthrange(start.year, start.month)[1]))
         if len(numbers) == 3:
             start = date(*numbers)
-            return start, start + timedelta(days=1)
+            return start, _next_day(start)
     except ValueError:
         pass
     raise invalid_parameter(f"Invalid date path {value!r}: YYYY, YYYY/MM or YYYY/MM/DD is expected.")
+
+
+def _next_day(day: date) -> date | None:
+    return None if day == date.max else day + timedelta(days=1)
 
 
 def refinement_condition(refinement: Refinement, params: list | None = None) -> exp.Expression:
@@ -178,13 +186,16 @@ def refinement_condition(refinement: Refinement, params: list | None = None) -> 
         start, end = _date_range(refinement.value)
         if f.type == FieldType.DATETIME:  # the path's first and next instants in the caller's zone
             tz = zone(refinement.timezone)
-            low = _constant(datetime(start.year, start.month, start.day, tzinfo=tz).isoformat(), params)
-            high = _constant(datetime(end.year, end.month, end.day, tzinfo=tz).isoformat(), params)
-            low, high = exp.cast(low, "TIMESTAMPTZ"), exp.cast(high, "TIMESTAMPTZ")
+
+            def bound(day: date) -> exp.Expression:
+                return exp.cast(_constant(datetime(day.year, day.month, day.day, tzinfo=tz).isoformat(), params),
+                                "TIMESTAMPTZ")
         else:
-            low = exp.cast(_constant(start.isoformat(), params), "DATE")
-            high = exp.cast(_constant(end.isoformat(), params), "DATE")
-        condition: exp.Expression = exp.and_(column >= low, column < high)
+            def bound(day: date) -> exp.Expression:
+                return exp.cast(_constant(day.isoformat(), params), "DATE")
+        condition: exp.Expression = column >= bound(start)
+        if end is not None:
+            condition = exp.and_(condition, column.copy() < bound(end))
     elif (separator := hierarchy_separator(f)) is not None:  # a path: the value or anything below it
         if (items := multivalued_items(f, column.copy())) is None:
             condition = _on_path(column.copy(), separator, refinement.value, params)
@@ -367,7 +378,7 @@ def _order(spec: FacetSpec) -> list[exp.Ordered]:
 
 
 def facet_query(spec: FacetSpec, filters: list[exp.Expression], *, level: int = -1,
-                within: tuple[date, date] | None = None, timezone: str = "UTC") -> exp.Select:
+                within: tuple[date, date | None] | None = None, timezone: str = "UTC") -> exp.Select:
     """Value counts of one facet under the filters; ``level`` buckets a date field (a datetime
     one by its wall-clock date in ``timezone``)."""
     column = exp.column(spec.field.name, quoted=True)
@@ -379,8 +390,9 @@ def facet_query(spec: FacetSpec, filters: list[exp.Expression], *, level: int = 
         value = exp.func("date_part", exp.Literal.string(DATE_LEVELS[level]), moment.copy())
     conditions = [*filters, exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))]
     if within:
-        conditions += [moment.copy() >= exp.cast(exp.Literal.string(within[0].isoformat()), "DATE"),
-                       moment.copy() < exp.cast(exp.Literal.string(within[1].isoformat()), "DATE")]
+        conditions.append(moment.copy() >= exp.cast(exp.Literal.string(within[0].isoformat()), "DATE"))
+        if within[1] is not None:  # None: open above (the last days of year 9999)
+            conditions.append(moment.copy() < exp.cast(exp.Literal.string(within[1].isoformat()), "DATE"))
     items = multivalued_values(spec.field, column.copy()) if level < 0 else None
     if items is not None:  # a multivalued field: each value counts the records holding it (as group_by does)
         values = exp.select(exp.alias_(exp.Anonymous(this="unnest", expressions=[items]), "v")).from_("records")
@@ -468,7 +480,7 @@ def _path_entries(run, spec: FacetSpec, filters, refined: set[str], *, level: in
 
 
 def _date_entries(run, spec: FacetSpec, filters, refined: set[str], *, level: int, prefix: str,
-                  within: tuple[date, date] | None, timezone: str) -> list[dict]:
+                  within: tuple[date, date | None] | None, timezone: str) -> list[dict]:
     entries = []
     for row in run(facet_query(spec, filters, level=level, within=within, timezone=timezone)):
         part = f"{int(row['v']):02d}" if level else str(int(row["v"]))

@@ -34,6 +34,7 @@ backquotes: the text of ``q`` never reaches the compiler as syntax.
 
 from __future__ import annotations
 
+import calendar
 import math
 import re
 from datetime import date, timedelta
@@ -139,20 +140,21 @@ def _value(f: Field, text: str) -> str:
     return quote_string(raw)
 
 
-def _period(f: Field, text: str) -> tuple[str, str] | None:
+def _period(f: Field, text: str) -> tuple[str, str | None] | None:
     """A partial date (``2020``, ``2020/01``, ``2020-01-15``) on a date field as the ODSQL
-    literals of its first day and of the day after its last: v1 reads it as that period."""
+    literals of its first day and of the day after its last (None past 9999-12-31: no day comes
+    after it): v1 reads it as that period."""
     match = _PARTIAL.fullmatch(_unquoted(text))
     if f.type not in _TEMPORAL or match is None:
         return None
     year, month, day = (int(g) if g else None for g in match.groups())
     try:
         start = date(year, month or 1, day or 1)
-        end = start + timedelta(days=1) if day else date(year + (month == 12), month % 12 + 1, 1) if month \
-            else date(year + 1, 1, 1)
+        last = start if day else date(year, month, calendar.monthrange(year, month)[1]) if month else date(year, 12, 31)
     except ValueError:
         raise invalid_parameter(f"Invalid value for q API parameter: {text!r} is not a date.") from None
-    return f"date'{start.isoformat()}'", f"date'{end.isoformat()}'"
+    end = None if last == date.max else last + timedelta(days=1)
+    return f"date'{start.isoformat()}'", f"date'{end.isoformat()}'" if end else None
 
 
 def _field_query(f: Field, op: str, value: str) -> str:
@@ -161,11 +163,16 @@ def _field_query(f: Field, op: str, value: str) -> str:
     if ranged and op == ":":  # inclusive bounds; a partial date bound spans its period
         first, last = (_period(f, part) for part in ranged.groups())
         low = first[0] if first else _value(f, ranged.group(1))
+        if last and last[1] is None:  # up to the end of time
+            return f"({name} >= {low})"
         high = f"< {last[1]}" if last else f"<= {_value(f, ranged.group(2))}"
         return f"({name} >= {low} and {name} {high})"
     period = _period(f, value)
     if period is not None:
         start, end = period
+        if end is None:  # the period runs to the last day there is: nothing comes after it
+            return {":": f"{name} >= {start}", "==": f"{name} >= {start}", "=": f"{name} >= {start}",
+                    ">=": f"{name} >= {start}", ">": "false", "<": f"{name} < {start}", "<=": f"{name} is not null"}[op]
         within = f"({name} >= {start} and {name} < {end})"
         return {":": within, "==": within, "=": within, ">=": f"{name} >= {start}", ">": f"{name} >= {end}", "<": f"{name} < {start}", "<=": f"{name} < {end}"}[op]
     if op == ":" and f.type == FieldType.TEXT:  # words of the field, case and accents aside (``==`` is exact)

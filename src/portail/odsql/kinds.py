@@ -191,7 +191,11 @@ def date_sql(day: date) -> exp.Expression:
 
 
 def timestamptz_sql(moment: datetime) -> exp.Expression:
-    return exp.cast(exp.Literal.string(literals.utc_text(moment)), "TIMESTAMPTZ")
+    try:
+        text = literals.utc_text(moment)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is in year 10000 in UTC, which Python cannot write
+        raise LiteralError(f"date out of range: {moment.isoformat()}") from None
+    return exp.cast(exp.Literal.string(text), "TIMESTAMPTZ")
 
 
 def timestamp_sql(moment: datetime) -> exp.Expression:

@@ -99,8 +99,13 @@ def settled(moment: datetime) -> datetime:
     change (02:30 on the night clocks go forward) is held by Python with the offset before the
     change, so it names an instant (01:30 UTC in Paris) whose clock reads 03:30; left as it is,
     Python keeps answering 02:30 when asked the time in its own zone, and ``hour()`` gave 2
-    where the value was written 03:30."""
-    return moment.astimezone(timezone.utc).astimezone(moment.tzinfo)
+    where the value was written 03:30. A moment whose instant falls outside Python's years (the
+    last hours of 9999 west of UTC) is left as it is: no DST change there, and writing it for the
+    engine says it is out of range (``kinds.timestamptz_sql``)."""
+    try:
+        return moment.astimezone(timezone.utc).astimezone(moment.tzinfo)
+    except OverflowError:
+        return moment
 
 
 def start_of_day(day: date, tz: ZoneInfo) -> datetime:
