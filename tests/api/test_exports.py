@@ -37,9 +37,12 @@ def client(tmp_path_factory, refdata):
     path.write_text("nom;valeur\n=HYPERLINK(\"http://evil\");-3\n+33 1 23;4\n@SUM(A1);5\nnormal;6\n")
     labelled = tmp_path_factory.mktemp("src") / "lab.csv"
     labelled.write_text("code;tags;note;lat\n01;=a,+b,c;texte;48.85\n02;x,y;-12;48.86\n03;;;48.87\n")
+    places = tmp_path_factory.mktemp("src") / "lieux.csv"
+    places.write_text("nom;geo_point_2d\nmairie;48.8566,2.3522\nsans lieu;\ngare;48.8443,2.3744\n")
     instance = published_instance(tmp_path_factory.mktemp("exports") / "home",
                                   Published("logements", logements_file(refdata), "Logements sociaux"),
                                   Published("formules", path, "Formules"),
+                                  Published("lieux", places, "Lieux"),
                                   Published("regions", refdata / "geo" / "regions.geojson", "Régions"),
                                   Published("lab", labelled, "Labels", annotations={"tags": {"multivalued": [","]}},
                                             labels={"code": '=HYPERLINK("http://evil")', "note": "Note", "lat": "Note"}))
@@ -374,3 +377,20 @@ def test_the_legacy_download_link_serves_the_shapefile(client, tmp_path, refdata
     ours, theirs = (geo_file(r, "shp", tmp_path / name) for r, name in ((legacy, "legacy"), (export, "export")))
     assert pyogrio.read_dataframe(ours).drop(columns="geometry").equals(pyogrio.read_dataframe(theirs).drop(columns="geometry"))
     assert len(pyogrio.read_dataframe(ours)) == len(pyogrio.read_dataframe(refdata / "geo" / "regions.geojson"))
+
+
+def test_flatgeobuf_keeps_records_without_a_geometry(client, tmp_path):
+    """GDAL's spatial index holds no empty geometry (the export failed mid-file): a file holding
+    one goes without the index; one without any keeps it, for readers' bounding-box requests."""
+    import pyogrio
+
+    places = "/api/explore/v2.1/catalog/datasets/lieux/exports/fgb"
+    whole, located = tmp_path / "whole.fgb", tmp_path / "located.fgb"
+    whole.write_bytes(client.get(places).content)
+    located.write_bytes(client.get(places, params={"where": "geo_point_2d is not null"}).content)
+    frame = pyogrio.read_dataframe(whole)
+    assert sorted(frame["nom"]) == ["gare", "mairie", "sans lieu"]
+    assert list(frame[frame.geometry.isna()]["nom"]) == ["sans lieu"]
+    assert sorted(pyogrio.read_dataframe(located)["nom"]) == ["gare", "mairie"]
+    assert not pyogrio.read_info(whole)["capabilities"]["fast_spatial_filter"]
+    assert pyogrio.read_info(located)["capabilities"]["fast_spatial_filter"]

@@ -48,7 +48,7 @@ from portail.store import Prepared
 from portail.values import record_id_expression
 from portail.catalog import services
 from portail.catalog.generation import GenerationCache
-from portail.catalog.models import Dataset
+from portail.catalog.models import Dataset, DatasetVersion
 from portail.operations import Instance, settled_stamp
 from portail.schema import Field, FieldType, fields_from_json
 
@@ -682,6 +682,17 @@ def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | N
     return copy.deepcopy(_FACETS.get(key, compute, keep=lambda answer: not answer[1])[0])
 
 
+def _any_null_geometry(instance: Instance, version: DatasetVersion, query: exp.Select, columns: list[Field]) -> bool:
+    """Whether a record the export writes has no geometry (``ExportOptions.null_geometries``):
+    asked first, as the file is written from the first batch on."""
+    from portail.exports.waypoints import geometry_field
+
+    geo = geometry_field(columns)
+    found = exp.select("1").from_(query.subquery("exported")).where(
+        exp.column(geo.name, table="exported", quoted=True).is_(exp.null())).limit(1)
+    return instance.store.query(version.location, found).num_rows > 0
+
+
 #: Facet answers, keyed on the version file (immutable) and everything that shapes them.
 _FACETS = GenerationCache(1024)
 
@@ -748,6 +759,8 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
         except ValueError as error:
             parameter, detail = error.args
             raise invalid_parameter(f"Invalid value for {parameter} API parameter: {detail}.") from None
+    if fmt.name == "fgb" and not options.ordered:
+        options = dataclasses.replace(options, null_geometries=_any_null_geometry(instance, version, query, columns))
     if options.epsg != 4326:
         from pyproj import CRS
         from pyproj.exceptions import CRSError

@@ -68,6 +68,9 @@ class ExportOptions:
     #: which writes the features in its own (packed Hilbert) order; without one it keeps the index
     #: that lets readers fetch a bounding box by range requests
     ordered: bool = False
+    #: some records have no geometry: FlatGeobuf's spatial index cannot hold them (GDAL fails
+    #: mid-file), so the file goes without it, every record kept
+    null_geometries: bool = False
     #: rows of an XLSX sheet, header included: Excel's limit (xlsxwriter silently drops the rows
     #: beyond it, so the records go on in further sheets)
     xlsx_sheet_rows: int = 1_048_576
@@ -505,7 +508,8 @@ def _ogr_writer(fmt: str) -> Writer:
         epsg = 4326 if fmt == "kml" else options.epsg
         transformer = Transformer.from_crs(4326, epsg, always_xy=True) if epsg != 4326 else None
         creation = _OGR_OPTIONS.get(fmt, {})
-        if fmt == "fgb" and options.ordered:  # its spatial index would put the features in its own order
+        if fmt == "fgb" and (options.ordered or options.null_geometries):
+            # its spatial index would put the features in its own order, and holds no empty one
             creation = {"layer_options": {"SPATIAL_INDEX": "NO"}}
         try:
             appended = False
