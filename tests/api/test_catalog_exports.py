@@ -157,6 +157,25 @@ def test_catalogue_csv_options_and_timezone(catalogue):
     assert catalogue.get(f"{URL}/json", params={"where": "dataset_id ="}).json()["error_code"] == "ODSQLError"
 
 
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_catalogue_tables_write_computed_numbers(catalogue, fmt):
+    """sum() of integers comes from the engine as a Decimal, avg() as a float: numbers in the
+    file as in the JSON export (the tables answered 500 on the Decimal, and quoted floats)."""
+    from python_calamine import CalamineWorkbook
+
+    params = {"select": "sum(default.records_count) as total, avg(default.records_count) as mean, "
+                        "-max(default.records_count) as least", "with_bom": False}
+    (expected,) = catalogue.get(f"{URL}/json", params=params).json()
+    response = catalogue.get(f"{URL}/{fmt}", params=params)
+    assert response.status_code == 200, response.text
+    if fmt == "csv":
+        assert response.text.split("\r\n")[1] == ";".join(
+            str(expected[k]) for k in ("total", "mean", "least"))  # unquoted numbers
+    else:
+        sheet = CalamineWorkbook.from_filelike(io.BytesIO(response.content)).get_sheet_by_index(0).to_python()
+        assert sheet[1] == pytest.approx([expected["total"], expected["mean"], expected["least"]])  # number cells
+
+
 def test_catalogue_csv_neutralises_formulas(catalogue):
     (row,) = _csv(catalogue, where="dataset_id='formules'")
     assert row["title"] == "'=HYPERLINK(\"http://evil\",\"titre\")"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC
+from decimal import Decimal
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -67,8 +68,13 @@ def _unbounded(limit: int, offset: int, **_: int) -> int:
     return check_paging(limit, offset, max_limit=sys.maxsize // 2, window=sys.maxsize)
 
 
+def _int64(value: int | float | Decimal) -> bool:
+    """An integer value a 64-bit column holds (the engine hands ``sum()`` of integers as an integral Decimal)."""
+    return not isinstance(value, float) and value == int(value) and -2**63 <= value < 2**63
+
+
 def _table(rows: list[dict[str, Any]], list_separator: str) -> tuple[list[Field], pa.Table]:
-    """Rows as the dataset exports' writers take them: integers and booleans typed, a
+    """Rows as the dataset exports' writers take them: numbers and booleans typed, a
     multivalued value joined into one text cell, the rest text (so that the writers
     neutralise formulas in it)."""
     names = list(dict.fromkeys(name for row in rows for name in row))
@@ -76,10 +82,13 @@ def _table(rows: list[dict[str, Any]], list_separator: str) -> tuple[list[Field]
     for name in names:
         values = [row.get(name) for row in rows]
         present = [v for v in values if v is not None]
+        numbers = [v for v in present if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool)]
         if present and all(isinstance(v, bool) for v in present):
             kind, array = FieldType.BOOLEAN, pa.array(values, pa.bool_())
-        elif present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
-            kind, array = FieldType.INT, pa.array(values, pa.int64())
+        elif present and len(numbers) == len(present) and all(_int64(v) for v in numbers):
+            kind, array = FieldType.INT, pa.array([None if v is None else int(v) for v in values], pa.int64())
+        elif present and len(numbers) == len(present):  # sum(), avg(), a decimal the engine hands as Decimal
+            kind, array = FieldType.DOUBLE, pa.array([None if v is None else float(v) for v in values], pa.float64())
         else:
             cells = [None if v is None else list_separator.join(map(str, v)) if isinstance(v, list)
                      else v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in values]
