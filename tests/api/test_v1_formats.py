@@ -101,3 +101,20 @@ def test_search_formats_opendatasoft_does_not_list_are_refused(client, fmt):
     answer = client.get(SEARCH, params={"dataset": "logements", "format": fmt})
     assert answer.status_code == 400 and answer.json()["error_code"] == "InvalidRESTParameterError"
     assert "'csv'" in answer.json()["error"]
+
+
+@pytest.mark.parametrize("fmt", ["jsonld", "turtle", "rdfxml", "n3"])
+def test_the_page_download_link_names_rdf_records_as_v21_does(client, rows, fmt):
+    """The RDF formats name each record by its v2.1 URL: the dataset page's download link
+    answered 500 (no dataset URL to build the names from)."""
+    from rdflib import Graph
+
+    answer = client.get("/explore/dataset/logements/download/",
+                        params={"format": fmt, "q": "annee>=2015", "refine.bs": "RIVP"})
+    assert answer.status_code == 200, answer.text
+    graph = Graph().parse(data=answer.content, format={"jsonld": "json-ld", "rdfxml": "xml", "n3": "nt"}.get(fmt, fmt))
+    subjects = {str(s) for s in graph.subjects() if "/records/" in str(s)}
+    assert len(subjects) == sum(1 for r in rows if int(r["annee"]) >= 2015 and r["bs"] == "RIVP")
+    v21 = client.get("/api/explore/v2.1/catalog/datasets/logements/exports/jsonld",
+                     params={"where": "annee>=2015", "refine": "bs:RIVP"})
+    assert subjects == {str(s) for s in Graph().parse(data=v21.content, format="json-ld").subjects() if "/records/" in str(s)}

@@ -93,6 +93,12 @@ def public_url(request: Request, portal_id: str) -> str:
     return settings.base_url.rstrip("/") + root
 
 
+def dataset_url(request: Request, portal_id: str, slug: str) -> str:
+    """A dataset's v2.1 URL at the configured address: the base of its records' IRIs in the
+    RDF exports and of its events' UIDs in the calendar, whichever route exports them."""
+    return f"{public_url(request, portal_id)}/api/explore/v2.1/catalog/datasets/{slug}"
+
+
 class LoginRequired(Exception):
     """A web page of a private portal asked by an anonymous caller: redirect to the login page."""
 

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.datastructures import URL
 
 from portail.api.catalog_search import CatalogPage, catalog_facets, catalog_where, search_catalog
-from portail.api.deps import portal_url, public_url
+from portail.api.deps import dataset_url, portal_url
 from portail.api.explore_service import (GROUP_WINDOW, MAX_LIMIT, MAX_WINDOW, check_paging, check_records_access,
                                          dataset_facets, export_stream, get_record, get_visible_dataset, query_records,
                                          visible_datasets)
@@ -246,7 +246,7 @@ def export_answer(request: Request, principal: Principal, portal: str, dataset_i
                                                      if n.strip()),
                             use_extension=use_extension, start_field=(start_field or "").strip() or None,
                             end_field=(end_field or "").strip() or None,
-                            dataset_url=f"{public_url(request, portal)}/api/explore/v2.1/catalog/datasets/{dataset.slug}")
+                            dataset_url=dataset_url(request, portal, dataset.slug))
     fmt, chunks = export_stream(instance, dataset, format, select=select, order_by=order_by, limit=limit,
                                 offset=offset, options=options, refine=refine, exclude=exclude, where=where, text=text, lang=lang,
                                 timezone=timezone, group_by=group_by, principal=principal,

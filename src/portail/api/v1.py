@@ -39,7 +39,7 @@ from fastapi.routing import APIRoute
 
 from portail.api.catalog_exports import CSV_COLUMNS, catalog_info, rss_response, table_response
 from portail.api.catalog_search import catalog_facets, catalog_where, search_catalog
-from portail.api.deps import portal_url
+from portail.api.deps import dataset_url, portal_url
 from portail.api.errors import invalid_parameter
 from portail.api.explore import attachment_file
 from portail.api.explore_service import (check_records_access, dataset_facets, export_batches, get_record,
@@ -485,7 +485,8 @@ def v1_router(portal: str = "public") -> APIRouter:
         if len(params_of(request).getlist("dataset")) > 1:
             raise invalid_parameter("Invalid value for dataset API parameter: one dataset is expected.")
         ds = get_visible_dataset(instance(request), portal, dataset, principal)
-        options = ExportOptions(use_labels=use_labels_for_header, delimiter=csv_separator, filename=ds.slug, timezone=timezone)
+        options = ExportOptions(use_labels=use_labels_for_header, delimiter=csv_separator, filename=ds.slug, timezone=timezone,
+                                dataset_url=dataset_url(request, portal, ds.slug))
         where, text = _conditions(request, ds, q)
         written = {"jsonp": "json", "geojsonp": "geojson", "xls": "xlsx"}.get(format, format)
         fmt, columns, batches, options = export_batches(
