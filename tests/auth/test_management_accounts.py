@@ -45,6 +45,8 @@ def test_operator_manages_users_groups_keys_and_audit(site):
     reset = client.post(f"{API}/users/bob/reset-token", headers=OP).json()
     assert reset["token"] and "reset-password?token=" in reset["reset_url"]
     assert client.put(f"{API}/quotas/group/agents", json={"calls": 99}, headers=OP).status_code == 200
+    assert client.put(f"{API}/quotas/group/agents", json={"calls": 2**80}, headers=OP).status_code == 400
+    assert client.post(f"{API}/datasets/x/reindex", json={"version": 2**80}, headers=OP).status_code == 400
     assert client.get(f"{API}/quotas", headers=OP).json()["results"] == [{"kind": "group", "name": "agents", "calls": 99}]
     audit = client.get(f"{API}/audit", params={"action": "apikey.", "limit": 1}, headers=OP).json()
     assert audit["total_count"] == 3 and audit["results"][0]["action"] == "apikey.revoke"  # vera's, bob's, revoke
@@ -52,6 +54,8 @@ def test_operator_manages_users_groups_keys_and_audit(site):
     assert page2["results"][0]["action"] == "apikey.create"
     assert client.get(f"{API}/audit", params={"since": "2999-01-01"}, headers=OP).json()["total_count"] == 0
     assert client.get(f"{API}/audit", params={"since": "not a date"}, headers=OP).status_code == 400
+    assert client.get(f"{API}/audit", params={"offset": 2**62}, headers=OP).json()["results"] == []
+    assert client.get(f"{API}/audit", params={"offset": 2**80}, headers=OP).status_code == 400  # not SQLite's overflow
     assert client.get(f"{API}/users", headers={"Authorization": "Bearer wrong"}).status_code == 401
     disabled = client.patch(f"{API}/users/bob", json={"role": "viewer", "active": False}, headers=OP).json()
     assert disabled["active"] is False and disabled["role"] == "viewer"

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from portail.api.errors import ApiError
 from portail.auth import Principal, can, keys, ratelimit, services, sessions
@@ -103,7 +103,7 @@ class KeyCreate(BaseModel):
 
 class QuotaSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    calls: int | None  # per window; 0: no limit; null: remove the override
+    calls: int | None = Field(ge=0, le=2**62)  # per window; 0: no limit; null: remove the override
 
 
 class SecuritySet(BaseModel):
@@ -328,7 +328,7 @@ def accounts_router() -> APIRouter:
                                   "target, since/until ISO dates; paging)")
     def audit(request: Request, action: str | None = None, actor: str | None = None, target: str | None = None,
               since: datetime | None = None, until: datetime | None = None,
-              limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)):
+              limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=2**62)):  # SQLite's integers
         allow(caller(request), "manage_users")
         with db(request) as s:
             total, events = audit_query(s, action=action, actor=actor, target=target, since=since, until=until,

@@ -84,7 +84,7 @@ class FieldOverride(BaseModel):
 
 
 class VersionChoice(BaseModel):
-    version: int | None = None
+    version: int | None = PydanticField(None, ge=1, le=2**62)  # SQLite's integers
 
 
 class SourceUrl(BaseModel):
