@@ -339,6 +339,14 @@ def test_openapi_document_resolves_and_says_what_routes_answer(client):
     assert {"403", "410"} <= set(records)
     assert {"400", "404"} <= set(spec["paths"]["/api/datasets/1.0/{dataset_id}/"]["get"]["responses"])
     assert {"visibility", "data_visible", "alternative_exports"} <= set(spec["components"]["schemas"]["Dataset"]["properties"])
+    # with select, a dataset's answer holds the items selected only ({"0": 0} for select=0)
+    dataset = spec["paths"][f"{EXPLORE}/catalog/datasets/{{dataset_id}}"]["get"]["responses"]["200"]
+    answer = spec["components"]["schemas"][dataset["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert {"$ref": "#/components/schemas/Dataset"} in answer["anyOf"] and {"type", "description"} >= \
+        set(next(a for a in answer["anyOf"] if "$ref" not in a))
+    # the dataset page's download link answers any export's file (xls: the XLSX file)
+    page = spec["paths"]["/explore/dataset/{dataset_id}/download/"]["get"]["responses"]["200"]["content"]
+    assert {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/zip"} <= set(page)
 
 
 def test_json_fields_are_json_blob_for_clients(client):

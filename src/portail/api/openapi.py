@@ -61,8 +61,12 @@ ATTACHMENTS = {"type": "object", "properties": {"links": LINKS, "attachments": {
 EXPORT_LINKS = {"type": "object", "properties": {"links": LINKS}}
 RECORD = {"type": "object", "description": "A record: its fields (or the selected expressions) by name or alias.",
           "additionalProperties": True}
-SCHEMAS = {"Error": ERROR, "Link": LINK, "Field": FIELD, "Dataset": DATASET, "Records": RECORDS,
-           "Datasets": DATASETS, "FacetValue": FACET_VALUE, "Facets": FACETS, "Attachments": ATTACHMENTS,
+#: A dataset's answer: the dataset, or with ``select`` only the items selected (ODSQL over the
+#: catalogue's fields), each under its name or alias, whatever its type.
+DATASET_ANSWER = {"anyOf": [{"$ref": "#/components/schemas/Dataset"},
+                            {"type": "object", "description": "With select: the selected items by name or alias."}]}
+SCHEMAS = {"Error": ERROR, "Link": LINK, "Field": FIELD, "Dataset": DATASET, "DatasetAnswer": DATASET_ANSWER,
+           "Records": RECORDS, "Datasets": DATASETS, "FacetValue": FACET_VALUE, "Facets": FACETS, "Attachments": ATTACHMENTS,
            "ExportLinks": EXPORT_LINKS, "Record": RECORD, "Links": EXPORT_LINKS}
 #: How callers authenticate (§8.1 of the reference): Opendatasoft's spec names its scheme ``apikey``.
 SECURITY_SCHEMES = {
@@ -75,7 +79,7 @@ SECURITY = [{}, {"apikey": []}, {"apikeyHeader": []}]
 
 #: Path suffix (after the API prefix) → schema of the 200 JSON answer.
 JSON_ANSWERS = {
-    "/catalog/datasets": "Datasets", "/catalog/datasets/{dataset_id}": "Dataset",
+    "/catalog/datasets": "Datasets", "/catalog/datasets/{dataset_id}": "DatasetAnswer",
     "/catalog/datasets/{dataset_id}/records": "Records", "/catalog/datasets/{dataset_id}/records/{record_id}": "Record",
     "/catalog/datasets/{dataset_id}/facets": "Facets", "/catalog/facets": "Facets",
     "/catalog/datasets/{dataset_id}/attachments": "Attachments", "/catalog/datasets/{dataset_id}/exports": "ExportLinks",

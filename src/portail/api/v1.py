@@ -102,9 +102,11 @@ LEGACY_DOWNLOAD = tuple(
     Param("format", default="csv", choices=tuple(dict.fromkeys(("csv", "json", "jsonp", "geojson", "geojsonp",
                                                                *FORMATS, "xls")))) if p.name == "format" else p
     for p in DOWNLOAD[1:])
-#: What a download answers, for the OpenAPI description.
+#: What a download answers, for the OpenAPI description; the page's link, any export's file too.
 DOWNLOADED = {200: {"content": {media: {"schema": {}} for media in
                                 ("text/csv", "application/json", "application/geo+json", "application/javascript")}}}
+PAGE_DOWNLOADED = {200: {"content": {**DOWNLOADED[200]["content"],
+                                     **{fmt.media_type: {"schema": {}} for fmt in FORMATS.values()}}}}
 #: A JSONP callback: a JavaScript name or dotted path, nothing a page could run as code.
 _CALLBACK = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 
@@ -467,7 +469,7 @@ def v1_router(portal: str = "public") -> APIRouter:
                          use_labels_for_header=use_labels_for_header)
 
     @query_route(router, "/explore/dataset/{dataset_id}/download/", LEGACY_DOWNLOAD,
-                 summary="Legacy download link of a dataset page (v1 download)", responses=DOWNLOADED)
+                 summary="Legacy download link of a dataset page (v1 download)", responses=PAGE_DOWNLOADED)
     def download_page(request: Request, principal, dataset_id: str, *, q, sort, fields, timezone, format, callback,
                       csv_separator, use_labels_for_header):
         """Opendatasoft's dataset pages linked their exports as ``/explore/dataset/<id>/download/
