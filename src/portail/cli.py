@@ -109,7 +109,7 @@ def _step_lines(steps: list[dict]) -> list[str]:
 
 def _options(format: str | None, encoding: str | None, delimiter: str | None, sheet: str | None) -> ReadOptions:
     return ReadOptions(format=format, encoding=encoding, delimiter=delimiter,
-                       sheet=int(sheet) if sheet and sheet.isdigit() else sheet)
+                       sheet=int(sheet) if sheet and sheet.isdecimal() else sheet)
 
 
 FormatOpt = typer.Option(None, "--format", help="Force the format (csv, xlsx, json, geojson, shp, parquet…).")

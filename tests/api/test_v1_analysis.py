@@ -157,6 +157,8 @@ def test_filters_sort_maxpoints_and_cumulative(client, rows):
     assert [p["x"] for p in get(client, **params, sort="-nb_plai")] == sorted(counts)
     # maxpoints empty (as the charts send it) or 0: every point
     assert len(get(client, **params, maxpoints="")) == len(get(client, **params, maxpoints=0)) == len(counts)
+    superscript = client.get(ANALYZE, params={**params, "maxpoints": "\u00b2"})  # isdigit(), not int()
+    assert superscript.status_code == 400 and "maxpoints" in superscript.json()["message"]
     running = get(client, **params, **{"y.n.cumulative": "true", "y.m.func": "COUNT", "y.m.cumulative": "false"})
     assert [p["n"] for p in running] == [sum(counts[y] for y in counts if y <= year) for year in sorted(counts)]
     assert [p["m"] for p in running] == [counts[year] for year in sorted(counts)]

@@ -294,7 +294,7 @@ def _maxpoints(text: str | None) -> int:
     text = (text or "").strip()
     if not text:
         return 0
-    if not text.isdigit():
+    if not text.isdecimal():
         raise invalid_parameter(f"Invalid value for maxpoints API parameter: {text!r} was found but a positive "
                                 "integer (or 0 for every point) is expected.")
     return int(text)

@@ -339,7 +339,7 @@ def quota_set(kind: str = typer.Argument(..., help="user, group or apikey"), nam
     """Give a user, group or API key its own quota."""
     from portail.auth import ratelimit
 
-    value = None if calls.strip().lower() == "none" else int(calls) if calls.strip().isdigit() else -1
+    value = None if calls.strip().lower() == "none" else int(calls) if calls.strip().isdecimal() else -1
     with _session() as session:
         ratelimit.set_quota(session, kind, name, value)
     out.print(f"{kind}:{name}: {'default quota' if value is None else f'{value} calls per window'}",

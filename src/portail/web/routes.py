@@ -135,7 +135,7 @@ def web_router(portal: str) -> APIRouter:
         sort = sort if sort in cat.SORTS else "-modified"
         found = cat.search(visible_datasets(instance(request), portal, request_principal(request)), q, refine, sort)
         pages = max(1, -(-len(found.datasets) // PAGE_SIZE))
-        number = min(max(int(page) if page.isdigit() else 1, 1), pages)
+        number = min(max(int(page) if page.isdecimal() else 1, 1), pages)
         lang = request.query_params.get("lang")
 
         def url(drop: tuple[str, str] | None = None, add: tuple[str, str] | None = None, **changes) -> str:
@@ -187,7 +187,8 @@ def web_router(portal: str) -> APIRouter:
             raw = request.query_params.get("page", "1")
             # Deep pages too: the table asks the engine for any page (no 10,000-record window,
             # which only binds API clients paging with offsets).
-            page = max(int(raw) if raw.isdigit() else 1, 1)
+            # (A page past any table's last one, which the engine could not offset to, is the last.)
+            page = min(max(int(raw) if raw.isdecimal() else 1, 1), 2**53 // TABLE_PAGE)
             result = query_records(inst, dataset, limit=TABLE_PAGE, offset=(page - 1) * TABLE_PAGE, window=None,
                                    order_by=state.order_by, with_ids=True, principal=principal, **common)
             pages = max(1, -(-result.total_count // TABLE_PAGE))

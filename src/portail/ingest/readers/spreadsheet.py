@@ -165,7 +165,7 @@ def _choose_sheet(workbook: calamine.CalamineWorkbook, wanted: str | int | None,
 def _sheet_name(names: list[str], wanted: str | int, source: str) -> str:
     if isinstance(wanted, str) and wanted in names:
         return wanted
-    if isinstance(wanted, int) or wanted.strip().isdigit():
+    if isinstance(wanted, int) or wanted.strip().isdecimal():
         index = int(wanted)
         if 0 <= index < len(names):
             return names[index]
