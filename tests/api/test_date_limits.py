@@ -51,6 +51,19 @@ def test_a_refine_on_the_last_period_is_open_above(client, path):
     assert facets.status_code == 200 and facets.json()["facets"][0]["facets"] == []
 
 
+def test_the_last_period_and_any_other_share_one_plan(client, refdata):
+    """Calls refining one field share a plan run with their values: the last period must bind
+    as many values as any other (it bound one, and the next call failed binding two)."""
+    with open(refdata / "elus" / "rne_elus-senateurs-sen.csv", encoding="utf-8") as handle:
+        births = [row["Date de naissance"] for row in csv.DictReader(handle, delimiter=";")]
+    for path in ("9999", "1950", "9999/12", "1950/03"):
+        expected = sum(1 for b in births if b.startswith(path.replace("/", "-")))
+        for params in ({"refine": f"date_de_naissance:{path}"}, {"exclude": f"date_de_naissance:{path}"}):
+            response = client.get(RECORDS, params={**params, "limit": 0})
+            assert response.status_code == 200, response.text
+            assert response.json()["total_count"] == (expected if "refine" in params else len(births) - expected)
+
+
 @pytest.mark.parametrize(("q", "expected"), [
     ("date_de_naissance:[0001-01-01 TO 9999-12-31]", "born"), ("date_de_naissance<=9999-12-31", "born"),
     ("date_de_naissance>=9999-12-31", 0), ("date_de_naissance>9999", 0), ("date_de_naissance:9999/12", 0),

@@ -152,8 +152,8 @@ def _constant(value: str | int | float | bool, params: list | None) -> exp.Expre
 
 
 def _date_range(value: str) -> tuple[date, date | None]:
-    """The first day of a date path and the first day after it (None past year 9999: the path
-    is open above, the records of its last day included)."""
+    """The first day of a date path and the first day after it (None after 9999-12-31, which
+    Python cannot hold: ``_day_text``)."""
     parts = [p for p in re.split(r"[/-]", value.strip()) if p]
     try:
         numbers = [int(p) for p in parts]
@@ -175,6 +175,23 @@ def _next_day(day: date) -> date | None:
     return None if day == date.max else day + timedelta(days=1)
 
 
+#: The day after 9999-12-31, which Python cannot hold and the engine reads.
+AFTER_LAST_DAY = "10000-01-01"
+
+
+def _day_text(day: date | None) -> str:
+    """A day as the engine reads it, None being the day after the last one Python holds."""
+    return AFTER_LAST_DAY if day is None else day.isoformat()
+
+
+def _instant_text(day: date | None, tz: ZoneInfo) -> str:
+    """A day's first instant in ``tz`` as the engine reads it (None: the day after 9999-12-31,
+    with the offset ``tz`` has on that last day)."""
+    if day is not None:
+        return datetime(day.year, day.month, day.day, tzinfo=tz).isoformat()
+    return AFTER_LAST_DAY + "T00:00:00" + datetime(9999, 12, 31, tzinfo=tz).isoformat()[19:]
+
+
 def refinement_condition(refinement: Refinement, params: list | None = None) -> exp.Expression:
     """The condition of a refinement (or exclusion); with ``params``, its values are
     placeholders appended to them, so that every value of a field gives the same SQL."""
@@ -186,16 +203,14 @@ def refinement_condition(refinement: Refinement, params: list | None = None) -> 
         start, end = _date_range(refinement.value)
         if f.type == FieldType.DATETIME:  # the path's first and next instants in the caller's zone
             tz = zone(refinement.timezone)
-
-            def bound(day: date) -> exp.Expression:
-                return exp.cast(_constant(datetime(day.year, day.month, day.day, tzinfo=tz).isoformat(), params),
-                                "TIMESTAMPTZ")
+            low = exp.cast(_constant(datetime(start.year, start.month, start.day, tzinfo=tz).isoformat(), params),
+                           "TIMESTAMPTZ")
+            high = exp.cast(_constant(_instant_text(end, tz), params), "TIMESTAMPTZ")
         else:
-            def bound(day: date) -> exp.Expression:
-                return exp.cast(_constant(day.isoformat(), params), "DATE")
-        condition: exp.Expression = column >= bound(start)
-        if end is not None:
-            condition = exp.and_(condition, column.copy() < bound(end))
+            low = exp.cast(_constant(start.isoformat(), params), "DATE")
+            high = exp.cast(_constant(_day_text(end), params), "DATE")
+        # Two placeholders whatever the path: calls of one shape share one plan (_refinement_values).
+        condition: exp.Expression = exp.and_(column >= low, column < high)
     elif (separator := hierarchy_separator(f)) is not None:  # a path: the value or anything below it
         if (items := multivalued_items(f, column.copy())) is None:
             condition = _on_path(column.copy(), separator, refinement.value, params)
@@ -390,9 +405,8 @@ def facet_query(spec: FacetSpec, filters: list[exp.Expression], *, level: int = 
         value = exp.func("date_part", exp.Literal.string(DATE_LEVELS[level]), moment.copy())
     conditions = [*filters, exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))]
     if within:
-        conditions.append(moment.copy() >= exp.cast(exp.Literal.string(within[0].isoformat()), "DATE"))
-        if within[1] is not None:  # None: open above (the last days of year 9999)
-            conditions.append(moment.copy() < exp.cast(exp.Literal.string(within[1].isoformat()), "DATE"))
+        conditions += [moment.copy() >= exp.cast(exp.Literal.string(within[0].isoformat()), "DATE"),
+                       moment.copy() < exp.cast(exp.Literal.string(_day_text(within[1])), "DATE")]
     items = multivalued_values(spec.field, column.copy()) if level < 0 else None
     if items is not None:  # a multivalued field: each value counts the records holding it (as group_by does)
         values = exp.select(exp.alias_(exp.Anonymous(this="unnest", expressions=[items]), "v")).from_("records")
