@@ -75,3 +75,11 @@ def test_v1_periods_at_the_end_of_the_calendar(client, born, q, expected):
     assert response.json()["nhits"] == (born if expected == "born" else expected)
     refined = client.get("/api/records/1.0/search/", params={"dataset": "senateurs", "refine.date_de_naissance": "9999"})
     assert refined.status_code == 200 and refined.json()["nhits"] == 0
+
+
+@pytest.mark.parametrize("path", ["9999999999", "2020/9999999999", "-9999999999", "99999"])
+def test_a_date_path_past_any_calendar_is_a_400(client, path):
+    for url, params in ((RECORDS, {"refine": f"date_de_naissance:{path}"}),
+                        ("/api/records/1.0/search/", {"dataset": "senateurs", "refine.date_de_naissance": path})):
+        response = client.get(url, params=params)
+        assert response.status_code == 400 and "YYYY" in response.json()["message"], response.text

@@ -166,7 +166,7 @@ def _date_range(value: str) -> tuple[date, date | None]:
         if len(numbers) == 3:
             start = date(*numbers)
             return start, _next_day(start)
-    except ValueError:
+    except (ValueError, OverflowError):  # 2020/13; a year past a C int
         pass
     raise invalid_parameter(f"Invalid date path {value!r}: YYYY, YYYY/MM or YYYY/MM/DD is expected.")
 

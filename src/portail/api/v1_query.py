@@ -151,7 +151,7 @@ def _period(f: Field, text: str) -> tuple[str, str | None] | None:
     try:
         start = date(year, month or 1, day or 1)
         last = start if day else date(year, month, calendar.monthrange(year, month)[1]) if month else date(year, 12, 31)
-    except ValueError:
+    except (ValueError, OverflowError):  # 2020-13; a year past a C int
         raise invalid_parameter(f"Invalid value for q API parameter: {text!r} is not a date.") from None
     end = None if last == date.max else last + timedelta(days=1)
     return f"date'{start.isoformat()}'", f"date'{end.isoformat()}'" if end else None
