@@ -697,6 +697,10 @@ def _any_null_geometry(instance: Instance, version: DatasetVersion, query: exp.S
 _FACETS = GenerationCache(1024)
 
 
+#: More rows than any version holds, and within the engine's 64-bit LIMIT and OFFSET.
+EXPORT_ROWS_MAX = 2**62
+
+
 def export_stream(instance: Instance, dataset: Dataset, fmt_name: str, *, options=None, **query: Any):
     """The bytes of an export, streamed: (format, iterator), compiled by ODSQL like records (any
     select, where, group_by, order_by) with the caller's security (``export_batches``)."""
@@ -728,6 +732,9 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
         raise invalid_parameter(f"Invalid value for limit API parameter: {limit} was found but limit >= -1 is expected.")
     if offset < 0:
         raise invalid_parameter(f"Invalid value for offset API parameter: {offset} was found but offset >= 0 is expected.")
+    # Past any table's rows, which the engine's 64-bit LIMIT and OFFSET could not take (the
+    # export failed after its 200): every row, or none.
+    limit, offset = min(limit, EXPORT_ROWS_MAX), min(offset, EXPORT_ROWS_MAX)
     access = _records_access(instance, dataset, principal)
     version = access.dataset.current
     plan = compile_odsql(access.fields(), access.security, select=select, where=list(where or []), group_by=group_by,
