@@ -329,6 +329,16 @@ def test_v1_geojson_and_jsonp(client):
     assert json.loads(text[len("/**/app.show("):-2])["records"] == plain
     for bad in ({"callback": "alert(1)//"}, {"format": "jsonp"}, {"format": "rss"}):
         assert client.get("/api/records/1.0/search/", params={**search, **bad}).status_code == 400, bad
+    # the lookups too, as every v1 route (they answered plain JSON, any format accepted)
+    record_id = plain[0]["recordid"]
+    for url in ("/api/datasets/1.0/logements/", f"/api/datasets/1.0/logements/records/{record_id}"):
+        expected = client.get(url).json()
+        for params in ({"callback": "cb"}, {"format": "jsonp", "callback": "cb"}):
+            answer = client.get(url, params=params)
+            assert answer.headers["content-type"].startswith("application/javascript")
+            assert json.loads(answer.text.removeprefix("/**/cb(").removesuffix(");")) == expected
+        for bad in ({"callback": "alert(1)//"}, {"format": "jsonp"}, {"format": "xml"}):
+            assert client.get(url, params=bad).status_code == 400, (url, bad)
 
 
 DOWNLOAD = "/api/records/1.0/download/"

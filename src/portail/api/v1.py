@@ -92,6 +92,8 @@ DATASETS = (Q, *PAGE, Param("sort"), Param("facet", many=True), TIMEZONE,
 DOWNLOAD = (Param("dataset", required=True), Q, Param("sort"), Param("fields"), TIMEZONE,
             Param("format", default="csv", choices=("csv", "json", "jsonp", "geojson", "geojsonp")), Param("callback"),
             *CSV_OPTIONS)
+#: v1's lookups (a dataset, a record): JSON, or JSONP through ``callback`` as every v1 route.
+LOOKUP = (Param("format", default="json", choices=("json", "jsonp")), Param("callback"))
 #: The padded formats: JSON or GeoJSON inside a callback.
 _JSONP = ("jsonp", "geojsonp")
 #: The dataset pages' legacy download link (``/explore/dataset/<id>/download/``): v1's download,
@@ -565,12 +567,14 @@ def v1_router(portal: str = "public") -> APIRouter:
                                                                 where=where, timezone=timezone, disjunctive=disjunctive)]
         return _padded(body, callback) if padded else body
 
-    @query_route(router, "/api/datasets/1.0/{dataset_id}/records/{record_id}", (TIMEZONE,),
+    @query_route(router, "/api/datasets/1.0/{dataset_id}/records/{record_id}", (TIMEZONE, *LOOKUP),
                  post=True, summary="v1 record lookup")
-    def lookup_record(request: Request, principal, dataset_id: str, record_id: str, *, timezone):
+    def lookup_record(request: Request, principal, dataset_id: str, record_id: str, *, timezone, format, callback):
+        padded, principal = _padding(request, principal, format, callback)
         ds = get_visible_dataset(instance(request), portal, dataset_id, principal)
         row = get_record(instance(request), ds, record_id, timezone=timezone, principal=principal)
-        return _v1_record(ds, fields_from_json(ds.current.fields), row, record_id)
+        body = _v1_record(ds, fields_from_json(ds.current.fields), row, record_id)
+        return _padded(body, callback) if padded else body
 
     @query_route(router, "/api/datasets/1.0/{dataset_id}/attachments/{attachment_id}", summary="v1 attachment")
     def v1_attachment(request: Request, principal, dataset_id: str, attachment_id: str):
@@ -580,10 +584,12 @@ def v1_router(portal: str = "public") -> APIRouter:
         check_records_access(instance(request), ds, principal)
         return attachment_file(ds, attachment_id)
 
-    @query_route(router, "/api/datasets/1.0/{dataset_id}/", post=True, summary="v1 dataset lookup")
-    def lookup(request: Request, principal, dataset_id: str):
-        return _v1_dataset(dataset_json(get_visible_dataset(instance(request), portal, dataset_id, principal),
+    @query_route(router, "/api/datasets/1.0/{dataset_id}/", LOOKUP, post=True, summary="v1 dataset lookup")
+    def lookup(request: Request, principal, dataset_id: str, *, format, callback):
+        padded, principal = _padding(request, principal, format, callback)
+        body = _v1_dataset(dataset_json(get_visible_dataset(instance(request), portal, dataset_id, principal),
                                         portal_url(request, portal)))
+        return _padded(body, callback) if padded else body
 
     @query_route(router, "/api/reuses/", (Param("rows", int, 10), Param("start", int, 0), Param("sort"),
                                             TIMEZONE), summary="v1 reuses (none kept here)")
