@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import zipfile
+from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -38,7 +39,8 @@ def client(tmp_path_factory, refdata):
     labelled = tmp_path_factory.mktemp("src") / "lab.csv"
     labelled.write_text("code;tags;note;lat\n01;=a,+b,c;texte;48.85\n02;x,y;-12;48.86\n03;;;48.87\n")
     places = tmp_path_factory.mktemp("src") / "lieux.csv"
-    places.write_text("nom;geo_point_2d\nmairie;48.8566,2.3522\nsans lieu;\ngare;48.8443,2.3744\n")
+    places.write_text("nom;geo_point_2d;ouverture;releve\nmairie;48.8566,2.3522;1900-01-01;1900-01-01T10:30:00+00:00\n"
+                      "sans lieu;;2024-03-01;2024-03-01T12:00:00+00:00\ngare;48.8443,2.3744;;\n")
     instance = published_instance(tmp_path_factory.mktemp("exports") / "home",
                                   Published("logements", logements_file(refdata), "Logements sociaux"),
                                   Published("formules", path, "Formules"),
@@ -398,3 +400,15 @@ def test_flatgeobuf_keeps_records_without_a_geometry(client, tmp_path):
     assert sorted(pyogrio.read_dataframe(located)["nom"]) == ["gare", "mairie"]
     assert not pyogrio.read_info(whole)["capabilities"]["fast_spatial_filter"]
     assert pyogrio.read_info(located)["capabilities"]["fast_spatial_filter"]
+
+
+def test_xlsx_writes_the_first_day_of_excel_as_that_day(client):
+    """1900-01-01 (SIRENE's placeholder date) is Excel's serial day 1: xlsxwriter wrote a
+    datetime on that day as a time alone (serial 0, "1900-01-00")."""
+    from python_calamine import CalamineWorkbook
+
+    content = client.get("/api/explore/v2.1/catalog/datasets/lieux/exports/xlsx",
+                         params={"select": "nom, ouverture, releve", "order_by": "nom"}).content
+    rows = CalamineWorkbook.from_filelike(io.BytesIO(content)).get_sheet_by_index(0).to_python()
+    assert rows[1:] == [["gare", "", ""], ["mairie", date(1900, 1, 1), datetime(1900, 1, 1, 10, 30)],
+                        ["sans lieu", date(2024, 3, 1), datetime(2024, 3, 1, 12)]]

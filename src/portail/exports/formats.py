@@ -405,6 +405,11 @@ def _too_long(length: int) -> str:
             "The csv, json and geojson exports hold it whole.")
 
 
+#: Excel's serial day 1. xlsxwriter writes a datetime on it as a time alone (serial 0, shown
+#: "1900-01-00"): SIRENE's placeholder date 1900-01-01 came out a day early.
+_EXCEL_FIRST_DAY = date(1900, 1, 1)
+
+
 def write_xlsx(fields, batches, options) -> Iterator[bytes]:
     import xlsxwriter
 
@@ -449,10 +454,15 @@ def write_xlsx(fields, batches, options) -> Iterator[bytes]:
                     if f.type == FieldType.GEO_POINT_2D:
                         sheet.write_string(row_number, col, f"{value['lat']},{value['lon']}")
                     elif isinstance(value, datetime):  # Excel has no zones: the request's local time
-                        sheet.write_datetime(row_number, col, value.astimezone(tz) if value.tzinfo else value,
-                                             datetime_format)
+                        local = value.astimezone(tz) if value.tzinfo else value
+                        if local.date() == _EXCEL_FIRST_DAY:  # xlsxwriter reads that day as a time of no day
+                            sheet.write_number(row_number, col, 1 + (local - datetime.combine(
+                                _EXCEL_FIRST_DAY, datetime.min.time(), local.tzinfo)).total_seconds() / 86400,
+                                datetime_format)
+                        else:
+                            sheet.write_datetime(row_number, col, local, datetime_format)
                     elif isinstance(value, date):
-                        sheet.write_datetime(row_number, col, datetime(value.year, value.month, value.day), date_format)
+                        sheet.write_datetime(row_number, col, value, date_format)
                     elif isinstance(value, bool):
                         sheet.write_boolean(row_number, col, value)
                     elif isinstance(value, (int, float)):
