@@ -44,7 +44,7 @@ def client(tmp_path_factory, refdata):
     instance = published_instance(tmp_path_factory.mktemp("exports") / "home",
                                   Published("logements", logements_file(refdata), "Logements sociaux"),
                                   Published("formules", path, "Formules"),
-                                  Published("lieux", places, "Lieux"),
+                                  Published("lieux", places, "Lieux", labels={"nom": "Nom du lieu"}),
                                   Published("regions", refdata / "geo" / "regions.geojson", "Régions"),
                                   Published("lab", labelled, "Labels", annotations={"tags": {"multivalued": [","]}},
                                             labels={"code": '=HYPERLINK("http://evil")', "note": "Note", "lat": "Note"}))
@@ -412,3 +412,20 @@ def test_xlsx_writes_the_first_day_of_excel_as_that_day(client):
     rows = CalamineWorkbook.from_filelike(io.BytesIO(content)).get_sheet_by_index(0).to_python()
     assert rows[1:] == [["gare", "", ""], ["mairie", date(1900, 1, 1), datetime(1900, 1, 1, 10, 30)],
                         ["sans lieu", date(2024, 3, 1), datetime(2024, 3, 1, 12)]]
+
+
+@pytest.mark.parametrize("fmt", ["shp", "kml", "fgb", "gpx"])
+def test_geo_formats_name_fields_by_label_when_asked(client, fmt, tmp_path):
+    """use_labels applies to every export (the GDAL formats and GPX kept the field names)."""
+    import pyogrio
+
+    names = {}
+    for use_labels in ("false", "true"):
+        response = client.get(f"/api/explore/v2.1/catalog/datasets/lieux/exports/{fmt}",
+                              params={"select": "nom, geo_point_2d", "use_labels": use_labels})
+        (tmp_path / use_labels).mkdir()
+        path = geo_file(response, fmt, tmp_path / use_labels)
+        layer = "waypoints" if fmt == "gpx" else None
+        names[use_labels] = set(pyogrio.read_dataframe(path, layer=layer).columns) - {"geometry"}
+    expected = {"shp": ("nom", "Nom du lie"), "gpx": ("ogr_nom", "ogr_Nom_du_lieu")}.get(fmt, ("nom", "Nom du lieu"))
+    assert expected[0] in names["false"] and expected[1] in names["true"] and expected[0] not in names["true"]

@@ -13,7 +13,7 @@ the one that titles it. Here any dataset with a date or datetime field has it:
   wants DTEND later than DTSTART), not written as an event a calendar would refuse;
 - ``name_field`` (the waypoint exports' parameter): the event's title, by default the first text
   field; ``description_field_list``: the fields its description lists, a line
-  ``field: value`` each, by default every other field holding a value;
+  ``field: value`` each (its label with ``use_labels``), by default every other field holding a value;
 - a point or shape gives the event its ``GEO`` (a shape's centroid).
 
 Dates are all-day values (``VALUE=DATE``, an end date included in the event, hence written as
@@ -77,7 +77,10 @@ def write_ical(fields: list[Field], batches: Iterator[pa.RecordBatch], options: 
     record's id is each batch's last column (``FORMATS["ical"].extra``)."""
     import shapely
 
+    from portail.exports.formats import column_names
+
     chosen = calendar_fields(fields, options)
+    shown = column_names(fields, options)
     index = {f.name: i for i, f in enumerate(fields)}
     all_day = next(f.type for f in fields if f.name == chosen.start) == FieldType.DATE  # DTEND takes DTSTART's type
     zone = ZoneInfo(options.timezone)
@@ -104,7 +107,8 @@ def write_ical(fields: list[Field], batches: Iterator[pa.RecordBatch], options: 
                 lines.append(_property("DTEND", finishes))
             if titles[i] is not None:
                 lines.append(f"SUMMARY:{_text(titles[i])}")
-            description = "\n".join(f"{n}: {values[i]}" for n, values in described.items() if values[i] is not None)
+            description = "\n".join(f"{shown[n]}: {values[i]}" for n, values in described.items()
+                                    if values[i] is not None)
             if description:
                 lines.append(f"DESCRIPTION:{_text(description)}")
             point = points[i]

@@ -191,6 +191,11 @@ def _header(fields: list[Field], options: ExportOptions) -> list[str]:
     return unique_labels(fields) if options.use_labels else [f.name for f in fields]
 
 
+def column_names(fields: list[Field], options: ExportOptions) -> dict[str, str]:
+    """Each field's name in the file: its name, or with ``use_labels`` its label (``_header``)."""
+    return dict(zip((f.name for f in fields), _header(fields, options)))
+
+
 def unique_labels(fields: list[Field]) -> list[str]:
     """Labels as column names and keys: a label that several fields share is followed by each
     one's name (``Note (note)``, ``Note (lat)``), since a JSON object or a ``DictReader`` keeps
@@ -518,6 +523,7 @@ def _ogr_writer(fmt: str) -> Writer:
         epsg = 4326 if fmt == "kml" else options.epsg
         transformer = Transformer.from_crs(4326, epsg, always_xy=True) if epsg != 4326 else None
         creation = _OGR_OPTIONS.get(fmt, {})
+        shown = column_names(fields, options)
         if fmt == "fgb" and (options.ordered or options.null_geometries):
             # its spatial index would put the features in its own order, and holds no empty one
             creation = {"layer_options": {"SPATIAL_INDEX": "NO"}}
@@ -538,7 +544,7 @@ def _ogr_writer(fmt: str) -> Writer:
                         array = _iso_datetimes(array, options.timezone)
                     elif f.type == FieldType.DATETIME:
                         array = array.cast(pa.string())
-                    names.append(f.name)
+                    names.append(shown[f.name])
                     arrays.append(array)
                 if fmt == "shp":
                     names = dbf_names(names)

@@ -70,11 +70,12 @@ def _tag(name: str) -> str:
     return tag if re.match(r"[A-Za-z_]", tag) else f"_{tag}"
 
 
-def _described(columns: dict[str, pa.Array], names: tuple[str, ...]) -> list[str | None] | None:
-    """Each row's description: a line ``field: value`` per field of ``names`` holding a value."""
+def _described(columns: dict[str, pa.Array], names: tuple[str, ...], shown: dict[str, str]) -> list[str | None] | None:
+    """Each row's description: a line ``field: value`` per field of ``names`` holding a value,
+    the field as ``shown`` names it (its label with ``use_labels``)."""
     if not names:
         return None
-    lines = [pc.binary_join_element_wise(f"{n}: ", columns[n], "", null_handling="emit_null") for n in names]
+    lines = [pc.binary_join_element_wise(f"{shown[n]}: ", columns[n], "", null_handling="emit_null") for n in names]
     return pc.binary_join_element_wise(*lines, "\n", null_handling="skip").to_pylist()
 
 
@@ -85,7 +86,7 @@ def write_gpx(fields: list[Field], batches: Iterator[pa.RecordBatch], options) -
     them, so that its readers (QGIS) find each field again (``ogr_<name>``)."""
     import shapely
 
-    from portail.exports.formats import _iso_datetimes
+    from portail.exports.formats import _iso_datetimes, column_names
 
     geo = geometry_field(fields)
     if geo is None:
@@ -94,7 +95,8 @@ def write_gpx(fields: list[Field], batches: Iterator[pa.RecordBatch], options) -
     attributes = [f for f in fields if f.type not in GEO_TYPES]
     described = options.description_fields or (
         () if options.use_extension else tuple(f.name for f in attributes if f.name != options.name_field))
-    tags = [(f.name, _tag(f.name)) for f in attributes] if options.use_extension else []
+    shown = column_names(fields, options)
+    tags = [(f.name, _tag(shown[f.name])) for f in attributes] if options.use_extension else []
     yield _GPX_HEAD.encode()
     for batch in batches:
         columns = {}
@@ -105,7 +107,7 @@ def write_gpx(fields: list[Field], batches: Iterator[pa.RecordBatch], options) -
             columns[f.name] = as_text(array, options.list_separator)
         points = shapely.centroid(shapely.from_wkb(batch.column(index[geo.name]).to_pylist()))
         names = columns[options.name_field].to_pylist() if options.name_field else None
-        descriptions = _described(columns, described)
+        descriptions = _described(columns, described, shown)
         values = {name: columns[name].to_pylist() for name, _ in tags}
         parts = []
         for i, point in enumerate(points):
