@@ -429,3 +429,15 @@ def test_geo_formats_name_fields_by_label_when_asked(client, fmt, tmp_path):
         names[use_labels] = set(pyogrio.read_dataframe(path, layer=layer).columns) - {"geometry"}
     expected = {"shp": ("nom", "Nom du lie"), "gpx": ("ogr_nom", "ogr_Nom_du_lieu")}.get(fmt, ("nom", "Nom du lieu"))
     assert expected[0] in names["false"] and expected[1] in names["true"] and expected[0] not in names["true"]
+
+
+def test_parquet_instants_are_in_the_request_zone(client):
+    """The same instants, in the zone the request asks for, as every other format writes them."""
+    url = "/api/explore/v2.1/catalog/datasets/lieux/exports/parquet"
+    params = {"select": "releve", "where": "releve is not null", "order_by": "releve"}
+    utc = pq.read_table(io.BytesIO(client.get(url, params=params).content)).column("releve")
+    paris = pq.read_table(io.BytesIO(client.get(url, params={**params, "timezone": "Europe/Paris"}).content))
+    assert paris.schema.field("releve").type.tz == "Europe/Paris" and utc.type.tz in ("UTC", "Etc/UTC")
+    assert [v.isoformat() for v in paris.column("releve").to_pylist()] == \
+        ["1900-01-01T10:39:21+00:09:21", "2024-03-01T13:00:00+01:00"]  # Paris mean time in 1900
+    assert paris.column("releve").cast(utc.type).equals(utc)

@@ -377,12 +377,15 @@ def _stream_file(path: Path) -> Iterator[bytes]:
 
 
 def _plain_batch(fields: list[Field], batch: pa.RecordBatch, options: ExportOptions) -> pa.RecordBatch:
-    """Parquet/XLSX columns: geo as text (GeoJSON or "lat,lon"), everything else as stored."""
+    """Parquet columns: geo as text (GeoJSON or "lat,lon"), instants in the request's zone (the
+    same instants, the zone the readers show them in), everything else as stored."""
     arrays = []
     for f, array in zip(fields, batch.columns):
         if f.type == FieldType.GEO_POINT_2D:
             array = pa.array([None if v is None or v.get("lat") is None else f"{v['lat']},{v['lon']}" for v in array.to_pylist()],
                              pa.string())
+        elif pa.types.is_timestamp(array.type) and array.type.tz is not None:
+            array = array.cast(pa.timestamp(array.type.unit, tz=options.timezone))
         arrays.append(array)
     return pa.RecordBatch.from_arrays(arrays, names=_header(fields, options))
 
