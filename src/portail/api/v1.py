@@ -94,6 +94,7 @@ DOWNLOAD = (Param("dataset", required=True), Q, Param("sort"), Param("fields"), 
             *CSV_OPTIONS)
 #: v1's lookups (a dataset, a record): JSON, or JSONP through ``callback`` as every v1 route.
 LOOKUP = (Param("format", default="json", choices=("json", "jsonp")), Param("callback"))
+LOOKED_UP = {200: {"content": {media: {"schema": {}} for media in ("application/json", "application/javascript")}}}
 #: The padded formats: JSON or GeoJSON inside a callback.
 _JSONP = ("jsonp", "geojsonp")
 #: The dataset pages' legacy download link (``/explore/dataset/<id>/download/``): v1's download,
@@ -568,7 +569,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         return _padded(body, callback) if padded else body
 
     @query_route(router, "/api/datasets/1.0/{dataset_id}/records/{record_id}", (TIMEZONE, *LOOKUP),
-                 post=True, summary="v1 record lookup")
+                 post=True, summary="v1 record lookup", responses=LOOKED_UP)
     def lookup_record(request: Request, principal, dataset_id: str, record_id: str, *, timezone, format, callback):
         padded, principal = _padding(request, principal, format, callback)
         ds = get_visible_dataset(instance(request), portal, dataset_id, principal)
@@ -584,7 +585,8 @@ def v1_router(portal: str = "public") -> APIRouter:
         check_records_access(instance(request), ds, principal)
         return attachment_file(ds, attachment_id)
 
-    @query_route(router, "/api/datasets/1.0/{dataset_id}/", LOOKUP, post=True, summary="v1 dataset lookup")
+    @query_route(router, "/api/datasets/1.0/{dataset_id}/", LOOKUP, post=True, summary="v1 dataset lookup",
+                 responses=LOOKED_UP)
     def lookup(request: Request, principal, dataset_id: str, *, format, callback):
         padded, principal = _padding(request, principal, format, callback)
         body = _v1_dataset(dataset_json(get_visible_dataset(instance(request), portal, dataset_id, principal),
