@@ -15,6 +15,7 @@ refinement can never inject SQL or match across types.
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -114,7 +115,10 @@ def _typed_value(f: Field, value: str) -> str | int | float | bool:
         if f.type == FieldType.INT:
             return int(value)
         if f.type == FieldType.DOUBLE:
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):  # nan, inf, 1e400: no stored value, and no SQL literal
+                raise ValueError(value)
+            return number
         if f.type == FieldType.BOOLEAN:
             lowered = value.lower()
             if lowered not in ("true", "false", "1", "0"):
