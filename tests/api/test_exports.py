@@ -441,3 +441,13 @@ def test_parquet_instants_are_in_the_request_zone(client):
     assert [v.isoformat() for v in paris.column("releve").to_pylist()] == \
         ["1900-01-01T10:39:21+00:09:21", "2024-03-01T13:00:00+01:00"]  # Paris mean time in 1900
     assert paris.column("releve").cast(utc.type).equals(utc)
+
+
+def test_kml_declares_integers_as_numbers(client, tmp_path):
+    import pyogrio
+
+    path = tmp_path / "l.kml"
+    path.write_bytes(client.get(f"{URL}/kml", params={"select": "annee, geo_point_2d", "limit": 3}).content)
+    assert 'name="annee" type="string"' not in path.read_text()
+    frame = pyogrio.read_dataframe(path)
+    assert frame["annee"].dtype.kind in "if" and frame["annee"].between(1900, 2100).all()

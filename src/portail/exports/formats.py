@@ -547,6 +547,10 @@ def _ogr_writer(fmt: str) -> Writer:
                         array = _iso_datetimes(array, options.timezone)
                     elif f.type == FieldType.DATETIME:
                         array = array.cast(pa.string())
+                    elif fmt == "kml" and pa.types.is_int64(array.type):
+                        # KML has no 64-bit integer: GDAL declared the field a string. A double
+                        # holds every integer to 2**53, written without a fraction.
+                        array = array.cast(pa.float64())
                     names.append(shown[f.name])
                     arrays.append(array)
                 if fmt == "shp":
