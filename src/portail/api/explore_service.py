@@ -722,7 +722,7 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
     does: the reference says exports take none, but live portals honour it, and scripts that
     download in chunks otherwise got the first chunk again and again."""
     from portail.exports import FORMATS, ExportOptions
-    from portail.exports.calendar import calendar_fields, write_ical
+    from portail.exports.calendar import calendar_fields
     from portail.exports.waypoints import check_waypoint_fields
 
     fmt = FORMATS.get(fmt_name)
@@ -760,7 +760,7 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
         parameter = "name_field" if missing == options.name_field else "description_field_list"
         raise invalid_parameter(f"Invalid value for {parameter} API parameter: {missing!r} is not a field of this "
                                 "export.")
-    if fmt.writer is write_ical:
+    if fmt.name == "ical":
         try:
             calendar_fields(columns, options)
         except ValueError as error:
