@@ -94,6 +94,7 @@ DOWNLOAD = (Param("dataset", required=True), Q, Param("sort"), Param("fields"), 
             *CSV_OPTIONS)
 #: v1's lookups (a dataset, a record): JSON, or JSONP through ``callback`` as every v1 route.
 LOOKUP = (Param("format", default="json", choices=("json", "jsonp")), Param("callback"))
+#: What a lookup answers, for the OpenAPI description.
 LOOKED_UP = {200: {"content": {media: {"schema": {}} for media in ("application/json", "application/javascript")}}}
 #: The padded formats: JSON or GeoJSON inside a callback.
 _JSONP = ("jsonp", "geojsonp")
