@@ -80,6 +80,16 @@ def test_field_annotations_set_from_the_command_line_drive_the_facets(cli, refda
     instance.store.close()
 
 
+def test_a_relative_source_reloads_from_any_folder(cli, tmp_path, monkeypatch):
+    folder = tmp_path / "here"
+    folder.mkdir()
+    (folder / "rel.csv").write_text("code;nom\n01001;Abergement\n")
+    monkeypatch.chdir(folder)
+    cli("dataset", "create", "z", "--title", "Z", "--from", "rel.csv")
+    monkeypatch.chdir(tmp_path)
+    assert "version 2 published" in cli("dataset", "reload", "z").output
+
+
 def test_errors_name_file_and_line(cli, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text('a;b\n1;2\n3;"4\n')

@@ -70,6 +70,8 @@ def _progress_bar(label: str) -> Iterator:
 
 
 def _load(instance: Instance, slug: str, source: str, options: ReadOptions, publish_now: bool) -> None:
+    if not is_url(source):  # kept absolute: `dataset reload` runs from any folder
+        source = str(Path(source).resolve())
     path = fetch(instance, source) if is_url(source) else Path(source)
     try:
         with _progress_bar(slug) as progress:

@@ -210,6 +210,13 @@ def test_openapi_describes_the_parameters_the_routes_read(client):
     assert export["format"]["in"] == "path" and export["parquet_compression"]["schema"]["enum"] == ["snappy", "zstd"]
 
 
+def test_an_upload_error_names_the_file_sent(client):
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "u", "title": "U"})
+    response = upload(client, "u", "unclosed.csv", b'a;b\n1;"2\n')
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("unclosed.csv, line 2")  # not the upload's temporary name
+
+
 def test_upload_size_limit(tmp_path):
     from tests.conftest import make_instance
 

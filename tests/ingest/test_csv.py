@@ -10,6 +10,7 @@ import pytest
 from portail.catalog import services
 from portail.ingest.errors import IngestError
 from portail.ingest.readers.csv import detect_encoding, sniff_delimiter
+from portail.ingest.types import ReadOptions
 from portail.operations import load_file
 
 
@@ -191,3 +192,22 @@ def test_unknown_format_is_refused(instance, tmp_path):
     path.write_bytes(b"\x1f\x8b\x08\x00" + b"\x00" * 64)
     with pytest.raises(IngestError, match="unsupported file format"):
         load(instance, path)
+
+
+@pytest.mark.parametrize(("name", "content", "options", "expected"), [
+    ("scalar.json", b"42\n", {}, "named .json but holds no JSON array or object"),
+    ("fake.pdf", b"hello this is not a pdf\n", {}, "named .pdf but its content is not a PDF"),
+    ("codes.csv", "code;nom\n01001;Clémenciat\n".encode(), {"encoding": "bogus"}, "unknown encoding 'bogus'"),
+    ("codes.csv", "code;nom\n01001;Clémenciat\n".encode(), {"encoding": "ascii"}, "line 2: the file is not ascii text"),
+])
+def test_a_file_that_is_not_what_it_says_is_an_error_and_the_served_version_stays(instance, tmp_path, name, content,
+                                                                                   options, expected):
+    """A scalar .json and a .pdf of text were read as CSV (a published version of no record,
+    the served one replaced); an unknown or wrong forced encoding ended in a traceback."""
+    load(instance, write(tmp_path / "good.csv", "a;b\n1;2\n"))
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    with pytest.raises(IngestError) as caught:
+        load(instance, bad, options=ReadOptions(**options))
+    assert str(caught.value).startswith(name) and expected in str(caught.value)
+    assert rows(instance) == [{"a": 1, "b": 2}]

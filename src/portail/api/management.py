@@ -9,6 +9,7 @@ token is configured.
 from __future__ import annotations
 
 import hmac
+import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -120,18 +121,19 @@ def _save_upload(instance: Instance, upload: UploadFile) -> Path:
     """Copy an upload to the instance's uploads folder in chunks, enforcing the size limit."""
     limit = instance.settings.max_upload_bytes
     instance.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-    name = Path(upload.filename or "upload").name
-    fd, tmp = tempfile.mkstemp(prefix="upload-", suffix="-" + name, dir=instance.settings.uploads_dir)
+    # A folder of its own, the file under its own name: errors and reports name the file sent.
+    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=instance.settings.uploads_dir))
+    target = folder / (Path(upload.filename or "upload").name or "upload")
     size = 0
-    with open(fd, "wb") as out:
+    with open(target, "wb") as out:
         while chunk := upload.file.read(1 << 20):
             size += len(chunk)
             if size > limit:
                 out.close()
-                Path(tmp).unlink(missing_ok=True)
+                shutil.rmtree(folder, ignore_errors=True)
                 raise ApiError(413, "PayloadTooLarge", f"The file is larger than the {limit:,} bytes allowed.")
             out.write(chunk)
-    return Path(tmp)
+    return target
 
 
 def management_router() -> APIRouter:

@@ -80,7 +80,11 @@ def detect_format(path: Path, options: ReadOptions) -> str:
     if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"7z\xbc\xaf", b"Rar!", b"%PDF")):
         raise IngestError("unsupported file format (compressed or PDF file); supported: " + ", ".join(SUPPORTED),
                           source=path.name)
+    if path.suffix.lower() == ".pdf":
+        raise IngestError("the file is named .pdf but its content is not a PDF", source=path.name)
     by_name = EXTENSIONS.get(path.suffix.lower())
+    if by_name == "json" and _text_format(path, head) == "csv":
+        raise IngestError("the file is named .json but holds no JSON array or object", source=path.name)
     if by_name in ("csv", "tsv", "json", "jsonl", "geojson"):
         return by_name if by_name != "json" else _text_format(path, head)
     if by_name is not None and by_name not in ("csv", "tsv"):

@@ -76,10 +76,26 @@ def _line_at(path: Path, offset: int) -> int:
 
 def transcode_to_utf8(path: Path, encoding: str, directory: Path | None) -> Path:
     target = Path(tempfile.mkstemp(suffix=".csv", prefix="portail-utf8-", dir=directory)[1])
-    with open(path, encoding=encoding, newline="") as src, open(target, "w", encoding="utf-8", newline="") as dst:
-        while chunk := src.read(CHUNK):
-            dst.write(chunk)
+    try:
+        with open(path, encoding=encoding, newline="") as src, open(target, "w", encoding="utf-8", newline="") as dst:
+            while chunk := src.read(CHUNK):
+                dst.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
     return target
+
+
+def _first_undecodable_line(path: Path, encoding: str) -> int | None:
+    """The first line of a file that ``encoding`` cannot decode (for the error), read line by line."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                decoder.decode(line)
+            except UnicodeError:
+                return number
+    return None
 
 
 def sniff_delimiter(sample: str) -> str:
@@ -157,8 +173,16 @@ def read_csv(path: Path, options: ReadOptions) -> RawTable:
     notes = [f"encoding {encoding}"]
     cleanup: list[Path] = []
     utf8_path = path
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise IngestError(f"unknown encoding {encoding!r}", source=source) from None
     if encoding not in ("utf-8", "utf-8-sig", "utf8"):
-        utf8_path = transcode_to_utf8(path, encoding, None)
+        try:
+            utf8_path = transcode_to_utf8(path, encoding, None)
+        except UnicodeError:
+            raise IngestError(f"the file is not {encoding} text (try another --encoding, or none: it is detected)",
+                              source=source, line=_first_undecodable_line(path, encoding)) from None
         cleanup.append(utf8_path)
     sample = _read_sample(utf8_path)
     delimiter = options.delimiter or ("\t" if options.format == "tsv" else sniff_delimiter(sample))
