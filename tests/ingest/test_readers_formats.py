@@ -529,6 +529,28 @@ def test_shapefile_without_prj_and_projected_coordinates_is_refused(tmp_path):
     assert error.value.message.startswith("feature 1:")
 
 
+def test_geojson_coordinates_outside_longitude_latitude_are_refused(tmp_path):
+    """GeoJSON declares WGS84 by definition: [500, -200] is no place (it was published)."""
+    path = tmp_path / "far.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"nom": "ici"}, "geometry": {"type": "Point", "coordinates": [2.35, 48.85]}},
+        {"type": "Feature", "properties": {"nom": "nulle part"}, "geometry": {"type": "Point", "coordinates": [500, -200]}},
+    ]}))
+    with pytest.raises(IngestError) as error:
+        stage(read_geo(path, ReadOptions()))
+    assert error.value.message == "feature 2: coordinates outside longitude -180..180 and latitude -90..90"
+
+
+def test_a_zipped_shapefile_without_its_dbf_is_refused(tmp_path):
+    """GDAL reads the shapes alone: every attribute was lost without a word."""
+    from portail.ingest.detect import detect_format
+
+    shp = _lambert93_points(tmp_path / "src", cpg=True)
+    shp.with_suffix(".dbf").unlink()
+    with pytest.raises(IngestError, match="without its .dbf"):
+        detect_format(_zip_folder(shp.parent, tmp_path / "lieux.zip"), ReadOptions())
+
+
 def test_geopackage_layers_and_typed_attributes(tmp_path):
     path = tmp_path / "territoires.gpkg"
     squares = shapely.to_wkb([shapely.box(2.0, 48.0, 2.5, 48.5), shapely.box(4.8, 45.7, 4.9, 45.8)])

@@ -34,6 +34,8 @@ def _zip_format(path: Path) -> str:
     if "mimetype" in lowered and any(n == "content.xml" for n in lowered):
         return "ods"
     if any(n.endswith(".shp") for n in lowered):
+        if not any(n.endswith(".dbf") for n in lowered):  # GDAL reads the shapes alone, every attribute lost
+            raise IngestError("the Shapefile comes without its .dbf (the attributes)", source=path.name)
         return "shp"
     if any(n.endswith((".gpkg", ".geojson")) for n in lowered):
         return "geojson"  # the geo reader opens any vector layer inside the archive

@@ -351,13 +351,17 @@ def _reproject(geometries: np.ndarray, transformer: Transformer) -> np.ndarray:
     return shapely.transform(geometries, apply, include_z=None)
 
 
-def _check_lonlat(geometries: np.ndarray, offset: int, source: str) -> None:
+def _check_lonlat(geometries: np.ndarray, offset: int, source: str, declared: bool) -> None:
+    """Every geometry within longitude -180..180 and latitude -90..90 once in WGS84: a file
+    declaring no system may hold projected metres; one declaring WGS84 (GeoJSON always does)
+    may still hold [500, -200], which no map can place."""
     bounds = shapely.bounds(geometries)
-    outside = np.any((np.abs(bounds[:, [0, 2]]) > 180) | (np.abs(bounds[:, [1, 3]]) > 90), axis=1)
+    outside = np.any((np.abs(bounds[:, [0, 2]]) > 180 + 1e-9) | (np.abs(bounds[:, [1, 3]]) > 90 + 1e-9), axis=1)
     if outside.any():
         index = int(np.argmax(outside))
-        raise IngestError(f"feature {offset + index + 1}: coordinates are not longitude/latitude and the file "
-                          "declares no coordinate system (missing .prj?)", source=source, field="geo_shape")
+        reason = ("coordinates outside longitude -180..180 and latitude -90..90" if declared else
+                  "coordinates are not longitude/latitude and the file declares no coordinate system (missing .prj?)")
+        raise IngestError(f"feature {offset + index + 1}: {reason}", source=source, field="geo_shape")
 
 
 # --- staging -------------------------------------------------------------------------------
@@ -392,8 +396,7 @@ def _wkb(wkb: pa.Array, geometry: Geometry, transformer: Transformer | None, off
     shapes = _geometries(wkb, offset, source)
     if transformer is not None:
         shapes = _reproject(shapes, transformer)
-    elif not geometry.crs_known:
-        _check_lonlat(shapes, offset, source)
+    _check_lonlat(shapes, offset, source, declared=geometry.crs_known)
     arrays = [pa.array(shapely.to_wkb(shapes), pa.binary())]
     if geometry.points:
         arrays.append(pa.array(shapely.to_wkb(shapes, output_dimension=2), pa.binary()))
