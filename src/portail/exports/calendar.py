@@ -33,7 +33,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from portail.exports.waypoints import as_text, geometry_field
 from portail.schema import GEO_TYPES, Field, FieldType
@@ -122,11 +121,7 @@ def write_ical(fields: list[Field], batches: Iterator[pa.RecordBatch], options: 
 
 def _texts(array: pa.Array, options: Any) -> list[str | None]:
     """A column's values as text, instants in the request's zone as the JSON output writes them."""
-    if pa.types.is_timestamp(array.type):
-        from portail.exports.formats import _iso_datetimes
-
-        array = _iso_datetimes(array, options.timezone)
-    return as_text(array, options.list_separator).to_pylist()
+    return as_text(array, options.list_separator, options.timezone).to_pylist()
 
 
 def _instant(value: date | datetime) -> datetime:
@@ -156,8 +151,7 @@ def _property(name: str, value: date | datetime) -> str:
 def _text(value: str) -> str:
     """A TEXT value escaped (RFC 5545, 3.3.11); control characters the format cannot hold dropped."""
     value = "".join(ch for ch in value if ch in "\n\t" or ord(ch) >= 0x20 and ord(ch) != 0x7F)
-    return (value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\r\n", "\n")
-            .replace("\n", "\\n"))
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 
 
 def _lines(lines: list[str]) -> bytes:

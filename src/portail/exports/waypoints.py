@@ -42,8 +42,13 @@ def check_waypoint_fields(columns: list[Field], name_field: str | None, descript
     return next((n for n in (name_field, *description_fields) if n and n not in names), None)
 
 
-def as_text(array: pa.Array, list_separator: str = ", ") -> pa.Array:
-    """A column as text: a list joined, anything else cast (a date as ISO text)."""
+def as_text(array: pa.Array, list_separator: str = ", ", timezone: str | None = None) -> pa.Array:
+    """A column as text: a list joined, instants in ``timezone`` as the JSON output writes them
+    (given one), anything else cast (a date as ISO text)."""
+    if timezone is not None and pa.types.is_timestamp(array.type):
+        from portail.exports.formats import _iso_datetimes
+
+        return _iso_datetimes(array, timezone)
     if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
         return pc.binary_join(pc.cast(array, pa.list_(pa.string())), list_separator)
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
@@ -86,7 +91,7 @@ def write_gpx(fields: list[Field], batches: Iterator[pa.RecordBatch], options) -
     them, so that its readers (QGIS) find each field again (``ogr_<name>``)."""
     import shapely
 
-    from portail.exports.formats import _iso_datetimes, column_names
+    from portail.exports.formats import column_names
 
     geo = geometry_field(fields)
     if geo is None:
@@ -99,12 +104,8 @@ def write_gpx(fields: list[Field], batches: Iterator[pa.RecordBatch], options) -
     tags = [(f.name, _tag(shown[f.name])) for f in attributes] if options.use_extension else []
     yield _GPX_HEAD.encode()
     for batch in batches:
-        columns = {}
-        for f in attributes:
-            array = batch.column(index[f.name])
-            if f.type == FieldType.DATETIME and pa.types.is_timestamp(array.type):
-                array = _iso_datetimes(array, options.timezone)  # as /records writes them
-            columns[f.name] = as_text(array, options.list_separator)
+        columns = {f.name: as_text(batch.column(index[f.name]), options.list_separator, options.timezone)
+                   for f in attributes}  # instants as /records writes them
         points = shapely.centroid(shapely.from_wkb(batch.column(index[geo.name]).to_pylist()))
         names = columns[options.name_field].to_pylist() if options.name_field else None
         descriptions = _described(columns, described, shown)
