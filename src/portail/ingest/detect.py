@@ -85,10 +85,12 @@ def detect_format(path: Path, options: ReadOptions) -> str:
     if path.suffix.lower() == ".pdf":
         raise IngestError("the file is named .pdf but its content is not a PDF", source=path.name)
     by_name = EXTENSIONS.get(path.suffix.lower())
-    if by_name == "json" and _text_format(path, head) == "csv":
-        raise IngestError("the file is named .json but holds no JSON array or object", source=path.name)
-    if by_name in ("csv", "tsv", "json", "jsonl", "geojson"):
-        return by_name if by_name != "json" else _text_format(path, head)
+    if by_name == "json":  # an array, an object, JSON Lines or GeoJSON, told by the text
+        if (found := _text_format(path, head)) == "csv":
+            raise IngestError("the file is named .json but holds no JSON array or object", source=path.name)
+        return found
+    if by_name in ("csv", "tsv", "jsonl", "geojson"):
+        return by_name
     if by_name is not None and by_name not in ("csv", "tsv"):
         raise IngestError(f"the file is named {path.suffix} but its content is not {by_name}", source=path.name)
     return _text_format(path, head)
