@@ -156,27 +156,24 @@ def _constant(value: str | int | float | bool, params: list | None) -> exp.Expre
 
 
 def _date_range(value: str) -> tuple[date, date | None]:
-    """The first day of a date path and the first day after it (None after 9999-12-31, which
-    Python cannot hold: ``_day_text``)."""
+    """The first day of a date path and the first day after it (``period``)."""
     parts = [p for p in re.split(r"[/-]", value.strip()) if p]
     try:
         numbers = [int(p) for p in parts]
-        if len(numbers) == 1:
-            start = date(numbers[0], 1, 1)
-            return start, _next_day(date(start.year, 12, 31))
-        if len(numbers) == 2:
-            start = date(numbers[0], numbers[1], 1)
-            return start, _next_day(date(start.year, start.month, calendar.monthrange(start.year, start.month)[1]))
-        if len(numbers) == 3:
-            start = date(*numbers)
-            return start, _next_day(start)
+        if 1 <= len(numbers) <= 3:
+            return period(*numbers)
     except (ValueError, OverflowError):  # 2020/13; a year past a C int
         pass
     raise invalid_parameter(f"Invalid date path {value!r}: YYYY, YYYY/MM or YYYY/MM/DD is expected.")
 
 
-def _next_day(day: date) -> date | None:
-    return None if day == date.max else day + timedelta(days=1)
+def period(year: int, month: int | None = None, day: int | None = None) -> tuple[date, date | None]:
+    """The first day of a year, a month or a day and the first day after it (None after
+    9999-12-31, which Python cannot hold: ``_day_text``), as refine paths and v1's partial dates
+    read them. ``ValueError`` (or ``OverflowError``) when there is no such period."""
+    start = date(year, month or 1, day or 1)
+    last = start if day else date(year, month, calendar.monthrange(year, month)[1]) if month else date(year, 12, 31)
+    return start, None if last == date.max else last + timedelta(days=1)
 
 
 #: The day after 9999-12-31, which Python cannot hold and the engine reads.

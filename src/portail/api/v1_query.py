@@ -34,12 +34,11 @@ backquotes: the text of ``q`` never reaches the compiler as syntax.
 
 from __future__ import annotations
 
-import calendar
 import math
 import re
-from datetime import date, timedelta
 
 from portail.api.errors import invalid_parameter
+from portail.api.facets import period
 from portail.api.v1_series import odsql_number
 from portail.odsql import RECORD_ID
 from portail.odsql.ast import quote_name, quote_string
@@ -147,13 +146,10 @@ def _period(f: Field, text: str) -> tuple[str, str | None] | None:
     match = _PARTIAL.fullmatch(_unquoted(text))
     if f.type not in _TEMPORAL or match is None:
         return None
-    year, month, day = (int(g) if g else None for g in match.groups())
     try:
-        start = date(year, month or 1, day or 1)
-        last = start if day else date(year, month, calendar.monthrange(year, month)[1]) if month else date(year, 12, 31)
+        start, end = period(*(int(g) if g else None for g in match.groups()))
     except (ValueError, OverflowError):  # 2020-13; a year past a C int
         raise invalid_parameter(f"Invalid value for q API parameter: {text!r} is not a date.") from None
-    end = None if last == date.max else last + timedelta(days=1)
     return f"date'{start.isoformat()}'", f"date'{end.isoformat()}'" if end else None
 
 
