@@ -375,6 +375,7 @@ from portail.auth import cli as auth_cli  # noqa: E402 - the admin commands of a
 app.add_typer(auth_cli.user_app, name="user")
 app.add_typer(auth_cli.group_app, name="group")
 app.add_typer(auth_cli.apikey_app, name="apikey")
+app.add_typer(auth_cli.oauth_app, name="oauth-client")
 app.command("dataset-security")(auth_cli.dataset_security)
 app.add_typer(auth_cli.quota_app, name="quota")
 app.command("audit")(auth_cli.audit_list)

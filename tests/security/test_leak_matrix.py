@@ -151,8 +151,8 @@ ROUTES: dict[str, str] = {
     "/api/health": "no_data",
     **{prefix + path: kind for prefix in ("/api/v2", "/api/explore/v2.0") for path, kind in V20_ROUTES.items()},
 }
-#: Sign-in pages (built in ``web/auth_routes.py``) show no dataset data.
-NO_DATA_PATTERN = re.compile(r"/(login|logout|auth|oidc|reset-password|password|sessions?|account)(/|$)")
+#: Sign-in pages (built in ``web/auth_routes.py``) and the OAuth2 consent page show no dataset data.
+NO_DATA_PATTERN = re.compile(r"/(login|logout|auth|oauth2|oidc|reset-password|password|sessions?|account)(/|$)")
 MANAGEMENT = "/api/management/v1"
 
 

@@ -21,6 +21,7 @@ from portail.api.errors import ApiError
 from portail.auth import Principal, can, keys, ratelimit, services, sessions
 from portail.auth.audit import query as audit_query
 from portail.auth.models import ApiKey, Group, User
+from portail.auth.oauth2 import ACCESS_PREFIX
 from portail.auth.permissions import may_manage_keys_of
 from portail.catalog import services as catalog
 
@@ -33,7 +34,7 @@ def caller(request: Request) -> Principal:
     """Who calls the management API (``ApiError`` 401/403 when nobody acceptable)."""
     token = request.app.state.instance.settings.management_token
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if token and scheme.lower() == "bearer":
+    if token and scheme.lower() == "bearer" and not value.strip().startswith(ACCESS_PREFIX):  # not an OAuth2 token
         if hmac.compare_digest(value.strip(), token):
             return OPERATOR
         raise ApiError(401, "Unauthorized", "A valid management token is required (Authorization: Bearer …).")

@@ -77,6 +77,7 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, limit=instance.settings.max_upload_bytes)
     app.add_exception_handler(LoginRequired, login_redirect)
     from portail.web.auth_routes import auth_router
+    from portail.web.oauth_routes import oauth_router
 
     hosts = {p.hostname.lower(): p for p in instance.settings.portals if p.hostname}
     if hosts:
@@ -87,8 +88,9 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     # portals first, so that the root portal's pages never shadow theirs.
     for portal in instance.settings.portals:
         mount_apis(app, portal)
-    for portal in instance.settings.portals:  # login/logout/SSO pages, never behind a portal's gate
+    for portal in instance.settings.portals:  # login/logout/SSO and OAuth2 pages, never behind a portal's gate
         app.include_router(auth_router(portal))
+        app.include_router(oauth_router(portal))
     for portal in sorted(instance.settings.portals, key=lambda p: p.root == ""):
         mount_pages(app, portal)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).resolve().parents[1] / "web" / "static")), name="static")

@@ -20,6 +20,7 @@ responses included:
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
@@ -31,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from portail.api.serialize import JSON_MEDIA_TYPE
 from portail.api.v1 import READ_BY_POST
 from portail.auth import AuthError, csrf, principal_from_request, sessions
-from portail.auth.principal import ANONYMOUS, key_from_request, principal_for_user
+from portail.auth.principal import ANONYMOUS, has_credentials, principal_for_user
 from portail.auth.ratelimit import bucket_of, decide, make_counter, quota_for
 from portail.catalog.db import transaction
 from portail.catalog.generation import GenerationCache
@@ -39,6 +40,9 @@ from portail.catalog.generation import GenerationCache
 #: API paths never counted: health checks, the documentation.
 UNCOUNTED = ("/api/health", "/api/docs", "/api/explore/v2.1/swagger.json")
 MAX_FORM_BYTES = 256 * 1024
+#: POST routes that ignore cookies, so a forged request gains nothing: the OAuth2 token
+#: endpoint, where the client's credentials (or its PKCE verifier) are the proof.
+CSRF_EXEMPT = re.compile(r"/oauth2/token/?$")
 
 
 def _is_api(path: str) -> bool:
@@ -76,8 +80,7 @@ class Guard:
         settings = instance.settings
         state = scope.setdefault("state", {})
         cookie = request.cookies.get(sessions.COOKIE_NAME)
-        explicit = key_from_request(request.headers, request.query_params) is not None or \
-            request.headers.get("authorization", "").lower().startswith("bearer ")
+        explicit = has_credentials(request.headers, request.query_params)
 
         principal, session_csrf = ANONYMOUS, None
         if explicit or cookie:
@@ -104,7 +107,8 @@ class Guard:
         # buffer an upload, and without ambient credentials it can do nothing an attacker's own
         # client could not.
         is_form = content_type == "application/x-www-form-urlencoded"
-        if csrf.needs_check(scope["method"], session_csrf is not None, is_form, explicit):
+        if csrf.needs_check(scope["method"], session_csrf is not None, is_form, explicit) \
+                and not CSRF_EXEMPT.search(scope["path"]):
             expected = state["csrf_token"]
             submitted = request.headers.get(csrf.HEADER)
             if submitted is None and content_type == "application/x-www-form-urlencoded":

@@ -73,9 +73,17 @@ SECURITY_SCHEMES = {
     "apikey": {"type": "apiKey", "in": "query", "name": "apikey", "description": "An API key as a query parameter."},
     "apikeyHeader": {"type": "apiKey", "in": "header", "name": "Authorization",
                      "description": "`Authorization: Apikey <key>` (the scheme is case-insensitive)."},
+    "oauth2": {"type": "oauth2", "description": "An application registered by the portal's administrator "
+                                                "(`portail oauth-client create`) acting for a user who agreed: "
+                                                "`Authorization: Bearer <token>` or `?access_token=<token>`.",
+               "flows": {"authorizationCode": {
+                   "authorizationUrl": "/oauth2/authorize/", "tokenUrl": "/oauth2/token/",
+                   "refreshUrl": "/oauth2/token/",
+                   "scopes": {"read": "Read what the user may read (the default).",
+                              "all": "Everything the user may do, management included (Opendatasoft's scope)."}}}},
 }
-#: Anonymous calls are allowed (``{}``): a key shows what its user may see.
-SECURITY = [{}, {"apikey": []}, {"apikeyHeader": []}]
+#: Anonymous calls are allowed (``{}``): a key or a token shows what its user may see.
+SECURITY = [{}, {"apikey": []}, {"apikeyHeader": []}, {"oauth2": ["read"]}]
 
 #: Path suffix (after the API prefix) → schema of the 200 JSON answer.
 JSON_ANSWERS = {

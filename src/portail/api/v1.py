@@ -51,7 +51,7 @@ from portail.api.v1_query import (distance_condition, geo_field_of, joined_q, pa
                                   q_conditions)
 from portail.api.v1_series import odsql_number
 from portail.auth import ANONYMOUS
-from portail.auth.principal import key_from_request
+from portail.auth.principal import has_credentials
 from portail.exports import FORMATS, ExportOptions
 from portail.exports.formats import plain_numbers
 from portail.odsql import RECORD_ID
@@ -252,10 +252,8 @@ def _facet_call(name: str, disjunctive: bool, sort: str | None) -> str:
 def _script_caller(request: Request, principal):
     """Who a JSONP call runs as: any page can load it in a script tag, with the visitor's
     cookies, and read the answer, so a session does not count (an API key, which no page
-    holds, does)."""
-    explicit = key_from_request(request.headers, request.query_params) is not None or \
-        request.headers.get("authorization", "").lower().startswith("bearer ")
-    return principal if explicit else ANONYMOUS
+    holds, does, and so does an OAuth2 token)."""
+    return principal if has_credentials(request.headers, request.query_params) else ANONYMOUS
 
 
 def _padding(request: Request, principal, format: str, callback: str | None) -> tuple[bool, Any]:

@@ -10,9 +10,9 @@
   builds the ``DatasetRef`` the two functions above take.
 
 Private behind this face: ``passwords`` (argon2id, policy, lockout, reset tokens), ``keys``
-(API key lifecycle), ``models`` (tables, migrations ``0002``-``0004``), ``audit``, ``cli``,
+(API key lifecycle), ``models`` (tables, migrations ``0002``-``0006``), ``audit``, ``cli``,
 ``sessions`` (sign-in sessions in the catalogue), ``csrf`` (which token a request must echo),
-``oidc`` (OpenID Connect sign-in), ``ratelimit`` (quotas and counters; ``api.guard`` applies them). This package
+``oidc`` (OpenID Connect sign-in), ``oauth2`` (the OAuth2 provider for applications), ``ratelimit`` (quotas and counters; ``api.guard`` applies them). This package
 never builds SQL for records and knows nothing of HTTP frameworks.
 """
 

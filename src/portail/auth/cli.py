@@ -25,7 +25,7 @@ from rich.table import Column, Table
 from sqlalchemy.orm import Session
 
 from portail.auth import keys as keyring
-from portail.auth import services
+from portail.auth import oauth2, services
 from portail.auth.errors import bad_request
 from portail.auth.models import ROLES, VISIBILITIES
 from portail.auth.permissions import DEFAULT_RULESET
@@ -40,6 +40,8 @@ out = Console()
 user_app = typer.Typer(help="Portal users: accounts, roles, passwords.", no_args_is_help=True)
 group_app = typer.Typer(help="Groups of users (grants and rulesets name them).", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+oauth_app = typer.Typer(help="OAuth2 client applications acting for users: register (secret shown once), "
+                             "list, revoke.", no_args_is_help=True)
 
 
 @contextmanager
@@ -239,6 +241,52 @@ def apikey_revoke(key_id: str):
     with _session() as session:
         key = services.revoke_api_key(session, key_id)
         out.print(f"API key {key.id} of {key.user.login} revoked", highlight=False, markup=False)
+
+
+# -- OAuth2 clients -------------------------------------------------------------------------
+@oauth_app.command("create")
+def oauth_create(
+    name: str = typer.Argument(..., help="The application's name, shown to users on the consent page."),
+    redirect_uri: list[str] = typer.Option(..., "--redirect-uri", help="Where codes are sent back: https, http "
+                                           "on localhost, or an app scheme (repeatable; matched exactly)."),
+    public: bool = typer.Option(False, "--public", help="A browser or mobile app that cannot keep a secret: "
+                                "no secret, PKCE (S256) required."),
+):
+    """Register an application and print its client_id and, once, its secret."""
+    with _session() as session:
+        client, secret = oauth2.register_client(session, name, redirect_uri, public=public)
+        console.print(f"OAuth2 client {client.name!r} registered ({'public, PKCE required' if public else 'confidential'}"
+                      f"; redirect URIs {', '.join(client.redirect_uris)})."
+                      + ("" if public else " Copy the secret now: it is not stored and will not be shown again."),
+                      highlight=False, markup=False, soft_wrap=True)
+        typer.echo(f"client_id={client.id}")
+        if secret:
+            typer.echo(f"client_secret={secret}")
+
+
+@oauth_app.command("list")
+def oauth_list(as_json: bool = typer.Option(False, "--json")):
+    """Registered applications (never their secrets)."""
+    with _session() as session:
+        rows = [oauth2.status_of(c) for c in oauth2.list_clients(session)]
+    if as_json:
+        out.print_json(json.dumps([r.to_dict() for r in rows]))
+        return
+    table = Table(Column("client_id", no_wrap=True), "name", "kind", "redirect URIs", "created", "state")
+    for r in rows:
+        table.add_row(r.id, r.name, "public" if r.public else "confidential", " ".join(r.redirect_uris),
+                      _iso(r.created_at), "revoked" if r.revoked_at else "active")
+    out.print(table)
+
+
+@oauth_app.command("revoke")
+def oauth_revoke(client_id: str):
+    """Revoke an application: it and every token it holds stop working at once."""
+    with _session() as session:
+        client = oauth2.get_client(session, client_id)
+        count = oauth2.revoke_client(session, client)
+        out.print(f"OAuth2 client {client.id} ({client.name}) revoked, with {count} token(s)", highlight=False,
+                  markup=False)
 
 
 # -- dataset security -----------------------------------------------------------------------

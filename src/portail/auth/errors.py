@@ -24,6 +24,11 @@ def invalid_key() -> AuthError:
     return AuthError(INVALID_KEY, 401, "InvalidAPIKey")
 
 
+def invalid_token() -> AuthError:
+    """An OAuth2 access token unknown, expired or revoked (RFC 6750 ``invalid_token``)."""
+    return AuthError("Access token is not valid", 401, "InvalidToken")
+
+
 def forbidden(message: str) -> AuthError:
     return AuthError(message, 403, "Forbidden")
 

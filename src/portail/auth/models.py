@@ -196,3 +196,58 @@ class Quota(Base):
     principal_name: Mapped[str] = mapped_column(String(150))
     calls: Mapped[int] = mapped_column(Integer)  # per ``Settings.ratelimit_window``; 0: no limit
     modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OAuthClient(Base):
+    """An application registered to act for portal users through OAuth2 (RFC 6749), as
+    Opendatasoft's ``/oauth2/authorize/`` and ``/oauth2/token/`` serve them (migration 0006).
+
+    ``secret_hash`` is null for a public client (a browser or mobile app that cannot keep a
+    secret), which must then prove each code with PKCE (RFC 7636)."""
+
+    __tablename__ = "auth_oauth_client"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # oc_xxxxxxxxxxxxxxxx, the client_id
+    name: Mapped[str] = mapped_column(String(200))  # shown on the consent page
+    secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True)  # SHA-256 hex; null: public client
+    redirect_uris: Mapped[list[Any]] = mapped_column(JSON, default=list)  # exact matches only
+    created_by: Mapped[str | None] = mapped_column(String(150))  # a login; null: the command line
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OAuthCode(Base):
+    """An authorization code handed to a client's redirect URI: single use, one hour (as
+    Opendatasoft's). A second use revokes what the first one obtained (RFC 6749 §4.1.2)."""
+
+    __tablename__ = "auth_oauth_code"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 hex of the code
+    client_id: Mapped[str] = mapped_column(ForeignKey("auth_oauth_client.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("auth_user.id", ondelete="CASCADE"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(String(1000))
+    scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    code_challenge: Mapped[str | None] = mapped_column(String(128))  # PKCE, S256 only
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OAuthToken(Base):
+    """An access token (one hour) and its refresh token (no expiry, single use: refreshing
+    revokes this row and issues a new one). Only SHA-256 digests are stored."""
+
+    __tablename__ = "auth_oauth_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("auth_oauth_client.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("auth_user.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str | None] = mapped_column(String(64), index=True)  # the code it came from, if any
+    access_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    refresh_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    access_expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
+    client: Mapped[OAuthClient] = relationship()

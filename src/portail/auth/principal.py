@@ -2,10 +2,11 @@
 
 Credentials accepted (Explore API §8.1): ``Authorization: Apikey <key>`` with the scheme in
 any case (the JS client sends ``ApiKey``, QGIS and the Automation clients ``apikey``), or
-``?apikey=<key>`` (odsclient, widgets). A header key wins over a query one, and any key over a
-session cookie. ``Bearer`` belongs
-to the management token (``api/management.py``) and is left alone here, as are other schemes.
-No credentials means the anonymous principal; a bad key is a 401, never a silent anonymous.
+``?apikey=<key>`` (odsclient, widgets); an OAuth2 access token (``auth.oauth2``) as
+``Authorization: Bearer oat_…`` or ``?access_token=``. A key wins over a token, a header over a
+query parameter, and any of them over a session cookie. Another ``Bearer`` value belongs to the
+management token (``api/management.py``) and is left alone here, as are other schemes. No
+credentials means the anonymous principal; a bad key or token is a 401, never a silent anonymous.
 
 Knows nothing of FastAPI: ``headers`` and ``query_params`` are plain mappings (Starlette's
 fit), so the API, the web pages and tests call the same function.
@@ -20,9 +21,10 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from portail.auth import sessions
-from portail.auth.errors import invalid_key
+from portail.auth.errors import invalid_key, invalid_token
 from portail.auth.keys import LAST_USED_GRANULARITY, now, verify_key
 from portail.auth.models import ApiKey, User
+from portail.auth.oauth2 import ACCESS_PREFIX, verify_access_token
 from portail.auth.passwords import aware, digest
 from portail.catalog import generation
 from portail.catalog.db import transaction
@@ -91,6 +93,22 @@ def key_from_request(headers: Mapping[str, str], query_params: Mapping[str, str]
     return key.strip() if key is not None else None
 
 
+def token_from_request(headers: Mapping[str, str], query_params: Mapping[str, str]) -> str | None:
+    """The OAuth2 access token the request carries, if any (RFC 6750 §2.1 and §2.3)."""
+    scheme, _, value = (_header(headers, "authorization") or "").strip().partition(" ")
+    if scheme.lower() == "bearer" and value.strip().startswith(ACCESS_PREFIX):
+        return value.strip()
+    token = query_params.get("access_token")
+    return token.strip() if token is not None else None
+
+
+def has_credentials(headers: Mapping[str, str], query_params: Mapping[str, str]) -> bool:
+    """The request names its caller itself (a key, a token, the management token): a browser
+    never adds these on its own, so no CSRF check applies."""
+    return key_from_request(headers, query_params) is not None or token_from_request(headers, query_params) is not None \
+        or (_header(headers, "authorization") or "").strip().lower().startswith("bearer ")
+
+
 def principal_from_request(headers: Mapping[str, str], query_params: Mapping[str, str],
                            session_factory: sessionmaker[Session], at: datetime | None = None,
                            cookies: Mapping[str, str] | None = None) -> Principal:
@@ -100,6 +118,9 @@ def principal_from_request(headers: Mapping[str, str], query_params: Mapping[str
     is simply anonymous (the browser is sent to the login page, not refused)."""
     secret = key_from_request(headers, query_params)
     if secret is None:
+        access_token = token_from_request(headers, query_params)
+        if access_token is not None:
+            return _token_principal(session_factory, access_token, at or now())
         token = (cookies or {}).get(sessions.COOKIE_NAME)
         if not token:
             return ANONYMOUS
@@ -122,6 +143,27 @@ def principal_from_request(headers: Mapping[str, str], query_params: Mapping[str
 
 #: Principals of API keys, with the key's expiry (``catalog.generation``).
 _KEYS = GenerationCache(4096)
+#: Principals of OAuth2 access tokens, with the token's expiry.
+_TOKENS = GenerationCache(4096)
+
+
+def _token_principal(session_factory: sessionmaker[Session], token: str, at: datetime) -> Principal:
+    """The user an access token acts for, with the token's scopes; resolved once a minute while
+    the catalogue is unchanged (revoking a token, its client or its user bumps the counter)."""
+    def resolve() -> tuple[Principal | None, datetime | None]:
+        with transaction(session_factory) as session:
+            row = verify_access_token(session, token, at)
+            if row is None:
+                return None, None
+            base = principal_for_user(row.user)
+            return (Principal(login=base.login, user_id=base.user_id, roles=base.roles, groups=base.groups,
+                              scopes=frozenset(row.scopes or ("read",))), aware(row.access_expires_at))
+
+    minute = int(at.timestamp() // LAST_USED_GRANULARITY.total_seconds())
+    principal, expires = _TOKENS.get(digest(token), resolve, stamp=(*generation.stamp(session_factory), minute))
+    if principal is None or (expires is not None and at >= expires):
+        raise invalid_token()
+    return principal
 
 
 def _verified(session_factory: sessionmaker[Session], secret: str, at: datetime) -> tuple[Principal, datetime | None]:

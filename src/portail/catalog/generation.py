@@ -64,6 +64,12 @@ def _bump_once(session: Session) -> None:
     session.execute(_BUMP)
 
 
+def bump(session: Session) -> None:
+    """Bump from a change the watched tables do not show: an OAuth2 token revoked (tokens are
+    issued at every refresh, so their table is not watched, or each one would empty the caches)."""
+    _bump_once(session)
+
+
 def watch(factory: sessionmaker[Session]) -> None:
     """Bump the counter from every session of ``factory`` that changes a watched table, through
     the unit of work (added, changed or deleted objects) or a bulk ORM update/delete."""

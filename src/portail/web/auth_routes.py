@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from portail.auth import AuthError, csrf, oidc, services, sessions
+from portail.auth import AuthError, csrf, oauth2, oidc, services, sessions
 from portail.catalog.db import transaction
 from portail.config import Portal
 from portail.web.routes import TEMPLATES, _context
@@ -51,6 +51,25 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+def auth_page(request: Request, portal: Portal, template: str, status: int = 200, **values) -> HTMLResponse:
+    """A page of the sign-in family, its forms carrying the CSRF token: the session's, or before
+    sign-in a fresh double-submit cookie set here."""
+    settings = request.app.state.instance.settings
+    context = _context(request, portal.id, **values)
+    token = request.state.csrf_token if hasattr(request.state, "csrf_token") else None
+    fresh = None
+    if not token:
+        token = fresh = csrf.new_token()
+    context.update(csrf_token=token, a=LABELS[context["lang"]], portal_root=portal.root,
+                   sso=oidc.OidcConfig.from_settings(settings) is not None,
+                   local=portal.id not in settings.local_login_disabled_portals)
+    response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
+    if fresh:
+        response.set_cookie(csrf.COOKIE_NAME, fresh, httponly=True, samesite="lax", path="/",
+                            secure=settings.session_cookie_secure)
+    return response
+
+
 def auth_router(portal: Portal) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     root = portal.root
@@ -62,19 +81,7 @@ def auth_router(portal: Portal) -> APIRouter:
         return portal.id not in settings(request).local_login_disabled_portals
 
     def page(request: Request, template: str, status: int = 200, **values) -> HTMLResponse:
-        context = _context(request, portal.id, **values)
-        token = request.state.csrf_token if hasattr(request.state, "csrf_token") else None
-        fresh = None
-        if not token:
-            token = fresh = csrf.new_token()
-        context.update(csrf_token=token, a=LABELS[context["lang"]], portal_root=root,
-                       sso=oidc.OidcConfig.from_settings(settings(request)) is not None,
-                       local=local_allowed(request))
-        response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
-        if fresh:
-            response.set_cookie(csrf.COOKIE_NAME, fresh, httponly=True, samesite="lax", path="/",
-                                secure=settings(request).session_cookie_secure)
-        return response
+        return auth_page(request, portal, template, status, **values)
 
     def signed_in(request: Request, user, method: str, target: str) -> RedirectResponse:
         config = settings(request)
@@ -122,6 +129,7 @@ def auth_router(portal: Portal) -> APIRouter:
             row = sessions.find_session(db, request.cookies.get(sessions.COOKIE_NAME))
             if row is not None:
                 sessions.close_all_sessions(db, row.user, actor=row.user.login, ip=client_ip(request))
+                oauth2.revoke_user_tokens(db, row.user)  # applications lose their access too
         response = RedirectResponse(root + "/", status_code=303)
         response.delete_cookie(sessions.COOKIE_NAME, path="/")
         return response
