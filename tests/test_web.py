@@ -270,3 +270,50 @@ def test_a_geo_field_annotated_facet_is_left_out_of_the_table_facets(tmp_path, r
     table = TestClient(create_app(instance)).get("/explore/dataset/logements/table/")
     assert table.status_code == 200 and "RIVP" in table.text  # the bs facet is listed
     instance.store.close()
+
+
+def test_a_licence_link_is_only_ever_a_web_address(client, tmp_path):
+    """A ``javascript:`` licence URL would run in every visitor's browser when clicked."""
+    instance = client.app.state.instance
+    with instance.session() as s:
+        dataset = services.get_dataset(s, "senateurs")
+        for bad in ("javascript:alert('lic')", "data:text/html,<script>1</script>", "//evil.example/x", "ftp://x/y"):
+            with pytest.raises(services.CatalogError, match="license_url must be an http"):
+                services.update_metadata(s, dataset, license_url=bad)
+        services.update_metadata(s, dataset, license_url="  https://www.etalab.gouv.fr/licence-ouverte  ")
+        assert dataset.license_url == "https://www.etalab.gouv.fr/licence-ouverte"
+        dataset.license_url = "javascript:alert(1)"  # a row written before the check: never a link
+    html = client.get("/explore/dataset/senateurs/information/").text
+    assert "javascript:alert" not in html and "Licence Ouverte" in html
+    with instance.session() as s:
+        services.update_metadata(s, services.get_dataset(s, "senateurs"), license_url="https://www.etalab.gouv.fr/lo")
+    assert '<a href="https://www.etalab.gouv.fr/lo">Licence Ouverte</a>' in \
+        client.get("/explore/dataset/senateurs/information/").text
+
+
+def test_pages_with_numbers_past_what_python_reads_show_the_last_page(client):
+    huge = "9" * 5000
+    catalogue = client.get("/explore/", params={"page": huge})
+    assert catalogue.status_code == 200
+    table = client.get("/explore/dataset/logements/table/", params={"page": huge})
+    assert table.status_code == 200 and 'rel="next"' not in table.text and 'rel="prev"' in table.text
+
+
+def test_a_point_column_is_not_offered_as_a_sort(client):
+    html = client.get("/explore/dataset/logements/table/").text
+    header = html.split("<thead>")[1].split("</thead>")[0]
+    assert "sort=geo_point_2d" not in header and "geo_point_2d" in header and "sort=annee" in header
+
+
+def test_an_unknown_record_says_so_and_an_unknown_address_is_a_page(client):
+    html = client.get("/explore/dataset/logements/table/", params={"record": "zzz"},
+                      headers={"Accept-Language": "fr"}).text
+    assert "Cet enregistrement n&#39;existe pas, ou plus." in html
+    page = client.get("/nope", headers={"Accept": "text/html,application/xhtml+xml", "Accept-Language": "fr"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "Cette page n&#39;existe pas." in page.text and 'rel="icon"' in page.text
+    inside = client.get("/interne/nope", headers={"Accept": "text/html"})
+    assert inside.status_code == 404 and 'href="/interne/explore/' in inside.text
+    api = client.get("/api/explore/v2.1/nope", headers={"Accept": "text/html"})  # APIs answer JSON
+    assert api.status_code == 404 and api.json()["error_code"] == "NotFound"
+    assert client.get("/nope").json()["error_code"] == "NotFound"  # a script asking no HTML

@@ -109,7 +109,7 @@ def test_lockout_after_failures_and_audit(site):
     for _ in range(3):
         assert sign_in(client, password="wrong-password-1A").status_code == 401
     locked = sign_in(client)  # right password, but locked now
-    assert locked.status_code == 401 and "Too many failed sign-ins" in locked.text
+    assert locked.status_code == 401 and "Trop de connexions échouées" in locked.text  # the page speaks French by default
     with instance.session() as s:
         total, events = query(s, action="login.")
         assert total == 4 and {e.action for e in events} == {"login.failure"}
@@ -164,3 +164,31 @@ def test_password_reset_page(site):
     done = client.post("/reset-password", data={"token": token, "password": "Another-pass-99", "csrf_token": csrf})
     assert done.status_code == 200
     assert sign_in(client, password="Another-pass-99").status_code == 303
+
+
+def test_signed_in_pages_are_not_kept_by_the_browser(site):
+    """After sign-out, Back must not show a restricted page again from the browser's cache."""
+    _, client = site
+    assert "no-store" not in client.get("/explore/").headers.get("cache-control", "")  # anonymous pages may be kept
+    sign_in(client)
+    for path in ("/", "/explore/", "/interne/explore/"):
+        assert client.get(path).headers["cache-control"] == "private, no-store", path
+    assert "no-store" not in client.get("/static/portail.css").headers.get("cache-control", "")
+
+
+def test_sign_in_errors_speak_the_page_language(site):
+    _, client = site
+    french = {"Accept-Language": "fr-FR"}
+    token = form_token(client)
+    wrong = client.post("/login", data={"login": "alice", "password": "nope", "csrf_token": token}, headers=french)
+    assert wrong.status_code == 401 and "Identifiant ou mot de passe incorrect" in wrong.text
+    english = client.post("/login", data={"login": "alice", "password": "nope", "csrf_token": token},
+                          headers={"Accept-Language": "en"})
+    assert "Invalid login or password" in english.text
+    reset = client.post("/reset-password", data={"token": "bogus", "password": "x", "csrf_token": token}, headers=french)
+    assert "Ce lien de changement de mot de passe n&#39;est pas valide, ou a expiré" in reset.text
+    with site[0].session() as s:
+        secret = services.issue_reset_token(s, services.get_user(s, "alice"))
+    weak = client.post("/reset-password", data={"token": secret, "password": "alice-1", "csrf_token": token},
+                       headers=french)
+    assert "Le mot de passe doit compter au moins 12 caractères ; ne pas contenir l&#39;identifiant" in weak.text

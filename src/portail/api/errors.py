@@ -82,6 +82,11 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException):
+        if error.status_code == 404 and "/api/" not in request.url.path \
+                and "text/html" in request.headers.get("accept", ""):
+            from portail.web.routes import missing_page  # a browser on a mistyped address: a page
+
+            return missing_page(request)
         code = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 403: "Forbidden"}.get(error.status_code, "HTTPError")
         message = error.detail if isinstance(error.detail, str) else "error"
         return _response(request, error.status_code, code, message, headers=error.headers)  # a 405's Allow

@@ -14,7 +14,8 @@ responses included:
 3. quotas on API paths (``/api/…``, under any portal prefix): ``X-RateLimit-Limit``,
    ``-Remaining`` and ``-Reset`` on each response, and past the quota a 429 with Opendatasoft's
    body (v1 fields ``errorcode``/``error``/``reset_time``… plus ``error_code``/``message``) and
-   ``Retry-After``.
+   ``Retry-After``;
+4. pages answered to a signed-in user carry ``Cache-Control: private, no-store``.
 """
 
 from __future__ import annotations
@@ -130,7 +131,10 @@ class Guard:
                 return
 
         if not _is_api(scope["path"]):
-            await self.app(scope, receive, send)
+            if principal.is_authenticated and not scope["path"].startswith("/static/"):
+                await self.app(scope, receive, _no_store(send))
+            else:
+                await self.app(scope, receive, send)
             return
         limit = settings.ratelimit_anonymous
         if principal.is_authenticated:
@@ -160,6 +164,20 @@ class Guard:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _no_store(send: Send) -> Send:
+    """A signed-in user's pages are kept by no cache, the browser's included: after sign-out,
+    Back must not show a restricted table again (a page that set its own policy keeps it)."""
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            if not any(name.lower() == b"cache-control" for name, _ in headers):
+                headers.append((b"cache-control", b"private, no-store"))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
 
 
 def _quota(instance, principal, settings) -> int:

@@ -71,17 +71,21 @@ def _character_class(char: str) -> str:
     return "other characters"
 
 
+TWO_KINDS = "mix characters of at least two kinds (lowercase, uppercase, digits, others)"
+NOT_LOGIN = "not contain the login"
+
+
 def policy_problems(password: str, login: str | None = None) -> list[str]:
-    """Every rule the password breaks, in words; empty when it is acceptable."""
+    """Every rule the password breaks, each completing "The password must …"; empty when it is acceptable."""
     problems: list[str] = []
     if len(password) < MIN_LENGTH:
-        problems.append(f"at least {MIN_LENGTH} characters")
+        problems.append(f"have at least {MIN_LENGTH} characters")
     if len(password) > MAX_LENGTH:
-        problems.append(f"at most {MAX_LENGTH} characters")
+        problems.append(f"have at most {MAX_LENGTH} characters")
     if password and len({_character_class(c) for c in password}) < 2:
-        problems.append("characters of at least two kinds (lowercase, uppercase, digits, others)")
+        problems.append(TWO_KINDS)
     if login and login.strip() and login.strip().lower() in password.lower():
-        problems.append("not containing the login")
+        problems.append(NOT_LOGIN)
     return problems
 
 

@@ -51,7 +51,7 @@ def _check_role(role: str) -> str:
 def _check_password(password: str, login: str) -> None:
     problems = passwords.policy_problems(password, login)
     if problems:
-        raise bad_request("The password must have " + "; ".join(problems))
+        raise bad_request("The password must " + "; ".join(problems))
 
 
 def create_user(session: Session, login: str, *, role: str = "viewer", display_name: str | None = None,

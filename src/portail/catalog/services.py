@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -85,7 +86,18 @@ def _check_metadata(values: dict[str, Any]) -> dict[str, Any]:
         raise CatalogError(f"update_frequency must be one of {', '.join(FREQUENCIES)}")
     if clean.get("title") is not None and not clean["title"].strip():
         raise CatalogError("A dataset needs a title")
+    if clean.get("license_url") is not None:
+        clean["license_url"] = clean["license_url"].strip() or None
+        if clean["license_url"] is not None and not is_web_url(clean["license_url"]):
+            # a javascript: or data: link on the dataset page would run in every visitor's browser
+            raise CatalogError(f"license_url must be an http(s) URL, not {clean['license_url']!r}")
     return clean
+
+
+def is_web_url(text: str) -> bool:
+    """An absolute http(s) URL with a host: what the pages may link to and DCAT may name."""
+    parts = urlsplit(text)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc) and not any(c in text for c in "\r\n\t")
 
 
 def portals_from_option(option: str) -> list[str]:

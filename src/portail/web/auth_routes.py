@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from portail.auth import AuthError, csrf, oauth2, oidc, services, sessions
+from portail.auth import AuthError, csrf, oauth2, oidc, passwords, services, sessions
 from portail.catalog.db import transaction
 from portail.config import Portal
 from portail.web.routes import TEMPLATES, _context
@@ -51,11 +51,42 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+#: The French of the messages ``auth`` refuses with (written in English for the APIs and the CLI).
+FRENCH = {
+    "Invalid login or password": "Identifiant ou mot de passe incorrect",
+    "Too many failed sign-ins; try again later": "Trop de connexions échouées : réessayez plus tard",
+    "This account is disabled": "Ce compte est désactivé",
+    "This password reset link is not valid or has expired": "Ce lien de changement de mot de passe n'est pas "
+                                                            "valide, ou a expiré",
+    "Single sign-on is not configured": "La connexion par le compte de l'institution n'est pas configurée",
+    "Single sign-on failed; please try again": "La connexion par le compte de l'institution a échoué : réessayez",
+    "Sign in first, then authorize the application again.": "Connectez-vous, puis autorisez à nouveau l'application.",
+    LABELS["en"]["local_off"]: LABELS["fr"]["local_off"],
+}
+_POLICY_FRENCH = {f"have at least {passwords.MIN_LENGTH} characters": f"compter au moins {passwords.MIN_LENGTH} caractères",
+                  f"have at most {passwords.MAX_LENGTH} characters": f"compter au plus {passwords.MAX_LENGTH} caractères",
+                  passwords.TWO_KINDS: "mêler au moins deux sortes de caractères (minuscules, majuscules, chiffres, "
+                                       "autres)",
+                  passwords.NOT_LOGIN: "ne pas contenir l'identifiant"}
+
+
+def in_language(message: str, lang: str) -> str:
+    """``message`` in the page's language: French when it is one ``auth`` is known to say."""
+    if lang != "fr":
+        return message
+    if message.startswith("The password must "):
+        rules = message.removeprefix("The password must ").split("; ")
+        return "Le mot de passe doit " + " ; ".join(_POLICY_FRENCH.get(r, r) for r in rules)
+    return FRENCH.get(message, message)
+
+
 def auth_page(request: Request, portal: Portal, template: str, status: int = 200, **values) -> HTMLResponse:
     """A page of the sign-in family, its forms carrying the CSRF token: the session's, or before
     sign-in a fresh double-submit cookie set here."""
     settings = request.app.state.instance.settings
     context = _context(request, portal.id, **values)
+    if context.get("error"):
+        context["error"] = in_language(context["error"], context["lang"])
     token = request.state.csrf_token if hasattr(request.state, "csrf_token") else None
     fresh = None
     if not token:

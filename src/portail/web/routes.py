@@ -68,6 +68,24 @@ def _context(request: Request, portal: str, **values) -> dict:
             "number": lambda v: format_number(v, lang), "date": lambda v: format_date(v, lang), **values}
 
 
+def missing_page(request: Request) -> HTMLResponse:
+    """The 404 page of a path no route serves, in the portal whose prefix it is under."""
+    portals = sorted(request.app.state.instance.settings.portals, key=lambda p: -len(p.root))
+    portal = next((p for p in portals if not p.root or request.url.path == p.root
+                   or request.url.path.startswith(p.root + "/")), portals[-1])
+    context = _context(request, portal.id)
+    context.update(status=404, message=context["t"]["page_not_found"])
+    return TEMPLATES.TemplateResponse(request, "error.html", context, status_code=404)
+
+
+def page_number(text: str, last: int) -> int:
+    """The page a URL asks, between 1 and ``last``: not a number is the first page, a number past
+    the last (however many digits: Python refuses to read over 4,300) is the last."""
+    if not text.isdecimal():
+        return 1
+    return last if len(text) > len(str(last)) else min(max(int(text), 1), last)
+
+
 def facet_fields(fields: list[Field]) -> list[Field]:
     """The table's facets: the publisher's ``facet`` annotations, else the first text, date and
     boolean fields (``_useful`` drops those with about one record per value once counted)."""
@@ -135,7 +153,7 @@ def web_router(portal: str) -> APIRouter:
         sort = sort if sort in cat.SORTS else "-modified"
         found = cat.search(visible_datasets(instance(request), portal, request_principal(request)), q, refine, sort)
         pages = max(1, -(-len(found.datasets) // PAGE_SIZE))
-        number = min(max(int(page) if page.isdecimal() else 1, 1), pages)
+        number = page_number(page, pages)
         lang = request.query_params.get("lang")
 
         def url(drop: tuple[str, str] | None = None, add: tuple[str, str] | None = None, **changes) -> str:
@@ -188,7 +206,7 @@ def web_router(portal: str) -> APIRouter:
             # Deep pages too: the table asks the engine for any page (no 10,000-record window,
             # which only binds API clients paging with offsets).
             # (A page past any table's last one, which the engine could not offset to, is the last.)
-            page = min(max(int(raw) if raw.isdecimal() else 1, 1), 2**53 // TABLE_PAGE)
+            page = page_number(raw, 2**53 // TABLE_PAGE)
             result = query_records(inst, dataset, limit=TABLE_PAGE, offset=(page - 1) * TABLE_PAGE, window=None,
                                    order_by=state.order_by, with_ids=True, principal=principal, **common)
             pages = max(1, -(-result.total_count // TABLE_PAGE))
