@@ -426,3 +426,49 @@ def test_v1_catalogue_search_refines_facets_and_sorts_like_v2(client):
     assert {f["path"]: f["count"] for f in body["facet_groups"][0]["facets"]} == dict(Counter(t for d in kept for t in d[2]))
     wrong = client.get(v1, params={"sort": "nope"})
     assert wrong.status_code == 400 and "nope" in wrong.json()["message"]
+
+
+@pytest.fixture(scope="module")
+def tree_client(tmp_path_factory):
+    """Themes as paths (``Territoires/Régions``) and two publishers, for facet(…) options."""
+    from tests.conftest import make_instance
+
+    home = tmp_path_factory.mktemp("catalog-tree")
+    instance = make_instance(home / "home")
+    for slug, themes, publisher in [("regions", ["Territoires/Régions"], "IGN"),
+                                    ("communes", ["Territoires/Communes", "Logement"], "INSEE"),
+                                    ("hlm", ["Logement"], "Ville de Paris"), ("elus", ["Élus"], "Sénat")]:
+        path = home / f"{slug}.csv"
+        path.write_text("a;b\n1;2\n", encoding="utf-8")
+        with instance.session() as s:
+            services.create_dataset(s, slug, slug.title(), themes=themes, publisher=publisher)
+        load_file(instance, slug, path, publish=True)
+    yield TestClient(create_app(instance))
+    instance.store.close()
+
+
+def test_catalog_facets_honour_facet_disjunctive_and_hierarchical(tree_client):
+    facets = "/api/explore/v2.1/catalog/facets"
+
+    def groups(**params):
+        return {g["name"]: g["facets"] for g in tree_client.get(facets, params=params).json()["facets"]}
+
+    # disjunctive: the theme's refined values are ORed for every facet, as on the dataset facets
+    ored = groups(facet=['facet(name="theme",disjunctive=true)', "publisher"], refine=["theme:Logement", "theme:Élus"])
+    assert {e["name"]: e["count"] for e in ored["publisher"]} == {"INSEE": 1, "Ville de Paris": 1, "Sénat": 1}
+    assert {e["name"]: e["state"] for e in ored["theme"]}["Élus"] == "refined"
+    anded = groups(facet=["theme", "publisher"], refine=["theme:Logement", "theme:Communes"])
+    assert anded["publisher"] == []  # without the option, two values of one field must both hold
+    # hierarchical: segments of paths; a refined node lists its children and refines by path
+    tree = groups(facet='facet(name="theme",hierarchical=true)', refine="theme:Territoires")
+    top = {e["name"]: e for e in tree["theme"]}
+    assert top["Territoires"]["count"] == 2 and top["Territoires"]["state"] == "refined"
+    assert {(e["name"], e["value"], e["count"]) for e in top["Territoires"]["facets"]} == {
+        ("Régions", "Territoires/Régions", 1), ("Communes", "Territoires/Communes", 1)}
+    assert "facets" not in top["Logement"] and top["Logement"]["count"] == 1  # the communes dataset, refined
+    deeper = groups(facet='facet(name="theme",hierarchical=true,separator="/")', refine="theme:Territoires/Régions")
+    assert [(e["value"], e["count"]) for e in deeper["theme"]] == [("Territoires", 1)]
+    assert deeper["theme"][0]["facets"] == [{"name": "Régions", "value": "Territoires/Régions", "count": 1,
+                                             "state": "refined", "facets": []}]  # a leaf, as on datasets
+    flat = groups(facet="theme", refine="theme:Territoires")
+    assert flat["theme"] == []  # without the option a refine is the whole value

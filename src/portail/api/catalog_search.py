@@ -187,7 +187,15 @@ def _moment(raw: str, kind: FieldType, tz: ZoneInfo) -> datetime:
     return moment
 
 
-def _matches(obj: dict[str, Any], f: Field, value: str, tz: ZoneInfo) -> bool:
+def _path(value: str, separator: str) -> str:
+    """A path without empty segments (``/a//b/`` is ``a/b``), as the dataset facets read them
+    (``facets.path_of``)."""
+    return separator.join(part for part in value.split(separator) if part)
+
+
+def _matches(obj: dict[str, Any], f: Field, value: str, tz: ZoneInfo, separator: str | None = None) -> bool:
+    """Whether a dataset holds ``value`` in field ``f``: a date by its day's path, a value of a
+    hierarchy (``separator``) as itself or anything below it."""
     name = _column(f.name)
     spec = next(c for c in _COLUMNS if c[0] == name)
     raw = _raw(obj, name, spec[3])
@@ -199,25 +207,34 @@ def _matches(obj: dict[str, Any], f: Field, value: str, tz: ZoneInfo) -> bool:
         return path == wanted or path.startswith(wanted + "/")
     values = raw if isinstance(raw, list) else [raw]
     text = {"true" if v is True else "false" if v is False else str(v) for v in values}
+    if separator is not None:
+        wanted = _path(value, separator)
+        return any(p == wanted or p.startswith(wanted + separator) for p in (_path(t, separator) for t in text))
     return value in text
 
 
 def refined(objects: list[dict[str, Any]], refine: list[str], exclude: list[str],
-            skip: str | None = None, timezone: str = "UTC", disjunctive: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+            skip: str | None = None, timezone: str = "UTC", disjunctive: tuple[str, ...] = (),
+            paths: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """The dataset objects kept by ``refine`` (all must hold, but the values of a
     ``disjunctive`` field, one of which must: v1's ``disjunctive.<field>``, as ods-widgets'
     facets send it) and ``exclude`` (none may); ``skip`` ignores the refinements of one field
-    (a disjunctive facet's own values); dates are the days of ``timezone``."""
+    (a disjunctive facet's own values); dates are the days of ``timezone``; ``paths`` names the
+    fields faceted as hierarchies, with their separator, refined by path."""
     rules = [r for r in parse_refinements(refine, FIELDS, exclude=False) + parse_refinements(exclude, FIELDS, exclude=True)
              if not (skip and r.field.name == skip and not r.exclude)]
     ored = [r for r in rules if r.field.name in disjunctive and not r.exclude]
     anded = [r for r in rules if r not in ored]
     tz = zone(timezone)
+    paths = paths or {}
+
+    def holds(obj, r) -> bool:
+        return _matches(obj, r.field, r.value, tz, paths.get(r.field.name))
+
     kept = []
     for obj in objects:
-        if all(_matches(obj, r.field, r.value, tz) != r.exclude for r in anded) and \
-                all(any(_matches(obj, r.field, r.value, tz) for r in ored if r.field.name == name)
-                    for name in {r.field.name for r in ored}):
+        if all(holds(obj, r) != r.exclude for r in anded) and \
+                all(any(holds(obj, r) for r in ored if r.field.name == name) for name in {r.field.name for r in ored}):
             kept.append(obj)
     return kept
 
@@ -417,6 +434,29 @@ def _date_entries(moments: list[datetime], refined_paths: set[str], prefix: str 
     return entries
 
 
+def _path_entries(held: list[set[str]], spec, refined_paths: set[str], prefix: str = "") -> list[dict]:
+    """A hierarchical facet over the datasets' paths (``held``: each dataset's set of paths): the
+    segments under ``prefix``, each counting the datasets with a path through it; a refined
+    segment lists the level below it, as the dataset facets do (``facets._path_entries``)."""
+    separator = spec.separator
+    depth = len(prefix.split(separator)) if prefix else 0
+    counts: Counter[str] = Counter()
+    for paths in held:
+        segments = {p.split(separator)[depth] for p in paths
+                    if (not prefix or p.startswith(prefix + separator)) and len(p.split(separator)) > depth}
+        counts.update(segments)
+    order = sorted(counts.items(), key=_facet_order(spec.sort), reverse=spec.sort == "-alphanum")
+    entries = []
+    for part, n in order[:spec.limit or DEFAULT_LIMIT]:
+        value = f"{prefix}{separator}{part}" if prefix else part
+        entry: dict[str, Any] = {"name": part, "value": value, "count": n, "state": "displayed"}
+        if any(r == value or r.startswith(value + separator) for r in refined_paths):
+            entry["state"] = "refined"
+            entry["facets"] = _path_entries(held, spec, refined_paths, value)
+        entries.append(entry)
+    return entries
+
+
 def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = None, refine: list[str] | None = None,
                    exclude: list[str] | None = None, where: list[str] | None = None,
                    timezone: str = "UTC", disjunctive: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -430,18 +470,26 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
         uids = {r["dataset_uid"] for r in _run(table(objects), plan.select)}
         objects = [o for o in objects if o["dataset_uid"] in uids]
     rules = parse_refinements(refine or [], FIELDS, exclude=False) + parse_refinements(exclude or [], FIELDS, exclude=True)
+    # facet(…, disjunctive=true) ORs its field's refined values for every facet, as the v1
+    # route's disjunctive.<field> does; facet(…, hierarchical=true) refines its field by path
+    disjunctive = (*disjunctive, *(s.field.name for s in specs if s.disjunctive))
+    paths = {s.field.name: s.separator for s in specs if s.separator is not None}
     out = []
     for spec in specs:
         f = spec.field
         name = _column(f.name)
         source = next(c for c in _COLUMNS if c[0] == name)
         kept = refined(objects, refine or [], exclude or [], skip=f.name if spec.disjunctive else None, timezone=timezone,
-                       disjunctive=disjunctive)
+                       disjunctive=disjunctive, paths=paths)
         mine = [r for r in rules if r.field.name == f.name]
         values = [_raw(o, name, source[3]) for o in kept]
         if f.type in (FieldType.DATETIME, FieldType.DATE):
             moments = [_moment(v, f.type, tz) for v in values if v]
             entries = _date_entries(moments, {r.value.replace("-", "/") for r in mine if not r.exclude})
+        elif spec.separator is not None:
+            held = [{_path(str(i), spec.separator) for i in (v if isinstance(v, list) else [v]) if i is not None} - {""}
+                    for v in values]
+            entries = _path_entries(held, spec, {_path(r.value, spec.separator) for r in mine if not r.exclude})
         else:
             counts: Counter[str] = Counter()
             for v in values:
