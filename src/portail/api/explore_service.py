@@ -60,7 +60,8 @@ def check_paging(limit: int, offset: int, *, max_limit: int = MAX_LIMIT, window:
     """Opendatasoft's bounds and messages; returns the effective limit (-1: as many as the page
     size and the window allow from ``offset``, the reference leaving it undocumented)."""
     if limit < -1 or limit > max_limit:
-        raise invalid_parameter(f"Invalid value for limit API parameter: {limit} was found but -1 <= limit <= {max_limit} is expected.")
+        bound = f"-1 <= limit <= {max_limit}" if max_limit < 2**53 else "limit >= -1"  # no internal bound shown
+        raise invalid_parameter(f"Invalid value for limit API parameter: {limit} was found but {bound} is expected.")
     if offset < 0:
         raise invalid_parameter(f"Invalid value for offset API parameter: {offset} was found but offset >= 0 is expected.")
     if limit == -1:  # what the window has left after offset, a page at most (-1 is no count to add)
