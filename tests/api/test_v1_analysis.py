@@ -162,8 +162,21 @@ def test_filters_sort_maxpoints_and_cumulative(client, rows):
     running = get(client, **params, **{"y.n.cumulative": "true", "y.m.func": "COUNT", "y.m.cumulative": "false"})
     assert [p["n"] for p in running] == [sum(counts[y] for y in counts if y <= year) for year in sorted(counts)]
     assert [p["m"] for p in running] == [counts[year] for year in sorted(counts)]
-    newest_first = get(client, **params, sort="-x", **{"y.n.cumulative": "true"})
-    assert [p["n"] for p in newest_first] == [sum(counts[y] for y in counts if y >= year) for year in sorted(counts, reverse=True)]
+
+
+def test_cumulative_runs_along_x_ascending_whatever_the_sort(client, rows):
+    """records_api.md: ``serie(x) = serie(x) + serie(x-1)``; ``sort`` and ``maxpoints`` then order
+    and cut the running totals (they were summed in the answer's order: newest first, from the newest)."""
+    params = {"dataset": "logements", "x": "annee", "y.n.func": "COUNT", "y.n.cumulative": "true"}
+    counts = Counter(int(r["annee"]) for r in rows)
+    running = {year: sum(n for y, n in counts.items() if y <= year) for year in counts}
+    assert len(counts) > 10
+    assert get(client, **params) == [{"x": year, "n": running[year]} for year in sorted(counts)]
+    newest_first = get(client, **params, sort="-x", maxpoints=4)
+    assert newest_first == [{"x": year, "n": running[year]} for year in sorted(counts, reverse=True)[:4]]
+    assert newest_first[0]["n"] == len(rows)
+    by_total = get(client, **params, sort="n", maxpoints=3)  # a serie's sort orders the running totals
+    assert [p["n"] for p in by_total] == sorted(running.values(), reverse=True)[:3]
 
 
 def test_exclude_disjunctive_and_geofilter(client, rows):
@@ -365,3 +378,12 @@ def test_aggregations_sum_up_a_serie_over_the_points(client, rows):
     assert isinstance(get(client, **{k: v for k, v in params.items() if not k.startswith("agg.")}), list)
     for bad in ({"agg.n.func": "MEDIAN"}, {"agg.n.expr": "nope"}):
         assert client.get(ANALYZE, params={**params, **bad}).status_code == 400, bad
+
+
+def test_q_dot_parameters_filter_as_q(client, births):
+    """ods-widgets' time range filter: ``q.timerange=date_de_naissance>=1970`` counted every record."""
+    since = sum(d.year >= 1970 for d in births)
+    assert 0 < since < len(births)
+    asked = {"dataset": "elus", "y.n.func": "COUNT"}
+    assert get(client, **asked, q=f"{BIRTH}>=1970") == get(client, **asked, **{"q.timerange": f"{BIRTH}>=1970"}) == \
+        [{"x": None, "n": since}]

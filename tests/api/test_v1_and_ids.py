@@ -561,3 +561,67 @@ def test_a_geo_dataset_says_its_extent_as_harvesters_read_it(client, rows):
     assert min(y for _, y in ring) == pytest.approx(min(lats)) and max(y for _, y in ring) == pytest.approx(max(lats))
     v1 = client.get("/api/datasets/1.0/logements/").json()["metas"]
     assert v1["bbox"] == v21["bbox"]["geometry"] and v1["geometry_types"] == ["Point"]
+
+
+def test_q_dot_parameters_are_anded_with_q_as_ods_widgets_send_them(client, rows):
+    """``q.timerange``, ``q.mapfilter``… (one per filter of a widget's context, each a ``q``
+    expression) were ignored: the whole dataset answered."""
+    search = {"dataset": "logements", "rows": 0}
+    recent = sum(int(r["annee"]) >= 2015 for r in rows)
+    both = sum(int(r["annee"]) >= 2015 and r["bs"] == "RIVP" for r in rows)
+    assert 0 < both < recent < len(rows)
+    assert client.get("/api/records/1.0/search/", params={**search, "q.timerange": "annee>=2015"}).json()["nhits"] == recent
+    body = client.get("/api/records/1.0/search/", params={**search, "q": "bs==RIVP", "q.timerange": "annee>=2015",
+                                                          "q.other": ""}).json()
+    assert body["nhits"] == both
+    assert body["parameters"]["q"] == "bs==RIVP" and body["parameters"]["q.timerange"] == "annee>=2015"
+    assert "q.other" not in body["parameters"]
+    square = '"(48.85,2.34),(48.85,2.36),(48.87,2.36),(48.87,2.34)"'
+    inside = sum(1 for r in rows if 48.85 <= float(r["geo_point_2d"].split(",")[0]) <= 48.87
+                 and 2.34 <= float(r["geo_point_2d"].split(",")[1]) <= 2.36)
+    download = client.get("/api/records/1.0/download/", params={"dataset": "logements", "format": "json",
+                                                                "q.geofilter": f"#polygon({square})"}).json()
+    assert len(download) == inside > 0
+    analysis = client.get("/api/records/1.0/analyze/", params={"dataset": "logements", "y.n.func": "COUNT",
+                                                               "q.timerange": "annee>=2015"}).json()
+    assert analysis == [{"x": None, "n": recent}]
+    bad = client.get("/api/records/1.0/search/", params={**search, "q.timerange": "annee>=#today"})
+    assert bad.status_code == 400
+
+
+def test_geofilter_polygon_in_the_documented_brackets(client, rows):
+    """records_api.md writes ``geofilter.polygon=((lat1, lon1), (lat2, lon2), (lat3, lon3))``: a 400."""
+    search = {"dataset": "logements", "rows": 0}
+    inside = sum(1 for r in rows if 48.83 <= float(r["geo_point_2d"].split(",")[0]) <= 48.87
+                 and 2.33 <= float(r["geo_point_2d"].split(",")[1]) <= 2.38)
+    for polygon in ("((48.83,2.33),(48.87,2.33),(48.87,2.38),(48.83,2.38))",
+                    "( (48.83, 2.33), (48.87, 2.33), (48.87, 2.38), (48.83, 2.38) )",
+                    "(48.83,2.33),(48.87,2.33),(48.87,2.38),(48.83,2.38)"):
+        answer = client.get("/api/records/1.0/search/", params={**search, "geofilter.polygon": polygon})
+        assert answer.status_code == 200 and answer.json()["nhits"] == inside > 0, polygon
+    for bad in ("((48.83,2.33),(48.87,2.33))", "(((48.83,2.33),(48.87,2.33),(48.87,2.38)))", "((1,2),(3,4),(5,6)"):
+        assert client.get("/api/records/1.0/search/", params={**search, "geofilter.polygon": bad}).status_code == 400, bad
+
+
+def test_fields_restricts_the_fields_not_the_geometry(client, rows):
+    """``fields`` "restricts field to retrieve" (records_api.md): a record's geometry is none of
+    them; a GeoJSON download with ``fields=annee`` was a 400, and records lost their geometry."""
+    features = client.get("/api/records/1.0/download/", params={"dataset": "logements", "format": "geojson",
+                                                                "fields": "annee", "q": "bs==RIVP"})
+    assert features.status_code == 200, features.text
+    collection = features.json()["features"]
+    expected = {(r["annee"], r["geo_point_2d"]) for r in rows if r["bs"] == "RIVP"}
+    assert {(str(f["properties"]["annee"]), ",".join(map(str, f["geometry"]["coordinates"][::-1])))
+            for f in collection} == {(a, ",".join(str(float(c)) for c in p.split(","))) for a, p in expected}
+    assert all(set(f["properties"]) == {"annee"} for f in collection)
+    records = client.get("/api/records/1.0/download/", params={"dataset": "logements", "format": "json",
+                                                               "fields": "annee,bs", "q": "bs==RIVP"}).json()
+    assert len(records) == len(collection) and all(set(r["fields"]) == {"annee", "bs"} for r in records)
+    assert all(r["geometry"]["type"] == "Point" for r in records)
+    page = client.get("/api/records/1.0/search/", params={"dataset": "logements", "fields": "annee", "rows": 5}).json()
+    assert all(set(r["fields"]) == {"annee"} and r["geometry"]["type"] == "Point" for r in page["records"])
+    geojson = client.get("/api/records/1.0/search/", params={"dataset": "logements", "fields": "annee", "rows": 5,
+                                                             "format": "geojson"}).json()
+    assert all(set(f["properties"]) == {"annee"} and f["geometry"]["type"] == "Point" for f in geojson["features"])
+    csv_page = client.get("/api/records/1.0/download/", params={"dataset": "logements", "fields": "annee"}).text
+    assert csv_page.lstrip("\ufeff").splitlines()[0] == "annee"  # a table keeps the fields asked for

@@ -863,3 +863,15 @@ def test_a_view_across_the_antimeridian(client, view, zone):
                                            "rows": 100}).json()
         assert sorted(r["fields"]["nom"] for r in found["records"]) == sorted(n for n, z, *_ in PACIFIC
                                                                               if zone in (None, z)), geo_field
+
+
+def test_q_dot_parameters_filter_the_map_as_q(client, rows):
+    """The map's contexts send ``q.timerange``/``q.mapfilter`` beside ``q``: ANDed with it on
+    every map route (they were ignored: the map drew the whole dataset)."""
+    given = {"dataset": "logements", "q": "bs==RIVP", "q.timerange": "annee>=2015"}
+    kept = [r for r in rows if r["bs"] == "RIVP" and int(r["annee"]) >= 2015]
+    assert 0 < len(kept) < sum(r["bs"] == "RIVP" for r in rows)
+    assert sum(c["count"] for c in clusters_of(client, clusterprecision=10, **given)["clusters"]) == len(kept)
+    assert client.get(BOUNDS, params=given).json()["count"] == len(kept)
+    assert len(client.get(PREVIEW, params=given).json()) == len(kept)
+    assert sum(c["count"] for c in client.get(POLYGONS, params=given).json()["clusters"]) == len(kept)

@@ -28,7 +28,7 @@ import json
 import math
 import re
 import string
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -54,6 +54,7 @@ from portail.auth import ANONYMOUS
 from portail.auth.principal import has_credentials
 from portail.exports import FORMATS, ExportOptions
 from portail.exports.formats import plain_numbers
+from portail.exports.waypoints import geometry_field
 from portail.odsql import RECORD_ID
 from portail.odsql.ast import quote_name, quote_string
 from portail.odsql.literals import zone
@@ -66,7 +67,8 @@ MAX_WINDOW = 10_000
 #: anonymous caller instead of refusing it: a forged form then reads only what anyone may read,
 #: and changes nothing.
 READ_BY_POST = re.compile(r"(?:^|/)api/(?:records/1\.0/(?:search|download|analyze|geocluster|geopreview|boundingbox|geopolygon)|datasets/1\.0/(?:search|[^/]+|[^/]+/records/[^/]+))/?$")
-#: v1's ``q``, repeated as ods-widgets send it (one per filter of a context): ANDed (``joined_q``).
+#: v1's ``q``, repeated as ods-widgets send it (one per filter of a context), and their ``q.<name>``
+#: beside it: ANDed (``_query``).
 Q = Param("q", many=True)
 PAGE = (Param("rows", int, 10), Param("start", int, 0))
 #: v1's ``csv_separator``: "any ASCII character", its documentation says; here the tab and the
@@ -216,6 +218,19 @@ def _digests(params, fields: list[Field], named: Field | None) -> list[str]:
     return conditions
 
 
+def _named_q(request: Request) -> list[tuple[str, str]]:
+    """``q.<name>=<expression>`` (``q.timerange``, ``q.mapfilter``, ``q.geofilter``…): ods-widgets
+    send one per filter of a context beside ``q``, each a ``q`` expression, and AND them with it
+    (``APIParamsV1ToV2``); blank ones set nothing."""
+    return [(key, value) for key, value in params_of(request).multi_items() if key.startswith("q.") and value.strip()]
+
+
+def _query(request: Request, q: list[str]) -> str | None:
+    """The ``q`` of a v1 call: its ``q`` parameters and its ``q.<name>`` ones (``_named_q``),
+    ANDed (``joined_q``)."""
+    return joined_q([*q, *(value for _, value in _named_q(request))])
+
+
 def _conditions(request: Request, ds, q: str | None) -> tuple[list[str], str | None]:
     """The ODSQL conditions of a records call (geofilters, and ``q`` when it uses v1's query
     syntax) and what remains a plain full-text search, over the caller's visible fields."""
@@ -284,26 +299,29 @@ def _streamed_padding(chunks: Iterator[bytes], callback: str) -> Iterator[bytes]
     yield b");"
 
 
-def _echo(given: list[str]) -> dict[str, Any]:
-    """``refine``/``exclude`` as the parameters echo writes them: a field's value, or its
-    values when it is repeated."""
+def _echo(given: Iterable[Sequence[str]]) -> dict[str, Any]:
+    """``(name, value)`` pairs (``refine``/``exclude``'s fields, ``q.<name>``) as the parameters
+    echo writes them: a name's value, or its values when it is repeated."""
     values: dict[str, list[str]] = {}
-    for name, value in (r.split(":", 1) for r in given):
+    for name, value in given:
         values.setdefault(name, []).append(value)
     return {name: found[0] if len(found) == 1 else found for name, found in values.items()}
 
 
-def _parameters(base: dict[str, Any], *, q: str | None, facet: list[str] | None, refine: list[str], exclude: list[str],
-                sort: str | None) -> dict[str, Any]:
-    """The ``parameters`` echo of a v1 search: ``base`` and what the call gave of the rest."""
+def _parameters(request: Request, base: dict[str, Any], *, q: list[str], facet: list[str] | None, refine: list[str],
+                exclude: list[str], sort: str | None) -> dict[str, Any]:
+    """The ``parameters`` echo of a v1 search: ``base`` and what the call gave of the rest;
+    ``q.<name>`` as given, beside ``q`` (Opendatasoft documents no echo of them)."""
     parameters = dict(base)
-    if q:
-        parameters["q"] = q
+    given_q = joined_q(q)
+    if given_q:
+        parameters["q"] = given_q
+    parameters.update(_echo(_named_q(request)))
     if facet:
         parameters["facet"] = facet
     for name, given in (("refine", refine), ("exclude", exclude)):
         if given:
-            parameters[name] = _echo(given)
+            parameters[name] = _echo(r.split(":", 1) for r in given)
     if sort:
         parameters["sort"] = [sort]
     return parameters
@@ -336,12 +354,34 @@ def _timestamp(ds) -> str:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
-def _v1_record(ds, columns: list[Field], row: dict[str, Any], record_id: str) -> dict[str, Any]:
+def _record_geometry(fields: list[Field]) -> Field | None:
+    """The field a v1 record's ``geometry`` is drawn from: its first geo field."""
+    return next((f for f in fields if f.type in GEO_TYPES), None)
+
+
+def _geometry_kept(fields: str | None, dataset_fields: list[Field], geo: Field | None) -> tuple[str | None, str | None]:
+    """v1's ``fields`` as a select that keeps the records' geometry: ``geo``, the field it is
+    drawn from, added when ``fields`` names no geo field; and the name of the field so added,
+    which the records' ``fields`` (GeoJSON's properties) leave out. ``fields`` "restricts the
+    fields to retrieve", Opendatasoft's records API says; a record's ``geometry`` (a feature's)
+    is no field of it but its own member, which maps and GeoJSON files cannot do without."""
+    if not fields or not fields.strip() or geo is None:
+        return fields, None
+    names = {name.strip().strip("`") for name in fields.split(",")}
+    if any(f.name in names for f in dataset_fields if f.type in GEO_TYPES):
+        return fields, None
+    return f"{fields}, {quote_name(geo.name)}", geo.name
+
+
+def _v1_record(ds, columns: list[Field], row: dict[str, Any], record_id: str,
+               geometry_only: str | None = None) -> dict[str, Any]:
     """A record as v1 writes it (search and lookup alike): its non-null fields, and the geometry
-    of its first geo field."""
-    geo = next((f for f in columns if f.type in (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE)), None)
+    of its first geo field (``_record_geometry``); ``geometry_only`` names a column selected for
+    the geometry alone (``_geometry_kept``), which ``fields`` leaves out."""
+    geo = _record_geometry(columns)
     record = {"datasetid": ds.slug, "recordid": record_id,
-              "fields": {f.name: _v1_value(f.type, row[f.name]) for f in columns if row.get(f.name) is not None},
+              "fields": {f.name: _v1_value(f.type, row[f.name]) for f in columns
+                         if row.get(f.name) is not None and f.name != geometry_only},
               "record_timestamp": _timestamp(ds)}
     if geo is not None and row.get(geo.name) is not None:
         value = row[geo.name]
@@ -350,9 +390,10 @@ def _v1_record(ds, columns: list[Field], row: dict[str, Any], record_id: str) ->
     return record
 
 
-def _v1_records_json(ds, columns: list[Field], batches, timezone: str) -> Iterator[bytes]:
-    """A JSON array of v1 records (``_v1_record``), written a batch at a time; each batch's last
-    column is the record's id (``export_batches(record_ids=True)``)."""
+def _v1_records_json(ds, columns: list[Field], batches, timezone: str,
+                     geometry_only: str | None = None) -> Iterator[bytes]:
+    """A JSON array of v1 records (``_v1_record``, ``geometry_only`` as there), written a batch at
+    a time; each batch's last column is the record's id (``export_batches(record_ids=True)``)."""
     tz = zone(timezone)
     yield b"["
     first = True
@@ -362,8 +403,8 @@ def _v1_records_json(ds, columns: list[Field], batches, timezone: str) -> Iterat
         parts = []
         for *values, record_id in rows:
             row = {f.name: record_value(f, v, tz) for f, v in zip(columns, values)}
-            parts.append(("" if first else ",") + json.dumps(_v1_record(ds, columns, row, record_id), ensure_ascii=False,
-                                                             default=str))
+            parts.append(("" if first else ",") + json.dumps(_v1_record(ds, columns, row, record_id, geometry_only),
+                                                             ensure_ascii=False, default=str))
             first = False
         if parts:
             yield "".join(parts).encode()
@@ -431,16 +472,17 @@ def v1_router(portal: str = "public") -> APIRouter:
                              format=format, callback=callback, csv_separator=csv_separator,
                              use_labels_for_header=use_labels_for_header, limit=rows, offset=start)
         padded, principal = _padding(request, principal, format, callback)
-        q = joined_q(q)
         ds = get_visible_dataset(instance(request), portal, dataset, principal)
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
         disjunctive = _disjunctive(request)
-        where, text = _conditions(request, ds, q)
-        page = query_records(instance(request), ds, select=fields, limit=rows, offset=start,
-                             order_by=_order_by(sort, fields_from_json(ds.current.fields)),
+        where, text = _conditions(request, ds, _query(request, q))
+        visible = fields_from_json(ds.current.fields)
+        select, geometry_only = _geometry_kept(fields, visible, _record_geometry(visible))
+        page = query_records(instance(request), ds, select=select, limit=rows, offset=start,
+                             order_by=_order_by(sort, visible),
                              refine=refine, exclude=exclude, with_ids=True, text=text, timezone=timezone, where=where,
                              principal=principal, max_limit=MAX_WINDOW, disjunctive=disjunctive)
-        records = [_v1_record(ds, list(page.columns), row, row["_id"]) for row in page.results]
+        records = [_v1_record(ds, list(page.columns), row, row["_id"], geometry_only) for row in page.results]
         facets = facet
         groups = []
         if facets:
@@ -448,7 +490,7 @@ def v1_router(portal: str = "public") -> APIRouter:
             for facet in dataset_facets(instance(request), ds, facet=asked, refine=refine, exclude=exclude, text=text,
                                         where=where, timezone=timezone, principal=principal, disjunctive=disjunctive):
                 groups.append({"name": facet["name"], "facets": [_v1_facet(e) for e in facet["facets"]]})
-        parameters = _parameters({"dataset": ds.slug, "rows": rows, "start": start, "format": format, "timezone": timezone},
+        parameters = _parameters(request, {"dataset": ds.slug, "rows": rows, "start": start, "format": format, "timezone": timezone},
                                  q=q, facet=facets, refine=refine, exclude=exclude, sort=sort)
         if disjunctive:
             parameters["disjunctive"] = {f: True for f in disjunctive}
@@ -485,22 +527,27 @@ def v1_router(portal: str = "public") -> APIRouter:
     def _download(request: Request, principal, *, dataset, q, sort, fields, timezone, format, callback,
                   csv_separator, use_labels_for_header, limit: int = -1, offset: int = 0):
         padded, principal = _padding(request, principal, format, callback)
-        q = joined_q(q)
         if len(params_of(request).getlist("dataset")) > 1:
             raise invalid_parameter("Invalid value for dataset API parameter: one dataset is expected.")
         ds = get_visible_dataset(instance(request), portal, dataset, principal)
         options = ExportOptions(use_labels=use_labels_for_header, delimiter=csv_separator, filename=ds.slug, timezone=timezone,
                                 dataset_url=dataset_url(request, portal, ds.slug))
-        where, text = _conditions(request, ds, q)
+        where, text = _conditions(request, ds, _query(request, q))
         written = {"jsonp": "json", "geojsonp": "geojson", "xls": "xlsx"}.get(format, format)
+        visible = fields_from_json(ds.current.fields)
+        select, geometry_only = fields, None
+        if written == "json":  # v1 records, each with its geometry
+            select, geometry_only = _geometry_kept(fields, visible, _record_geometry(visible))
+        elif written in FORMATS and FORMATS[written].needs == GEO_TYPES:  # features, drawn from their writer's field
+            select, geometry_only = _geometry_kept(fields, visible, geometry_field(visible))
         fmt, columns, batches, options = export_batches(
-            instance(request), ds, written, select=fields, order_by=_order_by(sort, fields_from_json(ds.current.fields)),
+            instance(request), ds, written, select=select, order_by=_order_by(sort, visible),
             options=options,
             refine=_prefixed(request, "refine."), exclude=_prefixed(request, "exclude."), where=where, text=text,
             timezone=timezone, disjunctive=_disjunctive(request),
             principal=principal, ip=request.client.host if request.client else None, record_ids=written == "json",
             limit=limit, offset=offset)
-        chunks = _v1_records_json(ds, columns, batches, timezone) if written == "json" else fmt.write(columns, batches, options)
+        chunks = _v1_records_json(ds, columns, batches, timezone, geometry_only) if written == "json" else fmt.write(columns, batches, options)
         if padded:
             return StreamingResponse(_streamed_padding(chunks, callback), media_type="application/javascript",
                                      headers={"X-Content-Type-Options": "nosniff"})
@@ -537,7 +584,6 @@ def v1_router(portal: str = "public") -> APIRouter:
         written by the catalogue exports' writers (their columns, their feed; newest first
         in RSS unless ``sort`` says otherwise, as the RSS export)."""
         padded, principal = _padding(request, principal, format, callback)
-        q = joined_q(q)
         datasets = visible_datasets(instance(request), portal, principal)
         if rows == -1:  # "all", as harvesters listing a portal's datasets send it
             rows = len(datasets)
@@ -546,7 +592,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         objects = [dataset_json(d, portal_url(request, portal)) for d in datasets]
         refine, exclude = _prefixed(request, "refine."), _prefixed(request, "exclude.")
         disjunctive = _disjunctive(request)
-        where = catalog_where([], q)  # words a full-text search; field queries on the catalogue's fields
+        where = catalog_where([], _query(request, q))  # words a full-text search; field queries on the catalogue's fields
         page = search_catalog(objects, select=",".join(CSV_COLUMNS) if format == "csv" else None, where=where,
                               order_by=_order_by(sort) or ("modified desc" if format == "rss" else None), limit=rows,
                               offset=start, refine=refine, exclude=exclude, timezone=timezone,
@@ -556,7 +602,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         if format == "rss":
             by_uid = {d.uid: d for d in datasets}
             return rss_response([by_uid[o["dataset_uid"]] for o in page.results], catalog_info(request, portal))
-        parameters = _parameters({"rows": rows, "start": start, "format": format, "timezone": timezone},
+        parameters = _parameters(request, {"rows": rows, "start": start, "format": format, "timezone": timezone},
                                  q=q, facet=facet, refine=refine, exclude=exclude, sort=sort)
         body: dict[str, Any] = {"nhits": page.total_count, "parameters": parameters,
                                 "datasets": [_v1_dataset(o) for o in page.results]}

@@ -34,7 +34,9 @@ contexts pass their own ``sort`` of a field along, its ``odsAnalysis`` example s
 Null values of a serie come last either way.
 
 ``maxpoints`` keeps the first points of that order (0 or empty, as the charts send it: all);
-``y.<serie>.cumulative=true`` sums a serie along it. Records whose x is null are left out (a
+``y.<serie>.cumulative=true`` sums a serie along x ascending, whatever ``sort`` (``serie(x) =
+serie(x) + serie(x-1)``, as documented), before ``sort`` orders the points and ``maxpoints``
+keeps some (so a newest-first chart shows the same running totals as an oldest-first one). Records whose x is null are left out (a
 chart has no place for them). At most ``GROUP_WINDOW`` points are computed; past that the answer
 carries ``ODS-Analyze-Truncated: true``, which ods-widgets reports to the reader.
 
@@ -58,9 +60,8 @@ from portail.api.catalog_exports import table_response
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
 from portail.api.params import TIMEZONE, TRUE, Param, params_of, query_route
-from portail.api.v1 import Q, SEPARATORS, _conditions, _disjunctive, _padded, _padding, _prefixed
+from portail.api.v1 import Q, SEPARATORS, _conditions, _disjunctive, _padded, _padding, _prefixed, _query
 from portail.api.v1_join import Join, joined_points, read_join
-from portail.api.v1_query import joined_q
 from portail.api.v1_series import FUNCTIONS, QUANTILES, Serie, read_series, select_items, serie_value
 from portail.exports import ExportOptions
 from portail.odsql.ast import quote_name
@@ -328,7 +329,7 @@ def analyze(request: Request, portal: str, principal, *, dataset: str, q: list[s
     if not axes and not series:
         raise invalid_parameter("Missing value for x API parameter: an x field or a y.<serie>.func is expected.")
     cumulative = [s.name for s in series if params.get(f"y.{s.name}.cumulative", "").strip().lower() in TRUE]
-    where, text = conditions(ds, joined_q(q))
+    where, text = conditions(ds, _query(request, q))
     aliases = _aliases(axes)
     keys = []  # "<ODSQL> as <alias>" of each group key
     for axis, names in zip(axes, aliases):
@@ -341,7 +342,8 @@ def analyze(request: Request, portal: str, principal, *, dataset: str, q: list[s
     select = [item for s, alias in zip(series, serie_aliases) for item in select_items(s, alias)]
     sort_keys = _sort_keys(sort, axes, series)
     order_by, whole = _order_by(sort_keys, every) if axes else ("", False)
-    window = min(limit, GROUP_WINDOW) if limit and whole and join is None else GROUP_WINDOW
+    # the engine stops at maxpoints only when nothing runs over the points left out (sums, a join)
+    window = min(limit, GROUP_WINDOW) if limit and whole and join is None and not cumulative else GROUP_WINDOW
     page = query_records(instance, ds, select=", ".join(list(every) + select), group_by=", ".join(keys) or None,
                          order_by=order_by or None, limit=window, max_limit=GROUP_WINDOW, where=where, text=text,
                          timezone=timezone, principal=principal, **filters)
@@ -353,17 +355,28 @@ def analyze(request: Request, portal: str, principal, *, dataset: str, q: list[s
         for serie, alias in zip(series, serie_aliases):
             point[serie.name] = serie_value(serie, row, alias)
         points.append(point)
-    points = _ordered(points, sort_keys)
+    remote = None
     if join is not None:  # before the sums and maxpoints: they run over the points that match
-        points = joined_points(request, portal, principal, join, points)
-    for name in cumulative:
+        matched = joined_points(request, portal, principal, join, points)
+        points, remote = [p for p, _ in matched], {id(p): records for p, records in matched}
+    _cumulate(_ordered(points, _sort_keys(None, axes, series)), cumulative)  # along x ascending
+    points = _ordered(points, sort_keys)  # a serie's order reads its running totals
+    if remote is not None:  # x, the key the points were ordered by, becomes the remote records
+        points = [{**p, "x": remote[id(p)]} for p in points]
+    truncated = bool(axes) and window == GROUP_WINDOW and page.total_count > GROUP_WINDOW  # no x: one point
+    return Analysis(points[:limit] if limit else points, truncated)
+
+
+def _cumulate(points: list[dict[str, Any]], names: list[str]) -> None:
+    """``y.<serie>.cumulative=true`` for each serie of ``names``: each point's value plus those of
+    the points before it in ``points`` (x ascending: ``serie(x) = serie(x) + serie(x-1)``, the
+    records API says, whatever order the answer then takes); a null value adds nothing."""
+    for name in names:
         total = 0
         for point in points:
             if isinstance(point[name], (int, float)):
                 total += point[name]
                 point[name] = total
-    truncated = bool(axes) and window == GROUP_WINDOW and page.total_count > GROUP_WINDOW  # no x: one point
-    return Analysis(points[:limit] if limit else points, truncated)
 
 
 def _join_x(x: list[str], join: Join) -> list[str]:

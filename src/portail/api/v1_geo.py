@@ -66,8 +66,8 @@ from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
 from portail.api.params import TIMEZONE, Param, params_of, query_route
 from portail.api.v1 import (MAX_WINDOW, Q, _conditions, _disjunctive, _order_by, _padded, _padding,
-                             _prefixed, _v1_record)
-from portail.api.v1_query import geo_field_of, joined_q
+                             _prefixed, _query, _v1_record)
+from portail.api.v1_query import geo_field_of
 from portail.api.v1_series import Serie, read_series, select_items, serie_value
 from portail.catalog.models import Dataset
 from portail.odsql.ast import quote_name
@@ -140,7 +140,7 @@ def _selection(request: Request, portal: str, principal, dataset: str, q: list[s
     if geo is None:
         raise invalid_parameter("This dataset has no geo field (geo_point_2d or geo_shape): its records cannot be mapped.")
     column = quote_name(geo.name)
-    where, text = _conditions(request, ds, joined_q(q))
+    where, text = _conditions(request, ds, _query(request, q))
     where.append(f"{column} is not null")
     return _Selection(ds, geo, column, {
         "refine": _prefixed(request, "refine."), "exclude": _prefixed(request, "exclude."),

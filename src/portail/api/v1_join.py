@@ -78,9 +78,11 @@ def read_join(params) -> Join | None:
     return Join(name, parts["remotedataset"], parts["localkey"], parts["remotekey"], fields)
 
 
-def joined_points(request: Request, portal: str, principal, join: Join, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def joined_points(request: Request, portal: str, principal, join: Join,
+                  points: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """``points`` (x being the local key's value) whose key some remote record holds, in their
-    order, each x the list of those records."""
+    order, each with the list of those records, which become its x once the points are summed
+    and ordered by their key (``v1_analysis``)."""
     remote = get_visible_dataset(request.app.state.instance, portal, join.dataset, principal)
     visible = {f.name: f for f in fields_from_json(remote.current.fields)}  # the caller's: hidden ones are absent
     key = visible.get(join.remote_key)
@@ -96,7 +98,7 @@ def joined_points(request: Request, portal: str, principal, join: Join, points: 
     for batch in _key_batches(key, keys):
         for row in _remote_rows(request, remote, select, key, batch, principal):
             matches.setdefault(_text(row[key.name]), []).append(_v1_record(remote, written, row, row["_id"]))
-    return [{**p, "x": matches[_text(p["x"])]} for p in points if p["x"] is not None and _text(p["x"]) in matches]
+    return [(p, matches[_text(p["x"])]) for p in points if p["x"] is not None and _text(p["x"]) in matches]
 
 
 def _text(value: Any) -> str:

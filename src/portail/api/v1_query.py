@@ -177,6 +177,9 @@ def _field_query(f: Field, op: str, value: str) -> str:
 
 
 _PAIR = re.compile(r"\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)")
+#: A list of points inside brackets of its own, as Opendatasoft's records API documents
+#: ``geofilter.polygon``: ``((lat1, lon1), (lat2, lon2), (lat3, lon3))``.
+_BRACKETED = re.compile(r"\s*\(\s*(\(.*\))\s*\)\s*", re.DOTALL)
 
 
 def parsed_numbers(text: str, parameter: str, count: int) -> list[float]:
@@ -216,9 +219,12 @@ def distance_condition(column: str, text: str, parameter: str) -> str:
 
 def polygon_condition(column: str, text: str, parameter: str) -> str:
     """``(lat,lon),(lat,lon),…`` (three points at least; the ring is closed here) as ODSQL's
-    ``intersects`` on ``column``."""
-    pairs = _PAIR.findall(text)
-    if len(pairs) < 3 or _PAIR.sub("", text).strip(" ,"):
+    ``intersects`` on ``column``; the list may be bracketed, ``((lat,lon),…)``, as the records API's
+    documentation writes ``geofilter.polygon`` (and scripts copy it so)."""
+    bracketed = _BRACKETED.fullmatch(text)
+    listed = bracketed.group(1) if bracketed else text
+    pairs = _PAIR.findall(listed)
+    if len(pairs) < 3 or _PAIR.sub("", listed).strip(" ,"):
         raise invalid_parameter(f"Invalid value for {parameter} API parameter: {text!r} was found but "
                                 f"at least three points (lat,lon),(lat,lon),… are expected.")
     points = [parsed_numbers(f"{a},{b}", parameter, 2) for a, b in pairs]
