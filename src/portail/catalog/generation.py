@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 #: Tables whose changes can alter a dataset, its versions, who may see what of it, or who a
 #: caller is (API keys) and how many calls they may make (quotas).
-WATCHED = frozenset({"dataset", "dataset_version", "attachment", "auth_user", "auth_group", "auth_membership",
+WATCHED = frozenset({"dataset", "dataset_version", "attachment", "dataset_alias", "auth_user", "auth_group", "auth_membership",
                      "auth_dataset_grant", "auth_dataset_security", "auth_api_key", "auth_quota"})
 #: Bookkeeping columns of watched tables: changing only these changes nobody's rights (a key's
 #: last use is written once a minute per key: bumping on it would empty every cache each time).

@@ -64,6 +64,7 @@ class Dataset(Base):
     attachments: Mapped[list["Attachment"]] = relationship(
         back_populates="dataset", cascade="all, delete-orphan", order_by="Attachment.id"
     )
+    aliases: Mapped[list["DatasetAlias"]] = relationship(cascade="all, delete-orphan", order_by="DatasetAlias.slug")
 
     def version(self, number: int | None) -> "DatasetVersion | None":
         return next((v for v in self.versions if v.number == number), None)
@@ -108,6 +109,18 @@ class Attachment(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     dataset: Mapped[Dataset] = relationship(back_populates="attachments")
+
+
+class DatasetAlias(Base):
+    """A former dataset_id of a renamed dataset (migration 0007): applications, widgets and
+    bookmarks built on it keep reading the dataset; a new dataset created under that id takes
+    it back."""
+
+    __tablename__ = "dataset_alias"
+
+    slug: Mapped[str] = mapped_column(String(200), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class RetiredUid(Base):

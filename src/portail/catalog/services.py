@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from portail.catalog.models import Attachment, Dataset, DatasetVersion, RetiredUid
+from portail.catalog.models import Attachment, Dataset, DatasetAlias, DatasetVersion, RetiredUid
 from portail.schema import KNOWN_ANNOTATIONS, Field, FieldType, fields_from_json, fields_to_json, normalize_name
 
 PORTALS = ("public", "internal")
@@ -116,6 +116,7 @@ def create_dataset(session: Session, slug: str, title: str, **metadata: Any) -> 
         raise CatalogError(f"A dataset {slug!r} already exists", status=409, code="Conflict")
     metadata.setdefault("portals", ["public"])
     clean = _check_metadata({"title": title, **metadata})
+    _release_alias(session, slug)
     stamp = now()
     defaults = {"themes": [], "keywords": [], "extra_metas": {}}
     dataset = Dataset(uid=_new_uid(session), slug=slug, created_at=stamp, modified=stamp, metadata_processed=stamp,
@@ -128,9 +129,11 @@ def create_dataset(session: Session, slug: str, title: str, **metadata: Any) -> 
 def get_dataset(session: Session, ref: str) -> Dataset:
     """A dataset by slug (dataset_id) or uid (da_…)."""
     column = Dataset.uid if ref.startswith("da_") else Dataset.slug
-    dataset = session.scalar(
-        select(Dataset).where(column == ref).options(selectinload(Dataset.versions), selectinload(Dataset.attachments))
-    )
+    loaded = (selectinload(Dataset.versions), selectinload(Dataset.attachments))
+    dataset = session.scalar(select(Dataset).where(column == ref).options(*loaded))
+    if dataset is None and not ref.startswith("da_"):  # a former id of a renamed dataset
+        dataset = session.scalar(select(Dataset).join(DatasetAlias, DatasetAlias.dataset_id == Dataset.id)
+                                 .where(DatasetAlias.slug == ref).options(*loaded))
     if dataset is None:
         raise NotFound(f"Unknown dataset: {ref}")
     return dataset
@@ -156,9 +159,24 @@ def rename_dataset(session: Session, dataset: Dataset, new_slug: str) -> Dataset
         raise CatalogError(f"Invalid dataset_id {new_slug!r}")
     if session.scalar(select(Dataset.id).where(Dataset.slug == new_slug, Dataset.id != dataset.id)) is not None:
         raise CatalogError(f"A dataset {new_slug!r} already exists", status=409, code="Conflict")
+    if new_slug == dataset.slug:
+        return dataset
+    # the former id keeps answering for this dataset (links, widgets, scripts built on it)
+    for alias in [a for a in dataset.aliases if a.slug == new_slug]:
+        dataset.aliases.remove(alias)
+    _release_alias(session, new_slug)
+    dataset.aliases.append(DatasetAlias(slug=dataset.slug, created_at=now()))
     dataset.slug = new_slug
     dataset.modified = dataset.metadata_processed = now()
     return dataset
+
+
+def _release_alias(session: Session, slug: str) -> None:
+    """A dataset created or renamed to a former id of another takes that id back."""
+    alias = session.get(DatasetAlias, slug)
+    if alias is not None:
+        session.delete(alias)
+        session.flush()
 
 
 def delete_dataset(session: Session, dataset: Dataset) -> list[str]:

@@ -182,6 +182,9 @@ def web_router(portal: str) -> APIRouter:
             return render(request, "error.html", status=error.status, message=error.message)
         if tab not in TABS:
             return RedirectResponse(f"{portal_root(request)}/explore/dataset/{dataset.slug}/information/")
+        if dataset.slug != dataset_id:  # a former id of a renamed dataset: the page's address now
+            query = f"?{request.url.query}" if request.url.query else ""
+            return RedirectResponse(f"{portal_root(request)}/explore/dataset/{dataset.slug}/{tab}/{query}", status_code=301)
         state = FilterState.from_query(request.query_params.multi_items())
         fields = fields_from_json(dataset.current.fields)
         geo = next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
