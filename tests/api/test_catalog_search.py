@@ -319,6 +319,12 @@ def test_catalog_pagination_links(client):
     body = get(client, include_links="true", limit=2, order_by="dataset_id", select="dataset_id")
     links = {link["rel"]: link["href"] for link in body["_links"]}
     assert set(links) == {"self", "first", "next", "last"}
+    for item in body["results"]:  # each dataset keeps its own links whatever the select
+        assert set(item) == {"dataset_id", "_links"}
+        assert any(link["href"].endswith(f"/catalog/datasets/{item['dataset_id']}") for link in item["_links"])
+    one = client.get(f"{URL}/{body['results'][0]['dataset_id']}", params={"include_links": "true",
+                                                                           "select": "dataset_id"}).json()
+    assert set(one) == {"dataset_id", "_links"}
     assert ids(client.get(links["next"]).json()) == sorted(d[0] for d in DATASETS)[2:4]
     assert client.get(links["last"]).json()["results"] == client.get(links["next"]).json()["results"]
     assert ids(client.get(links["first"]).json()) == ids(body)

@@ -383,6 +383,9 @@ def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None, 
     if _whole(select):
         names = {f.name for f in plan.columns}
         shaped = [_narrowed(kept[r[_INDEX]], names, values) for r, values in zip(page, shaped)]
+    # include_links adds each dataset's own links, whatever the select (the reference, §4.1)
+    shaped = [{**values, "_links": kept[r[_INDEX]]["_links"]} if "_links" in kept[r[_INDEX]] else values
+              for r, values in zip(page, shaped)]
     return CatalogPage(len(rows), shaped, False)
 
 
