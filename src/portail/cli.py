@@ -367,7 +367,10 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
         os.environ["PORTAIL_BASE_URL"] = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
         out.print(f"PORTAIL_BASE_URL is not set: URIs in DCAT and RDF name {os.environ['PORTAIL_BASE_URL']} "
                   "(set it to the portal's public URL in production).", highlight=False)
-    uvicorn.run("portail.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    from portail.api.access_log import log_config
+
+    uvicorn.run("portail.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
+                log_config=log_config())  # API keys and tokens in URLs are masked in the access log
 
 
 from portail.auth import cli as auth_cli  # noqa: E402 - the admin commands of accounts and access

@@ -64,7 +64,7 @@ def test_a_code_is_spent_once_and_a_second_use_revokes_what_it_gave(catalog):
         assert refused.value.error == "invalid_grant"
     with transaction(catalog) as s:
         assert oauth2.verify_access_token(s, tokens.access_token) is None  # the replay revoked it
-        assert query(s, action="oauth.code_reuse")[0] == 1
+        assert query(s, action="oauth.replay")[0] == 1
         assert s.scalar(select(OAuthToken)).access_hash == digest(tokens.access_token)  # digests only
 
 
@@ -125,12 +125,15 @@ def test_refresh_tokens_are_single_use_and_never_widen(catalog):
     with transaction(catalog) as s:
         assert oauth2.verify_access_token(s, first.access_token) is None  # spent with its refresh token
         assert oauth2.verify_access_token(s, second.access_token) is not None
-        with pytest.raises(oauth2.OAuthError, match="Unknown, used or revoked"):
-            oauth2.refresh_tokens(s, s.merge(client), refresh_token=first.refresh_token)
         with pytest.raises(oauth2.OAuthError, match="cannot widen"):
             oauth2.refresh_tokens(s, s.merge(client), refresh_token=second.refresh_token, scope="all")
     with transaction(catalog) as s:
-        assert oauth2.revoke_client(s, s.merge(client)) == 1
+        code = _grant(s, s.merge(client), s.merge(alice))
+    with transaction(catalog) as s:
+        third = oauth2.exchange_code(s, s.merge(client), code=code, redirect_uri=APP_URI, code_verifier=None)
+    with transaction(catalog) as s:
+        assert oauth2.revoke_client(s, s.merge(client)) == 2  # the two live grants'
+        second = third
     with transaction(catalog) as s:
         assert oauth2.verify_access_token(s, second.access_token) is None
         with pytest.raises(oauth2.OAuthError):
@@ -319,3 +322,130 @@ def test_cli_lists_and_revokes_clients(site):
     assert revoked.exit_code == 0 and "revoked, with 0 token(s)" in revoked.output
     with instance.session() as s:
         assert oauth2.get_client(s, ids["client_id"]).revoked_at is not None
+
+
+def test_two_requests_racing_for_one_code_or_refresh_token_get_one_answer(catalog):
+    """The use is the update (``WHERE used_at IS NULL``): the second of two interleaved
+    exchanges finds the code spent, and its replay revokes what the first obtained."""
+    with transaction(catalog) as s:
+        alice = services.create_user(s, "alice")
+        client, secret = oauth2.register_client(s, "App", [APP_URI])
+        code = _grant(s, client, alice)
+    first, second = catalog(), catalog()
+    try:
+        a, b = first.get(type(client), client.id), second.get(type(client), client.id)
+        assert first.get(OAuthCode, digest(code)).used_at is None and second.get(OAuthCode, digest(code)).used_at is None
+        tokens = oauth2.exchange_code(first, a, code=code, redirect_uri=APP_URI, code_verifier=None)
+        first.commit()
+        with pytest.raises(oauth2.OAuthError) as refused:
+            oauth2.exchange_code(second, b, code=code, redirect_uri=APP_URI, code_verifier=None)
+        assert refused.value.keep_changes
+        second.commit()
+    finally:
+        first.close(), second.close()
+    with transaction(catalog) as s:
+        assert oauth2.verify_access_token(s, tokens.access_token) is None
+    # a spent refresh token presented again revokes the tokens issued after it
+    with transaction(catalog) as s:
+        code = _grant(s, s.merge(client), s.merge(alice))
+    with transaction(catalog) as s:
+        one = oauth2.exchange_code(s, s.merge(client), code=code, redirect_uri=APP_URI, code_verifier=None)
+    with transaction(catalog) as s:
+        two = oauth2.refresh_tokens(s, s.merge(client), refresh_token=one.refresh_token)
+    with transaction(catalog) as s:
+        with pytest.raises(oauth2.OAuthError, match="used or revoked"):
+            oauth2.refresh_tokens(s, s.merge(client), refresh_token=one.refresh_token)
+    with transaction(catalog) as s:
+        assert oauth2.verify_access_token(s, two.access_token) is None
+
+
+def test_what_ends_a_users_tokens(catalog):
+    with transaction(catalog) as s:
+        alice = services.create_user(s, "alice", password=PASSWORD)
+        client, _ = oauth2.register_client(s, "App", [APP_URI])
+    ends = [lambda s, u: services.set_password(s, u, "Another-horse-43"),
+            lambda s, u: services.set_active(s, u, False),
+            lambda s, u: services.reset_password(s, services.issue_reset_token(s, u), "Third-horse-44"),
+            lambda s, u: __import__("portail.auth.sessions", fromlist=["x"]).close_all_sessions(s, u)]
+    for end in ends:
+        with transaction(catalog) as s:
+            user = services.get_user(s, "alice")
+            services.set_active(s, user, True)
+            code = _grant(s, s.merge(client), user)
+        with transaction(catalog) as s:
+            tokens = oauth2.exchange_code(s, s.merge(client), code=code, redirect_uri=APP_URI, code_verifier=None)
+        with transaction(catalog) as s:
+            end(s, services.get_user(s, "alice"))
+        with transaction(catalog) as s:
+            services.set_active(s, services.get_user(s, "alice"), True)  # enabling again revives nothing
+        with transaction(catalog) as s:
+            assert oauth2.verify_access_token(s, tokens.access_token) is None, end
+            with pytest.raises(oauth2.OAuthError):
+                oauth2.refresh_tokens(s, s.merge(client), refresh_token=tokens.refresh_token)
+
+
+def test_an_application_cannot_create_credentials_or_open_access(site):
+    """An admin's token with ``all`` reads as the admin but never creates keys or users nor
+    changes security: those would outlive the token and its revocation. (The management API asks
+    ``manage_users`` of every caller but the operator: it is closed to applications.)"""
+    instance, client = site
+    with instance.session() as s:
+        services.set_role(s, services.get_user(s, "alice"), "admin")
+    ids = _register("Admin tool", "--redirect-uri", APP_URI)
+    authorize = f"/oauth2/authorize/?client_id={ids['client_id']}&response_type=code&scope=all"
+    _sign_in(client, authorize)
+    code = parse_qs(urlsplit(_consent(client, authorize)[1].headers["location"]).query)["code"][0]
+    app = TestClient(create_app(instance))
+    token = app.post("/oauth2/token/", data={"grant_type": "authorization_code", "code": code, "redirect_uri": APP_URI,
+                                             "client_id": ids["client_id"], "client_secret": ids["client_secret"]})
+    bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    management = "/api/management/v1"
+    assert app.post(f"{management}/apikeys", json={"scopes": ["read", "manage"]}, headers=bearer).status_code == 403
+    assert app.post(f"{management}/users", json={"login": "mallory", "role": "admin"}, headers=bearer).status_code == 403
+    assert app.get(f"{management}/users", headers=bearer).status_code == 403
+    assert app.get(f"{management}/datasets", headers=bearer).status_code == 403  # the management API is the admins'
+    assert app.get("/api/explore/v2.1/catalog/datasets/regions/records", headers=bearer).status_code == 200
+
+
+def test_token_endpoint_hardening(site):
+    instance, client = site
+    ids = _register("App", "--redirect-uri", APP_URI)
+    authorize = f"/oauth2/authorize/?client_id={ids['client_id']}&response_type=code&state=z"
+    _sign_in(client, authorize)
+    page, answer = _consent(client, authorize)
+    assert page.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+    app = TestClient(create_app(instance))
+    basic = base64.b64encode(f"{ids['client_id']}:{ids['client_secret']}".encode()).decode()
+    both = app.post("/oauth2/token/", headers={"Authorization": f"Basic {basic}"},
+                    data={"grant_type": "authorization_code", "code": code, "redirect_uri": APP_URI,
+                          "client_secret": "ocs_other"})
+    assert both.status_code == 400 and both.json()["error"] == "invalid_request"
+    downgrade = app.post("/oauth2/token/", headers={"Authorization": f"Basic {basic}"},
+                         data={"grant_type": "authorization_code", "code": code, "redirect_uri": APP_URI,
+                               "code_verifier": VERIFIER})
+    assert downgrade.status_code == 400 and "without code_challenge" in downgrade.json()["error_description"]
+    granted = app.post("/oauth2/token/", headers={"Authorization": f"Basic {basic}"},
+                       data={"grant_type": "authorization_code", "code": code, "redirect_uri": APP_URI})
+    access = granted.json()["access_token"]
+    records = "/api/explore/v2.1/catalog/datasets/regions/records"
+    assert app.get(records, headers={"Authorization": f"Bearer {access}"}).status_code == 200
+    replay = app.post("/oauth2/token/", headers={"Authorization": f"Basic {basic}"},
+                      data={"grant_type": "authorization_code", "code": code, "redirect_uri": APP_URI})
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    revoked = app.get(records, headers={"Authorization": f"Bearer {access}"})  # the replay revoked it, committed
+    assert revoked.status_code == 401 and revoked.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    with instance.session() as s:
+        assert query(s, action="oauth.replay")[0] == 1
+
+
+def test_the_access_log_masks_credentials_in_urls():
+    import logging
+
+    from portail.api.access_log import RedactSecrets, log_config, redact
+
+    assert redact("/api/x?apikey=pk_secret&limit=1&ACCESS_TOKEN=oat_t") == "/api/x?apikey=***&limit=1&ACCESS_TOKEN=***"
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:1", "GET", "/r?access_token=oat_abc", "1.1", 200), None)
+    assert RedactSecrets().filter(record) and "oat_abc" not in record.getMessage()
+    assert log_config()["handlers"]["access"]["filters"] == ["redact_secrets"]

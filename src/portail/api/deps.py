@@ -38,7 +38,8 @@ def request_principal(request: Request) -> Principal:
         principal = principal_from_request(request.headers, request.query_params,
                                            request.app.state.instance.catalog, cookies=request.cookies)
     except AuthError as error:
-        raise ApiError(error.status, error.code, error.message) from None
+        challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if error.code == "InvalidToken" else None
+        raise ApiError(error.status, error.code, error.message, headers=challenge) from None
     request.state.principal = principal
     return principal
 

@@ -23,11 +23,12 @@ log = logging.getLogger("portail.api")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, error_code: str, message: str, **extra):
+    def __init__(self, status: int, error_code: str, message: str, headers: dict[str, str] | None = None, **extra):
         super().__init__(message)
         self.status = status
         self.error_code = error_code
         self.message = message
+        self.headers = headers  # e.g. a 401's WWW-Authenticate
         self.extra = extra
 
 
@@ -63,7 +64,7 @@ def _response(request: Request, status: int, code: str, message: str, headers=No
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(request: Request, error: ApiError):
-        return _response(request, error.status, error.error_code, error.message, **error.extra)
+        return _response(request, error.status, error.error_code, error.message, headers=error.headers, **error.extra)
 
     @app.exception_handler(CatalogError)
     async def _catalog(request: Request, error: CatalogError):

@@ -15,7 +15,8 @@ registered and matched exactly (never an open redirect), PKCE (S256) required of
 Secrets are stored as SHA-256 digests only, like API keys (``auth.keys``): all are long random
 strings. Functions on an SQLAlchemy session, like ``keys`` and ``sessions``; every state change
 writes its audit event. Scopes: ``read`` (the default) reads what the user may read; ``manage``
-(and Opendatasoft's ``all``, which is read + manage) also lends the user's management rights,
+(and Opendatasoft's ``all``, which is read + manage) also lends the user's management rights
+that are delegable (``permissions.Rule.delegable``: never users, keys or dataset security),
 which their role still bounds (``permissions.can``).
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import string
 from collections.abc import Iterable
@@ -51,6 +53,8 @@ CLIENT_SECRET_PREFIX = "ocs_"
 #: Scopes a client may ask; ``all`` is Opendatasoft's name for everything the user may do.
 SCOPES = ("read", "manage", "all")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+#: A PKCE verifier or challenge: 43 to 128 unreserved characters (RFC 7636 §4.1).
+PKCE_VALUE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
 _BASE62 = string.ascii_letters + string.digits
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -62,9 +66,12 @@ class OAuthError(Exception):
     ``redirectable`` is False when the client or its redirect URI cannot be trusted: the user
     then sees the error, and nothing is sent to the URI."""
 
-    def __init__(self, error: str, description: str, status: int = 400, redirectable: bool = True):
+    def __init__(self, error: str, description: str, status: int = 400, redirectable: bool = True,
+                 keep_changes: bool = False):
         super().__init__(description)
         self.error, self.description, self.status, self.redirectable = error, description, status, redirectable
+        #: the refusal revoked something (a replayed code's tokens): commit that, then answer
+        self.keep_changes = keep_changes
 
     def to_dict(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description}
@@ -117,7 +124,7 @@ def scope_text(scopes: Iterable[str]) -> str:
 
 def pkce_matches(challenge: str, verifier: str) -> bool:
     """RFC 7636 §4.6, S256: BASE64URL(SHA256(verifier)) without padding equals the challenge."""
-    if not 43 <= len(verifier) <= 128:
+    if not PKCE_VALUE.fullmatch(verifier):
         return False
     computed = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii", "replace")).digest()).rstrip(b"=")
     return hmac.compare_digest(computed.decode(), challenge)
@@ -269,8 +276,8 @@ def check_authorization(session: Session, *, client_id: str | None, redirect_uri
     if code_challenge is not None or code_challenge_method is not None:
         if (code_challenge_method or "plain") != "S256":
             raise OAuthError("invalid_request", "code_challenge_method must be S256")
-        if not code_challenge or not 43 <= len(code_challenge) <= 128:
-            raise OAuthError("invalid_request", "code_challenge must be 43 to 128 characters")
+        if not code_challenge or not PKCE_VALUE.fullmatch(code_challenge):
+            raise OAuthError("invalid_request", "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~")
     elif client.secret_hash is None:
         raise OAuthError("invalid_request", "A public client must send a PKCE code_challenge (S256)")
     return AuthorizationRequest(client.id, client.name, redirect_uri, tuple(scopes), state, code_challenge)
@@ -334,24 +341,37 @@ def exchange_code(session: Session, client: OAuthClient, *, code: str | None, re
     if row is None or row.client_id != client.id:
         raise OAuthError("invalid_grant", "Unknown authorization code")
     if row.used_at is not None:
-        # A code seen twice was stolen, or replayed: what the first use obtained is revoked.
-        _revoke_tokens(session, OAuthToken.code_hash == row.code_hash, at)
-        record(session, "oauth.code_reuse", target=f"oauth_client:{client.id}", ip=ip, at=at)
-        raise OAuthError("invalid_grant", "This authorization code was already used")
+        raise _replayed(session, row.code_hash, client, "This authorization code was already used", ip, at)
     if aware(row.expires_at) <= at:
         raise OAuthError("invalid_grant", "This authorization code has expired")
     if redirect_uri != row.redirect_uri:
         raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request's")
+    if row.code_challenge is None and code_verifier is not None:  # RFC 9700 §2.1.1: no PKCE downgrade
+        raise OAuthError("invalid_grant", "code_verifier sent for a code requested without code_challenge")
     if row.code_challenge is not None and not (code_verifier and pkce_matches(row.code_challenge, code_verifier)):
         raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
     user = session.get(User, row.user_id)
     if user is None or not user.is_active:
         raise OAuthError("invalid_grant", "The user who granted this code can no longer sign in")
-    row.used_at = at
+    # spent by one request only, however many race for it: the update is the check
+    spent = session.execute(update(OAuthCode).where(OAuthCode.code_hash == row.code_hash, OAuthCode.used_at.is_(None))
+                            .values(used_at=at).execution_options(synchronize_session=False))
+    if spent.rowcount != 1:
+        raise _replayed(session, row.code_hash, client, "This authorization code was already used", ip, at)
     tokens = _issue_tokens(session, client, row.user_id, list(row.scopes or ["read"]), at, row.code_hash)
     record(session, "oauth.token", actor=user.login, target=f"oauth_client:{client.id}",
            detail={"grant": "authorization_code"}, ip=ip, at=at)
     return tokens
+
+
+def _replayed(session: Session, family: str | None, client: OAuthClient, message: str, ip: str | None,
+              at: datetime) -> OAuthError:
+    """A code or refresh token used a second time: every token issued from the same grant (its
+    code) is revoked and the replay audited; the error says to commit that before answering."""
+    if family is not None:
+        _revoke_tokens(session, OAuthToken.code_hash == family, at)
+    record(session, "oauth.replay", target=f"oauth_client:{client.id}", ip=ip, at=at)
+    return OAuthError("invalid_grant", message, keep_changes=True)
 
 
 def refresh_tokens(session: Session, client: OAuthClient, *, refresh_token: str | None, scope: str | None = None,
@@ -361,8 +381,12 @@ def refresh_tokens(session: Session, client: OAuthClient, *, refresh_token: str 
     at = at or now()
     row = session.scalar(select(OAuthToken).where(OAuthToken.refresh_hash == digest(refresh_token))
                          .options(selectinload(OAuthToken.user))) if refresh_token else None
-    if row is None or row.client_id != client.id or row.revoked_at is not None:
+    if row is None or row.client_id != client.id:
         raise OAuthError("invalid_grant", "Unknown, used or revoked refresh token")
+    if row.revoked_at is not None:
+        # A spent refresh token seen again was stolen, or replayed (RFC 9700 §4.14.2): the tokens
+        # issued after it are revoked too.
+        raise _replayed(session, row.code_hash, client, "Unknown, used or revoked refresh token", ip, at)
     if not row.user.is_active:
         raise OAuthError("invalid_grant", "The user who granted this token can no longer sign in")
     scopes = list(row.scopes or ["read"])
@@ -371,7 +395,10 @@ def refresh_tokens(session: Session, client: OAuthClient, *, refresh_token: str 
         if not set(narrowed) <= set(scopes):
             raise OAuthError("invalid_scope", "A refresh cannot widen the scopes first granted")
         scopes = narrowed
-    row.revoked_at = at
+    spent = session.execute(update(OAuthToken).where(OAuthToken.id == row.id, OAuthToken.revoked_at.is_(None))
+                            .values(revoked_at=at).execution_options(synchronize_session=False))
+    if spent.rowcount != 1:
+        raise _replayed(session, row.code_hash, client, "Unknown, used or revoked refresh token", ip, at)
     generation.bump(session)
     tokens = _issue_tokens(session, client, row.user_id, scopes, at, row.code_hash)
     record(session, "oauth.token", actor=row.user.login, target=f"oauth_client:{client.id}",

@@ -106,6 +106,9 @@ class Rule:
     check: Callable[["Principal", DatasetRef | None], bool]  # for non-admins
     needs_dataset: bool = False  # the action is about one dataset: refused without one
     doc: str = ""
+    #: May an application acting through an OAuth2 token do it? Not what creates credentials or
+    #: grants access (users, keys, security): they would outlive the token and its revocation.
+    delegable: bool = True
 
 
 RULES: dict[str, Rule] = {
@@ -116,9 +119,9 @@ RULES: dict[str, Rule] = {
     "edit_dataset": Rule("manage", _edits, True, "publishers edit datasets they own or hold a grant on"),
     "publish_dataset": Rule("manage", _publishes, True,
                             "editors publish; data owners publish the datasets they own"),
-    "manage_security": Rule("manage", _admins_only, doc="visibility, grants, rulesets"),
-    "manage_users": Rule("manage", _admins_only, doc="users and groups"),
-    "manage_keys": Rule("manage", _signed_in, doc="one's own API keys (admins: everyone's)"),
+    "manage_security": Rule("manage", _admins_only, doc="visibility, grants, rulesets", delegable=False),
+    "manage_users": Rule("manage", _admins_only, doc="users and groups", delegable=False),
+    "manage_keys": Rule("manage", _signed_in, doc="one's own API keys (admins: everyone's)", delegable=False),
 }
 ACTIONS = tuple(RULES)
 
@@ -142,6 +145,8 @@ def can(principal: Principal, action: str, dataset: DatasetRef | None = None) ->
     if rule.needs_dataset and dataset is None:
         return False
     if not _key_allows(principal, rule.scope, dataset):
+        return False
+    if principal.oauth_client is not None and not rule.delegable:
         return False
     return principal.is_admin or rule.check(principal, dataset)
 

@@ -49,6 +49,7 @@ class Principal:
     scopes: frozenset[str] | None = None
     datasets: frozenset[str] | None = None
     key_id: str | None = None
+    oauth_client: str | None = None  # the application acting for the user (an OAuth2 token)
 
     @classmethod
     def anonymous(cls) -> "Principal":
@@ -157,7 +158,8 @@ def _token_principal(session_factory: sessionmaker[Session], token: str, at: dat
                 return None, None
             base = principal_for_user(row.user)
             return (Principal(login=base.login, user_id=base.user_id, roles=base.roles, groups=base.groups,
-                              scopes=frozenset(row.scopes or ("read",))), aware(row.access_expires_at))
+                              scopes=frozenset(row.scopes or ("read",)), oauth_client=row.client_id),
+                    aware(row.access_expires_at))
 
     minute = int(at.timestamp() // LAST_USED_GRANULARITY.total_seconds())
     principal, expires = _TOKENS.get(digest(token), resolve, stamp=(*generation.stamp(session_factory), minute))

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from portail.auth import keys as keyring
-from portail.auth import passwords
+from portail.auth import oauth2, passwords
 from portail.auth.audit import record
 from portail.auth.keys import now
 from portail.auth.errors import AuthError, bad_request, conflict, unknown
@@ -91,6 +91,7 @@ def set_password(session: Session, user: User, password: str, *, actor: str | No
     user.password_hash = passwords.hash_password(password)
     user.failed_logins, user.locked_until = 0, None
     user.reset_token_hash = user.reset_token_expires = None
+    oauth2.revoke_user_tokens(session, user)  # a new password: applications ask again
     record(session, "user.password", actor=actor, target=f"user:{user.login}", ip=ip)
     return user
 
@@ -102,8 +103,11 @@ def set_role(session: Session, user: User, role: str, *, actor: str | None = Non
 
 
 def set_active(session: Session, user: User, active: bool, *, actor: str | None = None, ip: str | None = None) -> User:
-    """Disable (every key of the user stops working) or enable a user."""
+    """Disable (every key of the user stops working, every OAuth2 token is revoked: enabling the
+    user again does not revive them) or enable a user."""
     user.is_active = active
+    if not active:
+        oauth2.revoke_user_tokens(session, user)
     record(session, "user.enable" if active else "user.disable", actor=actor, target=f"user:{user.login}", ip=ip)
     return user
 
@@ -187,6 +191,7 @@ def reset_password(session: Session, token: str, new_password: str, *, ip: str |
     if user is None or user.reset_token_expires is None or passwords.aware(user.reset_token_expires) <= at:
         raise refused
     _check_password(new_password, user.login)
+    oauth2.revoke_user_tokens(session, user)
     user.password_hash = passwords.hash_password(new_password)
     user.reset_token_hash = user.reset_token_expires = None
     user.failed_logins, user.locked_until = 0, None

@@ -81,7 +81,11 @@ def close_session(session: Session, token: str | None, *, ip: str | None = None)
 
 
 def close_all_sessions(session: Session, user: User, *, actor: str | None = None, ip: str | None = None) -> int:
-    """"Logout everywhere": every session of ``user`` ends; returns how many there were."""
+    """"Logout everywhere": every session of ``user`` ends, and every application's OAuth2
+    token for them; returns how many sessions there were."""
+    from portail.auth.oauth2 import revoke_user_tokens
+
+    revoke_user_tokens(session, user)
     result = session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
     record(session, "logout.everywhere", actor=actor, target=f"user:{user.login}",
            detail={"sessions": result.rowcount}, ip=ip)

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from portail.auth import AuthError, csrf, oauth2, oidc, passwords, services, sessions
+from portail.auth import AuthError, csrf, oidc, passwords, services, sessions
 from portail.catalog.db import transaction
 from portail.config import Portal
 from portail.web.routes import TEMPLATES, _context
@@ -95,6 +95,9 @@ def auth_page(request: Request, portal: Portal, template: str, status: int = 200
                    sso=oidc.OidcConfig.from_settings(settings) is not None,
                    local=portal.id not in settings.local_login_disabled_portals)
     response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
+    # sign-in and consent pages are never framed (clickjacking) nor leak their URL onward
+    response.headers.update({"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'",
+                             "Referrer-Policy": "same-origin"})
     if fresh:
         response.set_cookie(csrf.COOKIE_NAME, fresh, httponly=True, samesite="lax", path="/",
                             secure=settings.session_cookie_secure)
@@ -160,7 +163,6 @@ def auth_router(portal: Portal) -> APIRouter:
             row = sessions.find_session(db, request.cookies.get(sessions.COOKIE_NAME))
             if row is not None:
                 sessions.close_all_sessions(db, row.user, actor=row.user.login, ip=client_ip(request))
-                oauth2.revoke_user_tokens(db, row.user)  # applications lose their access too
         response = RedirectResponse(root + "/", status_code=303)
         response.delete_cookie(sessions.COOKIE_NAME, path="/")
         return response

@@ -117,20 +117,31 @@ def oauth_router(portal: Portal) -> APIRouter:
         try:
             basic = oauth2.basic_credentials(request.headers.get("authorization"))
             if basic is not None:
+                if client_secret is not None:  # RFC 6749 §2.3: one way of authenticating per request
+                    raise oauth2.OAuthError("invalid_request", "Send the client secret as HTTP Basic or in the "
+                                                               "form, not both")
                 if client_id is not None and client_id != basic[0]:
                     raise oauth2.OAuthError("invalid_request", "client_id differs from the HTTP Basic credentials")
                 client_id, client_secret = basic
+            refused = None
             with transaction(request.app.state.instance.catalog) as db:
-                client = oauth2.authenticate_client(db, client_id, client_secret)
-                if grant_type == "authorization_code":
-                    tokens = oauth2.exchange_code(db, client, code=code, redirect_uri=redirect_uri,
-                                                  code_verifier=code_verifier, ip=client_ip(request))
-                elif grant_type == "refresh_token":
-                    tokens = oauth2.refresh_tokens(db, client, refresh_token=refresh_token, scope=scope,
-                                                   ip=client_ip(request))
-                else:
-                    raise oauth2.OAuthError("unsupported_grant_type",
-                                            "grant_type must be authorization_code or refresh_token")
+                try:
+                    client = oauth2.authenticate_client(db, client_id, client_secret)
+                    if grant_type == "authorization_code":
+                        tokens = oauth2.exchange_code(db, client, code=code, redirect_uri=redirect_uri,
+                                                      code_verifier=code_verifier, ip=client_ip(request))
+                    elif grant_type == "refresh_token":
+                        tokens = oauth2.refresh_tokens(db, client, refresh_token=refresh_token, scope=scope,
+                                                       ip=client_ip(request))
+                    else:
+                        raise oauth2.OAuthError("unsupported_grant_type",
+                                                "grant_type must be authorization_code or refresh_token")
+                except oauth2.OAuthError as error:
+                    if not error.keep_changes:
+                        raise
+                    refused = error  # a replay: its revocations are committed, then refused
+            if refused is not None:
+                raise refused
         except oauth2.OAuthError as error:
             headers = dict(NO_STORE)
             if error.status == 401:
