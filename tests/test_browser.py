@@ -40,6 +40,10 @@ def server(tmp_path_factory, refdata):
                                 license="ODbL", publisher="Ville de Paris")
         services.create_dataset(s, "senateurs", "Sénateurs", themes=["Administration"], license="Licence Ouverte")
         services.create_dataset(s, "departements", "Départements", themes=["Administration"])
+        # labels the publisher gave: the map's popups and the chart's table show them
+        services.set_field_override(s, services.get_dataset(s, "logements"), "bs", label="Bailleur social")
+        services.set_field_override(s, services.get_dataset(s, "senateurs"), "date_de_naissance",
+                                    label="Date de naissance")
     load_file(instance, "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", publish=True)
     load_file(instance, "senateurs", refdata / "elus" / "rne_elus-senateurs-sen.csv", publish=True)
     load_file(instance, "departements", refdata / "geo" / "departements-version-simplifiee.geojson", publish=True)
@@ -142,6 +146,7 @@ def test_refine_by_a_facet_follows_in_table_map_and_export(page, server):
     page.mouse.click(x, y)
     popup = page.wait_for_selector(".maplibregl-popup")
     assert "id_livraison" in popup.inner_text() and "RIVP" in popup.inner_text()
+    assert "Bailleur social" in popup.inner_text()  # the field's label, not its name
     page.screenshot(path=str(SHOTS / "dataset-map-records.png"))
 
     page.click("nav.tabs >> text=Export")
@@ -175,6 +180,7 @@ def test_build_a_chart(page, server):
     rows = page.locator("#chart-table tbody tr").count()
     years = {int(t) for t in page.locator("#chart-table tbody tr td:first-child").all_text_contents()}
     assert rows == len(years) > 20 and min(years) > 1920
+    assert page.locator("#chart-table thead th").first.text_content() == "Date de naissance"  # its label
     total = sum(count_in(t) for t in page.locator("#chart-table tbody tr td:last-child").all_text_contents())
     assert total == 348
     assert page.locator("#dl-png").get_attribute("href").startswith("data:image/png")

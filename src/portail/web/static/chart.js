@@ -9,6 +9,8 @@
   const cfg = JSON.parse(d.config);
   const types = JSON.parse(d.types);
   const text = JSON.parse(d.i18n);
+  const labels = JSON.parse(d.labels || "{}"); // field name -> the label the publisher gave it
+  const named = (field) => labels[field] || field;
   const status = document.getElementById("chart-status");
   const lang = document.documentElement.lang;
   const quote = (name) => "`" + name + "`";
@@ -30,7 +32,7 @@
   function fillTable(rows) {
     const table = document.getElementById("chart-table");
     const head = table.createTHead().insertRow();
-    [cfg.x].concat(cfg.series ? [cfg.series] : [], [cfg.y === "count" ? text.count : `${text[cfg.y]} ${cfg.yfield}`]).forEach((name) => {
+    [named(cfg.x)].concat(cfg.series ? [named(cfg.series)] : [], [cfg.y === "count" ? text.count : `${text[cfg.y]} ${named(cfg.yfield)}`]).forEach((name) => {
       const th = document.createElement("th");
       th.scope = "col";
       th.textContent = name;

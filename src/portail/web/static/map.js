@@ -7,6 +7,7 @@
   "use strict";
   const el = document.getElementById("map");
   const d = el.dataset;
+  const labels = JSON.parse(d.labels || "{}"); // field name -> the label the publisher gave it
   const text = JSON.parse(d.i18n);
   const status = document.getElementById("map-status");
   const colorBy = document.getElementById("color-by");
@@ -146,7 +147,7 @@
       const row = table.insertRow();
       const th = document.createElement("th");
       th.scope = "row";
-      th.textContent = key;
+      th.textContent = labels[key] || key;
       row.appendChild(th);
       row.insertCell().textContent = value;
     });
