@@ -83,6 +83,18 @@ def pg_url() -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def catalog(request, tmp_path):
+    """A session factory on a freshly migrated catalogue of each kind: SQLite (the embedded
+    default) and PostgreSQL (production)."""
+    from portail.catalog import open_catalog
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    factory = open_catalog(url)
+    yield factory
+    factory.kw["bind"].dispose()
+
+
 def logements_file(refdata: Path) -> Path:
     """The social housing file most API tests query (Paris, 2001–2023, a few thousand rows)."""
     return refdata / "logement" / "logements-sociaux-finances-a-paris.csv"

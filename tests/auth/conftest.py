@@ -1,4 +1,5 @@
-"""Fixtures of the auth tests: a migrated catalogue on SQLite and on PostgreSQL, cheap hashing.
+"""Fixtures of the auth tests: cheap hashing, a migrated SQLite catalogue (``catalog``, on SQLite and
+PostgreSQL, is in tests/conftest.py).
 
 Production argon2 parameters cost a quarter of a second per hash; the tests of rules (policy,
 lockout, services) swap in minimal parameters, and ``test_passwords`` checks the real ones.
@@ -25,15 +26,6 @@ def cheap_hashing(monkeypatch):
 def real_hashing(monkeypatch):
     """Request it to hash with the production parameters (it runs after the autouse swap)."""
     monkeypatch.setattr(passwords, "_HASHER", PRODUCTION_HASHER)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def catalog(request, tmp_path):
-    """A session factory on a freshly migrated database of each kind."""
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    factory = open_catalog(url)
-    yield factory
-    factory.kw["bind"].dispose()
 
 
 @pytest.fixture

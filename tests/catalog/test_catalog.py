@@ -12,17 +12,6 @@ from portail.catalog.db import make_engine
 from portail.schema import Field, FieldType
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def catalog(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    factory = open_catalog(url)
-    yield factory
-    factory.kw["bind"].dispose()
-
-
 def test_migrations_create_the_schema(catalog):
     tables = set(inspect(catalog.kw["bind"]).get_table_names())
     assert {"dataset", "dataset_version", "attachment", "retired_uid", "alembic_version"} <= tables

@@ -8,17 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
-from portail.catalog import open_catalog, services, transaction
+from portail.catalog import services, transaction
 from portail.operations import load_file
 from tests.conftest import make_instance
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def catalog(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    factory = open_catalog(url)
-    yield factory
-    factory.kw["bind"].dispose()
 
 
 def test_former_ids_resolve_until_taken_back(catalog):
