@@ -273,7 +273,7 @@ def attach(instance: Instance, ref: str, path: Path, *, title: str | None = None
         services.add_attachment(session, dataset, services.AttachmentFile(
             attachment_id=attachment_id, title=title or name,
             mimetype=mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream",
-            path=str(target), size_bytes=target.stat().st_size))
+            path=str(target), size_bytes=target.stat().st_size, filename=name))
     return attachment_id
 
 

@@ -132,10 +132,12 @@ def test_management_lifecycle(client):
     attached = client.post(f"{MGMT}/datasets/equipements/attachments",
                            files={"file": ("Notice Équipements.pdf", io.BytesIO(b"%PDF-1.4"), "application/pdf")}).json()
     assert attached["attachments"][0]["id"] == "notice_equipements_pdf"
-    assert client.get(f"{EXPLORE}/catalog/datasets/equipements").json()["attachments"][0]["mimetype"] == "application/pdf"
+    assert client.get(f"{EXPLORE}/catalog/datasets/equipements").json()["attachments"] == [
+        {"mimetype": "application/pdf", "url": "odsfile://Notice Équipements.pdf",  # the file's name, as on ODS
+         "id": "notice_equipements_pdf", "title": "Notice Équipements.pdf"}]
     listed = client.get(f"{EXPLORE}/catalog/datasets/equipements/attachments").json()["attachments"]
     assert listed[0]["metas"] == {"mime-type": "application/pdf", "title": "Notice Équipements.pdf",
-                                  "url": "odsfile://notice_equipements_pdf", "id": "notice_equipements_pdf"}
+                                  "url": "odsfile://Notice Équipements.pdf", "id": "notice_equipements_pdf"}
     downloaded = client.get(listed[0]["href"].replace("http://testserver", ""))
     assert downloaded.content == b"%PDF-1.4" and downloaded.headers["content-type"] == "application/pdf"
     assert client.get(f"{EXPLORE}/catalog/datasets/equipements/attachments/nope").status_code == 404

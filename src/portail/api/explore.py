@@ -203,7 +203,7 @@ def attachments_answer(dataset: Dataset, href: str) -> dict:
     """The attachments of a dataset (already checked: ``check_records_access``), each at ``href``/its id."""
     return {"links": [{"rel": "self", "href": href}], "attachments": [
         {"href": f"{href}/{a.attachment_id}",
-         "metas": {"mime-type": a.mimetype, "title": a.title, "url": f"odsfile://{a.attachment_id}", "id": a.attachment_id}}
+         "metas": {"mime-type": a.mimetype, "title": a.title, "url": a.url, "id": a.attachment_id}}
         for a in dataset.attachments]}
 
 

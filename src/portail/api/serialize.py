@@ -155,7 +155,7 @@ def dataset_json(dataset: Dataset, base_url: str = "", include_links: bool = Fal
         "data_visible": exposure.data_visible,
         "features": features(fields, has_records),
         "attachments": [
-            {"mimetype": a.mimetype, "url": f"odsfile://{a.attachment_id}", "id": a.attachment_id, "title": a.title}
+            {"mimetype": a.mimetype, "url": a.url, "id": a.attachment_id, "title": a.title}
             for a in dataset.attachments
         ],
         "alternative_exports": [],

@@ -107,8 +107,14 @@ class Attachment(Base):
     path: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    filename: Mapped[str | None] = mapped_column(String(500))  # as uploaded (migration 0008); null before
 
     dataset: Mapped[Dataset] = relationship(back_populates="attachments")
+
+    @property
+    def url(self) -> str:
+        """The dataset object's ``odsfile://`` URL, which names the file as Opendatasoft's does."""
+        return f"odsfile://{self.filename or self.attachment_id}"
 
 
 class DatasetAlias(Base):

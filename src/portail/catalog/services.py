@@ -311,6 +311,7 @@ class AttachmentFile:
     mimetype: str
     path: str
     size_bytes: int
+    filename: str | None = None  # as uploaded: the dataset object's odsfile:// URL names it
 
 
 def normalize_attachment_id(filename: str) -> str:
@@ -322,7 +323,7 @@ def add_attachment(session: Session, dataset: Dataset, file: AttachmentFile) -> 
     if any(a.attachment_id == file.attachment_id for a in dataset.attachments):
         raise CatalogError(f"Attachment {file.attachment_id!r} already exists", status=409, code="Conflict")
     attachment = Attachment(dataset=dataset, attachment_id=file.attachment_id, title=file.title, mimetype=file.mimetype,
-                            path=file.path, size_bytes=file.size_bytes, created_at=now())
+                            path=file.path, size_bytes=file.size_bytes, filename=file.filename, created_at=now())
     session.add(attachment)
     dataset.modified = dataset.metadata_processed = now()
     return attachment
