@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from portail.catalog import services
 from portail.ingest.errors import IngestError
-from portail.ingest.readers.csv import detect_encoding, sniff_delimiter
+from portail.ingest.readers.csv import _duckdb_reason, detect_encoding, sniff_delimiter
 from portail.ingest.types import ReadOptions
 from portail.operations import load_file
 
@@ -48,6 +49,16 @@ def test_encoding_is_decided_on_the_whole_file(tmp_path):
     # 0x81 is undefined in Windows-1252: only Latin-1 decodes it.
     (tmp_path / "l1.csv").write_bytes(b"a;b\n\x81;\xe9\n")
     assert detect_encoding(tmp_path / "l1.csv") == "latin-1"
+
+
+def test_mixed_encodings_are_refused_at_the_first_line_that_is_not_utf8(instance, tmp_path):
+    """UTF-8 lines and one Windows-1252 line were all read as Windows-1252: mojibake everywhere."""
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(("nom;ville\n" + "Élodie;Orléans\n" * 10).encode() + "Zoé;Besançon\n".encode("cp1252"))
+    with pytest.raises(IngestError, match=r"^mixed.csv, line 12: the file mixes encodings.*--encoding"):
+        load(instance, path)
+    # Windows-1252 French whose bytes happen to hold a valid UTF-8 pair ("É" + no-break space) is not mixed.
+    assert detect_encoding(write(tmp_path / "caps.csv", "titre\nÉTÉ\u00a0: café\n", "cp1252")) == "cp1252"
 
 
 def test_windows_1252_accents_come_out_right(instance, tmp_path):
@@ -97,6 +108,36 @@ def test_codes_keep_their_leading_zeros_and_code_names_stay_text(instance, tmp_p
     assert rows(instance)[0]["siren"] == "005520135"
 
 
+def test_codes_with_dots_or_spaces_keep_their_leading_zeros(instance, tmp_path):
+    """A NAF code 01.11 became the double 1.11, a SIREN 052 100 554 the double 52100554; the
+    names here say nothing: the leading zero followed by a digit does."""
+    text = "activite;identifiant;taux;part\n01.11;052 100 554;0.5;0,25\n62.01;552 100 554;1.5;1,5\n"
+    result = load(instance, write(tmp_path / "naf.csv", text))
+    assert types(result) == {"activite": "text", "identifiant": "text", "taux": "double", "part": "double"}
+    assert rows(instance)[0] == {"activite": "01.11", "identifiant": "052 100 554", "taux": 0.5, "part": 0.25}
+
+
+def test_oui_non_and_o_n_columns_are_booleans(instance, tmp_path):
+    text = "a;b;c;d;e\noui;Oui;O;vrai;O\nnon;Non;N;faux;Ouest\n"
+    result = load(instance, write(tmp_path / "b.csv", text))
+    assert types(result) == {"a": "boolean", "b": "boolean", "c": "boolean", "d": "boolean", "e": "text"}
+    assert [list(r.values())[:4] for r in rows(instance)] == [[True] * 4, [False] * 4]
+
+
+def test_a_late_value_types_its_column_as_in_a_small_file(instance, tmp_path):
+    """Past the 50,000-row sample, rows were checked with casts, laxer than the classification:
+    a late 1.5 in an integer column was stored as 2, 0x10 as 16, 1_000 in a double column as 1000."""
+    usual = {"entier_dec": "7", "entier_hex": "7", "entier_exp": "7", "decimal_us": "7.5", "booleen": "vrai"}
+    late = {"entier_dec": "1.5", "entier_hex": "0x10", "entier_exp": "1e3", "decimal_us": "1_000", "booleen": "1"}
+    expected = {"entier_dec": "double", "entier_hex": "text", "entier_exp": "double", "decimal_us": "text",
+                "booleen": "text"}
+    for slug, count in (("small", 3), ("big", 50_001)):
+        text = ";".join(usual) + "\n" + (";".join(usual.values()) + "\n") * count + ";".join(late.values()) + "\n"
+        assert types(load(instance, write(tmp_path / f"{slug}.csv", text), slug)) == expected, slug
+        assert rows(instance, slug)[-1] == {"entier_dec": 1.5, "entier_hex": "0x10", "entier_exp": 1000.0,
+                                            "decimal_us": "1_000", "booleen": "1"}
+
+
 def test_a_late_na_does_not_crash_and_is_counted(instance, tmp_path):
     lines = ["valeur;note"] + [f"{i};{i}.5" for i in range(10_000)] + ["N/A;n.d.", "12;autre chose"]
     result = load(instance, write(tmp_path / "na.csv", "\n".join(lines) + "\n"))
@@ -105,6 +146,30 @@ def test_a_late_na_does_not_crash_and_is_counted(instance, tmp_path):
     # A real text value anywhere makes the column text, whatever came before.
     assert types(result)["note"] == "text"
     assert rows(instance)[-2]["valeur"] is None
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_line_break_in_a_quoted_field_of_a_small_file(instance, tmp_path, newline):
+    """DuckDB's parallel scanner refused it when it padded short rows ("CSV Error on Line: 2")."""
+    text = f'a;b{newline}1;"x{newline}y"{newline}2;z{newline}'
+    load(instance, write(tmp_path / "q.csv", text))
+    assert rows(instance) == [{"a": 1, "b": f"x{newline}y"}, {"a": 2, "b": "z"}]
+
+
+def test_blank_lines_are_skipped_and_old_mac_line_endings_are_read(instance, tmp_path):
+    load(instance, write(tmp_path / "blank.csv", "a;b\n1;2\n\n3;4\n\n"))
+    assert rows(instance) == [{"a": 1, "b": 2}, {"a": 3, "b": 4}]
+    load(instance, write(tmp_path / "cr.csv", 'a;b\r1;"x\ry"\r3;4\r'))  # was "the file is empty (no header line)"
+    assert rows(instance) == [{"a": 1, "b": "x\ry"}, {"a": 3, "b": "4"}]
+
+
+def test_the_engine_reason_is_the_line_after_csv_error(tmp_path):
+    """DuckDB's first line is often only "CSV Error on Line: N": the reason comes next."""
+    path = write(tmp_path / "short.csv", "a;b;c\n1;2\n")
+    with pytest.raises(duckdb.Error) as caught:
+        duckdb.connect().execute(f"SELECT * FROM read_csv('{path}', delim=';', header=true, auto_detect=false, "
+                                 "columns={'a': 'VARCHAR', 'b': 'VARCHAR', 'c': 'VARCHAR'})").fetchall()
+    assert _duckdb_reason(caught.value) == "Expected Number of Columns: 3 Found: 2"
 
 
 def test_empty_strings_and_nulls_are_told_apart(instance, tmp_path):
@@ -155,6 +220,7 @@ def test_override_survives_the_next_reload(instance, tmp_path):
     [
         (b"a;b\n1;2\n3;\"4\n5;6\n", "line 3"),  # unterminated quote
         (b"a;b\n1;2\n3;4;5\n", "line 3"),  # more fields than the header
+        (b"a;b;c\n1;2;3\n4;5\n6;7;8\n", "line 3: 2 fields where the header has 3"),  # fewer: refused, not padded
         (b"\x00\x01\x02binary\x00garbage" * 100, "binary content"),
         (b"", "empty"),
     ],

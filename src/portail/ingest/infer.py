@@ -5,9 +5,11 @@ A column gets a type only when *every* non-empty value fits it, apart from well-
 "no value" markers (``N/A``, ``nd``, ``s``…), which become nulls and are reported as rejected.
 Anything else stays text: a load never fails because row 10,001 disagrees with row 1.
 
-French rules: values with a leading zero (``01001``, ``06``) and integer columns whose name
+French rules: values with a leading zero followed by a digit (``01001``, ``06``, NAF ``01.11``,
+SIREN ``052 100 554``) are codes, while ``0.5`` and ``0,25`` are numbers; integer columns whose name
 says they hold a code (``code_*``, ``insee``, ``siren``…) stay text; ``dd/mm/yyyy`` dates are
-read day-first unless the data proves month-first; decimal commas are numbers.
+read day-first unless the data proves month-first; decimal commas are numbers; ``oui``/``non``,
+``vrai``/``faux`` and a column of only ``O``/``N`` are booleans.
 
 SQL is built from constant templates in which the column is substituted as a quoted
 identifier (a node of the casts' trees; in the counting passes, that node as sqlglot writes it,
@@ -38,7 +40,7 @@ _I = "__col__"  # placeholder identifier in templates
 _T = f"nullif(trim({_I}), '')"  # the trimmed, non-empty value
 _NOT_TOKEN = f"(length({_T}) > 8 OR lower({_T}) NOT IN ({', '.join(repr(t) for t in NULL_TOKENS)}))"
 _RE_INT = r"[+-]?[0-9]{1,18}"
-_RE_LEAD0 = r"[+-]?0[0-9]+"
+_RE_LEAD0 = "[+-]?0[0-9][0-9., \u00a0\u202f]*([eE][+-]?[0-9]+)?"  # a code, even with dots or spaces
 _RE_DOT = r"[+-]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?[0-9]+[eE][+-]?[0-9]+"
 _RE_COMMA = r"[+-]?[0-9]+,[0-9]+"
 _RE_GROUPED = "[+-]?[0-9]{1,3}([ \u00a0\u202f][0-9]{3})+([.,][0-9]+)?"
@@ -53,6 +55,9 @@ _RE_ISO_DT = _RE_ISO_DATE + r"[T ]" + _RE_TIME + r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)
 _RE_FR_DT = _RE_DMY + r"[ T]([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?"
 _RE_POINT = r"[+-]?[0-9]{1,3}\.[0-9]+\s*,\s*[+-]?[0-9]{1,3}\.[0-9]+"
 _RE_GEOJSON = r'\s*\{.*"type"\s*:\s*"(Point|MultiPoint|LineString|MultiLineString|Polygon|MultiPolygon|GeometryCollection)".*\}\s*'
+
+_IS_BOOL = f"lower({_T}) IN ('true', 'false', 'vrai', 'faux', 'oui', 'non')"
+_IS_ON = f"{_T} IN ('O', 'N')"  # "oui"/"non" abbreviated: a boolean only when the whole column is
 
 #: Each value falls in the first class it fits; a column's histogram of classes decides its type.
 #: One CASE per value, so a text value costs a few failed anchored matches and nothing more.
@@ -78,11 +83,12 @@ CLASSIFY = (
     f"  WHEN regexp_full_match({_T}, '{_RE_FR_DT}') THEN 'dmy_dt' "
     f"  ELSE 'text' END "
     f"WHEN regexp_full_match({_T}, '{_RE_POINT}') THEN 'point' "
-    f"WHEN lower({_T}) IN ('true', 'false', 'vrai', 'faux') THEN 'bool' "
+    f"WHEN {_IS_BOOL} THEN 'bool' "
+    f"WHEN {_IS_ON} THEN 'on' "
     f"WHEN regexp_full_match({_T}, '{_RE_GEOJSON}', 's') THEN 'geojson' "
     f"ELSE 'text' END"
 )
-CLASSES = ("null", "token", "lead0", "int", "dot", "comma", "grouped", "bool", "iso_date", "dmy_mdy", "dmy", "mdy",
+CLASSES = ("null", "token", "lead0", "int", "dot", "comma", "grouped", "bool", "on", "iso_date", "dmy_mdy", "dmy", "mdy",
            "iso_dt", "dmy_dt", "point", "geojson", "text")
 
 _DMY_DT = f"try_strptime({_T}, ['%d/%m/%Y %H:%M:%S', '%d/%m/%Y %H:%M'])"
@@ -96,8 +102,8 @@ CASTS: dict[tuple[FieldType, str], str] = {
     (FieldType.DOUBLE, ""): f"try_cast({_T} AS DOUBLE)",
     (FieldType.DOUBLE, "comma"): f"try_cast(replace({_T}, ',', '.') AS DOUBLE)",
     (FieldType.DOUBLE, "grouped"): f"try_cast({_NUMERIC_TEXT} AS DOUBLE)",
-    (FieldType.BOOLEAN, ""): f"CASE WHEN lower({_T}) IN ('true', 'vrai', '1', 'oui', 'yes') THEN true "
-                             f"WHEN lower({_T}) IN ('false', 'faux', '0', 'non', 'no') THEN false END",
+    (FieldType.BOOLEAN, ""): f"CASE WHEN lower({_T}) IN ('true', 'vrai', '1', 'oui', 'o', 'yes') THEN true "
+                             f"WHEN lower({_T}) IN ('false', 'faux', '0', 'non', 'n', 'no') THEN false END",
     (FieldType.DATE, "iso"): f"try_strptime({_T}, '%Y-%m-%d')::DATE",
     (FieldType.DATE, "dmy"): f"coalesce(try_strptime({_T}, '%d/%m/%Y'), try_strptime({_T}, '%Y-%m-%d'))::DATE",
     (FieldType.DATE, "mdy"): f"coalesce(try_strptime({_T}, '%m/%d/%Y'), try_strptime({_T}, '%Y-%m-%d'))::DATE",
@@ -171,7 +177,7 @@ def _decide(name: str, h: dict[str, int]) -> Inferred:
     if valid <= 0 or c["text"] or c["lead0"]:
         notes = ["leading zeros: kept as text"] if c["lead0"] and not c["text"] else []
         return Inferred(FieldType.TEXT, nonnull=nonnull, notes=notes)
-    if only("bool"):
+    if only("bool", "on"):
         return Inferred(FieldType.BOOLEAN, **typed)
     if only("int"):
         if looks_like_code(name):
@@ -225,16 +231,36 @@ def _histograms(con: duckdb.DuckDBPyConnection, source: exp.Expression, columns:
 _LEAD0 = f"CASE WHEN starts_with(ltrim({_T}, '+-'), '0') THEN regexp_full_match({_T}, '{_RE_LEAD0}') ELSE false END"
 
 
+def _full_match(*patterns: str) -> str:
+    return f"regexp_full_match({_T}, '{'|'.join(f'(?:{p})' for p in patterns)}')"
+
+
+#: What a value must look like to fit a numeric or boolean decision: the classification's own
+#: tests, for the classes that decision accepts (``_decide``). Their casts are laxer (they round
+#: ``1.5`` to 2, read ``0x10``, ``1_000`` and ``1`` for true), so checking the rows past the
+#: sample with them made a file's types depend on its size.
+_FITS: dict[tuple[FieldType, str], str] = {
+    (FieldType.INT, ""): _full_match(_RE_INT),
+    (FieldType.DOUBLE, ""): _full_match(_RE_INT, _RE_DOT),
+    (FieldType.DOUBLE, "comma"): _full_match(_RE_INT, _RE_DOT, _RE_COMMA),
+    (FieldType.DOUBLE, "grouped"): _full_match(_RE_INT, _RE_COMMA, _RE_GROUPED),
+    (FieldType.BOOLEAN, ""): f"({_IS_BOOL} OR {_IS_ON})",
+}
+
+
 def _misfit(inferred: Inferred) -> str | None:
     """The condition, on a trimmed non-empty non-marker value, of *not* fitting what the sample
-    decided: the decided cast fails (casts are cheap, and fail only on misfits), or an integer
-    has a leading zero. None when only a full classification can tell (empty sample, text)."""
+    decided: numbers and booleans by the classification's patterns (an integer must not have a
+    leading zero), other types by their cast (it fails only on misfits). None when only a full
+    classification can tell (empty sample, text)."""
     if inferred.type == FieldType.TEXT:
         return None
-    cast = CASTS[(inferred.type, inferred.variant)]
+    fits = _FITS.get((inferred.type, inferred.variant))
+    if fits is None:
+        return f"(({CASTS[(inferred.type, inferred.variant)]}) IS NULL)"
     if inferred.type in (FieldType.INT, FieldType.DOUBLE):
-        return f"(({cast}) IS NULL OR {_LEAD0})"
-    return f"(({cast}) IS NULL)"
+        return f"(NOT {fits} OR {_LEAD0})"
+    return f"(NOT {fits})"
 
 
 def _verify(con: duckdb.DuckDBPyConnection, source: exp.Expression, decided: dict[str, Inferred],

@@ -11,6 +11,11 @@ that decimal commas need no quoting). Values are staged as text, and types are i
 ``ingest.infer`` over the whole table. Quoted empty strings stay empty strings; unquoted empty
 fields are nulls.
 
+Every record must have the header's number of fields: a short row is refused like a long
+one (padding it with nulls would hide a shifted or truncated line). This also keeps DuckDB's
+parallel scanner on every file, big ones included: it cannot pad short rows in a file whose
+quoted fields hold line breaks.
+
 When DuckDB rejects a file, the file is re-read with Python's ``csv`` module to find the
 exact line and reason, so the error points a person at the problem.
 """
@@ -34,10 +39,18 @@ CHUNK = 1 << 20
 SAMPLE_BYTES = 1 << 20
 DELIMITERS = (";", ",", "\t", "|")
 _CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+#: French text in UTF-8: accented letters, a non-breaking space, « » °, œ, ’ € …. Read as
+#: Windows-1252 these are mojibake ("Ã©", "Â«", "Å“", "â€™") that no French file holds; not any
+#: valid sequence: an uppercase accent before a non-breaking space ("É\xa0") is one.
+_FRENCH_UTF8 = re.compile(rb"[\xc2\xc3\xc5][\x80-\xbf]|\xe2[\x80-\xbf]{2}")
 
 
 def detect_encoding(path: Path) -> str:
-    """``utf-8-sig``, ``utf-8``, ``utf-16``, ``cp1252`` or ``latin-1``, decided on every byte."""
+    """``utf-8-sig``, ``utf-8``, ``utf-16``, ``cp1252`` or ``latin-1``, decided on every byte.
+
+    A file that is not UTF-8 but holds UTF-8 French text mixes encodings (lines appended by
+    another program): it is refused at its first line that is not UTF-8, since any single
+    encoding would turn part of it into mojibake."""
     with open(path, "rb") as handle:
         head = handle.read(4)
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -46,6 +59,7 @@ def detect_encoding(path: Path) -> str:
         decoder = codecs.getincrementaldecoder("utf-8")()
         cp1252_possible = True
         utf8 = True
+        utf8_text = False
         offset = 0
         while chunk := handle.read(CHUNK):
             if b"\x00" in chunk:
@@ -54,10 +68,13 @@ def detect_encoding(path: Path) -> str:
             if utf8:
                 try:
                     decoder.decode(chunk)
+                    utf8_text = utf8_text or not chunk.isascii()
                 except UnicodeDecodeError:
                     utf8 = False
             if not utf8 and cp1252_possible and not _CP1252_UNDEFINED.isdisjoint(chunk):
                 cp1252_possible = False
+            if not utf8 and not utf8_text:
+                utf8_text = _holds_french_utf8(chunk)
             offset += len(chunk)
         if utf8:
             try:
@@ -66,7 +83,17 @@ def detect_encoding(path: Path) -> str:
                 utf8 = False
     if utf8:
         return "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
+    if utf8_text:
+        raise IngestError("the file mixes encodings: it holds UTF-8 text, but this line is not UTF-8 (save the "
+                          "file in one encoding, or force one with --encoding)", source=path.name,
+                          line=_first_undecodable_line(path, "utf-8"))
     return "cp1252" if cp1252_possible else "latin-1"
+
+
+def _holds_french_utf8(chunk: bytes) -> bool:
+    """Whether bytes that are not all UTF-8 hold some French UTF-8 text: the valid sequences
+    are kept by a lenient decode (fast), and only when some remain the pattern looks at them."""
+    return not chunk.decode("utf-8", errors="ignore").isascii() and _FRENCH_UTF8.search(chunk) is not None
 
 
 def _line_at(path: Path, offset: int) -> int:
@@ -130,7 +157,8 @@ def _read_sample(path: Path) -> str:
 
 def _header(sample: str, delimiter: str, source: str) -> list[str]:
     try:
-        header = next(csv.reader(io.StringIO(sample), delimiter=delimiter, quotechar='"'))
+        # newline="": lines end at \n, \r\n or a lone \r (old Mac files), as DuckDB reads them
+        header = next(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter, quotechar='"'))
     except (StopIteration, csv.Error):
         raise IngestError("the file is empty (no header line)", source=source, line=1) from None
     if not any(h.strip() for h in header):
@@ -146,7 +174,7 @@ def locate_error(path: Path, delimiter: str, width: int, max_line_bytes: int) ->
         record_end = 0
         try:
             for row in reader:
-                if reader.line_num > 1 and len(row) > width:
+                if reader.line_num > 1 and row and len(row) != width:  # DuckDB skips blank lines
                     return reader.line_num, f"{len(row)} fields where the header has {width}"
                 record_end = reader.line_num
         except csv.Error as error:
@@ -161,8 +189,17 @@ def _sql_string(value: str) -> str:
 
 
 def _duckdb_reason(error: Exception) -> str:
-    first = str(error).strip().splitlines()[0]
-    return first[:300]
+    """The engine's reason, without what the IngestError already says (the line) or cannot use
+    (the echoed line, the reader's options, the fixes in DuckDB's own terms): its first line is
+    often only "CSV Error on Line: N", the reason being on the next."""
+    lines = [line.strip() for line in str(error).strip().splitlines()]
+    if "Possible fixes:" in lines:
+        lines = lines[:lines.index("Possible fixes:")]
+    for line in lines:
+        reason = re.sub(r"^(Invalid Input Error: )?CSV Error on Line: \d+", "", line).strip()
+        if reason and not reason.startswith(("Original Line:", "file =")):
+            return reason[:300]
+    return lines[0][:300]
 
 
 def read_csv(path: Path, options: ReadOptions) -> RawTable:
@@ -199,7 +236,7 @@ def read_csv(path: Path, options: ReadOptions) -> RawTable:
         con.execute(
             f'CREATE TEMP VIEW "{table}" AS SELECT * FROM read_csv({_sql_string(str(utf8_path))}, '
             f"delim={_sql_string(delimiter)}, quote='\"', escape='\"', header=true, auto_detect=false, "
-            f"columns={columns}, allow_quoted_nulls=false, null_padding=true, "
+            f"columns={columns}, allow_quoted_nulls=false, null_padding=false, "
             f"max_line_size={int(options.max_line_bytes)}, buffer_size={max(2 * int(options.max_line_bytes), 32 << 20)}, "
             f"parallel=true)"
         )
