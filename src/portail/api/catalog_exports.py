@@ -32,6 +32,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from portail.api.catalog_search import search_catalog
 from portail.api.deps import portal_url, public_url
+from portail.api.streaming import ClosingStreamingResponse
 from portail.api.errors import ApiError, invalid_parameter, not_found
 from portail.api.explore_service import check_paging, dataset_access, visible_datasets
 from portail.api.params import LANG, TIMEZONE, Param, query_route
@@ -104,7 +105,7 @@ def table_response(rows: list[dict[str, Any]], fmt: str, options: ExportOptions,
     neutralised, quoting, separators and BOM as for records)."""
     fields, table = _table(rows, options.list_separator)
     chunks = FORMATS[fmt].writer(fields, iter(table.to_batches()), options)
-    return StreamingResponse(chunks, media_type=FORMATS[fmt].media_type,
+    return ClosingStreamingResponse(chunks, media_type=FORMATS[fmt].media_type,
                              headers={"Content-Disposition": f'attachment; filename="{filename}.{FORMATS[fmt].extension}"'})
 
 

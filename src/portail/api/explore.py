@@ -21,6 +21,7 @@ from portail.api.deps import dataset_url, portal_url
 from portail.api.explore_service import (GROUP_WINDOW, MAX_LIMIT, MAX_WINDOW, check_paging, check_records_access,
                                          dataset_facets, export_stream, get_record, get_visible_dataset, query_records,
                                          visible_datasets)
+from portail.api.streaming import ClosingStreamingResponse
 from portail.api.errors import invalid_parameter, not_found
 from portail.api.params import LANG, TIMEZONE, Param, query_route
 from portail.api.serialize import dataset_json, json_response
@@ -255,7 +256,7 @@ def export_answer(request: Request, principal: Principal, portal: str, dataset_i
     media_type = fmt.media_type
     if compressed:
         chunks, filename, media_type = gzipped(chunks), filename + ".gzip", "application/gzip"
-    return StreamingResponse(chunks, media_type=media_type,
+    return ClosingStreamingResponse(chunks, media_type=media_type,
                              headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 

@@ -40,6 +40,7 @@ from fastapi.routing import APIRoute
 from portail.api.catalog_exports import CSV_COLUMNS, catalog_info, rss_response, table_response
 from portail.api.catalog_search import catalog_facets, catalog_where, search_catalog
 from portail.api.deps import dataset_url, portal_url
+from portail.api.streaming import ClosingStreamingResponse
 from portail.api.errors import invalid_parameter
 from portail.api.explore import attachment_file
 from portail.api.explore_service import (check_records_access, dataset_facets, export_batches, get_record,
@@ -549,9 +550,9 @@ def v1_router(portal: str = "public") -> APIRouter:
             limit=limit, offset=offset)
         chunks = _v1_records_json(ds, columns, batches, timezone, geometry_only) if written == "json" else fmt.write(columns, batches, options)
         if padded:
-            return StreamingResponse(_streamed_padding(chunks, callback), media_type="application/javascript",
+            return ClosingStreamingResponse(_streamed_padding(chunks, callback), media_type="application/javascript",
                                      headers={"X-Content-Type-Options": "nosniff"})
-        return StreamingResponse(chunks, media_type=fmt.media_type,
+        return ClosingStreamingResponse(chunks, media_type=fmt.media_type,
                                  headers={"Content-Disposition": f'attachment; filename="{ds.slug}.{fmt.extension}"'})
 
     def _v1_dataset(v2: dict[str, Any]) -> dict[str, Any]:

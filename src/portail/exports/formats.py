@@ -18,8 +18,10 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import zipfile
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -162,29 +164,43 @@ def _or_empty(fields: list[Field], batches: Iterator[pa.RecordBatch], geometry: 
         yield pa.RecordBatch.from_pylist([], schema=pa.schema([(f.name, _arrow_type(f, geometry)) for f in fields]))
 
 
-def pipelined(work: Callable[[pa.RecordBatch], bytes], batches: Iterator[pa.RecordBatch], workers: int = 2) -> Iterator[bytes]:
-    """``work`` over each batch in a small thread pool, results in order. The engine computes
-    the next batch while threads format earlier ones (DuckDB and pyarrow both release the
-    GIL), so an export uses every core instead of alternating; memory stays a few batches deep.
-    Closing the generator (client gone) cancels what is queued and releases the engine cursor."""
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
+_formatters: ThreadPoolExecutor | None = None
+_formatters_lock = threading.Lock()
 
+
+def _formatter_pool() -> ThreadPoolExecutor:
+    """The threads that format export batches, shared by every export of the process: fifty
+    slow downloads hold their few formatted batches, not a hundred idle threads."""
+    global _formatters
+    with _formatters_lock:
+        if _formatters is None:
+            _formatters = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="export")
+        return _formatters
+
+
+def pipelined(work: Callable[[pa.RecordBatch], bytes], batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[bytes]:
+    """``work`` over each batch in the shared formatter pool, results in order, at most
+    ``depth`` batches ahead. The engine computes the next batch while threads format earlier
+    ones (DuckDB and pyarrow both release the GIL), so an export uses every core instead of
+    alternating; memory stays a few batches deep. Closing the generator (client gone) cancels
+    what is queued and releases the engine cursor."""
+    from collections import deque
+
+    pool = _formatter_pool()
     pending: deque = deque()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
-        try:
-            for batch in batches:
-                pending.append(pool.submit(work, batch))
-                if len(pending) > workers:
-                    yield pending.popleft().result()
-            while pending:
+    try:
+        for batch in batches:
+            pending.append(pool.submit(work, batch))
+            if len(pending) > depth:
                 yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
 
 
 def _header(fields: list[Field], options: ExportOptions) -> list[str]:
