@@ -189,6 +189,10 @@ def test_aggregates(client, source, prefix):
     records = get(client, f"{prefix}/catalog/datasets/logements/records", limit=-1,
                   select="count(*) as num, annee, sum(nb_logmt_total) as total", group_by="annee").json()["records"]
     assert records == grouped["aggregations"]
+    # groups page as on records (v2.0's OpenAPI lists offset)
+    paged = get(client, url, select="count(*) as num, annee, sum(nb_logmt_total) as total", group_by="annee",
+                limit=3, offset=3).json()["aggregations"]
+    assert paged == grouped["aggregations"][3:6]
     refused = client.get(url, params={"select": "code_postal"})
     assert refused.status_code == 400 and refused.json()["error_code"] == "InvalidRESTParameterError"
 
@@ -198,6 +202,20 @@ def test_catalog_aggregates(client):
     v21 = get(client, f"{V21}/catalog/datasets", select="count(*) as n", group_by="features", limit=-1).json()
     assert body == {"aggregations": v21["results"]}
     assert sum(row["n"] for row in body["aggregations"] if row["features"] == "analyze") == 2
+    # refine and exclude narrow the datasets aggregated, offset pages the groups (v2.0's OpenAPI)
+    for name in ("refine", "exclude"):
+        narrowed = get(client, f"{PREFIXES[0]}/catalog/aggregates", select="count(*) as n", **{name: "features:geo"})
+        truth = get(client, f"{V21}/catalog/datasets", limit=0, **{name: "features:geo"}).json()["total_count"]
+        assert narrowed.json() == {"aggregations": [{"n": truth}]}, name
+    assert 0 < get(client, f"{V21}/catalog/datasets", limit=0, refine="features:geo").json()["total_count"] < \
+        get(client, f"{V21}/catalog/datasets", limit=0).json()["total_count"]  # the refine does narrow
+    # v2.0's catalogue documentation filters on a year written as a number
+    everything = get(client, f"{V21}/catalog/datasets", limit=0).json()["total_count"]
+    assert get(client, f"{PREFIXES[0]}/catalog/datasets", where="modified>2015").json()["total_count"] == everything
+    assert get(client, f"{PREFIXES[0]}/catalog/datasets", where="default.modified<2015").json()["total_count"] == 0
+    second = get(client, f"{PREFIXES[1]}/catalog/aggregates", select="count(*) as n", group_by="features",
+                 order_by="features", offset=1, limit=1).json()["aggregations"]
+    assert second == sorted(body["aggregations"], key=lambda r: r["features"])[1:2]
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
@@ -430,3 +448,22 @@ def test_the_2021_query_routes_answer_v21s_flat_bodies_as_qgis_reads_them(client
     bad = client.get(f"{prefix}/catalog/datasets/logements/query", params={"where": "nope = 1"})
     assert bad.status_code == 400 and "nope" in bad.json()["message"]  # QGIS shows this message
     assert client.get(f"{prefix}/catalog/datasets/unknown/query").status_code == 404
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_bbox_filter_of_two_corners(client, source, prefix):
+    """v2.0's documented ``bbox(field, geom, geom)`` filter, corners in either order, counted
+    against the file's own coordinates."""
+    def inside(row) -> bool:
+        lat, lon = (float(v) for v in row["geo_point_2d"].split(","))
+        return 48.84 <= lat <= 48.87 and 2.30 <= lon <= 2.36
+
+    truth = sum(1 for r in source if r["geo_point_2d"] and inside(r))
+    assert 0 < truth < len(source)
+    url = f"{prefix}/catalog/datasets/logements/records"
+    for corners in ("geom'POINT(2.30 48.87)', geom'POINT(2.36 48.84)'", "geom'POINT(2.36 48.84)', geom'POINT(2.30 48.87)'"):
+        body = get(client, url, where=f"bbox(geo_point_2d, {corners})", limit=0).json()
+        assert body["total_count"] == truth, corners
+    refused = client.get(url, params={"where": "bbox(geo_point_2d, geo_point_2d, geom'POINT(2.3 48.8)')"})
+    assert refused.status_code == 400 and "two constant corners" in refused.json()["message"]
+    assert get(client, url, select="bbox(geo_point_2d) as b").status_code == 200  # still the aggregate in select

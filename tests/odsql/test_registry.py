@@ -8,7 +8,7 @@ import math
 import pytest
 
 from portail.odsql import ODSQLError, Query, compile_query
-from portail.odsql.functions import FUNCTIONS, REGISTRY, Role
+from portail.odsql.functions import FUNCTIONS, REGISTRY, WHERE_FORMS, Role
 from tests.odsql.conftest import FIELDS, run
 
 S, W, G, O = "select", "where", "group_by", "order_by"
@@ -60,7 +60,15 @@ def test_the_registry_is_one_table_of_unique_names():
         assert row.params and row.returns
 
 
-@pytest.mark.parametrize("name", sorted(n for n, (clauses, _) in CATALOGUE.items() if W not in clauses))
+def test_where_forms_are_filters_named_like_a_function_of_select():
+    """v2.0's ``bbox(geo, corner, corner)`` filter beside v2.1's ``bbox(geo)`` aggregate."""
+    assert set(WHERE_FORMS) == {"bbox"}
+    for name, row in WHERE_FORMS.items():
+        assert row.clauses == {W} and row.role is Role.PREDICATE and W not in REGISTRY[name].clauses
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (clauses, _) in CATALOGUE.items()
+                                        if W not in clauses and n not in WHERE_FORMS))
 def test_functions_outside_where_are_refused_there(name):
     with pytest.raises(ODSQLError) as error:
         compile_query(Query(where=[f"{name}(pop) = 1"]), FIELDS)

@@ -78,9 +78,11 @@ BETA_PAGE = (Param("rows", int, description="The 2019 beta's limit, read when li
              Param("start", int, description="The 2019 beta's offset, read when offset is not given"))
 #: v2.0's parameters: v2.1's tables (``api.explore``) less what v2.1 added.
 RECORDS = (*QUERY, *PAGE, *BETA_PAGE, *LANGUAGE)
-AGGREGATES = (*QUERY, Param("limit", int, -1), *LANGUAGE)
+#: The aggregates routes page their groups as records do (v2.0's OpenAPI lists offset, and
+#: refine/exclude on the catalogue's too).
+AGGREGATES = (*QUERY, Param("limit", int, -1), Param("offset", int, 0), *LANGUAGE)
 CATALOG_DATASETS = (*_without(DATASETS, "include_links"), *BETA_PAGE)
-CATALOG_AGGREGATES = (*_without(QUERY, "refine", "exclude"), Param("limit", int, -1), *LANGUAGE)
+CATALOG_AGGREGATES = AGGREGATES
 DATASET_LOOKUP = _without(DATASET, "include_links")
 #: v2.0's exports wrote CSV without a BOM (v2.1's changelog) and could not group (v2.1 added it).
 EXPORT_FILE = tuple(dataclasses.replace(p, default=False) if p.name == "with_bom" else p
@@ -207,12 +209,13 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
                  summary="Aggregate a dataset's records (v2.0, deprecated by Opendatasoft for records?group_by)",
                  responses=_answer("aggregations"))
     def get_aggregates(request: Request, principal: Principal, dataset_id: str, *, select, group_by, order_by, where,
-                       qv1, refine, exclude, limit, lang, timezone) -> Response:
+                       qv1, refine, exclude, limit, offset, lang, timezone) -> Response:
         """The records query grouped, every group by default (``limit=-1``, up to 20,000)."""
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         where, text = with_qv1(dataset, where, qv1)
         page = query_records(instance(request), dataset, select=select, group_by=group_by, order_by=order_by,
-                             where=where, text=text, refine=refine, exclude=exclude, limit=limit, lang=lang,
+                             where=where, text=text, refine=refine, exclude=exclude, limit=limit, offset=offset,
+                             lang=lang,
                              timezone=timezone, principal=principal, v20=True, technical=technical_fields(dataset))
         if not page.aggregated:
             raise _not_aggregating()
@@ -263,14 +266,15 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
     @query_route(router, "/catalog/aggregates", CATALOG_AGGREGATES,
                  summary="Aggregate the catalogue (v2.0, deprecated by Opendatasoft for datasets?group_by)",
                  responses=_answer("aggregations"))
-    def catalog_aggregates(request: Request, principal: Principal, *, select, group_by, order_by, where, qv1, limit,
-                           lang, timezone) -> dict:
+    def catalog_aggregates(request: Request, principal: Principal, *, select, group_by, order_by, where, qv1, refine,
+                           exclude, limit, offset, lang, timezone) -> dict:
         """The catalogue search grouped (``api.catalog_search``) with v2.0's ODSQL semantics, as
         the dataset aggregates: no null group ("no group exists for null values in v2.0", v2.1's
         ODSQL reference), date keys as timestamps, year()… as text."""
         page = catalog_page(instance(request), portal, root(request), principal, include_links=False,
                             include_app_metas=False, timezone=timezone, select=select, where=catalog_where(where, qv1),
-                            group_by=group_by, order_by=order_by, limit=limit, offset=0, lang=lang, v20=True)
+                            group_by=group_by, order_by=order_by, limit=limit, offset=offset, refine=refine,
+                            exclude=exclude, lang=lang, v20=True)
         if not page.aggregated:
             raise _not_aggregating()
         return {"aggregations": page.results}

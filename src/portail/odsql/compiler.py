@@ -43,7 +43,7 @@ from sqlglot import exp
 
 from portail.odsql import ast, functions, kinds, literals
 from portail.odsql.errors import ODSQLError
-from portail.odsql.functions import GROUP_BY, ORDER_BY, REGISTRY, SELECT, WHERE, GroupKey, Role
+from portail.odsql.functions import GROUP_BY, ORDER_BY, REGISTRY, SELECT, WHERE, WHERE_FORMS, GroupKey, Role
 from portail.odsql.kinds import GEO, NUMERIC, RECORDS, Kind, Typed, column, paren
 from portail.odsql.parser import parse
 from portail.odsql.technical import DATASET_ID, RECORD_SIZE, RECORD_TIMESTAMP, Technical, record_size_expression
@@ -391,7 +391,7 @@ class _Compiler:
     # -- function calls ------------------------------------------------------------------------
 
     def _call(self, node: ast.Call) -> Typed | GroupKey:
-        spec = REGISTRY.get(node.name)
+        spec = (WHERE_FORMS.get(node.name) if self.clause == WHERE else None) or REGISTRY.get(node.name)
         if spec is None:
             raise self.error(f"{node.name}()")  # as Opendatasoft words it (reference §7)
         if self.clause not in spec.clauses:

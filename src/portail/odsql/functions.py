@@ -722,6 +722,18 @@ def _in_bbox(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     return _bool(call("ST_Intersects", target.sql, envelope))
 
 
+def _bbox_filter(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    """v2.0's ``bbox(geo, geom'POINT(…)', geom'POINT(…)')`` filter: records in the box its two
+    corners span, in either order (v2.1 kept only ``in_bbox`` and the ``bbox`` aggregate)."""
+    target, *corners = args
+    if not all(c.constant for c in corners):
+        raise ctx.error("bbox() in where takes two constant corners, e.g. geom'POINT(2.30 48.87)'.")
+    bounds = [literals.parse_geometry(c.value).bounds for c in corners]
+    west, south = min(b[0] for b in bounds), min(b[1] for b in bounds)
+    east, north = max(b[2] for b in bounds), max(b[3] for b in bounds)
+    return _in_bbox(ctx, node, [target, *(constant(v, ctx.tz) for v in (south, west, north, east))])
+
+
 _RELATIONS = {"intersects": "ST_Intersects", "disjoint": "ST_Disjoint", "within": "ST_Within"}
 
 
@@ -1158,3 +1170,9 @@ FUNCTIONS: tuple[Function, ...] = (
 
 #: The registry: function name → row.
 REGISTRY: dict[str, Function] = {f.name: f for f in FUNCTIONS}
+#: Names that mean another function in where: v2.0's ``bbox(geo, corner, corner)`` filter,
+#: beside the ``bbox(geo)`` aggregate of select.
+WHERE_FORMS: dict[str, Function] = {f.name: f for f in (
+    _row("bbox", (GEO, GEO, GEO), _bbox_filter, {W}, Role.PREDICATE, returns="boolean",
+         summary="v2.0 bbox(geo, geom'POINT(lon lat)', geom'POINT(lon lat)'): within the box of two corners"),
+)}

@@ -300,6 +300,12 @@ def align(a: Typed, b: Typed, tz: ZoneInfo, fail: Callable[[str], Exception]) ->
     if a.kind in NUMERIC and b.kind in NUMERIC:
         return a, b
     readable = NUMERIC | TEMPORAL | {Kind.BOOLEAN}
+    # a year as a number against a date (``modified > 2015``, v2.0's catalogue documentation):
+    # read as the text "2015" is, the start of that year
+    if a.kind in TEMPORAL and b.kind is Kind.INT and b.constant and isinstance(b.value, int):
+        b = constant(str(b.value), tz)
+    elif b.kind in TEMPORAL and a.kind is Kind.INT and a.constant and isinstance(a.value, int):
+        a = constant(str(a.value), tz)
     try:
         if a.kind is Kind.TEXT and a.constant and b.kind in readable:
             a = _reinterpret(a, b.kind, tz)
