@@ -467,3 +467,15 @@ def test_bbox_filter_of_two_corners(client, source, prefix):
     refused = client.get(url, params={"where": "bbox(geo_point_2d, geo_point_2d, geom'POINT(2.3 48.8)')"})
     assert refused.status_code == 400 and "two constant corners" in refused.json()["message"]
     assert get(client, url, select="bbox(geo_point_2d) as b").status_code == 200  # still the aggregate in select
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_catalog_exports_as_v20_wrote_them(client, prefix):
+    links = get(client, f"{prefix}/catalog/exports").json()["links"]
+    assert all(f"{prefix}/catalog/exports" in link["href"] for link in links)  # its own links, not v2.1's
+    v20_csv = client.get(f"{prefix}/catalog/exports/csv").content
+    assert not v20_csv.startswith(b"\xef\xbb\xbf") and client.get(f"{V21}/catalog/exports/csv").content.startswith(
+        b"\xef\xbb\xbf")  # the BOM came with v2.1
+    xls = client.get(f"{prefix}/catalog/exports/xls")
+    assert xls.status_code == 200 and xls.content.startswith(b"PK")  # v2.0's name of the spreadsheet
+    assert client.get(f"{V21}/catalog/exports/xls").status_code == 404

@@ -136,7 +136,7 @@ def mount_apis(app: FastAPI, portal: Portal) -> None:
     app.include_router(v1_router(portal.id), prefix=portal.root, dependencies=api_gate)
     for prefix in V20_PREFIXES:  # v2.0, for the apps still written against it (api/explore_v20.py)
         app.include_router(explore_v20_router(portal.id, prefix), prefix=portal.root + prefix, dependencies=api_gate)
-        app.include_router(catalog_exports_router(portal.id), prefix=portal.root + prefix, dependencies=api_gate)
+        app.include_router(catalog_exports_router(portal.id, prefix), prefix=portal.root + prefix, dependencies=api_gate)
 
 
 def mount_pages(app: FastAPI, portal: Portal) -> None:

@@ -17,6 +17,7 @@ request the spec allows); ``/catalog/exports`` lists only what is served.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from datetime import UTC
@@ -161,19 +162,30 @@ def _not_activated(request: Request, portal: str, format: str) -> ApiError:
                      f"this portal, which describes its datasets in DCAT-AP 2.1.1: harvest {dcat} instead.")
 
 
-def catalog_exports_router(portal: str) -> APIRouter:
-    router = APIRouter(tags=["Explore API v2.1"])
+#: v2.0's CSV had no BOM (v2.1's changelog added it) and its spreadsheet was named ``xls``.
+EXPORT_V20 = tuple(dataclasses.replace(p, default=False) if p.name == "with_bom" else p for p in EXPORT)
+V20_ALIASES = {"xls": "xlsx"}
+
+
+def catalog_exports_router(portal: str, prefix: str = "/api/explore/v2.1") -> APIRouter:
+    """The catalogue exports under an API prefix: v2.1's, or one of v2.0's (its own links, its
+    CSV without a BOM, ``xls`` for the spreadsheet)."""
+    v20 = prefix != "/api/explore/v2.1"
+    router = APIRouter(tags=["Explore API v2.0" if v20 else "Explore API v2.1"])
 
     @query_route(router, "/catalog/exports", summary="Catalogue export formats")
     def list_formats(request: Request, principal):
-        href = f"{portal_url(request, portal)}/api/explore/v2.1/catalog/exports"
+        href = f"{portal_url(request, portal)}{prefix}/catalog/exports"
         return {"links": [{"rel": "self", "href": href}] + [{"rel": f, "href": f"{href}/{f}"} for f in CATALOG_FORMATS]}
 
-    @query_route(router, "/catalog/exports/{format}", EXPORT, summary="Export the catalogue (DCAT-AP, Dublin Core, data.json, JSON, CSV, XLSX, RSS)")
+    @query_route(router, "/catalog/exports/{format}", EXPORT_V20 if v20 else EXPORT,
+                 summary="Export the catalogue (DCAT-AP, Dublin Core, data.json, JSON, CSV, XLSX, RSS)")
     def export(request: Request, principal, format: str, *, select, where, group_by, order_by, limit, offset, refine,
                exclude, lang, timezone, page, page_size, include_exports, use_labels_in_exports, delimiter,
                list_separator, quote_all, with_bom):
         fmt = format.replace("-", "_")
+        if v20:
+            fmt = V20_ALIASES.get(fmt, fmt)
         if fmt in NATIONAL_PROFILES:
             raise _not_activated(request, portal, format)
         if fmt not in CATALOG_FORMATS:
