@@ -12,20 +12,20 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, NoReturn, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from portail.catalog import services
 from portail.catalog.services import CatalogError
-from portail.config import Settings
 from portail.ingest.errors import IngestError
 from portail.ingest.types import ReadOptions
-from portail.operations import (Instance, delete, fetch, is_url, load_file, open_instance, publish, reindex,
-                                 rollback)
+from portail.operations import (Instance, check_pipeline, delete, fetch, is_url, load_file, open_instance, publish,
+                                 reindex, reload_source, rollback)
 
 app = typer.Typer(help="Portail open data portal: datasets, versions, server.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Create, load, publish and inspect datasets.", no_args_is_help=True)
@@ -35,19 +35,28 @@ out = Console()
 
 
 def _instance() -> Instance:
-    return open_instance(Settings())
+    """The instance of ``PORTAIL_*``; a bad setting is one line naming the variable."""
+    with _errors():
+        return open_instance()
 
 
 @contextmanager
 def _errors() -> Iterator[None]:
+    """Every refusal as one red line and exit 1: the loader's (file, line, field), the
+    catalogue's, and a file the system would not give (``error.filename``: what was asked)."""
     try:
         yield
     except IngestError as error:
-        console.print(f"[red]Error:[/red] {error.describe()}")
-        raise typer.Exit(1) from None
+        _fail(error.describe())
     except CatalogError as error:
-        console.print(f"[red]Error:[/red] {error.message}")
-        raise typer.Exit(1) from None
+        _fail(error.message)
+    except OSError as error:
+        _fail(f"{error.filename}: {error.strerror}" if error.filename else f"{type(error).__name__}: {error}")
+
+
+def _fail(message: str) -> NoReturn:
+    console.print(f"[red]Error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
 
 
 @contextmanager
@@ -69,14 +78,15 @@ def _progress_bar(label: str) -> Iterator:
         yield update
 
 
-def _load(instance: Instance, slug: str, source: str, options: ReadOptions, publish_now: bool) -> None:
+def _load(instance: Instance, slug: str, source: str, options: ReadOptions, publish_now: bool,
+          allow_empty: bool = False) -> None:
     if not is_url(source):  # kept absolute: `dataset reload` runs from any folder
         source = str(Path(source).resolve())
     path = fetch(instance, source) if is_url(source) else Path(source)
     try:
         with _progress_bar(slug) as progress:
             result = load_file(instance, slug, path, options=options, publish=publish_now, progress=progress,
-                               source=source)
+                               source=source, allow_empty=allow_empty)
     finally:
         if is_url(source):
             path.unlink(missing_ok=True)
@@ -118,6 +128,8 @@ FormatOpt = typer.Option(None, "--format", help="Force the format (csv, xlsx, js
 EncodingOpt = typer.Option(None, "--encoding", help="Force the encoding (detected by default).")
 DelimiterOpt = typer.Option(None, "--delimiter", help="Force the CSV delimiter (sniffed by default).")
 SheetOpt = typer.Option(None, "--sheet", help="Spreadsheet sheet name or index.")
+AllowEmptyOpt = typer.Option(False, "--allow-empty", help="Publish a version of 0 records over one that has records "
+                             "(refused by default: a truncated export would empty the dataset).")
 
 
 @dataset_app.command("create")
@@ -148,23 +160,23 @@ def dataset_ingest(
     slug: str, source: str = typer.Argument(..., help="File or URL."),
     publish_now: bool = typer.Option(False, "--publish", help="Publish the new version at once."),
     format: Optional[str] = FormatOpt, encoding: Optional[str] = EncodingOpt, delimiter: Optional[str] = DelimiterOpt,
-    sheet: Optional[str] = SheetOpt,
+    sheet: Optional[str] = SheetOpt, allow_empty: bool = AllowEmptyOpt,
 ):
     """Load a file into a new version (the published one keeps being served)."""
     with _errors():
-        _load(_instance(), slug, source, _options(format, encoding, delimiter, sheet), publish_now)
+        _load(_instance(), slug, source, _options(format, encoding, delimiter, sheet), publish_now, allow_empty)
 
 
 @dataset_app.command("reload")
-def dataset_reload(slug: str, publish_now: bool = typer.Option(True, "--publish/--no-publish")):
-    """Load the dataset's last source again (same options, same field overrides)."""
+def dataset_reload(slug: str, publish_now: bool = typer.Option(True, "--publish/--no-publish"),
+                   allow_empty: bool = AllowEmptyOpt):
+    """Load the source of the version being served again (same options, same field overrides, the
+    current pipeline): after a rollback, the file of the version rolled back to, not the newest one
+    loaded. To load another file, use `portail dataset ingest`."""
     instance = _instance()
     with _errors():
-        with instance.session() as session:
-            source = services.get_dataset(session, slug).source
-        if not source:
-            raise CatalogError(f"Dataset {slug!r} has no source to reload")
-        _load(instance, slug, source, ReadOptions(), publish_now)
+        source = reload_source(instance, slug)
+        _load(instance, slug, source, ReadOptions(), publish_now, allow_empty)
 
 
 @dataset_app.command("publish")
@@ -318,26 +330,42 @@ def dataset_attach(slug: str, file: Path, title: Optional[str] = typer.Option(No
 
 
 @dataset_app.command("pipeline")
-def dataset_pipeline(slug: str, set_file: Optional[Path] = typer.Option(None, "--set", help="YAML or JSON list of steps."),
+def dataset_pipeline(slug: str, set_file: Optional[Path] = typer.Option(None, "--set", help="YAML or JSON list of steps, "
+                                                                         "checked against the published schema."),
                      clear: bool = typer.Option(False, "--clear", help="Remove the pipeline.")):
     """Show, set or clear the processors run at each load (applied at the next reload)."""
     import yaml
 
     instance = _instance()
-    with _errors(), instance.session() as session:
-        dataset = services.get_dataset(session, slug)
-        if set_file is not None:
-            try:
-                steps = yaml.safe_load(set_file.read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError) as error:
-                raise CatalogError(f"{set_file}: {error}") from None
-            services.set_pipeline(session, dataset, steps)
-            out.print(f"{slug}: pipeline of {len(steps)} steps saved; run `portail dataset reload {slug}` to apply it")
-        elif clear:
-            services.set_pipeline(session, dataset, [])
-            out.print(f"{slug}: pipeline removed")
-        else:
-            out.print(yaml.safe_dump(dataset.pipeline or [], allow_unicode=True, sort_keys=False) or "[]")
+    with _errors():
+        steps = _pipeline_file(instance, slug, set_file) if set_file is not None else None
+        with instance.session() as session:
+            dataset = services.get_dataset(session, slug)
+            if steps is not None:
+                services.set_pipeline(session, dataset, steps)
+                out.print(f"{slug}: pipeline of {len(steps)} steps saved; run `portail dataset reload {slug}` to apply it")
+            elif clear:
+                services.set_pipeline(session, dataset, [])
+                out.print(f"{slug}: pipeline removed")
+            else:
+                out.print(yaml.safe_dump(dataset.pipeline or [], allow_unicode=True, sort_keys=False) or "[]")
+
+
+def _pipeline_file(instance: Instance, slug: str, path: Path) -> list[dict]:
+    """The steps of a pipeline file, checked as the next load would run them (``check_pipeline``);
+    any problem is said with the file's name."""
+    import yaml
+
+    try:
+        return check_pipeline(instance, slug, yaml.safe_load(path.read_text(encoding="utf-8")))
+    except OSError as error:
+        raise CatalogError(f"{path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise CatalogError(f"{path}: not UTF-8 text (byte {error.start:,})") from None
+    except yaml.YAMLError as error:
+        raise CatalogError(f"{path}: {' '.join(str(error).split())}") from None
+    except (IngestError, CatalogError) as error:
+        raise CatalogError(f"{path}: {error.message}") from None
 
 
 @dataset_app.command("delete")
@@ -351,13 +379,12 @@ def dataset_delete(slug: str, yes: bool = typer.Option(False, "--yes", help="Do 
 
 
 @app.command("serve")
-def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None),
-          workers: int = typer.Option(1, help="Server processes (each attaches version files read-only).")):
+def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None, min=1, max=65535),
+          workers: int = typer.Option(1, min=1, help="Server processes (each attaches version files read-only).")):
     """Serve the portals and APIs."""
     import uvicorn
 
-    settings = Settings()
-    open_instance(settings)  # migrate before workers start
+    settings = _instance().settings  # migrate before workers start
     host, port = host or settings.host, port or settings.port
     if "base_url" not in settings.model_fields_set:
         # DCAT and RDF URIs are built from base_url, never from a request's host (they must stay

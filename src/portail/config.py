@@ -12,7 +12,7 @@ import os
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 
@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     map_detail_records: int = Field(default=5000, ge=0, description="The map tab draws each record when at most this "
                                     "many are in view; more are clustered on the server (geo_cluster).")
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
     # -- accounts and sessions (auth/) --
     auth_max_failed_logins: int = Field(default=5, ge=1, description="Consecutive failed sign-ins that lock an account.")
     auth_lockout_minutes: int = Field(default=15, ge=1, description="How long a locked account stays locked.")
@@ -169,3 +169,23 @@ class Settings(BaseSettings):
     @property
     def tmp_dir(self) -> Path:
         return self.home / "tmp"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used, said in one line naming its variable (``PORTAIL_PORT: …``)."""
+
+
+def load_settings() -> Settings:
+    """The settings of ``PORTAIL_*`` and ``portail.toml``; a bad value is a ``SettingsError``
+    naming the variable, for the commands to print as one line instead of pydantic's report."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError("; ".join(_describe(problem) for problem in error.errors())) from None
+
+
+def _describe(problem: dict) -> str:
+    name = "PORTAIL_" + "_".join(str(part) for part in problem["loc"][:1]).upper()
+    where = ".".join(str(part) for part in problem["loc"][1:])
+    shown = "" if any(word in name for word in ("SECRET", "TOKEN", "URL")) else f"={problem.get('input')!r}"
+    return f"{name}{f' ({where})' if where else ''}{shown}: {problem['msg']}"

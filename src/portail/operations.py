@@ -19,12 +19,14 @@ from urllib.parse import urlparse
 
 import duckdb
 import httpx
+import sqlalchemy.exc
+from sqlglot import exp
 from sqlalchemy.orm import Session, sessionmaker
 
 from portail import odsql
 from portail.catalog import generation, open_catalog, services, transaction
 from portail.catalog.models import Dataset, DatasetVersion
-from portail.config import Settings
+from portail.config import Settings, SettingsError, load_settings
 from portail.ingest.detect import open_source
 from portail.ingest.errors import IngestError
 from portail.ingest.load import IngestReport, Progress, build_version
@@ -51,9 +53,26 @@ class Instance:
 
 
 def open_instance(settings: Settings | None = None) -> Instance:
-    settings = settings or Settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    return Instance(settings, open_catalog(settings.sqlalchemy_url), open_store(settings))
+    """The instance of these settings (by default ``PORTAIL_*``). A bad setting, a home that is
+    not a folder, a catalogue that cannot be opened are a ``CatalogError`` naming the variable:
+    every command says it in one line."""
+    try:
+        settings = settings or load_settings()
+    except SettingsError as error:
+        raise services.CatalogError(str(error), status=500, code="BadSetting") from None
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise services.CatalogError(f"PORTAIL_HOME={str(settings.home)!r}: not a usable folder ({error.strerror})",
+                                    status=500, code="BadSetting") from None
+    try:
+        catalog = open_catalog(settings.sqlalchemy_url)
+    except (ImportError, sqlalchemy.exc.SQLAlchemyError) as error:
+        variable = "PORTAIL_DATABASE_URL" if settings.database_url else "PORTAIL_HOME"
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:300]
+        raise services.CatalogError(f"{variable}: cannot open the catalogue ({type(error).__name__}: {detail})",
+                                    status=500, code="BadSetting") from None
+    return Instance(settings, catalog, open_store(settings))
 
 
 @dataclass(frozen=True)
@@ -82,14 +101,33 @@ def _remember_options(options: ReadOptions) -> dict[str, Any]:
     return {k: getattr(options, k) for k in keep if getattr(options, k) is not None}
 
 
+def readable_file(path: Path) -> Path:
+    """``path``, checked to be a file this process can read: a missing file, a folder or an
+    unreadable one is an ``IngestError`` naming it, said before anything is created."""
+    path = Path(path)
+    if not path.exists():
+        raise IngestError("no such file", source=str(path))
+    if not path.is_file():
+        raise IngestError("this is a folder, not a file" if path.is_dir() else "not a regular file", source=str(path))
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        raise IngestError(f"cannot be read ({error.strerror})", source=str(path)) from None
+    return path
+
+
 def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions | None = None, publish: bool = False,
-              progress: Progress | None = None, source: str | None = None) -> LoadResult:
+              progress: Progress | None = None, source: str | None = None, allow_empty: bool = False) -> LoadResult:
     """Build a new version of a dataset from a file; publish it if asked.
 
     On any failure the version is marked failed with its reason and nothing published changes.
+    A version of 0 records is not published over one that has records unless ``allow_empty``
+    (a truncated export would empty the dataset): it is kept ready, and an ``IngestError`` says
+    how to publish it.
     """
-    path = Path(path)
-    if path.exists() and path.stat().st_size > instance.settings.max_upload_bytes:
+    path = readable_file(path)
+    if path.stat().st_size > instance.settings.max_upload_bytes:
         raise IngestError(f"the file is larger than the {instance.settings.max_upload_bytes:,} bytes allowed",
                           source=path.name)
     with instance.session() as session:
@@ -132,8 +170,11 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
             # version served with its indexes, so it is published once it has its own: swapped
             # earlier, every full-text query scanned the new file while they were written (20 to
             # 50 s a search on 2 M rows under load, until the index file was there).
-            replacing = publish and dataset.current is not None
-            if publish and not replacing:
+            emptied = (publish and not allow_empty and result.version.row_count == 0 and dataset.current is not None
+                       and (dataset.current.row_count or 0) > 0)
+            served = dataset.current_version
+            replacing = publish and dataset.current is not None and not emptied
+            if publish and not replacing and not emptied:
                 services.publish(session, dataset, number)
             slug = dataset.slug
         failure = index_version(instance, result.version.location, result.fields, progress)
@@ -148,6 +189,10 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
             stale = services.prune_versions(session, dataset, instance.settings.keep_versions)
     for location in stale:
         instance.store.drop_version(location)
+    if emptied:
+        raise IngestError(f"version {number} has 0 records: not published over version {served}, which has records "
+                          f"and stays served (`portail dataset publish {slug} --version {number}` serves it, or load "
+                          "again with --allow-empty)", source=path.name)
     return LoadResult(slug, number, publish, result.report)
 
 
@@ -232,6 +277,49 @@ def published_location(instance: Instance, ref: str) -> str:
         return dataset.current.location
 
 
+def reload_source(instance: Instance, ref: str) -> str:
+    """The file or URL a reload reads: that of the version being served (after a rollback, the
+    one rolled back to, not the newest loaded), else the last one loaded. A source that cannot
+    be read again (an upload, a derived table) is a ``CatalogError`` that says so."""
+    with instance.session() as session:
+        dataset = services.get_dataset(session, ref)
+        served = dataset.current
+        source = served.source_name if served is not None and served.source_name else dataset.source
+        label = f"version {served.number}" if served is not None else "its last load"
+    if not source:
+        raise services.CatalogError(f"Dataset {ref!r} has no source to reload")
+    if not is_url(source) and not Path(source).is_absolute():
+        raise services.CatalogError(f"Dataset {ref!r}: {label} was loaded from {source!r}, which cannot be read again; "
+                                    "load a file with `portail dataset ingest`")
+    return source
+
+
+def check_pipeline(instance: Instance, ref: str, steps: Any) -> list[dict[str, Any]]:
+    """A pipeline checked against the dataset's published schema and the reference datasets
+    published now (``processors.check``); before a first version, for its shape only (its
+    fields are then checked at the first load)."""
+    from portail.processors import Plan, check, validate
+
+    with instance.session() as session:
+        fields = services.current_fields(services.get_dataset(session, ref))
+    if not fields:
+        return validate(steps)
+
+    def reference(dataset_id: str, derive: Any = None) -> exp.Table:
+        try:
+            published_location(instance, dataset_id)  # refuses an unpublished reference
+        except services.NotFound:
+            raise IngestError(f"unknown reference dataset {dataset_id!r}") from None
+        return exp.to_table(f"reference_{len(dataset_id)}")
+
+    def schema_of(dataset_id: str) -> list[Field]:
+        with instance.session() as session:
+            return services.current_fields(services.get_dataset(session, dataset_id))
+
+    query = exp.select(*[exp.column(f.name, quoted=True) for f in fields]).from_("records")
+    return check(steps, Plan(query, fields, reference, schema_of))
+
+
 def publish(instance: Instance, ref: str, number: int | None = None) -> DatasetVersion:
     with instance.session() as session:
         dataset = services.get_dataset(session, ref)
@@ -260,6 +348,7 @@ def attach(instance: Instance, ref: str, path: Path, *, title: str | None = None
     """Copy a file into the instance's attachments and list it on the dataset; returns its id."""
     import mimetypes
 
+    path = readable_file(path)
     name = Path(name or path.name).name
     attachment_id = services.normalize_attachment_id(name)
     target_dir = instance.settings.home / "attachments"

@@ -49,7 +49,7 @@ def _session() -> Iterator[Session]:
     """One transaction on the instance of ``PORTAIL_HOME``; any refusal is one red line and exit 1."""
     instance = None
     try:
-        instance = open_instance(Settings())
+        instance = open_instance()
         with instance.session() as session:
             yield session
     except CatalogError as error:  # AuthError included
@@ -61,8 +61,14 @@ def _session() -> Iterator[Session]:
 
 
 def _read_password(from_stdin: bool, prompt: bool) -> str | None:
+    """The password from standard input (its first line, which must be UTF-8) or a prompt; call
+    it inside ``_session`` so a refusal is one line."""
     if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
+        line = sys.stdin.buffer.readline()
+        try:
+            return line.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise bad_request("The password on standard input is not UTF-8 text") from None
     if prompt:
         return typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
     return None
@@ -83,8 +89,8 @@ def user_create(
     email: Optional[str] = typer.Option(None, "--email"),
 ):
     """Create a user."""
-    password = _read_password(password_stdin, prompt=False)
     with _session() as session:
+        password = _read_password(password_stdin, prompt=False)
         user = services.create_user(session, login, role=role, display_name=display_name, email=email,
                                     password=password)
         out.print(f"user {user.login} created (role {user.role}"
@@ -113,8 +119,8 @@ def user_list(as_json: bool = typer.Option(False, "--json")):
 def user_password(login: str, password_stdin: bool = typer.Option(False, "--password-stdin",
                                                                    help="Read it from standard input.")):
     """Set a user's password (and lift a lockout)."""
-    password = _read_password(password_stdin, prompt=True) or ""
     with _session() as session:
+        password = _read_password(password_stdin, prompt=True) or ""
         services.set_password(session, services.get_user(session, login), password)
     out.print(f"user {services.normalize_login(login)}: password set", highlight=False, markup=False)
 
@@ -357,8 +363,8 @@ def _ruleset_label(key: str) -> str:
 @user_app.command("reset-token")
 def user_reset_token(login: str):
     """Issue a single-use password reset token; printed once on stdout, the reset link on stderr."""
-    settings = Settings()
     with _session() as session:
+        settings = Settings()  # checked by _session
         user = services.get_user(session, login)
         token = services.issue_reset_token(session, user, ttl=timedelta(minutes=settings.auth_reset_token_minutes))
     console.print(f"Reset link for {user.login} (valid {settings.auth_reset_token_minutes} min): "
@@ -381,14 +387,33 @@ quota_app = typer.Typer(help="API call quotas per window: user > max of groups >
                         no_args_is_help=True)
 
 
-@quota_app.command("set")
+#: The largest count an option or a quota takes: the catalogue stores them as 32-bit integers.
+MAX_COUNT = 2**31 - 1
+
+
+def _calls(text: str) -> int | None:
+    """A quota as typed: ``none``, or a whole number (a negative one reaches ``set_quota``, which says why not)."""
+    text = text.strip()
+    if text.lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise bad_request(f"A quota is a number of calls, 0 (no limit) or none, not {text!r}") from None
+    if value > MAX_COUNT:
+        raise bad_request(f"A quota is at most {MAX_COUNT:,} calls per window")
+    return value
+
+
+# "-5" is an argument (refused by set_quota with its reason), not an unknown option.
+@quota_app.command("set", context_settings={"ignore_unknown_options": True})
 def quota_set(kind: str = typer.Argument(..., help="user, group or apikey"), name: str = typer.Argument(...),
               calls: str = typer.Argument(..., help="Calls per window (0: no limit; 'none': remove the override).")):
     """Give a user, group or API key its own quota."""
     from portail.auth import ratelimit
 
-    value = None if calls.strip().lower() == "none" else int(calls) if calls.strip().isdecimal() else -1
     with _session() as session:
+        value = _calls(calls)
         ratelimit.set_quota(session, kind, name, value)
     out.print(f"{kind}:{name}: {'default quota' if value is None else f'{value} calls per window'}",
               highlight=False, markup=False)
@@ -399,8 +424,8 @@ def quota_list():
     """Quota overrides and the defaults."""
     from portail.auth import ratelimit
 
-    settings = Settings()
     with _session() as session:
+        settings = Settings()  # checked by _session
         rows = ratelimit.list_quotas(session)
     out.print(f"window {settings.ratelimit_window}; anonymous {settings.ratelimit_anonymous}; "
               f"default {settings.ratelimit_default}", highlight=False, markup=False)
@@ -412,7 +437,8 @@ def audit_list(action: Optional[str] = typer.Option(None, "--action", help="An a
                actor: Optional[str] = typer.Option(None, "--actor"),
                since: Optional[str] = typer.Option(None, "--since", help="YYYY-MM-DD (UTC), inclusive."),
                until: Optional[str] = typer.Option(None, "--until", help="YYYY-MM-DD (UTC), exclusive."),
-               limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")):
+               limit: int = typer.Option(50, "--limit", min=1, max=MAX_COUNT),
+               as_json: bool = typer.Option(False, "--json")):
     """Audit events, newest first."""
     from portail.auth.audit import query
 
@@ -424,6 +450,8 @@ def audit_list(action: Optional[str] = typer.Option(None, "--action", help="An a
             raise typer.Exit(1) from None
 
     with _session() as session:
+        if since and until and day(since) >= day(until):
+            raise bad_request(f"--since {since} is not before --until {until} (--until is exclusive)")
         total, events = query(session, action=action, actor=actor, since=day(since), until=day(until), limit=limit)
         rows = [{"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "target": e.target,
                  "detail": e.detail, "ip": e.ip} for e in events]

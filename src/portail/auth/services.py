@@ -291,6 +291,32 @@ def _ruleset_key(session: Session, key: str) -> str:
     return get_group(session, key).name
 
 
+def _check_filter(dataset: Dataset, text: str) -> None:
+    """Refuse a record filter that would not compile against the published schema (a syntax
+    error, an unknown field) now, rather than fail every read of the group's members; without
+    a published schema it is checked when read."""
+    from portail.catalog.services import current_fields
+    from portail.odsql import ODSQLError, Query, compile_plan
+
+    fields = current_fields(dataset)
+    if not fields:
+        return
+    try:
+        compile_plan(Query(where=[text]), fields)
+    except ODSQLError as error:
+        raise bad_request(f"Record filter {text!r}: {error.detail}") from None
+
+
+def _check_hidden(dataset: Dataset, names: list[str]) -> None:
+    """Refuse hiding a field the published schema does not have (a typo would hide nothing)."""
+    from portail.catalog.services import current_fields
+
+    known = {f.name for f in current_fields(dataset)}
+    unknown = [n for n in names if known and n not in known]
+    if unknown:
+        raise bad_request(f"Unknown field {unknown[0]!r} in hidden fields; fields are: {', '.join(sorted(known))}")
+
+
 def set_dataset_security(session: Session, dataset: Dataset, *, visibility: str | None = None,
                          record_filters: Mapping[str, str | None] | None = None,
                          hidden_fields: Mapping[str, Iterable[str] | None] | None = None,
@@ -310,6 +336,7 @@ def set_dataset_security(session: Session, dataset: Dataset, *, visibility: str 
         if len(text) > MAX_FILTER_LENGTH:
             raise bad_request(f"A record filter is limited to {MAX_FILTER_LENGTH} characters")
         if text:
+            _check_filter(dataset, text)
             filters[key] = text
         else:
             filters.pop(key, None)
@@ -317,6 +344,7 @@ def set_dataset_security(session: Session, dataset: Dataset, *, visibility: str 
     for key, names in (hidden_fields or {}).items():
         key = _ruleset_key(session, key)
         clean = sorted({n.strip() for n in (names or ()) if n and n.strip()})
+        _check_hidden(dataset, clean)
         if clean:
             hidden[key] = clean
         else:

@@ -22,7 +22,7 @@ from portail.processors import generic, geo, sirene, territory  # noqa: F401 - r
 from portail.processors.base import LISTED, REGISTRY, Plan, check_on_error
 from portail.schema import FieldType
 
-__all__ = ["LISTED", "REGISTRY", "Plan", "finish_counts", "run", "validate"]
+__all__ = ["LISTED", "REGISTRY", "Plan", "check", "finish_counts", "run", "validate"]
 
 
 def _spec(step: dict[str, Any], index: int):
@@ -47,6 +47,27 @@ def validate(steps: Any) -> list[dict[str, Any]]:
         raise IngestError("a pipeline is a list of steps")
     for index, step in enumerate(steps, start=1):
         _spec(step, index)
+    return steps
+
+
+def check(steps: Any, plan: Plan) -> list[dict[str, Any]]:
+    """A pipeline checked as a load would run it, without running it: each step applied in
+    order to ``plan`` (a published schema, references resolved by the caller), so a missing or
+    ill-typed parameter, an unknown field, value, EPSG code or reference, an ODSQL expression
+    that does not compile, are said when the pipeline is set rather than at the next reload."""
+    steps = validate(steps)
+    for index, step in enumerate(steps, start=1):
+        spec = _spec(step, index)
+        params = {k: v for k, v in step.items() if k != "processor"}
+        try:
+            plan = spec.apply(plan, params, f"{index} ({spec.name})").plan
+        except IngestError as error:  # a reference's own refusal does not know the step
+            if error.message.startswith("pipeline step"):
+                raise
+            raise IngestError(f"pipeline step {index} ({spec.name}): {error.message}") from None
+        except (TypeError, ValueError, AttributeError) as error:  # a parameter of the wrong kind (a list for a number…)
+            raise IngestError(f"pipeline step {index} ({spec.name}): a parameter has the wrong type or value "
+                              f"({type(error).__name__}: {error})") from None
     return steps
 
 

@@ -163,3 +163,14 @@ def require(params: dict[str, Any], key: str, step: str, kind: type = str) -> An
     if not isinstance(value, kind):
         raise IngestError(f"pipeline step {step}: parameter {key!r} must be a {kind.__name__}")
     return value
+
+
+def check_regex(pattern: str, step: str) -> None:
+    """Refuse a regular expression the engine (RE2) would refuse at load time, when the step is set."""
+    import duckdb
+
+    try:
+        duckdb.connect().execute("SELECT regexp_matches('', ?)", [pattern]).fetchone()
+    except duckdb.Error as error:
+        detail = str(error).strip().splitlines()[0]
+        raise IngestError(f"pipeline step {step}: invalid regular expression {pattern!r} ({detail})") from None

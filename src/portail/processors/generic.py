@@ -11,7 +11,8 @@ from sqlglot import exp
 
 from portail.ingest.errors import IngestError
 from portail.ingest.infer import override_cast
-from portail.processors.base import (Outcome, Plan, column, count_where, processor, replace_columns, require, wrap)
+from portail.processors.base import (Outcome, Plan, check_regex, column, count_where, processor, replace_columns, require,
+                                     wrap)
 from portail.schema import Field, FieldType, normalize_name
 
 
@@ -84,6 +85,7 @@ def replace(plan: Plan, params: dict[str, Any], step: str) -> Outcome:
     by = exp.Literal.string(str(params.get("replace", "")))
     source = column(f.name) if f.type == FieldType.TEXT else exp.cast(column(f.name), "VARCHAR")
     if params.get("regex"):
+        check_regex(find.this, step)
         new = exp.func("regexp_replace", source, find, by, exp.Literal.string("g"))
     else:
         new = exp.func("replace", source, find, by)

@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from portail.catalog import services
 from portail.ingest.errors import IngestError
-from portail.operations import Instance, fetch, index_version, load_file, published_location
+from portail.operations import Instance, fetch, index_version, load_file, published_location, readable_file
 from portail.processors import geo_index
 from portail.processors.base import Derive
 from portail.schema import DUCKDB_TYPES, GEO_TYPES, Field, FieldType
@@ -224,6 +224,15 @@ def source_url(source: Source, mirror: str | None) -> str:
     return f"{mirror.rstrip('/')}/{source.path}" if mirror else source.url
 
 
+def _check_folder(folder: Path, sources: list[Source]) -> None:
+    """Refuse a reference folder that is not one, or lacks a file to install, before anything is
+    loaded: a half-installed vintage would publish new sources beside derived tables built from the old."""
+    if not folder.is_dir():
+        raise IngestError("not a folder of reference files" if folder.exists() else "no such folder", source=str(folder))
+    for source in sources:
+        readable_file(folder / source.path)
+
+
 def install(instance: Instance, from_dir: Path | None = None, only: list[str] | None = None,
             mirror: str | None = None) -> Iterator[str]:
     """Install (or reinstall) the reference datasets; yields one line per dataset.
@@ -238,6 +247,8 @@ def install(instance: Instance, from_dir: Path | None = None, only: list[str] | 
     if "communes" in layers:  # communes are described with their département, région and EPCI
         layers |= {"departements", "regions", "epci"}
     mirror = mirror or instance.settings.refdata_mirror
+    if from_dir:
+        _check_folder(Path(from_dir), [s for s in SOURCES if s.layer in layers])
     for source in SOURCES:
         if source.layer not in layers:
             continue

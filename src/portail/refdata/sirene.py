@@ -24,7 +24,8 @@ from sqlglot import exp
 from portail.ingest.archive import safe_extract
 from portail.ingest.errors import IngestError
 from portail.ingest.types import ReadOptions
-from portail.operations import Instance, fetch, load_file
+from portail.catalog import services
+from portail.operations import Instance, fetch, load_file, publish, readable_file
 from portail.schema import Field, FieldType
 
 SOURCE_ID = "ref-src-sirene"
@@ -101,6 +102,22 @@ def narrow_query(names: set[str]) -> exp.Select:
     return exp.select(*projections).from_(exp.to_table("stock"))
 
 
+def _checked_query(instance: Instance, number: int, names: set[str]) -> exp.Select:
+    """The narrow query of a loaded stock version, checked before that version is published: a
+    file that is not a Sirene one fails its version (kept out of ``dataset publish``) and
+    leaves the served register as it was."""
+    try:
+        return narrow_query(names)
+    except IngestError as error:
+        with instance.session() as session:
+            version = services.get_dataset(session, SOURCE_ID).version(number)
+            location = version.location
+            services.fail_version(session, version, error.describe())
+        if location:
+            instance.store.drop_version(location)
+        raise
+
+
 @contextmanager
 def _unzipped(instance: Instance, path: Path) -> Iterator[Path]:
     """The CSV of a zipped stock file, extracted to disk with the archive checks of every upload."""
@@ -122,18 +139,18 @@ def install_sirene(instance: Instance, source: str | Path, vintage: str = "") ->
     from portail.refdata.install import Derived, _build_derived, _ensure
 
     remote = str(source).startswith(("http://", "https://"))
+    path = fetch(instance, str(source)) if remote else readable_file(Path(source))
     _ensure(instance, SOURCE_ID, "Sirene : stock des établissements",
             {"source_url": str(source) if remote else OFFICIAL_URL, "vintage": vintage, "licence": LICENCE})
-    path = fetch(instance, str(source)) if remote else Path(source)
     try:
         with _unzipped(instance, path) as csv_path:
-            result = load_file(instance, SOURCE_ID, csv_path, publish=True, source=str(source))
+            result = load_file(instance, SOURCE_ID, csv_path, source=str(source))
     finally:
         if remote:
             path.unlink(missing_ok=True)
+    sql = _checked_query(instance, result.version, {f.name for f in result.report.fields}).sql(dialect="duckdb")
+    publish(instance, SOURCE_ID, result.version)
     yield f"{SOURCE_ID}: {result.report.rows:,} records"
-    names = {f.name for f in result.report.fields}
-    sql = narrow_query(names).sql(dialect="duckdb")
     derived = Derived(DATASET_ID, "Établissements Sirene (référentiel)", sql, {"stock": SOURCE_ID}, FIELDS, "sirene")
     _ensure(instance, DATASET_ID, derived.title, {"derived_from": [SOURCE_ID], "licence": LICENCE, "vintage": vintage})
     yield f"{DATASET_ID}: {_build_derived(instance, derived):,} records"

@@ -1,0 +1,140 @@
+"""Bad input on the ``portail`` command: one line, a non-zero exit, never a traceback, and
+nothing already published changes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from portail.cli import app
+
+
+@pytest.fixture
+def cli(tmp_path):
+    runner = CliRunner()
+    env = {"PORTAIL_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+
+    def run(*args: str, ok: bool = True, input: bytes | None = None, **extra_env: str):
+        result = runner.invoke(app, list(args), env={**env, **extra_env}, input=input)
+        if ok:
+            assert result.exit_code == 0, result.output
+        else:
+            assert result.exit_code != 0, result.output
+            assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+            assert "Traceback" not in result.output
+        return result
+
+    return run
+
+
+def _csv(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def _versions(cli, slug: str) -> list[dict]:
+    return json.loads(cli("dataset", "show", slug, "--json").output)["versions"]
+
+
+def _served(cli, slug: str) -> int:
+    return json.loads(cli("dataset", "show", slug, "--json").output)["current_version"]
+
+
+def test_a_file_that_is_not_sirene_publishes_nothing(cli, tmp_path):
+    cli("refdata", "sirene", _csv(tmp_path / "sir.csv", "siren;nic;denominationUniteLegale\n123456789;00012;ACME\n"))
+    refused = cli("refdata", "sirene", _csv(tmp_path / "ok.csv", "a;b\n1;2\n"), ok=False)
+    assert "not a Sirene establishments file" in refused.output and "records" not in refused.output
+    assert _served(cli, "ref-src-sirene") == 1 and _served(cli, "ref-sirene") == 1
+    assert [v["status"] for v in _versions(cli, "ref-src-sirene")] == ["ready", "failed"]
+    assert "no ready" not in cli("dataset", "publish", "ref-src-sirene").output  # the newest ready one: still 1
+    assert _served(cli, "ref-src-sirene") == 1
+
+
+def test_reload_after_a_rollback_reads_the_served_versions_source(cli, tmp_path):
+    cli("dataset", "create", "qa", "--title", "QA", "--from", _csv(tmp_path / "one.csv", "a;b\n1;2\n"))
+    cli("dataset", "ingest", "qa", _csv(tmp_path / "two.csv", "a;b\n1;2\n3;4\n"), "--publish")
+    cli("dataset", "rollback", "qa", "--to", "1")
+    assert "version 3 published: 1 records" in cli("dataset", "reload", "qa").output
+    assert _versions(cli, "qa")[-1]["source"].endswith("one.csv")
+
+
+def test_an_empty_reload_is_not_published_over_records(cli, tmp_path):
+    source = tmp_path / "data.csv"
+    cli("dataset", "create", "qa", "--title", "QA", "--from", _csv(source, "a;b\n1;2\n"))
+    source.write_text("a;b\n", encoding="utf-8")
+    refused = cli("dataset", "reload", "qa", ok=False)
+    assert "version 2 has 0 records: not published over version 1" in refused.output and "--allow-empty" in refused.output
+    assert _served(cli, "qa") == 1
+    assert "version 3 published: 0 records" in cli("dataset", "reload", "qa", "--allow-empty").output
+
+
+def test_files_that_cannot_be_read_are_one_line_errors(cli, tmp_path):
+    cli("dataset", "create", "qa", "--title", "QA", "--from", _csv(tmp_path / "one.csv", "a;b\n1;2\n"))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert "this is a folder, not a file" in cli("dataset", "ingest", "qa", str(folder), ok=False).output
+    assert [v["status"] for v in _versions(cli, "qa")] == ["ready"]  # refused before a version is started
+    assert "no such file" in cli("dataset", "attach", "qa", str(tmp_path / "nosuch.pdf"), ok=False).output
+    assert "not a file" in cli("dataset", "attach", "qa", str(folder), ok=False).output
+    assert "no such folder" in cli("refdata", "install", "--from", str(tmp_path / "nonexistent"), ok=False).output
+    assert "not a folder" in cli("refdata", "install", "--from", str(tmp_path / "one.csv"), ok=False).output
+    assert "cog2026_communes.csv: no such file" in cli("refdata", "install", "--from", str(folder), ok=False).output
+    assert "not a file" in cli("refdata", "sirene", str(folder), ok=False).output
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00\x81steps")
+    assert "binary.yaml: not UTF-8 text" in cli("dataset", "pipeline", "qa", "--set", str(binary), ok=False).output
+
+
+@pytest.mark.parametrize("variable, value, said", [
+    ("PORTAIL_PORT", "abc", "PORTAIL_PORT='abc': Input should be a valid integer"),
+    ("PORTAIL_KEEP_VERSIONS", "-3", "PORTAIL_KEEP_VERSIONS='-3': Input should be greater than or equal to 1"),
+    ("PORTAIL_DATABASE_URL", "notaurl://x", "PORTAIL_DATABASE_URL: cannot open the catalogue"),
+    ("PORTAIL_DATABASE_URL", "postgresql://u:secret@127.0.0.1:1/x", "PORTAIL_DATABASE_URL: cannot open the catalogue"),
+    ("PORTAIL_HOME", "/dev/null", "PORTAIL_HOME='/dev/null': not a usable folder"),
+])
+def test_bad_settings_are_one_line_naming_the_variable(cli, variable, value, said):
+    for command in (("dataset", "list"), ("user", "list"), ("quota", "list")):
+        refused = cli(*command, ok=False, **{variable: value})
+        assert said in refused.output and "secret" not in refused.output
+        assert len(refused.output.strip().splitlines()) == 1, refused.output
+
+
+def test_out_of_range_numbers_are_refused(cli):
+    cli("user", "create", "alice")
+    assert "not UTF-8" in cli("user", "create", "bob", "--password-stdin", input=b"\xff\xfe\n", ok=False).output
+    assert "at most" in cli("quota", "set", "user", "alice", "99999999999999999999999", ok=False).output
+    assert "≥ 0" in cli("quota", "set", "user", "alice", "-5", ok=False).output
+    assert "--limit" in cli("audit", "--limit", "99999999999999999999", ok=False).output
+    assert "--limit" in cli("audit", "--limit", "-1", ok=False).output
+    assert "is not before" in cli("audit", "--since", "2026-02-01", "--until", "2026-01-01", ok=False).output
+    assert "--port" in cli("serve", "--port", "99999", ok=False).output
+    assert "--workers" in cli("serve", "--workers", "0", ok=False).output
+
+
+@pytest.mark.parametrize("step, said", [
+    ("{processor: rename, field: a}", "step 1 (rename): parameter 'to' is required"),
+    ("{processor: rename, field: zz, to: c}", "unknown field 'zz'"),
+    ("{processor: set_type, field: a, type: nope}", "unknown type 'nope'"),
+    ("{processor: normalize, field: a, case: sideways}", "case must be lower or upper"),
+    ("{processor: replace, field: a, find: '(', regex: true}", "invalid regular expression"),
+    ("{processor: skip, where: 'a >'}", "step 1 (skip)"),
+    ("{processor: reproject, x: a, y: b, from_epsg: 99999}", "unknown EPSG code 99999"),
+    ("{processor: reproject, x: a, y: b, from_epsg: abc}", "wrong type or value"),
+    ("{processor: admin_divisions, field: a, reference: nosuch}", "unknown reference dataset 'nosuch'"),
+])
+def test_a_pipeline_is_checked_when_set(cli, tmp_path, step, said):
+    cli("dataset", "create", "qa", "--title", "QA", "--from", _csv(tmp_path / "one.csv", "a;b\n1;2\n"))
+    refused = cli("dataset", "pipeline", "qa", "--set", _csv(tmp_path / "p.yaml", f"- {step}\n"), ok=False)
+    assert "p.yaml: " in refused.output and said in refused.output
+    assert cli("dataset", "pipeline", "qa").output.strip() == "[]"
+
+
+def test_record_filters_and_hidden_fields_are_checked_when_set(cli, tmp_path):
+    cli("dataset", "create", "qa", "--title", "QA", "--from", _csv(tmp_path / "one.csv", "a;b\n1;2\n"))
+    assert "Record filter 'a >'" in cli("dataset-security", "qa", "--record-filter", "default=a >", ok=False).output
+    assert "zz" in cli("dataset-security", "qa", "--record-filter", "default=zz = 1", ok=False).output
+    assert "Unknown field 'zz'" in cli("dataset-security", "qa", "--hide-fields", "default=zz", ok=False).output
+    shown = cli("dataset-security", "qa", "--record-filter", "default=a = 1", "--hide-fields", "default=b").output
+    assert "record filter default: a = 1" in shown and "hidden fields default: b" in shown
