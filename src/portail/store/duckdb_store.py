@@ -53,6 +53,7 @@ _BUILD_ALIAS = "build"
 #: 0.75 ms), for a file 16 % larger (84 -> 97 MB) built 0.6 s slower (7.2 -> 7.8 s).
 INDEX_ROW_GROUP = 16_384
 _UID = re.compile(r"^[A-Za-z0-9_\-]+$")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -199,8 +200,13 @@ class DuckDBStore:
 
     def drop_version(self, location: str) -> None:
         """Remove a version's file with what was derived from it (its ``.wal``, files named
-        ``<version file>.<kind>`` such as a reference's geo index)."""
+        ``<version file>.<kind>`` such as a reference's geo index). A file outside this store's
+        folder is let go of, never deleted: a catalogue copied from another instance (a restored
+        backup, a staging clone) names that instance's files, and pruning there deleted them."""
         self._detach(location)
+        if not Path(location).resolve().is_relative_to(self.root.resolve()):
+            log.warning("not deleting %s: outside this instance's data folder %s", location, self.root)
+            return
         path = Path(location)
         path.unlink(missing_ok=True)
         for derived in path.parent.glob(path.name + ".*"):
