@@ -57,8 +57,16 @@ def test_mixed_encodings_are_refused_at_the_first_line_that_is_not_utf8(instance
     path.write_bytes(("nom;ville\n" + "Élodie;Orléans\n" * 10).encode() + "Zoé;Besançon\n".encode("cp1252"))
     with pytest.raises(IngestError, match=r"^mixed.csv, line 12: the file mixes encodings.*--encoding"):
         load(instance, path)
-    # Windows-1252 French whose bytes happen to hold a valid UTF-8 pair ("É" + no-break space) is not mixed.
+    # Windows-1252 French whose bytes happen to hold a valid UTF-8 pair ("É" + no-break space) is not mixed,
+    # nor when that pair, or a first accent cut by the end of a chunk, is far from the bytes that are not UTF-8.
     assert detect_encoding(write(tmp_path / "caps.csv", "titre\nÉTÉ\u00a0: café\n", "cp1252")) == "cp1252"
+    far = "titre;n\nCAFÉ\u00a0!;1\n" + "abc;2\n" * 200_000 + "café;3\n"
+    assert detect_encoding(write(tmp_path / "far.csv", far, "cp1252")) == "cp1252"
+    from portail.ingest.readers.csv import CHUNK
+
+    head = "t;n\n" + "x" * (CHUNK - 1 - len("t;n\n")) + "é"  # the accent is the first chunk's last byte
+    cut = write(tmp_path / "cut.csv", head + ";1\nabc;2\nbé;3\n", "cp1252")
+    assert detect_encoding(cut) == "cp1252"
 
 
 def test_windows_1252_accents_come_out_right(instance, tmp_path):
@@ -117,11 +125,14 @@ def test_codes_with_dots_or_spaces_keep_their_leading_zeros(instance, tmp_path):
     assert rows(instance)[0] == {"activite": "01.11", "identifiant": "052 100 554", "taux": 0.5, "part": 0.25}
 
 
-def test_oui_non_and_o_n_columns_are_booleans(instance, tmp_path):
-    text = "a;b;c;d;e\noui;Oui;O;vrai;O\nnon;Non;N;faux;Ouest\n"
+def test_oui_non_columns_are_booleans_o_n_stay_letters(instance, tmp_path):
+    """Sirene's O/N flags also take P, and S is a no-value marker (a North/South column lost its
+    S): single letters stay text, whatever one file holds."""
+    text = "a;b;c;d;e;sens\noui;Oui;O;vrai;O;N\nnon;Non;N;faux;Ouest;S\n"
     result = load(instance, write(tmp_path / "b.csv", text))
-    assert types(result) == {"a": "boolean", "b": "boolean", "c": "boolean", "d": "boolean", "e": "text"}
-    assert [list(r.values())[:4] for r in rows(instance)] == [[True] * 4, [False] * 4]
+    assert types(result) == {"a": "boolean", "b": "boolean", "c": "text", "d": "boolean", "e": "text", "sens": "text"}
+    assert [list(r.values()) for r in rows(instance)] == [[True, True, "O", True, "O", "N"],
+                                                          [False, False, "N", False, "Ouest", "S"]]
 
 
 def test_a_late_value_types_its_column_as_in_a_small_file(instance, tmp_path):

@@ -8,8 +8,10 @@ Anything else stays text: a load never fails because row 10,001 disagrees with r
 French rules: values with a leading zero followed by a digit (``01001``, ``06``, NAF ``01.11``,
 SIREN ``052 100 554``) are codes, while ``0.5`` and ``0,25`` are numbers; integer columns whose name
 says they hold a code (``code_*``, ``insee``, ``siren``…) stay text; ``dd/mm/yyyy`` dates are
-read day-first unless the data proves month-first; decimal commas are numbers; ``oui``/``non``,
-``vrai``/``faux`` and a column of only ``O``/``N`` are booleans.
+read day-first unless the data proves month-first; decimal commas are numbers; ``oui``/``non`` and
+``vrai``/``faux`` are booleans. ``O``/``N`` stay text: Sirene's flags also take other letters
+(``P``), ``S`` is a "no value" marker that would hide a North/South column's half, and a
+column's type must not change with the letters one refresh happens to hold.
 
 SQL is built from constant templates in which the column is substituted as a quoted
 identifier (a node of the casts' trees; in the counting passes, that node as sqlglot writes it,
@@ -57,7 +59,6 @@ _RE_POINT = r"[+-]?[0-9]{1,3}\.[0-9]+\s*,\s*[+-]?[0-9]{1,3}\.[0-9]+"
 _RE_GEOJSON = r'\s*\{.*"type"\s*:\s*"(Point|MultiPoint|LineString|MultiLineString|Polygon|MultiPolygon|GeometryCollection)".*\}\s*'
 
 _IS_BOOL = f"lower({_T}) IN ('true', 'false', 'vrai', 'faux', 'oui', 'non')"
-_IS_ON = f"{_T} IN ('O', 'N')"  # "oui"/"non" abbreviated: a boolean only when the whole column is
 
 #: Each value falls in the first class it fits; a column's histogram of classes decides its type.
 #: One CASE per value, so a text value costs a few failed anchored matches and nothing more.
@@ -84,11 +85,10 @@ CLASSIFY = (
     f"  ELSE 'text' END "
     f"WHEN regexp_full_match({_T}, '{_RE_POINT}') THEN 'point' "
     f"WHEN {_IS_BOOL} THEN 'bool' "
-    f"WHEN {_IS_ON} THEN 'on' "
     f"WHEN regexp_full_match({_T}, '{_RE_GEOJSON}', 's') THEN 'geojson' "
     f"ELSE 'text' END"
 )
-CLASSES = ("null", "token", "lead0", "int", "dot", "comma", "grouped", "bool", "on", "iso_date", "dmy_mdy", "dmy", "mdy",
+CLASSES = ("null", "token", "lead0", "int", "dot", "comma", "grouped", "bool", "iso_date", "dmy_mdy", "dmy", "mdy",
            "iso_dt", "dmy_dt", "point", "geojson", "text")
 
 _DMY_DT = f"try_strptime({_T}, ['%d/%m/%Y %H:%M:%S', '%d/%m/%Y %H:%M'])"
@@ -177,7 +177,7 @@ def _decide(name: str, h: dict[str, int]) -> Inferred:
     if valid <= 0 or c["text"] or c["lead0"]:
         notes = ["leading zeros: kept as text"] if c["lead0"] and not c["text"] else []
         return Inferred(FieldType.TEXT, nonnull=nonnull, notes=notes)
-    if only("bool", "on"):
+    if only("bool"):
         return Inferred(FieldType.BOOLEAN, **typed)
     if only("int"):
         if looks_like_code(name):
@@ -244,7 +244,7 @@ _FITS: dict[tuple[FieldType, str], str] = {
     (FieldType.DOUBLE, ""): _full_match(_RE_INT, _RE_DOT),
     (FieldType.DOUBLE, "comma"): _full_match(_RE_INT, _RE_DOT, _RE_COMMA),
     (FieldType.DOUBLE, "grouped"): _full_match(_RE_INT, _RE_COMMA, _RE_GROUPED),
-    (FieldType.BOOLEAN, ""): f"({_IS_BOOL} OR {_IS_ON})",
+    (FieldType.BOOLEAN, ""): _IS_BOOL,
 }
 
 

@@ -68,7 +68,9 @@ def detect_encoding(path: Path) -> str:
             if utf8:
                 try:
                     decoder.decode(chunk)
-                    utf8_text = utf8_text or not chunk.isascii()
+                    # evidence is French text in UTF-8, not any byte a cp1252 file may hold
+                    # (É before a no-break space decodes as UTF-8; so may a chunk's last byte)
+                    utf8_text = utf8_text or _holds_french_utf8(chunk)
                 except UnicodeDecodeError:
                     utf8 = False
             if not utf8 and cp1252_possible and not _CP1252_UNDEFINED.isdisjoint(chunk):
