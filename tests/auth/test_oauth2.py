@@ -425,8 +425,10 @@ def test_token_endpoint_hardening(site):
                          data={"grant_type": "authorization_code", "code": code, "redirect_uri": APP_URI,
                                "code_verifier": VERIFIER})
     assert downgrade.status_code == 400 and "without code_challenge" in downgrade.json()["error_description"]
+    # the authorization request implied the client's one redirect URI: the token request may omit it (§4.1.3)
     granted = app.post("/oauth2/token/", headers={"Authorization": f"Basic {basic}"},
-                       data={"grant_type": "authorization_code", "code": code, "redirect_uri": APP_URI})
+                       data={"grant_type": "authorization_code", "code": code})
+    assert granted.status_code == 200, granted.text
     access = granted.json()["access_token"]
     records = "/api/explore/v2.1/catalog/datasets/regions/records"
     assert app.get(records, headers={"Authorization": f"Bearer {access}"}).status_code == 200
@@ -445,6 +447,7 @@ def test_the_access_log_masks_credentials_in_urls():
     from portail.api.access_log import RedactSecrets, log_config, redact
 
     assert redact("/api/x?apikey=pk_secret&limit=1&ACCESS_TOKEN=oat_t") == "/api/x?apikey=***&limit=1&ACCESS_TOKEN=***"
+    assert redact("/r?access%5Ftoken=oat_t&%61pikey=pk_k&q=apikey%3Dx") == "/r?access%5Ftoken=***&%61pikey=***&q=apikey%3Dx"
     record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
                                ("127.0.0.1:1", "GET", "/r?access_token=oat_abc", "1.1", 200), None)
     assert RedactSecrets().filter(record) and "oat_abc" not in record.getMessage()

@@ -13,15 +13,21 @@ import copy
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote_plus
 
 #: Query parameters whose values are credentials.
-SECRET_PARAMETERS = ("apikey", "access_token")
-_SECRET = re.compile(r"([?&](?:%s)=)[^&#\s]*" % "|".join(SECRET_PARAMETERS), re.IGNORECASE)
+SECRET_PARAMETERS = frozenset({"apikey", "access_token"})
+_PARAMETER = re.compile(r"([?&;])([^=&#\s]*)=([^&#\s]*)")
 
 
 def redact(text: str) -> str:
-    """``text`` with the value of every credential parameter replaced by ``***``."""
-    return _SECRET.sub(r"\1***", text)
+    """``text`` with the value of every credential parameter replaced by ``***``: its name read
+    as the server reads it (``access%5Ftoken`` is ``access_token``), in any case."""
+    def masked(match: re.Match) -> str:
+        separator, name, value = match.groups()
+        return f"{separator}{name}=***" if unquote_plus(name).lower() in SECRET_PARAMETERS else match.group(0)
+
+    return _PARAMETER.sub(masked, text)
 
 
 class RedactSecrets(logging.Filter):

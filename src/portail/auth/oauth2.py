@@ -255,6 +255,7 @@ class AuthorizationRequest:
     scopes: tuple[str, ...]
     state: str | None
     code_challenge: str | None
+    redirect_uri_given: bool = True  # False: implied (the client's one URI), so the token step may omit it
 
 
 def check_authorization(session: Session, *, client_id: str | None, redirect_uri: str | None,
@@ -266,6 +267,7 @@ def check_authorization(session: Session, *, client_id: str | None, redirect_uri
     if client is None or client.revoked_at is not None:
         raise OAuthError("invalid_client", "Unknown or revoked client_id", redirectable=False)
     uris = client.redirect_uris or []
+    given = redirect_uri is not None
     if redirect_uri is None and len(uris) == 1:
         redirect_uri = uris[0]
     if redirect_uri not in uris:
@@ -280,7 +282,7 @@ def check_authorization(session: Session, *, client_id: str | None, redirect_uri
             raise OAuthError("invalid_request", "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~")
     elif client.secret_hash is None:
         raise OAuthError("invalid_request", "A public client must send a PKCE code_challenge (S256)")
-    return AuthorizationRequest(client.id, client.name, redirect_uri, tuple(scopes), state, code_challenge)
+    return AuthorizationRequest(client.id, client.name, redirect_uri, tuple(scopes), state, code_challenge, given)
 
 
 def issue_code(session: Session, request: AuthorizationRequest, user: User, *, ip: str | None = None,
@@ -288,8 +290,10 @@ def issue_code(session: Session, request: AuthorizationRequest, user: User, *, i
     """The user agreed: a single-use code for the client (returned in clear, stored as a digest)."""
     at = at or now()
     code = _random(CODE_LENGTH)
+    # an implied redirect_uri is stored empty: the token request need not name it (RFC 6749 §4.1.3)
     session.add(OAuthCode(code_hash=digest(code), client_id=request.client_id, user_id=user.id,
-                          redirect_uri=request.redirect_uri, scopes=list(request.scopes),
+                          redirect_uri=request.redirect_uri if request.redirect_uri_given else "",
+                          scopes=list(request.scopes),
                           code_challenge=request.code_challenge, expires_at=at + CODE_TTL))
     record(session, "oauth.authorize", actor=user.login, target=f"oauth_client:{request.client_id}",
            detail={"scopes": list(request.scopes)}, ip=ip, at=at)
@@ -344,7 +348,7 @@ def exchange_code(session: Session, client: OAuthClient, *, code: str | None, re
         raise _replayed(session, row.code_hash, client, "This authorization code was already used", ip, at)
     if aware(row.expires_at) <= at:
         raise OAuthError("invalid_grant", "This authorization code has expired")
-    if redirect_uri != row.redirect_uri:
+    if redirect_uri != row.redirect_uri and not (row.redirect_uri == "" and redirect_uri in (None, *client.redirect_uris)):
         raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request's")
     if row.code_challenge is None and code_verifier is not None:  # RFC 9700 §2.1.1: no PKCE downgrade
         raise OAuthError("invalid_grant", "code_verifier sent for a code requested without code_challenge")
