@@ -452,3 +452,36 @@ def test_the_access_log_masks_credentials_in_urls():
                                ("127.0.0.1:1", "GET", "/r?access_token=oat_abc", "1.1", 200), None)
     assert RedactSecrets().filter(record) and "oat_abc" not in record.getMessage()
     assert log_config()["handlers"]["access"]["filters"] == ["redact_secrets"]
+
+
+def test_administrators_register_and_revoke_applications_through_the_management_api(site):
+    instance, client = site
+    api, operator = "/api/management/v1/oauth-clients", {"Authorization": "Bearer operator-token"}
+    app = TestClient(create_app(instance))
+    created = app.post(api, json={"name": "Tableau de bord", "redirect_uris": [APP_URI]}, headers=operator)
+    assert created.status_code == 201 and created.json()["client_secret"].startswith("ocs_")
+    client_id = created.json()["client_id"]
+    public = app.post(api, json={"name": "Mobile", "redirect_uris": ["org.example.app:/cb"], "public": True},
+                      headers=operator).json()
+    assert public["client_secret"] is None and public["public"] is True
+    listed = app.get(api, headers=operator).json()["results"]
+    assert {c["client_id"] for c in listed} == {client_id, public["client_id"]}
+    assert all("secret" not in key for c in listed for key in c)  # never shown again
+    for body in ({"name": "x", "redirect_uris": ["http://example.org/cb"]}, {"name": "x", "redirect_uris": []},
+                 {"name": "", "redirect_uris": [APP_URI]}, {"name": "x", "redirect_uris": [APP_URI], "extra": 1}):
+        refused = app.post(api, json=body, headers=operator)
+        assert refused.status_code == 400 and refused.json()["error_code"], body
+    with instance.session() as s:  # a viewer's key may not register applications
+        _, viewer_key = services.create_api_key(s, services.get_user(s, "alice"), "k", scopes=["read", "manage"])
+    assert app.post(api, json={"name": "x", "redirect_uris": [APP_URI]},
+                    headers={"Authorization": f"Apikey {viewer_key}"}).status_code == 403
+    authorize = f"/oauth2/authorize/?client_id={client_id}&response_type=code"
+    _sign_in(client, authorize)
+    code = parse_qs(urlsplit(_consent(client, authorize)[1].headers["location"]).query)["code"][0]
+    token = app.post("/oauth2/token/", data={"grant_type": "authorization_code", "code": code, "client_id": client_id,
+                                             "client_secret": created.json()["client_secret"]}).json()["access_token"]
+    revoked = app.delete(f"{api}/{client_id}", headers=operator)
+    assert revoked.status_code == 200 and revoked.json()["state"] == "revoked" and revoked.json()["tokens_revoked"] == 1
+    assert app.get("/api/explore/v2.1/catalog/datasets/regions/records",
+                   headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert app.delete(f"{api}/oc_unknown", headers=operator).status_code == 404

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from portail.api.errors import ApiError
-from portail.auth import Principal, can, keys, ratelimit, services, sessions
+from portail.auth import Principal, can, keys, oauth2, ratelimit, services, sessions
 from portail.auth.audit import query as audit_query
 from portail.auth.models import ApiKey, Group, User
 from portail.auth.oauth2 import ACCESS_PREFIX
@@ -100,6 +100,13 @@ class KeyCreate(BaseModel):
     scopes: list[str] = ["read"]
     datasets: list[str] | None = None  # dataset_id or uid
     expires_at: datetime | None = None
+
+
+class OAuthClientCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=200)
+    redirect_uris: list[str] = Field(min_length=1, max_length=20)
+    public: bool = False  # a browser or mobile app: no secret, PKCE required
 
 
 class QuotaSet(BaseModel):
@@ -260,6 +267,32 @@ def accounts_router() -> APIRouter:
             key: ApiKey = services.revoke_api_key(s, key_id, by=who if who.is_authenticated else None,
                                                   ip=_ip(request))
             return keys.status_of(key).to_dict()
+
+    # -- OAuth2 client applications -----------------------------------------------------------
+    @router.get("/oauth-clients", summary="Applications registered for OAuth2 (never their secrets)")
+    def list_oauth_clients(request: Request):
+        allow(caller(request), "manage_users")
+        with db(request) as s:
+            return {"results": [oauth2.status_of(c).to_dict() for c in oauth2.list_clients(s)]}
+
+    @router.post("/oauth-clients", status_code=201,
+                 summary="Register an application: its client_secret is in this response only")
+    def create_oauth_client(request: Request, body: OAuthClientCreate):
+        who = caller(request)
+        allow(who, "manage_users")
+        with db(request) as s:
+            client, secret = oauth2.register_client(s, body.name, body.redirect_uris, public=body.public,
+                                                    actor=who.login, ip=_ip(request))
+            return {**oauth2.status_of(client).to_dict(), "client_secret": secret}
+
+    @router.delete("/oauth-clients/{client_id}", summary="Revoke an application and every token it holds")
+    def revoke_oauth_client(request: Request, client_id: str):
+        who = caller(request)
+        allow(who, "manage_users")
+        with db(request) as s:
+            client = oauth2.get_client(s, client_id)
+            revoked = oauth2.revoke_client(s, client, actor=who.login, ip=_ip(request))
+            return {**oauth2.status_of(client).to_dict(), "tokens_revoked": revoked}
 
     # -- quotas -------------------------------------------------------------------------------
     @router.get("/quotas", summary="Quota overrides (calls per window) and the defaults")
