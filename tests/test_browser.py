@@ -193,6 +193,12 @@ def test_build_a_chart(page, server):
                        "&chart.yfield=nb_logmt_total&chart.series=nature_programme&refine.bs=RIVP")
     page.wait_for_selector("#chart[data-state=ready]")
     assert page.locator("#chart-table thead th").count() == 3
+    # an average without its field is a count, and its column says so
+    page.goto(server + "/explore/dataset/senateurs/analyze/?chart.type=column&chart.x=code_sexe&chart.y=avg")
+    page.wait_for_selector("#chart[data-state=ready]")
+    assert page.locator("#chart-table thead th").last.text_content() == "Nombre d'enregistrements"
+    # a bad filter in the URL: the page says so, and no script fails for want of a chart
+    page.goto(server + "/explore/dataset/senateurs/analyze/?chart.type=pie&refine.nope=x")
     assert not page.js_errors
 
 

@@ -309,9 +309,11 @@ def test_an_unknown_record_says_so_and_an_unknown_address_is_a_page(client):
     html = client.get("/explore/dataset/logements/table/", params={"record": "zzz"},
                       headers={"Accept-Language": "fr"}).text
     assert "Cet enregistrement n&#39;existe pas, ou plus." in html
+    assert "<table><tbody></tbody></table>" not in html  # no empty table after the message
     page = client.get("/nope", headers={"Accept": "text/html,application/xhtml+xml", "Accept-Language": "fr"})
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
     assert "Cette page n&#39;existe pas." in page.text and 'rel="icon"' in page.text
+    assert "<title>Page introuvable" in page.text  # the title says what the heading says
     inside = client.get("/interne/nope", headers={"Accept": "text/html"})
     assert inside.status_code == 404 and 'href="/interne/explore/' in inside.text
     api = client.get("/api/explore/v2.1/nope", headers={"Accept": "text/html"})  # APIs answer JSON

@@ -151,6 +151,18 @@ def test_management_input_errors(client):
     client.post(f"{MGMT}/datasets", json={"dataset_id": "x", "title": "X"})
     assert client.post(f"{MGMT}/datasets", json={"dataset_id": "x", "title": "X"}).status_code == 409
     assert client.post(f"{MGMT}/datasets/x/publish").status_code == 409
+    # found by a management sweep: each was a 500 or was accepted
+    assert client.patch(f"{MGMT}/datasets/x", json={"title": None}).status_code == 400
+    assert client.post(f"{MGMT}/datasets/x/publish", json={"versoin": 1}).status_code == 400
+    for name in ("..", "."):
+        sent = upload(client, "x", name, b"a;b\n1;2\n")
+        assert sent.status_code == 200, sent.text
+    attached = client.post(f"{MGMT}/datasets/x/attachments", files={"file": ("..", io.BytesIO(b"note"), "text/plain")})
+    assert attached.status_code == 201 and attached.json()["attachments"][0]["id"] == "upload"
+    uploads = client.app.state.instance.settings.uploads_dir
+    assert not any(uploads.iterdir())  # each upload's folder goes with it
+    bad_step = client.put(f"{MGMT}/datasets/x/pipeline", json=[{"processor": "rename", "field": "nope", "to": "b2"}])
+    assert bad_step.status_code == 400 and "pipeline step 1" in bad_step.json()["message"]
 
 
 def test_management_token(tmp_path):

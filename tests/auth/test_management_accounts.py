@@ -85,3 +85,29 @@ def test_an_admin_session_works_with_the_csrf_header(site):
     assert client.post(f"{API}/groups", json={"name": "g"}, headers={"X-CSRF-Token": session_token}).status_code == 201
     events = client.get(f"{API}/audit", params={"actor": "root", "action": "group.create"}).json()
     assert events["total_count"] == 1
+
+
+def test_a_key_made_with_an_expiring_key_expires_no_later(tmp_path):
+    """A leaked short-lived key must not mint a permanent one (found by a management sweep)."""
+    from datetime import UTC, datetime, timedelta
+
+    from fastapi.testclient import TestClient
+
+    from portail.api.app import create_app
+    from portail.auth import services
+    from tests.conftest import make_instance
+
+    instance = make_instance(tmp_path / "home")
+    soon = datetime.now(UTC) + timedelta(days=3)
+    with instance.session() as s:
+        bob = services.create_user(s, "bob", role="viewer")
+        _, expiring = services.create_api_key(s, bob, "short", scopes=["manage"], expires_at=soon)
+    client = TestClient(create_app(instance))
+    headers = {"Authorization": f"Apikey {expiring}"}
+    made = client.post("/api/management/v1/apikeys", json={"scopes": ["read"]}, headers=headers)
+    assert made.status_code == 201 and datetime.fromisoformat(made.json()["expires_at"]) == soon
+    later = client.post("/api/management/v1/apikeys", json={"expires_at": (soon + timedelta(days=1)).isoformat()},
+                        headers=headers)
+    assert later.status_code == 400 and "no later" in later.json()["message"]
+    assert client.post("/api/management/v1/apikeys", json={"name": "x" * 201}, headers=headers).status_code == 400
+    instance.store.close()

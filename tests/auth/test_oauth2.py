@@ -292,6 +292,8 @@ def test_authorize_refuses_without_redirecting_to_an_unknown_uri_and_reports_den
                       "&response_type=code", follow_redirects=False)
     assert evil.status_code == 400 and "evil.example" not in evil.headers.get("location", "")
     assert "redirect_uri" in evil.text
+    french = client.get("/oauth2/authorize/?client_id=oc_nope&response_type=code", headers={"Accept-Language": "fr"})
+    assert french.status_code == 400 and "Application inconnue ou révoquée" in french.text
     wrong_type = client.get(f"/oauth2/authorize?client_id={ids['client_id']}&response_type=token&state=q",
                             follow_redirects=False)  # the one registered URI is implied
     assert wrong_type.status_code == 303

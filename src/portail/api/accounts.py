@@ -22,6 +22,7 @@ from portail.auth import Principal, can, keys, oauth2, ratelimit, services, sess
 from portail.auth.audit import query as audit_query
 from portail.auth.models import ApiKey, Group, User
 from portail.auth.oauth2 import ACCESS_PREFIX
+from portail.auth.passwords import aware
 from portail.auth.permissions import may_manage_keys_of
 from portail.catalog import services as catalog
 
@@ -96,7 +97,7 @@ class GroupCreate(BaseModel):
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     login: str | None = None  # default: the caller
-    name: str = "default"
+    name: str = Field("default", max_length=200)
     scopes: list[str] = ["read"]
     datasets: list[str] | None = None  # dataset_id or uid
     expires_at: datetime | None = None
@@ -255,8 +256,17 @@ def accounts_router() -> APIRouter:
             if not may_manage_keys_of(who, user.id):
                 raise ApiError(403, "Forbidden", "You may only create API keys for yourself.")
             uids = [catalog.get_dataset(s, ref).uid for ref in body.datasets] if body.datasets is not None else None
+            expires_at = body.expires_at
+            parent = s.get(ApiKey, who.key_id) if who.key_id else None
+            if parent is not None and parent.expires_at is not None:  # a key outlives not the key that made it
+                limit = aware(parent.expires_at)
+                if expires_at is None:
+                    expires_at = limit
+                elif aware(expires_at) > limit:
+                    raise ApiError(400, "InvalidRESTParameterError", "A key made with an expiring key expires no later "
+                                   f"than it: {limit.isoformat()} at the latest.")
             key, secret = services.create_api_key(s, user, body.name, scopes=body.scopes, datasets=uids,
-                                                  expires_at=body.expires_at, actor=who.login, ip=_ip(request))
+                                                  expires_at=expires_at, actor=who.login, ip=_ip(request))
             return {**keys.status_of(key).to_dict(), "key": secret}
 
     @router.delete("/apikeys/{key_id}", summary="Revoke an API key (admins: any; others: their own)")

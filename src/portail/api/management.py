@@ -22,7 +22,7 @@ from portail.api.errors import ApiError
 from portail.catalog import services
 from portail.catalog.models import Dataset
 from portail.ingest.types import ReadOptions
-from portail.operations import Instance, attach, delete, fetch, load_file, publish, reindex, rollback
+from portail.operations import Instance, attach, check_pipeline, delete, fetch, load_file, publish, reindex, rollback
 from portail.schema import FieldType
 
 
@@ -85,6 +85,7 @@ class FieldOverride(BaseModel):
 
 
 class VersionChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     version: int | None = PydanticField(None, ge=1, le=2**62)  # SQLite's integers
 
 
@@ -123,7 +124,8 @@ def _save_upload(instance: Instance, upload: UploadFile) -> Path:
     instance.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
     # A folder of its own, the file under its own name: errors and reports name the file sent.
     folder = Path(tempfile.mkdtemp(prefix="upload-", dir=instance.settings.uploads_dir))
-    target = folder / (Path(upload.filename or "upload").name or "upload")
+    name = Path(upload.filename or "upload").name
+    target = folder / (name if name not in ("", ".", "..") else "upload")
     size = 0
     with open(target, "wb") as out:
         while chunk := upload.file.read(1 << 20):
@@ -196,7 +198,7 @@ def management_router() -> APIRouter:
             options = ReadOptions(format=format, encoding=encoding, delimiter=delimiter, sheet=sheet)
             result = load_file(instance, ref, path, options=options, publish=publish_now, source=file.filename)
         finally:
-            path.unlink(missing_ok=True)
+            shutil.rmtree(path.parent, ignore_errors=True)  # the upload's own folder
         return {"dataset_id": result.slug, "version": result.version, "published": result.published,
                 "report": result.report.to_dict()}
 
@@ -242,6 +244,7 @@ def management_router() -> APIRouter:
     @router.put("/datasets/{ref}/pipeline", summary="Set the processor pipeline (list of {processor, …params})")
     def set_pipeline(request: Request, ref: str, steps: list[dict[str, Any]]):
         instance = inst(request)
+        steps = check_pipeline(instance, ref, steps)  # against the published schema, as the CLI does
         with instance.session() as session:
             dataset = services.get_dataset(session, ref)
             services.set_pipeline(session, dataset, steps)
@@ -259,9 +262,9 @@ def management_router() -> APIRouter:
         instance = inst(request)
         saved = _save_upload(instance, file)
         try:
-            attach(instance, ref, saved, title=title, mimetype=file.content_type, name=file.filename)
+            attach(instance, ref, saved, title=title, mimetype=file.content_type, name=saved.name)
         finally:
-            saved.unlink(missing_ok=True)
+            shutil.rmtree(saved.parent, ignore_errors=True)  # the upload's own folder
         return reload(instance, ref)
 
     @router.delete("/datasets/{ref}/attachments/{attachment_id}", status_code=204, summary="Remove an attachment")

@@ -84,7 +84,7 @@ def _check_metadata(values: dict[str, Any]) -> dict[str, Any]:
             raise CatalogError(f"Portals must be a non-empty subset of {', '.join(PORTALS)}")
     if clean.get("update_frequency") not in (None, *FREQUENCIES):
         raise CatalogError(f"update_frequency must be one of {', '.join(FREQUENCIES)}")
-    if clean.get("title") is not None and not clean["title"].strip():
+    if "title" in clean and (clean["title"] is None or not clean["title"].strip()):
         raise CatalogError("A dataset needs a title")
     if clean.get("license_url") is not None:
         clean["license_url"] = clean["license_url"].strip() or None

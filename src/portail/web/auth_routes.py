@@ -61,6 +61,9 @@ FRENCH = {
     "Single sign-on is not configured": "La connexion par le compte de l'institution n'est pas configurée",
     "Single sign-on failed; please try again": "La connexion par le compte de l'institution a échoué : réessayez",
     "Sign in first, then authorize the application again.": "Connectez-vous, puis autorisez à nouveau l'application.",
+    "Unknown or revoked client_id": "Application inconnue ou révoquée (client_id)",
+    "redirect_uri is not one this client registered": "Cette adresse de retour (redirect_uri) n'est pas "
+                                                      "enregistrée pour cette application",
     LABELS["en"]["local_off"]: LABELS["fr"]["local_off"],
 }
 _POLICY_FRENCH = {f"have at least {passwords.MIN_LENGTH} characters": f"compter au moins {passwords.MIN_LENGTH} caractères",

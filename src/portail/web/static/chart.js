@@ -5,6 +5,7 @@
 (function () {
   "use strict";
   const el = document.getElementById("chart");
+  if (!el) return; // a page answering an error (a bad filter in its URL) draws no chart
   const d = el.dataset;
   const cfg = JSON.parse(d.config);
   const types = JSON.parse(d.types);
@@ -32,7 +33,7 @@
   function fillTable(rows) {
     const table = document.getElementById("chart-table");
     const head = table.createTHead().insertRow();
-    [named(cfg.x)].concat(cfg.series ? [named(cfg.series)] : [], [cfg.y === "count" ? text.count : `${text[cfg.y]} ${named(cfg.yfield)}`]).forEach((name) => {
+    [named(cfg.x)].concat(cfg.series ? [named(cfg.series)] : [], [cfg.y === "count" || !cfg.yfield ? text.count : `${text[cfg.y]} ${named(cfg.yfield)}`]).forEach((name) => {
       const th = document.createElement("th");
       th.scope = "col";
       th.textContent = name;
