@@ -15,7 +15,7 @@ fit), so the API, the web pages and tests call the same function.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -156,10 +156,9 @@ def _token_principal(session_factory: sessionmaker[Session], token: str, at: dat
             row = verify_access_token(session, token, at)
             if row is None:
                 return None, None
-            base = principal_for_user(row.user)
-            return (Principal(login=base.login, user_id=base.user_id, roles=base.roles, groups=base.groups,
-                              scopes=frozenset(row.scopes or ("read",)), oauth_client=row.client_id),
-                    aware(row.access_expires_at))
+            principal = replace(principal_for_user(row.user), scopes=frozenset(row.scopes or ("read",)),
+                                oauth_client=row.client_id)
+            return principal, aware(row.access_expires_at)
 
     minute = int(at.timestamp() // LAST_USED_GRANULARITY.total_seconds())
     principal, expires = _TOKENS.get(digest(token), resolve, stamp=(*generation.stamp(session_factory), minute))
