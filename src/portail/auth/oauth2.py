@@ -37,6 +37,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from portail.auth.audit import record
+from portail.auth.errors import bad_request, unknown
 from portail.auth.keys import now
 from portail.auth.models import OAuthClient, OAuthCode, OAuthToken, User
 from portail.auth.passwords import aware, digest
@@ -183,8 +184,6 @@ def register_client(session: Session, name: str, redirect_uris: Iterable[str], *
                     actor: str | None = None, ip: str | None = None,
                     at: datetime | None = None) -> tuple[OAuthClient, str | None]:
     """A new client and its secret (None for a public client), shown once and never stored."""
-    from portail.auth.errors import bad_request
-
     name = (name or "").strip()[:200]
     if not name:
         raise bad_request("An OAuth2 client needs a name: the consent page shows it to users")
@@ -213,8 +212,6 @@ def list_clients(session: Session) -> list[OAuthClient]:
 
 
 def get_client(session: Session, client_id: str) -> OAuthClient:
-    from portail.auth.errors import unknown
-
     client = session.get(OAuthClient, client_id)
     if client is None:
         raise unknown(f"Unknown OAuth2 client {client_id!r}")
