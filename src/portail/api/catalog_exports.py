@@ -17,7 +17,6 @@ request the spec allows); ``/catalog/exports`` lists only what is served.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from datetime import UTC
@@ -36,14 +35,14 @@ from portail.api.deps import portal_url, public_url
 from portail.api.streaming import ClosingStreamingResponse
 from portail.api.errors import ApiError, invalid_parameter, not_found
 from portail.api.explore_service import check_paging, dataset_access, visible_datasets
-from portail.api.params import LANG, TIMEZONE, Param, query_route
+from portail.api.params import LANG, TIMEZONE, Param, defaulting, query_route
 from portail.api.serialize import dataset_json
 from portail.auth import ANONYMOUS
 from portail.catalog import dublin_core
 from portail.catalog.datajson import catalog_json
 from portail.catalog.dcat import CatalogInfo, catalog_graph
 from portail.catalog.models import Dataset
-from portail.exports import FORMATS, ExportOptions
+from portail.exports import FORMATS, LEGACY_NAMES, ExportOptions
 from portail.schema import Field, FieldType
 
 RDF_FORMATS = {
@@ -163,8 +162,7 @@ def _not_activated(request: Request, portal: str, format: str) -> ApiError:
 
 
 #: v2.0's CSV had no BOM (v2.1's changelog added it) and its spreadsheet was named ``xls``.
-EXPORT_V20 = tuple(dataclasses.replace(p, default=False) if p.name == "with_bom" else p for p in EXPORT)
-V20_ALIASES = {"xls": "xlsx"}
+EXPORT_V20 = defaulting(EXPORT, "with_bom", False)
 
 
 def catalog_exports_router(portal: str, prefix: str = "/api/explore/v2.1") -> APIRouter:
@@ -185,7 +183,7 @@ def catalog_exports_router(portal: str, prefix: str = "/api/explore/v2.1") -> AP
                list_separator, quote_all, with_bom):
         fmt = format.replace("-", "_")
         if v20:
-            fmt = V20_ALIASES.get(fmt, fmt)
+            fmt = LEGACY_NAMES.get(fmt, fmt)
         if fmt in NATIONAL_PROFILES:
             raise _not_activated(request, portal, format)
         if fmt not in CATALOG_FORMATS:

@@ -41,7 +41,6 @@ The 2019 beta's ``rows``/``start`` are read where ``limit``/``offset`` are not g
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,10 +57,11 @@ from portail.api.explore import (CATALOG_FACETS, DATASET, DATASETS, EXPORT, EXPO
                                  export_answer, export_links, offset_links, page_size, records_answer, with_qv1)
 from portail.api.explore_service import (check_records_access, dataset_facets, get_record, get_visible_dataset,
                                          query_records, visible_datasets)
-from portail.api.params import Param, params_of, query_route
+from portail.api.params import Param, defaulting, params_of, query_route
 from portail.api.serialize import dataset_json, json_response
 from portail.auth import Principal
 from portail.catalog.models import Dataset
+from portail.exports import LEGACY_NAMES
 
 #: Where v2.0 is served under each portal's root: its first path, and the one of the
 #: ``explore`` family that v2.1 joined (both seen in public apps).
@@ -85,8 +85,7 @@ CATALOG_DATASETS = (*_without(DATASETS, "include_links"), *BETA_PAGE)
 CATALOG_AGGREGATES = AGGREGATES
 DATASET_LOOKUP = _without(DATASET, "include_links")
 #: v2.0's exports wrote CSV without a BOM (v2.1's changelog) and could not group (v2.1 added it).
-EXPORT_FILE = tuple(dataclasses.replace(p, default=False) if p.name == "with_bom" else p
-                    for p in _without(EXPORT, "group_by"))
+EXPORT_FILE = defaulting(_without(EXPORT, "group_by"), "with_bom", False)
 
 # -- the OpenAPI description of the answers (the components are ``api.openapi``'s) ------------
 _LINKS = {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}
@@ -334,7 +333,7 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
         break the app for a format it can still read. GeoJSON datetimes are integers (v2.1's
         changelog: "datetimes in GeoJSON exports are now output as isoformat strings, they were
         previously output as integer timestamps")."""
-        return export_answer(request, principal, portal, dataset_id, "xlsx" if format == "xls" else format,
+        return export_answer(request, principal, portal, dataset_id, LEGACY_NAMES.get(format, format),
                              group_by=None, epoch_datetimes=True, **params)
 
     @query_route(router, "/catalog/query", DATASETS,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from urllib.parse import parse_qsl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -85,6 +85,12 @@ def timezone_name(text: str) -> str:
 #: language is the same 400 wherever it is sent, and an empty zone the same UTC.
 TIMEZONE = Param("timezone", default="UTC", parse=timezone_name)
 LANG = Param("lang", default="fr", choices=LANGUAGES, parse=language)
+
+
+def defaulting(params: tuple[Param, ...], name: str, default: Any) -> tuple[Param, ...]:
+    """A parameter table with ``name``'s default changed (an older API's, e.g. v2.0's files
+    without a BOM)."""
+    return tuple(replace(p, default=default) if p.name == name else p for p in params)
 
 
 def read(query: QueryParams, params: tuple[Param, ...]) -> dict[str, Any]:

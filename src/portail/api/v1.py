@@ -53,7 +53,7 @@ from portail.api.v1_query import (distance_condition, geo_field_of, joined_q, pa
 from portail.api.v1_series import odsql_number
 from portail.auth import ANONYMOUS
 from portail.auth.principal import has_credentials
-from portail.exports import FORMATS, ExportOptions
+from portail.exports import FORMATS, LEGACY_NAMES, ExportOptions
 from portail.exports.formats import plain_numbers
 from portail.exports.waypoints import geometry_field
 from portail.odsql import RECORD_ID
@@ -534,7 +534,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         options = ExportOptions(use_labels=use_labels_for_header, delimiter=csv_separator, filename=ds.slug, timezone=timezone,
                                 dataset_url=dataset_url(request, portal, ds.slug))
         where, text = _conditions(request, ds, _query(request, q))
-        written = {"jsonp": "json", "geojsonp": "geojson", "xls": "xlsx"}.get(format, format)
+        written = {"jsonp": "json", "geojsonp": "geojson", **LEGACY_NAMES}.get(format, format)
         visible = fields_from_json(ds.current.fields)
         select, geometry_only = fields, None
         if written == "json":  # v1 records, each with its geometry

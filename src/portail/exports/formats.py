@@ -164,6 +164,11 @@ def _or_empty(fields: list[Field], batches: Iterator[pa.RecordBatch], geometry: 
         yield pa.RecordBatch.from_pylist([], schema=pa.schema([(f.name, _arrow_type(f, geometry)) for f in fields]))
 
 
+
+#: Export names older APIs answer (v1, v2.0): ``xls`` was their spreadsheet, served as XLSX,
+#: which every program that opened theirs opens.
+LEGACY_NAMES = {"xls": "xlsx"}
+
 _formatters: ThreadPoolExecutor | None = None
 _formatters_lock = threading.Lock()
 
