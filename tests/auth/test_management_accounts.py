@@ -111,3 +111,31 @@ def test_a_key_made_with_an_expiring_key_expires_no_later(tmp_path):
     assert later.status_code == 400 and "no later" in later.json()["message"]
     assert client.post("/api/management/v1/apikeys", json={"name": "x" * 201}, headers=headers).status_code == 400
     instance.store.close()
+
+
+def test_a_key_request_does_not_tell_whether_a_restricted_dataset_exists(tmp_path, refdata):
+    from fastapi.testclient import TestClient
+
+    from portail.api.app import create_app
+    from portail.auth import services
+    from portail.catalog import services as catalog
+    from portail.operations import load_file
+    from tests.conftest import make_instance
+
+    instance = make_instance(tmp_path / "home")
+    with instance.session() as s:
+        catalog.create_dataset(s, "secret", "Secret")
+        catalog.create_dataset(s, "open", "Open")
+    for slug in ("secret", "open"):
+        load_file(instance, slug, refdata / "referentiels" / "cog2026_regions.csv", publish=True)
+    with instance.session() as s:
+        services.set_dataset_security(s, catalog.get_dataset(s, "secret"), visibility="restricted")
+        _, key = services.create_api_key(s, services.create_user(s, "bob"), "k", scopes=["manage"])
+    client = TestClient(create_app(instance))
+    headers = {"Authorization": f"Apikey {key}"}
+    hidden = client.post("/api/management/v1/apikeys", json={"datasets": ["secret"]}, headers=headers)
+    missing = client.post("/api/management/v1/apikeys", json={"datasets": ["nowhere"]}, headers=headers)
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["message"] == "Unknown dataset: secret" and missing.json()["message"] == "Unknown dataset: nowhere"
+    assert client.post("/api/management/v1/apikeys", json={"datasets": ["open"]}, headers=headers).status_code == 201
+    instance.store.close()

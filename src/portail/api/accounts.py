@@ -52,6 +52,15 @@ def caller(request: Request) -> Principal:
     raise ApiError(401, "Unauthorized", "Sign in, or send an API key with the manage scope or the management token.")
 
 
+def _listed_dataset(session, principal: Principal, ref: str):
+    """A dataset a key may be limited to: one the caller may see, else "Unknown dataset" as the
+    Explore API answers (a restricted dataset's existence is not told by a key request)."""
+    dataset = catalog.get_dataset(session, ref)
+    if not can(principal, "read_catalog", services.dataset_ref(session, dataset)):
+        raise catalog.NotFound(f"Unknown dataset: {ref}")
+    return dataset
+
+
 def allow(principal: Principal, action: str) -> None:
     if not can(principal, action):
         raise ApiError(403, "Forbidden", f"You are not allowed to {action.replace('_', ' ')}.")
@@ -255,7 +264,7 @@ def accounts_router() -> APIRouter:
             user = services.get_user(s, body.login or who.login or "")
             if not may_manage_keys_of(who, user.id):
                 raise ApiError(403, "Forbidden", "You may only create API keys for yourself.")
-            uids = [catalog.get_dataset(s, ref).uid for ref in body.datasets] if body.datasets is not None else None
+            uids = [_listed_dataset(s, who, ref).uid for ref in body.datasets] if body.datasets is not None else None
             expires_at = body.expires_at
             parent = s.get(ApiKey, who.key_id) if who.key_id else None
             if parent is not None and parent.expires_at is not None:  # a key outlives not the key that made it

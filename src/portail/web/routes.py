@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from portail.api.deps import request_principal
+from portail.api.deps import login_url, request_principal
 from portail.api.errors import ApiError
 from portail.api.explore_service import (dataset_facets, get_record, get_visible_dataset, query_records,
                                          visible_datasets)
@@ -68,11 +68,15 @@ def _context(request: Request, portal: str, **values) -> dict:
             "number": lambda v: format_number(v, lang), "date": lambda v: format_date(v, lang), **values}
 
 
-def missing_page(request: Request) -> HTMLResponse:
-    """The 404 page of a path no route serves, in the portal whose prefix it is under."""
+def missing_page(request: Request) -> HTMLResponse | RedirectResponse:
+    """The 404 page of a path no route serves, in the portal whose prefix it is under (a private
+    portal sends a visitor to its sign-in page first, as for any of its pages)."""
     portals = sorted(request.app.state.instance.settings.portals, key=lambda p: -len(p.root))
     portal = next((p for p in portals if not p.root or request.url.path == p.root
                    or request.url.path.startswith(p.root + "/")), portals[-1])
+    principal = getattr(request.state, "principal", None)
+    if portal.private and not (principal is not None and principal.is_authenticated):
+        return RedirectResponse(login_url(portal, request), status_code=303)  # as every page of it does
     context = _context(request, portal.id)
     context.update(status=404, message=context["t"]["page_not_found"])
     return TEMPLATES.TemplateResponse(request, "error.html", context, status_code=404)
