@@ -15,8 +15,10 @@ import re
 from typing import Any
 from urllib.parse import unquote_plus
 
-#: Query parameters whose values are credentials.
-SECRET_PARAMETERS = frozenset({"apikey", "access_token"})
+from portail.auth.principal import APIKEY_PARAMETER, TOKEN_PARAMETER
+
+#: Query parameters whose values are credentials: those ``auth.principal`` reads.
+SECRET_PARAMETERS = frozenset({APIKEY_PARAMETER, TOKEN_PARAMETER})
 _PARAMETER = re.compile(r"([?&;])([^=&#\s]*)=([^&#\s]*)")
 
 

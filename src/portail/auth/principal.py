@@ -32,6 +32,8 @@ from portail.catalog.generation import GenerationCache
 
 #: Authorization schemes carrying an API key, compared lowercased.
 APIKEY_SCHEMES = frozenset({"apikey"})
+#: Query parameters carrying a credential: an API key, an OAuth2 access token.
+APIKEY_PARAMETER, TOKEN_PARAMETER = "apikey", "access_token"
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def key_from_request(headers: Mapping[str, str], query_params: Mapping[str, str]
     scheme, _, value = authorization.partition(" ")
     if scheme.lower() in APIKEY_SCHEMES:
         return value.strip()
-    key = query_params.get("apikey")
+    key = query_params.get(APIKEY_PARAMETER)
     return key.strip() if key is not None else None
 
 
@@ -99,7 +101,7 @@ def token_from_request(headers: Mapping[str, str], query_params: Mapping[str, st
     scheme, _, value = (_header(headers, "authorization") or "").strip().partition(" ")
     if scheme.lower() == "bearer" and value.strip().startswith(ACCESS_PREFIX):
         return value.strip()
-    token = query_params.get("access_token")
+    token = query_params.get(TOKEN_PARAMETER)
     return token.strip() if token is not None else None
 
 
