@@ -27,6 +27,7 @@ from portail.api.errors import ApiError
 from portail.api.explore_service import (dataset_facets, get_record, get_visible_dataset, query_records,
                                          visible_datasets)
 from portail.api.facets import facetable
+from portail.catalog.services import is_web_url
 from portail.exports import FORMATS
 from portail.schema import Field, FieldType, fields_from_json
 from portail.web import catalogue as cat
@@ -44,6 +45,8 @@ API = "/api/explore/v2.1"
 _markdown = MarkdownIt("commonmark", {"html": False})
 # A description as plain text (catalogue results): Markdown rendered, then its tags dropped.
 TEMPLATES.env.filters["plain"] = lambda text: Markup(_markdown.render(text or "")).striptags()
+#: ``{% if url is web_url %}``: what a page may link to, by the catalogue's own rule.
+TEMPLATES.env.tests["web_url"] = lambda url: bool(url) and is_web_url(url)
 
 
 def vendor_available(name: str) -> bool:
