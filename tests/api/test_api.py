@@ -254,13 +254,17 @@ def test_upload_size_limit(tmp_path):
     assert not list((tmp_path / "h" / "uploads").iterdir())  # nothing left behind
 
 
-def test_create_from_url(client, refdata):
+def test_create_from_url(client, refdata, tmp_path):
     """A real download over loopback HTTP, streamed to the uploads folder and loaded."""
     import functools
     import http.server
     import threading
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(refdata / "elus"))
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "rne_elus-senateurs-sen.csv").symlink_to(refdata / "elus" / "rne_elus-senateurs-sen.csv")
+    (served / "empty.json").write_text("42")  # a JSON file holding no records: refused
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -270,6 +274,12 @@ def test_create_from_url(client, refdata):
         assert created.json()["versions"][0]["records_count"] == 348 and created.json()["source"] == url
         missing = client.post(f"{MGMT}/datasets/sen/data/url", json={"url": url + ".nope"})
         assert missing.status_code == 400 and "HTTP 404" in missing.json()["message"]
+        # A creation whose file cannot be fetched, or not loaded, leaves no dataset behind.
+        for source in (url + ".nope", f"http://127.0.0.1:{server.server_port}/empty.json"):
+            failed = client.post(f"{MGMT}/datasets", json={"dataset_id": "dep", "title": "D", "source_url": source})
+            assert failed.status_code == 400, failed.text
+            assert client.get(f"{MGMT}/datasets/dep").status_code == 404
+        assert not list((tmp_path / "home" / "uploads").iterdir())
     finally:
         server.shutdown()
 

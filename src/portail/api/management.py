@@ -158,13 +158,21 @@ def management_router() -> APIRouter:
     def create(request: Request, body: DatasetCreate):
         instance = inst(request)
         metadata = body.model_dump(exclude_none=True, exclude={"dataset_id", "title", "source_url"})
-        with instance.session() as session:
-            services.create_dataset(session, body.dataset_id, body.title, **metadata)
-        if body.source_url:
-            path = fetch(instance, body.source_url)
-            try:
-                load_file(instance, body.dataset_id, path, source=body.source_url)
-            finally:
+        # A creation from a URL is all or nothing: the file is fetched first, and a dataset whose
+        # first load fails is removed (the client would otherwise find an empty dataset holding
+        # the id it will retry with, and a 409).
+        path = fetch(instance, body.source_url) if body.source_url else None
+        try:
+            with instance.session() as session:
+                services.create_dataset(session, body.dataset_id, body.title, **metadata)
+            if path is not None:
+                try:
+                    load_file(instance, body.dataset_id, path, source=body.source_url)
+                except Exception:
+                    delete(instance, body.dataset_id)
+                    raise
+        finally:
+            if path is not None:
                 path.unlink(missing_ok=True)
         return reload(instance, body.dataset_id)
 
