@@ -57,6 +57,10 @@ def test_apis_and_pages_follow_a_renamed_dataset(tmp_path, refdata):
     assert client.get(f"{old}/exports/csv").status_code == 200
     page = client.get("/explore/dataset/regions-2024/table/?q=bretagne", follow_redirects=False)
     assert page.status_code == 301 and page.headers["location"] == "/explore/dataset/regions/table/?q=bretagne"
+    bare = client.get("/explore/dataset/regions-2024?q=bretagne", follow_redirects=False)  # one redirect, not two
+    assert bare.status_code == 301 and bare.headers["location"] == "/explore/dataset/regions/information/?q=bretagne"
+    current = client.get("/explore/dataset/regions/", follow_redirects=False)
+    assert current.status_code == 307 and current.headers["location"] == "/explore/dataset/regions/information/"
     listed = client.get("/api/explore/v2.1/catalog/datasets", params={"select": "dataset_id"}).json()["results"]
     assert listed == [{"dataset_id": "regions"}]  # the catalogue lists the current id only
     with instance.session() as s:

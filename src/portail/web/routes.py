@@ -178,7 +178,12 @@ def web_router(portal: str) -> APIRouter:
     @router.get("/explore/dataset/{dataset_id}")
     def dataset_root(request: Request, dataset_id: str):
         query = f"?{request.url.query}" if request.url.query else ""
-        return RedirectResponse(f"{portal_root(request)}/explore/dataset/{dataset_id}/information/{query}")
+        try:  # a renamed dataset's former id goes to its page in one permanent redirect, not two
+            slug = get_visible_dataset(instance(request), portal, dataset_id, request_principal(request)).slug
+        except ApiError:  # the information page says what is wrong
+            slug = dataset_id
+        return RedirectResponse(f"{portal_root(request)}/explore/dataset/{slug}/information/{query}",
+                                status_code=301 if slug != dataset_id else 307)
 
     @router.get("/explore/dataset/{dataset_id}/{tab}/", response_class=HTMLResponse)
     def dataset_page(request: Request, dataset_id: str, tab: str):
