@@ -213,6 +213,48 @@ def test_weekly_and_hourly_ranges(con):
         (f"[{_iso(s)}, {_iso(s + timedelta(hours=6))}[", starts[s]) for s in sorted(starts)]
 
 
+@pytest.mark.parametrize("step, hours", [("1h", 1), ("30m", 0.5), ("2h", 2)])
+def test_hourly_ranges_keep_the_repeated_hour_apart(step, hours):
+    """When Paris's clocks go back (2024-10-27), 02:30 happens twice, at 00:30Z and at 01:30Z: a
+    step of hours or less cuts moments, so each falls in the bucket whose key holds it."""
+    import duckdb
+
+    from portail.odsql import Query, compile_plan, to_sql
+    from portail.schema import Field, FieldType
+
+    moments = [datetime(2024, 10, 27, 0, 30, tzinfo=timezone.utc), datetime(2024, 10, 27, 1, 30, tzinfo=timezone.utc),
+               datetime(2024, 10, 27, 5, 10, tzinfo=timezone.utc), datetime(2024, 3, 31, 1, 15, tzinfo=timezone.utc)]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE records (ts TIMESTAMPTZ)")
+    con.executemany("INSERT INTO records VALUES (?)", [[m] for m in moments])
+    plan = compile_plan(Query(select="count(*) as n", group_by=f"range(ts, {step}) as r", order_by="r",
+                              timezone="Europe/Paris"), [Field("ts", "Moment", FieldType.DATETIME)])
+    rows = con.execute(to_sql(plan.select)).fetchall()
+    assert sum(n for _, n in rows) == len(moments)
+    paris = ZoneInfo("Europe/Paris")
+    for key, n in rows:
+        low, high = (datetime.strptime(b, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+                     for b in key.strip("[").split(", "))
+        inside = [m for m in moments if low <= m < high]
+        assert len(inside) == n, key  # every value in the bucket its key names
+        assert high - low == timedelta(hours=hours)
+        local = low.astimezone(paris)  # buckets start on the hour (or half hour) of the wall clock
+        assert (local.minute, local.second) in ((0, 0), (30, 0)) and (hours != 2 or local.minute == 0)
+    assert len(rows) == len(moments)
+    con.close()
+
+
+def test_a_date_range_step_too_long_is_an_odsql_error():
+    """Was a 500: the engine's interval overflowed."""
+    from portail.odsql import Query, compile_plan
+    from portail.schema import Field, FieldType
+
+    for step in ("99999999999999s", "999999999d", "99999999999h"):
+        with pytest.raises(ODSQLError, match="too long"):
+            compile_plan(Query(group_by=f"range(ts, {step})", select="count(*)"),
+                         [Field("ts", "Moment", FieldType.DATETIME)])
+
+
 def test_geo_cluster(con):
     rows = run(con, select="count(*) as n", group_by="geo_cluster(geo, 0) as c")
     points = [r.geo for r in ROWS if r.geo]

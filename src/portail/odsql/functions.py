@@ -941,6 +941,13 @@ def _static_range(ctx: Context, target: Typed, bounds: list[ast.Node]) -> GroupK
 
 
 _INTERVAL_UNITS = {"millisecond": "MILLISECOND", "second": "SECOND", "minute": "MINUTE", "hour": "HOUR", "day": "DAY"}
+#: Units of one fixed length (seconds): their buckets are moments, not wall-clock times.
+_CLOCK_SECONDS = {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600}
+_UNIT_SECONDS = {**_CLOCK_SECONDS, "day": 86_400, "week": 7 * 86_400, "month": 31 * 86_400,
+                 "quarter": 92 * 86_400, "year": 366 * 86_400}
+#: The longest range() step on dates (about 10,000 years): the engine's intervals end further
+#: on, but a bucket that long holds every date there is.
+_LONGEST_STEP_SECONDS = 10_000 * 366 * 86_400
 _ISO_MS = "%Y-%m-%dT%H:%M:%S.%gZ"
 
 
@@ -953,8 +960,19 @@ def _date_buckets(ctx: Context, target: Typed, width: ast.Quantity) -> GroupKey:
     n = width.value
     if unit in literals.CALENDAR_UNITS and n != 1:
         raise ctx.error(f"range() by {unit} only takes 1{width.unit}.")
-    x = exp.cast(target.sql, "TIMESTAMP") if target.kind is Kind.DATE else local_time(target, ctx.tz)
-    epoch = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), "TIMESTAMP")
+    if n * _UNIT_SECONDS[unit] > _LONGEST_STEP_SECONDS:
+        raise ctx.error("The step of range() on dates is too long (10,000 years at most).")
+    # A step of hours or less cuts moments (UTC), from the zone's midnight of 1 January 1970: cut
+    # on the wall clock, the hour repeated when clocks go back was one bucket holding values
+    # before its lower bound. Such buckets follow the zone's wall clock as it stood in 1970
+    # (2h buckets in Paris start at even hours in winter, odd ones in summer).
+    moments = target.kind is Kind.DATETIME and unit in _CLOCK_SECONDS
+    midnight = datetime(1970, 1, 1, tzinfo=ctx.tz if moments else timezone.utc).astimezone(timezone.utc)
+    epoch = exp.cast(exp.Literal.string(midnight.strftime("%Y-%m-%d %H:%M:%S")), "TIMESTAMP")
+    if moments:
+        x = call("timezone", exp.Literal.string("UTC"), target.sql)
+    else:
+        x = exp.cast(target.sql, "TIMESTAMP") if target.kind is Kind.DATE else local_time(target, ctx.tz)
     if unit in _INTERVAL_UNITS:
         step = exp.Interval(this=exp.Literal.string(str(n)), unit=exp.var(_INTERVAL_UNITS[unit]))
         low = call("time_bucket", step, x, epoch)
@@ -968,7 +986,7 @@ def _date_buckets(ctx: Context, target: Typed, width: ast.Quantity) -> GroupKey:
     high = exp.Add(this=low.copy(), expression=step.copy())
 
     def text(moment: exp.Expression) -> exp.Expression:
-        if target.kind is Kind.DATETIME:  # local wall time → UTC, written with Z
+        if target.kind is Kind.DATETIME and not moments:  # local wall time → UTC, written with Z
             moment = call("timezone", exp.Literal.string("UTC"), call("timezone", exp.Literal.string(ctx.tz.key), moment))
         return call("strftime", moment, exp.Literal.string(_ISO_MS))
 
