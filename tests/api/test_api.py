@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from fastapi.testclient import TestClient
@@ -307,6 +308,31 @@ def test_cursor_walks_past_the_window_on_one_version(client, tmp_path):
     assert client.get(url, params={"after": "", "order_by": "n"}).status_code == 400
     links = client.get(url, params={"include_links": True, "limit": 1}).json()["_links"]
     assert [link["rel"] for link in links] == ["self", "first", "last"]  # one record: no next
+
+
+def test_a_cursor_reads_only_versions_the_portal_served(client):
+    """A cursor names its version (base64 JSON): a hand-made one read a draft never published,
+    or a version withdrawn by a rollback. A walk begun on a version replaced since goes on."""
+    import base64
+
+    def cursor(version: int) -> str:
+        return base64.urlsafe_b64encode(json.dumps([version, -1]).encode()).decode().rstrip("=")
+
+    url = f"{EXPLORE}/catalog/datasets/walk/records"
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "walk", "title": "Walk"})
+    upload(client, "walk", "v1.csv", b"n;v\n1;one\n")
+    upload(client, "walk", "v2.csv", b"n;v\n1;one\n2;DRAFT\n", publish=False)  # loaded, not published
+    assert client.get(url, params={"after": cursor(2)}).status_code == 410
+    assert client.get(url, params={"after": cursor(1)}).json()["total_count"] == 1
+    assert client.post(f"{MGMT}/datasets/walk/publish", json={"version": 2}).status_code == 200
+    assert client.get(url, params={"after": cursor(2)}).json()["total_count"] == 2
+    assert client.get(url, params={"after": cursor(1)}).json()["total_count"] == 1  # replaced: a walk on it goes on
+    assert client.post(f"{MGMT}/datasets/walk/rollback", json={"version": 1}).status_code == 200
+    withdrawn = client.get(url, params={"after": cursor(2)})
+    assert withdrawn.status_code == 410 and "DRAFT" not in withdrawn.text
+    upload(client, "walk", "v3.csv", b"n;v\n3;three\n")  # published over: the withdrawn version stays so
+    assert client.get(url, params={"after": cursor(2)}).status_code == 410
+    assert client.get(url, params={"after": cursor(1)}).json()["total_count"] == 1
 
 
 def test_offset_links_stop_at_the_window(client):

@@ -419,9 +419,9 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
             raise invalid_parameter("The after API parameter walks the records in storage order: "
                                     "it cannot be combined with offset, order_by or group_by.")
         number, last_rowid = decode_cursor(after)
-        if number is not None:
+        if number is not None:  # a cursor names its version: never one the portal does not serve
             version = access.dataset.version(number)
-            if version is None or version.status != "ready":
+            if version is None or not version.walkable(access.dataset.current_version):
                 raise ApiError(410, "CursorExpired", "The version this cursor walks is no longer kept; start again.")
     request = _PageRequest(select, order_by, limit, offset, tuple(refine or ()), tuple(exclude or ()), after is not None,
                            with_ids, tuple(where or ()), group_by, lang, timezone, text, max_limit, window,

@@ -91,8 +91,19 @@ class DatasetVersion(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: When it was last published; cleared when publishing an older version withdraws it
+    #: (migration 0009). A records cursor walks only versions published and not withdrawn.
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     dataset: Mapped[Dataset] = relationship(back_populates="versions")
+
+    def walkable(self, current: int | None) -> bool:
+        """May a records cursor read this version? The current one, or one published before
+        it and replaced since (a walk started on it goes on); never a draft, nor a version
+        withdrawn by going back to an older one (its content was taken off the portal)."""
+        if self.status != "ready" or current is None:
+            return False
+        return self.number == current or (self.published_at is not None and self.number < current)
 
 
 class Attachment(Base):

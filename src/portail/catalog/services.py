@@ -275,7 +275,10 @@ def publish(session: Session, dataset: Dataset, number: int | None = None) -> Da
         raise CatalogError(f"Version {number} of {dataset.slug!r} is not available", status=404, code="NotFound")
     dataset.current_version = version.number
     dataset.records_count = version.row_count or 0
-    dataset.modified = dataset.data_processed = now()
+    dataset.modified = dataset.data_processed = version.published_at = now()
+    for newer in dataset.versions:  # going back withdraws what was published after
+        if newer.number > version.number:
+            newer.published_at = None
     return version
 
 
