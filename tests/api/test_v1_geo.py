@@ -156,42 +156,51 @@ def clusters_of(client, **params) -> dict:
     return response.json()
 
 
-def members(clusters: list[dict], selected: list[dict]) -> tuple[dict[int, list[dict]], int]:
-    """Each cluster's rows: those whose point lies in its envelope and in no other one; and how
-    many rows lie in several (none while clusters are cells of a grid)."""
-    tree = shapely.STRtree([shape(c["cluster"]) for c in clusters])
-    points = [Point(point(r)[1], point(r)[0]) for r in selected]
-    found, hulls = tree.query(points, predicate="dwithin", distance=NEAR)
-    covering: dict[int, list[int]] = {}
-    for p, h in zip(found.tolist(), hulls.tolist()):
-        covering.setdefault(p, []).append(h)
-    assert len(covering) == len(selected), "a selected point lies in no cluster's envelope"
-    owned: dict[int, list[dict]] = {}
-    for p, hs in covering.items():
-        if len(hs) == 1:
-            owned.setdefault(hs[0], []).append(selected[p])
-    return owned, sum(1 for hs in covering.values() if len(hs) > 1)
+def expected_clusters(selected: list[dict], zoom: int, radius: int) -> list[list[dict]]:
+    """The reference's two steps (§5.5), computed here: rows grouped by a grid cell the radius
+    wide at the zoom; then each cell joins its heaviest neighbouring centre (a cell heavier than
+    every cell whose centroid is closer than the radius) closer than the radius, if any."""
+    size = 360.0 / (256 * 2**zoom) * radius
+    cells: dict[tuple[int, int], list[dict]] = {}
+    for r in selected:
+        lat, lon = point(r)
+        cells.setdefault((math.floor(lon / size), math.floor(lat / size)), []).append(r)
+    centroid = {k: (statistics.fmean(point(r)[1] for r in v), statistics.fmean(point(r)[0] for r in v))
+                for k, v in cells.items()}
+
+    def heaviest_close(cell: tuple[int, int], among) -> tuple[int, int] | None:
+        close = [(cell[0] + dx, cell[1] + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+        close = [b for b in close if b in among and math.dist(centroid[b], centroid[cell]) < size]
+        return max(close, key=lambda b: (len(cells[b]), b), default=None)
+
+    centres = {k for k in cells if heaviest_close(k, cells) == k}
+    merged: dict[tuple[int, int], list[dict]] = {}
+    for k, members in cells.items():
+        merged.setdefault(heaviest_close(k, centres) or k, []).extend(members)
+    return list(merged.values())
 
 
-def check_partition(body: dict, selected: list[dict]) -> dict[int, list[dict]]:
-    """The clusters count the selected rows once each, each within its envelope, centred on its
-    rows' mean point; ``count`` gives their least and greatest sizes."""
+def check_partition(body: dict, selected: list[dict], radius: int = 50) -> dict[int, list[dict]]:
+    """The clusters are those computed here (``expected_clusters``): each counts its rows once,
+    is centred on their mean point and its envelope holds them; ``count`` gives their least and
+    greatest sizes. Returns each cluster's rows."""
     clusters = body["clusters"]
     counts = [c["count"] for c in clusters]
     assert sum(counts) == len(selected)
     assert body["count"] == ({"max": max(counts), "min": min(counts)} if counts else {"max": 0, "min": 0})
-    owned, shared = members(clusters, selected)
-    assert shared <= len(selected) // 100
-    exact = 0
+    expected = expected_clusters(selected, body["clusterprecision"], radius)
+    assert len(clusters) == len(expected)
+    centres = {(round(statistics.fmean(point(r)[0] for r in rows), 7), round(statistics.fmean(point(r)[1] for r in rows), 7)):
+               rows for rows in expected}
+    owned: dict[int, list[dict]] = {}
     for index, cluster in enumerate(clusters):
-        mine = owned.get(index, [])
-        assert len(mine) <= cluster["count"]
-        if len(mine) == cluster["count"]:
-            exact += 1
-            lat, lon = cluster["cluster_center"]
-            assert math.isclose(lat, statistics.fmean(point(r)[0] for r in mine), abs_tol=NEAR)
-            assert math.isclose(lon, statistics.fmean(point(r)[1] for r in mine), abs_tol=NEAR)
-    assert exact >= 0.95 * len(clusters)
+        lat, lon = cluster["cluster_center"]
+        mine = centres.get((round(lat, 7), round(lon, 7)))
+        assert mine is not None and len(mine) == cluster["count"], cluster
+        owned[index] = mine
+        if "cluster" in cluster:
+            hull = shape(cluster["cluster"])
+            assert all(hull.distance(Point(point(r)[1], point(r)[0])) < NEAR for r in mine)
     return owned
 
 
@@ -213,7 +222,7 @@ def test_the_precision_is_the_map_zoom(client, rows):
     distinct = {point(r) for r in rows}
     fine = clusters_of(client, clusterprecision=25, clusterdistance=1)
     assert len(distinct) - 5 <= len(fine["clusters"]) <= len(distinct)  # but for points a few mm apart
-    check_partition(fine, rows)
+    check_partition(fine, rows, radius=1)
 
 
 def test_a_cluster_of_one_point_is_that_point(client, rows):

@@ -374,8 +374,8 @@ def _refinement_values(instance: Instance, access: Access, version, r: _PageRequ
 
 
 class _ValueDependent(Exception):
-    """A plan with placeholders came out bound to constants (never expected: then planned with
-    its values)."""
+    """A plan with placeholders came out bound to constants, or would read them twice (merged
+    geo_cluster()s): then planned with its values."""
 
 
 def _plan_where(plan: odsql.Plan) -> list[exp.Expression]:
@@ -554,8 +554,12 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest, par
 
     def page_query() -> exp.Select:
         """The plan's SELECT with the refinements, a copy of this call's own (a count of a
-        filtered set, ``limit=0``, needs none)."""
-        return _where(plan.select.copy(), filtering, in_place=True)
+        filtered set, ``limit=0``, needs none); geo_cluster()'s clusters merged over the rows
+        all of its conditions keep."""
+        query = _where(plan.select.copy(), filtering, in_place=True)
+        if parameterized and odsql.merges_clusters(query):  # its placeholders would be read twice
+            raise _ValueDependent()
+        return odsql.merge_clusters(query)
 
     def sql(q: exp.Expression) -> Prepared:
         prepared = instance.store.prepare(version.location, q, owned=True)  # every q below is built for it
@@ -747,6 +751,8 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
         raise ApiError(400, "InvalidRESTParameterError", f"The {fmt_name} export needs a {needed} field.")
     query = _where(plan.select, _filters(access, version, refine, exclude, text, disjunctive=tuple(disjunctive),
                                          timezone=timezone))
+    if plan.aggregated:  # geo_cluster()'s clusters merged over the rows all of its conditions keep
+        query = odsql.merge_clusters(query.copy() if query is plan.select else query)
     if offset:  # a copy: without filters ``query`` is still the plan's own, maybe shared, SELECT
         query = query.offset(exp.Literal.number(offset))
     if record_ids or fmt.extra.get("record_ids"):  # RDF: each record is named by its id, the writer's last column

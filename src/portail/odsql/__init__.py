@@ -6,6 +6,8 @@ The face of the package::
     compile_query(query, fields, security=None) -> sqlglot.exp.Select
     compile_plan(query, fields, security=None) -> Plan   # the SELECT + its output columns
     to_sql(expression, dialect="duckdb") -> str
+    merge_clusters(select) -> select   # geo_cluster()'s merging, once every condition is in
+    merges_clusters(select) -> bool    # does it change this select (its conditions then read twice)?
     multivalued_items(field, sql) -> list expression | None   # how a multivalued value splits
     multivalued_values(field, sql) -> list expression | None  # the values a record counts in (facets, group_by)
     Query, Security, Plan, ODSQLError
@@ -17,14 +19,15 @@ The compiled SELECT reads the unqualified table ``records`` (the store points it
 version's file). User text never reaches SQL as text: names resolve against the dataset
 schema, constants become sqlglot literals. Inside: ``grammar.lark`` + ``parser.py`` (text →
 ``ast``), ``functions.py`` (the function registry), ``compiler.py`` (tree → sqlglot),
-``technical.py`` (v2.0's technical fields).
+``technical.py`` (v2.0's technical fields), ``clusters.py`` (geo_cluster()'s second step).
 """
 
+from portail.odsql.clusters import merge_clusters, merges_clusters
 from portail.odsql.compiler import RECORD_ID, Plan, Query, Security, compile_plan, compile_query, to_sql
 from portail.odsql.errors import ODSQLError
 from portail.odsql.kinds import multivalued_items, multivalued_values
 from portail.odsql.parser import parse
 from portail.odsql.technical import Technical, record_size_expression
 
-__all__ = ["ODSQLError", "Plan", "Query", "RECORD_ID", "Security", "Technical", "compile_plan", "compile_query",
+__all__ = ["ODSQLError", "Plan", "Query", "RECORD_ID", "Security", "Technical", "compile_plan", "compile_query", "merge_clusters", "merges_clusters",
            "multivalued_items", "multivalued_values", "parse", "record_size_expression", "to_sql"]

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 import shapely
 from sqlglot import exp
 
-from portail.odsql import ast, kinds, literals
+from portail.odsql import ast, clusters, kinds, literals
 from portail.odsql.errors import ODSQLError
 from portail.odsql.kinds import (ANY, FIELD_KINDS, GEO, NUMERIC, RECORDS, TEMPORAL, Kind, Typed, call, column, constant,
                                  local_time, number, paren, string)
@@ -1042,11 +1042,13 @@ def _geo_cluster(ctx: Context, node: ast.Call, args: list[Any]) -> GroupKey:
     zoom = _constant_int(ctx, ctx.value(args[1]), "The zoom of geo_cluster()", 0, 25)
     radius = _constant_int(ctx, ctx.value(args[2]), "The radius of geo_cluster()", 1, 1000) if len(args) > 2 else 40
     point = target if target.kind is Kind.POINT else Typed(call("ST_Centroid", target.sql), Kind.POINT)
-    cell = number(360.0 / (256 * 2**zoom) * radius)  # degrees per cluster cell (approximation, see docstring)
+    size = 360.0 / (256 * 2**zoom) * radius  # degrees per cluster cell: the radius at the zoom, along the equator
+    cell = number(size)
     x, y = _xy(ctx, point)
     # Which cells hold a point: a stored longitude is null exactly where its point is.
     present = x.copy() if _stored_point(ctx, point) is not None else point.sql
     cells = (exp.func("floor", exp.Div(this=x, expression=cell)), exp.func("floor", exp.Div(this=y, expression=cell.copy())))
+    clusters.mark(*cells, x.copy(), y.copy(), size)  # for the second step, merging (odsql.clusters)
     centroid = exp.func("struct_pack", exp.PropertyEQ(
         this=exp.to_identifier("cluster_centroid"),
         expression=exp.func("struct_pack",
@@ -1176,7 +1178,7 @@ FUNCTIONS: tuple[Function, ...] = (
     _row("range", (RAW,), _range, {G}, Role.GROUPING, min_args=2, max_args=None, returns="text key",
          summary="static bounds range(f, *, 10, 50, *) or equal widths range(f, 15) / range(d, 1M)"),
     _row("geo_cluster", (RAW, RAW, RAW), _geo_cluster, {G}, Role.GROUPING, min_args=2,
-         returns="{cluster_centroid: {lat, lon}}", summary="grid clusters (no centroid merging yet)"),
+         returns="{cluster_centroid: {lat, lon}}", summary="grid clusters, neighbours closer than the radius merged"),
     # order_by
     _row("random", (NUMBER,), _random, {O}, Role.ORDERING, returns="-", summary="random(seed): a stable shuffle"),
     # select directives and catalog-only functions
