@@ -174,6 +174,18 @@ def test_management_token(tmp_path):
     assert client.get(f"{MGMT}/datasets", headers={"Authorization": "Bearer s3cret"}).status_code == 200
 
 
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "X-Real-IP", "Forwarded", "X-Forwarded-Host"])
+def test_without_a_token_a_forwarded_request_is_not_the_operator(client, header):
+    """Without a token the management API answers this machine: a proxy on it (nginx passes no
+    forwarding header unless told to) made every visitor's peer loopback, and a client's own
+    X-Forwarded-For: localhost was believed."""
+    assert client.get(f"{MGMT}/datasets").status_code == 200  # this machine itself
+    for value in ("203.0.113.7", "localhost", "for=203.0.113.7"):
+        forwarded = client.get(f"{MGMT}/datasets", headers={header: value})
+        assert forwarded.status_code == 403, (header, value)
+        assert client.get(f"{MGMT}/users", headers={header: value}).status_code == 403
+
+
 def test_openapi_documents_every_route(client):
     spec = client.get(f"{EXPLORE}/swagger.json").json()
     paths = set(spec["paths"])

@@ -28,7 +28,20 @@ from portail.catalog import services as catalog
 
 #: The operator: the command line's equal (management token or loopback), acting as an admin.
 OPERATOR = Principal(roles=frozenset({"admin"}))
-LOOPBACK = ("127.0.0.1", "::1", "localhost", "testclient")
+#: Peers that are this machine (``testclient``: Starlette's test client). Not ``localhost``: a
+#: peer is an address, and that name only arrives through an ``X-Forwarded-For`` header.
+LOOPBACK = ("127.0.0.1", "::1", "testclient")
+#: Headers a reverse proxy adds: a request bearing one came from elsewhere, whatever its peer.
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host")
+
+
+def is_local(request: Request) -> bool:
+    """Does the request come from this machine itself? Its peer is loopback and no proxy
+    forwarded it: behind a proxy on the same machine every visitor's peer is loopback (nginx
+    with no forwarding header set, or one passing a client's own header through)."""
+    if request.client is None or request.client.host not in LOOPBACK:
+        return False
+    return not any(name in request.headers for name in FORWARDING_HEADERS)
 
 
 def caller(request: Request) -> Principal:
@@ -45,7 +58,7 @@ def caller(request: Request) -> Principal:
     if principal.is_authenticated:
         return principal
     if not token:
-        if request.client is not None and request.client.host in LOOPBACK:
+        if is_local(request):
             return OPERATOR
         raise ApiError(403, "Forbidden", "The management API is only open to this machine until a token is "
                                          "configured, or to signed-in administrators.")

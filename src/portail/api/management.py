@@ -29,7 +29,7 @@ from portail.schema import FieldType
 def require_manager(request: Request) -> None:
     """The operator (management token, or loopback without one), or an admin signed in by session
     or by an API key with the ``manage`` scope (``auth.can``)."""
-    from portail.api.accounts import OPERATOR, allow, caller
+    from portail.api.accounts import OPERATOR, allow, caller, is_local
 
     who = caller(request)
     if who is not OPERATOR:
@@ -41,7 +41,7 @@ def require_manager(request: Request) -> None:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip(), token):
             raise ApiError(401, "Unauthorized", "A valid management token is required (Authorization: Bearer …).")
-    elif request.client is None or request.client.host not in ("127.0.0.1", "::1", "localhost", "testclient"):
+    elif not is_local(request):
         raise ApiError(403, "Forbidden", "The management API is only open to this machine until a token is configured.")
 
 
