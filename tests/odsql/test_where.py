@@ -13,6 +13,7 @@ from tests.odsql.conftest import NOW, ROWS, expect, ids
 
 PARIS = (2.3522, 48.8566)
 SQUARE = "POLYGON((4 45, 5 45, 5 46, 4 46, 4 45))"
+BOWTIE = "POLYGON((4 45, 5 46, 5 45, 4 46, 4 45))"  # its edges cross at (4.5, 45.5)
 
 CASES = [
     # numbers, with nulls never matching a comparison
@@ -136,6 +137,11 @@ CASES = [
     (f"geometry(geo, geom'{SQUARE}', INTERSECT)", lambda r: r.point.intersects(shapely.from_wkt(SQUARE))),
     (f"polygon(geo, geom'{SQUARE}')", lambda r: r.point.within(shapely.from_wkt(SQUARE))),
     ("within_distance(shape, geom'POINT(4.5 45.5)', 1m)", lambda r: r.polygon.intersects(shapely.Point(4.5, 45.5))),
+    # a self-intersecting literal is repaired (two triangles meeting at a point): predicates agree
+    (f"within(geo, geom'{BOWTIE}')", lambda r: r.point.within(shapely.make_valid(shapely.from_wkt(BOWTIE)))),
+    (f"intersects(geo, geom'{BOWTIE}')", lambda r: r.point.intersects(shapely.make_valid(shapely.from_wkt(BOWTIE)))),
+    (f"intersects(shape, geom'{BOWTIE}')", lambda r: r.polygon.intersects(shapely.make_valid(shapely.from_wkt(BOWTIE)))),
+    (f"disjoint(shape, geom'{BOWTIE}')", lambda r: r.polygon.disjoint(shapely.make_valid(shapely.from_wkt(BOWTIE)))),
     # functions in conditions
     ("length(name) > 10", lambda r: len(r.name) > 10),
     ('lower(city) = "paris"', lambda r: r.city.lower() == "paris"),
@@ -179,6 +185,7 @@ def test_where_in_another_timezone(con):
     ("d < \"yesterday\"", "not a date"),
     ("d < date'2020-13-45'", "Invalid date literal"),
     ("within(geo, geom'POINT(1 2')", "Invalid geometry literal"),
+    ("within_distance(geo, geom'POINT(1e308 1e308)', 1km)", "Invalid geometry literal"),  # made distances NaN
     ("within_distance(geo, geom'POINT(1 2)', 10furlongs)", "The distance must be a number with a unit"),
     ("within_distance(geo, geom'POINT(1 2)', 10d)", "Unknown distance unit: d"),
     ("distance(geo, geom'POINT(1 2)') < 10", "needs a radius"),

@@ -201,9 +201,19 @@ def parse_geometry(text: str) -> shapely.Geometry:
         raise ValueError(f"not a geometry: {text!r}") from error
     if geometry is None or geometry.is_empty:
         raise ValueError(f"empty geometry: {text!r}")
-    if not all(math.isfinite(c) for c in shapely.get_coordinates(geometry).ravel()):
-        raise ValueError(f"geometry with non-finite coordinates: {text!r}")
+    if not all(math.isfinite(c) and abs(c) <= MAX_COORDINATE for c in shapely.get_coordinates(geometry).ravel()):
+        raise ValueError(f"geometry with coordinates that are no degrees: {text!r}")
+    if not geometry.is_valid:
+        # A self-intersecting ring, or parts overlapping: the engine's predicates disagree on
+        # such a shape (a point "within" it but not "intersecting" it, answers depending on the
+        # plan). Repaired as GEOS does (a bow tie becomes its two triangles).
+        geometry = shapely.make_valid(geometry)
     return geometry
+
+
+#: The largest coordinate a literal may hold, in degrees: longitudes past ±180 wrap (a client
+#: may write -358 for 2), but a value of 1e308 made distances NaN, which JSON cannot carry.
+MAX_COORDINATE = 1e6
 
 
 def geometry_wkt(geometry: shapely.Geometry) -> str:
