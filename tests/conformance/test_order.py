@@ -135,3 +135,14 @@ def test_random_seed_is_a_stable_shuffle(portal, source):
     every = [r["insee_com"] for offset in range(0, total, 100)
              for r in get(portal, "communes", order_by="random(7)", offset=offset, **params)["results"]]
     assert sorted(every) == sorted(r["insee_com"] for r in source("communes") if r["insee_dep"] == "01")
+
+
+@pytest.mark.parametrize("order_by", ["insee_dep", "insee_dep desc", "length(insee_com)"])
+def test_pages_of_a_sort_with_ties_never_overlap(portal, source, order_by):
+    """Communes sorted by their département tie by the hundred: walked page by page, each
+    commune comes back once (a record tied at a page's edge came back twice, its twin never)."""
+    params = {"where": 'insee_reg = "84"', "select": "insee_com", "order_by": order_by, "limit": 97}
+    expected = sorted(r["insee_com"] for r in source("communes") if r["insee_reg"] == "84")
+    every = [r["insee_com"] for offset in range(0, len(expected), 97)
+             for r in get(portal, "communes", offset=offset, **params)["results"]]
+    assert sorted(every) == expected

@@ -575,8 +575,11 @@ class _Compiler:
                     raise self.error("Aggregates must come first in order_by.")
                 plain_seen = plain_seen or not is_aggregate
                 ordered.extend(exp.Ordered(this=s, desc=descending, nulls_first=False) for s in sqls)
-        # Groups that tie on the requested order keep a stable order (pages must not overlap).
+        # Groups, or records, that tie on the requested order keep a stable order: pages must not
+        # overlap (a record tied at a page's edge came back twice and its twin never).
         ordered.extend(exp.Ordered(this=e.copy(), desc=False, nulls_first=False) for k in keys for e in k.key.order)
+        if ordered and not aggregated:
+            ordered.append(exp.Ordered(this=exp.column("rowid", table=RECORDS, quoted=True), desc=False, nulls_first=False))
         return ordered
 
 
