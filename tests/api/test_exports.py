@@ -289,10 +289,12 @@ def test_list_separator_joins_multivalued_text(client):
     assert [row[1] for row in csv.reader(io.StringIO(text), delimiter=";")][1:] == ["'=a|+b|c", "x|y", ""]
 
 
-def test_quote_all_quotes_strings_not_numbers(client):
-    text = client.get(f"{URL}/csv", params={"quote_all": True, "with_bom": False, "select": "code_postal,annee",
-                                            "where": "id_livraison = '2000011'"}).text
-    assert text == '"code_postal";"annee"\r\n"75012";2001\r\n'
+def test_quote_all_quotes_numbers_too(client):
+    """As Python's ``csv.QUOTE_ALL``: without it, only strings are quoted."""
+    params = {"with_bom": False, "select": "code_postal,annee", "where": "id_livraison = '2000011'"}
+    quoted = client.get(f"{URL}/csv", params={**params, "quote_all": True}).text
+    assert quoted == '"code_postal";"annee"\r\n"75012";"2001"\r\n'
+    assert client.get(f"{URL}/csv", params=params).text == 'code_postal;annee\r\n"75012";2001\r\n'
 
 
 def test_gpx_stays_in_wgs84_whatever_epsg(client, tmp_path):

@@ -687,15 +687,26 @@ def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | N
     return copy.deepcopy(_FACETS.get(key, compute, keep=lambda answer: not answer[1])[0])
 
 
-def _any_null_geometry(instance: Instance, version: DatasetVersion, query: exp.Select, columns: list[Field]) -> bool:
-    """Whether a record the export writes has no geometry (``ExportOptions.null_geometries``):
-    asked first, as the file is written from the first batch on."""
+def _geometry_kinds(instance: Instance, access: Access, query: exp.Select, columns: list[Field]) -> tuple[str, ...]:
+    """The geometry types (``ST_GeometryType``'s names) of the records an export writes, ``NULL``
+    among them when a record has none (``ExportOptions.geometry_kinds``): asked first, as the
+    file is written from the first batch on and its layer declares one type. Without any
+    record, the stored field's types (unless a row filter hides some records from the caller,
+    whose types it would tell): an empty polygon export is still a polygon layer."""
     from portail.exports.waypoints import geometry_field
 
     geo = geometry_field(columns)
-    found = exp.select("1").from_(query.subquery("exported")).where(
-        exp.column(geo.name, table="exported", quoted=True).is_(exp.null())).limit(1)
-    return instance.store.query(version.location, found).num_rows > 0
+    column = exp.column(geo.name, table="exported", quoted=True)
+    kind = exp.alias_(exp.func("ST_GeometryType", exp.func("ST_GeomFromWKB", column)), "kind")
+    found = exp.select(kind).from_(query.subquery("exported")).distinct()
+    kinds = instance.store.query(access.dataset.current.location, found).column("kind").to_pylist()
+    if not any(kinds) and access.security.row_filter is None and \
+            any(f.name == geo.name and f.type == geo.type for f in access.visible()):
+        stored = exp.column(geo.name, quoted=True)
+        found = exp.select(exp.alias_(exp.func("ST_GeometryType", stored), "kind")).from_("records") \
+            .where(stored.is_(exp.null()).not_()).distinct()
+        kinds += instance.store.query(access.dataset.current.location, found).column("kind").to_pylist()
+    return tuple(sorted(str(k) if k is not None else "NULL" for k in kinds))
 
 
 #: Facet answers, keyed on the version file (immutable) and everything that shapes them.
@@ -726,7 +737,7 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
     id as its last column. ``offset`` skips the first rows (records or groups) as ``/records``
     does: the reference says exports take none, but live portals honour it, and scripts that
     download in chunks otherwise got the first chunk again and again."""
-    from portail.exports import FORMATS, ExportOptions
+    from portail.exports import FORMATS, OGR_FORMATS, ExportOptions, layer_geometry_type
     from portail.exports.calendar import calendar_fields
     from portail.exports.waypoints import check_waypoint_fields
 
@@ -773,8 +784,15 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
         except ValueError as error:
             parameter, detail = error.args
             raise invalid_parameter(f"Invalid value for {parameter} API parameter: {detail}.") from None
-    if fmt.name == "fgb" and not options.ordered:
-        options = dataclasses.replace(options, null_geometries=_any_null_geometry(instance, version, query, columns))
+    if fmt.name in OGR_FORMATS:
+        kinds = _geometry_kinds(instance, access, query, columns)
+        if layer_geometry_type(kinds) is None and fmt.name == "shp":
+            geo = next(f.name for f in columns if f.type == FieldType.GEO_SHAPE)  # points are all points
+            mixed = ", ".join(k for k in kinds if k != "NULL")
+            raise invalid_parameter(f"A shapefile holds one geometry type, and these records mix {mixed}: export them "
+                                    "as geojson, fgb or kml, or one type at a time with a where on geometry_type(), e.g. "
+                                    f"geometry_type({quote_name(geo)}) = 'Polygon'.")
+        options = dataclasses.replace(options, geometry_kinds=kinds)
     if options.epsg != 4326:
         from pyproj import CRS
         from pyproj.exceptions import CRSError

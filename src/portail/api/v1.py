@@ -392,11 +392,13 @@ def _v1_record(ds, columns: list[Field], row: dict[str, Any], record_id: str,
 
 
 def _v1_records_json(ds, columns: list[Field], batches, timezone: str,
-                     geometry_only: str | None = None) -> Iterator[bytes]:
+                     geometry_only: str | None = None, geojson: bool = False) -> Iterator[bytes]:
     """A JSON array of v1 records (``_v1_record``, ``geometry_only`` as there), written a batch at
-    a time; each batch's last column is the record's id (``export_batches(record_ids=True)``)."""
+    a time; each batch's last column is the record's id (``export_batches(record_ids=True)``).
+    With ``geojson``, a FeatureCollection of them as v1's search writes its GeoJSON page (points
+    ``[lat, lon]``, shapes among the properties): v2's writer shaped the download otherwise."""
     tz = zone(timezone)
-    yield b"["
+    yield b'{"type": "FeatureCollection", "features": [' if geojson else b"["
     first = True
     for batch in batches:
         batch = plain_numbers(batch)  # as every export writes them: decimals and wide integers as numbers
@@ -404,12 +406,14 @@ def _v1_records_json(ds, columns: list[Field], batches, timezone: str,
         parts = []
         for *values, record_id in rows:
             row = {f.name: record_value(f, v, tz) for f, v in zip(columns, values)}
-            parts.append(("" if first else ",") + json.dumps(_v1_record(ds, columns, row, record_id, geometry_only),
-                                                             ensure_ascii=False, default=str))
+            record = _v1_record(ds, columns, row, record_id, geometry_only)
+            if geojson:
+                record = {"type": "Feature", "geometry": record.get("geometry"), "properties": record["fields"]}
+            parts.append(("" if first else ",") + json.dumps(record, ensure_ascii=False, default=str))
             first = False
         if parts:
             yield "".join(parts).encode()
-    yield b"]"
+    yield b"]}" if geojson else b"]"
 
 
 def _order_by(sort: str | None, fields: list[Field] | None = None) -> str | None:
@@ -537,7 +541,9 @@ def v1_router(portal: str = "public") -> APIRouter:
         written = {"jsonp": "json", "geojsonp": "geojson", **LEGACY_NAMES}.get(format, format)
         visible = fields_from_json(ds.current.fields)
         select, geometry_only = fields, None
-        if written == "json":  # v1 records, each with its geometry
+        # v1 records, or their features, each with its geometry, as v1's search writes them
+        v1_records = written in ("json", "geojson")
+        if v1_records:
             select, geometry_only = _geometry_kept(fields, visible, _record_geometry(visible))
         elif written in FORMATS and FORMATS[written].needs == GEO_TYPES:  # features, drawn from their writer's field
             select, geometry_only = _geometry_kept(fields, visible, geometry_field(visible))
@@ -546,9 +552,10 @@ def v1_router(portal: str = "public") -> APIRouter:
             options=options,
             refine=_prefixed(request, "refine."), exclude=_prefixed(request, "exclude."), where=where, text=text,
             timezone=timezone, disjunctive=_disjunctive(request),
-            principal=principal, ip=request.client.host if request.client else None, record_ids=written == "json",
+            principal=principal, ip=request.client.host if request.client else None, record_ids=v1_records,
             limit=limit, offset=offset)
-        chunks = _v1_records_json(ds, columns, batches, timezone, geometry_only) if written == "json" else fmt.write(columns, batches, options)
+        chunks = _v1_records_json(ds, columns, batches, timezone, geometry_only, geojson=written == "geojson") \
+            if v1_records else fmt.write(columns, batches, options)
         if padded:
             return ClosingStreamingResponse(_streamed_padding(chunks, callback), media_type="application/javascript",
                                      headers={"X-Content-Type-Options": "nosniff"})

@@ -9,6 +9,8 @@ to a temporary file on disk and streamed from there.
 Knows nothing of HTTP or ODSQL: the API compiles the query, the store streams the batches.
 """
 
-from portail.exports.formats import FORMATS, LEGACY_NAMES, ExportFormat, ExportOptions, columns_for
+from portail.exports.formats import (FORMATS, LEGACY_NAMES, OGR_FORMATS, ExportFormat, ExportOptions, columns_for,
+                                     layer_geometry_type)
 
-__all__ = ["FORMATS", "LEGACY_NAMES", "ExportFormat", "ExportOptions", "columns_for"]
+__all__ = ["FORMATS", "LEGACY_NAMES", "OGR_FORMATS", "ExportFormat", "ExportOptions", "columns_for",
+           "layer_geometry_type"]

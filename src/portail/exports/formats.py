@@ -70,9 +70,11 @@ class ExportOptions:
     #: which writes the features in its own (packed Hilbert) order; without one it keeps the index
     #: that lets readers fetch a bounding box by range requests
     ordered: bool = False
-    #: some records have no geometry: FlatGeobuf's spatial index cannot hold them (GDAL fails
-    #: mid-file), so the file goes without it, every record kept
-    null_geometries: bool = False
+    #: the geometry types of the records (``ST_GeometryType``'s names, ``NULL`` for records
+    #: without one), asked before the file: GDAL otherwise declares a layer from its first
+    #: feature (no geometry: a shapefile of polygons declared PolyLine). A record without one
+    #: leaves FlatGeobuf without its spatial index, which cannot hold it (GDAL fails mid-file).
+    geometry_kinds: tuple[str, ...] = ()
     #: rows of an XLSX sheet, header included: Excel's limit (xlsxwriter silently drops the rows
     #: beyond it, so the records go on in further sheets)
     xlsx_sheet_rows: int = 1_048_576
@@ -104,6 +106,9 @@ class ExportFormat:
     needs: frozenset[FieldType] = frozenset()
     description: str = ""
     extra: dict = field(default_factory=dict)
+    #: a text format: multivalued fields are written joined by ``list_separator`` (``joined_lists``),
+    #: not as the source wrote them; the JSON family, RDF and Parquet write lists of their own
+    joins_lists: bool = False
 
     def fits(self, fields: list[Field]) -> bool:
         """Whether records of these fields can be written in this format: the listings offer
@@ -111,8 +116,12 @@ class ExportFormat:
         return not self.needs or any(f.type in self.needs for f in fields)
 
     def write(self, fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions) -> Iterator[bytes]:
-        """The export's bytes: the writer over the engine's batches with its numbers made plain."""
-        return self.writer(fields, (plain_numbers(batch) for batch in batches), options)
+        """The export's bytes: the writer over the engine's batches with its numbers made plain
+        and, in a text format, its multivalued fields joined (``joins_lists``)."""
+        plain = (plain_numbers(batch) for batch in batches)
+        if self.joins_lists:
+            plain = (joined_lists(fields, batch, options.list_separator) for batch in plain)
+        return self.writer(fields, plain, options)
 
 
 def plain_numbers(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -241,8 +250,8 @@ def _neutralise(text: str) -> str:
 def _csv_column(f: Field, array: pa.Array, options: ExportOptions) -> pa.Array:
     """One column as CSV text, vectorised: points as ``lat,lon``, formulas neutralised."""
     if f.type == FieldType.GEO_POINT_2D:
-        lat = pc.cast(pc.struct_field(array, "lat"), pa.string())
-        lon = pc.cast(pc.struct_field(array, "lon"), pa.string())
+        lat = _coordinate(pc.struct_field(array, "lat"))
+        lon = _coordinate(pc.struct_field(array, "lon"))
         return pc.binary_join_element_wise(lat, lon, ",")
     if f.type == FieldType.BOOLEAN:
         return pc.if_else(array, "True", "False")
@@ -250,8 +259,6 @@ def _csv_column(f: Field, array: pa.Array, options: ExportOptions) -> pa.Array:
         return _iso_datetimes(array, options.timezone)
     if pa.types.is_list(array.type):
         return pc.binary_join(pc.cast(array, pa.list_(pa.string())), options.list_separator)
-    if f.type == FieldType.TEXT and "multivalued" in f.annotations and pa.types.is_string(array.type):
-        array = _rejoined(array, f.annotations["multivalued"], options.list_separator)
     if f.type in (FieldType.TEXT, FieldType.JSON) and pa.types.is_string(array.type):
         risky = pc.match_substring_regex(array, FORMULA)
         if pc.any(risky).as_py():  # rare: rebuilding the column costs more than finding the cells
@@ -259,12 +266,34 @@ def _csv_column(f: Field, array: pa.Array, options: ExportOptions) -> pa.Array:
     return array
 
 
-def _rejoined(array: pa.Array, annotation: list, separator: str) -> pa.Array:
-    """A multivalued text (stored as written, ``a, b``) with its values joined by the request's
-    ``list_separator``, split as ``values.multivalued_list`` splits them for the JSON output."""
-    stored = str(annotation[0]) if annotation else ","
-    return pc.replace_substring_regex(pc.utf8_trim_whitespace(array), pattern=r"\s*" + re.escape(stored) + r"\s*",
-                                      replacement=separator.replace("\\", "\\\\"))
+def _multivalued(f: Field, array: pa.Array) -> bool:
+    return f.type == FieldType.TEXT and "multivalued" in f.annotations and pa.types.is_string(array.type)
+
+
+def _stored_separator(f: Field) -> str:
+    """The pattern a multivalued text's values are split on, as ``values.multivalued_list``
+    splits them for the JSON output (spaces around the separator dropped)."""
+    annotation = f.annotations["multivalued"]
+    return r"\s*" + re.escape(str(annotation[0]) if annotation else ",") + r"\s*"
+
+
+def joined_lists(fields: list[Field], batch: pa.RecordBatch, separator: str) -> pa.RecordBatch:
+    """A batch with its multivalued texts (stored as written, ``a; b``) joined by the request's
+    ``list_separator``: every text format writes the values the JSON output lists, joined alike."""
+    if not any(_multivalued(f, array) for f, array in zip(fields, batch.columns)):
+        return batch
+    replacement = separator.replace("\\", "\\\\")
+    return pa.RecordBatch.from_arrays(
+        [pc.replace_substring_regex(pc.utf8_trim_whitespace(array), pattern=_stored_separator(f),
+                                    replacement=replacement)
+         if _multivalued(f, array) else array for f, array in zip(fields, batch.columns)], names=batch.schema.names)
+
+
+def _coordinate(array: pa.Array) -> pa.Array:
+    """Degrees as text with a fraction always (``5.0``, as Python writes a float): pyarrow writes
+    ``5``, and the point ``5,5`` read back as the decimal 5.5 (a French decimal comma)."""
+    text = pc.cast(array, pa.string())
+    return pc.replace_substring_regex(text, pattern=r"^(-?[0-9]+)$", replacement=r"\1.0")
 
 
 def _iso_datetimes(array: pa.Array, timezone: str) -> pa.Array:
@@ -291,11 +320,12 @@ def _lone_cells(array: pa.Array) -> pa.Array:
 
 def write_csv(fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions) -> Iterator[bytes]:
     """pyarrow's C++ CSV writer on each batch: no Python loop per row or cell. It quotes every
-    string, never a number: ``quote_all`` ("force quoting all strings") adds nothing to the
-    cells but quotes the header. The header is neutralised like the cells (labels are
-    publisher text)."""
+    string, never a number; ``quote_all`` quotes every value, numbers and booleans too, as
+    Python's ``csv.QUOTE_ALL`` does, and the header. An empty cell stays unquoted: it is a
+    null, where ``""`` is an empty text (``csv.QUOTE_ALL`` writes both as ``""``). The header
+    is neutralised like the cells (labels are publisher text)."""
     write_options = pacsv.WriteOptions(include_header=False, delimiter=options.delimiter, eol="\r\n",
-                                       quoting_style="needed")
+                                       quoting_style="all_valid" if options.quote_all else "needed")
     header = io.StringIO()
     csv.writer(header, delimiter=options.delimiter, lineterminator="\r\n",
                quoting=csv.QUOTE_ALL if options.quote_all else csv.QUOTE_MINIMAL) \
@@ -399,7 +429,8 @@ def _stream_file(path: Path) -> Iterator[bytes]:
 
 def _plain_batch(fields: list[Field], batch: pa.RecordBatch, options: ExportOptions) -> pa.RecordBatch:
     """Parquet columns: geo as text (GeoJSON or "lat,lon"), instants in the request's zone (the
-    same instants, the zone the readers show them in), everything else as stored."""
+    same instants, the zone the readers show them in), multivalued texts as lists, everything
+    else as stored."""
     arrays = []
     for f, array in zip(fields, batch.columns):
         if f.type == FieldType.GEO_POINT_2D:
@@ -407,6 +438,8 @@ def _plain_batch(fields: list[Field], batch: pa.RecordBatch, options: ExportOpti
                              pa.string())
         elif pa.types.is_timestamp(array.type) and array.type.tz is not None:
             array = array.cast(pa.timestamp(array.type.unit, tz=options.timezone))
+        elif _multivalued(f, array):  # a list of strings, as the JSON output lists its values
+            array = pc.split_pattern_regex(pc.utf8_trim_whitespace(array), pattern=_stored_separator(f))
         arrays.append(array)
     return pa.RecordBatch.from_arrays(arrays, names=_header(fields, options))
 
@@ -507,6 +540,34 @@ def write_xlsx(fields, batches, options) -> Iterator[bytes]:
 
 
 _OGR = {"shp": ("ESRI Shapefile", ".shp"), "kml": ("KML", ".kml"), "fgb": ("FlatGeobuf", ".fgb")}
+#: The formats GDAL writes, a layer each: their records' geometry types are asked first
+#: (``ExportOptions.geometry_kinds``).
+OGR_FORMATS = frozenset(_OGR)
+_LAYER_TYPES = {"POINT": "Point", "LINESTRING": "LineString", "POLYGON": "Polygon"}
+
+
+def layer_geometry_type(kinds: tuple[str, ...]) -> str | None:
+    """The type a shapefile layer of geometries of these kinds (``ExportOptions.geometry_kinds``)
+    is declared with: their one family, multi when some are (a shapefile's polygon holds
+    multipolygons too); ``Unknown`` for none; None when families mix (points and polygons, a
+    collection), which one shapefile cannot hold."""
+    families = {kind.removeprefix("MULTI") for kind in kinds if kind != "NULL"}
+    if not families:
+        return "Unknown"
+    if len(families) > 1 or not families <= _LAYER_TYPES.keys():
+        return None
+    family = _LAYER_TYPES[families.pop()]
+    return f"Multi{family}" if any(kind.startswith("MULTI") for kind in kinds) else family
+
+
+def _declared_type(fmt: str, kinds: tuple[str, ...]) -> str:
+    """The geometry type a layer is written with: a shapefile's one type (``layer_geometry_type``);
+    elsewhere the records' one type, or ``Unknown`` (any), as FlatGeobuf refuses a polygon in a
+    multipolygon layer."""
+    solid = [kind for kind in kinds if kind != "NULL"]
+    if fmt == "shp" or len(solid) == 1:
+        return layer_geometry_type(kinds) or "Unknown"
+    return "Unknown"
 
 
 _OGR_OPTIONS = {
@@ -548,7 +609,7 @@ def _ogr_writer(fmt: str) -> Writer:
         transformer = Transformer.from_crs(4326, epsg, always_xy=True) if epsg != 4326 else None
         creation = _OGR_OPTIONS.get(fmt, {})
         shown = column_names(fields, options)
-        if fmt == "fgb" and (options.ordered or options.null_geometries):
+        if fmt == "fgb" and (options.ordered or "NULL" in options.geometry_kinds):
             # its spatial index would put the features in its own order, and holds no empty one
             creation = {"layer_options": {"SPATIAL_INDEX": "NO"}}
         try:
@@ -585,7 +646,7 @@ def _ogr_writer(fmt: str) -> Writer:
                 names.append("geometry")
                 table = pa.table(arrays, names=names)
                 pyogrio.write_arrow(table, target, driver=driver, geometry_name="geometry",
-                                    geometry_type="Unknown",
+                                    geometry_type=_declared_type(fmt, options.geometry_kinds),
                                     crs=f"EPSG:{epsg}", append=appended, **creation)
                 appended = True
             if fmt == "shp":
@@ -605,21 +666,27 @@ def _ogr_writer(fmt: str) -> Writer:
 
 
 FORMATS: dict[str, ExportFormat] = {
-    "csv": ExportFormat("csv", "text/csv; charset=utf-8", "csv", write_csv),
+    "csv": ExportFormat("csv", "text/csv; charset=utf-8", "csv", write_csv, joins_lists=True),
     "json": ExportFormat("json", "application/json", "json", write_json),
     "jsonl": ExportFormat("jsonl", "application/jsonl", "jsonl", write_jsonl),
     "geojson": ExportFormat("geojson", "application/geo+json", "geojson", write_geojson, needs=GEO_TYPES),
     "parquet": ExportFormat("parquet", "application/vnd.apache.parquet", "parquet", write_parquet),
-    "xlsx": ExportFormat("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx", write_xlsx),
-    "shp": ExportFormat("shp", "application/zip", "zip", _ogr_writer("shp"), geometry="wkb", needs=GEO_TYPES),
-    "kml": ExportFormat("kml", "application/vnd.google-earth.kml+xml", "kml", _ogr_writer("kml"), geometry="wkb", needs=GEO_TYPES),
-    "gpx": ExportFormat("gpx", "application/gpx+xml", "gpx", write_gpx, geometry="wkb", needs=GEO_TYPES),
-    "ov2": ExportFormat("ov2", "application/octet-stream", "ov2", write_ov2, geometry="wkb", needs=GEO_TYPES),
-    "fgb": ExportFormat("fgb", "application/octet-stream", "fgb", _ogr_writer("fgb"), geometry="wkb", needs=GEO_TYPES),
+    "xlsx": ExportFormat("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx", write_xlsx,
+                         joins_lists=True),
+    "shp": ExportFormat("shp", "application/zip", "zip", _ogr_writer("shp"), geometry="wkb", needs=GEO_TYPES,
+                        joins_lists=True),
+    "kml": ExportFormat("kml", "application/vnd.google-earth.kml+xml", "kml", _ogr_writer("kml"), geometry="wkb", needs=GEO_TYPES,
+                        joins_lists=True),
+    "gpx": ExportFormat("gpx", "application/gpx+xml", "gpx", write_gpx, geometry="wkb", needs=GEO_TYPES,
+                        joins_lists=True),
+    "ov2": ExportFormat("ov2", "application/octet-stream", "ov2", write_ov2, geometry="wkb", needs=GEO_TYPES,
+                        joins_lists=True),
+    "fgb": ExportFormat("fgb", "application/octet-stream", "fgb", _ogr_writer("fgb"), geometry="wkb", needs=GEO_TYPES,
+                        joins_lists=True),
     "jsonld": ExportFormat("jsonld", "application/ld+json", "jsonld", write_jsonld, geometry="wkb", extra={"record_ids": True}),
     "turtle": ExportFormat("turtle", "text/turtle; charset=utf-8", "ttl", write_turtle, geometry="wkb", extra={"record_ids": True}),
     "rdfxml": ExportFormat("rdfxml", "application/rdf+xml", "rdf", write_rdfxml, geometry="wkb", extra={"record_ids": True}),
     "n3": ExportFormat("n3", "text/n3; charset=utf-8", "n3", write_ntriples, geometry="wkb", extra={"record_ids": True}),
     "ical": ExportFormat("ical", "text/calendar; charset=utf-8", "ics", write_ical, geometry="wkb", needs=CALENDAR_TYPES,
-                         extra={"record_ids": True}),
+                         extra={"record_ids": True}, joins_lists=True),
 }
