@@ -157,6 +157,14 @@ def test_reindex_writes_a_versions_index_file_again(cli, refdata, tmp_path):
         assert index_path(location).exists() and instance.store.has_index(location)
         missing = cli("dataset", "reindex", "cp", "--version", "7", ok=False)
         assert missing.exit_code == 1 and "no such version" in missing.output
+        # After an upgrade that changes how words are indexed: every published version at once.
+        index_path(location).unlink()
+        instance.store.close()
+        assert "cp: version 1 indexed" in cli("dataset", "reindex", "--all").output
+        assert instance.store.has_index(location)
+        for wrong in (("dataset", "reindex"), ("dataset", "reindex", "cp", "--all"), ("dataset", "reindex", "--all", "--version", "1")):
+            refused = cli(*wrong, ok=False)
+            assert refused.exit_code == 1 and "or give --all" in refused.output
     finally:
         instance.store.close()
 

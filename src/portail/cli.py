@@ -196,11 +196,22 @@ def dataset_rollback(slug: str, to: Optional[int] = typer.Option(None, "--to", h
 
 
 @dataset_app.command("reindex")
-def dataset_reindex(slug: str, version: Optional[int] = typer.Option(None, "--version", help="Version number.")):
+def dataset_reindex(slug: Optional[str] = typer.Argument(None, help="The dataset (or --all)."),
+                    version: Optional[int] = typer.Option(None, "--version", help="Version number."),
+                    every: bool = typer.Option(False, "--all", help="Every dataset's published version: after an "
+                                               "upgrade that changes how words are indexed, their searches scan the "
+                                               "records until then.")):
     """Write a version's full-text and key indexes again (the current one by default)."""
     with _errors():
-        v = reindex(_instance(), slug, version)
-    out.print(f"{slug}: version {v.number} indexed")
+        if every == (slug is not None) or (every and version is not None):
+            raise CatalogError("Name one dataset (optionally with --version), or give --all.")
+        instance = _instance()
+        if every:
+            with instance.session() as session:
+                slugs = [d.slug for d in services.list_datasets(session) if d.current is not None]
+        for name in slugs if every else [slug]:
+            v = reindex(instance, name, version)
+            out.print(f"{name}: version {v.number} indexed")
 
 
 @dataset_app.command("list")

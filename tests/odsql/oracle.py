@@ -16,7 +16,8 @@ TEXT_FIELDS = ("name", "city", "tags", "secret")
 
 def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return bare.replace("œ", "oe").replace("æ", "ae").replace("ß", "ss")  # ligatures spelled out
 
 
 def words(text: str) -> list[str]:

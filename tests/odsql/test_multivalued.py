@@ -166,3 +166,19 @@ def test_blanks_duplicates_and_two_multivalued_keys():
     assert groups("codes") == oracle(lambda r: [(v,) for v in values_of(r[2], "|")])
     assert groups("tags, codes") == oracle(lambda r: [(t, c) for t in values_of(r[1]) for c in values_of(r[2], "|")])
     assert groups("tags, lower(tags)") == oracle(lambda r: [(t, t) for t in values_of(r[1])])
+
+
+def test_startswith_tests_every_value_of_a_multivalued_field():
+    """``startswith(tags, "ro")`` holds when any value starts with the text, as ``"rouge" in
+    tags`` holds for any value; a single-valued field is tested whole."""
+    fields = [Field("tags", "Tags", FieldType.TEXT, annotations={"multivalued": [";"]}),
+              Field("name", "Name", FieldType.TEXT)]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE records AS SELECT * FROM (VALUES ('bleu; rouge', 'x;ro'), ('rose', 'rose'), "
+                "('vert;bleu', NULL), (NULL, 'ro')) t(tags, name)")
+    for where, expected in [('startswith(tags, "ro")', 2), ('not startswith(tags, "ro")', 2),
+                            ('startswith(tags, "bl")', 2), ('startswith(tags, "Ro")', 0),
+                            ('startswith(*, "ro")', 3), ('startswith(name, "ro")', 2),
+                            ('startswith(tags, name, "ro")', 3)]:
+        plan = compile_plan(Query(select="count(*) as n", where=[where]), fields)
+        assert con.execute(to_sql(plan.select)).fetchone()[0] == expected, where

@@ -20,6 +20,7 @@ TEXT = ("name", "city", "tags", "secret")
 
 def words(text: str | None) -> list[str]:
     bare = "".join(c for c in unicodedata.normalize("NFD", (text or "").lower()) if unicodedata.category(c) != "Mn")
+    bare = bare.replace("œ", "oe").replace("æ", "ae").replace("ß", "ss")  # ligatures spelled out
     return re.findall(r"[^\W_]+", bare)
 
 

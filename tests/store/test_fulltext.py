@@ -34,7 +34,8 @@ SOURCE = ("elus", "rne_elus-conseillers-departementaux-cd.csv")
 
 # -- an oracle written independently of the engine ---------------------------------------------
 def fold(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
+    bare = "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
+    return bare.replace("œ", "oe").replace("æ", "ae").replace("ß", "ss")  # ligatures spelled out
 
 
 @functools.lru_cache(maxsize=1 << 18)

@@ -37,7 +37,7 @@ from portail.odsql.errors import ODSQLError
 from portail.odsql.kinds import (ANY, FIELD_KINDS, GEO, NUMERIC, RECORDS, TEMPORAL, Kind, Typed, call, column, constant,
                                  local_time, number, paren, string)
 from portail.schema import Field, FieldType
-from portail.store.fulltext import Match, word_match
+from portail.store.fulltext import Match, folded, word_match
 from portail.store.fulltext import split as fold_words
 
 SELECT, WHERE, GROUP_BY, ORDER_BY = "select", "where", "group_by", "order_by"
@@ -143,13 +143,9 @@ def _as_text(t: Typed) -> exp.Expression:
 _NON_WORD = r"[^\pL\pN]+"
 
 
-def _folded(sql: exp.Expression) -> exp.Expression:
-    return call("strip_accents", exp.Lower(this=sql))
-
-
 def _words(sql: exp.Expression) -> exp.Expression:
     """Folded text with every run of non-letters turned into one space."""
-    return exp.Trim(this=call("regexp_replace", _folded(sql), exp.Literal.string(_NON_WORD),
+    return exp.Trim(this=call("regexp_replace", folded(sql), exp.Literal.string(_NON_WORD),
                               exp.Literal.string(" "), exp.Literal.string("g")))
 
 
@@ -281,11 +277,22 @@ def _suggest(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
 
 def _startswith(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     pairs, text = _search_targets(ctx, node)
-    targets = [sql for _, sql in pairs]
-    if not targets:
+    if not pairs:
         return _bool(exp.false())
-    tests = [call("starts_with", t, string(text)) for t in targets]
+    by_name = {f.name: f for f in ctx.visible_fields()}
+    tests = [_starts_with(by_name.get(name) if name is not None else None, sql, text) for name, sql in pairs]
     return _bool(exp.or_(*tests) if len(tests) > 1 else tests[0])
+
+
+def _starts_with(f: Field | None, sql: exp.Expression, text: str) -> exp.Expression:
+    """The value of ``sql`` starts with ``text``; for a multivalued field (``f``), any of its
+    values does, split as ``"x" in f`` splits them (``kinds.multivalued_items``)."""
+    items = kinds.multivalued_items(f, sql) if f is not None and f.type == FieldType.TEXT else None
+    if items is None:
+        return call("starts_with", sql, string(text))
+    item = exp.to_identifier("__item")  # field names never start with "_": no column is shadowed
+    found = call("list_filter", items, exp.Lambda(this=call("starts_with", item.copy(), string(text)), expressions=[item]))
+    return exp.GT(this=call("len", found), expression=exp.Literal.number(0))
 
 
 def like(ctx: Context, operand: Typed, pattern: Typed) -> Typed:

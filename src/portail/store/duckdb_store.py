@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import threading
 import uuid
 from collections import Counter
@@ -147,6 +148,9 @@ class DuckDBStore:
         self._fulltext: dict[str, tuple[fulltext.Index | None, str]] = {}
         #: Versions without indexes inside their file (whose index file is looked for at each call).
         self._bare: set[str] = set()
+        #: Versions whose index file is of an older folding of words, with that file's stamp: not
+        #: read (scans answer) until a reindex replaces the file (``_index``).
+        self._stale: dict[str, tuple[int, int]] = {}
         self._lookups = fulltext.LookupMemo()
         #: Versions' page files once opened (one not written yet is looked for again at each page).
         self._pages: dict[str, pages.PageFile] = {}
@@ -343,6 +347,7 @@ class DuckDBStore:
         alias = self._attached.pop(location, None)
         found = self._fulltext.pop(location, None)
         self._bare.discard(location)
+        self._stale.pop(location, None)
         self._pages.pop(location, None)
         self._lookups.forget(location)
         if self._reader is not None:
@@ -381,15 +386,24 @@ class DuckDBStore:
     def _index(self, location: str, alias: str) -> tuple[fulltext.Index | None, str]:
         """A version's indexes and the alias they are read under: its index file once written
         (looked for again at every call until then: it appears after publication), or the
-        version file itself (versions built before index files held their indexes inside)."""
+        version file itself (versions built before index files held their indexes inside). An
+        index file of an older folding of words (``fulltext.read_index``) is no index: its file
+        is stat'ed at each call, and read again once a reindex has replaced it."""
         with self._lock:
             if location in self._fulltext:
                 return self._fulltext[location]
             path = index_path(location)
-            if path.is_file():  # what else lies at that name is no index (nor attachable)
+            stamp = _stamp(path)
+            if stamp is not None and self._stale.get(location) == stamp:
+                return None, alias
+            if stamp is not None:  # what else lies at that name is no index (nor attachable)
                 index_alias = alias + "_ix"
                 self._connection().execute(f"ATTACH '{path}' AS {index_alias} (READ_ONLY)")
                 index = fulltext.read_index(self._connection(), index_alias)
+                if index is None:  # an older folding (or no index): nothing read it, let go now
+                    self._connection().execute(f"DETACH {index_alias}")
+                    self._stale[location] = stamp
+                    return None, alias
                 found = (_with_postings(self._connection(), index, index_alias, location), index_alias)
             elif location in self._bare:
                 return None, alias
@@ -556,6 +570,7 @@ class DuckDBStore:
             self._doomed.clear()
             self._fulltext.clear()
             self._bare.clear()
+            self._stale.clear()
             self._pages.clear()
             self._lookups.forget()
 
@@ -597,6 +612,16 @@ def _with_postings(con: duckdb.DuckDBPyConnection, index: fulltext.Index | None,
         return index
     found = postings.PostingsFile.open(path)
     return dataclasses.replace(index, postings=found) if found.token == token else index
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """A file's identity (inode, modification time), or ``None`` when no file lies there: a
+    reindex renames a new file into place, which changes it."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return (found.st_ino, found.st_mtime_ns) if stat.S_ISREG(found.st_mode) else None
 
 
 def index_path(location: str) -> Path:

@@ -8,9 +8,11 @@ default catalog (a version file is attached read-only under an alias), and ODSQL
 *prefixes* and *fuzzy* words (``search()``), not BM25 ranking. Two plain tables do exactly that
 and stay readable by any process that attaches the immutable file read-only:
 
-* ``fulltext_terms(term)``: every distinct word (lower case, accents stripped, split on
-  anything that is not a letter or a digit), sorted; prefix and fuzzy lookups scan this small
-  dictionary, never the records;
+* ``fulltext_terms(term)``: every distinct word (lower case, accents stripped, œ æ ß spelled
+  oe ae ss, split on anything that is not a letter or a digit: ``folded``), sorted; prefix and
+  fuzzy lookups scan this small dictionary, never the records;
+* ``fulltext_folding(folding)``: which folding the words were written with; an index of another
+  (an older build's) is not read, so that scans answer alike until it is written again;
 * ``fulltext(term, field, rid)``: one posting per (word, text field, row), sorted on ``term``
   (json fields too, as their JSON text: ODSQL reads them so; listed in ``FIELDS`` since then)
   so that the engine's zone maps skip every row group but the few holding the wanted words
@@ -85,6 +87,15 @@ RESOLVE = 2048
 #: dictionary is faster (1,000 constant communes: 64 ms against 32 on 2 M rows).
 VALUE_LIST = 64
 _SPLIT = r"[^\pL\pN]+"
+#: Letters that lower case and accent stripping leave whole, spelled as the words are typed
+#: (after lower case: Œ, Æ and ẞ lower to these).
+LIGATURES = {"œ": "oe", "æ": "ae", "ß": "ss"}
+_SPELLED = str.maketrans(LIGATURES)
+#: Which folding an index's words were written with (its ``FOLDING`` table; none: 1, before
+#: ``LIGATURES``). An index of another folding is not read (``read_index``): its words would
+#: disagree with the query's, so scans answer until ``portail dataset reindex`` writes it again.
+FOLDED_WITH = 2
+FOLDING = "fulltext_folding"
 _META = "portail_fulltext"
 #: On a match of a json field's text: only an index that lists the field answers it (``_held``).
 _LISTED = "portail_listed"
@@ -103,8 +114,13 @@ _SPAN = "portail_span"
 
 
 def folded(sql: exp.Expression) -> exp.Expression:
-    """Lower case without accents: how every word is compared."""
-    return exp.Anonymous(this="strip_accents", expressions=[exp.Lower(this=sql)])
+    """Lower case without accents, ligatures spelled out (``LIGATURES``): how every word is
+    compared. ``strip_accents`` leaves œ, æ and ß alone (no decomposition), so "coeur" would
+    never find "Cœur" without the replacements."""
+    out: exp.Expression = exp.Anonymous(this="strip_accents", expressions=[exp.Lower(this=sql)])
+    for letter, spelled in LIGATURES.items():
+        out = exp.Anonymous(this="replace", expressions=[out, exp.Literal.string(letter), exp.Literal.string(spelled)])
+    return out
 
 
 def words(sql: exp.Expression) -> exp.Expression:
@@ -113,12 +129,12 @@ def words(sql: exp.Expression) -> exp.Expression:
 
 
 def split(text: str) -> list[str]:
-    """The words of a search text, folded like the index (in Python, for the compiler)."""
-    import re
+    """The words of a search text, folded like the index (:func:`folded`, in Python, for the
+    compiler)."""
     import unicodedata
 
     decomposed = unicodedata.normalize("NFD", text.lower())
-    bare = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    bare = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn").translate(_SPELLED)
     return [w for w in re.split(r"[\W_]+", bare) if w]
 
 
@@ -831,15 +847,16 @@ def _conjuncts_of(condition: exp.Expression) -> list[exp.Expression]:
 
 
 def read_index(con: duckdb.DuckDBPyConnection, catalog: str) -> Index | None:
-    """The index of the version attached as ``catalog``, or ``None`` (built before indexes)."""
+    """The index of the version attached as ``catalog``, or ``None``: built before indexes, or
+    with another folding of words (``FOLDED_WITH``), which would answer otherwise than a scan."""
     found = {name for (name,) in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' AND table_name IN (?, ?, ?, ?) "
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' AND table_name IN (?, ?, ?, ?, ?) "
         "UNION SELECT view_name FROM duckdb_views() WHERE database_name = ? AND schema_name = 'main' AND view_name = ?",
-        [catalog, *ALL_TABLES, catalog, POSTINGS]).fetchall()}
-    if not set(TABLES) <= found:
+        [catalog, *ALL_TABLES, FOLDING, catalog, POSTINGS]).fetchall()}
+    if not set(TABLES) <= found or FOLDING not in found:
         return None
-    if VALUES not in found:
-        return Index()
+    if con.execute(f'SELECT max(folding) FROM "{catalog}".main.{FOLDING}').fetchone()[0] != FOLDED_WITH:
+        return None
     fields = con.execute(f'SELECT DISTINCT field FROM "{catalog}".main.{VALUES}').fetchall()
     # Sorted in Python, the order ``held_pairs`` bisects in (all rows, or too many to hold).
     held = con.execute(f'SELECT term, field, value FROM "{catalog}".main.{VALUES} LIMIT {HELD_VALUE_WORDS + 1}').fetchall()
@@ -903,6 +920,7 @@ def build(con: duckdb.DuckDBPyConnection, catalog: str, text_columns: Sequence[s
                     f"SELECT value AS term, field, rid FROM {keys.TABLE} WHERE {fields}")
         terms += f" UNION SELECT value FROM {target}.{keys.TABLE} WHERE {fields}"
     con.execute(f"CREATE TABLE {target}.{TERMS} AS {terms} ORDER BY term")
+    con.execute(f"CREATE TABLE {target}.{FOLDING} AS SELECT {FOLDED_WITH} AS folding")
     con.execute(f"CREATE TABLE {target}.{FIELDS} (field VARCHAR)")
     if posted:
         con.executemany(f"INSERT INTO {target}.{FIELDS} VALUES (?)", [[name] for name in posted])
