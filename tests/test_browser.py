@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from portail.auth import services as auth
 from portail.catalog import services
 from portail.operations import load_file
 from tests.live import live_server
@@ -26,6 +27,7 @@ SHOTS = ROOT / "test-output" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 VENDOR = ROOT / "src" / "portail" / "web" / "static" / "vendor"
+PASSWORD = "Correct-horse-42"
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +49,11 @@ def server(tmp_path_factory, refdata):
     load_file(instance, "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", publish=True)
     load_file(instance, "senateurs", refdata / "elus" / "rne_elus-senateurs-sen.csv", publish=True)
     load_file(instance, "departements", refdata / "geo" / "departements-version-simplifiee.geojson", publish=True)
+    with instance.session() as s:  # a reader, for the signed-in header (the server speaks plain HTTP)
+        auth.create_user(s, "lectrice", password=PASSWORD)
     instance.store.close()
     # Past 500 records in view the map clusters on the server: both ways get exercised here.
-    with live_server(home, env={"PORTAIL_MAP_DETAIL_RECORDS": "500"}) as base:
+    with live_server(home, env={"PORTAIL_MAP_DETAIL_RECORDS": "500", "PORTAIL_SESSION_COOKIE_SECURE": "false"}) as base:
         yield base
 
 
@@ -281,3 +285,44 @@ def test_no_serious_accessibility_violations(page, server):
         if serious:
             found[path] = serious
     assert not found, json.dumps(found, indent=1, ensure_ascii=False)
+
+
+#: WCAG's contrast ratio of an element's text on the nearest background painted behind it.
+CONTRAST = """(el) => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  let back = el;
+  while (back && rgb(getComputedStyle(back).backgroundColor).length > 3 && rgb(getComputedStyle(back).backgroundColor)[3] === 0) back = back.parentElement;
+  const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(rgb(getComputedStyle(back).backgroundColor))];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+def test_the_signed_in_header_is_readable(browser, server):
+    context = browser.new_context(locale="fr-FR")
+    page = context.new_page()
+    page.goto(server + "/login")
+    page.fill("#login", "lectrice")
+    page.fill("#password", PASSWORD)
+    page.click(".auth button[type=submit]")
+    page.wait_for_selector("header.site .signout")
+    name = page.locator("header.site .signout span")
+    assert name.inner_text() == "lectrice"
+    assert name.evaluate(CONTRAST) >= 4.5  # WCAG AA for normal text
+    context.close()
+
+
+def test_the_chart_says_when_groups_are_cut_off_and_buckets_dates_only(page, server):
+    page.goto(server + "/explore/dataset/logements/analyze/?chart.x=id_livraison")  # one record per value
+    page.wait_for_selector("#chart[data-state=ready]")
+    assert page.locator("#chart-table tbody tr").count() == 1000
+    assert "1 000 premiers groupes sur 4 141" in page.locator("#chart-status").inner_text().replace("\u202f", " ")
+    assert not page.locator("#c-bucket").is_visible()  # no date on the X axis
+    page.goto(server + "/explore/dataset/senateurs/analyze/?chart.x=code_sexe")
+    assert not page.locator("#c-bucket").is_visible()
+    page.select_option("#c-x", "date_de_naissance")
+    assert page.locator("#c-bucket").is_visible() and page.locator("#c-bucket").is_enabled()
+    page.wait_for_selector("#chart[data-state=ready]")
+    assert page.locator("#chart-status").inner_text() == ""  # every group drawn: nothing to say
+    assert not page.js_errors

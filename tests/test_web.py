@@ -151,7 +151,7 @@ def test_table_facets_refine_exclude_dates_and_record_detail(client):
 
 
 def test_bad_input_gives_clear_pages_not_500(client):
-    for params in ({"refine.nope": "1"}, {"sort": "nope"}, {"exclude.nope": "x"}):
+    for params in ({"refine.nope": "1"}, {"exclude.nope": "x"}):
         response = client.get("/explore/dataset/logements/table/", params=params)
         assert response.status_code == 400 and "Filtre invalide" in response.text and "nope" in response.text
     for tab in ("map", "analyze", "export"):
@@ -319,3 +319,136 @@ def test_an_unknown_record_says_so_and_an_unknown_address_is_a_page(client):
     api = client.get("/api/explore/v2.1/nope", headers={"Accept": "text/html"})  # APIs answer JSON
     assert api.status_code == 404 and api.json()["error_code"] == "NotFound"
     assert client.get("/nope").json()["error_code"] == "NotFound"  # a script asking no HTML
+
+
+def test_the_console_copy_button_reads_its_label_in_both_languages(client):
+    """Jinja reads ``t.copy`` as the dict's ``copy`` method: no key may be a dict method's name."""
+    assert not [k for k in STRINGS["fr"] if hasattr(dict, k)]
+    french = client.get("/explore/dataset/logements/api/", params={"lang": "fr"}).text
+    english = client.get("/explore/dataset/logements/api/", params={"lang": "en"}).text
+    assert '<button type="button" id="a-copy">Copier l&#39;URL</button>' in french
+    assert '<button type="button" id="a-copy">Copy the URL</button>' in english
+    assert "built-in method" not in french + english
+
+
+def test_a_quoted_catalogue_search_finds_what_the_api_finds(client):
+    api = client.get("/api/explore/v2.1/catalog/datasets", params={"where": '"sénateurs"'}).json()["total_count"]
+    for q in ('"sénateurs"', "sénateurs", '"logements sociaux"'):
+        html = client.get("/explore/", params={"q": q}).text
+        assert "1 jeu de données" in html, q
+    assert api == 1
+    assert "Aucun jeu de données" in client.get("/explore/", params={"q": '"sociaux logements"'}).text
+
+
+def test_a_failed_sign_in_keeps_the_page_language(tmp_path):
+    from portail.auth import services as auth
+    from tests.conftest import make_instance
+
+    instance = make_instance(tmp_path / "home", session_cookie_secure=False)
+    with instance.session() as s:
+        auth.create_user(s, "alice", password="Correct-horse-42")
+    client = TestClient(create_app(instance))
+    try:
+        assert 'href="/login?lang=en"' in client.get("/", params={"lang": "en"}).text  # the header's link too
+        form = client.get("/login", params={"lang": "en"}).text
+        action = unescape(re.search(r'<form method="post" action="([^"]+)"', form).group(1))
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        wrong = client.post(action, data={"login": "alice", "password": "nope", "csrf_token": token})
+        assert wrong.status_code == 401 and '<html lang="en">' in wrong.text and "Invalid login or password" in wrong.text
+    finally:
+        instance.store.close()
+
+
+def test_an_unknown_or_hidden_sort_shows_the_default_order(tmp_path, refdata):
+    """A sort is a preference, not a filter: a link sorting on a field that is gone (or hidden
+    from this visitor) shows the table in its default order; filter errors stay errors."""
+    from portail.auth import services as auth
+    from tests.conftest import Published, published_instance
+
+    instance = published_instance(tmp_path / "home", Published(
+        "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", "Logements"))
+    client = TestClient(create_app(instance))
+    try:
+        plain = client.get("/explore/dataset/logements/table/").text
+        first = re.findall(r"<tbody>(.*?)</tbody>", plain, re.S)[-1]
+        with instance.session() as s:
+            auth.set_dataset_security(s, services.get_dataset(s, "logements"), hidden_fields={"*": ["bs"]})
+        for sort in ("foo", "-bs", "geo_point_2d"):
+            response = client.get("/explore/dataset/logements/table/", params={"sort": sort, "lang": "en"})
+            assert response.status_code == 200 and "Invalid filter" not in response.text, sort
+            tabs = response.text.split('<nav class="tabs"')[1].split("</nav>")[0]
+            assert "4,174 records" in response.text and f"sort={sort}" not in tabs  # not passed on either
+        assert re.findall(r"<tbody>(.*?)</tbody>", response.text, re.S)[-1].count("<tr>") == first.count("<tr>")
+        assert client.get("/explore/dataset/logements/table/", params={"refine.bs": "RIVP"}).status_code == 400
+        assert 'aria-sort="descending"' in client.get("/explore/dataset/logements/table/", params={"sort": "-annee"}).text
+    finally:
+        instance.store.close()
+
+
+def test_counts_agree_in_number_the_french_and_english_way(client):
+    from portail.web.i18n import plural
+
+    assert [plural("records", n, "fr") for n in (0, 1, 2)] == ["enregistrement", "enregistrement", "enregistrements"]
+    assert [plural("records", n, "en") for n in (0, 1, 2)] == ["records", "record", "records"]
+    one = client.get("/explore/dataset/departements/table/", params={"q": "Corrèze", "lang": "fr"}).text
+    assert '"records-count" role="status">1 enregistrement sur 96</p>' in one
+    none = client.get("/explore/dataset/departements/map/", params={"q": "zzzz", "lang": "fr"}).text
+    assert "Tableau (0 enregistrement)</a>" in none and '"points_shown_one": "enregistrement affich\\u00e9"' in unescape(none)
+    english = client.get("/explore/dataset/departements/export/", params={"q": "Corrèze", "lang": "en"}).text
+    assert "With the current filters (1 record)" in english and "Whole dataset (96 records)" in english
+    assert "1 jeu de données" in client.get("/explore/", params={"q": '"Sénateurs"'}).text
+
+
+def test_the_information_tab_names_frequency_and_types_in_the_page_language(client):
+    from portail.catalog.services import FREQUENCIES
+    from portail.schema import FieldType
+
+    for strings in STRINGS.values():  # every value the catalogue allows has its words
+        assert all(f"frequency_{f}" in strings for f in FREQUENCIES) and all(f"type_{t}" in strings for t in FieldType)
+    instance = client.app.state.instance
+    with instance.session() as s:
+        services.update_metadata(s, services.get_dataset(s, "departements"), update_frequency="annual")
+    french = client.get("/explore/dataset/departements/information/", params={"lang": "fr"}).text
+    english = client.get("/explore/dataset/departements/information/", params={"lang": "en"}).text
+    assert "<td>Annuelle</td>" in french and "<td>Annual</td>" in english and "<td>annual</td>" not in french
+    assert "<td>Forme géographique</td>" in french and "<td>Geographic shape</td>" in english
+    assert "<td>Texte</td>" in french and "<td>text</td>" not in french
+
+
+def test_the_chart_groups_by_a_field_with_few_values_and_buckets_dates_only(instance, tmp_path):
+    """No date, no year, no facet annotation: the X axis is the first text field with few values,
+    not an id with one record per value (the chart would show its first 1,000 groups)."""
+    source = tmp_path / "communes.csv"
+    source.write_text("insee_com;nom;type;population\n" + "".join(
+        f"{n:05d};Commune {n};{'COM' if n % 3 else 'ARM'};{n * 10}\n" for n in range(300)), encoding="utf-8")
+    with instance.session() as s:
+        services.create_dataset(s, "communes", "Communes")
+    load_file(instance, "communes", source, publish=True)
+    web = TestClient(create_app(instance))
+    page = web.get("/explore/dataset/communes/analyze/").text
+    assert '<option value="type" selected>' in page
+    assert '<div hidden><label for="c-bucket">' in page and 'name="chart.bucket" disabled>' in page
+    assert '<option value="nom" selected>' in web.get("/explore/dataset/communes/analyze/", params={"chart.x": "nom"}).text
+
+
+def test_date_bucketing_is_offered_for_a_date_axis(client):
+    dated = client.get("/explore/dataset/senateurs/analyze/").text
+    assert '<option value="date_de_naissance" selected>' in dated
+    assert '<div ><label for="c-bucket">' in dated and 'name="chart.bucket" >' in dated
+
+
+def test_the_record_detail_has_its_own_title(client):
+    table = client.get("/explore/dataset/logements/table/").text
+    assert "<title>Tableau · Logements sociaux" in table
+    record = unescape(re.search(r'href="(\?[^"]*record=[0-9a-f]{40})"', table).group(1))
+    assert "<title>Enregistrement · Logements sociaux" in client.get("/explore/dataset/logements/table/" + record).text
+    english = client.get("/explore/dataset/logements/table/" + record + "&lang=en").text
+    assert "<title>Record · Logements sociaux" in english
+
+
+def test_the_catalogue_page_folds_ligatures_as_the_index_does():
+    """The catalogue page's search matched "œuvres" only when typed so; the API's full text
+    (``store.fulltext``) reads "oeuvres" alike."""
+    from portail.web import catalogue
+
+    assert catalogue.fold("Œuvres d'Æsop, GROßE Straße, Énergie") == "oeuvres d'aesop, grosse strasse, energie"

@@ -9,19 +9,28 @@ counter yet, so "popular" means the most records (said in the page's sort label)
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from portail.store.fulltext import LIGATURES
+
 FACETS = ("theme", "keyword", "publisher", "license", "features", "modified")
 SORTS = {"-modified": ("modified", True), "title": ("title", False), "-popularity": ("popularity", True)}
 GEO_TYPES = ("geo_point_2d", "geo_shape")
+#: A search's terms as the API's full text reads them (``api.text_search``): a "quoted phrase"
+#: or a bare word.
+_TERM = re.compile(r'"([^"]+)"|(\S+)')
+_SPELLED = str.maketrans(LIGATURES)
 
 
 def fold(text: str) -> str:
-    """Lower case without accents, for matching ``Énergie`` with ``energie``."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+    """Lower case without accents, ligatures spelled out, as the full-text index folds words
+    (``store.fulltext.LIGATURES``): ``Énergie`` matches ``energie``, ``Œuvres`` ``oeuvres``."""
+    bare = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+    return bare.translate(_SPELLED)
 
 
 def has_geo(dataset: Any) -> bool:
@@ -45,6 +54,13 @@ def facet_values(dataset: Any, name: str) -> list[str]:
     return []
 
 
+def terms(q: str) -> list[str]:
+    """The folded words and phrases of a search, without their quotes: ``"sénateurs"`` finds
+    what the API's ``where="sénateurs"`` finds, not the text with its quotes."""
+    found = (" ".join((quoted or word).strip('"').split()) for quoted, word in _TERM.findall(q))
+    return [fold(term) for term in found if term]
+
+
 def search_text(dataset: Any) -> str:
     fields = dataset.current.fields if dataset.current else []
     return fold(" ".join([dataset.slug, dataset.title, dataset.description or "", *(dataset.keywords or []),
@@ -64,9 +80,9 @@ class CatalogueResult:
 
 
 def search(datasets: list[Any], q: str, refine: dict[str, list[str]], sort: str) -> CatalogueResult:
-    """Datasets matching every word of ``q`` and every refinement (facet → values, all must
+    """Datasets matching every word and "phrase" of ``q`` and every refinement (facet → values, all must
     hold); each facet's counts ignore its own refinement, so its other values stay listed."""
-    words = [fold(w) for w in q.split()]
+    words = terms(q)
     found = [d for d in datasets if matches(d, words)]
 
     def keep(d: Any, skip: str | None = None) -> bool:

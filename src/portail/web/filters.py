@@ -86,6 +86,11 @@ class FilterState:
     def active(self) -> bool:
         return bool(self.q or self.refine or self.exclude)
 
+    def sorted_within(self, names: Iterable[str]) -> "FilterState":
+        """The state without a sort on a field not in ``names``: a stale or edited link (a field
+        renamed, or now hidden from the caller) shows the default order, not an error page."""
+        return self if self.sort.lstrip("-") in {"", *names} else replace(self, sort="")
+
     # -- changes, for facet links -------------------------------------------------------------
     def refined(self, name: str, value: str) -> bool:
         return (name, value) in self.refine

@@ -1,8 +1,10 @@
-"""UI strings in French and English, and numbers and dates written the way each language
-writes them. The language comes from ``?lang=``, then the browser's ``Accept-Language``.
+"""UI strings in French and English, and numbers, dates and counts (``plural``: "0 enregistrement",
+"0 records") written the way each language writes them. The language comes from ``?lang=``,
+then the browser's ``Accept-Language``.
 
 Every string a page or our own JavaScript shows lives here (the scripts get theirs through a
-``data-i18n`` JSON attribute), so a third language is one more dictionary.
+``data-i18n`` JSON attribute), so a third language is one more dictionary. A key is never the
+name of a dict method (``copy``, ``items``…): Jinja reads ``t.copy`` as the method, not the string.
 """
 
 from __future__ import annotations
@@ -45,18 +47,30 @@ STRINGS: dict[str, dict[str, str]] = {
         "y_agg": "Valeur (axe Y)", "count": "Nombre d'enregistrements", "sum": "Somme", "avg": "Moyenne", "min": "Minimum",
         "max": "Maximum", "y_field": "Champ numérique", "series": "Séries (optionnel)", "draw": "Tracer",
         "download_png": "Image PNG", "download_svg": "Image SVG", "download_csv": "Données CSV",
-        "chart_data": "Données du graphique (tableau)", "chart_alt": "Graphique : ", "no_numeric": "aucun champ numérique",
+        "chart_data": "Données du graphique (tableau)",
+        "groups_cut": "Seuls les {shown} premiers groupes sur {total} sont représentés : choisissez un axe X ayant moins de valeurs, ou filtrez.",
+        "chart_alt": "Graphique : ", "no_numeric": "aucun champ numérique",
         "export_filtered": "Avec les filtres en cours", "export_all": "Jeu de données complet",
         "export_intro": "Les liens sont les URL d'export de l'API : réutilisez-les dans vos scripts.",
         "format": "Format", "size": "Taille", "unknown_size": "calculée au téléchargement",
         "endpoint": "Point d'accès", "ep_records": "Enregistrements (records)", "ep_facets": "Facettes (facets)",
         "ep_export": "Export CSV (exports/csv)", "ep_dataset": "Métadonnées du jeu de données", "limit": "Nombre maximum",
-        "url": "URL", "copy": "Copier l'URL", "copied": "URL copiée", "run": "Envoyer la requête", "response": "Réponse",
+        "url": "URL", "copy_url": "Copier l'URL", "copied": "URL copiée", "run": "Envoyer la requête", "response": "Réponse",
         "snippets": "Exemples de code", "openapi": "Documentation OpenAPI", "error": "Erreur", "bad_filter": "Filtre invalide",
         "not_found": "Page introuvable", "select": "select (champs, expressions)",
         "where": "where (condition ODSQL)", "group_by": "group_by", "order_by": "order_by",
         "console_intro": "Composez une requête à l'API Explore v2.1 : l'URL, la commande curl et le code se mettent à jour.",
         "popular": "Les plus volumineux", "other": "Autres valeurs",
+        # the singular of a count's words (``plural``): 0 and 1 in French
+        "datasets_one": "Jeu de données", "records_one": "enregistrement", "total_records_one": "enregistrement publié",
+        "points_shown_one": "enregistrement affiché",
+        # update frequencies (catalog.services.FREQUENCIES) and field types (schema.FieldType)
+        "frequency_continuous": "En continu", "frequency_daily": "Quotidienne", "frequency_weekly": "Hebdomadaire",
+        "frequency_monthly": "Mensuelle", "frequency_quarterly": "Trimestrielle", "frequency_annual": "Annuelle",
+        "frequency_irregular": "Irrégulière", "frequency_never": "Jamais", "frequency_unknown": "Inconnue",
+        "type_text": "Texte", "type_int": "Nombre entier", "type_double": "Nombre décimal", "type_boolean": "Booléen",
+        "type_date": "Date", "type_datetime": "Date et heure", "type_geo_point_2d": "Point géographique",
+        "type_geo_shape": "Forme géographique", "type_json": "JSON", "type_file": "Fichier",
     },
     "en": {
         "search": "Search", "search_placeholder": "Search datasets", "datasets": "Datasets", "dataset": "Dataset", "records": "records",
@@ -92,18 +106,28 @@ STRINGS: dict[str, dict[str, str]] = {
         "y_agg": "Value (Y axis)", "count": "Number of records", "sum": "Sum", "avg": "Average", "min": "Minimum",
         "max": "Maximum", "y_field": "Numeric field", "series": "Series (optional)", "draw": "Draw",
         "download_png": "PNG image", "download_svg": "SVG image", "download_csv": "CSV data",
-        "chart_data": "Chart data (table)", "chart_alt": "Chart: ", "no_numeric": "no numeric field",
+        "chart_data": "Chart data (table)",
+        "groups_cut": "Only the first {shown} groups of {total} are drawn: choose an X axis with fewer values, or filter.",
+        "chart_alt": "Chart: ", "no_numeric": "no numeric field",
         "export_filtered": "With the current filters", "export_all": "Whole dataset",
         "export_intro": "Links are the API's export URLs: reuse them in your scripts.", "format": "Format",
         "size": "Size", "unknown_size": "computed on download", "endpoint": "Endpoint",
         "ep_records": "Records", "ep_facets": "Facets", "ep_export": "CSV export (exports/csv)",
-        "ep_dataset": "Dataset metadata", "limit": "Limit", "url": "URL", "copy": "Copy URL", "copied": "URL copied",
+        "ep_dataset": "Dataset metadata", "limit": "Limit", "url": "URL", "copy_url": "Copy the URL", "copied": "URL copied",
         "run": "Send request", "response": "Response", "snippets": "Code snippets", "openapi": "OpenAPI documentation",
         "error": "Error", "bad_filter": "Invalid filter", "not_found": "Page not found",
         "select": "select (fields, expressions)", "where": "where (ODSQL condition)", "group_by": "group_by",
         "order_by": "order_by",
         "console_intro": "Compose an Explore API v2.1 query: the URL, the curl command and the code follow.",
         "popular": "Largest datasets", "other": "Other values",
+        "datasets_one": "Dataset", "records_one": "record", "total_records_one": "published record",
+        "points_shown_one": "record shown",
+        "frequency_continuous": "Continuous", "frequency_daily": "Daily", "frequency_weekly": "Weekly",
+        "frequency_monthly": "Monthly", "frequency_quarterly": "Quarterly", "frequency_annual": "Annual",
+        "frequency_irregular": "Irregular", "frequency_never": "Never", "frequency_unknown": "Unknown",
+        "type_text": "Text", "type_int": "Integer", "type_double": "Decimal number", "type_boolean": "Boolean",
+        "type_date": "Date", "type_datetime": "Date and time", "type_geo_point_2d": "Geographic point",
+        "type_geo_shape": "Geographic shape", "type_json": "JSON", "type_file": "File",
     },
 }
 
@@ -113,6 +137,14 @@ _MONTHS = {
     "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December"],
 }
+
+
+def plural(key: str, n: int | float | None, lang: str) -> str:
+    """The string ``key`` agreeing with ``n``: its ``<key>_one`` form for one in English, for 0
+    and 1 in French ("0 enregistrement", "1 record"), as CLDR's plural rules say."""
+    one = n is not None and (abs(n) < 2 if lang == "fr" else n == 1)
+    strings = STRINGS[lang]
+    return strings.get(f"{key}_one", strings[key]) if one else strings[key]
 
 
 def language(query_lang: str | None, accept_language: str | None) -> str:

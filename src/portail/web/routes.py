@@ -32,7 +32,7 @@ from portail.exports import FORMATS
 from portail.schema import Field, FieldType, fields_from_json
 from portail.web import catalogue as cat
 from portail.web.filters import FilterState
-from portail.web.i18n import STRINGS, format_date, format_number, language
+from portail.web.i18n import STRINGS, format_date, format_number, language, plural
 
 STATIC = Path(__file__).parent / "static"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -40,7 +40,10 @@ PAGE_SIZE = 20
 TABLE_PAGE = 25
 TABS = ("information", "table", "map", "analyze", "export", "api")
 FACET_TYPES = (FieldType.TEXT, FieldType.DATE, FieldType.DATETIME, FieldType.BOOLEAN)
+DATE_TYPES = (FieldType.DATE, FieldType.DATETIME)
 MAX_FACETS = 8
+#: Geometries: the table offers no sort on them, and a sort on one in a URL is dropped.
+UNSORTABLE = (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE)
 API = "/api/explore/v2.1"
 _markdown = MarkdownIt("commonmark", {"html": False})
 # A description as plain text (catalogue results): Markdown rendered, then its tags dropped.
@@ -68,7 +71,8 @@ def _context(request: Request, portal: str, **values) -> dict:
             "logo_url": branding.logo_url if branding else None,
             "primary_color": branding.primary_color if branding else None,
             "portal_description": branding.description if branding else "",
-            "number": lambda v: format_number(v, lang), "date": lambda v: format_date(v, lang), **values}
+            "number": lambda v: format_number(v, lang), "plural": lambda key, n: plural(key, n, lang),
+            "date": lambda v: format_date(v, lang), **values}
 
 
 def missing_page(request: Request) -> HTMLResponse | RedirectResponse:
@@ -100,13 +104,23 @@ def facet_fields(fields: list[Field]) -> list[Field]:
     return annotated or [f for f in fields if f.type in FACET_TYPES][:MAX_FACETS]
 
 
-def default_x(fields: list[Field]) -> str:
-    """The chart's first X axis: a date, else a year-like number, else the first text field."""
-    for wanted in ((FieldType.DATE, FieldType.DATETIME), "year", (FieldType.TEXT, FieldType.BOOLEAN)):
-        for f in fields:
-            if (f.type in wanted) if isinstance(wanted, tuple) else any(w in f.name.lower() for w in ("annee", "year")):
-                return f.name
-    return fields[0].name if fields else ""
+def preferred_x(fields: list[Field]) -> str | None:
+    """The chart's first X axis when the schema names one: a field the publisher annotated as a
+    facet, else a date, else a year-like field (``annee``, ``year``)."""
+    for f in fields:
+        if "facet" in f.annotations:
+            return f.name
+    for f in fields:
+        if f.type in DATE_TYPES:
+            return f.name
+    return next((f.name for f in fields if any(w in f.name.lower() for w in ("annee", "year"))), None)
+
+
+def few_valued(facets: list[dict], total: int) -> list[str]:
+    """The facet fields whose listed (most frequent) values hold at least half of the ``total``
+    records: grouping by an id (``insee_com``) or a name draws thousands of small bars, cut off
+    at the chart's group limit, and a mostly empty field draws mostly nothing."""
+    return [f["name"] for f in facets if len(f["facets"]) > 1 and 2 * sum(v["count"] for v in f["facets"]) >= total]
 
 
 def _useful(facet: dict, state: FilterState) -> bool:
@@ -197,8 +211,9 @@ def web_router(portal: str) -> APIRouter:
         if dataset.slug != dataset_id:  # a former id of a renamed dataset: the page's address now
             query = f"?{request.url.query}" if request.url.query else ""
             return RedirectResponse(f"{portal_root(request)}/explore/dataset/{dataset.slug}/{tab}/{query}", status_code=301)
-        state = FilterState.from_query(request.query_params.multi_items())
-        fields = fields_from_json(dataset.current.fields)
+        fields = fields_from_json(dataset.current.fields)  # the caller's: hidden fields are gone
+        state = FilterState.from_query(request.query_params.multi_items()).sorted_within(
+            f.name for f in fields if f.type not in UNSORTABLE)
         geo = next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
             next((f for f in fields if f.type == FieldType.GEO_SHAPE), None)
         values = {"dataset": dataset, "fields": fields, "tab": tab, "tabs": TABS, "state": state, "geo": geo,
@@ -210,6 +225,14 @@ def web_router(portal: str) -> APIRouter:
             values.update(error=error.message, total=0, rows=[], facets=[], pages=1, page=1, formats=[], record=None)
             return render(request, "dataset.html", status=error.status, **values)
         return render(request, "dataset.html", **values)
+
+    def default_x(request: Request, dataset, fields: list[Field], total: int, common: dict) -> str:
+        """The chart's first X axis when the schema names none: the first text or boolean field
+        with few values, as the facets count them under the page's filters; else the first field."""
+        texts = [f.name for f in fields if f.type in (FieldType.TEXT, FieldType.BOOLEAN)][:MAX_FACETS]
+        facets = dataset_facets(instance(request), dataset, facet=texts, principal=request_principal(request),
+                                **common) if texts else []
+        return next(iter(few_valued(facets, total)), fields[0].name if fields else "")
 
     def _tab_values(request: Request, dataset, fields: list[Field], tab: str, state: FilterState, geo) -> dict:
         principal = request_principal(request)
@@ -238,7 +261,7 @@ def web_router(portal: str) -> APIRouter:
                     record = get_record(inst, dataset, record_id, principal=principal)
                 except ApiError:
                     record = {}
-            dates = {f.name for f in fields if f.type in (FieldType.DATE, FieldType.DATETIME)}
+            dates = {f.name for f in fields if f.type in DATE_TYPES}
             facets = [{**f, "facets": _chronological(f["facets"])} if f["name"] in dates else f
                       for f in facets if _useful(f, state)]
             return {"rows": result.results, "total": result.total_count, "page": page, "pages": pages,
@@ -260,8 +283,9 @@ def web_router(portal: str) -> APIRouter:
                      "bucket": params.get("chart.bucket", "year"), "y": params.get("chart.y", "count"),
                      "yfield": params.get("chart.yfield", ""), "series": params.get("chart.series", "")}
             if chart["x"] not in {f.name for f in groupable}:
-                chart["x"] = default_x(groupable)
+                chart["x"] = preferred_x(groupable) or default_x(request, dataset, groupable, total, common)
             return {"total": total, "api_query": api_query, "chart": chart, "numeric": numeric, "groupable": groupable,
+                    "dated": [f.name for f in groupable if f.type in DATE_TYPES],
                     "chart_ready": vendor_available("echarts/echarts.min.js"),
                     "field_types": json.dumps({f.name: str(f.type) for f in fields})}
         if tab == "export":

@@ -65,6 +65,16 @@
     return Object.assign(base, cfg.type === "bar" ? { xAxis: value, yAxis: category } : { xAxis: category, yAxis: value }, { series: series });
   }
 
+  // Date bucketing applies to a date on the X axis only: offered when one is chosen.
+  const xField = document.getElementById("c-x");
+  const bucket = document.getElementById("c-bucket");
+  function offerBucket() {
+    const dated = types[xField.value] === "date" || types[xField.value] === "datetime";
+    bucket.disabled = !dated;
+    bucket.parentElement.hidden = !dated;
+  }
+  xField.addEventListener("change", offerBucket);
+
   async function draw() {
     const params = query();
     document.getElementById("dl-csv").href = url("/exports/csv", params);
@@ -73,6 +83,11 @@
       const body = await response.json();
       if (!response.ok) throw new Error(body.message || response.statusText);
       fillTable(body.results);
+      if (body.total_count > body.results.length) { // the API's total_count of a group_by counts the groups
+        status.textContent = text.groups_cut.replace("{shown}", body.results.length.toLocaleString(lang))
+          .replace("{total}", body.total_count.toLocaleString(lang));
+        el.dataset.cut = "true";
+      }
       if (typeof echarts === "undefined") return;
       const chart = echarts.init(el, null, { renderer: "canvas" });
       const opts = option(body.results);

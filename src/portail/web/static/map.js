@@ -15,6 +15,9 @@
   const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
   const geo = "`" + d.geo + "`";
   const lang = document.documentElement.lang;
+  const plurals = new Intl.PluralRules(lang);
+  // "1 enregistrement affiché", "2 enregistrements affichés": the "_one" string for CLDR's "one" (0 and 1 in French)
+  const counted = (n, key) => `${n.toLocaleString(lang)} ${text[plurals.select(n) === "one" ? key + "_one" : key]}`;
 
   const style = { version: 8, sources: {}, layers: [{ id: "background", type: "background", paint: { "background-color": "#eef2f6" } }] };
   if (d.tiles) {
@@ -115,7 +118,7 @@
         features = collection.features.filter((f) => f.geometry);
         setSource("records", { type: "FeatureCollection", features: features }, { cluster: d.geoType === "geo_point_2d", clusterRadius: 40, clusterMaxZoom: 14 });
         setSource("server", { type: "FeatureCollection", features: [] });
-        status.textContent = `${features.length.toLocaleString(lang)} ${text.points_shown}`;
+        status.textContent = counted(features.length, "points_shown");
         el.dataset.mode = "records";
       } else {
         const zoom = Math.max(0, Math.min(25, Math.round(map.getZoom())));
@@ -126,7 +129,7 @@
         setSource("server", { type: "FeatureCollection", features: clusters });
         setSource("records", { type: "FeatureCollection", features: [] });
         features = [];
-        status.textContent = `${inView.toLocaleString(lang)} ${text.records} · ${text.clusters_note}`;
+        status.textContent = `${counted(inView, "records")} · ${text.clusters_note}`;
         el.dataset.mode = "clusters";
       }
       ensureLayers();
