@@ -697,6 +697,9 @@ def _geometry_kinds(instance: Instance, access: Access, query: exp.Select, colum
 
     geo = geometry_field(columns)
     column = exp.column(geo.name, table="exported", quoted=True)
+    if geo.type == FieldType.GEO_POINT_2D:  # points all: whether one lacks its point is the question
+        found = exp.select("1").from_(query.subquery("exported")).where(column.is_(exp.null())).limit(1)
+        return ("NULL", "POINT") if instance.store.query(access.dataset.current.location, found).num_rows else ("POINT",)
     kind = exp.alias_(exp.func("ST_GeometryType", exp.func("ST_GeomFromWKB", column)), "kind")
     found = exp.select(kind).from_(query.subquery("exported")).distinct()
     kinds = instance.store.query(access.dataset.current.location, found).column("kind").to_pylist()
@@ -762,7 +765,7 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
         raise ApiError(400, "InvalidRESTParameterError", f"The {fmt_name} export needs a {needed} field.")
     query = _where(plan.select, _filters(access, version, refine, exclude, text, disjunctive=tuple(disjunctive),
                                          timezone=timezone))
-    if plan.aggregated:  # geo_cluster()'s clusters merged over the rows all of its conditions keep
+    if odsql.merges_clusters(query):  # geo_cluster()'s clusters merged over the rows all of its conditions keep
         query = odsql.merge_clusters(query.copy() if query is plan.select else query)
     if offset:  # a copy: without filters ``query`` is still the plan's own, maybe shared, SELECT
         query = query.offset(exp.Literal.number(offset))
