@@ -41,7 +41,7 @@ def server(tmp_path_factory, refdata):
                                 description="Programmes de logements sociaux **financés** depuis 2001.",
                                 license="ODbL", publisher="Ville de Paris")
         services.create_dataset(s, "senateurs", "Sénateurs", themes=["Administration"], license="Licence Ouverte")
-        services.create_dataset(s, "departements", "Départements", themes=["Administration"])
+        services.create_dataset(s, "departements", "Départements", themes=["Administration"], portals=["public", "internal"])
         # labels the publisher gave: the map's popups and the chart's table show them
         services.set_field_override(s, services.get_dataset(s, "logements"), "bs", label="Bailleur social")
         services.set_field_override(s, services.get_dataset(s, "senateurs"), "date_de_naissance",
@@ -326,3 +326,25 @@ def test_the_chart_says_when_groups_are_cut_off_and_buckets_dates_only(page, ser
     page.wait_for_selector("#chart[data-state=ready]")
     assert page.locator("#chart-status").inner_text() == ""  # every group drawn: nothing to say
     assert not page.js_errors
+
+
+def test_the_internal_consoles_snippets_send_an_api_key(browser, server):
+    """Pasted from the internal portal's API tab, a snippet without credentials got 401: on a
+    private portal the snippets send a key placeholder and the page says where keys come from;
+    the public portal's need none."""
+    context = browser.new_context(locale="fr-FR")
+    page = context.new_page()
+    page.goto(server + "/interne/login")
+    page.fill("#login", "lectrice")
+    page.fill("#password", PASSWORD)
+    page.click(".auth button[type=submit]")
+    page.goto(server + "/interne/explore/dataset/departements/api/")
+    assert "YOUR_API_KEY" in page.locator("#a-key-note").inner_text()
+    assert "-H 'Authorization: Apikey YOUR_API_KEY'" in page.locator("#a-curl").inner_text()
+    assert '"Authorization": "Apikey YOUR_API_KEY"' in page.locator("#a-python").inner_text()
+    assert "Authorization: \"Apikey YOUR_API_KEY\"" in page.locator("#a-js").inner_text()
+    page.click("#console button[type=submit]")  # the page's own request carries its session
+    page.wait_for_function("document.getElementById('a-response').textContent.startsWith('HTTP 200')")
+    page.goto(server + "/explore/dataset/departements/api/")
+    assert page.locator("#a-key-note").count() == 0 and "Authorization" not in page.locator("#a-curl").inner_text()
+    context.close()

@@ -71,6 +71,7 @@ def _context(request: Request, portal: str, **values) -> dict:
             "logo_url": branding.logo_url if branding else None,
             "primary_color": branding.primary_color if branding else None,
             "portal_description": branding.description if branding else "",
+            "private_portal": branding is not None and branding.policy == "private",
             "number": lambda v: format_number(v, lang), "plural": lambda key, n: plural(key, n, lang),
             "date": lambda v: format_date(v, lang), **values}
 

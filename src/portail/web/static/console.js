@@ -25,9 +25,12 @@
   function update() {
     const u = address();
     $("a-url").value = u;
-    $("a-curl").textContent = `curl '${u.replace(/'/g, "'\\''")}'`;
-    $("a-python").textContent = `import requests\n\nresponse = requests.get(${JSON.stringify(u)})\nresponse.raise_for_status()\nprint(response.json())`;
-    $("a-js").textContent = `const response = await fetch(${JSON.stringify(u)});\nconst data = await response.json();\nconsole.log(data);`;
+    // A private portal's scripts send an API key (the page's own requests carry its session).
+    const key = form.dataset.key;
+    const header = key ? `Apikey ${key}` : "";
+    $("a-curl").textContent = `curl ${header ? `-H 'Authorization: ${header}' ` : ""}'${u.replace(/'/g, "'\\''")}'`;
+    $("a-python").textContent = `import requests\n\nresponse = requests.get(${JSON.stringify(u)}${header ? `, headers={"Authorization": ${JSON.stringify(header)}}` : ""})\nresponse.raise_for_status()\nprint(response.json())`;
+    $("a-js").textContent = `const response = await fetch(${JSON.stringify(u)}${header ? `, {headers: {Authorization: ${JSON.stringify(header)}}}` : ""});\nconst data = await response.json();\nconsole.log(data);`;
   }
   async function run(event) {
     event.preventDefault();
