@@ -406,9 +406,10 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
         out.print(f"PORTAIL_BASE_URL is not set: URIs in DCAT and RDF name {os.environ['PORTAIL_BASE_URL']} "
                   "(set it to the portal's public URL in production).", highlight=False)
     if not settings.management_token:
-        out.print("PORTAIL_MANAGEMENT_TOKEN is not set: the management API answers requests from this machine "
-                  "that no proxy forwarded, and signed-in administrators (set a token before scripts use it "
-                  "through a proxy).", highlight=False)
+        out.print("PORTAIL_MANAGEMENT_TOKEN is not set: the management API answers signed-in administrators, "
+                  "and as the operator any request from this machine that bears no proxy header. Behind a proxy "
+                  "that adds none (nginx's bare proxy_pass), every visitor would be the operator: set a token.",
+                  highlight=False)
     from portail.api.access_log import log_config
 
     uvicorn.run("portail.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",

@@ -174,7 +174,8 @@ def test_management_token(tmp_path):
     assert client.get(f"{MGMT}/datasets", headers={"Authorization": "Bearer s3cret"}).status_code == 200
 
 
-@pytest.mark.parametrize("header", ["X-Forwarded-For", "X-Real-IP", "Forwarded", "X-Forwarded-Host"])
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "X-Real-IP", "Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto",
+                                    "Via"])
 def test_without_a_token_a_forwarded_request_is_not_the_operator(client, header):
     """Without a token the management API answers this machine: a proxy on it (nginx passes no
     forwarding header unless told to) made every visitor's peer loopback, and a client's own
@@ -184,6 +185,9 @@ def test_without_a_token_a_forwarded_request_is_not_the_operator(client, header)
         forwarded = client.get(f"{MGMT}/datasets", headers={header: value})
         assert forwarded.status_code == 403, (header, value)
         assert client.get(f"{MGMT}/users", headers={header: value}).status_code == 403
+    # A page elsewhere led to this machine by a name resolving to it (DNS rebinding) names itself.
+    assert client.get(f"{MGMT}/datasets", headers={"Host": "evil.example"}).status_code == 403
+    assert client.get(f"{MGMT}/datasets", headers={"Host": "localhost:8000"}).status_code == 200
 
 
 def test_openapi_documents_every_route(client):

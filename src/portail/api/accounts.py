@@ -31,15 +31,26 @@ OPERATOR = Principal(roles=frozenset({"admin"}))
 #: Peers that are this machine (``testclient``: Starlette's test client). Not ``localhost``: a
 #: peer is an address, and that name only arrives through an ``X-Forwarded-For`` header.
 LOOPBACK = ("127.0.0.1", "::1", "testclient")
-#: Headers a reverse proxy adds: a request bearing one came from elsewhere, whatever its peer.
-FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host")
+#: Headers proxies add: a request bearing one came from elsewhere, whatever its peer.
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host", "x-forwarded-proto",
+                      "x-forwarded-port", "x-forwarded-server", "via", "x-client-ip", "true-client-ip",
+                      "cf-connecting-ip")
+#: The names this machine answers to itself (``testserver``: Starlette's test client). A browser
+#: led to a name that resolves to 127.0.0.1 (DNS rebinding) sends that name.
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1", "testserver")
 
 
 def is_local(request: Request) -> bool:
-    """Does the request come from this machine itself? Its peer is loopback and no proxy
-    forwarded it: behind a proxy on the same machine every visitor's peer is loopback (nginx
-    with no forwarding header set, or one passing a client's own header through)."""
+    """Does the request come from this machine itself? Its peer is loopback, it names this
+    machine in its Host, and it bears no header a proxy adds. A proxy on the same machine that
+    adds none (nginx's bare ``proxy_pass`` sends the upstream's address as Host and nothing
+    else) cannot be told apart: such a deployment must set a management token (``portail
+    serve`` says so)."""
     if request.client is None or request.client.host not in LOOPBACK:
+        return False
+    host = request.headers.get("host", "")
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if name.lower() not in LOCAL_HOSTS:
         return False
     return not any(name in request.headers for name in FORWARDING_HEADERS)
 
