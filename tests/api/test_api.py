@@ -349,6 +349,19 @@ def test_a_cursor_reads_only_versions_the_portal_served(client):
     upload(client, "walk", "v3.csv", b"n;v\n3;three\n")  # published over: the withdrawn version stays so
     assert client.get(url, params={"after": cursor(2)}).status_code == 410
     assert client.get(url, params={"after": cursor(1)}).json()["total_count"] == 1
+    # A version replaced long ago is closed too: replacing it took its data off the portal.
+    from datetime import timedelta
+
+    from portail.catalog import services
+    from portail.catalog.models import CURSOR_GRACE
+
+    instance = client.app.state.instance
+    with instance.session() as s:
+        for v in services.get_dataset(s, "walk").versions:
+            if v.published_at is not None:
+                v.published_at = v.published_at - CURSOR_GRACE - timedelta(minutes=1)
+    assert client.get(url, params={"after": cursor(1)}).status_code == 410
+    assert client.get(url, params={"after": cursor(3)}).json()["total_count"] == 1  # the current one, always
 
 
 def test_offset_links_stop_at_the_window(client):

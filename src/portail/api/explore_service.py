@@ -28,6 +28,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select as sql_select
@@ -421,7 +422,7 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
         number, last_rowid = decode_cursor(after)
         if number is not None:  # a cursor names its version: never one the portal does not serve
             version = access.dataset.version(number)
-            if version is None or not version.walkable(access.dataset.current_version):
+            if not access.dataset.walkable(number, datetime.now(UTC)):
                 raise ApiError(410, "CursorExpired", "The version this cursor walks is no longer kept; start again.")
     request = _PageRequest(select, order_by, limit, offset, tuple(refine or ()), tuple(exclude or ()), after is not None,
                            with_ids, tuple(where or ()), group_by, lang, timezone, text, max_limit, window,

@@ -7,11 +7,21 @@ an Alembic migration in ``migrations/versions``.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+#: How long a records cursor may keep walking a version after a newer one replaced it: a walk
+#: of millions of rows takes minutes; a day covers a nightly job started before a reload.
+CURSOR_GRACE = timedelta(hours=24)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone: they were written in UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -69,6 +79,21 @@ class Dataset(Base):
     def version(self, number: int | None) -> "DatasetVersion | None":
         return next((v for v in self.versions if v.number == number), None)
 
+    def walkable(self, number: int, now: datetime) -> bool:
+        """May a records cursor read version ``number``? The current one, or one replaced less
+        than ``CURSOR_GRACE`` ago by a newer publication (a walk begun on it goes on); never a
+        draft, a version withdrawn by going back to an older one, nor one replaced long ago (a
+        publisher replacing a version to take data off the portal takes it off for good)."""
+        version = self.version(number)
+        if version is None or version.status != "ready" or self.current_version is None:
+            return False
+        if number == self.current_version:
+            return True
+        if version.published_at is None or number > self.current_version:
+            return False
+        replaced = [_aware(v.published_at) for v in self.versions if v.number > number and v.published_at is not None]
+        return bool(replaced) and min(replaced) > now - CURSOR_GRACE
+
     @property
     def current(self) -> "DatasetVersion | None":
         return self.version(self.current_version)
@@ -97,13 +122,6 @@ class DatasetVersion(Base):
 
     dataset: Mapped[Dataset] = relationship(back_populates="versions")
 
-    def walkable(self, current: int | None) -> bool:
-        """May a records cursor read this version? The current one, or one published before
-        it and replaced since (a walk started on it goes on); never a draft, nor a version
-        withdrawn by going back to an older one (its content was taken off the portal)."""
-        if self.status != "ready" or current is None:
-            return False
-        return self.number == current or (self.published_at is not None and self.number < current)
 
 
 class Attachment(Base):
