@@ -228,3 +228,14 @@ def test_distance_from_shapes(portal, source, lon, lat):
     near_edge = {code for code, d in expected.items() if abs(d - radius) <= 0.003 * radius}
     got = ids(get(portal, "departements", where=f"within_distance(geo_shape, {point}, 60km)", select="code", limit=100), "code")
     assert kept - near_edge <= got <= kept | near_edge and kept
+
+
+def test_distance_from_a_shape_near_the_antipode(portal, source):
+    """The projection around a point tears towards its antipode: a département there was 0 m
+    away (its projected outline wrapped the origin). Far shapes keep the closest-point estimate,
+    within a few per cent of the sphere's answer."""
+    for lon, lat in ((-177.65, -48.85), (-177.55, -48.85)):  # Paris's antipode, and 0.1° east of it
+        point = f"geom'POINT({lon} {lat})'"
+        body = get(portal, "departements", select=f"code, distance(geo_shape, {point}) as d", where='code = "75"')
+        expected = haversine(lon, lat, 2.35, 48.86)  # Paris is small: any of its points will do
+        assert body["results"][0]["d"] == pytest.approx(expected, rel=0.01)

@@ -655,9 +655,28 @@ def sphere_distance(ctx: Context, a: Typed, b: Typed) -> exp.Expression:
                       "+units=m +no_defs")
         projected = call("ST_Transform", shape.sql, exp.Literal.string("EPSG:4326"), exp.Literal.string(projection),
                          exp.true())
-        return call("ST_Distance", projected, call("ST_Point", number(0), number(0)))
-    near_a = call("ST_ClosestPoint", a.sql, b.sql)
-    near_b = call("ST_ClosestPoint", b.sql.copy(), a.sql.copy())
+        measured = call("ST_Distance", projected, call("ST_Point", number(0), number(0)))
+        # Near the centre's antipode the projection tears (a shape there can wrap the origin:
+        # Paris was 0 m from its antipode): shapes centred beyond FAR_SHAPE keep the estimate.
+        centroid = call("ST_Distance_Sphere", call("ST_Point", number(centre[1]), number(centre[0])),
+                        _flip(call("ST_Centroid", shape.sql.copy())))
+        return exp.Case(ifs=[exp.If(this=exp.GT(this=centroid, expression=number(FAR_SHAPE)),
+                                    true=_closest_points(shape.sql.copy(), call("ST_Point", number(centre[0]),
+                                                                                number(centre[1]))))],
+                        default=measured)
+    return _closest_points(a.sql, b.sql)
+
+
+#: Metres (about 108°) past which a shape's distance to a point is no longer measured in the
+#: projection around the point, which tears towards the antipode (20,015 km away).
+FAR_SHAPE = 12_000_000
+
+
+def _closest_points(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+    """The great-circle distance between the closest points of two geometries found on plain
+    degrees: an estimate (longitudes are shorter than latitudes away from the equator)."""
+    near_a = call("ST_ClosestPoint", a, b)
+    near_b = call("ST_ClosestPoint", b.copy(), a.copy())
     return call("ST_Distance_Sphere", _flip(near_a), _flip(near_b))
 
 
