@@ -452,3 +452,21 @@ def test_the_catalogue_page_folds_ligatures_as_the_index_does():
     from portail.web import catalogue
 
     assert catalogue.fold("Œuvres d'Æsop, GROßE Straße, Énergie") == "oeuvres d'aesop, grosse strasse, energie"
+
+
+def test_a_multivalued_field_is_listed_in_the_table_and_the_record(tmp_path):
+    """The table showed a multivalued field as Python writes a list: ['rouge', 'vert']."""
+    from tests.conftest import Published, published_instance
+
+    path = tmp_path / "tags.csv"
+    path.write_text("nom;couleurs\nA;rouge;vert\n".replace("rouge;vert", '"rouge;vert"'), encoding="utf-8")
+    instance = published_instance(tmp_path / "home", Published("tags", path, annotations={"couleurs": {"multivalued": [";"]}}))
+    client = TestClient(create_app(instance))
+    try:
+        table = client.get("/explore/dataset/tags/table/").text
+        assert "rouge, vert" in table and "[&#39;rouge&#39;" not in table and "['rouge'" not in table
+        record_id = re.search(r"record=([0-9a-f]{40})", table).group(1)
+        record = client.get("/explore/dataset/tags/table/", params={"record": record_id}).text
+        assert "rouge, vert" in record
+    finally:
+        instance.store.close()

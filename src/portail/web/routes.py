@@ -48,6 +48,8 @@ API = "/api/explore/v2.1"
 _markdown = MarkdownIt("commonmark", {"html": False})
 # A description as plain text (catalogue results): Markdown rendered, then its tags dropped.
 TEMPLATES.env.filters["plain"] = lambda text: Markup(_markdown.render(text or "")).striptags()
+# A cell's value as people read it: a multivalued field's values listed (Python wrote ['a', 'c']).
+TEMPLATES.env.filters["shown"] = lambda value: ", ".join(map(str, value)) if isinstance(value, list) else value
 #: ``{% if url is web_url %}``: what a page may link to, by the catalogue's own rule.
 TEMPLATES.env.tests["web_url"] = lambda url: bool(url) and is_web_url(url)
 
