@@ -299,14 +299,20 @@ CONTRAST = """(el) => {
 }"""
 
 
-def test_the_signed_in_header_is_readable(browser, server):
+def signed_in(browser, login_url: str):
+    """A French browser context and its page, signed in as the reader through ``login_url``."""
     context = browser.new_context(locale="fr-FR")
     page = context.new_page()
-    page.goto(server + "/login")
+    page.goto(login_url)
     page.fill("#login", "lectrice")
     page.fill("#password", PASSWORD)
     page.click(".auth button[type=submit]")
     page.wait_for_selector("header.site .signout")
+    return context, page
+
+
+def test_the_signed_in_header_is_readable(browser, server):
+    context, page = signed_in(browser, server + "/login")
     name = page.locator("header.site .signout span")
     assert name.inner_text() == "lectrice"
     assert name.evaluate(CONTRAST) >= 4.5  # WCAG AA for normal text
@@ -332,12 +338,7 @@ def test_the_internal_consoles_snippets_send_an_api_key(browser, server):
     """Pasted from the internal portal's API tab, a snippet without credentials got 401: on a
     private portal the snippets send a key placeholder and the page says where keys come from;
     the public portal's need none."""
-    context = browser.new_context(locale="fr-FR")
-    page = context.new_page()
-    page.goto(server + "/interne/login")
-    page.fill("#login", "lectrice")
-    page.fill("#password", PASSWORD)
-    page.click(".auth button[type=submit]")
+    context, page = signed_in(browser, server + "/interne/login")
     page.goto(server + "/interne/explore/dataset/departements/api/")
     assert "YOUR_API_KEY" in page.locator("#a-key-note").inner_text()
     assert "-H 'Authorization: Apikey YOUR_API_KEY'" in page.locator("#a-curl").inner_text()

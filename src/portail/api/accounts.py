@@ -49,10 +49,9 @@ def is_local(request: Request) -> bool:
     if request.client is None or request.client.host not in LOOPBACK:
         return False
     host = request.headers.get("host", "")
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    if name.lower() not in LOCAL_HOSTS:
+    if (host if host.endswith("]") else host.rsplit(":", 1)[0]).lower() not in LOCAL_HOSTS:  # its port left out
         return False
-    return not any(name in request.headers for name in FORWARDING_HEADERS)
+    return not any(header in request.headers for header in FORWARDING_HEADERS)
 
 
 def caller(request: Request) -> Principal:
