@@ -391,6 +391,12 @@ def _v1_record(ds, columns: list[Field], row: dict[str, Any], record_id: str,
     return record
 
 
+def _v1_feature(record: dict[str, Any]) -> dict[str, Any]:
+    """A v1 record as a GeoJSON feature, as v1's search and download write them: its geometry,
+    its fields (points ``[lat, lon]``, shapes among them) as properties."""
+    return {"type": "Feature", "geometry": record.get("geometry"), "properties": record["fields"]}
+
+
 def _v1_records_json(ds, columns: list[Field], batches, timezone: str,
                      geometry_only: str | None = None, geojson: bool = False) -> Iterator[bytes]:
     """A JSON array of v1 records (``_v1_record``, ``geometry_only`` as there), written a batch at
@@ -408,7 +414,7 @@ def _v1_records_json(ds, columns: list[Field], batches, timezone: str,
             row = {f.name: record_value(f, v, tz) for f, v in zip(columns, values)}
             record = _v1_record(ds, columns, row, record_id, geometry_only)
             if geojson:
-                record = {"type": "Feature", "geometry": record.get("geometry"), "properties": record["fields"]}
+                record = _v1_feature(record)
             parts.append(("" if first else ",") + json.dumps(record, ensure_ascii=False, default=str))
             first = False
         if parts:
@@ -503,8 +509,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         if facets:
             body["facet_groups"] = groups
         if format.startswith("geojson"):
-            body = {"type": "FeatureCollection", "features": [
-                {"type": "Feature", "geometry": r.get("geometry"), "properties": r["fields"]} for r in records]}
+            body = {"type": "FeatureCollection", "features": [_v1_feature(r) for r in records]}
         return _padded(body, callback) if padded else body
 
     @query_route(router, "/api/records/1.0/download/", DOWNLOAD, post=True, summary="v1 record download (streamed)",
