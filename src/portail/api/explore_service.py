@@ -696,20 +696,20 @@ def _geometry_kinds(instance: Instance, access: Access, query: exp.Select, colum
     whose types it would tell): an empty polygon export is still a polygon layer."""
     from portail.exports.waypoints import geometry_field
 
-    geo = geometry_field(columns)
+    geo, location = geometry_field(columns), access.dataset.current.location
     column = exp.column(geo.name, table="exported", quoted=True)
     if geo.type == FieldType.GEO_POINT_2D:  # points all: whether one lacks its point is the question
         found = exp.select("1").from_(query.subquery("exported")).where(column.is_(exp.null())).limit(1)
-        return ("NULL", "POINT") if instance.store.query(access.dataset.current.location, found).num_rows else ("POINT",)
+        return ("NULL", "POINT") if instance.store.query(location, found).num_rows else ("POINT",)
     kind = exp.alias_(exp.func("ST_GeometryType", exp.func("ST_GeomFromWKB", column)), "kind")
     found = exp.select(kind).from_(query.subquery("exported")).distinct()
-    kinds = instance.store.query(access.dataset.current.location, found).column("kind").to_pylist()
+    kinds = instance.store.query(location, found).column("kind").to_pylist()
     if not any(kinds) and access.security.row_filter is None and \
             any(f.name == geo.name and f.type == geo.type for f in access.visible()):
         stored = exp.column(geo.name, quoted=True)
         found = exp.select(exp.alias_(exp.func("ST_GeometryType", stored), "kind")).from_("records") \
             .where(stored.is_(exp.null()).not_()).distinct()
-        kinds += instance.store.query(access.dataset.current.location, found).column("kind").to_pylist()
+        kinds += instance.store.query(location, found).column("kind").to_pylist()
     return tuple(sorted(str(k) if k is not None else "NULL" for k in kinds))
 
 

@@ -630,11 +630,17 @@ def _flipped(ctx: Context, t: Typed) -> exp.Expression:
     return call("ST_Point", stored[1], stored[0]) if stored is not None else _flip(t.sql)
 
 
+def _point_xy(t: Typed) -> tuple[float, float]:
+    """A constant point's longitude and latitude, as written (perhaps out of range)."""
+    x, y = (float(c) for c in shapely.get_coordinates(literals.parse_geometry(t.value))[0])
+    return x, y
+
+
 def _constant_centre(t: Typed) -> tuple[float, float] | None:
     """The longitude and latitude of a constant point in range, else None."""
     if not (t.constant and t.kind is Kind.POINT):
         return None
-    x, y = (float(c) for c in shapely.get_coordinates(literals.parse_geometry(t.value))[0])
+    x, y = _point_xy(t)
     return (x, y) if -180 <= x <= 180 and -90 <= y <= 90 else None
 
 
@@ -735,8 +741,7 @@ def _distance_box(lonlat: tuple[exp.Expression, exp.Expression], centre: Typed, 
     little larger than the circle), so that the exact great-circle test runs on few rows.
     Sound because stored coordinates are all in range (``ingest.load.flag_lonlat``); None when
     no box helps."""
-    x, y = (float(c) for c in shapely.get_coordinates(literals.parse_geometry(centre.value))[0])
-    lats, lons = _circle_bounds(x, y, metres)
+    lats, lons = _circle_bounds(*_point_xy(centre), metres)
     lon, lat = lonlat
     bounds = ([_between(lat, *lats)] if lats else []) + ([_between(lon, *lons)] if lons else [])
     return exp.and_(*bounds) if bounds else None
@@ -760,10 +765,11 @@ def _within_distance(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     target, centre, radius = args
     metres = _metres(ctx, radius)
     exact = exp.LTE(this=sphere_distance(ctx, target, centre), expression=number(metres))
-    stored = _stored_point(ctx, target) if target.kind is Kind.POINT and centre.kind is Kind.POINT else None
-    box = _distance_box(stored, centre, metres) if stored is not None and centre.constant else None
     if target.kind is Kind.SHAPE:
         box = _shape_distance_box(target, centre, metres)
+    else:
+        stored = _stored_point(ctx, target) if centre.kind is Kind.POINT else None
+        box = _distance_box(stored, centre, metres) if stored is not None and centre.constant else None
     return _bool(exp.and_(box, exact) if box is not None else exact)
 
 
