@@ -30,6 +30,25 @@ def make_instance(home: Path, **overrides) -> Instance:
     return open_instance(Settings(home=home, **overrides))
 
 
+def operator_client(instance: Instance):
+    """A test client of ``instance``'s app that, like an operator's script, sends the management
+    token (``auth.operator``) on management API calls, and nothing more elsewhere."""
+    from fastapi.testclient import TestClient
+
+    from portail.api import create_app
+    from portail.auth.operator import management_token
+
+    client = TestClient(create_app(instance))
+    bearer = f"Bearer {management_token(instance.settings)}"
+
+    def as_operator(request) -> None:
+        if request.url.path.startswith("/api/management/") and "authorization" not in request.headers:
+            request.headers["Authorization"] = bearer
+
+    client.event_hooks = {"request": [as_operator], "response": []}
+    return client
+
+
 @dataclass
 class Published:
     """A dataset to load and publish in a test instance: its file, its title and metadata, and

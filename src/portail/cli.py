@@ -406,10 +406,11 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
         out.print(f"PORTAIL_BASE_URL is not set: URIs in DCAT and RDF name {os.environ['PORTAIL_BASE_URL']} "
                   "(set it to the portal's public URL in production).", highlight=False)
     if not settings.management_token:
-        out.print("PORTAIL_MANAGEMENT_TOKEN is not set: the management API answers signed-in administrators, "
-                  "and as the operator any request from this machine that bears no proxy header. Behind a proxy "
-                  "that adds none (nginx's bare proxy_pass), every visitor would be the operator: set a token.",
-                  highlight=False)
+        from portail.auth.operator import management_token, token_path
+
+        management_token(settings)  # made now, so the operator can read it before the first call
+        out.print(f"PORTAIL_MANAGEMENT_TOKEN is not set: the management API's token is in {token_path(settings)} "
+                  "(send it as Authorization: Bearer …).", highlight=False)
     from portail.api.access_log import log_config
 
     uvicorn.run("portail.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",

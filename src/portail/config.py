@@ -88,7 +88,7 @@ class Settings(BaseSettings):
                              "of 2-5 ms, for about twice the version's size on disk (store.pages).")
     base_url: str = Field(default="http://127.0.0.1:8000", description="Public URL, used in links and DCAT URIs.")
     management_token: str | None = Field(default=None, description="Bearer token of the management API; "
-                                         "unset: open to loopback clients only.")
+                                         "unset: generated in the home's management-token file.")
     portal_title: str = Field(default="Portail open data", description="Name of the public portal (DCAT, RSS, pages).")
     portal_description: str = Field(default="Données ouvertes publiées par l'institution.",
                                     description="One-sentence description of the public portal.")

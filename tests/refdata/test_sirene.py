@@ -8,15 +8,14 @@ import io
 import zipfile
 
 import pytest
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from portail.api import create_app
 from portail.catalog import services
 from portail.cli import app
 from portail.ingest.errors import IngestError
 from portail.refdata import install_sirene
 from tests.processors.test_processors import load
+from tests.conftest import operator_client
 
 V3 = "sirene/sirene_v3_etablissements_isere_commerce_alimentaire.csv"
 OLD = "sirene/geo-sirene_35_small.csv"
@@ -94,8 +93,8 @@ def test_unmatched_codes_listed_in_cli_and_api(instance, refdata, tmp_path):
         services.set_pipeline(s, dataset, [{"processor": "sirene", "field": "siret", "on_error": "skip"}])
     lines = ["siret;montant"] + [f"{i:014d};{i}" for i in range(1, 151)] + [f"{rows_of(refdata, V3)[0]['siret']};7"]
     content = ("\n".join(lines) + "\n").encode()
-    response = TestClient(create_app(instance)).post("/api/management/v1/datasets/achats/data", params={"publish_now": True},
-                                                     files={"file": ("achats.csv", io.BytesIO(content), "text/csv")})
+    response = operator_client(instance).post("/api/management/v1/datasets/achats/data", params={"publish_now": True},
+                                             files={"file": ("achats.csv", io.BytesIO(content), "text/csv")})
     assert response.status_code == 200, response.text
     step = response.json()["report"]["processors"][0]
     assert step["unmatched"] == 150 and len(step["unmatched_records"]) == 100

@@ -1,8 +1,8 @@
 """Management API for accounts: users, groups, API keys, quotas, dataset security and grants, audit.
 
 The JSON twin of ``portail user|group|apikey|dataset security`` (same ``auth.services``
-functions). The caller is the operator (the management token as ``Authorization: Bearer``, or
-a loopback client when no token is configured), or a signed-in user (session cookie, with the
+functions). The caller is the operator (the management token as ``Authorization: Bearer``; see
+``auth.operator``), or a signed-in user (session cookie, with the
 CSRF header for changes, or an API key with the ``manage`` scope): each route asks
 ``auth.can`` for its action, so an admin may do everything, and anyone signed in may manage
 their own API keys. Secrets (a new key, a reset token) are in the response once and nowhere else.
@@ -26,40 +26,15 @@ from portail.auth.passwords import aware
 from portail.auth.permissions import may_manage_keys_of
 from portail.catalog import services as catalog
 
-#: The operator: the command line's equal (management token or loopback), acting as an admin.
+#: The operator: the command line's equal (the management token), acting as an admin.
 OPERATOR = Principal(roles=frozenset({"admin"}))
-#: Peers that are this machine (``testclient``: Starlette's test client). Not ``localhost``: a
-#: peer is an address, and that name only arrives through an ``X-Forwarded-For`` header.
-LOOPBACK = ("127.0.0.1", "::1", "testclient")
-#: Headers proxies add: a request bearing one came from elsewhere, whatever its peer.
-FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host", "x-forwarded-proto",
-                      "x-forwarded-port", "x-forwarded-server", "via", "x-client-ip", "true-client-ip",
-                      "cf-connecting-ip")
-#: The names this machine answers to itself (``testserver``: Starlette's test client). A browser
-#: led to a name that resolves to 127.0.0.1 (DNS rebinding) sends that name.
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1", "testserver")
-
-
-def is_local(request: Request) -> bool:
-    """Does the request come from this machine itself? Its peer is loopback, it names this
-    machine in its Host, and it bears no header a proxy adds. A proxy on the same machine that
-    adds none (nginx's bare ``proxy_pass`` sends the upstream's address as Host and nothing
-    else) cannot be told apart: such a deployment must set a management token (``portail
-    serve`` says so)."""
-    if request.client is None or request.client.host not in LOOPBACK:
-        return False
-    host = request.headers.get("host", "")
-    if (host if host.endswith("]") else host.rsplit(":", 1)[0]).lower() not in LOCAL_HOSTS:  # its port left out
-        return False
-    return not any(header in request.headers for header in FORWARDING_HEADERS)
-
-
 def caller(request: Request) -> Principal:
-    """Who calls the management API (``ApiError`` 401/403 when nobody acceptable)."""
-    token = request.app.state.instance.settings.management_token
+    """Who calls the management API (``ApiError`` 401 when nobody acceptable): the operator by
+    the management token (``auth.operator``: configured, or generated in the home), or a
+    signed-in user, whose rights each route asks ``auth.can`` for."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if token and scheme.lower() == "bearer" and not value.strip().startswith(ACCESS_PREFIX):  # not an OAuth2 token
-        if hmac.compare_digest(value.strip(), token):
+    if scheme.lower() == "bearer" and not value.strip().startswith(ACCESS_PREFIX):  # not an OAuth2 token
+        if hmac.compare_digest(value.strip().encode(), request.app.state.management_token.encode()):
             return OPERATOR
         raise ApiError(401, "Unauthorized", "A valid management token is required (Authorization: Bearer …).")
     from portail.api.deps import request_principal
@@ -67,12 +42,8 @@ def caller(request: Request) -> Principal:
     principal = request_principal(request)
     if principal.is_authenticated:
         return principal
-    if not token:
-        if is_local(request):
-            return OPERATOR
-        raise ApiError(403, "Forbidden", "The management API is only open to this machine until a token is "
-                                         "configured, or to signed-in administrators.")
-    raise ApiError(401, "Unauthorized", "Sign in, or send an API key with the manage scope or the management token.")
+    raise ApiError(401, "Unauthorized", "Sign in, or send an API key with the manage scope or the management token "
+                                        "(Authorization: Bearer …).")
 
 
 def _listed_dataset(session, principal: Principal, ref: str):

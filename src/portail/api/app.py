@@ -35,6 +35,7 @@ from portail.api.management import management_router
 from portail.api.openapi import install_openapi
 from portail.api.serialize import JSONAnswer
 from portail.api.v1 import v1_router
+from portail.auth.operator import management_token
 from portail.config import Portal
 from portail.operations import SETTLE_EVERY, Instance, current_locations, open_instance, settled_stamp
 
@@ -56,6 +57,7 @@ def create_app(instance: Instance | None = None) -> FastAPI:
         default_response_class=JSONAnswer,
     )
     app.state.instance = instance
+    app.state.management_token = management_token(instance.settings)  # generated on first start
 
     # First of the routes, which are tried in order: load balancers call it every few seconds,
     # and behind the ~120 routes of two portals its matching cost more than the answer.
@@ -78,6 +80,7 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     app.add_exception_handler(LoginRequired, login_redirect)
     from portail.web.auth_routes import auth_router
     from portail.web.oauth_routes import oauth_router
+    from portail.web.account_routes import account_router
 
     hosts = {p.hostname.lower(): p for p in instance.settings.portals if p.hostname}
     if hosts:
@@ -91,6 +94,7 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     for portal in instance.settings.portals:  # login/logout/SSO and OAuth2 pages, never behind a portal's gate
         app.include_router(auth_router(portal))
         app.include_router(oauth_router(portal))
+        app.include_router(account_router(portal))  # "My account": the signed-in user's keys and applications
     for portal in sorted(instance.settings.portals, key=lambda p: p.root == ""):
         mount_pages(app, portal)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).resolve().parents[1] / "web" / "static")), name="static")
