@@ -419,3 +419,45 @@ def verify_access_token(session: Session, token: str, at: datetime | None = None
             or row.client.revoked_at is not None or not row.user.is_active:
         return None
     return row
+
+
+# -- a user's own view of their applications ------------------------------------------------
+@dataclass(frozen=True)
+class UserGrant:
+    """An application that holds live tokens for a user ("connected applications"): what the
+    user authorized it to do, and when, so they can take it back. Never a token."""
+
+    client_id: str
+    client_name: str
+    scopes: tuple[str, ...]
+    authorized_at: datetime  # the oldest live token: when this access began
+    last_issued_at: datetime  # the newest: its latest refresh
+
+
+def user_grants(session: Session, user: User) -> list[UserGrant]:
+    """The applications with a live (unrevoked) token for ``user``, newest first. An access
+    token's hour does not matter: its refresh token, which never expires, keeps the access."""
+    rows = session.scalars(select(OAuthToken).where(OAuthToken.user_id == user.id, OAuthToken.revoked_at.is_(None))
+                           .options(selectinload(OAuthToken.client)))
+    found: dict[str, list[OAuthToken]] = {}
+    for row in rows:
+        if row.client.revoked_at is None:  # a revoked client's tokens work nowhere
+            found.setdefault(row.client_id, []).append(row)
+    grants = [UserGrant(client_id, tokens[0].client.name,
+                        tuple(sorted({s for t in tokens for s in (t.scopes or ["read"])})),
+                        min(aware(t.created_at) for t in tokens), max(aware(t.created_at) for t in tokens))
+              for client_id, tokens in found.items()]
+    return sorted(grants, key=lambda g: (g.last_issued_at, g.client_id), reverse=True)
+
+
+def revoke_user_grant(session: Session, user: User, client_id: str, *, actor: str | None = None,
+                      ip: str | None = None, at: datetime | None = None) -> int:
+    """``user`` takes back what they let ``client_id`` do: its access and refresh tokens for
+    them stop working (the client keeps working for others, and may ask again). Returns the
+    tokens revoked: 0 when the application held none for the user, and nothing is audited."""
+    at = at or now()
+    count = _revoke_tokens(session, (OAuthToken.user_id == user.id) & (OAuthToken.client_id == client_id), at)
+    if count:
+        record(session, "oauth.revoke_grant", actor=actor, target=f"oauth_client:{client_id}",
+               detail={"login": user.login, "tokens": count}, ip=ip, at=at)
+    return count

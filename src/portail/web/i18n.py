@@ -180,3 +180,110 @@ def format_date(value: date | datetime | None, lang: str) -> str:
         return ""
     month = _MONTHS[lang if lang in _MONTHS else "fr"][value.month - 1]
     return f"{value.day} {month} {value.year}" if lang == "fr" else f"{month} {value.day}, {value.year}"
+
+
+#: The "My account" page (``web/account_routes.py``): who is signed in, their API keys, the
+#: applications they authorized. Refusals of ``auth`` it shows are translated in ``ACCOUNT_FRENCH``.
+ACCOUNT: dict[str, dict[str, str]] = {
+    "fr": {
+        "title": "Mon compte", "profile": "Profil", "login": "Identifiant", "display_name": "Nom", "email": "Courriel",
+        "role": "Rôle", "groups": "Groupes", "no_group": "Aucun groupe",
+        "role_admin": "Administrateur", "role_publisher": "Éditeur", "role_data_owner": "Responsable de données",
+        "role_viewer": "Lecteur",
+        "api_keys": "Clés d'API",
+        "api_keys_intro": "Une clé d'API permet à vos scripts d'appeler l'API avec vos droits : envoyez-la dans "
+                          "l'en-tête Authorization: Apikey <clé>.",
+        "no_key": "Vous n'avez pas encore de clé d'API.", "key_name": "Nom", "key_id": "Identifiant",
+        "scopes": "Droits", "created": "Créée le", "expires": "Expire le", "last_used": "Dernière utilisation",
+        "status": "État", "actions": "Actions", "never": "Jamais", "no_expiry": "Sans expiration",
+        "state_active": "Active", "state_expired": "Expirée", "state_revoked": "Révoquée",
+        "scope_read": "Lecture", "scope_manage": "Gestion",
+        "scope_read_help": "lire les jeux de données et les enregistrements que vous pouvez voir",
+        "scope_manage_help": "gérer ce que votre rôle vous permet de gérer",
+        "limited": "limitée à {n} jeu(x) de données",
+        "create": "Créer une clé", "create_submit": "Créer la clé",
+        "expires_optional": "Date d'expiration (facultative)",
+        "name_help": "Pour la reconnaître, par exemple : script de sauvegarde.",
+        "created_title": "Votre nouvelle clé d'API",
+        "created_once": "Copiez-la maintenant : elle ne sera plus jamais affichée. Si vous la perdez, révoquez-la et "
+                        "créez-en une autre.",
+        "secret": "Clé d'API « {name} »", "copy_key": "Copier la clé", "copied_key": "Clé copiée",
+        "revoke": "Révoquer", "revoke_key": "Révoquer la clé {name}", "revoked_notice": "La clé {name} est révoquée.",
+        "applications": "Applications connectées",
+        "applications_intro": "Ces applications agissent en votre nom, avec les droits que vous leur avez accordés.",
+        "no_application": "Aucune application n'agit en votre nom.", "application": "Application",
+        "authorized": "Autorisée le", "revoke_application": "Retirer l'accès de {name}",
+        "application_revoked": "L'application n'a plus accès à votre compte.",
+        "sessions": "Sessions",
+        "everywhere_intro": "Termine toutes vos sessions, sur tous vos appareils, et retire l'accès de toutes les "
+                            "applications. Vos clés d'API restent valides.",
+        "everywhere": "Se déconnecter partout",
+        "name_required": "Donnez un nom à la clé.", "manage_refused": "Votre rôle ne permet pas de clé de gestion.",
+        "bad_date": "La date d'expiration n'est pas une date valide.",
+        "unknown_key": "Cette clé d'API n'existe pas.",
+        "unknown_application": "Cette application n'a pas accès à votre compte.",
+        "browser_only": "Cette page se consulte connecté dans un navigateur, pas avec une clé d'API ou un jeton "
+                        "d'application.",
+    },
+    "en": {
+        "title": "My account", "profile": "Profile", "login": "Login", "display_name": "Name", "email": "Email",
+        "role": "Role", "groups": "Groups", "no_group": "No group",
+        "role_admin": "Administrator", "role_publisher": "Publisher", "role_data_owner": "Data owner",
+        "role_viewer": "Viewer",
+        "api_keys": "API keys",
+        "api_keys_intro": "An API key lets your scripts call the API with your rights: send it in the "
+                          "Authorization: Apikey <key> header.",
+        "no_key": "You have no API key yet.", "key_name": "Name", "key_id": "Id",
+        "scopes": "Scopes", "created": "Created", "expires": "Expires", "last_used": "Last used",
+        "status": "Status", "actions": "Actions", "never": "Never", "no_expiry": "No expiry",
+        "state_active": "Active", "state_expired": "Expired", "state_revoked": "Revoked",
+        "scope_read": "Read", "scope_manage": "Manage",
+        "scope_read_help": "read the datasets and records you can see",
+        "scope_manage_help": "manage what your role lets you manage",
+        "limited": "limited to {n} dataset(s)",
+        "create": "Create a key", "create_submit": "Create the key", "expires_optional": "Expiry date (optional)",
+        "name_help": "To recognise it, for example: backup script.",
+        "created_title": "Your new API key",
+        "created_once": "Copy it now: it will not be shown again. If you lose it, revoke it and create another one.",
+        "secret": "API key “{name}”", "copy_key": "Copy the key", "copied_key": "Key copied",
+        "revoke": "Revoke", "revoke_key": "Revoke the key {name}", "revoked_notice": "The key {name} is revoked.",
+        "applications": "Connected applications",
+        "applications_intro": "These applications act on your behalf, with the rights you granted them.",
+        "no_application": "No application acts on your behalf.", "application": "Application",
+        "authorized": "Authorized", "revoke_application": "Remove the access of {name}",
+        "application_revoked": "The application no longer has access to your account.",
+        "sessions": "Sessions",
+        "everywhere_intro": "Ends all your sessions, on all your devices, and removes every application's access. "
+                            "Your API keys keep working.",
+        "everywhere": "Sign out everywhere",
+        "name_required": "Give the key a name.", "manage_refused": "Your role does not allow a management key.",
+        "bad_date": "The expiry date is not a valid date.",
+        "unknown_key": "This API key does not exist.",
+        "unknown_application": "This application has no access to your account.",
+        "browser_only": "This page is for a browser signed in, not for an API key or an application's token.",
+    },
+}
+#: The French of what ``auth.keys`` refuses a new key with (written in English for the APIs).
+ACCOUNT_FRENCH = {
+    "An API key's expiry date must be in the future": "La date d'expiration d'une clé d'API doit être dans le futur",
+    "An API key needs at least one scope (read or manage)": "Une clé d'API a besoin d'au moins un droit (lecture "
+                                                            "ou gestion)",
+}
+
+# -- the dataset table's column chooser and the restricted-view notice (web.routes.dataset_page) --
+STRINGS["fr"].update({
+    "columns_choose": "Afficher/masquer des colonnes", "columns_shown": "Colonnes affichées",
+    "columns_none": "Aucune case cochée : toutes les colonnes sont affichées.", "columns_all": "Toutes les colonnes",
+    "columns_count": "colonnes", "columns_count_one": "colonne", "export_columns": "Avec les colonnes choisies",
+    "restricted_rows": "Vue restreinte : vos droits limitent les lignes affichées.",
+    "restricted_columns": "Vue restreinte : vos droits limitent les colonnes affichées.",
+    "restricted_both": "Vue restreinte : vos droits limitent les lignes et les colonnes affichées.",
+})
+STRINGS["en"].update({
+    "columns_choose": "Show/hide columns", "columns_shown": "Columns shown",
+    "columns_none": "None ticked: every column is shown.", "columns_all": "All columns",
+    "columns_count": "columns", "columns_count_one": "column", "export_columns": "With the chosen columns",
+    "restricted_rows": "Restricted view: your rights limit the rows shown.",
+    "restricted_columns": "Restricted view: your rights limit the columns shown.",
+    "restricted_both": "Restricted view: your rights limit the rows and columns shown.",
+})
