@@ -1,6 +1,8 @@
 """The filter state a dataset page keeps in its URL, shared by every tab, as Opendatasoft
 writes it: ``q`` (full text), ``refine.<field>=<value>``, ``exclude.<field>=<value>`` (each may
-repeat), ``sort`` (``field`` or ``-field``).
+repeat), ``sort`` (``field`` or ``-field``); and, ours, ``fields=<field>`` (may repeat, as the
+table's column chooser, a GET form of checkboxes, sends it; ``fields=a,b`` reads the same): the
+table's columns, all when none is named.
 
 One state, two spellings: ``page_params`` for links between tabs and ``api_params`` for the
 Explore API (``where="<q>"``, ``refine=<field>:<value>``, ``exclude=…``), so the table, the map,
@@ -14,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
-from portail.odsql.ast import quote_string
+from portail.odsql.ast import quote_name, quote_string
 
 Pair = tuple[str, str]
 
@@ -29,11 +31,12 @@ class FilterState:
     refine: tuple[Pair, ...] = ()
     exclude: tuple[Pair, ...] = ()
     sort: str = ""
+    columns: tuple[str, ...] = ()  # the table's chosen columns (``fields=``), in schema order; none: all
     extra: tuple[Pair, ...] = field(default=(), compare=False)  # other page parameters (lang…), kept in links
 
     @classmethod
     def from_query(cls, items: Iterable[Pair]) -> "FilterState":
-        q, sort, refine, exclude, extra = "", "", [], [], []
+        q, sort, refine, exclude, columns, extra = "", "", [], [], [], []
         for key, value in items:
             if key == "q":
                 q = value.strip()
@@ -43,16 +46,20 @@ class FilterState:
                 refine.append((key[7:], value))
             elif key.startswith("exclude.") and len(key) > 8 and value != "":
                 exclude.append((key[8:], value))
+            elif key == "fields":
+                columns += [name.strip() for name in value.split(",") if name.strip()]
             elif key == "lang":
                 extra.append((key, value))
-        return cls(q, tuple(dict.fromkeys(refine)), tuple(dict.fromkeys(exclude)), sort, tuple(extra))
+        return cls(q, tuple(dict.fromkeys(refine)), tuple(dict.fromkeys(exclude)), sort, tuple(dict.fromkeys(columns)),
+                   tuple(extra))
 
     # -- the two spellings --------------------------------------------------------------------
     def page_params(self, **changes: str | int | None) -> list[Pair]:
         """The state as page URL parameters, with ``changes`` (``page=2``…) appended; ``None`` or
         empty values drop out."""
         pairs = [("q", self.q)] + [(f"refine.{k}", v) for k, v in self.refine] + \
-                [(f"exclude.{k}", v) for k, v in self.exclude] + [("sort", self.sort)] + list(self.extra)
+                [(f"exclude.{k}", v) for k, v in self.exclude] + [("sort", self.sort)] + \
+                [("fields", name) for name in self.columns] + list(self.extra)
         pairs += [(k, str(v)) for k, v in changes.items() if v not in (None, "")]
         return [(k, v) for k, v in pairs if v != ""]
 
@@ -83,6 +90,11 @@ class FilterState:
                [("exclude", e) for e in self.exclude_args]
 
     @property
+    def select(self) -> str | None:
+        """The chosen columns as an Explore API ``select`` (exports, console); ``None``: all."""
+        return ",".join(quote_name(name) for name in self.columns) or None
+
+    @property
     def active(self) -> bool:
         return bool(self.q or self.refine or self.exclude)
 
@@ -90,6 +102,18 @@ class FilterState:
         """The state without a sort on a field not in ``names``: a stale or edited link (a field
         renamed, or now hidden from the caller) shows the default order, not an error page."""
         return self if self.sort.lstrip("-") in {"", *names} else replace(self, sort="")
+
+    def shown_within(self, names: Iterable[str]) -> "FilterState":
+        """The state with its columns among ``names`` (the table's, in schema order): a name
+        unknown, renamed or hidden from the caller is dropped, not an error; none left, or every
+        one chosen, is the default (all columns), so the table never has none."""
+        names = list(names)
+        kept = tuple(name for name in names if name in self.columns)
+        return replace(self, columns=() if len(kept) in (0, len(names)) else kept)
+
+    def shows(self, name: str) -> bool:
+        """Is the column ``name`` in the table (every one is, unless some are chosen)?"""
+        return not self.columns or name in self.columns
 
     # -- changes, for facet links -------------------------------------------------------------
     def refined(self, name: str, value: str) -> bool:

@@ -24,9 +24,10 @@ from markupsafe import Markup
 
 from portail.api.deps import login_url, request_principal
 from portail.api.errors import ApiError
-from portail.api.explore_service import (dataset_facets, get_record, get_visible_dataset, query_records,
-                                         visible_datasets)
+from portail.api.explore_service import (dataset_access, dataset_facets, get_record, get_visible_dataset,
+                                         query_records, visible_datasets)
 from portail.api.facets import facetable
+from portail.auth import Principal
 from portail.catalog.services import is_web_url
 from portail.exports import FORMATS
 from portail.schema import Field, FieldType, fields_from_json
@@ -126,6 +127,18 @@ def few_valued(facets: list[dict], total: int) -> list[str]:
     return [f["name"] for f in facets if len(f["facets"]) > 1 and 2 * sum(v["count"] for v in f["facets"]) >= total]
 
 
+def restriction(request: Request, dataset, principal: Principal) -> str | None:
+    """What the signed-in caller's rights hold back of ``dataset``, for the page's notice:
+    ``"rows"`` (a record filter of one of their groups), ``"columns"`` (hidden fields), ``"both"``
+    or ``None``. Asked of ``dataset_access``, the API's own answer (``auth.security_for``), so
+    the notice and the queries never disagree; only whether a rule applies, never its text."""
+    if not principal.is_authenticated:
+        return None
+    security = dataset_access(request.app.state.instance, dataset, principal).security
+    rows, columns = security.row_filter is not None, bool(security.hidden_fields)
+    return "both" if rows and columns else "rows" if rows else "columns" if columns else None
+
+
 def _useful(facet: dict, state: FilterState) -> bool:
     values = facet["facets"]
     if any(state.refined(facet["name"], v["value"]) or state.excluded(facet["name"], v["value"]) for v in values):
@@ -215,13 +228,15 @@ def web_router(portal: str) -> APIRouter:
             query = f"?{request.url.query}" if request.url.query else ""
             return RedirectResponse(f"{portal_root(request)}/explore/dataset/{dataset.slug}/{tab}/{query}", status_code=301)
         fields = fields_from_json(dataset.current.fields)  # the caller's: hidden fields are gone
+        columns = [f for f in fields if f.type != FieldType.GEO_SHAPE]  # the table's, offered in its chooser
         state = FilterState.from_query(request.query_params.multi_items()).sorted_within(
-            f.name for f in fields if f.type not in UNSORTABLE)
+            f.name for f in fields if f.type not in UNSORTABLE).shown_within(f.name for f in columns)
         geo = next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
             next((f for f in fields if f.type == FieldType.GEO_SHAPE), None)
         values = {"dataset": dataset, "fields": fields, "tab": tab, "tabs": TABS, "state": state, "geo": geo,
                   "description_html": _markdown.render(dataset.description or ""), "error": None,
-                  "labels": {f.name: f.label for f in fields}}
+                  "labels": {f.name: f.label for f in fields}, "columns": columns,
+                  "shown": [f for f in columns if state.shows(f.name)], "restricted": restriction(request, dataset, principal)}
         try:
             values.update(_tab_values(request, dataset, fields, tab, state, geo))
         except ApiError as error:  # a bad refine/sort/q in the URL: say so, keep the page
@@ -295,8 +310,11 @@ def web_router(portal: str) -> APIRouter:
             total = query_records(inst, dataset, limit=0, principal=principal, **common).total_count if state.active \
                 else dataset.records_count
             base = f"{portal_root(request)}{API}/catalog/datasets/{dataset.slug}/exports"
-            formats = [(name, f"{base}/{name}" + (f"?{api_query}" if api_query else ""), f"{base}/{name}")
-                       for name, fmt in FORMATS.items() if fmt.fits(fields)]
+            # The current view: its filters and its chosen columns (none left for a format, no link).
+            view = urlencode(([("select", state.select)] if state.select else []) + state.api_params())
+            chosen = [f for f in fields if state.shows(f.name)]
+            formats = [(name, f"{base}/{name}" + (f"?{view}" if view else "") if fmt.fits(chosen) else None,
+                        f"{base}/{name}") for name, fmt in FORMATS.items() if fmt.fits(fields)]
             return {"formats": formats, "total": total}
         if tab == "api":
             return {"api_query": api_query}

@@ -1,0 +1,86 @@
+"""The table's column chooser in a real headless Chromium against a real server process
+(``tests/live.py``): untick a column, see it gone and the choice in the URL, reload and keep
+it, with no serious axe-core violation on the page (chooser open)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from portail.catalog import services
+from portail.operations import load_file
+from tests.live import live_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, refdata):
+    from tests.conftest import make_instance
+
+    home = tmp_path_factory.mktemp("browser-columns") / "home"
+    instance = make_instance(home)
+    with instance.session() as s:
+        services.create_dataset(s, "senateurs", "Sénateurs", themes=["Administration"])
+        services.set_field_override(s, services.get_dataset(s, "senateurs"), "date_de_naissance",
+                                    label="Date de naissance")
+    load_file(instance, "senateurs", refdata / "elus" / "rne_elus-senateurs-sen.csv", publish=True)
+    instance.store.close()
+    with live_server(home) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists() or not AXE.is_file():
+        pytest.fail("Chromium or axe-core missing: .ci/run installs chromium, `make install` axe-core")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.js_errors = errors
+        yield page
+        browser.close()
+
+
+def test_untick_a_column_and_keep_the_choice_in_the_url(page, server):
+    page.goto(server + "/explore/dataset/senateurs/table/")
+    headers = page.locator("table.records thead th")
+    before = headers.all_inner_texts()
+    assert "Date de naissance" in [h.strip() for h in before]
+
+    page.click("details.column-chooser summary")
+    page.get_by_role("checkbox", name="Date de naissance").uncheck()
+    page.get_by_role("button", name="Appliquer").click()
+    page.wait_for_url("**fields=**")
+    after = [h.strip() for h in headers.all_inner_texts()]
+    assert "Date de naissance" not in after and len(after) == len(before) - 1
+    chosen = parse_qs(urlsplit(page.url).query)["fields"]
+    assert "date_de_naissance" not in chosen and len(chosen) == len(before) - 2  # less the detail column
+    cells = page.locator("table.records tbody tr").first.locator("td")
+    assert cells.count() == len(after)
+
+    page.reload()
+    assert [h.strip() for h in headers.all_inner_texts()] == after
+    page.click("details.column-chooser summary")
+    assert not page.get_by_role("checkbox", name="Date de naissance").is_checked()
+    export = page.locator("nav.tabs a", has_text="Export").get_attribute("href")
+    assert parse_qs(urlsplit(export).query)["fields"] == chosen  # the other tabs keep the choice
+
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    serious = [f"{v['id']}: {v['help']} e.g. {v['nodes'][0]['html'][:120]}"
+               for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert not serious, json.dumps(serious, indent=1, ensure_ascii=False)
+    assert not page.js_errors
