@@ -341,6 +341,7 @@ def test_the_internal_consoles_snippets_send_an_api_key(browser, server):
     context, page = signed_in(browser, server + "/interne/login")
     page.goto(server + "/interne/explore/dataset/departements/api/")
     assert "YOUR_API_KEY" in page.locator("#a-key-note").inner_text()
+    assert page.locator("#a-key-note a").get_attribute("href").startswith("/interne/account")  # where keys are made
     assert "-H 'Authorization: Apikey YOUR_API_KEY'" in page.locator("#a-curl").inner_text()
     assert '"Authorization": "Apikey YOUR_API_KEY"' in page.locator("#a-python").inner_text()
     assert "Authorization: \"Apikey YOUR_API_KEY\"" in page.locator("#a-js").inner_text()

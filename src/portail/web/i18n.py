@@ -60,8 +60,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "not_found": "Page introuvable", "select": "select (champs, expressions)",
         "where": "where (condition ODSQL)", "group_by": "group_by", "order_by": "order_by",
         "console_intro": "Composez une requête à l'API Explore v2.1 : l'URL, la commande curl et le code se mettent à jour.",
-        "console_key": "Ce portail demande une clé d'API à vos scripts : remplacez YOUR_API_KEY par la vôtre (un "
-                       "administrateur la crée avec portail apikey create). Le bouton « Envoyer la requête » utilise votre session.",
+        "console_key": "Ce portail demande une clé d'API à vos scripts : remplacez YOUR_API_KEY par la vôtre, que vous "
+                       "créez sur la page", "console_key_page": "Mon compte",
+        "console_session": "Le bouton « Envoyer la requête » utilise votre session.",
         "popular": "Les plus volumineux", "other": "Autres valeurs",
         # the singular of a count's words (``plural``): 0 and 1 in French
         "datasets_one": "Jeu de données", "records_one": "enregistrement", "total_records_one": "enregistrement publié",
@@ -121,8 +122,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "select": "select (fields, expressions)", "where": "where (ODSQL condition)", "group_by": "group_by",
         "order_by": "order_by",
         "console_intro": "Compose an Explore API v2.1 query: the URL, the curl command and the code follow.",
-        "console_key": "This portal asks your scripts for an API key: replace YOUR_API_KEY with yours (an administrator "
-                       "creates it with portail apikey create). The “Send request” button uses your session.",
+        "console_key": "This portal asks your scripts for an API key: replace YOUR_API_KEY with yours, which you create "
+                       "on the page", "console_key_page": "My account",
+        "console_session": "The “Send request” button uses your session.",
         "popular": "Largest datasets", "other": "Other values",
         "datasets_one": "Dataset", "records_one": "record", "total_records_one": "published record",
         "points_shown_one": "record shown",
