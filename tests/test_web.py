@@ -108,7 +108,7 @@ def test_one_filter_state_drives_table_facets_export_map_and_console(client):
     table = client.get("/explore/dataset/logements/table/", params=params).text
     count = int(re.search(r'id="records-count" role="status">([\d ]+) enregistrements', table).group(1).replace(" ", ""))
     api = client.get("/api/explore/v2.1/catalog/datasets/logements/records",
-                     params={"refine": "bs:RIVP", "where": '"rue"', "limit": 0}).json()
+                     params={"refine": "bs:RIVP", "where": 'search(*, "rue")', "limit": 0}).json()
     assert count == api["total_count"] and 0 < count < 783
     assert "bs = RIVP" in table  # the active filter, with a link to remove it
     # every tab link keeps the state
@@ -124,7 +124,7 @@ def test_one_filter_state_drives_table_facets_export_map_and_console(client):
     for tab in ("map", "api", "analyze"):
         page = client.get(f"/explore/dataset/logements/{tab}/", params=params).text
         filters = dict(parse_qsl(unescape(re.search(r'data-filters="([^"]*)"', page).group(1))))
-        assert filters == {"where": '"rue"', "refine": "bs:RIVP"}
+        assert filters == {"where": 'search(*, "rue")', "refine": "bs:RIVP"}
 
 
 def test_table_facets_refine_exclude_dates_and_record_detail(client):
@@ -191,7 +191,7 @@ def test_filter_state_round_trip():
     state = FilterState.from_query([("q", "rue"), ("refine.bs", "RIVP"), ("refine.bs", "RIVP"), ("exclude.ville", "Paris"),
                                     ("sort", "-annee"), ("lang", "en"), ("page", "3")])
     assert state.refine == (("bs", "RIVP"),) and state.exclude == (("ville", "Paris"),)
-    assert state.api_params() == [("where", '"rue"'), ("refine", "bs:RIVP"), ("exclude", "ville:Paris")]
+    assert state.api_params() == [("where", 'search(*, "rue")'), ("refine", "bs:RIVP"), ("exclude", "ville:Paris")]
     assert state.order_by == "`annee` desc" and state.sorted_by("annee").sort == "annee"
     assert state.toggle("bs", "RIVP").refine == () and state.toggle("bs", "RIVP", exclude=True).exclude[-1] == ("bs", "RIVP")
     assert "page=2" in state.query_string(page=2) and "lang=en" in state.query_string()

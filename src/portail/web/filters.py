@@ -5,7 +5,7 @@ table's column chooser, a GET form of checkboxes, sends it; ``fields=a,b`` reads
 table's columns, all when none is named.
 
 One state, two spellings: ``page_params`` for links between tabs and ``api_params`` for the
-Explore API (``where="<q>"``, ``refine=<field>:<value>``, ``exclude=…``), so the table, the map,
+Explore API (``where=search(*, "<q>")``, ``refine=<field>:<value>``, ``exclude=…``), so the table, the map,
 the charts, the exports and the console all ask the same question. Pure: no HTTP, no SQL; the
 values reach the services as API parameters and are checked there like any API call.
 """
@@ -69,7 +69,10 @@ class FilterState:
 
     @property
     def where(self) -> list[str]:
-        return [odsql_string(self.q)] if self.q else []
+        """The search box as ``search(*, …)``: typed words find what they begin (the last one)
+        or nearly spell (the others), as a search box should; a bare string, which the API
+        reads as the reference defines it, would ask for whole words only."""
+        return [f"search(*, {odsql_string(self.q)})"] if self.q else []
 
     @property
     def refine_args(self) -> list[str]:
