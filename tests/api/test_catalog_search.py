@@ -292,6 +292,29 @@ def test_full_text_reads_descriptive_metadata_only(client, where, expected):
     assert sorted(ids(get(client, where=where, limit=100))) == expected
 
 
+@pytest.mark.parametrize("where, expected", [
+    ('"transport"', []),  # only a prefix of the theme "Transports": a bare string's words are whole
+    ('"transport*"', ["bus", "velos"]),
+    ('search(*, "transport")', ["bus", "velos"]),  # search()'s last word is a prefix
+    ('"budgat primitif"', []),  # one letter off: search()'s earlier words are fuzzy, a bare string's not
+    ('search(*, "budgat primitif")', ["budget"]),
+    ('"VELO"', ["velos"]),  # accents and case ignored ("vélo"; the id "velos" is another word)
+    ('"comptage paris"', ["velos"]),  # every word, in any field: title and publisher
+    ('"paris" and not "vélo"', ["budget"]),
+])
+def test_a_bare_string_on_the_catalogue_follows_the_reference(client, where, expected):
+    """Reference §5.4 item 1, over the catalogue's descriptive metadata as over records."""
+    assert sorted(ids(get(client, where=where, limit=100))) == expected
+
+
+def test_qv1_words_keep_v1_full_text(client):
+    """``qv1`` (and v1's dataset search) is v1's ``q``, whose documentation sets no whole-word
+    rule: its plain words stay ``search()``'s (the last a prefix), not a bare string's."""
+    assert sorted(ids(get(client, qv1="transport", limit=100))) == ["bus", "velos"]
+    body = client.get("/api/datasets/1.0/search/", params={"q": "transport"}).json()
+    assert sorted(d["datasetid"] for d in body["datasets"]) == ["bus", "velos"]
+
+
 def test_datasetid_is_the_v2_0_name_of_dataset_id(client):
     """QGIS looks a layer's dataset up with where=datasetid:"x" and wants total_count > 0."""
     assert get(client, where='datasetid:"bus"')["total_count"] == 1

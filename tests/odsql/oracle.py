@@ -24,12 +24,17 @@ def words(text: str) -> list[str]:
     return re.sub(r"[\W_]+", " ", fold(text)).split()
 
 
-def contains_term(row: Row, term: str, fields=TEXT_FIELDS) -> bool:
-    return any(getattr(row, f) is not None and fold(term) in fold(getattr(row, f)) for f in fields)
-
-
 def fulltext(row: Row, text: str, fields=TEXT_FIELDS) -> bool:
-    return all(contains_term(row, t.strip("*"), fields) for t in text.split() if t.strip("*"))
+    """A bare string (reference §5.4): every word of ``text`` is a whole word of one of
+    ``fields`` (each may be in another); a term written ``word*`` ends with a prefix."""
+    have = {w for f in fields if getattr(row, f) is not None for w in words(getattr(row, f))}
+    for token in text.split():
+        wanted = words(token)
+        for i, w in enumerate(wanted):
+            prefix = token.endswith("*") and i == len(wanted) - 1
+            if not any(h.startswith(w) if prefix else h == w for h in have):
+                return False
+    return True
 
 
 def like(value: str | None, pattern: str) -> bool:

@@ -1,4 +1,4 @@
-"""Full text in ODSQL (bare strings, ``search()``, ``suggest()``): Opendatasoft's rules, checked
+"""Full text in ODSQL (bare strings, ``search()``, ``suggest()``): the reference's rules, checked
 on the shared small dataset (the compiled scan, no index) against a Python oracle, and the
 index-marked form the store swaps for its lookup."""
 
@@ -37,12 +37,22 @@ def found(r, fields, wanted: str, how: str) -> bool:
     have = {w for f in fields for w in words(getattr(r, f))}
     if how == "prefix":
         return any(w.startswith(wanted) for w in have)
+    if how == "exact":
+        return wanted in have
     k = 2 if len(wanted) > 5 else 1 if len(wanted) > 2 else 0
     return any(w[:1] == wanted[:1] and lev(w, wanted) <= k for w in have)
 
 
 @pytest.mark.parametrize("where, keep", [
-    ('"pari"', lambda r: found(r, TEXT, "pari", "prefix")),  # the last word is a prefix
+    # a bare string: every word whole (no prefix, no fuzziness) unless written word*
+    ('"pari"', lambda r: False),
+    ('"pari*"', lambda r: found(r, TEXT, "pari", "prefix")),
+    ('search(*, "pari")', lambda r: found(r, TEXT, "pari", "prefix")),  # search()'s last word is a prefix
+    ('"courcuronnes evry"', lambda r: False),  # one letter off: search() finds it, a bare string not
+    ('"COURCOURONNES évry"', lambda r: found(r, TEXT, "courcouronnes", "exact") and found(r, TEXT, "evry", "exact")),
+    ('"straße" and not "berlin"', lambda r: False),
+    ('"STRASSE" and not "paris"', lambda r: found(r, TEXT, "strasse", "exact") and not found(r, TEXT, "paris", "exact")),
+    ('"saint-etien*"', lambda r: found(r, TEXT, "saint", "exact") and found(r, TEXT, "etien", "prefix")),
     ('search(name, "saint etien")', lambda r: found(r, ["name"], "saint", "fuzzy") and found(r, ["name"], "etien", "prefix")),
     ('search(name, "marseile")', lambda r: found(r, ["name"], "marseile", "prefix")),  # last word: prefix, not fuzzy
     ('search(name, "marseile x")', lambda r: False),
@@ -54,19 +64,20 @@ def found(r, fields, wanted: str, how: str) -> bool:
     ('search(city, "ourcouronnes evry")', lambda r: False),  # the first letter is kept
     ('search(name, "arrond* paris")', lambda r: found(r, ["name"], "arrond", "prefix") and found(r, ["name"], "paris", "prefix")),
     ('search(name, "l\'haÿ")', lambda r: found(r, ["name"], "l", "exact") and found(r, ["name"], "hay", "prefix")),
-    ('"12e paris"', lambda r: found(r, TEXT, "12e", "fuzzy") and found(r, TEXT, "paris", "prefix")),
+    ('"12e paris"', lambda r: found(r, TEXT, "12e", "exact") and found(r, TEXT, "paris", "exact")),
     ('suggest(*, "sai eti")', lambda r: found(r, TEXT, "sai", "prefix") and found(r, TEXT, "eti", "prefix")),
     ('suggest(name, "ly")', lambda r: found(r, ["name"], "ly", "prefix")),
     ('"%_%"', lambda r: False),  # punctuation is no wildcard
     ('"   "', lambda r: True),
-    ('not "paris"', lambda r: not found(r, TEXT, "paris", "prefix")),
+    ('not "paris"', lambda r: not found(r, TEXT, "paris", "exact")),
 ])
 def test_search_rules(con, where, keep):
     assert ids(con, where) == expect(keep)
 
 
 def test_every_case_is_not_trivial(con):
-    assert ids(con, '"pari"') and ids(con, 'search(city, "courcuronnes evry")') == [7]
+    assert ids(con, '"pari*"') and ids(con, 'search(city, "courcuronnes evry")') == [7]
+    assert ids(con, '"STRASSE" and not "paris"') == [12] and ids(con, '"saint-etien*"') == [1]
 
 
 def test_words_and_their_rules():
@@ -74,6 +85,9 @@ def test_words_and_their_rules():
     assert search_matches("Sainte-Marie* x", "search") == [Match("sainte", "fuzzy", 2), Match("marie", "prefix"),
                                                            Match("x", "prefix")]
     assert search_matches("Évry Cour", "suggest") == [Match("evry", "prefix"), Match("cour", "prefix")]
+    assert search_matches("Bok of secret", "bare") == [Match("bok"), Match("of"), Match("secret")]
+    assert search_matches("Sainte-Marie* Œuf x*", "bare") == [Match("sainte"), Match("marie", "prefix"), Match("oeuf"),
+                                                               Match("x", "prefix")]
 
 
 def test_the_scan_is_marked_for_the_index():
@@ -82,6 +96,11 @@ def test_the_scan_is_marked_for_the_index():
     assert "regexp_split_to_array" not in swapped.lower() and "fulltext" in swapped
     assert "field IN ('name', 'city')" in swapped
     # a non-text field is no index target: its search stays a scan
+    # a bare string too, its whole words as equalities on the sorted terms
+    every = fulltext.Index(posted=frozenset({*TEXT, "payload"}))  # an index that lists the json field too
+    bare = fulltext.use_index(compile_plan(Query(where=['"saint etien*"']), FIELDS).select, index=every).sql(
+        dialect="duckdb")
+    assert "regexp_split_to_array" not in bare.lower() and "term = 'saint'" in bare and "fulltext" in bare
     numeric = compile_plan(Query(where=['search(pop, "17")']), FIELDS)
     assert "fulltext" not in fulltext.use_index(numeric.select).sql(dialect="duckdb")
 

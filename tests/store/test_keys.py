@@ -183,7 +183,7 @@ def test_full_text_on_one_word_keys_answers_like_the_scan(laposte, resolve, text
         texts = [f.name for f in fields if f.type.value == "text"]
         plain = [dict(zip(texts, r)) for r in stored.execute(
             "SELECT " + ", ".join(f'"{n}"' for n in texts) + " FROM records").fetchall()]
-        plan = compile_plan(Query(select="count(*) as n", where=[f'"{text}"']), fields)
+        plan = compile_plan(Query(select="count(*) as n", where=[f'search(*, "{text}")']), fields)
         from portail.odsql import to_sql
 
         scanned = stored.execute(to_sql(plan.select)).fetchone()[0]

@@ -7,8 +7,10 @@ catalogue's ODSQL fields as Opendatasoft names them (``dataset_id``, ``has_recor
 ``features``, ``title``, ``theme``, ``modified``, ``records_count``…, each metadata also as
 ``default.<name>`` and ``metas.default.<name>``); the records compiler runs over it in an
 in-memory DuckDB, full text (bare strings, ``search()``) included, as a scan: a catalogue is
-small. ``features``, ``theme`` and ``keyword`` are multivalued (``"geo" in features``, and
-``features='geo'`` as Opendatasoft reads it on a list: membership); a
+small; full text over every field reads the ``SEARCHED`` fields (``Query.searched``), with the
+records' rules (a bare string's words whole, ``search()``'s fuzzy). ``features``, ``theme``
+and ``keyword`` are multivalued (``"geo" in features``, and ``features='geo'`` as Opendatasoft
+reads it on a list: membership); a
 group_by on one of them counts each value once per dataset (the compiler unnests it, as for
 records).
 
@@ -261,36 +263,13 @@ def _run(data: pa.Table, query: exp.Expression) -> list[dict[str, Any]]:
 _LISTS = {f.name: f for f in FIELDS if "multivalued" in f.annotations}
 
 
-_TEXT_PREDICATES = ("search", "suggest", "startswith")
 #: Opendatasoft's catalogue-only semantic search, which needs embeddings this portal does not build.
 _SEMANTIC = ("vector_similarity(", "vector_similarity_threshold(")
 
 
-def _scoped(node: ast.Node, condition: bool = True) -> ast.Node:
-    """A where expression whose full text over every field (a bare string, ``search(*, …)``,
-    ``search("…")``) reads the ``SEARCHED`` fields only; anything else is unchanged."""
-    searched = tuple(ast.Field(name) for name in SEARCHED)
-    if condition and isinstance(node, ast.String):
-        return ast.Call("search", (*searched, node))
-    if isinstance(node, ast.Call) and node.name in _TEXT_PREDICATES and node.args:
-        *names, last = node.args
-        if not names or (len(names) == 1 and isinstance(names[0], ast.Star)):
-            return ast.Call(node.name, (*searched, last))
-    logical = isinstance(node, (ast.And, ast.Or, ast.Not))
-    changes: dict[str, Any] = {}
-    for key, value in vars(node).items():
-        if isinstance(value, ast.Node):
-            changes[key] = _scoped(value, condition and logical)
-        elif isinstance(value, tuple) and any(isinstance(v, ast.Node) for v in value):
-            changes[key] = tuple(_scoped(v, condition and logical) if isinstance(v, ast.Node) else v for v in value)
-    return dataclasses.replace(node, **changes) if changes else node
-
-
 def _compile(**clauses: Any) -> odsql.Plan:
     try:
-        if clauses.get("where"):
-            clauses["where"] = [_scoped(odsql.parse("where", w)) for w in clauses["where"]]
-        plan = odsql.compile_plan(odsql.Query(**clauses), FIELDS)
+        plan = odsql.compile_plan(odsql.Query(**clauses, searched=SEARCHED), FIELDS)
     except odsql.ODSQLError as error:
         if error.detail.startswith(_SEMANTIC):  # the compiler's word is for a dataset's records
             name = error.detail.split("(")[0]
@@ -347,9 +326,11 @@ class CatalogPage:
 
 def catalog_where(where: list[str] | None, qv1: str | None) -> list[str]:
     """``where`` and ``qv1`` (v1's ``q``, as Opendatasoft's widgets send it) over the catalogue's
-    fields: its plain words a full-text search, as v1's dataset search reads ``q``."""
+    fields: its plain words a full-text search with v1's rules (``search(*, …)``: the last word
+    a prefix, earlier ones fuzzy, as ``api.text_search`` reads a dataset's ``q``), not a bare
+    string's exact words."""
     conditions, text = q_conditions(qv1, FIELDS)
-    return [*(where or []), *conditions, *([quote_string(text)] if text and text.strip() else [])]
+    return [*(where or []), *conditions, *([f"search(*, {quote_string(text)})"] if text and text.strip() else [])]
 
 
 def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None, where: list[str] | None = None,

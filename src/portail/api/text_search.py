@@ -1,7 +1,7 @@
 """Plain full-text matching over a dataset's text fields (v1 ``q``): the very matching of ODSQL's
-bare strings and ``search(*, …)`` (``odsql.functions.search_match``: words compared without
-case or accents, the last word a prefix, earlier ones fuzzy), so a version's full-text index
-answers it too. A ``"quoted phrase"`` also needs its words whole and in a row in one field (a
+``search(*, …)`` (``odsql.functions.search_match``: words compared without case or accents, the
+last word a prefix, earlier ones fuzzy; v1's documentation sets no stricter rule, unlike a bare
+string of v2.1, whose words are whole), so a version's full-text index answers it too. A ``"quoted phrase"`` also needs its words whole and in a row in one field (a
 scan, on top of the index lookup). Words are bound as literals, never pasted into SQL."""
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ def text_condition(fields: list[Field], q: str | None) -> list[exp.Expression]:
     loose = []
     for quoted, word in terms:
         if quoted.strip():
-            conditions.append(search_match(targets, quoted))
+            conditions.append(search_match(targets, quoted, "search"))
             # one term made of the phrase's words: like's "whole words, in a row" test
             conditions.append(text_match([sql for _, sql in targets], "-".join(quoted.split()), "word"))
         elif word:
             loose.append(word)
     if loose:
-        conditions.insert(0, search_match(targets, " ".join(loose)))
+        conditions.insert(0, search_match(targets, " ".join(loose), "search"))
     return [c for c in conditions if c != exp.true()]

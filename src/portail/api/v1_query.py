@@ -24,8 +24,9 @@ included). It becomes ODSQL's ``now(…)`` (``weekday`` as its ``weekday``, ``we
 value (``#today``: Opendatasoft documents none), is refused with a 400 naming what is accepted.
 
 A ``q`` of words and phrases only stays a plain full-text search (``api.text_search``, which
-the version's index answers); anything else becomes one ODSQL ``where``, words as bare strings
-(a phrase there is a search of its words, no longer of their order).
+the version's index answers); anything else becomes one ODSQL ``where``, words as
+``search(*, …)`` (v1's full text, not a bare string's exact words; a phrase there is a search
+of its words, no longer of their order).
 A ``name:value`` whose name is not one of the caller's fields is a word like any other (``http://…``
 stays a search), so a field hidden from the caller reads exactly as one that does not exist.
 Values are written as ODSQL literals (strings escaped, numbers and dates parsed), names in
@@ -293,7 +294,7 @@ def v1_where(q: str | None, fields: list[Field], geo_name: str | None = None) ->
         elif kind == "word" and match.group(kind) in _OPERATORS:
             piece, syntax = _OPERATORS[match.group(kind)], True
         else:  # a word, a phrase, or name:value on a name that is no field of the caller's
-            piece = quote_string(_unquoted(match.group(0)) if kind == "phrase" else match.group(0))
+            piece = f"search(*, {quote_string(_unquoted(match.group(0)) if kind == 'phrase' else match.group(0))})"
         if parts and parts[-1] not in ("and", "or", "not", "(") and piece not in ("and", "or", ")"):
             parts.append("and")  # adjacent terms are ANDed
         parts.append(piece)

@@ -75,6 +75,10 @@ class Query:
     #: The values of v2.0's technical fields ``datasetid``, ``record_timestamp`` and
     #: ``record_size`` (``technical.py``); None: they are unknown fields, as on v2.1.
     technical: Technical | None = None
+    #: The fields full text over every field (a bare string, ``search(*, …)``, ``suggest``,
+    #: ``startswith``) reads, among the visible ones; None: every visible field. The catalogue
+    #: narrows it to what people search a catalogue for (``api.catalog_search.SEARCHED``).
+    searched: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,7 @@ class _Compiler:
     def __init__(self, fields: list[Field], hidden: frozenset[str], query: Query, now: datetime) -> None:
         self.visible = [f for f in fields if f.name not in hidden]
         self.by_name = {f.name: f for f in self.visible}
+        self.searched = self.visible if query.searched is None else [f for f in self.visible if f.name in query.searched]
         self.technical = query.technical
         self.tz = literals.zone(query.timezone or "UTC")
         self.lang = (query.lang or "fr").lower()
@@ -160,6 +165,9 @@ class _Compiler:
 
     def visible_fields(self) -> list[Field]:
         return list(self.visible)
+
+    def searched_fields(self) -> list[Field]:
+        return list(self.searched)
 
     def error(self, detail: str) -> ODSQLError:
         return ODSQLError(detail, self.clause)

@@ -9,9 +9,11 @@ returns a sqlglot expression. Builders never see ODSQL text: constants arrive as
 and become sqlglot literals.
 
 Full text (bare strings, ``search()``, ``suggest()``, v1 ``q``) is :func:`search_match`: words
-compared without case or accents, ``search()``'s rules (the last word is a prefix, earlier ones
-are fuzzy, ``term*`` is a prefix), each word as ``store.fulltext.word_match``, which a version's
-full-text index answers without scanning the records. ``like`` stays a scan (:func:`text_match`).
+compared without case or accents, each by its mode's rule (a bare string, as the reference
+defines it: every word whole, ``term*`` a prefix; ``search()`` and v1 ``q``: the last word a
+prefix, earlier ones fuzzy; ``suggest()``: every word a prefix), each word as
+``store.fulltext.word_match``, which a version's full-text index answers without scanning the
+records. ``like`` stays a scan (:func:`text_match`).
 
 Geo functions read a geo_point_2d field from the longitude and latitude its version stores
 beside it when there are (``kinds.stored_lonlat``, written by ``ingest.load.with_lonlat``):
@@ -69,6 +71,10 @@ class Context(Protocol):
     def field(self, name: str) -> Field: ...
 
     def visible_fields(self) -> list[Field]: ...
+
+    def searched_fields(self) -> list[Field]:
+        """What full text over every field (a bare string, ``search(*, …)``) reads."""
+        ...
 
     def error(self, detail: str) -> ODSQLError: ...
 
@@ -192,17 +198,22 @@ def _fuzziness(word: str) -> int:
 
 
 def search_matches(text: str, mode: str) -> list[Match]:
-    """What each word of a search text must match. ``mode``: ``search`` (bare strings,
-    ``search()``, v1 ``q``: earlier words fuzzy, the last word and any ``term*`` a prefix) or
-    ``suggest`` (every word a prefix)."""
+    """What each word of a search text must match. ``mode``: ``bare`` (a bare string in where:
+    the reference's "every token must match", so every word whole, ``term*`` a prefix),
+    ``search`` (``search()``, v1 ``q``: earlier words fuzzy, the last word and any ``term*`` a
+    prefix) or ``suggest`` (every word a prefix). A term's ``*`` makes its last word a prefix
+    (``jean-pie*``: ``jean`` as its mode says, ``pie`` a prefix)."""
     out: list[Match] = []
     raw_terms = text.split()
     for i, raw in enumerate(raw_terms):
         found = fold_words(raw)
         for j, word in enumerate(found):
             last_of_term = j == len(found) - 1
-            if mode == "suggest" or (last_of_term and (raw.endswith("*") or i == len(raw_terms) - 1)):
+            starred = last_of_term and raw.endswith("*")
+            if mode == "suggest" or starred or (mode == "search" and last_of_term and i == len(raw_terms) - 1):
                 out.append(Match(word, "prefix"))
+            elif mode == "bare":
+                out.append(Match(word, "exact"))
             else:
                 distance = _fuzziness(word)
                 out.append(Match(word, "fuzzy" if distance else "exact", distance))
@@ -235,10 +246,13 @@ def _field_text(f: Field) -> exp.Expression:
 
 
 def fulltext(ctx: Context, text: str) -> exp.Expression:
-    """A bare string in where: full text over every visible field, as ``search(*, text)``."""
+    """A bare string in where: full text over every searched field (:meth:`Context.searched_fields`),
+    the reference's rule rather than ``search()``'s: every word must be a whole word of some
+    field (``"saint"`` does not find ``Sainte`` nor ``Saintes``, no fuzziness), ``term*`` a
+    prefix. Accents, case and ligatures are ignored, as everywhere in full text."""
     for raw in text.split():
         string(raw)  # a NUL is refused, as in any literal
-    return search_match(text_targets(ctx.visible_fields()), text)
+    return search_match(text_targets(ctx.searched_fields()), text, "bare")
 
 
 def _search_targets(ctx: Context, call_node: ast.Call) -> tuple[list[tuple[str | None, exp.Expression]], str]:
@@ -250,7 +264,7 @@ def _search_targets(ctx: Context, call_node: ast.Call) -> tuple[list[tuple[str |
     if not names or any(isinstance(n, ast.Star) for n in names):
         if len(names) > 1:
             raise ctx.error(f"{call_node.name}(*, …) takes no other field.")
-        return text_targets(ctx.visible_fields()), text
+        return text_targets(ctx.searched_fields()), text
     targets: list[tuple[str | None, exp.Expression]] = []
     for n in names:
         if not isinstance(n, ast.Field):
