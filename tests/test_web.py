@@ -470,3 +470,13 @@ def test_a_multivalued_field_is_listed_in_the_table_and_the_record(tmp_path):
         assert "rouge, vert" in record
     finally:
         instance.store.close()
+
+
+def test_the_search_box_finds_the_words_a_visitor_begins(client):
+    """The box sends search(*, …): "boulev" finds the boulevards, which the API's bare string
+    "boulev" (whole words only, as the reference reads it) does not."""
+    table = client.get("/explore/dataset/logements/table/", params={"q": "boulev"}).text
+    count = int(re.search(r'id="records-count" role="status">([\d ]+) enregistrements', table).group(1).replace(" ", ""))
+    records = "/api/explore/v2.1/catalog/datasets/logements/records"
+    assert count == client.get(records, params={"where": 'search(*, "boulev")', "limit": 0}).json()["total_count"] > 0
+    assert client.get(records, params={"where": '"boulev"', "limit": 0}).json()["total_count"] == 0
