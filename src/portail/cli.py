@@ -79,14 +79,14 @@ def _progress_bar(label: str) -> Iterator:
 
 
 def _load(instance: Instance, slug: str, source: str, options: ReadOptions, publish_now: bool,
-          allow_empty: bool = False) -> None:
+          allow_empty: bool = False, reread: bool = False) -> None:
     if not is_url(source):  # kept absolute: `dataset reload` runs from any folder
         source = str(Path(source).resolve())
     path = fetch(instance, source) if is_url(source) else Path(source)
     try:
         with _progress_bar(slug) as progress:
             result = load_file(instance, slug, path, options=options, publish=publish_now, progress=progress,
-                               source=source, allow_empty=allow_empty)
+                               source=source, allow_empty=allow_empty, reread=reread)
     finally:
         if is_url(source):
             path.unlink(missing_ok=True)
@@ -143,16 +143,22 @@ def dataset_create(
     format: Optional[str] = FormatOpt, encoding: Optional[str] = EncodingOpt, delimiter: Optional[str] = DelimiterOpt,
     sheet: Optional[str] = SheetOpt,
 ):
-    """Create a dataset, optionally loading a file or URL into its first version."""
+    """Create a dataset, optionally loading a file or URL into its first version: all or nothing,
+    as in the management API (a dataset whose first load fails is removed, so the same command
+    can be run again once the file is fixed)."""
     instance = _instance()
     with _errors():
         with instance.session() as session:
             dataset = services.create_dataset(session, slug, title, portals=services.portals_from_option(portal),
                                               **({"description": description} if description else {}))
             uid = dataset.uid
-        out.print(f"created {slug} ({uid})")
         if source:
-            _load(instance, slug, source, _options(format, encoding, delimiter, sheet), publish_now)
+            try:
+                _load(instance, slug, source, _options(format, encoding, delimiter, sheet), publish_now)
+            except BaseException:
+                delete(instance, uid)
+                raise
+        out.print(f"created {slug} ({uid})")
 
 
 @dataset_app.command("ingest")
@@ -176,7 +182,7 @@ def dataset_reload(slug: str, publish_now: bool = typer.Option(True, "--publish/
     instance = _instance()
     with _errors():
         source = reload_source(instance, slug)
-        _load(instance, slug, source, ReadOptions(), publish_now, allow_empty)
+        _load(instance, slug, source, ReadOptions(), publish_now, allow_empty, reread=True)
 
 
 @dataset_app.command("publish")

@@ -83,12 +83,20 @@ class LoadResult:
     report: IngestReport
 
 
-def read_options(dataset: Dataset, overrides: ReadOptions | None, settings: Settings) -> ReadOptions:
-    stored = {k: v for k, v in (dataset.read_options or {}).items() if k in ReadOptions.__dataclass_fields__}
+#: The read options a dataset remembers from its last load, for reading that source again.
+REMEMBERED_OPTIONS = ("format", "encoding", "delimiter", "sheet", "header_row", "json_path", "layer")
+
+
+def read_options(dataset: Dataset, overrides: ReadOptions | None, settings: Settings, *,
+                 reread: bool = False) -> ReadOptions:
+    """The options of a load: those given for it, over, when the same source is read again
+    (``reread``: a reload), those remembered from the last load. A new file is detected afresh:
+    an encoding or format forced for another file would garble it (cp1252 read as UTF-8…)."""
+    stored = {k: v for k, v in (dataset.read_options or {}).items() if k in REMEMBERED_OPTIONS} if reread else {}
     options = ReadOptions(**stored)
     if overrides is not None:
         for key, value in vars(overrides).items():
-            if value is not None and key in ("format", "encoding", "delimiter", "sheet", "header_row", "json_path", "layer"):
+            if value is not None and key in REMEMBERED_OPTIONS:
                 setattr(options, key, value)
     options.max_line_bytes = settings.max_line_bytes
     options.max_unzipped_bytes = settings.max_unzipped_bytes
@@ -97,8 +105,7 @@ def read_options(dataset: Dataset, overrides: ReadOptions | None, settings: Sett
 
 
 def _remember_options(options: ReadOptions) -> dict[str, Any]:
-    keep = ("format", "encoding", "delimiter", "sheet", "header_row", "json_path", "layer")
-    return {k: getattr(options, k) for k in keep if getattr(options, k) is not None}
+    return {k: getattr(options, k) for k in REMEMBERED_OPTIONS if getattr(options, k) is not None}
 
 
 def readable_file(path: Path) -> Path:
@@ -118,8 +125,10 @@ def readable_file(path: Path) -> Path:
 
 
 def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions | None = None, publish: bool = False,
-              progress: Progress | None = None, source: str | None = None, allow_empty: bool = False) -> LoadResult:
-    """Build a new version of a dataset from a file; publish it if asked.
+              progress: Progress | None = None, source: str | None = None, allow_empty: bool = False,
+              reread: bool = False) -> LoadResult:
+    """Build a new version of a dataset from a file; publish it if asked. ``reread``: the file is
+    the dataset's source read again (a reload), read with the options remembered from its last load.
 
     On any failure the version is marked failed with its reason and nothing published changes.
     A version of 0 records is not published over one that has records unless ``allow_empty``
@@ -136,7 +145,7 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
     with instance.store.lock(uid):
         with instance.session() as session:
             dataset = services.get_dataset(session, uid)
-            opts = read_options(dataset, options, instance.settings)
+            opts = read_options(dataset, options, instance.settings, reread=reread)
             overrides = dict(dataset.field_overrides or {})
             pipeline = list(dataset.pipeline or [])
             timezone = (dataset.extra_metas or {}).get("timezone", "Europe/Paris")
@@ -191,8 +200,9 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
         instance.store.drop_version(location)
     if emptied:
         raise IngestError(f"version {number} has 0 records: not published over version {served}, which has records "
-                          f"and stays served (`portail dataset publish {slug} --version {number}` serves it, or load "
-                          "again with --allow-empty)", source=path.name)
+                          f"and stays served (publishing version {number} serves it, or load again allowing an empty "
+                          "version: --allow-empty on the command line, allow_empty=true in the management API)",
+                          source=path.name)
     return LoadResult(slug, number, publish, result.report)
 
 

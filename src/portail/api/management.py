@@ -83,6 +83,7 @@ class VersionChoice(BaseModel):
 class SourceUrl(BaseModel):
     url: str
     publish: bool = False
+    allow_empty: bool = False  # publish a version of 0 records over one that has records
 
 
 def version_json(v) -> dict[str, Any]:
@@ -109,23 +110,42 @@ def management_json(d: Dataset) -> dict[str, Any]:
     }
 
 
+#: The longest name an upload is saved under, in bytes: file systems refuse more than 255.
+MAX_UPLOAD_NAME_BYTES = 120
+
+
+def _upload_name(filename: str | None) -> str:
+    """The name an upload is saved under: the name sent, without its folders, shortened to
+    ``MAX_UPLOAD_NAME_BYTES`` keeping its extension (readers detect formats by it)."""
+    name = Path((filename or "").replace("\x00", "")).name
+    if name in ("", ".", ".."):
+        return "upload"
+    if len(name.encode()) <= MAX_UPLOAD_NAME_BYTES:
+        return name
+    suffix = Path(name).suffix if len(Path(name).suffix.encode()) <= 16 else ""
+    stem = name[:len(name) - len(suffix)].encode()[:MAX_UPLOAD_NAME_BYTES - len(suffix.encode())]
+    return (stem.decode(errors="ignore") or "upload") + suffix
+
+
 def _save_upload(instance: Instance, upload: UploadFile) -> Path:
-    """Copy an upload to the instance's uploads folder in chunks, enforcing the size limit."""
+    """Copy an upload to the instance's uploads folder in chunks, enforcing the size limit. On
+    any failure the upload's folder is removed: nothing is left behind."""
     limit = instance.settings.max_upload_bytes
     instance.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
     # A folder of its own, the file under its own name: errors and reports name the file sent.
     folder = Path(tempfile.mkdtemp(prefix="upload-", dir=instance.settings.uploads_dir))
-    name = Path(upload.filename or "upload").name
-    target = folder / (name if name not in ("", ".", "..") else "upload")
+    target = folder / _upload_name(upload.filename)
     size = 0
-    with open(target, "wb") as out:
-        while chunk := upload.file.read(1 << 20):
-            size += len(chunk)
-            if size > limit:
-                out.close()
-                shutil.rmtree(folder, ignore_errors=True)
-                raise ApiError(413, "PayloadTooLarge", f"The file is larger than the {limit:,} bytes allowed.")
-            out.write(chunk)
+    try:
+        with open(target, "wb") as out:
+            while chunk := upload.file.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, "PayloadTooLarge", f"The file is larger than the {limit:,} bytes allowed.")
+                out.write(chunk)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return target
 
 
@@ -190,12 +210,14 @@ def management_router() -> APIRouter:
 
     @router.post("/datasets/{ref}/data", summary="Upload a file as a new version (multipart field `file`)")
     def upload(request: Request, ref: str, file: UploadFile, publish_now: bool = False, format: str | None = None,
-               encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None):
+               encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None,
+               allow_empty: bool = False):
         instance = inst(request)
         path = _save_upload(instance, file)
         try:
             options = ReadOptions(format=format, encoding=encoding, delimiter=delimiter, sheet=sheet)
-            result = load_file(instance, ref, path, options=options, publish=publish_now, source=file.filename)
+            result = load_file(instance, ref, path, options=options, publish=publish_now, source=file.filename,
+                               allow_empty=allow_empty)
         finally:
             shutil.rmtree(path.parent, ignore_errors=True)  # the upload's own folder
         return {"dataset_id": result.slug, "version": result.version, "published": result.published,
@@ -206,7 +228,7 @@ def management_router() -> APIRouter:
         instance = inst(request)
         path = fetch(instance, body.url)
         try:
-            result = load_file(instance, ref, path, publish=body.publish, source=body.url)
+            result = load_file(instance, ref, path, publish=body.publish, source=body.url, allow_empty=body.allow_empty)
         finally:
             path.unlink(missing_ok=True)
         return {"dataset_id": result.slug, "version": result.version, "published": result.published,

@@ -7,11 +7,13 @@ run later by the loader, far from the reader that knows what the file was.
 
 from __future__ import annotations
 
+import math
 import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -49,6 +51,38 @@ def make_table(source: str, labels: list[str], types: list[FieldType | None], st
     declared = {name: kind for name, kind in zip(names, types) if kind is not None}
     return RawTable(source=source, labels=labels, names=names, stage=stage_for(names), declared=declared,
                     notes=notes or [], cleanup=cleanup or [], diagnose=diagnose)
+
+
+# --- header detection (spreadsheets, CSV) ---------------------------------------------------
+
+HEADER_SCAN_ROWS = 30
+HEADER_FILL_RATIO = 0.5  # a header fills at least this share of the fullest row's cells
+HEADER_TEXT_RATIO = 0.7  # and at least this share of its filled cells are words
+_NUMBER_TEXT = re.compile(r"^\s*[+-]?[0-9][0-9 .,\u00a0\u202f]*%?\s*$")
+
+
+def is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def detect_header(head: list[list[Any]]) -> int | None:
+    """The index of the header among the first rows of a table laid out for print: the first row
+    that fills at least half as many cells as the fullest and holds mostly words, so that a
+    title, a subtitle and blank rows above it are skipped; else the first non-empty row (``None``
+    when every row is empty)."""
+    counts = [sum(not is_empty(v) for v in row) for row in head]
+    widest = max(counts, default=0)
+    if not widest:
+        return None
+    for index, (row, count) in enumerate(zip(head, counts)):
+        if count >= max(1, math.ceil(widest * HEADER_FILL_RATIO)) and _mostly_words(row, count):
+            return index
+    return next(index for index, count in enumerate(counts) if count)
+
+
+def _mostly_words(row: list[Any], filled: int) -> bool:
+    words = sum(isinstance(v, str) and v.strip() != "" and not _NUMBER_TEXT.match(v) for v in row)
+    return words >= HEADER_TEXT_RATIO * filled
 
 
 # --- DuckDB-native staging (JSON, Parquet) -------------------------------------------------

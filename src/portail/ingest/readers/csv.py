@@ -5,6 +5,9 @@ must not turn into mojibake or a crash. UTF-8 (with or without BOM) is kept as i
 else is transcoded once, streaming, to a UTF-8 temporary file (Windows-1252 when its bytes
 allow it, else Latin-1), so that DuckDB's parallel CSV scanner reads every file the same way.
 
+A title, a subtitle and blank lines above the header are skipped, by the rule spreadsheets use
+(``_common.detect_header``), when they fill fewer cells than the header; the report says so.
+
 The delimiter is sniffed on the first lines by parsing them with each candidate and keeping
 the one that gives the most consistent, widest rows (``;`` wins ties: French files use it so
 that decimal commas need no quoting). Values are staged as text, and types are inferred by
@@ -27,11 +30,13 @@ import csv
 import io
 import re
 import tempfile
+from itertools import islice
 from pathlib import Path
 
 import duckdb
 
 from portail.ingest.errors import IngestError
+from portail.ingest.readers._common import HEADER_SCAN_ROWS, detect_header
 from portail.ingest.types import RawTable, ReadOptions
 from portail.schema import unique_names
 
@@ -127,6 +132,18 @@ def _first_undecodable_line(path: Path, encoding: str) -> int | None:
     return None
 
 
+def not_in_encoding(path: Path, encoding: str) -> IngestError:
+    """The error for a file that a forced ``encoding`` cannot decode: its first such line, and
+    the encoding detection finds (read on the error path only, where a full scan is cheap)."""
+    try:
+        detected = detect_encoding(path)
+    except IngestError:  # mixed encodings, binary: no single encoding to suggest
+        detected = None
+    hint = f"it looks like {detected}: give that encoding, or none" if detected else "give another encoding, or none"
+    return IngestError(f"the file is not {encoding} text: this line holds bytes that are not valid {encoding} "
+                       f"({hint}: it is detected)", source=path.name, line=_first_undecodable_line(path, encoding))
+
+
 def sniff_delimiter(sample: str) -> str:
     lines = sample.splitlines(keepends=True)
     if len(lines) > 1 and not sample.endswith(("\n", "\r")):
@@ -157,26 +174,42 @@ def _read_sample(path: Path) -> str:
     return data.decode("utf-8", errors="ignore").lstrip("\ufeff")
 
 
-def _header(sample: str, delimiter: str, source: str) -> list[str]:
+def _header(sample: str, delimiter: str, source: str) -> tuple[list[str], int]:
+    """The header's labels and its line (1-based). Title and blank lines above it are skipped by
+    the spreadsheets' rule (``detect_header``): a line filling fewer than half the cells of the
+    widest of the first lines, or holding mostly numbers, is not the header."""
+    rows: list[list[str]] = []
+    ends: list[int] = []  # the physical line each row ends on (a quoted field may hold line breaks)
+    # newline="": lines end at \n, \r\n or a lone \r (old Mac files), as DuckDB reads them
+    reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter, quotechar='"')
     try:
-        # newline="": lines end at \n, \r\n or a lone \r (old Mac files), as DuckDB reads them
-        header = next(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter, quotechar='"'))
-    except (StopIteration, csv.Error):
-        raise IngestError("the file is empty (no header line)", source=source, line=1) from None
-    if not any(h.strip() for h in header):
+        for row in islice(reader, HEADER_SCAN_ROWS):
+            rows.append(row)
+            ends.append(reader.line_num)
+    except csv.Error:
+        pass  # a malformed line is reported with its number by the load itself
+    if not rows:
+        raise IngestError("the file is empty (no header line)", source=source, line=1)
+    found = detect_header(rows)
+    if found is None:
         raise IngestError("the header line is empty", source=source, line=1)
-    return [h.strip() for h in header]
+    filled = [sum(bool(cell.strip()) for cell in row) for row in rows]
+    if any(filled[above] >= filled[found] for above in range(found)):  # as full as the header: a record, not a title
+        found = next(index for index, count in enumerate(filled) if count)
+    return [h.strip() for h in rows[found]], (ends[found - 1] + 1 if found else 1)
 
 
-def locate_error(path: Path, delimiter: str, width: int, max_line_bytes: int) -> tuple[int, str] | None:
-    """Re-read the file with Python's csv module to find the first malformed record."""
+def locate_error(path: Path, delimiter: str, width: int, max_line_bytes: int, header_line: int = 1) \
+        -> tuple[int, str] | None:
+    """Re-read the file with Python's csv module to find the first malformed record below the
+    header (on ``header_line``: the lines above it are a title, not records)."""
     csv.field_size_limit(max(max_line_bytes, 1 << 20))
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter, quotechar='"', strict=True)
         record_end = 0
         try:
             for row in reader:
-                if reader.line_num > 1 and row and len(row) != width:  # DuckDB skips blank lines
+                if reader.line_num > header_line and row and len(row) != width:  # DuckDB skips blank lines
                     return reader.line_num, f"{len(row)} fields where the header has {width}"
                 record_end = reader.line_num
         except csv.Error as error:
@@ -220,15 +253,16 @@ def read_csv(path: Path, options: ReadOptions) -> RawTable:
         try:
             utf8_path = transcode_to_utf8(path, encoding, None)
         except UnicodeError:
-            raise IngestError(f"the file is not {encoding} text (try another --encoding, or none: it is detected)",
-                              source=source, line=_first_undecodable_line(path, encoding)) from None
+            raise not_in_encoding(path, encoding) from None
         cleanup.append(utf8_path)
     sample = _read_sample(utf8_path)
     delimiter = options.delimiter or ("\t" if options.format == "tsv" else sniff_delimiter(sample))
     if len(delimiter) != 1 or delimiter in "\"\r\n":
         raise IngestError(f"invalid delimiter {delimiter!r}: one character, not a quote or a line break", source=source)
     notes.append("delimiter " + {"\t": "tab"}.get(delimiter, repr(delimiter)))
-    labels = _header(sample, delimiter, source)
+    labels, header_line = _header(sample, delimiter, source)
+    if header_line > 1:
+        notes.append(f"header on line {header_line} ({header_line - 1} line(s) above it skipped)")
     names = unique_names(labels)
 
     def stage(con: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -237,8 +271,8 @@ def read_csv(path: Path, options: ReadOptions) -> RawTable:
         columns = "{" + ", ".join(f"{_sql_string(n)}: 'VARCHAR'" for n in names) + "}"
         con.execute(
             f'CREATE TEMP VIEW "{table}" AS SELECT * FROM read_csv({_sql_string(str(utf8_path))}, '
-            f"delim={_sql_string(delimiter)}, quote='\"', escape='\"', header=true, auto_detect=false, "
-            f"columns={columns}, allow_quoted_nulls=false, null_padding=false, "
+            f"delim={_sql_string(delimiter)}, quote='\"', escape='\"', header=true, skip={header_line - 1}, "
+            f"auto_detect=false, columns={columns}, allow_quoted_nulls=false, null_padding=false, "
             f"max_line_size={int(options.max_line_bytes)}, buffer_size={max(2 * int(options.max_line_bytes), 32 << 20)}, "
             f"parallel=true)"
         )
@@ -246,7 +280,10 @@ def read_csv(path: Path, options: ReadOptions) -> RawTable:
     def diagnose(error: Exception) -> IngestError:
         if "Maximum line size" in str(error):
             return IngestError(f"a line is longer than the {options.max_line_bytes:,} bytes allowed", source=source)
-        found = locate_error(utf8_path, delimiter, len(names), options.max_line_bytes)
+        try:
+            found = locate_error(utf8_path, delimiter, len(names), options.max_line_bytes, header_line)
+        except UnicodeError:  # only a file forced as UTF-8 is read untranscoded without being checked
+            return not_in_encoding(path, encoding)
         if found:
             return IngestError(found[1], source=source, line=found[0])
         match = re.search(r"Line: (\d+)", str(error))

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -41,14 +40,11 @@ import pyarrow as pa
 import python_calamine as calamine
 
 from portail.ingest.errors import IngestError
-from portail.ingest.readers._common import BATCH_ROWS, batch_stager, first_line, make_table
+from portail.ingest.readers._common import (BATCH_ROWS, HEADER_SCAN_ROWS, batch_stager, detect_header, first_line,
+                                            is_empty as _is_empty, make_table)
 from portail.ingest.types import RawTable, ReadOptions, Stager
 
-HEADER_SCAN_ROWS = 30
-HEADER_FILL_RATIO = 0.5  # a header fills at least this share of the fullest row's cells
-HEADER_TEXT_RATIO = 0.7  # and at least this share of its filled cells are words
 EMPTY, NOTE, TABLE = 0, 1, 2  # kinds of rows
-_NUMBER_TEXT = re.compile(r"^\s*[+-]?[0-9][0-9 .,\u00a0\u202f]*%?\s*$")
 
 
 @dataclass
@@ -117,10 +113,6 @@ def _duration_text(value: dt.timedelta) -> str:
     return f"{sign}{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
 def _row_kind(row: list[Any]) -> int:
     filled = [v for v in row if not _is_empty(v)]
     if not filled:
@@ -185,7 +177,7 @@ def _find_table(sheet: calamine.CalamineSheet, header_row: int | None, source: s
             head.append(row)
     if header_row is not None and not 0 <= header_row < len(kinds):
         raise IngestError(f"header row {header_row} is outside the sheet ({len(kinds)} rows)", source=source)
-    header = header_row if header_row is not None else _detect_header(head)
+    header = header_row if header_row is not None else detect_header(head)
     if header is None:
         raise IngestError("the sheet holds no data", source=source)
     layout = Layout(header=header, end=len(kinds), kinds=kinds)
@@ -194,22 +186,6 @@ def _find_table(sheet: calamine.CalamineSheet, header_row: int | None, source: s
     if not layout.columns:
         raise IngestError(f"row {header + 1} and the rows below it are empty", source=source, line=header + 1)
     return layout
-
-
-def _detect_header(head: list[list[Any]]) -> int | None:
-    counts = [sum(not _is_empty(v) for v in row) for row in head]
-    widest = max(counts, default=0)
-    if not widest:
-        return None
-    for index, (row, count) in enumerate(zip(head, counts)):
-        if count >= max(1, math.ceil(widest * HEADER_FILL_RATIO)) and _mostly_words(row, count):
-            return index
-    return next(index for index, count in enumerate(counts) if count)
-
-
-def _mostly_words(row: list[Any], filled: int) -> bool:
-    words = sum(isinstance(v, str) and v.strip() != "" and not _NUMBER_TEXT.match(v) for v in row)
-    return words >= HEADER_TEXT_RATIO * filled
 
 
 def _cut_footnotes(layout: Layout, wide: bool) -> None:
