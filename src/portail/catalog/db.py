@@ -1,12 +1,14 @@
 """Engine, sessions and migrations of the catalogue database.
 
-``open_catalog(url)`` migrates to the latest schema (Alembic, never ``create_all``) and
-returns a session factory. SQLite gets WAL mode and a busy timeout so that the API server,
-the CLI and ingest workers can share one file.
+``open_catalog(url, store_root)`` migrates to the latest schema (Alembic, never
+``create_all``) and returns a session factory whose version locations are written relative to
+the store's folder (``models.StoreLocation``). SQLite gets WAL mode and a busy timeout so that
+the API server, the CLI and ingest workers can share one file.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from portail.catalog import generation
+from portail.catalog.models import STORE_ROOT
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -45,16 +48,24 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(engine: Engine) -> None:
+    """Upgrade to the latest schema; migrations read the store's folder, if the engine has one,
+    from ``config.attributes["store_root"]`` (0010 makes locations relative to it)."""
     config = alembic_config(str(engine.url.render_as_string(hide_password=False)))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
+        config.attributes["store_root"] = getattr(engine.dialect, STORE_ROOT, None)
         command.upgrade(config, "head")
 
 
-def open_catalog(url: str) -> sessionmaker[Session]:
+def open_catalog(url: str, store_root: Path | None = None) -> sessionmaker[Session]:
+    """The catalogue at ``url``, migrated. ``store_root`` is the folder of the instance's store
+    (``DuckDBStore.root``): version locations under it are kept relative to it. Without it
+    (catalogue-only tools and tests), locations are read and written as they are."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)
+    if store_root is not None:
+        setattr(engine.dialect, STORE_ROOT, os.path.abspath(store_root))
     migrate(engine)
     factory = sessionmaker(engine, expire_on_commit=False)
     generation.watch(factory)

@@ -7,11 +7,13 @@ an Alembic migration in ``migrations/versions``.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, DateTime, Dialect, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 
 #: How long a records cursor may keep walking a version after a newer one replaced it: a walk
@@ -22,6 +24,45 @@ CURSOR_GRACE = timedelta(hours=24)
 def _aware(moment: datetime) -> datetime:
     """SQLite hands datetimes back without their zone: they were written in UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+#: The attribute of a catalogue engine's dialect naming the store's folder (``db.open_catalog``).
+STORE_ROOT = "portail_store_root"
+
+
+def stored_location(path: str | None, root: str | None) -> str | None:
+    """What the catalogue holds for a version file: its path relative to the store's folder
+    (``root``, absolute) when it lies there, so that the home can move (a backup restored
+    elsewhere, another mount point on each API node); a file elsewhere keeps its path."""
+    if path is None or root is None:
+        return path
+    absolute = os.path.abspath(path)
+    return absolute[len(root) + 1:] if absolute.startswith(root + os.sep) else path
+
+
+def resolved_location(location: str | None, root: str | None) -> str | None:
+    """The path of a version file the catalogue names: a relative location under the store's
+    folder, an absolute one (a file outside it, or written before migration 0010) as it is."""
+    if location is None or root is None or os.path.isabs(location):
+        return location
+    return os.path.join(root, location)
+
+
+class StoreLocation(TypeDecorator):
+    """A version file's location, written relative to the store's folder and read back as an
+    absolute path: the rest of the code opens, keys and compares absolute paths only. The
+    folder is the engine's (set on its dialect, the one object these conversions are handed),
+    so each process resolves against its own mount of the same catalogue; an engine without
+    one reads and writes locations as they are."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return stored_location(value, getattr(dialect, STORE_ROOT, None))
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return resolved_location(value, getattr(dialect, STORE_ROOT, None))
 
 
 class Base(DeclarativeBase):
@@ -107,7 +148,8 @@ class DatasetVersion(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20))  # building | ready | failed | pruned
-    location: Mapped[str | None] = mapped_column(Text)
+    #: The version's DuckDB file (``StoreLocation``: relative to the store's folder in the table).
+    location: Mapped[str | None] = mapped_column(StoreLocation)
     source_name: Mapped[str | None] = mapped_column(Text)
     row_count: Mapped[int | None] = mapped_column(BigInteger)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)

@@ -5,7 +5,8 @@ Layout: ``<root>/<dataset_uid>/v<number>.duckdb``. A version is written under a
 renamed into place: a reader never sees a half-written file, and a killed build leaves only a
 ``.building`` file that the next build sweeps away. Data derived from a version (a
 reference's geo index, its index and page files) lives beside it as ``v<number>.duckdb.<kind>``
-and goes with it.
+and goes with it. The catalogue names a version by its path relative to ``<root>``, so a home
+can move (``catalog.models.StoreLocation``); this store is handed absolute paths.
 Which version is *current* is not decided here: the catalogue holds that pointer (one
 transactional source of truth, shared by every API node), so publishing and rolling back never
 touch these files.
@@ -134,7 +135,7 @@ class DuckDBStore:
 
     def __init__(self, root: Path, *, memory_limit: str = "1GB", threads: int = 0, tmp_dir: Path | None = None,
                  query_memory_limit: str | None = None, fulltext_resolve: int = fulltext.RESOLVE):
-        self.root = Path(root)
+        self.root = Path(root).absolute()  # what the catalogue's locations are relative to
         self.root.mkdir(parents=True, exist_ok=True)
         self.memory_limit = memory_limit
         self.query_memory_limit = query_memory_limit

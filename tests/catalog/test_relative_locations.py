@@ -1,0 +1,65 @@
+"""Migration 0010: a catalogue of absolute version locations (before 0010) gets them relative to
+the store's folder, so that its home can move; a location outside the folder stays absolute and
+is still read; one relative to the working folder (a home given as a relative path) is
+rewritten too."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from sqlalchemy import text
+
+from portail.catalog import services
+from portail.operations import Instance, load_file
+from tests.conftest import make_instance, operator_client
+
+
+def _load(instance: Instance, slug: str, folder: Path, rows: int) -> str:
+    """A dataset of ``rows`` records, published; returns its version file."""
+    source = folder / f"{slug}.csv"
+    source.write_text("n;v\n" + "".join(f"{i};{slug}-{i}\n" for i in range(rows)), encoding="utf-8")
+    with instance.session() as s:
+        services.create_dataset(s, slug, slug)
+    load_file(instance, slug, source, publish=True)
+    with instance.session() as s:
+        return services.get_dataset(s, slug).current.location
+
+
+def test_old_absolute_locations_become_relative_to_the_store(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "home"
+    instance = make_instance(home)
+    inside, outside, legacy = (_load(instance, slug, tmp_path, rows) for slug, rows in
+                               (("inside", 2), ("outside", 3), ("legacy", 4)))
+    moved = tmp_path / "elsewhere" / Path(outside).name
+    moved.parent.mkdir()
+    for path in Path(outside).parent.glob(Path(outside).name + "*"):  # the version with its index and page files
+        shutil.move(path, moved.parent / path.name)
+    cwd_relative = os.path.relpath(legacy, tmp_path)  # as a home given as "home" wrote it
+    engine = instance.catalog.kw["bind"]
+    with engine.begin() as connection:  # the catalogue as revision 0009 left it
+        for slug, location in (("inside", inside), ("outside", str(moved)), ("legacy", cwd_relative)):
+            connection.execute(text("UPDATE dataset_version SET location = :location WHERE dataset_id = "
+                                    "(SELECT id FROM dataset WHERE slug = :slug)"), {"location": location, "slug": slug})
+        connection.execute(text("UPDATE alembic_version SET version_num = '0009'"))
+    instance.store.close()
+    engine.dispose()
+
+    migrated = make_instance(home)
+    with migrated.catalog.kw["bind"].connect() as connection:
+        stored = dict(connection.execute(text("SELECT dataset.slug, location FROM dataset_version "
+                                              "JOIN dataset ON dataset.id = dataset_version.dataset_id")).all())
+    root = home / "data"
+    assert stored == {"inside": str(Path(inside).relative_to(root)), "outside": str(moved),
+                      "legacy": str(Path(legacy).relative_to(root))}
+    with migrated.session() as s:
+        assert services.get_dataset(s, "inside").current.location == inside
+        assert services.get_dataset(s, "outside").current.location == str(moved)
+    client = operator_client(migrated)
+    for slug, rows in (("inside", 2), ("outside", 3), ("legacy", 4)):
+        body = client.get(f"/api/explore/v2.1/catalog/datasets/{slug}/records", params={"where": f'search(v, "{slug}")'})
+        assert body.json()["total_count"] == rows, slug
+    migrated.store.close()
+    migrated.catalog.kw["bind"].dispose()
