@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import fcntl
+import json
 import os
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,3 +152,50 @@ def annotated(folder: Path, slug: str = "mv") -> Published:
         "tags": {"multivalued": [","], "facet": []}, "path": {"hierarchical": ["/"], "facet": []},
         "cat": {"facet": [], "disjunctive": []}, "d": {"facet": []}, "n": {"facet": [], "facetsort": ["-num"]},
         "id": {"id": []}})
+
+
+@dataclass(frozen=True)
+class HubTemplate:
+    """A home holding the whole reference-data hub, installed once (``hub_template``): a test
+    that needs the hub without checking how it is installed works on a copy of it."""
+
+    home: Path
+    #: What the install said, one line per dataset (``refdata.install``).
+    lines: tuple[str, ...]
+
+    def copy(self, home: Path) -> Path:
+        """The hub copied to ``home`` (not there yet), to open with ``make_instance(home,
+        **HUB_SETTINGS)`` or the CLI: the catalogue names version files relative to the
+        store's folder, so the copy serves its own files."""
+        shutil.copytree(self.home, home)
+        return home
+
+
+#: The settings the hub is installed with: references are joined, not paged (page files: tests/store).
+HUB_SETTINGS = {"page_files": False}
+
+
+@pytest.fixture(scope="session")
+def hub_template(tmp_path_factory, refdata) -> HubTemplate:
+    """The reference-data hub installed from the real files once per test run (~30 s of CPU
+    each time), shared by the xdist workers: the first to ask installs it in their common
+    temporary folder under a lock, the others wait and find it done (its lines are written
+    last: a template without them is an install that died, started again)."""
+    from portail.refdata import install
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # this run's folder, above each worker's own
+    folder, done = shared / "refdata-hub", shared / "refdata-hub" / "lines.json"
+    with open(shared / "refdata-hub.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            instance = make_instance(folder / "home", **HUB_SETTINGS)
+            try:
+                lines = list(install(instance, refdata))
+            finally:
+                instance.store.close()
+                instance.catalog.kw["bind"].dispose()
+            done.write_text(json.dumps(lines), encoding="utf-8")
+    return HubTemplate(folder / "home", tuple(json.loads(done.read_text(encoding="utf-8"))))

@@ -101,9 +101,10 @@ def test_errors_name_file_and_line(cli, tmp_path):
     assert "--portal must be" in cli("dataset", "create", "y", "--title", "Y", "--portal", "intranet", ok=False).output
 
 
-def test_demo_loads_and_is_idempotent(cli, refdata):
+def test_demo_loads_and_is_idempotent(cli, refdata, hub_template, tmp_path):
+    hub_template.copy(tmp_path / "home")  # the hub's own install is checked in tests/refdata
     first = cli("demo", "--refdata", str(refdata)).output
-    assert "communes-france: 36,208 records" in first
+    assert "reference datasets: already installed" in first and "communes-france: 36,208 records" in first
     assert "communes-france: already loaded" in cli("demo", "--refdata", str(refdata)).output
 
 

@@ -47,12 +47,11 @@ def next_vintage(refdata, folder):
 
 
 @pytest.mark.slow
-def test_reload_after_a_yearly_cog_change(tmp_path, refdata):
-    from tests.conftest import make_instance
+def test_reload_after_a_yearly_cog_change(tmp_path, refdata, hub_template):
+    from tests.conftest import HUB_SETTINGS, make_instance
 
-    instance = make_instance(tmp_path / "home", page_files=False)  # references are joined, not paged (page files: tests/store)
+    instance = make_instance(hub_template.copy(tmp_path / "home"), **HUB_SETTINGS)  # the 2026 hub, installed
     try:
-        list(install(instance, refdata, only=["communes"]))
         with open(refdata / "referentiels" / "cog2026_mouvements_communes.csv", encoding="utf-8") as handle:
             former = next(e["COM_AV"] for e in csv.DictReader(handle) if e["TYPECOM_AP"] == "COM" and e["COM_AV"] != e["COM_AP"]
                           and e["TYPECOM_AV"] == "COM")

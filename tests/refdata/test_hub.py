@@ -10,16 +10,16 @@ from typer.testing import CliRunner
 from portail.catalog import services
 from portail.cli import app
 from portail.operations import load_file
-from portail.refdata import install
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory, refdata):
-    from tests.conftest import make_instance
+def hub(tmp_path_factory, hub_template):
+    """A copy of the hub installed from scratch for the run (``conftest.hub_template``), with
+    what its install said: these tests enrich datasets in it."""
+    from tests.conftest import HUB_SETTINGS, make_instance
 
-    instance = make_instance(tmp_path_factory.mktemp("hub") / "home", page_files=False)  # references are joined, not paged (page files: tests/store)
-    lines = list(install(instance, refdata))
-    yield instance, lines
+    instance = make_instance(hub_template.copy(tmp_path_factory.mktemp("hub") / "home"), **HUB_SETTINGS)
+    yield instance, list(hub_template.lines)
     instance.store.close()
 
 
