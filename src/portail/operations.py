@@ -66,7 +66,7 @@ def open_instance(settings: Settings | None = None) -> Instance:
         raise services.CatalogError(f"PORTAIL_HOME={str(settings.home)!r}: not a usable folder ({error.strerror})",
                                     status=500, code="BadSetting") from None
     try:
-        catalog = open_catalog(settings.sqlalchemy_url, settings.data_dir)  # the folder of ``open_store``
+        catalog = open_catalog(settings.sqlalchemy_url, settings.data_dir, settings.home)  # data_dir: ``open_store``'s
     except (ImportError, sqlalchemy.exc.SQLAlchemyError) as error:
         variable = "PORTAIL_DATABASE_URL" if settings.database_url else "PORTAIL_HOME"
         detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:300]

@@ -63,3 +63,34 @@ def test_old_absolute_locations_become_relative_to_the_store(tmp_path, monkeypat
         assert body.json()["total_count"] == rows, slug
     migrated.store.close()
     migrated.catalog.kw["bind"].dispose()
+
+
+def test_old_absolute_attachment_paths_become_relative_to_the_home(tmp_path):
+    """Migration 0011: attachments, kept in the home, are named relative to it like versions."""
+    from portail.operations import attach
+
+    home = tmp_path / "home"
+    instance = make_instance(home)
+    _load(instance, "towns", tmp_path, 2)
+    notice = tmp_path / "notice.pdf"
+    notice.write_bytes(b"%PDF-1.4 notice")
+    attach(instance, "towns", notice)
+    absolute = str(home / "attachments" / next(p.name for p in (home / "attachments").iterdir()))
+    engine = instance.catalog.kw["bind"]
+    with engine.begin() as connection:  # the catalogue as revision 0010 left it
+        connection.execute(text("UPDATE attachment SET path = :path"), {"path": absolute})
+        connection.execute(text("UPDATE alembic_version SET version_num = '0010'"))
+    instance.store.close()
+    engine.dispose()
+
+    upgraded = make_instance(home)  # upgraded in place, then moved
+    with upgraded.catalog.kw["bind"].connect() as connection:
+        assert connection.execute(text("SELECT path FROM attachment")).scalar_one() == str(Path(absolute).relative_to(home))
+    upgraded.store.close()
+    upgraded.catalog.kw["bind"].dispose()
+    shutil.move(home, tmp_path / "moved")
+    migrated = make_instance(tmp_path / "moved")
+    listed = operator_client(migrated).get("/api/explore/v2.1/catalog/datasets/towns/attachments").json()["attachments"]
+    assert operator_client(migrated).get(listed[0]["href"].replace("http://testserver", "")).content == b"%PDF-1.4 notice"
+    migrated.store.close()
+    migrated.catalog.kw["bind"].dispose()

@@ -55,6 +55,11 @@ def test_a_moved_home_serves_its_records_history_and_rollback(tmp_path, database
     load_file(original, "towns", first, publish=True)
     load_file(original, "towns", second, publish=True)
     assert _stored_locations(original) and not any(Path(p).is_absolute() for p in _stored_locations(original))
+    attached = operator_client(original).post("/api/management/v1/datasets/towns/attachments",
+                                              files={"file": ("Notice.pdf", b"%PDF-1.4 towns", "application/pdf")})
+    assert attached.status_code in (200, 201), attached.text
+    with original.catalog.kw["bind"].connect() as connection:  # the attachment too, relative to the home
+        assert not Path(connection.execute(text("SELECT path FROM attachment")).scalar_one()).is_absolute()
     _close(original)
 
     shutil.move(tmp_path / "old" / "home", tmp_path / "new" / "place")
@@ -76,6 +81,8 @@ def test_a_moved_home_serves_its_records_history_and_rollback(tmp_path, database
     body = client.get(RECORDS, params={"order_by": "code", "where": 'search(nom, "gammaville")'}).json()
     assert [r["nom"] for r in body["results"]] == ["Gammaville"]
     assert client.get(RECORDS, params={"limit": 0}).json()["total_count"] == 3
+    listed = client.get("/api/explore/v2.1/catalog/datasets/towns/attachments").json()["attachments"]
+    assert client.get(listed[0]["href"].replace("http://testserver", "")).content == b"%PDF-1.4 towns"
     _close(moved)
 
 

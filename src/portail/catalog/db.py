@@ -19,7 +19,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from portail.catalog import generation
-from portail.catalog.models import STORE_ROOT
+from portail.catalog.models import HOME_ROOT, STORE_ROOT
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -48,24 +48,29 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Upgrade to the latest schema; migrations read the store's folder, if the engine has one,
-    from ``config.attributes["store_root"]`` (0010 makes locations relative to it)."""
+    """Upgrade to the latest schema; migrations read the store's folder and the home, if the
+    engine has them, from ``config.attributes["store_root"]`` and ``["home"]`` (0010 and 0011
+    make version locations and attachment paths relative to them)."""
     config = alembic_config(str(engine.url.render_as_string(hide_password=False)))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         config.attributes["store_root"] = getattr(engine.dialect, STORE_ROOT, None)
+        config.attributes["home"] = getattr(engine.dialect, HOME_ROOT, None)
         command.upgrade(config, "head")
 
 
-def open_catalog(url: str, store_root: Path | None = None) -> sessionmaker[Session]:
+def open_catalog(url: str, store_root: Path | None = None, home: Path | None = None) -> sessionmaker[Session]:
     """The catalogue at ``url``, migrated. ``store_root`` is the folder of the instance's store
-    (``DuckDBStore.root``): version locations under it are kept relative to it. Without it
-    (catalogue-only tools and tests), locations are read and written as they are."""
+    (``DuckDBStore.root``): version locations under it are kept relative to it; ``home``, the
+    instance's home, likewise for attachments. Without them (catalogue-only tools and tests),
+    paths are read and written as they are."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)
     if store_root is not None:
         setattr(engine.dialect, STORE_ROOT, os.path.abspath(store_root))
+    if home is not None:
+        setattr(engine.dialect, HOME_ROOT, os.path.abspath(home))
     migrate(engine)
     factory = sessionmaker(engine, expire_on_commit=False)
     generation.watch(factory)

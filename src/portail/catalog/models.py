@@ -26,8 +26,10 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-#: The attribute of a catalogue engine's dialect naming the store's folder (``db.open_catalog``).
+#: The attributes of a catalogue engine's dialect naming the store's folder and the instance's
+#: home (``db.open_catalog``).
 STORE_ROOT = "portail_store_root"
+HOME_ROOT = "portail_home"
 
 
 def stored_location(path: str | None, root: str | None) -> str | None:
@@ -57,12 +59,20 @@ class StoreLocation(TypeDecorator):
 
     impl = Text
     cache_ok = True
+    root_attribute = STORE_ROOT  # the dialect's attribute naming the folder paths are relative to
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        return stored_location(value, getattr(dialect, STORE_ROOT, None))
+        return stored_location(value, getattr(dialect, self.root_attribute, None))
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
-        return resolved_location(value, getattr(dialect, STORE_ROOT, None))
+        return resolved_location(value, getattr(dialect, self.root_attribute, None))
+
+
+class HomeFile(StoreLocation):
+    """A file the instance keeps in its home (an attachment), named relative to the home in the
+    table for the same reason (migration 0011)."""
+
+    root_attribute = HOME_ROOT
 
 
 class Base(DeclarativeBase):
@@ -175,7 +185,7 @@ class Attachment(Base):
     attachment_id: Mapped[str] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(500))
     mimetype: Mapped[str] = mapped_column(String(200))
-    path: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(HomeFile)  # relative to the home (HomeFile)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     filename: Mapped[str | None] = mapped_column(String(500))  # as uploaded (migration 0008); null before
