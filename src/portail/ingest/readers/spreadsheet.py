@@ -22,6 +22,11 @@ Public files are laid out for print, not for machines, so the reader finds the t
   and are dropped.
 * Fully empty rows, and columns with neither header nor value, are dropped.
 
+Codes keep their leading zeros: in an xlsx, a column whose numbers mostly show through a
+format made of zeros (``00000``: ``1001`` displays ``01001``) has its integers padded to that
+width, on every row, and is declared text (``xlsx_formats``; calamine does not report number
+formats, so the xls, xlsb and ods formats are not read).
+
 calamine holds the sheet's cells in compact native memory; rows are converted to Python only
 one at a time, and staged as Arrow batches of ``BATCH_ROWS`` rows.
 """
@@ -30,7 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -42,7 +47,9 @@ import python_calamine as calamine
 from portail.ingest.errors import IngestError
 from portail.ingest.readers._common import (BATCH_ROWS, HEADER_SCAN_ROWS, batch_stager, detect_header, first_line,
                                             is_empty as _is_empty, make_table)
+from portail.ingest.readers.xlsx_formats import zero_padded_columns
 from portail.ingest.types import RawTable, ReadOptions, Stager
+from portail.schema import FieldType
 
 EMPTY, NOTE, TABLE = 0, 1, 2  # kinds of rows
 
@@ -66,12 +73,15 @@ def read_spreadsheet(path: Path, options: ReadOptions) -> RawTable:
     header = next(islice(sheet.iter_rows(), layout.header, None))
     labels = [(cell_text(header[c]) if c < len(header) else None) or "" for c in layout.columns]
     notes = _describe(sheet_name, workbook.sheet_names, layout, sheet.width)
+    padding = _padding(path, sheet_name, sheet, layout)
+    converters = [_padder(padding[c]) if c in padding else cell_text for c in layout.columns]
+    types = [FieldType.TEXT if c in padding else None for c in layout.columns]
 
     def stage_for(names: list[str]) -> Stager:
         schema = pa.schema([pa.field(name, pa.string()) for name in names])
-        return batch_stager(schema, lambda: _batches(sheet, layout, schema), source)
+        return batch_stager(schema, lambda: _batches(sheet, layout, schema, converters), source)
 
-    return make_table(source, labels, [None] * len(labels), stage_for, notes=notes)
+    return make_table(source, labels, types, stage_for, notes=notes)
 
 
 # --- cells ---------------------------------------------------------------------------------
@@ -97,6 +107,28 @@ def cell_text(value: Any) -> str | None:
     if isinstance(value, dt.timedelta):
         return _duration_text(value)
     return str(value)
+
+
+def _padder(width: int) -> Callable[[Any], str | None]:
+    """``cell_text``, but integers written with at least ``width`` digits, as a format of
+    ``width`` zeros shows them (``1001`` → ``01001``); other values are left as they are."""
+
+    def padded(value: Any) -> str | None:
+        if isinstance(value, float) and value.is_integer() and 0 <= value < 2**53:
+            return str(int(value)).zfill(width)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return str(value).zfill(width)
+        return cell_text(value)
+
+    return padded
+
+
+def _padding(path: Path, sheet_name: str, sheet: calamine.CalamineSheet, layout: Layout) -> dict[int, int]:
+    """Padding width by kept column position (calamine's positions start at the sheet's first
+    used column; its rows start at the sheet's first row)."""
+    offset = sheet.start[1] if sheet.start else 0
+    widths = zero_padded_columns(path, sheet_name, layout.header + 1)
+    return {c: widths[c + offset] for c in layout.columns if c + offset in widths}
 
 
 def _float_text(value: float) -> str:
@@ -221,7 +253,9 @@ def _describe(sheet_name: str, sheet_names: list[str], layout: Layout, width: in
 
 # --- staging -------------------------------------------------------------------------------
 
-def _batches(sheet: calamine.CalamineSheet, layout: Layout, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+def _batches(sheet: calamine.CalamineSheet, layout: Layout, schema: pa.Schema,
+             converters: list[Callable[[Any], str | None]]) -> Iterator[pa.RecordBatch]:
+    """The kept cells as text, each column through its converter (``cell_text`` or a padder)."""
     columns: list[list[str | None]] = [[] for _ in layout.columns]
     kinds = layout.kinds
     rows = islice(sheet.iter_rows(), layout.header + 1, layout.end)
@@ -229,8 +263,8 @@ def _batches(sheet: calamine.CalamineSheet, layout: Layout, schema: pa.Schema) -
         if kinds[index] == EMPTY:
             continue
         width = len(row)
-        for values, position in zip(columns, layout.columns):
-            values.append(cell_text(row[position]) if position < width else None)
+        for values, position, convert in zip(columns, layout.columns, converters):
+            values.append(convert(row[position]) if position < width else None)
         if len(columns[0]) >= BATCH_ROWS:
             yield _batch(columns, schema)
             columns = [[] for _ in layout.columns]

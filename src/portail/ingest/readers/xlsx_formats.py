@@ -1,0 +1,139 @@
+"""Zero-padding number formats of an xlsx sheet, which calamine does not report.
+
+French administrative spreadsheets often store codes as numbers shown through a format made of
+zeros: the INSEE code ``1001`` with the format ``00000`` displays ``01001`` ("Special > Zip
+code" is that same custom format). calamine returns ``1001``, and the code would lose its
+leading zero. This module reads the formats from the file itself, which is a zip:
+``xl/workbook.xml`` and its relationships lead to the sheet's XML, ``xl/styles.xml`` maps a
+cell's style index (``s``) to a number format.
+
+Only the first ``SAMPLE_ROWS`` data rows are looked at, streamed and discarded as they are
+parsed, so the cost does not grow with the sheet. (Expat ≥ 2.4 bounds entity expansion, so a
+hostile DTD cannot blow up the parse.) Other formats (xls, xlsb, ods) give no widths.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import zipfile
+from collections import Counter, defaultdict
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+SAMPLE_ROWS = 500
+_ZEROS = re.compile(r"0{2,}")  # "00000": integers padded to 5 digits; "0" alone pads nothing
+_CELL_REF = re.compile(r"([A-Z]+)(\d*)")
+_NUMERIC = {None, "n"}  # a cell's ``t``: absent or "n" for a number (dates are numbers too)
+
+
+def zero_padded_columns(path: Path, sheet_name: str, first_row: int) -> dict[int, int]:
+    """Width to pad each column's integers to, by 0-based sheet column, for the columns whose
+    numeric cells among ``SAMPLE_ROWS`` rows from ``first_row`` (0-based) mostly use a
+    zero-padding format. Empty when the file is not an xlsx/xlsm or its XML cannot be read:
+    calamine has read the values already, the formats only refine them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "xl/workbook.xml" not in archive.namelist():
+                return {}
+            widths = _style_widths(archive)
+            if not widths:
+                return {}
+            sheet = _sheet_path(archive, sheet_name)
+            if sheet is None:
+                return {}
+            with archive.open(sheet) as stream:
+                return _column_widths(stream, widths, first_row)
+    except (zipfile.BadZipFile, KeyError, ET.ParseError, OSError, ValueError, EOFError):
+        return {}
+
+
+def _local(tag: str) -> str:
+    """A tag or attribute name without its namespace (transitional and strict OOXML differ)."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def _style_widths(archive: zipfile.ZipFile) -> dict[int, int]:
+    """Padding width by cell style index, for the styles whose number format is only zeros.
+    Excel's built-in formats (ids below 164) hold no such format, so only custom ones count."""
+    if "xl/styles.xml" not in archive.namelist():
+        return {}
+    root = ET.fromstring(archive.read("xl/styles.xml"))
+    padded: dict[str, int] = {}
+    cell_xfs: list[ET.Element] = []
+    for element in root:
+        if _local(element.tag) == "numFmts":
+            for fmt in element:
+                code = fmt.get("formatCode", "")
+                if _ZEROS.fullmatch(code):
+                    padded[fmt.get("numFmtId", "")] = len(code)
+        elif _local(element.tag) == "cellXfs":
+            cell_xfs = [xf for xf in element if _local(xf.tag) == "xf"]
+    return {index: padded[xf.get("numFmtId", "0")] for index, xf in enumerate(cell_xfs)
+            if xf.get("numFmtId", "0") in padded}
+
+
+def _sheet_path(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
+    """The zip member holding the sheet called ``sheet_name``."""
+    workbook = ET.fromstring(archive.read("xl/workbook.xml"))
+    rel_id = next((_attribute(sheet, "id") for sheet in workbook.iter() if _local(sheet.tag) == "sheet"
+                   and sheet.get("name") == sheet_name), None)
+    rels = ET.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    target = next((rel.get("Target", "") for rel in rels if rel.get("Id") == rel_id), None)
+    if not target:
+        return None
+    return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+
+
+def _attribute(element: ET.Element, local_name: str) -> str | None:
+    return next((value for key, value in element.attrib.items() if _local(key) == local_name), None)
+
+
+def _column_index(letters: str) -> int:
+    index = 0
+    for letter in letters:
+        index = index * 26 + ord(letter) - ord("A") + 1
+    return index - 1
+
+
+def _column_widths(stream, style_widths: dict[int, int], first_row: int) -> dict[int, int]:
+    """Stream the sheet's rows ``first_row`` to ``first_row + SAMPLE_ROWS`` (0-based) and keep,
+    per column, the padding width most of its numeric cells use, if most do."""
+    numeric: Counter[int] = Counter()
+    formatted: defaultdict[int, Counter[int]] = defaultdict(Counter)
+    row, column = -1, -1
+    for event, element in ET.iterparse(stream, events=("start", "end")):
+        tag = _local(element.tag)
+        if event == "start":
+            if tag == "row":
+                row = int(element.get("r", row + 2)) - 1  # ``r`` is optional: rows then follow on
+                column = -1
+                if row >= first_row + SAMPLE_ROWS:
+                    break
+            continue
+        if tag == "c":
+            column = _cell_column(element.get("r"), column)
+            if row >= first_row and element.get("t") in _NUMERIC and _has_value(element):
+                numeric[column] += 1
+                width = style_widths.get(int(element.get("s", 0)))
+                if width:
+                    formatted[column][width] += 1
+            element.clear()
+        elif tag == "row":
+            element.clear()
+    result = {}
+    for position, widths in formatted.items():
+        width, count = widths.most_common(1)[0]
+        if 2 * count > numeric[position]:
+            result[position] = width
+    return result
+
+
+def _cell_column(ref: str | None, previous: int) -> int:
+    """The 0-based column of a cell from its reference (``C4``); cells without one follow on."""
+    match = _CELL_REF.match(ref or "")
+    return _column_index(match.group(1)) if match else previous + 1
+
+
+def _has_value(cell: ET.Element) -> bool:
+    return any(_local(child.tag) == "v" and (child.text or "").strip() for child in cell)
