@@ -149,11 +149,12 @@ def test_a_late_value_types_its_column_as_in_a_small_file(instance, tmp_path):
                                             "decimal_us": "1_000", "booleen": "1"}
 
 
-def test_a_late_na_does_not_crash_and_is_counted(instance, tmp_path):
+def test_a_late_na_does_not_crash_and_is_counted_as_a_marker(instance, tmp_path):
     lines = ["valeur;note"] + [f"{i};{i}.5" for i in range(10_000)] + ["N/A;n.d.", "12;autre chose"]
     result = load(instance, write(tmp_path / "na.csv", "\n".join(lines) + "\n"))
     assert types(result)["valeur"] == "int"
-    assert result.report.rejected == {"valeur": 1}
+    assert result.report.rejected == {}  # N/A says "no value": nothing failed to read
+    assert "1 'no value' marker(s) (N/A, -, nd…) read as null" in result.report.fields[0].notes
     # A real text value anywhere makes the column text, whatever came before.
     assert types(result)["note"] == "text"
     assert rows(instance)[-2]["valeur"] is None

@@ -2,7 +2,8 @@
 
 One aggregate query counts, for every text column, how many values look like each type.
 A column gets a type only when *every* non-empty value fits it, apart from well-known
-"no value" markers (``N/A``, ``nd``, ``s``…), which become nulls and are reported as rejected.
+"no value" markers (``N/A``, ``nd``, ``s``…), which become nulls (counted in a field note, not
+as rejected values: they say the value is missing, nothing failed to read).
 Anything else stays text: a load never fails because row 10,001 disagrees with row 1.
 
 French rules: values with a leading zero followed by a digit (``01001``, ``06``, NAF ``01.11``,

@@ -259,15 +259,21 @@ def _reference_schema(con, reference) -> Callable[[str], list[Field]] | None:
 
 
 def _field_reports(con, fields: list[Field], inferred: dict[str, Inferred], raw: RawTable) -> list[FieldReport]:
-    """Raw non-empty values vs typed non-null values: the difference was rejected."""
+    """Raw non-empty values vs typed non-null values: the difference was rejected, apart from
+    the "no value" markers (``N/A``, ``-``…), which say the value is missing and are nulls by
+    intent; a note counts them instead."""
     typed = exp.select(*[exp.func("count", exp.column(f.name, quoted=True)) for f in fields]).from_(
         exp.Table(this=exp.to_identifier("records"), db=exp.to_identifier("build")))
     typed_counts = con.execute(typed.sql(dialect="duckdb")).fetchone()
     reports = []
     for f, typed_count in zip(fields, typed_counts):
         info = inferred.get(f.name)
+        notes = list(info.notes) if info else []
         values = info.nonnull if info and f.type != FieldType.TEXT else typed_count
-        rejected = max(values - typed_count, 0) if f.type != FieldType.TEXT else 0
+        markers = info.tokens if info and f.type != FieldType.TEXT else 0
+        rejected = max(values - markers - typed_count, 0) if f.type != FieldType.TEXT else 0
+        if markers:
+            notes.append(f"{markers:,} 'no value' marker(s) (N/A, -, nd…) read as null")
         reports.append(FieldReport(name=f.name, label=f.label, type=str(f.type), values=values, rejected=rejected,
-                                   notes=list(info.notes) if info else []))
+                                   notes=notes))
     return reports
