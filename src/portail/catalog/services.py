@@ -21,7 +21,8 @@ from portail.catalog.models import Attachment, Dataset, DatasetAlias, DatasetVer
 from portail.schema import KNOWN_ANNOTATIONS, Field, FieldType, fields_from_json, fields_to_json, normalize_name
 
 PORTALS = ("public", "internal")
-SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,199}$")
+SLUG_MAX = 200
+SLUG = re.compile(rf"^[a-z0-9][a-z0-9_\-]{{0,{SLUG_MAX - 1}}}$")
 _UID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 #: Metadata a publisher may set, with the Python type each takes.
@@ -109,9 +110,18 @@ def portals_from_option(option: str) -> list[str]:
 
 
 # -- datasets -------------------------------------------------------------------------------
-def create_dataset(session: Session, slug: str, title: str, **metadata: Any) -> Dataset:
+def _check_slug(slug: str) -> None:
+    """Refuse an invalid dataset_id, saying which rule it breaks (a 300-character id made of
+    valid letters is refused for its length, not its letters)."""
+    if len(slug) > SLUG_MAX:
+        raise CatalogError(f"Invalid dataset_id {slug[:40]!r}…: at most {SLUG_MAX} characters ({len(slug)} given)")
     if not SLUG.match(slug):
-        raise CatalogError(f"Invalid dataset_id {slug!r}: lowercase letters, digits, '-' and '_' only")
+        raise CatalogError(f"Invalid dataset_id {slug!r}: lowercase letters, digits, '-' and '_' only, "
+                           "starting with a letter or a digit")
+
+
+def create_dataset(session: Session, slug: str, title: str, **metadata: Any) -> Dataset:
+    _check_slug(slug)
     if session.scalar(select(Dataset.id).where(Dataset.slug == slug)) is not None:
         raise CatalogError(f"A dataset {slug!r} already exists", status=409, code="Conflict")
     metadata.setdefault("portals", ["public"])
@@ -155,8 +165,7 @@ def update_metadata(session: Session, dataset: Dataset, **values: Any) -> Datase
 
 def rename_dataset(session: Session, dataset: Dataset, new_slug: str) -> Dataset:
     """Change the human id; the uid (and so every URI built on it) stays."""
-    if not SLUG.match(new_slug):
-        raise CatalogError(f"Invalid dataset_id {new_slug!r}")
+    _check_slug(new_slug)
     if session.scalar(select(Dataset.id).where(Dataset.slug == new_slug, Dataset.id != dataset.id)) is not None:
         raise CatalogError(f"A dataset {new_slug!r} already exists", status=409, code="Conflict")
     if new_slug == dataset.slug:
