@@ -480,3 +480,20 @@ def test_the_search_box_finds_the_words_a_visitor_begins(client):
     records = "/api/explore/v2.1/catalog/datasets/logements/records"
     assert count == client.get(records, params={"where": 'search(*, "boulev")', "limit": 0}).json()["total_count"] > 0
     assert client.get(records, params={"where": '"boulev"', "limit": 0}).json()["total_count"] == 0
+
+
+def test_a_pasted_paragraph_searches_its_first_words(client):
+    """Each word is an index lookup, and a table page asks several questions of the box's text:
+    600 words took 8 s. The API refuses more than MAX_SEARCH_WORDS words; the box keeps its first."""
+    from portail.odsql.functions import MAX_SEARCH_WORDS
+
+    records = "/api/explore/v2.1/catalog/datasets/logements/records"
+    long = " ".join(["rue"] * (MAX_SEARCH_WORDS + 1))
+    for where in (f'"{long}"', f'search(*, "{long}")', f'suggest(*, "{long}")'):
+        refused = client.get(records, params={"where": where})
+        assert refused.status_code == 400 and f"at most {MAX_SEARCH_WORDS} words" in refused.json()["message"]
+    assert client.get(records, params={"where": " ".join(["rue"] * MAX_SEARCH_WORDS).join('""')}).status_code == 200
+    table = client.get("/explore/dataset/logements/table/", params={"q": " ".join(["rue"] * 600)})
+    assert table.status_code == 200
+    count = int(re.search(r'id="records-count" role="status">([\d ]+) enregistrements', table.text).group(1).replace(" ", ""))
+    assert count == client.get(records, params={"where": 'search(*, "rue")', "limit": 0}).json()["total_count"] > 0

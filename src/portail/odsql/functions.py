@@ -245,6 +245,19 @@ def _field_text(f: Field) -> exp.Expression:
     return column(f) if f.type == FieldType.TEXT else exp.cast(column(f), "VARCHAR")
 
 
+#: Words a full-text search may hold: each is its own index lookup, so a pasted paragraph
+#: (600 words: 8 s for a table page, which asks several questions of the same text) would let
+#: one anonymous request hold a core.
+MAX_SEARCH_WORDS = 32
+
+
+def _bounded(ctx: Context, text: str) -> str:
+    words = len(fold_words(text))
+    if words > MAX_SEARCH_WORDS:
+        raise ctx.error(f"A full-text search takes at most {MAX_SEARCH_WORDS} words ({words} given).")
+    return text
+
+
 def fulltext(ctx: Context, text: str) -> exp.Expression:
     """A bare string in where: full text over every searched field (:meth:`Context.searched_fields`),
     the reference's rule rather than ``search()``'s: every word must be a whole word of some
@@ -252,14 +265,14 @@ def fulltext(ctx: Context, text: str) -> exp.Expression:
     prefix. Accents, case and ligatures are ignored, as everywhere in full text."""
     for raw in text.split():
         string(raw)  # a NUL is refused, as in any literal
-    return search_match(text_targets(ctx.searched_fields()), text, "bare")
+    return search_match(text_targets(ctx.searched_fields()), _bounded(ctx, text), "bare")
 
 
 def _search_targets(ctx: Context, call_node: ast.Call) -> tuple[list[tuple[str | None, exp.Expression]], str]:
     """``f(field, …, "text")``, ``f(*, "text")`` or ``f("text")``: the targets (text field name
     or None, text expression) and the text."""
     *names, last = call_node.args
-    text = _constant_text(ctx, last, f"The last argument of {call_node.name}()")
+    text = _bounded(ctx, _constant_text(ctx, last, f"The last argument of {call_node.name}()"))
     string(text)  # a NUL is refused, as in any literal
     if not names or any(isinstance(n, ast.Star) for n in names):
         if len(names) > 1:

@@ -25,6 +25,20 @@ Pair = tuple[str, str]
 odsql_string = quote_string
 
 
+def searchable(q: str) -> str:
+    """The box's text cut to the words full text takes (``odsql.functions.MAX_SEARCH_WORDS``):
+    a pasted paragraph searches its first words rather than showing an error page."""
+    from portail.odsql.functions import MAX_SEARCH_WORDS
+    from portail.store.fulltext import split
+
+    kept: list[str] = []
+    for term in q.split():
+        if len(split(" ".join([*kept, term]))) > MAX_SEARCH_WORDS:
+            break
+        kept.append(term)
+    return " ".join(kept)
+
+
 @dataclass(frozen=True)
 class FilterState:
     q: str = ""
@@ -72,7 +86,7 @@ class FilterState:
         """The search box as ``search(*, …)``: typed words find what they begin (the last one)
         or nearly spell (the others), as a search box should; a bare string, which the API
         reads as the reference defines it, would ask for whole words only."""
-        return [f"search(*, {odsql_string(self.q)})"] if self.q else []
+        return [f"search(*, {odsql_string(searchable(self.q))})"] if self.q else []
 
     @property
     def refine_args(self) -> list[str]:
