@@ -174,6 +174,10 @@ def test_manage_is_offered_only_to_who_may_manage_and_bad_forms_say_why(site):
     assert 'value="read"' in page.text and 'value="manage"' not in page.text
     forged = create_key(client, name="x", scopes=["read", "manage"])
     assert forged.status_code == 403 and "Votre rôle ne permet pas de clé de gestion." in forged.text
+    for spelled in ("Manage", " MANAGE "):  # the key service reads scopes without case or spaces
+        assert create_key(client, name="x", scopes=["read", spelled]).status_code == 403, spelled
+    # a form's answer leads its language link to the page, not to the form's POST-only route
+    assert 'href="/interne/account?lang=en"' in forged.text
     nameless = create_key(client, name="  ", scopes=["read"])
     assert nameless.status_code == 400 and "Donnez un nom à la clé." in nameless.text
     past = create_key(client, name="old", scopes=["read"], expires="2001-01-01")

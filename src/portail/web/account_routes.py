@@ -86,6 +86,8 @@ def account_router(portal: Portal) -> APIRouter:
             owned = sorted((keys.status_of(k) for k in keys.list_keys(db, user)),
                            key=lambda k: (k.created_at, k.id), reverse=True)
             grants = oauth2.user_grants(db, user)
+        if request.method == "POST":  # the language link of a form's answer leads to the page, not the form's route
+            values.setdefault("switch_lang", f"{root}/account?lang={'en' if lang(request) == 'fr' else 'fr'}")
         return auth_page(request, portal, "account.html", status, k=labels(request), me=me, api_keys=owned,
                          grants=grants, manage_offered=offers_manage(principal),
                          tomorrow=(datetime.now(UTC).date() + timedelta(days=1)).isoformat(), **values)
@@ -106,7 +108,7 @@ def account_router(portal: Portal) -> APIRouter:
         form = {"name": name, "scopes": scopes, "expires": expires}
         if not name.strip():
             return page(request, principal, 400, error=k["name_required"], form=form)
-        if "manage" in scopes and not offers_manage(principal):
+        if any(s.strip().lower() == "manage" for s in scopes) and not offers_manage(principal):  # as keys reads it
             return page(request, principal, 403, error=k["manage_refused"], form=form)
         try:
             expires_at = expiry(expires)
