@@ -138,3 +138,17 @@ def test_record_filters_and_hidden_fields_are_checked_when_set(cli, tmp_path):
     assert "Unknown field 'zz'" in cli("dataset-security", "qa", "--hide-fields", "default=zz", ok=False).output
     shown = cli("dataset-security", "qa", "--record-filter", "default=a = 1", "--hide-fields", "default=b").output
     assert "record filter default: a = 1" in shown and "hidden fields default: b" in shown
+
+
+def test_serve_with_a_bad_token_file_says_which_in_one_line(cli, tmp_path):
+    """``portail serve`` reads (or makes) the management token before it serves: a file that
+    holds none, or a folder in its place, is one line naming it, not a traceback."""
+    home = tmp_path / "home"
+    cli("dataset", "list")  # the home made
+    (home / "management-token").write_text("\n")
+    empty = cli("serve", ok=False)
+    assert "management-token: holds no token" in empty.output and "PORTAIL_MANAGEMENT_TOKEN" in empty.output
+    (home / "management-token").unlink()
+    (home / "management-token").mkdir()
+    folder = cli("serve", ok=False)
+    assert "management-token: Is a directory" in folder.output

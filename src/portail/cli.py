@@ -414,7 +414,8 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
     if not settings.management_token:
         from portail.auth.operator import management_token, token_path
 
-        management_token(settings)  # made now, so the operator can read it before the first call
+        with _errors():
+            management_token(settings)  # made now, so the operator can read it before the first call
         out.print(f"PORTAIL_MANAGEMENT_TOKEN is not set: the management API's token is in {token_path(settings)} "
                   "(send it as Authorization: Bearer …).", highlight=False)
     from portail.api.access_log import log_config

@@ -43,13 +43,17 @@ def management_token(settings: Settings) -> str:
         os.link(draft, path)
     except FileExistsError:
         pass  # another worker was first: its token is the one
+    except OSError:  # a file system without hard links: rename, the first one may be replaced once
+        os.replace(draft, path)
     finally:
-        draft.unlink()
+        draft.unlink(missing_ok=True)
     return _read(path)
 
 
 def _read(path: Path) -> str:
+    """The token in ``path``; an ``OSError`` naming the file when it holds none (``portail
+    serve`` says it in one line)."""
     token = path.read_text(encoding="utf-8").strip()
     if not token:
-        raise OSError(f"{path} is empty: delete it to have a new token generated, or set PORTAIL_MANAGEMENT_TOKEN")
+        raise OSError(0, "holds no token: delete it to have one generated, or set PORTAIL_MANAGEMENT_TOKEN", str(path))
     return token
