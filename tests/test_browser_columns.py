@@ -5,8 +5,6 @@ it, with no serious axe-core violation on the page (chooser open)."""
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -14,11 +12,9 @@ import pytest
 from portail.catalog import services
 from portail.operations import load_file
 from tests.live import live_server
+from tests.test_browser import AXE, browser, page  # noqa: F401 - the browser and its French page, as fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture(scope="module")
@@ -35,23 +31,6 @@ def server(tmp_path_factory, refdata):
     instance.store.close()
     with live_server(home) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def page(server):
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists() or not AXE.is_file():
-        pytest.fail("Chromium or axe-core missing: .ci/run installs chromium, `make install` axe-core")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.js_errors = errors
-        yield page
-        browser.close()
 
 
 def test_untick_a_column_and_keep_the_choice_in_the_url(page, server):

@@ -7,10 +7,9 @@ from __future__ import annotations
 import io
 
 import pytest
-from typer.testing import CliRunner
 
 from portail.catalog import services
-from portail.cli import app
+from tests.test_cli_errors import cli  # noqa: F401 - the command, one line per refusal, as a fixture
 
 MGMT = "/api/management/v1"
 
@@ -41,20 +40,6 @@ def test_an_encoding_forced_for_one_upload_is_not_used_for_the_next(client, inst
     second = upload(client, "sticky", "utf8.csv", "code;nom\n2;Commune é\n".encode())
     assert second.status_code == 200, second.text
     assert records(instance, "sticky") == [{"code": "2", "nom": "Commune é"}]
-
-
-@pytest.fixture
-def cli(tmp_path):
-    runner = CliRunner()
-    env = {"PORTAIL_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
-
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(app, list(args), env=env)
-        assert (result.exit_code == 0) == ok, result.output
-        assert "Traceback" not in result.output and (result.exception is None or isinstance(result.exception, SystemExit))
-        return result
-
-    return run
 
 
 def test_reload_reads_with_the_options_of_the_last_load_and_ingest_detects_again(cli, tmp_path):

@@ -27,21 +27,18 @@ def words(text: str) -> list[str]:
 def fulltext(row: Row, text: str, fields=TEXT_FIELDS) -> bool:
     """A bare string (reference §5.4): every word of ``text`` is a whole word of one of
     ``fields`` (each may be in another); a term written ``word*`` ends with a prefix."""
-    have = {w for f in fields if getattr(row, f) is not None for w in words(getattr(row, f))}
-    for token in text.split():
-        wanted = words(token)
-        for i, w in enumerate(wanted):
-            prefix = token.endswith("*") and i == len(wanted) - 1
-            if not any(h.startswith(w) if prefix else h == w for h in have):
-                return False
-    return True
+    return every_word_in({w for f in fields if getattr(row, f) is not None for w in words(getattr(row, f))}, text)
 
 
 def like(value: str | None, pattern: str) -> bool:
     if value is None:
         return False
-    have = words(value)
-    for token in pattern.split():  # every word of the pattern, anywhere; a term* ends with a prefix
+    return every_word_in(set(words(value)), pattern)  # every word of the pattern, anywhere
+
+
+def every_word_in(have: set[str], text: str) -> bool:
+    """Is every word of ``text`` one of ``have``, a term written ``word*`` ending with a prefix?"""
+    for token in text.split():
         wanted = words(token)
         for i, w in enumerate(wanted):
             prefix = token.endswith("*") and i == len(wanted) - 1
