@@ -90,9 +90,19 @@ def test_a_staff_member_creates_a_key_on_my_account_and_reads_with_it(server):
         status, body = fetch(server + RECORDS, secret)
         assert status == 200 and body["total_count"] == 18
 
-        page.goto(server + "/interne/account")  # shown once: never again
+        assert page.url.endswith("/interne/account?lang=fr")  # the answer took the page's address
+        page.reload()  # so a reload shows the page: no form posted again, no second key
         assert page.locator("#new-key").count() == 0 and secret not in page.content()
+        assert page.locator("tr", has_text="Script de sauvegarde").count() == 1
         assert page.locator("tr", has_text="Script de sauvegarde").locator("td.state-active").count() == 1
+        revoke = page.locator("tr", has_text="Script de sauvegarde").locator("button")
+        page.once("dialog", lambda dialog: dialog.dismiss())  # revoking asks first: "no" keeps the key
+        revoke.click()
+        assert page.locator("tr", has_text="Script de sauvegarde").locator("td.state-active").count() == 1
+        page.once("dialog", lambda dialog: dialog.accept())
+        revoke.click()
+        page.wait_for_selector("tr td.state-revoked")
+        assert fetch(server + RECORDS, secret)[0] == 401
         assert not errors
         context.close()
         browser.close()

@@ -86,7 +86,8 @@ def test_the_page_shows_who_is_signed_in_in_either_language(site):
     assert page.status_code == 200 and page.headers["cache-control"] == "private, no-store"
     assert "<h1>Mon compte</h1>" in page.text
     for shown in ("alice", "Alice Martin", "alice@example.org", "Éditeur", "agents", "Vous n&#39;avez pas encore",
-                  'action="/interne/logout-everywhere"', 'value="manage"'):
+                  'action="/interne/logout-everywhere?lang=fr"', 'value="manage"',
+                  'data-confirm="Fermer toutes vos sessions, celle-ci comprise ?"', "/static/account.js"):
         assert shown in page.text, shown
     english = client.get("/interne/account?lang=en")
     assert "<h1>My account</h1>" in english.text and "Publisher" in english.text
@@ -128,7 +129,7 @@ def test_create_list_and_revoke_a_key_that_reads_the_internal_portal(site):
     assert revoked.status_code == 303
     assert revoked.headers["location"] == f"/interne/account?lang=en&revoked={key_id}"
     after = client.get(revoked.headers["location"])
-    assert "The key sauvegarde is revoked." in after.text and "Revoked" in after.text
+    assert "The key “sauvegarde” is revoked." in after.text and "Revoked" in after.text
     assert api.get(RECORDS, headers={"Authorization": f"Apikey {secret}"}).status_code == 401
     with instance.session() as s:
         events = query(s, action="apikey.revoke")[1]
@@ -212,8 +213,9 @@ def test_sign_out_everywhere_from_the_page(site):
     _, client = site
     sign_in(client)
     page = client.get("/interne/account")
-    answer = client.post("/interne/logout-everywhere", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
-    assert answer.status_code == 303
+    answer = client.post("/interne/logout-everywhere?lang=en", data={"csrf_token": csrf_of(page.text)},
+                         follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/interne/?lang=en"  # its language kept
     assert client.get("/interne/account", follow_redirects=False).status_code == 303  # to the login page
 
 

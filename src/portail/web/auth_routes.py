@@ -166,7 +166,8 @@ def auth_router(portal: Portal) -> APIRouter:
             row = sessions.find_session(db, request.cookies.get(sessions.COOKIE_NAME))
             if row is not None:
                 sessions.close_all_sessions(db, row.user, actor=row.user.login, ip=client_ip(request))
-        response = RedirectResponse(root + "/", status_code=303)
+        lang = request.query_params.get("lang")  # the page's language, kept
+        response = RedirectResponse(root + "/" + (f"?lang={lang}" if lang in ("fr", "en") else ""), status_code=303)
         response.delete_cookie(sessions.COOKIE_NAME, path="/")
         return response
 
