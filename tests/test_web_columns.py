@@ -157,6 +157,9 @@ def test_a_restricted_view_says_so_without_the_rule(site, anonymous):
         assert FILTER not in unescape(page) and "arr13" not in page
     english = v13.get(TABLE, params={"lang": "en"}).text
     assert "Restricted view: your rights limit the rows shown." in english
+    export = v13.get("/explore/dataset/logements/export/").text  # not "the whole dataset": what they may see
+    assert "Toutes les lignes que vos droits montrent" in export and "Jeu de données complet" not in export
+    assert "Jeu de données complet" in anonymous.get("/explore/dataset/logements/export/").text
 
     masked = client_of(site, "vmask").get(TABLE).text
     assert "Vue restreinte : vos droits limitent les colonnes affichées." in masked
