@@ -9,6 +9,7 @@ import base64
 import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from argon2 import PasswordHasher
@@ -19,6 +20,7 @@ from portail.api.app import create_app
 from portail.auth import keys, oauth2, passwords, services
 from portail.auth.audit import query
 from portail.catalog import services as catalog
+from portail.web.i18n import format_date
 from tests.conftest import make_instance
 
 PASSWORD = "Correct-horse-42"
@@ -120,8 +122,14 @@ def test_create_list_and_revoke_a_key_that_reads_the_internal_portal(site):
     assert [name for _, name in rows] == ["tableau de bord", "sauvegarde"]  # newest first
     assert "Gestion, Lecture" in page.text and "Jamais" in page.text
     with instance.session() as s:
-        key_id = next(k.id for k in keys.list_keys(s, services.get_user(s, "alice")) if k.name == "sauvegarde")
+        key = next(k for k in keys.list_keys(s, services.get_user(s, "alice")) if k.name == "sauvegarde")
+        key_id = key.id
         assert [(e.actor, e.target) for e in query(s, action="apikey.create")[1]][-1] == ("alice", f"apikey:{key_id}")
+        # "valid until" the chosen day: it works all of that day in France, and the page shows that day
+        last = datetime.now(UTC).date() + timedelta(days=30)
+        stops = key.expires_at.replace(tzinfo=key.expires_at.tzinfo or UTC).astimezone(ZoneInfo("Europe/Paris"))
+        assert (stops.date(), stops.hour, stops.minute) == (last + timedelta(days=1), 0, 0)
+    assert format_date(last, "fr") in page.text
     assert dict((name, kid) for kid, name in rows)["sauvegarde"] == key_id
 
     revoked = client.post(f"/interne/account/apikeys/{key_id}/revoke?lang=en", data={"csrf_token": csrf_of(page.text)},

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -40,12 +41,24 @@ def offers_manage(principal: Principal) -> bool:
     return can(principal, "publish_dataset", DatasetRef(uid="", owner=principal.login))
 
 
+#: The time zone of the dates the page shows and reads: a key "valid until 30 June" works all of
+#: that day in France.
+PAGE_ZONE = ZoneInfo("Europe/Paris")
+
+
 def expiry(text: str) -> datetime | None:
-    """The form's optional date (``YYYY-MM-DD``) as the moment the key stops working: the
-    start of that day, UTC, so the listing shows the date the user chose. ``ValueError`` when
-    it is no date."""
+    """The form's optional date (``YYYY-MM-DD``), the last day the key works, as the moment it
+    stops: the next midnight in France (French users read "valable jusqu'au 30 juin" as all of
+    that day). ``ValueError`` when it is no date."""
     text = text.strip()
-    return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC) if text else None
+    if not text:
+        return None
+    return datetime.combine(date.fromisoformat(text) + timedelta(days=1), time(), tzinfo=PAGE_ZONE).astimezone(UTC)
+
+
+def last_day(moment: datetime) -> date:
+    """The last day, in France, on which a key stopping at ``moment`` works."""
+    return (moment.astimezone(PAGE_ZONE) - timedelta(microseconds=1)).date()
 
 
 def account_router(portal: Portal) -> APIRouter:
@@ -89,7 +102,7 @@ def account_router(portal: Portal) -> APIRouter:
         if request.method == "POST":  # the language link of a form's answer leads to the page, not the form's route
             values.setdefault("switch_lang", f"{root}/account?lang={'en' if lang(request) == 'fr' else 'fr'}")
         return auth_page(request, portal, "account.html", status, k=labels(request), me=me, api_keys=owned,
-                         grants=grants, manage_offered=offers_manage(principal),
+                         grants=grants, manage_offered=offers_manage(principal), last_day=last_day,
                          tomorrow=(datetime.now(UTC).date() + timedelta(days=1)).isoformat(), **values)
 
     @router.get(f"{root}/account", response_class=HTMLResponse)
