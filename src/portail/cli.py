@@ -97,6 +97,9 @@ def _load(instance: Instance, slug: str, source: str, options: ReadOptions, publ
               f"({rate:,.0f} rows/s); {', '.join(report.notes)}")
     for name, count in report.rejected.items():
         out.print(f"  [yellow]field {name!r}: {count:,} values could not be read and became null[/yellow]")
+    for field in report.fields:  # how a field was read: codes kept as text, month-first dates, "N/A" markers
+        if field.notes:
+            out.print(f"  field {field.name!r}: {'; '.join(field.notes)}", highlight=False)
     for line in _step_lines(report.processors):
         out.print(line)
 
