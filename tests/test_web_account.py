@@ -281,3 +281,13 @@ def test_connected_applications_are_listed_and_revoked(site):
     assert again.status_code == 404
     assert client.post(f"/interne/account/applications/{other.id}/revoke").status_code == 403  # no CSRF token
     assert app.get(RECORDS, headers={"Authorization": f"Bearer {kept['access_token']}"}).status_code == 200
+
+
+def test_a_key_may_end_today(site):
+    """A key "valid until" today works for the rest of the day in France: the form offers today."""
+    _, client = site
+    sign_in(client)
+    today = datetime.now(ZoneInfo("Europe/Paris")).date().isoformat()
+    assert f'min="{today}"' in client.get("/interne/account").text
+    made = create_key(client, name="aujourd'hui", scopes=["read"], expires=today)
+    assert made.status_code == 200 and secret_in(made.text)

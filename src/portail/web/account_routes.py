@@ -103,7 +103,7 @@ def account_router(portal: Portal) -> APIRouter:
             values.setdefault("switch_lang", f"{root}/account?lang={'en' if lang(request) == 'fr' else 'fr'}")
         return auth_page(request, portal, "account.html", status, k=labels(request), me=me, api_keys=owned,
                          grants=grants, manage_offered=offers_manage(principal), last_day=last_day,
-                         tomorrow=(datetime.now(UTC).date() + timedelta(days=1)).isoformat(), **values)
+                         today=datetime.now(PAGE_ZONE).date().isoformat(), **values)  # a key may end today
 
     @router.get(f"{root}/account", response_class=HTMLResponse)
     def account(request: Request, revoked: str = "", disconnected: str = ""):
