@@ -32,8 +32,10 @@ def searchable(q: str) -> str:
     from portail.store.fulltext import split
 
     kept: list[str] = []
-    for term in q.split():
-        if len(split(" ".join([*kept, term]))) > MAX_SEARCH_WORDS:
+    words = 0
+    for term in q.split():  # no word spans a space: a text's words are its terms' words
+        words += len(split(term))
+        if words > MAX_SEARCH_WORDS:
             break
         kept.append(term)
     return " ".join(kept)
