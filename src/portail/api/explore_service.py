@@ -130,9 +130,15 @@ def dataset_access(instance: Instance, dataset: Dataset | str, principal: Princi
 _ACCESS = "_portail_access"
 
 
-def _records_access(instance: Instance, dataset: Dataset, principal: Principal) -> Access:
+def known_access(instance: Instance, dataset: Dataset, principal: Principal) -> Access:
+    """The caller's access to ``dataset``: the one ``get_visible_dataset`` computed for the copy
+    it handed out to this same caller, else read from the catalogue (``dataset_access``)."""
     cached = getattr(dataset, _ACCESS, None)
-    access = cached[1] if cached is not None and cached[0] == principal else dataset_access(instance, dataset, principal)
+    return cached[1] if cached is not None and cached[0] == principal else dataset_access(instance, dataset, principal)
+
+
+def _records_access(instance: Instance, dataset: Dataset, principal: Principal) -> Access:
+    access = known_access(instance, dataset, principal)
     if not can(principal, "read_catalog", access.ref) or access.dataset.current is None:
         raise not_found(f"Unknown dataset: {dataset.slug}")
     if not access.records:

@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from portail.api.deps import login_url, request_principal
 from portail.api.errors import ApiError
-from portail.api.explore_service import (dataset_access, dataset_facets, get_record, get_visible_dataset,
+from portail.api.explore_service import (dataset_facets, get_record, get_visible_dataset, known_access,
                                          query_records, visible_datasets)
 from portail.api.facets import facetable
 from portail.auth import Principal
@@ -130,11 +130,12 @@ def few_valued(facets: list[dict], total: int) -> list[str]:
 def restriction(request: Request, dataset, principal: Principal) -> str | None:
     """What the signed-in caller's rights hold back of ``dataset``, for the page's notice:
     ``"rows"`` (a record filter of one of their groups), ``"columns"`` (hidden fields), ``"both"``
-    or ``None``. Asked of ``dataset_access``, the API's own answer (``auth.security_for``), so
-    the notice and the queries never disagree; only whether a rule applies, never its text."""
+    or ``None``. Asked of ``known_access``, the API's own answer (``auth.security_for``), so the
+    notice and the queries never disagree (and the page's dataset already holds it: no second
+    catalogue read); only whether a rule applies, never its text."""
     if not principal.is_authenticated:
         return None
-    security = dataset_access(request.app.state.instance, dataset, principal).security
+    security = known_access(request.app.state.instance, dataset, principal).security
     rows, columns = security.row_filter is not None, bool(security.hidden_fields)
     return "both" if rows and columns else "rows" if rows else "columns" if columns else None
 
