@@ -105,7 +105,12 @@ def test_a_key_carries_at_most_its_users_rights(sqlite_catalog):
         admin_read, _ = services.create_api_key(s, admin, scopes=["read"])
         admin_manage, _ = services.create_api_key(s, admin, scopes=["manage"])
         paula_mine, _ = services.create_api_key(s, paula, scopes=["manage"], datasets=[mine.uid])
-        viewer_manage, _ = services.create_api_key(s, viewer, scopes=["manage"])
+        # A viewer may not be given a manage key (every way of making keys passes through
+        # services)...
+        with pytest.raises(AuthError, match="may not hold a key with the manage scope"):
+            services.create_api_key(s, viewer, scopes=["Manage"])
+        # ...but one made while they published (or before the rule) must still give them nothing.
+        viewer_manage, _ = keys.create_key(s, viewer, scopes=["manage"])
         principals = {k.id: principal_for_user(k.user, k) for k in (admin_read, admin_manage, paula_mine, viewer_manage)}
         session_admin = principal_for_user(admin)
     p = principals
@@ -125,7 +130,7 @@ def test_a_key_carries_at_most_its_users_rights(sqlite_catalog):
 
 def test_revocation_by_owner_admin_or_nobody_else(sqlite_catalog):
     with transaction(sqlite_catalog) as s:
-        bob, eve = services.create_user(s, "bob"), services.create_user(s, "eve")
+        bob, eve = services.create_user(s, "bob"), services.create_user(s, "eve", role="publisher")
         admin = services.create_user(s, "root", role="admin")
         k1, _ = services.create_api_key(s, bob, "one")
         k2, _ = services.create_api_key(s, bob, "two")

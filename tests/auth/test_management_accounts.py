@@ -20,8 +20,8 @@ def site(tmp_path):
     instance = make_instance(tmp_path / "home", session_cookie_secure=False, management_token="op-token")
     with instance.session() as s:
         services.create_user(s, "root", role="admin", password="Correct-horse-42")
-        viewer = services.create_user(s, "vera", role="viewer")
-        _, vera_key = services.create_api_key(s, viewer, scopes=["manage"])
+        publisher = services.create_user(s, "vera", role="publisher")  # a non-admin who may hold manage
+        _, vera_key = services.create_api_key(s, publisher, scopes=["manage"])
     yield instance, TestClient(create_app(instance)), vera_key
     instance.store.close()
 
@@ -100,7 +100,7 @@ def test_a_key_made_with_an_expiring_key_expires_no_later(tmp_path):
     instance = make_instance(tmp_path / "home")
     soon = datetime.now(UTC) + timedelta(days=3)
     with instance.session() as s:
-        bob = services.create_user(s, "bob", role="viewer")
+        bob = services.create_user(s, "bob", role="publisher")
         _, expiring = services.create_api_key(s, bob, "short", scopes=["manage"], expires_at=soon)
     client = TestClient(create_app(instance))
     headers = {"Authorization": f"Apikey {expiring}"}
@@ -130,7 +130,7 @@ def test_a_key_request_does_not_tell_whether_a_restricted_dataset_exists(tmp_pat
         load_file(instance, slug, refdata / "referentiels" / "cog2026_regions.csv", publish=True)
     with instance.session() as s:
         services.set_dataset_security(s, catalog.get_dataset(s, "secret"), visibility="restricted")
-        _, key = services.create_api_key(s, services.create_user(s, "bob"), "k", scopes=["manage"])
+        _, key = services.create_api_key(s, services.create_user(s, "bob", role="publisher"), "k", scopes=["manage"])
     client = TestClient(create_app(instance))
     headers = {"Authorization": f"Apikey {key}"}
     hidden = client.post("/api/management/v1/apikeys", json={"datasets": ["secret"]}, headers=headers)
@@ -139,3 +139,16 @@ def test_a_key_request_does_not_tell_whether_a_restricted_dataset_exists(tmp_pat
     assert hidden.json()["message"] == "Unknown dataset: secret" and missing.json()["message"] == "Unknown dataset: nowhere"
     assert client.post("/api/management/v1/apikeys", json={"datasets": ["open"]}, headers=headers).status_code == 201
     instance.store.close()
+
+
+def test_a_viewer_is_given_no_manage_key_however_asked(site):
+    """The account page never offered a viewer ``manage``; the management API (even for the
+    operator) gave one, which could mint the viewer new keys if it leaked."""
+    instance, client, _ = site
+    with instance.session() as s:
+        services.create_user(s, "vic", role="viewer")
+    for scopes in (["manage"], ["read", "MANAGE"]):
+        refused = client.post(f"{API}/apikeys", json={"login": "vic", "scopes": scopes}, headers=OP)
+        assert refused.status_code == 403 and "manage scope" in refused.json()["message"], refused.text
+    made = client.post(f"{API}/apikeys", json={"login": "vic", "scopes": ["read"]}, headers=OP)
+    assert made.status_code == 201 and made.json()["scopes"] == ["read"]

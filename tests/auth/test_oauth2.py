@@ -473,8 +473,9 @@ def test_administrators_register_and_revoke_applications_through_the_management_
                  {"name": "", "redirect_uris": [APP_URI]}, {"name": "x", "redirect_uris": [APP_URI], "extra": 1}):
         refused = app.post(api, json=body, headers=operator)
         assert refused.status_code == 400 and refused.json()["error_code"], body
-    with instance.session() as s:  # a viewer's key may not register applications
-        _, viewer_key = services.create_api_key(s, services.get_user(s, "alice"), "k", scopes=["read", "manage"])
+    with instance.session() as s:  # a non-admin's manage key may not register applications
+        _, viewer_key = services.create_api_key(s, services.create_user(s, "pat", role="publisher"), "k",
+                                                scopes=["read", "manage"])
     assert app.post(api, json={"name": "x", "redirect_uris": [APP_URI]},
                     headers={"Authorization": f"Apikey {viewer_key}"}).status_code == 403
     authorize = f"/oauth2/authorize/?client_id={client_id}&response_type=code"

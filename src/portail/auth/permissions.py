@@ -151,6 +151,13 @@ def can(principal: Principal, action: str, dataset: DatasetRef | None = None) ->
     return principal.is_admin or rule.check(principal, dataset)
 
 
+def may_hold_manage_scope(principal: Principal) -> bool:
+    """May a key of ``principal`` carry ``manage``? Only if they could change a dataset they own
+    (publishers, data owners, admins): a viewer's ``manage`` key would only manage its user's own
+    keys, a stronger secret to leak for nothing."""
+    return can(principal, "publish_dataset", DatasetRef(uid="", owner=principal.login))
+
+
 def may_manage_keys_of(principal: Principal, owner_user_id: int) -> bool:
     """Admins manage every key; other users their own."""
     return can(principal, "manage_keys") and (principal.is_admin or principal.user_id == owner_user_id)

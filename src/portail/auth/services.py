@@ -25,11 +25,11 @@ from portail.auth import keys as keyring
 from portail.auth import oauth2, passwords
 from portail.auth.audit import record
 from portail.auth.keys import now
-from portail.auth.errors import AuthError, bad_request, conflict, unknown
+from portail.auth.errors import AuthError, bad_request, conflict, forbidden, unknown
 from portail.auth.models import (PRINCIPAL_KINDS, ROLES, VISIBILITIES, ApiKey, DatasetGrant, DatasetSecurity, Group,
                                  User)
-from portail.auth.permissions import DEFAULT_RULESET, DatasetRef
-from portail.auth.principal import Principal
+from portail.auth.permissions import DEFAULT_RULESET, DatasetRef, may_hold_manage_scope
+from portail.auth.principal import Principal, principal_for_user
 from portail.catalog.models import Dataset
 
 LOGIN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,149}$")
@@ -261,7 +261,12 @@ def delete_group(session: Session, group: Group, *, actor: str | None = None, ip
 def create_api_key(session: Session, user: User, name: str = "default", *, scopes: Iterable[str] = ("read",),
                    datasets: Iterable[str] | None = None, expires_at: datetime | None = None,
                    actor: str | None = None, ip: str | None = None) -> tuple[ApiKey, str]:
-    """A new key for ``user`` and its clear text, to show once. ``datasets`` are uids."""
+    """A new key for ``user`` and its clear text, to show once. ``datasets`` are uids. Every way
+    of making a key (management API, account page, command line) passes here, so the rule on
+    ``manage`` holds for all of them."""
+    if "manage" in keyring.normalize_scopes(scopes) and not may_hold_manage_scope(principal_for_user(user)):
+        raise forbidden(f"User {user.login!r} ({user.role}) may not hold a key with the manage scope: it publishes "
+                        "no dataset. Use the read scope.")
     key, secret = keyring.create_key(session, user, name, scopes=scopes, datasets=datasets, expires_at=expires_at)
     record(session, "apikey.create", actor=actor, target=f"apikey:{key.id}",
            detail={"login": user.login, "prefix": key.prefix, "scopes": key.scopes, "datasets": key.datasets,

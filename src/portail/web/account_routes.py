@@ -23,22 +23,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from portail.api.deps import login_url
-from portail.auth import AuthError, Principal, can, keys, oauth2, services
+from portail.auth import AuthError, Principal, keys, oauth2, services
 from portail.auth.models import ApiKey
-from portail.auth.permissions import DatasetRef
+from portail.auth.permissions import may_hold_manage_scope
 from portail.catalog.db import transaction
 from portail.config import Portal
 from portail.web.auth_routes import auth_page, client_ip
 from portail.web.i18n import ACCOUNT, ACCOUNT_FRENCH, language
 from portail.web.oauth_routes import NO_STORE
 from portail.web.routes import TEMPLATES, _context
-
-
-def offers_manage(principal: Principal) -> bool:
-    """May a key of ``principal`` usefully carry ``manage``? Only if they could change a dataset
-    they own (publishers, data owners, admins): a viewer's ``manage`` would only let the key
-    manage its user's keys, a stronger key for nothing."""
-    return can(principal, "publish_dataset", DatasetRef(uid="", owner=principal.login))
 
 
 #: The time zone of the dates the page shows and reads: a key "valid until 30 June" works all of
@@ -102,7 +95,7 @@ def account_router(portal: Portal) -> APIRouter:
         if request.method == "POST":  # the language link of a form's answer leads to the page, not the form's route
             values.setdefault("switch_lang", f"{root}/account?lang={'en' if lang(request) == 'fr' else 'fr'}")
         return auth_page(request, portal, "account.html", status, k=labels(request), me=me, api_keys=owned,
-                         grants=grants, manage_offered=offers_manage(principal), last_day=last_day,
+                         grants=grants, manage_offered=may_hold_manage_scope(principal), last_day=last_day,
                          today=datetime.now(PAGE_ZONE).date().isoformat(), **values)  # a key may end today
 
     @router.get(f"{root}/account", response_class=HTMLResponse)
@@ -121,7 +114,7 @@ def account_router(portal: Portal) -> APIRouter:
         form = {"name": name, "scopes": scopes, "expires": expires}
         if not name.strip():
             return page(request, principal, 400, error=k["name_required"], form=form)
-        if any(s.strip().lower() == "manage" for s in scopes) and not offers_manage(principal):  # as keys reads it
+        if any(s.strip().lower() == "manage" for s in scopes) and not may_hold_manage_scope(principal):  # as keys reads it
             return page(request, principal, 403, error=k["manage_refused"], form=form)
         try:
             expires_at = expiry(expires)
