@@ -13,6 +13,7 @@ filters; their libraries load on their tab only, and a missing library leaves a 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -34,6 +35,7 @@ from portail.schema import Field, FieldType, fields_from_json
 from portail.web import catalogue as cat
 from portail.web.filters import FilterState
 from portail.web.i18n import STRINGS, format_date, format_number, language, plural
+from portail.web.refusals import refusal
 
 STATIC = Path(__file__).parent / "static"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -60,8 +62,13 @@ def vendor_available(name: str) -> bool:
     return (STATIC / "vendor" / name).is_file()
 
 
+def page_language(request: Request) -> str:
+    """The language of the page ``request`` asks: ``?lang=``, then the browser's."""
+    return language(request.query_params.get("lang"), request.headers.get("accept-language"))
+
+
 def _context(request: Request, portal: str, **values) -> dict:
-    lang = language(request.query_params.get("lang"), request.headers.get("accept-language"))
+    lang = page_language(request)
     settings = request.app.state.instance.settings
     try:
         branding = settings.portal(portal)
@@ -118,6 +125,29 @@ def preferred_x(fields: list[Field]) -> str | None:
         if f.type in DATE_TYPES:
             return f.name
     return next((f.name for f in fields if any(w in f.name.lower() for w in ("annee", "year"))), None)
+
+
+CHART_TYPES = ("column", "bar", "line", "area", "pie", "scatter")
+CHART_BUCKETS = ("year", "month", "day")
+CHART_AGGREGATES = ("count", "sum", "avg", "min", "max")
+SERIES_TYPES = (FieldType.TEXT, FieldType.BOOLEAN, FieldType.INT)
+
+
+def chart_settings(params: Mapping[str, str], numeric: list[Field], groupable: list[Field]) -> dict[str, str]:
+    """The chart form's ``chart.*`` URL parameters, each one the form offers or its default
+    (``x``: empty, for the caller to choose). ``chart.js`` writes them into the API query it
+    sends: an edited or stale link would otherwise draw nothing but the API's English refusal
+    (unknown field or function); a value the form does not offer is dropped, as a stale sort is."""
+    def offered(name: str, choices, default: str) -> str:
+        value = params.get(name, default)
+        return value if value in choices else default
+
+    return {"type": offered("chart.type", CHART_TYPES, "column"),
+            "x": offered("chart.x", {f.name for f in groupable}, ""),
+            "bucket": offered("chart.bucket", CHART_BUCKETS, "year"),
+            "y": offered("chart.y", CHART_AGGREGATES, "count"),
+            "yfield": offered("chart.yfield", {f.name for f in numeric}, ""),
+            "series": offered("chart.series", {f.name for f in groupable if f.type in SERIES_TYPES}, "")}
 
 
 def few_valued(facets: list[dict], total: int) -> list[str]:
@@ -240,8 +270,9 @@ def web_router(portal: str) -> APIRouter:
                   "shown": [f for f in columns if state.shows(f.name)], "restricted": restriction(request, dataset, principal)}
         try:
             values.update(_tab_values(request, dataset, fields, tab, state, geo))
-        except ApiError as error:  # a bad refine/sort/q in the URL: say so, keep the page
-            values.update(error=error.message, total=0, rows=[], facets=[], pages=1, page=1, formats=[], record=None)
+        except ApiError as error:  # a bad refine/sort/q in the URL: say so, in the page's language; keep the page
+            values.update(error=refusal(error.message, page_language(request)), total=0, rows=[], facets=[], pages=1,
+                          page=1, formats=[], record=None)
             return render(request, "dataset.html", status=error.status, **values)
         return render(request, "dataset.html", **values)
 
@@ -298,12 +329,12 @@ def web_router(portal: str) -> APIRouter:
             numeric = [f for f in fields if f.type in (FieldType.INT, FieldType.DOUBLE)]
             groupable = [f for f in fields if f.type not in (FieldType.GEO_SHAPE, FieldType.GEO_POINT_2D, FieldType.JSON,
                                                               FieldType.FILE)]
-            chart = {"type": params.get("chart.type", "column"), "x": params.get("chart.x", ""),
-                     "bucket": params.get("chart.bucket", "year"), "y": params.get("chart.y", "count"),
-                     "yfield": params.get("chart.yfield", ""), "series": params.get("chart.series", "")}
-            if chart["x"] not in {f.name for f in groupable}:
+            chart = chart_settings(params, numeric, groupable)
+            if not chart["x"]:
                 chart["x"] = preferred_x(groupable) or default_x(request, dataset, groupable, total, common)
             return {"total": total, "api_query": api_query, "chart": chart, "numeric": numeric, "groupable": groupable,
+                    "chart_types": CHART_TYPES, "chart_buckets": CHART_BUCKETS, "chart_aggregates": CHART_AGGREGATES,
+                    "series_fields": [f for f in groupable if f.type in SERIES_TYPES],
                     "dated": [f.name for f in groupable if f.type in DATE_TYPES],
                     "chart_ready": vendor_available("echarts/echarts.min.js"),
                     "field_types": json.dumps({f.name: str(f.type) for f in fields})}
