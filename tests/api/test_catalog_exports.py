@@ -245,3 +245,27 @@ def test_data_json_access_levels(catalogue):
     levels = {d["landingPage"].rsplit("/", 2)[1]: d["accessLevel"]
               for d in catalogue.get(f"{URL}/data.json").json()["dataset"]}
     assert levels == {"departements": "public", "regions": "public", "formules": "restricted public"}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_catalogue_tables_keep_their_header_when_nothing_matches(catalogue, fmt):
+    """A dataset export that matches nothing still writes its header; the catalogue's wrote an
+    empty file (its columns came from the rows), which a client reads as having no columns."""
+    from python_calamine import CalamineWorkbook
+
+    def header(params):
+        response = catalogue.get(f"{URL}/{fmt}", params={"where": "records_count > 999999999", "with_bom": False,
+                                                         **params})
+        assert response.status_code == 200, response.text
+        if fmt == "csv":
+            return response.text.split("\r\n")[0].split(";")
+        return CalamineWorkbook.from_filelike(io.BytesIO(response.content)).get_sheet_by_index(0).to_python()[0]
+
+    assert header({"select": "dataset_id, title as name"}) == ["dataset_id", "name"]
+    assert header({})[:3] == ["dataset_id", "dataset_uid", "title"]
+    assert header({"group_by": "theme"}) == ["theme"]
+
+
+def test_v1_catalogue_csv_keeps_its_header_when_nothing_matches(catalogue):
+    text = catalogue.get("/api/datasets/1.0/search/", params={"format": "csv", "q": "zzqxjw"}).text
+    assert text.lstrip("\ufeff").split("\r\n")[0].split(";")[:2] == ["dataset_id", "dataset_uid"]

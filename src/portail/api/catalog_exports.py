@@ -74,11 +74,12 @@ def _int64(value: int | float | Decimal) -> bool:
     return not isinstance(value, float) and value == int(value) and -2**63 <= value < 2**63
 
 
-def _table(rows: list[dict[str, Any]], list_separator: str) -> tuple[list[Field], pa.Table]:
+def _table(rows: list[dict[str, Any]], list_separator: str, selected: tuple[str, ...] = ()) -> tuple[list[Field], pa.Table]:
     """Rows as the dataset exports' writers take them: numbers and booleans typed, a
     multivalued value joined into one text cell, the rest text (so that the writers
-    neutralise formulas in it)."""
-    names = list(dict.fromkeys(name for row in rows for name in row))
+    neutralise formulas in it). No row: the ``selected`` columns, so that the header is
+    written as for a dataset export that matches nothing."""
+    names = list(dict.fromkeys(name for row in rows for name in row)) if rows else list(selected)
     fields, columns = [], []
     for name in names:
         values = [row.get(name) for row in rows]
@@ -100,10 +101,10 @@ def _table(rows: list[dict[str, Any]], list_separator: str) -> tuple[list[Field]
 
 
 def table_response(rows: list[dict[str, Any]], fmt: str, options: ExportOptions,
-                   filename: str = "catalog") -> StreamingResponse:
+                   filename: str = "catalog", selected: tuple[str, ...] = ()) -> StreamingResponse:
     """Catalogue rows as CSV or XLSX, written by the dataset exports' writers (formulas
     neutralised, quoting, separators and BOM as for records)."""
-    fields, table = _table(rows, options.list_separator)
+    fields, table = _table(rows, options.list_separator, selected)
     chunks = FORMATS[fmt].writer(fields, iter(table.to_batches()), options)
     return ClosingStreamingResponse(chunks, media_type=FORMATS[fmt].media_type,
                              headers={"Content-Disposition": f'attachment; filename="{filename}.{FORMATS[fmt].extension}"'})
@@ -230,6 +231,7 @@ def catalog_exports_router(portal: str, prefix: str = "/api/explore/v2.1") -> AP
         named = (select and select.strip()) or group_by  # else the catalogue's usual columns
         found = search(select if named else ",".join(CSV_COLUMNS), group_by)
         return table_response(found.results, fmt, ExportOptions(delimiter=delimiter, list_separator=list_separator,
-                                                                quote_all=quote_all, with_bom=with_bom, timezone=timezone))
+                                                                quote_all=quote_all, with_bom=with_bom, timezone=timezone),
+                              selected=found.names)
 
     return router

@@ -322,6 +322,8 @@ class CatalogPage:
     total_count: int
     results: list[dict[str, Any]]
     aggregated: bool
+    #: The selected columns' names, in order: a table export's header when no dataset matches.
+    names: tuple[str, ...] = ()
 
 
 def catalog_where(where: list[str] | None, qv1: str | None) -> list[str]:
@@ -345,29 +347,31 @@ def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None, 
     clauses = dict(where=[w for w in where or [] if w and w.strip()], group_by=group_by, order_by=order_by,
                    lang=lang, timezone=timezone, v20=v20)
     plan = _compile(select=select, **clauses)
+    names = tuple(f.name for f in plan.columns)
     data = table(kept)
     if plan.aggregated:
         effective = check_paging(limit, offset, max_limit=20_000, window=20_000)
         if not (group_by and group_by.strip()):  # over every matching dataset: their number, as for records
             rows = _run(data, plan.select.select(exp.alias_(exp.Count(this=exp.Star()), _INDEX)))
             total = rows[0].pop(_INDEX) if rows else 0
-            return CatalogPage(total, _shaped(list(plan.columns), rows[offset:offset + effective], timezone), True)
+            return CatalogPage(total, _shaped(list(plan.columns), rows[offset:offset + effective], timezone), True,
+                               names)
         rows = _run(data, plan.select)
-        return CatalogPage(len(rows), _shaped(list(plan.columns), rows[offset:offset + effective], timezone), True)
+        return CatalogPage(len(rows), _shaped(list(plan.columns), rows[offset:offset + effective], timezone), True,
+                               names)
     effective = check_paging(limit, offset)
     query = plan.select.select(exp.column(_INDEX, quoted=True))
     rows = _run(data, query)
     page = rows[offset:offset + effective]
     if not (select and select.strip()):
-        return CatalogPage(len(rows), [kept[r[_INDEX]] for r in page], False)
+        return CatalogPage(len(rows), [kept[r[_INDEX]] for r in page], False, names)
     shaped = _shaped(list(plan.columns), page, timezone)
     if _whole(select):
-        names = {f.name for f in plan.columns}
-        shaped = [_narrowed(kept[r[_INDEX]], names, values) for r, values in zip(page, shaped)]
+        shaped = [_narrowed(kept[r[_INDEX]], set(names), values) for r, values in zip(page, shaped)]
     # include_links adds each dataset's own links, whatever the select (the reference, §4.1)
     shaped = [{**values, "_links": kept[r[_INDEX]]["_links"]} if "_links" in kept[r[_INDEX]] else values
               for r, values in zip(page, shaped)]
-    return CatalogPage(len(rows), shaped, False)
+    return CatalogPage(len(rows), shaped, False, names)
 
 
 def _whole(select: str) -> bool:

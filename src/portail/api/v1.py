@@ -611,7 +611,7 @@ def v1_router(portal: str = "public") -> APIRouter:
                               offset=start, refine=refine, exclude=exclude, timezone=timezone,
                               check_paging=lambda limit, offset, **_: limit, disjunctive=disjunctive)
         if format == "csv":
-            return table_response(page.results, "csv", ExportOptions(timezone=timezone))
+            return table_response(page.results, "csv", ExportOptions(timezone=timezone), selected=page.names)
         if format == "rss":
             by_uid = {d.uid: d for d in datasets}
             return rss_response([by_uid[o["dataset_uid"]] for o in page.results], catalog_info(request, portal))
