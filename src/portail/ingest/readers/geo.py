@@ -16,7 +16,16 @@ what GDAL leaves to the caller:
   (two dimensions) when the layer holds only points. Attribute types that the format states are declared (numbers, booleans,
   DBF/GeoPackage dates, lists and JSON objects as JSON); strings stay text for the loader to
   infer, and GeoJSON date-like strings are left as strings (``DATE_AS_STRING``) so that they
-  follow the same inference as every other format.
+  follow the same inference as every other format. A GeoJSON property whose values mix
+  strings and numbers (``"01001"`` here, ``1001`` there), which GDAL types as JSON, is text to
+  infer like a JSON key of mixed kinds, so a code keeps its leading zeros; integers come out as
+  written, other numbers as GDAL prints them. Only properties holding an object or an array stay JSON.
+* **Features GDAL cannot read** (a GeoJSON geometry whose coordinates are strings, which GDAL
+  turns into a null geometry and a message on stderr) refuse the file, naming the feature:
+  ``_gdal_errors`` collects GDAL's failures while each batch is read.
+* **Degenerate polygons** (a ring of fewer than three distinct positions) refuse the file,
+  naming the feature, as unreadable and out-of-range geometries do: a map cannot draw them and
+  a spatial filter cannot match them.
 * **Zip archives** are unpacked with the checks of ``ingest.archive`` into a temporary folder
   that the loader deletes (``RawTable.cleanup``).
 """
@@ -36,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyogrio
 import shapely
 from pyogrio.raw import open_arrow
@@ -44,6 +54,7 @@ from pyproj import CRS, Transformer
 from portail.ingest.archive import remove_tree, safe_extract
 from portail.ingest.errors import IngestError
 from portail.ingest.readers._common import BATCH_ROWS, batch_stager, first_line, make_table
+from portail.ingest.readers._gdal_errors import gdal_failures
 from portail.ingest.types import RawTable, ReadOptions, Stager
 from portail.schema import FieldType, unique_names
 
@@ -85,6 +96,7 @@ class Dataset:
     layer: str | None
     encoding: str | None
     open_options: dict[str, str]
+    driver: str
 
 
 def read_geo(path: Path, options: ReadOptions) -> RawTable:
@@ -104,7 +116,11 @@ def _read(path: Path, options: ReadOptions, source: str, cleanup: list[Path]) ->
     with _opened(dataset, source) as (meta, reader):
         schema = reader.schema
     geometry = _geometry(schema, meta, notes)
-    columns = [_column(f) for f in schema if geometry is None or f.name != geometry.source]
+    fields = [f for f in schema if geometry is None or f.name != geometry.source]
+    scalars = _scalar_json(dataset, fields, source)
+    if scalars:
+        notes.append(f"strings and numbers mixed, read as text: {', '.join(scalars)}")
+    columns = [_text_column(f) if f.name in scalars else _column(f) for f in fields]
     notes.append(f"{features} features" if features >= 0 else "feature count unknown")
     if geometry is not None and geometry.points:
         notes.append("every geometry is a point: geo_point_2d added")
@@ -140,7 +156,7 @@ def _dataset(path: Path, options: ReadOptions, source: str, cleanup: list[Path],
     info = _info(file, layer, source)
     encoding = _dbf_encoding(file, notes) if info["driver"] == "ESRI Shapefile" else None
     open_options = {"DATE_AS_STRING": "YES"} if info["driver"] == "GeoJSON" else {}
-    return Dataset(file, layer, encoding, open_options), int(info.get("features", -1))
+    return Dataset(file, layer, encoding, open_options, info["driver"]), int(info.get("features", -1))
 
 
 def _is_zip(path: Path) -> bool:
@@ -202,10 +218,11 @@ def _unreadable(error: Exception, file: Path, source: str) -> IngestError:
 
 
 @contextmanager
-def _opened(dataset: Dataset, source: str) -> Iterator[tuple[dict[str, Any], pa.RecordBatchReader]]:
+def _opened(dataset: Dataset, source: str, **reading: Any) -> Iterator[tuple[dict[str, Any], pa.RecordBatchReader]]:
+    """The layer as a stream of Arrow batches; ``reading``: open_arrow's selection (columns, geometry)."""
     try:
         context = open_arrow(dataset.path, layer=dataset.layer, encoding=dataset.encoding, use_pyarrow=True,
-                             batch_size=BATCH_ROWS, **dataset.open_options)
+                             batch_size=BATCH_ROWS, **reading, **dataset.open_options)
         meta, reader = context.__enter__()
     except Exception as error:
         raise _unreadable(error, dataset.path, source) from None
@@ -286,6 +303,29 @@ def _column(f: pa.Field) -> Column:
     return Column(f.name, f.name, None, pa.string(), _cast(pa.string()))  # strings, times: text to infer
 
 
+def _text_column(f: pa.Field) -> Column:
+    return Column(f.name, f.name, None, pa.string(), _cast(pa.string()))
+
+
+def _scalar_json(dataset: Dataset, fields: list[pa.Field], source: str) -> list[str]:
+    """The GeoJSON properties GDAL typed as JSON that hold no object and no array: their values
+    mix strings and numbers. GDAL hands the strings out bare, so a value counts as an object or
+    an array when it starts with ``{`` or ``[``. One pass over those columns only, batch by batch."""
+    candidates = [f.name for f in fields if dataset.driver == "GeoJSON" and isinstance(f.type, pa.BaseExtensionType)
+                  and f.type.extension_name == "arrow.json"]
+    if not candidates:
+        return []
+    scalar = set(candidates)
+    with _opened(dataset, source, columns=candidates, read_geometry=False) as (_, reader):
+        for batch in reader:
+            for name in list(scalar):
+                if pc.any(pc.match_substring_regex(_storage(batch.column(name)), r"^\s*[\[{]")).as_py():
+                    scalar.discard(name)
+            if not scalar:
+                break
+    return [name for name in candidates if name in scalar]
+
+
 def _storage(array: pa.Array) -> pa.Array:
     return array.storage if isinstance(array, pa.ExtensionArray) else array
 
@@ -344,6 +384,26 @@ def _geometries(wkb: pa.Array, offset: int, source: str) -> np.ndarray:
                           field="geo_shape") from None
 
 
+def _check_polygons(geometries: np.ndarray, offset: int, source: str) -> None:
+    """No polygon (alone, or a part of a multipolygon) whose outer ring has fewer than three
+    distinct positions: ``[[2,48],[3,48],[2,48]]`` or one point repeated, which GDAL and GEOS read
+    without complaint but which no map can draw."""
+    polygonal = np.flatnonzero(np.isin(shapely.get_type_id(geometries), (3, 6, 7)))
+    if not polygonal.size:
+        return
+    parts, owner = shapely.get_parts(geometries[polygonal], return_index=True)
+    keep = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)
+    parts, owner = parts[keep], owner[keep]
+    coords, ring = shapely.get_coordinates(shapely.get_exterior_ring(parts), return_index=True)
+    repeated = np.r_[False, (ring[1:] == ring[:-1]) & np.all(coords[1:] == coords[:-1], axis=1)]
+    distinct = np.bincount(ring[~repeated], minlength=len(parts))  # the closing position included
+    degenerate = distinct < 4
+    if degenerate.any():
+        index = int(polygonal[owner[int(np.argmax(degenerate))]])
+        raise IngestError(f"feature {offset + index + 1}: degenerate polygon (its ring has fewer than three "
+                          f"distinct positions)", source=source, field="geo_shape")
+
+
 def _reproject(geometries: np.ndarray, transformer: Transformer) -> np.ndarray:
     def apply(coords: np.ndarray) -> np.ndarray:
         return np.column_stack(transformer.transform(*coords.T))
@@ -374,20 +434,41 @@ def _batches(dataset: Dataset, columns: list[Column], geometry: Geometry | None,
     if geometry is not None and geometry.reproject_from:
         transformer = Transformer.from_crs(geometry.reproject_from, "EPSG:4326", always_xy=True)
     offset = 0
+    failure: str | None = None  # GDAL's first failure, until the feature it concerns is found
     with _opened(dataset, source) as (_, reader):
         while True:
             try:
-                batch = reader.read_next_batch()
+                with gdal_failures() as failures:
+                    batch = reader.read_next_batch()
             except StopIteration:
-                return
+                break
             except Exception as error:
                 raise IngestError(f"unreadable data after feature {offset} "
                                   f"({first_line(error, dataset.path.parent)})", source=source) from None
+            failure = failure or next(iter(failures), None)
+            if failure is not None:
+                _check_failure(batch, geometry, offset, source, failure)
             arrays = [c.convert(batch.column(c.source)) for c in columns]
             if geometry is not None:
                 arrays += _wkb(batch.column(geometry.source), geometry, transformer, offset, source)
             yield pa.RecordBatch.from_arrays(arrays, schema=schema)
             offset += batch.num_rows
+    if failure is not None:
+        raise IngestError(f"unreadable data ({failure})", source=source)
+
+
+def _check_failure(batch: pa.RecordBatch, geometry: Geometry | None, offset: int, source: str, failure: str) -> None:
+    """Name the feature GDAL failed on: the first whose geometry came out null. GDAL's message
+    does not say which feature it was, and GDAL parses ahead of the batches it hands out (a small
+    GeoJSON whole, on the first batch), so the feature is looked for in this batch and the next
+    ones; a file that also holds features without geometry may have one of those named instead."""
+    if geometry is None:
+        raise IngestError(f"unreadable data after feature {offset} ({failure})", source=source)
+    lost = batch.column(geometry.source).is_null()
+    if pc.any(lost).as_py():
+        index = int(pc.index(lost, True).as_py())
+        raise IngestError(f"feature {offset + index + 1}: unreadable geometry ({failure})", source=source,
+                          field="geo_shape")
 
 
 def _wkb(wkb: pa.Array, geometry: Geometry, transformer: Transformer | None, offset: int,
@@ -397,6 +478,7 @@ def _wkb(wkb: pa.Array, geometry: Geometry, transformer: Transformer | None, off
     if transformer is not None:
         shapes = _reproject(shapes, transformer)
     _check_lonlat(shapes, offset, source, declared=geometry.crs_known)
+    _check_polygons(shapes, offset, source)
     arrays = [pa.array(shapely.to_wkb(shapes), pa.binary())]
     if geometry.points:
         arrays.append(pa.array(shapely.to_wkb(shapes, output_dimension=2), pa.binary()))

@@ -17,7 +17,9 @@ Lines or a top-level array, which stream.
 
 On a syntax error the file is re-read with Python's parser to name the line: JSON Lines line
 by line (bounded memory), documents only up to ``PY_DIAGNOSE_BYTES``; beyond that, DuckDB's
-own position is reported.
+own position is reported. A JSON Lines line ending with a comma (``{"a": 1},``, an array cut
+into lines) is refused: JSON Lines has no separator, and accepting one would accept whatever
+sits after it.
 """
 
 from __future__ import annotations
@@ -204,11 +206,19 @@ def _jsonl_error(path: Path) -> IngestError | None:
                 value = json.loads(raw)
             except UnicodeDecodeError:
                 return IngestError("the line is not UTF-8 text", source=path.name, line=number)
-            except ValueError as error:
-                return IngestError(f"malformed JSON: {error}", source=path.name, line=number)
+            except json.JSONDecodeError as error:
+                return IngestError(_jsonl_reason(raw, error), source=path.name, line=number)
             if not isinstance(value, dict):
                 return IngestError("each line must be a JSON object", source=path.name, line=number)
     return None
+
+
+def _jsonl_reason(raw: bytes, error: json.JSONDecodeError) -> str:
+    """Python's reason without its own "line 1" (the file's line is the error's), and a comma
+    after the object (a JSON array cut into lines) said as such: it is no JSON Lines separator."""
+    if error.msg == "Extra data" and raw.decode("utf-8")[error.pos:].lstrip().startswith(","):
+        return f"a comma after the object (column {error.colno}): JSON Lines hold one object per line, with no comma"
+    return f"malformed JSON: {error.msg} (column {error.colno})"
 
 
 def _document_error(path: Path) -> IngestError | None:

@@ -2,8 +2,11 @@
 
 Parquet is typed, so every column is declared and nothing is inferred: strings are TEXT (a
 code such as ``01001`` written as a string stays a string), integers INT, floating and decimal
-numbers DOUBLE, dates DATE, timestamps (with or without time zone) DATETIME, nested values
-(lists, structs, maps) JSON text, binary values base64 text.
+numbers DOUBLE (a field type of its own for exact decimals would exist nowhere else: the store,
+ODSQL and the API's JSON all hold numbers as doubles, so a note names the decimal columns read
+as double, whose values beyond 15 significant digits are rounded), dates DATE, timestamps
+(with or without time zone) DATETIME, nested values (lists, structs, maps) JSON text, binary
+values base64 text.
 
 GeoParquet geometry columns (``geo`` file metadata, WKB encoding) become GEO_SHAPE under their
 own name. They are staged as WKB in WGS84: when the loader's connection has the spatial
@@ -45,6 +48,9 @@ def read_parquet(path: Path, options: ReadOptions) -> RawTable:
     types = [FieldType.GEO_SHAPE if label in geo else kind for label, (kind, _) in zip(labels, staged)]
     expressions = {label: template.format(quote_ident(label)) for label, (_, template) in zip(labels, staged)}
     notes = [f"GeoParquet geometry: {', '.join(geo)}"] if geo else []
+    decimals = [f"{label} ({kind.lower()})" for label, kind in columns if kind.upper().startswith("DECIMAL")]
+    if decimals:
+        notes.append(f"decimal numbers read as double (15 significant digits): {', '.join(decimals)}")
 
     def diagnose(error: Exception) -> IngestError:
         return IngestError(f"could not read the Parquet data ({first_line(error, path.parent)})", source=source)
