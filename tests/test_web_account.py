@@ -291,3 +291,40 @@ def test_a_key_may_end_today(site):
     assert f'min="{today}"' in client.get("/interne/account").text
     made = create_key(client, name="aujourd'hui", scopes=["read"], expires=today)
     assert made.status_code == 200 and secret_in(made.text)
+
+
+def test_a_key_limited_to_chosen_datasets_reads_only_them(site, refdata):
+    """The page offers the datasets its catalogue shows the user (the management API's rule)
+    and the key reads those only; a dataset the user cannot see is refused, not told apart."""
+    instance, client = site
+    with instance.session() as s:
+        catalog.create_dataset(s, "departements", "Départements", portals=["public", "internal"])
+    operations.load_file(instance, "departements", refdata / "referentiels" / "cog2026_departements.csv", publish=True)
+    with instance.session() as s:
+        uids = {slug: catalog.get_dataset(s, slug).uid for slug in ("regions", "departements")}
+    sign_in(client)
+    form = client.get("/interne/account").text
+    offered = re.findall(r'name="datasets" value="(da_[a-z0-9]+)"', form)
+    assert sorted(offered) == sorted(uids.values())  # sorted by title on the page: Départements, Régions
+    assert offered == [uids["departements"], uids["regions"]]
+
+    created = create_key(client, name="régions seulement", scopes=["read"], datasets=[uids["regions"]])
+    assert created.status_code == 200, created.text
+    secret, api = secret_in(created.text), TestClient(create_app(instance))
+    headers = {"Authorization": f"Apikey {secret}"}
+    assert api.get(RECORDS, params={"limit": 0}, headers=headers).json()["total_count"] == 18
+    other = api.get(RECORDS.replace("regions", "departements"), headers=headers)
+    assert other.status_code in (403, 404), other.text
+    assert "limitée à 1 jeu(x) de données : Régions" in client.get("/interne/account").text
+    with instance.session() as s:
+        (key,) = [k for k in keys.list_keys(s, services.get_user(s, "alice")) if k.name == "régions seulement"]
+        assert key.datasets == [uids["regions"]]
+
+    # bob sees only the public departements: a form naming the restricted régions is refused
+    client.cookies.clear()
+    sign_in(client, "bob")
+    assert uids["regions"] not in client.get("/interne/account").text
+    refused = create_key(client, name="x", scopes=["read"], datasets=[uids["regions"]])
+    assert refused.status_code == 400 and "n&#39;existe pas ou ne vous est plus visible" in refused.text
+    with instance.session() as s:
+        assert keys.list_keys(s, services.get_user(s, "bob")) == []

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from portail.api.deps import login_url
+from portail.api.explore_service import visible_datasets
 from portail.auth import AuthError, Principal, keys, oauth2, services
 from portail.auth.models import ApiKey
 from portail.auth.permissions import may_hold_manage_scope
@@ -84,6 +85,12 @@ def account_router(portal: Portal) -> APIRouter:
             return refused(request, 403, labels(request)["browser_only"])
         return principal
 
+    def offered(request: Request, principal: Principal) -> dict[str, str]:
+        """The datasets a new key may be limited to, uid -> title: those this portal's catalogue
+        shows the user (the management API's rule, ``api.accounts._listed_dataset``)."""
+        datasets = visible_datasets(request.app.state.instance, portal.id, principal)
+        return {d.uid: d.title for d in sorted(datasets, key=lambda d: d.title.casefold())}
+
     def page(request: Request, principal: Principal, status: int = 200, **values) -> HTMLResponse:
         with transaction(request.app.state.instance.catalog) as db:
             user = services.get_user(db, principal.login)
@@ -92,10 +99,13 @@ def account_router(portal: Portal) -> APIRouter:
             owned = sorted((keys.status_of(k) for k in keys.list_keys(db, user)),
                            key=lambda k: (k.created_at, k.id), reverse=True)
             grants = oauth2.user_grants(db, user)
+        datasets = offered(request, principal)
+        limits = {k.id: [datasets[uid] for uid in k.datasets if uid in datasets] for k in owned if k.datasets is not None}
         if request.method == "POST":  # the language link of a form's answer leads to the page, not the form's route
             values.setdefault("switch_lang", f"{root}/account?lang={'en' if lang(request) == 'fr' else 'fr'}")
         return auth_page(request, portal, "account.html", status, k=labels(request), me=me, api_keys=owned,
                          grants=grants, manage_offered=may_hold_manage_scope(principal), last_day=last_day,
+                         datasets_offered=datasets, limits=limits,
                          today=datetime.now(PAGE_ZONE).date().isoformat(), **values)  # a key may end today
 
     @router.get(f"{root}/account", response_class=HTMLResponse)
@@ -106,12 +116,13 @@ def account_router(portal: Portal) -> APIRouter:
         return page(request, principal, revoked=revoked, disconnected=disconnected)
 
     @router.post(f"{root}/account/apikeys", response_class=HTMLResponse)
-    def create_key(request: Request, name: str = Form(""), scopes: list[str] = Form([]), expires: str = Form("")):
+    def create_key(request: Request, name: str = Form(""), scopes: list[str] = Form([]), expires: str = Form(""),
+                   datasets: list[str] = Form([])):
         principal = session_user(request)
         if isinstance(principal, Response):
             return principal
         k = labels(request)
-        form = {"name": name, "scopes": scopes, "expires": expires}
+        form = {"name": name, "scopes": scopes, "expires": expires, "datasets": datasets}
         if not name.strip():
             return page(request, principal, 400, error=k["name_required"], form=form)
         if any(s.strip().lower() == "manage" for s in scopes) and not may_hold_manage_scope(principal):  # as keys reads it
@@ -120,10 +131,13 @@ def account_router(portal: Portal) -> APIRouter:
             expires_at = expiry(expires)
         except ValueError:
             return page(request, principal, 400, error=k["bad_date"], form=form)
+        if any(uid not in offered(request, principal) for uid in datasets):  # a stale or hand-made form
+            return page(request, principal, 400, error=k["unknown_dataset"], form=form)
         try:
             with transaction(request.app.state.instance.catalog) as db:
                 user = services.get_user(db, principal.login)
                 key, secret = services.create_api_key(db, user, name, scopes=scopes, expires_at=expires_at,
+                                                      datasets=datasets or None,
                                                       actor=principal.login, ip=client_ip(request))
                 created = {"id": key.id, "name": key.name, "secret": secret}
         except AuthError as error:
