@@ -327,7 +327,7 @@ def test_v1_geojson_and_jsonp(client):
     text = padded.text
     assert text.startswith("/**/app.show(") and text.endswith(");")
     assert json.loads(text[len("/**/app.show("):-2])["records"] == plain
-    for bad in ({"callback": "alert(1)//"}, {"format": "jsonp"}, {"format": "rss"}):
+    for bad in ({"callback": "alert(1)//"}, {"format": "jsonp"}, {"format": "xml"}):
         assert client.get("/api/records/1.0/search/", params={**search, **bad}).status_code == 400, bad
     # the lookups too, as every v1 route (they answered plain JSON, any format accepted)
     record_id = plain[0]["recordid"]

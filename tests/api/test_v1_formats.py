@@ -95,9 +95,9 @@ def test_search_csv_keeps_the_search_window_and_its_errors(client):
     assert _lines(empty.content) == [_lines(empty.content)[0]] and empty.content.count(b"\r\n") == 1
 
 
-@pytest.mark.parametrize("fmt", ["rss", "atom", "xlsx"])
+@pytest.mark.parametrize("fmt", ["xml", "xlsx"])
 def test_search_formats_opendatasoft_does_not_list_are_refused(client, fmt):
-    """RSS is documented for v1's catalogue search only, Atom nowhere in v1."""
+    """The reference (§11) lists json, jsonp, geojson, geojsonp, rss and atom (csv: the download's)."""
     answer = client.get(SEARCH, params={"dataset": "logements", "format": fmt})
     assert answer.status_code == 400 and answer.json()["error_code"] == "InvalidRESTParameterError"
     assert "'csv'" in answer.json()["error"]

@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC
 from decimal import Decimal
-from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
-from xml.sax.saxutils import escape
 
 import pyarrow as pa
 from fastapi import APIRouter, Request, Response
@@ -35,6 +32,7 @@ from portail.api.deps import portal_url, public_url
 from portail.api.streaming import ClosingStreamingResponse
 from portail.api.errors import ApiError, invalid_parameter, not_found
 from portail.api.explore_service import check_paging, dataset_access, visible_datasets
+from portail.api.feeds import Entry, Feed, feed_response
 from portail.api.params import LANG, TIMEZONE, Param, defaulting, query_route
 from portail.api.serialize import dataset_json
 from portail.auth import ANONYMOUS
@@ -111,23 +109,11 @@ def table_response(rows: list[dict[str, Any]], fmt: str, options: ExportOptions,
 
 
 def rss_response(datasets: list[Dataset], info: CatalogInfo) -> Response:
-    """An RSS 2.0 channel of the catalogue, an item per dataset in the order given."""
-    return Response(_rss(datasets, info), media_type="application/rss+xml")
-
-
-def _rss(datasets: list[Dataset], info: CatalogInfo) -> str:
-    """The feed's text; dates in GMT (the catalogue keeps UTC instants without an offset, which
-    RFC 822 would write as an unknown zone, ``-0000``)."""
-    items = []
-    for d in datasets:
-        link = f"{info.base_url}/explore/dataset/{d.slug}/"
-        modified = d.modified if d.modified.tzinfo else d.modified.replace(tzinfo=UTC)
-        items.append(f"<item><title>{escape(d.title)}</title><link>{escape(link)}</link>"
-                     f"<guid isPermaLink=\"false\">{d.uid}</guid><description>{escape(d.description or '')}</description>"
-                     f"<pubDate>{format_datetime(modified.astimezone(UTC), usegmt=True)}</pubDate></item>")
-    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>{escape(info.title)}</title>'
-            f"<link>{escape(info.base_url)}/</link><description>{escape(info.description)}</description>"
-            f"{''.join(items)}</channel></rss>")
+    """An RSS 2.0 channel of the catalogue (``api.feeds``), an item per dataset in the order given."""
+    channel = Feed(title=info.title, link=f"{info.base_url}/", description=info.description)
+    return feed_response("rss", channel, [
+        Entry(id=d.uid, title=d.title, link=f"{info.base_url}/explore/dataset/{d.slug}/", description=d.description or "",
+              updated=d.modified) for d in datasets])
 
 
 #: The query parameters of a catalogue export (``api.params``): the catalogue query of

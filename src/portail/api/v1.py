@@ -10,10 +10,10 @@ Built on the same services as v2.1 (refinements, facets, record ids, text search
 response shapes differ (``nhits``, ``records[].fields``, ``facet_groups``, points as ``[lat, lon]``).
 
 The record search answers the formats Opendatasoft's v1 documentation lists for it: ``json``,
-``jsonp``, ``geojson``, ``geojsonp`` and ``csv`` (its page as the download writes it: the
-download's query with the search's ``rows``/``start`` window, its writer and conventions, ``;``
-or ``csv_separator``, a BOM, ``use_labels_for_header``). RSS is documented for the catalogue
-search only, Atom nowhere: a records search asking for them gets a 400 listing the formats.
+``jsonp``, ``geojson``, ``geojsonp``, ``rss`` and ``atom`` (the JSON answer's records as a feed,
+``api.v1_feeds``), and ``csv`` (its page as the download writes it: the download's query with
+the search's ``rows``/``start`` window, its writer and conventions, ``;`` or ``csv_separator``,
+a BOM, ``use_labels_for_header``).
 
 Every records route (search, download, analyze and the map's) reads the geofilters
 (``geofilter.distance``/``polygon``/``bbox``, a bbox's longitudes read around the globe), ``q``'s
@@ -29,7 +29,7 @@ import math
 import re
 import string
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -39,7 +39,7 @@ from fastapi.routing import APIRoute
 
 from portail.api.catalog_exports import CSV_COLUMNS, catalog_info, rss_response, table_response
 from portail.api.catalog_search import catalog_facets, catalog_where, search_catalog
-from portail.api.deps import dataset_url, portal_url
+from portail.api.deps import dataset_url, portal_url, public_url
 from portail.api.streaming import ClosingStreamingResponse
 from portail.api.errors import invalid_parameter
 from portail.api.explore import attachment_file
@@ -48,6 +48,7 @@ from portail.api.explore_service import (check_records_access, dataset_facets, e
 from portail.api.facets import SORTS
 from portail.api.params import TIMEZONE, TRUE, Param, params_of, query_route
 from portail.api.serialize import dataset_json
+from portail.api.v1_feeds import FEEDS, records_feed
 from portail.api.v1_query import (distance_condition, geo_field_of, joined_q, parsed_numbers, polygon_condition,
                                   q_conditions)
 from portail.api.v1_series import odsql_number
@@ -79,10 +80,12 @@ SEPARATORS = ("\t", *(c for c in string.punctuation if c not in '".-+:'))
 #: The CSV options of v1's download, which the record search's CSV page takes too.
 CSV_OPTIONS = (Param("csv_separator", default=";", choices=SEPARATORS), Param("use_labels_for_header", bool, False))
 #: ``refine.<field>`` and ``exclude.<field>`` are read by prefix (``_prefixed``), ``facet`` repeated;
-#: a page as JSON, GeoJSON, those two as JSONP, or CSV (with the download's ``CSV_OPTIONS``).
+#: a page as JSON, GeoJSON, those two as JSONP, an RSS or Atom feed, or CSV (with the download's
+#: ``CSV_OPTIONS``).
 SEARCH = (Param("dataset", required=True), Q, *PAGE, Param("sort"), Param("fields"), TIMEZONE,
           Param("facet", many=True),
-          Param("format", default="json", choices=("json", "jsonp", "geojson", "geojsonp", "csv")), Param("callback"),
+          Param("format", default="json", choices=("json", "jsonp", "geojson", "geojsonp", *FEEDS, "csv")),
+          Param("callback"),
           *CSV_OPTIONS)
 #: v1's catalogue search: v2.1's catalogue fields (``theme``, ``keyword``, ``publisher``,
 #: ``modified``…) for ``refine.<field>``, ``exclude.<field>``, ``facet`` and ``sort``; its page
@@ -348,11 +351,16 @@ def _v1_value(field_type: str, value: Any) -> Any:
     return value
 
 
-def _timestamp(ds) -> str:
-    """When the records were processed, with its offset: the catalogue keeps UTC instants
-    without one, which a strict ISO parser would read as local time."""
+def _processed(ds) -> datetime:
+    """When the records were processed (their ``record_timestamp``), with its offset: the
+    catalogue keeps UTC instants without one, which a strict ISO parser would read as local time."""
     moment = ds.data_processed or ds.modified
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _timestamp(ds) -> str:
+    """A record's ``record_timestamp`` as v1 writes it (``_processed``)."""
+    return _processed(ds).isoformat()
 
 
 def _record_geometry(fields: list[Field]) -> Field | None:
@@ -468,7 +476,8 @@ def v1_router(portal: str = "public") -> APIRouter:
 
     @query_route(router, "/api/records/1.0/search/", SEARCH, post=True, summary="v1 record search",
                  responses={200: {"content": {media: {"schema": {}} for media in
-                                              ("application/geo+json", "application/javascript", "text/csv")}}})
+                                              ("application/geo+json", "application/javascript", "text/csv",
+                                               "application/rss+xml", "application/atom+xml")}}})
     def search_records(request: Request, principal, *, dataset, q, rows, start, sort, fields, timezone, facet, format,
                        callback, csv_separator, use_labels_for_header):
         if rows == -1:  # "all": apps listing a city's stations send it; as many as the window holds
@@ -494,6 +503,13 @@ def v1_router(portal: str = "public") -> APIRouter:
                              refine=refine, exclude=exclude, with_ids=True, text=text, timezone=timezone, where=where,
                              principal=principal, max_limit=MAX_WINDOW, disjunctive=disjunctive)
         records = [_v1_record(ds, list(page.columns), row, row["_id"], geometry_only) for row in page.results]
+        if format in FEEDS:  # the same records, as a feed (facets have no place in one)
+            return records_feed(format, records, [f for f in page.columns if f.name != geometry_only],
+                                title=ds.title, description=ds.description or "",
+                                page_link=f"{public_url(request, portal)}/explore/dataset/{ds.slug}/",
+                                dataset_link=dataset_url(request, portal, ds.slug),
+                                publisher=ds.publisher or catalog_info(request, portal).publisher,
+                                updated=_processed(ds))
         facets = facet
         groups = []
         if facets:

@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import quoteattr
 
 import pyarrow as pa
 
+from portail.exports.xmltext import xml_text
 from portail.odsql.literals import zone
 from portail.schema import GEO_TYPES, Field, FieldType
 from portail.values import record_value
@@ -45,9 +46,6 @@ DATATYPES = {FieldType.INT: XSD + "integer", FieldType.DOUBLE: XSD + "double", F
 RECORD_CLASS = "Record"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
 def local_name(name: str) -> str:
     """A field's name as the local part of its predicate: an XML name, so that RDF/XML can write
     it (``2019_pop`` → ``_2019_pop``; field names never start with ``_``, so none collide)."""
@@ -206,13 +204,6 @@ def write_turtle(fields: list[Field], batches: Iterator[pa.RecordBatch], options
 
 
 # -- RDF/XML ------------------------------------------------------------------------------------
-def _xml_text(text: str) -> str:
-    """Element content: XML 1.0 cannot hold most control characters at all (they become U+FFFD,
-    the only lossy case of any RDF format here); a carriage return is kept as a reference,
-    which parsers would otherwise turn into a newline."""
-    return escape(_XML_ILLEGAL.sub("\ufffd", text), {"\r": "&#13;"})
-
-
 def write_rdfxml(fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions) -> Iterator[bytes]:
     vocabulary = Vocabulary.of(fields, options)
     names = [p.removeprefix(vocabulary.namespace) for p in vocabulary.predicates]
@@ -221,7 +212,7 @@ def write_rdfxml(fields: list[Field], batches: Iterator[pa.RecordBatch], options
     def render(record_id: str, values: list[list[Any]]) -> str:
         parts = [f"<ds:{RECORD_CLASS} rdf:about={quoteattr(vocabulary.subject(record_id))}>"]
         for f, name, datatype, cells in zip(fields, names, datatypes, values):
-            parts.extend(f"<ds:{name}{datatype}>{_xml_text(_lexical(f, v))}</ds:{name}>" for v in cells)
+            parts.extend(f"<ds:{name}{datatype}>{xml_text(_lexical(f, v))}</ds:{name}>" for v in cells)
         parts.append(f"</ds:{RECORD_CLASS}>\n")
         return "".join(parts)
 
@@ -229,7 +220,7 @@ def write_rdfxml(fields: list[Field], batches: Iterator[pa.RecordBatch], options
         header = (f'<?xml version="1.0" encoding="utf-8"?>\n<rdf:RDF xmlns:rdf="{RDF}" xmlns:rdfs="{RDFS}" '
                   f"xmlns:ds={quoteattr(vocabulary.namespace)}>\n")
         if options.use_labels:
-            header += "".join(f"<rdf:Property rdf:about={quoteattr(p)}><rdfs:label>{_xml_text(f.label)}</rdfs:label>"
+            header += "".join(f"<rdf:Property rdf:about={quoteattr(p)}><rdfs:label>{xml_text(f.label)}</rdfs:label>"
                               f"</rdf:Property>\n" for f, p in zip(fields, vocabulary.predicates))
         yield header.encode()
         yield from _batches(fields, batches, options, render)

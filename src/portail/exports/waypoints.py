@@ -19,11 +19,11 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Iterator
-from xml.sax.saxutils import escape
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from portail.exports.xmltext import xml_text
 from portail.schema import GEO_TYPES, Field, FieldType
 
 
@@ -60,12 +60,6 @@ _GPX_HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n<gpx version="1.1" creator
              'xmlns="http://www.topografix.com/GPX/1/1" xmlns:ogr="http://osgeo.org/gdal" '
              'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
              'xsi:schemaLocation="http://www.topografix.com/GPX/1/1 http://www.topografix.com/GPX/1/1/gpx.xsd">\n')
-#: Characters XML 1.0 cannot hold, even escaped.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def _xml(text: str) -> str:
-    return escape(_NOT_XML.sub("", text))
 
 
 def _tag(name: str) -> str:
@@ -116,10 +110,10 @@ def write_gpx(fields: list[Field], batches: Iterator[pa.RecordBatch], options) -
                 continue
             parts.append(f'<wpt lat="{point.y!r}" lon="{point.x!r}">')
             if names is not None and names[i] is not None:
-                parts.append(f"<name>{_xml(names[i])}</name>")
+                parts.append(f"<name>{xml_text(names[i])}</name>")
             if descriptions is not None and descriptions[i]:
-                parts.append(f"<desc>{_xml(descriptions[i])}</desc>")
-            extensions = "".join(f"<ogr:{tag}>{_xml(values[name][i])}</ogr:{tag}>" for name, tag in tags
+                parts.append(f"<desc>{xml_text(descriptions[i])}</desc>")
+            extensions = "".join(f"<ogr:{tag}>{xml_text(values[name][i])}</ogr:{tag}>" for name, tag in tags
                                  if values[name][i] is not None)
             if extensions:
                 parts.append(f"<extensions>{extensions}</extensions>")
