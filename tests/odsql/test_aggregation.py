@@ -173,6 +173,18 @@ def test_equal_width_ranges_on_numbers(con):
     assert [(r["r"], r["n"]) for r in rows] == [(f"[{as_text(k)}, {as_text(k + 2.5)}[", counts[k]) for k in sorted(counts)]
 
 
+def test_fractional_range_keys_have_no_binary_noise(con):
+    """Multiples of 0.3 or 0.1 are not exact in binary: keys read [35.7, 36[, never
+    [35.699999999999996, 35.99999999999999[, with the same groups as floor(x / w)."""
+    for width, places in ((0.3, 1), (0.1, 1), (0.25, 2), (0.07, 2)):
+        rows = run(con, select="count(*) as n", group_by=f"range(score, {width}) as r")
+        counts = Counter(math.floor(r.score / width) for r in ROWS if r.score is not None)
+        as_text = lambda v: str(int(v)) if v == int(v) else str(v)  # noqa: E731
+        expected = [(f"[{as_text(round(k * width, places))}, {as_text(round((k + 1) * width, places))}[", counts[k])
+                    for k in sorted(counts)]
+        assert [(r["r"], r["n"]) for r in rows] == expected, width
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Callable, Protocol, Sequence
 from zoneinfo import ZoneInfo
@@ -1100,11 +1101,22 @@ def _date_buckets(ctx: Context, target: Typed, width: ast.Quantity) -> GroupKey:
     return GroupKey((low,), key, Kind.TEXT, (low.copy(),), exp.Not(this=exp.Is(this=low.copy(), expression=exp.Null())))
 
 
+def _decimals(width: float) -> int:
+    """The decimals ``width`` is written with at its shortest (0.3: 1, 2.5e-05: 6), at most 15."""
+    exponent = Decimal(repr(width)).normalize().as_tuple().exponent
+    return min(max(-exponent, 0), 15) if isinstance(exponent, int) else 0
+
+
 def _number_buckets(ctx: Context, target: Typed, width: int | float) -> GroupKey:
     if not width > 0 or not math.isfinite(width):
         raise ctx.error("The step of range() must be a positive number.")
     w = number(width)
     low = exp.Mul(this=exp.func("floor", exp.Div(this=paren(target.sql), expression=w)), expression=w.copy())
+    if not isinstance(width, int):
+        # A multiple of 0.3 is not one in binary (35.699999999999996): bounds are rounded to the
+        # width's own decimals, which every multiple of it has, so keys read [35.7, 36.0[.
+        places = number(_decimals(width))
+        low = exp.Round(this=low, decimals=places)
     if target.kind is Kind.INT and isinstance(width, int):
         low = exp.cast(low, "BIGINT" if target.bits <= 63 else "HUGEINT")  # an int past INT64 (Typed.bits)
         high = exp.Add(this=low.copy(), expression=number(width - 1))
@@ -1112,6 +1124,8 @@ def _number_buckets(ctx: Context, target: Typed, width: int | float) -> GroupKey
                      exp.Literal.string("]"))
     else:
         high = exp.Add(this=low.copy(), expression=w.copy())
+        if not isinstance(width, int):
+            high = exp.Round(this=high, decimals=places.copy())
         key = _dpipe(exp.Literal.string("["), _number_text(low.copy()), exp.Literal.string(", "), _number_text(high),
                      exp.Literal.string("["))
     return GroupKey((low,), key, Kind.TEXT, (low.copy(),), exp.Not(this=exp.Is(this=low.copy(), expression=exp.Null())))
