@@ -145,7 +145,7 @@ def test_table_facets_refine_exclude_dates_and_record_detail(client):
     assert response.status_code == 200 and "340 enregistrements" in response.text
     assert re.search(r'<a href="\?refine\.date_de_naissance=1950"\s+class="excluded">1950</a>', response.text)
     # record detail
-    record = unescape(re.search(r'href="(\?[^"]*record=[0-9a-f]{40})"', refined).group(1))
+    record = unescape(re.search(r'href="(\?[^"]*record=[0-9a-f]{40})#record-title"', refined).group(1))
     detail = client.get("/explore/dataset/logements/table/" + record).text
     assert 'id="record-title"' in detail and "RIVP" in detail.split('id="record-title"')[1].split("</section>")[0]
 
@@ -440,7 +440,7 @@ def test_date_bucketing_is_offered_for_a_date_axis(client):
 def test_the_record_detail_has_its_own_title(client):
     table = client.get("/explore/dataset/logements/table/").text
     assert "<title>Tableau · Logements sociaux" in table
-    record = unescape(re.search(r'href="(\?[^"]*record=[0-9a-f]{40})"', table).group(1))
+    record = unescape(re.search(r'href="(\?[^"]*record=[0-9a-f]{40})#record-title"', table).group(1))
     assert "<title>Enregistrement · Logements sociaux" in client.get("/explore/dataset/logements/table/" + record).text
     english = client.get("/explore/dataset/logements/table/" + record + "&lang=en").text
     assert "<title>Record · Logements sociaux" in english

@@ -76,25 +76,18 @@ def matches(dataset: Any, words: list[str]) -> bool:
 @dataclass(frozen=True)
 class CatalogueResult:
     datasets: list[Any]  # every match, sorted
-    facets: dict[str, list[tuple[str, int]]]  # facet → (value, count) under the other facets' filters
+    facets: dict[str, list[tuple[str, int]]]  # facet → (value, count of the matches that also hold it)
 
 
 def search(datasets: list[Any], q: str, refine: dict[str, list[str]], sort: str) -> CatalogueResult:
     """Datasets matching every word and "phrase" of ``q`` and every refinement (facet → values, all must
-    hold); each facet's counts ignore its own refinement, so its other values stay listed."""
+    hold, two values of one facet too, as the API's ``/catalog/facets`` ANDs repeated refines). A
+    value's count is what adding it to the refinements finds (counted over the matches, as the API
+    counts), so no link promises datasets that clicking it does not give."""
     words = terms(q)
-    found = [d for d in datasets if matches(d, words)]
-
-    def keep(d: Any, skip: str | None = None) -> bool:
-        return all(v in facet_values(d, name) for name, values in refine.items() if name != skip for v in values)
-
-    facets = {}
-    for name in FACETS:
-        counts = Counter(v for d in found if keep(d, name) for v in facet_values(d, name))
-        order = sorted(counts.items(), key=lambda kv: kv[0], reverse=True) if name == "modified" else \
-            sorted(counts.items(), key=lambda kv: (-kv[1], fold(kv[0])))
-        facets[name] = order[:30]
-    results = [d for d in found if keep(d)]
+    results = [d for d in datasets if matches(d, words)
+               and all(v in facet_values(d, name) for name, values in refine.items() for v in values)]
+    facets = {name: facet_counts(results, name, refine.get(name, [])) for name in FACETS}
     key, descending = SORTS.get(sort, SORTS["-modified"])
     if key == "title":
         results.sort(key=lambda d: fold(d.title))
@@ -103,3 +96,13 @@ def search(datasets: list[Any], q: str, refine: dict[str, list[str]], sort: str)
     else:
         results.sort(key=lambda d: d.modified, reverse=descending)
     return CatalogueResult(results, facets)
+
+
+def facet_counts(results: list[Any], name: str, refined: list[str]) -> list[tuple[str, int]]:
+    """One facet's 30 first values with their counts over ``results``; its refined values are
+    always listed (with 0 when nothing matches), so that each can still be removed."""
+    counts = Counter(v for d in results for v in facet_values(d, name))
+    order = sorted(counts.items(), key=lambda kv: kv[0], reverse=True) if name == "modified" else \
+        sorted(counts.items(), key=lambda kv: (-kv[1], fold(kv[0])))
+    listed = order[:30]
+    return listed + [(v, counts[v]) for v in dict.fromkeys(refined) if v not in dict(listed)]

@@ -1,0 +1,68 @@
+"""What a browser sweep found on a phone, in a real headless Chromium (Debian's, driven by
+Playwright, as ``tests/test_browser.py``): pages wider than the screen, and a record's detail
+opened 2,600 px below, under the facets, where nobody saw it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from portail.catalog import services
+from portail.operations import load_file
+from tests.live import live_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PHONE = {"width": 375, "height": 740}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, refdata):
+    from tests.conftest import make_instance
+
+    tmp = tmp_path_factory.mktemp("browser-sweep")
+    instance = make_instance(tmp / "home")
+    # the first 60 programmes: their long geometries and the French export headers are what overflowed
+    lines = (refdata / "logement" / "logements-sociaux-finances-a-paris.csv").read_text(encoding="utf-8-sig").splitlines()
+    programmes = tmp / "logements.csv"
+    programmes.write_text("\n".join(lines[:61]) + "\n", encoding="utf-8")
+    with instance.session() as s:
+        services.create_dataset(s, "logements", "Logements sociaux financés à Paris", themes=["Logement"])
+    load_file(instance, "logements", programmes, publish=True)
+    instance.store.close()
+    with live_server(tmp / "home") as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def phone(server):
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: .ci/run installs Debian's chromium package")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        context = browser.new_context(locale="fr-FR", viewport=PHONE, is_mobile=True)
+        yield context.new_page()
+        browser.close()
+
+
+def test_on_a_phone_pages_fit_and_detail_lands_on_the_record(phone, server):
+    table = server + "/explore/dataset/logements/table/"
+    phone.goto(server + "/explore/dataset/logements/export/?refine.bs=RIVP")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "the export tab scrolls sideways"
+    phone.goto(table + "?page=2")
+    row = phone.locator("table.records tbody tr").nth(3).locator("a")
+    row_id = row.get_attribute("id")
+    row.click()
+    phone.wait_for_url("**record=**")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "the record scrolls sideways"
+    top = phone.evaluate("document.getElementById('record-title').getBoundingClientRect().top")
+    assert phone.evaluate("scrollY") > 1000 and 0 <= top < PHONE["height"]  # below the facets, and in view
+    assert phone.evaluate("document.activeElement.id") == "record-title"
+    phone.click(".record >> text=Fermer")
+    phone.wait_for_url(f"**#{row_id}")
+    assert phone.evaluate("document.activeElement.id") == row_id  # back on the row it came from
