@@ -348,8 +348,8 @@ def web_router(portal: str) -> APIRouter:
             formats = [(name, f"{base}/{name}" + (f"?{view}" if view else "") if fmt.fits(chosen) else None,
                         f"{base}/{name}") for name, fmt in FORMATS.items() if fmt.fits(fields)]
             return {"formats": formats, "total": total}
-        if tab == "api":
-            return {"api_query": api_query}
+        if tab == "api":  # the facets endpoint's example asks for the facets the table offers
+            return {"api_query": api_query, "facet_names": [f.name for f in facet_fields(fields)]}
         return {}
 
     return router

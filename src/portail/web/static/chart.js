@@ -14,16 +14,35 @@
   const named = (field) => labels[field] || field;
   const status = document.getElementById("chart-status");
   const lang = document.documentElement.lang;
-  const quote = (name) => "`" + name + "`";
+  const quote = (name) => "`" + name.replace(/[\\`]/g, "\\$&") + "`";
+  // A pie draws one slice per X value: a series would cut each into several slices of the same name.
+  const series = cfg.type === "pie" ? "" : cfg.series;
 
-  function query() {
+  // The columns of the chart's data, in the words the table shows: the X field, the series
+  // field, the Y aggregate.
+  function headers() {
+    return [named(cfg.x)].concat(series ? [named(series)] : [],
+      [cfg.y === "count" || !cfg.yfield ? text.count : `${text[cfg.y]} ${named(cfg.yfield)}`]);
+  }
+
+  // The records API's query; `names` are its output columns (x, s, y for the script to read).
+  function query(names = { x: "x", s: "s", y: "y" }) {
     let x = quote(cfg.x);
     if (types[cfg.x] === "date" || types[cfg.x] === "datetime") {
       x = cfg.bucket === "year" ? `year(${x})` : `date_format(${x}, '${cfg.bucket === "month" ? "yyyy-MM" : "yyyy-MM-dd"}')`;
     }
     const y = cfg.y === "count" || !cfg.yfield ? "count(*)" : `${cfg.y}(${quote(cfg.yfield)})`;
-    const group = [`${x} as x`].concat(cfg.series ? [`${quote(cfg.series)} as s`] : []).join(", ");
-    return { select: `${y} as y`, group_by: group, order_by: "x" };
+    const group = [`${x} as ${quote(names.x)}`].concat(series ? [`${quote(series)} as ${quote(names.s)}`] : []).join(", ");
+    return { select: `${y} as ${quote(names.y)}`, group_by: group, order_by: quote(names.x) };
+  }
+  // The CSV export names its columns as the table does (each name once: the API wants distinct ones).
+  function exportQuery() {
+    const seen = new Map();
+    const names = headers().map((name) => {
+      seen.set(name, (seen.get(name) || 0) + 1);
+      return seen.get(name) > 1 ? `${name} (${seen.get(name)})` : name;
+    });
+    return query({ x: names[0], s: names[1], y: names[names.length - 1] });
   }
   function url(path, params) {
     return d.api + path + "?" + [new URLSearchParams(params).toString(), d.filters].filter(Boolean).join("&");
@@ -33,7 +52,7 @@
   function fillTable(rows) {
     const table = document.getElementById("chart-table");
     const head = table.createTHead().insertRow();
-    [named(cfg.x)].concat(cfg.series ? [named(cfg.series)] : [], [cfg.y === "count" || !cfg.yfield ? text.count : `${text[cfg.y]} ${named(cfg.yfield)}`]).forEach((name) => {
+    headers().forEach((name) => {
       const th = document.createElement("th");
       th.scope = "col";
       th.textContent = name;
@@ -42,27 +61,29 @@
     const body = table.createTBody();
     rows.forEach((r) => {
       const row = body.insertRow();
-      [label(r.x)].concat(cfg.series ? [label(r.s)] : [], [Number(r.y).toLocaleString(lang)]).forEach((v) => { row.insertCell().textContent = v; });
+      [label(r.x)].concat(series ? [label(r.s)] : [], [Number(r.y).toLocaleString(lang)]).forEach((v) => { row.insertCell().textContent = v; });
     });
   }
 
   function option(rows) {
     const xs = [...new Set(rows.map((r) => label(r.x)))];
-    const names = cfg.series ? [...new Set(rows.map((r) => label(r.s)))].slice(0, 20) : [""];
+    const names = series ? [...new Set(rows.map((r) => label(r.s)))].slice(0, 20) : [""];
     const kind = { column: "bar", bar: "bar", line: "line", area: "line", pie: "pie", scatter: "scatter" }[cfg.type] || "bar";
-    const base = { animation: false, aria: { enabled: true }, tooltip: { trigger: kind === "pie" ? "item" : "axis" },
-      legend: cfg.series ? { type: "scroll", bottom: 0 } : undefined, grid: { containLabel: true, left: 10, right: 20, bottom: 40 } };
+    // No ECharts aria: its English description would replace the page's localized aria-label
+    // (the data table is the chart's text alternative).
+    const base = { animation: false, tooltip: { trigger: kind === "pie" ? "item" : "axis" },
+      legend: series ? { type: "scroll", bottom: 0 } : undefined, grid: { containLabel: true, left: 10, right: 20, bottom: 40 } };
     if (kind === "pie") {
       return Object.assign(base, { series: [{ type: "pie", radius: "65%", data: rows.map((r) => ({ name: label(r.x), value: Number(r.y) })) }] });
     }
-    const series = names.map((name) => {
-      const byX = new Map(rows.filter((r) => !cfg.series || label(r.s) === name).map((r) => [label(r.x), Number(r.y)]));
-      return { name: name, type: kind, areaStyle: cfg.type === "area" ? {} : undefined, stack: cfg.type === "area" && cfg.series ? "all" : undefined,
+    const drawn = names.map((name) => {
+      const byX = new Map(rows.filter((r) => !series || label(r.s) === name).map((r) => [label(r.x), Number(r.y)]));
+      return { name: name, type: kind, areaStyle: cfg.type === "area" ? {} : undefined, stack: cfg.type === "area" && series ? "all" : undefined,
         data: xs.map((x) => (byX.has(x) ? byX.get(x) : null)) };
     });
     const category = { type: "category", data: xs };
     const value = { type: "value" };
-    return Object.assign(base, cfg.type === "bar" ? { xAxis: value, yAxis: category } : { xAxis: category, yAxis: value }, { series: series });
+    return Object.assign(base, cfg.type === "bar" ? { xAxis: value, yAxis: category } : { xAxis: category, yAxis: value }, { series: drawn });
   }
 
   // Date bucketing applies to a date on the X axis only: offered when one is chosen.
@@ -74,15 +95,29 @@
     bucket.parentElement.hidden = !dated;
   }
   xField.addEventListener("change", offerBucket);
+  // A pie has no series (see `series`): its select is off, so the form does not send one.
+  const chartType = document.getElementById("c-type");
+  const seriesField = document.getElementById("c-series");
+  function offerSeries() {
+    seriesField.disabled = chartType.value === "pie";
+  }
+  chartType.addEventListener("change", offerSeries);
+  offerSeries();
 
   async function draw() {
     const params = query();
-    document.getElementById("dl-csv").href = url("/exports/csv", params);
+    document.getElementById("dl-csv").href = url("/exports/csv", exportQuery());
     try {
       const response = await fetch(url("/records", Object.assign({ limit: 1000 }, params)));
       const body = await response.json();
       if (!response.ok) throw new Error(body.message || response.statusText);
       fillTable(body.results);
+      if (!body.results.length) { // nothing matches the filters: say so where the chart would be
+        status.textContent = text.no_data;
+        el.hidden = true;
+        el.dataset.state = "empty";
+        return;
+      }
       if (body.total_count > body.results.length) { // the API's total_count of a group_by counts the groups
         status.textContent = text.groups_cut.replace("{shown}", body.results.length.toLocaleString(lang))
           .replace("{total}", body.total_count.toLocaleString(lang));

@@ -5,6 +5,9 @@
   const form = document.getElementById("console");
   const text = JSON.parse(form.dataset.i18n);
   const fixed = new URLSearchParams(form.dataset.filters);
+  // The facets endpoint counts only the fields it is asked for: the console asks for the ones
+  // the table's filters show, so its first answer is not an empty list.
+  const facets = JSON.parse(form.dataset.facets || "[]");
   const $ = (id) => document.getElementById(id);
   // The page's full-text filter goes to the where box; refine/exclude stay as they are.
   form.where.value = fixed.getAll("where").join(" and ");
@@ -17,6 +20,7 @@
       const clauses = endpoint === "/facets" ? ["where"] : ["select", "where", "group_by", "order_by"];
       clauses.forEach((name) => { if (form[name].value.trim()) params.append(name, form[name].value.trim()); });
       if (endpoint === "/records" && form.limit.value !== "") params.append("limit", form.limit.value);
+      if (endpoint === "/facets") facets.forEach((name) => params.append("facet", name));
       fixed.forEach((value, key) => params.append(key, value));
     }
     const query = params.toString();
@@ -59,4 +63,7 @@
   form.addEventListener("submit", run);
   $("a-copy").addEventListener("click", copy);
   update();
+  // Back to this page, the browser refills the fields after this script ran (or shows the page
+  // from its cache): compute again, so the URL and the snippets match what the fields say.
+  window.addEventListener("pageshow", update);
 })();
