@@ -83,16 +83,39 @@ class LoadResult:
     report: IngestReport
 
 
-#: The read options a dataset remembers from its last load, for reading that source again.
+#: The read options each version (and the dataset, for its last load) remembers, for reading
+#: that source again.
 REMEMBERED_OPTIONS = ("format", "encoding", "delimiter", "sheet", "header_row", "json_path", "layer")
+
+
+@dataclass(frozen=True)
+class Reread:
+    """What a reload reads again, and how: a source, the options it was read with, and which
+    load that was (for messages)."""
+
+    source: str | None
+    options: dict[str, Any]
+    label: str
+
+
+def reread_of(dataset: Dataset) -> Reread:
+    """The source a reload reads and its options, taken from one load so they always match:
+    the version being served (after a rollback, the one rolled back to, not the newest loaded:
+    its file read with another file's forced encoding or sheet would be garbled), else the last
+    load. A version loaded before migration 0012 recorded no options: its file is detected
+    afresh, as at a first load."""
+    served = dataset.current
+    if served is not None and served.source_name:
+        return Reread(served.source_name, served.read_options or {}, f"version {served.number}")
+    return Reread(dataset.source, dataset.read_options or {}, "its last load")
 
 
 def read_options(dataset: Dataset, overrides: ReadOptions | None, settings: Settings, *,
                  reread: bool = False) -> ReadOptions:
     """The options of a load: those given for it, over, when the same source is read again
-    (``reread``: a reload), those remembered from the last load. A new file is detected afresh:
-    an encoding or format forced for another file would garble it (cp1252 read as UTF-8…)."""
-    stored = {k: v for k, v in (dataset.read_options or {}).items() if k in REMEMBERED_OPTIONS} if reread else {}
+    (``reread``: a reload), those it was read with (``reread_of``). A new file is detected
+    afresh: an encoding or format forced for another file would garble it (cp1252 read as UTF-8…)."""
+    stored = {k: v for k, v in reread_of(dataset).options.items() if k in REMEMBERED_OPTIONS} if reread else {}
     options = ReadOptions(**stored)
     if overrides is not None:
         for key, value in vars(overrides).items():
@@ -128,7 +151,8 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
               progress: Progress | None = None, source: str | None = None, allow_empty: bool = False,
               reread: bool = False) -> LoadResult:
     """Build a new version of a dataset from a file; publish it if asked. ``reread``: the file is
-    the dataset's source read again (a reload), read with the options remembered from its last load.
+    the source of the version being served read again (a reload, ``reread_of``), read with the
+    options that version was read with.
 
     On any failure the version is marked failed with its reason and nothing published changes.
     A version of 0 records is not published over one that has records unless ``allow_empty``
@@ -149,7 +173,8 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
             overrides = dict(dataset.field_overrides or {})
             pipeline = list(dataset.pipeline or [])
             timezone = (dataset.extra_metas or {}).get("timezone", "Europe/Paris")
-            number = services.start_version(session, dataset, source or path.name).number
+            version = services.start_version(session, dataset, source or path.name, _remember_options(opts))
+            number = version.number
         raw = None
         try:
             raw = open_source(path, opts)
@@ -288,14 +313,12 @@ def published_location(instance: Instance, ref: str) -> str:
 
 
 def reload_source(instance: Instance, ref: str) -> str:
-    """The file or URL a reload reads: that of the version being served (after a rollback, the
-    one rolled back to, not the newest loaded), else the last one loaded. A source that cannot
+    """The file or URL a reload reads (``reread_of``): that of the version being served (after a
+    rollback, the one rolled back to, not the newest loaded), else the last one loaded. A source that cannot
     be read again (an upload, a derived table) is a ``CatalogError`` that says so."""
     with instance.session() as session:
-        dataset = services.get_dataset(session, ref)
-        served = dataset.current
-        source = served.source_name if served is not None and served.source_name else dataset.source
-        label = f"version {served.number}" if served is not None else "its last load"
+        reread = reread_of(services.get_dataset(session, ref))
+    source, label = reread.source, reread.label
     if not source:
         raise services.CatalogError(f"Dataset {ref!r} has no source to reload")
     if not is_url(source) and not Path(source).is_absolute():

@@ -161,6 +161,11 @@ class DatasetVersion(Base):
     #: The version's DuckDB file (``StoreLocation``: relative to the store's folder in the table).
     location: Mapped[str | None] = mapped_column(StoreLocation)
     source_name: Mapped[str | None] = mapped_column(Text)
+    #: The read options forced for its file (format, encoding, delimiter…; ``operations.REMEMBERED_OPTIONS``):
+    #: a reload of its source after a rollback reads it as it was read, not with the newest
+    #: load's (migration 0012). None for versions older than that but the one then published:
+    #: their files are detected afresh.
+    read_options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     row_count: Mapped[int | None] = mapped_column(BigInteger)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     fields: Mapped[list[Any]] = mapped_column(JSON, default=list)

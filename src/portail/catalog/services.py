@@ -239,9 +239,12 @@ def set_pipeline(session: Session, dataset: Dataset, steps: list[dict[str, Any]]
 
 
 # -- versions -------------------------------------------------------------------------------
-def start_version(session: Session, dataset: Dataset, source_name: str | None) -> DatasetVersion:
-    """Allocate the next version number. Call with the dataset's build lock held: any version
-    still marked building then belongs to a build that died, and is marked failed."""
+def start_version(session: Session, dataset: Dataset, source_name: str | None,
+                  read_options: dict[str, Any] | None = None) -> DatasetVersion:
+    """Allocate the next version number, recording its source and the options it is read with
+    (what a reload of this version reads again, and how). Call with the dataset's build lock
+    held: any version still marked building then belongs to a build that died, and is marked
+    failed."""
     for stale in dataset.versions:
         if stale.status == "building":
             stale.status = "failed"
@@ -249,7 +252,7 @@ def start_version(session: Session, dataset: Dataset, source_name: str | None) -
             stale.finished_at = now()
     number = max((v.number for v in dataset.versions), default=0) + 1
     version = DatasetVersion(dataset=dataset, number=number, status="building", source_name=source_name,
-                             created_at=now(), fields=[], report={})
+                             read_options=read_options, created_at=now(), fields=[], report={})
     session.add(version)
     session.flush()
     return version
