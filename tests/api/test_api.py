@@ -121,6 +121,11 @@ def test_management_lifecycle(client):
     upload(client, "eq", "v3.csv", "code;nom\n01001;Été\n75056;Paris\n".encode())
     versions = client.get(f"{MGMT}/datasets/eq/versions").json()
     assert [(v["version"], v["status"]) for v in versions] == [(1, "ready"), (2, "failed"), (3, "ready")]
+    assert [v["read_options"] for v in versions] == [{}, {}, {}]  # nothing forced: detected at each reload
+    forced = client.post(f"{MGMT}/datasets/eq/data", params={"publish_now": False, "delimiter": ","},
+                         files={"file": ("v4.csv", io.BytesIO(b"code,nom\n01001,Ete\n"), "text/csv")})
+    assert forced.status_code in (200, 201), forced.text
+    assert client.get(f"{MGMT}/datasets/eq/versions").json()[-1]["read_options"] == {"delimiter": ","}
     assert client.get(f"{EXPLORE}/catalog/datasets/eq/records").json()["total_count"] == 2
     assert client.post(f"{MGMT}/datasets/eq/rollback").json()["current_version"] == 1
     assert client.post(f"{MGMT}/datasets/eq/reindex").json() == {"dataset_id": "eq", "version": 1, "indexed": True}

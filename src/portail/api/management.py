@@ -87,7 +87,9 @@ class SourceUrl(BaseModel):
 
 
 def version_json(v) -> dict[str, Any]:
-    return {"version": v.number, "status": v.status, "source": v.source_name, "records_count": v.row_count,
+    return {"version": v.number, "status": v.status, "source": v.source_name,
+            "read_options": v.read_options,  # what a reload of this version's source reads it with
+            "records_count": v.row_count,
             "size_bytes": v.size_bytes, "created_at": v.created_at.isoformat(),
             "finished_at": v.finished_at.isoformat() if v.finished_at else None, "error": v.error, "report": v.report}
 
