@@ -152,3 +152,17 @@ def test_a_viewer_is_given_no_manage_key_however_asked(site):
         assert refused.status_code == 403 and "manage scope" in refused.json()["message"], refused.text
     made = client.post(f"{API}/apikeys", json={"login": "vic", "scopes": ["read"]}, headers=OP)
     assert made.status_code == 201 and made.json()["scopes"] == ["read"]
+
+
+def test_a_manage_key_stops_managing_when_its_user_is_demoted(site):
+    """Found by a review: a publisher's manage key kept minting keys after the publisher became a
+    viewer, the very persistence the rule on manage keys is there to prevent."""
+    instance, client, vera_key = site
+    vera = {"Authorization": f"Apikey {vera_key}"}
+    assert client.post(f"{API}/apikeys", json={"name": "before"}, headers=vera).status_code == 201
+    assert client.patch(f"{API}/users/vera", json={"role": "viewer"}, headers=OP).status_code == 200
+    refused = client.post(f"{API}/apikeys", json={"name": "after"}, headers=vera)
+    assert refused.status_code == 403, refused.text
+    assert client.get("/api/explore/v2.1/catalog/datasets", headers=vera).status_code == 200  # it still reads
+    assert client.patch(f"{API}/users/vera", json={"role": "publisher"}, headers=OP).status_code == 200
+    assert client.post(f"{API}/apikeys", json={"name": "again"}, headers=vera).status_code == 201

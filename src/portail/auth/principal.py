@@ -26,6 +26,7 @@ from portail.auth.keys import LAST_USED_GRANULARITY, now, verify_key
 from portail.auth.models import ApiKey, User
 from portail.auth.oauth2 import ACCESS_PREFIX, verify_access_token
 from portail.auth.passwords import aware, digest
+from portail.auth.permissions import may_hold_manage_scope
 from portail.catalog import generation
 from portail.catalog.db import transaction
 from portail.catalog.generation import GenerationCache
@@ -70,13 +71,18 @@ ANONYMOUS = Principal.anonymous()
 
 
 def principal_for_user(user: User, key: ApiKey | None = None) -> Principal:
-    """The principal of a loaded user (groups loaded), narrowed by ``key`` when it came through one."""
-    return Principal(
-        login=user.login, user_id=user.id, roles=frozenset({user.role}), groups=frozenset(g.name for g in user.groups),
-        scopes=frozenset(key.scopes or ()) if key is not None else None,
-        datasets=frozenset(key.datasets) if key is not None and key.datasets is not None else None,
-        key_id=key.id if key is not None else None,
-    )
+    """The principal of a loaded user (groups loaded), narrowed by ``key`` when it came through one.
+    A key's ``manage`` counts only while its user may hold one (``may_hold_manage_scope``): a
+    publisher's key made before a demotion to viewer would otherwise still mint new keys."""
+    principal = Principal(login=user.login, user_id=user.id, roles=frozenset({user.role}),
+                          groups=frozenset(g.name for g in user.groups))
+    if key is None:
+        return principal
+    scopes = frozenset(key.scopes or ())
+    if "manage" in scopes and not may_hold_manage_scope(principal):
+        scopes -= {"manage"}
+    return replace(principal, scopes=scopes, datasets=frozenset(key.datasets) if key.datasets is not None else None,
+                   key_id=key.id)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
