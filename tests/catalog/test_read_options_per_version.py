@@ -52,16 +52,19 @@ def test_a_reload_after_a_rollback_keeps_the_delimiter_forced_for_that_version(c
 
 def test_migration_0012_gives_the_dataset_options_to_its_current_version_only(catalog):
     """Before 0012 only the dataset kept options (its last load's), and every reload read the
-    served version's source with them: its current version gets them, so its reloads read as
-    they did; older versions get none (detected afresh), as does a dataset never published."""
+    served version's source with them: its current version gets them when it is that last load,
+    so its reloads read as they did; after a rollback they belong to another file (a review found
+    a cp1252 file given a UTF-8 file's options, which then failed to reload): none, detected
+    afresh, as for older versions and a dataset never published."""
     with transaction(catalog) as s:
-        rolled_back = services.create_dataset(s, "rolled-back", "R")
-        for n in (1, 2, 3):
-            version = services.start_version(s, rolled_back, f"/data/file{n}.csv")
-            services.complete_version(s, version, location=f"/data/v{n}.duckdb", row_count=1, size_bytes=1,
-                                      fields=[], report={})
-        services.publish(s, rolled_back, 2)
-        rolled_back.read_options = {"encoding": "cp1252", "sheet": 1}
+        for slug, served in (("current", 3), ("rolled-back", 2)):
+            dataset = services.create_dataset(s, slug, slug)
+            for n in (1, 2, 3):
+                version = services.start_version(s, dataset, f"/data/file{n}.csv")
+                services.complete_version(s, version, location=f"/data/{slug}-v{n}.duckdb", row_count=1,
+                                          size_bytes=1, fields=[], report={})
+            services.publish(s, dataset, served)
+            dataset.source, dataset.read_options = "/data/file3.csv", {"encoding": "cp1252", "sheet": 1}
         draft = services.create_dataset(s, "draft", "D")
         services.start_version(s, draft, "/data/draft.csv")
         draft.read_options = {"delimiter": ","}
@@ -70,9 +73,12 @@ def test_migration_0012_gives_the_dataset_options_to_its_current_version_only(ca
         downgrade(connection, "0011")
     migrate(engine)
     with transaction(catalog) as s:
+        current = services.get_dataset(s, "current")
+        assert [v.read_options for v in current.versions] == [None, None, {"encoding": "cp1252", "sheet": 1}]
+        assert reread_of(current).options == {"encoding": "cp1252", "sheet": 1}
         rolled_back = services.get_dataset(s, "rolled-back")
-        assert [v.read_options for v in rolled_back.versions] == [None, {"encoding": "cp1252", "sheet": 1}, None]
-        assert reread_of(rolled_back).options == {"encoding": "cp1252", "sheet": 1}
+        assert [v.read_options for v in rolled_back.versions] == [None, None, None]
+        assert reread_of(rolled_back).options == {}
         draft = services.get_dataset(s, "draft")
         assert [v.read_options for v in draft.versions] == [None]
         assert reread_of(draft).options == {"delimiter": ","}  # nothing served: the last load's
