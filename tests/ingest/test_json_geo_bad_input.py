@@ -77,6 +77,14 @@ def test_a_degenerate_polygon_is_refused_naming_the_feature(instance, tmp_path, 
     assert error.field == "geo_shape" and error.message.startswith("feature 2: degenerate polygon")
 
 
+@pytest.mark.parametrize("empty", [{"type": "Polygon", "coordinates": []}, {"type": "MultiPolygon", "coordinates": []}])
+def test_an_empty_polygon_still_loads(instance, tmp_path, empty):
+    """The degenerate-polygon check indexed nothing with a mask of one (a review found the file
+    refused with numpy's words); an empty polygon loaded before it and still does."""
+    path = geojson(tmp_path / "empty.geojson", [({"n": 1}, empty), ({"n": 2}, empty)])
+    assert load(instance, path).version == 1
+
+
 def test_a_geojson_property_mixing_strings_and_numbers_is_text_keeping_leading_zeros(instance, tmp_path):
     """GDAL typed it JSON: the API answered "01001" with its quotes and 1001 as a number."""
     path = geojson(tmp_path / "communes.geojson", [({"commune": "01001", "tags": {"a": 1}}, POINT),

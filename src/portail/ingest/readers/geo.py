@@ -394,6 +394,8 @@ def _check_polygons(geometries: np.ndarray, offset: int, source: str) -> None:
     parts, owner = shapely.get_parts(geometries[polygonal], return_index=True)
     keep = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)
     parts, owner = parts[keep], owner[keep]
+    if not parts.size:  # empty polygons only ({"type": "Polygon", "coordinates": []}): nothing drawn, nothing wrong
+        return
     coords, ring = shapely.get_coordinates(shapely.get_exterior_ring(parts), return_index=True)
     repeated = np.r_[False, (ring[1:] == ring[:-1]) & np.all(coords[1:] == coords[:-1], axis=1)]
     distinct = np.bincount(ring[~repeated], minlength=len(parts))  # the closing position included
