@@ -368,6 +368,8 @@ def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None, 
     shaped = _shaped(list(plan.columns), page, timezone)
     if _whole(select):
         shaped = [_narrowed(kept[r[_INDEX]], set(names), values) for r, values in zip(page, shaped)]
+        if objects:  # a dataset object's properties, not the catalogue table's columns (a header when none matches)
+            names = tuple(_narrowed(objects[0], set(names), {n: None for n in names if n not in _NAMES}))
     # include_links adds each dataset's own links, whatever the select (the reference, §4.1)
     shaped = [{**values, "_links": kept[r[_INDEX]]["_links"]} if "_links" in kept[r[_INDEX]] else values
               for r, values in zip(page, shaped)]
