@@ -183,6 +183,11 @@ def test_fractional_range_keys_have_no_binary_noise(con):
         expected = [(f"[{as_text(round(k * width, places))}, {as_text(round((k + 1) * width, places))}[", counts[k])
                     for k in sorted(counts)]
         assert [(r["r"], r["n"]) for r in rows] == expected, width
+    # past 15 decimals a double has none to round to: each bucket keeps two bounds (not [0, 0[)
+    rows = run(con, select="count(*) as n", group_by="range(score, 0.0000000000000001) as r",
+               where=["score >= 0 and score < 1"])
+    bounds = [r["r"][1:-1].split(", ") for r in rows]
+    assert bounds and all(low != high for low, high in bounds), bounds
 
 
 def _iso(moment: datetime) -> str:

@@ -1101,10 +1101,12 @@ def _date_buckets(ctx: Context, target: Typed, width: ast.Quantity) -> GroupKey:
     return GroupKey((low,), key, Kind.TEXT, (low.copy(),), exp.Not(this=exp.Is(this=low.copy(), expression=exp.Null())))
 
 
-def _decimals(width: float) -> int:
-    """The decimals ``width`` is written with at its shortest (0.3: 1, 2.5e-05: 6), at most 15."""
+def _decimals(width: float) -> int | None:
+    """The decimals ``width`` is written with at its shortest (0.3: 1, 2.5e-05: 6); None past
+    15, where a double holds no such decimals and rounding would make both bounds one number."""
     exponent = Decimal(repr(width)).normalize().as_tuple().exponent
-    return min(max(-exponent, 0), 15) if isinstance(exponent, int) else 0
+    places = max(-exponent, 0) if isinstance(exponent, int) else 0
+    return places if places <= 15 else None
 
 
 def _number_buckets(ctx: Context, target: Typed, width: int | float) -> GroupKey:
@@ -1112,10 +1114,11 @@ def _number_buckets(ctx: Context, target: Typed, width: int | float) -> GroupKey
         raise ctx.error("The step of range() must be a positive number.")
     w = number(width)
     low = exp.Mul(this=exp.func("floor", exp.Div(this=paren(target.sql), expression=w)), expression=w.copy())
-    if not isinstance(width, int):
+    places = None if isinstance(width, int) else _decimals(width)
+    if places is not None:
         # A multiple of 0.3 is not one in binary (35.699999999999996): bounds are rounded to the
-        # width's own decimals, which every multiple of it has, so keys read [35.7, 36.0[.
-        places = number(_decimals(width))
+        # width's own decimals, which every multiple of it has, so keys read [35.7, 36[.
+        places = number(places)
         low = exp.Round(this=low, decimals=places)
     if target.kind is Kind.INT and isinstance(width, int):
         low = exp.cast(low, "BIGINT" if target.bits <= 63 else "HUGEINT")  # an int past INT64 (Typed.bits)
@@ -1124,7 +1127,7 @@ def _number_buckets(ctx: Context, target: Typed, width: int | float) -> GroupKey
                      exp.Literal.string("]"))
     else:
         high = exp.Add(this=low.copy(), expression=w.copy())
-        if not isinstance(width, int):
+        if places is not None:
             high = exp.Round(this=high, decimals=places.copy())
         key = _dpipe(exp.Literal.string("["), _number_text(low.copy()), exp.Literal.string(", "), _number_text(high),
                      exp.Literal.string("["))
