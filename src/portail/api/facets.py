@@ -113,7 +113,10 @@ def _typed_value(f: Field, value: str) -> str | int | float | bool:
     """A refinement's value as the field's type (a refinement never matches across types)."""
     try:
         if f.type == FieldType.INT:
-            return int(value)
+            integer = int(value)
+            if not -2**127 <= integer < 2**127:  # past the engine's widest integer: no stored value, no parameter
+                raise ValueError(value)
+            return integer
         if f.type == FieldType.DOUBLE:
             number = float(value)
             if not math.isfinite(number):  # nan, inf, 1e400: no stored value, and no SQL literal
