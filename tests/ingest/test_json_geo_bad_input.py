@@ -97,7 +97,8 @@ def test_a_geojson_property_mixing_strings_and_numbers_is_text_keeping_leading_z
     assert rows(instance, columns="commune") == [{"commune": "01001"}, {"commune": "1001"}]
 
 
-@pytest.mark.parametrize("body, line", [('{"a": 1},\n{"a": 2}\n', 1), ('{"a": 1}\n{"a": 2} ,\n', 2)])
+@pytest.mark.parametrize("body, line", [('{"a": 1},\n{"a": 2}\n', 1), ('{"a": 1}\n{"a": 2} ,\n', 2),
+                                        ('\ufeff{"a": 1},\n{"a": 2}\n', 1)])  # with a BOM: the same message
 def test_a_jsonl_line_ending_with_a_comma_is_refused_naming_the_line(instance, tmp_path, body, line):
     path = tmp_path / "trailing.jsonl"
     path.write_text(body)

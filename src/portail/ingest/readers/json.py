@@ -200,6 +200,8 @@ def _diagnose(path: Path, layout: Layout, error: Exception) -> IngestError:
 def _jsonl_error(path: Path) -> IngestError | None:
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
+            if number == 1:  # a BOM is accepted (the reader skips it): the first line's fault is elsewhere
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
             if not raw.strip():
                 continue
             try:
