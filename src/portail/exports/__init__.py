@@ -3,8 +3,9 @@
 Public face: ``FORMATS`` (name → ``ExportFormat``), ``columns_for(fields, fmt)`` (how each
 stored field is read for a format) and ``ExportOptions``. A writer takes the output schema
 and an iterator of Arrow batches and yields bytes, so memory stays one batch deep whatever
-the dataset size; formats that need a seekable file (Parquet, XLSX, geo formats) are written
-to a temporary file on disk and streamed from there.
+the dataset size; formats that need a seekable file (Parquet, geo formats) are written to a
+temporary file on disk and streamed from there. XLSX streams as it is written (``xlsx``: a zip
+grown entry by entry), its first bytes with the first rows.
 
 Knows nothing of HTTP or ODSQL: the API compiles the query, the store streams the batches.
 """

@@ -24,7 +24,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlglot import exp
 
+from portail.exports import xlsx
 from portail.exports.calendar import CALENDAR_TYPES, write_ical
 from portail.exports.rdf import write_jsonld, write_ntriples, write_rdfxml, write_turtle
 from portail.exports.waypoints import geometry_field, write_gpx, write_ov2
@@ -42,9 +42,6 @@ from portail.values import output_expression, record_value
 from portail.schema import GEO_TYPES, Field, FieldType
 
 CHUNK = 1 << 16
-#: Characters an Excel cell holds. xlsxwriter cuts a longer text there (a geometry then is no
-#: GeoJSON at all): such a cell is left empty, with a comment saying why.
-XLSX_CELL_CHARS = 32_767
 #: A cell a spreadsheet would run as a formula: ``= + - @`` (or their full-width forms) after any
 #: leading spaces, which spreadsheets skip, or a tab, carriage return, line feed or NUL first
 #: (ASVS 1.2.10). One pattern for Python's ``re`` and pyarrow's RE2, which has no ``\u`` escape:
@@ -75,8 +72,8 @@ class ExportOptions:
     #: feature (no geometry: a shapefile of polygons declared PolyLine). A record without one
     #: leaves FlatGeobuf without its spatial index, which cannot hold it (GDAL fails mid-file).
     geometry_kinds: tuple[str, ...] = ()
-    #: rows of an XLSX sheet, header included: Excel's limit (xlsxwriter silently drops the rows
-    #: beyond it, so the records go on in further sheets)
+    #: rows of an XLSX sheet, header included: Excel's limit (Excel leaves out the rows beyond
+    #: it, so the records go on in further sheets)
     xlsx_sheet_rows: int = 1_048_576
     #: GeoJSON datetimes as integer epoch milliseconds, as Explore API v2.0 wrote them (v2.1's
     #: changelog: "previously output as integer timestamps"), not ISO text
@@ -462,81 +459,11 @@ def write_parquet(fields, batches, options) -> Iterator[bytes]:
     yield from _stream_file(path)
 
 
-def _too_long(length: int) -> str:
-    return (f"Value not written: {length:,} characters, beyond the {XLSX_CELL_CHARS:,} an Excel cell holds. "
-            "The csv, json and geojson exports hold it whole.")
-
-
-#: Excel's serial day 1. xlsxwriter writes a datetime on it as a time alone (serial 0, shown
-#: "1900-01-00"): SIRENE's placeholder date 1900-01-01 came out a day early.
-_EXCEL_FIRST_DAY = date(1900, 1, 1)
-
-
-def write_xlsx(fields, batches, options) -> Iterator[bytes]:
-    import xlsxwriter
-
-    fd, name = tempfile.mkstemp(suffix=".xlsx")
-    os.close(fd)
-    path = Path(name)
-    try:
-        workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
-                                                   "strings_to_urls": False, "remove_timezone": True})
-        date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
-        datetime_format = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-        # A string cell is never run as a formula; Excel's hidden quote prefix keeps it text when
-        # edited or saved as CSV, without the visible "'" that CSV needs (the value stays the data)
-        literal = workbook.add_format({"quote_prefix": True})
-
-        def write_text(sheet, row: int, col: int, text: str) -> None:
-            if len(text) > XLSX_CELL_CHARS:
-                sheet.write_comment(row, col, _too_long(len(text)))
-            elif _FORMULA.match(text):
-                sheet.write_string(row, col, text, literal)
-            else:
-                sheet.write_string(row, col, text)
-
-        def new_sheet(number: int):
-            sheet = workbook.add_worksheet("export" if number == 1 else f"export ({number})")
-            for col, title in enumerate(_header(fields, options)):
-                write_text(sheet, 0, col, title)
-            return sheet
-
-        sheets = 1
-        sheet, row_number = new_sheet(sheets), 1
-        tz = zone(options.timezone)
-        for batch in batches:
-            columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-            for row in zip(*columns):
-                if row_number == options.xlsx_sheet_rows:  # a sheet is full: the records go on in the next one
-                    sheets += 1
-                    sheet, row_number = new_sheet(sheets), 1
-                for col, (f, value) in enumerate(zip(fields, row)):
-                    if value is None:
-                        continue
-                    if f.type == FieldType.GEO_POINT_2D:
-                        sheet.write_string(row_number, col, f"{value['lat']},{value['lon']}")
-                    elif isinstance(value, datetime):  # Excel has no zones: the request's local time
-                        local = value.astimezone(tz) if value.tzinfo else value
-                        if local.date() == _EXCEL_FIRST_DAY:  # xlsxwriter reads that day as a time of no day
-                            sheet.write_number(row_number, col, 1 + (local - datetime.combine(
-                                _EXCEL_FIRST_DAY, datetime.min.time(), local.tzinfo)).total_seconds() / 86400,
-                                datetime_format)
-                        else:
-                            sheet.write_datetime(row_number, col, local, datetime_format)
-                    elif isinstance(value, date):
-                        sheet.write_datetime(row_number, col, value, date_format)
-                    elif isinstance(value, bool):
-                        sheet.write_boolean(row_number, col, value)
-                    elif isinstance(value, (int, float)):
-                        sheet.write_number(row_number, col, value)
-                    else:
-                        write_text(sheet, row_number, col, str(value))
-                row_number += 1
-        workbook.close()
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    yield from _stream_file(path)
+def write_xlsx(fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions) -> Iterator[bytes]:
+    """The workbook streamed as its rows are written (``exports.xlsx``), with the header and
+    the formula pattern of the other text formats."""
+    return xlsx.write_xlsx(_header(fields, options), fields, batches, timezone=options.timezone,
+                           sheet_rows=options.xlsx_sheet_rows, formula=_FORMULA)
 
 
 _OGR = {"shp": ("ESRI Shapefile", ".shp"), "kml": ("KML", ".kml"), "fgb": ("FlatGeobuf", ".fgb")}
