@@ -33,6 +33,17 @@ def make_instance(home: Path, **overrides) -> Instance:
     return open_instance(Settings(home=home, **overrides))
 
 
+def start_cursor(instance: Instance, slug: str, number: int) -> str:
+    """A records cursor at the start of version ``number`` of ``slug``, sealed with that version's
+    key as the API seals them (``api.cursors``): how a test asks for a version a walk did not
+    begin on (a draft, a withdrawn or a replaced one)."""
+    from portail.api.cursors import seal
+    from portail.catalog import services
+
+    with instance.session() as s:
+        return seal(number, services.get_dataset(s, slug).version(number).cursor_key, -1)
+
+
 def operator_client(instance: Instance):
     """A test client of ``instance``'s app that, like an operator's script, sends the management
     token (``auth.operator``) on management API calls, and nothing more elsewhere."""

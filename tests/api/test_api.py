@@ -341,13 +341,48 @@ def test_cursor_walks_past_the_window_on_one_version(client, tmp_path):
     assert [link["rel"] for link in links] == ["self", "first", "last"]  # one record: no next
 
 
-def test_a_cursor_reads_only_versions_the_portal_served(client):
-    """A cursor names its version (base64 JSON): a hand-made one read a draft never published,
-    or a version withdrawn by a rollback. A walk begun on a version replaced since goes on."""
+def test_a_cursor_tells_nothing_of_the_rows_it_skips(client):
+    """A cursor carried the last row's position in the file in clear (base64 JSON): a caller whose
+    rights filter rows read from the gaps how many hidden rows lie between theirs (found by a
+    leak hunt). It is now sealed with the version's key: opaque, and refused when altered."""
     import base64
+    import struct
+
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "gaps", "title": "Gaps"})
+    upload(client, "gaps", "v1.csv", ("n;v\n" + "".join(f"{i};{'shown' if i % 5 == 0 else 'hidden'}\n"
+                                                          for i in range(40))).encode())
+    url = f"{EXPLORE}/catalog/datasets/gaps/records"
+    cursors, cursor = [], ""
+    while cursor is not None:
+        body = client.get(url, params={"after": cursor, "limit": 1, "where": 'v = "shown"'}).json()
+        nxt = [link["href"] for link in body["_links"] if link["rel"] == "next"]
+        cursor = nxt[0].split("after=")[1].split("&")[0] if nxt else None
+        cursors += [cursor] if cursor else []
+    assert len(cursors) == 8  # after each of the 8 shown rows; the page after the last is empty
+    for sealed in cursors:
+        version, _, rest = sealed.partition(".")
+        assert version == "1" and len(rest) == 22  # one AES block, whatever the position
+        raw = base64.urlsafe_b64decode(rest + "==")
+        # no position in clear, as text or as the 8 bytes the seal packs it in
+        assert not any(f"{5 * k}]".encode() in raw or struct.pack(">q", 5 * k) in raw for k in range(8)), raw
+    # resuming from each cursor gives the next shown row, so the walk is whole
+    resumed = [client.get(url, params={"after": c, "limit": 1, "where": 'v = "shown"', "select": "n"}).json()
+               for c in cursors]
+    assert [r["results"][0]["n"] for r in resumed[:-1]] == [5 * k for k in range(1, 8)] and not resumed[-1]["results"]
+    altered = cursors[0][:-2] + ("A" if cursors[0][-2] != "A" else "B") + cursors[0][-1]
+    plain = base64.urlsafe_b64encode(json.dumps([1, 10]).encode()).decode().rstrip("=")  # the former clear form
+    for bad in (altered, plain, "1.", "x." + cursors[0].partition(".")[2], "1" + "0" * 12 + "." + cursors[0][2:]):
+        refused = client.get(url, params={"after": bad})
+        assert refused.status_code == 400 and refused.json()["error_code"] == "InvalidRESTParameterError", bad
+
+
+def test_a_cursor_reads_only_versions_the_portal_served(client):
+    """A cursor names its version: one made for a draft never published, or a version withdrawn
+    by a rollback, reads nothing. A walk begun on a version replaced since goes on."""
+    from tests.conftest import start_cursor
 
     def cursor(version: int) -> str:
-        return base64.urlsafe_b64encode(json.dumps([version, -1]).encode()).decode().rstrip("=")
+        return start_cursor(client.app.state.instance, "walk", version)
 
     url = f"{EXPLORE}/catalog/datasets/walk/records"
     client.post(f"{MGMT}/datasets", json={"dataset_id": "walk", "title": "Walk"})

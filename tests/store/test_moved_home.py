@@ -5,8 +5,6 @@ and their index and page files are named after them."""
 
 from __future__ import annotations
 
-import base64
-import json
 import shutil
 from pathlib import Path
 
@@ -17,15 +15,10 @@ from portail.catalog import services
 from portail.operations import Instance, load_file
 from portail.store import pages
 from portail.store.duckdb_store import index_path
-from tests.conftest import make_instance, operator_client
+from tests.conftest import make_instance, operator_client, start_cursor
 
 RECORDS = "/api/explore/v2.1/catalog/datasets/towns/records"
 VERSIONS = "/api/management/v1/datasets/towns/versions"
-
-
-def _cursor(version: int) -> str:
-    """A records cursor at the start of ``version`` (``explore_service.encode_cursor``)."""
-    return base64.urlsafe_b64encode(json.dumps([version, -1]).encode()).decode().rstrip("=")
 
 
 def _stored_locations(instance: Instance) -> list[str]:
@@ -76,7 +69,7 @@ def test_a_moved_home_serves_its_records_history_and_rollback(tmp_path, database
     assert [r["nom"] for r in body["results"]] == ["Alphaville", "Deltaville"]
     assert client.get(RECORDS, params={"where": 'search(nom, "deltaville")'}).json()["total_count"] == 1
     assert [(v["version"], v["records_count"]) for v in client.get(VERSIONS).json()] == [(1, 3), (2, 2)]
-    assert client.get(RECORDS, params={"after": _cursor(1)}).json()["total_count"] == 3  # the replaced version
+    assert client.get(RECORDS, params={"after": start_cursor(moved, "towns", 1)}).json()["total_count"] == 3  # replaced
     assert client.post("/api/management/v1/datasets/towns/rollback", json={"version": 1}).status_code == 200
     body = client.get(RECORDS, params={"order_by": "code", "where": 'search(nom, "gammaville")'}).json()
     assert [r["nom"] for r in body["results"]] == ["Gammaville"]

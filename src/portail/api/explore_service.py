@@ -21,11 +21,9 @@ field names come from the dataset schema, never from request text.
 
 from __future__ import annotations
 
-import base64
 import copy
 import dataclasses
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +34,7 @@ from sqlglot import exp
 
 from portail import odsql
 from portail.odsql.ast import quote_name
+from portail.api.cursors import cursor_version, open_cursor, seal
 from portail.api.errors import ApiError, invalid_parameter, not_found
 from portail.api.facets import (as_faceted, conditions_for, default_facets, disjunctive_fields, facet_values, parse_facet,
                                  parse_refinements, zone)
@@ -307,21 +306,6 @@ def _where(query: exp.Select, conditions: list[exp.Expression], *, in_place: boo
     return query.where(exp.and_(*conditions))
 
 
-def encode_cursor(version: int, rowid: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([version, rowid]).encode()).decode().rstrip("=")
-
-
-def decode_cursor(text: str) -> tuple[int | None, int]:
-    """``""`` starts a walk; otherwise (version, last rowid seen)."""
-    if not text:
-        return None, -1
-    try:
-        version, rowid = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        return int(version), int(rowid)
-    except (ValueError, TypeError):
-        raise invalid_parameter("Invalid value for after API parameter: not a cursor returned by this API.") from None
-
-
 GROUP_WINDOW = 20_000
 
 
@@ -425,11 +409,12 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
         if offset or order_by or group_by:
             raise invalid_parameter("The after API parameter walks the records in storage order: "
                                     "it cannot be combined with offset, order_by or group_by.")
-        number, last_rowid = decode_cursor(after)
-        if number is not None:  # a cursor names its version: never one the portal does not serve
+        if after:  # a cursor names its version: never one the portal does not serve
+            number = cursor_version(after)
             version = access.dataset.version(number)
             if not access.dataset.walkable(number, datetime.now(UTC)):
                 raise ApiError(410, "CursorExpired", "The version this cursor walks is no longer kept; start again.")
+            last_rowid = open_cursor(after, version.cursor_key)
     request = _PageRequest(select, order_by, limit, offset, tuple(refine or ()), tuple(exclude or ()), after is not None,
                            with_ids, tuple(where or ()), group_by, lang, timezone, text, max_limit, window,
                            disjunctive=tuple(sorted(set(disjunctive))), v20=v20, technical=technical)
@@ -464,7 +449,7 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
         return RecordsPage(total, records_json(list(page.columns), rows, timezone), columns=page.columns, aggregated=True)
     following = None
     if page.cursor and rows and len(rows) == page.effective:
-        following = encode_cursor(version.number, rows[-1]["__rowid"])
+        following = seal(version.number, version.cursor_key, rows[-1]["__rowid"])
     return RecordsPage(total, _with_ids(list(page.columns), rows, with_ids, timezone), following, page.columns)
 
 

@@ -11,7 +11,8 @@ import os
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, Dialect, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, Date, DateTime, Dialect, ForeignKey, Integer, LargeBinary, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -176,6 +177,9 @@ class DatasetVersion(Base):
     #: When it was last published; cleared when publishing an older version withdraws it
     #: (migration 0009). A records cursor walks only versions published and not withdrawn.
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The key that seals its records cursors (``api.cursors``), random, never shown: a cursor
+    #: then tells nothing of the rows a caller's rights hide (migration 0013).
+    cursor_key: Mapped[bytes | None] = mapped_column(LargeBinary(16), default=lambda: os.urandom(16))
 
     dataset: Mapped[Dataset] = relationship(back_populates="versions")
 
