@@ -78,6 +78,9 @@ def test_migration_0012_gives_the_dataset_options_to_its_current_version_only(ca
         assert reread_of(current).options == {"encoding": "cp1252", "sheet": 1}
         rolled_back = services.get_dataset(s, "rolled-back")
         assert [v.read_options for v in rolled_back.versions] == [None, None, None]
+        # 0013: every version, older ones included, has its own key to seal its cursors
+        keys = [v.cursor_key for d in (current, rolled_back) for v in d.versions]
+        assert all(isinstance(k, bytes) and len(k) == 16 for k in keys) and len(set(keys)) == len(keys)
         assert reread_of(rolled_back).options == {}
         draft = services.get_dataset(s, "draft")
         assert [v.read_options for v in draft.versions] == [None]
