@@ -6,8 +6,6 @@ empty chart says so; the facets endpoint's example asks for facets."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -15,11 +13,9 @@ import pytest
 from portail.catalog import services
 from portail.operations import load_file
 from tests.live import live_server
+from tests.test_browser import browser, page  # noqa: F401 - the browser and its French page, as fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-VENDOR = ROOT / "src" / "portail" / "web" / "static" / "vendor"
 ANALYZE = "/explore/dataset/logements/analyze/"
 
 
@@ -38,33 +34,6 @@ def server(tmp_path_factory, refdata):
     instance.store.close()
     with live_server(home) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: .ci/run installs Debian's chromium package")
-    if not (VENDOR / "echarts" / "echarts.min.js").is_file():
-        pytest.fail("front-end packages missing: run `make install` (npm ci)")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def page(browser, server):
-    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.js_errors = errors
-    yield page
-    context.close()
 
 
 def test_back_to_the_console_its_url_and_snippets_follow_the_refilled_fields(page, server):

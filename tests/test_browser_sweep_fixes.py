@@ -4,17 +4,14 @@ opened 2,600 px below, under the facets, where nobody saw it."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from portail.catalog import services
 from portail.operations import load_file
 from tests.live import live_server
+from tests.test_browser import browser  # noqa: F401 - the browser, as a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PHONE = {"width": 375, "height": 740}
 
 
@@ -37,17 +34,10 @@ def server(tmp_path_factory, refdata):
 
 
 @pytest.fixture(scope="module")
-def phone(server):
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: .ci/run installs Debian's chromium package")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-        context = browser.new_context(locale="fr-FR", viewport=PHONE, is_mobile=True)
-        yield context.new_page()
-        browser.close()
+def phone(browser, server):
+    context = browser.new_context(locale="fr-FR", viewport=PHONE, is_mobile=True)
+    yield context.new_page()
+    context.close()
 
 
 def test_on_a_phone_pages_fit_and_detail_lands_on_the_record(phone, server):

@@ -10,10 +10,9 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 
 import pytest
-from fastapi.testclient import TestClient
 
-from portail.api import create_app
 from portail.catalog import services
+from tests.api.test_v1_catalog import alice_key, client  # noqa: F401 - over this module's instance, as fixtures
 from tests.conftest import Published, logements_file, published_instance
 
 SEARCH = "/api/records/1.0/search/"
@@ -44,19 +43,6 @@ def instance(tmp_path_factory, refdata):
         auth.grant(s, prive, "user", "alice")
     yield instance
     instance.store.close()
-
-
-@pytest.fixture(scope="module")
-def client(instance):
-    return TestClient(create_app(instance))
-
-
-@pytest.fixture(scope="module")
-def alice_key(instance) -> str:
-    from portail.auth import services as auth
-
-    with instance.session() as s:
-        return auth.create_api_key(s, auth.get_user(s, "alice"))[1]
 
 
 def _entries(client, fmt: str, **params) -> list[dict[str, str]]:

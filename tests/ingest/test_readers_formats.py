@@ -23,6 +23,7 @@ import pyogrio
 import pytest
 import shapely
 
+from portail.exports.xlsx import column_letters
 from portail.ingest.archive import safe_extract
 from portail.ingest.errors import IngestError
 from portail.ingest.readers import READERS, spreadsheet
@@ -58,15 +59,6 @@ def truncated_copy(source: Path, tmp_path: Path, fraction: float = 0.5) -> Path:
     return target
 
 
-def _column_letter(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
 _XML = '<?xml version="1.0" encoding="UTF-8"?>'
 _SML = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -95,7 +87,7 @@ def _xlsx_cell(ref: str, value) -> str:
 
 
 def _xlsx_sheet(rows: list[list]) -> str:
-    body = "".join(f'<row r="{r + 1}">' + "".join(_xlsx_cell(f"{_column_letter(c)}{r + 1}", v)
+    body = "".join(f'<row r="{r + 1}">' + "".join(_xlsx_cell(f"{column_letters(c)}{r + 1}", v)
                                                  for c, v in enumerate(row)) + "</row>"
                    for r, row in enumerate(rows) if any(v is not None for v in row))
     return f'{_XML}<worksheet xmlns="{_SML}"><sheetData>{body}</sheetData></worksheet>'
