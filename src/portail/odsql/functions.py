@@ -25,6 +25,7 @@ narrows (the same rows come back with or without the stored columns).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -188,9 +189,23 @@ def text_match(targets: Sequence[exp.Expression], text: str, mode: str = "word")
             whole = mode == "word" and not prefix
             hay = _concat(exp.Literal.string(" "), _words(target.copy()), exp.Literal.string(" " if whole else ""))
             pin = _concat(exp.Literal.string(" "), _words(needle.copy()), exp.Literal.string(" " if whole else ""))
-            matches.append(call("contains", hay, pin))
+            matches.append(_prefiltered(target, term, call("contains", hay, pin)))
         conditions.append(exp.or_(*matches) if len(matches) > 1 else matches[0])
     return exp.and_(*conditions) if len(conditions) > 1 else conditions[0]
+
+
+def _prefiltered(target: exp.Expression, term: str, match: exp.Expression) -> exp.Expression:
+    """``match`` behind a cheap necessary condition: each word of ``term`` is somewhere in the
+    folded text. Splitting every row into words (``_words``, a regular expression) costs ~9x a
+    plain ``contains``, and most rows of a selective pattern fail the cheap test first (DuckDB
+    evaluates a conjunction's terms in turn, on the rows the previous kept): ``like 'SARL'`` on
+    2 M rows 1.15 -> 0.5 s. Only for plain ASCII words, which the engine folds exactly as Python
+    does (an accented or exotic term keeps the one exact test)."""
+    words = [w.lower() for w in re.findall(r"[A-Za-z0-9]+", term)] if term.isascii() else []
+    if not words:
+        return match
+    cheap = [call("contains", folded(target.copy()), string(w)) for w in words]
+    return exp.and_(*cheap, match)
 
 
 def _fuzziness(word: str) -> int:
