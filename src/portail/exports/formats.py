@@ -519,77 +519,126 @@ def dbf_names(names: list[str]) -> list[str]:
 
 
 def _ogr_writer(fmt: str) -> Writer:
-    driver, extension = _OGR[fmt]
-
     def write(fields, batches, options) -> Iterator[bytes]:
-        import pyogrio
-        import shapely
-        from pyproj import Transformer
-
-        geo = geometry_field(fields)
-        if geo is None:
+        """The file built whole before its first byte is handed out: a failure is raised to the
+        request, which answers its error status (``api.errors``, Opendatasoft's JSON), where a
+        lazy writer failed after the 200 had gone and the client kept an empty or cut file."""
+        if geometry_field(fields) is None:
             raise ValueError(f"the {fmt} export needs a geo_point_2d or geo_shape field")
         directory = Path(tempfile.mkdtemp(prefix="portail-export-"))
-        target = directory / f"{options.filename}{extension}"
-        # KML is WGS84 by definition: epsg does not apply to it (GDAL reprojected it back itself)
-        epsg = 4326 if fmt == "kml" else options.epsg
-        transformer = Transformer.from_crs(4326, epsg, always_xy=True) if epsg != 4326 else None
-        creation = _OGR_OPTIONS.get(fmt, {})
-        shown = column_names(fields, options)
-        if fmt == "fgb" and (options.ordered or "NULL" in options.geometry_kinds):
-            # its spatial index would put the features in its own order, and holds no empty one
-            creation = {"layer_options": {"SPATIAL_INDEX": "NO"}}
         try:
-            appended = False
-            for batch in _or_empty(fields, batches, "wkb"):
-                arrays, names = [], []
-                geometry = None
-                for f, array in zip(fields, batch.columns):
-                    if f is geo:
-                        geometry = array
-                        continue
-                    if f.type in GEO_TYPES:
-                        continue
-                    if f.type == FieldType.DATETIME and pa.types.is_timestamp(array.type):
-                        # as /records and CSV write them (ISO 8601 in the request's zone): the
-                        # drivers' own datetime fields vary (none in a DBF) and drop the zone
-                        array = _iso_datetimes(array, options.timezone)
-                    elif f.type == FieldType.DATETIME:
-                        array = array.cast(pa.string())
-                    elif fmt == "kml" and pa.types.is_int64(array.type):
-                        # KML has no 64-bit integer: GDAL declared the field a string. A double
-                        # holds every integer to 2**53, written without a fraction.
-                        array = array.cast(pa.float64())
-                    names.append(shown[f.name])
-                    arrays.append(array)
-                if fmt == "shp":
-                    names = dbf_names(names)
-                wkb = geometry.to_pylist()
-                if transformer is not None:
-                    shapes = shapely.transform(shapely.from_wkb(wkb), lambda xy: __import__("numpy").column_stack(
-                        transformer.transform(xy[:, 0], xy[:, 1])))
-                    wkb = shapely.to_wkb(shapes).tolist()
-                arrays.append(pa.array(wkb, pa.binary()))
-                names.append("geometry")
-                table = pa.table(arrays, names=names)
-                pyogrio.write_arrow(table, target, driver=driver, geometry_name="geometry",
-                                    geometry_type=_declared_type(fmt, options.geometry_kinds),
-                                    crs=f"EPSG:{epsg}", append=appended, **creation)
-                appended = True
-            if fmt == "shp":
-                archive = directory / f"{options.filename}.zip"
-                with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
-                    for part in directory.iterdir():
-                        if part != archive and part.suffix.lower() in (".shp", ".shx", ".dbf", ".prj", ".cpg"):
-                            zipped.write(part, part.name)
-                target = archive
-            with open(target, "rb") as handle:
-                while chunk := handle.read(CHUNK):
-                    yield chunk
+            # opened before its directory goes: the file lives as long as the handle, which the
+            # answer closes (or the collector, when the answer is dropped before it starts)
+            handle = open(_ogr_file(fmt, fields, batches, options, directory), "rb")
         finally:
             shutil.rmtree(directory, ignore_errors=True)
+        return _handle_chunks(handle)
 
     return write
+
+
+def _handle_chunks(handle) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(CHUNK):
+            yield chunk
+
+
+def _ogr_file(fmt: str, fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions,
+              directory: Path) -> Path:
+    """The records written by GDAL in ``directory`` (a shapefile's parts zipped): the path of the file.
+    One layer written once from one stream of batches: appending batch by batch reopened the
+    layer, which then declares the types its driver stored (FlatGeobuf has no date column: a
+    date field came back a DateTime, and GDAL refused the next batch's dates)."""
+    import pyogrio
+    from pyproj import Transformer
+
+    driver, extension = _OGR[fmt]
+    target = directory / f"{options.filename}{extension}"
+    # KML is WGS84 by definition: epsg does not apply to it (GDAL reprojected it back itself)
+    epsg = 4326 if fmt == "kml" else options.epsg
+    transformer = Transformer.from_crs(4326, epsg, always_xy=True) if epsg != 4326 else None
+    creation = _OGR_OPTIONS.get(fmt, {})
+    if fmt == "fgb" and (options.ordered or "NULL" in options.geometry_kinds):
+        # its spatial index would put the features in its own order, and holds no empty one
+        creation = {"layer_options": {"SPATIAL_INDEX": "NO"}}
+    tables = (_ogr_table(fmt, fields, batch, options, transformer) for batch in _or_empty(fields, batches, "wkb"))
+    failures: list[BaseException] = []
+    try:
+        pyogrio.write_arrow(_one_schema(tables, failures), target, driver=driver, geometry_name="geometry",
+                            geometry_type=_declared_type(fmt, options.geometry_kinds), crs=f"EPSG:{epsg}", **creation)
+    except Exception as error:
+        if failures:  # GDAL says only that the stream failed: the log gets why
+            raise failures[0] from error
+        raise
+    if fmt != "shp":
+        return target
+    archive = directory / f"{options.filename}.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for part in directory.iterdir():
+            if part != archive and part.suffix.lower() in (".shp", ".shx", ".dbf", ".prj", ".cpg"):
+                zipped.write(part, part.name)
+    return archive
+
+
+def _one_schema(tables: Iterator[pa.Table], failures: list[BaseException]) -> pa.RecordBatchReader:
+    """The tables as one stream typed as the first: GDAL declares the layer's fields from the
+    stream's schema, and a batch typed otherwise (a sum beyond int64 is a float in its batch
+    only, ``plain_numbers``) is cast to it, or fails the file rather than a field. What fails
+    while the stream is read (the cast, the engine) goes in ``failures``."""
+    first = next(tables)
+
+    def cast() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from first.to_batches()
+            for table in tables:
+                yield from table.cast(first.schema).to_batches()
+        except Exception as error:
+            failures.append(error)
+            raise
+
+    return pa.RecordBatchReader.from_batches(first.schema, cast())
+
+
+def _ogr_table(fmt: str, fields: list[Field], batch: pa.RecordBatch, options: ExportOptions, transformer) -> pa.Table:
+    """A batch as GDAL writes it: its attributes under their shown (in a shapefile, DBF) names,
+    geo fields other than the layer's left out, and the layer's geometry last, as WKB in ``epsg``."""
+    import numpy
+    import shapely
+
+    geo, shown = geometry_field(fields), column_names(fields, options)
+    arrays, names = [], []
+    geometry = None
+    for f, array in zip(fields, batch.columns):
+        if f is geo:
+            geometry = array
+            continue
+        if f.type in GEO_TYPES:
+            continue
+        if f.type == FieldType.DATETIME and pa.types.is_timestamp(array.type):
+            # as /records and CSV write them (ISO 8601 in the request's zone): the
+            # drivers' own datetime fields vary (none in a DBF) and drop the zone
+            array = _iso_datetimes(array, options.timezone)
+        elif f.type == FieldType.DATETIME:
+            array = array.cast(pa.string())
+        elif fmt == "kml" and pa.types.is_date(array.type):
+            # KML has no date type: GDAL wrote its own text (2024/03/01), not ISO 8601 as /records
+            array = array.cast(pa.string())
+        elif fmt == "kml" and pa.types.is_int64(array.type):
+            # KML has no 64-bit integer: GDAL declared the field a string. A double
+            # holds every integer to 2**53, written without a fraction.
+            array = array.cast(pa.float64())
+        names.append(shown[f.name])
+        arrays.append(array)
+    if fmt == "shp":
+        names = dbf_names(names)
+    wkb = geometry.to_pylist()
+    if transformer is not None:
+        shapes = shapely.transform(shapely.from_wkb(wkb), lambda xy: numpy.column_stack(
+            transformer.transform(xy[:, 0], xy[:, 1])))
+        wkb = shapely.to_wkb(shapes).tolist()
+    arrays.append(pa.array(wkb, pa.binary()))
+    names.append("geometry")
+    return pa.table(arrays, names=names)
 
 
 FORMATS: dict[str, ExportFormat] = {

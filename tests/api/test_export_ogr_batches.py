@@ -1,0 +1,109 @@
+"""GDAL exports of more records than one batch: every record written with its date, in each
+format GDAL writes, and a writer's failure answered as an error, not as a 200 with an empty file."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy
+import pytest
+from fastapi.testclient import TestClient
+
+from portail.api import create_app
+from portail.api.explore_service import export_batches
+from portail.catalog import services
+from portail.exports import OGR_FORMATS
+from tests.conftest import Published, published_instance
+
+ROWS = 150_000
+URL = "/api/explore/v2.1/catalog/datasets/sirene/exports"
+#: The last records share their ``lot`` and their point, and their ``montant`` (an integer of
+#: 18 digits, the most the loader reads as one) sums beyond int64: a float in its batch only
+#: (``exports.formats.plain_numbers``)
+SHARED, BIG = 11, 9 * 10**17
+
+
+def creation_date(i: int) -> str | None:
+    """Record ``i``'s date as /records writes it: none for one in seven, and none over a stretch
+    longer than a batch (a batch of null dates)."""
+    if i % 7 == 0 or 60_000 <= i < 140_000:
+        return None
+    return f"{1990 + i % 30}-{1 + i % 12:02d}-{1 + i % 28:02d}"
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory):
+    path = tmp_path_factory.mktemp("src") / "sirene.csv"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("siret;geo_point_2d;date_creation;lot;montant\n")
+        for i in range(ROWS):
+            day = creation_date(i)
+            written = f"{day[8:10]}/{day[5:7]}/{day[:4]}" if day else ""  # as French sources write them
+            lot = min(i, ROWS - SHARED)
+            point = f"{48 + lot / 1e6:.6f},{2 + lot / 1e6:.6f}"
+            out.write(f"{i:014d};{point};{written};{lot};{BIG if lot == ROWS - SHARED else 1}\n")
+    instance = published_instance(tmp_path_factory.mktemp("ogr") / "home", Published("sirene", path, "Sirene"))
+    yield instance
+    instance.store.close()
+
+
+@pytest.fixture(scope="module")
+def client(instance):
+    return TestClient(create_app(instance), raise_server_exceptions=False)
+
+
+def test_the_records_come_in_several_batches(instance):
+    """The premise of the other tests: an export of these records is written batch by batch."""
+    with instance.session() as s:
+        _, _, batches, _ = export_batches(instance, services.get_dataset(s, "sirene"), "fgb")
+        sizes = [batch.num_rows for batch in batches]
+    assert sum(sizes) == ROWS and len(sizes) >= 2
+
+
+def read_back(content: bytes, fmt: str, tmp_path: Path) -> dict[str, list]:
+    """An export's attributes as GDAL reads them back, by field name."""
+    import pyogrio
+
+    if fmt == "shp":
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            archive.extractall(tmp_path)
+        path = next(tmp_path.glob("*.shp"))
+    else:
+        path = tmp_path / f"sirene.{fmt}"
+        path.write_bytes(content)
+    meta, _, _, columns = pyogrio.raw.read(path)
+    return {name: list(column) for name, column in zip(meta["fields"], columns)}
+
+
+def day(value) -> str | None:
+    """A date read back as ISO text: a shapefile's date, FlatGeobuf's datetime (it has no date
+    column) at midnight, KML's text."""
+    if value is None or (isinstance(value, numpy.datetime64) and numpy.isnat(value)):
+        return None
+    return str(value)[:10]
+
+
+@pytest.mark.parametrize("fmt", sorted(OGR_FORMATS))
+def test_every_record_is_written_with_its_date(client, fmt, tmp_path):
+    response = client.get(f"{URL}/{fmt}", params={"limit": 100_000 + ROWS, "select": "siret, geo_point_2d, date_creation"})
+    assert response.status_code == 200, response.text
+    read = read_back(response.content, fmt, tmp_path)
+    dates = read["date_creat" if fmt == "shp" else "date_creation"]
+    written = {siret: day(value) for siret, value in zip(read["siret"], dates)}
+    assert len(read["siret"]) == ROWS and len(written) == ROWS
+    assert written == {f"{i:014d}": creation_date(i) for i in range(ROWS)}
+
+
+@pytest.mark.parametrize("fmt", ["fgb", "shp"])
+def test_a_writer_failing_past_its_first_batch_answers_an_error(client, fmt):
+    """The last group's sum (SHARED * BIG) is a float beyond int64 where the first batch made
+    the field an integer: the file cannot hold it, and the client is told so by the status and
+    Opendatasoft's JSON error, the file being built before the answer starts (appended batch by
+    batch, GDAL wrote int64's largest value in its place, under a 200; a writer failing there
+    sent an empty body)."""
+    response = client.get(f"{URL}/{fmt}", params={"select": "lot, geo_point_2d, sum(montant) as total",
+                                                  "group_by": "lot, geo_point_2d", "order_by": "lot"})
+    assert response.status_code == 500, response.content[:200]
+    assert response.json() == {"error_code": "InternalError", "message": "An internal error occurred."}
