@@ -96,7 +96,7 @@ def test_every_record_is_written_with_its_date(client, fmt, tmp_path):
     assert written == {f"{i:014d}": creation_date(i) for i in range(ROWS)}
 
 
-@pytest.mark.parametrize("fmt", ["fgb", "shp"])
+@pytest.mark.parametrize("fmt", ["fgb", "shp", "parquet"])
 def test_a_writer_failing_past_its_first_batch_answers_an_error(client, fmt):
     """The last group's sum (SHARED * BIG) is a float beyond int64 where the first batch made
     the field an integer: the file cannot hold it, and the client is told so by the status and

@@ -415,15 +415,6 @@ def write_geojson(fields, batches, options) -> Iterator[bytes]:
 
 
 # -- file-based formats -------------------------------------------------------------------------
-def _stream_file(path: Path) -> Iterator[bytes]:
-    try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(CHUNK):
-                yield chunk
-    finally:
-        path.unlink(missing_ok=True)
-
-
 def _plain_batch(fields: list[Field], batch: pa.RecordBatch, options: ExportOptions) -> pa.RecordBatch:
     """Parquet columns: geo as text (GeoJSON or "lat,lon"), instants in the request's zone (the
     same instants, the zone the readers show them in), multivalued texts as lists, everything
@@ -442,6 +433,9 @@ def _plain_batch(fields: list[Field], batch: pa.RecordBatch, options: ExportOpti
 
 
 def write_parquet(fields, batches, options) -> Iterator[bytes]:
+    """The file built whole before its first byte is handed out, as the geo formats' (its footer
+    comes last anyway): a failure answers the API's error instead of a cut file after the 200.
+    Every batch is cast to the first's schema (a sum past int64 is a float in its batch only)."""
     fd, name = tempfile.mkstemp(suffix=".parquet")
     os.close(fd)
     path = Path(name)
@@ -451,12 +445,13 @@ def write_parquet(fields, batches, options) -> Iterator[bytes]:
             plain = _plain_batch(fields, batch, options)
             if writer is None:
                 writer = pq.ParquetWriter(path, plain.schema, compression=options.parquet_compression)
-            writer.write_batch(plain)
+            writer.write_table(pa.Table.from_batches([plain]).cast(writer.schema))
         writer.close()
-    except BaseException:
+        # opened before the file goes: it lives as long as the handle, which the answer closes
+        handle = open(path, "rb")
+    finally:
         path.unlink(missing_ok=True)
-        raise
-    yield from _stream_file(path)
+    return _handle_chunks(handle)
 
 
 def write_xlsx(fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions) -> Iterator[bytes]:
