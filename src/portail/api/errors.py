@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from portail.api.serialize import JSONAnswer
 from portail.catalog.services import CatalogError
 from portail.ingest.errors import IngestError
+from portail.store.engine import ResourceExhausted
 
 log = logging.getLogger("portail.api")
 
@@ -61,6 +62,26 @@ def _response(request: Request, status: int, code: str, message: str, headers=No
     return JSONAnswer(body, status_code=status, headers=headers)
 
 
+#: How to make a query lighter, said with each refusal for want of memory.
+_NARROWING = ("Narrow it: a where condition (in_bbox() or distance() around the area shown on a map, a "
+              "refine), fewer groups (a lower geo_cluster() precision, fewer group_by fields), a smaller limit.")
+#: Seconds a client waits before asking again a query refused because others shared the memory.
+RETRY_AFTER = 5
+
+
+def _exhausted_response(request: Request, error: ResourceExhausted) -> JSONAnswer:
+    """A query the engine gave up for want of memory or spill space. Alone, it needs more than
+    the server ever gives one query: a 400, as Opendatasoft refuses queries it will not run (a
+    retry would fail again). Beside other queries it may fit once they end: a 503 with
+    ``Retry-After``, which clients retry (portalkit, the odsclient of many scripts)."""
+    if error.crowded:
+        return _response(request, 503, "ServerBusy", "The server is busy: this query needs more memory than is "
+                         f"free while other queries run. Try again in a few seconds. {_NARROWING}",
+                         headers={"Retry-After": str(RETRY_AFTER)})
+    return _response(request, 400, "QueryTooLarge",
+                     f"This query needs more memory than the server gives one query. {_NARROWING}")
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(request: Request, error: ApiError):
@@ -73,6 +94,11 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(IngestError)
     async def _ingest(_: Request, error: IngestError):
         return JSONAnswer(_body("IngestError", error.describe(), detail=error.to_dict()), status_code=400)
+
+    @app.exception_handler(ResourceExhausted)
+    async def _exhausted(request: Request, error: ResourceExhausted):
+        log.warning("query out of resources (%s) on %s: %s", error, request.url.path, error.__cause__)
+        return _exhausted_response(request, error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError):

@@ -43,7 +43,7 @@ from sqlglot import exp
 
 from portail.store import fulltext, keys, pages, postings
 from portail.store.base import Prepared
-from portail.store.engine import connect, uses_spatial
+from portail.store.engine import Sharing, connect, uses_spatial
 
 RECORDS = "records"
 META = "portail_version"
@@ -161,6 +161,8 @@ class DuckDBStore:
         self._doomed: set[str] = set()
         self._lock = threading.Lock()
         self._opening = threading.Lock()
+        #: The reader's queries, which share its memory limit (``_reading``).
+        self._sharing = Sharing()
 
     # -- writing ---------------------------------------------------------------------------
     def dataset_dir(self, uid: str) -> Path:
@@ -475,12 +477,12 @@ class DuckDBStore:
                 sql = read_sql(q)
 
                 def run() -> list[tuple]:
-                    with self.cursor() as cur:
+                    with self._reading() as cur:
                         return cur.execute(sql).fetchall()
                 return self._lookups.get(location, sql, run)
 
             def ids(q: exp.Select) -> Iterator[np.ndarray]:
-                with self.cursor() as cur:
+                with self._reading() as cur:
                     reader = cur.execute(read_sql(q)).to_arrow_reader(1 << 20)
                     for batch in reader:
                         yield batch.column(0).to_numpy()
@@ -509,6 +511,14 @@ class DuckDBStore:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self._connection().cursor()
 
+    @contextmanager
+    def _reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of the reader for one query, the way every query of the store runs: counted
+        among the queries sharing the reader's memory, so that running out of it (or of spill
+        space) is a ``ResourceExhausted`` saying whether it ran alone, not an engine error."""
+        with self._sharing.query(), self.cursor() as cur:
+            yield cur
+
     def prepare(self, location: str, query: exp.Expression, *, owned: bool = False) -> Prepared:
         """``query`` bound to a version: callers that run the same query again keep it and call
         ``rows`` or ``run``, skipping SQL generation (as costly as a small query). With
@@ -519,7 +529,7 @@ class DuckDBStore:
 
     def run(self, location: str, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         """Run SQL from ``prepare`` for the same version (attaching it again if it was detached)."""
-        with self._using(location), self.cursor() as cur:
+        with self._using(location), self._reading() as cur:
             self._alias(location)
             return cur.execute(sql, params or []).to_arrow_table()
 
@@ -536,7 +546,7 @@ class DuckDBStore:
                 if found is not None:
                     return found.fetch(prepared.rowids, prepared.columns)
             self._alias(location)
-            with self.cursor() as cur:
+            with self._reading() as cur:
                 cur.execute(prepared.sql, params or [])
                 names = [column[0] for column in cur.description]
                 return [dict(zip(names, row)) for row in cur.fetchall()]
@@ -551,12 +561,8 @@ class DuckDBStore:
         stays attached until the last batch is read (a slow client's download included)."""
         with self._using(location):
             sql = self._bind(location, query).sql
-            cur = self.cursor()
-            try:
-                reader = cur.execute(sql, params or []).to_arrow_reader(batch_size)
-                yield from reader
-            finally:
-                cur.close()
+            with self._reading() as cur:
+                yield from cur.execute(sql, params or []).to_arrow_reader(batch_size)
 
     def version_meta(self, location: str) -> dict[str, Any]:
         table = self.query(location, exp.select("meta").from_(META))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import cache
 
 import duckdb
@@ -65,3 +67,52 @@ def uses_spatial(expressions: Iterable[exp.Expression]) -> bool:
             if name.upper().startswith("ST_"):
                 return True
     return False
+
+
+class ResourceExhausted(Exception):
+    """A query the engine could not finish within the memory (or spill space) it is given.
+    ``crowded``: other queries shared that memory while it ran, so it may fit alone (a matter of
+    load, worth retrying); otherwise it needs more than the engine ever gives one query."""
+
+    def __init__(self, crowded: bool):
+        super().__init__("crowded" if crowded else "alone")
+        self.crowded = crowded
+
+
+def exhausted(error: duckdb.Error) -> bool:
+    """Whether the engine gave up for want of resources rather than for the query itself:
+    memory (its limit, including spilled data that cannot be pinned back and a full
+    ``max_temp_directory_size``, all ``OutOfMemoryException``) or the spill disk."""
+    return isinstance(error, duckdb.OutOfMemoryException) or "no space left on device" in str(error).lower()
+
+
+class Sharing:
+    """The queries running on one database, which share its memory limit: one that runs out of
+    it can tell whether it ran alone (``ResourceExhausted.crowded``)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._running = 0
+        self._started = 0
+
+    @contextmanager
+    def query(self) -> Iterator[None]:
+        """Count a query for as long as it runs; its resource errors become ``ResourceExhausted``,
+        crowded if another query ran at any moment of its life (one started before it and
+        still running, or one started after it, finished or not)."""
+        with self._lock:
+            self._started += 1
+            mine = self._started
+            self._running += 1
+            crowded = self._running > 1
+        try:
+            yield
+        except duckdb.Error as error:
+            if not exhausted(error):
+                raise
+            with self._lock:
+                crowded = crowded or self._running > 1 or self._started > mine
+            raise ResourceExhausted(crowded) from error
+        finally:
+            with self._lock:
+                self._running -= 1
