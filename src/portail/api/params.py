@@ -16,11 +16,12 @@ from urllib.parse import parse_qsl
 from dataclasses import dataclass, replace
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from starlette.datastructures import QueryParams
 
 from portail.api.deps import caller, in_worker
 from portail.api.errors import ApiError, invalid_parameter
+from portail.api.serialize import json_response
 from portail.odsql.literals import LANGUAGES, language, zone
 
 #: What pydantic (hence FastAPI) accepts as a boolean in a query string, case-insensitive.
@@ -151,13 +152,23 @@ def params_of(request: Request) -> QueryParams:
     return getattr(request.state, "params", None) or request.query_params
 
 
+def answered(handler: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Response:
+    """``handler``'s answer as a response, a plain body (a dict, a list) written here, in the
+    worker thread the handler ran in: returned as is, FastAPI would walk it with
+    ``jsonable_encoder`` and dump it on the event loop, where a 6 MB geopolygon answer held every
+    other request (``/api/health`` included) for 2 s."""
+    answer = handler(*args, **kwargs)
+    return answer if isinstance(answer, Response) else json_response(answer)
+
+
 def query_route(router: APIRouter, path: str, params: tuple[Param, ...] = (), *, post: bool = False, **kwargs: Any):
     """Register ``handler(request, principal, **path_parameters, **query_parameters)`` as a GET
     route for ``path``, and without (or with) its trailing slash, as real clients send both: its
     query parameters read from ``params``, run in a worker thread (it reads the catalogue and the
-    engine). The caller comes from ``deps.caller``, the one way to get it. ``post``: the route
-    answers POST too, reading form fields as parameters (read-only routes only: ``api.guard``
-    lets a POST without CSRF token through to them as an anonymous caller: ``api.v1.READ_BY_POST``)."""
+    engine), its answer written there too (``answered``). The caller comes from ``deps.caller``,
+    the one way to get it. ``post``: the route answers POST too, reading form fields as parameters
+    (read-only routes only: ``api.guard`` lets a POST without CSRF token through to them as an
+    anonymous caller: ``api.v1.READ_BY_POST``)."""
     methods = ["GET", "POST"] if post else ["GET"]
 
     def decorator(handler: Callable) -> Callable:
@@ -166,7 +177,7 @@ def query_route(router: APIRouter, path: str, params: tuple[Param, ...] = (), *,
             query = await request_params(request)
             request.state.params = query
             values = read(query, params)
-            return await in_worker(handler, request, principal, **request.path_params, **values)
+            return await in_worker(answered, handler, request, principal, **request.path_params, **values)
 
         endpoint.__name__ = handler.__name__
         endpoint.__doc__ = handler.__doc__

@@ -35,13 +35,34 @@ class JSONAnswer(JSONResponse):
     media_type = JSON_MEDIA_TYPE
 
 
+#: Items of a long list written by one call of the C encoder, which holds the GIL until it
+#: returns: ~2 ms for a hundred shapes, where 35,000 communes' would hold it 0.2 s, the event
+#: loop (and every other request) waiting meanwhile although the writing runs in a worker thread.
+_SLICE = 100
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=jsonable_encoder)
+
+
+def _written(value: Any, depth: int = 2) -> str:
+    """``value`` as compact JSON, what ``_dumps`` writes, its long lists (the body's, or one of its
+    keys', where records, clusters and shapes are) written ``_SLICE`` items at a time."""
+    if depth and isinstance(value, list) and len(value) > _SLICE:
+        return "[" + ",".join(_dumps(value[i:i + _SLICE])[1:-1] for i in range(0, len(value), _SLICE)) + "]"
+    if depth and isinstance(value, dict) and all(type(k) is str for k in value) and \
+            any(isinstance(v, list) and len(v) > _SLICE for v in value.values()):
+        return "{" + ",".join(_dumps(k) + ":" + _written(v, depth - 1) for k, v in value.items()) + "}"
+    return _dumps(value)
+
+
 def json_response(body: Any) -> Response:
     """A body of plain JSON values (what ``records_json`` and the facets give) as a response,
     written once: FastAPI would first walk it with ``jsonable_encoder`` (0.2 ms for a page of
     10 records, 2 ms for 100). Anything else (a Decimal, a date) goes through that encoder,
-    value by value."""
-    text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=jsonable_encoder)
-    return Response(text.encode("utf-8"), media_type=JSON_MEDIA_TYPE)
+    value by value. Written in slices (``_written``) so that a worker thread writing megabytes
+    lets the event loop run."""
+    return Response(_written(body).encode("utf-8"), media_type=JSON_MEDIA_TYPE)
 
 
 def _iso(value: datetime | date | None, tz: ZoneInfo | None = None) -> str | None:

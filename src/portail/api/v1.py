@@ -39,7 +39,7 @@ from fastapi.routing import APIRoute
 
 from portail.api.catalog_exports import CSV_COLUMNS, catalog_info, rss_response, table_response
 from portail.api.catalog_search import catalog_facets, catalog_where, search_catalog
-from portail.api.deps import dataset_url, portal_url, public_url
+from portail.api.deps import dataset_url, in_worker, portal_url, public_url
 from portail.api.streaming import ClosingStreamingResponse
 from portail.api.errors import invalid_parameter
 from portail.api.explore import attachment_file
@@ -289,7 +289,9 @@ def _padded(body: Any, callback: str | None) -> Response:
     if callback is None or not _CALLBACK.fullmatch(callback):
         raise invalid_parameter(f"Invalid value for callback API parameter: {callback!r} was found but "
                                 f"a JavaScript function name is expected.")
-    payload = json.dumps(jsonable_encoder(body))  # ASCII: U+2028 in a string breaks older JavaScript
+    # ASCII: U+2028 in a string breaks older JavaScript. Plain values written as they are, as
+    # ``serialize.json_response`` does: walking the body with the encoder first is most of the time.
+    payload = json.dumps(body, default=jsonable_encoder)
     return Response(f"/**/{callback}({payload});", media_type="application/javascript",
                     headers={"X-Content-Type-Options": "nosniff"})
 
@@ -441,9 +443,27 @@ def _order_by(sort: str | None, fields: list[Field] | None = None) -> str | None
     return f"{quote_name(name)} {'asc' if sort.startswith('-') != text else 'desc'}"
 
 
+def _indented(response: Response) -> Response:
+    """``response`` indented, for ``pretty_print=true``: a JSON or JSONP (``_padded``) answer read
+    and written again; any other as it is. Blocking work (a geopolygon answer is megabytes), which
+    ``_PrettyRoute`` runs in a worker thread."""
+    body = bytes(response.body)
+    media = response.media_type or ""
+    if media.startswith("application/json"):
+        text = json.dumps(json.loads(body), ensure_ascii=False, indent=2)
+    elif media.startswith("application/javascript") and body.startswith(b"/**/"):  # _padded's shape
+        head, _, rest = body.partition(b"(")
+        text = head.decode() + "(" + json.dumps(json.loads(rest[:-2]), indent=2) + ");"
+    else:
+        return response
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(text.encode(), status_code=response.status_code, headers=headers, media_type=media)
+
+
 class _PrettyRoute(APIRoute):
     """A v1 route that honours ``pretty_print=true`` (every v1 JSON and JSONP answer takes it):
-    the answer indented after the fact, so that no handler has to know of it."""
+    the answer indented after the fact (``_indented``, off the event loop), so that no handler
+    has to know of it."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -453,17 +473,7 @@ class _PrettyRoute(APIRoute):
             if params_of(request).get("pretty_print", "").strip().lower() not in TRUE or \
                     isinstance(response, StreamingResponse):
                 return response
-            body = bytes(response.body)
-            media = response.media_type or ""
-            if media.startswith("application/json"):
-                text = json.dumps(json.loads(body), ensure_ascii=False, indent=2)
-            elif media.startswith("application/javascript") and body.startswith(b"/**/"):  # _padded's shape
-                head, _, rest = body.partition(b"(")
-                text = head.decode() + "(" + json.dumps(json.loads(rest[:-2]), indent=2) + ");"
-            else:
-                return response
-            headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-            return Response(text.encode(), status_code=response.status_code, headers=headers, media_type=media)
+            return await in_worker(_indented, response)
 
         return pretty
 

@@ -54,12 +54,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 
 from portail.api.catalog_exports import table_response
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
 from portail.api.params import TIMEZONE, TRUE, Param, params_of, query_route
+from portail.api.serialize import json_response
 from portail.api.v1 import Q, SEPARATORS, _conditions, _disjunctive, _padded, _padding, _prefixed, _query
 from portail.api.v1_join import Join, joined_points, read_join
 from portail.api.v1_series import FUNCTIONS, QUANTILES, Serie, read_series, select_items, serie_value
@@ -462,10 +462,8 @@ def add_analysis_route(router: APIRouter, portal: str) -> None:
             response = csv_answer(analysis.points, csv_separator, dataset)
         elif padded:
             response = _padded(body, callback)
-        elif not analysis.truncated:
-            return body
         else:
-            response = JSONResponse(body)
+            response = json_response(body)
         if analysis.truncated:
             response.headers[TRUNCATED] = "true"
         return response
