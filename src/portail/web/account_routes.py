@@ -131,7 +131,7 @@ def account_router(portal: Portal) -> APIRouter:
             expires_at = expiry(expires)
         except ValueError:
             return page(request, principal, 400, error=k["bad_date"], form=form)
-        if any(uid not in offered(request, principal) for uid in datasets):  # a stale or hand-made form
+        if not set(datasets) <= offered(request, principal).keys():  # a stale or hand-made form
             return page(request, principal, 400, error=k["unknown_dataset"], form=form)
         try:
             with transaction(request.app.state.instance.catalog) as db:
