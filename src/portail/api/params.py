@@ -177,7 +177,8 @@ def query_route(router: APIRouter, path: str, params: tuple[Param, ...] = (), *,
             query = await request_params(request)
             request.state.params = query
             values = read(query, params)
-            return await in_worker(answered, handler, request, principal, **request.path_params, **values)
+            return await in_worker(answered, handler, request, principal, watched=request, **request.path_params,
+                                   **values)
 
         endpoint.__name__ = handler.__name__
         endpoint.__doc__ = handler.__doc__

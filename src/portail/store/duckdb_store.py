@@ -41,7 +41,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from portail.store import fulltext, keys, pages, postings
+from portail.store import abandon, fulltext, keys, pages, postings
 from portail.store.base import Prepared
 from portail.store.engine import Sharing, connect, uses_spatial
 
@@ -515,8 +515,9 @@ class DuckDBStore:
     def _reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor of the reader for one query, the way every query of the store runs: counted
         among the queries sharing the reader's memory, so that running out of it (or of spill
-        space) is a ``ResourceExhausted`` saying whether it ran alone, not an engine error."""
-        with self._sharing.query(), self.cursor() as cur:
+        space) is a ``ResourceExhausted`` saying whether it ran alone, not an engine error; and
+        interrupted if the call it runs for is abandoned (``abandon``)."""
+        with self._sharing.query(), self.cursor() as cur, abandon.watched(cur):
             yield cur
 
     def prepare(self, location: str, query: exp.Expression, *, owned: bool = False) -> Prepared:
