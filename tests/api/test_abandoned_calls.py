@@ -59,3 +59,19 @@ def test_a_call_whose_client_stays_is_answered(served):
     table = asyncio.run(in_worker(instance.store.run, location, "SELECT count(*) AS n FROM range(30000000) t(i)",
                                   watched=Client(after=None)))
     assert table.column("n").to_pylist() == [30000000]
+
+
+class Deaf:
+    """A request that cannot listen for its client (Starlette's ``Request(scope)`` without a
+    receive channel, as tests and internal calls build one): its call is never abandoned."""
+
+    async def receive(self) -> dict:
+        raise RuntimeError("Receive channel has not been made available")
+
+
+def test_a_request_that_cannot_listen_is_never_taken_for_a_gone_client(served):
+    instance, location = served
+    # ~1 s of work: past SLOW_CALL, when the call starts listening
+    table = asyncio.run(in_worker(instance.store.run, location, "SELECT count(hash(i)) AS n FROM range(120000000) t(i)",
+                                  watched=Deaf()))
+    assert getattr(table, "column", None) is not None and table.column("n").to_pylist() == [120000000], table

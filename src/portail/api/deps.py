@@ -99,7 +99,8 @@ async def in_worker(func: Callable[..., T], /, *args: Any, watched: Request | No
             await asyncio.wait({future, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             gone.cancel()
-        if not future.done():
+        # the client's disconnect heard, not a request that cannot listen (no receive channel)
+        if not future.done() and gone.done() and not gone.cancelled() and gone.exception() is None:
             watch.abandon()
     try:
         return await future
