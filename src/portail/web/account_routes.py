@@ -30,9 +30,9 @@ from portail.auth.permissions import may_hold_manage_scope
 from portail.catalog.db import transaction
 from portail.config import Portal
 from portail.web.auth_routes import auth_page, client_ip
-from portail.web.i18n import ACCOUNT, ACCOUNT_FRENCH, language
+from portail.web.i18n import ACCOUNT, ACCOUNT_FRENCH
 from portail.web.oauth_routes import NO_STORE
-from portail.web.routes import TEMPLATES, _context
+from portail.web.routes import TEMPLATES, _context, page_language
 
 
 #: The time zone of the dates the page shows and reads: a key "valid until 30 June" works all of
@@ -59,11 +59,8 @@ def account_router(portal: Portal) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     root = portal.root
 
-    def lang(request: Request) -> str:
-        return language(request.query_params.get("lang"), request.headers.get("accept-language"))
-
     def labels(request: Request) -> dict[str, str]:
-        return ACCOUNT[lang(request)]
+        return ACCOUNT[page_language(request)]
 
     def back(request: Request, **notice: str) -> RedirectResponse:
         """To the page again after a change (post/redirect/get), in the same language."""
@@ -102,7 +99,7 @@ def account_router(portal: Portal) -> APIRouter:
         datasets = offered(request, principal)
         limits = {k.id: [datasets[uid] for uid in k.datasets if uid in datasets] for k in owned if k.datasets is not None}
         if request.method == "POST":  # the language link of a form's answer leads to the page, not the form's route
-            values.setdefault("switch_lang", f"{root}/account?lang={'en' if lang(request) == 'fr' else 'fr'}")
+            values.setdefault("switch_lang", f"{root}/account?lang={'en' if page_language(request) == 'fr' else 'fr'}")
         return auth_page(request, portal, "account.html", status, k=labels(request), me=me, api_keys=owned,
                          grants=grants, manage_offered=may_hold_manage_scope(principal), last_day=last_day,
                          datasets_offered=datasets, limits=limits,
@@ -141,7 +138,8 @@ def account_router(portal: Portal) -> APIRouter:
                                                       actor=principal.login, ip=client_ip(request))
                 created = {"id": key.id, "name": key.name, "secret": secret}
         except AuthError as error:
-            message = ACCOUNT_FRENCH.get(error.message, error.message) if lang(request) == "fr" else error.message
+            french = page_language(request) == "fr"
+            message = ACCOUNT_FRENCH.get(error.message, error.message) if french else error.message
             return page(request, principal, error.status, error=message, form=form)
         response = page(request, principal, created=created)
         response.headers.update(NO_STORE)  # the one page that holds the secret is kept by no cache
