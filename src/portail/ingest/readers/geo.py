@@ -300,10 +300,11 @@ def _column(f: pa.Field) -> Column:
         return Column(f.name, f.name, FieldType.JSON, pa.string(), _nested_json)
     if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
         return Column(f.name, f.name, FieldType.TEXT, pa.string(), _base64)
-    return Column(f.name, f.name, None, pa.string(), _cast(pa.string()))  # strings, times: text to infer
+    return _text_column(f)  # strings, times: text to infer
 
 
 def _text_column(f: pa.Field) -> Column:
+    """A column of text for the loader to infer (a code keeps its zeros, a date is detected)."""
     return Column(f.name, f.name, None, pa.string(), _cast(pa.string()))
 
 
