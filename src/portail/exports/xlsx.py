@@ -340,10 +340,10 @@ def _numbers(array: pa.Array) -> list[Cell]:
     """Numbers, NaN and infinities as Excel's error cells (Excel has no such numbers;
     xlsxwriter refused them, mid-export)."""
     cells = _wrapped(pc.cast(array, pa.string()), "><v>")
-    if pc.all(pc.is_finite(array)).as_py() is not False:
+    finite = pc.is_finite(array)
+    if pc.all(finite).as_py() is not False:
         return cells
-    return [' t="e"><v>#NUM!</v></c>' if finite is False else cell
-            for cell, finite in zip(cells, pc.is_finite(array).to_pylist())]
+    return [' t="e"><v>#NUM!</v></c>' if ok is False else cell for cell, ok in zip(cells, finite.to_pylist())]
 
 
 def _local_days(array: pa.Array, timezone: str) -> pa.Array:

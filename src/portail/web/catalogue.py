@@ -105,4 +105,5 @@ def facet_counts(results: list[Any], name: str, refined: list[str]) -> list[tupl
     order = sorted(counts.items(), key=lambda kv: kv[0], reverse=True) if name == "modified" else \
         sorted(counts.items(), key=lambda kv: (-kv[1], fold(kv[0])))
     listed = order[:30]
-    return listed + [(v, counts[v]) for v in dict.fromkeys(refined) if v not in dict(listed)]
+    shown = {value for value, _ in listed}
+    return listed + [(v, counts[v]) for v in dict.fromkeys(refined) if v not in shown]
