@@ -446,12 +446,15 @@ def refdata_install(from_dir: Optional[Path] = typer.Option(None, "--from", help
                                                                 "instead of downloading them."),
                     only: Optional[str] = typer.Option(None, "--only", help="communes,epci,departements,regions"),
                     mirror: Optional[str] = typer.Option(None, "--mirror", help="Download from this base URL (laid out "
-                                                         "like the reference folder) instead of the official URLs.")):
-    """Install or refresh the reference datasets (a new vintage publishes new versions)."""
+                                                         "like the reference folder) instead of the official URLs."),
+                    force: bool = typer.Option(False, "--force", help="Reload every file, even one whose SHA-256 is "
+                                               "that of the version served (after an upgrade that reads files differently).")):
+    """Install or refresh the reference datasets (a new vintage publishes new versions; a file
+    unchanged since it was installed keeps its version)."""
     from portail.refdata import install
 
     with _errors():
-        for line in install(_instance(), from_dir, only.split(",") if only else None, mirror):
+        for line in install(_instance(), from_dir, only.split(",") if only else None, mirror, force=force):
             out.print(line)
 
 

@@ -65,6 +65,11 @@ def test_reload_after_a_yearly_cog_change(tmp_path, refdata, hub_template):
 
         lines = list(install(instance, next_vintage(refdata, tmp_path / "vintage-2027"), only=["communes"]))
         assert "ref-communes: 34,919 records" in lines  # one commune fewer
+        # the files the new vintage did not change keep their versions, and so does what only they make
+        unchanged = {line.split(":")[0] for line in lines if ": unchanged, " in line}
+        assert unchanged == {"ref-src-cog-departements", "ref-src-cog-regions", "ref-src-populations", "ref-src-epci-membres",
+                             "ref-src-communes-contours", "ref-src-epci-contours", "ref-src-departements-contours",
+                             "ref-src-regions-contours", "ref-epci"}
         with instance.session() as s:
             dataset = services.get_dataset(s, "subventions")
             assert dataset.current.location == location_before  # untouched until it reloads

@@ -62,3 +62,45 @@ def test_cli_only_and_mirror_setting(tmp_path, mirror):
 def test_a_missing_file_is_a_clear_error(instance, mirror):
     with pytest.raises(IngestError, match="download failed with HTTP 404"):
         list(install(instance, only=["regions"], mirror=mirror + "nowhere/"))
+
+
+def _versions(instance, dataset_ids) -> list[int | None]:
+    with instance.session() as s:
+        return [services.get_dataset(s, d).current_version for d in dataset_ids]
+
+
+def test_a_reinstall_keeps_unchanged_files_and_force_reloads_them(instance, mirror):
+    """A file whose SHA-256 is that of the served version is not loaded again (a yearly COG
+    update changes a few files of ten); ``--force`` reloads it."""
+    ids = ["ref-src-cog-regions", "ref-src-regions-contours"]
+    list(install(instance, only=["regions"], mirror=mirror))
+    again = list(install(instance, only=["regions"], mirror=mirror))
+    assert again == ["ref-src-cog-regions: unchanged, 18 records (vintage 2026)",
+                     "ref-src-regions-contours: unchanged, 13 records (vintage 2018)"]
+    assert _versions(instance, ids) == [1, 1]
+    forced = list(install(instance, only=["regions"], mirror=mirror, force=True))
+    assert forced == ["ref-src-cog-regions: 18 records (vintage 2026)", "ref-src-regions-contours: 13 records (vintage 2018)"]
+    assert _versions(instance, ids) == [2, 2]
+
+
+def test_a_file_that_fails_to_load_is_not_taken_for_installed(instance, refdata, tmp_path):
+    """The digest is recorded once the version is published: after a failed load, the next run
+    with the good file does not take it for the one served, and a run with the bad one retries."""
+    folder = tmp_path / "refdata"
+    for source in (s for s in SOURCES if s.layer == "regions"):
+        target = folder / source.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((refdata / source.path).read_bytes())
+    list(install(instance, folder, only=["regions"]))
+    contours = folder / next(s.path for s in SOURCES if s.dataset_id == "ref-src-regions-contours")
+    good = contours.read_bytes()
+    contours.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "Point", '
+                        '"coordinates": ["a", "b"]}, "properties": {}}]}', encoding="utf-8")
+    for _ in range(2):
+        with pytest.raises(IngestError):
+            list(install(instance, folder, only=["regions"]))
+    with instance.session() as s:
+        served = services.get_dataset(s, "ref-src-regions-contours")
+        assert served.current_version == 1 and served.extra_metas["sha256"] == hashlib.sha256(good).hexdigest()
+    contours.write_bytes(good)
+    assert "ref-src-regions-contours: unchanged, 13 records (vintage 2018)" in list(install(instance, folder, only=["regions"]))

@@ -234,12 +234,16 @@ def _check_folder(folder: Path, sources: list[Source]) -> None:
 
 
 def install(instance: Instance, from_dir: Path | None = None, only: list[str] | None = None,
-            mirror: str | None = None) -> Iterator[str]:
+            mirror: str | None = None, force: bool = False) -> Iterator[str]:
     """Install (or reinstall) the reference datasets; yields one line per dataset.
 
     Files are read from ``from_dir`` when given, else downloaded (streamed to disk) from
     ``mirror`` or the ``refdata_mirror`` setting, else from their official URLs. The origin,
-    SHA-256 and size of each installed file are recorded with its vintage and licence."""
+    SHA-256 and size of each installed file are recorded with its vintage and licence, once it
+    is published. A reinstall keeps the published version of a file whose SHA-256 it already
+    holds, and of a derived table whose inputs are the versions it was built from: a yearly
+    COG update changes two files of ten, and the 35,000 commune contours need not be read
+    again. ``force`` reloads everything (after an upgrade that reads files differently)."""
     layers = set(only or LAYERS)
     unknown = layers - set(LAYERS)
     if unknown:
@@ -256,15 +260,47 @@ def install(instance: Instance, from_dir: Path | None = None, only: list[str] | 
         path = Path(origin) if from_dir else fetch(instance, origin)
         try:
             sha256, size = _digest(path)
-            _ensure(instance, source.dataset_id, source.title,
-                    {"source_url": source.url, "vintage": source.vintage, "licence": source.licence,
-                     "installed_from": origin, "sha256": sha256, "size_bytes": size})
-            result = load_file(instance, source.dataset_id, path, publish=True, source=origin)
+            metas = {"source_url": source.url, "vintage": source.vintage, "licence": source.licence,
+                     "installed_from": origin, "sha256": sha256, "size_bytes": size}
+            kept = None if force else _installed_rows(instance, source.dataset_id, {"sha256": sha256})
+            if kept is None:
+                # the file's digest is recorded once its version is published: a load that
+                # fails leaves the digest of the file still served, and the next run retries
+                _ensure(instance, source.dataset_id, source.title,
+                        {k: metas[k] for k in ("source_url", "vintage", "licence")})
+                rows = load_file(instance, source.dataset_id, path, publish=True, source=origin).report.rows
+            _ensure(instance, source.dataset_id, source.title, metas)
         finally:
             if not from_dir:
                 path.unlink(missing_ok=True)
-        yield f"{source.dataset_id}: {result.report.rows:,} records (vintage {source.vintage})"
+        state = f"{rows:,} records" if kept is None else f"unchanged, {kept:,} records"
+        yield f"{source.dataset_id}: {state} (vintage {source.vintage})"
     for derived in DERIVED:
         if derived.layer in layers:
-            _ensure(instance, derived.dataset_id, derived.title, {"derived_from": sorted(set(derived.inputs.values()))})
-            yield f"{derived.dataset_id}: {_build_derived(instance, derived):,} records"
+            inputs = {"built_from": _input_versions(instance, derived)}
+            kept = None if force else _installed_rows(instance, derived.dataset_id, inputs)
+            if kept is None:
+                _ensure(instance, derived.dataset_id, derived.title, {"derived_from": sorted(set(derived.inputs.values()))})
+                rows = _build_derived(instance, derived)
+                _ensure(instance, derived.dataset_id, derived.title, inputs)
+            yield f"{derived.dataset_id}: " + (f"{rows:,} records" if kept is None else f"unchanged, {kept:,} records")
+
+
+def _installed_rows(instance: Instance, dataset_id: str, metas: dict) -> int | None:
+    """The rows of a reference dataset's published version when it was installed with these
+    metadata (a file's digest, a derived table's input versions), else None: load it."""
+    with instance.session() as session:
+        try:
+            dataset = services.get_dataset(session, dataset_id)
+        except services.NotFound:
+            return None
+        recorded = dataset.extra_metas or {}
+        if dataset.current is None or any(recorded.get(k) != v for k, v in metas.items()):
+            return None
+        return dataset.current.row_count
+
+
+def _input_versions(instance: Instance, derived: Derived) -> dict[str, int | None]:
+    """The published version number of each input of a derived table."""
+    with instance.session() as session:
+        return {source: services.get_dataset(session, source).current_version for source in sorted(set(derived.inputs.values()))}
