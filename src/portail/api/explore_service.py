@@ -36,7 +36,7 @@ from portail import odsql
 from portail.odsql.ast import quote_name
 from portail.api.cursors import cursor_version, open_cursor, seal
 from portail.api.errors import ApiError, invalid_parameter, not_found
-from portail.api.facets import (as_faceted, conditions_for, default_facets, disjunctive_fields, facet_values, parse_facet,
+from portail.api.facets import (as_faceted, conditions_for, default_facets, disjunctive_fields, facets_values, parse_facet,
                                  parse_refinements, zone)
 from portail.api.serialize import Exposure, expose, records_json
 from portail.api.text_search import text_condition
@@ -669,8 +669,8 @@ def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | N
         ored = disjunctive_fields(visible) | frozenset(disjunctive) | {s.field.name for s in specs if s.disjunctive}
         condition, reads_clock = where_clause(access.fields(), where, timezone, access.security)
         base = text_condition(visible, text) + condition
-        return [{"name": spec.field.name, "facets": facet_values(run, spec, refinements, base, ored, timezone)}
-                for spec in specs], reads_clock
+        entries = facets_values(run, specs, refinements, base, ored, timezone)
+        return [{"name": spec.field.name, "facets": found} for spec, found in zip(specs, entries)], reads_clock
 
     # A version never changes, so neither do its facet counts for the same request and caller
     # (unless the where clause or the row filter reads the clock).
