@@ -31,7 +31,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlglot import exp
 
-from portail.exports import jsontext, xlsx
+from portail.exports import isotext, jsontext, xlsx
 from portail.exports.calendar import CALENDAR_TYPES, write_ical
 from portail.exports.rdf import write_jsonld, write_ntriples, write_rdfxml, write_turtle
 from portail.exports.waypoints import geometry_field, write_gpx, write_ov2
@@ -251,7 +251,7 @@ def _csv_column(f: Field, array: pa.Array, options: ExportOptions) -> pa.Array:
     if f.type == FieldType.BOOLEAN:
         return pc.if_else(array, "True", "False")
     if f.type == FieldType.DATETIME and pa.types.is_timestamp(array.type):
-        return _iso_datetimes(array, options.timezone)
+        return isotext.instants(array, zone(options.timezone))
     if pa.types.is_list(array.type):
         return pc.binary_join(pc.cast(array, pa.list_(pa.string())), options.list_separator)
     if f.type in (FieldType.TEXT, FieldType.JSON) and pa.types.is_string(array.type):
@@ -265,23 +265,15 @@ def _multivalued(f: Field, array: pa.Array) -> bool:
     return f.type == FieldType.TEXT and "multivalued" in f.annotations and pa.types.is_string(array.type)
 
 
-def _stored_separator(f: Field) -> str:
-    """The pattern a multivalued text's values are split on, as ``values.multivalued_list``
-    splits them for the JSON output (spaces around the separator dropped)."""
-    annotation = f.annotations["multivalued"]
-    return r"\s*" + re.escape(str(annotation[0]) if annotation else ",") + r"\s*"
-
-
 def joined_lists(fields: list[Field], batch: pa.RecordBatch, separator: str) -> pa.RecordBatch:
     """A batch with its multivalued texts (stored as written, ``a; b``) joined by the request's
-    ``list_separator``: every text format writes the values the JSON output lists, joined alike."""
+    ``list_separator``: every text format writes the values the JSON output lists
+    (``isotext.multivalued_lists``), joined alike."""
     if not any(_multivalued(f, array) for f, array in zip(fields, batch.columns)):
         return batch
-    replacement = separator.replace("\\", "\\\\")
     return pa.RecordBatch.from_arrays(
-        [pc.replace_substring_regex(pc.utf8_trim_whitespace(array), pattern=_stored_separator(f),
-                                    replacement=replacement)
-         if _multivalued(f, array) else array for f, array in zip(fields, batch.columns)], names=batch.schema.names)
+        [isotext.multivalued_joined(array, f.annotations["multivalued"], separator) if _multivalued(f, array) else array
+         for f, array in zip(fields, batch.columns)], names=batch.schema.names)
 
 
 def _coordinate(array: pa.Array) -> pa.Array:
@@ -289,21 +281,6 @@ def _coordinate(array: pa.Array) -> pa.Array:
     ``5``, and the point ``5,5`` read back as the decimal 5.5 (a French decimal comma)."""
     text = pc.cast(array, pa.string())
     return pc.replace_substring_regex(text, pattern=r"^(-?[0-9]+)$", replacement=r"\1.0")
-
-
-def _iso_datetimes(array: pa.Array, timezone: str) -> pa.Array:
-    """Instants as the JSON output writes them (``datetime.isoformat`` in the request's zone):
-    ``2024-05-01T12:30:00+02:00``, with microseconds only where a value has some."""
-    unit = array.type.unit
-    if array.type.tz is None:
-        array = array.cast(pa.timestamp(unit, tz="UTC"))
-    array = array.cast(pa.timestamp(unit, tz=timezone))
-    whole = pc.cast(array, pa.timestamp("s", tz=timezone), safe=False)
-    if unit != "s" and pc.any(pc.not_equal(pc.cast(whole, array.type), array)).as_py():
-        text = pc.strftime(array, format="%Y-%m-%dT%H:%M:%S%z")  # %S carries the fraction
-    else:
-        text = pc.strftime(whole, format="%Y-%m-%dT%H:%M:%S%z")
-    return pc.replace_substring_regex(text, pattern=r"([+-][0-9]{2})([0-9]{2})$", replacement=r"\1:\2")
 
 
 def _lone_cells(array: pa.Array) -> pa.Array:
@@ -450,7 +427,7 @@ def _plain_batch(fields: list[Field], batch: pa.RecordBatch, options: ExportOpti
         elif pa.types.is_timestamp(array.type) and array.type.tz is not None:
             array = array.cast(pa.timestamp(array.type.unit, tz=options.timezone))
         elif _multivalued(f, array):  # a list of strings, as the JSON output lists its values
-            array = pc.split_pattern_regex(pc.utf8_trim_whitespace(array), pattern=_stored_separator(f))
+            array = isotext.multivalued_lists(array, f.annotations["multivalued"])
         arrays.append(array)
     return pa.RecordBatch.from_arrays(arrays, names=_header(fields, options))
 
@@ -635,7 +612,7 @@ def _ogr_table(fmt: str, fields: list[Field], batch: pa.RecordBatch, options: Ex
         if f.type == FieldType.DATETIME and pa.types.is_timestamp(array.type):
             # as /records and CSV write them (ISO 8601 in the request's zone): the
             # drivers' own datetime fields vary (none in a DBF) and drop the zone
-            array = _iso_datetimes(array, options.timezone)
+            array = isotext.instants(array, zone(options.timezone))
         elif f.type == FieldType.DATETIME:
             array = array.cast(pa.string())
         elif fmt == "kml" and pa.types.is_date(array.type):

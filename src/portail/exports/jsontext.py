@@ -13,9 +13,6 @@ cell): the fast paths are proven equal to it by ``tests/api/test_export_json_col
 from __future__ import annotations
 
 import json
-import re
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,19 +20,14 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from portail.exports import isotext
 from portail.schema import Field, FieldType
 from portail.values import record_value
-
-_UTC = ZoneInfo("UTC")
 
 TEXT = pa.large_string()  # large offsets: a batch of detailed shapes may pass 2 GB of text
 NULL = pa.scalar("null", TEXT)
 #: Characters JSON escapes as ``\uXXXX`` or ``\n``: rare in data, written by Python's encoder.
 _CONTROL = "[\\x00-\\x1f]"
-#: Whitespace Python's ``str.strip`` and ``re``'s ``\s`` take and RE2's ``\s`` or pyarrow's trim
-#: may not (``\v``, the information separators, the Unicode spaces): multivalued texts holding
-#: one are split by Python (``values.multivalued_list``).
-_WIDE_SPACE = "[\\x0b\\x1c-\\x1f\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}]"
 
 
 def dumps(value: Any) -> str:
@@ -147,50 +139,13 @@ def dates(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInfo | 
 
 def datetimes(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInfo | None = None) -> pa.Array | None:
     """Instants as ``datetime.isoformat`` writes them once in the request's zone (naive ones as
-    they are): ``2024-05-01T12:30:00+02:00``, microseconds only where a value has some. Cells
-    whose zone offset has seconds (local mean times before standard time) go through Python,
-    which writes ``+00:09:21`` where ``%z`` cuts ``+0009``. None (Python per cell) for a column
-    beyond Python's years, at a unit finer than microseconds, or in a zone pyarrow lacks."""
-    if array.type.unit == "ns" or not _python_years(pc.year(array)):
+    they are): ``2024-05-01T12:30:00+02:00``, microseconds only where a value has some; the
+    text every export writes (``isotext.instants``), quoted. None (Python per cell, which fails
+    as the exports always did) for a column beyond Python's years or at a unit finer than
+    microseconds."""
+    if array.type.unit == "ns" or not isotext.python_holds(array, tz):
         return None
-    array = array.cast(pa.timestamp("us", tz=array.type.tz))
-    if array.type.tz is None:
-        text = pc.strftime(array, format="%Y-%m-%dT%H:%M:%S")
-        return pc.fill_null(_wrapped('"', pc.replace_substring(text, ".000000", ""), '"'), NULL)
-    try:
-        shown = array.cast(pa.timestamp("us", tz=(tz or _UTC).key))
-        text = pc.strftime(shown, format="%Y-%m-%dT%H:%M:%S%z")
-        offset = pc.subtract(pc.cast(pc.local_timestamp(shown), pa.int64()), pc.cast(shown, pa.int64()))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowKeyError):
-        return None
-    if not _python_years(pc.year(shown)):
-        return None
-    text = pc.replace_substring_regex(pc.replace_substring(text, ".000000", ""),
-                                      pattern=r"([+-][0-9]{2})([0-9]{2})$", replacement=r"\1:\2")
-    seconds = pc.not_equal(pc.subtract(offset, pc.multiply(pc.divide(offset, 60_000_000), 60_000_000)), 0)
-    years = pc.year(array)
-    unknown = [y for y in pc.unique(years).to_pylist() if y is not None and not _zone_agrees(shown.type.tz, y)]
-    odd = pc.or_(seconds, pc.is_in(years, pa.array(unknown, years.type))) if unknown else seconds
-    return _python_where(pc.fill_null(_wrapped('"', text, '"'), NULL), array, odd, python)
-
-
-@lru_cache(maxsize=4096)
-def _zone_agrees(key: str, year: int) -> bool:
-    """Whether pyarrow gives a zone the offsets Python's ``zoneinfo`` gives it over a (UTC) year,
-    checked twice a day: pyarrow reads only the changes a zone file lists (to 2037 in a "fat"
-    file, fewer in a "slim" one), where Python goes on with the rule the file ends with (Paris
-    in the summer of 2038: pyarrow ``+01:00``, Python ``+02:00``). Python writes the years where
-    they differ."""
-    start = datetime(year, 1, 1, tzinfo=timezone.utc)
-    moments = [start + timedelta(hours=12 * half) for half in range(730)]
-    instants = pa.array(moments, pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us", tz=key))
-    arrow = pc.subtract(pc.cast(pc.local_timestamp(instants), pa.int64()), pc.cast(instants, pa.int64())).to_pylist()
-    try:
-        zone = ZoneInfo(key)
-        python = [moment.astimezone(zone).utcoffset() // timedelta(microseconds=1) for moment in moments]
-    except (OverflowError, ValueError):
-        return False
-    return arrow == python
+    return pc.fill_null(_wrapped('"', isotext.instants(array, tz), '"'), NULL)
 
 
 def points(array: pa.StructArray, *, geojson: bool) -> pa.Array:
@@ -213,19 +168,12 @@ def reencoded(array: pa.Array) -> pa.Array:
 
 
 def multivalued(array: pa.Array, annotation: Any, python: Callable[[Any], str]) -> pa.Array:
-    """A multivalued text as its JSON array of values, split as ``values.multivalued_list``
-    splits it: by RE2 on the separator and ASCII spaces, by Python where a cell holds other
-    whitespace (which the two engines read differently), or for a separator holding spaces."""
-    separator = str(annotation[0]) if annotation else ","
-    array = array.cast(TEXT)
-    if not separator or any(c.isspace() for c in separator):
-        return per_cell(array, python)
-    pattern = r"\s*" + re.escape(separator) + r"\s*"
-    parts = pc.split_pattern_regex(pc.utf8_trim(array, characters=" \t\n\r\f"), pattern=pattern)
+    """A multivalued text as its JSON array of values, the values every export writes
+    (``isotext.multivalued_lists``: ``values.multivalued_list``'s)."""
+    parts = isotext.multivalued_lists(array.cast(TEXT), annotation)
     items = strings(pc.list_flatten(parts))
     text = pc.binary_join(pa.LargeListArray.from_arrays(_list_offsets(parts), items), pa.scalar(",", TEXT))
-    text = pc.if_else(pc.is_valid(array), _wrapped("[", text, "]"), NULL)
-    return _python_where(text, array, pc.match_substring_regex(array, _WIDE_SPACE), python)
+    return pc.if_else(pc.is_valid(array), _wrapped("[", text, "]"), NULL)
 
 
 # -- helpers ------------------------------------------------------------------------------------

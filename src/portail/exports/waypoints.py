@@ -23,7 +23,9 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from portail.exports import isotext
 from portail.exports.xmltext import xml_text
+from portail.odsql.literals import zone
 from portail.schema import GEO_TYPES, Field, FieldType
 
 
@@ -46,9 +48,7 @@ def as_text(array: pa.Array, list_separator: str = ", ", timezone: str | None = 
     """A column as text: a list joined, instants in ``timezone`` as the JSON output writes them
     (given one), anything else cast (a date as ISO text)."""
     if timezone is not None and pa.types.is_timestamp(array.type):
-        from portail.exports.formats import _iso_datetimes
-
-        return _iso_datetimes(array, timezone)
+        return isotext.instants(array, zone(timezone))
     if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
         return pc.binary_join(pc.cast(array, pa.list_(pa.string())), list_separator)
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):

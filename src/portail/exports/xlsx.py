@@ -25,10 +25,12 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from portail.exports import isotext
 from portail.exports.xmltext import xml_attribute, xml_text
 from portail.schema import Field, FieldType
 
@@ -347,9 +349,10 @@ def _numbers(array: pa.Array) -> list[Cell]:
 
 
 def _local_days(array: pa.Array, timezone: str) -> pa.Array:
-    """Instants as days since 1970-01-01 in the request's local time (Excel has no zones); a
-    timestamp without a zone as it is."""
-    if array.type.tz is not None:
+    """Instants as days since 1970-01-01 in the request's local time (Excel has no zones), the
+    wall time ``/records`` writes (``isotext.wall_times``); a timestamp without a zone as it is."""
+    array = array if array.type.unit == "ns" else isotext.wall_times(array, ZoneInfo(timezone))
+    if array.type.tz is not None:  # nanoseconds: as pyarrow's zone data has them
         array = pc.local_timestamp(array.cast(pa.timestamp(array.type.unit, tz=timezone)))
     per_day = {"s": 86_400, "ms": 86_400e3, "us": 86_400e6, "ns": 86_400e9}[array.type.unit]
     return pc.divide(pc.cast(pc.cast(array, pa.timestamp(array.type.unit)), pa.int64()).cast(pa.float64()), per_day)

@@ -759,7 +759,7 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
     the table: it is marked with that span (``page_span``), for the store's page file."""
     if not isinstance(query, exp.Select) or lookup is None:
         return query
-    shaped = any(query.args.get(k) for k in ("group", "having", "order", "distinct", "qualify", "joins", "with"))
+    shaped = any(query.args.get(k) for k in ("group", "having", "order", "distinct", "qualify", "joins", "with", "with_"))  # "with_" since sqlglot 30
     source = query.args.get("from_") or query.args.get("from")  # the key changed across sqlglot versions
     plain = source is not None and isinstance(source.this, exp.Table) and source.this.name == records
     outputs = query.expressions
