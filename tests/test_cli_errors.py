@@ -70,6 +70,23 @@ def test_an_empty_reload_is_not_published_over_records(cli, tmp_path):
     assert "version 3 published: 0 records" in cli("dataset", "reload", "qa", "--allow-empty").output
 
 
+def test_an_empty_version_is_not_published_or_rolled_back_to_over_records(cli, tmp_path):
+    """The newest version may be a load that read nothing (kept, not published): ``publish``
+    without a number would have served it, emptying the dataset, as ``rollback --to`` would."""
+    cli("dataset", "create", "qa", "--title", "QA", "--from", _csv(tmp_path / "one.csv", "a;b\n1;2\n"))
+    cli("dataset", "ingest", "qa", _csv(tmp_path / "empty.csv", "a;b\n"))  # version 2: 0 records, not published
+    for command in (("publish", "qa"), ("publish", "qa", "--version", "2")):
+        refused = cli("dataset", *command, ok=False)
+        assert refused.exit_code == 1 and "version 2 of 'qa' has 0 records: not published over version 1, which has 1" \
+            in refused.output.lower() and "--allow-empty" in refused.output
+        assert _served(cli, "qa") == 1
+    assert "version 2 published (0 records)" in cli("dataset", "publish", "qa", "--allow-empty").output
+    cli("dataset", "ingest", "qa", _csv(tmp_path / "two.csv", "a;b\n1;2\n3;4\n"), "--publish")
+    assert "has 0 records" in cli("dataset", "rollback", "qa", "--to", "2", ok=False).output
+    assert "rolled back to version 1 (1 records)" in cli("dataset", "rollback", "qa", "--to", "1").output
+    assert "rolled back to version 2 (0 records)" in cli("dataset", "rollback", "qa", "--to", "2", "--allow-empty").output
+
+
 def test_files_that_cannot_be_read_are_one_line_errors(cli, tmp_path):
     cli("dataset", "create", "qa", "--title", "QA", "--from", _csv(tmp_path / "one.csv", "a;b\n1;2\n"))
     folder = tmp_path / "folder"

@@ -189,18 +189,20 @@ def dataset_reload(slug: str, publish_now: bool = typer.Option(True, "--publish/
 
 
 @dataset_app.command("publish")
-def dataset_publish(slug: str, version: Optional[int] = typer.Option(None, "--version", help="Version number.")):
+def dataset_publish(slug: str, version: Optional[int] = typer.Option(None, "--version", help="Version number."),
+                    allow_empty: bool = AllowEmptyOpt):
     """Make the newest (or the given) loaded version the one served."""
     with _errors():
-        v = publish(_instance(), slug, version)
+        v = publish(_instance(), slug, version, allow_empty)
     out.print(f"{slug}: version {v.number} published ({v.row_count:,} records)")
 
 
 @dataset_app.command("rollback")
-def dataset_rollback(slug: str, to: Optional[int] = typer.Option(None, "--to", help="Version number.")):
+def dataset_rollback(slug: str, to: Optional[int] = typer.Option(None, "--to", help="Version number."),
+                     allow_empty: bool = AllowEmptyOpt):
     """Serve an earlier version again."""
     with _errors():
-        v = rollback(_instance(), slug, to)
+        v = rollback(_instance(), slug, to, allow_empty)
     out.print(f"{slug}: rolled back to version {v.number} ({v.row_count:,} records)")
 
 

@@ -219,14 +219,14 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
             if failure:
                 dataset.version(number).report = result.report.to_dict()
             if replacing:
-                services.publish(session, dataset, number)
+                services.publish(session, dataset, number, allow_empty)
             stale = services.prune_versions(session, dataset, instance.settings.keep_versions)
     for location in stale:
         instance.store.drop_version(location)
     if emptied:
         raise IngestError(f"version {number} has 0 records: not published over version {served}, which has records "
-                          f"and stays served (publishing version {number} serves it, or load again allowing an empty "
-                          "version: --allow-empty on the command line, allow_empty=true in the management API)",
+                          f"and stays served (publish version {number} or load again, allowing an empty version: "
+                          "--allow-empty on the command line, allow_empty=true in the management API)",
                           source=path.name)
     return LoadResult(slug, number, publish, result.report)
 
@@ -353,16 +353,16 @@ def check_pipeline(instance: Instance, ref: str, steps: Any) -> list[dict[str, A
     return check(steps, Plan(query, fields, reference, schema_of))
 
 
-def publish(instance: Instance, ref: str, number: int | None = None) -> DatasetVersion:
+def publish(instance: Instance, ref: str, number: int | None = None, allow_empty: bool = False) -> DatasetVersion:
     with instance.session() as session:
         dataset = services.get_dataset(session, ref)
-        return services.publish(session, dataset, number)
+        return services.publish(session, dataset, number, allow_empty)
 
 
-def rollback(instance: Instance, ref: str, to: int | None = None) -> DatasetVersion:
+def rollback(instance: Instance, ref: str, to: int | None = None, allow_empty: bool = False) -> DatasetVersion:
     with instance.session() as session:
         dataset = services.get_dataset(session, ref)
-        return services.rollback(session, dataset, to)
+        return services.rollback(session, dataset, to, allow_empty)
 
 
 def delete(instance: Instance, ref: str) -> None:

@@ -110,6 +110,10 @@ def test_an_empty_upload_over_records_names_the_apis_own_parameter(instance, cli
     assert refused.status_code == 400 and "allow_empty=true" in refused.json()["message"], refused.text
     assert upload(client, "empty", "a.csv", b"a;b\n", allow_empty=True).json()["published"] is True
     assert client.get(f"{MGMT}/datasets/empty").json()["current_version"] == 3
+    assert upload(client, "empty", "a.csv", b"a;b\n1;2\n").status_code == 200  # version 4 served
+    refused = client.post(f"{MGMT}/datasets/empty/rollback", json={"version": 3})
+    assert refused.status_code == 409 and "allow_empty=true" in refused.json()["message"], refused.text
+    assert client.post(f"{MGMT}/datasets/empty/rollback", json={"version": 3, "allow_empty": True}).status_code == 200
 
 
 def test_a_failed_create_from_a_file_leaves_no_dataset(cli, tmp_path):

@@ -80,6 +80,10 @@ class VersionChoice(BaseModel):
     version: int | None = PydanticField(None, ge=1, le=2**62)  # SQLite's integers
 
 
+class PublishChoice(VersionChoice):
+    allow_empty: bool = False  # serve a version of 0 records over one that has records
+
+
 class SourceUrl(BaseModel):
     url: str
     publish: bool = False
@@ -241,13 +245,13 @@ def management_router() -> APIRouter:
         return reload(inst(request), ref)["versions"]
 
     @router.post("/datasets/{ref}/publish", summary="Publish the newest (or a given) ready version")
-    def do_publish(request: Request, ref: str, body: VersionChoice | None = None):
-        version = publish(inst(request), ref, body.version if body else None)
+    def do_publish(request: Request, ref: str, body: PublishChoice | None = None):
+        version = publish(inst(request), ref, body.version if body else None, body.allow_empty if body else False)
         return {"dataset_id": ref, "current_version": version.number}
 
     @router.post("/datasets/{ref}/rollback", summary="Go back to an earlier version")
-    def do_rollback(request: Request, ref: str, body: VersionChoice | None = None):
-        version = rollback(inst(request), ref, body.version if body else None)
+    def do_rollback(request: Request, ref: str, body: PublishChoice | None = None):
+        version = rollback(inst(request), ref, body.version if body else None, body.allow_empty if body else False)
         return {"dataset_id": ref, "current_version": version.number}
 
     @router.post("/datasets/{ref}/reindex", summary="Write a version's index file again (full text, keys)")

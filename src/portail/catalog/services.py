@@ -277,14 +277,24 @@ def fail_version(session: Session, version: DatasetVersion, error: str, report: 
     version.finished_at = now()
 
 
-def publish(session: Session, dataset: Dataset, number: int | None = None) -> DatasetVersion:
-    """Make a ready version current: one row update, so readers switch atomically."""
+def publish(session: Session, dataset: Dataset, number: int | None = None, allow_empty: bool = False) -> DatasetVersion:
+    """Make a ready version current: one row update, so readers switch atomically. A version of
+    0 records is not served over one that has records unless ``allow_empty``: the newest version
+    may be a load that read nothing (a truncated export, a wrong delimiter), and publishing it
+    would empty the dataset, as a reload of it would (``operations.load_file``)."""
     ready = [v for v in dataset.versions if v.status == "ready"]
     if not ready:
         raise CatalogError(f"Dataset {dataset.slug!r} has no loaded version to publish", status=409, code="Conflict")
     version = max(ready, key=lambda v: v.number) if number is None else dataset.version(number)
     if version is None or version.status != "ready":
         raise CatalogError(f"Version {number} of {dataset.slug!r} is not available", status=404, code="NotFound")
+    served = dataset.current
+    if not allow_empty and not version.row_count and served is not None and served.number != version.number \
+            and (served.row_count or 0) > 0:
+        raise CatalogError(f"Version {version.number} of {dataset.slug!r} has 0 records: not published over version "
+                           f"{served.number}, which has {served.row_count:,} and stays served (allow an empty version: "
+                           "--allow-empty on the command line, allow_empty=true in the management API)",
+                           status=409, code="Conflict")
     dataset.current_version = version.number
     dataset.records_count = version.row_count or 0
     dataset.modified = dataset.data_processed = version.published_at = now()
@@ -294,14 +304,15 @@ def publish(session: Session, dataset: Dataset, number: int | None = None) -> Da
     return version
 
 
-def rollback(session: Session, dataset: Dataset, to: int | None = None) -> DatasetVersion:
-    """Go back to an older ready version (by default the newest one older than current)."""
+def rollback(session: Session, dataset: Dataset, to: int | None = None, allow_empty: bool = False) -> DatasetVersion:
+    """Go back to an older ready version (by default the newest one older than current), under
+    ``publish``'s rule for an empty version."""
     if to is None:
         older = [v for v in dataset.versions if v.status == "ready" and v.number < (dataset.current_version or 0)]
         if not older:
             raise CatalogError(f"Dataset {dataset.slug!r} has no earlier version to roll back to", status=409, code="Conflict")
         to = max(older, key=lambda v: v.number).number
-    return publish(session, dataset, to)
+    return publish(session, dataset, to, allow_empty)
 
 
 def prune_versions(session: Session, dataset: Dataset, keep: int) -> list[str]:
