@@ -401,7 +401,8 @@ def dataset_delete(slug: str, yes: bool = typer.Option(False, "--yes", help="Do 
 
 
 @app.command("serve")
-def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None, min=1, max=65535),
+def serve(host: Optional[str] = typer.Option(None, help="Address to listen on (default PORTAIL_HOST, else 127.0.0.1)."),
+          port: Optional[int] = typer.Option(None, min=1, max=65535, help="Port (default PORTAIL_PORT, else 8000)."),
           workers: int = typer.Option(1, min=1, help="Server processes (each attaches version files read-only).")):
     """Serve the portals and APIs."""
     import uvicorn
