@@ -169,3 +169,14 @@ def test_serve_with_a_bad_token_file_says_which_in_one_line(cli, tmp_path):
     (home / "management-token").mkdir()
     folder = cli("serve", ok=False)
     assert "management-token: Is a directory" in folder.output
+
+
+def test_an_override_of_a_field_the_version_lacks_is_noted_and_can_be_removed(cli, tmp_path):
+    cli("dataset", "create", "qa", "--title", "QA", "--from", _csv(tmp_path / "one.csv", "code;b\n01001;2\n"))
+    saved = cli("dataset", "field", "qa", "cdoe", "--type", "text").output
+    assert "override saved" in saved and "the served version has no field 'cdoe' (its fields: code, b)" in saved
+    assert "no field" not in cli("dataset", "field", "qa", "code", "--label", "Code INSEE").output
+    assert "override removed" in cli("dataset", "field", "qa", "cdoe", "--clear").output
+    assert list(json.loads(cli("dataset", "show", "qa", "--json").output)["field_overrides"]) == ["code"]
+    refused = cli("dataset", "field", "qa", "cdoe", "--clear", ok=False)
+    assert refused.exit_code == 1 and "No override is recorded for field 'cdoe' of 'qa'; overrides: code" in refused.output

@@ -290,15 +290,26 @@ def dataset_field(
         help="An annotation, repeatable, replacing those set before: facet, disjunctive, hierarchical=/, "
              "multivalued=;, facetsort=-count, sortable, id, unit=€, decimals=2, timeserie_precision=day"),
     clear_annotations: bool = typer.Option(False, "--clear-annotations", help="Remove the field's annotations"),
+    clear: bool = typer.Option(False, "--clear", help="Forget every override of the field (type, label, description, "
+                               "annotations), e.g. one set on a misspelt name"),
 ):
     """Override a field's type, label, description or annotations (Opendatasoft's: a facet, its
     sort, a hierarchy, values split on a separator…); applies from the next load on."""
     instance = _instance()
     annotations = {} if clear_annotations else _annotations(annotate) if annotate else None
     with _errors(), instance.session() as session:
-        services.set_field_override(session, services.get_dataset(session, slug), name, type=type, label=label,
-                                    description=description, annotations=annotations)
-    out.print(f"{slug}.{name}: override saved; run `portail dataset reload {slug}` to apply it")
+        dataset = services.get_dataset(session, slug)
+        if clear:
+            services.clear_field_override(session, dataset, name)
+        else:
+            services.set_field_override(session, dataset, name, type=type, label=label,
+                                        description=description, annotations=annotations)
+        served = [f.name for f in services.current_fields(dataset)]
+    out.print(f"{slug}.{name}: override {'removed' if clear else 'saved'}; run `portail dataset reload {slug}` to apply it")
+    if served and name not in served and not clear:
+        # kept (a later file may bring the field), but a misspelt name would be ignored at every load
+        out.print(f"note: the served version has no field {name!r} (its fields: {', '.join(served)}); the override "
+                  f"applies once a load has one; `--clear` removes it")
 
 
 @dataset_app.command("meta")

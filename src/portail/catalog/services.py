@@ -220,6 +220,18 @@ def set_field_override(session: Session, dataset: Dataset, name: str, **changes:
     return dataset
 
 
+def clear_field_override(session: Session, dataset: Dataset, name: str) -> Dataset:
+    """Forget every choice recorded for one field (a misspelt name's included)."""
+    overrides = dict(dataset.field_overrides or {})
+    if name not in overrides:
+        raise CatalogError(f"No override is recorded for field {name!r} of {dataset.slug!r}"
+                           + (f"; overrides: {', '.join(sorted(overrides))}" if overrides else ""), status=404, code="NotFound")
+    del overrides[name]
+    dataset.field_overrides = overrides
+    dataset.modified = dataset.metadata_processed = now()
+    return dataset
+
+
 def current_fields(dataset: Dataset) -> list[Field]:
     version = dataset.current
     return fields_from_json(version.fields) if version else []
