@@ -180,3 +180,14 @@ def test_an_override_of_a_field_the_version_lacks_is_noted_and_can_be_removed(cl
     assert list(json.loads(cli("dataset", "show", "qa", "--json").output)["field_overrides"]) == ["code"]
     refused = cli("dataset", "field", "qa", "cdoe", "--clear", ok=False)
     assert refused.exit_code == 1 and "No override is recorded for field 'cdoe' of 'qa'; overrides: code" in refused.output
+
+
+def test_a_type_no_value_reads_as_is_refused_and_the_served_version_stays(cli, tmp_path):
+    """Some values failing a forced type are counted; all of them would publish the column empty."""
+    cli("dataset", "create", "qa", "--title", "QA", "--from", _csv(tmp_path / "one.csv", "caisse;n\nCNAV;1\nMSA;douze\n"))
+    cli("dataset", "field", "qa", "n", "--type", "int")
+    assert "field 'n': 1 values could not be read" in cli("dataset", "reload", "qa").output  # one of two: loaded
+    cli("dataset", "field", "qa", "caisse", "--type", "int")
+    refused = cli("dataset", "reload", "qa", ok=False)
+    assert refused.exit_code == 1 and "field 'caisse': none of its 2 values reads as int" in refused.output
+    assert _served(cli, "qa") == 2

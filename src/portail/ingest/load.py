@@ -200,6 +200,7 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
                           exp.Table(this=exp.to_identifier("records"), db=exp.to_identifier("build")), execute,
                           lambda q: con.execute(q.sql(dialect="duckdb")).to_arrow_table().to_pylist())
         field_reports = _field_reports(con, fields, inferred, raw)
+        _refuse_unread_fields(field_reports, inferred, raw.source)
         report = IngestReport(source=raw.source, rows=rows, seconds=round(time.monotonic() - started, 3),
                               notes=list(raw.notes), fields=field_reports, processors=steps)
         info = build.finish({"fields": [f.to_dict() for f in fields], "report": report.to_dict()})
@@ -256,6 +257,18 @@ def _reference_schema(con, reference) -> Callable[[str], list[Field]] | None:
         return fields_from_json(json.loads(meta)["fields"])
 
     return schema
+
+
+def _refuse_unread_fields(reports: list[FieldReport], inferred: dict[str, Inferred], source: str) -> None:
+    """Refuse a version in which a field with values has none left: every value failed the
+    type a publisher forced on it (an override, a ``set_type`` step), and publishing it would
+    serve the column empty. Some values failing is counted and said; all of them is a mistake."""
+    for r in reports:
+        markers = inferred[r.name].tokens if r.name in inferred else 0
+        if r.rejected and r.rejected + markers >= r.values:
+            raise IngestError(f"field {r.name!r}: none of its {r.rejected:,} values reads as {r.type}; check the "
+                              "type its override or a set_type step gives it (`portail dataset field`, the pipeline)",
+                              source=source)
 
 
 def _field_reports(con, fields: list[Field], inferred: dict[str, Inferred], raw: RawTable) -> list[FieldReport]:
