@@ -102,6 +102,9 @@ def test_files_that_cannot_be_read_are_one_line_errors(cli, tmp_path):
     binary = tmp_path / "binary.yaml"
     binary.write_bytes(b"\xff\xfe\x00\x81steps")
     assert "binary.yaml: not UTF-8 text" in cli("dataset", "pipeline", "qa", "--set", str(binary), ok=False).output
+    broken = _csv(tmp_path / "broken.yaml", "- processor: rename\n  from: a\n  to: x: y\n")
+    said = " ".join(cli("dataset", "pipeline", "qa", "--set", broken, ok=False).output.split())
+    assert "broken.yaml: line 3, column 8: mapping values are not allowed here" in said and "unicode string" not in said
 
 
 @pytest.mark.parametrize("variable, value, said", [

@@ -384,6 +384,18 @@ def dataset_pipeline(slug: str, set_file: Optional[Path] = typer.Option(None, "-
                 out.print(yaml.safe_dump(dataset.pipeline or [], allow_unicode=True, sort_keys=False) or "[]")
 
 
+def _yaml_problem(error) -> str:
+    """A YAML error as one line naming where it is (``line 3, column 6: mapping values are not
+    allowed here``): PyYAML's own text names ``"<unicode string>"`` and spreads the snippet over
+    lines that a one-line message flattens into noise."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is None or not problem:
+        return " ".join(str(error).split())
+    context = getattr(error, "context", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" + (f" ({context})" if context else "")
+
+
 def _pipeline_file(instance: Instance, slug: str, path: Path) -> list[dict]:
     """The steps of a pipeline file, checked as the next load would run them (``check_pipeline``);
     any problem is said with the file's name."""
@@ -396,7 +408,7 @@ def _pipeline_file(instance: Instance, slug: str, path: Path) -> list[dict]:
     except UnicodeDecodeError as error:
         raise CatalogError(f"{path}: not UTF-8 text (byte {error.start:,})") from None
     except yaml.YAMLError as error:
-        raise CatalogError(f"{path}: {' '.join(str(error).split())}") from None
+        raise CatalogError(f"{path}: {_yaml_problem(error)}") from None
     except (IngestError, CatalogError) as error:
         raise CatalogError(f"{path}: {error.message}") from None
 
