@@ -142,7 +142,10 @@ def provision(session: Session, config: OidcConfig, claims: dict[str, Any], *, i
     user = session.scalar(select(User).where(User.login == login).options(selectinload(User.groups)))
     if user is None:
         user = services.create_user(session, login, role=config.default_role, display_name=claims.get("name"),
-                                    email=claims.get("email"), actor="sso", ip=ip)
+                                    # the provider's word, kept only when it has an address's shape: a
+                                    # malformed claim must not stop its user from signing in
+                                    email=claims.get("email") if services.plausible_email(claims.get("email")) else None,
+                                    actor="sso", ip=ip)
     if not user.is_active:
         record(session, "login.failure", target=f"user:{login}", detail={"reason": "disabled", "via": "oidc"}, ip=ip,
                at=at)

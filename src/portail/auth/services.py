@@ -33,6 +33,13 @@ from portail.auth.principal import Principal, principal_for_user
 from portail.catalog.models import Dataset
 
 LOGIN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,149}$")
+#: An address's shape (one @, a dotted domain, no spaces): a typo caught when the account is
+#: made, not when a message bounces. Deliverability is the mail server's to tell.
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+
+
+def plausible_email(email: str | None) -> bool:
+    return email is not None and len(email) <= 254 and EMAIL.match(email) is not None
 GROUP_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 MAX_FILTER_LENGTH = 2000
 
@@ -62,6 +69,8 @@ def create_user(session: Session, login: str, *, role: str = "viewer", display_n
     if not LOGIN.match(login):
         raise bad_request(f"Invalid login {login!r}: lowercase letters, digits and . _ @ + - only")
     _check_role(role)
+    if email is not None and not plausible_email(email):
+        raise bad_request(f"Invalid email {email!r}: an address such as jeanne.martin@example.org")
     if session.scalar(select(User.id).where(User.login == login)) is not None:
         raise conflict(f"A user {login!r} already exists")
     if password is not None:
