@@ -22,7 +22,10 @@ from pathlib import Path
 
 import pyogrio
 
-CE_FAILURE = 3  # CPLErr: CE_None, CE_Debug, CE_Warning, CE_Failure, CE_Fatal
+CE_WARNING, CE_FAILURE = 2, 3  # CPLErr: CE_None, CE_Debug, CE_Warning, CE_Failure, CE_Fatal
+#: Warnings that say a feature lost data, which is a failure for the portal: GDAL gives a GeoJSON
+#: geometry of an unknown type ({"type": "Blob"}, or none) a null geometry, and only warns.
+DATA_LOST = ("Unsupported geometry type detected",)
 _HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_char_p)
 _FUNCTION_PREFIX = re.compile(r"^\w+\(\):\s*")
 
@@ -45,8 +48,9 @@ def _library() -> ctypes.CDLL | None:
 
 @contextmanager
 def gdal_failures() -> Iterator[list[str]]:
-    """The messages of the failures GDAL reports in this thread meanwhile (warnings are dropped),
-    each without the name of the GDAL function that raised it."""
+    """The messages of the failures GDAL reports in this thread meanwhile, each without the name
+    of the GDAL function that raised it. Warnings are dropped, but those that say data was lost
+    (``DATA_LOST``)."""
     failures: list[str] = []
     library = _library()
     if library is None:
@@ -54,8 +58,9 @@ def gdal_failures() -> Iterator[list[str]]:
         return
 
     def collect(kind: int, _number: int, message: bytes | None) -> None:
-        if kind >= CE_FAILURE:
-            failures.append(_FUNCTION_PREFIX.sub("", (message or b"").decode("utf-8", errors="replace")))
+        text = _FUNCTION_PREFIX.sub("", (message or b"").decode("utf-8", errors="replace"))
+        if kind >= CE_FAILURE or (kind == CE_WARNING and text.startswith(DATA_LOST)):
+            failures.append(text)
 
     handler = _HANDLER(collect)  # referenced until popped: GDAL keeps only the pointer
     library.CPLPushErrorHandler(handler)

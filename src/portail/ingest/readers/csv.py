@@ -19,6 +19,10 @@ one (padding it with nulls would hide a shifted or truncated line). This also ke
 parallel scanner on every file, big ones included: it cannot pad short rows in a file whose
 quoted fields hold line breaks.
 
+DuckDB reads no record, without an error, below a header that is malformed CSV for the
+delimiter (a forced ``,`` on a ``;`` file with quoted labels): a file with data lines from which
+no record was read is refused, naming its first malformed line.
+
 When DuckDB rejects a file, the file is re-read with Python's ``csv`` module to find the
 exact line and reason, so the error points a person at the problem.
 """
@@ -95,6 +99,31 @@ def detect_encoding(path: Path) -> str:
                           "file in one encoding, or force one with --encoding)", source=path.name,
                           line=_first_undecodable_line(path, "utf-8"))
     return "cp1252" if cp1252_possible else "latin-1"
+
+
+def _garbled_utf8(path: Path, encoding: str) -> str | None:
+    """The note for a forced single-byte encoding (latin-1, cp1252…) on a file that is valid
+    UTF-8 holding non-ASCII text, whose accented letters it turns into mojibake. The forced
+    encoding is applied (the publisher may know better), but not silently. Reading stops at the
+    first byte that is not UTF-8: a file really in that encoding is rarely read far."""
+    if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") or len("é".encode().decode(encoding, "replace")) != 2:
+        return None  # not a single-byte encoding
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    example = None
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                text = decoder.decode(chunk)
+                if example is None and not text.isascii():
+                    example = next(c for c in text if not c.isascii())
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return None
+    if example is None:
+        return None
+    garbled = example.encode("utf-8").decode(encoding, errors="replace")
+    return (f"encoding forced to {encoding}, but the file is valid UTF-8: its non-ASCII letters read wrongly, "
+            f"{example!r} as {garbled!r} (force utf-8, or let the encoding be detected)")
 
 
 def _holds_french_utf8(chunk: bytes) -> bool:
@@ -174,8 +203,9 @@ def _read_sample(path: Path) -> str:
     return data.decode("utf-8", errors="ignore").lstrip("\ufeff")
 
 
-def _header(sample: str, delimiter: str, source: str) -> tuple[list[str], int]:
-    """The header's labels and its line (1-based). Title and blank lines above it are skipped by
+def _header(sample: str, delimiter: str, source: str) -> tuple[list[str], int, int]:
+    """The header's labels, its first line and its last line (1-based; a quoted label may hold
+    a line break). Title and blank lines above it are skipped by
     the spreadsheets' rule (``detect_header``): a line filling fewer than half the cells of the
     widest of the first lines, or holding mostly numbers, is not the header."""
     rows: list[list[str]] = []
@@ -196,7 +226,7 @@ def _header(sample: str, delimiter: str, source: str) -> tuple[list[str], int]:
     filled = [sum(bool(cell.strip()) for cell in row) for row in rows]
     if any(filled[above] >= filled[found] for above in range(found)):  # as full as the header: a record, not a title
         found = next(index for index, count in enumerate(filled) if count)
-    return [h.strip() for h in rows[found]], (ends[found - 1] + 1 if found else 1)
+    return [h.strip() for h in rows[found]], (ends[found - 1] + 1 if found else 1), ends[found]
 
 
 def locate_error(path: Path, delimiter: str, width: int, max_line_bytes: int, header_line: int = 1) \
@@ -216,6 +246,39 @@ def locate_error(path: Path, delimiter: str, width: int, max_line_bytes: int, he
             if "unexpected end of data" in str(error):
                 return record_end + 1, "a quoted field opened here is never closed"
             return reader.line_num, f"malformed CSV ({error})"
+    return None
+
+
+def _shown(delimiter: str) -> str:
+    return {"\t": "tab"}.get(delimiter, repr(delimiter))
+
+
+def _looks_separated_by(sample: str, delimiter: str) -> str | None:
+    """Another delimiter the sniffer finds in the first lines, splitting them in several fields."""
+    sniffed = sniff_delimiter(sample)
+    if sniffed == delimiter:
+        return None
+    first = next((line for line in sample.splitlines() if line.strip()), "")
+    try:
+        fields = next(csv.reader([first], delimiter=sniffed, quotechar='"'), [])
+    except csv.Error:
+        return None
+    return sniffed if len(fields) > 1 else None
+
+
+def _first_data_line(path: Path, delimiter: str, header_end: int, max_line_bytes: int) -> int | None:
+    """The first line below the header (ending on ``header_end``) that holds a record."""
+    csv.field_size_limit(max(max_line_bytes, 1 << 20))
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, quotechar='"')
+        start = 0
+        try:
+            for row in reader:
+                if start >= header_end and any(cell.strip() for cell in row):
+                    return start + 1
+                start = reader.line_num
+        except csv.Error:
+            return start + 1
     return None
 
 
@@ -250,6 +313,8 @@ def read_csv(path: Path, options: ReadOptions) -> RawTable:
     except LookupError:
         raise IngestError(f"unknown encoding {encoding!r}", source=source) from None
     if encoding not in ("utf-8", "utf-8-sig", "utf8"):
+        if options.encoding and (note := _garbled_utf8(path, encoding)):
+            notes.append(note)
         try:
             utf8_path = transcode_to_utf8(path, encoding, None)
         except UnicodeError:
@@ -259,8 +324,11 @@ def read_csv(path: Path, options: ReadOptions) -> RawTable:
     delimiter = options.delimiter or ("\t" if options.format == "tsv" else sniff_delimiter(sample))
     if len(delimiter) != 1 or delimiter in "\"\r\n":
         raise IngestError(f"invalid delimiter {delimiter!r}: one character, not a quote or a line break", source=source)
-    notes.append("delimiter " + {"\t": "tab"}.get(delimiter, repr(delimiter)))
-    labels, header_line = _header(sample, delimiter, source)
+    notes.append("delimiter " + _shown(delimiter))
+    labels, header_line, header_end = _header(sample, delimiter, source)
+    if options.delimiter and len(labels) == 1 and (looks := _looks_separated_by(sample, delimiter)):
+        notes.append(f"the forced delimiter {_shown(delimiter)} is not in the header: one column per line "
+                     f"(the file looks {_shown(looks)}-separated)")
     if header_line > 1:
         notes.append(f"header on line {header_line} ({header_line - 1} line(s) above it skipped)")
     names = unique_names(labels)
@@ -276,6 +344,29 @@ def read_csv(path: Path, options: ReadOptions) -> RawTable:
             f"max_line_size={int(options.max_line_bytes)}, buffer_size={max(2 * int(options.max_line_bytes), 32 << 20)}, "
             f"parallel=true)"
         )
+        # DuckDB reads no record at all, and says nothing, when the header line is malformed CSV
+        # for the delimiter (a forced ',' on a ';' file with quoted labels): a file with data
+        # lines must never load empty without an error.
+        if con.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone() is None:
+            if (error := nothing_read()) is not None:
+                raise error
+
+    def nothing_read() -> IngestError | None:
+        """The error for a file whose records all vanished: its first malformed line, else its
+        first data line; None when the file holds no data line (a header alone is no error)."""
+        hint = ""
+        if options.delimiter and (looks := _looks_separated_by(sample, delimiter)):
+            hint = f"; the file looks {_shown(looks)}-separated, but the delimiter was forced to {_shown(delimiter)}"
+        try:
+            found = locate_error(utf8_path, delimiter, len(names), options.max_line_bytes, header_end)
+        except UnicodeError:
+            return not_in_encoding(path, encoding)
+        if found:
+            return IngestError(f"no record could be read: {found[1]}{hint}", source=source, line=found[0])
+        first = _first_data_line(utf8_path, delimiter, header_end, options.max_line_bytes)
+        if first is None:
+            return None
+        return IngestError(f"no record could be read from this line on{hint}", source=source, line=first)
 
     def diagnose(error: Exception) -> IngestError:
         if "Maximum line size" in str(error):

@@ -22,7 +22,10 @@ what GDAL leaves to the caller:
   written, other numbers as GDAL prints them. Only properties holding an object or an array stay JSON.
 * **Features GDAL cannot read** (a GeoJSON geometry whose coordinates are strings, which GDAL
   turns into a null geometry and a message on stderr) refuse the file, naming the feature:
-  ``_gdal_errors`` collects GDAL's failures while each batch is read.
+  ``_gdal_errors`` collects GDAL's failures while each batch is read. A geometry of a type GDAL
+  does not know (``{"type": "Blob"}``, or none) only gets a warning and a null geometry from
+  GDAL: it is refused too, the feature and the type found in the file. A ring GEOS refuses (too
+  short, unclosed) is refused with the reason.
 * **Degenerate polygons** (a ring of fewer than three distinct positions) refuse the file,
   naming the feature, as unreadable and out-of-range geometries do: a map cannot draw them and
   a spatial filter cannot match them.
@@ -36,6 +39,7 @@ import base64
 import codecs
 import json
 import re
+import struct
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,7 +58,7 @@ from pyproj import CRS, Transformer
 from portail.ingest.archive import remove_tree, safe_extract
 from portail.ingest.errors import IngestError
 from portail.ingest.readers._common import BATCH_ROWS, batch_stager, first_line, make_table
-from portail.ingest.readers._gdal_errors import gdal_failures
+from portail.ingest.readers._gdal_errors import DATA_LOST, gdal_failures
 from portail.ingest.types import RawTable, ReadOptions, Stager
 from portail.schema import FieldType, unique_names
 
@@ -381,8 +385,67 @@ def _geometries(wkb: pa.Array, offset: int, source: str) -> np.ndarray:
     except shapely.errors.GEOSException:
         bad = next((i for i, v in enumerate(values)
                     if v is not None and shapely.from_wkb(v, on_invalid="ignore") is None), 0)
-        raise IngestError(f"feature {offset + bad + 1}: unreadable geometry", source=source,
-                          field="geo_shape") from None
+        raise IngestError(f"feature {offset + bad + 1}: unreadable geometry ({_wkb_problem(values[bad])})",
+                          source=source, field="geo_shape") from None
+
+
+def _wkb_problem(value: bytes) -> str:
+    """Why GEOS refuses a geometry GDAL handed out (GDAL accepts an unclosed or too short ring):
+    the first too short line or ring, or unclosed ring, found by walking the WKB; else GEOS's
+    own message."""
+    try:
+        found = _walk_wkb(memoryview(value), 0)[1]
+    except (IndexError, ValueError, struct.error):
+        found = None
+    if found:
+        return found
+    try:
+        shapely.from_wkb(value)
+    except shapely.errors.GEOSException as error:
+        return re.sub(r"^\w+Exception:\s*", "", str(error).strip())[:300] or "invalid geometry"
+    return "invalid geometry"
+
+
+def _walk_wkb(data: memoryview, at: int) -> tuple[int, str | None]:
+    """(the offset past the geometry at ``at``, its first problem or None), for ISO and EWKB."""
+    order = "<" if data[at] == 1 else ">"
+    (code,) = struct.unpack_from(order + "I", data, at + 1)
+    at += 5
+    dims = 2 + bool(code & 0x80000000) + bool(code & 0x40000000)
+    if code & 0x20000000:  # EWKB SRID
+        at += 4
+    code &= 0x0FFFFFFF
+    dims += {1: 1, 2: 1, 3: 2}.get(code // 1000, 0)
+    kind = code % 1000
+    step = 8 * dims
+    if kind == 1:
+        return at + step, None
+    if kind == 2:
+        (count,) = struct.unpack_from(order + "I", data, at)
+        problem = f"a line needs at least 2 positions, this one has {count}" if count == 1 else None
+        return at + 4 + count * step, problem
+    if kind == 3:
+        (rings,) = struct.unpack_from(order + "I", data, at)
+        at += 4
+        problem = None
+        for _ in range(rings):
+            (count,) = struct.unpack_from(order + "I", data, at)
+            at += 4
+            if problem is None and 0 < count < 4:
+                problem = f"a polygon ring needs at least 4 positions, this one has {count}"
+            elif problem is None and count and data[at:at + step] != data[at + (count - 1) * step:at + count * step]:
+                problem = "a polygon ring is not closed: its first and last positions differ"
+            at += count * step
+        return at, problem
+    if kind in (4, 5, 6, 7):
+        (parts,) = struct.unpack_from(order + "I", data, at)
+        at += 4
+        problem = None
+        for _ in range(parts):
+            at, found = _walk_wkb(data, at)
+            problem = problem or found
+        return at, problem
+    raise ValueError(f"WKB geometry type {code}")
 
 
 def _check_polygons(geometries: np.ndarray, offset: int, source: str) -> None:
@@ -450,7 +513,7 @@ def _batches(dataset: Dataset, columns: list[Column], geometry: Geometry | None,
                                   f"({first_line(error, dataset.path.parent)})", source=source) from None
             failure = failure or next(iter(failures), None)
             if failure is not None:
-                _check_failure(batch, geometry, offset, source, failure)
+                _check_failure(batch, geometry, offset, source, failure, dataset)
             arrays = [c.convert(batch.column(c.source)) for c in columns]
             if geometry is not None:
                 arrays += _wkb(batch.column(geometry.source), geometry, transformer, offset, source)
@@ -460,18 +523,81 @@ def _batches(dataset: Dataset, columns: list[Column], geometry: Geometry | None,
         raise IngestError(f"unreadable data ({failure})", source=source)
 
 
-def _check_failure(batch: pa.RecordBatch, geometry: Geometry | None, offset: int, source: str, failure: str) -> None:
+def _check_failure(batch: pa.RecordBatch, geometry: Geometry | None, offset: int, source: str, failure: str,
+                   dataset: Dataset) -> None:
     """Name the feature GDAL failed on: the first whose geometry came out null. GDAL's message
     does not say which feature it was, and GDAL parses ahead of the batches it hands out (a small
     GeoJSON whole, on the first batch), so the feature is looked for in this batch and the next
-    ones; a file that also holds features without geometry may have one of those named instead."""
+    ones; a file that also holds features without geometry may have one of those named instead.
+    A GeoJSON geometry of an unknown type is found in the file itself, with its type."""
     if geometry is None:
         raise IngestError(f"unreadable data after feature {offset} ({failure})", source=source)
+    if dataset.driver == "GeoJSON" and failure.startswith(DATA_LOST):
+        found = _unknown_geojson_geometry(dataset.path)
+        if found is not None:
+            raise IngestError(f"feature {found[0] + 1}: unreadable geometry ({found[1]})", source=source,
+                              field="geo_shape")
     lost = batch.column(geometry.source).is_null()
     if pc.any(lost).as_py():
         index = int(pc.index(lost, True).as_py())
         raise IngestError(f"feature {offset + index + 1}: unreadable geometry ({failure})", source=source,
                           field="geo_shape")
+
+
+GEOJSON_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
+                 "GeometryCollection")
+
+
+def _unknown_geometry(geometry: Any) -> str | None:
+    """What is wrong with a GeoJSON geometry GDAL does not know (None: a known type, or null)."""
+    if geometry is None:
+        return None
+    if not isinstance(geometry, dict):
+        return f"the geometry is not a JSON object but {json.dumps(geometry)[:60]}"
+    kind = geometry.get("type")
+    if kind is None:
+        return 'the geometry has no "type"'
+    if kind not in GEOJSON_TYPES:
+        return f"unknown geometry type {json.dumps(kind)[:60]}; GeoJSON's are {', '.join(GEOJSON_TYPES)}"
+    if kind == "GeometryCollection":
+        return next(filter(None, map(_unknown_geometry, geometry.get("geometries") or [])), None)
+    return None
+
+
+def _unknown_geojson_geometry(path: Path) -> tuple[int, str] | None:
+    """The first feature of a GeoJSON FeatureCollection whose geometry has a type GDAL does not
+    know, and why: GDAL only warns that some feature "gets NULL geometry". The features are
+    decoded one by one, the file read in chunks (this runs once, on the error path)."""
+    decoder = json.JSONDecoder()
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            buffer, pos = "", 0
+            while (start := re.search(r'"features"\s*:\s*\[', buffer)) is None:
+                chunk = handle.read(1 << 20)
+                if not chunk or len(buffer) > 64 << 20:
+                    return None
+                buffer += chunk
+            pos, index, ended = start.end(), 0, False
+            while True:
+                while pos < len(buffer) and buffer[pos] in " \t\r\n,":
+                    pos += 1
+                if pos < len(buffer) and buffer[pos] == "]":
+                    return None
+                try:
+                    feature, end = decoder.raw_decode(buffer, pos)
+                except json.JSONDecodeError:
+                    if ended:
+                        return None
+                    chunk = handle.read(max(1 << 20, len(buffer) - pos))
+                    ended = not chunk
+                    buffer, pos = buffer[pos:] + chunk, 0
+                    continue
+                problem = _unknown_geometry(feature.get("geometry")) if isinstance(feature, dict) else None
+                if problem:
+                    return index, problem
+                index, pos = index + 1, end
+    except OSError:
+        return None
 
 
 def _wkb(wkb: pa.Array, geometry: Geometry, transformer: Transformer | None, offset: int,
