@@ -194,3 +194,17 @@ def test_a_type_no_value_reads_as_is_refused_and_the_served_version_stays(cli, t
     refused = cli("dataset", "reload", "qa", ok=False)
     assert refused.exit_code == 1 and "field 'caisse': none of its 2 values reads as int" in refused.output
     assert _served(cli, "qa") == 2
+
+
+def test_a_failed_create_under_a_former_id_gives_it_back_to_the_renamed_dataset(cli, tmp_path):
+    """A dataset created under a renamed dataset's former id takes it (and says so); one whose
+    first load fails is removed, and the former id reaches the renamed dataset again."""
+    cli("dataset", "create", "laposte", "--title", "P", "--from", _csv(tmp_path / "one.csv", "cp;nom\n01000;Bourg\n"))
+    cli("dataset", "meta", "laposte", "--rename", "laposte-cp")
+    bad = tmp_path / "bad.csv"
+    bad.write_text('a;b\n1;2\n3;"4\n', encoding="utf-8")
+    assert "bad.csv, line 3" in cli("dataset", "create", "laposte", "--title", "X", "--from", str(bad), ok=False).output
+    assert json.loads(cli("dataset", "show", "laposte", "--json").output)["dataset_id"] == "laposte-cp"
+    created = cli("dataset", "create", "laposte", "--title", "X", "--from", _csv(tmp_path / "two.csv", "a;b\n1;2\n")).output
+    assert "note: 'laposte' was a former id of 'laposte-cp'" in created
+    assert json.loads(cli("dataset", "show", "laposte", "--json").output)["title"] == "X"

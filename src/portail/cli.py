@@ -24,8 +24,8 @@ from portail.catalog import services
 from portail.catalog.services import CatalogError
 from portail.ingest.errors import IngestError
 from portail.ingest.types import ReadOptions
-from portail.operations import (Instance, check_pipeline, delete, fetch, is_url, load_file, open_instance, publish,
-                                 reindex, reload_source, rollback)
+from portail.operations import (Instance, check_pipeline, created_for_first_load, delete, fetch, is_url, load_file,
+                                 open_instance, publish, reindex, reload_source, rollback)
 
 app = typer.Typer(help="Portail open data portal: datasets, versions, server.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Create, load, publish and inspect datasets.", no_args_is_help=True)
@@ -151,17 +151,15 @@ def dataset_create(
     can be run again once the file is fixed)."""
     instance = _instance()
     with _errors():
-        with instance.session() as session:
-            dataset = services.create_dataset(session, slug, title, portals=services.portals_from_option(portal),
-                                              **({"description": description} if description else {}))
-            uid = dataset.uid
-        if source:
-            try:
+        portals = services.portals_from_option(portal)
+        with created_for_first_load(instance, slug, title, portals=portals,
+                                    **({"description": description} if description else {})) as created:
+            if source:
                 _load(instance, slug, source, _options(format, encoding, delimiter, sheet), publish_now)
-            except BaseException:
-                delete(instance, uid)
-                raise
-        out.print(f"created {slug} ({uid})")
+        out.print(f"created {slug} ({created.uid})")
+        if created.took_former_id_of:
+            out.print(f"note: {slug!r} was a former id of {created.took_former_id_of!r}: calls and links using it "
+                      "now reach this new dataset")
 
 
 @dataset_app.command("ingest")

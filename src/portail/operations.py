@@ -12,6 +12,8 @@ import logging
 import shutil
 import tempfile
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -363,6 +365,33 @@ def rollback(instance: Instance, ref: str, to: int | None = None, allow_empty: b
     with instance.session() as session:
         dataset = services.get_dataset(session, ref)
         return services.rollback(session, dataset, to, allow_empty)
+
+
+@contextmanager
+def created_for_first_load(instance: Instance, slug: str, title: str, **metadata: Any) -> Iterator[CreatedDataset]:
+    """A new dataset whose first load runs in the ``with`` block: all or nothing (CLI and
+    management API alike). If the block fails, the dataset is removed, so the same call can be
+    made again once the file is fixed, and a former id of a renamed dataset it took (its
+    ``dataset_id``) is given back: applications built on that id keep reading the renamed one."""
+    with instance.session() as session:
+        owner = services.alias_owner(session, slug)
+        created = CreatedDataset(services.create_dataset(session, slug, title, **metadata).uid,
+                                 owner.slug if owner else None)
+        owner_uid = owner.uid if owner else None
+    try:
+        yield created
+    except BaseException:
+        delete(instance, created.uid)
+        if owner_uid is not None:
+            with instance.session() as session:
+                services.restore_alias(session, slug, owner_uid)
+        raise
+
+
+@dataclass(frozen=True)
+class CreatedDataset:
+    uid: str
+    took_former_id_of: str | None  # the renamed dataset whose former id the new one now holds
 
 
 def delete(instance: Instance, ref: str) -> None:

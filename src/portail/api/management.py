@@ -21,7 +21,8 @@ from portail.api.errors import ApiError
 from portail.catalog import services
 from portail.catalog.models import Dataset
 from portail.ingest.types import ReadOptions
-from portail.operations import Instance, attach, check_pipeline, delete, fetch, load_file, publish, reindex, rollback
+from portail.operations import (Instance, attach, check_pipeline, created_for_first_load, delete, fetch, load_file,
+                                 publish, reindex, rollback)
 from portail.schema import FieldType
 
 
@@ -180,14 +181,9 @@ def management_router() -> APIRouter:
         # the id it will retry with, and a 409).
         path = fetch(instance, body.source_url) if body.source_url else None
         try:
-            with instance.session() as session:
-                services.create_dataset(session, body.dataset_id, body.title, **metadata)
-            if path is not None:
-                try:
+            with created_for_first_load(instance, body.dataset_id, body.title, **metadata):
+                if path is not None:
                     load_file(instance, body.dataset_id, path, source=body.source_url)
-                except Exception:
-                    delete(instance, body.dataset_id)
-                    raise
         finally:
             if path is not None:
                 path.unlink(missing_ok=True)

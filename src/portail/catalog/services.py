@@ -180,6 +180,21 @@ def rename_dataset(session: Session, dataset: Dataset, new_slug: str) -> Dataset
     return dataset
 
 
+def alias_owner(session: Session, slug: str) -> Dataset | None:
+    """The renamed dataset ``slug`` is a former id of, if any."""
+    alias = session.get(DatasetAlias, slug)
+    return None if alias is None else session.get(Dataset, alias.dataset_id)
+
+
+def restore_alias(session: Session, slug: str, owner_uid: str) -> None:
+    """Give a former id back to its renamed dataset (a creation under it that failed)."""
+    owner = session.scalar(select(Dataset).where(Dataset.uid == owner_uid))
+    if owner is not None and session.get(DatasetAlias, slug) is None and \
+            session.scalar(select(Dataset.id).where(Dataset.slug == slug)) is None:
+        owner.aliases.append(DatasetAlias(slug=slug, created_at=now()))
+        session.flush()
+
+
 def _release_alias(session: Session, slug: str) -> None:
     """A dataset created or renamed to a former id of another takes that id back."""
     alias = session.get(DatasetAlias, slug)
