@@ -10,6 +10,7 @@ the zone is only a way of writing them, so the conversion is done here and nowhe
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import date, datetime
 from typing import Any
@@ -37,8 +38,10 @@ def output_expression(f: Field) -> exp.Expression:
 
 
 def record_value(f: Field, value: Any, tz: ZoneInfo | None = None) -> Any:
-    """A stored value as JSON; datetimes written in ``tz`` (UTC when not given)."""
-    if value is None:
+    """A stored value as JSON; datetimes written in ``tz`` (UTC when not given). A NaN or an
+    infinity (a Parquet file's missing float, as pandas writes it) is null: JSON has no such
+    number, and ``/records`` writes null too (``api.serialize``)."""
+    if value is None or (type(value) is float and not math.isfinite(value)):
         return None
     if f.type == FieldType.GEO_SHAPE:
         return {"type": "Feature", "geometry": json.loads(value), "properties": {}}

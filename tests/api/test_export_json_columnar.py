@@ -119,12 +119,12 @@ def test_edge_values_are_the_record_writer_bytes(fmt, zone_name, use_labels):
     assert written(fmt, FIELDS, batches, options) == reference(fmt, FIELDS, batches, options)
 
 
-def test_nan_and_infinity_are_written_as_before():
-    """Python's encoder writes a NaN double as ``NaN`` and infinities as ``Infinity``, which no
-    strict JSON reader takes: kept as the exports always wrote them (not a change of this rewrite)."""
+def test_nan_and_infinity_are_null():
+    """JSON has no NaN or infinity (Python's encoder wrote ``NaN`` and ``Infinity``, which no
+    strict reader takes): they are null, as on ``/records``."""
     fields = [Field("x", "x", FieldType.DOUBLE)]
     batch = pa.RecordBatch.from_pydict({"x": [math.nan, math.inf, -math.inf, 1.0]})
-    assert written("jsonl", fields, [batch], ExportOptions()) == b'{"x":NaN}\n{"x":Infinity}\n{"x":-Infinity}\n{"x":1.0}\n'
+    assert written("jsonl", fields, [batch], ExportOptions()) == b'{"x":null}\n{"x":null}\n{"x":null}\n{"x":1.0}\n'
 
 
 def test_no_record_at_all():
@@ -243,3 +243,26 @@ def test_real_exports_are_the_record_writer_bytes(instance, slug, fmt, params):
         records = TestClient(create_app(instance)).get(f"/api/explore/v2.1/catalog/datasets/{slug}/records",
                                                         params={"limit": 20}).json()["results"]
         assert json.loads(response.content)[:20] == records
+
+
+def test_a_parquet_files_nan_reads_as_null_on_records_and_exports(tmp_path):
+    """pandas writes a missing float as NaN in Parquet: /records answered 500 (the encoder refused
+    NaN), the JSON export wrote ``NaN``. Both write null; an aggregate over them too."""
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "mesures.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3, 4], "x": [1.5, math.nan, math.inf, -math.inf]}), source)
+    instance = published_instance(tmp_path / "home", Published("mesures", source))
+    try:
+        client = TestClient(create_app(instance))
+        base = "/api/explore/v2.1/catalog/datasets/mesures"
+        page = client.get(f"{base}/records", params={"order_by": "id"})
+        assert page.status_code == 200, page.text
+        assert [r["x"] for r in page.json()["results"]] == [1.5, None, None, None]
+        assert client.get(f"{base}/records", params={"select": "avg(x) as m"}).json()["results"] == [{"m": None}]
+        assert [r["x"] for r in json.loads(client.get(f"{base}/exports/json", params={"order_by": "id"}).content)] \
+            == [1.5, None, None, None]
+        v1 = client.get("/api/records/1.0/search/", params={"dataset": "mesures", "sort": "-id"})
+        assert v1.status_code == 200 and [r["fields"].get("x") for r in v1.json()["records"]] == [1.5, None, None, None]
+    finally:
+        instance.store.close()

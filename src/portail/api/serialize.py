@@ -7,6 +7,7 @@ here and nowhere else; record values are shaped by ``portail.values``, shared wi
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -42,7 +43,23 @@ _SLICE = 100
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=jsonable_encoder)
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=jsonable_encoder)
+    except ValueError:  # a NaN or an infinity (a float column of a Parquet file, an aggregate of one)
+        return json.dumps(_finite(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"),
+                          default=jsonable_encoder)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with its NaNs and infinities null, as the exports write them (``values.record_value``):
+    JSON has no such numbers, and Python's encoder refused the whole answer (a 500)."""
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _written(value: Any, depth: int = 2) -> str:
