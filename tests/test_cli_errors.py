@@ -196,6 +196,14 @@ def test_a_type_no_value_reads_as_is_refused_and_the_served_version_stays(cli, t
     assert _served(cli, "qa") == 2
 
 
+def test_a_pipeline_that_leaves_a_field_without_values_still_loads(cli, tmp_path):
+    """Values counted in the file, typed values after the steps: a skip that drops every row
+    holding an amount is no type error."""
+    cli("dataset", "create", "sk", "--title", "SK", "--from", _csv(tmp_path / "sk.csv", "kind,amount\nx,12\nx,15\ny,\ny,\n"))
+    cli("dataset", "pipeline", "sk", "--set", _csv(tmp_path / "sk.yaml", "- processor: skip\n  where: kind = 'x'\n"))
+    assert "version 2 published: 2 records" in cli("dataset", "reload", "sk").output
+
+
 def test_a_failed_create_under_a_former_id_gives_it_back_to_the_renamed_dataset(cli, tmp_path):
     """A dataset created under a renamed dataset's former id takes it (and says so); one whose
     first load fails is removed, and the former id reaches the renamed dataset again."""

@@ -200,7 +200,8 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
                           exp.Table(this=exp.to_identifier("records"), db=exp.to_identifier("build")), execute,
                           lambda q: con.execute(q.sql(dialect="duckdb")).to_arrow_table().to_pylist())
         field_reports = _field_reports(con, fields, inferred, raw)
-        _refuse_unread_fields(field_reports, inferred, raw.source)
+        if not pipeline:  # a step may drop rows or null a column: counted after it, values are not the file's
+            _refuse_unread_fields(field_reports, inferred, raw.source)
         report = IngestReport(source=raw.source, rows=rows, seconds=round(time.monotonic() - started, 3),
                               notes=list(raw.notes), fields=field_reports, processors=steps)
         info = build.finish({"fields": [f.to_dict() for f in fields], "report": report.to_dict()})
@@ -261,13 +262,14 @@ def _reference_schema(con, reference) -> Callable[[str], list[Field]] | None:
 
 def _refuse_unread_fields(reports: list[FieldReport], inferred: dict[str, Inferred], source: str) -> None:
     """Refuse a version in which a field with values has none left: every value failed the
-    type a publisher forced on it (an override, a ``set_type`` step), and publishing it would
-    serve the column empty. Some values failing is counted and said; all of them is a mistake."""
+    type a publisher's override forced on it, and publishing it would serve the column empty.
+    Some values failing is counted and said; all of them is a mistake. (A pipeline's
+    ``set_type`` step has its own ``on_error: fail``.)"""
     for r in reports:
         markers = inferred[r.name].tokens if r.name in inferred else 0
         if r.rejected and r.rejected + markers >= r.values:
             raise IngestError(f"field {r.name!r}: none of its {r.rejected:,} values reads as {r.type}; check the "
-                              "type its override or a set_type step gives it (`portail dataset field`, the pipeline)",
+                              "type its override gives it (`portail dataset field`)",
                               source=source)
 
 
