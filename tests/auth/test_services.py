@@ -34,9 +34,10 @@ def test_users_and_groups(catalog):
         alice = services.create_user(s, " Alice ", role="publisher", display_name="Alice Martin",
                                      email="alice@example.org")
         services.create_user(s, "bob")
-        for typo in ("notanemail", "eve@", "eve@example", "eve @example.org", "eve@@example.org"):
+        for typo in ("notanemail", "eve@", "eve@example", "eve @example.org", "eve@@example.org", "eve@example.org\n"):
             with pytest.raises(AuthError, match="Invalid email"):
                 services.create_user(s, "eve", email=typo)
+        assert not any(services.plausible_email(claim) for claim in (123, ["eve@example.org"], None, {"a": 1}))
         group = services.create_group(s, "Statisticiens", "Le service statistique")
         assert services.add_member(s, group, alice) is True
         assert services.add_member(s, group, alice) is False

@@ -35,11 +35,12 @@ from portail.catalog.models import Dataset
 LOGIN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,149}$")
 #: An address's shape (one @, a dotted domain, no spaces): a typo caught when the account is
 #: made, not when a message bounces. Deliverability is the mail server's to tell.
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 
 
-def plausible_email(email: str | None) -> bool:
-    return email is not None and len(email) <= 254 and EMAIL.match(email) is not None
+def plausible_email(email: object) -> bool:
+    """Whether ``email`` is a text with an address's shape (an SSO claim may be anything)."""
+    return isinstance(email, str) and len(email) <= 254 and EMAIL.fullmatch(email) is not None
 GROUP_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 MAX_FILTER_LENGTH = 2000
 
