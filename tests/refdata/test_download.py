@@ -104,3 +104,17 @@ def test_a_file_that_fails_to_load_is_not_taken_for_installed(instance, refdata,
         assert served.current_version == 1 and served.extra_metas["sha256"] == hashlib.sha256(good).hexdigest()
     contours.write_bytes(good)
     assert "ref-src-regions-contours: unchanged, 13 records (vintage 2018)" in list(install(instance, folder, only=["regions"]))
+
+
+def test_a_version_served_by_other_means_is_reloaded(instance, mirror, tmp_path):
+    """The digest says which file the install published, not what is served since: after an
+    ingest of another file, the reinstall loads the reference file again."""
+    list(install(instance, only=["regions"], mirror=mirror))
+    from portail.operations import load_file
+
+    fake = tmp_path / "fake.csv"
+    fake.write_text("REG,LIBELLE\n99,Nulle part\n", encoding="utf-8")
+    load_file(instance, "ref-src-cog-regions", fake, publish=True)
+    lines = list(install(instance, only=["regions"], mirror=mirror))
+    assert lines[0] == "ref-src-cog-regions: 18 records (vintage 2026)" and "unchanged" in lines[1]
+    assert _versions(instance, ["ref-src-cog-regions"]) == [3]

@@ -149,13 +149,17 @@ DERIVED = [
 ]
 
 
-def _ensure(instance: Instance, dataset_id: str, title: str, extra: dict) -> None:
+def _ensure(instance: Instance, dataset_id: str, title: str, extra: dict, installed: bool = False) -> None:
+    """The reference dataset, created if need be, with ``extra`` in its metadata; ``installed``:
+    its served version is the one the install made or kept (``_installed_rows``)."""
     with instance.session() as session:
         try:
             dataset = services.get_dataset(session, dataset_id)
         except services.NotFound:
             dataset = services.create_dataset(session, dataset_id, title, portals=["public", "internal"],
                                               themes=["Référentiels"], language="fr", update_frequency="annual")
+        if installed:
+            extra = {**extra, "installed_version": dataset.current_version}
         services.update_metadata(session, dataset, extra_metas={**(dataset.extra_metas or {}), "reference": True, **extra},
                                  license=extra.get("licence"))
 
@@ -193,6 +197,12 @@ def _build_derived(instance: Instance, derived: Derived) -> int:
             with instance.session() as session:
                 services.fail_version(session, services.get_dataset(session, uid).version(number), str(error)[:500])
             raise IngestError(f"could not build {derived.dataset_id}: {str(error).splitlines()[0][:300]}") from None
+        if info.row_count == 0:  # its inputs do not join (a file of another layout): the served table stays
+            instance.store.drop_version(info.location)
+            with instance.session() as session:
+                services.fail_version(session, services.get_dataset(session, uid).version(number), "0 records")
+            raise IngestError(f"could not build {derived.dataset_id}: its inputs give 0 records; the version served "
+                              "stays")
         # Indexed before it is published, as a reload is: these tables are served on both
         # portals (a commune or a SIRET looked up by code, Sirene searched by name), and were
         # served without indexes, every such call scanning the table.
@@ -269,7 +279,7 @@ def install(instance: Instance, from_dir: Path | None = None, only: list[str] | 
                 _ensure(instance, source.dataset_id, source.title,
                         {k: metas[k] for k in ("source_url", "vintage", "licence")})
                 rows = load_file(instance, source.dataset_id, path, publish=True, source=origin).report.rows
-            _ensure(instance, source.dataset_id, source.title, metas)
+            _ensure(instance, source.dataset_id, source.title, metas, installed=True)
         finally:
             if not from_dir:
                 path.unlink(missing_ok=True)
@@ -282,20 +292,22 @@ def install(instance: Instance, from_dir: Path | None = None, only: list[str] | 
             if kept is None:
                 _ensure(instance, derived.dataset_id, derived.title, {"derived_from": sorted(set(derived.inputs.values()))})
                 rows = _build_derived(instance, derived)
-                _ensure(instance, derived.dataset_id, derived.title, inputs)
+                _ensure(instance, derived.dataset_id, derived.title, inputs, installed=True)
             yield f"{derived.dataset_id}: " + (f"{rows:,} records" if kept is None else f"unchanged, {kept:,} records")
 
 
 def _installed_rows(instance: Instance, dataset_id: str, metas: dict) -> int | None:
-    """The rows of a reference dataset's published version when it was installed with these
-    metadata (a file's digest, a derived table's input versions), else None: load it."""
+    """The rows of a reference dataset's published version when the install published it with
+    these metadata (a file's digest, a derived table's input versions), else None: load it. A
+    version served since by other means (an ingest, a rollback) is not the file's."""
     with instance.session() as session:
         try:
             dataset = services.get_dataset(session, dataset_id)
         except services.NotFound:
             return None
         recorded = dataset.extra_metas or {}
-        if dataset.current is None or any(recorded.get(k) != v for k, v in metas.items()):
+        if dataset.current is None or recorded.get("installed_version") != dataset.current_version or \
+                any(recorded.get(k) != v for k, v in metas.items()):
             return None
         return dataset.current.row_count
 
