@@ -159,3 +159,21 @@ def test_revocation_by_owner_admin_or_nobody_else(sqlite_catalog):
         listed = [keys.status_of(k).to_dict() for k in keys.list_keys(s, services.get_user(s, "bob"))]
     assert [(k["name"], k["state"]) for k in listed] == [("one", "revoked"), ("two", "revoked"), ("default", "active")]
     assert all(set(k) >= {"id", "prefix", "scopes"} and "secret_hash" not in k for k in listed)
+
+
+def test_an_expiry_given_in_another_zone_keeps_its_instant(catalog):
+    """SQLite hands the column back without its zone, read as UTC: a key asked to expire at
+    midnight +02:00 lived two hours longer."""
+    from datetime import timezone
+
+    paris_summer = timezone(timedelta(hours=2))
+    asked = (T0 + timedelta(days=3)).astimezone(paris_summer)
+    with transaction(catalog) as s:
+        key, secret = services.create_api_key(s, services.create_user(s, "zed"), expires_at=asked)
+        key_id = key.id
+    with transaction(catalog) as s:
+        stored = s.get(ApiKey, key_id).expires_at
+    assert stored.replace(tzinfo=stored.tzinfo or UTC) == asked
+    assert _verify(catalog, secret, asked - timedelta(minutes=1)) is not None
+    with pytest.raises(AuthError):
+        _verify(catalog, secret, asked + timedelta(minutes=1))

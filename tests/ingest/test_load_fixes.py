@@ -73,7 +73,8 @@ def test_a_very_long_upload_name_is_shortened_and_nothing_is_left_behind(client,
     loaded = upload(client, "long", stem + ".csv", b"code;nom\n1;a\n")
     assert loaded.status_code == 200, loaded.text
     assert records(instance, "long") == [{"code": "1", "nom": "a"}]
-    assert client.get(f"{MGMT}/datasets/long").json()["versions"][0]["source"] == stem + ".csv"
+    source = client.get(f"{MGMT}/datasets/long").json()["versions"][0]["source"]  # the name it was saved under
+    assert source.endswith(".csv") and stem.startswith(source[:-4]) and len(source.encode()) <= 120
     refused = upload(client, "long", stem + ".csv", b"code;nom\n1;a;b\n")
     assert refused.status_code == 400 and ".csv, line 2: 3 fields" in refused.json()["message"], refused.text
     assert list(instance.settings.uploads_dir.iterdir()) == []
@@ -124,3 +125,45 @@ def test_a_failed_create_from_a_file_leaves_no_dataset(cli, tmp_path):
     assert "bad.csv, line 2: 3 fields where the header has 2" in refused and "created" not in refused
     assert "once" not in cli("dataset", "list").output
     assert "version 1 published: 1 records" in cli("dataset", "create", "once", "--title", "O", "--from", str(good)).output
+
+
+def test_an_uploads_name_is_never_a_path_a_reload_would_read(instance, client, tmp_path):
+    """The name sent was kept as the version's source: "/srv/…/secret.csv" made `dataset reload`
+    publish that server file."""
+    from portail.catalog.services import CatalogError
+    from portail.operations import reload_source
+
+    secret = tmp_path / "secret.csv"
+    secret.write_text("secret\nS3CRET\n", encoding="utf-8")
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "t2", "title": "T"})
+    response = client.post(f"{MGMT}/datasets/t2/data", params={"publish_now": True},
+                           files={"file": (str(secret), io.BytesIO(b"a;b\n1;2\n"), "text/csv")})
+    assert response.status_code == 200, response.text
+    assert client.get(f"{MGMT}/datasets/t2").json()["versions"][-1]["source"] == "secret.csv"
+    with pytest.raises(CatalogError, match="cannot be read again"):
+        reload_source(instance, "t2")
+
+
+@pytest.mark.parametrize("body, said", [
+    ('{"extra_metas": {"a": NaN}}', "extra_metas.a: nan is not a number JSON can carry"),
+    ('{"extra_metas": {"a": [1e999]}}', "extra_metas.a: inf is not a number JSON can carry"),
+    ('{"title": "\\ud800"}', "title: a lone surrogate"),
+    ('{"description": "a\\u0000b"}', "description: a NUL character"),
+])
+def test_what_no_json_answer_could_carry_back_is_refused(instance, client, body, said):
+    """Stored, a NaN made every listing of the management API a 500."""
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "t1", "title": "T"})
+    refused = client.patch(f"{MGMT}/datasets/t1", content=body, headers={"Content-Type": "application/json"})
+    assert refused.status_code == 400 and said in refused.text, refused.text
+    assert client.get(f"{MGMT}/datasets").status_code == 200 and client.get(f"{MGMT}/datasets/t1").json()["title"] == "T"
+
+
+def test_a_dataset_id_cannot_be_a_uid(instance, client):
+    """A dataset is found by its uid under the same name: "da_…" as an id hid the new dataset
+    behind the one whose uid it was, or took that one's address by a rename."""
+    first = client.post(f"{MGMT}/datasets", json={"dataset_id": "t1", "title": "T"}).json()
+    for request in (lambda: client.post(f"{MGMT}/datasets", json={"dataset_id": first["dataset_uid"], "title": "impostor"}),
+                    lambda: client.patch(f"{MGMT}/datasets/t1", json={"dataset_id": "da_0000000a"})):
+        refused = request()
+        assert refused.status_code == 400 and "'da_' starts the datasets' uids" in refused.text, refused.text
+    assert client.get(f"{MGMT}/datasets/{first['dataset_uid']}").json()["title"] == "T"

@@ -8,6 +8,7 @@ token is configured.
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 from datetime import date
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, UploadFile
-from pydantic import BaseModel, ConfigDict, Field as PydanticField
+from pydantic import BaseModel, ConfigDict, Field as PydanticField, model_validator
 
 from portail.api.errors import ApiError
 from portail.catalog import services
@@ -37,7 +38,39 @@ def require_manager(request: Request) -> None:
         allow(who, "manage_users")
 
 
-class Metadata(BaseModel):
+def _storable(value: Any, where: str) -> None:
+    """Refuse what the catalogue would store but no JSON answer can carry back (Python's parser
+    takes ``NaN`` and ``\\ud800``): a NaN or an infinity broke every listing of the management
+    API (a 500 on each dataset), a lone surrogate the creation itself, a NUL the database."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where}: {value} is not a number JSON can carry")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where}: a NUL character is not text")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{where}: a lone surrogate (\\ud800-\\udfff) is not text") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key, where)
+            _storable(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _storable(item, where)
+
+
+class Storable(BaseModel):
+    """A body whose values are stored and served again: text and JSON numbers only."""
+
+    @model_validator(mode="after")
+    def _check_storable(self) -> "Storable":
+        for name in type(self).model_fields:
+            _storable(getattr(self, name), name)
+        return self
+
+
+class Metadata(Storable):
     model_config = ConfigDict(extra="forbid")
     title: str | None = None
     description: str | None = None
@@ -68,7 +101,7 @@ class DatasetUpdate(Metadata):
     dataset_id: str | None = PydanticField(default=None, description="New slug; the uid never changes.")
 
 
-class FieldOverride(BaseModel):
+class FieldOverride(Storable):
     model_config = ConfigDict(extra="forbid")
     type: FieldType | None = None
     label: str | None = None
@@ -218,7 +251,9 @@ def management_router() -> APIRouter:
         path = _save_upload(instance, file)
         try:
             options = ReadOptions(format=format, encoding=encoding, delimiter=delimiter, sheet=sheet)
-            result = load_file(instance, ref, path, options=options, publish=publish_now, source=file.filename,
+            # the name it was saved under, never a path: a reload cannot read an upload again,
+            # and a name sent as "/etc/…" made `dataset reload` publish that server file
+            result = load_file(instance, ref, path, options=options, publish=publish_now, source=path.name,
                                allow_empty=allow_empty)
         finally:
             shutil.rmtree(path.parent, ignore_errors=True)  # the upload's own folder

@@ -123,8 +123,12 @@ def create_key(session: Session, user: User, name: str = "default", *, scopes: I
     at = at or now()
     if not user.is_active:
         raise bad_request(f"User {user.login!r} is disabled; enable it before giving it a key")
-    if expires_at is not None and aware(expires_at) <= at:
-        raise bad_request("An API key's expiry date must be in the future")
+    if expires_at is not None:
+        # in UTC: SQLite hands the column back without its zone, which ``aware`` reads as UTC
+        # (a key asked to expire at 00:00+02:00 lived until 02:00)
+        expires_at = aware(expires_at).astimezone(UTC)
+        if expires_at <= at:
+            raise bad_request("An API key's expiry date must be in the future")
     name = (name or "default").strip()[:200] or "default"
     secret = new_secret()
     key = ApiKey(id=_new_id(session), user=user, name=name, secret_hash=digest(secret), prefix=secret[:10],

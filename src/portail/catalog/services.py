@@ -118,6 +118,8 @@ def _check_slug(slug: str) -> None:
     if not SLUG.match(slug):
         raise CatalogError(f"Invalid dataset_id {slug!r}: lowercase letters, digits, '-' and '_' only, "
                            "starting with a letter or a digit")
+    if slug.startswith("da_"):  # a dataset is found by its uid (``da_…``) under the same name
+        raise CatalogError(f"Invalid dataset_id {slug!r}: 'da_' starts the datasets' uids, not their ids")
 
 
 def create_dataset(session: Session, slug: str, title: str, **metadata: Any) -> Dataset:
