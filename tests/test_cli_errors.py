@@ -143,6 +143,8 @@ def test_out_of_range_numbers_are_refused(cli):
     ("{processor: reproject, x: a, y: b, from_epsg: 99999}", "unknown EPSG code 99999"),
     ("{processor: reproject, x: a, y: b, from_epsg: abc}", "wrong type or value"),
     ("{processor: admin_divisions, field: a, reference: nosuch}", "unknown reference dataset 'nosuch'"),
+    ("{processor: concat, fields: [], output: c}", "parameter 'fields' needs at least one item"),
+    ("{processor: transpose, fields: [], key: k, value: v}", "parameter 'fields' needs at least one item"),
 ])
 def test_a_pipeline_is_checked_when_set(cli, tmp_path, step, said):
     cli("dataset", "create", "qa", "--title", "QA", "--from", _csv(tmp_path / "one.csv", "a;b\n1;2\n"))

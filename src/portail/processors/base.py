@@ -162,6 +162,8 @@ def require(params: dict[str, Any], key: str, step: str, kind: type = str) -> An
         value = [v.strip() for v in value.split(",") if v.strip()]
     if not isinstance(value, kind):
         raise IngestError(f"pipeline step {step}: parameter {key!r} must be a {kind.__name__}")
+    if kind is list and not value:  # refused when set, not at the next load with the engine's words
+        raise IngestError(f"pipeline step {step}: parameter {key!r} needs at least one item")
     return value
 
 
