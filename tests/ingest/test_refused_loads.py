@@ -89,6 +89,16 @@ def test_a_malformed_header_above_well_formed_records_is_refused(instance, tmp_p
     assert caught.value.line == 1 and caught.value.message.startswith("no record could be read: malformed CSV")
 
 
+@pytest.mark.parametrize("delimiter", ["\x00", "\x1f", "\x7f"])
+def test_a_control_character_is_no_delimiter(instance, tmp_path, delimiter):
+    """The engine's own parser error came out (``unterminated quoted string``) for a NUL."""
+    path = tmp_path / "c.csv"
+    path.write_text("a;b\n1;2\n", encoding="utf-8")
+    with pytest.raises(IngestError, match="invalid delimiter .*a control character"):
+        load(instance, path, delimiter=delimiter)
+    assert load(instance, path, delimiter="\t") is not None  # a tab is one
+
+
 def test_a_forced_delimiter_absent_from_the_file_reads_one_column_with_a_note(instance, tmp_path):
     """One column per line is legitimate (a one-column file): loaded, but the note says what happened."""
     path = tmp_path / "plain.csv"

@@ -322,8 +322,9 @@ def read_csv(path: Path, options: ReadOptions) -> RawTable:
         cleanup.append(utf8_path)
     sample = _read_sample(utf8_path)
     delimiter = options.delimiter or ("\t" if options.format == "tsv" else sniff_delimiter(sample))
-    if len(delimiter) != 1 or delimiter in "\"\r\n":
-        raise IngestError(f"invalid delimiter {delimiter!r}: one character, not a quote or a line break", source=source)
+    if len(delimiter) != 1 or delimiter in "\"\r\n" or (delimiter != "\t" and not delimiter.isprintable()):
+        raise IngestError(f"invalid delimiter {delimiter!r}: one character, not a quote, a line break or a control "
+                          "character (a tab is one)", source=source)
     notes.append("delimiter " + _shown(delimiter))
     labels, header_line, header_end = _header(sample, delimiter, source)
     if options.delimiter and len(labels) == 1 and (looks := _looks_separated_by(sample, delimiter)):
