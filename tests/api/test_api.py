@@ -148,6 +148,9 @@ def test_management_lifecycle(client):
                                   "url": "odsfile://Notice Équipements.pdf", "id": "notice_equipements_pdf"}
     downloaded = client.get(listed[0]["href"].replace("http://testserver", ""))
     assert downloaded.content == b"%PDF-1.4" and downloaded.headers["content-type"] == "application/pdf"
+    # the type it was uploaded as, never sniffed from its bytes (an HTML file sent as text is not a page)
+    assert downloaded.headers["x-content-type-options"] == "nosniff"
+    assert client.get(f"{EXPLORE}/catalog/datasets").headers["x-content-type-options"] == "nosniff"
     assert client.get(f"{EXPLORE}/catalog/datasets/equipements/attachments/nope").status_code == 404
     assert client.delete(f"{MGMT}/datasets/equipements").status_code == 204
     assert client.get(f"{MGMT}/datasets/equipements").status_code == 404

@@ -77,6 +77,7 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD"], allow_headers=["*"],
                        expose_headers=EXPOSED_HEADERS)
     app.add_middleware(BodyLimitMiddleware, limit=instance.settings.max_upload_bytes)
+    app.add_middleware(NoSniffMiddleware)
     app.add_exception_handler(LoginRequired, login_redirect)
     from portail.web.auth_routes import auth_router
     from portail.web.oauth_routes import oauth_router
@@ -165,6 +166,30 @@ class PortalHostMiddleware:
                 scope = {**scope, "path": portal.root + scope["path"],
                          "raw_path": (portal.root + scope["path"]).encode()}
         await self.app(scope, receive, send)
+
+
+class NoSniffMiddleware:
+    """Every answer says ``X-Content-Type-Options: nosniff``: a browser takes a file for the type
+    it is served as, never for what its bytes look like (an attachment uploaded as text/plain
+    holding HTML and script is not run as a page, an export is not guessed into one)."""
+
+    HEADER = (b"x-content-type-options", b"nosniff")
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_header(message):
+            if message["type"] == "http.response.start" and \
+                    not any(k.lower() == self.HEADER[0] for k, _ in message.get("headers", [])):
+                message = {**message, "headers": [*message.get("headers", []), self.HEADER]}
+            await send(message)
+
+        await self.app(scope, receive, with_header)
 
 
 class HeadAsGetMiddleware:
