@@ -167,3 +167,12 @@ def test_a_dataset_id_cannot_be_a_uid(instance, client):
         refused = request()
         assert refused.status_code == 400 and "'da_' starts the datasets' uids" in refused.text, refused.text
     assert client.get(f"{MGMT}/datasets/{first['dataset_uid']}").json()["title"] == "T"
+
+
+def test_metadata_a_period_ends_after_it_starts_and_no_list_is_null(instance, client):
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "t1", "title": "T", "temporal_start": "2020-01-01"})
+    refused = client.patch(f"{MGMT}/datasets/t1", json={"temporal_end": "2019-12-31"})
+    assert refused.status_code == 400 and "temporal_end (2019-12-31) is before temporal_start (2020-01-01)" in refused.text
+    assert client.patch(f"{MGMT}/datasets/t1", json={"temporal_end": "2020-01-01"}).status_code == 200
+    emptied = client.patch(f"{MGMT}/datasets/t1", json={"themes": None, "keywords": None}).json()
+    assert (emptied["themes"], emptied["keywords"]) == ([], [])

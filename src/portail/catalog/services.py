@@ -85,6 +85,9 @@ def _check_metadata(values: dict[str, Any]) -> dict[str, Any]:
             raise CatalogError(f"Portals must be a non-empty subset of {', '.join(PORTALS)}")
     if clean.get("update_frequency") not in (None, *FREQUENCIES):
         raise CatalogError(f"update_frequency must be one of {', '.join(FREQUENCIES)}")
+    for key in ("themes", "keywords"):  # "none" is an empty list, as a new dataset's
+        if key in clean and clean[key] is None:
+            clean[key] = []
     if "title" in clean and (clean["title"] is None or not clean["title"].strip()):
         raise CatalogError("A dataset needs a title")
     if clean.get("license_url") is not None:
@@ -128,6 +131,7 @@ def create_dataset(session: Session, slug: str, title: str, **metadata: Any) -> 
         raise CatalogError(f"A dataset {slug!r} already exists", status=409, code="Conflict")
     metadata.setdefault("portals", ["public"])
     clean = _check_metadata({"title": title, **metadata})
+    _check_period(clean.get("temporal_start"), clean.get("temporal_end"))
     _release_alias(session, slug)
     stamp = now()
     defaults = {"themes": [], "keywords": [], "extra_metas": {}}
@@ -159,10 +163,18 @@ def list_datasets(session: Session, portal: str | None = None) -> list[Dataset]:
 
 
 def update_metadata(session: Session, dataset: Dataset, **values: Any) -> Dataset:
-    for key, value in _check_metadata(values).items():
+    clean = _check_metadata(values)
+    _check_period(clean.get("temporal_start", dataset.temporal_start), clean.get("temporal_end", dataset.temporal_end))
+    for key, value in clean.items():
         setattr(dataset, key, value)
     dataset.modified = dataset.metadata_processed = now()
     return dataset
+
+
+def _check_period(start: date | None, end: date | None) -> None:
+    """A temporal coverage ends after it starts (DCAT's ``dct:temporal`` would say otherwise)."""
+    if start is not None and end is not None and end < start:
+        raise CatalogError(f"temporal_end ({end.isoformat()}) is before temporal_start ({start.isoformat()})")
 
 
 def rename_dataset(session: Session, dataset: Dataset, new_slug: str) -> Dataset:
