@@ -37,6 +37,8 @@ def test_operator_manages_users_groups_keys_and_audit(site):
         == "InvalidRESTParameterError"
     assert client.post(f"{API}/groups", json={"name": "agents"}, headers=OP).status_code == 201
     assert client.put(f"{API}/groups/agents/members/bob", headers=OP).json()["members"] == ["bob"]
+    nobody = client.post(f"{API}/apikeys", json={}, headers=OP)  # the operator is no user: it names one
+    assert nobody.status_code == 400 and "login is required" in nobody.json()["message"]
     created = client.post(f"{API}/apikeys", json={"login": "bob", "scopes": ["read"]}, headers=OP).json()
     assert created["key"].startswith("pk_")
     listed = client.get(f"{API}/apikeys", headers=OP).json()["results"]

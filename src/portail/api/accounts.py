@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from portail.api.errors import ApiError
+from portail.api.errors import ApiError, invalid_parameter
 from portail.auth import Principal, can, keys, oauth2, ratelimit, services, sessions
 from portail.auth.audit import query as audit_query
 from portail.auth.models import ApiKey, Group, User
@@ -254,8 +254,10 @@ def accounts_router() -> APIRouter:
     @router.post("/apikeys", status_code=201, summary="Create an API key: the key is in this response only")
     def create_key(request: Request, body: KeyCreate):
         who = caller(request)
+        if not (body.login or who.login):  # the operator (management token) is no user: it names one
+            raise invalid_parameter("login is required: the user the key is for")
         with db(request) as s:
-            user = services.get_user(s, body.login or who.login or "")
+            user = services.get_user(s, body.login or who.login)
             if not may_manage_keys_of(who, user.id):
                 raise ApiError(403, "Forbidden", "You may only create API keys for yourself.")
             uids = [_listed_dataset(s, who, ref).uid for ref in body.datasets] if body.datasets is not None else None
