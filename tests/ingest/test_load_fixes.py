@@ -176,3 +176,12 @@ def test_metadata_a_period_ends_after_it_starts_and_no_list_is_null(instance, cl
     assert client.patch(f"{MGMT}/datasets/t1", json={"temporal_end": "2020-01-01"}).status_code == 200
     emptied = client.patch(f"{MGMT}/datasets/t1", json={"themes": None, "keywords": None}).json()
     assert (emptied["themes"], emptied["keywords"]) == ([], [])
+
+
+def test_a_version_is_a_json_integer(instance, client):
+    """``true`` and ``"1"`` were taken for version 1."""
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "t1", "title": "T"})
+    assert upload(client, "t1", "a.csv", b"a;b\n1;2\n").status_code == 200
+    for body in ({"version": True}, {"version": "1"}, {"version": 1.5}):
+        assert client.post(f"{MGMT}/datasets/t1/publish", json=body).status_code == 400, body
+    assert client.post(f"{MGMT}/datasets/t1/publish", json={"version": 1}).status_code == 200

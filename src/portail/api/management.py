@@ -111,7 +111,7 @@ class FieldOverride(Storable):
 
 class VersionChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int | None = PydanticField(None, ge=1, le=2**62)  # SQLite's integers
+    version: int | None = PydanticField(None, ge=1, le=2**62, strict=True)  # SQLite's integers; true is no version
 
 
 class PublishChoice(VersionChoice):
