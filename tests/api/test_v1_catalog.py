@@ -235,3 +235,24 @@ def test_the_legacy_download_link_serves_every_export_format(client):
             assert legacy.headers["content-type"] == export.headers["content-type"]
     assert client.get(base, params={"format": "shp"}).status_code == 400  # no geo field: the export's own 400
     assert client.get(base, params={"format": "nope"}).status_code == 400
+
+
+def test_the_facets_a_publisher_set_are_those_the_widgets_list(tmp_path, refdata):
+    """ods-widgets list a dataset's facets from extra_metas.asset_content_configuration.facets
+    (``ODS.Dataset``): a bare <ods-facets> showed none."""
+    from fastapi.testclient import TestClient
+
+    from portail.api import create_app
+    from tests.conftest import Published, published_instance
+
+    source = refdata / "referentiels" / "cog2026_regions.csv"
+    instance = published_instance(tmp_path / "home", Published("regions", source, annotations={
+        "libelle": {"facet": [], "facetsort": ["alphanum"]}, "reg": {"facet": [], "disjunctive": []}}))
+    try:
+        dataset = TestClient(create_app(instance)).get("/api/datasets/1.0/regions/", params={"extrametas": "true"}).json()
+        names = [f["name"] for f in dataset["fields"]]
+        expected = sorted([{"field_name": "reg", "disjunctive": True}, {"field_name": "libelle", "sort": "alphanum"}],
+                          key=lambda f: names.index(f["field_name"]))
+        assert dataset["extra_metas"]["asset_content_configuration"]["facets"] == expected
+    finally:
+        instance.store.close()

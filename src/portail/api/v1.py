@@ -593,6 +593,18 @@ def v1_router(portal: str = "public") -> APIRouter:
         return ClosingStreamingResponse(chunks, media_type=fmt.media_type,
                                  headers={"Content-Disposition": f'attachment; filename="{ds.slug}.{fmt.extension}"'})
 
+    def _configured_facets(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The fields annotated ``facet``, in their order, as the back office's facet settings
+        (``field_name``, and ``disjunctive``/``sort`` when annotated): what ods-widgets list."""
+        facets = []
+        for f in fields:
+            annotations = f.get("annotations") or {}
+            if "facet" in annotations:
+                sort = annotations.get("facetsort")
+                facets.append({"field_name": f["name"], **({"disjunctive": True} if "disjunctive" in annotations else {}),
+                               **({"sort": sort[0]} if sort else {})})
+        return facets
+
     def _v1_dataset(v2: dict[str, Any]) -> dict[str, Any]:
         """A dataset as v1 writes it, from its v2.1 object (``dataset_json``): its fields'
         annotations as v1's list of ``{name, args}`` (ods-widgets' value formatter filters it
@@ -604,8 +616,10 @@ def v1_router(portal: str = "public") -> APIRouter:
         return {"datasetid": v2["dataset_id"], "has_records": v2["has_records"], "features": v2["features"], "fields": fields,
                 "attachments": v2["attachments"], "data_visible": v2["data_visible"],
                 "alternative_exports": v2["alternative_exports"],
-                # ods-widgets read extra_metas.visualization unguarded (a calendar's tooltip threw)
-                "extra_metas": {"visualization": {}, "explore": dict(v2["metas"].get("explore") or {})},
+                # ods-widgets read extra_metas.visualization unguarded (a calendar's tooltip threw),
+                # and a dataset's facets from asset_content_configuration (a bare <ods-facets> was empty)
+                "extra_metas": {"visualization": {}, "explore": dict(v2["metas"].get("explore") or {}),
+                                "asset_content_configuration": {"facets": _configured_facets(v2["fields"])}},
                 # harvesters (data.gouv.fr's, GeoNetwork's) read creation, frequency, contact and
                 # coverage there, as Opendatasoft wrote them (metas left out when unknown, as in metas)
                 "interop_metas": {"dcat": {k: v for k, v in v2["metas"]["dcat"].items() if v is not None}},
