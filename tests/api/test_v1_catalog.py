@@ -172,6 +172,7 @@ def test_disjunctive_themes_and_facet_order_as_ods_widgets_send_them(client):
     assert {f["state"] for f in facets} == {"refined"}
     one = client.get(URL, params=[("refine.theme", "Economie"), ("disjunctive.theme", "true"), ("facet", "theme")]).json()
     assert [d["datasetid"] for d in one["datasets"]] == ["regions"]
+    assert one["parameters"]["disjunctive"] == {"theme": True}  # echoed, as the records' search echoes it
     assert {f["name"]: f["state"] for f in one["facet_groups"][0]["facets"]} == {
         "Administration": "displayed", "Economie": "refined"}
 

@@ -315,9 +315,10 @@ def _echo(given: Iterable[Sequence[str]]) -> dict[str, Any]:
 
 
 def _parameters(request: Request, base: dict[str, Any], *, q: list[str], facet: list[str] | None, refine: list[str],
-                exclude: list[str], sort: str | None) -> dict[str, Any]:
-    """The ``parameters`` echo of a v1 search: ``base`` and what the call gave of the rest;
-    ``q.<name>`` as given, beside ``q`` (Opendatasoft documents no echo of them)."""
+                exclude: list[str], sort: str | None, disjunctive: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The ``parameters`` echo of a v1 search (records and catalogue alike): ``base`` and what
+    the call gave of the rest; ``q.<name>`` as given, beside ``q`` (Opendatasoft documents no
+    echo of them); ``disjunctive.<field>=true`` as ``{"disjunctive": {field: true}}``."""
     parameters = dict(base)
     given_q = joined_q(q)
     if given_q:
@@ -330,6 +331,8 @@ def _parameters(request: Request, base: dict[str, Any], *, q: list[str], facet: 
             parameters[name] = _echo(r.split(":", 1) for r in given)
     if sort:
         parameters["sort"] = [sort]
+    if disjunctive:
+        parameters["disjunctive"] = {f: True for f in disjunctive}
     return parameters
 
 
@@ -528,9 +531,7 @@ def v1_router(portal: str = "public") -> APIRouter:
                                         where=where, timezone=timezone, principal=principal, disjunctive=disjunctive):
                 groups.append({"name": facet["name"], "facets": [_v1_facet(e) for e in facet["facets"]]})
         parameters = _parameters(request, {"dataset": ds.slug, "rows": rows, "start": start, "format": format, "timezone": timezone},
-                                 q=q, facet=facets, refine=refine, exclude=exclude, sort=sort)
-        if disjunctive:
-            parameters["disjunctive"] = {f: True for f in disjunctive}
+                                 q=q, facet=facets, refine=refine, exclude=exclude, sort=sort, disjunctive=disjunctive)
         body: dict[str, Any] = {"nhits": page.total_count, "parameters": parameters, "records": records}
         if facets:
             body["facet_groups"] = groups
@@ -656,7 +657,7 @@ def v1_router(portal: str = "public") -> APIRouter:
             by_uid = {d.uid: d for d in datasets}
             return rss_response([by_uid[o["dataset_uid"]] for o in page.results], catalog_info(request, portal))
         parameters = _parameters(request, {"rows": rows, "start": start, "format": format, "timezone": timezone},
-                                 q=q, facet=facet, refine=refine, exclude=exclude, sort=sort)
+                                 q=q, facet=facet, refine=refine, exclude=exclude, sort=sort, disjunctive=disjunctive)
         body: dict[str, Any] = {"nhits": page.total_count, "parameters": parameters,
                                 "datasets": [_v1_dataset(o) for o in page.results]}
         if facet:
