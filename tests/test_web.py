@@ -497,3 +497,27 @@ def test_a_pasted_paragraph_searches_its_first_words(client):
     assert table.status_code == 200
     count = int(re.search(r'id="records-count" role="status">([\d ]+) enregistrements', table.text).group(1).replace(" ", ""))
     assert count == client.get(records, params={"where": 'search(*, "rue")', "limit": 0}).json()["total_count"] > 0
+
+
+
+def test_structured_values_read_as_json_with_their_accents(instance, tmp_path):
+    """A json field's objects showed as Python's repr in the table ({'nom': …}) and, in the
+    record's detail, lists of objects too, objects with their accents escaped (\\u00e9)."""
+    import json
+
+    source = tmp_path / "marches.json"
+    source.write_text(json.dumps([{"id": "1", "acheteur": {"nom": "SDIS de la Vendée"},
+                                   "titulaires": [{"nom": "Société Générale"}, {"nom": "Île Bâtiment"}]}],
+                                 ensure_ascii=False), encoding="utf-8")
+    with instance.session() as s:
+        services.create_dataset(s, "marches", "Marchés")
+    load_file(instance, "marches", source, publish=True)
+    web = TestClient(create_app(instance))
+    page = web.get("/explore/dataset/marches/table/").text
+    table = unescape(page)
+    assert '{"nom": "SDIS de la Vendée"}' in table and "{'nom'" not in table
+    assert '[{"nom": "Société Générale"}, {"nom": "Île Bâtiment"}]' in table
+    record = re.search(r"record=([0-9a-f]{40})", page).group(1)
+    detail = unescape(web.get("/explore/dataset/marches/table/", params={"record": record}).text)
+    assert '<code>{"nom": "SDIS de la Vendée"}</code>' in detail and "\\u00e9" not in detail
+    assert '<code>[{"nom": "Société Générale"}, {"nom": "Île Bâtiment"}]</code>' in detail

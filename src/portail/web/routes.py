@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -52,7 +53,21 @@ _markdown = MarkdownIt("commonmark", {"html": False})
 # A description as plain text (catalogue results): Markdown rendered, then its tags dropped.
 TEMPLATES.env.filters["plain"] = lambda text: Markup(_markdown.render(text or "")).striptags()
 # A cell's value as people read it: a multivalued field's values listed (Python wrote ['a', 'c']).
-TEMPLATES.env.filters["shown"] = lambda value: ", ".join(map(str, value)) if isinstance(value, list) else value
+def structured(value: Any) -> bool:
+    """An object, or a list holding one (a json field's value, DECP's ``titulaires``)."""
+    return isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value))
+
+
+def shown(value: Any) -> Any:
+    """A cell as text: a list of values joined, a structured value as JSON with its accents
+    (Python's repr showed ``{'nom': 'SDIS'}``, Jinja's ``tojson`` escapes ``é`` as ``\\u00e9``)."""
+    if structured(value):
+        return json.dumps(value, ensure_ascii=False)
+    return ", ".join(map(str, value)) if isinstance(value, list) else value
+
+
+TEMPLATES.env.filters["shown"] = shown
+TEMPLATES.env.tests["structured"] = structured
 #: ``{% if url is web_url %}``: what a page may link to, by the catalogue's own rule.
 TEMPLATES.env.tests["web_url"] = lambda url: bool(url) and is_web_url(url)
 
