@@ -521,3 +521,19 @@ def test_structured_values_read_as_json_with_their_accents(instance, tmp_path):
     detail = unescape(web.get("/explore/dataset/marches/table/", params={"record": record}).text)
     assert '<code>{"nom": "SDIS de la Vendée"}</code>' in detail and "\\u00e9" not in detail
     assert '<code>[{"nom": "Société Générale"}, {"nom": "Île Bâtiment"}]</code>' in detail
+
+
+def test_the_export_of_the_view_keeps_the_tables_order(instance, tmp_path):
+    source = tmp_path / "pop.csv"
+    source.write_text("code;pop\n01001;10\n01002;30\n01003;20\n", encoding="utf-8")
+    with instance.session() as s:
+        services.create_dataset(s, "pop", "Pop")
+    load_file(instance, "pop", source, publish=True)
+    web = TestClient(create_app(instance))
+    page = unescape(web.get("/explore/dataset/pop/export/", params={"sort": "-pop", "refine.code": "01002"}).text)
+    link = re.search(r'href="([^"]*/exports/csv\?[^"]*)"', page).group(1)
+    assert dict(parse_qsl(urlsplit(link).query))["order_by"] == "`pop` desc"
+    ordered = web.get("/explore/dataset/pop/export/", params={"sort": "-pop", "exclude.code": "99999"}).text
+    csv_link = re.search(r'href="([^"]*/exports/csv\?[^"]*)"', unescape(ordered)).group(1)
+    rows = web.get(csv_link.replace("http://testserver", "")).text.splitlines()[1:]
+    assert [r.split(";")[0].strip('"\ufeff') for r in rows] == ["01002", "01003", "01001"]

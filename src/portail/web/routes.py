@@ -357,8 +357,10 @@ def web_router(portal: str) -> APIRouter:
             total = query_records(inst, dataset, limit=0, principal=principal, **common).total_count if state.active \
                 else dataset.records_count
             base = f"{portal_root(request)}{API}/catalog/datasets/{dataset.slug}/exports"
-            # The current view: its filters and its chosen columns (none left for a format, no link).
-            view = urlencode(([("select", state.select)] if state.select else []) + state.api_params())
+            # The current view: its filters, its chosen columns (none left for a format, no link)
+            # and its order (the file's rows in the order the table shows them).
+            view = urlencode(([("select", state.select)] if state.select else []) + state.api_params()
+                             + ([("order_by", state.order_by)] if state.order_by else []))
             chosen = [f for f in fields if state.shows(f.name)]
             formats = [(name, f"{base}/{name}" + (f"?{view}" if view else "") if fmt.fits(chosen) else None,
                         f"{base}/{name}") for name, fmt in FORMATS.items() if fmt.fits(fields)]
