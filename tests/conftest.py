@@ -76,6 +76,14 @@ class Published:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+def semicolon_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    """Rows of texts (every row with the first one's keys) as a ``;``-separated CSV with its header."""
+    columns = list(rows[0])
+    path.write_text("\n".join([";".join(columns)] + [";".join(r[c] for c in columns) for r in rows]) + "\n",
+                    encoding="utf-8")
+    return path
+
+
 def published_instance(home: Path, *datasets: Published, **settings) -> Instance:
     """An instance at ``home`` with each dataset created, loaded through the real loader and
     published: the one way API tests build the data they query."""

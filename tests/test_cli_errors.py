@@ -14,7 +14,7 @@ from portail.cli import app
 @pytest.fixture
 def cli(tmp_path):
     runner = CliRunner()
-    env = {"PORTAIL_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    env = {"PORTAIL_HOME": str(tmp_path / "home"), "COLUMNS": "400"}  # a refusal on one line
 
     def run(*args: str, ok: bool = True, input: bytes | None = None, **extra_env: str):
         result = runner.invoke(app, list(args), env={**env, **extra_env}, input=input)

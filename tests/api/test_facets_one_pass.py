@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from portail.api import create_app
 from portail.auth import services as auth
 from portail.catalog import services
-from tests.conftest import Published, published_instance
+from tests.conftest import Published, published_instance, semicolon_csv
 
 BASE = "/api/explore/v2.1/catalog/datasets/shops"
 WORDS = ("kiwi", "mango", "pear")
@@ -49,10 +49,7 @@ ROWS = _rows()
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("one_pass")
-    path = folder / "shops.csv"
-    columns = list(ROWS[0])
-    path.write_text("\n".join([";".join(columns)] + [";".join(r[c] for c in columns) for r in ROWS]) + "\n",
-                    encoding="utf-8")
+    path = semicolon_csv(folder / "shops.csv", ROWS)
     instance = published_instance(folder / "home", Published("shops", path, "Shops", {
         "path": {"hierarchical": ["/"]}, "tags": {"multivalued": [","]}}))
     yield instance, TestClient(create_app(instance))

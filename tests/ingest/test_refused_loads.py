@@ -9,43 +9,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from portail.catalog import services
-from portail.cli import app
 from portail.ingest.errors import IngestError
 from portail.ingest.types import ReadOptions
-from portail.operations import load_file
+from tests.ingest.test_csv import load
+from tests.test_cli_errors import cli  # noqa: F401 - the command, one line per refusal, as a fixture
 
 RETRAITES = "retraites/drees_eacr_age_liquidation.csv"  # 17,996 rows, ';'-separated, quoted fields
 DEPARTEMENTS = "geo/departements-version-simplifiee.geojson"  # 96 features
-
-
-@pytest.fixture
-def cli(tmp_path):
-    runner = CliRunner()
-    env = {"PORTAIL_HOME": str(tmp_path / "home"), "COLUMNS": "400"}
-
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(app, list(args), env=env)
-        if ok:
-            assert result.exit_code == 0, result.output
-        else:
-            assert result.exit_code == 1, result.output
-            assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-            assert "Traceback" not in result.output
-        return result
-
-    return run
-
-
-def load(instance, path: Path, slug: str = "ds", **options):
-    with instance.session() as session:
-        try:
-            services.get_dataset(session, slug)
-        except services.NotFound:
-            services.create_dataset(session, slug, "Test")
-    return load_file(instance, slug, path, publish=True, options=ReadOptions(**options))
 
 
 def served(instance, slug: str = "ds") -> tuple[int, int]:
@@ -75,7 +47,7 @@ def test_a_forced_wrong_delimiter_on_a_real_file_keeps_the_served_version(instan
     path = refdata / RETRAITES
     assert load(instance, path).report.rows == 17_996
     with pytest.raises(IngestError) as caught:
-        load(instance, path, delimiter=",")
+        load(instance, path, options=ReadOptions(delimiter=","))
     assert caught.value.source == path.name and caught.value.line == 1
     assert "no record could be read" in caught.value.message and "looks ';'-separated" in caught.value.message
     assert served(instance) == (1, 17_996)
@@ -85,7 +57,7 @@ def test_a_malformed_header_above_well_formed_records_is_refused(instance, tmp_p
     path = tmp_path / "h.csv"
     path.write_text('"a";"b"\nx,2\ny,3\n', encoding="utf-8")
     with pytest.raises(IngestError) as caught:
-        load(instance, path, delimiter=",")
+        load(instance, path, options=ReadOptions(delimiter=","))
     assert caught.value.line == 1 and caught.value.message.startswith("no record could be read: malformed CSV")
 
 
@@ -95,28 +67,28 @@ def test_a_control_character_is_no_delimiter(instance, tmp_path, delimiter):
     path = tmp_path / "c.csv"
     path.write_text("a;b\n1;2\n", encoding="utf-8")
     with pytest.raises(IngestError, match="invalid delimiter .*a control character"):
-        load(instance, path, delimiter=delimiter)
-    assert load(instance, path, delimiter="\t") is not None  # a tab is one
+        load(instance, path, options=ReadOptions(delimiter=delimiter))
+    assert load(instance, path, options=ReadOptions(delimiter="\t")) is not None  # a tab is one
 
 
 def test_a_forced_delimiter_absent_from_the_file_reads_one_column_with_a_note(instance, tmp_path):
     """One column per line is legitimate (a one-column file): loaded, but the note says what happened."""
     path = tmp_path / "plain.csv"
     path.write_text("a;b\nx;2\ny;3\n", encoding="utf-8")
-    report = load(instance, path, delimiter="|").report
+    report = load(instance, path, options=ReadOptions(delimiter="|")).report
     assert report.rows == 2 and [f.label for f in report.fields] == ["a;b"]
     assert any("the forced delimiter '|' is not in the header" in note and "looks ';'-separated" in note
                for note in report.notes)
     one = tmp_path / "one.csv"
     one.write_text("nom\nDupont, Jean\nMartin\n", encoding="utf-8")
-    report = load(instance, one, "one", delimiter=";").report
+    report = load(instance, one, "one", options=ReadOptions(delimiter=";")).report
     assert report.rows == 2 and not any("forced delimiter" in note for note in report.notes)
 
 
 def test_a_header_alone_still_loads_empty(instance, tmp_path):
     path = tmp_path / "header.csv"
     path.write_text("a,b\n\n", encoding="utf-8")
-    assert load(instance, path, delimiter=",").report.rows == 0
+    assert load(instance, path, options=ReadOptions(delimiter=",")).report.rows == 0
 
 
 # --- 2. and 3. GeoJSON geometries ----------------------------------------------------------

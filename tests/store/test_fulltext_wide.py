@@ -23,7 +23,7 @@ from portail.catalog import services
 from portail.odsql import Query, compile_plan
 from portail.schema import fields_from_json
 from portail.store import fulltext
-from tests.conftest import Published, published_instance
+from tests.conftest import Published, published_instance, semicolon_csv
 
 N = 50_000
 BASE = "/api/explore/v2.1/catalog/datasets/wide"
@@ -73,10 +73,7 @@ def holds(row: dict, word: str, fields: tuple[str, ...] = ("name", "kind", "cat"
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("wide")
-    path = folder / "wide.csv"
-    columns = list(ROWS[0])
-    path.write_text("\n".join([";".join(columns)] + [";".join(r[c] for c in columns) for r in ROWS]) + "\n",
-                    encoding="utf-8")
+    path = semicolon_csv(folder / "wide.csv", ROWS)
     instance = published_instance(folder / "home", Published("wide", path, "Wide"))
     yield instance, TestClient(create_app(instance))
     instance.store.close()
