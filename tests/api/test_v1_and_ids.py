@@ -162,7 +162,7 @@ def test_v1_geofilters_limit_the_records(client, rows):
     near = sum(1 for lat, lon in points if _metres_between(48.8566, 2.3522, lat, lon) <= 1000)
     search = {"dataset": "logements", "rows": 0, "facet": "bs"}
     body = client.get("/api/records/1.0/search/", params={**search, "geofilter.distance": "48.8566,2.3522,1000"}).json()
-    assert body["nhits"] == near > 0
+    assert body["nhits"] == near > 0 and body["parameters"]["geofilter.distance"] == "48.8566,2.3522,1000"  # echoed
     assert sum(f["count"] for f in body["facet_groups"][0]["facets"]) == near  # the facets count the same records
     inside = sum(1 for lat, lon in points if 48.85 <= lat <= 48.87 and 2.34 <= lon <= 2.36)
     polygon = "(48.85,2.34),(48.85,2.36),(48.87,2.36),(48.87,2.34)"

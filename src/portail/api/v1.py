@@ -333,6 +333,9 @@ def _parameters(request: Request, base: dict[str, Any], *, q: list[str], facet: 
         parameters["sort"] = [sort]
     if disjunctive:
         parameters["disjunctive"] = {f: True for f in disjunctive}
+    for name in ("distance", "polygon", "bbox"):  # as given, as Opendatasoft echoes them
+        if given_filter := params_of(request).get(f"geofilter.{name}"):
+            parameters[f"geofilter.{name}"] = given_filter
     return parameters
 
 
