@@ -167,6 +167,8 @@ def test_a_dataset_id_cannot_be_a_uid(instance, client):
         refused = request()
         assert refused.status_code == 400 and "'da_' starts the datasets' uids" in refused.text, refused.text
     assert client.get(f"{MGMT}/datasets/{first['dataset_uid']}").json()["title"] == "T"
+    emptied = client.patch(f"{MGMT}/datasets/t1", json={"dataset_id": ""})  # was ignored, the call answering 200
+    assert emptied.status_code == 400 and "Invalid dataset_id ''" in emptied.text, emptied.text
 
 
 def test_metadata_a_period_ends_after_it_starts_and_no_list_is_null(instance, client):

@@ -234,7 +234,7 @@ def management_router() -> APIRouter:
             dataset = services.get_dataset(session, ref)
             if values:
                 services.update_metadata(session, dataset, **values)
-            if body.dataset_id and body.dataset_id != dataset.slug:
+            if body.dataset_id is not None and body.dataset_id != dataset.slug:  # "" is an invalid id, not "unchanged"
                 services.rename_dataset(session, dataset, body.dataset_id)
             uid = dataset.uid
         return reload(instance, uid)
