@@ -187,3 +187,20 @@ def test_a_version_is_a_json_integer(instance, client):
     for body in ({"version": True}, {"version": "1"}, {"version": 1.5}):
         assert client.post(f"{MGMT}/datasets/t1/publish", json=body).status_code == 400, body
     assert client.post(f"{MGMT}/datasets/t1/publish", json={"version": 1}).status_code == 200
+
+
+def test_a_pipeline_or_a_title_no_json_answer_could_carry_is_refused(instance, client):
+    """The pipeline's steps and an attachment's title came in without a body model: a NaN in a
+    step was stored, and every listing of the management API answered 500 after it."""
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "p1", "title": "P"})
+    assert upload(client, "p1", "a.csv", b"a;b\n1;2\n").status_code == 200
+    body = '[{"processor": "add_field", "output": "n", "expression": "1", "label": NaN}]'
+    refused = client.put(f"{MGMT}/datasets/p1/pipeline", content=body, headers={"Content-Type": "application/json"})
+    assert refused.status_code == 400 and "pipeline.label: nan is not a number JSON can carry" in refused.text, refused.text
+    attached = client.post(f"{MGMT}/datasets/p1/attachments", params={"title": "a\x00b"},
+                           files={"file": ("n.pdf", io.BytesIO(b"%PDF-1.4"), "application/pdf")})
+    assert attached.status_code == 400 and "title: a NUL character" in attached.text, attached.text
+    listed = client.get(f"{MGMT}/datasets")
+    assert listed.status_code == 200 and listed.json()["results"][0]["pipeline"] == []
+    surrogate = client.patch(f"{MGMT}/datasets/p1", content='{"title": "\\ud800"}', headers={"Content-Type": "application/json"})
+    assert surrogate.status_code == 400 and "title" in surrogate.json()["message"].split(":")[0], surrogate.text  # named

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, UploadFile
-from pydantic import BaseModel, ConfigDict, Field as PydanticField, model_validator
+from pydantic import BaseModel, ConfigDict, Field as PydanticField, ValidationInfo, field_validator
 
-from portail.api.errors import ApiError
+from portail.api.errors import ApiError, invalid_parameter
 from portail.catalog import services
 from portail.catalog.models import Dataset
 from portail.ingest.types import ReadOptions
@@ -60,14 +60,24 @@ def _storable(value: Any, where: str) -> None:
             _storable(item, where)
 
 
+def storable(value: Any, where: str) -> Any:
+    """``value`` if the catalogue may store it (``_storable``), else a 400 naming ``where``: for
+    what comes in without a body model (a pipeline's steps, an attachment's title)."""
+    try:
+        _storable(value, where)
+    except ValueError as error:
+        raise invalid_parameter(str(error)) from None
+    return value
+
+
 class Storable(BaseModel):
     """A body whose values are stored and served again: text and JSON numbers only."""
 
-    @model_validator(mode="after")
-    def _check_storable(self) -> "Storable":
-        for name in type(self).model_fields:
-            _storable(getattr(self, name), name)
-        return self
+    @field_validator("*", mode="after")
+    @classmethod
+    def _check_storable(cls, value: Any, info: ValidationInfo) -> Any:
+        _storable(value, info.field_name)
+        return value
 
 
 class Metadata(Storable):
@@ -118,7 +128,7 @@ class PublishChoice(VersionChoice):
     allow_empty: bool = False  # serve a version of 0 records over one that has records
 
 
-class SourceUrl(BaseModel):
+class SourceUrl(Storable):
     url: str
     publish: bool = False
     allow_empty: bool = False  # publish a version of 0 records over one that has records
@@ -302,7 +312,7 @@ def management_router() -> APIRouter:
     @router.put("/datasets/{ref}/pipeline", summary="Set the processor pipeline (list of {processor, …params})")
     def set_pipeline(request: Request, ref: str, steps: list[dict[str, Any]]):
         instance = inst(request)
-        steps = check_pipeline(instance, ref, steps)  # against the published schema, as the CLI does
+        steps = check_pipeline(instance, ref, storable(steps, "pipeline"))  # against the published schema, as the CLI does
         with instance.session() as session:
             dataset = services.get_dataset(session, ref)
             services.set_pipeline(session, dataset, steps)
@@ -320,7 +330,7 @@ def management_router() -> APIRouter:
         instance = inst(request)
         saved = _save_upload(instance, file)
         try:
-            attach(instance, ref, saved, title=title, mimetype=file.content_type, name=saved.name)
+            attach(instance, ref, saved, title=storable(title, "title"), mimetype=file.content_type, name=saved.name)
         finally:
             shutil.rmtree(saved.parent, ignore_errors=True)  # the upload's own folder
         return reload(instance, ref)
