@@ -164,7 +164,8 @@ def list_datasets(session: Session, portal: str | None = None) -> list[Dataset]:
 
 def update_metadata(session: Session, dataset: Dataset, **values: Any) -> Dataset:
     clean = _check_metadata(values)
-    _check_period(clean.get("temporal_start", dataset.temporal_start), clean.get("temporal_end", dataset.temporal_end))
+    if "temporal_start" in clean or "temporal_end" in clean:  # an older reversed period blocks no other edit
+        _check_period(clean.get("temporal_start", dataset.temporal_start), clean.get("temporal_end", dataset.temporal_end))
     for key, value in clean.items():
         setattr(dataset, key, value)
     dataset.modified = dataset.metadata_processed = now()
