@@ -77,7 +77,6 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD"], allow_headers=["*"],
                        expose_headers=EXPOSED_HEADERS)
     app.add_middleware(BodyLimitMiddleware, limit=instance.settings.max_upload_bytes)
-    app.add_middleware(NoSniffMiddleware)
     app.add_exception_handler(LoginRequired, login_redirect)
     from portail.web.auth_routes import auth_router
     from portail.web.oauth_routes import oauth_router
@@ -86,6 +85,7 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     hosts = {p.hostname.lower(): p for p in instance.settings.portals if p.hostname}
     if hosts:
         app.add_middleware(PortalHostMiddleware, hosts=hosts)
+    app.add_middleware(NoSniffMiddleware)  # outermost of ours: every answer they give carries it
     # APIs first: their fixed prefixes cannot shadow anything, and most calls are API calls
     # (routes are tried in order: each route tried costs a few µs of FastAPI's matching). Then
     # the sign-in pages (fixed paths, never behind a portal's gate), then pages, prefixed
