@@ -769,8 +769,9 @@ def use_index(query: exp.Expression, records: str = "records", index: Index = In
                     ordered = _wide_rows(fields, match, records, index, values, ids)
                     wide[fields, match] = ordered
                     form = _wide_form(ordered, records)
-                    # Weighed at the most constants a form holds (it holds at most that).
-                    return _Wide(form, 2 + WIDE_MISSING + 2 * WIDE_GAPS if form is not None else 1)
+                    # Weighed at its constants: two per gap at most, and the span's two.
+                    gaps = int(np.count_nonzero(np.diff(ordered) > 1)) if len(ordered) else 0
+                    return _Wide(form, 2 + 2 * gaps if form is not None else 1)
                 form = remember(("wide", fields, match, records, index), compute).sql
                 new = form.copy() if form is not None else None  # a kept answer: never part of a tree
             if new is None:
