@@ -38,7 +38,7 @@ def test_a_forced_wrong_delimiter_on_quoted_fields_is_refused_on_the_cli(cli, tm
     path.write_text('"a";"b"\n"x";2\n"y";3\n', encoding="utf-8")
     result = cli("dataset", "create", "t", "--title", "x", "--from", str(path), "--delimiter", ",", ok=False)
     message = one_line(result.output)
-    assert "q2.csv, line 1: no record could be read" in message
+    assert result.exit_code == 1 and "q2.csv, line 1: no record could be read" in message
     assert "the file looks ';'-separated, but the delimiter was forced to ','" in message
     assert "published" not in message
 
@@ -141,7 +141,7 @@ def test_a_null_geometry_still_loads_with_a_null_shape(instance, refdata, tmp_pa
 def test_an_unreadable_ring_says_why(cli, refdata, tmp_path, ring, reason):
     path = with_geometry(refdata, tmp_path, {"type": "Polygon", "coordinates": [ring]})
     result = cli("dataset", "create", "g", "--title", "x", "--from", str(path), ok=False)
-    assert f"dep.geojson, field 'geo_shape': feature 42: unreadable geometry ({reason})" in one_line(result.output)
+    assert result.exit_code == 1 and f"dep.geojson, field 'geo_shape': feature 42: unreadable geometry ({reason})" in one_line(result.output)
 
 
 def test_an_unreadable_ring_in_a_multipolygon_says_why(instance, refdata, tmp_path):
