@@ -204,3 +204,14 @@ def test_a_pipeline_or_a_title_no_json_answer_could_carry_is_refused(instance, c
     assert listed.status_code == 200 and listed.json()["results"][0]["pipeline"] == []
     surrogate = client.patch(f"{MGMT}/datasets/p1", content='{"title": "\\ud800"}', headers={"Content-Type": "application/json"})
     assert surrogate.status_code == 400 and "title" in surrogate.json()["message"].split(":")[0], surrogate.text  # named
+
+
+def test_an_older_reversed_period_blocks_no_other_edit(instance, client):
+    from datetime import date
+
+    client.post(f"{MGMT}/datasets", json={"dataset_id": "old", "title": "Old"})
+    with instance.session() as s:  # stored before periods were checked
+        dataset = services.get_dataset(s, "old")
+        dataset.temporal_start, dataset.temporal_end = date(2021, 1, 1), date(2020, 1, 1)
+    assert client.patch(f"{MGMT}/datasets/old", json={"title": "Renamed"}).status_code == 200
+    assert client.patch(f"{MGMT}/datasets/old", json={"temporal_end": "2020-06-01"}).status_code == 400
