@@ -444,6 +444,12 @@ def facet_filters(spec: FacetSpec, refinements: list[Refinement], base: list[exp
     return base + conditions_for(refinements, spec.field.name if spec.disjunctive else None, disjunctive=disjunctive)
 
 
+def _refined_values(spec: FacetSpec, refinements: list[Refinement]) -> set[str]:
+    """The values refined (not excluded) on the facet's field, canonical: its entries in state
+    ``refined``, and the tree levels they open."""
+    return {canonical(r) for r in refinements if r.field.name == spec.field.name and not r.exclude}
+
+
 def facet_values(run, spec: FacetSpec, refinements: list[Refinement], base: list[exp.Expression],
                  disjunctive: frozenset[str] = frozenset(), timezone: str = "UTC", known: Known | None = None) -> list[dict]:
     """The facet's entries: ``run(query) -> list[dict]`` executes a query on the version;
@@ -452,7 +458,7 @@ def facet_values(run, spec: FacetSpec, refinements: list[Refinement], base: list
     already read (``facets_values``), which are not asked again."""
     known = known or {}
     filters = facet_filters(spec, refinements, base, disjunctive)
-    refined = {canonical(r) for r in refinements if r.field.name == spec.field.name and not r.exclude}
+    refined = _refined_values(spec, refinements)
     excluded = [canonical(r) for r in refinements if r.field.name == spec.field.name and r.exclude]
     separator = None
     if spec.field.type in (FieldType.DATE, FieldType.DATETIME):
@@ -637,11 +643,9 @@ def facets_values(run, specs: list[FacetSpec], refinements: list[Refinement], ba
     if base and _costly(base):
         counts: list[_Count] = []
         for i, spec in enumerate(specs):
-            refined = {canonical(r) for r in refinements if r.field.name == spec.field.name and not r.exclude}
-            found = _counts(spec, i, refined, timezone)
+            found = _counts(spec, i, _refined_values(spec, refinements), timezone)
             if found is not None:
-                refining = conditions_for(refinements, spec.field.name if spec.disjunctive else None,
-                                          disjunctive=disjunctive)
+                refining = facet_filters(spec, refinements, [], disjunctive)  # beyond the shared base
                 counts += [replace(c, conditions=[*refining, *c.conditions]) for c in found]
         if len({c.facet for c in counts}) > 1:  # one facet alone: its own query is the pass
             for count, rows in zip(counts, _one_pass(run, counts, base)):
