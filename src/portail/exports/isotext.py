@@ -81,7 +81,7 @@ def instants(array: pa.Array, tz: ZoneInfo | None) -> pa.Array:
     odd = _odd_instants(array, tz.key)
     if odd is None:
         return text
-    return _python_where(text, array, pc.and_(odd, pc.invert(_beyond_python(array, tz))), python_instant(tz))
+    return python_where(text, array, pc.and_(odd, pc.invert(_beyond_python(array, tz))), python_instant(tz))
 
 
 def _wall_text(wall: pa.Array) -> pa.Array:
@@ -274,8 +274,9 @@ def _per_cell(array: pa.Array, write: Callable[[Any], str]) -> pa.Array:
     return pa.array([None if value is None else write(value) for value in array.to_pylist()], pa.string())
 
 
-def _python_where(text: pa.Array, source: pa.Array, mask: pa.Array, write: Callable[[Any], str]) -> pa.Array:
-    """``text`` with the cells ``mask`` marks written by Python from ``source``."""
+def python_where(text: pa.Array, source: pa.Array, mask: pa.Array, write: Callable[[Any], str]) -> pa.Array:
+    """``text`` with the cells ``mask`` marks written by Python from ``source`` (``write`` of each
+    non-null value): the rare cells a fast path writes otherwise than Python (``jsontext`` too)."""
     mask = pc.fill_null(mask, False)
     if not pc.any(mask).as_py():
         return text

@@ -102,7 +102,7 @@ def strings(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInfo 
     array = array.cast(TEXT)
     escaped = pc.replace_substring(pc.replace_substring(array, "\\", "\\\\"), '"', '\\"')
     text = pc.fill_null(_wrapped('"', escaped, '"'), NULL)
-    return _python_where(text, array, pc.match_substring_regex(array, _CONTROL), python)
+    return isotext.python_where(text, array, pc.match_substring_regex(array, _CONTROL), python)
 
 
 def integers(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInfo | None = None) -> pa.Array:
@@ -126,7 +126,7 @@ def floats(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInfo |
     odd = pc.or_kleene(pc.or_kleene(pc.is_nan(array), pc.greater_equal(size, 1e16)),
                        pc.and_kleene(pc.less(size, 1e-4), pc.not_equal(array, 0.0)))
     odd = pc.or_kleene(odd, pc.match_substring(text, "e"))
-    return _python_where(pc.fill_null(text, NULL), array, odd, python)
+    return isotext.python_where(pc.fill_null(text, NULL), array, odd, python)
 
 
 def dates(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInfo | None = None) -> pa.Array | None:
@@ -186,16 +186,6 @@ def _list_offsets(parts: pa.Array) -> pa.Array:
 def _wrapped(before: str, array: pa.Array, after: str) -> pa.Array:
     return pc.binary_join_element_wise(pa.scalar(before, TEXT), array.cast(TEXT), pa.scalar(after, TEXT),
                                        pa.scalar("", TEXT))
-
-
-def _python_where(text: pa.Array, source: pa.Array, mask: pa.Array, write: Callable[[Any], str]) -> pa.Array:
-    """``text`` with the cells ``mask`` marks rewritten by Python from ``source`` (``write`` of
-    each non-null value): the cells the fast path writes otherwise than Python."""
-    mask = pc.fill_null(mask, False)
-    if not pc.any(mask).as_py():
-        return text
-    rewritten = [write(value) for value in source.filter(mask).to_pylist()]
-    return pc.replace_with_mask(text, mask, pa.array(rewritten, TEXT))
 
 
 def _python_years(years: pa.Array) -> bool:
