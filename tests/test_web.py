@@ -337,7 +337,30 @@ def test_a_quoted_catalogue_search_finds_what_the_api_finds(client):
         html = client.get("/explore/", params={"q": q}).text
         assert "1 jeu de données" in html, q
     assert api == 1
-    assert "Aucun jeu de données" in client.get("/explore/", params={"q": '"sociaux logements"'}).text
+
+
+def titles_found(client, q: str) -> tuple[int, list[str]]:
+    """The status and the titles of the catalogue page's answer to the search box ``q``."""
+    page = client.get("/explore/", params={"q": q})
+    return page.status_code, sorted(re.findall(r'<h2><a href="[^"]+">([^<]+)</a></h2>', page.text))
+
+
+@pytest.mark.parametrize("q", ["paris", "ris", "financ", "categorie socio", "code_postal", "hlm", "departem", "senat",
+                               "theme:Logement", "paris OR sénateurs", "NOT paris", '"sociaux logements"', "zzz"])
+def test_the_catalogue_page_finds_what_the_catalogue_api_finds(client, q):
+    """The page matched substrings of its own text (``ris`` found Paris, ``theme:Logement``
+    nothing) where the API's catalogue search, which Opendatasoft's portal search box sends,
+    reads v1's ``q``: words whole but the last, a prefix; field queries; field names and labels."""
+    api = client.get("/api/datasets/1.0/search/", params={"q": q, "rows": 100}).json()
+    assert titles_found(client, q) == (200, sorted(d["metas"]["title"] for d in api["datasets"]))
+
+
+def test_a_catalogue_search_the_api_refuses_is_said_on_the_page(client):
+    status, titles = titles_found(client, "title:(")
+    page = client.get("/explore/", params={"q": "title:(", "refine.theme": "Logement"}).text
+    assert (status, titles) == (400, [])
+    assert '<strong>Recherche invalide :</strong> Fin de requête inattendue (dans la recherche).' in page
+    assert 'aria-current="true"' in page and "Logement" in page  # the refinement stays listed, to remove
 
 
 def test_a_failed_sign_in_keeps_the_page_language(tmp_path):
@@ -447,8 +470,8 @@ def test_the_record_detail_has_its_own_title(client):
 
 
 def test_the_catalogue_page_folds_ligatures_as_the_index_does():
-    """The catalogue page's search matched "œuvres" only when typed so; the API's full text
-    (``store.fulltext``) reads "oeuvres" alike."""
+    """The catalogue page sorts titles and facet values as the full-text index folds words
+    (``store.fulltext``): "Œuvres" beside "oeuvres"."""
     from portail.web import catalogue
 
     assert catalogue.fold("Œuvres d'Æsop, GROßE Straße, Énergie") == "oeuvres d'aesop, grosse strasse, energie"

@@ -79,6 +79,10 @@ def test_a_hidden_field_is_gone_from_schema_records_exports_and_errors(matrix):
     assert hidden.json()["message"] == unknown.json()["message"].replace("nulle_part", HIDDEN)
     # The same field is known to a caller it is not hidden from.
     assert get(matrix, "arr13", f"{API}/{SECRET}/records", where=f'{HIDDEN} = "x"').status_code == 200
+    # The catalogue's full text reads the names and labels of the fields the caller sees, no others.
+    found = {who: [d["dataset_id"] for d in get(matrix, who, "/api/explore/v2.1/catalog/datasets",
+                                                   where=f'"{HIDDEN}"').json()["results"]] for who in ("masque", "arr13")}
+    assert found == {"masque": [], "arr13": [SECRET]}
 
 
 def test_record_ids_do_not_hash_hidden_values(matrix):

@@ -75,8 +75,8 @@ def _template(template: str, name: str, type: FieldType = FieldType.TEXT) -> tup
 #: analytics exist, so a condition on it keeps no dataset.
 TEMPLATES = ("dcat", "explore")
 
-#: (name, type, multivalued, where the value comes from: the dataset object, metas.default or
-#: another template of metas)
+#: (name, type, multivalued, where the value comes from: the dataset object, metas.default,
+#: another template of metas, or the texts of its fields)
 _COLUMNS: list[tuple[str, FieldType, bool, str]] = [
     ("dataset_id", FieldType.TEXT, False, "top"), ("dataset_uid", FieldType.TEXT, False, "top"),
     ("has_records", FieldType.BOOLEAN, False, "top"), ("data_visible", FieldType.BOOLEAN, False, "top"),
@@ -97,6 +97,7 @@ _COLUMNS: list[tuple[str, FieldType, bool, str]] = [
     *[_template("explore", name, FieldType.INT if name != "popularity_score" else FieldType.DOUBLE)
       for name in EXPLORE_METAS],
     ("fields", FieldType.JSON, False, "top"), ("attachments", FieldType.JSON, False, "top"),
+    ("fields_text", FieldType.TEXT, True, "fields"),
     ("alternative_exports", FieldType.JSON, False, "top"), ("metas", FieldType.JSON, False, "top"),
 ]
 #: Other names of a column: ``datasetid`` is v2.0's name of ``dataset_id``, which the QGIS plugin
@@ -106,7 +107,9 @@ ALIASES = {"datasetid": "dataset_id"}
 #: people search a catalogue for. The other text columns (timezone, language, visibility,
 #: features, licence, uid) hold a handful of values shared by most datasets: ``"Paris"`` would
 #: match every dataset through ``Europe/Paris``. They stay fields that ``where`` can name.
-SEARCHED = ("dataset_id", "title", "description", "theme", "keyword", "publisher")
+#: ``fields_text`` (Portail's, not Opendatasoft's) holds the names, labels and descriptions of
+#: the fields the caller sees, so that "siret" finds the datasets with such a column.
+SEARCHED = ("dataset_id", "title", "description", "theme", "keyword", "publisher", "fields_text")
 #: The facets of the catalogue when none is asked for.
 DEFAULT_FACETS = ("features", "modified", "publisher", "keyword", "theme", "language")
 
@@ -137,6 +140,9 @@ def _raw(obj: dict[str, Any], name: str, source: str) -> Any:
         return obj["metas"]["default"].get(name)
     if source in TEMPLATES:
         return (obj["metas"].get(source) or {}).get(name.split(".", 1)[1])
+    if source == "fields":
+        return [text for f in obj.get("fields") or [] for text in (f.get("name"), f.get("label"), f.get("description"))
+                if text]
     return obj.get(name)
 
 

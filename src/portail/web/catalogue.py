@@ -1,6 +1,6 @@
-"""The catalogue page's search: full text over a dataset's title, description, keywords,
-themes and field labels; facets (theme, keyword, publisher, license, features, modified year)
-with counts; sort by title, modified or popularity.
+"""The catalogue page's search: the catalogue API's full text (:func:`matching`); facets
+(theme, keyword, publisher, license, features, modified year) with counts; sort by title,
+modified or popularity.
 
 Pure functions over the datasets ``explore_service.visible_datasets`` hands out for the
 caller, so the page can never list more than the API would. Popularity: there is no usage
@@ -9,26 +9,25 @@ counter yet, so "popular" means the most records (said in the page's sort label)
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from portail.api.catalog_search import catalog_where, search_catalog
+from portail.api.serialize import dataset_json
 from portail.store.fulltext import LIGATURES
 
 FACETS = ("theme", "keyword", "publisher", "license", "features", "modified")
 SORTS = {"-modified": ("modified", True), "title": ("title", False), "-popularity": ("popularity", True)}
 GEO_TYPES = ("geo_point_2d", "geo_shape")
-#: A search's terms as the API's full text reads them (``api.text_search``): a "quoted phrase"
-#: or a bare word.
-_TERM = re.compile(r'"([^"]+)"|(\S+)')
 _SPELLED = str.maketrans(LIGATURES)
 
 
 def fold(text: str) -> str:
     """Lower case without accents, ligatures spelled out, as the full-text index folds words
-    (``store.fulltext.LIGATURES``): ``Énergie`` matches ``energie``, ``Œuvres`` ``oeuvres``."""
+    (``store.fulltext.LIGATURES``): the sort order of titles and facet values, ``Énergie``
+    beside ``energie``, ``Œuvres`` beside ``oeuvres``."""
     bare = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
     return bare.translate(_SPELLED)
 
@@ -54,23 +53,20 @@ def facet_values(dataset: Any, name: str) -> list[str]:
     return []
 
 
-def terms(q: str) -> list[str]:
-    """The folded words and phrases of a search, without their quotes: ``"sénateurs"`` finds
-    what the API's ``where="sénateurs"`` finds, not the text with its quotes."""
-    found = (" ".join((quoted or word).strip('"').split()) for quoted, word in _TERM.findall(q))
-    return [fold(term) for term in found if term]
-
-
-def search_text(dataset: Any) -> str:
-    fields = dataset.current.fields if dataset.current else []
-    return fold(" ".join([dataset.slug, dataset.title, dataset.description or "", *(dataset.keywords or []),
-                          *(dataset.themes or []), *(f.get("label") or "" for f in fields),
-                          *(f.get("description") or "" for f in fields)]))
-
-
-def matches(dataset: Any, words: list[str]) -> bool:
-    text = search_text(dataset)
-    return all(w in text for w in words)
+def matching(datasets: list[Any], q: str) -> list[Any]:
+    """The datasets the catalogue API finds for ``q`` read as Opendatasoft's portal search box
+    sends it (v1's ``q``, ``catalog_search.catalog_where``): words without case or accents, the
+    last a prefix, earlier ones fuzzy, "phrases" whole, over the searched metadata and field
+    texts (``catalog_search.SEARCHED``); ``theme:Logement`` and other field queries too. The page
+    used to match substrings of its own text, and found what the API did not (``état`` in
+    ``États-Unis``). A ``q`` the API refuses raises its ``ApiError``."""
+    if not q.strip():
+        return list(datasets)
+    objects = [dataset_json(d) for d in datasets]
+    found = search_catalog(objects, where=catalog_where([], q), limit=len(objects),
+                           check_paging=lambda limit, offset, **_: limit)
+    uids = {o["dataset_uid"] for o in found.results}
+    return [d for d in datasets if d.uid in uids]
 
 
 @dataclass(frozen=True)
@@ -80,13 +76,11 @@ class CatalogueResult:
 
 
 def search(datasets: list[Any], q: str, refine: dict[str, list[str]], sort: str) -> CatalogueResult:
-    """Datasets matching every word and "phrase" of ``q`` and every refinement (facet → values, all must
+    """Datasets matching ``q`` (:func:`matching`) and every refinement (facet → values, all must
     hold, two values of one facet too, as the API's ``/catalog/facets`` ANDs repeated refines). A
     value's count is what adding it to the refinements finds (counted over the matches, as the API
     counts), so no link promises datasets that clicking it does not give."""
-    words = terms(q)
-    results = [d for d in datasets if matches(d, words)
-               and all(v in facet_values(d, name) for name, values in refine.items() for v in values)]
+    results = [d for d in matching(datasets, q) if all(v in facet_values(d, name) for name, values in refine.items() for v in values)]
     facets = {name: facet_counts(results, name, refine.get(name, [])) for name in FACETS}
     key, descending = SORTS.get(sort, SORTS["-modified"])
     if key == "title":

@@ -234,7 +234,12 @@ def web_router(portal: str) -> APIRouter:
             if name in cat.FACETS and value:
                 refine.setdefault(name, []).append(value)
         sort = sort if sort in cat.SORTS else "-modified"
-        found = cat.search(visible_datasets(instance(request), portal, request_principal(request)), q, refine, sort)
+        datasets = visible_datasets(instance(request), portal, request_principal(request))
+        try:
+            found, error = cat.search(datasets, q, refine, sort), None
+        except ApiError as refused:  # a search box the API refuses (``title:``, an open parenthesis): say why
+            found = cat.search([], "", refine, sort)  # nothing found; the refinements stay listed, to remove
+            error = refusal(refused.message, page_language(request))
         pages = max(1, -(-len(found.datasets) // PAGE_SIZE))
         number = page_number(page, pages)
         lang = request.query_params.get("lang")
@@ -246,7 +251,8 @@ def web_router(portal: str) -> APIRouter:
             kept = [(k, v) for k, v in pairs if v and not (k == "sort" and v == "-modified") and not (k == "page" and v == "1")]
             return f"{portal_root(request)}/explore/" + ("?" + urlencode(kept) if kept else "")
 
-        return render(request, "catalogue.html", q=q, refine=refine, sort=sort, sorts=list(cat.SORTS), facets=found.facets,
+        return render(request, "catalogue.html", status=400 if error else 200, q=q, refine=refine, sort=sort,
+                      sorts=list(cat.SORTS), facets=found.facets, error=error,
                       results=found.datasets[(number - 1) * PAGE_SIZE: number * PAGE_SIZE], count=len(found.datasets),
                       page=number, pages=pages, url=url)
 
