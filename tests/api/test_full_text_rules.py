@@ -74,3 +74,18 @@ def test_bare_strings_and_search(client, where, expected):
 ])
 def test_v1_q_keeps_search_rules(client, q, expected):
     assert _q(client, q) == expected
+
+
+@pytest.mark.parametrize("q", ["*", " * "])
+def test_a_star_alone_in_q_is_every_record_on_every_entry_point(client, q):
+    """``q=*`` found nothing (a search for a word no text holds), where Opendatasoft's search
+    boxes read it as everything; a bare ``"*"`` in where stays what the reference says."""
+    every = [n for n, _, _ in ROWS]
+    assert _q(client, q) == every
+    qv1 = client.get(RECORDS, params={"qv1": q, "select": "n", "order_by": "n"}).json()["results"]
+    assert [r["n"] for r in qv1] == every
+    catalogue = client.get("/api/datasets/1.0/search/", params={"q": q}).json()
+    assert [d["datasetid"] for d in catalogue["datasets"]] == ["lieux"]
+    page = client.get("/explore/dataset/lieux/table/", params={"q": q}).text
+    assert '"records-count" role="status">6 enregistrements sur 6</p>' in page
+    assert "1 jeu de données" in client.get("/explore/", params={"q": q}).text

@@ -304,7 +304,11 @@ def v1_where(q: str | None, fields: list[Field], geo_name: str | None = None) ->
 def q_conditions(q: str | None, fields: list[Field], geo_name: str | None = None) -> tuple[list[str], str | None]:
     """``q`` (v1's language: v1's ``q``, and ``qv1`` on the Explore API, which Opendatasoft's
     widgets and its export links send) as the ODSQL conditions it sets and the plain full text
-    it leaves: a ``q`` of words and phrases only stays full text, which the index answers."""
+    it leaves: a ``q`` of words and phrases only stays full text, which the index answers. A
+    ``q`` of ``*`` alone is everything, as in Opendatasoft's search boxes (its v1 search engine
+    read it as a match-all), not a search for a word that no text holds."""
+    if q is not None and q.strip() == "*":
+        return [], None
     condition = v1_where(q, fields, geo_name)
     return ([condition], None) if condition is not None else ([], q)
 

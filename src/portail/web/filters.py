@@ -87,8 +87,9 @@ class FilterState:
     def where(self) -> list[str]:
         """The search box as ``search(*, …)``: typed words find what they begin (the last one)
         or nearly spell (the others), as a search box should; a bare string, which the API
-        reads as the reference defines it, would ask for whole words only."""
-        return [f"search(*, {odsql_string(searchable(self.q))})"] if self.q else []
+        reads as the reference defines it, would ask for whole words only. ``*`` alone is
+        everything, as v1's ``q`` reads it (``api.v1_query.q_conditions``)."""
+        return [f"search(*, {odsql_string(searchable(self.q))})"] if self.q and self.q.strip() != "*" else []
 
     @property
     def refine_args(self) -> list[str]:
