@@ -26,3 +26,32 @@ def test_no_value_markers_are_nulls_not_rejected_values(instance, tmp_path):
     assert report.rejected == {"date": 1}  # 31/02/2024 only
     assert fields["mesure"].notes == ["2 'no value' marker(s) (N/A, -, nd…) read as null"]
     assert fields["date"].notes == ["1 'no value' marker(s) (N/A, -, nd…) read as null"]
+
+
+def test_rejected_values_are_counted_before_the_steps_that_drop_rows(instance, tmp_path):
+    """With a pipeline, the values read were counted after its steps: a ``skip`` of four rows
+    made three of the amounts "rejected", and the one real failure (``douze`` under the
+    override to int) was lost among them. An override no value reads as is refused with or without steps."""
+    from portail.ingest.load import IngestError
+    from tests.conftest import semicolon_csv
+
+    rows = [{"ville": v, "montant": m, "jour": d, "lot": f"L{i}"} for i, (v, m, d) in enumerate([
+        ("Lyon", "10", "01/02/2024"), ("Lyon", "douze", "02/02/2024"), ("Paris", "7", "31/02/2024"),
+        ("Paris", "8", "04/02/2024"), ("Paris", "9", "05/02/2024"), ("Nantes", "3", "06/02/2024")])]
+    path = semicolon_csv(tmp_path / "montants.csv", rows)
+    with instance.session() as session:
+        dataset = services.create_dataset(session, "ds", "Test")
+        services.set_pipeline(session, dataset, [{"processor": "skip", "where": 'ville = "Paris"'}])
+        services.set_field_override(session, dataset, "montant", type="int")
+    report = load_file(instance, "ds", path, publish=True).report
+    assert report.rows == 3
+    assert report.rejected == {"montant": 1, "jour": 1}
+    assert {f.name: f.values for f in report.fields}["montant"] == 6  # the file's
+    with instance.session() as session:
+        services.set_field_override(session, services.get_dataset(session, "ds"), "lot", type="int")
+    try:
+        load_file(instance, "ds", path, publish=True)
+    except IngestError as error:
+        assert "field 'lot': none of its 6 values reads as int" in str(error)
+    else:
+        raise AssertionError("an override no value reads as was published")

@@ -181,6 +181,7 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
             from portail.processors import Plan, run
 
             reference = _reference_attacher(con, locate)
+            read_as_typed, base_fields = query.copy(), fields
             plan, steps, deferred = run(Plan(query, fields, reference, _reference_schema(con, reference)), pipeline, execute)
             query, fields = plan.query, plan.fields
         done = threading.Event()
@@ -199,9 +200,11 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
             finish_counts(deferred, [f.name for f in fields],
                           exp.Table(this=exp.to_identifier("records"), db=exp.to_identifier("build")), execute,
                           lambda q: con.execute(q.sql(dialect="duckdb")).to_arrow_table().to_pylist())
-        field_reports = _field_reports(con, fields, inferred, raw)
-        if not pipeline:  # a step may drop rows or null a column: counted after it, values are not the file's
-            _refuse_unread_fields(field_reports, inferred, raw.source)
+        # with steps, what the file's values read as is counted before them: they may drop rows or change a column
+        read = _typed_counts(con, read_as_typed, [f.name for f in base_fields if f.type != FieldType.TEXT]) \
+            if pipeline else None
+        field_reports = _field_reports(con, fields, inferred, read)
+        _refuse_unread_fields(field_reports, inferred, raw.source)
         report = IngestReport(source=raw.source, rows=rows, seconds=round(time.monotonic() - started, 3),
                               notes=list(raw.notes), fields=field_reports, processors=steps)
         info = build.finish({"fields": [f.to_dict() for f in fields], "report": report.to_dict()})
@@ -273,20 +276,29 @@ def _refuse_unread_fields(reports: list[FieldReport], inferred: dict[str, Inferr
                               source=source)
 
 
-def _field_reports(con, fields: list[Field], inferred: dict[str, Inferred], raw: RawTable) -> list[FieldReport]:
-    """Raw non-empty values vs typed non-null values: the difference was rejected, apart from
-    the "no value" markers (``N/A``, ``-``…), which say the value is missing and are nulls by
-    intent; a note counts them instead."""
-    typed = exp.select(*[exp.func("count", exp.column(f.name, quoted=True)) for f in fields]).from_(
-        exp.Table(this=exp.to_identifier("records"), db=exp.to_identifier("build")))
-    typed_counts = con.execute(typed.sql(dialect="duckdb")).fetchone()
+def _typed_counts(con, query: exp.Select, names: list[str]) -> dict[str, int]:
+    """The non-null values of each of ``names`` in ``query``'s rows, in one scan."""
+    counted = exp.select(*[exp.func("count", exp.column(n, quoted=True)) for n in names]).from_(query.subquery("counted"))
+    return dict(zip(names, con.execute(counted.sql(dialect="duckdb")).fetchone())) if names else {}
+
+
+def _field_reports(con, fields: list[Field], inferred: dict[str, Inferred], read: dict[str, int] | None) -> list[FieldReport]:
+    """Raw non-empty values vs the values read as their type: the difference was rejected,
+    apart from the "no value" markers (``N/A``, ``-``…), which say the value is missing and are
+    nulls by intent; a note counts them instead. ``read``: with processor steps, the typed
+    fields' values counted before the steps (a ``skip`` dropping half the rows rejected
+    nothing; a field a step made has no file values to compare with); None: the stored ones."""
+    stored = _typed_counts(con, exp.select("*").from_(exp.Table(this=exp.to_identifier("records"),
+                                                                  db=exp.to_identifier("build"))), [f.name for f in fields])
+    read = {f.name: stored[f.name] for f in fields if f.type != FieldType.TEXT} if read is None else read
     reports = []
-    for f, typed_count in zip(fields, typed_counts):
+    for f in fields:
         info = inferred.get(f.name)
         notes = list(info.notes) if info else []
-        values = info.nonnull if info and f.type != FieldType.TEXT else typed_count
-        markers = info.tokens if info and f.type != FieldType.TEXT else 0
-        rejected = max(values - markers - typed_count, 0) if f.type != FieldType.TEXT else 0
+        compared = info is not None and f.name in read
+        values = info.nonnull if compared else stored[f.name]
+        markers = info.tokens if compared else 0
+        rejected = max(values - markers - read[f.name], 0) if compared else 0
         if markers:
             notes.append(f"{markers:,} 'no value' marker(s) (N/A, -, nd…) read as null")
         reports.append(FieldReport(name=f.name, label=f.label, type=str(f.type), values=values, rejected=rejected,
