@@ -91,8 +91,10 @@ class Metadata(Storable):
     publisher: str | None = None
     owner: str | None = None
     contact_name: str | None = None
-    contact_email: str | None = None
-    language: str | None = None
+    contact_email: str | None = PydanticField(None, description="An email address; empty clears it.",
+                                              examples=["donnees@example.org"])
+    language: str | None = PydanticField(None, description="An ISO 639-1 code (read in lower case); empty clears it.",
+                                         examples=["fr"])
     update_frequency: str | None = None
     temporal_start: date | None = None
     temporal_end: date | None = None
@@ -177,6 +179,16 @@ def _upload_name(filename: str | None) -> str:
     return (stem.decode(errors="ignore") or "upload") + suffix
 
 
+async def one_file_part(request: Request) -> None:
+    """Refuse a multipart body holding several ``file`` parts, before anything is saved: the
+    form parser keeps the last one, so a client sending two had the second loaded (or
+    attached) and the first silently dropped. The form is the one FastAPI already parsed
+    (Starlette keeps it on the request)."""
+    count = len((await request.form()).getlist("file"))
+    if count > 1:
+        raise invalid_parameter(f"The request holds {count} parts named `file`: send one file per request.")
+
+
 def _save_upload(instance: Instance, upload: UploadFile) -> Path:
     """Copy an upload to the instance's uploads folder in chunks, enforcing the size limit. On
     any failure the upload's folder is removed: nothing is left behind."""
@@ -253,7 +265,8 @@ def management_router() -> APIRouter:
     def remove(request: Request, ref: str):
         delete(inst(request), ref)
 
-    @router.post("/datasets/{ref}/data", summary="Upload a file as a new version (multipart field `file`)")
+    @router.post("/datasets/{ref}/data", summary="Upload a file as a new version (multipart field `file`)",
+                 dependencies=[Depends(one_file_part)])
     def upload(request: Request, ref: str, file: UploadFile, publish_now: bool = False, format: str | None = None,
                encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None,
                allow_empty: bool = False):
@@ -325,7 +338,8 @@ def management_router() -> APIRouter:
 
         return [{"processor": p.name, "doc": p.doc, "params": p.params, "example": p.example} for p in REGISTRY.values()]
 
-    @router.post("/datasets/{ref}/attachments", status_code=201, summary="Attach a file to a dataset")
+    @router.post("/datasets/{ref}/attachments", status_code=201, summary="Attach a file to a dataset",
+                 dependencies=[Depends(one_file_part)])
     def attach_file(request: Request, ref: str, file: UploadFile, title: str | None = None):
         instance = inst(request)
         saved = _save_upload(instance, file)

@@ -31,16 +31,9 @@ from portail.auth.models import (PRINCIPAL_KINDS, ROLES, VISIBILITIES, ApiKey, D
 from portail.auth.permissions import DEFAULT_RULESET, DatasetRef, may_hold_manage_scope
 from portail.auth.principal import Principal, principal_for_user
 from portail.catalog.models import Dataset
+from portail.emails import EXAMPLE as EMAIL_EXAMPLE, plausible_email  # the one rule, shared with datasets' contact_email
 
 LOGIN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,149}$")
-#: An address's shape (one @, a dotted domain, no spaces): a typo caught when the account is
-#: made, not when a message bounces. Deliverability is the mail server's to tell.
-EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
-
-
-def plausible_email(email: object) -> bool:
-    """Whether ``email`` is a text with an address's shape (an SSO claim may be anything)."""
-    return isinstance(email, str) and len(email) <= 254 and EMAIL.fullmatch(email) is not None
 GROUP_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 MAX_FILTER_LENGTH = 2000
 
@@ -71,7 +64,7 @@ def create_user(session: Session, login: str, *, role: str = "viewer", display_n
         raise bad_request(f"Invalid login {login!r}: lowercase letters, digits and . _ @ + - only")
     _check_role(role)
     if email is not None and not plausible_email(email):
-        raise bad_request(f"Invalid email {email!r}: an address such as jeanne.martin@example.org")
+        raise bad_request(f"Invalid email {email!r}: an address such as {EMAIL_EXAMPLE}")
     if session.scalar(select(User.id).where(User.login == login)) is not None:
         raise conflict(f"A user {login!r} already exists")
     if password is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from portail.catalog.dcat import CatalogInfo, dataset_uri, downloads, licence_uri
+from portail.catalog.languages import language_tag
 from portail.catalog.models import Dataset
 
 SCHEMA = "https://project-open-data.cio.gov/v1.1/schema"
@@ -34,7 +35,7 @@ def _dataset(info: CatalogInfo, dataset: Dataset, formats: list[str] | None, use
         "publisher": {"@type": "org:Organization", "name": dataset.publisher or info.publisher},
         "accessLevel": "restricted public" if restricted else "public",
         "landingPage": f"{info.base_url}/explore/dataset/{dataset.slug}/",
-        "language": [dataset.language or info.language],
+        "language": [language_tag(dataset.language, info.language)],
     }
     contact = dataset.contact_name or dataset.owner or dataset.publisher or info.publisher
     item["contactPoint"] = {"@type": "vcard:Contact", "fn": contact}

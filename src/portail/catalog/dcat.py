@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
 
+from portail.catalog.languages import EU_CODES, language_tag
 from portail.catalog.models import Dataset
 from portail.exports import FORMATS
 from portail.schema import GEO_TYPES, fields_from_json
@@ -32,7 +33,6 @@ FREQUENCIES = {
     "continuous": "UPDATE_CONT", "daily": "DAILY", "weekly": "WEEKLY", "monthly": "MONTHLY", "quarterly": "QUARTERLY",
     "annual": "ANNUAL", "irregular": "IRREG", "never": "NEVER", "unknown": "UNKNOWN",
 }
-LANGUAGES = {"fr": "FRA", "en": "ENG", "de": "DEU", "es": "SPA", "it": "ITA", "nl": "NLD", "pt": "POR"}
 #: Licence names publishers type, lowercased, to the URI harvesters recognise.
 LICENCES = {
     "licence ouverte / etalab 2.0": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/",
@@ -121,16 +121,17 @@ def add_dataset(graph: Graph, info: CatalogInfo, dataset: Dataset, formats: list
     graph.add((node, RDF.type, DCAT.Dataset))
     graph.add((node, DCTERMS.identifier, Literal(dataset.uid)))
     graph.add((node, ADMS.identifier, Literal(dataset.slug)))
-    graph.add((node, DCTERMS.title, Literal(dataset.title, lang=dataset.language or info.language)))
-    graph.add((node, DCTERMS.description, Literal(dataset.description or dataset.title, lang=dataset.language or info.language)))
+    lang = language_tag(dataset.language, info.language)
+    graph.add((node, DCTERMS.title, Literal(dataset.title, lang=lang)))
+    graph.add((node, DCTERMS.description, Literal(dataset.description or dataset.title, lang=lang)))
     graph.add((node, DCAT.landingPage, URIRef(f"{base}/explore/dataset/{dataset.slug}/")))
     graph.add((node, DCTERMS.issued, stamp(dataset.created_at)))
     graph.add((node, DCTERMS.modified, stamp(dataset.modified)))
     for keyword in dataset.keywords or []:
-        graph.add((node, DCAT.keyword, Literal(keyword, lang=dataset.language or info.language)))
+        graph.add((node, DCAT.keyword, Literal(keyword, lang=lang)))
     for theme in dataset.themes or []:
         graph.add((node, DCAT.theme, URIRef(f"{base}/themes/{_slug(theme)}")))
-    language = LANGUAGES.get(dataset.language or info.language)
+    language = EU_CODES.get(lang)
     if language:
         graph.add((node, DCTERMS.language, URIRef(EU_LANGUAGE + language)))
     if dataset.update_frequency in FREQUENCIES:
@@ -201,7 +202,7 @@ def catalog_graph(info: CatalogInfo, datasets: list[Dataset], *, page: int = 1, 
     graph.add((catalog, DCTERMS.publisher, publisher))
     graph.add((publisher, RDF.type, FOAF.Agent))
     graph.add((publisher, FOAF.name, Literal(info.publisher)))
-    graph.add((catalog, DCTERMS.language, URIRef(EU_LANGUAGE + LANGUAGES.get(info.language, "FRA"))))
+    graph.add((catalog, DCTERMS.language, URIRef(EU_LANGUAGE + EU_CODES.get(info.language, "FRA"))))
     start = (page - 1) * page_size
     for dataset in datasets[start:start + page_size]:
         graph.add((catalog, DCAT.dataset, add_dataset(graph, info, dataset, formats, use_labels)))

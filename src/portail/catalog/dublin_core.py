@@ -23,8 +23,9 @@ from __future__ import annotations
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCMITYPE, DCTERMS, FOAF, RDF, RDFS
 
-from portail.catalog.dcat import (EU_FREQUENCY, EU_LANGUAGE, FREQUENCIES, IANA_MEDIA_TYPES, LANGUAGES, CatalogInfo,
+from portail.catalog.dcat import (EU_FREQUENCY, EU_LANGUAGE, FREQUENCIES, IANA_MEDIA_TYPES, CatalogInfo,
                                   catalog_uri, dataset_uri, downloads, licence_uri, publisher_uri, stamp)
+from portail.catalog.languages import EU_CODES, language_tag
 from portail.catalog.models import Dataset
 
 
@@ -46,7 +47,7 @@ def add_dataset(graph: Graph, info: CatalogInfo, dataset: Dataset, formats: list
                 use_labels: bool = True) -> URIRef:
     """A dataset's Dublin Core description; its downloads as ``dcat.downloads`` lists them."""
     base = info.base_url
-    lang = dataset.language or info.language
+    lang = language_tag(dataset.language, info.language)
     node = dataset_uri(base, dataset.uid)
     graph.add((node, DCTERMS.type, DCMITYPE.Dataset))
     graph.add((node, DCTERMS.identifier, Literal(dataset.uid)))
@@ -58,8 +59,8 @@ def add_dataset(graph: Graph, info: CatalogInfo, dataset: Dataset, formats: list
     graph.add((node, DCTERMS.issued, stamp(dataset.created_at)))
     graph.add((node, DCTERMS.modified, stamp(dataset.modified)))
     graph.add((node, FOAF.page, URIRef(f"{base}/explore/dataset/{dataset.slug}/")))
-    if lang in LANGUAGES:
-        graph.add((node, DCTERMS.language, URIRef(EU_LANGUAGE + LANGUAGES[lang])))
+    if lang in EU_CODES:
+        graph.add((node, DCTERMS.language, URIRef(EU_LANGUAGE + EU_CODES[lang])))
     if dataset.publisher:
         graph.add((node, DCTERMS.publisher, _agent(graph, base, dataset.publisher)))
     licence = licence_uri(dataset)

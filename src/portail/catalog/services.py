@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from portail.catalog.languages import ISO_639_1
 from portail.catalog.models import Attachment, Dataset, DatasetAlias, DatasetVersion, RetiredUid
+from portail.emails import EXAMPLE as EMAIL_EXAMPLE, plausible_email
 from portail.schema import KNOWN_ANNOTATIONS, Field, FieldType, fields_from_json, fields_to_json, normalize_name
 
 PORTALS = ("public", "internal")
@@ -95,7 +97,30 @@ def _check_metadata(values: dict[str, Any]) -> dict[str, Any]:
         if clean["license_url"] is not None and not is_web_url(clean["license_url"]):
             # a javascript: or data: link on the dataset page would run in every visitor's browser
             raise CatalogError(f"license_url must be an http(s) URL, not {clean['license_url']!r}")
+    if "contact_email" in clean:
+        clean["contact_email"] = _contact_email(clean["contact_email"])
+    if "language" in clean:
+        clean["language"] = _language(clean["language"])
     return clean
+
+
+def _contact_email(value: str | None) -> str | None:
+    """A dataset's contact address, under the accounts' rule (``portail.emails``): DCAT and
+    data.json publish it as a ``mailto:`` link harvesters follow. Empty clears it."""
+    email = (value or "").strip() or None
+    if email is not None and not plausible_email(email):
+        raise CatalogError(f"contact_email must be an address such as {EMAIL_EXAMPLE}, not {value!r}")
+    return email
+
+
+def _language(value: str | None) -> str | None:
+    """A dataset's language as ISO 639-1 writes it: two lowercase letters. ``FR`` is read as
+    ``fr`` (the same language, and the case the exports' lookups and Opendatasoft use); a name
+    or a region form (``français``, ``fr-FR``) is refused. Empty clears it (the portal's then)."""
+    code = (value or "").strip().lower() or None
+    if code is not None and code not in ISO_639_1:
+        raise CatalogError(f"language must be a two-letter ISO 639-1 code such as 'fr' or 'en', not {value!r}")
+    return code
 
 
 def is_web_url(text: str) -> bool:
