@@ -182,12 +182,25 @@ def format_number(value: int | float | None, lang: str) -> str:
     return text
 
 
+def month_name(month: int, lang: str) -> str:
+    """``mars``, ``March``: the name of ``month`` (1–12), for dates and a date facet's months."""
+    return _MONTHS[lang if lang in _MONTHS else "fr"][month - 1]
+
+
 def format_date(value: date | datetime | None, lang: str) -> str:
     """``12 mars 2025`` in French, ``March 12, 2025`` in English."""
     if value is None:
         return ""
-    month = _MONTHS[lang if lang in _MONTHS else "fr"][value.month - 1]
+    month = month_name(value.month, lang)
     return f"{value.day} {month} {value.year}" if lang == "fr" else f"{month} {value.day}, {value.year}"
+
+
+def format_datetime(value: datetime, lang: str) -> str:
+    """``12 mars 2025 à 14:05 CET``, ``March 12, 2025, 14:05 CET``: ``format_date`` and the
+    time, seconds only when there are some, in the instant's own zone, named (``tzname``)."""
+    clock = value.strftime("%H:%M:%S" if value.second or value.microsecond else "%H:%M")
+    joined = " à " if lang == "fr" else ", "
+    return f"{format_date(value, lang)}{joined}{clock} {value.tzname() or ''}".rstrip()
 
 
 #: The "My account" page (``web/account_routes.py``): who is signed in, their API keys, the

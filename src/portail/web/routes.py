@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -35,7 +37,7 @@ from portail.exports import FORMATS
 from portail.schema import Field, FieldType, fields_from_json
 from portail.web import catalogue as cat
 from portail.web.filters import FilterState
-from portail.web.i18n import STRINGS, format_date, format_number, language, plural
+from portail.web.i18n import STRINGS, format_date, format_datetime, format_number, language, month_name, plural
 from portail.web.refusals import refusal
 
 STATIC = Path(__file__).parent / "static"
@@ -64,6 +66,54 @@ def shown(value: Any) -> Any:
     if structured(value):
         return json.dumps(value, ensure_ascii=False)
     return ", ".join(map(str, value)) if isinstance(value, list) else value
+
+
+def dataset_zone(dataset: Any) -> str:
+    """A dataset's time zone (its ``timezone`` metadata, Europe/Paris by default, as the API says)."""
+    return ((getattr(dataset, "extra_metas", None) or {}).get("timezone") or "Europe/Paris") if dataset else "Europe/Paris"
+
+
+def year_like(name: str) -> bool:
+    """A field named for a year (``annee``, ``year``): the chart's first X axis when the schema
+    names none, and a table cell written ``2023``, not ``2 023``."""
+    return any(w in name.lower() for w in ("annee", "year"))
+
+
+def grouped(field: Field) -> bool:
+    """Are ``field``'s numbers written with thousands separators? Not a year's, nor an
+    identifier's (``id_livraison`` 2000011 is a key people copy, not a quantity)."""
+    words = set(field.name.lower().replace("-", "_").split("_"))
+    return not (year_like(field.name) or words & {"id", "identifiant"})
+
+
+def cell(value: Any, field: Field, lang: str, zone: str = "Europe/Paris") -> Markup | Any:
+    """A table or record cell as people read it in the page's language: a number ``12 345,5``
+    (``12,345.5``), a date ``4 mai 2023``, an instant with its time, as the page writes its own
+    counts and dates (``number``, ``date``), the stored value kept in the element's machine-readable
+    attribute (``<data value>``, ``<time datetime>``) for whoever copies or reads it. Chosen by the
+    field's type, never by the look of the value: a text field (an INSEE code ``01001``, a SIREN)
+    keeps its exact characters. An instant is read in ``zone``, the dataset's time zone (its
+    ``timezone`` metadata), as its publisher and readers count hours: 13:45 UTC is 15:45 CEST
+    in Paris. Anything else, or a value that does not parse, is ``shown`` as is."""
+    if field.type in (FieldType.INT, FieldType.DOUBLE) and isinstance(value, (int, float)) \
+            and not isinstance(value, bool):
+        text = format_number(value, lang) if field.type == FieldType.DOUBLE or grouped(field) else str(value)
+        return Markup('<data value="{}">{}</data>').format(value, text)
+    if field.type in DATE_TYPES and isinstance(value, str):
+        try:
+            text = format_date(date.fromisoformat(value), lang) if field.type == FieldType.DATE \
+                else format_datetime(datetime.fromisoformat(value).astimezone(_zone(zone)), lang)
+        except ValueError:  # not the API's ISO text: shown as stored rather than guessed at
+            return value
+        return Markup('<time datetime="{}">{}</time>').format(value, text)
+    return shown(value)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):  # a metadata value no zone has: the portal's default
+        return ZoneInfo("Europe/Paris")
 
 
 TEMPLATES.env.filters["shown"] = shown
@@ -98,7 +148,7 @@ def _context(request: Request, portal: str, **values) -> dict:
             "portal_description": branding.description if branding else "",
             "private_portal": branding is not None and branding.policy == "private",
             "number": lambda v: format_number(v, lang), "plural": lambda key, n: plural(key, n, lang),
-            "date": lambda v: format_date(v, lang), **values}
+            "date": lambda v: format_date(v, lang), "cell": lambda v, f: cell(v, f, lang, dataset_zone(values.get("dataset"))), **values}
 
 
 def missing_page(request: Request) -> HTMLResponse | RedirectResponse:
@@ -139,13 +189,19 @@ def preferred_x(fields: list[Field]) -> str | None:
     for f in fields:
         if f.type in DATE_TYPES:
             return f.name
-    return next((f.name for f in fields if any(w in f.name.lower() for w in ("annee", "year"))), None)
+    return next((f.name for f in fields if year_like(f.name)), None)
 
 
 CHART_TYPES = ("column", "bar", "line", "area", "pie", "scatter")
 CHART_BUCKETS = ("year", "month", "day")
 CHART_AGGREGATES = ("count", "sum", "avg", "min", "max")
 SERIES_TYPES = (FieldType.TEXT, FieldType.BOOLEAN, FieldType.INT)
+
+
+def chart_aggregates(numeric: list[Field]) -> tuple[str, ...]:
+    """The Y values the chart form offers: a sum, mean, minimum or maximum is of a numeric field,
+    so a dataset without one offers the count alone (``chart.js`` would draw a count labelled a sum)."""
+    return CHART_AGGREGATES if numeric else ("count",)
 
 
 def chart_settings(params: Mapping[str, str], numeric: list[Field], groupable: list[Field]) -> dict[str, str]:
@@ -157,11 +213,14 @@ def chart_settings(params: Mapping[str, str], numeric: list[Field], groupable: l
         value = params.get(name, default)
         return value if value in choices else default
 
+    y = offered("chart.y", chart_aggregates(numeric), "count")
+    # A sum asked without its field is of the first numeric one, the field the form's select shows
+    # (chart.js would draw a count under the word "Somme").
+    first = numeric[0].name if numeric and y != "count" else ""
     return {"type": offered("chart.type", CHART_TYPES, "column"),
             "x": offered("chart.x", {f.name for f in groupable}, ""),
-            "bucket": offered("chart.bucket", CHART_BUCKETS, "year"),
-            "y": offered("chart.y", CHART_AGGREGATES, "count"),
-            "yfield": offered("chart.yfield", {f.name for f in numeric}, ""),
+            "bucket": offered("chart.bucket", CHART_BUCKETS, "year"), "y": y,
+            "yfield": offered("chart.yfield", {f.name for f in numeric}, first),
             "series": offered("chart.series", {f.name for f in groupable if f.type in SERIES_TYPES}, "")}
 
 
@@ -193,10 +252,19 @@ def _useful(facet: dict, state: FilterState) -> bool:
     return len(values) > 1 and sum(v["count"] for v in values) >= 2 * len(values)
 
 
-def _chronological(values: list[dict]) -> list[dict]:
-    """A date facet's years, months and days in calendar order, every level listed."""
-    return [{**v, "facets": _chronological(v.get("facets") or []), "all": True}
+def _chronological(values: list[dict], lang: str) -> list[dict]:
+    """A date facet's years, months and days in calendar order, every level listed, each month
+    named in the page's language (the API names it ``03``; its value ``2023/03`` stays the link's)."""
+    return [{**v, "name": _facet_month(v, lang), "facets": _chronological(v.get("facets") or [], lang), "all": True}
             for v in sorted(values, key=lambda v: v["value"])]
+
+
+def _facet_month(value: dict, lang: str) -> str:
+    """``mars`` for the month value ``2023/03`` of a date facet; any other level keeps its name."""
+    parts = value["value"].split("/")
+    if len(parts) == 2 and parts[1].isdecimal() and 1 <= int(parts[1]) <= 12:
+        return month_name(int(parts[1]), lang)
+    return value["name"]
 
 
 def web_router(portal: str) -> APIRouter:
@@ -333,7 +401,7 @@ def web_router(portal: str) -> APIRouter:
                 except ApiError:
                     record = {}
             dates = {f.name for f in fields if f.type in DATE_TYPES}
-            facets = [{**f, "facets": _chronological(f["facets"])} if f["name"] in dates else f
+            facets = [{**f, "facets": _chronological(f["facets"], page_language(request))} if f["name"] in dates else f
                       for f in facets if _useful(f, state)]
             return {"rows": result.results, "total": result.total_count, "page": page, "pages": pages,
                     "facets": facets, "record": record,
@@ -354,7 +422,8 @@ def web_router(portal: str) -> APIRouter:
             if not chart["x"]:
                 chart["x"] = preferred_x(groupable) or default_x(request, dataset, groupable, total, common)
             return {"total": total, "api_query": api_query, "chart": chart, "numeric": numeric, "groupable": groupable,
-                    "chart_types": CHART_TYPES, "chart_buckets": CHART_BUCKETS, "chart_aggregates": CHART_AGGREGATES,
+                    "chart_types": CHART_TYPES, "chart_buckets": CHART_BUCKETS,
+                    "chart_aggregates": chart_aggregates(numeric),
                     "series_fields": [f for f in groupable if f.type in SERIES_TYPES],
                     "dated": [f.name for f in groupable if f.type in DATE_TYPES],
                     "chart_ready": vendor_available("echarts/echarts.min.js"),
