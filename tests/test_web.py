@@ -204,6 +204,7 @@ def test_localised_numbers_dates_and_complete_strings():
 
     assert format_number(1234567, "fr") == "1 234 567" and format_number(1234567, "en") == "1,234,567"
     assert format_number(3.5, "fr") == "3,5" and format_date(date(2025, 3, 12), "fr") == "12 mars 2025"
+    assert format_number(0.004, "fr") == "0,004" and format_number(48.85661234, "en") == "48.85661234"  # never rounded away
     assert format_date(date(2025, 3, 12), "en") == "March 12, 2025"
     assert STRINGS["fr"].keys() == STRINGS["en"].keys()
 

@@ -79,6 +79,9 @@ def test_date_facet_months_are_named_and_keep_their_values(client):
     assert re.search(r'refine\.jour=2023%2F03[^"]*"\s*>March <span', english)
     refined = client.get(TABLE, params=[("refine.jour", "2023"), ("refine.jour", "2023/03")]).text
     assert "2 enregistrements" in refined  # the month's link still filters
+    assert '<span class="tag">jour = mars 2023</span>' in refined  # the chip names it as the facet does
+    day = client.get(TABLE, params=[("exclude.jour", "2023/03/04"), ("lang", "en")]).text
+    assert '<span class="tag">jour ≠ March 4, 2023 (excluded)</span>' in day
 
 
 def chart_config(html: str) -> dict:

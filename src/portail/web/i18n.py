@@ -170,11 +170,13 @@ def language(query_lang: str | None, accept_language: str | None) -> str:
 
 
 def format_number(value: int | float | None, lang: str) -> str:
-    """``4 522`` and ``3,5`` in French, ``4,522`` and ``3.5`` in English."""
+    """``4 522`` and ``3,5`` in French, ``4,522`` and ``3.5`` in English. A fraction keeps all
+    its digits (Python's shortest exact form): a table cell of 0.004 or of a coordinate is the
+    value itself, not 0 or a rounding of it."""
     if value is None:
         return ""
     if isinstance(value, float) and not value.is_integer():
-        text = f"{value:,.2f}".rstrip("0").rstrip(".")
+        text = format(value, ",")
     else:
         text = f"{int(value):,}"
     if lang == "fr":

@@ -148,7 +148,8 @@ def _context(request: Request, portal: str, **values) -> dict:
             "portal_description": branding.description if branding else "",
             "private_portal": branding is not None and branding.policy == "private",
             "number": lambda v: format_number(v, lang), "plural": lambda key, n: plural(key, n, lang),
-            "date": lambda v: format_date(v, lang), "cell": lambda v, f: cell(v, f, lang, dataset_zone(values.get("dataset"))), **values}
+            "date": lambda v: format_date(v, lang), "cell": lambda v, f: cell(v, f, lang, dataset_zone(values.get("dataset"))),
+            "filter_value": lambda name, v: filter_value(v, name, values.get("fields") or [], lang), **values}
 
 
 def missing_page(request: Request) -> HTMLResponse | RedirectResponse:
@@ -257,6 +258,22 @@ def _chronological(values: list[dict], lang: str) -> list[dict]:
     named in the page's language (the API names it ``03``; its value ``2023/03`` stays the link's)."""
     return [{**v, "name": _facet_month(v, lang), "facets": _chronological(v.get("facets") or [], lang), "all": True}
             for v in sorted(values, key=lambda v: v["value"])]
+
+
+def filter_value(value: str, name: str, fields: list[Field], lang: str) -> str:
+    """A refinement as its chip reads: a date field's ``2023/03`` is ``mars 2023`` and
+    ``2023/03/04`` ``4 mars 2023``, as its facet names them; any other value as sent."""
+    if not any(f.name == name and f.type in DATE_TYPES for f in fields):
+        return value
+    parts = value.split("/")
+    try:
+        if len(parts) == 2:
+            return f"{month_name(int(parts[1]), lang)} {int(parts[0])}" if 1 <= int(parts[1]) <= 12 else value
+        if len(parts) == 3:
+            return format_date(date(*map(int, parts)), lang)
+    except ValueError:  # not a date path (the API says so on the page): shown as sent
+        pass
+    return value
 
 
 def _facet_month(value: dict, lang: str) -> str:
