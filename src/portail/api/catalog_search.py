@@ -23,7 +23,9 @@ nested ``facets`` under a refined date). Nothing here reads the store.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+import pickle
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -41,6 +43,7 @@ from portail.api.errors import ApiError, invalid_parameter
 from portail.api.facets import DEFAULT_LIMIT, parse_facet, parse_refinements, zone
 from portail.api.serialize import EXPLORE_METAS, records_json
 from portail.api.v1_query import q_conditions
+from portail.catalog.generation import GenerationCache
 from portail.odsql import multivalued_items
 from portail.odsql.kinds import RECORDS
 from portail.schema import Field, FieldType
@@ -252,8 +255,8 @@ _engine: Any = None
 _engine_lock = threading.Lock()
 
 
-def _run(data: pa.Table, query: exp.Expression) -> list[dict[str, Any]]:
-    """Run a compiled query over a catalogue table in a private cursor of one in-memory engine."""
+def _execute(data: pa.Table, sql: str) -> list[dict[str, Any]]:
+    """Run SQL over a catalogue table in a private cursor of one in-memory engine."""
     global _engine
     with _engine_lock:
         if _engine is None:
@@ -261,9 +264,66 @@ def _run(data: pa.Table, query: exp.Expression) -> list[dict[str, Any]]:
         cursor = _engine.cursor()
     try:
         cursor.register(RECORDS, data)
-        return cursor.execute(odsql.to_sql(query)).to_arrow_table().to_pylist()
+        return cursor.execute(sql).to_arrow_table().to_pylist()
     finally:
         cursor.close()
+
+
+def _run(data: pa.Table, query: exp.Expression) -> list[dict[str, Any]]:
+    """Run a compiled query over a catalogue table (uncached: a plan that read the clock)."""
+    return _execute(data, odsql.to_sql(query))
+
+
+# -- what is kept between calls ---------------------------------------------------------------
+# A catalogue answer is a function of the datasets' objects (what the caller may see, shaped for
+# them) and of the query's text. Both are kept, by what they are, never by who asks:
+#  * compiled plans by their clauses (the catalogue's FIELDS never change), unless they read
+#    the clock (``Plan.reads_clock``: ``now()`` is a constant of their SQL);
+#  * the Arrow table of some dataset objects, by their content (their pickled bytes: equal bytes
+#    unpickle to equal objects, so two callers share a table only when they see the same
+#    datasets shaped the same way);
+#  * the rows a plan's SQL gives over such a table (a plan that read the clock is not kept).
+#: clauses → _Prepared (a refusal is not kept: the clauses compile again, and are refused again)
+_PLANS = GenerationCache(512)
+#: pickled dataset objects → (token, table); tokens are never reused
+_TABLES = GenerationCache(64)
+#: (table token, SQL) → rows
+_ROWS = GenerationCache(1024)
+_TOKENS = itertools.count()
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A compiled catalogue query and the SQL text it runs as (never mutated once made)."""
+
+    plan: odsql.Plan
+    names: tuple[str, ...]
+    #: the SQL this query runs; None when it keeps every dataset in table order (no condition,
+    #: order, group or select: the engine has nothing to do)
+    sql: str | None
+    #: a select starting from every field (``_whole``)
+    whole: bool
+
+
+def _content(objects: list[dict[str, Any]]) -> bytes | None:
+    try:
+        return pickle.dumps(objects, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 — a value pickle cannot write: no caching, same answer
+        return None
+
+
+def _rows(objects: list[dict[str, Any]], prepared: _Prepared) -> list[dict[str, Any]]:
+    """The rows of a prepared query over some dataset objects (fresh dicts: callers change them)."""
+    if prepared.sql is None:
+        return [{_INDEX: i} for i in range(len(objects))]
+    sql = prepared.sql
+    key = _content(objects)
+    if key is None:
+        return _execute(table(objects), sql)
+    token, data = _TABLES.get(key, lambda: (next(_TOKENS), table(objects)))
+    if prepared.plan.reads_clock:  # its SQL holds this call's instant: run for this call alone
+        return _execute(data, sql)
+    return [dict(r) for r in _ROWS.get((token, sql), lambda: _execute(data, sql))]
 
 
 _LISTS = {f.name: f for f in FIELDS if "multivalued" in f.annotations}
@@ -285,6 +345,42 @@ def _compile(**clauses: Any) -> odsql.Plan:
     except ValueError as error:
         raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
     return dataclasses.replace(plan, select=plan.select.transform(_per_value, copy=False))
+
+
+def _prepare(select: str | None, where: tuple[str, ...], group_by: str | None = None, order_by: str | None = None,
+             lang: str = "fr", timezone: str = "UTC", v20: bool = False, uids: bool = False) -> _Prepared:
+    """A compiled query and its SQL, kept by its clauses unless it read the clock. ``uids``:
+    the facets' query (the matching datasets' uids), else the search's."""
+    key = (select, where, group_by, order_by, lang, timezone, v20, uids)
+    return _PLANS.get(key, lambda: _prepared(*key), keep=lambda p: not p.plan.reads_clock)
+
+
+def _prepared(select: str | None, where: tuple[str, ...], group_by: str | None, order_by: str | None, lang: str,
+              timezone: str, v20: bool, uids: bool) -> _Prepared:
+    # The plan is compiled here for this entry alone: its tree is changed in place, not copied
+    # (a deep copy of a hundred outputs cost as much as compiling them).
+    if uids:
+        plan = _compile(select="dataset_uid", where=list(where), timezone=timezone)
+        return _Prepared(plan, (), odsql.to_sql(plan.select, owned=True), False)
+    plan = _compile(select=select, where=list(where), group_by=group_by, order_by=order_by, lang=lang,
+                    timezone=timezone, v20=v20)
+    names = tuple(f.name for f in plan.columns)
+    query = plan.select
+    if plan.aggregated:
+        if not (group_by and group_by.strip()):  # over every matching dataset: their number too
+            query = query.select(exp.alias_(exp.Count(this=exp.Star()), _INDEX), copy=False)
+        return _Prepared(plan, names, odsql.to_sql(query, owned=True), False)
+    if select and select.strip():
+        whole = _whole(select)
+        return _Prepared(plan, names, odsql.to_sql(query.select(exp.column(_INDEX, quoted=True), copy=False),
+                                                   owned=True), whole)
+    # every field (no select): only the rows' positions are read back (their objects are the
+    # answer), so only they are selected; conditions and orderings read columns, not outputs
+    query.set("expressions", [exp.column(_INDEX, quoted=True)])
+    if not any(query.args.get(part) for part in ("where", "order", "group", "having", "joins", "limit", "offset",
+                                                     "distinct", "qualify")):
+        return _Prepared(plan, names, None, False)
+    return _Prepared(plan, names, odsql.to_sql(query, owned=True), False)
 
 
 def _listed(node: exp.Expression) -> bool:
@@ -350,29 +446,25 @@ def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None, 
     properties), or groups when the query aggregates. ``v20``: Explore API v2.0's ODSQL
     semantics (``odsql.Query.v20``: no null group, date keys as timestamps), as on records."""
     kept = refined(objects, refine or [], exclude or [], timezone=timezone, disjunctive=disjunctive)
-    clauses = dict(where=[w for w in where or [] if w and w.strip()], group_by=group_by, order_by=order_by,
-                   lang=lang, timezone=timezone, v20=v20)
-    plan = _compile(select=select, **clauses)
-    names = tuple(f.name for f in plan.columns)
-    data = table(kept)
+    prepared = _prepare(select, tuple(w for w in where or [] if w and w.strip()), group_by, order_by, lang, timezone,
+                        v20)
+    plan, names = prepared.plan, prepared.names
     if plan.aggregated:
         effective = check_paging(limit, offset, max_limit=20_000, window=20_000)
+        rows = _rows(kept, prepared)
         if not (group_by and group_by.strip()):  # over every matching dataset: their number, as for records
-            rows = _run(data, plan.select.select(exp.alias_(exp.Count(this=exp.Star()), _INDEX)))
             total = rows[0].pop(_INDEX) if rows else 0
             return CatalogPage(total, _shaped(list(plan.columns), rows[offset:offset + effective], timezone), True,
                                names)
-        rows = _run(data, plan.select)
         return CatalogPage(len(rows), _shaped(list(plan.columns), rows[offset:offset + effective], timezone), True,
                                names)
     effective = check_paging(limit, offset)
-    query = plan.select.select(exp.column(_INDEX, quoted=True))
-    rows = _run(data, query)
+    rows = _rows(kept, prepared)
     page = rows[offset:offset + effective]
     if not (select and select.strip()):
         return CatalogPage(len(rows), [kept[r[_INDEX]] for r in page], False, names)
     shaped = _shaped(list(plan.columns), page, timezone)
-    if _whole(select):
+    if prepared.whole:
         shaped = [_narrowed(kept[r[_INDEX]], set(names), values) for r, values in zip(page, shaped)]
         if objects:  # a dataset object's properties, not the catalogue table's columns (a header when none matches)
             names = tuple(_narrowed(objects[0], set(names), {n: None for n in names if n not in _NAMES}))
@@ -462,8 +554,7 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
     tz = zone(timezone)
     given = [w for w in where or [] if w and w.strip()]
     if given:
-        plan = _compile(select="dataset_uid", where=given, timezone=timezone)
-        uids = {r["dataset_uid"] for r in _run(table(objects), plan.select)}
+        uids = {r["dataset_uid"] for r in _rows(objects, _prepare(None, tuple(given), timezone=timezone, uids=True))}
         objects = [o for o in objects if o["dataset_uid"] in uids]
     rules = parse_refinements(refine or [], FIELDS, exclude=False) + parse_refinements(exclude or [], FIELDS, exclude=True)
     # facet(…, disjunctive=true) ORs its field's refined values for every facet, as the v1

@@ -776,7 +776,9 @@ def compile_query(query: Query, fields: list[Field], security: Security | None =
     return compile_plan(query, fields, security).select
 
 
-def to_sql(expression: exp.Expression, dialect: str = "duckdb") -> str:
+def to_sql(expression: exp.Expression, dialect: str = "duckdb", owned: bool = False) -> str:
     """SQL text for a compiled expression, its text matches in their scan form (a store with a
-    full-text index generates its own SQL, the matches it can answer replaced by lookups)."""
-    return with_scans(expression.copy()).sql(dialect=dialect, copy=False)
+    full-text index generates its own SQL, the matches it can answer replaced by lookups).
+    ``owned``: the caller hands the tree over (it is changed, not copied: the catalogue's
+    hundred outputs cost as much to copy as to compile)."""
+    return with_scans(expression if owned else expression.copy()).sql(dialect=dialect, copy=False)
