@@ -129,7 +129,10 @@ def test_quote_all_quotes_every_value(client):
 def test_csv_points_with_whole_coordinates_read_back_as_points(client):
     text = client.get(f"{BASE}/tagged/exports/csv", params={"with_bom": False, "order_by": "nom desc",
                                                              "select": "geo_point_2d"}).text
-    assert list(csv.reader(io.StringIO(text)))[1] == ["45.0,5.0"]
+    assert list(csv.reader(io.StringIO(text), delimiter=";"))[1] == ["45.0,5.0"]
+    comma = client.get(f"{BASE}/tagged/exports/csv", params={"with_bom": False, "order_by": "nom desc",
+                                                              "select": "geo_point_2d", "delimiter": ","}).text
+    assert list(csv.reader(io.StringIO(comma)))[1] == ["45.0,5.0"]  # quoted where the comma separates
 
 
 def test_v1_geojson_download_writes_features_as_the_search_does(client):

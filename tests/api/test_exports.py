@@ -279,7 +279,7 @@ def test_formula_neutralisation_covers_line_feeds_spaces_and_labels(client):
 def test_lone_csv_column_keeps_its_empty_rows(client):
     """A lone null was an empty line, which readers skip: the row was lost."""
     text = client.get(f"{LAB}/csv", params={"select": "note", "with_bom": False, "order_by": "code"}).text
-    assert text == 'note\r\n"texte"\r\n"\'-12"\r\n""\r\n'
+    assert text == 'note\r\ntexte\r\n\'-12\r\n""\r\n'
     assert len(list(csv.DictReader(io.StringIO(text)))) == 3
 
 
@@ -290,11 +290,13 @@ def test_list_separator_joins_multivalued_text(client):
 
 
 def test_quote_all_quotes_numbers_too(client):
-    """As Python's ``csv.QUOTE_ALL``: without it, only strings are quoted."""
+    """As Python's ``csv.QUOTE_ALL``: without it, a value is quoted only where it must be, as
+    Opendatasoft's default (``quote_all`` false: its exports write ``75012``, and a script
+    cutting the file on ``;`` read ``"75012"``)."""
     params = {"with_bom": False, "select": "code_postal,annee", "where": "id_livraison = '2000011'"}
     quoted = client.get(f"{URL}/csv", params={**params, "quote_all": True}).text
     assert quoted == '"code_postal";"annee"\r\n"75012";"2001"\r\n'
-    assert client.get(f"{URL}/csv", params=params).text == 'code_postal;annee\r\n"75012";2001\r\n'
+    assert client.get(f"{URL}/csv", params=params).text == 'code_postal;annee\r\n75012;2001\r\n'
 
 
 def test_gpx_stays_in_wgs84_whatever_epsg(client, tmp_path):

@@ -283,21 +283,46 @@ def _coordinate(array: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(text, pattern=r"^(-?[0-9]+)$", replacement=r"\1.0")
 
 
-def _lone_cells(array: pa.Array) -> pa.Array:
-    """The one column of an export as text with its empty cells as ``""``: pyarrow writes a null
-    as an empty line, which readers skip (pandas, ``csv.DictReader``): the row was lost. Python's
-    csv writes ``""`` for a lone empty field for that reason."""
-    return pc.fill_null(pc.cast(array, pa.string()), "")
+def _minimal_cells(array: pa.Array, delimiter: str, lone: bool) -> pa.Array:
+    """A column as CSV cells quoted only where they must be (Python's ``csv.QUOTE_MINIMAL``): a
+    text holding the delimiter, a quote or a line break, its quotes doubled. A null is an empty
+    cell, or ``""`` alone on its row (``lone``): pyarrow writes an empty line there, which
+    readers skip (pandas, ``csv.DictReader``): the row was lost. Python's csv writes ``""``
+    for a lone empty field for that reason."""
+    text = array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
+    if pa.types.is_string(array.type):
+        needs = pc.match_substring_regex(text, f"[{re.escape(delimiter)}\"\r\n]")
+        if lone:
+            needs = pc.or_(needs, pc.equal(pc.binary_length(text), 0))
+        if pc.any(needs).as_py():
+            quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+            text = pc.if_else(needs, quoted, text)
+    return pc.fill_null(text, '""' if lone else "")
+
+
+def _csv_rows(columns: list[pa.Array], delimiter: str) -> bytes:
+    """Rows of CSV cells, each column quoted where it must be (:func:`_minimal_cells`), joined
+    by pyarrow: the batches pyarrow's writer refuses to write unquoted."""
+    lone = len(columns) == 1
+    parts: list[str | pa.Array] = []
+    for index, column in enumerate(columns):
+        parts += ([delimiter] if index else []) + [_minimal_cells(column, delimiter, lone)]
+    return jsontext.concatenated(jsontext.joined([*parts, "\r\n"], len(columns[0]) if columns else 0))
 
 
 def write_csv(fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions) -> Iterator[bytes]:
-    """pyarrow's C++ CSV writer on each batch: no Python loop per row or cell. It quotes every
-    string, never a number; ``quote_all`` quotes every value, numbers and booleans too, as
-    Python's ``csv.QUOTE_ALL`` does, and the header. An empty cell stays unquoted: it is a
-    null, where ``""`` is an empty text (``csv.QUOTE_ALL`` writes both as ``""``). The header
-    is neutralised like the cells (labels are publisher text)."""
+    """pyarrow's C++ CSV writer on each batch: no Python loop per row or cell. A cell is quoted
+    only where it must be, as Opendatasoft's export (``quote_all`` false by default) and
+    Python's ``csv.QUOTE_MINIMAL`` write it: a text holding the delimiter, a quote or a line
+    break. pyarrow's writer quotes every text or none (``needed`` quotes every string: a script
+    cutting the file on ``;`` read ``"Paris"``), so a batch is written unquoted, and a batch it
+    refuses so (one of its texts must be quoted) has its cells quoted by :func:`_csv_rows`.
+    ``quote_all`` quotes every value, numbers and booleans too, as Python's ``csv.QUOTE_ALL``
+    does, and the header; an empty cell stays unquoted there: it is a null, where ``""`` is an
+    empty text (``csv.QUOTE_ALL`` writes both as ``""``). The header is neutralised like the
+    cells (labels are publisher text)."""
     write_options = pacsv.WriteOptions(include_header=False, delimiter=options.delimiter, eol="\r\n",
-                                       quoting_style="all_valid" if options.quote_all else "needed")
+                                       quoting_style="all_valid" if options.quote_all else "none")
     header = io.StringIO()
     csv.writer(header, delimiter=options.delimiter, lineterminator="\r\n",
                quoting=csv.QUOTE_ALL if options.quote_all else csv.QUOTE_MINIMAL) \
@@ -307,10 +332,15 @@ def write_csv(fields: list[Field], batches: Iterator[pa.RecordBatch], options: E
 
     def chunk(batch: pa.RecordBatch) -> bytes:
         columns = [_csv_column(f, batch.column(i), options) for i, f in enumerate(fields)]
+        if len(columns) == 1 and not options.quote_all:  # a lone empty cell must be written ""
+            return _csv_rows(columns, options.delimiter)
         if len(columns) == 1 and columns[0].null_count:
-            columns = [_lone_cells(columns[0])]
+            columns = [pc.fill_null(pc.cast(columns[0], pa.string()), "")]
         sink = io.BytesIO()
-        pacsv.write_csv(pa.RecordBatch.from_arrays(columns, names=names), sink, write_options)
+        try:
+            pacsv.write_csv(pa.RecordBatch.from_arrays(columns, names=names), sink, write_options)
+        except pa.ArrowInvalid:  # a text holding the delimiter, a quote or a line break
+            return _csv_rows(columns, options.delimiter)
         return sink.getvalue()
 
     for data in pipelined(chunk, (batch for batch in batches if batch.num_rows)):
