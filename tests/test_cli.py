@@ -103,10 +103,29 @@ def test_errors_name_file_and_line(cli, tmp_path):
 
 
 def test_demo_loads_and_is_idempotent(cli, refdata, hub_template, tmp_path):
+    """Beside an installed hub, ``demo`` loads each of its datasets, and a second run leaves them
+    be. Its two largest CSV files come as real subsets (every fifth record: one record a line in
+    both), the other files are the reference files themselves."""
+    from portail.demo import DEMO
+
     hub_template.copy(tmp_path / "home")  # the hub's own install is checked in tests/refdata
-    first = cli("demo", "--refdata", str(refdata)).output
-    assert "reference datasets: already installed" in first and "communes-france: 36,208 records" in first
-    assert "communes-france: already loaded" in cli("demo", "--refdata", str(refdata)).output
+    folder = tmp_path / "refdata"
+    subsets = {"referentiels/communes_france_enrichies.csv": "7,242", "retraites/drees_eacr_age_liquidation.csv": "3,600"}
+    for entry in DEMO:
+        target = folder / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if entry.path in subsets:
+            header, *lines = (refdata / entry.path).read_bytes().splitlines(keepends=True)
+            target.write_bytes(header + b"".join(lines[::5]))
+        else:
+            target.symlink_to(refdata / entry.path)
+    first = cli("demo", "--refdata", str(folder)).output.splitlines()
+    assert first[0] == "reference datasets: already installed"
+    assert [line.split(":")[0] for line in first[1:]] == [entry.slug for entry in DEMO]
+    assert all(line.endswith(" records") for line in first[1:]), first  # none skipped, none failed
+    assert "communes-france: 7,242 records" in first and "age-liquidation-retraite: 3,600 records" in first
+    again = cli("demo", "--refdata", str(folder)).output.splitlines()
+    assert again[1:] == [f"{entry.slug}: already loaded" for entry in DEMO]
 
 
 def test_demo_without_reference_files_generates_one(cli, tmp_path):

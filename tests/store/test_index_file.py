@@ -7,6 +7,7 @@ before index files, with their indexes inside, keep using them."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -19,13 +20,29 @@ from portail.odsql import Query, compile_plan
 from portail.schema import FieldType, fields_from_json
 from portail.store import DuckDBStore, fulltext, keys
 from portail.store.duckdb_store import INDEX_ROW_GROUP, index_path
-from tests.conftest import Published, published_instance
+from tests.conftest import Published, make_instance, published_instance
 
 SOURCE = ("referentiels", "laposte_hexasmal.csv")
 
 
-def test_a_version_is_served_before_its_index_and_uses_it_once_written(tmp_path, refdata):
-    instance = published_instance(tmp_path / "home", Published("cp", refdata.joinpath(*SOURCE)))
+@pytest.fixture(scope="module")
+def published_cp(tmp_path_factory, refdata) -> Path:
+    """The postal codes file published once as ``cp`` (version 1 with its index file), at a
+    home each test copies: the catalogue names version files relative to the store's folder."""
+    home = tmp_path_factory.mktemp("index-file") / "home"
+    instance = published_instance(home, Published("cp", refdata.joinpath(*SOURCE)))
+    instance.store.close()
+    instance.catalog.kw["bind"].dispose()
+    return home
+
+
+def cp_instance(published_cp: Path, tmp_path: Path):
+    """This test's own copy of the published ``cp`` instance."""
+    return make_instance(shutil.copytree(published_cp, tmp_path / "home"))
+
+
+def test_a_version_is_served_before_its_index_and_uses_it_once_written(tmp_path, refdata, published_cp):
+    instance = cp_instance(published_cp, tmp_path)
     try:
         dataset = es.get_visible_dataset(instance, "public", "cp")
         location = dataset.current.location
@@ -55,8 +72,8 @@ def test_a_version_is_served_before_its_index_and_uses_it_once_written(tmp_path,
         instance.store.close()
 
 
-def test_a_reload_is_published_once_its_index_file_is_written(tmp_path, refdata):
-    instance = published_instance(tmp_path / "home", Published("cp", refdata.joinpath(*SOURCE)))
+def test_a_reload_is_published_once_its_index_file_is_written(tmp_path, refdata, published_cp):
+    instance = cp_instance(published_cp, tmp_path)
     seen: list[tuple[str, int, bool]] = []
 
     def served(stage: str, *_: object) -> None:
@@ -79,11 +96,11 @@ def test_a_reload_is_published_once_its_index_file_is_written(tmp_path, refdata)
         instance.store.close()
 
 
-def test_the_index_tables_are_stored_in_small_row_groups(tmp_path, refdata):
+def test_the_index_tables_are_stored_in_small_row_groups(tmp_path, refdata, published_cp):
     """An index read wants a few rows of a sorted table, and the engine skips data a row group
     at a time: the index file's tables come in groups of INDEX_ROW_GROUP rows, not the
     engine's default 122,880 (2-4x faster reads on 2 M records: docs/benchmarks.md)."""
-    instance = published_instance(tmp_path / "home", Published("cp", refdata.joinpath(*SOURCE)))
+    instance = cp_instance(published_cp, tmp_path)
     try:
         location = es.get_visible_dataset(instance, "public", "cp").current.location
         con = duckdb.connect(str(index_path(location)), read_only=True)
@@ -98,9 +115,9 @@ def test_the_index_tables_are_stored_in_small_row_groups(tmp_path, refdata):
         instance.store.close()
 
 
-def test_a_version_with_its_indexes_inside_keeps_using_them(tmp_path, refdata):
+def test_a_version_with_its_indexes_inside_keeps_using_them(tmp_path, refdata, published_cp):
     """The layout of versions built before index files: the tables in the version file."""
-    instance = published_instance(tmp_path / "home", Published("cp", refdata.joinpath(*SOURCE)))
+    instance = cp_instance(published_cp, tmp_path)
     try:
         version = es.get_visible_dataset(instance, "public", "cp").current
         fields = fields_from_json(version.fields)
@@ -129,14 +146,14 @@ def test_a_version_with_its_indexes_inside_keeps_using_them(tmp_path, refdata):
         store.close()
 
 
-def test_an_index_build_that_fails_is_said_and_the_version_still_served(tmp_path, refdata):
+def test_an_index_build_that_fails_is_said_and_the_version_still_served(tmp_path, refdata, published_cp):
     """A real failure after publication (something else lies where the index file goes, so it
     cannot be renamed into place): the load succeeds, its report says the indexes are missing,
     queries scan; a reindex fails loudly while the obstacle remains, and works once it is gone."""
     from portail.catalog.services import CatalogError
     from portail.operations import load_file, reindex
 
-    instance = published_instance(tmp_path / "home", Published("cp", refdata.joinpath(*SOURCE)))
+    instance = cp_instance(published_cp, tmp_path)
     try:
         uid = es.get_visible_dataset(instance, "public", "cp").uid
         blocker = index_path(str(instance.store.version_path(uid, 2)))

@@ -124,7 +124,7 @@ def test_concurrent_reader_sees_old_or_new_never_a_mix(instance, tmp_path):
     create(instance)
     sizes = {"A": 20_000, "B": 30_000}
     load_file(instance, "ds", make_csv(tmp_path / "A.csv", sizes["A"], "A"), publish=True)
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(instance.settings.home), "6"], cwd=ROOT,
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(instance.settings.home), "3"], cwd=ROOT,
                               stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     files = {m: make_csv(tmp_path / f"{m}{i}.csv", sizes[m], m) for i, m in enumerate("BA")}
     # Publish B and A in turn for as long as the reader reads (its start-up included), so the
