@@ -455,3 +455,27 @@ def test_kml_declares_integers_as_numbers(client, tmp_path):
     assert 'name="annee" type="string"' not in path.read_text()
     frame = pyogrio.read_dataframe(path)
     assert frame["annee"].dtype.kind in "if" and frame["annee"].between(1900, 2100).all()
+
+
+@pytest.mark.parametrize("dataset", ["logements", "regions"])
+def test_geojson_in_another_epsg_is_projected_and_says_so(client, dataset):
+    """epsg was ignored on GeoJSON (WGS84 degrees under epsg=2154, said nowhere): its points and
+    shapes are now projected as shapefiles are, and the collection names its system as GeoJSON's
+    2008 specification does, which GDAL and QGIS read."""
+    import shapely
+    from pyproj import Transformer
+
+    base = f"/api/explore/v2.1/catalog/datasets/{dataset}/exports/geojson"
+    params = {"limit": 3, "order_by": "annee" if dataset == "logements" else "code"}
+    degrees = client.get(base, params=params).json()
+    metres = client.get(base, params={**params, "epsg": 2154}).json()
+    assert "crs" not in degrees
+    assert metres["crs"] == {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::2154"}}
+    to_lambert = Transformer.from_crs(4326, 2154, always_xy=True)
+    for wgs84, projected in zip(degrees["features"], metres["features"], strict=True):
+        assert projected["properties"] == wgs84["properties"]
+        expected = shapely.transform(shapely.geometry.shape(wgs84["geometry"]),
+                                     lambda xy: __import__("numpy").column_stack(to_lambert.transform(xy[:, 0], xy[:, 1])))
+        got = shapely.geometry.shape(projected["geometry"])
+        assert got.geom_type == expected.geom_type and shapely.equals_exact(got, expected, tolerance=1e-6)
+        assert 100_000 < got.centroid.x < 1_300_000  # metres east in Lambert-93, not degrees

@@ -72,7 +72,8 @@ EXPORT = (*QUERY, *LANGUAGE, Param("limit", int, -1),
 #: What the formats cannot hold, said where clients read the route (the OpenAPI document).
 EXPORT_NOTES = ("xlsx: an Excel cell holds 32,767 characters; a longer value (a detailed shape's GeoJSON) "
                 "is left out, its cell empty with a comment giving its length. gpx, kml, ov2: WGS84 by definition, "
-                "epsg does not apply. fgb: with order_by, written without a spatial index, which would "
+                "epsg does not apply. geojson in another epsg than 4326: projected, the collection naming its "
+                "system in a crs member (GeoJSON's 2008 specification, which GDAL and QGIS read). fgb: with order_by, written without a spatial index, which would "
                 "reorder the features.")
 
 

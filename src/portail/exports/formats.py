@@ -424,24 +424,63 @@ def write_geojson(fields, batches, options) -> Iterator[bytes]:
         raise ValueError(f"the geojson export cannot name two fields {geo.name!r}")
     shown = [(k, named[f.name]) for k, f in zip(keys, fields) if f is not geo]
 
+    projected = _projection(options.epsg)
+
     def features(batch: pa.RecordBatch) -> bytes:
         columns = {i: jsontext.column_json(fields[i], batch.column(i), tz) for _, i in shown}
         geometry: str | pa.Array = "null"
         if geo is not None:
-            geometry = _geometries(geo, batch.column(named[geo.name]))
+            geometry = _geometries(geo, batch.column(named[geo.name]), projected)
         parts = [',{"type":"Feature","geometry":', geometry, ',"properties":',
                  *_object([k for k, _ in shown], [columns[i] for _, i in shown]), "}"]
         return jsontext.concatenated(jsontext.joined(parts, batch.num_rows))
 
-    return _streamed(features, batches, '{"type":"FeatureCollection","features":[', "]}", separated=True)
+    # another system than WGS84 is named as GeoJSON's 2008 specification names it, which GDAL
+    # and QGIS read (RFC 7946 allows WGS84 alone: a file in Lambert-93 must say so)
+    crs = "" if projected is None else \
+        f'"crs":{{"type":"name","properties":{{"name":"urn:ogc:def:crs:EPSG::{options.epsg}"}}}},'
+    return _streamed(features, batches, '{"type":"FeatureCollection",' + crs + '"features":[', "]}", separated=True)
 
 
-def _geometries(geo: Field, array: pa.Array) -> pa.Array:
+def _projection(epsg: int):
+    """A transformer from WGS84 degrees (longitude first) to ``epsg``, or None for WGS84 itself."""
+    if epsg == 4326:
+        return None
+    from pyproj import Transformer
+
+    return Transformer.from_crs(4326, epsg, always_xy=True)
+
+
+def _geometries(geo: Field, array: pa.Array, projected=None) -> pa.Array:
     """A feature's geometry as JSON text: a shape's GeoJSON as Python re-writes it, a point as a
-    GeoJSON Point, ``null`` without one."""
+    GeoJSON Point, ``null`` without one; its coordinates in ``projected``'s system when given
+    (the ``epsg`` parameter, as shapefiles are written)."""
     if geo.type == FieldType.GEO_SHAPE:
-        return jsontext.reencoded(array)
-    return jsontext.points(array, geojson=True)
+        return jsontext.reencoded(array if projected is None else _projected_shapes(array, projected))
+    return jsontext.points(array if projected is None else _projected_points(array, projected), geojson=True)
+
+
+def _projected_points(array: pa.StructArray, projected) -> pa.StructArray:
+    """Points with their ``lon``/``lat`` replaced by the projected x/y, computed for the whole
+    column at once."""
+    import numpy
+
+    lon, lat = (pc.struct_field(array, name) for name in ("lon", "lat"))
+    x, y = projected.transform(numpy.asarray(pc.fill_null(lon, numpy.nan)), numpy.asarray(pc.fill_null(lat, numpy.nan)))
+    missing = pc.or_(pc.is_null(array), pc.is_null(lon))
+    return pa.StructArray.from_arrays([pa.array(x, mask=numpy.asarray(pc.fill_null(missing, True))), pa.array(y)],
+                                      names=["lon", "lat"], mask=pc.fill_null(pc.is_null(array), True))
+
+
+def _projected_shapes(array: pa.Array, projected) -> pa.Array:
+    """GeoJSON shapes with every coordinate projected (shapely reads and writes them, pyproj
+    projects the coordinates of the whole column at once)."""
+    import numpy
+    import shapely
+
+    shapes = shapely.from_geojson(numpy.asarray(array.to_pylist(), dtype=object), on_invalid="ignore")
+    moved = shapely.transform(shapes, lambda xy: numpy.column_stack(projected.transform(xy[:, 0], xy[:, 1])))
+    return pa.array(shapely.to_geojson(moved).tolist(), pa.string())
 
 
 # -- file-based formats -------------------------------------------------------------------------
