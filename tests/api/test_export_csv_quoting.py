@@ -54,3 +54,12 @@ def test_numbers_dates_and_texts_in_one_batch_quoted_where_needed():
     text = b"".join(write_csv(fields, iter([batch]), ExportOptions(with_bom=False))).decode()
     assert text == ('code;n;x;d;ok\r\n01001;1;1.5;1970-01-01;True\r\n"dit ""le bourg""";;2.25;2022-01-08;\r\n'
                     ';-3;;;False\r\n')
+
+
+def test_large_and_dictionary_texts_are_quoted_too():
+    """pyarrow's unquoted writer refuses a delimiter in a plain string column only: a large or
+    dictionary-encoded one was written ``a;b``, a cell too many."""
+    fields = [Field("a", "a", FieldType.TEXT), Field("n", "n", FieldType.INT)]
+    for column in (pa.array(["a;b", "c"], pa.large_string()), pa.array(["a;b", "c"]).dictionary_encode()):
+        batch = pa.record_batch([column, pa.array([1, 2])], names=["a", "n"])
+        assert b"".join(write_csv(fields, iter([batch]), ExportOptions(with_bom=False))) == b'a;n\r\n"a;b";1\r\nc;2\r\n'

@@ -479,3 +479,37 @@ def test_geojson_in_another_epsg_is_projected_and_says_so(client, dataset):
         got = shapely.geometry.shape(projected["geometry"])
         assert got.geom_type == expected.geom_type and shapely.equals_exact(got, expected, tolerance=1e-6)
         assert 100_000 < got.centroid.x < 1_300_000  # metres east in Lambert-93, not degrees
+
+
+def test_a_geometry_the_epsg_cannot_hold_is_null_and_the_json_strict(tmp_path):
+    """A pole has no Lambert-93 coordinates: the export wrote Infinity (a point) or nulls inside
+    a shape, which no strict JSON reader takes. Such a geometry is null; a height or an
+    earth-centred system, which holds no map coordinates, is refused."""
+    import json
+
+    points = tmp_path / "poles.csv"
+    points.write_text("nom;geo_point_2d\npole;-90.0,0.5\nparis;48.8566,2.3522\n", encoding="utf-8")
+    shapes = tmp_path / "lignes.geojson"
+    shapes.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"nom": "vers le pole"},
+         "geometry": {"type": "LineString", "coordinates": [[2.0, 48.0], [2.0, -90.0]]}},
+        {"type": "Feature", "properties": {"nom": "paris"},
+         "geometry": {"type": "LineString", "coordinates": [[2.35, 48.85], [2.36, 48.86]]}}]}), encoding="utf-8")
+    instance = published_instance(tmp_path / "home", Published("poles", points), Published("lignes", shapes))
+    client = TestClient(create_app(instance))
+
+    def strict(text: str):
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the export"))
+
+    try:
+        for slug in ("poles", "lignes"):
+            base = f"/api/explore/v2.1/catalog/datasets/{slug}/exports"
+            features = strict(client.get(f"{base}/geojson", params={"epsg": 2154, "order_by": "nom"}).text)["features"]
+            assert [f["geometry"] is None for f in features] == [False, True], slug  # paris, then the pole's
+            first = features[0]["geometry"]["coordinates"]
+            assert 600_000 < (first[0] if slug == "poles" else first[0][0]) < 700_000  # Paris, in metres
+            for epsg in (5773, 4978):
+                refused = client.get(f"{base}/geojson", params={"epsg": epsg})
+                assert refused.status_code == 400 and "is not a two-dimensional map system" in refused.json()["message"]
+    finally:
+        instance.store.close()

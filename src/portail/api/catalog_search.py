@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import hashlib
 import pickle
 import threading
 from collections import Counter
@@ -279,15 +280,18 @@ def _run(data: pa.Table, query: exp.Expression) -> list[dict[str, Any]]:
 # them) and of the query's text. Both are kept, by what they are, never by who asks:
 #  * compiled plans by their clauses (the catalogue's FIELDS never change), unless they read
 #    the clock (``Plan.reads_clock``: ``now()`` is a constant of their SQL);
-#  * the Arrow table of some dataset objects, by their content (their pickled bytes: equal bytes
-#    unpickle to equal objects, so two callers share a table only when they see the same
-#    datasets shaped the same way);
-#  * the rows a plan's SQL gives over such a table (a plan that read the clock is not kept).
+#  * the Arrow table of some dataset objects, by their content (the SHA-256 of their pickled
+#    bytes: equal bytes unpickle to equal objects, so two callers share a table only when they
+#    see the same datasets shaped the same way; the digest, not the bytes, is kept: a catalogue
+#    of 2,000 datasets pickles to ~2 MB);
+#  * the rows a plan's SQL gives over such a table when they are positions or counts (a plan
+#    that read the clock is not kept): selected values (``select=metas``: ~3 MB for 2,000
+#    datasets) are read again from the kept table, so that varying a where cannot fill memory.
 #: clauses → _Prepared (a refusal is not kept: the clauses compile again, and are refused again)
 _PLANS = GenerationCache(512)
-#: pickled dataset objects → (token, table); tokens are never reused
-_TABLES = GenerationCache(64)
-#: (table token, SQL) → rows
+#: digest of the pickled dataset objects → (token, table); tokens are never reused
+_TABLES = GenerationCache(16)
+#: (table token, SQL) → rows of positions, uids or group counts
 _ROWS = GenerationCache(1024)
 _TOKENS = itertools.count()
 
@@ -303,11 +307,13 @@ class _Prepared:
     sql: str | None
     #: a select starting from every field (``_whole``)
     whole: bool
+    #: are its rows small enough to keep (positions, uids, groups), not selected values?
+    kept: bool = True
 
 
 def _content(objects: list[dict[str, Any]]) -> bytes | None:
     try:
-        return pickle.dumps(objects, protocol=pickle.HIGHEST_PROTOCOL)
+        return hashlib.sha256(pickle.dumps(objects, protocol=pickle.HIGHEST_PROTOCOL)).digest()
     except Exception:  # noqa: BLE001 — a value pickle cannot write: no caching, same answer
         return None
 
@@ -321,7 +327,7 @@ def _rows(objects: list[dict[str, Any]], prepared: _Prepared) -> list[dict[str, 
     if key is None:
         return _execute(table(objects), sql)
     token, data = _TABLES.get(key, lambda: (next(_TOKENS), table(objects)))
-    if prepared.plan.reads_clock:  # its SQL holds this call's instant: run for this call alone
+    if prepared.plan.reads_clock or not prepared.kept:  # its SQL holds this call's instant, or values
         return _execute(data, sql)
     return [dict(r) for r in _ROWS.get((token, sql), lambda: _execute(data, sql))]
 
@@ -373,7 +379,7 @@ def _prepared(select: str | None, where: tuple[str, ...], group_by: str | None, 
     if select and select.strip():
         whole = _whole(select)
         return _Prepared(plan, names, odsql.to_sql(query.select(exp.column(_INDEX, quoted=True), copy=False),
-                                                   owned=True), whole)
+                                                   owned=True), whole, kept=False)
     # every field (no select): only the rows' positions are read back (their objects are the
     # answer), so only they are selected; conditions and orderings read columns, not outputs
     query.set("expressions", [exp.column(_INDEX, quoted=True)])

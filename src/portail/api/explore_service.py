@@ -793,9 +793,14 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
         from pyproj.exceptions import CRSError
 
         try:
-            CRS.from_epsg(options.epsg)
+            crs = CRS.from_epsg(options.epsg)
         except CRSError:
             raise invalid_parameter(f"Invalid value for epsg API parameter: {options.epsg} is not a known EPSG code.") from None
+        if not (crs.is_projected or crs.is_geographic) or len(crs.axis_info) != 2:
+            # a height (5773) or an earth-centred system (4978) holds no map coordinates: the
+            # export wrote degrees swapped or dropped a coordinate, under that system's name
+            raise invalid_parameter(f"Invalid value for epsg API parameter: {options.epsg} ({crs.name}) is not a "
+                                    "two-dimensional map system; e.g. 2154 (Lambert-93), 3857 or 4326.")
     if access.restricted:
         with instance.session() as session:
             audit(session, "export.restricted", actor=principal.login, target=f"dataset:{access.dataset.slug}", ip=ip,

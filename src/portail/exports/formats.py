@@ -283,6 +283,14 @@ def _coordinate(array: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(text, pattern=r"^(-?[0-9]+)$", replacement=r"\1.0")
 
 
+def _plain_text(array: pa.Array) -> pa.Array:
+    """Large or dictionary-encoded texts as plain ones: pyarrow's writer refuses an unquoted
+    delimiter in a plain string column only (it wrote ``a;b`` unquoted from a large one)."""
+    kind = array.type.value_type if pa.types.is_dictionary(array.type) else array.type
+    return array.cast(pa.string()) if pa.types.is_large_string(kind) or kind != array.type and pa.types.is_string(kind) \
+        else array
+
+
 def _minimal_cells(array: pa.Array, delimiter: str, lone: bool) -> pa.Array:
     """A column as CSV cells quoted only where they must be (Python's ``csv.QUOTE_MINIMAL``): a
     text holding the delimiter, a quote or a line break, its quotes doubled. A null is an empty
@@ -331,7 +339,7 @@ def write_csv(fields: list[Field], batches: Iterator[pa.RecordBatch], options: E
     names = [f.name for f in fields]
 
     def chunk(batch: pa.RecordBatch) -> bytes:
-        columns = [_csv_column(f, batch.column(i), options) for i, f in enumerate(fields)]
+        columns = [_plain_text(_csv_column(f, batch.column(i), options)) for i, f in enumerate(fields)]
         if len(columns) == 1 and not options.quote_all:  # a lone empty cell must be written ""
             return _csv_rows(columns, options.delimiter)
         if len(columns) == 1 and columns[0].null_count:
@@ -467,9 +475,11 @@ def _projected_points(array: pa.StructArray, projected) -> pa.StructArray:
 
     lon, lat = (pc.struct_field(array, name) for name in ("lon", "lat"))
     x, y = projected.transform(numpy.asarray(pc.fill_null(lon, numpy.nan)), numpy.asarray(pc.fill_null(lat, numpy.nan)))
-    missing = pc.or_(pc.is_null(array), pc.is_null(lon))
-    return pa.StructArray.from_arrays([pa.array(x, mask=numpy.asarray(pc.fill_null(missing, True))), pa.array(y)],
-                                      names=["lon", "lat"], mask=pc.fill_null(pc.is_null(array), True))
+    # a point the system cannot hold (a pole in Lambert-93: infinities) has no geometry there:
+    # null, as a point without coordinates is, never Infinity, which no strict JSON reader takes
+    lost = ~(numpy.isfinite(x) & numpy.isfinite(y))
+    return pa.StructArray.from_arrays([pa.array(x, mask=lost), pa.array(y, mask=lost)], names=["lon", "lat"],
+                                      mask=pa.array(lost | numpy.asarray(pc.fill_null(pc.is_null(array), True))))
 
 
 def _projected_shapes(array: pa.Array, projected) -> pa.Array:
@@ -478,8 +488,11 @@ def _projected_shapes(array: pa.Array, projected) -> pa.Array:
     import numpy
     import shapely
 
-    shapes = shapely.from_geojson(numpy.asarray(array.to_pylist(), dtype=object), on_invalid="ignore")
+    shapes = shapely.from_geojson(numpy.asarray(array.to_pylist(), dtype=object))
     moved = shapely.transform(shapes, lambda xy: numpy.column_stack(projected.transform(xy[:, 0], xy[:, 1])))
+    coordinates, owners = shapely.get_coordinates(moved, return_index=True)
+    lost = numpy.unique(owners[~numpy.isfinite(coordinates).all(axis=1)])
+    moved[lost] = None  # a shape the system cannot hold (reaching a pole) has no geometry there
     return pa.array(shapely.to_geojson(moved).tolist(), pa.string())
 
 
