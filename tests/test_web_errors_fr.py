@@ -53,8 +53,7 @@ def test_search_box_refusals_are_in_the_page_language(client):
                                       "accepté (dans la recherche)."), tab
     english = client.get(TABLE, params={"q": "rue\x00x"}, headers={"Accept-Language": "en-GB"})
     assert english.status_code == 400 and usable(english.text)
-    assert alert(english.text) == ("Invalid filter : ODSQL query is malformed: Invalid literal: a string holds a NUL "
-                                   "character. Clause(s) containing the error(s): where.")
+    assert alert(english.text) == "Invalid filter: Invalid literal: a string holds a NUL character (in the search)."
     # an unbalanced quote is text to search, not a broken query
     for q in ('rue"', "l'", '"'):
         page = client.get(TABLE, params={"q": q, "lang": "fr"})
@@ -75,15 +74,16 @@ def test_too_many_search_words_are_cut_and_the_api_refusal_reads_in_french(clien
     assert api.status_code == 400 and api.json()["message"].startswith("ODSQL query is malformed: A full-text")
     assert refusal(api.json()["message"], "fr") == (f"Une recherche en texte intégral prend au plus {MAX_SEARCH_WORDS} "
                                                     f"mots ({MAX_SEARCH_WORDS + 1} donnés) (dans la recherche).")
-    assert refusal(api.json()["message"], "en") == api.json()["message"]
+    assert refusal(api.json()["message"], "en") == (f"A full-text search takes at most {MAX_SEARCH_WORDS} words "
+                                                    f"({MAX_SEARCH_WORDS + 1} given) (in the search).")
 
 
 def test_url_filter_refusals_are_in_the_page_language(client):
     cases = [
         (TABLE, {"refine.nope": "1"}, "Champ inconnu : nope (dans les filtres).",
-         "ODSQL query is malformed: Unknown field: nope Clause(s) containing the error(s): refine."),
+         "Unknown field: nope (in the filters)."),
         (TABLE, {"exclude.nope": "1"}, "Champ inconnu : nope (dans les exclusions).",
-         "ODSQL query is malformed: Unknown field: nope Clause(s) containing the error(s): exclude."),
+         "Unknown field: nope (in the exclusions)."),
         (TABLE, {"refine.annee": "deux mille"}, "Valeur « deux mille » invalide pour le champ annee, de type nombre entier.",
          "Invalid value 'deux mille' for field annee of type int."),
         (TABLE, {"refine.annee": "l'an"}, "Valeur « l'an » invalide pour le champ annee, de type nombre entier.",
@@ -100,7 +100,7 @@ def test_url_filter_refusals_are_in_the_page_language(client):
         assert page.status_code == 400 and usable(page.text), params
         assert alert(page.text) == f"Filtre invalide : {french}", params
         page = client.get(path, params={**params, "lang": "en"})
-        assert page.status_code == 400 and alert(page.text) == f"Invalid filter : {english}", params
+        assert page.status_code == 400 and alert(page.text) == f"Invalid filter: {english}", params
     for tab in ("map", "analyze", "export"):
         page = client.get(f"/explore/dataset/logements/{tab}/", params={"refine.nope": "1"})
         assert page.status_code == 400 and alert(page.text) == "Filtre invalide : Champ inconnu : nope (dans les filtres)."
@@ -139,7 +139,8 @@ def test_unknown_messages_fall_back_to_a_french_sentence_with_the_original():
     odsql = "ODSQL query is malformed: Something new {x}. Clause(s) containing the error(s): where."
     assert refusal(odsql, "fr") == f"La requête a été refusée. Message d'origine : {odsql}"
     assert refusal("Quota exceeded.", "fr") == "La requête a été refusée. Message d'origine : Quota exceeded."
-    assert refusal(odsql, "en") == odsql
+    assert refusal(odsql, "en") == "Something new {x} (in the search)."  # the English detail, without the envelope
+    assert refusal("Quota exceeded.", "en") == "Quota exceeded."
     unknown_clause = "ODSQL query is malformed: Unknown field: x Clause(s) containing the error(s): facet."
     assert refusal(unknown_clause, "fr") == "Champ inconnu : x (dans la clause facet)."
 

@@ -17,7 +17,8 @@ from tests.conftest import Published, published_instance, semicolon_csv
 #: Codes (text, leading zeros), quantities, a year, an identifier, dates and instants.
 ROWS = [{"code_insee": "01001", "code_postal": "01400", "siren": "012345678", "id_programme": str(2000011 + i),
          "annee": "2023", "population": str(12345 + i), "surface": f"{1234.5 + i}", "jour": f"2023-0{1 + i % 3}-04",
-         "instant": f"2023-05-04T13:45:0{i}Z", "nom": "Abc"} for i in range(6)]
+         "instant": f"2023-05-04T13:45:0{i}Z", "nom": "Abc", "generation": str(1951 + i), "categorie": "5710",
+         "siege": "true" if i % 2 else "false", "ratio": "34.7519655732477", "premier": "2023-01-01"} for i in range(6)]
 TEXTS = [{"nom": f"n{i}", "categorie": "ab"[i % 2]} for i in range(6)]
 TABLE = "/explore/dataset/communes/table/"
 
@@ -47,11 +48,16 @@ def test_table_and_record_cells_in_the_page_language(client):
     assert french["id_programme"] == '<data value="2000011">2000011</data>'  # a key people copy
     assert french["jour"] == '<time datetime="2023-01-04">4 janvier 2023</time>'
     assert french["instant"] == '<time datetime="2023-05-04T13:45:00+00:00">4 mai 2023 à 15:45 CEST</time>'
+    # four digits are not grouped (a year, a legal category), ten significant digits at most, yes/no
+    assert french["generation"] == '<data value="1951">1951</data>' and french["categorie"] == '<data value="5710">5710</data>'
+    assert french["ratio"] == '<data value="34.7519655732477">34,75196557</data>'
+    assert french["siege"] == "Non" and french["premier"] == '<time datetime="2023-01-01">1er janvier 2023</time>'
     english = client.get(TABLE, params={"sort": "population", "lang": "en"}).text
     english = dict(zip(fields, first_row(english)))
     assert english["population"] == '<data value="12345">12,345</data>' and english["code_insee"] == "01001"
     assert english["surface"] == '<data value="1234.5">1,234.5</data>'
     assert english["jour"] == '<time datetime="2023-01-04">January 4, 2023</time>'
+    assert english["siege"] == "No" and english["premier"] == '<time datetime="2023-01-01">January 1, 2023</time>'
     assert english["instant"] == '<time datetime="2023-05-04T13:45:00+00:00">May 4, 2023, 15:45 CEST</time>'
     # the record detail writes its values the same way
     table = client.get(TABLE, params={"sort": "-population"}).text
@@ -100,6 +106,7 @@ def test_chart_form_offers_only_what_the_fields_compute(client):
     assert re.search(r'<select id="c-yfield" name="chart.yfield" disabled>', texts)
     numbers = client.get("/explore/dataset/communes/analyze/", params={"chart.y": "sum"}).text
     assert select_options(numbers, "chart.y") == ["count", "sum", "avg", "min", "max"]
-    assert select_options(numbers, "chart.yfield") == ["id_programme", "annee", "population", "surface"]
+    assert select_options(numbers, "chart.yfield") == ["id_programme", "annee", "population", "surface", "generation",
+                                                      "categorie", "ratio"]
     # a sum asked without its field is of the field the form shows first, not a count named a sum
     assert chart_config(numbers)["y"] == "sum" and chart_config(numbers)["yfield"] == "id_programme"

@@ -59,7 +59,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "endpoint": "Point d'accès", "ep_records": "Enregistrements (records)", "ep_facets": "Facettes (facets)",
         "ep_export": "Export CSV (exports/csv)", "ep_dataset": "Métadonnées du jeu de données", "limit": "Nombre maximum",
         "url": "URL", "copy_url": "Copier l'URL", "copied": "URL copiée", "run": "Envoyer la requête", "response": "Réponse",
-        "snippets": "Exemples de code", "openapi": "Documentation OpenAPI", "error": "Erreur", "bad_filter": "Filtre invalide", "bad_search": "Recherche invalide",
+        "snippets": "Exemples de code", "openapi": "Documentation OpenAPI", "error": "Erreur", "bad_filter": "Filtre invalide", "bad_search": "Recherche invalide", "colon": " :", "yes": "Oui", "no": "Non",
         "not_found": "Page introuvable", "select": "select (champs, expressions)",
         "where": "where (condition ODSQL)", "group_by": "group_by", "order_by": "order_by",
         "console_intro": "Composez une requête à l'API Explore v2.1 : l'URL, la commande curl et le code se mettent à jour.",
@@ -124,7 +124,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "ep_records": "Records", "ep_facets": "Facets", "ep_export": "CSV export (exports/csv)",
         "ep_dataset": "Dataset metadata", "limit": "Limit", "url": "URL", "copy_url": "Copy the URL", "copied": "URL copied",
         "run": "Send request", "response": "Response", "snippets": "Code snippets", "openapi": "OpenAPI documentation",
-        "error": "Error", "bad_filter": "Invalid filter", "bad_search": "Invalid search", "not_found": "Page not found",
+        "error": "Error", "bad_filter": "Invalid filter", "bad_search": "Invalid search", "colon": ":", "yes": "Yes", "no": "No", "not_found": "Page not found",
         "select": "select (fields, expressions)", "where": "where (ODSQL condition)", "group_by": "group_by",
         "order_by": "order_by",
         "console_intro": "Compose an Explore API v2.1 query: the URL, the curl command and the code follow.",
@@ -170,13 +170,13 @@ def language(query_lang: str | None, accept_language: str | None) -> str:
 
 
 def format_number(value: int | float | None, lang: str) -> str:
-    """``4 522`` and ``3,5`` in French, ``4,522`` and ``3.5`` in English. A fraction keeps all
-    its digits (Python's shortest exact form): a table cell of 0.004 or of a coordinate is the
-    value itself, not 0 or a rounding of it."""
+    """``4 522`` and ``3,5`` in French, ``4,522`` and ``3.5`` in English. A fraction keeps 10
+    significant digits (``34,75196557``, not the stored ``34.7519655732477``, nor the float noise
+    of ``0.1 + 0.2``): a table cell of 0.004 or of a coordinate is the value, not 0."""
     if value is None:
         return ""
     if isinstance(value, float) and not value.is_integer():
-        text = format(value, ",")
+        text = format(value, ",.10g")
     else:
         text = f"{int(value):,}"
     if lang == "fr":
@@ -190,11 +190,13 @@ def month_name(month: int, lang: str) -> str:
 
 
 def format_date(value: date | datetime | None, lang: str) -> str:
-    """``12 mars 2025`` in French, ``March 12, 2025`` in English."""
+    """``12 mars 2025`` (``1er mars``: French writes the first day as an ordinal) in French,
+    ``March 12, 2025`` in English."""
     if value is None:
         return ""
     month = month_name(value.month, lang)
-    return f"{value.day} {month} {value.year}" if lang == "fr" else f"{month} {value.day}, {value.year}"
+    day = "1er" if value.day == 1 else str(value.day)
+    return f"{day} {month} {value.year}" if lang == "fr" else f"{month} {value.day}, {value.year}"
 
 
 def format_datetime(value: datetime, lang: str) -> str:

@@ -60,6 +60,7 @@ FRENCH: dict[str, str] = {
 
 #: Where the error is, as a visitor of a page put it there (the pages send the box as ``where``).
 _PLACES = {"where": "dans la recherche", "refine": "dans les filtres", "exclude": "dans les exclusions"}
+_PLACES_EN = {"where": "in the search", "refine": "in the filters", "exclude": "in the exclusions"}
 _UNKNOWN = "La requête a été refusée. Message d'origine : {message}"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -95,10 +96,13 @@ def _french_detail(detail: str) -> str | None:
 
 
 def refusal(message: str, lang: str) -> str:
-    """``message``, a refusal of the services, as a page in ``lang`` shows it (English: as is)."""
-    if lang != "fr":
-        return message
+    """``message``, a refusal of the services, as a page in ``lang`` shows it (English: the
+    detail without the API's envelope, which names clauses a visitor never wrote)."""
     envelope = _ODSQL.fullmatch(message)
+    if lang != "fr":
+        if envelope is None:
+            return message
+        return f"{envelope['detail'].rstrip('.')} ({_PLACES_EN.get(envelope['clause'], 'in the ' + envelope['clause'])})."
     if envelope is None:
         return _french_detail(message) or _UNKNOWN.format(message=message)
     french = _french_detail(envelope["detail"])

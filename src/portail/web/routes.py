@@ -79,11 +79,13 @@ def year_like(name: str) -> bool:
     return any(w in name.lower() for w in ("annee", "year"))
 
 
-def grouped(field: Field) -> bool:
-    """Are ``field``'s numbers written with thousands separators? Not a year's, nor an
-    identifier's (``id_livraison`` 2000011 is a key people copy, not a quantity)."""
+def grouped(field: Field, value: int) -> bool:
+    """Is a whole number of ``field`` written with thousands separators? Not one of four digits
+    or fewer (French typography groups from five; a year ``1951``, a legal category ``5710``, a
+    street number), nor a year's or an identifier's (``id_livraison`` 2000011 is a key people
+    copy, not a quantity)."""
     words = set(field.name.lower().replace("-", "_").split("_"))
-    return not (year_like(field.name) or words & {"id", "identifiant"})
+    return abs(value) >= 10_000 and not (year_like(field.name) or words & {"id", "identifiant"})
 
 
 def cell(value: Any, field: Field, lang: str, zone: str = "Europe/Paris") -> Markup | Any:
@@ -95,18 +97,26 @@ def cell(value: Any, field: Field, lang: str, zone: str = "Europe/Paris") -> Mar
     keeps its exact characters. An instant is read in ``zone``, the dataset's time zone (its
     ``timezone`` metadata), as its publisher and readers count hours: 13:45 UTC is 15:45 CEST
     in Paris. Anything else, or a value that does not parse, is ``shown`` as is."""
+    if field.type == FieldType.BOOLEAN and isinstance(value, bool):
+        return STRINGS[lang if lang in STRINGS else "fr"]["yes" if value else "no"]
     if field.type in (FieldType.INT, FieldType.DOUBLE) and isinstance(value, (int, float)) \
             and not isinstance(value, bool):
-        text = format_number(value, lang) if field.type == FieldType.DOUBLE or grouped(field) else str(value)
+        text = format_number(value, lang) if field.type == FieldType.DOUBLE or grouped(field, value) else str(value)
         return Markup('<data value="{}">{}</data>').format(value, text)
     if field.type in DATE_TYPES and isinstance(value, str):
         try:
             text = format_date(date.fromisoformat(value), lang) if field.type == FieldType.DATE \
-                else format_datetime(datetime.fromisoformat(value).astimezone(_zone(zone)), lang)
+                else format_datetime(_aware(datetime.fromisoformat(value)).astimezone(_zone(zone)), lang)
         except ValueError:  # not the API's ISO text: shown as stored rather than guessed at
             return value
         return Markup('<time datetime="{}">{}</time>').format(value, text)
     return shown(value)
+
+
+def _aware(moment: datetime) -> datetime:
+    """An instant without an offset is UTC, as the API stores and writes instants (read as the
+    server's local time, it moved with the machine)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("UTC"))
 
 
 def _zone(name: str) -> ZoneInfo:
