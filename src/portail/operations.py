@@ -174,7 +174,7 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
             opts = read_options(dataset, options, instance.settings, reread=reread)
             overrides = dict(dataset.field_overrides or {})
             pipeline = list(dataset.pipeline or [])
-            timezone = (dataset.extra_metas or {}).get("timezone", "Europe/Paris")
+            timezone = dataset.timezone
             version = services.start_version(session, dataset, source or path.name, _remember_options(opts))
             number = version.number
         raw = None

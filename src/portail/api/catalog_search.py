@@ -23,9 +23,9 @@ nested ``facets`` under a refined date). Nothing here reads the store.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
-import hashlib
 import pickle
 import threading
 from collections import Counter
@@ -268,11 +268,6 @@ def _execute(data: pa.Table, sql: str) -> list[dict[str, Any]]:
         return cursor.execute(sql).to_arrow_table().to_pylist()
     finally:
         cursor.close()
-
-
-def _run(data: pa.Table, query: exp.Expression) -> list[dict[str, Any]]:
-    """Run a compiled query over a catalogue table (uncached: a plan that read the clock)."""
-    return _execute(data, odsql.to_sql(query))
 
 
 # -- what is kept between calls ---------------------------------------------------------------

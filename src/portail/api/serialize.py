@@ -125,7 +125,7 @@ def default_metas(dataset: Dataset, tz: ZoneInfo | None = None) -> dict[str, Any
         "license_url": dataset.license_url,
         "language": dataset.language or "fr",
         "metadata_languages": [dataset.language or "fr"],
-        "timezone": (dataset.extra_metas or {}).get("timezone", "Europe/Paris"),
+        "timezone": dataset.timezone,
         "modified": _iso(dataset.modified, tz),
         "modified_updates_on_data_change": True,
         "modified_updates_on_metadata_change": True,

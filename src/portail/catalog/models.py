@@ -150,6 +150,12 @@ class Dataset(Base):
     def current(self) -> "DatasetVersion | None":
         return self.version(self.current_version)
 
+    @property
+    def timezone(self) -> str:
+        """The zone its dates are read in at load and its instants shown in: its ``timezone``
+        metadata, Europe/Paris by default (a French portal's)."""
+        return (self.extra_metas or {}).get("timezone") or "Europe/Paris"
+
 
 class DatasetVersion(Base):
     __tablename__ = "dataset_version"

@@ -286,9 +286,9 @@ def _coordinate(array: pa.Array) -> pa.Array:
 def _plain_text(array: pa.Array) -> pa.Array:
     """Large or dictionary-encoded texts as plain ones: pyarrow's writer refuses an unquoted
     delimiter in a plain string column only (it wrote ``a;b`` unquoted from a large one)."""
-    kind = array.type.value_type if pa.types.is_dictionary(array.type) else array.type
-    return array.cast(pa.string()) if pa.types.is_large_string(kind) or kind != array.type and pa.types.is_string(kind) \
-        else array
+    encoded = pa.types.is_dictionary(array.type)
+    kind = array.type.value_type if encoded else array.type
+    return array.cast(pa.string()) if pa.types.is_large_string(kind) or (encoded and pa.types.is_string(kind)) else array
 
 
 def _minimal_cells(array: pa.Array, delimiter: str, lone: bool) -> pa.Array:
@@ -627,13 +627,12 @@ def _ogr_file(fmt: str, fields: list[Field], batches: Iterator[pa.RecordBatch], 
     layer, which then declares the types its driver stored (FlatGeobuf has no date column: a
     date field came back a DateTime, and GDAL refused the next batch's dates)."""
     import pyogrio
-    from pyproj import Transformer
 
     driver, extension = _OGR[fmt]
     target = directory / f"{options.filename}{extension}"
     # KML is WGS84 by definition: epsg does not apply to it (GDAL reprojected it back itself)
     epsg = 4326 if fmt == "kml" else options.epsg
-    transformer = Transformer.from_crs(4326, epsg, always_xy=True) if epsg != 4326 else None
+    transformer = _projection(epsg)
     creation = _OGR_OPTIONS.get(fmt, {})
     if fmt == "fgb" and (options.ordered or "NULL" in options.geometry_kinds):
         # its spatial index would put the features in its own order, and holds no empty one

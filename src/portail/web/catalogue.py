@@ -56,8 +56,9 @@ def facet_values(dataset: Any, name: str) -> list[str]:
 def matching(datasets: list[Any], q: str) -> list[Any]:
     """The datasets the catalogue API finds for ``q`` read as Opendatasoft's portal search box
     sends it (v1's ``q``, ``catalog_search.catalog_where``): words without case or accents, the
-    last a prefix, earlier ones fuzzy, "phrases" whole, over the searched metadata and field
-    texts (``catalog_search.SEARCHED``); ``theme:Logement`` and other field queries too. The page
+    last a prefix, earlier ones fuzzy (a "quoted phrase" is its words), over the searched
+    metadata and field texts (``catalog_search.SEARCHED``); ``theme:Logement`` and other field
+    queries too. The page
     used to match substrings of its own text, and found what the API did not (``état`` in
     ``États-Unis``). A ``q`` the API refuses raises its ``ApiError``."""
     if not q.strip():
@@ -80,7 +81,8 @@ def search(datasets: list[Any], q: str, refine: dict[str, list[str]], sort: str)
     hold, two values of one facet too, as the API's ``/catalog/facets`` ANDs repeated refines). A
     value's count is what adding it to the refinements finds (counted over the matches, as the API
     counts), so no link promises datasets that clicking it does not give."""
-    results = [d for d in matching(datasets, q) if all(v in facet_values(d, name) for name, values in refine.items() for v in values)]
+    results = [d for d in matching(datasets, q)
+               if all(v in facet_values(d, name) for name, values in refine.items() for v in values)]
     facets = {name: facet_counts(results, name, refine.get(name, [])) for name in FACETS}
     key, descending = SORTS.get(sort, SORTS["-modified"])
     if key == "title":

@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -66,11 +66,6 @@ def shown(value: Any) -> Any:
     if structured(value):
         return json.dumps(value, ensure_ascii=False)
     return ", ".join(map(str, value)) if isinstance(value, list) else value
-
-
-def dataset_zone(dataset: Any) -> str:
-    """A dataset's time zone (its ``timezone`` metadata, Europe/Paris by default, as the API says)."""
-    return ((getattr(dataset, "extra_metas", None) or {}).get("timezone") or "Europe/Paris") if dataset else "Europe/Paris"
 
 
 def year_like(name: str) -> bool:
@@ -158,7 +153,8 @@ def _context(request: Request, portal: str, **values) -> dict:
             "portal_description": branding.description if branding else "",
             "private_portal": branding is not None and branding.policy == "private",
             "number": lambda v: format_number(v, lang), "plural": lambda key, n: plural(key, n, lang),
-            "date": lambda v: format_date(v, lang), "cell": lambda v, f: cell(v, f, lang, dataset_zone(values.get("dataset"))),
+            "date": lambda v: format_date(v, lang),
+            "cell": lambda v, f: cell(v, f, lang, values["dataset"].timezone if values.get("dataset") else "Europe/Paris"),
             "filter_value": lambda name, v: filter_value(v, name, values.get("fields") or [], lang), **values}
 
 
