@@ -483,8 +483,9 @@ def test_geojson_in_another_epsg_is_projected_and_says_so(client, dataset):
 
 def test_a_geometry_the_epsg_cannot_hold_is_null_and_the_json_strict(tmp_path):
     """A pole has no Lambert-93 coordinates: the export wrote Infinity (a point) or nulls inside
-    a shape, which no strict JSON reader takes. Such a geometry is null; a height or an
-    earth-centred system, which holds no map coordinates, is refused."""
+    a shape, which no strict JSON reader takes. Such a geometry is null; a shape's heights are
+    kept (they were dropped); a height or an earth-centred system, which holds no map
+    coordinates, is refused."""
     import json
 
     points = tmp_path / "poles.csv"
@@ -494,7 +495,8 @@ def test_a_geometry_the_epsg_cannot_hold_is_null_and_the_json_strict(tmp_path):
         {"type": "Feature", "properties": {"nom": "vers le pole"},
          "geometry": {"type": "LineString", "coordinates": [[2.0, 48.0], [2.0, -90.0]]}},
         {"type": "Feature", "properties": {"nom": "paris"},
-         "geometry": {"type": "LineString", "coordinates": [[2.35, 48.85], [2.36, 48.86]]}}]}), encoding="utf-8")
+         "geometry": {"type": "LineString", "coordinates": [[2.35, 48.85, 35.0], [2.36, 48.86, 36.5]]}}]}),
+                      encoding="utf-8")
     instance = published_instance(tmp_path / "home", Published("poles", points), Published("lignes", shapes))
     client = TestClient(create_app(instance))
 
@@ -508,6 +510,8 @@ def test_a_geometry_the_epsg_cannot_hold_is_null_and_the_json_strict(tmp_path):
             assert [f["geometry"] is None for f in features] == [False, True], slug  # paris, then the pole's
             first = features[0]["geometry"]["coordinates"]
             assert 600_000 < (first[0] if slug == "poles" else first[0][0]) < 700_000  # Paris, in metres
+            if slug == "lignes":  # its heights kept, as the WGS84 export keeps them
+                assert [point[2] for point in first] == [35.0, 36.5]
             for epsg in (5773, 4978):
                 refused = client.get(f"{base}/geojson", params={"epsg": epsg})
                 assert refused.status_code == 400 and "is not a two-dimensional map system" in refused.json()["message"]

@@ -484,12 +484,17 @@ def _projected_points(array: pa.StructArray, projected) -> pa.StructArray:
 
 def _projected_shapes(array: pa.Array, projected) -> pa.Array:
     """GeoJSON shapes with every coordinate projected (shapely reads and writes them, pyproj
-    projects the coordinates of the whole column at once)."""
+    projects the coordinates of the whole column at once); a height is kept as it is, as the
+    WGS84 export keeps it (``include_z=None``: each shape keeps its own dimensions)."""
     import numpy
     import shapely
 
+    def project(coordinates: numpy.ndarray) -> numpy.ndarray:
+        x, y = projected.transform(coordinates[:, 0], coordinates[:, 1])
+        return numpy.column_stack([x, y, *coordinates.T[2:]])
+
     shapes = shapely.from_geojson(numpy.asarray(array.to_pylist(), dtype=object))
-    moved = shapely.transform(shapes, lambda xy: numpy.column_stack(projected.transform(xy[:, 0], xy[:, 1])))
+    moved = shapely.transform(shapes, project, include_z=None)
     coordinates, owners = shapely.get_coordinates(moved, return_index=True)
     lost = numpy.unique(owners[~numpy.isfinite(coordinates).all(axis=1)])
     moved[lost] = None  # a shape the system cannot hold (reaching a pole) has no geometry there
