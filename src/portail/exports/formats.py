@@ -340,10 +340,11 @@ def write_csv(fields: list[Field], batches: Iterator[pa.RecordBatch], options: E
 
     def chunk(batch: pa.RecordBatch) -> bytes:
         columns = [_plain_text(_csv_column(f, batch.column(i), options)) for i, f in enumerate(fields)]
-        if len(columns) == 1 and not options.quote_all:  # a lone empty cell must be written ""
-            return _csv_rows(columns, options.delimiter)
-        if len(columns) == 1 and columns[0].null_count:
-            columns = [pc.fill_null(pc.cast(columns[0], pa.string()), "")]
+        if len(columns) == 1:  # a lone empty cell must be written "", or readers skip its row
+            if not options.quote_all:
+                return _csv_rows(columns, options.delimiter)
+            if columns[0].null_count:  # all_valid quotes the empty text
+                columns = [pc.fill_null(pc.cast(columns[0], pa.string()), "")]
         sink = io.BytesIO()
         try:
             pacsv.write_csv(pa.RecordBatch.from_arrays(columns, names=names), sink, write_options)
