@@ -23,9 +23,15 @@ the grouping's order: stable); beside the clusters, the least and greatest ``cou
 series values (``{"max", "min"}``, as documented and as the map reads them to scale its markers).
 ``clustermode=heatmap`` and ``return_polygons=false`` (the map's choices) leave the shapes out
 (a heatmap the ids too). JSON and JSONP only: ods-widgets read nothing else from it.
-``shapeprecision`` is checked as documented (clusterprecision + shapeprecision <= 29) but coarsens
-nothing: ods-widgets never send it, a hull is already few points, and a coarser one would leave
-some of its records outside.
+``shapeprecision``, "the precision of the returned cluster envelope" (clusterprecision +
+shapeprecision <= 29, as documented), is a zoom offset: each cluster's shape (its hull, or a lone
+record's shape) is simplified to within a pixel at zoom ``clusterprecision + shapeprecision``, the
+tolerance Opendatasoft's engine derives from a zoom (``360 / (256 * 2**zoom)`` degrees, its
+geoshape plugin's ``getToleranceFromZoom``): 0 draws it to the map's pixel, each step above halves
+the tolerance. Topology is kept (a shape stays valid; one that would not is left as it is) and no
+cluster is dropped. Absent, as ods-widgets' maps always leave it (``MapRenderingClustered``, the
+legacy ``odsMap``), the shapes come back unsimplified: the legacy map sends a lone shape back as
+a tooltip's geofilter, which should select its record.
 
 geopreview answers the records' geometries (the map draws each), with their record ids and
 ``geo_digest`` (which the map's tooltip asks a clicked shape's records by, as geopolygon's), up to
@@ -85,7 +91,9 @@ GEO_FIELD = Param("geo_field", description="The geo field mapped, and which the 
 #: ``clusterdistance`` is mandatory in Opendatasoft's documentation; absent, it is the 50 pixels
 #: the map always sends. ``rows`` defaults to the 1,000 geometries the map asks for.
 GEOCLUSTER = (Param("dataset", required=True), Q, Param("clusterprecision", int, required=True),
-              Param("clusterdistance", int, 50), Param("shapeprecision", int, 0),
+              Param("clusterdistance", int, 50),
+              Param("shapeprecision", int, description="The clusters' shapes simplified to within a pixel at zoom "
+                    "clusterprecision + shapeprecision (unsimplified by default)."),
               Param("clustermode", default="polygon", choices=("polygon", "heatmap")), Param("return_polygons", bool, True),
               GEO_FIELD, TIMEZONE, Param("format", default="json", choices=_FORMATS),
               Param("callback"))
@@ -345,10 +353,21 @@ def _by_shape(request: Request, selection: _Selection, series: list[Serie], tole
 
 
 def _simplified(geometry: dict[str, Any], tolerance: float | None) -> dict[str, Any]:
-    """A shape simplified by ``tolerance`` degrees (topology kept: it stays valid); points as they are."""
+    """A shape simplified by ``tolerance`` degrees (topology kept: it stays valid; in the rare case
+    GEOS would give an empty or invalid one, the shape as it is); points as they are."""
     if tolerance is None or geometry.get("type") in ("Point", "MultiPoint"):
         return geometry
-    return mapping(shapely.simplify(shape(geometry), tolerance, preserve_topology=True))
+    simplified = shapely.simplify(shape(geometry), tolerance, preserve_topology=True)
+    if simplified.is_empty or not simplified.is_valid:
+        return geometry
+    return mapping(simplified)
+
+
+def _coarsen(clusters: list[dict[str, Any]], tolerance: float) -> None:
+    """geocluster's ``shapeprecision``: each cluster's shape simplified by ``tolerance`` degrees."""
+    for cluster in clusters:
+        if "cluster" in cluster:
+            cluster["cluster"] = _simplified(cluster["cluster"], tolerance)
 
 
 def add_geo_routes(router: APIRouter, portal: str) -> None:
@@ -360,13 +379,17 @@ def add_geo_routes(router: APIRouter, portal: str) -> None:
         padded, principal = _padding(request, principal, format, callback)
         _in(clusterprecision, ZOOMS, "clusterprecision")
         _in(clusterdistance, RADII, "clusterdistance")
-        _in(shapeprecision, range(0, 30 - clusterprecision), "shapeprecision", " (clusterprecision + shapeprecision <= 29)")
+        if shapeprecision is not None:
+            _in(shapeprecision, range(0, 30 - clusterprecision), "shapeprecision",
+                " (clusterprecision + shapeprecision <= 29)")
         series = read_series(params_of(request))
         selection = _selection(request, portal, principal, dataset, q, timezone, geo_field)
         shapes = clustermode == "polygon" and return_polygons
         clusters = _clusters(request, selection, clusterprecision, clusterdistance, shapes, series)
         if clustermode == "polygon":  # markers, which a click asks about; a heatmap's spots are not clicked
             _single_records(request, selection, clusters)
+        if shapes and shapeprecision is not None:  # after the lookup, which reads the exact shapes' boxes
+            _coarsen(clusters, _pixel(clusterprecision + shapeprecision))
         body = _summarised(clusters, series)
         body["clusterprecision"] = clusterprecision
         return _padded(body, callback) if padded else body
