@@ -39,10 +39,10 @@ from sqlglot import exp
 
 from portail import odsql
 from portail.odsql import ast
-from portail.odsql.ast import quote_string
 from portail.api.errors import ApiError, invalid_parameter
 from portail.api.facets import DEFAULT_LIMIT, parse_facet, parse_refinements, zone
 from portail.api.serialize import EXPLORE_METAS, records_json
+from portail.api.text_search import text_condition
 from portail.api.v1_query import q_conditions
 from portail.catalog.generation import GenerationCache
 from portail.odsql import multivalued_items
@@ -137,6 +137,8 @@ def catalog_fields() -> list[Field]:
 
 
 FIELDS = catalog_fields()
+#: The fields full text reads (``SEARCHED``), for :class:`FullText`, which the compiler does not read.
+_SEARCHED_FIELDS = [f for f in FIELDS if f.name in SEARCHED]
 
 
 def _raw(obj: dict[str, Any], name: str, source: str) -> Any:
@@ -334,9 +336,11 @@ _LISTS = {f.name: f for f in FIELDS if "multivalued" in f.annotations}
 _SEMANTIC = ("vector_similarity(", "vector_similarity_threshold(")
 
 
-def _compile(**clauses: Any) -> odsql.Plan:
+def _compile(where: list[str | FullText], **clauses: Any) -> odsql.Plan:
+    """The clauses' plan, its ``where`` ODSQL and :class:`FullText` conditions ANDed."""
     try:
-        plan = odsql.compile_plan(odsql.Query(**clauses, searched=SEARCHED), FIELDS)
+        plan = odsql.compile_plan(odsql.Query(**clauses, where=[w for w in where if isinstance(w, str)],
+                                              searched=SEARCHED), FIELDS)
     except odsql.ODSQLError as error:
         if error.detail.startswith(_SEMANTIC):  # the compiler's word is for a dataset's records
             name = error.detail.split("(")[0]
@@ -345,19 +349,21 @@ def _compile(**clauses: Any) -> odsql.Plan:
         raise ApiError(400, "ODSQLError", error.message) from None
     except ValueError as error:
         raise invalid_parameter(f"Invalid value for timezone API parameter: {error}") from None
-    return dataclasses.replace(plan, select=plan.select.transform(_per_value, copy=False))
+    select = plan.select.transform(_per_value, copy=False)
+    full_text = [c for w in where if isinstance(w, FullText) for c in text_condition(_SEARCHED_FIELDS, w.text)]
+    return dataclasses.replace(plan, select=select.where(*full_text, copy=False) if full_text else select)
 
 
-def _prepare(select: str | None, where: tuple[str, ...], group_by: str | None = None, order_by: str | None = None,
-             lang: str = "fr", timezone: str = "UTC", v20: bool = False, uids: bool = False) -> _Prepared:
+def _prepare(select: str | None, where: tuple[str | FullText, ...], group_by: str | None = None,
+             order_by: str | None = None, lang: str = "fr", timezone: str = "UTC", v20: bool = False, uids: bool = False) -> _Prepared:
     """A compiled query and its SQL, kept by its clauses unless it read the clock. ``uids``:
     the facets' query (the matching datasets' uids), else the search's."""
     key = (select, where, group_by, order_by, lang, timezone, v20, uids)
     return _PLANS.get(key, lambda: _prepared(*key), keep=lambda p: not p.plan.reads_clock)
 
 
-def _prepared(select: str | None, where: tuple[str, ...], group_by: str | None, order_by: str | None, lang: str,
-              timezone: str, v20: bool, uids: bool) -> _Prepared:
+def _prepared(select: str | None, where: tuple[str | FullText, ...], group_by: str | None, order_by: str | None,
+              lang: str, timezone: str, v20: bool, uids: bool) -> _Prepared:
     # The plan is compiled here for this entry alone: its tree is changed in place, not copied
     # (a deep copy of a hundred outputs cost as much as compiling them).
     if uids:
@@ -429,16 +435,32 @@ class CatalogPage:
     names: tuple[str, ...] = ()
 
 
-def catalog_where(where: list[str] | None, qv1: str | None) -> list[str]:
+@dataclass(frozen=True)
+class FullText:
+    """v1's plain full text (words and ``"phrases"``) as a condition of the catalogue's
+    ``where``, read as ``api.text_search`` reads a dataset's ``q``: the last word a prefix,
+    earlier ones fuzzy, a phrase's words whole and in a row in one field. ODSQL has no phrase
+    (``search(*, …)`` finds its words anywhere), so it is no ODSQL text but a condition of its
+    own, compiled by the records' builder (``_compile``)."""
+
+    text: str
+
+
+def catalog_where(where: list[str] | None, qv1: str | None) -> list[str | FullText]:
     """``where`` and ``qv1`` (v1's ``q``, as Opendatasoft's widgets send it) over the catalogue's
-    fields: its plain words a full-text search with v1's rules (``search(*, …)``: the last word
-    a prefix, earlier ones fuzzy, as ``api.text_search`` reads a dataset's ``q``), not a bare
-    string's exact words."""
+    fields: its field queries ODSQL conditions, its plain words and phrases :class:`FullText`
+    (v1's rules, not a bare string's exact words)."""
     conditions, text = q_conditions(qv1, FIELDS)
-    return [*(where or []), *conditions, *([f"search(*, {quote_string(text)})"] if text and text.strip() else [])]
+    return [*(where or []), *conditions, *([FullText(text)] if text and text.strip() else [])]
 
 
-def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None, where: list[str] | None = None,
+def _given(where: list[str | FullText] | None) -> tuple[str | FullText, ...]:
+    """The ``where`` conditions that say something (an empty ``where`` parameter says nothing)."""
+    return tuple(w for w in where or [] if isinstance(w, FullText) or (w and w.strip()))
+
+
+def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None,
+                   where: list[str | FullText] | None = None,
                    group_by: str | None = None, order_by: str | None = None, limit: int = 10, offset: int = 0,
                    refine: list[str] | None = None, exclude: list[str] | None = None, lang: str = "fr",
                    timezone: str = "UTC", check_paging: Callable[..., int],
@@ -447,8 +469,7 @@ def search_catalog(objects: list[dict[str, Any]], *, select: str | None = None, 
     properties), or groups when the query aggregates. ``v20``: Explore API v2.0's ODSQL
     semantics (``odsql.Query.v20``: no null group, date keys as timestamps), as on records."""
     kept = refined(objects, refine or [], exclude or [], timezone=timezone, disjunctive=disjunctive)
-    prepared = _prepare(select, tuple(w for w in where or [] if w and w.strip()), group_by, order_by, lang, timezone,
-                        v20)
+    prepared = _prepare(select, _given(where), group_by, order_by, lang, timezone, v20)
     plan, names = prepared.plan, prepared.names
     if plan.aggregated:
         effective = check_paging(limit, offset, max_limit=20_000, window=20_000)
@@ -547,15 +568,15 @@ def _path_entries(held: list[set[str]], spec, refined_paths: set[str], prefix: s
 
 
 def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = None, refine: list[str] | None = None,
-                   exclude: list[str] | None = None, where: list[str] | None = None,
+                   exclude: list[str] | None = None, where: list[str | FullText] | None = None,
                    timezone: str = "UTC", disjunctive: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Facet values with counts over the datasets kept by where, refine and exclude
     (``disjunctive``: fields whose refined values are ORed, as in ``refined``)."""
     specs = [parse_facet(f, FIELDS) for f in facet] if facet else [parse_facet(n, FIELDS) for n in DEFAULT_FACETS]
     tz = zone(timezone)
-    given = [w for w in where or [] if w and w.strip()]
+    given = _given(where)
     if given:
-        uids = {r["dataset_uid"] for r in _rows(objects, _prepare(None, tuple(given), timezone=timezone, uids=True))}
+        uids = {r["dataset_uid"] for r in _rows(objects, _prepare(None, given, timezone=timezone, uids=True))}
         objects = [o for o in objects if o["dataset_uid"] in uids]
     rules = parse_refinements(refine or [], FIELDS, exclude=False) + parse_refinements(exclude or [], FIELDS, exclude=True)
     # facet(…, disjunctive=true) ORs its field's refined values for every facet, as the v1

@@ -10,8 +10,11 @@ import re
 
 from sqlglot import exp
 
-from portail.odsql.functions import search_match, text_match, text_targets
+from portail import odsql
+from portail.api.errors import ApiError
+from portail.odsql.functions import MAX_SEARCH_WORDS, search_match, text_match, text_targets
 from portail.schema import Field
+from portail.store.fulltext import split as fold_words
 
 _TERM = re.compile(r'"([^"]+)"|(\S+)')
 
@@ -20,6 +23,10 @@ def text_condition(fields: list[Field], q: str | None) -> list[exp.Expression]:
     terms = _TERM.findall((q or "").replace("\x00", " "))
     if not terms:  # every records call asks: the text fields' columns cost more than a small count
         return []
+    words = len(fold_words(q or ""))
+    if words > MAX_SEARCH_WORDS:  # each word, a phrase's too, is a scan of every text field
+        error = odsql.ODSQLError(f"A full-text search takes at most {MAX_SEARCH_WORDS} words ({words} given).", "where")
+        raise ApiError(400, "ODSQLError", error.message)
     targets = text_targets(fields)
     conditions = []
     loose = []

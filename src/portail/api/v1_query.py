@@ -7,7 +7,8 @@ name: ``jean-pierre`` stays words) and ``=``; scripts looking a company up send 
 as ``YYYY[/MM[/DD]]``; ``ville:lyon`` on a text field is a search of its words, case and
 accents aside, as Opendatasoft's query language documents it ("a normalized token query") and
 ods-widgets' text search restricted to a field sends what the reader typed),
-``AND``/``OR``/``NOT`` with parentheses (adjacent terms are ANDed) and the functions
+``AND``/``OR``/``NOT`` with parentheses (adjacent terms are ANDed; a dangling one, ``q=OR``, is
+a word: ``_operator``) and the functions
 ``#null(f)``, ``#exact(f, "v")``, ``#search(f, "v")`` and ``#startswith(f, "v")``, and the
 geographic ones Opendatasoft's search help documents, ``#distance(lat, lon, metres)`` and
 ``#polygon(field, "(lat,lon),(lat,lon),…")``, which the ``geofilter.*`` parameters share.
@@ -60,6 +61,8 @@ _TOKENS = re.compile(rf"""
   | (?P<word>[^\s()]+)
 """, re.VERBOSE)
 _OPERATORS = {"AND": "and", "OR": "or", "NOT": "not"}
+#: A term that matches everything: ``*``, and Lucene's ``*:*`` (any field, any value) and ``**``.
+_MATCH_ALL = re.compile(r"\*+(?::\*+)?")
 #: ``recordid:'…'``: ods-widgets' map asks for a clicked shape's record so, quoted either way.
 QUOTES = "'\""
 _NUMERIC = (FieldType.INT, FieldType.DOUBLE)
@@ -270,6 +273,27 @@ def _function(name: str, args: str, fields: dict[str, Field], geo_name: str | No
                             "#polygon(field, \"(lat,lon),(lat,lon),…\")).")
 
 
+def _token(match: re.Match[str]) -> tuple[str, re.Match[str]]:
+    """A token of ``q`` with its kind (the name of the group it matched)."""
+    kind = next(k for k in ("space", "open", "close", "func", "query", "phrase", "word") if match.group(k) is not None)
+    return kind, match
+
+
+def _operator(tokens: list[tuple[str, re.Match[str]]], i: int, parts: list[str]) -> bool:
+    """Whether the word ``tokens[i]`` is an operator: ``AND``/``OR`` between two terms, ``NOT``
+    before one. A dangling one (``q=OR``, ``foo AND``, ``(NOT)``) is a word, as a lenient search
+    box reads it (Elasticsearch's ``simple_query_string``, which ignores what it cannot parse):
+    a box sends what the reader is still typing, and ``OR`` is French for gold; ODSQL read it as
+    a field name and answered "unknown field"."""
+    word = tokens[i][1].group(0)
+    if word not in _OPERATORS:
+        return False
+    following = tokens[i + 1] if i + 1 < len(tokens) else None
+    starts_term = following is not None and following[0] != "close" and following[1].group(0) not in ("AND", "OR")
+    after_term = bool(parts) and parts[-1] not in ("and", "or", "not", "(")
+    return starts_term and (word == "NOT" or after_term)
+
+
 def v1_where(q: str | None, fields: list[Field], geo_name: str | None = None) -> str | None:
     """``q`` as an ODSQL condition over ``fields`` (the caller's visible fields), or None when it
     is plain full text (words and phrases only). ``geo_name``: the call's ``geo_field``."""
@@ -278,10 +302,8 @@ def v1_where(q: str | None, fields: list[Field], geo_name: str | None = None) ->
     known = {f.name: f for f in fields}
     parts: list[str] = []
     syntax = False
-    for match in _TOKENS.finditer(q.replace("\x00", " ")):
-        kind = next(k for k in ("space", "open", "close", "func", "query", "phrase", "word") if match.group(k) is not None)
-        if kind == "space":
-            continue
+    tokens = [(kind, match) for kind, match in map(_token, _TOKENS.finditer(q.replace("\x00", " "))) if kind != "space"]
+    for i, (kind, match) in enumerate(tokens):
         if kind == "query" and match.group("field") == RECORD_ID and RECORD_ID not in known:
             piece, syntax = f"{RECORD_ID} = {quote_string(match.group('value').strip(QUOTES))}", True
         elif kind == "query" and match.group("field") in known:
@@ -291,7 +313,9 @@ def v1_where(q: str | None, fields: list[Field], geo_name: str | None = None) ->
             piece, syntax = _function(match.group("fname").lower(), match.group("args"), known, geo_name), True
         elif kind in ("open", "close"):
             piece, syntax = match.group(kind), True
-        elif kind == "word" and match.group(kind) in _OPERATORS:
+        elif kind == "word" and _MATCH_ALL.fullmatch(match.group(kind)):
+            piece = "true"  # ``* AND theme:x``: every dataset of the theme, not a search for "*"
+        elif kind == "word" and _operator(tokens, i, parts):
             piece, syntax = _OPERATORS[match.group(kind)], True
         else:  # a word, a phrase, or name:value on a name that is no field of the caller's
             piece = f"search(*, {quote_string(_unquoted(match.group(0)) if kind == 'phrase' else match.group(0))})"
@@ -306,8 +330,9 @@ def q_conditions(q: str | None, fields: list[Field], geo_name: str | None = None
     widgets and its export links send) as the ODSQL conditions it sets and the plain full text
     it leaves: a ``q`` of words and phrases only stays full text, which the index answers. A
     ``q`` of ``*`` alone is everything, as in Opendatasoft's search boxes (its v1 search engine
-    read it as a match-all), not a search for a word that no text holds."""
-    if q is not None and q.strip() == "*":
+    read it as a match-all), not a search for a word that no text holds; so are Lucene's
+    match-all forms, ``*:*`` and ``**``, on which Opendatasoft's search is built."""
+    if q is not None and _MATCH_ALL.fullmatch(q.strip()):
         return [], None
     condition = v1_where(q, fields, geo_name)
     return ([condition], None) if condition is not None else ([], q)

@@ -56,7 +56,8 @@ def facet_values(dataset: Any, name: str) -> list[str]:
 def matching(datasets: list[Any], q: str) -> list[Any]:
     """The datasets the catalogue API finds for ``q`` read as Opendatasoft's portal search box
     sends it (v1's ``q``, ``catalog_search.catalog_where``): words without case or accents, the
-    last a prefix, earlier ones fuzzy (a "quoted phrase" is its words), over the searched
+    last a prefix, earlier ones fuzzy (a "quoted phrase" its words whole and in a row in one
+    field, as a dataset's ``q`` reads it: ``catalog_search.FullText``), over the searched
     metadata and field texts (``catalog_search.SEARCHED``); ``theme:Logement`` and other field
     queries too. The page
     used to match substrings of its own text, and found what the API did not (``état`` in
