@@ -94,8 +94,11 @@ DATASETS = (Q, *PAGE, Param("sort"), Param("facet", many=True), TIMEZONE,
             Param("format", default="json", choices=("json", "jsonp", "csv", "rss")), Param("callback"))
 #: v1's download: every matching record (no window), as CSV (its default), JSON (v1 records) or
 #: GeoJSON, those two also as JSONP; the search's filters, ``csv_separator`` and
-#: ``use_labels_for_header``.
-DOWNLOAD = (Param("dataset", required=True), Q, Param("sort"), Param("fields"), TIMEZONE,
+#: ``use_labels_for_header``. ``rows`` (-1, the default: all) and ``start`` cut it as they cut the
+#: search's page: ods-widgets' raw map layer (``MapRenderingRaw.render``) and map tooltip
+#: (``refresh``) download ``rows=1000`` and read ``data.length >= rows`` as "there is more".
+DOWNLOAD = (Param("dataset", required=True), Q, Param("rows", int, -1), Param("start", int, 0), Param("sort"),
+            Param("fields"), TIMEZONE,
             Param("format", default="csv", choices=("csv", "json", "jsonp", "geojson", "geojsonp")), Param("callback"),
             *CSV_OPTIONS)
 #: v1's lookups (a dataset, a record): JSON, or JSONP through ``callback`` as every v1 route.
@@ -147,24 +150,36 @@ def _disjunctive(request: Request) -> tuple[str, ...]:
                  if key.startswith(prefix) and value.strip().lower() == "true")
 
 
-def _geofilters(request: Request, fields: list[Field]) -> list[str]:
-    """``geofilter.distance=lat,lon,metres`` (``lat,lon`` alone: within a metre, the points stacked
-    there, which ods-widgets' map asks for a clicked marker), ``geofilter.polygon=(lat,lon),…`` and
-    ``geofilter.bbox=lat1,lon1,lat2,lon2`` (which ods-widgets' map sends with its view's bounds)
-    as ODSQL conditions on the call's geo field (``geo_field_of``: ``geo_field``'s, else the
-    dataset's first), built from the numbers they parse to (``v1_query``, which ``q``'s
-    ``#distance``/``#polygon`` share): no text of the request reaches the query."""
+def _geofilters(request: Request, fields: list[Field], *, elsewhere: bool = False) -> list[str]:
+    """``geofilter.*`` (``geofilter_conditions``) on the call's geo field (``geo_field_of``:
+    ``geo_field``'s, else the dataset's first), and the ``geo_digest`` ones. ``elsewhere``: the
+    geofilters apply to another dataset's geometries, not to these fields (v1 analyze's join,
+    on a dataset without a geo field: ``v1_join``), and are left out here."""
     params = params_of(request)
     named = params.get("geo_field")
     named = named if named and named.strip() else None
     geo = geo_field_of(fields, named)  # a bad geo_field is a 400 whatever else the call asks
-    distance, polygon, bbox = (params.get(f"geofilter.{name}") for name in ("distance", "polygon", "bbox"))
     digests = _digests(params, fields, geo if named else None)
-    if distance is None and polygon is None and bbox is None:
+    if elsewhere or not geofiltered(params):
         return digests
     if geo is None:
         raise invalid_parameter("This dataset has no geo field: geofilter parameters cannot apply.")
-    column = quote_name(geo.name)
+    return geofilter_conditions(params, quote_name(geo.name)) + digests
+
+
+def geofiltered(params) -> bool:
+    """Whether a call gives any of ``geofilter.distance``, ``.polygon`` or ``.bbox``."""
+    return any(params.get(f"geofilter.{name}") is not None for name in ("distance", "polygon", "bbox"))
+
+
+def geofilter_conditions(params, column: str) -> list[str]:
+    """``geofilter.distance=lat,lon,metres`` (``lat,lon`` alone: within a metre, the points stacked
+    there, which ods-widgets' map asks for a clicked marker), ``geofilter.polygon=(lat,lon),…`` and
+    ``geofilter.bbox=lat1,lon1,lat2,lon2`` (which ods-widgets' map sends with its view's bounds)
+    as ODSQL conditions on ``column`` (a quoted geo field name), built from the numbers they parse
+    to (``v1_query``, which ``q``'s ``#distance``/``#polygon`` share): no text of the request
+    reaches the query."""
+    distance, polygon, bbox = (params.get(f"geofilter.{name}") for name in ("distance", "polygon", "bbox"))
     conditions = []
     if distance is not None:  # lat,lon alone: the records at that point (ods-widgets' click on a marker)
         conditions.append(distance_condition(column, distance if distance.count(",") != 1 else distance + ",1",
@@ -173,7 +188,7 @@ def _geofilters(request: Request, fields: list[Field]) -> list[str]:
         conditions.append(polygon_condition(column, polygon, "geofilter.polygon"))
     if bbox is not None:
         conditions.append(_bbox_condition(column, parsed_numbers(bbox, "geofilter.bbox", 4)))
-    return conditions + digests
+    return conditions
 
 
 def _bbox_condition(column: str, corners: list[float]) -> str:
@@ -235,12 +250,23 @@ def _query(request: Request, q: list[str]) -> str | None:
     return joined_q([*q, *(value for _, value in _named_q(request))])
 
 
-def _conditions(request: Request, ds, q: str | None) -> tuple[list[str], str | None]:
-    """The ODSQL conditions of a records call (geofilters, and ``q`` when it uses v1's query
-    syntax) and what remains a plain full-text search, over the caller's visible fields."""
+def _conditions(request: Request, ds, q: str | None, *,
+                geofilters_elsewhere: bool = False) -> tuple[list[str], str | None]:
+    """The ODSQL conditions of a records call (geofilters, unless ``geofilters_elsewhere``
+    (``_geofilters``), and ``q`` when it uses v1's query syntax) and what remains a plain
+    full-text search, over the caller's visible fields."""
     fields = fields_from_json(ds.current.fields)  # the caller's copy: hidden fields are not in it
     conditions, text = q_conditions(q, fields, params_of(request).get("geo_field"))
-    return [*_geofilters(request, fields), *_record_ids(request), *conditions], text
+    return [*_geofilters(request, fields, elsewhere=geofilters_elsewhere), *_record_ids(request), *conditions], text
+
+
+def _download_window(rows: int, start: int) -> dict[str, int]:
+    """A download's ``rows``/``start`` as its export's ``limit``/``offset`` (``rows=-1``: every
+    record, the download's default); a 400 naming them for any other negative value."""
+    if rows < -1 or start < 0:
+        raise invalid_parameter(f"Invalid value for rows/start: rows >= 0 (or -1 for every record) and start >= 0 "
+                                f"are expected, rows={rows} and start={start} were found.")
+    return {"limit": rows, "offset": start}
 
 
 def _facetsorts(request: Request) -> dict[str, str]:
@@ -544,25 +570,26 @@ def v1_router(portal: str = "public") -> APIRouter:
 
     @query_route(router, "/api/records/1.0/download/", DOWNLOAD, post=True, summary="v1 record download (streamed)",
                  responses=DOWNLOADED)
-    def download_records(request: Request, principal, *, dataset, q, sort, fields, timezone, format, callback,
-                         csv_separator, use_labels_for_header):
-        """Every matching record, streamed like a v2.1 export (the same compiler, filters and
-        writers): the download links older pages and scripts still hold."""
+    def download_records(request: Request, principal, *, dataset, q, rows, start, sort, fields, timezone, format,
+                         callback, csv_separator, use_labels_for_header):
+        """Every matching record (or ``rows`` of them from ``start``), streamed like a v2.1 export
+        (the same compiler, filters and writers): the download links older pages and scripts
+        still hold."""
         return _download(request, principal, dataset=dataset, q=q, sort=sort, fields=fields, timezone=timezone,
                          format=format, callback=callback, csv_separator=csv_separator,
-                         use_labels_for_header=use_labels_for_header)
+                         use_labels_for_header=use_labels_for_header, **_download_window(rows, start))
 
     @query_route(router, "/explore/dataset/{dataset_id}/download/", LEGACY_DOWNLOAD,
                  summary="Legacy download link of a dataset page (v1 download)", responses=PAGE_DOWNLOADED)
-    def download_page(request: Request, principal, dataset_id: str, *, q, sort, fields, timezone, format, callback,
-                      csv_separator, use_labels_for_header):
+    def download_page(request: Request, principal, dataset_id: str, *, q, rows, start, sort, fields, timezone, format,
+                      callback, csv_separator, use_labels_for_header):
         """Opendatasoft's dataset pages linked their exports as ``/explore/dataset/<id>/download/
         ?format=csv…``, which is the only way odsclient (PyPI) downloads, and which scripts hold:
         the v1 download, served here rather than as a page (odsclient reads an HTML answer as
         "no rights"), behind the APIs' gate, with their JSON errors."""
         return _download(request, principal, dataset=dataset_id, q=q, sort=sort, fields=fields, timezone=timezone,
                          format=format, callback=callback, csv_separator=csv_separator,
-                         use_labels_for_header=use_labels_for_header)
+                         use_labels_for_header=use_labels_for_header, **_download_window(rows, start))
 
     def _download(request: Request, principal, *, dataset, q, sort, fields, timezone, format, callback,
                   csv_separator, use_labels_for_header, limit: int = -1, offset: int = 0):

@@ -21,6 +21,13 @@ What x may be, and how a point writes it:
 - several fields: an object keyed by field (``{"last_name": …, "d": {"year": …}}``);
 - none: one point over every record (``x`` null), which ods-widgets' ``odsAggregation`` asks for.
 
+A datetime is cut in ``output_timezone`` when the call gives one, else in ``timezone``: the zone
+the x date parts are written in. ods-widgets' charts send ``output_timezone=UTC`` beside the
+page's ``timezone`` for their hour and minute timescales (``highcharts.js``, ``requestData``,
+``shouldOutputUTC``) and read the parts back as UTC (``getDateFromXObject``: ``Date.UTC(x.year,
+…, x.hour)``), which Highcharts then shows in the reader's zone. The query has one zone: with
+``output_timezone``, the dates of ``q`` and ``refine.`` are read in it too.
+
 ``sort`` is a comma-separated list of keys, the first deciding: ``x`` (every x), ``x.<field>``
 and ``x.<field>.<part>`` (or ``x.<part>`` for one date x) are ascending, ``-`` first descending;
 a serie (``<serie>``, ``y.<serie>``, or ``y`` for the first) is descending, ``-`` first ascending
@@ -43,7 +50,8 @@ carries ``ODS-Analyze-Truncated: true``, which ods-widgets reports to the reader
 ``agg.<name>.expr=<serie>`` with ``agg.<name>.func`` sums a serie up over the answered points
 (``aggregations``); the answer is then ``{"results": [...], "aggregations": {...}}``.
 ``join.<name>.*`` replaces each point's x by another dataset's records whose key holds it
-(``api.v1_join``), before the cumulative sums, ``maxpoints`` and the aggregations.
+(``api.v1_join``), before the cumulative sums, ``maxpoints`` and the aggregations; on a dataset
+without a geo field, the geofilters then keep the joined records (the shapes in a map's view).
 """
 
 from __future__ import annotations
@@ -58,10 +66,12 @@ from fastapi import APIRouter, Request, Response
 from portail.api.catalog_exports import table_response
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
-from portail.api.params import TIMEZONE, TRUE, Param, params_of, query_route
+from portail.api.params import TIMEZONE, TRUE, Param, params_of, query_route, timezone_name
 from portail.api.serialize import json_response
-from portail.api.v1 import Q, SEPARATORS, _conditions, _disjunctive, _padded, _padding, _prefixed, _query
+from portail.api.v1 import (Q, SEPARATORS, _conditions, _disjunctive, _padded, _padding, _prefixed, _query,
+                             geofiltered)
 from portail.api.v1_join import Join, joined_points, read_join
+from portail.api.v1_query import geo_field_of
 from portail.api.v1_series import FUNCTIONS, QUANTILES, Serie, read_series, select_items, serie_value
 from portail.exports import ExportOptions
 from portail.odsql.ast import quote_name
@@ -71,10 +81,13 @@ from portail.schema import Field, FieldType, fields_from_json
 LEVELS = ("year", "month", "day", "hour", "minute")
 PERIODIC = ("year", "month", "week", "weekday", "day", "hour", "minute")
 PRECISION = ("year", "month", "week", "day", "hour", "minute")
+#: ``output_timezone``: the zone the x date parts are cut and written in (``timezone``'s unless
+#: given; see the module docstring).
+OUTPUT_TIMEZONE = Param("output_timezone", parse=timezone_name)
 #: ``maxpoints`` is read by ``_maxpoints``: the charts send it empty.
 ANALYZE = (Param("dataset", required=True), Q, Param("x", many=True), Param("maxpoints"),
            Param("periodic", default="year", choices=PERIODIC), Param("precision", default="day", choices=PRECISION),
-           Param("sort"), TIMEZONE, Param("format", default="json", choices=("json", "jsonp", "csv")),
+           Param("sort"), TIMEZONE, OUTPUT_TIMEZONE, Param("format", default="json", choices=("json", "jsonp", "csv")),
            Param("callback"), Param("csv_separator", default=";", choices=SEPARATORS))
 TRUNCATED = "ODS-Analyze-Truncated"
 _DATES = (FieldType.DATE, FieldType.DATETIME)
@@ -311,9 +324,11 @@ class Analysis:
 
 def analyze(request: Request, portal: str, principal, *, dataset: str, q: list[str], x: list[str],
             maxpoints: str | None, periodic: str, precision: str, sort: str | None, timezone: str,
-            filters: dict[str, Any], conditions: Callable[[Any, str | None], tuple[list[str], str | None]]) -> Analysis:
+            filters: dict[str, Any],
+            conditions: Callable[[Any, str | None, bool], tuple[list[str], str | None]]) -> Analysis:
     """The points of an analysis. ``filters`` are the search's refine/exclude/disjunctive,
-    ``conditions`` v1's reading of geofilters and ``q`` for a dataset."""
+    ``conditions`` v1's reading of geofilters and ``q`` for a dataset (the geofilters left out
+    when they apply to a join's dataset instead: ``_geofilters_remote``)."""
     limit = _maxpoints(maxpoints)
     instance = request.app.state.instance
     ds = get_visible_dataset(instance, portal, dataset, principal)
@@ -329,7 +344,8 @@ def analyze(request: Request, portal: str, principal, *, dataset: str, q: list[s
     if not axes and not series:
         raise invalid_parameter("Missing value for x API parameter: an x field or a y.<serie>.func is expected.")
     cumulative = [s.name for s in series if params.get(f"y.{s.name}.cumulative", "").strip().lower() in TRUE]
-    where, text = conditions(ds, _query(request, q))
+    remote_geo = _geofilters_remote(params, join, fields_from_json(ds.current.fields))
+    where, text = conditions(ds, _query(request, q), remote_geo)
     aliases = _aliases(axes)
     keys = []  # "<ODSQL> as <alias>" of each group key
     for axis, names in zip(axes, aliases):
@@ -357,7 +373,7 @@ def analyze(request: Request, portal: str, principal, *, dataset: str, q: list[s
         points.append(point)
     remote = None
     if join is not None:  # before the sums and maxpoints: they run over the points that match
-        matched = joined_points(request, portal, principal, join, points)
+        matched = joined_points(request, portal, principal, join, points, geofiltered=remote_geo)
         points, remote = [p for p, _ in matched], {id(p): records for p, records in matched}
     _cumulate(_ordered(points, _sort_keys(None, axes, series)), cumulative)  # along x ascending
     points = _ordered(points, sort_keys)  # a serie's order reads its running totals
@@ -377,6 +393,13 @@ def _cumulate(points: list[dict[str, Any]], names: list[str]) -> None:
             if isinstance(point[name], (int, float)):
                 total += point[name]
                 point[name] = total
+
+
+def _geofilters_remote(params, join: Join | None, fields: list[Field]) -> bool:
+    """Whether the call's geofilters keep the joined dataset's records rather than this one's:
+    with a join, on a dataset without a geo field (``api.v1_join``), as ods-widgets' joined map
+    layer sends its view's ``geofilter.bbox`` over a table of figures per code."""
+    return join is not None and geofiltered(params) and geo_field_of(fields, params.get("geo_field")) is None
 
 
 def _join_x(x: list[str], join: Join) -> list[str]:
@@ -449,13 +472,15 @@ def add_analysis_route(router: APIRouter, portal: str) -> None:
 
     @query_route(router, "/api/records/1.0/analyze/", ANALYZE, post=True, summary="v1 analysis (chart series)")
     def analyze_records(request: Request, principal, *, dataset, q, x, maxpoints, periodic, precision, sort, timezone,
-                        format, callback, csv_separator):
+                        output_timezone, format, callback, csv_separator):
         padded, principal = _padding(request, principal, format, callback)
         filters = {"refine": _prefixed(request, "refine."), "exclude": _prefixed(request, "exclude."),
                    "disjunctive": _disjunctive(request)}
         analysis = analyze(request, portal, principal, dataset=dataset, q=q, x=x, maxpoints=maxpoints,
-                           periodic=periodic, precision=precision, sort=sort, timezone=timezone, filters=filters,
-                           conditions=lambda ds, text: _conditions(request, ds, text))
+                           periodic=periodic, precision=precision, sort=sort, timezone=output_timezone or timezone,
+                           filters=filters,
+                           conditions=lambda ds, text, elsewhere: _conditions(request, ds, text,
+                                                                             geofilters_elsewhere=elsewhere))
         totals = aggregations(params_of(request), analysis.points)
         body = analysis.points if totals is None else {"results": analysis.points, "aggregations": totals}
         if format == "csv":

@@ -19,6 +19,13 @@ widget sends and reads.
   again in halves, so that no match is cut (but past 20,000 records for one key).
 
 One join per call: the widget sends one, and several would need x to be several things at once.
+
+The widget sends its map's view as ``geofilter.bbox`` with the join, whatever the analysed dataset
+holds. On an analysed dataset with a geo field the geofilters keep its records, as on any analyze
+call; on one without (a table of figures per code, the usual choropleth), they keep the remote
+records whose geometry they hold (``geofiltered``): the groups whose joined shape is in view,
+which is what the layer draws. The remote geometry is its first shape field, the one the widget
+draws (``getFieldsForType('geo_shape')[0]``), else its geo field (``geo_field_of``).
 """
 
 from __future__ import annotations
@@ -31,7 +38,9 @@ from fastapi import Request
 
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
-from portail.api.v1 import _v1_record
+from portail.api.params import params_of
+from portail.api.v1 import _v1_record, geofilter_conditions
+from portail.api.v1_query import geo_field_of
 from portail.api.v1_series import odsql_number
 from portail.odsql.ast import quote_name, quote_string
 from portail.odsql.parser import MAX_LENGTH
@@ -78,11 +87,12 @@ def read_join(params) -> Join | None:
     return Join(name, parts["remotedataset"], parts["localkey"], parts["remotekey"], fields)
 
 
-def joined_points(request: Request, portal: str, principal, join: Join,
-                  points: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+def joined_points(request: Request, portal: str, principal, join: Join, points: list[dict[str, Any]], *,
+                  geofiltered: bool = False) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """``points`` (x being the local key's value) whose key some remote record holds, in their
     order, each with the list of those records, which become its x once the points are summed
-    and ordered by their key (``v1_analysis``)."""
+    and ordered by their key (``v1_analysis``). ``geofiltered``: the call's geofilters keep the
+    remote records instead of the local ones (module docstring)."""
     remote = get_visible_dataset(request.app.state.instance, portal, join.dataset, principal)
     visible = {f.name: f for f in fields_from_json(remote.current.fields)}  # the caller's: hidden ones are absent
     key = visible.get(join.remote_key)
@@ -90,13 +100,14 @@ def joined_points(request: Request, portal: str, principal, join: Join,
         if name not in visible:
             raise invalid_parameter(f"Invalid value for join.{join.name} API parameters: {name!r} is not a field of "
                                     f"dataset {join.dataset!r}.")
+    within = _remote_geofilters(request, join, list(visible.values())) if geofiltered else []
     written = [visible[n] for n in join.fields] if join.fields else list(visible.values())
     columns = written + ([key] if key not in written else [])
     matches: dict[str, list[dict[str, Any]]] = {}
     keys = list(dict.fromkeys(_text(p["x"]) for p in points if p["x"] is not None))
     select = ", ".join(quote_name(f.name) for f in columns)
     for batch in _key_batches(key, keys):
-        for row in _remote_rows(request, remote, select, key, batch, principal):
+        for row in _remote_rows(request, remote, select, key, batch, principal, within):
             matches.setdefault(_text(row[key.name]), []).append(_v1_record(remote, written, row, row["_id"]))
     return [(p, matches[_text(p["x"])]) for p in points if p["x"] is not None and _text(p["x"]) in matches]
 
@@ -109,19 +120,30 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _remote_geofilters(request: Request, join: Join, fields: list[Field]) -> list[str]:
+    """The call's geofilters on the remote dataset's geometry (module docstring); a 400 when it
+    has none either."""
+    geo = next((f for f in fields if f.type == FieldType.GEO_SHAPE), None) or geo_field_of(fields)
+    if geo is None:
+        raise invalid_parameter(f"Neither this dataset nor join.{join.name}.remotedataset {join.dataset!r} has a geo "
+                                "field: geofilter parameters cannot apply.")
+    return geofilter_conditions(params_of(request), quote_name(geo.name))
+
+
 def _remote_rows(request: Request, remote, select: str, key: Field, literals: list[str],
-                 principal) -> list[dict[str, Any]]:
-    """The remote records whose key is one of ``literals`` (ODSQL literals). An answer that fills
-    the window may have been cut: its batch is asked again in halves, so that every match is
-    written. One key's own matches stop at the window (``GROUP_WINDOW``, in the remote's order)."""
+                 principal, within: list[str]) -> list[dict[str, Any]]:
+    """The remote records whose key is one of ``literals`` (ODSQL literals) and that ``within``
+    (geofilters) keeps. An answer that fills the window may have been cut: its batch is asked
+    again in halves, so that every match is written. One key's own matches stop at the window
+    (``GROUP_WINDOW``, in the remote's order)."""
     page = query_records(request.app.state.instance, remote, select=select,
-                         where=[f"{quote_name(key.name)} in ({', '.join(literals)})"], limit=GROUP_WINDOW,
+                         where=[f"{quote_name(key.name)} in ({', '.join(literals)})", *within], limit=GROUP_WINDOW,
                          max_limit=GROUP_WINDOW, window=None, with_ids=True, principal=principal)
     if len(page.results) < GROUP_WINDOW or len(literals) == 1:
         return page.results
     half = len(literals) // 2
-    return [*_remote_rows(request, remote, select, key, literals[:half], principal),
-            *_remote_rows(request, remote, select, key, literals[half:], principal)]
+    return [*_remote_rows(request, remote, select, key, literals[:half], principal, within),
+            *_remote_rows(request, remote, select, key, literals[half:], principal, within)]
 
 
 def _key_batches(key: Field, keys: list[str]) -> Iterator[list[str]]:
