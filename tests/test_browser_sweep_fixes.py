@@ -51,7 +51,8 @@ def test_on_a_phone_pages_fit_and_detail_lands_on_the_record(phone, server):
     phone.wait_for_url("**record=**")
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "the record scrolls sideways"
     top = phone.evaluate("document.getElementById('record-title').getBoundingClientRect().top")
-    assert phone.evaluate("scrollY") > 1000 and 0 <= top < PHONE["height"]  # below the facets, and in view
+    # scrolled down to it (past the table's rows, the facets folded on a phone), and in view
+    assert phone.evaluate("scrollY") > 0 and 0 <= top < PHONE["height"]
     assert phone.evaluate("document.activeElement.id") == "record-title"
     phone.click(".record >> text=Fermer")
     phone.wait_for_url(f"**#{row_id}")

@@ -1,6 +1,6 @@
 """The catalogue page's search: the catalogue API's full text (:func:`matching`); facets
-(theme, keyword, publisher, license, features, modified year) with counts; sort by title,
-modified or popularity.
+(theme, keyword, publisher, license, features, modified year) with counts; sort by relevance
+(a search's default), title, modified or popularity.
 
 Pure functions over the datasets ``explore_service.visible_datasets`` hands out for the
 caller, so the page can never list more than the API would. Popularity: there is no usage
@@ -9,6 +9,7 @@ counter yet, so "popular" means the most records (said in the page's sort label)
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
@@ -17,9 +18,10 @@ from typing import Any
 from portail.api.catalog_search import catalog_where, search_catalog
 from portail.api.serialize import dataset_json
 from portail.store.fulltext import LIGATURES
+from portail.web.i18n import STRINGS, plural
 
 FACETS = ("theme", "keyword", "publisher", "license", "features", "modified")
-SORTS = {"-modified": ("modified", True), "title": ("title", False), "-popularity": ("popularity", True)}
+SORTS = ("relevance", "-modified", "title", "-popularity")
 GEO_TYPES = ("geo_point_2d", "geo_shape")
 _SPELLED = str.maketrans(LIGATURES)
 
@@ -85,14 +87,41 @@ def search(datasets: list[Any], q: str, refine: dict[str, list[str]], sort: str)
     results = [d for d in matching(datasets, q)
                if all(v in facet_values(d, name) for name, values in refine.items() for v in values)]
     facets = {name: facet_counts(results, name, refine.get(name, [])) for name in FACETS}
-    key, descending = SORTS.get(sort, SORTS["-modified"])
-    if key == "title":
+    sort = sort if sort in sorts(q) else default_sort(q)
+    if sort == "title":
         results.sort(key=lambda d: fold(d.title))
-    elif key == "popularity":
+    elif sort == "-popularity":
         results.sort(key=lambda d: d.records_count or 0, reverse=True)
     else:
-        results.sort(key=lambda d: d.modified, reverse=descending)
+        results.sort(key=lambda d: d.modified, reverse=True)
+    if sort == "relevance":  # stable: the most recent first among the titled, and among the rest
+        words = _words(q)
+        results.sort(key=lambda d: not titled(d, words))
     return CatalogueResult(results, facets)
+
+
+def sorts(q: str) -> list[str]:
+    """The orders the page offers: relevance only for a search (without one, nothing is more
+    relevant than another)."""
+    return [s for s in SORTS if s != "relevance" or q.strip()]
+
+
+def default_sort(q: str) -> str:
+    """Relevance for a search (``Communes de France`` before a newer dataset that mentions
+    communes in its description), else the most recent first."""
+    return "relevance" if q.strip() else "-modified"
+
+
+def _words(q: str) -> list[str]:
+    """The search's words, folded (quotes, ``theme:`` and other syntax dropped)."""
+    return re.findall(r"\w+", fold(q))
+
+
+def titled(dataset: Any, words: list[str]) -> bool:
+    """Does the title hold every word of the search, each the start of a title word (the search
+    reads its last word as a prefix)? The relevance sort puts those first."""
+    title = re.findall(r"\w+", fold(dataset.title or ""))
+    return bool(words) and all(any(t.startswith(w) for t in title) for w in words)
 
 
 def facet_counts(results: list[Any], name: str, refined: list[str]) -> list[tuple[str, int]]:
@@ -104,3 +133,16 @@ def facet_counts(results: list[Any], name: str, refined: list[str]) -> list[tupl
     listed = order[:30]
     shown = {value for value, _ in listed}
     return listed + [(v, counts[v]) for v in dict.fromkeys(refined) if v not in shown]
+
+
+def title_parts(lang: str, q: str, filters: int, page: int, count: int, error: bool) -> list[str]:
+    """What the catalogue page's title says before the page's name, for a screen reader's first
+    words and a browser tab (RGAA 8.6, a title that tells the page's state, as service-public.fr's
+    « Recherche « logement » – page 2 – Catalogue »): an error, the search, how many filters,
+    the page past the first, that nothing matches."""
+    strings = STRINGS[lang]
+    parts = [strings["error"]] if error else []
+    parts += [strings["title_search"].format(q=q)] if q.strip() else []
+    parts += [plural("title_filters", filters, lang).format(n=filters)] if filters else []
+    parts += [strings["title_page"].format(n=page)] if page > 1 else []
+    return parts + ([strings["title_none"]] if not count and not error else [])

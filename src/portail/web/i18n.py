@@ -327,3 +327,13 @@ STRINGS["en"].update({
     "restricted_columns": "Restricted view: your rights limit the columns shown.",
     "restricted_both": "Restricted view: your rights limit the rows and columns shown.",
 })
+
+# -- page titles that say the page's state (RGAA 8.6): web.catalogue.title_parts, dataset.html --
+STRINGS["fr"].update({
+    "title_search": "Recherche « {q} »", "title_page": "page {n}", "title_none": "aucun résultat",
+    "title_filters": "{n} filtres", "title_filters_one": "{n} filtre", "sort_relevance": "Pertinence",
+})
+STRINGS["en"].update({
+    "title_search": "Search “{q}”", "title_page": "page {n}", "title_none": "no results",
+    "title_filters": "{n} filters", "title_filters_one": "{n} filter", "sort_relevance": "Relevance",
+})

@@ -318,13 +318,15 @@ def web_router(portal: str) -> APIRouter:
 
     @router.get("/explore", response_class=HTMLResponse)
     @router.get("/explore/", response_class=HTMLResponse)
-    def catalogue(request: Request, q: str = "", sort: str = "-modified", page: str = "1"):
+    def catalogue(request: Request, q: str = "", sort: str = "", page: str = "1"):
         refine: dict[str, list[str]] = {}
         for key, value in request.query_params.multi_items():
             name = key.removeprefix("refine.") if key.startswith("refine.") else ("theme" if key == "theme" else None)
             if name in cat.FACETS and value:
                 refine.setdefault(name, []).append(value)
-        sort = sort if sort in cat.SORTS else "-modified"
+        # an unknown sort is the default order, as an unknown facet or page is ignored (not a 400)
+        default = cat.default_sort(q)
+        sort = sort if sort in cat.sorts(q) else default
         datasets = visible_datasets(instance(request), portal, request_principal(request))
         try:
             found, error = cat.search(datasets, q, refine, sort), None
@@ -339,11 +341,13 @@ def web_router(portal: str) -> APIRouter:
             pairs = [("q", q)] + [(f"refine.{k}", v) for k, vs in refine.items() for v in vs if (k, v) != drop]
             pairs += [(f"refine.{add[0]}", add[1])] if add else []
             pairs += [("sort", changes.get("sort", sort)), ("page", str(changes.get("page", 1))), ("lang", lang or "")]
-            kept = [(k, v) for k, v in pairs if v and not (k == "sort" and v == "-modified") and not (k == "page" and v == "1")]
+            kept = [(k, v) for k, v in pairs if v and not (k == "sort" and v == default) and not (k == "page" and v == "1")]
             return f"{portal_root(request)}/explore/" + ("?" + urlencode(kept) if kept else "")
 
+        title = cat.title_parts(page_language(request), q, sum(map(len, refine.values())), number,
+                                len(found.datasets), error is not None)
         return render(request, "catalogue.html", status=400 if error else 200, q=q, refine=refine, sort=sort,
-                      sorts=list(cat.SORTS), facets=found.facets, error=error,
+                      sorts=cat.sorts(q), default_sort=default, facets=found.facets, error=error, title_parts=title,
                       results=found.datasets[(number - 1) * PAGE_SIZE: number * PAGE_SIZE], count=len(found.datasets),
                       page=number, pages=pages, url=url)
 

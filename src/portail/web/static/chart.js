@@ -14,6 +14,9 @@
   const named = (field) => labels[field] || field;
   const status = document.getElementById("chart-status");
   const lang = document.documentElement.lang;
+  // Numbers as the page's language writes them ("6 000" in French): ECharts writes English ("6,000").
+  const numbers = new Intl.NumberFormat(lang);
+  const number = (v) => (v === null || v === undefined || v === "-" ? "—" : numbers.format(v));
   const quote = (name) => "`" + name.replace(/[\\`]/g, "\\$&") + "`";
   // A pie draws one slice per X value: a series would cut each into several slices of the same name.
   const series = cfg.type === "pie" ? "" : cfg.series;
@@ -61,7 +64,7 @@
     const body = table.createTBody();
     rows.forEach((r) => {
       const row = body.insertRow();
-      [label(r.x)].concat(series ? [label(r.s)] : [], [Number(r.y).toLocaleString(lang)]).forEach((v) => { row.insertCell().textContent = v; });
+      [label(r.x)].concat(series ? [label(r.s)] : [], [number(Number(r.y))]).forEach((v) => { row.insertCell().textContent = v; });
     });
   }
 
@@ -71,7 +74,7 @@
     const kind = { column: "bar", bar: "bar", line: "line", area: "line", pie: "pie", scatter: "scatter" }[cfg.type] || "bar";
     // No ECharts aria: its English description would replace the page's localized aria-label
     // (the data table is the chart's text alternative).
-    const base = { animation: false, tooltip: { trigger: kind === "pie" ? "item" : "axis" },
+    const base = { animation: false, tooltip: { trigger: kind === "pie" ? "item" : "axis", valueFormatter: number },
       legend: series ? { type: "scroll", bottom: 0 } : undefined, grid: { containLabel: true, left: 10, right: 20, bottom: 40 } };
     if (kind === "pie") {
       return Object.assign(base, { series: [{ type: "pie", radius: "65%", data: rows.map((r) => ({ name: label(r.x), value: Number(r.y) })) }] });
@@ -82,7 +85,7 @@
         data: xs.map((x) => (byX.has(x) ? byX.get(x) : null)) };
     });
     const category = { type: "category", data: xs };
-    const value = { type: "value" };
+    const value = { type: "value", axisLabel: { formatter: number } };
     return Object.assign(base, cfg.type === "bar" ? { xAxis: value, yAxis: category } : { xAxis: category, yAxis: value }, { series: drawn });
   }
 
@@ -103,6 +106,16 @@
   }
   chartType.addEventListener("change", offerSeries);
   offerSeries();
+  // A count is of records, not of a field: the numeric field is offered for the other aggregates only.
+  const aggregate = document.getElementById("c-y");
+  const yField = document.getElementById("c-yfield");
+  function offerYField() {
+    const counting = aggregate.value === "count";
+    yField.disabled = counting || !yField.value;
+    yField.parentElement.hidden = counting;
+  }
+  aggregate.addEventListener("change", offerYField);
+  offerYField();
 
   async function draw() {
     const params = query();
@@ -119,8 +132,8 @@
         return;
       }
       if (body.total_count > body.results.length) { // the API's total_count of a group_by counts the groups
-        status.textContent = text.groups_cut.replace("{shown}", body.results.length.toLocaleString(lang))
-          .replace("{total}", body.total_count.toLocaleString(lang));
+        status.textContent = text.groups_cut.replace("{shown}", number(body.results.length))
+          .replace("{total}", number(body.total_count));
         el.dataset.cut = "true";
       }
       if (typeof echarts === "undefined") return;

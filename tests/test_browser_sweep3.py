@@ -1,0 +1,72 @@
+"""A third browser sweep, in a real headless Chromium (Debian's, driven by Playwright, as
+``tests/test_browser.py``): a table page on a phone, its facets three screens above the first
+row and its long field names wider than the screen; the chart's numbers written in English on
+a French page, and its numeric field offered for a count, where it does nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from portail.catalog import services
+from portail.operations import load_file
+from tests.live import live_server
+from tests.test_browser import browser, page  # noqa: F401 - the browser and its French page, as fixtures
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+PHONE = {"width": 375, "height": 740}
+LONG = "activitePrincipaleRegistreMetiersEtablissement"  # a SIRENE column: one word, 46 letters
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from tests.conftest import make_instance
+
+    tmp = tmp_path_factory.mktemp("browser-sweep3")
+    instance = make_instance(tmp / "home")
+    rows = [f"{2000 + i % 25}-0{1 + i % 9}-1{i % 10};{'ABCDE'[i % 5]}{i % 7};{1000 * (i % 13)}" for i in range(200)]
+    data = tmp / "etablissements.csv"
+    data.write_text(f"date_creation;{LONG};effectif\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with instance.session() as s:
+        services.create_dataset(s, "etablissements", "Établissements", themes=["Économie"])
+    load_file(instance, "etablissements", data, publish=True)
+    instance.store.close()
+    with live_server(tmp / "home") as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def phone(browser, server):
+    context = browser.new_context(locale="fr-FR", viewport=PHONE, is_mobile=True)
+    yield context.new_page()
+    context.close()
+
+
+def test_on_a_phone_the_table_comes_first_and_fits(phone, server):
+    phone.goto(server + "/explore/dataset/etablissements/table/")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "the page scrolls sideways"
+    first = phone.evaluate("document.querySelector('table.records tbody tr').getBoundingClientRect().top")
+    assert first < 2 * PHONE["height"], f"the first row is {first} px down"
+    panel = phone.locator("details.filters-panel")
+    assert not panel.get_attribute("open") and panel.locator("summary").inner_text().startswith("Filtres")
+    panel.locator("summary").click()  # one press shows them
+    phone.click(".column-chooser summary")
+    assert phone.locator(f"#tf-{LONG.lower()}").is_visible()
+    # (a phone's layout viewport widens to the widest line: innerWidth would grow with it)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "a long name runs off the screen"
+
+
+def test_the_chart_writes_numbers_as_the_page_and_offers_no_field_for_a_count(page, server):
+    page.goto(server + "/explore/dataset/etablissements/analyze/?chart.x=date_creation&chart.y=sum&chart.yfield=effectif")
+    page.wait_for_selector("#chart[data-state=ready]")
+    # the SVG download is the chart as drawn: its axis labels, in French
+    svg = page.evaluate("""() => { const href = document.getElementById("dl-svg").href;
+        const data = href.slice(href.indexOf(",") + 1);
+        return href.includes(";base64,") ? atob(data) : decodeURIComponent(data); }""")
+    assert "\u202f000<" in svg and ",000<" not in svg, "the Y axis is written in English"
+    tip = page.evaluate("echarts.getInstanceByDom(document.getElementById('chart')).getOption().tooltip[0].valueFormatter(6000)")
+    assert tip == "6\u202f000"
+    assert page.locator("#c-yfield").is_visible()
+    page.select_option("#c-y", "count")
+    assert page.locator("#c-yfield").is_hidden() and page.locator("#c-yfield").is_disabled()
+    page.select_option("#c-y", "avg")
+    assert page.locator("#c-yfield").is_enabled() and page.locator("#c-yfield").input_value() == "effectif"
