@@ -14,7 +14,7 @@ from portail.api import create_app
 from portail.catalog import services
 from portail.operations import load_file
 from portail.web.catalogue import fold
-from portail.web.filters import FilterState, odsql_string
+from portail.web.filters import FilterState
 from portail.web.i18n import STRINGS, format_date, format_number
 
 
@@ -108,7 +108,7 @@ def test_one_filter_state_drives_table_facets_export_map_and_console(client):
     table = client.get("/explore/dataset/logements/table/", params=params).text
     count = int(re.search(r'id="records-count" role="status">([\d ]+) enregistrements', table).group(1).replace(" ", ""))
     api = client.get("/api/explore/v2.1/catalog/datasets/logements/records",
-                     params={"refine": "bs:RIVP", "where": 'search(*, "rue")', "limit": 0}).json()
+                     params={"refine": "bs:RIVP", "qv1": "rue", "limit": 0}).json()
     assert count == api["total_count"] and 0 < count < 783
     assert "bs = RIVP" in table  # the active filter, with a link to remove it
     # every tab link keeps the state
@@ -124,7 +124,7 @@ def test_one_filter_state_drives_table_facets_export_map_and_console(client):
     for tab in ("map", "api", "analyze"):
         page = client.get(f"/explore/dataset/logements/{tab}/", params=params).text
         filters = dict(parse_qsl(unescape(re.search(r'data-filters="([^"]*)"', page).group(1))))
-        assert filters == {"where": 'search(*, "rue")', "refine": "bs:RIVP"}
+        assert filters == {"qv1": "rue", "refine": "bs:RIVP"}
 
 
 def test_table_facets_refine_exclude_dates_and_record_detail(client):
@@ -191,11 +191,10 @@ def test_filter_state_round_trip():
     state = FilterState.from_query([("q", "rue"), ("refine.bs", "RIVP"), ("refine.bs", "RIVP"), ("exclude.ville", "Paris"),
                                     ("sort", "-annee"), ("lang", "en"), ("page", "3")])
     assert state.refine == (("bs", "RIVP"),) and state.exclude == (("ville", "Paris"),)
-    assert state.api_params() == [("where", 'search(*, "rue")'), ("refine", "bs:RIVP"), ("exclude", "ville:Paris")]
+    assert state.api_params() == [("qv1", "rue"), ("refine", "bs:RIVP"), ("exclude", "ville:Paris")]
     assert state.order_by == "`annee` desc" and state.sorted_by("annee").sort == "annee"
     assert state.toggle("bs", "RIVP").refine == () and state.toggle("bs", "RIVP", exclude=True).exclude[-1] == ("bs", "RIVP")
     assert "page=2" in state.query_string(page=2) and "lang=en" in state.query_string()
-    assert odsql_string('a"b\\') == '"a\\"b\\\\"'
     assert urlsplit(state.cleared().query_string()).query == "sort=-annee&lang=en"
 
 
@@ -497,13 +496,30 @@ def test_a_multivalued_field_is_listed_in_the_table_and_the_record(tmp_path):
 
 
 def test_the_search_box_finds_the_words_a_visitor_begins(client):
-    """The box sends search(*, …): "boulev" finds the boulevards, which the API's bare string
-    "boulev" (whole words only, as the reference reads it) does not."""
+    """The box reads v1's q (``qv1``), whose words are search(*, …)'s: "boulev" finds the
+    boulevards, which the API's bare string "boulev" (whole words only, as the reference reads
+    it) does not."""
     table = client.get("/explore/dataset/logements/table/", params={"q": "boulev"}).text
     count = int(re.search(r'id="records-count" role="status">([\d ]+) enregistrements', table).group(1).replace(" ", ""))
     records = "/api/explore/v2.1/catalog/datasets/logements/records"
-    assert count == client.get(records, params={"where": 'search(*, "boulev")', "limit": 0}).json()["total_count"] > 0
+    assert count == client.get(records, params={"qv1": "boulev", "limit": 0}).json()["total_count"] > 0
+    assert count == client.get(records, params={"where": 'search(*, "boulev")', "limit": 0}).json()["total_count"]
     assert client.get(records, params={"where": '"boulev"', "limit": 0}).json()["total_count"] == 0
+
+
+def test_the_search_box_reads_phrases_and_field_queries_as_v1_q(client):
+    """As the catalogue page's box and Opendatasoft's dataset pages: a "quoted phrase" is its
+    words in a row, ``field:value`` a field query. The box sent search(*, …), which read the
+    phrase as its words anywhere and ``bs:RIVP`` as two words."""
+    def count(q: str) -> int:
+        table = client.get("/explore/dataset/logements/table/", params={"q": q}).text
+        return int(re.search(r'id="records-count" role="status">([\d ]+) enregistrement', table).group(1).replace(" ", ""))
+
+    records = "/api/explore/v2.1/catalog/datasets/logements/records"
+    assert count("bs:RIVP") == client.get(records, params={"refine": "bs:RIVP", "limit": 0}).json()["total_count"] > 0
+    in_a_row = count('"rue de"')
+    assert 0 < in_a_row < count("rue de")
+    assert count('"de rue"') == 0
 
 
 def test_a_pasted_paragraph_searches_its_first_words(client):

@@ -47,19 +47,23 @@ def usable(html: str) -> bool:
 
 def test_search_box_refusals_are_in_the_page_language(client):
     for tab in ("table", "map", "analyze", "export"):
-        french = client.get(f"/explore/dataset/logements/{tab}/", params={"q": "rue\x00x", "lang": "fr"})
+        french = client.get(f"/explore/dataset/logements/{tab}/", params={"q": "bs:RIVP AND (", "lang": "fr"})
         assert french.status_code == 400 and usable(french.text), tab
-        assert alert(french.text) == ("Filtre invalide : Le texte contient un caractère nul (NUL), qui n'est pas "
-                                      "accepté (dans la recherche)."), tab
-    english = client.get(TABLE, params={"q": "rue\x00x"}, headers={"Accept-Language": "en-GB"})
+        assert alert(french.text) == "Filtre invalide : Fin de requête inattendue (dans la recherche).", tab
+    english = client.get(TABLE, params={"q": "bs:RIVP AND ("}, headers={"Accept-Language": "en-GB"})
     assert english.status_code == 400 and usable(english.text)
-    assert alert(english.text) == "Invalid filter: Invalid literal: a string holds a NUL character (in the search)."
+    assert alert(english.text) == "Invalid filter: Unexpected end of query (in the search)."
+    # v1's q: a NUL is a space between words (as the API's qv1 reads it), not a refusal
+    assert client.get(TABLE, params={"q": "rue\x00x", "lang": "fr"}).status_code == 200
+    french = client.get(TABLE, params={"q": "annee>=abc", "lang": "fr"})
+    assert french.status_code == 400 and alert(french.text) == \
+        "Filtre invalide : Ce n'est pas un nombre : « abc » (dans la recherche)."
     # an unbalanced quote is text to search, not a broken query
     for q in ('rue"', "l'", '"'):
         page = client.get(TABLE, params={"q": q, "lang": "fr"})
         assert page.status_code == 200 and alert(page.text) is None, q
-    # past the longest clause ODSQL reads (the box is sent as search(*, "…"))
-    long = client.get(TABLE, params={"q": "x" * 20_000, "lang": "fr"})
+    # past the longest clause ODSQL reads (a field query of the box is an ODSQL condition)
+    long = client.get(TABLE, params={"q": 'bs:"' + "x" * 20_000 + '"', "lang": "fr"})
     assert long.status_code == 400 and alert(long.text) == "Filtre invalide : Le texte dépasse 20000 caractères " \
                                                            "(dans la recherche)."
 

@@ -5,7 +5,7 @@ table's column chooser, a GET form of checkboxes, sends it; ``fields=a,b`` reads
 table's columns, all when none is named.
 
 One state, two spellings: ``page_params`` for links between tabs and ``api_params`` for the
-Explore API (``where=search(*, "<q>")``, ``refine=<field>:<value>``, ``exclude=…``), so the table, the map,
+Explore API (``qv1=<q>``, ``refine=<field>:<value>``, ``exclude=…``), so the table, the map,
 the charts, the exports and the console all ask the same question. Pure: no HTTP, no SQL; the
 values reach the services as API parameters and are checked there like any API call.
 """
@@ -16,13 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
-from portail.odsql.ast import quote_name, quote_string
+from portail.odsql.ast import quote_name
 
 Pair = tuple[str, str]
 
-
-#: ``text`` as an ODSQL double-quoted string literal (the ODSQL package's own writer).
-odsql_string = quote_string
 
 
 def searchable(q: str) -> str:
@@ -84,12 +81,14 @@ class FilterState:
         return "?" + urlencode(params) if params else ""
 
     @property
-    def where(self) -> list[str]:
-        """The search box as ``search(*, …)``: typed words find what they begin (the last one)
-        or nearly spell (the others), as a search box should; a bare string, which the API
-        reads as the reference defines it, would ask for whole words only. ``*`` alone is
-        everything, as v1's ``q`` reads it (``api.v1_query.q_conditions``)."""
-        return [f"search(*, {odsql_string(searchable(self.q))})"] if self.q and self.q.strip() != "*" else []
+    def qv1(self) -> str | None:
+        """The search box as v1's ``q``, as Opendatasoft's dataset pages send theirs and as the
+        catalogue page reads its own (``web.catalogue.matching``): typed words find what they
+        begin (the last one) or nearly spell (the others), a ``"quoted phrase"`` its words in a
+        row, ``field:value`` and ``AND``/``OR`` as v1 documents them, ``*`` everything
+        (``api.v1_query.q_conditions``). It was ``search(*, …)``, which read a phrase as its
+        words anywhere and ``bs:RIVP`` as two words."""
+        return searchable(self.q) if self.q else None
 
     @property
     def refine_args(self) -> list[str]:
@@ -106,7 +105,7 @@ class FilterState:
 
     def api_params(self) -> list[Pair]:
         """The filters (not the sort) as Explore API parameters."""
-        return [("where", w) for w in self.where] + [("refine", r) for r in self.refine_args] + \
+        return ([("qv1", self.qv1)] if self.qv1 else []) + [("refine", r) for r in self.refine_args] + \
                [("exclude", e) for e in self.exclude_args]
 
     @property

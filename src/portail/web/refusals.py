@@ -23,7 +23,7 @@ _ODSQL = re.compile(r"ODSQL query is malformed: (?P<detail>.*) Clause\(s\) conta
 #: English template (``odsql``, ``api.facets``, ``api.explore_service``) -> French, in the order
 #: they are tried: a specific wording before the general one it would also match.
 FRENCH: dict[str, str] = {
-    # the search box (``where=search(*, "…")``) and any clause: odsql.parser, odsql.kinds
+    # the search box (v1's q, its field queries compiled to ODSQL) and any clause: odsql.parser, odsql.kinds
     "Invalid literal: a string holds a NUL character.":
         "Le texte contient un caractère nul (NUL), qui n'est pas accepté.",
     "Invalid literal: not a number.": "Valeur invalide : ce n'est pas un nombre.",
@@ -44,6 +44,11 @@ FRENCH: dict[str, str] = {
     "Unexpected end of query at position {position}.": "Fin de requête inattendue à la position {position}.",
     'Unexpected "{token}" at position {position}.': "« {token} » inattendu à la position {position}.",
     "Unknown field: {field}": "Champ inconnu : {field}",
+    "not a number: {value}": "Ce n'est pas un nombre : « {value} ».",
+    # the search box read as v1's q (``api.v1_query``)
+    "Invalid value for q API parameter: {value} is not a date.": "« {value} » n'est pas une date.",
+    "Invalid value for q API parameter: #{call} is not a function of a known field ({forms}).":
+        "#{call} n'est pas une fonction d'un champ connu ({forms}).",
     # refine and exclude (api.facets)
     "Invalid value {value} for field {field} of type {type}.":
         "Valeur « {value} » invalide pour le champ {field}, de type {type}.",

@@ -28,6 +28,7 @@ from markupsafe import Markup
 
 from portail.api.deps import login_url, request_principal
 from portail.api.errors import ApiError
+from portail.api.explore import with_qv1
 from portail.api.explore_service import (dataset_facets, get_record, get_visible_dataset, known_access,
                                          query_records, visible_datasets)
 from portail.api.facets import facetable
@@ -403,7 +404,8 @@ def web_router(portal: str) -> APIRouter:
     def _tab_values(request: Request, dataset, fields: list[Field], tab: str, state: FilterState, geo) -> dict:
         principal = request_principal(request)
         inst = instance(request)
-        common = {"refine": state.refine_args, "exclude": state.exclude_args, "where": state.where}
+        where, text = with_qv1(dataset, [], state.qv1)  # the API's reading of qv1 (api_params), one rule
+        common = {"refine": state.refine_args, "exclude": state.exclude_args, "where": where, "text": text}
         api_query = urlencode(state.api_params())
         if tab == "table":
             raw = request.query_params.get("page", "1")

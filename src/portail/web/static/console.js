@@ -9,9 +9,8 @@
   // the table's filters show, so its first answer is not an empty list.
   const facets = JSON.parse(form.dataset.facets || "[]");
   const $ = (id) => document.getElementById(id);
-  // The page's full-text filter goes to the where box; refine/exclude stay as they are.
-  form.where.value = fixed.getAll("where").join(" and ");
-  fixed.delete("where");
+  // The page's filters (its search box as qv1, refine, exclude) ride along as they are, beside
+  // the clauses the form writes.
 
   function address() {
     const endpoint = form.endpoint.value;
