@@ -81,6 +81,25 @@ def test_text_and_record_processors(instance, tmp_path):
     assert [f.name for f in result.report.fields][-2:] == ["adresse", "geo_point_2d"]
 
 
+def test_a_field_a_step_makes_takes_the_publishers_label_and_annotations(instance, tmp_path):
+    """An override names the published field: one a step adds (an enrichment's EPCI name, an
+    address made of two fields) gets its label, description and facet annotation as a file's
+    field does; they were ignored, so such a field could be no facet."""
+    source = tmp_path / "s.csv"
+    source.write_text("numero;voie\n12;rue de la Paix\n3;avenue Foch\n", encoding="utf-8")
+    with instance.session() as session:
+        dataset = services.create_dataset(session, "adresses", "Adresses")
+        services.set_field_override(session, dataset, "adresse", label="Adresse postale", description="Numéro et voie",
+                                    annotations={"facet": []})
+        services.set_field_override(session, dataset, "numero", label="Numéro")
+    load(instance, source, [{"processor": "concat", "fields": ["numero", "voie"], "output": "adresse"}], slug="adresses")
+    with instance.session() as session:
+        fields = {f.name: f for f in services.current_fields(services.get_dataset(session, "adresses"))}
+    assert (fields["adresse"].label, fields["adresse"].description) == ("Adresse postale", "Numéro et voie")
+    assert "facet" in fields["adresse"].annotations and fields["adresse"].type.value == "text"
+    assert fields["numero"].label == "Numéro" and "facet" not in fields["numero"].annotations
+
+
 def test_bad_pipelines_are_refused_and_keep_the_published_version(instance, tmp_path):
     source = tmp_path / "s.csv"
     source.write_text("a;b\n1;x\n", encoding="utf-8")

@@ -109,6 +109,21 @@ def plan_fields(raw: RawTable, inferred: dict[str, Inferred], overrides: dict[st
     return fields, selects
 
 
+def described_outputs(fields: list[Field], read: set[str], overrides: dict[str, dict[str, Any]]) -> list[Field]:
+    """The fields processor steps made (not ``read`` from the file) with the publisher's label,
+    description and annotations, as :func:`plan_fields` gives a file's (a step decides their
+    type): an enrichment's EPCI name can then be a facet and have a label; its override was
+    ignored."""
+    def described(f: Field) -> Field:
+        override = overrides.get(f.name) if f.name not in read else None
+        if not override:
+            return f
+        return replace(f, label=override.get("label") or f.label, description=override.get("description") or f.description,
+                       annotations={**f.annotations, **(override.get("annotations") or {})})
+
+    return [described(f) for f in fields]
+
+
 def sort_keys(fields: list[Field]) -> list[str]:
     """Facet fields first (the usual filters), at most three, never geometries."""
     keys = [f.name for f in fields if "facet" in f.annotations and f.type not in GEO_TYPES]
@@ -183,7 +198,7 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
             reference = _reference_attacher(con, locate)
             read_as_typed, base_fields = query.copy(), fields
             plan, steps, deferred = run(Plan(query, fields, reference, _reference_schema(con, reference)), pipeline, execute)
-            query, fields = plan.query, plan.fields
+            query, fields = plan.query, described_outputs(plan.fields, set(raw.names), overrides)
         done = threading.Event()
         watcher = _watch_progress(con, "writing", progress, done)
         try:
