@@ -126,6 +126,21 @@ def test_demo_loads_and_is_idempotent(cli, refdata, hub_template, tmp_path):
     assert "communes-france: 7,242 records" in first and "age-liquidation-retraite: 3,600 records" in first
     again = cli("demo", "--refdata", str(folder)).output.splitlines()
     assert again[1:] == [f"{entry.slug}: already loaded" for entry in DEMO]
+    # the publisher's labels and facets, as the API serves them (the table and ods-widgets read them)
+    from portail.catalog import services
+    from tests.conftest import make_instance
+
+    instance = make_instance(tmp_path / "home")
+    try:
+        with instance.session() as s:
+            for entry in DEMO:
+                fields = {f.name: f for f in services.current_fields(services.get_dataset(s, entry.slug))}
+                assert {n: fields[n].label for n in entry.labels} == entry.labels, entry.slug
+                assert [f for f in fields if "facet" in fields[f].annotations] == \
+                    [f for f in fields if f in entry.facets], entry.slug
+        assert sum(len(entry.facets) for entry in DEMO) >= 15
+    finally:
+        instance.store.close()
 
 
 def test_demo_without_reference_files_generates_one(cli, tmp_path):

@@ -32,23 +32,43 @@ class DemoDataset:
     frequency: str = "annual"
     extra: dict = field(default_factory=dict)
     pipeline: tuple[dict, ...] = ()  # processors, e.g. enrichment with the reference hub
+    #: field name -> label, and the fields annotated as facets (in this order), as a publisher
+    #: sets them: the table's facets, the API's default facets and ods-widgets' ``<ods-facets>``
+    #: read the annotations (without them the widgets showed no facet), labels head the columns
+    labels: dict[str, str] = field(default_factory=dict)
+    facets: tuple[str, ...] = ()
 
 
 DEMO = [
     DemoDataset("communes-france", "Communes de France : population et coordonnées", "referentiels/communes_france_enrichies.csv",
                 themes=("Territoires",), keywords=("commune", "population", "INSEE"), publisher="INSEE",
                 description="Une ligne par commune : code INSEE, département, région, code postal, "
-                            "coordonnées, superficie, population 2015 et 2021."),
+                            "coordonnées, superficie, population 2015 et 2021.",
+                labels={"insee_com": "Code INSEE", "insee_dep": "Département", "insee_reg": "Région",
+                        "commune": "Commune", "code_postal": "Code postal", "commune_type": "Type de commune",
+                        "superficie_km2": "Superficie (km²)", "population_2021": "Population 2021",
+                        "population_2015": "Population 2015"},
+                facets=("insee_reg", "insee_dep", "commune_type")),
     DemoDataset("logements-sociaux-finances-a-paris", "Logements sociaux financés à Paris",
                 "logement/logements-sociaux-finances-a-paris.csv", themes=("Logement",),
                 keywords=("logement social", "Paris"), license="ODbL", publisher="Ville de Paris",
-                description="Programmes de logements sociaux financés depuis 2001, par type de financement."),
+                description="Programmes de logements sociaux financés depuis 2001, par type de financement.",
+                labels={"adresse_programme": "Adresse", "annee": "Année de financement", "bs": "Bailleur social",
+                        "nb_logmt_total": "Nombre de logements", "mode_real": "Mode de réalisation",
+                        "arrdt": "Arrondissement", "nature_programme": "Nature du programme"},
+                facets=("annee", "bs", "mode_real", "arrdt", "nature_programme")),
     DemoDataset("age-liquidation-retraite", "Âge moyen de liquidation des droits à retraite",
                 "retraites/drees_eacr_age_liquidation.csv", themes=("Retraites",), keywords=("retraite", "CNRACL", "DREES"),
                 publisher="DREES", description="Échantillon annuel des cotisants et retraités (EACR) : âge moyen "
-                "de départ par caisse, sexe et génération."),
+                "de départ par caisse, sexe et génération.",
+                labels={"caisse": "Caisse", "sexe": "Sexe", "generation": "Génération", "ageliq": "Âge moyen de liquidation"},
+                facets=("caisse", "sexe")),
     DemoDataset("senateurs", "Répertoire national des élus : sénateurs", "elus/rne_elus-senateurs-sen.csv",
-                themes=("Administration",), keywords=("élus", "RNE"), publisher="Ministère de l'Intérieur", frequency="weekly"),
+                themes=("Administration",), keywords=("élus", "RNE"), publisher="Ministère de l'Intérieur", frequency="weekly",
+                labels={"libelle_du_departement": "Département", "nom_de_l_elu": "Nom", "prenom_de_l_elu": "Prénom",
+                        "code_sexe": "Sexe", "libelle_de_la_categorie_socio_professionnelle": "Catégorie socio-professionnelle",
+                        "date_de_debut_du_mandat": "Début du mandat"},
+                facets=("libelle_du_departement", "code_sexe", "libelle_de_la_categorie_socio_professionnelle")),
     DemoDataset("conseillers-departementaux", "Répertoire national des élus : conseillers départementaux",
                 "elus/rne_elus-conseillers-departementaux-cd.csv", portals=("internal",),
                 themes=("Administration",), keywords=("élus", "RNE"), publisher="Ministère de l'Intérieur", frequency="weekly"),
@@ -59,12 +79,21 @@ DEMO = [
     DemoDataset("commerces-alimentaires-isere", "Commerces alimentaires de l'Isère (Sirene), enrichis par commune",
                 "sirene/sirene_v3_etablissements_isere_commerce_alimentaire.csv", themes=("Économie",),
                 keywords=("Sirene", "commerce"), publisher="INSEE",
+                labels={"denominationunitelegale": "Dénomination", "enseigne1etablissement": "Enseigne",
+                        "datecreationetablissement": "Date de création", "etablissementsiege": "Siège",
+                        "trancheeffectifsetablissement": "Tranche d'effectifs", "libellecommuneetablissement": "Commune",
+                        "etatadministratifetablissement": "État administratif", "commune_epci_nom": "EPCI"},
+                facets=("datecreationetablissement", "commune_epci_nom", "trancheeffectifsetablissement",
+                        "etatadministratifetablissement"),
                 description="Établissements du commerce alimentaire (NAF 47.11) en Isère, avec la commune, l'EPCI, "
                             "le département et la population ajoutés depuis le référentiel des communes.",
                 pipeline=({"processor": "admin_divisions", "field": "codecommuneetablissement", "prefix": "commune"},)),
     DemoDataset("decp-marches-publics", "Données essentielles de la commande publique (extrait)",
                 "decp/decp_2019_e-marchespublics.json", themes=("Économie",), keywords=("marchés publics", "DECP"),
-                publisher="e-marchespublics.com"),
+                publisher="e-marchespublics.com",
+                labels={"nature": "Nature", "objet": "Objet", "procedure": "Procédure", "montant": "Montant (€)",
+                        "datenotification": "Date de notification", "dureemois": "Durée (mois)"},
+                facets=("nature", "procedure", "datenotification")),
 ]
 
 
@@ -118,6 +147,9 @@ def load_demo(instance: Instance, refdata: Path) -> Iterator[str]:
                     publisher=entry.publisher or None, update_frequency=entry.frequency, language="fr")
                 if entry.pipeline:
                     services.set_pipeline(session, dataset, list(entry.pipeline))
+                for name in dict.fromkeys([*entry.labels, *entry.facets]):
+                    services.set_field_override(session, dataset, name, label=entry.labels.get(name),
+                                                annotations={"facet": []} if name in entry.facets else None)
             if dataset.current_version is not None:
                 yield f"{entry.slug}: already loaded"
                 continue
