@@ -18,13 +18,28 @@
   const plurals = new Intl.PluralRules(lang);
   // "1 enregistrement affiché", "2 enregistrements affichés": the "_one" string for CLDR's "one" (0 and 1 in French)
   const counted = (n, key) => `${n.toLocaleString(lang)} ${text[plurals.select(n) === "one" ? key + "_one" : key]}`;
+  const french = lang.startsWith("fr");
+  // MapLibre's own strings (the popup's close button, the zoom buttons) default to English
+  const MAPLIBRE_FR = { "Popup.Close": "Fermer", "NavigationControl.ZoomIn": "Zoom avant",
+    "NavigationControl.ZoomOut": "Zoom arrière", "NavigationControl.ResetBearing": "Réorienter la carte vers le nord",
+    "Map.Title": "Carte", "AttributionControl.ToggleAttribution": "Afficher ou masquer les sources",
+    "AttributionControl.MapFeedback": "Signaler une erreur sur la carte", "LogoControl.Title": "Logo MapLibre",
+    "FullscreenControl.Enter": "Plein écran", "FullscreenControl.Exit": "Quitter le plein écran",
+    "GeolocateControl.FindMyLocation": "Me localiser", "GeolocateControl.LocationNotAvailable": "Position indisponible" };
+  const words = french ? { open: "zoomer ou les lister", here: "ici", more: "autres : zoomez pour les voir" }
+    : { open: "zoom in or list them", here: "here", more: "more: zoom in to see them" };
+  const CLUSTER_MAX_ZOOM = 14; // past it the browser draws every point, even piled on the same spot
+  const FEW = 8; // a cluster this small lists its records at once: zooming would only scatter a handful
+  const LIST_MAX = 50; // the most records one popup lists
 
   const style = { version: 8, sources: {}, layers: [{ id: "background", type: "background", paint: { "background-color": "#eef2f6" } }] };
   if (d.tiles) {
     style.sources.basemap = { type: "raster", tiles: [d.tiles], tileSize: 256, attribution: d.attribution };
     style.layers.push({ id: "basemap", type: "raster", source: "basemap" });
   }
-  const map = new maplibregl.Map({ container: el, style: style, center: [2.5, 46.6], zoom: 4.5 });
+  const options = { container: el, style: style, center: [2.5, 46.6], zoom: 4.5 };
+  if (french) options.locale = MAPLIBRE_FR;
+  const map = new maplibregl.Map(options);
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
   map.getCanvas().setAttribute("aria-label", document.querySelector(".map-figure figcaption").textContent.trim());
   window.portailMap = map; // for tests and the curious
@@ -116,7 +131,7 @@
       if (inView <= DETAIL) {
         const collection = await getJSON(url("/exports/geojson", { where: viewWhere() }));
         features = collection.features.filter((f) => f.geometry);
-        setSource("records", { type: "FeatureCollection", features: features }, { cluster: d.geoType === "geo_point_2d", clusterRadius: 40, clusterMaxZoom: 14 });
+        setSource("records", { type: "FeatureCollection", features: features }, { cluster: d.geoType === "geo_point_2d", clusterRadius: 40, clusterMaxZoom: CLUSTER_MAX_ZOOM });
         setSource("server", { type: "FeatureCollection", features: [] });
         status.textContent = counted(features.length, "points_shown");
         el.dataset.mode = "records";
@@ -141,10 +156,9 @@
     }
   }
 
-  function popup(event) {
-    const feature = event.features[0];
+  function recordTable(properties) {
     const table = document.createElement("table");
-    const shown = Object.entries(feature.properties)
+    const shown = Object.entries(properties)
       .filter(([, value]) => value !== null && value !== undefined && value !== "" && typeof value !== "object");
     shown.slice(0, 12).forEach(([key, value]) => { // the whole record is in the table tab
       const row = table.insertRow();
@@ -154,11 +168,116 @@
       row.appendChild(th);
       row.insertCell().textContent = value;
     });
-    new maplibregl.Popup({ maxWidth: "22rem" }).setLngLat(event.lngLat).setDOMContent(table).addTo(map);
+    return table;
+  }
+  // One record, or every record under the pointer: points on the same address pile up and the
+  // top one alone would hide the others. `total` past the list: how many were left out.
+  function showRecords(lngLat, records, total) {
+    let content = recordTable(records[0].properties);
+    if (records.length > 1) {
+      content = document.createElement("div");
+      content.className = "map-records";
+      content.style.cssText = "max-height: 18rem; overflow: auto";
+      const heading = document.createElement("p");
+      heading.style.fontWeight = "bold";
+      heading.textContent = `${counted(total, "records")} ${words.here}`;
+      content.appendChild(heading);
+      records.forEach((record) => {
+        const table = recordTable(record.properties);
+        table.style.cssText = "border-top: 1px solid #888; margin-top: .4rem";
+        content.appendChild(table);
+      });
+      if (total > records.length) {
+        const more = document.createElement("p");
+        more.textContent = `… ${(total - records.length).toLocaleString(lang)} ${words.more}`;
+        content.appendChild(more);
+      }
+    }
+    new maplibregl.Popup({ maxWidth: "22rem" }).setLngLat(lngLat).setDOMContent(content).addTo(map);
+  }
+  function popup(event) {
+    const seen = new Set();
+    const records = event.features.filter((f) => { // a shape is cut into one feature per tile
+      const key = JSON.stringify(f.properties);
+      return !seen.has(key) && seen.add(key);
+    });
+    showRecords(event.lngLat, records.slice(0, LIST_MAX), records.length);
+  }
+
+  // A cluster's click: zoom in to where it splits; list its records when it is small or when its
+  // records only part past the last clustered zoom (clicks on it would otherwise never reach a record).
+  async function openCluster(feature) {
+    const center = feature.geometry.coordinates;
+    if (feature.layer.id === "server-clusters") { // grouped on the server: closer in, the browser takes over
+      map.easeTo({ center: center, zoom: Math.min(map.getZoom() + 2, map.getMaxZoom()) });
+      return;
+    }
+    const source = map.getSource("records");
+    const id = feature.properties.cluster_id, n = feature.properties.point_count;
+    let zoom;
+    try {
+      zoom = await source.getClusterExpansionZoom(id);
+    } catch (error) { // a count button of the data before the last move: that cluster is gone
+      map.easeTo({ center: center, zoom: Math.min(map.getZoom() + 2, map.getMaxZoom()) });
+      return;
+    }
+    if (n <= FEW || (zoom > CLUSTER_MAX_ZOOM && n <= LIST_MAX) || zoom > map.getMaxZoom()) {
+      showRecords(center, await source.getClusterLeaves(id, LIST_MAX, 0), n);
+    } else {
+      map.easeTo({ center: center, zoom: zoom });
+    }
+  }
+
+  // Each cluster's count, as an HTML button over its circle: MapLibre's own text labels need
+  // glyphs from a server, which offline portals do not have. Redrawn once the map is still.
+  const counts = new Map(); // key -> maplibregl.Marker
+  function radius(feature) { // as the cluster layers' circle-radius
+    const n = feature.properties.point_count;
+    if (feature.layer.id === "clusters") return n < 20 ? 10 : n < 200 ? 15 : n < 2000 ? 22 : 30;
+    const root = Math.min(100, Math.max(1, Math.sqrt(feature.properties.n)));
+    return 6 + (root - 1) * 28 / 99;
+  }
+  function countMarker(feature) {
+    const n = feature.layer.id === "clusters" ? feature.properties.point_count : feature.properties.n;
+    const size = Math.max(22, 2 * radius(feature));
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "map-count";
+    button.textContent = n.toLocaleString(lang);
+    button.setAttribute("aria-label", `${counted(n, "records")} : ${words.open}`);
+    button.style.cssText = `width: ${size}px; height: ${size}px; border-radius: 50%; border: 1px solid #fff; padding: 0;
+      background: #0b4f9c; color: #fff; font: bold 11px/1 system-ui, sans-serif; cursor: pointer`;
+    button.addEventListener("click", () => openCluster(feature));
+    const marker = new maplibregl.Marker({ element: button }).setLngLat(feature.geometry.coordinates).addTo(map);
+    button.setAttribute("aria-label", `${counted(n, "records")} : ${words.open}`); // Marker sets its own
+    return marker;
+  }
+  function showCounts() {
+    const inView = new Map();
+    map.queryRenderedFeatures({ layers: ["clusters", "server-clusters"] }).forEach((f) => {
+      // cluster_id alone is reused by new data
+      const key = [f.layer.id, f.properties.cluster_id, f.properties.point_count || f.properties.n, ...f.geometry.coordinates].join(" ");
+      if (!inView.has(key)) inView.set(key, f);
+    });
+    counts.forEach((marker, key) => { if (!inView.has(key)) { marker.remove(); counts.delete(key); } });
+    inView.forEach((f, key) => { if (!counts.has(key)) counts.set(key, countMarker(f)); });
+  }
+
+  // Keyboard: the arrow keys move the map, Enter opens what lies at its centre (clusters are
+  // buttons of their own; the table link under the map lists every record).
+  function openAtCentre(event) {
+    if (event.key !== "Enter") return;
+    const c = map.project(map.getCenter());
+    const box = [[c.x - 12, c.y - 12], [c.x + 12, c.y + 12]];
+    const found = map.queryRenderedFeatures(box, { layers: ["clusters", "server-clusters", "points", "shapes"] });
+    if (!found.length) return;
+    event.preventDefault(); // else the same Enter presses the popup's close button, which takes the focus
+    if (found[0].layer.id.endsWith("clusters")) openCluster(found[0]);
+    else popup({ lngLat: map.getCenter(), features: found.filter((f) => !f.layer.id.endsWith("clusters")) });
   }
 
   map.on("load", async () => {
-    setSource("records", { type: "FeatureCollection", features: [] }, { cluster: d.geoType === "geo_point_2d", clusterRadius: 40, clusterMaxZoom: 14 });
+    setSource("records", { type: "FeatureCollection", features: [] }, { cluster: d.geoType === "geo_point_2d", clusterRadius: 40, clusterMaxZoom: CLUSTER_MAX_ZOOM });
     setSource("server", { type: "FeatureCollection", features: [] });
     ensureLayers();
     ["points", "shapes"].forEach((layer) => {
@@ -166,8 +285,11 @@
       map.on("mouseenter", layer, () => { map.getCanvas().style.cursor = "pointer"; });
       map.on("mouseleave", layer, () => { map.getCanvas().style.cursor = ""; });
     });
-    map.on("click", "clusters", (e) => map.easeTo({ center: e.lngLat, zoom: map.getZoom() + 2 }));
-    map.on("click", "server-clusters", (e) => map.easeTo({ center: e.lngLat, zoom: map.getZoom() + 2 }));
+    ["clusters", "server-clusters"].forEach((layer) => map.on("click", layer, (e) => {
+      if (!e.originalEvent.target.closest(".map-count")) openCluster(e.features[0]); // a count button opened it
+    }));
+    map.on("idle", showCounts);
+    map.getCanvas().addEventListener("keydown", openAtCentre);
     try { // fit to the filtered extent
       const extent = (await getJSON(url("/records", { select: `bbox(${geo}) as b` }))).results[0];
       const ring = extent && extent.b && extent.b.geometry && extent.b.geometry.coordinates[0];
