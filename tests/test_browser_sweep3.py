@@ -11,9 +11,9 @@ from portail.catalog import services
 from portail.operations import load_file
 from tests.live import live_server
 from tests.test_browser import browser, page  # noqa: F401 - the browser and its French page, as fixtures
+from tests.test_browser_sweep_fixes import PHONE, phone  # noqa: F401 - a phone's page of this module's server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-PHONE = {"width": 375, "height": 740}
 LONG = "activitePrincipaleRegistreMetiersEtablissement"  # a SIRENE column: one word, 46 letters
 
 
@@ -32,13 +32,6 @@ def server(tmp_path_factory):
     instance.store.close()
     with live_server(tmp / "home") as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def phone(browser, server):
-    context = browser.new_context(locale="fr-FR", viewport=PHONE, is_mobile=True)
-    yield context.new_page()
-    context.close()
 
 
 def test_on_a_phone_the_table_comes_first_and_fits(phone, server):

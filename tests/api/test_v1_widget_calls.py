@@ -18,11 +18,10 @@ from shapely.geometry import box, shape
 
 from portail.api import create_app
 from tests.conftest import ANNOTATED_CSV, Published, annotated, published_instance
+from tests.api.test_v1_join import COUNCILLORS, REGIONS, councillors, regions  # noqa: F401 - the join's files, as fixtures
 
 ANALYZE = "/api/records/1.0/analyze/"
 DOWNLOAD = "/api/records/1.0/download/"
-COUNCILLORS = ("elus", "rne_elus-conseillers-regionaux-cr.csv")
-REGIONS = ("geo", "regions-version-simplifiee.geojson")
 #: ``MapRenderingAggregation.render``'s joined call, its view being ``BBOX`` (lat, lon, lat, lon).
 BBOX = "44,4,46.5,7"
 LAYER = {"dataset": "cr", "clusterprecision": "8", "geofilter.bbox": BBOX, "join.agg1.fields": "geo_shape,nom",
@@ -40,18 +39,6 @@ def client(tmp_path_factory, refdata):
                                   annotated(folder))
     yield TestClient(create_app(instance))
     instance.store.close()
-
-
-@pytest.fixture(scope="module")
-def councillors(refdata):
-    with open(refdata.joinpath(*COUNCILLORS), encoding="utf-8") as handle:
-        return list(csv.DictReader(handle, delimiter=";"))
-
-
-@pytest.fixture(scope="module")
-def regions(refdata):
-    with open(refdata.joinpath(*REGIONS), encoding="utf-8") as handle:
-        return {f["properties"]["code"]: f for f in json.load(handle)["features"]}
 
 
 @pytest.fixture(scope="module")
