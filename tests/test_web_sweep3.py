@@ -79,6 +79,9 @@ def test_a_search_lists_the_titles_holding_its_words_first(client):
     newest = client.get("/explore/?q=communes&sort=-modified").text
     assert listed(newest) == ["Commerces alimentaires", "Communes de France"]
     assert 'value="relevance"' not in recent  # without a search, nothing is more relevant
+    # its own words only: a field query, an operator or an excluded word is no word a title holds
+    for q in ("communes AND modified:[2000 TO 2100]", "communes NOT alimentaires", "(communes) OR #null(theme)"):
+        assert listed(client.get("/explore/", params={"q": q}).text)[0] == "Communes de France", q
 
 
 def test_an_unknown_sort_is_the_default_order_as_an_unknown_page_or_facet(client):

@@ -113,8 +113,22 @@ def default_sort(q: str) -> str:
 
 
 def _words(q: str) -> list[str]:
-    """The search's words, folded (quotes, ``theme:`` and other syntax dropped)."""
-    return re.findall(r"\w+", fold(q))
+    """The search's own words, folded: not its field queries (``theme:logement``), operators,
+    ``#functions`` nor the term a ``NOT`` excludes, which no title need hold (with them, no
+    title qualified and the order fell back to the most recent unsaid)."""
+    words: list[str] = []
+    excluded = False
+    plain = re.sub(r'[^\s:]+:("[^"]*"|[\[{][^\]}]*[\]}])', " ", q)  # field queries of a phrase or a range
+    for token in re.findall(r'"[^"]*"|\S+', plain):
+        if token in ("AND", "OR"):
+            continue
+        if token == "NOT":
+            excluded = True
+            continue
+        if not (excluded or ":" in token or token.lstrip("(").startswith("#")):
+            words += re.findall(r"\w+", fold(token))
+        excluded = False
+    return words
 
 
 def titled(dataset: Any, words: list[str]) -> bool:
