@@ -1,8 +1,11 @@
 """Plain full-text matching over a dataset's text fields (v1 ``q``): the very matching of ODSQL's
 ``search(*, …)`` (``odsql.functions.search_match``: words compared without case or accents, the
 last word a prefix, earlier ones fuzzy; v1's documentation sets no stricter rule, unlike a bare
-string of v2.1, whose words are whole), so a version's full-text index answers it too. A ``"quoted phrase"`` also needs its words whole and in a row in one field (a
-scan, on top of the index lookup). Words are bound as literals, never pasted into SQL."""
+string of v2.1, whose words are whole), so a version's full-text index answers it too. A
+``"quoted phrase"`` also needs its words whole and in a row in one field (a scan, on top of the
+index lookup). At most ``MAX_SEARCH_WORDS`` words, as ODSQL's full text: each is a scan of every
+text field. Words are bound as literals, never pasted into SQL. The records' ``q`` and the
+catalogue's (``api.catalog_search.FullText``) read it."""
 
 from __future__ import annotations
 
