@@ -294,6 +294,25 @@ def _operator(tokens: list[tuple[str, re.Match[str]]], i: int, parts: list[str])
     return starts_term and (word == "NOT" or after_term)
 
 
+def searched_terms(q: str) -> list[str]:
+    """The words and phrases of ``q`` a text should hold, read by the same tokens as
+    :func:`v1_where`: not its field queries, functions, operators, parentheses, nor the term a
+    ``NOT`` excludes (the catalogue page's relevance order reads them)."""
+    terms: list[str] = []
+    excluded = False
+    for kind, match in map(_token, _TOKENS.finditer(q.replace("\x00", " "))):
+        text = match.group(0)
+        if kind in ("space", "open", "close") or text in ("AND", "OR"):
+            continue
+        if text == "NOT":
+            excluded = True
+            continue
+        if kind in ("word", "phrase") and not excluded:
+            terms.append(_unquoted(text))
+        excluded = False
+    return terms
+
+
 def v1_where(q: str | None, fields: list[Field], geo_name: str | None = None) -> str | None:
     """``q`` as an ODSQL condition over ``fields`` (the caller's visible fields), or None when it
     is plain full text (words and phrases only). ``geo_name``: the call's ``geo_field``."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portail.api.catalog_search import catalog_where, search_catalog
+from portail.api.v1_query import searched_terms
 from portail.api.serialize import dataset_json
 from portail.store.fulltext import LIGATURES
 from portail.web.i18n import STRINGS, plural
@@ -113,22 +114,10 @@ def default_sort(q: str) -> str:
 
 
 def _words(q: str) -> list[str]:
-    """The search's own words, folded: not its field queries (``theme:logement``), operators,
-    ``#functions`` nor the term a ``NOT`` excludes, which no title need hold (with them, no
-    title qualified and the order fell back to the most recent unsaid)."""
-    words: list[str] = []
-    excluded = False
-    plain = re.sub(r'[^\s:]+:("[^"]*"|[\[{][^\]}]*[\]}])', " ", q)  # field queries of a phrase or a range
-    for token in re.findall(r'"[^"]*"|\S+', plain):
-        if token in ("AND", "OR"):
-            continue
-        if token == "NOT":
-            excluded = True
-            continue
-        if not (excluded or ":" in token or token.lstrip("(").startswith("#")):
-            words += re.findall(r"\w+", fold(token))
-        excluded = False
-    return words
+    """The search's own words, folded (``api.v1_query.searched_terms``: not its field queries,
+    operators, ``#functions`` nor the term a ``NOT`` excludes, which no title need hold; with
+    them, no title qualified and the order fell back to the most recent unsaid)."""
+    return [w for term in searched_terms(q) for w in re.findall(r"\w+", fold(term))]
 
 
 def titled(dataset: Any, words: list[str]) -> bool:
