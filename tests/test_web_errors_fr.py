@@ -66,6 +66,11 @@ def test_search_box_refusals_are_in_the_page_language(client):
     long = client.get(TABLE, params={"q": 'bs:"' + "x" * 20_000 + '"', "lang": "fr"})
     assert long.status_code == 400 and alert(long.text) == "Filtre invalide : Le texte dépasse 20000 caractères " \
                                                            "(dans la recherche)."
+    # v1's own refusals of the box: an unknown #function, a date that is none
+    unknown = alert(client.get(TABLE, params={"q": "#null(nochamp)", "lang": "fr"}).text)
+    assert unknown.startswith("Filtre invalide : #null(nochamp) n'est pas une fonction d'un champ connu (#null(field), "), unknown
+    senators = client.get("/explore/dataset/senateurs/table/", params={"q": "date_de_naissance:2020/13", "lang": "fr"})
+    assert senators.status_code == 400 and alert(senators.text) == "Filtre invalide : « 2020/13 » n'est pas une date."
 
 
 def test_too_many_search_words_are_cut_and_the_api_refusal_reads_in_french(client):
