@@ -31,6 +31,11 @@
   const CLUSTER_MAX_ZOOM = 14; // past it the browser draws every point, even piled on the same spot
   const FEW = 8; // a cluster this small lists its records at once: zooming would only scatter a handful
   const LIST_MAX = 50; // the most records one popup lists
+  // Cluster circles' radii, read by their layers and by the count buttons drawn over them: the
+  // browser's clusters step with their count ([radius, from, radius, from, …, radius]), the
+  // server's grow with the square root of theirs, from 1 → 6 px to 100 → 34 px.
+  const CLUSTER_STEPS = [10, 20, 15, 200, 22, 2000, 30];
+  const SERVER_ROOTS = [1, 6, 100, 34];
 
   const style = { version: 8, sources: {}, layers: [{ id: "background", type: "background", paint: { "background-color": "#eef2f6" } }] };
   if (d.tiles) {
@@ -115,13 +120,13 @@
       paint: { "fill-color": PALETTE[0], "fill-opacity": 0.45, "fill-outline-color": "#1a1a2e" } });
     map.addLayer({ id: "clusters", type: "circle", source: "records", filter: ["has", "point_count"],
       paint: { "circle-color": "#0b4f9c", "circle-opacity": 0.75, "circle-stroke-color": "#fff", "circle-stroke-width": 1,
-        "circle-radius": ["step", ["get", "point_count"], 10, 20, 15, 200, 22, 2000, 30] } });
+        "circle-radius": ["step", ["get", "point_count"], ...CLUSTER_STEPS] } });
     map.addLayer({ id: "points", type: "circle", source: "records",
       filter: ["all", ["!", ["has", "point_count"]], ["==", ["geometry-type"], "Point"]],
       paint: { "circle-color": PALETTE[0], "circle-radius": 5, "circle-stroke-color": "#fff", "circle-stroke-width": 1 } });
     map.addLayer({ id: "server-clusters", type: "circle", source: "server",
       paint: { "circle-color": "#0b4f9c", "circle-opacity": 0.75, "circle-stroke-color": "#fff", "circle-stroke-width": 1,
-        "circle-radius": ["interpolate", ["linear"], ["sqrt", ["get", "n"]], 1, 6, 100, 34] } });
+        "circle-radius": ["interpolate", ["linear"], ["sqrt", ["get", "n"]], ...SERVER_ROOTS] } });
   }
 
   async function refresh() {
@@ -231,11 +236,15 @@
   // Each cluster's count, as an HTML button over its circle: MapLibre's own text labels need
   // glyphs from a server, which offline portals do not have. Redrawn once the map is still.
   const counts = new Map(); // key -> maplibregl.Marker
-  function radius(feature) { // as the cluster layers' circle-radius
-    const n = feature.properties.point_count;
-    if (feature.layer.id === "clusters") return n < 20 ? 10 : n < 200 ? 15 : n < 2000 ? 22 : 30;
-    const root = Math.min(100, Math.max(1, Math.sqrt(feature.properties.n)));
-    return 6 + (root - 1) * 28 / 99;
+  function radius(feature) { // as the cluster layers' circle-radius computes it
+    if (feature.layer.id === "clusters") {
+      let r = CLUSTER_STEPS[0];
+      for (let i = 1; i < CLUSTER_STEPS.length; i += 2) if (feature.properties.point_count >= CLUSTER_STEPS[i]) r = CLUSTER_STEPS[i + 1];
+      return r;
+    }
+    const [x0, r0, x1, r1] = SERVER_ROOTS;
+    const root = Math.min(x1, Math.max(x0, Math.sqrt(feature.properties.n)));
+    return r0 + (root - x0) * (r1 - r0) / (x1 - x0);
   }
   function countMarker(feature) {
     const n = feature.layer.id === "clusters" ? feature.properties.point_count : feature.properties.n;
@@ -244,12 +253,11 @@
     button.type = "button";
     button.className = "map-count";
     button.textContent = n.toLocaleString(lang);
-    button.setAttribute("aria-label", `${counted(n, "records")} : ${words.open}`);
     button.style.cssText = `width: ${size}px; height: ${size}px; border-radius: 50%; border: 1px solid #fff; padding: 0;
       background: #0b4f9c; color: #fff; font: bold 11px/1 system-ui, sans-serif; cursor: pointer`;
     button.addEventListener("click", () => openCluster(feature));
     const marker = new maplibregl.Marker({ element: button }).setLngLat(feature.geometry.coordinates).addTo(map);
-    button.setAttribute("aria-label", `${counted(n, "records")} : ${words.open}`); // Marker sets its own
+    button.setAttribute("aria-label", `${counted(n, "records")} : ${words.open}`); // after: Marker sets its own
     return marker;
   }
   function showCounts() {
