@@ -391,9 +391,10 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
                   where: list[str] | None = None, group_by: str | None = None, lang: str = "fr", timezone: str = "UTC",
                   principal: Principal = ANONYMOUS, text: str | None = None, max_limit: int = MAX_LIMIT,
                   window: int | None = MAX_WINDOW, disjunctive: tuple[str, ...] = (), v20: bool = False,
-                  technical: odsql.Technical | None = None) -> RecordsPage:
+                  technical: odsql.Technical | None = None, cut_timezone: str | None = None) -> RecordsPage:
     """A page of records, or of groups when the query aggregates (ODSQL select/where/group_by/
-    order_by), of the rows and fields ``principal`` may see. ``text`` is v1's ``q``. With
+    order_by), of the rows and fields ``principal`` may see. ``text`` is v1's ``q``;
+    ``cut_timezone``: the zone date parts are cut in (``odsql.Query.cut_timezone``). With
     ``after`` (beyond Opendatasoft), pages follow a cursor instead of an
     offset: no 10,000-record window, pages of up to 10,000 records, and every page comes from
     the version the walk started on, even if a newer one is published meanwhile. ``window``
@@ -417,7 +418,8 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
             last_rowid = open_cursor(after, version.cursor_key)
     request = _PageRequest(select, order_by, limit, offset, tuple(refine or ()), tuple(exclude or ()), after is not None,
                            with_ids, tuple(where or ()), group_by, lang, timezone, text, max_limit, window,
-                           disjunctive=tuple(sorted(set(disjunctive))), v20=v20, technical=technical)
+                           disjunctive=tuple(sorted(set(disjunctive))), v20=v20, technical=technical,
+                           cut_timezone=cut_timezone)
     # Keyed on the index too: a plan made before the version's index file appeared scans.
     indexed = instance.store.has_index(version.location)
     values = _refinement_values(instance, access, version, request)
@@ -476,6 +478,7 @@ class _PageRequest:
     disjunctive: tuple[str, ...] = ()  # fields whose refined values are ORed, beyond the annotated ones
     v20: bool = False  # Explore API v2.0's ODSQL semantics (odsql.Query.v20)
     technical: odsql.Technical | None = None  # v2.0's technical fields (odsql.Query.technical)
+    cut_timezone: str | None = None  # the zone date parts are cut in (odsql.Query.cut_timezone)
 
 
 @dataclass(frozen=True)
@@ -528,10 +531,10 @@ _COMPILED = GenerationCache(1024)
 def _compiled(access: Access, version, r: _PageRequest) -> odsql.Plan:
     order_by = r.order_by if not r.cursor else None
     return _COMPILED.get((version.location, access.security, r.select, r.where, r.group_by, order_by, r.lang, r.timezone,
-                          r.v20, r.technical),
+                          r.v20, r.technical, r.cut_timezone),
                          lambda: compile_odsql(access.fields(version), access.security, select=r.select, where=list(r.where),
                                                group_by=r.group_by, order_by=order_by, lang=r.lang, timezone=r.timezone,
-                                               v20=r.v20, technical=r.technical),
+                                               v20=r.v20, technical=r.technical, cut_timezone=r.cut_timezone),
                          keep=lambda plan: not plan.reads_clock)
 
 

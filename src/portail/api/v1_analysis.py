@@ -25,8 +25,9 @@ A datetime is cut in ``output_timezone`` when the call gives one, else in ``time
 the x date parts are written in. ods-widgets' charts send ``output_timezone=UTC`` beside the
 page's ``timezone`` for their hour and minute timescales (``highcharts.js``, ``requestData``,
 ``shouldOutputUTC``) and read the parts back as UTC (``getDateFromXObject``: ``Date.UTC(x.year,
-…, x.hour)``), which Highcharts then shows in the reader's zone. The query has one zone: with
-``output_timezone``, the dates of ``q`` and ``refine.`` are read in it too.
+…, x.hour)``), which Highcharts then shows in the reader's zone. The request's own dates (those
+of ``q``, its ``#now(…)``, and ``refine.``) stay read in ``timezone``, as Opendatasoft reads
+them: a chart refined on 2 May in Paris counts the records of 2 May in Paris, in UTC hours.
 
 ``sort`` is a comma-separated list of keys, the first deciding: ``x`` (every x), ``x.<field>``
 and ``x.<field>.<part>`` (or ``x.<part>`` for one date x) are ascending, ``-`` first descending;
@@ -325,10 +326,12 @@ class Analysis:
 def analyze(request: Request, portal: str, principal, *, dataset: str, q: list[str], x: list[str],
             maxpoints: str | None, periodic: str, precision: str, sort: str | None, timezone: str,
             filters: dict[str, Any],
-            conditions: Callable[[Any, str | None, bool], tuple[list[str], str | None]]) -> Analysis:
+            conditions: Callable[[Any, str | None, bool], tuple[list[str], str | None]],
+            output_timezone: str | None = None) -> Analysis:
     """The points of an analysis. ``filters`` are the search's refine/exclude/disjunctive,
     ``conditions`` v1's reading of geofilters and ``q`` for a dataset (the geofilters left out
-    when they apply to a join's dataset instead: ``_geofilters_remote``)."""
+    when they apply to a join's dataset instead: ``_geofilters_remote``); ``output_timezone``
+    the zone x's date parts are cut in, ``timezone`` the one the request's dates are read in."""
     limit = _maxpoints(maxpoints)
     instance = request.app.state.instance
     ds = get_visible_dataset(instance, portal, dataset, principal)
@@ -362,7 +365,7 @@ def analyze(request: Request, portal: str, principal, *, dataset: str, q: list[s
     window = min(limit, GROUP_WINDOW) if limit and whole and join is None and not cumulative else GROUP_WINDOW
     page = query_records(instance, ds, select=", ".join(list(every) + select), group_by=", ".join(keys) or None,
                          order_by=order_by or None, limit=window, max_limit=GROUP_WINDOW, where=where, text=text,
-                         timezone=timezone, principal=principal, **filters)
+                         timezone=timezone, cut_timezone=output_timezone, principal=principal, **filters)
     points = []
     for row in page.results:
         shown = [_x_value(axis, names, row) for axis, names in zip(axes, aliases)]
@@ -477,8 +480,8 @@ def add_analysis_route(router: APIRouter, portal: str) -> None:
         filters = {"refine": _prefixed(request, "refine."), "exclude": _prefixed(request, "exclude."),
                    "disjunctive": _disjunctive(request)}
         analysis = analyze(request, portal, principal, dataset=dataset, q=q, x=x, maxpoints=maxpoints,
-                           periodic=periodic, precision=precision, sort=sort, timezone=output_timezone or timezone,
-                           filters=filters,
+                           periodic=periodic, precision=precision, sort=sort, timezone=timezone,
+                           output_timezone=output_timezone, filters=filters,
                            conditions=lambda ds, text, elsewhere: _conditions(request, ds, text,
                                                                              geofilters_elsewhere=elsewhere))
         totals = aggregations(params_of(request), analysis.points)

@@ -29,7 +29,8 @@ Semantics worth knowing:
   so ``count(*)`` and ``RANGE(capacity,15)`` are keys as Opendatasoft writes them. Columns are
   qualified (``"records"."f"``) so an alias can never capture a field of the same name.
 * Dates: literals and ``now()`` are computed in Python in the query's ``timezone``; date
-  parts, ``date_format`` and ``range()`` buckets read datetimes as wall-clock time in that zone.
+  parts, ``date_format`` and ``range()`` buckets read datetimes as wall-clock time in that zone,
+  or in ``cut_timezone`` when given (v1 analyze's ``output_timezone``).
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ class Query:
     offset: int | None = None
     lang: str = "fr"
     timezone: str = "UTC"
+    #: The zone date parts, ``date_format`` and ``range()`` date buckets read datetimes in, when
+    #: it is not ``timezone`` (None): v1 analyze writes its x parts in ``output_timezone`` while
+    #: the request's dates (literals, ``now()``, refinements) stay read in ``timezone``.
+    cut_timezone: str | None = None
     now: datetime | None = None  # the instant now() reads; None: the current time
     geometry: str = "geojson"  # how geo outputs leave the engine: "geojson" (API shapes) or "wkb" (geo exports)
     #: Explore API v2.0's semantics, which its changelog to v2.1 lists: no null group, date
@@ -139,6 +144,7 @@ class _Compiler:
         self.searched = self.visible if query.searched is None else [f for f in self.visible if f.name in query.searched]
         self.technical = query.technical
         self.tz = literals.zone(query.timezone or "UTC")
+        self.cut_tz = literals.zone(query.cut_timezone) if query.cut_timezone else self.tz
         self.lang = (query.lang or "fr").lower()
         self._now = now
         self.read_clock = False

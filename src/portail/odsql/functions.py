@@ -61,7 +61,8 @@ class Context(Protocol):
     """What a builder may ask of the compiler."""
 
     clause: str
-    tz: ZoneInfo
+    tz: ZoneInfo  # the zone the request's dates are read in (literals, now())
+    cut_tz: ZoneInfo  # the zone date parts and date buckets are cut in (``Query.cut_timezone``)
     lang: str
     now: datetime
     grouped: bool
@@ -457,7 +458,7 @@ def _part(unit: str, sql: exp.Expression) -> exp.Expression:
 
 def _date_part(unit: str) -> Builder:
     def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
-        sql = _part(unit, local_time(args[0], ctx.tz))
+        sql = _part(unit, local_time(args[0], ctx.cut_tz))
         if unit == "millisecond":  # DuckDB counts the seconds' milliseconds too
             sql = exp.Mod(this=paren(sql), expression=exp.Literal.number(1000))
         return Typed(sql, Kind.INT)
@@ -599,7 +600,7 @@ def _symbol_sql(symbol: str, x: exp.Expression, lang: str) -> exp.Expression | N
 
 
 def date_format_sql(ctx: Context, value: Typed, pattern: str) -> exp.Expression:
-    x = local_time(value, ctx.tz)
+    x = local_time(value, ctx.cut_tz)
     pieces: list[exp.Expression] = []
     for kind, token in _pattern_tokens(pattern):
         if kind == "text":
@@ -1098,12 +1099,12 @@ def _date_buckets(ctx: Context, target: Typed, width: ast.Quantity) -> GroupKey:
     # before its lower bound. Such buckets follow the zone's wall clock as it stood in 1970
     # (2h buckets in Paris start at even hours in winter, odd ones in summer).
     moments = target.kind is Kind.DATETIME and unit in _CLOCK_SECONDS
-    midnight = datetime(1970, 1, 1, tzinfo=ctx.tz if moments else timezone.utc).astimezone(timezone.utc)
+    midnight = datetime(1970, 1, 1, tzinfo=ctx.cut_tz if moments else timezone.utc).astimezone(timezone.utc)
     epoch = exp.cast(exp.Literal.string(midnight.strftime("%Y-%m-%d %H:%M:%S")), "TIMESTAMP")
     if moments:
         x = call("timezone", exp.Literal.string("UTC"), target.sql)
     else:
-        x = exp.cast(target.sql, "TIMESTAMP") if target.kind is Kind.DATE else local_time(target, ctx.tz)
+        x = exp.cast(target.sql, "TIMESTAMP") if target.kind is Kind.DATE else local_time(target, ctx.cut_tz)
     if unit in _INTERVAL_UNITS:
         step = exp.Interval(this=exp.Literal.string(str(n)), unit=exp.var(_INTERVAL_UNITS[unit]))
         low = call("time_bucket", step, x, epoch)
@@ -1118,7 +1119,7 @@ def _date_buckets(ctx: Context, target: Typed, width: ast.Quantity) -> GroupKey:
 
     def text(moment: exp.Expression) -> exp.Expression:
         if target.kind is Kind.DATETIME and not moments:  # local wall time → UTC, written with Z
-            moment = call("timezone", exp.Literal.string("UTC"), call("timezone", exp.Literal.string(ctx.tz.key), moment))
+            moment = call("timezone", exp.Literal.string("UTC"), call("timezone", exp.Literal.string(ctx.cut_tz.key), moment))
         return call("strftime", moment, exp.Literal.string(_ISO_MS))
 
     key = _dpipe(exp.Literal.string("["), text(low.copy()), exp.Literal.string(", "), text(high),
