@@ -439,9 +439,10 @@ class CatalogPage:
 class FullText:
     """v1's plain full text (words and ``"phrases"``) as a condition of the catalogue's
     ``where``, read as ``api.text_search`` reads a dataset's ``q``: the last word a prefix,
-    earlier ones fuzzy, a phrase's words whole and in a row in one field. ODSQL has no phrase
-    (``search(*, …)`` finds its words anywhere), so it is no ODSQL text but a condition of its
-    own, compiled by the records' builder (``_compile``)."""
+    earlier ones fuzzy, a phrase's words whole and in a row in one value of one field (the
+    rule of ODSQL's ``phrase()``, which a phrase among field queries becomes). Kept apart from
+    ODSQL text, compiled by the records' builder (``_compile``), so that its words are bounded
+    together, as a dataset's plain ``q``."""
 
     text: str
 

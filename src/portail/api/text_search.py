@@ -2,10 +2,12 @@
 ``search(*, …)`` (``odsql.functions.search_match``: words compared without case or accents, the
 last word a prefix, earlier ones fuzzy; v1's documentation sets no stricter rule, unlike a bare
 string of v2.1, whose words are whole), so a version's full-text index answers it too. A
-``"quoted phrase"`` also needs its words whole and in a row in one field (a scan, on top of the
-index lookup). At most ``MAX_SEARCH_WORDS`` words, as ODSQL's full text: each is a scan of every
-text field. Words are bound as literals, never pasted into SQL. The records' ``q`` and the
-catalogue's (``api.catalog_search.FullText``) read it."""
+``"quoted phrase"`` also needs its words whole and in a row in one value of one field (a scan,
+on top of the index lookup): ``odsql.functions.phrase_match``, which ODSQL's ``phrase()`` is too,
+so a phrase means the same when ``q`` holds other syntax (``api.v1_query``). At most
+``MAX_SEARCH_WORDS`` words, as ODSQL's full text: each is a scan of every text field. Words are
+bound as literals, never pasted into SQL. The records' ``q`` and the catalogue's
+(``api.catalog_search.FullText``) read it."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from sqlglot import exp
 
 from portail import odsql
 from portail.api.errors import ApiError
-from portail.odsql.functions import MAX_SEARCH_WORDS, search_match, text_match, text_targets
+from portail.odsql.functions import MAX_SEARCH_WORDS, phrase_match, search_match, text_targets
 from portail.schema import Field
 from portail.store.fulltext import split as fold_words
 
@@ -35,9 +37,7 @@ def text_condition(fields: list[Field], q: str | None) -> list[exp.Expression]:
     loose = []
     for quoted, word in terms:
         if quoted.strip():
-            conditions.append(search_match(targets, quoted, "search"))
-            # one term made of the phrase's words: like's "whole words, in a row" test
-            conditions.append(text_match([sql for _, sql in targets], "-".join(quoted.split()), "word"))
+            conditions.append(phrase_match(targets, quoted, fields))
         elif word:
             loose.append(word)
     if loose:

@@ -26,8 +26,10 @@ value (``#today``: Opendatasoft documents none), is refused with a 400 naming wh
 
 A ``q`` of words and phrases only stays a plain full-text search (``api.text_search``, which
 the version's index answers); anything else becomes one ODSQL ``where``, words as
-``search(*, …)`` (v1's full text, not a bare string's exact words; a phrase there is a search
-of its words, no longer of their order).
+``search(*, …)`` (v1's full text, not a bare string's exact words) and phrases as Portail's
+``phrase(*, …)``, their words whole and in a row in one value, as in plain full text (a phrase
+beside a field query, or under ``NOT``, was a search of its words anywhere); ``ville:"…"`` on a
+text field is ``phrase(ville, …)``, Lucene's field phrase.
 A ``name:value`` whose name is not one of the caller's fields is a word like any other (``http://…``
 stays a search), so a field hidden from the caller reads exactly as one that does not exist.
 Values are written as ODSQL literals (strings escaped, numbers and dates parsed), names in
@@ -175,6 +177,8 @@ def _field_query(f: Field, op: str, value: str) -> str:
                     ">=": f"{name} >= {start}", ">": "false", "<": f"{name} < {start}", "<=": f"{name} is not null"}[op]
         within = f"({name} >= {start} and {name} < {end})"
         return {":": within, "==": within, "=": within, ">=": f"{name} >= {start}", ">": f"{name} >= {end}", "<": f"{name} < {start}", "<=": f"{name} < {end}"}[op]
+    if op == ":" and f.type == FieldType.TEXT and value.startswith('"'):  # a phrase, as in full text
+        return f"phrase({name}, {quote_string(_unquoted(value))})"
     if op == ":" and f.type == FieldType.TEXT:  # words of the field, case and accents aside (``==`` is exact)
         return f"{name} like {quote_string(_unquoted(value))}"
     return f"{name} {'=' if op == '==' else op} {_value(f, value)}"  # ':' is ODSQL's equality too
@@ -336,8 +340,10 @@ def v1_where(q: str | None, fields: list[Field], geo_name: str | None = None) ->
             piece = "true"  # ``* AND theme:x``: every dataset of the theme, not a search for "*"
         elif kind == "word" and _operator(tokens, i, parts):
             piece, syntax = _OPERATORS[match.group(kind)], True
-        else:  # a word, a phrase, or name:value on a name that is no field of the caller's
-            piece = f"search(*, {quote_string(_unquoted(match.group(0)) if kind == 'phrase' else match.group(0))})"
+        elif kind == "phrase":
+            piece = f"phrase(*, {quote_string(_unquoted(match.group(0)))})"
+        else:  # a word, or name:value on a name that is no field of the caller's
+            piece = f"search(*, {quote_string(match.group(0))})"
         if parts and parts[-1] not in ("and", "or", "not", "(") and piece not in ("and", "or", ")"):
             parts.append("and")  # adjacent terms are ANDed
         parts.append(piece)

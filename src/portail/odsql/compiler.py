@@ -653,7 +653,7 @@ _VALUES: dict[type, Callable[[_Compiler, Any], Any]] = {
     ast.GeomLiteral: _Compiler._geom,
     ast.Quantity: lambda c, n: c._misplaced(
         f"{ast.to_text(n)} (a number with a unit) is only an argument of within_distance() or range().")(n),
-    ast.Star: lambda c, n: c._misplaced("* is only an argument of count(*), search(*, …) or range().")(n),
+    ast.Star: lambda c, n: c._misplaced("* is only an argument of count(*), search(*, …), suggest(*, …), phrase(*, …) or range().")(n),
     ast.Steps: lambda c, n: c._misplaced(f"{ast.to_text(n)} (bracketed steps) is only an argument of range().")(n),
     ast.Pattern: lambda c, n: c._misplaced(f"{n.text} is only an argument of include() or exclude().")(n),
     ast.Field: _Compiler._field,

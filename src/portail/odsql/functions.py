@@ -13,7 +13,8 @@ compared without case or accents, each by its mode's rule (a bare string, as the
 defines it: every word whole, ``term*`` a prefix; ``search()`` and v1 ``q``: the last word a
 prefix, earlier ones fuzzy; ``suggest()``: every word a prefix), each word as
 ``store.fulltext.word_match``, which a version's full-text index answers without scanning the
-records. ``like`` stays a scan (:func:`text_match`).
+records. ``like`` stays a scan (:func:`text_match`); so does a phrase (Portail's ``phrase()``,
+v1's ``"quoted phrase"``: :func:`phrase_match`) once the index has found its words.
 
 Geo functions read a geo_point_2d field from the longitude and latitude its version stores
 beside it when there are (``kinds.stored_lonlat``, written by ``ingest.load.with_lonlat``):
@@ -327,6 +328,41 @@ def _search(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
 def _suggest(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     targets, text = _search_targets(ctx, node)
     return _bool(search_match(targets, text, "suggest"))
+
+
+def _phrase(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    targets, text = _search_targets(ctx, node)
+    return _bool(phrase_match(targets, text, ctx.visible_fields()))
+
+
+def phrase_match(targets: Sequence[tuple[str | None, exp.Expression]], text: str,
+                 fields: Sequence[Field]) -> exp.Expression:
+    """v1's ``"quoted phrase"``, wherever it stands in ``q`` (plain full text, ODSQL's
+    ``phrase()``): one rule, so that a phrase beside a field query or under ``NOT`` means what
+    it means alone. Its words as :func:`search_match` finds them, which the full-text index
+    answers and which keeps the scan to few rows, and then whole and in a row (``term*``: the
+    last a prefix) within one value of one target: a multivalued field's (named in ``fields``)
+    values are tested apart, so ``logement;social`` holds no ``"logement social"``."""
+    if not text.strip():
+        return exp.true()  # as an empty search()
+    words = search_match(targets, text, "search")
+    if words == exp.false() or not targets:
+        return exp.false()
+    term = "-".join(text.split())  # one term of the phrase's words: text_match's "in a row"
+    by_name = {f.name: f for f in fields}
+    scans = [_phrase_scan(by_name.get(name) if name is not None else None, sql, term) for name, sql in targets]
+    return exp.and_(words, exp.or_(*scans) if len(scans) > 1 else scans[0], copy=False)
+
+
+def _phrase_scan(f: Field | None, sql: exp.Expression, term: str) -> exp.Expression:
+    """``term`` in a row in ``sql``, or, for a multivalued text field ``f``, in one of its
+    values, split as ``"x" in f`` splits them (``kinds.multivalued_items``)."""
+    items = kinds.multivalued_items(f, sql) if f is not None and f.type == FieldType.TEXT else None
+    if items is None:
+        return text_match([sql], term, "word")
+    item = exp.to_identifier("__item")  # field names never start with "_": no column is shadowed
+    found = call("list_filter", items, exp.Lambda(this=text_match([item.copy()], term, "word"), expressions=[item]))
+    return exp.GT(this=call("len", found), expression=exp.Literal.number(0))
 
 
 def _startswith(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
@@ -1292,6 +1328,9 @@ FUNCTIONS: tuple[Function, ...] = (
          summary="search(f…|*, 'text'): every word found; the last one as a prefix, earlier ones fuzzy"),
     _row("suggest", (RAW,), _suggest, {W}, Role.PREDICATE, min_args=1, max_args=None, returns="boolean",
          summary="suggest(f…|*, 'text'): words starting with each term"),
+    _row("phrase", (RAW,), _phrase, {W}, Role.PREDICATE, min_args=1, max_args=None, returns="boolean",
+         summary="beyond Opendatasoft: phrase(f…|*, 'text'): the words whole and in a row in one value "
+                 "(v1's \"quoted phrase\"); 'text*' the last a prefix"),
     # geo
     _row("within_distance", (GEO, GEO, RAW), _within_distance, {W}, Role.PREDICATE, returns="boolean",
          summary="within_distance(geo, geom'POINT(lon lat)', 10km)"),
