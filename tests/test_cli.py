@@ -138,7 +138,13 @@ def test_demo_loads_and_is_idempotent(cli, refdata, hub_template, tmp_path):
                 assert {n: fields[n].label for n in entry.labels} == entry.labels, entry.slug
                 assert [f for f in fields if "facet" in fields[f].annotations] == \
                     [f for f in fields if f in entry.facets], entry.slug
+                # a number's unit and decimals, which the pages write in its values (``80 000 €``)
+                assert {n: {k: fields[n].annotations.get(k) for k in a} for n, a in entry.annotations.items()} == \
+                    entry.annotations, entry.slug
+                assert all(fields[n].type in ("int", "double") for n in entry.annotations), entry.slug
         assert sum(len(entry.facets) for entry in DEMO) >= 15
+        decp = next(entry for entry in DEMO if entry.slug == "decp-marches-publics")
+        assert decp.annotations["montant"] == {"unit": ["€"]}
     finally:
         instance.store.close()
 
@@ -146,6 +152,8 @@ def test_demo_loads_and_is_idempotent(cli, refdata, hub_template, tmp_path):
 def test_demo_without_reference_files_generates_one(cli, tmp_path):
     output = cli("demo", "--refdata", str(tmp_path / "missing")).output
     assert "equipements-demo: 5,000 records" in output
+    row = next(line for line in cli("dataset", "show", "equipements-demo").output.splitlines() if "montant" in line)
+    assert "Montant" in row and "double" in row and "unit=€, decimals=2" in row  # the pages write 1 234,50 €
 
 
 def test_installed_entry_point(tmp_path):

@@ -37,6 +37,10 @@ class DemoDataset:
     #: read the annotations (without them the widgets showed no facet), labels head the columns
     labels: dict[str, str] = field(default_factory=dict)
     facets: tuple[str, ...] = ()
+    #: field name -> its other annotations, as ``portail dataset field --annotate`` sets them: a
+    #: number's ``unit`` (``["€"]``) and ``decimals`` (``["2"]``), which the pages write after
+    #: and in its values (``80 000 €``) while the API and exports keep the raw number
+    annotations: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
 
 DEMO = [
@@ -46,9 +50,9 @@ DEMO = [
                             "coordonnées, superficie, population 2015 et 2021.",
                 labels={"insee_com": "Code INSEE", "insee_dep": "Département", "insee_reg": "Région",
                         "commune": "Commune", "code_postal": "Code postal", "commune_type": "Type de commune",
-                        "superficie_km2": "Superficie (km²)", "population_2021": "Population 2021",
+                        "superficie_km2": "Superficie", "population_2021": "Population 2021",
                         "population_2015": "Population 2015"},
-                facets=("insee_reg", "insee_dep", "commune_type")),
+                facets=("insee_reg", "insee_dep", "commune_type"), annotations={"superficie_km2": {"unit": ["km²"]}}),
     DemoDataset("logements-sociaux-finances-a-paris", "Logements sociaux financés à Paris",
                 "logement/logements-sociaux-finances-a-paris.csv", themes=("Logement",),
                 keywords=("logement social", "Paris"), license="ODbL", publisher="Ville de Paris",
@@ -91,9 +95,10 @@ DEMO = [
     DemoDataset("decp-marches-publics", "Données essentielles de la commande publique (extrait)",
                 "decp/decp_2019_e-marchespublics.json", themes=("Économie",), keywords=("marchés publics", "DECP"),
                 publisher="e-marchespublics.com",
-                labels={"nature": "Nature", "objet": "Objet", "procedure": "Procédure", "montant": "Montant (€)",
-                        "datenotification": "Date de notification", "dureemois": "Durée (mois)"},
-                facets=("nature", "procedure", "datenotification")),
+                labels={"nature": "Nature", "objet": "Objet", "procedure": "Procédure", "montant": "Montant",
+                        "datenotification": "Date de notification", "dureemois": "Durée"},
+                facets=("nature", "procedure", "datenotification"),
+                annotations={"montant": {"unit": ["€"]}, "dureemois": {"unit": ["mois"]}}),
 ]
 
 
@@ -134,7 +139,8 @@ def load_demo(instance: Instance, refdata: Path) -> Iterator[str]:
     if not entries:
         sample = generate_sample(instance.settings.home / "demo-equipements.csv")
         entries = [DemoDataset("equipements-demo", "Équipements publics (données générées)", str(sample),
-                               themes=("Démo",), description="Jeu de données généré pour la démonstration.")]
+                               themes=("Démo",), description="Jeu de données généré pour la démonstration.",
+                               labels={"montant": "Montant"}, annotations={"montant": {"unit": ["€"], "decimals": ["2"]}})]
     for entry in entries:
         path = refdata / entry.path if refdata.is_dir() else Path(entry.path)
         with instance.session() as session:
@@ -147,9 +153,10 @@ def load_demo(instance: Instance, refdata: Path) -> Iterator[str]:
                     publisher=entry.publisher or None, update_frequency=entry.frequency, language="fr")
                 if entry.pipeline:
                     services.set_pipeline(session, dataset, list(entry.pipeline))
-                for name in dict.fromkeys([*entry.labels, *entry.facets]):
+                for name in dict.fromkeys([*entry.labels, *entry.facets, *entry.annotations]):
+                    annotations = ({"facet": []} if name in entry.facets else {}) | entry.annotations.get(name, {})
                     services.set_field_override(session, dataset, name, label=entry.labels.get(name),
-                                                annotations={"facet": []} if name in entry.facets else None)
+                                                annotations=annotations or None)
             if dataset.current_version is not None:
                 yield f"{entry.slug}: already loaded"
                 continue

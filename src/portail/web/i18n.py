@@ -169,13 +169,16 @@ def language(query_lang: str | None, accept_language: str | None) -> str:
     return "fr"
 
 
-def format_number(value: int | float | None, lang: str) -> str:
+def format_number(value: int | float | None, lang: str, decimals: int | None = None) -> str:
     """``4 522`` and ``3,5`` in French, ``4,522`` and ``3.5`` in English. A fraction keeps 10
     significant digits (``34,75196557``, not the stored ``34.7519655732477``, nor the float noise
-    of ``0.1 + 0.2``): a table cell of 0.004 or of a coordinate is the value, not 0."""
+    of ``0.1 + 0.2``): a table cell of 0.004 or of a coordinate is the value, not 0. With
+    ``decimals`` (a field's ``decimals`` annotation), exactly that many: ``1 234,50``."""
     if value is None:
         return ""
-    if isinstance(value, float) and not value.is_integer():
+    if decimals is not None:
+        text = f"{value:,.{decimals}f}"
+    elif isinstance(value, float) and not value.is_integer():
         text = format(value, ",.10g")
     else:
         text = f"{int(value):,}"

@@ -84,6 +84,35 @@ def grouped(field: Field, value: int) -> bool:
     return abs(value) >= 10_000 and not (year_like(field.name) or words & {"id", "identifiant"})
 
 
+def number_format(field: Field) -> tuple[str | None, int | None]:
+    """A number field's ``unit`` and ``decimals`` annotations, as its publisher set them
+    (``unit=€``, ``decimals=2``); ``None`` for either not set, or not usable (``decimals=deux``)."""
+    if field.type not in (FieldType.INT, FieldType.DOUBLE):
+        return None, None
+    unit = next((str(a).strip() for a in field.annotations.get("unit") or [] if str(a).strip()), None)
+    decimals = next((int(a) for a in field.annotations.get("decimals") or [] if str(a).strip().isdecimal()), None)
+    return unit, decimals if decimals is None or decimals <= 20 else 20
+
+
+def number_text(value: int | float, field: Field, lang: str) -> str:
+    """A number of ``field`` as the pages write it: ``decimals`` digits after the separator when
+    the publisher set them, else as ``grouped`` says, and its ``unit`` after a no-break space, as
+    Opendatasoft's pages show them: ``80 000 €``, ``1 234,50 €`` (``1,234.50 €`` in English)."""
+    unit, decimals = number_format(field)
+    if decimals is not None or field.type == FieldType.DOUBLE or grouped(field, value):
+        text = format_number(value, lang, decimals)
+    else:
+        text = str(value)
+    return f"{text}\u00a0{unit}" if unit else text
+
+
+def number_formats(fields: list[Field]) -> dict[str, dict[str, Any]]:
+    """The annotated number fields' ``unit`` and ``decimals``, for the map's popups and the
+    chart's values (``static/*.js``), which write them as ``number_text`` does."""
+    formats = {f.name: dict(zip(("unit", "decimals"), number_format(f))) for f in fields}
+    return {name: kept for name, kept in formats.items() if kept["unit"] is not None or kept["decimals"] is not None}
+
+
 def cell(value: Any, field: Field, lang: str, zone: str = "Europe/Paris") -> Markup | Any:
     """A table or record cell as people read it in the page's language: a number ``12 345,5``
     (``12,345.5``), a date ``4 mai 2023``, an instant with its time, as the page writes its own
@@ -97,8 +126,7 @@ def cell(value: Any, field: Field, lang: str, zone: str = "Europe/Paris") -> Mar
         return STRINGS[lang if lang in STRINGS else "fr"]["yes" if value else "no"]
     if field.type in (FieldType.INT, FieldType.DOUBLE) and isinstance(value, (int, float)) \
             and not isinstance(value, bool):
-        text = format_number(value, lang) if field.type == FieldType.DOUBLE or grouped(field, value) else str(value)
-        return Markup('<data value="{}">{}</data>').format(value, text)
+        return Markup('<data value="{}">{}</data>').format(value, number_text(value, field, lang))
     if field.type in DATE_TYPES and isinstance(value, str):
         try:
             text = format_date(date.fromisoformat(value), lang) if field.type == FieldType.DATE \
@@ -269,8 +297,12 @@ def _chronological(values: list[dict], lang: str) -> list[dict]:
 
 def filter_value(value: str, name: str, fields: list[Field], lang: str) -> str:
     """A refinement as its chip reads: a date field's ``2023/03`` is ``mars 2023`` and
-    ``2023/03/04`` ``4 mars 2023``, as its facet names them; any other value as sent."""
-    if not any(f.name == name and f.type in DATE_TYPES for f in fields):
+    ``2023/03/04`` ``4 mars 2023``, as its facet names them; a number of a field with a ``unit``
+    or ``decimals`` as its cells write it (``80 000 €``); any other value as sent."""
+    field = next((f for f in fields if f.name == name), None)
+    if field is not None and number_format(field) != (None, None):
+        return _numeric_name(value, field, lang)
+    if field is None or field.type not in DATE_TYPES:
         return value
     parts = value.split("/")
     try:
@@ -281,6 +313,16 @@ def filter_value(value: str, name: str, fields: list[Field], lang: str) -> str:
     except ValueError:  # not a date path (the API says so on the page): shown as sent
         pass
     return value
+
+
+def _numeric_name(value: str, field: Field, lang: str) -> str:
+    """A number sent as text (a facet value, a refinement) as ``number_text`` writes it, or as
+    sent when it is no number."""
+    try:
+        number = int(value) if field.type == FieldType.INT else float(value)
+    except ValueError:
+        return value
+    return number_text(number, field, lang)
 
 
 def _facet_month(value: dict, lang: str) -> str:
@@ -383,7 +425,7 @@ def web_router(portal: str) -> APIRouter:
             next((f for f in fields if f.type == FieldType.GEO_SHAPE), None)
         values = {"dataset": dataset, "fields": fields, "tab": tab, "tabs": TABS, "state": state, "geo": geo,
                   "description_html": _markdown.render(dataset.description or ""), "error": None,
-                  "labels": {f.name: f.label for f in fields}, "columns": columns,
+                  "labels": {f.name: f.label for f in fields}, "columns": columns, "units": number_formats(fields),
                   "shown": [f for f in columns if state.shows(f.name)], "restricted": restriction(request, dataset, principal)}
         try:
             values.update(_tab_values(request, dataset, fields, tab, state, geo))
@@ -432,6 +474,11 @@ def web_router(portal: str) -> APIRouter:
             dates = {f.name for f in fields if f.type in DATE_TYPES}
             facets = [{**f, "facets": _chronological(f["facets"], page_language(request))} if f["name"] in dates else f
                       for f in facets if _useful(f, state)]
+            # a number facet's values written as its cells are (``80 000 €``); the links keep the value
+            formatted = {f.name: f for f in fields if number_format(f) != (None, None)}
+            facets = [{**f, "facets": [{**v, "name": _numeric_name(v["value"], formatted[f["name"]],
+                                                                   page_language(request))} for v in f["facets"]]}
+                      if f["name"] in formatted else f for f in facets]
             return {"rows": result.results, "total": result.total_count, "page": page, "pages": pages,
                     "facets": facets, "record": record,
                     "record_id": record_id}

@@ -17,6 +17,15 @@
   // Numbers as the page's language writes them ("6 000" in French): ECharts writes English ("6,000").
   const numbers = new Intl.NumberFormat(lang);
   const number = (v) => (v === null || v === undefined || v === "-" ? "—" : numbers.format(v));
+  // The Y values of a field's sum, mean… in the field's unit and decimals, as the table writes its
+  // cells ("80 000 €", routes.number_text; data-units: routes.number_formats); a count is bare.
+  const units = JSON.parse(d.units || "{}");
+  const measured = (cfg.y === "count" || !cfg.yfield ? null : units[cfg.yfield]) || {};
+  const fixed = measured.decimals === null || measured.decimals === undefined ? numbers
+    : new Intl.NumberFormat(lang, { minimumFractionDigits: measured.decimals, maximumFractionDigits: measured.decimals });
+  const inUnit = (text) => (measured.unit && text !== "—" ? `${text}\u00a0${measured.unit}` : text);
+  const yValue = (v) => inUnit(v === null || v === undefined || v === "-" ? "—" : fixed.format(v)); // tooltips, data table
+  const yTick = (v) => inUnit(number(v)); // the value axis: its unit, not the decimals of each tick
   const quote = (name) => "`" + name.replace(/[\\`]/g, "\\$&") + "`";
   // A pie draws one slice per X value: a series would cut each into several slices of the same name.
   const series = cfg.type === "pie" ? "" : cfg.series;
@@ -64,7 +73,7 @@
     const body = table.createTBody();
     rows.forEach((r) => {
       const row = body.insertRow();
-      [label(r.x)].concat(series ? [label(r.s)] : [], [number(Number(r.y))]).forEach((v) => { row.insertCell().textContent = v; });
+      [label(r.x)].concat(series ? [label(r.s)] : [], [yValue(Number(r.y))]).forEach((v) => { row.insertCell().textContent = v; });
     });
   }
 
@@ -74,7 +83,7 @@
     const kind = { column: "bar", bar: "bar", line: "line", area: "line", pie: "pie", scatter: "scatter" }[cfg.type] || "bar";
     // No ECharts aria: its English description would replace the page's localized aria-label
     // (the data table is the chart's text alternative).
-    const base = { animation: false, tooltip: { trigger: kind === "pie" ? "item" : "axis", valueFormatter: number },
+    const base = { animation: false, tooltip: { trigger: kind === "pie" ? "item" : "axis", valueFormatter: yValue },
       legend: series ? { type: "scroll", bottom: 0 } : undefined, grid: { containLabel: true, left: 10, right: 20, bottom: 40 } };
     if (kind === "pie") {
       return Object.assign(base, { series: [{ type: "pie", radius: "65%", data: rows.map((r) => ({ name: label(r.x), value: Number(r.y) })) }] });
@@ -85,7 +94,7 @@
         data: xs.map((x) => (byX.has(x) ? byX.get(x) : null)) };
     });
     const category = { type: "category", data: xs };
-    const value = { type: "value", axisLabel: { formatter: number } };
+    const value = { type: "value", axisLabel: { formatter: yTick } };
     return Object.assign(base, cfg.type === "bar" ? { xAxis: value, yAxis: category } : { xAxis: category, yAxis: value }, { series: drawn });
   }
 

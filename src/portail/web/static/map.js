@@ -9,6 +9,9 @@
   const d = el.dataset;
   const labels = JSON.parse(d.labels || "{}"); // field name -> the label the publisher gave it
   const text = JSON.parse(d.i18n);
+  // A number field's unit and decimals, as the publisher annotated them (routes.number_formats):
+  // a popup writes its values as the table's cells do ("80 000 €", routes.number_text).
+  const units = JSON.parse(d.units || "{}");
   const status = document.getElementById("map-status");
   const colorBy = document.getElementById("color-by");
   const DETAIL = Number(d.detail); // up to this many records in view are drawn one by one
@@ -161,6 +164,13 @@
     }
   }
 
+  function measured(key, value) {
+    const format = units[key];
+    if (!format || typeof value !== "number") return value;
+    const fixed = format.decimals === null ? {} : { minimumFractionDigits: format.decimals, maximumFractionDigits: format.decimals };
+    const written = value.toLocaleString(lang, fixed);
+    return format.unit ? `${written}\u00a0${format.unit}` : written;
+  }
   function recordTable(properties) {
     const table = document.createElement("table");
     const shown = Object.entries(properties)
@@ -171,7 +181,7 @@
       th.scope = "row";
       th.textContent = labels[key] || key;
       row.appendChild(th);
-      row.insertCell().textContent = value;
+      row.insertCell().textContent = measured(key, value);
     });
     return table;
   }

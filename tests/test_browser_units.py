@@ -1,0 +1,80 @@
+"""Numbers as their publisher annotated them (``unit``, ``decimals``) where our scripts write
+them, in a real headless Chromium against a real server process (``tests/live.py``): the chart's
+tooltips, value axis and data table, and the map's popups, as the table's cells write them
+(``test_web_units``): ``1 234,50 €`` in French, ``1,234.50 €`` in English."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from portail.catalog import services
+from portail.operations import load_file
+from tests.live import live_server
+from tests.test_browser import browser, page  # noqa: F401 - the browser and its French page, as fixtures
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+NBSP = "\u00a0"
+ANALYZE = "/explore/dataset/marches/analyze/?chart.type=column&chart.x=objet"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from tests.conftest import make_instance
+
+    root = tmp_path_factory.mktemp("browser-units")
+    rows = ["objet;montant;duree;geo_point_2d", "Voirie;1234.5;12;45.76, 4.83", "Écoles;80000;24;45.764, 4.83",
+            "Sport;0.25;24;45.768, 4.83"]
+    (root / "marches.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    instance = make_instance(root / "home")
+    with instance.session() as s:
+        dataset = services.create_dataset(s, "marches", "Marchés")
+        services.set_field_override(s, dataset, "montant", label="Montant", annotations={"unit": ["€"], "decimals": ["2"]})
+        services.set_field_override(s, dataset, "duree", label="Durée", annotations={"unit": ["mois"]})
+    load_file(instance, "marches", root / "marches.csv", publish=True)
+    instance.store.close()
+    with live_server(root / "home") as base:
+        yield base
+
+
+def read(text: str) -> str:
+    """Intl's French thousands separator (a narrow no-break space) as the table's plain one."""
+    return text.replace("\u202f", " ")
+
+
+def chart_values(page) -> dict[str, str]:
+    rows = page.locator("#chart-table tbody tr")
+    return {r.locator("td").first.text_content(): read(r.locator("td").last.text_content()) for r in rows.all()}
+
+
+def test_chart_values_in_unit_and_decimals(page, server):
+    page.goto(server + ANALYZE + "&chart.y=sum&chart.yfield=montant")
+    page.wait_for_selector("#chart[data-state=ready]")
+    assert chart_values(page) == {"Voirie": f"1 234,50{NBSP}€", "Écoles": f"80 000,00{NBSP}€", "Sport": f"0,25{NBSP}€"}
+    option = "echarts.getInstanceByDom(document.getElementById('chart')).getOption()"
+    assert read(page.evaluate(f"{option}.tooltip[0].valueFormatter(1234.5)")) == f"1 234,50{NBSP}€"
+    assert read(page.evaluate(f"{option}.yAxis[0].axisLabel.formatter(20000)")) == f"20 000{NBSP}€"
+
+    page.goto(server + ANALYZE + "&chart.y=avg&chart.yfield=duree&lang=en")
+    page.wait_for_selector("#chart[data-state=ready]")
+    assert chart_values(page)["Voirie"] == f"12{NBSP}mois"
+    page.goto(server + ANALYZE + "&chart.y=sum&chart.yfield=montant&lang=en")
+    page.wait_for_selector("#chart[data-state=ready]")
+    assert chart_values(page)["Voirie"] == f"1,234.50{NBSP}€"
+    page.goto(server + ANALYZE + "&chart.y=count")  # a count is of records: no unit
+    page.wait_for_selector("#chart[data-state=ready]")
+    assert chart_values(page)["Voirie"] == "1"
+    assert not page.js_errors
+
+
+def test_map_popup_values_in_unit_and_decimals(page, server):
+    page.goto(server + "/explore/dataset/marches/map/")
+    page.wait_for_selector("#map[data-state=ready]")
+    point = page.evaluate("window.portailMap.project([4.83, 45.76])")  # Voirie's point
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+    popup = page.locator(".maplibregl-popup")
+    expect(popup.locator("table")).to_have_count(1)
+    text = read(popup.inner_text())
+    assert f"1 234,50{NBSP}€" in text and f"12{NBSP}mois" in text and "Voirie" in text
+    assert not page.js_errors
