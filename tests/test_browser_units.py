@@ -23,14 +23,17 @@ def server(tmp_path_factory):
     from tests.conftest import make_instance
 
     root = tmp_path_factory.mktemp("browser-units")
-    rows = ["objet;montant;duree;geo_point_2d", "Voirie;1234.5;12;45.76, 4.83", "Écoles;80000;24;45.764, 4.83",
-            "Sport;0.25;24;45.768, 4.83"]
+    rows = ["objet;montant;duree;taux;surface;lots;geo_point_2d", "Voirie;1234.5;12;0.125;34.7519655732477;4522;45.76, 4.83",
+            "Écoles;80000;24;;;;45.764, 4.83", "Sport;0.25;24;;;;45.768, 4.83"]
     (root / "marches.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     instance = make_instance(root / "home")
     with instance.session() as s:
         dataset = services.create_dataset(s, "marches", "Marchés")
         services.set_field_override(s, dataset, "montant", label="Montant", annotations={"unit": ["€"], "decimals": ["2"]})
         services.set_field_override(s, dataset, "duree", label="Durée", annotations={"unit": ["mois"]})
+        services.set_field_override(s, dataset, "taux", label="Taux", annotations={"unit": ["%"], "decimals": ["2"]})
+        services.set_field_override(s, dataset, "surface", label="Surface", annotations={"unit": ["m²"]})
+        services.set_field_override(s, dataset, "lots", label="Lots", annotations={"unit": ["lots"]})
     load_file(instance, "marches", root / "marches.csv", publish=True)
     instance.store.close()
     with live_server(root / "home") as base:
@@ -77,4 +80,13 @@ def test_map_popup_values_in_unit_and_decimals(page, server):
     expect(popup.locator("table")).to_have_count(1)
     text = read(popup.inner_text())
     assert f"1 234,50{NBSP}€" in text and f"12{NBSP}mois" in text and "Voirie" in text
+    # every value as the table's cell writes it (routes.number_text): a tie rounded half away
+    # from zero (0,13 %), a fraction's 10 significant digits, a whole number under 10 000 ungrouped
+    shown = dict(zip(popup.locator("th").all_text_contents(), map(read, popup.locator("td").all_text_contents())))
+    assert shown["Taux"] == f"0,13{NBSP}%" and shown["Surface"] == f"34,75196557{NBSP}m²" and shown["Lots"] == f"4522{NBSP}lots"
+    page.goto(server + "/explore/dataset/marches/table/?sort=objet")
+    headers = page.locator("table.records thead th").all_text_contents()
+    row = page.locator("table.records tbody tr", has_text="Voirie").locator("td").all_text_contents()
+    cells = dict(zip([h.strip() for h in headers[-len(row):]], [read(c).strip() for c in row]))
+    assert {k: cells[k] for k in ("Taux", "Surface", "Lots", "Montant")} == {k: shown[k] for k in ("Taux", "Surface", "Lots", "Montant")}
     assert not page.js_errors

@@ -86,3 +86,16 @@ def assert_api_and_exports_raw(client):
     assert "€" not in csv
     fields = {f["name"]: f for f in client.get(api).json()["fields"]}
     assert fields["montant"]["annotations"] == {"unit": ["€"], "decimals": ["2"]}
+
+
+def test_decimals_round_the_exact_value_half_away_from_zero():
+    """As the map's popups and the chart's ``Intl`` round (``test_browser_units``): a large whole
+    number keeps its digits (a float format changed them), a tie goes away from zero, no ``-0``."""
+    from portail.web.i18n import format_number
+
+    assert format_number(9007199254740993, "fr", 0) == "9 007 199 254 740 993"
+    assert format_number(12345678901234567, "en", 2) == "12,345,678,901,234,567.00"
+    assert format_number(0.125, "fr", 2) == "0,13"
+    assert format_number(2.5, "fr", 0) == "3" and format_number(-2.5, "en", 0) == "-3"
+    assert format_number(-0.4, "fr", 0) == "0"
+    assert format_number(1e300, "en", 2).endswith(".00")  # every digit of the double: quantize has the precision

@@ -9,7 +9,9 @@ name of a dict method (``copy``, ``items``…): Jinja reads ``t.copy`` as the me
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 STRINGS: dict[str, dict[str, str]] = {
     "fr": {
@@ -169,15 +171,23 @@ def language(query_lang: str | None, accept_language: str | None) -> str:
     return "fr"
 
 
+#: Enough digits for any double written in full with 20 decimals (``quantize`` needs them all).
+_EXACT = Context(prec=400)
+
+
 def format_number(value: int | float | None, lang: str, decimals: int | None = None) -> str:
     """``4 522`` and ``3,5`` in French, ``4,522`` and ``3.5`` in English. A fraction keeps 10
     significant digits (``34,75196557``, not the stored ``34.7519655732477``, nor the float noise
     of ``0.1 + 0.2``): a table cell of 0.004 or of a coordinate is the value, not 0. With
-    ``decimals`` (a field's ``decimals`` annotation), exactly that many: ``1 234,50``."""
+    ``decimals`` (a field's ``decimals`` annotation), exactly that many: ``1 234,50``, rounded
+    half away from zero from the exact value, as the map's and the chart's ``Intl`` round it
+    (a float format would turn a large integer into a float and change its last digits), and
+    no ``-0``."""
     if value is None:
         return ""
-    if decimals is not None:
-        text = f"{value:,.{decimals}f}"
+    if decimals is not None and math.isfinite(value):
+        rounded = Decimal(value).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP, _EXACT)
+        text = f"{rounded.copy_abs() if rounded.is_zero() else rounded:,.{decimals}f}"
     elif isinstance(value, float) and not value.is_integer():
         text = format(value, ",.10g")
     else:

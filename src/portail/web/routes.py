@@ -108,9 +108,15 @@ def number_text(value: int | float, field: Field, lang: str) -> str:
 
 def number_formats(fields: list[Field]) -> dict[str, dict[str, Any]]:
     """The annotated number fields' ``unit`` and ``decimals``, for the map's popups and the
-    chart's values (``static/*.js``), which write them as ``number_text`` does."""
-    formats = {f.name: dict(zip(("unit", "decimals"), number_format(f))) for f in fields}
-    return {name: kept for name, kept in formats.items() if kept["unit"] is not None or kept["decimals"] is not None}
+    chart's values (``static/*.js``), which write them as ``number_text`` does; ``group_from``:
+    from what size a whole number is grouped (``grouped``'s rule, which reads the field's name)."""
+    formats = {}
+    for f in fields:
+        unit, decimals = number_format(f)
+        if unit is not None or decimals is not None:
+            group_from = 0 if f.type == FieldType.DOUBLE else 10_000 if grouped(f, 10_000) else None
+            formats[f.name] = {"unit": unit, "decimals": decimals, "group_from": group_from}
+    return formats
 
 
 def cell(value: Any, field: Field, lang: str, zone: str = "Europe/Paris") -> Markup | Any:

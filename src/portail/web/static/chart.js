@@ -22,7 +22,8 @@
   const units = JSON.parse(d.units || "{}");
   const measured = (cfg.y === "count" || !cfg.yfield ? null : units[cfg.yfield]) || {};
   const fixed = measured.decimals === null || measured.decimals === undefined ? numbers
-    : new Intl.NumberFormat(lang, { minimumFractionDigits: measured.decimals, maximumFractionDigits: measured.decimals });
+    : new Intl.NumberFormat(lang, { minimumFractionDigits: measured.decimals, maximumFractionDigits: measured.decimals,
+      signDisplay: "negative" }); // rounded as the table's cells are: half away from zero, no "-0"
   const inUnit = (text) => (measured.unit && text !== "—" ? `${text}\u00a0${measured.unit}` : text);
   const yValue = (v) => inUnit(v === null || v === undefined || v === "-" ? "—" : fixed.format(v)); // tooltips, data table
   const yTick = (v) => inUnit(number(v)); // the value axis: its unit, not the decimals of each tick

@@ -167,8 +167,13 @@
   function measured(key, value) {
     const format = units[key];
     if (!format || typeof value !== "number") return value;
-    const fixed = format.decimals === null ? {} : { minimumFractionDigits: format.decimals, maximumFractionDigits: format.decimals };
-    const written = value.toLocaleString(lang, fixed);
+    // as routes.number_text writes a cell: the publisher's decimals (rounded half away from zero,
+    // no "-0"), else a fraction's 10 significant digits, whole numbers grouped from `group_from`
+    const options = format.decimals !== null
+      ? { minimumFractionDigits: format.decimals, maximumFractionDigits: format.decimals, signDisplay: "negative" }
+      : !Number.isInteger(value) ? { maximumSignificantDigits: 10 }
+      : { useGrouping: format.group_from !== null && Math.abs(value) >= format.group_from };
+    const written = value.toLocaleString(lang, options);
     return format.unit ? `${written}\u00a0${format.unit}` : written;
   }
   function recordTable(properties) {
