@@ -14,6 +14,7 @@ served at the root of that host (``PortalHostMiddleware`` maps the path onto its
 from __future__ import annotations
 
 import logging
+import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def create_app(instance: Instance | None = None) -> FastAPI:
     hosts = {p.hostname.lower(): p for p in instance.settings.portals if p.hostname}
     if hosts:
         app.add_middleware(PortalHostMiddleware, hosts=hosts)
+    app.add_middleware(MergedSlashesMiddleware)  # before the host's prefix is put on the path
     app.add_middleware(NoSniffMiddleware)  # outermost of ours: every answer they give carries it
     # APIs first: their fixed prefixes cannot shadow anything, and most calls are API calls
     # (routes are tried in order: each route tried costs a few µs of FastAPI's matching). Then
@@ -190,6 +192,22 @@ class NoSniffMiddleware:
             await send(message)
 
         await self.app(scope, receive, with_header)
+
+
+class MergedSlashesMiddleware:
+    """``//api/explore/v2.1/…`` is ``/api/explore/v2.1/…``: apps that join a portal's address
+    ending in ``/`` with a path starting with one send it, and Opendatasoft's portals answer it
+    (nginx's ``merge_slashes``, on by default), where the router found no route and said 404."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and "//" in scope["path"]:
+            path = re.sub("/{2,}", "/", scope["path"])
+            raw = re.sub(rb"/{2,}", b"/", scope.get("raw_path") or path.encode())
+            scope = {**scope, "path": path, "raw_path": raw}
+        await self.app(scope, receive, send)
 
 
 class HeadAsGetMiddleware:
