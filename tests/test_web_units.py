@@ -99,3 +99,10 @@ def test_decimals_round_the_exact_value_half_away_from_zero():
     assert format_number(2.5, "fr", 0) == "3" and format_number(-2.5, "en", 0) == "-3"
     assert format_number(-0.4, "fr", 0) == "0"
     assert format_number(1e300, "en", 2).endswith(".00")  # every digit of the double: quantize has the precision
+
+
+def test_information_tab_names_each_field_unit(client):
+    """The fields' list says the unit a number is counted in, as the table's headers don't."""
+    html = client.get("/explore/dataset/marches/information/").text
+    rows = {m[0]: unescape(m[1]) for m in re.findall(r"<tr><td><code>(\w+)</code></td><td>[^<]*</td><td>([^<]*)</td>", html)}
+    assert rows["montant"] == "Nombre décimal (€)" and rows["duree"] == "Nombre entier (mois)" and rows["lots"] == "Nombre entier"
