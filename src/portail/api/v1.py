@@ -417,15 +417,18 @@ def _geometry_kept(fields: str | None, dataset_fields: list[Field], geo: Field |
 
 
 def _v1_record(ds, columns: list[Field], row: dict[str, Any], record_id: str,
-               geometry_only: str | None = None) -> dict[str, Any]:
+               geometry_only: str | None = None, dist: bool = False) -> dict[str, Any]:
     """A record as v1 writes it (search and lookup alike): its non-null fields, and the geometry
     of its first geo field (``_record_geometry``); ``geometry_only`` names a column selected for
-    the geometry alone (``_geometry_kept``), which ``fields`` leaves out."""
+    the geometry alone (``_geometry_kept``), which ``fields`` leaves out; with ``dist``, the
+    ``dist`` column is the distance ``_with_dist`` added, written as ``_dist_value``."""
     geo = _record_geometry(columns)
     record = {"datasetid": ds.slug, "recordid": record_id,
               "fields": {f.name: _v1_value(f.type, row[f.name]) for f in columns
                          if row.get(f.name) is not None and f.name != geometry_only},
               "record_timestamp": _timestamp(ds)}
+    if dist and record["fields"].get(DIST) is not None:
+        record["fields"][DIST] = _dist_value(record["fields"][DIST])
     if geo is not None and row.get(geo.name) is not None:
         value = row[geo.name]
         record["geometry"] = value["geometry"] if geo.type == FieldType.GEO_SHAPE else \
@@ -440,7 +443,7 @@ def _v1_feature(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v1_records_json(ds, columns: list[Field], batches, timezone: str,
-                     geometry_only: str | None = None, geojson: bool = False) -> Iterator[bytes]:
+                     geometry_only: str | None = None, geojson: bool = False, dist: bool = False) -> Iterator[bytes]:
     """A JSON array of v1 records (``_v1_record``, ``geometry_only`` as there), written a batch at
     a time; each batch's last column is the record's id (``export_batches(record_ids=True)``).
     With ``geojson``, a FeatureCollection of them as v1's search writes its GeoJSON page (points
@@ -454,7 +457,7 @@ def _v1_records_json(ds, columns: list[Field], batches, timezone: str,
         parts = []
         for *values, record_id in rows:
             row = {f.name: record_value(f, v, tz) for f, v in zip(columns, values)}
-            record = _v1_record(ds, columns, row, record_id, geometry_only)
+            record = _v1_record(ds, columns, row, record_id, geometry_only, dist)
             if geojson:
                 record = _v1_feature(record)
             parts.append(("" if first else ",") + json.dumps(record, ensure_ascii=False, default=str))
@@ -464,15 +467,72 @@ def _v1_records_json(ds, columns: list[Field], batches, timezone: str,
     yield b"]}" if geojson else b"]"
 
 
-def _order_by(sort: str | None, fields: list[Field] | None = None) -> str | None:
+def _order_by(sort: str | None, fields: list[Field] | None = None, dist: str | None = None) -> str | None:
     """v1's ``sort=field`` (descending) or ``sort=-field`` (ascending) as an ODSQL order_by; on a
     text field of ``fields`` the other way round, A to Z without ``-``, as ods-widgets' table
-    sorts text (its first click, its arrows) and scripts page names in alphabetical order."""
+    sorts text (its first click, its arrows) and scripts page names in alphabetical order.
+    ``dist`` (``_dist_expression``): the distance ``sort=dist`` (farthest first) and ``sort=-dist``
+    (nearest first) order by, as any number, on a records call whose dataset has no ``dist``
+    field of its own; without ``geofilter.distance`` such a sort is a 400 naming what it needs."""
     if not sort or not sort.strip("-").strip():
         return None
     name = sort.lstrip("-").strip()
+    if name == DIST and fields is not None and not any(f.name == DIST for f in fields):
+        if dist is None:
+            raise invalid_parameter("Invalid value for sort API parameter: dist orders the records by their distance "
+                                    "from the centre of geofilter.distance=lat,lon,metres, which this call does not "
+                                    "give (sort=-dist: nearest first).")
+        return f"{dist} {'asc' if sort.startswith('-') else 'desc'}"
     text = any(f.name == name and f.type == FieldType.TEXT for f in fields or ())
     return f"{quote_name(name)} {'asc' if sort.startswith('-') != text else 'desc'}"
+
+
+#: v1's distance from ``geofilter.distance``'s centre: a ``sort`` key, and a field of each record.
+DIST = "dist"
+
+
+def _dist_expression(request: Request, fields: list[Field]) -> str | None:
+    """With ``geofilter.distance=lat,lon,metres``, the ODSQL distance in metres of each record's
+    geo field (the filter's: ``geo_field_of``) from the circle's centre, built from the numbers it
+    parses to (no text of the request reaches the query), which ``sort=dist``/``-dist`` orders by
+    and which v1's JSON records carry as ``fields.dist`` (``_dist_value``). The centre read is the
+    one the filter applies (``params.get``: the last given, if the parameter is repeated). None
+    without the parameter or a geo field (the filter's 400 then), or when the dataset has a
+    ``dist`` field of its own: a real field is never shadowed.
+
+    Opendatasoft's behaviour, read from apps written against its v1 answers (its v1
+    documentation says nothing of ``dist``): ``sort=-dist`` lists the nearest first, as any
+    number sorts ascending with ``-`` (ODRE's ``bornes-irve`` charging-station finders take
+    ``records[0]`` of ``rows=1&sort=-dist&geofilter.distance=…`` as the nearest, e.g. the
+    ``odre.opendatasoft.com`` call in a public ``list_bornes`` script; opendata.paris.fr's Vélib
+    code sends ``sort=-dist&geofilter.distance=48.870986,2.3353436,500``); each record's
+    ``fields.dist`` is the distance in metres, as a string (a TypeScript type generated from a
+    real answer of the fuel-price dataset declares ``dist: string``; Vélib apps show
+    ``Math.round(fields.dist) + 'm'``, charging-station ones ``parseFloat(fields.dist)``)."""
+    params = params_of(request)
+    given = params.get("geofilter.distance")
+    if given is None or any(f.name == DIST for f in fields):
+        return None
+    named = params.get("geo_field")
+    geo = geo_field_of(fields, named if named and named.strip() else None)
+    if geo is None:
+        return None
+    lat, lon, _ = parsed_numbers(given if given.count(",") != 1 else given + ",1", "geofilter.distance", 3)
+    return f"distance({quote_name(geo.name)}, geom'POINT({lon!r} {lat!r})')"
+
+
+def _with_dist(select: str | None, dist: str | None) -> str | None:
+    """A records select with the distance added as the ``dist`` column (every field when
+    ``select`` is None), or ``select`` itself without one."""
+    return select if dist is None else f"{select if select and select.strip() else '*'}, {dist} as {DIST}"
+
+
+def _dist_value(metres: float) -> str:
+    """A record's ``fields.dist``: metres as a string, with the 12 significant digits v1 wrote
+    the floats it computed with (a saved v1 answer, FlamFilo/learn-react-native's
+    ``src/Exo4/mock/velib-emplacement-des-stations.js``, has the point ``48.8959473685`` beside
+    the source's ``lat`` ``48.89594736851349``); the digits of ``dist`` itself are not attested."""
+    return format(metres, ".12g")
 
 
 def _indented(response: Response) -> Response:
@@ -540,11 +600,13 @@ def v1_router(portal: str = "public") -> APIRouter:
         where, text = _conditions(request, ds, _query(request, q))
         visible = fields_from_json(ds.current.fields)
         select, geometry_only = _geometry_kept(fields, visible, _record_geometry(visible))
-        page = query_records(instance(request), ds, select=select, limit=rows, offset=start,
-                             order_by=_order_by(sort, visible),
+        dist = _dist_expression(request, visible)
+        with_dist = dist is not None and format not in FEEDS  # JSON and GeoJSON records carry it
+        page = query_records(instance(request), ds, select=_with_dist(select, dist if with_dist else None),
+                             limit=rows, offset=start, order_by=_order_by(sort, visible, dist),
                              refine=refine, exclude=exclude, with_ids=True, text=text, timezone=timezone, where=where,
                              principal=principal, max_limit=MAX_WINDOW, disjunctive=disjunctive)
-        records = [_v1_record(ds, list(page.columns), row, row["_id"], geometry_only) for row in page.results]
+        records = [_v1_record(ds, list(page.columns), row, row["_id"], geometry_only, with_dist) for row in page.results]
         if format in FEEDS:  # the same records, as a feed (facets have no place in one)
             return records_feed(format, records, [f for f in page.columns if f.name != geometry_only],
                                 title=ds.title, description=ds.description or "",
@@ -609,14 +671,17 @@ def v1_router(portal: str = "public") -> APIRouter:
             select, geometry_only = _geometry_kept(fields, visible, _record_geometry(visible))
         elif written in FORMATS and FORMATS[written].needs == GEO_TYPES:  # features, drawn from their writer's field
             select, geometry_only = _geometry_kept(fields, visible, geometry_field(visible))
+        dist = _dist_expression(request, visible)
         fmt, columns, batches, options = export_batches(
-            instance(request), ds, written, select=select, order_by=_order_by(sort, visible),
+            instance(request), ds, written, select=_with_dist(select, dist if v1_records else None),
+            order_by=_order_by(sort, visible, dist),
             options=options,
             refine=_prefixed(request, "refine."), exclude=_prefixed(request, "exclude."), where=where, text=text,
             timezone=timezone, disjunctive=_disjunctive(request),
             principal=principal, ip=request.client.host if request.client else None, record_ids=v1_records,
             limit=limit, offset=offset)
-        chunks = _v1_records_json(ds, columns, batches, timezone, geometry_only, geojson=written == "geojson") \
+        chunks = _v1_records_json(ds, columns, batches, timezone, geometry_only, geojson=written == "geojson",
+                                  dist=v1_records and dist is not None) \
             if v1_records else fmt.write(columns, batches, options)
         if padded:
             return ClosingStreamingResponse(_streamed_padding(chunks, callback), media_type="application/javascript",

@@ -71,8 +71,8 @@ from shapely.geometry import mapping, shape
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
 from portail.api.params import TIMEZONE, Param, params_of, query_route
-from portail.api.v1 import (MAX_WINDOW, Q, _conditions, _disjunctive, _order_by, _padded, _padding,
-                             _prefixed, _query, _v1_record)
+from portail.api.v1 import (MAX_WINDOW, Q, _conditions, _disjunctive, _dist_expression, _order_by, _padded,
+                             _padding, _prefixed, _query, _v1_record)
 from portail.api.v1_query import geo_field_of
 from portail.api.v1_series import Serie, read_series, select_items, serie_value
 from portail.catalog.models import Dataset
@@ -402,9 +402,10 @@ def add_geo_routes(router: APIRouter, portal: str) -> None:
         # Half a pixel: GEOS may move a ring's first corner by up to ~1.5 times the tolerance.
         tolerance = None if clusterprecision is None else _pixel(_in(clusterprecision, ZOOMS, "clusterprecision")) / 2
         selection = _selection(request, portal, principal, dataset, q, timezone, geo_field)
+        visible = fields_from_json(selection.ds.current.fields)
         page = query_records(request.app.state.instance, selection.ds,
                              select=f"{selection.column}, geo_digest({selection.column}) as geo_digest",
-                             order_by=_order_by(sort, fields_from_json(selection.ds.current.fields)),
+                             order_by=_order_by(sort, visible, _dist_expression(request, visible)),
                              limit=rows, max_limit=MAX_WINDOW, with_ids=True, **selection.filters)
         previews = []
         for row in page.results:
