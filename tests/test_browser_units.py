@@ -84,6 +84,9 @@ def test_map_popup_values_in_unit_and_decimals(page, server):
     # from zero (0,13 %), a fraction's 10 significant digits, a whole number under 10 000 ungrouped
     shown = dict(zip(popup.locator("th").all_text_contents(), map(read, popup.locator("td").all_text_contents())))
     assert shown["Taux"] == f"0,13{NBSP}%" and shown["Surface"] == f"34,75196557{NBSP}m²" and shown["Lots"] == f"4522{NBSP}lots"
+    page.select_option("#color-by", "montant")  # the legend's bounds, in the field's unit too
+    expect(page.locator("#map-legend li")).to_have_count(2)
+    assert [read(t) for t in page.locator("#map-legend li").all_text_contents()] == [f"0,25{NBSP}€", f"80 000,00{NBSP}€"]
     page.goto(server + "/explore/dataset/marches/table/?sort=objet")
     headers = page.locator("table.records thead th").all_text_contents()
     row = page.locator("table.records tbody tr", has_text="Voirie").locator("td").all_text_contents()

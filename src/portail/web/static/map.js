@@ -94,7 +94,8 @@
       for (let i = 2; i < color.length - 1; i += 2) entries.push([color[i + 1], color[i]]);
       entries.push([color[color.length - 1], text.other]);
     } else if (Array.isArray(color)) {
-      entries.push([color[4], `${color[3].toLocaleString(lang)}`], [color[8], `${color[7].toLocaleString(lang)}`]);
+      const bound = (v) => { const shown = measured(colorBy.value, v); return typeof shown === "number" ? shown.toLocaleString(lang) : shown; };
+      entries.push([color[4], bound(color[3])], [color[8], bound(color[7])]); // in the field's unit, as its popups
     }
     entries.forEach(([swatch, label]) => {
       const item = document.createElement("li");
