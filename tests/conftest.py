@@ -190,6 +190,24 @@ class HubTemplate:
         return home
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A home that ``build(home)`` makes once per test run, shared by the xdist workers as
+    ``hub_template`` is (the first to ask builds it under a lock, the others wait and find it
+    done), copied to this worker's own folder: each opens its own copy, as the catalogue names
+    version files relative to the store's folder. ``build`` closes what it opened."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # this run's folder, above each worker's own
+    folder, done = shared / name, shared / name / "built"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            build(folder / "home")
+            done.touch()  # last: a folder without it is a build that died, started again
+    return Path(shutil.copytree(folder / "home", tmp_path_factory.mktemp(name) / "home"))
+
+
 #: The settings the hub is installed with: references are joined, not paged (page files: tests/store).
 HUB_SETTINGS = {"page_files": False}
 

@@ -1,7 +1,9 @@
 """A real server process for tests that need one (browsers, real API clients, rate limits,
 OIDC redirects): uvicorn serving ``create_app`` over an instance home on a free port.
 
-One way to start a server in tests: ``with live_server(home) as base: ...``.
+One way to start a server in tests: ``with live_server(home) as base: ...``; and for the
+usual case, an instance with some files published then served:
+``with serve_published(home, Published(...), ...) as base: ...``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.conftest import Published
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,3 +62,16 @@ def live_server(home: Path, *, env: dict[str, str] | None = None, workers: int =
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextmanager
+def serve_published(home: Path, *datasets: Published, env: dict[str, str] | None = None) -> Iterator[str]:
+    """An instance at ``home`` with each dataset created, loaded and published
+    (``conftest.published_instance``: its title, metadata, labels and annotations set first),
+    then served by ``live_server``; yields its base URL."""
+    from tests.conftest import published_instance
+
+    instance = published_instance(home, *datasets)
+    instance.store.close()  # the server process opens its own
+    with live_server(home, env=env) as base:
+        yield base

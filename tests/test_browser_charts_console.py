@@ -10,9 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from portail.catalog import services
-from portail.operations import load_file
-from tests.live import live_server
+from tests.conftest import Published, logements_file
+from tests.live import serve_published
 from tests.test_browser import browser, page  # noqa: F401 - the browser and its French page, as fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -21,18 +20,9 @@ ANALYZE = "/explore/dataset/logements/analyze/"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, refdata):
-    from tests.conftest import make_instance
-
-    home = tmp_path_factory.mktemp("charts-console") / "home"
-    instance = make_instance(home)
-    with instance.session() as s:
-        services.create_dataset(s, "logements", "Logements sociaux financés à Paris", themes=["Logement"])
-        dataset = services.get_dataset(s, "logements")
-        services.set_field_override(s, dataset, "annee", label="Année")
-        services.set_field_override(s, dataset, "bs", label="Bailleur social")
-    load_file(instance, "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", publish=True)
-    instance.store.close()
-    with live_server(home) as base:
+    with serve_published(tmp_path_factory.mktemp("charts-console") / "home", Published(
+            "logements", logements_file(refdata), "Logements sociaux financés à Paris",
+            metadata={"themes": ["Logement"]}, labels={"annee": "Année", "bs": "Bailleur social"})) as base:
         yield base
 
 

@@ -9,9 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from portail.catalog import services
-from portail.operations import load_file
-from tests.live import live_server
+from tests.conftest import Published
+from tests.live import serve_published
 from tests.test_browser import AXE, browser, page  # noqa: F401 - the browser and its French page, as fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -19,17 +18,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, refdata):
-    from tests.conftest import make_instance
-
-    home = tmp_path_factory.mktemp("browser-columns") / "home"
-    instance = make_instance(home)
-    with instance.session() as s:
-        services.create_dataset(s, "senateurs", "Sénateurs", themes=["Administration"])
-        services.set_field_override(s, services.get_dataset(s, "senateurs"), "date_de_naissance",
-                                    label="Date de naissance")
-    load_file(instance, "senateurs", refdata / "elus" / "rne_elus-senateurs-sen.csv", publish=True)
-    instance.store.close()
-    with live_server(home) as base:
+    with serve_published(tmp_path_factory.mktemp("browser-columns") / "home", Published(
+            "senateurs", refdata / "elus" / "rne_elus-senateurs-sen.csv", "Sénateurs",
+            metadata={"themes": ["Administration"]}, labels={"date_de_naissance": "Date de naissance"})) as base:
         yield base
 
 

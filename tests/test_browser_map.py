@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from portail.catalog import services
-from portail.operations import load_file
-from tests.live import live_server
+from tests.conftest import Published
+from tests.live import serve_published
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,17 +34,10 @@ def places_csv() -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from tests.conftest import make_instance
-
     root = tmp_path_factory.mktemp("browser-map")
     (root / "lieux.csv").write_text(places_csv(), encoding="utf-8")
-    instance = make_instance(root / "home")
-    with instance.session() as s:
-        services.create_dataset(s, "lieux", "Lieux", license="ODbL")
-        services.set_field_override(s, services.get_dataset(s, "lieux"), "nom", label="Nom du lieu")
-    load_file(instance, "lieux", root / "lieux.csv", publish=True)
-    instance.store.close()
-    with live_server(root / "home") as base:
+    with serve_published(root / "home", Published("lieux", root / "lieux.csv", "Lieux", metadata={"license": "ODbL"},
+                                                  labels={"nom": "Nom du lieu"})) as base:
         yield base
 
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from portail.catalog import services
-from portail.operations import load_file
-from tests.live import live_server
+from tests.conftest import Published
+from tests.live import serve_published
 from tests.test_browser import browser, page  # noqa: F401 - the browser and its French page, as fixtures
 from tests.test_browser_sweep_fixes import PHONE, phone  # noqa: F401 - a phone's page of this module's server
 
@@ -19,18 +18,12 @@ LONG = "activitePrincipaleRegistreMetiersEtablissement"  # a SIRENE column: one 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from tests.conftest import make_instance
-
     tmp = tmp_path_factory.mktemp("browser-sweep3")
-    instance = make_instance(tmp / "home")
     rows = [f"{2000 + i % 25}-0{1 + i % 9}-1{i % 10};{'ABCDE'[i % 5]}{i % 7};{1000 * (i % 13)}" for i in range(200)]
     data = tmp / "etablissements.csv"
     data.write_text(f"date_creation;{LONG};effectif\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    with instance.session() as s:
-        services.create_dataset(s, "etablissements", "Établissements", themes=["Économie"])
-    load_file(instance, "etablissements", data, publish=True)
-    instance.store.close()
-    with live_server(tmp / "home") as base:
+    with serve_published(tmp / "home", Published("etablissements", data, "Établissements",
+                                                 metadata={"themes": ["Économie"]})) as base:
         yield base
 
 

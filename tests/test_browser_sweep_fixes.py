@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from portail.catalog import services
-from portail.operations import load_file
-from tests.live import live_server
+from tests.conftest import Published
+from tests.live import serve_published
 from tests.test_browser import browser  # noqa: F401 - the browser, as a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -17,19 +16,13 @@ PHONE = {"width": 375, "height": 740}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, refdata):
-    from tests.conftest import make_instance
-
     tmp = tmp_path_factory.mktemp("browser-sweep")
-    instance = make_instance(tmp / "home")
     # the first 60 programmes: their long geometries and the French export headers are what overflowed
     lines = (refdata / "logement" / "logements-sociaux-finances-a-paris.csv").read_text(encoding="utf-8-sig").splitlines()
     programmes = tmp / "logements.csv"
     programmes.write_text("\n".join(lines[:61]) + "\n", encoding="utf-8")
-    with instance.session() as s:
-        services.create_dataset(s, "logements", "Logements sociaux financés à Paris", themes=["Logement"])
-    load_file(instance, "logements", programmes, publish=True)
-    instance.store.close()
-    with live_server(tmp / "home") as base:
+    with serve_published(tmp / "home", Published("logements", programmes, "Logements sociaux financés à Paris",
+                                                 metadata={"themes": ["Logement"]})) as base:
         yield base
 
 

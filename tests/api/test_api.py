@@ -15,10 +15,15 @@ MGMT = "/api/management/v1"
 
 
 @pytest.fixture
-def client(instance):
+def client(request):
+    """An operator's client of a fresh empty instance; for a test that also asks for ``logement``,
+    the client of the one instance where the logements file was uploaded for this module (those
+    tests only read it: no load, delete or grant)."""
     from tests.conftest import operator_client
 
-    return operator_client(instance)
+    if "logement" in request.fixturenames:
+        return request.getfixturevalue("uploaded_logements")[0]
+    return operator_client(request.getfixturevalue("instance"))
 
 
 def upload(client, slug, name, content: bytes, publish=True):
@@ -26,15 +31,26 @@ def upload(client, slug, name, content: bytes, publish=True):
                        files={"file": (name, io.BytesIO(content), "text/csv")})
 
 
-@pytest.fixture
-def logement(client, refdata):
+@pytest.fixture(scope="module")
+def uploaded_logements(tmp_path_factory, refdata):
+    """The logements file created and uploaded through the management API once per module."""
+    from tests.conftest import make_instance, operator_client
+
+    instance = make_instance(tmp_path_factory.mktemp("api") / "home")
+    client = operator_client(instance)
     assert client.post(f"{MGMT}/datasets", json={"dataset_id": "logements", "title": "Logements sociaux",
                                                  "description": "Financés **à Paris**", "themes": ["Logement"],
                                                  "keywords": ["logement"], "license": "ODbL"}).status_code == 201
     content = (refdata / "logement" / "logements-sociaux-finances-a-paris.csv").read_bytes()
     response = upload(client, "logements", "logements.csv", content)
     assert response.status_code == 200, response.text
-    return response.json()
+    yield client, response.json()
+    instance.store.close()
+
+
+@pytest.fixture
+def logement(uploaded_logements):
+    return uploaded_logements[1]
 
 
 def test_catalog_and_dataset_shapes(client, logement):

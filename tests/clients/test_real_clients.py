@@ -18,10 +18,8 @@ import httpx
 import pandas
 import pytest
 
-from portail.catalog import services
-from portail.operations import load_file
-from tests.conftest import make_instance
-from tests.live import live_server
+from tests.conftest import Published
+from tests.live import serve_published
 
 pytestmark = pytest.mark.slow
 JS = Path(__file__).parent / "js"
@@ -36,20 +34,15 @@ def _rows(path: Path) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, refdata):
     home = tmp_path_factory.mktemp("clients") / "home"
-    instance = make_instance(home)
     source = refdata / "logement" / "logements-sociaux-finances-a-paris.csv"
-    with instance.session() as s:
-        services.create_dataset(s, DATASET, "Logements sociaux financés à Paris", themes=["Logement"])
-        services.create_dataset(s, "grand", "Plus de dix mille lignes")
-    load_file(instance, DATASET, source, publish=True)
     big = tmp_path_factory.mktemp("big") / "grand.csv"
     with big.open("w", encoding="utf-8") as f:
         f.write("n;code;libelle\n")
         for n in range(12_345):
             f.write(f"{n};{n % 97:05d};ligne {n}\n")
-    load_file(instance, "grand", big, publish=True)
-    instance.store.close()
-    with live_server(home) as base:
+    with serve_published(home, Published(DATASET, source, "Logements sociaux financés à Paris",
+                                         metadata={"themes": ["Logement"]}),
+                         Published("grand", big, "Plus de dix mille lignes")) as base:
         yield base, _rows(source)
 
 

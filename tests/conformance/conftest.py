@@ -29,15 +29,24 @@ ANNOTATIONS = {
 
 @pytest.fixture(scope="session")
 def portal(tmp_path_factory, refdata) -> TestClient:
-    from tests.conftest import make_instance
+    """Built once per run, each xdist worker serving its own copy (``conftest.built_once``): no
+    case writes to it."""
+    from tests.conftest import built_once, make_instance
 
-    instance = make_instance(tmp_path_factory.mktemp("conformance") / "home")
-    for slug, relative in FILES.items():
-        with instance.session() as s:
-            dataset = services.create_dataset(s, slug, slug)
-            for name, annotations in ANNOTATIONS.get(slug, {}).items():
-                services.set_field_override(s, dataset, name, annotations=annotations)
-        load_file(instance, slug, refdata / relative, publish=True)
+    def build(home: Path) -> None:
+        instance = make_instance(home)
+        try:
+            for slug, relative in FILES.items():
+                with instance.session() as s:
+                    dataset = services.create_dataset(s, slug, slug)
+                    for name, annotations in ANNOTATIONS.get(slug, {}).items():
+                        services.set_field_override(s, dataset, name, annotations=annotations)
+                load_file(instance, slug, refdata / relative, publish=True)
+        finally:
+            instance.store.close()
+            instance.catalog.kw["bind"].dispose()
+
+    instance = make_instance(built_once(tmp_path_factory, "conformance", build))
     with TestClient(create_app(instance)) as client:  # one event loop for the whole suite, not one per request
         yield client
     instance.store.close()

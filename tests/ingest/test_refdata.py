@@ -82,8 +82,9 @@ def load_expected(instance, refdata, expected: Expected):
     return result, location
 
 
-def check(instance, refdata, expected: Expected):
-    result, location = load_expected(instance, refdata, expected)
+def check(instance, refdata, expected: Expected, loaded=None):
+    """``loaded``: the (result, location) of a load already made of ``expected`` (else loaded here)."""
+    result, location = loaded or load_expected(instance, refdata, expected)
     assert result.report.rows == expected.rows
     types = {f.name: f.type for f in result.report.fields}
     assert {name: types.get(name) for name in expected.types} == expected.types
@@ -100,9 +101,27 @@ def test_reference_csv_files(instance, refdata, expected):
     check(instance, refdata, expected)
 
 
+#: The commune contours (~35,000 shapes, the longest load here), loaded once for the two tests that read them.
+CONTOURS = OTHER_FILES[7]
+
+
+@pytest.fixture(scope="module")
+def contours(tmp_path_factory, refdata):
+    """An instance where CONTOURS was loaded, with that load's (result, location): only read."""
+    from tests.conftest import make_instance
+
+    instance = make_instance(tmp_path_factory.mktemp("contours") / "home")
+    yield instance, load_expected(instance, refdata, CONTOURS)
+    instance.store.close()
+
+
 @pytest.mark.parametrize("expected", OTHER_FILES, ids=lambda e: e.path.split("/")[-1])
-def test_reference_spreadsheet_json_and_geo_files(instance, refdata, expected):
-    check(instance, refdata, expected)
+def test_reference_spreadsheet_json_and_geo_files(request, refdata, expected):
+    if expected is CONTOURS:
+        instance, loaded = request.getfixturevalue("contours")
+        check(instance, refdata, expected, loaded)
+    else:
+        check(request.getfixturevalue("instance"), refdata, expected)
 
 
 def test_every_tabular_or_geographic_reference_file_is_covered(refdata):
@@ -112,9 +131,9 @@ def test_every_tabular_or_geographic_reference_file_is_covered(refdata):
     assert present == listed
 
 
-def test_commune_contours_land_where_expected(instance, refdata):
+def test_commune_contours_land_where_expected(contours):
     """Geometry survives the load: Paris's contour contains Notre-Dame, Ajaccio's is in Corsica."""
-    _, location = load_expected(instance, refdata, OTHER_FILES[7])
+    instance, (_, location) = contours
     rows = instance.store.query(location, "SELECT code, ST_Contains(geo_shape, ST_Point(2.3499, 48.8530)) AS nd, "
                                           "ST_Y(ST_Centroid(geo_shape)) AS lat FROM records WHERE code IN ('75056', '2A004') "
                                           "ORDER BY code").to_pylist()
