@@ -126,6 +126,9 @@ def test_expressions_use_javas_math_functions_as_documented(client, rows):
         "g": ("signum(nb_plai - 5) * max(nb_plai, nb_pls) + min(1, nb_pls)",
               lambda r: float((r["nb_plai"] > 5) - (r["nb_plai"] < 5)) * max(r["nb_plai"], r["nb_pls"])
               + min(1, r["nb_pls"])),
+        # Java's Math.round: floor(x + 0.5), so -2.5 is -2 (halves up, not away from zero)
+        "o": ("round(nb_plai - nb_pls / 2 - 5.5) + ROUND(0 - nb_pls / 2)",
+              lambda r: math.floor(r["nb_plai"] - r["nb_pls"] / 2 - 5.5 + 0.5) + math.floor(-r["nb_pls"] / 2 + 0.5)),
     }
     params = {k: v for name, (expr, _) in series.items() for k, v in ((f"y.{name}.func", "SUM"), (f"y.{name}.expr", expr))}
     points = get(client, dataset="logements", x="arrdt", **params)

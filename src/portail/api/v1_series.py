@@ -38,13 +38,15 @@ QUANTILES = "QUANTILES"
 #: v1's expression functions (Java's ``Math``, names case-insensitive) and the ODSQL function
 #: each is; the rest of the documented list (``time``, ``random``, ``ulp``, ``IEEEremainder``) is
 #: refused by name. ``max``/``min`` of two numbers are ODSQL's ``greatest``/``least`` (ODSQL's
-#: ``max``/``min`` aggregate).
+#: ``max``/``min`` aggregate). Java's ``round`` is ``floor(x + 0.5)`` (``-2.5`` → ``-2``), which
+#: ``_CLOSING`` completes; ODSQL's ``round`` would take halves away from zero.
 _CALLABLE = {**{name: name for name in ("abs", "floor", "ceil", "round", "sqrt", "cbrt", "pow", "exp", "log10", "sin",
                                         "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "rint",
                                         "hypot")},
              "log": "ln", "todegrees": "degrees", "toradians": "radians", "signum": "sign", "max": "greatest",
-             "min": "least"}
-_CALLED = frozenset(_CALLABLE.values())
+             "min": "least", "round": "floor"}
+#: What a call's closing parenthesis is preceded by, per v1 name (``round(x)``: ``floor(x + 0.5)``).
+_CLOSING = {"round": ["+", "0.5"]}
 _TOKEN = re.compile(r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<op>[-+*/(),]))")
 
 
@@ -73,7 +75,8 @@ def odsql_expression(text: str, parameter: str) -> str:
         return invalid_parameter(f"Invalid value for {parameter} API parameter: {text!r} was found but {detail}.")
 
     out: list[str] = []
-    calls: list[bool] = []  # per open parenthesis: does it hold a function's arguments?
+    calls: list[list[str] | None] = []  # per open parenthesis: None, or a call's (what its ")" follows)
+    called: list[str] | None = None  # the call whose "(" comes next
     position, end = 0, len(text.rstrip())
     while position < end:
         match = _TOKEN.match(text, position)
@@ -91,17 +94,19 @@ def odsql_expression(text: str, parameter: str) -> str:
                 if match["name"].lower() not in _CALLABLE:
                     raise refuse(f"{match['name']}() is not available; the functions are {', '.join(sorted(_CALLABLE))}")
                 out.append(_CALLABLE[match["name"].lower()])
+                called = _CLOSING.get(match["name"].lower(), [])
             else:
                 out.append(quote_name(match["name"]))
         else:
             op = match["op"]
             if op == "(":
-                calls.append(bool(out) and out[-1] in _CALLED)
+                calls.append(called)
+                called = None
             elif op == ")":
                 if not calls:
                     raise refuse("balanced parentheses are expected")
-                calls.pop()
-            elif op == "," and not (calls and calls[-1]):
+                out.extend(calls.pop() or [])
+            elif op == "," and not (calls and calls[-1] is not None):
                 raise refuse("commas only between a function's arguments are expected")
             out.append(op)
     if calls or not out:
