@@ -94,7 +94,9 @@ def test_v1_q_equals_is_an_exact_match_and_rows_minus_one_takes_all(client, rows
     assert len(every["records"]) == every["nhits"] == sum(r["bs"] == "RIVP" for r in rows)
     window = client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": -1, "start": 4000}).json()
     assert len(window["records"]) == len(rows) - 4000
-    assert client.get("/api/records/1.0/search/", params={"dataset": "logements", "rows": -2}).status_code == 400
+    for bad, named in (({"rows": -2}, "rows"), ({"start": -1}, "start")):  # a negative number named, not the window
+        answer = client.get("/api/records/1.0/search/", params={"dataset": "logements", **bad})
+        assert answer.status_code == 400 and f"for {named} API parameter: -" in answer.json()["error"], answer.text
     catalogue = client.get("/api/datasets/1.0/search/", params={"rows": -1}).json()
     assert len(catalogue["datasets"]) == catalogue["nhits"] == client.get(
         "/api/explore/v2.1/catalog/datasets", params={"limit": 0}).json()["total_count"]

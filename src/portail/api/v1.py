@@ -584,7 +584,11 @@ def v1_router(portal: str = "public") -> APIRouter:
                        callback, csv_separator, use_labels_for_header):
         if rows == -1:  # "all": apps listing a city's stations send it; as many as the window holds
             rows = max(MAX_WINDOW - start, 0)
-        if rows < 0 or start < 0 or start + rows > MAX_WINDOW:
+        for name, value, expected in (("rows", rows, "a number from 0, or -1 for all,"), ("start", start, "a number from 0")):
+            if value < 0:  # said as such: "start + rows must be <= 10000" read as a window too wide
+                raise invalid_parameter(f"Invalid value for {name} API parameter: {value} was found but {expected} "
+                                        "is expected.")
+        if start + rows > MAX_WINDOW:
             raise invalid_parameter(f"Invalid value for rows/start: start + rows must be <= {MAX_WINDOW}.")
         if len(params_of(request).getlist("dataset")) > 1:
             raise invalid_parameter("Invalid value for dataset API parameter: one dataset is expected "
