@@ -221,7 +221,8 @@ def _prefiltered(target: exp.Expression, term: str, match: exp.Expression) -> ex
 
 
 def _fuzziness(word: str) -> int:
-    """Opendatasoft's search(): Levenshtein distance 2 past 5 characters, 1 past 2, else exact."""
+    """Opendatasoft's search(): edit distance 2 past 5 characters, 1 past 2, else exact (a swap
+    of two adjacent letters one edit, as Lucene counts it: ``fulltext.Match``)."""
     return 2 if len(word) > 5 else 1 if len(word) > 2 else 0
 
 
