@@ -424,6 +424,10 @@ def test_v1_q_language_field_queries_and_boolean_operators(client, rows, tmp_pat
     assert nhits("NOT annee:2010") == count(lambda r: r["annee"] != "2010")
     assert nhits("(annee:2010 OR annee:2011) paris") == nhits("annee:2010 OR annee:2011")  # every row says Paris
     assert nhits("annee:[2005 TO 2007]") == count(lambda r: 2005 <= int(r["annee"]) <= 2007)
+    # ``*`` an open bound, as in Lucene's ranges (``[2019 TO *]``: since 2019); was a 400
+    assert nhits("annee:[2015 TO *]") == count(lambda r: int(r["annee"]) >= 2015) > 0
+    assert nhits("annee:[* TO 2004]") == count(lambda r: int(r["annee"]) <= 2004) > 0
+    assert nhits("annee:[* TO *]") == count(lambda r: r["annee"].strip() != "")
     assert nhits("#null(commentaires)") == count(lambda r: not r["commentaires"].strip())
     assert nhits('#exact(bs, "RIVP") annee<2005') == count(lambda r: r["bs"] == "RIVP" and int(r["annee"]) < 2005)
     assert nhits("http://example.org") == 0  # no field named http: a search of its words
@@ -435,6 +439,7 @@ def test_v1_q_language_field_queries_and_boolean_operators(client, rows, tmp_pat
     dated = TestClient(create_app(published_instance(tmp_path / "home", annotated(tmp_path))))
     january = dated.get("/api/records/1.0/search/", params={"dataset": "mv", "q": "d:[2020 TO 2020/01]"}).json()
     assert dated.get("/api/records/1.0/search/", params={"dataset": "mv", "q": "d>2020"}).json()["nhits"] == 1  # 2021-03-01
+    assert dated.get("/api/records/1.0/search/", params={"dataset": "mv", "q": "d:[2021 TO *]"}).json()["nhits"] == 1
     expected = [line.split(";")[4] for line in ANNOTATED_CSV.splitlines()[1:]]
     assert january["nhits"] == sum(1 for d in expected if d.startswith("2020-01")) == 3  # to the end of January
 

@@ -3,7 +3,7 @@
 v1 apps write ``q`` as words and ``"phrases"`` (full text), field queries (``annee:2010``,
 ``annee>=2010``, ``nom=="Paris"``, ``insee_dep-01`` or ``siren=552100554`` (exact, as
 Opendatasoft's query language documents ``==``, ``-`` (written without spaces, after a field
-name: ``jean-pierre`` stays words) and ``=``; scripts looking a company up send it), ``date:[2019 TO 2020]``, dates
+name: ``jean-pierre`` stays words) and ``=``; scripts looking a company up send it), ``date:[2019 TO 2020]`` (``*`` an open bound, as in Lucene's ranges: ``[2019 TO *]``), dates
 as ``YYYY[/MM[/DD]]``; ``ville:lyon`` on a text field is a search of its words, case and
 accents aside, as Opendatasoft's query language documents it ("a normalized token query") and
 ods-widgets' text search restricted to a field sends what the reader typed),
@@ -162,13 +162,13 @@ def _period(f: Field, text: str) -> tuple[str, str | None] | None:
 def _field_query(f: Field, op: str, value: str) -> str:
     name = quote_name(f.name)
     ranged = _RANGE.fullmatch(value)
-    if ranged and op == ":":  # inclusive bounds; a partial date bound spans its period
-        first, last = (_period(f, part) for part in ranged.groups())
-        low = first[0] if first else _value(f, ranged.group(1))
-        if last and last[1] is None:  # up to the end of time
-            return f"({name} >= {low})"
-        high = f"< {last[1]}" if last else f"<= {_value(f, ranged.group(2))}"
-        return f"({name} >= {low} and {name} {high})"
+    if ranged and op == ":":  # inclusive bounds; a partial date bound spans its period; ``*`` is open (Lucene's)
+        first, last = (None if part == "*" else _period(f, part) for part in ranged.groups())
+        low = None if ranged.group(1) == "*" else first[0] if first else _value(f, ranged.group(1))
+        high = None if ranged.group(2) == "*" or (last and last[1] is None) else \
+            f"< {last[1]}" if last else f"<= {_value(f, ranged.group(2))}"  # a period to the end of time: open
+        bounds = [f"{name} >= {low}"] * (low is not None) + [f"{name} {high}"] * (high is not None)
+        return f"({' and '.join(bounds)})" if bounds else f"({name} is not null)"
     period = _period(f, value)
     if period is not None:
         start, end = period
