@@ -501,3 +501,28 @@ def test_catalog_facets_honour_facet_disjunctive_and_hierarchical(tree_client):
                                              "state": "refined", "facets": []}]  # a leaf, as on datasets
     flat = groups(facet="theme", refine="theme:Territoires")
     assert flat["theme"] == []  # without the option a refine is the whole value
+
+
+def test_full_text_reads_the_description_words_not_its_html(tmp_path):
+    """A description is Markdown, written as HTML (``description``, as Opendatasoft's): full text
+    reads its words (``description_text``), so a tag, an attribute or an entity matches nothing
+    ("strong", "href", "amp" and a link's "https" matched every dataset with bold, a link or "&")."""
+    from tests.conftest import Published, published_instance, semicolon_csv
+
+    instance = published_instance(tmp_path / "home", *(
+        Published(slug, semicolon_csv(tmp_path / f"{slug}.csv", [{"n": "1"}]), slug, metadata={"description": text})
+        for slug, text in (("liens", "Voir **le** [site](https://example.org/x) & Co"), ("brut", "Tableau simple"))))
+    client = TestClient(create_app(instance))
+
+    def found(**params) -> list[str]:
+        answer = client.get(URL, params={"limit": 100, **params})
+        assert answer.status_code == 200, answer.text
+        return sorted(ids(answer.json()))
+
+    for markup in ("strong", "href", "amp", "https", "example", "p"):
+        assert found(where=f'"{markup}"') == [] and found(where=f'search(*, "{markup}")') == [], markup
+        assert client.get("/api/datasets/1.0/search/", params={"q": markup}).json()["nhits"] == 0, markup
+    assert found(where='"site"') == found(where='"voir le site"') == ["liens"]
+    assert found(where='"tableau"') == ["brut"]
+    assert client.get(f"{URL}/liens").json()["metas"]["default"]["description"].startswith("<p>Voir <strong>")  # as written
+    instance.store.close()

@@ -31,6 +31,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from html.parser import HTMLParser
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
@@ -80,7 +81,7 @@ def _template(template: str, name: str, type: FieldType = FieldType.TEXT) -> tup
 TEMPLATES = ("dcat", "explore")
 
 #: (name, type, multivalued, where the value comes from: the dataset object, metas.default,
-#: another template of metas, or the texts of its fields)
+#: another template of metas, the texts of its fields, or its description's text)
 _COLUMNS: list[tuple[str, FieldType, bool, str]] = [
     ("dataset_id", FieldType.TEXT, False, "top"), ("dataset_uid", FieldType.TEXT, False, "top"),
     ("has_records", FieldType.BOOLEAN, False, "top"), ("data_visible", FieldType.BOOLEAN, False, "top"),
@@ -101,7 +102,7 @@ _COLUMNS: list[tuple[str, FieldType, bool, str]] = [
     *[_template("explore", name, FieldType.INT if name != "popularity_score" else FieldType.DOUBLE)
       for name in EXPLORE_METAS],
     ("fields", FieldType.JSON, False, "top"), ("attachments", FieldType.JSON, False, "top"),
-    ("fields_text", FieldType.TEXT, True, "fields"),
+    ("fields_text", FieldType.TEXT, True, "fields"), ("description_text", FieldType.TEXT, False, "text"),
     ("alternative_exports", FieldType.JSON, False, "top"), ("metas", FieldType.JSON, False, "top"),
 ]
 #: Other names of a column: ``datasetid`` is v2.0's name of ``dataset_id``, which the QGIS plugin
@@ -112,8 +113,11 @@ ALIASES = {"datasetid": "dataset_id"}
 #: features, licence, uid) hold a handful of values shared by most datasets: ``"Paris"`` would
 #: match every dataset through ``Europe/Paris``. They stay fields that ``where`` can name.
 #: ``fields_text`` (Portail's, not Opendatasoft's) holds the names, labels and descriptions of
-#: the fields the caller sees, so that "siret" finds the datasets with such a column.
-SEARCHED = ("dataset_id", "title", "description", "theme", "keyword", "publisher", "fields_text")
+#: the fields the caller sees, so that "siret" finds the datasets with such a column; and
+#: ``description_text`` (Portail's too) the description's words, not its HTML (``description``,
+#: as Opendatasoft writes it): "strong", "href", "amp" or "https" matched every dataset whose
+#: description had bold, a link or an ampersand.
+SEARCHED = ("dataset_id", "title", "description_text", "theme", "keyword", "publisher", "fields_text")
 #: The facets of the catalogue when none is asked for.
 DEFAULT_FACETS = ("features", "modified", "publisher", "keyword", "theme", "language")
 
@@ -146,10 +150,43 @@ def _raw(obj: dict[str, Any], name: str, source: str) -> Any:
         return obj["metas"]["default"].get(name)
     if source in TEMPLATES:
         return (obj["metas"].get(source) or {}).get(name.split(".", 1)[1])
+    if source == "text":
+        return html_text(obj["metas"]["default"].get("description"))
     if source == "fields":
         return [text for f in obj.get("fields") or [] for text in (f.get("name"), f.get("label"), f.get("description"))
                 if text]
     return obj.get(name)
+
+
+class _TextParser(HTMLParser):
+    """The text of some HTML: its characters, entities decoded, a space at each block's edge."""
+
+    INLINE = frozenset({"a", "abbr", "b", "code", "em", "i", "s", "small", "span", "strong", "sub", "sup", "u"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag not in self.INLINE:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.handle_starttag(tag, [])
+
+
+def html_text(html: str | None) -> str | None:
+    """The words of an HTML description as a reader sees them (``<p>Voir <a href="…">le
+    site</a> &amp; Co</p>``: ``Voir le site & Co``), for full text."""
+    if not html:
+        return None
+    parser = _TextParser()
+    parser.feed(html)
+    parser.close()
+    return " ".join("".join(parser.parts).split()) or None
 
 
 def _cell(value: Any, type: FieldType, multivalued: bool) -> Any:
