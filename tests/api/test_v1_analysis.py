@@ -132,6 +132,10 @@ def test_expressions_use_javas_math_functions_as_documented(client, rows):
     }
     params = {k: v for name, (expr, _) in series.items() for k, v in ((f"y.{name}.func", "SUM"), (f"y.{name}.expr", expr))}
     points = get(client, dataset="logements", x="arrdt", **params)
+    for wrong in ("round()", "round(nb_plai, 1)", "round(nb_plai,)"):  # Java's round takes one argument
+        answer = client.get("/api/records/1.0/analyze/", params={"dataset": "logements", "x": "arrdt",
+                                                                 "y.s.func": "SUM", "y.s.expr": wrong})
+        assert answer.status_code == 400 and "round() takes one argument" in answer.json()["error"], (wrong, answer.text)
     numbers = [{k: int(r[k]) for k in ("nb_plai", "nb_pls", "nb_logmt_total")} | {"arrdt": int(r["arrdt"])} for r in rows]
     by_arrdt = grouped(numbers, lambda r: r["arrdt"], lambda r: r)
     assert [p["x"] for p in points] == sorted(by_arrdt)

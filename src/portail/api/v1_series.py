@@ -105,7 +105,12 @@ def odsql_expression(text: str, parameter: str) -> str:
             elif op == ")":
                 if not calls:
                     raise refuse("balanced parentheses are expected")
-                out.extend(calls.pop() or [])
+                closing = calls.pop() or []
+                if closing and out[-1] == "(":  # round(): completed, it would read "floor(+ 0.5)"
+                    raise refuse("round() takes one argument")
+                out.extend(closing)
+            elif op == "," and calls and calls[-1]:  # a completed call (round) takes one argument, as Java's
+                raise refuse("round() takes one argument")
             elif op == "," and not (calls and calls[-1] is not None):
                 raise refuse("commas only between a function's arguments are expected")
             out.append(op)
