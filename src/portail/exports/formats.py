@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 import re
 import shutil
@@ -268,12 +269,13 @@ def _multivalued(f: Field, array: pa.Array) -> bool:
 def joined_lists(fields: list[Field], batch: pa.RecordBatch, separator: str) -> pa.RecordBatch:
     """A batch with its multivalued texts (stored as written, ``a; b``) joined by the request's
     ``list_separator``: every text format writes the values the JSON output lists
-    (``isotext.multivalued_lists``), joined alike."""
+    (``isotext.multivalued_lists``), joined alike. Columns beyond the fields (the record ids
+    iCalendar asks, ``ExportFormat.extra``) are kept as they are."""
     if not any(_multivalued(f, array) for f, array in zip(fields, batch.columns)):
         return batch
-    return pa.RecordBatch.from_arrays(
-        [isotext.multivalued_joined(array, f.annotations["multivalued"], separator) if _multivalued(f, array) else array
-         for f, array in zip(fields, batch.columns)], names=batch.schema.names)
+    joined = [isotext.multivalued_joined(array, f.annotations["multivalued"], separator) if _multivalued(f, array)
+              else array for f, array in zip(fields, batch.columns)]
+    return pa.RecordBatch.from_arrays(joined + batch.columns[len(joined):], names=batch.schema.names)
 
 
 def _coordinate(array: pa.Array) -> pa.Array:
@@ -586,19 +588,25 @@ _OGR_OPTIONS = {
 
 
 def dbf_names(names: list[str]) -> list[str]:
-    """Shapefile attribute names: a DBF name holds 10 characters, compared without case. Names
-    that collide once cut end in ``_2``, ``_3``… within their 10 characters: GDAL would rename
-    the second one itself, and the values written under the first name were lost."""
+    """Shapefile attribute names: a DBF name holds 10 bytes (UTF-8 here, ``ENCODING``), compared
+    without case; a name is cut on a character boundary (cut mid-character, GDAL could not open
+    the file). Names that collide once cut end in ``_2``, ``_3``… within their 10 bytes: GDAL
+    would rename the second one itself, and the values written under the first name were lost."""
     taken: set[str] = set()
     unique = []
     for name in names:
-        candidate, number = name[:10], 1
+        candidate, number = _utf8_prefix(name, 10), 1
         while candidate.lower() in taken:
             number += 1
-            candidate = name[:10 - len(f"_{number}")] + f"_{number}"
+            candidate = _utf8_prefix(name, 10 - len(f"_{number}")) + f"_{number}"
         taken.add(candidate.lower())
         unique.append(candidate)
     return unique
+
+
+def _utf8_prefix(text: str, size: int) -> str:
+    """The longest start of ``text`` of at most ``size`` UTF-8 bytes, whole characters only."""
+    return text.encode()[:size].decode("utf-8", "ignore")
 
 
 def _ogr_writer(fmt: str) -> Writer:
@@ -644,6 +652,8 @@ def _ogr_file(fmt: str, fields: list[Field], batches: Iterator[pa.RecordBatch], 
         # its spatial index would put the features in its own order, and holds no empty one
         creation = {"layer_options": {"SPATIAL_INDEX": "NO"}}
     tables = (_ogr_table(fmt, fields, batch, options, transformer) for batch in _or_empty(fields, batches, "wkb"))
+    if fmt in _EXACT_INTEGERS:
+        tables = _exact_integers(fmt, tables, directory)
     failures: list[BaseException] = []
     try:
         pyogrio.write_arrow(_one_schema(tables, failures), target, driver=driver, geometry_name="geometry",
@@ -660,6 +670,48 @@ def _ogr_file(fmt: str, fields: list[Field], batches: Iterator[pa.RecordBatch], 
             if part != archive and part.suffix.lower() in (".shp", ".shx", ".dbf", ".prj", ".cpg"):
                 zipped.write(part, part.name)
     return archive
+
+
+#: The integers a format's field holds as they are, (lowest, highest): KML has no 64-bit integer
+#: (GDAL declared such a field a string) and GDAL writes a real with 15 significant digits, so an
+#: integer is written there as a real below 10**15 in magnitude; a DBF integer is 18 characters
+#: wide, its sign included (GDAL turned a field holding a longer one into reals: 10**18 + 7 came
+#: back 10**18).
+_EXACT_INTEGERS = {"kml": (-10 ** 15, 10 ** 15), "shp": (-10 ** 17, 10 ** 18)}
+
+
+def _exact_integers(fmt: str, tables: Iterator[pa.Table], directory: Path) -> Iterator[pa.Table]:
+    """The tables with their integer columns as the format holds them whole: as numbers (reals
+    in KML) when every value of the export is within ``_EXACT_INTEGERS``, else as text, the
+    digits kept (a double held 2**53 + 1 as 2**53, and KML's int64 → float64 cast refused it:
+    a 500). The whole export decides a column's type, so the tables are spooled to an Arrow file
+    in ``directory`` first, on disk rather than in memory, then read back a batch at a time."""
+    first = next(tables)
+    integers = [name for name, kind in zip(first.column_names, first.schema.types) if pa.types.is_int64(kind)]
+    if not integers:
+        yield first
+        yield from tables
+        return
+    lowest, highest = _EXACT_INTEGERS[fmt]
+    narrow = pa.float64() if fmt == "kml" else pa.int64()
+    spool, wide = directory / "integers-spool.arrow", set()
+    with pa.OSFile(str(spool), "wb") as sink, pa.ipc.new_file(sink, first.schema) as writer:
+        for table in itertools.chain([first], tables):
+            table = table.cast(first.schema)
+            for name in integers:
+                column = table.column(name)
+                if name not in wide and pc.any(pc.or_(pc.greater_equal(column, highest),
+                                                      pc.less_equal(column, lowest))).as_py():
+                    wide.add(name)
+            writer.write_table(table)
+    with pa.OSFile(str(spool), "rb") as source:
+        reader = pa.ipc.open_file(source)
+        count = reader.num_record_batches  # none for an empty export: its empty table then
+        for table in (pa.Table.from_batches([reader.get_batch(i)]) for i in range(count)) if count else [first.slice(0, 0)]:
+            for name in integers:
+                table = table.set_column(table.column_names.index(name), name,
+                                         table.column(name).cast(pa.string() if name in wide else narrow))
+            yield table
 
 
 def _one_schema(tables: Iterator[pa.Table], failures: list[BaseException]) -> pa.RecordBatchReader:
@@ -705,10 +757,6 @@ def _ogr_table(fmt: str, fields: list[Field], batch: pa.RecordBatch, options: Ex
         elif fmt == "kml" and pa.types.is_date(array.type):
             # KML has no date type: GDAL wrote its own text (2024/03/01), not ISO 8601 as /records
             array = array.cast(pa.string())
-        elif fmt == "kml" and pa.types.is_int64(array.type):
-            # KML has no 64-bit integer: GDAL declared the field a string. A double
-            # holds every integer to 2**53, written without a fraction.
-            array = array.cast(pa.float64())
         names.append(shown[f.name])
         arrays.append(array)
     if fmt == "shp":

@@ -11,7 +11,10 @@ comments) is written after the sheets. Text is written in its cell (``inlineStr`
 shared-strings table would hold every distinct text until the end.
 
 Values are written as xlsxwriter wrote them: numbers, booleans, dates and datetimes (the
-request's local time: Excel has no zones) as Excel serial numbers with a date format, points as
+request's local time: Excel has no zones) as Excel serial numbers with a date format, except
+where Excel would change them: a date or datetime before 1900-01-01 (Excel has no earlier day)
+as ISO 8601 text, as ``/records`` writes it, and an integer of 10**15
+or more in magnitude (Excel keeps 15 significant digits) as text of its digits; points as
 ``lat,lon`` text, text a spreadsheet would run as a formula with Excel's hidden quote prefix,
 control characters with Excel's ``_xHHHH_`` escape. A cell holds 32,767 characters: a longer
 value (a detailed shape's GeoJSON) is left out, its cell empty with a comment giving its length,
@@ -77,9 +80,15 @@ _SHEET_HEAD = (_DECLARATION + f'<worksheet xmlns="{_MAIN}" xmlns:r="{_RELATIONSH
 #: underscore escaped (``_x005F_``), else Excel would read it as that character.
 _EXCEL_ESCAPED = re.compile("_(?=x[0-9a-fA-F]{4}_)|[\x00-\x08\x0b-\x1f\ufffe\uffff]")
 #: Excel's serial number of 1970-01-01. Excel takes 1900 for a leap year: its day 60 is a
-#: 29 February that never was, and the days before 1900-03-01 count one less.
+#: 29 February that never was, and the days before 1900-03-01 count one less. It has no day
+#: before 1900-01-01 (its serial 1; a negative serial shows as ####, and readers took 1850-06-01,
+#: written -18110, for 1850-05-31): a date or datetime before 1900-01-01 is ISO 8601 text.
 _UNIX_EPOCH = 25_569
 _FIRST_MARCH_1900 = 61
+_FIRST_DAY = 2 - _UNIX_EPOCH  # 1900-01-01 (serial 1, one less than its count), in days since 1970-01-01
+#: Excel keeps 15 significant digits of a number: an integer from 10**15 on (in magnitude) is
+#: written as text, its digits whole.
+_EXACT = 10 ** 15
 
 
 def write_xlsx(header: list[str], fields: list[Field], batches: Iterator[pa.RecordBatch], *, timezone: str,
@@ -321,14 +330,19 @@ def _column(f: Field, array: pa.Array, timezone: str, formula: re.Pattern[str]) 
     if pa.types.is_boolean(kind):
         return _wrapped(pc.if_else(array, "1", "0"), ' t="b"><v>')
     if pa.types.is_integer(kind):
-        return _wrapped(pc.cast(array, pa.string()), "><v>")
+        cells = _wrapped(pc.cast(array, pa.string()), "><v>")
+        return _as_text(cells, pc.or_(pc.greater_equal(array, _EXACT), pc.less_equal(array, -_EXACT)),
+                        lambda: pc.cast(array, pa.string()), formula)
     if pa.types.is_floating(kind):
         return _numbers(pc.cast(array, pa.float64()))
     if pa.types.is_date(kind):
         days = pc.cast(pc.cast(array, pa.date32()), pa.int32()).cast(pa.float64())
-        return _wrapped(pc.cast(_serial(days), pa.string()), f' s="{_DATE}"><v>')
+        cells = _wrapped(pc.cast(_serial(days), pa.string()), f' s="{_DATE}"><v>')
+        return _as_text(cells, pc.less(days, _FIRST_DAY), lambda: pc.cast(pc.cast(array, pa.date32()), pa.string()))
     if pa.types.is_timestamp(kind):
-        return _wrapped(pc.cast(_serial(_local_days(array, timezone)), pa.string()), f' s="{_DATETIME}"><v>')
+        days = _local_days(array, timezone)
+        cells = _wrapped(pc.cast(_serial(days), pa.string()), f' s="{_DATETIME}"><v>')
+        return _as_text(cells, pc.less(days, _FIRST_DAY), lambda: _instants(array, timezone))
     texts = array.to_pylist() if pa.types.is_string(kind) or pa.types.is_large_string(kind) else \
         [None if v is None else str(v) for v in array.to_pylist()]
     return [None if text is None else _text_cell(text, formula) for text in texts]
@@ -359,9 +373,25 @@ def _local_days(array: pa.Array, timezone: str) -> pa.Array:
 
 
 def _serial(days: pa.Array) -> pa.Array:
-    """Days since 1970-01-01 as Excel's serial numbers, one less before 1900-03-01."""
+    """Days since 1970-01-01 as Excel's serial numbers, one less before 1900-03-01 (days before
+    1900-01-01 are text)."""
     serial = pc.add(days, _UNIX_EPOCH)
     return pc.if_else(pc.less(serial, _FIRST_MARCH_1900), pc.subtract(serial, 1), serial)
+
+
+def _as_text(cells: list[Cell], which: pa.Array, texts, formula: re.Pattern[str] | None = None) -> list[Cell]:
+    """``cells`` with those ``which`` marks replaced by text cells of ``texts()`` (computed only
+    when some are: rare)."""
+    if not pc.any(which).as_py():
+        return cells
+    replaced = texts().to_pylist()
+    return [_text_cell(text, formula) if marked else cell
+            for cell, marked, text in zip(cells, which.to_pylist(), replaced)]
+
+
+def _instants(array: pa.Array, timezone: str) -> pa.Array:
+    """Instants as ISO 8601 text, as ``/records`` writes them (in the request's zone)."""
+    return isotext.instants(array, ZoneInfo(timezone))
 
 
 def _text_cell(text: str, formula: re.Pattern[str] | None) -> Cell:
