@@ -18,6 +18,7 @@ from portail.catalog import services
 from portail.store import fulltext, postings
 from portail.store.duckdb_store import index_path
 from tests.conftest import Published, make_instance, published_instance
+from tests.api.test_full_text_rules import _q, _where  # the same "lieux" dataset's calls
 from tests.search_oracle import damerau_levenshtein
 
 ROWS = [  # n, nom
@@ -26,8 +27,6 @@ ROWS = [  # n, nom
     (3, "Saint-Étienne"),
     (4, "Villefranche-sur-Saône"),
 ]
-RECORDS = "/api/explore/v2.1/catalog/datasets/lieux/records"
-V1 = "/api/records/1.0/search/"
 
 
 @pytest.fixture(scope="module", params=["indexed", "unindexed"])
@@ -47,18 +46,6 @@ def client(request, tmp_path_factory):
         instance = make_instance(folder / "home")
     yield request.param, TestClient(create_app(instance))
     instance.store.close()
-
-
-def _where(client: TestClient, where: str) -> list[int]:
-    answer = client.get(RECORDS, params={"where": where, "select": "n", "order_by": "n", "limit": 100})
-    assert answer.status_code == 200, answer.text
-    return [r["n"] for r in answer.json()["results"]]
-
-
-def _q(client: TestClient, q: str) -> list[int]:
-    answer = client.get(V1, params={"dataset": "lieux", "q": q, "rows": 100, "fields": "n"})
-    assert answer.status_code == 200, answer.text
-    return sorted(r["fields"]["n"] for r in answer.json()["records"])
 
 
 @pytest.mark.parametrize("text, expected", [
