@@ -259,3 +259,23 @@ def test_a_ring_left_open_is_closed_in_wkt_as_in_geojson():
     for bad in ("POLYGON((1 2))", "POINT(1)", "nothing", "POLYGON((a b, c d, e f))"):
         with pytest.raises(ValueError):
             parse_geometry(bad)
+
+
+@pytest.mark.parametrize("where", [
+    "within_distance(geo, geom'POINT(2.35 95)', 10000km)",  # lat and lon swapped, or a typo: past the pole
+    "intersects(geo, geom'POLYGON((2 48, 3 48, 3 95, 2 48))')",
+    '''intersects(geo, geom'{"type": "Point", "coordinates": [2.35, -91]}')''',
+    "in_bbox(geo, 100, 2, 48, 3)",
+    "in_bbox(geo, 48, 2, -95.5, 3)",
+])
+def test_a_latitude_past_a_pole_is_refused_not_wrapped(con, where):
+    """A latitude beyond ±90 is a mistake said as one (a 400 on the API), not read "modulo the
+    sphere": within 10,000 km of latitude 95 answered nearly every record. Longitudes past ±180
+    still wrap (a map's view across the antimeridian sends them)."""
+    with pytest.raises(ODSQLError) as error:
+        ids(con, where)
+    assert "90" in error.value.message and "where" in error.value.message
+
+
+def test_a_longitude_past_180_still_wraps(con):
+    assert ids(con, "in_bbox(geo, -90, -540, 90, 540)") == ids(con, "geo is not null")

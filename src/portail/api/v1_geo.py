@@ -294,10 +294,12 @@ def _bounds(request: Request, selection: _Selection) -> dict[str, Any]:
     return {"count": count, "bbox": box, "geometries": geometries}
 
 
-#: The western and eastern hemispheres as ODSQL geometries, reaching past the poles and ±180°
-#: (a geometry on their outer edges lies within); the prime meridian is their common edge.
-_HEMISPHERES = ("geom'POLYGON((-181 -91, 0 -91, 0 91, -181 91, -181 -91))'",
-                "geom'POLYGON((0 -91, 181 -91, 181 91, 0 91, 0 -91))'")
+#: The western and eastern hemispheres as ODSQL geometries, reaching past ±180° (a geometry on
+#: that outer edge lies within) and to the poles (a latitude past them is refused; a point on a
+#: pole itself lies in neither, and the box stays the plain one); the prime meridian is their
+#: common edge.
+_HEMISPHERES = ("geom'POLYGON((-181 -90, 0 -90, 0 90, -181 90, -181 -90))'",
+                "geom'POLYGON((0 -90, 181 -90, 181 90, 0 90, 0 -90))'")
 
 
 def _across(request: Request, selection: _Selection, box: list[float], count: int) -> list[float]:

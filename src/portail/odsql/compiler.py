@@ -227,6 +227,9 @@ class _Compiler:
     def _geom(self, node: ast.GeomLiteral) -> Typed:
         try:
             geometry = literals.parse_geometry(node.text)
+        except literals.LatitudeError:
+            raise self.error("Invalid geometry literal: a latitude beyond -90 to 90 (longitude comes first, "
+                             "then latitude).") from None
         except ValueError:
             raise self.error("Invalid geometry literal: expected WKT, GeoJSON or WKB, longitude first.") from None
         wkt = literals.geometry_wkt(geometry)

@@ -876,6 +876,10 @@ def _distance(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
 
 def _in_bbox(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     target, lat1, lon1, lat2, lon2 = args
+    for lat in (lat1, lat2):  # a latitude past a pole is a mistake (lat and lon swapped): said, not read
+        if lat.constant and isinstance(lat.value, (int, float)) and not -90 <= lat.value <= 90:
+            raise ctx.error(f"in_bbox() takes latitudes from -90 to 90 ({lat.value} given): "
+                            "in_bbox(geo, lat1, lon1, lat2, lon2).")
     if target.kind is Kind.POINT:
         # Same answer as intersecting the envelope (edges included), as plain comparisons the
         # engine vectorises instead of building a geometry per row: ~10x faster on millions,

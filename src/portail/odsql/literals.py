@@ -178,6 +178,10 @@ def shift_now(base: datetime, params: dict[str, int]) -> datetime:
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 
 
+class LatitudeError(ValueError):
+    """A geometry with a latitude past a pole: lat and lon swapped, most often."""
+
+
 def parse_geometry(text: str) -> shapely.Geometry:
     """A ``geom'…'`` literal: WKT, a GeoJSON geometry (or Feature), or hex WKB; lon before lat; a
     polygon's ring left open is closed, whichever the notation."""
@@ -201,8 +205,11 @@ def parse_geometry(text: str) -> shapely.Geometry:
         raise ValueError(f"not a geometry: {text!r}") from error
     if geometry is None or geometry.is_empty:
         raise ValueError(f"empty geometry: {text!r}")
-    if not all(math.isfinite(c) and abs(c) <= MAX_COORDINATE for c in shapely.get_coordinates(geometry).ravel()):
+    coordinates = shapely.get_coordinates(geometry)
+    if not all(math.isfinite(c) and abs(c) <= MAX_COORDINATE for c in coordinates.ravel()):
         raise ValueError(f"geometry with coordinates that are no degrees: {text!r}")
+    if any(abs(lat) > 90 for lat in coordinates[:, 1]):  # longitude first: a latitude past a pole is lat and lon swapped
+        raise LatitudeError(f"geometry with a latitude beyond ±90 (longitude comes first, then latitude): {text!r}")
     if not geometry.is_valid:
         # A self-intersecting ring, or parts overlapping: the engine's predicates disagree on
         # such a shape (a point "within" it but not "intersecting" it, answers depending on the
@@ -212,7 +219,8 @@ def parse_geometry(text: str) -> shapely.Geometry:
 
 
 #: The largest coordinate a literal may hold, in degrees: longitudes past ±180 wrap (a client
-#: may write -358 for 2), but a value of 1e308 made distances NaN, which JSON cannot carry.
+#: may write -358 for 2: a map's view past the antimeridian), but a value of 1e308 made
+#: distances NaN, which JSON cannot carry. Latitudes stay within ±90 (``parse_geometry``).
 MAX_COORDINATE = 1e6
 
 
