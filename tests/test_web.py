@@ -47,7 +47,7 @@ def test_home_lists_themes_latest_largest_and_totals(client):
     assert '<html lang="fr">' in html and "Données de test" in html
     assert "Administration <span>(2)</span>" in html and "Sénateurs" in html
     assert "Interne" not in html  # internal-only datasets stay off the public portal
-    assert "<strong>4 618</strong> enregistrements publiés" in html  # 4 174 + 348 + 96
+    assert "<strong>4\u202f618</strong> enregistrements publiés" in html  # 4 174 + 348 + 96
     assert "Pas encore de compteur de consultations" in html
     largest = html.split('id="h-largest"')[1]
     assert largest.index("Logements sociaux") < largest.index("Sénateurs") < largest.index("Départements")
@@ -89,7 +89,7 @@ def test_dataset_tabs_at_opendatasoft_urls(client):
     for tab in ("table", "map", "analyze", "export", "api"):
         assert f'/explore/dataset/logements/{tab}/"' in info
     table = client.get("/explore/dataset/logements/table/", params={"sort": "-nb_logmt_total", "page": 2}).text
-    assert "4 174 enregistrements" in table and "Page 2 sur 167" in table and 'aria-sort="descending"' in table
+    assert "4\u202f174 enregistrements" in table and "Page 2 sur 167" in table and 'aria-sort="descending"' in table
     cells = re.findall(r"<tbody>(.*?)</tbody>", table, re.S)[-1]
     assert cells.count("<tr>") == 25
     totals = [int(n.replace(" ", "")) for n in re.findall(r"<td>(\d[\d ]*)</td>", cells)]
@@ -106,7 +106,7 @@ def test_dataset_tabs_at_opendatasoft_urls(client):
 def test_one_filter_state_drives_table_facets_export_map_and_console(client):
     params = {"refine.bs": "RIVP", "q": "rue"}
     table = client.get("/explore/dataset/logements/table/", params=params).text
-    count = int(re.search(r'id="records-count" role="status">([\d ]+) enregistrements', table).group(1).replace(" ", ""))
+    count = int(re.search(r'id="records-count" role="status">([\d\u202f]+) enregistrements', table).group(1).replace("\u202f", ""))
     api = client.get("/api/explore/v2.1/catalog/datasets/logements/records",
                      params={"refine": "bs:RIVP", "qv1": "rue", "limit": 0}).json()
     assert count == api["total_count"] and 0 < count < 783
@@ -134,7 +134,7 @@ def test_table_facets_refine_exclude_dates_and_record_detail(client):
     exclude = unescape(re.search(r'href="(\?exclude\.bs=RIVP)"', table).group(1))
     refined = client.get("/explore/dataset/logements/table/" + refine).text
     excluded = client.get("/explore/dataset/logements/table/" + exclude).text
-    assert "783 enregistrements" in refined and f"{4174 - 783:,}".replace(",", " ") + " enregistrements" in excluded
+    assert "783 enregistrements" in refined and f"{4174 - 783:,}".replace(",", "\u202f") + " enregistrements" in excluded
     # the date hierarchy: years, then the months of a refined year
     years = client.get("/explore/dataset/senateurs/table/").text
     assert 'href="?refine.date_de_naissance=1950"' in years
@@ -201,7 +201,7 @@ def test_filter_state_round_trip():
 def test_localised_numbers_dates_and_complete_strings():
     from datetime import date
 
-    assert format_number(1234567, "fr") == "1 234 567" and format_number(1234567, "en") == "1,234,567"
+    assert format_number(1234567, "fr") == "1\u202f234\u202f567" and format_number(1234567, "en") == "1,234,567"
     assert format_number(3.5, "fr") == "3,5" and format_date(date(2025, 3, 12), "fr") == "12 mars 2025"
     assert format_number(0.004, "fr") == "0,004" and format_number(48.85661234, "en") == "48.85661234"  # never rounded away
     assert format_date(date(2025, 3, 12), "en") == "March 12, 2025"
@@ -500,7 +500,7 @@ def test_the_search_box_finds_the_words_a_visitor_begins(client):
     boulevards, which the API's bare string "boulev" (whole words only, as the reference reads
     it) does not."""
     table = client.get("/explore/dataset/logements/table/", params={"q": "boulev"}).text
-    count = int(re.search(r'id="records-count" role="status">([\d ]+) enregistrements', table).group(1).replace(" ", ""))
+    count = int(re.search(r'id="records-count" role="status">([\d\u202f]+) enregistrements', table).group(1).replace("\u202f", ""))
     records = "/api/explore/v2.1/catalog/datasets/logements/records"
     assert count == client.get(records, params={"qv1": "boulev", "limit": 0}).json()["total_count"] > 0
     assert count == client.get(records, params={"where": 'search(*, "boulev")', "limit": 0}).json()["total_count"]
@@ -513,7 +513,7 @@ def test_the_search_box_reads_phrases_and_field_queries_as_v1_q(client):
     phrase as its words anywhere and ``bs:RIVP`` as two words."""
     def count(q: str) -> int:
         table = client.get("/explore/dataset/logements/table/", params={"q": q}).text
-        return int(re.search(r'id="records-count" role="status">([\d ]+) enregistrement', table).group(1).replace(" ", ""))
+        return int(re.search(r'id="records-count" role="status">([\d\u202f]+) enregistrement', table).group(1).replace("\u202f", ""))
 
     records = "/api/explore/v2.1/catalog/datasets/logements/records"
     assert count("bs:RIVP") == client.get(records, params={"refine": "bs:RIVP", "limit": 0}).json()["total_count"] > 0
@@ -535,7 +535,7 @@ def test_a_pasted_paragraph_searches_its_first_words(client):
     assert client.get(records, params={"where": " ".join(["rue"] * MAX_SEARCH_WORDS).join('""')}).status_code == 200
     table = client.get("/explore/dataset/logements/table/", params={"q": " ".join(["rue"] * 600)})
     assert table.status_code == 200
-    count = int(re.search(r'id="records-count" role="status">([\d ]+) enregistrements', table.text).group(1).replace(" ", ""))
+    count = int(re.search(r'id="records-count" role="status">([\d\u202f]+) enregistrements', table.text).group(1).replace("\u202f", ""))
     assert count == client.get(records, params={"where": 'search(*, "rue")', "limit": 0}).json()["total_count"] > 0
 
 

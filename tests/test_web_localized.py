@@ -42,8 +42,8 @@ def test_table_and_record_cells_in_the_page_language(client):
     fields = [f["name"] for f in client.get("/api/explore/v2.1/catalog/datasets/communes").json()["fields"]]
     french = dict(zip(fields, first_row(client.get(TABLE, params={"sort": "population"}).text)))
     assert french["code_insee"] == "01001" and french["code_postal"] == "01400" and french["siren"] == "012345678"
-    assert french["population"] == '<data value="12345">12 345</data>'
-    assert french["surface"] == '<data value="1234.5">1 234,5</data>'
+    assert french["population"] == '<data value="12345">12\u202f345</data>'
+    assert french["surface"] == '<data value="1234.5">1\u202f234,5</data>'
     assert french["annee"] == '<data value="2023">2023</data>'  # a year, not 2 023
     assert french["id_programme"] == '<data value="2000011">2000011</data>'  # a key people copy
     assert french["jour"] == '<time datetime="2023-01-04">4 janvier 2023</time>'
@@ -63,7 +63,7 @@ def test_table_and_record_cells_in_the_page_language(client):
     table = client.get(TABLE, params={"sort": "-population"}).text
     link = unescape(re.search(r'href="(\?[^"]*record=[0-9a-f]{40})#record-title"', table).group(1))
     record = client.get(TABLE + link).text.split('id="record-title"')[1].split("</section>")[0]
-    assert '<data value="12350">12 350</data>' in record and "4 mai 2023 à 15:45:05 CEST" in record
+    assert '<data value="12350">12\u202f350</data>' in record and "4 mai 2023 à 15:45:05 CEST" in record
     assert "<td>01001</td>" in record and "<td>012345678</td>" in record
 
 
@@ -73,7 +73,7 @@ def test_the_api_and_exports_keep_raw_values(client):
     assert records[0]["population"] == 12345 and records[0]["jour"] == "2023-01-04"
     assert records[0]["code_insee"] == "01001"
     csv = client.get("/api/explore/v2.1/catalog/datasets/communes/exports/csv").text
-    assert "12345" in csv and "12 345" not in csv and "2023-01-04" in csv and "janvier" not in csv
+    assert "12345" in csv and "12\u202f345" not in csv and "2023-01-04" in csv and "janvier" not in csv
 
 
 def test_date_facet_months_are_named_and_keep_their_values(client):

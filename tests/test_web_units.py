@@ -45,8 +45,8 @@ def cells(html: str) -> list[list[str]]:
 def test_table_cells_in_unit_and_decimals(client):
     fr = cells(client.get(TABLE, params={"sort": "objet"}).text)
     assert fr[1] == ["Sport", f"0,25{NBSP}€", f"24{NBSP}mois", "7"]
-    assert fr[2] == ["Voirie", f"1 234,50{NBSP}€", f"12{NBSP}mois", "12 345"]  # ``lots``: no annotation, as before
-    assert fr[3] == ["Écoles", f"80 000,00{NBSP}€", f"12{NBSP}mois", "3"]
+    assert fr[2] == ["Voirie", f"1\u202f234,50{NBSP}€", f"12{NBSP}mois", "12\u202f345"]  # ``lots``: no annotation, as before
+    assert fr[3] == ["Écoles", f"80\u202f000,00{NBSP}€", f"12{NBSP}mois", "3"]
     en = cells(client.get(TABLE, params={"sort": "objet", "lang": "en"}).text)
     assert en[2] == ["Voirie", f"1,234.50{NBSP}€", f"12{NBSP}mois", "12,345"]
     assert '<data value="1234.5">' in client.get(TABLE).text  # the stored value, for whoever copies it
@@ -57,7 +57,7 @@ def test_record_view_in_unit_and_decimals(client):
     record = client.get("/api/explore/v2.1/catalog/datasets/marches/records",
                         params={"where": 'objet = "Voirie"', "select": "objet"}).json()["results"][0]
     ids = re.findall(r'id="detail-([^"]+)"', client.get(TABLE, params={"sort": "objet"}).text)
-    for lang, amount in (("fr", f"1 234,50{NBSP}€"), ("en", f"1,234.50{NBSP}€")):
+    for lang, amount in (("fr", f"1\u202f234,50{NBSP}€"), ("en", f"1,234.50{NBSP}€")):
         html = client.get(TABLE, params={"sort": "objet", "record": ids[2], "lang": lang}).text
         view = re.search(r'<section class="record".*?</section>', html, re.S).group(0)
         rows = dict((unescape(re.sub(r"<[^>]+>", "", th)).strip(), unescape(re.sub(r"<[^>]+>", "", td)).strip())
@@ -93,7 +93,7 @@ def test_decimals_round_the_exact_value_half_away_from_zero():
     number keeps its digits (a float format changed them), a tie goes away from zero, no ``-0``."""
     from portail.web.i18n import format_number
 
-    assert format_number(9007199254740993, "fr", 0) == "9 007 199 254 740 993"
+    assert format_number(9007199254740993, "fr", 0) == "9\u202f007\u202f199\u202f254\u202f740\u202f993"
     assert format_number(12345678901234567, "en", 2) == "12,345,678,901,234,567.00"
     assert format_number(0.125, "fr", 2) == "0,13"
     assert format_number(2.5, "fr", 0) == "3" and format_number(-2.5, "en", 0) == "-3"
