@@ -23,8 +23,9 @@ def server(tmp_path_factory):
     from tests.conftest import make_instance
 
     root = tmp_path_factory.mktemp("browser-units")
-    rows = ["objet;montant;duree;taux;surface;lots;geo_point_2d", "Voirie;1234.5;12;0.125;34.7519655732477;4522;45.76, 4.83",
-            "Écoles;80000;24;;;;45.764, 4.83", "Sport;0.25;24;;;;45.768, 4.83"]
+    rows = ["objet;montant;duree;taux;surface;lots;annee;geo_point_2d",
+            "Voirie;1234.5;12;0.125;34.7519655732477;4522;2001;45.76, 4.83",
+            "Écoles;80000;24;;;;2019;45.764, 4.83", "Sport;0.25;24;;;;2024;45.768, 4.83"]
     (root / "marches.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     instance = make_instance(root / "home")
     with instance.session() as s:
@@ -64,6 +65,9 @@ def test_chart_values_in_unit_and_decimals(page, server):
     page.goto(server + ANALYZE + "&chart.y=sum&chart.yfield=montant&lang=en")
     page.wait_for_selector("#chart[data-state=ready]")
     assert chart_values(page)["Voirie"] == f"1,234.50{NBSP}€"
+    page.goto(server + "/explore/dataset/marches/analyze/?chart.type=column&chart.x=duree&chart.y=sum&chart.yfield=montant")
+    page.wait_for_selector("#chart[data-state=ready]")  # a number X in its unit too, as its cells
+    assert set(chart_values(page)) == {f"12{NBSP}mois", f"24{NBSP}mois"}
     page.goto(server + ANALYZE + "&chart.y=count")  # a count is of records: no unit
     page.wait_for_selector("#chart[data-state=ready]")
     assert chart_values(page)["Voirie"] == "1"
@@ -87,6 +91,9 @@ def test_map_popup_values_in_unit_and_decimals(page, server):
     page.select_option("#color-by", "montant")  # the legend's bounds, in the field's unit too
     expect(page.locator("#map-legend li")).to_have_count(2)
     assert [read(t) for t in page.locator("#map-legend li").all_text_contents()] == [f"0,25{NBSP}€", f"80 000,00{NBSP}€"]
+    page.select_option("#color-by", "annee")  # a year is never grouped, as in its cells
+    expect(page.locator("#map-legend li").first).to_have_text("2001")
+    assert page.locator("#map-legend li").all_text_contents() == ["2001", "2024"]
     page.goto(server + "/explore/dataset/marches/table/?sort=objet")
     headers = page.locator("table.records thead th").all_text_contents()
     row = page.locator("table.records tbody tr", has_text="Voirie").locator("td").all_text_contents()

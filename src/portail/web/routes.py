@@ -107,13 +107,14 @@ def number_text(value: int | float, field: Field, lang: str) -> str:
 
 
 def number_formats(fields: list[Field]) -> dict[str, dict[str, Any]]:
-    """The annotated number fields' ``unit`` and ``decimals``, for the map's popups and the
-    chart's values (``static/*.js``), which write them as ``number_text`` does; ``group_from``:
-    from what size a whole number is grouped (``grouped``'s rule, which reads the field's name)."""
+    """How each number field's values are written, for the map's popups and legend and the
+    chart's values (``static/numbers.js``), as ``number_text`` writes the cells: ``unit`` and
+    ``decimals`` as annotated, ``group_from`` from what size a whole number is grouped
+    (``grouped``'s rule, which reads the field's name: a year's never)."""
     formats = {}
     for f in fields:
-        unit, decimals = number_format(f)
-        if unit is not None or decimals is not None:
+        if f.type in (FieldType.INT, FieldType.DOUBLE):
+            unit, decimals = number_format(f)
             group_from = 0 if f.type == FieldType.DOUBLE else 10_000 if grouped(f, 10_000) else None
             formats[f.name] = {"unit": unit, "decimals": decimals, "group_from": group_from}
     return formats

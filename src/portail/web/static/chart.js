@@ -17,15 +17,13 @@
   // Numbers as the page's language writes them ("6 000" in French): ECharts writes English ("6,000").
   const numbers = new Intl.NumberFormat(lang);
   const number = (v) => (v === null || v === undefined || v === "-" ? "—" : numbers.format(v));
-  // The Y values of a field's sum, mean… in the field's unit and decimals, as the table writes its
-  // cells ("80 000 €", routes.number_text; data-units: routes.number_formats); a count is bare.
+  // The Y values of a field's sum, mean… and the X values of a number field as the table writes
+  // its cells ("80 000 €", numbers.js; data-units: routes.number_formats); a count is bare.
   const units = JSON.parse(d.units || "{}");
-  const measured = (cfg.y === "count" || !cfg.yfield ? null : units[cfg.yfield]) || {};
-  const fixed = measured.decimals === null || measured.decimals === undefined ? numbers
-    : new Intl.NumberFormat(lang, { minimumFractionDigits: measured.decimals, maximumFractionDigits: measured.decimals,
-      signDisplay: "negative" }); // rounded as the table's cells are: half away from zero, no "-0"
-  const inUnit = (text) => (measured.unit && text !== "—" ? `${text}\u00a0${measured.unit}` : text);
-  const yValue = (v) => inUnit(v === null || v === undefined || v === "-" ? "—" : fixed.format(v)); // tooltips, data table
+  const measured = (cfg.y === "count" || !cfg.yfield ? null : units[cfg.yfield]) || null;
+  const inUnit = (text) => (measured && measured.unit && text !== "—" ? `${text}\u00a0${measured.unit}` : text);
+  const yValue = (v) => (v === null || v === undefined || v === "-" ? "—" // tooltips, data table
+    : measured ? window.portailNumber(Number(v), measured, lang) : number(v));
   const yTick = (v) => inUnit(number(v)); // the value axis: its unit, not the decimals of each tick
   const quote = (name) => "`" + name.replace(/[\\`]/g, "\\$&") + "`";
   // A pie draws one slice per X value: a series would cut each into several slices of the same name.
@@ -60,7 +58,10 @@
   function url(path, params) {
     return d.api + path + "?" + [new URLSearchParams(params).toString(), d.filters].filter(Boolean).join("&");
   }
-  const label = (v) => (v === null || v === undefined ? "—" : String(v));
+  const shown = (field) => (v) => (v === null || v === undefined ? "—"
+    : typeof v === "number" && units[field] ? window.portailNumber(v, units[field], lang) : String(v));
+  const label = shown(cfg.x); // an X value (36 mois, 2001: a year is never grouped)
+  const seriesLabel = shown(series);
 
   function fillTable(rows) {
     const table = document.getElementById("chart-table");
@@ -74,13 +75,13 @@
     const body = table.createTBody();
     rows.forEach((r) => {
       const row = body.insertRow();
-      [label(r.x)].concat(series ? [label(r.s)] : [], [yValue(Number(r.y))]).forEach((v) => { row.insertCell().textContent = v; });
+      [label(r.x)].concat(series ? [seriesLabel(r.s)] : [], [yValue(Number(r.y))]).forEach((v) => { row.insertCell().textContent = v; });
     });
   }
 
   function option(rows) {
     const xs = [...new Set(rows.map((r) => label(r.x)))];
-    const names = series ? [...new Set(rows.map((r) => label(r.s)))].slice(0, 20) : [""];
+    const names = series ? [...new Set(rows.map((r) => seriesLabel(r.s)))].slice(0, 20) : [""];
     const kind = { column: "bar", bar: "bar", line: "line", area: "line", pie: "pie", scatter: "scatter" }[cfg.type] || "bar";
     // No ECharts aria: its English description would replace the page's localized aria-label
     // (the data table is the chart's text alternative).
@@ -90,7 +91,7 @@
       return Object.assign(base, { series: [{ type: "pie", radius: "65%", data: rows.map((r) => ({ name: label(r.x), value: Number(r.y) })) }] });
     }
     const drawn = names.map((name) => {
-      const byX = new Map(rows.filter((r) => !series || label(r.s) === name).map((r) => [label(r.x), Number(r.y)]));
+      const byX = new Map(rows.filter((r) => !series || seriesLabel(r.s) === name).map((r) => [label(r.x), Number(r.y)]));
       return { name: name, type: kind, areaStyle: cfg.type === "area" ? {} : undefined, stack: cfg.type === "area" && series ? "all" : undefined,
         data: xs.map((x) => (byX.has(x) ? byX.get(x) : null)) };
     });

@@ -94,7 +94,7 @@
       for (let i = 2; i < color.length - 1; i += 2) entries.push([color[i + 1], color[i]]);
       entries.push([color[color.length - 1], text.other]);
     } else if (Array.isArray(color)) {
-      const bound = (v) => { const shown = measured(colorBy.value, v); return typeof shown === "number" ? shown.toLocaleString(lang) : shown; };
+      const bound = (v) => String(measured(colorBy.value, v));
       entries.push([color[4], bound(color[3])], [color[8], bound(color[7])]); // in the field's unit, as its popups
     }
     entries.forEach(([swatch, label]) => {
@@ -165,17 +165,8 @@
     }
   }
 
-  function measured(key, value) {
-    const format = units[key];
-    if (!format || typeof value !== "number") return value;
-    // as routes.number_text writes a cell: the publisher's decimals (rounded half away from zero,
-    // no "-0"), else a fraction's 10 significant digits, whole numbers grouped from `group_from`
-    const options = format.decimals !== null
-      ? { minimumFractionDigits: format.decimals, maximumFractionDigits: format.decimals, signDisplay: "negative" }
-      : !Number.isInteger(value) ? { maximumSignificantDigits: 10 }
-      : { useGrouping: format.group_from !== null && Math.abs(value) >= format.group_from };
-    const written = value.toLocaleString(lang, options);
-    return format.unit ? `${written}\u00a0${format.unit}` : written;
+  function measured(key, value) { // as the table's cells (numbers.js)
+    return units[key] && typeof value === "number" ? window.portailNumber(value, units[key], lang) : value;
   }
   function recordTable(properties) {
     const table = document.createElement("table");
