@@ -55,7 +55,11 @@ def test_titles_say_the_search_the_filters_nothing_found_and_the_error(client):
     refused = client.get("/explore/?q=(")
     assert refused.status_code == 400 and title(refused.text).startswith("Erreur – Recherche « ( » – Catalogue")
     bad = client.get(TABLE + "?refine.nochamp=x")
-    assert bad.status_code == 400 and title(bad.text) == "Erreur – Tableau · Établissements · Portail open data"
+    assert bad.status_code == 400 and title(bad.text) == "Erreur – 1 filtre – Tableau · Établissements · Portail open data"
+    # a dataset's page says its search and filters too, as the catalogue's
+    assert title(client.get(TABLE + "?q=zzzz").text) == "Recherche « zzzz » – aucun résultat – Tableau · Établissements · Portail open data"
+    assert title(client.get(TABLE.replace("table", "analyze") + "?q=15&refine.annee=2020&lang=en").text).startswith(
+        "Search “15” – 1 filter – ")
     assert title_parts("fr", "logement", 0, 2, 40, False) == ["Recherche « logement »", "page 2"]
     assert title_parts("en", "", 2, 1, 0, False) == ["2 filters", "no results"]
 
