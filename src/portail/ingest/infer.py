@@ -108,7 +108,9 @@ CASTS: dict[tuple[FieldType, str], str] = {
     (FieldType.DATE, "iso"): f"try_strptime({_T}, '%Y-%m-%d')::DATE",
     (FieldType.DATE, "dmy"): f"coalesce(try_strptime({_T}, '%d/%m/%Y'), try_strptime({_T}, '%Y-%m-%d'))::DATE",
     (FieldType.DATE, "mdy"): f"coalesce(try_strptime({_T}, '%m/%d/%Y'), try_strptime({_T}, '%Y-%m-%d'))::DATE",
-    (FieldType.DATETIME, ""): f"CASE WHEN regexp_matches({_T}, '(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
+    # An offset follows a time: the ``-05`` ending ``2020-01-05`` is a day, and the date a local midnight.
+    (FieldType.DATETIME, ""): f"CASE WHEN regexp_matches({_T}, "
+                              f"':[0-9]{{2}}([.][0-9]+)? ?(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
                               f"THEN try_cast({_T} AS TIMESTAMPTZ) "
                               f"ELSE timezone(__tz__, coalesce(try_cast({_T} AS TIMESTAMP), {_DMY_DT})) END",
     (FieldType.GEO_POINT_2D, ""): f"CASE WHEN regexp_full_match({_T}, '{_RE_POINT}') THEN ST_Point("
@@ -246,13 +248,20 @@ _FITS: dict[tuple[FieldType, str], str] = {
     (FieldType.DOUBLE, "comma"): _full_match(_RE_INT, _RE_DOT, _RE_COMMA),
     (FieldType.DOUBLE, "grouped"): _full_match(_RE_INT, _RE_COMMA, _RE_GROUPED),
     (FieldType.BOOLEAN, ""): _IS_BOOL,
+    # Dates too: their casts read ``05/01/20`` as year 20 and ``2020-1-5``, which classify as text.
+    # A value of the right shape that is no date (``31/02/2020``) fits, fails the cast and is
+    # reported as rejected, as it is when the sample is the whole file.
+    (FieldType.DATE, "iso"): _full_match(_RE_ISO_DATE),
+    (FieldType.DATE, "dmy"): _full_match(_RE_ISO_DATE, _RE_DMY),
+    (FieldType.DATE, "mdy"): _full_match(_RE_ISO_DATE, _RE_MDY),
+    (FieldType.DATETIME, ""): _full_match(_RE_ISO_DATE, _RE_ISO_DT, _RE_FR_DT),
 }
 
 
 def _misfit(inferred: Inferred) -> str | None:
     """The condition, on a trimmed non-empty non-marker value, of *not* fitting what the sample
-    decided: numbers and booleans by the classification's patterns (an integer must not have a
-    leading zero), other types by their cast (it fails only on misfits). None when only a full
+    decided: numbers, booleans and dates by the classification's patterns (an integer must not
+    have a leading zero), other types by their cast (it fails only on misfits). None when only a full
     classification can tell (empty sample, text)."""
     if inferred.type == FieldType.TEXT:
         return None

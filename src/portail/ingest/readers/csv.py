@@ -57,9 +57,9 @@ _FRENCH_UTF8 = re.compile(rb"[\xc2\xc3\xc5][\x80-\xbf]|\xe2[\x80-\xbf]{2}")
 def detect_encoding(path: Path) -> str:
     """``utf-8-sig``, ``utf-8``, ``utf-16``, ``cp1252`` or ``latin-1``, decided on every byte.
 
-    A file that is not UTF-8 but holds UTF-8 French text mixes encodings (lines appended by
-    another program): it is refused at its first line that is not UTF-8, since any single
-    encoding would turn part of it into mojibake."""
+    A file that is not UTF-8 but holds UTF-8 French text, or starts with a UTF-8 BOM, mixes
+    encodings (lines appended by another program): it is refused at its first line that is not
+    UTF-8, since any single encoding would turn part of it into mojibake."""
     with open(path, "rb") as handle:
         head = handle.read(4)
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -68,7 +68,7 @@ def detect_encoding(path: Path) -> str:
         decoder = codecs.getincrementaldecoder("utf-8")()
         cp1252_possible = True
         utf8 = True
-        utf8_text = False
+        utf8_text = head.startswith(codecs.BOM_UTF8)  # the BOM says UTF-8, as French text in UTF-8 does
         offset = 0
         while chunk := handle.read(CHUNK):
             if b"\x00" in chunk:

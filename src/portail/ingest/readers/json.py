@@ -20,6 +20,10 @@ by line (bounded memory), documents only up to ``PY_DIAGNOSE_BYTES``; beyond tha
 own position is reported. A JSON Lines line ending with a comma (``{"a": 1},``, an array cut
 into lines) is refused: JSON Lines has no separator, and accepting one would accept whatever
 sits after it.
+
+A record that is no object is refused, naming its line (JSON Lines) or element (array): a
+``null`` too, which DuckDB would read as a record of nulls. Keys differing only by case
+(``a`` and ``A``) are refused: DuckDB's names are case-insensitive, so it cannot stage both.
 """
 
 from __future__ import annotations
@@ -149,6 +153,51 @@ def _record_fields(path: Path, layout: Layout) -> list[tuple[str, str]]:
     return _describe(path, layout, f"SELECT unnest({_path_expression(layout.path)}, max_depth := 2) FROM {scan}")
 
 
+def _check_records(path: Path, layout: Layout, labels: list[str]) -> None:
+    """Refuse, in a top-level array or JSON Lines, a record that is no object (DuckDB reads a
+    ``null`` as a record of nulls, where it refuses a ``5``), and keys differing only by case
+    (``a`` and ``A``): DuckDB's names are case-insensitive, so it renames the second (``A_1``),
+    and the typed scan, looking for that key, would read nulls. A name such a renaming could
+    give is checked against the keys the records hold. One pass over the file's objects."""
+    if layout.path:
+        return  # a wrapped document: DuckDB refuses such keys itself (``_diagnose``)
+    lowered = [label.lower() for label in labels]
+    suspects = {}
+    for label in labels:
+        match = re.fullmatch(r"(.+)_[0-9]+", label)
+        if match and match.group(1).lower() in lowered:
+            suspects[label] = match.group(1).lower()
+    objects = (f"read_json_objects({sql_literal(str(path))}, format='{layout.format}', "
+               f"maximum_object_size={layout.max_object})")
+    try:
+        with duckdb.connect() as con:  # a private connection, as for ``describe``
+            [others] = con.execute(f"SELECT count(*) FILTER (WHERE json_type(json) <> 'OBJECT') FROM {objects}").fetchone()
+            # the distinct keys, streamed (a list of every record's keys would hold the file's)
+            found = {key for (key,) in con.execute(
+                f"SELECT DISTINCT unnest(json_keys(json)) FROM {objects} WHERE json_type(json) = 'OBJECT'").fetchall()} \
+                if suspects and not others else set()
+            if others and layout.format == "array":
+                [(element, kind)] = con.execute(
+                    "SELECT n, json_type(json) FROM (SELECT row_number() OVER () AS n, json "
+                    f"FROM {objects}) WHERE json_type(json) <> 'OBJECT' ORDER BY n LIMIT 1").fetchall()
+    except duckdb.Error as error:
+        raise _diagnose(path, layout, error) from None
+    if others and layout.format == "array":
+        raise IngestError(f"element {element} of the array is {kind.lower()}: each element must be a JSON object",
+                          source=path.name)
+    if others:
+        raise _jsonl_error(path) or IngestError("a line is not a JSON object", source=path.name)
+    for label, base in suspects.items():
+        if label not in found:
+            _refuse_case_clash(path.name, sorted({key for key in found if key.lower() == base}))
+
+
+def _refuse_case_clash(source: str, keys: list[str]) -> None:
+    named = " and ".join(repr(key) for key in keys)
+    raise IngestError(f"keys {named} differ only by case: fields cannot be told apart by case, rename all but one",
+                      source=source)
+
+
 def _read_type(detected: str) -> str:
     """The type each key is read as: JSON's own types, everything else as it was written."""
     return _READ_TYPES.get(type_family(detected), "VARCHAR")
@@ -161,6 +210,7 @@ def _read_records(path: Path, layout: Layout, notes: list[str]) -> RawTable:
     if not fields:
         raise IngestError("the records have no fields", source=path.name)
     labels = [key for key, _ in fields]
+    _check_records(path, layout, labels)
     read_types = [_read_type(kind) for _, kind in fields]
     if layout.path:
         record_type = "STRUCT(" + ", ".join(f"{quote_ident(k)} {t}" for k, t in zip(labels, read_types)) + ")[]"
@@ -187,6 +237,10 @@ def _read_records(path: Path, layout: Layout, notes: list[str]) -> RawTable:
 def _diagnose(path: Path, layout: Layout, error: Exception) -> IngestError:
     """The line and reason of a JSON error, or DuckDB's message when Python finds nothing."""
     message = first_line(error, path.parent)
+    clash = re.search(r'Duplicate name "(.*?)" in struct', message)
+    if clash:  # keys differing only by case, in a wrapped document or nested records
+        return IngestError(f"keys differing only by case ({clash.group(1)!r} and another spelling of it): fields "
+                           "cannot be told apart by case, rename all but one", source=path.name)
     if layout.format == "newline_delimited":
         found = _jsonl_error(path)
     elif "expected records" in message:

@@ -1,0 +1,70 @@
+"""Messy files a hunt found: each loaded through the real loader, its types the same whatever
+the file's size, its values never silently changed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from portail.ingest import infer
+from portail.ingest.errors import IngestError
+from tests.ingest.test_csv import load, rows, types, write
+
+
+@pytest.mark.parametrize("good, late", [("01/01/2020", "05/01/20"), ("2020-01-01", "2020-1-5"),
+                                        ("2020-01-01 10:00", "2020-1-5 1:2:3")])
+def test_a_late_date_of_another_shape_makes_the_column_text_whatever_the_size(instance, tmp_path, monkeypatch,
+                                                                               good, late):
+    source = write(tmp_path / "d.csv", f"d\n{good}\n{good}\n{good}\n{good}\n{late}\n")
+    whole = load(instance, source, "whole")  # the sample is the whole file: every value classified
+    # A sample of 3 rows stands for a file past SAMPLE_ROWS: the late value is only checked.
+    monkeypatch.setattr(infer, "SAMPLE_ROWS", 3)
+    past = load(instance, source, "past")
+    assert types(whole) == types(past) == {"d": "text"}
+    assert rows(instance, "past")[-1] == {"d": late}
+
+
+def test_a_date_in_a_datetime_column_is_a_local_midnight(instance, tmp_path):
+    result = load(instance, write(tmp_path / "t.csv", "t\n2020-01-05\n2020-01-05 10:00\n2020-01-05 00:00\n"))
+    assert types(result) == {"t": "datetime"}
+    stored = [r["t"].astimezone(timezone.utc) for r in rows(instance)]
+    midnight_paris = datetime(2020, 1, 4, 23, 0, tzinfo=timezone.utc)
+    assert stored == [midnight_paris, datetime(2020, 1, 5, 9, 0, tzinfo=timezone.utc), midnight_paris]
+
+
+@pytest.mark.parametrize("name, body, said", [
+    ("c.jsonl", '{"a": 1, "A": 2}\n{"a": 3, "A": 4}\n', "keys 'A' and 'a' differ only by case"),
+    ("c.json", '[{"a": 1, "A": 2}]', "keys 'A' and 'a' differ only by case"),
+    ("w.json", '{"marches": [{"a": 1, "A": 2}]}', "keys differing only by case ('A'"),
+])
+def test_keys_differing_only_by_case_are_refused_never_read_as_nulls(instance, tmp_path, name, body, said):
+    with pytest.raises(IngestError) as refused:
+        load(instance, write(tmp_path / name, body))
+    assert str(refused.value).startswith(f"{name}: {said}")
+
+
+def test_a_key_named_as_a_renamed_one_still_loads(instance, tmp_path):
+    """``adresse`` beside ``adresse_1``, as French files number their address lines: two keys,
+    not one renamed, both loaded with their values."""
+    load(instance, write(tmp_path / "a.jsonl", '{"adresse": "1 rue A", "adresse_1": "bât. B"}\n'))
+    assert [(r["adresse"], r["adresse_1"]) for r in rows(instance)] == [("1 rue A", "bât. B")]
+
+
+def test_a_utf8_bom_with_a_late_windows_1252_byte_is_refused_as_mixed_encodings(instance, tmp_path):
+    source = tmp_path / "b.csv"
+    source.write_bytes(b"\xef\xbb\xbfid;nom\n1;Evry\n2;Evry\n3;\xc9vry\n")
+    with pytest.raises(IngestError) as refused:
+        load(instance, source)
+    assert str(refused.value).startswith("b.csv, line 4: the file mixes encodings")
+
+
+@pytest.mark.parametrize("name, body, said", [
+    ("n.jsonl", '{"id": 1}\n\n{"id": 2}\nnull\n{"id": 3}\n', "n.jsonl, line 4: each line must be a JSON object"),
+    ("n.json", '[{"id": 1}, {"id": 2}, null, {"id": 3}]', "n.json: element 3 of the array is null"),
+])
+def test_a_null_record_is_refused_as_a_scalar_one_is(instance, tmp_path, name, body, said):
+    with pytest.raises(IngestError) as refused:
+        load(instance, write(tmp_path / name, body))
+    assert str(refused.value).startswith(said)
