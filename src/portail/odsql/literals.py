@@ -208,7 +208,7 @@ def parse_geometry(text: str) -> shapely.Geometry:
     coordinates = shapely.get_coordinates(geometry)
     if not all(math.isfinite(c) and abs(c) <= MAX_COORDINATE for c in coordinates.ravel()):
         raise ValueError(f"geometry with coordinates that are no degrees: {text!r}")
-    if any(abs(lat) > 90 for lat in coordinates[:, 1]):  # longitude first: a latitude past a pole is lat and lon swapped
+    if (abs(coordinates[:, 1]) > 90).any():  # longitude first: a latitude past a pole is lat and lon swapped
         raise LatitudeError(f"geometry with a latitude beyond ±90 (longitude comes first, then latitude): {text!r}")
     if not geometry.is_valid:
         # A self-intersecting ring, or parts overlapping: the engine's predicates disagree on
