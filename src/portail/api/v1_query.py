@@ -3,7 +3,8 @@
 v1 apps write ``q`` as words and ``"phrases"`` (full text), field queries (``annee:2010``,
 ``annee>=2010``, ``nom=="Paris"``, ``insee_dep-01`` or ``siren=552100554`` (exact, as
 Opendatasoft's query language documents ``==``, ``-`` (written without spaces, after a field
-name: ``jean-pierre`` stays words) and ``=``; scripts looking a company up send it), ``date:[2019 TO 2020]`` (``*`` an open bound, as in Lucene's ranges: ``[2019 TO *]``), dates
+name: ``jean-pierre`` stays words) and ``=``; scripts looking a company up send it),
+``date:[2019 TO 2020]`` (``*`` an open bound, as in Lucene's ranges: ``[2019 TO *]``), dates
 as ``YYYY[/MM[/DD]]``; ``ville:lyon`` on a text field is a search of its words, case and
 accents aside, as Opendatasoft's query language documents it ("a normalized token query") and
 ods-widgets' text search restricted to a field sends what the reader typed),

@@ -176,9 +176,9 @@ _EXACT = Context(prec=400)
 
 
 def format_number(value: int | float | None, lang: str, decimals: int | None = None) -> str:
-    """``4 522`` (a narrow no-break space) and ``3,5`` in French, ``4,522`` and ``3.5`` in English. A fraction keeps 10
-    significant digits (``34,75196557``, not the stored ``34.7519655732477``, nor the float noise
-    of ``0.1 + 0.2``): a table cell of 0.004 or of a coordinate is the value, not 0. With
+    """``4 522`` (a narrow no-break space) and ``3,5`` in French, ``4,522`` and ``3.5`` in
+    English. A fraction keeps 10 significant digits (``34,75196557``, not the stored
+    ``34.7519655732477``, nor the float noise of ``0.1 + 0.2``): a table cell of 0.004 or of a coordinate is the value, not 0. With
     ``decimals`` (a field's ``decimals`` annotation), exactly that many: ``1 234,50``, rounded
     half away from zero from the exact value, as the map's and the chart's ``Intl`` round it
     (a float format would turn a large integer into a float and change its last digits), and
