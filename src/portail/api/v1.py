@@ -49,8 +49,8 @@ from portail.api.facets import SORTS
 from portail.api.params import TIMEZONE, TRUE, Param, params_of, query_route
 from portail.api.serialize import dataset_json
 from portail.api.v1_feeds import FEEDS, records_feed
-from portail.api.v1_query import (distance_condition, geo_field_of, joined_q, parsed_numbers, polygon_condition,
-                                  q_conditions)
+from portail.api.v1_query import (check_latitudes, distance_condition, geo_field_of, joined_q, parsed_numbers,
+                                  polygon_condition, q_conditions)
 from portail.api.v1_series import odsql_number
 from portail.auth import ANONYMOUS
 from portail.auth.principal import has_credentials
@@ -73,6 +73,10 @@ READ_BY_POST = re.compile(r"(?:^|/)api/(?:records/1\.0/(?:search|download|analyz
 #: beside it: ANDed (``_query``).
 Q = Param("q", many=True)
 PAGE = (Param("rows", int, 10), Param("start", int, 0))
+#: v1's ``sort`` on records, repeatable: ``sort=a&sort=-b`` orders by ``a``, then ``b`` among equal
+#: ``a`` (``_order_by``). Opendatasoft's documentation speaks of one field; a repeated parameter
+#: kept only its last value here, which no caller can have meant.
+SORT = Param("sort", many=True)
 #: v1's ``csv_separator``: "any ASCII character", its documentation says; here the tab and the
 #: punctuation that no unquoted cell holds (numbers, dates and instants are written bare, with
 #: ``.-+:``; the quote is CSV's own).
@@ -82,7 +86,7 @@ CSV_OPTIONS = (Param("csv_separator", default=";", choices=SEPARATORS), Param("u
 #: ``refine.<field>`` and ``exclude.<field>`` are read by prefix (``_prefixed``), ``facet`` repeated;
 #: a page as JSON, GeoJSON, those two as JSONP, an RSS or Atom feed, or CSV (with the download's
 #: ``CSV_OPTIONS``).
-SEARCH = (Param("dataset", required=True), Q, *PAGE, Param("sort"), Param("fields"), TIMEZONE,
+SEARCH = (Param("dataset", required=True), Q, *PAGE, SORT, Param("fields"), TIMEZONE,
           Param("facet", many=True),
           Param("format", default="json", choices=("json", "jsonp", "geojson", "geojsonp", *FEEDS, "csv")),
           Param("callback"),
@@ -97,7 +101,7 @@ DATASETS = (Q, *PAGE, Param("sort"), Param("facet", many=True), TIMEZONE,
 #: ``use_labels_for_header``. ``rows`` (-1, the default: all) and ``start`` cut it as they cut the
 #: search's page: ods-widgets' raw map layer (``MapRenderingRaw.render``) and map tooltip
 #: (``refresh``) download ``rows=1000`` and read ``data.length >= rows`` as "there is more".
-DOWNLOAD = (Param("dataset", required=True), Q, Param("rows", int, -1), Param("start", int, 0), Param("sort"),
+DOWNLOAD = (Param("dataset", required=True), Q, Param("rows", int, -1), Param("start", int, 0), SORT,
             Param("fields"), TIMEZONE,
             Param("format", default="csv", choices=("csv", "json", "jsonp", "geojson", "geojsonp")), Param("callback"),
             *CSV_OPTIONS)
@@ -187,7 +191,9 @@ def geofilter_conditions(params, column: str) -> list[str]:
     if polygon is not None:
         conditions.append(polygon_condition(column, polygon, "geofilter.polygon"))
     if bbox is not None:
-        conditions.append(_bbox_condition(column, parsed_numbers(bbox, "geofilter.bbox", 4)))
+        corners = parsed_numbers(bbox, "geofilter.bbox", 4)
+        check_latitudes(corners[::2], bbox, "geofilter.bbox")
+        conditions.append(_bbox_condition(column, corners))
     return conditions
 
 
@@ -341,7 +347,8 @@ def _echo(given: Iterable[Sequence[str]]) -> dict[str, Any]:
 
 
 def _parameters(request: Request, base: dict[str, Any], *, q: list[str], facet: list[str] | None, refine: list[str],
-                exclude: list[str], sort: str | None, disjunctive: tuple[str, ...] = ()) -> dict[str, Any]:
+                exclude: list[str], sort: str | Sequence[str] | None,
+                disjunctive: tuple[str, ...] = ()) -> dict[str, Any]:
     """The ``parameters`` echo of a v1 search (records and catalogue alike): ``base`` and what
     the call gave of the rest; ``q.<name>`` as given, beside ``q`` (Opendatasoft documents no
     echo of them); ``disjunctive.<field>=true`` as ``{"disjunctive": {field: true}}``."""
@@ -355,8 +362,8 @@ def _parameters(request: Request, base: dict[str, Any], *, q: list[str], facet: 
     for name, given in (("refine", refine), ("exclude", exclude)):
         if given:
             parameters[name] = _echo(r.split(":", 1) for r in given)
-    if sort:
-        parameters["sort"] = [sort]
+    if given_sort := [key for key in _sort_keys(sort) if key]:
+        parameters["sort"] = given_sort  # each key as given, in order
     if disjunctive:
         parameters["disjunctive"] = {f: True for f in disjunctive}
     for name in ("distance", "polygon", "bbox"):  # as given, as Opendatasoft echoes them
@@ -467,9 +474,24 @@ def _v1_records_json(ds, columns: list[Field], batches, timezone: str,
     yield b"]}" if geojson else b"]"
 
 
-def _order_by(sort: str | None, fields: list[Field] | None = None, dist: str | None = None) -> str | None:
-    """v1's ``sort=field`` (descending) or ``sort=-field`` (ascending) as an ODSQL order_by; on a
-    text field of ``fields`` the other way round, A to Z without ``-``, as ods-widgets' table
+def _sort_keys(sort: str | Sequence[str] | None) -> list[str]:
+    """``sort`` as its list of keys: the records routes read it repeated (``SORT``), the
+    catalogue's search as one value."""
+    return [] if sort is None else [sort] if isinstance(sort, str) else list(sort)
+
+
+def _order_by(sort: str | Sequence[str] | None, fields: list[Field] | None = None,
+              dist: str | None = None) -> str | None:
+    """v1's ``sort`` as an ODSQL order_by: each key (``_sort_key``) in the order given, the first
+    deciding and the next ones ordering its ties; blank keys set nothing. Records equal on every
+    key keep the compiler's last tie-break (their row), so pages never overlap."""
+    keys = (_sort_key(one, fields, dist) for one in _sort_keys(sort))
+    return ", ".join(key for key in keys if key) or None
+
+
+def _sort_key(sort: str, fields: list[Field] | None = None, dist: str | None = None) -> str | None:
+    """One key of v1's ``sort``: ``field`` (descending) or ``-field`` (ascending); on a text field
+    of ``fields`` the other way round, A to Z without ``-``, as ods-widgets' table
     sorts text (its first click, its arrows) and scripts page names in alphabetical order.
     ``dist`` (``_dist_expression``): the distance ``sort=dist`` (farthest first) and ``sort=-dist``
     (nearest first) order by, as any number, on a records call whose dataset has no ``dist``

@@ -71,7 +71,7 @@ from shapely.geometry import mapping, shape
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
 from portail.api.params import TIMEZONE, Param, params_of, query_route
-from portail.api.v1 import (MAX_WINDOW, Q, _conditions, _disjunctive, _dist_expression, _order_by, _padded,
+from portail.api.v1 import (MAX_WINDOW, Q, SORT, _conditions, _disjunctive, _dist_expression, _order_by, _padded,
                              _padding, _prefixed, _query, _v1_record)
 from portail.api.v1_query import geo_field_of
 from portail.api.v1_series import Serie, read_series, select_items, serie_value
@@ -98,7 +98,7 @@ GEOCLUSTER = (Param("dataset", required=True), Q, Param("clusterprecision", int,
               GEO_FIELD, TIMEZONE, Param("format", default="json", choices=_FORMATS),
               Param("callback"))
 GEOPREVIEW = (Param("dataset", required=True), Q, Param("rows", int, 1000), Param("clusterprecision", int),
-              Param("sort"), GEO_FIELD, TIMEZONE,
+              SORT, GEO_FIELD, TIMEZONE,
               Param("format", default="json", choices=_FORMATS), Param("callback"))
 BOUNDINGBOX = (Param("dataset", required=True), Q, GEO_FIELD, TIMEZONE,
                Param("format", default="json", choices=_FORMATS), Param("callback"))

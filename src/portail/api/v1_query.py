@@ -219,10 +219,23 @@ def geo_field_of(fields: list[Field], name: str | None = None) -> Field | None:
     return geo
 
 
+def check_latitudes(latitudes: list[float], text: str, parameter: str) -> None:
+    """A 400 naming ``parameter`` (the one the caller sent: ``geofilter.distance``, ``q``…) for a
+    latitude past a pole: the compiler refuses it too, but as an error of the ``where`` clause,
+    which no v1 caller wrote."""
+    if not all(-90 <= lat <= 90 for lat in latitudes):
+        raise invalid_parameter(f"Invalid value for {parameter} API parameter: {text!r} was found but latitudes "
+                                "from -90 to 90 are expected (latitude first, then longitude).")
+
+
 def distance_condition(column: str, text: str, parameter: str) -> str:
     """``lat,lon,metres`` as ODSQL's ``within_distance`` on ``column`` (a quoted name), built from
-    the numbers it parses to."""
+    the numbers it parses to, once they are a point and a radius (a 400 naming ``parameter``)."""
     lat, lon, metres = parsed_numbers(text, parameter, 3)
+    check_latitudes([lat], text, parameter)
+    if metres < 0:
+        raise invalid_parameter(f"Invalid value for {parameter} API parameter: {text!r} was found but "
+                                "lat,lon,metres with metres from 0 is expected.")
     return f"within_distance({column}, geom'POINT({lon!r} {lat!r})', {odsql_number(metres)})"
 
 
@@ -237,6 +250,7 @@ def polygon_condition(column: str, text: str, parameter: str) -> str:
         raise invalid_parameter(f"Invalid value for {parameter} API parameter: {text!r} was found but "
                                 f"at least three points (lat,lon),(lat,lon),… are expected.")
     points = [parsed_numbers(f"{a},{b}", parameter, 2) for a, b in pairs]
+    check_latitudes([lat for lat, _ in points], text, parameter)
     ring = points + points[:1] if points[0] != points[-1] else points
     wkt = ", ".join(f"{lon!r} {lat!r}" for lat, lon in ring)
     return f"intersects({column}, geom'POLYGON(({wkt}))')"

@@ -13,6 +13,7 @@ filters; their libraries load on their tab only, and a missing library leaves a 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -304,10 +305,11 @@ def _chronological(values: list[dict], lang: str) -> list[dict]:
 
 def filter_value(value: str, name: str, fields: list[Field], lang: str) -> str:
     """A refinement as its chip reads: a date field's ``2023/03`` is ``mars 2023`` and
-    ``2023/03/04`` ``4 mars 2023``, as its facet names them; a number of a field with a ``unit``
-    or ``decimals`` as its cells write it (``80 000 €``); any other value as sent."""
+    ``2023/03/04`` ``4 mars 2023``, as its facet names them; a number field's value as its cells
+    write it (``80 000 €``, ``12 345``), annotated or not: the API reads the number, so ``1e3``
+    and ``1000.0`` are the same refinement and read alike; any other value as sent."""
     field = next((f for f in fields if f.name == name), None)
-    if field is not None and number_format(field) != (None, None):
+    if field is not None and field.type in (FieldType.INT, FieldType.DOUBLE):
         return _numeric_name(value, field, lang)
     if field is None or field.type not in DATE_TYPES:
         return value
@@ -324,12 +326,14 @@ def filter_value(value: str, name: str, fields: list[Field], lang: str) -> str:
 
 def _numeric_name(value: str, field: Field, lang: str) -> str:
     """A number sent as text (a facet value, a refinement) as ``number_text`` writes it, or as
-    sent when it is no number."""
+    sent when it is no number of the field as the API reads one (``facets._typed_value``: an
+    integer's digits; a finite float), which the API refuses and the page says so."""
     try:
         number = int(value) if field.type == FieldType.INT else float(value)
     except ValueError:
         return value
-    return number_text(number, field, lang)
+    readable = -2**127 <= number < 2**127 if isinstance(number, int) else math.isfinite(number)
+    return number_text(number, field, lang) if readable else value
 
 
 def _facet_month(value: dict, lang: str) -> str:
