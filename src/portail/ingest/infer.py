@@ -8,7 +8,9 @@ Anything else stays text: a load never fails because row 10,001 disagrees with r
 
 French rules: values with a leading zero followed by a digit (``01001``, ``06``, NAF ``01.11``,
 SIREN ``052 100 554``) are codes, while ``0.5`` and ``0,25`` are numbers; integer columns whose name
-says they hold a code (``code_*``, ``insee``, ``siren``…) stay text; ``dd/mm/yyyy`` dates are
+says they hold a code (``code_*``, ``insee``, ``siren``…) stay text, as written (JSON and GeoJSON
+readers stage such integers as text for this rule), with a note counting the values shorter than
+the widest, whose leading zeros the producer may have lost; ``dd/mm/yyyy`` dates are
 read day-first unless the data proves month-first; decimal commas are numbers; ``oui``/``non`` and
 ``vrai``/``faux`` are booleans. ``O``/``N`` stay text: Sirene's flags also take other letters
 (``P``), ``S`` is a "no value" marker that would hide a North/South column's half, and a
@@ -168,6 +170,9 @@ def looks_like_code(name: str) -> bool:
         or name.startswith("num_")
 
 
+CODE_NOTE = "integers kept as text: the name says it is a code"
+
+
 def _decide(name: str, h: dict[str, int]) -> Inferred:
     c = {key: h.get(key, 0) for key in CLASSES}
     nonnull = sum(v for k, v in c.items() if k != "null")
@@ -184,7 +189,7 @@ def _decide(name: str, h: dict[str, int]) -> Inferred:
         return Inferred(FieldType.BOOLEAN, **typed)
     if only("int"):
         if looks_like_code(name):
-            return Inferred(FieldType.TEXT, nonnull=nonnull, notes=["integers kept as text: the name says it is a code"])
+            return Inferred(FieldType.TEXT, nonnull=nonnull, notes=[CODE_NOTE])
         return Inferred(FieldType.INT, **typed)
     if only("int", "dot", "comma", "grouped"):
         if c["dot"] and c["grouped"]:
@@ -310,7 +315,7 @@ def infer_types(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) 
     first = _histograms(con, sample, columns)
     decided = {c: _decide(c, h) for c, h in first.items()}
     if sum(first[columns[0]].values()) < SAMPLE_ROWS:  # the sample was the whole table
-        return decided
+        return _note_short_codes(con, source, decided)
     candidates = {c: d for c, d in decided.items() if not (first[c].get("text") or first[c].get("lead0"))}
     checkable = {c: d for c, d in candidates.items() if _misfit(d) is not None}
     held = _verify(con, source.copy(), checkable) if checkable else {}
@@ -320,6 +325,30 @@ def infer_types(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) 
             decided[column] = _decide(column, histogram)
     # Columns settled as text on the sample keep the sample's counts: the report counts
     # their values on the stored records, where text is stored as read.
+    return _note_short_codes(con, source.copy(), decided)
+
+
+def _note_short_codes(con: duckdb.DuckDBPyConnection, source: exp.Expression,
+                      decided: dict[str, Inferred]) -> dict[str, Inferred]:
+    """``decided``, the note of each column of integers kept as a code saying how many values have
+    fewer digits than the widest: a code's leading zero is lost in a JSON number (and in a CSV
+    that went through a spreadsheet), and the dataset's publisher is the one who can restore it.
+    Nothing is padded: a ``num_voie`` has no fixed width. One pass over those columns, if any."""
+    codes = [column for column, inferred in decided.items() if CODE_NOTE in inferred.notes]
+    if not codes:
+        return decided
+    digits = f"CASE WHEN regexp_full_match({_T}, '{_RE_INT}') THEN length(ltrim({_T}, '+-')) END".replace(_T, _I)
+    selects = [f"histogram({_per_column(digits, c)}) AS h{i}" for i, c in enumerate(codes)]
+    row = con.execute(_over_trimmed(selects, source, codes)).fetchone()
+    for column, histogram in zip(codes, row):
+        lengths = dict(histogram or {})
+        widest = max(lengths, default=0)
+        shorter = sum(count for length, count in lengths.items() if length < widest)
+        if shorter:
+            notes = decided[column].notes
+            values = "1 value has" if shorter == 1 else f"{shorter:,} values have"
+            notes[notes.index(CODE_NOTE)] = (f"{CODE_NOTE}; {values} fewer digits than the widest "
+                                             "(leading zeros lost by the producer?)")
     return decided
 
 

@@ -20,6 +20,12 @@ what GDAL leaves to the caller:
   strings and numbers (``"01001"`` here, ``1001`` there), which GDAL types as JSON, is text to
   infer like a JSON key of mixed kinds, so a code keeps its leading zeros; integers come out as
   written, other numbers as GDAL prints them. Only properties holding an object or an array stay JSON.
+  A GeoJSON property of integers whose name says it holds a code (``code_insee``, ``siret``) is
+  text to infer too, as a JSON key's (``readers.json``): the loader keeps it as text, as written.
+  A Shapefile's or GeoPackage's integer column is the producer's declared type and stays INT.
+* **Keys differing only by case** (``Nom`` and ``nom``, in one feature or two) refuse a GeoJSON
+  file, naming the feature holding the second spelling, as a JSON file is refused: GDAL would
+  load them as two fields, ``nom`` and ``nom_2``, that nobody can tell apart.
 * **Features GDAL cannot read** (a GeoJSON geometry whose coordinates are strings, which GDAL
   turns into a null geometry and a message on stderr) refuse the file, naming the feature:
   ``_gdal_errors`` collects GDAL's failures while each batch is read. A geometry of a type GDAL
@@ -57,10 +63,12 @@ from pyproj import CRS, Transformer
 
 from portail.ingest.archive import remove_tree, safe_extract
 from portail.ingest.errors import IngestError
+from portail.ingest.infer import looks_like_code
 from portail.ingest.readers._common import BATCH_ROWS, batch_stager, first_line, make_table
 from portail.ingest.readers._gdal_errors import DATA_LOST, gdal_failures
+from portail.ingest.readers.json import refuse_case_clash
 from portail.ingest.types import RawTable, ReadOptions, Stager
-from portail.schema import FieldType, unique_names
+from portail.schema import FieldType, normalize_name, unique_names
 
 GEO_SHAPE_LABEL, GEO_POINT_LABEL = "Geo Shape", "Geo Point 2D"
 VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json")
@@ -121,10 +129,12 @@ def _read(path: Path, options: ReadOptions, source: str, cleanup: list[Path]) ->
         schema = reader.schema
     geometry = _geometry(schema, meta, notes)
     fields = [f for f in schema if geometry is None or f.name != geometry.source]
+    if dataset.driver == "GeoJSON":
+        _check_case(dataset.path, [f.name for f in fields], source)
     scalars = _scalar_json(dataset, fields, source)
     if scalars:
         notes.append(f"strings and numbers mixed, read as text: {', '.join(scalars)}")
-    columns = [_text_column(f) if f.name in scalars else _column(f) for f in fields]
+    columns = [_text_column(f) if f.name in scalars or _code_integers(f, dataset) else _column(f) for f in fields]
     notes.append(f"{features} features" if features >= 0 else "feature count unknown")
     if geometry is not None and geometry.points:
         notes.append("every geometry is a point: geo_point_2d added")
@@ -305,6 +315,13 @@ def _column(f: pa.Field) -> Column:
     if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
         return Column(f.name, f.name, FieldType.TEXT, pa.string(), _base64)
     return _text_column(f)  # strings, times: text to infer
+
+
+def _code_integers(f: pa.Field, dataset: Dataset) -> bool:
+    """A GeoJSON property of integers under a code's name (``code_insee``, ``siret``): text to infer,
+    as a JSON key's, so that the loader keeps it as text with a CSV column's note. Only GeoJSON: its
+    numbers are JSON's, where a Shapefile's or GeoPackage's integer column is a type its producer chose."""
+    return dataset.driver == "GeoJSON" and pa.types.is_integer(f.type) and looks_like_code(normalize_name(f.name))
 
 
 def _text_column(f: pa.Field) -> Column:
@@ -566,8 +583,18 @@ def _unknown_geometry(geometry: Any) -> str | None:
 
 def _unknown_geojson_geometry(path: Path) -> tuple[int, str] | None:
     """The first feature of a GeoJSON FeatureCollection whose geometry has a type GDAL does not
-    know, and why: GDAL only warns that some feature "gets NULL geometry". The features are
-    decoded one by one, the file read in chunks (this runs once, on the error path)."""
+    know, and why: GDAL only warns that some feature "gets NULL geometry"."""
+    for index, feature in _geojson_features(path):
+        problem = _unknown_geometry(feature.get("geometry")) if isinstance(feature, dict) else None
+        if problem:
+            return index, problem
+    return None
+
+
+def _geojson_features(path: Path) -> Iterator[tuple[int, Any]]:
+    """(index, feature) of a GeoJSON FeatureCollection, decoded one by one, the file read in chunks;
+    it ends early, without error, where the features cannot be decoded (GDAL's reading reports that).
+    For the error paths: GDAL, which reads the file, does not say which feature it was."""
     decoder = json.JSONDecoder()
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as handle:
@@ -575,29 +602,45 @@ def _unknown_geojson_geometry(path: Path) -> tuple[int, str] | None:
             while (start := re.search(r'"features"\s*:\s*\[', buffer)) is None:
                 chunk = handle.read(1 << 20)
                 if not chunk or len(buffer) > 64 << 20:
-                    return None
+                    return
                 buffer += chunk
             pos, index, ended = start.end(), 0, False
             while True:
                 while pos < len(buffer) and buffer[pos] in " \t\r\n,":
                     pos += 1
                 if pos < len(buffer) and buffer[pos] == "]":
-                    return None
+                    return
                 try:
                     feature, end = decoder.raw_decode(buffer, pos)
                 except json.JSONDecodeError:
                     if ended:
-                        return None
+                        return
                     chunk = handle.read(max(1 << 20, len(buffer) - pos))
                     ended = not chunk
                     buffer, pos = buffer[pos:] + chunk, 0
                     continue
-                problem = _unknown_geometry(feature.get("geometry")) if isinstance(feature, dict) else None
-                if problem:
-                    return index, problem
+                yield index, feature
                 index, pos = index + 1, end
     except OSError:
-        return None
+        return
+
+
+def _check_case(path: Path, labels: list[str], source: str) -> None:
+    """Refuse properties differing only by case, which GDAL reads as two fields (``Nom``, ``nom``:
+    ``nom`` and ``nom_2``), naming the feature where the second spelling appears: the layer's
+    fields tell whether there may be one (no cost otherwise), the file's features whether and where.
+    A property ``ID`` beside the features' own string ``id`` (which GDAL also makes a field) is no
+    such clash: it loads as before, ``id`` and ``id_2``."""
+    lowered = [label.lower() for label in labels]
+    if len(set(lowered)) == len(lowered):
+        return
+    first: dict[str, str] = {}
+    for index, feature in _geojson_features(path):
+        properties = feature.get("properties") if isinstance(feature, dict) else None
+        for key in properties if isinstance(properties, dict) else ():
+            seen = first.setdefault(key.lower(), key)
+            if seen != key:
+                refuse_case_clash(source, [seen, key], where=f"feature {index + 1}")
 
 
 def _wkb(wkb: pa.Array, geometry: Geometry, transformer: Transformer | None, offset: int,

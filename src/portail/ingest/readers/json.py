@@ -7,7 +7,9 @@ reads the schema; the staging scan then reads the file again with that schema sp
 DuckDB's own guesses stay out: strings that look like dates are read as text (the loader
 infers them, as for CSV) and only what JSON itself types is declared — integers (INT), other
 numbers (DOUBLE), booleans, and objects/arrays, kept as JSON text. A key whose values mix kinds
-(``12`` here, ``"12"`` there) is staged as text to infer.
+(``12`` here, ``"12"`` there) is staged as text to infer, and so is a key of integers whose name
+says it holds a code (``siret``, ``code_insee``: ``infer.looks_like_code``): the loader then keeps
+them as text, as written (``1001``), by the rule and with the note of a CSV column of integers.
 
 Documents wrapped in an object (``{"marches": [...]}``) are read through the member holding
 the records (``options.json_path``, dotted, or the only member that is an array of objects).
@@ -36,9 +38,11 @@ from pathlib import Path
 import duckdb
 
 from portail.ingest.errors import IngestError
+from portail.ingest.infer import looks_like_code
 from portail.ingest.readers._common import describe, engine_column, first_line, make_table, query_stager, \
     quote_ident, sql_literal, type_family
 from portail.ingest.types import RawTable, ReadOptions
+from portail.schema import FieldType, unique_names
 
 HEAD_BYTES = 1 << 16
 PY_DIAGNOSE_BYTES = 32 << 20
@@ -189,18 +193,29 @@ def _check_records(path: Path, layout: Layout, labels: list[str]) -> None:
         raise _jsonl_error(path) or IngestError("a line is not a JSON object", source=path.name)
     for label, base in suspects.items():
         if label not in found:
-            _refuse_case_clash(path.name, sorted({key for key in found if key.lower() == base}))
+            refuse_case_clash(path.name, sorted({key for key in found if key.lower() == base}))
 
 
-def _refuse_case_clash(source: str, keys: list[str]) -> None:
+def refuse_case_clash(source: str, keys: list[str], where: str | None = None) -> None:
+    """Refuse keys differing only by case; ``where``: the record holding the second one, when known
+    (a GeoJSON feature, ``readers.geo``)."""
     named = " and ".join(repr(key) for key in keys)
-    raise IngestError(f"keys {named} differ only by case: fields cannot be told apart by case, rename all but one",
-                      source=source)
+    raise IngestError(f"{where + ': ' if where else ''}keys {named} differ only by case: fields cannot be told apart "
+                      "by case, rename all but one", source=source)
 
 
 def _read_type(detected: str) -> str:
     """The type each key is read as: JSON's own types, everything else as it was written."""
     return _READ_TYPES.get(type_family(detected), "VARCHAR")
+
+
+def _staging(read_type: str, name: str) -> tuple[FieldType | None, str]:
+    """How a key is staged: declared with its JSON type, except integers under a code's name,
+    staged as text to infer (``75056``, ``1001`` as written): a JSON number is no reason to sum
+    INSEE codes, and inference keeps such a column as text with its note, as for a CSV."""
+    if read_type == "BIGINT" and looks_like_code(name):
+        return None, "CAST({} AS VARCHAR)"
+    return engine_column(read_type, text=None)
 
 
 # --- staging -------------------------------------------------------------------------------
@@ -223,13 +238,15 @@ def _read_records(path: Path, layout: Layout, notes: list[str]) -> RawTable:
         spelt = ", ".join(f"{sql_literal(k)}: {sql_literal(t)}" for k, t in zip(labels, read_types))
         from_clause = _scan(path, layout, columns=f"{{{spelt}}}")
         sources = [quote_ident(key) for key in labels]
-    staged = [engine_column(kind, text=None) for kind in read_types]
+    names = unique_names(labels)
+    staged = [_staging(kind, name) for kind, name in zip(read_types, names)]
     nested = [key for key, kind in zip(labels, read_types) if kind == "JSON"]
     if nested:
         notes.append(f"kept as JSON: {', '.join(nested)}")
     diagnose = lambda error: _diagnose(path, layout, error)  # noqa: E731
     stage_for = query_stager(from_clause, [template.format(s) for (_, template), s in zip(staged, sources)], diagnose)
-    return make_table(path.name, labels, [kind for kind, _ in staged], stage_for, notes=notes, diagnose=diagnose)
+    return make_table(path.name, labels, [kind for kind, _ in staged], stage_for, notes=notes, diagnose=diagnose,
+                      names=names)
 
 
 # --- errors --------------------------------------------------------------------------------
