@@ -1,7 +1,7 @@
 """The FastAPI dependencies of every portal route: who is asking, and may they enter this portal.
 
 ``request_principal`` is the single entry point from a request to an ``auth.Principal``
-(``Authorization: Apikey …``, ``?apikey=``, and the session cookie once ``auth`` reads it):
+(``Authorization: Apikey …``, ``?apikey=``, HTTP Basic, and the session cookie):
 routes and pages take it through ``caller`` (its async face: ``Depends(caller)``, or called by
 ``api.params.query_route``) and hand it to the services of ``api.explore_service``, which apply
 the caller's rights in the query path. A bad key is an Opendatasoft-style 401, never a silent
@@ -18,6 +18,7 @@ import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -37,10 +38,17 @@ def request_principal(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
+    settings = request.app.state.instance.settings
     try:
         principal = principal_from_request(request.headers, request.query_params,
-                                           request.app.state.instance.catalog, cookies=request.cookies)
+                                           request.app.state.instance.catalog, cookies=request.cookies,
+                                           ip=request.client.host if request.client else None,
+                                           max_failures=settings.auth_max_failed_logins,
+                                           lockout=timedelta(minutes=settings.auth_lockout_minutes))
     except AuthError as error:
+        # Never a ``WWW-Authenticate: Basic`` challenge (refused Basic credentials included): a
+        # browser would pop up a login dialog on the public portal, then send what was typed
+        # into it with every request to the site, forged cross-site ones too (``auth.basic``).
         challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if error.code == "InvalidToken" else None
         raise ApiError(error.status, error.code, error.message, headers=challenge) from None
     request.state.principal = principal
@@ -167,7 +175,8 @@ def portal_gate(portal: Portal, *, api: bool):
             return
         if api:
             raise ApiError(401, "Unauthorized", "This portal requires authentication: send an API key "
-                                                "(Authorization: Apikey <key>) or sign in.")
+                                                "(Authorization: Apikey <key>), a login and password "
+                                                "(HTTP Basic) or sign in.")
         raise LoginRequired(login_url(portal, request))
 
     return gate

@@ -15,7 +15,9 @@ responses included:
    ``-Remaining`` and ``-Reset`` on each response, and past the quota a 429 with Opendatasoft's
    body (v1 fields ``errorcode``/``error``/``reset_time``… plus ``error_code``/``message``) and
    ``Retry-After``;
-4. pages answered to a signed-in user carry ``Cache-Control: private, no-store``.
+4. pages and API answers to a signed-in caller carry ``Cache-Control: private, no-store``: the
+   pages' maps, charts and export links read ``/api/…`` with the session cookie, and a cache
+   keyed on the address alone would replay restricted rows to the next visitor.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
 from anyio import to_thread
@@ -88,7 +90,11 @@ class Guard:
             def resolve():
                 if explicit:
                     try:
-                        return principal_from_request(request.headers, request.query_params, instance.catalog), None
+                        return principal_from_request(
+                            request.headers, request.query_params, instance.catalog,
+                            ip=request.client.host if request.client else None,
+                            max_failures=settings.auth_max_failed_logins,
+                            lockout=timedelta(minutes=settings.auth_lockout_minutes)), None
                     except AuthError:
                         return None, None
                 with transaction(instance.catalog) as db:
@@ -163,12 +169,13 @@ class Guard:
                 message = {**message, "headers": [*message.get("headers", []), *headers]}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, _no_store(send_with_headers) if principal.is_authenticated else send_with_headers)
 
 
 def _no_store(send: Send) -> Send:
-    """A signed-in user's pages are kept by no cache, the browser's included: after sign-out,
-    Back must not show a restricted table again (a page that set its own policy keeps it)."""
+    """A signed-in caller's pages and API answers are kept by no cache, the browser's included:
+    after sign-out, Back must not show a restricted table again (a route that set its own policy
+    keeps it)."""
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = list(message.get("headers", []))

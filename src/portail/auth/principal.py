@@ -8,6 +8,13 @@ query parameter, and any of them over a session cookie. Another ``Bearer`` value
 management token (``api/management.py``) and is left alone here, as are other schemes. No
 credentials means the anonymous principal; a bad key or token is a 401, never a silent anonymous.
 
+HTTP Basic (``auth.basic``): ``Authorization: Basic base64(login:password)``, a user's sign-in
+login and password, with the user's full rights (like a session). One ``Authorization`` header
+holds one scheme, so Basic and a header key cannot meet; Basic next to ``?apikey=`` or
+``?access_token=`` is a 400 (two callers named, neither silently preferred); Basic wins over a
+session cookie, as a key does. Basic with an OAuth2 client's id (``oc_…``) is the token
+endpoint's client authentication and is left alone here.
+
 Knows nothing of FastAPI: ``headers`` and ``query_params`` are plain mappings (Starlette's
 fit), so the API, the web pages and tests call the same function.
 """
@@ -16,16 +23,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from portail.auth import sessions
-from portail.auth.errors import invalid_key, invalid_token
+from portail.auth.errors import bad_request, invalid_key, invalid_token
 from portail.auth.keys import LAST_USED_GRANULARITY, now, verify_key
 from portail.auth.models import ApiKey, User
 from portail.auth.oauth2 import ACCESS_PREFIX, verify_access_token
-from portail.auth.passwords import aware, digest
+from portail.auth.passwords import LOCKOUT, MAX_FAILED_LOGINS, aware, digest
 from portail.auth.permissions import may_hold_manage_scope
 from portail.catalog import generation
 from portail.catalog.db import transaction
@@ -112,19 +119,30 @@ def token_from_request(headers: Mapping[str, str], query_params: Mapping[str, st
 
 
 def has_credentials(headers: Mapping[str, str], query_params: Mapping[str, str]) -> bool:
-    """The request names its caller itself (a key, a token, the management token): a browser
-    never adds these on its own, so no CSRF check applies."""
+    """The request names its caller itself (a key, a token, the management token, HTTP Basic): a
+    browser never adds these on its own, so no CSRF check applies. (It adds Basic only after a
+    ``WWW-Authenticate: Basic`` challenge, which the API never sends: see ``auth.basic``.)"""
+    authorization = (_header(headers, "authorization") or "").strip().lower()
     return key_from_request(headers, query_params) is not None or token_from_request(headers, query_params) is not None \
-        or (_header(headers, "authorization") or "").strip().lower().startswith("bearer ")
+        or authorization.startswith("bearer ") or basic.is_basic(authorization)
 
 
 def principal_from_request(headers: Mapping[str, str], query_params: Mapping[str, str],
                            session_factory: sessionmaker[Session], at: datetime | None = None,
-                           cookies: Mapping[str, str] | None = None) -> Principal:
+                           cookies: Mapping[str, str] | None = None, *, ip: str | None = None,
+                           max_failures: int = MAX_FAILED_LOGINS, lockout: timedelta = LOCKOUT) -> Principal:
     """The caller of a request; raises ``AuthError`` (401, "API key is not valid") for a key that
-    is unknown, expired, revoked or belongs to a disabled user. Without a key, a live session
-    cookie (``auth.sessions``) gives its user with full rights (``scopes=None``); a stale cookie
-    is simply anonymous (the browser is sent to the login page, not refused)."""
+    is unknown, expired, revoked or belongs to a disabled user, and (401, same code) for refused
+    or malformed HTTP Basic credentials. Without a key, a live session cookie (``auth.sessions``)
+    gives its user with full rights (``scopes=None``); a stale cookie is simply anonymous (the
+    browser is sent to the login page, not refused). ``ip``, ``max_failures`` and ``lockout``
+    are the sign-in form's, for a Basic attempt's audit event and lockout."""
+    credentials = basic.credentials(_header(headers, "authorization") or "")
+    if credentials is not None:
+        if query_params.get(APIKEY_PARAMETER) is not None or query_params.get(TOKEN_PARAMETER) is not None:
+            raise bad_request("Send one credential: HTTP Basic or an API key (or access token), not both")
+        return basic.principal(session_factory, *credentials, at or now(), ip=ip, max_failures=max_failures,
+                               lockout=lockout)
     secret = key_from_request(headers, query_params)
     if secret is None:
         access_token = token_from_request(headers, query_params)
@@ -179,3 +197,7 @@ def _verified(session_factory: sessionmaker[Session], secret: str, at: datetime)
     with transaction(session_factory) as session:
         key = verify_key(session, secret, at)
         return principal_for_user(key.user, key), aware(key.expires_at) if key.expires_at is not None else None
+
+
+# at the end: ``basic`` builds principals with ``principal_for_user``, defined above
+from portail.auth import basic  # noqa: E402

@@ -145,13 +145,16 @@ class LoginAttempt:
 
 def authenticate(session: Session, login: str, password: str, *, ip: str | None = None,
                  at: datetime | None = None, max_failures: int = passwords.MAX_FAILED_LOGINS,
-                 lockout: timedelta = passwords.LOCKOUT) -> LoginAttempt:
+                 lockout: timedelta = passwords.LOCKOUT, method: str = "password") -> LoginAttempt:
+    """A password sign-in: the form's, or HTTP Basic's (``method="basic"``, in the audit detail)."""
     at = at or now()
     login = normalize_login(login)
     user = session.scalar(select(User).where(User.login == login))
+    via = {} if method == "password" else {"method": method}
 
     def failed(outcome: str, reason: str) -> LoginAttempt:
-        record(session, "login.failure", actor=None, target=f"user:{login}", detail={"reason": reason}, ip=ip, at=at)
+        record(session, "login.failure", actor=None, target=f"user:{login}", detail={"reason": reason, **via}, ip=ip,
+               at=at)
         return LoginAttempt(outcome, None)
 
     if user is None:
@@ -171,7 +174,7 @@ def authenticate(session: Session, login: str, password: str, *, ip: str | None 
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     user.failed_logins, user.locked_until, user.last_login = 0, None, at
-    record(session, "login.success", actor=login, target=f"user:{login}", ip=ip, at=at)
+    record(session, "login.success", actor=login, target=f"user:{login}", detail=via or None, ip=ip, at=at)
     return LoginAttempt("ok", user)
 
 

@@ -1,0 +1,234 @@
+"""HTTP Basic authentication (RFC 7617): ``Authorization: Basic base64(login:password)``.
+
+Opendatasoft accepts a user's login and password as Basic next to API keys, and scripts use it
+(``requests.get(url, auth=("login", "password"))``). The login is the one of the sign-in form
+(``User.login``); the password is checked by ``services.authenticate``, the form's own function,
+so a Basic attempt counts toward the lockout, is refused while the account is locked or
+disabled, and is audited (``login.failure``/``login.success`` with ``{"method": "basic"}``)
+exactly as a form sign-in. A user without a password (API keys only) cannot use it.
+
+Cost: argon2id is deliberately slow, and a script sends its password with every call. A
+successful verification is kept in a small in-process LRU (``CACHE_SIZE`` entries) for
+``CACHE_TTL``, keyed by an HMAC of the credentials under a per-process random secret, so
+neither the password nor anything to test guesses against offline is held. Each entry keeps a
+fingerprint of the user's password hash, and every use re-reads the user's row (one indexed
+read): a changed password, a disabled, deleted or locked account is refused at the next call,
+in every process, without any invalidation hook. Groups and role follow the catalogue counter
+(``catalog.generation``), as for keys.
+
+A refused guess is remembered for ``REFUSAL_TTL`` under the same kind of key: ``api.guard``
+resolves the caller and then the route resolves it again to answer the 401, and the second
+look must neither count a second failure nor pay argon2 again. Repeating the same wrong
+password within those seconds teaches a guesser nothing, so counting it once is sound.
+
+Failures all give one answer (401 ``InvalidAPIKey``, like a bad key; the reason is in the
+audit trail only), so a caller learns neither whether a login exists nor whether it is locked.
+
+No ``WWW-Authenticate: Basic`` challenge is ever sent with a 401: it would make browsers pop
+up a login dialog on the public portal, and once a user typed credentials into it, browsers
+would add them to every request to the site, cross-site forgeries included (cookie CSRF rules
+exempt header credentials because a browser never adds them on its own).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from portail.auth import passwords
+from portail.auth.errors import AuthError
+from portail.auth.models import User
+from portail.auth.oauth2 import CLIENT_PREFIX
+from portail.auth.principal import Principal, principal_for_user
+from portail.catalog import generation
+from portail.catalog.db import transaction
+
+SCHEME = "basic"
+#: How long a verified login/password pair is believed without argon2 (its row is still read).
+CACHE_TTL = timedelta(seconds=60)
+CACHE_SIZE = 1024
+#: How long a refused pair is answered from memory (the guard's and the route's look at one request).
+REFUSAL_TTL = timedelta(seconds=2)
+#: Longest header value read (base64 of a ``MAX_LENGTH`` password and a 150-character login, with room).
+MAX_HEADER = 4 * (passwords.MAX_LENGTH * 4 + 200) // 3 + 4
+
+#: Per process: cache keys made under it mean nothing anywhere else, nor after a restart.
+_SECRET = secrets.token_bytes(32)
+
+
+def invalid_credentials() -> AuthError:
+    """Wrong password, unknown login, locked, disabled or password-less account: one answer, with
+    a bad key's status and code (clients that branch on ``error_code`` treat both alike)."""
+    return AuthError("Login or password is not valid", 401, "InvalidAPIKey")
+
+
+def malformed() -> AuthError:
+    """A Basic header that is not base64 of UTF-8 ``login:password``: a bad key's status and code."""
+    return AuthError("Malformed HTTP Basic credentials", 401, "InvalidAPIKey")
+
+
+def is_basic(authorization: str) -> bool:
+    return authorization.strip().partition(" ")[0].lower() == SCHEME
+
+
+def credentials(authorization: str) -> tuple[str, str] | None:
+    """``(login, password)`` of an ``Authorization`` value; ``None`` when it is another scheme or an
+    OAuth2 client's credentials (``oc_…``: the token endpoint authenticates those itself). Strict:
+    base64 with its padding, UTF-8, a colon, a login; anything else raises ``malformed()``."""
+    if not is_basic(authorization):
+        return None
+    value = authorization.strip().partition(" ")[2].strip()
+    if not value or len(value) > MAX_HEADER:
+        raise malformed()
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8", errors="strict")
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        raise malformed() from None
+    login, colon, password = decoded.partition(":")
+    if not colon or not login.strip():
+        raise malformed()
+    if login.startswith(CLIENT_PREFIX):
+        return None
+    return login, password
+
+
+@dataclass(frozen=True)
+class _Verified:
+    user_id: int
+    fingerprint: bytes  # of the password hash it was verified against
+    principal: Principal
+    stamp: Any  # the catalogue counter ``principal`` was read under
+    expires: datetime
+
+
+class _Lru:
+    """A bounded, thread-safe map (routes run in a thread pool); values carry their own expiry."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._entries: OrderedDict[bytes, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes) -> Any:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: bytes, value: Any) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def pop(self, key: bytes) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_VERIFIED = _Lru(CACHE_SIZE)
+_REFUSED = _Lru(CACHE_SIZE)
+
+
+def _cache_key(session_factory: sessionmaker[Session], login: str, password: str) -> bytes:
+    """A keyed hash of one catalogue's login/password pair: never the password, and useless to
+    anyone without this process's secret."""
+    message = "\0".join((generation.token(session_factory), login, password)).encode("utf-8")
+    return hmac.new(_SECRET, message, hashlib.sha256).digest()
+
+
+def _fingerprint(password_hash: str) -> bytes:
+    return hmac.new(_SECRET, password_hash.encode("utf-8"), hashlib.sha256).digest()
+
+
+def principal(session_factory: sessionmaker[Session], login: str, password: str, at: datetime, *,
+              ip: str | None = None, max_failures: int = passwords.MAX_FAILED_LOGINS,
+              lockout: timedelta = passwords.LOCKOUT) -> Principal:
+    """The user of a Basic pair, with their full rights (``scopes=None``, like a signed-in
+    session); ``invalid_credentials()`` for any refusal."""
+    from portail.auth.services import normalize_login
+
+    login = normalize_login(login)
+    key = _cache_key(session_factory, login, password)
+    cached = _VERIFIED.get(key)
+    if cached is not None:
+        still = _still_valid(session_factory, cached, at)
+        if still is not None:
+            if still is not cached:
+                _VERIFIED.put(key, still)
+            return still.principal
+        _VERIFIED.pop(key)  # and verify again: the refusal is counted and audited as a form's
+    refused = _REFUSED.get(key)
+    if refused is not None and at < refused:
+        raise invalid_credentials()
+    verified = _verify(session_factory, login, password, at, ip=ip, max_failures=max_failures, lockout=lockout)
+    if verified is None:
+        _REFUSED.put(key, at + REFUSAL_TTL)
+        raise invalid_credentials()
+    _REFUSED.pop(key)
+    _VERIFIED.put(key, verified)
+    return verified.principal
+
+
+def _verify(session_factory: sessionmaker[Session], login: str, password: str, at: datetime, *, ip: str | None,
+            max_failures: int, lockout: timedelta) -> _Verified | None:
+    """The form's sign-in (``services.authenticate``: argon2, lockout, audit), committed whatever
+    its outcome; ``None`` when refused."""
+    from portail.auth.services import authenticate
+
+    if len(password) > passwords.MAX_LENGTH:  # no argon2 on unbounded input; no such password exists
+        password = password[:passwords.MAX_LENGTH + 1]
+    stamp = generation.stamp(session_factory)
+    with transaction(session_factory) as session:
+        attempt = authenticate(session, login, password, ip=ip, at=at, max_failures=max_failures, lockout=lockout,
+                               method="basic")
+        if not attempt.ok:
+            return None
+        user = _user(session, attempt.user.id)
+        return _Verified(user.id, _fingerprint(user.password_hash), principal_for_user(user), stamp, at + CACHE_TTL)
+
+
+def _user(session: Session, user_id: int) -> User:
+    return session.scalar(select(User).where(User.id == user_id).options(selectinload(User.groups)))
+
+
+def _still_valid(session_factory: sessionmaker[Session], entry: _Verified, at: datetime) -> _Verified | None:
+    """``entry`` (or a copy with its principal read again, after a catalogue change) while it is
+    young and its user is still active, unlocked and has the password it was verified against."""
+    if at >= entry.expires:
+        return None
+    stamp = generation.stamp(session_factory)
+    with transaction(session_factory) as session:
+        row = session.execute(select(User.password_hash, User.is_active, User.locked_until)
+                              .where(User.id == entry.user_id)).first()
+        if row is None or not row.is_active or row.password_hash is None \
+                or passwords.is_locked(row.locked_until, at) \
+                or not hmac.compare_digest(_fingerprint(row.password_hash), entry.fingerprint):
+            return None
+        if stamp == entry.stamp:
+            return entry
+        return _Verified(entry.user_id, entry.fingerprint, principal_for_user(_user(session, entry.user_id)), stamp,
+                         entry.expires)
+
+
+def forget() -> None:
+    """Empty both caches (tests; an operator's reload)."""
+    _VERIFIED.clear()
+    _REFUSED.clear()
