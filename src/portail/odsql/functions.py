@@ -599,7 +599,10 @@ def _pattern_tokens(pattern: str) -> list[tuple[str, str]]:
 
 
 def _padded(sql: exp.Expression, width: int) -> exp.Expression:
-    return call("lpad", exp.cast(sql, "VARCHAR"), exp.Literal.number(width), exp.Literal.string("0"))
+    """An integer written with at least ``width`` digits, as Joda pads a number to the count of
+    its letters: ``yyyy`` writes year 1 as ``0001`` and year 10000 in full, ``DD`` day 365 in
+    full (``lpad`` would cut them to the width)."""
+    return call("printf", exp.Literal.string(f"%0{width}d"), sql)
 
 
 def _plain(sql: exp.Expression) -> exp.Expression:
@@ -615,9 +618,9 @@ def _symbol_sql(symbol: str, x: exp.Expression, lang: str) -> exp.Expression | N
     part = lambda unit: _part(unit, x.copy())  # noqa: E731
     table: dict[str, Callable[[], exp.Expression]] = {
         "y": lambda: _padded(exp.Mod(this=paren(part("year")), expression=exp.Literal.number(100)), 2) if n == 2
-        else _plain(part("year")),
+        else _plain(part("year")) if n == 1 else _padded(part("year"), n),
         "x": lambda: _padded(exp.Mod(this=paren(part("isoyear")), expression=exp.Literal.number(100)), 2) if n == 2
-        else _plain(part("isoyear")),
+        else _plain(part("isoyear")) if n == 1 else _padded(part("isoyear"), n),
         "w": lambda: _plain(part("week")) if n == 1 else _padded(part("week"), 2),
         "e": lambda: _plain(part("isodow")),
         "E": lambda: _name_of(_names(_DAYS if n >= 4 else _SHORT_DAYS, lang), part("isodow")),

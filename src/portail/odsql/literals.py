@@ -8,11 +8,12 @@ failure is a ``ValueError`` with a short reason, which the compiler words as an 
 from __future__ import annotations
 
 import calendar
+import functools
 import json
 import math
 import re
 from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import shapely
 import shapely.geometry
@@ -20,8 +21,18 @@ import shapely.geometry
 # ---- time zones -----------------------------------------------------------------------------
 
 
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    """The tz database's names. Python reads any file under the system's zoneinfo folder as a
+    zone, ``localtime`` (the machine's own), ``posixrules`` and the ``posix/`` and ``right/``
+    copies among them; the engine, which cuts date parts in the zone, knows none of those."""
+    return frozenset(available_timezones()) - {"localtime"}
+
+
 def zone(name: str) -> ZoneInfo:
     """The ``timezone`` parameter as a zone (``ValueError`` if unknown)."""
+    if name not in _zone_names():
+        raise ValueError(f"Unknown timezone: {name}")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # OSError: a name too long for a file
