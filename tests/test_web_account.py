@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -28,25 +30,49 @@ RECORDS = "/interne/api/explore/v2.1/catalog/datasets/regions/records"
 APP_URI = "https://app.example.org/callback"
 
 
-@pytest.fixture
-def site(tmp_path, refdata, monkeypatch):
+@pytest.fixture(scope="module")
+def site_template(tmp_path_factory, refdata) -> Path:
     """Régions, restricted, on both portals and granted to alice (a publisher in group ``agents``);
-    bob, a viewer, has no grant."""
+    bob, a viewer, has no grant: built once for the module (loading the file is most of a
+    test's setup), each test then works on a copy of the home (``site``)."""
+    home = tmp_path_factory.mktemp("web-account") / "home"
+    original = passwords._HASHER
+    passwords._HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    instance = make_instance(home, session_cookie_secure=False)
+    try:
+        with instance.session() as s:
+            catalog.create_dataset(s, "regions", "Régions", portals=["public", "internal"])
+        operations.load_file(instance, "regions", refdata / "referentiels" / "cog2026_regions.csv", publish=True)
+        with instance.session() as s:
+            alice = services.create_user(s, "alice", role="publisher", display_name="Alice Martin",
+                                         email="alice@example.org", password=PASSWORD)
+            services.create_user(s, "bob", role="viewer", password=PASSWORD)
+            services.add_member(s, services.create_group(s, "agents"), alice)
+            regions = catalog.get_dataset(s, "regions")
+            services.set_dataset_security(s, regions, visibility="restricted")
+            services.grant(s, regions, "user", "alice")
+    finally:
+        passwords._HASHER = original
+        instance.store.close()
+        instance.catalog.kw["bind"].dispose()
+    return home
+
+
+@pytest.fixture
+def site(site_template, tmp_path, monkeypatch):
+    """A fresh copy of ``site_template``'s instance (the catalogue names version files relative
+    to the store's folder, so the copy serves its own), and a client of its app."""
     monkeypatch.setattr(passwords, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    instance = make_instance(tmp_path / "home", session_cookie_secure=False)
-    with instance.session() as s:
-        catalog.create_dataset(s, "regions", "Régions", portals=["public", "internal"])
-    operations.load_file(instance, "regions", refdata / "referentiels" / "cog2026_regions.csv", publish=True)
-    with instance.session() as s:
-        alice = services.create_user(s, "alice", role="publisher", display_name="Alice Martin",
-                                     email="alice@example.org", password=PASSWORD)
-        services.create_user(s, "bob", role="viewer", password=PASSWORD)
-        services.add_member(s, services.create_group(s, "agents"), alice)
-        regions = catalog.get_dataset(s, "regions")
-        services.set_dataset_security(s, regions, visibility="restricted")
-        services.grant(s, regions, "user", "alice")
+    instance = make_instance(Path(shutil.copytree(site_template, tmp_path / "home")), session_cookie_secure=False)
     yield instance, TestClient(create_app(instance))
     instance.store.close()
+
+
+def script(client: TestClient) -> TestClient:
+    """Another client of ``client``'s app, without its cookies: what a script (a key, a token)
+    sends. The same app, as in production where one process serves both (and an app costs
+    a few tenths of a second to build)."""
+    return TestClient(client.app)
 
 
 def csrf_of(html: str) -> str:
@@ -100,7 +126,7 @@ def test_the_page_shows_who_is_signed_in_in_either_language(site):
 def test_create_list_and_revoke_a_key_that_reads_the_internal_portal(site):
     instance, client = site
     sign_in(client)
-    api = TestClient(create_app(instance))  # a script: no cookie
+    api = script(client)  # a script: no cookie
     assert api.get(RECORDS).status_code == 401  # the private portal, anonymously
 
     created = create_key(client, name="sauvegarde", scopes=["read"], expires=(datetime.now(UTC).date()
@@ -199,7 +225,7 @@ def test_manage_is_offered_only_to_who_may_manage_and_bad_forms_say_why(site):
         assert keys.list_keys(s, services.get_user(s, "bob")) == []
     made = create_key(client, name="lecture", scopes=["read"])
     bobs_key = secret_in(made.text)
-    seen = TestClient(create_app(instance)).get(RECORDS, headers={"Authorization": f"Apikey {bobs_key}"})
+    seen = script(client).get(RECORDS, headers={"Authorization": f"Apikey {bobs_key}"})
     assert seen.status_code == 404  # a key has its user's rights: bob has no grant
 
 
@@ -207,11 +233,11 @@ def test_a_key_or_token_cannot_use_the_page(site):
     instance, client = site
     with instance.session() as s:
         _, secret = services.create_api_key(s, services.get_user(s, "alice"), "k", scopes=["manage"])
-    answer = TestClient(create_app(instance)).get("/interne/account", headers={"Authorization": f"Apikey {secret}"},
-                                                  follow_redirects=False)
+    answer = script(client).get("/interne/account", headers={"Authorization": f"Apikey {secret}"},
+                                follow_redirects=False)
     assert answer.status_code == 403 and "pas avec une clé d&#39;API" in answer.text
-    made = TestClient(create_app(instance)).post("/interne/account/apikeys", data={"name": "n", "scopes": ["manage"]},
-                                                 headers={"Authorization": f"Apikey {secret}"})
+    made = script(client).post("/interne/account/apikeys", data={"name": "n", "scopes": ["manage"]},
+                               headers={"Authorization": f"Apikey {secret}"})
     assert made.status_code == 403
     with instance.session() as s:
         assert len(keys.list_keys(s, services.get_user(s, "alice"))) == 1
@@ -228,7 +254,7 @@ def test_sign_out_everywhere_from_the_page(site):
 
 
 # -- connected applications -----------------------------------------------------------------
-def _authorize(instance, client: TestClient, client_id: str, secret: str) -> dict:
+def _authorize(client: TestClient, client_id: str, secret: str) -> dict:
     """alice (signed in on ``client``) lets the application act for her; its tokens."""
     url = f"/oauth2/authorize/?client_id={client_id}&response_type=code&scope=read&state=s"
     page = client.get(url)
@@ -236,7 +262,7 @@ def _authorize(instance, client: TestClient, client_id: str, secret: str) -> dic
     answer = client.post("/oauth2/authorize/", data={**fields, "decision": "allow"}, follow_redirects=False)
     code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
     basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    granted = TestClient(create_app(instance)).post(
+    granted = script(client).post(
         "/oauth2/token/", data={"grant_type": "authorization_code", "code": code},
         headers={"Authorization": f"Basic {basic}"})
     assert granted.status_code == 200, granted.text
@@ -251,13 +277,13 @@ def test_connected_applications_are_listed_and_revoked(site):
     sign_in(client)
     page = client.get("/interne/account")
     assert "Aucune application n&#39;agit en votre nom." in page.text
-    tokens = _authorize(instance, client, board.id, board_secret)
-    kept = _authorize(instance, client, other.id, other_secret)
+    tokens = _authorize(client, board.id, board_secret)
+    kept = _authorize(client, other.id, other_secret)
     page = client.get("/interne/account")
     assert "Tableau de bord &lt;DOM&gt;" in page.text and "Carnet" in page.text
     assert f'action="/interne/account/applications/{board.id}/revoke?lang=fr"' in page.text
 
-    app = TestClient(create_app(instance))
+    app = script(client)
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     assert app.get(RECORDS, params={"limit": 0}, headers=bearer).json()["total_count"] == 18
     answer = client.post(f"/interne/account/applications/{board.id}/revoke", data={"csrf_token": csrf_of(page.text)},
@@ -310,7 +336,7 @@ def test_a_key_limited_to_chosen_datasets_reads_only_them(site, refdata):
 
     created = create_key(client, name="régions seulement", scopes=["read"], datasets=[uids["regions"]])
     assert created.status_code == 200, created.text
-    secret, api = secret_in(created.text), TestClient(create_app(instance))
+    secret, api = secret_in(created.text), script(client)
     headers = {"Authorization": f"Apikey {secret}"}
     assert api.get(RECORDS, params={"limit": 0}, headers=headers).json()["total_count"] == 18
     other = api.get(RECORDS.replace("regions", "departements"), headers=headers)
