@@ -47,9 +47,17 @@ def next_vintage(refdata, folder):
 
 
 @pytest.mark.slow
-def test_reload_after_a_yearly_cog_change(tmp_path, refdata, hub_template):
+def test_reload_after_a_yearly_cog_change(tmp_path, refdata, hub_template, monkeypatch):
+    import sys
+    from dataclasses import replace
+
     from tests.conftest import HUB_SETTINGS, make_instance
 
+    # The new ref-communes version without its geo index (~15 s of CPU, built at install only to
+    # spare a later point lookup the wait; hub_template's install builds and tests/refdata/test_hub
+    # uses it): enrichment by code, all this test does, never reads it.
+    installing = sys.modules["portail.refdata.install"]  # the module (the package's ``install`` is the function)
+    monkeypatch.setattr(installing, "DERIVED", [replace(d, derive=()) for d in installing.DERIVED])
     instance = make_instance(hub_template.copy(tmp_path / "home"), **HUB_SETTINGS)  # the 2026 hub, installed
     try:
         with open(refdata / "referentiels" / "cog2026_mouvements_communes.csv", encoding="utf-8") as handle:

@@ -85,6 +85,7 @@ def build_statements(polygons: str, target: str) -> list[str]:
         SELECT code, ix, iy, box, inside,
                CASE WHEN NOT inside THEN ST_CollectionExtract(ST_Intersection(g, box), 3) END AS piece
         FROM i""",
+        "DROP TABLE __pairs",  # a copy of each polygon per cell of its box: freed before the rest
         # Pieces of one cell whose interiors meet: the larger code gives way to the smaller.
         """CREATE TEMP TABLE __overlap AS
         SELECT a.code, a.ix, a.iy, ST_Union_Agg(coalesce(b.piece, b.box)) AS cover
@@ -92,19 +93,21 @@ def build_statements(polygons: str, target: str) -> list[str]:
         WHERE ST_Intersects(coalesce(a.piece, a.box), coalesce(b.piece, b.box))
           AND NOT ST_Touches(coalesce(a.piece, a.box), coalesce(b.piece, b.box))
         GROUP BY ALL""",
+        # Materialized: as a subquery, the engine computed each difference twice (once in the
+        # filter on empty pieces, once for the pieces kept), ~2 s of the commune index's build.
+        """CREATE TEMP TABLE __resolved AS
+        SELECT c.code, c.ix, c.iy, count(*) OVER (PARTITION BY c.ix, c.iy) AS n, c.inside,
+               CASE WHEN o.cover IS NULL THEN coalesce(c.piece, c.box)
+                    ELSE ST_CollectionExtract(ST_Difference(coalesce(c.piece, c.box), o.cover), 3) END AS piece
+        FROM __cand c LEFT JOIN __overlap o USING (code, ix, iy)""",
+        "DROP TABLE __cand",
+        "DROP TABLE __overlap",
         f"""CREATE TABLE {target} AS
-        WITH resolved AS (
-            SELECT c.code, c.ix, c.iy, count(*) OVER (PARTITION BY c.ix, c.iy) AS n, c.inside,
-                   CASE WHEN o.cover IS NULL THEN coalesce(c.piece, c.box)
-                        ELSE ST_CollectionExtract(ST_Difference(coalesce(c.piece, c.box), o.cover), 3) END AS piece
-            FROM __cand c LEFT JOIN __overlap o USING (code, ix, iy)),
-             sized AS (SELECT *, ST_Area(piece) AS area FROM resolved WHERE NOT ST_IsEmpty(piece))
+        WITH sized AS (SELECT *, ST_Area(piece) AS area FROM __resolved WHERE NOT ST_IsEmpty(piece))
         SELECT {key} AS cell, list(code ORDER BY area DESC, code) AS codes,
                list(CASE WHEN n = 1 AND inside THEN NULL ELSE piece END ORDER BY area DESC, code) AS pieces
         FROM sized GROUP BY ALL ORDER BY cell""",
-        "DROP TABLE __pairs",
-        "DROP TABLE __cand",
-        "DROP TABLE __overlap",
+        "DROP TABLE __resolved",
     ]
 
 
