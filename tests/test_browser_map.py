@@ -58,7 +58,9 @@ def browser():
 
 @pytest.fixture
 def page(browser, server):
-    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    # reduced motion: MapLibre jumps where it would ease (a cluster's zoom lands on the same view
+    # and fires the same moveend, ~0.5 s sooner a click); what these tests check is where it ends
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
