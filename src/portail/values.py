@@ -52,12 +52,26 @@ def record_value(f: Field, value: Any, tz: ZoneInfo | None = None) -> Any:
     if isinstance(value, str) and "multivalued" in f.annotations:
         return multivalued_list(value, f.annotations["multivalued"])
     if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(tz or _UTC)
-        return value.isoformat()
+        return instant_text(value, tz)
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+def instant_text(value: datetime, tz: ZoneInfo | None = None) -> str:
+    """An instant as ISO 8601 in ``tz`` (UTC when not given), a naive one as it is: the one rule
+    every writer follows (``/records``, v1, every export through ``exports.isotext``). Where the
+    zone's local time would leave Python's years 1 to 9999 (``0001-01-01T00:00Z`` in New York,
+    ``9999-12-31T23:00Z`` in Kolkata), the instant is written in UTC (``+00:00``) instead: the
+    same instant, still a four-digit ISO 8601 year every client reads, rather than an error or a
+    year ``0`` or ``10000`` no parser takes. The loader keeps every stored instant within years
+    1 to 9999 UTC (``ingest.infer``), so the UTC text always exists."""
+    if value.tzinfo is None:
+        return value.isoformat()
+    try:
+        return value.astimezone(tz or _UTC).isoformat()
+    except OverflowError:
+        return value.astimezone(_UTC).isoformat()
 
 
 def multivalued_list(value: str, annotation: Any) -> list[str]:

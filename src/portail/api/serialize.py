@@ -20,7 +20,7 @@ from markdown_it import MarkdownIt
 from portail.catalog.models import Dataset
 from portail.odsql.literals import zone
 from portail.schema import Field, FieldType, fields_from_json
-from portail.values import record_value
+from portail.values import instant_text, record_value
 
 _markdown = MarkdownIt("commonmark", {"html": False})
 
@@ -90,8 +90,7 @@ def _iso(value: datetime | date | None, tz: ZoneInfo | None = None) -> str | Non
         return None
     if not isinstance(value, datetime):
         return value.isoformat()
-    moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return moment.astimezone(tz or UTC).isoformat()
+    return instant_text(value if value.tzinfo else value.replace(tzinfo=UTC), tz)
 
 
 def features(fields: list[Field], has_records: bool) -> list[str]:

@@ -102,7 +102,8 @@ def write_ical(fields: list[Field], batches: Iterator[pa.RecordBatch], options: 
                 continue
             lines += ["BEGIN:VEVENT", f"UID:{base}/records/{ids[i]}", f"DTSTAMP:{stamp}",
                       _property("DTSTART", begins := _bound(start, all_day, zone, end=False))]
-            if ends[i] is not None and (finishes := _bound(ends[i], all_day, zone, end=True)) > begins:
+            if ends[i] is not None and (finishes := _bound(ends[i], all_day, zone, end=True)) is not None \
+                    and finishes > begins:
                 lines.append(_property("DTEND", finishes))
             if titles[i] is not None:
                 lines.append(f"SUMMARY:{_text(titles[i])}")
@@ -131,21 +132,35 @@ def _instant(value: date | datetime) -> datetime:
     return datetime(value.year, value.month, value.day, tzinfo=UTC)
 
 
-def _bound(value: date | datetime, all_day: bool, zone: ZoneInfo, end: bool) -> date | datetime:
-    """DTSTART's or DTEND's value: a day (an instant's, in the request's zone), else an instant
-    (a date's midnight UTC); an end date is the event's last day, and DTEND is exclusive: the
-    next day, the next midnight."""
-    if all_day:
-        day = value.astimezone(zone).date() if isinstance(value, datetime) else value
-        return day + timedelta(days=1) if end else day
-    moment = _instant(value)
-    return moment + timedelta(days=1) if end and not isinstance(value, datetime) else moment
+def _bound(value: date | datetime, all_day: bool, zone: ZoneInfo, end: bool) -> date | datetime | None:
+    """DTSTART's or DTEND's value: a day (an instant's, in the request's zone, or in UTC where
+    the zone's day would leave years 1 to 9999, as ``values.instant_text`` writes it), else an
+    instant (a date's midnight UTC); an end date is the event's last day, and DTEND is
+    exclusive: the next day, the next midnight. None for an end after 9999-12-31, which the
+    format cannot write (the event then has no DTEND)."""
+    try:
+        if all_day:
+            day = _day(value, zone) if isinstance(value, datetime) else value
+            return day + timedelta(days=1) if end else day
+        moment = _instant(value)
+        return moment + timedelta(days=1) if end and not isinstance(value, datetime) else moment
+    except OverflowError:
+        return None
+
+
+def _day(value: datetime, zone: ZoneInfo) -> date:
+    try:
+        return value.astimezone(zone).date()
+    except OverflowError:
+        return value.astimezone(UTC).date()
 
 
 def _property(name: str, value: date | datetime) -> str:
+    """A DTSTART or DTEND line; the year in four digits (``strftime``'s ``%Y`` writes year 1 as ``1``)."""
     if isinstance(value, datetime):
-        return f"{name}:{value.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-    return f"{name};VALUE=DATE:{value.strftime('%Y%m%d')}"
+        moment = value.astimezone(UTC)
+        return f"{name}:{moment.date().isoformat().replace('-', '')}T{moment.strftime('%H%M%S')}Z"
+    return f"{name};VALUE=DATE:{value.isoformat().replace('-', '')}"
 
 
 def _text(value: str) -> str:

@@ -4,7 +4,9 @@ XLSX, Parquet, the OGR formats, GPX).
 
 - an instant is ``datetime.isoformat`` once in the request's zone (``astimezone``), a naive one
   as it is: ``2024-05-01T12:30:00+02:00``, a fraction only on the values that have one, an
-  offset in seconds where the zone had one (Paris before 1911: ``+00:09:21``);
+  offset in seconds where the zone had one (Paris before 1911: ``+00:09:21``); in UTC
+  (``+00:00``) where the zone's local time would leave years 1 to 9999
+  (``values.instant_text``);
 - a multivalued text is the list ``values.multivalued_list`` splits it into (Python's ``re`` on
   the separator and the spaces around it, after ``str.strip``).
 
@@ -57,9 +59,9 @@ def instants(array: pa.Array, tz: ZoneInfo | None) -> pa.Array:
     pyarrow writes each local wall time (its cast to text, ten times as fast as its
     ``strftime``) and each distinct offset is written once by Python (``+02:00``, a local mean
     time's ``+00:09:21``); Python (``python_instant``) writes the cells of the years in which
-    pyarrow's zone data is not Python's (``_zone_agrees``). Instants Python cannot hold (before
-    year 1 or after 9999 in the zone) are left as pyarrow writes them (``record_value`` fails
-    on them; the JSON family too)."""
+    pyarrow's zone data is not Python's (``_zone_agrees``), and the instants whose local time
+    in the zone would leave years 1 to 9999 (``0001-01-01T00:00Z`` in New York), which
+    ``values.instant_text`` writes in UTC (``+00:00``)."""
     tz = tz or _UTC
     if array.type.unit == "ns":
         try:
@@ -72,16 +74,21 @@ def instants(array: pa.Array, tz: ZoneInfo | None) -> pa.Array:
     try:
         local = pc.local_timestamp(array.cast(pa.timestamp("us", tz=tz.key)))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowKeyError):  # a zone pyarrow lacks
-        return _per_cell(array, python_instant(tz))
+        return _per_cell(_in_utc(array), python_instant(tz))
     offsets = pc.subtract(local.cast(pa.int64()), array.cast(pa.int64()))
     distinct = pc.unique(offsets)
     written = pa.array([None if offset is None else _offset_text(offset) for offset in distinct.to_pylist()],
                        pa.string())
     text = pc.binary_join_element_wise(_wall_text(local), written.take(pc.index_in(offsets, distinct)), "")
-    odd = _odd_instants(array, tz.key)
-    if odd is None:
-        return text
-    return python_where(text, array, pc.and_(odd, pc.invert(_beyond_python(array, tz))), python_instant(tz))
+    odd, beyond = _odd_instants(array, tz.key), _beyond_python(array, tz)
+    mask = beyond if odd is None else pc.or_(pc.fill_null(odd, False), beyond)
+    return python_where(text, _in_utc(array), mask, python_instant(tz))
+
+
+def _in_utc(array: pa.Array) -> pa.Array:
+    """A zoned timestamp column (microseconds) read in UTC: what Python holds of each instant
+    whatever its local year in the column's or the request's zone (``values.instant_text``)."""
+    return array.cast(pa.timestamp("us", tz="UTC"))
 
 
 def _wall_text(wall: pa.Array) -> pa.Array:
@@ -166,16 +173,6 @@ def _micros(year: int) -> int:
     if year > 9999:
         return (datetime(9999, 12, 31) - _EPOCH) // _MICROSECOND + _US_PER_DAY
     return (datetime(year, 1, 1) - _EPOCH) // _MICROSECOND
-
-
-def python_holds(array: pa.Array, tz: ZoneInfo | None) -> bool:
-    """Whether Python can write every instant of a timestamp column in ``tz`` (``record_value``
-    on each cell fails else)."""
-    try:
-        array = array.cast(pa.timestamp("us", tz=array.type.tz))
-    except pa.ArrowInvalid:  # beyond int64 microseconds
-        return False
-    return not pc.any(_beyond_python(array, tz if array.type.tz is not None else None)).as_py()
 
 
 def _beyond_python(array: pa.Array, tz: ZoneInfo | None) -> pa.Array:

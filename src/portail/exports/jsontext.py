@@ -140,10 +140,10 @@ def dates(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInfo | 
 def datetimes(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInfo | None = None) -> pa.Array | None:
     """Instants as ``datetime.isoformat`` writes them once in the request's zone (naive ones as
     they are): ``2024-05-01T12:30:00+02:00``, microseconds only where a value has some; the
-    text every export writes (``isotext.instants``), quoted. None (Python per cell, which fails
-    as the exports always did) for a column beyond Python's years or at a unit finer than
-    microseconds."""
-    if array.type.unit == "ns" or not isotext.python_holds(array, tz):
+    text every export writes (``isotext.instants``, which writes in UTC the instants whose local
+    time would leave years 1 to 9999: ``values.instant_text``), quoted. None (Python per cell)
+    at a unit finer than microseconds."""
+    if array.type.unit == "ns":
         return None
     return pc.fill_null(_wrapped('"', isotext.instants(array, tz), '"'), NULL)
 

@@ -86,6 +86,7 @@ _EXCEL_ESCAPED = re.compile("_(?=x[0-9a-fA-F]{4}_)|[\x00-\x08\x0b-\x1f\ufffe\uff
 _UNIX_EPOCH = 25_569
 _FIRST_MARCH_1900 = 61
 _FIRST_DAY = 2 - _UNIX_EPOCH  # 1900-01-01 (serial 1, one less than its count), in days since 1970-01-01
+_END_DAY = 2_932_897  # 10000-01-01 in days since 1970-01-01: Excel's dates end with 9999, later wall times are text
 #: Excel keeps 15 significant digits of a number: an integer from 10**15 on (in magnitude) is
 #: written as text, its digits whole.
 _EXACT = 10 ** 15
@@ -342,7 +343,8 @@ def _column(f: Field, array: pa.Array, timezone: str, formula: re.Pattern[str]) 
     if pa.types.is_timestamp(kind):
         days = _local_days(array, timezone)
         cells = _wrapped(pc.cast(_serial(days), pa.string()), f' s="{_DATETIME}"><v>')
-        return _as_text(cells, pc.less(days, _FIRST_DAY), lambda: _instants(array, timezone))
+        outside = pc.or_(pc.less(days, _FIRST_DAY), pc.greater_equal(days, _END_DAY))
+        return _as_text(cells, outside, lambda: _instants(array, timezone))
     texts = array.to_pylist() if pa.types.is_string(kind) or pa.types.is_large_string(kind) else \
         [None if v is None else str(v) for v in array.to_pylist()]
     return [None if text is None else _text_cell(text, formula) for text in texts]
@@ -369,7 +371,10 @@ def _local_days(array: pa.Array, timezone: str) -> pa.Array:
     if array.type.tz is not None:  # nanoseconds: as pyarrow's zone data has them
         array = pc.local_timestamp(array.cast(pa.timestamp(array.type.unit, tz=timezone)))
     per_day = {"s": 86_400, "ms": 86_400e3, "us": 86_400e6, "ns": 86_400e9}[array.type.unit]
-    return pc.divide(pc.cast(pc.cast(array, pa.timestamp(array.type.unit)), pa.int64()).cast(pa.float64()), per_day)
+    # unsafe: beyond 2**53 µs (before 1685, after 2255) the double rounds, by far less than the
+    # precision of the serial number Excel keeps (a double of days)
+    ticks = pc.cast(pc.cast(array, pa.timestamp(array.type.unit)), pa.int64())
+    return pc.divide(pc.cast(ticks, pa.float64(), safe=False), per_day)
 
 
 def _serial(days: pa.Array) -> pa.Array:

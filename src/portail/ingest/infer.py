@@ -97,6 +97,31 @@ CLASSES = ("null", "token", "lead0", "int", "dot", "comma", "grouped", "bool", "
 _DMY_DT = f"try_strptime({_T}, ['%d/%m/%Y %H:%M:%S', '%d/%m/%Y %H:%M'])"
 _NUMERIC_TEXT = f"replace(regexp_replace({_T}, '[ \u00a0\u202f]', '', 'g'), ',', '.')"
 
+#: A datetime's wall time (its offset, if any, dropped).
+_LOCAL = f"coalesce(try_cast({_T} AS TIMESTAMP), {_DMY_DT})"
+#: A datetime whose instant would fall outside years 1 to 9999 UTC, which no writer can write
+#: (Python's ``datetime``, ISO 8601's four digits): a placeholder such as .NET's
+#: ``DateTime.MinValue``, ``0001-01-01T00:00:00``, which read in Paris is year 0 UTC, or
+#: ``9999-12-31T23:59:59`` read in New York. Its wall time is read as UTC instead: the value as
+#: written, kept, and written back by every zone (``values.instant_text``).
+_BEYOND = "{0} < TIMESTAMPTZ '0001-01-01 00:00:00+00' OR {0} > TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'"
+_AS_UTC = f"timezone('UTC', {_LOCAL})"
+_AWARE = f"try_cast({_T} AS TIMESTAMPTZ)"
+#: A naive datetime read in the dataset's zone as Java's ``ZonedDateTime.of`` and Python's
+#: ``fold=0`` read it, and the ODSQL literal ``date'…'`` (``odsql.literals``): a wall time the
+#: clock skipped (``2023-03-26T02:30`` in Paris) moved on by the gap (03:30, ``01:30Z``), which
+#: is what the engine's ``timezone()`` does; a wall time the clock showed twice
+#: (``2023-10-29T02:30``) the first time (``+02:00``, ``00:30Z``), where the engine takes the
+#: second. The first is the wall time read a day earlier, a day later, when it reads back
+#: (the lambdas name the wall time and its reading once: the engine computes each once).
+# An offset follows a time: the ``-05`` ending ``2020-01-05`` is a day, and the date a local midnight.
+_DATETIME = (f"CASE WHEN regexp_matches({_T}, ':[0-9]{{2}}([.][0-9]+)? ?(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
+             f"THEN CASE WHEN {_BEYOND.format(_AWARE)} THEN {_AS_UTC} ELSE {_AWARE} END "
+             f"ELSE list_transform([{_LOCAL}], l -> list_transform([timezone(__tz__, l)], u -> "
+             f"CASE WHEN {_BEYOND.format('u')} THEN timezone('UTC', l) "
+             f"ELSE list_transform([timezone(__tz__, l - INTERVAL 1 DAY) + INTERVAL 1 DAY], e -> "
+             f"CASE WHEN e < u AND timezone(__tz__, e) = l THEN e ELSE u END)[1] END)[1])[1] END")
+
 #: (type, variant) -> SQL template of the cast. Naive datetimes are read in the dataset's
 #: timezone (``__tz__``), which the loader substitutes as a literal.
 CASTS: dict[tuple[FieldType, str], str] = {
@@ -110,11 +135,7 @@ CASTS: dict[tuple[FieldType, str], str] = {
     (FieldType.DATE, "iso"): f"try_strptime({_T}, '%Y-%m-%d')::DATE",
     (FieldType.DATE, "dmy"): f"coalesce(try_strptime({_T}, '%d/%m/%Y'), try_strptime({_T}, '%Y-%m-%d'))::DATE",
     (FieldType.DATE, "mdy"): f"coalesce(try_strptime({_T}, '%m/%d/%Y'), try_strptime({_T}, '%Y-%m-%d'))::DATE",
-    # An offset follows a time: the ``-05`` ending ``2020-01-05`` is a day, and the date a local midnight.
-    (FieldType.DATETIME, ""): f"CASE WHEN regexp_matches({_T}, "
-                              f"':[0-9]{{2}}([.][0-9]+)? ?(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
-                              f"THEN try_cast({_T} AS TIMESTAMPTZ) "
-                              f"ELSE timezone(__tz__, coalesce(try_cast({_T} AS TIMESTAMP), {_DMY_DT})) END",
+    (FieldType.DATETIME, ""): _DATETIME,
     (FieldType.GEO_POINT_2D, ""): f"CASE WHEN regexp_full_match({_T}, '{_RE_POINT}') THEN ST_Point("
                                   f"try_cast(trim(split_part({_T}, ',', 2)) AS DOUBLE), "
                                   f"try_cast(trim(split_part({_T}, ',', 1)) AS DOUBLE)) END",
