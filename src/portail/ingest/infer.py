@@ -32,7 +32,8 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from portail.schema import DUCKDB_TYPES, FieldType
+from portail.schema import DUCKDB_TYPES, GEO_TYPES, FieldType
+from portail.store.engine import ensure_spatial
 
 NULL_TOKENS = ("na", "n/a", "n.a.", "nan", "null", "none", "nd", "n.d.", "n/d", "nc", "n.c.", "-", "--", "?", "s",
                "x", "secret", "#n/a", "#value!", "#div/0!", "#ref!")
@@ -339,6 +340,8 @@ def infer_types(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) 
         return _note_short_codes(con, source, decided)
     candidates = {c: d for c, d in decided.items() if not (first[c].get("text") or first[c].get("lead0"))}
     checkable = {c: d for c, d in candidates.items() if _misfit(d) is not None}
+    if any(d.type in GEO_TYPES for d in checkable.values()):
+        ensure_spatial(con)  # a geometry's misfits are the rows its cast refuses (a build opens without it)
     held = _verify(con, source.copy(), checkable) if checkable else {}
     redo = [c for c in candidates if not held.get(c)]
     if redo:

@@ -29,6 +29,7 @@ from portail.ingest.infer import Inferred, cast_expression, declared_cast, infer
 from portail.ingest.types import RawTable
 from portail.schema import GEO_TYPES, Field, FieldType, fields_from_json, lonlat_columns
 from portail.store.duckdb_store import DuckDBStore, VersionInfo
+from portail.store.engine import uses_spatial
 
 STAGING = "staging"
 Progress = Callable[[str, float, int | None], None]  # (phase, fraction done, rows so far or None)
@@ -179,9 +180,12 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
                   locate: Callable[[str], str] | None = None) -> BuildResult:
     started = time.monotonic()
     overrides = overrides or {}
-    build = store.begin_version(uid, number)
+    # The spatial extension only where geometry is read or written (``_spatial_where_needed``).
+    build = store.begin_version(uid, number, spatial=False)
     try:
         con = build.con
+        if any(kind in GEO_TYPES for kind in raw.declared.values()):
+            build.use_spatial()  # a typed reader's geometry (GeoParquet reprojected while staged)
         raw.stage(con, STAGING)
         if progress:
             progress("analysing", 0.0, None)
@@ -195,14 +199,18 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         if pipeline:
             from portail.processors import Plan, run
 
+            build.use_spatial()  # processors join shapes, find centroids…
             reference = _reference_attacher(con, locate)
             read_as_typed, base_fields = query.copy(), fields
             plan, steps, deferred = run(Plan(query, fields, reference, _reference_schema(con, reference)), pipeline, execute)
             query, fields = plan.query, described_outputs(plan.fields, set(raw.names), overrides)
         done = threading.Event()
         watcher = _watch_progress(con, "writing", progress, done)
+        written = with_lonlat(query, fields)
+        if any(f.type in GEO_TYPES for f in fields) or uses_spatial([written]):
+            build.use_spatial()
         try:
-            build.create_records(with_lonlat(query, fields), sort_by=sort_keys(fields))
+            build.create_records(written, sort_by=sort_keys(fields))
         finally:
             done.set()
             if watcher:

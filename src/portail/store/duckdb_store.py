@@ -43,7 +43,7 @@ from sqlglot import exp
 
 from portail.store import abandon, fulltext, keys, pages, postings
 from portail.store.base import Prepared
-from portail.store.engine import Sharing, connect, uses_spatial
+from portail.store.engine import Sharing, connect, ensure_spatial, uses_spatial
 
 RECORDS = "records"
 META = "portail_version"
@@ -85,6 +85,11 @@ class VersionBuild:
         self.con = con
         self._has_records = False
         self.con.execute(f"ATTACH '{self.building_path}' AS {_BUILD_ALIAS}")
+
+    def use_spatial(self) -> None:
+        """The spatial extension in a workspace opened without it (``engine.ensure_spatial``): a
+        build that meets no geometry never pays its ~0.25 s of CPU (most loads; most of a test run's)."""
+        ensure_spatial(self.con)
 
     def create_records(self, select: exp.Expression, sort_by: Sequence[str] = ()) -> None:
         """Materialize the records table from a query over the workspace (the fast path)."""
@@ -192,13 +197,16 @@ class DuckDBStore:
         for leftover in directory.glob("*.building*"):
             remove_leftover(leftover)
 
-    def begin_version(self, uid: str, number: int) -> VersionBuild:
+    def begin_version(self, uid: str, number: int, spatial: bool = True) -> VersionBuild:
+        """A build of version ``number``; without ``spatial``, its workspace has no ``ST_*``
+        functions until the builder asks for them (``VersionBuild.use_spatial``)."""
         path = self.version_path(uid, number)
         if path.exists():
             raise FileExistsError(f"version {number} of {uid} already exists")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        con = connect(memory_limit=self.memory_limit, threads=self.threads, temp_directory=str(self.tmp_dir))
+        con = connect(memory_limit=self.memory_limit, threads=self.threads, temp_directory=str(self.tmp_dir),
+                      spatial=spatial)
         # Parallel writes without holding rows back to keep the input order: memory stays flat
         # and no checkpoint rewrite is needed. Records have no intrinsic order (as on
         # Opendatasoft, the order is unspecified without order_by); versions sort on facet keys.

@@ -32,6 +32,13 @@ def load_extensions(con: duckdb.DuckDBPyConnection, *names: str) -> None:
         con.execute(f"LOAD '{extension_path(name)}'")
 
 
+def ensure_spatial(con: duckdb.DuckDBPyConnection) -> None:
+    """Load the spatial extension into ``con`` unless it is there: for work that may or may not
+    meet geometry (a build, ``connect(spatial=False)``) and pays the load only when it does."""
+    if not con.execute("SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'spatial'").fetchone()[0]:
+        load_extensions(con, "spatial")
+
+
 def connect(
     path: str = ":memory:",
     *,
