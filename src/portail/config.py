@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     # -- accounts and sessions (auth/) --
     auth_max_failed_logins: int = Field(default=5, ge=1, description="Consecutive failed sign-ins that lock an account.")
     auth_lockout_minutes: int = Field(default=15, ge=1, description="How long a locked account stays locked.")
+    auth_http_basic: bool = Field(default=True, description="Accept a user's login and password as HTTP Basic on "
+                                  "the APIs, as Opendatasoft does (turn off behind a proxy asking for Basic itself).")
     auth_reset_token_minutes: int = Field(default=60, ge=1, description="How long a password reset link stays usable.")
     session_ttl_minutes: int = Field(default=8 * 60, ge=1, description="Lifetime of a sign-in session (absolute).")
     session_cookie_secure: bool = Field(default=True, description="Send the session cookie over HTTPS only "

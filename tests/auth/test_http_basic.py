@@ -228,13 +228,38 @@ def test_basic_is_a_header_credential_exempt_from_cookie_csrf_with_the_per_user_
     assert int(keyed.headers["x-ratelimit-limit"]) == 50_000  # ``ratelimit_default``, a signed-in caller's
 
 
-def test_an_oauth2_client_s_basic_credentials_are_left_to_the_token_endpoint(site):
-    instance, _, _ = site
-    headers = basic_header("oc_0123456789abcdef", "ocs_secret")
-    assert not principal_from_request(headers, {}, instance.catalog).is_authenticated
-    assert principal_from_request(basic_header("alice", PASSWORD), {}, instance.catalog).login == "alice"
+def test_pages_and_the_token_endpoint_leave_basic_alone_and_the_api_refuses_a_client_s(site):
+    """Pages are signed in by their cookie: a proxy's own Basic credentials (a staging site) must
+    not make them 401s. The OAuth2 token endpoint reads a client's Basic credentials itself. On
+    the API, those credentials name no user: a 401, never a silent anonymous."""
+    instance, client, _ = site
+    proxy = basic_header("proxyuser", "proxypass")
+    page = client.get("/", headers=proxy)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    refused_as_bad_key(client.get(f"{V21}/records", headers=proxy), client)
+    client_credentials = basic_header("oc_0123456789abcdef", "ocs_secret")
+    refused_as_bad_key(client.get(f"{V21}/records", headers=client_credentials), client)
+    token = client.post("/oauth2/token/", data={"grant_type": "authorization_code", "code": "x"},
+                        headers=client_credentials)
+    assert token.status_code in (400, 401) and token.json().get("error") in ("invalid_client", "invalid_grant")
+
+
+def test_a_site_may_turn_basic_off(tmp_path):
+    path = semicolon_csv(tmp_path / "prive.csv", [{"ville": "Paris", "n": "1"}])
+    instance = published_instance(tmp_path / "home", Published("prive", path), auth_http_basic=False)
     with instance.session() as s:
-        assert not recent(s, action="login.failure")
+        auth.create_user(s, "alice", password=PASSWORD)
+        dataset = services.get_dataset(s, "prive")
+        auth.set_dataset_security(s, dataset, visibility="restricted")
+        auth.grant(s, dataset, "user", "alice")
+    client = TestClient(create_app(instance))
+    try:
+        answer = client.get(f"{V21}/records", headers=basic_header("alice", PASSWORD))
+        assert answer.status_code in (401, 404) and answer.json()["error_code"] != "InvalidAPIKey"  # anonymous
+        assert not principal_from_request(basic_header("alice", PASSWORD), {}, instance.catalog,
+                                          basic_auth=False).is_authenticated
+    finally:
+        instance.store.close()
 
 
 def test_the_portal_s_lockout_settings_apply_to_basic(tmp_path):
@@ -252,3 +277,25 @@ def test_the_portal_s_lockout_settings_apply_to_basic(tmp_path):
         assert {e.ip for e in recent(s, action="login.failure", target="user:alice")} == {"testclient"}
         assert auth.authenticate(s, "alice", PASSWORD).outcome == "locked"
     instance.store.close()
+
+
+def test_guesses_sent_in_parallel_each_count(site):
+    """Forty different wrong passwords from eight threads: forty failures counted (the count was
+    read, incremented and written back by each, so most were lost and the lockout came late)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    instance, _, _ = site
+
+    def guess(i: int) -> str:
+        try:
+            principal_from_request(basic_header("alice", f"Wrong-horse-{i}"), {}, instance.catalog, max_failures=100)
+        except Exception as error:  # noqa: BLE001 - the outcome is what is compared
+            return getattr(error, "code", type(error).__name__)
+        return "ok"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(guess, range(40)))
+    assert set(outcomes) == {"InvalidAPIKey"}, outcomes
+    with instance.session() as s:
+        assert auth.get_user(s, "alice").failed_logins == 40
+

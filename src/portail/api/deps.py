@@ -32,6 +32,14 @@ from portail.config import Portal
 from portail.store import abandon
 
 
+def reads_basic(settings, path: str) -> bool:
+    """Whether a request's HTTP Basic header names its caller: on the APIs only (scripts), and
+    only where the site accepts it (``auth_http_basic``). Pages are signed in by their cookie: a
+    proxy in front of a staging site that asks browsers for Basic credentials of its own must
+    not make every page a 401, nor the header outrank the visitor's session."""
+    return settings.auth_http_basic and ("/api/" in path or path.endswith("/api")) and "/explore/dataset/" not in path
+
+
 def request_principal(request: Request) -> Principal:
     """The caller of this request, computed once (``api.guard`` usually did it already and left it
     in ``request.state.principal``; it leaves nothing for a bad key, which is refused here)."""
@@ -44,7 +52,8 @@ def request_principal(request: Request) -> Principal:
                                            request.app.state.instance.catalog, cookies=request.cookies,
                                            ip=request.client.host if request.client else None,
                                            max_failures=settings.auth_max_failed_logins,
-                                           lockout=timedelta(minutes=settings.auth_lockout_minutes))
+                                           lockout=timedelta(minutes=settings.auth_lockout_minutes),
+                                           basic_auth=reads_basic(settings, request.url.path))
     except AuthError as error:
         # Never a ``WWW-Authenticate: Basic`` challenge (refused Basic credentials included): a
         # browser would pop up a login dialog on the public portal, then send what was typed

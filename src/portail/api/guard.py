@@ -32,6 +32,7 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from portail.api.deps import reads_basic
 from portail.api.serialize import JSON_MEDIA_TYPE
 from portail.api.v1 import READ_BY_POST
 from portail.auth import AuthError, csrf, principal_from_request, sessions
@@ -83,7 +84,8 @@ class Guard:
         settings = instance.settings
         state = scope.setdefault("state", {})
         cookie = request.cookies.get(sessions.COOKIE_NAME)
-        explicit = has_credentials(request.headers, request.query_params)
+        basic_auth = reads_basic(settings, scope["path"])
+        explicit = has_credentials(request.headers, request.query_params, basic_auth)
 
         principal, session_csrf = ANONYMOUS, None
         if explicit or cookie:
@@ -94,7 +96,7 @@ class Guard:
                             request.headers, request.query_params, instance.catalog,
                             ip=request.client.host if request.client else None,
                             max_failures=settings.auth_max_failed_logins,
-                            lockout=timedelta(minutes=settings.auth_lockout_minutes)), None
+                            lockout=timedelta(minutes=settings.auth_lockout_minutes), basic_auth=basic_auth), None
                     except AuthError:
                         return None, None
                 with transaction(instance.catalog) as db:

@@ -49,7 +49,6 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from portail.auth import passwords
 from portail.auth.errors import AuthError
 from portail.auth.models import User
-from portail.auth.oauth2 import CLIENT_PREFIX
 from portail.auth.principal import Principal, principal_for_user
 from portail.catalog import generation
 from portail.catalog.db import transaction
@@ -83,8 +82,9 @@ def is_basic(authorization: str) -> bool:
 
 
 def credentials(authorization: str) -> tuple[str, str] | None:
-    """``(login, password)`` of an ``Authorization`` value; ``None`` when it is another scheme or an
-    OAuth2 client's credentials (``oc_…``: the token endpoint authenticates those itself). Strict:
+    """``(login, password)`` of an ``Authorization`` value; ``None`` when it is another scheme (the
+    caller reads it on the APIs only: an OAuth2 client's own Basic credentials go to the token
+    endpoint, a page, which never asks for them here; ``api.deps.reads_basic``). Strict:
     base64 with its padding, UTF-8, a colon, a login; anything else raises ``malformed()``."""
     if not is_basic(authorization):
         return None
@@ -98,8 +98,6 @@ def credentials(authorization: str) -> tuple[str, str] | None:
     login, colon, password = decoded.partition(":")
     if not colon or not login.strip():
         raise malformed()
-    if login.startswith(CLIENT_PREFIX):
-        return None
     return login, password
 
 

@@ -12,8 +12,8 @@ HTTP Basic (``auth.basic``): ``Authorization: Basic base64(login:password)``, a 
 login and password, with the user's full rights (like a session). One ``Authorization`` header
 holds one scheme, so Basic and a header key cannot meet; Basic next to ``?apikey=`` or
 ``?access_token=`` is a 400 (two callers named, neither silently preferred); Basic wins over a
-session cookie, as a key does. Basic with an OAuth2 client's id (``oc_…``) is the token
-endpoint's client authentication and is left alone here.
+session cookie, as a key does. The caller says where Basic is read (``basic_auth``): the API
+reads it, pages and the OAuth2 token endpoint (a client's own Basic credentials) do not.
 
 Knows nothing of FastAPI: ``headers`` and ``query_params`` are plain mappings (Starlette's
 fit), so the API, the web pages and tests call the same function.
@@ -118,26 +118,29 @@ def token_from_request(headers: Mapping[str, str], query_params: Mapping[str, st
     return token.strip() if token is not None else None
 
 
-def has_credentials(headers: Mapping[str, str], query_params: Mapping[str, str]) -> bool:
-    """The request names its caller itself (a key, a token, the management token, HTTP Basic): a
-    browser never adds these on its own, so no CSRF check applies. (It adds Basic only after a
-    ``WWW-Authenticate: Basic`` challenge, which the API never sends: see ``auth.basic``.)"""
+def has_credentials(headers: Mapping[str, str], query_params: Mapping[str, str], basic_auth: bool = True) -> bool:
+    """The request names its caller itself (a key, a token, the management token, HTTP Basic
+    where read: ``basic_auth``): a browser never adds these on its own, so no CSRF check applies.
+    (It adds Basic only after a ``WWW-Authenticate: Basic`` challenge, which the API never
+    sends: see ``auth.basic``.)"""
     authorization = (_header(headers, "authorization") or "").strip().lower()
     return key_from_request(headers, query_params) is not None or token_from_request(headers, query_params) is not None \
-        or authorization.startswith("bearer ") or basic.is_basic(authorization)
+        or authorization.startswith("bearer ") or (basic_auth and basic.is_basic(authorization))
 
 
 def principal_from_request(headers: Mapping[str, str], query_params: Mapping[str, str],
                            session_factory: sessionmaker[Session], at: datetime | None = None,
                            cookies: Mapping[str, str] | None = None, *, ip: str | None = None,
-                           max_failures: int = MAX_FAILED_LOGINS, lockout: timedelta = LOCKOUT) -> Principal:
+                           max_failures: int = MAX_FAILED_LOGINS, lockout: timedelta = LOCKOUT,
+                           basic_auth: bool = True) -> Principal:
     """The caller of a request; raises ``AuthError`` (401, "API key is not valid") for a key that
     is unknown, expired, revoked or belongs to a disabled user, and (401, same code) for refused
     or malformed HTTP Basic credentials. Without a key, a live session cookie (``auth.sessions``)
     gives its user with full rights (``scopes=None``); a stale cookie is simply anonymous (the
     browser is sent to the login page, not refused). ``ip``, ``max_failures`` and ``lockout``
-    are the sign-in form's, for a Basic attempt's audit event and lockout."""
-    credentials = basic.credentials(_header(headers, "authorization") or "")
+    are the sign-in form's, for a Basic attempt's audit event and lockout; without ``basic_auth``
+    (a page, or a site that turned it off) a Basic header is left alone, as other schemes are."""
+    credentials = basic.credentials(_header(headers, "authorization") or "") if basic_auth else None
     if credentials is not None:
         if query_params.get(APIKEY_PARAMETER) is not None or query_params.get(TOKEN_PARAMETER) is not None:
             raise bad_request("Send one credential: HTTP Basic or an API key (or access token), not both")

@@ -18,8 +18,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portail.auth import keys as keyring
 from portail.auth import oauth2, passwords
@@ -157,16 +158,26 @@ def authenticate(session: Session, login: str, password: str, *, ip: str | None 
                at=at)
         return LoginAttempt(outcome, None)
 
+    # Every refusal costs one password check, a wrong password's: how fast the answer comes must
+    # not tell an unknown, disabled or locked login from a wrong password (HTTP Basic answers
+    # them all alike).
     if user is None:
-        passwords.verify_password(None, password)  # same cost as a wrong password
+        passwords.verify_password(None, password)
         return failed("invalid", "unknown login")
     if not user.is_active:
+        passwords.verify_password(None, password)
         return failed("disabled", "disabled")
     if passwords.is_locked(user.locked_until, at):
+        passwords.verify_password(None, password)
         return failed("locked", "locked")
     if not passwords.verify_password(user.password_hash, password):
-        user.failed_logins, locked_until = passwords.after_failure(user.failed_logins or 0, at,
-                                                                   max_failures=max_failures, lockout=lockout)
+        # counted in the database, not from the row read above: guesses sent in parallel each count
+        counted = session.execute(update(User).where(User.id == user.id)
+                                  .values(failed_logins=func.coalesce(User.failed_logins, 0) + 1)
+                                  .returning(User.failed_logins)
+                                  .execution_options(synchronize_session=False)).scalar_one()
+        set_committed_value(user, "failed_logins", counted)
+        _, locked_until = passwords.after_failure(counted - 1, at, max_failures=max_failures, lockout=lockout)
         if locked_until is not None:
             user.locked_until = locked_until
             record(session, "user.lock", target=f"user:{login}", detail={"until": locked_until.isoformat()}, ip=ip, at=at)
