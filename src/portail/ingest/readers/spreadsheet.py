@@ -146,10 +146,25 @@ def _duration_text(value: dt.timedelta) -> str:
 
 
 def _row_kind(row: list[Any]) -> int:
-    filled = [v for v in row if not _is_empty(v)]
-    if not filled:
-        return EMPTY
-    return NOTE if len(filled) == 1 and isinstance(filled[0], str) else TABLE
+    return _scan_row(row)[0]
+
+
+def _scan_row(row: list[Any]) -> tuple[int, int]:
+    """The row's kind and the position of its first filled cell (-1 when empty). Called once per
+    row of the sheet, so it stops at the second filled cell, tests emptiness inline (as
+    ``is_empty`` does) and settles a row of empty cells in C (``list.count``)."""
+    if row.count("") == len(row):
+        return EMPTY, -1
+    first = -1
+    for position, value in enumerate(row):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if first >= 0:
+            return TABLE, first
+        first = position
+    if first < 0:
+        return EMPTY, -1
+    return (NOTE if isinstance(row[first], str) else TABLE), first
 
 
 # --- workbook and sheet --------------------------------------------------------------------
@@ -199,14 +214,41 @@ def _sheet_name(names: list[str], wanted: str | int, source: str) -> str:
 # --- table layout --------------------------------------------------------------------------
 
 def _find_table(sheet: calamine.CalamineSheet, header_row: int | None, source: str) -> Layout:
-    """Header, end of data and used columns, in two passes over the rows (no cell kept)."""
+    """Header, end of data and used columns, in one pass over the rows (no cell kept but the
+    first rows, where the header is looked for).
+
+    The header lies among the first ``window`` rows, so the used columns of the rows below them
+    are gathered during the pass: a table row's cells are tested only in the columns not yet
+    known to be used (none, soon, in a full table), a note row's single cell is set aside until
+    a table row follows it (it then lies above the end of data whatever the footnote rule
+    decides) and counted at the end only if no footnotes were cut."""
     kinds = bytearray()
     head: list[list[Any]] = []
     window = max(HEADER_SCAN_ROWS, (header_row or 0) + 1)
+    used: set[int] = set()  # columns holding a value in the rows from ``window`` on, up to the last table row
+    unknown: list[int] = []  # the columns below ``checked`` not (yet) in ``used``
+    checked = 0
+    notes: list[int] = []  # positions of the note rows since the last table row (rows from ``window`` on)
     for index, row in enumerate(sheet.iter_rows()):
-        kinds.append(_row_kind(row))
+        kind, first = _scan_row(row)
+        kinds.append(kind)
         if index < window:
             head.append(row)
+        elif kind == TABLE:
+            if notes:
+                used.update(notes)
+                notes.clear()
+                unknown = [p for p in unknown if p not in used]
+            if len(row) > checked:
+                unknown.extend(p for p in range(checked, len(row)) if p not in used)
+                checked = len(row)
+            if unknown:
+                found = [p for p in unknown if _filled_at(row, p)]
+                if found:
+                    used.update(found)
+                    unknown = [p for p in unknown if p not in used]
+        elif kind == NOTE:
+            notes.append(first)
     if header_row is not None and not 0 <= header_row < len(kinds):
         raise IngestError(f"header row {header_row} is outside the sheet ({len(kinds)} rows)", source=source)
     header = header_row if header_row is not None else detect_header(head)
@@ -214,10 +256,18 @@ def _find_table(sheet: calamine.CalamineSheet, header_row: int | None, source: s
         raise IngestError("the sheet holds no data", source=source)
     layout = Layout(header=header, end=len(kinds), kinds=kinds)
     _cut_footnotes(layout, wide=sum(not _is_empty(v) for v in head[header]) >= 2)
-    layout.columns = _used_columns(sheet, layout)
+    if layout.end == len(kinds):
+        used.update(notes)
+    for row in head[header:layout.end]:
+        used.update(position for position, value in enumerate(row) if not _is_empty(value))
+    layout.columns = sorted(used)
     if not layout.columns:
         raise IngestError(f"row {header + 1} and the rows below it are empty", source=source, line=header + 1)
     return layout
+
+
+def _filled_at(row: list[Any], position: int) -> bool:
+    return position < len(row) and not _is_empty(row[position])
 
 
 def _cut_footnotes(layout: Layout, wide: bool) -> None:
@@ -228,13 +278,6 @@ def _cut_footnotes(layout: Layout, wide: bool) -> None:
     if wide and tail[:1] == bytes([EMPTY]) and NOTE in tail:
         layout.end = last_table + 1
         layout.footnotes = tail.count(NOTE)
-
-
-def _used_columns(sheet: calamine.CalamineSheet, layout: Layout) -> list[int]:
-    used: set[int] = set()
-    for row in islice(sheet.iter_rows(), layout.header, layout.end):
-        used.update(position for position, value in enumerate(row) if not _is_empty(value))
-    return sorted(used)
 
 
 def _describe(sheet_name: str, sheet_names: list[str], layout: Layout, width: int) -> list[str]:
