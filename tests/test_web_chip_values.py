@@ -23,10 +23,12 @@ TABLE = "/explore/dataset/marches/table/"
 def client(tmp_path_factory):
     home = tmp_path_factory.mktemp("chips")
     rows = [{"objet": "Voirie", "montant": "1000", "prix": "12345.5", "lots": "12345", "notifie": "2020-05-04"},
-            {"objet": "Écoles", "montant": "80000.5", "prix": "3", "lots": "3", "notifie": "2021-01-15"}]
+            {"objet": "Écoles", "montant": "80000.5", "prix": "3", "lots": "3", "notifie": "2021-01-15"},
+            {"objet": "Parcs", "montant": "7", "prix": "4", "lots": "12345", "notifie": "2021-02-15"},
+            {"objet": "Piscines", "montant": "8", "prix": "5", "lots": "3", "notifie": "2021-03-15"}]
     instance = published_instance(home / "home", Published(
         "marches", semicolon_csv(home / "marches.csv", rows), "Marchés",
-        annotations={"montant": {"unit": ["€"]}}, labels={"montant": "Montant", "prix": "Prix", "lots": "Lots",
+        annotations={"montant": {"unit": ["€"]}, "lots": {"facet": []}}, labels={"montant": "Montant", "prix": "Prix", "lots": "Lots",
                                                           "notifie": "Notifié"}))
     yield TestClient(create_app(instance))
     instance.store.close()
@@ -67,3 +69,18 @@ def test_a_date_chip_reads_as_its_facet(client):
     assert chips(client, **{"refine.notifie": "2020/05"}) == ["Notifié = mai 2020"]
     assert chips(client, **{"refine.notifie": "2020/05/04"}) == ["Notifié = 4 mai 2020"]
     assert chips(client, **{"refine.notifie": "2020"}) == ["Notifié = 2020"]
+
+
+def test_a_number_facet_reads_as_its_chip(client):
+    """An unannotated number field's facet values are written as its cells and chips are: the
+    facet ``12 345`` is the chip ``Lots = 12 345`` it leads to (it read ``12345``)."""
+    html = client.get(TABLE).text
+    facet = re.search(r'<section class="facet" aria-labelledby="tf-lots">(.*?)</section>', html, re.S).group(1)
+    assert f"12{NNBSP}345" in unescape(facet) and "12345<" not in facet
+
+
+def test_a_page_excluding_a_facet_value_answers(client):
+    """An excluded value comes back in its facet without a count: the page summed the counts and
+    answered 500."""
+    response = client.get(TABLE, params={"exclude.lots": "3"})
+    assert response.status_code == 200 and "Piscines" not in response.text and "Parcs" in response.text

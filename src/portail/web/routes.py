@@ -293,7 +293,7 @@ def _useful(facet: dict, state: FilterState) -> bool:
     if any(state.refined(facet["name"], v["value"]) or state.excluded(facet["name"], v["value"]) for v in values):
         return True
     # A field with (nearly) one value per record, such as an id or an address, is no filter.
-    return len(values) > 1 and sum(v["count"] for v in values) >= 2 * len(values)
+    return len(values) > 1 and sum(v.get("count", 0) for v in values) >= 2 * len(values)  # excluded: no count
 
 
 def _chronological(values: list[dict], lang: str) -> list[dict]:
@@ -485,8 +485,9 @@ def web_router(portal: str) -> APIRouter:
             dates = {f.name for f in fields if f.type in DATE_TYPES}
             facets = [{**f, "facets": _chronological(f["facets"], page_language(request))} if f["name"] in dates else f
                       for f in facets if _useful(f, state)]
-            # a number facet's values written as its cells are (``80 000 €``); the links keep the value
-            formatted = {f.name: f for f in fields if number_format(f) != (None, None)}
+            # a number facet's values written as its cells and chips are (``80 000 €``, ``12 345``);
+            # the links keep the value
+            formatted = {f.name: f for f in fields if f.type in (FieldType.INT, FieldType.DOUBLE)}
             facets = [{**f, "facets": [{**v, "name": _numeric_name(v["value"], formatted[f["name"]],
                                                                    page_language(request))} for v in f["facets"]]}
                       if f["name"] in formatted else f for f in facets]
