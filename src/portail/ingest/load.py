@@ -180,7 +180,8 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
                   locate: Callable[[str], str] | None = None) -> BuildResult:
     started = time.monotonic()
     overrides = overrides or {}
-    # The spatial extension only where geometry is read or written (``_spatial_where_needed``).
+    # The spatial extension only where geometry is met: staged typed, a pipeline, geo fields written
+    # (and ``infer_types`` checking a geo decision past its sample).
     build = store.begin_version(uid, number, spatial=False)
     try:
         con = build.con
