@@ -34,11 +34,38 @@ def test_points_and_shapes_past_the_sample_load_and_answer(tmp_path):
         instance.store.close()
 
 
-def test_a_table_without_geometry_loads(tmp_path):
-    rows = [{"code_insee": f"{i:05d}", "population": str(i)} for i in range(100)]
-    instance = published_instance(tmp_path / "home", Published("pop", semicolon_csv(tmp_path / "pop.csv", rows)))
+def _spatial_loaded(con) -> bool:
+    return con.execute("SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'spatial'").fetchone()[0]
+
+
+def test_a_table_without_geometry_is_built_without_the_extension(tmp_path):
+    """A table's own stager (an Arrow stream, as readers hand theirs) sees the build's workspace:
+    without geometry, the extension is not loaded there, and the version is built all the same;
+    with a point column, it is loaded by the time the records are written."""
+    import pyarrow as pa
+
+    from portail.ingest.load import build_version
+    from portail.ingest.types import RawTable, arrow_stager
+    from tests.conftest import make_instance
+
+    seen: list[bool] = []
+
+    def table(columns: dict[str, list[str]]) -> RawTable:
+        stream = arrow_stager(lambda: pa.Table.from_pydict(columns).to_reader())
+
+        def stage(con, name: str) -> None:
+            seen.append(_spatial_loaded(con))
+            stream(con, name)
+
+        return RawTable(source="t.arrow", labels=list(columns), names=list(columns), stage=stage)
+
+    instance = make_instance(tmp_path / "home")
     try:
-        assert _types(instance, "pop") == {"code_insee": "text", "population": "int"}
+        plain = build_version(instance.store, "plain", 1, table({"code_insee": ["01001", "2A004"], "n": ["1", "2"]}))
+        assert seen == [False] and plain.report.rows == 2
+        assert {f.name: f.type for f in plain.fields} == {"code_insee": "text", "n": "int"}
+        points = build_version(instance.store, "points", 1, table({"geo_point_2d": ["48.85,2.35", "45.76,4.83"]}))
+        assert [f.type for f in points.fields] == ["geo_point_2d"] and points.report.rows == 2
     finally:
         instance.store.close()
 
