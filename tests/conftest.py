@@ -8,6 +8,8 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +141,22 @@ def catalog(request, tmp_path):
 def logements_file(refdata: Path) -> Path:
     """The social housing file most API tests query (Paris, 2001–2023, a few thousand rows)."""
     return refdata / "logement" / "logements-sociaux-finances-a-paris.csv"
+
+
+@contextmanager
+def logements_client(tmp_path_factory, refdata: Path, name: str) -> Iterator[Any]:
+    """A TestClient on a home of its own holding only that file, published as ``logements``
+    ("Logements"); its store closed on leaving (a module fixture's body)."""
+    from fastapi.testclient import TestClient
+
+    from portail.api import create_app
+
+    instance = published_instance(tmp_path_factory.mktemp(name) / "home",
+                                  Published("logements", logements_file(refdata), "Logements"))
+    try:
+        yield TestClient(create_app(instance))
+    finally:
+        instance.store.close()
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,8 @@ is a 400 ``InvalidRESTParameterError`` naming that parameter, on every records r
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from portail.api import create_app
-from tests.conftest import Published, logements_file, published_instance
+from tests.conftest import logements_client
 
 ROUTES = ("/api/records/1.0/search/", "/api/records/1.0/download/", "/api/records/1.0/analyze/",
           "/api/records/1.0/geocluster/", "/api/records/1.0/geopreview/", "/api/records/1.0/boundingbox/")
@@ -22,10 +20,8 @@ REFUSED = [("geofilter.distance", "95,2.35,1000"), ("geofilter.distance", "48.85
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, refdata):
-    home = tmp_path_factory.mktemp("v1geoerrors")
-    instance = published_instance(home / "home", Published("logements", logements_file(refdata), "Logements"))
-    yield TestClient(create_app(instance))
-    instance.store.close()
+    with logements_client(tmp_path_factory, refdata, "v1geoerrors") as client:
+        yield client
 
 
 def refusal(client, path: str, **params) -> str:

@@ -14,11 +14,9 @@ import csv
 import io
 
 import pytest
-from fastapi.testclient import TestClient
 
-from portail.api import create_app
 from tests.api.test_v1_geo import metres
-from tests.conftest import Published, logements_file, published_instance
+from tests.conftest import logements_client
 
 SEARCH, DOWNLOAD, PREVIEW = "/api/records/1.0/search/", "/api/records/1.0/download/", "/api/records/1.0/geopreview/"
 KEYS = [("sort", "annee"), ("sort", "-nb_logmt_total")]
@@ -27,10 +25,8 @@ CENTRE = (48.8566, 2.3522)
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, refdata):
-    home = tmp_path_factory.mktemp("v1sort")
-    instance = published_instance(home / "home", Published("logements", logements_file(refdata), "Logements"))
-    yield TestClient(create_app(instance))
-    instance.store.close()
+    with logements_client(tmp_path_factory, refdata, "v1sort") as client:
+        yield client
 
 
 def get(client, path: str, params: list[tuple[str, str]]):
