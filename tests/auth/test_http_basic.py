@@ -177,7 +177,8 @@ def test_a_non_ascii_password_works(site):
     _, client, _ = site
     assert client.get(f"{V21}/records", headers=basic_header("accent", ACCENTED)).json()["total_count"] == 2
     assert client.get(f"{V21}/records", headers=basic_header("ACCENT", ACCENTED)).status_code == 200  # as the form
-    assert client.get(f"{V21}/records", headers=basic_header("accent", ACCENTED, "latin-1")).status_code == 401
+    # Python's requests sends ``auth=("accent", "…été…")`` in Latin-1 (RFC 7617 names no charset)
+    assert client.get(f"{V21}/records", headers=basic_header("accent", ACCENTED, "latin-1")).status_code == 200
 
 
 def test_verified_pairs_skip_argon2_and_are_not_kept_in_clear(site, monkeypatch):

@@ -183,9 +183,10 @@ def portal_gate(portal: Portal, *, api: bool):
         if not portal.private or principal.is_authenticated:
             return
         if api:
+            basic = ", a login and password (HTTP Basic)" \
+                if request.app.state.instance.settings.auth_http_basic else ""
             raise ApiError(401, "Unauthorized", "This portal requires authentication: send an API key "
-                                                "(Authorization: Apikey <key>), a login and password "
-                                                "(HTTP Basic) or sign in.")
+                                                f"(Authorization: Apikey <key>){basic} or sign in.")
         raise LoginRequired(login_url(portal, request))
 
     return gate

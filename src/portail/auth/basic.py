@@ -85,16 +85,21 @@ def credentials(authorization: str) -> tuple[str, str] | None:
     """``(login, password)`` of an ``Authorization`` value; ``None`` when it is another scheme (the
     caller reads it on the APIs only: an OAuth2 client's own Basic credentials go to the token
     endpoint, a page, which never asks for them here; ``api.deps.reads_basic``). Strict:
-    base64 with its padding, UTF-8, a colon, a login; anything else raises ``malformed()``."""
+    base64 with its padding, a colon, a login; anything else raises ``malformed()``. The text is
+    UTF-8 (curl, httpx, browsers) or else Latin-1 (Python's ``requests`` encodes ``auth=`` so)."""
     if not is_basic(authorization):
         return None
     value = authorization.strip().partition(" ")[2].strip()
     if not value or len(value) > MAX_HEADER:
         raise malformed()
     try:
-        decoded = base64.b64decode(value, validate=True).decode("utf-8", errors="strict")
-    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
         raise malformed() from None
+    try:
+        decoded = raw.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:  # RFC 7617 leaves the charset open: Python's requests sends Latin-1
+        decoded = raw.decode("latin-1")
     login, colon, password = decoded.partition(":")
     if not colon or not login.strip():
         raise malformed()
