@@ -433,7 +433,7 @@ def quota_list():
         out.print(f"{row.principal_kind}:{row.principal_name}: {row.calls}", highlight=False, markup=False)
 
 
-def audit_list(action: Optional[str] = typer.Option(None, "--action", help="An action, or a family: login."),
+def audit_list(action: Optional[str] = typer.Option(None, "--action", help="An action (login.failure), or a family ending in '.' or '*' (login.)."),
                actor: Optional[str] = typer.Option(None, "--actor"),
                since: Optional[str] = typer.Option(None, "--since", help="YYYY-MM-DD (UTC), inclusive."),
                until: Optional[str] = typer.Option(None, "--until", help="YYYY-MM-DD (UTC), exclusive."),
