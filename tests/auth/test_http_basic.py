@@ -280,6 +280,99 @@ def test_the_portal_s_lockout_settings_apply_to_basic(tmp_path):
     instance.store.close()
 
 
+def _guessed_in_parallel(catalog, guesses: int = 40) -> set[str]:
+    """``guesses`` different wrong passwords for alice from eight threads: their outcomes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def guess(i: int) -> str:
+        try:
+            principal_from_request(basic_header("alice", f"Wrong-horse-{i}"), {}, catalog, max_failures=100)
+        except Exception as error:  # noqa: BLE001 - the outcome is what is compared
+            return getattr(error, "code", type(error).__name__)
+        return "ok"
+
+    with ThreadPoolExecutor(8) as pool:
+        return set(pool.map(guess, range(guesses)))
+
+
+def test_guesses_sent_in_parallel_each_count(site):
+    """Forty different wrong passwords from eight threads: forty failures counted (the count was
+    read, incremented and written back by each, so most were lost and the lockout came late)."""
+    instance, _, _ = site
+    assert _guessed_in_parallel(instance.catalog) == {"InvalidAPIKey"}
+    with instance.session() as s:
+        assert auth.get_user(s, "alice").failed_logins == 40
+
+
+@pytest.mark.postgres
+def test_guesses_sent_in_parallel_each_count_on_postgresql(pg_url, tmp_path):
+    """The same on the production catalogue, where transactions really run side by side."""
+    from portail.config import Settings
+    from portail.operations import open_instance
+
+    instance = open_instance(Settings(home=tmp_path / "home", database_url=pg_url))
+    try:
+        with instance.session() as s:
+            auth.create_user(s, "alice", password=PASSWORD)
+        assert _guessed_in_parallel(instance.catalog) == {"InvalidAPIKey"}
+        with instance.session() as s:
+            assert auth.get_user(s, "alice").failed_logins == 40
+    finally:
+        instance.store.close()
+        instance.catalog.kw["bind"].dispose()
+
+
+def test_pages_and_the_token_endpoint_leave_basic_alone_and_the_api_refuses_a_client_s(site):
+    """Pages are signed in by their cookie: a proxy's own Basic credentials (a staging site) must
+    not make them 401s. The OAuth2 token endpoint reads a client's Basic credentials itself. On
+    the API, those credentials name no user: a 401, never a silent anonymous."""
+    instance, client, _ = site
+    proxy = basic_header("proxyuser", "proxypass")
+    page = client.get("/", headers=proxy)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    refused_as_bad_key(client.get(f"{V21}/records", headers=proxy), client)
+    client_credentials = basic_header("oc_0123456789abcdef", "ocs_secret")
+    refused_as_bad_key(client.get(f"{V21}/records", headers=client_credentials), client)
+    token = client.post("/oauth2/token/", data={"grant_type": "authorization_code", "code": "x"},
+                        headers=client_credentials)
+    assert token.status_code in (400, 401) and token.json().get("error") in ("invalid_client", "invalid_grant")
+
+
+def test_a_site_may_turn_basic_off(tmp_path):
+    path = semicolon_csv(tmp_path / "prive.csv", [{"ville": "Paris", "n": "1"}])
+    instance = published_instance(tmp_path / "home", Published("prive", path), auth_http_basic=False)
+    with instance.session() as s:
+        auth.create_user(s, "alice", password=PASSWORD)
+        dataset = services.get_dataset(s, "prive")
+        auth.set_dataset_security(s, dataset, visibility="restricted")
+        auth.grant(s, dataset, "user", "alice")
+    client = TestClient(create_app(instance))
+    try:
+        answer = client.get(f"{V21}/records", headers=basic_header("alice", PASSWORD))
+        assert answer.status_code in (401, 404) and answer.json()["error_code"] != "InvalidAPIKey"  # anonymous
+        assert not principal_from_request(basic_header("alice", PASSWORD), {}, instance.catalog,
+                                          basic_auth=False).is_authenticated
+    finally:
+        instance.store.close()
+
+
+def test_the_portal_s_lockout_settings_apply_to_basic(tmp_path):
+    """The guard resolves the caller before the route does: both must use the portal's
+    ``auth_max_failed_logins`` (here 2, not the default 5) and the caller's address."""
+    path = semicolon_csv(tmp_path / "prive.csv", [{"ville": "Paris", "n": "1"}])
+    instance = published_instance(tmp_path / "home", Published("prive", path), auth_max_failed_logins=2)
+    with instance.session() as s:
+        auth.create_user(s, "alice", password=PASSWORD)
+    client = TestClient(create_app(instance))
+    for attempt in range(2):
+        assert client.get(f"{V21}/records", headers=basic_header("alice", f"Wrong-horse-{attempt}")).status_code == 401
+    assert client.get(f"{V21}/records", headers=basic_header("alice", PASSWORD)).status_code == 401
+    with instance.session() as s:
+        assert {e.ip for e in recent(s, action="login.failure", target="user:alice")} == {"testclient"}
+        assert auth.authenticate(s, "alice", PASSWORD).outcome == "locked"
+    instance.store.close()
+
+
 def test_guesses_sent_in_parallel_each_count(site):
     """Forty different wrong passwords from eight threads: forty failures counted (the count was
     read, incremented and written back by each, so most were lost and the lockout came late)."""
