@@ -37,8 +37,6 @@ import binascii
 import hashlib
 import hmac
 import secrets
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -115,39 +113,9 @@ class _Verified:
     expires: datetime
 
 
-class _Lru:
-    """A bounded, thread-safe map (routes run in a thread pool); values carry their own expiry."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self._entries: OrderedDict[bytes, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: bytes) -> Any:
-        with self._lock:
-            value = self._entries.get(key)
-            if value is not None:
-                self._entries.move_to_end(key)
-            return value
-
-    def put(self, key: bytes, value: Any) -> None:
-        with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-
-    def pop(self, key: bytes) -> None:
-        with self._lock:
-            self._entries.pop(key, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-_VERIFIED = _Lru(CACHE_SIZE)
-_REFUSED = _Lru(CACHE_SIZE)
+#: Bounded, thread-safe LRU maps (routes run in a thread pool); each value carries its own expiry.
+_VERIFIED = generation.GenerationCache(CACHE_SIZE)
+_REFUSED = generation.GenerationCache(CACHE_SIZE)
 
 
 def _cache_key(session_factory: sessionmaker[Session], login: str, password: str) -> bytes:
@@ -170,7 +138,7 @@ def principal(session_factory: sessionmaker[Session], login: str, password: str,
 
     login = normalize_login(login)
     key = _cache_key(session_factory, login, password)
-    cached = _VERIFIED.get(key)
+    cached = _VERIFIED.peek(key)
     if cached is not None:
         still = _still_valid(session_factory, cached, at)
         if still is not None:
@@ -178,7 +146,7 @@ def principal(session_factory: sessionmaker[Session], login: str, password: str,
                 _VERIFIED.put(key, still)
             return still.principal
         _VERIFIED.pop(key)  # and verify again: the refusal is counted and audited as a form's
-    refused = _REFUSED.get(key)
+    refused = _REFUSED.peek(key)
     if refused is not None and at < refused:
         raise invalid_credentials()
     verified = _verify(session_factory, login, password, at, ip=ip, max_failures=max_failures, lockout=lockout)

@@ -144,11 +144,31 @@ class GenerationCache:
                 self._entries.move_to_end(key)
                 return entry[1]
         value = compute()
-        if keep is not None and not keep(value):
-            return value
+        if keep is None or keep(value):
+            self.put(key, value, stamp)
+        return value
+
+    def peek(self, key: Hashable, stamp: Hashable = None) -> Any:
+        """The value kept under ``key`` and ``stamp``, or None; nothing computed (for callers
+        that decide themselves when an entry still holds: ``auth.basic``)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != stamp:
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: Hashable, value: Any, stamp: Hashable = None) -> None:
         with self._lock:
             self._entries[key] = (stamp, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
-        return value
+
+    def pop(self, key: Hashable) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
