@@ -145,3 +145,23 @@ def test_dataset_security(cli, instance):
         actions = [e.action for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert actions.count("grant.add") == 2 and actions.count("grant.remove") == 1
     assert actions.count("security.set") == 2
+
+
+def test_dataset_security_names_who_its_rulesets_do_not_bind(cli, instance):
+    """A publisher in a granted group edits the dataset and sees it whole: the group's record
+    filter is shown with them named, and promoting a member says which rulesets it lifts."""
+    cli("user", "create", "vic")
+    cli("user", "create", "pia", "--role", "publisher")
+    cli("group", "create", "stats")
+    cli("group", "add", "stats", "pia")
+    cli("group", "add", "stats", "vic")
+    with instance.session() as s:
+        catalog_services.create_dataset(s, "salaires", "Salaires")
+    shown = cli("dataset-security", "salaires", "--visibility", "restricted", "--grant", "group:stats",
+                "--record-filter", "group:stats=annee >= 2020").stdout
+    assert shown.splitlines()[-1] == "  sees it whole, no ruleset binds them (owner or editor; admins too): pia (group:stats)"
+    promoted = cli("user", "role", "vic", "publisher").stdout
+    assert promoted.splitlines() == ["user vic: role publisher",
+                                     "  vic now sees whole, as an editor, datasets whose rulesets bound them: salaires"]
+    assert cli("user", "role", "vic", "publisher").stdout.strip() == "user vic: role publisher"
+    assert cli("user", "role", "vic", "viewer").stdout.strip() == "user vic: role viewer"

@@ -168,3 +168,23 @@ def test_a_manage_key_stops_managing_when_its_user_is_demoted(site):
     assert client.get("/api/explore/v2.1/catalog/datasets", headers=vera).status_code == 200  # it still reads
     assert client.patch(f"{API}/users/vera", json={"role": "publisher"}, headers=OP).status_code == 200
     assert client.post(f"{API}/apikeys", json={"name": "again"}, headers=vera).status_code == 201
+
+
+def test_dataset_security_lists_whole_viewers(site):
+    """The JSON twin of ``dataset-security``: a publisher in a granted group edits the dataset and
+    sees it whole, named under ``whole_viewers``; the viewer beside them is bound by the filter."""
+    instance, client, _ = site
+    from portail.catalog import services as catalog
+
+    with instance.session() as s:
+        catalog.create_dataset(s, "salaires", "Salaires")
+        services.create_user(s, "vic")
+    client.post(f"{API}/groups", json={"name": "stats"}, headers=OP)
+    for login in ("vera", "vic"):
+        client.put(f"{API}/groups/stats/members/{login}", headers=OP)
+    client.put(f"{API}/datasets/salaires/grants/group/stats", headers=OP)
+    shown = client.put(f"{API}/datasets/salaires/security", headers=OP,
+                       json={"visibility": "restricted", "record_filters": {"stats": "annee >= 2020"}}).json()
+    assert shown["grants"] == [{"kind": "group", "name": "stats"}]
+    assert shown["whole_viewers"] == [{"login": "vera", "via": "group:stats"}]
+    assert client.get(f"{API}/datasets/salaires/security", headers=OP).json()["whole_viewers"] == shown["whole_viewers"]

@@ -190,3 +190,32 @@ def test_security_relevant_changes_are_audited_without_secrets(catalog):
         dump = repr([(e.detail, e.target) for e in events])
         assert secret not in dump and token not in dump and "password 22" not in dump
         assert s.scalar(select(User.password_hash).where(User.login == "alice")).startswith("$argon2id$")
+
+
+def test_whole_viewers_name_who_no_ruleset_binds(catalog):
+    """A group grant makes the group's publishers editors, who see the dataset whole: the admin
+    setting a record filter on that group is told who it does not bind."""
+    with transaction(catalog) as s:
+        dataset = catalog_services.create_dataset(s, "salaires", "Salaires", owner="olga")
+        for login, role in (("olga", "viewer"), ("pia", "publisher"), ("vic", "viewer"), ("ada", "admin"),
+                            ("paul", "publisher"), ("zoe", "publisher")):
+            services.create_user(s, login, role=role)
+        stats = services.create_group(s, "stats")
+        for login in ("pia", "vic", "ada"):
+            services.add_member(s, stats, services.get_user(s, login))
+        services.set_dataset_security(s, dataset, visibility="restricted", record_filters={"stats": "annee >= 2020"})
+        services.grant(s, dataset, "group", "stats")
+        services.grant(s, dataset, "user", "paul")
+        services.grant(s, dataset, "user", "zoe")
+        services.set_active(s, services.get_user(s, "zoe"), False)
+    with transaction(catalog) as s:
+        dataset = catalog_services.get_dataset(s, "salaires")
+        # vic is a viewer (bound), ada an admin (sees everything, not listed), zoe is disabled.
+        assert services.whole_viewers(s, dataset) == [("olga", "owner"), ("paul", "grant"), ("pia", "group:stats")]
+        assert services.lifted_rulesets(s, services.get_user(s, "vic")) == []
+        assert services.lifted_rulesets(s, services.get_user(s, "pia")) == ["salaires"]
+        services.set_role(s, services.get_user(s, "vic"), "publisher")
+        assert services.lifted_rulesets(s, services.get_user(s, "vic")) == ["salaires"]
+        assert ("vic", "group:stats") in services.whole_viewers(s, dataset)
+        # paul holds his own grant but no ruleset names him or sets a default: nothing lifted.
+        assert services.lifted_rulesets(s, services.get_user(s, "paul")) == []

@@ -335,7 +335,8 @@ def accounts_router() -> APIRouter:
                 "metadata_public": bool(row.metadata_public) if row else False,
                 "record_filters": dict(row.record_filters or {}) if row else {},
                 "hidden_fields": dict(row.hidden_fields or {}) if row else {},
-                "grants": [{"kind": k, "name": n} for k, n in services.list_grants(s, dataset)]}
+                "grants": [{"kind": k, "name": n} for k, n in services.list_grants(s, dataset)],
+                "whole_viewers": [{"login": login, "via": why} for login, why in services.whole_viewers(s, dataset)]}
 
     @router.get("/datasets/{ref}/security", summary="A dataset's visibility, grants and per-group rules")
     def show_security(request: Request, ref: str):

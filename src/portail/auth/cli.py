@@ -129,8 +129,14 @@ def user_password(login: str, password_stdin: bool = typer.Option(False, "--pass
 def user_role(login: str, role: str = typer.Argument(..., help=f"One of {', '.join(ROLES)}.")):
     """Change a user's role."""
     with _session() as session:
-        user = services.set_role(session, services.get_user(session, login), role)
+        user = services.get_user(session, login)
+        before = services.lifted_rulesets(session, user)
+        user = services.set_role(session, user, role)
         out.print(f"user {user.login}: role {user.role}", highlight=False, markup=False)
+        lifted = [slug for slug in services.lifted_rulesets(session, user) if slug not in before]
+        if lifted:
+            out.print(f"  {user.login} now sees whole, as an editor, datasets whose rulesets bound them: "
+                      f"{', '.join(lifted)}", highlight=False, markup=False, soft_wrap=True)
 
 
 @user_app.command("disable")
@@ -353,6 +359,11 @@ def dataset_security(
             out.print(f"  record filter {_ruleset_label(key)}: {text}", highlight=False, markup=False, soft_wrap=True)
         for key, names in sorted((row.hidden_fields if row else {}).items()):
             out.print(f"  hidden fields {_ruleset_label(key)}: {', '.join(names)}", highlight=False, markup=False, soft_wrap=True)
+        whole = services.whole_viewers(session, dataset)
+        if whole and row is not None and (row.record_filters or row.hidden_fields):
+            out.print("  sees it whole, no ruleset binds them (owner or editor; admins too): "
+                      + ", ".join(f"{login} ({why})" for login, why in whole), highlight=False, markup=False,
+                      soft_wrap=True)
 
 
 def _ruleset_label(key: str) -> str:

@@ -172,16 +172,24 @@ def _matching_rulesets(principal: Principal, filters: Mapping[str, Any], hidden:
     return [DEFAULT_RULESET] if DEFAULT_RULESET in filters or DEFAULT_RULESET in hidden else []
 
 
+def sees_whole(principal: Principal, dataset: DatasetRef) -> bool:
+    """Admins, the dataset's owner and its editors (publishers holding a grant, their own or a
+    group's): no ruleset binds them. Deliberately: an editor sets the pipeline and reloads the
+    data, so a record filter or a hidden field could keep nothing from them, and an editor who saw
+    a filtered table would publish blind. ``services.whole_viewers`` names them for the admin."""
+    return principal.is_admin or is_owner(principal, dataset) or _edits(principal, dataset)
+
+
 def security_for(principal: Principal, dataset: DatasetRef, security_row: Ruleset | None) -> Security:
     """The rows and fields ``principal`` may see of ``dataset`` (read access is ``can``'s business).
 
     Rulesets are per group; a caller matching several gets the union of what each grants: rows
     matching any of their filters (a matching ruleset without a filter grants every row) and the
     fields any of them shows (a field stays hidden only if every matching ruleset hides it). A
-    caller matching no group ruleset gets the default one (``"*"``), as in Opendatasoft. Admins,
-    the dataset's owner and its editors see it whole.
+    caller matching no group ruleset gets the default one (``"*"``), as in Opendatasoft. Those who
+    ``sees_whole`` see it whole.
     """
-    if security_row is None or principal.is_admin or is_owner(principal, dataset) or _edits(principal, dataset):
+    if security_row is None or sees_whole(principal, dataset):
         return Security()
     filters: Mapping[str, Any] = security_row.record_filters or {}
     hidden: Mapping[str, Any] = security_row.hidden_fields or {}

@@ -29,7 +29,7 @@ from portail.auth.keys import now
 from portail.auth.errors import AuthError, bad_request, conflict, forbidden, unknown
 from portail.auth.models import (PRINCIPAL_KINDS, ROLES, VISIBILITIES, ApiKey, DatasetGrant, DatasetSecurity, Group,
                                  User)
-from portail.auth.permissions import DEFAULT_RULESET, DatasetRef, may_hold_manage_scope
+from portail.auth.permissions import DEFAULT_RULESET, DatasetRef, may_hold_manage_scope, sees_whole
 from portail.auth.principal import Principal, principal_for_user
 from portail.catalog.models import Dataset
 from portail.emails import EXAMPLE as EMAIL_EXAMPLE, plausible_email  # the one rule, shared with datasets' contact_email
@@ -433,6 +433,41 @@ def _grant_names(session: Session, dataset_ids: list[int]) -> dict[int, list[tup
         for dataset_id, name in session.execute(query.where(DatasetGrant.dataset_id.in_(dataset_ids))):
             names.setdefault(dataset_id, []).append((kind, name))
     return names
+
+
+def whole_viewers(session: Session, dataset: Dataset) -> list[tuple[str, str]]:
+    """``(login, why)`` for each user no ruleset of ``dataset`` binds (``permissions.sees_whole``),
+    admins aside: ``owner``, ``grant`` (their own) or ``group:<name>`` (a publisher in a granted
+    group). A group grant makes its publishers editors; listing them keeps a record filter set on
+    such a group from reading as if it bound every member."""
+    ref = dataset_ref(session, dataset)
+    logins = set(ref.user_grants) | ({ref.owner.strip().lower()} if ref.owner else set())
+    groups = sorted(ref.group_grants)
+    candidates = {u.login: u for u in session.scalars(
+        select(User).where(User.login.in_(logins)).options(selectinload(User.groups)))}
+    if groups:
+        for group in session.scalars(select(Group).where(Group.name.in_(groups)).options(selectinload(Group.members))):
+            candidates.update((u.login, u) for u in group.members)
+    found = []
+    for login, user in sorted(candidates.items()):
+        principal = principal_for_user(user)
+        if not user.is_active or principal.is_admin or not sees_whole(principal, ref):
+            continue
+        via = [f"group:{g.name}" for g in user.groups if g.name in ref.group_grants]
+        found.append((login, "owner" if login == (ref.owner or "").strip().lower()
+                      else "grant" if login in ref.user_grants else via[0]))
+    return found
+
+
+def lifted_rulesets(session: Session, user: User) -> list[str]:
+    """The datasets where a ruleset would bind ``user`` but does not, since they see them whole
+    (``sees_whole``): what a promotion to publisher just lifted, said by ``portail user role``."""
+    principal = principal_for_user(user)
+    keys = {g.name for g in user.groups} | {DEFAULT_RULESET}
+    rows = session.execute(select(Dataset, DatasetSecurity).join(DatasetSecurity, DatasetSecurity.dataset_id == Dataset.id))
+    pairs = [(d, row) for d, row in rows if keys & (set(row.record_filters or {}) | set(row.hidden_fields or {}))]
+    refs = dataset_refs(session, [d for d, _ in pairs])
+    return sorted(d.slug for d, _ in pairs if not principal.is_admin and sees_whole(principal, refs[d.uid]))
 
 
 def dataset_refs(session: Session, datasets: Iterable[Dataset]) -> dict[str, DatasetRef]:
