@@ -320,3 +320,44 @@ def test_guesses_sent_in_parallel_each_count_on_postgresql(pg_url, tmp_path):
     finally:
         instance.store.close()
         instance.catalog.kw["bind"].dispose()
+
+
+def test_parallel_calls_of_one_script_pay_one_verification(site):
+    """A script's pair not (or no longer) cached, sent by eight threads at once: one argon2 and
+    one ``login.success``, the other calls reading its result (each paid ~0.3 s of CPU and wrote
+    its own success before)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    instance, _, _ = site
+
+    def call(_: int) -> str | None:
+        return principal_from_request(basic_header("alice", PASSWORD), {}, instance.catalog).login
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(call, range(8))) == {"alice"}
+    with instance.session() as s:
+        assert len(recent(s, action="login.success", target="user:alice")) == 1
+
+
+def test_an_account_enabled_again_is_read_at_once(site):
+    """A refusal is remembered for a moment (the guard's and the route's look at one call), but
+    not past a change of the catalogue: the right password works as soon as the user is enabled."""
+    instance, client, _ = site
+    with instance.session() as s:
+        auth.set_active(s, auth.get_user(s, "alice"), False)
+    refused_as_bad_key(client.get(f"{V21}/records", headers=basic_header("alice", PASSWORD)), client)
+    with instance.session() as s:
+        auth.set_active(s, auth.get_user(s, "alice"), True)
+    assert client.get(f"{V21}/records", headers=basic_header("alice", PASSWORD)).status_code == 200
+
+
+def test_the_api_documentation_is_a_page_that_reads_no_basic_header(site):
+    """``/api/docs`` and the OpenAPI description are documents: a staging proxy's Basic header
+    sent with them is neither refused nor logged as a failed sign-in; API calls still read it."""
+    instance, client, _ = site
+    proxy = basic_header("proxyuser", "proxypass")
+    for path in ("/api/docs", "/api/explore/v2.1/swagger.json"):
+        assert client.get(path, headers=proxy).status_code == 200, path
+    with instance.session() as s:
+        assert recent(s, action="login.failure") == []
+    refused_as_bad_key(client.get(f"{V21}/records", headers=proxy), client)

@@ -32,12 +32,24 @@ from portail.config import Portal
 from portail.store import abandon
 
 
+#: Paths under ``/api`` that are documents, not calls: never counted, no caller read from Basic.
+DOCUMENTS = ("/api/health", "/api/docs", "/api/explore/v2.1/swagger.json")
+
+
+def is_api_call(path: str) -> bool:
+    """A call to one of the APIs (counted by ``api.guard``), not a page or a document about them:
+    the dataset page's API tab and the Swagger UI page are pages."""
+    return ("/api/" in path or path.endswith("/api")) and not any(path.startswith(p) for p in DOCUMENTS) \
+        and "/explore/dataset/" not in path
+
+
 def reads_basic(settings, path: str) -> bool:
-    """Whether a request's HTTP Basic header names its caller: on the APIs only (scripts), and
-    only where the site accepts it (``auth_http_basic``). Pages are signed in by their cookie: a
-    proxy in front of a staging site that asks browsers for Basic credentials of its own must
-    not make every page a 401, nor the header outrank the visitor's session."""
-    return settings.auth_http_basic and ("/api/" in path or path.endswith("/api")) and "/explore/dataset/" not in path
+    """Whether a request's HTTP Basic header names its caller: on API calls only (scripts), and
+    only where the site accepts it (``auth_http_basic``). Pages, the API documentation included,
+    are signed in by their cookie: a proxy in front of a staging site that asks browsers for
+    Basic credentials of its own must not make every page a 401, log a failed sign-in for each
+    visit, nor the header outrank the visitor's session."""
+    return settings.auth_http_basic and is_api_call(path)
 
 
 def request_principal(request: Request) -> Principal:

@@ -32,7 +32,7 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portail.api.deps import reads_basic
+from portail.api.deps import is_api_call, reads_basic
 from portail.api.serialize import JSON_MEDIA_TYPE
 from portail.api.v1 import READ_BY_POST
 from portail.auth import AuthError, csrf, principal_from_request, sessions
@@ -41,17 +41,10 @@ from portail.auth.ratelimit import bucket_of, decide, make_counter, quota_for
 from portail.catalog.db import transaction
 from portail.catalog.generation import GenerationCache
 
-#: API paths never counted: health checks, the documentation.
-UNCOUNTED = ("/api/health", "/api/docs", "/api/explore/v2.1/swagger.json")
 MAX_FORM_BYTES = 256 * 1024
 #: POST routes that ignore cookies, so a forged request gains nothing: the OAuth2 token
 #: endpoint, where the client's credentials (or its PKCE verifier) are the proof.
 CSRF_EXEMPT = re.compile(r"/oauth2/token/?$")
-
-
-def _is_api(path: str) -> bool:
-    return ("/api/" in path or path.endswith("/api")) and not any(path.startswith(p) for p in UNCOUNTED) \
-        and "/explore/dataset/" not in path  # the dataset page's API tab is a web page
 
 
 def _json_response(status: int, body: dict, headers: list[tuple[bytes, bytes]] | None = None):
@@ -138,7 +131,7 @@ class Guard:
                 await send(start), await send(end)
                 return
 
-        if not _is_api(scope["path"]):
+        if not is_api_call(scope["path"]):
             if principal.is_authenticated and not scope["path"].startswith("/static/"):
                 await self.app(scope, receive, _no_store(send))
             else:

@@ -19,7 +19,13 @@ in every process, without any invalidation hook. Groups and role follow the cata
 A refused guess is remembered for ``REFUSAL_TTL`` under the same kind of key: ``api.guard``
 resolves the caller and then the route resolves it again to answer the 401, and the second
 look must neither count a second failure nor pay argon2 again. Repeating the same wrong
-password within those seconds teaches a guesser nothing, so counting it once is sound.
+password within those seconds teaches a guesser nothing, so counting it once is sound. The
+memory holds while the catalogue counter stands still: an account enabled again (or given a
+role, a group) is verified afresh at once.
+
+One pair is verified by one thread at a time (``_LOCKS``, striped by key): when a script's
+cached pair expires, its parallel calls wait for one argon2 and read its result, rather than
+each paying ~0.3 s of CPU and writing its own ``login.success``.
 
 Failures all give one answer (401 ``InvalidAPIKey``, like a bad key; the reason is in the
 audit trail only), so a caller learns neither whether a login exists nor whether it is locked.
@@ -37,6 +43,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -116,6 +123,8 @@ class _Verified:
 #: Bounded, thread-safe LRU maps (routes run in a thread pool); each value carries its own expiry.
 _VERIFIED = generation.GenerationCache(CACHE_SIZE)
 _REFUSED = generation.GenerationCache(CACHE_SIZE)
+#: Striped: a fixed number of locks for any number of pairs (two pairs sharing one wait in turn).
+_LOCKS = tuple(threading.Lock() for _ in range(64))
 
 
 def _cache_key(session_factory: sessionmaker[Session], login: str, password: str) -> bytes:
@@ -138,6 +147,25 @@ def principal(session_factory: sessionmaker[Session], login: str, password: str,
 
     login = normalize_login(login)
     key = _cache_key(session_factory, login, password)
+    known = _known(session_factory, key, at)
+    if known is not None:
+        return known
+    with _LOCKS[key[0] % len(_LOCKS)]:
+        known = _known(session_factory, key, at)  # a parallel call of the same script verified it meanwhile
+        if known is not None:
+            return known
+        verified = _verify(session_factory, login, password, at, ip=ip, max_failures=max_failures, lockout=lockout)
+        if verified is None:
+            _REFUSED.put(key, (at + REFUSAL_TTL, generation.stamp(session_factory)))
+            raise invalid_credentials()
+        _REFUSED.pop(key)
+        _VERIFIED.put(key, verified)
+        return verified.principal
+
+
+def _known(session_factory: sessionmaker[Session], key: bytes, at: datetime) -> Principal | None:
+    """The principal of a pair verified and still valid; ``invalid_credentials()`` for a pair
+    refused moments ago with the catalogue unchanged since; ``None``: verify it."""
     cached = _VERIFIED.peek(key)
     if cached is not None:
         still = _still_valid(session_factory, cached, at)
@@ -147,15 +175,11 @@ def principal(session_factory: sessionmaker[Session], login: str, password: str,
             return still.principal
         _VERIFIED.pop(key)  # and verify again: the refusal is counted and audited as a form's
     refused = _REFUSED.peek(key)
-    if refused is not None and at < refused:
-        raise invalid_credentials()
-    verified = _verify(session_factory, login, password, at, ip=ip, max_failures=max_failures, lockout=lockout)
-    if verified is None:
-        _REFUSED.put(key, at + REFUSAL_TTL)
-        raise invalid_credentials()
-    _REFUSED.pop(key)
-    _VERIFIED.put(key, verified)
-    return verified.principal
+    if refused is not None:
+        until, stamp = refused
+        if at < until and stamp == generation.stamp(session_factory):
+            raise invalid_credentials()
+    return None
 
 
 def _verify(session_factory: sessionmaker[Session], login: str, password: str, at: datetime, *, ip: str | None,
