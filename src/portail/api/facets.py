@@ -18,6 +18,7 @@ import calendar
 import math
 import re
 from dataclasses import dataclass, replace
+from dataclasses import field as attribute
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,12 +38,28 @@ _FACET_ARGS = ("name", "disjunctive", "hierarchical", "separator", "sort", "limi
 DATE_LEVELS = ("year", "month", "day")
 
 
+class Given(str):
+    """A ``refine``/``exclude`` value (``field:value``) the caller sent in a parameter of another
+    name, which its refusals name: v1's ``refine.<field>=<value>`` (``api.v1._prefixed``) is the
+    ``Given("annee:2020", "refine.annee")``. A plain string is v2.1's ``refine``/``exclude``."""
+
+    parameter: str
+
+    def __new__(cls, text: str, parameter: str) -> Given:
+        given = super().__new__(cls, text)
+        given.parameter = parameter
+        return given
+
+
 @dataclass(frozen=True)
 class Refinement:
     field: Field
     value: str
     exclude: bool = False
     timezone: str = "UTC"  # where a datetime field's date paths start and end (a day in Auckland is not one in UTC)
+    #: The v1 parameter that carried it (``Given``), which a refusal of its value names; None for
+    #: v2.1's ``refine``/``exclude``, whose refusals keep Opendatasoft's wording.
+    parameter: str | None = attribute(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -90,14 +107,18 @@ def zone(name: str) -> ZoneInfo:
 
 def parse_refinements(values: list[str], fields: list[Field], *, exclude: bool, timezone: str = "UTC") -> list[Refinement]:
     by_name = {f.name: f for f in fields}
-    parameter = "exclude" if exclude else "refine"
     refinements = []
     for raw in values:
+        given = raw.parameter if isinstance(raw, Given) else None
+        parameter = given or ("exclude" if exclude else "refine")
         match = _REFINE.match(raw)
         if not match:
             raise invalid_parameter(f"Invalid value for {parameter} API parameter: {raw!r} was found but "
                                     f"'<field>:<value>' is expected.")
-        name, value = _unquote(match.group(1)), _unquote(match.group(2))
+        if given:  # v1 has no quoting: the value is the facet's path as the widgets send it back ("B ", '"X"')
+            name, value = raw.partition(":")[0].strip(), raw.partition(":")[2]
+        else:
+            name, value = _unquote(match.group(1)), _unquote(match.group(2))
         if name not in by_name:
             raise ApiError(400, "ODSQLError", f"ODSQL query is malformed: Unknown field: {name} "
                                               f"Clause(s) containing the error(s): {parameter}.")
@@ -105,11 +126,16 @@ def parse_refinements(values: list[str], fields: list[Field], *, exclude: bool, 
             # Facet queries and the key index's lookups carry values as SQL literals, which the
             # engine's parser ends at a NUL (a 500); ODSQL refuses such a literal alike.
             raise invalid_parameter(f"Invalid value for {parameter} API parameter: the value holds a NUL character.")
-        refinements.append(Refinement(by_name[name], value, exclude, timezone))
+        refinements.append(Refinement(by_name[name], value, exclude, timezone, given))
     return refinements
 
 
-def _typed_value(f: Field, value: str) -> str | int | float | bool:
+def _sent_in(parameter: str | None) -> str:
+    """Where a refused refinement value was sent, when a v1 parameter carried it (``Given``)."""
+    return f" in the {parameter} API parameter" if parameter else ""
+
+
+def _typed_value(f: Field, value: str, parameter: str | None = None) -> str | int | float | bool:
     """A refinement's value as the field's type (a refinement never matches across types)."""
     try:
         if f.type == FieldType.INT:
@@ -128,7 +154,8 @@ def _typed_value(f: Field, value: str) -> str | int | float | bool:
                 raise ValueError(value)
             return lowered in ("true", "1")
     except ValueError:
-        raise invalid_parameter(f"Invalid value {value!r} for field {f.name} of type {f.type}.") from None
+        raise invalid_parameter(f"Invalid value {value!r} for field {f.name} of type {f.type}{_sent_in(parameter)}.") \
+            from None
     return value
 
 
@@ -137,11 +164,11 @@ def canonical(refinement: Refinement) -> str:
     is ``true``, ``d:2015-3`` is ``2015/03``): the entry it filters on is then marked refined."""
     f, value = refinement.field, refinement.value
     if f.type in (FieldType.DATE, FieldType.DATETIME):
-        _date_range(value)  # a valid path, or the 400 its filter gives
+        _date_range(value, refinement.parameter)  # a valid path, or the 400 its filter gives
         year, *rest = [int(p) for p in re.split(r"[/-]", value.strip()) if p]
         return "/".join([str(year), *(f"{p:02d}" for p in rest)])
     if f.type in (FieldType.INT, FieldType.DOUBLE, FieldType.BOOLEAN):
-        return _value_text(_typed_value(f, value))
+        return _value_text(_typed_value(f, value, refinement.parameter))
     return value
 
 
@@ -158,8 +185,9 @@ def _constant(value: str | int | float | bool, params: list | None) -> exp.Expre
     return exp.Literal.string(value)
 
 
-def _date_range(value: str) -> tuple[date, date | None]:
-    """The first day of a date path and the first day after it (``period``)."""
+def _date_range(value: str, parameter: str | None = None) -> tuple[date, date | None]:
+    """The first day of a date path and the first day after it (``period``); ``parameter``: the
+    v1 parameter that sent it (``Refinement.parameter``)."""
     parts = [p for p in re.split(r"[/-]", value.strip()) if p]
     try:
         numbers = [int(p) for p in parts]
@@ -167,7 +195,7 @@ def _date_range(value: str) -> tuple[date, date | None]:
             return period(*numbers)
     except (ValueError, OverflowError):  # 2020/13; a year past a C int
         pass
-    raise invalid_parameter(f"Invalid date path {value!r}: YYYY, YYYY/MM or YYYY/MM/DD is expected.")
+    raise invalid_parameter(f"Invalid date path {value!r}{_sent_in(parameter)}: YYYY, YYYY/MM or YYYY/MM/DD is expected.")
 
 
 def period(year: int, month: int | None = None, day: int | None = None) -> tuple[date, date | None]:
@@ -204,7 +232,7 @@ def refinement_condition(refinement: Refinement, params: list | None = None) -> 
     if not facetable(f):  # no value to match as a facet's
         raise invalid_parameter(f"Field {f.name} of type {f.type} cannot be refined.")
     if f.type in (FieldType.DATE, FieldType.DATETIME):
-        start, end = _date_range(refinement.value)
+        start, end = _date_range(refinement.value, refinement.parameter)
         if f.type == FieldType.DATETIME:  # the path's first and next instants in the caller's zone
             tz = zone(refinement.timezone)
             low = exp.cast(_constant(datetime(start.year, start.month, start.day, tzinfo=tz).isoformat(), params),
@@ -226,7 +254,8 @@ def refinement_condition(refinement: Refinement, params: list | None = None) -> 
     elif (items := multivalued_items(f, column.copy())) is not None:  # one of the values of a multivalued field
         condition = exp.Anonymous(this="list_contains", expressions=[items, _constant(refinement.value, params)])
     else:
-        condition = exp.EQ(this=column, expression=_constant(_typed_value(f, refinement.value), params))
+        condition = exp.EQ(this=column, expression=_constant(_typed_value(f, refinement.value, refinement.parameter),
+                                                             params))
     if refinement.exclude:
         # Excluding a value keeps the records where the field is null, as Opendatasoft does.
         return exp.or_(exp.Not(this=exp.paren(condition)), exp.Is(this=column.copy(), expression=exp.Null()))

@@ -161,6 +161,27 @@ def answered(handler: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Respo
     return answer if isinstance(answer, Response) else json_response(answer)
 
 
+def on_refusal(request: Request, check: Callable[[], None]) -> None:
+    """Keep ``check`` for this call: should the compiler refuse its query (``ODSQLError``), the
+    kept checks run in turn and the first refusal among them is the answer. v1 keeps one per
+    parameter it turns into a clause (``q`` into ``where``, ``sort`` into ``order_by``, ``fields``
+    into ``select``), so a refusal names what the caller sent, at no cost to calls that compile."""
+    checks = getattr(request.state, "refusal_checks", None)
+    if checks is None:
+        checks = request.state.refusal_checks = []
+    checks.append(check)
+
+
+def _named(request: Request, error: ApiError) -> ApiError:
+    if error.error_code == "ODSQLError":
+        for check in getattr(request.state, "refusal_checks", ()):
+            try:
+                check()
+            except ApiError as named:
+                return named
+    return error
+
+
 def query_route(router: APIRouter, path: str, params: tuple[Param, ...] = (), *, post: bool = False, **kwargs: Any):
     """Register ``handler(request, principal, **path_parameters, **query_parameters)`` as a GET
     route for ``path``, and without (or with) its trailing slash, as real clients send both: its
@@ -177,8 +198,14 @@ def query_route(router: APIRouter, path: str, params: tuple[Param, ...] = (), *,
             query = await request_params(request)
             request.state.params = query
             values = read(query, params)
-            return await in_worker(answered, handler, request, principal, watched=request, **request.path_params,
-                                   **values)
+            try:
+                return await in_worker(answered, handler, request, principal, watched=request, **request.path_params,
+                                       **values)
+            except ApiError as error:
+                named = _named(request, error)
+                if named is error:
+                    raise
+                raise named from None
 
         endpoint.__name__ = handler.__name__
         endpoint.__doc__ = handler.__doc__

@@ -30,6 +30,7 @@ import re
 import string
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -45,12 +46,12 @@ from portail.api.errors import invalid_parameter
 from portail.api.explore import attachment_file
 from portail.api.explore_service import (check_records_access, dataset_facets, export_batches, get_record,
                                          get_visible_dataset, query_records, visible_datasets)
-from portail.api.facets import SORTS
-from portail.api.params import TIMEZONE, TRUE, Param, params_of, query_route
+from portail.api.facets import SORTS, Given
+from portail.api.params import TIMEZONE, TRUE, Param, on_refusal, params_of, query_route
 from portail.api.serialize import dataset_json
 from portail.api.v1_feeds import FEEDS, records_feed
-from portail.api.v1_query import (check_latitudes, distance_condition, geo_field_of, joined_q, parsed_numbers,
-                                  polygon_condition, q_conditions)
+from portail.api.v1_query import (check_latitudes, checked, distance_condition, geo_field_of, joined_q,
+                                  parsed_numbers, polygon_condition, q_conditions)
 from portail.api.v1_series import odsql_number
 from portail.auth import ANONYMOUS
 from portail.auth.principal import has_credentials
@@ -130,8 +131,9 @@ _CALLBACK = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 
 def _prefixed(request: Request, prefix: str) -> list[str]:
     """``refine.<field>=<value>`` parameters as v2.1's ``field:value`` (``recordid`` aside:
-    ``_record_ids``)."""
-    return [f"{key[len(prefix):]}:{value}" for key, value in params_of(request).multi_items()
+    ``_record_ids``), each carrying its parameter (``Given``), which a refusal of it names
+    (``refine.annee``, not v2.1's ``refine``, which the caller did not send)."""
+    return [Given(f"{key[len(prefix):]}:{value}", key) for key, value in params_of(request).multi_items()
             if key.startswith(prefix) and key != prefix + RECORD_ID]
 
 
@@ -263,6 +265,8 @@ def _conditions(request: Request, ds, q: str | None, *,
     full-text search, over the caller's visible fields."""
     fields = fields_from_json(ds.current.fields)  # the caller's copy: hidden fields are not in it
     conditions, text = q_conditions(q, fields, params_of(request).get("geo_field"))
+    if conditions:
+        on_refusal(request, partial(checked, fields, "q", where=conditions))
     return [*_geofilters(request, fields, elsewhere=geofilters_elsewhere), *_record_ids(request), *conditions], text
 
 
@@ -409,6 +413,14 @@ def _record_geometry(fields: list[Field]) -> Field | None:
     return next((f for f in fields if f.type in GEO_TYPES), None)
 
 
+def _fields_named(request: Request, fields: str | None, visible: list[Field]) -> str | None:
+    """v1's ``fields`` (the search's and the download's), which a refusal of the ``select`` it
+    becomes names (``api.params.on_refusal``)."""
+    if fields and fields.strip():
+        on_refusal(request, partial(checked, visible, "fields", select=fields))
+    return fields
+
+
 def _geometry_kept(fields: str | None, dataset_fields: list[Field], geo: Field | None) -> tuple[str | None, str | None]:
     """v1's ``fields`` as a select that keeps the records' geometry: ``geo``, the field it is
     drawn from, added when ``fields`` names no geo field; and the name of the field so added,
@@ -481,12 +493,16 @@ def _sort_keys(sort: str | Sequence[str] | None) -> list[str]:
 
 
 def _order_by(sort: str | Sequence[str] | None, fields: list[Field] | None = None,
-              dist: str | None = None) -> str | None:
+              dist: str | None = None, request: Request | None = None) -> str | None:
     """v1's ``sort`` as an ODSQL order_by: each key (``_sort_key``) in the order given, the first
     deciding and the next ones ordering its ties; blank keys set nothing. Records equal on every
-    key keep the compiler's last tie-break (their row), so pages never overlap."""
+    key keep the compiler's last tie-break (their row), so pages never overlap. With the records
+    route's ``request``, a refusal of it names ``sort`` (``api.params.on_refusal``)."""
     keys = (_sort_key(one, fields, dist) for one in _sort_keys(sort))
-    return ", ".join(key for key in keys if key) or None
+    order_by = ", ".join(key for key in keys if key) or None
+    if order_by is not None and request is not None:  # a records route's: a refusal names sort, not order_by
+        on_refusal(request, partial(checked, fields, "sort", order_by=order_by))
+    return order_by
 
 
 def _sort_key(sort: str, fields: list[Field] | None = None, dist: str | None = None) -> str | None:
@@ -625,11 +641,11 @@ def v1_router(portal: str = "public") -> APIRouter:
         disjunctive = _disjunctive(request)
         where, text = _conditions(request, ds, _query(request, q))
         visible = fields_from_json(ds.current.fields)
-        select, geometry_only = _geometry_kept(fields, visible, _record_geometry(visible))
+        select, geometry_only = _geometry_kept(_fields_named(request, fields, visible), visible, _record_geometry(visible))
         dist = _dist_expression(request, visible)
         with_dist = dist is not None and format not in FEEDS  # JSON and GeoJSON records carry it
         page = query_records(instance(request), ds, select=_with_dist(select, dist if with_dist else None),
-                             limit=rows, offset=start, order_by=_order_by(sort, visible, dist),
+                             limit=rows, offset=start, order_by=_order_by(sort, visible, dist, request),
                              refine=refine, exclude=exclude, with_ids=True, text=text, timezone=timezone, where=where,
                              principal=principal, max_limit=MAX_WINDOW, disjunctive=disjunctive)
         records = [_v1_record(ds, list(page.columns), row, row["_id"], geometry_only, with_dist) for row in page.results]
@@ -690,6 +706,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         where, text = _conditions(request, ds, _query(request, q))
         written = {"jsonp": "json", "geojsonp": "geojson", **LEGACY_NAMES}.get(format, format)
         visible = fields_from_json(ds.current.fields)
+        fields = _fields_named(request, fields, visible)
         select, geometry_only = fields, None
         # v1 records, or their features, each with its geometry, as v1's search writes them
         v1_records = written in ("json", "geojson")
@@ -700,7 +717,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         dist = _dist_expression(request, visible)
         fmt, columns, batches, options = export_batches(
             instance(request), ds, written, select=_with_dist(select, dist if v1_records else None),
-            order_by=_order_by(sort, visible, dist),
+            order_by=_order_by(sort, visible, dist, request),
             options=options,
             refine=_prefixed(request, "refine."), exclude=_prefixed(request, "exclude."), where=where, text=text,
             timezone=timezone, disjunctive=_disjunctive(request),

@@ -407,7 +407,7 @@ def add_geo_routes(router: APIRouter, portal: str) -> None:
         visible = fields_from_json(selection.ds.current.fields)
         page = query_records(request.app.state.instance, selection.ds,
                              select=f"{selection.column}, geo_digest({selection.column}) as geo_digest",
-                             order_by=_order_by(sort, visible, _dist_expression(request, visible)),
+                             order_by=_order_by(sort, visible, _dist_expression(request, visible), request),
                              limit=rows, max_limit=MAX_WINDOW, with_ids=True, **selection.filters)
         previews = []
         for row in page.results:

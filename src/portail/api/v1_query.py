@@ -42,7 +42,8 @@ from __future__ import annotations
 import math
 import re
 
-from portail.api.errors import invalid_parameter
+from portail import odsql
+from portail.api.errors import ApiError, invalid_parameter
 from portail.api.facets import period
 from portail.api.v1_series import odsql_number
 from portail.odsql import RECORD_ID
@@ -376,6 +377,20 @@ def q_conditions(q: str | None, fields: list[Field], geo_name: str | None = None
         return [], None
     condition = v1_where(q, fields, geo_name)
     return ([condition], None) if condition is not None else ([], q)
+
+
+def checked(fields: list[Field], parameter: str, **clause) -> None:
+    """A clause of v1 (``where=[…]`` from ``q``, ``order_by`` from ``sort``, ``select`` from
+    ``fields``) compiled alone over ``fields``: an ``ODSQLError`` naming ``parameter`` as its
+    clause if the compiler refuses it. Compiled with the call's other clauses, it was an error of
+    ``where``, ``order_by`` or ``select``, which no v1 caller wrote (``q=annee>abc``: "not a
+    number"; ``sort=nope``: an unknown field). Run only once the call's own compile failed
+    (``api.params.on_refusal``): compiling each clause twice cost ~0.3–0.6 ms a call. Dates read
+    in UTC here: the call's own compile reads them in its ``timezone``."""
+    try:
+        odsql.compile_plan(odsql.Query(**clause), fields)
+    except odsql.ODSQLError as error:
+        raise ApiError(400, "ODSQLError", odsql.ODSQLError(error.detail, parameter).message) from None
 
 
 def joined_q(values: list[str]) -> str | None:

@@ -63,9 +63,11 @@ FRENCH: dict[str, str] = {
         "Les règles d'accès de ce jeu de données ne peuvent pas s'appliquer : adressez-vous à son administrateur.",
 }
 
-#: Where the error is, as a visitor of a page put it there (the pages send the box as ``where``).
-_PLACES = {"where": "dans la recherche", "refine": "dans les filtres", "exclude": "dans les exclusions"}
-_PLACES_EN = {"where": "in the search", "refine": "in the filters", "exclude": "in the exclusions"}
+#: Where the error is, as a visitor of a page put it there: the box is v1's ``q`` (a condition of
+#: it the compiler refuses names ``q``: ``api.v1_query.checked``; its plain words, ``where``).
+_PLACES = {"q": "dans la recherche", "where": "dans la recherche", "refine": "dans les filtres",
+           "exclude": "dans les exclusions"}
+_PLACES_EN = {"q": "in the search", "where": "in the search", "refine": "in the filters", "exclude": "in the exclusions"}
 _UNKNOWN = "La requête a été refusée. Message d'origine : {message}"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
