@@ -41,7 +41,7 @@ from sqlglot import exp
 from portail import odsql
 from portail.odsql import ast
 from portail.api.errors import ApiError, invalid_parameter
-from portail.api.facets import DEFAULT_LIMIT, parse_facet, parse_refinements, zone
+from portail.api.facets import DEFAULT_LIMIT, canonical, collapsed_path, parse_facet, parse_refinements, zone
 from portail.api.serialize import EXPLORE_METAS, records_json
 from portail.api.text_search import text_condition
 from portail.api.v1_query import q_conditions
@@ -238,12 +238,6 @@ def _moment(raw: str, kind: FieldType, tz: ZoneInfo) -> datetime:
     return moment
 
 
-def _path(value: str, separator: str) -> str:
-    """A path without empty segments (``/a//b/`` is ``a/b``), as the dataset facets read them
-    (``facets.path_of``)."""
-    return separator.join(part for part in value.split(separator) if part)
-
-
 def _matches(obj: dict[str, Any], f: Field, value: str, tz: ZoneInfo, separator: str | None = None) -> bool:
     """Whether a dataset holds ``value`` in field ``f``: a date by its day's path, a value of a
     hierarchy (``separator``) as itself or anything below it."""
@@ -259,8 +253,8 @@ def _matches(obj: dict[str, Any], f: Field, value: str, tz: ZoneInfo, separator:
     values = raw if isinstance(raw, list) else [raw]
     text = {"true" if v is True else "false" if v is False else str(v) for v in values}
     if separator is not None:
-        wanted = _path(value, separator)
-        return any(p == wanted or p.startswith(wanted + separator) for p in (_path(t, separator) for t in text))
+        wanted = collapsed_path(value, separator)
+        return any(p == wanted or p.startswith(wanted + separator) for p in (collapsed_path(t, separator) for t in text))
     return value in text
 
 
@@ -279,8 +273,12 @@ def refined(objects: list[dict[str, Any]], refine: list[str], exclude: list[str]
     tz = zone(timezone)
     paths = paths or {}
 
+    # A date path as its entries are written (2026-3 is 2026/03), checked: a bad one is the
+    # dataset facets' 400, not a silent empty catalogue.
+    wanted = {id(r): canonical(r) if r.field.type in (FieldType.DATE, FieldType.DATETIME) else r.value for r in rules}
+
     def holds(obj, r) -> bool:
-        return _matches(obj, r.field, r.value, tz, paths.get(r.field.name))
+        return _matches(obj, r.field, wanted[id(r)], tz, paths.get(r.field.name))
 
     kept = []
     for obj in objects:
@@ -632,11 +630,11 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
         values = [_raw(o, name, source[3]) for o in kept]
         if f.type in (FieldType.DATETIME, FieldType.DATE):
             moments = [_moment(v, f.type, tz) for v in values if v]
-            entries = _date_entries(moments, {r.value.replace("-", "/") for r in mine if not r.exclude})
+            entries = _date_entries(moments, {canonical(r) for r in mine if not r.exclude})
         elif spec.separator is not None:
-            held = [{_path(str(i), spec.separator) for i in (v if isinstance(v, list) else [v]) if i is not None} - {""}
+            held = [{collapsed_path(str(i), spec.separator) for i in (v if isinstance(v, list) else [v]) if i is not None} - {""}
                     for v in values]
-            entries = _path_entries(held, spec, {_path(r.value, spec.separator) for r in mine if not r.exclude})
+            entries = _path_entries(held, spec, {collapsed_path(r.value, spec.separator) for r in mine if not r.exclude})
         else:
             counts: Counter[str] = Counter()
             for v in values:

@@ -15,9 +15,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import struct
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from portail.catalog.db import transaction
+from portail.catalog.models import DatasetVersion
 
 from portail.api.errors import invalid_parameter
 
@@ -38,6 +44,21 @@ def seal(version: int, key: bytes, rowid: int) -> str:
     encryptor = _cipher(key).encryptor()
     block = encryptor.update(struct.pack(">q", rowid) + _TAG) + encryptor.finalize()
     return f"{version}.{base64.urlsafe_b64encode(block).decode().rstrip('=')}"
+
+
+def version_key(catalog: sessionmaker[Session], version: DatasetVersion) -> bytes:
+    """The key of ``version``'s cursors: its own, or, for a version written without one, a key
+    made now and kept. Migration 0013 gave one to every version then in the catalogue, but a
+    process of an older release still serving beside the upgraded ones (a rolling upgrade)
+    writes versions without it, whose every ``after=`` was a 500. The first node to ask makes
+    it (only where it is still missing: concurrent nodes keep the first one written), and all
+    read it back."""
+    if version.cursor_key is not None:
+        return version.cursor_key
+    with transaction(catalog) as session:
+        session.execute(update(DatasetVersion).where(DatasetVersion.id == version.id, DatasetVersion.cursor_key.is_(None))
+                        .values(cursor_key=os.urandom(16)))
+        return session.scalar(select(DatasetVersion.cursor_key).where(DatasetVersion.id == version.id))
 
 
 def cursor_version(cursor: str) -> int:

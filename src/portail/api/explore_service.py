@@ -34,7 +34,7 @@ from sqlglot import exp
 
 from portail import odsql
 from portail.odsql.ast import quote_name
-from portail.api.cursors import cursor_version, open_cursor, seal
+from portail.api.cursors import cursor_version, open_cursor, seal, version_key
 from portail.api.errors import ApiError, invalid_parameter, not_found
 from portail.api.facets import (as_faceted, conditions_for, default_facets, disjunctive_fields, facets_values, parse_facet,
                                  parse_refinements, zone)
@@ -415,7 +415,7 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
             version = access.dataset.version(number)
             if not access.dataset.walkable(number, datetime.now(UTC)):
                 raise ApiError(410, "CursorExpired", "The version this cursor walks is no longer kept; start again.")
-            last_rowid = open_cursor(after, version.cursor_key)
+            last_rowid = open_cursor(after, version_key(instance.catalog, version))
     request = _PageRequest(select, order_by, limit, offset, tuple(refine or ()), tuple(exclude or ()), after is not None,
                            with_ids, tuple(where or ()), group_by, lang, timezone, text, max_limit, window,
                            disjunctive=tuple(sorted(set(disjunctive))), v20=v20, technical=technical,
@@ -451,7 +451,7 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
         return RecordsPage(total, records_json(list(page.columns), rows, timezone), columns=page.columns, aggregated=True)
     following = None
     if page.cursor and rows and len(rows) == page.effective:
-        following = seal(version.number, version.cursor_key, rows[-1]["__rowid"])
+        following = seal(version.number, version_key(instance.catalog, version), rows[-1]["__rowid"])
     return RecordsPage(total, _with_ids(list(page.columns), rows, with_ids, timezone), following, page.columns)
 
 

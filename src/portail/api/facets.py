@@ -36,6 +36,8 @@ _FACET_CALL = re.compile(r"^\s*facet\s*\((.*)\)\s*$", re.IGNORECASE | re.DOTALL)
 _FACET_ARG = re.compile(r'\s*(\w+)\s*=\s*("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|[^,"\'\s]+)\s*(?:,|$)')
 _FACET_ARGS = ("name", "disjunctive", "hierarchical", "separator", "sort", "limit")
 DATE_LEVELS = ("year", "month", "day")
+#: A date path: a year, then a month and a day, ``/`` or ``-`` between them (one after it too).
+_DATE_PATH = re.compile(r"\d+(?:[/-]\d+){0,2}[/-]?", re.ASCII)
 
 
 class Given(str):
@@ -169,7 +171,15 @@ def canonical(refinement: Refinement) -> str:
         return "/".join([str(year), *(f"{p:02d}" for p in rest)])
     if f.type in (FieldType.INT, FieldType.DOUBLE, FieldType.BOOLEAN):
         return _value_text(_typed_value(f, value, refinement.parameter))
+    if (separator := hierarchy_separator(f)) is not None:
+        return collapsed_path(value, separator)
     return value
+
+
+def collapsed_path(value: str, separator: str) -> str:
+    """A path without empty segments (``/fr//ara/`` is ``fr/ara``), as ``path_of`` reads a
+    hierarchy's values: a refinement ``fr/`` refines ``fr``."""
+    return separator.join(part for part in value.split(separator) if part)
 
 
 def _constant(value: str | int | float | bool, params: list | None) -> exp.Expression:
@@ -188,13 +198,11 @@ def _constant(value: str | int | float | bool, params: list | None) -> exp.Expre
 def _date_range(value: str, parameter: str | None = None) -> tuple[date, date | None]:
     """The first day of a date path and the first day after it (``period``); ``parameter``: the
     v1 parameter that sent it (``Refinement.parameter``)."""
-    parts = [p for p in re.split(r"[/-]", value.strip()) if p]
-    try:
-        numbers = [int(p) for p in parts]
-        if 1 <= len(numbers) <= 3:
-            return period(*numbers)
-    except (ValueError, OverflowError):  # 2020/13; a year past a C int
-        pass
+    if _DATE_PATH.fullmatch(value.strip()):  # not -1, read as year 1 when empty parts were dropped
+        try:
+            return period(*[int(p) for p in re.split(r"[/-]", value.strip()) if p])
+        except (ValueError, OverflowError):  # 2020/13; a year past a C int
+            pass
     raise invalid_parameter(f"Invalid date path {value!r}{_sent_in(parameter)}: YYYY, YYYY/MM or YYYY/MM/DD is expected.")
 
 
@@ -264,6 +272,7 @@ def refinement_condition(refinement: Refinement, params: list | None = None) -> 
 
 def _on_path(value: exp.Expression, separator: str, path: str, params: list | None) -> exp.Expression:
     """Whether a path value is ``path`` or below it."""
+    path = collapsed_path(path, separator)
     collapsed = path_of(value, separator)
     equal = exp.EQ(this=collapsed, expression=_constant(path, params))
     below = exp.Anonymous(this="starts_with", expressions=[collapsed.copy(), _constant(path + separator, params)])
