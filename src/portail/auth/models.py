@@ -14,11 +14,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (JSON, false, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Table, Text,
+from sqlalchemy import (JSON, false, Boolean, CheckConstraint, Column, ForeignKey, Integer, String, Table, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portail.catalog.models import Base
+from portail.catalog.models import Base, UTCDateTime
 
 ROLES = ("admin", "publisher", "data_owner", "viewer")
 VISIBILITIES = ("public", "restricted")
@@ -52,11 +52,11 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     role: Mapped[str] = mapped_column(String(20), default="viewer")
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reset_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)  # SHA-256 hex, single use
-    reset_token_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_login: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reset_token_expires: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_login: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     groups: Mapped[list["Group"]] = relationship(secondary=membership, back_populates="members", order_by="Group.name")
     api_keys: Mapped[list["ApiKey"]] = relationship(back_populates="user", cascade="all, delete-orphan",
@@ -70,7 +70,7 @@ class Group(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True, index=True)
     description: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     members: Mapped[list[User]] = relationship(secondary=membership, back_populates="groups", order_by="User.login")
 
@@ -85,11 +85,11 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))  # the key's first characters, to recognise it in lists
     scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)  # ["read"] or ["manage", "read"]
     datasets: Mapped[list[Any] | None] = mapped_column(JSON)  # dataset uids the key is limited to; null: all
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_by: Mapped[str | None] = mapped_column(String(150))  # a login, kept even if that user goes
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(back_populates="api_keys")
 
@@ -107,7 +107,7 @@ class DatasetGrant(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"), index=True)
     principal_kind: Mapped[str] = mapped_column(String(10))  # user | group
     principal_id: Mapped[int] = mapped_column(Integer, index=True)  # auth_user.id or auth_group.id
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class DatasetSecurity(Base):
@@ -129,7 +129,7 @@ class DatasetSecurity(Base):
     metadata_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     record_filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     hidden_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    modified: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AuditEvent(Base):
@@ -138,7 +138,7 @@ class AuditEvent(Base):
     __tablename__ = "auth_audit_event"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     actor: Mapped[str | None] = mapped_column(String(150))  # a login; null: the command line or the system
     action: Mapped[str] = mapped_column(String(50), index=True)  # e.g. login.failure, apikey.create
     target: Mapped[str | None] = mapped_column(String(300))  # e.g. user:bob, apikey:ak_…, dataset:<slug>
@@ -160,8 +160,8 @@ class LoginSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("auth_user.id", ondelete="CASCADE"), index=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
     method: Mapped[str] = mapped_column(String(20), default="password")  # password | oidc
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
 
@@ -180,7 +180,7 @@ class LoginFlow(Base):
     redirect_uri: Mapped[str] = mapped_column(String(1000))
     next_url: Mapped[str] = mapped_column(String(1000))
     portal: Mapped[str] = mapped_column(String(100))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Quota(Base):
@@ -195,7 +195,7 @@ class Quota(Base):
     principal_kind: Mapped[str] = mapped_column(String(10))  # user | group | apikey
     principal_name: Mapped[str] = mapped_column(String(150))
     calls: Mapped[int] = mapped_column(Integer)  # per ``Settings.ratelimit_window``; 0: no limit
-    modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    modified: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class OAuthClient(Base):
@@ -212,8 +212,8 @@ class OAuthClient(Base):
     secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True)  # SHA-256 hex; null: public client
     redirect_uris: Mapped[list[Any]] = mapped_column(JSON, default=list)  # exact matches only
     created_by: Mapped[str | None] = mapped_column(String(150))  # a login; null: the command line
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class OAuthCode(Base):
@@ -228,8 +228,8 @@ class OAuthCode(Base):
     redirect_uri: Mapped[str] = mapped_column(String(1000))
     scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     code_challenge: Mapped[str | None] = mapped_column(String(128))  # PKCE, S256 only
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class OAuthToken(Base):
@@ -245,9 +245,9 @@ class OAuthToken(Base):
     access_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     refresh_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    access_expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    access_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship()
     client: Mapped[OAuthClient] = relationship()

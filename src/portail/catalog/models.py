@@ -8,7 +8,7 @@ an Alembic migration in ``migrations/versions``.
 from __future__ import annotations
 
 import os
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Date, DateTime, Dialect, ForeignKey, Integer, LargeBinary, String, Text,
@@ -76,8 +76,39 @@ class HomeFile(StoreLocation):
     root_attribute = HOME_ROOT
 
 
+class UTCDateTime(TypeDecorator):
+    """An instant of the catalogue, stored as ``DateTime(timezone=True)`` (``TIMESTAMP WITH TIME
+    ZONE`` on PostgreSQL, text on SQLite: no migration) and always in UTC. A value bound (written,
+    or compared with, as an audit query's ``since``) is converted to UTC first, a naive one read as
+    UTC (what the code writes: ``datetime.now(UTC)``); a value read back is an aware UTC datetime
+    on both backends. Without it SQLite kept an offset value's local clock text (``10:00+02:00``
+    stored and compared as ``10:00``) and handed back naive datetimes, and PostgreSQL handed back
+    instants in its session's time zone and read naive parameters in it."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    @property
+    def python_type(self) -> type:
+        return datetime
+
+    def process_bind_param(self, value: datetime | date | str | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # ISO text, as a raw comparison may hand it
+            value = datetime.fromisoformat(value)
+        if not isinstance(value, datetime):  # a day: its midnight, UTC
+            value = datetime.combine(value, time())
+        moment = _aware(value).astimezone(UTC)
+        # SQLite's DATETIME text has no offset: written (and compared) as the UTC clock, naive.
+        return moment.replace(tzinfo=None) if dialect.name == "sqlite" else moment
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else _aware(value).astimezone(UTC)
+
+
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime()}
 
 
 class Dataset(Base):
@@ -115,10 +146,10 @@ class Dataset(Base):
     # State.
     current_version: Mapped[int | None] = mapped_column(Integer)
     records_count: Mapped[int] = mapped_column(BigInteger, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    data_processed: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    metadata_processed: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    modified: Mapped[datetime] = mapped_column(UTCDateTime())
+    data_processed: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    metadata_processed: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     versions: Mapped[list["DatasetVersion"]] = relationship(
         back_populates="dataset", cascade="all, delete-orphan", order_by="DatasetVersion.number"
@@ -178,11 +209,11 @@ class DatasetVersion(Base):
     fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: When it was last published; cleared when publishing an older version withdraws it
     #: (migration 0009). A records cursor walks only versions published and not withdrawn.
-    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: The key that seals its records cursors (``api.cursors``), random, never shown: a cursor
     #: then tells nothing of the rows a caller's rights hide (migration 0013).
     cursor_key: Mapped[bytes | None] = mapped_column(LargeBinary(16), default=lambda: os.urandom(16))
@@ -202,7 +233,7 @@ class Attachment(Base):
     mimetype: Mapped[str] = mapped_column(String(200))
     path: Mapped[str] = mapped_column(HomeFile)  # relative to the home (HomeFile)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     filename: Mapped[str | None] = mapped_column(String(500))  # as uploaded (migration 0008); null before
 
     dataset: Mapped[Dataset] = relationship(back_populates="attachments")
@@ -222,7 +253,7 @@ class DatasetAlias(Base):
 
     slug: Mapped[str] = mapped_column(String(200), primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class RetiredUid(Base):
@@ -232,4 +263,4 @@ class RetiredUid(Base):
 
     uid: Mapped[str] = mapped_column(String(32), primary_key=True)
     slug: Mapped[str] = mapped_column(String(200))
-    retired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[datetime] = mapped_column(UTCDateTime())

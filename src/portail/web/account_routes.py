@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -30,14 +29,9 @@ from portail.auth.permissions import may_hold_manage_scope
 from portail.catalog.db import transaction
 from portail.config import Portal
 from portail.web.auth_routes import auth_page, client_ip
-from portail.web.i18n import ACCOUNT, ACCOUNT_FRENCH
+from portail.web.i18n import ACCOUNT, ACCOUNT_FRENCH, PAGE_ZONE
 from portail.web.oauth_routes import NO_STORE
 from portail.web.routes import TEMPLATES, _context, page_language
-
-
-#: The time zone of the dates the page shows and reads: a key "valid until 30 June" works all of
-#: that day in France.
-PAGE_ZONE = ZoneInfo("Europe/Paris")
 
 
 def expiry(text: str) -> datetime | None:

@@ -19,7 +19,7 @@ from portail.api.catalog_search import catalog_where, search_catalog
 from portail.api.v1_query import searched_terms
 from portail.api.serialize import dataset_json
 from portail.store.fulltext import LIGATURES
-from portail.web.i18n import STRINGS, plural
+from portail.web.i18n import STRINGS, page_moment, plural
 
 FACETS = ("theme", "keyword", "publisher", "license", "features", "modified")
 SORTS = ("relevance", "-modified", "title", "-popularity")
@@ -52,7 +52,7 @@ def facet_values(dataset: Any, name: str) -> list[str]:
     if name == "features":
         return (["geo"] if has_geo(dataset) else []) + (["records"] if dataset.records_count else [])
     if name == "modified":
-        return [str(dataset.modified.year)] if dataset.modified else []
+        return [str(page_moment(dataset.modified).year)] if dataset.modified else []
     return []
 
 

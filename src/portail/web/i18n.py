@@ -10,8 +10,9 @@ name of a dict method (``copy``, ``items``…): Jinja reads ``t.copy`` as the me
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
+from zoneinfo import ZoneInfo
 
 STRINGS: dict[str, dict[str, str]] = {
     "fr": {
@@ -210,6 +211,24 @@ def format_date(value: date | datetime | None, lang: str) -> str:
     month = month_name(value.month, lang)
     day = "1er" if value.day == 1 else str(value.day)
     return f"{day} {month} {value.year}" if lang == "fr" else f"{month} {value.day}, {value.year}"
+
+
+#: The time zone in which pages show the catalogue's own instants (a dataset's creation and
+#: modification, an API key's dates) and read the dates typed in their forms: the French portal's,
+#: whatever zone the server or the database session runs in (the catalogue hands back UTC).
+PAGE_ZONE = ZoneInfo("Europe/Paris")
+
+
+def page_moment(value: datetime) -> datetime:
+    """An instant of the catalogue as the pages read it: in ``PAGE_ZONE`` (a naive one is UTC,
+    as the catalogue stores instants)."""
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(PAGE_ZONE)
+
+
+def page_date(value: date | datetime | None, lang: str) -> str:
+    """``format_date`` of a page's date: an instant (``dataset.modified``) on its day in
+    ``PAGE_ZONE`` (23:30 UTC on 28 February is 1 March in Paris), a date as it is."""
+    return format_date(page_moment(value) if isinstance(value, datetime) else value, lang)
 
 
 def format_datetime(value: datetime, lang: str) -> str:

@@ -39,7 +39,8 @@ from portail.exports import FORMATS
 from portail.schema import Field, FieldType, fields_from_json
 from portail.web import catalogue as cat
 from portail.web.filters import FilterState
-from portail.web.i18n import STRINGS, format_date, format_datetime, format_number, language, month_name, plural
+from portail.web.i18n import (STRINGS, format_date, format_datetime, format_number, language, month_name, page_date,
+                              plural)
 from portail.web.refusals import refusal
 
 STATIC = Path(__file__).parent / "static"
@@ -190,7 +191,7 @@ def _context(request: Request, portal: str, **values) -> dict:
             "portal_description": branding.description if branding else "",
             "private_portal": branding is not None and branding.policy == "private",
             "number": lambda v: format_number(v, lang), "plural": lambda key, n: plural(key, n, lang),
-            "date": lambda v: format_date(v, lang),
+            "date": lambda v: page_date(v, lang),
             "cell": lambda v, f: cell(v, f, lang, values["dataset"].timezone if values.get("dataset") else "Europe/Paris"),
             "filter_value": lambda name, v: filter_value(v, name, values.get("fields") or [], lang), **values}
 
