@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from portail.api.errors import ApiError, invalid_parameter
+from portail.api.management import Storable
 from portail.auth import Principal, can, keys, oauth2, ratelimit, services, sessions
 from portail.auth.audit import query as audit_query
 from portail.auth.models import ApiKey, Group, User
@@ -66,22 +67,30 @@ def _ip(request: Request) -> str | None:
 
 def user_json(u: User) -> dict[str, Any]:
     return {"login": u.login, "display_name": u.display_name, "email": u.email, "role": u.role, "active": u.is_active,
-            "has_password": u.password_hash is not None, "groups": [g.name for g in u.groups],
+            "has_password": u.password_hash is not None, "groups": sorted(g.name for g in u.groups),
             "locked_until": u.locked_until.isoformat() if u.locked_until else None,
             "created_at": u.created_at.isoformat(), "last_login": u.last_login.isoformat() if u.last_login else None}
 
 
 def group_json(g: Group) -> dict[str, Any]:
-    return {"name": g.name, "description": g.description, "members": [u.login for u in g.members]}
+    # sorted here, as ``services.list_groups``: the relationship's SQL order follows PostgreSQL's collation
+    return {"name": g.name, "description": g.description, "members": sorted(u.login for u in g.members)}
 
 
-class UserCreate(BaseModel):
+def column_text(column, default: Any = None) -> Any:
+    """A text of at most ``column``'s length: a 400 naming the field and its limit, where
+    PostgreSQL failed the write (a 500) and SQLite kept it. Each body below is ``Storable``
+    too: a NUL is refused as in datasets' metadata."""
+    return Field(default, max_length=column.type.length)
+
+
+class UserCreate(Storable):
     model_config = ConfigDict(extra="forbid")
-    login: str
+    login: str = column_text(User.login, ...)
     role: str = "viewer"
     password: str | None = None
-    display_name: str | None = None
-    email: str | None = None
+    display_name: str | None = column_text(User.display_name)
+    email: str | None = column_text(User.email)
 
 
 class UserUpdate(BaseModel):
@@ -91,22 +100,22 @@ class UserUpdate(BaseModel):
     password: str | None = None
 
 
-class GroupCreate(BaseModel):
+class GroupCreate(Storable):
     model_config = ConfigDict(extra="forbid")
-    name: str
+    name: str = column_text(Group.name, ...)
     description: str | None = None
 
 
-class KeyCreate(BaseModel):
+class KeyCreate(Storable):
     model_config = ConfigDict(extra="forbid")
     login: str | None = None  # default: the caller
-    name: str = Field("default", max_length=200)
+    name: str = column_text(ApiKey.name, "default")
     scopes: list[str] = ["read"]
     datasets: list[str] | None = None  # dataset_id or uid
     expires_at: datetime | None = None
 
 
-class OAuthClientCreate(BaseModel):
+class OAuthClientCreate(Storable):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(max_length=200)
     redirect_uris: list[str] = Field(min_length=1, max_length=20)
@@ -115,7 +124,9 @@ class OAuthClientCreate(BaseModel):
 
 class QuotaSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    calls: int | None = Field(ge=0, le=2**62)  # per window; 0: no limit; null: remove the override
+    # per window; 0: no limit; null: remove the override. A 32-bit Integer column, as ``portail
+    # quota set`` says (``auth.cli.MAX_COUNT``): PostgreSQL refused more (a 500), SQLite kept it.
+    calls: int | None = Field(ge=0, le=2**31 - 1)
 
 
 class SecuritySet(BaseModel):

@@ -13,6 +13,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portail.api.serialize import JSONAnswer
@@ -117,6 +118,16 @@ def install_handlers(app: FastAPI) -> None:
         code = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 403: "Forbidden"}.get(error.status_code, "HTTPError")
         message = error.detail if isinstance(error.detail, str) else "error"
         return _response(request, error.status_code, code, message, headers=error.headers)  # a 405's Allow
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, error: DataError):
+        # A value the catalogue's database refused (PostgreSQL: a text longer than its column, a
+        # NUL, a number out of range; SQLite takes them all). The request models and services
+        # refuse each known case with its field and limit first; this one says what is wrong
+        # without the SQL, never a 500.
+        log.warning("value refused by the catalogue database on %s: %s", request.url.path, error.orig)
+        return _response(request, 400, "InvalidRESTParameterError",
+                         "A value sent cannot be stored: too long, out of range, or holding a NUL character.")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception):

@@ -16,10 +16,23 @@ from sqlalchemy.orm import Session
 from portail.auth.models import AuditEvent
 
 
+def _fit(text: str | None, column) -> str | None:
+    """``text`` as ``column`` can always hold it: a NUL written ``\\x00``, cut to the column's
+    length (ending ``…``). The target of a failed sign-in names the login tried, which an
+    anonymous client chooses (300 characters, a NUL over HTTP Basic or the form): on PostgreSQL
+    its row failed, and the refusal with it (a 500). ``detail`` is JSON, of any length, a NUL
+    escaped in it: kept whole (a ruleset's filters)."""
+    if text is None:
+        return None
+    text = text.replace("\x00", "\\x00")
+    limit = column.type.length
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def record(session: Session, action: str, *, actor: str | None = None, target: str | None = None,
            detail: dict[str, Any] | None = None, ip: str | None = None, at: datetime | None = None) -> AuditEvent:
-    event = AuditEvent(at=at or datetime.now(UTC), actor=actor, action=action, target=target, detail=detail or {},
-                       ip=ip)
+    event = AuditEvent(at=at or datetime.now(UTC), actor=_fit(actor, AuditEvent.actor), action=action,
+                       target=_fit(target, AuditEvent.target), detail=detail or {}, ip=_fit(ip, AuditEvent.ip))
     session.add(event)
     return event
 
@@ -41,6 +54,8 @@ def query(session: Session, *, action: str | None = None, actor: str | None = No
     ``login.``; ``since`` inclusive, ``until`` exclusive), newest first: ``(total, page)``."""
     from sqlalchemy import func
 
+    if any("\x00" in text for text in (action, actor, target) if text):  # no event names one (``_fit``)
+        return 0, []
     conditions = []
     if action:
         family = action.rstrip("*")

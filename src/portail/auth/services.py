@@ -32,6 +32,7 @@ from portail.auth.models import (PRINCIPAL_KINDS, ROLES, VISIBILITIES, ApiKey, D
 from portail.auth.permissions import DEFAULT_RULESET, DatasetRef, may_hold_manage_scope, sees_whole
 from portail.auth.principal import Principal, principal_for_user
 from portail.catalog.models import Dataset
+from portail.catalog.services import may_name, text_problem
 from portail.emails import EXAMPLE as EMAIL_EXAMPLE, plausible_email  # the one rule, shared with datasets' contact_email
 
 LOGIN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,149}$")
@@ -50,6 +51,15 @@ def _check_role(role: str) -> str:
     return role
 
 
+def _check_text(value: str | None, where: str, column) -> None:
+    """Refuse a text ``column`` cannot hold (``catalog.services.text_problem``: a NUL, or more
+    characters than its ``String(n)``; ``column`` None: a NUL only), naming ``where``."""
+    limit = getattr(column.type, "length", None) if column is not None else None
+    problem = text_problem(value, where, limit) if value is not None else None
+    if problem:
+        raise bad_request(problem)
+
+
 def _check_password(password: str, login: str) -> None:
     problems = passwords.policy_problems(password, login)
     if problems:
@@ -64,6 +74,8 @@ def create_user(session: Session, login: str, *, role: str = "viewer", display_n
     if not LOGIN.match(login):
         raise bad_request(f"Invalid login {login!r}: lowercase letters, digits and . _ @ + - only")
     _check_role(role)
+    _check_text(display_name, "display_name", User.display_name)
+    _check_text(email, "email", User.email)
     if email is not None and not plausible_email(email):
         raise bad_request(f"Invalid email {email!r}: an address such as {EMAIL_EXAMPLE}")
     if session.scalar(select(User.id).where(User.login == login)) is not None:
@@ -79,14 +91,16 @@ def create_user(session: Session, login: str, *, role: str = "viewer", display_n
 
 
 def get_user(session: Session, login: str) -> User:
-    user = session.scalar(select(User).where(User.login == normalize_login(login)).options(selectinload(User.groups)))
+    user = session.scalar(select(User).where(User.login == normalize_login(login))
+                          .options(selectinload(User.groups))) if may_name(login) else None
     if user is None:
         raise unknown(f"Unknown user: {login}")
     return user
 
 
 def list_users(session: Session) -> list[User]:
-    return list(session.scalars(select(User).order_by(User.login).options(selectinload(User.groups))))
+    """Every user by login, sorted here (code points), not by PostgreSQL's collation: as on SQLite."""
+    return sorted(session.scalars(select(User).options(selectinload(User.groups))), key=lambda u: u.login)
 
 
 def set_password(session: Session, user: User, password: str, *, actor: str | None = None,
@@ -150,7 +164,7 @@ def authenticate(session: Session, login: str, password: str, *, ip: str | None 
     """A password sign-in: the form's, or HTTP Basic's (``method="basic"``, in the audit detail)."""
     at = at or now()
     login = normalize_login(login)
-    user = session.scalar(select(User).where(User.login == login))
+    user = session.scalar(select(User).where(User.login == login)) if may_name(login) else None
     via = {} if method == "password" else {"method": method}
 
     def failed(outcome: str, reason: str) -> LoginAttempt:
@@ -227,6 +241,7 @@ def create_group(session: Session, name: str, description: str | None = None, *,
     name = normalize_group(name)
     if not GROUP_NAME.match(name):
         raise bad_request(f"Invalid group name {name!r}: lowercase letters, digits and . _ - only")
+    _check_text(description, "description", Group.description)
     if session.scalar(select(Group.id).where(Group.name == name)) is not None:
         raise conflict(f"A group {name!r} already exists")
     group = Group(name=name, description=description, created_at=now())
@@ -237,14 +252,16 @@ def create_group(session: Session, name: str, description: str | None = None, *,
 
 
 def get_group(session: Session, name: str) -> Group:
-    group = session.scalar(select(Group).where(Group.name == normalize_group(name)).options(selectinload(Group.members)))
+    group = session.scalar(select(Group).where(Group.name == normalize_group(name))
+                           .options(selectinload(Group.members))) if may_name(name) else None
     if group is None:
         raise unknown(f"Unknown group: {name}")
     return group
 
 
 def list_groups(session: Session) -> list[Group]:
-    return list(session.scalars(select(Group).order_by(Group.name).options(selectinload(Group.members))))
+    """Every group by name, sorted as ``list_users`` sorts."""
+    return sorted(session.scalars(select(Group).options(selectinload(Group.members))), key=lambda g: g.name)
 
 
 def add_member(session: Session, group: Group, user: User, *, actor: str | None = None, ip: str | None = None) -> bool:
@@ -281,6 +298,7 @@ def create_api_key(session: Session, user: User, name: str = "default", *, scope
     """A new key for ``user`` and its clear text, to show once. ``datasets`` are uids. Every way
     of making a key (management API, account page, command line) passes here, so the rule on
     ``manage`` holds for all of them."""
+    _check_text(name, "name", None)  # its length: ``keys.create_key`` keeps the first 200 characters
     if "manage" in keyring.normalize_scopes(scopes) and not may_hold_manage_scope(principal_for_user(user)):
         raise forbidden(f"User {user.login!r} ({user.role}) may not hold a key with the manage scope: it publishes "
                         "no dataset. Use the read scope.")

@@ -35,6 +35,12 @@ METADATA_FIELDS: dict[str, type] = {
     "portals": list, "extra_metas": dict,
 }
 
+#: The longest text each metadata column holds (``Dataset``'s ``String(n)``): PostgreSQL refuses
+#: more (a 500 on the write), SQLite kept it, so both are told the limit first.
+METADATA_LENGTHS: dict[str, int] = {
+    name: Dataset.__table__.c[name].type.length for name in METADATA_FIELDS
+    if getattr(Dataset.__table__.c[name].type, "length", None)}
+
 #: Update frequencies, as the EU "frequency" vocabulary names them (used by DCAT later).
 FREQUENCIES = ("continuous", "daily", "weekly", "monthly", "quarterly", "annual", "irregular", "never", "unknown")
 
@@ -56,6 +62,25 @@ class NotFound(CatalogError):
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def text_problem(value: str, where: str, limit: int | None = None) -> str | None:
+    """Why a text cannot be stored as ``where`` (a column of ``limit`` characters at most, or of
+    any length), or None: one rule for every name and description the catalogue keeps. A NUL
+    is no text for PostgreSQL (SQLite stored it), and a longer text than the column's an error
+    there (SQLite kept it whole)."""
+    if "\x00" in value:
+        return f"{where}: a NUL character is not text"
+    if limit is not None and len(value) > limit:
+        return f"{where}: at most {limit:,} characters ({len(value):,} given)"
+    return None
+
+
+def may_name(ref: str) -> bool:
+    """Can ``ref`` (an id, a login, a name sent by a client) name a row at all? One holding a NUL
+    never can: asked for on PostgreSQL it failed the query (a 500) where SQLite found nothing,
+    so it is unknown without asking."""
+    return "\x00" not in ref
 
 
 def _new_uid(session: Session) -> str:
@@ -101,6 +126,10 @@ def _check_metadata(values: dict[str, Any]) -> dict[str, Any]:
         clean["contact_email"] = _contact_email(clean["contact_email"])
     if "language" in clean:
         clean["language"] = _language(clean["language"])
+    for key, value in clean.items():
+        problem = text_problem(value, key, METADATA_LENGTHS.get(key)) if isinstance(value, str) else None
+        if problem:
+            raise CatalogError(problem)
     return clean
 
 
@@ -169,6 +198,8 @@ def create_dataset(session: Session, slug: str, title: str, **metadata: Any) -> 
 
 def get_dataset(session: Session, ref: str) -> Dataset:
     """A dataset by slug (dataset_id) or uid (da_…)."""
+    if not may_name(ref):
+        raise NotFound(f"Unknown dataset: {ref}")
     column = Dataset.uid if ref.startswith("da_") else Dataset.slug
     loaded = (selectinload(Dataset.versions), selectinload(Dataset.attachments))
     dataset = session.scalar(select(Dataset).where(column == ref).options(*loaded))
@@ -181,10 +212,12 @@ def get_dataset(session: Session, ref: str) -> Dataset:
 
 
 def list_datasets(session: Session, portal: str | None = None) -> list[Dataset]:
+    """Every dataset (of ``portal``), by dataset_id in code point order: sorted here, not in SQL,
+    where PostgreSQL's collation (``en_US``: ``-`` and ``_`` ignored) ordered them otherwise than SQLite."""
     datasets = session.scalars(
-        select(Dataset).order_by(Dataset.slug).options(selectinload(Dataset.versions), selectinload(Dataset.attachments))
+        select(Dataset).options(selectinload(Dataset.versions), selectinload(Dataset.attachments))
     ).all()
-    return [d for d in datasets if portal is None or portal in (d.portals or [])]
+    return sorted((d for d in datasets if portal is None or portal in (d.portals or [])), key=lambda d: d.slug)
 
 
 def update_metadata(session: Session, dataset: Dataset, **values: Any) -> Dataset:
@@ -413,6 +446,10 @@ def normalize_attachment_id(filename: str) -> str:
 
 
 def add_attachment(session: Session, dataset: Dataset, file: AttachmentFile) -> Attachment:
+    for where, value in (("title", file.title), ("mimetype", file.mimetype)):  # a client's Content-Type included
+        problem = text_problem(value, where, Attachment.__table__.c[where].type.length)
+        if problem:
+            raise CatalogError(problem)
     if any(a.attachment_id == file.attachment_id for a in dataset.attachments):
         raise CatalogError(f"Attachment {file.attachment_id!r} already exists", status=409, code="Conflict")
     attachment = Attachment(dataset=dataset, attachment_id=file.attachment_id, title=file.title, mimetype=file.mimetype,
