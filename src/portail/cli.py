@@ -421,6 +421,28 @@ def dataset_delete(slug: str, yes: bool = typer.Option(False, "--yes", help="Do 
     out.print(f"{slug}: deleted")
 
 
+@app.command("migrate")
+def migrate_catalogue():
+    """Bring the catalogue's schema to this release's: the explicit step of an upgrade, every
+    server and worker stopped first (README, "Upgrading an instance"). Any command migrates it
+    on opening; this one says what it did."""
+    from portail.catalog.db import make_engine, schema_revision
+    from portail.config import load_settings
+
+    try:
+        engine = make_engine(load_settings().sqlalchemy_url)
+        try:
+            before = schema_revision(engine)
+        finally:
+            engine.dispose()
+    except Exception:  # noqa: BLE001 - no catalogue yet, or a bad setting: _instance says which, below
+        before = None
+    instance = _instance()
+    now = schema_revision(instance.catalog.kw["bind"])
+    out.print(f"catalogue schema {now}: up to date" if before == now else f"catalogue schema {before or '(new)'} → {now}",
+              highlight=False, markup=False)
+
+
 @app.command("serve")
 def serve(host: Optional[str] = typer.Option(None, help="Address to listen on (default PORTAIL_HOST, else 127.0.0.1)."),
           port: Optional[int] = typer.Option(None, min=1, max=65535, help="Port (default PORTAIL_PORT, else 8000)."),

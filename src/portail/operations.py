@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portail import odsql
 from portail.catalog import generation, open_catalog, services, transaction
+from portail.catalog.db import NewerSchema
 from portail.catalog.models import Dataset, DatasetVersion
 from portail.config import Settings, SettingsError, load_settings
 from portail.ingest.detect import open_source
@@ -69,6 +70,9 @@ def open_instance(settings: Settings | None = None) -> Instance:
                                     status=500, code="BadSetting") from None
     try:
         catalog = open_catalog(settings.sqlalchemy_url, settings.data_dir, settings.home)  # data_dir: ``open_store``'s
+    except NewerSchema as error:
+        variable = "PORTAIL_DATABASE_URL" if settings.database_url else "PORTAIL_HOME"
+        raise services.CatalogError(f"{variable}: {error}", status=500, code="BadSetting") from None
     except (ImportError, sqlalchemy.exc.SQLAlchemyError) as error:
         variable = "PORTAIL_DATABASE_URL" if settings.database_url else "PORTAIL_HOME"
         detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:300]

@@ -8,6 +8,7 @@ the API server, the CLI and ingest workers can share one file.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +25,7 @@ from portail.catalog import generation
 from portail.catalog.models import HOME_ROOT, STORE_ROOT
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger("portail.catalog")
 
 
 def make_engine(url: str) -> Engine:
@@ -47,16 +51,40 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def migrate(engine: Engine) -> None:
-    """Upgrade to the latest schema; migrations read the store's folder and the home, if the
-    engine has them, from ``config.attributes["store_root"]`` and ``["home"]`` (0010 and 0011
-    make version locations and attachment paths relative to them)."""
+class NewerSchema(Exception):
+    """The catalogue was migrated by a newer release than this one: this code cannot know what
+    its schema holds, so it opens nothing (restore the backup taken before the upgrade)."""
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The catalogue's schema revision (None: a new, empty catalogue)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def migrate(engine: Engine) -> tuple[str | None, str]:
+    """Upgrade to the latest schema, and say so on the log when an existing catalogue changes
+    (an upgrade: other processes of the older release should have been stopped; README,
+    "Upgrading an instance"); ``(before, after)``. Migrations read the store's folder and the
+    home, if the engine has them, from ``config.attributes["store_root"]`` and ``["home"]``
+    (0010 and 0011 make version locations and attachment paths relative to them)."""
     config = alembic_config(str(engine.url.render_as_string(hide_password=False)))
+    scripts = ScriptDirectory.from_config(config)
+    before, head = schema_revision(engine), scripts.get_current_head()
+    known = {script.revision for script in scripts.walk_revisions()}
+    if before is not None and before not in known:
+        raise NewerSchema(f"the catalogue's schema is revision {before}, written by a newer release of Portail "
+                          f"(this one knows up to {head}): run that release, or restore the backup taken before it")
+    if before == head:
+        return before, head
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         config.attributes["store_root"] = getattr(engine.dialect, STORE_ROOT, None)
         config.attributes["home"] = getattr(engine.dialect, HOME_ROOT, None)
         command.upgrade(config, "head")
+    if before is not None:
+        log.warning("catalogue schema %s -> %s (%s)", before, head, engine.url.render_as_string(hide_password=True))
+    return before, head
 
 
 def open_catalog(url: str, store_root: Path | None = None, home: Path | None = None) -> sessionmaker[Session]:
