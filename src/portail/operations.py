@@ -425,10 +425,15 @@ def attach(instance: Instance, ref: str, path: Path, *, title: str | None = None
         if any(a.attachment_id == attachment_id for a in dataset.attachments):
             raise services.CatalogError(f"Attachment {attachment_id!r} already exists", status=409, code="Conflict")
         shutil.copyfile(path, target)
-        services.add_attachment(session, dataset, services.AttachmentFile(
-            attachment_id=attachment_id, title=title or name,
-            mimetype=mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream",
-            path=str(target), size_bytes=target.stat().st_size, filename=name))
+        try:
+            services.add_attachment(session, dataset, services.AttachmentFile(
+                attachment_id=attachment_id, title=title or name,
+                mimetype=mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream",
+                path=str(target), size_bytes=target.stat().st_size, filename=name))
+            session.flush()  # a value the database refuses fails here, while the copy can still go
+        except BaseException:
+            target.unlink(missing_ok=True)  # a refused attachment leaves no file behind
+            raise
     return attachment_id
 
 

@@ -126,7 +126,7 @@ class QuotaSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # per window; 0: no limit; null: remove the override. A 32-bit Integer column, as ``portail
     # quota set`` says (``auth.cli.MAX_COUNT``): PostgreSQL refused more (a 500), SQLite kept it.
-    calls: int | None = Field(ge=0, le=2**31 - 1)
+    calls: int | None = Field(ge=0, le=ratelimit.MAX_CALLS)
 
 
 class SecuritySet(BaseModel):

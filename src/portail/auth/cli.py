@@ -403,7 +403,7 @@ MAX_COUNT = 2**31 - 1
 
 
 def _calls(text: str) -> int | None:
-    """A quota as typed: ``none``, or a whole number (a negative one reaches ``set_quota``, which says why not)."""
+    """A quota as typed: ``none``, or a whole number (one out of range reaches ``set_quota``, which says why not)."""
     text = text.strip()
     if text.lower() == "none":
         return None
@@ -411,9 +411,7 @@ def _calls(text: str) -> int | None:
         value = int(text)
     except ValueError:
         raise bad_request(f"A quota is a number of calls, 0 (no limit) or none, not {text!r}") from None
-    if value > MAX_COUNT:
-        raise bad_request(f"A quota is at most {MAX_COUNT:,} calls per window")
-    return value
+    return value  # set_quota says why a number is not one (below 0, or past ratelimit.MAX_CALLS)
 
 
 # "-5" is an argument (refused by set_quota with its reason), not an unknown option.

@@ -84,6 +84,10 @@ def quota_for(session: Session, principal: Principal, *, default: int, anonymous
     return default
 
 
+#: The largest quota (``Quota.calls``, a 32-bit integer on PostgreSQL).
+MAX_CALLS = 2**31 - 1
+
+
 def set_quota(session: Session, kind: str, name: str, calls: int | None, *, actor: str | None = None,
               ip: str | None = None) -> Quota | None:
     """Give a user (login), group (name) or API key (id) ``calls`` per window; ``None`` removes the
@@ -92,8 +96,8 @@ def set_quota(session: Session, kind: str, name: str, calls: int | None, *, acto
 
     if kind not in QUOTA_KINDS:
         raise bad_request(f"A quota is for a user, a group or an apikey, not {kind!r}")
-    if calls is not None and calls < 0:
-        raise bad_request("A quota is a number of calls ≥ 0 (0: no limit)")
+    if calls is not None and not 0 <= calls <= MAX_CALLS:
+        raise bad_request(f"A quota is a number of calls from 0 (no limit) to {MAX_CALLS:,}")
     name = {"user": lambda: services.get_user(session, name).login,
             "group": lambda: services.get_group(session, name).name,
             "apikey": lambda: keys.get_key(session, name).id}[kind]()
