@@ -41,3 +41,25 @@ def test_a_refined_value_counts_its_own_records(client, value):
 def test_an_excluded_value_leaves_its_look_alikes(client, value):
     answer = client.get(SEARCH, params={"dataset": "cats", "rows": 0, "exclude.cat": value}).json()
     assert answer["nhits"] == len(CATS) - CATS.count(value)
+
+
+def test_v1_and_v2_1_share_no_misread_answer(client):
+    """One cache serves both APIs: v2.1's ``refine=cat:"X"`` (the value X, quotes read as
+    quoting) first, then v1's ``refine.cat="X"`` (the value with its quotes): each its own count
+    (found by a review: v1's value, a str equal to v2.1's text, was served v2.1's answer)."""
+    facets = "/api/explore/v2.1/catalog/datasets/cats/facets"
+    v21 = client.get(facets, params={"facet": "cat", "refine": 'cat:"X"'}).json()
+    [cat] = [f for f in v21["facets"] if f["name"] == "cat"]
+    assert [e["value"] for e in cat["facets"] if e["state"] == "refined"] == ["X"]
+    v1 = client.get(SEARCH, params={"dataset": "cats", "rows": 0, "facet": "cat", "refine.cat": '"X"'}).json()
+    assert v1["nhits"] == 1
+    assert [f["path"] for f in v1["facet_groups"][0]["facets"] if f.get("state") == "refined"] == ['"X"']
+
+
+def test_the_dataset_page_reads_a_refinement_as_v1_does(client):
+    """The table tab (v2.1 under the page) and the v1 tabs count the same records for one URL."""
+    page = client.get("/explore/dataset/cats/table/", params={"refine.cat": "B "})
+    assert page.status_code == 200
+    v1 = client.get(SEARCH, params={"dataset": "cats", "rows": 0, "refine.cat": "B "}).json()
+    assert v1["nhits"] == 1
+    assert "1 enregistrement" in page.text or "1 record" in page.text, page.text[:2000]

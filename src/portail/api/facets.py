@@ -43,7 +43,10 @@ _DATE_PATH = re.compile(r"\d+(?:[/-]\d+){0,2}[/-]?", re.ASCII)
 class Given(str):
     """A ``refine``/``exclude`` value (``field:value``) the caller sent in a parameter of another
     name, which its refusals name: v1's ``refine.<field>=<value>`` (``api.v1._prefixed``) is the
-    ``Given("annee:2020", "refine.annee")``. A plain string is v2.1's ``refine``/``exclude``."""
+    ``Given("annee:2020", "refine.annee")``. A plain string is v2.1's ``refine``/``exclude``.
+    Equal to the plain string of the same text, which means the same (``exact``): caches keyed
+    on refinements serve both APIs alike; only a refusal's wording differs, and refusals are
+    not cached."""
 
     parameter: str
 
@@ -92,6 +95,17 @@ def path_of(column: exp.Expression, separator: str) -> exp.Expression:
                                                              exp.Literal.string(""), exp.Literal.string("g")])
 
 
+def exact(field: str, value: str) -> str:
+    """``field:value`` as ``refine``/``exclude`` read it back to exactly ``value``: quoted (its
+    quotes escaped) where ``_unquote`` would change it, a space at an end or quotes around it.
+    v1's ``refine.<field>=<value>`` and the pages' filters have no quoting: the value is the
+    facet's path as the widgets send it back (``B `` and ``"X"`` are facet values of their own).
+    One text for one meaning, so v1 and v2.1 calls share the caches keyed on it."""
+    if value == value.strip() and not (len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'`"):
+        return f"{field}:{value}"
+    return f'{field}:"{value.replace(chr(34), chr(92) + chr(34))}"'
+
+
 def _unquote(text: str) -> str:
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'`":
@@ -117,10 +131,7 @@ def parse_refinements(values: list[str], fields: list[Field], *, exclude: bool, 
         if not match:
             raise invalid_parameter(f"Invalid value for {parameter} API parameter: {raw!r} was found but "
                                     f"'<field>:<value>' is expected.")
-        if given:  # v1 has no quoting: the value is the facet's path as the widgets send it back ("B ", '"X"')
-            name, value = raw.partition(":")[0].strip(), raw.partition(":")[2]
-        else:
-            name, value = _unquote(match.group(1)), _unquote(match.group(2))
+        name, value = _unquote(match.group(1)), _unquote(match.group(2))
         if name not in by_name:
             raise ApiError(400, "ODSQLError", f"ODSQL query is malformed: Unknown field: {name} "
                                               f"Clause(s) containing the error(s): {parameter}.")

@@ -46,7 +46,7 @@ from portail.api.errors import invalid_parameter
 from portail.api.explore import attachment_file
 from portail.api.explore_service import (check_records_access, dataset_facets, export_batches, get_record,
                                          get_visible_dataset, query_records, visible_datasets)
-from portail.api.facets import SORTS, Given
+from portail.api.facets import SORTS, Given, exact
 from portail.api.params import TIMEZONE, TRUE, Param, on_refusal, params_of, query_route
 from portail.api.serialize import dataset_json
 from portail.api.v1_feeds import FEEDS, records_feed
@@ -133,7 +133,7 @@ def _prefixed(request: Request, prefix: str) -> list[str]:
     """``refine.<field>=<value>`` parameters as v2.1's ``field:value`` (``recordid`` aside:
     ``_record_ids``), each carrying its parameter (``Given``), which a refusal of it names
     (``refine.annee``, not v2.1's ``refine``, which the caller did not send)."""
-    return [Given(f"{key[len(prefix):]}:{value}", key) for key, value in params_of(request).multi_items()
+    return [Given(exact(key[len(prefix):], value), key) for key, value in params_of(request).multi_items()
             if key.startswith(prefix) and key != prefix + RECORD_ID]
 
 

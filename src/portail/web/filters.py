@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
+from portail.api.facets import exact
 from portail.odsql.ast import quote_name
 
 Pair = tuple[str, str]
@@ -92,11 +93,13 @@ class FilterState:
 
     @property
     def refine_args(self) -> list[str]:
-        return [f"{k}:{v}" for k, v in self.refine]
+        """The filters as v2.1's ``refine``, each value matched as the URL's ``refine.<field>``
+        holds it, as v1 reads it (``facets.exact``): the table tab and the v1 tabs agree."""
+        return [exact(k, v) for k, v in self.refine]
 
     @property
     def exclude_args(self) -> list[str]:
-        return [f"{k}:{v}" for k, v in self.exclude]
+        return [exact(k, v) for k, v in self.exclude]
 
     @property
     def order_by(self) -> str | None:
