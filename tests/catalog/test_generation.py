@@ -73,6 +73,25 @@ def test_audit_and_sign_in_records_leave_the_caches_alone(published):
             audit(s, "export.restricted", actor="ana", target="dataset:communes")
 
     assert not _bumps(inst, write_audit)
+    with inst.session() as s:
+        auth.create_user(s, "ana", password="a long enough password")
+
+    def sign_in(password: str):
+        def attempt():
+            with inst.session() as s:
+                auth.authenticate(s, "ana", password)
+        return attempt
+
+    # A wrong password is counted in SQL (``failed_logins + 1``, a bulk update): it bumped the
+    # counter, so each guess emptied every cache of every process (found by a review).
+    assert not _bumps(inst, sign_in("a wrong password again"))
+    assert not _bumps(inst, sign_in("a long enough password"))
+
+    def disable():  # a change of the same row that matters still bumps
+        with inst.session() as s:
+            auth.set_active(s, auth.get_user(s, "ana"), False)
+
+    assert _bumps(inst, disable)
 
 
 def test_a_server_sees_changes_made_by_another_process_at_once(published, tmp_path):

@@ -172,6 +172,19 @@ def on_refusal(request: Request, check: Callable[[], None]) -> None:
     checks.append(check)
 
 
+def _answered_naming(handler: Callable[..., Any], request: Request, /, *args: Any, **kwargs: Any) -> Response:
+    """``answered``, a refusal of the compiler named by the kept checks (``on_refusal``): in the
+    worker thread, as compiling a long refused ``q`` again costs what its first compile did
+    (~0.1 s for a thousand conditions), which the event loop must not hold."""
+    try:
+        return answered(handler, request, *args, **kwargs)
+    except ApiError as error:
+        named = _named(request, error)
+        if named is error:
+            raise
+        raise named from None
+
+
 def _named(request: Request, error: ApiError) -> ApiError:
     if error.error_code == "ODSQLError":
         for check in getattr(request.state, "refusal_checks", ()):
@@ -198,14 +211,8 @@ def query_route(router: APIRouter, path: str, params: tuple[Param, ...] = (), *,
             query = await request_params(request)
             request.state.params = query
             values = read(query, params)
-            try:
-                return await in_worker(answered, handler, request, principal, watched=request, **request.path_params,
-                                       **values)
-            except ApiError as error:
-                named = _named(request, error)
-                if named is error:
-                    raise
-                raise named from None
+            return await in_worker(_answered_naming, handler, request, principal, watched=request,
+                                   **request.path_params, **values)
 
         endpoint.__name__ = handler.__name__
         endpoint.__doc__ = handler.__doc__

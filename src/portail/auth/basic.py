@@ -154,9 +154,10 @@ def principal(session_factory: sessionmaker[Session], login: str, password: str,
         known = _known(session_factory, key, at)  # a parallel call of the same script verified it meanwhile
         if known is not None:
             return known
+        stamp = generation.stamp(session_factory)  # before: an account enabled meanwhile lapses the refusal
         verified = _verify(session_factory, login, password, at, ip=ip, max_failures=max_failures, lockout=lockout)
         if verified is None:
-            _REFUSED.put(key, (at + REFUSAL_TTL, generation.stamp(session_factory)))
+            _REFUSED.put(key, (at + REFUSAL_TTL, stamp))
             raise invalid_credentials()
         _REFUSED.pop(key)
         _VERIFIED.put(key, verified)

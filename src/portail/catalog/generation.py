@@ -87,8 +87,20 @@ def watch(factory: sessionmaker[Session]) -> None:
         if not (state.is_update or state.is_delete):
             return
         table = getattr(state.statement, "table", None)
-        if table is not None and getattr(table, "name", None) in WATCHED:
+        name = getattr(table, "name", None)
+        if name in WATCHED and not (state.is_update and _sets_only(state.statement, BOOKKEEPING.get(name, frozenset()))):
             _bump_once(state.session)
+
+
+def _sets_only(statement, columns: frozenset[str]) -> bool:
+    """Whether an UPDATE sets nothing but ``columns``: a sign-in failure counted in SQL
+    (``failed_logins + 1``, atomic under parallel guesses) bumped the counter, so every wrong
+    password emptied every cache of every process. Read from the statement's SET clause
+    (SQLAlchemy's ``_values``; unknown shapes bump, the safe side)."""
+    values = getattr(statement, "_values", None)
+    if not values or not columns:
+        return False
+    return {getattr(key, "key", key) for key in values} <= columns
 
 
 def token(factory: sessionmaker[Session]) -> str:
