@@ -124,8 +124,8 @@ class OAuthClientCreate(Storable):
 
 class QuotaSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    # per window; 0: no limit; null: remove the override. A 32-bit Integer column, as ``portail
-    # quota set`` says (``auth.cli.MAX_COUNT``): PostgreSQL refused more (a 500), SQLite kept it.
+    # per window; 0: no limit; null: remove the override. A 32-bit Integer column
+    # (``ratelimit.MAX_CALLS``): PostgreSQL refused more (a 500), SQLite kept it.
     calls: int | None = Field(ge=0, le=ratelimit.MAX_CALLS)
 
 

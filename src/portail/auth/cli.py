@@ -28,6 +28,7 @@ from portail.auth import keys as keyring
 from portail.auth import oauth2, services
 from portail.auth.errors import bad_request
 from portail.auth.models import ROLES, VISIBILITIES
+from portail.auth.ratelimit import MAX_CALLS
 from portail.auth.permissions import DEFAULT_RULESET
 from portail.catalog import services as catalog
 from portail.catalog.services import CatalogError
@@ -398,8 +399,8 @@ quota_app = typer.Typer(help="API call quotas per window: user > max of groups >
                         no_args_is_help=True)
 
 
-#: The largest count an option or a quota takes: the catalogue stores them as 32-bit integers.
-MAX_COUNT = 2**31 - 1
+#: The largest count an option takes: the catalogue's 32-bit integers, as a quota's (``set_quota``).
+MAX_COUNT = MAX_CALLS
 
 
 def _calls(text: str) -> int | None:

@@ -298,7 +298,7 @@ def create_api_key(session: Session, user: User, name: str = "default", *, scope
     """A new key for ``user`` and its clear text, to show once. ``datasets`` are uids. Every way
     of making a key (management API, account page, command line) passes here, so the rule on
     ``manage`` holds for all of them."""
-    _check_text(name, "name", None)  # its length: ``keys.create_key`` keeps the first 200 characters
+    _check_text((name or "").strip(), "name", ApiKey.name)  # as ``keys.create_key`` stores it, stripped
     if "manage" in keyring.normalize_scopes(scopes) and not may_hold_manage_scope(principal_for_user(user)):
         raise forbidden(f"User {user.login!r} ({user.role}) may not hold a key with the manage scope: it publishes "
                         "no dataset. Use the read scope.")
