@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from portail.catalog.languages import ISO_639_1
@@ -377,11 +377,25 @@ def fail_version(session: Session, version: DatasetVersion, error: str, report: 
     version.finished_at = now()
 
 
+def _locked(session: Session, dataset: Dataset) -> None:
+    """Hold ``dataset``'s row until the transaction ends, then read its state and its versions'
+    again: what another process committed meanwhile is what the caller decides on. Publishes,
+    rollbacks and prunes on several API nodes each read the versions, then wrote them: a load
+    pruning the version a rollback had just made current left it served from deleted files (a
+    500 on every node, found by a multi-node hunt). An UPDATE is the lock both catalogues take
+    (a row lock on PostgreSQL, the database's write lock on SQLite)."""
+    session.execute(update(Dataset).where(Dataset.id == dataset.id).values(current_version=Dataset.current_version)
+                    .execution_options(synchronize_session=False))
+    session.execute(select(Dataset).where(Dataset.id == dataset.id).options(selectinload(Dataset.versions))
+                    .execution_options(populate_existing=True)).scalar_one()
+
+
 def publish(session: Session, dataset: Dataset, number: int | None = None, allow_empty: bool = False) -> DatasetVersion:
     """Make a ready version current: one row update, so readers switch atomically. A version of
     0 records is not served over one that has records unless ``allow_empty``: the newest version
     may be a load that read nothing (a truncated export, a wrong delimiter), and publishing it
     would empty the dataset, as a reload of it would (``operations.load_file``)."""
+    _locked(session, dataset)
     ready = [v for v in dataset.versions if v.status == "ready"]
     if not ready:
         raise CatalogError(f"Dataset {dataset.slug!r} has no loaded version to publish", status=409, code="Conflict")
@@ -407,6 +421,7 @@ def publish(session: Session, dataset: Dataset, number: int | None = None, allow
 def rollback(session: Session, dataset: Dataset, to: int | None = None, allow_empty: bool = False) -> DatasetVersion:
     """Go back to an older ready version (by default the newest one older than current), under
     ``publish``'s rule for an empty version."""
+    _locked(session, dataset)
     if to is None:
         older = [v for v in dataset.versions if v.status == "ready" and v.number < (dataset.current_version or 0)]
         if not older:
@@ -418,6 +433,7 @@ def rollback(session: Session, dataset: Dataset, to: int | None = None, allow_em
 def prune_versions(session: Session, dataset: Dataset, keep: int) -> list[str]:
     """Mark versions beyond the newest ``keep`` ready ones (never the current) as pruned;
     returns their file locations for the store to delete."""
+    _locked(session, dataset)
     ready = sorted((v for v in dataset.versions if v.status == "ready"), key=lambda v: v.number, reverse=True)
     locations = []
     for version in ready[keep:]:
