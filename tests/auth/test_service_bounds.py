@@ -35,7 +35,7 @@ def test_a_key_name_past_its_column_is_refused_not_cut(instance):
 
 def test_a_quota_past_a_32_bit_integer_is_refused(instance):
     with transaction(instance.catalog) as s:
-        with pytest.raises(AuthError, match="from 0 \\(no limit\\) to 2,147,483,647"):
+        with pytest.raises(AuthError, match="at most 2,147,483,647"):
             ratelimit.set_quota(s, "user", "alice", 2**31)
         assert ratelimit.set_quota(s, "user", "alice", 2**31 - 1).calls == 2**31 - 1
 

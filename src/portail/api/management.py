@@ -71,9 +71,11 @@ def storable(value: Any, where: str) -> Any:
 
 
 class Storable(BaseModel):
-    """A body whose values are stored and served again: text and JSON numbers only."""
+    """A body whose values are stored and served again: text and JSON numbers only. Checked
+    before pydantic's own validation: a length limit (``column_text``) made pydantic read a lone
+    surrogate as "unable to parse raw data", hiding the field's own reason."""
 
-    @field_validator("*", mode="after")
+    @field_validator("*", mode="before")
     @classmethod
     def _check_storable(cls, value: Any, info: ValidationInfo) -> Any:
         _storable(value, info.field_name)

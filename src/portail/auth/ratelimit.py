@@ -97,7 +97,7 @@ def set_quota(session: Session, kind: str, name: str, calls: int | None, *, acto
     if kind not in QUOTA_KINDS:
         raise bad_request(f"A quota is for a user, a group or an apikey, not {kind!r}")
     if calls is not None and not 0 <= calls <= MAX_CALLS:
-        raise bad_request(f"A quota is a number of calls from 0 (no limit) to {MAX_CALLS:,}")
+        raise bad_request(f"A quota is a number of calls ≥ 0 (0: no limit) and at most {MAX_CALLS:,}")
     name = {"user": lambda: services.get_user(session, name).login,
             "group": lambda: services.get_group(session, name).name,
             "apikey": lambda: keys.get_key(session, name).id}[kind]()
