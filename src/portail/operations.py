@@ -9,6 +9,8 @@ any transaction, under the dataset's build lock, so readers and other datasets n
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import shutil
 import tempfile
 import weakref
@@ -424,15 +426,24 @@ def attach(instance: Instance, ref: str, path: Path, *, title: str | None = None
         target = target_dir / f"{dataset.uid}-{attachment_id}"
         if any(a.attachment_id == attachment_id for a in dataset.attachments):
             raise services.CatalogError(f"Attachment {attachment_id!r} already exists", status=409, code="Conflict")
-        shutil.copyfile(path, target)
+        # Copied beside its place, and moved there only once its row is written: a refused
+        # attachment leaves no file, and of two nodes attaching one name at once, the loser's
+        # copy neither overwrites nor, on failing, deletes the winner's file (multi-node hunt).
+        partial = target.with_name(f"{target.name}.{secrets.token_hex(6)}.part")
+        shutil.copyfile(path, partial)
         try:
             services.add_attachment(session, dataset, services.AttachmentFile(
                 attachment_id=attachment_id, title=title or name,
                 mimetype=mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream",
-                path=str(target), size_bytes=target.stat().st_size, filename=name))
-            session.flush()  # a value the database refuses fails here, while the copy can still go
+                path=str(target), size_bytes=partial.stat().st_size, filename=name))
+            session.flush()  # the row, unique per dataset and id: a concurrent twin waits here, then fails
+            os.replace(partial, target)
+        except sqlalchemy.exc.IntegrityError:
+            partial.unlink(missing_ok=True)
+            raise services.CatalogError(f"Attachment {attachment_id!r} already exists", status=409,
+                                        code="Conflict") from None
         except BaseException:
-            target.unlink(missing_ok=True)  # a refused attachment leaves no file behind
+            partial.unlink(missing_ok=True)
             raise
     return attachment_id
 

@@ -13,7 +13,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portail.api.serialize import JSONAnswer
@@ -128,6 +128,14 @@ def install_handlers(app: FastAPI) -> None:
         log.warning("value refused by the catalogue database on %s: %s", request.url.path, error.orig)
         return _response(request, 400, "InvalidRESTParameterError",
                          "A value sent cannot be stored: too long, out of range, or holding a NUL character.")
+
+    @app.exception_handler(IntegrityError)
+    async def _raced(request: Request, error: IntegrityError):
+        # Two nodes (or two calls) making the same thing at once: each service checks that a
+        # dataset id, login, group, grant or membership is free, then writes; the slower write
+        # meets the unique constraint. The same answer as when the check sees it (a 409), not a 500.
+        log.warning("concurrent change refused by the catalogue on %s: %s", request.url.path, error.orig)
+        return _response(request, 409, "Conflict", "A concurrent request made the same change: it exists already.")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception):
