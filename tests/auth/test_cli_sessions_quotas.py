@@ -31,6 +31,8 @@ def test_reset_token_logout_everywhere_quota_and_audit(tmp_path):
     token = run("user", "reset-token", "alice").stdout.strip()
     with instance.session() as s:
         services.reset_password(s, token, "Brand-new-pass-7")  # the printed token works
+        assert sessions.find_session(s, opened.token) is None  # and a new password ends the sessions
+        opened = sessions.open_session(s, services.get_user(s, "alice"))
     assert "1 session(s) closed" in run("user", "logout-everywhere", "alice").stdout
     with instance.session() as s:
         assert sessions.find_session(s, opened.token) is None

@@ -41,6 +41,25 @@ def test_session_lifecycle(catalog):
         assert event.actor == "root" and event.detail == {"sessions": 1}
 
 
+def test_a_new_password_ends_every_session(catalog):
+    """Whoever sets it (an admin, the CLI, a reset link): a browser signed in with the old
+    password, stolen or shared, must not outlive it (a multi-node hunt found sessions kept)."""
+    with transaction(catalog) as s:
+        alice = services.create_user(s, "alice", password="Correct-horse-42")
+        before = [sessions.open_session(s, alice) for _ in range(2)]
+    with transaction(catalog) as s:
+        services.set_password(s, services.get_user(s, "alice"), "Another-horse-43", actor="root")
+    with transaction(catalog) as s:
+        assert all(sessions.find_session(s, opened.token) is None for opened in before)
+        assert query(s, action="user.password")[1][0].detail == {"sessions_ended": 2}
+        again = sessions.open_session(s, services.get_user(s, "alice"))
+        token = services.issue_reset_token(s, services.get_user(s, "alice"), ttl=timedelta(minutes=5))
+    with transaction(catalog) as s:
+        services.reset_password(s, token, "Third-horse-44x")
+    with transaction(catalog) as s:
+        assert sessions.find_session(s, again.token) is None
+
+
 def test_opening_a_session_sweeps_expired_ones(catalog):
     past = datetime(2020, 1, 1, tzinfo=UTC)
     with transaction(catalog) as s:

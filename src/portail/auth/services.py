@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portail.auth import keys as keyring
-from portail.auth import oauth2, passwords
+from portail.auth import oauth2, passwords, sessions
 from portail.auth.audit import record
 from portail.auth.keys import now
 from portail.auth.errors import AuthError, bad_request, conflict, forbidden, unknown
@@ -110,7 +110,8 @@ def set_password(session: Session, user: User, password: str, *, actor: str | No
     user.failed_logins, user.locked_until = 0, None
     user.reset_token_hash = user.reset_token_expires = None
     oauth2.revoke_user_tokens(session, user)  # a new password: applications ask again
-    record(session, "user.password", actor=actor, target=f"user:{user.login}", ip=ip)
+    ended = sessions.end_sessions(session, user)  # and browsers sign in again
+    record(session, "user.password", actor=actor, target=f"user:{user.login}", detail={"sessions_ended": ended}, ip=ip)
     return user
 
 
@@ -223,11 +224,12 @@ def reset_password(session: Session, token: str, new_password: str, *, ip: str |
         raise refused
     _check_password(new_password, user.login)
     oauth2.revoke_user_tokens(session, user)
+    ended = sessions.end_sessions(session, user)
     user.password_hash = passwords.hash_password(new_password)
     user.reset_token_hash = user.reset_token_expires = None
     user.failed_logins, user.locked_until = 0, None
-    record(session, "user.password", actor=user.login, target=f"user:{user.login}", detail={"via": "reset token"},
-           ip=ip, at=at)
+    record(session, "user.password", actor=user.login, target=f"user:{user.login}",
+           detail={"via": "reset token", "sessions_ended": ended}, ip=ip, at=at)
     return user
 
 

@@ -86,7 +86,13 @@ def close_all_sessions(session: Session, user: User, *, actor: str | None = None
     from portail.auth.oauth2 import revoke_user_tokens
 
     revoke_user_tokens(session, user)
-    result = session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
-    record(session, "logout.everywhere", actor=actor, target=f"user:{user.login}",
-           detail={"sessions": result.rowcount}, ip=ip)
-    return result.rowcount
+    ended = end_sessions(session, user)
+    record(session, "logout.everywhere", actor=actor, target=f"user:{user.login}", detail={"sessions": ended}, ip=ip)
+    return ended
+
+
+def end_sessions(session: Session, user: User) -> int:
+    """End every sign-in session of ``user`` (how many there were): "logout everywhere", and a
+    new password, whoever sets it (a browser signed in with the old one, stolen or shared, must
+    not outlive it; a multi-node hunt found sessions kept)."""
+    return session.execute(delete(LoginSession).where(LoginSession.user_id == user.id)).rowcount
