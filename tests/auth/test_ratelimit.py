@@ -82,7 +82,7 @@ def test_concurrent_calls_in_process_counters(tmp_path):
         _check(_hammer(url, 40), 15)
         anonymous = httpx.get(url)
         assert anonymous.status_code == 429 and anonymous.json()["errorcode"] == 10005
-        _check(_hammer(url, 30, {"Authorization": f"Apikey {secret}"}), 12)  # its own bucket, its group's quota
+        _check(_hammer(url, 30, {"Authorization": f"Apikey {secret}"}), 12)  # its user's bucket, its group's quota
         assert httpx.get(f"{base}/api/health").status_code == 200  # not counted
 
 
@@ -102,3 +102,31 @@ def test_concurrent_calls_redis_counters_shared_by_two_workers(tmp_path):
         client = redis.Redis(host="127.0.0.1")
         for key in client.scan_iter(prefix + "*"):
             client.delete(key)
+
+
+def test_a_user_s_keys_share_their_quota_unless_a_key_has_its_own(tmp_path):
+    """A user's quota counts all their calls, whichever key (or session, or HTTP Basic) makes
+    them: with a quota of 6 and two keys, a multi-node hunt got 6 calls per key. A key given a
+    quota of its own counts apart."""
+    from fastapi.testclient import TestClient
+
+    from portail.api import create_app
+
+    instance = make_instance(tmp_path / "home")
+    with instance.session() as s:
+        user = services.create_user(s, "alice")
+        set_quota(s, "user", "alice", 6)
+        _, first = services.create_api_key(s, user, "first")
+        _, second = services.create_api_key(s, user, "second")
+        own, third = services.create_api_key(s, user, "third")
+        set_quota(s, "apikey", own.id, 3)
+    client = TestClient(create_app(instance))
+    url = "/api/explore/v2.1/catalog/datasets"
+    try:
+        statuses = [client.get(url, headers={"Authorization": f"Apikey {key}"}).status_code
+                    for key in (first, second) * 4]
+        assert statuses == [200] * 6 + [429] * 2
+        own_statuses = [client.get(url, headers={"Authorization": f"Apikey {third}"}).status_code for _ in range(4)]
+        assert own_statuses == [200] * 3 + [429]
+    finally:
+        instance.store.close()

@@ -37,7 +37,7 @@ from portail.api.serialize import JSON_MEDIA_TYPE
 from portail.api.v1 import READ_BY_POST
 from portail.auth import AuthError, csrf, principal_from_request, sessions
 from portail.auth.principal import ANONYMOUS, has_credentials, principal_for_user
-from portail.auth.ratelimit import bucket_of, decide, make_counter, quota_for
+from portail.auth.ratelimit import bucket_of, decide, make_counter, quota_and_source
 from portail.catalog.db import transaction
 from portail.catalog.generation import GenerationCache
 
@@ -137,11 +137,12 @@ class Guard:
             else:
                 await self.app(scope, receive, send)
             return
-        limit = settings.ratelimit_anonymous
+        limit, source = settings.ratelimit_anonymous, "anonymous"
         if principal.is_authenticated:
-            limit = await to_thread.run_sync(lambda: _quota(instance, principal, settings))
-        decision = await decide(self._counter_for(settings), bucket_of(principal, request.client.host if request.client else None),
-                                limit, settings.ratelimit_window, time.time(), anonymous=not principal.is_authenticated)
+            limit, source = await to_thread.run_sync(lambda: _quota(instance, principal, settings))
+        bucket = bucket_of(principal, request.client.host if request.client else None, own_key_quota=source == "apikey")
+        decision = await decide(self._counter_for(settings), bucket, limit, settings.ratelimit_window, time.time(),
+                                anonymous=not principal.is_authenticated)
         headers = [] if decision.limit == 0 else [
             (b"x-ratelimit-limit", str(decision.limit).encode()),
             (b"x-ratelimit-remaining", str(decision.remaining).encode()),
@@ -182,12 +183,13 @@ def _no_store(send: Send) -> Send:
     return sending
 
 
-def _quota(instance, principal, settings) -> int:
+def _quota(instance, principal, settings) -> tuple[int, str]:
     """The caller's quota, kept while the catalogue is unchanged (``catalog.generation``:
     setting a quota, or changing the caller's groups, bumps it)."""
-    def lookup() -> int:
+    def lookup() -> tuple[int, str]:
         with transaction(instance.catalog) as db:
-            return quota_for(db, principal, default=settings.ratelimit_default, anonymous=settings.ratelimit_anonymous)
+            return quota_and_source(db, principal, default=settings.ratelimit_default,
+                                    anonymous=settings.ratelimit_anonymous)
 
     return _QUOTAS.get((principal, settings.ratelimit_default, settings.ratelimit_anonymous), lookup,
                        stamp=instance.generation())

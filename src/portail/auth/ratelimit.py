@@ -53,8 +53,11 @@ def window_bounds(window: str, at: float) -> tuple[int, int]:
     return start, start + size
 
 
-def bucket_of(principal: Principal, client_ip: str | None) -> str:
-    if principal.key_id is not None:
+def bucket_of(principal: Principal, client_ip: str | None, own_key_quota: bool = False) -> str:
+    """Whose calls a call counts among: a key's own, when the key has a quota of its own;
+    else its user's, every key, session and HTTP Basic call of theirs together (a user's quota
+    of 30 with three keys was 30 calls per key, found by a multi-node hunt); else the address's."""
+    if principal.key_id is not None and own_key_quota:
         return f"key:{principal.key_id}"
     if principal.user_id is not None:
         return f"user:{principal.user_id}"
@@ -64,8 +67,14 @@ def bucket_of(principal: Principal, client_ip: str | None) -> str:
 # -- quotas ---------------------------------------------------------------------------------
 def quota_for(session: Session, principal: Principal, *, default: int, anonymous: int) -> int:
     """Calls per window for this caller: key > user override > max of groups > default."""
+    return quota_and_source(session, principal, default=default, anonymous=anonymous)[0]
+
+
+def quota_and_source(session: Session, principal: Principal, *, default: int, anonymous: int) -> tuple[int, str]:
+    """``quota_for`` and where it comes from (``apikey``, ``user``, ``group``, ``default`` or
+    ``anonymous``): a key's own quota counts its calls apart (``bucket_of``)."""
     if not principal.is_authenticated:
-        return anonymous
+        return anonymous, "anonymous"
     wanted = [(Quota.principal_kind == "user") & (Quota.principal_name == principal.login)]
     if principal.groups:
         wanted.append((Quota.principal_kind == "group") & Quota.principal_name.in_(sorted(principal.groups)))
@@ -77,11 +86,11 @@ def quota_for(session: Session, principal: Principal, *, default: int, anonymous
         by_kind.setdefault(kind, []).append(calls)
     for kind in ("apikey", "user"):
         if kind in by_kind:
-            return by_kind[kind][0]
+            return by_kind[kind][0], kind
     if "group" in by_kind:
         values = by_kind["group"]
-        return 0 if 0 in values else max(values)  # a group without limit is the most generous
-    return default
+        return (0 if 0 in values else max(values)), "group"  # a group without limit is the most generous
+    return default, "default"
 
 
 #: The largest quota (``Quota.calls``, a 32-bit integer on PostgreSQL).
