@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portail import odsql
 from portail.catalog import generation, open_catalog, services, transaction
-from portail.catalog.db import NewerSchema
+from portail.catalog.db import NewerSchema, unique_violation
 from portail.catalog.models import Dataset, DatasetVersion
 from portail.config import Settings, SettingsError, load_settings
 from portail.ingest.detect import open_source
@@ -438,8 +438,10 @@ def attach(instance: Instance, ref: str, path: Path, *, title: str | None = None
                 path=str(target), size_bytes=partial.stat().st_size, filename=name))
             session.flush()  # the row, unique per dataset and id: a concurrent twin waits here, then fails
             os.replace(partial, target)
-        except sqlalchemy.exc.IntegrityError:
+        except sqlalchemy.exc.IntegrityError as error:
             partial.unlink(missing_ok=True)
+            if not unique_violation(error):
+                raise
             raise services.CatalogError(f"Attachment {attachment_id!r} already exists", status=409,
                                         code="Conflict") from None
         except BaseException:

@@ -93,6 +93,12 @@ def test_audit_and_sign_in_records_leave_the_caches_alone(published):
 
     assert _bumps(inst, disable)
 
+    def prune_nothing():  # a load's prune with nothing to prune takes the dataset's lock only
+        with inst.session() as s:
+            assert services.prune_versions(s, services.get_dataset(s, "communes"), keep=10) == []
+
+    assert not _bumps(inst, prune_nothing)
+
 
 def test_a_server_sees_changes_made_by_another_process_at_once(published, tmp_path):
     """The server caches the dataset and the caller's access; a publish and a restriction made

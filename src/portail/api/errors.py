@@ -14,6 +14,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, IntegrityError
+
+from portail.catalog.db import unique_violation
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portail.api.serialize import JSONAnswer
@@ -133,7 +135,10 @@ def install_handlers(app: FastAPI) -> None:
     async def _raced(request: Request, error: IntegrityError):
         # Two nodes (or two calls) making the same thing at once: each service checks that a
         # dataset id, login, group, grant or membership is free, then writes; the slower write
-        # meets the unique constraint. The same answer as when the check sees it (a 409), not a 500.
+        # meets the unique constraint. The same answer as when the check sees it (a 409), not a
+        # 500. Any other constraint (a CHECK, a NOT NULL) is a bug of ours: said as one.
+        if not unique_violation(error):
+            return await _unexpected(request, error)
         log.warning("concurrent change refused by the catalogue on %s: %s", request.url.path, error.orig)
         return _response(request, 409, "Conflict", "A concurrent request made the same change: it exists already.")
 

@@ -19,6 +19,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from portail.catalog import generation
@@ -26,6 +27,13 @@ from portail.catalog.models import HOME_ROOT, STORE_ROOT
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger("portail.catalog")
+
+
+def unique_violation(error: IntegrityError) -> bool:
+    """Whether a refused write met a unique constraint (the slower of two identical creations),
+    on PostgreSQL (SQLSTATE 23505) or SQLite, rather than another constraint (a bug of ours)."""
+    original = getattr(error, "orig", None)
+    return getattr(original, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(original)
 
 
 def make_engine(url: str) -> Engine:

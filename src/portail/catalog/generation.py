@@ -38,6 +38,10 @@ BOOKKEEPING = {"auth_api_key": frozenset({"last_used_at"}),
 _BUMP = text("UPDATE catalog_generation SET value = value + 1 WHERE id = 1")
 _READ = "SELECT value FROM catalog_generation WHERE id = 1"
 _FLAG = "portail_generation_bumped"
+_LOCK_ONLY = "portail_lock_only"
+#: Execution options of an UPDATE that changes nothing and only takes a row's lock
+#: (``services._locked``): no bump, or every load's prune emptied every cache once more.
+LOCK_ONLY = {_LOCK_ONLY: True}
 
 
 def _tables_of(objects, *, changed_only: bool = False) -> set[str]:
@@ -84,7 +88,7 @@ def watch(factory: sessionmaker[Session]) -> None:
 
     @event.listens_for(factory, "do_orm_execute")
     def _bulk(state) -> None:
-        if not (state.is_update or state.is_delete):
+        if not (state.is_update or state.is_delete) or state.execution_options.get(_LOCK_ONLY):
             return
         table = getattr(state.statement, "table", None)
         name = getattr(table, "name", None)

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from portail.catalog.generation import LOCK_ONLY
 from portail.catalog.languages import ISO_639_1
 from portail.catalog.models import Attachment, Dataset, DatasetAlias, DatasetVersion, RetiredUid
 from portail.emails import EXAMPLE as EMAIL_EXAMPLE, plausible_email
@@ -385,7 +386,7 @@ def _locked(session: Session, dataset: Dataset) -> None:
     500 on every node, found by a multi-node hunt). An UPDATE is the lock both catalogues take
     (a row lock on PostgreSQL, the database's write lock on SQLite)."""
     session.execute(update(Dataset).where(Dataset.id == dataset.id).values(current_version=Dataset.current_version)
-                    .execution_options(synchronize_session=False))
+                    .execution_options(synchronize_session=False, **LOCK_ONLY))
     session.execute(select(Dataset).where(Dataset.id == dataset.id).options(selectinload(Dataset.versions))
                     .execution_options(populate_existing=True)).scalar_one()
 
