@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from portail.api.errors import ApiError, invalid_parameter
-from portail.api.management import Storable
+from portail.api.management import Storable, column_text
 from portail.auth import Principal, can, keys, oauth2, ratelimit, services, sessions
 from portail.auth.audit import query as audit_query
 from portail.auth.models import ApiKey, Group, User
@@ -75,13 +75,6 @@ def user_json(u: User) -> dict[str, Any]:
 def group_json(g: Group) -> dict[str, Any]:
     # sorted here, as ``services.list_groups``: the relationship's SQL order follows PostgreSQL's collation
     return {"name": g.name, "description": g.description, "members": sorted(u.login for u in g.members)}
-
-
-def column_text(column, default: Any = None) -> Any:
-    """A text of at most ``column``'s length: a 400 naming the field and its limit, where
-    PostgreSQL failed the write (a 500) and SQLite kept it. Each body below is ``Storable``
-    too: a NUL is refused as in datasets' metadata."""
-    return Field(default, max_length=column.type.length)
 
 
 class UserCreate(Storable):

@@ -82,38 +82,39 @@ class Storable(BaseModel):
         return value
 
 
-def column_text(name: str, default: Any = None, **extra: Any) -> Any:
-    """A metadata text of at most its column's length (``services.METADATA_LENGTHS``): a 400
-    naming the field and its limit, where PostgreSQL failed the write (a 500) and SQLite kept it."""
-    return PydanticField(default, max_length=services.METADATA_LENGTHS[name], **extra)
+def column_text(column: Any, default: Any = None, **extra: Any) -> Any:
+    """A text of at most ``column``'s length (a model's ``String(n)``): a 400 naming the field
+    and its limit, where PostgreSQL failed the write (a 500) and SQLite kept it. The body being
+    ``Storable``, a NUL is refused too."""
+    return PydanticField(default, max_length=column.type.length, **extra)
 
 
 class Metadata(Storable):
     model_config = ConfigDict(extra="forbid")
-    title: str | None = column_text("title")
+    title: str | None = column_text(Dataset.title)
     description: str | None = None
     themes: list[str] | None = None
     keywords: list[str] | None = None
-    license: str | None = column_text("license")
-    license_url: str | None = column_text("license_url")
-    publisher: str | None = column_text("publisher")
-    owner: str | None = column_text("owner")
-    contact_name: str | None = column_text("contact_name")
-    contact_email: str | None = column_text("contact_email", description="An email address; empty clears it.",
+    license: str | None = column_text(Dataset.license)
+    license_url: str | None = column_text(Dataset.license_url)
+    publisher: str | None = column_text(Dataset.publisher)
+    owner: str | None = column_text(Dataset.owner)
+    contact_name: str | None = column_text(Dataset.contact_name)
+    contact_email: str | None = column_text(Dataset.contact_email, description="An email address; empty clears it.",
                                             examples=["donnees@example.org"])
-    language: str | None = column_text("language", description="An ISO 639-1 code (read in lower case); empty "
+    language: str | None = column_text(Dataset.language, description="An ISO 639-1 code (read in lower case); empty "
                                        "clears it.", examples=["fr"])
-    update_frequency: str | None = column_text("update_frequency")
+    update_frequency: str | None = column_text(Dataset.update_frequency)
     temporal_start: date | None = None
     temporal_end: date | None = None
-    spatial_coverage: str | None = column_text("spatial_coverage")
+    spatial_coverage: str | None = column_text(Dataset.spatial_coverage)
     portals: list[str] | None = None
     extra_metas: dict[str, Any] | None = None
 
 
 class DatasetCreate(Metadata):
     dataset_id: str
-    title: str = column_text("title", ...)
+    title: str = column_text(Dataset.title, ...)
     source_url: str | None = None
 
 
