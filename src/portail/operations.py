@@ -406,7 +406,8 @@ def delete(instance: Instance, ref: str) -> None:
         uid = dataset.uid
         attachments = [a.path for a in dataset.attachments]
         services.delete_dataset(session, dataset)
-    instance.store.drop_dataset(uid)
+    with instance.store.lock(uid):  # after a load of it still building: its files go too (multi-node hunt)
+        instance.store.drop_dataset(uid)
     for path in attachments:
         Path(path).unlink(missing_ok=True)
 

@@ -56,3 +56,34 @@ def test_a_publish_refuses_a_version_pruned_meanwhile(instance):
         services.publish(publishing, dataset, 1)
     publishing.rollback()
     publishing.close()
+
+
+def test_two_field_overrides_made_at_once_are_both_kept(instance):
+    """Each read the overrides, changed one and wrote them all back: one was lost (a second
+    multi-node hunt)."""
+    first = instance.catalog()
+    first.begin()
+    dataset = services.get_dataset(first, "ds")
+    with instance.session() as s:  # meanwhile, another node overrides another field
+        services.set_field_override(s, services.get_dataset(s, "ds"), "n", label="Nombre")
+    services.set_field_override(first, dataset, "m", label="Autre")
+    first.commit()
+    first.close()
+    with instance.session() as s:
+        overrides = services.get_dataset(s, "ds").field_overrides
+    assert {name: o.get("label") for name, o in overrides.items()} == {"n": "Nombre", "m": "Autre"}
+
+
+def test_a_dataset_deleted_meanwhile_is_unknown_to_a_rename_or_a_publish(instance):
+    renaming, publishing = instance.catalog(), instance.catalog()
+    renaming.begin()
+    publishing.begin()
+    to_rename, to_publish = services.get_dataset(renaming, "ds"), services.get_dataset(publishing, "ds")
+    with instance.session() as s:  # meanwhile, another node deletes it
+        services.delete_dataset(s, services.get_dataset(s, "ds"))
+    for session, change in ((renaming, lambda: services.rename_dataset(renaming, to_rename, "ds2")),
+                            (publishing, lambda: services.publish(publishing, to_publish, 1))):
+        with pytest.raises(services.NotFound, match="Unknown dataset: ds"):
+            change()
+        session.rollback()
+        session.close()

@@ -223,6 +223,7 @@ def list_datasets(session: Session, portal: str | None = None) -> list[Dataset]:
 
 def update_metadata(session: Session, dataset: Dataset, **values: Any) -> Dataset:
     clean = _check_metadata(values)
+    _locked(session, dataset)
     if "temporal_start" in clean or "temporal_end" in clean:  # an older reversed period blocks no other edit
         _check_period(clean.get("temporal_start", dataset.temporal_start), clean.get("temporal_end", dataset.temporal_end))
     for key, value in clean.items():
@@ -240,6 +241,7 @@ def _check_period(start: date | None, end: date | None) -> None:
 def rename_dataset(session: Session, dataset: Dataset, new_slug: str) -> Dataset:
     """Change the human id; the uid (and so every URI built on it) stays."""
     _check_slug(new_slug)
+    _locked(session, dataset)
     if session.scalar(select(Dataset.id).where(Dataset.slug == new_slug, Dataset.id != dataset.id)) is not None:
         raise CatalogError(f"A dataset {new_slug!r} already exists", status=409, code="Conflict")
     if new_slug == dataset.slug:
@@ -288,6 +290,7 @@ def delete_dataset(session: Session, dataset: Dataset) -> list[str]:
 # -- schema ---------------------------------------------------------------------------------
 def set_field_override(session: Session, dataset: Dataset, name: str, **changes: Any) -> Dataset:
     """Record a publisher's choice for one field; it is applied at every later load."""
+    _locked(session, dataset)
     allowed = {"type", "label", "description", "annotations"}
     unknown = set(changes) - allowed
     if unknown:
@@ -328,6 +331,7 @@ def current_fields(dataset: Dataset) -> list[Field]:
 
 def set_pipeline(session: Session, dataset: Dataset, steps: list[dict[str, Any]]) -> Dataset:
     """Store a processor pipeline (checked for shape); it runs from the next load on."""
+    _locked(session, dataset)
     from portail.ingest.errors import IngestError
     from portail.processors import validate
 
@@ -383,12 +387,14 @@ def _locked(session: Session, dataset: Dataset) -> None:
     again: what another process committed meanwhile is what the caller decides on. Publishes,
     rollbacks and prunes on several API nodes each read the versions, then wrote them: a load
     pruning the version a rollback had just made current left it served from deleted files (a
-    500 on every node, found by a multi-node hunt). An UPDATE is the lock both catalogues take
-    (a row lock on PostgreSQL, the database's write lock on SQLite)."""
+    500 on every node, found by a multi-node hunt); two field overrides made at once kept one,
+    and a rename of a dataset deleted meanwhile was a 500 (a second hunt). An UPDATE is the lock
+    both catalogues take (a row lock on PostgreSQL, the database's write lock on SQLite)."""
     session.execute(update(Dataset).where(Dataset.id == dataset.id).values(current_version=Dataset.current_version)
                     .execution_options(synchronize_session=False, **LOCK_ONLY))
-    session.execute(select(Dataset).where(Dataset.id == dataset.id).options(selectinload(Dataset.versions))
-                    .execution_options(populate_existing=True)).scalar_one()
+    if session.execute(select(Dataset).where(Dataset.id == dataset.id).options(selectinload(Dataset.versions))
+                       .execution_options(populate_existing=True)).scalar_one_or_none() is None:
+        raise NotFound(f"Unknown dataset: {dataset.slug}")  # deleted meanwhile, by another node
 
 
 def publish(session: Session, dataset: Dataset, number: int | None = None, allow_empty: bool = False) -> DatasetVersion:
