@@ -399,10 +399,6 @@ quota_app = typer.Typer(help="API call quotas per window: user > max of groups >
                         no_args_is_help=True)
 
 
-#: The largest count an option takes: the catalogue's 32-bit integers, as a quota's (``set_quota``).
-MAX_COUNT = MAX_CALLS
-
-
 def _calls(text: str) -> int | None:
     """A quota as typed: ``none``, or a whole number (one out of range reaches ``set_quota``, which says why not)."""
     text = text.strip()
@@ -447,7 +443,7 @@ def audit_list(action: Optional[str] = typer.Option(None, "--action", help="An a
                actor: Optional[str] = typer.Option(None, "--actor"),
                since: Optional[str] = typer.Option(None, "--since", help="YYYY-MM-DD (UTC), inclusive."),
                until: Optional[str] = typer.Option(None, "--until", help="YYYY-MM-DD (UTC), exclusive."),
-               limit: int = typer.Option(50, "--limit", min=1, max=MAX_COUNT),
+               limit: int = typer.Option(50, "--limit", min=1, max=MAX_CALLS),  # the catalogue's 32-bit integers
                as_json: bool = typer.Option(False, "--json")):
     """Audit events, newest first."""
     from portail.auth.audit import query
