@@ -136,6 +136,19 @@ def test_failures_lock_the_account_then_even_the_right_password_is_refused(site)
         assert not any("horse" in str(e.detail) for e in recent(s))  # never a password
 
 
+def test_one_refused_call_is_one_failure_without_the_refusal_memory(site, monkeypatch):
+    """The guard's refusal is the route's answer: one look per request. (The refusal memory
+    once stood in for that; on a loaded machine its seconds lapsed between the two looks, and a
+    call counted two failures, so five wrong passwords locked the account early.)"""
+    instance, client, _ = site
+    monkeypatch.setattr(basic, "REFUSAL_TTL", timedelta(0))
+    for attempt in range(2):
+        refused_as_bad_key(client.get(f"{V21}/records", headers=basic_header("alice", f"Wrong-{attempt}")), client)
+    with instance.session() as s:
+        assert len(recent(s, action="login.failure", target="user:alice")) == 2
+        assert not recent(s, action="user.lock", target="user:alice")
+
+
 def test_a_lock_refuses_a_pair_verified_before(site):
     instance, client, _ = site
     alice = basic_header("alice", PASSWORD)

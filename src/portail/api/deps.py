@@ -54,12 +54,16 @@ def reads_basic(settings, path: str) -> bool:
 
 def request_principal(request: Request) -> Principal:
     """The caller of this request, computed once (``api.guard`` usually did it already and left it
-    in ``request.state.principal``; it leaves nothing for a bad key, which is refused here)."""
+    in ``request.state.principal``; a refused credential in ``request.state.refusal``, which is
+    answered here)."""
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     settings = request.app.state.instance.settings
     try:
+        refusal = getattr(request.state, "refusal", None)
+        if refusal is not None:
+            raise refusal
         principal = principal_from_request(request.headers, request.query_params,
                                            request.app.state.instance.catalog, cookies=request.cookies,
                                            ip=request.client.host if request.client else None,

@@ -5,8 +5,9 @@ responses included:
 
 1. the caller: ``auth.principal_from_request`` (key, then session cookie) is computed once and
    left in ``request.state.principal`` for ``api.deps.request_principal`` and the templates
-   (with ``request.state.csrf_token`` for their forms). A bad key is left for the route to
-   refuse (401), and counted as anonymous;
+   (with ``request.state.csrf_token`` for their forms). A refused key, token or Basic pair is
+   left in ``request.state.refusal`` for the route to answer (401) without looking again, and
+   counted as anonymous;
 2. CSRF: a state-changing request a browser could send on its own (session cookie, or a form)
    must echo its token (``auth.csrf``), in ``X-CSRF-Token`` or the ``csrf_token`` form field;
    else 403 ``CSRFError`` (but a POST to a read-only v1 route, ``api.v1.READ_BY_POST``, runs
@@ -90,14 +91,18 @@ class Guard:
                             ip=request.client.host if request.client else None,
                             max_failures=settings.auth_max_failed_logins,
                             lockout=timedelta(minutes=settings.auth_lockout_minutes), basic_auth=basic_auth), None
-                    except AuthError:
-                        return None, None
+                    except AuthError as error:
+                        return error, None
                 with transaction(instance.catalog) as db:
                     row = sessions.find_session(db, cookie)
                     return (principal_for_user(row.user), row.csrf_token) if row is not None else (ANONYMOUS, None)
 
             resolved, session_csrf = await to_thread.run_sync(resolve)
-            if resolved is not None:
+            if isinstance(resolved, AuthError):
+                # The route answers it (401) as it stands: a second look would pay argon2 again
+                # for a Basic pair and audit a second failure.
+                state["refusal"] = resolved
+            else:
                 principal = resolved
                 state["principal"] = resolved
         else:

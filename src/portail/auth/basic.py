@@ -16,12 +16,12 @@ read): a changed password, a disabled, deleted or locked account is refused at t
 in every process, without any invalidation hook. Groups and role follow the catalogue counter
 (``catalog.generation``), as for keys.
 
-A refused guess is remembered for ``REFUSAL_TTL`` under the same kind of key: ``api.guard``
-resolves the caller and then the route resolves it again to answer the 401, and the second
-look must neither count a second failure nor pay argon2 again. Repeating the same wrong
-password within those seconds teaches a guesser nothing, so counting it once is sound. The
-memory holds while the catalogue counter stands still: an account enabled again (or given a
-role, a group) is verified afresh at once.
+A refused guess is remembered for ``REFUSAL_TTL`` under the same kind of key: a script that
+retries the same wrong pair, or sends it from parallel calls, pays argon2 and counts a failure
+once in those seconds. Repeating the same wrong password teaches a guesser nothing, so counting
+it once is sound. The memory holds while the catalogue counter stands still: an account enabled
+again (or given a role, a group) is verified afresh at once. (One request looks once:
+``api.guard`` leaves its refusal for the route to answer, whatever this memory holds.)
 
 One pair is verified by one thread at a time (``_LOCKS``, striped by key): when a script's
 cached pair expires, its parallel calls wait for one argon2 and read its result, rather than
@@ -62,7 +62,7 @@ SCHEME = "basic"
 #: How long a verified login/password pair is believed without argon2 (its row is still read).
 CACHE_TTL = timedelta(seconds=60)
 CACHE_SIZE = 1024
-#: How long a refused pair is answered from memory (the guard's and the route's look at one request).
+#: How long a refused pair is answered from memory (a script retrying it, its parallel calls).
 REFUSAL_TTL = timedelta(seconds=2)
 #: Longest header value read (base64 of a ``MAX_LENGTH`` password and a 150-character login, with room).
 MAX_HEADER = 4 * (passwords.MAX_LENGTH * 4 + 200) // 3 + 4
