@@ -109,3 +109,16 @@ def test_a_page_says_a_refused_box_is_in_the_search(client):
                        ("en", "Invalid filter: not a number: 'abc' (in the search).")):
         page = client.get("/explore/dataset/logements/table/", params={"q": "annee>abc", "lang": lang})
         assert page.status_code == 400 and alert(page.text) == said, alert(page.text)
+
+
+def test_a_refused_serie_expression_names_its_parameter(client):
+    """analyze, geocluster and geopolygon turn ``y.<serie>.expr`` into select items: a refusal
+    names the serie's parameter, whichever the reason (an unknown or a hidden field, a type)."""
+    for path, extra in {"/api/records/1.0/analyze/": {"x": "annee"},
+                        "/api/records/1.0/geocluster/": {"clusterprecision": 5},
+                        "/api/records/1.0/geopolygon/": {}}.items():
+        for expr, detail in (("nope", "Unknown field: nope"), ("annee + nope", "Unknown field: nope"),
+                             ("bs", "Argument 1 of sum() must be double or int, not text.")):
+            body = refused(client, path, dataset="logements", **{"y.total.func": "SUM", "y.total.expr": expr}, **extra)
+            assert body["message"] == f"ODSQL query is malformed: {detail} Clause(s) containing the error(s): " \
+                                      "y.total.expr.", (path, expr, body)

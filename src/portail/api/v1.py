@@ -52,7 +52,7 @@ from portail.api.serialize import dataset_json
 from portail.api.v1_feeds import FEEDS, records_feed
 from portail.api.v1_query import (check_latitudes, checked, distance_condition, geo_field_of, joined_q,
                                   parsed_numbers, polygon_condition, q_conditions)
-from portail.api.v1_series import odsql_number
+from portail.api.v1_series import Serie, odsql_number, select_items
 from portail.auth import ANONYMOUS
 from portail.auth.principal import has_credentials
 from portail.exports import FORMATS, LEGACY_NAMES, ExportOptions
@@ -268,6 +268,16 @@ def _conditions(request: Request, ds, q: str | None, *,
     if conditions:
         on_refusal(request, partial(checked, fields, "q", where=conditions))
     return [*_geofilters(request, fields, elsewhere=geofilters_elsewhere), *_record_ids(request), *conditions], text
+
+
+def _series_named(request: Request, ds, series: list[Serie]) -> None:
+    """A refusal of a serie's expression names its ``y.<serie>.expr`` (``api.params.on_refusal``),
+    not the ``select`` it becomes, over the caller's visible fields."""
+    fields = fields_from_json(ds.current.fields)
+    for serie in series:
+        if serie.expr is not None:
+            on_refusal(request, partial(checked, fields, f"y.{serie.name}.expr",
+                                        select=", ".join(select_items(serie, "serie"))))
 
 
 def _download_window(rows: int, start: int) -> dict[str, int]:

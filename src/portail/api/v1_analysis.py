@@ -70,7 +70,7 @@ from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query
 from portail.api.params import TIMEZONE, TRUE, Param, params_of, query_route, timezone_name
 from portail.api.serialize import json_response
 from portail.api.v1 import (Q, SEPARATORS, _conditions, _disjunctive, _padded, _padding, _prefixed, _query,
-                             geofiltered)
+                             _series_named, geofiltered)
 from portail.api.v1_join import Join, joined_points, read_join
 from portail.api.v1_query import geo_field_of
 from portail.api.v1_series import FUNCTIONS, QUANTILES, Serie, read_series, select_items, serie_value
@@ -344,6 +344,7 @@ def analyze(request: Request, portal: str, principal, *, dataset: str, q: list[s
         raise invalid_parameter(f"Invalid value for join.{join.name}.localkey API parameter: {join.local_key!r} is a "
                                 "date field, whose values no remote key holds.")
     series = read_series(params, FUNCTIONS + (QUANTILES,))
+    _series_named(request, ds, series)
     if not axes and not series:
         raise invalid_parameter("Missing value for x API parameter: an x field or a y.<serie>.func is expected.")
     cumulative = [s.name for s in series if params.get(f"y.{s.name}.cumulative", "").strip().lower() in TRUE]

@@ -72,7 +72,7 @@ from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
 from portail.api.params import TIMEZONE, Param, params_of, query_route
 from portail.api.v1 import (MAX_WINDOW, Q, SORT, _conditions, _disjunctive, _dist_expression, _order_by, _padded,
-                             _padding, _prefixed, _query, _v1_record)
+                             _padding, _prefixed, _query, _series_named, _v1_record)
 from portail.api.v1_query import geo_field_of
 from portail.api.v1_series import Serie, read_series, select_items, serie_value
 from portail.catalog.models import Dataset
@@ -386,6 +386,7 @@ def add_geo_routes(router: APIRouter, portal: str) -> None:
                 " (clusterprecision + shapeprecision <= 29)")
         series = read_series(params_of(request))
         selection = _selection(request, portal, principal, dataset, q, timezone, geo_field)
+        _series_named(request, selection.ds, series)
         shapes = clustermode == "polygon" and return_polygons
         clusters = _clusters(request, selection, clusterprecision, clusterdistance, shapes, series)
         if clustermode == "polygon":  # markers, which a click asks about; a heatmap's spots are not clicked
@@ -435,5 +436,6 @@ def add_geo_routes(router: APIRouter, portal: str) -> None:
         tolerance = None if clusterprecision is None else _pixel(_in(clusterprecision, ZOOMS, "clusterprecision")) / 2
         series = read_series(params_of(request))
         selection = _selection(request, portal, principal, dataset, q, timezone, geo_field)
+        _series_named(request, selection.ds, series)
         body = _summarised(_by_shape(request, selection, series, tolerance), series)
         return _padded(body, callback) if padded else body
