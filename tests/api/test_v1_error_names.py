@@ -122,3 +122,11 @@ def test_a_refused_serie_expression_names_its_parameter(client):
             body = refused(client, path, dataset="logements", **{"y.total.func": "SUM", "y.total.expr": expr}, **extra)
             assert body["message"] == f"ODSQL query is malformed: {detail} Clause(s) containing the error(s): " \
                                       "y.total.expr.", (path, expr, body)
+
+
+def test_too_many_words_in_q_names_q(client):
+    words = " ".join(f"mot{i}" for i in range(40))
+    for path, extra in ROUTES.items():
+        body = refused(client, path, dataset="logements", q=words, **extra)
+        assert body["message"] == ("ODSQL query is malformed: A full-text search takes at most 32 words (40 given). "
+                                   "Clause(s) containing the error(s): q."), (path, body)

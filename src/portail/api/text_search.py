@@ -28,10 +28,7 @@ def text_condition(fields: list[Field], q: str | None) -> list[exp.Expression]:
     terms = _TERM.findall((q or "").replace("\x00", " "))
     if not terms:  # every records call asks: the text fields' columns cost more than a small count
         return []
-    words = len(fold_words(q or ""))
-    if words > MAX_SEARCH_WORDS:  # each word, a phrase's too, is a scan of every text field
-        error = odsql.ODSQLError(f"A full-text search takes at most {MAX_SEARCH_WORDS} words ({words} given).", "where")
-        raise ApiError(400, "ODSQLError", error.message)
+    words_checked(q)
     targets = text_targets(fields)
     conditions = []
     loose = []
@@ -43,3 +40,12 @@ def text_condition(fields: list[Field], q: str | None) -> list[exp.Expression]:
     if loose:
         conditions.insert(0, search_match(targets, " ".join(loose), "search"))
     return [c for c in conditions if c != exp.true()]
+
+
+def words_checked(q: str | None, clause: str = "where") -> None:
+    """A 400 naming ``clause`` past ``MAX_SEARCH_WORDS`` words: each word, a phrase's too, is a
+    scan of every text field. v1 names its ``q`` (``api.params.on_refusal``)."""
+    words = len(fold_words(q or ""))
+    if words > MAX_SEARCH_WORDS:
+        error = odsql.ODSQLError(f"A full-text search takes at most {MAX_SEARCH_WORDS} words ({words} given).", clause)
+        raise ApiError(400, "ODSQLError", error.message)

@@ -49,6 +49,7 @@ from portail.api.explore_service import (check_records_access, dataset_facets, e
 from portail.api.facets import SORTS, Given, exact
 from portail.api.params import TIMEZONE, TRUE, Param, on_refusal, params_of, query_route
 from portail.api.serialize import dataset_json
+from portail.api.text_search import words_checked
 from portail.api.v1_feeds import FEEDS, records_feed
 from portail.api.v1_query import (check_latitudes, checked, distance_condition, geo_field_of, joined_q,
                                   parsed_numbers, polygon_condition, q_conditions)
@@ -267,6 +268,8 @@ def _conditions(request: Request, ds, q: str | None, *,
     conditions, text = q_conditions(q, fields, params_of(request).get("geo_field"))
     if conditions:
         on_refusal(request, partial(checked, fields, "q", where=conditions))
+    if text is not None:
+        on_refusal(request, partial(words_checked, text, "q"))
     return [*_geofilters(request, fields, elsewhere=geofilters_elsewhere), *_record_ids(request), *conditions], text
 
 
