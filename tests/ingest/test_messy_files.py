@@ -35,14 +35,17 @@ def test_a_date_in_a_datetime_column_is_a_local_midnight(instance, tmp_path):
 
 
 @pytest.mark.parametrize("name, body, said", [
-    ("c.jsonl", '{"a": 1, "A": 2}\n{"a": 3, "A": 4}\n', "keys 'A' and 'a' differ only by case"),
-    ("c.json", '[{"a": 1, "A": 2}]', "keys 'A' and 'a' differ only by case"),
+    ("c.jsonl", '{"a": 1, "A": 2}\n{"a": 3, "A": 4}\n', "line 1: keys 'A' and 'a' differ only by case"),
+    ("c.json", '[{"a": 1, "A": 2}]', "element 1 of the array: keys 'A' and 'a' differ only by case"),
+    # the record that brings the second spelling is named: the line of a JSON Lines file (blank lines count)
+    ("l.jsonl", '{"a": 1}\n\n{"b": 2}\n{"A": 3, "b": 4}\n', "line 4: keys 'A' and 'a' differ only by case"),
+    ("l.json", '[{"a": 1}, {"b": 2}, {"b": 3, "A": 4}]', "element 3 of the array: keys 'A' and 'a' differ only by case"),
     ("w.json", '{"marches": [{"a": 1, "A": 2}]}', "keys differing only by case ('A'"),
 ])
 def test_keys_differing_only_by_case_are_refused_never_read_as_nulls(instance, tmp_path, name, body, said):
     with pytest.raises(IngestError) as refused:
         load(instance, write(tmp_path / name, body))
-    assert str(refused.value).startswith(f"{name}: {said}")
+    assert str(refused.value).startswith(f"{name}, {said}" if said.startswith("line") else f"{name}: {said}")
 
 
 def test_a_key_named_as_a_renamed_one_still_loads(instance, tmp_path):

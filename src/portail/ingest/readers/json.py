@@ -193,15 +193,46 @@ def _check_records(path: Path, layout: Layout, labels: list[str]) -> None:
         raise _jsonl_error(path) or IngestError("a line is not a JSON object", source=path.name)
     for label, base in suspects.items():
         if label not in found:
-            refuse_case_clash(path.name, sorted({key for key in found if key.lower() == base}))
+            keys = sorted({key for key in found if key.lower() == base})
+            record = _second_spelling(path, layout, objects, keys)
+            if layout.format == "array":
+                refuse_case_clash(path.name, keys, f"element {record} of the array")
+            refuse_case_clash(path.name, keys, line=_line_of(path, record))
 
 
-def refuse_case_clash(source: str, keys: list[str], where: str | None = None) -> None:
-    """Refuse keys differing only by case; ``where``: the record holding the second one, when known
-    (a GeoJSON feature, ``readers.geo``)."""
+def _second_spelling(path: Path, layout: Layout, objects: str, keys: list[str]) -> int:
+    """The number of the first record that holds a second spelling of ``keys`` (on the refusal
+    path only: one more pass over the file's objects)."""
+    firsts = []
+    try:
+        with duckdb.connect() as con:
+            for key in keys:
+                [(first,)] = con.execute(
+                    "SELECT min(n) FROM (SELECT row_number() OVER () AS n, json FROM " + objects + ") "
+                    "WHERE json_type(json) = 'OBJECT' AND list_contains(json_keys(json), ?)", [key]).fetchall()
+                firsts.append(first)
+    except duckdb.Error as error:
+        raise _diagnose(path, layout, error) from None
+    return sorted(firsts)[1]
+
+
+def _line_of(path: Path, record: int) -> int:
+    """The line of the ``record``-th object of a JSON Lines file (blank lines hold none)."""
+    with open(path, "rb") as handle:
+        held = 0
+        for number, raw in enumerate(handle, start=1):
+            held += bool(raw.strip())
+            if held == record:
+                return number
+    return record
+
+
+def refuse_case_clash(source: str, keys: list[str], where: str | None = None, line: int | None = None) -> None:
+    """Refuse keys differing only by case; ``where`` or ``line``: the record holding the second
+    one (a GeoJSON feature, ``readers.geo``; an element of an array; a line of JSON Lines)."""
     named = " and ".join(repr(key) for key in keys)
     raise IngestError(f"{where + ': ' if where else ''}keys {named} differ only by case: fields cannot be told apart "
-                      "by case, rename all but one", source=source)
+                      "by case, rename all but one", source=source, line=line)
 
 
 def _read_type(detected: str) -> str:
