@@ -111,28 +111,94 @@ def instance(tmp_path: Path) -> Instance:
     inst.store.close()
 
 
-@pytest.fixture
-def pg_url() -> str:
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
+def _pg_admin_execute(sql: str) -> None:
     import psycopg
 
+    with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def _pg_database_url(name: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+#: The locales a test database can be created under: the server's default, or ICU's ``en-US``
+#: collation, as a production server's ``en_US.UTF-8`` sorts (tests/catalog/test_backend_input_limits.py).
+PG_LOCALES = {
+    "default": "",
+    "icu": "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'",
+}
+
+
+@contextmanager
+def fresh_pg_database(locale: str = "default", template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database (its URL), dropped on leaving: empty under ``locale``, or a copy
+    of ``template`` (which holds its locale)."""
     name = f"portail_test_{uuid.uuid4().hex[:12]}"
-    admin = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _pg_admin_execute(f'CREATE DATABASE "{name}" ' + (f'TEMPLATE "{template}"' if template else PG_LOCALES[locale]))
+    try:
+        yield _pg_database_url(name)
+    finally:
+        _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_templates() -> Iterator[Any]:
+    """This worker's migrated template databases, one per locale, each made on first use by
+    ``open_catalog`` on an empty database (every migration, for real) and dropped at the end of
+    the session: ``CREATE DATABASE … TEMPLATE`` copies its files, so a test's database starts at
+    the head revision without running the migrations again. Nothing stays connected to a
+    template (PostgreSQL copies none that has a session open): its engine is disposed at once."""
+    from portail.catalog import open_catalog
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    made: dict[str, str] = {}
+
+    def template(locale: str) -> str:
+        if locale not in made:
+            name = f"portail_tmpl_{worker}_{locale}_{uuid.uuid4().hex[:8]}"
+            _pg_admin_execute(f'CREATE DATABASE "{name}" {PG_LOCALES[locale]}')
+            made[locale] = name
+            open_catalog(_pg_database_url(name)).kw["bind"].dispose()
+        return made[locale]
+
+    yield template
+    for name in made.values():
+        _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards: for a test of the
+    migrations themselves (``open_catalog`` runs them all on it). A test that only needs a
+    catalogue takes ``pg_catalog_url``, the same at the head revision, much cheaper."""
+    with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_catalog_url(pg_templates) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, already migrated to the head revision (a copy of
+    this worker's template, ``pg_templates``), dropped afterwards: each test still has its own."""
+    with fresh_pg_database(template=pg_templates("default")) as url:
+        yield url
+
+
+@pytest.fixture
+def pg_catalog_url_icu(pg_templates) -> Iterator[str]:
+    """``pg_catalog_url`` under ICU's ``en-US`` collation (``PG_LOCALES``)."""
+    with fresh_pg_database(template=pg_templates("icu")) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def catalog(request, tmp_path):
     """A session factory on a freshly migrated catalogue of each kind: SQLite (the embedded
-    default) and PostgreSQL (production)."""
+    default) and PostgreSQL (production; a copy of the migrated template, ``pg_catalog_url``)."""
     from portail.catalog import open_catalog
 
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    url = (f"sqlite:///{tmp_path / 'catalog.sqlite'}" if request.param == "sqlite"
+           else request.getfixturevalue("pg_catalog_url"))
     factory = open_catalog(url)
     yield factory
     factory.kw["bind"].dispose()

@@ -18,8 +18,8 @@ MGMT = "/api/management/v1"
 
 
 @pytest.fixture
-def instance(pg_url, tmp_path):
-    instance = open_instance(Settings(home=tmp_path / "home", database_url=pg_url, ratelimit_anonymous=0))
+def instance(pg_catalog_url, tmp_path):
+    instance = open_instance(Settings(home=tmp_path / "home", database_url=pg_catalog_url, ratelimit_anonymous=0))
     with instance.session() as s:
         services.create_dataset(s, "ds", "Ds")
     yield instance

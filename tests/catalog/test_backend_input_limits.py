@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import base64
 import re
-import uuid
+from contextlib import contextmanager
 
-import psycopg
 import pytest
 from typer.testing import CliRunner
 
@@ -25,37 +24,50 @@ from portail.catalog import services
 from portail.cli import app
 from portail.config import Settings
 from portail.operations import open_instance
-from tests.conftest import PG_ADMIN_URL, operator_client
+from tests.conftest import fresh_pg_database, operator_client
 
 LONG_LOGIN = "u" * 300
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path):
+def database_url(request):
     """The catalogue's URL: SQLite in the home, or a fresh PostgreSQL database under a non-C
-    collation (dropped afterwards)."""
-    if request.param == "sqlite":
-        yield None
-        return
-    name = f"portail_test_{uuid.uuid4().hex[:12]}"
-    admin = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' "
-                     "LOCALE 'C.UTF-8'")
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    collation, already migrated (``pg_catalog_url_icu``, dropped afterwards)."""
+    return None if request.param == "sqlite" else request.getfixturevalue("pg_catalog_url_icu")
+
+
+@contextmanager
+def _site(home, database_url):
+    """An instance (and its operator's client) on that catalogue holding one dataset, ``ds``."""
+    instance = open_instance(Settings(home=home, database_url=database_url, ratelimit_anonymous=0,
+                                     session_cookie_secure=False))  # the test client speaks http
+    try:
+        client = operator_client(instance)
+        assert client.post("/api/management/v1/datasets", json={"dataset_id": "ds", "title": "T"}).status_code == 201
+        yield instance, client
+    finally:
+        instance.store.close()
+        instance.catalog.kw["bind"].dispose()
 
 
 @pytest.fixture
 def site(tmp_path, database_url):
-    instance = open_instance(Settings(home=tmp_path / "home", database_url=database_url, ratelimit_anonymous=0,
-                                     session_cookie_secure=False))  # the test client speaks http
-    client = operator_client(instance)
-    assert client.post("/api/management/v1/datasets", json={"dataset_id": "ds", "title": "T"}).status_code == 201
-    yield instance, client
-    instance.store.close()
-    instance.catalog.kw["bind"].dispose()
+    with _site(tmp_path / "home", database_url) as made:
+        yield made
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def reading_site(request, tmp_path_factory, pg_templates):
+    """``site`` made once per backend for the module, for cases that only read and whose answer
+    does not depend on what an earlier case asked (an id nobody made): a fresh PostgreSQL
+    database, migrated and under the same collation, dropped at the end of the module."""
+    home = tmp_path_factory.mktemp("reading-site") / "home"
+    if request.param == "sqlite":
+        with _site(home, None) as made:
+            yield made
+        return
+    with fresh_pg_database(template=pg_templates("icu")) as url, _site(home, url) as made:
+        yield made
 
 
 def _refused(answer, *words: str) -> None:
@@ -134,8 +146,8 @@ def test_the_command_line_names_the_field_and_its_limit(site, tmp_path, database
     "/api/management/v1/datasets/a%00b",
     "/api/management/v1/users/a%00b",
 ])
-def test_an_id_holding_a_nul_is_unknown(site, path):
-    _, client = site
+def test_an_id_holding_a_nul_is_unknown(reading_site, path):
+    _, client = reading_site
     assert client.get(path).status_code == 404
 
 

@@ -121,12 +121,12 @@ def test_sqlite_engine_uses_wal(tmp_path):
 
 
 @pytest.mark.postgres
-def test_a_whole_instance_runs_on_postgresql(pg_url, tmp_path, refdata):
+def test_a_whole_instance_runs_on_postgresql(pg_catalog_url, tmp_path, refdata):
     """Load, publish, reload and roll back with the catalogue in PostgreSQL, as in production."""
     from portail.config import Settings
     from portail.operations import load_file, open_instance, rollback
 
-    instance = open_instance(Settings(home=tmp_path / "home", database_url=pg_url))
+    instance = open_instance(Settings(home=tmp_path / "home", database_url=pg_catalog_url))
     with instance.session() as s:
         services.create_dataset(s, "senateurs", "Sénateurs", portals=["public", "internal"])
     source = refdata / "elus" / "rne_elus-senateurs-sen.csv"

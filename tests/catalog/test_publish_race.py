@@ -16,8 +16,8 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def instance(pg_url, tmp_path):
-    instance = open_instance(Settings(home=tmp_path / "home", database_url=pg_url))
+def instance(pg_catalog_url, tmp_path):
+    instance = open_instance(Settings(home=tmp_path / "home", database_url=pg_catalog_url))
     with instance.session() as s:
         services.create_dataset(s, "ds", "Ds")
     for i in range(3):

@@ -11,6 +11,7 @@ session's.
 from __future__ import annotations
 
 import re
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from portail.auth.models import AuditEvent, User
 from portail.catalog import open_catalog, services, transaction
 from portail.catalog.models import Base
 from portail.operations import load_file
-from tests.conftest import make_instance, operator_client, semicolon_csv
+from tests.conftest import fresh_pg_database, make_instance, operator_client, semicolon_csv
 
 #: ``options`` as libpq reads it from the URL: the session's zone Europe/Paris (CET, +01:00 in winter).
 PARIS_SESSION = "?options=-c%20timezone%3DEurope/Paris"
@@ -44,7 +45,7 @@ T3 = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)
 def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-    url = request.getfixturevalue("pg_url")
+    url = request.getfixturevalue("pg_catalog_url")
     return url + PARIS_SESSION if request.param == "postgresql-paris" else url
 
 
@@ -53,6 +54,23 @@ def factory(database_url):
     factory = open_catalog(database_url)
     yield factory
     factory.kw["bind"].dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def three_events(request, tmp_path_factory, pg_templates):
+    """A catalogue of each backend holding the three audit events (``_record_three``) and nothing
+    else, made once for the module: the bounds cases only read it. Its PostgreSQL database is a
+    fresh copy of the migrated template, dropped at the end of the module."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('three-events') / 'catalog.sqlite'}"
+        else:
+            url = stack.enter_context(fresh_pg_database(template=pg_templates("default")))
+            url = url + PARIS_SESSION if request.param == "postgresql-paris" else url
+        factory = open_catalog(url)
+        stack.callback(factory.kw["bind"].dispose)
+        _record_three(factory)
+        yield factory
 
 
 def _record_three(factory) -> None:
@@ -95,9 +113,8 @@ def test_values_read_back_are_aware_utc(factory):
     ({"until": datetime(2026, 12, 6, 12, 30)}, ["test.e1", "test.e2"]),
     ({"since": datetime(2026, 12, 6, 21, 0)}, []),
 ])
-def test_audit_since_until_are_instants(factory, bounds, expected):
-    _record_three(factory)
-    assert _actions(factory, **bounds) == expected
+def test_audit_since_until_are_instants(three_events, bounds, expected):
+    assert _actions(three_events, **bounds) == expected
 
 
 def test_audit_api_bounds_and_times(tmp_path, database_url):

@@ -35,7 +35,7 @@ def _close(instance: Instance) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request) -> str | None:
     """The catalogue in the home (SQLite, moved with it) or shared by both paths (PostgreSQL)."""
-    return None if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    return None if request.param == "sqlite" else request.getfixturevalue("pg_catalog_url")
 
 
 def test_a_moved_home_serves_its_records_history_and_rollback(tmp_path, database_url):
