@@ -443,6 +443,10 @@ def migrate_catalogue():
               highlight=False, markup=False)
 
 
+#: How long ``serve --workers N`` waits for a worker's first sign of life before starting another.
+WORKER_START_SECONDS = 120
+
+
 @app.command("serve")
 def serve(host: Optional[str] = typer.Option(None, help="Address to listen on (default PORTAIL_HOST, else 127.0.0.1)."),
           port: Optional[int] = typer.Option(None, min=1, max=65535, help="Port (default PORTAIL_PORT, else 8000)."),
@@ -470,7 +474,11 @@ def serve(host: Optional[str] = typer.Option(None, help="Address to listen on (d
     from portail.api.access_log import log_config
 
     uvicorn.run("portail.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
-                log_config=log_config())  # API keys and tokens in URLs are masked in the access log
+                log_config=log_config(),  # API keys and tokens in URLs are masked in the access log
+                timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+                # a worker builds its app in seconds, more on a busy machine: uvicorn's 5 s
+                # restarted them for ever, and the server never answered
+                timeout_worker_healthcheck=WORKER_START_SECONDS)
 
 
 from portail.auth import cli as auth_cli  # noqa: E402 - the admin commands of accounts and access

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
                                     "many are in view; more are clustered on the server (geo_cluster).")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    shutdown_grace_seconds: int = Field(default=30, ge=0, description="On SIGTERM (a deploy, a restart), how long "
+                                        "`portail serve` lets answers under way finish before it closes them: a slow "
+                                        "client's export would otherwise hold the stop for ever.")
     # -- accounts and sessions (auth/) --
     auth_max_failed_logins: int = Field(default=5, ge=1, description="Consecutive failed sign-ins that lock an account.")
     auth_lockout_minutes: int = Field(default=15, ge=1, description="How long a locked account stays locked.")
