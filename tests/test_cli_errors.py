@@ -121,6 +121,22 @@ def test_bad_settings_are_one_line_naming_the_variable(cli, variable, value, sai
         assert len(refused.output.strip().splitlines()) == 1, refused.output
 
 
+def test_portail_toml_keys_are_checked_and_named(cli, tmp_path):
+    """A key of the instance's portail.toml is meant for Portail: a misspelt one is refused (it
+    was silently without effect), and a bad value names the file's key, not a variable."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    (home / "portail.toml").write_text("prot = 8080\n", encoding="utf-8")
+    refused = " ".join(cli("dataset", "list", ok=False).output.split())
+    assert "portail.toml: 'prot' is no setting (did you mean 'port'?)" in refused
+    (home / "portail.toml").write_text('port = "abc"\n', encoding="utf-8")
+    refused = " ".join(cli("dataset", "list", ok=False).output.split())
+    assert "portail.toml: port='abc': Input should be a valid integer" in refused and "PORTAIL_PORT" not in refused
+    assert "PORTAIL_PORT='abc'" in cli("dataset", "list", ok=False, PORTAIL_PORT="abc").output  # the environment first
+    (home / "portail.toml").write_text("port = 8080\n", encoding="utf-8")
+    cli("dataset", "list")
+
+
 def test_out_of_range_numbers_are_refused(cli):
     cli("user", "create", "alice")
     assert "not UTF-8" in cli("user", "create", "bob", "--password-stdin", input=b"\xff\xfe\n", ok=False).output

@@ -145,9 +145,8 @@ class Settings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
-        home = Path(os.environ.get("PORTAIL_HOME", "var"))
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        toml = home / "portail.toml"
+        toml = toml_path()
         if toml.exists():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
         return tuple(sources)
@@ -182,15 +181,47 @@ class SettingsError(ValueError):
 
 def load_settings() -> Settings:
     """The settings of ``PORTAIL_*`` and ``portail.toml``; a bad value is a ``SettingsError``
-    naming the variable, for the commands to print as one line instead of pydantic's report."""
+    naming the variable (or the file's key), for the commands to print as one line instead of
+    pydantic's report. An unknown key of ``portail.toml`` is refused too: the environment holds
+    other programs' variables, so unknown ones are ignored there, but a key in the file is meant
+    for Portail, and a misspelt one (``prot = 8080``) would be silently without effect."""
+    toml = toml_keys()
+    unknown = sorted(set(toml) - set(Settings.model_fields))
+    if unknown:
+        raise SettingsError("; ".join(_unknown(key) for key in unknown))
     try:
         return Settings()
     except ValidationError as error:
-        raise SettingsError("; ".join(_describe(problem) for problem in error.errors())) from None
+        raise SettingsError("; ".join(_describe(problem, toml) for problem in error.errors())) from None
 
 
-def _describe(problem: dict) -> str:
-    name = "PORTAIL_" + "_".join(str(part) for part in problem["loc"][:1]).upper()
+def toml_path() -> Path:
+    return Path(os.environ.get("PORTAIL_HOME", "var")) / "portail.toml"
+
+
+def toml_keys() -> dict[str, object]:
+    """The top-level keys of the instance's ``portail.toml`` (none without one). A file that is no
+    TOML is said by ``Settings()`` itself."""
+    import tomllib
+
+    try:
+        return tomllib.loads(toml_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _unknown(key: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, list(Settings.model_fields), n=1)
+    return f"{toml_path()}: {key!r} is no setting" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def _describe(problem: dict, toml: dict[str, object]) -> str:
+    key = str(problem["loc"][0]) if problem["loc"] else ""
+    name = "PORTAIL_" + key.upper()
+    if key in toml and name not in os.environ:  # the file's value (the environment outranks it)
+        name = f"{toml_path()}: {key}"
     where = ".".join(str(part) for part in problem["loc"][1:])
-    shown = "" if any(word in name for word in ("SECRET", "TOKEN", "URL")) else f"={problem.get('input')!r}"
+    shown = "" if any(word in name.upper() for word in ("SECRET", "TOKEN", "URL")) else f"={problem.get('input')!r}"
     return f"{name}{f' ({where})' if where else ''}{shown}: {problem['msg']}"
