@@ -460,8 +460,9 @@ def serve(host: Optional[str] = typer.Option(None, help="Address to listen on (d
         # DCAT and RDF URIs are built from base_url, never from a request's host (they must stay
         # the same whatever name a harvester used): unset, it is where this server answers, not
         # the default port's address, which a server on another port would publish wrongly.
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        os.environ["PORTAIL_BASE_URL"] = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
+        from portail.config import local_url
+
+        os.environ["PORTAIL_BASE_URL"] = local_url(host, port)  # the workers' (the options may differ from settings)
         out.print(f"PORTAIL_BASE_URL is not set: URIs in DCAT and RDF name {os.environ['PORTAIL_BASE_URL']} "
                   "(set it to the portal's public URL in production).", highlight=False)
     if not settings.management_token:

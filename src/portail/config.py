@@ -86,7 +86,8 @@ class Settings(BaseSettings):
     page_files: bool = Field(default=True, description="Write beside each version its page file, its records row by "
                              "row as pages show them: a page of rows a selective query lists is read in ~0.3 ms instead "
                              "of 2-5 ms, for about twice the version's size on disk (store.pages).")
-    base_url: str = Field(default="http://127.0.0.1:8000", description="Public URL, used in links and DCAT URIs.")
+    base_url: str = Field(default="http://127.0.0.1:8000", description="Public URL, used in links and DCAT URIs; "
+                          "unset: where `portail serve` answers (host and port).")
     management_token: str | None = Field(default=None, description="Bearer token of the management API; "
                                          "unset: generated in the home's management-token file.")
     portal_title: str = Field(default="Portail open data", description="Name of the public portal (DCAT, RSS, pages).")
@@ -138,6 +139,15 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(default="portail:rl:", description="Prefix of the Redis keys of the quota counters.")
 
     @model_validator(mode="after")
+    def _base_url_where_served(self) -> "Settings":
+        """Unset, the public URL is where ``portail serve`` answers, so that a link a command
+        prints (a reset link) names the port the server uses (production sets it). Left out of
+        ``model_fields_set``: ``serve`` reads that to say the URL was not set."""
+        if "base_url" not in self.model_fields_set:
+            object.__setattr__(self, "base_url", local_url(self.host, self.port))
+        return self
+
+    @model_validator(mode="after")
     def _default_portals(self) -> "Settings":
         if not self.portals:
             self.portals = default_portals(self.portal_title, self.portal_description)
@@ -173,6 +183,12 @@ class Settings(BaseSettings):
     @property
     def tmp_dir(self) -> Path:
         return self.home / "tmp"
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL a server listening on ``host:port`` answers at (every address: the loopback's)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
 
 
 class SettingsError(ValueError):

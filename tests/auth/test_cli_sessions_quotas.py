@@ -49,3 +49,16 @@ def test_reset_token_logout_everywhere_quota_and_audit(tmp_path):
     assert json.loads(run("audit", "--since", "2999-01-01", "--json").stdout)["total_count"] == 0
     assert "not a date" in run("audit", "--since", "soon", code=1).stderr
     instance.store.close()
+
+
+def test_a_reset_link_names_the_port_the_server_uses(tmp_path):
+    """Without PORTAIL_BASE_URL the public URL is where ``portail serve`` answers: a reset link
+    printed with PORTAIL_PORT=8612 must not send the user to port 8000."""
+    home = tmp_path / "home"
+    instance = make_instance(home)
+    with instance.session() as s:
+        services.create_user(s, "alice", password="Correct-horse-42")
+    said = CliRunner().invoke(app, ["user", "reset-token", "alice"],
+                              env={"PORTAIL_HOME": str(home), "PORTAIL_PORT": "8612", "COLUMNS": "200"})
+    assert said.exit_code == 0, said.output
+    assert "http://127.0.0.1:8612/reset-password?token=" in said.stderr, said.output
