@@ -101,7 +101,7 @@ def open_catalog(url: str, store_root: Path | None = None, home: Path | None = N
     instance's home, likewise for attachments. Without them (catalogue-only tools and tests),
     paths are read and written as they are."""
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(url.removeprefix("sqlite:///")))
     engine = make_engine(url)
     if store_root is not None:
         setattr(engine.dialect, STORE_ROOT, os.path.abspath(store_root))
@@ -111,6 +111,17 @@ def open_catalog(url: str, store_root: Path | None = None, home: Path | None = N
     factory = sessionmaker(engine, expire_on_commit=False)
     generation.watch(factory)
     return factory
+
+
+def _create_private(path: Path) -> None:
+    """A new SQLite catalogue file readable by its owner only: it holds the digests of passwords,
+    API keys and sessions (SQLite gives its WAL files the database's mode). An existing file
+    keeps the mode its operator left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
 
 
 @contextmanager
