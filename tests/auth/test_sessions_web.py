@@ -68,7 +68,7 @@ def test_login_without_or_with_a_wrong_csrf_token_is_refused(site):
     for data in ({"login": "alice", "password": PASSWORD},
                  {"login": "alice", "password": PASSWORD, "csrf_token": "forged"}):
         refused = client.post("/login", data=data, follow_redirects=False)
-        assert refused.status_code == 403 and refused.json()["error_code"] == "CSRFError"
+        assert refused.status_code == 403 and refused_form(refused.text)  # a page, in the visitor's language
     assert client.cookies.get(sessions.COOKIE_NAME) is None
 
 
@@ -192,3 +192,22 @@ def test_sign_in_errors_speak_the_page_language(site):
     weak = client.post("/reset-password", data={"token": secret, "password": "alice-1", "csrf_token": token},
                        headers=french)
     assert "Le mot de passe doit compter au moins 12 caractères ; ne pas contenir l&#39;identifiant" in weak.text
+
+
+def refused_form(page: str) -> bool:
+    """The page of a form refused for its CSRF token (``web.routes.refused_form_page``)."""
+    return 'role="alert"' in page and ("form has expired" in page or "formulaire a expiré" in page)
+
+
+@pytest.mark.parametrize("base_url, hinted", [("http://portail.example.org", True), ("https://portail.example.org", False),
+                                              ("http://127.0.0.1", False)])
+def test_a_refused_form_over_plain_http_says_the_operators_fix(tmp_path, base_url, hinted):
+    """Over plain HTTP, off this machine, browsers drop the Secure cookie holding the form's
+    token: every sign-in is refused, and the page says why and what the operator must do."""
+    instance = make_instance(tmp_path / "home")  # cookies Secure, the default
+    client = TestClient(create_app(instance), base_url=base_url)
+    refused = client.post("/login?lang=en", data={"login": "alice", "password": PASSWORD}, follow_redirects=False)
+    assert refused.status_code == 403 and "text/html" in refused.headers["content-type"]
+    assert refused_form(refused.text)
+    assert ("PORTAIL_SESSION_COOKIE_SECURE=false" in refused.text) is hinted
+    instance.store.close()

@@ -129,6 +129,11 @@ class Guard:
                 # A read-only v1 route, which v1 clients POST to: run as anonymous, without
                 # the cookie's rights (a forged form reads what anyone may, changes nothing).
                 principal = state["principal"] = ANONYMOUS
+            elif not csrf.is_valid(submitted, expected) and not is_api_call(scope["path"]):
+                from portail.web.routes import refused_form_page  # a browser's form: a page
+
+                await refused_form_page(Request(scope, receive))(scope, receive, send)
+                return
             elif not csrf.is_valid(submitted, expected):
                 start, end = _json_response(403, {"error_code": "CSRFError", "message": (
                     "This form has expired or did not come from this site: reload the page and try again "

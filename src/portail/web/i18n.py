@@ -36,6 +36,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "dcat": "Métadonnées DCAT-AP (RDF)", "detail": "Détail", "record": "Enregistrement", "close": "Fermer",
         "record_not_found": "Cet enregistrement n'existe pas, ou plus.",
         "page_not_found": "Cette page n'existe pas.",
+        "form_expired": "Ce formulaire a expiré ou ne vient pas de ce site : rechargez la page et recommencez.",
+        "form_insecure": ("Ce site est servi en HTTP alors que ses cookies de connexion exigent HTTPS : votre "
+                          "navigateur les refuse. L'administrateur doit le servir en HTTPS (ou, pour un essai, "
+                          "régler PORTAIL_SESSION_COOKIE_SECURE=false)."),
         "sort_by": "Trier par", "ascending": "croissant", "descending": "décroissant", "first": "Première",
         "last": "Dernière", "go_page": "Aller à la page", "go": "Aller", "value": "Valeur",
         "map_unavailable": "La bibliothèque cartographique n'est pas installée (lancez « make install ») : la carte ne peut pas s'afficher. Le tableau présente les mêmes données.",
@@ -101,6 +105,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "coverage": "Coverage", "temporal": "Period", "created": "Created", "dcat": "DCAT-AP metadata (RDF)",
         "detail": "Details", "record": "Record", "close": "Close",
         "record_not_found": "This record does not exist (any more).", "page_not_found": "This page does not exist.", "sort_by": "Sort by", "ascending": "ascending",
+        "form_expired": "This form has expired or did not come from this site: reload the page and try again.",
+        "form_insecure": ("This site is served over HTTP while its sign-in cookies require HTTPS: your browser "
+                          "refuses them. The administrator must serve it over HTTPS (or, for a test, set "
+                          "PORTAIL_SESSION_COOKIE_SECURE=false)."),
         "descending": "descending", "first": "First", "last": "Last", "go_page": "Go to page", "go": "Go",
         "value": "Value",
         "map_unavailable": "The map library is not installed (run \"make install\"): the map cannot be shown. The table shows the same data.",

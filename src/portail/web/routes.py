@@ -196,12 +196,31 @@ def _context(request: Request, portal: str, **values) -> dict:
             "filter_value": lambda name, v: filter_value(v, name, values.get("fields") or [], lang), **values}
 
 
+def _portal_of_path(request: Request):
+    """The portal whose prefix the request's path is under (the longest that matches)."""
+    portals = sorted(request.app.state.instance.settings.portals, key=lambda p: -len(p.root))
+    return next((p for p in portals if not p.root or request.url.path == p.root
+                 or request.url.path.startswith(p.root + "/")), portals[-1])
+
+
+def refused_form_page(request: Request) -> HTMLResponse:
+    """The 403 of a form whose CSRF token did not come back (``api.guard``), as a page in the
+    visitor's language rather than JSON: the form had expired, or the browser dropped the
+    cookie holding the token, which it does over plain HTTP when cookies are Secure (the
+    default) and the site is not on this machine; the page then says the operator's fix."""
+    portal = _portal_of_path(request)
+    context = _context(request, portal.id)
+    t = context["t"]
+    insecure = request.url.scheme == "http" and request.app.state.instance.settings.session_cookie_secure \
+        and request.url.hostname not in ("127.0.0.1", "localhost", "::1")
+    context.update(status=403, message=t["form_expired"] + (" " + t["form_insecure"] if insecure else ""))
+    return TEMPLATES.TemplateResponse(request, "error.html", context, status_code=403)
+
+
 def missing_page(request: Request) -> HTMLResponse | RedirectResponse:
     """The 404 page of a path no route serves, in the portal whose prefix it is under (a private
     portal sends a visitor to its sign-in page first, as for any of its pages)."""
-    portals = sorted(request.app.state.instance.settings.portals, key=lambda p: -len(p.root))
-    portal = next((p for p in portals if not p.root or request.url.path == p.root
-                   or request.url.path.startswith(p.root + "/")), portals[-1])
+    portal = _portal_of_path(request)
     principal = getattr(request.state, "principal", None)
     if portal.private and not (principal is not None and principal.is_authenticated):
         return RedirectResponse(login_url(portal, request), status_code=303)  # as every page of it does
