@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -198,11 +199,40 @@ async def one_file_part(request: Request) -> None:
         raise invalid_parameter(f"The request holds {count} parts named `file`: send one file per request.")
 
 
+#: An upload's folder (``upload-*``) or a download (``fetch-*``, ``operations.fetch``) older than
+#: this is a killed process's leftover: each lives only while its load runs.
+STALE_UPLOAD_SECONDS = 24 * 3600
+
+
+def sweep_stale_uploads(folder: Path, now: float | None = None) -> None:
+    """Remove what a process killed mid-upload or mid-load left in the uploads folder (a 2 GB
+    upload stays there otherwise). Only entries of the two kinds it writes, and only past
+    ``STALE_UPLOAD_SECONDS``: another process's upload under way is younger."""
+    now = time.time() if now is None else now
+    try:
+        entries = list(folder.iterdir())
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(("upload-", "fetch-")):
+            continue
+        try:
+            stale = now - entry.lstat().st_mtime > STALE_UPLOAD_SECONDS
+        except FileNotFoundError:
+            continue
+        if stale and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif stale:
+            entry.unlink(missing_ok=True)
+
+
 def _save_upload(instance: Instance, upload: UploadFile) -> Path:
     """Copy an upload to the instance's uploads folder in chunks, enforcing the size limit. On
-    any failure the upload's folder is removed: nothing is left behind."""
+    any failure the upload's folder is removed: nothing is left behind (and a killed process's
+    leftovers go at the next upload: ``sweep_stale_uploads``)."""
     limit = instance.settings.max_upload_bytes
     instance.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    sweep_stale_uploads(instance.settings.uploads_dir)
     # A folder of its own, the file under its own name: errors and reports name the file sent.
     folder = Path(tempfile.mkdtemp(prefix="upload-", dir=instance.settings.uploads_dir))
     target = folder / _upload_name(upload.filename)
