@@ -59,6 +59,7 @@ def test_a_reset_link_names_the_port_the_server_uses(tmp_path):
     with instance.session() as s:
         services.create_user(s, "alice", password="Correct-horse-42")
     said = CliRunner().invoke(app, ["user", "reset-token", "alice"],
-                              env={"PORTAIL_HOME": str(home), "PORTAIL_PORT": "8612", "COLUMNS": "200"})
+                              env={"PORTAIL_HOME": str(home), "PORTAIL_PORT": "8612", "COLUMNS": "200",
+                                   "PORTAIL_BASE_URL": None})  # unset (an in-process `serve` sets it)
     assert said.exit_code == 0, said.output
     assert "http://127.0.0.1:8612/reset-password?token=" in said.stderr, said.output
