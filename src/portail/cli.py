@@ -43,15 +43,23 @@ def _instance() -> Instance:
 @contextmanager
 def _errors() -> Iterator[None]:
     """Every refusal as one red line and exit 1: the loader's (file, line, field), the
-    catalogue's, and a file the system would not give (``error.filename``: what was asked)."""
+    catalogue's, a file the system would not give (``error.filename``: what was asked), and the
+    server's own faults (a full disk, a catalogue that cannot be written), said as such."""
+    from portail.auth.cli import server_fault
+    from portail.ingest.errors import StorageFull
+    from sqlalchemy.exc import OperationalError
+
     try:
         yield
     except IngestError as error:
         _fail(error.describe())
     except CatalogError as error:
         _fail(error.message)
+    except (StorageFull, OperationalError) as error:
+        _fail(server_fault(error))
     except OSError as error:
-        _fail(f"{error.filename}: {error.strerror}" if error.filename else f"{type(error).__name__}: {error}")
+        _fail(server_fault(error) or (f"{error.filename}: {error.strerror}" if error.filename
+                                      else f"{type(error).__name__}: {error}"))
 
 
 def _fail(message: str) -> NoReturn:
@@ -374,12 +382,13 @@ def dataset_pipeline(slug: str, set_file: Optional[Path] = typer.Option(None, "-
             dataset = services.get_dataset(session, slug)
             if steps is not None:
                 services.set_pipeline(session, dataset, steps)
-                out.print(f"{slug}: pipeline of {len(steps)} steps saved; run `portail dataset reload {slug}` to apply it")
+                said = f"{slug}: pipeline of {len(steps)} steps saved; run `portail dataset reload {slug}` to apply it"
             elif clear:
                 services.set_pipeline(session, dataset, [])
-                out.print(f"{slug}: pipeline removed")
+                said = f"{slug}: pipeline removed"
             else:
-                out.print(yaml.safe_dump(dataset.pipeline or [], allow_unicode=True, sort_keys=False) or "[]")
+                said = yaml.safe_dump(dataset.pipeline or [], allow_unicode=True, sort_keys=False) or "[]"
+    out.print(said)  # once committed: a failed commit saved nothing
 
 
 def _yaml_problem(error) -> str:

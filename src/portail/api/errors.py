@@ -11,16 +11,17 @@ import re
 
 import logging
 
+import duckdb
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from portail.catalog.db import unique_violation
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portail.api.serialize import JSONAnswer
 from portail.catalog.services import CatalogError
-from portail.ingest.errors import IngestError
+from portail.ingest.errors import IngestError, StorageFull, read_only, storage_full
 from portail.store.engine import ResourceExhausted
 
 log = logging.getLogger("portail.api")
@@ -85,6 +86,21 @@ def _exhausted_response(request: Request, error: ResourceExhausted) -> JSONAnswe
                      f"This query needs more memory than the server gives one query. {_NARROWING}")
 
 
+def _server_fault_response(request: Request, error: Exception) -> JSONAnswer | None:
+    """The server's own storage refusing a write, said as the server's fault (never a 400, nor
+    an anonymous 500): a full disk is a 507, a read-only store (the catalogue's, mostly) a 503. Whatever failed, the
+    change was not made and the published data is as it was. ``None``: not such a fault."""
+    if (full := storage_full(error)) is not None:
+        log.error("storage full on %s %s: %s", request.method, request.url.path, full)
+        return _response(request, 507, "InsufficientStorage", "The server's storage is full: this change was not "
+                         "saved. The data already published is unchanged.")
+    if (refused := read_only(error)) is not None:
+        log.error("storage read-only on %s %s: %s", request.method, request.url.path, refused)
+        return _response(request, 503, "ReadOnlyStorage", "The server's storage is read-only at the moment: this "
+                         "change was not saved. The data already published is unchanged.")
+    return None
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(request: Request, error: ApiError):
@@ -95,8 +111,10 @@ def install_handlers(app: FastAPI) -> None:
         return _response(request, error.status, error.code, error.message)
 
     @app.exception_handler(IngestError)
-    async def _ingest(_: Request, error: IngestError):
-        return JSONAnswer(_body("IngestError", error.describe(), detail=error.to_dict()), status_code=400)
+    async def _ingest(request: Request, error: IngestError):
+        # one raised while the disk filled (unpacking an archive…) is the server's fault too
+        return _server_fault_response(request, error) or \
+            JSONAnswer(_body("IngestError", error.describe(), detail=error.to_dict()), status_code=400)
 
     @app.exception_handler(ResourceExhausted)
     async def _exhausted(request: Request, error: ResourceExhausted):
@@ -141,6 +159,14 @@ def install_handlers(app: FastAPI) -> None:
             return await _unexpected(request, error)
         log.warning("concurrent change refused by the catalogue on %s: %s", request.url.path, error.orig)
         return _response(request, 409, "Conflict", "A concurrent request made the same change: it exists already.")
+
+    async def _storage(request: Request, error: Exception):
+        # The catalogue's driver, the file system, the engine, a load: a full disk or a read-only
+        # store comes from any of them.
+        return _server_fault_response(request, error) or await _unexpected(request, error)
+
+    for kind in (StorageFull, OperationalError, OSError, duckdb.Error):
+        app.add_exception_handler(kind, _storage)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception):

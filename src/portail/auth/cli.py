@@ -16,12 +16,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from portail.auth import keys as keyring
@@ -32,7 +34,8 @@ from portail.auth.ratelimit import MAX_CALLS
 from portail.auth.permissions import DEFAULT_RULESET
 from portail.catalog import services as catalog
 from portail.catalog.services import CatalogError
-from portail.config import Settings
+from portail.config import Settings, load_settings
+from portail.ingest.errors import StorageFull, read_only, storage_full, written_path
 from portail.operations import open_instance
 
 console = Console(stderr=True)
@@ -45,6 +48,46 @@ oauth_app = typer.Typer(help="OAuth2 client applications acting for users: regis
                              "list, revoke.", no_args_is_help=True)
 
 
+def _catalogue_name() -> str:
+    """The catalogue as an operator finds it: SQLite's file, or the URL without its password."""
+    try:
+        url = make_url(load_settings().sqlalchemy_url)
+    except Exception:  # noqa: BLE001 - a bad setting is said by open_instance, not here
+        return "the catalogue"
+    if url.get_backend_name() == "sqlite":
+        return f"the catalogue {url.database}"
+    return f"the catalogue {url.render_as_string(hide_password=True)}"
+
+
+def server_fault(error: BaseException) -> str | None:
+    """The server's own fault as one line for a command (``portail`` and these), or ``None``: a
+    full disk (a load's, naming the file it wrote), a catalogue that cannot be written, said as
+    such rather than as a traceback or a refusal of what the operator typed."""
+    if isinstance(error, StorageFull):
+        return f"{error.describe()}; the published version is unchanged"
+    if isinstance(error, OperationalError):
+        return _catalogue_fault(error)
+    if isinstance(error, OSError) and (full := storage_full(error)) is not None:
+        return StorageFull(written_path(full)).describe()
+    return None
+
+
+def _catalogue_fault(error: OperationalError) -> str:
+    """The catalogue's driver refusing: a full disk or a read-only store named so, anything else
+    in the driver's own words (its first line: never the SQL, nor a traceback)."""
+    if storage_full(error) or read_only(error):
+        cause = "the disk is full" if storage_full(error) else "it is read-only"
+        return f"{_catalogue_name()} cannot be written: {cause}; nothing was changed"
+    said = str(error.orig).strip().splitlines()
+    return f"{_catalogue_name()}: {said[0] if said else type(error.orig).__name__}"
+
+
+def fail(message: str) -> NoReturn:
+    """One red line on standard error, and exit 1."""
+    console.print(f"[red]Error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
 @contextmanager
 def _session() -> Iterator[Session]:
     """One transaction on the instance of ``PORTAIL_HOME``; any refusal is one red line and exit 1."""
@@ -54,8 +97,9 @@ def _session() -> Iterator[Session]:
         with instance.session() as session:
             yield session
     except CatalogError as error:  # AuthError included
-        console.print(f"[red]Error:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        fail(error.message)
+    except OperationalError as error:  # the catalogue's commit on a full disk, or a read-only one
+        fail(server_fault(error))
     finally:
         if instance is not None:
             instance.store.close()
@@ -94,8 +138,8 @@ def user_create(
         password = _read_password(password_stdin, prompt=False)
         user = services.create_user(session, login, role=role, display_name=display_name, email=email,
                                     password=password)
-        out.print(f"user {user.login} created (role {user.role}"
-                  f"{'' if password is not None else ', no password'})", highlight=False, markup=False)
+        said = f"user {user.login} created (role {user.role}{'' if password is not None else ', no password'})"
+    out.print(said, highlight=False, markup=False)  # once committed: a failed commit created no one
 
 
 @user_app.command("list")
@@ -133,11 +177,13 @@ def user_role(login: str, role: str = typer.Argument(..., help=f"One of {', '.jo
         user = services.get_user(session, login)
         before = services.lifted_rulesets(session, user)
         user = services.set_role(session, user, role)
-        out.print(f"user {user.login}: role {user.role}", highlight=False, markup=False)
+        said = [f"user {user.login}: role {user.role}"]
         lifted = [slug for slug in services.lifted_rulesets(session, user) if slug not in before]
         if lifted:
-            out.print(f"  {user.login} now sees whole, as an editor, datasets whose rulesets bound them: "
-                      f"{', '.join(lifted)}", highlight=False, markup=False, soft_wrap=True)
+            said.append(f"  {user.login} now sees whole, as an editor, datasets whose rulesets bound them: "
+                        f"{', '.join(lifted)}")
+    for line in said:
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 @user_app.command("disable")
@@ -161,8 +207,8 @@ def user_enable(login: str):
 def group_create(name: str, description: Optional[str] = typer.Option(None, "--description")):
     """Create a group."""
     with _session() as session:
-        group = services.create_group(session, name, description)
-        out.print(f"group {group.name} created", highlight=False, markup=False)
+        said = f"group {services.create_group(session, name, description).name} created"
+    out.print(said, highlight=False, markup=False)
 
 
 @group_app.command("add")
@@ -171,7 +217,8 @@ def group_add(group: str, login: str):
     with _session() as session:
         g, u = services.get_group(session, group), services.get_user(session, login)
         added = services.add_member(session, g, u)
-        out.print(f"group {g.name}: {u.login} {'added' if added else 'was already a member'}", highlight=False, markup=False)
+        said = f"group {g.name}: {u.login} {'added' if added else 'was already a member'}"
+    out.print(said, highlight=False, markup=False)
 
 
 @group_app.command("remove")
@@ -180,7 +227,8 @@ def group_remove(group: str, login: str):
     with _session() as session:
         g, u = services.get_group(session, group), services.get_user(session, login)
         removed = services.remove_member(session, g, u)
-        out.print(f"group {g.name}: {u.login} {'removed' if removed else 'was not a member'}", highlight=False, markup=False)
+        said = f"group {g.name}: {u.login} {'removed' if removed else 'was not a member'}"
+    out.print(said, highlight=False, markup=False)
 
 
 @group_app.command("list")
@@ -222,10 +270,11 @@ def apikey_create(
         uids = [catalog.get_dataset(session, ref).uid for ref in dataset] if dataset else None
         key, secret = services.create_api_key(session, user, name, scopes=scope, datasets=uids,
                                               expires_at=parse_expiry(expires) if expires else None)
-        console.print(f"API key {key.id} for {user.login} (scopes {', '.join(key.scopes)}"
-                      f"{'; datasets ' + ', '.join(dataset) if dataset else ''}"
-                      f"{'; expires ' + _iso(key.expires_at) + ' UTC' if key.expires_at else ''}). "
-                      "Copy it now: it is not stored and will not be shown again.", highlight=False, markup=False, soft_wrap=True)
+        said = (f"API key {key.id} for {user.login} (scopes {', '.join(key.scopes)}"
+                f"{'; datasets ' + ', '.join(dataset) if dataset else ''}"
+                f"{'; expires ' + _iso(key.expires_at) + ' UTC' if key.expires_at else ''}). "
+                "Copy it now: it is not stored and will not be shown again.")
+    console.print(said, highlight=False, markup=False, soft_wrap=True)  # once committed: the key works
     typer.echo(secret)
 
 
@@ -253,7 +302,8 @@ def apikey_revoke(key_id: str):
     """Revoke an API key by its id (ak_…); it stops working at once."""
     with _session() as session:
         key = services.revoke_api_key(session, key_id)
-        out.print(f"API key {key.id} of {key.user.login} revoked", highlight=False, markup=False)
+        said = f"API key {key.id} of {key.user.login} revoked"
+    out.print(said, highlight=False, markup=False)
 
 
 # -- OAuth2 clients -------------------------------------------------------------------------
@@ -268,13 +318,14 @@ def oauth_create(
     """Register an application and print its client_id and, once, its secret."""
     with _session() as session:
         client, secret = oauth2.register_client(session, name, redirect_uri, public=public)
-        console.print(f"OAuth2 client {client.name!r} registered ({'public, PKCE required' if public else 'confidential'}"
-                      f"; redirect URIs {', '.join(client.redirect_uris)})."
-                      + ("" if public else " Copy the secret now: it is not stored and will not be shown again."),
-                      highlight=False, markup=False, soft_wrap=True)
-        typer.echo(f"client_id={client.id}")
-        if secret:
-            typer.echo(f"client_secret={secret}")
+        said = (f"OAuth2 client {client.name!r} registered ({'public, PKCE required' if public else 'confidential'}"
+                f"; redirect URIs {', '.join(client.redirect_uris)})."
+                + ("" if public else " Copy the secret now: it is not stored and will not be shown again."))
+        client_id = client.id
+    console.print(said, highlight=False, markup=False, soft_wrap=True)  # once committed: the client exists
+    typer.echo(f"client_id={client_id}")
+    if secret:
+        typer.echo(f"client_secret={secret}")
 
 
 @oauth_app.command("list")
@@ -298,8 +349,8 @@ def oauth_revoke(client_id: str):
     with _session() as session:
         client = oauth2.get_client(session, client_id)
         count = oauth2.revoke_client(session, client)
-        out.print(f"OAuth2 client {client.id} ({client.name}) revoked, with {count} token(s)", highlight=False,
-                  markup=False)
+        said = f"OAuth2 client {client.id} ({client.name}) revoked, with {count} token(s)"
+    out.print(said, highlight=False, markup=False)
 
 
 # -- dataset security -----------------------------------------------------------------------
@@ -354,17 +405,18 @@ def dataset_security(
         row = services.get_security(session, dataset)
         listed = services.list_grants(session, dataset)
         metadata = "; metadata public" if row is not None and row.visibility == "restricted" and row.metadata_public else ""
-        out.print(f"{dataset.slug}: {row.visibility if row else 'public'}{metadata}; grants: "
-                  f"{', '.join(f'{k}:{n}' for k, n in listed) or 'none'}", highlight=False, markup=False, soft_wrap=True)
-        for key, text in sorted((row.record_filters if row else {}).items()):
-            out.print(f"  record filter {_ruleset_label(key)}: {text}", highlight=False, markup=False, soft_wrap=True)
-        for key, names in sorted((row.hidden_fields if row else {}).items()):
-            out.print(f"  hidden fields {_ruleset_label(key)}: {', '.join(names)}", highlight=False, markup=False, soft_wrap=True)
+        said = [f"{dataset.slug}: {row.visibility if row else 'public'}{metadata}; grants: "
+                f"{', '.join(f'{k}:{n}' for k, n in listed) or 'none'}"]
+        said += [f"  record filter {_ruleset_label(key)}: {text}"
+                 for key, text in sorted((row.record_filters if row else {}).items())]
+        said += [f"  hidden fields {_ruleset_label(key)}: {', '.join(names)}"
+                 for key, names in sorted((row.hidden_fields if row else {}).items())]
         whole = services.whole_viewers(session, dataset)
         if whole and row is not None and (row.record_filters or row.hidden_fields):
-            out.print("  sees it whole, no ruleset binds them (owner or editor; admins too): "
-                      + ", ".join(f"{login} ({why})" for login, why in whole), highlight=False, markup=False,
-                      soft_wrap=True)
+            said.append("  sees it whole, no ruleset binds them (owner or editor; admins too): "
+                        + ", ".join(f"{login} ({why})" for login, why in whole))
+    for line in said:  # once committed: what is said is what holds
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _ruleset_label(key: str) -> str:

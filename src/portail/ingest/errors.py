@@ -1,6 +1,11 @@
-"""The one error type ingest raises, so the CLI and the API can name file, line and field."""
+"""The one error type ingest raises, so the CLI and the API can name file, line and field; and
+the server's own storage faults (a full disk, a read-only catalogue), told apart from bad input
+so that neither blames the client."""
 
 from __future__ import annotations
+
+import errno
+import re
 
 
 class IngestError(Exception):
@@ -25,3 +30,60 @@ class IngestError(Exception):
 
     def to_dict(self) -> dict:
         return {"message": self.message, "source": self.source, "line": self.line, "field": self.field}
+
+
+class StorageFull(Exception):
+    """The server's disk filled while a load wrote: the server's fault, never the file's. An
+    ``IngestError`` blames the input (a 400 that no retry mends); this one is a 507, and the
+    command line says "the disk is full" with the file it was writing when known."""
+
+    def __init__(self, path: str | None = None):
+        self.path = path
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        return f"the disk is full (writing {self.path})" if self.path else "the disk is full"
+
+
+#: How each layer says its disk is full: the C library (ENOSPC's text, in DuckDB's "Could not
+#: write file …: No space left on device" and PostgreSQL's "could not extend file"), SQLite, and
+#: DuckDB's short write.
+_FULL = ("no space left on device", "database or disk is full", "could not write all bytes", "disk quota exceeded")
+#: How a catalogue refuses every write: SQLite on a read-only file or mount, PostgreSQL in recovery.
+_READ_ONLY = ("attempt to write a readonly database", "read-only transaction", "read-only file system")
+
+
+def _chain(error: BaseException | None) -> list[BaseException]:
+    """The error and those it was raised from or while handling: a reader's ``IngestError``
+    raised ``from None`` from the engine's still holds it as its context."""
+    seen: list[BaseException] = []
+    while error is not None and error not in seen:
+        seen.append(error)
+        error = error.__cause__ or error.__context__
+    return seen
+
+
+def _says(error: BaseException | None, errnos: tuple[int, ...], texts: tuple[str, ...]) -> BaseException | None:
+    for each in _chain(error):
+        if isinstance(each, OSError) and each.errno in errnos or any(t in str(each).lower() for t in texts):
+            return each
+    return None
+
+
+def storage_full(error: BaseException | None) -> BaseException | None:
+    """The error of this chain saying the server's disk is full, if one does."""
+    return _says(error, (errno.ENOSPC, errno.EDQUOT), _FULL)
+
+
+def read_only(error: BaseException | None) -> BaseException | None:
+    """The error of this chain saying the server's storage refuses every write, if one does."""
+    return _says(error, (errno.EROFS,), _READ_ONLY)
+
+
+def written_path(error: BaseException) -> str | None:
+    """The file a full disk refused, when the error names it (``OSError.filename``, DuckDB's
+    ``Could not write file "…"``)."""
+    if isinstance(error, OSError) and error.filename:
+        return str(error.filename)
+    found = re.search(r'(?:write|writing|to) file "([^"]+)"', str(error))
+    return found.group(1) if found else None

@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from portail.ingest.errors import IngestError
+from portail.ingest.errors import IngestError, StorageFull, storage_full, written_path
 from portail.ingest.infer import Inferred, cast_expression, declared_cast, infer_types, override_cast
 from portail.ingest.types import RawTable
 from portail.schema import GEO_TYPES, Field, FieldType, fields_from_json, lonlat_columns
@@ -235,17 +235,29 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         if progress:
             progress("done", 1.0, rows)
         return BuildResult(info, fields, report)
-    except IngestError:
+    except IngestError as error:
         build.abort()
+        _refuse_full_disk(error)
         raise
     except duckdb.Error as error:
         build.abort()
+        _refuse_full_disk(error)
         if raw.diagnose is not None:
             raise raw.diagnose(error) from None
         raise IngestError(f"could not read the data: {str(error).splitlines()[0][:300]}", source=raw.source) from None
     except Exception as error:
         build.abort()
+        _refuse_full_disk(error)
         raise IngestError(f"could not build the version: {str(error).splitlines()[0][:300]}", source=raw.source) from error
+
+
+def _refuse_full_disk(error: BaseException) -> None:
+    """A full disk met while staging or writing is the server's fault: ``StorageFull``, not the
+    ``IngestError`` blaming the file (a 400) that the engine's error would become; a reader's
+    diagnosis (raised ``from None``) still holds the engine's error as its context."""
+    full = storage_full(error)
+    if full is not None:
+        raise StorageFull(written_path(full)) from error
 
 
 def _reference_attacher(con, locate: Callable[[str], str] | None) -> Callable[..., exp.Table] | None:
