@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Iterator, NoReturn, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -26,12 +25,13 @@ from portail.ingest.errors import IngestError
 from portail.ingest.types import ReadOptions
 from portail.operations import (Instance, check_pipeline, created_for_first_load, delete, fetch, is_url, load_file,
                                  open_instance, publish, reindex, reload_source, rollback)
+from portail.terminal import stderr_console, stdout_console
 
 app = typer.Typer(help="Portail open data portal: datasets, versions, server.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Create, load, publish and inspect datasets.", no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
-console = Console(stderr=True)
-out = Console()
+console = stderr_console()
+out = stdout_console()
 
 
 def _instance() -> Instance:

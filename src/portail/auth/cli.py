@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import NoReturn, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 from sqlalchemy.engine import make_url
@@ -37,9 +36,10 @@ from portail.catalog.services import CatalogError
 from portail.config import Settings, load_settings
 from portail.ingest.errors import StorageFull, read_only, storage_full, written_path
 from portail.operations import open_instance
+from portail.terminal import stderr_console, stdout_console
 
-console = Console(stderr=True)
-out = Console()
+console = stderr_console()
+out = stdout_console()
 
 user_app = typer.Typer(help="Portal users: accounts, roles, passwords.", no_args_is_help=True)
 group_app = typer.Typer(help="Groups of users (grants and rulesets name them).", no_args_is_help=True)

@@ -1,0 +1,22 @@
+"""The consoles the ``portail`` commands write to (``cli``, ``auth.cli``): one way to make them."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+
+#: Wider than any table: a pipe or a file has no width to fit.
+UNBOUNDED = 10_000
+
+
+def stdout_console() -> Console:
+    """Standard output: a terminal's width, else (a pipe, a file, a script, cron) no width at
+    all, so that a table never cuts an id the operator copies into the next command (at Rich's
+    default of 80 columns, ``dataset list`` showed ``retraites-c…``)."""
+    return Console() if sys.stdout.isatty() else Console(width=UNBOUNDED)
+
+
+def stderr_console() -> Console:
+    """Standard error, for messages and refusals (one line each, soft-wrapped by the caller)."""
+    return Console(stderr=True)
