@@ -107,7 +107,11 @@ def _session() -> Iterator[Session]:
 
 def _read_password(from_stdin: bool, prompt: bool) -> str | None:
     """The password from standard input (its first line, which must be UTF-8) or a prompt; call
-    it inside ``_session`` so a refusal is one line."""
+    it inside ``_session`` so a refusal is one line. Standard input that is a terminal (an
+    operator typing README's ``--password-stdin``) gets the prompt: hidden, asked twice, where
+    a bare read waited without a word and showed the password as typed."""
+    if from_stdin and sys.stdin.isatty():
+        from_stdin, prompt = False, True
     if from_stdin:
         line = sys.stdin.buffer.readline()
         try:
