@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shlex
 import shutil
 import tempfile
 import weakref
@@ -34,7 +35,7 @@ from portail.catalog.models import Dataset, DatasetVersion
 from portail.config import Settings, SettingsError, load_settings
 from portail.ingest.detect import open_source
 from portail.ingest.errors import IngestError
-from portail.ingest.load import IngestReport, Progress, build_version
+from portail.ingest.load import BuildResult, IngestReport, Progress, build_version
 from portail.ingest.types import ReadOptions
 from portail.schema import Field, FieldType, fields_from_json
 from portail.store import DuckDBStore, open_store
@@ -66,6 +67,8 @@ def open_instance(settings: Settings | None = None) -> Instance:
     except SettingsError as error:
         raise services.CatalogError(str(error), status=500, code="BadSetting") from None
     try:
+        if not settings.home.exists():  # a mistyped or relative PORTAIL_HOME is a new, empty instance: said
+            logging.getLogger("portail").warning("new instance home %s (PORTAIL_HOME)", settings.home.resolve())
         settings.home.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise services.CatalogError(f"PORTAIL_HOME={str(settings.home)!r}: not a usable folder ({error.strerror})",
@@ -132,6 +135,7 @@ def read_options(dataset: Dataset, overrides: ReadOptions | None, settings: Sett
     options.max_line_bytes = settings.max_line_bytes
     options.max_unzipped_bytes = settings.max_unzipped_bytes
     options.max_zip_ratio = settings.max_zip_ratio
+    options.tmp_dir = settings.tmp_dir
     return options
 
 
@@ -162,7 +166,9 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
     the source of the version being served read again (a reload, ``reread_of``), read with the
     options that version was read with.
 
-    On any failure the version is marked failed with its reason and nothing published changes.
+    On any failure the version is marked failed with its reason, its file goes, and nothing
+    published changes; what a killed load left (its version still building, its file) goes at
+    the next load of the dataset.
     A version of 0 records is not published over one that has records unless ``allow_empty``
     (a truncated export would empty the dataset): it is kept ready, and an ``IngestError`` says
     how to publish it.
@@ -183,60 +189,122 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
             timezone = dataset.timezone
             version = services.start_version(session, dataset, source or path.name, _remember_options(opts))
             number = version.number
+            counted = _counted_versions(dataset, version)
+        instance.store.sweep_versions(uid, counted)
         raw = None
         try:
             raw = open_source(path, opts)
             result = build_version(instance.store, uid, number, raw, overrides=overrides, timezone=timezone,
                                    progress=progress, pipeline=pipeline, locate=lambda ref: published_location(instance, ref))
         except IngestError as error:
-            with instance.session() as session:
-                dataset = services.get_dataset(session, uid)
-                services.fail_version(session, dataset.version(number), error.describe(), {"error": error.to_dict()})
+            _fail_version(instance, uid, number, error.describe(), {"error": error.to_dict()})
             raise
         except BaseException as error:
-            with instance.session() as session:
-                dataset = services.get_dataset(session, uid)
-                services.fail_version(session, dataset.version(number), f"{type(error).__name__}: {error}")
+            _fail_version(instance, uid, number, f"{type(error).__name__}: {error}")
             raise
         finally:
             for leftover in (raw.cleanup if raw else []):
                 Path(leftover).unlink(missing_ok=True) if Path(leftover).is_file() else shutil.rmtree(leftover, True)
-        with instance.session() as session:
-            dataset = services.get_dataset(session, uid)
-            services.complete_version(session, dataset.version(number), location=result.version.location,
-                                      row_count=result.version.row_count, size_bytes=result.version.size_bytes,
-                                      fields=result.fields, report=result.report.to_dict())
-            dataset.source = source or str(path)
-            dataset.read_options = _remember_options(opts)
-            # A first version is served at once, its indexes written after; a reload replaces a
-            # version served with its indexes, so it is published once it has its own: swapped
-            # earlier, every full-text query scanned the new file while they were written (20 to
-            # 50 s a search on 2 M rows under load, until the index file was there).
-            emptied = (publish and not allow_empty and result.version.row_count == 0 and dataset.current is not None
-                       and (dataset.current.row_count or 0) > 0)
-            served = dataset.current_version
-            replacing = publish and dataset.current is not None and not emptied
-            if publish and not replacing and not emptied:
-                services.publish(session, dataset, number)
-            slug = dataset.slug
-        failure = index_version(instance, result.version.location, result.fields, progress)
-        if failure:  # said in the version's report, where the CLI and the management API show it
-            result.report.notes.append(f"{failure}; served without them until `portail dataset reindex {slug}`")
-        with instance.session() as session:
-            dataset = services.get_dataset(session, uid)
-            if failure:
-                dataset.version(number).report = result.report.to_dict()
-            if replacing:
-                services.publish(session, dataset, number, allow_empty)
-            stale = services.prune_versions(session, dataset, instance.settings.keep_versions)
-    for location in stale:
+        try:
+            done = _complete_load(instance, uid, number, result, _remember_options(opts), source=source or str(path),
+                                  publish=publish, allow_empty=allow_empty, progress=progress)
+        except BaseException as error:  # its file is in place: unless the catalogue made it ready, it goes
+            _fail_version(instance, uid, number, f"{type(error).__name__}: {error}")
+            raise
+    for location in done.stale:
         instance.store.drop_version(location)
-    if emptied:
-        raise IngestError(f"version {number} has 0 records: not published over version {served}, which has records "
-                          f"and stays served (publish version {number} or load again, allowing an empty version: "
-                          "--allow-empty on the command line, allow_empty=true in the management API)",
+    if done.emptied:
+        raise IngestError(f"version {number} has 0 records: not published over version {done.served}, which has "
+                          f"records and stays served (publish version {number} or load again, allowing an empty "
+                          "version: --allow-empty on the command line, allow_empty=true in the management API)",
                           source=path.name)
-    return LoadResult(slug, number, publish, result.report)
+    return LoadResult(done.slug, number, publish, result.report)
+
+
+@dataclass(frozen=True)
+class _Completed:
+    """How a built version's load ended (``_complete_load``)."""
+
+    slug: str
+    emptied: bool  # not published: 0 records over a served version that has records
+    served: int | None  # the version served when it was decided
+    stale: list[str]  # the files of the versions pruned
+
+
+def _complete_load(instance: Instance, uid: str, number: int, result: BuildResult, options: dict[str, Any], *,
+                   source: str, publish: bool, allow_empty: bool, progress: Progress | None) -> _Completed:
+    """Index a built version, make it ready, publish it if asked and prune. A first version is
+    served at once, its indexes written after; a reload replaces a version served with its
+    indexes, so it is published once it has its own: swapped earlier, every full-text query
+    scanned the new file while they were written (20 to 50 s a search on 2 M rows under load).
+    Any version not served at once is made ready with its publication and the prune, in one
+    transaction, once indexed: a load killed before (or whose catalogue refused the commit)
+    leaves it building, failed by the next load, which removes its file. Made ready before its
+    indexes, a killed reload's version took a ``keep_versions`` slot from a published one and
+    was what a rollback served, never published and without indexes (fault hunt)."""
+    with instance.session() as session:
+        dataset = services.get_dataset(session, uid)
+        at_once = publish and dataset.current is None
+        if at_once:
+            _make_ready(session, dataset, number, result, options, source)
+            services.publish(session, dataset, number)
+        slug = dataset.slug
+    failure = index_version(instance, result.version.location, result.fields, progress)
+    if failure:  # said in the version's report, where the CLI and the management API show it
+        result.report.notes.append(f"{failure}; served without them until `portail dataset reindex {slug}`")
+    with instance.session() as session:
+        dataset = services.get_dataset(session, uid)
+        if at_once:
+            dataset.version(number).report = result.report.to_dict()
+        else:
+            _make_ready(session, dataset, number, result, options, source)
+        served = dataset.current_version
+        emptied = (publish and not at_once and not allow_empty and result.version.row_count == 0
+                   and dataset.current is not None and (dataset.current.row_count or 0) > 0)
+        if publish and not at_once and not emptied:
+            services.publish(session, dataset, number, allow_empty)
+        stale = services.prune_versions(session, dataset, instance.settings.keep_versions)
+    return _Completed(slug, emptied, served, stale)
+
+
+def _make_ready(session: Session, dataset: Dataset, number: int, result: BuildResult, options: dict[str, Any],
+                source: str) -> None:
+    """A built version ready to publish, and the dataset's last load remembered (for reloads)."""
+    services.complete_version(session, dataset.version(number), location=result.version.location,
+                              row_count=result.version.row_count, size_bytes=result.version.size_bytes,
+                              fields=result.fields, report=result.report.to_dict())
+    dataset.source = source
+    dataset.read_options = options
+
+
+def _counted_versions(dataset: Dataset, starting: DatasetVersion) -> dict[int, str | None]:
+    """The versions still counting, with their files (``DuckDBStore.sweep_versions`` keeps
+    those): the ready ones, and any other building (none, under the dataset's lock, once
+    ``start_version`` failed the dead builds). Not the one ``starting``, which has no file yet:
+    a file at its name is a stray, which would stop its build (a catalogue restored from a
+    backup taken before a load numbered alike)."""
+    return {v.number: v.location for v in dataset.versions
+            if v.status in ("building", "ready") and v is not starting}
+
+
+def _fail_version(instance: Instance, uid: str, number: int, error: str, report: dict[str, Any] | None = None) -> None:
+    """Record that a load failed and remove its version's file (the caller holds the dataset's
+    lock): a failure after the file's rename (the catalogue's commit refused, a full disk) left
+    it behind for good. Only a version the catalogue says failed loses its file, never one it
+    made ready (served, perhaps). A catalogue that cannot record it leaves the version building:
+    the next load marks it failed and removes the file (``sweep_versions``); the load's own
+    error is the one said."""
+    try:
+        with instance.session() as session:
+            version = services.get_dataset(session, uid).version(number)
+            if version.status == "building":
+                services.fail_version(session, version, error, report)
+            failed = version.status == "failed"
+    except Exception:
+        logging.getLogger(__name__).exception("failure of version %s of %s not recorded", number, uid)
+        return
+    if failed:
+        instance.store.drop_version(str(instance.store.version_path(uid, number)))
 
 
 def page_columns(fields: list[Field]) -> list:
@@ -381,8 +449,13 @@ def created_for_first_load(instance: Instance, slug: str, title: str, **metadata
     ``dataset_id``) is given back: applications built on that id keep reading the renamed one."""
     with instance.session() as session:
         owner = services.alias_owner(session, slug)
-        created = CreatedDataset(services.create_dataset(session, slug, title, **metadata).uid,
-                                 owner.slug if owner else None)
+        try:
+            dataset = services.create_dataset(session, slug, title, **metadata)
+        except services.CatalogError as error:
+            if error.code == "Conflict":
+                _say_unfinished(session, slug)
+            raise
+        created = CreatedDataset(dataset.uid, owner.slug if owner else None)
         owner_uid = owner.uid if owner else None
     try:
         yield created
@@ -392,6 +465,27 @@ def created_for_first_load(instance: Instance, slug: str, title: str, **metadata
             with instance.session() as session:
                 services.restore_alias(session, slug, owner_uid)
         raise
+
+
+def _say_unfinished(session: Session, slug: str) -> None:
+    """Refuse a creation over a dataset whose first load never finished (a ``create --from``
+    killed: its cleanup never ran) by saying how to finish it. Running the same creation again
+    does not load into it: a dataset created empty on purpose, whose load then failed, looks
+    the same, and the title, portals and description of the second call would be dropped or
+    would overwrite the first's without a word; naming the two commands costs one line."""
+    dataset = services.get_dataset(session, slug)
+    if dataset.current_version is not None or not dataset.versions or \
+            any(v.status not in ("building", "failed") for v in dataset.versions):
+        return
+    last = dataset.versions[-1]
+    state = ("still marked building: its load was interrupted, or is running now" if last.status == "building"
+             else f"failed: {last.error or 'no reason recorded'}")
+    named = last.source_name or ""
+    source = shlex.quote(named) if is_url(named) or Path(named).is_absolute() else "FILE"
+    raise services.CatalogError(
+        f"A dataset {slug!r} already exists, never published: its first load did not finish (version {last.number} "
+        f"{state}). Load the file into it with `portail dataset ingest {slug} {source} --publish`, or start again "
+        f"after `portail dataset delete {slug} --yes`", status=409, code="Conflict")
 
 
 @dataclass(frozen=True)
@@ -431,8 +525,8 @@ def attach(instance: Instance, ref: str, path: Path, *, title: str | None = None
         # attachment leaves no file, and of two nodes attaching one name at once, the loser's
         # copy neither overwrites nor, on failing, deletes the winner's file (multi-node hunt).
         partial = target.with_name(f"{target.name}.{secrets.token_hex(6)}.part")
-        shutil.copyfile(path, partial)
         try:
+            _copy(path, partial, target)
             services.add_attachment(session, dataset, services.AttachmentFile(
                 attachment_id=attachment_id, title=title or name,
                 mimetype=mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream",
@@ -449,6 +543,17 @@ def attach(instance: Instance, ref: str, path: Path, *, title: str | None = None
             partial.unlink(missing_ok=True)
             raise
     return attachment_id
+
+
+def _copy(source: Path, partial: Path, target: Path) -> None:
+    """Copy ``source`` to ``partial``; a copy the system refuses (a full disk) names ``target``,
+    the place that could not take it: ``shutil`` names the file read, which was never at fault."""
+    try:
+        shutil.copyfile(source, partial)
+    except OSError as error:
+        if error.errno is None:
+            raise
+        raise OSError(error.errno, error.strerror, str(target)) from None
 
 
 def is_url(text: str) -> bool:

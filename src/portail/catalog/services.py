@@ -426,24 +426,37 @@ def publish(session: Session, dataset: Dataset, number: int | None = None, allow
 
 
 def rollback(session: Session, dataset: Dataset, to: int | None = None, allow_empty: bool = False) -> DatasetVersion:
-    """Go back to an older ready version (by default the newest one older than current), under
-    ``publish``'s rule for an empty version."""
+    """Go back to an older ready version, under ``publish``'s rule for an empty version. By
+    default the version served before: the newest older one published and not withdrawn since
+    (a draft loaded and never published, or a version left over from an interrupted reload,
+    was never served and is skipped); failing one, the newest older ready one (versions
+    published before ``published_at`` existed, or loaded and published by hand)."""
     _locked(session, dataset)
     if to is None:
         older = [v for v in dataset.versions if v.status == "ready" and v.number < (dataset.current_version or 0)]
         if not older:
             raise CatalogError(f"Dataset {dataset.slug!r} has no earlier version to roll back to", status=409, code="Conflict")
-        to = max(older, key=lambda v: v.number).number
+        served = [v for v in older if v.published_at is not None]
+        to = max(served or older, key=lambda v: v.number).number
     return publish(session, dataset, to, allow_empty)
 
 
 def prune_versions(session: Session, dataset: Dataset, keep: int) -> list[str]:
-    """Mark versions beyond the newest ``keep`` ready ones (never the current) as pruned;
-    returns their file locations for the store to delete."""
+    """Mark ready versions beyond the ``keep`` to keep as pruned (never the current one); returns
+    their file locations for the store to delete. Kept first: the current version, then, newest
+    first, the versions a rollback or a publish may serve (published and not withdrawn, or newer
+    than the current one); an older one not published (a draft passed over, or a version whose
+    publication a rollback withdrew) comes last: it never takes the place of one that was served."""
     _locked(session, dataset)
-    ready = sorted((v for v in dataset.versions if v.status == "ready"), key=lambda v: v.number, reverse=True)
+    ready = [v for v in dataset.versions if v.status == "ready"]
+
+    def rank(version: DatasetVersion) -> tuple[bool, bool, int]:
+        current = version.number == dataset.current_version
+        servable = version.published_at is not None or version.number > (dataset.current_version or 0)
+        return current, servable, version.number
+
     locations = []
-    for version in ready[keep:]:
+    for version in sorted(ready, key=rank, reverse=True)[keep:]:
         if version.number == dataset.current_version:
             continue
         version.status = "pruned"

@@ -37,6 +37,9 @@ class ReadOptions:
     max_line_bytes: int = 16 * 1024**2
     max_unzipped_bytes: int = 8 * 1024**3
     max_zip_ratio: int = 200
+    #: Where a reader writes a copy it needs (a UTF-8 transcoding): the home's tmp folder, on the
+    #: data disk and swept there after a killed load (None: the system's, for a file read alone).
+    tmp_dir: Path | None = None
 
 
 @dataclass

@@ -25,11 +25,12 @@ import logging
 import os
 import re
 import shutil
+import socket
 import stat
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,9 @@ _BUILD_ALIAS = "build"
 #: 0.75 ms), for a file 16 % larger (84 -> 97 MB) built 0.6 s slower (7.2 -> 7.8 s).
 INDEX_ROW_GROUP = 16_384
 _UID = re.compile(r"^[A-Za-z0-9_\-]+$")
+#: A version's file (``v000002.duckdb``) or one derived from it (``….index``, ``….pages``…); not a
+#: build's leftover (``….building``, which ``_sweep`` removes).
+_VERSION_FILE = re.compile(r"^(v(\d+)\.duckdb)(?!.*\.building)(?:\..+)?$")
 log = logging.getLogger(__name__)
 
 
@@ -79,10 +83,11 @@ class VersionBuild:
     ``build``) to stage and transform, then ``create_records`` or ``append``, then ``finish``.
     Anything but ``finish`` leaves no file behind."""
 
-    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection):
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, spill: Path):
         self.final_path = path
         self.building_path = path.with_name(path.name + ".building")
         self.con = con
+        self.spill = spill  # the workspace's own spill folder, removed with it (``close_build``)
         self._has_records = False
         self.con.execute(f"ATTACH '{self.building_path}' AS {_BUILD_ALIAS}")
 
@@ -121,7 +126,7 @@ class VersionBuild:
         self.con.execute(f"INSERT INTO {_BUILD_ALIAS}.{META} VALUES (?)", [json.dumps(meta, default=str)])
         self.con.execute(f"CHECKPOINT {_BUILD_ALIAS}")
         self.con.execute(f"DETACH {_BUILD_ALIAS}")
-        self.con.close()
+        close_build(self.con, self.spill)
         fsync_path(self.building_path)
         os.replace(self.building_path, self.final_path)
         fsync_path(self.final_path.parent)
@@ -129,7 +134,7 @@ class VersionBuild:
 
     def abort(self) -> None:
         try:
-            self.con.close()
+            close_build(self.con, self.spill)
         finally:
             for leftover in self.final_path.parent.glob(self.building_path.name + "*"):
                 remove_leftover(leftover)
@@ -197,6 +202,31 @@ class DuckDBStore:
         for leftover in directory.glob("*.building*"):
             remove_leftover(leftover)
 
+    def sweep_versions(self, uid: str, counted: Mapping[int, str | None]) -> list[str]:
+        """Remove a dataset's version files (with what was derived from them) that no version the
+        catalogue still counts uses: the file of a load that failed after its rename (the
+        catalogue's commit refused on a full disk, a kill before it), of a prune killed before
+        deleting, of a version the catalogue never recorded. ``counted``: the versions building or
+        ready, with their files. The caller holds the dataset's lock and has had the catalogue
+        mark dead builds failed: on nodes sharing the home, a file goes only when the shared
+        catalogue says its version failed, was pruned or does not exist, and no counted version
+        names it. Only files go: anything else at such a name was not written by a build.
+        Returns the versions whose files were removed."""
+        used = {Path(location).resolve() for location in counted.values() if location}
+        stray: dict[str, list[Path]] = {}
+        for path in self.dataset_dir(uid).glob("v*.duckdb*"):
+            match = _VERSION_FILE.match(path.name)
+            if match is None or not path.is_file() or int(match[2]) in counted:
+                continue
+            version = path.with_name(match[1])
+            if version.resolve() not in used:
+                stray.setdefault(str(version), []).append(path)
+        for location, paths in sorted(stray.items()):
+            self._detach(location)
+            for path in paths:
+                path.unlink(missing_ok=True)
+        return sorted(stray)
+
     def begin_version(self, uid: str, number: int, spatial: bool = True) -> VersionBuild:
         """A build of version ``number``; without ``spatial``, its workspace has no ``ST_*``
         functions until the builder asks for them (``VersionBuild.use_spatial``)."""
@@ -204,14 +234,34 @@ class DuckDBStore:
         if path.exists():
             raise FileExistsError(f"version {number} of {uid} already exists")
         path.parent.mkdir(parents=True, exist_ok=True)
+        con, spill = self._build_connection(spatial)
+        try:
+            # Parallel writes without holding rows back to keep the input order: memory stays flat
+            # and no checkpoint rewrite is needed. Records have no intrinsic order (as on
+            # Opendatasoft, the order is unspecified without order_by); versions sort on facet keys.
+            con.execute("SET preserve_insertion_order = false")
+            return VersionBuild(path, con, spill)
+        except BaseException:
+            close_build(con, spill)
+            raise
+
+    def _build_connection(self, spatial: bool) -> tuple[duckdb.DuckDBPyConnection, Path]:
+        """A build's workspace and the spill folder of its own it was given (``scratch_name``),
+        which the caller removes with it (``close_build``). The engine names its spill files
+        alike in every database (``duckdb_temp_storage_S128K-0.tmp``): two builds spilling into
+        one folder, in two processes or two threads, overwrote each other's blocks (a loader
+        crashed, another's index build failed). What killed builds left is swept first."""
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        con = connect(memory_limit=self.memory_limit, threads=self.threads, temp_directory=str(self.tmp_dir),
-                      spatial=spatial)
-        # Parallel writes without holding rows back to keep the input order: memory stays flat
-        # and no checkpoint rewrite is needed. Records have no intrinsic order (as on
-        # Opendatasoft, the order is unspecified without order_by); versions sort on facet keys.
-        con.execute("SET preserve_insertion_order = false")
-        return VersionBuild(path, con)
+        sweep_scratch(self.tmp_dir)
+        spill = self.tmp_dir / scratch_name("build")
+        spill.mkdir()
+        try:
+            con = connect(memory_limit=self.memory_limit, threads=self.threads, temp_directory=str(spill),
+                          spatial=spatial)
+        except BaseException:
+            remove_leftover(spill)
+            raise
+        return con, spill
 
     def drop_version(self, location: str) -> None:
         """Remove a version's file with what was derived from it (its ``.wal``, files named
@@ -238,9 +288,7 @@ class DuckDBStore:
 
         One connection builds both, with the spatial extension only if a page shows geometry:
         opening one with it costs ~0.2 s, as much as a small dataset's whole index."""
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        con = connect(memory_limit=self.memory_limit, threads=self.threads, temp_directory=str(self.tmp_dir),
-                      spatial=uses_spatial(page_columns))
+        con, spill = self._build_connection(uses_spatial(page_columns))
         try:
             con.execute(f"ATTACH '{location}' AS src (READ_ONLY)")
             self._build_index_file(con, location, text_fields, single_valued)
@@ -249,7 +297,7 @@ class DuckDBStore:
             else:  # none wanted (turned off): one written before goes (open readers keep their map)
                 pages.page_path(location).unlink(missing_ok=True)
         finally:
-            con.close()
+            close_build(con, spill)
 
     @staticmethod
     def _build_page_file(con: duckdb.DuckDBPyConnection, location: str, page_columns: Sequence[exp.Expression]) -> None:
@@ -589,6 +637,56 @@ class DuckDBStore:
             self._stale.clear()
             self._pages.clear()
             self._lookups.forget()
+
+
+def close_build(con: duckdb.DuckDBPyConnection, spill: Path) -> None:
+    """Close a build's workspace, then remove its spill folder whatever the close did: the
+    engine deletes its own files there, not the folder, nor a file of a crashed close."""
+    try:
+        con.close()
+    finally:
+        remove_leftover(spill)
+
+
+def scratch_name(kind: str, suffix: str = "") -> str:
+    """The name of a temporary file or folder of this process in a home's tmp folder
+    (``kind``: a word without dashes): ``<kind>-<host>-<pid>-<random>``, unique to one build, and
+    telling ``sweep_scratch`` whose it is, so that one a killed process left goes."""
+    return f"{kind}-{_host()}-{os.getpid()}-{uuid.uuid4().hex[:16]}{suffix}"
+
+
+def sweep_scratch(directory: Path) -> None:
+    """Remove what processes of this host left in ``directory`` (named by ``scratch_name``) and
+    no longer run: a killed load's spill folder or UTF-8 copy, gigabytes maybe. Another host's
+    are left alone, since a process id means nothing here (a home on a shared disk); one of a
+    process id reused since is left until that process ends."""
+    pattern = re.compile(rf"^[a-z0-9]+-{re.escape(_host())}-(\d+)-[0-9a-f]{{16}}(\.[a-z0-9]+)?$")
+    try:
+        entries = list(directory.iterdir())
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        found = pattern.match(entry.name)
+        if found and not _running(int(found.group(1))):
+            remove_leftover(entry)
+
+
+def _host() -> str:
+    """This host's name as it can stand in a file name between dashes (``scratch_name``)."""
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "_"
+
+
+def _running(pid: int) -> bool:
+    """Whether a process of that id runs on this host (one of another user's included)."""
+    if pid <= 0:
+        return True  # not a process id: nothing to tell, nothing to remove
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def remove_leftover(path: Path) -> None:

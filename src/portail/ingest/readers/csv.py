@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import io
 import re
 import tempfile
@@ -43,6 +44,7 @@ from portail.ingest.errors import IngestError
 from portail.ingest.readers._common import HEADER_SCAN_ROWS, detect_header
 from portail.ingest.types import RawTable, ReadOptions
 from portail.schema import unique_names
+from portail.store.duckdb_store import scratch_name
 
 CHUNK = 1 << 20
 SAMPLE_BYTES = 1 << 20
@@ -138,15 +140,30 @@ def _line_at(path: Path, offset: int) -> int:
 
 
 def transcode_to_utf8(path: Path, encoding: str, directory: Path | None) -> Path:
-    target = Path(tempfile.mkstemp(suffix=".csv", prefix="portail-utf8-", dir=directory)[1])
+    """A UTF-8 copy of the file in ``directory`` (the home's tmp folder, on the data disk; None:
+    the system's), named for the sweep of what killed loads leave there (``scratch_name``).
+    A copy that cannot be written is an ``IngestError`` naming the file and the folder."""
+    folder = Path(directory) if directory else Path(tempfile.gettempdir())
+    target = folder / scratch_name("utf8", ".csv")
     try:
-        with open(path, encoding=encoding, newline="") as src, open(target, "w", encoding="utf-8", newline="") as dst:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(path, encoding=encoding, newline="") as src, open(target, "x", encoding="utf-8", newline="") as dst:
             while chunk := src.read(CHUNK):
                 dst.write(chunk)
-    except BaseException:
-        target.unlink(missing_ok=True)
+    except BaseException as error:
+        if target.is_file():  # not when the folder could not be made
+            target.unlink()
+        if isinstance(error, OSError):
+            raise _not_copied(folder, error, path.name) from None
         raise
     return target
+
+
+def _not_copied(folder: Path, error: OSError, source: str) -> IngestError:
+    """The error for a UTF-8 copy that could not be written: a bare ``OSError`` named no file,
+    and said nothing of which disk was full."""
+    reason = "the disk is full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
+    return IngestError(f"its UTF-8 copy could not be written in {folder}: {reason}", source=source)
 
 
 def _first_undecodable_line(path: Path, encoding: str) -> int | None:
@@ -316,17 +333,22 @@ def read_csv(path: Path, options: ReadOptions) -> RawTable:
         if options.encoding and (note := _garbled_utf8(path, encoding)):
             notes.append(note)
         try:
-            utf8_path = transcode_to_utf8(path, encoding, None)
+            utf8_path = transcode_to_utf8(path, encoding, options.tmp_dir)
         except UnicodeError:
             raise not_in_encoding(path, encoding) from None
         cleanup.append(utf8_path)
-    sample = _read_sample(utf8_path)
-    delimiter = options.delimiter or ("\t" if options.format == "tsv" else sniff_delimiter(sample))
-    if len(delimiter) != 1 or delimiter in "\"\r\n" or (delimiter != "\t" and not delimiter.isprintable()):
-        raise IngestError(f"invalid delimiter {delimiter!r}: one character, not a quote, a line break or a control "
-                          "character (a tab is one)", source=source)
-    notes.append("delimiter " + _shown(delimiter))
-    labels, header_line, header_end = _header(sample, delimiter, source)
+    try:  # the loader removes the copy of a table it was handed (``RawTable.cleanup``), not of a refused file
+        sample = _read_sample(utf8_path)
+        delimiter = options.delimiter or ("\t" if options.format == "tsv" else sniff_delimiter(sample))
+        if len(delimiter) != 1 or delimiter in "\"\r\n" or (delimiter != "\t" and not delimiter.isprintable()):
+            raise IngestError(f"invalid delimiter {delimiter!r}: one character, not a quote, a line break or a "
+                              "control character (a tab is one)", source=source)
+        notes.append("delimiter " + _shown(delimiter))
+        labels, header_line, header_end = _header(sample, delimiter, source)
+    except BaseException:
+        for leftover in cleanup:
+            leftover.unlink(missing_ok=True)
+        raise
     if options.delimiter and len(labels) == 1 and (looks := _looks_separated_by(sample, delimiter)):
         notes.append(f"the forced delimiter {_shown(delimiter)} is not in the header: one column per line "
                      f"(the file looks {_shown(looks)}-separated)")

@@ -1,0 +1,109 @@
+"""Each build spills into a folder of its own under the home's tmp folder: the engine names its
+spill files alike in every database, and two builds sharing one folder overwrote each other's
+blocks (a loader crashed, another published without its indexes)."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from portail.catalog import services
+from portail.operations import load_file
+from tests.conftest import make_instance
+
+ROWS = 120_000  # with MEMORY, the index build spills (checked: the test fails if nothing spills)
+MEMORY = "70MB"
+WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
+
+
+def make_csv(path: Path, marker: str) -> Path:
+    draw = random.Random(marker)
+    with open(path, "w") as handle:
+        handle.write("id;marker;name;city;n\n")
+        for i in range(ROWS):
+            handle.write(f"{i};{marker};{' '.join(draw.choices(WORDS, k=4))} {i};ville{draw.randrange(5000)};"
+                         f"{draw.random()}\n")
+    return path
+
+
+def watch_spills(tmp: Path, stop: threading.Event, seen: dict[str, set[str]]) -> None:
+    """Record the engine's spill files found in each build's folder while the loads run."""
+    while not stop.is_set():
+        for spilled in tmp.glob("build-*/*"):
+            seen.setdefault(spilled.parent.name, set()).add(spilled.name)
+        time.sleep(0.005)
+
+
+def test_two_builds_at_once_spill_apart(tmp_path):
+    instance = make_instance(tmp_path / "home", ingest_memory_limit=MEMORY, ingest_threads=2, page_files=False)
+    try:
+        files = {slug: make_csv(tmp_path / f"{slug}.csv", slug) for slug in ("a1", "a2")}
+        for slug in files:
+            with instance.session() as session:
+                services.create_dataset(session, slug, slug)
+        seen: dict[str, set[str]] = {}
+        stop = threading.Event()
+        watcher = threading.Thread(target=watch_spills, args=(instance.settings.tmp_dir, stop, seen))
+        start = threading.Barrier(2)
+        results, errors = {}, []
+
+        def load(slug: str) -> None:
+            start.wait()
+            try:
+                results[slug] = load_file(instance, slug, files[slug], publish=True)
+            except BaseException as error:  # said by the assertion below
+                errors.append(error)
+
+        loads = [threading.Thread(target=load, args=(slug,)) for slug in files]
+        watcher.start()
+        try:
+            for thread in loads:
+                thread.start()
+            for thread in loads:
+                thread.join()
+        finally:
+            stop.set()
+            watcher.join()
+        assert not errors
+        assert len(seen) >= 2  # both loads spilled, each into a folder of its own
+        assert all(name.startswith("duckdb_temp_storage") for names in seen.values() for name in names)
+        for slug in files:
+            assert not [n for n in results[slug].report.notes if "indexes not built" in n]
+            with instance.session() as session:
+                location = services.get_dataset(session, slug).current.location
+            assert instance.store.has_index(location)
+            counted = instance.store.query(location, "SELECT count(*) AS n, count(DISTINCT id) AS ids, "
+                                                     "min(marker) AS lo, max(marker) AS hi FROM records")
+            assert counted.to_pylist() == [{"n": ROWS, "ids": ROWS, "lo": slug, "hi": slug}]
+        assert not list(instance.settings.tmp_dir.glob("build-*"))  # each build's folder went with it
+    finally:
+        instance.store.close()
+
+
+def test_build_sweeps_what_dead_processes_of_this_host_left(instance, tmp_path):
+    from portail.store.duckdb_store import scratch_name
+
+    made = subprocess.run([sys.executable, "-c", "from portail.store.duckdb_store import scratch_name as s; "
+                           "print(s('build')); print(s('utf8', '.csv'))"], capture_output=True, text=True, check=True)
+    dead_folder, dead_copy = made.stdout.split()  # named by a process that has ended
+    tmp = instance.settings.tmp_dir
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / dead_folder).mkdir()
+    (tmp / dead_folder / "duckdb_temp_storage_S128K-0.tmp").write_bytes(b"x")
+    (tmp / dead_copy).write_bytes(b"a;b\n")
+    alive = scratch_name("build")  # this process's: maybe a build running now
+    kind, _host, pid, token = dead_folder.split("-")
+    elsewhere = f"{kind}-otherhost-{pid}-{token}"  # a process id of another host tells nothing here
+    for name in (alive, elsewhere):
+        (tmp / name).mkdir()
+    path = tmp_path / "small.csv"
+    path.write_text("id;v\n1;a\n", encoding="utf-8")
+    with instance.session() as session:
+        services.create_dataset(session, "ds", "ds")
+    load_file(instance, "ds", path, publish=True)
+    assert sorted(p.name for p in tmp.iterdir() if p.name != f"reader-{os.getpid()}") == sorted([alive, elsewhere])
