@@ -92,6 +92,9 @@ def _server_fault_response(request: Request, error: Exception) -> JSONAnswer | N
     change was not made and the published data is as it was. ``None``: not such a fault."""
     if (full := storage_full(error)) is not None:
         log.error("storage full on %s %s: %s", request.method, request.url.path, full)
+        if request.method in ("GET", "HEAD"):  # a read (an export's temporary file): nothing was to be saved
+            return _response(request, 503, "InsufficientStorage", "The server's temporary storage is full: this "
+                             "answer could not be made. Try again later.")
         return _response(request, 507, "InsufficientStorage", "The server's storage is full: this change was not "
                          "saved. The data already published is unchanged.")
     if (refused := read_only(error)) is not None:

@@ -59,15 +59,38 @@ def _chain(error: BaseException | None) -> list[BaseException]:
     seen: list[BaseException] = []
     while error is not None and error not in seen:
         seen.append(error)
-        error = error.__cause__ or error.__context__
+        error = error.__cause__ or getattr(error, "orig", None) or error.__context__  # SQLAlchemy's driver error
     return seen
 
 
 def _says(error: BaseException | None, errnos: tuple[int, ...], texts: tuple[str, ...]) -> BaseException | None:
+    """The error of the chain saying so: by its errno, or by the words of an error the server's
+    own layers wrote (the engine's I/O errors, the catalogue driver's), outside its quoted
+    names. Never by words anywhere in any message: a malformed line's error echoes the line, a
+    file's name is the client's, and "No space left on device.csv" made a refused file a 507."""
     for each in _chain(error):
-        if isinstance(each, OSError) and each.errno in errnos or any(t in str(each).lower() for t in texts):
+        if isinstance(each, OSError) and each.errno in errnos:
+            return each
+        if _server_worded(each) and any(t in _unquoted(str(each)) for t in texts):
             return each
     return None
+
+
+def _unquoted(message: str) -> str:
+    """A message without its double-quoted names (the engine quotes file names, the client's)."""
+    return " ".join(message.split('"')[::2]).lower()
+
+
+def _server_worded(error: BaseException) -> bool:
+    """An I/O or commit error of the engine, or an operational error of a catalogue driver
+    (SQLite's "database or disk is full", PostgreSQL's): worded by the system, file names quoted."""
+    import duckdb
+    from sqlalchemy.exc import OperationalError
+
+    module = type(error).__module__
+    return isinstance(error, (duckdb.IOException, duckdb.TransactionException, OperationalError)) \
+        or module.startswith(("sqlite3", "psycopg")) \
+        and type(error).__name__ in ("OperationalError", "DiskFull", "ReadOnlySqlTransaction")
 
 
 def storage_full(error: BaseException | None) -> BaseException | None:
