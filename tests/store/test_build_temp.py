@@ -99,11 +99,20 @@ def test_build_sweeps_what_dead_processes_of_this_host_left(instance, tmp_path):
     alive = scratch_name("build")  # this process's: maybe a build running now
     kind, _host, pid, token = dead_folder.split("-")
     elsewhere = f"{kind}-otherhost-{pid}-{token}"  # a process id of another host tells nothing here
-    for name in (alive, elsewhere):
+    young = f"{kind}-{_host}-{pid}-{'0' * 16}"  # a dead id, but changed lately: maybe another container's build
+    abandoned = f"{kind}-otherhost-{pid}-{'1' * 16}"  # whoever's, untouched for a week
+    for name in (alive, elsewhere, young, abandoned):
         (tmp / name).mkdir()
+    hours = 3600
+    for entry, age in ((tmp / dead_folder, 7 * hours), (tmp / dead_folder / "duckdb_temp_storage_S128K-0.tmp", 7 * hours),
+                       (tmp / dead_copy, 7 * hours), (tmp / elsewhere, 7 * hours), (tmp / alive, 7 * hours),
+                       (tmp / abandoned, 8 * 24 * hours)):
+        moment = time.time() - age
+        os.utime(entry, (moment, moment))
     path = tmp_path / "small.csv"
     path.write_text("id;v\n1;a\n", encoding="utf-8")
     with instance.session() as session:
         services.create_dataset(session, "ds", "ds")
     load_file(instance, "ds", path, publish=True)
-    assert sorted(p.name for p in tmp.iterdir() if p.name != f"reader-{os.getpid()}") == sorted([alive, elsewhere])
+    assert sorted(p.name for p in tmp.iterdir() if p.name != f"reader-{os.getpid()}") == sorted([alive, elsewhere,
+                                                                                                  young])

@@ -28,6 +28,7 @@ import shutil
 import socket
 import stat
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
@@ -655,20 +656,44 @@ def scratch_name(kind: str, suffix: str = "") -> str:
     return f"{kind}-{_host()}-{os.getpid()}-{uuid.uuid4().hex[:16]}{suffix}"
 
 
-def sweep_scratch(directory: Path) -> None:
-    """Remove what processes of this host left in ``directory`` (named by ``scratch_name``) and
-    no longer run: a killed load's spill folder or UTF-8 copy, gigabytes maybe. Another host's
-    are left alone, since a process id means nothing here (a home on a shared disk); one of a
-    process id reused since is left until that process ends."""
-    pattern = re.compile(rf"^[a-z0-9]+-{re.escape(_host())}-(\d+)-[0-9a-f]{{16}}(\.[a-z0-9]+)?$")
+#: A scratch entry (``scratch_name``) of a process that no longer runs goes once this old: a
+#: host name and a process id do not tell processes apart everywhere (containers sharing a
+#: hostname and a home, each with its own pid 7), and no build runs untouched this long.
+STALE_SCRATCH_SECONDS = 6 * 3600
+#: Past this, it goes whoever's it seems (a container's restarted process may hold its pid).
+ABANDONED_SCRATCH_SECONDS = 7 * 24 * 3600
+
+
+def sweep_scratch(directory: Path, now: float | None = None) -> None:
+    """Remove what killed loads left in ``directory`` (named by ``scratch_name``): a spill folder
+    or a UTF-8 copy, gigabytes maybe. An entry of this host whose process no longer runs goes
+    once ``STALE_SCRATCH_SECONDS`` old (its last change: the engine writes spill files as it
+    goes); any entry past ``ABANDONED_SCRATCH_SECONDS``. Another host's younger ones stay: a
+    process id means nothing here."""
+    now = time.time() if now is None else now
+    pattern = re.compile(r"^[a-z0-9]+-(.+)-(\d+)-[0-9a-f]{16}(\.[a-z0-9]+)?$")
     try:
         entries = list(directory.iterdir())
     except FileNotFoundError:
         return
     for entry in entries:
         found = pattern.match(entry.name)
-        if found and not _running(int(found.group(1))):
+        if found is None:
+            continue
+        age = now - _last_change(entry)
+        dead = found.group(1) == _host() and not _running(int(found.group(2)))
+        if age > ABANDONED_SCRATCH_SECONDS or (dead and age > STALE_SCRATCH_SECONDS):
             remove_leftover(entry)
+
+
+def _last_change(entry: Path) -> float:
+    """The newest modification time of ``entry`` and, for a folder, of what it holds."""
+    try:
+        times = [entry.lstat().st_mtime] + ([child.lstat().st_mtime for child in entry.iterdir()]
+                                            if entry.is_dir() and not entry.is_symlink() else [])
+    except FileNotFoundError:
+        return time.time()  # gone meanwhile (its build ended): nothing to remove
+    return max(times)
 
 
 def _host() -> str:
