@@ -133,7 +133,7 @@ def test_portail_toml_keys_are_checked_and_named(cli, tmp_path):
     refused = " ".join(cli("dataset", "list", ok=False).output.split())
     assert "portail.toml: port='abc': Input should be a valid integer" in refused and "PORTAIL_PORT" not in refused
     assert "PORTAIL_PORT='abc'" in cli("dataset", "list", ok=False, PORTAIL_PORT="abc").output  # the environment first
-    (home / "portail.toml").write_text("port = 8080\n", encoding="utf-8")
+    (home / "portail.toml").write_text("port = 8080\nKEEP_VERSIONS = 3\n", encoding="utf-8")  # keys read without case
     cli("dataset", "list")
 
 

@@ -202,7 +202,7 @@ def load_settings() -> Settings:
     other programs' variables, so unknown ones are ignored there, but a key in the file is meant
     for Portail, and a misspelt one (``prot = 8080``) would be silently without effect."""
     toml = toml_keys()
-    unknown = sorted(set(toml) - set(Settings.model_fields))
+    unknown = sorted(key for key in toml if key.lower() not in Settings.model_fields)  # read without case
     if unknown:
         raise SettingsError("; ".join(_unknown(key) for key in unknown))
     try:
@@ -236,7 +236,7 @@ def _unknown(key: str) -> str:
 def _describe(problem: dict, toml: dict[str, object]) -> str:
     key = str(problem["loc"][0]) if problem["loc"] else ""
     name = "PORTAIL_" + key.upper()
-    if key in toml and name not in os.environ:  # the file's value (the environment outranks it)
+    if key in {k.lower() for k in toml} and name not in os.environ:  # the file's value (the environment outranks it)
         name = f"{toml_path()}: {key}"
     where = ".".join(str(part) for part in problem["loc"][1:])
     shown = "" if any(word in name.upper() for word in ("SECRET", "TOKEN", "URL")) else f"={problem.get('input')!r}"

@@ -100,8 +100,10 @@ def open_catalog(url: str, store_root: Path | None = None, home: Path | None = N
     (``DuckDBStore.root``): version locations under it are kept relative to it; ``home``, the
     instance's home, likewise for attachments. Without them (catalogue-only tools and tests),
     paths are read and written as they are."""
-    if url.startswith("sqlite:///"):
+    if url.startswith("sqlite:///") and "?" not in url and url != "sqlite:///:memory:":  # a plain file
         _create_private(Path(url.removeprefix("sqlite:///")))
+    elif url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///").split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)
     if store_root is not None:
         setattr(engine.dialect, STORE_ROOT, os.path.abspath(store_root))
