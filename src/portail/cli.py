@@ -274,6 +274,11 @@ def dataset_show(slug: str, as_json: bool = typer.Option(False, "--json")):
         versions.add_row(str(v["version"]), v["status"], f"{v['records_count']:,}" if v["records_count"] is not None else "-",
                          v["source"] or "", v["created_at"][:19], (v["error"] or "")[:60])
     out.print(versions)
+    if data["attachments"]:
+        attachments = Table("attachment", "title", "type", "bytes")
+        for a in data["attachments"]:
+            attachments.add_row(a["id"], a["title"], a["mimetype"], f"{a['size_bytes']:,}")
+        out.print(attachments)
 
 
 def _annotations(items: list[str]) -> dict[str, list[str]]:
@@ -366,6 +371,16 @@ def dataset_attach(slug: str, file: Path, title: Optional[str] = typer.Option(No
     with _errors():
         attachment_id = attach(_instance(), slug, file, title=title)
     out.print(f"{slug}: attached {file.name} as {attachment_id}")
+
+
+@dataset_app.command("detach")
+def dataset_detach(slug: str, attachment_id: str = typer.Argument(..., help="As `dataset show` lists it.")):
+    """Remove an attachment from a dataset."""
+    from portail.operations import detach
+
+    with _errors():
+        detach(_instance(), slug, attachment_id)
+    out.print(f"{slug}: attachment {attachment_id} removed", highlight=False, markup=False)
 
 
 @dataset_app.command("pipeline")

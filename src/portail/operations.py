@@ -545,6 +545,14 @@ def attach(instance: Instance, ref: str, path: Path, *, title: str | None = None
     return attachment_id
 
 
+def detach(instance: Instance, ref: str, attachment_id: str) -> None:
+    """Remove an attachment: its row, then its file (a crash between the two leaves a file that
+    nothing names, never a row naming no file). The management API and the CLI both call it."""
+    with instance.session() as session:
+        path = services.remove_attachment(session, services.get_dataset(session, ref), attachment_id)
+    Path(path).unlink(missing_ok=True)
+
+
 def _copy(source: Path, partial: Path, target: Path) -> None:
     """Copy ``source`` to ``partial``; a copy the system refuses (a full disk) names ``target``,
     the place that could not take it: ``shutil`` names the file read, which was never at fault."""

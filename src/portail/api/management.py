@@ -23,8 +23,8 @@ from portail.api.errors import ApiError, invalid_parameter
 from portail.catalog import services
 from portail.catalog.models import Dataset
 from portail.ingest.types import ReadOptions
-from portail.operations import (Instance, attach, check_pipeline, created_for_first_load, delete, fetch, load_file,
-                                 publish, reindex, rollback)
+from portail.operations import (Instance, attach, check_pipeline, created_for_first_load, delete, detach, fetch,
+                                load_file, publish, reindex, rollback)
 from portail.schema import FieldType
 
 
@@ -389,11 +389,7 @@ def management_router() -> APIRouter:
         return reload(instance, ref)
 
     @router.delete("/datasets/{ref}/attachments/{attachment_id}", status_code=204, summary="Remove an attachment")
-    def detach(request: Request, ref: str, attachment_id: str):
-        instance = inst(request)
-        with instance.session() as session:
-            dataset = services.get_dataset(session, ref)
-            path = services.remove_attachment(session, dataset, attachment_id)
-        Path(path).unlink(missing_ok=True)
+    def remove_attachment(request: Request, ref: str, attachment_id: str):
+        detach(inst(request), ref, attachment_id)
 
     return router

@@ -190,6 +190,16 @@ def user_role(login: str, role: str = typer.Argument(..., help=f"One of {', '.jo
         out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
+@user_app.command("delete")
+def user_delete(login: str, yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")):
+    """Delete a user, their keys, sessions and grants (the audit trail keeps their login)."""
+    if not yes and not typer.confirm(f"Delete user {login}?", err=True):
+        raise typer.Exit(1)
+    with _session() as session:
+        services.delete_user(session, services.get_user(session, login))
+    out.print(f"user {services.normalize_login(login)}: deleted", highlight=False, markup=False)
+
+
 @user_app.command("disable")
 def user_disable(login: str):
     """Disable a user: no sign-in, and every key of theirs stops working."""
@@ -213,6 +223,16 @@ def group_create(name: str, description: Optional[str] = typer.Option(None, "--d
     with _session() as session:
         said = f"group {services.create_group(session, name, description).name} created"
     out.print(said, highlight=False, markup=False)
+
+
+@group_app.command("delete")
+def group_delete(name: str, yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")):
+    """Delete a group and its grants (its record filters, kept by name, stay until edited)."""
+    if not yes and not typer.confirm(f"Delete group {name}?", err=True):
+        raise typer.Exit(1)
+    with _session() as session:
+        services.delete_group(session, services.get_group(session, name))
+    out.print(f"group {name}: deleted", highlight=False, markup=False)
 
 
 @group_app.command("add")
