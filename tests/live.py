@@ -30,6 +30,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_listening(process: subprocess.Popen, port: int, seconds: float = 60) -> None:
+    """Until ``process`` (a server started by a test) accepts connections on ``port``; a
+    ``RuntimeError`` with the end of its output if it exits first or never listens."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            output = process.stderr or process.stdout
+            raise RuntimeError(f"server exited: {output.read().decode(errors='replace')[-2000:] if output else ''}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start within {seconds:g} s") from None
+            time.sleep(0.1)
+
+
 @contextmanager
 def live_server(home: Path, *, env: dict[str, str] | None = None, workers: int = 1,
                 port: int | None = None) -> Iterator[str]:
@@ -44,17 +61,7 @@ def live_server(home: Path, *, env: dict[str, str] | None = None, workers: int =
     process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not start within 60 s")
-                time.sleep(0.1)
+        wait_listening(process, port)
         yield base
     finally:
         process.terminate()

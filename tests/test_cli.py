@@ -230,12 +230,9 @@ def test_reindex_writes_a_versions_index_file_again(cli, refdata, tmp_path):
 def test_serve_without_a_base_url_publishes_uris_of_where_it_answers(tmp_path, refdata):
     """``portail serve --port N`` with no PORTAIL_BASE_URL: DCAT URIs name that port (they named
     the default 127.0.0.1:8000, a wrong address for every harvester); a set one is kept."""
-    import socket
-    import time
-
     import httpx
 
-    from tests.live import free_port
+    from tests.live import free_port, wait_listening
 
     home = tmp_path / "home"
     source = refdata / "referentiels" / "cog2026_regions.csv"  # any published dataset has a URI: a small one
@@ -250,15 +247,7 @@ def test_serve_without_a_base_url_publishes_uris_of_where_it_answers(tmp_path, r
         process = subprocess.Popen([str(portail), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, process.stdout.read().decode(errors="replace")
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline
-                    time.sleep(0.1)
+            wait_listening(process, port)
             data = httpx.get(f"http://127.0.0.1:{port}/api/explore/v2.1/catalog/exports/data.json").json()
             expected = configured or f"http://127.0.0.1:{port}"
             assert data["dataset"] and all(d["identifier"].startswith(expected + "/") for d in data["dataset"])

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Published, published_instance
-from tests.live import free_port
+from tests.live import free_port, wait_listening
 
 pytestmark = pytest.mark.slow
 
@@ -31,18 +31,6 @@ def numbers_csv(path: Path) -> Path:
     return path
 
 
-def started(process: subprocess.Popen, port: int) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, process.stdout.read().decode(errors="replace")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-
-
 def test_sigterm_ends_the_server_within_its_grace_while_a_client_stalls(tmp_path):
     home = tmp_path / "home"
     published_instance(home, Published("nombres", numbers_csv(tmp_path / "nombres.csv"))).store.close()
@@ -53,7 +41,7 @@ def test_sigterm_ends_the_server_within_its_grace_while_a_client_stalls(tmp_path
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     client = None
     try:
-        started(process, port)
+        wait_listening(process, port)
         client = socket.create_connection(("127.0.0.1", port))
         client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         client.sendall(b"GET /api/explore/v2.1/catalog/datasets/nombres/exports/json HTTP/1.1\r\n"

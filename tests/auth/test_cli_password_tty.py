@@ -54,10 +54,14 @@ def test_at_a_terminal_the_password_is_prompted_hidden_and_confirmed(tmp_path):
             process.kill()
         os.close(main)
     assert PASSWORD.encode() not in said  # never echoed
+    assert signs_in(home, "alice")
+
+
+def signs_in(home: Path, login: str) -> bool:
     instance = make_instance(home)
     try:
         with instance.session() as s:
-            assert services.authenticate(s, "alice", PASSWORD).ok
+            return services.authenticate(s, login, PASSWORD).ok
     finally:
         instance.store.close()
 
@@ -67,9 +71,4 @@ def test_piped_the_first_line_is_the_password(tmp_path):
     made = subprocess.run([str(PORTAIL), "user", "create", "bob", "--password-stdin"], input=PASSWORD + "\n",
                           env={**os.environ, "PORTAIL_HOME": str(home)}, capture_output=True, text=True, timeout=60)
     assert made.returncode == 0, made.stderr
-    instance = make_instance(home)
-    try:
-        with instance.session() as s:
-            assert services.authenticate(s, "bob", PASSWORD).ok
-    finally:
-        instance.store.close()
+    assert signs_in(home, "bob")

@@ -190,14 +190,24 @@ def user_role(login: str, role: str = typer.Argument(..., help=f"One of {', '.jo
         out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-@user_app.command("delete")
-def user_delete(login: str, yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")):
-    """Delete a user, their keys, sessions and grants (the audit trail keeps their login)."""
-    if not yes and not typer.confirm(f"Delete user {login}?", err=True):
+#: ``--yes`` of the commands that delete.
+YES = typer.Option(False, "--yes", help="Do not ask for confirmation.")
+
+
+def _deleted(kind: str, name: str, yes: bool, remove) -> None:
+    """Ask (unless ``yes``), then ``remove(session)`` in one transaction, then say it."""
+    if not yes and not typer.confirm(f"Delete {kind} {name}?", err=True):
         raise typer.Exit(1)
     with _session() as session:
-        services.delete_user(session, services.get_user(session, login))
-    out.print(f"user {services.normalize_login(login)}: deleted", highlight=False, markup=False)
+        remove(session)
+    out.print(f"{kind} {name}: deleted", highlight=False, markup=False)
+
+
+@user_app.command("delete")
+def user_delete(login: str, yes: bool = YES):
+    """Delete a user, their keys, sessions and grants (the audit trail keeps their login)."""
+    _deleted("user", services.normalize_login(login), yes,
+             lambda session: services.delete_user(session, services.get_user(session, login)))
 
 
 @user_app.command("disable")
@@ -226,13 +236,9 @@ def group_create(name: str, description: Optional[str] = typer.Option(None, "--d
 
 
 @group_app.command("delete")
-def group_delete(name: str, yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")):
+def group_delete(name: str, yes: bool = YES):
     """Delete a group and its grants (its record filters, kept by name, stay until edited)."""
-    if not yes and not typer.confirm(f"Delete group {name}?", err=True):
-        raise typer.Exit(1)
-    with _session() as session:
-        services.delete_group(session, services.get_group(session, name))
-    out.print(f"group {name}: deleted", highlight=False, markup=False)
+    _deleted("group", name, yes, lambda session: services.delete_group(session, services.get_group(session, name)))
 
 
 @group_app.command("add")
