@@ -12,10 +12,9 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, NoReturn, Optional
+from typing import Iterator, Optional
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -25,7 +24,7 @@ from portail.ingest.errors import IngestError
 from portail.ingest.types import ReadOptions
 from portail.operations import (Instance, check_pipeline, created_for_first_load, delete, fetch, is_url, load_file,
                                  open_instance, publish, reindex, reload_source, rollback)
-from portail.terminal import stderr_console, stdout_console
+from portail.terminal import fail, stderr_console, stdout_console
 
 app = typer.Typer(help="Portail open data portal: datasets, versions, server.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Create, load, publish and inspect datasets.", no_args_is_help=True)
@@ -52,19 +51,14 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except IngestError as error:
-        _fail(error.describe())
+        fail(error.describe())
     except CatalogError as error:
-        _fail(error.message)
+        fail(error.message)
     except (StorageFull, OperationalError) as error:
-        _fail(server_fault(error))
+        fail(server_fault(error))
     except OSError as error:
-        _fail(server_fault(error) or (f"{error.filename}: {error.strerror}" if error.filename
+        fail(server_fault(error) or (f"{error.filename}: {error.strerror}" if error.filename
                                       else f"{type(error).__name__}: {error}"))
-
-
-def _fail(message: str) -> NoReturn:
-    console.print(f"[red]Error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 @contextmanager

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
+import typer
 from rich.console import Console
+from rich.markup import escape
 
 #: Wider than any table: a pipe or a file has no width to fit.
 UNBOUNDED = 10_000
@@ -20,3 +23,9 @@ def stdout_console() -> Console:
 def stderr_console() -> Console:
     """Standard error, for messages and refusals (one line each, soft-wrapped by the caller)."""
     return Console(stderr=True)
+
+
+def fail(message: str) -> NoReturn:
+    """A refusal: one red line on standard error, and exit 1 (every command says it so)."""
+    stderr_console().print(f"[red]Error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)

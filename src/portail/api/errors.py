@@ -87,9 +87,9 @@ def _exhausted_response(request: Request, error: ResourceExhausted) -> JSONAnswe
 
 
 def _server_fault_response(request: Request, error: Exception) -> JSONAnswer | None:
-    """The server's own storage refusing a write, said as the server's fault (never a 400, nor
-    an anonymous 500): a full disk is a 507, a read-only store (the catalogue's, mostly) a 503. Whatever failed, the
-    change was not made and the published data is as it was. ``None``: not such a fault."""
+    """The server's own storage refusing, said as the server's fault (never a 400, nor an
+    anonymous 500): a full disk is a 507 (a 503 on a read), a read-only store (the catalogue's,
+    mostly) a 503. Whatever failed, the published data is as it was. ``None``: not such a fault."""
     if (full := storage_full(error)) is not None:
         log.error("storage full on %s %s: %s", request.method, request.url.path, full)
         if request.method in ("GET", "HEAD"):  # a read (an export's temporary file): nothing was to be saved

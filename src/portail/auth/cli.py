@@ -16,10 +16,9 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
-from typing import NoReturn, Optional
+from typing import Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Column, Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -36,7 +35,7 @@ from portail.catalog.services import CatalogError
 from portail.config import Settings, load_settings
 from portail.ingest.errors import StorageFull, read_only, storage_full, written_path
 from portail.operations import open_instance
-from portail.terminal import stderr_console, stdout_console
+from portail.terminal import fail, stderr_console, stdout_console
 
 console = stderr_console()
 out = stdout_console()
@@ -80,12 +79,6 @@ def _catalogue_fault(error: OperationalError) -> str:
         return f"{_catalogue_name()} cannot be written: {cause}; nothing was changed"
     said = str(error.orig).strip().splitlines()
     return f"{_catalogue_name()}: {said[0] if said else type(error.orig).__name__}"
-
-
-def fail(message: str) -> NoReturn:
-    """One red line on standard error, and exit 1."""
-    console.print(f"[red]Error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 @contextmanager
@@ -534,8 +527,7 @@ def audit_list(action: Optional[str] = typer.Option(None, "--action", help="An a
         try:
             return datetime.combine(date.fromisoformat(text), time(), UTC) if text else None
         except ValueError:
-            console.print(f"[red]Error:[/red] not a date: {escape(text)} (YYYY-MM-DD)", highlight=False)
-            raise typer.Exit(1) from None
+            fail(f"not a date: {text} (YYYY-MM-DD)")
 
     with _session() as session:
         if since and until and day(since) >= day(until):
