@@ -26,6 +26,7 @@ from portail.ingest.types import ReadOptions
 from portail.operations import (Instance, attach, check_pipeline, created_for_first_load, delete, detach, fetch,
                                 load_file, publish, reindex, rollback)
 from portail.schema import FieldType
+from portail.store.duckdb_store import remove_leftover
 
 
 def require_manager(request: Request) -> None:
@@ -220,10 +221,8 @@ def sweep_stale_uploads(folder: Path, now: float | None = None) -> None:
             stale = now - entry.lstat().st_mtime > STALE_UPLOAD_SECONDS
         except FileNotFoundError:
             continue
-        if stale and entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        elif stale:
-            entry.unlink(missing_ok=True)
+        if stale:
+            remove_leftover(entry)
 
 
 def _save_upload(instance: Instance, upload: UploadFile) -> Path:
