@@ -74,8 +74,9 @@ def server_fault(error: BaseException) -> str | None:
 def _catalogue_fault(error: OperationalError) -> str:
     """The catalogue's driver refusing: a full disk or a read-only store named so, anything else
     in the driver's own words (its first line: never the SQL, nor a traceback)."""
-    if storage_full(error) or read_only(error):
-        cause = "the disk is full" if storage_full(error) else "it is read-only"
+    full = storage_full(error)
+    if full or read_only(error):
+        cause = "the disk is full" if full else "it is read-only"
         return f"{_catalogue_name()} cannot be written: {cause}; nothing was changed"
     said = str(error.orig).strip().splitlines()
     return f"{_catalogue_name()}: {said[0] if said else type(error.orig).__name__}"
