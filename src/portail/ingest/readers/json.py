@@ -202,18 +202,16 @@ def _check_records(path: Path, layout: Layout, labels: list[str]) -> None:
 
 def _second_spelling(path: Path, layout: Layout, objects: str, keys: list[str]) -> int:
     """The number of the first record that holds a second spelling of ``keys`` (on the refusal
-    path only: one more pass over the file's objects)."""
-    firsts = []
+    path only: one more pass over the file's objects, for every spelling at once)."""
+    firsts = ", ".join("min(n) FILTER (WHERE list_contains(json_keys(json), ?))" for _ in keys)
     try:
         with duckdb.connect() as con:
-            for key in keys:
-                [(first,)] = con.execute(
-                    "SELECT min(n) FROM (SELECT row_number() OVER () AS n, json FROM " + objects + ") "
-                    "WHERE json_type(json) = 'OBJECT' AND list_contains(json_keys(json), ?)", [key]).fetchall()
-                firsts.append(first)
+            [found] = con.execute(
+                f"SELECT {firsts} FROM (SELECT row_number() OVER () AS n, json FROM {objects}) "
+                "WHERE json_type(json) = 'OBJECT'", keys).fetchall()
     except duckdb.Error as error:
         raise _diagnose(path, layout, error) from None
-    return sorted(firsts)[1]
+    return sorted(found)[1]
 
 
 def _line_of(path: Path, record: int) -> int:
