@@ -165,6 +165,7 @@ def test_demo_without_reference_files_generates_one(cli, tmp_path):
     assert "equipements-demo: 5,000 records" in output
     row = next(line for line in cli("dataset", "show", "equipements-demo").output.splitlines() if "montant" in line)
     assert "Montant" in row and "double" in row and "unit=€, decimals=2" in row  # the pages write 1 234,50 €
+    assert "equipements-demo: version 2 published: 5,000 records" in cli("dataset", "reload", "equipements-demo").output
 
 
 def test_installed_entry_point(tmp_path):

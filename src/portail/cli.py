@@ -22,8 +22,8 @@ from portail.catalog import services
 from portail.catalog.services import CatalogError
 from portail.ingest.errors import IngestError
 from portail.ingest.types import ReadOptions
-from portail.operations import (Instance, check_pipeline, created_for_first_load, delete, fetch, is_url, load_file,
-                                 open_instance, publish, reindex, reload_source, rollback)
+from portail.operations import (Instance, LoadResult, check_pipeline, created_for_first_load, delete, fetch, is_url,
+                                 load_file, open_instance, publish, reindex, reload, rollback)
 from portail.terminal import fail, stderr_console, stdout_console
 
 app = typer.Typer(help="Portail open data portal: datasets, versions, server.", no_args_is_help=True)
@@ -81,17 +81,21 @@ def _progress_bar(label: str) -> Iterator:
 
 
 def _load(instance: Instance, slug: str, source: str, options: ReadOptions, publish_now: bool,
-          allow_empty: bool = False, reread: bool = False) -> None:
+          allow_empty: bool = False) -> None:
     if not is_url(source):  # kept absolute: `dataset reload` runs from any folder
         source = str(Path(source).resolve())
     path = fetch(instance, source) if is_url(source) else Path(source)
     try:
         with _progress_bar(slug) as progress:
             result = load_file(instance, slug, path, options=options, publish=publish_now, progress=progress,
-                               source=source, allow_empty=allow_empty, reread=reread)
+                               source=source, allow_empty=allow_empty)
     finally:
         if is_url(source):
             path.unlink(missing_ok=True)
+    _say_loaded(slug, result)
+
+
+def _say_loaded(slug: str, result: LoadResult) -> None:
     report = result.report
     rate = report.rows / report.seconds if report.seconds else 0
     state = "published" if result.published else "ready (not published: run `portail dataset publish`)"
@@ -184,8 +188,9 @@ def dataset_reload(slug: str, publish_now: bool = typer.Option(True, "--publish/
     loaded. To load another file, use `portail dataset ingest`."""
     instance = _instance()
     with _errors():
-        source = reload_source(instance, slug)
-        _load(instance, slug, source, ReadOptions(), publish_now, allow_empty, reread=True)
+        with _progress_bar(slug) as progress:
+            result = reload(instance, slug, publish=publish_now, allow_empty=allow_empty, progress=progress)
+        _say_loaded(slug, result)
 
 
 @dataset_app.command("publish")

@@ -164,7 +164,7 @@ def load_demo(instance: Instance, refdata: Path) -> Iterator[str]:
             yield f"{entry.slug}: skipped, {path} not found"
             continue
         try:
-            result = load_file(instance, entry.slug, path, publish=True, source=path.name)
+            result = load_file(instance, entry.slug, path, publish=True, source=str(path.resolve()))  # reloadable
             yield f"{entry.slug}: {result.report.rows:,} records"
         except IngestError as error:
             yield f"{entry.slug}: not loaded: {error.describe()}"

@@ -107,6 +107,7 @@ class Reread:
     source: str | None
     options: dict[str, Any]
     label: str
+    version: int | None  # the load's version, whose kept source (an upload) a reload reads
 
 
 def reread_of(dataset: Dataset) -> Reread:
@@ -117,8 +118,9 @@ def reread_of(dataset: Dataset) -> Reread:
     afresh, as at a first load."""
     served = dataset.current
     if served is not None and served.source_name:
-        return Reread(served.source_name, served.read_options or {}, f"version {served.number}")
-    return Reread(dataset.source, dataset.read_options or {}, "its last load")
+        return Reread(served.source_name, served.read_options or {}, f"version {served.number}", served.number)
+    ready = [v.number for v in dataset.versions if v.status == "ready"]  # the last load is the newest made ready
+    return Reread(dataset.source, dataset.read_options or {}, "its last load", max(ready, default=None))
 
 
 def read_options(dataset: Dataset, overrides: ReadOptions | None, settings: Settings, *,
@@ -161,10 +163,12 @@ def readable_file(path: Path) -> Path:
 
 def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions | None = None, publish: bool = False,
               progress: Progress | None = None, source: str | None = None, allow_empty: bool = False,
-              reread: bool = False) -> LoadResult:
+              reread: bool = False, keep_source: bool = False) -> LoadResult:
     """Build a new version of a dataset from a file; publish it if asked. ``reread``: the file is
     the source of the version being served read again (a reload, ``reread_of``), read with the
-    options that version was read with.
+    options that version was read with. ``keep_source``: the file is moved into the store as the
+    version's source (an upload, which nothing else keeps), for reloads; a kept source read again
+    is kept for the new version too, so a reload's version is as reloadable as the one it read.
 
     On any failure the version is marked failed with its reason, its file goes, and nothing
     published changes; what a killed load left (its version still building, its file) goes at
@@ -174,6 +178,9 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
     how to publish it.
     """
     path = readable_file(path)
+    kept_again = reread and instance.store.holds_source(path)
+    if kept_again:  # recorded under its name, as at its upload: never the store's path
+        source = path.name
     if path.stat().st_size > instance.settings.max_upload_bytes:
         raise IngestError(f"the file is larger than the {instance.settings.max_upload_bytes:,} bytes allowed",
                           source=path.name)
@@ -196,6 +203,8 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
             raw = open_source(path, opts)
             result = build_version(instance.store, uid, number, raw, overrides=overrides, timezone=timezone,
                                    progress=progress, pipeline=pipeline, locate=lambda ref: published_location(instance, ref))
+            if keep_source or kept_again:
+                instance.store.keep_source(uid, number, path, move=not kept_again)
         except IngestError as error:
             _fail_version(instance, uid, number, error.describe(), {"error": error.to_dict()})
             raise
@@ -390,17 +399,38 @@ def published_location(instance: Instance, ref: str) -> str:
 
 def reload_source(instance: Instance, ref: str) -> str:
     """The file or URL a reload reads (``reread_of``): that of the version being served (after a
-    rollback, the one rolled back to, not the newest loaded), else the last one loaded. A source that cannot
-    be read again (an upload, a derived table) is a ``CatalogError`` that says so."""
+    rollback, the one rolled back to, not the newest loaded), else the last one loaded; for an
+    upload, the copy the store keeps (``DuckDBStore.keep_source``). A source that cannot be read
+    again (an upload made before sources were kept, a derived table) is a ``CatalogError`` that
+    says so."""
     with instance.session() as session:
-        reread = reread_of(services.get_dataset(session, ref))
+        dataset = services.get_dataset(session, ref)
+        reread, uid = reread_of(dataset), dataset.uid
     source, label = reread.source, reread.label
     if not source:
         raise services.CatalogError(f"Dataset {ref!r} has no source to reload")
-    if not is_url(source) and not Path(source).is_absolute():
+    if is_url(source) or Path(source).is_absolute():
+        return source
+    kept = instance.store.kept_source(uid, reread.version) if reread.version is not None else None
+    if kept is None:
         raise services.CatalogError(f"Dataset {ref!r}: {label} was loaded from {source!r}, which cannot be read again; "
                                     "load a file with `portail dataset ingest`")
-    return source
+    return str(kept)
+
+
+def reload(instance: Instance, ref: str, *, publish: bool = True, allow_empty: bool = False,
+           progress: Progress | None = None) -> LoadResult:
+    """Load the source of the version being served again (``reload_source``), with the options it
+    was read with, the field overrides and the pipeline of now: how a change of either reaches
+    the records. A URL is fetched again."""
+    source = reload_source(instance, ref)
+    path = fetch(instance, source) if is_url(source) else Path(source)
+    try:
+        return load_file(instance, ref, path, publish=publish, progress=progress, source=source,
+                         allow_empty=allow_empty, reread=True)
+    finally:
+        if is_url(source):
+            path.unlink(missing_ok=True)
 
 
 def check_pipeline(instance: Instance, ref: str, steps: Any) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from portail.catalog.models import Dataset
 from portail.ingest.types import ReadOptions
 from portail.operations import (Instance, attach, check_pipeline, created_for_first_load, delete, detach, fetch,
                                 load_file, publish, reindex, rollback)
+from portail.operations import LoadResult, reload as reload_dataset
 from portail.schema import FieldType
 from portail.store.duckdb_store import remove_leftover
 
@@ -141,6 +142,12 @@ class PublishChoice(VersionChoice):
     allow_empty: bool = False  # serve a version of 0 records over one that has records
 
 
+class ReloadChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    publish: bool = True  # as `portail dataset reload`
+    allow_empty: bool = False  # publish a version of 0 records over one that has records
+
+
 class SourceUrl(Storable):
     url: str
     publish: bool = False
@@ -153,6 +160,12 @@ def version_json(v) -> dict[str, Any]:
             "records_count": v.row_count,
             "size_bytes": v.size_bytes, "created_at": v.created_at.isoformat(),
             "finished_at": v.finished_at.isoformat() if v.finished_at else None, "error": v.error, "report": v.report}
+
+
+def loaded_json(result: LoadResult) -> dict[str, Any]:
+    """The answer to a load (upload, URL, reload)."""
+    return {"dataset_id": result.slug, "version": result.version, "published": result.published,
+            "report": result.report.to_dict()}
 
 
 def management_json(d: Dataset) -> dict[str, Any]:
@@ -312,14 +325,20 @@ def management_router() -> APIRouter:
         path = _save_upload(instance, file)
         try:
             options = ReadOptions(format=format, encoding=encoding, delimiter=delimiter, sheet=sheet)
-            # the name it was saved under, never a path: a reload cannot read an upload again,
-            # and a name sent as "/etc/…" made `dataset reload` publish that server file
+            # recorded under the name it was saved under, never a path (a name sent as "/etc/…"
+            # made `dataset reload` publish that server file); the store keeps the file for reloads
             result = load_file(instance, ref, path, options=options, publish=publish_now, source=path.name,
-                               allow_empty=allow_empty)
+                               allow_empty=allow_empty, keep_source=True)
         finally:
             shutil.rmtree(path.parent, ignore_errors=True)  # the upload's own folder
-        return {"dataset_id": result.slug, "version": result.version, "published": result.published,
-                "report": result.report.to_dict()}
+        return loaded_json(result)
+
+    @router.post("/datasets/{ref}/reload", summary="Load the source of the version served again (a new version)")
+    def do_reload(request: Request, ref: str, body: ReloadChoice | None = None):
+        """As `portail dataset reload`: the file, upload or URL of the version being served, read
+        with the same options, through the field overrides and the pipeline of now."""
+        body = body or ReloadChoice()
+        return loaded_json(reload_dataset(inst(request), ref, publish=body.publish, allow_empty=body.allow_empty))
 
     @router.post("/datasets/{ref}/data/url", summary="Load a URL as a new version")
     def load_url(request: Request, ref: str, body: SourceUrl):
@@ -329,8 +348,7 @@ def management_router() -> APIRouter:
             result = load_file(instance, ref, path, publish=body.publish, source=body.url, allow_empty=body.allow_empty)
         finally:
             path.unlink(missing_ok=True)
-        return {"dataset_id": result.slug, "version": result.version, "published": result.published,
-                "report": result.report.to_dict()}
+        return loaded_json(result)
 
     @router.get("/datasets/{ref}/versions", summary="Version history")
     def versions(request: Request, ref: str):

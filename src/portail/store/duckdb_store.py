@@ -5,7 +5,8 @@ Layout: ``<root>/<dataset_uid>/v<number>.duckdb``. A version is written under a
 renamed into place: a reader never sees a half-written file, and a killed build leaves only a
 ``.building`` file that the next build sweeps away. Data derived from a version (a
 reference's geo index, its index and page files) lives beside it as ``v<number>.duckdb.<kind>``
-and goes with it. The catalogue names a version by its path relative to ``<root>``, so a home
+and goes with it; so does the file it was loaded from when nothing else keeps it (an upload), in
+the folder ``v<number>.duckdb.source``, for reloads. The catalogue names a version by its path relative to ``<root>``, so a home
 can move (``catalog.models.StoreLocation``); this store is handed absolute paths.
 Which version is *current* is not decided here: the catalogue holds that pointer (one
 transactional source of truth, shared by every API node), so publishing and rolling back never
@@ -60,6 +61,8 @@ _UID = re.compile(r"^[A-Za-z0-9_\-]+$")
 #: A version's file (``v000002.duckdb``) or one derived from it (``….index``, ``….pages``…); not a
 #: build's leftover (``….building``, which ``_sweep`` removes).
 _VERSION_FILE = re.compile(r"^(v(\d+)\.duckdb)(?!.*\.building)(?:\..+)?$")
+#: The suffix of the folder beside a version's file holding its kept source (``keep_source``).
+SOURCE_FOLDER = ".source"
 log = logging.getLogger(__name__)
 
 
@@ -211,13 +214,16 @@ class DuckDBStore:
         ready, with their files. The caller holds the dataset's lock and has had the catalogue
         mark dead builds failed: on nodes sharing the home, a file goes only when the shared
         catalogue says its version failed, was pruned or does not exist, and no counted version
-        names it. Only files go: anything else at such a name was not written by a build.
+        names it. Only files and kept-source folders go: anything else at such a name was not
+        written by a build.
         Returns the versions whose files were removed."""
         used = {Path(location).resolve() for location in counted.values() if location}
         stray: dict[str, list[Path]] = {}
         for path in self.dataset_dir(uid).glob("v*.duckdb*"):
             match = _VERSION_FILE.match(path.name)
-            if match is None or not path.is_file() or int(match[2]) in counted:
+            if match is None or int(match[2]) in counted:
+                continue
+            if not (path.is_file() or (path.is_dir() and path.name == match[1] + SOURCE_FOLDER)):
                 continue
             version = path.with_name(match[1])
             if version.resolve() not in used:
@@ -225,7 +231,7 @@ class DuckDBStore:
         for location, paths in sorted(stray.items()):
             self._detach(location)
             for path in paths:
-                path.unlink(missing_ok=True)
+                remove_leftover(path)
         return sorted(stray)
 
     def begin_version(self, uid: str, number: int, spatial: bool = True) -> VersionBuild:
@@ -276,7 +282,52 @@ class DuckDBStore:
         path = Path(location)
         path.unlink(missing_ok=True)
         for derived in path.parent.glob(path.name + ".*"):
-            derived.unlink(missing_ok=True)
+            remove_leftover(derived)  # a file, or the folder of its kept source
+
+    def source_folder(self, uid: str, number: int) -> Path:
+        """Where a version's kept source lives (``keep_source``): beside its file, going with it."""
+        return self.version_path(uid, number).with_name(f"v{number:06d}.duckdb{SOURCE_FOLDER}")
+
+    def keep_source(self, uid: str, number: int, path: Path, *, move: bool) -> Path:
+        """Keep ``path``, the file version ``number`` was loaded from, for reloads: an upload is
+        deleted after its load, so without this a dataset uploaded through the API could never be
+        reloaded (to apply a field override or a pipeline changed since). ``move`` (an upload,
+        which nothing else needs) moves it; otherwise (the kept source of an earlier version, read
+        again) it is hard-linked, so versions sharing one file cost its size once, or copied
+        across file systems. Written under a ``.building`` name then renamed: a killed load leaves
+        nothing the next build does not sweep. The caller holds the dataset's lock."""
+        final = self.source_folder(uid, number)
+        building = final.with_name(final.name + ".building")
+        remove_leftover(building)
+        building.mkdir(parents=True)
+        target = building / path.name
+        try:
+            if move:
+                shutil.move(path, target)
+            else:
+                try:
+                    os.link(path, target)
+                except OSError:  # another file system, or one without hard links
+                    shutil.copyfile(path, target)
+            remove_leftover(final)  # a stray of a version numbered alike, whose catalogue entry is gone
+            os.replace(building, final)
+        except BaseException:
+            remove_leftover(building)
+            raise
+        fsync_path(final.parent)
+        return final / path.name
+
+    def kept_source(self, uid: str, number: int) -> Path | None:
+        """The source kept for version ``number`` (``keep_source``), if any."""
+        folder = self.source_folder(uid, number)
+        files = [entry for entry in folder.iterdir() if entry.is_file()] if folder.is_dir() else []
+        return files[0] if len(files) == 1 else None
+
+    def holds_source(self, path: Path) -> bool:
+        """Whether ``path`` is a source this store keeps (``keep_source``), which a reload reads."""
+        folder = Path(path).absolute().parent
+        return (folder.name.endswith(".duckdb" + SOURCE_FOLDER) and _UID.match(folder.parent.name) is not None
+                and folder.parent.parent == self.root)
 
     def build_indexes(self, location: str, text_fields: Sequence[str], single_valued: Sequence[str],
                       page_columns: Sequence[exp.Expression] = ()) -> None:
