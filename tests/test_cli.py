@@ -162,6 +162,7 @@ def test_demo_loads_and_is_idempotent(cli, refdata, hub_template, tmp_path):
 
 def test_demo_without_reference_files_generates_one(cli, tmp_path):
     output = cli("demo", "--refdata", str(tmp_path / "missing")).output
+    assert f"reference files not found at {tmp_path / 'missing'} (--refdata): loading a generated sample" in output
     assert "equipements-demo: 5,000 records" in output
     row = next(line for line in cli("dataset", "show", "equipements-demo").output.splitlines() if "montant" in line)
     assert "Montant" in row and "double" in row and "unit=€, decimals=2" in row  # the pages write 1 234,50 €

@@ -136,7 +136,8 @@ def load_demo(instance: Instance, refdata: Path) -> Iterator[str]:
     entries = DEMO if refdata.is_dir() else []
     if entries:
         yield from _reference_hub(instance, refdata)
-    if not entries:
+    if not entries:  # said: a mistyped --refdata silently served made-up data
+        yield (f"reference files not found at {refdata.resolve()} (--refdata): loading a generated sample instead")
         sample = generate_sample(instance.settings.home / "demo-equipements.csv")
         entries = [DemoDataset("equipements-demo", "Équipements publics (données générées)", str(sample),
                                themes=("Démo",), description="Jeu de données généré pour la démonstration.",
