@@ -10,6 +10,7 @@ import pytest
 
 from portail.ingest import infer
 from portail.ingest.errors import IngestError
+from portail.ingest.readers import json as json_reader
 from tests.ingest.test_csv import load, rows, types, write
 
 
@@ -41,11 +42,22 @@ def test_a_date_in_a_datetime_column_is_a_local_midnight(instance, tmp_path):
     ("l.jsonl", '{"a": 1}\n\n{"b": 2}\n{"A": 3, "b": 4}\n', "line 4: keys 'A' and 'a' differ only by case"),
     ("l.json", '[{"a": 1}, {"b": 2}, {"b": 3, "A": 4}]', "element 3 of the array: keys 'A' and 'a' differ only by case"),
     ("w.json", '{"marches": [{"a": 1, "A": 2}]}', "keys differing only by case ('A'"),
+    # renamed twice: ``AB`` beside ``ab`` and ``ab_1`` is ``AB_1_1``, whose first base is spelled once
+    ("r.jsonl", '{"ab": 1}\n{"ab_1": 2}\n{"AB": 3}\n', "line 3: keys 'AB' and 'ab' differ only by case"),
+    ("r.json", '[{"ab": 1}, {"ab_1": 2}, {"AB": 3}]', "element 3 of the array: keys 'AB' and 'ab' differ only by case"),
 ])
 def test_keys_differing_only_by_case_are_refused_never_read_as_nulls(instance, tmp_path, name, body, said):
     with pytest.raises(IngestError) as refused:
         load(instance, write(tmp_path / name, body))
     assert str(refused.value).startswith(f"{name}, {said}" if said.startswith("line") else f"{name}: {said}")
+
+
+def test_a_spelling_no_record_holds_names_no_record(tmp_path):
+    """The record of a second spelling is looked up only to name it: none found (a key's first
+    record is NULL) is a refusal without a record, never a crash."""
+    path = write(tmp_path / "s.jsonl", '{"a": 1}\n{"b": 2}\n')
+    objects = f"read_json_objects({json_reader.sql_literal(str(path))}, format='newline_delimited')"
+    assert json_reader._second_spelling(path, json_reader.Layout("newline_delimited"), objects, ["A", "a"]) is None
 
 
 def test_a_key_named_as_a_renamed_one_still_loads(instance, tmp_path):

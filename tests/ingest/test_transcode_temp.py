@@ -4,6 +4,8 @@ data disk, swept there after a killed load), not the system's: a killed load lef
 
 from __future__ import annotations
 
+import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from portail.catalog import services
 from portail.ingest.errors import IngestError
+from portail.ingest.readers.csv import transcode_to_utf8
 from portail.ingest.types import ReadOptions
 from portail.operations import load_file
 
@@ -64,3 +67,16 @@ def test_copy_that_cannot_be_written_names_the_file(instance, tmp_path):
         load_file(instance, "ds", cp1252_csv(tmp_path / "latin.csv"))
     assert str(refused.value).startswith("latin.csv: its UTF-8 copy could not be written in ")
     assert str(instance.settings.tmp_dir) in str(refused.value)
+
+
+def test_copy_and_the_folder_made_for_it_are_its_owners_alone(tmp_path):
+    """The copy holds the upload's data (a restricted dataset's too): under the usual umask, 022,
+    a plain ``open`` made it 0644 in a 0755 folder, readable by every local user."""
+    previous = os.umask(0o022)
+    try:
+        copy = transcode_to_utf8(cp1252_csv(tmp_path / "latin.csv"), "cp1252", tmp_path / "home" / "tmp")
+    finally:
+        os.umask(previous)
+    assert copy.read_text(encoding="utf-8").startswith("commune;libellé\n")
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert stat.S_IMODE(copy.parent.stat().st_mode) == 0o700

@@ -116,3 +116,22 @@ def test_build_sweeps_what_dead_processes_of_this_host_left(instance, tmp_path):
     load_file(instance, "ds", path, publish=True)
     assert sorted(p.name for p in tmp.iterdir() if p.name != f"reader-{os.getpid()}") == sorted([alive, elsewhere,
                                                                                                   young])
+
+
+def test_the_spill_folders_are_their_owners_alone(tmp_path):
+    """Spilled blocks hold records, a restricted dataset's too: under a umask of 022 the tmp
+    folder and a build's spill folder were readable by every local user."""
+    from portail.store.duckdb_store import close_build
+
+    previous = os.umask(0o022)
+    try:
+        instance = make_instance(tmp_path / "home")
+        con, spill = instance.store._build_connection(spatial=False)
+        try:
+            modes = {path.name: path.stat().st_mode & 0o777 for path in (instance.store.tmp_dir, spill)}
+        finally:
+            close_build(con, spill)
+            instance.store.close()
+    finally:
+        os.umask(previous)
+    assert modes == {instance.store.tmp_dir.name: 0o700, spill.name: 0o700}

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -100,10 +103,8 @@ def open_catalog(url: str, store_root: Path | None = None, home: Path | None = N
     (``DuckDBStore.root``): version locations under it are kept relative to it; ``home``, the
     instance's home, likewise for attachments. Without them (catalogue-only tools and tests),
     paths are read and written as they are."""
-    if url.startswith("sqlite:///") and "?" not in url and url != "sqlite:///:memory:":  # a plain file
-        _create_private(Path(url.removeprefix("sqlite:///")))
-    elif url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///").split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
+    if (file := _sqlite_file(url)) is not None:
+        _create_private(file)
     engine = make_engine(url)
     if store_root is not None:
         setattr(engine.dialect, STORE_ROOT, os.path.abspath(store_root))
@@ -113,6 +114,19 @@ def open_catalog(url: str, store_root: Path | None = None, home: Path | None = N
     factory = sessionmaker(engine, expire_on_commit=False)
     generation.watch(factory)
     return factory
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite catalogue's URL, however written (a driver named, ``sqlite+pysqlite``;
+    options after a ``?``; a ``file:`` URI), or None: another backend, or a database in memory.
+    Read by SQLAlchemy's own parser: a prefix test let such URLs create their file 0644."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.query.get("mode") == "memory":
+        return None
+    database = parsed.database or ""
+    if database.startswith("file:"):  # a URI filename (``uri=true``, its options in ``query``)
+        database = unquote(re.sub(r"^//[^/]*", "", database.removeprefix("file:")))
+    return Path(database) if database not in ("", ":memory:") else None
 
 
 def _create_private(path: Path) -> None:

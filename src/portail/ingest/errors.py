@@ -5,6 +5,7 @@ so that neither blames the client."""
 from __future__ import annotations
 
 import errno
+import os
 import re
 
 
@@ -63,15 +64,19 @@ def _chain(error: BaseException | None) -> list[BaseException]:
     return seen
 
 
-def _says(error: BaseException | None, errnos: tuple[int, ...], texts: tuple[str, ...]) -> BaseException | None:
+def _says(error: BaseException | None, errnos: tuple[int, ...], texts: tuple[str, ...],
+          names: tuple[str, ...] = ()) -> BaseException | None:
     """The error of the chain saying so: by its errno, or by the words of an error the server's
     own layers wrote (the engine's I/O errors, the catalogue driver's), outside its quoted
-    names. Never by words anywhere in any message: a malformed line's error echoes the line, a
-    file's name is the client's, and "No space left on device.csv" made a refused file a 507."""
-    for each in _chain(error):
+    names and the names of the files involved. Never by words anywhere in any message: a
+    malformed line's error echoes the line, a file's name is the client's, and "No space left
+    on device.csv" made a refused file a 507."""
+    chain = _chain(error)
+    involved = _involved(chain, names)
+    for each in chain:
         if isinstance(each, OSError) and each.errno in errnos:
             return each
-        if _server_worded(each) and any(t in _unquoted(str(each)) for t in texts):
+        if _server_worded(each) and any(t in _unnamed(_unquoted(str(each)), involved, texts) for t in texts):
             return each
     return None
 
@@ -79,6 +84,33 @@ def _says(error: BaseException | None, errnos: tuple[int, ...], texts: tuple[str
 def _unquoted(message: str) -> str:
     """A message without its double-quoted names (the engine quotes file names, the client's)."""
     return " ".join(message.split('"')[::2]).lower()
+
+
+def _involved(chain: list[BaseException], names: tuple[str, ...]) -> set[str]:
+    """The files an error may name, in the forms a message writes them (the path as given, its
+    file name): those the caller knows (the source read) and those the chain names (an
+    ``IngestError``'s source, an ``OSError``'s files). The engine names a file unquoted in some
+    errors ("Input is not a GZIP stream: …/No space left on device.csv.gz")."""
+    found = [*names]
+    for each in chain:
+        if isinstance(each, IngestError):
+            found.append(each.source)
+        elif isinstance(each, OSError):
+            found += [each.filename, each.filename2]
+    forms: set[str] = set()
+    for name in filter(None, found):
+        name = os.fsdecode(name).lower()
+        forms |= {name, os.path.basename(name)}
+    return forms - {""}
+
+
+def _unnamed(message: str, names: set[str], texts: tuple[str, ...]) -> str:
+    """A (lower-case) message without the names holding any of ``texts``, longest first: only
+    such a name can pass for the words, and one shorter ("device"), cut out, could cut the
+    real words."""
+    for name in sorted((n for n in names if any(t in n for t in texts)), key=len, reverse=True):
+        message = message.replace(name, " ")
+    return message
 
 
 def _server_worded(error: BaseException) -> bool:
@@ -93,14 +125,16 @@ def _server_worded(error: BaseException) -> bool:
         and type(error).__name__ in ("OperationalError", "DiskFull", "ReadOnlySqlTransaction")
 
 
-def storage_full(error: BaseException | None) -> BaseException | None:
-    """The error of this chain saying the server's disk is full, if one does."""
-    return _says(error, (errno.ENOSPC, errno.EDQUOT), _FULL)
+def storage_full(error: BaseException | None, *names: str) -> BaseException | None:
+    """The error of this chain saying the server's disk is full, if one does; ``names``: the
+    files involved (the source read), whose names are never taken for the words."""
+    return _says(error, (errno.ENOSPC, errno.EDQUOT), _FULL, names)
 
 
-def read_only(error: BaseException | None) -> BaseException | None:
-    """The error of this chain saying the server's storage refuses every write, if one does."""
-    return _says(error, (errno.EROFS,), _READ_ONLY)
+def read_only(error: BaseException | None, *names: str) -> BaseException | None:
+    """The error of this chain saying the server's storage refuses every write, if one does;
+    ``names`` as for :func:`storage_full`."""
+    return _says(error, (errno.EROFS,), _READ_ONLY, names)
 
 
 def written_path(error: BaseException) -> str | None:

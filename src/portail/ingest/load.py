@@ -237,25 +237,26 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         return BuildResult(info, fields, report)
     except IngestError as error:
         build.abort()
-        _refuse_full_disk(error)
+        _refuse_full_disk(error, raw.source)
         raise
     except duckdb.Error as error:
         build.abort()
-        _refuse_full_disk(error)
+        _refuse_full_disk(error, raw.source)
         if raw.diagnose is not None:
             raise raw.diagnose(error) from None
         raise IngestError(f"could not read the data: {str(error).splitlines()[0][:300]}", source=raw.source) from None
     except Exception as error:
         build.abort()
-        _refuse_full_disk(error)
+        _refuse_full_disk(error, raw.source)
         raise IngestError(f"could not build the version: {str(error).splitlines()[0][:300]}", source=raw.source) from error
 
 
-def _refuse_full_disk(error: BaseException) -> None:
+def _refuse_full_disk(error: BaseException, source: str) -> None:
     """A full disk met while staging or writing is the server's fault: ``StorageFull``, not the
     ``IngestError`` blaming the file (a 400) that the engine's error would become; a reader's
-    diagnosis (raised ``from None``) still holds the engine's error as its context."""
-    full = storage_full(error)
+    diagnosis (raised ``from None``) still holds the engine's error as its context. The file
+    read (``source``) is named unquoted by some engine errors: its name is never the words."""
+    full = storage_full(error, source)
     if full is not None:
         raise StorageFull(written_path(full)) from error
 

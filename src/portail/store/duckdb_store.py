@@ -258,10 +258,10 @@ class DuckDBStore:
         alike in every database (``duckdb_temp_storage_S128K-0.tmp``): two builds spilling into
         one folder, in two processes or two threads, overwrote each other's blocks (a loader
         crashed, another's index build failed). What killed builds left is swept first."""
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # spilled records: its owner's alone
         sweep_scratch(self.tmp_dir)
         spill = self.tmp_dir / scratch_name("build")
-        spill.mkdir()
+        spill.mkdir(mode=0o700)
         try:
             con = connect(memory_limit=self.memory_limit, threads=self.threads, temp_directory=str(spill),
                           spatial=spatial)

@@ -33,6 +33,7 @@ import codecs
 import csv
 import errno
 import io
+import os
 import re
 import tempfile
 from itertools import islice
@@ -146,8 +147,8 @@ def transcode_to_utf8(path: Path, encoding: str, directory: Path | None) -> Path
     folder = Path(directory) if directory else Path(tempfile.gettempdir())
     target = folder / scratch_name("utf8", ".csv")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(path, encoding=encoding, newline="") as src, open(target, "x", encoding="utf-8", newline="") as dst:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(path, encoding=encoding, newline="") as src, _private_file(target) as dst:
             while chunk := src.read(CHUNK):
                 dst.write(chunk)
     except BaseException as error:
@@ -157,6 +158,13 @@ def transcode_to_utf8(path: Path, encoding: str, directory: Path | None) -> Path
             raise _not_copied(folder, error, path.name) from None
         raise
     return target
+
+
+def _private_file(target: Path) -> io.TextIOWrapper:
+    """A new UTF-8 text file only its owner reads: the copy holds an upload's data, a restricted
+    dataset's included, and the tmp folder is often readable by every local user (``open``'s
+    0644 let them read it)."""
+    return os.fdopen(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "w", encoding="utf-8", newline="")
 
 
 def _not_copied(folder: Path, error: OSError, source: str) -> IngestError:

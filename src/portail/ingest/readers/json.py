@@ -191,18 +191,35 @@ def _check_records(path: Path, layout: Layout, labels: list[str]) -> None:
                           source=path.name)
     if others:
         raise _jsonl_error(path) or IngestError("a line is not a JSON object", source=path.name)
-    for label, base in suspects.items():
+    for label in suspects:
         if label not in found:
-            keys = sorted({key for key in found if key.lower() == base})
-            record = _second_spelling(path, layout, objects, keys)
+            keys = _spellings(label, found)
+            record = _second_spelling(path, layout, objects, keys) if keys else None
+            if record is None:
+                refuse_case_clash(path.name, keys or [label])
             if layout.format == "array":
                 refuse_case_clash(path.name, keys, f"element {record} of the array")
             refuse_case_clash(path.name, keys, line=_line_of(path, record))
 
 
-def _second_spelling(path: Path, layout: Layout, objects: str, keys: list[str]) -> int:
+def _spellings(label: str, found: set[str]) -> list[str]:
+    """The keys of the records that DuckDB renamed ``label``: those spelling one name in more
+    than one case. Its suffixes go one at a time, as DuckDB adds one per clash: ``AB`` beside
+    ``ab`` and ``ab_1`` is ``AB_1_1``, whose first base, ``AB_1``, is spelled once. Empty when
+    no base is spelled twice (the refusal then names the label alone)."""
+    base = label
+    while match := re.fullmatch(r"(.+)_[0-9]+", base):
+        base = match.group(1)
+        keys = sorted({key for key in found if key.lower() == base.lower()})
+        if len(keys) > 1:
+            return keys
+    return []
+
+
+def _second_spelling(path: Path, layout: Layout, objects: str, keys: list[str]) -> int | None:
     """The number of the first record that holds a second spelling of ``keys`` (on the refusal
-    path only: one more pass over the file's objects, for every spelling at once)."""
+    path only: one more pass over the file's objects, for every spelling at once); None when
+    the records do not show two (a spelling no record holds as such: its first is NULL)."""
     firsts = ", ".join("min(n) FILTER (WHERE list_contains(json_keys(json), ?))" for _ in keys)
     try:
         with duckdb.connect() as con:
@@ -211,7 +228,8 @@ def _second_spelling(path: Path, layout: Layout, objects: str, keys: list[str]) 
                 "WHERE json_type(json) = 'OBJECT'", keys).fetchall()
     except duckdb.Error as error:
         raise _diagnose(path, layout, error) from None
-    return sorted(found)[1]
+    records = sorted(n for n in found if n is not None)
+    return records[1] if len(records) > 1 else None
 
 
 def _line_of(path: Path, record: int) -> int:
