@@ -114,7 +114,7 @@ def test_build_sweeps_what_dead_processes_of_this_host_left(instance, tmp_path):
     with instance.session() as session:
         services.create_dataset(session, "ds", "ds")
     load_file(instance, "ds", path, publish=True)
-    assert sorted(p.name for p in tmp.iterdir() if p.name != f"reader-{os.getpid()}") == sorted([alive, elsewhere,
+    assert sorted(p.name for p in tmp.iterdir() if not p.name.startswith("reader-")) == sorted([alive, elsewhere,
                                                                                                   young])
 
 
@@ -135,3 +135,31 @@ def test_the_spill_folders_are_their_owners_alone(tmp_path):
     finally:
         os.umask(previous)
     assert modes == {instance.store.tmp_dir.name: 0o700, spill.name: 0o700}
+
+
+def test_a_readers_spill_folder_goes_once_its_process_is_gone_never_before(tmp_path):
+    """A server's worker reads for weeks: its spill folder stays whatever its age while it runs,
+    and goes at the next sweep once it was killed (a ``reader-<pid>`` folder stayed for good)."""
+    from portail.store.duckdb_store import sweep_scratch
+
+    instance = make_instance(tmp_path / "home")
+    tmp = instance.store.tmp_dir
+    killed = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                             "from portail.store.duckdb_store import DuckDBStore; "
+                             "s = DuckDBStore(Path(sys.argv[1]), tmp_dir=Path(sys.argv[2])); s.cursor(); "
+                             "print(s._reader_spill.path.name); import os; os._exit(9)",
+                             str(tmp_path / "other"), str(tmp)], capture_output=True, text=True)
+    gone = killed.stdout.strip()
+    assert gone.startswith("reader-") and (tmp / gone).is_dir()  # killed: never removed its folder
+    try:
+        instance.store.cursor()  # this process's reader, open
+        ours = instance.store._reader_spill.path
+        for entries, age in (((tmp / gone, tmp / gone / ".held"), 120), ((ours, ours / ".held"), 8 * 24 * 3600)):
+            for entry in entries:  # gone two minutes ago; ours open for a week
+                os.utime(entry, (time.time() - age, time.time() - age))
+        sweep_scratch(tmp)
+        assert not (tmp / gone).exists() and ours.is_dir()
+        instance.store.close()
+        assert not ours.exists()  # a store closed removes its own
+    finally:
+        instance.store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+import sqlglot
 from sqlglot import exp
 
 from portail.store import DuckDBStore
@@ -63,3 +64,23 @@ def test_version_files_are_read_only_for_readers(store):
 def test_uids_cannot_escape_the_data_folder(store):
     with pytest.raises(ValueError):
         store.begin_version("../evil", 1)
+
+
+def _spatial_loaded(store) -> bool:
+    return store._connection().execute(
+        "SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'spatial'").fetchone()[0]
+
+
+def test_the_reader_loads_the_spatial_functions_when_a_query_first_calls_one(store):
+    """Loading them costs ~0.4 s of CPU a store: a reader that never meets ``ST_*`` never pays it,
+    one whose query calls one loads them first, and a server starting (``warm``) pays it then."""
+    build_ = store.begin_version("da_geo", 1)
+    build_.create_records(sqlglot.parse_one("SELECT 'a' AS code, ST_Point(2.35, 48.85) AS geo", dialect="duckdb"))
+    info = build_.finish({})
+    assert store.query(info.location, "SELECT code, geo IS NOT NULL AS has FROM records").to_pylist() == \
+        [{"code": "a", "has": True}]  # a GEOMETRY column reads without them
+    assert not _spatial_loaded(store)
+    assert store.query(info.location, "SELECT round(st_x(geo), 2) AS x FROM records").to_pylist() == [{"x": 2.35}]
+    assert _spatial_loaded(store)
+    store.close()
+    assert store.warm([info.location]) == [info.location] and _spatial_loaded(store)

@@ -61,6 +61,8 @@ _UID = re.compile(r"^[A-Za-z0-9_\-]+$")
 #: A version's file (``v000002.duckdb``) or one derived from it (``….index``, ``….pages``…); not a
 #: build's leftover (``….building``, which ``_sweep`` removes).
 _VERSION_FILE = re.compile(r"^(v(\d+)\.duckdb)(?!.*\.building)(?:\..+)?$")
+#: A call of one of the spatial extension's functions in SQL (``DuckDBStore._with_spatial``).
+_SPATIAL_CALL = re.compile(r"\bST_\w+\s*\(", re.IGNORECASE)
 #: The suffix of the folder beside a version's file holding its kept source (``keep_source``).
 SOURCE_FOLDER = ".source"
 log = logging.getLogger(__name__)
@@ -158,6 +160,10 @@ class DuckDBStore:
         self.fulltext_resolve = fulltext_resolve
         self.tmp_dir = Path(tmp_dir) if tmp_dir else self.root / ".tmp"
         self._reader: duckdb.DuckDBPyConnection | None = None
+        #: Whether the reader has the spatial extension loaded (``_with_spatial``).
+        self._spatial = False
+        #: The reader's spill folder, held while it is open (``_held_folder``).
+        self._reader_spill: HeldFolder | None = None
         self._attached: dict[str, str] = {}
         #: Versions' indexes with the alias they are read under (once found).
         self._fulltext: dict[str, tuple[fulltext.Index | None, str]] = {}
@@ -414,8 +420,9 @@ class DuckDBStore:
             with self._opening:
                 if self._reader is None:
                     # Its own spill folder: DuckDB's temporary file names are not unique across processes.
+                    self._reader_spill = _held_folder(self.tmp_dir, "reader")
                     reader = connect(threads=self.threads, memory_limit=self.query_memory_limit,
-                                     temp_directory=str(self.tmp_dir / f"reader-{os.getpid()}"))
+                                     temp_directory=str(self._reader_spill.path), spatial=False)
                     # DuckDB 1.5.5 with spatial loaded fails (an INTERNAL error) on a negated
                     # row-id list, ``NOT (rowid IN (…))``, which a negated full-text search
                     # resolved by the index becomes: the spatial extension's optimizer rule with
@@ -424,6 +431,22 @@ class DuckDBStore:
                     reader.execute("SET GLOBAL disabled_optimizers = 'extension'")
                     self._reader = reader
         return self._reader
+
+    def _with_spatial(self, sql: str | None = None) -> None:
+        """Load the spatial extension into the reader once a query calls its ``ST_*`` functions
+        (``sql``), or now (no ``sql``: a server starting, ``warm``; a caller's raw cursor). The
+        reader opens without it: loading it costs ~0.4 s of CPU (the engine checks the 80 MB
+        file's signature), paid once by a server's worker but by every store a process opens
+        (a test suite's thousands), and most queries never meet a ``ST_*`` function; a
+        GEOMETRY column reads without it (the type is the engine's own). Loading it while other
+        queries run is what the engine's own autoloading does."""
+        if self._spatial or (sql is not None and not _SPATIAL_CALL.search(sql)):
+            return
+        reader = self._connection()
+        with self._opening:
+            if not self._spatial:
+                ensure_spatial(reader)
+                self._spatial = True
 
     def _alias(self, location: str) -> str:
         with self._lock:
@@ -532,7 +555,7 @@ class DuckDBStore:
         ~0.2 s, a version a few milliseconds; their page files are opened and read ahead into
         the operating system's cache. Returns the versions attached; one that cannot be
         attached is left to its first call, which says why."""
-        self._connection()
+        self._with_spatial()
         attached = []
         for location in locations:
             try:
@@ -608,6 +631,7 @@ class DuckDBStore:
         # costs ~0.4 ms, as much as the query it carries).
         query = fulltext.with_scans(_repoint(query, alias, index_alias, copy=not owned))
         sql = query.sql(dialect="duckdb", copy=False)
+        self._with_spatial(sql)
         found = self._page_file(location) if listed is not None or span is not None else None
         columns = found.columns_of(query.expressions, sql) if found is not None else None
         if columns is not None and span is not None:  # rows offset.. of the table (row ids are dense)
@@ -617,6 +641,8 @@ class DuckDBStore:
         return Prepared(sql, known=known, total=total)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A raw cursor of the reader, for SQL of the caller's own (spatial functions loaded)."""
+        self._with_spatial()
         return self._connection().cursor()
 
     @contextmanager
@@ -624,8 +650,9 @@ class DuckDBStore:
         """A cursor of the reader for one query, the way every query of the store runs: counted
         among the queries sharing the reader's memory, so that running out of it (or of spill
         space) is a ``ResourceExhausted`` saying whether it ran alone, not an engine error; and
-        interrupted if the call it runs for is abandoned (``abandon``)."""
-        with self._sharing.query(), self.cursor() as cur, abandon.watched(cur):
+        interrupted if the call it runs for is abandoned (``abandon``). The query's SQL has been
+        through ``_with_spatial``."""
+        with self._sharing.query(), self._connection().cursor() as cur, abandon.watched(cur):
             yield cur
 
     def prepare(self, location: str, query: exp.Expression, *, owned: bool = False) -> Prepared:
@@ -638,6 +665,7 @@ class DuckDBStore:
 
     def run(self, location: str, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         """Run SQL from ``prepare`` for the same version (attaching it again if it was detached)."""
+        self._with_spatial(sql)  # SQL of the caller's own, maybe
         with self._using(location), self._reading() as cur:
             self._alias(location)
             return cur.execute(sql, params or []).to_arrow_table()
@@ -682,6 +710,10 @@ class DuckDBStore:
             if self._reader is not None:
                 self._reader.close()
             self._reader = None
+            self._spatial = False
+            if self._reader_spill is not None:
+                self._reader_spill.release()
+                self._reader_spill = None
             self._attached.clear()
             self._doomed.clear()
             self._fulltext.clear()
@@ -716,11 +748,13 @@ ABANDONED_SCRATCH_SECONDS = 7 * 24 * 3600
 
 
 def sweep_scratch(directory: Path, now: float | None = None) -> None:
-    """Remove what killed loads left in ``directory`` (named by ``scratch_name``): a spill folder
-    or a UTF-8 copy, gigabytes maybe. An entry of this host whose process no longer runs goes
-    once ``STALE_SCRATCH_SECONDS`` old (its last change: the engine writes spill files as it
-    goes); any entry past ``ABANDONED_SCRATCH_SECONDS``. Another host's younger ones stay: a
-    process id means nothing here."""
+    """Remove what killed loads and readers left in ``directory`` (named by ``scratch_name``): a
+    spill folder or a UTF-8 copy, gigabytes maybe. A folder its process holds
+    (``_held_folder``: a reader's, open for weeks) stays while held, and goes once released and
+    ``RELEASED_SCRATCH_SECONDS`` old. Otherwise an entry of this host whose process no longer
+    runs goes once ``STALE_SCRATCH_SECONDS`` old (its last change: the engine writes spill files
+    as it goes); any entry past ``ABANDONED_SCRATCH_SECONDS``. Another host's younger ones stay:
+    a process id means nothing here."""
     now = time.time() if now is None else now
     pattern = re.compile(r"^[a-z0-9]+-(.+)-(\d+)-[0-9a-f]{16}(\.[a-z0-9]+)?$")
     try:
@@ -731,10 +765,69 @@ def sweep_scratch(directory: Path, now: float | None = None) -> None:
         found = pattern.match(entry.name)
         if found is None:
             continue
+        held = _held(entry)
+        if held:
+            continue
         age = now - _last_change(entry)
         dead = found.group(1) == _host() and not _running(int(found.group(2)))
-        if age > ABANDONED_SCRATCH_SECONDS or (dead and age > STALE_SCRATCH_SECONDS):
+        if (held is False and age > RELEASED_SCRATCH_SECONDS) or age > ABANDONED_SCRATCH_SECONDS \
+                or (dead and age > STALE_SCRATCH_SECONDS):
             remove_leftover(entry)
+
+
+#: The file a process holds locked in a scratch folder of its own while it uses it (``_held_folder``).
+HELD = ".held"
+#: A released folder (its process gone without removing it) this old goes: one just made is
+#: held a moment after its creation.
+RELEASED_SCRATCH_SECONDS = 60
+
+
+@dataclass
+class HeldFolder:
+    """A scratch folder this process holds (``_held_folder``); ``handle`` None: not held (the
+    folder could not be made: a read-only home), the engine makes it if it ever spills."""
+
+    path: Path
+    handle: Any = None
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+            remove_leftover(self.path)
+
+
+def _held_folder(directory: Path, kind: str) -> HeldFolder:
+    """A scratch folder for a long-lived user (a reader's spill folder), held with a lock on its
+    ``HELD`` file until released: ``sweep_scratch`` removes it once its process is gone however
+    long it lived, never while it runs (a pid and an age tell neither for a server's worker).
+    Before, a killed worker's ``reader-<pid>`` folder, spill files in it, stayed for good."""
+    folder = directory / scratch_name(kind)
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        sweep_scratch(directory)
+        folder.mkdir(mode=0o700)
+        handle = open(folder / HELD, "w")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    except OSError:  # a read-only or full home still serves reads
+        log.debug("spill folder %s not made", folder, exc_info=True)
+        return HeldFolder(folder)
+    return HeldFolder(folder, handle)
+
+
+def _held(entry: Path) -> bool | None:
+    """Whether a process holds this scratch folder (``_held_folder``); None: not a held kind."""
+    try:
+        handle = open(entry / HELD, "r")
+    except OSError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
 
 
 def _last_change(entry: Path) -> float:
