@@ -263,6 +263,7 @@ def _complete_load(instance: Instance, uid: str, number: int, result: BuildResul
         result.report.notes.append(f"{failure}; served without them until `portail dataset reindex {slug}`")
     with instance.session() as session:
         dataset = services.get_dataset(session, uid)
+        _say_unhidden(session, dataset, result)
         if at_once:
             dataset.version(number).report = result.report.to_dict()
         else:
@@ -274,6 +275,17 @@ def _complete_load(instance: Instance, uid: str, number: int, result: BuildResul
             services.publish(session, dataset, number, allow_empty)
         stale = services.prune_versions(session, dataset, instance.settings.keep_versions)
     return _Completed(slug, emptied, served, stale)
+
+
+def _say_unhidden(session: Session, dataset: Dataset, result: BuildResult) -> None:
+    """Note in the load's report the hidden fields this version does not have (a column a
+    reload renamed): served, its records are refused to those rulesets' callers, and the
+    publisher learns why at the load, not from them."""
+    from portail.auth.services import hidden_fields_missing
+
+    for rule in hidden_fields_missing(session, dataset, [field.name for field in result.fields]):
+        result.report.notes.append(f"access rule {rule}, which this version does not have: its callers' reads are "
+                                   f"refused until `portail dataset-security {dataset.slug} --hide-fields` names its fields")
 
 
 def _make_ready(session: Session, dataset: Dataset, number: int, result: BuildResult, options: dict[str, Any],

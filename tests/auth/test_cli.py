@@ -141,10 +141,14 @@ def test_dataset_security(cli, instance):
                 "--hide-fields", "group:stats=").stdout
     assert after.splitlines() == ["salaires: restricted; grants: group:stats",
                                   "  record filter group:stats: annee >= 2020 and dep in ['75', '92']"]
+    revoked = cli("dataset-security", "salaires", "--revoke", "group:stats").stdout  # its rules left in place: said
+    assert revoked.splitlines() == ["salaires: restricted; grants: none",
+                                    "  record filter group:stats: annee >= 2020 and dep in ['75', '92'] (group not "
+                                    "granted: restricts only members reading through their own grant)"]
     with instance.session() as s:
         actions = [e.action for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
-    assert actions.count("grant.add") == 2 and actions.count("grant.remove") == 1
-    assert actions.count("security.set") == 2
+    assert actions.count("grant.add") == 2 and actions.count("grant.remove") == 2
+    assert actions.count("security.set") == 2  # a revoke alone sets no ruleset
 
 
 def test_dataset_security_names_who_its_rulesets_do_not_bind(cli, instance):

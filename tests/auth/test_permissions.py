@@ -124,6 +124,20 @@ def test_security_for(principal, filters, hidden):
     assert security_for(principal, PUBLIC, RULES) == Security(filters, frozenset(hidden))
 
 
+def test_a_group_whose_grant_was_revoked_widens_nothing_on_a_restricted_dataset():
+    """Its ruleset left in place, a revoked group still added its rows and fields for a member
+    reading through another group's grant (found in a hunt: dep 69's rows and the hidden columns
+    stayed readable). Without any granted group's ruleset, the others still restrict."""
+    rules = DatasetSecurity(visibility="restricted", record_filters={"dep31": "dep = '31'", "dep69": "dep = '69'"},
+                            hidden_fields={"dep31": ["menages"]})
+    restricted = DatasetRef(uid="da_r", owner="olga", visibility="restricted", user_grants=frozenset({"frank"}),
+                            group_grants=frozenset({"dep31"}))
+    assert security_for(who("frank", "viewer", "dep31", "dep69"), restricted, rules) == \
+        Security(["dep = '31'"], frozenset({"menages"}))
+    assert security_for(who("frank", "viewer", "dep69"), restricted, rules) == Security(["dep = '69'"])  # his own grant
+    assert security_for(who("frank", "viewer", "dep31", "dep69"), PUBLIC, rules) == Security(["dep = '31'", "dep = '69'"])
+
+
 def test_no_ruleset_or_no_default_means_no_restriction():
     assert security_for(ANONYMOUS, PUBLIC, None).unrestricted
     only_a = DatasetSecurity(record_filters={"a": "x = 1"}, hidden_fields={})

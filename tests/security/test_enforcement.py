@@ -154,6 +154,39 @@ def test_a_broken_record_filter_refuses_the_data_without_revealing_itself(tmp_pa
     instance.store.close()
 
 
+def test_a_hidden_field_a_reload_renamed_refuses_the_data_until_the_rule_follows(tmp_path, refdata):
+    """Hidden by name, a column renamed in the new version was served under its new name, to
+    the very group it was hidden from (found in a hunt): the data is refused instead, as for a
+    broken record filter, on every read path, until the rule names the column again."""
+    from portail import operations
+
+    instance = open_instance(Settings(home=tmp_path))
+    with instance.session() as s:
+        services.create_dataset(s, "regions", "Régions")
+    operations.load_file(instance, "regions", refdata / "referentiels" / "cog2026_regions.csv", publish=True)
+    with instance.session() as s:
+        auth.set_dataset_security(s, services.get_dataset(s, "regions"), hidden_fields={"*": ["cheflieu"]})
+    client = TestClient(create_app(instance))
+    assert "97105" not in client.get(f"{API}/regions/records").text
+    renamed = tmp_path / "regions.csv"
+    lines = (refdata / "referentiels" / "cog2026_regions.csv").read_text(encoding="utf-8").splitlines()
+    renamed.write_text("\n".join([lines[0].replace("CHEFLIEU", "CHEF_LIEU")] + lines[1:]) + "\n", encoding="utf-8")
+    loaded = operations.load_file(instance, "regions", renamed, publish=True)
+
+    assert "access rule default hides cheflieu, which this version does not have: its callers' reads are refused " \
+           "until `portail dataset-security regions --hide-fields` names its fields" in loaded.report.notes
+    for path in (f"{API}/regions/records", f"{API}/regions/exports/csv", f"{API}/regions/records?select=count(*)",
+                 "/api/records/1.0/search/?dataset=regions"):
+        refused = client.get(path)
+        assert refused.status_code == 403 and refused.json()["error_code"] == "SecurityError", (path, refused.text)
+        assert "97105" not in refused.text
+    with instance.session() as s:
+        auth.set_dataset_security(s, services.get_dataset(s, "regions"), hidden_fields={"*": ["chef_lieu"]})
+    served = client.get(f"{API}/regions/records")
+    assert served.status_code == 200 and "97105" not in served.text and served.json()["total_count"] == 18
+    instance.store.close()
+
+
 def test_a_portal_on_its_own_hostname(tmp_path):
     portals = [Portal(id="public", title="Open data"),
                Portal(id="internal", title="Intranet", prefix="/interne/", hostname="data.intra.example", policy="private")]

@@ -431,9 +431,10 @@ def dataset_security(
         metadata = "; metadata public" if row is not None and row.visibility == "restricted" and row.metadata_public else ""
         said = [f"{dataset.slug}: {row.visibility if row else 'public'}{metadata}; grants: "
                 f"{', '.join(f'{k}:{n}' for k, n in listed) or 'none'}"]
-        said += [f"  record filter {_ruleset_label(key)}: {text}"
+        dormant = _dormant_rulesets(row, {n for k, n in listed if k == "group"})
+        said += [f"  record filter {_ruleset_label(key)}: {text}{dormant.get(key, '')}"
                  for key, text in sorted((row.record_filters if row else {}).items())]
-        said += [f"  hidden fields {_ruleset_label(key)}: {', '.join(names)}"
+        said += [f"  hidden fields {_ruleset_label(key)}: {', '.join(names)}{dormant.get(key, '')}"
                  for key, names in sorted((row.hidden_fields if row else {}).items())]
         whole = services.whole_viewers(session, dataset)
         if whole and row is not None and (row.record_filters or row.hidden_fields):
@@ -445,6 +446,17 @@ def dataset_security(
 
 def _ruleset_label(key: str) -> str:
     return "default" if key == DEFAULT_RULESET else f"group:{key}"
+
+
+def _dormant_rulesets(row, granted_groups: set[str]) -> dict[str, str]:
+    """The note said beside a restricted dataset's group ruleset whose group holds no grant (a
+    grant revoked, its rules left): it widens nobody's view, and restricts only a member
+    reading through a grant of their own (``permissions._matching_rulesets``)."""
+    if row is None or row.visibility != "restricted":
+        return {}
+    keys = set(row.record_filters or {}) | set(row.hidden_fields or {})
+    return {key: " (group not granted: restricts only members reading through their own grant)"
+            for key in keys - granted_groups - {DEFAULT_RULESET}}
 
 
 # -- sign-in, quotas, audit (sessions, ratelimit, audit modules) ---------------------------------

@@ -164,9 +164,18 @@ def may_manage_keys_of(principal: Principal, owner_user_id: int) -> bool:
 
 
 # -- row and field security -------------------------------------------------------------------
-def _matching_rulesets(principal: Principal, filters: Mapping[str, Any], hidden: Mapping[str, Any]) -> list[str]:
-    """The caller's groups that have a ruleset; none: the default ruleset if there is one."""
+def _matching_rulesets(principal: Principal, dataset: DatasetRef, filters: Mapping[str, Any],
+                       hidden: Mapping[str, Any]) -> list[str]:
+    """The caller's groups that have a ruleset; none: the default ruleset if there is one.
+
+    On a restricted dataset, a group without a grant widens nothing: rulesets are unioned, and a
+    group whose grant was revoked (its ruleset left in place) still added its rows and fields for
+    anyone reading through another group (a ``dep31`` member also in ``dep69`` kept reading
+    ``dep69``'s rows). Only when none of the caller's groups with a ruleset holds a grant (the
+    caller reads through a grant of their own) do those rulesets apply, restricting as before."""
     groups = sorted(g for g in principal.groups if g in filters or g in hidden)
+    if dataset.visibility == "restricted":
+        groups = [g for g in groups if g in dataset.group_grants] or groups
     if groups:
         return groups
     return [DEFAULT_RULESET] if DEFAULT_RULESET in filters or DEFAULT_RULESET in hidden else []
@@ -193,7 +202,7 @@ def security_for(principal: Principal, dataset: DatasetRef, security_row: Rulese
         return Security()
     filters: Mapping[str, Any] = security_row.record_filters or {}
     hidden: Mapping[str, Any] = security_row.hidden_fields or {}
-    keys = _matching_rulesets(principal, filters, hidden)
+    keys = _matching_rulesets(principal, dataset, filters, hidden)
     if not keys:
         return Security()
     texts = [str(filters.get(k) or "").strip() for k in keys]

@@ -327,6 +327,18 @@ def get_security(session: Session, dataset: Dataset) -> DatasetSecurity | None:
     return session.scalar(select(DatasetSecurity).where(DatasetSecurity.dataset_id == dataset.id))
 
 
+def hidden_fields_missing(session: Session, dataset: Dataset, names: Iterable[str]) -> list[str]:
+    """What a version of these field ``names`` leaves unhidden: each ruleset's hidden fields it
+    does not have (a column renamed by a reload), said at the load. Served, such a version's
+    records are refused to the rulesets' callers until the rule names its fields
+    (``api.explore_service``)."""
+    row = get_security(session, dataset)
+    present = set(names)
+    return [f"{'default' if key == DEFAULT_RULESET else f'group:{key}'} hides {', '.join(sorted(missing))}"
+            for key, hidden in sorted((row.hidden_fields if row else {}).items())
+            if (missing := set(hidden or ()) - present)]
+
+
 def _ruleset_key(session: Session, key: str) -> str:
     if key == DEFAULT_RULESET:
         return key
