@@ -34,9 +34,15 @@ def test_session_lifecycle(catalog):
     with transaction(catalog) as s:
         services.set_active(s, services.get_user(s, "alice"), False)
     with transaction(catalog) as s:
-        assert sessions.find_session(s, fourth.token) is None  # a disabled user's session stops at once
-        assert sessions.close_all_sessions(s, services.get_user(s, "alice"), actor="root") == 1  # the others swept
-        assert query(s, action="logout")[0] == 1
+        assert sessions.find_session(s, fourth.token) is None  # a disabled user's session stops at once…
+        assert query(s, action="user.disable")[1][0].detail == {"sessions_ended": 1}
+        services.set_active(s, services.get_user(s, "alice"), True)
+    with transaction(catalog) as s:
+        assert sessions.find_session(s, fourth.token) is None  # …and enabling the user again does not revive it
+        fifth = sessions.open_session(s, services.get_user(s, "alice"))
+    with transaction(catalog) as s:
+        assert sessions.close_all_sessions(s, services.get_user(s, "alice"), actor="root") == 1
+        assert sessions.find_session(s, fifth.token) is None and query(s, action="logout")[0] == 1
         event = query(s, action="logout.everywhere")[1][0]
         assert event.actor == "root" and event.detail == {"sessions": 1}
 

@@ -211,3 +211,16 @@ def test_a_refused_form_over_plain_http_says_the_operators_fix(tmp_path, base_ur
     assert refused_form(refused.text)
     assert ("PORTAIL_SESSION_COOKIE_SECURE=false" in refused.text) is hinted
     instance.store.close()
+
+
+def test_the_management_api_refuses_a_non_admin_saying_whose_it_is(site):
+    """A publisher's session asking for the datasets was told "You are not allowed to manage
+    users.", a right the call had nothing to do with."""
+    instance, client = site
+    with instance.session() as s:
+        services.set_role(s, services.get_user(s, "alice"), "publisher")
+    sign_in(client)
+    refused = client.get("/api/management/v1/datasets")
+    assert refused.status_code == 403 and refused.json()["message"] == (
+        "The management API is for the instance's administrators: an admin's session or API key (with the manage "
+        "scope), or the management token.")

@@ -34,11 +34,13 @@ def require_manager(request: Request) -> None:
     """The operator (management token, or a local request without one: ``accounts.caller``
     decides), or an admin signed in by session or by an API key with the ``manage`` scope
     (``auth.can``)."""
-    from portail.api.accounts import OPERATOR, allow, caller
+    from portail.api.accounts import OPERATOR, caller
+    from portail.auth import can
 
     who = caller(request)
-    if who is not OPERATOR:
-        allow(who, "manage_users")
+    if who is not OPERATOR and not can(who, "manage_users"):  # the admins' right, said as what it opens here
+        raise ApiError(403, "Forbidden", "The management API is for the instance's administrators: an admin's "
+                                         "session or API key (with the manage scope), or the management token.")
 
 
 def _storable(value: Any, where: str) -> None:

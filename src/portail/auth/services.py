@@ -122,12 +122,16 @@ def set_role(session: Session, user: User, role: str, *, actor: str | None = Non
 
 
 def set_active(session: Session, user: User, active: bool, *, actor: str | None = None, ip: str | None = None) -> User:
-    """Disable (every key of the user stops working, every OAuth2 token is revoked: enabling the
-    user again does not revive them) or enable a user."""
+    """Disable (every key of the user stops working; every OAuth2 token is revoked and every
+    sign-in session ended: enabling the user again revives neither, where a browser signed in
+    before came back signed in, found in a hunt) or enable a user."""
     user.is_active = active
+    ended = 0
     if not active:
         oauth2.revoke_user_tokens(session, user)
-    record(session, "user.enable" if active else "user.disable", actor=actor, target=f"user:{user.login}", ip=ip)
+        ended = sessions.end_sessions(session, user)
+    record(session, "user.enable" if active else "user.disable", actor=actor, target=f"user:{user.login}", ip=ip,
+           detail={"sessions_ended": ended} if not active else None)
     return user
 
 
