@@ -279,3 +279,25 @@ def test_catalogue_csv_of_every_property_keeps_its_header_when_nothing_matches(c
         return text.split("\r\n")[0].split(";")
 
     assert header("records_count > 999999999") == header("true")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_catalogue_tables_write_objects_as_json(catalogue, fmt):
+    """``fields`` (a list of objects) was written as Python's repr joined by the list separator
+    (``{'name': 'code', … 'description': None},{…}``) while ``metas`` beside it was JSON: every
+    object-valued cell is JSON now, a list of texts still joined by ``list_separator``."""
+    import json
+
+    from python_calamine import CalamineWorkbook
+
+    params = {"select": "dataset_id, fields, metas, keyword", "where": "dataset_id='departements'", "with_bom": False}
+    (expected,) = catalogue.get(f"{URL}/json", params=params).json()
+    response = catalogue.get(f"{URL}/{fmt}", params=params)
+    if fmt == "csv":
+        (row,) = csv.DictReader(io.StringIO(response.text), delimiter=";")
+    else:
+        header, cells = CalamineWorkbook.from_filelike(io.BytesIO(response.content)).get_sheet_by_index(0).to_python()
+        row = dict(zip(header, cells))
+    assert json.loads(row["fields"]) == expected["fields"] and row["fields"].startswith('[{"name": ')
+    assert json.loads(row["metas"]) == expected["metas"]
+    assert row["keyword"] == "cog,insee"

@@ -500,7 +500,7 @@ def test_catalog_facets_honour_facet_disjunctive_and_hierarchical(tree_client):
     assert deeper["theme"][0]["facets"] == [{"name": "Régions", "value": "Territoires/Régions", "count": 1,
                                              "state": "refined", "facets": []}]  # a leaf, as on datasets
     flat = groups(facet="theme", refine="theme:Territoires")
-    assert flat["theme"] == []  # without the option a refine is the whole value
+    assert flat["theme"] == []  # without the option a refine is the whole value (a theme may hold a "/")
 
 
 def test_full_text_reads_the_description_words_not_its_html(tmp_path):
@@ -526,3 +526,15 @@ def test_full_text_reads_the_description_words_not_its_html(tmp_path):
     assert found(where='"tableau"') == ["brut"]
     assert client.get(f"{URL}/liens").json()["metas"]["default"]["description"].startswith("<p>Voir <strong>")  # as written
     instance.store.close()
+
+
+@pytest.mark.parametrize("where", ['publisher like "%"', 'publisher like "-"', 'publisher like ""',
+                                   'search(publisher, "")', 'suggest(publisher, "")', 'phrase(publisher, "")'])
+def test_a_null_publisher_matches_no_text_condition(client, where):
+    """A pattern or text without a word asked nothing of a value, so it matched the datasets
+    with no publisher too (all of them), while ``publisher != "INSEE"`` leaves those out: any
+    comparison involving null is false (reference §5.2)."""
+    published = sorted(d[0] for d in DATASETS if d[4] is not None)
+    assert sorted(ids(get(client, where=where, limit=100))) == published
+    assert ids(get(client, where=f"not ({where})", limit=100)) == ["arbres"]  # false, so its negation holds
+    assert get(client, where='search(*, "")', limit=0)["total_count"] == len(DATASETS)  # names no field

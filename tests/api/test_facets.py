@@ -288,3 +288,17 @@ def test_a_hierarchical_facet_on_a_multivalued_field_splits_values_then_paths(mv
     refined = mv.get(f"{MV}/facets", params=[("facet", asked["facet"]), ("refine", "cat:A"), ("refine", "tags:a")]).json()
     (a,) = [e for e in refined["facets"][0]["facets"] if e["value"] == "a"]
     assert a["count"] == 3 and a["state"] == "refined" and a.get("facets") == []  # rows 1, 6, 8; no deeper level
+
+
+@pytest.mark.parametrize("where", ['tags like "%"', 'tags like ""', 'search(tags, "")', 'suggest(tags, "")',
+                                   'phrase(tags, "")'])
+def test_a_null_value_matches_no_text_condition_in_records(mv, where):
+    """Row 4 has no tags: a pattern or text without a word matched it as it matched every value
+    (the catalogue's publisher alike); any comparison involving null is false (reference §5.2)."""
+    def found(condition: str) -> list[str]:
+        answer = mv.get(f"{MV}/records", params={"where": condition, "select": "id", "order_by": "id", "limit": 100})
+        assert answer.status_code == 200, answer.text
+        return [r["id"] for r in answer.json()["results"]]
+
+    assert found(where) == found("tags is not null") == [1, 2, 3, 5, 6, 7, 8]
+    assert found(f"not ({where})") == [4]

@@ -72,9 +72,34 @@ def _int64(value: int | float | Decimal) -> bool:
     return not isinstance(value, float) and value == int(value) and -2**63 <= value < 2**63
 
 
+def _nested(value: Any) -> bool:
+    """An object, or a list holding objects or lists: a value that only JSON writes as one cell."""
+    return isinstance(value, dict) or isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)
+
+
+def _text_cell(value: Any, list_separator: str, as_json: bool) -> str | None:
+    """One value as a text cell: a list of scalars joined by ``list_separator``, unless its column
+    is written as JSON (``_text_cells``); an object or a number in a text column as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list) and not as_json:
+        return list_separator.join("" if item is None else str(item) for item in value)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _text_cells(values: list[Any], list_separator: str) -> list[str | None]:
+    """A column's values as text cells: lists of scalars (keywords, themes) joined by
+    ``list_separator``, as the records exports join a multivalued text; a column holding objects
+    (``fields``, ``metas``, ``attachments``) as JSON throughout, its empty lists ``[]``, as the
+    records exports write a JSON field. ``str()`` wrote Python's repr of a list of objects (single
+    quotes, ``None``, no brackets), which no client reads back."""
+    as_json = any(_nested(v) for v in values)
+    return [_text_cell(v, list_separator, as_json) for v in values]
+
+
 def _table(rows: list[dict[str, Any]], list_separator: str, selected: tuple[str, ...] = ()) -> tuple[list[Field], pa.Table]:
     """Rows as the dataset exports' writers take them: numbers and booleans typed, a
-    multivalued value joined into one text cell, the rest text (so that the writers
+    multivalued value joined into one text cell, an object as JSON (``_text_cells``), the rest text (so that the writers
     neutralise formulas in it). No row: the ``selected`` columns, so that the header is
     written as for a dataset export that matches nothing."""
     names = list(dict.fromkeys(name for row in rows for name in row)) if rows else list(selected)
@@ -90,9 +115,7 @@ def _table(rows: list[dict[str, Any]], list_separator: str, selected: tuple[str,
         elif present and len(numbers) == len(present):  # sum(), avg(), a decimal the engine hands as Decimal
             kind, array = FieldType.DOUBLE, pa.array([None if v is None else float(v) for v in values], pa.float64())
         else:
-            cells = [None if v is None else list_separator.join(map(str, v)) if isinstance(v, list)
-                     else v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in values]
-            kind, array = FieldType.TEXT, pa.array(cells, pa.string())
+            kind, array = FieldType.TEXT, pa.array(_text_cells(values, list_separator), pa.string())
         fields.append(Field(name, name, kind))
         columns.append(array)
     return fields, pa.table(columns, names=names)

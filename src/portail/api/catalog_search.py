@@ -15,7 +15,10 @@ group_by on one of them counts each value once per dataset (the compiler unnests
 records).
 
 ``refine``/``exclude`` filter the datasets before the query (a multivalued field matches when
-any value does; ``modified:2024/05`` matches a date path). Facets are counted in Python over the
+any value does; ``modified:2024/05`` matches a date path; a theme is a whole value, unless a
+facets call asks it as a tree, ``facet(name="theme", hierarchical=true)``: no catalogue field is
+a hierarchy by default, as on Opendatasoft, where a theme "Urbanisme / Aménagement" is one
+theme). Facets are counted in Python over the
 filtered datasets, with Opendatasoft's entry shapes (``name``, ``value``, ``count``, ``state``,
 nested ``facets`` under a refined date). Nothing here reads the store.
 """
@@ -41,7 +44,8 @@ from sqlglot import exp
 from portail import odsql
 from portail.odsql import ast
 from portail.api.errors import ApiError, invalid_parameter
-from portail.api.facets import DEFAULT_LIMIT, canonical, collapsed_path, parse_facet, parse_refinements, zone
+from portail.api.facets import (DEFAULT_LIMIT, as_faceted, canonical, collapsed_path, hierarchy_separator, parse_facet,
+                                parse_refinements, zone)
 from portail.api.serialize import EXPLORE_METAS, records_json
 from portail.api.text_search import text_condition
 from portail.api.v1_query import q_conditions
@@ -238,9 +242,10 @@ def _moment(raw: str, kind: FieldType, tz: ZoneInfo) -> datetime:
     return moment
 
 
-def _matches(obj: dict[str, Any], f: Field, value: str, tz: ZoneInfo, separator: str | None = None) -> bool:
+def _matches(obj: dict[str, Any], f: Field, value: str, tz: ZoneInfo) -> bool:
     """Whether a dataset holds ``value`` in field ``f``: a date by its day's path, a value of a
-    hierarchy (``separator``) as itself or anything below it."""
+    hierarchy (a field annotated ``hierarchical``, ``facets.hierarchy_separator``, as a dataset's
+    refinements read theirs) as itself or anything below it."""
     name = _column(f.name)
     spec = next(c for c in _COLUMNS if c[0] == name)
     raw = _raw(obj, name, spec[3])
@@ -252,7 +257,7 @@ def _matches(obj: dict[str, Any], f: Field, value: str, tz: ZoneInfo, separator:
         return path == wanted or path.startswith(wanted + "/")
     values = raw if isinstance(raw, list) else [raw]
     text = {"true" if v is True else "false" if v is False else str(v) for v in values}
-    if separator is not None:
+    if (separator := hierarchy_separator(f)) is not None:
         wanted = collapsed_path(value, separator)
         return any(p == wanted or p.startswith(wanted + separator) for p in (collapsed_path(t, separator) for t in text))
     return value in text
@@ -260,25 +265,25 @@ def _matches(obj: dict[str, Any], f: Field, value: str, tz: ZoneInfo, separator:
 
 def refined(objects: list[dict[str, Any]], refine: list[str], exclude: list[str],
             skip: str | None = None, timezone: str = "UTC", disjunctive: tuple[str, ...] = (),
-            paths: dict[str, str] | None = None) -> list[dict[str, Any]]:
+            fields: list[Field] = FIELDS) -> list[dict[str, Any]]:
     """The dataset objects kept by ``refine`` (all must hold, but the values of a
     ``disjunctive`` field, one of which must: v1's ``disjunctive.<field>``, as ods-widgets'
     facets send it) and ``exclude`` (none may); ``skip`` ignores the refinements of one field
-    (a disjunctive facet's own values); dates are the days of ``timezone``; ``paths`` names the
-    fields faceted as hierarchies, with their separator, refined by path."""
-    rules = [r for r in parse_refinements(refine, FIELDS, exclude=False) + parse_refinements(exclude, FIELDS, exclude=True)
+    (a disjunctive facet's own values); dates are the days of ``timezone``; a field of ``fields``
+    annotated ``hierarchical`` (one a facets call asks as a tree: ``facets.as_faceted``) is
+    refined by path."""
+    rules = [r for r in parse_refinements(refine, fields, exclude=False) + parse_refinements(exclude, fields, exclude=True)
              if not (skip and r.field.name == skip and not r.exclude)]
     ored = [r for r in rules if r.field.name in disjunctive and not r.exclude]
     anded = [r for r in rules if r not in ored]
     tz = zone(timezone)
-    paths = paths or {}
 
     # A date path as its entries are written (2026-3 is 2026/03), checked: a bad one is the
     # dataset facets' 400, not a silent empty catalogue.
     wanted = {id(r): canonical(r) if r.field.type in (FieldType.DATE, FieldType.DATETIME) else r.value for r in rules}
 
     def holds(obj, r) -> bool:
-        return _matches(obj, r.field, wanted[id(r)], tz, paths.get(r.field.name))
+        return _matches(obj, r.field, wanted[id(r)], tz)
 
     kept = []
     for obj in objects:
@@ -614,18 +619,19 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
     if given:
         uids = {r["dataset_uid"] for r in _rows(objects, _prepare(None, given, timezone=timezone, uids=True))}
         objects = [o for o in objects if o["dataset_uid"] in uids]
-    rules = parse_refinements(refine or [], FIELDS, exclude=False) + parse_refinements(exclude or [], FIELDS, exclude=True)
     # facet(…, disjunctive=true) ORs its field's refined values for every facet, as the v1
-    # route's disjunctive.<field> does; facet(…, hierarchical=true) refines its field by path
+    # route's disjunctive.<field> does; facet(…, hierarchical=true) refines its field by path,
+    # as the dataset facets read it (``as_faceted``)
+    faceted = as_faceted(FIELDS, specs)
+    rules = parse_refinements(refine or [], faceted, exclude=False) + parse_refinements(exclude or [], faceted, exclude=True)
     disjunctive = (*disjunctive, *(s.field.name for s in specs if s.disjunctive))
-    paths = {s.field.name: s.separator for s in specs if s.separator is not None}
     out = []
     for spec in specs:
         f = spec.field
         name = _column(f.name)
         source = next(c for c in _COLUMNS if c[0] == name)
         kept = refined(objects, refine or [], exclude or [], skip=f.name if spec.disjunctive else None, timezone=timezone,
-                       disjunctive=disjunctive, paths=paths)
+                       disjunctive=disjunctive, fields=faceted)
         mine = [r for r in rules if r.field.name == f.name]
         values = [_raw(o, name, source[3]) for o in kept]
         if f.type in (FieldType.DATETIME, FieldType.DATE):

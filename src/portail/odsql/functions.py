@@ -323,17 +323,40 @@ def _search_targets(ctx: Context, call_node: ast.Call) -> tuple[list[tuple[str |
 
 def _search(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     targets, text = _search_targets(ctx, node)
-    return _bool(search_match(targets, text, "search"))
+    return _bool(_of_named_values(node, targets, search_match(targets, text, "search")))
 
 
 def _suggest(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     targets, text = _search_targets(ctx, node)
-    return _bool(search_match(targets, text, "suggest"))
+    return _bool(_of_named_values(node, targets, search_match(targets, text, "suggest")))
 
 
 def _phrase(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     targets, text = _search_targets(ctx, node)
-    return _bool(phrase_match(targets, text, ctx.visible_fields()))
+    return _bool(_of_named_values(node, targets, phrase_match(targets, text, ctx.visible_fields())))
+
+
+def _of_named_values(node: ast.Call, targets: Sequence[tuple[str | None, exp.Expression]],
+                     match: exp.Expression) -> exp.Expression:
+    """A search of named fields (``search(publisher, "")``) over their values only
+    (:func:`_of_values`). ``search(*, "")`` and a bare ``""`` still match every record: they
+    name no field whose null could fail them."""
+    *names, _ = node.args
+    if not names or any(isinstance(n, ast.Star) for n in names):
+        return match
+    return _of_values([sql for _, sql in targets], match)
+
+
+def _of_values(targets: Sequence[exp.Expression], match: exp.Expression) -> exp.Expression:
+    """``match`` holding for a value of one of ``targets`` only. A text or pattern without a word
+    (``""``, ``"%"``, ``"-"``) asks nothing of a value, so the match was true whatever it was, a
+    null too: ``publisher like "%"`` found every dataset without a publisher, while
+    ``publisher != "INSEE"`` leaves them out. Any comparison involving null is false (reference
+    §5.2). False, not null, as a null's comparisons are here: ``not publisher like "%"`` finds it."""
+    if match != exp.true() or not targets:
+        return match  # a word to match: a null (no words, ``_words``) already holds none
+    known = [exp.Not(this=exp.Is(this=sql.copy(), expression=exp.Null())) for sql in targets]
+    return exp.or_(*known) if len(known) > 1 else known[0]
 
 
 def phrase_match(targets: Sequence[tuple[str | None, exp.Expression]], text: str,
@@ -394,7 +417,7 @@ def like(ctx: Context, operand: Typed, pattern: Typed) -> Typed:
         raise ctx.error("like applies to text values.")
     if not (pattern.constant and isinstance(pattern.value, str)):
         raise ctx.error("The pattern of like must be a string literal.")
-    return _bool(text_match([operand.sql], _each_word(pattern.value), "word"))
+    return _bool(_of_values([operand.sql], text_match([operand.sql], _each_word(pattern.value), "word")))
 
 
 def _each_word(pattern: str) -> str:
