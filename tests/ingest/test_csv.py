@@ -289,3 +289,14 @@ def test_a_file_that_is_not_what_it_says_is_an_error_and_the_served_version_stay
         load(instance, bad, options=ReadOptions(**options))
     assert str(caught.value).startswith(name) and expected in str(caught.value)
     assert rows(instance) == [{"a": 1, "b": 2}]
+
+
+def test_a_trailing_separator_on_every_line_adds_no_column(instance, tmp_path):
+    """Spreadsheet exports end each line with a ``;``: an unnamed column without a value made a
+    ``field_3`` of nulls. One with a value somewhere, or with a header, stays."""
+    result = load(instance, write(tmp_path / "trail.csv", "code;nom;\n01001;Abergement;\n01002;Ambronay;\n"))
+    assert list(types(result)) == ["code", "nom"]
+    assert "1 column(s) without a header nor any value left out" in result.report.notes
+    assert rows(instance, order="code") == [{"code": "01001", "nom": "Abergement"}, {"code": "01002", "nom": "Ambronay"}]
+    kept = load(instance, write(tmp_path / "some.csv", "code;nom;;vide\n01001;A;x;\n01002;B;;\n"), slug="kept")
+    assert list(types(kept)) == ["code", "nom", "field_3", "vide"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -88,12 +88,24 @@ def _watch_progress(con, phase: str, progress: Progress | None, done: threading.
     return thread
 
 
+def unnamed_and_empty(raw: RawTable, inferred: dict[str, Inferred], overrides: dict[str, dict[str, Any]]) -> list[str]:
+    """The columns without a header and without a value in any row, which a load leaves out: a
+    spreadsheet's export ending every line with a ``;`` made a ``field_3`` of nulls in every
+    dataset. One the publisher named (an override) stays."""
+    empty = [name for name, label in zip(raw.names, raw.labels)
+             if not (label or "").strip() and name in inferred and inferred[name].nonnull == 0
+             and inferred[name].tokens == 0 and name not in overrides]
+    return empty if len(empty) < len(raw.names) else []  # a version keeps a column
+
+
 def plan_fields(raw: RawTable, inferred: dict[str, Inferred], overrides: dict[str, dict[str, Any]],
-                timezone: str) -> tuple[list[Field], list[exp.Expression]]:
-    """The schema and the cast of each column, publisher overrides applied."""
+                timezone: str, left_out: Collection[str] = ()) -> tuple[list[Field], list[exp.Expression]]:
+    """The schema and the cast of each column (but those ``left_out``), publisher overrides applied."""
     fields: list[Field] = []
     selects: list[exp.Expression] = []
     for name, label in zip(raw.names, raw.labels):
+        if name in left_out:
+            continue
         override = overrides.get(name, {})
         declared = raw.declared.get(name)
         detected = declared or inferred[name].type
@@ -192,7 +204,8 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
             progress("analysing", 0.0, None)
         to_infer = [n for n in raw.names if n not in raw.declared]
         inferred = infer_types(con, STAGING, to_infer)
-        fields, selects = plan_fields(raw, inferred, overrides, timezone)
+        left_out = unnamed_and_empty(raw, inferred, overrides)
+        fields, selects = plan_fields(raw, inferred, overrides, timezone, left_out)
         query = exp.select(*selects).from_(exp.to_table(STAGING, quoted=True))
         steps: list[dict] = []
         deferred: list = []
@@ -229,8 +242,9 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
             if pipeline else None
         field_reports = _field_reports(con, fields, inferred, read)
         _refuse_unread_fields(field_reports, inferred, raw.source)
+        left = [f"{len(left_out)} column(s) without a header nor any value left out"] if left_out else []
         report = IngestReport(source=raw.source, rows=rows, seconds=round(time.monotonic() - started, 3),
-                              notes=list(raw.notes), fields=field_reports, processors=steps)
+                              notes=list(raw.notes) + left, fields=field_reports, processors=steps)
         info = build.finish({"fields": [f.to_dict() for f in fields], "report": report.to_dict()})
         if progress:
             progress("done", 1.0, rows)
