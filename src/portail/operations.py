@@ -163,12 +163,14 @@ def readable_file(path: Path) -> Path:
 
 def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions | None = None, publish: bool = False,
               progress: Progress | None = None, source: str | None = None, allow_empty: bool = False,
-              reread: bool = False, keep_source: bool = False) -> LoadResult:
+              reread: bool = False, keep_source: bool = False, reread_version: int | None = None) -> LoadResult:
     """Build a new version of a dataset from a file; publish it if asked. ``reread``: the file is
     the source of the version being served read again (a reload, ``reread_of``), read with the
-    options that version was read with. ``keep_source``: the file is moved into the store as the
-    version's source (an upload, which nothing else keeps), for reloads; a kept source read again
-    is kept for the new version too, so a reload's version is as reloadable as the one it read.
+    options that version was read with, ``reread_version`` the version whose source it is: a load
+    published meanwhile (while the reload waited for the dataset's lock) refuses it, a 409, rather
+    than publish the older file over the newer. ``keep_source``: the file is moved into the store
+    as the version's source (an upload, which nothing else keeps), for reloads; a kept source read
+    again is kept for the new version too, so a reload's version is as reloadable as the one it read.
 
     On any failure the version is marked failed with its reason, its file goes, and nothing
     published changes; what a killed load left (its version still building, its file) goes at
@@ -177,19 +179,23 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
     (a truncated export would empty the dataset): it is kept ready, and an ``IngestError`` says
     how to publish it.
     """
-    path = readable_file(path)
     kept_again = reread and instance.store.holds_source(path)
     if kept_again:  # recorded under its name, as at its upload: never the store's path
-        source = path.name
-    if path.stat().st_size > instance.settings.max_upload_bytes:
-        raise IngestError(f"the file is larger than the {instance.settings.max_upload_bytes:,} bytes allowed",
-                          source=path.name)
+        source = Path(path).name
+    if reread_version is None:  # said before the wait for the lock; a reload's, once its version is checked
+        path = _loadable(instance, path)
     with instance.session() as session:
         dataset = services.get_dataset(session, ref)
         uid = dataset.uid
     with instance.store.lock(uid):
         with instance.session() as session:
             dataset = services.get_dataset(session, uid)
+            if reread_version is not None:
+                if reread_of(dataset).version != reread_version:  # its kept file maybe pruned since
+                    raise services.CatalogError(f"Dataset {dataset.slug!r} changed while this reload waited (version "
+                                                f"{dataset.current_version} is served now): reload it again",
+                                                status=409, code="Conflict")
+                path = _loadable(instance, path)
             opts = read_options(dataset, options, instance.settings, reread=reread)
             overrides = dict(dataset.field_overrides or {})
             pipeline = list(dataset.pipeline or [])
@@ -228,6 +234,15 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
                           "version: --allow-empty on the command line, allow_empty=true in the management API)",
                           source=path.name)
     return LoadResult(done.slug, number, publish, result.report)
+
+
+def _loadable(instance: Instance, path: Path) -> Path:
+    """``path``, a file this process can read within the size allowed (``readable_file``)."""
+    path = readable_file(path)
+    if path.stat().st_size > instance.settings.max_upload_bytes:
+        raise IngestError(f"the file is larger than the {instance.settings.max_upload_bytes:,} bytes allowed",
+                          source=path.name)
+    return path
 
 
 @dataclass(frozen=True)
@@ -409,12 +424,12 @@ def published_location(instance: Instance, ref: str) -> str:
         return dataset.current.location
 
 
-def reload_source(instance: Instance, ref: str) -> str:
+def reload_source(instance: Instance, ref: str) -> tuple[str, int | None]:
     """The file or URL a reload reads (``reread_of``): that of the version being served (after a
     rollback, the one rolled back to, not the newest loaded), else the last one loaded; for an
-    upload, the copy the store keeps (``DuckDBStore.keep_source``). A source that cannot be read
-    again (an upload made before sources were kept, a derived table) is a ``CatalogError`` that
-    says so."""
+    upload, the copy the store keeps (``DuckDBStore.keep_source``); with the version it is the
+    source of. A source that cannot be read again (an upload made before sources were kept, a
+    derived table) is a ``CatalogError`` that says so."""
     with instance.session() as session:
         dataset = services.get_dataset(session, ref)
         reread, uid = reread_of(dataset), dataset.uid
@@ -422,12 +437,12 @@ def reload_source(instance: Instance, ref: str) -> str:
     if not source:
         raise services.CatalogError(f"Dataset {ref!r} has no source to reload")
     if is_url(source) or Path(source).is_absolute():
-        return source
+        return source, reread.version
     kept = instance.store.kept_source(uid, reread.version) if reread.version is not None else None
     if kept is None:
         raise services.CatalogError(f"Dataset {ref!r}: {label} was loaded from {source!r}, which cannot be read again; "
                                     "load a file with `portail dataset ingest`")
-    return str(kept)
+    return str(kept), reread.version
 
 
 def reload(instance: Instance, ref: str, *, publish: bool = True, allow_empty: bool = False,
@@ -435,11 +450,11 @@ def reload(instance: Instance, ref: str, *, publish: bool = True, allow_empty: b
     """Load the source of the version being served again (``reload_source``), with the options it
     was read with, the field overrides and the pipeline of now: how a change of either reaches
     the records. A URL is fetched again."""
-    source = reload_source(instance, ref)
+    source, version = reload_source(instance, ref)
     path = fetch(instance, source) if is_url(source) else Path(source)
     try:
         return load_file(instance, ref, path, publish=publish, progress=progress, source=source,
-                         allow_empty=allow_empty, reread=True)
+                         allow_empty=allow_empty, reread=True, reread_version=version)
     finally:
         if is_url(source):
             path.unlink(missing_ok=True)

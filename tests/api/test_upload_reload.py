@@ -142,3 +142,28 @@ def test_stray_and_half_kept_sources_go_with_the_sweeps(home):
         pass
 
     assert not stray.exists() and not half.exists() and other.is_dir()
+
+
+def test_a_reload_that_waited_while_another_load_published_is_refused(tmp_path):
+    """A reload picks the served version's upload, then waits for the dataset's lock: a load
+    published meanwhile made it publish the older upload over the newer one, or (its version
+    pruned) fail naming the store's own path. Now it is a 409 and the newer load stays served."""
+    from portail.operations import load_file
+
+    instance = make_instance(tmp_path / "home", keep_versions=1)
+    try:
+        client = operator_client(instance)
+        client.post(f"{MGMT}/datasets", json={"dataset_id": "r", "title": "R"})
+        upload(client, "r", "a.csv", b"code;nom\n01001;A\n")
+        source, version = reload_source(instance, "r")  # what a reload picked before it waited
+        upload(client, "r", "b.csv", b"code;nom\n01002;B\n")  # published while it waited: version 1 pruned
+
+        with pytest.raises(CatalogError, match="changed while this reload waited") as refused:
+            load_file(instance, "r", Path(source), publish=True, source=source, reread=True, reread_version=version)
+
+        assert refused.value.status == 409
+        assert served(instance, "r") == [{"code": "01002", "nom": "B"}]
+        assert client.post(f"{MGMT}/datasets/r/reload").json()["version"] == 3  # a new reload reads b.csv
+        assert served(instance, "r") == [{"code": "01002", "nom": "B"}]
+    finally:
+        instance.store.close()

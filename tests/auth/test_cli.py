@@ -144,7 +144,7 @@ def test_dataset_security(cli, instance):
     revoked = cli("dataset-security", "salaires", "--revoke", "group:stats").stdout  # its rules left in place: said
     assert revoked.splitlines() == ["salaires: restricted; grants: none",
                                     "  record filter group:stats: annee >= 2020 and dep in ['75', '92'] (group not "
-                                    "granted: restricts only members reading through their own grant)"]
+                                    "granted: binds only members in no granted group)"]
     with instance.session() as s:
         actions = [e.action for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert actions.count("grant.add") == 2 and actions.count("grant.remove") == 2

@@ -135,6 +135,9 @@ def test_a_group_whose_grant_was_revoked_widens_nothing_on_a_restricted_dataset(
     assert security_for(who("frank", "viewer", "dep31", "dep69"), restricted, rules) == \
         Security(["dep = '31'"], frozenset({"menages"}))
     assert security_for(who("frank", "viewer", "dep69"), restricted, rules) == Security(["dep = '69'"])  # his own grant
+    analysts = DatasetRef(uid="da_r", owner="olga", visibility="restricted", group_grants=frozenset({"analysts"}))
+    assert security_for(who("frank", "viewer", "analysts", "dep69"), analysts, rules) == \
+        security_for(who("gina", "viewer", "analysts"), analysts, rules) == Security()  # dep69 binds neither
     assert security_for(who("frank", "viewer", "dep31", "dep69"), PUBLIC, rules) == Security(["dep = '31'", "dep = '69'"])
 
 

@@ -139,7 +139,7 @@ def test_an_uploads_name_is_never_a_path_a_reload_would_read(instance, client, t
                            files={"file": (str(secret), io.BytesIO(b"a;b\n1;2\n"), "text/csv")})
     assert response.status_code == 200, response.text
     assert client.get(f"{MGMT}/datasets/t2").json()["versions"][-1]["source"] == "secret.csv"
-    kept = reload_source(instance, "t2")  # the upload the store keeps, never the path its name spelled
+    kept, _ = reload_source(instance, "t2")  # the upload the store keeps, never the path its name spelled
     assert kept != str(secret) and instance.store.holds_source(kept) and open(kept, "rb").read() == b"a;b\n1;2\n"
 
 

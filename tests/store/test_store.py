@@ -84,3 +84,30 @@ def test_the_reader_loads_the_spatial_functions_when_a_query_first_calls_one(sto
     assert _spatial_loaded(store)
     store.close()
     assert store.warm([info.location]) == [info.location] and _spatial_loaded(store)
+
+
+def test_a_full_text_search_beside_a_distance_loads_the_spatial_functions_first(tmp_path):
+    """The index reads re-test a query's other conditions (``fulltext``) before its SQL is
+    written: a ``within_distance`` beside a ``search()`` ran ``ST_Distance_Sphere`` on a reader
+    that had not loaded them (a review found it)."""
+    from portail.api.explore_service import compile_odsql
+    from portail.catalog import services
+    from portail.operations import load_file
+    from tests.conftest import make_instance
+
+    rows = "".join(f"{i:05d};{'paris' if i < 3 else 'lyon'} {i};{48.85 + i / 1000},2.35\n" for i in range(200))
+    (tmp_path / "d.csv").write_text("code;nom;geo\n" + rows, encoding="utf-8")
+    instance = make_instance(tmp_path / "home")
+    try:
+        with instance.session() as s:
+            services.create_dataset(s, "d", "D")
+        load_file(instance, "d", tmp_path / "d.csv", publish=True)
+        instance.store.close()  # a reader not warmed: a CLI, a worker before its warm-up
+        with instance.session() as s:
+            version = services.get_dataset(s, "d").current
+            fields, location = services.current_fields(services.get_dataset(s, "d")), version.location
+        plan = compile_odsql(fields, select="count(*) as n",
+                             where=["search(nom, \"paris\") and within_distance(geo, geom'POINT(2.35 48.85)', 1km)"])
+        assert instance.store.query(location, plan.select).to_pylist() == [{"n": 3}]
+    finally:
+        instance.store.close()

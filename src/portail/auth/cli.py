@@ -450,12 +450,12 @@ def _ruleset_label(key: str) -> str:
 
 def _dormant_rulesets(row, granted_groups: set[str]) -> dict[str, str]:
     """The note said beside a restricted dataset's group ruleset whose group holds no grant (a
-    grant revoked, its rules left): it widens nobody's view, and restricts only a member
-    reading through a grant of their own (``permissions._matching_rulesets``)."""
+    grant revoked, its rules left): it binds only members in no granted group, who read
+    through a grant of their own (``permissions._matching_rulesets``)."""
     if row is None or row.visibility != "restricted":
         return {}
     keys = set(row.record_filters or {}) | set(row.hidden_fields or {})
-    return {key: " (group not granted: restricts only members reading through their own grant)"
+    return {key: " (group not granted: binds only members in no granted group)"
             for key in keys - granted_groups - {DEFAULT_RULESET}}
 
 

@@ -168,14 +168,14 @@ def _matching_rulesets(principal: Principal, dataset: DatasetRef, filters: Mappi
                        hidden: Mapping[str, Any]) -> list[str]:
     """The caller's groups that have a ruleset; none: the default ruleset if there is one.
 
-    On a restricted dataset, a group without a grant widens nothing: rulesets are unioned, and a
-    group whose grant was revoked (its ruleset left in place) still added its rows and fields for
-    anyone reading through another group (a ``dep31`` member also in ``dep69`` kept reading
-    ``dep69``'s rows). Only when none of the caller's groups with a ruleset holds a grant (the
-    caller reads through a grant of their own) do those rulesets apply, restricting as before."""
+    On a restricted dataset, a caller reading through a granted group is bound by the granted
+    groups' rulesets only: rulesets are unioned, and a group whose grant was revoked (its
+    ruleset left in place) still added its rows and fields for members of another granted group
+    (a ``dep31`` member also in ``dep69`` kept reading ``dep69``'s rows). A caller in no granted
+    group (reading through a grant of their own) stays bound by their groups' rulesets."""
     groups = sorted(g for g in principal.groups if g in filters or g in hidden)
-    if dataset.visibility == "restricted":
-        groups = [g for g in groups if g in dataset.group_grants] or groups
+    if dataset.visibility == "restricted" and not principal.groups.isdisjoint(dataset.group_grants):
+        groups = [g for g in groups if g in dataset.group_grants]
     if groups:
         return groups
     return [DEFAULT_RULESET] if DEFAULT_RULESET in filters or DEFAULT_RULESET in hidden else []

@@ -264,7 +264,7 @@ class DuckDBStore:
         alike in every database (``duckdb_temp_storage_S128K-0.tmp``): two builds spilling into
         one folder, in two processes or two threads, overwrote each other's blocks (a loader
         crashed, another's index build failed). What killed builds left is swept first."""
-        self.tmp_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # spilled records: its owner's alone
+        _private_folder(self.tmp_dir)  # spilled records: its owner's alone
         sweep_scratch(self.tmp_dir)
         spill = self.tmp_dir / scratch_name("build")
         spill.mkdir(mode=0o700)
@@ -420,9 +420,14 @@ class DuckDBStore:
             with self._opening:
                 if self._reader is None:
                     # Its own spill folder: DuckDB's temporary file names are not unique across processes.
-                    self._reader_spill = _held_folder(self.tmp_dir, "reader")
-                    reader = connect(threads=self.threads, memory_limit=self.query_memory_limit,
-                                     temp_directory=str(self._reader_spill.path), spatial=False)
+                    spill = _held_folder(self.tmp_dir, "reader")
+                    try:
+                        reader = connect(threads=self.threads, memory_limit=self.query_memory_limit,
+                                         temp_directory=str(spill.path), spatial=False)
+                    except BaseException:
+                        spill.release()
+                        raise
+                    self._reader_spill = spill
                     # DuckDB 1.5.5 with spatial loaded fails (an INTERNAL error) on a negated
                     # row-id list, ``NOT (rowid IN (…))``, which a negated full-text search
                     # resolved by the index becomes: the spatial extension's optimizer rule with
@@ -445,7 +450,8 @@ class DuckDBStore:
         reader = self._connection()
         with self._opening:
             if not self._spatial:
-                ensure_spatial(reader)
+                with reader.cursor() as cur:  # its own: others run ATTACH on the reader meanwhile
+                    ensure_spatial(cur)
                 self._spatial = True
 
     def _alias(self, location: str) -> str:
@@ -597,6 +603,8 @@ class DuckDBStore:
         ``query`` itself when the caller hands it over (``owned``), else on a copy. A count the
         index answered carries its row; a page of rows it listed, or an unordered page without
         condition, read from the page file when that holds every output, carries their row ids."""
+        if not self._spatial and uses_spatial([query]):  # before the index reads, which re-test conditions
+            self._with_spatial()
         alias = self._alias(location)
         index, index_alias = self._index(location, alias)
         if index is not None:
@@ -683,6 +691,7 @@ class DuckDBStore:
                 if found is not None:
                     return found.fetch(prepared.rowids, prepared.columns)
             self._alias(location)
+            self._with_spatial(prepared.sql)  # prepared maybe before this reader opened (a plan kept)
             with self._reading() as cur:
                 cur.execute(prepared.sql, params or [])
                 names = [column[0] for column in cur.description]
@@ -804,7 +813,7 @@ def _held_folder(directory: Path, kind: str) -> HeldFolder:
     Before, a killed worker's ``reader-<pid>`` folder, spill files in it, stayed for good."""
     folder = directory / scratch_name(kind)
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _private_folder(directory)
         sweep_scratch(directory)
         folder.mkdir(mode=0o700)
         handle = open(folder / HELD, "w")
@@ -813,6 +822,15 @@ def _held_folder(directory: Path, kind: str) -> HeldFolder:
         log.debug("spill folder %s not made", folder, exc_info=True)
         return HeldFolder(folder)
     return HeldFolder(folder, handle)
+
+
+def _private_folder(directory: Path) -> None:
+    """Make ``directory`` (a home's tmp folder) its owner's alone, an existing one too: spill
+    files hold records, a restricted dataset's included (a home made before kept 0755)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    found = directory.stat()
+    if found.st_mode & 0o077 and found.st_uid == os.getuid():
+        directory.chmod(0o700)
 
 
 def _held(entry: Path) -> bool | None:
