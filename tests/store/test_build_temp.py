@@ -126,6 +126,7 @@ def test_the_spill_folders_are_their_owners_alone(tmp_path):
     previous = os.umask(0o022)
     try:
         instance = make_instance(tmp_path / "home")
+        instance.store.tmp_dir.mkdir(mode=0o755, parents=True)  # made by an earlier release
         con, spill = instance.store._build_connection(spatial=False)
         try:
             modes = {path.name: path.stat().st_mode & 0o777 for path in (instance.store.tmp_dir, spill)}
