@@ -6,8 +6,9 @@ renamed into place: a reader never sees a half-written file, and a killed build 
 ``.building`` file that the next build sweeps away. Data derived from a version (a
 reference's geo index, its index and page files) lives beside it as ``v<number>.duckdb.<kind>``
 and goes with it; so does the file it was loaded from when nothing else keeps it (an upload), in
-the folder ``v<number>.duckdb.source``, for reloads. The catalogue names a version by its path relative to ``<root>``, so a home
-can move (``catalog.models.StoreLocation``); this store is handed absolute paths.
+the folder ``v<number>.duckdb.source``, for reloads. The catalogue names a version by its path
+relative to ``<root>``, so a home can move (``catalog.models.StoreLocation``); this store is
+handed absolute paths.
 Which version is *current* is not decided here: the catalogue holds that pointer (one
 transactional source of truth, shared by every API node), so publishing and rolling back never
 touch these files.
@@ -639,7 +640,6 @@ class DuckDBStore:
         # costs ~0.4 ms, as much as the query it carries).
         query = fulltext.with_scans(_repoint(query, alias, index_alias, copy=not owned))
         sql = query.sql(dialect="duckdb", copy=False)
-        self._with_spatial(sql)
         found = self._page_file(location) if listed is not None or span is not None else None
         columns = found.columns_of(query.expressions, sql) if found is not None else None
         if columns is not None and span is not None:  # rows offset.. of the table (row ids are dense)
