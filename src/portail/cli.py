@@ -256,7 +256,7 @@ def dataset_show(slug: str, as_json: bool = typer.Option(False, "--json")):
 
     instance = _instance()
     with _errors(), instance.session() as session:
-        data = management_json(services.get_dataset(session, slug))
+        data = management_json(services.get_dataset(session, slug), instance.store)
         fields = services.current_fields(services.get_dataset(session, slug))
     if as_json:
         out.print_json(json.dumps(data, default=str))

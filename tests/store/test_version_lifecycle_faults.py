@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import portail
+from portail.api.management import management_json
 from portail.catalog import services
 from portail.operations import attach, load_file, rollback
 from tests.conftest import make_instance
@@ -111,6 +112,11 @@ def test_a_reload_whose_process_died_after_its_rename_leaves_no_file_nor_a_versi
     assert died.returncode == 9
     assert "v000002.duckdb" in version_files(keep2)
     assert statuses(keep2)[2] == "building"  # not ready: no prune counts it, no rollback reaches it
+    with keep2.session() as session:  # shown as what it is: no load holds the dataset ("building" for good)
+        dataset = services.get_dataset(session, "ds")
+        assert [v["status"] for v in management_json(dataset, keep2.store)["versions"]] == ["ready", "interrupted"]
+        with keep2.store.lock(dataset.uid):
+            assert management_json(dataset, keep2.store)["versions"][1]["status"] == "building"
     load_file(keep2, "ds", make_csv(tmp_path / "v3.csv", 3, "V3"), publish=True)
     assert statuses(keep2) == {1: "ready", 2: "failed", 3: "ready"}
     assert version_files(keep2) == ["v000001.duckdb", "v000003.duckdb"]

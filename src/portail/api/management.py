@@ -27,7 +27,7 @@ from portail.operations import (Instance, attach, check_pipeline, created_for_fi
                                 load_file, publish, reindex, rollback)
 from portail.operations import LoadResult, reload as reload_dataset
 from portail.schema import FieldType
-from portail.store.duckdb_store import remove_leftover
+from portail.store.duckdb_store import DuckDBStore, remove_leftover
 
 
 def require_manager(request: Request) -> None:
@@ -156,8 +156,14 @@ class SourceUrl(Storable):
     allow_empty: bool = False  # publish a version of 0 records over one that has records
 
 
-def version_json(v) -> dict[str, Any]:
-    return {"version": v.number, "status": v.status, "source": v.source_name,
+def version_json(v, store: DuckDBStore | None = None) -> dict[str, Any]:
+    """A version as the management API and ``dataset show`` list it. A version ``building`` that
+    no load holds the dataset's lock for is ``interrupted`` (a load killed: the next load marks it
+    failed and removes what it left); it read "building" for good, and its operator waited."""
+    status = v.status
+    if status == "building" and store is not None and not store.loading(v.dataset.uid):
+        status = "interrupted"
+    return {"version": v.number, "status": status, "source": v.source_name,
             "read_options": v.read_options,  # what a reload of this version's source reads it with
             "records_count": v.row_count,
             "size_bytes": v.size_bytes, "created_at": v.created_at.isoformat(),
@@ -170,7 +176,7 @@ def loaded_json(result: LoadResult) -> dict[str, Any]:
             "report": result.report.to_dict()}
 
 
-def management_json(d: Dataset) -> dict[str, Any]:
+def management_json(d: Dataset, store: DuckDBStore | None = None) -> dict[str, Any]:
     return {
         "dataset_id": d.slug, "dataset_uid": d.uid, "title": d.title, "description": d.description,
         "themes": d.themes, "keywords": d.keywords, "license": d.license, "license_url": d.license_url,
@@ -182,7 +188,7 @@ def management_json(d: Dataset) -> dict[str, Any]:
         "source": d.source, "field_overrides": d.field_overrides, "pipeline": d.pipeline,
         "current_version": d.current_version,
         "records_count": d.records_count, "created_at": d.created_at.isoformat(), "modified": d.modified.isoformat(),
-        "versions": [version_json(v) for v in d.versions],
+        "versions": [version_json(v, store) for v in d.versions],
         "attachments": [{"id": a.attachment_id, "title": a.title, "mimetype": a.mimetype, "size_bytes": a.size_bytes}
                         for a in d.attachments],
     }
@@ -270,15 +276,16 @@ def management_router() -> APIRouter:
     def inst(request: Request) -> Instance:
         return request.app.state.instance
 
-    def reload(instance: Instance, ref: str) -> dict[str, Any]:
+    def shown(instance: Instance, ref: str) -> dict[str, Any]:
+        """The dataset as the management API shows it (``management_json``)."""
         with instance.session() as session:
-            return management_json(services.get_dataset(session, ref))
+            return management_json(services.get_dataset(session, ref), instance.store)
 
     @router.get("/datasets", summary="All datasets, every portal, with their versions")
     def list_all(request: Request):
         with inst(request).session() as session:
             datasets = services.list_datasets(session)
-            return {"total_count": len(datasets), "results": [management_json(d) for d in datasets]}
+            return {"total_count": len(datasets), "results": [management_json(d, inst(request).store) for d in datasets]}
 
     @router.post("/datasets", status_code=201, summary="Create a dataset (optionally loading a URL)")
     def create(request: Request, body: DatasetCreate):
@@ -295,11 +302,11 @@ def management_router() -> APIRouter:
         finally:
             if path is not None:
                 path.unlink(missing_ok=True)
-        return reload(instance, body.dataset_id)
+        return shown(instance, body.dataset_id)
 
     @router.get("/datasets/{ref}", summary="A dataset by dataset_id or uid")
     def show(request: Request, ref: str):
-        return reload(inst(request), ref)
+        return shown(inst(request), ref)
 
     @router.patch("/datasets/{ref}", summary="Change metadata (or the dataset_id)")
     def update(request: Request, ref: str, body: DatasetUpdate):
@@ -312,7 +319,7 @@ def management_router() -> APIRouter:
             if body.dataset_id is not None and body.dataset_id != dataset.slug:  # "" is an invalid id, not "unchanged"
                 services.rename_dataset(session, dataset, body.dataset_id)
             uid = dataset.uid
-        return reload(instance, uid)
+        return shown(instance, uid)
 
     @router.delete("/datasets/{ref}", status_code=204, summary="Delete a dataset, its versions and files")
     def remove(request: Request, ref: str):
@@ -354,7 +361,7 @@ def management_router() -> APIRouter:
 
     @router.get("/datasets/{ref}/versions", summary="Version history")
     def versions(request: Request, ref: str):
-        return reload(inst(request), ref)["versions"]
+        return shown(inst(request), ref)["versions"]
 
     @router.post("/datasets/{ref}/publish", summary="Publish the newest (or a given) ready version")
     def do_publish(request: Request, ref: str, body: PublishChoice | None = None):
@@ -378,7 +385,7 @@ def management_router() -> APIRouter:
             dataset = services.get_dataset(session, ref)
             services.set_field_override(session, dataset, name, **body.model_dump(exclude_none=True))
             uid = dataset.uid
-        return reload(instance, uid)
+        return shown(instance, uid)
 
     @router.put("/datasets/{ref}/pipeline", summary="Set the processor pipeline (list of {processor, …params})")
     def set_pipeline(request: Request, ref: str, steps: list[dict[str, Any]]):
@@ -388,7 +395,7 @@ def management_router() -> APIRouter:
             dataset = services.get_dataset(session, ref)
             services.set_pipeline(session, dataset, steps)
             uid = dataset.uid
-        return reload(instance, uid)
+        return shown(instance, uid)
 
     @router.get("/processors", summary="Every processor, its parameters and an example")
     def processors():
@@ -405,7 +412,7 @@ def management_router() -> APIRouter:
             attach(instance, ref, saved, title=storable(title, "title"), mimetype=file.content_type, name=saved.name)
         finally:
             shutil.rmtree(saved.parent, ignore_errors=True)  # the upload's own folder
-        return reload(instance, ref)
+        return shown(instance, ref)
 
     @router.delete("/datasets/{ref}/attachments/{attachment_id}", status_code=204, summary="Remove an attachment")
     def remove_attachment(request: Request, ref: str, attachment_id: str):

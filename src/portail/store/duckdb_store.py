@@ -207,6 +207,20 @@ class DuckDBStore:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def loading(self, uid: str) -> bool:
+        """Whether a load holds the dataset's lock now (``lock``), in any process sharing the home."""
+        try:
+            handle = open(self.dataset_dir(uid) / ".lock", "r")
+        except FileNotFoundError:
+            return False
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+
     @staticmethod
     def _sweep(directory: Path) -> None:
         """Remove what a killed build left. Safe: the caller holds the dataset lock."""
