@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timezone
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from portail.catalog import services
+from portail.ingest import infer
 from portail.ingest.errors import IngestError
 from portail.ingest.readers.csv import _duckdb_reason, detect_encoding, sniff_delimiter
 from portail.ingest.types import ReadOptions
@@ -102,6 +103,26 @@ def test_french_file_types(instance, tmp_path):
     assert data[1]["horodatage"].astimezone().utctimetuple()[3:5] == (10, 30)
 
 
+@pytest.mark.parametrize("written, utc", [
+    ("2024-01-05T10:00+01:00", "2024-01-05T09:00:00+00:00"), ("2024-01-05T10:00Z", "2024-01-05T10:00:00+00:00"),
+    ("2024-01-05 10:00+01:00", "2024-01-05T09:00:00+00:00"), ("2024-01-05T10:00-0530", "2024-01-05T15:30:00+00:00"),
+    ("2024-01-05T10:00+01", "2024-01-05T09:00:00+00:00"), ("2024-01-05 10:00Z", "2024-01-05T10:00:00+00:00"),
+    ("2024-01-05T10:00:00.250+01:00", "2024-01-05T09:00:00.250000+00:00"),
+    ("2024-01-05 10:00:00Z", "2024-01-05T10:00:00+00:00")])
+def test_iso_datetimes_with_an_offset_read_with_or_without_seconds(instance, tmp_path, written, utc):
+    """``10:00+01:00`` passed the classification, but the engine reads an offset only after
+    seconds: a column of them was refused as unreadable, and beside one value with seconds the
+    others were stored null."""
+    text = f"id;debut\n1;{written}\n2;2024-06-05T08:30:00+02:00\n3;{written}\n"
+    result = load(instance, write(tmp_path / "dt.csv", text))
+    assert types(result)["debut"] == "datetime" and result.report.rejected == {}
+    stored = [r["debut"].astimezone(timezone.utc).isoformat() for r in rows(instance, order="ORDER BY id")]
+    assert stored == [utc, "2024-06-05T06:30:00+00:00", utc]
+    alone = f"id;debut\n1;{written}\n2;{written}\n"
+    assert types(load(instance, write(tmp_path / "alone.csv", alone), "alone"))["debut"] == "datetime"
+    assert rows(instance, "alone")[0]["debut"].astimezone(timezone.utc).isoformat() == utc
+
+
 def test_month_first_dates_are_detected_from_the_data(instance, tmp_path):
     text = "d\n03/05/2021\n12/31/2020\n"
     result = load(instance, write(tmp_path / "us.csv", text))
@@ -123,6 +144,30 @@ def test_codes_with_dots_or_spaces_keep_their_leading_zeros(instance, tmp_path):
     result = load(instance, write(tmp_path / "naf.csv", text))
     assert types(result) == {"activite": "text", "identifiant": "text", "taux": "double", "part": "double"}
     assert rows(instance)[0] == {"activite": "01.11", "identifiant": "052 100 554", "taux": 0.5, "part": 0.25}
+
+
+def test_code_names_keep_grouped_and_decimal_numbers_as_written(instance, tmp_path):
+    """A SIREN printed in groups of three (``552 100 554``) was stored as the double 552100554.0,
+    a postcode ``75 001`` as 75001.0 and a NAF code ``56.10`` as 56.1: under a code's name,
+    numbers of any form are text as written, as integers were. Other names keep their numbers."""
+    text = ("siren;code_postal;code_naf;montant;taux\n552 100 554;75 001;47.11;1 234,50;0.5\n"
+            "732 829 320;13 008;56.10;12;1.25\n")
+    result = load(instance, write(tmp_path / "codes.csv", text))
+    assert types(result) == {"siren": "text", "code_postal": "text", "code_naf": "text", "montant": "double",
+                             "taux": "double"}
+    assert rows(instance) == [
+        {"siren": "552 100 554", "code_postal": "75 001", "code_naf": "47.11", "montant": 1234.5, "taux": 0.5},
+        {"siren": "732 829 320", "code_postal": "13 008", "code_naf": "56.10", "montant": 12.0, "taux": 1.25}]
+    assert {f.name: f.notes for f in result.report.fields}["code_naf"] == [infer.CODE_NUMBERS_NOTE]
+
+
+def test_an_override_still_types_a_code_named_column(instance, tmp_path):
+    """The rule is inference's: a publisher who wants ``code_naf`` as a number still gets one."""
+    with instance.session() as session:
+        services.set_field_override(session, services.create_dataset(session, "ds", "Test"), "code_naf", type="double")
+    result = load(instance, write(tmp_path / "naf.csv", "code_naf\n47.11\n56.10\n"))
+    assert types(result) == {"code_naf": "double"}
+    assert [r["code_naf"] for r in rows(instance)] == [47.11, 56.1]
 
 
 def test_oui_non_columns_are_booleans_o_n_stay_letters(instance, tmp_path):

@@ -42,9 +42,10 @@ def test_jsonl_integers_under_a_code_name_are_text_as_written(instance, tmp_path
         ("35600000000048", "75056", 2133111), ("35600000000049", "1001", 832), ("35600000000050", "13055", 870731)]
 
 
-def test_floats_under_a_code_name_stay_numbers_as_in_a_csv(instance, tmp_path):
-    """75056.0 is no integer: a CSV column of such values is DOUBLE whatever its name, and so is a
-    JSON key (the choice made here); a key of integers beside it becomes text."""
+def test_json_floats_under_a_code_name_stay_numbers(instance, tmp_path):
+    """75056.0 is no integer: a JSON key of such numbers is declared DOUBLE whatever its name (the
+    choice made here; a CSV column of numbers written so under a code's name is text as written,
+    since the text is all a CSV has); a key of integers beside it becomes text."""
     path = jsonl(tmp_path / "mixed.jsonl", [{"code_postal": 75001.0, "cp": 75001}, {"code_postal": 1000.0, "cp": 1000}])
     result = load(instance, path)
     assert types(result) == {"code_postal": "double", "cp": "text"}

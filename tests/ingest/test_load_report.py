@@ -55,3 +55,23 @@ def test_rejected_values_are_counted_before_the_steps_that_drop_rows(instance, t
         assert "field 'lot': none of its 6 values reads as int" in str(error)
     else:
         raise AssertionError("an override no value reads as was published")
+
+
+def test_an_inferred_type_no_value_reads_as_names_no_override(instance, tmp_path):
+    """Dates that are none (31/02) all fail the type their shape gave the column: the refusal
+    said to check "the type its override gives it" where no override exists. With one, it says so."""
+    import pytest
+
+    from portail.ingest.load import IngestError
+
+    path = tmp_path / "jours.csv"
+    path.write_text("id;jour\n1;31/02/2024\n2;30/02/2024\n", encoding="utf-8")
+    with pytest.raises(IngestError) as refused:
+        load(instance, path)
+    said = str(refused.value)
+    assert "field 'jour': none of its 2 values reads as date" in said
+    assert "override" not in said and "`portail dataset field`" in said
+    with instance.session() as session:
+        services.set_field_override(session, services.get_dataset(session, "ds"), "jour", type="int")
+    with pytest.raises(IngestError, match="none of its 2 values reads as int; check the type its override gives it"):
+        load_file(instance, "ds", path, publish=True)

@@ -7,12 +7,12 @@ as rejected values: they say the value is missing, nothing failed to read).
 Anything else stays text: a load never fails because row 10,001 disagrees with row 1.
 
 French rules: values with a leading zero followed by a digit (``01001``, ``06``, NAF ``01.11``,
-SIREN ``052 100 554``) are codes, while ``0.5`` and ``0,25`` are numbers; integer columns whose name
-says they hold a code (``code_*``, ``insee``, ``siren``…) stay text, as written (JSON and GeoJSON
-readers stage such integers as text for this rule), with a note counting the values shorter than
-the widest, whose leading zeros the producer may have lost; ``dd/mm/yyyy`` dates are
-read day-first unless the data proves month-first; decimal commas are numbers; ``oui``/``non`` and
-``vrai``/``faux`` are booleans. ``O``/``N`` stay text: Sirene's flags also take other letters
+SIREN ``052 100 554``) are codes, while ``0.5`` and ``0,25`` are numbers; columns of numbers whose
+name says they hold a code (``code_*``, ``insee``, ``siren``…) stay text, as written (``552 100 554``,
+NAF ``56.10``; JSON and GeoJSON readers stage integers as text for this rule), integers with a
+note counting the values shorter than the widest, whose leading zeros the producer may have lost;
+``dd/mm/yyyy`` dates are read day-first unless the data proves month-first; decimal commas are
+numbers; ``oui``/``non`` and ``vrai``/``faux`` are booleans. ``O``/``N`` stay text: Sirene's flags also take other letters
 (``P``), ``S`` is a "no value" marker that would hide a North/South column's half, and a
 column's type must not change with the letters one refresh happens to hold.
 
@@ -106,8 +106,13 @@ _LOCAL = f"coalesce(try_cast({_T} AS TIMESTAMP), {_DMY_DT})"
 #: ``9999-12-31T23:59:59`` read in New York. Its wall time is read as UTC instead: the value as
 #: written, kept, and written back by every zone (``values.instant_text``).
 _BEYOND = "{0} < TIMESTAMPTZ '0001-01-01 00:00:00+00' OR {0} > TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'"
-_AS_UTC = f"timezone('UTC', {_LOCAL})"
-_AWARE = f"try_cast({_T} AS TIMESTAMPTZ)"
+#: An ISO datetime with an offset, given ``:00`` seconds where it has none: the engine reads
+#: ``10:00`` alone but refuses ``10:00+01:00`` and ``10:00Z``, which ISO 8601 and the
+#: classification (``_RE_ISO_DT``) accept: such a column was stored null, or refused.
+_WITH_SECONDS = (f"regexp_replace({_T}, '^([0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[T ][0-9]{{2}}:[0-9]{{2}})([Z+-])', "
+                 "'\\1:00\\2')")
+_AS_UTC = f"timezone('UTC', try_cast({_WITH_SECONDS} AS TIMESTAMP))"
+_AWARE = f"try_cast({_WITH_SECONDS} AS TIMESTAMPTZ)"
 #: A naive datetime read in the dataset's zone as Java's ``ZonedDateTime.of`` and Python's
 #: ``fold=0`` read it, and the ODSQL literal ``date'…'`` (``odsql.literals``): a wall time the
 #: clock skipped (``2023-03-26T02:30`` in Paris) moved on by the gap (03:30, ``01:30Z``), which
@@ -193,6 +198,18 @@ def looks_like_code(name: str) -> bool:
 
 
 CODE_NOTE = "integers kept as text: the name says it is a code"
+CODE_NUMBERS_NOTE = "numbers kept as text, as written: the name says it is a code"
+
+
+def _as_code(name: str, c: dict[str, int], nonnull: int) -> Inferred | None:
+    """Text, as written, for a column of numbers whose name says it holds codes (None for
+    others): whatever their form, a SIREN printed in groups (``552 100 554``), a postcode
+    ``75 001`` or a NAF code ``56.10`` read as doubles lost their spaces and trailing zeros, and
+    codes are not summed. Integers keep their own note, which ``_note_short_codes`` completes."""
+    valid = nonnull - c["token"]
+    if not looks_like_code(name) or sum(c[k] for k in ("int", "dot", "comma", "grouped")) != valid:
+        return None
+    return Inferred(FieldType.TEXT, nonnull=nonnull, notes=[CODE_NOTE if c["int"] == valid else CODE_NUMBERS_NOTE])
 
 
 def _decide(name: str, h: dict[str, int]) -> Inferred:
@@ -209,9 +226,10 @@ def _decide(name: str, h: dict[str, int]) -> Inferred:
         return Inferred(FieldType.TEXT, nonnull=nonnull, notes=notes)
     if only("bool"):
         return Inferred(FieldType.BOOLEAN, **typed)
+    code = _as_code(name, c, nonnull)
+    if code is not None:
+        return code
     if only("int"):
-        if looks_like_code(name):
-            return Inferred(FieldType.TEXT, nonnull=nonnull, notes=[CODE_NOTE])
         return Inferred(FieldType.INT, **typed)
     if only("int", "dot", "comma", "grouped"):
         if c["dot"] and c["grouped"]:

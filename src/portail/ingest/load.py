@@ -241,7 +241,7 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         read = _typed_counts(con, read_as_typed, [f.name for f in base_fields if f.type != FieldType.TEXT]) \
             if pipeline else None
         field_reports = _field_reports(con, fields, inferred, read)
-        _refuse_unread_fields(field_reports, inferred, raw.source)
+        _refuse_unread_fields(field_reports, inferred, raw.source, overrides)
         left = [f"{len(left_out)} column(s) without a header nor any value left out"] if left_out else []
         report = IngestReport(source=raw.source, rows=rows, seconds=round(time.monotonic() - started, 3),
                               notes=list(raw.notes) + left, fields=field_reports, processors=steps)
@@ -314,17 +314,21 @@ def _reference_schema(con, reference) -> Callable[[str], list[Field]] | None:
     return schema
 
 
-def _refuse_unread_fields(reports: list[FieldReport], inferred: dict[str, Inferred], source: str) -> None:
+def _refuse_unread_fields(reports: list[FieldReport], inferred: dict[str, Inferred], source: str,
+                          overrides: dict[str, dict[str, Any]]) -> None:
     """Refuse a version in which a field with values has none left: every value failed the
-    type a publisher's override forced on it, and publishing it would serve the column empty.
+    type a publisher's override forced on it, or the type their shape suggested (dates that
+    are none, ``31/02/2024``), and publishing it would serve the column empty.
     Some values failing is counted and said; all of them is a mistake. (A pipeline's
-    ``set_type`` step has its own ``on_error: fail``.)"""
+    ``set_type`` step has its own ``on_error: fail``.) The advice names the override only
+    where there is one: the publisher of an inferred type has none to check."""
     for r in reports:
         markers = inferred[r.name].tokens if r.name in inferred else 0
         if r.rejected and r.rejected + markers >= r.values:
-            raise IngestError(f"field {r.name!r}: none of its {r.rejected:,} values reads as {r.type}; check the "
-                              "type its override gives it (`portail dataset field`)",
-                              source=source)
+            advice = ("; check the type its override gives it" if (overrides.get(r.name) or {}).get("type")
+                      else ", the type their shape suggests; give the field another (text keeps them as written)")
+            raise IngestError(f"field {r.name!r}: none of its {r.rejected:,} values reads as {r.type}{advice} "
+                              "(`portail dataset field`)", source=source)
 
 
 def _typed_counts(con, query: exp.Select, names: list[str]) -> dict[str, int]:
