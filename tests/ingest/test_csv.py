@@ -83,6 +83,19 @@ def test_delimiter_sniffing(delimiter):
     assert sniff_delimiter(sample * 3) == delimiter
 
 
+def test_a_title_line_holding_a_comma_does_not_decide_the_delimiter(instance, tmp_path):
+    """The width of the first line decided: a title "Population légale 2021, communes" gave ','
+    two cells and ';' one, never considered, and the file was refused line 2."""
+    assert sniff_delimiter("Population légale 2021, communes\ncode;nom\n01001;A\n01002;B\n") == ";"
+    result = load(instance, write(tmp_path / "titre.csv", "Population légale 2021, communes\ncode;nom\n01001;A\n"))
+    assert rows(instance) == [{"code": "01001", "nom": "A"}] and "delimiter ';'" in result.report.notes
+    # a one-cell title above two columns, or above a header of years, was taken for the header
+    load(instance, write(tmp_path / "deux.csv", "Population légale 2021\ncode;nom\n01002;B\n"), slug="deux")
+    assert rows(instance, "deux") == [{"code": "01002", "nom": "B"}]
+    load(instance, write(tmp_path / "annees.csv", "Population légale\ncommune;2020;2021\nParis;1;2\n"), slug="annees")
+    assert rows(instance, "annees") == [{"commune": "Paris", "2020": 1, "2021": 2}]
+
+
 def test_french_file_types(instance, tmp_path):
     text = (
         "Code INSEE;Commune;Montant;Date;Horodatage;Actif;Population\n"

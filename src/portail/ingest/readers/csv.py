@@ -36,6 +36,7 @@ import io
 import os
 import re
 import tempfile
+from collections import Counter
 from itertools import islice
 from pathlib import Path
 
@@ -212,10 +213,13 @@ def sniff_delimiter(sample: str) -> str:
         rows = [r for r in rows if r]
         if not rows:
             continue
-        width = len(rows[0])
+        # The width most lines share, not the first line's: a title above the header ("Population
+        # légale 2021, communes") made ',' the only delimiter giving two cells there, and ';' a
+        # width of 1, never considered.
+        width, count = max(Counter(len(r) for r in rows).items(), key=lambda item: (item[1], item[0]))
         if width < 2:
             continue
-        consistent = sum(1 for r in rows if len(r) == width) / len(rows)
+        consistent = count / len(rows)
         score = (consistent, width)
         if score > best_score:
             best, best_score = delimiter, score
@@ -249,9 +253,25 @@ def _header(sample: str, delimiter: str, source: str) -> tuple[list[str], int, i
     if found is None:
         raise IngestError("the header line is empty", source=source, line=1)
     filled = [sum(bool(cell.strip()) for cell in row) for row in rows]
+    found = _below_title(rows, filled, found)
     if any(filled[above] >= filled[found] for above in range(found)):  # as full as the header: a record, not a title
         found = next(index for index, count in enumerate(filled) if count)
     return [h.strip() for h in rows[found]], (ends[found - 1] + 1 if found else 1), ends[found]
+
+
+def _below_title(rows: list[list[str]], filled: list[int], found: int) -> int:
+    """The header below a one-cell title line that the fill rule took for it: in a table of two
+    columns a title fills half the widest line ("Population légale 2021" above ``code;nom``),
+    and every record then had more cells than the header and was refused. Taken only where the
+    lines below share more cells than it and one of them reads as a header (``detect_header``)."""
+    widths = Counter(len(row) for row, count in zip(rows, filled) if count)
+    shared = max(widths.items(), key=lambda item: (item[1], item[0]))[0]
+    if filled[found] != 1 or len(rows[found]) >= shared:
+        return found
+    below = detect_header(rows[found + 1:])
+    if below is None or len(rows[found + 1 + below]) != shared:
+        return found
+    return found + 1 + below
 
 
 def locate_error(path: Path, delimiter: str, width: int, max_line_bytes: int, header_line: int = 1) \
