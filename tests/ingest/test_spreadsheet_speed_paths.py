@@ -134,3 +134,13 @@ def test_header_row_given_past_the_window(tmp_path):
     assert "header on row 41 (40 row(s) above it skipped)" in raw.notes
     for header_row in (None, 0, 40, 60, 91, 92):
         assert found_layout(rows, header_row) == plain_layout(rows, header_row)
+
+
+def test_a_header_of_years_below_a_title_is_the_header(tmp_path):
+    """Its years are numbers, so no row holds mostly words: the title, the first row, was taken
+    for the header, and the header loaded as a record (``2020`` among the populations)."""
+    rows = [["Population par commune"], [], ["Commune", 2020, 2021, "Code"], ["Paris", 2100000, 2090000, "75056"],
+            ["Lyon", 520000, 522000, "69123"]]
+    raw = read_spreadsheet(write(tmp_path / "annees.xlsx", rows), ReadOptions())
+    assert raw.labels == ["Commune", "2020", "2021", "Code"]
+    assert "header on row 3 (2 row(s) above it skipped)" in raw.notes

@@ -68,16 +68,23 @@ def is_empty(value: Any) -> bool:
 def detect_header(head: list[list[Any]]) -> int | None:
     """The index of the header among the first rows of a table laid out for print: the first row
     that fills at least half as many cells as the fullest and holds mostly words, so that a
-    title, a subtitle and blank rows above it are skipped; else the first non-empty row (``None``
-    when every row is empty)."""
+    title, a subtitle and blank rows above it are skipped; else the first non-empty row, or,
+    when that starts one-cell lines closed by a blank one (a title block), the first row filling
+    half as many cells below it (a header of years, ``Commune, 2020, 2021``: the title was
+    taken for the header and the header loaded as a record); ``None`` when every row is empty."""
     counts = [sum(not is_empty(v) for v in row) for row in head]
     widest = max(counts, default=0)
     if not widest:
         return None
+    full = max(1, math.ceil(widest * HEADER_FILL_RATIO))
     for index, (row, count) in enumerate(zip(head, counts)):
-        if count >= max(1, math.ceil(widest * HEADER_FILL_RATIO)) and _mostly_words(row, count):
+        if count >= full and _mostly_words(row, count):
             return index
-    return next(index for index, count in enumerate(counts) if count)
+    first = next(index for index, count in enumerate(counts) if count)
+    end = next((index for index in range(first, len(counts)) if counts[index] != 1), len(counts))
+    if end < len(counts) and counts[end] == 0:  # a title block
+        return next((index for index in range(end, len(counts)) if counts[index] >= full), first)
+    return first
 
 
 def _mostly_words(row: list[Any], filled: int) -> bool:

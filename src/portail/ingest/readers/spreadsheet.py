@@ -15,8 +15,8 @@ Public files are laid out for print, not for machines, so the reader finds the t
 * **Header row**: ``options.header_row`` (0-based), else the first of the first 30 rows that
   (a) fills at least half as many cells as the fullest of those rows and (b) holds mostly
   words (at least 70 % of its filled cells are text that does not read as a number). Title,
-  subtitle and blank rows above it are skipped; a sheet with no such row uses its first
-  non-empty row.
+  subtitle and blank rows above it are skipped; a sheet with no such row uses its first row
+  filling half as many cells (a header of years below a title).
 * **End**: when the last row with two or more values (or a single non-text value) is followed
   by a blank row and then only one-cell text rows, those rows are footnotes ("Source : Insee")
   and are dropped.
