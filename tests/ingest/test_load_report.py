@@ -69,7 +69,7 @@ def test_an_inferred_type_no_value_reads_as_names_no_override(instance, tmp_path
     with pytest.raises(IngestError) as refused:
         load(instance, path)
     said = str(refused.value)
-    assert "field 'jour': none of its 2 values reads as date" in said
+    assert "field 'jour': none of its 2 values reads as date" in said and refused.value.field == "jour"
     assert "override" not in said and "`portail dataset field`" in said
     with instance.session() as session:
         services.set_field_override(session, services.get_dataset(session, "ds"), "jour", type="int")

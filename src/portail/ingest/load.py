@@ -327,8 +327,8 @@ def _refuse_unread_fields(reports: list[FieldReport], inferred: dict[str, Inferr
         if r.rejected and r.rejected + markers >= r.values:
             advice = ("; check the type its override gives it" if (overrides.get(r.name) or {}).get("type")
                       else ", the type their shape suggests; give the field another (text keeps them as written)")
-            raise IngestError(f"field {r.name!r}: none of its {r.rejected:,} values reads as {r.type}{advice} "
-                              "(`portail dataset field`)", source=source)
+            raise IngestError(f"none of its {r.rejected:,} values reads as {r.type}{advice} (`portail dataset field`)",
+                              source=source, field=r.name)  # the field named in the API's detail too
 
 
 def _typed_counts(con, query: exp.Select, names: list[str]) -> dict[str, int]:
