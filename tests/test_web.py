@@ -166,7 +166,7 @@ def test_bad_input_gives_clear_pages_not_500(client):
     assert client.get("/explore/", params={"page": superscript}).status_code == 200
     assert client.get("/explore/dataset/logements/table/", params={"record": "zz"}).status_code == 200
     missing = client.get("/explore/dataset/nope/table/")
-    assert missing.status_code == 404 and "Unknown dataset: nope" in missing.text and "<html" in missing.text
+    assert missing.status_code == 404 and "Jeu de données inconnu : nope" in missing.text and "<html" in missing.text
     assert client.get("/explore/dataset/logements/table/", params={"q": 'a"b\\'}).status_code == 200
 
 

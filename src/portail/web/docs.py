@@ -24,6 +24,14 @@ def install_docs(app: FastAPI, path: str = "/api/docs") -> None:
             return HTMLResponse(f'<!doctype html><html lang="en"><title>API documentation</title><p>Swagger UI is not '
                                 f'installed (run <code>make install</code>); the OpenAPI description is at '
                                 f'<a href="{app.openapi_url}">{app.openapi_url}</a>.</p></html>')
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} — API",
+        page = get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} — API",
                                    swagger_js_url=f"{VENDOR}/swagger-ui-bundle.js",
                                    swagger_css_url=f"{VENDOR}/swagger-ui.css", swagger_favicon_url=FAVICON)
+        return with_language(page)
+
+
+def with_language(page: HTMLResponse) -> HTMLResponse:
+    """FastAPI's Swagger page as English, which Swagger UI writes: its ``<html>`` names no
+    language (WCAG 3.1.1), so a screen reader set to French read the English with French sounds."""
+    body = page.body.replace(b"<html>", b'<html lang="en">', 1)
+    return HTMLResponse(body, status_code=page.status_code)

@@ -20,6 +20,10 @@ from portail.api.facets import exact
 from portail.odsql.ast import quote_name
 
 Pair = tuple[str, str]
+#: The chart's and the map's own settings (``chart.type``, ``map.color``): kept in links with the
+#: language, so a search typed or a filter removed on the analyze tab keeps the chart drawn
+#: (it went back to a count in columns) and the map its colours.
+VIEWS = ("chart.", "map.")
 
 
 
@@ -62,7 +66,7 @@ class FilterState:
                 exclude.append((key[8:], value))
             elif key == "fields":
                 columns += [name.strip() for name in value.split(",") if name.strip()]
-            elif key == "lang":
+            elif key == "lang" or key.startswith(VIEWS):
                 extra.append((key, value))
         return cls(q, tuple(dict.fromkeys(refine)), tuple(dict.fromkeys(exclude)), sort, tuple(dict.fromkeys(columns)),
                    tuple(extra))

@@ -58,6 +58,8 @@ FRENCH: dict[str, str] = {
         "La valeur du paramètre {parameter} contient un caractère nul (NUL), qui n'est pas accepté.",
     "Invalid value for {parameter} API parameter: {value} was found but '<field>:<value>' is expected.":
         "Valeur « {value} » invalide pour le paramètre {parameter} : « <champ>:<valeur> » est attendu.",
+    # a dataset page's address naming none the caller may see (api.explore_service.get_visible_dataset)
+    "Unknown dataset: {dataset}": "Jeu de données inconnu : {dataset}",
     # a row filter of the caller's group that cannot apply (api.explore_service.compile_odsql)
     "The access rules of this dataset cannot be applied; ask its administrator.":
         "Les règles d'accès de ce jeu de données ne peuvent pas s'appliquer : adressez-vous à son administrateur.",

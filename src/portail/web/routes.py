@@ -441,8 +441,9 @@ def web_router(portal: str) -> APIRouter:
         principal = request_principal(request)
         try:
             dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
-        except ApiError as error:
-            return render(request, "error.html", status=error.status, message=error.message)
+        except ApiError as error:  # in the page's language, as a refused filter ("Unknown dataset" on a French page)
+            message = refusal(error.message, page_language(request))
+            return render(request, "error.html", status=error.status, message=message)
         if tab not in TABS:
             return RedirectResponse(f"{portal_root(request)}/explore/dataset/{dataset.slug}/information/")
         if dataset.slug != dataset_id:  # a former id of a renamed dataset: the page's address now
@@ -457,7 +458,10 @@ def web_router(portal: str) -> APIRouter:
         values = {"dataset": dataset, "fields": fields, "tab": tab, "tabs": TABS, "state": state, "geo": geo,
                   "description_html": _markdown.render(dataset.description or ""), "error": None,
                   "labels": {f.name: f.label for f in fields}, "columns": columns, "units": number_formats(fields),
-                  "shown": [f for f in columns if state.shows(f.name)], "restricted": restriction(request, dataset, principal)}
+                  "shown": [f for f in columns if state.shows(f.name)],
+                  "restricted": restriction(request, dataset, principal),
+                  # each field's type, for the chart's and the map's scripts to write values as the table does
+                  "field_types": json.dumps({f.name: str(f.type) for f in fields})}
         try:
             values.update(_tab_values(request, dataset, fields, tab, state, geo))
         except ApiError as error:  # a bad refine/sort/q in the URL: say so, in the page's language; keep the page
@@ -534,8 +538,7 @@ def web_router(portal: str) -> APIRouter:
                     "chart_aggregates": chart_aggregates(numeric),
                     "series_fields": [f for f in groupable if f.type in SERIES_TYPES],
                     "dated": [f.name for f in groupable if f.type in DATE_TYPES],
-                    "chart_ready": vendor_available("echarts/echarts.min.js"),
-                    "field_types": json.dumps({f.name: str(f.type) for f in fields})}
+                    "chart_ready": vendor_available("echarts/echarts.min.js")}
         if tab == "export":
             total = query_records(inst, dataset, limit=0, principal=principal, **common).total_count if state.active \
                 else dataset.records_count

@@ -60,7 +60,12 @@
   }
   const shown = (field) => (v) => (v === null || v === undefined ? "—"
     : typeof v === "number" && units[field] ? window.portailNumber(v, units[field], lang) : String(v));
-  const label = shown(cfg.x); // an X value (36 mois, 2001: a year is never grouped)
+  // A date bucket as the table and the date facets write dates ("12 mars 2018", "1er mars 2018",
+  // "mars 2018"; "March 12, 2018" in English): the API answers ISO text ("2018-03-12", "2018-03"),
+  // which a French page showed as is. A year bucket is a number, shown as one.
+  const dated = types[cfg.x] === "date" || types[cfg.x] === "datetime";
+  const label = dated ? (v) => (v === null || v === undefined ? "—" : window.portailDate(v, lang)) // an X value
+    : shown(cfg.x); // (36 mois, 2001: a year is never grouped)
   const seriesLabel = shown(series);
 
   function fillTable(rows) {
@@ -160,7 +165,7 @@
       window.addEventListener("resize", () => chart.resize());
       el.dataset.state = "ready";
     } catch (error) {
-      status.textContent = `${text.error} : ${error.message}`;
+      status.textContent = `${text.error}${text.colon} ${error.message}`; // "Error:", "Erreur :"
       el.dataset.state = "error";
     }
   }

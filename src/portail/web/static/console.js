@@ -25,8 +25,11 @@
     const query = params.toString();
     return location.origin + form.dataset.api + endpoint + (query ? "?" + query : "");
   }
+  // "Copied" is of the URL that was copied: an edit since makes it a lie, the button says "Copy" again.
+  const copyLabel = $("a-copy").textContent;
   function update() {
     const u = address();
+    if ($("a-url").value !== u) $("a-copy").textContent = copyLabel;
     $("a-url").value = u;
     // A private portal's scripts send an API key (the page's own requests carry its session).
     const key = form.dataset.key;
@@ -45,7 +48,7 @@
       const body = type.includes("json") ? JSON.stringify(await response.json(), null, 2) : (await response.text()).slice(0, 20000);
       out.textContent = `HTTP ${response.status}\n\n${body}`;
     } catch (error) {
-      out.textContent = `${text.error} : ${error.message}`;
+      out.textContent = `${text.error}${text.colon} ${error.message}`; // "Error:", "Erreur :"
     }
   }
   async function copy() {

@@ -12,6 +12,7 @@
   // A number field's unit and decimals, as the publisher annotated them (routes.number_formats):
   // a popup writes its values as the table's cells do ("80 000 €", routes.number_text).
   const units = JSON.parse(d.units || "{}");
+  const types = JSON.parse(d.types || "{}"); // field name -> its type (routes.dataset_page)
   const status = document.getElementById("map-status");
   const colorBy = document.getElementById("color-by");
   const DETAIL = Number(d.detail); // up to this many records in view are drawn one by one
@@ -62,6 +63,9 @@
     if (!response.ok) throw new Error(body.message || response.statusText);
     return body;
   }
+  // A refusal or a network failure named as one, in the page's language: the bare message (often
+  // the API's English) read as the map's status; English writes no space before its colon.
+  const failed = (error) => `${text.error}${text.colon} ${error.message}`;
   function viewWhere() {
     const b = map.getBounds();
     return `in_bbox(${geo}, ${b.getSouth()}, ${b.getWest()}, ${b.getNorth()}, ${b.getEast()})`;
@@ -91,7 +95,7 @@
     list.replaceChildren();
     const entries = [];
     if (Array.isArray(color) && color[0] === "match") {
-      for (let i = 2; i < color.length - 1; i += 2) entries.push([color[i + 1], color[i]]);
+      for (let i = 2; i < color.length - 1; i += 2) entries.push([color[i + 1], written(colorBy.value, color[i])]);
       entries.push([color[color.length - 1], text.other]);
     } else if (Array.isArray(color)) {
       const bound = (v) => String(measured(colorBy.value, v));
@@ -160,13 +164,23 @@
       paint();
       el.dataset.state = "ready";
     } catch (error) {
-      status.textContent = error.message;
+      status.textContent = failed(error);
       el.dataset.state = "error";
     }
   }
 
   function measured(key, value) { // as the table's cells (numbers.js)
     return units[key] && typeof value === "number" ? window.portailNumber(value, units[key], lang) : value;
+  }
+  // A popup's or the legend's value as the table's cell writes it: a date "12 mars 2018" and a
+  // boolean "Oui" (the GeoJSON's "2018-03-12" and true were shown as they came); the legend's
+  // values are the match expression's texts ("true").
+  function written(key, value) {
+    if (types[key] === "boolean" && (value === true || value === false || value === "true" || value === "false")) {
+      return value === true || value === "true" ? text.yes : text.no;
+    }
+    if (types[key] === "date" && typeof value === "string") return window.portailDate(value, lang);
+    return measured(key, value);
   }
   function recordTable(properties) {
     const table = document.createElement("table");
@@ -178,7 +192,7 @@
       th.scope = "row";
       th.textContent = labels[key] || key;
       row.appendChild(th);
-      row.insertCell().textContent = measured(key, value);
+      row.insertCell().textContent = written(key, value);
     });
     return table;
   }
@@ -309,9 +323,32 @@
       const extent = (await getJSON(url("/records", { select: `bbox(${geo}) as b` }))).results[0];
       const ring = extent && extent.b && extent.b.geometry && extent.b.geometry.coordinates[0];
       if (ring) map.fitBounds([ring[0], ring[2]], { padding: 30, animate: false, maxZoom: 15 });
-    } catch (error) { status.textContent = error.message; }
+    } catch (error) { status.textContent = failed(error); }
     map.on("moveend", refresh);
     refresh();
   });
-  colorBy.addEventListener("change", paint);
+  // The colour chosen goes into the page's URL (map.color=, which the page selects again), as the
+  // chart's settings do: a reload, the back button or a shared link lost it, the map uncoloured.
+  function withColor(address) {
+    if (colorBy.value) address.searchParams.set("map.color", colorBy.value);
+    else address.searchParams.delete("map.color");
+    return address;
+  }
+  // The page's links and its search form, written before the choice, carry it too (as the server
+  // writes them once it is in the URL): a search typed next, or the other language, keeps it.
+  function keepColor() {
+    history.replaceState(history.state, "", withColor(new URL(location.href)));
+    document.querySelectorAll("#switch-lang, nav.tabs a, .active-filters a").forEach((link) => {
+      link.href = withColor(new URL(link.href));
+    });
+    const search = document.querySelector(".filterbar form.search");
+    let kept = search.querySelector("input[name='map.color']");
+    if (!kept) {
+      kept = Object.assign(document.createElement("input"), { type: "hidden", name: "map.color" });
+      search.appendChild(kept);
+    }
+    kept.value = colorBy.value;
+    kept.disabled = !colorBy.value; // no empty map.color= in the URL
+  }
+  colorBy.addEventListener("change", () => { keepColor(); paint(); });
 })();
