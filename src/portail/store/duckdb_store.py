@@ -209,17 +209,7 @@ class DuckDBStore:
 
     def loading(self, uid: str) -> bool:
         """Whether a load holds the dataset's lock now (``lock``), in any process sharing the home."""
-        try:
-            handle = open(self.dataset_dir(uid) / ".lock", "r")
-        except FileNotFoundError:
-            return False
-        with handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            return False
+        return bool(_locked(self.dataset_dir(uid) / ".lock"))
 
     @staticmethod
     def _sweep(directory: Path) -> None:
@@ -849,13 +839,19 @@ def _private_folder(directory: Path) -> None:
 
 def _held(entry: Path) -> bool | None:
     """Whether a process holds this scratch folder (``_held_folder``); None: not a held kind."""
+    return _locked(entry / HELD)
+
+
+def _locked(path: Path) -> bool | None:
+    """Whether a process (this one included, through another open) holds an exclusive lock on
+    the file at ``path``; None when there is no such file."""
     try:
-        handle = open(entry / HELD, "r")
+        handle = open(path, "r")
     except OSError:
         return None
     with handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return True
         fcntl.flock(handle, fcntl.LOCK_UN)
