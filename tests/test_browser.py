@@ -11,6 +11,8 @@ import io
 import json
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -73,16 +75,26 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture(scope="module")
-def page(browser, server):
-    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+@contextmanager
+def watched_page(browser, **options) -> Iterator:
+    """A page of a French desktop browser (``options``: more of the context's) whose script
+    errors are kept in ``page.js_errors``, which the tests find empty."""
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900}, **options)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.js_errors = errors
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    with watched_page(browser) as page:
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+        yield page
 
 
 def count_in(text: str) -> int:

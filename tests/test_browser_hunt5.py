@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import Published
 from tests.live import serve_published
+from tests.test_browser import watched_page
 from tests.test_browser_map import browser  # noqa: F401 - Chromium, checked for the front-end packages
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -40,13 +41,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def page(browser, server):  # noqa: F811 - the imported browser fixture
-    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.js_errors = errors
-    yield page
-    context.close()
+    with watched_page(browser, reduced_motion="reduce") as page:
+        yield page
 
 
 def chart_xs(page, server, query: str) -> list[str]:

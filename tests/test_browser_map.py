@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import Published
 from tests.live import serve_published
+from tests.test_browser import watched_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,16 +61,11 @@ def browser():
 def page(browser, server):
     # reduced motion: MapLibre jumps where it would ease (a cluster's zoom lands on the same view
     # and fires the same moveend, ~0.5 s sooner a click); what these tests check is where it ends
-    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.js_errors = errors
-    page.goto(server + "/explore/dataset/lieux/map/")
-    page.wait_for_selector("#map[data-state=ready]")
-    settle(page)
-    yield page
-    context.close()
+    with watched_page(browser, reduced_motion="reduce") as page:
+        page.goto(server + "/explore/dataset/lieux/map/")
+        page.wait_for_selector("#map[data-state=ready]")
+        settle(page)
+        yield page
 
 
 def settle(page) -> None:
