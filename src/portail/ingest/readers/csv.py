@@ -216,7 +216,7 @@ def sniff_delimiter(sample: str) -> str:
         # The width most lines share, not the first line's: a title above the header ("Population
         # légale 2021, communes") made ',' the only delimiter giving two cells there, and ';' a
         # width of 1, never considered.
-        width, count = max(Counter(len(r) for r in rows).items(), key=lambda item: (item[1], item[0]))
+        width, count = _shared_width(rows)
         if width < 2:
             continue
         consistent = count / len(rows)
@@ -259,13 +259,17 @@ def _header(sample: str, delimiter: str, source: str) -> tuple[list[str], int, i
     return [h.strip() for h in rows[found]], (ends[found - 1] + 1 if found else 1), ends[found]
 
 
+def _shared_width(rows: list[list[str]]) -> tuple[int, int]:
+    """The number of cells most rows share (the widest, on a tie), and how many rows share it."""
+    return max(Counter(len(row) for row in rows).items(), key=lambda item: (item[1], item[0]))
+
+
 def _below_title(rows: list[list[str]], filled: list[int], found: int) -> int:
     """The header below a one-cell title line that the fill rule took for it: in a table of two
     columns a title fills half the widest line ("Population légale 2021" above ``code;nom``),
     and every record then had more cells than the header and was refused. Taken only where the
     lines below share more cells than it and one of them reads as a header (``detect_header``)."""
-    widths = Counter(len(row) for row, count in zip(rows, filled) if count)
-    shared = max(widths.items(), key=lambda item: (item[1], item[0]))[0]
+    shared, _ = _shared_width([row for row, count in zip(rows, filled) if count])
     if filled[found] != 1 or len(rows[found]) >= shared:
         return found
     below = detect_header(rows[found + 1:])
