@@ -145,7 +145,8 @@ def _records_access(instance: Instance, dataset: Dataset, principal: Principal) 
             raise ApiError(401, "Unauthorized", f"The records of dataset {dataset.slug} are restricted: "
                                                 "send an API key (Authorization: Apikey <key>) or sign in.")
         raise ApiError(403, "Forbidden", f"The records of dataset {dataset.slug} are restricted.")
-    if access.security.hidden_fields - {f["name"] for f in access.schema}:
+    hidden = access.security.hidden_fields
+    if hidden and not hidden <= {f["name"] for f in access.schema}:
         # A field to hide that the published version does not have: renamed by a reload, it
         # would be served under its new name. Refused, as a broken row filter is.
         raise ApiError(403, "SecurityError", "The access rules of this dataset cannot be applied; ask its administrator.")
