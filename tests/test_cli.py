@@ -62,7 +62,8 @@ def test_dataset_lifecycle(cli, refdata):
     assert "version 3 published" in cli("dataset", "reload", "retraites").output
     shown = json.loads(cli("dataset", "show", "retraites", "--json").output)
     assert shown["versions"][-1]["report"]["fields"][5] == {"name": "generation", "label": "generation", "type": "text",
-                                                             "values": 17996, "rejected": 0, "notes": []}
+                                                             "values": 17996, "rejected": 0, "notes": [],
+                                                             "examples": [], "example_line": None}
     assert "deleted" in cli("dataset", "delete", "retraites", "--yes").output
     assert json.loads(cli("dataset", "list", "--json").output) == []
 

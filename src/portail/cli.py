@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from portail.catalog import services
 from portail.catalog.services import CatalogError
 from portail.ingest.errors import IngestError
+from portail.ingest.load import FieldReport
 from portail.ingest.types import ReadOptions
 from portail.operations import (Instance, LoadResult, check_pipeline, created_for_first_load, delete, fetch, is_url,
                                  load_file, open_instance, publish, reindex, reload, rollback)
@@ -101,13 +103,23 @@ def _say_loaded(slug: str, result: LoadResult) -> None:
     state = "published" if result.published else "ready (not published: run `portail dataset publish`)"
     out.print(f"{slug}: version {result.version} {state}: {report.rows:,} records in {report.seconds:.2f} s "
               f"({rate:,.0f} rows/s); {', '.join(report.notes)}")
-    for name, count in report.rejected.items():
-        out.print(f"  [yellow]field {name!r}: {count:,} values could not be read and became null[/yellow]")
+    for field in report.fields:
+        if field.rejected:
+            out.print(f"  [yellow]{escape(_rejected_said(report.source, field))}[/yellow]")
     for field in report.fields:  # how a field was read: codes kept as text, month-first dates, "N/A" markers
         if field.notes:
             out.print(f"  field {field.name!r}: {'; '.join(field.notes)}", highlight=False)
     for line in _step_lines(report.processors):
         out.print(line)
+
+
+def _rejected_said(source: str, field: FieldReport) -> str:
+    """``dates.csv, line 3, field 'date': 1 value could not be read as date and became null
+    (e.g. '31/02/2024')``: where to look first, as an error names file, line and field."""
+    where = [source] + ([f"line {field.example_line}"] if field.example_line else []) + [f"field {field.name!r}"]
+    count = f"{field.rejected:,} value{'s' if field.rejected > 1 else ''}"
+    examples = f" (e.g. {', '.join(repr(v) for v in field.examples)})" if field.examples else ""
+    return f"{', '.join(where)}: {count} could not be read as {field.type} and became null{examples}"
 
 
 def _step_lines(steps: list[dict]) -> list[str]:
@@ -120,8 +132,6 @@ def _step_lines(steps: list[dict]) -> list[str]:
         for key, records in step.items():
             if key.endswith("_records") and records:
                 label = key.removesuffix("_records")
-                from rich.markup import escape
-
                 shown = "; ".join(", ".join(f"{k}={v}" for k, v in r.items() if v is not None)[:160] for r in records[:3])
                 lines.append(f"    [yellow]{label} (first {min(len(records), 3)} of {step.get(label, len(records)):,}): "
                              f"{escape(shown)}[/yellow]")

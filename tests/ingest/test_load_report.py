@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from portail.catalog import services
+from portail.ingest.errors import IngestError
 from portail.operations import load_file
 
 
@@ -73,5 +74,55 @@ def test_an_inferred_type_no_value_reads_as_names_no_override(instance, tmp_path
     assert "override" not in said and "`portail dataset field`" in said
     with instance.session() as session:
         services.set_field_override(session, services.get_dataset(session, "ds"), "jour", type="int")
-    with pytest.raises(IngestError, match="none of its 2 values reads as int; check the type its override gives it"):
+    with pytest.raises(IngestError, match=r"none of its 2 values reads as int \(e.g. .*\); check the type its override gives it"):
         load_file(instance, "ds", path, publish=True)
+
+
+def test_rejected_values_are_shown_with_the_line_of_the_first(instance, tmp_path):
+    """A count of values "that became null" left the publisher searching the file: the report
+    gives a few of them and the line of the first (counted as the file's lines, a quoted value
+    over two lines and a title line above the header included), the refusal of a field none of
+    whose values reads names them and that line too."""
+    path = tmp_path / "releves.csv"
+    path.write_bytes("Relevés de 2024\n\ncommune;date;remarque\n01001;01/02/2024;\"sur deux\nlignes\"\n"
+                     "01002; 30/02/2024 ;ok\n01003;03/02/2024;N/A\n01004;31/02/2024;ok\n01005;N/A;ok\n"
+                     .encode("cp1252"))
+    report = load(instance, path)
+    date = {f.name: f for f in report.fields}["date"]
+    assert (date.type, date.rejected) == ("date", 2)
+    assert date.examples == ["30/02/2024", "31/02/2024"]  # sorted; the "N/A" marker is no failure
+    assert date.example_line == 6
+    refused = tmp_path / "refus.csv"
+    refused.write_text("station;date\nA;31/02/2024\nB;30/02/2024\nC;-\n", encoding="utf-8")
+    with instance.session() as session:
+        services.create_dataset(session, "refus", "Test")
+    try:
+        load_file(instance, "refus", refused, publish=True)
+    except IngestError as error:
+        assert (error.line, error.field) == (3, "date")
+        assert "none of its 2 values reads as date (e.g. '30/02/2024', '31/02/2024')" in error.message
+    else:
+        raise AssertionError("a field none of whose values reads as a date was published")
+
+
+def test_the_command_line_names_file_line_and_field_of_a_rejected_value(tmp_path):
+    """The guide's rule for bad input on the command line, for values that became null."""
+    from tests.test_cli_output import portail
+
+    path = tmp_path / "mesures.csv"
+    path.write_text("station;mesure;date\nA;12;01/02/2024\nB;7;31/02/2024\n", encoding="utf-8")
+    done = portail(tmp_path / "home", "dataset", "create", "mesures", "--title", "Mesures", "--from", str(path))
+    assert done.returncode == 0, done.stderr
+    assert ("mesures.csv, line 3, field 'date': 1 value could not be read as date and became null "
+            "(e.g. '31/02/2024')") in " ".join(done.stdout.split())
+
+
+def test_a_spreadsheet_names_the_row_of_a_rejected_value(instance, tmp_path):
+    """A spreadsheet's rows are its lines: the report names the sheet's row number (a title
+    and a blank row above the header counted), as the readers' errors do."""
+    from tests.ingest.test_readers_formats import write_xlsx
+
+    path = write_xlsx(tmp_path / "releves.xlsx", {"Relevés": [
+        ["Relevés 2024"], [None], ["station", "date"], ["A", "01/02/2024"], ["B", "02/02/2024"], ["C", "31/02/2024"]]})
+    date = {f.name: f for f in load(instance, path).fields}["date"]
+    assert (date.type, date.rejected, date.examples, date.example_line) == ("date", 1, ["31/02/2024"], 6)

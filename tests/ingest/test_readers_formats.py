@@ -195,6 +195,19 @@ def test_legacy_xls_skips_title_rows_and_footnotes(refdata):
     assert con.execute("SELECT count(*) FROM staged WHERE NOT regexp_full_match(annee, '[0-9]{4}')").fetchone() == (0,)
 
 
+def test_a_one_cell_title_above_a_two_column_table_is_no_header(tmp_path):
+    """In a table of two columns a title fills half the widest row, which the fill rule took for
+    a header: the columns were named after the title and the real header loaded as a record.
+    A one-cell row below the header (a value left alone) still starts no title block."""
+    path = write_xlsx(tmp_path / "pop.xlsx", {"Pop": [
+        ["Population légale 2021"], [None], ["commune", "population"], ["Ambérieu", 14_500], ["Ambronay", None]]})
+    raw = read_spreadsheet(path, ReadOptions())
+    assert (raw.labels, raw.notes[1]) == (["commune", "population"], "header on row 3 (2 row(s) above it skipped)")
+    assert count(stage(raw)) == 2
+    alone = write_xlsx(tmp_path / "seul.xlsx", {"Seul": [["commune", None], [None], ["Ambérieu", "14500"]]})
+    assert read_spreadsheet(alone, ReadOptions()).labels[0] == "commune"
+
+
 def test_filosofi_picks_the_data_sheet_and_renders_numbers_as_on_screen(refdata):
     raw = read_spreadsheet(refdata / "excel/insee_filosofi_2017_disp_iris.xlsx", ReadOptions())
     assert raw.notes[0] == "sheet 'IRIS_DISP' (of 5 sheets)"

@@ -411,3 +411,17 @@ def declared_cast(column: str, declared: FieldType) -> exp.Expression:
     if template is None:
         return exp.cast(exp.column(column, quoted=True), DUCKDB_TYPES[declared], dialect="duckdb")
     return _template(template, column)
+
+
+def rejected_values(con: duckdb.DuckDBPyConnection, table: str, column: str, cast: exp.Expression,
+                    limit: int = 3) -> list[str]:
+    """A few values of a staged text column that its ``cast`` could not read (``31/02/2024``
+    under a date), as written but trimmed, for the load's report: a count of values "that
+    became null" left the publisher searching the file for them. "No value" markers are not
+    failures (they are counted apart) and are left out; sorted, so that a report is the same
+    at every load of one file (the engine scans in parallel, in no set order)."""
+    value = _per_column(_T, column)
+    query = (f"SELECT DISTINCT {value} AS v FROM {exp.to_table(table, quoted=True).sql(dialect='duckdb')} "
+             f"WHERE {value} IS NOT NULL AND {_per_column(_NOT_TOKEN, column)} "
+             f"AND ({cast.sql(dialect='duckdb')}) IS NULL ORDER BY v LIMIT {int(limit)}")
+    return [row[0] for row in con.execute(query).fetchall()]

@@ -25,7 +25,7 @@ import duckdb
 from sqlglot import exp
 
 from portail.ingest.errors import IngestError, StorageFull, storage_full, written_path
-from portail.ingest.infer import Inferred, cast_expression, declared_cast, infer_types, override_cast
+from portail.ingest.infer import Inferred, cast_expression, declared_cast, infer_types, override_cast, rejected_values
 from portail.ingest.types import RawTable
 from portail.schema import GEO_TYPES, Field, FieldType, fields_from_json, lonlat_columns
 from portail.store.duckdb_store import DuckDBStore, VersionInfo
@@ -43,6 +43,8 @@ class FieldReport:
     values: int  # non-empty raw values
     rejected: int  # raw values that could not be read as the field's type (became null)
     notes: list[str] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)  # a few of the rejected values, as written (trimmed)
+    example_line: int | None = None  # the file's line holding the first example, where the reader can tell
 
 
 @dataclass
@@ -206,6 +208,7 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         inferred = infer_types(con, STAGING, to_infer)
         left_out = unnamed_and_empty(raw, inferred, overrides)
         fields, selects = plan_fields(raw, inferred, overrides, timezone, left_out)
+        casts = {s.alias: s.this for s in selects if s.alias in inferred}  # the file's text columns' casts
         query = exp.select(*selects).from_(exp.to_table(STAGING, quoted=True))
         steps: list[dict] = []
         deferred: list = []
@@ -241,6 +244,7 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         read = _typed_counts(con, read_as_typed, [f.name for f in base_fields if f.type != FieldType.TEXT]) \
             if pipeline else None
         field_reports = _field_reports(con, fields, inferred, read)
+        _name_rejected(con, field_reports, casts, raw)
         _refuse_unread_fields(field_reports, inferred, raw.source, overrides)
         left = [f"{len(left_out)} column(s) without a header nor any value left out"] if left_out else []
         report = IngestReport(source=raw.source, rows=rows, seconds=round(time.monotonic() - started, 3),
@@ -327,8 +331,26 @@ def _refuse_unread_fields(reports: list[FieldReport], inferred: dict[str, Inferr
         if r.rejected and r.rejected + markers >= r.values:
             advice = ("; check the type its override gives it" if (overrides.get(r.name) or {}).get("type")
                       else ", the type their shape suggests; give the field another (text keeps them as written)")
-            raise IngestError(f"none of its {r.rejected:,} values reads as {r.type}{advice} (`portail dataset field`)",
-                              source=source, field=r.name)  # the field named in the API's detail too
+            raise IngestError(f"none of its {r.rejected:,} values reads as {r.type}{_examples_said(r)}{advice} "
+                              "(`portail dataset field`)", source=source, field=r.name, line=r.example_line)  # the field named in the API's detail too
+
+
+def _name_rejected(con, reports: list[FieldReport], casts: dict[str, exp.Expression], raw: RawTable) -> None:
+    """Give each report with rejected values a few of them and, where the reader can find it,
+    the line of the first: the guide's "a message naming file, line and field" for values
+    that became null, which the publisher otherwise searched the file for."""
+    for r in reports:
+        if not r.rejected or r.name not in casts:
+            continue
+        r.examples = rejected_values(con, STAGING, r.name, casts[r.name])
+        if r.examples and raw.locate_value is not None:
+            r.example_line = raw.locate_value(r.name, r.examples[0])
+
+
+def _examples_said(report: FieldReport) -> str:
+    """`` (e.g. '31/02/2024')``: what a refusal adds about a field's rejected values (the
+    error names the line of the first itself)."""
+    return f" (e.g. {', '.join(repr(v) for v in report.examples)})" if report.examples else ""
 
 
 def _typed_counts(con, query: exp.Select, names: list[str]) -> dict[str, int]:

@@ -45,12 +45,13 @@ def first_line(error: BaseException, folder: Path | None = None) -> str:
 def make_table(source: str, labels: list[str], types: list[FieldType | None], stage_for: Callable[[list[str]], Stager],
                *, notes: list[str] | None = None, cleanup: list[Path] | None = None,
                diagnose: Callable[[Exception], IngestError] | None = None,
-               names: list[str] | None = None) -> RawTable:
+               names: list[str] | None = None,
+               locate_value: Callable[[str, str], int | None] | None = None) -> RawTable:
     """A ``RawTable`` whose ``declared`` holds the columns with a type (``None`` = text to infer)."""
     names = names or unique_names(labels)
     declared = {name: kind for name, kind in zip(names, types) if kind is not None}
     return RawTable(source=source, labels=labels, names=names, stage=stage_for(names), declared=declared,
-                    notes=notes or [], cleanup=cleanup or [], diagnose=diagnose)
+                    notes=notes or [], cleanup=cleanup or [], diagnose=diagnose, locate_value=locate_value)
 
 
 # --- header detection (spreadsheets, CSV) ---------------------------------------------------
@@ -79,12 +80,24 @@ def detect_header(head: list[list[Any]]) -> int | None:
     full = max(1, math.ceil(widest * HEADER_FILL_RATIO))
     for index, (row, count) in enumerate(zip(head, counts)):
         if count >= full and _mostly_words(row, count):
-            return index
+            return _below_title_block(head, counts, index)
     first = next(index for index, count in enumerate(counts) if count)
     end = next((index for index in range(first, len(counts)) if counts[index] != 1), len(counts))
     if end < len(counts) and counts[end] == 0:  # a title block
         return next((index for index in range(end, len(counts)) if counts[index] >= full), first)
     return first
+
+
+def _below_title_block(head: list[list[Any]], counts: list[int], found: int) -> int:
+    """The header below a one-cell title closed by a blank row, which the fill rule took for
+    it in a table of two columns (a title fills half of them): the first row below the blank
+    one, where it fills more cells and reads as words; else ``found``."""
+    if counts[found] != 1 or found + 1 >= len(counts) or counts[found + 1]:
+        return found
+    below = next((index for index in range(found + 1, len(counts)) if counts[index]), None)
+    if below is None or counts[below] <= 1 or not _mostly_words(head[below], counts[below]):
+        return found
+    return below
 
 
 def _mostly_words(row: list[Any], filled: int) -> bool:

@@ -331,6 +331,32 @@ def _first_data_line(path: Path, delimiter: str, header_end: int, max_line_bytes
     return None
 
 
+#: The records a search for a value's line reads at most: about a second of Python's csv module;
+#: past it, the report gives the value without its line.
+LOCATED_RECORDS = 1_000_000
+
+
+def line_holding(path: Path, delimiter: str, header_end: int, column: int, value: str, max_line_bytes: int,
+                 most: int = LOCATED_RECORDS) -> int | None:
+    """The line where the first record below the header (ending on ``header_end``) holding
+    ``value`` in its ``column``-th field starts, spaces around the field ignored as the engine's
+    ``trim`` ignores them (the value that could not be read, as the loader saw it)."""
+    csv.field_size_limit(max(max_line_bytes, 1 << 20))
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, quotechar='"')
+        start = 0
+        try:
+            for read, row in enumerate(reader):
+                if read > most:
+                    return None
+                if start >= header_end and column < len(row) and row[column].strip(" ") == value:
+                    return start + 1
+                start = reader.line_num
+        except csv.Error:
+            return None
+    return None
+
+
 def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -435,5 +461,8 @@ def read_csv(path: Path, options: ReadOptions) -> RawTable:
         match = re.search(r"Line: (\d+)", str(error))
         return IngestError(_duckdb_reason(error), source=source, line=int(match.group(1)) if match else None)
 
+    def locate_value(name: str, value: str) -> int | None:
+        return line_holding(utf8_path, delimiter, header_end, names.index(name), value, options.max_line_bytes)
+
     return RawTable(source=source, labels=labels, names=names, stage=stage, notes=notes, cleanup=cleanup,
-                    diagnose=diagnose)
+                    diagnose=diagnose, locate_value=locate_value)
