@@ -164,3 +164,23 @@ def test_a_readers_spill_folder_goes_once_its_process_is_gone_never_before(tmp_p
         assert not ours.exists()  # a store closed removes its own
     finally:
         instance.store.close()
+
+
+def test_the_store_folder_keeps_other_accounts_out(tmp_path):
+    """Version files and kept uploads hold every dataset's records, a restricted dataset's
+    hidden columns included: under a umask of 022 the data folder let every local account read
+    them. A new folder is its owner's alone; an existing one loses the others' access and keeps
+    the group an operator gave it."""
+    from portail.store.duckdb_store import DuckDBStore
+
+    previous = os.umask(0o022)
+    try:
+        made = DuckDBStore(tmp_path / "new" / "data")
+        (tmp_path / "old").mkdir(mode=0o755)
+        (tmp_path / "old").chmod(0o755)
+        kept = DuckDBStore(tmp_path / "old")
+    finally:
+        os.umask(previous)
+    assert (made.root.stat().st_mode & 0o777, kept.root.stat().st_mode & 0o777) == (0o700, 0o750)
+    made.close()
+    kept.close()

@@ -153,7 +153,7 @@ class DuckDBStore:
     def __init__(self, root: Path, *, memory_limit: str = "1GB", threads: int = 0, tmp_dir: Path | None = None,
                  query_memory_limit: str | None = None, fulltext_resolve: int = fulltext.RESOLVE):
         self.root = Path(root).absolute()  # what the catalogue's locations are relative to
-        self.root.mkdir(parents=True, exist_ok=True)
+        _private_root(self.root)
         self.memory_limit = memory_limit
         self.query_memory_limit = query_memory_limit
         self.threads = threads
@@ -835,6 +835,22 @@ def _private_folder(directory: Path) -> None:
     found = directory.stat()
     if found.st_mode & 0o077 and found.st_uid == os.getuid():
         directory.chmod(0o700)
+
+
+def _private_root(root: Path) -> None:
+    """Make the store's folder its owner's (0700 when made): the version files, their indexes
+    and the uploads kept beside them hold every dataset's records, a restricted dataset's and its
+    hidden columns included, and were readable by every account of the machine (a 0755 folder
+    of 0644 files). An existing folder loses the others' access only: a group an operator gave
+    it (a backup account's) keeps its own; one another account owns (a read-only mount on an API
+    node) is left as it is."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    found = root.stat()
+    if found.st_mode & 0o007 and found.st_uid == os.getuid():
+        try:
+            root.chmod(found.st_mode & ~0o007)
+        except OSError:  # a read-only file system: its mount decides
+            log.debug("store folder %s left as it is", root, exc_info=True)
 
 
 def _held(entry: Path) -> bool | None:
