@@ -325,6 +325,12 @@ class _Compiler:
             member = self._any_value(left, right, [right]) or self._any_value(right, left, [left])
             if member is not None:
                 return Typed(exp.Not(this=member) if node.op == "!=" else member, Kind.BOOLEAN)
+        else:
+            compare = _COMPARISONS[node.op]
+            some = (self._some_value(left, [right], node.op, lambda item, v: compare(this=item, expression=v))
+                    or self._some_value(right, [left], node.op, lambda item, v: compare(this=v, expression=item)))
+            if some is not None:
+                return Typed(some, Kind.BOOLEAN)
         a, b = self._comparable(left, right, node.op)
         sql = _COMPARISONS[node.op](this=paren(a.sql), expression=paren(b.sql))
         return Typed(sql, Kind.BOOLEAN, a.aggregate or b.aggregate)
@@ -343,15 +349,35 @@ class _Compiler:
             return kinds.call("list_contains", parts, texts[0])
         return kinds.call("list_has_any", parts, exp.Array(expressions=texts))
 
+    def _some_value(self, target: Typed, others: list[Typed], op: str,
+                    test: Callable[..., exp.Expression]) -> exp.Expression | None:
+        """``tags > "m"``, ``tags in ["a".."c"]`` over a multivalued field: whether one of its
+        values passes ``test(value, *others)``, as a range query over Opendatasoft's arrays of
+        values matches a record by any of them (as ``=`` does, ``_any_value``), not by the
+        text that joins them. None when ``target`` is no multivalued text field, or is compared
+        with itself."""
+        parts = kinds.multivalued_items(target.field, target.sql) if target.field is not None else None
+        if parts is None or target.kind is not Kind.TEXT or any(o.field is target.field for o in others):
+            return None
+        bounds = [_as_text(self._comparable(o, Typed(exp.Null(), Kind.TEXT), op)[0]) for o in others]
+        item = exp.to_identifier("__item")  # field names never start with "_": no column is shadowed
+        passing = kinds.call("list_filter", parts, exp.Lambda(this=test(item, *bounds), expressions=[item.copy()]))
+        return exp.GT(this=kinds.call("len", passing), expression=exp.Literal.number(0))
+
     def _like(self, node: ast.Like) -> Typed:
         return functions.like(self, self.value(node.operand), self.value(node.pattern))
 
     def _in_range(self, node: ast.InRange) -> Typed:
-        operand = self.value(node.operand)
-        a, low = self._comparable(operand, self.value(node.low), "in [..]")
-        b, high = self._comparable(operand, self.value(node.high), "in [..]")
-        lower = (exp.GTE if node.low_inclusive else exp.GT)(this=paren(a.sql), expression=paren(low.sql))
-        upper = (exp.LTE if node.high_inclusive else exp.LT)(this=paren(b.sql.copy()), expression=paren(high.sql))
+        operand, low_value, high_value = self.value(node.operand), self.value(node.low), self.value(node.high)
+        low_op, high_op = (exp.GTE if node.low_inclusive else exp.GT), (exp.LTE if node.high_inclusive else exp.LT)
+        some = self._some_value(operand, [low_value, high_value], "in [..]", lambda item, lo, hi: exp.and_(
+            low_op(this=item.copy(), expression=lo), high_op(this=item.copy(), expression=hi)))
+        if some is not None:
+            return Typed(some, Kind.BOOLEAN)
+        a, low = self._comparable(operand, low_value, "in [..]")
+        b, high = self._comparable(operand, high_value, "in [..]")
+        lower = low_op(this=paren(a.sql), expression=paren(low.sql))
+        upper = high_op(this=paren(b.sql.copy()), expression=paren(high.sql))
         return Typed(exp.and_(lower, upper), Kind.BOOLEAN, operand.aggregate)
 
     def _in_list(self, node: ast.InList) -> Typed:
