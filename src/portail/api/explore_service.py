@@ -145,12 +145,20 @@ def _records_access(instance: Instance, dataset: Dataset, principal: Principal) 
             raise ApiError(401, "Unauthorized", f"The records of dataset {dataset.slug} are restricted: "
                                                 "send an API key (Authorization: Apikey <key>) or sign in.")
         raise ApiError(403, "Forbidden", f"The records of dataset {dataset.slug} are restricted.")
-    hidden = access.security.hidden_fields
-    if hidden and not hidden <= {f["name"] for f in access.schema}:
+    if not _hides_all(access):
         # A field to hide that the published version does not have: renamed by a reload, it
         # would be served under its new name. Refused, as a broken row filter is.
         raise ApiError(403, "SecurityError", "The access rules of this dataset cannot be applied; ask its administrator.")
     return access
+
+
+def _hides_all(access: Access, version=None) -> bool:
+    """Whether every field the caller's rules hide is in ``version``'s schema (the published
+    one by default): one renamed by a reload is served under its other name. A cursor walks
+    the version it started on for a day after a newer one is published, with the rules of
+    today: renamed in the new version, and the rule following it, the old name was served."""
+    hidden = access.security.hidden_fields
+    return not hidden or hidden <= {f.name for f in access.fields(version)}
 
 
 def _count(instance: Instance, access: Access) -> tuple[int, bool]:
@@ -420,6 +428,9 @@ def query_records(instance: Instance, dataset: Dataset, *, select: str | None = 
             version = access.dataset.version(number)
             if not access.dataset.walkable(number, datetime.now(UTC)):
                 raise ApiError(410, "CursorExpired", "The version this cursor walks is no longer kept; start again.")
+            if not _hides_all(access, version):
+                raise ApiError(410, "CursorExpired", "The version this cursor walks no longer matches the dataset's "
+                                                     "access rules; start again.")
             last_rowid = open_cursor(after, version_key(instance.catalog, version))
     request = _PageRequest(select, order_by, limit, offset, tuple(refine or ()), tuple(exclude or ()), after is not None,
                            with_ids, tuple(where or ()), group_by, lang, timezone, text, max_limit, window,

@@ -80,6 +80,7 @@ class Guard:
         cookie = request.cookies.get(sessions.COOKIE_NAME)
         basic_auth = reads_basic(settings, scope["path"])
         explicit = has_credentials(request.headers, request.query_params, basic_auth)
+        unforgeable = _unforgeable_credentials(request, scope["path"], basic_auth)
 
         principal, session_csrf = ANONYMOUS, None
         if explicit or cookie:
@@ -114,7 +115,10 @@ class Guard:
         # buffer an upload, and without ambient credentials it can do nothing an attacker's own
         # client could not.
         is_form = content_type == "application/x-www-form-urlencoded"
-        if csrf.needs_check(scope["method"], session_csrf is not None, is_form, explicit) \
+        # A cookie beside a query credential was not looked up (the credential named the
+        # caller), but the page's route may still read it (sign-out): checked as a session.
+        ambient = session_csrf is not None or (bool(cookie) and explicit and not unforgeable)
+        if csrf.needs_check(scope["method"], ambient, is_form, unforgeable) \
                 and not CSRF_EXEMPT.search(scope["path"]):
             expected = state["csrf_token"]
             submitted = request.headers.get(csrf.HEADER)
@@ -176,6 +180,20 @@ class Guard:
             await send(message)
 
         await self.app(scope, receive, _no_store(send_with_headers) if principal.is_authenticated else send_with_headers)
+
+
+def _unforgeable_credentials(request: Request, path: str, basic_auth: bool) -> bool:
+    """Whether the request names its caller in a way another site's page cannot forge, which
+    exempts it from the CSRF check. A header (a key, a token, Basic where read) needs a CORS
+    preflight this site refuses. A query parameter (``?apikey=``, ``?access_token=``) does not:
+    any page writes it into a form's action. On the APIs the route then runs as that credential
+    (its holder's own rights, or a 401), so it may stand; the pages' forms (sign-in, sign-out,
+    consent) read no key, and there a parameter, even an empty or refused one, only switched
+    the check off: a forged form signed the visitor in to the forger's account (hunt of 7
+    December)."""
+    if has_credentials(request.headers, {}, basic_auth):
+        return True
+    return is_api_call(path) and has_credentials(request.headers, request.query_params, basic_auth)
 
 
 def _no_store(send: Send) -> Send:
