@@ -74,3 +74,15 @@ def test_ordering_a_multivalued_field_matches_by_any_of_its_values(portal, sourc
     Portail compared the raw text, so ``> 'T'`` missed every "…, profession scientifique"."""
     expected = sum(1 for r in source("elus") if keep(values(r[CATEGORY])))
     assert get(portal, "elus", where=where, limit=0)["total_count"] == expected
+
+
+@pytest.mark.parametrize("constant", ["'Bretagne'", "1", "2"])
+def test_ordering_by_a_constant_alias_keeps_the_order_of_the_rest(portal, source, constant):  # noqa: F811
+    """An alias of a constant orders nothing, as the constant itself does: a text was a 500
+    (the engine refuses ``ORDER BY 'Bretagne'``), a number sorted by that column position
+    (``ORDER BY 1`` is the first column): here the names, then the birth dates, came first."""
+    name = "nom_de_l_elu"
+    expected = sorted(r[name] for r in source("elus"))[:5]
+    body = get(portal, "elus", select=f"{name}, date_de_naissance, {constant} as k",
+               order_by=f"k desc, {name}", limit=5)
+    assert [r[name] for r in body["results"]] == expected

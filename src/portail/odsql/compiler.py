@@ -602,14 +602,11 @@ class _Compiler:
                         key = key_aliases.get(expr.name)
                 if key is not None:
                     sqls, is_aggregate, kind = [e.copy() for e in key.key.order], False, Kind.INT
-                elif isinstance(expr, ast.Field) and expr.name in aliases:
-                    output = aliases[expr.name]
-                    sqls, is_aggregate, kind = [output.typed.sql.copy()], output.typed.aggregate, output.typed.kind
                 else:
-                    t = self.value(expr)
-                    if t.constant:  # no effect on the order (and ORDER BY 2 would mean a column position)
+                    t = aliases[expr.name].typed if isinstance(expr, ast.Field) and expr.name in aliases else self.value(expr)
+                    if t.constant:  # no effect on the order (ORDER BY 2 would mean a column position, 'x' is refused)
                         continue
-                    sqls, is_aggregate, kind = [t.sql], t.aggregate, t.kind
+                    sqls, is_aggregate, kind = [t.sql.copy()], t.aggregate, t.kind
                 if kind in GEO:
                     raise self.error("Geo values cannot be sorted; sort by distance() instead.")
                 if is_aggregate and not aggregated:
