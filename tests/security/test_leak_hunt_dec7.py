@@ -178,3 +178,31 @@ def test_a_row_filter_reads_as_its_where_whatever_the_index_answers(matrix):
         following = [link["href"] for link in page["_links"] if link["rel"] == "next"]
         after = parse_qs(urlparse(following[0]).query)["after"][0] if following else None
     assert sorted(walked) == ids("admin", [own])
+
+
+def test_a_deleted_owner_hands_no_dataset_to_the_next_account_of_that_login(tmp_path):
+    """Ownership names a login (it may be given before the account exists): deleting the
+    owner left it, and the next account made under that login read the restricted dataset
+    whole. The deletion now clears it, says which datasets lost their owner, and audits it."""
+    from portail.auth.audit import recent
+
+    instance = published_instance(tmp_path / "home", Published("rh", semicolon_csv(tmp_path / "rh.csv", [
+        dict(agent="A1", note="CONFIDENTIEL9")]), "RH"))
+    with instance.session() as s:
+        dataset = services.get_dataset(s, "rh")
+        auth.set_dataset_security(s, dataset, visibility="restricted")
+        services.update_metadata(s, dataset, owner=" Jdupont ")
+        leaving = auth.create_user(s, "jdupont", role="data_owner")
+        _, key = auth.create_api_key(s, leaving, "before")
+    client = TestClient(create_app(instance))
+    records = "/api/explore/v2.1/catalog/datasets/rh/records"
+    assert "CONFIDENTIEL9" in client.get(records, headers={"Authorization": f"Apikey {key}"}).text  # the owner's
+    with instance.session() as s:
+        assert auth.delete_user(s, auth.get_user(s, "jdupont"), actor="admin") == ["rh"]
+    with instance.session() as s:
+        _, key = auth.create_api_key(s, auth.create_user(s, "jdupont", role="data_owner"), "after")
+        assert services.get_dataset(s, "rh").owner is None
+        assert [e.detail["from"] for e in recent(s, action="dataset.owner")] == [" Jdupont "]
+    reused = client.get(records, headers={"Authorization": f"Apikey {key}"})
+    assert reused.status_code == 404 and "CONFIDENTIEL9" not in reused.text  # as to any caller without access
+    instance.store.close()

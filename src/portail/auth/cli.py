@@ -200,8 +200,12 @@ def _deleted(kind: str, name: str, yes: bool, remove) -> None:
 @user_app.command("delete")
 def user_delete(login: str, yes: bool = YES):
     """Delete a user, their keys, sessions and grants (the audit trail keeps their login)."""
+    owned: list[str] = []
     _deleted("user", services.normalize_login(login), yes,
-             lambda session: services.delete_user(session, services.get_user(session, login)))
+             lambda session: owned.extend(services.delete_user(session, services.get_user(session, login))))
+    if owned:
+        out.print(f"  datasets they owned, without an owner now (`portail dataset meta <slug> --owner <login>`): "
+                  f"{', '.join(owned)}", highlight=False, markup=False, soft_wrap=True)
 
 
 @user_app.command("disable")

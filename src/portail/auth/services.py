@@ -135,12 +135,22 @@ def set_active(session: Session, user: User, active: bool, *, actor: str | None 
     return user
 
 
-def delete_user(session: Session, user: User, *, actor: str | None = None, ip: str | None = None) -> None:
-    """Remove a user, its keys, memberships and grants (grants name no foreign key: removed here)."""
+def delete_user(session: Session, user: User, *, actor: str | None = None, ip: str | None = None) -> list[str]:
+    """Remove a user, its keys, memberships and grants (grants name no foreign key: removed
+    here), and its ownership of datasets; returns the slugs of the datasets it owned, which have
+    no owner now. Ownership names a login (``Dataset.owner``, so that it can be given before
+    the account exists): kept, it went to the next account made under that login, which read
+    the restricted datasets of the one deleted whole (hunt of 7 December)."""
     session.execute(delete(DatasetGrant).where(DatasetGrant.principal_kind == "user",
                                                DatasetGrant.principal_id == user.id))
+    owned = session.scalars(select(Dataset).where(func.lower(func.trim(Dataset.owner)) == user.login)).all()
+    for dataset in owned:
+        record(session, "dataset.owner", actor=actor, target=f"dataset:{dataset.slug}", ip=ip,
+               detail={"from": dataset.owner, "to": None, "why": "owner deleted"})
+        dataset.owner = None
     record(session, "user.delete", actor=actor, target=f"user:{user.login}", ip=ip)
     session.delete(user)
+    return sorted(d.slug for d in owned)
 
 
 # -- sign-in --------------------------------------------------------------------------------
