@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -587,26 +588,45 @@ _OGR_OPTIONS = {
 }
 
 
+def layer_names(fmt: str, names: list[str]) -> list[str]:
+    """Attribute names as GDAL can write them for ``fmt`` without losing a value: a shapefile's
+    DBF names (``dbf_names``); elsewhere distinct without case (``distinct_names``: GDAL compares
+    them so, and FlatGeobuf wrote the second one's values under the first, left empty, KML kept
+    one of them); in KML with ``&``, ``<`` and ``"`` as XML references, as GDAL writes a name
+    into the file's attributes as it is (a label ``R & D`` made a file no KML reader opens)."""
+    if fmt == "shp":
+        return dbf_names(names)
+    unique = distinct_names(names)
+    return [escape(name, {'"': "&quot;"}) for name in unique] if fmt == "kml" else unique
+
+
 def dbf_names(names: list[str]) -> list[str]:
     """Shapefile attribute names: a DBF name holds 10 bytes (UTF-8 here, ``ENCODING``), compared
     without case; a name is cut on a character boundary (cut mid-character, GDAL could not open
     the file). Names that collide once cut end in ``_2``, ``_3``… within their 10 bytes: GDAL
     would rename the second one itself, and the values written under the first name were lost."""
+    return distinct_names(names, size=10)
+
+
+def distinct_names(names: list[str], size: int | None = None) -> list[str]:
+    """``names`` cut to ``size`` UTF-8 bytes (None: whole), those equal to an earlier one but
+    for case ending in ``_2``, ``_3``… (within ``size``)."""
     taken: set[str] = set()
     unique = []
     for name in names:
-        candidate, number = _utf8_prefix(name, 10), 1
+        candidate, number = _utf8_prefix(name, size), 1
         while candidate.lower() in taken:
             number += 1
-            candidate = _utf8_prefix(name, 10 - len(f"_{number}")) + f"_{number}"
+            suffix = f"_{number}"
+            candidate = _utf8_prefix(name, None if size is None else size - len(suffix)) + suffix
         taken.add(candidate.lower())
         unique.append(candidate)
     return unique
 
 
-def _utf8_prefix(text: str, size: int) -> str:
-    """The longest start of ``text`` of at most ``size`` UTF-8 bytes, whole characters only."""
-    return text.encode()[:size].decode("utf-8", "ignore")
+def _utf8_prefix(text: str, size: int | None) -> str:
+    """The longest start of ``text`` of at most ``size`` UTF-8 bytes (None: all), whole characters only."""
+    return text if size is None else text.encode()[:size].decode("utf-8", "ignore")
 
 
 def _ogr_writer(fmt: str) -> Writer:
@@ -656,7 +676,8 @@ def _ogr_file(fmt: str, fields: list[Field], batches: Iterator[pa.RecordBatch], 
         tables = _exact_integers(fmt, tables, directory)
     failures: list[BaseException] = []
     try:
-        pyogrio.write_arrow(_one_schema(tables, failures), target, driver=driver, geometry_name="geometry",
+        stream = _one_schema(tables, failures)
+        pyogrio.write_arrow(stream, target, driver=driver, geometry_name=stream.schema.names[-1],
                             geometry_type=_declared_type(fmt, options.geometry_kinds), crs=f"EPSG:{epsg}", **creation)
     except Exception as error:
         if failures:  # GDAL says only that the stream failed: the log gets why
@@ -759,16 +780,24 @@ def _ogr_table(fmt: str, fields: list[Field], batch: pa.RecordBatch, options: Ex
             array = array.cast(pa.string())
         names.append(shown[f.name])
         arrays.append(array)
-    if fmt == "shp":
-        names = dbf_names(names)
+    names = layer_names(fmt, names)
     wkb = geometry.to_pylist()
     if transformer is not None:
         shapes = shapely.transform(shapely.from_wkb(wkb), lambda xy: numpy.column_stack(
             transformer.transform(xy[:, 0], xy[:, 1])))
         wkb = shapely.to_wkb(shapes).tolist()
     arrays.append(pa.array(wkb, pa.binary()))
-    names.append("geometry")
+    names.append(geometry_column(names))
     return pa.table(arrays, names=names)
+
+
+def geometry_column(names: list[str]) -> str:
+    """The name of the WKB column GDAL draws the layer from: ``geometry``, or ``geometry_2``…
+    when an attribute takes it, compared without case as GDAL compares them. An attribute named
+    ``geometry`` failed the export (500), and one named ``Geometry`` crashed GDAL, taking the
+    whole server process down: the file's attributes keep their names, this column has none
+    in the formats written (a shapefile, KML and FlatGeobuf name no geometry column)."""
+    return distinct_names([*names, "geometry"])[-1]
 
 
 FORMATS: dict[str, ExportFormat] = {

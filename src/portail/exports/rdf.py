@@ -240,11 +240,19 @@ def _json_value(f: Field, value: Any) -> Any:
     return _lexical(f, value)
 
 
+def json_ld_term(name: str) -> str:
+    """A field's key in the JSON-LD records: its name, as in the JSON export, unless it starts
+    with ``@`` (an alias, ``select=bs as `@id```), a keyword there (``@id`` replaced the
+    record's IRI, ``@graph`` dropped its values, ``@context`` failed the file): its predicate's
+    local name then (``local_name``)."""
+    return local_name(name) if name.startswith("@") else name
+
+
 def write_jsonld(fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions) -> Iterator[bytes]:
     """``{"@context": …, "@graph": [records]}``: the context maps each field name to its
     predicate and datatype, so a record reads as the JSON export's record plus ``@id``/``@type``."""
     vocabulary = Vocabulary.of(fields, options)
-    terms = [f.name for f in fields]
+    terms = [json_ld_term(f.name) for f in fields]
     context: dict[str, Any] = {RECORD_CLASS: vocabulary.record_class}
     for f, term, predicate in zip(fields, terms, vocabulary.predicates):
         context[term] = {"@id": predicate, "@type": DATATYPES[f.type]} if f.type in DATATYPES else predicate

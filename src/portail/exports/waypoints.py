@@ -85,7 +85,7 @@ def write_gpx(fields: list[Field], batches: Iterator[pa.RecordBatch], options) -
     them, so that its readers (QGIS) find each field again (``ogr_<name>``)."""
     import shapely
 
-    from portail.exports.formats import column_names
+    from portail.exports.formats import column_names, distinct_names
 
     geo = geometry_field(fields)
     if geo is None:
@@ -95,7 +95,9 @@ def write_gpx(fields: list[Field], batches: Iterator[pa.RecordBatch], options) -
     described = options.description_fields or (
         () if options.use_extension else tuple(f.name for f in attributes if f.name != options.name_field))
     shown = column_names(fields, options)
-    tags = [(f.name, _tag(shown[f.name])) for f in attributes] if options.use_extension else []
+    # distinct: names alike once made XML names (``Surface m²``, ``Surface m³``) kept the last value only
+    tags = list(zip([f.name for f in attributes], distinct_names([_tag(shown[f.name]) for f in attributes]))) \
+        if options.use_extension else []
     yield _GPX_HEAD.encode()
     for batch in batches:
         columns = {f.name: as_text(batch.column(index[f.name]), options.list_separator, options.timezone)
