@@ -127,3 +127,24 @@ def test_jsonld_reads_as_the_turtle_whatever_the_aliases(client, alias):
         graphs.append(rdflib.Graph().parse(data=response.content, format=syntax))
     assert len(graphs[1]) == 3 * 3  # a type, a bailleur and a year per record
     assert isomorphic(*graphs)
+
+
+def test_json_format_writes_the_text_as_it_is_outside_the_json_exports(client):
+    """Reference §5.7: ``json_format()`` "returns the original text in non-JSON exports": a CSV
+    cell held the text as a JSON string, quotes and all (``"Paris"``), and the JSON of a text
+    that is JSON (``[1, 2]``) stays that text. The JSON export and ``/records`` give JSON."""
+    import csv
+
+    import pyarrow.parquet as pq
+
+    query = {"select": "id_livraison, json_format(ville) as v, json_format('[1, 2]') as j, json_format(ville, null) as n",
+             "order_by": "id_livraison", "limit": 3}
+    exported = client.get(f"{API}/exports/csv", params={**query, "delimiter": ","})
+    assert exported.status_code == 200, exported.text
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert [(r["v"], r["j"], r["n"]) for r in rows] == [("Paris", "[1, 2]", "Paris")] * 3
+    table = pq.read_table(io.BytesIO(client.get(f"{API}/exports/parquet", params=query).content))
+    assert table.column("v").to_pylist() == ["Paris"] * 3 and table.column("n").to_pylist() == ["Paris"] * 3
+    records = client.get(f"{API}/records", params=query).json()["results"]
+    assert [(r["v"], r["j"], r["n"]) for r in records] == [("Paris", [1, 2], None)] * 3
+    assert client.get(f"{API}/exports/json", params=query).json() == records

@@ -769,7 +769,7 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
     version = access.dataset.current
     plan = compile_odsql(access.fields(), access.security, select=select, where=list(where or []), group_by=group_by,
                          order_by=order_by, lang=lang, timezone=timezone, limit=limit if limit >= 0 else None,
-                         geometry=fmt.geometry)
+                         geometry=fmt.geometry, json_values=fmt.writes_json)
     columns = list(plan.columns)
     if not fmt.fits(columns):
         needed = " or ".join(sorted(str(t) for t in fmt.needs))

@@ -106,6 +106,8 @@ class ExportFormat:
     #: a text format: multivalued fields are written joined by ``list_separator`` (``joined_lists``),
     #: not as the source wrote them; the JSON family, RDF and Parquet write lists of their own
     joins_lists: bool = False
+    #: ``json_format()`` writes JSON in it (the JSON family); elsewhere the text as it is
+    writes_json: bool = False
 
     def fits(self, fields: list[Field]) -> bool:
         """Whether records of these fields can be written in this format: the listings offer
@@ -802,9 +804,10 @@ def geometry_column(names: list[str]) -> str:
 
 FORMATS: dict[str, ExportFormat] = {
     "csv": ExportFormat("csv", "text/csv; charset=utf-8", "csv", write_csv, joins_lists=True),
-    "json": ExportFormat("json", "application/json", "json", write_json),
-    "jsonl": ExportFormat("jsonl", "application/jsonl", "jsonl", write_jsonl),
-    "geojson": ExportFormat("geojson", "application/geo+json", "geojson", write_geojson, needs=GEO_TYPES),
+    "json": ExportFormat("json", "application/json", "json", write_json, writes_json=True),
+    "jsonl": ExportFormat("jsonl", "application/jsonl", "jsonl", write_jsonl, writes_json=True),
+    "geojson": ExportFormat("geojson", "application/geo+json", "geojson", write_geojson, needs=GEO_TYPES,
+                            writes_json=True),
     "parquet": ExportFormat("parquet", "application/vnd.apache.parquet", "parquet", write_parquet),
     "xlsx": ExportFormat("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx", write_xlsx,
                          joins_lists=True),

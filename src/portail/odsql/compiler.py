@@ -84,6 +84,10 @@ class Query:
     #: ``startswith``) reads, among the visible ones; None: every visible field. The catalogue
     #: narrows it to what people search a catalogue for (``api.catalog_search.SEARCHED``).
     searched: tuple[str, ...] | None = None
+    #: Whether ``json_format()`` gives JSON (the API's answers, the JSON family of exports) or
+    #: the text as it is (the other exports: reference §5.7, "returns the original text in
+    #: non-JSON exports"; a CSV cell held ``"(vide)"``, quotes and all).
+    json_values: bool = True
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ class _Compiler:
         self.tz = literals.zone(query.timezone or "UTC")
         self.cut_tz = literals.zone(query.cut_timezone) if query.cut_timezone else self.tz
         self.lang = (query.lang or "fr").lower()
+        self.json_values = query.json_values
         self._now = now
         self.read_clock = False
         self.clause = WHERE

@@ -69,6 +69,7 @@ class Context(Protocol):
     grouped: bool
     in_aggregate: bool
     group_outputs: list[exp.Expression]
+    json_values: bool  # json_format() gives JSON (else the text as it is: a non-JSON export)
 
     def value(self, node: ast.Node) -> Typed: ...
 
@@ -503,7 +504,10 @@ def _unit_interval(x: exp.Expression) -> exp.Expression:
 
 def _json_format(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     """The text as JSON; text that is no JSON gives the fallback, by default the text itself
-    (reference §5.7: "json or text"; null only when null is the fallback asked for)."""
+    (reference §5.7: "json or text"; null only when null is the fallback asked for). In a
+    non-JSON export, the text as it is ("returns the original text in non-JSON exports")."""
+    if not ctx.json_values:
+        return Typed(args[0].sql, Kind.TEXT)
     parsed: exp.Expression = exp.TryCast(this=args[0].sql, to=exp.DataType.build("JSON"))
     fallback = args[1] if len(args) == 2 else args[0]
     fallback_sql = fallback.sql.copy() if fallback.kind is Kind.JSON else call("to_json", fallback.sql.copy())
