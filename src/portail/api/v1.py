@@ -130,12 +130,19 @@ PAGE_DOWNLOADED = {200: {"content": {**DOWNLOADED[200]["content"],
 _CALLBACK = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 
 
-def _prefixed(request: Request, prefix: str) -> list[str]:
-    """``refine.<field>=<value>`` parameters as v2.1's ``field:value`` (``recordid`` aside:
-    ``_record_ids``), each carrying its parameter (``Given``), which a refusal of it names
-    (``refine.annee``, not v2.1's ``refine``, which the caller did not send)."""
-    return [Given(exact(key[len(prefix):], value), key) for key, value in params_of(request).multi_items()
+def _given(request: Request, prefix: str) -> list[tuple[str, str]]:
+    """``refine.<field>=<value>`` parameters (``prefix`` ``refine.`` or ``exclude.``) as the
+    ``(field, value)`` pairs sent, ``recordid`` aside (``_record_ids``): what ``_prefixed``
+    filters by, and what the ``parameters`` echo writes back unchanged."""
+    return [(key[len(prefix):], value) for key, value in params_of(request).multi_items()
             if key.startswith(prefix) and key != prefix + RECORD_ID]
+
+
+def _prefixed(request: Request, prefix: str) -> list[str]:
+    """``refine.<field>=<value>`` parameters (``_given``) as v2.1's ``field:value``, each
+    carrying its parameter (``Given``), which a refusal of it names (``refine.annee``, not
+    v2.1's ``refine``, which the caller did not send)."""
+    return [Given(exact(name, value), prefix + name) for name, value in _given(request, prefix)]
 
 
 def _record_ids(request: Request) -> list[str]:
@@ -363,12 +370,13 @@ def _echo(given: Iterable[Sequence[str]]) -> dict[str, Any]:
     return {name: found[0] if len(found) == 1 else found for name, found in values.items()}
 
 
-def _parameters(request: Request, base: dict[str, Any], *, q: list[str], facet: list[str] | None, refine: list[str],
-                exclude: list[str], sort: str | Sequence[str] | None,
-                disjunctive: tuple[str, ...] = ()) -> dict[str, Any]:
+def _parameters(request: Request, base: dict[str, Any], *, q: list[str], facet: list[str] | None,
+                sort: str | Sequence[str] | None, disjunctive: tuple[str, ...] = ()) -> dict[str, Any]:
     """The ``parameters`` echo of a v1 search (records and catalogue alike): ``base`` and what
     the call gave of the rest; ``q.<name>`` as given, beside ``q`` (Opendatasoft documents no
-    echo of them); ``disjunctive.<field>=true`` as ``{"disjunctive": {field: true}}``."""
+    echo of them); ``refine.<field>``/``exclude.<field>`` values as sent (``_given``: the
+    quoted ``field:"B "`` they are read as echoed ``"B "``); ``disjunctive.<field>=true`` as
+    ``{"disjunctive": {field: true}}``."""
     parameters = dict(base)
     given_q = joined_q(q)
     if given_q:
@@ -376,9 +384,9 @@ def _parameters(request: Request, base: dict[str, Any], *, q: list[str], facet: 
     parameters.update(_echo(_named_q(request)))
     if facet:
         parameters["facet"] = facet
-    for name, given in (("refine", refine), ("exclude", exclude)):
-        if given:
-            parameters[name] = _echo(r.split(":", 1) for r in given)
+    for name in ("refine", "exclude"):
+        if given := _given(request, f"{name}."):
+            parameters[name] = _echo(given)
     if given_sort := [key for key in _sort_keys(sort) if key]:
         parameters["sort"] = given_sort  # each key as given, in order
     if disjunctive:
@@ -677,7 +685,7 @@ def v1_router(portal: str = "public") -> APIRouter:
                                         where=where, timezone=timezone, principal=principal, disjunctive=disjunctive):
                 groups.append({"name": facet["name"], "facets": [_v1_facet(e) for e in facet["facets"]]})
         parameters = _parameters(request, {"dataset": ds.slug, "rows": rows, "start": start, "format": format, "timezone": timezone},
-                                 q=q, facet=facets, refine=refine, exclude=exclude, sort=sort, disjunctive=disjunctive)
+                                 q=q, facet=facets, sort=sort, disjunctive=disjunctive)
         body: dict[str, Any] = {"nhits": page.total_count, "parameters": parameters, "records": records}
         if facets:
             body["facet_groups"] = groups
@@ -808,7 +816,7 @@ def v1_router(portal: str = "public") -> APIRouter:
             by_uid = {d.uid: d for d in datasets}
             return rss_response([by_uid[o["dataset_uid"]] for o in page.results], catalog_info(request, portal))
         parameters = _parameters(request, {"rows": rows, "start": start, "format": format, "timezone": timezone},
-                                 q=q, facet=facet, refine=refine, exclude=exclude, sort=sort, disjunctive=disjunctive)
+                                 q=q, facet=facet, sort=sort, disjunctive=disjunctive)
         body: dict[str, Any] = {"nhits": page.total_count, "parameters": parameters,
                                 "datasets": [_v1_dataset(o) for o in page.results]}
         if facet:

@@ -52,6 +52,7 @@ from portail.odsql.literals import WEEKDAYS
 from portail.schema import GEO_TYPES, Field, FieldType
 
 _STRING = r'"(?:[^"\\]|\\.)*"'
+_CLOSED = re.compile(_STRING, re.DOTALL)
 #: A function call as a field's value, with one level of parentheses inside (``#now(weekday=MO(2))``).
 _CALL = r"\#\w+\((?:[^()]|\([^()]*\))*\)"
 _TOKENS = re.compile(rf"""
@@ -73,6 +74,8 @@ _NUMERIC = (FieldType.INT, FieldType.DOUBLE)
 _TEMPORAL = (FieldType.DATE, FieldType.DATETIME)
 _DATE = re.compile(r"\d{4}(?:[-/]\d{1,2}(?:[-/]\d{1,2})?)?(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+#: A number as ODSQL's grammar writes one (no exponent, no bare point), kept as given: every digit.
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?", re.ASCII)
 #: ``name=number``, or ``weekday=MO``, ``weekday=MO(2)``, ``weekday=MO(-1)``.
 _NOW_ARG = re.compile(r"\s*(\w+)\s*=\s*(?:([+-]?\d+)|([A-Za-z]{2})\s*(?:\(\s*([+-]?\d+)\s*\))?)\s*")
 #: v1's ``#now`` parameters that add to the moment, and those that set a component of it.
@@ -86,8 +89,12 @@ _RANGE = re.compile(rf"\[\s*({_CALL}|\S+)\s+TO\s+({_CALL}|\S+)\s*\]", re.IGNOREC
 
 
 def _unquoted(text: str) -> str:
-    """A ``"…"`` token's text, its escapes read."""
-    return re.sub(r"\\(.)", r"\1", text[1:-1]) if text.startswith('"') else text
+    """A ``"…"`` token's text, its escapes read; a quote left open (``nom:"Dup``, a search box
+    sending what the reader is still typing) is dropped, not the value's last character with it
+    (``code_sexe:"F`` was a phrase of no word, which every record matched)."""
+    if _CLOSED.fullmatch(text):
+        return re.sub(r"\\(.)", r"\1", text[1:-1])
+    return text[1:] if text.startswith('"') else text
 
 
 def _bad_now(args: str) -> Exception:
@@ -130,6 +137,19 @@ def _now(args: str) -> str:
     return "now(" + ", ".join(f"{name}={value}" for name, value in params.items()) + ")"
 
 
+def _number(raw: str) -> str:
+    """A number of ``q`` (``_NUMBER``: ``1e2``, ``.5``, ``5.`` too) as ODSQL writes one: given
+    as they were, ``1e2`` was read as a field name ("Unknown field: 1e2") and ``.5`` refused.
+    One ODSQL reads (``_PLAIN_NUMBER``) stays as given, every digit kept (an integer past the
+    engine's range is the compiler's 400); past a float's range, a 400 naming ``q``."""
+    if _PLAIN_NUMBER.fullmatch(raw):
+        return raw
+    value = float(raw)
+    if not math.isfinite(value):
+        raise invalid_parameter(f"Invalid value for q API parameter: {raw} is not a finite number.")
+    return odsql_number(value)
+
+
 def _value(f: Field, text: str) -> str:
     """A v1 value as an ODSQL literal of the field's kind."""
     call = _VALUE_CALL.fullmatch(text)
@@ -141,7 +161,7 @@ def _value(f: Field, text: str) -> str:
                                 "#now(hour=0, minute=0, second=0, microsecond=0) for the start of today.")
     raw = _unquoted(text)
     if f.type in _NUMERIC and not text.startswith('"') and _NUMBER.fullmatch(raw):
-        return raw
+        return _number(raw)
     if f.type in _TEMPORAL and _DATE.fullmatch(raw):
         return "date'" + raw.replace("/", "-") + "'"
     return quote_string(raw)
