@@ -75,3 +75,18 @@ def test_the_parameters_echo_refinements_as_sent(client):
     body = client.get(SEARCH, params=params).json()
     assert body["parameters"]["refine"] == {"bs": "RIVP ", "annee": ["2010", "2011"]}
     assert body["parameters"]["exclude"] == {"mode_real": '"x"'}
+
+
+@pytest.mark.parametrize("q", ['""', '" "', '"" ""'])
+def test_an_empty_phrase_restricts_nothing(client, logements_rows, q):
+    """``q=""`` (a search box's quotes before the words) was a word of two quotes, which no
+    record holds: 0 records, where ``q="  "`` gave them all."""
+    assert nhits(client, q) == len(logements_rows)
+    assert nhits(client, f'{q} RIVP') == nhits(client, "RIVP") > 0
+
+
+def test_a_facet_asked_twice_is_one_group(client):
+    response = client.get(SEARCH, params=[("dataset", "logements"), ("rows", 0), ("facet", "bs"), ("facet", "arrdt"),
+                                          ("facet", "bs")])
+    assert response.status_code == 200, response.text
+    assert [g["name"] for g in response.json()["facet_groups"]] == ["bs", "arrdt"]

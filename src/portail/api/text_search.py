@@ -21,7 +21,7 @@ from portail.odsql.functions import MAX_SEARCH_WORDS, phrase_match, search_match
 from portail.schema import Field
 from portail.store.fulltext import split as fold_words
 
-_TERM = re.compile(r'"([^"]+)"|(\S+)')
+_TERM = re.compile(r'"([^"]*)"|(\S+)')  # "" is an empty phrase, not a word of two quotes
 
 
 def text_condition(fields: list[Field], q: str | None) -> list[exp.Expression]:

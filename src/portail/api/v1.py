@@ -312,9 +312,11 @@ def _facetsorts(request: Request) -> dict[str, str]:
 
 def _asked_facets(request: Request, facets: list[str], disjunctive: tuple[str, ...]) -> list[str]:
     """The facets a v1 call asks for, each with its per-field options (``disjunctive.``,
-    ``facetsort.``) as a ``facet(…)`` call: the records' and the catalogue's searches alike."""
+    ``facetsort.``) as a ``facet(…)`` call: the records' and the catalogue's searches alike.
+    Each once: ``facet=x&facet=x`` (a widget's two controls on one field) gave two groups alike."""
     orders = _facetsorts(request)
-    return [_facet_call(f, f in disjunctive, orders.get(f)) if f in disjunctive or f in orders else f for f in facets]
+    return [_facet_call(f, f in disjunctive, orders.get(f)) if f in disjunctive or f in orders else f
+            for f in dict.fromkeys(facets)]
 
 
 def _facet_call(name: str, disjunctive: bool, sort: str | None) -> str:
