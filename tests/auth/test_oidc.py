@@ -126,3 +126,28 @@ def test_local_accounts_are_off_on_the_internal_portal(sso):
         refused = client.post(f"{base}/interne/login", data={"login": "bob", "password": "Correct-horse-42",
                                                               "csrf_token": token})
         assert refused.status_code == 403
+
+
+def test_without_a_group_map_a_sign_in_takes_back_the_groups_a_sign_in_gave(tmp_path):
+    """Without a map, the provider's groups join the groups of those names here; leaving one at
+    the provider kept its membership (and the group's grants) for good. A sign-in now takes back
+    what a sign-in gave, never a membership an administrator made."""
+    from portail.auth.oidc import OidcConfig, provision
+
+    instance = make_instance(tmp_path / "home")
+    config = OidcConfig("https://idp.example", "portail", None)
+    with instance.session() as s:
+        for name in ("stats", "rh", "direction"):
+            services.create_group(s, name)
+        services.create_user(s, "carol")
+        services.add_member(s, services.get_group(s, "direction"), services.get_user(s, "carol"))  # an admin's
+    with instance.session() as s:
+        user = provision(s, config, {"sub": "1", "preferred_username": "carol", "groups": ["stats", "rh", "absent"]})
+        assert sorted(g.name for g in user.groups) == ["direction", "rh", "stats"]
+    with instance.session() as s:
+        user = provision(s, config, {"sub": "1", "preferred_username": "carol", "groups": ["stats", "direction"]})
+        assert sorted(g.name for g in user.groups) == ["direction", "stats"]  # left rh at the provider
+    with instance.session() as s:
+        user = provision(s, config, {"sub": "1", "preferred_username": "carol", "groups": []})
+        assert sorted(g.name for g in user.groups) == ["direction"]  # the administrator's stays
+    instance.store.close()

@@ -35,6 +35,9 @@ membership = Table(
     Base.metadata,
     Column("user_id", ForeignKey("auth_user.id", ondelete="CASCADE"), primary_key=True),
     Column("group_id", ForeignKey("auth_group.id", ondelete="CASCADE"), primary_key=True, index=True),
+    # Who made it: NULL an administrator, "sso" a single sign-on that found the group named by the
+    # identity provider, which the next sign-in takes back when the provider stops naming it.
+    Column("via", String(20), nullable=True),
 )
 
 

@@ -152,21 +152,27 @@ def provision(session: Session, config: OidcConfig, claims: dict[str, Any], *, i
         raise AuthError("This account is disabled")
     idp_groups = claims.get(config.groups_claim) or []
     idp_groups = [idp_groups] if isinstance(idp_groups, str) else [str(g) for g in idp_groups]
+    # The groups this sign-in may put the user in or take them out of: with a map, its groups,
+    # made if need be; without one, the provider's groups that exist here, and the groups an
+    # earlier sign-in put them in (a membership an administrator made stays: ``add_member``'s
+    # ``via``). Before, without a map, leaving a group at the provider kept its access here.
     if config.group_map:
         wanted = {services.normalize_group(config.group_map[g]) for g in idp_groups if g in config.group_map}
         managed = {services.normalize_group(name) for name in config.group_map.values()}
+        made = managed
     else:
         wanted = {services.normalize_group(g) for g in idp_groups}
-        managed = set()
+        managed = services.groups_made_via(session, user, "sso")
+        made = set()
     for name in sorted(managed | wanted):
         try:
             group = services.get_group(session, name)
         except AuthError:
-            if name not in managed:
+            if name not in made:
                 continue  # unmapped IdP groups only join groups that exist
             group = services.create_group(session, name, actor="sso", ip=ip)
         if name in wanted:
-            services.add_member(session, group, user, actor="sso", ip=ip)
+            services.add_member(session, group, user, actor="sso", ip=ip, via="sso")
         elif name in managed:
             services.remove_member(session, group, user, actor="sso", ip=ip)
     user.last_login, user.failed_logins, user.locked_until = at, 0, None

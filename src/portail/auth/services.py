@@ -28,7 +28,7 @@ from portail.auth.audit import record
 from portail.auth.keys import now
 from portail.auth.errors import AuthError, bad_request, conflict, forbidden, unknown
 from portail.auth.models import (PRINCIPAL_KINDS, ROLES, VISIBILITIES, ApiKey, DatasetGrant, DatasetSecurity, Group,
-                                 User)
+                                 User, membership)
 from portail.auth.permissions import DEFAULT_RULESET, DatasetRef, may_hold_manage_scope, sees_whole
 from portail.auth.principal import Principal, principal_for_user
 from portail.catalog.models import Dataset
@@ -280,13 +280,26 @@ def list_groups(session: Session) -> list[Group]:
     return sorted(session.scalars(select(Group).options(selectinload(Group.members))), key=lambda g: g.name)
 
 
-def add_member(session: Session, group: Group, user: User, *, actor: str | None = None, ip: str | None = None) -> bool:
-    """Put ``user`` in ``group``; False when already there."""
+def add_member(session: Session, group: Group, user: User, *, actor: str | None = None, ip: str | None = None,
+               via: str | None = None) -> bool:
+    """Put ``user`` in ``group``; False when already there. ``via``: what made the membership
+    (``"sso"``: a sign-in, which a later one takes back; None: an administrator, whom no sign-in
+    overrules)."""
     if user in group.members:
         return False
     group.members.append(user)
+    if via is not None:
+        session.flush()
+        session.execute(update(membership).where(membership.c.user_id == user.id, membership.c.group_id == group.id)
+                        .values(via=via))
     record(session, "group.add_member", actor=actor, target=f"group:{group.name}", detail={"login": user.login}, ip=ip)
     return True
+
+
+def groups_made_via(session: Session, user: User, via: str) -> set[str]:
+    """The names of the groups ``user`` was put in by ``via`` (``add_member``)."""
+    return set(session.scalars(select(Group.name).join(membership, membership.c.group_id == Group.id)
+                               .where(membership.c.user_id == user.id, membership.c.via == via)))
 
 
 def remove_member(session: Session, group: Group, user: User, *, actor: str | None = None,
