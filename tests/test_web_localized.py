@@ -108,5 +108,6 @@ def test_chart_form_offers_only_what_the_fields_compute(client):
     assert select_options(numbers, "chart.y") == ["count", "sum", "avg", "min", "max"]
     assert select_options(numbers, "chart.yfield") == ["id_programme", "annee", "population", "surface", "generation",
                                                       "categorie", "ratio"]
-    # a sum asked without its field is of the field the form shows first, not a count named a sum
-    assert chart_config(numbers)["y"] == "sum" and chart_config(numbers)["yfield"] == "id_programme"
+    # a sum asked without its field is of the measure the form shows chosen (not an id nor a year),
+    # not a count named a sum
+    assert chart_config(numbers)["y"] == "sum" and chart_config(numbers)["yfield"] == "population"

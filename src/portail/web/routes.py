@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -36,7 +36,8 @@ from portail.api.facets import facetable
 from portail.auth import Principal
 from portail.catalog.services import is_web_url
 from portail.exports import FORMATS
-from portail.schema import Field, FieldType, fields_from_json
+from portail.odsql.ast import quote_name
+from portail.schema import Field, FieldType, fields_from_json, normalize_name
 from portail.web import catalogue as cat
 from portail.web.filters import FilterState
 from portail.web.i18n import (STRINGS, format_date, format_datetime, format_number, language, month_name, page_date,
@@ -138,11 +139,14 @@ def cell(value: Any, field: Field, lang: str, zone: str = "Europe/Paris") -> Mar
         return Markup('<data value="{}">{}</data>').format(value, number_text(value, field, lang))
     if field.type in DATE_TYPES and isinstance(value, str):
         try:
-            text = format_date(date.fromisoformat(value), lang) if field.type == FieldType.DATE \
-                else format_datetime(_aware(datetime.fromisoformat(value)).astimezone(_zone(zone)), lang)
+            if field.type == FieldType.DATE:
+                text, stored = format_date(date.fromisoformat(value), lang), value
+            else:  # stored in UTC, whatever the zone the page's query asked the API to write it in
+                moment = _aware(datetime.fromisoformat(value))
+                text, stored = format_datetime(moment.astimezone(_zone(zone)), lang), moment.astimezone(UTC).isoformat()
         except ValueError:  # not the API's ISO text: shown as stored rather than guessed at
             return value
-        return Markup('<time datetime="{}">{}</time>').format(value, text)
+        return Markup('<time datetime="{}">{}</time>').format(stored, text)
     return shown(value)
 
 
@@ -157,6 +161,29 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ValueError, ZoneInfoNotFoundError):  # a metadata value no zone has: the portal's default
         return ZoneInfo("Europe/Paris")
+
+
+def zone_names(name: str) -> dict[str, Any]:
+    """The dataset's time zone as the map's popups write instants in it (``numbers.js``
+    ``portailMoment``, as ``cell`` does): its name (``_zone``'s, the default for an unknown one)
+    and its abbreviations by UTC offset in minutes (``{60: "CET", 120: "CEST"}``), which the
+    browser's Intl does not give (it writes ``UTC+1``); each offset's name of recent years."""
+    zone = _zone(name)
+    names = {}
+    for year in range(1970, 2040):
+        for month in (1, 7):
+            moment = datetime(year, month, 1, 12, tzinfo=zone)
+            names[int(moment.utcoffset().total_seconds()) // 60] = moment.tzname()
+    return {"name": zone.key, "names": names}
+
+
+def instants_zone(dataset, fields: list[Field]) -> str | None:
+    """The zone the page cuts instants in into days, months and years (its facets, its
+    refinements, the chart's buckets, the filtered exports): the dataset's, in which its table
+    writes them (``cell``), when it has an instant. The API's default, UTC, put a record of
+    00:30 in Paris, written so in the table, under the day before in the facets and the chart.
+    ``None`` without an instant (a date has no zone): the API's URLs stay as they were."""
+    return _zone(dataset.timezone).key if any(f.type == FieldType.DATETIME for f in fields) else None
 
 
 TEMPLATES.env.filters["shown"] = shown
@@ -256,6 +283,38 @@ def preferred_x(fields: list[Field]) -> str | None:
     return next((f.name for f in fields if year_like(f.name)), None)
 
 
+#: Words of a number field's name or label that make it a key, a code, a position or a year rather
+#: than a quantity to sum or average (``id_programme``, ``code_insee``, ``lat``, ``coord_x_l93``),
+#: and parts of words that do so inside names written as one word (``numerovoieetablissement``,
+#: ``categoriejuridiqueunitelegale``, ``anneeeffectifs``).
+NOT_MEASURE_WORDS = frozenset({"id", "identifiant", "code", "num", "numero", "no", "rang", "lat", "lng", "lon",
+                               "latitude", "longitude", "x", "y"})
+NOT_MEASURE_PARTS = ("annee", "year", "code", "numero", "identifiant", "categorie", "coord", "siren", "siret",
+                     "insee")
+#: Annotations that make a number field a key (``id``), a time (``timeserie_precision``) or a
+#: category the publisher filters by (``facet``: the logements' ``annee``, ``arrdt``).
+NOT_MEASURE_ANNOTATIONS = frozenset({"id", "timeserie_precision", "facet"})
+#: Whole numbers all within these bounds read as years (a ``generation`` of 1950 to 1960).
+YEARS = (1800, 2100)
+
+
+def measure_named(field: Field) -> bool:
+    """Do a number field's name, label and annotations let it be a measure (a quantity to sum or
+    average), not an id, a code, a position or a year? Both name and label are read: a field
+    ``an`` labelled ``Année``."""
+    if NOT_MEASURE_ANNOTATIONS & field.annotations.keys():
+        return False
+    for text in (normalize_name(field.name), normalize_name(field.label or "")):
+        if NOT_MEASURE_WORDS & set(text.split("_")) or any(part in text for part in NOT_MEASURE_PARTS):
+            return False
+    return True
+
+
+def years_valued(low: Any, high: Any) -> bool:
+    """Are a whole-number field's lowest and highest values those of years?"""
+    return isinstance(low, int) and isinstance(high, int) and YEARS[0] <= low <= high <= YEARS[1]
+
+
 CHART_TYPES = ("column", "bar", "line", "area", "pie", "scatter")
 CHART_BUCKETS = ("year", "month", "day")
 CHART_AGGREGATES = ("count", "sum", "avg", "min", "max")
@@ -268,23 +327,25 @@ def chart_aggregates(numeric: list[Field]) -> tuple[str, ...]:
     return CHART_AGGREGATES if numeric else ("count",)
 
 
-def chart_settings(params: Mapping[str, str], numeric: list[Field], groupable: list[Field]) -> dict[str, str]:
+def chart_settings(params: Mapping[str, str], numeric: list[Field], groupable: list[Field],
+                   measure: str | None) -> dict[str, str]:
     """The chart form's ``chart.*`` URL parameters, each one the form offers or its default
     (``x``: empty, for the caller to choose). ``chart.js`` writes them into the API query it
     sends: an edited or stale link would otherwise draw nothing but the API's English refusal
-    (unknown field or function); a value the form does not offer is dropped, as a stale sort is."""
+    (unknown field or function); a value the form does not offer is dropped, as a stale sort is.
+    ``measure``: the numeric field a sum, mean… is of when the URL names none (``default_measure``)."""
     def offered(name: str, choices, default: str) -> str:
         value = params.get(name, default)
         return value if value in choices else default
 
     y = offered("chart.y", chart_aggregates(numeric), "count")
-    # A sum asked without its field is of the first numeric one, the field the form's select shows
-    # (chart.js would draw a count under the word "Somme").
-    first = numeric[0].name if numeric and y != "count" else ""
+    yfield = offered("chart.yfield", {f.name for f in numeric}, (measure or "") if y != "count" else "")
+    # A sum asked without its field is of the measure the form's select shows; without a measure
+    # (only years, ids, codes), a count: a sum of years or of ids means nothing.
     return {"type": offered("chart.type", CHART_TYPES, "column"),
             "x": offered("chart.x", {f.name for f in groupable}, ""),
-            "bucket": offered("chart.bucket", CHART_BUCKETS, "year"), "y": y,
-            "yfield": offered("chart.yfield", {f.name for f in numeric}, first),
+            "bucket": offered("chart.bucket", CHART_BUCKETS, "year"), "y": y if yfield else "count",
+            "yfield": yfield,
             "series": offered("chart.series", {f.name for f in groupable if f.type in SERIES_TYPES}, "")}
 
 
@@ -478,12 +539,32 @@ def web_router(portal: str) -> APIRouter:
                                 **common) if texts else []
         return next(iter(few_valued(facets, total)), fields[0].name if fields else "")
 
+    def default_measure(request: Request, dataset, numeric: list[Field]) -> str | None:
+        """The numeric field the chart sums or averages when none is chosen: the first one that is
+        a measure by its name, label and annotations (``measure_named``) and, a whole number, not
+        valued as years (its lowest and highest values, over the whole dataset, asked in one
+        query); ``None`` when every one is an id, a code, a position or a year (the chart counts).
+        The first numeric field was the default: a sum of ``annee`` or of ``id_programme``."""
+        named = [f for f in numeric if measure_named(f)]
+        whole = [f for f in named if f.type == FieldType.INT]
+        bounds: dict[str, Any] = {}
+        if whole:
+            select = ", ".join(f"min({quote_name(f.name)}) as low{i}, max({quote_name(f.name)}) as high{i}"
+                               for i, f in enumerate(whole))
+            row = query_records(instance(request), dataset, select=select, limit=1,
+                                principal=request_principal(request)).results[0]
+            bounds = {f.name: (row[f"low{i}"], row[f"high{i}"]) for i, f in enumerate(whole)}
+        return next((f.name for f in named if f.name not in bounds or not years_valued(*bounds[f.name])), None)
+
     def _tab_values(request: Request, dataset, fields: list[Field], tab: str, state: FilterState, geo) -> dict:
         principal = request_principal(request)
         inst = instance(request)
         where, text = with_qv1(dataset, [], state.qv1)  # the API's reading of qv1 (api_params), one rule
-        common = {"refine": state.refine_args, "exclude": state.exclude_args, "where": where, "text": text}
-        api_query = urlencode(state.api_params())
+        zone = instants_zone(dataset, fields)
+        common = {"refine": state.refine_args, "exclude": state.exclude_args, "where": where, "text": text,
+                  **({"timezone": zone} if zone else {})}
+        api_params = state.api_params() + ([("timezone", zone)] if zone else [])  # the scripts' and exports' own
+        api_query = urlencode(api_params)
         if tab == "table":
             raw = request.query_params.get("page", "1")
             # Deep pages too: the table asks the engine for any page (no 10,000-record window,
@@ -523,17 +604,19 @@ def web_router(portal: str) -> APIRouter:
             settings = inst.settings
             return {"total": total, "api_query": api_query, "map_ready": vendor_available("maplibre-gl/maplibre-gl.js"),
                     "tile_url": settings.map_tile_url, "tile_attribution": settings.map_tile_attribution,
-                    "detail_records": settings.map_detail_records}
+                    "detail_records": settings.map_detail_records, "zone": zone_names(dataset.timezone)}
         if tab == "analyze":
             total = query_records(inst, dataset, limit=0, principal=principal, **common).total_count
             params = request.query_params
             numeric = [f for f in fields if f.type in (FieldType.INT, FieldType.DOUBLE)]
             groupable = [f for f in fields if f.type not in (FieldType.GEO_SHAPE, FieldType.GEO_POINT_2D, FieldType.JSON,
                                                               FieldType.FILE)]
-            chart = chart_settings(params, numeric, groupable)
+            measure = default_measure(request, dataset, numeric)
+            chart = chart_settings(params, numeric, groupable, measure)
             if not chart["x"]:
                 chart["x"] = preferred_x(groupable) or default_x(request, dataset, groupable, total, common)
             return {"total": total, "api_query": api_query, "chart": chart, "numeric": numeric, "groupable": groupable,
+                    "measure": chart["yfield"] or measure or "",
                     "chart_types": CHART_TYPES, "chart_buckets": CHART_BUCKETS,
                     "chart_aggregates": chart_aggregates(numeric),
                     "series_fields": [f for f in groupable if f.type in SERIES_TYPES],
@@ -545,7 +628,7 @@ def web_router(portal: str) -> APIRouter:
             base = f"{portal_root(request)}{API}/catalog/datasets/{dataset.slug}/exports"
             # The current view: its filters, its chosen columns (none left for a format, no link)
             # and its order (the file's rows in the order the table shows them).
-            view = urlencode(([("select", state.select)] if state.select else []) + state.api_params()
+            view = urlencode(([("select", state.select)] if state.select else []) + api_params
                              + ([("order_by", state.order_by)] if state.order_by else []))
             chosen = [f for f in fields if state.shows(f.name)]
             formats = [(name, f"{base}/{name}" + (f"?{view}" if view else "") if fmt.fits(chosen) else None,

@@ -13,6 +13,7 @@
   // a popup writes its values as the table's cells do ("80 000 €", routes.number_text).
   const units = JSON.parse(d.units || "{}");
   const types = JSON.parse(d.types || "{}"); // field name -> its type (routes.dataset_page)
+  const zone = JSON.parse(d.zone); // the dataset's time zone, in which instants are written (routes.zone_names)
   const status = document.getElementById("map-status");
   const colorBy = document.getElementById("color-by");
   const DETAIL = Number(d.detail); // up to this many records in view are drawn one by one
@@ -137,6 +138,14 @@
         "circle-radius": ["interpolate", ["linear"], ["sqrt", ["get", "n"]], ...SERVER_ROOTS] } });
   }
 
+  // The server's clusters are counts of records of any values: a colour chosen then changed nothing
+  // on the map until one zoomed in, and nothing said why. The status beside the select says so.
+  let clustered = 0; // records in view, in clusters
+  function clusteredStatus() {
+    const note = colorBy.value ? text.clusters_color_note : text.clusters_note;
+    status.textContent = `${counted(clustered, "records")} · ${note}`;
+  }
+
   async function refresh() {
     el.dataset.state = "loading";
     try {
@@ -157,8 +166,9 @@
         setSource("server", { type: "FeatureCollection", features: clusters });
         setSource("records", { type: "FeatureCollection", features: [] });
         features = [];
-        status.textContent = `${counted(inView, "records")} · ${text.clusters_note}`;
+        clustered = inView;
         el.dataset.mode = "clusters";
+        clusteredStatus();
       }
       ensureLayers();
       paint();
@@ -172,14 +182,15 @@
   function measured(key, value) { // as the table's cells (numbers.js)
     return units[key] && typeof value === "number" ? window.portailNumber(value, units[key], lang) : value;
   }
-  // A popup's or the legend's value as the table's cell writes it: a date "12 mars 2018" and a
-  // boolean "Oui" (the GeoJSON's "2018-03-12" and true were shown as they came); the legend's
-  // values are the match expression's texts ("true").
+  // A popup's or the legend's value as the table's cell writes it: a date "12 mars 2018", an instant
+  // "12 mars 2018 à 14:05 CET" and a boolean "Oui" (the GeoJSON's "2018-03-12", "2018-03-12T13:05:00+00:00"
+  // and true were shown as they came); the legend's values are the match expression's texts ("true").
   function written(key, value) {
     if (types[key] === "boolean" && (value === true || value === false || value === "true" || value === "false")) {
       return value === true || value === "true" ? text.yes : text.no;
     }
     if (types[key] === "date" && typeof value === "string") return window.portailDate(value, lang);
+    if (types[key] === "datetime" && typeof value === "string") return window.portailMoment(value, lang, zone);
     return measured(key, value);
   }
   function recordTable(properties) {
@@ -278,7 +289,8 @@
       background: #0b4f9c; color: #fff; font: bold 11px/1 system-ui, sans-serif; cursor: pointer`;
     button.addEventListener("click", () => openCluster(feature));
     const marker = new maplibregl.Marker({ element: button }).setLngLat(feature.geometry.coordinates).addTo(map);
-    button.setAttribute("aria-label", `${counted(n, "records")} : ${words.open}`); // after: Marker sets its own
+    // after: Marker sets its own; the page language's colon ("12 records: zoom in", "12 enregistrements : zoomer")
+    button.setAttribute("aria-label", `${counted(n, "records")}${text.colon} ${words.open}`);
     return marker;
   }
   function showCounts() {
@@ -350,5 +362,9 @@
     kept.value = colorBy.value;
     kept.disabled = !colorBy.value; // no empty map.color= in the URL
   }
-  colorBy.addEventListener("change", () => { keepColor(); paint(); });
+  colorBy.addEventListener("change", () => {
+    keepColor();
+    paint();
+    if (el.dataset.mode === "clusters") clusteredStatus();
+  });
 })();

@@ -24,3 +24,27 @@ window.portailDate = function (value, lang) {
   return new Intl.DateTimeFormat(lang, options).formatToParts(day)
     .map((part) => (first && part.type === "day" ? "1er" : part.value)).join("");
 };
+// An instant as the table's cells write it (i18n.format_datetime, read in the dataset's time zone):
+// "12 mars 2018 à 14:05 CET", "March 12, 2018, 14:05 CET", the seconds only when there are some,
+// for the map's popups, which the GeoJSON export gives as ISO text ("2018-03-12T13:05:00+00:00");
+// one without an offset is UTC, as the API stores it. `zone` is the map's data-zone
+// (routes.zone_names): the zone's name and its abbreviations by UTC offset in minutes, as Python
+// names them ("CET"), which Intl does not ("UTC+1"). Anything else is returned as given.
+window.portailMoment = function (value, lang, zone) {
+  const text = String(value);
+  const iso = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(text);
+  const instant = iso ? new Date(iso[3] ? text : text + "Z") : null;
+  if (!instant || Number.isNaN(instant.getTime())) return text;
+  const parts = {};
+  new Intl.DateTimeFormat("en-US", { timeZone: zone.name, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "longOffset" })
+    .formatToParts(instant).forEach((part) => { parts[part.type] = part.value; });
+  const offset = /GMT(?:([+-])(\d{2}):(\d{2}))?/.exec(parts.timeZoneName);
+  const minutes = offset && offset[1] ? (offset[1] === "-" ? -1 : 1) * (60 * Number(offset[2]) + Number(offset[3])) : 0;
+  const named = zone.names[minutes] // as Python names a zone it has no abbreviation for: "+04", "+0530"
+    || (offset && offset[1] ? `${offset[1]}${offset[2]}${offset[3] === "00" ? "" : offset[3]}` : "UTC");
+  const seconds = parts.second !== "00" || instant.getUTCMilliseconds() !== 0;
+  const clock = `${parts.hour}:${parts.minute}${seconds ? ":" + parts.second : ""}`;
+  const day = window.portailDate(`${parts.year}-${parts.month}-${parts.day}`, lang);
+  return `${day}${lang.startsWith("fr") ? " à " : ", "}${clock} ${named}`;
+};
