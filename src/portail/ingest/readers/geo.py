@@ -8,10 +8,13 @@ what GDAL leaves to the caller:
   through ``shapely.transform``, in the one Python thread that produces the batches (PROJ
   crashes on DuckDB's native threads, see ``_common.in_python_thread``). A layer without CRS is taken as WGS84 only when its
   coordinates are plausible longitudes/latitudes; otherwise it is refused (a Shapefile whose
-  ``.prj`` was forgotten).
-* **Text encoding of DBF files.** GDAL honours a ``.cpg``; without one it would hand out the
-  raw bytes, and a Latin-1 "é" would break the load. The DBF records are then checked: UTF-8
-  when every byte decodes, else Windows-1252 (Latin-1 when bytes undefined in 1252 occur).
+  ``.prj`` was forgotten). A reprojected geometry far from where its declared system is used
+  is refused too (longitudes/latitudes under a Lambert-93 ``.prj`` or ``crs`` member).
+* **Text encoding of DBF files.** A ``.cpg`` is read in ESRI's spellings too (``ANSI 1252``,
+  ``65001``, which GDAL does not know) and used when its encoding decodes every byte of the
+  records; without one (or with one that does not fit) GDAL would hand out the raw bytes, and a
+  Latin-1 "é" would break the load. The DBF records then decide: UTF-8 when every byte
+  decodes, else Windows-1252 (Latin-1 when bytes undefined in 1252 occur).
 * **Types.** Geometries become ``geo_shape`` (GEO_SHAPE, heights kept), plus ``geo_point_2d``
   (two dimensions) when the layer holds only points. Attribute types that the format states are declared (numbers, booleans,
   DBF/GeoPackage dates, lists and JSON objects as JSON); strings stay text for the loader to
@@ -43,6 +46,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import functools
 import json
 import re
 import struct
@@ -72,7 +76,6 @@ from portail.schema import FieldType, normalize_name, unique_names
 
 GEO_SHAPE_LABEL, GEO_POINT_LABEL = "Geo Shape", "Geo Point 2D"
 VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json")
-_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _GDAL_LINE = re.compile(r"\bat line (\d+)", re.IGNORECASE)
 
@@ -253,34 +256,70 @@ def _sibling(file: Path, suffix: str) -> Path | None:
 
 
 def _dbf_encoding(shp: Path, notes: list[str]) -> str | None:
-    """None when GDAL should honour the ``.cpg``; else the detected encoding, in GDAL's spelling."""
-    cpg = _sibling(shp, ".cpg")
-    if cpg is not None:
-        notes.append(f"DBF encoding {cpg.read_text(errors='replace').strip()!r} (from .cpg)")
-        return None
+    """The encoding to read the DBF's text with: the ``.cpg``'s when it names one that decodes
+    every byte of the records, else the one detected on them. A ``.cpg`` is no proof: ArcGIS
+    writes ``ANSI 1252``, which GDAL does not know (it then hands the raw bytes over, and the
+    load died on an engine's "invalid unicode"), and a DBF written in Windows-1252 under a
+    ``.cpg`` saying ``UTF-8`` could not be loaded at all."""
     dbf = _sibling(shp, ".dbf")
     if dbf is None:
         return None
-    encoding = detect_dbf_encoding(dbf)
-    notes.append(f"DBF encoding {encoding} (detected: no .cpg)")
+    cpg = _sibling(shp, ".cpg")
+    said = cpg.read_text(errors="replace").strip() if cpg is not None else None
+    codec = cpg_codec(said) if said else None
+    decoding = _decoding(dbf, [codec] if codec else [])
+    if codec is not None and codec in decoding:
+        notes.append(f"DBF encoding {said!r} (from .cpg)")
+        return codec
+    encoding = next(name for name, candidate in _DETECTED.items() if candidate in decoding)
+    why = ("no .cpg" if cpg is None else f"the .cpg's {said!r} is no known encoding" if codec is None
+           else f"the .cpg's {said!r} does not decode its text")
+    notes.append(f"DBF encoding {encoding} (detected: {why})")
     return encoding
 
 
-def detect_dbf_encoding(dbf: Path) -> str:
-    """``UTF-8``, ``CP1252`` or ``ISO-8859-1``, decided on every byte of the DBF records."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    utf8, cp1252 = True, True
+#: What detection can decide, in GDAL's spelling: the first that decodes every byte of the records.
+_DETECTED = {"UTF-8": "utf-8", "CP1252": "cp1252", "ISO-8859-1": "latin-1"}
+_CPG_ISO = re.compile(r"(?:ISO)?[\s_-]*8859[\s_-]*(\d{1,2})", re.IGNORECASE)
+_CPG_NUMBER = re.compile(r"(?:ANSI|CP|OEM)?\s*(\d{3,5})", re.IGNORECASE)
+
+
+def cpg_codec(text: str) -> str | None:
+    """The Python codec a ``.cpg`` names, in the spellings ESRI and GDAL write (``UTF-8``,
+    ``1252``, ``ANSI 1252``, ``65001``, ``ISO 88591``, ``8859_15``…); None for a name no codec has."""
+    name = text.strip()
+    if match := _CPG_ISO.fullmatch(name):
+        name = f"iso8859-{match.group(1)}"
+    elif match := _CPG_NUMBER.fullmatch(name):
+        name = "utf-8" if match.group(1) == "65001" else f"cp{match.group(1)}"
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def _decoding(dbf: Path, declared: list[str]) -> set[str]:
+    """The codecs among ``declared`` and detection's candidates that decode every byte of the
+    DBF's records (past its header), in one pass."""
+    decoders = {name: codecs.getincrementaldecoder(name)() for name in [*declared, *_DETECTED.values()]}
+    failed: set[str] = set()
     with open(dbf, "rb") as handle:
         header = handle.read(32)
         handle.seek(int.from_bytes(header[8:10], "little") if len(header) >= 10 else 0)
         while chunk := handle.read(1 << 20):
-            if utf8:
-                try:
-                    decoder.decode(chunk)
-                except UnicodeDecodeError:
-                    utf8 = False
-            cp1252 = cp1252 and _CP1252_UNDEFINED.isdisjoint(chunk)
-    return "UTF-8" if utf8 else "CP1252" if cp1252 else "ISO-8859-1"
+            for name, decoder in decoders.items():
+                if name not in failed:
+                    try:
+                        decoder.decode(chunk)
+                    except UnicodeDecodeError:
+                        failed.add(name)
+    return set(decoders) - failed
+
+
+def detect_dbf_encoding(dbf: Path) -> str:
+    """``UTF-8``, ``CP1252`` or ``ISO-8859-1``, decided on every byte of the DBF records."""
+    decoding = _decoding(dbf, [])
+    return next(name for name, codec in _DETECTED.items() if codec in decoding)
 
 
 # --- columns -------------------------------------------------------------------------------
@@ -494,6 +533,39 @@ def _reproject(geometries: np.ndarray, transformer: Transformer) -> np.ndarray:
     return shapely.transform(geometries, apply, include_z=None)
 
 
+#: Degrees a reprojected geometry may stray beyond its system's area of use (a layer of
+#: Lambert-93 reaches over the borders, and out to sea).
+AREA_MARGIN = 5.0
+
+
+@functools.lru_cache(maxsize=16)
+def _area_of_use(crs_text: str) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) in degrees where a coordinate system is used, None when unknown."""
+    area = CRS.from_user_input(crs_text).area_of_use
+    return None if area is None else (area.west, area.south, area.east, area.north)
+
+
+def _check_area(geometries: np.ndarray, offset: int, source: str, crs_text: str | None) -> None:
+    """Every reprojected geometry near the declared system's area of use: longitudes and
+    latitudes declared as Lambert-93 (a ``.prj`` or a GeoJSON ``crs`` member left from another
+    file) reproject without error into the Gulf of Guinea (``[2.35, 48.85]``: -1.36, -5.98),
+    which the longitude/latitude check lets through."""
+    area = _area_of_use(crs_text) if crs_text else None
+    if area is None or not len(geometries):
+        return
+    west, south, east, north = area
+    bounds = shapely.bounds(geometries)
+    outside = (bounds[:, 0] < west - AREA_MARGIN) | (bounds[:, 2] > east + AREA_MARGIN) \
+        | (bounds[:, 1] < south - AREA_MARGIN) | (bounds[:, 3] > north + AREA_MARGIN)
+    if outside.any():
+        index = int(np.argmax(outside))
+        crs = CRS.from_user_input(crs_text)
+        where = crs.area_of_use.name.rstrip(". ")
+        raise IngestError(f"feature {offset + index + 1}: coordinates far outside where the declared coordinate system "
+                          f"is used ({crs.to_string() if crs.to_epsg() else crs.name}: {where}); are they longitude/"
+                          "latitude, or in another system?", source=source, field="geo_shape")
+
+
 def _check_lonlat(geometries: np.ndarray, offset: int, source: str, declared: bool) -> None:
     """Every geometry within longitude -180..180 and latitude -90..90 once in WGS84: a file
     declaring no system may hold projected metres; one declaring WGS84 (GeoJSON always does)
@@ -649,6 +721,7 @@ def _wkb(wkb: pa.Array, geometry: Geometry, transformer: Transformer | None, off
     shapes = _geometries(wkb, offset, source)
     if transformer is not None:
         shapes = _reproject(shapes, transformer)
+        _check_area(shapes, offset, source, geometry.reproject_from)
     _check_lonlat(shapes, offset, source, declared=geometry.crs_known)
     _check_polygons(shapes, offset, source)
     arrays = [pa.array(shapely.to_wkb(shapes), pa.binary())]

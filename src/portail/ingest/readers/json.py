@@ -26,23 +26,31 @@ sits after it.
 A record that is no object is refused, naming its line (JSON Lines) or element (array): a
 ``null`` too, which DuckDB would read as a record of nulls. Keys differing only by case
 (``a`` and ``A``) are refused: DuckDB's names are case-insensitive, so it cannot stage both.
+An empty key (``""``) is refused, naming its record: DuckDB cannot read it by name either, and
+its values were loaded as nulls.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from portail.ingest.archive import remove_tree
 from portail.ingest.errors import IngestError
 from portail.ingest.infer import looks_like_code
 from portail.ingest.readers._common import describe, engine_column, first_line, make_table, query_stager, \
     quote_ident, sql_literal, type_family
 from portail.ingest.types import RawTable, ReadOptions
 from portail.schema import FieldType, unique_names
+from portail.store.duckdb_store import scratch_name
 
 HEAD_BYTES = 1 << 16
 PY_DIAGNOSE_BYTES = 32 << 20
@@ -88,7 +96,42 @@ def read_json(path: Path, options: ReadOptions) -> RawTable:
 
 def read_jsonl(path: Path, options: ReadOptions) -> RawTable:
     _head(path, path.name)
-    return _read_records(path, Layout("newline_delimited", max_object=options.max_line_bytes), ["JSON Lines"])
+    layout = Layout("newline_delimited", max_object=options.max_line_bytes)
+    if not _starts_with_bom(path):
+        return _read_records(path, layout, ["JSON Lines"])
+    copy = _without_bom(path, options.tmp_dir)
+    try:
+        raw = _read_records(copy, layout, ["JSON Lines", "UTF-8 byte order mark skipped"])
+    except BaseException:
+        remove_tree(copy.parent)
+        raise
+    raw.cleanup.append(copy.parent)
+    return raw
+
+
+def _starts_with_bom(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
+
+
+def _without_bom(path: Path, directory: Path | None) -> Path:
+    """A copy of a JSON Lines file without its UTF-8 byte order mark, under its own name in a
+    private scratch folder (the loader deletes it: ``RawTable.cleanup``). DuckDB reads a BOM
+    before a JSON array but refuses it before JSON Lines, which Windows tools write (PowerShell's
+    ``Out-File -Encoding utf8``): such a file was refused as "malformed JSON", on its line 2."""
+    folder = Path(directory or tempfile.gettempdir()) / scratch_name("jsonl")
+    try:
+        folder.mkdir(mode=0o700, parents=True)
+        copy = folder / path.name
+        private = os.open(copy, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)  # an upload's data: its owner's alone
+        with open(path, "rb") as source, open(private, "wb") as target:
+            source.seek(len(codecs.BOM_UTF8))
+            shutil.copyfileobj(source, target, 1 << 20)
+    except OSError as error:
+        remove_tree(folder)
+        raise IngestError(f"could not copy the file without its byte order mark ({error.strerror or error})",
+                          source=path.name) from error
+    return copy
 
 
 # --- schema --------------------------------------------------------------------------------
@@ -167,12 +210,13 @@ def _check_records(path: Path, layout: Layout, labels: list[str]) -> None:
         return  # a wrapped document: DuckDB refuses such keys itself (``_diagnose``)
     lowered = [label.lower() for label in labels]
     suspects = {}
-    for label in labels:
+    for position, label in enumerate(labels):
         match = re.fullmatch(r"(.+)_[0-9]+", label)
         if match and match.group(1).lower() in lowered:
             suspects[label] = match.group(1).lower()
-    objects = (f"read_json_objects({sql_literal(str(path))}, format='{layout.format}', "
-               f"maximum_object_size={layout.max_object})")
+        elif label == f"C{position}":  # DuckDB's name for an empty key ("") in this position
+            suspects[label] = ""
+    objects = _objects(path, layout)
     try:
         with duckdb.connect() as con:  # a private connection, as for ``describe``
             [others] = con.execute(f"SELECT count(*) FILTER (WHERE json_type(json) <> 'OBJECT') FROM {objects}").fetchone()
@@ -180,19 +224,17 @@ def _check_records(path: Path, layout: Layout, labels: list[str]) -> None:
             found = {key for (key,) in con.execute(
                 f"SELECT DISTINCT unnest(json_keys(json)) FROM {objects} WHERE json_type(json) = 'OBJECT'").fetchall()} \
                 if suspects and not others else set()
-            if others and layout.format == "array":
-                [(element, kind)] = con.execute(
-                    "SELECT n, json_type(json) FROM (SELECT row_number() OVER () AS n, json "
-                    f"FROM {objects}) WHERE json_type(json) <> 'OBJECT' ORDER BY n LIMIT 1").fetchall()
     except duckdb.Error as error:
         raise _diagnose(path, layout, error) from None
     if others and layout.format == "array":
-        raise IngestError(f"element {element} of the array is {kind.lower()}: each element must be a JSON object",
-                          source=path.name)
+        raise _non_object_element(path, layout) or IngestError("an element of the array is no object", source=path.name)
     if others:
         raise _jsonl_error(path) or IngestError("a line is not a JSON object", source=path.name)
-    for label in suspects:
-        if label not in found:
+    for label, base in suspects.items():
+        if label not in found and base == "":
+            if "" in found:
+                raise _empty_key_error(path, layout, objects)
+        elif label not in found:
             keys = _spellings(label, found)
             record = _second_spelling(path, layout, objects, keys) if keys else None
             if record is None:
@@ -200,6 +242,38 @@ def _check_records(path: Path, layout: Layout, labels: list[str]) -> None:
             if layout.format == "array":
                 refuse_case_clash(path.name, keys, f"element {record} of the array")
             refuse_case_clash(path.name, keys, line=_line_of(path, record))
+
+
+def _objects(path: Path, layout: Layout) -> str:
+    """The scan of the file's JSON values, one per record (the records' own keys not read)."""
+    return (f"read_json_objects({sql_literal(str(path))}, format='{layout.format}', "
+            f"maximum_object_size={layout.max_object})")
+
+
+def _non_object_element(path: Path, layout: Layout) -> IngestError | None:
+    """The refusal naming the first element of a top-level array that is no object, when the
+    array also holds objects (None otherwise: it has no records at all). DuckDB refuses a number
+    or a string among the records as "expected records", which was reported as an array with no
+    records at all."""
+    try:
+        with duckdb.connect() as con:
+            found = con.execute(
+                "SELECT n, json_type(json) FROM (SELECT row_number() OVER () AS n, json "
+                f"FROM {_objects(path, layout)}) WHERE json_type(json) <> 'OBJECT' "
+                f"AND EXISTS (SELECT 1 FROM {_objects(path, layout)} WHERE json_type(json) = 'OBJECT') "
+                "ORDER BY n LIMIT 1").fetchall()
+    except duckdb.Error:
+        return None  # unreadable as values: the caller's message stands
+    if not found:
+        return None
+    [(element, kind)] = found
+    return IngestError(f"element {element} of the array is {_JSON_KINDS.get(kind, kind.lower())}: each element "
+                       "must be a JSON object", source=path.name)
+
+
+#: ``json_type``'s answers in JSON's words.
+_JSON_KINDS = {"NULL": "null", "BOOLEAN": "a boolean", "BIGINT": "a number", "UBIGINT": "a number",
+               "DOUBLE": "a number", "VARCHAR": "a string", "ARRAY": "an array"}
 
 
 def _spellings(label: str, found: set[str]) -> list[str]:
@@ -216,10 +290,29 @@ def _spellings(label: str, found: set[str]) -> list[str]:
     return []
 
 
+def _empty_key_error(path: Path, layout: Layout, objects: str | None = None) -> IngestError:
+    """The refusal of a key that is empty (``""``), naming the first record holding it where the
+    records can be scanned (``objects``): DuckDB names it ``C<position>`` and then reads no such
+    key, so its values were loaded as nulls (a wrapped document failed on "struct_extract")."""
+    message = 'a key of the records is empty (""): every field needs a name, give it one'
+    record = _firsts(path, layout, objects, [""])[0] if objects else None
+    if record is None:
+        return IngestError(message, source=path.name)
+    if layout.format == "array":
+        return IngestError(f"element {record} of the array: {message}", source=path.name)
+    return IngestError(message, source=path.name, line=_line_of(path, record))
+
+
 def _second_spelling(path: Path, layout: Layout, objects: str, keys: list[str]) -> int | None:
     """The number of the first record that holds a second spelling of ``keys`` (on the refusal
     path only: one more pass over the file's objects, for every spelling at once); None when
     the records do not show two (a spelling no record holds as such: its first is NULL)."""
+    records = _firsts(path, layout, objects, keys)
+    return records[1] if len(records) > 1 else None
+
+
+def _firsts(path: Path, layout: Layout, objects: str, keys: list[str]) -> list[int | None]:
+    """The number of the first record holding each of ``keys`` (None: none does), sorted, Nones last."""
     firsts = ", ".join("min(n) FILTER (WHERE list_contains(json_keys(json), ?))" for _ in keys)
     try:
         with duckdb.connect() as con:
@@ -228,8 +321,7 @@ def _second_spelling(path: Path, layout: Layout, objects: str, keys: list[str]) 
                 "WHERE json_type(json) = 'OBJECT'", keys).fetchall()
     except duckdb.Error as error:
         raise _diagnose(path, layout, error) from None
-    records = sorted(n for n in found if n is not None)
-    return records[1] if len(records) > 1 else None
+    return sorted(found, key=lambda n: (n is None, n or 0))
 
 
 def _line_of(path: Path, record: int) -> int:
@@ -301,6 +393,8 @@ def _read_records(path: Path, layout: Layout, notes: list[str]) -> RawTable:
 def _diagnose(path: Path, layout: Layout, error: Exception) -> IngestError:
     """The line and reason of a JSON error, or DuckDB's message when Python finds nothing."""
     message = first_line(error, path.parent)
+    if "struct_extract needs to be neither NULL nor empty" in message:  # a wrapped document's empty key
+        return _empty_key_error(path, layout)
     clash = re.search(r'Duplicate name "(.*?)" in struct', message)
     if clash:  # keys differing only by case, in a wrapped document or nested records
         return IngestError(f"keys differing only by case ({clash.group(1)!r} and another spelling of it): fields "
@@ -308,8 +402,9 @@ def _diagnose(path: Path, layout: Layout, error: Exception) -> IngestError:
     if layout.format == "newline_delimited":
         found = _jsonl_error(path)
     elif "expected records" in message:
-        return IngestError("no records: the data must be objects (an empty array, or an array of plain values, "
-                           "has none)", source=path.name)
+        return (layout.format == "array" and _non_object_element(path, layout)) or IngestError(
+            "no records: the data must be objects (an empty array, or an array of plain values, has none)",
+            source=path.name)
     else:
         found = _document_error(path)
     return found or IngestError(f"malformed JSON ({message})", source=path.name)

@@ -23,6 +23,8 @@ from xml.etree import ElementTree as ET
 
 SAMPLE_ROWS = 500
 _ZEROS = re.compile(r"0{2,}")  # "00000": integers padded to 5 digits; "0" alone pads nothing
+#: What a format shows as it is, between its digits: quoted text, an escaped character, a space, a dash.
+_LITERALS = re.compile(r'"[^"]*"|\\.|[ \u00a0\u202f-]')
 _CELL_REF = re.compile(r"([A-Z]+)(\d*)")
 _NUMERIC = {None, "n"}  # a cell's ``t``: absent or "n" for a number (dates are numbers too)
 
@@ -64,13 +66,23 @@ def _style_widths(archive: zipfile.ZipFile) -> dict[int, int]:
     for element in root:
         if _local(element.tag) == "numFmts":
             for fmt in element:
-                code = fmt.get("formatCode", "")
-                if _ZEROS.fullmatch(code):
-                    padded[fmt.get("numFmtId", "")] = len(code)
+                width = zero_width(fmt.get("formatCode", ""))
+                if width:
+                    padded[fmt.get("numFmtId", "")] = width
         elif _local(element.tag) == "cellXfs":
             cell_xfs = [xf for xf in element if _local(xf.tag) == "xf"]
     return {index: padded[xf.get("numFmtId", "0")] for index, xf in enumerate(cell_xfs)
             if xf.get("numFmtId", "0") in padded}
+
+
+def zero_width(code: str) -> int | None:
+    """The digits a format made of zeros pads integers to, its literals aside: ``00000`` (INSEE
+    code, postcode: 5), and the grouped formats of French codes, ``000 000 000`` or
+    ``000\\ 000\\ 000`` (SIREN: 9, ``1234567`` shows ``001 234 567``), ``0" "00" "00" "00" "000"
+    "000" "00`` (Excel's "social security number": 15); None for any other format. The grouping
+    is display only: the code is its digits (``001234567``)."""
+    digits = _LITERALS.sub("", code)
+    return len(digits) if _ZEROS.fullmatch(digits) else None
 
 
 def _sheet_path(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
