@@ -124,9 +124,6 @@ def test_grouped_zero_formats_keep_the_leading_zeros_of_siren_and_nir(instance, 
 
 # --- Parquet: naive timestamps are wall-clock times ---------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="Parquet's naive timestamps are read as UTC: the fix (readers/parquet.py "
-                   "staging them as text to infer) changes what tests/ingest/test_readers_formats.py::"
-                   "test_parquet_types_are_declared_and_codes_stay_text asserts; both in one change")
 def test_parquet_naive_timestamps_are_read_in_the_datasets_time_zone(instance, tmp_path):
     """pandas writes naive datetimes with ``isAdjustedToUTC=false``: wall-clock times, which the
     loader reads in the dataset's zone for every other format; Parquet's are read as UTC, so a
