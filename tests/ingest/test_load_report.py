@@ -126,3 +126,20 @@ def test_a_spreadsheet_names_the_row_of_a_rejected_value(instance, tmp_path):
         ["Relevés 2024"], [None], ["station", "date"], ["A", "01/02/2024"], ["B", "02/02/2024"], ["C", "31/02/2024"]]})
     date = {f.name: f for f in load(instance, path).fields}["date"]
     assert (date.type, date.rejected, date.examples, date.example_line) == ("date", 1, ["31/02/2024"], 6)
+
+
+def test_a_file_of_1500_columns_is_typed_within_the_loads_memory(instance, tmp_path):
+    """Type inference read every column in one pass, a histogram each: ~1,500 columns (INSEE's
+    comparison bases have ~1,900) ran out of the load's 512 MB there, and the file was refused
+    as an engine error. Its passes now read at most ``COLUMNS_PER_PASS`` columns."""
+    from portail.ingest.infer import COLUMNS_PER_PASS
+
+    width = 1500
+    assert width > 4 * COLUMNS_PER_PASS
+    header = ";".join(f"c{i}" for i in range(width))
+    rows = [";".join(f"0{r % 9}" if i % 3 == 0 else str(r * i % 97) for i in range(width)) for r in range(60)]
+    path = tmp_path / "large.csv"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    report = load(instance, path)
+    types = [f.type for f in report.fields]
+    assert report.rows == 60 and types[:3] == ["text", "int", "int"] and types.count("text") == width // 3

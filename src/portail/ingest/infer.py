@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -268,11 +269,28 @@ def _over_trimmed(selects: list[str], source: exp.Expression, columns: list[str]
     return f"SELECT {', '.join(selects)} FROM (SELECT {trimmed} FROM {source.sql(dialect='duckdb')}) AS t"
 
 
+#: The columns one pass reads at most. A histogram per column keeps its state per thread: a file
+#: of ~1,500 columns or more (INSEE's comparison bases have ~1,900) ran out of the load's memory
+#: in one pass, and the file was refused for it. A wider file takes several passes.
+COLUMNS_PER_PASS = 256
+
+
+def _per_pass(con: duckdb.DuckDBPyConnection, source: exp.Expression, columns: list[str],
+              select: Callable[[str], str]) -> list:
+    """``select(column)`` of every column over ``source``, ``COLUMNS_PER_PASS`` columns a pass:
+    the values in the columns' order."""
+    values: list = []
+    for start in range(0, len(columns), COLUMNS_PER_PASS):
+        part = columns[start:start + COLUMNS_PER_PASS]
+        selects = [f"{select(column)} AS h{i}" for i, column in enumerate(part)]
+        values.extend(con.execute(_over_trimmed(selects, source, part)).fetchone())
+    return values
+
+
 def _histograms(con: duckdb.DuckDBPyConnection, source: exp.Expression, columns: list[str]) -> dict[str, dict[str, int]]:
     """Class histogram of each column, trimming each value once in a subquery."""
     classify = CLASSIFY.replace(_T, _I)
-    selects = [f"histogram({_per_column(classify, c)}) AS h{i}" for i, c in enumerate(columns)]
-    row = con.execute(_over_trimmed(selects, source, columns)).fetchone()
+    row = _per_pass(con, source, columns, lambda c: f"histogram({_per_column(classify, c)})")
     return {column: dict(histogram or {}) for column, histogram in zip(columns, row)}
 
 
@@ -325,12 +343,12 @@ def _verify(con: duckdb.DuckDBPyConnection, source: exp.Expression, decided: dic
 
     The cast runs first; only values it rejects are compared with the "no value" markers,
     which keeps the pass close to the cost of scanning the column."""
-    selects = []
-    for i, (column, inferred) in enumerate(decided.items()):
-        verdict = (f"CASE WHEN {_T} IS NULL THEN 'null' WHEN NOT {_misfit(inferred)} THEN 'fit' "
-                   f"WHEN NOT {_NOT_TOKEN} THEN 'token' ELSE 'misfit' END")
-        selects.append(f"histogram({_per_column(verdict.replace(_T, _I), column, timezone)}) AS h{i}")
-    row = con.execute(_over_trimmed(selects, source, list(decided))).fetchone()
+    def verdict(column: str) -> str:
+        sql = (f"CASE WHEN {_T} IS NULL THEN 'null' WHEN NOT {_misfit(decided[column])} THEN 'fit' "
+               f"WHEN NOT {_NOT_TOKEN} THEN 'token' ELSE 'misfit' END")
+        return f"histogram({_per_column(sql.replace(_T, _I), column, timezone)})"
+
+    row = _per_pass(con, source, list(decided), verdict)
     held = {}
     for (column, inferred), histogram in zip(decided.items(), row):
         counts = dict(histogram or {})
@@ -380,8 +398,7 @@ def _note_short_codes(con: duckdb.DuckDBPyConnection, source: exp.Expression,
     if not codes:
         return decided
     digits = f"CASE WHEN regexp_full_match({_T}, '{_RE_INT}') THEN length(ltrim({_T}, '+-')) END".replace(_T, _I)
-    selects = [f"histogram({_per_column(digits, c)}) AS h{i}" for i, c in enumerate(codes)]
-    row = con.execute(_over_trimmed(selects, source, codes)).fetchone()
+    row = _per_pass(con, source, codes, lambda c: f"histogram({_per_column(digits, c)})")
     for column, histogram in zip(codes, row):
         lengths = dict(histogram or {})
         widest = max(lengths, default=0)
