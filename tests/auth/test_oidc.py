@@ -150,4 +150,34 @@ def test_without_a_group_map_a_sign_in_takes_back_the_groups_a_sign_in_gave(tmp_
     with instance.session() as s:
         user = provision(s, config, {"sub": "1", "preferred_username": "carol", "groups": []})
         assert sorted(g.name for g in user.groups) == ["direction"]  # the administrator's stays
+    with instance.session() as s:  # an administrator adding a member a sign-in put there makes it theirs
+        user = provision(s, config, {"sub": "1", "preferred_username": "carol", "groups": ["stats"]})
+        assert services.add_member(s, services.get_group(s, "stats"), user) is True
+    with instance.session() as s:
+        user = provision(s, config, {"sub": "1", "preferred_username": "carol", "groups": []})
+        assert sorted(g.name for g in user.groups) == ["direction", "stats"]
     instance.store.close()
+
+
+def test_migration_0014_gives_the_sign_ins_memberships_to_sign_ins(catalog):
+    """Memberships made before 0014 are a sign-in's when the audit trail's last adding of them
+    was by ``sso``: else the groups people had left at the provider stayed theirs for good."""
+    from portail.catalog import transaction
+    from portail.catalog.db import migrate
+    from tests.catalog.test_relative_locations import downgrade
+
+    with transaction(catalog) as s:
+        dan = services.create_user(s, "dan")
+        for name in ("stats", "rh", "direction"):
+            services.create_group(s, name)
+        services.add_member(s, services.get_group(s, "stats"), dan, actor="sso")
+        services.add_member(s, services.get_group(s, "rh"), dan, actor="sso")
+        services.remove_member(s, services.get_group(s, "rh"), dan, actor="sso")
+        services.add_member(s, services.get_group(s, "rh"), dan, actor="admin")  # the administrator's since
+        services.add_member(s, services.get_group(s, "direction"), dan)  # the command line's
+    engine = catalog.kw["bind"]
+    with engine.begin() as connection:  # the catalogue as revision 0013 left it
+        downgrade(connection, "0013")
+    migrate(engine)
+    with transaction(catalog) as s:
+        assert services.groups_made_via(s, services.get_user(s, "dan"), "sso") == {"stats"}

@@ -191,7 +191,7 @@ def test_a_deleted_owner_hands_no_dataset_to_the_next_account_of_that_login(tmp_
     with instance.session() as s:
         dataset = services.get_dataset(s, "rh")
         auth.set_dataset_security(s, dataset, visibility="restricted")
-        services.update_metadata(s, dataset, owner=" Jdupont ")
+        services.update_metadata(s, dataset, owner="\u00a0Jdupont\t")  # pasted: a non-breaking space, a tab
         leaving = auth.create_user(s, "jdupont", role="data_owner")
         _, key = auth.create_api_key(s, leaving, "before")
     client = TestClient(create_app(instance))
@@ -202,7 +202,7 @@ def test_a_deleted_owner_hands_no_dataset_to_the_next_account_of_that_login(tmp_
     with instance.session() as s:
         _, key = auth.create_api_key(s, auth.create_user(s, "jdupont", role="data_owner"), "after")
         assert services.get_dataset(s, "rh").owner is None
-        assert [e.detail["from"] for e in recent(s, action="dataset.owner")] == [" Jdupont "]
+        assert [e.detail["from"] for e in recent(s, action="dataset.owner")] == ["\u00a0Jdupont\t"]
     reused = client.get(records, headers={"Authorization": f"Apikey {key}"})
     assert reused.status_code == 404 and "CONFIDENTIEL9" not in reused.text  # as to any caller without access
     instance.store.close()

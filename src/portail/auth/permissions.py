@@ -64,8 +64,14 @@ class Security:
 
 
 # -- the predicates the rules are made of -----------------------------------------------------
+def owner_login(owner: str | None) -> str | None:
+    """The login a dataset's ``owner`` metadata names (typed by a person: spaces of any kind
+    around it, any case): the one reading of it, for access and for a user's deletion."""
+    return owner.strip().lower() if owner is not None else None
+
+
 def is_owner(p: Principal, d: DatasetRef) -> bool:
-    return p.login is not None and d.owner is not None and d.owner.strip().lower() == p.login
+    return p.login is not None and owner_login(d.owner) == p.login
 
 
 def is_granted(p: Principal, d: DatasetRef) -> bool:

@@ -29,7 +29,7 @@ from portail.auth.keys import now
 from portail.auth.errors import AuthError, bad_request, conflict, forbidden, unknown
 from portail.auth.models import (PRINCIPAL_KINDS, ROLES, VISIBILITIES, ApiKey, DatasetGrant, DatasetSecurity, Group,
                                  User, membership)
-from portail.auth.permissions import DEFAULT_RULESET, DatasetRef, may_hold_manage_scope, sees_whole
+from portail.auth.permissions import DEFAULT_RULESET, DatasetRef, may_hold_manage_scope, owner_login, sees_whole
 from portail.auth.principal import Principal, principal_for_user
 from portail.catalog.models import Dataset
 from portail.catalog.services import may_name, text_problem
@@ -143,7 +143,7 @@ def delete_user(session: Session, user: User, *, actor: str | None = None, ip: s
     the restricted datasets of the one deleted whole (hunt of 7 December)."""
     session.execute(delete(DatasetGrant).where(DatasetGrant.principal_kind == "user",
                                                DatasetGrant.principal_id == user.id))
-    owned = session.scalars(select(Dataset).where(func.lower(func.trim(Dataset.owner)) == user.login)).all()
+    owned = [d for d in session.scalars(select(Dataset).where(Dataset.owner.is_not(None))) if owner_login(d.owner) == user.login]
     for dataset in owned:
         record(session, "dataset.owner", actor=actor, target=f"dataset:{dataset.slug}", ip=ip,
                detail={"from": dataset.owner, "to": None, "why": "owner deleted"})
@@ -284,8 +284,15 @@ def add_member(session: Session, group: Group, user: User, *, actor: str | None 
                via: str | None = None) -> bool:
     """Put ``user`` in ``group``; False when already there. ``via``: what made the membership
     (``"sso"``: a sign-in, which a later one takes back; None: an administrator, whom no sign-in
-    overrules)."""
+    overrules). An administrator adding a member a sign-in put there makes the membership theirs
+    (else the next sign-in without the group took it back)."""
     if user in group.members:
+        if via is None and _made_via(session, group, user) is not None:
+            session.execute(update(membership).where(membership.c.user_id == user.id, membership.c.group_id == group.id)
+                            .values(via=None))
+            record(session, "group.add_member", actor=actor, target=f"group:{group.name}",
+                   detail={"login": user.login, "was_via": "sso"}, ip=ip)
+            return True
         return False
     group.members.append(user)
     if via is not None:
@@ -294,6 +301,11 @@ def add_member(session: Session, group: Group, user: User, *, actor: str | None 
                         .values(via=via))
     record(session, "group.add_member", actor=actor, target=f"group:{group.name}", detail={"login": user.login}, ip=ip)
     return True
+
+
+def _made_via(session: Session, group: Group, user: User) -> str | None:
+    return session.scalar(select(membership.c.via).where(membership.c.user_id == user.id,
+                                                         membership.c.group_id == group.id))
 
 
 def groups_made_via(session: Session, user: User, via: str) -> set[str]:
