@@ -495,16 +495,27 @@ def _projected_shapes(array: pa.Array, projected) -> pa.Array:
     import numpy
     import shapely
 
+    shapes = shapely.from_geojson(numpy.asarray(array.to_pylist(), dtype=object))
+    return pa.array(shapely.to_geojson(_projected_geometries(shapes, projected, include_z=None)).tolist(), pa.string())
+
+
+def _projected_geometries(shapes, projected, include_z: bool | None = False):
+    """Shapely geometries (an array) with every coordinate projected, pyproj projecting the
+    whole array's at once (``include_z``: shapely's, None keeping each one's height). A shape the
+    system cannot hold (reaching a pole in Lambert-93: infinities) has no geometry there, None:
+    GeoJSON wrote Infinity, which no strict reader takes, GDAL refused the whole shapefile (500)
+    and FlatGeobuf wrote the infinities."""
+    import numpy
+    import shapely
+
     def project(coordinates: numpy.ndarray) -> numpy.ndarray:
         x, y = projected.transform(coordinates[:, 0], coordinates[:, 1])
         return numpy.column_stack([x, y, *coordinates.T[2:]])
 
-    shapes = shapely.from_geojson(numpy.asarray(array.to_pylist(), dtype=object))
-    moved = shapely.transform(shapes, project, include_z=None)
+    moved = shapely.transform(shapes, project, include_z=include_z)
     coordinates, owners = shapely.get_coordinates(moved, return_index=True)
-    lost = numpy.unique(owners[~numpy.isfinite(coordinates).all(axis=1)])
-    moved[lost] = None  # a shape the system cannot hold (reaching a pole) has no geometry there
-    return pa.array(shapely.to_geojson(moved).tolist(), pa.string())
+    moved[numpy.unique(owners[~numpy.isfinite(coordinates).all(axis=1)])] = None
+    return moved
 
 
 # -- file-based formats -------------------------------------------------------------------------
@@ -595,11 +606,44 @@ def layer_names(fmt: str, names: list[str]) -> list[str]:
     DBF names (``dbf_names``); elsewhere distinct without case (``distinct_names``: GDAL compares
     them so, and FlatGeobuf wrote the second one's values under the first, left empty, KML kept
     one of them); in KML with ``&``, ``<`` and ``"`` as XML references, as GDAL writes a name
-    into the file's attributes as it is (a label ``R & D`` made a file no KML reader opens)."""
+    into the file's attributes as it is (a label ``R & D`` made a file no KML reader opens). Each
+    name first as GDAL can write it (``_gdal_name``)."""
+    names = [_gdal_name(fmt, name) for name in names]
     if fmt == "shp":
         return dbf_names(names)
     unique = distinct_names(names)
     return [escape(name, {'"': "&quot;"}) for name in unique] if fmt == "kml" else unique
+
+
+#: Characters GDAL cannot write, per format, each written U+FFFD (as ``xmltext`` does): NUL ends
+#: GDAL's C strings (a value or a name was cut there, two names so cut could collide), and KML,
+#: XML 1.0, holds no other control character nor U+FFFE/U+FFFF, even escaped (``xmltext.NOT_XML``;
+#: Arrow texts hold no lone surrogate): GDAL wrote them as they are, a 200 no KML reader opened.
+_GDAL_TEXT = {"shp": re.compile("\x00"), "fgb": re.compile("\x00"),
+              "kml": re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")}
+
+
+#: The name GDAL takes an Arrow column of for the features' ids (``OGRLayer::WriteArrowBatch``),
+#: exactly so written: an attribute so named that held text failed the file (500).
+_ARROW_FID = "OGC_FID"
+
+
+def _gdal_name(fmt: str, name: str) -> str:
+    """An attribute name as GDAL writes it: its characters as ``_GDAL_TEXT`` writes values, and
+    ``OGC_FID`` in lower case (``_ARROW_FID``; GDAL tells names apart by case there alone)."""
+    name = _GDAL_TEXT[fmt].sub("\ufffd", name)
+    return name.lower() if name == _ARROW_FID else name
+
+
+def _gdal_text(fmt: str, array: pa.Array) -> pa.Array:
+    """A text column with the characters GDAL cannot write for ``fmt`` as U+FFFD (``_GDAL_TEXT``),
+    any other column as it is."""
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return array
+    pattern = _GDAL_TEXT[fmt].pattern
+    if not pc.any(pc.match_substring_regex(array, pattern)).as_py():  # rare: found before rebuilt
+        return array
+    return pc.replace_substring_regex(array, pattern, "\ufffd")
 
 
 def dbf_names(names: list[str]) -> list[str]:
@@ -670,12 +714,16 @@ def _ogr_file(fmt: str, fields: list[Field], batches: Iterator[pa.RecordBatch], 
     epsg = 4326 if fmt == "kml" else options.epsg
     transformer = _projection(epsg)
     creation = _OGR_OPTIONS.get(fmt, {})
-    if fmt == "fgb" and (options.ordered or "NULL" in options.geometry_kinds):
-        # its spatial index would put the features in its own order, and holds no empty one
-        creation = {"layer_options": {"SPATIAL_INDEX": "NO"}}
     tables = (_ogr_table(fmt, fields, batch, options, transformer) for batch in _or_empty(fields, batches, "wkb"))
     if fmt in _EXACT_INTEGERS:
         tables = _exact_integers(fmt, tables, directory)
+    # its spatial index would put the features in its own order, and holds no feature without
+    # a geometry (``_located``)
+    indexed = fmt == "fgb" and not (options.ordered or "NULL" in options.geometry_kinds)
+    if indexed:
+        tables, indexed = _located(tables, directory)
+    if fmt == "fgb" and not indexed:
+        creation = {"layer_options": {"SPATIAL_INDEX": "NO"}}
     failures: list[BaseException] = []
     try:
         stream = _one_schema(tables, failures)
@@ -717,24 +765,56 @@ def _exact_integers(fmt: str, tables: Iterator[pa.Table], directory: Path) -> It
         return
     lowest, highest = _EXACT_INTEGERS[fmt]
     narrow = pa.float64() if fmt == "kml" else pa.int64()
-    spool, wide = directory / "integers-spool.arrow", set()
+    wide: set[str] = set()
+
+    def look(table: pa.Table) -> None:
+        for name in integers:
+            column = table.column(name)
+            if name not in wide and pc.any(pc.or_(pc.greater_equal(column, highest),
+                                                  pc.less_equal(column, lowest))).as_py():
+                wide.add(name)
+
+    for table in _spooled(itertools.chain([first], tables), directory / "integers-spool.arrow", look):
+        for name in integers:
+            table = table.set_column(table.column_names.index(name), name,
+                                     table.column(name).cast(pa.string() if name in wide else narrow))
+        yield table
+
+
+def _spooled(tables: Iterator[pa.Table], spool: Path, look: Callable[[pa.Table], None]) -> Iterator[pa.Table]:
+    """The tables, typed as the first, written whole to the Arrow file ``spool`` (on disk rather
+    than in memory), each shown to ``look`` on the way, then read back a batch at a time: for what
+    the whole export decides before GDAL declares the layer. Eager: every table is seen before
+    this returns. An empty export reads back as its empty first table."""
+    first = next(tables)
     with pa.OSFile(str(spool), "wb") as sink, pa.ipc.new_file(sink, first.schema) as writer:
         for table in itertools.chain([first], tables):
             table = table.cast(first.schema)
-            for name in integers:
-                column = table.column(name)
-                if name not in wide and pc.any(pc.or_(pc.greater_equal(column, highest),
-                                                      pc.less_equal(column, lowest))).as_py():
-                    wide.add(name)
+            look(table)
             writer.write_table(table)
+    return _spool_tables(spool, first.slice(0, 0))
+
+
+def _spool_tables(spool: Path, empty: pa.Table) -> Iterator[pa.Table]:
+    """The tables of ``spool`` a batch each, or ``empty`` when it holds none."""
     with pa.OSFile(str(spool), "rb") as source:
         reader = pa.ipc.open_file(source)
         count = reader.num_record_batches  # none for an empty export: its empty table then
-        for table in (pa.Table.from_batches([reader.get_batch(i)]) for i in range(count)) if count else [first.slice(0, 0)]:
-            for name in integers:
-                table = table.set_column(table.column_names.index(name), name,
-                                         table.column(name).cast(pa.string() if name in wide else narrow))
-            yield table
+        yield from (pa.Table.from_batches([reader.get_batch(i)]) for i in range(count)) if count else [empty]
+
+
+def _located(tables: Iterator[pa.Table], directory: Path) -> tuple[Iterator[pa.Table], bool]:
+    """The tables (spooled, ``_spooled``) and whether each feature has a geometry, which
+    FlatGeobuf's spatial index needs: an empty one (``MULTIPOLYGON EMPTY``, written null by
+    ``_ogr_table``) is none to GDAL, and failed the file (500) where the records' types
+    (``ExportOptions.geometry_kinds``) named a polygon, not ``NULL``."""
+    nulls = [0]
+
+    def look(table: pa.Table) -> None:
+        nulls[0] += table.column(table.num_columns - 1).null_count
+
+    spooled = _spooled(tables, directory / "geometries-spool.arrow", look)
+    return spooled, not nulls[0]
 
 
 def _one_schema(tables: Iterator[pa.Table], failures: list[BaseException]) -> pa.RecordBatchReader:
@@ -781,12 +861,15 @@ def _ogr_table(fmt: str, fields: list[Field], batch: pa.RecordBatch, options: Ex
             # KML has no date type: GDAL wrote its own text (2024/03/01), not ISO 8601 as /records
             array = array.cast(pa.string())
         names.append(shown[f.name])
-        arrays.append(array)
+        arrays.append(_gdal_text(fmt, array))
     names = layer_names(fmt, names)
     wkb = geometry.to_pylist()
-    if transformer is not None:
-        shapes = shapely.transform(shapely.from_wkb(wkb), lambda xy: numpy.column_stack(
-            transformer.transform(xy[:, 0], xy[:, 1])))
+    if transformer is not None or fmt == "fgb":
+        shapes = shapely.from_wkb(wkb)
+        if transformer is not None:
+            shapes = _projected_geometries(shapes, transformer)
+        if fmt == "fgb":  # GDAL holds an empty one for none: said so, for its spatial index (``_located``)
+            shapes = numpy.where(shapely.is_empty(shapes), None, shapes)
         wkb = shapely.to_wkb(shapes).tolist()
     arrays.append(pa.array(wkb, pa.binary()))
     names.append(geometry_column(names))
