@@ -340,11 +340,13 @@ def _name_rejected(con, reports: list[FieldReport], casts: dict[str, exp.Express
     the line of the first: the guide's "a message naming file, line and field" for values
     that became null, which the publisher otherwise searched the file for."""
     for r in reports:
-        if not r.rejected or r.name not in casts:
-            continue
-        r.examples = rejected_values(con, STAGING, r.name, casts[r.name])
-        if r.examples and raw.locate_value is not None:
-            r.example_line = raw.locate_value(r.name, r.examples[0])
+        if r.rejected and r.name in casts:
+            r.examples = rejected_values(con, STAGING, r.name, casts[r.name])
+    wanted = {r.name: r.examples[0] for r in reports if r.examples}
+    if wanted and raw.locate_values is not None:
+        lines = raw.locate_values(wanted)
+        for r in reports:
+            r.example_line = lines.get(r.name)
 
 
 def _examples_said(report: FieldReport) -> str:

@@ -54,9 +54,10 @@ class RawTable:
     # Turns an engine error raised while the staged data is scanned into a precise IngestError
     # (staging may be lazy: a view over the file is only read by the loader's passes).
     diagnose: Callable[[Exception], "IngestError"] | None = None
-    # The line of the file holding a value of a field, (name, value as staged but trimmed) -> line
-    # or None: the report names where a value that could not be read is (None: the reader cannot tell).
-    locate_value: Callable[[str, str], int | None] | None = None
+    # The line of the file holding each of some fields' values, {name: value as staged but trimmed}
+    # -> {name: line} (those found): the report names where a value that could not be read is, all
+    # fields in one pass (None: the reader cannot tell).
+    locate_values: Callable[[dict[str, str]], dict[str, int]] | None = None
 
 
 def arrow_stager(make_reader: Callable[[], pa.RecordBatchReader]) -> Stager:

@@ -46,12 +46,12 @@ def make_table(source: str, labels: list[str], types: list[FieldType | None], st
                *, notes: list[str] | None = None, cleanup: list[Path] | None = None,
                diagnose: Callable[[Exception], IngestError] | None = None,
                names: list[str] | None = None,
-               locate_value: Callable[[str, str], int | None] | None = None) -> RawTable:
+               locate_values: Callable[[dict[str, str]], dict[str, int]] | None = None) -> RawTable:
     """A ``RawTable`` whose ``declared`` holds the columns with a type (``None`` = text to infer)."""
     names = names or unique_names(labels)
     declared = {name: kind for name, kind in zip(names, types) if kind is not None}
     return RawTable(source=source, labels=labels, names=names, stage=stage_for(names), declared=declared,
-                    notes=notes or [], cleanup=cleanup or [], diagnose=diagnose, locate_value=locate_value)
+                    notes=notes or [], cleanup=cleanup or [], diagnose=diagnose, locate_values=locate_values)
 
 
 # --- header detection (spreadsheets, CSV) ---------------------------------------------------
@@ -60,6 +60,26 @@ HEADER_SCAN_ROWS = 30
 HEADER_FILL_RATIO = 0.5  # a header fills at least this share of the fullest row's cells
 HEADER_TEXT_RATIO = 0.7  # and at least this share of its filled cells are words
 _NUMBER_TEXT = re.compile(r"^\s*[+-]?[0-9][0-9 .,\u00a0\u202f]*%?\s*$")
+
+
+#: The records a search for values' lines (``RawTable.locate_values``) reads at most: about a
+#: second of Python's csv module; past it, the report gives the values without their lines.
+LOCATED_RECORDS = 1_000_000
+
+
+def lines_holding(records: Iterator[tuple[int, list[Any]]], wanted: dict[int, str],
+                  text: Callable[[Any], str | None] = lambda value: value) -> dict[int, int]:
+    """For each position of ``wanted``, the line of the first of ``records`` ((line, cells), at
+    most ``LOCATED_RECORDS``) whose cell there reads as its value, spaces around ignored as the
+    engine's ``trim`` ignores them; one pass for all of them, ended once all are found."""
+    found: dict[int, int] = {}
+    for _, (line, cells) in zip(range(LOCATED_RECORDS), records):
+        for position, value in wanted.items():
+            if position not in found and position < len(cells) and (text(cells[position]) or "").strip(" ") == value:
+                found[position] = line
+        if len(found) == len(wanted):
+            break
+    return found
 
 
 def is_empty(value: Any) -> bool:

@@ -37,13 +37,14 @@ import os
 import re
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
 import duckdb
 
 from portail.ingest.errors import IngestError
-from portail.ingest.readers._common import HEADER_SCAN_ROWS, detect_header
+from portail.ingest.readers._common import HEADER_SCAN_ROWS, detect_header, lines_holding
 from portail.ingest.types import RawTable, ReadOptions
 from portail.schema import unique_names
 from portail.store.duckdb_store import scratch_name
@@ -331,30 +332,27 @@ def _first_data_line(path: Path, delimiter: str, header_end: int, max_line_bytes
     return None
 
 
-#: The records a search for a value's line reads at most: about a second of Python's csv module;
-#: past it, the report gives the value without its line.
-LOCATED_RECORDS = 1_000_000
-
-
-def line_holding(path: Path, delimiter: str, header_end: int, column: int, value: str, max_line_bytes: int,
-                 most: int = LOCATED_RECORDS) -> int | None:
-    """The line where the first record below the header (ending on ``header_end``) holding
-    ``value`` in its ``column``-th field starts, spaces around the field ignored as the engine's
-    ``trim`` ignores them (the value that could not be read, as the loader saw it)."""
+def lines_of(path: Path, delimiter: str, header_end: int, wanted: dict[int, str], max_line_bytes: int) -> dict[int, int]:
+    """For each field position of ``wanted``, the line where the first record below the header
+    (ending on ``header_end``) holding its value starts (``_common.lines_holding``): where a
+    value that could not be read is. A malformed line ends the search with what was found."""
     csv.field_size_limit(max(max_line_bytes, 1 << 20))
-    with open(path, encoding="utf-8-sig", newline="") as handle:
+    found: dict[int, int] = {}
+
+    def records() -> Iterator[tuple[int, list[str]]]:
         reader = csv.reader(handle, delimiter=delimiter, quotechar='"')
         start = 0
         try:
-            for read, row in enumerate(reader):
-                if read > most:
-                    return None
-                if start >= header_end and column < len(row) and row[column].strip(" ") == value:
-                    return start + 1
+            for row in reader:
+                if start >= header_end:
+                    yield start + 1, row
                 start = reader.line_num
         except csv.Error:
-            return None
-    return None
+            return
+
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        found = lines_holding(records(), wanted)
+    return found
 
 
 def _sql_string(value: str) -> str:
@@ -461,8 +459,10 @@ def read_csv(path: Path, options: ReadOptions) -> RawTable:
         match = re.search(r"Line: (\d+)", str(error))
         return IngestError(_duckdb_reason(error), source=source, line=int(match.group(1)) if match else None)
 
-    def locate_value(name: str, value: str) -> int | None:
-        return line_holding(utf8_path, delimiter, header_end, names.index(name), value, options.max_line_bytes)
+    def locate_values(wanted: dict[str, str]) -> dict[str, int]:
+        lines = lines_of(utf8_path, delimiter, header_end, {names.index(n): v for n, v in wanted.items()},
+                         options.max_line_bytes)
+        return {names[position]: line for position, line in lines.items()}
 
     return RawTable(source=source, labels=labels, names=names, stage=stage, notes=notes, cleanup=cleanup,
-                    diagnose=diagnose, locate_value=locate_value)
+                    diagnose=diagnose, locate_values=locate_values)

@@ -46,7 +46,7 @@ import python_calamine as calamine
 
 from portail.ingest.errors import IngestError
 from portail.ingest.readers._common import (BATCH_ROWS, HEADER_SCAN_ROWS, batch_stager, detect_header, first_line,
-                                            is_empty as _is_empty, make_table)
+                                            is_empty as _is_empty, lines_holding, make_table)
 from portail.ingest.readers.xlsx_formats import zero_padded_columns
 from portail.ingest.types import RawTable, ReadOptions, Stager
 from portail.schema import FieldType, unique_names
@@ -81,24 +81,24 @@ def read_spreadsheet(path: Path, options: ReadOptions) -> RawTable:
         schema = pa.schema([pa.field(name, pa.string()) for name in names])
         return batch_stager(schema, lambda: _batches(sheet, layout, schema, converters), source)
 
-    def locate_value(name: str, value: str) -> int | None:
-        position = names.index(name)
-        return _row_holding(sheet, layout, layout.columns[position], converters[position], value)
+    def locate_values(wanted: dict[str, str]) -> dict[str, int]:
+        """Each wanted value's sheet row number (``_common.lines_holding``), its cells read
+        through their converters as staged."""
+        positions = {names.index(name): value for name, value in wanted.items()}
+
+        def records() -> Iterator[tuple[int, list[str | None]]]:
+            rows = islice(sheet.iter_rows(), layout.header + 1, layout.end)
+            for index, row in enumerate(rows, start=layout.header + 1):
+                cells: list[str | None] = [None] * len(layout.columns)
+                for p in positions:
+                    column = layout.columns[p]
+                    cells[p] = converters[p](row[column]) if column < len(row) else None
+                yield index + 1, cells
+
+        return {names[p]: line for p, line in lines_holding(records(), positions).items()}
 
     names = unique_names(labels)
-    return make_table(source, labels, types, stage_for, notes=notes, names=names, locate_value=locate_value)
-
-
-def _row_holding(sheet: calamine.CalamineSheet, layout: Layout, column: int, convert: Callable[[Any], str | None],
-                 value: str) -> int | None:
-    """The sheet's row number of the first data row whose cell in ``column`` reads as ``value``
-    (spaces around it ignored, as the engine's ``trim`` ignores them): where a value that could
-    not be read is."""
-    rows = islice(sheet.iter_rows(), layout.header + 1, layout.end)
-    for index, row in enumerate(rows, start=layout.header + 1):
-        if column < len(row) and (convert(row[column]) or "").strip(" ") == value:
-            return index + 1
-    return None
+    return make_table(source, labels, types, stage_for, notes=notes, names=names, locate_values=locate_values)
 
 
 # --- cells ---------------------------------------------------------------------------------
