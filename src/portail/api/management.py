@@ -270,6 +270,16 @@ def _save_upload(instance: Instance, upload: UploadFile) -> Path:
     return target
 
 
+def _audit_owner(request: Request, session, dataset: Dataset, owner: str | None) -> None:
+    """Audit a change of ``dataset``'s owner by this request's caller (``auth.services.owner_changed``):
+    the owner reads a restricted dataset whole, and it went unrecorded."""
+    from portail.api.accounts import caller
+    from portail.auth.services import owner_changed
+
+    owner_changed(session, dataset, owner, actor=caller(request).login,
+                  ip=request.client.host if request.client else None)
+
+
 def management_router() -> APIRouter:
     router = APIRouter(prefix="/api/management/v1", tags=["Management API v1"], dependencies=[Depends(require_manager)])
 
@@ -314,6 +324,8 @@ def management_router() -> APIRouter:
         values = body.model_dump(exclude_unset=True, exclude={"dataset_id"})
         with instance.session() as session:
             dataset = services.get_dataset(session, ref)
+            if "owner" in values:  # ownership opens the dataset: audited in the change's transaction
+                _audit_owner(request, session, dataset, values["owner"])
             if values:
                 services.update_metadata(session, dataset, **values)
             if body.dataset_id is not None and body.dataset_id != dataset.slug:  # "" is an invalid id, not "unchanged"

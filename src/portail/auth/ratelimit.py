@@ -97,6 +97,19 @@ def quota_and_source(session: Session, principal: Principal, *, default: int, an
 MAX_CALLS = 2**31 - 1
 
 
+def drop_quotas(session: Session, kind: str, names: list[str], *, actor: str | None = None,
+                ip: str | None = None) -> None:
+    """Remove the quotas of deleted principals (``kind``, ``names``). A quota names its user or
+    group, not its row: kept, it went to the next account or group made under that name (an
+    unlimited quota, 0, to whoever came next: hunt of 7 December)."""
+    rows = list(session.scalars(select(Quota).where(Quota.principal_kind == kind, Quota.principal_name.in_(names)))) \
+        if names else []
+    for row in rows:
+        record(session, "quota.set", actor=actor, target=f"{kind}:{row.principal_name}",
+               detail={"calls": None, "why": f"{kind} deleted"}, ip=ip)
+        session.delete(row)
+
+
 def set_quota(session: Session, kind: str, name: str, calls: int | None, *, actor: str | None = None,
               ip: str | None = None) -> Quota | None:
     """Give a user (login), group (name) or API key (id) ``calls`` per window; ``None`` removes the

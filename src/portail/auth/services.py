@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portail.auth import keys as keyring
-from portail.auth import oauth2, passwords, sessions
+from portail.auth import oauth2, passwords, ratelimit, sessions
 from portail.auth.audit import record
 from portail.auth.keys import now
 from portail.auth.errors import AuthError, bad_request, conflict, forbidden, unknown
@@ -145,12 +145,26 @@ def delete_user(session: Session, user: User, *, actor: str | None = None, ip: s
                                                DatasetGrant.principal_id == user.id))
     owned = [d for d in session.scalars(select(Dataset).where(Dataset.owner.is_not(None))) if owner_login(d.owner) == user.login]
     for dataset in owned:
-        record(session, "dataset.owner", actor=actor, target=f"dataset:{dataset.slug}", ip=ip,
-               detail={"from": dataset.owner, "to": None, "why": "owner deleted"})
+        owner_changed(session, dataset, None, actor=actor, ip=ip, why="owner deleted")
         dataset.owner = None
+    ratelimit.drop_quotas(session, "user", [user.login], actor=actor, ip=ip)
+    ratelimit.drop_quotas(session, "apikey", [k.id for k in keyring.list_keys(session, user)], actor=actor, ip=ip)
     record(session, "user.delete", actor=actor, target=f"user:{user.login}", ip=ip)
     session.delete(user)
     return sorted(d.slug for d in owned)
+
+
+def owner_changed(session: Session, dataset: Dataset, new_owner: str | None, *, actor: str | None = None,
+                  ip: str | None = None, why: str | None = None) -> bool:
+    """Audit giving ``dataset`` to ``new_owner`` (before it is set), when that changes who owns
+    it (``owner_login``: a respelling changes nobody's access). An owner reads a restricted
+    dataset whole and a data owner publishes it: a grant in all but name, audited as one. Every
+    writer of ``Dataset.owner`` calls this; True when it recorded an event."""
+    if (owner_login(new_owner) or None) == (owner_login(dataset.owner) or None):
+        return False
+    detail = {"from": dataset.owner, "to": new_owner, **({"why": why} if why else {})}
+    record(session, "dataset.owner", actor=actor, target=f"dataset:{dataset.slug}", detail=detail, ip=ip)
+    return True
 
 
 # -- sign-in --------------------------------------------------------------------------------
@@ -325,11 +339,32 @@ def remove_member(session: Session, group: Group, user: User, *, actor: str | No
 
 
 def delete_group(session: Session, group: Group, *, actor: str | None = None, ip: str | None = None) -> None:
-    """Remove a group and its grants (its rulesets, keyed by name, stay until edited)."""
+    """Remove a group, its grants and its rulesets. Rulesets are keyed by the group's name: left
+    in place, they bound the next group made under that name (by an administrator, or by an SSO
+    sign-in through the group map), whose members read with the deleted group's view, wider than
+    the default ruleset (hunt of 7 December)."""
     session.execute(delete(DatasetGrant).where(DatasetGrant.principal_kind == "group",
                                                DatasetGrant.principal_id == group.id))
+    _drop_rulesets_of(session, group.name, actor=actor, ip=ip)
+    ratelimit.drop_quotas(session, "group", [group.name], actor=actor, ip=ip)
     record(session, "group.delete", actor=actor, target=f"group:{group.name}", ip=ip)
     session.delete(group)
+
+
+def _drop_rulesets_of(session: Session, name: str, *, actor: str | None, ip: str | None) -> None:
+    """Remove the ruleset of group ``name`` from every dataset, each change audited as
+    ``set_dataset_security`` audits one."""
+    rows = session.execute(select(DatasetSecurity, Dataset.slug).join(Dataset, Dataset.id == DatasetSecurity.dataset_id))
+    for row, slug in rows:
+        if name not in (row.record_filters or {}) and name not in (row.hidden_fields or {}):
+            continue
+        row.record_filters = {k: v for k, v in (row.record_filters or {}).items() if k != name}
+        row.hidden_fields = {k: v for k, v in (row.hidden_fields or {}).items() if k != name}
+        row.modified = now()
+        record(session, "security.set", actor=actor, target=f"dataset:{slug}", ip=ip,
+               detail={"visibility": row.visibility, "metadata_public": row.metadata_public,
+                       "record_filters": row.record_filters, "hidden_fields": row.hidden_fields,
+                       "why": f"group {name} deleted"})
 
 
 # -- API keys -------------------------------------------------------------------------------
