@@ -365,6 +365,10 @@ def dataset_meta(
         dataset = services.get_dataset(session, slug)
         if portal:
             values["portals"] = services.portals_from_option(portal)
+        if "owner" in values:  # ownership opens the dataset: audited as the management API audits it
+            from portail.auth.services import owner_changed
+
+            owner_changed(session, dataset, values["owner"])
         if values:
             services.update_metadata(session, dataset, **values)
         if rename:

@@ -551,11 +551,15 @@ class CreatedDataset:
     took_former_id_of: str | None  # the renamed dataset whose former id the new one now holds
 
 
-def delete(instance: Instance, ref: str) -> None:
+def delete(instance: Instance, ref: str, *, actor: str | None = None, ip: str | None = None) -> None:
+    """Delete a dataset, its versions and files, audited: its grants and rulesets go with it."""
+    from portail.auth.audit import record
+
     with instance.session() as session:
         dataset = services.get_dataset(session, ref)
         uid = dataset.uid
         attachments = [a.path for a in dataset.attachments]
+        record(session, "dataset.delete", actor=actor, target=f"dataset:{dataset.slug}", ip=ip, detail={"uid": uid})
         services.delete_dataset(session, dataset)
     with instance.store.lock(uid):  # after a load of it still building: its files go too (multi-node hunt)
         instance.store.drop_dataset(uid)

@@ -194,3 +194,20 @@ def test_a_deleted_group_or_users_quota_goes_to_nobody_made_later_under_its_name
     assert not [q for q in quotas if q["name"] in ("vip", "gone")]
     dropped = {e["target"] for e in site.audit("quota.set") if (e["detail"] or {}).get("why")}
     assert dropped == {"group:vip", "user:gone"}
+
+
+def test_the_command_lines_owner_change_and_a_deletion_through_the_api_are_audited(site, tmp_path):
+    """``portail dataset meta --owner`` opens the dataset as the management API's PATCH does,
+    and a deleted dataset takes its grants and rulesets with it: both left no audit event."""
+    from portail.auth.audit import recent
+    from tests.test_cli import invoke
+
+    with site.instance.session() as s:
+        services.create_dataset(s, "jetable", "Jetable")
+    env = {"PORTAIL_HOME": str(site.instance.settings.home), "COLUMNS": "200"}
+    assert invoke(["dataset", "meta", "jetable", "--owner", "pub"], env).exit_code == 0
+    assert site.client.delete(f"{M}/datasets/jetable", headers=site.as_("root")).status_code == 204
+    with site.instance.session() as s:
+        owner = [(e.actor, e.detail) for e in recent(s, action="dataset.owner", target="dataset:jetable")]
+        deleted = [e.actor for e in recent(s, action="dataset.delete", target="dataset:jetable")]
+    assert owner == [(None, {"from": None, "to": "pub"})] and deleted == ["root"]

@@ -335,7 +335,9 @@ def management_router() -> APIRouter:
 
     @router.delete("/datasets/{ref}", status_code=204, summary="Delete a dataset, its versions and files")
     def remove(request: Request, ref: str):
-        delete(inst(request), ref)
+        from portail.api.accounts import caller
+
+        delete(inst(request), ref, actor=caller(request).login, ip=request.client.host if request.client else None)
 
     @router.post("/datasets/{ref}/data", summary="Upload a file as a new version (multipart field `file`)",
                  dependencies=[Depends(one_file_part)])
