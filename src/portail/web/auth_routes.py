@@ -47,6 +47,15 @@ def safe_next(target: str | None, root: str) -> str:
     return target
 
 
+def with_language(target: str, lang: str | None) -> str:
+    """``target`` (a path of this site) in the sign-in page's chosen language (``?lang=``), unless
+    it names one: an English reader signed in from "Sign in" landed on the home page in the
+    browser's language, French."""
+    if lang not in ("fr", "en") or "lang=" in target.partition("?")[2]:
+        return target
+    return target + ("&" if "?" in target else "?") + f"lang={lang}"
+
+
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
@@ -150,13 +159,15 @@ def auth_router(portal: Portal) -> APIRouter:
         if not attempt.ok:
             return page(request, "login.html", 401, next=safe_next(next, root), error=attempt.error().message,
                         login=login)
-        return signed_in(request, attempt.user, "password", next)
+        return signed_in(request, attempt.user, "password",
+                         with_language(safe_next(next, root), request.query_params.get("lang")))
 
     @router.post(f"{root}/logout")
     def logout(request: Request):
         with transaction(request.app.state.instance.catalog) as db:
             sessions.close_session(db, request.cookies.get(sessions.COOKIE_NAME), ip=client_ip(request))
-        response = RedirectResponse(root + "/", status_code=303)
+        # the page's language kept, as logout_everywhere does (an English reader signed out into French)
+        response = RedirectResponse(with_language(root + "/", request.query_params.get("lang")), status_code=303)
         response.delete_cookie(sessions.COOKIE_NAME, path="/")
         return response
 

@@ -35,6 +35,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "keywords": "Mots-clés", "coverage": "Couverture", "temporal": "Période", "created": "Créé le",
         "dcat": "Métadonnées DCAT-AP (RDF)", "detail": "Détail", "record": "Enregistrement", "close": "Fermer",
         "record_not_found": "Cet enregistrement n'existe pas, ou plus.",
+        # the record's scrolling table, a region inside the record's own: two regions named alike (axe)
+        "record_values": "Valeurs de l'enregistrement",
+        # the header's sign-in state (base.html)
+        "my_account": "Mon compte", "sign_in": "Connexion", "sign_out": "Déconnexion",
         "page_not_found": "Cette page n'existe pas.",
         "form_expired": "Ce formulaire a expiré ou ne vient pas de ce site : rechargez la page et recommencez.",
         "form_insecure": ("Ce site est servi en HTTP alors que ses cookies de connexion exigent HTTPS : votre "
@@ -78,6 +82,8 @@ STRINGS: dict[str, dict[str, str]] = {
         # the singular of a count's words (``plural``): 0 and 1 in French
         "datasets_one": "Jeu de données", "records_one": "enregistrement", "total_records_one": "enregistrement publié",
         "points_shown_one": "enregistrement affiché",
+        # the map's clusters (map.js): a count button's name, a popup's heading and its "more" line
+        "map_open": "zoomer ou les lister", "map_here": "ici", "map_more": "autres : zoomez pour les voir",
         # update frequencies (catalog.services.FREQUENCIES) and field types (schema.FieldType)
         "frequency_continuous": "En continu", "frequency_daily": "Quotidienne", "frequency_weekly": "Hebdomadaire",
         "frequency_monthly": "Mensuelle", "frequency_quarterly": "Trimestrielle", "frequency_annual": "Annuelle",
@@ -106,7 +112,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "largest_note": "No view counter yet: ranked by number of records.", "keywords": "Keywords",
         "coverage": "Coverage", "temporal": "Period", "created": "Created", "dcat": "DCAT-AP metadata (RDF)",
         "detail": "Details", "record": "Record", "close": "Close",
-        "record_not_found": "This record does not exist (any more).", "page_not_found": "This page does not exist.", "sort_by": "Sort by", "ascending": "ascending",
+        "record_not_found": "This record does not exist (any more).", "record_values": "The record's values", "my_account": "My account", "sign_in": "Sign in",
+        "sign_out": "Sign out", "page_not_found": "This page does not exist.", "sort_by": "Sort by", "ascending": "ascending",
         "form_expired": "This form has expired or did not come from this site: reload the page and try again.",
         "form_insecure": ("This site is served over HTTP while its sign-in cookies require HTTPS: your browser "
                           "refuses them. The administrator must serve it over HTTPS (or, for a test, set "
@@ -148,6 +155,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "popular": "Largest datasets", "other": "Other values",
         "datasets_one": "Dataset", "records_one": "record", "total_records_one": "published record",
         "points_shown_one": "record shown",
+        "map_open": "zoom in or list them", "map_here": "here", "map_more": "more: zoom in to see them",
         "frequency_continuous": "Continuous", "frequency_daily": "Daily", "frequency_weekly": "Weekly",
         "frequency_monthly": "Monthly", "frequency_quarterly": "Quarterly", "frequency_annual": "Annual",
         "frequency_irregular": "Irregular", "frequency_never": "Never", "frequency_unknown": "Unknown",
@@ -155,6 +163,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "type_date": "Date", "type_datetime": "Date and time", "type_geo_point_2d": "Geographic point",
         "type_geo_shape": "Geographic shape", "type_json": "JSON", "type_file": "File",
     },
+}
+
+#: MapLibre's own strings (its zoom buttons, the popup's close button…) by language, its keys
+#: (``Popup.Close``) given to its ``locale`` option by map.js; none is MapLibre's default, English.
+MAPLIBRE: dict[str, dict[str, str]] = {
+    "fr": {"Popup.Close": "Fermer", "NavigationControl.ZoomIn": "Zoom avant",
+           "NavigationControl.ZoomOut": "Zoom arrière", "NavigationControl.ResetBearing": "Réorienter la carte vers le nord",
+           "Map.Title": "Carte", "AttributionControl.ToggleAttribution": "Afficher ou masquer les sources",
+           "AttributionControl.MapFeedback": "Signaler une erreur sur la carte", "LogoControl.Title": "Logo MapLibre",
+           "FullscreenControl.Enter": "Plein écran", "FullscreenControl.Exit": "Quitter le plein écran",
+           "GeolocateControl.FindMyLocation": "Me localiser",
+           "GeolocateControl.LocationNotAvailable": "Position indisponible"},
+    "en": {},
 }
 
 _MONTHS = {

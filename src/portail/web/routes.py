@@ -40,8 +40,8 @@ from portail.odsql.ast import quote_name
 from portail.schema import Field, FieldType, fields_from_json, normalize_name
 from portail.web import catalogue as cat
 from portail.web.filters import FilterState
-from portail.web.i18n import (STRINGS, format_date, format_datetime, format_number, language, month_name, page_date,
-                              plural)
+from portail.web.i18n import (MAPLIBRE, STRINGS, format_date, format_datetime, format_number, language, month_name,
+                              page_date, plural)
 from portail.web.refusals import refusal
 
 STATIC = Path(__file__).parent / "static"
@@ -315,6 +315,23 @@ def years_valued(low: Any, high: Any) -> bool:
     return isinstance(low, int) and isinstance(high, int) and YEARS[0] <= low <= high <= YEARS[1]
 
 
+#: Whole numbers read as codes of categories (the COG's ``tncc``, 0 to 8; its ``mod``, 10 to 72):
+#: at most this many distinct values, each from 0 to below ``CATEGORY_BOUND``, each used on
+#: ``CATEGORY_REPEATS`` records or more on average (a dozen small counts of a dozen rows stay measures).
+CATEGORY_VALUES = 20
+CATEGORY_BOUND = 100
+CATEGORY_REPEATS = 3
+
+
+def categories(low: Any, high: Any, distinct: Any, records: Any) -> bool:
+    """Are a whole-number field's values (its lowest, highest, how many distinct, over how many
+    records) a few small codes used as categories rather than quantities? A sum of ``tncc`` (the
+    kind of article of a commune's name) means nothing."""
+    if not all(isinstance(v, int) for v in (low, high, distinct, records)):
+        return False
+    return 0 <= low <= high < CATEGORY_BOUND and distinct <= CATEGORY_VALUES and records >= CATEGORY_REPEATS * distinct
+
+
 CHART_TYPES = ("column", "bar", "line", "area", "pie", "scatter")
 CHART_BUCKETS = ("year", "month", "day")
 CHART_AGGREGATES = ("count", "sum", "avg", "min", "max")
@@ -542,19 +559,22 @@ def web_router(portal: str) -> APIRouter:
     def default_measure(request: Request, dataset, numeric: list[Field]) -> str | None:
         """The numeric field the chart sums or averages when none is chosen: the first one that is
         a measure by its name, label and annotations (``measure_named``) and, a whole number, not
-        valued as years (its lowest and highest values, over the whole dataset, asked in one
-        query); ``None`` when every one is an id, a code, a position or a year (the chart counts).
-        The first numeric field was the default: a sum of ``annee`` or of ``id_programme``."""
+        valued as years nor as a few small codes (``categories``: the COG's ``tncc``, ``mod``),
+        read from its lowest and highest values and its distinct values over the whole dataset,
+        asked in one query; ``None`` when every one is an id, a code, a position or a year (the
+        chart counts). The first numeric field was the default: a sum of ``annee``, of ``tncc``."""
         named = [f for f in numeric if measure_named(f)]
         whole = [f for f in named if f.type == FieldType.INT]
-        bounds: dict[str, Any] = {}
+        read: dict[str, tuple] = {}
         if whole:
-            select = ", ".join(f"min({quote_name(f.name)}) as low{i}, max({quote_name(f.name)}) as high{i}"
-                               for i, f in enumerate(whole))
-            row = query_records(instance(request), dataset, select=select, limit=1,
+            select = ", ".join(f"min({quote_name(f.name)}) as low{i}, max({quote_name(f.name)}) as high{i}, "
+                               f"count(distinct {quote_name(f.name)}) as distinct{i}" for i, f in enumerate(whole))
+            row = query_records(instance(request), dataset, select=select + ", count(*) as n", limit=1,
                                 principal=request_principal(request)).results[0]
-            bounds = {f.name: (row[f"low{i}"], row[f"high{i}"]) for i, f in enumerate(whole)}
-        return next((f.name for f in named if f.name not in bounds or not years_valued(*bounds[f.name])), None)
+            read = {f.name: (row[f"low{i}"], row[f"high{i}"], row[f"distinct{i}"], row["n"])
+                    for i, f in enumerate(whole)}
+        return next((f.name for f in named if f.name not in read
+                     or not (years_valued(*read[f.name][:2]) or categories(*read[f.name]))), None)
 
     def _tab_values(request: Request, dataset, fields: list[Field], tab: str, state: FilterState, geo) -> dict:
         principal = request_principal(request)
@@ -604,7 +624,8 @@ def web_router(portal: str) -> APIRouter:
             settings = inst.settings
             return {"total": total, "api_query": api_query, "map_ready": vendor_available("maplibre-gl/maplibre-gl.js"),
                     "tile_url": settings.map_tile_url, "tile_attribution": settings.map_tile_attribution,
-                    "detail_records": settings.map_detail_records, "zone": zone_names(dataset.timezone)}
+                    "detail_records": settings.map_detail_records, "zone": zone_names(dataset.timezone),
+                    "maplibre_locale": MAPLIBRE.get(page_language(request), {})}
         if tab == "analyze":
             total = query_records(inst, dataset, limit=0, principal=principal, **common).total_count
             params = request.query_params

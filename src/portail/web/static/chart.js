@@ -132,6 +132,13 @@
   }
   aggregate.addEventListener("change", offerYField);
   offerYField();
+  // A setting left at none ("Séries : Aucune") is no parameter: the form sent `chart.series=`,
+  // an empty one, into the page's URL (and its shared links).
+  document.getElementById("chart-form").addEventListener("formdata", (event) => {
+    const entries = [...event.formData.entries()];
+    entries.forEach(([k]) => event.formData.delete(k)); // (a key's every value at once)
+    entries.filter(([, v]) => v !== "").forEach(([k, v]) => event.formData.append(k, v));
+  });
 
   async function draw() {
     const params = query();

@@ -23,16 +23,9 @@
   const plurals = new Intl.PluralRules(lang);
   // "1 enregistrement affiché", "2 enregistrements affichés": the "_one" string for CLDR's "one" (0 and 1 in French)
   const counted = (n, key) => `${n.toLocaleString(lang)} ${text[plurals.select(n) === "one" ? key + "_one" : key]}`;
-  const french = lang.startsWith("fr");
-  // MapLibre's own strings (the popup's close button, the zoom buttons) default to English
-  const MAPLIBRE_FR = { "Popup.Close": "Fermer", "NavigationControl.ZoomIn": "Zoom avant",
-    "NavigationControl.ZoomOut": "Zoom arrière", "NavigationControl.ResetBearing": "Réorienter la carte vers le nord",
-    "Map.Title": "Carte", "AttributionControl.ToggleAttribution": "Afficher ou masquer les sources",
-    "AttributionControl.MapFeedback": "Signaler une erreur sur la carte", "LogoControl.Title": "Logo MapLibre",
-    "FullscreenControl.Enter": "Plein écran", "FullscreenControl.Exit": "Quitter le plein écran",
-    "GeolocateControl.FindMyLocation": "Me localiser", "GeolocateControl.LocationNotAvailable": "Position indisponible" };
-  const words = french ? { open: "zoomer ou les lister", here: "ici", more: "autres : zoomez pour les voir" }
-    : { open: "zoom in or list them", here: "here", more: "more: zoom in to see them" };
+  // MapLibre's own strings (the popup's close button, the zoom buttons) in the page's language
+  // (i18n.MAPLIBRE; none: its default, English), as every phrase of this script (data-i18n)
+  const maplibreLocale = JSON.parse(d.locale || "{}");
   const CLUSTER_MAX_ZOOM = 14; // past it the browser draws every point, even piled on the same spot
   const FEW = 8; // a cluster this small lists its records at once: zooming would only scatter a handful
   const LIST_MAX = 50; // the most records one popup lists
@@ -48,7 +41,7 @@
     style.layers.push({ id: "basemap", type: "raster", source: "basemap" });
   }
   const options = { container: el, style: style, center: [2.5, 46.6], zoom: 4.5 };
-  if (french) options.locale = MAPLIBRE_FR;
+  if (Object.keys(maplibreLocale).length) options.locale = maplibreLocale;
   const map = new maplibregl.Map(options);
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
   map.getCanvas().setAttribute("aria-label", document.querySelector(".map-figure figcaption").textContent.trim());
@@ -217,7 +210,7 @@
       content.style.cssText = "max-height: 18rem; overflow: auto";
       const heading = document.createElement("p");
       heading.style.fontWeight = "bold";
-      heading.textContent = `${counted(total, "records")} ${words.here}`;
+      heading.textContent = `${counted(total, "records")} ${text.map_here}`;
       content.appendChild(heading);
       records.forEach((record) => {
         const table = recordTable(record.properties);
@@ -226,7 +219,7 @@
       });
       if (total > records.length) {
         const more = document.createElement("p");
-        more.textContent = `… ${(total - records.length).toLocaleString(lang)} ${words.more}`;
+        more.textContent = `… ${(total - records.length).toLocaleString(lang)} ${text.map_more}`;
         content.appendChild(more);
       }
     }
@@ -290,7 +283,7 @@
     button.addEventListener("click", () => openCluster(feature));
     const marker = new maplibregl.Marker({ element: button }).setLngLat(feature.geometry.coordinates).addTo(map);
     // after: Marker sets its own; the page language's colon ("12 records: zoom in", "12 enregistrements : zoomer")
-    button.setAttribute("aria-label", `${counted(n, "records")}${text.colon} ${words.open}`);
+    button.setAttribute("aria-label", `${counted(n, "records")}${text.colon} ${text.map_open}`);
     return marker;
   }
   function showCounts() {
