@@ -667,12 +667,12 @@ def test_parquet_types_are_declared_and_codes_stay_text(tmp_path):
     assert raw.labels[1] == "Libellé" and raw.names[1] == "libelle"
     assert raw.declared == {"code": FieldType.TEXT, "libelle": FieldType.TEXT, "pop": FieldType.INT,
                             "part": FieldType.DOUBLE, "montant": FieldType.DOUBLE, "jour": FieldType.DATE,
-                            "ok": FieldType.BOOLEAN, "tags": FieldType.JSON, "bin": FieldType.TEXT}
+                            "maj": FieldType.DATETIME, "ok": FieldType.BOOLEAN, "tags": FieldType.JSON,
+                            "bin": FieldType.TEXT}
     con = stage(raw)
-    # a naive timestamp is a wall time: text, which the loader reads in the dataset's zone
-    assert column_types(con)["pop"] == "BIGINT" and column_types(con)["maj"] == "VARCHAR"
+    assert column_types(con)["pop"] == "BIGINT" and column_types(con)["maj"] == "TIMESTAMP"
     assert con.execute("SELECT * FROM staged ORDER BY code").fetchall() == [
-        ("01001", "Abergement-Clémenciat", 776, 0.5, 12.5, dt.date(2024, 1, 31), "2024-01-31 10:00:00",
+        ("01001", "Abergement-Clémenciat", 776, 0.5, 12.5, dt.date(2024, 1, 31), dt.datetime(2024, 1, 31, 10, 0),
          True, '["a"]', "AAE="),
         ("2A004", "Ajaccio", 68916, None, None, None, None, False, "[]", None),
     ]

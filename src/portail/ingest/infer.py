@@ -122,12 +122,18 @@ _AWARE = f"try_cast({_WITH_SECONDS} AS TIMESTAMPTZ)"
 #: second. The first is the wall time read a day earlier, a day later, when it reads back
 #: (the lambdas name the wall time and its reading once: the engine computes each once).
 # An offset follows a time: the ``-05`` ending ``2020-01-05`` is a day, and the date a local midnight.
+_IN_ZONE = (f"list_transform([__wall__], l -> list_transform([timezone(__tz__, l)], u -> "
+            f"CASE WHEN {_BEYOND.format('u')} THEN timezone('UTC', l) "
+            f"ELSE list_transform([timezone(__tz__, l - INTERVAL 1 DAY) + INTERVAL 1 DAY], e -> "
+            f"CASE WHEN e < u AND timezone(__tz__, e) = l THEN e ELSE u END)[1] END)[1])[1]")
 _DATETIME = (f"CASE WHEN regexp_matches({_T}, ':[0-9]{{2}}([.][0-9]+)? ?(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
              f"THEN CASE WHEN {_BEYOND.format(_AWARE)} THEN {_AS_UTC} ELSE {_AWARE} END "
-             f"ELSE list_transform([{_LOCAL}], l -> list_transform([timezone(__tz__, l)], u -> "
-             f"CASE WHEN {_BEYOND.format('u')} THEN timezone('UTC', l) "
-             f"ELSE list_transform([timezone(__tz__, l - INTERVAL 1 DAY) + INTERVAL 1 DAY], e -> "
-             f"CASE WHEN e < u AND timezone(__tz__, e) = l THEN e ELSE u END)[1] END)[1])[1] END")
+             f"ELSE {_IN_ZONE.replace('__wall__', _LOCAL)} END")
+#: A naive timestamp a reader staged typed (Parquet's ``isAdjustedToUTC=false``, what pandas and
+#: Polars write for naive datetimes): a wall time, read in the dataset's zone as the text path
+#: reads one (``_DATETIME``'s second branch), without going through text. Declared as UTC, a
+#: Paris 14:00 was served as 16:00; staged as text, loads took 5× longer.
+_NAIVE_DATETIME = _IN_ZONE.replace("__wall__", _I)
 
 #: (type, variant) -> SQL template of the cast. Naive datetimes are read in the dataset's
 #: timezone (``__tz__``), which the loader substitutes as a literal.
@@ -423,7 +429,11 @@ def override_cast(column: str, target: FieldType, timezone: str = "UTC", staged_
     return _template(CASTS[(target, variant)], source, timezone)
 
 
-def declared_cast(column: str, declared: FieldType) -> exp.Expression:
+def declared_cast(column: str, declared: FieldType, timezone: str = "UTC", naive: bool = False) -> exp.Expression:
+    """The cast of a column a reader staged typed; ``naive``: a datetime staged as a wall time
+    (a TIMESTAMP without zone), read in ``timezone``."""
+    if naive and declared == FieldType.DATETIME:
+        return _template(_NAIVE_DATETIME, column, timezone)
     template = DECLARED_CASTS.get(declared)
     if template is None:
         return exp.cast(exp.column(column, quoted=True), DUCKDB_TYPES[declared], dialect="duckdb")

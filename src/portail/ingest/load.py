@@ -100,9 +100,20 @@ def unnamed_and_empty(raw: RawTable, inferred: dict[str, Inferred], overrides: d
     return empty if len(empty) < len(raw.names) else []  # a version keeps a column
 
 
+def staged_naive(con, raw: RawTable) -> set[str]:
+    """The declared datetimes staged as a TIMESTAMP without zone: wall times (``declared_cast``)."""
+    if FieldType.DATETIME not in raw.declared.values():
+        return set()
+    types = {row[0]: row[1] for row in con.execute(f'DESCRIBE "{STAGING}"').fetchall()}
+    return {name for name, kind in raw.declared.items() if kind == FieldType.DATETIME
+            and types.get(name, "").upper().startswith("TIMESTAMP") and "TIME ZONE" not in types.get(name, "").upper()}
+
+
 def plan_fields(raw: RawTable, inferred: dict[str, Inferred], overrides: dict[str, dict[str, Any]],
-                timezone: str, left_out: Collection[str] = ()) -> tuple[list[Field], list[exp.Expression]]:
-    """The schema and the cast of each column (but those ``left_out``), publisher overrides applied."""
+                timezone: str, left_out: Collection[str] = (), naive: Collection[str] = ()) \
+        -> tuple[list[Field], list[exp.Expression]]:
+    """The schema and the cast of each column (but those ``left_out``), publisher overrides
+    applied; ``naive``: the declared datetimes staged as wall times (``staged_naive``)."""
     fields: list[Field] = []
     selects: list[exp.Expression] = []
     for name, label in zip(raw.names, raw.labels):
@@ -115,7 +126,7 @@ def plan_fields(raw: RawTable, inferred: dict[str, Inferred], overrides: dict[st
         if chosen != detected:
             cast = override_cast(name, chosen, timezone, staged_as_text=declared is None)
         elif declared is not None:
-            cast = declared_cast(name, declared)
+            cast = declared_cast(name, declared, timezone, naive=name in naive)
         else:
             cast = cast_expression(name, inferred[name], timezone)
         selects.append(exp.alias_(cast, name, quoted=True))
@@ -207,7 +218,7 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         to_infer = [n for n in raw.names if n not in raw.declared]
         inferred = infer_types(con, STAGING, to_infer)
         left_out = unnamed_and_empty(raw, inferred, overrides)
-        fields, selects = plan_fields(raw, inferred, overrides, timezone, left_out)
+        fields, selects = plan_fields(raw, inferred, overrides, timezone, left_out, staged_naive(con, raw))
         casts = {s.alias: s.this for s in selects if s.alias in inferred}  # the file's text columns' casts
         query = exp.select(*selects).from_(exp.to_table(STAGING, quoted=True))
         steps: list[dict] = []

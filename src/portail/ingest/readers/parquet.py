@@ -5,8 +5,8 @@ code such as ``01001`` written as a string stays a string), integers INT, floati
 numbers DOUBLE (a field type of its own for exact decimals would exist nowhere else: the store,
 ODSQL and the API's JSON all hold numbers as doubles, so a note names the decimal columns read
 as double, whose values beyond 15 significant digits are rounded), dates DATE, timestamps
-with a time zone DATETIME (naive ones are text for the loader to read in the dataset's
-time zone, see ``_staging``), nested values (lists, structs, maps) JSON text, binary
+(with or without time zone) DATETIME (a naive one a wall time, which the loader reads in the
+dataset's zone: ``load.staged_naive``), nested values (lists, structs, maps) JSON text, binary
 values base64 text.
 
 GeoParquet geometry columns (``geo`` file metadata, WKB encoding) become GEO_SHAPE under their
@@ -28,7 +28,7 @@ from pyproj.exceptions import CRSError
 
 from portail.ingest.errors import IngestError
 from portail.ingest.readers._common import describe, engine_column, first_line, make_table, quote_ident, \
-    sql_literal, type_family
+    sql_literal
 from portail.ingest.types import RawTable, ReadOptions, Stager
 from portail.schema import FieldType
 
@@ -45,7 +45,7 @@ def read_parquet(path: Path, options: ReadOptions) -> RawTable:
     if not columns:
         raise IngestError("the Parquet file has no columns", source=source)
     labels = [name for name, _ in columns]
-    staged = [_staging(kind) for _, kind in columns]
+    staged = [engine_column(kind, text=FieldType.TEXT) for _, kind in columns]
     types = [FieldType.GEO_SHAPE if label in geo else kind for label, (kind, _) in zip(labels, staged)]
     expressions = {label: template.format(quote_ident(label)) for label, (_, template) in zip(labels, staged)}
     notes = [f"GeoParquet geometry: {', '.join(geo)}"] if geo else []
@@ -68,17 +68,6 @@ def read_parquet(path: Path, options: ReadOptions) -> RawTable:
         return stage
 
     return make_table(source, labels, types, stage_for, notes=notes, diagnose=diagnose)
-
-
-def _staging(kind: str) -> tuple[FieldType | None, str]:
-    """How a column of a DuckDB type is staged: declared (``engine_column``), but for a timestamp
-    without time zone (Parquet's ``isAdjustedToUTC=false``, what pandas and Polars write for naive
-    datetimes). That is a wall-clock time, staged as its ISO text for the loader to read in the
-    dataset's time zone, as it reads the naive datetimes of every other format: declared, it was
-    read as UTC, and a Paris 14:00 was served as 16:00, an hour or two off the same data's CSV."""
-    if type_family(kind) == "timestamp":
-        return None, "CAST(CAST({} AS TIMESTAMP) AS VARCHAR)"
-    return engine_column(kind, text=FieldType.TEXT)
 
 
 def _geoparquet(path: Path) -> dict[str, CRS | None]:
