@@ -205,6 +205,25 @@ def test_lambert93_reaching_over_the_borders_still_loads(instance, tmp_path):
         [pytest.approx(p, abs=1e-7) for p in places]
 
 
+def test_france_in_a_utm_zone_loads_beyond_the_zones_band(tmp_path):
+    """UTM zone 31N is used from 0 to 6° E; France-wide data in its metres reaches Ouessant
+    (-5.1° E) and Corsica: refused by the area check, which is for degrees written as metres."""
+    from pyproj import Transformer
+
+    from tests.conftest import make_instance
+
+    instance = make_instance(tmp_path / "home")
+    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32631", always_xy=True)
+    places = [(-5.0950, 48.4560), (7.7521, 48.5734), (9.4500, 42.0400)]
+    path = _points_geojson(tmp_path / "ports.geojson", [list(to_utm.transform(*p)) for p in places],
+                           "urn:ogc:def:crs:EPSG::32631")
+    load(instance, path)
+    stored = rows(instance, order="ORDER BY n")
+    assert [(r["__lon__geo_point_2d"], r["__lat__geo_point_2d"]) for r in stored] == \
+        [pytest.approx(p, abs=1e-7) for p in places]
+    instance.store.close()
+
+
 # --- JSON: a stray value among the records ------------------------------------------------
 
 @pytest.mark.parametrize("body, said", [

@@ -545,18 +545,22 @@ def _area_of_use(crs_text: str) -> tuple[float, float, float, float] | None:
     return None if area is None else (area.west, area.south, area.east, area.north)
 
 
-def _check_area(geometries: np.ndarray, offset: int, source: str, crs_text: str | None) -> None:
-    """Every reprojected geometry near the declared system's area of use: longitudes and
-    latitudes declared as Lambert-93 (a ``.prj`` or a GeoJSON ``crs`` member left from another
-    file) reproject without error into the Gulf of Guinea (``[2.35, 48.85]``: -1.36, -5.98),
-    which the longitude/latitude check lets through."""
+def _check_area(written: np.ndarray, geometries: np.ndarray, offset: int, source: str, crs_text: str | None) -> None:
+    """No geometry written in degrees under a projected system: longitudes and latitudes
+    declared as Lambert-93 (a ``.prj`` or a GeoJSON ``crs`` member left from another file)
+    reproject without error into the Gulf of Guinea (``[2.35, 48.85]``: -1.36, -5.98), which
+    the longitude/latitude check lets through. Refused where a geometry's ``written``
+    coordinates read as degrees and its reprojection (``geometries``) lands far from the
+    system's area of use: a system used on a narrow band (UTM zone 31N: 0 to 6° E) holds
+    France-wide data in metres (Ouessant at -5° E), which was refused."""
     area = _area_of_use(crs_text) if crs_text else None
-    if area is None or not len(geometries):
+    if area is None or not len(geometries) or not CRS.from_user_input(crs_text).is_projected:
         return
     west, south, east, north = area
-    bounds = shapely.bounds(geometries)
-    outside = (bounds[:, 0] < west - AREA_MARGIN) | (bounds[:, 2] > east + AREA_MARGIN) \
-        | (bounds[:, 1] < south - AREA_MARGIN) | (bounds[:, 3] > north + AREA_MARGIN)
+    raw, bounds = shapely.bounds(written), shapely.bounds(geometries)
+    degrees = (np.abs(raw[:, [0, 2]]) <= 180).all(axis=1) & (np.abs(raw[:, [1, 3]]) <= 90).all(axis=1)
+    outside = degrees & ((bounds[:, 0] < west - AREA_MARGIN) | (bounds[:, 2] > east + AREA_MARGIN)
+                         | (bounds[:, 1] < south - AREA_MARGIN) | (bounds[:, 3] > north + AREA_MARGIN))
     if outside.any():
         index = int(np.argmax(outside))
         crs = CRS.from_user_input(crs_text)
@@ -720,8 +724,9 @@ def _wkb(wkb: pa.Array, geometry: Geometry, transformer: Transformer | None, off
     """geo_shape (and geo_point_2d, in two dimensions) as WKB in WGS84."""
     shapes = _geometries(wkb, offset, source)
     if transformer is not None:
+        written = shapes
         shapes = _reproject(shapes, transformer)
-        _check_area(shapes, offset, source, geometry.reproject_from)
+        _check_area(written, shapes, offset, source, geometry.reproject_from)
     _check_lonlat(shapes, offset, source, declared=geometry.crs_known)
     _check_polygons(shapes, offset, source)
     arrays = [pa.array(shapely.to_wkb(shapes), pa.binary())]
