@@ -499,7 +499,8 @@ def rollback(instance: Instance, ref: str, to: int | None = None, allow_empty: b
 
 
 @contextmanager
-def created_for_first_load(instance: Instance, slug: str, title: str, **metadata: Any) -> Iterator[CreatedDataset]:
+def created_for_first_load(instance: Instance, slug: str, title: str, *, actor: str | None = None, ip: str | None = None,
+                           **metadata: Any) -> Iterator[CreatedDataset]:
     """A new dataset whose first load runs in the ``with`` block: all or nothing (CLI and
     management API alike). If the block fails, the dataset is removed, so the same call can be
     made again once the file is fixed, and a former id of a renamed dataset it took (its
@@ -512,6 +513,10 @@ def created_for_first_load(instance: Instance, slug: str, title: str, **metadata
             if error.code == "Conflict":
                 _say_unfinished(session, slug)
             raise
+        if dataset.owner:  # ownership opens the dataset: audited as any change of owner
+            from portail.auth.services import owner_given
+
+            owner_given(session, dataset, actor=actor, ip=ip)
         created = CreatedDataset(dataset.uid, owner.slug if owner else None)
         owner_uid = owner.uid if owner else None
     try:

@@ -181,3 +181,13 @@ def test_migration_0014_gives_the_sign_ins_memberships_to_sign_ins(catalog):
     migrate(engine)
     with transaction(catalog) as s:
         assert services.groups_made_via(s, services.get_user(s, "dan"), "sso") == {"stats"}
+
+
+def test_no_account_may_take_the_login_single_sign_on_acts_under(tmp_path):
+    """The audit trail names what a sign-in did by the actor ``sso`` (migration 0014 reads it):
+    an account of that login would have its memberships read as a sign-in's."""
+    instance = make_instance(tmp_path / "home")
+    with instance.session() as s:
+        with pytest.raises(services.AuthError, match="reserved"):
+            services.create_user(s, " SSO ")
+    instance.store.close()

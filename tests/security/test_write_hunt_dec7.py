@@ -211,3 +211,15 @@ def test_the_command_lines_owner_change_and_a_deletion_through_the_api_are_audit
         owner = [(e.actor, e.detail) for e in recent(s, action="dataset.owner", target="dataset:jetable")]
         deleted = [e.actor for e in recent(s, action="dataset.delete", target="dataset:jetable")]
     assert owner == [(None, {"from": None, "to": "pub"})] and deleted == ["root"]
+
+
+def test_a_dataset_created_with_an_owner_is_audited(site):
+    """Created through the management API with an ``owner``: the owner's access began unrecorded."""
+    from portail.auth.audit import recent
+
+    created = site.client.post(f"{M}/datasets", json={"dataset_id": "neuf", "title": "Neuf", "owner": "pub"},
+                               headers=site.as_("root"))
+    assert created.status_code == 201, created.text
+    with site.instance.session() as s:
+        events = [(e.actor, e.detail) for e in recent(s, action="dataset.owner", target="dataset:neuf")]
+    assert events == [("root", {"from": None, "to": "pub"})]

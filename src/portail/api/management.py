@@ -299,6 +299,8 @@ def management_router() -> APIRouter:
 
     @router.post("/datasets", status_code=201, summary="Create a dataset (optionally loading a URL)")
     def create(request: Request, body: DatasetCreate):
+        from portail.api.accounts import caller
+
         instance = inst(request)
         metadata = body.model_dump(exclude_none=True, exclude={"dataset_id", "title", "source_url"})
         # A creation from a URL is all or nothing: the file is fetched first, and a dataset whose
@@ -306,7 +308,8 @@ def management_router() -> APIRouter:
         # the id it will retry with, and a 409).
         path = fetch(instance, body.source_url) if body.source_url else None
         try:
-            with created_for_first_load(instance, body.dataset_id, body.title, **metadata):
+            with created_for_first_load(instance, body.dataset_id, body.title, actor=caller(request).login,
+                                        ip=request.client.host if request.client else None, **metadata):
                 if path is not None:
                     load_file(instance, body.dataset_id, path, source=body.source_url)
         finally:

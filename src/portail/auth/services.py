@@ -41,6 +41,11 @@ MAX_FILTER_LENGTH = 2000
 
 
 # -- users ----------------------------------------------------------------------------------
+#: Logins no account may take: ``sso`` is the actor of what single sign-on does in the audit
+#: trail, which migration 0014 reads to tell a sign-in's memberships from an administrator's.
+RESERVED_LOGINS = frozenset({"sso"})
+
+
 def normalize_login(login: str) -> str:
     return (login or "").strip().lower()
 
@@ -73,6 +78,8 @@ def create_user(session: Session, login: str, *, role: str = "viewer", display_n
     login = normalize_login(login)
     if not LOGIN.match(login):
         raise bad_request(f"Invalid login {login!r}: lowercase letters, digits and . _ @ + - only")
+    if login in RESERVED_LOGINS:
+        raise bad_request(f"The login {login!r} is reserved: the audit trail names single sign-on so")
     _check_role(role)
     _check_text(display_name, "display_name", User.display_name)
     _check_text(email, "email", User.email)
@@ -152,6 +159,12 @@ def delete_user(session: Session, user: User, *, actor: str | None = None, ip: s
     record(session, "user.delete", actor=actor, target=f"user:{user.login}", ip=ip)
     session.delete(user)
     return sorted(d.slug for d in owned)
+
+
+def owner_given(session: Session, dataset: Dataset, *, actor: str | None = None, ip: str | None = None) -> None:
+    """Audit a new dataset's owner (``owner_changed``'s event, from no owner)."""
+    record(session, "dataset.owner", actor=actor, target=f"dataset:{dataset.slug}", ip=ip,
+           detail={"from": None, "to": dataset.owner})
 
 
 def owner_changed(session: Session, dataset: Dataset, new_owner: str | None, *, actor: str | None = None,

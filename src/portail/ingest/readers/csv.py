@@ -337,7 +337,6 @@ def lines_of(path: Path, delimiter: str, header_end: int, wanted: dict[int, str]
     (ending on ``header_end``) holding its value starts (``_common.lines_holding``): where a
     value that could not be read is. A malformed line ends the search with what was found."""
     csv.field_size_limit(max(max_line_bytes, 1 << 20))
-    found: dict[int, int] = {}
 
     def records() -> Iterator[tuple[int, list[str]]]:
         reader = csv.reader(handle, delimiter=delimiter, quotechar='"')
@@ -351,8 +350,7 @@ def lines_of(path: Path, delimiter: str, header_end: int, wanted: dict[int, str]
             return
 
     with open(path, encoding="utf-8-sig", newline="") as handle:
-        found = lines_holding(records(), wanted)
-    return found
+        return lines_holding(records(), wanted)
 
 
 def _sql_string(value: str) -> str:

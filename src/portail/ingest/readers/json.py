@@ -131,6 +131,9 @@ def _without_bom(path: Path, directory: Path | None) -> Path:
         remove_tree(folder)
         raise IngestError(f"could not copy the file without its byte order mark ({error.strerror or error})",
                           source=path.name) from error
+    except BaseException:  # an interrupted copy (Ctrl-C, a worker stopped) leaves no scratch folder either
+        remove_tree(folder)
+        raise
     return copy
 
 
