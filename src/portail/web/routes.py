@@ -565,14 +565,20 @@ def web_router(portal: str) -> APIRouter:
         chart counts). The first numeric field was the default: a sum of ``annee``, of ``tncc``."""
         named = [f for f in numeric if measure_named(f)]
         whole = [f for f in named if f.type == FieldType.INT]
+
+        def ask(select: str) -> dict[str, Any]:
+            return query_records(instance(request), dataset, select=select, limit=1,
+                                 principal=request_principal(request)).results[0]
+
         read: dict[str, tuple] = {}
-        if whole:
-            select = ", ".join(f"min({quote_name(f.name)}) as low{i}, max({quote_name(f.name)}) as high{i}, "
-                               f"count(distinct {quote_name(f.name)}) as distinct{i}" for i, f in enumerate(whole))
-            row = query_records(instance(request), dataset, select=select + ", count(*) as n", limit=1,
-                                principal=request_principal(request)).results[0]
-            read = {f.name: (row[f"low{i}"], row[f"high{i}"], row[f"distinct{i}"], row["n"])
-                    for i, f in enumerate(whole)}
+        if whole:  # bounds first (~5 ms on 2 M rows); distinct values only where they may be codes (~40 ms each)
+            row = ask(", ".join(f"min({quote_name(f.name)}) as low{i}, max({quote_name(f.name)}) as high{i}"
+                                for i, f in enumerate(whole)) + ", count(*) as n")
+            read = {f.name: (row[f"low{i}"], row[f"high{i}"], None, row["n"]) for i, f in enumerate(whole)}
+            small = [f for f in whole if categories(*read[f.name][:2], 0, read[f.name][3])]
+            if small:
+                row = ask(", ".join(f"count(distinct {quote_name(f.name)}) as distinct{i}" for i, f in enumerate(small)))
+                read |= {f.name: (*read[f.name][:2], row[f"distinct{i}"], read[f.name][3]) for i, f in enumerate(small)}
         return next((f.name for f in named if f.name not in read
                      or not (years_valued(*read[f.name][:2]) or categories(*read[f.name]))), None)
 
