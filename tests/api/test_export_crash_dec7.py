@@ -4,18 +4,14 @@ them, read back by GDAL through pyogrio."""
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
-from pathlib import Path
 from xml.etree import ElementTree
 
-import pyogrio.raw
 import pytest
-import shapely
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
+from tests.api.test_export_hunt_dec7 import _layer
 from tests.conftest import Published, published_instance
 
 API = "/api/explore/v2.1/catalog/datasets/places/exports"
@@ -42,19 +38,6 @@ def client(tmp_path_factory):
                                   Published("texts", texts, "Texts"))
     yield TestClient(create_app(instance))
     instance.store.close()
-
-
-def _layer(body: bytes, fmt: str, tmp_path: Path) -> tuple[dict[str, list], list]:
-    """The export as GDAL reads it: its attributes by name, and its geometries (None: none)."""
-    if fmt == "shp":
-        zipfile.ZipFile(io.BytesIO(body)).extractall(tmp_path)
-        path = next(tmp_path.glob("*.shp"))
-    else:
-        path = tmp_path / f"export.{fmt}"
-        path.write_bytes(body)
-    meta, _, geometries, values = pyogrio.raw.read(path)
-    return dict(zip(meta["fields"], (list(v) for v in values))), [None if g is None else shapely.from_wkb(g)
-                                                                   for g in geometries]
 
 
 @pytest.mark.parametrize("fmt", ["shp", "fgb"])

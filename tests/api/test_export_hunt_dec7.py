@@ -36,7 +36,7 @@ def client(tmp_path_factory, refdata):
 def _layer(body: bytes, fmt: str, tmp_path: Path) -> tuple[dict[str, list], list]:
     """The export as GDAL reads it (a shapefile's zip unpacked): its attributes by name, and its
     geometries (pyogrio's raw reader: no data frame, whose own ``geometry`` column would hide
-    an attribute of that name)."""
+    an attribute of that name; None for a feature without one)."""
     if fmt == "shp":
         zipfile.ZipFile(io.BytesIO(body)).extractall(tmp_path)
         path = next(tmp_path.glob("*.shp"))
@@ -44,7 +44,8 @@ def _layer(body: bytes, fmt: str, tmp_path: Path) -> tuple[dict[str, list], list
         path = tmp_path / f"export.{fmt}"
         path.write_bytes(body)
     meta, _, geometries, values = pyogrio.raw.read(path)
-    return dict(zip(meta["fields"], (list(v) for v in values))), list(shapely.from_wkb(geometries))
+    return dict(zip(meta["fields"], (list(v) for v in values))), [None if g is None else shapely.from_wkb(g)
+                                                                   for g in geometries]
 
 
 @pytest.mark.parametrize("fmt", ["shp", "kml", "fgb"])
