@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field as PydanticField, ValidationInfo, field_validator
 
 from portail.api.errors import ApiError, invalid_parameter
+from portail.auth.services import owner_changed
 from portail.catalog import services
 from portail.catalog.models import Dataset
 from portail.ingest.types import ReadOptions
@@ -270,14 +271,11 @@ def _save_upload(instance: Instance, upload: UploadFile) -> Path:
     return target
 
 
-def _audit_owner(request: Request, session, dataset: Dataset, owner: str | None) -> None:
-    """Audit a change of ``dataset``'s owner by this request's caller (``auth.services.owner_changed``):
-    the owner reads a restricted dataset whole, and it went unrecorded."""
-    from portail.api.accounts import caller
-    from portail.auth.services import owner_changed
+def _audited(request: Request) -> dict[str, str | None]:
+    """Who an audited change is by: the caller's login and address (``actor``, ``ip``)."""
+    from portail.api.accounts import caller  # accounts imports this module: read at call time
 
-    owner_changed(session, dataset, owner, actor=caller(request).login,
-                  ip=request.client.host if request.client else None)
+    return {"actor": caller(request).login, "ip": request.client.host if request.client else None}
 
 
 def management_router() -> APIRouter:
@@ -299,8 +297,6 @@ def management_router() -> APIRouter:
 
     @router.post("/datasets", status_code=201, summary="Create a dataset (optionally loading a URL)")
     def create(request: Request, body: DatasetCreate):
-        from portail.api.accounts import caller
-
         instance = inst(request)
         metadata = body.model_dump(exclude_none=True, exclude={"dataset_id", "title", "source_url"})
         # A creation from a URL is all or nothing: the file is fetched first, and a dataset whose
@@ -308,8 +304,7 @@ def management_router() -> APIRouter:
         # the id it will retry with, and a 409).
         path = fetch(instance, body.source_url) if body.source_url else None
         try:
-            with created_for_first_load(instance, body.dataset_id, body.title, actor=caller(request).login,
-                                        ip=request.client.host if request.client else None, **metadata):
+            with created_for_first_load(instance, body.dataset_id, body.title, **_audited(request), **metadata):
                 if path is not None:
                     load_file(instance, body.dataset_id, path, source=body.source_url)
         finally:
@@ -328,7 +323,7 @@ def management_router() -> APIRouter:
         with instance.session() as session:
             dataset = services.get_dataset(session, ref)
             if "owner" in values:  # ownership opens the dataset: audited in the change's transaction
-                _audit_owner(request, session, dataset, values["owner"])
+                owner_changed(session, dataset, values["owner"], **_audited(request))
             if values:
                 services.update_metadata(session, dataset, **values)
             if body.dataset_id is not None and body.dataset_id != dataset.slug:  # "" is an invalid id, not "unchanged"
@@ -338,9 +333,7 @@ def management_router() -> APIRouter:
 
     @router.delete("/datasets/{ref}", status_code=204, summary="Delete a dataset, its versions and files")
     def remove(request: Request, ref: str):
-        from portail.api.accounts import caller
-
-        delete(inst(request), ref, actor=caller(request).login, ip=request.client.host if request.client else None)
+        delete(inst(request), ref, **_audited(request))
 
     @router.post("/datasets/{ref}/data", summary="Upload a file as a new version (multipart field `file`)",
                  dependencies=[Depends(one_file_part)])
