@@ -560,8 +560,8 @@ def web_router(portal: str) -> APIRouter:
         """The numeric field the chart sums or averages when none is chosen: the first one that is
         a measure by its name, label and annotations (``measure_named``) and, a whole number, not
         valued as years nor as a few small codes (``categories``: the COG's ``tncc``, ``mod``),
-        read from its lowest and highest values and its distinct values over the whole dataset,
-        asked in one query; ``None`` when every one is an id, a code, a position or a year (the
+        read from its lowest and highest values over the whole dataset and, where those may be
+        codes', its distinct values; ``None`` when every one is an id, a code, a position or a year (the
         chart counts). The first numeric field was the default: a sum of ``annee``, of ``tncc``."""
         named = [f for f in numeric if measure_named(f)]
         whole = [f for f in named if f.type == FieldType.INT]
