@@ -131,11 +131,11 @@ def test_a_failed_request_is_named_an_error_in_the_pages_language(page, server):
     expect(page.locator("#a-response")).to_have_text(re.compile(r"^Error: \S"))
 
 
-def popup(page, server: str, query: str) -> dict[str, str]:
-    """The popup of the one record ``query`` leaves, opened from the keyboard (Enter at the map's
-    centre, where the map fits that record), as {label: value}."""
-    page.goto(server + MAP + query)
-    page.wait_for_selector("#map[data-state=ready]")
+def popup(page, server: str, query: str, path: str = MAP) -> dict[str, str]:
+    """The popup of the one record ``query`` leaves on the map at ``path``, opened from the
+    keyboard (Enter at the map's centre, where the map fits that record), as {label: value}."""
+    page.goto(server + path + query)
+    page.wait_for_selector("#map[data-state=ready][data-mode=records]")
     page.wait_for_function("window.portailMap.loaded() && !window.portailMap.isMoving()")
     page.locator("#map canvas").focus()
     page.keyboard.press("Enter")

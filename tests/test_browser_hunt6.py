@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 from tests.conftest import Published
 from tests.live import serve_published
 from tests.test_browser import watched_page
+from tests.test_browser_hunt5 import popup
 from tests.test_browser_map import browser  # noqa: F401 - Chromium, checked for the front-end packages
 from tests.test_web_hunt6 import sirene_places
 
@@ -145,19 +146,6 @@ def test_a_keyboard_skips_the_catalogues_facets_to_its_results(page, server):
     assert not page.js_errors
 
 
-def popup(page, query: str) -> dict[str, str]:
-    """The popup of the one record ``query`` leaves, opened from the keyboard (Enter at the map's
-    centre, where the map fits that record), as {label: value}."""
-    page.goto(page.server + MAP + query)
-    page.wait_for_selector("#map[data-state=ready][data-mode=records]")
-    page.wait_for_function("window.portailMap.loaded() && !window.portailMap.isMoving()")
-    page.locator("#map canvas").focus()
-    page.keyboard.press("Enter")
-    page.wait_for_selector(".maplibregl-popup-content table")
-    cells = page.locator(".maplibregl-popup-content tr").all()
-    return {row.locator("th").inner_text(): row.locator("td").inner_text() for row in cells}
-
-
 def table_cell(page, query: str, column: int) -> str:
     page.goto(page.server + "/explore/dataset/sirene/table/" + query)
     return page.locator(f"table.records tbody tr td:nth-child({column})").first.inner_text()
@@ -167,10 +155,10 @@ def test_a_maps_popup_writes_an_instant_as_the_table(page, server):
     page.server = server
     for lang, written in (("fr", "12 juillet 2012 à 00:00 CEST"), ("en", "July 12, 2012, 00:00 CEST")):
         query = f"?refine.siren=006280234&lang={lang}"
-        shown = popup(page, query)
+        shown = popup(page, page.server, query, MAP)
         assert shown["Mise à jour"] == written  # the publisher's label, in either language
         assert table_cell(page, query, 4) == written  # the table's own words, the same
-    winter = popup(page, "?refine.siren=009733122")  # an establishment updated in winter: CET
+    winter = popup(page, page.server, "?refine.siren=009733122", MAP)  # an establishment updated in winter: CET
     assert winter["Mise à jour"] == table_cell(page, "?refine.siren=009733122", 4) == "24 novembre 1995 à 00:00 CET"
     assert not page.js_errors
 
