@@ -224,6 +224,22 @@ def pg_catalog_url_icu(pg_templates) -> Iterator[str]:
         yield url
 
 
+
+@contextmanager
+def fast_passwords() -> Iterator[None]:
+    """Argon2 at its cheapest while a module's fixture makes its accounts (the real cost is
+    ~0.1 s a hash), the real hasher back afterwards, a failed setup too (a swap undone only on
+    success left the next modules of that worker with the cheap one)."""
+    from argon2 import PasswordHasher
+
+    from portail.auth import passwords
+
+    original = passwords._HASHER
+    passwords._HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    try:
+        yield
+    finally:
+        passwords._HASHER = original
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def catalog(request, tmp_path):
     """A session factory on a freshly migrated catalogue of each kind: SQLite (the embedded

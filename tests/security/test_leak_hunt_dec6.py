@@ -24,13 +24,12 @@ The one leak found (API answers to a session carried no cache policy) is fixed i
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
-from portail.auth import passwords, services as auth, sessions
+from portail.auth import services as auth, sessions
 from portail.catalog import services
-from tests.conftest import Published, published_instance, semicolon_csv
+from tests.conftest import Published, fast_passwords, published_instance, semicolon_csv
 
 PERS, SECRET, LIEUX, CARNETS, OPEN = "personnes", "projet-kryptonite", "lieux", "carnets", "regions-ouvertes"
 API = "/api/explore/v2.1/catalog/datasets"
@@ -75,41 +74,39 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    original = passwords._HASHER
-    passwords._HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    home = tmp_path_factory.mktemp("hunt")
-    instance = published_instance(
-        home,
-        Published(PERS, semicolon_csv(home / "p.csv", ROWS), "Personnes",
-                  labels={"salaire": HIDDEN_LABEL, "siret": "Identifiant ZQSIRLABEL"},
-                  annotations={"salaire": {"unit": ["€"], "decimals": ["2"], "facet": []}, "siret": {"facet": []}}),
-        Published(SECRET, semicolon_csv(home / "s.csv", [dict(region="Bretagne", budget="1000", projet="KRYPTOPROJ"),
-                                                         dict(region="Normandie", budget="2000", projet="KRYPTOAUTRE")]),
-                  "Projet Kryptonite", metadata={"description": "Plan confidentiel MOTSECRETDESC",
-                                                 "keywords": ["motclesecret"], "themes": ["Zorgtheme"]}),
-        Published(LIEUX, semicolon_csv(home / "l.csv", LIEUX_ROWS), "Lieux"),
-        Published(CARNETS, semicolon_csv(home / "c.csv", [dict(region="Bretagne", carnet="CARNETSECRET")]), "Carnets"),
-        Published(OPEN, semicolon_csv(home / "o.csv", [dict(region="Bretagne", chef_lieu="Rennes"),
-                                                       dict(region="Normandie", chef_lieu="Rouen")]), "Régions"),
-    )
-    keys: dict[str, str] = {}
-    with instance.session() as s:
-        get = lambda slug: services.get_dataset(s, slug)  # noqa: E731
-        for group in ("bzh", "grpb"):
-            auth.create_group(s, group)
-        auth.set_dataset_security(s, get(PERS), record_filters={"bzh": "region = 'Bretagne'"},
-                                  hidden_fields={"*": ["salaire", "siret"], "bzh": ["salaire", "siret"]})
-        auth.set_dataset_security(s, get(SECRET), visibility="restricted")
-        auth.grant(s, get(SECRET), "group", "grpb")
-        auth.set_dataset_security(s, get(LIEUX), hidden_fields={"*": ["lieu", "visite"]})
-        auth.set_dataset_security(s, get(CARNETS), visibility="restricted", metadata_public=True)
-        users = {login: auth.create_user(s, login, role=role) for login, role in
-                 [("ua", "viewer"), ("ub", "viewer"), ("root", "admin")]}
-        auth.add_member(s, auth.get_group(s, "bzh"), users["ua"])
-        auth.add_member(s, auth.get_group(s, "grpb"), users["ub"])
-        for login, user in users.items():
-            _, keys[login] = auth.create_api_key(s, user, login)
-    passwords._HASHER = original
+    with fast_passwords():  # argon2 at its cheapest while the accounts are made
+        home = tmp_path_factory.mktemp("hunt")
+        instance = published_instance(
+            home,
+            Published(PERS, semicolon_csv(home / "p.csv", ROWS), "Personnes",
+                      labels={"salaire": HIDDEN_LABEL, "siret": "Identifiant ZQSIRLABEL"},
+                      annotations={"salaire": {"unit": ["€"], "decimals": ["2"], "facet": []}, "siret": {"facet": []}}),
+            Published(SECRET, semicolon_csv(home / "s.csv", [dict(region="Bretagne", budget="1000", projet="KRYPTOPROJ"),
+                                                             dict(region="Normandie", budget="2000", projet="KRYPTOAUTRE")]),
+                      "Projet Kryptonite", metadata={"description": "Plan confidentiel MOTSECRETDESC",
+                                                     "keywords": ["motclesecret"], "themes": ["Zorgtheme"]}),
+            Published(LIEUX, semicolon_csv(home / "l.csv", LIEUX_ROWS), "Lieux"),
+            Published(CARNETS, semicolon_csv(home / "c.csv", [dict(region="Bretagne", carnet="CARNETSECRET")]), "Carnets"),
+            Published(OPEN, semicolon_csv(home / "o.csv", [dict(region="Bretagne", chef_lieu="Rennes"),
+                                                           dict(region="Normandie", chef_lieu="Rouen")]), "Régions"),
+        )
+        keys: dict[str, str] = {}
+        with instance.session() as s:
+            get = lambda slug: services.get_dataset(s, slug)  # noqa: E731
+            for group in ("bzh", "grpb"):
+                auth.create_group(s, group)
+            auth.set_dataset_security(s, get(PERS), record_filters={"bzh": "region = 'Bretagne'"},
+                                      hidden_fields={"*": ["salaire", "siret"], "bzh": ["salaire", "siret"]})
+            auth.set_dataset_security(s, get(SECRET), visibility="restricted")
+            auth.grant(s, get(SECRET), "group", "grpb")
+            auth.set_dataset_security(s, get(LIEUX), hidden_fields={"*": ["lieu", "visite"]})
+            auth.set_dataset_security(s, get(CARNETS), visibility="restricted", metadata_public=True)
+            users = {login: auth.create_user(s, login, role=role) for login, role in
+                     [("ua", "viewer"), ("ub", "viewer"), ("root", "admin")]}
+            auth.add_member(s, auth.get_group(s, "bzh"), users["ua"])
+            auth.add_member(s, auth.get_group(s, "grpb"), users["ub"])
+            for login, user in users.items():
+                _, keys[login] = auth.create_api_key(s, user, login)
     yield Site(instance, TestClient(create_app(instance)), keys)
     instance.store.close()
 

@@ -26,14 +26,13 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from portail import operations
 from portail.api import create_app
-from portail.auth import passwords, services as auth, sessions
+from portail.auth import services as auth, sessions
 from portail.catalog import services
-from tests.conftest import Published, published_instance, semicolon_csv
+from tests.conftest import Published, fast_passwords, published_instance, semicolon_csv
 from tests.security.conftest import ALLOWED_CP, SECRET
 
 PAIE, PROJET = "paie", "projet"
@@ -53,24 +52,22 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    original = passwords._HASHER
-    passwords._HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    home = tmp_path_factory.mktemp("hunt7")
-    instance = published_instance(
-        home,
-        Published(PAIE, semicolon_csv(home / "paie.csv", SALARIES), "Paie"),
-        Published(PROJET, semicolon_csv(home / "projet.csv", [dict(code="PRJSECRET7", budget="10")]), "Projet"),
-        session_cookie_secure=False,  # the test client speaks plain HTTP
-    )
-    keys: dict[str, str] = {}
-    with instance.session() as s:
-        auth.set_dataset_security(s, services.get_dataset(s, PAIE), hidden_fields={"*": ["salaire"]})
-        auth.set_dataset_security(s, services.get_dataset(s, PROJET), visibility="restricted")
-        users = {login: auth.create_user(s, login, password=PASSWORD) for login in ("ua", "ub")}
-        auth.grant(s, services.get_dataset(s, PROJET), "user", "ub")
-        for login, user in users.items():
-            _, keys[login] = auth.create_api_key(s, user, login)
-    passwords._HASHER = original
+    with fast_passwords():  # argon2 at its cheapest while the accounts are made
+        home = tmp_path_factory.mktemp("hunt7")
+        instance = published_instance(
+            home,
+            Published(PAIE, semicolon_csv(home / "paie.csv", SALARIES), "Paie"),
+            Published(PROJET, semicolon_csv(home / "projet.csv", [dict(code="PRJSECRET7", budget="10")]), "Projet"),
+            session_cookie_secure=False,  # the test client speaks plain HTTP
+        )
+        keys: dict[str, str] = {}
+        with instance.session() as s:
+            auth.set_dataset_security(s, services.get_dataset(s, PAIE), hidden_fields={"*": ["salaire"]})
+            auth.set_dataset_security(s, services.get_dataset(s, PROJET), visibility="restricted")
+            users = {login: auth.create_user(s, login, password=PASSWORD) for login in ("ua", "ub")}
+            auth.grant(s, services.get_dataset(s, PROJET), "user", "ub")
+            for login, user in users.items():
+                _, keys[login] = auth.create_api_key(s, user, login)
     yield Site(instance, keys)
     instance.store.close()
 

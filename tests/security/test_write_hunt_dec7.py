@@ -27,15 +27,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from portail import operations
 from portail.api import create_app
-from portail.auth import passwords, services as auth
+from portail.auth import services as auth
 from portail.catalog import services
 from portail.config import Settings
 from portail.operations import open_instance
+from tests.conftest import fast_passwords
 
 REGIONS, OTHER = "regions", "autre"
 TOKEN = "write-hunt-token"
@@ -58,26 +58,24 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, refdata) -> Site:
-    original = passwords._HASHER
-    passwords._HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    instance = open_instance(Settings(home=tmp_path_factory.mktemp("write-hunt"), management_token=TOKEN))
-    with instance.session() as s:
-        services.create_dataset(s, REGIONS, "Régions", owner="someone")
-        services.create_dataset(s, OTHER, "Autre", owner="someone")
-    for slug in (REGIONS, OTHER):
-        operations.load_file(instance, slug, refdata / "referentiels" / "cog2026_regions.csv", publish=True)
-    keys: dict[str, str] = {}
-    with instance.session() as s:
-        auth.create_group(s, "rh")
-        auth.set_dataset_security(s, services.get_dataset(s, REGIONS), hidden_fields={"*": ["ncc", "nccenr"],
-                                                                                       "rh": ["ncc"]})
-        auth.set_dataset_security(s, services.get_dataset(s, OTHER), visibility="restricted")
-        for login, role, scopes in [("val", "viewer", ["read"]), ("pub", "publisher", ["manage"]),
-                                    ("do", "data_owner", ["manage"]), ("root", "admin", ["manage"]),
-                                    ("rootread", "admin", ["read"])]:
-            user = auth.create_user(s, login, role=role)
-            _, keys[login] = auth.create_api_key(s, user, "k", scopes=scopes)
-    passwords._HASHER = original
+    with fast_passwords():  # argon2 at its cheapest while the accounts are made
+        instance = open_instance(Settings(home=tmp_path_factory.mktemp("write-hunt"), management_token=TOKEN))
+        with instance.session() as s:
+            services.create_dataset(s, REGIONS, "Régions", owner="someone")
+            services.create_dataset(s, OTHER, "Autre", owner="someone")
+        for slug in (REGIONS, OTHER):
+            operations.load_file(instance, slug, refdata / "referentiels" / "cog2026_regions.csv", publish=True)
+        keys: dict[str, str] = {}
+        with instance.session() as s:
+            auth.create_group(s, "rh")
+            auth.set_dataset_security(s, services.get_dataset(s, REGIONS), hidden_fields={"*": ["ncc", "nccenr"],
+                                                                                           "rh": ["ncc"]})
+            auth.set_dataset_security(s, services.get_dataset(s, OTHER), visibility="restricted")
+            for login, role, scopes in [("val", "viewer", ["read"]), ("pub", "publisher", ["manage"]),
+                                        ("do", "data_owner", ["manage"]), ("root", "admin", ["manage"]),
+                                        ("rootread", "admin", ["read"])]:
+                user = auth.create_user(s, login, role=role)
+                _, keys[login] = auth.create_api_key(s, user, "k", scopes=scopes)
     yield Site(instance, keys)
     instance.store.close()
 
