@@ -191,37 +191,24 @@ def test_longitudes_latitudes_declared_as_lambert93_are_refused(instance, tmp_pa
                                          "the declared coordinate system is used (EPSG:2154: France - onshore")
 
 
-def test_lambert93_reaching_over_the_borders_still_loads(instance, tmp_path):
-    """Geneva and Brussels in Lambert-93 (outside France, within the margin) load where pyproj puts them."""
+@pytest.mark.parametrize("crs, places", [
+    ("EPSG:2154", [(6.1432, 46.2044), (4.3517, 50.8503)]),
+    ("EPSG:32631", [(-5.0950, 48.4560), (7.7521, 48.5734), (9.4500, 42.0400)]),
+], ids=["lambert93-geneva-brussels", "utm31n-ouessant-corsica"])
+def test_projected_metres_beyond_the_systems_area_still_load(instance, tmp_path, crs, places):
+    """Geneva and Brussels in Lambert-93 (outside France, within the margin), and France-wide
+    data in UTM zone 31N's metres, a zone used from 0 to 6° E (Ouessant at -5.1° E, Corsica):
+    the area check is for degrees written under a projected system, which refused the UTM file.
+    Each loads where pyproj puts it."""
     from pyproj import Transformer
 
-    to_l93 = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True)
-    places = [(6.1432, 46.2044), (4.3517, 50.8503)]
-    path = _points_geojson(tmp_path / "villes.geojson", [list(to_l93.transform(*p)) for p in places],
-                           "urn:ogc:def:crs:EPSG::2154")
+    to_crs = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    path = _points_geojson(tmp_path / "lieux.geojson", [list(to_crs.transform(*p)) for p in places],
+                           f"urn:ogc:def:crs:EPSG::{crs.split(':')[1]}")
     load(instance, path)
     stored = rows(instance, order="ORDER BY n")
     assert [(r["__lon__geo_point_2d"], r["__lat__geo_point_2d"]) for r in stored] == \
         [pytest.approx(p, abs=1e-7) for p in places]
-
-
-def test_france_in_a_utm_zone_loads_beyond_the_zones_band(tmp_path):
-    """UTM zone 31N is used from 0 to 6° E; France-wide data in its metres reaches Ouessant
-    (-5.1° E) and Corsica: refused by the area check, which is for degrees written as metres."""
-    from pyproj import Transformer
-
-    from tests.conftest import make_instance
-
-    instance = make_instance(tmp_path / "home")
-    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32631", always_xy=True)
-    places = [(-5.0950, 48.4560), (7.7521, 48.5734), (9.4500, 42.0400)]
-    path = _points_geojson(tmp_path / "ports.geojson", [list(to_utm.transform(*p)) for p in places],
-                           "urn:ogc:def:crs:EPSG::32631")
-    load(instance, path)
-    stored = rows(instance, order="ORDER BY n")
-    assert [(r["__lon__geo_point_2d"], r["__lat__geo_point_2d"]) for r in stored] == \
-        [pytest.approx(p, abs=1e-7) for p in places]
-    instance.store.close()
 
 
 # --- JSON: a stray value among the records ------------------------------------------------
