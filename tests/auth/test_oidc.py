@@ -17,11 +17,11 @@ import pytest
 
 from portail.auth import services
 from portail.auth.audit import query
-from tests.conftest import make_instance
+from tests.conftest import fast_passwords, make_instance
 from tests.live import ROOT, free_port, live_server
 
 USERS = {"alice": {"groups": ["idp-stats", "idp-other"]}, "bob": {"groups": []},
-         "mallory": {"nonce_override": "replayed"}}
+         "mallory": {"nonce_override": "replayed"}, "admin": {"groups": []}}
 
 
 @contextmanager
@@ -51,14 +51,16 @@ def provider():
 @pytest.fixture(scope="module")
 def sso(tmp_path_factory):
     home = tmp_path_factory.mktemp("sso") / "home"
-    instance = make_instance(home)
-    with instance.session() as s:
-        services.create_group(s, "idp-other")  # exists under the IdP's name, but a map is configured
-        services.create_user(s, "bob", role="publisher", password="Correct-horse-42")
-        stale = services.create_group(s, "statisticiens")
-        services.add_member(s, stale, services.get_user(s, "bob"))  # the IdP says bob is in no group
-    instance.store.close()
     with provider() as issuer:
+        instance = make_instance(home)
+        with fast_passwords(), instance.session() as s:
+            services.create_group(s, "idp-other")  # exists under the IdP's name, but a map is configured
+            bob = services.create_user(s, "bob", role="publisher", password="Correct-horse-42")
+            services.link_identity(s, bob, issuer, "sub-bob")  # a local account an administrator bound
+            stale = services.create_group(s, "statisticiens")
+            services.add_member(s, stale, bob)  # the IdP says bob is in no group
+            services.create_user(s, "admin", role="admin", password="Correct-horse-42")  # no identity bound
+        instance.store.close()
         env = {"PORTAIL_OIDC_ISSUER": issuer, "PORTAIL_OIDC_CLIENT_ID": "portail", "PORTAIL_OIDC_CLIENT_SECRET": "s3cret",
                "PORTAIL_OIDC_GROUP_MAP": json.dumps({"idp-stats": "statisticiens"}),
                "PORTAIL_SESSION_COOKIE_SECURE": "false", "PORTAIL_LOCAL_LOGIN_DISABLED_PORTALS": '["internal"]'}
@@ -91,6 +93,7 @@ def test_sso_signs_in_provisions_and_maps_groups(sso):
         assert alice.role == "viewer" and alice.password_hash is None and alice.email == "alice@example.org"
         assert [g.name for g in alice.groups] == ["statisticiens"]  # mapped; idp-other is not in the map
         assert query(s, action="login.success", actor="alice")[0] == 1
+        assert [i.subject for i in alice.identities] == ["sub-alice"]  # bound at creation
     inst.store.close()
 
 
@@ -103,6 +106,29 @@ def test_sso_group_mapping_follows_the_idp(sso):
     with inst.session() as s:
         bob = services.get_user(s, "bob")
         assert bob.role == "publisher" and [g.name for g in bob.groups] == []  # left the mapped group
+    inst.store.close()
+
+
+@pytest.mark.slow
+def test_a_provider_user_naming_themselves_admin_is_refused_the_admin_account(sso):
+    """A provider user sets their own ``preferred_username``: one who chose ``admin`` signed in
+    as the administrator. Their identity is bound to no account and the login is a local one's:
+    refused, no session, the refusal audited (committed, though the sign-in failed)."""
+    from portail.auth.models import LoginSession
+
+    base, home = sso
+    client, done = sso_login(base, "admin")
+    assert done.status_code == 401 and "ask an administrator" in done.text
+    assert "portail_session" not in client.cookies
+    assert client.get(f"{base}/interne/").url.path == "/interne/login"
+    inst = make_instance(home)
+    with inst.session() as s:
+        admin = services.get_user(s, "admin")
+        assert s.query(LoginSession).filter_by(user_id=admin.id).count() == 0 and admin.identities == []
+        _, events = query(s, action="login.failure", target="user:admin")
+        assert events[0].detail == {"reason": "login held by an account with a password", "via": "oidc",
+                                    "issuer": events[0].detail["issuer"], "subject": "sub-admin"}
+        assert query(s, action="login.success", target="user:admin")[0] == 0
     inst.store.close()
 
 
@@ -139,7 +165,7 @@ def test_without_a_group_map_a_sign_in_takes_back_the_groups_a_sign_in_gave(tmp_
     with instance.session() as s:
         for name in ("stats", "rh", "direction"):
             services.create_group(s, name)
-        services.create_user(s, "carol")
+        services.link_identity(s, services.create_user(s, "carol"), "https://idp.example", "1")
         services.add_member(s, services.get_group(s, "direction"), services.get_user(s, "carol"))  # an admin's
     with instance.session() as s:
         user = provision(s, config, {"sub": "1", "preferred_username": "carol", "groups": ["stats", "rh", "absent"]})

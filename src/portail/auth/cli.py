@@ -146,7 +146,8 @@ def user_list(as_json: bool = typer.Option(False, "--json")):
     with _session() as session:
         rows = [{"login": u.login, "display_name": u.display_name, "email": u.email, "role": u.role,
                  "active": u.is_active, "groups": [g.name for g in u.groups], "has_password": u.password_hash is not None,
-                 "last_login": u.last_login.isoformat() if u.last_login else None}
+                 "last_login": u.last_login.isoformat() if u.last_login else None,
+                 "sso_identities": [{"issuer": i.issuer, "subject": i.subject} for i in u.identities]}
                 for u in services.list_users(session)]
     if as_json:
         out.print_json(json.dumps(rows))
@@ -222,6 +223,48 @@ def user_enable(login: str):
     with _session() as session:
         services.set_active(session, services.get_user(session, login), True)
     out.print(f"user {services.normalize_login(login)}: enabled", highlight=False, markup=False)
+
+
+#: ``--issuer`` of the commands on single sign-on identities.
+ISSUER = typer.Option(None, "--issuer", help="The identity provider's issuer (the ID token's iss); default: "
+                      "PORTAIL_OIDC_ISSUER.")
+
+
+def _issuer(given: str | None) -> str:
+    """``--issuer``, or the configured provider's: an identity is always some issuer's."""
+    issuer = given or Settings().oidc_issuer  # checked by _session
+    if not issuer:
+        raise bad_request("No identity provider is configured (PORTAIL_OIDC_ISSUER): give --issuer")
+    return issuer
+
+
+def _identities_said(user) -> str:
+    listed = ", ".join(f"{i.subject} at {i.issuer}" for i in user.identities) or "none"
+    return f"user {user.login}: single sign-on identities: {listed}"
+
+
+@user_app.command("sso-link")
+def user_sso_link(login: str, subject: str = typer.Argument(..., help="The provider's subject (the ID token's "
+                                                              "sub; a refused sign-in's audit event names it)."),
+                  issuer: Optional[str] = ISSUER):
+    """Bind a single sign-on identity to a user: its sign-ins are theirs (a local account, one
+    an administrator made, or an identity of a new provider)."""
+    with _session() as session:
+        user = services.get_user(session, login)
+        services.link_identity(session, user, _issuer(issuer), subject)
+        said = _identities_said(user)
+    out.print(said, highlight=False, markup=False, soft_wrap=True)
+
+
+@user_app.command("sso-unlink")
+def user_sso_unlink(login: str, subject: str = typer.Argument(..., help="The provider's subject (sub)."),
+                    issuer: Optional[str] = ISSUER):
+    """Unbind a single sign-on identity from a user: its next sign-in no longer reaches them."""
+    with _session() as session:
+        user = services.get_user(session, login)
+        services.unlink_identity(session, user, _issuer(issuer), subject)
+        said = _identities_said(user)
+    out.print(said, highlight=False, markup=False, soft_wrap=True)
 
 
 # -- groups ---------------------------------------------------------------------------------

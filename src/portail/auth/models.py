@@ -64,6 +64,27 @@ class User(Base):
     groups: Mapped[list["Group"]] = relationship(secondary=membership, back_populates="members", order_by="Group.name")
     api_keys: Mapped[list["ApiKey"]] = relationship(back_populates="user", cascade="all, delete-orphan",
                                                     passive_deletes=True, order_by="ApiKey.created_at")
+    identities: Mapped[list["SsoIdentity"]] = relationship(back_populates="user", cascade="all, delete-orphan",
+                                                           passive_deletes=True,
+                                                           order_by="(SsoIdentity.issuer, SsoIdentity.subject)")
+
+
+class SsoIdentity(Base):
+    """A single sign-on identity bound to a user: the provider's (issuer, ``sub``), which the
+    provider guarantees unique and never reassigned, where a login claim (``preferred_username``)
+    is often the provider user's own choice (migration 0015). A sign-in is the account its
+    identity is bound to (``oidc.provision``); one user may hold several (an issuer changed)."""
+
+    __tablename__ = "auth_sso_identity"
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_auth_sso_identity"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("auth_user.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(1000))  # as configured, without a trailing slash
+    subject: Mapped[str] = mapped_column(String(255))  # the ID token's ``sub`` (at most 255 ASCII characters)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(back_populates="identities")
 
 
 class Group(Base):

@@ -4,7 +4,8 @@
 in the catalogue (``LoginFlow``, single use, 10 minutes; any server process can finish it) and
 returns the authorization URL. ``finish`` spends that flow, exchanges the code (client secret +
 verifier), verifies the ID token against the IdP's JWKS (signature, issuer, audience, expiry,
-nonce) and signs the user in: created at first sign-in (``Settings.oidc_default_role``, no
+nonce) and signs the user in: the account the provider identity (issuer, ``sub``) is bound to
+(``SsoIdentity``), created and bound at first sign-in (``Settings.oidc_default_role``, no
 password), groups mapped from the ``Settings.oidc_groups_claim`` claim.
 
 Group mapping: with ``oidc_group_map`` (IdP group → Portail group), the mapped Portail groups
@@ -136,20 +137,30 @@ def finish(session: Session, config: OidcConfig, metadata: dict[str, Any], *, st
 
 def provision(session: Session, config: OidcConfig, claims: dict[str, Any], *, ip: str | None = None,
               at: datetime | None = None) -> User:
-    """The Portail user of these claims, created at first sign-in, groups synchronised."""
+    """The Portail user of these claims, created at first sign-in, groups synchronised.
+
+    The account is the one the provider's identity (issuer, ``sub``) is bound to, never the one
+    whose login equals the login claim: ``preferred_username`` is often its user's own choice,
+    and one who named themselves ``admin`` signed in as the administrator. The claim only names
+    the account an unbound identity gets (``_account_of``). Every refusal writes nothing but its
+    audit event, which the callback commits."""
     at = at or datetime.now(UTC)
-    login = services.normalize_login(str(claims.get(config.login_claim) or claims["sub"]))
-    user = session.scalar(select(User).where(User.login == login).options(selectinload(User.groups)))
+    issuer, subject = services.identity_key(config.issuer, str(claims["sub"]))
+    claimed = services.normalize_login(str(claims.get(config.login_claim) or subject))
+    user, bind = _account_of(session, issuer, subject, claimed, ip=ip, at=at)
+    if user is not None and not user.is_active:
+        record(session, "login.failure", target=f"user:{user.login}", detail={"reason": "disabled", "via": "oidc"},
+               ip=ip, at=at)
+        raise AuthError("This account is disabled")
     if user is None:
-        user = services.create_user(session, login, role=config.default_role, display_name=claims.get("name"),
+        user = services.create_user(session, claimed, role=config.default_role, display_name=claims.get("name"),
                                     # the provider's word, kept only when it has an address's shape: a
                                     # malformed claim must not stop its user from signing in
                                     email=claims.get("email") if services.plausible_email(claims.get("email")) else None,
                                     actor="sso", ip=ip)
-    if not user.is_active:
-        record(session, "login.failure", target=f"user:{login}", detail={"reason": "disabled", "via": "oidc"}, ip=ip,
-               at=at)
-        raise AuthError("This account is disabled")
+    if bind:
+        services.link_identity(session, user, issuer, subject, actor="sso", ip=ip)
+    login = user.login
     idp_groups = claims.get(config.groups_claim) or []
     idp_groups = [idp_groups] if isinstance(idp_groups, str) else [str(g) for g in idp_groups]
     # The groups this sign-in may put the user in or take them out of: with a map, its groups,
@@ -180,3 +191,30 @@ def provision(session: Session, config: OidcConfig, claims: dict[str, Any], *, i
            detail={"via": "oidc", "groups": sorted(wanted)}, ip=ip, at=at)
     session.flush()
     return user
+
+
+def _account_of(session: Session, issuer: str, subject: str, claimed: str, *, ip: str | None,
+                at: datetime) -> tuple[User | None, bool]:
+    """``(account, bind)``: the account the identity is bound to; else, for an unbound identity,
+    none (``claimed`` is free: the account to create and bind) or the account of that login when
+    it awaits its identity (``services.awaits_identity``: made by single sign-on before
+    identities were kept). Any other account of that login is refused, never signed into and
+    never renamed around: a local account (a password), one bound to another identity, one an
+    administrator made. Brokers such as Keycloak do the same (an existing account is linked only
+    once its owner proves it); a free login picked instead (``alice2``) would make a second
+    account its user does not know of, outside the groups and grants given to the first."""
+    user = services.identity_holder(session, issuer, subject)
+    if user is not None:
+        return user, False
+    user = session.scalar(select(User).where(User.login == claimed).options(selectinload(User.groups))) \
+        if services.LOGIN.match(claimed) else None  # no account holds another (create_user says why)
+    if user is None:
+        return None, True
+    if services.awaits_identity(session, user):
+        return user, True
+    held = ("an account with a password" if user.password_hash is not None
+            else "an account bound to another identity" if user.identities else "an account no sign-in may bind")
+    record(session, "login.failure", target=f"user:{claimed}", ip=ip, at=at,
+           detail={"reason": f"login held by {held}", "via": "oidc", "issuer": issuer, "subject": subject})
+    raise refused(f"Your single sign-on identity is linked to no account here, and the login {claimed!r} belongs "
+                  "to another account: ask an administrator to link your identity to your account")

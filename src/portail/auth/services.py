@@ -27,8 +27,8 @@ from portail.auth import oauth2, passwords, ratelimit, sessions
 from portail.auth.audit import record
 from portail.auth.keys import now
 from portail.auth.errors import AuthError, bad_request, conflict, forbidden, unknown
-from portail.auth.models import (PRINCIPAL_KINDS, ROLES, VISIBILITIES, ApiKey, DatasetGrant, DatasetSecurity, Group,
-                                 User, membership)
+from portail.auth.models import (PRINCIPAL_KINDS, ROLES, VISIBILITIES, ApiKey, AuditEvent, DatasetGrant,
+                                 DatasetSecurity, Group, SsoIdentity, User, membership)
 from portail.auth.permissions import DEFAULT_RULESET, DatasetRef, may_hold_manage_scope, owner_login, sees_whole
 from portail.auth.principal import Principal, principal_for_user
 from portail.catalog.models import Dataset
@@ -107,7 +107,8 @@ def get_user(session: Session, login: str) -> User:
 
 def list_users(session: Session) -> list[User]:
     """Every user by login, sorted here (code points), not by PostgreSQL's collation: as on SQLite."""
-    return sorted(session.scalars(select(User).options(selectinload(User.groups))), key=lambda u: u.login)
+    return sorted(session.scalars(select(User).options(selectinload(User.groups), selectinload(User.identities))),
+                  key=lambda u: u.login)
 
 
 def set_password(session: Session, user: User, password: str, *, actor: str | None = None,
@@ -147,7 +148,9 @@ def delete_user(session: Session, user: User, *, actor: str | None = None, ip: s
     here), and its ownership of datasets; returns the slugs of the datasets it owned, which have
     no owner now. Ownership names a login (``Dataset.owner``, so that it can be given before
     the account exists): kept, it went to the next account made under that login, which read
-    the restricted datasets of the one deleted whole (hunt of 7 December)."""
+    the restricted datasets of the one deleted whole (hunt of 7 December). Its single sign-on
+    identities go with it (a foreign key's cascade), named in the audit event: a later account
+    of the same login is bound to none of them."""
     session.execute(delete(DatasetGrant).where(DatasetGrant.principal_kind == "user",
                                                DatasetGrant.principal_id == user.id))
     owned = [d for d in session.scalars(select(Dataset).where(Dataset.owner.is_not(None))) if owner_login(d.owner) == user.login]
@@ -156,7 +159,9 @@ def delete_user(session: Session, user: User, *, actor: str | None = None, ip: s
         dataset.owner = None
     ratelimit.drop_quotas(session, "user", [user.login], actor=actor, ip=ip)
     ratelimit.drop_quotas(session, "apikey", [k.id for k in keyring.list_keys(session, user)], actor=actor, ip=ip)
-    record(session, "user.delete", actor=actor, target=f"user:{user.login}", ip=ip)
+    identities = [{"issuer": i.issuer, "subject": i.subject} for i in user.identities]
+    record(session, "user.delete", actor=actor, target=f"user:{user.login}", ip=ip,
+           detail={"sso_identities": identities} if identities else None)
     session.delete(user)
     return sorted(d.slug for d in owned)
 
@@ -178,6 +183,82 @@ def owner_changed(session: Session, dataset: Dataset, new_owner: str | None, *, 
     detail = {"from": dataset.owner, "to": new_owner, **({"why": why} if why else {})}
     record(session, "dataset.owner", actor=actor, target=f"dataset:{dataset.slug}", detail=detail, ip=ip)
     return True
+
+
+# -- single sign-on identities -------------------------------------------------------------
+def identity_key(issuer: str, subject: str) -> tuple[str, str]:
+    """``(issuer, subject)`` as stored: the issuer without its trailing slash (as ``OidcConfig``
+    keeps it, so that a link typed with one still matches), both stripped and non-empty."""
+    issuer, subject = (issuer or "").strip().rstrip("/"), (subject or "").strip()
+    if not issuer or not subject:
+        raise bad_request("A single sign-on identity needs an issuer and a subject (the ID token's iss and sub)")
+    _check_text(issuer, "issuer", SsoIdentity.issuer)
+    _check_text(subject, "subject", SsoIdentity.subject)
+    return issuer, subject
+
+
+def identity_holder(session: Session, issuer: str, subject: str) -> User | None:
+    """The user the identity (``issuer``, ``subject``) is bound to, if any."""
+    return session.scalar(select(User).join(SsoIdentity, SsoIdentity.user_id == User.id)
+                          .where(SsoIdentity.issuer == issuer, SsoIdentity.subject == subject)
+                          .options(selectinload(User.groups)))
+
+
+def link_identity(session: Session, user: User, issuer: str, subject: str, *, actor: str | None = None,
+                  ip: str | None = None) -> bool:
+    """Bind the single sign-on identity (``issuer``, ``subject``) to ``user``: its sign-ins are
+    theirs from now on. False when already theirs; refused when another user holds it (unbind it
+    there first: moving it silently would hand one account's sign-ins to another)."""
+    issuer, subject = identity_key(issuer, subject)
+    holder = identity_holder(session, issuer, subject)
+    if holder is not None:
+        if holder.id == user.id:
+            return False
+        raise conflict(f"This identity is already linked to the user {holder.login!r}; unlink it there first")
+    user.identities.append(SsoIdentity(issuer=issuer, subject=subject, created_at=now()))
+    session.flush()
+    record(session, "user.sso_link", actor=actor, target=f"user:{user.login}",
+           detail={"issuer": issuer, "subject": subject}, ip=ip)
+    return True
+
+
+def unlink_identity(session: Session, user: User, issuer: str, subject: str, *, actor: str | None = None,
+                    ip: str | None = None) -> None:
+    """Unbind an identity from ``user``: its next sign-in is an unknown identity's
+    (``oidc.provision``), and what it signed in stops as a new password stops it (browsers'
+    sessions, applications' tokens): unbinding an identity taken over must cut it off. Refused
+    (404) when ``user`` does not hold it."""
+    issuer, subject = identity_key(issuer, subject)
+    found = next((i for i in user.identities if (i.issuer, i.subject) == (issuer, subject)), None)
+    if found is None:
+        raise unknown(f"The user {user.login!r} holds no such single sign-on identity")
+    user.identities.remove(found)
+    oauth2.revoke_user_tokens(session, user)
+    ended = sessions.end_sessions(session, user)
+    session.flush()
+    record(session, "user.sso_unlink", actor=actor, target=f"user:{user.login}",
+           detail={"issuer": issuer, "subject": subject, "sessions_ended": ended}, ip=ip)
+
+
+def awaits_identity(session: Session, user: User) -> bool:
+    """Whether ``user`` is a single sign-on account of a release that kept no identity (before
+    migration 0015), which its next sign-in may bind: no password, and since the account was
+    made, no identity bound or unbound (an unbound one stays unbound: an administrator's
+    choice), and single sign-on made it (``sso``, a login no account may take) or signed into
+    it (without a password, nothing else does). Not an account made for API keys only, which
+    a provider user naming themselves so would take (an administrator binds those)."""
+    if user.password_hash is not None:
+        return False
+    target = f"user:{user.login}"
+    last = session.execute(select(AuditEvent.id, AuditEvent.action, AuditEvent.actor)
+                           .where(AuditEvent.target == target,
+                                  AuditEvent.action.in_(("user.create", "user.sso_link", "user.sso_unlink")))
+                           .order_by(AuditEvent.id.desc()).limit(1)).first()
+    if last is None or last.action != "user.create":
+        return False
+    return last.actor == "sso" or session.scalar(
+        select(AuditEvent.id).where(AuditEvent.target == target, AuditEvent.action == "login.success",
+                                    AuditEvent.id > last.id).limit(1)) is not None
 
 
 # -- sign-in --------------------------------------------------------------------------------

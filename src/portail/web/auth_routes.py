@@ -220,9 +220,15 @@ def auth_router(portal: Portal) -> APIRouter:
             if error or not code:
                 raise oidc.refused(f"The identity provider refused the sign-in ({error or 'no code'})")
             metadata = oidc.discover(config)
+            refusal: AuthError | None = None
             with transaction(request.app.state.instance.catalog) as db:
-                user, flow = oidc.finish(db, config, metadata, state=state, code=code, ip=client_ip(request))
-                target = flow.next_url
+                try:
+                    user, flow = oidc.finish(db, config, metadata, state=state, code=code, ip=client_ip(request))
+                    target = flow.next_url
+                except AuthError as refused:  # committed all the same: the flow spent, the refusal audited
+                    refusal = refused
+            if refusal is not None:
+                raise refusal
         except AuthError as failure:
             return page(request, "login.html", failure.status, next=root + "/", error=failure.message)
         return signed_in(request, user, "oidc", target)
