@@ -37,6 +37,7 @@ from portail.ingest.detect import open_source
 from portail.ingest.errors import IngestError
 from portail.ingest.load import BuildResult, IngestReport, Progress, build_version
 from portail.ingest.types import ReadOptions
+from portail.store.duckdb_store import private_root
 from portail.schema import Field, FieldType, fields_from_json
 from portail.store import DuckDBStore, open_store
 
@@ -581,7 +582,7 @@ def attach(instance: Instance, ref: str, path: Path, *, title: str | None = None
     name = Path(name or path.name).name
     attachment_id = services.normalize_attachment_id(name)
     target_dir = instance.settings.home / "attachments"
-    target_dir.mkdir(parents=True, exist_ok=True)
+    private_root(target_dir)  # a restricted dataset's notices: the version files' rule
     with instance.session() as session:
         dataset = services.get_dataset(session, ref)
         target = target_dir / f"{dataset.uid}-{attachment_id}"

@@ -153,7 +153,7 @@ class DuckDBStore:
     def __init__(self, root: Path, *, memory_limit: str = "1GB", threads: int = 0, tmp_dir: Path | None = None,
                  query_memory_limit: str | None = None, fulltext_resolve: int = fulltext.RESOLVE):
         self.root = Path(root).absolute()  # what the catalogue's locations are relative to
-        _private_root(self.root)
+        private_root(self.root)
         self.memory_limit = memory_limit
         self.query_memory_limit = query_memory_limit
         self.threads = threads
@@ -837,12 +837,13 @@ def _private_folder(directory: Path) -> None:
         directory.chmod(0o700)
 
 
-def _private_root(root: Path) -> None:
-    """Make the store's folder its owner's (0700 when made): the version files, their indexes
-    and the uploads kept beside them hold every dataset's records, a restricted dataset's and its
-    hidden columns included, and were readable by every account of the machine (a 0755 folder
-    of 0644 files). An existing folder loses the others' access only: a group an operator gave
-    it (a backup account's) keeps its own; one another account owns (a read-only mount on an API
+def private_root(root: Path) -> None:
+    """Make a folder of the home's data its owner's (0700 when made): the store's (the version
+    files, their indexes and the uploads kept beside them hold every dataset's records, a
+    restricted dataset's and its hidden columns included) and the attachments' (a restricted
+    dataset's notices) were readable by every account of the machine (a 0755 folder of 0644
+    files). An existing folder loses the others' access only: a group an operator gave it (a
+    backup account's) keeps its own; one another account owns (a read-only mount on an API
     node) is left as it is."""
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     found = root.stat()
