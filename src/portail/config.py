@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import SettingsError as UndecodedSetting
 
 
 class Portal(BaseModel):
@@ -78,6 +79,11 @@ class Settings(BaseSettings):
     refdata_mirror: str | None = Field(default=None, description="Base URL of a mirror laid out like the reference folder "
                                        "(referentiels/…, geo/…, excel/…) that `portail refdata install` downloads from; "
                                        "unset: the official URLs.")
+    fetch_allow: list[str] = Field(default_factory=list, description="Networks (`10.20.0.0/16`, or one address) "
+                                   "and host names (`lac.intranet`) that a URL source may be fetched from besides public "
+                                   "addresses, e.g. `[\"10.20.0.0/16\"]`: every other loopback, private, link-local or "
+                                   "reserved address is refused, so that a management token cannot make the server read "
+                                   "internal services (SSRF). Checked at each connection, redirects included.")
     ingest_memory_limit: str = Field(default="512MB", description="DuckDB memory limit while building a version; it spills beyond.")
     ingest_threads: int = Field(default=0, description="DuckDB threads while building a version (0: all cores).")
     query_memory_limit: str = Field(default="1GB", description="DuckDB memory limit of each serving process's reader "
@@ -138,6 +144,12 @@ class Settings(BaseSettings):
                                   "processes); unset: in-process counters.")
     redis_prefix: str = Field(default="portail:rl:", description="Prefix of the Redis keys of the quota counters.")
 
+    @field_validator("fetch_allow")
+    @classmethod
+    def _fetch_allow(cls, entries: list[str]) -> list[str]:
+        """Each entry a network or a host name, said at start rather than never matching."""
+        return [_network_or_host(entry) for entry in entries]
+
     @model_validator(mode="after")
     def _base_url_where_served(self) -> "Settings":
         """Unset, the public URL is where ``portail serve`` answers, so that a link a command
@@ -191,6 +203,23 @@ def local_url(host: str, port: int) -> str:
     return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
 
 
+def _network_or_host(entry: str) -> str:
+    """``entry`` of ``fetch_allow`` written one way: a network (``10.20.0.0/16``; an address is
+    its own /32 or /128) or a host name in lower case; anything else is refused."""
+    import ipaddress
+    import re
+
+    entry = entry.strip()
+    try:
+        return str(ipaddress.ip_network(entry, strict=False))
+    except ValueError:
+        pass
+    if not re.fullmatch(r"(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?",
+                        entry, re.IGNORECASE):
+        raise ValueError(f"{entry!r} is neither a network (10.20.0.0/16) nor a host name (lac.intranet)")
+    return entry.lower().rstrip(".")
+
+
 class SettingsError(ValueError):
     """A setting that cannot be used, said in one line naming its variable (``PORTAIL_PORT: …``)."""
 
@@ -209,6 +238,8 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         raise SettingsError("; ".join(_describe(problem, toml) for problem in error.errors())) from None
+    except UndecodedSetting as error:  # a list or table in a variable that is no JSON (PORTAIL_FETCH_ALLOW=10.0.0.0/8)
+        raise SettingsError(_undecoded(error)) from None
 
 
 def toml_path() -> Path:
@@ -224,6 +255,16 @@ def toml_keys() -> dict[str, object]:
         return tomllib.loads(toml_path().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+def _undecoded(error: UndecodedSetting) -> str:
+    """pydantic-settings' refusal of a variable that is no JSON, in one line naming the variable
+    (its message is the only place that names the field)."""
+    import re
+
+    found = re.search(r'field "(\w+)"', str(error))
+    name = f"PORTAIL_{found.group(1).upper()}" if found else "a PORTAIL_* variable"
+    return f"{name}: not JSON (a list is written '[\"a\", \"b\"]', a table '{{\"a\": \"b\"}}')"
 
 
 def _unknown(key: str) -> str:

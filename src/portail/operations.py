@@ -13,17 +13,14 @@ import os
 import secrets
 import shlex
 import shutil
-import tempfile
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import duckdb
-import httpx
 import sqlalchemy.exc
 from sqlglot import exp
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,9 +34,10 @@ from portail.ingest.detect import open_source
 from portail.ingest.errors import IngestError
 from portail.ingest.load import BuildResult, IngestReport, Progress, build_version
 from portail.ingest.types import ReadOptions
-from portail.store.duckdb_store import private_root
 from portail.schema import Field, FieldType, fields_from_json
+from portail.sources.fetching import allowance, download
 from portail.store import DuckDBStore, open_store
+from portail.store.duckdb_store import private_root
 
 
 @dataclass
@@ -632,29 +630,15 @@ def _copy(source: Path, partial: Path, target: Path) -> None:
 
 
 def is_url(text: str) -> bool:
-    return urlparse(text).scheme in ("http", "https")
+    """Whether ``text`` names an http(s) URL, a malformed one too (``http://[::1``): ``fetch``
+    then says what is wrong with it (``urlparse`` raised here, a traceback on the command line)."""
+    scheme, colon, _ = text.partition(":")
+    return bool(colon) and scheme.lower() in ("http", "https")
 
 
 def fetch(instance: Instance, url: str) -> Path:
-    """Download a URL to the uploads folder, streamed and size-capped."""
-    limit = instance.settings.max_upload_bytes
-    instance.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-    name = Path(urlparse(url).path).name or "download"
-    fd, tmp = tempfile.mkstemp(prefix="fetch-", suffix="-" + name, dir=instance.settings.uploads_dir)
-    size = 0
-    try:
-        with open(fd, "wb") as out, httpx.stream("GET", url, follow_redirects=True, timeout=60) as response:
-            if response.status_code >= 400:
-                raise IngestError(f"download failed with HTTP {response.status_code}", source=url)
-            for chunk in response.iter_bytes(1 << 20):
-                size += len(chunk)
-                if size > limit:
-                    raise IngestError(f"the download is larger than the {limit:,} bytes allowed", source=url)
-                out.write(chunk)
-    except httpx.HTTPError as error:
-        Path(tmp).unlink(missing_ok=True)
-        raise IngestError(f"download failed: {error}", source=url) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
+    """Download a URL to the uploads folder, streamed and size-capped, from public addresses and
+    the networks and hosts ``fetch_allow`` lists (``sources.fetching``: no internal service is
+    read for whoever holds a management token)."""
+    settings = instance.settings
+    return download(url, settings.uploads_dir, settings.max_upload_bytes, allowance(settings.fetch_allow))

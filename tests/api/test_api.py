@@ -305,11 +305,16 @@ def test_upload_size_limit(tmp_path):
     assert not list((tmp_path / "h" / "uploads").iterdir())  # nothing left behind
 
 
-def test_create_from_url(client, refdata, tmp_path):
-    """A real download over loopback HTTP, streamed to the uploads folder and loaded."""
+def test_create_from_url(refdata, tmp_path):
+    """A real download over loopback HTTP (allowed: ``fetch_allow``), streamed to the uploads
+    folder and loaded."""
     import functools
     import http.server
     import threading
+
+    from tests.conftest import make_instance, operator_client
+
+    client = operator_client(make_instance(tmp_path / "home", fetch_allow=["127.0.0.1"]))
 
     served = tmp_path / "served"
     served.mkdir()

@@ -15,6 +15,7 @@ from portail.catalog import services
 from portail.cli import app
 from portail.ingest.errors import IngestError
 from portail.refdata import SOURCES, install
+from tests.conftest import make_instance
 from tests.live import free_port
 
 
@@ -23,6 +24,14 @@ class QuietHandler(SimpleHTTPRequestHandler):
 
     def log_message(self, *args) -> None:
         QuietHandler.requests.append(self.path)
+
+
+@pytest.fixture
+def instance(tmp_path):
+    """An instance that may fetch from the loopback mirror (``fetch_allow``)."""
+    inst = make_instance(tmp_path / "home", fetch_allow=["127.0.0.1"])
+    yield inst
+    inst.store.close()
 
 
 @pytest.fixture
@@ -52,7 +61,7 @@ def test_download_records_origin_checksum_and_size(instance, refdata, mirror):
 
 
 def test_cli_only_and_mirror_setting(tmp_path, mirror):
-    env = {"PORTAIL_HOME": str(tmp_path / "home"), "PORTAIL_REFDATA_MIRROR": mirror}
+    env = {"PORTAIL_HOME": str(tmp_path / "home"), "PORTAIL_REFDATA_MIRROR": mirror, "PORTAIL_FETCH_ALLOW": '["127.0.0.1"]'}
     result = CliRunner().invoke(app, ["refdata", "install", "--only", "epci"], env=env)
     assert result.exit_code == 0, result.output
     assert "ref-src-epci-membres: 34,871 records" in result.output and "ref-epci: 1,255 records" in result.output

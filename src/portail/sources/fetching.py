@@ -1,0 +1,241 @@
+"""Fetching a URL source, from public addresses only unless the instance allows more.
+
+A load from a URL (the management API's ``source_url`` and ``data/url``, ``portail dataset
+ingest <url>``, a reload, ``portail refdata install``) makes the server send a GET and read
+the answer back as a dataset. Whoever holds a management token (or stole one) could make it
+read its own loopback services (Redis, a database's HTTP port), the cloud metadata address
+169.254.169.254 or intranet hosts (SSRF). So a download connects only to public addresses,
+and to the networks and host names ``Settings.fetch_allow`` lists (a data lake on the
+intranet).
+
+The check is made where each connection is opened, not on the URL before the request: every
+connection (the first and each redirect's) resolves its host once, keeps the addresses
+allowed and connects to one of those very addresses. A check on a resolution of its own is
+passed by a name that answers a public address to it and 127.0.0.1 to the connection (DNS
+rebinding); a check of the first URL only, by a redirect.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpcore
+import httpx
+
+from portail.ingest.errors import IngestError
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: IPv6 ranges whose last 32 bits are an IPv4 address that a packet to them reaches: NAT64's
+#: well-known prefix and the deprecated IPv4-compatible addresses (``::127.0.0.1``).
+_CARRYING_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+#: The setting a refusal names, for the operator to allow an intranet source.
+SETTING = "PORTAIL_FETCH_ALLOW"
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """What may be fetched from besides public addresses (``Settings.fetch_allow``)."""
+
+    networks: tuple[Network, ...] = ()
+    names: frozenset[str] = frozenset()
+
+    def admits(self, host: str, address: Address) -> bool:
+        """Whether a connection to ``host`` may go to ``address``. A host named here may be at
+        any address: an intranet name is answered for by the institution's own DNS."""
+        if _bare_name(host) in self.names:
+            return True
+        carried = _carried_ipv4(address)
+        return any(each in network for network in self.networks for each in (address, carried) if each is not None)
+
+
+def allowance(entries: Iterable[str]) -> Allowance:
+    """The ``Allowance`` of ``Settings.fetch_allow``'s entries: networks (``10.20.0.0/16``, or
+    one address), else host names (the setting checked them)."""
+    networks: list[Network] = []
+    names: set[str] = set()
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            names.add(_bare_name(entry))
+    return Allowance(tuple(networks), frozenset(names))
+
+
+def _bare_name(host: str) -> str:
+    return host.strip().lower().rstrip(".")
+
+
+def _carried_ipv4(address: Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for: mapped (``::ffff:127.0.0.1``, which a dual-stack
+    socket reaches as 127.0.0.1), 6to4 (``2002:7f00:1::``), NAT64 or IPv4-compatible. Python
+    3.11 calls the last three global whatever they carry."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped or address.sixtofour:
+        return address.ipv4_mapped or address.sixtofour
+    if any(address in network for network in _CARRYING_IPV4):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def public(address: Address) -> bool:
+    """Whether ``address`` is on the public internet: ``is_global`` (false for loopback,
+    private, link-local, shared CGNAT, reserved and unspecified addresses), multicast excluded
+    (global to Python 3.11), an IPv6 address carrying an IPv4 one judged by the IPv4 one."""
+    carried = _carried_ipv4(address)
+    if carried is not None:
+        return public(carried)
+    return address.is_global and not address.is_multicast
+
+
+class AddressRefused(Exception):
+    """A connection the instance's rules refuse. Raised inside httpx's connection pool, which
+    lets through unchanged the exceptions that are not httpcore's own."""
+
+    def __init__(self, host: str, address: Address):
+        self.host = host
+        self.address = address
+        super().__init__(self.reason())
+
+    def reason(self) -> str:
+        named = self.host if not _is_address(self.host) else None
+        what = f"{named} is {self.address}, which is" if named else f"{self.address} is"
+        return f"{what} not a public address; allow it with {SETTING}='[\"{self.host}\"]' (or its network)"
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def resolve(host: str, port: int) -> list[Address]:
+    """The addresses of ``host``, in the resolver's order (an address is its own); a name that
+    does not resolve is httpcore's ``ConnectError``, which httpx reports as its own."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as error:
+        raise httpcore.ConnectError(f"cannot resolve {host} ({getattr(error, 'strerror', None) or error})") from None
+    return list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in found))
+
+
+class CheckedBackend(httpcore.NetworkBackend):
+    """httpcore's socket backend, connecting only to the addresses an ``Allowance`` admits.
+
+    httpcore opens every connection through its pool's network backend, ``connect_tcp(host,
+    port)``, then starts TLS on the stream it returns with the URL's host as
+    ``server_hostname``, and httpx writes the Host header from the URL. So this backend
+    resolves the host itself, checks the addresses and hands the address it checked to the
+    plain socket backend, while certificate checks, SNI and virtual hosts still see the name.
+    Redirects come through it too: httpx follows each with a new request on the same pool.
+    Network backends are httpcore's public extension point (httpcore 1.0); rewriting URLs to
+    addresses instead breaks TLS and Host, and resolving apart before the request loses to DNS
+    rebinding.
+    """
+
+    def __init__(self, allowed: Allowance):
+        self.allowed = allowed
+        self._sockets = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None) -> httpcore.NetworkStream:
+        *others, last = self._admitted(host, port)
+        for address in others:  # the next address when one does not answer, as ``socket.create_connection``
+            try:
+                return self._sockets.connect_tcp(str(address), port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout):
+                continue
+        return self._sockets.connect_tcp(str(last), port, timeout, local_address, socket_options)
+
+    def _admitted(self, host: str, port: int) -> list[Address]:
+        """The addresses of ``host`` that may be connected to; none is an ``AddressRefused``.
+        Those refused are skipped rather than the host: the connection never goes to them."""
+        found = resolve(host, port)
+        admitted = [address for address in found if public(address) or self.allowed.admits(host, address)]
+        if not admitted:
+            raise AddressRefused(host, found[0])
+        return admitted
+
+    def sleep(self, seconds: float) -> None:
+        self._sockets.sleep(seconds)
+
+
+class CheckedTransport(httpx.HTTPTransport):
+    """httpx's own transport (its request and response mapping, its errors) over a connection
+    pool whose backend is ``CheckedBackend``. httpx 0.28 takes no ``network_backend`` yet
+    (encode/httpx#3749 adds it), so the pool it built is replaced by one that does: the one
+    private name used (``_pool``), to drop for that argument when it comes."""
+
+    def __init__(self, allowed: Allowance):
+        context: ssl.SSLContext = httpx.create_ssl_context()  # SSL_CERT_FILE honoured, as before
+        super().__init__(verify=context)
+        self._pool = httpcore.ConnectionPool(ssl_context=context, network_backend=CheckedBackend(allowed))
+
+
+def checked_client(allowed: Allowance, hops: list[httpx.Request]) -> httpx.Client:
+    """A client connecting only where ``allowed`` says, following redirects, noting each request
+    it sends in ``hops``. Given a transport, httpx ignores ``HTTP(S)_PROXY``: a proxy would open the
+    connections, out of this check's reach."""
+    return httpx.Client(transport=CheckedTransport(allowed), follow_redirects=True, timeout=60,
+                        event_hooks={"request": [hops.append]})
+
+
+def without_credentials(url: str) -> str:
+    """``url`` without its ``user:password@``: what messages and logs may show of it."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def download(url: str, folder: Path, limit: int, allowed: Allowance) -> Path:
+    """``url`` downloaded into a new file of ``folder``, streamed and size-capped, from the
+    addresses ``allowed`` admits. Every failure (refused, unreachable, an HTTP error status,
+    too large) is an ``IngestError`` naming the URL without its credentials, and leaves no file."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:  # shown without the URL: its credentials could not be told apart
+        raise IngestError(f"not a valid URL ({error})") from None
+    shown = without_credentials(url)
+    if parts.scheme not in ("http", "https"):
+        raise IngestError("only http and https URLs can be fetched", source=shown)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = Path(parts.path).name or "download"
+    fd, tmp = tempfile.mkstemp(prefix="fetch-", suffix="-" + name, dir=folder)
+    hops: list[httpx.Request] = []
+    size = 0
+    try:
+        with open(fd, "wb") as out, checked_client(allowed, hops) as client, client.stream("GET", url) as response:
+            if response.status_code >= 400:
+                raise IngestError(f"download failed with HTTP {response.status_code}", source=shown)
+            for chunk in response.iter_bytes(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise IngestError(f"the download is larger than the {limit:,} bytes allowed", source=shown)
+                out.write(chunk)
+    except AddressRefused as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise IngestError(f"download refused{_redirected(hops)}: {error}", source=shown) from None
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise IngestError(f"download failed{_redirected(hops)}: {error}", source=shown) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def _redirected(hops: list[httpx.Request]) -> str:
+    """Where a redirect led, when it did, to say which URL was refused or failed."""
+    return f" (redirected to {without_credentials(str(hops[-1].url))})" if len(hops) > 1 else ""
