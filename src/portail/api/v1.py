@@ -738,8 +738,12 @@ def v1_router(portal: str = "public") -> APIRouter:
         elif written in FORMATS and FORMATS[written].needs == GEO_TYPES:  # features, drawn from their writer's field
             select, geometry_only = _geometry_kept(fields, visible, geometry_field(visible))
         dist = _dist_expression(request, visible)
+        # v1 records are written by their own writer, features or not: as v1's search writes its
+        # GeoJSON page, a record without a geometry is a feature whose geometry is null (the
+        # export writer's GeoJSON refuses a dataset without a geo field: the two answered apart).
         fmt, columns, batches, options = export_batches(
-            instance(request), ds, written, select=_with_dist(select, dist if v1_records else None),
+            instance(request), ds, "json" if v1_records else written,
+            select=_with_dist(select, dist if v1_records else None),
             order_by=_order_by(sort, visible, dist, request),
             options=options,
             refine=_prefixed(request, "refine."), exclude=_prefixed(request, "exclude."), where=where, text=text,
@@ -752,6 +756,7 @@ def v1_router(portal: str = "public") -> APIRouter:
         if padded:
             return ClosingStreamingResponse(_streamed_padding(chunks, callback), media_type="application/javascript",
                                      headers={"X-Content-Type-Options": "nosniff"})
+        fmt = FORMATS[written]
         return ClosingStreamingResponse(chunks, media_type=fmt.media_type,
                                  headers={"Content-Disposition": f'attachment; filename="{ds.slug}.{fmt.extension}"'})
 

@@ -30,7 +30,8 @@ the version's index answers); anything else becomes one ODSQL ``where``, words a
 ``search(*, …)`` (v1's full text, not a bare string's exact words) and phrases as Portail's
 ``phrase(*, …)``, their words whole and in a row in one value, as in plain full text (a phrase
 beside a field query, or under ``NOT``, was a search of its words anywhere); ``ville:"…"`` on a
-text field is ``phrase(ville, …)``, Lucene's field phrase.
+text field is ``phrase(ville, …)``, Lucene's field phrase, and ``acheteur:sdis`` on a JSON field
+a phrase of its text too (the words plain full text finds in it; a comparison has no meaning there).
 A ``name:value`` whose name is not one of the caller's fields is a word like any other (``http://…``
 stays a search), so a field hidden from the caller reads exactly as one that does not exist.
 Values are written as ODSQL literals (strings escaped, numbers and dates parsed), names in
@@ -199,7 +200,8 @@ def _field_query(f: Field, op: str, value: str) -> str:
                     ">=": f"{name} >= {start}", ">": "false", "<": f"{name} < {start}", "<=": f"{name} is not null"}[op]
         within = f"({name} >= {start} and {name} < {end})"
         return {":": within, "==": within, "=": within, ">=": f"{name} >= {start}", ">": f"{name} >= {end}", "<": f"{name} < {start}", "<=": f"{name} < {end}"}[op]
-    if op == ":" and f.type == FieldType.TEXT and value.startswith('"'):  # a phrase, as in full text
+    # a phrase, as in full text; on a JSON value, its text's words, as the full text finds them
+    if op == ":" and (f.type == FieldType.JSON or (f.type == FieldType.TEXT and value.startswith('"'))):
         return f"phrase({name}, {quote_string(_unquoted(value))})"
     if op == ":" and f.type == FieldType.TEXT:  # words of the field, case and accents aside (``==`` is exact)
         return f"{name} like {quote_string(_unquoted(value))}"

@@ -537,9 +537,13 @@ class _Compiler:
             for item in clause.items:
                 if isinstance(item, ast.SelectStar):
                     if aggregated:
-                        if keys:
+                        # A select of * alone (the default) lists the groups; beside other items
+                        # it would select fields out of group_by, which Opendatasoft refuses.
+                        if keys and len(clause.items) == 1:
                             continue
-                        raise self.error("* cannot be selected together with aggregates.")
+                        raise self.error("* cannot be selected together with aggregates or beside group_by items: a "
+                                         "selected field must be in group_by; select the group_by items and "
+                                         "aggregates instead.")
                     outputs.extend(self._field_output(f) for f in self.visible)
                 elif _is_directive(item, "include") or _is_directive(item, "exclude"):
                     outputs = self._directive(item, outputs, aggregated, excluded)
@@ -611,7 +615,7 @@ class _Compiler:
                     t = aliases[expr.name].typed if isinstance(expr, ast.Field) and expr.name in aliases else self.value(expr)
                     if t.constant:  # no effect on the order (ORDER BY 2 would mean a column position, 'x' is refused)
                         continue
-                    sqls, is_aggregate, kind = [t.sql.copy()], t.aggregate, t.kind
+                    sqls, is_aggregate, kind = [_sort_value(t, descending)], t.aggregate, t.kind
                 if kind in GEO:
                     raise self.error("Geo values cannot be sorted; sort by distance() instead.")
                 if is_aggregate and not aggregated:
@@ -643,6 +647,18 @@ def _values_join(f: Field, alias: str) -> exp.Join:
     unnest = exp.Unnest(expressions=[values], alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True),
                                                                    columns=[exp.to_identifier(_VALUE, quoted=True)]))
     return exp.Join(this=unnest, side="LEFT", on=exp.true())
+
+
+def _sort_value(t: Typed, descending: bool) -> exp.Expression:
+    """What a record sorts by. A multivalued text field holds a list of values: it sorts by its
+    smallest value ascending and its largest descending, as the search engine behind
+    Opendatasoft sorts a field holding several values (Elasticsearch's default sort modes), a
+    record holding none last; not by the text joining them (``"a, c"`` came before ``"a,b"``,
+    and an empty one first)."""
+    values = kinds.field_values(t)
+    if values is None:
+        return t.sql.copy()
+    return kinds.call("list_max" if descending else "list_min", values)
 
 
 def _as_text(t: Typed) -> exp.Expression:

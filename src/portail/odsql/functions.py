@@ -1041,6 +1041,9 @@ _ROW_BITS = 48
 def _aggregate(name: str, kind: Kind | None = None) -> Builder:
     def builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
         (a,) = args
+        values = kinds.field_values(a) if name in ("min", "max") else None
+        if values is not None:  # a multivalued field's smallest (largest) value, as order_by sorts it
+            return Typed(exp.func(name, call(f"list_{name}", values)), Kind.TEXT)
         if name == "sum" and a.kind is Kind.INT:  # a HUGEINT sum that could overflow is summed as doubles
             bits = a.bits + _ROW_BITS
             if kinds.int_type(bits) is None:

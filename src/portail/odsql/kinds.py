@@ -157,6 +157,15 @@ def multivalued_values(f: Field, sql: exp.Expression) -> exp.Expression | None:
     return call("list_distinct", call("list_filter", items, filled))
 
 
+def field_values(t: Typed) -> exp.Expression | None:
+    """The values of ``t`` when it reads a multivalued text field (``multivalued_values``), to
+    sort by or aggregate one of them rather than the text joining them; None for any other
+    expression (a group key over such a field is one value: its field has no annotation)."""
+    if t.field is None or t.kind is not Kind.TEXT:
+        return None
+    return multivalued_values(t.field, t.sql.copy())
+
+
 def string(value: str) -> exp.Literal:
     if "\x00" in value:
         raise LiteralError("a string holds a NUL character")

@@ -231,15 +231,49 @@ def _describe(token: Token) -> str:
     return f'"{token}"'
 
 
+#: Text right before a range's missing bound, by the token found there instead: ``*`` after the
+#: range's opening bracket or between its bounds, a bracket or the end after ``..``/``to``,
+#: ``..`` after the opening bracket (``in [`` or ``: [``; ``range(f, [*, 10])`` is no range).
+_BEFORE_BOUND = {
+    "*": re.compile(r"(?:(?:\bin|:)\s*[\[\]]|\.\.|\bto)\s*$", re.IGNORECASE),
+    "]": re.compile(r"(?:\.\.|\bto)\s*$", re.IGNORECASE),
+    "..": re.compile(r"(?:\bin|:)\s*[\[\]]\s*$", re.IGNORECASE),
+}
+_BEFORE_BOUND["["] = _BEFORE_BOUND["$END"] = _BEFORE_BOUND["]"]
+#: Text right after ``not`` written after its operand: ``f not in (…)``, ``f not like "…"``.
+_NOT_OPERATOR = re.compile(r"not\s+(in|like)\b", re.IGNORECASE)
+
+#: Opendatasoft documents a range's bounds as two literals (``f in [1..10]``, ``d in
+#: [date'2017'..date'2018']``) and no open bound; a comparison says the same thing.
+_OPEN_BOUND = ("A range's bounds are two values, as in f in [1..10]: Opendatasoft's ranges have no open bound "
+               "(* or a missing value); write f >= 1 or f <= 10 instead.")
+
+
+def _hint(token: Token, text: str) -> str:
+    """What a syntax error most likely means, for two habits from other languages that ODSQL
+    does not take: an open range bound (Lucene's ``[1 TO *]``, which v1's ``q`` takes) and
+    SQL's ``f not in (…)`` (ODSQL writes the negation before the condition). Empty otherwise."""
+    start = len(text) if token.type == "$END" else token.start_pos or 0
+    before = _BEFORE_BOUND.get("$END" if token.type == "$END" else str(token))
+    if before is not None and before.search(text[:start]):
+        return " " + _OPEN_BOUND
+    operator = _NOT_OPERATOR.match(text, start) if token.type == "NOT" else None
+    if operator is not None:
+        word = operator.group(1).lower()
+        return (f" ODSQL writes the negation before the condition: not f {word} … (Opendatasoft documents no "
+                f"f not {word} …).")
+    return ""
+
+
 def _syntax_error(error: UnexpectedInput, text: str, clause: str) -> ODSQLError:
     position = getattr(error, "pos_in_stream", None)
     if isinstance(error, UnexpectedCharacters):
         detail = f'Unexpected character "{text[error.pos_in_stream]}" at position {error.pos_in_stream + 1}.'
     elif isinstance(error, UnexpectedEOF) or (isinstance(error, UnexpectedToken) and error.token.type == "$END"):
-        detail = "Unexpected end of query."
+        detail = "Unexpected end of query." + (_hint(error.token, text) if isinstance(error, UnexpectedToken) else "")
     elif isinstance(error, UnexpectedToken):
         start = error.token.start_pos if error.token.start_pos is not None else position or 0
-        detail = f"Unexpected {_describe(error.token)} at position {start + 1}."
+        detail = f"Unexpected {_describe(error.token)} at position {start + 1}." + _hint(error.token, text)
     else:  # pragma: no cover - every Lark syntax error is one of the above
         detail = "Syntax error."
     return ODSQLError(detail, clause)
