@@ -181,14 +181,18 @@ def test_dgcl_epcicom_xlsx_keeps_codes_as_text_and_drops_the_trailing_empty_row(
 
 def test_legacy_xls_skips_title_rows_and_footnotes(refdata):
     raw = read_spreadsheet(refdata / "excel/insee_fe_dod_struct_pop.xls", ReadOptions())
-    assert raw.labels[:4] == ["Année", "", "de 0 à 19 ans", "dont 0 à 14 ans"]
-    assert raw.names[:3] == ["annee", "field_2", "de_0_a_19_ans"]
-    assert raw.names[8] == "de_0_a_19_ans_2"  # the same label under the percentage group
-    assert "header on row 4 (3 row(s) above it skipped)" in raw.notes
+    # a two-row header: each age band under its group label (a count, then a percentage)
+    assert raw.labels[:4] == ["Année", "", "Population au 1er janvier de 0 à 19 ans",
+                              "Population au 1er janvier dont 0 à 14 ans"]
+    assert raw.names[:3] == ["annee", "field_2", "population_au_1er_janvier_de_0_a_19_ans"]
+    assert raw.names[8] == "repartition_par_tranche_d_ages_en_de_0_a_19_ans"
+    assert ("header on rows 3 and 4, each label under a group label prefixed with it (2 row(s) above it skipped)"
+            in raw.notes)
     assert "3 footnote row(s) below the table dropped" in raw.notes
     con = stage(raw)
     assert count(con) == 31  # 1991..2020, 2014 twice (without and with Mayotte)
-    assert con.execute("SELECT annee, de_0_a_19_ans, de_0_a_19_ans_2 FROM staged LIMIT 1").fetchone() == (
+    assert con.execute("SELECT annee, population_au_1er_janvier_de_0_a_19_ans, "
+                       "repartition_par_tranche_d_ages_en_de_0_a_19_ans FROM staged LIMIT 1").fetchone() == (
         "1991", "16162383", "27.7")
     assert con.execute("SELECT list(field_2 ORDER BY field_2) FILTER (field_2 IS NOT NULL) FROM staged").fetchone()[0] == [
         "(p)", "(p)", "(p)", "hors Mayotte", "inclus Mayotte"]

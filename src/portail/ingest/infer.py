@@ -3,7 +3,10 @@
 One aggregate query counts, for every text column, how many values look like each type.
 A column gets a type only when *every* non-empty value fits it, apart from well-known
 "no value" markers (``N/A``, ``nd``, ``s``…), which become nulls (counted in a field note, not
-as rejected values: they say the value is missing, nothing failed to read).
+as rejected values: they say the value is missing, nothing failed to read). A spreadsheet's
+error values (``#DIV/0!``, ``#N/A``…, ``ERROR_VALUES``) do not decide a type either, but a
+formula failed there: in a typed column they are rejected values, shown in the report with
+their line, as in a CSV written from the sheet.
 Anything else stays text: a load never fails because row 10,001 disagrees with row 1.
 
 French rules: values with a leading zero followed by a digit (``01001``, ``06``, NAF ``01.11``,
@@ -37,7 +40,10 @@ from portail.schema import DUCKDB_TYPES, GEO_TYPES, FieldType
 from portail.store.engine import ensure_spatial
 
 NULL_TOKENS = ("na", "n/a", "n.a.", "nan", "null", "none", "nd", "n.d.", "n/d", "nc", "n.c.", "-", "--", "?", "s",
-               "x", "secret", "#n/a", "#value!", "#div/0!", "#ref!")
+               "x", "secret")
+#: What Excel and LibreOffice show in a cell whose formula failed (lower case).
+ERROR_VALUES = ("#null!", "#div/0!", "#value!", "#ref!", "#name?", "#num!", "#n/a", "#getting_data", "#spill!",
+                "#calc!", "#field!", "#blocked!", "#connect!", "#busy!", "#unknown!", "#ext!", "#error!")
 CODE_WORDS = frozenset({"code", "codes", "cod", "insee", "siren", "siret", "nic", "cp", "postal", "codepostal", "zip",
                         "dep", "dept", "departement", "codgeo", "geo", "com", "depcom", "epci", "iris", "naf", "ape",
                         "cog", "uai", "finess", "rna", "cedex", "tel", "telephone", "phone", "ean", "isbn", "iban",
@@ -64,6 +70,7 @@ _RE_POINT = r"[+-]?[0-9]{1,3}\.[0-9]+\s*,\s*[+-]?[0-9]{1,3}\.[0-9]+"
 _RE_GEOJSON = r'\s*\{.*"type"\s*:\s*"(Point|MultiPoint|LineString|MultiLineString|Polygon|MultiPolygon|GeometryCollection)".*\}\s*'
 
 _IS_BOOL = f"lower({_T}) IN ('true', 'false', 'vrai', 'faux', 'oui', 'non')"
+_IS_ERROR = f"lower({_T}) IN ({', '.join(repr(e) for e in ERROR_VALUES)})"
 
 #: Each value falls in the first class it fits; a column's histogram of classes decides its type.
 #: One CASE per value, so a text value costs a few failed anchored matches and nothing more.
@@ -72,6 +79,7 @@ _RE_DATE_CHARS = "[0-9]{1,4}[-/][0-9]{1,2}[-/][0-9]{1,4}([ T].*)?"
 CLASSIFY = (
     f"CASE WHEN {_T} IS NULL THEN 'null' "
     f"WHEN length({_T}) <= 8 AND NOT ({_NOT_TOKEN}) THEN 'token' "
+    f"WHEN starts_with({_T}, '#') AND {_IS_ERROR} THEN 'error' "
     f"WHEN regexp_full_match({_T}, '{_RE_NUMERIC_CHARS}') THEN CASE "
     f"  WHEN regexp_full_match({_T}, '{_RE_LEAD0}') THEN 'lead0' "
     f"  WHEN regexp_full_match({_T}, '{_RE_INT}') THEN 'int' "
@@ -93,8 +101,8 @@ CLASSIFY = (
     f"WHEN regexp_full_match({_T}, '{_RE_GEOJSON}', 's') THEN 'geojson' "
     f"ELSE 'text' END"
 )
-CLASSES = ("null", "token", "lead0", "int", "dot", "comma", "grouped", "bool", "iso_date", "dmy_mdy", "dmy", "mdy",
-           "iso_dt", "dmy_dt", "point", "geojson", "text")
+CLASSES = ("null", "token", "error", "lead0", "int", "dot", "comma", "grouped", "bool", "iso_date", "dmy_mdy", "dmy",
+           "mdy", "iso_dt", "dmy_dt", "point", "geojson", "text")
 
 _DMY_DT = f"try_strptime({_T}, ['%d/%m/%Y %H:%M:%S', '%d/%m/%Y %H:%M'])"
 _NUMERIC_TEXT = f"replace(regexp_replace({_T}, '[ \u00a0\u202f]', '', 'g'), ',', '.')"
@@ -213,7 +221,7 @@ def _as_code(name: str, c: dict[str, int], nonnull: int) -> Inferred | None:
     others): whatever their form, a SIREN printed in groups (``552 100 554``), a postcode
     ``75 001`` or a NAF code ``56.10`` read as doubles lost their spaces and trailing zeros, and
     codes are not summed. Integers keep their own note, which ``_note_short_codes`` completes."""
-    valid = nonnull - c["token"]
+    valid = nonnull - c["token"] - c["error"]
     if not looks_like_code(name) or sum(c[k] for k in ("int", "dot", "comma", "grouped")) != valid:
         return None
     return Inferred(FieldType.TEXT, nonnull=nonnull, notes=[CODE_NOTE if c["int"] == valid else CODE_NUMBERS_NOTE])
@@ -222,7 +230,7 @@ def _as_code(name: str, c: dict[str, int], nonnull: int) -> Inferred | None:
 def _decide(name: str, h: dict[str, int]) -> Inferred:
     c = {key: h.get(key, 0) for key in CLASSES}
     nonnull = sum(v for k, v in c.items() if k != "null")
-    valid = nonnull - c["token"]
+    valid = nonnull - c["token"] - c["error"]  # an error value is rejected in a typed column (load._field_reports)
     typed = dict(nonnull=nonnull, tokens=c["token"])
 
     def only(*classes: str) -> bool:
@@ -351,7 +359,7 @@ def _verify(con: duckdb.DuckDBPyConnection, source: exp.Expression, decided: dic
     which keeps the pass close to the cost of scanning the column."""
     def verdict(column: str) -> str:
         sql = (f"CASE WHEN {_T} IS NULL THEN 'null' WHEN NOT {_misfit(decided[column])} THEN 'fit' "
-               f"WHEN NOT {_NOT_TOKEN} THEN 'token' ELSE 'misfit' END")
+               f"WHEN NOT {_NOT_TOKEN} THEN 'token' WHEN {_IS_ERROR} THEN 'error' ELSE 'misfit' END")
         return f"histogram({_per_column(sql.replace(_T, _I), column, timezone)})"
 
     row = _per_pass(con, source, list(decided), verdict)
@@ -359,7 +367,7 @@ def _verify(con: duckdb.DuckDBPyConnection, source: exp.Expression, decided: dic
     for (column, inferred), histogram in zip(decided.items(), row):
         counts = dict(histogram or {})
         inferred.tokens = counts.get("token", 0)
-        inferred.nonnull = inferred.tokens + counts.get("fit", 0) + counts.get("misfit", 0)
+        inferred.nonnull = sum(counts.get(k, 0) for k in ("token", "error", "fit", "misfit"))
         held[column] = counts.get("misfit", 0) == 0 and counts.get("fit", 0) > 0
     return held
 

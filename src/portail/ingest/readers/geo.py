@@ -12,7 +12,8 @@ what GDAL leaves to the caller:
   is refused too (longitudes/latitudes under a Lambert-93 ``.prj`` or ``crs`` member).
 * **Text encoding of DBF files.** A ``.cpg`` is read in ESRI's spellings too (``ANSI 1252``,
   ``65001``, which GDAL does not know) and used when its encoding decodes every byte of the
-  records; without one (or with one that does not fit) GDAL would hand out the raw bytes, and a
+  records (ISO-8859-1 read as Windows-1252, as browsers do, so that ``€``, ``œ``, ``’`` are no
+  control characters); without one (or with one that does not fit) GDAL would hand out the raw bytes, and a
   Latin-1 "é" would break the load. The DBF records then decide: UTF-8 when every byte
   decodes, else Windows-1252 (Latin-1 when bytes undefined in 1252 occur).
 * **Types.** Geometries become ``geo_shape`` (GEO_SHAPE, heights kept), plus ``geo_point_2d``
@@ -26,6 +27,9 @@ what GDAL leaves to the caller:
   A GeoJSON property of integers whose name says it holds a code (``code_insee``, ``siret``) is
   text to infer too, as a JSON key's (``readers.json``): the loader keeps it as text, as written.
   A Shapefile's or GeoPackage's integer column is the producer's declared type and stays INT.
+  What GDAL cannot hand over exactly is read from the GeoJSON features themselves
+  (``_from_features``): number feature ids (GDAL makes them its own feature ids, where string
+  ids are a field ``id``) and integers of 19 digits or more (doubles beyond 64 bits for GDAL).
 * **Keys differing only by case** (``Nom`` and ``nom``, in one feature or two) refuse a GeoJSON
   file, naming the feature holding the second spelling, as a JSON file is refused: GDAL would
   load them as two fields, ``nom`` and ``nom_2``, that nobody can tell apart.
@@ -48,12 +52,14 @@ import base64
 import codecs
 import functools
 import json
+import mmap
 import re
 import struct
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +97,9 @@ class Column:
     declared: FieldType | None
     arrow_type: pa.DataType
     convert: Converter
+    #: GeoJSON only: the value read from the feature itself (``_geojson_features``), where GDAL
+    #: loses it (a number id, an integer beyond 64 bits); staged as text, ``convert`` unused.
+    from_feature: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,8 @@ def _read(path: Path, options: ReadOptions, source: str, cleanup: list[Path]) ->
     if scalars:
         notes.append(f"strings and numbers mixed, read as text: {', '.join(scalars)}")
     columns = [_text_column(f) if f.name in scalars or _code_integers(f, dataset) else _column(f) for f in fields]
+    if dataset.driver == "GeoJSON":
+        columns = _from_features(dataset.path, columns, notes)
     notes.append(f"{features} features" if features >= 0 else "feature count unknown")
     if geometry is not None and geometry.points:
         notes.append("every geometry is a point: geo_point_2d added")
@@ -267,10 +278,12 @@ def _dbf_encoding(shp: Path, notes: list[str]) -> str | None:
     cpg = _sibling(shp, ".cpg")
     said = cpg.read_text(errors="replace").strip() if cpg is not None else None
     codec = cpg_codec(said) if said else None
-    decoding = _decoding(dbf, [codec] if codec else [])
-    if codec is not None and codec in decoding:
+    readings = _readings(codec)
+    decoding = _decoding(dbf, readings)
+    reading = next((name for name in readings if name in decoding), None)
+    if reading is not None:
         notes.append(f"DBF encoding {said!r} (from .cpg)")
-        return codec
+        return reading
     encoding = next(name for name, candidate in _DETECTED.items() if candidate in decoding)
     why = ("no .cpg" if cpg is None else f"the .cpg's {said!r} is no known encoding" if codec is None
            else f"the .cpg's {said!r} does not decode its text")
@@ -282,6 +295,20 @@ def _dbf_encoding(shp: Path, notes: list[str]) -> str | None:
 _DETECTED = {"UTF-8": "utf-8", "CP1252": "cp1252", "ISO-8859-1": "latin-1"}
 _CPG_ISO = re.compile(r"(?:ISO)?[\s_-]*8859[\s_-]*(\d{1,2})", re.IGNORECASE)
 _CPG_NUMBER = re.compile(r"(?:ANSI|CP|OEM)?\s*(\d{3,5})", re.IGNORECASE)
+
+
+def _readings(codec: str | None) -> list[str]:
+    """The codecs to read a ``.cpg``'s declared ``codec`` with, the first that decodes every
+    byte winning: ISO-8859-1 as Windows-1252 first, as browsers read it (WHATWG), since
+    producers declare Latin-1 over Windows-1252 text and the bytes 0x80-0x9F, ``€``, ``œ``,
+    ``’`` there, would become control characters; Latin-1 itself where a byte Windows-1252
+    leaves undefined (0x81…) occurs."""
+    if codec is None:
+        return []
+    return ["cp1252", codec] if codec == _LATIN_1 else [codec]
+
+
+_LATIN_1 = codecs.lookup("latin-1").name
 
 
 def cpg_codec(text: str) -> str | None:
@@ -361,6 +388,74 @@ def _code_integers(f: pa.Field, dataset: Dataset) -> bool:
     as a JSON key's, so that the loader keeps it as text with a CSV column's note. Only GeoJSON: its
     numbers are JSON's, where a Shapefile's or GeoPackage's integer column is a type its producer chose."""
     return dataset.driver == "GeoJSON" and pa.types.is_integer(f.type) and looks_like_code(normalize_name(f.name))
+
+
+#: The features looked at for a feature-level ``id``: GDAL decides on the first feature holding one.
+ID_PEEK = 1000
+#: A member's value that is an integer of 19 digits or more (``: 12345678901234567890``): a pattern
+#: starting with a character, which the engine scans for fast; the key is then read backwards.
+_LONG_INTEGER = re.compile(rb':[ \t\r\n]*-?[0-9]{19,}(?![0-9.eE])')
+_KEY_BEFORE = re.compile(rb'"((?:[^"\\]|\\.)*)"[ \t\r\n]*$')
+
+
+def _from_features(path: Path, columns: list[Column], notes: list[str]) -> list[Column]:
+    """The GeoJSON columns, with those GDAL cannot give exactly read from the features
+    themselves, as text to infer:
+
+    * the features' ``id`` when they are numbers: GDAL makes them its feature ids (and alters
+      repeated ones) instead of a field, where it makes string ids a field ``id``; the same
+      field then holds them (unless a property is already called ``id``, as for string ids);
+    * properties holding integers of 19 digits or more, which GDAL reads as doubles beyond
+      64 bits (``12345678901234567891`` became ``12345678901234567000``): kept as written, and
+      so as text, as in a CSV file (``infer`` reads integers of up to 18 digits)."""
+    long = _long_integer_keys(path)
+    exact = [replace(c, declared=None, arrow_type=pa.string(), from_feature=_property(c.source))
+             if c.source in long and c.declared in (None, FieldType.INT, FieldType.DOUBLE) else c for c in columns]
+    if any(c.from_feature for c in exact):
+        notes.append("integers of 19 digits or more read as written: "
+                     + ", ".join(c.label for c in exact if c.from_feature))
+    if "id" not in {c.source for c in columns} and _has_feature_ids(path):
+        exact.insert(0, Column("id", "id", None, pa.string(), _cast(pa.string()), _feature_id))
+        notes.append("feature ids read as the field id")
+    return exact
+
+
+def _has_feature_ids(path: Path) -> bool:
+    """Does one of the first ``ID_PEEK`` features hold an ``id`` member?"""
+    return any(isinstance(feature, dict) and "id" in feature
+               for _, feature in islice(_geojson_features(path), ID_PEEK))
+
+
+def _long_integer_keys(path: Path) -> set[str]:
+    """The keys holding an integer of 19 digits or more anywhere in the file: one scan of its
+    bytes, with no decoding (most files hold none)."""
+    with open(path, "rb") as handle:
+        if not handle.seek(0, 2):
+            return set()
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            keys = (_KEY_BEFORE.search(data[max(0, match.start() - 1000):match.start()])
+                    for match in _LONG_INTEGER.finditer(data))
+            return {json.loads(b'"' + key.group(1) + b'"') for key in keys if key is not None}
+
+
+def _feature_id(feature: Any) -> Any:
+    return feature.get("id") if isinstance(feature, dict) else None
+
+
+def _property(key: str) -> Callable[[Any], Any]:
+    def value(feature: Any) -> Any:
+        properties = feature.get("properties") if isinstance(feature, dict) else None
+        return properties.get(key) if isinstance(properties, dict) else None
+
+    return value
+
+
+def _feature_values(column: Column, features: list[Any], rows: int) -> pa.Array:
+    """A column's values read from the features of a batch, as text as written: integers
+    exact, strings bare, objects and arrays as JSON."""
+    values = [column.from_feature(feature) for feature in features] + [None] * (rows - len(features))
+    return pa.array([None if v is None else v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                     for v in values], pa.string())
 
 
 def _text_column(f: pa.Field) -> Column:
@@ -594,6 +689,10 @@ def _batches(dataset: Dataset, columns: list[Column], geometry: Geometry | None,
         transformer = Transformer.from_crs(geometry.reproject_from, "EPSG:4326", always_xy=True)
     offset = 0
     failure: str | None = None  # GDAL's first failure, until the feature it concerns is found
+    # the file's own features, beside GDAL's, for the columns GDAL cannot give exactly
+    features = _geojson_features(dataset.path) if any(c.from_feature for c in columns) else None
+    if features is not None:
+        features = (feature for _, feature in features)
     with _opened(dataset, source) as (_, reader):
         while True:
             try:
@@ -607,7 +706,9 @@ def _batches(dataset: Dataset, columns: list[Column], geometry: Geometry | None,
             failure = failure or next(iter(failures), None)
             if failure is not None:
                 _check_failure(batch, geometry, offset, source, failure, dataset)
-            arrays = [c.convert(batch.column(c.source)) for c in columns]
+            read = list(islice(features, batch.num_rows)) if features is not None else []
+            arrays = [_feature_values(c, read, batch.num_rows) if c.from_feature else c.convert(batch.column(c.source))
+                      for c in columns]
             if geometry is not None:
                 arrays += _wkb(batch.column(geometry.source), geometry, transformer, offset, source)
             yield pa.RecordBatch.from_arrays(arrays, schema=schema)

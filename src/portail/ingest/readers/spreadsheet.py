@@ -17,6 +17,11 @@ Public files are laid out for print, not for machines, so the reader finds the t
   words (at least 70 % of its filled cells are text that does not read as a number). Title,
   subtitle and blank rows above it are skipped; a sheet with no such row uses its first row
   filling half as many cells (a header of years below a title).
+* **Two-row header**: a row of group labels spanning several columns (merged, or left blank
+  after the label) above a fuller row of labels, ``Population`` over ``2019 | 2020 | 2021``,
+  gives ``Population 2019``… (``population_2019``); a label over both rows stands alone. Both
+  rows must read as labels, and the second as no data row (``_is_group_row``), so that a title
+  above the header or a header with a blank label stays as it was.
 * **End**: when the last row with two or more values (or a single non-text value) is followed
   by a blank row and then only one-cell text rows, those rows are footnotes ("Source : Insee")
   and are dropped.
@@ -26,6 +31,10 @@ Codes keep their leading zeros: in an xlsx, a column whose numbers mostly show t
 format made of zeros (``00000``: ``1001`` displays ``01001``) has its integers padded to that
 width, on every row, and is declared text (``xlsx_formats``; calamine does not report number
 formats, so the xls, xlsb and ods formats are not read).
+
+Error cells (``#DIV/0!``, ``#N/A``: a formula failed), which calamine reads as empty, are staged
+as their error value in an xlsx (``xlsx_formats.error_cells``), so that the load's report counts
+them among the values that became null, with their row; xls, xlsb and ods cells give no such value.
 
 calamine holds the sheet's cells in compact native memory; rows are converted to Python only
 one at a time, and staged as Arrow batches of ``BATCH_ROWS`` rows.
@@ -47,7 +56,7 @@ import python_calamine as calamine
 from portail.ingest.errors import IngestError
 from portail.ingest.readers._common import (BATCH_ROWS, HEADER_SCAN_ROWS, batch_stager, detect_header, first_line,
                                             is_empty as _is_empty, lines_holding, make_table)
-from portail.ingest.readers.xlsx_formats import zero_padded_columns
+from portail.ingest.readers.xlsx_formats import error_cells, zero_padded_columns
 from portail.ingest.types import RawTable, ReadOptions, Stager
 from portail.schema import FieldType, unique_names
 
@@ -61,6 +70,7 @@ class Layout:
     header: int
     end: int  # rows from this index on are not data (footnotes)
     kinds: bytearray  # EMPTY / NOTE / TABLE for every row of the sheet
+    group: int | None = None  # the row of group labels above the header (``_find_group``)
     columns: list[int] = field(default_factory=list)  # positions of the kept columns
     footnotes: int = 0
 
@@ -70,16 +80,19 @@ def read_spreadsheet(path: Path, options: ReadOptions) -> RawTable:
     workbook = _open_workbook(path, source)
     sheet_name, sheet = _choose_sheet(workbook, options.sheet, source)
     layout = _find_table(sheet, options.header_row, source)
-    header = next(islice(sheet.iter_rows(), layout.header, None))
-    labels = [(cell_text(header[c]) if c < len(header) else None) or "" for c in layout.columns]
+    if options.header_row is None:
+        _find_group(sheet, layout)
+    labels = _labels(sheet, layout)
     notes = _describe(sheet_name, workbook.sheet_names, layout, sheet.width)
     padding = _padding(path, sheet_name, sheet, layout)
     converters = [_padder(padding[c]) if c in padding else cell_text for c in layout.columns]
     types = [FieldType.TEXT if c in padding else None for c in layout.columns]
+    errors = _errors(path, sheet_name, sheet)
 
     def stage_for(names: list[str]) -> Stager:
         schema = pa.schema([pa.field(name, pa.string()) for name in names])
-        return batch_stager(schema, lambda: _batches(sheet, layout, schema, converters), source)
+        return batch_stager(schema, lambda: _batches(_data_rows(sheet, layout, errors), layout, schema, converters),
+                            source)
 
     def locate_values(wanted: dict[str, str]) -> dict[str, int]:
         """Each wanted value's sheet row number (``_common.lines_holding``), its cells read
@@ -87,8 +100,7 @@ def read_spreadsheet(path: Path, options: ReadOptions) -> RawTable:
         positions = {names.index(name): value for name, value in wanted.items()}
 
         def records() -> Iterator[tuple[int, list[str | None]]]:
-            rows = islice(sheet.iter_rows(), layout.header + 1, layout.end)
-            for index, row in enumerate(rows, start=layout.header + 1):
+            for index, row in _data_rows(sheet, layout, errors):
                 cells: list[str | None] = [None] * len(layout.columns)
                 for p in positions:
                     column = layout.columns[p]
@@ -299,8 +311,11 @@ def _cut_footnotes(layout: Layout, wide: bool) -> None:
 
 def _describe(sheet_name: str, sheet_names: list[str], layout: Layout, width: int) -> list[str]:
     notes = [f"sheet {sheet_name!r}" + (f" (of {len(sheet_names)} sheets)" if len(sheet_names) > 1 else "")]
-    notes.append(f"header on row {layout.header + 1}"
-                 + (f" ({layout.header} row(s) above it skipped)" if layout.header else ""))
+    first = layout.header if layout.group is None else layout.group
+    notes.append(f"header on row {layout.header + 1}" if layout.group is None else
+                 f"header on rows {layout.group + 1} and {layout.header + 1}, each label under a group label "
+                 "prefixed with it")
+    notes[-1] += f" ({first} row(s) above it skipped)" if first else ""
     if layout.footnotes:
         notes.append(f"{layout.footnotes} footnote row(s) below the table dropped")
     empty_rows = layout.kinds[layout.header + 1:layout.end].count(EMPTY)
@@ -311,15 +326,134 @@ def _describe(sheet_name: str, sheet_names: list[str], layout: Layout, width: in
     return notes
 
 
+# --- two-row headers -----------------------------------------------------------------------
+
+#: Whole numbers a second header row may hold as labels: years (``Population`` over ``2019 | 2020``).
+YEARS = range(1000, 3000)
+
+
+def _merged_starts(sheet: calamine.CalamineSheet) -> set[tuple[int, int]]:
+    """(row, position in calamine's rows) of the first cell of each merge across columns (xlsx and
+    xls only: calamine reports none for ods)."""
+    offset = sheet.start[1] if sheet.start else 0
+    return {(first[0], first[1] - offset) for first, last in sheet.merged_cell_ranges or [] if last[1] > first[1]}
+
+
+def _find_group(sheet: calamine.CalamineSheet, layout: Layout) -> None:
+    """Where the detected header and the row next to it form a two-row header (``Population``
+    spanning ``2019 | 2020 | 2021``, merged or left blank), make the second row the header and
+    the first its ``group`` row. The detected row may be either: the group row fills fewer
+    cells than the fill rule asks, or the second row holds years (no words)."""
+    first = max(layout.header - 1, 0)
+    rows = list(islice(sheet.iter_rows(), first, layout.header + 2))
+    merged = _merged_starts(sheet)
+    for top in (layout.header - 1, layout.header):
+        at = top - first
+        if top < first or at + 1 >= len(rows):
+            continue
+        if _is_group_row(rows[at], rows[at + 1], {c for r, c in merged if r == top}):
+            layout.header, layout.group = top + 1, top
+            return
+
+
+def _is_group_row(top: list[Any], sub: list[Any], merged: set[int]) -> bool:
+    """Are ``top`` and ``sub`` a two-row header? Both must read as labels: ``top`` texts, ``sub``
+    texts or years, and fuller (a label of ``top`` over two rows counted in it). Each label of
+    ``top`` either has nothing below it (merged down two rows) or spans: blank cells after it,
+    labels below them all. And ``sub`` must be no data row under a header with a blank label
+    (``Adresse, , Ville`` over ``12 rue X, Bât B, Paris``): a span is a merge, or a label of
+    ``top`` has nothing below it, or ``sub`` repeats a label (the same years under two groups),
+    or ``sub`` holds only years under the spans. A single label in the first column is a title
+    above the header, not a group."""
+    width = max(len(top), len(sub))
+    above = [cell_text(top[c]) if c < len(top) else None for c in range(width)]
+    below = [cell_text(sub[c]) if c < len(sub) else None for c in range(width)]
+    labels = [c for c in range(width) if above[c]]
+    filled = [c for c in range(width) if below[c]]
+    alone = [c for c in labels if not below[c]]  # labels over two rows (merged down, or blank below)
+    if not labels or len(filled) + len(alone) <= len(labels) or not all(isinstance(top[c], str) for c in labels):
+        return False
+    if not all(_is_label(sub[c]) for c in filled) or (len(labels) == 1 and labels[0] <= min(filled)):
+        return False
+    spans = [_spanned(above, below, c) for c in labels if below[c]]
+    if not spans or any(len(span) < 2 for span in spans):  # a label over a single one reads as a data row's
+        return False
+    texts = [below[c] for c in filled]
+    return (any(span[0] in merged for span in spans) or bool(alone)
+            or len(set(texts)) < len(texts) or all(_is_year(sub[c]) for span in spans for c in span))
+
+
+def _spanned(above: list[str | None], below: list[str | None], start: int) -> list[int]:
+    """The columns a group label at ``start`` spans: it and the blank ones after it with a label below."""
+    end = start + 1
+    while end < len(above) and not above[end] and below[end]:
+        end += 1
+    return list(range(start, end))
+
+
+def _is_label(value: Any) -> bool:
+    return isinstance(value, str) or _is_year(value)
+
+
+def _is_year(value: Any) -> bool:
+    """Years are the numbers a header row holds as labels (``2019``, typed as a number or as text)."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value.isdigit() and int(value) in YEARS
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
+    return number and int(value) in YEARS
+
+
+def _labels(sheet: calamine.CalamineSheet, layout: Layout) -> list[str]:
+    """The kept columns' labels: the header's cells, each under a group label prefixed with it
+    (``Population 2019``: ``population_2019``); a group label with nothing below it stands alone."""
+    first = layout.header if layout.group is None else layout.group
+    rows = list(islice(sheet.iter_rows(), first, layout.header + 1))
+    header = rows[-1]
+    below = [(cell_text(header[c]) if c < len(header) else None) or "" for c in layout.columns]
+    if layout.group is None:
+        return below
+    top = rows[0]
+    labels, group = [], ""
+    for c, label in zip(layout.columns, below):
+        above = (cell_text(top[c]) if c < len(top) else None) or ""
+        if above:
+            group = above if label else ""
+        labels.append(f"{group} {label}".strip() if label else above)
+    return labels
+
+
 # --- staging -------------------------------------------------------------------------------
 
-def _batches(sheet: calamine.CalamineSheet, layout: Layout, schema: pa.Schema,
+def _errors(path: Path, sheet_name: str, sheet: calamine.CalamineSheet) -> dict[int, dict[int, str]]:
+    """The error values of the sheet's cells (``#DIV/0!``), by sheet row and position in calamine's
+    rows (xlsx only: ``xlsx_formats.error_cells``)."""
+    offset = sheet.start[1] if sheet.start else 0
+    by_row: dict[int, dict[int, str]] = {}
+    for (row, column), value in error_cells(path, sheet_name).items():
+        by_row.setdefault(row, {})[column - offset] = value
+    return by_row
+
+
+def _data_rows(sheet: calamine.CalamineSheet, layout: Layout,
+               errors: dict[int, dict[int, str]]) -> Iterator[tuple[int, list[Any]]]:
+    """(sheet row index, cells) of the rows below the header to the end of data, each error cell
+    holding its error value, which calamine reads as an empty string: staged as written, it
+    becomes null in a typed column as a value that failed, and the report names it and its row."""
+    rows = islice(sheet.iter_rows(), layout.header + 1, layout.end)
+    for index, row in enumerate(rows, start=layout.header + 1):
+        for position, value in errors.get(index, {}).items():
+            if 0 <= position < len(row):
+                row[position] = value
+        yield index, row
+
+
+def _batches(rows: Iterator[tuple[int, list[Any]]], layout: Layout, schema: pa.Schema,
              converters: list[Callable[[Any], str | None]]) -> Iterator[pa.RecordBatch]:
     """The kept cells as text, each column through its converter (``cell_text`` or a padder)."""
     columns: list[list[str | None]] = [[] for _ in layout.columns]
     kinds = layout.kinds
-    rows = islice(sheet.iter_rows(), layout.header + 1, layout.end)
-    for index, row in enumerate(rows, start=layout.header + 1):
+    for index, row in rows:
         if kinds[index] == EMPTY:
             continue
         width = len(row)

@@ -1,4 +1,4 @@
-"""Zero-padding number formats of an xlsx sheet, which calamine does not report.
+"""Zero-padding number formats and error cells of an xlsx sheet, which calamine does not report.
 
 French administrative spreadsheets often store codes as numbers shown through a format made of
 zeros: the INSEE code ``1001`` with the format ``00000`` displays ``01001`` ("Special > Zip
@@ -10,6 +10,10 @@ cell's style index (``s``) to a number format.
 Only the first ``SAMPLE_ROWS`` data rows are looked at, streamed and discarded as they are
 parsed, so the cost does not grow with the sheet. (Expat ≥ 2.4 bounds entity expansion, so a
 hostile DTD cannot blow up the parse.) Other formats (xls, xlsb, ods) give no widths.
+
+Error cells (``#DIV/0!``, ``#N/A``: a formula failed) are empty strings for calamine, so they
+became nulls that no report told of; ``error_cells`` finds them in the sheet's XML (``t="e"``),
+whole sheet, where a first scan of its bytes finds any (most sheets hold none).
 """
 
 from __future__ import annotations
@@ -48,6 +52,59 @@ def zero_padded_columns(path: Path, sheet_name: str, first_row: int) -> dict[int
                 return _column_widths(stream, widths, first_row)
     except (zipfile.BadZipFile, KeyError, ET.ParseError, OSError, ValueError, EOFError):
         return {}
+
+
+#: The cell type of an error value, as it appears in the sheet's XML.
+_ERROR_TYPE = b't="e"'
+
+
+def error_cells(path: Path, sheet_name: str) -> dict[tuple[int, int], str]:
+    """The error values of the sheet's cells (``#DIV/0!``), by 0-based (sheet row, sheet column);
+    empty when the file is not an xlsx/xlsm or its XML cannot be read."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "xl/workbook.xml" not in archive.namelist():
+                return {}
+            sheet = _sheet_path(archive, sheet_name)
+            if sheet is None or not _holds(archive, sheet, _ERROR_TYPE):
+                return {}
+            with archive.open(sheet) as stream:
+                return _errors(stream)
+    except (zipfile.BadZipFile, KeyError, ET.ParseError, OSError, ValueError, EOFError):
+        return {}
+
+
+def _holds(archive: zipfile.ZipFile, member: str, needle: bytes) -> bool:
+    """Does the member hold ``needle``? Read in chunks, decompressed but not parsed."""
+    tail = b""
+    with archive.open(member) as stream:
+        while chunk := stream.read(1 << 20):
+            if needle in tail + chunk[:len(needle)] or needle in chunk:
+                return True
+            tail = chunk[-len(needle):]
+    return False
+
+
+def _errors(stream) -> dict[tuple[int, int], str]:
+    found: dict[tuple[int, int], str] = {}
+    row, column = -1, -1
+    for event, element in ET.iterparse(stream, events=("start", "end")):
+        tag = _local(element.tag)
+        if event == "start":
+            if tag == "row":
+                row = int(element.get("r", row + 2)) - 1
+                column = -1
+            continue
+        if tag == "c":
+            column = _cell_column(element.get("r"), column)
+            if element.get("t") == "e":
+                value = next(((child.text or "").strip() for child in element if _local(child.tag) == "v"), "")
+                if value:
+                    found[row, column] = value
+            element.clear()
+        elif tag == "row":
+            element.clear()
+    return found
 
 
 def _local(tag: str) -> str:
