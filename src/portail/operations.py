@@ -521,7 +521,7 @@ def created_for_first_load(instance: Instance, slug: str, title: str, *, actor: 
     try:
         yield created
     except BaseException:
-        delete(instance, created.uid)
+        delete(instance, created.uid, actor=actor, ip=ip)  # audited as the caller's, as its creation
         if owner_uid is not None:
             with instance.session() as session:
                 services.restore_alias(session, slug, owner_uid)

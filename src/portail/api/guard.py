@@ -111,10 +111,7 @@ class Guard:
         state["csrf_token"] = csrf.expected_token(session_csrf, request.cookies.get(csrf.COOKIE_NAME))
 
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        # A multipart body is only checked with a session (the header then): reading it here would
-        # buffer an upload, and without ambient credentials it can do nothing an attacker's own
-        # client could not.
-        is_form = content_type == "application/x-www-form-urlencoded"
+        is_form = _is_form(content_type, scope["path"])
         # A cookie beside a query credential was not looked up (the credential named the
         # caller), but the page's route may still read it (sign-out): checked as a session.
         ambient = session_csrf is not None or (bool(cookie) and explicit and not unforgeable)
@@ -180,6 +177,19 @@ class Guard:
             await send(message)
 
         await self.app(scope, receive, _no_store(send_with_headers) if principal.is_authenticated else send_with_headers)
+
+
+def _is_form(content_type: str, path: str) -> bool:
+    """Whether a body is a form another site's page can post on its own, checked even without a
+    session: a URL-encoded one anywhere, a multipart one on a page. The pages' routes read their
+    fields from either (``Form``), so a forged ``enctype="multipart/form-data"`` sign-in form
+    signed the visitor in to the forger's account as the URL-encoded one did before the check
+    (review of 7 December); no page's own form is multipart, so its token must come in the header.
+    A multipart call to an API is only checked with a session (the header then): reading it here
+    would buffer an upload, and without ambient credentials it can do nothing an attacker's own
+    client could not."""
+    return content_type == "application/x-www-form-urlencoded" \
+        or (content_type == "multipart/form-data" and not is_api_call(path))
 
 
 def _unforgeable_credentials(request: Request, path: str, basic_auth: bool) -> bool:

@@ -75,6 +75,8 @@ _NUMERIC = (FieldType.INT, FieldType.DOUBLE)
 _TEMPORAL = (FieldType.DATE, FieldType.DATETIME)
 _DATE = re.compile(r"\d{4}(?:[-/]\d{1,2}(?:[-/]\d{1,2})?)?(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+#: Whole numbers ODSQL reads as integers lie within ±this (the engine's BIGINT).
+_INTEGERS = 2 ** 63
 #: A number as ODSQL's grammar writes one (no exponent, no bare point), kept as given: every digit.
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?", re.ASCII)
 #: ``name=number``, or ``weekday=MO``, ``weekday=MO(2)``, ``weekday=MO(-1)``.
@@ -142,12 +144,17 @@ def _number(raw: str) -> str:
     """A number of ``q`` (``_NUMBER``: ``1e2``, ``.5``, ``5.`` too) as ODSQL writes one: given
     as they were, ``1e2`` was read as a field name ("Unknown field: 1e2") and ``.5`` refused.
     One ODSQL reads (``_PLAIN_NUMBER``) stays as given, every digit kept (an integer past the
-    engine's range is the compiler's 400); past a float's range, a 400 naming ``q``."""
+    engine's range is the compiler's 400); past a float's range, a 400 naming ``q``. A whole
+    number with an exponent past an integer's range (``1e20``, ``1.5e20``) is written as a
+    decimal, which ODSQL reads as the float it was: as an integer it was refused ("integer out
+    of range"), a double field's value included (review)."""
     if _PLAIN_NUMBER.fullmatch(raw):
         return raw
     value = float(raw)
     if not math.isfinite(value):
         raise invalid_parameter(f"Invalid value for q API parameter: {raw} is not a finite number.")
+    if value.is_integer() and not -_INTEGERS <= value < _INTEGERS:
+        return f"{int(value)}.0"
     return odsql_number(value)
 
 

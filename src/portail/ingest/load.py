@@ -25,7 +25,8 @@ import duckdb
 from sqlglot import exp
 
 from portail.ingest.errors import IngestError, StorageFull, storage_full, written_path
-from portail.ingest.infer import Inferred, cast_expression, declared_cast, infer_types, override_cast, rejected_values
+from portail.ingest.infer import (Inferred, cast_expression, count_values, declared_cast, infer_types, override_cast,
+                                  rejected_values)
 from portail.ingest.types import RawTable
 from portail.schema import GEO_TYPES, Field, FieldType, fields_from_json, lonlat_columns
 from portail.store.duckdb_store import DuckDBStore, VersionInfo
@@ -219,6 +220,8 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         inferred = infer_types(con, STAGING, to_infer)
         left_out = unnamed_and_empty(raw, inferred, overrides)
         fields, selects = plan_fields(raw, inferred, overrides, timezone, left_out, staged_naive(con, raw))
+        count_values(con, STAGING, inferred, [f.name for f in fields if f.type != FieldType.TEXT
+                                              and f.name in inferred and inferred[f.name].sampled])
         casts = {s.alias: s.this for s in selects if s.alias in inferred}  # the file's text columns' casts
         query = exp.select(*selects).from_(exp.to_table(STAGING, quoted=True))
         steps: list[dict] = []
@@ -350,9 +353,9 @@ def _name_rejected(con, reports: list[FieldReport], casts: dict[str, exp.Express
     """Give each report with rejected values a few of them and, where the reader can find it,
     the line of the first: the guide's "a message naming file, line and field" for values
     that became null, which the publisher otherwise searched the file for."""
+    found = rejected_values(con, STAGING, {r.name: casts[r.name] for r in reports if r.rejected and r.name in casts})
     for r in reports:
-        if r.rejected and r.name in casts:
-            r.examples = rejected_values(con, STAGING, r.name, casts[r.name])
+        r.examples = found.get(r.name, [])
     wanted = {r.name: r.examples[0] for r in reports if r.examples}
     if wanted and raw.locate_values is not None:
         lines = raw.locate_values(wanted)
