@@ -35,8 +35,12 @@ Opendatasoft's QGIS plugin and api-client before v21 call, answer v2.1's flat bo
 renamed them ``datasets`` and ``records``).
 
 The 2019 beta's ``rows``/``start`` are read where ``limit``/``offset`` are not given
-(Opendatasoft's advanced widgets send ``rows``); its ``sort`` is not: the later v2.0's
-``order_by`` replaced it.
+(Opendatasoft's advanced widgets send ``rows``), and so are its ``search`` and ``sort``
+(``public.opendatasoft.com/api/v2/swagger.json``, whose v2.0 clients still send them:
+``search``, repeated, "a prefixed text search for each provided terms in all visible fields",
+each ANDed as ODSQL's ``suggest(*, …)``; ``sort``, "deprecated, use order_by", field names
+each "possibly prefixed with a minus" for descending, read where ``order_by`` is not given).
+Ignoring them answered every record in storage order, as if the client's filter had matched.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from portail import odsql
+from portail.odsql import ast
 from portail.api.catalog_search import catalog_facets, catalog_where
 from portail.api.deps import portal_url
 from portail.api.errors import ApiError, invalid_parameter
@@ -76,16 +81,25 @@ def _without(params: tuple[Param, ...], *names: str) -> tuple[Param, ...]:
 #: The 2019 beta's names of limit and offset, which Opendatasoft's advanced widgets still send.
 BETA_PAGE = (Param("rows", int, description="The 2019 beta's limit, read when limit is not given"),
              Param("start", int, description="The 2019 beta's offset, read when offset is not given"))
+#: The 2019 beta's full text, ANDed with where (``beta_where``).
+BETA_SEARCH = (Param("search", many=True, description="The 2019 beta's full text: words starting with each term, "
+                                                        "in any visible field (suggest(*, …)); ANDed with where"),)
+#: The 2019 beta's sort (``beta_order``).
+BETA_SORT = (Param("sort", many=True, description="The 2019 beta's sort, deprecated for order_by: field names, "
+                                                  "-name for descending; read when order_by is not given"),)
 #: v2.0's parameters: v2.1's tables (``api.explore``) less what v2.1 added.
-RECORDS = (*QUERY, *PAGE, *BETA_PAGE, *LANGUAGE)
+RECORDS = (*QUERY, *PAGE, *BETA_PAGE, *BETA_SEARCH, *BETA_SORT, *LANGUAGE)
 #: The aggregates routes page their groups as records do (v2.0's OpenAPI lists offset, and
 #: refine/exclude on the catalogue's too).
 AGGREGATES = (*QUERY, Param("limit", int, -1), Param("offset", int, 0), *LANGUAGE)
-CATALOG_DATASETS = (*_without(DATASETS, "include_links"), *BETA_PAGE)
+CATALOG_DATASETS = (*_without(DATASETS, "include_links"), *BETA_PAGE, *BETA_SEARCH, *BETA_SORT)
 CATALOG_AGGREGATES = AGGREGATES
 DATASET_LOOKUP = _without(DATASET, "include_links")
 #: v2.0's exports wrote CSV without a BOM (v2.1's changelog) and could not group (v2.1 added it).
-EXPORT_FILE = defaulting(_without(EXPORT, "group_by"), "with_bom", False)
+EXPORT_FILE = (*defaulting(_without(EXPORT, "group_by"), "with_bom", False), *BETA_SEARCH, *BETA_SORT)
+#: The facets took the beta's search too (its swagger's ``getRecordsFacets``, ``getDatasetsFacets``).
+FACETS_V20 = (*FACETS, *BETA_SEARCH)
+CATALOG_FACETS_V20 = (*CATALOG_FACETS, *BETA_SEARCH)
 
 # -- the OpenAPI description of the answers (the components are ``api.openapi``'s) ------------
 _LINKS = {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}
@@ -152,6 +166,24 @@ def paging(request: Request, limit: int | None, offset: int, rows: int | None, s
             start if start is not None and "offset" not in given else offset)
 
 
+def beta_where(where: list[str], search: list[str]) -> list[str]:
+    """``where`` and the 2019 beta's ``search`` values ANDed: each value's words must each start
+    a word of some visible field, as its swagger describes ("a prefixed text search for each
+    provided terms"), which ODSQL's ``suggest(*, …)`` is. An empty value says nothing."""
+    return [*where, *(f"suggest(*, {ast.quote_string(text)})" for text in search if text.strip())]
+
+
+def beta_order(order_by: str | None, sort: list[str]) -> str | None:
+    """``order_by``, or where it is not given the 2019 beta's ``sort`` as one: comma-separated
+    field names (repeated too), a leading ``-`` for descending. Names, not expressions: each is
+    quoted, so an unknown one is refused as such (400 ``ODSQLError``)."""
+    if order_by and order_by.strip():
+        return order_by
+    items = [item.strip() for text in sort for item in text.split(",") if item.strip()]
+    return ", ".join(f"{ast.quote_name(item[1:].strip())} desc" if item.startswith("-") else ast.quote_name(item)
+                     for item in items) or order_by
+
+
 def dataset_links(href: str, catalog: str) -> list[dict[str, str]]:
     """A dataset's links in v2.0 (the OpenAPI document's ``getDataset``: its records,
     attachments, catalog), each a route served here."""
@@ -177,12 +209,13 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
     @query_route(router, "/catalog/datasets/{dataset_id}/records", RECORDS, summary="Query a dataset's records (v2.0)",
                  responses=_answer("records"))
     def get_records(request: Request, principal: Principal, dataset_id: str, *, select, group_by, order_by, where,
-                    qv1, refine, exclude, limit, offset, rows, start, lang, timezone) -> Response:
+                    qv1, refine, exclude, limit, offset, rows, start, search, sort, lang, timezone) -> Response:
         """v2.1's records query with v2.0's ODSQL semantics, each record wrapped; a grouped
         query's rows flat, as v2.0's ``group_by_country`` example shows them."""
         limit, offset = paging(request, limit, offset, rows, start, group_by)
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
-        where, text = with_qv1(dataset, where, qv1)
+        where, text = with_qv1(dataset, beta_where(where, search), qv1)
+        order_by = beta_order(order_by, sort)
         page = query_records(instance(request), dataset, select=select, group_by=group_by, order_by=order_by,
                              where=where, text=text, refine=refine, exclude=exclude, limit=limit, offset=offset,
                              lang=lang, timezone=timezone, with_ids=True, principal=principal, v20=True,
@@ -220,13 +253,13 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
             raise _not_aggregating()
         return json_response({"aggregations": page.results})
 
-    @query_route(router, "/catalog/datasets/{dataset_id}/facets", FACETS, summary="Facet values with counts (v2.0)",
-                 responses=_answer("facets"))
+    @query_route(router, "/catalog/datasets/{dataset_id}/facets", FACETS_V20,
+                 summary="Facet values with counts (v2.0)", responses=_answer("facets"))
     def get_facets(request: Request, principal: Principal, dataset_id: str, *, facet, refine, exclude, where, qv1,
-                   timezone, lang) -> Response:
+                   search, timezone, lang) -> Response:
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         href = dataset_href(request, dataset.slug)
-        where, text = with_qv1(dataset, where, qv1)
+        where, text = with_qv1(dataset, beta_where(where, search), qv1)
         facets = dataset_facets(instance(request), dataset, facet=facet, refine=refine, exclude=exclude, where=where,
                                 text=text, timezone=timezone, principal=principal)
         return json_response({"links": [{"rel": "self", "href": f"{href}/facets"}, {"rel": "dataset", "href": href}],
@@ -245,15 +278,15 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
     @query_route(router, "/catalog/datasets", CATALOG_DATASETS, summary="Search the catalogue (v2.0)",
                  responses=_answer("datasets"))
     def list_datasets(request: Request, principal: Principal, *, select, where, qv1, group_by, order_by, refine,
-                      exclude, limit, offset, rows, start, lang, timezone, include_app_metas) -> dict:
+                      exclude, limit, offset, rows, start, search, sort, lang, timezone, include_app_metas) -> dict:
         """``limit=0`` counts the datasets (``total_count``), as scripts do. v2.0's ODSQL
         semantics, as on records: a group_by has no null group."""
         limit, offset = paging(request, limit, offset, rows, start, group_by)
         page = catalog_page(instance(request), portal, root(request), principal, include_links=False,
                             include_app_metas=include_app_metas, timezone=timezone, select=select,
-                            where=catalog_where(where, qv1),
-                            group_by=group_by, order_by=order_by, limit=limit, offset=offset, refine=refine,
-                            exclude=exclude, lang=lang, v20=True)
+                            where=catalog_where(beta_where(where, search), qv1),
+                            group_by=group_by, order_by=beta_order(order_by, sort), limit=limit, offset=offset,
+                            refine=refine, exclude=exclude, lang=lang, v20=True)
         links = offset_links(request.url, offset, limit, page.total_count, grouped=page.aggregated, previous=True)
         if page.aggregated:
             return {"links": links, "datasets": page.results}
@@ -290,16 +323,16 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
         return {"links": [{"rel": "self", "href": catalog}] + [{"rel": name, "href": f"{catalog}/{name}"}
                                                                for name in names]}
 
-    @query_route(router, "/catalog/facets", CATALOG_FACETS, summary="Facet values of the catalogue (v2.0)",
+    @query_route(router, "/catalog/facets", CATALOG_FACETS_V20, summary="Facet values of the catalogue (v2.0)",
                  responses=_answer("facets"))
     def catalog_facets_route(request: Request, principal: Principal, *, facet, refine, exclude, where, qv1,
-                             timezone) -> dict:
+                             search, timezone) -> dict:
         """Links ``self`` and ``source`` (the catalogue), as v2.0's facets documentation shows."""
         objects = [dataset_json(d, root(request)) for d in visible_datasets(instance(request), portal, principal)]
         catalog = f"{root(request)}/catalog"
         return {"links": [{"rel": "self", "href": f"{catalog}/facets"}, {"rel": "source", "href": catalog}],
                 "facets": catalog_facets(objects, facet=facet, refine=refine, exclude=exclude,
-                                         where=catalog_where(where, qv1), timezone=timezone)}
+                                         where=catalog_where(beta_where(where, search), qv1), timezone=timezone)}
 
     @query_route(router, "/catalog/datasets/{dataset_id}/attachments", summary="Files attached to a dataset (v2.0)",
                  responses=_answer("attachments"))
@@ -325,8 +358,8 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
                  summary="Export records (v2.0: CSV without BOM by default; xls answers the xlsx file; "
                          "GeoJSON datetimes as epoch milliseconds)",
                  description=EXPORT_NOTES)
-    def export(request: Request, principal: Principal, dataset_id: str, format: str,
-               **params: Any) -> StreamingResponse:
+    def export(request: Request, principal: Principal, dataset_id: str, format: str, *, search: list[str],
+               sort: list[str], where: list[str], order_by: str | None, **params: Any) -> StreamingResponse:
         """v2.1's export with v2.0's defaults. ``xls`` (v2.0's SpreadsheetML, which v2.1 replaced
         by XLSX) answers the XLSX file, named ``.xlsx``: the spreadsheets that opened v2.0's file
         open it, and pandas' ``read_excel`` reads it by its content; a 400 pointing at xlsx would
@@ -334,7 +367,8 @@ def explore_router(portal: str, prefix: str = V20_PREFIXES[0]) -> APIRouter:
         changelog: "datetimes in GeoJSON exports are now output as isoformat strings, they were
         previously output as integer timestamps")."""
         return export_answer(request, principal, portal, dataset_id, LEGACY_NAMES.get(format, format),
-                             group_by=None, epoch_datetimes=True, **params)
+                             group_by=None, epoch_datetimes=True, where=beta_where(where, search),
+                             order_by=beta_order(order_by, sort), **params)
 
     @query_route(router, "/catalog/query", DATASETS,
                  summary="Search the catalogue, flat as in v2.1 (the 2021 query route, Opendatasoft's QGIS plugin's)")

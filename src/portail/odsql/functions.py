@@ -1011,7 +1011,8 @@ def _count(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     (arg,) = args
     if isinstance(arg, ast.Star):
         if node.distinct:
-            raise ctx.error("count(distinct *) is not supported.")
+            raise ctx.error("count(distinct *) is not supported: count(*) counts the records, "
+                            "count(distinct f) the distinct values of a field f.")
         return Typed(exp.Count(this=exp.Star()), Kind.INT)
     t = ctx.value(arg)
     if node.distinct and t.field is not None and t.kind is Kind.TEXT and kinds.multivalued_items(t.field, t.sql) is not None:
