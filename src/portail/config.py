@@ -17,6 +17,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pydantic_settings import SettingsError as UndecodedSetting
 
 
+#: ``Settings.fetch_timeout``'s default: a 2 GB source at 0.6 MB/s.
+FETCH_TIMEOUT = 3600.0
+
+
 class Portal(BaseModel):
     """One portal served by the instance: where it answers, who may enter, how it looks.
 
@@ -84,6 +88,10 @@ class Settings(BaseSettings):
                                    "addresses, e.g. `[\"10.20.0.0/16\"]`: every other loopback, private, link-local or "
                                    "reserved address is refused, so that a management token cannot make the server read "
                                    "internal services (SSRF). Checked at each connection, redirects included.")
+    fetch_timeout: float = Field(default=FETCH_TIMEOUT, gt=0, description="Seconds a URL source's download may take "
+                                 "in all (its redirects included): a server trickling its answer a byte at a time held "
+                                 "a download, its worker and its temporary file for ever (each read alone waits 60 s at "
+                                 "most).")
     ingest_memory_limit: str = Field(default="512MB", description="DuckDB memory limit while building a version; it spills beyond.")
     ingest_threads: int = Field(default=0, description="DuckDB threads while building a version (0: all cores).")
     query_memory_limit: str = Field(default="1GB", description="DuckDB memory limit of each serving process's reader "

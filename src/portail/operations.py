@@ -82,6 +82,9 @@ def open_instance(settings: Settings | None = None) -> Instance:
         detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:300]
         raise services.CatalogError(f"{variable}: cannot open the catalogue ({type(error).__name__}: {detail})",
                                     status=500, code="BadSetting") from None
+    attachments = settings.home / "attachments"
+    if attachments.is_dir():  # a home of an earlier release kept it 0755 until the next attachment
+        private_root(attachments)
     return Instance(settings, catalog, open_store(settings))
 
 
@@ -641,4 +644,5 @@ def fetch(instance: Instance, url: str) -> Path:
     the networks and hosts ``fetch_allow`` lists (``sources.fetching``: no internal service is
     read for whoever holds a management token)."""
     settings = instance.settings
-    return download(url, settings.uploads_dir, settings.max_upload_bytes, allowance(settings.fetch_allow))
+    return download(url, settings.uploads_dir, settings.max_upload_bytes, allowance(settings.fetch_allow),
+                    settings.fetch_timeout)

@@ -16,7 +16,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, UploadFile
+from fastapi import APIRouter, Depends, Request, Response, UploadFile
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field as PydanticField, ValidationInfo, field_validator
 
 from portail.api.errors import ApiError, invalid_parameter
@@ -42,6 +44,22 @@ def require_manager(request: Request) -> None:
     if who is not OPERATOR and not can(who, "manage_users"):  # the admins' right, said as what it opens here
         raise ApiError(403, "Forbidden", "The management API is for the instance's administrators: an admin's "
                                          "session or API key (with the manage scope), or the management token.")
+
+
+class ManagerFirst(APIRoute):
+    """A management route that refuses its caller (``require_manager``) before reading the
+    request's body. FastAPI reads the body (a multipart upload parsed and spooled to disk, up
+    to the size cap) before it runs any dependency, so an unauthenticated caller could make the
+    server parse a whole upload, or learn that it was malformed, before being told 401."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def manager_first(request: Request) -> Response:
+            await run_in_threadpool(require_manager, request)  # the guard's principal, or a key's look-up
+            return await handler(request)
+
+        return manager_first
 
 
 def _storable(value: Any, where: str) -> None:
@@ -279,7 +297,7 @@ def _audited(request: Request) -> dict[str, str | None]:
 
 
 def management_router() -> APIRouter:
-    router = APIRouter(prefix="/api/management/v1", tags=["Management API v1"], dependencies=[Depends(require_manager)])
+    router = APIRouter(prefix="/api/management/v1", tags=["Management API v1"], route_class=ManagerFirst)
 
     def inst(request: Request) -> Instance:
         return request.app.state.instance

@@ -26,6 +26,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from portail.auth import services
@@ -33,6 +34,7 @@ from portail.auth.audit import record
 from portail.auth.errors import AuthError
 from portail.auth.models import LoginFlow, User
 from portail.auth.passwords import aware, digest
+from portail.catalog.services import text_problem
 
 FLOW_TTL = timedelta(minutes=10)
 HTTP_TIMEOUT = 10.0
@@ -146,14 +148,32 @@ def provision(session: Session, config: OidcConfig, claims: dict[str, Any], *, i
     audit event, which the callback commits."""
     at = at or datetime.now(UTC)
     issuer, subject = services.identity_key(config.issuer, str(claims["sub"]))
-    claimed = services.normalize_login(str(claims.get(config.login_claim) or subject))
-    user, bind = _account_of(session, issuer, subject, claimed, ip=ip, at=at)
+    claimed = str(claims.get(config.login_claim) or subject)
+    user, bind = _account_of(session, issuer, subject, claimed, claims, ip=ip, at=at)
     if user is not None and not user.is_active:
         record(session, "login.failure", target=f"user:{user.login}", detail={"reason": "disabled", "via": "oidc"},
                ip=ip, at=at)
         raise AuthError("This account is disabled")
+    try:
+        with session.begin_nested():
+            return _sign_in(session, config, claims, user, bind, services.normalize_login(claimed), issuer, subject,
+                            ip=ip, at=at)
+    except IntegrityError:
+        raise refused("Another sign-in of this account was under way; please sign in again") from None
+
+
+def _sign_in(session: Session, config: OidcConfig, claims: dict[str, Any], user: User | None, bind: bool,
+             login: str, issuer: str, subject: str, *, ip: str | None, at: datetime) -> User:
+    """Sign ``user`` in (made as ``login`` when None, the identity bound to it when ``bind``),
+    groups synchronised. ``provision`` runs it in a savepoint, for the callback commits a
+    refusal: one raised here (a mapped group no name may have) left the account made and bound
+    but outside its groups; and two first sign-ins at once (two tabs, or two identities
+    claiming one free login) both found nothing to sign into, the second one's insert breaking
+    the unique login or identity, a 500. Both are refused now with nothing written but the
+    spent flow, and signing in again finds the account the first one made."""
     if user is None:
-        user = services.create_user(session, claimed, role=config.default_role, display_name=claims.get("name"),
+        user = services.create_user(session, login, role=config.default_role,
+                                    display_name=_text_claim(claims.get("name"), User.display_name),
                                     # the provider's word, kept only when it has an address's shape: a
                                     # malformed claim must not stop its user from signing in
                                     email=claims.get("email") if services.plausible_email(claims.get("email")) else None,
@@ -161,8 +181,7 @@ def provision(session: Session, config: OidcConfig, claims: dict[str, Any], *, i
     if bind:
         services.link_identity(session, user, issuer, subject, actor="sso", ip=ip)
     login = user.login
-    idp_groups = claims.get(config.groups_claim) or []
-    idp_groups = [idp_groups] if isinstance(idp_groups, str) else [str(g) for g in idp_groups]
+    idp_groups = _group_names(claims.get(config.groups_claim))
     # The groups this sign-in may put the user in or take them out of: with a map, its groups,
     # made if need be; without one, the provider's groups that exist here, and the groups an
     # earlier sign-in put them in (a membership an administrator made stays: ``add_member``'s
@@ -193,12 +212,44 @@ def provision(session: Session, config: OidcConfig, claims: dict[str, Any], *, i
     return user
 
 
-def _account_of(session: Session, issuer: str, subject: str, claimed: str, *, ip: str | None,
-                at: datetime) -> tuple[User | None, bool]:
+def _text_claim(value: Any, column) -> str | None:
+    """A text claim (the display name) when ``column`` can hold it, else none: the provider's
+    users set their names, and one too long, holding a NUL or not text at all refused the
+    sign-in (or failed it, a 500) where a missing name only leaves the account unnamed."""
+    if not isinstance(value, str) or text_problem(value, "", column.type.length):
+        return None
+    return value
+
+
+def _group_names(value: Any) -> list[str]:
+    """The provider's groups claim as names: one name, or a list of names (numbers written out),
+    anything else none: a claim of another shape (a number, a table) failed the sign-in, a 500."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        return []
+    return [str(g) for g in value if isinstance(g, (str, int)) and not isinstance(g, bool)]
+
+
+def _same_address(user: User, claims: dict[str, Any]) -> bool:
+    """Whether the claims' address is the one the account kept from its provider, verified (an
+    account kept none: nothing to compare). The claimed login alone bound an account awaiting
+    its identity to whoever signed in first naming themselves so, where a provider user changes
+    a username at will but an address only by proving it."""
+    if user.email is None:
+        return True
+    email = claims.get("email")
+    return (isinstance(email, str) and email.strip().lower() == user.email.strip().lower()
+            and claims.get("email_verified") is not False)
+
+
+def _account_of(session: Session, issuer: str, subject: str, claimed: str, claims: dict[str, Any], *,
+                ip: str | None, at: datetime) -> tuple[User | None, bool]:
     """``(account, bind)``: the account the identity is bound to; else, for an unbound identity,
     none (``claimed`` is free: the account to create and bind) or the account of that login when
     it awaits its identity (``services.awaits_identity``: made by single sign-on before
-    identities were kept). Any other account of that login is refused, never signed into and
+    identities were kept) and the claims name it as written, under its address
+    (``_same_address``). Any other account of that login is refused, never signed into and
     never renamed around: a local account (a password), one bound to another identity, one an
     administrator made. Brokers such as Keycloak do the same (an existing account is linked only
     once its owner proves it); a free login picked instead (``alice2``) would make a second
@@ -206,14 +257,30 @@ def _account_of(session: Session, issuer: str, subject: str, claimed: str, *, ip
     user = services.identity_holder(session, issuer, subject)
     if user is not None:
         return user, False
-    user = session.scalar(select(User).where(User.login == claimed).options(selectinload(User.groups))) \
+    if not claimed.isascii() or claimed != claimed.strip():
+        # Folded onto a login, it would reach an account its user is not: ``\u212aate`` (KELVIN
+        # SIGN) lower-cases to ``kate``, `` kate`` strips to it, where the provider holds them
+        # for other users than its ``kate``.
+        raise services.bad_request(f"Invalid login {claimed!r} (the identity provider's login claim): "
+                                   "lowercase letters, digits and . _ @ + - only")
+    claimed = services.normalize_login(claimed)
+    # Locked until this transaction ends (PostgreSQL): two identities claiming one account that
+    # awaits its identity at once each found it unbound, and both were bound to it.
+    user = session.scalar(select(User).where(User.login == claimed).options(selectinload(User.groups))
+                          .with_for_update(of=User)) \
         if services.LOGIN.match(claimed) else None  # no account holds another (create_user says why)
     if user is None:
         return None, True
-    if services.awaits_identity(session, user):
+    bound = services.identity_holder(session, issuer, subject)  # by a sign-in the lock waited for
+    if bound is not None:
+        return bound, False
+    awaiting = services.awaits_identity(session, user)
+    if awaiting and _same_address(user, claims):
         return user, True
     held = ("an account with a password" if user.password_hash is not None
-            else "an account bound to another identity" if user.identities else "an account no sign-in may bind")
+            else "an account bound to another identity" if user.identities
+            else "an account awaiting its identity, under another address" if awaiting
+            else "an account no sign-in may bind")
     record(session, "login.failure", target=f"user:{claimed}", ip=ip, at=at,
            detail={"reason": f"login held by {held}", "via": "oidc", "issuer": issuer, "subject": subject})
     raise refused(f"Your single sign-on identity is linked to no account here, and the login {claimed!r} belongs "

@@ -21,14 +21,17 @@ import ipaddress
 import socket
 import ssl
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpcore
 import httpx
 
+from portail.config import FETCH_TIMEOUT
 from portail.ingest.errors import IngestError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -36,9 +39,16 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: IPv6 ranges whose last 32 bits are an IPv4 address that a packet to them reaches: NAT64's
 #: well-known prefix and the deprecated IPv4-compatible addresses (``::127.0.0.1``).
-_CARRYING_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+_CARRYING_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"),
+                  ipaddress.ip_network("::ffff:0:0:0/96"))  # and SIIT's IPv4-translated addresses
+#: IPv6 ranges of a site's own, which Python 3.11 calls global: the local-use translation prefix
+#: (RFC 8215: a site's NAT64 reaching its own IPv4 network, 10.0.0.0/8 included) and the
+#: deprecated site-local addresses, still routed inside some networks.
+_SITE_LOCAL = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("fec0::/10"))
 #: The setting a refusal names, for the operator to allow an intranet source.
 SETTING = "PORTAIL_FETCH_ALLOW"
+#: The longest wait for any one connection, read or write of a download.
+STEP_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -90,11 +100,12 @@ def _carried_ipv4(address: Address) -> ipaddress.IPv4Address | None:
 def public(address: Address) -> bool:
     """Whether ``address`` is on the public internet: ``is_global`` (false for loopback,
     private, link-local, shared CGNAT, reserved and unspecified addresses), multicast excluded
-    (global to Python 3.11), an IPv6 address carrying an IPv4 one judged by the IPv4 one."""
+    (global to Python 3.11) and so are a site's own IPv6 ranges (``_SITE_LOCAL``), an IPv6
+    address carrying an IPv4 one judged by the IPv4 one."""
     carried = _carried_ipv4(address)
     if carried is not None:
         return public(carried)
-    return address.is_global and not address.is_multicast
+    return address.is_global and not address.is_multicast and not any(address in net for net in _SITE_LOCAL)
 
 
 class AddressRefused(Exception):
@@ -144,8 +155,9 @@ class CheckedBackend(httpcore.NetworkBackend):
     rebinding.
     """
 
-    def __init__(self, allowed: Allowance):
+    def __init__(self, allowed: Allowance, deadline: float):
         self.allowed = allowed
+        self.deadline = deadline
         self._sockets = httpcore.SyncBackend()
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
@@ -153,10 +165,16 @@ class CheckedBackend(httpcore.NetworkBackend):
         *others, last = self._admitted(host, port)
         for address in others:  # the next address when one does not answer, as ``socket.create_connection``
             try:
-                return self._sockets.connect_tcp(str(address), port, timeout, local_address, socket_options)
+                return self._connect(address, port, timeout, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout):
                 continue
-        return self._sockets.connect_tcp(str(last), port, timeout, local_address, socket_options)
+        return self._connect(last, port, timeout, local_address, socket_options)
+
+    def _connect(self, address: Address, port: int, timeout: float | None, local_address: str | None,
+                 socket_options: Iterable[httpcore.SOCKET_OPTION] | None) -> httpcore.NetworkStream:
+        wait = _until(self.deadline, timeout, httpcore.ConnectTimeout)
+        stream = self._sockets.connect_tcp(str(address), port, wait, local_address, socket_options)
+        return DeadlineStream(stream, self.deadline)
 
     def _admitted(self, host: str, port: int) -> list[Address]:
         """The addresses of ``host`` that may be connected to; none is an ``AddressRefused``.
@@ -171,23 +189,59 @@ class CheckedBackend(httpcore.NetworkBackend):
         self._sockets.sleep(seconds)
 
 
+def _until(deadline: float, timeout: float | None, late: type[httpcore.TimeoutException]) -> float:
+    """``timeout`` shortened to what is left before ``deadline`` (``time.monotonic``); ``late``
+    once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise late("the download's time is up")
+    return left if timeout is None else min(timeout, left)
+
+
+class DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every wait ends by the download's deadline. httpx's timeouts bound
+    each read alone: a server sending a byte every few seconds (or headers a byte at a time)
+    held a download, its worker and its temporary file for ever."""
+
+    def __init__(self, stream: httpcore.NetworkStream, deadline: float):
+        self.stream = stream
+        self.deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.stream.read(max_bytes, _until(self.deadline, timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.stream.write(buffer, _until(self.deadline, timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        wait = _until(self.deadline, timeout, httpcore.ConnectTimeout)
+        return DeadlineStream(self.stream.start_tls(ssl_context, server_hostname, wait), self.deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.stream.get_extra_info(info)
+
+
 class CheckedTransport(httpx.HTTPTransport):
     """httpx's own transport (its request and response mapping, its errors) over a connection
     pool whose backend is ``CheckedBackend``. httpx 0.28 takes no ``network_backend`` yet
     (encode/httpx#3749 adds it), so the pool it built is replaced by one that does: the one
     private name used (``_pool``), to drop for that argument when it comes."""
 
-    def __init__(self, allowed: Allowance):
+    def __init__(self, allowed: Allowance, deadline: float):
         context: ssl.SSLContext = httpx.create_ssl_context()  # SSL_CERT_FILE honoured, as before
         super().__init__(verify=context)
-        self._pool = httpcore.ConnectionPool(ssl_context=context, network_backend=CheckedBackend(allowed))
+        self._pool = httpcore.ConnectionPool(ssl_context=context, network_backend=CheckedBackend(allowed, deadline))
 
 
-def checked_client(allowed: Allowance, hops: list[httpx.Request]) -> httpx.Client:
+def checked_client(allowed: Allowance, hops: list[httpx.Request], deadline: float) -> httpx.Client:
     """A client connecting only where ``allowed`` says, following redirects, noting each request
-    it sends in ``hops``. Given a transport, httpx ignores ``HTTP(S)_PROXY``: a proxy would open the
-    connections, out of this check's reach."""
-    return httpx.Client(transport=CheckedTransport(allowed), follow_redirects=True, timeout=60,
+    it sends in ``hops``, done by ``deadline`` (``time.monotonic``). Given a transport, httpx
+    ignores ``HTTP(S)_PROXY``: a proxy would open the connections, out of this check's reach."""
+    return httpx.Client(transport=CheckedTransport(allowed, deadline), follow_redirects=True, timeout=STEP_TIMEOUT,
                         event_hooks={"request": [hops.append]})
 
 
@@ -199,10 +253,11 @@ def without_credentials(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def download(url: str, folder: Path, limit: int, allowed: Allowance) -> Path:
-    """``url`` downloaded into a new file of ``folder``, streamed and size-capped, from the
-    addresses ``allowed`` admits. Every failure (refused, unreachable, an HTTP error status,
-    too large) is an ``IngestError`` naming the URL without its credentials, and leaves no file."""
+def download(url: str, folder: Path, limit: int, allowed: Allowance, seconds: float = FETCH_TIMEOUT) -> Path:
+    """``url`` downloaded into a new file of ``folder``, streamed, size-capped and done within
+    ``seconds`` (``Settings.fetch_timeout``), from the addresses ``allowed`` admits. Every
+    failure (refused, unreachable, an HTTP error status, too large, too slow, a host name IDNA
+    refuses) is an ``IngestError`` naming the URL without its credentials, and leaves no file."""
     try:
         parts = urlsplit(url)
     except ValueError as error:  # shown without the URL: its credentials could not be told apart
@@ -215,8 +270,10 @@ def download(url: str, folder: Path, limit: int, allowed: Allowance) -> Path:
     fd, tmp = tempfile.mkstemp(prefix="fetch-", suffix="-" + name, dir=folder)
     hops: list[httpx.Request] = []
     size = 0
+    deadline = time.monotonic() + seconds
     try:
-        with open(fd, "wb") as out, checked_client(allowed, hops) as client, client.stream("GET", url) as response:
+        with open(fd, "wb") as out, checked_client(allowed, hops, deadline) as client, \
+                client.stream("GET", url) as response:
             if response.status_code >= 400:
                 raise IngestError(f"download failed with HTTP {response.status_code}", source=shown)
             for chunk in response.iter_bytes(1 << 20):
@@ -227,7 +284,11 @@ def download(url: str, folder: Path, limit: int, allowed: Allowance) -> Path:
     except AddressRefused as error:
         Path(tmp).unlink(missing_ok=True)
         raise IngestError(f"download refused{_redirected(hops)}: {error}", source=shown) from None
-    except (httpx.HTTPError, httpx.InvalidURL) as error:
+    except httpx.TimeoutException as error:
+        Path(tmp).unlink(missing_ok=True)
+        late = f"took longer than the {seconds:g} seconds allowed" if time.monotonic() >= deadline else str(error)
+        raise IngestError(f"download failed{_redirected(hops)}: {late}", source=shown) from None
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as error:  # UnicodeError: IDNA's (``xn--a``)
         Path(tmp).unlink(missing_ok=True)
         raise IngestError(f"download failed{_redirected(hops)}: {error}", source=shown) from None
     except BaseException:
