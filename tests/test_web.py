@@ -372,7 +372,7 @@ def test_a_failed_sign_in_keeps_the_page_language(tmp_path):
         auth.create_user(s, "alice", password="Correct-horse-42")
     client = TestClient(create_app(instance))
     try:
-        assert 'href="/login?lang=en"' in client.get("/", params={"lang": "en"}).text  # the header's link too
+        assert 'href="/login?lang=en&amp;next=' in client.get("/", params={"lang": "en"}).text  # the header's link too
         form = client.get("/login", params={"lang": "en"}).text
         action = unescape(re.search(r'<form method="post" action="([^"]+)"', form).group(1))
         token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)

@@ -102,7 +102,8 @@ def sign_out_from(client: TestClient, page: str):
 def test_signing_in_keeps_the_pages_language(client):
     """From an English page, "Sign in" led to the home page in French (the browser's)."""
     client.headers["accept-language"] = "fr-FR"
-    assert sign_in_from(client, "/explore/dataset/logements/table/?refine.bs=RIVP&lang=en") == "/?lang=en"
+    assert sign_in_from(client, "/explore/dataset/logements/table/?refine.bs=RIVP&lang=en") == \
+        "/explore/dataset/logements/table/?refine.bs=RIVP&lang=en"  # back to the page (test_web_dec7)
     assert sign_in_from(client, "/login?lang=en") == "/?lang=en"
     assert sign_in_from(client, "/?lang=fr") == "/?lang=fr"
     del client.headers["accept-language"]
@@ -120,5 +121,6 @@ def test_signing_out_keeps_the_pages_language(client):
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
     client.post("/login", data={"login": "lectrice", "password": PASSWORD, "csrf_token": token})
     client.headers["accept-language"] = "fr-FR"
-    assert sign_out_from(client, "/explore/dataset/logements/table/?lang=en").headers["location"] == "/?lang=en"
+    assert sign_out_from(client, "/explore/dataset/logements/table/?lang=en").headers["location"] == \
+        "/explore/dataset/logements/table/?lang=en"  # back to the page (test_web_dec7)
     del client.headers["accept-language"]

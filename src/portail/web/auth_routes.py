@@ -163,11 +163,13 @@ def auth_router(portal: Portal) -> APIRouter:
                          with_language(safe_next(next, root), request.query_params.get("lang")))
 
     @router.post(f"{root}/logout")
-    def logout(request: Request):
+    def logout(request: Request, next: str = ""):
         with transaction(request.app.state.instance.catalog) as db:
             sessions.close_session(db, request.cookies.get(sessions.COOKIE_NAME), ip=client_ip(request))
-        # the page's language kept, as logout_everywhere does (an English reader signed out into French)
-        response = RedirectResponse(with_language(root + "/", request.query_params.get("lang")), status_code=303)
+        # back to the page signed out of (the form's ``next``, routes.return_paths), in its language, as
+        # logout_everywhere keeps it (an English reader signed out into French, on the home page)
+        response = RedirectResponse(with_language(safe_next(next, root), request.query_params.get("lang")),
+                                    status_code=303)
         response.delete_cookie(sessions.COOKIE_NAME, path="/")
         return response
 
@@ -184,7 +186,8 @@ def auth_router(portal: Portal) -> APIRouter:
 
     @router.get(f"{root}/reset-password", response_class=HTMLResponse)
     def reset_form(request: Request, token: str = ""):
-        return page(request, "reset_password.html", token=token)
+        # "Sign in" from here goes home: the link's token is spent once the password is changed
+        return page(request, "reset_password.html", token=token, next=root + "/")
 
     @router.post(f"{root}/reset-password", response_class=HTMLResponse)
     def reset(request: Request, token: str = Form(""), password: str = Form("")):

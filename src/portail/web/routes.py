@@ -202,6 +202,19 @@ def page_language(request: Request) -> str:
     return language(request.query_params.get("lang"), request.headers.get("accept-language"))
 
 
+def return_paths(request: Request, root: str, next_path: str | None) -> tuple[str, str]:
+    """Where "Sign in" and "Sign out" bring the reader back: the page they were on (its path and
+    query, the language in it), as the login page's SSO button does; both led to the portal's
+    home. On the login page, its own ``next_path``; after a form's POST (an error page at a
+    path with no GET), the home. Signing out of a page only a session opens (the account
+    page) lands on the home, not on the sign-in form it would send a visitor to."""
+    home = root + "/"
+    here = next_path or (request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                         if request.method == "GET" else home)
+    private = here.split("?")[0].startswith((f"{root}/account", f"{root}/oauth2/"))
+    return here, home if private else here
+
+
 def _context(request: Request, portal: str, **values) -> dict:
     lang = page_language(request)
     settings = request.app.state.instance.settings
@@ -211,7 +224,9 @@ def _context(request: Request, portal: str, **values) -> dict:
     except KeyError:
         branding, root, title = None, "", settings.portal_title
     other = "en" if lang == "fr" else "fr"
+    sign_in_next, sign_out_next = return_paths(request, root, values.get("next"))
     return {"request": request, "t": STRINGS[lang], "lang": lang, "root": root, "api": root + API,
+            "sign_in_next": sign_in_next, "sign_out_next": sign_out_next,
             "switch_lang": str(request.url.include_query_params(lang=other)), "portal_title": title,
             "logo_url": branding.logo_url if branding else None,
             "primary_color": branding.primary_color if branding else None,
@@ -264,6 +279,19 @@ def page_number(text: str, last: int) -> int:
     return last if len(text) > len(str(last)) else min(max(int(text), 1), last)
 
 
+def without_empty(request: Request) -> RedirectResponse | None:
+    """The same page without the URL's empty parameters, or ``None`` when it has none: a GET form
+    sends every field, so without a script the search box left empty wrote ``q=`` and the chart's
+    "Series: none" ``chart.series=`` into the address (and every link shared from it). An empty
+    value means what its absence means on these pages (no search, no series, page 1), so the
+    reader lands on the short address, the others kept in their order."""
+    items = request.query_params.multi_items()
+    kept = [(k, v) for k, v in items if v != ""]
+    if len(kept) == len(items):
+        return None
+    return RedirectResponse(request.url.path + (f"?{urlencode(kept)}" if kept else ""), status_code=307)
+
+
 def facet_fields(fields: list[Field]) -> list[Field]:
     """The table's facets: the publisher's ``facet`` annotations, else the first text, date and
     boolean fields (``_useful`` drops those with about one record per value once counted)."""
@@ -302,12 +330,16 @@ def measure_named(field: Field) -> bool:
     """Do a number field's name, label and annotations let it be a measure (a quantity to sum or
     average), not an id, a code, a position or a year? Both name and label are read: a field
     ``an`` labelled ``Année``."""
-    if NOT_MEASURE_ANNOTATIONS & field.annotations.keys():
-        return False
+    return not (NOT_MEASURE_ANNOTATIONS & field.annotations.keys() or code_named(field))
+
+
+def code_named(field: Field) -> bool:
+    """Is a field named (its name or label) as an id, a code, a position or a year, whatever its
+    type? The chart's X axis passes such text fields over too (``name_like``)."""
     for text in (normalize_name(field.name), normalize_name(field.label or "")):
         if NOT_MEASURE_WORDS & set(text.split("_")) or any(part in text for part in NOT_MEASURE_PARTS):
-            return False
-    return True
+            return True
+    return False
 
 
 def years_valued(low: Any, high: Any) -> bool:
@@ -367,10 +399,33 @@ def chart_settings(params: Mapping[str, str], numeric: list[Field], groupable: l
 
 
 def few_valued(facets: list[dict], total: int) -> list[str]:
-    """The facet fields whose listed (most frequent) values hold at least half of the ``total``
-    records: grouping by an id (``insee_com``) or a name draws thousands of small bars, cut off
-    at the chart's group limit, and a mostly empty field draws mostly nothing."""
-    return [f["name"] for f in facets if len(f["facets"]) > 1 and 2 * sum(v["count"] for v in f["facets"]) >= total]
+    """The facet fields whose listed (most frequent) values repeat and hold at least half of the
+    ``total`` records: grouping by an id (``insee_com``) or a name draws thousands of small bars,
+    cut off at the chart's group limit, and a mostly empty field draws mostly nothing. A table
+    of 101 départements listed 100 of its codes, half its records, each once: one bar a record."""
+    return [f["name"] for f in repeated(facets) if 2 * sum(v["count"] for v in f["facets"]) >= total]
+
+
+def repeated(facets: list[dict]) -> list[dict]:
+    """The facets whose listed values are each on two records or more on average (``_useful``'s
+    rule): a field of one value per record (an id, a former INSEE code) groups nothing."""
+    return [f for f in facets
+            if len(f["facets"]) > 1 and sum(v["count"] for v in f["facets"]) >= 2 * len(f["facets"])]
+
+
+def most_repeated(facets: list[dict]) -> str | None:
+    """The facet field whose listed values repeat most (records per value), when none has few
+    values: the current commune of ``ref-commune-successeurs`` (its former codes counted), not
+    the former code, one record each."""
+    return max(repeated(facets), key=lambda f: sum(v["count"] for v in f["facets"]) / len(f["facets"]),
+               default={}).get("name")
+
+
+def name_like(fields: list[Field]) -> str | None:
+    """The first text field not named as a key or a code (``code``, ``insee``, ``id``…): when
+    every value is on one record (the regions' contours), bars named ``Bretagne`` rather than
+    ``53``."""
+    return next((f.name for f in fields if f.type == FieldType.TEXT and not code_named(f)), None)
 
 
 def restriction(request: Request, dataset, principal: Principal) -> str | None:
@@ -455,7 +510,9 @@ def web_router(portal: str) -> APIRouter:
             return ""
 
     def render(request: Request, template: str, status: int = 200, **values) -> HTMLResponse:
-        return TEMPLATES.TemplateResponse(request, template, _context(request, portal, **values), status_code=status)
+        # the status in the page too: an unknown dataset's 404 was titled "Erreur", a missing page's "Page introuvable"
+        return TEMPLATES.TemplateResponse(request, template, _context(request, portal, status=status, **values),
+                                          status_code=status)
 
     @router.get("/", response_class=HTMLResponse)
     def home(request: Request):
@@ -471,6 +528,8 @@ def web_router(portal: str) -> APIRouter:
     @router.get("/explore", response_class=HTMLResponse)
     @router.get("/explore/", response_class=HTMLResponse)
     def catalogue(request: Request, q: str = "", sort: str = "", page: str = "1"):
+        if shortened := without_empty(request):
+            return shortened
         refine: dict[str, list[str]] = {}
         for key, value in request.query_params.multi_items():
             name = key.removeprefix("refine.") if key.startswith("refine.") else ("theme" if key == "theme" else None)
@@ -516,16 +575,18 @@ def web_router(portal: str) -> APIRouter:
 
     @router.get("/explore/dataset/{dataset_id}/{tab}/", response_class=HTMLResponse)
     def dataset_page(request: Request, dataset_id: str, tab: str):
+        if shortened := without_empty(request):
+            return shortened
         principal = request_principal(request)
         try:
             dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
         except ApiError as error:  # in the page's language, as a refused filter ("Unknown dataset" on a French page)
             message = refusal(error.message, page_language(request))
             return render(request, "error.html", status=error.status, message=message)
-        if tab not in TABS:
-            return RedirectResponse(f"{portal_root(request)}/explore/dataset/{dataset.slug}/information/")
+        query = f"?{request.url.query}" if request.url.query else ""
+        if tab not in TABS:  # its filters and language kept, as a former id's redirect keeps them
+            return RedirectResponse(f"{portal_root(request)}/explore/dataset/{dataset.slug}/information/{query}")
         if dataset.slug != dataset_id:  # a former id of a renamed dataset: the page's address now
-            query = f"?{request.url.query}" if request.url.query else ""
             return RedirectResponse(f"{portal_root(request)}/explore/dataset/{dataset.slug}/{tab}/{query}", status_code=301)
         fields = fields_from_json(dataset.current.fields)  # the caller's: hidden fields are gone
         columns = [f for f in fields if f.type != FieldType.GEO_SHAPE]  # the table's, offered in its chooser
@@ -550,11 +611,15 @@ def web_router(portal: str) -> APIRouter:
 
     def default_x(request: Request, dataset, fields: list[Field], total: int, common: dict) -> str:
         """The chart's first X axis when the schema names none: the first text or boolean field
-        with few values, as the facets count them under the page's filters; else the first field."""
+        with few values, as the facets count them under the page's filters; else the one whose
+        values repeat most; else a name (``name_like``); else the first field. Never, while
+        another will do, a field of one value per record: ``ref-commune-successeurs`` drew 1,000
+        bars of one former INSEE code each."""
         texts = [f.name for f in fields if f.type in (FieldType.TEXT, FieldType.BOOLEAN)][:MAX_FACETS]
         facets = dataset_facets(instance(request), dataset, facet=texts, principal=request_principal(request),
                                 **common) if texts else []
-        return next(iter(few_valued(facets, total)), fields[0].name if fields else "")
+        return next(iter(few_valued(facets, total)), None) or most_repeated(facets) or name_like(fields) \
+            or (fields[0].name if fields else "")
 
     def default_measure(request: Request, dataset, numeric: list[Field]) -> str | None:
         """The numeric field the chart sums or averages when none is chosen: the first one that is
