@@ -22,7 +22,6 @@ from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import duckdb
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
@@ -137,7 +136,7 @@ async def in_worker(func: Callable[..., T], /, *args: Any, watched: Request | No
             watch.abandon()
     try:
         return await future
-    except duckdb.InterruptException:
+    except Exception:  # DuckDB's InterruptException, or an OSError from an Arrow reader it fed
         if watch.abandoned:
             return Response(status_code=CLIENT_GONE)
         raise

@@ -56,7 +56,11 @@ EXPORT = (*QUERY, *LANGUAGE, Param("limit", int, -1),
                                               "first, for downloads in chunks"),
           Param("use_labels", bool, False), Param("compressed", bool, False),
           Param("delimiter", default=";", choices=(";", ",", "\t", "|")), Param("list_separator", default=","),
-          Param("quote_all", bool, False), Param("with_bom", bool, True),
+          Param("quote_all", bool, False,
+                description="csv: quote every value, the header too. An empty text is then written \"\" and a null "
+                            "an empty cell; without it, both are an empty cell, as Python's csv.QUOTE_MINIMAL "
+                            "writes them (\"\" alone on its row, which readers would skip empty)"),
+          Param("with_bom", bool, True),
           Param("parquet_compression", default="snappy", choices=("snappy", "zstd")), Param("epsg", int, 4326),
           Param("name_field", description="gpx, ov2, ical: the field naming each waypoint or event (ov2, ical: the "
                                           "first text field by default)"),

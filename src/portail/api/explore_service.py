@@ -175,7 +175,11 @@ def _count(instance: Instance, access: Access) -> tuple[int, bool]:
 def _shaped(instance: Instance, access: Access) -> Dataset:
     """The dataset as the caller may see it (a detached object, never written back)."""
     dataset, version = access.dataset, access.dataset.current
-    if not access.records:
+    # A hidden field renamed by a reload: its records are refused (``_records_access``), and as
+    # which field it became is unknown, the schema shows none (it listed the hidden one's new name).
+    intact = _hides_all(access)
+    readable = access.records and intact
+    if not readable:
         dataset.records_count, version.row_count = 0, 0
         dataset.attachments = []
     elif access.security.row_filter is not None:
@@ -186,9 +190,9 @@ def _shaped(instance: Instance, access: Access) -> Dataset:
         except ApiError:  # a broken filter: show nothing of the data, keep the catalogue up
             dataset.records_count = version.row_count = 0
     if access.security.hidden_fields:  # last: the count above may filter on a hidden field
-        version.fields = [f for f in version.fields if f["name"] not in access.security.hidden_fields]
-    bbox, types = _extent(instance, access)
-    expose(dataset, Exposure(restricted=access.ref.visibility != "public", data_visible=access.records, bbox=bbox,
+        version.fields = [f for f in version.fields if f["name"] not in access.security.hidden_fields] if intact else []
+    bbox, types = _extent(instance, access) if readable else (None, ())
+    expose(dataset, Exposure(restricted=access.ref.visibility != "public", data_visible=readable, bbox=bbox,
                              geometry_types=types))
     return dataset
 

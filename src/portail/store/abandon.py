@@ -39,10 +39,10 @@ class Watch:
     @contextmanager
     def running(self, cursor: duckdb.DuckDBPyConnection) -> Iterator[None]:
         with self._lock:
+            if self.abandoned:  # given up before this query began: it never starts (DuckDB
+                # forgets an interrupt sent before a query, which then ran to its end)
+                raise duckdb.InterruptException("INTERRUPT Error: the call was abandoned before this query began")
             self._running.add(cursor)
-            abandoned = self.abandoned
-        if abandoned:  # given up before this query began: it stops at once
-            cursor.interrupt()
         try:
             yield
         finally:
