@@ -28,6 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 ISSUER = os.environ.get("OIDC_ISSUER", "http://127.0.0.1:9000")
+BASE = ISSUER.rstrip("/")  # an issuer may end in "/" (Auth0's do): its endpoints are below it all the same
 CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "portail")
 CLIENT_SECRET = os.environ.get("OIDC_CLIENT_SECRET", "secret")
 USERS: dict[str, dict] = json.loads(os.environ.get("OIDC_USERS", "{}"))
@@ -43,8 +44,8 @@ def error(message: str, status: int = 400) -> JSONResponse:
 
 async def discovery(_: Request):
     return JSONResponse({
-        "issuer": ISSUER, "authorization_endpoint": f"{ISSUER}/authorize", "token_endpoint": f"{ISSUER}/token",
-        "jwks_uri": f"{ISSUER}/jwks", "response_types_supported": ["code"], "subject_types_supported": ["public"],
+        "issuer": ISSUER, "authorization_endpoint": f"{BASE}/authorize", "token_endpoint": f"{BASE}/token",
+        "jwks_uri": f"{BASE}/jwks", "response_types_supported": ["code"], "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"], "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"]})
 

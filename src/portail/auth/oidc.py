@@ -132,7 +132,9 @@ def finish(session: Session, config: OidcConfig, metadata: dict[str, Any], *, st
         raise refused(f"The identity provider refused the sign-in ({type(error).__name__})") from None
     if "id_token" not in token:
         raise refused("The identity provider sent no ID token")
-    claims = verify_id_token(token["id_token"], jwks, issuer=config.issuer, client_id=config.client_id,
+    # ``iss`` is the discovery document's issuer to the letter (OpenID Connect Discovery 4.3),
+    # which ``discover`` checked is the configured one but for a final slash: Auth0's keep it
+    claims = verify_id_token(token["id_token"], jwks, issuer=metadata["issuer"], client_id=config.client_id,
                              nonce=flow.nonce, at=at)
     return provision(session, config, claims, ip=ip, at=at), flow
 
