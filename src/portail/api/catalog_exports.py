@@ -200,7 +200,8 @@ def catalog_exports_router(portal: str, prefix: str = "/api/explore/v2.1") -> AP
             raise not_found(f"Unknown catalog export format: {format}")
         catalog = catalog_info(request, portal)
         datasets = visible_datasets(request.app.state.instance, portal, principal)
-        objects = [dataset_json(d, catalog.base_url) for d in datasets]
+        # instants in the asked timezone, as /catalog/datasets writes them (a whole object's metas too)
+        objects = [dataset_json(d, catalog.base_url, timezone=timezone) for d in datasets]
 
         def search(select: str | None, group_by: str | None = None, order_by: str | None = order_by):
             """The catalogue query of ``/catalog/datasets``, unpaged."""
@@ -232,7 +233,8 @@ def catalog_exports_router(portal: str, prefix: str = "/api/explore/v2.1") -> AP
             serializer, media_type, extension = RDF_FORMATS[fmt]
             carried = urlencode([(k, v) for k, v in request.query_params.multi_items() if k in _PAGED])
             graph = catalog_graph(catalog, chosen, page=max(page, 1), page_size=min(max(page_size, 1), 1000),
-                                  formats=formats, query=carried, use_labels=use_labels_in_exports)
+                                  formats=formats, query=carried, use_labels=use_labels_in_exports,
+                                  export_url=f"{catalog.base_url}{prefix}/catalog/exports/{format}")
             return Response(graph.serialize(format=serializer), media_type=media_type,
                             headers={"Content-Disposition": f'inline; filename="catalog.{extension}"'})
         if fmt == "json":

@@ -44,8 +44,8 @@ from sqlglot import exp
 from portail import odsql
 from portail.odsql import ast
 from portail.api.errors import ApiError, invalid_parameter
-from portail.api.facets import (DEFAULT_LIMIT, as_faceted, canonical, collapsed_path, hierarchy_separator, parse_facet,
-                                parse_refinements, zone)
+from portail.api.facets import (DEFAULT_LIMIT, FacetSpec, as_faceted, canonical, collapsed_path, hierarchy_separator,
+                                list_excluded, parse_facet, parse_refinements, zone)
 from portail.api.serialize import EXPLORE_METAS, records_json
 from portail.api.text_search import text_condition
 from portail.api.v1_query import q_conditions
@@ -278,9 +278,11 @@ def refined(objects: list[dict[str, Any]], refine: list[str], exclude: list[str]
     anded = [r for r in rules if r not in ored]
     tz = zone(timezone)
 
-    # A date path as its entries are written (2026-3 is 2026/03), checked: a bad one is the
-    # dataset facets' 400, not a silent empty catalogue.
-    wanted = {id(r): canonical(r) if r.field.type in (FieldType.DATE, FieldType.DATETIME) else r.value for r in rules}
+    # Each value as its facet entry writes it, as a dataset's refinements read theirs: a date
+    # path 2026-3 is 2026/03, has_records:True is true, records_count:013 is 13; a value the
+    # field cannot hold (a bad date path, has_records:yes) is their 400, not a silent empty
+    # catalogue.
+    wanted = {id(r): canonical(r) for r in rules}
 
     def holds(obj, r) -> bool:
         return _matches(obj, r.field, wanted[id(r)], tz)
@@ -569,18 +571,23 @@ def _narrowed(obj: dict[str, Any], names: set[str], values: dict[str, Any]) -> d
     return body
 
 
-def _date_entries(moments: list[datetime], refined_paths: set[str], prefix: str = "", level: int = 0) -> list[dict]:
+def _date_entries(moments: list[datetime], spec: FacetSpec, refined_paths: set[str], prefix: str = "",
+                  level: int = 0) -> list[dict]:
+    """A date facet's level (years, a refined year's months, a refined month's days), ordered
+    and cut as ``spec`` says (``facet(name="modified", sort="-alphanum", limit=3)``), as the
+    dataset facets order theirs: the years of a catalogue grow with every year it lives."""
     formats = ("%Y", "%m", "%d")
     counts = Counter(m.strftime(formats[level]) for m in moments)
+    order = sorted(counts.items(), key=_facet_order(spec.sort), reverse=spec.sort == "-alphanum")
     entries = []
-    for part in sorted(counts, reverse=True):
+    for part, n in order[:spec.limit or DEFAULT_LIMIT]:
         value = f"{prefix}/{part}" if prefix else part
-        entry: dict[str, Any] = {"name": part, "value": value, "count": counts[part], "state": "displayed"}
+        entry: dict[str, Any] = {"name": part, "value": value, "count": n, "state": "displayed"}
         if any(r == value or r.startswith(value + "/") for r in refined_paths):
             entry["state"] = "refined"
             if level < 2:
                 entry["facets"] = _date_entries([m for m in moments if m.strftime(formats[level]) == part],
-                                                refined_paths, value, level + 1)
+                                                spec, refined_paths, value, level + 1)
         entries.append(entry)
     return entries
 
@@ -636,24 +643,27 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
         values = [_raw(o, name, source[3]) for o in kept]
         if f.type in (FieldType.DATETIME, FieldType.DATE):
             moments = [_moment(v, f.type, tz) for v in values if v]
-            entries = _date_entries(moments, {canonical(r) for r in mine if not r.exclude})
+            entries = _date_entries(moments, spec, {canonical(r) for r in mine if not r.exclude})
         elif spec.separator is not None:
             held = [{collapsed_path(str(i), spec.separator) for i in (v if isinstance(v, list) else [v]) if i is not None} - {""}
                     for v in values]
-            entries = _path_entries(held, spec, {collapsed_path(r.value, spec.separator) for r in mine if not r.exclude})
+            entries = _path_entries(held, spec, {canonical(r) for r in mine if not r.exclude})
         else:
             counts: Counter[str] = Counter()
             for v in values:
                 for item in (v if isinstance(v, list) else [v]):
                     if item is not None:
                         counts["true" if item is True else "false" if item is False else str(item)] += 1
-            wanted = {r.value for r in mine if not r.exclude}
+            wanted = {canonical(r) for r in mine if not r.exclude}
             order = sorted(counts.items(), key=_facet_order(spec.sort), reverse=spec.sort == "-alphanum")
             entries = [{"name": v, "value": v, "count": n, "state": "refined" if v in wanted else "displayed"}
                        for v, n in order[:spec.limit or DEFAULT_LIMIT]]
-        listed = {e["value"] for e in entries}
-        entries += [{"name": r.value, "value": r.value, "state": "excluded"} for r in mine
-                    if r.exclude and r.value not in listed]
+        # an excluded value at its level of the tree (a month under its refined year), as the
+        # dataset facets list theirs, never a path among the years
+        separator = "/" if f.type in (FieldType.DATETIME, FieldType.DATE) else spec.separator
+        for r in mine:
+            if r.exclude:
+                list_excluded(entries, canonical(r), separator)
         out.append({"name": f.name, "facets": entries})
     return out
 

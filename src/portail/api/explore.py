@@ -343,9 +343,10 @@ def explore_router(portal: str) -> APIRouter:
     @query_route(router, "/catalog/datasets/{dataset_id}/exports", summary="Export formats of a dataset")
     def list_exports(request: Request, principal, dataset_id: str):
         """The formats a client can follow: the geo formats only for a dataset with a geo field
-        (the caller's schema), as they answer 400 otherwise."""
+        (the caller's schema), as they answer 400 otherwise; at the dataset's id, not a former one
+        it was asked by (a rename), as its other links."""
         dataset = get_visible_dataset(instance(request), portal, dataset_id, principal)
-        return export_links(dataset, f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset_id}/exports")
+        return export_links(dataset, f"{base_url(request)}/api/explore/v2.1/catalog/datasets/{dataset.slug}/exports")
 
     @query_route(router, "/catalog/datasets/{dataset_id}/exports/{format}", EXPORT,
                  summary="Export records (streamed, no row cap)", description=EXPORT_NOTES)

@@ -523,11 +523,11 @@ def facet_values(run, spec: FacetSpec, refinements: list[Refinement], base: list
                     "state": "refined" if _value_text(row["v"]) in refined else "displayed"}
                    for row in rows]
     for value in excluded:
-        _list_excluded(entries, value, separator)
+        list_excluded(entries, value, separator)
     return entries
 
 
-def _list_excluded(entries: list[dict], value: str, separator: str | None) -> None:
+def list_excluded(entries: list[dict], value: str, separator: str | None) -> None:
     """List an excluded value (without count) at its level of the tree: a month under its
     year when that year's months are listed (it is refined), nowhere when they are not, so that
     a level only ever holds values of that level."""

@@ -186,9 +186,12 @@ def _slug(text: str) -> str:
 
 
 def catalog_graph(info: CatalogInfo, datasets: list[Dataset], *, page: int = 1, page_size: int = 100,
-                  formats: list[str] | None = None, query: str = "", use_labels: bool = True) -> Graph:
+                  formats: list[str] | None = None, query: str = "", use_labels: bool = True,
+                  export_url: str | None = None) -> Graph:
     """The catalogue's page ``page`` of ``datasets``; ``query`` is the request's own query string
-    (filters, order) that the paging links carry, so that a next page is of the same selection."""
+    (filters, order) that the paging links carry, so that a next page is of the same selection;
+    ``export_url`` the export asked (v2.1's RDF/XML ``dcat`` by default), which they name, so
+    that a harvester walking Turtle or JSON-LD pages is handed the next page in the same syntax."""
     graph = Graph()
     for prefix, namespace in (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("vcard", VCARD), ("hydra", HYDRA),
                               ("adms", ADMS)):
@@ -207,7 +210,8 @@ def catalog_graph(info: CatalogInfo, datasets: list[Dataset], *, page: int = 1, 
     for dataset in datasets[start:start + page_size]:
         graph.add((catalog, DCAT.dataset, add_dataset(graph, info, dataset, formats, use_labels)))
     last = max(1, -(-len(datasets) // page_size))
-    view_base = f"{info.base_url}/api/explore/v2.1/catalog/exports/dcat?{query + '&' if query else ''}page_size={page_size}&page="
+    export_url = export_url or f"{info.base_url}/api/explore/v2.1/catalog/exports/dcat"
+    view_base = f"{export_url}?{query + '&' if query else ''}page_size={page_size}&page="
     view = URIRef(view_base + str(page))
     graph.add((view, RDF.type, HYDRA.PartialCollectionView))
     graph.add((view, HYDRA.first, URIRef(view_base + "1")))
