@@ -345,26 +345,29 @@ def _find_group(sheet: calamine.CalamineSheet, layout: Layout) -> None:
     the first its ``group`` row. The detected row may be either: the group row fills fewer
     cells than the fill rule asks, or the second row holds years (no words)."""
     first = max(layout.header - 1, 0)
-    rows = list(islice(sheet.iter_rows(), first, layout.header + 2))
+    rows = list(islice(sheet.iter_rows(), first, layout.header + 3))
     merged = _merged_starts(sheet)
     for top in (layout.header - 1, layout.header):
         at = top - first
         if top < first or at + 1 >= len(rows):
             continue
-        if _is_group_row(rows[at], rows[at + 1], {c for r, c in merged if r == top}):
+        after = rows[at + 2] if at + 2 < len(rows) else []
+        if _is_group_row(rows[at], rows[at + 1], {c for r, c in merged if r == top}, after):
             layout.header, layout.group = top + 1, top
             return
 
 
-def _is_group_row(top: list[Any], sub: list[Any], merged: set[int]) -> bool:
+def _is_group_row(top: list[Any], sub: list[Any], merged: set[int], after: list[Any] = ()) -> bool:
     """Are ``top`` and ``sub`` a two-row header? Both must read as labels: ``top`` texts, ``sub``
     texts or years, and fuller (a label of ``top`` over two rows counted in it). Each label of
     ``top`` either has nothing below it (merged down two rows) or spans: blank cells after it,
     labels below them all. And ``sub`` must be no data row under a header with a blank label
-    (``Adresse, , Ville`` over ``12 rue X, Bât B, Paris``): a span is a merge, or a label of
-    ``top`` has nothing below it, or ``sub`` repeats a label (the same years under two groups),
-    or ``sub`` holds only years under the spans. A single label in the first column is a title
-    above the header, not a group."""
+    (``Adresse, , Ville`` over ``12 rue X, Bât B, Paris``): a span is a merge, or ``sub`` holds
+    only years under the spans, or, where the row ``after`` it does not hold text under the
+    spans as ``sub`` does (records below records: ``Nom, , Ville`` over ``Dupont, Jean, `` and
+    ``Martin, Paul, Lyon`` lost their first record to labels ``nom_dupont``, ``nom_jean``), a
+    label of ``top`` has nothing below it or ``sub`` repeats a label (the same years under two
+    groups). A single label in the first column is a title above the header, not a group."""
     width = max(len(top), len(sub))
     above = [cell_text(top[c]) if c < len(top) else None for c in range(width)]
     below = [cell_text(sub[c]) if c < len(sub) else None for c in range(width)]
@@ -379,8 +382,15 @@ def _is_group_row(top: list[Any], sub: list[Any], merged: set[int]) -> bool:
     if not spans or any(len(span) < 2 for span in spans):  # a label over a single one reads as a data row's
         return False
     texts = [below[c] for c in filled]
-    return (any(span[0] in merged for span in spans) or bool(alone)
-            or len(set(texts)) < len(texts) or all(_is_year(sub[c]) for span in spans for c in span))
+    if any(span[0] in merged for span in spans) or all(_is_year(sub[c]) for span in spans for c in span):
+        return True
+    return (bool(alone) or len(set(texts)) < len(texts)) and not _text_under(after, spans)
+
+
+def _text_under(after: list[Any], spans: list[list[int]]) -> bool:
+    """Does ``after`` hold text under the spans, as the labels of ``sub`` are? Then both read as records."""
+    under = [after[c] for span in spans for c in span if c < len(after) and cell_text(after[c])]
+    return bool(under) and all(isinstance(value, str) and not _is_year(value) for value in under)
 
 
 def _spanned(above: list[str | None], below: list[str | None], start: int) -> list[int]:

@@ -24,6 +24,7 @@ import zipfile
 from collections import Counter, defaultdict
 from pathlib import Path
 from xml.etree import ElementTree as ET
+from xml.sax.saxutils import unescape
 
 SAMPLE_ROWS = 500
 _ZEROS = re.compile(r"0{2,}")  # "00000": integers padded to 5 digits; "0" alone pads nothing
@@ -54,8 +55,13 @@ def zero_padded_columns(path: Path, sheet_name: str, first_row: int) -> dict[int
         return {}
 
 
-#: The cell type of an error value, as it appears in the sheet's XML.
-_ERROR_TYPE = b't="e"'
+#: An error cell, up to its end (``<c r="B5" t="e"><f>1/0</f><v>#DIV/0!</v></c>``, any namespace
+#: prefix): its attributes and content. The engine skips every other cell itself.
+_ERROR_CELL = re.compile(rb'<(?:[\w.-]+:)?c\s(?=[^>]*\bt\s*=\s*["\']e["\'])([^>]*)(?<!/)>(.*?)</(?:[\w.-]+:)?c>', re.S)
+_REFERENCE = re.compile(rb'\br\s*=\s*["\']([A-Z]+)([0-9]+)["\']')
+_VALUE = re.compile(rb'<(?:[\w.-]+:)?v>([^<]*)</')
+#: The end of a row (``</row>``): a chunk of the sheet cut there holds whole cells.
+_ROW_END = b"row>"
 
 
 def error_cells(path: Path, sheet_name: str) -> dict[tuple[int, int], str]:
@@ -66,23 +72,48 @@ def error_cells(path: Path, sheet_name: str) -> dict[tuple[int, int], str]:
             if "xl/workbook.xml" not in archive.namelist():
                 return {}
             sheet = _sheet_path(archive, sheet_name)
-            if sheet is None or not _holds(archive, sheet, _ERROR_TYPE):
+            if sheet is None:
                 return {}
             with archive.open(sheet) as stream:
-                return _errors(stream)
+                found = _scanned_errors(stream)
+            if found is None:  # an error cell without its reference: placed by a parse of every cell
+                with archive.open(sheet) as stream:
+                    found = _errors(stream)
+            return found
     except (zipfile.BadZipFile, KeyError, ET.ParseError, OSError, ValueError, EOFError):
         return {}
 
 
-def _holds(archive: zipfile.ZipFile, member: str, needle: bytes) -> bool:
-    """Does the member hold ``needle``? Read in chunks, decompressed but not parsed."""
-    tail = b""
-    with archive.open(member) as stream:
-        while chunk := stream.read(1 << 20):
-            if needle in tail + chunk[:len(needle)] or needle in chunk:
-                return True
-            tail = chunk[-len(needle):]
-    return False
+def _scanned_errors(stream) -> dict[tuple[int, int], str] | None:
+    """The error cells found in the sheet's bytes, row chunk by row chunk, each placed by its
+    reference (``r="B5"``, which Excel, LibreOffice and the libraries write); None where one has
+    none. Parsing every cell as XML took 27 s on a sheet of 300,000 rows, 9 times calamine's
+    whole read; the scan costs about what decompressing does, a pattern looked for only in the
+    chunks holding an error type's value."""
+    found: dict[tuple[int, int], str] = {}
+    rest = b""
+    while True:
+        chunk = stream.read(1 << 20)
+        text = rest + chunk
+        cut = len(text) if not chunk else text.rfind(_ROW_END) + len(_ROW_END)
+        if cut < len(_ROW_END):  # no row ends in it yet: read on
+            rest = text
+            continue
+        held = b'"e"' in text or b"'e'" in text  # found fast: most chunks hold no error cell
+        for cell in _ERROR_CELL.finditer(text, 0, cut) if held else ():
+            reference, value = _REFERENCE.search(cell.group(1)), _VALUE.search(cell.group(2))
+            if reference is None:
+                return None
+            shown = unescape(value.group(1).decode("utf-8", "replace"), _QUOTES).strip() if value else ""
+            if shown:
+                found[int(reference.group(2)) - 1, _column_index(reference.group(1).decode())] = shown
+        if not chunk:
+            return found
+        rest = text[cut:]
+
+
+#: XML's predefined entities beyond ``unescape``'s own three.
+_QUOTES = {"&quot;": '"', "&apos;": "'"}
 
 
 def _errors(stream) -> dict[tuple[int, int], str]:
