@@ -136,8 +136,8 @@ async def in_worker(func: Callable[..., T], /, *args: Any, watched: Request | No
             watch.abandon()
     try:
         return await future
-    except Exception:  # DuckDB's InterruptException, or an OSError from an Arrow reader it fed
-        if watch.abandoned:
+    except Exception as error:
+        if watch.abandoned and abandon.interrupted(error):
             return Response(status_code=CLIENT_GONE)
         raise
 

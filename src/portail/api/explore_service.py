@@ -153,12 +153,33 @@ def _records_access(instance: Instance, dataset: Dataset, principal: Principal) 
 
 
 def _hides_all(access: Access, version=None) -> bool:
-    """Whether every field the caller's rules hide is in ``version``'s schema (the published
-    one by default): one renamed by a reload is served under its other name. A cursor walks
+    """Whether the caller's rules still hide what they hid in ``version`` (the published one by
+    default): a hidden field renamed by a reload is served under its other name. A cursor walks
     the version it started on for a day after a newer one is published, with the rules of
-    today: renamed in the new version, and the rule following it, the old name was served."""
+    today: renamed in the new version, and the rule following it, the old name was served.
+    A hidden name the version lacks is harmless unless the version has a field new to it
+    (``_renamed_away``): a column dropped on purpose, or a rule written before the first load
+    naming no field, blanked the dataset for a whole group."""
     hidden = access.security.hidden_fields
-    return not hidden or hidden <= {f.name for f in access.fields(version)}
+    if not hidden:  # most calls: no schema read
+        return True
+    present = {f.name for f in access.fields(version)}
+    return not any(_renamed_away(access, name, present) for name in hidden - present)
+
+
+def _renamed_away(access: Access, name: str, present: set[str]) -> bool:
+    """May the field ``name`` be among ``present`` under another name? Yes when some version of
+    the dataset had it and ``present`` holds a field never seen beside it (its new name,
+    perhaps: a reload cannot tell a rename from a column dropped and another added); no when it
+    is no version's field (a typo, or a rule for columns to come) or every present field was
+    already beside it (it was dropped). Versions keep their schema once pruned; the published
+    one's is read whole (``Access.schema``: a shaped copy lists no hidden field). Names only: on
+    every call of a dataset whose rule names a dropped field, over all its versions."""
+    current = access.dataset.current_version
+    schemas = ({f["name"] for f in (access.schema if v.number == current else v.fields or ())}
+               for v in access.dataset.versions)
+    beside = [schema for schema in schemas if name in schema]
+    return bool(beside) and bool(present - set().union(*beside))
 
 
 def _count(instance: Instance, access: Access) -> tuple[int, bool]:

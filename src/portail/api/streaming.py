@@ -36,8 +36,8 @@ class ClosingStreamingResponse(StreamingResponse):
         token = abandon.CURRENT.set(self.watch)
         try:
             await super().__call__(scope, receive, send)
-        except Exception:
-            if not self.watch.abandoned:
+        except Exception as error:
+            if not (self.watch.abandoned and abandon.interrupted(error)):
                 raise
             # the client is gone: the interrupted query's error (whichever reader raised it) goes unread
         finally:

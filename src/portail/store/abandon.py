@@ -50,6 +50,13 @@ class Watch:
                 self._running.discard(cursor)
 
 
+def interrupted(error: BaseException) -> bool:
+    """Is ``error`` how an interrupted query ends: DuckDB's ``InterruptException``, or the
+    ``OSError`` its Arrow reader raises for it? Anything else a call abandoned meanwhile
+    raises is a fault of its own, to be logged as any other (a 499 hid it)."""
+    return isinstance(error, duckdb.InterruptException) or (isinstance(error, OSError) and "INTERRUPT" in str(error))
+
+
 @contextmanager
 def watched(cursor: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """``cursor``'s query, interruptible by the current call's watch if it has one."""

@@ -12,8 +12,9 @@ and audit in ``services.authenticate``, sessions in ``auth.sessions``, SSO in ``
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -38,11 +39,18 @@ LABELS = {
 }
 
 
+#: Addresses of the sign-in machinery no page is at: forms' POST targets (a GET answers a bare 405)
+#: and the SSO callback (its code spent). A ``next`` to one, crafted or stale (or
+#: percent-encoded: the server reads the path decoded), lands on the home.
+NOT_PAGES = re.compile(r"/(logout|logout-everywhere|oauth2/token|login/sso/callback)/?$|/account/.")
+
+
 def safe_next(target: str | None, root: str) -> str:
-    """``target`` if it is a path of this site, else the portal's home (no open redirect)."""
+    """``target`` if it is a path of a page of this site, else the portal's home (no open
+    redirect, no landing on a form's POST-only address)."""
     home = root + "/"
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target \
-            or any(ord(c) < 32 for c in target):
+            or any(ord(c) < 32 for c in target) or NOT_PAGES.search(unquote(target.partition("?")[0])):
         return home
     return target
 
