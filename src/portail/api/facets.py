@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlglot import exp
 
 from portail.api.errors import ApiError, invalid_parameter
-from portail.odsql import literals, multivalued_items, multivalued_values
+from portail.odsql import holding, literals, multivalued_items, multivalued_values
 from portail.schema import GEO_TYPES, Field, FieldType
 
 DEFAULT_LIMIT = 100
@@ -270,8 +270,8 @@ def refinement_condition(refinement: Refinement, params: list | None = None) -> 
             on_path = _on_path(exp.column(value.copy()), separator, refinement.value, params)
             each = exp.Anonymous(this="list_transform", expressions=[items, exp.Lambda(this=on_path, expressions=[value])])
             condition = exp.Coalesce(this=exp.Anonymous(this="list_bool_or", expressions=[each]), expressions=[exp.false()])
-    elif (items := multivalued_items(f, column.copy())) is not None:  # one of the values of a multivalued field
-        condition = exp.Anonymous(this="list_contains", expressions=[items, _constant(refinement.value, params)])
+    elif (held := holding(f, column.copy(), lambda: _constant(refinement.value, params))) is not None:
+        condition = held  # one of the values of a multivalued field
     else:
         condition = exp.EQ(this=column, expression=_constant(_typed_value(f, refinement.value, refinement.parameter),
                                                              params))

@@ -249,9 +249,7 @@ def _neutralise(text: str) -> str:
 def _csv_column(f: Field, array: pa.Array, options: ExportOptions) -> pa.Array:
     """One column as CSV text, vectorised: points as ``lat,lon``, formulas neutralised."""
     if f.type == FieldType.GEO_POINT_2D:
-        lat = _coordinate(pc.struct_field(array, "lat"))
-        lon = _coordinate(pc.struct_field(array, "lon"))
-        return pc.binary_join_element_wise(lat, lon, ",")
+        return _point_text(array)
     if f.type == FieldType.BOOLEAN:
         return pc.if_else(array, "True", "False")
     if f.type == FieldType.DATETIME and pa.types.is_timestamp(array.type):
@@ -279,6 +277,13 @@ def joined_lists(fields: list[Field], batch: pa.RecordBatch, separator: str) -> 
     joined = [isotext.multivalued_joined(array, f.annotations["multivalued"], separator) if _multivalued(f, array)
               else array for f, array in zip(fields, batch.columns)]
     return pa.RecordBatch.from_arrays(joined + batch.columns[len(joined):], names=batch.schema.names)
+
+
+def _point_text(array: pa.Array) -> pa.Array:
+    """Points (``{lon, lat}`` structs) as ``lat,lon`` texts, vectorised (CSV, Parquet): a Python
+    loop over the cells took 5.5 s of a 2 M-row Parquet export."""
+    return pc.binary_join_element_wise(_coordinate(pc.struct_field(array, "lat")),
+                                       _coordinate(pc.struct_field(array, "lon")), ",")
 
 
 def _coordinate(array: pa.Array) -> pa.Array:
@@ -526,8 +531,7 @@ def _plain_batch(fields: list[Field], batch: pa.RecordBatch, options: ExportOpti
     arrays = []
     for f, array in zip(fields, batch.columns):
         if f.type == FieldType.GEO_POINT_2D:
-            array = pa.array([None if v is None or v.get("lat") is None else f"{v['lat']},{v['lon']}" for v in array.to_pylist()],
-                             pa.string())
+            array = _point_text(array)
         elif pa.types.is_timestamp(array.type) and array.type.tz is not None:
             array = array.cast(pa.timestamp(array.type.unit, tz=options.timezone))
         elif _multivalued(f, array):  # a list of strings, as the JSON output lists its values

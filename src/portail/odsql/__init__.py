@@ -10,6 +10,7 @@ The face of the package::
     merges_clusters(select) -> bool    # does it change this select (its conditions then read twice)?
     multivalued_items(field, sql) -> list expression | None   # how a multivalued value splits
     multivalued_values(field, sql) -> list expression | None  # the values a record counts in (facets, group_by)
+    holding(field, sql, value) -> condition | None  # one of its values is value() ("x" in f, refine)
     Query, Security, Plan, ODSQLError
     RECORD_ID                    # "recordid", v2.0's and v1's technical field: a record's id
     Technical                    # the values of v2.0's other technical fields (Query.technical)
@@ -25,9 +26,9 @@ schema, constants become sqlglot literals. Inside: ``grammar.lark`` + ``parser.p
 from portail.odsql.clusters import merge_clusters, merges_clusters
 from portail.odsql.compiler import RECORD_ID, Plan, Query, Security, compile_plan, compile_query, to_sql
 from portail.odsql.errors import ODSQLError
-from portail.odsql.kinds import multivalued_items, multivalued_values
+from portail.odsql.kinds import holding, multivalued_items, multivalued_values
 from portail.odsql.parser import parse
 from portail.odsql.technical import Technical, record_size_expression
 
-__all__ = ["ODSQLError", "Plan", "Query", "RECORD_ID", "Security", "Technical", "compile_plan", "compile_query", "merge_clusters", "merges_clusters",
+__all__ = ["ODSQLError", "Plan", "Query", "RECORD_ID", "Security", "Technical", "compile_plan", "compile_query", "holding", "merge_clusters", "merges_clusters",
            "multivalued_items", "multivalued_values", "parse", "record_size_expression", "to_sql"]

@@ -351,7 +351,7 @@ class _Compiler:
             return None
         texts = [_as_text(self._comparable(v, Typed(exp.Null(), Kind.TEXT), "=")[0]) for v in values]
         if len(texts) == 1:
-            return kinds.call("list_contains", parts, texts[0])
+            return kinds.holding(target.field, target.sql, texts[0].copy)
         return kinds.call("list_has_any", parts, exp.Array(expressions=texts))
 
     def _some_value(self, target: Typed, others: list[Typed], op: str,
@@ -407,7 +407,7 @@ class _Compiler:
             a, b = self._comparable(item, target, "in")
             return Typed(exp.EQ(this=paren(b.sql), expression=paren(a.sql)), Kind.BOOLEAN)
         a, _ = self._comparable(item, Typed(exp.Null(), Kind.TEXT), "in")
-        return Typed(kinds.call("list_contains", parts, _as_text(a)), Kind.BOOLEAN)
+        return Typed(kinds.holding(target.field, target.sql, _as_text(a).copy), Kind.BOOLEAN)
 
     def _is_null(self, node: ast.IsNull) -> Typed:
         t = self.value(node.operand)
@@ -655,10 +655,8 @@ def _sort_value(t: Typed, descending: bool) -> exp.Expression:
     Opendatasoft sorts a field holding several values (Elasticsearch's default sort modes), a
     record holding none last; not by the text joining them (``"a, c"`` came before ``"a,b"``,
     and an empty one first)."""
-    values = kinds.field_values(t)
-    if values is None:
-        return t.sql.copy()
-    return kinds.call("list_max" if descending else "list_min", values)
+    extreme = kinds.field_extreme(t, largest=descending)
+    return t.sql.copy() if extreme is None else extreme
 
 
 def _as_text(t: Typed) -> exp.Expression:

@@ -131,11 +131,15 @@ _SPAN = "portail_span"
 def folded(sql: exp.Expression) -> exp.Expression:
     """Lower case without accents, ligatures spelled out (``LIGATURES``): how every word is
     compared. ``strip_accents`` leaves œ, æ and ß alone (no decomposition), so "coeur" would
-    never find "Cœur" without the replacements."""
-    out: exp.Expression = exp.Anonymous(this="strip_accents", expressions=[exp.Lower(this=sql)])
+    never find "Cœur" without the replacements. A value of ASCII only (as many bytes as
+    characters) is folded by ``lower`` alone: the three replacements cost ~0.4 s each over 2 M
+    rows where the whole fold of ASCII text costs 0.05 s (``like`` scans 2 M rows 5-10x faster)."""
+    out: exp.Expression = exp.Anonymous(this="strip_accents", expressions=[exp.Lower(this=sql.copy())])
     for letter, spelled in LIGATURES.items():
         out = exp.Anonymous(this="replace", expressions=[out, exp.Literal.string(letter), exp.Literal.string(spelled)])
-    return out
+    ascii_only = exp.EQ(this=exp.Anonymous(this="strlen", expressions=[sql.copy()]),
+                        expression=exp.Anonymous(this="length", expressions=[sql.copy()]))
+    return exp.Case(ifs=[exp.If(this=ascii_only, true=exp.Lower(this=sql.copy()))], default=out)
 
 
 def words(sql: exp.Expression) -> exp.Expression:
@@ -242,16 +246,23 @@ def word_match(columns: Sequence[tuple[str | None, exp.Expression]], match: Matc
 
 
 def scan(columns: Sequence[exp.Expression], match: Match) -> exp.Expression:
-    """Some word of some of the text expressions ``columns`` matches, tested on each row."""
+    """Some word of some of the text expressions ``columns`` matches, tested on each row. An
+    exact word or a prefix is first looked for in the folded text: splitting every row into
+    words (a regular expression) costs several times a plain ``contains``, which most rows of a
+    selective word fail (``like`` on a 2 M-row version before its index file: 1.2 -> 0.3 s)."""
     x = exp.to_identifier("w")
     tests = []
     for sql in columns:
         if match.kind == "exact":
-            tests.append(exp.Anonymous(this="list_contains", expressions=[words(sql), exp.Literal.string(match.word)]))
+            test = exp.Anonymous(this="list_contains", expressions=[words(sql), exp.Literal.string(match.word)])
         else:
             found = exp.Anonymous(this="list_filter", expressions=[
                 words(sql), exp.Lambda(this=match.test(exp.column(x.copy())), expressions=[x.copy()])])
-            tests.append(exp.GT(this=exp.Anonymous(this="len", expressions=[found]), expression=exp.Literal.number(0)))
+            test = exp.GT(this=exp.Anonymous(this="len", expressions=[found]), expression=exp.Literal.number(0))
+        if match.kind in ("exact", "prefix"):  # the word is then a part of the folded text
+            held = exp.Anonymous(this="contains", expressions=[folded(sql), exp.Literal.string(match.word)])
+            test = exp.and_(held, test, copy=False)
+        tests.append(test)
     return exp.Paren(this=exp.or_(*tests, copy=False) if len(tests) > 1 else tests[0])
 
 
@@ -852,14 +863,18 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
     list's length, and an unordered page the slice of the sorted list it shows — ten row ids
     to fetch instead of a thousand to test (2.6 ms instead of 14-36 on 2 M rows). Records have
     no order without ``order_by`` (as on Opendatasoft); pages follow the row ids, the order the
-    engine reads them in. A query whose only condition is one match too wide to resolve is
+    engine reads them in. An ordered page of a row-id list is the rows :func:`_sorted_page`
+    finds, in its order. A query whose only condition is one match too wide to resolve is
     answered the same way from its row ids read as an array (``ids``): a word in two million
     rows costs one read of its postings instead of a semi-join per count and per page. An
     unordered page of a query without any condition is rows ``offset`` to ``offset + limit`` of
     the table: it is marked with that span (``page_span``), for the store's page file."""
     if not isinstance(query, exp.Select) or lookup is None:
         return query
-    shaped = any(query.args.get(k) for k in ("group", "having", "order", "distinct", "qualify", "joins", "with", "with_"))  # "with_" since sqlglot 30
+    shaped = any(query.args.get(k) for k in ("group", "having", "distinct", "qualify", "joins", "with", "with_"))  # "with_" since sqlglot 30
+    order = query.args.get("order")
+    if order is not None and query.find(exp.Placeholder) is not None:  # a value known when it runs (a cursor's)
+        return query
     source = query.args.get("from_") or query.args.get("from")  # the key changed across sqlglot versions
     plain = source is not None and isinstance(source.this, exp.Table) and source.this.name == records
     outputs = query.expressions
@@ -871,7 +886,7 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
     if shaped or not plain or not (counted or paged):
         return query
     if query.args.get("where") is None:
-        if paged:
+        if paged and order is None:
             query.meta[_SPAN] = (int(offset.expression.name) if offset is not None else 0, int(limit.expression.name))
         return query
     conjuncts = [c for c in _conjuncts_of(query.args["where"].this) if not _is_true(c)]
@@ -884,6 +899,8 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
             test = keys.read(["rowid"], records, exp.and_(_rowids(rids, records), *[o.copy() for o in others], copy=False))
             rids = frozenset(r for (r,) in lookup(test))
         ordered = sorted(rids)
+    elif order is not None:  # a wide match's rows are too many to sort by their ids
+        return query
     elif ids is not None and len(conjuncts) == 1 and conjuncts[0].meta_get(_WIDE) is not None:
         fields, match, values = conjuncts[0].meta[_WIDE]
         ordered = (wide or {}).get((fields, match))
@@ -896,13 +913,32 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
         answer = exp.select(exp.alias_(exp.Literal.number(len(ordered)), name))
         answer.meta[_KNOWN] = ({name: len(ordered)},)
         return answer
-    start = int(offset.expression.name) if offset is not None else 0
-    page = tuple(int(r) for r in ordered[start:start + int(limit.expression.name)])
+    start, size = int(offset.expression.name) if offset is not None else 0, int(limit.expression.name)
+    if order is None:
+        page = tuple(int(r) for r in ordered[start:start + size])
+    elif (page := _sorted_page(ordered, order, records, start, size, lookup)) is None:
+        return query
     sliced = query.where(_rowids(frozenset(page), records), append=False, copy=False)  # the caller's own tree (use_index)
     sliced.set("offset", None)
     sliced.meta[_PAGE] = page
     sliced.meta[_TOTAL] = len(ordered)
     return sliced
+
+
+def _sorted_page(rids: Sequence[int], order: exp.Order, records: str, start: int, size: int,
+                 lookup: Lookup) -> tuple[int, ...] | None:
+    """The row ids of an ordered page of the rows ``rids``, in its order, sorted by the engine on
+    the order's columns alone: the page itself, asked with every output and its row-id list
+    (which the engine tests on every row of the table read in full), took 0.3-0.6 s on 2 M rows
+    for a search's 1,111 rows, the row ids and sort keys ~35 ms, and the page's ten rows then
+    come from the page file. ``None`` when the order reads anything but the records' columns
+    (an output's alias)."""
+    if any(c.table != records for c in order.find_all(exp.Column)):
+        return None
+    sorting = keys.read(["rowid"], records, _rowids(frozenset(rids), records))
+    sorting.set("order", order.copy())
+    sorting = sorting.limit(size, copy=False).offset(start, copy=False) if start else sorting.limit(size, copy=False)
+    return tuple(int(r) for (r,) in lookup(sorting))
 
 
 def known_rows(query: exp.Expression) -> tuple[dict[str, Any], ...] | None:
