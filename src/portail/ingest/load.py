@@ -33,6 +33,11 @@ from portail.store.duckdb_store import DuckDBStore, VersionInfo
 from portail.store.engine import uses_spatial
 
 STAGING = "staging"
+#: The most columns one statement of a build casts. The engine reserves a few vectors per column
+#: and thread in a statement (the scanner's, each cast's intermediates, the target's segments),
+#: whatever the rows: a single write of ~2,000 cast columns (INSEE's communal bases have 1,900 to
+#: 5,000) ran out of the load's 512 MB even on a few rows (``cast_in_parts``).
+COLUMNS_PER_WRITE = 500
 Progress = Callable[[str, float, int | None], None]  # (phase, fraction done, rows so far or None)
 
 
@@ -200,6 +205,28 @@ def flag_lonlat(con, fields: list[Field]) -> list[Field]:
     return flagged
 
 
+def cast_in_parts(con, selects: list[exp.Expression], source: str, scratch: str) -> exp.Select:
+    """The records query over tables of the ``scratch`` database (``VersionBuild.scratch``)
+    each holding at most ``COLUMNS_PER_WRITE`` of the cast ``selects``, put side by side again
+    (``POSITIONAL JOIN``): the final write then only copies values, which costs the engine far
+    less per column than casting them. Each part is written in the source's order, so that its
+    rows line up with the others'."""
+    parts: list[exp.Table] = []
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        for start in range(0, len(selects), COLUMNS_PER_WRITE):
+            part = exp.table_(f"part{len(parts)}", db=scratch, quoted=True)
+            cast = exp.select(*selects[start:start + COLUMNS_PER_WRITE]).from_(exp.to_table(source, quoted=True))
+            con.execute(exp.Create(this=part, kind="TABLE", expression=cast).sql(dialect="duckdb"))
+            parts.append(part)
+    finally:
+        con.execute("SET preserve_insertion_order = false")  # the build's setting (``DuckDBStore.begin_version``)
+    joined = exp.select("*").from_(parts[0].copy())
+    for part in parts[1:]:
+        joined = joined.join(exp.Join(this=part.copy(), method="POSITIONAL"))
+    return joined
+
+
 def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
                   overrides: dict[str, dict[str, Any]] | None = None, timezone: str = "Europe/Paris",
                   progress: Progress | None = None, pipeline: list[dict[str, Any]] | None = None,
@@ -208,7 +235,7 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
     overrides = overrides or {}
     # The spatial extension only where geometry is met: staged typed, a pipeline, geo fields written
     # (and ``infer_types`` checking a geo decision past its sample).
-    build = store.begin_version(uid, number, spatial=False)
+    build = store.begin_version(uid, number, spatial=False, narrow=len(raw.names) > COLUMNS_PER_WRITE)
     try:
         con = build.con
         if any(kind in GEO_TYPES for kind in raw.declared.values()):
@@ -224,6 +251,10 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
                                               and f.name in inferred and inferred[f.name].sampled])
         casts = {s.alias: s.this for s in selects if s.alias in inferred}  # the file's text columns' casts
         query = exp.select(*selects).from_(exp.to_table(STAGING, quoted=True))
+        if not pipeline and len(selects) > COLUMNS_PER_WRITE:
+            if uses_spatial(selects):
+                build.use_spatial()  # the parts cast the geometries
+            query = cast_in_parts(con, selects, STAGING, build.scratch())
         steps: list[dict] = []
         deferred: list = []
         execute = lambda q: con.execute(q.sql(dialect="duckdb")).fetchone()  # noqa: E731
