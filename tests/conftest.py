@@ -24,6 +24,37 @@ REFDATA = Path(os.environ.get("PORTAIL_REFDATA", ROOT.parent / "shared" / "refda
 PG_ADMIN_URL = os.environ.get("PORTAIL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """xdist hands ``--dist loadfile``'s files out by their number of tests unless told not to:
+    a long file of one test (the demo's, the COG change) started last and ran alone at the end.
+    The order ``pytest_collection_modifyitems`` gives is the one kept."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, files in the order ``testpaths`` names them (pyproject.toml: the longest
+    first), then files holding a ``slow`` test (a server, Chromium: the browser files' one or two
+    tests each went last by their count, one running alone at the end), then by number of tests
+    as xdist orders them; each file's tests together and in their own order. pytest merges
+    ``testpaths`` entries that overlap (``tests`` holds them all) into the folder's order."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    paths = [(config.rootpath / p).resolve() for p in config.getini("testpaths")]
+    files: dict[Path, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.path, []).append(item)
+
+    def rank(path: Path) -> int:
+        return next((i for i, p in enumerate(paths) if path == p or p in path.parents), len(paths))
+
+    def slow(path: Path) -> bool:
+        return any(item.get_closest_marker("slow") for item in files[path])
+
+    order = sorted(files, key=lambda path: (rank(path), not slow(path), -len(files[path])))  # stable: folder order next
+    items[:] = [item for path in order for item in files[path]]
+
+
 @pytest.fixture(scope="session")
 def refdata() -> Path:
     if not REFDATA.is_dir():

@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from portail.catalog import services
 from portail.ingest.load import COLUMNS_PER_WRITE
@@ -53,6 +54,7 @@ def write(path: Path, width: int, rows: int) -> Path:
     return path
 
 
+@pytest.mark.slow  # ~9 s: started early by the suite's file order (tests/conftest.py)
 def test_a_wide_file_of_thousands_of_rows_loads_within_the_loads_memory(tmp_path):
     """A single statement casting every column of a wide file ran out of the load's memory (the
     engine reserves vectors per column, whatever the rows: 2,000 columns of 60 rows in 512 MB),
