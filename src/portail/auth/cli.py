@@ -249,20 +249,21 @@ def user_sso_link(login: str, subject: str = typer.Argument(..., help="The provi
                   issuer: Optional[str] = ISSUER):
     """Bind a single sign-on identity to a user: its sign-ins are theirs (a local account, one
     an administrator made, or an identity of a new provider)."""
-    with _session() as session:
-        user = services.get_user(session, login)
-        services.link_identity(session, user, _issuer(issuer), subject)
-        said = _identities_said(user)
-    out.print(said, highlight=False, markup=False, soft_wrap=True)
+    _change_identity(services.link_identity, login, subject, issuer)
 
 
 @user_app.command("sso-unlink")
 def user_sso_unlink(login: str, subject: str = typer.Argument(..., help="The provider's subject (sub)."),
                     issuer: Optional[str] = ISSUER):
     """Unbind a single sign-on identity from a user: its next sign-in no longer reaches them."""
+    _change_identity(services.unlink_identity, login, subject, issuer)
+
+
+def _change_identity(change, login: str, subject: str, issuer: Optional[str]) -> None:
+    """Bind or unbind (``change``) an identity of ``login``, then list the identities it holds."""
     with _session() as session:
         user = services.get_user(session, login)
-        services.unlink_identity(session, user, _issuer(issuer), subject)
+        change(session, user, _issuer(issuer), subject)
         said = _identities_said(user)
     out.print(said, highlight=False, markup=False, soft_wrap=True)
 
