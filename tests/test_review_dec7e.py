@@ -28,6 +28,7 @@ from portail.catalog import services
 from portail.operations import load_file
 from portail.store import abandon
 from portail.web.auth_routes import safe_next
+from tests.api.test_exports_gaps_dec7 import GoneClient
 from tests.conftest import make_instance, semicolon_csv
 
 API = "/api/explore/v2.1/catalog/datasets"
@@ -76,17 +77,6 @@ def test_a_hidden_name_the_version_lacks_blanks_the_dataset_only_when_renamed(si
 
 
 # -- a call abandoned by its client: only the interrupt's own error goes unread -----------------
-class _GoneClient:
-    """A request whose client goes away 0.3 s after it is first listened to."""
-
-    sent = False
-
-    async def receive(self) -> dict:
-        if not self.sent:
-            self.sent = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.sleep(0.3)
-        return {"type": "http.disconnect"}
 
 
 def _fails_later() -> None:
@@ -98,7 +88,7 @@ def test_a_fault_of_an_abandoned_call_is_raised_not_answered_as_gone():
     """``in_worker`` answered 499 (unlogged) for any exception once the client was gone: a bug
     in a slow call whose client had given up left no trace."""
     with pytest.raises(KeyError):
-        asyncio.run(in_worker(_fails_later, watched=_GoneClient()))
+        asyncio.run(in_worker(_fails_later, watched=GoneClient(0.3)))
     assert abandon.interrupted(duckdb.InterruptException("INTERRUPT Error: Interrupted!"))
     assert abandon.interrupted(OSError("INTERRUPT Error: Interrupted!"))
     assert not abandon.interrupted(OSError("No space left on device"))
@@ -113,7 +103,7 @@ def test_a_fault_of_an_abandoned_stream_is_raised_not_swallowed():
         raise KeyError("a fault of the export's own")
 
     async def answer() -> None:
-        gone = _GoneClient()
+        gone = GoneClient(0.3)
         await ClosingStreamingResponse(content(), media_type="text/csv")({"type": "http"}, gone.receive, _ignore)
 
     with pytest.raises(KeyError):

@@ -70,6 +70,21 @@ def site(tmp_path_factory):
     instance.store.close()
 
 
+
+class GoneClient:
+    """A request whose client goes away ``after`` seconds after it is first listened to."""
+
+    def __init__(self, after: float):
+        self.after = after
+        self.sent = False
+
+    async def receive(self) -> dict:
+        if not self.sent:
+            self.sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.sleep(self.after)
+        return {"type": "http.disconnect"}
+
 def test_an_export_whose_client_hangs_up_interrupts_the_query_it_waits_on(site):
     instance, location, _ = site
     outcome: list[str] = []
@@ -135,19 +150,7 @@ def test_a_call_reading_an_export_batch_when_its_client_went_away_answers_as_gon
         query = sqlglot.parse_one(ROWS_ON_ROWS, dialect="duckdb")
         return sum(batch.num_rows for batch in instance.store.stream(location, query))
 
-    class Client:
-        """A request whose client goes away half a second into the call."""
-
-        sent = False
-
-        async def receive(self) -> dict:
-            if not self.sent:
-                self.sent = True
-                return {"type": "http.request", "body": b"", "more_body": False}
-            await asyncio.sleep(0.5)
-            return {"type": "http.disconnect"}
-
-    answer = asyncio.run(in_worker(read, watched=Client()))
+    answer = asyncio.run(in_worker(read, watched=GoneClient(0.5)))
     assert getattr(answer, "status_code", None) == CLIENT_GONE, answer
 
 
