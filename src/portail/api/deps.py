@@ -187,8 +187,11 @@ def login_redirect(_: Request, error: LoginRequired) -> RedirectResponse:
 
 
 def login_url(portal: Portal, request: Request) -> str:
+    """The sign-in page, back to ``request``'s, in its ``?lang=``: a French page's redirect
+    showed the form in the browser's language (English in an English browser)."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return f"{portal.root}/login?next={quote(target, safe='/')}"
+    lang = request.query_params.get("lang")
+    return f"{portal.root}/login?next={quote(target, safe='/')}" + (f"&lang={lang}" if lang in ("fr", "en") else "")
 
 
 def portal_gate(portal: Portal, *, api: bool):

@@ -18,7 +18,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "fr": {
         "search": "Rechercher", "search_placeholder": "Rechercher un jeu de données", "datasets": "Jeux de données", "dataset": "Jeu de données",
         "records": "enregistrements", "themes": "Thèmes", "latest": "Dernières mises à jour", "catalogue": "Catalogue",
-        "no_result": "Aucun jeu de données ne correspond.", "information": "Informations", "table": "Tableau",
+        "no_result": "Aucun jeu de données ne correspond.", "no_records": "Aucun enregistrement à afficher.", "records_closed_sign_in": "Les enregistrements de ce jeu de données sont réservés : connectez-vous pour les consulter.", "records_closed_denied": "Vos droits ne donnent pas accès aux enregistrements de ce jeu de données.", "information": "Informations", "table": "Tableau",
         "map": "Carte", "analyze": "Analyse", "export": "Export", "api": "API", "license": "Licence",
         "publisher": "Producteur", "owner": "Responsable", "frequency": "Fréquence de mise à jour", "modified": "Modifié le",
         "fields": "Champs", "name": "Nom", "label": "Libellé", "type": "Type", "description": "Description",
@@ -95,7 +95,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "en": {
         "search": "Search", "search_placeholder": "Search datasets", "datasets": "Datasets", "dataset": "Dataset", "records": "records",
-        "themes": "Themes", "latest": "Latest updates", "catalogue": "Catalogue", "no_result": "No dataset matches.",
+        "themes": "Themes", "latest": "Latest updates", "catalogue": "Catalogue", "no_result": "No dataset matches.", "no_records": "No records to show.", "records_closed_sign_in": "The records of this dataset are restricted: sign in to see them.", "records_closed_denied": "Your rights give no access to the records of this dataset.",
         "information": "Information", "table": "Table", "map": "Map", "analyze": "Analyze", "export": "Export",
         "api": "API", "license": "License", "publisher": "Publisher", "owner": "Data owner",
         "frequency": "Update frequency", "modified": "Modified", "fields": "Fields", "name": "Name", "label": "Label",

@@ -441,6 +441,16 @@ def restriction(request: Request, dataset, principal: Principal) -> str | None:
     return "both" if rows and columns else "rows" if rows else "columns" if columns else None
 
 
+def closed_records(request: Request, dataset, principal: Principal) -> str | None:
+    """Why the caller may read the metadata of ``dataset`` but none of its records: ``"sign_in"``
+    (anonymous: credentials may open them), ``"denied"`` (signed in, not granted) or ``None``.
+    The records tabs said "Invalid filter:" over the API's English 401 (its API key and header),
+    and the export tab offered "Whole dataset (0 records)" with links that answer 401."""
+    if known_access(request.app.state.instance, dataset, principal).records:
+        return None
+    return "denied" if principal.is_authenticated else "sign_in"
+
+
 def _useful(facet: dict, state: FilterState) -> bool:
     values = facet["facets"]
     if any(state.refined(facet["name"], v["value"]) or state.excluded(facet["name"], v["value"]) for v in values):
@@ -601,6 +611,8 @@ def web_router(portal: str) -> APIRouter:
                   "restricted": restriction(request, dataset, principal),
                   # each field's type, for the chart's and the map's scripts to write values as the table does
                   "field_types": json.dumps({f.name: str(f.type) for f in fields})}
+        if tab != "information" and (closed := closed_records(request, dataset, principal)):
+            return render(request, "dataset.html", status=403 if closed == "denied" else 401, closed=closed, **values)
         try:
             values.update(_tab_values(request, dataset, fields, tab, state, geo))
         except ApiError as error:  # a bad refine/sort/q in the URL: say so, in the page's language; keep the page
