@@ -460,10 +460,12 @@ def _useful(facet: dict, state: FilterState) -> bool:
 
 
 def _chronological(values: list[dict], lang: str) -> list[dict]:
-    """A date facet's years, months and days in calendar order, every level listed, each month
-    named in the page's language (the API names it ``03``; its value ``2023/03`` stays the link's)."""
+    """A date facet's years, months and days, every level listed, each month named in the page's
+    language (the API names it ``03``; its value ``2023/03`` stays the link's), in the API's order:
+    calendar order by default (``facets.annotated_sort``), re-sorted here it overrode a field's
+    ``facetsort`` annotation (``-count``: the busiest years first), which the API honours."""
     return [{**v, "name": _facet_month(v, lang), "facets": _chronological(v.get("facets") or [], lang), "all": True}
-            for v in sorted(values, key=lambda v: v["value"])]
+            for v in values]
 
 
 def filter_value(value: str, name: str, fields: list[Field], lang: str) -> str:
