@@ -43,7 +43,7 @@ def years(rows, field, refined_path=None):
     def level(members, depth, prefix):
         parts = Counter(_part(r[field], depth) for r in members if r[field] is not None)
         out = []
-        for part, n in sorted(parts.items(), key=lambda kv: (-kv[1], kv[0])):
+        for part, n in sorted(parts.items()):  # calendar order, ODS's default for dates (facets.annotated_sort)
             value = f"{prefix}/{part}" if prefix else part
             entry = {"name": part, "value": value, "count": n, "state": "displayed"}
             if refined_path and (refined_path == value or refined_path.startswith(value + "/")):
