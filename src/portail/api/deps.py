@@ -190,8 +190,17 @@ def login_url(portal: Portal, request: Request) -> str:
     """The sign-in page, back to ``request``'s, in its ``?lang=``: a French page's redirect
     showed the form in the browser's language (English in an English browser)."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    lang = request.query_params.get("lang")
-    return f"{portal.root}/login?next={quote(target, safe='/')}" + (f"&lang={lang}" if lang in ("fr", "en") else "")
+    return with_language(f"{portal.root}/login?next={quote(target, safe='/')}", request.query_params.get("lang"))
+
+
+def with_language(target: str, lang: str | None) -> str:
+    """``target`` (a path of this site) in a page's language (``?lang=``, one the pages speak),
+    unless it names one: an English reader signed in from "Sign in" landed on the home page in
+    the browser's language, French; ``next`` in ``target`` is quoted, so its own ``lang=`` never
+    counts."""
+    if lang not in ("fr", "en") or "lang=" in target.partition("?")[2]:
+        return target
+    return target + ("&" if "?" in target else "?") + f"lang={lang}"
 
 
 def portal_gate(portal: Portal, *, api: bool):

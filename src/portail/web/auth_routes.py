@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from portail.api.deps import with_language
 from portail.auth import AuthError, csrf, oidc, passwords, services, sessions
 from portail.catalog.db import transaction
 from portail.config import Portal
@@ -53,15 +54,6 @@ def safe_next(target: str | None, root: str) -> str:
             or any(ord(c) < 32 for c in target) or NOT_PAGES.search(unquote(target.partition("?")[0])):
         return home
     return target
-
-
-def with_language(target: str, lang: str | None) -> str:
-    """``target`` (a path of this site) in the sign-in page's chosen language (``?lang=``), unless
-    it names one: an English reader signed in from "Sign in" landed on the home page in the
-    browser's language, French."""
-    if lang not in ("fr", "en") or "lang=" in target.partition("?")[2]:
-        return target
-    return target + ("&" if "?" in target else "?") + f"lang={lang}"
 
 
 def client_ip(request: Request) -> str | None:
@@ -188,7 +180,7 @@ def auth_router(portal: Portal) -> APIRouter:
             if row is not None:
                 sessions.close_all_sessions(db, row.user, actor=row.user.login, ip=client_ip(request))
         lang = request.query_params.get("lang")  # the page's language, kept
-        response = RedirectResponse(root + "/" + (f"?lang={lang}" if lang in ("fr", "en") else ""), status_code=303)
+        response = RedirectResponse(with_language(root + "/", lang), status_code=303)
         response.delete_cookie(sessions.COOKIE_NAME, path="/")
         return response
 
