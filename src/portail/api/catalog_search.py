@@ -578,9 +578,9 @@ def _date_entries(moments: list[datetime], spec: FacetSpec, refined_paths: set[s
     dataset facets order theirs: the years of a catalogue grow with every year it lives."""
     formats = ("%Y", "%m", "%d")
     counts = Counter(m.strftime(formats[level]) for m in moments)
-    order = sorted(counts.items(), key=_facet_order(spec.sort), reverse=spec.sort == "-alphanum")
+    order = _in_order(counts, spec)
     entries = []
-    for part, n in order[:spec.limit or DEFAULT_LIMIT]:
+    for part, n in order:
         value = f"{prefix}/{part}" if prefix else part
         entry: dict[str, Any] = {"name": part, "value": value, "count": n, "state": "displayed"}
         if any(r == value or r.startswith(value + "/") for r in refined_paths):
@@ -603,9 +603,9 @@ def _path_entries(held: list[set[str]], spec, refined_paths: set[str], prefix: s
         segments = {p.split(separator)[depth] for p in paths
                     if (not prefix or p.startswith(prefix + separator)) and len(p.split(separator)) > depth}
         counts.update(segments)
-    order = sorted(counts.items(), key=_facet_order(spec.sort), reverse=spec.sort == "-alphanum")
+    order = _in_order(counts, spec)
     entries = []
-    for part, n in order[:spec.limit or DEFAULT_LIMIT]:
+    for part, n in order:
         value = f"{prefix}{separator}{part}" if prefix else part
         entry: dict[str, Any] = {"name": part, "value": value, "count": n, "state": "displayed"}
         if any(r == value or r.startswith(value + separator) for r in refined_paths):
@@ -655,9 +655,9 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
                     if item is not None:
                         counts["true" if item is True else "false" if item is False else str(item)] += 1
             wanted = {canonical(r) for r in mine if not r.exclude}
-            order = sorted(counts.items(), key=_facet_order(spec.sort), reverse=spec.sort == "-alphanum")
+            order = _in_order(counts, spec)
             entries = [{"name": v, "value": v, "count": n, "state": "refined" if v in wanted else "displayed"}
-                       for v, n in order[:spec.limit or DEFAULT_LIMIT]]
+                       for v, n in order]
         # an excluded value at its level of the tree (a month under its refined year), as the
         # dataset facets list theirs, never a path among the years
         separator = "/" if f.type in (FieldType.DATETIME, FieldType.DATE) else spec.separator
@@ -666,6 +666,12 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
                 list_excluded(entries, canonical(r), separator)
         out.append({"name": f.name, "facets": entries})
     return out
+
+
+def _in_order(counts: Counter[str], spec: FacetSpec) -> list[tuple[str, int]]:
+    """A facet level's (value, count) pairs in ``spec``'s order, cut at its limit: a date's
+    years, a tree's level and a flat field's values alike."""
+    return sorted(counts.items(), key=_facet_order(spec.sort), reverse=spec.sort == "-alphanum")[:spec.limit or DEFAULT_LIMIT]
 
 
 def _facet_order(sort: str) -> Callable[[tuple[str, int]], Any]:
