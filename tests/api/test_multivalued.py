@@ -174,11 +174,11 @@ def test_null_group_blanks_and_repeated_values(instance, tmp_path):
     assert {r["tags"]: r["n"] for r in searched["results"]} == {"tram": 2, "vélo": 1, "bus": 1}
 
 
-def test_length_measures_a_multivalued_text_in_records_and_catalogue_alike(instance, tmp_path):
-    """``length()`` of a multivalued field measures its text (Opendatasoft documents it on text
-    alone): in records the cell as published, separators and blanks included; in the catalogue,
-    whose keywords and themes are lists, the values joined by one separator. Grouped by the
-    field, it measures each value, on both sides."""
+def test_length_counts_a_multivalued_fields_values_in_records_and_catalogue_alike(instance, tmp_path):
+    """``length()`` of a multivalued field is its number of values, as the JSON array the API
+    gives counts them, in records and in the catalogue (whose keywords and themes are lists): it
+    measured the stored text, separators and blanks included (``vélo, bus ,tram``: 15), which
+    belong to no value. Grouped by the field, it measures each value, on both sides."""
     lines = ["nom;tags", "A;vélo, bus ,tram", "B;bus", "C;", "D;métro|bus"]
     source = tmp_path / "tags.csv"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -191,21 +191,22 @@ def test_length_measures_a_multivalued_text_in_records_and_catalogue_alike(insta
     load_file(instance, "vide", source, publish=True)
     client = TestClient(create_app(instance))
     cells = dict(line.split(";") for line in lines[1:])
+    shown = {r["nom"]: r["tags"] for r in client.get(URL, params={"select": "nom, tags"}).json()["results"]}
+    assert shown["A"] == ["vélo", "bus", "tram"] and shown["D"] == ["métro|bus"]
     rows = client.get(URL, params={"select": "nom, length(tags) as n", "order_by": "nom"}).json()["results"]
-    assert {r["nom"]: r["n"] for r in rows} == {nom: len(text) if text else None for nom, text in cells.items()}
-    kept = client.get(URL, params={"select": "nom", "where": f"length(tags) = {len(cells['A'])}"}).json()["results"]
+    assert {r["nom"]: r["n"] for r in rows} == {nom: tags and len(tags) for nom, tags in shown.items()}
+    kept = client.get(URL, params={"select": "nom", "where": "length(tags) = 3"}).json()["results"]
     assert kept == [{"nom": "A"}]
     grouped = client.get(URL, params={"select": "tags, length(tags) as n", "group_by": "tags"}).json()["results"]
     assert {r["tags"]: r["n"] for r in grouped} == {v: v and len(v) for text in cells.values() for v in values_of(text)}
 
     catalogue = "/api/explore/v2.1/catalog/datasets"
-    joined = len(",".join(keywords))
     measured = client.get(catalogue, params={"select": "dataset_id, length(keyword) as n, length(theme) as t",
                                              "order_by": "dataset_id"}).json()["results"]
-    assert measured == [{"dataset_id": "tags", "n": joined, "t": len("Transports")},
+    assert measured == [{"dataset_id": "tags", "n": len(keywords), "t": 1},
                         {"dataset_id": "vide", "n": None, "t": None}]
-    for condition, found in ((f"length(keyword) = {joined}", 1), (f"length(keyword) = {len(keywords[1])}", 0),
-                             (f"length(keyword) > {joined}", 0)):
+    for condition, found in ((f"length(keyword) = {len(keywords)}", 1), (f"length(keyword) = {len(keywords[1])}", 0),
+                             (f"length(keyword) > {len(keywords)}", 0)):
         assert client.get(catalogue, params={"where": condition, "limit": 0}).json()["total_count"] == found, condition
     per_keyword = client.get(catalogue, params={"select": "keyword, length(keyword) as n", "group_by": "keyword"}).json()
     assert {r["keyword"]: r["n"] for r in per_keyword["results"]} == {k: len(k) for k in keywords} | {None: None}

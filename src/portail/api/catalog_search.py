@@ -45,7 +45,7 @@ from portail import odsql
 from portail.odsql import ast
 from portail.api.errors import ApiError, invalid_parameter
 from portail.api.facets import (DEFAULT_LIMIT, FacetSpec, as_faceted, canonical, collapsed_path, hierarchy_separator,
-                                list_excluded, parse_facet, parse_refinements, zone)
+                                list_excluded, parse_facets, parse_refinements, zone)
 from portail.api.serialize import EXPLORE_METAS, records_json
 from portail.api.text_search import text_condition
 from portail.api.v1_query import q_conditions
@@ -55,10 +55,9 @@ from portail.odsql.kinds import RECORDS
 from portail.schema import Field, FieldType
 from portail.store.engine import connect
 
-#: Joins a multivalued field's values in one text column (never in a value). One character:
-#: ``length(keyword)`` then measures the values joined by one separator (``cog,insee``: 9), as
-#: ``length()`` measures a dataset's multivalued text in records (the text as published,
-#: separators included), Opendatasoft documenting ``length`` on text alone.
+#: Joins a multivalued field's values in one text column (never in a value): ODSQL splits the
+#: column on it as it splits a dataset's multivalued field, so ``length(keyword)`` is the number
+#: of keywords as ``length(tags)`` is the number of tags in records (``odsql.functions._length``).
 SEPARATOR = "\x1f"
 MULTIVALUED = {"multivalued": [SEPARATOR]}
 #: A dataset's position in the table, read back to hand out its object; named ``rowid`` because
@@ -620,7 +619,7 @@ def catalog_facets(objects: list[dict[str, Any]], *, facet: list[str] | None = N
                    timezone: str = "UTC", disjunctive: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Facet values with counts over the datasets kept by where, refine and exclude
     (``disjunctive``: fields whose refined values are ORed, as in ``refined``)."""
-    specs = [parse_facet(f, FIELDS) for f in facet] if facet else [parse_facet(n, FIELDS) for n in DEFAULT_FACETS]
+    specs = parse_facets(facet or list(DEFAULT_FACETS), FIELDS)
     tz = zone(timezone)
     given = _given(where)
     if given:

@@ -36,7 +36,7 @@ from portail import odsql
 from portail.odsql.ast import quote_name
 from portail.api.cursors import cursor_version, open_cursor, seal, version_key
 from portail.api.errors import ApiError, invalid_parameter, not_found
-from portail.api.facets import (as_faceted, conditions_for, default_facets, disjunctive_fields, facets_values, parse_facet,
+from portail.api.facets import (as_faceted, conditions_for, default_facets, disjunctive_fields, facets_values, parse_facets,
                                  parse_refinements, zone)
 from portail.api.serialize import Exposure, expose, records_json
 from portail.api.text_search import text_condition
@@ -707,7 +707,7 @@ def dataset_facets(instance: Instance, dataset: Dataset, *, facet: list[str] | N
 
     def compute() -> tuple[list[dict[str, Any]], bool]:
         visible = access.visible()
-        specs = [parse_facet(f, visible) for f in facet] if facet else default_facets(visible)
+        specs = parse_facets(facet, visible) if facet else default_facets(visible)
         zone(timezone)  # an unknown zone is a 400, as on /records, whether or not a field needs it
         refinements, _ = filters(as_faceted(visible, specs), refine, exclude, timezone=timezone)
         ored = disjunctive_fields(visible) | frozenset(disjunctive) | {s.field.name for s in specs if s.disjunctive}
@@ -802,7 +802,7 @@ def export_batches(instance: Instance, dataset: Dataset, fmt_name: str, *, selec
     query = _where(plan.select, _filters(access, version, refine, exclude, text, disjunctive=tuple(disjunctive),
                                          timezone=timezone))
     if odsql.merges_clusters(query):  # geo_cluster()'s clusters merged over the rows all of its conditions keep
-        query = odsql.merge_clusters(query.copy() if query is plan.select else query)
+        query = odsql.merge_clusters(query.copy() if query is plan.select else query, heaviest=GROUP_WINDOW)
     if offset:  # a copy: without filters ``query`` is still the plan's own, maybe shared, SELECT
         query = query.offset(exp.Literal.number(offset))
     if record_ids or fmt.extra.get("record_ids"):  # RDF: each record is named by its id, the writer's last column

@@ -415,6 +415,19 @@ def parse_facet(text: str, fields: list[Field]) -> FacetSpec:
                      separator=separator)
 
 
+def parse_facets(texts: list[str], fields: list[Field]) -> list[FacetSpec]:
+    """The facets asked for, each field once, with its first occurrence's options: the answer
+    names each facet by its field only, so a second ``facet=x`` (a widget's two controls on one
+    field, ``x`` then ``facet(name="x", sort=…)``) listed two groups of one name, which a client
+    keyed by name cannot tell apart, and computed the field twice. Every occurrence is still
+    checked: a refused one is the same 400 wherever it stands."""
+    specs: dict[str, FacetSpec] = {}
+    for text in texts:
+        spec = parse_facet(text, fields)
+        specs.setdefault(spec.field.name, spec)
+    return list(specs.values())
+
+
 def _annotated_spec(f: Field) -> FacetSpec:
     """A field's facet as its annotations configure it (disjunctive, hierarchical, facetsort)."""
     return FacetSpec(f, disjunctive="disjunctive" in f.annotations, sort=annotated_sort(f), separator=hierarchy_separator(f))

@@ -469,6 +469,18 @@ def _case(build: Callable[[exp.Expression], exp.Expression]) -> Builder:
     return builder
 
 
+def _length(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
+    """``length()``: a text's number of characters; a multivalued field's (or its ``lower()``)
+    number of values. The API gives such a field as a JSON array (``["a", "b"]``), and an
+    array's length is its number of items, as every client reading that array counts it; its
+    stored text joins the values with the separator and the blanks around them, whose characters
+    (7 for ``" a , b "``) belong to no value. Counted as the record shows them
+    (``values.multivalued_list``): ``length(tags) = 3`` holds for ``["a", "c", "a"]``."""
+    (a,) = args
+    items = kinds.multivalued_items(a.field, a.sql) if a.field is not None and a.kind is Kind.TEXT else None
+    return Typed(call("len", items) if items is not None else exp.Length(this=a.sql), Kind.INT, bits=a.bits)
+
+
 def _concat_builder(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     return Typed(_concat(*[_as_text(a) for a in args]), Kind.TEXT)
 
@@ -1350,7 +1362,8 @@ _DUCKDB_PARTS = {"dayofweek": "isodow"}
 
 FUNCTIONS: tuple[Function, ...] = (
     # text
-    _row("length", (TEXT,), _unary(lambda s: exp.Length(this=s), Kind.INT), SWO, returns="int", summary="number of characters"),
+    _row("length", (TEXT,), _length, SWO, returns="int",
+         summary="number of characters; of a multivalued field, number of values"),
     _row("lower", (TEXT,), _case(lambda s: exp.Lower(this=s)), SWGO, returns="text"),
     _row("upper", (TEXT,), _case(lambda s: exp.Upper(this=s)), SWGO, returns="text",
          summary="reserved by Opendatasoft, undocumented; provided"),

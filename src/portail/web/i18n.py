@@ -384,6 +384,8 @@ STRINGS["fr"].update({
     "restricted_rows": "Vue restreinte : vos droits limitent les lignes affichées.",
     "restricted_columns": "Vue restreinte : vos droits limitent les colonnes affichées.",
     "restricted_both": "Vue restreinte : vos droits limitent les lignes et les colonnes affichées.",
+    "sort_dropped": "Tri sur « {name} » impossible : ce tableau n'a pas de colonne triable de ce nom. "
+                    "Les enregistrements sont dans l'ordre par défaut.",
 })
 STRINGS["en"].update({
     "columns_choose": "Show/hide columns", "columns_shown": "Columns shown",
@@ -392,6 +394,8 @@ STRINGS["en"].update({
     "restricted_rows": "Restricted view: your rights limit the rows shown.",
     "restricted_columns": "Restricted view: your rights limit the columns shown.",
     "restricted_both": "Restricted view: your rights limit the rows and columns shown.",
+    "sort_dropped": "Cannot sort by “{name}”: this table has no sortable column of that name. "
+                    "The records are in the default order.",
 })
 
 # -- page titles that say the page's state (RGAA 8.6): web.catalogue.title_parts, dataset.html --

@@ -602,8 +602,8 @@ def web_router(portal: str) -> APIRouter:
             return RedirectResponse(f"{portal_root(request)}/explore/dataset/{dataset.slug}/{tab}/{query}", status_code=301)
         fields = fields_from_json(dataset.current.fields)  # the caller's: hidden fields are gone
         columns = [f for f in fields if f.type != FieldType.GEO_SHAPE]  # the table's, offered in its chooser
-        state = FilterState.from_query(request.query_params.multi_items()).sorted_within(
-            f.name for f in fields if f.type not in UNSORTABLE).shown_within(f.name for f in columns)
+        asked = FilterState.from_query(request.query_params.multi_items())
+        state = asked.sorted_within(f.name for f in fields if f.type not in UNSORTABLE).shown_within(f.name for f in columns)
         geo = next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
             next((f for f in fields if f.type == FieldType.GEO_SHAPE), None)
         values = {"dataset": dataset, "fields": fields, "tab": tab, "tabs": TABS, "state": state, "geo": geo,
@@ -611,6 +611,10 @@ def web_router(portal: str) -> APIRouter:
                   "labels": {f.name: f.label for f in fields}, "columns": columns, "units": number_formats(fields),
                   "shown": [f for f in columns if state.shows(f.name)],
                   "restricted": restriction(request, dataset, principal),
+                  # a sort the table cannot apply (no such column, one hidden from the caller, a
+                  # geometry), told rather than silently the default order; named as asked, the
+                  # same words whichever it is, so the notice never tells that a hidden column exists
+                  "sort_dropped": asked.sort.lstrip("-") if asked.sort.lstrip("-") and not state.sort else None,
                   # each field's type, for the chart's and the map's scripts to write values as the table does
                   "field_types": json.dumps({f.name: str(f.type) for f in fields})}
         if tab != "information" and (closed := closed_records(request, dataset, principal)):
