@@ -595,7 +595,7 @@ def _page_plan(instance: Instance, access: Access, version, r: _PageRequest, par
         query = _where(plan.select.copy(), filtering, in_place=True)
         if parameterized and odsql.merges_clusters(query):  # its placeholders would be read twice
             raise _ValueDependent()
-        return odsql.merge_clusters(query)
+        return odsql.merge_clusters(query, heaviest=GROUP_WINDOW)  # as many cells as groups shown: bounded work
 
     def sql(q: exp.Expression) -> Prepared:
         prepared = instance.store.prepare(version.location, q, owned=True)  # every q below is built for it

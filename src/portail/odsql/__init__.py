@@ -6,7 +6,7 @@ The face of the package::
     compile_query(query, fields, security=None) -> sqlglot.exp.Select
     compile_plan(query, fields, security=None) -> Plan   # the SELECT + its output columns
     to_sql(expression, dialect="duckdb", owned=False) -> str   # owned: the tree is the caller's to change, not copied
-    merge_clusters(select) -> select   # geo_cluster()'s merging, once every condition is in
+    merge_clusters(select, heaviest) -> select   # geo_cluster()'s merging (the heaviest cells), once every condition is in
     merges_clusters(select) -> bool    # does it change this select (its conditions then read twice)?
     multivalued_items(field, sql) -> list expression | None   # how a multivalued value splits
     multivalued_values(field, sql) -> list expression | None  # the values a record counts in (facets, group_by)

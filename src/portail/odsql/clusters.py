@@ -65,10 +65,17 @@ def merges_clusters(select: exp.Select) -> bool:
     return group is not None and len(_marked(list(group.expressions))) == 2
 
 
-def merge_clusters(select: exp.Select) -> exp.Select:
+def merge_clusters(select: exp.Select, heaviest: int | None = None) -> exp.Select:
     """``select`` grouped by merged clusters when it groups by one geo_cluster(), else itself
     (two geo_cluster() keys keep their cells). Changes ``select`` in place: callers hand over a
-    SELECT built for one call."""
+    SELECT built for one call.
+
+    ``heaviest``: only that many cells, the heaviest, take part in the merge; the others stay
+    apart. A fine grid (zoom 25: cells of 20 cm) makes a cell per point, and merging millions of
+    cells costs ten times the grouping itself: 30 s of CPU for one public call. A caller that
+    shows a bounded number of groups merges as many cells as it shows, as Opendatasoft's engine
+    merges the buckets its aggregation returns (its ``size``); at or under that many cells, the
+    merge is the whole one."""
     if not merges_clusters(select):
         return select
     group = select.args["group"]
@@ -95,6 +102,9 @@ def merge_clusters(select: exp.Select) -> exp.Select:
     where = select.args.get("where")
     cells = cells.where(exp.and_(where.this.copy(), present) if where is not None else present, copy=False)
     cells = cells.group_by(*[o.copy() for o in others], keys[ix].copy(), keys[iy].copy(), copy=False)
+    if heaviest is not None:  # ties ordered by the cell, so that the same cells are kept each time
+        order = [exp.Ordered(this=col("__n"), desc=True)] + [exp.Ordered(this=col(c)) for c in (*parts, "__cx", "__cy")]
+        cells = cells.order_by(*order, copy=False).limit(exp.Literal.number(heaviest), copy=False)
 
     def same_parts(a: str, b: str) -> list[exp.Expression]:
         return [exp.NullSafeEQ(this=col(p, a), expression=col(p, b)) for p in parts]
