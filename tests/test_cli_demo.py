@@ -48,6 +48,9 @@ def test_demo_loads_and_is_idempotent(cli, refdata, hub_template, tmp_path):
                     entry.annotations, entry.slug
                 assert all(fields[n].type in ("int", "double") for n in entry.annotations), entry.slug
         assert sum(len(entry.facets) for entry in DEMO) >= 15
+        with instance.session() as s:  # the communes' points (geopoint step): a map of points besides the regions' shapes
+            communes = {f.name: f for f in services.current_fields(services.get_dataset(s, "communes-france"))}
+            assert communes["coordonnees"].type == "geo_point_2d"
         decp = next(entry for entry in DEMO if entry.slug == "decp-marches-publics")
         assert decp.annotations["montant"] == {"unit": ["€"]}
     finally:

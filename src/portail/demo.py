@@ -51,8 +51,10 @@ DEMO = [
                 labels={"insee_com": "Code INSEE", "insee_dep": "Département", "insee_reg": "Région",
                         "commune": "Commune", "code_postal": "Code postal", "commune_type": "Type de commune",
                         "superficie_km2": "Superficie", "population_2021": "Population 2021",
-                        "population_2015": "Population 2015"},
-                facets=("insee_reg", "insee_dep", "commune_type"), annotations={"superficie_km2": {"unit": ["km²"]}}),
+                        "population_2015": "Population 2015", "coordonnees": "Coordonnées"},
+                facets=("insee_reg", "insee_dep", "commune_type"), annotations={"superficie_km2": {"unit": ["km²"]}},
+                # a point per commune, so the demo's map tab has points to cluster (contours come with regions-contours)
+                pipeline=({"processor": "geopoint", "lat": "lat", "lon": "lng", "output": "coordonnees"},)),
     DemoDataset("logements-sociaux-finances-a-paris", "Logements sociaux financés à Paris",
                 "logement/logements-sociaux-finances-a-paris.csv", themes=("Logement",),
                 keywords=("logement social", "Paris"), license="ODbL", publisher="Ville de Paris",
