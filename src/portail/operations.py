@@ -36,6 +36,7 @@ from portail.ingest.load import BuildResult, IngestReport, Progress, build_versi
 from portail.ingest.types import ReadOptions
 from portail.schema import Field, FieldType, fields_from_json
 from portail.sources.fetching import allowance, download
+from portail.sources.redaction import redacted_url, withheld
 from portail.store import DuckDBStore, open_store
 from portail.store.duckdb_store import private_root
 
@@ -173,6 +174,8 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
     than publish the older file over the newer. ``keep_source``: the file is moved into the store
     as the version's source (an upload, which nothing else keeps), for reloads; a kept source read
     again is kept for the new version too, so a reload's version is as reloadable as the one it read.
+    A URL ``source`` is recorded without its credentials (``redacted_url``): the version listings
+    show it to every manager, and nothing reads it again with them (``reload_source``).
 
     On any failure the version is marked failed with its reason, its file goes, and nothing
     published changes; what a killed load left (its version still building, its file) goes at
@@ -181,6 +184,7 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
     (a truncated export would empty the dataset): it is kept ready, and an ``IngestError`` says
     how to publish it.
     """
+    source = redacted_url(source) if source else source
     kept_again = reread and instance.store.holds_source(path)
     if kept_again:  # recorded under its name, as at its upload: never the store's path
         source = Path(path).name
@@ -431,13 +435,18 @@ def reload_source(instance: Instance, ref: str) -> tuple[str, int | None]:
     rollback, the one rolled back to, not the newest loaded), else the last one loaded; for an
     upload, the copy the store keeps (``DuckDBStore.keep_source``); with the version it is the
     source of. A source that cannot be read again (an upload made before sources were kept, a
-    derived table) is a ``CatalogError`` that says so."""
+    derived table, a URL whose credentials were not kept: ``sources.redaction``) is a
+    ``CatalogError`` that says so."""
     with instance.session() as session:
         dataset = services.get_dataset(session, ref)
         reread, uid = reread_of(dataset), dataset.uid
     source, label = reread.source, reread.label
     if not source:
         raise services.CatalogError(f"Dataset {ref!r} has no source to reload")
+    if is_url(source) and withheld(source):
+        raise services.CatalogError(f"Dataset {ref!r}: {label} was loaded from {source}, whose credentials are not "
+                                    "kept; load the URL with them again (`portail dataset ingest`, or the management "
+                                    "API's data/url)")
     if is_url(source) or Path(source).is_absolute():
         return source, reread.version
     kept = instance.store.kept_source(uid, reread.version) if reread.version is not None else None
@@ -545,7 +554,8 @@ def _say_unfinished(session: Session, slug: str) -> None:
     state = ("still marked building: its load was interrupted, or is running now" if last.status == "building"
              else f"failed: {last.error or 'no reason recorded'}")
     named = last.source_name or ""
-    source = shlex.quote(named) if is_url(named) or Path(named).is_absolute() else "FILE"
+    rereadable = (is_url(named) and not withheld(named)) or Path(named).is_absolute()
+    source = shlex.quote(named) if rereadable else "URL" if is_url(named) else "FILE"
     raise services.CatalogError(
         f"A dataset {slug!r} already exists, never published: its first load did not finish (version {last.number} "
         f"{state}). Load the file into it with `portail dataset ingest {slug} {source} --publish`, or start again "

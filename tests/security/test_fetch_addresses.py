@@ -205,3 +205,45 @@ def test_the_setting_refuses_what_is_neither_a_network_nor_a_host(monkeypatch, t
         monkeypatch.setenv("PORTAIL_FETCH_ALLOW", value)
         with pytest.raises(SettingsError, match=said):
             load_settings()
+
+
+@pytest.fixture
+def silent_dns() -> Iterator[tuple[str, int]]:
+    """A DNS server on UDP 127.0.0.1:18720 that answers no query while the test runs, then
+    answers each (an empty datagram) so that no lookup is left waiting on it."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 18720))
+    yield server.getsockname()
+    server.setblocking(False)
+    try:
+        while True:
+            _, client = server.recvfrom(512)
+            server.sendto(b"", client)
+    except BlockingIOError:
+        server.close()
+
+
+def test_a_resolver_that_never_answers_ends_at_the_downloads_deadline(tmp_path, monkeypatch, silent_dns):
+    """The system resolver asks a DNS server that never answers: the download still ends at
+    its deadline, and the lookups given up hold no more than ``resolve``'s few threads."""
+
+    def ask_silent_server(host: str, port: int, *args, **kwargs):  # getaddrinfo, through a real DNS query
+        query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+        query += b"".join(bytes([len(label)]) + label.encode() for label in host.split(".")) + b"\x00\x00\x01\x00\x01"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(3)  # as a resolver's own give-up, long after the download's
+            client.sendto(query, silent_dns)
+            try:
+                client.recvfrom(512)
+            except TimeoutError:
+                pass
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", ask_silent_server)
+    for attempt in range(6):  # more than resolve's threads: those beyond wait, then give up too
+        with pytest.raises(IngestError) as refused:
+            download(f"http://data{attempt}.example/data.csv", tmp_path, 1 << 20, allowance([]), seconds=0.3)
+        said = str(refused.value)
+        assert "took longer than the 0.3 seconds allowed" in said or "took too long" in said, said
+    assert len([t for t in threading.enumerate() if t.name.startswith("portail-resolve")]) <= 4
+    assert not list(tmp_path.glob("fetch-*"))

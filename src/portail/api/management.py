@@ -30,6 +30,7 @@ from portail.operations import (Instance, attach, check_pipeline, created_for_fi
                                 load_file, publish, reindex, rollback)
 from portail.operations import LoadResult, reload as reload_dataset
 from portail.schema import FieldType
+from portail.sources.redaction import redacted_url
 from portail.store.duckdb_store import DuckDBStore, remove_leftover
 
 
@@ -182,11 +183,17 @@ def version_json(v, store: DuckDBStore | None = None) -> dict[str, Any]:
     status = v.status
     if status == "building" and store is not None and not store.loading(v.dataset.uid):
         status = "interrupted"
-    return {"version": v.number, "status": status, "source": v.source_name,
+    return {"version": v.number, "status": status, "source": _shown_source(v.source_name),
             "read_options": v.read_options,  # what a reload of this version's source reads it with
             "records_count": v.row_count,
             "size_bytes": v.size_bytes, "created_at": v.created_at.isoformat(),
             "finished_at": v.finished_at.isoformat() if v.finished_at else None, "error": v.error, "report": v.report}
+
+
+def _shown_source(source: str | None) -> str | None:
+    """A recorded source as shown: a URL without its credentials, those recorded before loads
+    stopped keeping them (``operations.load_file``) included."""
+    return redacted_url(source) if source else source
 
 
 def loaded_json(result: LoadResult) -> dict[str, Any]:
@@ -204,7 +211,7 @@ def management_json(d: Dataset, store: DuckDBStore | None = None) -> dict[str, A
         "temporal_start": d.temporal_start.isoformat() if d.temporal_start else None,
         "temporal_end": d.temporal_end.isoformat() if d.temporal_end else None,
         "spatial_coverage": d.spatial_coverage, "portals": d.portals, "extra_metas": d.extra_metas,
-        "source": d.source, "field_overrides": d.field_overrides, "pipeline": d.pipeline,
+        "source": _shown_source(d.source), "field_overrides": d.field_overrides, "pipeline": d.pipeline,
         "current_version": d.current_version,
         "records_count": d.records_count, "created_at": d.created_at.isoformat(), "modified": d.modified.isoformat(),
         "versions": [version_json(v, store) for v in d.versions],

@@ -27,6 +27,7 @@ from portail.ingest.types import ReadOptions
 from portail.catalog import services
 from portail.operations import Instance, fetch, load_file, publish, readable_file
 from portail.schema import Field, FieldType
+from portail.sources.redaction import redacted_url
 
 SOURCE_ID = "ref-src-sirene"
 DATASET_ID = "ref-sirene"
@@ -141,7 +142,7 @@ def install_sirene(instance: Instance, source: str | Path, vintage: str = "") ->
     remote = str(source).startswith(("http://", "https://"))
     path = fetch(instance, str(source)) if remote else readable_file(Path(source))
     _ensure(instance, SOURCE_ID, "Sirene : stock des établissements",
-            {"source_url": str(source) if remote else OFFICIAL_URL, "vintage": vintage, "licence": LICENCE})
+            {"source_url": redacted_url(str(source)) if remote else OFFICIAL_URL, "vintage": vintage, "licence": LICENCE})
     try:
         with _unzipped(instance, path) as csv_path:
             result = load_file(instance, SOURCE_ID, csv_path, source=str(source))

@@ -17,6 +17,7 @@ rebinding); a check of the first URL only, by a redirect.
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import socket
 import ssl
@@ -26,13 +27,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
 from portail.config import FETCH_TIMEOUT
 from portail.ingest.errors import IngestError
+from portail.sources.redaction import redacted_text, redacted_url
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -49,6 +51,8 @@ _SITE_LOCAL = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("fec
 SETTING = "PORTAIL_FETCH_ALLOW"
 #: The longest wait for any one connection, read or write of a download.
 STEP_TIMEOUT = 60.0
+#: The threads name lookups run on (``resolve``): as many as downloads usually run at once.
+_LOOKUPS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="portail-resolve")
 
 
 @dataclass(frozen=True)
@@ -131,11 +135,22 @@ def _is_address(host: str) -> bool:
     return True
 
 
-def resolve(host: str, port: int) -> list[Address]:
-    """The addresses of ``host``, in the resolver's order (an address is its own); a name that
-    does not resolve is httpcore's ``ConnectError``, which httpx reports as its own."""
+def resolve(host: str, port: int, wait: float | None = None) -> list[Address]:
+    """The addresses of ``host``, in the resolver's order (an address is its own), found within
+    ``wait`` seconds; a name that does not resolve is httpcore's ``ConnectError``, one not
+    resolved in time its ``ConnectTimeout``, which httpx reports as its own.
+
+    ``getaddrinfo`` takes no timeout: a resolver that never answers held the download past its
+    deadline (glibc's own timeouts, retries and search domains add up to minutes). So it runs on
+    one of ``_LOOKUPS``' few threads and is waited for at most ``wait``: a lookup given up keeps
+    its thread until the resolver gives up too, and one not started yet is cancelled, so stuck
+    lookups hold at most those threads, never a new one each."""
+    lookup = _LOOKUPS.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    if not concurrent.futures.wait([lookup], timeout=wait).done:  # not ``result(timeout)``: its TimeoutError is
+        lookup.cancel()                                            # also a lookup's own (socket.timeout)
+        raise httpcore.ConnectTimeout(f"resolving {host} took too long")
     try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        found = lookup.result()
     except (OSError, UnicodeError) as error:
         raise httpcore.ConnectError(f"cannot resolve {host} ({getattr(error, 'strerror', None) or error})") from None
     return list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in found))
@@ -162,7 +177,7 @@ class CheckedBackend(httpcore.NetworkBackend):
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None) -> httpcore.NetworkStream:
-        *others, last = self._admitted(host, port)
+        *others, last = self._admitted(host, port, _until(self.deadline, timeout, httpcore.ConnectTimeout))
         for address in others:  # the next address when one does not answer, as ``socket.create_connection``
             try:
                 return self._connect(address, port, timeout, local_address, socket_options)
@@ -176,10 +191,11 @@ class CheckedBackend(httpcore.NetworkBackend):
         stream = self._sockets.connect_tcp(str(address), port, wait, local_address, socket_options)
         return DeadlineStream(stream, self.deadline)
 
-    def _admitted(self, host: str, port: int) -> list[Address]:
-        """The addresses of ``host`` that may be connected to; none is an ``AddressRefused``.
-        Those refused are skipped rather than the host: the connection never goes to them."""
-        found = resolve(host, port)
+    def _admitted(self, host: str, port: int, wait: float) -> list[Address]:
+        """The addresses of ``host`` that may be connected to, resolved within ``wait``; none
+        is an ``AddressRefused``. Those refused are skipped rather than the host: the
+        connection never goes to them."""
+        found = resolve(host, port, wait)
         admitted = [address for address in found if public(address) or self.allowed.admits(host, address)]
         if not admitted:
             raise AddressRefused(host, found[0])
@@ -245,24 +261,17 @@ def checked_client(allowed: Allowance, hops: list[httpx.Request], deadline: floa
                         event_hooks={"request": [hops.append]})
 
 
-def without_credentials(url: str) -> str:
-    """``url`` without its ``user:password@``: what messages and logs may show of it."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
 def download(url: str, folder: Path, limit: int, allowed: Allowance, seconds: float = FETCH_TIMEOUT) -> Path:
     """``url`` downloaded into a new file of ``folder``, streamed, size-capped and done within
     ``seconds`` (``Settings.fetch_timeout``), from the addresses ``allowed`` admits. Every
     failure (refused, unreachable, an HTTP error status, too large, too slow, a host name IDNA
-    refuses) is an ``IngestError`` naming the URL without its credentials, and leaves no file."""
+    refuses) is an ``IngestError`` naming the URL without its credentials (``redacted_url``; httpx's
+    words too), and leaves no file."""
     try:
         parts = urlsplit(url)
     except ValueError as error:  # shown without the URL: its credentials could not be told apart
         raise IngestError(f"not a valid URL ({error})") from None
-    shown = without_credentials(url)
+    shown = redacted_url(url)
     if parts.scheme not in ("http", "https"):
         raise IngestError("only http and https URLs can be fetched", source=shown)
     folder.mkdir(parents=True, exist_ok=True)
@@ -287,10 +296,10 @@ def download(url: str, folder: Path, limit: int, allowed: Allowance, seconds: fl
     except httpx.TimeoutException as error:
         Path(tmp).unlink(missing_ok=True)
         late = f"took longer than the {seconds:g} seconds allowed" if time.monotonic() >= deadline else str(error)
-        raise IngestError(f"download failed{_redirected(hops)}: {late}", source=shown) from None
+        raise IngestError(f"download failed{_redirected(hops)}: {redacted_text(late)}", source=shown) from None
     except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as error:  # UnicodeError: IDNA's (``xn--a``)
         Path(tmp).unlink(missing_ok=True)
-        raise IngestError(f"download failed{_redirected(hops)}: {error}", source=shown) from None
+        raise IngestError(f"download failed{_redirected(hops)}: {redacted_text(str(error))}", source=shown) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -299,4 +308,4 @@ def download(url: str, folder: Path, limit: int, allowed: Allowance, seconds: fl
 
 def _redirected(hops: list[httpx.Request]) -> str:
     """Where a redirect led, when it did, to say which URL was refused or failed."""
-    return f" (redirected to {without_credentials(str(hops[-1].url))})" if len(hops) > 1 else ""
+    return f" (redirected to {redacted_url(str(hops[-1].url))})" if len(hops) > 1 else ""

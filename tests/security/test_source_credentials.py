@@ -1,0 +1,187 @@
+"""A URL source's credentials (``user:password@``, a token, key or signature in its query) are
+sent to the server it names and nowhere else: not recorded as the version's source, not shown
+back by the management API, ``dataset show`` or an error message.
+
+A real HTTP server at 127.0.0.1:18721 (allowed by ``fetch_allow``) answers a small CSV and
+notes what it was sent, to show the credentials did reach it; 127.0.0.2:18722 is refused
+before any connection, so nothing listens there.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from portail.catalog import services
+from portail.sources.redaction import redacted_text, redacted_url, withheld
+from tests.conftest import make_instance, operator_client
+from tests.test_cli import invoke
+
+MGMT = "/api/management/v1"
+CSV = b"code;nom\n01;Ain\n02;Aisne\n"
+LAKE, REFUSED = "http://127.0.0.1:18721", "http://127.0.0.2:18722"
+SECRETS = ("s3cret", "t0ken", "S1GNATURE", "AKIAEXAMPLE", "k3y", "az5ig")
+#: A data lake's URL: userinfo, a token, an S3 presigned URL's signature and credential.
+PRESIGNED = (f"http://agent:s3cret@127.0.0.1:18721/data.csv?token=t0ken&X-Amz-Signature=S1GNATURE"
+             "&X-Amz-Credential=AKIAEXAMPLE%2F20240101&X-Amz-Expires=3600")
+PRESIGNED_SHOWN = ("http://***@127.0.0.1:18721/data.csv?token=***&X-Amz-Signature=***&X-Amz-Credential=***"
+                   "&X-Amz-Expires=3600")
+#: An API key and an Azure SAS signature, among parameters that stay.
+KEYED = f"{LAKE}/data.csv?api_key=k3y&sv=2022-11-02&sig=az5ig&page=2"
+KEYED_SHOWN = f"{LAKE}/data.csv?api_key=***&sv=2022-11-02&sig=***&page=2"
+
+received: list[str] = []  # what the lake was sent: path and query, Authorization header
+
+
+class Lake(BaseHTTPRequestHandler):
+    """``/data.csv`` answers a small CSV, ``/empty.csv`` an empty file; ``/moved`` a 302 to a
+    refused host, with a token."""
+
+    def do_GET(self) -> None:
+        received.append(f"{self.path} {self.headers.get('Authorization')}")
+        parts = urlsplit(self.path)
+        if parts.path == "/moved":
+            self.send_response(302)
+            self.send_header("Location", f"{REFUSED}/data.csv?token=t0ken&sig=az5ig")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        status, body = {"/data.csv": (200, CSV), "/empty.csv": (200, b"")}.get(parts.path, (404, b""))
+        self.send_response(status)
+        self.send_header("Content-Type", "text/csv")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lake() -> Iterator[None]:
+    server = ThreadingHTTPServer(("127.0.0.1", 18721), Lake)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield
+    server.shutdown()
+    server.server_close()
+
+
+def _secrets_in(text: str) -> list[str]:
+    return [secret for secret in SECRETS if secret in text]
+
+
+def _secrets_on_disk(home: Path) -> list[str]:
+    """The secrets any file of the instance holds: the catalogue (and its journal), the store."""
+    return [f"{path.name}: {secret}" for path in home.rglob("*") if path.is_file()
+            for secret in SECRETS if secret.encode() in path.read_bytes()]
+
+
+def test_credentials_reach_the_source_but_are_neither_recorded_nor_shown(tmp_path):
+    home = tmp_path / "home"
+    instance = make_instance(home, fetch_allow=["127.0.0.1"])
+    client = operator_client(instance)
+    received.clear()
+    created = client.post(f"{MGMT}/datasets", json={"dataset_id": "lac", "title": "Lac", "source_url": PRESIGNED})
+    assert created.status_code == 201, created.text
+    loaded = client.post(f"{MGMT}/datasets/lac/data/url", json={"url": KEYED, "publish": True})
+    assert loaded.status_code == 200, loaded.text
+    # sent to the lake whole: the download used them
+    assert "token=t0ken" in received[0] and received[0].endswith(" Basic YWdlbnQ6czNjcmV0")  # agent:s3cret
+    assert "api_key=k3y" in received[1] and "sig=az5ig" in received[1]
+
+    shown = client.get(f"{MGMT}/datasets/lac").json()
+    assert [v["source"] for v in shown["versions"]] == [PRESIGNED_SHOWN, KEYED_SHOWN]
+    assert shown["source"] == KEYED_SHOWN
+    for answer in (created, loaded, client.get(f"{MGMT}/datasets/lac"), client.get(f"{MGMT}/datasets/lac/versions"),
+                   client.get(f"{MGMT}/datasets"), client.get("/api/explore/v2.1/catalog/datasets/lac")):
+        assert _secrets_in(answer.text) == [], answer.request.url
+    with instance.session() as session:
+        dataset = services.get_dataset(session, "lac")
+        assert [v.source_name for v in dataset.versions] == [PRESIGNED_SHOWN, KEYED_SHOWN]  # recorded so
+    assert _secrets_on_disk(home) == []
+
+    # A reload cannot fetch a URL without its credentials: refused, saying what to do.
+    reloaded = client.post(f"{MGMT}/datasets/lac/reload")
+    assert reloaded.status_code == 400 and reloaded.json()["error_code"] == "CatalogError", reloaded.text
+    assert f"loaded from {KEYED_SHOWN}, whose credentials are not kept" in reloaded.json()["message"]
+    assert len(received) == 2  # never sent
+    assert [v["version"] for v in client.get(f"{MGMT}/datasets/lac/versions").json()] == [1, 2]
+
+
+def test_a_source_recorded_whole_before_is_shown_redacted_and_still_reloads(tmp_path):
+    """A version recorded with its credentials (before loads stopped keeping them) is shown
+    without them; its reload still fetches with them, and records the new version redacted."""
+    instance = make_instance(tmp_path / "home", fetch_allow=["127.0.0.1"])
+    client = operator_client(instance)
+    assert client.post(f"{MGMT}/datasets", json={"dataset_id": "lac", "title": "Lac", "source_url": KEYED}).status_code == 201
+    with instance.session() as session:  # as a catalogue written before would hold it
+        dataset = services.get_dataset(session, "lac")
+        dataset.versions[0].source_name = dataset.source = KEYED
+    shown = client.get(f"{MGMT}/datasets/lac")
+    assert shown.json()["versions"][0]["source"] == KEYED_SHOWN and _secrets_in(shown.text) == []
+    received.clear()
+    reloaded = client.post(f"{MGMT}/datasets/lac/reload")
+    assert reloaded.status_code == 200, reloaded.text
+    assert "api_key=k3y" in received[0]
+    assert [v["source"] for v in client.get(f"{MGMT}/datasets/lac/versions").json()] == [KEYED_SHOWN, KEYED_SHOWN]
+
+
+def test_refusals_and_failures_name_the_url_without_its_credentials(tmp_path):
+    client = operator_client(make_instance(tmp_path / "home", fetch_allow=["127.0.0.1"]))
+    assert client.post(f"{MGMT}/datasets", json={"dataset_id": "lac", "title": "Lac"}).status_code == 201
+    hop = client.post(f"{MGMT}/datasets/lac/data/url",
+                      json={"url": f"{LAKE}/moved"})
+    assert hop.status_code == 400, hop.text
+    assert f"redirected to {REFUSED}/data.csv?token=***&sig=***" in hop.json()["message"], hop.text
+    missing = client.post(f"{MGMT}/datasets/lac/data/url", json={"url": f"{LAKE}/gone.csv?api_key=k3y"})
+    assert missing.status_code == 400 and "HTTP 404" in missing.json()["message"], missing.text
+    assert f"{LAKE}/gone.csv?api_key=***" in missing.json()["message"]
+    created = client.post(f"{MGMT}/datasets", json={"dataset_id": "x", "title": "X", "source_url": PRESIGNED.replace(
+        "data.csv", "gone.csv")})
+    assert created.status_code == 400 and "HTTP 404" in created.json()["message"], created.text
+    # A first load that failed after the download: a new creation says how to load into it.
+    assert client.post(f"{MGMT}/datasets/lac/data/url", json={"url": f"{LAKE}/empty.csv?token=t0ken"}).status_code == 400
+    again = client.post(f"{MGMT}/datasets", json={"dataset_id": "lac", "title": "Lac"})
+    assert again.status_code == 409 and "`portail dataset ingest lac URL --publish`" in again.json()["message"], again.text
+    for answer in (hop, missing, created, again):
+        assert _secrets_in(answer.text) == [], answer.text
+
+
+def test_the_command_line_loads_with_the_credentials_and_shows_them_redacted(tmp_path):
+    env = {"PORTAIL_HOME": str(tmp_path / "home"), "COLUMNS": "300", "PORTAIL_FETCH_ALLOW": '["127.0.0.1"]'}
+    received.clear()
+    created = invoke(["dataset", "create", "lac", "--title", "Lac", "--from", PRESIGNED, "--publish"], env)
+    assert created.exit_code == 0, created.output
+    assert "token=t0ken" in received[0]
+    show = invoke(["dataset", "show", "lac"], env)
+    assert show.exit_code == 0 and "http://***@127.0.0.1:18721/data.csv" in show.output, show.output
+    as_json = invoke(["dataset", "show", "lac", "--json"], env)
+    assert PRESIGNED_SHOWN in as_json.output
+    reload = invoke(["dataset", "reload", "lac"], env)
+    assert reload.exit_code == 1 and "whose credentials are not kept" in " ".join(reload.output.split())
+    failed = invoke(["dataset", "ingest", "lac", PRESIGNED.replace("data.csv", "gone.csv")], env)
+    assert failed.exit_code == 1 and "HTTP 404" in failed.output
+    for result in (created, show, as_json, reload, failed):
+        assert _secrets_in(result.output) == [], result.output
+    assert _secrets_on_disk(tmp_path / "home") == []
+
+
+def test_redaction_keeps_everything_but_the_secrets():
+    assert redacted_url("https://user:pw@h.example/a.csv") == "https://***@h.example/a.csv"
+    assert redacted_url("https://h.example/a.csv?Token=1&ACCESS_TOKEN=2&client_secret=3&password=4&x-api-key=5"
+                        "&Subscription-Key=6&X-Goog-Signature=7&monkey=8&keyword=9&sv=10") == \
+        ("https://h.example/a.csv?Token=***&ACCESS_TOKEN=***&client_secret=***&password=***&x-api-key=***"
+         "&Subscription-Key=***&X-Goog-Signature=***&monkey=8&keyword=9&sv=10")
+    assert redacted_url("https://h.example/cb#access_token=1&state=2") == "https://h.example/cb#access_token=***&state=2"
+    for kept in ("/data/communes.csv", "communes.csv", "https://h.example/a.csv?q=code%3D01&page=2"):
+        assert redacted_url(kept) == kept and not withheld(kept)
+    assert redacted_url(redacted_url(PRESIGNED)) == redacted_url(PRESIGNED) == PRESIGNED_SHOWN
+    assert withheld(PRESIGNED_SHOWN) and not withheld(PRESIGNED)
+    assert redacted_url("http://agent:s3cret@[::1/x?token=t0ken") == "http://***@[::1/x"  # urlsplit refuses it
+    said = redacted_text(f"Redirect location '{PRESIGNED}' refused; see {KEYED}.")
+    assert said == f"Redirect location '{PRESIGNED_SHOWN}' refused; see {KEYED_SHOWN}."
