@@ -146,3 +146,15 @@ def test_pages_of_a_sort_with_ties_never_overlap(portal, source, order_by):
     every = [r["insee_com"] for offset in range(0, len(expected), 97)
              for r in get(portal, "communes", offset=offset, **params)["results"]]
     assert sorted(every) == expected
+
+
+@pytest.mark.parametrize("constant", ["'Bretagne'", "1", "2"])
+def test_ordering_by_a_constant_alias_keeps_the_order_of_the_rest(portal, source, constant):
+    """An alias of a constant orders nothing, as the constant itself does: a text was a 500
+    (the engine refuses ``ORDER BY 'Bretagne'``), a number sorted by that column position
+    (``ORDER BY 1`` is the first column): here the names, then the birth dates, came first."""
+    name = "nom_de_l_elu"
+    expected = sorted(r[name] for r in source("elus"))[:5]
+    body = get(portal, "elus", select=f"{name}, date_de_naissance, {constant} as k",
+               order_by=f"k desc, {name}", limit=5)
+    assert [r[name] for r in body["results"]] == expected

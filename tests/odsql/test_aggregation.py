@@ -16,6 +16,7 @@ import shapely
 from portail.odsql import ODSQLError, Security, parse
 from tests.odsql import oracle
 from tests.odsql.conftest import ROWS, expect, ids, run
+from tests.odsql.test_where import _error
 
 
 def test_aggregates_without_group_by_give_one_row(con):
@@ -382,3 +383,12 @@ def test_aliases_named_like_fields_do_not_capture_the_fields(con):
     rows = run(con, select="id, pop as score", where=["score > 10"], order_by="score desc")
     kept = sorted((r for r in ROWS if r.score is not None and r.score > 10), key=lambda r: (r.pop is None, -(r.pop or 0)))
     assert [r["id"] for r in rows] == [r.id for r in kept]
+
+
+# "the selected field literal must be in the group by clause" (Opendatasoft's ODSQL reference)
+def test_star_beside_group_by_items_or_aggregates_is_a_400(con):
+    for query in [dict(select="*, count(*)", group_by="city"), dict(select="count(*), *", group_by="city"),
+                  dict(select="*, city", group_by="city"), dict(select="*, count(*)")]:
+        assert "a selected field must be in group_by" in _error(con, **query), query
+    # * alone (the default select) lists the groups
+    assert run(con, select="*", group_by="flag") == [{"flag": None}, {"flag": False}, {"flag": True}]

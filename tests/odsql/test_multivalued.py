@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from portail.odsql import Query, Security, compile_plan, multivalued_items, to_sql
 from portail.schema import Field, FieldType
-from tests.odsql.conftest import FIELDS, NOW, ROWS, run
+from tests.odsql.conftest import FIELDS, NOW, ROWS, ids, run
 
 
 def split(value: str | None, annotation: list[str]) -> list[str] | None:
@@ -182,3 +182,47 @@ def test_startswith_tests_every_value_of_a_multivalued_field():
                             ('startswith(tags, name, "ro")', 3)]:
         plan = compile_plan(Query(select="count(*) as n", where=[where]), fields)
         assert con.execute(to_sql(plan.select)).fetchone()[0] == expected, where
+
+
+# ---- count(f) counts records (the documented "count for not null value of this field"); a
+# multivalued field sorts, and min/max it, by one of its values (the smallest ascending, the
+# largest descending, as the search engine behind Opendatasoft sorts arrays), not its joined text
+
+
+def _values(text: str | None) -> list[str]:
+    return sorted({v for v in re.split(r"\s*,\s*", text.strip())} - {""}) if text else []
+
+
+def test_count_of_a_multivalued_field_counts_records_not_values(con):
+    """Already right: the documented meaning, pinned beside what counts values."""
+    counted = run(con, select="count(tags) as n, count(distinct tags) as d, count(*) as all")[0]
+    assert counted["n"] == len(ids(con, "tags is not null")) == sum(r.tags is not None for r in ROWS) == 9
+    assert counted["d"] == len(set().union(*map(_values, (r.tags for r in ROWS)))) == 4
+    assert sum(len(_values(r.tags)) for r in ROWS) == 11 != counted["n"]  # not the number of values
+
+
+def _sorted_ids(descending: bool) -> list[int]:
+    """Records by their smallest value ascending (largest descending), none last, ties by id."""
+    held = [r for r in ROWS if _values(r.tags)]
+    pick = max if descending else min
+    ordered = sorted(held, key=lambda r: r.id)
+    ordered.sort(key=lambda r: pick(_values(r.tags)), reverse=descending)
+    return [r.id for r in ordered]
+
+
+def test_a_multivalued_field_sorts_by_one_of_its_values(con):
+    """The joined texts sorted "a, c" before "a,b" and the empty value first."""
+    for order_by, descending in [("tags, id", False), ("tags desc, id", True), ("-tags, id", True)]:
+        rows = run(con, select="id", order_by=order_by)
+        assert [r["id"] for r in rows][:len(_sorted_ids(descending))] == _sorted_ids(descending), order_by
+        assert {r["id"] for r in rows[len(_sorted_ids(descending)):]} == {3, 5, 10, 12}  # no value: last
+    aliased = run(con, select="id, tags as t", order_by="t desc, id")
+    assert [r["id"] for r in aliased][:8] == _sorted_ids(True)
+
+
+def test_min_and_max_of_a_multivalued_field_are_values_of_it(con):
+    every = [v for r in ROWS for v in _values(r.tags)]
+    assert run(con, select="min(tags) as lo, max(tags) as hi") == [{"lo": min(every), "hi": max(every)}]
+    per_flag = {g["flag"]: g["lo"] for g in run(con, select="flag, min(tags) as lo", group_by="flag")}
+    assert per_flag == {flag: min((v for r in ROWS if r.flag is flag for v in _values(r.tags)), default=None)
+                        for flag in (True, False, None)}

@@ -9,7 +9,7 @@ import shapely
 
 from portail.odsql import ODSQLError
 from tests.odsql import oracle
-from tests.odsql.conftest import NOW, ROWS, expect, ids
+from tests.odsql.conftest import NOW, ROWS, expect, ids, run
 
 PARIS = (2.3522, 48.8566)
 SQUARE = "POLYGON((4 45, 5 45, 5 46, 4 46, 4 45))"
@@ -279,3 +279,36 @@ def test_a_latitude_past_a_pole_is_refused_not_wrapped(con, where):
 
 def test_a_longitude_past_180_still_wraps(con):
     assert ids(con, "in_bbox(geo, -90, -540, 90, 540)") == ids(con, "geo is not null")
+
+
+# ---- ranges and NOT as Opendatasoft's ODSQL reference writes them: an ``IN`` range has two
+# literal bounds (no open one), ``NOT`` is a prefix (``f NOT IN …`` is no ODSQL); 400s saying what to write
+
+
+def _error(con, **query) -> str:
+    with pytest.raises(ODSQLError) as caught:
+        run(con, **query)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("where", ["pop in [100000..*]", "pop in [*..100000]", "pop: [1..*]", "pop in [100000..]",
+                                   "pop in [..10]", "pop in [1 to *]", "ts in ]date'2020'..*]", "pop in [1.."])
+def test_an_open_range_bound_is_a_400_saying_what_to_write(con, where):
+    assert "no open bound" in _error(con, select="id", where=[where])
+
+
+@pytest.mark.parametrize("where", ["pop in [1..10]]", "range(pop, [*, 10])", "a * * b", "pop in [1..10"])
+def test_other_syntax_errors_give_no_range_hint(con, where):
+    assert "open bound" not in _error(con, select="id", where=[where])
+
+
+def test_not_goes_before_the_condition(con):
+    for where, word in [("pop not in [1..100000]", "in"), ("city not in ('Paris')", "in"), ('"a" not in tags', "in"),
+                        ('name not like "paris"', "like")]:
+        assert f"not f {word} …" in _error(con, select="id", where=[where]), where
+    assert "negation" not in _error(con, select="id", where=["pop not 3"])
+    # ODSQL's own spelling works, for ranges, lists and membership
+    kept = ids(con, "pop in [1..100000]")
+    assert ids(con, "not pop in [1..100000]") == sorted(r.id for r in ROWS if r.id not in kept)
+    assert ids(con, "not city in ('Paris')") == sorted(r.id for r in ROWS if r.id not in ids(con, "city in ('Paris')"))
+    assert ids(con, 'not "a" in tags') == sorted(r.id for r in ROWS if r.id not in ids(con, '"a" in tags'))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from fastapi.testclient import TestClient
@@ -222,3 +223,41 @@ def test_the_dataset_object_says_what_the_caller_may_read(matrix):
     listed = get(matrix, "anonymous", API, where="visibility = 'restricted'", select="dataset_id, data_visible").json()
     assert listed["results"] == [{"dataset_id": META, "data_visible": False}]
     assert [r["dataset_id"] for r in get(matrix, "anonymous", API, where="data_visible is false").json()["results"]] == [META]
+
+
+# -- row filters under the store's index rewrites (the matrix's arr13 caller, on an indexed postcode) --
+#: Conditions the store answers from its indexes (a key field's ``=``/``in``, full-text words,
+#: prefixes, phrases), alone, negated and ORed with the very value the row filter keeps: each
+#: row-id list the index gives must still be ANDed with the caller's filter.
+INDEXED_WHERES = ['code_postal = "75012"', 'code_postal in ("75012", "75013")', 'code_postal = "75013" OR "RUE"',
+                  'NOT code_postal = "75013"', '"RUE DES"', 'phrase(*, "RUE DES")', '"ANNEL*"', 'suggest(*, "MEUN")',
+                  '"75013" OR "75012"', 'code_postal = "75012" OR true', 'NOT ("RUE" AND code_postal = "75013")',
+                  '(code_postal = "75013") OR ("RUE" AND code_postal = "75012")']
+
+
+def test_a_row_filter_reads_as_its_where_whatever_the_index_answers(matrix):
+    """What a filtered caller gets for a condition is what the admin gets for that condition
+    AND the caller's filter: counts, rows (an export of their ids) and a walk by cursor."""
+    base = f"/api/explore/v2.1/catalog/datasets/{SECRET}"
+    own = f'code_postal = "{ALLOWED_CP}"'
+
+    def ask(who: str, path: str, **params):
+        answer = matrix.client.get(base + path, params=params,
+                                   headers={"Authorization": f"Apikey {matrix.callers[who].key}"})
+        assert answer.status_code == 200, (who, path, params, answer.text[:200])
+        return answer.json()
+
+    def ids(who: str, where: list[str]) -> list[str]:
+        return sorted(r["id_livraison"] for r in ask(who, "/exports/json", select="id_livraison", where=where))
+
+    for where in INDEXED_WHERES:
+        filtered = ask("arr13", "/records", where=where, limit=0)["total_count"]
+        assert filtered == ask("admin", "/records", where=[where, own], limit=0)["total_count"], where
+        assert ids("arr13", [where]) == ids("admin", [where, own]), where
+    walked, after = [], ""
+    while after is not None:
+        page = ask("arr13", "/records", select="id_livraison", after=after, limit=40)
+        walked += [r["id_livraison"] for r in page["results"]]
+        following = [link["href"] for link in page["_links"] if link["rel"] == "next"]
+        after = parse_qs(urlparse(following[0]).query)["after"][0] if following else None
+    assert sorted(walked) == ids("admin", [own])
