@@ -390,8 +390,8 @@ def _code_integers(f: pa.Field, dataset: Dataset) -> bool:
     return dataset.driver == "GeoJSON" and pa.types.is_integer(f.type) and looks_like_code(normalize_name(f.name))
 
 
-#: The features looked at for a feature-level ``id``: GDAL decides on the first feature holding one.
-ID_PEEK = 1000
+#: A member ``id`` (``"id": 7``), looked for in the file's bytes before any feature is decoded.
+_ID_MEMBER = re.compile(rb'"id"[ \t\r\n]*:')
 #: A member's value that is an integer of 19 digits or more (``: 12345678901234567890``): a pattern
 #: starting with a character, which the engine scans for fast; the key is then read backwards.
 _LONG_INTEGER = re.compile(rb':[ \t\r\n]*-?[0-9]{19,}(?![0-9.eE])')
@@ -420,8 +420,18 @@ def _from_features(path: Path, columns: list[Column], notes: list[str]) -> list[
 
 
 def _has_feature_ids(path: Path) -> bool:
-    """Does one of the first ``ID_PEEK`` features hold an ``id`` member?"""
-    return any("id" in feature for feature in islice(_gdal_features(path), ID_PEEK))
+    """Does a feature hold an ``id`` member? Asked when GDAL made no field ``id``, so such ids
+    are numbers, and they may first appear after thousands of features without one (looking at
+    the first 1,000 only lost them all). Most files hold no member ``id`` at all: a scan of the
+    bytes settles them undecoded; the others are decoded up to the first feature holding one
+    (to the end when the only ``id`` members are in properties' objects)."""
+    with open(path, "rb") as handle:
+        if not handle.seek(0, 2):
+            return False
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if _ID_MEMBER.search(data) is None:
+                return False
+    return any("id" in feature for feature in _gdal_features(path))
 
 
 def _gdal_features(path: Path) -> Iterator[dict[str, Any]]:

@@ -27,14 +27,16 @@ Public files are laid out for print, not for machines, so the reader finds the t
   and are dropped.
 * Fully empty rows, and columns with neither header nor value, are dropped.
 
-Codes keep their leading zeros: in an xlsx, a column whose numbers mostly show through a
-format made of zeros (``00000``: ``1001`` displays ``01001``) has its integers padded to that
-width, on every row, and is declared text (``xlsx_formats``; calamine does not report number
-formats, so the xls, xlsb and ods formats are not read).
+Codes keep their leading zeros: in an xlsx or an ods, a column whose numbers mostly show through
+a format made of zeros (``00000``: ``1001`` displays ``01001``) has its integers padded to that
+width, on every row, and is declared text (``xlsx_formats``, ``ods_formats``; calamine does not
+report number formats, and those of the binary xls and xlsb are not read).
 
 Error cells (``#DIV/0!``, ``#N/A``: a formula failed), which calamine reads as empty, are staged
-as their error value in an xlsx (``xlsx_formats.error_cells``), so that the load's report counts
-them among the values that became null, with their row; xls, xlsb and ods cells give no such value.
+as their error value in an xlsx or an ods (``xlsx_formats.error_cells``, ``ods_formats.error_cells``),
+so that the load's report counts them among the values that became null, with their row; a row
+of error cells is a row of the table (nulls), not an empty row dropped. xls and xlsb cells give
+no such value.
 
 calamine holds the sheet's cells in compact native memory; rows are converted to Python only
 one at a time, and staged as Arrow batches of ``BATCH_ROWS`` rows.
@@ -56,7 +58,7 @@ import python_calamine as calamine
 from portail.ingest.errors import IngestError
 from portail.ingest.readers._common import (BATCH_ROWS, HEADER_SCAN_ROWS, batch_stager, detect_header, first_line,
                                             is_empty as _is_empty, lines_holding, make_table)
-from portail.ingest.readers.xlsx_formats import error_cells, zero_padded_columns
+from portail.ingest.readers import ods_formats, xlsx_formats
 from portail.ingest.types import RawTable, ReadOptions, Stager
 from portail.schema import FieldType, unique_names
 
@@ -79,7 +81,8 @@ def read_spreadsheet(path: Path, options: ReadOptions) -> RawTable:
     source = path.name
     workbook = _open_workbook(path, source)
     sheet_name, sheet = _choose_sheet(workbook, options.sheet, source)
-    layout = _find_table(sheet, options.header_row, source)
+    errors = _errors(path, sheet_name, sheet)
+    layout = _find_table(sheet, options.header_row, source, errors)
     if options.header_row is None:
         _find_group(sheet, layout)
     labels = _labels(sheet, layout)
@@ -87,7 +90,6 @@ def read_spreadsheet(path: Path, options: ReadOptions) -> RawTable:
     padding = _padding(path, sheet_name, sheet, layout)
     converters = [_padder(padding[c]) if c in padding else cell_text for c in layout.columns]
     types = [FieldType.TEXT if c in padding else None for c in layout.columns]
-    errors = _errors(path, sheet_name, sheet)
 
     def stage_for(names: list[str]) -> Stager:
         schema = pa.schema([pa.field(name, pa.string()) for name in names])
@@ -156,7 +158,8 @@ def _padding(path: Path, sheet_name: str, sheet: calamine.CalamineSheet, layout:
     """Padding width by kept column position (calamine's positions start at the sheet's first
     used column; its rows start at the sheet's first row)."""
     offset = sheet.start[1] if sheet.start else 0
-    widths = zero_padded_columns(path, sheet_name, layout.header + 1)
+    widths = (xlsx_formats.zero_padded_columns(path, sheet_name, layout.header + 1)
+              or ods_formats.zero_padded_columns(path, sheet_name, layout.header + 1))
     return {c: widths[c + offset] for c in layout.columns if c + offset in widths}
 
 
@@ -242,7 +245,8 @@ def _sheet_name(names: list[str], wanted: str | int, source: str) -> str:
 
 # --- table layout --------------------------------------------------------------------------
 
-def _find_table(sheet: calamine.CalamineSheet, header_row: int | None, source: str) -> Layout:
+def _find_table(sheet: calamine.CalamineSheet, header_row: int | None, source: str,
+                errors: dict[int, dict[int, str]] | None = None) -> Layout:
     """Header, end of data and used columns, in one pass over the rows (no cell kept but the
     first rows, where the header is looked for).
 
@@ -250,7 +254,8 @@ def _find_table(sheet: calamine.CalamineSheet, header_row: int | None, source: s
     are gathered during the pass: a table row's cells are tested only in the columns not yet
     known to be used (none, soon, in a full table), a note row's single cell is set aside until
     a table row follows it (it then lies above the end of data whatever the footnote rule
-    decides) and counted at the end only if no footnotes were cut."""
+    decides) and counted at the end only if no footnotes were cut. Error cells count as filled
+    (``_with_errors``): a row of ``#N/A`` is a row of the table, kept as nulls and reported."""
     kinds = bytearray()
     head: list[list[Any]] = []
     window = max(HEADER_SCAN_ROWS, (header_row or 0) + 1)
@@ -258,7 +263,7 @@ def _find_table(sheet: calamine.CalamineSheet, header_row: int | None, source: s
     unknown: list[int] = []  # the columns below ``checked`` not (yet) in ``used``
     checked = 0
     notes: list[int] = []  # positions of the note rows since the last table row (rows from ``window`` on)
-    for index, row in enumerate(sheet.iter_rows()):
+    for index, row in _with_errors(enumerate(sheet.iter_rows()), errors or {}):
         kind, first = _scan_row(row)
         kinds.append(kind)
         if index < window:
@@ -437,10 +442,11 @@ def _labels(sheet: calamine.CalamineSheet, layout: Layout) -> list[str]:
 
 def _errors(path: Path, sheet_name: str, sheet: calamine.CalamineSheet) -> dict[int, dict[int, str]]:
     """The error values of the sheet's cells (``#DIV/0!``), by sheet row and position in calamine's
-    rows (xlsx only: ``xlsx_formats.error_cells``)."""
+    rows (xlsx and ods: ``xlsx_formats.error_cells``, ``ods_formats.error_cells``)."""
     offset = sheet.start[1] if sheet.start else 0
     by_row: dict[int, dict[int, str]] = {}
-    for (row, column), value in error_cells(path, sheet_name).items():
+    found = xlsx_formats.error_cells(path, sheet_name) or ods_formats.error_cells(path, sheet_name)
+    for (row, column), value in found.items():
         by_row.setdefault(row, {})[column - offset] = value
     return by_row
 
@@ -451,11 +457,23 @@ def _data_rows(sheet: calamine.CalamineSheet, layout: Layout,
     holding its error value, which calamine reads as an empty string: staged as written, it
     becomes null in a typed column as a value that failed, and the report names it and its row."""
     rows = islice(sheet.iter_rows(), layout.header + 1, layout.end)
-    for index, row in enumerate(rows, start=layout.header + 1):
-        for position, value in errors.get(index, {}).items():
-            if 0 <= position < len(row):
-                row[position] = value
-        yield index, row
+    return _with_errors(enumerate(rows, start=layout.header + 1), errors)
+
+
+def _with_errors(rows: Iterator[tuple[int, list[Any]]],
+                 errors: dict[int, dict[int, str]]) -> Iterator[tuple[int, list[Any]]]:
+    """(sheet row index, cells), each error cell holding its error value in place of calamine's
+    empty string; the rows themselves when the sheet holds no error (most sheets)."""
+    if not errors:
+        return rows
+    return (_patched(index, row, errors.get(index)) for index, row in rows)
+
+
+def _patched(index: int, row: list[Any], found: dict[int, str] | None) -> tuple[int, list[Any]]:
+    for position, value in (found or {}).items():
+        if 0 <= position < len(row):
+            row[position] = value
+    return index, row
 
 
 def _batches(rows: Iterator[tuple[int, list[Any]]], layout: Layout, schema: pa.Schema,

@@ -9,7 +9,7 @@ cell's style index (``s``) to a number format.
 
 Only the first ``SAMPLE_ROWS`` data rows are looked at, streamed and discarded as they are
 parsed, so the cost does not grow with the sheet. (Expat ≥ 2.4 bounds entity expansion, so a
-hostile DTD cannot blow up the parse.) Other formats (xls, xlsb, ods) give no widths.
+hostile DTD cannot blow up the parse.) Other formats give no widths (ods: ``ods_formats``).
 
 Error cells (``#DIV/0!``, ``#N/A``: a formula failed) are empty strings for calamine, so they
 became nulls that no report told of; ``error_cells`` finds them in the sheet's XML (``t="e"``),
@@ -221,6 +221,12 @@ def _column_widths(stream, style_widths: dict[int, int], first_row: int) -> dict
             element.clear()
         elif tag == "row":
             element.clear()
+    return majority_widths(numeric, formatted)
+
+
+def majority_widths(numeric: Counter[int], formatted: dict[int, Counter[int]]) -> dict[int, int]:
+    """The padding width of each column where one width is used by most of its numeric cells
+    (one stray formatted cell among plain numbers pads nothing)."""
     result = {}
     for position, widths in formatted.items():
         width, count = widths.most_common(1)[0]
