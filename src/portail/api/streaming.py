@@ -10,11 +10,15 @@ A hang-up heard while the thread is inside the engine (an export's ``order_by`` 
 ``group_by`` over millions of rows computes its whole result before the first batch) interrupts
 that query (``store.abandon``): Starlette waits for the thread before it lets go, and the engine
 otherwise ran the query to its end for nobody, seconds of both cores.
+
+The answer starts with its first chunk, read before the status is sent: a writer that fails
+before handing anything out (the engine's first batch, a Parquet file's first row groups) is
+answered with its error status and Opendatasoft's JSON (``api.errors``), not a 200 cut short.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from anyio import to_thread
@@ -46,11 +50,28 @@ class ClosingStreamingResponse(StreamingResponse):
             if close is not None:
                 await to_thread.run_sync(_close_quietly, close)
 
+    async def stream_response(self, send: Send) -> None:
+        chunks = aiter(self.body_iterator)
+        try:
+            first = [await anext(chunks)]
+        except StopAsyncIteration:
+            first = []
+        self.body_iterator = _resumed(first, chunks)
+        await super().stream_response(send)
+
     async def listen_for_disconnect(self, receive: Receive) -> None:
         """Returns when the client hangs up (then the stream is cancelled), after interrupting
         the engine query the content is waiting on; cancelled instead when the answer ends."""
         await super().listen_for_disconnect(receive)
         self.watch.abandon()
+
+
+async def _resumed(first: list, chunks: AsyncIterator) -> AsyncIterator:
+    """``first`` (the chunk already read, if any), then the rest of ``chunks``."""
+    for chunk in first:
+        yield chunk
+    async for chunk in chunks:
+        yield chunk
 
 
 def _close_quietly(close) -> None:

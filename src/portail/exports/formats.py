@@ -540,26 +540,68 @@ def _plain_batch(fields: list[Field], batch: pa.RecordBatch, options: ExportOpti
     return pa.RecordBatch.from_arrays(arrays, names=_header(fields, options))
 
 
+#: Parquet bytes held before the first is handed out: an export that fails within them (a sum
+#: past int64 in a later row group, which the column's type from the first cannot hold) is
+#: answered with its error status, the answer starting with its first chunk
+#: (``api.streaming``); a larger one is sent from there on, a row group at a time.
+PARQUET_HELD = 8 << 20
+
+
+class _Drain:
+    """The file a ``pq.ParquetWriter`` writes, its bytes taken out as they come (``take``): a
+    streamed file holds no more than what was written since. Its position counts every byte
+    written, taken or not: the footer records each row group's offset from it."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._written = 0
+        self.held = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(data)
+        self._written += len(data)
+        self.held += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._written
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        self.held = 0
+        return data
+
+
 def write_parquet(fields, batches, options) -> Iterator[bytes]:
-    """The file built whole before its first byte is handed out, as the geo formats' (its footer
-    comes last anyway): a failure answers the API's error instead of a cut file after the 200.
-    Every batch is cast to the first's schema (a sum past int64 is a float in its batch only)."""
-    fd, name = tempfile.mkstemp(suffix=".parquet")
-    os.close(fd)
-    path = Path(name)
+    """Each batch written as a row group and handed out once written (the footer, written last,
+    needs no seek back): a 2 M-row export's first byte after its first row groups, not after the
+    whole file, and no file on disk. The first chunk is the first ``PARQUET_HELD`` bytes, or the
+    whole of a smaller file; a failure past it cuts the answer, the file without its footer,
+    which no reader opens. Every batch is cast to the first's schema (a sum past int64 is a
+    float in its batch only)."""
+    sink = _Drain()
     writer = None
+    started = False
     try:
         for batch in _or_empty(fields, batches, "geojson"):
             plain = _plain_batch(fields, batch, options)
             if writer is None:
-                writer = pq.ParquetWriter(path, plain.schema, compression=options.parquet_compression)
+                writer = pq.ParquetWriter(sink, plain.schema, compression=options.parquet_compression)
             writer.write_table(pa.Table.from_batches([plain]).cast(writer.schema))
+            if started or sink.held >= PARQUET_HELD:
+                started = True
+                yield sink.take()
         writer.close()
-        # opened before the file goes: it lives as long as the handle, which the answer closes
-        handle = open(path, "rb")
+        yield sink.take()
     finally:
-        path.unlink(missing_ok=True)
-    return _handle_chunks(handle)
+        close = getattr(batches, "close", None)
+        if close is not None:  # the engine's cursor, released as soon as the answer ends
+            close()
 
 
 def write_xlsx(fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions) -> Iterator[bytes]:
