@@ -553,7 +553,7 @@ def _say_unfinished(session: Session, slug: str) -> None:
     last = dataset.versions[-1]
     state = ("still marked building: its load was interrupted, or is running now" if last.status == "building"
              else f"failed: {last.error or 'no reason recorded'}")
-    named = last.source_name or ""
+    named = redacted_url(last.source_name or "")  # one recorded whole, before loads stopped keeping credentials
     rereadable = (is_url(named) and not withheld(named)) or Path(named).is_absolute()
     source = shlex.quote(named) if rereadable else "URL" if is_url(named) else "FILE"
     raise services.CatalogError(

@@ -178,6 +178,7 @@ def test_redaction_keeps_everything_but_the_secrets():
         ("https://h.example/a.csv?Token=***&ACCESS_TOKEN=***&client_secret=***&password=***&x-api-key=***"
          "&Subscription-Key=***&X-Goog-Signature=***&monkey=8&keyword=9&sv=10")
     assert redacted_url("https://h.example/cb#access_token=1&state=2") == "https://h.example/cb#access_token=***&state=2"
+    assert redacted_url("https://h.example/a.csv?pass=1&jwt=2&passage=3") == "https://h.example/a.csv?pass=***&jwt=***&passage=3"
     for kept in ("/data/communes.csv", "communes.csv", "https://h.example/a.csv?q=code%3D01&page=2"):
         assert redacted_url(kept) == kept and not withheld(kept)
     assert redacted_url(redacted_url(PRESIGNED)) == redacted_url(PRESIGNED) == PRESIGNED_SHOWN

@@ -24,6 +24,7 @@ from portail.operations import Instance, fetch, index_version, load_file, publis
 from portail.processors import geo_index
 from portail.processors.base import Derive
 from portail.schema import DUCKDB_TYPES, GEO_TYPES, Field, FieldType
+from portail.sources.redaction import redacted_url
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,7 @@ def install(instance: Instance, from_dir: Path | None = None, only: list[str] | 
         try:
             sha256, size = _digest(path)
             metas = {"source_url": source.url, "vintage": source.vintage, "licence": source.licence,
-                     "installed_from": origin, "sha256": sha256, "size_bytes": size}
+                     "installed_from": redacted_url(origin), "sha256": sha256, "size_bytes": size}
             kept = None if force else _installed_rows(instance, source.dataset_id, {"sha256": sha256})
             if kept is None:
                 # the file's digest is recorded once its version is published: a load that

@@ -144,7 +144,10 @@ def resolve(host: str, port: int, wait: float | None = None) -> list[Address]:
     deadline (glibc's own timeouts, retries and search domains add up to minutes). So it runs on
     one of ``_LOOKUPS``' few threads and is waited for at most ``wait``: a lookup given up keeps
     its thread until the resolver gives up too, and one not started yet is cancelled, so stuck
-    lookups hold at most those threads, never a new one each."""
+    lookups hold at most those threads, never a new one each. An address is its own without
+    them: stuck lookups filling them do not fail a download from an address too."""
+    if _is_address(host):
+        return [ipaddress.ip_address(host)]
     lookup = _LOOKUPS.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     if not concurrent.futures.wait([lookup], timeout=wait).done:  # not ``result(timeout)``: its TimeoutError is
         lookup.cancel()                                            # also a lookup's own (socket.timeout)

@@ -22,10 +22,10 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 MARK = "***"
 #: The query (and fragment) parameter names taken for secrets, case-insensitive: any token,
 #: secret, password or signature, a credential (``X-Amz-Credential``), an API key, and names
-#: that are one of key, sig, auth or authorization alone or after a separator
+#: that are one of key, sig, auth, authorization, pass or jwt alone or after a separator
 #: (``subscription-key``, ``x-api-key``, ``access_key``: an Azure SAS's ``sig``).
 _SECRET_NAME = re.compile(r"token|secret|passw|pwd|signature|credential|apikey"
-                          r"|(?:^|[-_.])(?:key|sig|auth|authorization)$", re.IGNORECASE)
+                          r"|(?:^|[-_.])(?:key|sig|auth|authorization|pass|jwt)$", re.IGNORECASE)
 #: A URL within a message (httpx's, a redirect's): up to a space, quote or angle bracket.
 _URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
 
