@@ -27,12 +27,12 @@ def sign_in(session, sub: str, login: str, config: OidcConfig = SSO, **claims):
     return provision(session, config, {"sub": sub, "preferred_username": login, **claims})
 
 
-def as_the_callback(catalog, sub: str, login: str, config: OidcConfig = SSO) -> AuthError | None:
+def as_the_callback(catalog, sub: str, login: str, config: OidcConfig = SSO, **claims) -> AuthError | None:
     """A sign-in as the callback runs it: a refusal is committed all the same (the flow spent,
     the refusal audited); the refusal, or None."""
     with transaction(catalog) as session:
         try:
-            sign_in(session, sub, login, config)
+            sign_in(session, sub, login, config, **claims)
         except AuthError as refusal:
             return refusal
     return None
@@ -42,7 +42,7 @@ def test_a_login_claim_folded_onto_another_login_reaches_no_account(instance):
     """``\\u212aate`` (KELVIN SIGN) lower-cases to ``kate`` and `` kate`` strips to it: names the
     provider holds for other users than its ``kate`` bound (or made) the account ``kate``."""
     with instance.session() as s:
-        services.create_user(s, "kate", actor="sso")  # single sign-on's, before identities were kept
+        services.create_user(s, "kate", email="kate@example.org", actor="sso")  # SSO's, before identities were kept
     for claim in ("\u212aate", " kate", "kate\t", "\u212aeith"):
         with instance.session() as s, pytest.raises(AuthError, match="Invalid login") as refused:
             sign_in(s, "intruder", claim)
@@ -50,7 +50,7 @@ def test_a_login_claim_folded_onto_another_login_reaches_no_account(instance):
     with instance.session() as s:
         assert services.get_user(s, "kate").identities == []
         assert s.scalar(select(func.count()).select_from(User).where(User.login == "keith")) == 0
-        assert sign_in(s, "k", "Kate").login == "kate"  # ASCII case is the provider's spelling of it
+        assert sign_in(s, "k", "Kate", email="kate@example.org").login == "kate"  # ASCII case is the provider's spelling of it
         assert sign_in(s, "k", "K\u00e4te").login == "kate"  # once bound, the claim no longer matters
 
 
@@ -109,14 +109,15 @@ def test_two_sign_ins_at_once_bind_one_identity_and_refuse_the_other(pg_catalog_
     catalog = open_catalog(pg_catalog_url)
     try:
         with transaction(catalog) as s:
-            services.create_user(s, "mia", actor="sso")  # single sign-on's, before identities were kept
+            services.create_user(s, "mia", email="mia@example.org", actor="sso")  # single sign-on's, before identities were kept
         for login, first, second, refusal in (("mia", "m1", "m2", "ask an administrator"),
                                               ("noa", "n1", "n2", "please sign in again")):
             session = catalog()
             session.begin()
-            sign_in(session, first, login)  # holds its lock, or its new row, until it ends
+            sign_in(session, first, login, email=f"{login}@example.org")  # holds its lock, or its new row, until it ends
             outcome: list[AuthError | None] = []
-            other = threading.Thread(target=lambda: outcome.append(as_the_callback(catalog, second, login)))
+            other = threading.Thread(target=lambda: outcome.append(
+                as_the_callback(catalog, second, login, email=f"{login}@example.org")))
             other.start()
             other.join(0.5)
             assert other.is_alive()  # waits for the first sign-in

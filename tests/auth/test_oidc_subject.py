@@ -69,8 +69,8 @@ def test_a_claimed_login_is_never_signed_into_unless_the_identity_is_bound_to_it
 
 def test_an_account_single_sign_on_made_before_identities_were_kept_is_bound_at_its_next_sign_in(instance):
     with instance.session() as s:
-        services.create_user(s, "dave", actor="sso")  # as an earlier release's sign-in made it
-        services.create_user(s, "erin")  # an administrator's, signed into by single sign-on since
+        services.create_user(s, "dave", email="dave@example.org", actor="sso")  # as an earlier release's sign-in made it
+        services.create_user(s, "erin", email="erin@example.org")  # an administrator's, signed into by SSO since
         record(s, "login.success", actor="erin", target="user:erin", detail={"via": "oidc"})
         services.create_user(s, "fred", actor="sso")
     with instance.session() as s:

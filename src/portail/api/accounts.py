@@ -14,14 +14,14 @@ import hmac
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from portail.api.errors import ApiError, invalid_parameter
 from portail.api.management import Storable, column_text
 from portail.auth import Principal, can, keys, oauth2, ratelimit, services, sessions
 from portail.auth.audit import query as audit_query
-from portail.auth.models import ApiKey, Group, User
+from portail.auth.models import ApiKey, Group, SsoIdentity, User
 from portail.auth.oauth2 import ACCESS_PREFIX
 from portail.auth.passwords import aware
 from portail.auth.permissions import may_manage_keys_of
@@ -69,7 +69,22 @@ def user_json(u: User) -> dict[str, Any]:
     return {"login": u.login, "display_name": u.display_name, "email": u.email, "role": u.role, "active": u.is_active,
             "has_password": u.password_hash is not None, "groups": sorted(g.name for g in u.groups),
             "locked_until": u.locked_until.isoformat() if u.locked_until else None,
-            "created_at": u.created_at.isoformat(), "last_login": u.last_login.isoformat() if u.last_login else None}
+            "created_at": u.created_at.isoformat(), "last_login": u.last_login.isoformat() if u.last_login else None,
+            "sso_identities": [{"issuer": i.issuer, "subject": i.subject} for i in u.identities]}
+
+
+def identities_json(u: User) -> dict[str, Any]:
+    return {"login": u.login, "total_count": len(u.identities),
+            "results": [{"issuer": i.issuer, "subject": i.subject, "created_at": i.created_at.isoformat()}
+                        for i in u.identities]}
+
+
+def _issuer(request: Request, given: str | None) -> str:
+    """``given``, or the configured provider's issuer (as ``portail user sso-link --issuer``)."""
+    issuer = given or request.app.state.instance.settings.oidc_issuer
+    if not issuer:
+        raise invalid_parameter("No identity provider is configured (PORTAIL_OIDC_ISSUER): give the issuer")
+    return issuer
 
 
 def group_json(g: Group) -> dict[str, Any]:
@@ -91,6 +106,12 @@ class UserUpdate(BaseModel):
     role: str | None = None
     active: bool | None = None
     password: str | None = None
+
+
+class IdentityLink(Storable):
+    model_config = ConfigDict(extra="forbid")
+    subject: str = column_text(SsoIdentity.subject, ...)  # the ID token's sub (a refused sign-in's audit names it)
+    issuer: str | None = column_text(SsoIdentity.issuer)  # default: the configured provider's
 
 
 class GroupCreate(Storable):
@@ -202,6 +223,39 @@ def accounts_router() -> APIRouter:
         with db(request) as s:
             count = sessions.close_all_sessions(s, services.get_user(s, login), actor=who.login, ip=_ip(request))
             return {"login": login, "sessions_closed": count}
+
+    # -- single sign-on identities (``portail user sso-link|sso-unlink``) ---------------------
+    @router.get("/users/{login}/identities", summary="A user's single sign-on identities (issuer, subject)")
+    def list_identities(request: Request, login: str):
+        allow(caller(request), "manage_users")
+        with db(request) as s:
+            return identities_json(services.get_user(s, login))
+
+    @router.post("/users/{login}/identities", status_code=201,
+                 summary="Bind a single sign-on identity to a user (issuer default: the configured provider's); "
+                         "200 when already theirs, 409 when another user's")
+    def link_identity(request: Request, response: Response, login: str, body: IdentityLink):
+        who = caller(request)
+        allow(who, "manage_users")
+        with db(request) as s:
+            user = services.get_user(s, login)
+            if not services.link_identity(s, user, _issuer(request, body.issuer), body.subject, actor=who.login,
+                                          ip=_ip(request)):
+                response.status_code = 200
+            return identities_json(user)
+
+    @router.delete("/users/{login}/identities/{subject:path}",
+                   summary="Unbind a single sign-on identity (query issuer, default: the configured provider's): "
+                           "its sessions and OAuth2 tokens end; the API keys that still work are listed")
+    def unlink_identity(request: Request, login: str, subject: str, issuer: str | None = None):
+        who = caller(request)
+        allow(who, "manage_users")
+        with db(request) as s:
+            user = services.get_user(s, login)
+            left = services.unlink_identity(s, user, _issuer(request, issuer), subject, actor=who.login,
+                                            ip=_ip(request))
+            return {**identities_json(user), "sessions_ended": left.sessions_ended,
+                    "api_keys_active": list(left.active_keys), "signs_in": left.signs_in}
 
     # -- groups -------------------------------------------------------------------------------
     @router.get("/groups", summary="Every group and its members")

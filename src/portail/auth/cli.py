@@ -255,17 +255,35 @@ def user_sso_link(login: str, subject: str = typer.Argument(..., help="The provi
 @user_app.command("sso-unlink")
 def user_sso_unlink(login: str, subject: str = typer.Argument(..., help="The provider's subject (sub)."),
                     issuer: Optional[str] = ISSUER):
-    """Unbind a single sign-on identity from a user: its next sign-in no longer reaches them."""
+    """Unbind a single sign-on identity from a user: its next sign-in no longer reaches them, its
+    sessions and OAuth2 tokens end. Their API keys stay (the account's): said, with their ids."""
     _change_identity(services.unlink_identity, login, subject, issuer)
 
 
 def _change_identity(change, login: str, subject: str, issuer: Optional[str]) -> None:
-    """Bind or unbind (``change``) an identity of ``login``, then list the identities it holds."""
+    """Bind or unbind (``change``) an identity of ``login``, then list the identities it holds
+    (and, after an unbinding, the API keys that still work: ``_keys_left_said``)."""
     with _session() as session:
         user = services.get_user(session, login)
-        change(session, user, _issuer(issuer), subject)
-        said = _identities_said(user)
-    out.print(said, highlight=False, markup=False, soft_wrap=True)
+        outcome = change(session, user, _issuer(issuer), subject)
+        said = [_identities_said(user)]
+        if isinstance(outcome, services.Unlinked):
+            said += _keys_left_said(user.login, outcome)
+    for line in said:  # once committed
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _keys_left_said(login: str, unlinked: services.Unlinked) -> list[str]:
+    """The keys an unbinding left working (``services.unlink_identity`` says why they stay), and
+    the way to stop them when nobody can sign into the account any more."""
+    if not unlinked.active_keys:
+        return []
+    said = [f"  {len(unlinked.active_keys)} API key(s) of {login} still work: {', '.join(unlinked.active_keys)} "
+            "(`portail apikey revoke <id>`)"]
+    if unlinked.stranded_keys:
+        said.append(f"  {login} has no password nor identity left to sign in with: only these keys reach the "
+                    f"account (`portail user disable {login}` stops them all)")
+    return said
 
 
 # -- groups ---------------------------------------------------------------------------------

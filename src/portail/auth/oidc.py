@@ -234,12 +234,16 @@ def _group_names(value: Any) -> list[str]:
 
 
 def _same_address(user: User, claims: dict[str, Any]) -> bool:
-    """Whether the claims' address is the one the account kept from its provider, verified (an
-    account kept none: nothing to compare). The claimed login alone bound an account awaiting
-    its identity to whoever signed in first naming themselves so, where a provider user changes
-    a username at will but an address only by proving it."""
+    """Whether the claims' address is the one the account kept from its provider, verified. The
+    claimed login alone bound an account awaiting its identity to whoever signed in first naming
+    themselves so, where a provider user changes a username at will but an address only by
+    proving it. An account that kept no address has nothing to prove its user by, and waits for
+    an administrator (``portail user sso-link``, the management API): that one bound its first
+    claimant, the takeover identities were kept to end. Its earlier sign-ins prove nothing
+    either: before identities were kept (migration 0015) their audit events held only ``via``
+    and ``groups``, never the issuer or subject that signed in."""
     if user.email is None:
-        return True
+        return False
     email = claims.get("email")
     return (isinstance(email, str) and email.strip().lower() == user.email.strip().lower()
             and claims.get("email_verified") is not False)
@@ -250,12 +254,13 @@ def _account_of(session: Session, issuer: str, subject: str, claimed: str, claim
     """``(account, bind)``: the account the identity is bound to; else, for an unbound identity,
     none (``claimed`` is free: the account to create and bind) or the account of that login when
     it awaits its identity (``services.awaits_identity``: made by single sign-on before
-    identities were kept) and the claims name it as written, under its address
-    (``_same_address``). Any other account of that login is refused, never signed into and
-    never renamed around: a local account (a password), one bound to another identity, one an
-    administrator made. Brokers such as Keycloak do the same (an existing account is linked only
-    once its owner proves it); a free login picked instead (``alice2``) would make a second
-    account its user does not know of, outside the groups and grants given to the first."""
+    identities were kept) and the claims name it as written, under the address it kept
+    (``_same_address``; one that kept none waits for an administrator). Any other account of
+    that login is refused, never signed into and never renamed around: a local account (a
+    password), one bound to another identity, one an administrator made. Brokers such as
+    Keycloak do the same (an existing account is linked only once its owner proves it); a free
+    login picked instead (``alice2``) would make a second account its user does not know of,
+    outside the groups and grants given to the first."""
     user = services.identity_holder(session, issuer, subject)
     if user is not None:
         return user, False
@@ -281,7 +286,8 @@ def _account_of(session: Session, issuer: str, subject: str, claimed: str, claim
         return user, True
     held = ("an account with a password" if user.password_hash is not None
             else "an account bound to another identity" if user.identities
-            else "an account awaiting its identity, under another address" if awaiting
+            else "an account awaiting its identity, under another address" if awaiting and user.email
+            else "an account awaiting its identity, with no address to prove it by" if awaiting
             else "an account no sign-in may bind")
     record(session, "login.failure", target=f"user:{claimed}", ip=ip, at=at,
            detail={"reason": f"login held by {held}", "via": "oidc", "issuer": issuer, "subject": subject})

@@ -222,12 +222,42 @@ def link_identity(session: Session, user: User, issuer: str, subject: str, *, ac
     return True
 
 
+@dataclass(frozen=True)
+class Unlinked:
+    """What unbinding an identity left of the account, said to the administrator who asked:
+    the sessions it ended, the ids of the API keys that still work (``active_keys``), and
+    whether a way to sign in is left (a password, another identity)."""
+
+    sessions_ended: int
+    active_keys: tuple[str, ...]
+    signs_in: bool
+
+    @property
+    def stranded_keys(self) -> bool:
+        """Keys that work on an account nobody can sign into any more: a departed employee's
+        scripts, most likely, which the administrator revokes or keeps knowingly."""
+        return bool(self.active_keys) and not self.signs_in
+
+
+def active_keys(session: Session, user: User) -> list[str]:
+    """The ids of ``user``'s API keys that still work (neither revoked nor expired)."""
+    at = now()
+    return [k.id for k in keyring.list_keys(session, user) if keyring.key_state(k, at) == "active"]
+
+
 def unlink_identity(session: Session, user: User, issuer: str, subject: str, *, actor: str | None = None,
-                    ip: str | None = None) -> None:
+                    ip: str | None = None) -> Unlinked:
     """Unbind an identity from ``user``: its next sign-in is an unknown identity's
     (``oidc.provision``), and what it signed in stops as a new password stops it (browsers'
     sessions, applications' tokens): unbinding an identity taken over must cut it off. Refused
-    (404) when ``user`` does not hold it."""
+    (404) when ``user`` does not hold it.
+
+    API keys stay: they are the account's, not the identity's (made for scripts the identity
+    does not run), and an identity is also unbound to move it or because the provider changed
+    its issuer, when revoking them would stop the account's automation unasked. What remains is
+    said instead (``Unlinked``, and the audit event): an account left with working keys and no
+    way to sign in is what a departed employee's looks like, and its administrator revokes the
+    keys (``revoke_api_key``) or disables the account (``set_active``, which stops them all)."""
     issuer, subject = identity_key(issuer, subject)
     found = next((i for i in user.identities if (i.issuer, i.subject) == (issuer, subject)), None)
     if found is None:
@@ -236,15 +266,19 @@ def unlink_identity(session: Session, user: User, issuer: str, subject: str, *, 
     oauth2.revoke_user_tokens(session, user)
     ended = sessions.end_sessions(session, user)
     session.flush()
+    left = Unlinked(ended, tuple(active_keys(session, user)), user.password_hash is not None or bool(user.identities))
     record(session, "user.sso_unlink", actor=actor, target=f"user:{user.login}",
-           detail={"issuer": issuer, "subject": subject, "sessions_ended": ended}, ip=ip)
+           detail={"issuer": issuer, "subject": subject, "sessions_ended": ended,
+                   "api_keys_active": len(left.active_keys), "signs_in": left.signs_in}, ip=ip)
+    return left
 
 
 def awaits_identity(session: Session, user: User) -> bool:
     """Whether ``user`` is a single sign-on account of a release that kept no identity (before
-    migration 0015), which its next sign-in may bind: no password, and since the account was
-    made, no identity bound or unbound (an unbound one stays unbound: an administrator's
-    choice), and single sign-on made it (``sso``, a login no account may take) or signed into
+    migration 0015), which its next sign-in may bind under the address it kept
+    (``oidc._same_address``; one that kept none, only an administrator): no password, and
+    since the account was made, no identity bound or unbound (an unbound one stays unbound: an
+    administrator's choice), and single sign-on made it (``sso``, a login no account may take) or signed into
     it (without a password, nothing else does). Not an account made for API keys only, which
     a provider user naming themselves so would take (an administrator binds those)."""
     if user.password_hash is not None:

@@ -5,7 +5,8 @@ themselves ``admin`` signed in as the administrator; ``portail.auth.oidc.provisi
 
 Written from ``portail.auth.models.SsoIdentity``. No identity is known before this revision (the
 subjects were never kept): an account single sign-on made, without a password, is bound at its
-next sign-in; any other account is bound by an administrator (``portail user sso-link``).
+next sign-in under the address it kept (verified); any other account, one that kept no address
+included, is bound by an administrator (``portail user sso-link``).
 
 Revision ID: 0015
 Revises: 0014
