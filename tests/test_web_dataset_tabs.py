@@ -21,7 +21,7 @@ from portail.auth import services as auth
 from portail.catalog import services
 from portail.operations import load_file
 from tests.conftest import Published, fast_passwords, published_instance, semicolon_csv
-from tests.test_web_measures_and_instants import chart_config
+from tests.chart_form import chart_config
 
 PASSWORD = "Correct-horse-42"
 ANALYZE = "/explore/dataset/{}/analyze/"

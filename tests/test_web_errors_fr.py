@@ -4,7 +4,6 @@ the API's own messages stay in English, as Opendatasoft's clients expect."""
 
 from __future__ import annotations
 
-import json
 import re
 from html import unescape
 
@@ -15,6 +14,7 @@ from portail.api import create_app
 from portail.catalog import services
 from portail.operations import load_file
 from portail.web.refusals import refusal
+from tests.chart_form import chart_config
 
 RECORDS = "/api/explore/v2.1/catalog/datasets/logements/records"
 TABLE = "/explore/dataset/logements/table/"
@@ -161,9 +161,9 @@ def test_chart_settings_keep_only_what_the_form_offers(client):
     page = client.get(analyze, params={"chart.type": "evil", "chart.x": "annee", "chart.bucket": "week",
                                        "chart.y": "median", "chart.yfield": "nope", "chart.series": "nope"})
     assert page.status_code == 200
-    config = json.loads(unescape(re.search(r"data-config='([^']*)'", page.text).group(1)))
+    config = chart_config(page.text)
     assert config == {"type": "column", "x": "annee", "bucket": "year", "y": "count", "yfield": "", "series": ""}
     kept = {"chart.type": "line", "chart.x": "bs", "chart.bucket": "month", "chart.y": "sum", "chart.yfield": "annee",
             "chart.series": "bs"}
-    config = json.loads(unescape(re.search(r"data-config='([^']*)'", client.get(analyze, params=kept).text).group(1)))
+    config = chart_config(client.get(analyze, params=kept).text)
     assert config == {k.removeprefix("chart."): v for k, v in kept.items()}

@@ -4,7 +4,6 @@ facet's months named, and the chart form offering only what the dataset's fields
 
 from __future__ import annotations
 
-import json
 import re
 from html import unescape
 
@@ -12,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
+from tests.chart_form import chart_config, select_options
 from tests.conftest import Published, published_instance, semicolon_csv
 
 #: Codes (text, leading zeros), quantities, a year, an identifier, dates and instants.
@@ -88,15 +88,6 @@ def test_date_facet_months_are_named_and_keep_their_values(client):
     assert '<span class="tag">jour = mars 2023</span>' in refined  # the chip names it as the facet does
     day = client.get(TABLE, params=[("exclude.jour", "2023/03/04"), ("lang", "en")]).text
     assert '<span class="tag">jour ≠ March 4, 2023 (excluded)</span>' in day
-
-
-def chart_config(html: str) -> dict:
-    return json.loads(unescape(re.search(r"data-config='([^']*)'", html).group(1)))
-
-
-def select_options(html: str, name: str) -> list[str]:
-    select = re.search(rf'<select id="[^"]+" name="{re.escape(name)}"[^>]*>(.*?)</select>', html, re.S).group(1)
-    return re.findall(r'<option value="([^"]*)"', select)
 
 
 def test_chart_form_offers_only_what_the_fields_compute(client):

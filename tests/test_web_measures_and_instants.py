@@ -10,7 +10,6 @@ other page and browser tests."""
 from __future__ import annotations
 
 import csv
-import json
 import re
 from html import unescape
 from urllib.parse import parse_qsl
@@ -21,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from portail.api import create_app
 from portail.web.routes import zone_names
+from tests.chart_form import chart_config, selected_value_field
 from tests.conftest import Published, published_instance
 
 ANALYZE = "/explore/dataset/{}/analyze/"
@@ -64,17 +64,6 @@ def client(tmp_path_factory, refdata):
         Published("sirene", sirene_places(refdata, tmp / "sirene.csv"), "Établissements"))
     yield TestClient(create_app(instance))
     instance.store.close()
-
-
-def chart_config(html: str) -> dict:
-    return json.loads(unescape(re.search(r"data-config='([^']*)'", html).group(1)))
-
-
-def selected_value_field(html: str) -> str | None:
-    """The option the chart form's value field select shows chosen."""
-    select = re.search(r'<select id="c-yfield"[^>]*>(.*?)</select>', html, re.S).group(1)
-    chosen = re.search(r'<option value="([^"]*)" selected>', select)
-    return chosen.group(1) if chosen else None
 
 
 def test_a_sum_asked_without_its_field_is_of_a_measure_not_an_id_or_a_year(client):

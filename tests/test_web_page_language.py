@@ -20,7 +20,7 @@ from portail.api import create_app
 from portail.auth import services as auth
 from portail.web.i18n import MAPLIBRE, STRINGS
 from tests.conftest import Published, published_instance
-from tests.test_web_measures_and_instants import chart_config, selected_value_field
+from tests.chart_form import chart_config, selected_value_field
 
 ANALYZE = "/explore/dataset/{}/analyze/"
 PASSWORD = "Correct-horse-42"

@@ -12,27 +12,11 @@ from sqlglot import exp
 
 from portail.api.deps import CLIENT_GONE, in_worker
 from portail.catalog import services
+from tests.api.leaving_client import LeavingClient
 from tests.conftest import Published, logements_file, published_instance
 
 #: Far more work than the half second the client waits: ~25 s on two cores if not interrupted.
 ENDLESS = "SELECT sum(hash(i)) AS s FROM range(3000000000) t(i)"
-
-
-class Client:
-    """What a request's ``receive`` gives: its (empty) body, then, ``after`` seconds, the
-    server's news that the client went away, or nothing more while it stays."""
-
-    def __init__(self, after: float | None):
-        self.after, self.sent = after, False
-
-    async def receive(self) -> dict:
-        if not self.sent:
-            self.sent = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        if self.after is None:
-            await asyncio.Event().wait()
-        await asyncio.sleep(self.after)
-        return {"type": "http.disconnect"}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +31,7 @@ def served(tmp_path_factory, refdata):
 
 def test_a_query_whose_client_went_away_is_interrupted(served):
     instance, location = served
-    answer = asyncio.run(in_worker(instance.store.run, location, ENDLESS, watched=Client(after=0.5)))
+    answer = asyncio.run(in_worker(instance.store.run, location, ENDLESS, watched=LeavingClient(after=0.5)))
     assert getattr(answer, "status_code", None) == CLIENT_GONE, answer
     # the store serves the next call as before
     count = instance.store.query(location, exp.select("count(*) AS n").from_("records")).column("n").to_pylist()
@@ -57,7 +41,7 @@ def test_a_query_whose_client_went_away_is_interrupted(served):
 def test_a_call_whose_client_stays_is_answered(served):
     instance, location = served
     table = asyncio.run(in_worker(instance.store.run, location, "SELECT count(*) AS n FROM range(30000000) t(i)",
-                                  watched=Client(after=None)))
+                                  watched=LeavingClient(after=None)))
     assert table.column("n").to_pylist() == [30000000]
 
 

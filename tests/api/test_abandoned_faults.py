@@ -13,7 +13,7 @@ import pytest
 from portail.api.deps import in_worker
 from portail.api.streaming import ClosingStreamingResponse
 from portail.store import abandon
-from tests.api.test_export_hang_ups import GoneClient
+from tests.api.leaving_client import LeavingClient
 
 
 def _fails_later() -> None:
@@ -25,7 +25,7 @@ def test_a_fault_of_an_abandoned_call_is_raised_not_answered_as_gone():
     """``in_worker`` answered 499 (unlogged) for any exception once the client was gone: a bug
     in a slow call whose client had given up left no trace."""
     with pytest.raises(KeyError):
-        asyncio.run(in_worker(_fails_later, watched=GoneClient(0.3)))
+        asyncio.run(in_worker(_fails_later, watched=LeavingClient(0.3)))
     assert abandon.interrupted(duckdb.InterruptException("INTERRUPT Error: Interrupted!"))
     assert abandon.interrupted(OSError("INTERRUPT Error: Interrupted!"))
     assert not abandon.interrupted(OSError("No space left on device"))
@@ -40,7 +40,7 @@ def test_a_fault_of_an_abandoned_stream_is_raised_not_swallowed():
         raise KeyError("a fault of the export's own")
 
     async def answer() -> None:
-        gone = GoneClient(0.3)
+        gone = LeavingClient(0.3)
         await ClosingStreamingResponse(content(), media_type="text/csv")({"type": "http"}, gone.receive, _ignore)
 
     with pytest.raises(KeyError):

@@ -1,24 +1,22 @@
 """Fields named by an alias or a label in the exports (shp, kml, fgb, gpx, JSON-LD): each name
 and its values as ``/records`` gives them, on the real social housing file (Paris), read back
-by GDAL through pyogrio (``_layer``, also used by ``test_export_gdal_values.py``); and
+by GDAL through pyogrio (``gdal_layers.read_layer``); and
 ``json_format()`` outside the JSON exports, on the same instance."""
 
 from __future__ import annotations
 
 import io
-import zipfile
-from pathlib import Path
 from xml.etree import ElementTree
 
 import pyogrio
 import pyogrio.raw
 import pytest
 import rdflib
-import shapely
 from fastapi.testclient import TestClient
 from rdflib.compare import isomorphic
 
 from portail.api import create_app
+from tests.api.gdal_layers import read_layer
 from tests.conftest import Published, logements_file, published_instance
 
 API = "/api/explore/v2.1/catalog/datasets/logements"
@@ -35,21 +33,6 @@ def client(tmp_path_factory, refdata):
     instance.store.close()
 
 
-def _layer(body: bytes, fmt: str, tmp_path: Path) -> tuple[dict[str, list], list]:
-    """The export as GDAL reads it (a shapefile's zip unpacked): its attributes by name, and its
-    geometries (pyogrio's raw reader: no data frame, whose own ``geometry`` column would hide
-    an attribute of that name; None for a feature without one)."""
-    if fmt == "shp":
-        zipfile.ZipFile(io.BytesIO(body)).extractall(tmp_path)
-        path = next(tmp_path.glob("*.shp"))
-    else:
-        path = tmp_path / f"export.{fmt}"
-        path.write_bytes(body)
-    meta, _, geometries, values = pyogrio.raw.read(path)
-    return dict(zip(meta["fields"], (list(v) for v in values))), [None if g is None else shapely.from_wkb(g)
-                                                                   for g in geometries]
-
-
 @pytest.mark.parametrize("fmt", ["shp", "kml", "fgb"])
 @pytest.mark.parametrize("params", [{"select": "id_livraison, ville as geometry, geo_point_2d"},
                                     {"select": "id_livraison, ville, geo_point_2d", "use_labels": "true"}],
@@ -62,7 +45,7 @@ def test_an_attribute_named_geometry_keeps_the_layer_and_its_values(client, tmp_
     response = client.get(f"{API}/exports/{fmt}", params=query)
     assert response.status_code == 200, response.text
     records = client.get(f"{API}/records", params=query).json()["results"]
-    attributes, points = _layer(response.content, fmt, tmp_path)
+    attributes, points = read_layer(response.content, fmt, tmp_path)
     named = next(values for name, values in attributes.items() if name.lower() == "geometry")
     assert named == [r.get("geometry", r.get("ville")) for r in records] == ["Paris"] * 5
     coordinates = [c for p in points for c in (p.x, p.y)]
@@ -89,7 +72,7 @@ def test_labels_alike_but_for_case_keep_their_own_values(client, tmp_path, fmt):
     query = {"select": "code_postal, arrdt, geo_point_2d", "order_by": "id_livraison", "limit": 5, "use_labels": "true"}
     response = client.get(f"{API}/exports/{fmt}", params=query)
     assert response.status_code == 200, response.text
-    attributes, _ = _layer(response.content, fmt, tmp_path)
+    attributes, _ = read_layer(response.content, fmt, tmp_path)
     records = client.get(f"{API}/records", params=query).json()["results"]
     assert attributes["Arrondissement"] == [r["code_postal"] for r in records]
     assert [int(v) for v in attributes["arrondissement_2"]] == [r["arrdt"] for r in records]

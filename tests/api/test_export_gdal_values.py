@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
-from tests.api.test_export_field_names import _layer
+from tests.api.gdal_layers import read_layer
 from tests.conftest import Published, published_instance
 
 API = "/api/explore/v2.1/catalog/datasets/places/exports"
@@ -47,7 +47,7 @@ def test_a_text_holding_nul_is_written_whole(client, tmp_path, fmt):
     is written U+FFFD, as the XML exports write what they cannot hold."""
     response = client.get(f"{TEXTS}/{fmt}", params={"select": "n, t, geo_point_2d"})
     assert response.status_code == 200, response.text
-    attributes, _ = _layer(response.content, fmt, tmp_path)
+    attributes, _ = read_layer(response.content, fmt, tmp_path)
     assert attributes["t"] == ["a\ufffdb\x01c\ufffe"]
 
 
@@ -70,7 +70,7 @@ def test_fgb_with_an_empty_geometry_is_written(client, tmp_path, order_by):
     query = {"select": "n, geo_shape", "where": "n >= 3", **({"order_by": order_by} if order_by else {})}
     response = client.get(f"{API}/fgb", params=query)
     assert response.status_code == 200, response.text
-    attributes, geometries = _layer(response.content, "fgb", tmp_path)
+    attributes, geometries = read_layer(response.content, "fgb", tmp_path)
     written = dict(zip(attributes["n"], geometries))
     assert written[3] is None and written[4].area == pytest.approx(0.5)
 
@@ -82,7 +82,7 @@ def test_a_point_the_system_cannot_hold_has_no_geometry_there(client, tmp_path, 
     query = {"select": "n, geo_shape", "where": "n <= 2", "epsg": 2154, "order_by": "n"}
     response = client.get(f"{API}/{fmt}", params=query)
     assert response.status_code == 200, response.text
-    attributes, geometries = _layer(response.content, fmt, tmp_path)
+    attributes, geometries = read_layer(response.content, fmt, tmp_path)
     written = dict(zip(attributes["n"], geometries))
     assert written[2] is None
     assert (written[1].x, written[1].y) == pytest.approx((652301.56, 6861302.73))
@@ -95,5 +95,5 @@ def test_a_text_attribute_named_ogc_fid_keeps_its_values(client, tmp_path, fmt):
     query = {"select": "t as OGC_FID, geo_shape", "where": "n = 4"}
     response = client.get(f"{API}/{fmt}", params=query)
     assert response.status_code == 200, response.text
-    attributes, _ = _layer(response.content, fmt, tmp_path)
+    attributes, _ = read_layer(response.content, fmt, tmp_path)
     assert attributes["ogc_fid"] == ["square"]

@@ -38,6 +38,7 @@ from portail.auth import services as auth
 from portail.catalog import services
 from portail.operations import load_file
 from portail.store import abandon
+from tests.api.leaving_client import LeavingClient
 from tests.conftest import make_instance, semicolon_csv
 
 API = "/api/explore/v2.1/catalog/datasets"
@@ -71,21 +72,6 @@ def site(tmp_path_factory):
     yield instance, location, TestClient(create_app(instance))
     instance.store.close()
 
-
-
-class GoneClient:
-    """A request whose client goes away ``after`` seconds after it is first listened to."""
-
-    def __init__(self, after: float):
-        self.after = after
-        self.sent = False
-
-    async def receive(self) -> dict:
-        if not self.sent:
-            self.sent = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.sleep(self.after)
-        return {"type": "http.disconnect"}
 
 def test_an_export_whose_client_hangs_up_interrupts_the_query_it_waits_on(site):
     instance, location, _ = site
@@ -152,7 +138,7 @@ def test_a_call_reading_an_export_batch_when_its_client_went_away_answers_as_gon
         query = sqlglot.parse_one(ROWS_ON_ROWS, dialect="duckdb")
         return sum(batch.num_rows for batch in instance.store.stream(location, query))
 
-    answer = asyncio.run(in_worker(read, watched=GoneClient(0.5)))
+    answer = asyncio.run(in_worker(read, watched=LeavingClient(0.5)))
     assert getattr(answer, "status_code", None) == CLIENT_GONE, answer
 
 

@@ -3,10 +3,6 @@ format GDAL writes, and a writer's failure answered as an error, not as a 200 wi
 
 from __future__ import annotations
 
-import io
-import zipfile
-from pathlib import Path
-
 import numpy
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +11,7 @@ from portail.api import create_app
 from portail.api.explore_service import export_batches
 from portail.catalog import services
 from portail.exports import OGR_FORMATS
+from tests.api.gdal_layers import read_layer
 from tests.conftest import Published, published_instance
 
 ROWS = 150_000
@@ -62,21 +59,6 @@ def test_the_records_come_in_several_batches(instance):
     assert sum(sizes) == ROWS and len(sizes) >= 2
 
 
-def read_back(content: bytes, fmt: str, tmp_path: Path) -> dict[str, list]:
-    """An export's attributes as GDAL reads them back, by field name."""
-    import pyogrio
-
-    if fmt == "shp":
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            archive.extractall(tmp_path)
-        path = next(tmp_path.glob("*.shp"))
-    else:
-        path = tmp_path / f"sirene.{fmt}"
-        path.write_bytes(content)
-    meta, _, _, columns = pyogrio.raw.read(path)
-    return {name: list(column) for name, column in zip(meta["fields"], columns)}
-
-
 def day(value) -> str | None:
     """A date read back as ISO text: a shapefile's date, FlatGeobuf's datetime (it has no date
     column) at midnight, KML's text."""
@@ -89,7 +71,7 @@ def day(value) -> str | None:
 def test_every_record_is_written_with_its_date(client, fmt, tmp_path):
     response = client.get(f"{URL}/{fmt}", params={"limit": 100_000 + ROWS, "select": "siret, geo_point_2d, date_creation"})
     assert response.status_code == 200, response.text
-    read = read_back(response.content, fmt, tmp_path)
+    read, _ = read_layer(response.content, fmt, tmp_path)
     dates = read["date_creat" if fmt == "shp" else "date_creation"]
     written = {siret: day(value) for siret, value in zip(read["siret"], dates)}
     assert len(read["siret"]) == ROWS and len(written) == ROWS

@@ -23,11 +23,11 @@ import shapely
 from shapely.geometry import Point, Polygon, shape
 
 from portail.api import create_app
+from tests.api.great_circle import metres, point
 from tests.conftest import Published, logements_file, published_instance
 
 CLUSTER, PREVIEW = "/api/records/1.0/geocluster/", "/api/records/1.0/geopreview/"
 BOUNDS, POLYGONS = "/api/records/1.0/boundingbox/", "/api/records/1.0/geopolygon/"
-EARTH_RADIUS = 6371008.8  # metres, the mean radius
 NEAR = 1e-9  # degrees: doubles written to JSON and read back
 SHAPES = {"departements": "departements-version-simplifiee.geojson", "communes": "communes-ile-de-france.geojson"}
 
@@ -137,17 +137,6 @@ def features(refdata, dataset: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def departements(refdata):
     return features(refdata, "departements")
-
-
-def point(row: dict) -> tuple[float, float]:
-    lat, lon = (float(part) for part in row["geo_point_2d"].split(","))
-    return lat, lon
-
-
-def metres(a: tuple[float, float], b: tuple[float, float]) -> float:
-    (lat1, lon1), (lat2, lon2) = (map(math.radians, p) for p in (a, b))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS * math.asin(math.sqrt(h))
 
 
 def clusters_of(client, **params) -> dict:

@@ -1,6 +1,7 @@
 """v1's ``q``, read against the social housing file as the csv module reads it (a differential
 check): numbers written as v1's query language reads them (``1e2``, ``.5``, ``5.``:
-the text went to the compiler as it was, which read ``1e2`` as a field name), and a field's
+the text went to the compiler as it was, which read ``1e2`` as a field name; ``1e20`` past an
+integer's range, written as a 21-digit integer, was refused), and a field's
 value whose opening quote is never closed (a search box sending what the reader is still
 typing: ``bs:"RIVP`` lost its last letter, ``ville:"P`` was a phrase of no word, which every
 record matched); and the ``parameters`` echo of ``refine.``/``exclude.``, as sent."""
@@ -12,7 +13,7 @@ import unicodedata
 
 import pytest
 
-from tests.conftest import logements_client
+from tests.conftest import Published, logements_client, operator_client, published_instance, semicolon_csv
 
 SEARCH = "/api/records/1.0/search/"
 
@@ -45,6 +46,23 @@ def test_numbers_with_an_exponent_or_a_bare_point(client, logements_rows, q, low
 def test_a_decimal_with_an_exponent_on_a_double_field(client, logements_rows):
     expected = sum(1 for r in logements_rows if r["coord_x_l93"] and float(r["coord_x_l93"]) > 655823.1529)
     assert nhits(client, "coord_x_l93>6.558231529e5") == expected
+
+
+def test_v1_numbers_with_an_exponent_past_an_integers_range_read_as_floats(tmp_path):
+    """``q=x>1e20`` on a double field: the exponent form was written as a 21-digit integer,
+    which ODSQL refused ("integer out of range", a 400) though the value is a plain double;
+    an integer field compared with it matches nothing, as a float bound does."""
+    rows = [{"id": "1", "x": "1.5e20"}, {"id": "2", "x": "2"}, {"id": "3", "x": "1e300"}]
+    instance = published_instance(tmp_path / "home", Published("t", semicolon_csv(tmp_path / "t.csv", rows)))
+    client = operator_client(instance)
+
+    def hits(q: str) -> int:
+        answer = client.get("/api/records/1.0/search/", params={"dataset": "t", "q": q})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["nhits"]
+
+    assert [hits(q) for q in ("x>1e20", "x:1.5e20", "x>=1e300", "x:[1e19 TO 1e21]", "id>1e20", "x<2e0")] == [2, 1, 1, 1, 0, 0]
+    instance.store.close()
 
 
 def test_a_number_past_a_float_is_a_400_naming_q(client):

@@ -15,7 +15,7 @@ import io
 
 import pytest
 
-from tests.api.test_v1_geo import metres
+from tests.api.great_circle import metres
 from tests.conftest import logements_client
 
 SEARCH, DOWNLOAD, PREVIEW = "/api/records/1.0/search/", "/api/records/1.0/download/", "/api/records/1.0/geopreview/"

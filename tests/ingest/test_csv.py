@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, timezone
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -13,31 +12,7 @@ from portail.ingest import infer
 from portail.ingest.errors import IngestError
 from portail.ingest.readers.csv import _duckdb_reason, detect_encoding, sniff_delimiter
 from portail.ingest.types import ReadOptions
-from portail.operations import load_file
-
-
-def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
-    path.write_bytes(text.encode(encoding))
-    return path
-
-
-def load(instance, path: Path, slug: str = "ds", **kwargs):
-    with instance.session() as session:
-        try:
-            services.get_dataset(session, slug)
-        except services.NotFound:
-            services.create_dataset(session, slug, "Test")
-    return load_file(instance, slug, path, publish=True, **kwargs)
-
-
-def rows(instance, slug: str = "ds", order: str = "") -> list[dict]:
-    with instance.session() as session:
-        location = services.get_dataset(session, slug).current.location
-    return instance.store.query(location, f"SELECT * FROM records {order}").to_pylist()
-
-
-def types(result) -> dict[str, str]:
-    return {f.name: f.type for f in result.report.fields}
+from tests.ingest.files import load, rows, types, write
 
 
 def test_encoding_is_decided_on_the_whole_file(tmp_path):

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from portail.ingest.errors import IngestError
-from tests.ingest.test_csv import load, rows
+from tests.ingest.files import load, rows
 
 # --- JSON Lines behind a byte order mark --------------------------------------------------
 

@@ -120,7 +120,7 @@ def test_the_command_line_names_file_line_and_field_of_a_rejected_value(tmp_path
 def test_a_spreadsheet_names_the_row_of_a_rejected_value(instance, tmp_path):
     """A spreadsheet's rows are its lines: the report names the sheet's row number (a title
     and a blank row above the header counted), as the readers' errors do."""
-    from tests.ingest.test_readers_formats import write_xlsx
+    from tests.ingest.files import write_xlsx
 
     path = write_xlsx(tmp_path / "releves.xlsx", {"Relevés": [
         ["Relevés 2024"], [None], ["station", "date"], ["A", "01/02/2024"], ["B", "02/02/2024"], ["C", "31/02/2024"]]})

@@ -11,7 +11,7 @@ import pytest
 from portail.ingest import infer
 from portail.ingest.errors import IngestError
 from portail.ingest.readers import json as json_reader
-from tests.ingest.test_csv import load, rows, types, write
+from tests.ingest.files import load, rows, types, write
 
 
 @pytest.mark.parametrize("good, late", [("01/01/2020", "05/01/20"), ("2020-01-01", "2020-1-5"),

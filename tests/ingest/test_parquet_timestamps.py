@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tests.ingest.test_csv import load, rows, types
+from tests.ingest.files import load, rows, types
 
 PARIS = ZoneInfo("Europe/Paris")
 

@@ -14,8 +14,7 @@ import shapely
 
 from portail.ingest.readers.geo import read_geo
 from portail.ingest.types import ReadOptions
-from tests.ingest.test_csv import load, rows
-from tests.ingest.test_geojson_values_beside_gdal import staged
+from tests.ingest.files import load, rows, staged
 
 NOMS = ["Ambérieu-en-Bugey", "Œuvre – 5 €", "Saint-Étienne"]
 

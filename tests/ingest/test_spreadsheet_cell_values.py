@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import xlsxwriter
 
-from tests.ingest.test_csv import load, rows, types
+from tests.ingest.files import load, rows, types
 
 
 # --- xlsx: codes shown through a grouped format of zeros ----------------------------------
@@ -41,8 +41,6 @@ def test_excel_error_cells_are_reported_with_their_row_and_value(instance, tmp_p
     column they are kept as the sheet shows them, as in a CSV written from it, where they are
     rejected values too (they were "no value" markers: nothing said a formula had failed)."""
     import xlsxwriter
-
-    from tests.ingest.test_csv import load, rows
 
     path = tmp_path / "ratios.xlsx"
     book = xlsxwriter.Workbook(path)

@@ -11,8 +11,8 @@ from pathlib import Path
 import xlsxwriter
 
 from portail.ingest.readers.ods_formats import error_cells
-from tests.ingest.test_csv import load, rows
-from tests.ingest.test_spreadsheet_zero_formats import EMPTY, error, number, row, table, text, write_ods
+from tests.ingest.files import load, rows
+from tests.ingest.ods_xml import EMPTY, error, number, row, table, text, write_ods
 
 
 def report(result) -> dict[str, tuple]:

@@ -11,7 +11,7 @@ import shapely
 
 from portail.catalog import services
 from portail.ingest.errors import IngestError
-from tests.processors.test_processors import load
+from tests.processors.pipelines import load
 from tests.search_oracle import levenshtein
 
 COMMUNES = "referentiels/communes_france_enrichies.csv"

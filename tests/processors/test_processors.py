@@ -12,20 +12,7 @@ from typer.testing import CliRunner
 from portail.catalog import services
 from portail.cli import app
 from portail.ingest.errors import IngestError
-from portail.operations import load_file
-
-
-def load(instance, path, steps, slug="p"):
-    with instance.session() as session:
-        try:
-            dataset = services.get_dataset(session, slug)
-        except services.NotFound:
-            dataset = services.create_dataset(session, slug, "Pipeline")
-        services.set_pipeline(session, dataset, steps)
-    result = load_file(instance, slug, path, publish=True)
-    with instance.session() as session:
-        location = services.get_dataset(session, slug).current.location
-    return result, location
+from tests.processors.pipelines import load
 
 
 def test_lambert93_to_wgs84_matches_pyproj(instance, refdata):

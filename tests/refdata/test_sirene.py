@@ -14,7 +14,7 @@ from portail.catalog import services
 from portail.cli import app
 from portail.ingest.errors import IngestError
 from portail.refdata import install_sirene
-from tests.processors.test_processors import load
+from tests.processors.pipelines import load
 from tests.conftest import operator_client
 
 V3 = "sirene/sirene_v3_etablissements_isere_commerce_alimentaire.csv"

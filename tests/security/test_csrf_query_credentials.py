@@ -1,16 +1,19 @@
-"""A credential named in the query string (``?apikey=``, even empty, or ``?access_token=``)
-spares the CSRF check of the APIs' callers only: it switched the check off for every request,
-the pages' forms included, and a forged sign-in form signed the visitor in to the forger's
-account (fixed in ``api.guard``). On the same instance, a records cursor (``after=``) on the
-version a reload replaced, which read a hidden column in clear under the name it had before the
-reload renamed it (fixed in ``api.explore_service``: such a walk is told to start again).
+"""Sign-in CSRF: a credential named in the query string (``?apikey=``, even empty, or
+``?access_token=``) spares the CSRF check of the APIs' callers only: it switched the check off
+for every request, the pages' forms included, and a forged sign-in form signed the visitor in to
+the forger's account (fixed in ``api.guard``); a sign-in form posted as ``multipart/form-data``
+(a plain HTML form's other ``enctype``, sent cross-site without a preflight) is checked as the
+URL-encoded one is (``api.guard._is_form``), an API's multipart call without a session staying
+its route's to answer. On the same instance, a records cursor (``after=``) on the version a
+reload replaced, which read a hidden column in clear under the name it had before the reload
+renamed it (fixed in ``api.explore_service``: such a walk is told to start again).
 
 One small instance of its own (built in about a second):
 
 - ``paie`` (public): the default ruleset hides ``salaire``; a reload renames that column
   ``remuneration`` (``test_a_cursor_on_a_replaced_version_keeps_the_renamed_field_hidden``);
 - ``projet`` (restricted): granted to the user ``ub`` only;
-- users ``ua`` (signs in with a password), ``ub`` (a key).
+- users ``ua`` (signs in with a password; the forger of the multipart form), ``ub`` (a key).
 """
 
 from __future__ import annotations
@@ -101,6 +104,26 @@ def test_api_calls_naming_their_key_in_the_query_need_no_csrf_token(site):
     assert answer.status_code == 200 and "PRJSECRET7" in answer.text
     refused = browser.post("/api/records/1.0/search?apikey=pk_not_a_key", data={"dataset": PROJET})
     assert refused.status_code == 401 and "PRJSECRET7" not in refused.text
+
+
+@pytest.mark.parametrize("root", ["", "/interne"])
+def test_a_multipart_sign_in_form_without_its_token_signs_nobody_in(site, root):
+    """Another site's page posts the forger's credentials as multipart: refused as the
+    URL-encoded form is, on both portals; the same form with the token still signs in."""
+    browser = site.client()
+    fields = {"login": (None, "ua"), "password": (None, PASSWORD)}
+    forged = browser.post(f"{root}/login", files=fields, follow_redirects=False)
+    assert forged.status_code == 403 and not _signed_in(forged)
+    token = browser.get(f"{root}/login").cookies.get("portail_csrf")
+    own = browser.post(f"{root}/login", files=fields, headers={"X-CSRF-Token": token}, follow_redirects=False)
+    assert own.status_code == 303 and _signed_in(own)
+
+
+def test_a_multipart_api_call_without_a_session_is_still_answered_by_its_route(site):
+    """No session, no ambient right: an API's multipart call is its route's to answer (401
+    without credentials), not a CSRF refusal."""
+    answer = site.client().post("/api/management/v1/datasets/x/data", files={"file": ("a.csv", b"a\n1\n")})
+    assert answer.status_code == 401
 
 
 # -- leaks found and fixed in api.explore_service -----------------------------------------------------------

@@ -1,6 +1,7 @@
 """The data home's folders are their owner's alone once the data folder is made private
 (``store.private_root``): the attachments folder stayed readable by every local account (0755 of
-0644 files), a restricted dataset's notice included (``operations.attach``)."""
+0644 files), a restricted dataset's notice included (``operations.attach``); an upgraded home's
+attachments folder is made private when the instance starts, not only when a file is attached."""
 
 from __future__ import annotations
 
@@ -25,3 +26,13 @@ def test_attachments_are_their_owners_alone(tmp_path):
     attach(instance, "projet", notice)
     assert stat.S_IMODE(folder.stat().st_mode) & 0o007 == 0
     instance.store.close()
+
+
+def test_an_upgraded_homes_attachments_folder_is_made_private_at_start(tmp_path):
+    """f3002ca made the attachments folder private when a file was attached: an upgraded home's,
+    0755, stayed readable by every account of the machine until then."""
+    folder = tmp_path / "home" / "attachments"
+    folder.mkdir(parents=True)
+    folder.chmod(0o755)
+    make_instance(tmp_path / "home").store.close()
+    assert folder.stat().st_mode & 0o777 == 0o750
