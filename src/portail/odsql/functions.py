@@ -1136,7 +1136,7 @@ def _bound_label(value: Any, tz: ZoneInfo, target: Kind) -> str:
     """A bound as range() keys write it: dates in ISO with milliseconds and Z. A date field
     has no zone, so its bounds are written as the wall-clock values they are compared with."""
     if isinstance(value, datetime):
-        return literals.iso_key(value if target is Kind.DATETIME else value.astimezone(tz).replace(tzinfo=timezone.utc))
+        return literals.iso_key(value if target is Kind.DATETIME else kinds.in_zone(value, tz).replace(tzinfo=timezone.utc))
     if isinstance(value, date):
         return literals.iso_key(literals.start_of_day(value, tz if target is Kind.DATETIME else timezone.utc))
     return ast.format_number(value)
@@ -1153,13 +1153,19 @@ def _static_range(ctx: Context, target: Typed, bounds: list[ast.Node]) -> GroupK
         b = ctx.value(node)
         if not b.constant or b.kind is Kind.NULL:
             raise ctx.error("The bounds of range() must be constants.")
-        compiled.append(ctx.align(target, b))
+        try:
+            compiled.append(ctx.align(target, b))
+        except kinds.LiteralError as error:  # a bound moved out of Python's years by the zone
+            raise ctx.error(f"Invalid literal: {error}.") from None
     values = [pair[1].value for pair in compiled]
     moments = [literals.start_of_day(v, ctx.tz) if isinstance(v, date) and not isinstance(v, datetime) else v
                for v in values]
     if any(not lo < hi for lo, hi in zip(moments, moments[1:])):
         raise ctx.error("The bounds of range() must increase.")
-    labels = [_bound_label(v, ctx.tz, target.kind) for v in values]
+    try:
+        labels = [_bound_label(v, ctx.tz, target.kind) for v in values]
+    except kinds.LiteralError as error:
+        raise ctx.error(f"Invalid literal: {error}.") from None
     closed = target.kind is Kind.INT and all(isinstance(v, int) for v in values)
 
     def label(low: str | None, high: str | None, high_value: Any = None) -> str:

@@ -232,6 +232,16 @@ def timestamptz_sql(moment: datetime) -> exp.Expression:
     return exp.cast(exp.Literal.string(text), "TIMESTAMPTZ")
 
 
+def in_zone(moment: datetime, tz: ZoneInfo) -> datetime:
+    """``moment`` on the clock of ``tz``: a moment of year 1 or 9999 near midnight UTC falls
+    outside Python's years once moved to a zone far from UTC (year 0 in St John's, 10000 in
+    Kiritimati), said as a literal out of range (an ODSQL 400), not an OverflowError (a 500)."""
+    try:
+        return moment.astimezone(tz)
+    except OverflowError:
+        raise LiteralError(f"date out of range in time zone {tz.key}: {moment.isoformat()}") from None
+
+
 def timestamp_sql(moment: datetime) -> exp.Expression:
     """A naive wall-clock TIMESTAMP (for comparing with DATE columns in the query's zone)."""
     return exp.cast(exp.Literal.string(moment.replace(tzinfo=None).isoformat(sep=" ")), "TIMESTAMP")
@@ -261,7 +271,7 @@ def local_time(t: Typed, tz: ZoneInfo) -> exp.Expression:
     the DATE itself): date parts, date_format and range() buckets read this."""
     if t.kind is Kind.DATETIME:
         if t.constant:
-            return timestamp_sql(t.value.astimezone(tz))
+            return timestamp_sql(in_zone(t.value, tz))
         return call("timezone", exp.Literal.string(tz.key), t.sql)
     return t.sql
 
@@ -319,7 +329,7 @@ def _reinterpret(text: Typed, kind: Kind, tz: ZoneInfo) -> Typed:
 def _mixed_dates(day: Typed, moment: Typed, tz: ZoneInfo) -> tuple[Typed, Typed]:
     """A DATE against a DATETIME, keeping plain column comparisons where possible."""
     if moment.constant:
-        local = moment.value.astimezone(tz)
+        local = in_zone(moment.value, tz)
         if local.time() == datetime.min.time():  # midnight: compare as dates
             return day, constant(local.date(), tz)
         return (Typed(exp.cast(day.sql, "TIMESTAMP"), Kind.DATETIME, day.aggregate),
