@@ -102,8 +102,13 @@ def merge_clusters(select: exp.Select, heaviest: int | None = None) -> exp.Selec
     where = select.args.get("where")
     cells = cells.where(exp.and_(where.this.copy(), present) if where is not None else present, copy=False)
     cells = cells.group_by(*[o.copy() for o in others], keys[ix].copy(), keys[iy].copy(), copy=False)
-    if heaviest is not None:  # ties ordered by the cell, so that the same cells are kept each time
-        order = [exp.Ordered(this=col("__n"), desc=True)] + [exp.Ordered(this=col(c)) for c in (*parts, "__cx", "__cy")]
+    if heaviest is not None:
+        # Ties go to the greatest cell, as in ``heaviest_close``'s weight (n, x, y): a cell kept
+        # has its heavier neighbours kept, so whether it is a centre is as in the whole merge (the
+        # smallest kept first, a cell could centre a cluster whose centre was left out). Parts make
+        # the order total, so that the same cells are kept each time.
+        order = [exp.Ordered(this=col("__n"), desc=True), *[exp.Ordered(this=col(p)) for p in parts],
+                 exp.Ordered(this=col("__cx"), desc=True), exp.Ordered(this=col("__cy"), desc=True)]
         cells = cells.order_by(*order, copy=False).limit(exp.Literal.number(heaviest), copy=False)
 
     def same_parts(a: str, b: str) -> list[exp.Expression]:

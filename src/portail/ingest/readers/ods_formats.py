@@ -183,13 +183,14 @@ def _column_widths(stream, sheet_name: str, first_row: int, data_styles: dict[st
     in_sheet, in_styles = False, True
     column_styles: list[str | None] = []  # default cell style of each column, in order
     row, column, row_style, repeat = 0, 0, None, 1
+    sheet: ET.Element | None = None  # the sheet being read, whose emptied rows are dropped as they end
     for event, element in ET.iterparse(stream, events=("start", "end")):
         tag = element.tag
         if event == "start":
             if tag == f"{{{_OFFICE}}}body":
                 in_styles = False
             elif tag == f"{{{_TABLE}}}table":
-                in_sheet = element.get(f"{{{_TABLE}}}name") == sheet_name
+                in_sheet, sheet = element.get(f"{{{_TABLE}}}name") == sheet_name, element
             elif in_sheet and tag == f"{{{_TABLE}}}table-row":
                 column, row_style, repeat = 0, element.get(f"{{{_TABLE}}}default-cell-style-name"), \
                     _repeated(element, "rows")
@@ -201,13 +202,15 @@ def _column_widths(stream, sheet_name: str, first_row: int, data_styles: dict[st
                 styles.add(element)
                 element.clear()
             continue
-        if not in_sheet:
-            if tag == f"{{{_TABLE}}}table":
-                element.clear()
+        if not in_sheet:  # another sheet's: kept whole until its end, 100,000 rows before the sheet took 300 MB
+            element.clear()
+            if tag == f"{{{_TABLE}}}table-row" and sheet is not None:
+                sheet.clear()  # its rows, emptied but still its children
             continue
         if tag == f"{{{_TABLE}}}table-column":
             style = element.get(f"{{{_TABLE}}}default-cell-style-name")
-            column_styles.extend([style] * min(_repeated(element, "columns"), MAX_COLUMNS))
+            # at most MAX_COLUMNS in all: 2,000 elements of 16,384 columns (a zip of 2 kB) made a list of 277 MB
+            column_styles.extend([style] * min(_repeated(element, "columns"), MAX_COLUMNS - len(column_styles)))
         elif tag in _CELLS:
             count = _repeated(element, "columns")
             if row + repeat > first_row and element.get(f"{{{_OFFICE}}}value-type") in _NUMERIC:
@@ -235,6 +238,9 @@ _ROWS_REPEATED = re.compile(rb':number-rows-repeated\s*=\s*["\'](\d+)["\']')
 _COLUMNS_REPEATED = re.compile(rb':number-columns-repeated\s*=\s*["\'](\d+)["\']')
 _TABLE_NAME = re.compile(rb':name\s*=\s*(["\'])(.*?)\1', re.S)
 _MARKUP = re.compile(rb"<[^>]*>")
+#: A tag's attributes, up to its ``>``: XML lets an attribute's value hold a ``>`` unescaped (a
+#: formula's ``[.A2]>0``), so quoted values are passed whole.
+_ATTRIBUTES = rb"((?:[^>\"']|\"[^\"]*\"|'[^']*')*?)"
 
 
 def _count(pattern: re.Pattern[bytes], attributes: bytes) -> int:
@@ -253,10 +259,10 @@ def _errors(stream, sheet_name: str) -> dict[tuple[int, int], str]:
     if bound is None:
         return {}
     prefix = re.escape(bound.group(1))
-    tokens = re.compile(rb"<(/?)" + prefix + rb":(table|table-row)(?=[\s/>])([^>]*?)(/?)>")
+    tokens = re.compile(rb"<(/?)" + prefix + rb":(table|table-row)(?=[\s/>])" + _ATTRIBUTES + rb"(/?)>")
     boundary = re.compile(rb"</?" + prefix + rb":table(?=[\s/>])")
     row_start = re.compile(rb"<" + prefix + rb":table-row(?=[\s/>])")
-    cells = re.compile(rb"<" + prefix + rb":(?:covered-)?table-cell(?=[\s/>])([^>]*?)(/?)>")
+    cells = re.compile(rb"<" + prefix + rb":(?:covered-)?table-cell(?=[\s/>])" + _ATTRIBUTES + rb"(/?)>")
     cell_end = re.compile(rb"</" + prefix + rb":(?:covered-)?table-cell>")
     row_end = b"</" + bound.group(1) + b":table-row>"
     found: dict[tuple[int, int], str] = {}
@@ -265,7 +271,7 @@ def _errors(stream, sheet_name: str) -> dict[tuple[int, int], str]:
     while True:
         text = rest + chunk
         cut = len(text) if not chunk else text.rfind(row_end) + len(row_end)
-        if cut < len(row_end):  # no row ends in it yet: read on
+        if chunk and cut < len(row_end):  # no row ends in it yet: read on (at the end, the rest is the last segment)
             rest, chunk = text, stream.read(1 << 20)
             continue
         segment = memoryview(text)[:cut].tobytes() if cut < len(text) else text
