@@ -27,16 +27,16 @@ Public files are laid out for print, not for machines, so the reader finds the t
   and are dropped.
 * Fully empty rows, and columns with neither header nor value, are dropped.
 
-Codes keep their leading zeros: in an xlsx or an ods, a column whose numbers mostly show through
-a format made of zeros (``00000``: ``1001`` displays ``01001``) has its integers padded to that
-width, on every row, and is declared text (``xlsx_formats``, ``ods_formats``; calamine does not
-report number formats, and those of the binary xls and xlsb are not read).
+Codes keep their leading zeros: in an xlsx, an ods or an xls, a column whose numbers mostly show
+through a format made of zeros (``00000``: ``1001`` displays ``01001``) has its integers padded to
+that width, on every row, and is declared text (``xlsx_formats``, ``ods_formats``, ``xls_formats``;
+calamine does not report number formats, and those of the binary xlsb are not read).
 
 Error cells (``#DIV/0!``, ``#N/A``: a formula failed), which calamine reads as empty, are staged
-as their error value in an xlsx or an ods (``xlsx_formats.error_cells``, ``ods_formats.error_cells``),
-so that the load's report counts them among the values that became null, with their row; a row
-of error cells is a row of the table (nulls), not an empty row dropped. xls and xlsb cells give
-no such value.
+as their error value in an xlsx, an ods or an xls (``error_cells`` of ``xlsx_formats``,
+``ods_formats``, ``xls_formats``), so that the load's report counts them among the values that
+became null, with their row; a row of error cells is a row of the table (nulls), not an empty row
+dropped. xlsb cells give no such value.
 
 calamine holds the sheet's cells in compact native memory; rows are converted to Python only
 one at a time, and staged as Arrow batches of ``BATCH_ROWS`` rows.
@@ -58,7 +58,7 @@ import python_calamine as calamine
 from portail.ingest.errors import IngestError
 from portail.ingest.readers._common import (BATCH_ROWS, HEADER_SCAN_ROWS, batch_stager, detect_header, first_line,
                                             is_empty as _is_empty, lines_holding, make_table)
-from portail.ingest.readers import ods_formats, xlsx_formats
+from portail.ingest.readers import ods_formats, xls_formats, xlsx_formats
 from portail.ingest.types import RawTable, ReadOptions, Stager
 from portail.schema import FieldType, unique_names
 
@@ -159,7 +159,8 @@ def _padding(path: Path, sheet_name: str, sheet: calamine.CalamineSheet, layout:
     used column; its rows start at the sheet's first row)."""
     offset = sheet.start[1] if sheet.start else 0
     widths = (xlsx_formats.zero_padded_columns(path, sheet_name, layout.header + 1)
-              or ods_formats.zero_padded_columns(path, sheet_name, layout.header + 1))
+              or ods_formats.zero_padded_columns(path, sheet_name, layout.header + 1)
+              or xls_formats.zero_padded_columns(path, sheet_name, layout.header + 1))
     return {c: widths[c + offset] for c in layout.columns if c + offset in widths}
 
 
@@ -442,10 +443,12 @@ def _labels(sheet: calamine.CalamineSheet, layout: Layout) -> list[str]:
 
 def _errors(path: Path, sheet_name: str, sheet: calamine.CalamineSheet) -> dict[int, dict[int, str]]:
     """The error values of the sheet's cells (``#DIV/0!``), by sheet row and position in calamine's
-    rows (xlsx and ods: ``xlsx_formats.error_cells``, ``ods_formats.error_cells``)."""
+    rows (xlsx, ods and xls: ``xlsx_formats.error_cells``, ``ods_formats.error_cells``,
+    ``xls_formats.error_cells``)."""
     offset = sheet.start[1] if sheet.start else 0
     by_row: dict[int, dict[int, str]] = {}
-    found = xlsx_formats.error_cells(path, sheet_name) or ods_formats.error_cells(path, sheet_name)
+    found = (xlsx_formats.error_cells(path, sheet_name) or ods_formats.error_cells(path, sheet_name)
+             or xls_formats.error_cells(path, sheet_name))
     for (row, column), value in found.items():
         by_row.setdefault(row, {})[column - offset] = value
     return by_row
