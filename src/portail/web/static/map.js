@@ -6,6 +6,7 @@
 (function () {
   "use strict";
   const el = document.getElementById("map");
+  if (!el) return; // no map on the page: no records to show, or a filter refused
   const d = el.dataset;
   const labels = JSON.parse(d.labels || "{}"); // field name -> the label the publisher gave it
   const text = JSON.parse(d.i18n);
@@ -40,7 +41,16 @@
     style.sources.basemap = { type: "raster", tiles: [d.tiles], tileSize: 256, attribution: d.attribution };
     style.layers.push({ id: "basemap", type: "raster", source: "basemap" });
   }
-  const options = { container: el, style: style, center: [2.5, 46.6], zoom: 4.5 };
+  // The view in the page's URL (map.location=zoom,lat,lon, as Opendatasoft's location=): a reload,
+  // the back button or a shared link reopened the map on all the records, wherever one had zoomed.
+  function savedView() {
+    const parts = (new URLSearchParams(location.search).get("map.location") || "").split(",");
+    const [zoom, lat, lon] = parts.map(Number);
+    if (parts.length !== 3 || ![zoom, lat, lon].every(Number.isFinite) || Math.abs(lat) > 85 || Math.abs(lon) > 180) return null;
+    return { zoom: Math.max(0, Math.min(22, zoom)), center: [lon, lat] };
+  }
+  const saved = savedView();
+  const options = Object.assign({ container: el, style: style, center: [2.5, 46.6], zoom: 4.5 }, saved || {});
   if (Object.keys(maplibreLocale).length) options.locale = maplibreLocale;
   const map = new maplibregl.Map(options);
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
@@ -51,8 +61,8 @@
     const query = new URLSearchParams(params).toString();
     return d.api + path + "?" + [query, d.filters].filter(Boolean).join("&");
   }
-  async function getJSON(address) {
-    const response = await fetch(address);
+  async function getJSON(address, signal) {
+    const response = await fetch(address, { signal: signal });
     const body = await response.json();
     if (!response.ok) throw new Error(body.message || response.statusText);
     return body;
@@ -139,12 +149,33 @@
     status.textContent = `${counted(clustered, "records")} · ${note}`;
   }
 
+  // One view's records at a time: each move cancels the calls of the view before it, whose
+  // answers, arriving late (a whole-France grouping takes longest), drew France's clusters over
+  // the commune one had zoomed to; and a move waits for the map to rest a moment (REST_MS), so
+  // the + key pressed four times asks once, not four times.
+  const REST_MS = 250;
+  let asking = null; // the AbortController of the calls in flight
+  let resting = 0;
+  function moved() {
+    el.dataset.state = "loading";
+    clearTimeout(resting);
+    if (asking) asking.abort();
+    resting = setTimeout(refresh, REST_MS);
+  }
+
   async function refresh() {
     el.dataset.state = "loading";
+    if (asking) asking.abort();
+    const mine = asking = new AbortController();
+    const get = async (address) => {
+      const body = await getJSON(address, mine.signal);
+      mine.signal.throwIfAborted(); // answered, but after the map moved on
+      return body;
+    };
     try {
-      const inView = (await getJSON(url("/records", { limit: 0, where: viewWhere() }))).total_count;
+      const inView = (await get(url("/records", { limit: 0, where: viewWhere() }))).total_count;
       if (inView <= DETAIL) {
-        const collection = await getJSON(url("/exports/geojson", { where: viewWhere() }));
+        const collection = await get(url("/exports/geojson", { where: viewWhere() }));
         features = collection.features.filter((f) => f.geometry);
         setSource("records", { type: "FeatureCollection", features: features }, { cluster: d.geoType === "geo_point_2d", clusterRadius: 40, clusterMaxZoom: CLUSTER_MAX_ZOOM });
         setSource("server", { type: "FeatureCollection", features: [] });
@@ -152,7 +183,7 @@
         el.dataset.mode = "records";
       } else {
         const zoom = Math.max(0, Math.min(25, Math.round(map.getZoom())));
-        const groups = await getJSON(url("/records", { select: "count(*) as n", group_by: `geo_cluster(${geo}, ${zoom}) as c`,
+        const groups = await get(url("/records", { select: "count(*) as n", group_by: `geo_cluster(${geo}, ${zoom}) as c`,
           where: viewWhere(), limit: 20000 }));
         const clusters = groups.results.filter((g) => g.c).map((g) => ({ type: "Feature", properties: { n: g.n },
           geometry: { type: "Point", coordinates: [g.c.cluster_centroid.lon, g.c.cluster_centroid.lat] } }));
@@ -167,6 +198,7 @@
       paint();
       el.dataset.state = "ready";
     } catch (error) {
+      if (mine.signal.aborted) return; // a newer view's calls took over
       status.textContent = failed(error);
       el.dataset.state = "error";
     }
@@ -324,12 +356,13 @@
     }));
     map.on("idle", showCounts);
     map.getCanvas().addEventListener("keydown", openAtCentre);
-    try { // fit to the filtered extent
+    if (!saved) try { // fit to the filtered extent
       const extent = (await getJSON(url("/records", { select: `bbox(${geo}) as b` }))).results[0];
       const ring = extent && extent.b && extent.b.geometry && extent.b.geometry.coordinates[0];
       if (ring) map.fitBounds([ring[0], ring[2]], { padding: 30, animate: false, maxZoom: 15 });
     } catch (error) { status.textContent = failed(error); }
-    map.on("moveend", refresh);
+    map.on("movestart", () => clearTimeout(resting)); // still moving: not at rest yet
+    map.on("moveend", () => { keepView(); moved(); });
     refresh();
   });
   // The colour chosen goes into the page's URL (map.color=, which the page selects again), as the
@@ -354,6 +387,19 @@
     }
     kept.value = colorBy.value;
     kept.disabled = !colorBy.value; // no empty map.color= in the URL
+  }
+  // Written at each rest in the page's URL (replaced: one history entry, not one per move) and in
+  // its other language's link, the same view in English; a reload's page writes it in its links as
+  // every map.* setting (filters.VIEWS).
+  function withView(address) {
+    const c = map.getCenter().wrap(); // a world panned round: back in -180…180
+    address.searchParams.set("map.location", [+map.getZoom().toFixed(2), +c.lat.toFixed(5), +c.lng.toFixed(5)].join(","));
+    return address;
+  }
+  function keepView() {
+    history.replaceState(history.state, "", withView(new URL(location.href)));
+    const other = document.getElementById("switch-lang");
+    if (other) other.href = withView(new URL(other.href));
   }
   colorBy.addEventListener("change", () => {
     keepColor();

@@ -1,0 +1,125 @@
+"""The map tab of the demo's 36,000 communes (the real reference file, a point per commune by the
+demo's ``geopoint`` step) in a real headless Chromium, offline: the answers of a view one has left
+no longer draw over the view one moved to (a whole-France grouping arriving late put France's
+clusters over a zoomed-in commune), a burst of moves asks the API once, and the view is kept in
+the page's URL (a reload or the back button reopened the map on all of France)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+
+from portail.catalog import services
+from portail.operations import load_file
+from tests.live import live_server
+from tests.test_browser import watched_page
+from tests.test_browser_map import browser, settle  # noqa: F401 (the fixture)
+from tests.test_web_map_points import PIPELINE
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+AIN = (5.35, 46.2)  # lon, lat: a handful of communes at zoom 12
+DATA_CALLS = ("/records?", "/exports/geojson?")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, refdata):
+    from tests.conftest import make_instance
+
+    home = tmp_path_factory.mktemp("browser-map-points") / "home"
+    instance = make_instance(home)
+    with instance.session() as s:
+        dataset = services.create_dataset(s, "communes-france", "Communes de France")
+        services.set_pipeline(s, dataset, PIPELINE)
+        services.set_field_override(s, dataset, "insee_com", label="Code INSEE")
+    load_file(instance, "communes-france", refdata / "referentiels" / "communes_france_enrichies.csv", publish=True)
+    instance.store.close()
+    with live_server(home) as base:
+        yield base
+
+
+@pytest.fixture
+def page(browser, server):  # noqa: F811
+    with watched_page(browser, reduced_motion="reduce") as page:
+        page.data_calls = []
+        page.on("request", lambda r: page.data_calls.append(r.url) if any(c in r.url for c in DATA_CALLS) else None)
+        page.goto(server + "/explore/dataset/communes-france/map/")
+        page.wait_for_selector("#map[data-state=ready]")
+        settle(page)
+        yield page
+
+
+def jump(page, *views) -> None:
+    """Each view (zoom, (lon, lat)) in turn, in the same moment, as a hurried user's moves."""
+    page.evaluate("""(views) => views.forEach(([zoom, center]) => window.portailMap.jumpTo({zoom, center}))""",
+                  [[zoom, list(center)] for zoom, center in views])
+
+
+def test_whole_france_first_then_points_with_their_code_insee(page):
+    assert page.locator("#map").get_attribute("data-mode") == "clusters"
+    counts = [int(t.replace("\u202f", "")) for t in page.locator("button.map-count").all_inner_texts()]
+    assert len(counts) >= 3 and sum(counts) > 36_000  # metropolitan France and the overseas departments
+    jump(page, (12, AIN))
+    settle(page)
+    assert page.locator("#map").get_attribute("data-mode") == "records"
+    point = page.evaluate("""() => { const m = window.portailMap, f = m.queryRenderedFeatures({layers: ['points']})
+        .find((f) => f.properties.insee_com === '01195'); return f && m.project(f.geometry.coordinates); }""")
+    assert point, "Jasseron (01195) not drawn"
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+    popup = page.locator(".maplibregl-popup").inner_text()
+    assert "Code INSEE\t01195" in popup and "Jasseron" in popup  # the label, the leading zero kept
+    assert not page.js_errors
+
+
+def test_a_late_answer_does_not_draw_over_the_view_moved_to(page):
+    # the whole-France grouping held back (a slow network, a busy server) until the next view is drawn
+    held = []
+    page.route(lambda url: "geo_cluster" in unquote(url), lambda route: held.append(route))
+    jump(page, (2.2, (2.5, 46.6)))
+    while not held:
+        page.wait_for_timeout(50)
+    jump(page, (12, AIN))  # a few communes, answered at once
+    settle(page)
+    assert page.locator("#map").get_attribute("data-mode") == "records"
+    page.unroute_all()
+    for route in held:  # the late answer arrives
+        try:
+            route.continue_()
+        except PlaywrightError:  # the map had cancelled that call
+            pass
+    page.wait_for_timeout(1000)
+    assert page.locator("#map").get_attribute("data-mode") == "records"
+    assert page.locator("#map-status").inner_text().endswith("enregistrements affichés")
+    assert page.locator("button.map-count").count() == 0
+    assert not page.js_errors
+
+
+def test_a_burst_of_moves_asks_the_api_once(page):
+    page.data_calls.clear()
+    jump(page, (6, AIN), (7, AIN), (8, AIN), (9, AIN))
+    settle(page)
+    assert len(page.data_calls) == 2, page.data_calls  # the count in view, then its records or clusters
+    assert all("in_bbox" in call for call in page.data_calls)
+
+
+def test_the_view_is_kept_in_the_url_for_a_reload_and_the_back_button(page):
+    jump(page, (9, AIN))
+    settle(page)
+    kept = parse_qs(urlsplit(page.url).query)["map.location"]
+    assert kept == ["9,46.2,5.35"]
+    assert "map.location=9%2C46.2%2C5.35" in page.locator("#switch-lang").get_attribute("href")  # in English too
+
+    def view():
+        page.wait_for_selector("#map[data-state=ready]")
+        settle(page)
+        return page.evaluate("() => { const m = window.portailMap, c = m.getCenter(); return [m.getZoom(), c.lng, c.lat]; }")
+
+    page.reload()
+    assert view() == pytest.approx([9, *AIN], abs=1e-4)
+    page.locator("nav.tabs a", has_text="Tableau").click()
+    page.wait_for_url("**/table/**")
+    page.go_back()
+    assert view() == pytest.approx([9, *AIN], abs=1e-4)
+    assert not page.js_errors
