@@ -12,7 +12,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, NoReturn, Optional
 
 import typer
 from rich.markup import escape
@@ -25,7 +25,7 @@ from portail.ingest.errors import IngestError
 from portail.ingest.load import FieldReport
 from portail.ingest.types import ReadOptions
 from portail.operations import (Instance, LoadResult, check_pipeline, created_for_first_load, delete, fetch, is_url,
-                                 load_file, open_instance, publish, reindex, reload, rollback)
+                                 load_file, open_instance, publish, readable_file, reindex, reload, rollback)
 from portail.terminal import fail, stderr_console, stdout_console
 
 app = typer.Typer(help="Portail open data portal: datasets, versions, server.", no_args_is_help=True)
@@ -143,8 +143,39 @@ def _options(format: str | None, encoding: str | None, delimiter: str | None, sh
                        sheet=int(sheet) if sheet and sheet.isdecimal() else sheet)
 
 
-FormatOpt = typer.Option(None, "--format", help="Force the format (csv, xlsx, json, geojson, shp, parquet…).")
-EncodingOpt = typer.Option(None, "--encoding", help="Force the encoding (detected by default).")
+def _usage_error(ctx: typer.Context, options: list[str], message: str) -> NoReturn:
+    """A command line that cannot mean anything, refused as a mistyped option is (the usage line,
+    exit 2) before anything is done: an option silently ignored did something else than what
+    was typed."""
+    raise typer.BadParameter(message, ctx=ctx, param_hint=options)
+
+
+def _format_checked(value: Optional[str]) -> Optional[str]:
+    """``--format`` refused at once: a typo was found by the load, after a version was started,
+    and each attempt left a failed version in the dataset's history."""
+    from portail.ingest.readers import READERS
+
+    if value is not None and value.lower() not in READERS:
+        raise typer.BadParameter(f"unsupported format {value!r}; supported: {', '.join(sorted(READERS))}")
+    return value
+
+
+def _encoding_checked(value: Optional[str]) -> Optional[str]:
+    """``--encoding`` refused at once, for the reason ``--format`` is."""
+    import codecs
+
+    if value is not None:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise typer.BadParameter(f"unknown encoding {value!r} (e.g. utf-8, cp1252, latin-1)") from None
+    return value
+
+
+FormatOpt = typer.Option(None, "--format", callback=_format_checked,
+                         help="Force the format (csv, xlsx, json, geojson, shp, parquet…).")
+EncodingOpt = typer.Option(None, "--encoding", callback=_encoding_checked,
+                           help="Force the encoding (detected by default).")
 DelimiterOpt = typer.Option(None, "--delimiter", help="Force the CSV delimiter (sniffed by default).")
 SheetOpt = typer.Option(None, "--sheet", help="Spreadsheet sheet name or index.")
 AllowEmptyOpt = typer.Option(False, "--allow-empty", help="Publish a version of 0 records over one that has records "
@@ -164,7 +195,9 @@ def dataset_create(
 ):
     """Create a dataset, optionally loading a file or URL into its first version: all or nothing,
     as in the management API (a dataset whose first load fails is removed, so the same command
-    can be run again once the file is fixed)."""
+    can be run again once the file is fixed).
+
+    Example: portail dataset create retraites --title "Âge de liquidation" --from retraites.csv --portal both"""
     instance = _instance()
     with _errors():
         portals = services.portals_from_option(portal)
@@ -185,7 +218,9 @@ def dataset_ingest(
     format: Optional[str] = FormatOpt, encoding: Optional[str] = EncodingOpt, delimiter: Optional[str] = DelimiterOpt,
     sheet: Optional[str] = SheetOpt, allow_empty: bool = AllowEmptyOpt,
 ):
-    """Load a file into a new version (the published one keeps being served)."""
+    """Load a file into a new version (the published one keeps being served).
+
+    Example: portail dataset ingest retraites retraites-2025.csv --encoding cp1252 --publish"""
     with _errors():
         _load(_instance(), slug, source, _options(format, encoding, delimiter, sheet), publish_now, allow_empty)
 
@@ -301,7 +336,7 @@ def _annotations(items: list[str]) -> dict[str, list[str]]:
 
 @dataset_app.command("field")
 def dataset_field(
-    slug: str, name: str,
+    ctx: typer.Context, slug: str, name: str,
     type: Optional[str] = typer.Option(None, "--type", help="text, int, double, boolean, date, datetime, geo_point_2d…"),
     label: Optional[str] = typer.Option(None, "--label"),
     description: Optional[str] = typer.Option(None, "--description"),
@@ -314,7 +349,16 @@ def dataset_field(
                                "annotations), e.g. one set on a misspelt name"),
 ):
     """Override a field's type, label, description or annotations (Opendatasoft's: a facet, its
-    sort, a hierarchy, values split on a separator…); applies from the next load on."""
+    sort, a hierarchy, values split on a separator…); applies from the next load on.
+
+    Example: portail dataset field communes insee_com --type text --label "Code INSEE"
+
+    Example: portail dataset field communes nom_reg --annotate facet --annotate disjunctive"""
+    if clear and (type or label or description or annotate or clear_annotations):
+        _usage_error(ctx, ["--clear"], "it forgets every override of the field: give it alone, or the overrides to set")
+    if not (clear or type or label or description or annotate or clear_annotations):
+        _usage_error(ctx, ["--type", "--label", "--description", "--annotate", "--clear-annotations", "--clear"],
+                     "none given: say what to override, or --clear to forget the field's overrides")
     instance = _instance()
     annotations = {} if clear_annotations else _annotations(annotate) if annotate else None
     with _errors(), instance.session() as session:
@@ -353,7 +397,9 @@ def dataset_meta(
     portal: Optional[str] = typer.Option(None, "--portal", help="public, internal or both."),
     rename: Optional[str] = typer.Option(None, "--rename", help="New dataset_id (the uid never changes)."),
 ):
-    """Change a dataset's metadata."""
+    """Change a dataset's metadata (only the options given).
+
+    Example: portail dataset meta retraites --theme Retraites --keyword CNRACL --frequency annual"""
     values = {"title": title, "description": description, "themes": theme or None, "keywords": keyword or None,
               "license": license, "license_url": license_url, "publisher": publisher, "owner": owner,
               "contact_name": contact_name, "contact_email": contact_email, "language": language,
@@ -397,12 +443,18 @@ def dataset_detach(slug: str, attachment_id: str = typer.Argument(..., help="As 
 
 
 @dataset_app.command("pipeline")
-def dataset_pipeline(slug: str, set_file: Optional[Path] = typer.Option(None, "--set", help="YAML or JSON list of steps, "
-                                                                         "checked against the published schema."),
+def dataset_pipeline(ctx: typer.Context, slug: str,
+                     set_file: Optional[Path] = typer.Option(None, "--set", help="YAML or JSON list of steps, checked "
+                                                             "against the published schema."),
                      clear: bool = typer.Option(False, "--clear", help="Remove the pipeline.")):
-    """Show, set or clear the processors run at each load (applied at the next reload)."""
+    """Show, set or clear the processors run at each load (applied at the next reload).
+
+    Example: portail dataset pipeline retraites --set pipeline.yaml (steps such as
+    `- {processor: rename, field: ageliq, to: age}`)"""
     import yaml
 
+    if set_file is not None and clear:
+        _usage_error(ctx, ["--set", "--clear"], "give one, not both")
     instance = _instance()
     with _errors():
         steps = _pipeline_file(instance, slug, set_file) if set_file is not None else None
@@ -437,7 +489,7 @@ def _pipeline_file(instance: Instance, slug: str, path: Path) -> list[dict]:
     import yaml
 
     try:
-        return check_pipeline(instance, slug, yaml.safe_load(path.read_text(encoding="utf-8")))
+        return check_pipeline(instance, slug, yaml.safe_load(readable_file(path).read_text(encoding="utf-8")))
     except OSError as error:
         raise CatalogError(f"{path}: {error.strerror}") from None
     except UnicodeDecodeError as error:
@@ -484,6 +536,22 @@ def migrate_catalogue():
 WORKER_START_SECONDS = 120
 
 
+def _listen_refusal(host: str, port: int) -> Optional[str]:
+    """Why this server could not listen at ``host:port``, or None, said before the application is
+    built: uvicorn found out after, and said ``[Errno -2] Name or service not known`` between log
+    lines, naming no host, with exit 3."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as error:
+        return f"cannot listen on {host}:{port}: {error.strerror or error}"
+    return None
+
+
 @app.command("serve")
 def serve(host: Optional[str] = typer.Option(None, help="Address to listen on (default PORTAIL_HOST, else 127.0.0.1)."),
           port: Optional[int] = typer.Option(None, min=1, max=65535, help="Port (default PORTAIL_PORT, else 8000)."),
@@ -493,6 +561,8 @@ def serve(host: Optional[str] = typer.Option(None, help="Address to listen on (d
 
     settings = _instance().settings  # migrate before workers start
     host, port = host or settings.host, port or settings.port
+    if (refusal := _listen_refusal(host, port)) is not None:
+        fail(refusal)
     if "base_url" not in settings.model_fields_set:
         # DCAT and RDF URIs are built from base_url, never from a request's host (they must stay
         # the same whatever name a harvester used): unset, it is where this server answers, not
@@ -570,6 +640,24 @@ def demo(refdata: Path = typer.Option(Path("../shared/refdata"), help="Folder of
     with _errors():
         for line in load_demo(_instance(), refdata):
             out.print(line)
+
+
+def _summaries_on_one_line(group: typer.Typer) -> None:
+    """Each command's summary in its group's ``--help`` listing, as one paragraph: Typer lists a
+    docstring's first paragraph with its source line breaks (``all or nothing,`` then ``as in the
+    management API`` on a line of its own), where the command's own ``--help`` joins them."""
+    import inspect
+
+    for command in group.registered_commands:
+        text = command.help or inspect.getdoc(command.callback) or ""
+        if command.short_help is None and text:
+            command.short_help = " ".join(text.split("\n\n")[0].split())
+    for subgroup in group.registered_groups:
+        if subgroup.typer_instance is not None:
+            _summaries_on_one_line(subgroup.typer_instance)
+
+
+_summaries_on_one_line(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point
