@@ -1304,7 +1304,25 @@ def _range(ctx: Context, node: ast.Call, args: list[Any]) -> GroupKey:
         if not width.constant or width.kind not in NUMERIC:
             raise ctx.error("The step of range() must be a positive number.")
         return _number_buckets(ctx, target, width.value)
+    _refuse_mixed_forms(ctx, ast.to_text(args[0]), target, rest)
     return _static_range(ctx, target, rest)
+
+
+def _refuse_mixed_forms(ctx: Context, name: str, target: Typed, rest: list[Any]) -> None:
+    """range()'s two documented forms do not mix: a width with a unit (``range(d, 1d)``) or
+    bracketed steps (v2.0's ``range(pop, ]10, 50[)``) stand alone, and bounds are plain constants
+    (reference §5.5). ``range(d, 1 day, date'2020', *)`` was refused as if a width were never an
+    argument of range() ("only an argument of within_distance() or range()"), which named the
+    function it was written in and not what was wrong."""
+    width = next((a for a in rest if isinstance(a, ast.Quantity)), None)
+    if width is not None:
+        if target.kind not in TEMPORAL:
+            raise ctx.error("A range() step with a unit applies to dates.")
+        raise ctx.error(f"range() takes a width with a unit alone, as range({name}, {ast.to_text(width)}); "
+                        f"static bounds are dates: range({name}, *, date'2020-01-01', date'2021-01-01', *).")
+    steps = next((a for a in rest if isinstance(a, ast.Steps)), None)
+    if steps is not None:
+        raise ctx.error(f"range() takes bracketed steps alone, as range({name}, {ast.to_text(steps)}).")
 
 
 def _geo_cluster(ctx: Context, node: ast.Call, args: list[Any]) -> GroupKey:

@@ -1,0 +1,96 @@
+"""Two ODSQL forms a fuzz run questioned, checked against Opendatasoft's documentation.
+
+``like``: the reference (§5.4, and the v2.0 "Like filter") matches the words of the field, and the
+only wildcard it shows is a trailing ``*`` (``"film*"``, ``name LIKE 'abc*'``); ``%`` and ``_``
+are SQL's wildcards, not ODSQL's, so they are plain punctuation here: never "any characters" nor
+"one character". A pattern of punctuation only (``'%_%_%'``) therefore holds no word and asks
+nothing of a value: every value holds, a null none (the rule the catalogue and index tests pin).
+
+``range()``: the reference documents ``range(f, <n><unit>)`` (equal widths) and
+``range(f, [*,] bound, … [, *])`` (static bounds, dates as ``date'…'``), never a width followed
+by bounds; that mix is refused saying so, not as if a width were foreign to range()."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+
+import pytest
+
+from portail.odsql import ODSQLError
+from tests.odsql.conftest import ROWS, ids, run
+
+NAMED = sorted(r.id for r in ROWS if r.name is not None)
+
+LIKE_CASES = [
+    # % is no wildcard: "sain%" is the word "sain", which no name holds (Saint-Étienne holds "saint")
+    ('name like "sain%"', []),
+    ('name like "pari%"', []),
+    ('name like "%paris%"', [2, 11]),  # the word paris, wherever the % stand
+    # _ is no single-character wildcard: "Sain_" is the word "sain"; "l_hay" the words l and hay
+    ('name like "Sain_"', []),
+    ('name like "Pari_"', []),
+    ('name like "l_hay"', [8]),
+    ('name like "12_"', []),  # "12e" would be 12 and one character
+    # * after a word is the one wildcard: a prefix
+    ('name like "sain*"', [1]),
+    ('name like "pari*"', [2, 11]),
+    ('name like "l_ha*"', [8]),
+    # escaped characters are the characters themselves
+    ("name like 'l\\'ha*'", [8]),
+    ('name like "He said \\"hi*"', [10]),
+    ('name like "saint\\\\%"', [1]),
+    # a pattern without a word (only wildcards of other languages) asks nothing of a value
+    ('name like "%_%_%"', NAMED),
+    ('name like "_"', NAMED),
+    ('name like "%"', NAMED),
+    ('not name like "%_%_%"', [3]),
+]
+
+
+@pytest.mark.parametrize("where, expected", LIKE_CASES)
+def test_like_wildcards_are_opendatasofts_not_sqls(con, where, expected):
+    assert ids(con, where) == expected
+
+
+def _day_counts() -> Counter:
+    return Counter(r.d for r in ROWS if r.d is not None)
+
+
+def test_the_documented_date_forms_of_range_group(con):
+    """``range(d, 1 day)`` and ``range(d, *, date'…', date'…', *)`` (reference §5.5) keep working."""
+    days = {r["r"][1:11]: r["n"] for r in run(con, select="count(*) as n", group_by="range(d, 1 day) as r")}
+    assert days == {d.isoformat(): n for d, n in _day_counts().items()}
+    rows = run(con, select="count(*) as n", group_by="range(d, *, date'2020-01-01', date'2021-01-01', *) as r")
+    low, high = date(2020, 1, 1), date(2021, 1, 1)
+    expected = Counter("low" if d < low else "mid" if d < high else "high" for d in _day_counts().elements())
+    assert [r["n"] for r in rows] == [expected["low"], expected["mid"], expected["high"]]
+
+
+MIXED = [
+    ("range(d, 1 day, date'2020-01-01', *)", "range(d, 1day)"),
+    ("range(d, *, 1 day)", "range(d, 1day)"),
+    ("range(d, 1d, 1d)", "range(d, 1d)"),
+    ("range(ts, 1M, date'2020', date'2021')", "range(ts, 1M)"),
+]
+
+
+@pytest.mark.parametrize("group_by, alone", MIXED)
+def test_a_width_with_a_unit_followed_by_bounds_is_refused_saying_what_range_takes(con, group_by, alone):
+    with pytest.raises(ODSQLError) as error:
+        run(con, select="count(*)", group_by=group_by)
+    message = str(error.value)
+    assert f"range() takes a width with a unit alone, as {alone}" in message
+    assert "date'2020-01-01', date'2021-01-01'" in message  # the static form, with dates
+    assert "within_distance" not in message
+
+
+@pytest.mark.parametrize("group_by, expected", [
+    ("range(pop, 5km, 10)", "A range() step with a unit applies to dates"),
+    ("range(pop, [1, 10], 20)", "range() takes bracketed steps alone, as range(pop, [1, 10])"),
+    ("range(d, ]date'2020-01-01'[, *)", "range() takes bracketed steps alone"),
+])
+def test_other_mixed_range_forms_are_refused_saying_what_range_takes(con, group_by, expected):
+    with pytest.raises(ODSQLError) as error:
+        run(con, select="count(*)", group_by=group_by)
+    assert expected in str(error.value) and "is only an argument of" not in str(error.value)
