@@ -161,13 +161,13 @@ def _format_checked(value: Optional[str]) -> Optional[str]:
 
 
 def _encoding_checked(value: Optional[str]) -> Optional[str]:
-    """``--encoding`` refused at once, for the reason ``--format`` is."""
-    import codecs
-
+    """``--encoding`` refused at once, for the reason ``--format`` is. A text encoding, not only a
+    codec Python knows: ``hex``, ``base64`` or ``rot13`` turn bytes into bytes (or text into
+    text), which the CSV reader met after the version had started, with a traceback."""
     if value is not None:
         try:
-            codecs.lookup(value)
-        except LookupError:
+            "".encode(value)  # refused by a codec that is no text encoding (b"".decode() is never looked up)
+        except (LookupError, UnicodeError):  # UnicodeError: ``undefined``, which refuses every text
             raise typer.BadParameter(f"unknown encoding {value!r} (e.g. utf-8, cp1252, latin-1)") from None
     return value
 
@@ -536,19 +536,23 @@ def migrate_catalogue():
 WORKER_START_SECONDS = 120
 
 
-def _listen_refusal(host: str, port: int) -> Optional[str]:
+def _listen_refusal(host: str, port: int, workers: int = 1) -> Optional[str]:
     """Why this server could not listen at ``host:port``, or None, said before the application is
     built: uvicorn found out after, and said ``[Errno -2] Name or service not known`` between log
-    lines, naming no host, with exit 3."""
+    lines, naming no host, with exit 3. The probe binds as uvicorn will: one worker's IPv6
+    socket is IPv6 only (asyncio's ``create_server``), so an IPv4 server on the port does not
+    stop ``--host ::``; several workers share one dual-stack socket (``Config.bind_socket``)."""
     import socket
 
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            if family == socket.AF_INET6 and workers == 1:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             probe.bind(address)
     except OSError as error:
-        return f"cannot listen on {host}:{port}: {error.strerror or error}"
+        return f"cannot listen on {f'[{host}]' if ':' in host else host}:{port}: {error.strerror or error}"
     return None
 
 
@@ -561,7 +565,7 @@ def serve(host: Optional[str] = typer.Option(None, help="Address to listen on (d
 
     settings = _instance().settings  # migrate before workers start
     host, port = host or settings.host, port or settings.port
-    if (refusal := _listen_refusal(host, port)) is not None:
+    if (refusal := _listen_refusal(host, port, workers)) is not None:
         fail(refusal)
     if "base_url" not in settings.model_fields_set:
         # DCAT and RDF URIs are built from base_url, never from a request's host (they must stay

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -85,6 +86,20 @@ def _issuer(request: Request, given: str | None) -> str:
     if not issuer:
         raise invalid_parameter("No identity provider is configured (PORTAIL_OIDC_ISSUER): give the issuer")
     return issuer
+
+
+def _subject_sent(request: Request, routed: str) -> str:
+    """The subject of ``DELETE …/identities/{subject}`` as the URL sent it. The router reads the
+    path decoded and ``//`` merged (``app.MergedSlashesMiddleware``): a subject that is a URL
+    (``https:%2F%2Fidp…``, as WebID providers give) or starts with ``/`` reached the route as
+    another string, a 404, or another identity of the user unbound (``a%2F%2Fb`` read as
+    ``a/b``). The raw path keeps ``%2F`` as sent (only its literal slashes are merged)."""
+    raw = request.scope.get("raw_path") or b""
+    _, found, rest = raw.partition(b"/api/management/v1/users/")
+    parts = rest.split(b"/", 2)  # login (never a slash), "identities", the subject
+    if not found or len(parts) != 3 or parts[1] != b"identities":
+        return routed  # a path rewritten without its encoding (``PortalHostMiddleware``)
+    return unquote(parts[2].decode("utf-8", "replace"))
 
 
 def group_json(g: Group) -> dict[str, Any]:
@@ -252,8 +267,8 @@ def accounts_router() -> APIRouter:
         allow(who, "manage_users")
         with db(request) as s:
             user = services.get_user(s, login)
-            left = services.unlink_identity(s, user, _issuer(request, issuer), subject, actor=who.login,
-                                            ip=_ip(request))
+            left = services.unlink_identity(s, user, _issuer(request, issuer), _subject_sent(request, subject),
+                                            actor=who.login, ip=_ip(request))
             return {**identities_json(user), "sessions_ended": left.sessions_ended,
                     "api_keys_active": list(left.active_keys), "signs_in": left.signs_in}
 

@@ -240,7 +240,11 @@ class Unlinked:
 
 
 def active_keys(session: Session, user: User) -> list[str]:
-    """The ids of ``user``'s API keys that still work (neither revoked nor expired)."""
+    """The ids of ``user``'s API keys that still work: neither revoked nor expired, on an account
+    not disabled (``keys.verify_key`` refuses them all: said to work, they sent the
+    administrator to disable an account already disabled)."""
+    if not user.is_active:
+        return []
     at = now()
     return [k.id for k in keyring.list_keys(session, user) if keyring.key_state(k, at) == "active"]
 
