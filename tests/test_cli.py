@@ -177,7 +177,7 @@ def test_reindex_writes_a_versions_index_file_again(cli, refdata, tmp_path):
         assert instance.store.has_index(location)
         for wrong in (("dataset", "reindex"), ("dataset", "reindex", "cp", "--all"), ("dataset", "reindex", "--all", "--version", "1")):
             refused = cli(*wrong, ok=False)
-            assert refused.exit_code == 1 and "or give --all" in refused.output
+            assert refused.exit_code == 2 and "or give --all" in refused.output  # a usage error
     finally:
         instance.store.close()
 

@@ -138,9 +138,18 @@ def _step_lines(steps: list[dict]) -> list[str]:
     return lines
 
 
-def _options(format: str | None, encoding: str | None, delimiter: str | None, sheet: str | None) -> ReadOptions:
-    return ReadOptions(format=format, encoding=encoding, delimiter=delimiter,
-                       sheet=int(sheet) if sheet and sheet.isdecimal() else sheet)
+def _options(ctx: typer.Context, format: str | None, encoding: str | None, delimiter: str | None,
+             sheet: str | None) -> ReadOptions:
+    """The read options typed; one that cannot apply (empty, or ``--sheet`` with ``--format csv``:
+    ``option_misfit``) is a usage error before anything is done. With the format left to
+    detection, the load refuses it before it starts a version (``detect.check_options``)."""
+    from portail.ingest.detect import OPTION_FORMATS, option_misfit
+
+    options = ReadOptions(format=format, encoding=encoding, delimiter=delimiter,
+                          sheet=int(sheet) if sheet and sheet.isdecimal() else sheet)
+    if (misfit := option_misfit(format.lower() if format else None, options)) is not None:
+        _usage_error(ctx, [f"--{name}" for name in OPTION_FORMATS if getattr(options, name) is not None], misfit)
+    return options
 
 
 def _usage_error(ctx: typer.Context, options: list[str], message: str) -> NoReturn:
@@ -184,7 +193,7 @@ AllowEmptyOpt = typer.Option(False, "--allow-empty", help="Publish a version of 
 
 @dataset_app.command("create")
 def dataset_create(
-    slug: str,
+    ctx: typer.Context, slug: str,
     title: str = typer.Option(..., "--title", help="Human title."),
     source: Optional[str] = typer.Option(None, "--from", help="File or URL to load as the first version."),
     portal: str = typer.Option("public", "--portal", help="public, internal or both."),
@@ -198,13 +207,14 @@ def dataset_create(
     can be run again once the file is fixed).
 
     Example: portail dataset create retraites --title "Âge de liquidation" --from retraites.csv --portal both"""
+    options = _options(ctx, format, encoding, delimiter, sheet)
     instance = _instance()
     with _errors():
         portals = services.portals_from_option(portal)
         with created_for_first_load(instance, slug, title, portals=portals,
                                     **({"description": description} if description else {})) as created:
             if source:
-                _load(instance, slug, source, _options(format, encoding, delimiter, sheet), publish_now)
+                _load(instance, slug, source, options, publish_now)
         out.print(f"created {slug} ({created.uid})")
         if created.took_former_id_of:
             out.print(f"note: {slug!r} was a former id of {created.took_former_id_of!r}: calls and links using it "
@@ -213,7 +223,7 @@ def dataset_create(
 
 @dataset_app.command("ingest")
 def dataset_ingest(
-    slug: str, source: str = typer.Argument(..., help="File or URL."),
+    ctx: typer.Context, slug: str, source: str = typer.Argument(..., help="File or URL."),
     publish_now: bool = typer.Option(False, "--publish", help="Publish the new version at once."),
     format: Optional[str] = FormatOpt, encoding: Optional[str] = EncodingOpt, delimiter: Optional[str] = DelimiterOpt,
     sheet: Optional[str] = SheetOpt, allow_empty: bool = AllowEmptyOpt,
@@ -221,8 +231,9 @@ def dataset_ingest(
     """Load a file into a new version (the published one keeps being served).
 
     Example: portail dataset ingest retraites retraites-2025.csv --encoding cp1252 --publish"""
+    options = _options(ctx, format, encoding, delimiter, sheet)
     with _errors():
-        _load(_instance(), slug, source, _options(format, encoding, delimiter, sheet), publish_now, allow_empty)
+        _load(_instance(), slug, source, options, publish_now, allow_empty)
 
 
 @dataset_app.command("reload")
@@ -257,15 +268,15 @@ def dataset_rollback(slug: str, to: Optional[int] = typer.Option(None, "--to", h
 
 
 @dataset_app.command("reindex")
-def dataset_reindex(slug: Optional[str] = typer.Argument(None, help="The dataset (or --all)."),
+def dataset_reindex(ctx: typer.Context, slug: Optional[str] = typer.Argument(None, help="The dataset (or --all)."),
                     version: Optional[int] = typer.Option(None, "--version", help="Version number."),
                     every: bool = typer.Option(False, "--all", help="Every dataset's published version: after an "
                                                "upgrade that changes how words are indexed, their searches scan the "
                                                "records until then.")):
     """Write a version's full-text and key indexes again (the current one by default)."""
+    if every == (slug is not None) or (every and version is not None):
+        _usage_error(ctx, ["SLUG", "--all"], "name one dataset (optionally with --version), or give --all")
     with _errors():
-        if every == (slug is not None) or (every and version is not None):
-            raise CatalogError("Name one dataset (optionally with --version), or give --all.")
         instance = _instance()
         if every:
             with instance.session() as session:
@@ -462,7 +473,8 @@ def dataset_pipeline(ctx: typer.Context, slug: str,
             dataset = services.get_dataset(session, slug)
             if steps is not None:
                 services.set_pipeline(session, dataset, steps)
-                said = f"{slug}: pipeline of {len(steps)} steps saved; run `portail dataset reload {slug}` to apply it"
+                said = (f"{slug}: pipeline of {len(steps)} step{'' if len(steps) == 1 else 's'} saved; "
+                        f"run `portail dataset reload {slug}` to apply it")
             elif clear:
                 services.set_pipeline(session, dataset, [])
                 said = f"{slug}: pipeline removed"
@@ -503,10 +515,13 @@ def _pipeline_file(instance: Instance, slug: str, path: Path) -> list[dict]:
 @dataset_app.command("delete")
 def dataset_delete(slug: str, yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")):
     """Delete a dataset, all its versions and attachments."""
+    instance = _instance()
+    with _errors(), instance.session() as session:  # an unknown id said before a confirmation is asked
+        services.get_dataset(session, slug)
     if not yes and not typer.confirm(f"Delete {slug} and all its versions?"):
         raise typer.Exit(1)
     with _errors():
-        delete(_instance(), slug)
+        delete(instance, slug)
     out.print(f"{slug}: deleted")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -30,7 +31,7 @@ from portail.catalog import generation, open_catalog, services, transaction
 from portail.catalog.db import NewerSchema, unique_violation
 from portail.catalog.models import Dataset, DatasetVersion
 from portail.config import Settings, SettingsError, load_settings
-from portail.ingest.detect import open_source
+from portail.ingest.detect import check_options, open_source
 from portail.ingest.errors import IngestError
 from portail.ingest.load import BuildResult, IngestReport, Progress, build_version
 from portail.ingest.types import ReadOptions
@@ -203,6 +204,7 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
                                                 status=409, code="Conflict")
                 path = _loadable(instance, path)
             opts = read_options(dataset, options, instance.settings, reread=reread)
+            check_options(path, opts)  # a sheet given for a CSV: refused before a version is started
             overrides = dict(dataset.field_overrides or {})
             pipeline = list(dataset.pipeline or [])
             timezone = dataset.timezone
@@ -642,11 +644,18 @@ def _copy(source: Path, partial: Path, target: Path) -> None:
         raise OSError(error.errno, error.strerror, str(target)) from None
 
 
+#: A URL of any scheme (``ftp://``, ``s3://``…): two characters at least, so that no Windows
+#: drive (``C://data``) is taken for one.
+_ANY_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
+
+
 def is_url(text: str) -> bool:
-    """Whether ``text`` names an http(s) URL, a malformed one too (``http://[::1``): ``fetch``
-    then says what is wrong with it (``urlparse`` raised here, a traceback on the command line)."""
+    """Whether ``text`` names a URL, not a file: an http(s) one, a malformed one too
+    (``http://[::1``), or one of any other scheme (``ftp://``). ``fetch`` then says what is
+    wrong with it (``urlparse`` raised here, a traceback on the command line; an ``ftp://`` URL
+    read as a path was "…/ftp:/example.org/x.csv: no such file")."""
     scheme, colon, _ = text.partition(":")
-    return bool(colon) and scheme.lower() in ("http", "https")
+    return bool(colon) and (scheme.lower() in ("http", "https") or _ANY_URL.match(text) is not None)
 
 
 def fetch(instance: Instance, url: str) -> Path:

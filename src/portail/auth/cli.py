@@ -131,7 +131,9 @@ def user_create(
     display_name: Optional[str] = typer.Option(None, "--display-name"),
     email: Optional[str] = typer.Option(None, "--email"),
 ):
-    """Create a user."""
+    """Create a user.
+
+    Example: portail user create alice --role publisher --display-name "Alice Martin" --password-stdin < password.txt"""
     with _session() as session:
         password = _read_password(password_stdin, prompt=False)
         user = services.create_user(session, login, role=role, display_name=display_name, email=email,
@@ -189,12 +191,16 @@ def user_role(login: str, role: str = typer.Argument(..., help=f"One of {', '.jo
 YES = typer.Option(False, "--yes", help="Do not ask for confirmation.")
 
 
-def _deleted(kind: str, name: str, yes: bool, remove) -> None:
-    """Ask (unless ``yes``), then ``remove(session)`` in one transaction, then say it."""
+def _deleted(kind: str, name: str, yes: bool, find, remove) -> None:
+    """Find it (``find(session)``: an unknown name is said before a confirmation is asked, not
+    after a "y"), ask (unless ``yes``), then ``remove(session, found)`` in one transaction, found
+    again there, then say it."""
+    with _session() as session:
+        find(session)
     if not yes and not typer.confirm(f"Delete {kind} {name}?", err=True):
         raise typer.Exit(1)
     with _session() as session:
-        remove(session)
+        remove(session, find(session))
     out.print(f"{kind} {name}: deleted", highlight=False, markup=False)
 
 
@@ -202,8 +208,8 @@ def _deleted(kind: str, name: str, yes: bool, remove) -> None:
 def user_delete(login: str, yes: bool = YES):
     """Delete a user, their keys, sessions and grants (the audit trail keeps their login)."""
     owned: list[str] = []
-    _deleted("user", services.normalize_login(login), yes,
-             lambda session: owned.extend(services.delete_user(session, services.get_user(session, login))))
+    _deleted("user", services.normalize_login(login), yes, lambda session: services.get_user(session, login),
+             lambda session, user: owned.extend(services.delete_user(session, user)))
     if owned:
         out.print(f"  datasets they owned, without an owner now (`portail dataset meta <slug> --owner <login>`): "
                   f"{', '.join(owned)}", highlight=False, markup=False, soft_wrap=True)
@@ -298,7 +304,7 @@ def group_create(name: str, description: Optional[str] = typer.Option(None, "--d
 @group_app.command("delete")
 def group_delete(name: str, yes: bool = YES):
     """Delete a group and its grants (its record filters, kept by name, stay until edited)."""
-    _deleted("group", name, yes, lambda session: services.delete_group(session, services.get_group(session, name)))
+    _deleted("group", name, yes, lambda session: services.get_group(session, name), services.delete_group)
 
 
 @group_app.command("add")
@@ -354,7 +360,9 @@ def apikey_create(
     expires: Optional[str] = typer.Option(None, "--expires", help="Last day of validity, YYYY-MM-DD (UTC)."),
     name: str = typer.Option("default", "--name", help="What the key is for."),
 ):
-    """Create an API key and print it, once: it cannot be shown again."""
+    """Create an API key and print it, once: it cannot be shown again.
+
+    Example: KEY=$(portail apikey create alice --scope manage --dataset retraites --expires 2026-12-31 --name import)"""
     with _session() as session:
         user = services.get_user(session, login)
         uids = [catalog.get_dataset(session, ref).uid for ref in dataset] if dataset else None

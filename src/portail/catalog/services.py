@@ -301,15 +301,39 @@ def set_field_override(session: Session, dataset: Dataset, name: str, **changes:
         except ValueError as error:
             raise CatalogError(f"Unknown field type {changes['type']!r}; use one of {', '.join(t.value for t in FieldType)}") from error
     if "annotations" in changes and changes["annotations"] is not None:
-        bad = set(changes["annotations"]) - KNOWN_ANNOTATIONS
-        if bad:
-            raise CatalogError(f"Unknown annotation {sorted(bad)[0]!r}")
+        for annotation, arguments in changes["annotations"].items():
+            check_annotation(annotation, arguments)
     overrides = dict(dataset.field_overrides or {})
     entry = {**overrides.get(name, {}), **{k: v for k, v in changes.items() if v is not None}}
     overrides[name] = entry
     dataset.field_overrides = overrides
     dataset.modified = dataset.metadata_processed = now()
     return dataset
+
+
+#: The annotations that take no argument (flags), and what the one argument of each other is.
+_FLAGS = frozenset({"facet", "disjunctive", "sortable", "id"})
+_ARGUMENT_OF = {"hierarchical": "its path separator, e.g. hierarchical=/", "multivalued": "its separator, e.g. "
+                "multivalued=;", "unit": "the unit, e.g. unit=€", "decimals": "a number of digits, e.g. decimals=2",
+                "facetsort": "the order, e.g. facetsort=-count", "timeserie_precision": "e.g. timeserie_precision=day"}
+
+
+def check_annotation(name: str, arguments: Any) -> None:
+    """Refuse an annotation whose arguments are not what its name takes (``hierarchical``
+    without its separator, ``facet=x=y``), naming it as written: kept, it was read with a
+    default at every query, or its argument ignored, and nothing said why. What each argument
+    means is checked where it is read (``api.facets``: a ``facetsort`` no facet knows is ignored)."""
+    if name not in KNOWN_ANNOTATIONS:
+        raise CatalogError(f"Unknown annotation {name!r}")
+    if not isinstance(arguments, list) or any(isinstance(a, (list, dict)) for a in arguments):
+        raise CatalogError(f"Annotation {name!r}: its arguments must be a list of values, not {arguments!r}")
+    written = name + "".join(f"={a}" for a in arguments)
+    if name in _FLAGS:
+        if arguments:
+            raise CatalogError(f"Annotation {written!r}: {name} takes no argument")
+    elif len(arguments) != 1 or str(arguments[0]) == "":
+        hint = _ARGUMENT_OF.get(name)
+        raise CatalogError(f"Annotation {written!r}: {name} takes one argument" + (f", {hint}" if hint else ""))
 
 
 def clear_field_override(session: Session, dataset: Dataset, name: str) -> Dataset:

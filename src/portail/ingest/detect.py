@@ -19,7 +19,12 @@ EXTENSIONS = {
     ".xlsb": "xlsb", ".ods": "ods", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".geojson": "geojson",
     ".shp": "shp", ".gpkg": "gpkg", ".parquet": "parquet", ".pq": "parquet",
 }
-SUPPORTED = sorted(set(EXTENSIONS.values()) | {"zip"})
+#: The formats a reader reads (``readers.READERS``'s names): a zip is no format of its own but a
+#: container, opened by detection for the spreadsheet or Shapefile it holds (``_zip_format``).
+SUPPORTED = sorted(set(EXTENSIONS.values()))
+#: The read options that only some formats use: the others ignore them, so one given for another
+#: format (a sheet for a CSV, a delimiter for a spreadsheet) would do nothing of what was asked.
+OPTION_FORMATS: dict[str, tuple[str, ...]] = {"delimiter": ("csv", "tsv"), "sheet": ("xlsx", "xls", "xlsb", "ods")}
 
 
 def _zip_format(path: Path) -> str:
@@ -94,6 +99,28 @@ def detect_format(path: Path, options: ReadOptions) -> str:
     if by_name is not None and by_name not in ("csv", "tsv"):
         raise IngestError(f"the file is named {path.suffix} but its content is not {by_name}", source=path.name)
     return _text_format(path, head)
+
+
+def option_misfit(fmt: str | None, options: ReadOptions) -> str | None:
+    """Why ``options`` cannot be read as they were asked in a file of format ``fmt`` (None: not
+    known yet), or None: an empty delimiter or sheet (read as none given: sniffed, the first
+    sheet), or an option the format ignores (``OPTION_FORMATS``)."""
+    for name, formats in OPTION_FORMATS.items():
+        value = getattr(options, name)
+        if value == "":
+            return f"the {name} is empty: give one, or leave the option out to have it detected"
+        if value is not None and fmt is not None and fmt not in formats:
+            return f"a {name} applies to {', '.join(formats)} files only, not to {fmt}"
+    return None
+
+
+def check_options(path: Path, options: ReadOptions) -> None:
+    """Refuse the options that cannot apply to the file (``option_misfit``) before a load starts
+    a version: ignored, the load went on and published something else than what was asked.
+    The file's format is detected only when such an option is given."""
+    if any(getattr(options, name) is not None for name in OPTION_FORMATS):
+        if (misfit := option_misfit(detect_format(path, options), options)) is not None:
+            raise IngestError(misfit, source=path.name)
 
 
 def open_source(path: Path, options: ReadOptions | None = None) -> RawTable:

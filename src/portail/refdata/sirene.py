@@ -25,7 +25,7 @@ from portail.ingest.archive import safe_extract
 from portail.ingest.errors import IngestError
 from portail.ingest.types import ReadOptions
 from portail.catalog import services
-from portail.operations import Instance, fetch, load_file, publish, readable_file
+from portail.operations import Instance, fetch, is_url, load_file, publish, readable_file
 from portail.schema import Field, FieldType
 from portail.sources.redaction import redacted_url
 
@@ -139,7 +139,7 @@ def install_sirene(instance: Instance, source: str | Path, vintage: str = "") ->
     """Load a Sirene establishments stock file (path or URL, CSV or zipped CSV) into the hub."""
     from portail.refdata.install import Derived, _build_derived, _ensure
 
-    remote = str(source).startswith(("http://", "https://"))
+    remote = is_url(str(source))  # any scheme://, which fetch refuses unless http(s), as every load does
     path = fetch(instance, str(source)) if remote else readable_file(Path(source))
     _ensure(instance, SOURCE_ID, "Sirene : stock des établissements",
             {"source_url": redacted_url(str(source)) if remote else OFFICIAL_URL, "vintage": vintage, "licence": LICENCE})
