@@ -345,7 +345,7 @@ def write_csv(fields: list[Field], batches: Iterator[pa.RecordBatch], options: E
     csv.writer(header, delimiter=options.delimiter, lineterminator="\r\n",
                quoting=csv.QUOTE_ALL if options.quote_all else csv.QUOTE_MINIMAL) \
         .writerow([_neutralise(title) for title in _header(fields, options)])
-    yield (("\ufeff" if options.with_bom else "") + header.getvalue()).encode("utf-8")
+    opening = (("\ufeff" if options.with_bom else "") + header.getvalue()).encode("utf-8")
     names = [f.name for f in fields]
 
     def chunk(batch: pa.RecordBatch) -> bytes:
@@ -362,8 +362,17 @@ def write_csv(fields: list[Field], batches: Iterator[pa.RecordBatch], options: E
             return _csv_rows(columns, options.delimiter)
         return sink.getvalue()
 
+    # The header goes out with the first batch's rows, as JSON's opening with its first records
+    # (``_streamed``): the answer's status waits for its first chunk (``api.streaming``), and a
+    # query failing at its first batch (out of memory: a 400 or a 503 with Retry-After) was
+    # a 200 holding a header alone, a file of no record that scripts took for the answer.
+    first = True
     for data in pipelined(chunk, (batch for batch in batches if batch.num_rows)):
+        if first:
+            data, first = opening + data, False
         yield data
+    if first:  # no record: the header alone
+        yield opening
 
 
 # -- JSON family --------------------------------------------------------------------------------

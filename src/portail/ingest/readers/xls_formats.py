@@ -32,6 +32,19 @@ _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _NUMERIC = {xlrd.XL_CELL_NUMBER, xlrd.XL_CELL_DATE}  # dates are numbers too, as in ``xlsx_formats``
 
 
+class _Unheard:
+    """xlrd's ``logfile``: it prints its diagnostics (``WARNING *** file size (5732) not 512 +
+    multiple of sector size``, common in files from web exporters) to the ``sys.stdout`` it found
+    on import, outside any logging: a CLI load's output and a server's log got them, twice per
+    file. calamine has read the file; what xlrd thinks of its container is nobody's concern."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
 def zero_padded_columns(path: Path, sheet_name: str, first_row: int) -> dict[int, int]:
     """Width to pad each column's integers to, by 0-based sheet column, for the columns whose
     numeric cells among ``SAMPLE_ROWS`` rows from ``first_row`` (0-based) mostly use a format of
@@ -103,7 +116,8 @@ def _workbook(path: Path, formatting_info: bool) -> Iterator[xlrd.Book | None]:
     try:
         with open(path, "rb") as stream:
             is_xls = stream.read(len(_OLE2)) == _OLE2
-        book = xlrd.open_workbook(str(path), formatting_info=formatting_info, on_demand=True) if is_xls else None
+        book = xlrd.open_workbook(str(path), formatting_info=formatting_info, on_demand=True,
+                                  logfile=_Unheard()) if is_xls else None
     except Exception:  # xlrd raises format, struct and index errors of several kinds on a damaged file
         book = None
     if book is None:
