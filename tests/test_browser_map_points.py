@@ -59,7 +59,7 @@ def jump(page, *views) -> None:
 def test_whole_france_first_then_points_with_their_code_insee(page):
     assert page.locator("#map").get_attribute("data-mode") == "clusters"
     counts = [int(t.replace("\u202f", "")) for t in page.locator("button.map-count").all_inner_texts()]
-    assert len(counts) >= 3 and sum(counts) > 36_000  # metropolitan France and the overseas departments
+    assert len(counts) >= 3 and sum(counts) > 36_000  # mainland France, clustered (the overseas communes one click away: test_browser_map_view)
     jump(page, (12, AIN))
     settle(page)
     assert page.locator("#map").get_attribute("data-mode") == "records"

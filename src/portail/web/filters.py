@@ -24,7 +24,11 @@ Pair = tuple[str, str]
 #: language, so a search typed or a filter removed on the analyze tab keeps the chart drawn
 #: (it went back to a count in columns) and the map its colours.
 VIEWS = ("chart.", "map.")
-
+#: The map's view (``map.location=zoom,lat,lon``, map.js): kept in the links to other tabs, so
+#: coming back to the map finds it, but dropped by a filter changed (a facet, a search, a filter
+#: removed): a reload wrote the view in every link, and the map of the filtered records opened
+#: on the old view rather than fitting them.
+MAP_VIEW = "map.location"
 
 
 def searchable(q: str) -> str:
@@ -148,23 +152,28 @@ class FilterState:
     def excluded(self, name: str, value: str) -> bool:
         return (name, value) in self.exclude
 
+    def _refiltered(self, **changes) -> "FilterState":
+        """The state with other filters (``changes``), without the map's view (``MAP_VIEW``)."""
+        return replace(self, extra=tuple(p for p in self.extra if p[0] != MAP_VIEW), **changes)
+
     def toggle(self, name: str, value: str, *, exclude: bool = False) -> "FilterState":
         """Refine (or exclude) by a value, or drop that filter when it is already set."""
         pair = (name, value)
         if exclude:
             kept = tuple(p for p in self.exclude if p != pair)
-            return replace(self, exclude=kept if pair in self.exclude else kept + (pair,),
-                           refine=tuple(p for p in self.refine if p != pair))
+            return self._refiltered(exclude=kept if pair in self.exclude else kept + (pair,),
+                                    refine=tuple(p for p in self.refine if p != pair))
         kept = tuple(p for p in self.refine if p != pair)
-        return replace(self, refine=kept if pair in self.refine else kept + (pair,),
-                       exclude=tuple(p for p in self.exclude if p != pair))
+        return self._refiltered(refine=kept if pair in self.refine else kept + (pair,),
+                                exclude=tuple(p for p in self.exclude if p != pair))
 
     def searching(self, q: str) -> "FilterState":
-        return replace(self, q=q)
+        """The state searching ``q`` (the search form: ``searching(state.q)``, the words typed a new filter)."""
+        return self._refiltered(q=q)
 
     def sorted_by(self, name: str) -> "FilterState":
         """Sort by a field, ascending first, descending on the second click."""
         return replace(self, sort=f"-{name}" if self.sort == name else name)
 
     def cleared(self) -> "FilterState":
-        return replace(self, q="", refine=(), exclude=())
+        return self._refiltered(q="", refine=(), exclude=())

@@ -52,6 +52,10 @@
   const saved = savedView();
   const options = Object.assign({ container: el, style: style, center: [2.5, 46.6], zoom: 4.5 }, saved || {});
   if (Object.keys(maplibreLocale).length) options.locale = maplibreLocale;
+  // On a touch screen one finger scrolls the page and two move the map (MapLibre says so, in the
+  // page's language): the map, most of a phone's screen, took every drag and trapped the page.
+  // Touch only, as MapLibre's own stylesheet tells them: on a desktop it would ask Ctrl for the wheel.
+  if (window.matchMedia("(hover: none), (pointer: coarse)").matches) options.cooperativeGestures = true;
   const map = new maplibregl.Map(options);
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
   map.getCanvas().setAttribute("aria-label", document.querySelector(".map-figure figcaption").textContent.trim());
@@ -74,6 +78,30 @@
     const b = map.getBounds();
     return `in_bbox(${geo}, ${b.getSouth()}, ${b.getWest()}, ${b.getNorth()}, ${b.getEast()})`;
   }
+
+  // The first view: the extent of the records' heaviest regions rather than of all of them. The
+  // records grouped at zoom FIT_ZOOM (geo_cluster's 40 px there, some 14°: a country's size),
+  // groups are taken heaviest first until they hold FIT_SHARE of the placed records, and the view
+  // fits their extents: the communes' 148 overseas of 36,204 spanned the globe and mainland France
+  // was one cluster at zoom 2. A city's records are one group (their own extent, no zoom-out), a
+  // world's many (most of the world); the rest is a click away (#map-all) or a zoom-out.
+  const FIT_ZOOM = 2, FIT_SHARE = 0.95;
+  function extentOf(groups) { // the union of the groups' bbox() rings, as fitBounds takes it
+    const rings = groups.map((g) => g.b.geometry.coordinates[0]);
+    const all = (i, k, pick) => pick(...rings.map((r) => r[i][k]));
+    return [[all(0, 0, Math.min), all(0, 1, Math.min)], [all(2, 0, Math.max), all(2, 1, Math.max)]];
+  }
+  async function extents() {
+    const groups = (await getJSON(url("/records", { select: `count(*) as n, bbox(${geo}) as b`,
+      group_by: `geo_cluster(${geo}, ${FIT_ZOOM}) as c`, limit: 20000 }))).results
+      .filter((g) => g.c && g.b && g.b.geometry).sort((a, b) => b.n - a.n); // the null group: no location
+    if (!groups.length) return null;
+    const placed = groups.reduce((sum, g) => sum + g.n, 0);
+    let held = 0;
+    const heaviest = groups.filter((g) => { const take = held < FIT_SHARE * placed; held += g.n; return take; });
+    return { heaviest: extentOf(heaviest), all: extentOf(groups), whole: heaviest.length === groups.length };
+  }
+  const FIT = { padding: 30, maxZoom: 15 };
 
   let features = [];
   function colorExpression() {
@@ -356,10 +384,14 @@
     }));
     map.on("idle", showCounts);
     map.getCanvas().addEventListener("keydown", openAtCentre);
-    if (!saved) try { // fit to the filtered extent
-      const extent = (await getJSON(url("/records", { select: `bbox(${geo}) as b` }))).results[0];
-      const ring = extent && extent.b && extent.b.geometry && extent.b.geometry.coordinates[0];
-      if (ring) map.fitBounds([ring[0], ring[2]], { padding: 30, animate: false, maxZoom: 15 });
+    try { // fit to the filtered records' heaviest regions, unless the address keeps a view
+      const extent = await extents();
+      if (extent && !saved) map.fitBounds(extent.heaviest, Object.assign({ animate: false }, FIT));
+      if (extent && (saved || !extent.whole)) {
+        const all = document.getElementById("map-all");
+        all.hidden = false;
+        all.addEventListener("click", () => map.fitBounds(extent.all, FIT));
+      }
     } catch (error) { status.textContent = failed(error); }
     map.on("movestart", () => clearTimeout(resting)); // still moving: not at rest yet
     map.on("moveend", () => { keepView(); moved(); });
@@ -388,9 +420,11 @@
     kept.value = colorBy.value;
     kept.disabled = !colorBy.value; // no empty map.color= in the URL
   }
-  // Written at each rest in the page's URL (replaced: one history entry, not one per move) and in
-  // its other language's link, the same view in English; a reload's page writes it in its links as
-  // every map.* setting (filters.VIEWS).
+  // Written at each rest in the page's URL (replaced: one history entry, not one per move), in
+  // its other language's link (the same view in English) and in the other tabs' links (coming back
+  // to the map finds it); a reload's page writes it in those links as every map.* setting
+  // (filters.VIEWS), but not in its filters' links: a filter changed fits the map to what it
+  // leaves (filters.MAP_VIEW).
   function withView(address) {
     const c = map.getCenter().wrap(); // a world panned round: back in -180…180
     address.searchParams.set("map.location", [+map.getZoom().toFixed(2), +c.lat.toFixed(5), +c.lng.toFixed(5)].join(","));
@@ -398,8 +432,7 @@
   }
   function keepView() {
     history.replaceState(history.state, "", withView(new URL(location.href)));
-    const other = document.getElementById("switch-lang");
-    if (other) other.href = withView(new URL(other.href));
+    document.querySelectorAll("#switch-lang, nav.tabs a").forEach((link) => { link.href = withView(new URL(link.href)); });
   }
   colorBy.addEventListener("change", () => {
     keepColor();
