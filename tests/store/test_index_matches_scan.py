@@ -71,8 +71,9 @@ def test_an_ordered_page_answered_by_the_index_is_the_scans_page_under_a_row_fil
 
 def _like(text: str | None, pattern: str) -> bool:
     """``text like pattern`` as the reference says it: every word of the pattern a whole word of
-    the text, folded (a ``word*`` a prefix of one); a pattern of no word holds for any value."""
-    if text is None:
+    the text, folded (a ``word*`` a prefix of one); a pattern of no word holds for no value, as
+    Elasticsearch's match query of no token finds nothing."""
+    if text is None or not fold_words(pattern):
         return False
     held = fold_words(text)
     for raw in pattern.split():

@@ -353,11 +353,12 @@ def _of_named_values(node: ast.Call, targets: Sequence[tuple[str | None, exp.Exp
 
 
 def _of_values(targets: Sequence[exp.Expression], match: exp.Expression) -> exp.Expression:
-    """``match`` holding for a value of one of ``targets`` only. A text or pattern without a word
-    (``""``, ``"%"``, ``"-"``) asks nothing of a value, so the match was true whatever it was, a
-    null too: ``publisher like "%"`` found every dataset without a publisher, while
+    """``match`` holding for a value of one of ``targets`` only. An empty text (``""``) asks
+    nothing of a value, so the match was true whatever it was, a null too:
+    ``search(publisher, "")`` found every dataset without a publisher, while
     ``publisher != "INSEE"`` leaves them out. Any comparison involving null is false (reference
-    §5.2). False, not null, as a null's comparisons are here: ``not publisher like "%"`` finds it."""
+    §5.2). False, not null, as a null's comparisons are here: ``not search(publisher, "")``
+    finds it. (A ``like`` pattern without a word matches nothing at all: :func:`like`.)"""
     if match != exp.true() or not targets:
         return match  # a word to match: a null (no words, ``_words``) already holds none
     known = [exp.Not(this=exp.Is(this=sql.copy(), expression=exp.Null())) for sql in targets]
@@ -419,12 +420,19 @@ def like(ctx: Context, operand: Typed, pattern: Typed) -> Typed:
     (reference §5.4: "every token of the pattern must appear"; ``Saint-Denis`` finds
     Saint-Julien-Mont-Denis), the last word of a ``term*`` a prefix. Each word is a full-text
     word match (:func:`search_match`), so that a field's index answers it: scanning 2 M rows
-    took 0.5-8 s for each of the page's and the count's queries."""
+    took 0.5-8 s for each of the page's and the count's queries. A pattern without a word
+    (``""``, ``"%_%"``: ``%`` and ``_`` are punctuation here) matches nothing, as a bare
+    ``"%_%"`` and ``search(f, "%_%")`` do: Opendatasoft's match query whose text gives no token
+    finds no document (Elasticsearch's ``zero_terms_query: none``), so ``not f like "%"`` keeps
+    every row, a null too, as ``not f like "word"`` keeps a null."""
     if operand.kind is not Kind.TEXT:
         raise ctx.error("like applies to text values.")
     if not (pattern.constant and isinstance(pattern.value, str)):
         raise ctx.error("The pattern of like must be a string literal.")
-    return _bool(_of_values([operand.sql], search_match([_like_target(operand)], _each_word(pattern.value), "bare")))
+    terms = _each_word(pattern.value)
+    if not terms:
+        return _bool(exp.false())
+    return _bool(search_match([_like_target(operand)], terms, "bare"))
 
 
 def _like_target(operand: Typed) -> tuple[str | None, exp.Expression]:
