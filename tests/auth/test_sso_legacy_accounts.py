@@ -63,4 +63,5 @@ def test_an_account_that_kept_its_address_is_still_bound_under_it(instance):
     with instance.session() as s:
         assert refusal(s, "intruder", "olga", email="other@example.org")["reason"] == \
             "login held by an account awaiting its identity, under another address"
-        assert [i.subject for i in sign_in(s, "o", "olga", email="olga@example.org").identities] == ["o"]
+        assert [i.subject for i in sign_in(s, "o", "olga", email="olga@example.org",
+                                           email_verified=True).identities] == ["o"]

@@ -234,19 +234,28 @@ def _group_names(value: Any) -> list[str]:
 
 
 def _same_address(user: User, claims: dict[str, Any]) -> bool:
-    """Whether the claims' address is the one the account kept from its provider, verified. The
-    claimed login alone bound an account awaiting its identity to whoever signed in first naming
-    themselves so, where a provider user changes a username at will but an address only by
-    proving it. An account that kept no address has nothing to prove its user by, and waits for
-    an administrator (``portail user sso-link``, the management API): that one bound its first
-    claimant, the takeover identities were kept to end. Its earlier sign-ins prove nothing
-    either: before identities were kept (migration 0015) their audit events held only ``via``
-    and ``groups``, never the issuer or subject that signed in."""
+    """Whether the claims' address is the one the account kept from its provider (verified or
+    not: ``_address_verified`` says). The claimed login alone bound an account awaiting its
+    identity to whoever signed in first naming themselves so, where a provider user changes a
+    username at will but a verified address only by proving it. An account that kept no address
+    has nothing to prove its user by, and waits for an administrator (``portail user sso-link``,
+    the management API): that one bound its first claimant, the takeover identities were kept
+    to end. Its earlier sign-ins prove nothing either: before identities were kept (migration
+    0015) their audit events held only ``via`` and ``groups``, never the issuer or subject that
+    signed in."""
     if user.email is None:
         return False
     email = claims.get("email")
-    return (isinstance(email, str) and email.strip().lower() == user.email.strip().lower()
-            and claims.get("email_verified") is not False)
+    return isinstance(email, str) and email.strip().lower() == user.email.strip().lower()
+
+
+def _address_verified(claims: dict[str, Any]) -> bool:
+    """Whether the provider says it verified the claims' address: ``email_verified`` true (JSON
+    true, or the text ``"true"`` some providers send). A missing claim proves nothing: providers
+    that never send it (Azure AD / Entra ID among them) may let their users set their own mail
+    attribute, and a provider user who set the address an account kept was bound to it."""
+    verified = claims.get("email_verified")
+    return verified is True or (isinstance(verified, str) and verified.strip().lower() == "true")
 
 
 def _account_of(session: Session, issuer: str, subject: str, claimed: str, claims: dict[str, Any], *,
@@ -254,8 +263,9 @@ def _account_of(session: Session, issuer: str, subject: str, claimed: str, claim
     """``(account, bind)``: the account the identity is bound to; else, for an unbound identity,
     none (``claimed`` is free: the account to create and bind) or the account of that login when
     it awaits its identity (``services.awaits_identity``: made by single sign-on before
-    identities were kept) and the claims name it as written, under the address it kept
-    (``_same_address``; one that kept none waits for an administrator). Any other account of
+    identities were kept) and the claims name it as written, under the address it kept and
+    that the provider verified (``_same_address``, ``_address_verified``; one that kept none,
+    or an address not said verified, waits for an administrator). Any other account of
     that login is refused, never signed into and never renamed around: a local account (a
     password), one bound to another identity, one an administrator made. Brokers such as
     Keycloak do the same (an existing account is linked only once its owner proves it); a free
@@ -282,10 +292,13 @@ def _account_of(session: Session, issuer: str, subject: str, claimed: str, claim
     if bound is not None:
         return bound, False
     awaiting = services.awaits_identity(session, user)
-    if awaiting and _same_address(user, claims):
+    same_address = awaiting and _same_address(user, claims)
+    if same_address and _address_verified(claims):
         return user, True
     held = ("an account with a password" if user.password_hash is not None
             else "an account bound to another identity" if user.identities
+            else "an account awaiting its identity, under an address the provider did not verify "
+                 "(email_verified not true)" if same_address
             else "an account awaiting its identity, under another address" if awaiting and user.email
             else "an account awaiting its identity, with no address to prove it by" if awaiting
             else "an account no sign-in may bind")

@@ -279,8 +279,9 @@ def unlink_identity(session: Session, user: User, issuer: str, subject: str, *, 
 
 def awaits_identity(session: Session, user: User) -> bool:
     """Whether ``user`` is a single sign-on account of a release that kept no identity (before
-    migration 0015), which its next sign-in may bind under the address it kept
-    (``oidc._same_address``; one that kept none, only an administrator): no password, and
+    migration 0015), which its next sign-in may bind under the address it kept, verified
+    (``oidc._same_address``, ``oidc._address_verified``; one that kept none, only an
+    administrator): no password, and
     since the account was made, no identity bound or unbound (an unbound one stays unbound: an
     administrator's choice), and single sign-on made it (``sso``, a login no account may take) or signed into
     it (without a password, nothing else does). Not an account made for API keys only, which

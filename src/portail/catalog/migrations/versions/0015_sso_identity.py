@@ -5,7 +5,9 @@ themselves ``admin`` signed in as the administrator; ``portail.auth.oidc.provisi
 
 Written from ``portail.auth.models.SsoIdentity``. No identity is known before this revision (the
 subjects were never kept): an account single sign-on made, without a password, is bound at its
-next sign-in under the address it kept (verified); any other account, one that kept no address
+next sign-in under the address it kept, the provider saying it verified it (``email_verified``
+true: a missing claim proves nothing, some providers let their users set their own address); any
+other account, one that kept no address or is claimed under an address not said verified
 included, is bound by an administrator (``portail user sso-link``).
 
 Revision ID: 0015
