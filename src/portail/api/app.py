@@ -242,7 +242,14 @@ class MergedSlashesMiddleware:
 class HeadAsGetMiddleware:
     """``HEAD`` is answered wherever ``GET`` is (HTTP semantics; link checkers and proxies send
     it): the GET's status and headers, without its body. Routes declare GET only, so the
-    OpenAPI document is not doubled."""
+    OpenAPI document is not doubled.
+
+    The GET's work stops once its head is sent: link checkers, ``curl -I`` and data.gouv.fr's
+    harvester send HEAD to export URLs, and a 2 M-row export ran its whole query and
+    serialisation for a body nobody reads. Once the head has gone (the answer ended there),
+    the app hears that the client has left: a streamed answer interrupts its engine query and
+    closes its cursor as for a hang-up (``api.streaming``), its status still the truthful one
+    (it reads its first chunk before sending it). What else the app sends is dropped."""
 
     def __init__(self, app):
         self.app = app
@@ -251,12 +258,34 @@ class HeadAsGetMiddleware:
         if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
+        answered = anyio.Event()
 
         async def headers_only(message):
-            if message["type"] == "http.response.body":
-                if message.get("more_body", False):
-                    return
-                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            if answered.is_set():  # the body, or what the answer sends on (a streamed one, until it hears)
+                return
             await send(message)
+            if message["type"] == "http.response.start":
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                answered.set()
 
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        async def gone_once_answered():
+            """The client's messages until the head has gone, then its leaving."""
+            if answered.is_set():
+                return {"type": "http.disconnect"}
+            heard = {"type": "http.disconnect"}
+            async with anyio.create_task_group() as group:
+                async def listen():
+                    nonlocal heard
+                    heard = await receive()
+                    group.cancel_scope.cancel()
+
+                async def until_answered():
+                    await answered.wait()
+                    group.cancel_scope.cancel()
+
+                group.start_soon(listen)
+                group.start_soon(until_answered)
+            return heard
+
+        await self.app({**scope, "method": "GET"}, gone_once_answered, headers_only)
+

@@ -116,11 +116,27 @@ class ExportFormat:
 
     def write(self, fields: list[Field], batches: Iterator[pa.RecordBatch], options: ExportOptions) -> Iterator[bytes]:
         """The export's bytes: the writer over the engine's batches with its numbers made plain
-        and, in a text format, its multivalued fields joined (``joins_lists``)."""
+        and, in a text format, its multivalued fields joined (``joins_lists``); the batches
+        closed when the bytes end (``closing``)."""
         plain = (plain_numbers(batch) for batch in batches)
         if self.joins_lists:
             plain = (joined_lists(fields, batch, options.list_separator) for batch in plain)
-        return self.writer(fields, plain, options)
+        return closing(self.writer(fields, plain, options), batches)
+
+
+def closing(chunks: Iterator[bytes], batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    """``chunks``, then ``batches`` closed, however the chunks end: all written, failed, or
+    closed by a client gone. The writers close what they are handed, generators over the
+    engine's batches (``ExportFormat.write``, CSV's and JSON's filter before ``pipelined``):
+    closing one of those closes nothing beneath it, and the engine's cursor waited for the last
+    reference to its generator to go, which a caller holding it or a failed writer's frame
+    (kept by the error's traceback) held on to."""
+    try:
+        yield from chunks
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
 
 
 def plain_numbers(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -196,7 +212,8 @@ def pipelined(work: Callable[[pa.RecordBatch], bytes], batches: Iterator[pa.Reco
     ``depth`` batches ahead. The engine computes the next batch while threads format earlier
     ones (DuckDB and pyarrow both release the GIL), so an export uses every core instead of
     alternating; memory stays a few batches deep. Closing the generator (client gone) cancels
-    what is queued and releases the engine cursor."""
+    what is queued and closes ``batches`` (the engine's cursor is closed by ``closing``:
+    ``batches`` is a generator over them)."""
     from collections import deque
 
     pool = _formatter_pool()
@@ -556,36 +573,6 @@ def _plain_batch(fields: list[Field], batch: pa.RecordBatch, options: ExportOpti
 PARQUET_HELD = 8 << 20
 
 
-class _Drain:
-    """The file a ``pq.ParquetWriter`` writes, its bytes taken out as they come (``take``): a
-    streamed file holds no more than what was written since. Its position counts every byte
-    written, taken or not: the footer records each row group's offset from it."""
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-        self._written = 0
-        self.held = 0
-        self.closed = False
-
-    def write(self, data: bytes) -> int:
-        self._parts.append(data)
-        self._written += len(data)
-        self.held += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self._written
-
-    def flush(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        data = b"".join(self._parts)
-        self._parts.clear()
-        self.held = 0
-        return data
-
-
 def write_parquet(fields, batches, options) -> Iterator[bytes]:
     """Each batch written as a row group and handed out once written (the footer, written last,
     needs no seek back): a 2 M-row export's first byte after its first row groups, not after the
@@ -593,7 +580,7 @@ def write_parquet(fields, batches, options) -> Iterator[bytes]:
     whole of a smaller file; a failure past it cuts the answer, the file without its footer,
     which no reader opens. Every batch is cast to the first's schema (a sum past int64 is a
     float in its batch only)."""
-    sink = _Drain()
+    sink = xlsx.Drain()
     writer = None
     started = False
     try:

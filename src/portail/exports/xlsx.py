@@ -97,7 +97,7 @@ def write_xlsx(header: list[str], fields: list[Field], batches: Iterator[pa.Reco
     """The workbook's bytes as its rows are written: a sheet ("export", "export (2)", …) every
     ``sheet_rows`` rows, header included; ``formula`` matches the text given the quote prefix.
     Closed early (the client hung up), it closes ``batches``, releasing the engine's cursor."""
-    sink = _Sink()
+    sink = Drain()
     archive = zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED)
     try:
         _add(archive, "_rels/.rels", _PACKAGE_RELS)
@@ -106,7 +106,7 @@ def write_xlsx(header: list[str], fields: list[Field], batches: Iterator[pa.Reco
         for batch in batches:
             for start in range(0, batch.num_rows, ROWS_AT_ONCE):
                 book.add(_columns(fields, batch.slice(start, ROWS_AT_ONCE), timezone, formula))
-                if sink.size >= CHUNK:
+                if sink.held >= CHUNK:
                     yield sink.take()
         book.close()
         archive.close()
@@ -127,26 +127,36 @@ def column_letters(index: int) -> str:
     return letters
 
 
-class _Sink:
-    """Where the zip is written: a stream that cannot seek, so zipfile writes each entry's sizes
-    after its data; the bytes are taken out as they come."""
+class Drain:
+    """A file written to as it streams, its bytes taken out as they come (``take``): the
+    workbook's zip here, the Parquet export's file (``exports.formats``). It cannot seek, so
+    zipfile writes each entry's sizes after its data; its position counts every byte written,
+    taken or not, as the zip's central directory and the Parquet footer record offsets from
+    it. One sink for both writers, here because ``exports.formats`` imports this module."""
 
     def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.size = 0
+        self._parts: list[bytes] = []
+        self._written = 0
+        #: bytes written and not yet taken
+        self.held = 0
+        self.closed = False
 
     def write(self, data: bytes) -> int:
-        self.parts.append(bytes(data))
-        self.size += len(data)
+        self._parts.append(bytes(data))  # no copy of bytes; a buffer its writer reuses is copied
+        self._written += len(data)
+        self.held += len(data)
         return len(data)
+
+    def tell(self) -> int:
+        return self._written
 
     def flush(self) -> None:
         pass
 
     def take(self) -> bytes:
-        data = b"".join(self.parts)
-        self.parts.clear()
-        self.size = 0
+        data = b"".join(self._parts)
+        self._parts.clear()
+        self.held = 0
         return data
 
 
