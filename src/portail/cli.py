@@ -172,12 +172,12 @@ def _format_checked(value: Optional[str]) -> Optional[str]:
 def _encoding_checked(value: Optional[str]) -> Optional[str]:
     """``--encoding`` refused at once, for the reason ``--format`` is. A text encoding, not only a
     codec Python knows: ``hex``, ``base64`` or ``rot13`` turn bytes into bytes (or text into
-    text), which the CSV reader met after the version had started, with a traceback."""
-    if value is not None:
-        try:
-            "".encode(value)  # refused by a codec that is no text encoding (b"".decode() is never looked up)
-        except (LookupError, UnicodeError):  # UnicodeError: ``undefined``, which refuses every text
-            raise typer.BadParameter(f"unknown encoding {value!r} (e.g. utf-8, cp1252, latin-1)") from None
+    text), which the CSV reader met after the version had started, with a traceback. The check is
+    the load's own (``detect.encoding_misfit``), which the management API meets too."""
+    from portail.ingest.detect import encoding_misfit
+
+    if (misfit := encoding_misfit(value)) is not None:
+        raise typer.BadParameter(misfit)
     return value
 
 
@@ -208,6 +208,9 @@ def dataset_create(
 
     Example: portail dataset create retraites --title "Âge de liquidation" --from retraites.csv --portal both"""
     options = _options(ctx, format, encoding, delimiter, sheet)
+    if source is None and (given := [f"--{name}" for name, value in (("format", format), ("encoding", encoding),
+                                     ("delimiter", delimiter), ("sheet", sheet)) if value is not None]):
+        _usage_error(ctx, given, "read options apply to the file loaded: give it with --from")
     instance = _instance()
     with _errors():
         portals = services.portals_from_option(portal)

@@ -31,7 +31,7 @@ from portail.catalog import generation, open_catalog, services, transaction
 from portail.catalog.db import NewerSchema, unique_violation
 from portail.catalog.models import Dataset, DatasetVersion
 from portail.config import Settings, SettingsError, load_settings
-from portail.ingest.detect import check_options, open_source
+from portail.ingest.detect import check_options, fitting_options, open_source
 from portail.ingest.errors import IngestError
 from portail.ingest.load import BuildResult, IngestReport, Progress, build_version
 from portail.ingest.types import ReadOptions
@@ -204,6 +204,8 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
                                                 status=409, code="Conflict")
                 path = _loadable(instance, path)
             opts = read_options(dataset, options, instance.settings, reread=reread)
+            if reread:  # stored by a load that ignored them, made before they were refused (a reload gives none)
+                opts = fitting_options(path, opts)
             check_options(path, opts)  # a sheet given for a CSV: refused before a version is started
             overrides = dict(dataset.field_overrides or {})
             pipeline = list(dataset.pipeline or [])

@@ -13,7 +13,7 @@ import pytest
 
 from portail.catalog import services
 from portail.ingest.errors import IngestError
-from portail.ingest.readers.csv import transcode_to_utf8
+from portail.ingest.readers.csv import read_csv, transcode_to_utf8
 from portail.ingest.types import ReadOptions
 from portail.operations import load_file
 
@@ -49,12 +49,12 @@ def test_copy_lives_in_the_home_tmp_during_the_load_and_goes_after(instance, tmp
 
 
 def test_copy_of_a_refused_file_goes(instance, tmp_path):
-    with instance.session() as session:
-        services.create_dataset(session, "ds", "ds")
+    """The reader refusing a file after its UTF-8 copy is made removes the copy. Read directly:
+    a load refuses such a delimiter before it reads anything (``detect.check_options``)."""
     system = Path(tempfile.gettempdir())
     before = set(system.glob("*utf8-*.csv"))
     with pytest.raises(IngestError, match="invalid delimiter"):
-        load_file(instance, "ds", cp1252_csv(tmp_path / "latin.csv"), options=ReadOptions(delimiter='"'))
+        read_csv(cp1252_csv(tmp_path / "latin.csv"), ReadOptions(delimiter='"', tmp_dir=instance.settings.tmp_dir))
     assert not copies(instance.settings.tmp_dir) and set(system.glob("*utf8-*.csv")) <= before
 
 

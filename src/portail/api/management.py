@@ -368,7 +368,9 @@ def management_router() -> APIRouter:
         instance = inst(request)
         path = _save_upload(instance, file)
         try:
-            options = ReadOptions(format=format, encoding=encoding, delimiter=delimiter, sheet=sheet)
+            # an empty field is one not given, as an HTML form sends it (``sheet=&delimiter=``)
+            options = ReadOptions(format=format or None, encoding=encoding or None, delimiter=delimiter or None,
+                                  sheet=sheet or None)
             # recorded under the name it was saved under, never a path (a name sent as "/etc/…"
             # made `dataset reload` publish that server file); the store keeps the file for reloads
             result = load_file(instance, ref, path, options=options, publish=publish_now, source=path.name,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 from portail.ingest.errors import IngestError
@@ -105,22 +106,67 @@ def option_misfit(fmt: str | None, options: ReadOptions) -> str | None:
     """Why ``options`` cannot be read as they were asked in a file of format ``fmt`` (None: not
     known yet), or None: an empty delimiter or sheet (read as none given: sniffed, the first
     sheet), or an option the format ignores (``OPTION_FORMATS``)."""
-    for name, formats in OPTION_FORMATS.items():
-        value = getattr(options, name)
-        if value == "":
-            return f"the {name} is empty: give one, or leave the option out to have it detected"
-        if value is not None and fmt is not None and fmt not in formats:
-            return f"a {name} applies to {', '.join(formats)} files only, not to {fmt}"
+    for name in OPTION_FORMATS:
+        if (misfit := _misfit(name, getattr(options, name), fmt)) is not None:
+            return misfit
+    return None
+
+
+def _misfit(name: str, value: str | int | None, fmt: str | None) -> str | None:
+    """Why the read option ``name`` set to ``value`` cannot apply to a file of format ``fmt``."""
+    if value == "":
+        return f"the {name} is empty: give one, or leave the option out to have it detected"
+    if name == "delimiter" and value is not None and not _one_delimiter(str(value)):
+        return (f"invalid delimiter {value!r}: one character, not a quote, a line break or a control character "
+                "(a tab is one)")
+    if value is not None and fmt is not None and fmt not in OPTION_FORMATS[name]:
+        return f"a {name} applies to {', '.join(OPTION_FORMATS[name])} files only, not to {fmt}"
+    return None
+
+
+def _one_delimiter(text: str) -> bool:
+    """Whether the CSV reader can split on ``text`` (its own check, made before a version starts:
+    ``--delimiter '\\t'`` or ``tab`` failed a version the command line could have refused)."""
+    return len(text) == 1 and text not in "\"\r\n" and (text == "\t" or text.isprintable())
+
+
+def encoding_misfit(encoding: str | None) -> str | None:
+    """Why ``encoding`` cannot be read with, or None (none given). A codec Python knows is not
+    enough: ``hex``, ``base64`` or ``rot13`` turn bytes into bytes (or text into text), and
+    ``undefined`` refuses every text; the reader met them after a version had started, with a
+    traceback and a failed version left. The one check of the command line (``--encoding``),
+    the management API and the options a reload reads again (``check_options``)."""
+    if encoding is None:
+        return None
+    try:
+        "".encode(encoding)  # refused by a codec that is no text encoding (b"".decode() is never looked up)
+    except (LookupError, UnicodeError):  # UnicodeError: ``undefined``
+        return (f"unknown encoding {encoding!r}: give a text encoding (e.g. utf-8, cp1252, latin-1), "
+                "or none to have it detected")
     return None
 
 
 def check_options(path: Path, options: ReadOptions) -> None:
-    """Refuse the options that cannot apply to the file (``option_misfit``) before a load starts
-    a version: ignored, the load went on and published something else than what was asked.
-    The file's format is detected only when such an option is given."""
+    """Refuse the options that cannot apply to the file (``encoding_misfit``, ``option_misfit``)
+    before a load starts a version: ignored, the load went on and published something else than
+    what was asked; not a text encoding, it failed with a traceback after the version started.
+    The file's format is detected only when an option that depends on it is given."""
+    if (misfit := encoding_misfit(options.encoding)) is not None:
+        raise IngestError(misfit, source=path.name)
     if any(getattr(options, name) is not None for name in OPTION_FORMATS):
         if (misfit := option_misfit(detect_format(path, options), options)) is not None:
             raise IngestError(misfit, source=path.name)
+
+
+def fitting_options(path: Path, options: ReadOptions) -> ReadOptions:
+    """``options`` without those that cannot apply to the file (``option_misfit``), for options
+    a load recorded before they were refused: that load ignored them (a sheet for a CSV, an
+    empty delimiter read as none), so its file is read again as it read it. Refused, they broke
+    the reload of a served dataset, with no option to take them back (an empty one is refused)."""
+    if not any(getattr(options, name) is not None for name in OPTION_FORMATS):
+        return options
+    fmt = detect_format(path, options)
+    return replace(options, **{name: None for name in OPTION_FORMATS if _misfit(name, getattr(options, name), fmt)})
 
 
 def open_source(path: Path, options: ReadOptions | None = None) -> RawTable:

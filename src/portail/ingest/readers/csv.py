@@ -43,6 +43,7 @@ from pathlib import Path
 
 import duckdb
 
+from portail.ingest.detect import encoding_misfit
 from portail.ingest.errors import IngestError
 from portail.ingest.readers._common import HEADER_SCAN_ROWS, detect_header, lines_holding
 from portail.ingest.types import RawTable, ReadOptions
@@ -379,10 +380,8 @@ def read_csv(path: Path, options: ReadOptions) -> RawTable:
     notes = [f"encoding {encoding}"]
     cleanup: list[Path] = []
     utf8_path = path
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise IngestError(f"unknown encoding {encoding!r}", source=source) from None
+    if (misfit := encoding_misfit(encoding)) is not None:  # a load checked it before its version: a direct read
+        raise IngestError(misfit, source=source)
     if encoding not in ("utf-8", "utf-8-sig", "utf8"):
         if options.encoding and (note := _garbled_utf8(path, encoding)):
             notes.append(note)

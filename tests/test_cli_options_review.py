@@ -1,0 +1,88 @@
+"""Review of the read options refused before a load starts (``detect.check_options``): what
+was stored by a load made before they were refused must not break the reload of what is served."""
+
+from __future__ import annotations
+
+import pytest
+
+from portail.catalog import services
+from tests.conftest import make_instance
+from tests.test_cli_errors import _csv, _versions, cli  # noqa: F401 - the fixture, reused
+
+
+def _store_options(home, slug: str, options: dict) -> None:
+    """The options as a load made before their refusal recorded them: ``--sheet`` on a CSV was
+    ignored, and remembered for the reloads all the same (``_remember_options``)."""
+    instance = make_instance(home)
+    try:
+        with instance.session() as session:
+            dataset = services.get_dataset(session, slug)
+            dataset.current.read_options = options
+            dataset.read_options = options
+    finally:
+        instance.store.close()
+
+
+@pytest.mark.parametrize("stored", [{"sheet": "Feuil1"}, {"sheet": 2, "encoding": "utf-8"}, {"delimiter": ""},
+                                    {"sheet": ""}])
+def test_a_reload_reads_a_csv_whose_stored_options_are_now_refused(cli, tmp_path, stored):
+    """Those options were ignored by the load that stored them: the reload reads the file as it
+    did, instead of refusing, with no way to drop them, the reload of a dataset served."""
+    source = _csv(tmp_path / "one.csv", "code;nom\n01001;A\n01002;B\n")
+    cli("dataset", "create", "qa", "--title", "QA", "--from", source, "--publish")
+    _store_options(tmp_path / "home", "qa", stored)
+    reloaded = cli("dataset", "reload", "qa")
+    assert "version 2" in reloaded.output, reloaded.output
+    versions = _versions(cli, "qa")
+    assert [v["status"] for v in versions] == ["ready", "ready"]
+    instance = make_instance(tmp_path / "home")
+    try:
+        with instance.session() as session:
+            dataset = services.get_dataset(session, "qa")
+            assert dataset.current_version == 2 and dataset.current.row_count == 2
+            kept = {k: v for k, v in stored.items() if k not in ("sheet", "delimiter")}
+            assert dataset.current.read_options == kept  # the misfit gone, the rest kept for the next reload
+    finally:
+        instance.store.close()
+
+
+def test_a_reload_reads_a_spreadsheet_whose_stored_delimiter_is_now_refused(cli, tmp_path, refdata):
+    spreadsheet = str(refdata / "excel" / "insee_fe_dod_struct_pop.xls")
+    cli("dataset", "create", "qa", "--title", "QA", "--from", spreadsheet, "--publish")
+    _store_options(tmp_path / "home", "qa", {"delimiter": ";"})
+    assert "version 2" in cli("dataset", "reload", "qa").output
+    assert [v["status"] for v in _versions(cli, "qa")] == ["ready", "ready"]
+
+
+def test_options_given_now_are_still_refused(cli, tmp_path):
+    """The misfits dropped are only those a reload finds stored, never those typed."""
+    source = _csv(tmp_path / "one.csv", "code;nom\n01001;A\n")
+    cli("dataset", "create", "qa", "--title", "QA", "--from", source, "--publish")
+    refused = cli("dataset", "ingest", "qa", source, "--sheet", "Feuil1", ok=False)
+    assert "a sheet applies to" in " ".join(refused.output.split())
+    assert [v["status"] for v in _versions(cli, "qa")] == ["ready"]
+
+
+@pytest.mark.parametrize("delimiter", ["\\t", "tab", ";;", '"', "\n"])
+def test_an_invalid_delimiter_is_a_usage_error_before_a_version_starts(cli, tmp_path, delimiter):
+    """``--delimiter '\\t'`` (a backslash and a t) or ``tab`` reached the CSV reader, which refused
+    it once a version had started: exit 1 and a failed version in the history, for what the
+    command line can tell at once, as it does an empty delimiter (exit 2, nothing started)."""
+    source = _csv(tmp_path / "one.tsv", "code\tnom\n01001\tA\n")
+    cli("dataset", "create", "qa", "--title", "QA", "--from", source, "--publish")
+    refused = cli("dataset", "ingest", "qa", source, "--delimiter", delimiter, ok=False)
+    assert refused.exit_code == 2, refused.output
+    assert "invalid delimiter" in " ".join(refused.output.split())
+    assert [v["status"] for v in _versions(cli, "qa")] == ["ready"]
+    assert "version 2 ready" in cli("dataset", "ingest", "qa", source, "--delimiter", "\t").output  # a tab is one
+
+
+
+@pytest.mark.parametrize("option", [("--sheet", "2"), ("--delimiter", ";"), ("--format", "csv"),
+                                    ("--encoding", "cp1252")])
+def test_read_options_without_a_file_to_read_are_a_usage_error(cli, option):
+    """``dataset create qa --title QA --sheet 2`` created the dataset and read nothing with the
+    sheet: an option silently ignored, as those the format ignores were."""
+    refused = cli("dataset", "create", "qa", "--title", "QA", *option, ok=False)
+    assert refused.exit_code == 2 and "--from" in " ".join(refused.output.split()), refused.output
+    assert "Unknown dataset: qa" in cli("dataset", "show", "qa", ok=False).output
