@@ -47,7 +47,7 @@ from sqlglot import exp
 
 from portail.store import abandon, fulltext, keys, pages, postings
 from portail.store.base import Prepared
-from portail.store.engine import Sharing, connect, ensure_spatial, uses_spatial
+from portail.store.engine import ResourceExhausted, Sharing, connect, ensure_spatial, uses_spatial
 
 RECORDS = "records"
 META = "portail_version"
@@ -487,7 +487,8 @@ class DuckDBStore:
                 # Named after the file, so SQL prepared for a version stays valid for the life
                 # of the process, even across a detach and a re-attach.
                 alias = "v_" + hashlib.sha1(location.encode()).hexdigest()[:16]
-                self._connection().execute(f"ATTACH '{location}' AS {alias} (READ_ONLY)")
+                with self._reading() as cur:  # out of memory opening it: refused like any query
+                    _attach(cur, location, alias)
                 self._attached[location] = alias
             return alias
 
@@ -552,7 +553,12 @@ class DuckDBStore:
         (looked for again at every call until then: it appears after publication), or the
         version file itself (versions built before index files held their indexes inside). An
         index file of an older folding of words (``fulltext.read_index``) is no index: its file
-        is stat'ed at each call, and read again once a reindex has replaced it."""
+        is stat'ed at each call, and read again once a reindex has replaced it.
+
+        All or nothing: an index file whose reading fails (out of memory, under the reader's
+        limit) is detached before the error goes on, and nothing is remembered of it. It stayed
+        attached, unremembered: every later call failed attaching it again ("already exists")
+        until the process restarted."""
         with self._lock:
             if location in self._fulltext:
                 return self._fulltext[location]
@@ -562,17 +568,24 @@ class DuckDBStore:
                 return None, alias
             if stamp is not None:  # what else lies at that name is no index (nor attachable)
                 index_alias = alias + "_ix"
-                self._connection().execute(f"ATTACH '{path}' AS {index_alias} (READ_ONLY)")
-                index = fulltext.read_index(self._connection(), index_alias)
-                if index is None:  # an older folding (or no index): nothing read it, let go now
-                    self._connection().execute(f"DETACH {index_alias}")
-                    self._stale[location] = stamp
-                    return None, alias
-                found = (_with_postings(self._connection(), index, index_alias, location), index_alias)
+                with self._reading() as cur:  # out of memory reading it: refused like any query
+                    _attach(cur, path, index_alias)
+                    try:
+                        index = fulltext.read_index(cur, index_alias)
+                        if index is not None:
+                            found = (_with_postings(cur, index, index_alias, location), index_alias)
+                    except BaseException:
+                        _detach_quietly(cur, index_alias)
+                        raise
+                    if index is None:  # an older folding (or no index): nothing read it, let go now
+                        cur.execute(f"DETACH {index_alias}")
+                        self._stale[location] = stamp
+                        return None, alias
             elif location in self._bare:
                 return None, alias
             else:
-                found = (fulltext.read_index(self._connection(), alias), alias)
+                with self._reading() as cur:
+                    found = (fulltext.read_index(cur, alias), alias)
                 if found[0] is None:  # nothing inside: the index file may still come
                     self._bare.add(location)
                     return found
@@ -592,7 +605,7 @@ class DuckDBStore:
                 self.has_index(location)  # attaches the version, then its index file if written
                 if self._page_file(location) is not None:
                     pages.prefetch(pages.page_path(location))
-            except (OSError, duckdb.Error):
+            except (OSError, duckdb.Error, ResourceExhausted):
                 continue
             attached.append(location)
         return attached
@@ -697,9 +710,10 @@ class DuckDBStore:
     def run(self, location: str, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         """Run SQL from ``prepare`` for the same version (attaching it again if it was detached)."""
         self._with_spatial(sql)  # SQL of the caller's own, maybe
-        with self._using(location), self._reading() as cur:
-            self._alias(location)
-            return cur.execute(sql, params or []).to_arrow_table()
+        with self._using(location):
+            self._alias(location)  # first: an attach inside the query's own count would crowd it
+            with self._reading() as cur:
+                return cur.execute(sql, params or []).to_arrow_table()
 
     def rows(self, location: str, prepared: Prepared, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         """Run a query from ``prepare`` and return its rows as dicts: for pages of records, where
@@ -943,6 +957,25 @@ def _write_postings(con: duckdb.DuckDBPyConnection, source: str, target: Path, t
         logging.getLogger(__name__).exception("postings file %s not written; searches read the index file", target)
         remove_leftover(target)
         return False
+
+
+def _attach(con: duckdb.DuckDBPyConnection, path: str | Path, alias: str) -> None:
+    """Attach a version's file (or one derived from it) read-only as ``alias``, which the caller
+    (holding the store's ``_lock``) remembers no attachment under: one found there was left by a
+    call that failed and could not detach it (``_detach_quietly``), and would refuse this attach
+    ("already exists") until the process restarted. Not ``ATTACH IF NOT EXISTS``: a leftover
+    may hold the file an index's reindex has since replaced at that path."""
+    con.execute(f"DETACH DATABASE IF EXISTS {alias}")
+    con.execute(f"ATTACH '{path}' AS {alias} (READ_ONLY)")
+
+
+def _detach_quietly(con: duckdb.DuckDBPyConnection, alias: str) -> None:
+    """Undo an attach whose call is failing, keeping that call's own error: one of this detach
+    is logged, and the leftover goes at the next attach (``_attach``)."""
+    try:
+        con.execute(f"DETACH DATABASE IF EXISTS {alias}")
+    except duckdb.Error:
+        log.warning("could not detach %s after a failed read", alias, exc_info=True)
 
 
 def _with_postings(con: duckdb.DuckDBPyConnection, index: fulltext.Index | None, catalog: str,
