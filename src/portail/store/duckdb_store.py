@@ -47,7 +47,7 @@ from sqlglot import exp
 
 from portail.store import abandon, fulltext, keys, pages, postings
 from portail.store.base import Prepared
-from portail.store.engine import ResourceExhausted, Sharing, connect, ensure_spatial, uses_spatial
+from portail.store.engine import ResourceExhausted, Sharing, connect, ensure_spatial, exhausted, uses_spatial
 
 RECORDS = "records"
 META = "portail_version"
@@ -492,6 +492,13 @@ class DuckDBStore:
                 self._attached[location] = alias
             return alias
 
+    def _attach_all(self, location: str) -> None:
+        """Attach a version again with its index file, as SQL from ``prepare`` may read both:
+        a plan kept by a caller (``explore_service``) outlives a ``release`` between the call's
+        ``has_index`` and its run, and the version alone came back (its index's catalog
+        missing, the query failed: DuckDB read the name as a Python variable)."""
+        self._index(location, self._alias(location))
+
     def _detach(self, location: str) -> None:
         """Detach a version now or, while a call still reads it (an export being downloaded
         from a version just deleted), when the last such call ends: its open file keeps
@@ -569,16 +576,22 @@ class DuckDBStore:
             if stamp is not None:  # what else lies at that name is no index (nor attachable)
                 index_alias = alias + "_ix"
                 with self._reading() as cur:  # out of memory reading it: refused like any query
-                    _attach(cur, path, index_alias)
                     try:
+                        _attach(cur, path, index_alias)
                         index = fulltext.read_index(cur, index_alias)
                         if index is not None:
                             found = (_with_postings(cur, index, index_alias, location), index_alias)
+                    except duckdb.Error as error:
+                        _detach_quietly(cur, index_alias)
+                        if not _unreadable(error):
+                            raise
+                        log.warning("index file %s unreadable: %s served without it", path, location, exc_info=True)
+                        index = None
                     except BaseException:
                         _detach_quietly(cur, index_alias)
                         raise
                     if index is None:  # an older folding (or no index): nothing read it, let go now
-                        cur.execute(f"DETACH {index_alias}")
+                        _detach_quietly(cur, index_alias)
                         self._stale[location] = stamp
                         return None, alias
             elif location in self._bare:
@@ -711,7 +724,7 @@ class DuckDBStore:
         """Run SQL from ``prepare`` for the same version (attaching it again if it was detached)."""
         self._with_spatial(sql)  # SQL of the caller's own, maybe
         with self._using(location):
-            self._alias(location)  # first: an attach inside the query's own count would crowd it
+            self._attach_all(location)  # first: an attach inside the query's own count would crowd it
             with self._reading() as cur:
                 return cur.execute(sql, params or []).to_arrow_table()
 
@@ -727,7 +740,7 @@ class DuckDBStore:
                 found = self._page_file(location)
                 if found is not None:
                     return found.fetch(prepared.rowids, prepared.columns)
-            self._alias(location)
+            self._attach_all(location)
             self._with_spatial(prepared.sql)  # prepared maybe before this reader opened (a plan kept)
             with self._reading() as cur:
                 cur.execute(prepared.sql, params or [])
@@ -969,6 +982,17 @@ def _attach(con: duckdb.DuckDBPyConnection, path: str | Path, alias: str) -> Non
     con.execute(f"ATTACH '{path}' AS {alias} (READ_ONLY)")
 
 
+def _unreadable(error: duckdb.Error) -> bool:
+    """Whether an index file failed as a file (not a DuckDB database, tables missing, damaged),
+    rather than for want of memory or for a call abandoned: it is then as an older folding's
+    index, none (``_index``), until a reindex replaces it. Derived from the version, it is no
+    reason to refuse the version: every call to the dataset, full text or not, answered 500."""
+    if exhausted(error) or abandon.interrupted(error):
+        return False
+    return isinstance(error, (duckdb.IOException, duckdb.CatalogException, duckdb.SerializationException,
+                              duckdb.InvalidInputException, duckdb.InternalException))
+
+
 def _detach_quietly(con: duckdb.DuckDBPyConnection, alias: str) -> None:
     """Undo an attach whose call is failing, keeping that call's own error: one of this detach
     is logged, and the leftover goes at the next attach (``_attach``)."""
@@ -990,7 +1014,11 @@ def _with_postings(con: duckdb.DuckDBPyConnection, index: fulltext.Index | None,
         (token,) = con.execute(f'SELECT token FROM "{catalog}".main.{postings.TOKEN_TABLE}').fetchone()
     except duckdb.CatalogException:
         return index
-    found = postings.PostingsFile.open(path)
+    try:
+        found = postings.PostingsFile.open(path)
+    except (OSError, pa.ArrowException):  # damaged: as one of another build, read through the engine
+        log.warning("postings file %s unreadable: %s searched without it", path, location, exc_info=True)
+        return index
     return dataclasses.replace(index, postings=found) if found.token == token else index
 
 
