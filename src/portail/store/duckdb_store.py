@@ -20,6 +20,7 @@ never changes once renamed, an attachment never needs invalidating.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import json
@@ -586,6 +587,8 @@ class DuckDBStore:
                         if not _unreadable(error):
                             raise
                         log.warning("index file %s unreadable: %s served without it", path, location, exc_info=True)
+                        if _passing(error):  # the file is not at fault: read again at the next call
+                            return None, alias
                         index = None
                     except BaseException:
                         _detach_quietly(cur, index_alias)
@@ -991,6 +994,18 @@ def _unreadable(error: duckdb.Error) -> bool:
         return False
     return isinstance(error, (duckdb.IOException, duckdb.CatalogException, duckdb.SerializationException,
                               duckdb.InvalidInputException, duckdb.InternalException))
+
+
+#: What opening a file meets that is no fault of the file's (too many files open under a burst
+#: of downloads, memory, a permission being fixed): DuckDB names the system's error in its message.
+_PASSING = tuple(os.strerror(code) for code in (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN, errno.EINTR,
+                                                errno.EACCES, errno.EPERM, errno.ETIMEDOUT, errno.ESTALE))
+
+
+def _passing(error: duckdb.Error) -> bool:
+    """Whether an unreadable index file failed for a passing reason: remembered as damaged (its
+    stamp), it was served by scans, ``has_index`` false, until a reindex or a restart."""
+    return any(reason in str(error) for reason in _PASSING)
 
 
 def _detach_quietly(con: duckdb.DuckDBPyConnection, alias: str) -> None:
