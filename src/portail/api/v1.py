@@ -57,7 +57,7 @@ from portail.api.v1_series import Serie, odsql_number, select_items
 from portail.auth import ANONYMOUS
 from portail.auth.principal import has_credentials
 from portail.exports import FORMATS, LEGACY_NAMES, ExportOptions
-from portail.exports.formats import plain_numbers
+from portail.exports.formats import closing, plain_numbers
 from portail.exports.waypoints import geometry_field
 from portail.odsql import RECORD_ID
 from portail.odsql.ast import quote_name, quote_string
@@ -750,8 +750,9 @@ def v1_router(portal: str = "public") -> APIRouter:
             timezone=timezone, disjunctive=_disjunctive(request),
             principal=principal, ip=request.client.host if request.client else None, record_ids=v1_records,
             limit=limit, offset=offset)
-        chunks = _v1_records_json(ds, columns, batches, timezone, geometry_only, geojson=written == "geojson",
-                                  dist=v1_records and dist is not None) \
+        # closed however it ends, as every export's (``closing``): a failed writer's traceback held the cursor
+        chunks = closing(_v1_records_json(ds, columns, batches, timezone, geometry_only, geojson=written == "geojson",
+                                          dist=v1_records and dist is not None), batches) \
             if v1_records else fmt.write(columns, batches, options)
         if padded:
             return ClosingStreamingResponse(_streamed_padding(chunks, callback), media_type="application/javascript",
