@@ -289,6 +289,19 @@ def logements_file(refdata: Path) -> Path:
     return refdata / "logement" / "logements-sociaux-finances-a-paris.csv"
 
 
+def sirene_places(refdata: Path, target: Path) -> Path:
+    """Ille-et-Vilaine's establishments (Sirene, geocoded): their SIREN, name and last update (an
+    instant without an offset, read in the dataset's zone, Europe/Paris) and their place as one
+    ``geo_point_2d`` column (the file has a longitude and a latitude column, which no map reads)."""
+    with (refdata / "sirene" / "geo-sirene_35_small.csv").open(encoding="utf-8", newline="") as read, \
+            target.open("w", encoding="utf-8", newline="") as write:
+        out = csv.writer(write, delimiter=";")
+        out.writerow(["siren", "nom", "mise_a_jour", "geo_point_2d"])
+        out.writerows([r["SIREN"], r["L1_NORMALISEE"], r["DATEMAJ"], f"{r['latitude']}, {r['longitude']}"]
+                      for r in csv.DictReader(read) if r["latitude"])
+    return target
+
+
 @contextmanager
 def logements_client(tmp_path_factory, refdata: Path, name: str) -> Iterator[Any]:
     """A TestClient on a home of its own holding only that file, published as ``logements``

@@ -10,10 +10,6 @@ import csv
 import io
 import json
 import re
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,14 +17,10 @@ import pytest
 from portail.auth import services as auth
 from portail.catalog import services
 from portail.operations import load_file
+from tests.browser import AXE, SHOTS, browser, page, watched_page  # noqa: F401 - browser, page: fixtures
 from tests.live import live_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[1]
-SHOTS = ROOT / "test-output" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-VENDOR = ROOT / "src" / "portail" / "web" / "static" / "vendor"
 PASSWORD = "Correct-horse-42"
 
 
@@ -57,44 +49,6 @@ def server(tmp_path_factory, refdata):
     # Past 500 records in view the map clusters on the server: both ways get exercised here.
     with live_server(home, env={"PORTAIL_MAP_DETAIL_RECORDS": "500", "PORTAIL_SESSION_COOKIE_SECURE": "false"}) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: .ci/run installs Debian's chromium package")
-    if not (VENDOR / "maplibre-gl" / "maplibre-gl.js").is_file() or not AXE.is_file():
-        pytest.fail("front-end packages missing: run `make install` (npm ci)")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-        yield chromium
-        chromium.close()
-
-
-@contextmanager
-def watched_page(browser, **options) -> Iterator:
-    """A page of a French desktop browser (``options``: more of the context's) whose script
-    errors are kept in ``page.js_errors``, which the tests find empty."""
-    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900}, **options)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.js_errors = errors
-    try:
-        yield page
-    finally:
-        context.close()
-
-
-@pytest.fixture(scope="module")
-def page(browser, server):
-    with watched_page(browser) as page:
-        page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
-        yield page
 
 
 def count_in(text: str) -> int:

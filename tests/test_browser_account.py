@@ -14,9 +14,10 @@ from portail import operations
 from portail.auth import services as auth
 from portail.catalog import services
 from tests.live import live_server
-from tests.test_browser import AXE, CHROMIUM, PASSWORD, SHOTS
+from tests.browser import AXE, CHROMIUM, SHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+PASSWORD = "Correct-horse-42"
 RECORDS = "/interne/api/explore/v2.1/catalog/datasets/regions/records?limit=0"
 
 

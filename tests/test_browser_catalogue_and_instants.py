@@ -12,12 +12,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import Published
+from tests.browser import browser, map_popup, watched_page  # noqa: F401 - browser: the fixture
+from tests.conftest import Published, sirene_places
 from tests.live import serve_published
-from tests.test_browser import watched_page
-from tests.test_browser_chart_and_map_settings import popup
-from tests.test_browser_map import browser  # noqa: F401 - Chromium, checked for the front-end packages
-from tests.test_web_measures_and_instants import sirene_places
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MAP = "/explore/dataset/sirene/map/"
@@ -154,10 +151,10 @@ def test_a_maps_popup_writes_an_instant_as_the_table(page, server):
     page.server = server
     for lang, written in (("fr", "12 juillet 2012 à 00:00 CEST"), ("en", "July 12, 2012, 00:00 CEST")):
         query = f"?refine.siren=006280234&lang={lang}"
-        shown = popup(page, page.server, query, MAP)
+        shown = map_popup(page, page.server, MAP, query)
         assert shown["Mise à jour"] == written  # the publisher's label, in either language
         assert table_cell(page, query, 4) == written  # the table's own words, the same
-    winter = popup(page, page.server, "?refine.siren=009733122", MAP)  # an establishment updated in winter: CET
+    winter = map_popup(page, page.server, MAP, "?refine.siren=009733122")  # an establishment updated in winter: CET
     assert winter["Mise à jour"] == table_cell(page, "?refine.siren=009733122", 4) == "24 novembre 1995 à 00:00 CET"
     assert not page.js_errors
 

@@ -3,8 +3,7 @@ yes/no values written as the table writes them (a chart of dates by month or by 
 bars in ISO text, ``2018-03-12``, on a French page whose table writes ``12 mars 2018``), the
 map's colour kept in the URL through a reload, the back button and a search (a reload lost it),
 a search typed under a chart keeping the chart (drawn again from its defaults), a failed request
-named an error in the page's language, and the console's "Copied" meaning the URL shown.
-``popup`` (a map popup opened from the keyboard) is shared with other browser tests."""
+named an error in the page's language, and the console's "Copied" meaning the URL shown."""
 
 from __future__ import annotations
 
@@ -13,10 +12,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser import browser, map_popup, watched_page  # noqa: F401 - browser: the fixture
 from tests.conftest import Published
 from tests.live import serve_published
-from tests.test_browser import watched_page
-from tests.test_browser_map import browser  # noqa: F401 - Chromium, checked for the front-end packages
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ANALYZE = "/explore/dataset/marches/analyze/"
@@ -133,23 +131,10 @@ def test_a_failed_request_is_named_an_error_in_the_pages_language(page, server):
     expect(page.locator("#a-response")).to_have_text(re.compile(r"^Error: \S"))
 
 
-def popup(page, server: str, query: str, path: str = MAP) -> dict[str, str]:
-    """The popup of the one record ``query`` leaves on the map at ``path``, opened from the
-    keyboard (Enter at the map's centre, where the map fits that record), as {label: value}."""
-    page.goto(server + path + query)
-    page.wait_for_selector("#map[data-state=ready][data-mode=records]")
-    page.wait_for_function("window.portailMap.loaded() && !window.portailMap.isMoving()")
-    page.locator("#map canvas").focus()
-    page.keyboard.press("Enter")
-    page.wait_for_selector(".maplibregl-popup-content table")
-    cells = page.locator(".maplibregl-popup-content tr").all()
-    return {row.locator("th").inner_text(): row.locator("td").inner_text() for row in cells}
-
-
 def test_a_maps_popup_and_legend_write_dates_and_yes_or_no_as_the_table(page, server):
-    shown = popup(page, server, "?refine.nom=March%C3%A9+2")
+    shown = map_popup(page, server, MAP, "?refine.nom=March%C3%A9+2")
     assert shown["Date de notification"] == "1er juin 2018" and shown["reconduit"] == "Non"
-    shown = popup(page, server, "?refine.nom=March%C3%A9+3&lang=en")
+    shown = map_popup(page, server, MAP, "?refine.nom=March%C3%A9+3&lang=en")
     assert shown["Date de notification"] == "January 10, 2019" and shown["reconduit"] == "Yes"
     page.goto(server + MAP + "?map.color=reconduit")
     page.wait_for_selector("#map[data-state=ready]")

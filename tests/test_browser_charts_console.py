@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import Published, logements_file
 from tests.live import serve_published
-from tests.test_browser import browser, page  # noqa: F401 - the browser and its French page, as fixtures
+from tests.browser import browser, page  # noqa: F401 - the browser and its French page, as fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ANALYZE = "/explore/dataset/logements/analyze/"

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import Published
 from tests.live import serve_published
-from tests.test_browser import AXE, browser, page  # noqa: F401 - the browser and its French page, as fixtures
+from tests.browser import AXE, browser, page  # noqa: F401 - the browser and its French page, as fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -11,10 +11,9 @@ import pytest
 
 from portail.auth import services as auth
 from portail.catalog import services
+from tests.browser import browser, watched_page  # noqa: F401 - browser: the fixture
 from tests.conftest import Published, fast_passwords, make_instance
 from tests.live import serve_published
-from tests.test_browser import watched_page
-from tests.test_browser_map import browser  # noqa: F401 - Chromium, checked for the front-end packages
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PHONE = {"width": 390, "height": 844}

@@ -6,21 +6,15 @@ labels, and the table link offers the records to the keyboard."""
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser import AXE, browser, settle, watched_page  # noqa: F401 - browser: the fixture
 from tests.conftest import Published
 from tests.live import serve_published
-from tests.test_browser import watched_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-VENDOR = ROOT / "src" / "portail" / "web" / "static" / "vendor"
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 PILE = (2.35, 48.85)  # lon, lat: twelve records at the same address
 PILE_SIZE = 12
 
@@ -42,23 +36,8 @@ def server(tmp_path_factory):
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: .ci/run installs Debian's chromium package")
-    if not (VENDOR / "maplibre-gl" / "maplibre-gl.js").is_file():
-        pytest.fail("front-end packages missing: run `make install` (npm ci)")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def page(browser, server):
+def page(browser, server):  # noqa: F811 - the imported browser fixture
     # reduced motion: MapLibre jumps where it would ease (a cluster's zoom lands on the same view
     # and fires the same moveend, ~0.5 s sooner a click); what these tests check is where it ends
     with watched_page(browser, reduced_motion="reduce") as page:
@@ -66,13 +45,6 @@ def page(browser, server):
         page.wait_for_selector("#map[data-state=ready]")
         settle(page)
         yield page
-
-
-def settle(page) -> None:
-    """Until the map is still and drawn (MapLibre's idle), so the count buttons are up to date."""
-    page.wait_for_function("() => !window.portailMap.isMoving() && window.portailMap.loaded()")
-    page.wait_for_selector("#map[data-state=ready]")  # the records of the new view are in
-    page.evaluate("() => new Promise((done) => { const m = window.portailMap; m.once('idle', done); m.triggerRepaint(); })")
 
 
 def clusters_in_view(page) -> list[int]:

@@ -11,32 +11,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from portail.catalog import services
-from portail.operations import load_file
-from tests.live import live_server
-from tests.test_browser import watched_page
-from tests.test_browser_map import browser, settle  # noqa: F401 (the fixture)
-from tests.test_web_map_points import PIPELINE
+from tests.browser import browser, settle, watched_page  # noqa: F401 (the fixture)
+from tests.communes_map import AIN, MAP, jump, server  # noqa: F401 (server: all the communes served, a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-AIN = (5.35, 46.2)  # lon, lat: a handful of communes at zoom 12
 DATA_CALLS = ("/records?", "/exports/geojson?")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, refdata):
-    from tests.conftest import make_instance
-
-    home = tmp_path_factory.mktemp("browser-map-points") / "home"
-    instance = make_instance(home)
-    with instance.session() as s:
-        dataset = services.create_dataset(s, "communes-france", "Communes de France")
-        services.set_pipeline(s, dataset, PIPELINE)
-        services.set_field_override(s, dataset, "insee_com", label="Code INSEE")
-    load_file(instance, "communes-france", refdata / "referentiels" / "communes_france_enrichies.csv", publish=True)
-    instance.store.close()
-    with live_server(home) as base:
-        yield base
 
 
 @pytest.fixture
@@ -44,16 +23,10 @@ def page(browser, server):  # noqa: F811
     with watched_page(browser, reduced_motion="reduce") as page:
         page.data_calls = []
         page.on("request", lambda r: page.data_calls.append(r.url) if any(c in r.url for c in DATA_CALLS) else None)
-        page.goto(server + "/explore/dataset/communes-france/map/")
+        page.goto(server + MAP)
         page.wait_for_selector("#map[data-state=ready]")
         settle(page)
         yield page
-
-
-def jump(page, *views) -> None:
-    """Each view (zoom, (lon, lat)) in turn, in the same moment, as a hurried user's moves."""
-    page.evaluate("""(views) => views.forEach(([zoom, center]) => window.portailMap.jumpTo({zoom, center}))""",
-                  [[zoom, list(center)] for zoom, center in views])
 
 
 def test_whole_france_first_then_points_with_their_code_insee(page):

@@ -12,12 +12,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.test_browser import watched_page
-from tests.test_browser_map import browser, settle  # noqa: F401 (the fixture)
-from tests.test_browser_map_points import AIN, jump, server  # noqa: F401 (the fixture)
+from tests.browser import browser, settle, watched_page  # noqa: F401 (the fixture)
+from tests.communes_map import AIN, MAP, jump, server  # noqa: F401 (server: all the communes served, a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-MAP = "/explore/dataset/communes-france/map/"
 PHONE = {"width": 390, "height": 844}
 PLACES = {"Brest": (-4.49, 48.39), "Strasbourg": (7.75, 48.58), "Dunkerque": (2.38, 51.03),
           "Ajaccio": (8.7, 41.93), "Perpignan": (2.9, 42.7)}

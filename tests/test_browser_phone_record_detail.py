@@ -1,19 +1,17 @@
 """Pages on a phone and the record detail, in a real headless Chromium (Debian's, driven by
 Playwright, as ``tests/test_browser.py``): the export tab and a record fit the screen (wider than
 it), and a record's detail opens scrolled to and focused on it, not 2,600 px below under the
-facets, "Fermer" going back to its row. ``PHONE`` and the ``phone`` page are shared with other
-browser tests."""
+facets, "Fermer" going back to its row."""
 
 from __future__ import annotations
 
 import pytest
 
+from tests.browser import PHONE, browser, phone  # noqa: F401 - the browser and a phone's page, as fixtures
 from tests.conftest import Published
 from tests.live import serve_published
-from tests.test_browser import browser  # noqa: F401 - the browser, as a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-PHONE = {"width": 375, "height": 740}
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +24,6 @@ def server(tmp_path_factory, refdata):
     with serve_published(tmp / "home", Published("logements", programmes, "Logements sociaux financés à Paris",
                                                  metadata={"themes": ["Logement"]})) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def phone(browser, server):
-    context = browser.new_context(locale="fr-FR", viewport=PHONE, is_mobile=True)
-    yield context.new_page()
-    context.close()
 
 
 def test_on_a_phone_pages_fit_and_detail_lands_on_the_record(phone, server):

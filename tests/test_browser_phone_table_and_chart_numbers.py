@@ -10,8 +10,7 @@ import pytest
 
 from tests.conftest import Published
 from tests.live import serve_published
-from tests.test_browser import browser, page  # noqa: F401 - the browser and its French page, as fixtures
-from tests.test_browser_phone_record_detail import PHONE, phone  # noqa: F401 - a phone's page of this module's server
+from tests.browser import PHONE, browser, page, phone  # noqa: F401 - the browser, its French page and a phone's, as fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 LONG = "activitePrincipaleRegistreMetiersEtablissement"  # a SIRENE column: one word, 46 letters

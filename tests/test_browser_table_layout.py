@@ -13,10 +13,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser import AXE, browser, watched_page  # noqa: F401 - browser: the fixture
 from tests.conftest import Published
 from tests.live import serve_published
-from tests.test_browser import AXE, watched_page
-from tests.test_browser_map import browser  # noqa: F401 - Chromium, checked for the front-end packages
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PHONE = {"width": 375, "height": 667}

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from portail.catalog import services
 from portail.operations import load_file
 from tests.live import live_server
-from tests.test_browser import browser, page  # noqa: F401 - the browser and its French page, as fixtures
+from tests.browser import browser, page  # noqa: F401 - the browser and its French page, as fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 NBSP = "\u00a0"

@@ -8,37 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import click.testing
 import pytest
-import typer.main
-from typer.testing import CliRunner
 
-from portail.cli import app
+from tests.cli import cli, invoke  # noqa: F401 - cli: the fixture
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The click command of ``app``, built once as the installed ``portail`` builds it once per run:
-#: Typer's ``CliRunner.invoke`` builds it again at every call (every command's signature and type
-#: hints read anew, ~0.25 s of CPU, a third of a small command's time, ~50 calls in this file).
-COMMAND = typer.main.get_command(app)
-
-
-def invoke(args: list[str], env: dict[str, str]):
-    """``portail args`` in process, on the command built once (click's runner, which Typer's
-    extends with that build)."""
-    return click.testing.CliRunner().invoke(COMMAND, args, env=env)
-
-
-@pytest.fixture
-def cli(tmp_path):
-    env = {"PORTAIL_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
-
-    def run(*args: str, ok: bool = True):
-        result = invoke(list(args), env)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    return run
 
 
 def test_dataset_lifecycle(cli, refdata):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import socket
 
-from tests.test_cli_errors import _csv, _versions, cli  # noqa: F401 - the fixture, reused
+from tests.cli import cli, csv_file, dataset_versions  # noqa: F401 - cli: the fixture
 
 USAGE = 2
 
@@ -20,13 +20,13 @@ def _usage_error(result, said: str) -> None:
 def test_read_options_that_cannot_work_are_refused_before_a_version_is_started(cli, tmp_path):
     """A mistyped --format or --encoding was found by the load: each attempt left a failed
     version in the dataset's history, and said so with exit 1 as if the file were at fault."""
-    source = _csv(tmp_path / "one.csv", "code;nom\n01001;Abergement\n")
+    source = csv_file(tmp_path / "one.csv", "code;nom\n01001;Abergement\n")
     cli("dataset", "create", "qa", "--title", "QA", "--from", source)
     _usage_error(cli("dataset", "ingest", "qa", source, "--format", "cvs", ok=False),
                  "Invalid value for '--format': unsupported format 'cvs'; supported: csv,")
     _usage_error(cli("dataset", "ingest", "qa", source, "--encoding", "latin-9x", ok=False),
                  "Invalid value for '--encoding': unknown encoding 'latin-9x'")
-    assert [v["status"] for v in _versions(cli, "qa")] == ["ready"]
+    assert [v["status"] for v in dataset_versions(cli, "qa")] == ["ready"]
     _usage_error(cli("dataset", "create", "qb", "--title", "QB", "--from", source, "--format", "nosuch", ok=False),
                  "unsupported format 'nosuch'")
     assert "Unknown dataset: qb" in cli("dataset", "show", "qb", ok=False).output
@@ -36,8 +36,8 @@ def test_read_options_that_cannot_work_are_refused_before_a_version_is_started(c
 def test_options_that_contradict_or_say_nothing_are_usage_errors(cli, tmp_path):
     """``pipeline --set F --clear`` saved F and ignored --clear; ``field qa n`` with nothing to
     override recorded an empty override and said "override saved"."""
-    cli("dataset", "create", "qa", "--title", "QA", "--from", _csv(tmp_path / "one.csv", "code;nom\n01001;A\n"))
-    steps = _csv(tmp_path / "p.yaml", "- {processor: rename, field: nom, to: libelle}\n")
+    cli("dataset", "create", "qa", "--title", "QA", "--from", csv_file(tmp_path / "one.csv", "code;nom\n01001;A\n"))
+    steps = csv_file(tmp_path / "p.yaml", "- {processor: rename, field: nom, to: libelle}\n")
     _usage_error(cli("dataset", "pipeline", "qa", "--set", steps, "--clear", ok=False),
                  "Invalid value for '--set' / '--clear': give one, not both")
     assert cli("dataset", "pipeline", "qa").output.strip() == "[]"
@@ -50,7 +50,7 @@ def test_options_that_contradict_or_say_nothing_are_usage_errors(cli, tmp_path):
 def test_a_pipeline_file_is_refused_in_the_words_of_every_other_file(cli, tmp_path):
     """``ingest``, ``attach`` and ``refdata`` say "no such file" and "this is a folder, not a
     file"; ``pipeline --set`` said the system's "No such file or directory", "Is a directory"."""
-    cli("dataset", "create", "qa", "--title", "QA", "--from", _csv(tmp_path / "one.csv", "a;b\n1;2\n"))
+    cli("dataset", "create", "qa", "--title", "QA", "--from", csv_file(tmp_path / "one.csv", "a;b\n1;2\n"))
     missing = cli("dataset", "pipeline", "qa", "--set", str(tmp_path / "nosuch.yaml"), ok=False)
     assert missing.exit_code == 1 and f"Error: {tmp_path / 'nosuch.yaml'}: no such file" in missing.output
     folder = cli("dataset", "pipeline", "qa", "--set", str(tmp_path), ok=False)

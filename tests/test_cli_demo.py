@@ -4,7 +4,7 @@ file to one worker whole (pyproject.toml's ``testpaths`` starts it first)."""
 
 from __future__ import annotations
 
-from tests.test_cli import cli  # noqa: F401  (the fixture)
+from tests.cli import cli  # noqa: F401  (the fixture)
 
 
 def test_demo_loads_and_is_idempotent(cli, refdata, hub_template, tmp_path):

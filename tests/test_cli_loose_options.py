@@ -8,8 +8,8 @@ import gzip
 
 import pytest
 
+from tests.cli import cli, csv_file, dataset_versions  # noqa: F401 - cli: the fixture
 from tests.conftest import make_instance, operator_client
-from tests.test_cli_errors import _csv, _versions, cli  # noqa: F401 - the fixture, reused
 
 USAGE = 2
 
@@ -20,7 +20,7 @@ def _one_line(result) -> str:
 
 def test_a_url_of_another_scheme_is_said_unfetchable_not_a_missing_file(cli, tmp_path):
     """``ftp://…`` was read as a path: "…/ftp:/example.org/x.csv: no such file"."""
-    cli("dataset", "create", "qa", "--title", "QA", "--from", _csv(tmp_path / "one.csv", "code;nom\n01001;A\n"))
+    cli("dataset", "create", "qa", "--title", "QA", "--from", csv_file(tmp_path / "one.csv", "code;nom\n01001;A\n"))
     for command in (("dataset", "ingest", "qa", "ftp://example.org/x.csv"),
                     ("dataset", "create", "qb", "--title", "QB", "--from", "ftp://example.org/x.csv")):
         refused = cli(*command, ok=False)
@@ -28,7 +28,7 @@ def test_a_url_of_another_scheme_is_said_unfetchable_not_a_missing_file(cli, tmp
         assert "ftp://example.org/x.csv: only http and https URLs can be fetched" in _one_line(refused)
         assert "no such file" not in refused.output
     assert "Unknown dataset: qb" in cli("dataset", "show", "qb", ok=False).output  # all or nothing
-    assert [v["status"] for v in _versions(cli, "qa")] == ["ready"]
+    assert [v["status"] for v in dataset_versions(cli, "qa")] == ["ready"]
     instance = make_instance(tmp_path / "home")  # the management API says it in the same words
     try:
         answer = operator_client(instance).post("/api/management/v1/datasets/qa/data/url",
@@ -58,7 +58,7 @@ def test_the_formats_said_are_those_a_reader_reads(cli, tmp_path):
 def test_read_options_the_format_ignores_are_refused(cli, tmp_path, refdata):
     """``--delimiter ''`` was read as none (sniffed), ``--sheet`` on a CSV and ``--delimiter`` on
     a spreadsheet were ignored: the load published what was not asked, without a word."""
-    source = _csv(tmp_path / "one.csv", "code;nom\n01001;A\n")
+    source = csv_file(tmp_path / "one.csv", "code;nom\n01001;A\n")
     cli("dataset", "create", "qa", "--title", "QA", "--from", source)
     for options, said in ((("--delimiter", ""), "the delimiter is empty"), (("--sheet", ""), "the sheet is empty"),
                           (("--format", "csv", "--sheet", "2"), "a sheet applies to xlsx, xls, xlsb, ods files only, "
@@ -76,7 +76,7 @@ def test_read_options_the_format_ignores_are_refused(cli, tmp_path, refdata):
     spreadsheet = str(refdata / "excel" / "insee_fe_dod_struct_pop.xls")
     refused = cli("dataset", "ingest", "qa", spreadsheet, "--delimiter", ";", ok=False)
     assert "insee_fe_dod_struct_pop.xls: a delimiter applies to csv, tsv files only, not to xls" in _one_line(refused)
-    assert [v["status"] for v in _versions(cli, "qa")] == ["ready"]  # no failed version left behind
+    assert [v["status"] for v in dataset_versions(cli, "qa")] == ["ready"]  # no failed version left behind
     assert "version 2 ready" in cli("dataset", "ingest", "qa", source, "--delimiter", ";").output
     instance = make_instance(tmp_path / "home")  # an upload through the management API: the same rule
     try:
@@ -86,7 +86,7 @@ def test_read_options_the_format_ignores_are_refused(cli, tmp_path, refdata):
         assert answer.status_code == 400 and "a sheet applies to" in answer.json()["message"]
     finally:
         instance.store.close()
-    assert len(_versions(cli, "qa")) == 2
+    assert len(dataset_versions(cli, "qa")) == 2
 
 
 @pytest.mark.parametrize("annotation, said", [
@@ -96,7 +96,7 @@ def test_read_options_the_format_ignores_are_refused(cli, tmp_path, refdata):
     ("sortable=yes", "Annotation 'sortable=yes': sortable takes no argument"),
 ])
 def test_malformed_annotations_are_refused_naming_them(cli, tmp_path, annotation, said):
-    cli("dataset", "create", "qa", "--title", "QA", "--from", _csv(tmp_path / "one.csv", "code;nom\n01001;A\n"))
+    cli("dataset", "create", "qa", "--title", "QA", "--from", csv_file(tmp_path / "one.csv", "code;nom\n01001;A\n"))
     refused = cli("dataset", "field", "qa", "nom", "--annotate", "facet", "--annotate", annotation, ok=False)
     assert refused.exit_code == 1 and said in _one_line(refused)
     instance = make_instance(tmp_path / "home")  # the management API's override: the same check
@@ -128,8 +128,8 @@ def test_deleting_an_unknown_id_says_so_before_asking(cli):
 
 
 def test_a_pipeline_of_one_step_is_said_in_the_singular(cli, tmp_path):
-    cli("dataset", "create", "qa", "--title", "QA", "--from", _csv(tmp_path / "one.csv", "code;nom\n01001;A\n"))
-    steps = _csv(tmp_path / "p.yaml", "- {processor: rename, field: nom, to: libelle}\n")
+    cli("dataset", "create", "qa", "--title", "QA", "--from", csv_file(tmp_path / "one.csv", "code;nom\n01001;A\n"))
+    steps = csv_file(tmp_path / "p.yaml", "- {processor: rename, field: nom, to: libelle}\n")
     assert "qa: pipeline of 1 step saved;" in cli("dataset", "pipeline", "qa", "--set", str(steps)).output
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from portail.catalog import services
+from tests.cli import cli, csv_file, dataset_versions  # noqa: F401 - cli: the fixture
 from tests.conftest import make_instance
-from tests.test_cli_errors import _csv, _versions, cli  # noqa: F401 - the fixture, reused
 
 
 def _store_options(home, slug: str, options: dict) -> None:
@@ -28,12 +28,12 @@ def _store_options(home, slug: str, options: dict) -> None:
 def test_a_reload_reads_a_csv_whose_stored_options_are_now_refused(cli, tmp_path, stored):
     """Those options were ignored by the load that stored them: the reload reads the file as it
     did, instead of refusing, with no way to drop them, the reload of a dataset served."""
-    source = _csv(tmp_path / "one.csv", "code;nom\n01001;A\n01002;B\n")
+    source = csv_file(tmp_path / "one.csv", "code;nom\n01001;A\n01002;B\n")
     cli("dataset", "create", "qa", "--title", "QA", "--from", source, "--publish")
     _store_options(tmp_path / "home", "qa", stored)
     reloaded = cli("dataset", "reload", "qa")
     assert "version 2" in reloaded.output, reloaded.output
-    versions = _versions(cli, "qa")
+    versions = dataset_versions(cli, "qa")
     assert [v["status"] for v in versions] == ["ready", "ready"]
     instance = make_instance(tmp_path / "home")
     try:
@@ -51,16 +51,16 @@ def test_a_reload_reads_a_spreadsheet_whose_stored_delimiter_is_now_refused(cli,
     cli("dataset", "create", "qa", "--title", "QA", "--from", spreadsheet, "--publish")
     _store_options(tmp_path / "home", "qa", {"delimiter": ";"})
     assert "version 2" in cli("dataset", "reload", "qa").output
-    assert [v["status"] for v in _versions(cli, "qa")] == ["ready", "ready"]
+    assert [v["status"] for v in dataset_versions(cli, "qa")] == ["ready", "ready"]
 
 
 def test_options_given_now_are_still_refused(cli, tmp_path):
     """The misfits dropped are only those a reload finds stored, never those typed."""
-    source = _csv(tmp_path / "one.csv", "code;nom\n01001;A\n")
+    source = csv_file(tmp_path / "one.csv", "code;nom\n01001;A\n")
     cli("dataset", "create", "qa", "--title", "QA", "--from", source, "--publish")
     refused = cli("dataset", "ingest", "qa", source, "--sheet", "Feuil1", ok=False)
     assert "a sheet applies to" in " ".join(refused.output.split())
-    assert [v["status"] for v in _versions(cli, "qa")] == ["ready"]
+    assert [v["status"] for v in dataset_versions(cli, "qa")] == ["ready"]
 
 
 @pytest.mark.parametrize("delimiter", ["\\t", "tab", ";;", '"', "\n"])
@@ -68,12 +68,12 @@ def test_an_invalid_delimiter_is_a_usage_error_before_a_version_starts(cli, tmp_
     """``--delimiter '\\t'`` (a backslash and a t) or ``tab`` reached the CSV reader, which refused
     it once a version had started: exit 1 and a failed version in the history, for what the
     command line can tell at once, as it does an empty delimiter (exit 2, nothing started)."""
-    source = _csv(tmp_path / "one.tsv", "code\tnom\n01001\tA\n")
+    source = csv_file(tmp_path / "one.tsv", "code\tnom\n01001\tA\n")
     cli("dataset", "create", "qa", "--title", "QA", "--from", source, "--publish")
     refused = cli("dataset", "ingest", "qa", source, "--delimiter", delimiter, ok=False)
     assert refused.exit_code == 2, refused.output
     assert "invalid delimiter" in " ".join(refused.output.split())
-    assert [v["status"] for v in _versions(cli, "qa")] == ["ready"]
+    assert [v["status"] for v in dataset_versions(cli, "qa")] == ["ready"]
     assert "version 2 ready" in cli("dataset", "ingest", "qa", source, "--delimiter", "\t").output  # a tab is one
 
 

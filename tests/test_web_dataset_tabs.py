@@ -4,8 +4,7 @@ parameters (``q=``, ``chart.series=``, ``sort=``) out of the page's address; the
 X axis is no field of one value per record (the former INSEE code of
 ``ref-commune-successeurs``, the code of each of 101 départements: a bar a record); the fields
 table has a description column only when a field has one; an unknown dataset is a "Page
-introuvable"; without a script, the map and chart tabs say so and send the reader to the table.
-``PASSWORD``, ``link`` and ``sign_in`` are shared with other page tests."""
+introuvable"; without a script, the map and chart tabs say so and send the reader to the table."""
 
 from __future__ import annotations
 
@@ -22,8 +21,8 @@ from portail.catalog import services
 from portail.operations import load_file
 from tests.conftest import Published, fast_passwords, published_instance, semicolon_csv
 from tests.chart_form import chart_config
+from tests.web_sign_in import PASSWORD, link, sign_in, sign_out
 
-PASSWORD = "Correct-horse-42"
 ANALYZE = "/explore/dataset/{}/analyze/"
 
 
@@ -47,31 +46,6 @@ def client(tmp_path_factory, refdata):
     load_file(instance, "contours", refdata / "geo" / "regions-version-simplifiee.geojson", publish=True)
     yield TestClient(create_app(instance))
     instance.store.close()
-
-
-def link(html: str, element_id: str) -> str:
-    return unescape(re.search(rf'<a href="([^"]*)" id="{element_id}">', html).group(1))
-
-
-def sign_in(client: TestClient, link_url: str) -> str:
-    """Sign in on the page ``link_url`` opens, as its form sends it; where the portal goes next."""
-    html = client.get(link_url).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    action = unescape(re.search(r'<form method="post" action="([^"]*)"', html).group(1))
-    next_path = unescape(re.search(r'name="next" value="([^"]*)"', html).group(1))
-    answer = client.post(action, data={"login": "lectrice", "password": PASSWORD, "csrf_token": token,
-                                       "next": next_path}, follow_redirects=False)
-    assert answer.status_code == 303
-    return answer.headers["location"]
-
-
-def sign_out(client: TestClient, page: str) -> str:
-    """Send ``page``'s "Sign out" form as a browser would; where the portal goes next."""
-    form = re.search(r'<form class="signout" method="post" action="([^"]*)">\s*'
-                     r'<input type="hidden" name="csrf_token" value="([^"]+)">', client.get(page).text)
-    answer = client.post(unescape(form.group(1)), data={"csrf_token": form.group(2)}, follow_redirects=False)
-    assert answer.status_code == 303
-    return answer.headers["location"]
 
 
 def test_signing_in_and_out_brings_the_reader_back_to_the_page(client):

@@ -16,7 +16,7 @@ from portail.api import create_app
 from portail.auth import services as auth
 from portail.catalog import services
 from tests.conftest import Published, fast_passwords, published_instance
-from tests.test_web_dataset_tabs import PASSWORD, link, sign_in
+from tests.web_sign_in import PASSWORD, link, sign_in
 
 TABLE = "/explore/dataset/departements/table/"
 CLOSED = "/explore/dataset/senateurs/{}/"

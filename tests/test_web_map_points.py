@@ -11,16 +11,7 @@ from fastapi.testclient import TestClient
 from portail.api import create_app
 from portail.catalog import services
 from portail.operations import load_file
-
-MAP = "/explore/dataset/communes-france/map/"
-PIPELINE = [{"processor": "geopoint", "lat": "lat", "lon": "lng", "output": "coordonnees"}]  # as demo.DEMO's
-
-
-def first_communes(refdata, target, rows: int) -> None:
-    """The reference file's header and first ``rows`` communes (Guadeloupe, then Ain…)."""
-    with open(refdata / "referentiels" / "communes_france_enrichies.csv", encoding="utf-8") as source:
-        target.write_text("".join(line for _, line in zip(range(rows + 1), source)), encoding="utf-8")
-
+from tests.communes_map import MAP, PIPELINE, first_communes
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, refdata):

@@ -19,8 +19,8 @@ from portail.api import create_app
 from portail.catalog import services
 from portail.operations import load_file
 from portail.web.filters import FilterState
-from tests.test_web_map_points import MAP, PIPELINE, first_communes
-from tests.test_web_view_settings import search_form
+from tests.communes_map import MAP, PIPELINE, first_communes
+from tests.search_form import search_form
 
 UNLOCATED = ("60694", "85165", "85212")  # the reference file's communes without lat/lng (60694 twice)
 VIEW = ("map.location", "9,46.2,5.35")

@@ -4,8 +4,7 @@ a ``generation`` valued 1950 to 1960), an id or a code (a reader who chose "Somm
 years); without a measure the chart counts. An instant the table writes ``1er mars 2012 à 00:00
 CET`` is filed under mars by the facets, the refinements, the chart and the exports (they cut
 days in UTC: février), and the map's popups get the dataset's zone names to write instants as
-the table does. ``chart_config``, ``selected_value_field`` and ``sirene_places`` are shared with
-other page and browser tests."""
+the table does."""
 
 from __future__ import annotations
 
@@ -21,7 +20,7 @@ from fastapi.testclient import TestClient
 from portail.api import create_app
 from portail.web.routes import zone_names
 from tests.chart_form import chart_config, selected_value_field
-from tests.conftest import Published, published_instance
+from tests.conftest import Published, published_instance, sirene_places
 
 ANALYZE = "/explore/dataset/{}/analyze/"
 
@@ -35,19 +34,6 @@ def keys_and_years(refdata: Path, tmp: Path) -> Path:
         out = csv.writer(write, delimiter=";")
         out.writerow(["id_livraison", "annee", "bs"])
         out.writerows([r["id_livraison"], r["annee"], r["bs"]] for r in rows)
-    return target
-
-
-def sirene_places(refdata: Path, target: Path) -> Path:
-    """Ille-et-Vilaine's establishments (Sirene, geocoded): their SIREN, name and last update (an
-    instant without an offset, read in the dataset's zone, Europe/Paris) and their place as one
-    ``geo_point_2d`` column (the file has a longitude and a latitude column, which no map reads)."""
-    with (refdata / "sirene" / "geo-sirene_35_small.csv").open(encoding="utf-8", newline="") as read, \
-            target.open("w", encoding="utf-8", newline="") as write:
-        out = csv.writer(write, delimiter=";")
-        out.writerow(["siren", "nom", "mise_a_jour", "geo_point_2d"])
-        out.writerows([r["SIREN"], r["L1_NORMALISEE"], r["DATEMAJ"], f"{r['latitude']}, {r['longitude']}"]
-                      for r in csv.DictReader(read) if r["latitude"])
     return target
 
 

@@ -13,7 +13,7 @@ from portail.api import create_app
 from portail.auth import services as auth
 from portail.catalog import services
 from tests.conftest import Published, fast_passwords, published_instance
-from tests.test_web_dataset_tabs import PASSWORD
+from tests.web_sign_in import PASSWORD
 
 TABLE = "/explore/dataset/{}/table/"
 

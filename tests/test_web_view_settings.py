@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from portail.api import create_app
 from portail.operations import load_file
 from portail.web.filters import FilterState
+from tests.search_form import search_form
 
 ANALYZE = "/explore/dataset/lieux/analyze/"
 MAP = "/explore/dataset/lieux/map/"
@@ -38,12 +39,6 @@ def client(tmp_path_factory):
     load_file(instance, "lieux", places, publish=True)
     yield TestClient(create_app(instance))
     instance.store.close()
-
-
-def search_form(html: str) -> list[tuple[str, str]]:
-    """The filter bar's search form's hidden fields, as it sends them."""
-    form = re.search(r'<form method="get" role="search" class="search".*?</form>', html, re.S).group(0)
-    return [(unescape(k), unescape(v)) for k, v in re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', form)]
 
 
 def test_a_search_or_a_removed_filter_under_a_chart_keeps_the_chart(client):

@@ -11,8 +11,8 @@ from portail.catalog import services, transaction
 from portail.catalog.db import migrate
 from portail.operations import reread_of
 from tests.catalog.test_relative_locations import downgrade
+from tests.cli import cli  # noqa: F401 - the `portail` command, as a fixture
 from tests.conftest import make_instance
-from tests.test_cli_errors import cli  # noqa: F401 - the `portail` command, as a fixture
 
 
 def _served_records(home: Path, slug: str) -> list[dict]:

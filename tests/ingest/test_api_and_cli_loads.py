@@ -10,7 +10,7 @@ import io
 import pytest
 
 from portail.catalog import services
-from tests.test_cli_errors import cli  # noqa: F401 - the command, one line per refusal, as a fixture
+from tests.cli import cli  # noqa: F401 - the command, one line per refusal, as a fixture
 
 MGMT = "/api/management/v1"
 

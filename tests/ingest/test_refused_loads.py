@@ -14,7 +14,7 @@ from portail.catalog import services
 from portail.ingest.errors import IngestError
 from portail.ingest.types import ReadOptions
 from tests.ingest.files import load
-from tests.test_cli_errors import cli  # noqa: F401 - the command, one line per refusal, as a fixture
+from tests.cli import cli  # noqa: F401 - the command, one line per refusal, as a fixture
 
 RETRAITES = "retraites/drees_eacr_age_liquidation.csv"  # 17,996 rows, ';'-separated, quoted fields
 DEPARTEMENTS = "geo/departements-version-simplifiee.geojson"  # 96 features

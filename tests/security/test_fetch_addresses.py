@@ -24,8 +24,8 @@ from portail.catalog import services
 from portail.config import Settings, SettingsError, load_settings
 from portail.ingest.errors import IngestError
 from portail.sources.fetching import allowance, download, public
+from tests.cli import invoke
 from tests.conftest import make_instance, operator_client
-from tests.test_cli import invoke
 
 MGMT = "/api/management/v1"
 CSV = b"code;nom\n01;Ain\n02;Aisne\n"

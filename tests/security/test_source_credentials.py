@@ -19,8 +19,8 @@ import pytest
 
 from portail.catalog import services
 from portail.sources.redaction import redacted_text, redacted_url, withheld
+from tests.cli import invoke
 from tests.conftest import make_instance, operator_client
-from tests.test_cli import invoke
 
 MGMT = "/api/management/v1"
 CSV = b"code;nom\n01;Ain\n02;Aisne\n"

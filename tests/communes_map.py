@@ -1,0 +1,48 @@
+"""The demo's communes on the map tab, for the page tests and the browser tests: a point per
+commune from the real reference file, built by the same ``geopoint`` pipeline step as
+``portail demo``. Kept here rather than in one test file, so that a test file imports no other
+test file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from portail.catalog import services
+from portail.operations import load_file
+from tests.live import live_server
+
+MAP = "/explore/dataset/communes-france/map/"
+PIPELINE = [{"processor": "geopoint", "lat": "lat", "lon": "lng", "output": "coordonnees"}]  # as demo.DEMO's
+AIN = (5.35, 46.2)  # lon, lat: a handful of communes at zoom 12
+
+
+def first_communes(refdata: Path, target: Path, rows: int) -> None:
+    """The reference file's header and first ``rows`` communes (Guadeloupe, then Ain…)."""
+    with open(refdata / "referentiels" / "communes_france_enrichies.csv", encoding="utf-8") as source:
+        target.write_text("".join(line for _, line in zip(range(rows + 1), source)), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, refdata):
+    """A server of all 36,000 communes, their INSEE code labelled "Code INSEE"; one per test file
+    that imports it (``from tests.communes_map import server``)."""
+    from tests.conftest import make_instance
+
+    home = tmp_path_factory.mktemp("browser-map-points") / "home"
+    instance = make_instance(home)
+    with instance.session() as s:
+        dataset = services.create_dataset(s, "communes-france", "Communes de France")
+        services.set_pipeline(s, dataset, PIPELINE)
+        services.set_field_override(s, dataset, "insee_com", label="Code INSEE")
+    load_file(instance, "communes-france", refdata / "referentiels" / "communes_france_enrichies.csv", publish=True)
+    instance.store.close()
+    with live_server(home) as base:
+        yield base
+
+
+def jump(page, *views) -> None:
+    """Each view (zoom, (lon, lat)) in turn, in the same moment, as a hurried user's moves."""
+    page.evaluate("""(views) => views.forEach(([zoom, center]) => window.portailMap.jumpTo({zoom, center}))""",
+                  [[zoom, list(center)] for zoom, center in views])
