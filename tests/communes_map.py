@@ -16,6 +16,9 @@ from tests.live import live_server
 MAP = "/explore/dataset/communes-france/map/"
 PIPELINE = [{"processor": "geopoint", "lat": "lat", "lon": "lng", "output": "coordonnees"}]  # as demo.DEMO's
 AIN = (5.35, 46.2)  # lon, lat: a handful of communes at zoom 12
+OVERSEAS = {"Pointe-à-Pitre": (-61.53, 16.24), "Saint-Denis (La Réunion)": (55.45, -20.88)}
+#: The API calls the map makes for its records (a view's points or clusters, their export).
+DATA_CALLS = ("/records?", "/exports/geojson?")
 
 
 def first_communes(refdata: Path, target: Path, rows: int) -> None:
@@ -46,3 +49,14 @@ def jump(page, *views) -> None:
     """Each view (zoom, (lon, lat)) in turn, in the same moment, as a hurried user's moves."""
     page.evaluate("""(views) => views.forEach(([zoom, center]) => window.portailMap.jumpTo({zoom, center}))""",
                   [[zoom, list(center)] for zoom, center in views])
+
+
+def view(page) -> dict:
+    """The map's zoom and the bounds it shows, as the page's MapLibre map has them."""
+    return page.evaluate("""() => { const m = window.portailMap, b = m.getBounds();
+        return {zoom: m.getZoom(), west: b.getWest(), south: b.getSouth(), east: b.getEast(),
+                north: b.getNorth()}; }""")
+
+
+def inside(v: dict, lon: float, lat: float) -> bool:
+    return v["west"] <= lon <= v["east"] and v["south"] <= lat <= v["north"]

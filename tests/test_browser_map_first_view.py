@@ -17,13 +17,10 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from tests.test_browser import watched_page
-from tests.test_browser_map import browser, settle  # noqa: F401 (the fixture)
-from tests.test_browser_map_points import AIN, DATA_CALLS, server  # noqa: F401 (the fixture)
-from tests.test_browser_map_view import OVERSEAS, inside, view
+from tests.browser import browser, settle, watched_page  # noqa: F401 (the fixture)
+from tests.communes_map import AIN, DATA_CALLS, MAP, OVERSEAS, inside, server, view  # noqa: F401 (server: a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-MAP = "/explore/dataset/communes-france/map/"
 KEPT = "map.location=9,46.2,5.35"  # Ain's communes, as test_browser_map_points keeps it
 GROUPING = "geo_cluster(`coordonnees`, 2)"
 

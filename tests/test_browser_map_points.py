@@ -12,10 +12,9 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser import browser, settle, watched_page  # noqa: F401 (the fixture)
-from tests.communes_map import AIN, MAP, jump, server  # noqa: F401 (server: all the communes served, a fixture)
+from tests.communes_map import AIN, DATA_CALLS, MAP, jump, server  # noqa: F401 (server: all the communes served, a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-DATA_CALLS = ("/records?", "/exports/geojson?")
 
 
 @pytest.fixture

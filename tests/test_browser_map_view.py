@@ -13,29 +13,18 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.browser import browser, settle, watched_page  # noqa: F401 (the fixture)
-from tests.communes_map import AIN, MAP, jump, server  # noqa: F401 (server: all the communes served, a fixture)
+from tests.communes_map import AIN, MAP, OVERSEAS, inside, jump, server, view  # noqa: F401 (server: a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PHONE = {"width": 390, "height": 844}
 PLACES = {"Brest": (-4.49, 48.39), "Strasbourg": (7.75, 48.58), "Dunkerque": (2.38, 51.03),
           "Ajaccio": (8.7, 41.93), "Perpignan": (2.9, 42.7)}
-OVERSEAS = {"Pointe-à-Pitre": (-61.53, 16.24), "Saint-Denis (La Réunion)": (55.45, -20.88)}
 
 
 def opened(page, address: str) -> None:
     page.goto(address)
     page.wait_for_selector("#map[data-state=ready]")
     settle(page)
-
-
-def view(page) -> dict:
-    return page.evaluate("""() => { const m = window.portailMap, b = m.getBounds();
-        return {zoom: m.getZoom(), west: b.getWest(), south: b.getSouth(), east: b.getEast(),
-                north: b.getNorth()}; }""")
-
-
-def inside(v: dict, lon: float, lat: float) -> bool:
-    return v["west"] <= lon <= v["east"] and v["south"] <= lat <= v["north"]
 
 
 @pytest.fixture

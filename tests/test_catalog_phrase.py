@@ -1,7 +1,12 @@
 """v1's ``q`` on the catalogue (``qv1``, v1's dataset search, the catalogue page's box) and on
 records: a ``"quoted phrase"`` is its words whole and in a row in one field, as on records;
 Lucene's match-all forms (``*:*``, ``**``) find everything, as ``*`` does; a dangling operator
-(``q=OR``, ``foo AND``) is a word, not an "unknown field" refusal."""
+(``q=OR``, ``foo AND``) is a word, not an "unknown field" refusal.
+
+On the catalogue, a phrase beside a field query (``"logement social" theme:Logement``), under
+``NOT`` or as a field's value is its words whole and in a row, as alone; it was a search of its
+words anywhere. And a phrase lies within one value: the keywords "logement" and "social" are no
+"logement social"."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from fastapi.testclient import TestClient
 from portail.api import create_app
 from portail.catalog import services
 from portail.operations import load_file
+from tests.conftest import Published, published_instance
 
 CATALOG = "/api/explore/v2.1/catalog/datasets"
 V1_SEARCH = "/api/datasets/1.0/search/"
@@ -124,3 +130,50 @@ def test_a_search_of_too_many_words_is_refused_as_odsql_refuses_it(client):
     assert v1.status_code == 400
     assert client.get(f"{CATALOG}/parc/records", params={"qv1": " ".join(words)}).json()["total_count"] == 0
 
+
+#: slug, title, themes, keywords
+THEMED = [
+    ("parc", "Logement social à Lyon", ["Logement"], ["hlm"]),
+    ("aides", "Aides au logement, volet social", ["Logement"], []),
+    ("batiments", "Bâtiments publics", ["Urbanisme"], ["logement", "social"]),
+    ("registre", "Registre des demandes", ["Urbanisme"], ["logement social", "demande"]),
+]
+
+
+@pytest.fixture(scope="module")
+def themed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("phrase_themed")
+    path = folder / "n.csv"
+    path.write_text("n\n1\n", encoding="utf-8")
+    instance = published_instance(folder / "home", *(
+        Published(slug, path, title, metadata={"themes": themes, "keywords": keywords})
+        for slug, title, themes, keywords in THEMED))
+    yield TestClient(create_app(instance))
+    instance.store.close()
+
+
+def datasets(client: TestClient, q: str) -> list[str]:
+    """What the Explore API's ``qv1`` and v1's dataset search both find for ``q``."""
+    api = client.get(CATALOG, params={"qv1": q, "limit": 100})
+    v1 = client.get(V1_SEARCH, params={"q": q, "rows": 100})
+    assert (api.status_code, v1.status_code) == (200, 200), (api.text, v1.text)
+    found_api = sorted(r["dataset_id"] for r in api.json()["results"])
+    assert found_api == sorted(d["datasetid"] for d in v1.json()["datasets"])
+    return found_api
+
+
+def test_a_phrase_beside_a_title_query_stays_a_phrase(client):
+    """"Aides au logement, volet social" holds both words, not in a row."""
+    assert found(client, '"logement social" title:social') == everywhere(["parc"])
+    assert found(client, 'NOT "logement social" AND NOT dataset_id:cours') == everywhere(["aides"])
+
+
+@pytest.mark.parametrize("q, expected", [
+    ('"logement social" theme:Logement', ["parc"]),
+    ('"logement social"', ["parc", "registre"]),  # not the keywords "logement" and "social"
+    ('"logement social" AND theme:Urbanisme', ["registre"]),
+    ('keyword:"logement social"', ["registre"]),
+    ('NOT "logement social"', ["aides", "batiments"]),
+])
+def test_a_phrase_is_one_rule_on_the_catalogue(themed, q, expected):
+    assert datasets(themed, q) == expected

@@ -1,10 +1,12 @@
 """Loose ends of the ``portail`` command's options: what an option cannot do is said (a URL of
 another scheme, a read option the file's format ignores, a malformed annotation, an unknown id
-to delete), said before anything is done or asked, and the same through the management API."""
+to delete), said before anything is done or asked, and the same through the management API; and
+what ``serve --host`` can listen on is not refused by a check stricter than the server."""
 
 from __future__ import annotations
 
 import gzip
+import socket
 
 import pytest
 
@@ -139,3 +141,29 @@ def test_a_pipeline_of_one_step_is_said_in_the_singular(cli, tmp_path):
 ])
 def test_account_commands_show_an_example_in_their_help(cli, command, example):
     assert example in _one_line(cli(*command, "--help"))
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 on this machine")
+def test_serve_on_every_ipv6_address_is_not_refused_for_an_ipv4_listener():
+    """``serve --host ::`` with one worker listens on IPv6 only (asyncio's ``create_server`` sets
+    ``IPV6_V6ONLY``), so an IPv4 server on the same port does not stop it; the pre-check bound
+    a dual-stack socket and refused a server uvicorn would have started. With several workers
+    uvicorn binds one dual-stack socket itself: refused, as it would fail."""
+    from portail.cli import _listen_refusal
+
+    with socket.socket(socket.AF_INET) as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert _listen_refusal("::", port, workers=1) is None
+        assert _listen_refusal("::", port, workers=2) == f"cannot listen on [::]:{port}: Address already in use"
+        assert _listen_refusal("127.0.0.1", port, workers=1) == f"cannot listen on 127.0.0.1:{port}: Address already in use"

@@ -5,7 +5,10 @@ send HEAD to export URLs: it was answered by running the GET and dropping its bo
 export's whole query and serialisation for nothing. Now the answer's head goes out as the GET's
 (the streamed answer reads its first chunk first, so the status is the truthful one), then the
 app hears that the client has gone: the export's engine query is interrupted and its cursor
-closed, as for a hang-up.
+closed, as for a hang-up. It does so under any ASGI server: from ASGI 2.4 on, Starlette's
+streamed answers no longer listen to ``receive`` (where the middleware says the client has gone,
+as 2.3 servers such as uvicorn's do today) but learn of a hang-up from a failing ``send``, which
+the middleware never raises; under a 2.4 server a HEAD on an export ran its whole query again.
 
 The requests are ASGI calls on the app as the server makes them, from a client that stays: the
 only hang-up the answer hears is the one HEAD sends it. The engine's batches are counted by
@@ -59,8 +62,9 @@ class CountedStream:
         self.ended.append(index)
 
 
-def call(app, method: str, path: str, query: str = "") -> list[dict]:
-    """The messages the app sends for one request, from a client that stays until the answer ends."""
+def call(app, method: str, path: str, query: str = "", spec: str = "2.3") -> list[dict]:
+    """The messages the app sends for one request, from a client that stays until the answer ends,
+    under a server speaking ASGI ``spec``."""
     sent: list[dict] = []
 
     async def run() -> None:
@@ -76,7 +80,7 @@ def call(app, method: str, path: str, query: str = "") -> list[dict]:
         async def send(message: dict) -> None:
             sent.append(message)
 
-        scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+        scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": spec}, "http_version": "1.1",
                  "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
                  "query_string": query.encode(), "headers": [(b"host", b"testserver")],
                  "client": ("127.0.0.1", 50000), "server": ("testserver", 80), "root_path": ""}
@@ -134,3 +138,17 @@ def test_a_head_on_an_answer_that_is_not_streamed_keeps_its_length(site):
     assert (status, headers) == head_of(got) and status == 200
     assert int(headers[b"content-length"]) == len(body_of(got)) > 0
     assert body_of(headed) == b""
+
+
+@pytest.mark.parametrize("spec", ["2.3", "2.4", "2.5"])
+def test_a_head_on_an_export_stops_its_query_whatever_the_servers_asgi_version(site, spec, monkeypatch):
+    instance, app = site
+    counted = CountedStream(instance.store.stream)
+    monkeypatch.setattr(instance.store, "stream", counted)
+    got = call(app, "GET", EXPORT.format("csv"), spec=spec)
+    headed = call(app, "HEAD", EXPORT.format("csv"), spec=spec)
+    assert got[0]["status"] == headed[0]["status"] == 200
+    assert headed[1:] == [{"type": "http.response.body", "body": b"", "more_body": False}]
+    # the GET read every batch; the HEAD a few, for its first chunk
+    assert counted.read[0] >= ROWS // BATCH_ROWS
+    assert counted.ended == [0] and 0 < counted.read[1] < counted.read[0] // 10, counted.read

@@ -1,16 +1,20 @@
 """Single sign-on identities through the management API (``/users/{login}/identities``), the
 JSON twin of ``portail user sso-link|sso-unlink``: admin-only, audited, Opendatasoft-style
-errors; and what an unbinding leaves of the account's API keys (they stay, said), on both."""
+errors; and what an unbinding leaves of the account's API keys (they stay, said), on both. A
+subject is any string: the one an unbinding's path names is the one sent (not mangled by merged
+slashes nor decoded twice)."""
 
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from portail.api.app import create_app
+from portail.auth import AuthError
 from portail.auth import keys as keyring
 from portail.auth import services, sessions
 from portail.auth.audit import query
@@ -151,3 +155,62 @@ def test_the_command_line_says_the_keys_an_unbinding_left(tmp_path):
     cli("apikey", "revoke", key_id)
     cli("user", "sso-link", "gus", "g")
     assert cli("user", "sso-unlink", "gus", "g").splitlines() == ["user gus: single sign-on identities: none"]
+
+
+def held(instance, login: str) -> list[str]:
+    with instance.session() as s:
+        return [i.subject for i in services.get_user(s, login).identities]
+
+
+@pytest.mark.parametrize("subject", ["https://solid.example/bob#me", "/bob", "a//b"])
+def test_a_subject_holding_double_or_leading_slashes_is_unbound_as_sent(site, subject):
+    """A subject may be any string (a URL, as WebID providers give): the DELETE path sent it as
+    ``https:%2F%2F…``, which the merged-slashes middleware read as ``https:/…`` (decoded, then
+    merged), a 404 where the command line unbinds it: the identity could not be taken away
+    through the API."""
+    instance, client, _, _ = site
+    assert client.post(f"{API}/users/bob/identities", json={"subject": subject}, headers=OP).status_code == 201
+    unlinked = client.delete(f"{API}/users/bob/identities/{quote(subject, safe='')}", params={"issuer": ISSUER},
+                             headers=OP)
+    assert unlinked.status_code == 200, unlinked.text
+    assert held(instance, "bob") == []
+    with instance.session() as s:
+        assert query(s, action="user.sso_unlink")[1][0].detail["subject"] == subject
+
+
+def test_a_merged_subject_never_unbinds_another_identity(site):
+    """``a%2F%2Fb`` named ``a//b``; read as ``a/b`` it unbound that other identity of the user."""
+    instance, client, _, _ = site
+    for subject in ("a/b", "a//b"):
+        client.post(f"{API}/users/bob/identities", json={"subject": subject}, headers=OP)
+    assert client.delete(f"{API}/users/bob/identities/a%2F%2Fb", headers=OP).status_code == 200
+    assert held(instance, "bob") == ["a/b"]
+
+
+def test_a_subject_holding_percent_escapes_is_decoded_once(site):
+    """The subject of an unbinding read from the raw path (``accounts._subject_sent``) is decoded
+    once, as sent, so a subject holding a literal ``%2F`` never unbinds the one with a slash."""
+    _, client, _, _ = site
+    for subject in ("a/b", "a%2Fb", "a%b"):
+        assert client.post(f"{API}/users/bob/identities", json={"subject": subject}, headers=OP).status_code == 201
+    for subject, left in (("a%2Fb", ["a%b", "a/b"]), ("a%b", ["a/b"])):
+        answer = client.delete(f"{API}/users/bob/identities/{quote(subject, safe='')}", headers=OP)
+        assert answer.status_code == 200, answer.text
+        assert sorted(i["subject"] for i in answer.json()["results"]) == left
+
+
+def test_unbinding_on_a_disabled_account_lists_no_key_as_working(site):
+    """A disabled account's keys are refused (``keys.verify_key``): the answer said they "still
+    work" and flagged the account as stranded, telling the administrator to disable it."""
+    instance, client, _, _ = site
+    with instance.session() as s:
+        bob = services.get_user(s, "bob")
+        services.link_identity(s, bob, ISSUER, "b")
+        _, secret = services.create_api_key(s, bob, "etl")
+        services.set_active(s, bob, False)
+    answer = client.delete(f"{API}/users/bob/identities/b", headers=OP).json()
+    assert (answer["api_keys_active"], answer["signs_in"]) == ([], False)
+    with instance.session() as s:
+        with pytest.raises(AuthError):
+            keyring.verify_key(s, secret)  # as the answer says
+        assert query(s, action="user.sso_unlink", target="user:bob")[1][0].detail["api_keys_active"] == 0

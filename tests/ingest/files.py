@@ -6,6 +6,7 @@ no other test file."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -15,6 +16,9 @@ import duckdb
 from portail.catalog import services
 from portail.exports.xlsx import column_letters
 from portail.operations import load_file
+
+#: A point in Paris, the geometry a GeoJSON feature is given when it is not what a test is about.
+POINT = {"type": "Point", "coordinates": [2.35, 48.85]}
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -29,6 +33,14 @@ def load(instance, path: Path, slug: str = "ds", **kwargs):
         except services.NotFound:
             services.create_dataset(session, slug, "Test")
     return load_file(instance, slug, path, publish=True, **kwargs)
+
+
+
+def geojson(path: Path, features: list[tuple[dict, dict | None]]) -> Path:
+    """A FeatureCollection of (properties, geometry) pairs."""
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": properties, "geometry": geometry} for properties, geometry in features]}))
+    return path
 
 
 def rows(instance, slug: str = "ds", order: str = "") -> list[dict]:

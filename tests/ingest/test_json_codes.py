@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from portail.ingest.errors import IngestError
-from tests.ingest.files import load, rows, types, write
-from tests.ingest.test_json_geo_bad_input import POINT, geojson
+from tests.ingest.files import POINT, geojson, load, rows, types, write
 
 CODE_NOTE = "integers kept as text: the name says it is a code"
 SHORTER = "fewer digits than the widest (leading zeros lost by the producer?)"

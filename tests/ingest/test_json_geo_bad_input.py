@@ -4,7 +4,6 @@ version kept), or read with a note saying what was decided."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,31 +13,13 @@ import pytest
 
 from portail.catalog import services
 from portail.ingest.errors import IngestError
-from portail.operations import load_file
-
-POINT = {"type": "Point", "coordinates": [2.35, 48.85]}
-
-
-def load(instance, path: Path, slug: str = "ds"):
-    with instance.session() as session:
-        try:
-            services.get_dataset(session, slug)
-        except services.NotFound:
-            services.create_dataset(session, slug, "Test")
-    return load_file(instance, slug, path, publish=True)
+from tests.ingest.files import POINT, geojson, load
 
 
 def rows(instance, slug: str = "ds", columns: str = "*") -> list[dict]:
     with instance.session() as session:
         location = services.get_dataset(session, slug).current.location
     return instance.store.query(location, f"SELECT {columns} FROM records").to_pylist()
-
-
-def geojson(path: Path, features: list[tuple[dict, dict | None]]) -> Path:
-    """A FeatureCollection of (properties, geometry) pairs."""
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": properties, "geometry": geometry} for properties, geometry in features]}))
-    return path
 
 
 def assert_refused_and_served_version_kept(instance, tmp_path: Path, bad: Path,

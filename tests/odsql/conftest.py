@@ -14,7 +14,7 @@ import duckdb
 import pytest
 import shapely
 
-from portail.odsql import Query, Security, compile_plan, to_sql
+from portail.odsql import ODSQLError, Query, Security, compile_plan, to_sql
 from portail.schema import Field, FieldType
 
 UTC = timezone.utc
@@ -139,6 +139,14 @@ def run(con: duckdb.DuckDBPyConnection, security: Security | None = None, **quer
     names = [d[0] for d in cursor.description]
     assert names == [c.name for c in plan.columns]
     return [dict(zip(names, values)) for values in cursor.fetchall()]
+
+
+
+def refusal(con: duckdb.DuckDBPyConnection, **query: Any) -> str:
+    """The message the query is refused with (an ``ODSQLError``: the API's 400)."""
+    with pytest.raises(ODSQLError) as caught:
+        run(con, **query)
+    return str(caught.value)
 
 
 def assert_tree(select) -> None:

@@ -7,11 +7,34 @@ with name v_…_ix already exists") and the dataset answered 500s until the serv
 
 The engine's memory limit is real: reading a postal-codes version's index file needs ~10 MB of
 the reader's memory, attaching its version file a few hundred KB; the limit is raised
-afterwards on the reader (``SET memory_limit``), as other queries ending would free memory."""
+afterwards on the reader (``SET memory_limit``), as other queries ending would free memory.
+
+The index file is derived from the version: what else goes wrong with it must not refuse the
+version either.
+
+- SQL prepared for a version may read its index file's catalog. A records call keeps its plan
+  (``explore_service._PAGES``) and runs it after ``has_index``; a ``release`` between the two
+  (another call seeing the catalogue change) detached both, and ``rows``/``run`` attached the
+  version again but not its index: the kept plan failed (DuckDB read the missing catalog's
+  table name as a Python variable) — a 500 in the middle of a reload.
+- An index file that is no DuckDB database, or a postings file that is no Arrow file (damaged
+  disk, a bad copy), refused every call to the dataset, full text or not, with a 500 until a
+  reindex: it is now as no index, the version served by scans (same answers, slower), and read
+  again once a reindex replaces it; postings unreadable are read through the engine, as those
+  of another build.
+- An index file that fails to open for a passing reason (too many open files under a burst of
+  exports) is not a damaged one. It was remembered as unreadable until its file changed (a
+  reindex) or the process restarted: full-text search silently served by scans, and
+  ``has_index`` false, for the life of a worker. The call that meets it is served without it;
+  the next one reads it again."""
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,9 +43,14 @@ from sqlglot import parse_one
 
 from portail.api import create_app
 from portail.catalog import services
+from portail.odsql import Query, compile_plan
+from portail.operations import reindex
+from portail.schema import fields_from_json
+from portail.store import postings
 from portail.store.duckdb_store import index_path
 from portail.store.engine import ResourceExhausted
 from tests.conftest import Published, make_instance, published_instance
+from tests.store.resolving import resolving
 
 SOURCE = ("referentiels", "laposte_hexasmal.csv")
 RECORDS = "/api/explore/v2.1/catalog/datasets/cp/records"
@@ -48,6 +76,14 @@ def published_cp(tmp_path_factory, refdata) -> Path:
 def starved(published_cp, tmp_path):
     """This test's own copy of ``cp``, served by a reader given too little memory for its index."""
     instance = make_instance(shutil.copytree(published_cp, tmp_path / "home"), query_memory_limit=INDEX_STARVED)
+    yield instance
+    instance.store.close()
+
+
+@pytest.fixture
+def served(published_cp, tmp_path):
+    """This test's own copy of ``cp``, served by a reader with the default memory limit."""
+    instance = make_instance(shutil.copytree(published_cp, tmp_path / "home"))
     yield instance
     instance.store.close()
 
@@ -130,3 +166,86 @@ def test_a_query_attaching_its_version_again_and_running_out_of_memory_alone_is_
     with pytest.raises(ResourceExhausted) as refused:
         store.run(location, sql)
     assert refused.value.crowded is False
+
+
+def _fields(instance):
+    """The current version's fields, from the catalogue, as a records call compiles against them."""
+    with instance.session() as session:
+        return fields_from_json(services.get_dataset(session, "cp").current.fields)
+
+
+def _search_count(instance, location, fields) -> object:
+    """A count of a full-text search prepared to read the index file's postings (not resolved
+    to row ids), as a kept plan does for a frequent word."""
+    plan = compile_plan(Query(select="count(*) as n", where=['"vitry"']), fields)
+    with resolving(instance.store, 0):
+        prepared = instance.store.prepare(location, plan.select)
+    assert prepared.known is None and "_ix." in prepared.sql  # it reads the index file
+    return prepared
+
+
+def test_a_kept_plan_reading_the_index_runs_after_a_release(served):
+    store, location = served.store, _location(served)
+    prepared = _search_count(served, location, _fields(served))
+    expected = store.rows(location, prepared)[0]["n"]
+    assert expected > 0
+    assert store.release(keep=()) == [location]  # between the call's has_index and its run
+    assert store.rows(location, prepared)[0]["n"] == expected
+    assert store.release(keep=()) == [location]
+    assert store.run(location, prepared.sql).column("n")[0].as_py() == expected
+
+
+@pytest.mark.parametrize("damaged", [index_path, postings.postings_path], ids=["index", "postings"])
+def test_an_unreadable_index_file_leaves_the_dataset_served_by_scans(served, damaged):
+    location = _location(served)
+    client = TestClient(create_app(served), raise_server_exceptions=False)
+    searched = {"where": '"vitry"', "limit": 0}
+    expected = client.get(RECORDS, params=searched).json()["total_count"]
+    assert expected > 0
+    served.store.release(keep=())  # read again at the next call
+    assert damaged(location).is_file()
+    damaged(location).write_bytes(b"no database here" * 512)
+    for params in (searched, {"where": "code_postal = '01400'", "limit": 5}, {"limit": 1}):
+        answer = client.get(RECORDS, params=params)
+        assert answer.status_code == 200, (params, answer.content[:300])
+    assert client.get(RECORDS, params=searched).json()["total_count"] == expected  # the scan's answer
+    codes = client.get(RECORDS, params={"where": "code_postal = '01400'", "limit": 5}).json()["results"]
+    assert codes and all(r["code_postal"] == "01400" for r in codes)  # leading zero kept
+    if damaged is index_path:
+        assert not served.store.has_index(location)
+        reindex(served, "cp")  # a new file at that name: read again, without a restart
+    assert served.store.has_index(location)
+    assert client.get(RECORDS, params=searched).json()["total_count"] == expected
+
+
+@contextmanager
+def _no_file_can_open() -> Iterator[None]:
+    """Every descriptor the process may have in use (EMFILE), as under a burst of downloads."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    fillers: list[int] = []
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 16, hard))
+    try:
+        while True:
+            try:
+                fillers.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError:
+                break
+        yield
+    finally:
+        for fd in fillers:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_an_index_file_that_could_not_be_opened_for_a_moment_is_read_again(served, caplog):
+    store, location = served.store, _location(served)
+    index = index_path(location)
+    aside = index.with_name(index.name + ".aside")
+    index.rename(aside)  # the version attached before its index file appears (it comes after publication)
+    assert not store.has_index(location)
+    aside.rename(index)
+    with _no_file_can_open():
+        assert not store.has_index(location)  # this call is served by scans
+    assert "unreadable" in caplog.text  # the passing failure went through the damaged-file path
+    assert store.has_index(location)  # the next one reads it: no restart, no reindex
+    assert store.run(location, "SELECT 1 AS one").column("one")[0].as_py() == 1

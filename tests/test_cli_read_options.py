@@ -1,12 +1,14 @@
-"""Review of the read options refused before a load starts (``detect.check_options``): what
-was stored by a load made before they were refused must not break the reload of what is served."""
+"""The ``portail`` command's read options (``--encoding``, ``--format``, ``--delimiter``,
+``--sheet``): what the loader takes passes, what it cannot use is a usage error (exit 2) before a
+version starts; and what a load made before they were refused stored must not break the reload
+of what is served (``detect.check_options``)."""
 
 from __future__ import annotations
 
 import pytest
 
 from portail.catalog import services
-from tests.cli import cli, csv_file, dataset_versions  # noqa: F401 - cli: the fixture
+from tests.cli import cli, csv_file, dataset_versions, invoke  # noqa: F401 - cli: the fixture
 from tests.conftest import make_instance
 
 
@@ -21,6 +23,38 @@ def _store_options(home, slug: str, options: dict) -> None:
             dataset.read_options = options
     finally:
         instance.store.close()
+
+
+@pytest.mark.parametrize("codec", ["hex", "base64", "rot13", "zip", "bz2", "quopri", "uu", "undefined"])
+def test_a_codec_that_is_not_a_text_encoding_is_a_usage_error(cli, tmp_path, codec):
+    """``codecs.lookup`` knows these, but they turn bytes into bytes (or text into text): the CSV
+    reader met them after the version had started, with a traceback (``'hex' is not a text
+    encoding``) and a failed version left in the history."""
+    source = csv_file(tmp_path / "d.csv", "code_insee;nom\n01001;L'Abergement\n")
+    cli("dataset", "create", "qa", "--title", "QA", "--from", source)
+    refused = cli("dataset", "ingest", "qa", source, "--encoding", codec, ok=False)
+    assert refused.exit_code == 2, refused.output
+    assert f"unknown encoding {codec!r}" in refused.output
+    assert [v["status"] for v in dataset_versions(cli, "qa")] == ["ready"]
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "windows-1252", "utf-8-sig", "ISO-8859-15", "UTF-8"])
+def test_the_encodings_the_reader_takes_pass(cli, tmp_path, encoding):
+    source = tmp_path / "d.csv"
+    source.write_bytes("code_insee;nom\n01001;Ambérieu\n".encode(encoding))
+    cli("dataset", "create", "qa", "--title", "QA", "--from", str(source), "--encoding", encoding)
+    assert [v["status"] for v in dataset_versions(cli, "qa")] == ["ready"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "xlsx", "xls", "xlsb", "ods", "json", "jsonl", "geojson", "shp", "gpkg",
+                                 "parquet", "CSV"])
+def test_every_format_the_loader_reads_passes_the_check(tmp_path, fmt):
+    """The check is the readers' table (``READERS``): a format it refused would be one the load
+    reads. A mismatched file then fails in the load, not as a usage error."""
+    source = csv_file(tmp_path / "d.csv", "a;b\n1;2\n")
+    result = invoke(["dataset", "create", "qa", "--title", "QA", "--from", source, "--format", fmt],
+                    {"PORTAIL_HOME": str(tmp_path / "home"), "COLUMNS": "400"})
+    assert result.exit_code != 2, result.output
 
 
 @pytest.mark.parametrize("stored", [{"sheet": "Feuil1"}, {"sheet": 2, "encoding": "utf-8"}, {"delimiter": ""},
@@ -75,7 +109,6 @@ def test_an_invalid_delimiter_is_a_usage_error_before_a_version_starts(cli, tmp_
     assert "invalid delimiter" in " ".join(refused.output.split())
     assert [v["status"] for v in dataset_versions(cli, "qa")] == ["ready"]
     assert "version 2 ready" in cli("dataset", "ingest", "qa", source, "--delimiter", "\t").output  # a tab is one
-
 
 
 @pytest.mark.parametrize("option", [("--sheet", "2"), ("--delimiter", ";"), ("--format", "csv"),

@@ -1,5 +1,6 @@
-"""Review of the management API's loads and their read options: a reload of an upload whose
-stored options are now refused, and no server file read through a URL of another scheme."""
+"""The management API's loads and their read options: a reload of an upload whose stored
+options are now refused, options refused before a version starts, empty ones as none given, and
+no server file read through a URL of another scheme."""
 
 from __future__ import annotations
 
