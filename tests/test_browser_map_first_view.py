@@ -78,3 +78,12 @@ def test_far_flung_records_are_grouped_to_find_their_heaviest_regions(page, serv
     assert not any(inside(view(page), *place) for place in OVERSEAS.values())
     assert page.locator("#map-all").is_visible()
     assert not page.js_errors
+
+
+@pytest.mark.parametrize("kept", ["map.location=5,,", "map.location=6,,5.35", "map.location=5, ,"])
+def test_a_kept_view_missing_a_number_is_no_view(page, server, kept):  # noqa: F811
+    """An empty part read as 0 (``Number("")``): ``5,,`` opened the map on 0,0, off Africa, far
+    from every record; such an address is no view, and the records' own first view is taken."""
+    opened(page, server + MAP + "?" + kept)
+    assert inside(view(page), *AIN), view(page)
+    assert not page.js_errors

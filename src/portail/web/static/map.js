@@ -45,8 +45,9 @@
   // the back button or a shared link reopened the map on all the records, wherever one had zoomed.
   function savedView() {
     const parts = (new URLSearchParams(location.search).get("map.location") || "").split(",");
-    const [zoom, lat, lon] = parts.map(Number);
-    if (parts.length !== 3 || ![zoom, lat, lon].every(Number.isFinite) || Math.abs(lat) > 85 || Math.abs(lon) > 180) return null;
+    const [zoom, lat, lon] = parts.map(Number);  // Number("") is 0: "5,," opened the map on 0,0, off Africa
+    if (parts.length !== 3 || parts.some((part) => part.trim() === "") || ![zoom, lat, lon].every(Number.isFinite)
+        || Math.abs(lat) > 85 || Math.abs(lon) > 180) return null;
     return { zoom: Math.max(0, Math.min(22, zoom)), center: [lon, lat] };
   }
   const saved = savedView();
