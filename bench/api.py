@@ -89,6 +89,10 @@ def wait(port: int) -> None:
 FINE_CELL = 360.0 / (256 * 2**25) * 40
 #: Classes too slow for ``--repeat`` calls (seconds each): run this many times instead.
 SLOW = {"geo_cluster zoom 25 (2 M cells, merged)": 3}
+#: Classes whose raw and Datasette columns do less than Portail (geo_cluster's grid without the
+#: merge of neighbouring cells, which neither has): their ratio says what the merge costs, and
+#: the 1.3x + 2 ms target, made for the same query on both sides, is not applied to them.
+UNEQUAL = {"geo_cluster zoom 25 (2 M cells, merged)"}
 
 
 #: The pause before each call of the "raw DuckDB, paused" column: a server's engine is asked a
@@ -306,7 +310,7 @@ def main() -> None:
                 (pm, p_first), (rm, _) = timed(portail_call, repeat), timed(raw_call, repeat)
                 paused = timed(raw_call, repeat, PAUSE)[0]
                 dm = timed(datasette_call, max(3, repeat // 3))[0] if datasette_call else None
-                target = pm <= 1.3 * rm + 2
+                target = pm <= 1.3 * rm + 2 if name not in UNEQUAL else None
                 results[name] = {"portail_ms": round(pm, 2), "portail_first_call_ms": round(p_first, 2), "raw_duckdb_ms": round(rm, 2),
                                  "raw_duckdb_paused_ms": round(paused, 2),
                                  "datasette_ms": round(dm, 2) if dm else None, "portail_vs_raw": round(pm / rm, 2),
@@ -314,7 +318,8 @@ def main() -> None:
                                  "within_1.3x_raw_plus_2ms": target}
                 peer = f"Datasette {dm:9.2f} ms (Portail {dm / pm:6.1f}x faster)" if dm else "Datasette: no equivalent"
                 print(f"{name:28s} Portail {pm:8.2f} ms (first call {p_first:7.2f}) | raw DuckDB {rm:8.2f} ms ({pm / rm:5.2f}x, "
-                      f"{'meets' if target else 'MISSES'} 1.3x+2ms; paused {paused:7.2f} ms) | {peer}", flush=True)
+                      f"{'meets 1.3x+2ms' if target else 'MISSES 1.3x+2ms' if target is not None else 'no target: baselines skip the merge'}; "
+                      f"paused {paused:7.2f} ms) | {peer}", flush=True)
             started = time.perf_counter()
             raw.execute(f"COPY (SELECT {FIELDS} FROM v.records) TO '{work / 'raw.csv'}' (HEADER, DELIMITER ';')")
             raw_seconds = time.perf_counter() - started
