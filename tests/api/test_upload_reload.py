@@ -108,7 +108,7 @@ def test_a_reload_without_a_kept_upload_says_it_cannot_read_it_again(home):
 def test_the_cli_reloads_a_dataset_uploaded_through_the_api(home, monkeypatch):
     from click.testing import CliRunner
 
-    from tests.test_cli import COMMAND
+    from tests.cli import COMMAND
 
     client = operator_client(home)
     client.post(f"{MGMT}/datasets", json={"dataset_id": "u", "title": "U"})

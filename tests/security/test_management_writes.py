@@ -202,7 +202,7 @@ def test_the_command_lines_owner_change_and_a_deletion_through_the_api_are_audit
     """``portail dataset meta --owner`` opens the dataset as the management API's PATCH does,
     and a deleted dataset takes its grants and rulesets with it: both left no audit event."""
     from portail.auth.audit import recent
-    from tests.test_cli import invoke
+    from tests.cli import invoke
 
     with site.instance.session() as s:
         services.create_dataset(s, "jetable", "Jetable")

@@ -157,7 +157,7 @@ CREATE_DIES = textwrap.dedent(
 
 
 def test_a_creation_whose_first_load_died_says_how_to_finish_it(tmp_path):
-    from tests.test_cli import invoke
+    from tests.cli import invoke
 
     home = tmp_path / "home"
     source = make_csv(tmp_path / "v1.csv", 3, "V1")
