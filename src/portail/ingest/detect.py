@@ -116,18 +116,20 @@ def _misfit(name: str, value: str | int | None, fmt: str | None) -> str | None:
     """Why the read option ``name`` set to ``value`` cannot apply to a file of format ``fmt``."""
     if value == "":
         return f"the {name} is empty: give one, or leave the option out to have it detected"
-    if name == "delimiter" and value is not None and not _one_delimiter(str(value)):
-        return (f"invalid delimiter {value!r}: one character, not a quote, a line break or a control character "
-                "(a tab is one)")
+    if name == "delimiter" and value is not None and (misfit := delimiter_misfit(str(value))) is not None:
+        return misfit
     if value is not None and fmt is not None and fmt not in OPTION_FORMATS[name]:
         return f"a {name} applies to {', '.join(OPTION_FORMATS[name])} files only, not to {fmt}"
     return None
 
 
-def _one_delimiter(text: str) -> bool:
-    """Whether the CSV reader can split on ``text`` (its own check, made before a version starts:
-    ``--delimiter '\\t'`` or ``tab`` failed a version the command line could have refused)."""
-    return len(text) == 1 and text not in "\"\r\n" and (text == "\t" or text.isprintable())
+def delimiter_misfit(text: str) -> str | None:
+    """Why the CSV reader cannot split on ``text``, or None. The reader's own check (a sniffed
+    delimiter passes it too), also made before a version starts: ``--delimiter '\\t'`` or
+    ``tab`` failed a version the command line could have refused."""
+    if len(text) == 1 and text not in "\"\r\n" and (text == "\t" or text.isprintable()):
+        return None
+    return f"invalid delimiter {text!r}: one character, not a quote, a line break or a control character (a tab is one)"
 
 
 def encoding_misfit(encoding: str | None) -> str | None:

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import duckdb
 
-from portail.ingest.detect import encoding_misfit
+from portail.ingest.detect import delimiter_misfit, encoding_misfit
 from portail.ingest.errors import IngestError
 from portail.ingest.readers._common import HEADER_SCAN_ROWS, detect_header, lines_holding
 from portail.ingest.types import RawTable, ReadOptions
@@ -393,9 +393,8 @@ def read_csv(path: Path, options: ReadOptions) -> RawTable:
     try:  # the loader removes the copy of a table it was handed (``RawTable.cleanup``), not of a refused file
         sample = _read_sample(utf8_path)
         delimiter = options.delimiter or ("\t" if options.format == "tsv" else sniff_delimiter(sample))
-        if len(delimiter) != 1 or delimiter in "\"\r\n" or (delimiter != "\t" and not delimiter.isprintable()):
-            raise IngestError(f"invalid delimiter {delimiter!r}: one character, not a quote, a line break or a "
-                              "control character (a tab is one)", source=source)
+        if (misfit := delimiter_misfit(delimiter)) is not None:
+            raise IngestError(misfit, source=source)
         notes.append("delimiter " + _shown(delimiter))
         labels, header_line, header_end = _header(sample, delimiter, source)
     except BaseException:
