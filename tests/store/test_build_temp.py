@@ -32,10 +32,16 @@ def make_csv(path: Path, marker: str) -> Path:
 
 
 def watch_spills(tmp: Path, stop: threading.Event, seen: dict[str, set[str]]) -> None:
-    """Record the engine's spill files found in each build's folder while the loads run."""
+    """Record the engine's spill files found in each build's folder while the loads run.
+
+    A build's folder may go between its listing and its reading (that build ended): the look
+    is taken again. Once such a race ended the watcher's thread, and the test saw no spill."""
     while not stop.is_set():
-        for spilled in tmp.glob("build-*/*"):
-            seen.setdefault(spilled.parent.name, set()).add(spilled.name)
+        try:
+            for spilled in tmp.glob("build-*/*"):
+                seen.setdefault(spilled.parent.name, set()).add(spilled.name)
+        except FileNotFoundError:
+            continue
         time.sleep(0.005)
 
 
