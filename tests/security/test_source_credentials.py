@@ -44,8 +44,8 @@ received: list[str] = []  # what the lake was sent: path and query, Authorizatio
 
 
 class Lake(BaseHTTPRequestHandler):
-    """``/data.csv`` answers a small CSV, ``/empty.csv`` an empty file; ``/moved`` a 302 to a
-    refused host, with a token."""
+    """``/data.csv`` (in any folder) and ``/get?key=…`` answer a small CSV, ``/empty.csv`` an
+    empty file; ``/moved`` a 302 to a refused host, with a token."""
 
     def do_GET(self) -> None:
         received.append(f"{self.path} {self.headers.get('Authorization')}")
@@ -56,7 +56,8 @@ class Lake(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        status, body = {"/data.csv": (200, CSV), "/empty.csv": (200, b"")}.get(parts.path, (404, b""))
+        name = "/" + parts.path.rpartition("/")[2]
+        status, body = {"/data.csv": (200, CSV), "/get": (200, CSV), "/empty.csv": (200, b"")}.get(name, (404, b""))
         self.send_response(status)
         self.send_header("Content-Type", "text/csv")
         self.send_header("Content-Length", str(len(body)))
@@ -237,3 +238,62 @@ def test_a_download_from_an_address_is_not_held_behind_stuck_lookups(tmp_path, s
             resolve(f"data{attempt}.stuck.example", 80, 0.05)
     path = download(f"{LAKE}/data.csv", tmp_path, 1 << 20, allowance(["127.0.0.1"]), seconds=2)
     assert path.read_bytes() == CSV
+
+
+#: Tokens in their issuers' formats (made up): GitHub's, an AWS access key id, a Google API key.
+GITHUB_TOKEN = "ghp_" + "Zx8" * 12
+AWS_KEY_ID = "AKIA" + "Q7" * 8
+GOOGLE_KEY = "AIza" + "Sy9_" * 8 + "abc"
+
+
+def test_a_key_naming_a_data_file_is_no_secret_and_the_source_reloads(tmp_path):
+    """``?key=communes.csv`` names the file to fetch; redacted as an API key, the source could
+    not be reloaded. A key that is not a file's name stays a secret."""
+    client = operator_client(make_instance(tmp_path / "home", fetch_allow=["127.0.0.1"]))
+    named = f"{LAKE}/get?key=exports/communes.csv"
+    created = client.post(f"{MGMT}/datasets", json={"dataset_id": "lac", "title": "Lac", "source_url": named})
+    assert created.status_code == 201, created.text
+    assert client.get(f"{MGMT}/datasets/lac").json()["source"] == named
+    received.clear()
+    reloaded = client.post(f"{MGMT}/datasets/lac/reload")
+    assert reloaded.status_code == 200, reloaded.text
+    assert received[0].startswith("/get?key=exports/communes.csv ")
+    for secret in (f"?key={GOOGLE_KEY}", "?key=communes", "?key=pass.word", "?KEY=a%2Fb.csv%3Fx"):
+        assert redacted_url(f"https://h.example/x{secret}") == "https://h.example/x?" + secret[1:].split("=")[0] + "=***"
+    for file in ("?key=communes.csv", "?Key=2024/r%C3%A9gions.geojson", "?key=lot+1.xlsx", "?key=contours.zip"):
+        assert redacted_url(f"https://h.example/x{file}") == f"https://h.example/x{file}"
+
+
+def test_credentials_in_their_issuers_format_are_secrets_in_the_path_and_under_any_name(tmp_path):
+    """A token in the path (``/dl/ghp_…/data.csv``) or under a name no rule knows was recorded
+    and shown whole. Public ids in a path stay: a data.gouv.fr resource UUID, a commit's SHA."""
+    home = tmp_path / "home"
+    client = operator_client(make_instance(home, fetch_allow=["127.0.0.1"]))
+    tokened = f"{LAKE}/dl/{GITHUB_TOKEN}/data.csv?id={AWS_KEY_ID}&u={GOOGLE_KEY}&page=2"
+    created = client.post(f"{MGMT}/datasets", json={"dataset_id": "lac", "title": "Lac", "source_url": tokened})
+    assert created.status_code == 201, created.text
+    assert f"/dl/{GITHUB_TOKEN}/data.csv?id={AWS_KEY_ID}" in received[-1]  # fetched whole
+    shown = client.get(f"{MGMT}/datasets/lac")
+    assert shown.json()["source"] == f"{LAKE}/dl/***/data.csv?id=***&u=***&page=2"
+    leaked = [token for token in (GITHUB_TOKEN, AWS_KEY_ID, GOOGLE_KEY) if token in shown.text
+              or any(token.encode() in path.read_bytes() for path in home.rglob("*") if path.is_file())]
+    assert leaked == []
+    reloaded = client.post(f"{MGMT}/datasets/lac/reload")
+    assert reloaded.status_code == 400 and "whose credentials are not kept" in reloaded.json()["message"], reloaded.text
+    for public in ("https://www.data.gouv.fr/fr/datasets/r/6e5d4c3b-2a19-4f08-9e7d-6c5b4a392817",
+                   "https://raw.githubusercontent.com/o/r/0123456789abcdef0123456789abcdef01234567/data.csv"):
+        assert redacted_url(public) == public and not withheld(public)
+
+
+def test_a_url_within_a_query_parameter_is_redacted_too():
+    """A proxy's or a redirect's ``?url=`` holds a URL with credentials of its own, encoded."""
+    inner = "https%3A%2F%2Fagent%3As3cret%40h.example%2Fx.csv%3Ftoken%3Dt0ken%26page%3D2"
+    shown = redacted_url(f"https://proxy.example/get?url={inner}&format=csv")
+    assert shown == "https://proxy.example/get?url=https://***@h.example/x.csv%3Ftoken%3D***%26page%3D2&format=csv"
+    assert withheld(shown) and redacted_url(shown) == shown and _secrets_in(shown) == []
+    twice = "https://a.example/?next=https%3A%2F%2Fb.example%2F%3Furl%3Dhttps%253A%252F%252Fu%253As3cret%2540c.example"
+    assert _secrets_in(redacted_url(twice)) == [] and withheld(redacted_url(twice))
+    plain = "https://proxy.example/get?url=https%3A%2F%2Fh.example%2Fx.csv%3Fpage%3D2"
+    assert redacted_url(plain) == plain and not withheld(plain)  # as written, when it holds no secret
+    said = redacted_text(f"Redirect location 'https://proxy.example/get?url={inner}' refused")
+    assert _secrets_in(said) == [], said

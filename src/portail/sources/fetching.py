@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import ipaddress
+import queue
 import socket
 import ssl
 import tempfile
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,8 +53,48 @@ _SITE_LOCAL = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("fec
 SETTING = "PORTAIL_FETCH_ALLOW"
 #: The longest wait for any one connection, read or write of a download.
 STEP_TIMEOUT = 60.0
+
+
+class LookupThreads:
+    """At most ``size`` daemon threads running name lookups, started as lookups come.
+
+    ``concurrent.futures.ThreadPoolExecutor`` joins its threads when the interpreter exits: a
+    lookup stuck on a resolver that never answers held ``portail dataset ingest`` alive for
+    minutes after it had reported its deadline. A lookup has nothing to finish or clean up, so
+    these threads are daemons, which exit does not wait for. Each lookup is a ``Future``, as the
+    executor's: one not started yet can be cancelled."""
+
+    def __init__(self, size: int, name: str):
+        self.size = size
+        self.name = name
+        self._waiting: queue.SimpleQueue[tuple[concurrent.futures.Future, Callable[[], Any]]] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._starting = threading.Lock()
+
+    def submit(self, work: Callable[[], Any]) -> concurrent.futures.Future:
+        """The future of ``work()``, run on the first thread free."""
+        lookup: concurrent.futures.Future = concurrent.futures.Future()
+        self._waiting.put((lookup, work))
+        with self._starting:
+            if len(self._threads) < self.size:
+                thread = threading.Thread(target=self._run, name=f"{self.name}_{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        return lookup
+
+    def _run(self) -> None:
+        while True:
+            lookup, work = self._waiting.get()
+            if not lookup.set_running_or_notify_cancel():  # cancelled while waiting
+                continue
+            try:
+                lookup.set_result(work())
+            except BaseException as error:  # the waiter's to judge, as the executor's threads do
+                lookup.set_exception(error)
+
+
 #: The threads name lookups run on (``resolve``): as many as downloads usually run at once.
-_LOOKUPS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="portail-resolve")
+_LOOKUPS = LookupThreads(4, "portail-resolve")
 
 
 @dataclass(frozen=True)
@@ -143,12 +185,13 @@ def resolve(host: str, port: int, wait: float | None = None) -> list[Address]:
     ``getaddrinfo`` takes no timeout: a resolver that never answers held the download past its
     deadline (glibc's own timeouts, retries and search domains add up to minutes). So it runs on
     one of ``_LOOKUPS``' few threads and is waited for at most ``wait``: a lookup given up keeps
-    its thread until the resolver gives up too, and one not started yet is cancelled, so stuck
-    lookups hold at most those threads, never a new one each. An address is its own without
-    them: stuck lookups filling them do not fail a download from an address too."""
+    its thread until the resolver gives up too (a daemon: it does not hold the process's exit),
+    and one not started yet is cancelled, so stuck lookups hold at most those threads, never a
+    new one each. An address is its own without them: stuck lookups filling them do not fail a
+    download from an address too."""
     if _is_address(host):
         return [ipaddress.ip_address(host)]
-    lookup = _LOOKUPS.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    lookup = _LOOKUPS.submit(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
     if not concurrent.futures.wait([lookup], timeout=wait).done:  # not ``result(timeout)``: its TimeoutError is
         lookup.cancel()                                            # also a lookup's own (socket.timeout)
         raise httpcore.ConnectTimeout(f"resolving {host} took too long")

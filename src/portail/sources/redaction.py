@@ -7,6 +7,18 @@ to every manager (version listings, ``dataset show``), in error messages and in 
 last load. So what is recorded is already redacted (``redacted_url``), and what is shown is
 redacted again (rows written before this were stored whole).
 
+A bare ``key`` whose value is a data file's name (``?key=exports/communes.csv``: an object
+store's object key, a download service's file) names that file: no API key, token or
+password ends in ``.csv``, and redacting it made such a source impossible to reload. Any
+other ``key`` (Google's, Bing's ``key=AIza…``, a short one that could be a password) stays
+secret. A value in a credential's own format (a GitHub or GitLab token, an AWS key id, a
+Google API key, a JWT: ``_SECRET_FORMAT``) is a secret wherever it is, a query parameter of
+any name or a segment of the path. Other path segments are not judged: the long ids found
+there are mostly public (data.gouv.fr's resource UUIDs, a commit's 40 hex digits in a
+raw.githubusercontent.com URL pinning a file), and a share link's id (Dropbox, Google Drive)
+is the address itself, which reads the very file the dataset publishes. A URL within a query
+parameter (``?url=https%3A%2F%2Fuser%3Apass%40h``: a proxy's, a redirect's) is redacted too.
+
 The secret is not kept anywhere, on purpose: nothing needs it after the download. A reload of
 a version whose URL lost its credentials is refused with a message asking for the full URL
 again (``withheld``); scheduled loads, when they come, are to keep their credentials in a
@@ -16,7 +28,10 @@ secret store of their own, not in the catalogue's history.
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from pathlib import PurePosixPath
+from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
+
+from portail.ingest.detect import EXTENSIONS
 
 #: What stands in for a secret taken out.
 MARK = "***"
@@ -26,6 +41,17 @@ MARK = "***"
 #: (``subscription-key``, ``x-api-key``, ``access_key``: an Azure SAS's ``sig``).
 _SECRET_NAME = re.compile(r"token|secret|passw|pwd|signature|credential|apikey"
                           r"|(?:^|[-_.])(?:key|sig|auth|authorization|pass|jwt)$", re.IGNORECASE)
+#: Credentials in their issuers' own formats, made to be recognised wherever they leak: GitHub's
+#: (``ghp_``, ``github_pat_``), GitLab's (``glpat-``), Slack's (``xoxb-``), Stripe's secret and
+#: restricted keys, an AWS access key id, a Google API key and a JWT (two base64url JSON parts).
+_SECRET_FORMAT = re.compile(r"gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,}|glpat-[\w-]{20,}"
+                            r"|xox[abposr]-[\w-]{10,}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"
+                            r"|(?:AKIA|ASIA)[A-Z0-9]{16}|AIza[\w-]{35}|eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]*")
+#: The names of the files a ``key`` parameter may name without being a secret: those read
+#: (``ingest.detect``), and a zip archive holding one.
+_DATA_SUFFIXES = frozenset({*EXTENSIONS, ".zip"})
+#: A file's name or path, letters (accented too), digits, ``_ - . /`` and spaces.
+_FILE_NAME = re.compile(r"[\w ./-]+")
 #: A URL within a message (httpx's, a redirect's): up to a space, quote or angle bracket.
 _URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
 
@@ -35,10 +61,31 @@ def secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(unquote_plus(name)))
 
 
+def secret_pair(name: str, value: str) -> bool:
+    """Whether the query parameter ``name=value`` (percent-encoded or not) holds a secret: by
+    its name (``secret_name``) unless it is a bare ``key`` naming a data file, or by its value's
+    format (``_SECRET_FORMAT``)."""
+    value = unquote_plus(value)
+    if secret_name(name):
+        return not (unquote_plus(name).lower() == "key" and _data_file_name(value))
+    return secret_format(value)
+
+
+def secret_format(text: str) -> bool:
+    """Whether ``text`` (decoded) is, whole, a credential in its issuer's format."""
+    return bool(_SECRET_FORMAT.fullmatch(text))
+
+
+def _data_file_name(text: str) -> bool:
+    """Whether ``text`` is a data file's name or path (``exports/communes.csv``)."""
+    return bool(_FILE_NAME.fullmatch(text)) and PurePosixPath(text).suffix.lower() in _DATA_SUFFIXES
+
+
 def redacted_url(url: str) -> str:
-    """``url`` with its ``user:password@`` made ``***@`` and the values of its secret-named
-    query and fragment parameters (``secret_name``) made ``***``; anything else, and a text
-    that is no ``scheme://host`` URL (a file's path, an upload's name), unchanged. Redacting
+    """``url`` with its ``user:password@`` made ``***@``, the values of its secret query and
+    fragment parameters (``secret_pair``) and its path segments in a credential's format made
+    ``***``, and the URLs its parameters hold redacted; anything else, and a text that is no
+    ``scheme://host`` URL (a file's path, an upload's name), unchanged. Redacting
     twice changes nothing. A URL ``urlsplit`` refuses (``http://u:p@[::1``) loses its userinfo
     and its query: which part is which cannot be told."""
     try:
@@ -52,19 +99,33 @@ def redacted_url(url: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         netloc = f"{MARK}@{netloc.rpartition('@')[2]}"
-    return urlunsplit(parts._replace(netloc=netloc, query=_redacted_pairs(parts.query),
+    path = "/".join(MARK if secret_format(unquote(segment)) else segment for segment in parts.path.split("/"))
+    return urlunsplit(parts._replace(netloc=netloc, path=path, query=_redacted_pairs(parts.query),
                                      fragment=_redacted_pairs(parts.fragment)))
 
 
 def _redacted_pairs(text: str) -> str:
     """``a=1&token=x`` as ``a=1&token=***``: each pair kept as written (its encoding, its order,
-    ``;`` or ``&``) but for a secret's value."""
+    ``;`` or ``&``) but for a secret's value and a URL holding one (re-encoded, redacted)."""
     pieces = re.split(r"([&;])", text)
     for index, piece in enumerate(pieces):
         name, equals, value = piece.partition("=")
-        if equals and value and secret_name(name):
+        if not (equals and value):
+            continue
+        if secret_pair(name, value):
             pieces[index] = f"{name}={MARK}"
+        elif _is_url(inner := unquote_plus(value)) and (shown := redacted_url(inner)) != inner:
+            pieces[index] = f"{name}={quote(shown, safe=':/@*')}"
     return "".join(pieces)
+
+
+def _is_url(text: str) -> bool:
+    """Whether ``text`` is a ``scheme://host…`` URL, one ``redacted_url`` would redact."""
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return "://" in text
+    return bool(parts.scheme and parts.netloc)
 
 
 def redacted_text(text: str) -> str:
@@ -79,7 +140,8 @@ def withheld(url: str) -> bool:
         parts = urlsplit(url)
     except ValueError:
         return False
-    if parts.netloc.rpartition("@")[0] == MARK:
+    if parts.netloc.rpartition("@")[0] == MARK or MARK in parts.path.split("/"):
         return True
     pairs = re.split(r"[&;]", parts.query) + re.split(r"[&;]", parts.fragment)
-    return any(value == MARK and secret_name(name) for name, _, value in (pair.partition("=") for pair in pairs))
+    values = [unquote_plus(pair.partition("=")[2]) for pair in pairs]
+    return any(value == MARK or (_is_url(value) and withheld(value)) for value in values)
