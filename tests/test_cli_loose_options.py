@@ -100,7 +100,7 @@ def test_read_options_the_format_ignores_are_refused(cli, tmp_path, refdata):
 def test_malformed_annotations_are_refused_naming_them(cli, tmp_path, annotation, said):
     cli("dataset", "create", "qa", "--title", "QA", "--from", csv_file(tmp_path / "one.csv", "code;nom\n01001;A\n"))
     refused = cli("dataset", "field", "qa", "nom", "--annotate", "facet", "--annotate", annotation, ok=False)
-    assert refused.exit_code == 1 and said in _one_line(refused)
+    assert refused.exit_code == 2 and said in _one_line(refused)
     instance = make_instance(tmp_path / "home")  # the management API's override: the same check
     try:
         name, given, argument = annotation.partition("=")

@@ -76,16 +76,69 @@ def test_a_reload_reads_a_csv_whose_stored_options_are_now_refused(cli, tmp_path
             assert dataset.current_version == 2 and dataset.current.row_count == 2
             kept = {k: v for k, v in stored.items() if k not in ("sheet", "delimiter")}
             assert dataset.current.read_options == kept  # the misfit gone, the rest kept for the next reload
+            notes = dataset.current.report["notes"]
     finally:
         instance.store.close()
+    said = " ".join(reloaded.output.split())
+    for name in ("sheet", "delimiter"):  # each option dropped is named, and why, in the load's report
+        if name in stored:
+            why = ("it is empty, read as none given" if stored[name] == ""
+                   else "a sheet applies to xlsx, xls, xlsb, ods files only, not to csv")
+            note = f"read option {name}={stored[name]!r} of the former load dropped: {why}"
+            assert note in notes and note in said, (notes, said)
+    assert not any(note.startswith("read option encoding") for note in notes)  # a CSV's encoding is read: kept
 
 
-def test_a_reload_reads_a_spreadsheet_whose_stored_delimiter_is_now_refused(cli, tmp_path, refdata):
+@pytest.mark.parametrize("stored, name", [({"delimiter": ";"}, "a delimiter"), ({"encoding": "cp1252"}, "an encoding")])
+def test_a_reload_reads_a_spreadsheet_whose_stored_option_is_now_refused(cli, tmp_path, refdata, stored, name):
+    """An encoding stored for a spreadsheet was ignored by its load, as a delimiter: the reload
+    drops it, and its report says so."""
     spreadsheet = str(refdata / "excel" / "insee_fe_dod_struct_pop.xls")
     cli("dataset", "create", "qa", "--title", "QA", "--from", spreadsheet, "--publish")
-    _store_options(tmp_path / "home", "qa", {"delimiter": ";"})
-    assert "version 2" in cli("dataset", "reload", "qa").output
+    _store_options(tmp_path / "home", "qa", stored)
+    reloaded = " ".join(cli("dataset", "reload", "qa").output.split())
+    assert "version 2" in reloaded
+    [(option, value)] = stored.items()
+    assert (f"read option {option}={value!r} of the former load dropped: {name} applies to csv, tsv files only, "
+            "not to xls") in reloaded, reloaded
     assert [v["status"] for v in dataset_versions(cli, "qa")] == ["ready", "ready"]
+
+
+def _shapefile(folder) -> str:
+    """Two Lambert-93 points whose DBF says its encoding in a ``.cpg``, as GDAL writes one."""
+    import pyarrow as pa
+    import pyogrio
+    import shapely
+
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.table({"nom": ["Ambérieu-en-Bugey", "Saint-Étienne"],
+                      "geometry": pa.array(shapely.to_wkb(shapely.points([[870000, 6540000], [808000, 6485000]])))})
+    pyogrio.write_arrow(table, folder / "communes.shp", geometry_name="geometry", geometry_type="Point",
+                        crs="EPSG:2154", encoding="cp1252")
+    return str(folder / "communes.shp")
+
+
+@pytest.mark.parametrize("fmt", ["xls", "geojson", "json", "shp"])
+def test_an_encoding_the_format_ignores_is_refused_before_a_version_starts(cli, tmp_path, refdata, fmt):
+    """Only the CSV reader reads ``--encoding``: JSON and GeoJSON are UTF-8, a Shapefile's DBF is
+    read in its ``.cpg``'s encoding, a spreadsheet says its own. Given for one of them, it was
+    ignored and the load published what it read otherwise, where a delimiter or a sheet the
+    format ignores was refused: refused alike, in the same words."""
+    files = {"xls": lambda: str(refdata / "excel" / "insee_fe_dod_struct_pop.xls"),
+             "geojson": lambda: str(refdata / "geo" / "regions-version-simplifiee.geojson"),
+             "json": lambda: csv_file(tmp_path / "codes.json", '[{"code": "01001", "nom": "Ambérieu"}]'),
+             "shp": lambda: _shapefile(tmp_path / "shp")}
+    source = files[fmt]()
+    cli("dataset", "create", "qa", "--title", "QA", "--from", csv_file(tmp_path / "one.csv", "code;nom\n01001;A\n"))
+    refused = cli("dataset", "ingest", "qa", source, "--encoding", "cp1252", ok=False)
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 1, said
+    name = source.rsplit("/", 1)[-1]
+    assert f"{name}: an encoding applies to csv, tsv files only, not to {fmt}" in said, said
+    assert [v["status"] for v in dataset_versions(cli, "qa")] == ["ready"]  # refused before a version started
+    typed = cli("dataset", "ingest", "qa", source, "--format", fmt, "--encoding", "cp1252", ok=False)
+    assert typed.exit_code == 2 and "an encoding applies to csv, tsv files only" in " ".join(typed.output.split())
+    assert "version 2 ready" in cli("dataset", "ingest", "qa", source).output  # read without it
 
 
 def test_options_given_now_are_still_refused(cli, tmp_path):

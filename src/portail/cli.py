@@ -184,7 +184,7 @@ def _encoding_checked(value: Optional[str]) -> Optional[str]:
 FormatOpt = typer.Option(None, "--format", callback=_format_checked,
                          help="Force the format (csv, xlsx, json, geojson, shp, parquet…).")
 EncodingOpt = typer.Option(None, "--encoding", callback=_encoding_checked,
-                           help="Force the encoding (detected by default).")
+                           help="Force a CSV or TSV file's encoding (detected by default; other formats say their own).")
 DelimiterOpt = typer.Option(None, "--delimiter", help="Force the CSV delimiter (sniffed by default).")
 SheetOpt = typer.Option(None, "--sheet", help="Spreadsheet sheet name or index.")
 AllowEmptyOpt = typer.Option(False, "--allow-empty", help="Publish a version of 0 records over one that has records "
@@ -380,8 +380,11 @@ def dataset_field(
         if clear:
             services.clear_field_override(session, dataset, name)
         else:
-            services.set_field_override(session, dataset, name, type=type, label=label,
-                                        description=description, annotations=annotations)
+            try:
+                services.set_field_override(session, dataset, name, type=type, label=label,
+                                            description=description, annotations=annotations)
+            except services.AnnotationRefused as error:  # a mistyped --annotate: nothing was recorded
+                _usage_error(ctx, ["--annotate"], error.message)
         served = [f.name for f in services.current_fields(dataset)]
     out.print(f"{slug}.{name}: override {'removed' if clear else 'saved'}; run `portail dataset reload {slug}` to apply it")
     if served and name not in served and not clear:

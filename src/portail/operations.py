@@ -204,8 +204,9 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
                                                 status=409, code="Conflict")
                 path = _loadable(instance, path)
             opts = read_options(dataset, options, instance.settings, reread=reread)
+            dropped: list[str] = []  # said in the load's report
             if reread:  # stored by a load that ignored them, made before they were refused (a reload gives none)
-                opts = fitting_options(path, opts)
+                opts, dropped = fitting_options(path, opts)
             check_options(path, opts)  # a sheet given for a CSV: refused before a version is started
             overrides = dict(dataset.field_overrides or {})
             pipeline = list(dataset.pipeline or [])
@@ -219,6 +220,7 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
             raw = open_source(path, opts)
             result = build_version(instance.store, uid, number, raw, overrides=overrides, timezone=timezone,
                                    progress=progress, pipeline=pipeline, locate=lambda ref: published_location(instance, ref))
+            result.report.notes.extend(dropped)
             if keep_source or kept_again:
                 instance.store.keep_source(uid, number, path, move=not kept_again)
         except IngestError as error:

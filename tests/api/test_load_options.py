@@ -25,10 +25,14 @@ def test_a_reload_of_an_upload_whose_stored_sheet_is_now_refused_still_works(tmp
             dataset.current.read_options = dataset.read_options = {"sheet": "2"}
         reloaded = client.post(f"{API}/datasets/qa/reload")
         assert reloaded.status_code == 200, reloaded.text
+        note = "read option sheet='2' of the former load dropped: a sheet applies to xlsx, xls, xlsb, ods files only, " \
+               "not to csv"  # the publisher learns what is no longer used, and why
+        assert note in reloaded.json()["report"]["notes"], reloaded.json()["report"]
         with instance.session() as session:
             dataset = services.get_dataset(session, "qa")
             assert dataset.current_version == 2 and dataset.current.row_count == 2
             assert dataset.current.read_options == {}
+            assert note in dataset.current.report["notes"]  # kept in the version's report
         # Given now, the same sheet is refused, as a 400 in Opendatasoft's shape
         refused = client.post(f"{API}/datasets/qa/data", params={"sheet": "2"},
                               files={"file": ("one.csv", b"code;nom\n01001;A\n", "text/csv")})
@@ -87,5 +91,40 @@ def test_empty_read_options_of_an_upload_are_options_not_given(tmp_path):
         assert loaded.status_code == 200, loaded.text
         with instance.session() as session:
             assert services.get_dataset(session, "qa").current.row_count == 2
+    finally:
+        instance.store.close()
+
+
+GEOJSON = (b'{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": "01001", '
+           b'"nom": "Amb\xc3\xa9rieu"}, "geometry": {"type": "Point", "coordinates": [5.36, 45.96]}}]}')
+
+
+def test_an_encoding_for_a_format_that_ignores_it_is_a_400_and_a_stored_one_is_dropped_on_reload(tmp_path):
+    """GeoJSON is UTF-8 (RFC 7946): its reader never read ``encoding``, and the upload published
+    what it read otherwise. Refused now as a delimiter is; one a former upload stored is dropped
+    by its reload, which says so."""
+    instance = make_instance(tmp_path / "home")
+    try:
+        client = operator_client(instance)
+        client.post(f"{API}/datasets", json={"dataset_id": "qa", "title": "QA"})
+        refused = client.post(f"{API}/datasets/qa/data", params={"encoding": "cp1252"},
+                              files={"file": ("communes.geojson", GEOJSON, "application/geo+json")})
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["message"] == ("communes.geojson: an encoding applies to csv, tsv files only, "
+                                             "not to geojson") and refused.json()["error_code"] == "IngestError"
+        with instance.session() as session:
+            assert services.get_dataset(session, "qa").versions == []  # refused before a version started
+        loaded = client.post(f"{API}/datasets/qa/data", params={"publish_now": "true"},
+                             files={"file": ("communes.geojson", GEOJSON, "application/geo+json")})
+        assert loaded.status_code == 200, loaded.text
+        with instance.session() as session:  # as an upload made before the refusal recorded it
+            dataset = services.get_dataset(session, "qa")
+            dataset.current.read_options = dataset.read_options = {"encoding": "cp1252"}
+        reloaded = client.post(f"{API}/datasets/qa/reload")
+        assert reloaded.status_code == 200, reloaded.text
+        assert ("read option encoding='cp1252' of the former load dropped: an encoding applies to csv, tsv files "
+                "only, not to geojson") in reloaded.json()["report"]["notes"]
+        with instance.session() as session:
+            assert services.get_dataset(session, "qa").current.read_options == {}
     finally:
         instance.store.close()

@@ -300,10 +300,11 @@ def set_field_override(session: Session, dataset: Dataset, name: str, **changes:
             changes["type"] = str(FieldType(changes["type"]))
         except ValueError as error:
             raise CatalogError(f"Unknown field type {changes['type']!r}; use one of {', '.join(t.value for t in FieldType)}") from error
-    if "annotations" in changes and changes["annotations"] is not None:
-        for annotation, arguments in changes["annotations"].items():
-            check_annotation(annotation, arguments)
     overrides = dict(dataset.field_overrides or {})
+    if "annotations" in changes and changes["annotations"] is not None:
+        stored = (overrides.get(name) or {}).get("annotations") or {}
+        for annotation, arguments in changes["annotations"].items():
+            check_annotation(annotation, arguments, field=name, stored=stored.get(annotation))
     entry = {**overrides.get(name, {}), **{k: v for k, v in changes.items() if v is not None}}
     overrides[name] = entry
     dataset.field_overrides = overrides
@@ -311,29 +312,61 @@ def set_field_override(session: Session, dataset: Dataset, name: str, **changes:
     return dataset
 
 
+class AnnotationRefused(CatalogError):
+    """An annotation a field cannot take (``check_annotation``): the command line's
+    ``--annotate`` refuses it as a mistyped option (exit 2), the API as any catalogue's 400."""
+
+
 #: The annotations that take no argument (flags), and what the one argument of each other is.
 _FLAGS = frozenset({"facet", "disjunctive", "sortable", "id"})
 _ARGUMENT_OF = {"hierarchical": "its path separator, e.g. hierarchical=/", "multivalued": "its separator, e.g. "
                 "multivalued=;", "unit": "the unit, e.g. unit=€", "decimals": "a number of digits, e.g. decimals=2",
                 "facetsort": "the order, e.g. facetsort=-count", "timeserie_precision": "e.g. timeserie_precision=day"}
+#: Opendatasoft's time series precisions (its Automation API's ``timeserie_precision``).
+TIMESERIE_PRECISIONS = ("year", "month", "day", "hour", "minute")
+#: The most digits the pages write after a number's decimal separator (``web.routes.number_format``).
+MAX_DECIMALS = 20
 
 
-def check_annotation(name: str, arguments: Any) -> None:
+def check_annotation(name: str, arguments: Any, *, field: str | None = None, stored: Any = None) -> None:
     """Refuse an annotation whose arguments are not what its name takes (``hierarchical``
-    without its separator, ``facet=x=y``), naming it as written: kept, it was read with a
-    default at every query, or its argument ignored, and nothing said why. What each argument
-    means is checked where it is read (``api.facets``: a ``facetsort`` no facet knows is ignored)."""
+    without its separator, ``facet=x=y``), or whose value Portail cannot honour (``facetsort=foo``,
+    ``decimals=deux``, ``timeserie_precision=week``), naming it as written: kept, it was read with
+    a default at every query, or its argument ignored, and nothing said why. The value the field's
+    override holds already (``stored``, recorded before values were checked) passes as it is: an
+    override sent back whole with one change (a form, a script's read-modify-write) is not refused
+    for what it did not change; where Portail reads it, it is ignored as before (``api.facets``)."""
     if name not in KNOWN_ANNOTATIONS:
-        raise CatalogError(f"Unknown annotation {name!r}")
+        raise AnnotationRefused(f"Unknown annotation {name!r}")
     if not isinstance(arguments, list) or any(isinstance(a, (list, dict)) for a in arguments):
-        raise CatalogError(f"Annotation {name!r}: its arguments must be a list of values, not {arguments!r}")
+        raise AnnotationRefused(f"Annotation {name!r}: its arguments must be a list of values, not {arguments!r}")
     written = name + "".join(f"={a}" for a in arguments)
     if name in _FLAGS:
         if arguments:
-            raise CatalogError(f"Annotation {written!r}: {name} takes no argument")
+            raise AnnotationRefused(f"Annotation {written!r}: {name} takes no argument")
     elif len(arguments) != 1 or str(arguments[0]) == "":
         hint = _ARGUMENT_OF.get(name)
-        raise CatalogError(f"Annotation {written!r}: {name} takes one argument" + (f", {hint}" if hint else ""))
+        raise AnnotationRefused(f"Annotation {written!r}: {name} takes one argument" + (f", {hint}" if hint else ""))
+    elif arguments != stored and (accepted := _value_misfit(name, str(arguments[0]))) is not None:
+        of_field = f" of field {field!r}" if field is not None else ""
+        raise AnnotationRefused(f"Annotation {written!r}{of_field}: {name} takes {accepted}")
+
+
+def _value_misfit(name: str, value: str) -> str | None:
+    """What the argument of annotation ``name`` may be, if ``value`` is none of it (None: it fits).
+    The values are those Portail reads: the facets' orders (``api.facets.SORTS``), the pages'
+    units and decimals (``web.routes.number_format``), Opendatasoft's time series precisions."""
+    from portail.api.facets import SORTS  # imported here: the API's modules import this one
+
+    if name == "facetsort" and value not in SORTS:
+        return f"one of {', '.join(SORTS)}"
+    if name == "timeserie_precision" and value not in TIMESERIE_PRECISIONS:
+        return f"one of {', '.join(TIMESERIE_PRECISIONS)}"
+    if name == "decimals" and not (value.strip().isdecimal() and int(value) <= MAX_DECIMALS):
+        return f"a whole number of digits from 0 to {MAX_DECIMALS}, e.g. decimals=2"
+    if name == "unit" and not value.strip():
+        return "a unit that is not blank, e.g. unit=€"
+    return None
 
 
 def clear_field_override(session: Session, dataset: Dataset, name: str) -> Dataset:

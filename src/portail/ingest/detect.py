@@ -25,7 +25,11 @@ EXTENSIONS = {
 SUPPORTED = sorted(set(EXTENSIONS.values()))
 #: The read options that only some formats use: the others ignore them, so one given for another
 #: format (a sheet for a CSV, a delimiter for a spreadsheet) would do nothing of what was asked.
-OPTION_FORMATS: dict[str, tuple[str, ...]] = {"delimiter": ("csv", "tsv"), "sheet": ("xlsx", "xls", "xlsb", "ods")}
+#: Only the CSV reader reads an encoding: JSON and GeoJSON are UTF-8 (RFC 8259, RFC 7946), a
+#: Shapefile's DBF is read in its ``.cpg``'s encoding or the one detected (``readers.geo``), and
+#: spreadsheets, GeoPackages and Parquet files say their own.
+OPTION_FORMATS: dict[str, tuple[str, ...]] = {"encoding": ("csv", "tsv"), "delimiter": ("csv", "tsv"),
+                                              "sheet": ("xlsx", "xls", "xlsb", "ods")}
 
 
 def _zip_format(path: Path) -> str:
@@ -104,8 +108,8 @@ def detect_format(path: Path, options: ReadOptions) -> str:
 
 def option_misfit(fmt: str | None, options: ReadOptions) -> str | None:
     """Why ``options`` cannot be read as they were asked in a file of format ``fmt`` (None: not
-    known yet), or None: an empty delimiter or sheet (read as none given: sniffed, the first
-    sheet), or an option the format ignores (``OPTION_FORMATS``)."""
+    known yet), or None: an empty encoding, delimiter or sheet (read as none given: detected,
+    sniffed, the first sheet), or an option the format ignores (``OPTION_FORMATS``)."""
     for name in OPTION_FORMATS:
         if (misfit := _misfit(name, getattr(options, name), fmt)) is not None:
             return misfit
@@ -119,7 +123,8 @@ def _misfit(name: str, value: str | int | None, fmt: str | None) -> str | None:
     if name == "delimiter" and value is not None and (misfit := delimiter_misfit(str(value))) is not None:
         return misfit
     if value is not None and fmt is not None and fmt not in OPTION_FORMATS[name]:
-        return f"a {name} applies to {', '.join(OPTION_FORMATS[name])} files only, not to {fmt}"
+        article = "an" if name[0] in "aeiou" else "a"
+        return f"{article} {name} applies to {', '.join(OPTION_FORMATS[name])} files only, not to {fmt}"
     return None
 
 
@@ -160,15 +165,22 @@ def check_options(path: Path, options: ReadOptions) -> None:
             raise IngestError(misfit, source=path.name)
 
 
-def fitting_options(path: Path, options: ReadOptions) -> ReadOptions:
+def fitting_options(path: Path, options: ReadOptions) -> tuple[ReadOptions, list[str]]:
     """``options`` without those that cannot apply to the file (``option_misfit``), for options
     a load recorded before they were refused: that load ignored them (a sheet for a CSV, an
     empty delimiter read as none), so its file is read again as it read it. Refused, they broke
-    the reload of a served dataset, with no option to take them back (an empty one is refused)."""
+    the reload of a served dataset, with no option to take them back (an empty one is refused).
+    With them, a note for the load's report per option dropped, naming it and why: dropped
+    silently, the publisher never learnt that what the former load recorded is no longer used."""
     if not any(getattr(options, name) is not None for name in OPTION_FORMATS):
-        return options
+        return options, []
     fmt = detect_format(path, options)
-    return replace(options, **{name: None for name in OPTION_FORMATS if _misfit(name, getattr(options, name), fmt)})
+    dropped = {name: misfit for name in OPTION_FORMATS
+               if (misfit := _misfit(name, getattr(options, name), fmt)) is not None}
+    notes = [f"read option {name}={getattr(options, name)!r} of the former load dropped: "
+             + ("it is empty, read as none given" if getattr(options, name) == "" else misfit)
+             for name, misfit in dropped.items()]
+    return replace(options, **{name: None for name in dropped}), notes
 
 
 def open_source(path: Path, options: ReadOptions | None = None) -> RawTable:
