@@ -2,9 +2,12 @@
 
 ``like``: the reference (§5.4, and the v2.0 "Like filter") matches the words of the field, and the
 only wildcard it shows is a trailing ``*`` (``"film*"``, ``name LIKE 'abc*'``); ``%`` and ``_``
-are SQL's wildcards, not ODSQL's, so they are plain punctuation here: never "any characters" nor
-"one character". A pattern of punctuation only (``'%_%_%'``) therefore holds no word and matches
-nothing, as Elasticsearch's match query of no token (tests/odsql/test_like_without_words.py).
+are SQL's wildcards, not ODSQL's: never "any characters" nor "one character". ``%`` is
+punctuation; ``_`` is a word character, as in Elasticsearch's standard tokenizer (``l_hay`` is one
+word), and a run of ``_`` alone no word. A pattern of punctuation only (``'%_%_%'``) therefore
+holds no word and matches nothing, as Elasticsearch's match query of no token
+(tests/odsql/test_like_without_words.py). A star inside a word is refused; ``\\*`` (a backslash,
+a star) is a star.
 
 ``range()``: the reference documents ``range(f, <n><unit>)`` (equal widths) and
 ``range(f, [*,] bound, … [, *])`` (static bounds, dates as ``date'…'``), never a width followed
@@ -18,7 +21,7 @@ from datetime import date
 import pytest
 
 from portail.odsql import ODSQLError
-from tests.odsql.conftest import ROWS, ids, run
+from tests.odsql.conftest import ROWS, ids, refusal, run
 
 ALL = sorted(r.id for r in ROWS)
 
@@ -27,15 +30,22 @@ LIKE_CASES = [
     ('name like "sain%"', []),
     ('name like "pari%"', []),
     ('name like "%paris%"', [2, 11]),  # the word paris, wherever the % stand
-    # _ is no single-character wildcard: "Sain_" is the word "sain"; "l_hay" the words l and hay
+    # _ is no single-character wildcard but a word character: "Sain_" is the word "sain_";
+    # "l_hay" one word, which l'Haÿ (the words l and hay) does not hold
     ('name like "Sain_"', []),
     ('name like "Pari_"', []),
-    ('name like "l_hay"', [8]),
+    ('name like "l_hay"', []),
+    ('name like "l hay"', [8]),
     ('name like "12_"', []),  # "12e" would be 12 and one character
     # * after a word is the one wildcard: a prefix
     ('name like "sain*"', [1]),
     ('name like "pari*"', [2, 11]),
-    ('name like "l_ha*"', [8]),
+    ('name like "l_ha*"', []),
+    ('name like "l ha*"', [8]),
+    # a star escaped in the pattern is the character, punctuation: "pari\*" the whole word pari
+    ('name like "pari\\\\*"', []),
+    ('name like "paris\\\\*"', [2, 11]),
+    ('name like "pari\\*"', [2, 11]),  # the string's escape first: the pattern is pari*
     # escaped characters are the characters themselves
     ("name like 'l\\'ha*'", [8]),
     ('name like "He said \\"hi*"', [10]),
@@ -51,6 +61,24 @@ LIKE_CASES = [
 @pytest.mark.parametrize("where, expected", LIKE_CASES)
 def test_like_wildcards_are_opendatasofts_not_sqls(con, where, expected):
     assert ids(con, where) == expected
+
+
+@pytest.mark.parametrize("pattern", ["pa*s", "*ris", "pari*-x", "saint **etienne", "l-*hay"])
+def test_a_star_that_ends_no_word_is_refused_saying_where_a_star_goes(con, pattern):
+    """Only a trailing ``*`` is documented; read as punctuation, ``pa*s`` asked for the words pa
+    and s and quietly found what holds them. A 400 (``ODSQLError``) says where a star goes and
+    how to write one as itself."""
+    message = refusal(con, select="id", where=[f"name like '{pattern}'"])
+    assert f"like takes * only at the end of a word ('{pattern.split()[-1]}')" in message
+    assert "a star itself is \\* in the pattern" in message
+
+
+def test_stars_that_end_words_or_stand_alone_are_no_refusal(con):
+    assert ids(con, "name like 'pari** saint*'") == []  # no name holds both
+    assert ids(con, "name like 'pari**'") == [2, 11]
+    assert ids(con, "name like 'pari*,'") == [2, 11]  # no word after the star: it ends pari
+    assert ids(con, "name like '*'") == []  # no word, as '%'
+    assert ids(con, "name like 'paris\\\\*12e'") == [11]  # an escaped star: punctuation between paris and 12e
 
 
 def _day_counts() -> Counter:

@@ -292,7 +292,8 @@ def test_hostile_strings_are_literals(con, payload, template):
     try:
         plan = compile_plan(Query(select="id, name", where=[text], now=NOW), FIELDS)
     except ODSQLError as error:
-        assert "NUL" in error.detail or "not a condition" in error.detail, error.detail
+        refused = ("NUL", "not a condition", "like takes * only at the end of a word")  # the last: like's pa*s
+        assert any(reason in error.detail for reason in refused), error.detail
         return
     sql = to_sql(plan.select)
     assert sqlglot.transpile(sql, read="duckdb", write="duckdb")  # one statement that sqlglot reads back

@@ -42,7 +42,7 @@ from portail.odsql.errors import ODSQLError
 from portail.odsql.kinds import (ANY, FIELD_KINDS, GEO, NUMERIC, RECORDS, TEMPORAL, Kind, Typed, call, column, constant,
                                  local_time, number, paren, string)
 from portail.schema import Field, FieldType
-from portail.store.fulltext import Match, folded, word_match
+from portail.store.fulltext import WORD_SPLIT, Match, folded, word_match
 from portail.store.fulltext import split as fold_words
 
 SELECT, WHERE, GROUP_BY, ORDER_BY = "select", "where", "group_by", "order_by"
@@ -151,12 +151,9 @@ def _as_text(t: Typed) -> exp.Expression:
 
 # ---- full text (the seam for a later full-text index) ---------------------------------------
 
-_NON_WORD = r"[^\pL\pN]+"
-
-
 def _words(sql: exp.Expression) -> exp.Expression:
-    """Folded text with every run of non-letters turned into one space."""
-    return exp.Trim(this=call("regexp_replace", folded(sql), exp.Literal.string(_NON_WORD),
+    """Folded text with every run between words (``fulltext.WORD_SPLIT``) turned into one space."""
+    return exp.Trim(this=call("regexp_replace", folded(sql), exp.Literal.string(WORD_SPLIT),
                               exp.Literal.string(" "), exp.Literal.string("g")))
 
 
@@ -208,7 +205,7 @@ def _needle(term: str, whole: bool) -> exp.Expression:
     most of a new phrase search's time); the engine's own folding otherwise."""
     edge = " " if whole else ""
     if term.isascii():
-        return string(" " + " ".join(re.findall(r"[a-z0-9]+", term.lower())) + edge)
+        return string(" " + " ".join(re.findall(r"[a-z0-9_]+", term.lower())) + edge)
     return _concat(exp.Literal.string(" "), _words(string(term)), exp.Literal.string(edge))
 
 
@@ -221,7 +218,7 @@ def _prefilter(target: exp.Expression, term: str) -> list[exp.Expression]:
     before any split, so a word in every row (``like 'etablissement 99'``) splits only the rows
     holding the rare one. Only for plain ASCII words, which the engine folds exactly as Python
     does (an accented or exotic term keeps the one exact test)."""
-    words = [w.lower() for w in re.findall(r"[A-Za-z0-9]+", term)] if term.isascii() else []
+    words = [w.lower() for w in re.findall(r"[A-Za-z0-9_]+", term)] if term.isascii() else []
     return [call("contains", folded(target.copy()), string(w)) for w in words]
 
 
@@ -424,12 +421,14 @@ def like(ctx: Context, operand: Typed, pattern: Typed) -> Typed:
     (``""``, ``"%_%"``: ``%`` and ``_`` are punctuation here) matches nothing, as a bare
     ``"%_%"`` and ``search(f, "%_%")`` do: Opendatasoft's match query whose text gives no token
     finds no document (Elasticsearch's ``zero_terms_query: none``), so ``not f like "%"`` keeps
-    every row, a null too, as ``not f like "word"`` keeps a null."""
+    every row, a null too, as ``not f like "word"`` keeps a null. Words are cut as the full-text
+    index cuts them (``fulltext.WORD_SPLIT``: ``_`` is a word character, so ``x_y`` is one word
+    and finds no "x y"); stars: :func:`_like_terms`."""
     if operand.kind is not Kind.TEXT:
         raise ctx.error("like applies to text values.")
     if not (pattern.constant and isinstance(pattern.value, str)):
         raise ctx.error("The pattern of like must be a string literal.")
-    terms = _each_word(pattern.value)
+    terms = _like_terms(ctx, pattern.value)
     if not terms:
         return _bool(exp.false())
     return _bool(search_match([_like_target(operand)], terms, "bare"))
@@ -444,13 +443,28 @@ def _like_target(operand: Typed) -> tuple[str | None, exp.Expression]:
     return None, operand.sql
 
 
-def _each_word(pattern: str) -> str:
-    """A pattern as one term per word (a term's words would be read as a phrase)."""
+def _like_terms(ctx: Context, pattern: str) -> str:
+    r"""A ``like`` pattern as one term per word, ``word*`` for a prefix (a term's words would be
+    read as a phrase). The one wildcard is a ``*`` ending a word, no word after it in the term
+    (``pari*``, ``jean-pie*``, ``pari*,``: the last word a prefix; ``*`` alone, no word), the only
+    one the reference documents. ``\*`` in the pattern is a star itself, punctuation between
+    words as ``%`` is: ``pa\*`` is the whole word ``pa`` (any other backslash is punctuation too:
+    ``a\b`` is the words a and b). The string's own escapes are read first (as Elasticsearch
+    reads a query string's after JSON's): the ODSQL literal ``'pa\\*'`` (``JSON.stringify("pa\\*")``)
+    holds ``pa\*``, while ``'pa\*'`` already holds ``pa*``, a prefix (``odsql.parser.decode_string``).
+    A star with a word after it (``pa*s``, ``*ris``, ``pa*-x``) is refused (400): no rule says
+    what it means (Opendatasoft documents the trailing star only), and read as punctuation it
+    would quietly ask for the words ``pa`` and ``s``."""
     terms: list[str] = []
     for raw in pattern.split():
-        found = fold_words(raw)
+        text = raw.replace("\\*", "\\ ")  # an escaped star: punctuation, no wildcard
+        star = text.find("*")
+        if star >= 0 and fold_words(text[star:]):
+            raise ctx.error(f"like takes * only at the end of a word ({raw!r}); "
+                            "a star itself is \\* in the pattern (\\\\* in a quoted string).")
+        found = fold_words(text)
         if found:
-            terms += found[:-1] + [found[-1] + ("*" if raw.endswith("*") else "")]
+            terms += found[:-1] + [found[-1] + ("*" if star >= 0 else "")]
     return " ".join(terms)
 
 

@@ -9,7 +9,8 @@ default catalog (a version file is attached read-only under an alias), and ODSQL
 and stay readable by any process that attaches the immutable file read-only:
 
 * ``fulltext_terms(term)``: every distinct word (lower case, accents stripped, œ æ ß spelled
-  oe ae ss, split on anything that is not a letter or a digit: ``folded``), sorted; prefix and
+  oe ae ss, split on anything that is not a letter, a digit or ``_``: ``folded``, ``WORD_SPLIT``),
+  sorted; prefix and
   fuzzy lookups scan this small dictionary, never the records;
 * ``fulltext_folding(folding)``: which folding the words were written with; an index of another
   (an older build's) is not read, so that scans answer alike until it is written again;
@@ -96,15 +97,22 @@ RESOLVE = 2048
 #: Values a field indexed by value tests as constants; past this, a semi-join on the value
 #: dictionary is faster (1,000 constant communes: 64 ms against 32 on 2 M rows).
 VALUE_LIST = 64
-_SPLIT = r"[^\pL\pN]+"
+#: What separates words: anything but a letter, a digit or ``_``. Opendatasoft answers full text
+#: with Elasticsearch, whose standard tokenizer follows Unicode's word breaks (UAX #29), where
+#: ``_`` joins what it stands between (ExtendNumLet): ``x_y`` and ``_paris_`` are one word each,
+#: ``l'hay`` two (the index keeps that simpler cut: any other character breaks). A run of ``_``
+#: alone is no word of a search (``split``); in a value it stays a term no search word can reach.
+WORD_SPLIT = r"[^\pL\pN_]+"
 #: Letters that lower case and accent stripping leave whole, spelled as the words are typed
 #: (after lower case: Œ, Æ and ẞ lower to these).
 LIGATURES = {"œ": "oe", "æ": "ae", "ß": "ss"}
 _SPELLED = str.maketrans(LIGATURES)
 #: Which folding an index's words were written with (its ``FOLDING`` table; none: 1, before
-#: ``LIGATURES``). An index of another folding is not read (``read_index``): its words would
-#: disagree with the query's, so scans answer until ``portail dataset reindex`` writes it again.
-FOLDED_WITH = 2
+#: ``LIGATURES``; 2, before ``_`` was a word character: ``WORD_SPLIT``). An index of another
+#: folding is not read (``read_index``): its words would disagree with the query's (an index of
+#: 2 holds ``x`` and ``y`` for "x_y"), so scans answer until ``portail dataset reindex`` writes it
+#: again.
+FOLDED_WITH = 3
 FOLDING = "fulltext_folding"
 _META = "portail_fulltext"
 #: On a match of a json field's text: only an index that lists the field answers it (``_held``).
@@ -144,7 +152,7 @@ def folded(sql: exp.Expression) -> exp.Expression:
 
 def words(sql: exp.Expression) -> exp.Expression:
     """The words of a text value, folded (empty strings may appear at the edges)."""
-    return exp.Anonymous(this="regexp_split_to_array", expressions=[folded(sql), exp.Literal.string(_SPLIT)])
+    return exp.Anonymous(this="regexp_split_to_array", expressions=[folded(sql), exp.Literal.string(WORD_SPLIT)])
 
 
 def split(text: str) -> list[str]:
@@ -154,7 +162,9 @@ def split(text: str) -> list[str]:
 
     decomposed = unicodedata.normalize("NFD", text.lower())
     bare = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn").translate(_SPELLED)
-    return [w for w in re.split(r"[\W_]+", bare) if w]
+    # Python's \w is a letter, a digit or "_", as WORD_SPLIT keeps them; a run of "_" alone is no
+    # word (Elasticsearch's standard tokenizer emits no token for it).
+    return [w for w in re.split(r"\W+", bare) if w.strip("_")]
 
 
 @dataclass(frozen=True)
@@ -169,8 +179,8 @@ class Match:
 
     def test(self, x: exp.Expression) -> exp.Expression:
         literal = exp.Literal.string(self.word)
-        if self.kind == "prefix":  # words hold letters and digits only: no LIKE wildcard in them
-            return exp.Like(this=x, expression=exp.Literal.string(self.word + "%"))
+        if self.kind == "prefix":
+            return starting(x, self.word)
         if self.kind == "fuzzy" and self.distance > 0:
             close = exp.LTE(this=exp.Anonymous(this="damerau_levenshtein", expressions=[x, literal]),
                             expression=exp.Literal.number(self.distance))
@@ -192,7 +202,16 @@ class Match:
         narrow range, not whole. A speed choice that departs from Lucene's default (fuzzy
         queries' ``prefix_length`` is 0 there, so Opendatasoft's "mont" may find "pont"): the
         whole dictionary costs ~0.6 s a new fuzzy word on 2 M rows' 4 M terms, ~1 ms now."""
-        return exp.Like(this=x, expression=exp.Literal.string(self.word[0] + "%"))
+        return starting(x, self.word[0])
+
+
+def starting(x: exp.Expression, prefix: str) -> exp.Expression:
+    """``x`` starts with ``prefix``: a constant prefix ``LIKE``, which the engine reads as a range
+    of a sorted column (the terms'), unless ``prefix`` holds ``_`` (a word character, and
+    ``LIKE``'s one-character wildcard), tested by ``starts_with``."""
+    if "_" in prefix:
+        return exp.Anonymous(this="starts_with", expressions=[x, exp.Literal.string(prefix)])
+    return exp.Like(this=x, expression=exp.Literal.string(prefix + "%"))
 
 
 def _pieces(word: str, n: int) -> list[str]:
