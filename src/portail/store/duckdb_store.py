@@ -76,6 +76,32 @@ SOURCE_FOLDER = ".source"
 log = logging.getLogger(__name__)
 
 
+class _KeyLocks:
+    """A lock per key (a version's file), made when first asked for and dropped once nobody
+    holds it or waits for it: callers of one key take turns, other keys' callers never wait."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        #: Each key's lock with the number of callers holding it or waiting for it.
+        self._locks: dict[Hashable, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, key: Hashable) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     location: str
@@ -195,11 +221,21 @@ class DuckDBStore:
         self._lookups = fulltext.LookupMemo()
         #: Versions' page files once opened (one not written yet is looked for again at each page).
         self._pages: dict[str, pages.PageFile] = {}
+        #: Versions whose postings file failed to open for a passing reason (``_passing``), with
+        #: the token it must bear: opened again at their next call (``_index``).
+        self._postings_due: dict[str, str] = {}
         #: Calls reading each version now (``_using``): ``release`` leaves those attached …
         self._busy: Counter[str] = Counter()
         #: … and marks them here, detached when their last call ends.
         self._doomed: set[str] = set()
+        #: Guards the dictionaries above for a moment: nothing slow runs under it (a file's first
+        #: read does not: ``_first_reads``).
         self._lock = threading.Lock()
+        #: A version's first reads of its files (attaching it, its index file; opening its postings
+        #: and page files), one at a time per version and file: on a cold cache or network storage
+        #: such a read takes seconds, and under the store's ``_lock`` every other dataset's call
+        #: waited for it.
+        self._first_reads = _KeyLocks()
         self._opening = threading.Lock()
         #: The reader's queries, which share its memory limit (``_reading``).
         self._sharing = Sharing()
@@ -480,16 +516,27 @@ class DuckDBStore:
                 self._spatial = True
 
     def _alias(self, location: str) -> str:
+        """The alias a version is attached under, attaching it at its first call: outside the
+        store's ``_lock`` (other versions' calls go on meanwhile), once (its other callers wait
+        for it, then find it attached). The caller reads the version (``_using``), so that no
+        ``release`` detaches it before it is remembered."""
         with self._lock:
             alias = self._attached.get(location)
-            if alias is None:
-                if not Path(location).exists():
-                    raise FileNotFoundError(location)
-                # Named after the file, so SQL prepared for a version stays valid for the life
-                # of the process, even across a detach and a re-attach.
-                alias = "v_" + hashlib.sha1(location.encode()).hexdigest()[:16]
-                with self._reading() as cur:  # out of memory opening it: refused like any query
-                    _attach(cur, location, alias)
+        if alias is not None:
+            return alias
+        with self._first_reads.hold(("version", location)):
+            with self._lock:
+                alias = self._attached.get(location)
+            if alias is not None:  # attached by the call this one waited for
+                return alias
+            if not Path(location).exists():
+                raise FileNotFoundError(location)
+            # Named after the file, so SQL prepared for a version stays valid for the life
+            # of the process, even across a detach and a re-attach.
+            alias = "v_" + hashlib.sha1(location.encode()).hexdigest()[:16]
+            with self._reading() as cur:  # out of memory opening it: refused like any query
+                _attach(cur, location, alias)
+            with self._lock:
                 self._attached[location] = alias
             return alias
 
@@ -522,6 +569,7 @@ class DuckDBStore:
         self._bare.discard(location)
         self._stale.pop(location, None)
         self._pages.pop(location, None)
+        self._postings_due.pop(location, None)
         self._lookups.forget(location)
         if self._reader is not None:
             if found is not None and found[1] != alias:
@@ -563,50 +611,94 @@ class DuckDBStore:
         index file of an older folding of words (``fulltext.read_index``) is no index: its file
         is stat'ed at each call, and read again once a reindex has replaced it.
 
+        Read outside the store's ``_lock``, once per version at a time (``_first_reads``): a
+        big index file read cold held every other dataset's calls. The caller reads the version
+        (``_using``)."""
+        with self._lock:
+            found = self._fulltext.get(location)
+            due = location in self._postings_due
+        if found is not None and not due:
+            return found
+        with self._first_reads.hold(("index", location)):
+            return self._read_index(location, alias)
+
+    def _read_index(self, location: str, alias: str) -> tuple[fulltext.Index | None, str]:
+        """``_index`` for the one caller reading the version's index now (holding its
+        ``_first_reads``), which may find it read by the caller it waited for.
+
         All or nothing: an index file whose reading fails (out of memory, under the reader's
         limit) is detached before the error goes on, and nothing is remembered of it. It stayed
         attached, unremembered: every later call failed attaching it again ("already exists")
         until the process restarted."""
         with self._lock:
-            if location in self._fulltext:
-                return self._fulltext[location]
-            path = index_path(location)
-            stamp = _stamp(path)
-            if stamp is not None and self._stale.get(location) == stamp:
+            found = self._fulltext.get(location)
+            token = self._postings_due.get(location)
+            stale, bare = self._stale.get(location), location in self._bare
+        if found is not None:
+            return found if token is None else self._postings_again(location, found, token)
+        path = index_path(location)
+        stamp = _stamp(path)
+        if stamp is not None and stale == stamp:
+            return None, alias
+        if stamp is None:  # what else lies at that name is no index (nor attachable)
+            if bare:
                 return None, alias
-            if stamp is not None:  # what else lies at that name is no index (nor attachable)
-                index_alias = alias + "_ix"
-                with self._reading() as cur:  # out of memory reading it: refused like any query
-                    try:
-                        _attach(cur, path, index_alias)
-                        index = fulltext.read_index(cur, index_alias)
-                        if index is not None:
-                            found = (_with_postings(cur, index, index_alias, location), index_alias)
-                    except duckdb.Error as error:
-                        _detach_quietly(cur, index_alias)
-                        if not _unreadable(error):
-                            raise
-                        log.warning("index file %s unreadable: %s served without it", path, location, exc_info=True)
-                        if _passing(error):  # the file is not at fault: read again at the next call
-                            return None, alias
-                        index = None
-                    except BaseException:
-                        _detach_quietly(cur, index_alias)
-                        raise
-                    if index is None:  # an older folding (or no index): nothing read it, let go now
-                        _detach_quietly(cur, index_alias)
-                        self._stale[location] = stamp
-                        return None, alias
-            elif location in self._bare:
-                return None, alias
-            else:
-                with self._reading() as cur:
-                    found = (fulltext.read_index(cur, alias), alias)
+            with self._reading() as cur:
+                found = (fulltext.read_index(cur, alias), alias)
+            with self._lock:
                 if found[0] is None:  # nothing inside: the index file may still come
                     self._bare.add(location)
-                    return found
-            self._fulltext[location] = found
+                else:
+                    self._fulltext[location] = found
             return found
+        index_alias = alias + "_ix"
+        token = None
+        with self._reading() as cur:  # out of memory reading it: refused like any query
+            try:
+                _attach(cur, path, index_alias)
+                index = fulltext.read_index(cur, index_alias)
+                if index is not None:
+                    token = _postings_token(cur, index_alias, location)
+            except duckdb.Error as error:
+                _detach_quietly(cur, index_alias)
+                if not _unreadable(error):
+                    raise
+                log.warning("index file %s unreadable: %s served without it", path, location, exc_info=True)
+                if _passing(error):  # the file is not at fault: read again at the next call
+                    return None, alias
+                index = None
+            except BaseException:
+                _detach_quietly(cur, index_alias)
+                raise
+            if index is None:  # an older folding (or no index): nothing read it, let go now
+                _detach_quietly(cur, index_alias)
+                with self._lock:
+                    self._stale[location] = stamp
+                return None, alias
+        found = (index, index_alias)
+        with self._lock:
+            self._fulltext[location] = found
+            if token is not None:
+                self._postings_due[location] = token
+        return found if token is None else self._postings_again(location, found, token)
+
+    def _postings_again(self, location: str, found: tuple[fulltext.Index, str],
+                        token: str) -> tuple[fulltext.Index, str]:
+        """The version's index with its postings file once that opens (``_open_postings``):
+        until then (too many files open, memory) the index is read through the engine and the
+        file tried again at each call. It was remembered as absent until a ``release``."""
+        try:
+            opened = _open_postings(location, token)
+        except OSError:
+            log.warning("postings file of %s not opened: searched without it until it opens", location,
+                        exc_info=True)
+            return found
+        if opened is not None:
+            found = (dataclasses.replace(found[0], postings=opened), found[1])
+        with self._lock:
+            if self._postings_due.pop(location, None) is not None:  # not let go meanwhile
+                self._fulltext[location] = found
+        return found
 
     def warm(self, locations: Iterable[str]) -> list[str]:
         """Open the reader and attach ``locations`` with their index files now (when a server
@@ -642,12 +734,14 @@ class DuckDBStore:
         return index.keys if index is not None else frozenset()
 
     def _page_file(self, location: str) -> pages.PageFile | None:
-        """A version's page file, opened once it is written (looked for again until then)."""
+        """A version's page file, opened once it is written (looked for again until then):
+        outside the store's ``_lock``, once (``_first_reads``), as the version's other files."""
         found = self._pages.get(location)
         if found is None and pages.page_path(location).is_file():
-            with self._lock:
+            with self._first_reads.hold(("pages", location)):
                 found = self._pages.get(location) or pages.PageFile.open(pages.page_path(location))
-                self._pages[location] = found
+                with self._lock:
+                    self._pages[location] = found
         return found
 
     def _bind(self, location: str, query: exp.Expression, owned: bool = False) -> Prepared:
@@ -782,6 +876,7 @@ class DuckDBStore:
             self._bare.clear()
             self._stale.clear()
             self._pages.clear()
+            self._postings_due.clear()
             self._lookups.forget()
 
 
@@ -977,7 +1072,7 @@ def _write_postings(con: duckdb.DuckDBPyConnection, source: str, target: Path, t
 
 def _attach(con: duckdb.DuckDBPyConnection, path: str | Path, alias: str) -> None:
     """Attach a version's file (or one derived from it) read-only as ``alias``, which the caller
-    (holding the store's ``_lock``) remembers no attachment under: one found there was left by a
+    (holding that file's ``_first_reads`` lock) remembers no attachment under: one found there was left by a
     call that failed and could not detach it (``_detach_quietly``), and would refuse this attach
     ("already exists") until the process restarted. Not ``ATTACH IF NOT EXISTS``: a leftover
     may hold the file an index's reindex has since replaced at that path."""
@@ -1002,9 +1097,10 @@ _PASSING = tuple(os.strerror(code) for code in (errno.EMFILE, errno.ENFILE, errn
                                                 errno.EACCES, errno.EPERM, errno.ETIMEDOUT, errno.ESTALE))
 
 
-def _passing(error: duckdb.Error) -> bool:
-    """Whether an unreadable index file failed for a passing reason: remembered as damaged (its
-    stamp), it was served by scans, ``has_index`` false, until a reindex or a restart."""
+def _passing(error: Exception) -> bool:
+    """Whether an unreadable index or postings file failed for a passing reason: remembered as
+    damaged (an index file's stamp), it was served by scans, ``has_index`` false, until a
+    reindex or a restart (a postings file's, until a ``release``)."""
     return any(reason in str(error) for reason in _PASSING)
 
 
@@ -1017,24 +1113,33 @@ def _detach_quietly(con: duckdb.DuckDBPyConnection, alias: str) -> None:
         log.warning("could not detach %s after a failed read", alias, exc_info=True)
 
 
-def _with_postings(con: duckdb.DuckDBPyConnection, index: fulltext.Index | None, catalog: str,
-                   location: str) -> fulltext.Index | None:
-    """The index (attached as ``catalog``) with the version's postings file when the file was
-    written with it (index files written before postings files existed have none, and a file
-    of another build is not theirs: their postings are read through the engine)."""
-    path = postings.postings_path(location)
-    if index is None or not path.is_file():
-        return index
+def _postings_token(con: duckdb.DuckDBPyConnection, catalog: str, location: str) -> str | None:
+    """The token of the postings file written with the index attached as ``catalog``, when
+    such a file lies beside the version (``_open_postings``); ``None`` otherwise: index files
+    written before postings files existed have none, their postings are read through the engine."""
+    if not postings.postings_path(location).is_file():
+        return None
     try:
         (token,) = con.execute(f'SELECT token FROM "{catalog}".main.{postings.TOKEN_TABLE}').fetchone()
     except duckdb.CatalogException:
-        return index
+        return None
+    return token
+
+
+def _open_postings(location: str, token: str) -> postings.PostingsFile | None:
+    """The version's postings file if it is the one written with its index (``token``): one of
+    another build, or damaged, is none (its postings are read through the engine). One that
+    fails to open for a passing reason (``_passing``: too many files open) raises its
+    ``OSError``, for the caller to try again later."""
+    path = postings.postings_path(location)
     try:
         found = postings.PostingsFile.open(path)
-    except (OSError, pa.ArrowException):  # damaged: as one of another build, read through the engine
+    except (OSError, pa.ArrowException) as error:
+        if isinstance(error, OSError) and _passing(error):
+            raise
         log.warning("postings file %s unreadable: %s searched without it", path, location, exc_info=True)
-        return index
-    return dataclasses.replace(index, postings=found) if found.token == token else index
+        return None
+    return found if found.token == token else None
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
