@@ -10,18 +10,25 @@ included: the compiler's, the caller's record filter, and those the API adds aft
 (refine, exclude, ``q``). So it is a rewrite of the finished SELECT (:func:`merge_clusters`),
 run by whoever adds the last condition, before the SELECT is wrapped in a count or a page:
 
-1. ``cells``: the first step's cells (with the query's other group keys), each with its
-   centroid and its number of points;
-2. ``near``: each cell's heaviest neighbour whose centroid is closer than the radius, itself
+1. ``grid``: the first step's cells (with the query's other group keys), each with its
+   centroid, its number of points and the query's own aggregates over its points;
+2. ``cells``: the cells that take part in the merge (the heaviest, when it is bounded);
+3. ``near``: each cell's heaviest neighbour whose centroid is closer than the radius, itself
    included (only the 3×3 block of cells around it can be: a centroid lies in its cell and the
    radius is a cell wide); ties go to the greatest cell. A cell that is its own heaviest
    neighbour is a centre;
-3. ``merged``: each cell joins its heaviest neighbouring centre closer than the radius (a
+4. ``merged``: each cell joins its heaviest neighbouring centre closer than the radius (a
    centre joins itself); a cell with none stays apart. One hop: clusters never chain across
    the map, and a cluster spans at most the 3×3 cells around its centre;
-4. the query itself groups each row by the cell its cell joined instead of its own cell, so
-   every output (``count(*)``, sums, the centroid, ``envelope()``) is computed over the merged
-   cluster's rows, exactly.
+5. ``joined``: the cells of the clusters of two cells or more, each with its cluster's cell;
+6. the query's groups: a cluster of one cell is that cell's row of the grid; the rows of the
+   others are grouped again by the cell their cell joined, so that every output (``count(*)``,
+   sums, the centroid, ``envelope()``, a median) is computed over the merged cluster's rows,
+   exactly. The query reads its outputs, ordering and HAVING off these groups.
+
+At fine zooms nearly every cluster is one cell, and the rows are grouped once: grouping every
+row again by its cluster, as the query did before, cost as much as the grid itself (2 M points
+at zoom 25: two groupings into 2 M groups).
 
 Distances are measured in degrees, as the cells are cut (``functions._geo_cluster``).
 """
@@ -35,7 +42,8 @@ from sqlglot import exp
 #: The key of a geo_cluster() cell expression's ``meta`` (sqlglot keeps it on copies).
 CELL = "geo_cluster_cell"
 
-_GRID, _CELLS, _NEAR, _MERGED = "__cluster_grid", "__cluster_cells", "__cluster_near", "__cluster_merged"
+_GRID, _CELLS, _NEAR, _MERGED, _JOINED, _GROUPS = (
+    "__cluster_grid", "__cluster_cells", "__cluster_near", "__cluster_merged", "__cluster_joined", "__cluster_groups")
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ def _marked(keys: list[exp.Expression]) -> list[int]:
 
 def merges_clusters(select: exp.Select) -> bool:
     """Does :func:`merge_clusters` change ``select``? Then its conditions are read twice (the
-    cells' and the query's own): a placeholder in them would need its value twice."""
+    grid's and the merged clusters' rows'): a placeholder in them would need its value twice."""
     group = select.args.get("group")
     return group is not None and len(_marked(list(group.expressions))) == 2
 
@@ -68,7 +76,8 @@ def merges_clusters(select: exp.Select) -> bool:
 def merge_clusters(select: exp.Select, heaviest: int | None = None) -> exp.Select:
     """``select`` grouped by merged clusters when it groups by one geo_cluster(), else itself
     (two geo_cluster() keys keep their cells). Changes ``select`` in place: callers hand over a
-    SELECT built for one call.
+    SELECT built for one call. It stays a SELECT of the same outputs, ordering, limit and
+    offset, which callers extend (a count of its groups, a page of them).
 
     ``heaviest``: only that many cells, the heaviest, take part in the merge; the others stay
     apart. A fine grid (zoom 25: cells of 20 cm) makes a cell per point, and merging millions of
@@ -85,24 +94,47 @@ def merge_clusters(select: exp.Select, heaviest: int | None = None) -> exp.Selec
     spec: Cells = keys[ix].meta[CELL]
     others = [e for i, e in enumerate(keys) if i not in (ix, iy)]
     parts = [f"__p{i}" for i in range(len(others))]
+    cell_x, cell_y = keys[ix], keys[iy]
+    source = select.args["from_"]
+    joins = select.args.get("joins") or []
+    where = select.args.get("where")
 
     def col(name: str, table: str | None = None) -> exp.Column:
         return exp.column(name, table=table, quoted=True)
 
-    # 1. the first step's cells over the rows the query keeps
-    cells = exp.select(*[exp.alias_(o.copy(), p, quoted=True) for o, p in zip(others, parts)],
-                       exp.alias_(keys[ix].copy(), "__cx", quoted=True), exp.alias_(keys[iy].copy(), "__cy", quoted=True),
-                       exp.alias_(exp.Count(this=exp.Star()), "__n", quoted=True),
-                       exp.alias_(exp.func("avg", spec.x.copy()), "__ax", quoted=True),
-                       exp.alias_(exp.func("avg", spec.y.copy()), "__ay", quoted=True))
-    cells.set("from_", select.args["from_"].copy())
-    if select.args.get("joins"):
-        cells.set("joins", [j.copy() for j in select.args["joins"]])
-    present = exp.Not(this=exp.Is(this=keys[ix].copy(), expression=exp.Null()))
-    where = select.args.get("where")
-    cells = cells.where(exp.and_(where.this.copy(), present) if where is not None else present, copy=False)
-    cells = cells.group_by(*[o.copy() for o in others], keys[ix].copy(), keys[iy].copy(), copy=False)
-    grid = None
+    def rows() -> exp.Select:
+        """A SELECT of the rows the query keeps, every condition included."""
+        found = exp.Select().from_(source.copy(), copy=False)
+        if joins:
+            found.set("joins", [j.copy() for j in joins])
+        return found.where(where.this.copy(), copy=False) if where is not None else found
+
+    # The query's outputs, ordering and HAVING are read off its groups: each aggregate of theirs
+    # is a column of the groups (the grid's own among them), computed once per cell.
+    groups = _Groups({**{o: p for o, p in zip(others, parts)}, cell_x: "__cx", cell_y: "__cy"})
+    for aggregate, name in ((exp.Count(this=exp.Star()), "__n"), (exp.func("avg", spec.x.copy()), "__ax"),
+                            (exp.func("avg", spec.y.copy()), "__ay")):
+        groups.values[aggregate] = name
+    outputs = [exp.alias_(groups.read(e.this), e.alias, quoted=True) if isinstance(e, exp.Alias) else groups.read(e)
+               for e in select.expressions]
+    order = select.args.get("order")
+    ordered = [o.copy() for o in order.expressions] if order is not None else None
+    for o in ordered or []:
+        o.set("this", groups.read(o.this))
+    having = select.args.get("having")
+    kept = groups.read(having.this) if having is not None else None
+    values = list(groups.values.items())
+
+    # 1. the grid: every point grouped once by its cell (a point without coordinates in the null
+    # cell, a group of the answer that takes no part in the merge)
+    grid = rows().select(*[exp.alias_(o.copy(), p, quoted=True) for o, p in zip(others, parts)],
+                         exp.alias_(cell_x.copy(), "__cx", quoted=True), exp.alias_(cell_y.copy(), "__cy", quoted=True),
+                         *[exp.alias_(v.copy(), name, quoted=True) for v, name in values], copy=False) \
+        .group_by(*[o.copy() for o in others], cell_x.copy(), cell_y.copy(), copy=False)
+
+    # 2. the cells that take part in the merge
+    present = exp.Not(this=exp.Is(this=col("__cx"), expression=exp.Null()))
+    cells = exp.select("*").from_(exp.to_identifier(_GRID, quoted=True)).where(present.copy(), copy=False)
     if heaviest is not None:
         # Ties go to the greatest cell, as in ``heaviest_close``'s weight (n, x, y): a cell kept
         # has its heavier neighbours kept, so whether it is a centre is as in the whole merge (the
@@ -111,18 +143,18 @@ def merge_clusters(select: exp.Select, heaviest: int | None = None) -> exp.Selec
         # The heaviest are the cells whose sort key is at most the ``heaviest``-th smallest, which
         # a bounded min() finds in one pass: ORDER BY ... LIMIT sorted every cell (DuckDB's top-N
         # is for limits under ~1% of the rows), 2 M at zoom 25; 2.8 -> 1.9 s of CPU over 2 M points.
-        order = [(col("__n"), "DESC"), *[(col(p), "ASC") for p in parts], (col("__cx"), "DESC"), (col("__cy"), "DESC")]
+        order_key = [(col("__n"), "DESC"), *[(col(p), "ASC") for p in parts], (col("__cx"), "DESC"), (col("__cy"), "DESC")]
         key = exp.Anonymous(this="create_sort_key", expressions=[  # ORDER BY's order, as bytes
-            e for c, direction in order for e in (c, exp.Literal.string(f"{direction} NULLS LAST"))])
+            e for c, direction in order_key for e in (c, exp.Literal.string(f"{direction} NULLS LAST"))])
         smallest = exp.Anonymous(this="min", expressions=[key.copy(), exp.Literal.number(heaviest)])  # a sorted list
-        last = exp.select(exp.func("list_extract", smallest, exp.Literal.number(-1))).from_(exp.to_identifier(_GRID, quoted=True))
-        grid, cells = cells, exp.select("*").from_(exp.to_identifier(_GRID, quoted=True)).where(
-            exp.LTE(this=key, expression=last.subquery()), copy=False)
+        last = exp.select(exp.func("list_extract", smallest, exp.Literal.number(-1))) \
+            .from_(exp.to_identifier(_GRID, quoted=True)).where(present.copy(), copy=False)
+        cells = cells.where(exp.LTE(this=key, expression=last.subquery()), copy=False)
 
     def same_parts(a: str, b: str) -> list[exp.Expression]:
         return [exp.NullSafeEQ(this=col(p, a), expression=col(p, b)) for p in parts]
 
-    # 2. each cell's heaviest neighbour closer than the radius (itself included): a cell that
+    # 3. each cell's heaviest neighbour closer than the radius (itself included): a cell that
     # is its own is a centre
     offsets = exp.select("*").from_(exp.Values(
         expressions=[exp.Tuple(expressions=[exp.Literal.number(dx), exp.Literal.number(dy)])
@@ -156,28 +188,86 @@ def merge_clusters(select: exp.Select, heaviest: int | None = None) -> exp.Selec
         exp.EQ(this=exp.Dot(this=t.copy(), expression=exp.to_identifier("y")), expression=exp.column("__cy", quoted=True))),
         "__centre", quoted=True)).from_(heaviest_close(_CELLS, False).subquery("h"))
 
-    # 3. each cell joins its heaviest neighbouring centre closer than the radius (a centre,
+    # 4. each cell joins its heaviest neighbouring centre closer than the radius (a centre,
     # itself); a cell with none stays apart
     merged = heaviest_close(_NEAR, True)
 
-    # 4. each row grouped by the cluster its cell joined
-    joined = exp.and_(exp.EQ(this=col("__cx", _MERGED), expression=keys[ix].copy()),
-                      exp.EQ(this=col("__cy", _MERGED), expression=keys[iy].copy()),
-                      *[exp.NullSafeEQ(this=col(p, _MERGED), expression=o.copy()) for o, p in zip(others, parts)])
-    merged_cell = {keys[i]: exp.Coalesce(this=exp.Dot(this=col("__t", _MERGED), expression=exp.to_identifier(axis)),
-                                         expressions=[keys[i].copy()])
-                   for i, axis in ((ix, "x"), (iy, "y"))}
-    # The cells are replaced wherever the query reads them (its keys, an ordering by the key).
-    select = select.transform(lambda node: merged_cell[node].copy() if node in merged_cell else node, copy=False)
-    select = select.join(exp.Table(this=exp.to_identifier(_MERGED, quoted=True)), on=joined, join_type="left", copy=False)
+    # 5. the cells of clusters of two cells or more (a centre is in its own cluster: a cell
+    # that joined another is in one of two), each with its cluster's cell
+    cluster = [col(p) for p in parts] + [t.copy()]
+    joined = exp.select(*[col(p) for p in parts], col("__cx"), col("__cy"),
+                        exp.alias_(exp.Dot(this=t.copy(), expression=exp.to_identifier("x")), "__tx", quoted=True),
+                        exp.alias_(exp.Dot(this=t.copy(), expression=exp.to_identifier("y")), "__ty", quoted=True)) \
+        .from_(exp.to_identifier(_MERGED, quoted=True)) \
+        .where(exp.Not(this=exp.Is(this=t.copy(), expression=exp.Null())), copy=False) \
+        .qualify(exp.GT(this=exp.Window(this=exp.Count(this=exp.Star()), partition_by=cluster),
+                        expression=exp.Literal.number(1)), copy=False)
+
+    # 6. the query's groups: a cluster of one cell, its row of the grid; the points of the
+    # others grouped again by the cluster their cell joined
+    def in_joined(x: exp.Expression, y: exp.Expression, values: list[exp.Expression]) -> exp.Expression:
+        return exp.and_(exp.EQ(this=col("__cx", _JOINED), expression=x), exp.EQ(this=col("__cy", _JOINED), expression=y),
+                        *[exp.NullSafeEQ(this=col(p, _JOINED), expression=v) for p, v in zip(parts, values)])
+
+    alone = exp.select(*[col(p) for p in parts], col("__cx"), col("__cy"), *[col(name) for _, name in values]) \
+        .from_(exp.to_identifier(_GRID, quoted=True)) \
+        .where(exp.Not(this=exp.Exists(this=exp.select("1").from_(exp.to_identifier(_JOINED, quoted=True)).where(
+            in_joined(col("__cx", _GRID), col("__cy", _GRID), [col(p, _GRID) for p in parts]), copy=False))),
+            copy=False)
+    target = {cell_x: col("__tx", _JOINED), cell_y: col("__ty", _JOINED)}
+    rejoined = rows().select(*[exp.alias_(o.copy(), p, quoted=True) for o, p in zip(others, parts)],
+                             exp.alias_(target[cell_x].copy(), "__cx", quoted=True),
+                             exp.alias_(target[cell_y].copy(), "__cy", quoted=True),
+                             *[exp.alias_(v.copy().transform(lambda n: target[n].copy() if n in target else n), name,
+                                          quoted=True) for v, name in values], copy=False) \
+        .join(exp.Table(this=exp.to_identifier(_JOINED, quoted=True)),
+              on=in_joined(cell_x.copy(), cell_y.copy(), [o.copy() for o in others]), copy=False) \
+        .group_by(*[o.copy() for o in others], target[cell_x].copy(), target[cell_y].copy(), copy=False)
+
+    select.set("expressions", outputs)
+    select.set("from_", exp.From(this=exp.union(alone, rejoined, distinct=False).subquery(_GROUPS)))
+    for arg in ("joins", "where", "group", "having"):
+        select.set(arg, None)
+    if ordered is not None:
+        select.set("order", exp.Order(expressions=ordered))
+    if kept is not None:
+        select = select.where(kept, copy=False)
     # Materialized: each is read twice or more (a cell, its neighbours), and the engine may
-    # otherwise compute it, the query's conditions included, once per reading. The merge still
-    # costs the conditions twice (the cells', the query's) and a join: 3-5x the grid alone.
-    if grid is not None:
-        select = select.with_(exp.to_identifier(_GRID, quoted=True), as_=grid, materialized=True, copy=False)
-    select = select.with_(exp.to_identifier(_CELLS, quoted=True), as_=cells, materialized=True, copy=False)
-    select = select.with_(exp.to_identifier(_NEAR, quoted=True), as_=near, materialized=True, copy=False)
-    return select.with_(exp.to_identifier(_MERGED, quoted=True), as_=merged, materialized=True, copy=False)
+    # otherwise compute it, the query's conditions included, once per reading.
+    for name, table in ((_GRID, grid), (_CELLS, cells), (_NEAR, near), (_MERGED, merged), (_JOINED, joined)):
+        select = select.with_(exp.to_identifier(name, quoted=True), as_=table, materialized=True, copy=False)
+    return select
+
+
+class _Groups:
+    """What the query reads of its groups, once they are clusters: its aggregates and group keys
+    as columns (``values``: each aggregate's column), the rest computed over them."""
+
+    def __init__(self, keys: dict[exp.Expression, str]):
+        self.keys = keys  # each group key's column
+        self.values: dict[exp.Expression, str] = {}
+
+    def read(self, expression: exp.Expression) -> exp.Expression:
+        """``expression`` over the groups' columns: its aggregates and keys replaced by columns.
+        One that reads a record's value elsewhere (an aggregate sqlglot knows by name only, as
+        ``list()`` or ``quantile_cont()``) is a value of the groups itself."""
+        found: dict[exp.Expression, str] = {}
+
+        def column(node: exp.Expression) -> exp.Expression:
+            if node in self.keys:
+                return exp.column(self.keys[node], quoted=True)
+            if isinstance(node, exp.AggFunc):
+                name = self.values.get(node) or found.setdefault(node, f"__v{len(self.values) + len(found)}")
+                return exp.column(name, quoted=True)
+            return node
+
+        read = expression.copy().transform(column, copy=False)
+        generated = set(self.keys.values()) | set(self.values.values()) | set(found.values())
+        if any(c.table or c.name not in generated for c in read.find_all(exp.Column)) or read.find(exp.Star):
+            name = self.values.setdefault(expression.copy(), f"__v{len(self.values)}")
+            return exp.column(name, quoted=True)
+        self.values.update({node.copy(): name for node, name in found.items()})
+        return read
 
 
 def _pair(x: exp.Expression, y: exp.Expression) -> exp.Expression:

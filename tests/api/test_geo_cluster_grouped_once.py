@@ -1,0 +1,84 @@
+"""geo_cluster()'s merge (``odsql.clusters``) groups each record once, into its cell: the grid the
+merge reads, whose rows are the answer's groups wherever a cluster is one cell. Only the records
+of clusters of two cells or more are grouped again, by their cluster. The query used to group
+every record a second time, by the cluster its cell joined: at fine zooms, where nearly every
+point is a cluster of its own, that cost as much as the grid itself (2 M points at zoom 25: two
+groupings into 2 M groups). The engine's profile counts the rows each grouping reads from the
+records (timings live in bench/api.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from portail.api import create_app
+from portail.api.explore_service import GROUP_WINDOW
+from portail.catalog import services
+from portail.odsql import Query, compile_plan, merge_clusters
+from portail.schema import fields_from_json
+from tests.conftest import Published, published_instance
+
+ZOOM, RADIUS = 10, 40
+SIZE = 360.0 / (256 * 2**ZOOM) * RADIUS  # a cell's width in degrees: also the merge radius
+KEY = f"geo_cluster(geo_point_2d, {ZOOM}, {RADIUS})"
+QUERY = Query(select="count(*) as n", group_by=KEY, order_by="n desc")
+LONE, EACH = 40, 4  # cells of EACH points, two cells apart: none merge
+PAIR = 3  # points on each side of a cell border, 0.05 cell from it: one cluster of two cells
+NOWHERE = 2  # records without a point: the null group
+ROWS = LONE * EACH + 2 * PAIR + NOWHERE
+
+
+def _point(cx: int, cy: int, fx: float) -> str:
+    return f"{(cy + 0.5) * SIZE},{(cx + fx) * SIZE}"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("grouped-once")
+    path = folder / "points.csv"
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, delimiter=";")
+        writer.writerow(["name", "geo_point_2d"])
+        for i in range(LONE):
+            writer.writerows([[f"lone{i}", _point(2 * i, 0, 0.5)]] * EACH)
+        for side, (cx, fx) in (("west", (0, 0.95)), ("east", (1, 0.05))):
+            writer.writerows([[side, _point(cx, 10, fx)]] * PAIR)
+        writer.writerows([["nowhere", ""]] * NOWHERE)
+    instance = published_instance(folder / "home", Published("points", path))
+    with instance.session() as s:
+        version = services.get_dataset(s, "points").current
+        location, fields = version.location, fields_from_json(version.fields)
+    yield instance, location, fields, TestClient(create_app(instance))
+    instance.store.close()
+
+
+def _grouped_records(instance, location: str, sql: str) -> int:
+    """The rows the query's groupings read from the records table (those over the grid of cells
+    or the clusters not counted): each grouping's input, when a scan of the records feeds it."""
+    def reads_records(node: dict) -> bool:
+        return (node.get("operator_type") == "TABLE_SCAN" and "records" in str(node.get("extra_info", {}).get("Table"))) \
+            or any(reads_records(child) for child in node.get("children", []))
+
+    def grouped(node: dict) -> int:
+        own = sum(child.get("operator_cardinality", 0) for child in node.get("children", [])) \
+            if node.get("operator_type", "").endswith("GROUP_BY") and reads_records(node) else 0
+        return own + sum(grouped(child) for child in node.get("children", []))
+
+    with instance.store.cursor() as cur:
+        cur.execute("PRAGMA enable_profiling = 'no_output'")
+        cur.execute(sql).fetchall()
+        return grouped(json.loads(cur.get_profiling_information(format="json")))
+
+
+def test_each_record_is_grouped_once_and_a_merged_clusters_twice(served):
+    instance, location, fields, client = served
+    sql = instance.store.prepare(location, merge_clusters(compile_plan(QUERY, fields).select, heaviest=GROUP_WINDOW)).sql
+    assert _grouped_records(instance, location, sql) == ROWS + 2 * PAIR  # it was 2 * ROWS - NOWHERE: every record twice
+    body = client.get("/api/explore/v2.1/catalog/datasets/points/records",
+                      params={"select": "count(*) as n", "group_by": KEY, "order_by": "n desc", "limit": 100}).json()
+    assert body["total_count"] == LONE + 2
+    assert [r["n"] for r in body["results"]] == [2 * PAIR] + [EACH] * LONE + [NOWHERE]
+    assert body["results"][-1][KEY] is None  # the records without a point
