@@ -95,3 +95,13 @@ def test_the_view_is_kept_in_the_url_for_a_reload_and_the_back_button(page):
     page.go_back()
     assert view() == pytest.approx([9, *AIN], abs=1e-4)
     assert not page.js_errors
+
+
+def test_each_count_fits_in_its_button(page):
+    """France's small clusters (Brittany's tip, Corsica: 306 and 478 communes at zoom 4) had
+    22 px buttons, their three digits wider: the outer ones white on the light map."""
+    widths = page.evaluate("""() => [...document.querySelectorAll('button.map-count')].map((b) => {
+        const text = document.createRange(); text.selectNodeContents(b);
+        return [b.textContent, text.getBoundingClientRect().width, b.clientWidth]; })""")
+    assert any(len(label) == 3 for label, _, _ in widths), widths  # a small cluster among them
+    assert all(text <= inner for _, text, inner in widths), widths

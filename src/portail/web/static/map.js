@@ -18,6 +18,7 @@
   const status = document.getElementById("map-status");
   const colorBy = document.getElementById("color-by");
   const DETAIL = Number(d.detail); // up to this many records in view are drawn one by one
+  const LOCATED = Number(d.located); // the filtered records that have a location (routes.dataset_page)
   const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
   const geo = "`" + d.geo + "`";
   const lang = document.documentElement.lang;
@@ -117,16 +118,76 @@
     return Object.assign({ all: all }, await heaviestExtent());
   }
   const FIT = { padding: 30, maxZoom: 15 };
+  const allButton = document.getElementById("map-all");
+  const outsideNote = document.getElementById("map-outside");
   function offerAll(extent) { // #map-all shown, fitting every record (extent(): their corners) on a click
-    const button = document.getElementById("map-all");
-    button.hidden = false;
-    button.addEventListener("click", async () => {
+    if (!allButton.hidden) return; // offered already, by the heaviest regions
+    allButton.hidden = false;
+    allButton.addEventListener("click", async () => {
       try {
         const all = await extent();
         if (all) map.fitBounds(all, FIT);
+        else status.textContent = text.no_records; // none located (any more): the click did nothing, silently
       } catch (error) { status.textContent = failed(error); }
     });
   }
+  // Beside #map-all, how many located records the view leaves out (the records API's count in
+  // view, asked anyway): "Voir tous les enregistrements" alone did not say whether one was missing.
+  function tellOutside(inView) {
+    const outside = LOCATED - inView;
+    outsideNote.hidden = allButton.hidden || !(outside > 0);
+    outsideNote.textContent = outsideNote.hidden ? "" : counted(outside, "map_outside");
+  }
+
+  // A few stray records (a commune's lat and lon swapped, a point left at 0,0, a homonym geocoded
+  // across the country) made the first view theirs: fitted whole, a city's records were a dot in
+  // a view of France, and the 95% share of the heaviest regions keeps a stray of twelve records.
+  // ODSQL has no percentile of a point's coordinates, so the first view's own records, which
+  // refresh asks anyway (the export's points, or the server's clusters at that zoom), are read
+  // once in the browser: beyond Tukey's far fences (FENCE interquartile ranges past the quartiles,
+  // at least MIN_FENCE degrees) in longitude or latitude a record is a stray, and when strays are
+  // few (at most STRAY_SHARE of the records in view, or one) the view fits the others. A server
+  // cluster is a spot for records up to a cell away, so the range is widened by a cell: France's
+  // five clusters at zoom 4 made a quartile range of 1.3° of latitude, and Corsica a stray.
+  // No call more before the first view; the view's own calls once more only when strays were found.
+  const FENCE = 3, MIN_FENCE = 0.1, STRAY_SHARE = 0.05;
+  function quartile(items, key, q) { // items: { [key], n } sorted by key; weighted by n (a cluster's records)
+    const total = items.reduce((sum, i) => sum + i.n, 0);
+    let held = 0;
+    return (items.find((i) => (held += i.n) >= q * total) || items[items.length - 1])[key];
+  }
+  function fences(items, key, cell) {
+    const sorted = [...items].sort((a, b) => a[key] - b[key]);
+    const low = quartile(sorted, key, 0.25), high = quartile(sorted, key, 0.75);
+    const reach = Math.max(FENCE * (high - low + cell), MIN_FENCE);
+    return [low - reach, high + reach];
+  }
+  // items: { lon, lat, n, box: [[west, south], [east, north]] }, spots up to `cell` degrees from
+  // their records; the extent of all but a few strays, or null
+  function withoutStrays(items, cell) {
+    if (!items.length) return null;
+    const [west, east] = fences(items, "lon", cell), [south, north] = fences(items, "lat", cell);
+    const kept = items.filter((i) => i.lon >= west && i.lon <= east && i.lat >= south && i.lat <= north);
+    const count = (list) => list.reduce((sum, i) => sum + i.n, 0);
+    const strays = count(items) - count(kept);
+    if (!strays || strays > Math.max(1, STRAY_SHARE * count(items))) return null;
+    const edge = (k, j, pick) => pick(...kept.map((i) => i.box[k][j]));
+    return [[edge(0, 0, Math.min), edge(0, 1, Math.min)], [edge(1, 0, Math.max), edge(1, 1, Math.max)]];
+  }
+  function featureItem(feature) { // a record's point, or its shape's box and the box's centre
+    let west = Infinity, south = Infinity, east = -Infinity, north = -Infinity;
+    const walk = (c) => { if (typeof c[0] === "number") { west = Math.min(west, c[0]); east = Math.max(east, c[0]);
+      south = Math.min(south, c[1]); north = Math.max(north, c[1]); } else c.forEach(walk); };
+    walk(feature.geometry.type === "GeometryCollection" ? feature.geometry.geometries.map((g) => g.coordinates) : feature.geometry.coordinates);
+    return { lon: (west + east) / 2, lat: (south + north) / 2, n: 1, box: [[west, south], [east, north]] };
+  }
+  const cellOf = (zoom) => 40 * 360 / (256 * 2 ** zoom); // geo_cluster's 40 px cell at a zoom, in degrees
+  function clusterItem(cluster, zoom) { // a server cluster's centroid, boxed by half its cell
+    const half = cellOf(zoom) / 2, { lon, lat } = cluster.c.cluster_centroid;
+    return { lon: lon, lat: lat, n: cluster.n, box: [[lon - half, Math.max(-85, lat - half)], [lon + half, Math.min(85, lat + half)]] };
+  }
+  let straysAsked = false; // the first view's records are to be read for strays (a first view of its own, not a kept one)
+  let everyExtent = null; // every located record's corners, from the first view's bbox()
 
   let features = [];
   function colorExpression() {
@@ -227,9 +288,11 @@
     };
     try {
       const inView = (await get(url("/records", { limit: 0, where: viewWhere() }))).total_count;
+      let items, cell = 0; // the view's records as withoutStrays reads them, and how far from their spots
       if (inView <= DETAIL) {
         const collection = await get(url("/exports/geojson", { where: viewWhere() }));
         features = collection.features.filter((f) => f.geometry);
+        items = features.map(featureItem);
         setSource("records", { type: "FeatureCollection", features: features }, { cluster: d.geoType === "geo_point_2d", clusterRadius: 40, clusterMaxZoom: CLUSTER_MAX_ZOOM });
         setSource("server", { type: "FeatureCollection", features: [] });
         status.textContent = counted(features.length, "points_shown");
@@ -238,6 +301,8 @@
         const zoom = Math.max(0, Math.min(25, Math.round(map.getZoom())));
         const groups = await get(url("/records", { select: "count(*) as n", group_by: `geo_cluster(${geo}, ${zoom}) as c`,
           where: viewWhere(), limit: 20000 }));
+        items = groups.results.filter((g) => g.c).map((g) => clusterItem(g, zoom));
+        cell = cellOf(zoom);
         const clusters = groups.results.filter((g) => g.c).map((g) => ({ type: "Feature", properties: { n: g.n },
           geometry: { type: "Point", coordinates: [g.c.cluster_centroid.lon, g.c.cluster_centroid.lat] } }));
         setSource("server", { type: "FeatureCollection", features: clusters });
@@ -249,6 +314,14 @@
       }
       ensureLayers();
       paint();
+      const core = straysAsked && withoutStrays(items, cell);
+      straysAsked = false;
+      if (core) { // the others fitted: their view's records asked next (moveend), the strays a click away
+        offerAll(async () => everyExtent || wholeExtent());
+        map.fitBounds(core, Object.assign({ animate: false }, FIT), { firstView: true });
+        return;
+      }
+      tellOutside(inView);
       el.dataset.state = "ready";
     } catch (error) {
       if (mine.signal.aborted) return; // a newer view's calls took over
@@ -358,11 +431,14 @@
   }
   function countMarker(feature) {
     const n = feature.layer.id === "clusters" ? feature.properties.point_count : feature.properties.n;
-    const size = Math.max(22, 2 * radius(feature));
+    const label = n.toLocaleString(lang);
+    // wide enough for its digits (bold 11 px: under 8 px each): a small server cluster's "306"
+    // overflowed its 22 px circle, its outer digits white on the light map
+    const size = Math.max(22, 2 * radius(feature), 8 * label.length + 6);
     const button = document.createElement("button");
     button.type = "button";
     button.className = "map-count";
-    button.textContent = n.toLocaleString(lang);
+    button.textContent = label;
     button.style.cssText = `width: ${size}px; height: ${size}px; border-radius: 50%; border: 1px solid #fff; padding: 0;
       background: #0b4f9c; color: #fff; font: bold 11px/1 system-ui, sans-serif; cursor: pointer`;
     button.addEventListener("click", () => openCluster(feature));
@@ -411,14 +487,19 @@
     map.getCanvas().addEventListener("keydown", openAtCentre);
     // A kept view (map.location) asks nothing here: it may hide records, so #map-all is offered,
     // and their extent asked on its click (the grouping ran at each reload only to decide the button).
-    if (saved) offerAll(wholeExtent);
+    // No located record: the button would fit nothing (it did nothing, without a word).
+    if (saved) { if (LOCATED > 0) offerAll(wholeExtent); }
     else try { // fit to the filtered records' heaviest regions
       const extent = await extents();
       if (extent) map.fitBounds(extent.heaviest, Object.assign({ animate: false }, FIT));
       if (extent && !extent.whole) offerAll(async () => extent.all);
+      everyExtent = extent && extent.all;
+      straysAsked = Boolean(extent);
     } catch (error) { status.textContent = failed(error); }
     map.on("movestart", () => clearTimeout(resting)); // still moving: not at rest yet
-    map.on("moveend", () => { keepView(); moved(); });
+    // the first view's own move (strays left out) is no view of the visitor's to keep in the URL;
+    // a visitor's move before the first view's records came is theirs: no strays read in it
+    map.on("moveend", (event) => { straysAsked = false; if (!event.firstView) keepView(); moved(); });
     refresh();
   });
   // The colour chosen goes into the page's URL (map.color=, which the page selects again), as the
