@@ -7,6 +7,7 @@ nothing already published changes when a command fails.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -24,8 +25,9 @@ from portail.catalog.services import CatalogError
 from portail.ingest.errors import IngestError
 from portail.ingest.load import FieldReport
 from portail.ingest.types import ReadOptions
-from portail.operations import (Instance, LoadResult, check_pipeline, created_for_first_load, delete, fetch, is_url,
-                                 load_file, open_instance, publish, readable_file, reindex, reload, rollback)
+from portail.operations import (Instance, LoadResult, StaleIndexes, check_pipeline, created_for_first_load, delete,
+                                 fetch, is_url, load_file, open_instance, publish, readable_file, reindex, reload,
+                                 rollback, stale_indexes)
 from portail.terminal import fail, stderr_console, stdout_console
 
 app = typer.Typer(help="Portail open data portal: datasets, versions, server.", no_args_is_help=True)
@@ -273,20 +275,36 @@ def dataset_rollback(slug: str, to: Optional[int] = typer.Option(None, "--to", h
 @dataset_app.command("reindex")
 def dataset_reindex(ctx: typer.Context, slug: Optional[str] = typer.Argument(None, help="The dataset (or --all)."),
                     version: Optional[int] = typer.Option(None, "--version", help="Version number."),
-                    every: bool = typer.Option(False, "--all", help="Every dataset's published version: after an "
-                                               "upgrade that changes how words are indexed, their searches scan the "
-                                               "records until then.")):
-    """Write a version's full-text and key indexes again (the current one by default)."""
+                    every: bool = typer.Option(False, "--all", help="Every version whose index `portail migrate` "
+                                               "counts as of an older word rule or missing: the published ones, then "
+                                               "those kept for rollback. Their searches scan the records until then.")):
+    """Write a version's full-text and key indexes again (the current one by default).
+
+    --all writes those of every kept version, not only the published ones: a rollback is
+    the operator's way out of a bad load, and the version it serves would otherwise scan (0.5
+    to 8 s a search on 2 M rows) at that very moment, with nothing left to say so. Versions
+    already of this release's rule are passed over, so that a run cut short resumes where it
+    stopped; it ends saying how many are left (none)."""
     if every == (slug is not None) or (every and version is not None):
         _usage_error(ctx, ["SLUG", "--all"], "name one dataset (optionally with --version), or give --all")
     with _errors():
         instance = _instance()
-        if every:
-            with instance.session() as session:
-                slugs = [d.slug for d in services.list_datasets(session) if d.current is not None]
-        for name in slugs if every else [slug]:
-            v = reindex(instance, name, version)
-            out.print(f"{name}: version {v.number} indexed")
+        if not every:
+            v = reindex(instance, slug, version)
+            out.print(f"{slug}: version {v.number} indexed")
+            return
+        stale, failed = stale_indexes(instance), False
+        for name, number in stale.published + stale.kept:  # the served first: they are searched now
+            try:
+                reindex(instance, name, number)
+            except CatalogError as error:  # said, and the others written all the same
+                console.print(f"[red]Error:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
+                failed = True
+                continue
+            out.print(f"{name}: version {number} indexed")
+        out.print(_stale_said(stale_indexes(instance)), highlight=False, markup=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 @dataset_app.command("list")
@@ -551,6 +569,20 @@ def migrate_catalogue():
     now = schema_revision(instance.catalog.kw["bind"])
     out.print(f"catalogue schema {now}: up to date" if before == now else f"catalogue schema {before or '(new)'} → {now}",
               highlight=False, markup=False)
+    with _errors():
+        out.print(_stale_said(stale_indexes(instance)), highlight=False, markup=False)
+
+
+def _stale_said(stale: StaleIndexes) -> str:
+    """How many versions ``dataset reindex --all`` has to write indexes of (``stale_indexes``),
+    and why: said by ``migrate``, ``serve`` (when some are) and ``reindex --all`` alike. A
+    release that changes how words are indexed has no other way to tell the operator."""
+    if not stale:
+        return "indexes of an older word rule or missing: 0 left"
+    published, kept = len(stale.published), len(stale.kept)
+    return (f"indexes of an older word rule or missing: {published} published version{'s' * (published != 1)}, "
+            f"{kept} other version{'s' * (kept != 1)} kept for history or rollback; their full-text, like and key "
+            "searches scan the records until `portail dataset reindex --all`")
 
 
 #: How long ``serve --workers N`` waits for a worker's first sign of life before starting another.
@@ -584,7 +616,11 @@ def serve(host: Optional[str] = typer.Option(None, help="Address to listen on (d
     """Serve the portals and APIs."""
     import uvicorn
 
-    settings = _instance().settings  # migrate before workers start
+    instance = _instance()  # migrate before workers start
+    settings = instance.settings
+    with _errors():
+        if stale := stale_indexes(instance):  # once, not per worker
+            logging.getLogger(__name__).warning(_stale_said(stale))
     host, port = host or settings.host, port or settings.port
     if (refusal := _listen_refusal(host, port, workers)) is not None:
         fail(refusal)

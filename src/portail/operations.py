@@ -38,8 +38,8 @@ from portail.ingest.types import ReadOptions
 from portail.schema import Field, FieldType, fields_from_json
 from portail.sources.fetching import allowance, download
 from portail.sources.redaction import redacted_url, withheld
-from portail.store import DuckDBStore, open_store
-from portail.store.duckdb_store import private_root
+from portail.store import DuckDBStore, fulltext, open_store
+from portail.store.duckdb_store import index_foldings, private_root
 
 
 @dataclass
@@ -399,6 +399,35 @@ def reindex(instance: Instance, ref: str, number: int | None = None) -> DatasetV
         raise services.CatalogError(f"Dataset {ref!r}, version {version.number}: {failure}", status=500,
                                     code="IndexNotBuilt")
     return version
+
+
+@dataclass(frozen=True)
+class StaleIndexes:
+    """Ready versions, as (dataset_id, number), whose index is of another folding of words than
+    this release's (``fulltext.FOLDED_WITH``: an upgrade changed how words are indexed) or
+    missing (built before index files, or its build failed): their full-text, like and key
+    searches scan the records until ``portail dataset reindex`` writes it. The published ones
+    apart from the others kept (for a rollback, or not yet published)."""
+
+    published: list[tuple[str, int]]
+    kept: list[tuple[str, int]]
+
+    def __len__(self) -> int:
+        return len(self.published) + len(self.kept)
+
+
+def stale_indexes(instance: Instance) -> StaleIndexes:
+    """The versions to index again (``StaleIndexes``): each index file's folding marker is read,
+    never its records, so that ``portail migrate`` and ``portail serve`` say it at once."""
+    with instance.session() as session:
+        ready = [(d.slug, v.number, v.location, v.number == d.current_version)
+                 for d in services.list_datasets(session) for v in sorted(d.versions, key=lambda v: v.number)
+                 if v.status == "ready" and v.location]
+    foldings = index_foldings(location for _, _, location, _ in ready)
+    stale = [(slug, number, published) for slug, number, location, published in ready
+             if foldings[location] != fulltext.FOLDED_WITH]
+    return StaleIndexes([(slug, number) for slug, number, published in stale if published],
+                        [(slug, number) for slug, number, published in stale if not published])
 
 
 def current_locations(instance: Instance) -> list[str]:

@@ -1152,6 +1152,31 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return (found.st_ino, found.st_mtime_ns) if stat.S_ISREG(found.st_mode) else None
 
 
+def index_foldings(locations: Iterable[str]) -> dict[str, int | None]:
+    """The folding of words each version's index was written with (``fulltext.written_with``):
+    its index file's, else its own file's (versions built before index files held their index
+    inside); ``None`` for none, or a file unreadable as such (``_unreadable``), which a reindex
+    writes again alike. Each file's catalogue and folding table are read, never its records,
+    on a connection of its own: the store's reader and its locks are not involved."""
+    con = connect(threads=1, spatial=False)
+    try:
+        foldings: dict[str, int | None] = {}
+        for location in locations:
+            path = index_path(location)
+            try:
+                _attach(con, path if path.is_file() else location, "folding")
+                foldings[location] = fulltext.written_with(con, "folding")
+            except duckdb.Error as error:
+                if not _unreadable(error):
+                    raise
+                foldings[location] = None
+            finally:
+                _detach_quietly(con, "folding")
+        return foldings
+    finally:
+        con.close()
+
+
 def index_path(location: str) -> Path:
     """A version's index file: beside it, named after it (``drop_version`` removes it with it)."""
     return Path(location + ".index")

@@ -1,0 +1,111 @@
+"""Index files of an older word rule (``fulltext.FOLDED_WITH``), said to the operator: a release
+that changes how words are indexed reads them as absent, and every full-text, like and key search
+of those versions scans until ``portail dataset reindex --all``. ``portail migrate`` counts them
+(published apart from kept), ``portail serve`` warns once at start, ``reindex --all`` writes them
+all and ends with "0 left". The older index is the one an older release left: its folding marker
+rewritten in the real file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from portail.catalog import services
+from portail.config import Settings
+from portail.operations import open_instance
+from portail.store import fulltext
+from portail.store.duckdb_store import index_foldings, index_path
+from tests.cli import cli  # noqa: F401 - the fixture
+
+#: The port the serve test listens on (its own: other suites use free ports).
+SERVE_PORT = 8771
+
+
+def _as_older_release(location: str, folding: int | None) -> None:
+    """Leave the version's index file as a release of ``folding`` wrote it: its marker holds that
+    value (``None``: before the marker existed, the table is absent)."""
+    con = duckdb.connect(str(index_path(location)))
+    try:
+        if folding is None:
+            con.execute(f"DROP TABLE {fulltext.FOLDING}")
+        else:
+            con.execute(f"UPDATE {fulltext.FOLDING} SET folding = ?", [folding])
+    finally:
+        con.close()
+
+
+def _two_versions(cli, refdata: Path, home: Path) -> tuple[str, str]:
+    """The départements (101 rows) loaded twice, the second published: (published, kept) files."""
+    source = str(refdata / "referentiels" / "cog2026_departements.csv")
+    cli("dataset", "create", "dep", "--title", "Départements", "--from", source)
+    cli("dataset", "ingest", "dep", source, "--publish")
+    instance = open_instance(Settings(home=home))
+    try:
+        with instance.session() as s:
+            dataset = services.get_dataset(s, "dep")
+            return dataset.current.location, dataset.version(1).location
+    finally:
+        instance.store.close()
+
+
+def test_migrate_counts_older_indexes_and_reindex_all_leaves_none(cli, refdata, tmp_path):
+    published, kept = _two_versions(cli, refdata, tmp_path / "home")
+    assert "indexes of an older word rule or missing: 0 left" in cli("migrate").output
+    _as_older_release(published, 2)  # "_" still cut words
+    index_path(kept).unlink()  # its index build failed, or a release before index files
+    said = cli("migrate")  # information: exit 0
+    assert said.exit_code == 0
+    assert "1 published version, 1 other version kept for history or rollback" in said.output, said.output
+    assert "`portail dataset reindex --all`" in said.output
+    instance = open_instance(Settings(home=tmp_path / "home"))
+    try:
+        assert not instance.store.has_index(published)  # its searches scan
+        instance.store.close()
+        done = cli("dataset", "reindex", "--all").output
+        lines = done.strip().splitlines()
+        assert lines == ["dep: version 2 indexed", "dep: version 1 indexed",  # the published one first
+                         "indexes of an older word rule or missing: 0 left"], done
+        assert instance.store.has_index(published) and instance.store.has_index(kept)
+        assert "0 left" in cli("migrate").output
+        assert cli("dataset", "reindex", "--all").output.strip() == "indexes of an older word rule or missing: 0 left"
+    finally:
+        instance.store.close()
+
+
+def test_index_foldings_reads_each_versions_marker(cli, refdata, tmp_path):
+    """Of this release, of an older one, from before the marker, absent, or no index at all."""
+    published, kept = _two_versions(cli, refdata, tmp_path / "home")
+    assert index_foldings([published, kept]) == {published: fulltext.FOLDED_WITH, kept: fulltext.FOLDED_WITH}
+    _as_older_release(published, 2)
+    _as_older_release(kept, None)
+    assert index_foldings([published, kept]) == {published: 2, kept: 1}
+    index_path(kept).unlink()  # the version's own file holds no index
+    index_path(published).write_bytes(b"not a database")  # damaged: a reindex writes it again
+    assert index_foldings([published, kept]) == {published: None, kept: None}
+
+
+def test_serve_warns_once_of_older_indexes(cli, refdata, tmp_path):
+    published, kept = _two_versions(cli, refdata, tmp_path / "home")
+    _as_older_release(published, 2)
+    _as_older_release(kept, 2)
+    portail = Path(sys.executable).parent / "portail"
+    env = {"PORTAIL_HOME": str(tmp_path / "home"), "PATH": os.environ.get("PATH", "")}
+    process = subprocess.Popen([str(portail), "serve", "--host", "127.0.0.1", "--port", str(SERVE_PORT)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        for line in process.stderr:  # until the server listens (or exits: the end of its output)
+            seen.append(line)
+            if "Uvicorn running on" in line:
+                break
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    warned = [line for line in seen if "indexes of an older word rule" in line]
+    assert len(warned) == 1, "".join(seen)
+    assert "1 published version, 1 other version kept" in warned[0]
+    assert "portail dataset reindex --all" in warned[0]
