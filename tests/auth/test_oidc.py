@@ -3,6 +3,7 @@ through the real redirects: Portail → provider login form → callback → ses
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import subprocess
@@ -70,8 +71,10 @@ def sso(tmp_path_factory):
             yield base, home
 
 
-def sso_login(base: str, user: str, next_path: str = "/interne/") -> tuple[httpx.Client, httpx.Response]:
-    client = httpx.Client(follow_redirects=True, timeout=30)
+def sso_login(base: str, user: str, next_path: str = "/interne/", headers: dict[str, str] | None = None,
+              client: httpx.Client | None = None) -> tuple[httpx.Client, httpx.Response]:
+    """Sign ``user`` in at the provider, in a new browser or in ``client``'s."""
+    client = client or httpx.Client(follow_redirects=True, timeout=30, headers=headers)
     form = client.get(f"{base}/interne/login/sso", params={"next": next_path})
     assert form.status_code == 200 and 'name="username"' in form.text
     hops = [str(r.url) for r in form.history]
@@ -120,7 +123,7 @@ def test_a_provider_user_naming_themselves_admin_is_refused_the_admin_account(ss
 
     base, home = sso
     client, done = sso_login(base, "admin")
-    assert done.status_code == 401 and "ask an administrator" in done.text
+    assert done.status_code == 401
     assert "portail_session" not in client.cookies
     assert client.get(f"{base}/interne/").url.path == "/interne/login"
     inst = make_instance(home)
@@ -128,20 +131,105 @@ def test_a_provider_user_naming_themselves_admin_is_refused_the_admin_account(ss
         admin = services.get_user(s, "admin")
         assert s.query(LoginSession).filter_by(user_id=admin.id).count() == 0 and admin.identities == []
         _, events = query(s, action="login.failure", target="user:admin")
+        reference = events[0].detail["reference"]
         assert events[0].detail == {"reason": "login held by an account with a password", "via": "oidc",
-                                    "issuer": events[0].detail["issuer"], "subject": "sub-admin"}
+                                    "issuer": events[0].detail["issuer"], "subject": "sub-admin",
+                                    "reference": reference}
         assert query(s, action="login.success", target="user:admin")[0] == 0
     inst.store.close()
+    # the visitor reads what to do and the reference the administrator finds the event by, in the
+    # page's language; not that a login ``admin`` exists here (which kind of account holds it)
+    assert shown_error(done) == ("La connexion par le compte de l'institution n'a pas abouti : demandez à un "
+                                 "administrateur de relier votre identité à un compte, en citant la référence "
+                                 f"{reference}")
+    _, english = sso_login(base, "admin", headers={"Accept-Language": "en"})
+    assert english.status_code == 401 and "admin" not in shown_error(english).replace("administrator", "")
+    assert shown_error(english).startswith("Single sign-on could not sign you in here: ask an administrator to link "
+                                           "your identity to an account, quoting the reference SSO-")
+    assert shown_error(english).rpartition(" ")[2] != reference  # each refusal its own
+
+
+def shown_error(page: httpx.Response) -> str:
+    """The refusal a sign-in page shows (its alert), unescaped."""
+    return html.unescape(page.text.split('<p class="error" role="alert">')[1].split("</p>")[0])
 
 
 @pytest.mark.slow
 def test_a_wrong_nonce_or_a_replayed_state_is_refused(sso):
     base, _ = sso
     client, done = sso_login(base, "mallory")
-    assert done.status_code == 401 and "not valid" in done.text and "mallory" not in client.cookies.get("portail_session", "")
+    assert done.status_code == 401 and "mallory" not in client.cookies.get("portail_session", "")
+    assert shown_error(done).startswith("Le jeton du fournisseur d'identité n'est pas valide (")
     assert client.get(f"{base}/interne/").url.path == "/interne/login"
     replay = client.get(f"{base}/interne/login/sso/callback", params={"state": "forged", "code": "x"})
     assert replay.status_code == 401
+    # a state of any text (the link's) is compared as bytes: a str one not ASCII failed, a 500
+    for forged in ("forg%C3%A9.%C3%A9", "a.%FF", ".", "%00.%00"):
+        assert client.get(f"{base}/interne/login/sso/callback?state={forged}&code=x").status_code == 401
+
+
+@pytest.mark.slow
+def test_a_callback_link_opened_in_another_browser_signs_nobody_in(sso):
+    """Login CSRF (RFC 6749 10.12): one stopped their own sign-in at the provider's redirect and
+    sent that callback link; whoever opened it was signed in to the sender's account, and what
+    they did next (an API key made, a file uploaded) was the sender's to read. The flow is bound
+    to the browser that started it; another one is refused and leaves it unspent."""
+    base, home = sso
+    with httpx.Client(follow_redirects=True, timeout=30) as sender, \
+            httpx.Client(follow_redirects=True, timeout=30) as victim:
+        form = sender.get(f"{base}/interne/login/sso", params={"next": "/interne/"})
+        fields = {k: v[0] for k, v in parse_qs(urlparse(str(form.url)).query).items()}
+        redirect = sender.post(str(form.url).split("?")[0], data={**fields, "username": "bob"},
+                               follow_redirects=False)
+        callback = redirect.headers["location"]
+        assert urlparse(callback).path == "/interne/login/sso/callback"
+        inst = make_instance(home)
+        with inst.session() as s:
+            before = query(s, action="login.success", target="user:bob")[0]
+        opened = victim.get(callback)
+        assert opened.status_code == 401 and "portail_session" not in victim.cookies
+        with inst.session() as s:
+            assert query(s, action="login.success", target="user:bob")[0] == before
+        inst.store.close()
+        mine = sender.get(callback)  # the browser that started it finishes it
+        assert mine.status_code == 200 and str(mine.url) == f"{base}/interne/" and "portail_session" in sender.cookies
+
+
+@pytest.mark.slow
+def test_a_sign_in_ends_the_session_the_browser_had(sso):
+    """Each sign-in opens a session of a new token (a cookie planted before it is never the one
+    signed in: no fixation), and ends the one the browser held: replaced in the browser but
+    kept in the catalogue, it worked on to its expiry for whoever had read that cookie (someone
+    else's session, on a shared computer)."""
+    base, _ = sso
+    client = httpx.Client(follow_redirects=True, timeout=30)
+    client.cookies.set("portail_session", "planted", domain="127.0.0.1", path="/")
+    client, _ = sso_login(base, "alice", client=client)
+    alices = client.cookies["portail_session"]
+    assert alices != "planted"
+    _, again = sso_login(base, "bob", client=client)
+    assert again.status_code == 200 and client.cookies["portail_session"] != alices
+    assert client.get(f"{base}/interne/").url.path == "/interne/"  # bob's, signed in
+    with httpx.Client(timeout=30, cookies={"portail_session": alices}, follow_redirects=True) as stale:
+        assert stale.get(f"{base}/interne/").url.path == "/interne/login"
+    client.close()
+
+
+@pytest.mark.slow
+def test_the_callback_repeats_only_the_error_codes_the_protocols_define(sso):
+    """The callback's ``error`` was shown as sent, on the portal's own page: a crafted link made
+    it say anything ("your account is locked: call …")."""
+    base, _ = sso
+    callback = f"{base}/interne/login/sso/callback"
+    with httpx.Client(timeout=30, headers={"Accept-Language": "en"}) as client:
+        spoofed = client.get(callback, params={"error": "Your account is locked: call +33 1 23 45 67 89",
+                                               "state": "x"})
+        assert spoofed.status_code == 401 and "+33" not in spoofed.text
+        assert shown_error(spoofed) == "The identity provider refused the sign-in"
+        denied = client.get(callback, params={"error": "access_denied", "state": "x"})
+        assert shown_error(denied) == "The identity provider refused the sign-in (access_denied)"
+        french = client.get(callback, params={"error": "access_denied", "lang": "fr"})
+        assert shown_error(french) == "Le fournisseur d'identité a refusé la connexion (access_denied)"
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from portail.auth import services
 from portail.auth.audit import query
 from portail.auth.errors import AuthError
 from portail.auth.models import SsoIdentity, User
-from portail.auth.oidc import OidcConfig, provision
+from portail.auth.oidc import NO_ACCOUNT, OidcConfig, provision
 from portail.catalog import open_catalog, transaction
 
 ISSUER = "https://idp.example"
@@ -44,14 +44,38 @@ def test_a_login_claim_folded_onto_another_login_reaches_no_account(instance):
     with instance.session() as s:
         services.create_user(s, "kate", email="kate@example.org", actor="sso")  # SSO's, before identities were kept
     for claim in ("\u212aate", " kate", "kate\t", "\u212aeith"):
-        with instance.session() as s, pytest.raises(AuthError, match="Invalid login") as refused:
+        with instance.session() as s, pytest.raises(AuthError, match="ask an administrator") as refused:
             sign_in(s, "intruder", claim)
-        assert refused.value.status == 400
+        assert refused.value.status == 401
     with instance.session() as s:
         assert services.get_user(s, "kate").identities == []
         assert s.scalar(select(func.count()).select_from(User).where(User.login == "keith")) == 0
         assert sign_in(s, "k", "Kate", email="kate@example.org", email_verified=True).login == "kate"  # ASCII case is the provider's spelling of it
         assert sign_in(s, "k", "K\u00e4te").login == "kate"  # once bound, the claim no longer matters
+
+
+@pytest.mark.parametrize("claims, login, why", [
+    ({"preferred_username": "jos\u00e9"}, "jos\u00e9", "'jos\u00e9', the preferred_username claim,"),
+    ({"preferred_username": "sso"}, "sso", "'sso', the preferred_username claim,"),
+    ({}, "auth0|5f1/a b", "'auth0|5f1/a b', the subject, for want of a preferred_username claim,")],
+    ids=["accent", "reserved", "subject"])
+def test_a_login_claim_no_login_may_be_is_refused_for_an_administrator_to_bind(instance, claims, login, why):
+    """A claim no login may be (an accent, the reserved ``sso``, or the subject standing in for
+    a missing claim: Auth0's ``auth0|…``) failed making the account, a 400 naming a login its
+    user cannot change and that nobody audited. Refused now as a held login is, audited with
+    the subject, which an administrator binds to the account they make."""
+    with instance.session() as s:
+        with pytest.raises(AuthError, match="ask an administrator") as refused:
+            provision(s, SSO, {"sub": "auth0|5f1/a b", **claims})
+        detail = query(s, action="login.failure", target=f"user:{login}")[1][0].detail
+        assert (refused.value.status, refused.value.message) == (401, f"{NO_ACCOUNT} {detail.pop('reference')}")
+        assert detail == {"reason": f"{why} is no login here (lowercase letters, digits and . _ @ + - only)",
+                          "via": "oidc", "issuer": ISSUER, "subject": "auth0|5f1/a b"}
+        assert s.scalar(select(func.count()).select_from(User)) == 0
+    with instance.session() as s:  # what the administrator does with it
+        services.link_identity(s, services.create_user(s, "jose"), ISSUER, detail["subject"])
+    with instance.session() as s:
+        assert provision(s, SSO, {"sub": "auth0|5f1/a b", **claims}).login == "jose"
 
 
 def test_an_account_awaiting_its_identity_is_bound_only_under_the_address_it_kept(instance):

@@ -15,7 +15,7 @@ from portail.auth import services, sessions
 from portail.auth.audit import query, record
 from portail.auth.cli import app
 from portail.auth.models import LoginSession, SsoIdentity
-from portail.auth.oidc import OidcConfig, provision
+from portail.auth.oidc import NO_ACCOUNT, OidcConfig, provision
 from tests.conftest import make_instance
 
 ISSUER = "https://idp.example"
@@ -32,7 +32,15 @@ def refused(s, sub: str, login: str) -> dict:
     with pytest.raises(services.AuthError, match="ask an administrator") as raised:
         sign_in(s, sub, login)
     assert raised.value.status == 401 and raised.value.code == "SSOError"
-    return query(s, action="login.failure", target=f"user:{login.lower()}")[1][0].detail
+    return refusal_detail(s, login.lower(), raised.value)
+
+
+def refusal_detail(s, login: str, refusal: services.AuthError) -> dict:
+    """The audit detail of a held-login refusal but its reference, which the visitor's message
+    (``oidc.NO_ACCOUNT``) ends with: the one thing it says of the refusal."""
+    detail = dict(query(s, action="login.failure", target=f"user:{login}")[1][0].detail)
+    assert refusal.message == f"{NO_ACCOUNT} {detail.pop('reference')}"
+    return detail
 
 
 @pytest.fixture

@@ -97,17 +97,27 @@ def test_an_admin_lists_binds_and_unbinds_identities(site):
 
 
 def test_without_a_configured_provider_the_issuer_is_required(tmp_path):
-    instance = make_instance(tmp_path / "home", management_token="op-token")
+    """One rule (``services.identity_issuer``) on the API and the command line, each naming where
+    its caller gives the issuer: the body's field, the query parameter, ``--issuer``."""
+    home = tmp_path / "home"
+    instance = make_instance(home, management_token="op-token")
+    missing = "No identity provider is configured (PORTAIL_OIDC_ISSUER): give "
     try:
         with instance.session() as s:
             services.create_user(s, "bob")
         client = TestClient(create_app(instance))
-        assert "give the issuer" in error(client.post(f"{API}/users/bob/identities", json={"subject": "b"},
-                                                      headers=OP), 400, "InvalidRESTParameterError")
+        assert error(client.post(f"{API}/users/bob/identities", json={"subject": "b"}, headers=OP), 400,
+                     "InvalidRESTParameterError") == missing + "the issuer field"
         assert client.post(f"{API}/users/bob/identities", json={"subject": "b", "issuer": ISSUER},
                            headers=OP).status_code == 201
+        assert error(client.delete(f"{API}/users/bob/identities/b", headers=OP), 400,
+                     "InvalidRESTParameterError") == missing + "the issuer query parameter"
     finally:
         instance.store.close()
+    refused = CliRunner().invoke(app, ["user", "sso-unlink", "bob", "b"], env={"PORTAIL_HOME": str(home),
+                                                                              "COLUMNS": "300"})
+    assert refused.exit_code == 1 and missing + "--issuer" in refused.stderr
+    assert held(instance, "bob") == ["b"]  # nothing unbound
 
 
 def test_unbinding_an_identity_keeps_the_accounts_keys_and_says_which_still_work(site):

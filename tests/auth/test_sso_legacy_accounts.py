@@ -13,6 +13,7 @@ from portail.auth.audit import query, record
 from portail.auth.errors import AuthError
 from portail.auth.models import LoginSession, SsoIdentity
 from portail.auth.oidc import OidcConfig, provision
+from tests.auth.test_oidc_subject import refusal_detail
 
 ISSUER = "https://idp.example"
 SSO = OidcConfig(ISSUER, "portail", None)
@@ -28,7 +29,7 @@ def refusal(session, sub: str, login: str, **claims) -> dict:
     with pytest.raises(AuthError, match="ask an administrator to link your identity") as raised:
         sign_in(session, sub, login, **claims)
     assert (raised.value.status, raised.value.code) == (401, "SSOError")
-    return query(session, action="login.failure", target=f"user:{login}")[1][0].detail
+    return refusal_detail(session, login, raised.value)
 
 
 def test_an_account_without_an_address_is_bound_by_an_administrator_not_by_its_first_claimant(instance):

@@ -14,6 +14,7 @@ from portail.auth.audit import query
 from portail.auth.errors import AuthError
 from portail.auth.models import LoginSession, SsoIdentity
 from portail.auth.oidc import OidcConfig, provision
+from tests.auth.test_oidc_subject import refusal_detail
 
 ISSUER = "https://idp.example"
 SSO = OidcConfig(ISSUER, "portail", None)
@@ -36,7 +37,7 @@ def test_the_kept_address_not_said_verified_binds_nothing(instance, verified):
         sign_in(s, "intruder", **verified)
     assert (raised.value.status, raised.value.code) == (401, "SSOError")
     with instance.session() as s:
-        assert query(s, action="login.failure", target="user:olga")[1][0].detail == {
+        assert refusal_detail(s, "olga", raised.value) == {
             "reason": UNVERIFIED, "via": "oidc", "issuer": ISSUER, "subject": "intruder"}
         assert s.scalar(select(func.count()).select_from(SsoIdentity)) == 0
         assert s.scalar(select(func.count()).select_from(LoginSession)) == 0

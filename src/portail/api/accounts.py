@@ -80,12 +80,10 @@ def identities_json(u: User) -> dict[str, Any]:
                         for i in u.identities]}
 
 
-def _issuer(request: Request, given: str | None) -> str:
-    """``given``, or the configured provider's issuer (as ``portail user sso-link --issuer``)."""
-    issuer = given or request.app.state.instance.settings.oidc_issuer
-    if not issuer:
-        raise invalid_parameter("No identity provider is configured (PORTAIL_OIDC_ISSUER): give the issuer")
-    return issuer
+def _issuer(request: Request, given: str | None, option: str) -> str:
+    """``given``, or the configured provider's issuer (``services.identity_issuer``, as
+    ``portail user sso-link --issuer``); ``option`` names where this route reads it."""
+    return services.identity_issuer(given, request.app.state.instance.settings.oidc_issuer, option)
 
 
 def _subject_sent(request: Request, routed: str) -> str:
@@ -254,8 +252,8 @@ def accounts_router() -> APIRouter:
         allow(who, "manage_users")
         with db(request) as s:
             user = services.get_user(s, login)
-            if not services.link_identity(s, user, _issuer(request, body.issuer), body.subject, actor=who.login,
-                                          ip=_ip(request)):
+            issuer = _issuer(request, body.issuer, "the issuer field")
+            if not services.link_identity(s, user, issuer, body.subject, actor=who.login, ip=_ip(request)):
                 response.status_code = 200
             return identities_json(user)
 
@@ -267,8 +265,8 @@ def accounts_router() -> APIRouter:
         allow(who, "manage_users")
         with db(request) as s:
             user = services.get_user(s, login)
-            left = services.unlink_identity(s, user, _issuer(request, issuer), _subject_sent(request, subject),
-                                            actor=who.login, ip=_ip(request))
+            left = services.unlink_identity(s, user, _issuer(request, issuer, "the issuer query parameter"),
+                                            _subject_sent(request, subject), actor=who.login, ip=_ip(request))
             return {**identities_json(user), "sessions_ended": left.sessions_ended,
                     "api_keys_active": list(left.active_keys), "signs_in": left.signs_in}
 

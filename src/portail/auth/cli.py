@@ -236,14 +236,6 @@ ISSUER = typer.Option(None, "--issuer", help="The identity provider's issuer (th
                       "PORTAIL_OIDC_ISSUER.")
 
 
-def _issuer(given: str | None) -> str:
-    """``--issuer``, or the configured provider's: an identity is always some issuer's."""
-    issuer = given or Settings().oidc_issuer  # checked by _session
-    if not issuer:
-        raise bad_request("No identity provider is configured (PORTAIL_OIDC_ISSUER): give --issuer")
-    return issuer
-
-
 def _identities_said(user) -> str:
     listed = ", ".join(f"{i.subject} at {i.issuer}" for i in user.identities) or "none"
     return f"user {user.login}: single sign-on identities: {listed}"
@@ -271,7 +263,8 @@ def _change_identity(change, login: str, subject: str, issuer: Optional[str]) ->
     (and, after an unbinding, the API keys that still work: ``_keys_left_said``)."""
     with _session() as session:
         user = services.get_user(session, login)
-        outcome = change(session, user, _issuer(issuer), subject)
+        outcome = change(session, user, services.identity_issuer(issuer, Settings().oidc_issuer, "--issuer"),
+                         subject)  # Settings checked by _session
         said = [_identities_said(user)]
         if isinstance(outcome, services.Unlinked):
             said += _keys_left_said(user.login, outcome)

@@ -1,8 +1,8 @@
 """OpenID Connect sign-in (authorization code flow with PKCE), with authlib's OAuth2 client.
 
 ``start`` reads the IdP's discovery document, keeps the flow's state, nonce and PKCE verifier
-in the catalogue (``LoginFlow``, single use, 10 minutes; any server process can finish it) and
-returns the authorization URL. ``finish`` spends that flow, exchanges the code (client secret +
+in the catalogue (``LoginFlow``, single use, 10 minutes; any server process can finish it, in
+the browser that started it only: ``_browser_state``) and returns the authorization URL. ``finish`` spends that flow, exchanges the code (client secret +
 verifier), verifies the ID token against the IdP's JWKS (signature, issuer, audience, expiry,
 nonce) and signs the user in: the account the provider identity (issuer, ``sub``) is bound to
 (``SsoIdentity``), created and bound at first sign-in (``Settings.oidc_default_role``, no
@@ -10,11 +10,15 @@ password), groups mapped from the ``Settings.oidc_groups_claim`` claim.
 
 Group mapping: with ``oidc_group_map`` (IdP group → Portail group), the mapped Portail groups
 follow the IdP at every sign-in (joined or left; created if missing); without a map, IdP groups
-that exist in Portail under the same name are joined. Errors are ``AuthError`` (401).
+that exist in Portail under the same name are joined. Errors are ``AuthError`` (401); those a
+visitor reads say nothing of the accounts here (``NO_ACCOUNT``), the audit event says why.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -60,8 +64,70 @@ class OidcConfig:
                    dict(settings.oidc_group_map), settings.oidc_default_role)
 
 
+#: What a visitor refused an account reads (``_account_of``), whatever holds the login they claim:
+#: naming it ("the login 'x' belongs to another account") told anyone with a provider account,
+#: choosing their own username there, which logins exist here and which kind of account holds
+#: them. The reason goes to the audit event (``login.failure``, its detail's ``reason``, with the
+#: issuer and subject ``portail user sso-link`` needs), found again by the ``reference`` the
+#: visitor quotes. Its French is ``web.i18n.SSO_FRENCH``.
+NO_ACCOUNT = ("Single sign-on could not sign you in here: ask an administrator to link your identity to an "
+              "account, quoting the reference")
+
+
 def refused(message: str = "Single sign-on failed; please try again") -> AuthError:
     return AuthError(message, 401, "SSOError")
+
+
+def refusal_reference() -> str:
+    """A reference a refused visitor quotes to an administrator, who finds its audit event by it:
+    random, for a sequence (an event's id) would tell how many events the trail holds."""
+    return "SSO-" + secrets.token_hex(4).upper()
+
+
+#: The ``error`` codes of an authorization response (RFC 6749 4.1.2.1, OpenID Connect Core
+#: 3.1.2.6): the only ones the callback's page says. Any text sent there was shown as is on the
+#: portal's page to whoever opened a crafted link ("…refused the sign-in (your account is locked:
+#: call …)"), a message the portal seemed to write.
+PROVIDER_ERRORS = frozenset({
+    "invalid_request", "unauthorized_client", "access_denied", "unsupported_response_type", "invalid_scope",
+    "server_error", "temporarily_unavailable", "interaction_required", "login_required",
+    "account_selection_required", "consent_required", "invalid_request_uri", "invalid_request_object",
+    "request_not_supported", "request_uri_not_supported", "registration_not_supported"})
+
+
+def provider_refused(error: str) -> AuthError:
+    """The refusal of a callback the provider sent back without a code: its ``error`` named when
+    it is one the protocols define (``PROVIDER_ERRORS``), else not repeated."""
+    message = "The identity provider refused the sign-in"
+    return refused(f"{message} ({error})" if error in PROVIDER_ERRORS else message)
+
+
+def new_browser_key() -> str:
+    """The secret of the browser a sign-in starts in, kept in its cookie (``web.auth_routes``)."""
+    return secrets.token_urlsafe(32)
+
+
+def _browser_tag(browser_key: str, token: str) -> bytes:
+    mac = hmac.new(browser_key.encode(errors="surrogatepass"), token.encode(errors="surrogatepass"), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()[:18])
+
+
+def _browser_state(browser_key: str) -> str:
+    """A new flow's ``state``, bound to the browser that holds ``browser_key``: a random part and
+    its HMAC under that key. Without it, ``finish`` spent any valid state in any browser: one
+    stopped an own sign-in at the provider's redirect and sent that callback link to someone,
+    who opening it was signed in to the sender's account (login CSRF, RFC 6749 10.12), where
+    whatever they then did (a key made, a dataset uploaded) was the sender's to read."""
+    token = secrets.token_urlsafe(24)
+    return f"{token}.{_browser_tag(browser_key, token).decode()}"
+
+
+def _state_of_browser(state: str, browser_key: str | None) -> bool:
+    """Whether ``state`` is one ``_browser_state`` made for the browser of ``browser_key``
+    (compared as bytes: the callback's ``state`` is any text its link holds)."""
+    token, _, tag = (state or "").rpartition(".")
+    return bool(token and browser_key) and hmac.compare_digest(tag.encode(errors="surrogatepass"),
+                                                               _browser_tag(browser_key, token))
 
 
 def discover(config: OidcConfig) -> dict[str, Any]:
@@ -87,11 +153,12 @@ def _client(config: OidcConfig, redirect_uri: str):
 
 
 def start(session: Session, config: OidcConfig, metadata: dict[str, Any], *, redirect_uri: str, next_url: str,
-          portal: str, at: datetime | None = None) -> str:
-    """Keep a new flow and return the IdP's authorization URL to redirect the browser to."""
+          portal: str, browser_key: str, at: datetime | None = None) -> str:
+    """Keep a new flow, bound to the browser of ``browser_key`` (``_browser_state``), and return
+    the IdP's authorization URL to redirect that browser to."""
     at = at or datetime.now(UTC)
     session.execute(delete(LoginFlow).where(LoginFlow.expires_at <= at))
-    state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), generate_token(64)
+    state, nonce, verifier = _browser_state(browser_key), secrets.token_urlsafe(32), generate_token(64)
     session.add(LoginFlow(state_hash=digest(state), nonce=nonce, code_verifier=verifier, redirect_uri=redirect_uri,
                           next_url=next_url, portal=portal, expires_at=at + FLOW_TTL))
     with _client(config, redirect_uri) as client:
@@ -115,10 +182,12 @@ def verify_id_token(id_token: str, jwks: dict[str, Any], *, issuer: str, client_
 
 
 def finish(session: Session, config: OidcConfig, metadata: dict[str, Any], *, state: str, code: str,
-           ip: str | None = None, at: datetime | None = None) -> tuple[User, LoginFlow]:
-    """Spend the flow of ``state``, redeem ``code``, verify the ID token, sign the user in."""
+           browser_key: str | None, ip: str | None = None, at: datetime | None = None) -> tuple[User, LoginFlow]:
+    """Spend the flow of ``state`` (when the browser of ``browser_key`` started it), redeem
+    ``code``, verify the ID token, sign the user in. A state of another browser is refused as an
+    unknown one, its flow left for the browser it belongs to."""
     at = at or datetime.now(UTC)
-    flow = session.get(LoginFlow, digest(state or ""))
+    flow = session.get(LoginFlow, digest(state)) if _state_of_browser(state, browser_key) else None
     if flow is None or aware(flow.expires_at) <= at:
         raise refused("This sign-in link has expired; please sign in again")
     session.delete(flow)
@@ -151,7 +220,9 @@ def provision(session: Session, config: OidcConfig, claims: dict[str, Any], *, i
     at = at or datetime.now(UTC)
     issuer, subject = services.identity_key(config.issuer, str(claims["sub"]))
     claimed = str(claims.get(config.login_claim) or subject)
-    user, bind = _account_of(session, issuer, subject, claimed, claims, ip=ip, at=at)
+    claim = (f"{config.login_claim} claim" if claims.get(config.login_claim)  # where ``claimed`` is read, to audit
+             else f"subject, for want of a {config.login_claim} claim")
+    user, bind = _account_of(session, issuer, subject, claimed, claim, claims, ip=ip, at=at)
     if user is not None and not user.is_active:
         record(session, "login.failure", target=f"user:{user.login}", detail={"reason": "disabled", "via": "oidc"},
                ip=ip, at=at)
@@ -258,7 +329,18 @@ def _address_verified(claims: dict[str, Any]) -> bool:
     return verified is True or (isinstance(verified, str) and verified.strip().lower() == "true")
 
 
-def _account_of(session: Session, issuer: str, subject: str, claimed: str, claims: dict[str, Any], *,
+def _no_account(session: Session, claimed: str, reason: str, issuer: str, subject: str, *, ip: str | None,
+                at: datetime) -> AuthError:
+    """The refusal of an unbound identity no account may be given to by a sign-in: audited with
+    its ``reason`` and what ``portail user sso-link`` needs (issuer, subject) under a reference,
+    the one thing the visitor's message (``NO_ACCOUNT``) says of it."""
+    reference = refusal_reference()
+    record(session, "login.failure", target=f"user:{claimed}", ip=ip, at=at,
+           detail={"reason": reason, "via": "oidc", "issuer": issuer, "subject": subject, "reference": reference})
+    return refused(f"{NO_ACCOUNT} {reference}")
+
+
+def _account_of(session: Session, issuer: str, subject: str, claimed: str, claim: str, claims: dict[str, Any], *,
                 ip: str | None, at: datetime) -> tuple[User | None, bool]:
     """``(account, bind)``: the account the identity is bound to; else, for an unbound identity,
     none (``claimed`` is free: the account to create and bind) or the account of that login when
@@ -274,18 +356,21 @@ def _account_of(session: Session, issuer: str, subject: str, claimed: str, claim
     user = services.identity_holder(session, issuer, subject)
     if user is not None:
         return user, False
-    if not claimed.isascii() or claimed != claimed.strip():
+    if not claimed.isascii() or claimed != claimed.strip() or not services.LOGIN.match(claimed.lower()) \
+            or claimed.lower() in services.RESERVED_LOGINS:
         # Folded onto a login, it would reach an account its user is not: ``\u212aate`` (KELVIN
         # SIGN) lower-cases to ``kate``, `` kate`` strips to it, where the provider holds them
-        # for other users than its ``kate``.
-        raise services.bad_request(f"Invalid login {claimed!r} (the identity provider's login claim): "
-                                   "lowercase letters, digits and . _ @ + - only")
+        # for other users than its ``kate``. One no login may be (``josé``; the subject
+        # ``auth0|…`` standing in for a missing claim) failed making the account: a 400 naming a
+        # login its user cannot change, audited nowhere, where an administrator makes the
+        # account and binds the identity (the reference finds its subject).
+        raise _no_account(session, claimed, f"{claimed!r}, the {claim}, is no login here (lowercase letters, "
+                          "digits and . _ @ + - only)", issuer, subject, ip=ip, at=at)
     claimed = services.normalize_login(claimed)
     # Locked until this transaction ends (PostgreSQL): two identities claiming one account that
     # awaits its identity at once each found it unbound, and both were bound to it.
     user = session.scalar(select(User).where(User.login == claimed).options(selectinload(User.groups))
-                          .with_for_update(of=User)) \
-        if services.LOGIN.match(claimed) else None  # no account holds another (create_user says why)
+                          .with_for_update(of=User))
     if user is None:
         return None, True
     bound = services.identity_holder(session, issuer, subject)  # by a sign-in the lock waited for
@@ -302,7 +387,4 @@ def _account_of(session: Session, issuer: str, subject: str, claimed: str, claim
             else "an account awaiting its identity, under another address" if awaiting and user.email
             else "an account awaiting its identity, with no address to prove it by" if awaiting
             else "an account no sign-in may bind")
-    record(session, "login.failure", target=f"user:{claimed}", ip=ip, at=at,
-           detail={"reason": f"login held by {held}", "via": "oidc", "issuer": issuer, "subject": subject})
-    raise refused(f"Your single sign-on identity is linked to no account here, and the login {claimed!r} belongs "
-                  "to another account: ask an administrator to link your identity to your account")
+    raise _no_account(session, claimed, f"login held by {held}", issuer, subject, ip=ip, at=at)

@@ -197,6 +197,17 @@ def identity_key(issuer: str, subject: str) -> tuple[str, str]:
     return issuer, subject
 
 
+def identity_issuer(given: str | None, configured: str | None, option: str) -> str:
+    """The issuer an administrator's binding or unbinding names: ``given``, else the configured
+    provider's (``Settings.oidc_issuer``), for an identity is always some issuer's. ``option`` is
+    how the caller gives one (``--issuer`` on the command line, a field or query parameter of the
+    management API), named when neither is there."""
+    issuer = given or configured
+    if not issuer:
+        raise bad_request(f"No identity provider is configured (PORTAIL_OIDC_ISSUER): give {option}")
+    return issuer
+
+
 def identity_holder(session: Session, issuer: str, subject: str) -> User | None:
     """The user the identity (``issuer``, ``subject``) is bound to, if any."""
     return session.scalar(select(User).join(SsoIdentity, SsoIdentity.user_id == User.id)

@@ -23,6 +23,7 @@ from portail.api.deps import with_language
 from portail.auth import AuthError, csrf, oidc, passwords, services, sessions
 from portail.catalog.db import transaction
 from portail.config import Portal
+from portail.web.i18n import SSO_FRENCH
 from portail.web.routes import TEMPLATES, _context
 
 LABELS = {
@@ -44,6 +45,10 @@ LABELS = {
 #: and the SSO callback (its code spent). A ``next`` to one, crafted or stale (or
 #: percent-encoded: the server reads the path decoded), lands on the home.
 NOT_PAGES = re.compile(r"/(logout|logout-everywhere|oauth2/token|login/sso/callback)/?$|/account/.")
+
+
+#: The cookie binding a single sign-on under way to the browser that started it (``oidc.start``).
+SSO_BROWSER_COOKIE = "portail_sso_browser"
 
 
 def safe_next(target: str | None, root: str) -> str:
@@ -89,7 +94,13 @@ def in_language(message: str, lang: str) -> str:
     if message.startswith("The password must "):
         rules = message.removeprefix("The password must ").split("; ")
         return "Le mot de passe doit " + " ; ".join(_POLICY_FRENCH.get(r, r) for r in rules)
-    return FRENCH.get(message, message)
+    if message in FRENCH:
+        return FRENCH[message]
+    # single sign-on's, the reference to quote or the detail in brackets after some kept as is
+    for head in (message, message.rpartition(" ")[0], message.partition(" (")[0]):
+        if head in SSO_FRENCH:
+            return SSO_FRENCH[head] + message[len(head):]
+    return message
 
 
 def auth_page(request: Request, portal: Portal, template: str, status: int = 200, **values) -> HTMLResponse:
@@ -133,6 +144,10 @@ def auth_router(portal: Portal) -> APIRouter:
         config = settings(request)
         ttl = timedelta(minutes=config.session_ttl_minutes)
         with transaction(request.app.state.instance.catalog) as db:
+            # the browser's session before this sign-in ends (its cookie is replaced): kept, it
+            # lived on to its expiry, someone else's perhaps on a shared computer, for whoever
+            # had read its cookie
+            sessions.close_session(db, request.cookies.get(sessions.COOKIE_NAME), ip=client_ip(request))
             opened = sessions.open_session(db, db.merge(user), method=method, ttl=ttl, ip=client_ip(request),
                                            user_agent=request.headers.get("user-agent"))
         response = RedirectResponse(safe_next(target, root), status_code=303)
@@ -209,10 +224,16 @@ def auth_router(portal: Portal) -> APIRouter:
         except AuthError as error:
             return page(request, "login.html", 502, next=safe_next(next, root), error=error.message)
         callback = str(request.url_for("sso_callback_" + portal.id))
+        # the browser's key, kept across its sign-ins under way (two tabs each finish theirs)
+        browser_key = request.cookies.get(SSO_BROWSER_COOKIE) or oidc.new_browser_key()
         with transaction(request.app.state.instance.catalog) as db:
             url = oidc.start(db, config, metadata, redirect_uri=callback, next_url=safe_next(next, root),
-                             portal=portal.id)
-        return RedirectResponse(url, status_code=303)
+                             portal=portal.id, browser_key=browser_key)
+        response = RedirectResponse(url, status_code=303)
+        # sent back on the provider's redirect (a top-level GET: SameSite=Lax lets it through)
+        response.set_cookie(SSO_BROWSER_COOKIE, browser_key, max_age=int(oidc.FLOW_TTL.total_seconds()), path="/",
+                            httponly=True, samesite="lax", secure=settings(request).session_cookie_secure)
+        return response
 
     @router.get(f"{root}/login/sso/callback", name="sso_callback_" + portal.id)
     def sso_callback(request: Request, state: str = "", code: str = "", error: str = ""):
@@ -221,12 +242,13 @@ def auth_router(portal: Portal) -> APIRouter:
             return page(request, "login.html", 404, next=root + "/", error="Single sign-on is not configured")
         try:
             if error or not code:
-                raise oidc.refused(f"The identity provider refused the sign-in ({error or 'no code'})")
+                raise oidc.provider_refused(error)
             metadata = oidc.discover(config)
             refusal: AuthError | None = None
             with transaction(request.app.state.instance.catalog) as db:
                 try:
-                    user, flow = oidc.finish(db, config, metadata, state=state, code=code, ip=client_ip(request))
+                    user, flow = oidc.finish(db, config, metadata, state=state, code=code, ip=client_ip(request),
+                                             browser_key=request.cookies.get(SSO_BROWSER_COOKIE))
                     target = flow.next_url
                 except AuthError as refused:  # committed all the same: the flow spent, the refusal audited
                     refusal = refused

@@ -416,3 +416,20 @@ STRINGS["en"].update({
     "title_search": "Search “{q}”", "title_page": "page {n}", "title_none": "no results",
     "title_filters": "{n} filters", "title_filters_one": "{n} filter", "sort_relevance": "Relevance",
 })
+
+# -- single sign-on's refusals on the sign-in page (auth.oidc; web.auth_routes.in_language) --
+#: Their French, by their English: a reference to quote or a detail in brackets after a message
+#: (``oidc.NO_ACCOUNT SSO-…``, ``… (access_denied)``) is kept as is after its French.
+SSO_FRENCH = {
+    "Single sign-on could not sign you in here: ask an administrator to link your identity to an account, "
+    "quoting the reference": "La connexion par le compte de l'institution n'a pas abouti : demandez à un "
+                             "administrateur de relier votre identité à un compte, en citant la référence",
+    "This sign-in link has expired; please sign in again": "Ce lien de connexion a expiré : connectez-vous à nouveau",
+    "The identity provider refused the sign-in": "Le fournisseur d'identité a refusé la connexion",
+    "The identity provider cannot be reached": "Le fournisseur d'identité ne répond pas",
+    "The identity provider announces another issuer": "Le fournisseur d'identité annonce un autre émetteur",
+    "The identity provider sent no ID token": "Le fournisseur d'identité n'a pas envoyé de jeton d'identité",
+    "The identity provider's token is not valid": "Le jeton du fournisseur d'identité n'est pas valide",
+    "Another sign-in of this account was under way; please sign in again": "Une autre connexion à ce compte était "
+                                                                           "en cours : connectez-vous à nouveau",
+}
