@@ -132,3 +132,17 @@ def test_a_kept_view_without_a_located_record_offers_no_button_that_shows_nothin
     assert page.locator("#map-all").is_hidden()  # was offered, and its click did nothing
     assert page.locator("#map-status").inner_text() == "0 enregistrement affiché"
     assert not page.js_errors
+
+
+def test_among_a_handful_of_records_none_is_left_out_as_a_stray(page, server):
+    """Four of Ain's communes, one of them in Brest: among so few, that one is a quarter of the
+    records, and their quartiles are two of the four; the first view left it out as a stray, as
+    it left out a fifth museum in Versailles when four were in Paris."""
+    query = '"Abergement" OR "Ambronay" OR "Ambutrix"'  # 01001, 01002 (in Brest), 01007, 01008
+    opened(page, server + MAP + "?refine.insee_dep=01&q=" + query.replace(" ", "+"))
+    first = view(page)
+    assert inside(first, *BREST) and inside(first, 4.93, 46.15), first
+    assert page.locator("#map-status").inner_text() == "4 enregistrements affichés"
+    assert page.locator("#map-all").is_hidden() and page.locator("#map-outside").is_hidden()
+    assert len(page.data_calls) == 3, page.data_calls  # bbox(), the view's count and its records: no refit
+    assert not page.js_errors

@@ -146,11 +146,13 @@
   // refresh asks anyway (the export's points, or the server's clusters at that zoom), are read
   // once in the browser: beyond Tukey's far fences (FENCE interquartile ranges past the quartiles,
   // at least MIN_FENCE degrees) in longitude or latitude a record is a stray, and when strays are
-  // few (at most STRAY_SHARE of the records in view, or one) the view fits the others. A server
+  // few (at most STRAY_SHARE of the records in view, or one among STRAY_ONE_FROM or more) the view
+  // fits the others: among fewer, the quartiles are two or three of the records themselves, and
+  // "one" was a quarter of four (a fifth museum in Versailles, four in Paris, left out). A server
   // cluster is a spot for records up to a cell away, so the range is widened by a cell: France's
   // five clusters at zoom 4 made a quartile range of 1.3° of latitude, and Corsica a stray.
   // No call more before the first view; the view's own calls once more only when strays were found.
-  const FENCE = 3, MIN_FENCE = 0.1, STRAY_SHARE = 0.05;
+  const FENCE = 3, MIN_FENCE = 0.1, STRAY_SHARE = 0.05, STRAY_ONE_FROM = 10;
   function quartile(items, key, q) { // items: { [key], n } sorted by key; weighted by n (a cluster's records)
     const total = items.reduce((sum, i) => sum + i.n, 0);
     let held = 0;
@@ -169,8 +171,8 @@
     const [west, east] = fences(items, "lon", cell), [south, north] = fences(items, "lat", cell);
     const kept = items.filter((i) => i.lon >= west && i.lon <= east && i.lat >= south && i.lat <= north);
     const count = (list) => list.reduce((sum, i) => sum + i.n, 0);
-    const strays = count(items) - count(kept);
-    if (!strays || strays > Math.max(1, STRAY_SHARE * count(items))) return null;
+    const total = count(items), strays = total - count(kept);
+    if (!strays || strays > Math.max(total >= STRAY_ONE_FROM ? 1 : 0, STRAY_SHARE * total)) return null;
     const edge = (k, j, pick) => pick(...kept.map((i) => i.box[k][j]));
     return [[edge(0, 0, Math.min), edge(0, 1, Math.min)], [edge(1, 0, Math.max), edge(1, 1, Math.max)]];
   }
