@@ -83,3 +83,23 @@ def test_a_value_recorded_before_the_check_is_not_refused_when_sent_again(cli, t
     assert "override saved" in cli("dataset", "field", "qa", "nom", "--annotate", "facet",
                                    "--annotate", "facetsort=foo").output
     assert "version 2" in cli("dataset", "reload", "qa").output
+
+
+@pytest.mark.parametrize("annotation, arguments, takes", [
+    ("decimals", ["9" * 5000], "a whole number of digits from 0 to 20"),  # int() refuses 4,300 digits: was a 500
+    ("unit", [None], "a text or a number, not null"),  # recorded, the pages read the unit "None"
+    ("multivalued", [True], "a text or a number, not true"),
+])
+def test_an_argument_no_reader_can_take_is_a_400(tmp_path, annotation, arguments, takes):
+    instance = make_instance(tmp_path / "home")
+    try:
+        client = operator_client(instance)
+        client.post(f"{API}/datasets", json={"dataset_id": "qa", "title": "QA"})
+        answer = client.put(f"{API}/datasets/qa/fields/n", json={"annotations": {annotation: arguments}})
+        assert answer.status_code == 400, answer.text[:300]
+        assert f"of field 'n': {annotation} takes {takes}" in answer.json()["message"], answer.text[:300]
+        for kept in (["002"], [0], ["20"]):  # leading zeros and a JSON number are digits all the same
+            assert client.put(f"{API}/datasets/qa/fields/n", json={"annotations": {"decimals": kept}}).status_code == 200
+    finally:
+        instance.store.close()
+    assert _overrides(tmp_path / "home")["n"]["annotations"] == {"decimals": ["20"]}

@@ -23,7 +23,7 @@ import pytest
 
 from portail.catalog import services
 from portail.sources.fetching import allowance, download, resolve
-from portail.sources.redaction import redacted_text, redacted_url, withheld
+from portail.sources.redaction import NESTING, redacted_text, redacted_url, withheld
 from tests.cli import invoke
 from tests.conftest import make_instance, operator_client
 
@@ -44,8 +44,8 @@ received: list[str] = []  # what the lake was sent: path and query, Authorizatio
 
 
 class Lake(BaseHTTPRequestHandler):
-    """``/data.csv`` (in any folder) and ``/get?key=…`` answer a small CSV, ``/empty.csv`` an
-    empty file; ``/moved`` a 302 to a refused host, with a token."""
+    """``/data.csv`` (in any folder), ``/get?key=…`` and a file named by a GitHub token answer a
+    small CSV, ``/empty.csv`` an empty file; ``/moved`` a 302 to a refused host, with a token."""
 
     def do_GET(self) -> None:
         received.append(f"{self.path} {self.headers.get('Authorization')}")
@@ -57,7 +57,8 @@ class Lake(BaseHTTPRequestHandler):
             self.end_headers()
             return
         name = "/" + parts.path.rpartition("/")[2]
-        status, body = {"/data.csv": (200, CSV), "/get": (200, CSV), "/empty.csv": (200, b"")}.get(name, (404, b""))
+        status, body = {"/data.csv": (200, CSV), "/get": (200, CSV), f"/{GITHUB_TOKEN}": (200, CSV),
+                        "/empty.csv": (200, b"")}.get(name, (404, b""))
         self.send_response(status)
         self.send_header("Content-Type", "text/csv")
         self.send_header("Content-Length", str(len(body)))
@@ -297,3 +298,57 @@ def test_a_url_within_a_query_parameter_is_redacted_too():
     assert redacted_url(plain) == plain and not withheld(plain)  # as written, when it holds no secret
     said = redacted_text(f"Redirect location 'https://proxy.example/get?url={inner}' refused")
     assert _secrets_in(said) == [], said
+
+
+def test_a_source_of_urls_nested_without_end_is_loaded_and_shown_withheld(tmp_path):
+    """``?u=http://h/`` nested 700 times (9 kB) was redacted one nesting at a time until
+    Python's stack ran out: the dataset's creation was a 500. Past ``NESTING`` a URL value is
+    withheld whole."""
+    client = operator_client(make_instance(tmp_path / "home", fetch_allow=["127.0.0.1"]))
+    nested = f"{LAKE}/data.csv" + "?u=http://h.example/" * 700
+    created = client.post(f"{MGMT}/datasets", json={"dataset_id": "lac", "title": "Lac", "source_url": nested})
+    assert created.status_code == 201, created.text[:300]
+    shown = client.get(f"{MGMT}/datasets/lac").json()["source"]
+    assert shown.startswith(f"{LAKE}/data.csv?u=http://h.example/") and shown.endswith("***"), shown
+    assert shown.count("h.example") == NESTING and len(shown) < 300, shown  # re-encoded at each nesting
+    assert withheld(shown) and redacted_url(shown) == shown and not withheld(nested)
+
+
+def test_a_token_is_found_among_words_up_to_the_next_ampersand_and_standing_alone():
+    """``Bearer ghp_…`` under a name no rule knows, a token after an encoded slash in the path,
+    alone as a query (``?ghp_…``) were shown whole; so was the part of a secret after a ``;``
+    (``token=ab;cd``: servers split on ``&`` only, the token sent is ``ab;cd``)."""
+    for written, shown in ((f"https://h.example/x?h=Bearer%20{GITHUB_TOKEN}&page=2", "https://h.example/x?h=***&page=2"),
+                           (f"https://h.example/a%2F{GITHUB_TOKEN}/x.csv", "https://h.example/***/x.csv"),
+                           (f"https://h.example/x.csv?{AWS_KEY_ID}&page=2", "https://h.example/x.csv?***&page=2"),
+                           ("https://h.example/x?token=t0ken;s3cret&page=2", "https://h.example/x?token=***&page=2"),
+                           ("https://h.example/x?a=1;token=t0ken;s3cret", "https://h.example/x?a=1;token=***"),
+                           ("https://h.example/x#access_token=t0ken;s3cret", "https://h.example/x#access_token=***")):
+        assert redacted_url(written) == shown and redacted_url(shown) == shown, written
+        assert withheld(shown) and not withheld(written), written
+        assert _secrets_in(shown) == [] and GITHUB_TOKEN not in shown and AWS_KEY_ID not in shown
+
+
+def test_a_url_with_no_secret_is_kept_byte_for_byte():
+    """Rebuilt by ``urlunsplit``, ``HTTPS://h/x?`` was recorded as ``https://h/x``: the URL
+    shown and reloaded was not the one given."""
+    for kept in ("HTTPS://h.example/x.csv", "https://h.example/x.csv?", "https://h.example/x.csv#",
+                 "https://h.example/x.csv?a=1#", "HTTP://H.example:8080/x?a=1&&b=%41"):
+        assert redacted_url(kept) == kept and not withheld(kept), kept
+    said = f"refused {'x' * 100}https://agent:s3cret@h.example/x.csv"  # a scheme run on from a long word
+    assert _secrets_in(redacted_text(said)) == [], redacted_text(said)
+
+
+def test_a_token_ending_the_path_does_not_name_the_downloaded_file(tmp_path):
+    """The download's file was named after the URL's last segment: ``/dl/ghp_…`` made the load's
+    report say ``"source": "fetch-…-ghp_…"`` to every manager, in the catalogue and the version."""
+    home = tmp_path / "home"
+    client = operator_client(make_instance(home, fetch_allow=["127.0.0.1"]))
+    created = client.post(f"{MGMT}/datasets", json={"dataset_id": "lac", "title": "Lac",
+                                                     "source_url": f"{LAKE}/dl/{GITHUB_TOKEN}"})
+    assert created.status_code == 201, created.text
+    assert received[-1].startswith(f"/dl/{GITHUB_TOKEN} ")  # fetched whole
+    assert created.json()["versions"][0]["report"]["source"].startswith("fetch-")
+    for answer in (created, client.get(f"{MGMT}/datasets/lac"), client.get(f"{MGMT}/datasets/lac/versions")):
+        assert GITHUB_TOKEN not in answer.text, answer.request.url
+    assert [path.name for path in home.rglob("*") if path.is_file() and GITHUB_TOKEN.encode() in path.read_bytes()] == []

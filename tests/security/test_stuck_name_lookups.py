@@ -9,6 +9,8 @@ The resolver is real: the command runs in a new user, mount and network namespac
 (``unshare -rmn``) whose ``/etc/resolv.conf`` names 127.0.0.1, where a UDP socket is bound
 and never read. Where namespaces cannot be made (a container forbidding them), the test is
 skipped; ``test_fetch_addresses`` still checks that the lookup threads are daemons.
+
+A process forked after lookups had started gets lookup threads of its own.
 """
 
 from __future__ import annotations
@@ -70,3 +72,30 @@ def test_the_command_exits_at_its_deadline_while_the_lookup_is_still_stuck(tmp_p
     said = " ".join(seen["output"].split())
     assert seen["code"] == 1 and "download failed: took longer than the 1 seconds allowed" in said, said
     assert "Traceback" not in said
+
+
+#: Lookups in the parent start every lookup thread; then a forked child looks a name up.
+FORKED = r"""
+import os
+from portail.sources.fetching import _LOOKUPS, resolve
+for _ in range(_LOOKUPS.size):
+    resolve("localhost", 80, 10)  # a thread each, as lookups come
+child = os.fork()
+if child == 0:
+    try:
+        said = f"found {len(resolve('localhost', 80, 10))} addresses"
+    except Exception as error:
+        said = f"{type(error).__name__}: {error}"
+    print("child", said, flush=True)
+    os._exit(0)
+os.waitpid(child, 0)
+"""
+
+
+def test_a_process_forked_after_a_lookup_gets_threads_of_its_own():
+    """A fork copies the list of lookup threads and their queue, not the threads: counted as
+    running, they left every lookup of the child waiting for none ("resolving localhost took
+    too long"); a thread started anew, the queue's lock the fork caught taken held it at times."""
+    ran = subprocess.run([sys.executable, "-c", FORKED], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith("child found ") and "took too long" not in ran.stdout, ran.stdout

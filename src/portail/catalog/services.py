@@ -7,6 +7,7 @@ cross-package flows (ingest, delete with files) live in ``portail.operations``.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -347,24 +348,30 @@ def check_annotation(name: str, arguments: Any, *, field: str | None = None, sto
     elif len(arguments) != 1 or str(arguments[0]) == "":
         hint = _ARGUMENT_OF.get(name)
         raise AnnotationRefused(f"Annotation {written!r}: {name} takes one argument" + (f", {hint}" if hint else ""))
-    elif arguments != stored and (accepted := _value_misfit(name, str(arguments[0]))) is not None:
+    elif arguments != stored and (accepted := _value_misfit(name, arguments[0])) is not None:
         of_field = f" of field {field!r}" if field is not None else ""
         raise AnnotationRefused(f"Annotation {written!r}{of_field}: {name} takes {accepted}")
 
 
-def _value_misfit(name: str, value: str) -> str | None:
-    """What the argument of annotation ``name`` may be, if ``value`` is none of it (None: it fits).
-    The values are those Portail reads: the facets' orders (``api.facets.SORTS``), the pages'
-    units and decimals (``web.routes.number_format``), Opendatasoft's time series precisions."""
+def _value_misfit(name: str, argument: Any) -> str | None:
+    """What the argument of annotation ``name`` may be, if ``argument`` is none of it (None: it
+    fits). The values are those Portail reads: the facets' orders (``api.facets.SORTS``), the
+    pages' units and decimals (``web.routes.number_format``), Opendatasoft's time series
+    precisions. A JSON null or boolean is no annotation's argument: recorded, ``unit: [null]``
+    was read as the unit "None" (``web.routes.number_format``)."""
     from portail.api.facets import SORTS  # imported here: the API's modules import this one
 
+    if argument is None or isinstance(argument, bool):
+        return f"a text or a number, not {json.dumps(argument)}"
+    value = str(argument)
+    stripped = value.strip()
     if name == "facetsort" and value not in SORTS:
         return f"one of {', '.join(SORTS)}"
     if name == "timeserie_precision" and value not in TIMESERIE_PRECISIONS:
         return f"one of {', '.join(TIMESERIE_PRECISIONS)}"
-    if name == "decimals" and not (value.strip().isdecimal() and int(value) <= MAX_DECIMALS):
+    if name == "decimals" and not (stripped.isdecimal() and len(stripped.lstrip("0")) <= 2 and int(stripped) <= MAX_DECIMALS):
         return f"a whole number of digits from 0 to {MAX_DECIMALS}, e.g. decimals=2"
-    if name == "unit" and not value.strip():
+    if name == "unit" and not stripped:
         return "a unit that is not blank, e.g. unit=€"
     return None
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import ipaddress
+import os
 import queue
 import socket
 import ssl
@@ -36,7 +37,7 @@ import httpx
 
 from portail.config import FETCH_TIMEOUT
 from portail.ingest.errors import IngestError
-from portail.sources.redaction import redacted_text, redacted_url
+from portail.sources.redaction import MARK, redacted_text, redacted_url
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -70,16 +71,26 @@ class LookupThreads:
         self._waiting: queue.SimpleQueue[tuple[concurrent.futures.Future, Callable[[], Any]]] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._starting = threading.Lock()
+        os.register_at_fork(after_in_child=self._forget_threads)
+
+    def _forget_threads(self) -> None:
+        """In a process forked from this one: none of the parent's threads is there, and the queue
+        and lock they waited on are as the fork caught them (the queue's lock taken by a thread
+        gone, at times). Kept, every lookup of the child waited for a thread that never came."""
+        self._waiting = queue.SimpleQueue()
+        self._threads = []
+        self._starting = threading.Lock()
 
     def submit(self, work: Callable[[], Any]) -> concurrent.futures.Future:
-        """The future of ``work()``, run on the first thread free."""
+        """The future of ``work()``, run on the first thread free. A thread that could not start
+        (no more threads allowed: an error for the caller) is not counted as one."""
         lookup: concurrent.futures.Future = concurrent.futures.Future()
-        self._waiting.put((lookup, work))
         with self._starting:
             if len(self._threads) < self.size:
                 thread = threading.Thread(target=self._run, name=f"{self.name}_{len(self._threads)}", daemon=True)
-                self._threads.append(thread)
                 thread.start()
+                self._threads.append(thread)
+        self._waiting.put((lookup, work))
         return lookup
 
     def _run(self) -> None:
@@ -321,7 +332,8 @@ def download(url: str, folder: Path, limit: int, allowed: Allowance, seconds: fl
     if parts.scheme not in ("http", "https"):
         raise IngestError("only http and https URLs can be fetched", source=shown)
     folder.mkdir(parents=True, exist_ok=True)
-    name = Path(parts.path).name or "download"
+    name = Path(urlsplit(shown).path).name  # the file's, in the load's report: not a token ending the path
+    name = "download" if name in ("", MARK) else name
     fd, tmp = tempfile.mkstemp(prefix="fetch-", suffix="-" + name, dir=folder)
     hops: list[httpx.Request] = []
     size = 0

@@ -52,8 +52,17 @@ _SECRET_FORMAT = re.compile(r"gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,}|glpa
 _DATA_SUFFIXES = frozenset({*EXTENSIONS, ".zip"})
 #: A file's name or path, letters (accented too), digits, ``_ - . /`` and spaces.
 _FILE_NAME = re.compile(r"[\w ./-]+")
-#: A URL within a message (httpx's, a redirect's): up to a space, quote or angle bracket.
-_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+#: The words of a text a credential is looked for in, each whole: a token is written between
+#: spaces, slashes, colons or commas (``Bearer ghp_…``, ``a%2Fghp_…`` decoded), never within a word.
+_WORD_BREAK = re.compile(r"[^\w.-]+")
+#: How deep URLs within query values are redacted (a proxy's ``?url=`` holding a redirect's
+#: ``?next=`` is two); a URL value deeper still is withheld whole. Unbounded, a source URL of
+#: ``?u=http://h/`` nested some 600 times (8 kB) ran out of Python's stack: a 500.
+NESTING = 5
+#: A URL within a message (httpx's, a redirect's): up to a space, quote or angle bracket. The
+#: scheme is 32 characters at most and not tied to a word's start: an unbounded one was tried
+#: from each word of a long text to its end, a time growing as the square of its length.
+_URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]{0,31}://[^\s'\"<>]+")
 
 
 def secret_name(name: str) -> bool:
@@ -72,8 +81,11 @@ def secret_pair(name: str, value: str) -> bool:
 
 
 def secret_format(text: str) -> bool:
-    """Whether ``text`` (decoded) is, whole, a credential in its issuer's format."""
-    return bool(_SECRET_FORMAT.fullmatch(text))
+    """Whether ``text`` (decoded) holds a credential in its issuer's format as one of its words
+    (``_WORD_BREAK``): ``Bearer ghp_…`` as ``ghp_…``. Each word is matched whole, which keeps
+    the match linear in the text's length (searched for, a JWT's ``eyJ`` was tried from each
+    of its occurrences to the end)."""
+    return any(_SECRET_FORMAT.fullmatch(word) for word in _WORD_BREAK.split(text))
 
 
 def _data_file_name(text: str) -> bool:
@@ -86,8 +98,14 @@ def redacted_url(url: str) -> str:
     fragment parameters (``secret_pair``) and its path segments in a credential's format made
     ``***``, and the URLs its parameters hold redacted; anything else, and a text that is no
     ``scheme://host`` URL (a file's path, an upload's name), unchanged. Redacting
-    twice changes nothing. A URL ``urlsplit`` refuses (``http://u:p@[::1``) loses its userinfo
-    and its query: which part is which cannot be told."""
+    twice changes nothing, and a URL with no secret is kept as written, byte for byte (rebuilt,
+    ``HTTPS://h/x?`` became ``https://h/x``). A URL ``urlsplit`` refuses (``http://u:p@[::1``)
+    loses its userinfo and its query: which part is which cannot be told."""
+    return _redacted(url, 0)
+
+
+def _redacted(url: str, depth: int) -> str:
+    """``redacted_url`` of ``url``, a URL nested ``depth`` query values deep."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -100,22 +118,42 @@ def redacted_url(url: str) -> str:
     if "@" in netloc:
         netloc = f"{MARK}@{netloc.rpartition('@')[2]}"
     path = "/".join(MARK if secret_format(unquote(segment)) else segment for segment in parts.path.split("/"))
-    return urlunsplit(parts._replace(netloc=netloc, path=path, query=_redacted_pairs(parts.query),
-                                     fragment=_redacted_pairs(parts.fragment)))
+    shown = parts._replace(netloc=netloc, path=path, query=_redacted_pairs(parts.query, depth),
+                           fragment=_redacted_pairs(parts.fragment, depth))
+    return url if shown == parts else urlunsplit(shown)
 
 
-def _redacted_pairs(text: str) -> str:
+def _redacted_pairs(text: str, depth: int) -> str:
     """``a=1&token=x`` as ``a=1&token=***``: each pair kept as written (its encoding, its order,
-    ``;`` or ``&``) but for a secret's value and a URL holding one (re-encoded, redacted)."""
+    ``;`` or ``&``) but for a secret's value and a URL holding one (re-encoded, redacted), and a
+    token standing alone or as a name (``?ghp_…``). A value redacted is so up to the next ``&``:
+    servers split on ``&`` only (WHATWG, Python's ``parse_qs``), so ``token=ab;cd`` sends the
+    token ``ab;cd``, whose ``;cd`` was shown."""
     pieces = re.split(r"([&;])", text)
+    hiding = False  # within a value redacted, up to the next &
     for index, piece in enumerate(pieces):
-        name, equals, value = piece.partition("=")
-        if not (equals and value):
+        if piece == "&":
+            hiding = False
             continue
-        if secret_pair(name, value):
+        if hiding:
+            pieces[index] = ""
+            continue
+        name, equals, value = piece.partition("=")
+        if secret_format(unquote_plus(name)):
+            pieces[index] = MARK
+        elif not (equals and value):
+            continue
+        elif secret_pair(name, value):
             pieces[index] = f"{name}={MARK}"
-        elif _is_url(inner := unquote_plus(value)) and (shown := redacted_url(inner)) != inner:
+        elif not _is_url(inner := unquote_plus(value)):
+            continue
+        elif depth >= NESTING:
+            pieces[index] = f"{name}={MARK}"
+        elif (shown := _redacted(inner, depth + 1)) != inner:
             pieces[index] = f"{name}={quote(shown, safe=':/@*')}"
+        else:
+            continue
+        hiding = True
     return "".join(pieces)
 
 
@@ -133,9 +171,10 @@ def redacted_text(text: str) -> str:
     return _URL_IN_TEXT.sub(lambda match: redacted_url(match.group()), text)
 
 
-def withheld(url: str) -> bool:
+def withheld(url: str, depth: int = 0) -> bool:
     """Whether ``url`` is one ``redacted_url`` took credentials out of: fetched as it is, it
-    would be refused or, worse, answered for an anonymous caller."""
+    would be refused or, worse, answered for an anonymous caller. URLs within its query values
+    are looked into as deep as ``redacted_url`` looks (``NESTING``), no deeper."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -143,5 +182,5 @@ def withheld(url: str) -> bool:
     if parts.netloc.rpartition("@")[0] == MARK or MARK in parts.path.split("/"):
         return True
     pairs = re.split(r"[&;]", parts.query) + re.split(r"[&;]", parts.fragment)
-    values = [unquote_plus(pair.partition("=")[2]) for pair in pairs]
-    return any(value == MARK or (_is_url(value) and withheld(value)) for value in values)
+    values = [unquote_plus(pair.partition("=")[2] if "=" in pair else pair) for pair in pairs]
+    return any(value == MARK or (depth < NESTING and _is_url(value) and withheld(value, depth + 1)) for value in values)
