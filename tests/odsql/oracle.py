@@ -21,7 +21,7 @@ def fold(text: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    return re.sub(r"[\W_]+", " ", fold(text)).split()
+    return [w for w in re.findall(r"\w+", fold(text)) if w.strip("_")]  # "_" a word character; alone, no word
 
 
 def fulltext(row: Row, text: str, fields=TEXT_FIELDS) -> bool:

@@ -21,7 +21,7 @@ TEXT = ("name", "city", "tags", "secret")
 def words(text: str | None) -> list[str]:
     bare = "".join(c for c in unicodedata.normalize("NFD", (text or "").lower()) if unicodedata.category(c) != "Mn")
     bare = bare.replace("œ", "oe").replace("æ", "ae").replace("ß", "ss")  # ligatures spelled out
-    return re.findall(r"[^\W_]+", bare)
+    return [w for w in re.findall(r"\w+", bare) if w.strip("_")]  # "_" a word character; alone, no word
 
 
 def lev(a: str, b: str) -> int:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from sqlglot import exp
 
 from portail.odsql.functions import _needle, _words, string, text_match
+from portail.store.fulltext import split as fold_words
 
 #: ASCII terms as text_match receives them (no whitespace: ``_terms`` splits on it), with the
 #: punctuation that the engine's folding turns into spaces, digits, case and underscores.
@@ -47,3 +48,30 @@ def test_a_phrase_is_found_whole_and_in_a_row_whatever_its_case_and_punctuation(
         assert found("carrefour-mark*") == ["Carrefour MARKET, Grenoble", "Œuvre carrefour-market"]
         assert found("carrefour-mark") == []
         assert found("oeuvre") == ["Œuvre carrefour-market"]
+
+
+#: Texts of words, runs of ``_`` alone, punctuation, accents and ligatures.
+PHRASED = st.text(alphabet=st.sampled_from(list("ab1_ -'.Éœ")), max_size=16)
+
+
+def test_a_text_holds_the_phrase_of_its_own_words_whatever_stands_between_them():
+    """The words of a phrase and of the text it is looked for in are cut as every full-text form
+    cuts them (``fulltext.split``): a run of ``_`` alone is no word, so "x _ y" holds the phrase
+    "x y" (as ``search()`` finds both words in it) and the phrase "x _ y" is the words x and y. It
+    was a word of the phrase's scan: "x y" held no "x _ y", and "x _ y" no "x y"."""
+    column = exp.column("nom", quoted=True)
+    with duckdb.connect() as con:
+
+        @settings(max_examples=300, deadline=None)
+        @given(text=PHRASED)
+        def holds(text):
+            words = fold_words(text)
+            if not words:
+                return
+            sql = text_match([column], "-".join(words), "word").sql(dialect="duckdb")
+            assert con.execute(f"SELECT {sql} FROM (SELECT ? AS nom)", [text]).fetchone()[0], (text, words)
+
+        holds()
+        for phrase, text in [("x y", "x _ y"), ("x y", "_ x __ y _"), ("x _ y", "x y"), ("x-_-y", "X, Y")]:
+            sql = text_match([column], "-".join(phrase.split()), "word").sql(dialect="duckdb")
+            assert con.execute(f"SELECT {sql} FROM (SELECT ? AS nom)", [text]).fetchone()[0], (phrase, text)

@@ -62,7 +62,7 @@ ROWS = _rows()
 
 
 def _words(text: str) -> set[str]:
-    return set(re.findall(r"[^\W_]+", text.lower()))
+    return set(re.findall(r"\w+", text.lower()))  # "_" a word character, as the index's
 
 
 def holds(row: dict, word: str, fields: tuple[str, ...] = ("name", "kind", "cat", "size")) -> bool:

@@ -3,7 +3,10 @@
 multivalued field's membership prefiltered by its raw text (a value equal to one of the split
 values, never a part of one), and ordered pages of a search sorted on their sort columns, each
 checked against the plain scan of the same SQL on a tricky file (accents, ligatures, NBSP,
-regex and LIKE characters, quotes, blank values)."""
+regex and LIKE characters, quotes, blank values, words joined by ``_``); and, for generated
+patterns holding ``_``, ``\\``, ``*``, ``%``, apostrophes, ligatures, non-Latin letters and
+digits, ``like``, bare strings, ``search()`` and ``suggest()`` answered alike by the index and the
+scan, ``like`` and bare strings as their rules say."""
 
 from __future__ import annotations
 
@@ -12,16 +15,20 @@ import re
 
 import duckdb
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from portail.catalog import services
-from portail.odsql import Query, Security, compile_plan, to_sql
+from portail.odsql import ODSQLError, Query, Security, compile_plan, to_sql
 from portail.schema import fields_from_json
 from portail.store.fulltext import split as fold_words
 from tests.conftest import Published, published_instance
+from tests.search_oracle import damerau_levenshtein
 
 TEXTS = ["Cœur de Lœuf", "coeur", "ÉTÉ à l'école", "l'été", "Saint-Denis", "Saint Julien-Mont-Denis",
          "SAINT\u00a0DENIS", "a  b   c", "", "x_y", "abc123", "ABC 123", "Æther", "STRAẞE", "straße 99",
-         "aujourd’hui", "Ørsted", "½ pension", "bio", "biomasse", "Bio-masse", "100%", "cafe\u0301", "Œuvre"]
+         "aujourd’hui", "Ørsted", "½ pension", "bio", "biomasse", "Bio-masse", "100%", "cafe\u0301", "Œuvre",
+         "_Paris_", "snake_case", "a__b", "x _ y", "__", "É_té", "Œ_1", "αβ_γ", "a\\b", "pa*s", "l'x_y", "xay", "sab1"]
 TAGS = ["bio;biomasse", "biomasse", "bio", "a.b;a*b", "a%b;a_b", "x'y;\"q\"", "(bio)", "bio ; masse", "",
         "BIO", "bio;", "a;;b", "é;e"]
 ROWS = 60
@@ -69,7 +76,7 @@ def test_an_ordered_page_answered_by_the_index_is_the_scans_page_under_a_row_fil
                     assert all(i % 3 == 1 for i in indexed), where
 
 
-def _like(text: str | None, pattern: str) -> bool:
+def _like(text: str | None, pattern: str, bare: bool = False) -> bool:
     """``text like pattern`` as the reference says it: every word of the pattern a whole word of
     the text, folded (a ``word*`` a prefix of one); a pattern of no word holds for no value, as
     Elasticsearch's match query of no token finds nothing."""
@@ -77,10 +84,35 @@ def _like(text: str | None, pattern: str) -> bool:
         return False
     held = fold_words(text)
     for raw in pattern.split():
+        raw = raw if bare else raw.replace("\\*", " ")  # an escaped star: the character, punctuation
         found = fold_words(raw)
         for j, word in enumerate(found):
-            prefix = j == len(found) - 1 and raw.endswith("*")
+            # like refuses a star before a word's end; a bare string's term* alone is a prefix
+            prefix = j == len(found) - 1 and (raw.endswith("*") if bare else "*" in raw)
             if not any(w.startswith(word) if prefix else w == word for w in held):
+                return False
+    return True
+
+
+def _searched(text: str | None, pattern: str, suggest: bool = False) -> bool:
+    """``search(t, pattern)`` (``suggest``: ``suggest()``) as the reference says it: each word of
+    the pattern a word of the text, the last one (and a ``term*``'s) a prefix, earlier ones within
+    Opendatasoft's fuzziness (1 edit past 2 letters, 2 past 5, a swap of two letters one edit;
+    the engine counts bytes) keeping their first letter; ``suggest()``'s every word a prefix."""
+    if text is None:
+        return False
+    held = fold_words(text)
+    terms = pattern.split()
+    for i, raw in enumerate(terms):
+        found = fold_words(raw)
+        for j, word in enumerate(found):
+            last = j == len(found) - 1
+            if suggest or (last and (raw.endswith("*") or i == len(terms) - 1)):
+                ok = any(w.startswith(word) for w in held)
+            else:
+                distance = 2 if len(word) > 5 else 1 if len(word) > 2 else 0
+                ok = any(w[0] == word[0] and damerau_levenshtein(w.encode(), word.encode()) <= distance for w in held)
+            if not ok:
                 return False
     return True
 
@@ -117,3 +149,44 @@ def test_like_and_membership_answered_by_the_index_find_the_rows_their_rules_say
             found = [r["i"] for r in instance.store.rows(location, instance.store.prepare(location, plan.select))]
             assert found == expected, where
             assert [r[0] for r in con.execute(to_sql(plan.select)).fetchall()] == expected, where
+
+
+#: Pattern characters: word characters (``_`` among them, accents, ligatures, Greek, digits) and
+#: what may stand between words (``\\``, ``*``, ``%``, apostrophes, ``-``, space).
+PATTERNS = st.text(alphabet=st.sampled_from(list("xyabst_19 \\*%'’-") + ["œ", "ß", "é", "É", "α", "½"]), max_size=10)
+
+
+def test_generated_patterns_holding_underscores_are_answered_alike_by_the_index_and_the_scan(tricky):
+    """``like``, a bare string, ``search()`` and ``suggest()`` of any pattern of the characters
+    that cut or join words (``_`` a word character, a run of it alone no word; ``\\*`` a star
+    itself; ``x_*`` a prefix, never LIKE's "any one character"): the index's rows are the scan's,
+    and each form's are the rows its rule finds in plain Python. A pattern the
+    compiler refuses (a star before a word's end) is a 400, never a 500."""
+    instance, location, fields = tricky
+    rows = [_row(i) for i in range(ROWS)]
+    with duckdb.connect(location, read_only=True) as con:
+
+        @settings(max_examples=150, deadline=None)
+        @example(pattern="x_*", form="t like {}")  # x_y, never xay
+        @example(pattern="_ab1 sab1", form="search(t, {})")  # a fuzzy word keeps its first letter: no "_ab1" in sab1
+        @example(pattern="x _ y", form="t like {}")
+        @example(pattern="pa\\*", form="t like {}")
+        @given(pattern=PATTERNS, form=st.sampled_from(["t like {}", "{}", "search(t, {})", "suggest(t, {})"]))
+        def alike(pattern, form):
+            where = form.format(json.dumps(pattern, ensure_ascii=False))
+            try:
+                plan = compile_plan(Query(select="i", where=[where], order_by="i", limit=100), fields)
+            except ODSQLError:
+                assert form == "t like {}" and "*" in pattern, where
+                return
+            found = [r["i"] for r in instance.store.rows(location, instance.store.prepare(location, plan.select))]
+            assert [r[0] for r in con.execute(to_sql(plan.select)).fetchall()] == found, where
+            if form == "t like {}":
+                assert found == [r["i"] for r in rows if _like(r["t"], pattern)], where
+            elif form in ("search(t, {})", "suggest(t, {})") and fold_words(pattern):
+                assert found == [r["i"] for r in rows if _searched(r["t"], pattern, form.startswith("suggest"))], where
+            elif form == "{}" and fold_words(pattern):  # a bare string: every text field
+                assert found == [r["i"] for r in rows if _like(" ".join(filter(None, (r["t"], r["g"], r["tags"]))),
+                                                                pattern, bare=True)], where
+
+        alike()

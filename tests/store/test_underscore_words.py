@@ -6,7 +6,9 @@ not read, and the version answers by its scans until a reindex writes it again."
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -102,3 +104,42 @@ def test_an_index_written_when_underscores_cut_words_is_not_read_until_reindexed
     assert not re.search("regexp_split_to_array", store.prepare(location, plan).sql, re.IGNORECASE)  # the index answers
     for where, expected in CASES:
         assert _found(store, location, fields, where) == expected, where
+
+
+def _rows_scanned(con: duckdb.DuckDBPyConnection, sql: str, profile: Path) -> int:
+    """How many rows the engine's scans read for ``sql`` (its profile's count)."""
+    con.execute(sql).fetchall()
+    tree = json.loads(profile.read_text())
+    nodes, total = [tree], 0
+    while nodes:
+        node = nodes.pop()
+        total += int(node.get("operator_rows_scanned") or 0)
+        nodes += node.get("children", [])
+    return total
+
+
+def test_a_prefix_or_a_first_letter_holding_an_underscore_reads_the_sorted_terms_as_a_range(tmp_path):
+    """Terms are sorted, so a prefix is one range of them, which the engine's zone maps narrow to
+    the row groups holding it: a prefix holding ``_`` (no ``LIKE``: its wildcard) is that range
+    too, not a ``starts_with`` reading every term (0.28 s instead of 5 ms on 3 M terms). Counted
+    as the rows the engine scans, against the ``LIKE`` of a prefix without ``_``."""
+    term = exp.column("term")
+    profile = tmp_path / "profile.json"
+    with duckdb.connect(str(tmp_path / "terms.duckdb")) as con:
+        con.execute("CREATE TABLE terms AS SELECT md5(i::VARCHAR) || '_' || i AS term FROM range(600000) r(i) ORDER BY term")
+        con.execute("CHECKPOINT")
+        con.execute("SET enable_profiling = 'json'")
+        con.execute(f"SET profiling_output = '{profile}'")
+        con.execute("""SET custom_profiling_settings = '{"OPERATOR_ROWS_SCANNED": "true"}'""")
+
+        def scanned(test: exp.Expression) -> int:
+            return _rows_scanned(con, f"SELECT count(*) FROM terms WHERE {test.sql(dialect='duckdb')}", profile)
+
+        group = 122880  # the engine's rows per row group: a range reads one or two of the five
+        assert scanned(fulltext.Match("ab", "prefix").test(term.copy())) <= 2 * group  # the LIKE
+        for match in (fulltext.Match("ab_", "prefix"), fulltext.Match("ab1_", "prefix"), fulltext.Match("_ab12", "fuzzy", 1)):
+            test = match.test(term.copy()) if match.kind == "prefix" else match.first_letter(term.copy())
+            assert scanned(test) <= 2 * group, match
+        found = [t for (t,) in con.execute(
+            f"SELECT term FROM terms WHERE {fulltext.Match('ab1_', 'prefix').test(term.copy()).sql(dialect='duckdb')}").fetchall()]
+        assert found == sorted(t for (t,) in con.execute("SELECT term FROM terms WHERE starts_with(term, 'ab1_')").fetchall())

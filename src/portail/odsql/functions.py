@@ -151,9 +151,15 @@ def _as_text(t: Typed) -> exp.Expression:
 
 # ---- full text (the seam for a later full-text index) ---------------------------------------
 
+#: What stands between two words of a phrase's scan: a run of ``fulltext.WORD_SPLIT``, and with it
+#: the runs of ``_`` alone it borders (``fulltext.split`` keeps no such word, nor does the index
+#: answer one): "x _ y" holds the phrase "x y", as ``search()`` finds both words in it.
+_BETWEEN_WORDS = rf"(?:^|{WORD_SPLIT})(?:_+(?:{WORD_SPLIT}|$))+|{WORD_SPLIT}"
+
+
 def _words(sql: exp.Expression) -> exp.Expression:
-    """Folded text with every run between words (``fulltext.WORD_SPLIT``) turned into one space."""
-    return exp.Trim(this=call("regexp_replace", folded(sql), exp.Literal.string(WORD_SPLIT),
+    """Folded text with every run between words (``_BETWEEN_WORDS``) turned into one space."""
+    return exp.Trim(this=call("regexp_replace", folded(sql), exp.Literal.string(_BETWEEN_WORDS),
                               exp.Literal.string(" "), exp.Literal.string("g")))
 
 
@@ -205,7 +211,7 @@ def _needle(term: str, whole: bool) -> exp.Expression:
     most of a new phrase search's time); the engine's own folding otherwise."""
     edge = " " if whole else ""
     if term.isascii():
-        return string(" " + " ".join(re.findall(r"[a-z0-9_]+", term.lower())) + edge)
+        return string(" " + " ".join(_ascii_words(term)) + edge)
     return _concat(exp.Literal.string(" "), _words(string(term)), exp.Literal.string(edge))
 
 
@@ -218,8 +224,14 @@ def _prefilter(target: exp.Expression, term: str) -> list[exp.Expression]:
     before any split, so a word in every row (``like 'etablissement 99'``) splits only the rows
     holding the rare one. Only for plain ASCII words, which the engine folds exactly as Python
     does (an accented or exotic term keeps the one exact test)."""
-    words = [w.lower() for w in re.findall(r"[A-Za-z0-9_]+", term)] if term.isascii() else []
+    words = _ascii_words(term) if term.isascii() else []
     return [call("contains", folded(target.copy()), string(w)) for w in words]
+
+
+def _ascii_words(term: str) -> list[str]:
+    """The words of a plain ASCII term, folded (lower case), as ``fulltext.split`` cuts them: a
+    run of ``_`` alone is none."""
+    return [w for w in re.findall(r"[a-z0-9_]+", term.lower()) if w.strip("_")]
 
 
 def _fuzziness(word: str) -> int:
@@ -418,7 +430,7 @@ def like(ctx: Context, operand: Typed, pattern: Typed) -> Typed:
     Saint-Julien-Mont-Denis), the last word of a ``term*`` a prefix. Each word is a full-text
     word match (:func:`search_match`), so that a field's index answers it: scanning 2 M rows
     took 0.5-8 s for each of the page's and the count's queries. A pattern without a word
-    (``""``, ``"%_%"``: ``%`` and ``_`` are punctuation here) matches nothing, as a bare
+    (``""``, ``"%_%"``: ``%`` is punctuation, a run of ``_`` alone no word) matches nothing, as a bare
     ``"%_%"`` and ``search(f, "%_%")`` do: Opendatasoft's match query whose text gives no token
     finds no document (Elasticsearch's ``zero_terms_query: none``), so ``not f like "%"`` keeps
     every row, a null too, as ``not f like "word"`` keeps a null. Words are cut as the full-text

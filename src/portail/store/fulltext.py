@@ -206,12 +206,21 @@ class Match:
 
 
 def starting(x: exp.Expression, prefix: str) -> exp.Expression:
-    """``x`` starts with ``prefix``: a constant prefix ``LIKE``, which the engine reads as a range
-    of a sorted column (the terms'), unless ``prefix`` holds ``_`` (a word character, and
-    ``LIKE``'s one-character wildcard), tested by ``starts_with``."""
-    if "_" in prefix:
+    """``x`` starts with ``prefix``, written as a range of a sorted column (the terms'), which the
+    engine's zone maps narrow to the row groups holding it: a constant prefix ``LIKE`` (the engine
+    reads it as that range), or, when ``prefix`` holds ``_`` (a word character, and ``LIKE``'s
+    one-character wildcard), ``prefix <= x < prefix's successor`` (its last character the next
+    one: text compares by its UTF-8 bytes, in code point order, so exactly the texts starting
+    with ``prefix`` lie between). ``starts_with`` is no range: it read every term (0.28 s
+    instead of 5 ms for a prefix on 3 M terms)."""
+    if "_" not in prefix:
+        return exp.Like(this=x, expression=exp.Literal.string(prefix + "%"))
+    following = ord(prefix[-1]) + 1
+    following += 0x800 if 0xD800 <= following <= 0xDFFF else 0  # surrogates are no text
+    if following > 0x10FFFF:
         return exp.Anonymous(this="starts_with", expressions=[x, exp.Literal.string(prefix)])
-    return exp.Like(this=x, expression=exp.Literal.string(prefix + "%"))
+    return exp.and_(exp.GTE(this=x, expression=exp.Literal.string(prefix)),
+                    exp.LT(this=x.copy(), expression=exp.Literal.string(prefix[:-1] + chr(following))), copy=False)
 
 
 def _pieces(word: str, n: int) -> list[str]:
@@ -301,7 +310,7 @@ def _term_condition(match: Match) -> exp.Expression:
     term = exp.column("term")
     if match.kind == "exact":  # zone maps answer an equality directly
         return exp.EQ(this=term, expression=exp.Literal.string(match.word))
-    if match.kind == "prefix":  # and a constant prefix LIKE as a range of the sorted terms
+    if match.kind == "prefix":  # and a prefix as a range of the sorted terms (``starting``)
         return match.test(term)
     return exp.and_(match.first_letter(term.copy()), exp.In(this=term, query=_close_terms(match).subquery(copy=False)),
                     copy=False)
