@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from portail.auth import services
+from portail.auth import services, sessions
 from portail.auth.audit import query
 from tests.conftest import fast_passwords, make_instance
 from tests.live import ROOT, free_port, live_server
@@ -168,6 +168,15 @@ def test_a_wrong_nonce_or_a_replayed_state_is_refused(sso):
         assert client.get(f"{base}/interne/login/sso/callback?state={forged}&code=x").status_code == 401
 
 
+def provider_callback(client: httpx.Client, base: str, user: str) -> str:
+    """The callback link the provider sends ``user`` back with, from a sign-in started in
+    ``client``'s browser and not followed (as one stopping at the provider's redirect)."""
+    form = client.get(f"{base}/interne/login/sso", params={"next": "/interne/"})
+    fields = {k: v[0] for k, v in parse_qs(urlparse(str(form.url)).query).items()}
+    redirect = client.post(str(form.url).split("?")[0], data={**fields, "username": user}, follow_redirects=False)
+    return redirect.headers["location"]
+
+
 @pytest.mark.slow
 def test_a_callback_link_opened_in_another_browser_signs_nobody_in(sso):
     """Login CSRF (RFC 6749 10.12): one stopped their own sign-in at the provider's redirect and
@@ -177,11 +186,7 @@ def test_a_callback_link_opened_in_another_browser_signs_nobody_in(sso):
     base, home = sso
     with httpx.Client(follow_redirects=True, timeout=30) as sender, \
             httpx.Client(follow_redirects=True, timeout=30) as victim:
-        form = sender.get(f"{base}/interne/login/sso", params={"next": "/interne/"})
-        fields = {k: v[0] for k, v in parse_qs(urlparse(str(form.url)).query).items()}
-        redirect = sender.post(str(form.url).split("?")[0], data={**fields, "username": "bob"},
-                               follow_redirects=False)
-        callback = redirect.headers["location"]
+        callback = provider_callback(sender, base, "bob")
         assert urlparse(callback).path == "/interne/login/sso/callback"
         inst = make_instance(home)
         with inst.session() as s:
@@ -196,12 +201,65 @@ def test_a_callback_link_opened_in_another_browser_signs_nobody_in(sso):
 
 
 @pytest.mark.slow
+def test_a_callback_link_opened_in_a_browser_with_its_own_sign_in_under_way_signs_nobody_in(sso):
+    """The state is bound to the browser's key, not to its having one: a victim with a sign-in of
+    their own under way (their browser holding its key) is refused the sender's link as well,
+    and both sign-ins still finish, each in its own browser, as its own user."""
+    base, home = sso
+    with httpx.Client(follow_redirects=True, timeout=30, headers={"Accept-Language": "en"}) as sender, \
+            httpx.Client(follow_redirects=True, timeout=30, headers={"Accept-Language": "en"}) as victim:
+        senders = provider_callback(sender, base, "bob")
+        victims = provider_callback(victim, base, "alice")
+        assert "portail_sso_browser" in victim.cookies
+        opened = victim.get(senders)
+        assert opened.status_code == 401 and "portail_session" not in victim.cookies
+        assert shown_error(opened) == "This sign-in link has expired; please sign in again"
+        assert victim.get(victims).status_code == 200 and sender.get(senders).status_code == 200
+        inst = make_instance(home)
+        with inst.session() as s:
+            assert [sessions.find_session(s, b.cookies["portail_session"]).user.login
+                    for b in (victim, sender)] == ["alice", "bob"]
+        inst.store.close()
+
+
+@pytest.mark.slow
+def test_two_sign_ins_started_in_two_tabs_of_one_browser_both_finish(sso):
+    """A second sign-in keeps the browser's key: a new one would leave the first tab's state
+    bound to a key its browser no longer holds, refused when its user came back to it."""
+    base, _ = sso
+    with httpx.Client(follow_redirects=True, timeout=30) as browser:
+        first, second = provider_callback(browser, base, "alice"), provider_callback(browser, base, "alice")
+        assert browser.get(second).status_code == 200
+        finished = browser.get(first)
+        assert finished.status_code == 200 and finished.url.path == "/interne/"
+
+
+@pytest.mark.slow
+def test_a_browser_that_kept_no_cookie_is_told_to_allow_cookies(sso):
+    """Cookies refused (or a ``Secure`` one dropped over plain HTTP): the callback comes back
+    without the sign-in's key. "This link has expired; sign in again" sent its visitor round
+    the same refusal without end; it names the cookie now, in the page's language."""
+    base, _ = sso
+    for language, said in (("en", "This browser did not keep the sign-in's cookie: allow cookies for this site, "
+                                  "then sign in again"),
+                           ("fr", "Ce navigateur n'a pas gardé le cookie de la connexion : autorisez les cookies "
+                                  "pour ce site, puis connectez-vous à nouveau")):
+        with httpx.Client(follow_redirects=True, timeout=30, headers={"Accept-Language": language}) as browser:
+            callback = provider_callback(browser, base, "alice")
+            browser.cookies.clear()
+            refused = browser.get(callback)
+            assert refused.status_code == 401 and "portail_session" not in browser.cookies
+            assert shown_error(refused) == said
+
+
+@pytest.mark.slow
 def test_a_sign_in_ends_the_session_the_browser_had(sso):
     """Each sign-in opens a session of a new token (a cookie planted before it is never the one
     signed in: no fixation), and ends the one the browser held: replaced in the browser but
     kept in the catalogue, it worked on to its expiry for whoever had read that cookie (someone
-    else's session, on a shared computer)."""
-    base, _ = sso
+    else's session, on a shared computer). Its ``logout`` event names the sign-in that ended it:
+    without, ``portail audit`` said alice signed out, where bob signed in in her browser."""
+    base, home = sso
     client = httpx.Client(follow_redirects=True, timeout=30)
     client.cookies.set("portail_session", "planted", domain="127.0.0.1", path="/")
     client, _ = sso_login(base, "alice", client=client)
@@ -213,6 +271,10 @@ def test_a_sign_in_ends_the_session_the_browser_had(sso):
     with httpx.Client(timeout=30, cookies={"portail_session": alices}, follow_redirects=True) as stale:
         assert stale.get(f"{base}/interne/").url.path == "/interne/login"
     client.close()
+    inst = make_instance(home)
+    with inst.session() as s:
+        assert [e.detail for e in query(s, action="logout", actor="alice")[1]][:1] == [{"replaced_by": "user:bob"}]
+    inst.store.close()
 
 
 @pytest.mark.slow

@@ -74,6 +74,12 @@ NO_ACCOUNT = ("Single sign-on could not sign you in here: ask an administrator t
               "account, quoting the reference")
 
 
+#: What the callback of a browser that sent back no cookie of the sign-in (``_browser_state``)
+#: reads: cookies refused, or dropped (a ``Secure`` one over plain HTTP). Told "this link has
+#: expired; sign in again", its visitor signed in again, to the same refusal, without end.
+NO_BROWSER_COOKIE = "This browser did not keep the sign-in's cookie: allow cookies for this site, then sign in again"
+
+
 def refused(message: str = "Single sign-on failed; please try again") -> AuthError:
     return AuthError(message, 401, "SSOError")
 
@@ -185,8 +191,11 @@ def finish(session: Session, config: OidcConfig, metadata: dict[str, Any], *, st
            browser_key: str | None, ip: str | None = None, at: datetime | None = None) -> tuple[User, LoginFlow]:
     """Spend the flow of ``state`` (when the browser of ``browser_key`` started it), redeem
     ``code``, verify the ID token, sign the user in. A state of another browser is refused as an
-    unknown one, its flow left for the browser it belongs to."""
+    unknown one, its flow left for the browser it belongs to; a browser that kept no key is
+    told so (``NO_BROWSER_COOKIE``)."""
     at = at or datetime.now(UTC)
+    if not browser_key:
+        raise refused(NO_BROWSER_COOKIE)
     flow = session.get(LoginFlow, digest(state)) if _state_of_browser(state, browser_key) else None
     if flow is None or aware(flow.expires_at) <= at:
         raise refused("This sign-in link has expired; please sign in again")

@@ -70,12 +70,16 @@ def find_session(session: Session, token: str | None, at: datetime | None = None
     return row
 
 
-def close_session(session: Session, token: str | None, *, ip: str | None = None) -> bool:
-    """Logout: forget this session; False when there was none."""
+def close_session(session: Session, token: str | None, *, ip: str | None = None,
+                  replaced_by: str | None = None) -> bool:
+    """Logout: forget this session; False when there was none. ``replaced_by``: the login a
+    sign-in in the same browser opened the next session for, said in the event's detail (a
+    ``logout`` the user asked for has none)."""
     row = find_session(session, token)
     if row is None:
         return False
-    record(session, "logout", actor=row.user.login, target=f"user:{row.user.login}", ip=ip)
+    record(session, "logout", actor=row.user.login, target=f"user:{row.user.login}", ip=ip,
+           detail={"replaced_by": f"user:{replaced_by}"} if replaced_by else None)
     session.delete(row)
     return True
 

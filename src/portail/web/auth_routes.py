@@ -146,9 +146,11 @@ def auth_router(portal: Portal) -> APIRouter:
         with transaction(request.app.state.instance.catalog) as db:
             # the browser's session before this sign-in ends (its cookie is replaced): kept, it
             # lived on to its expiry, someone else's perhaps on a shared computer, for whoever
-            # had read its cookie
-            sessions.close_session(db, request.cookies.get(sessions.COOKIE_NAME), ip=client_ip(request))
-            opened = sessions.open_session(db, db.merge(user), method=method, ttl=ttl, ip=client_ip(request),
+            # had read its cookie; its ``logout`` event names who signed in (not a sign-out asked for)
+            user = db.merge(user)
+            sessions.close_session(db, request.cookies.get(sessions.COOKIE_NAME), ip=client_ip(request),
+                                   replaced_by=user.login)
+            opened = sessions.open_session(db, user, method=method, ttl=ttl, ip=client_ip(request),
                                            user_agent=request.headers.get("user-agent"))
         response = RedirectResponse(safe_next(target, root), status_code=303)
         response.set_cookie(value=opened.token, **sessions.cookie_options(config.session_cookie_secure, ttl))

@@ -425,6 +425,9 @@ SSO_FRENCH = {
     "quoting the reference": "La connexion par le compte de l'institution n'a pas abouti : demandez à un "
                              "administrateur de relier votre identité à un compte, en citant la référence",
     "This sign-in link has expired; please sign in again": "Ce lien de connexion a expiré : connectez-vous à nouveau",
+    "This browser did not keep the sign-in's cookie: allow cookies for this site, then sign in again":
+        "Ce navigateur n'a pas gardé le cookie de la connexion : autorisez les cookies pour ce site, puis "
+        "connectez-vous à nouveau",
     "The identity provider refused the sign-in": "Le fournisseur d'identité a refusé la connexion",
     "The identity provider cannot be reached": "Le fournisseur d'identité ne répond pas",
     "The identity provider announces another issuer": "Le fournisseur d'identité annonce un autre émetteur",
