@@ -108,12 +108,14 @@ READER = textwrap.dedent(
     from portail.operations import open_instance
     from portail.catalog import services
     instance = open_instance(Settings(home=sys.argv[1]))
-    seen = []
-    stop = time.monotonic() + float(sys.argv[2])
-    while time.monotonic() < stop:
+    seen, changes = [], 0
+    reads, publishes = int(sys.argv[2]), int(sys.argv[3])
+    give_up = time.monotonic() + float(sys.argv[4])  # a safety net, never reached unless broken
+    while (len(seen) < reads or changes < publishes) and time.monotonic() < give_up:
         with instance.session() as session:
             location = services.get_dataset(session, "ds").current.location
         row = instance.store.query(location, "SELECT count(*) n, min(marker) lo, max(marker) hi FROM records").to_pylist()[0]
+        changes += bool(seen) and seen[-1] != [row["n"], row["lo"], row["hi"]]
         seen.append([row["n"], row["lo"], row["hi"]])
     print(json.dumps(seen))
     """
@@ -124,13 +126,15 @@ def test_concurrent_reader_sees_old_or_new_never_a_mix(instance, tmp_path):
     create(instance)
     sizes = {"A": 20_000, "B": 30_000}
     load_file(instance, "ds", make_csv(tmp_path / "A.csv", sizes["A"], "A"), publish=True)
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(instance.settings.home), "3"], cwd=ROOT,
-                              stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    # The reader reads until it has made 21 reads and seen the current version change 3 times
+    # (counted, not timed: it read for 3 seconds, and on a loaded machine made fewer than 21
+    # reads or saw one version only, the loads being slower than its 3 seconds).
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(instance.settings.home), "21", "3", "240"],
+                              cwd=ROOT, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     files = {m: make_csv(tmp_path / f"{m}{i}.csv", sizes[m], m) for i, m in enumerate("BA")}
     # Publish B and A in turn for as long as the reader reads (its start-up included), so the
     # two overlap however slow a load is on a busy machine.
-    deadline = time.monotonic() + 90
-    while reader.poll() is None and time.monotonic() < deadline:
+    while reader.poll() is None:
         for marker in "BA":
             load_file(instance, "ds", files[marker], publish=True)
     output, _ = reader.communicate(timeout=60)
@@ -138,7 +142,8 @@ def test_concurrent_reader_sees_old_or_new_never_a_mix(instance, tmp_path):
     assert len(seen) > 20
     allowed = {(sizes[m], m, m) for m in sizes}
     assert {tuple(s) for s in seen} <= allowed
-    assert len({tuple(s) for s in seen}) == 2  # the reader did see both versions
+    changes = sum(a != b for a, b in zip(seen, seen[1:]))
+    assert len({tuple(s) for s in seen}) == 2 and changes >= 3  # the reader did see both versions, in turn
 
 
 def test_failed_reload_keeps_serving_the_previous_version(instance, tmp_path):

@@ -35,7 +35,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -236,6 +236,15 @@ class DuckDBStore:
         #: such a read takes seconds, and under the store's ``_lock`` every other dataset's call
         #: waited for it.
         self._first_reads = _KeyLocks()
+        #: Held by a statement listing the reader's databases (``fulltext.read_index`` lists
+        #: tables and views with ``duckdb_tables()``/``duckdb_views()``) and by a ``DETACH``:
+        #: a version detached and attached again under its alias between the two listings of
+        #: one statement is two databases of one name in one transaction, which DuckDB 1.5
+        #: takes for an internal error and invalidates the whole reader ("database has been
+        #: invalidated"; every later call failed until a restart, or the process crashed).
+        #: Under ``_lock`` the two never met; a first read now runs outside it. Never taken
+        #: before ``_lock``: ``_forget`` takes it under ``_lock``.
+        self._detaching = threading.Lock()
         self._opening = threading.Lock()
         #: The reader's queries, which share its memory limit (``_reading``).
         self._sharing = Sharing()
@@ -535,7 +544,7 @@ class DuckDBStore:
             # of the process, even across a detach and a re-attach.
             alias = "v_" + hashlib.sha1(location.encode()).hexdigest()[:16]
             with self._reading() as cur:  # out of memory opening it: refused like any query
-                _attach(cur, location, alias)
+                _attach(cur, location, alias, self._detaching)
             with self._lock:
                 self._attached[location] = alias
             return alias
@@ -572,10 +581,11 @@ class DuckDBStore:
         self._postings_due.pop(location, None)
         self._lookups.forget(location)
         if self._reader is not None:
-            if found is not None and found[1] != alias:
-                self._reader.execute(f"DETACH {found[1]}")
-            if alias:
-                self._reader.execute(f"DETACH {alias}")
+            with self._detaching:
+                if found is not None and found[1] != alias:
+                    self._reader.execute(f"DETACH {found[1]}")
+                if alias:
+                    self._reader.execute(f"DETACH {alias}")
 
     @contextmanager
     def _using(self, location: str) -> Iterator[None]:
@@ -597,9 +607,14 @@ class DuckDBStore:
         and kept lookups: now, or when the last call reading it ends. A server attaches each
         version it serves; a reload's predecessor stayed attached for the life of the process,
         holding its memory and, once pruned, its deleted files' disk space. A version asked for
-        again is attached again. Returns the versions let go."""
+        again is attached again. Returns the versions let go.
+
+        A version being read (``_busy``) counts even if nothing of it is remembered yet: its
+        first attach runs outside ``_lock`` (``_alias``), and one held up on slow storage while
+        its version was superseded stayed attached until the catalogue changed again."""
         with self._lock:
-            let_go = sorted((set(self._attached) | set(self._fulltext) | set(self._pages)) - set(keep))
+            held = set(self._attached) | set(self._fulltext) | set(self._pages) | set(self._busy)
+            let_go = sorted(held - set(keep))
             for location in let_go:
                 self._forget_when_idle(location)
         return let_go
@@ -643,7 +658,7 @@ class DuckDBStore:
         if stamp is None:  # what else lies at that name is no index (nor attachable)
             if bare:
                 return None, alias
-            with self._reading() as cur:
+            with self._reading() as cur, self._detaching:
                 found = (fulltext.read_index(cur, alias), alias)
             with self._lock:
                 if found[0] is None:  # nothing inside: the index file may still come
@@ -655,12 +670,13 @@ class DuckDBStore:
         token = None
         with self._reading() as cur:  # out of memory reading it: refused like any query
             try:
-                _attach(cur, path, index_alias)
-                index = fulltext.read_index(cur, index_alias)
+                _attach(cur, path, index_alias, self._detaching)
+                with self._detaching:
+                    index = fulltext.read_index(cur, index_alias)
                 if index is not None:
                     token = _postings_token(cur, index_alias, location)
             except duckdb.Error as error:
-                _detach_quietly(cur, index_alias)
+                _detach_quietly(cur, index_alias, self._detaching)
                 if not _unreadable(error):
                     raise
                 log.warning("index file %s unreadable: %s served without it", path, location, exc_info=True)
@@ -668,10 +684,10 @@ class DuckDBStore:
                     return None, alias
                 index = None
             except BaseException:
-                _detach_quietly(cur, index_alias)
+                _detach_quietly(cur, index_alias, self._detaching)
                 raise
             if index is None:  # an older folding (or no index): nothing read it, let go now
-                _detach_quietly(cur, index_alias)
+                _detach_quietly(cur, index_alias, self._detaching)
                 with self._lock:
                     self._stale[location] = stamp
                 return None, alias
@@ -1070,13 +1086,17 @@ def _write_postings(con: duckdb.DuckDBPyConnection, source: str, target: Path, t
         return False
 
 
-def _attach(con: duckdb.DuckDBPyConnection, path: str | Path, alias: str) -> None:
+def _attach(con: duckdb.DuckDBPyConnection, path: str | Path, alias: str,
+            detaching: AbstractContextManager = nullcontext()) -> None:
     """Attach a version's file (or one derived from it) read-only as ``alias``, which the caller
     (holding that file's ``_first_reads`` lock) remembers no attachment under: one found there was left by a
     call that failed and could not detach it (``_detach_quietly``), and would refuse this attach
     ("already exists") until the process restarted. Not ``ATTACH IF NOT EXISTS``: a leftover
-    may hold the file an index's reindex has since replaced at that path."""
-    con.execute(f"DETACH DATABASE IF EXISTS {alias}")
+    may hold the file an index's reindex has since replaced at that path. ``detaching``: the
+    reader's ``DuckDBStore._detaching``, held for the detach (not the attach: opening a file
+    on slow storage holds nobody else)."""
+    with detaching:
+        con.execute(f"DETACH DATABASE IF EXISTS {alias}")
     con.execute(f"ATTACH '{path}' AS {alias} (READ_ONLY)")
 
 
@@ -1104,11 +1124,13 @@ def _passing(error: Exception) -> bool:
     return any(reason in str(error) for reason in _PASSING)
 
 
-def _detach_quietly(con: duckdb.DuckDBPyConnection, alias: str) -> None:
+def _detach_quietly(con: duckdb.DuckDBPyConnection, alias: str,
+                    detaching: AbstractContextManager = nullcontext()) -> None:
     """Undo an attach whose call is failing, keeping that call's own error: one of this detach
     is logged, and the leftover goes at the next attach (``_attach``)."""
     try:
-        con.execute(f"DETACH DATABASE IF EXISTS {alias}")
+        with detaching:  # ``_attach``
+            con.execute(f"DETACH DATABASE IF EXISTS {alias}")
     except duckdb.Error:
         log.warning("could not detach %s after a failed read", alias, exc_info=True)
 
