@@ -28,6 +28,7 @@ QUERY = Query(select="count(*) as n", group_by=KEY, order_by="n desc")
 LONE, EACH = 40, 4  # cells of EACH points, two cells apart: none merge
 PAIR = 3  # points on each side of a cell border, 0.05 cell from it: one cluster of two cells
 NOWHERE = 2  # records without a point: the null group
+WEIGHT = {"lone": 2, "west": 1, "east": 1, "nowhere": 3}  # one per cluster: the pair's two cells share theirs
 ROWS = LONE * EACH + 2 * PAIR + NOWHERE
 
 
@@ -41,12 +42,12 @@ def served(tmp_path_factory):
     path = folder / "points.csv"
     with open(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out, delimiter=";")
-        writer.writerow(["name", "geo_point_2d"])
+        writer.writerow(["name", "weight", "geo_point_2d"])
         for i in range(LONE):
-            writer.writerows([[f"lone{i}", _point(2 * i, 0, 0.5)]] * EACH)
+            writer.writerows([[f"lone{i}", WEIGHT["lone"], _point(2 * i, 0, 0.5)]] * EACH)
         for side, (cx, fx) in (("west", (0, 0.95)), ("east", (1, 0.05))):
-            writer.writerows([[side, _point(cx, 10, fx)]] * PAIR)
-        writer.writerows([["nowhere", ""]] * NOWHERE)
+            writer.writerows([[side, WEIGHT[side], _point(cx, 10, fx)]] * PAIR)
+        writer.writerows([["nowhere", WEIGHT["nowhere"], ""]] * NOWHERE)
     instance = published_instance(folder / "home", Published("points", path))
     with instance.session() as s:
         version = services.get_dataset(s, "points").current
@@ -82,3 +83,24 @@ def test_each_record_is_grouped_once_and_a_merged_clusters_twice(served):
     assert body["total_count"] == LONE + 2
     assert [r["n"] for r in body["results"]] == [2 * PAIR] + [EACH] * LONE + [NOWHERE]
     assert body["results"][-1][KEY] is None  # the records without a point
+
+
+@pytest.mark.parametrize("where", ["select", "order_by"])
+def test_an_aggregate_known_by_name_over_a_group_key_is_computed_per_group(served, where):
+    """median() and percentile() compile to functions sqlglot knows by name only: read over the
+    groups' columns, median(weight) with weight a group key aggregated the groups themselves
+    (a 500: the groups' weight was neither grouped nor aggregated). Each is computed per cell
+    and per merged cluster, as every other aggregate."""
+    client = served[3]
+    aggregates = "median(weight) as m, percentile(weight, 90) as p, "
+    response = client.get("/api/explore/v2.1/catalog/datasets/points/records", params={
+        "select": f"weight, {aggregates if where == 'select' else ''}count(*) as n", "group_by": f"weight, {KEY}",
+        "order_by": "n desc" if where == "select" else "median(weight) desc, n desc", "limit": 100})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["total_count"] == LONE + 2
+    pair, lone, nowhere = [(1, 2 * PAIR)], [(2, EACH)] * LONE, [(3, NOWHERE)]  # (weight, n): the pair merged
+    by_count, by_median = pair + lone + nowhere, nowhere + lone + pair
+    assert [(r["weight"], r["n"]) for r in body["results"]] == (by_count if where == "select" else by_median)
+    if where == "select":
+        assert all(r["m"] == r["p"] == r["weight"] for r in body["results"])

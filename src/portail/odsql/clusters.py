@@ -250,7 +250,9 @@ class _Groups:
     def read(self, expression: exp.Expression) -> exp.Expression:
         """``expression`` over the groups' columns: its aggregates and keys replaced by columns.
         One that reads a record's value elsewhere (an aggregate sqlglot knows by name only, as
-        ``list()`` or ``quantile_cont()``) is a value of the groups itself."""
+        ``list()`` or ``quantile_cont()``) is a value of the groups itself, and so is one where such
+        a function reads a group key or nothing at all: ``quantile_cont(key)`` over the groups'
+        columns would aggregate the groups themselves (a 500, or one row for all)."""
         found: dict[exp.Expression, str] = {}
 
         def column(node: exp.Expression) -> exp.Expression:
@@ -261,9 +263,17 @@ class _Groups:
                 return exp.column(name, quoted=True)
             return node
 
+        def maybe_aggregate(call: exp.Anonymous) -> bool:
+            """Could this function, known by name only, aggregate? Only one over aggregates'
+            columns alone (``to_json(struct_pack(avg(…)))``, the centroid) surely does not."""
+            read_columns = [c.name for c in call.find_all(exp.Column)]
+            return not read_columns or any(name in keys for name in read_columns)
+
         read = expression.copy().transform(column, copy=False)
-        generated = set(self.keys.values()) | set(self.values.values()) | set(found.values())
-        if any(c.table or c.name not in generated for c in read.find_all(exp.Column)) or read.find(exp.Star):
+        keys = set(self.keys.values())
+        generated = keys | set(self.values.values()) | set(found.values())
+        if any(c.table or c.name not in generated for c in read.find_all(exp.Column)) or read.find(exp.Star) \
+                or any(maybe_aggregate(call) for call in read.find_all(exp.Anonymous)):
             name = self.values.setdefault(expression.copy(), f"__v{len(self.values)}")
             return exp.column(name, quoted=True)
         self.values.update({node.copy(): name for node, name in found.items()})
