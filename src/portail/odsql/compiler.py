@@ -757,6 +757,13 @@ def _v20_output(o: _Output, is_key: bool) -> _Output:
     return o
 
 
+#: What a row filter is read with: the defaults it was checked with when saved (UTC, French names;
+#: ``auth.services``), never the caller's ``timezone``, ``lang`` or v2.0 technical fields. Read
+#: in the caller's zone, ``instant < date'2024-01-01'`` let ``timezone=Etc/GMT+12`` see twelve
+#: hours past the cut, and ``date_format(jour, "MMMM") != "janvier"`` let ``lang=en`` see January.
+ROW_FILTER_QUERY = Query()
+
+
 def compile_plan(query: Query, fields: list[Field], security: Security | None = None) -> Plan:
     """Compile a query into a :class:`Plan` (the SELECT and its output columns).
 
@@ -776,7 +783,7 @@ def compile_plan(query: Query, fields: list[Field], security: Security | None = 
     if security.row_filter is not None:
         row_filter = security.row_filter
         node = parse(WHERE, row_filter) if isinstance(row_filter, str) else row_filter
-        filter_compiler = _Compiler(fields, frozenset(), query, now)
+        filter_compiler = _Compiler(fields, frozenset(), ROW_FILTER_QUERY, now)
         conditions.append(filter_compiler.condition(node))
 
     select_node = parse(SELECT, query.select) if _given(query.select) else ast.SelectClause((ast.SelectStar(),))
