@@ -76,9 +76,18 @@
   // A refusal or a network failure named as one, in the page's language: the bare message (often
   // the API's English) read as the map's status; English writes no space before its colon.
   const failed = (error) => `${text.error}${text.colon} ${error.message}`;
+  // A longitude brought back into -180…180: the map shows longitudes past ±180 (a view fitted
+  // across the antimeridian, a world panned round), the records' are in -180…180.
+  const wrapped = (lon) => ((lon + 180) % 360 + 360) % 360 - 180;
+  // The view's records: a view across the antimeridian (New Caledonia to Wallis, 164° to 184°)
+  // is two boxes in the records' longitudes, 164…180 and -180…-176 (one box 164…184 missed
+  // Wallis); a view wider than the world is every longitude.
   function viewWhere() {
-    const b = map.getBounds();
-    return `in_bbox(${geo}, ${b.getSouth()}, ${b.getWest()}, ${b.getNorth()}, ${b.getEast()})`;
+    const b = map.getBounds(), width = b.getEast() - b.getWest();
+    const box = (west, east) => `in_bbox(${geo}, ${b.getSouth()}, ${west}, ${b.getNorth()}, ${east})`;
+    if (width >= 360) return box(-180, 180);
+    const west = wrapped(b.getWest()), east = west + width;
+    return east <= 180 ? box(west, east) : `(${box(west, 180)} OR ${box(-180, east - 360)})`;
   }
 
   // The first view: the extent of the records' heaviest regions rather than of all of them. The
@@ -91,31 +100,63 @@
   // only when the records' whole extent is wider than GROUP_SPAN degrees, as far-flung records
   // are (the overseas departments): narrower, the extent is fitted as it is (a city, a region).
   const FIT_ZOOM = 2, FIT_SHARE = 0.95, GROUP_SPAN = 40;
-  const corners = (ring) => [ring[0], ring[2]]; // a bbox() ring's south-west and north-east, as fitBounds takes them
-  function extentOf(groups) { // the union of the groups' bbox() rings
-    const rings = groups.map((g) => g.b.geometry.coordinates[0]);
-    const all = (i, k, pick) => pick(...rings.map((r) => r[i][k]));
-    return [[all(0, 0, Math.min), all(0, 1, Math.min)], [all(2, 0, Math.max), all(2, 1, Math.max)]];
+  // Longitudes are on a circle: the Pacific's communes (Wallis -176°, Polynesia -150°, New Caledonia
+  // +166°) span 344° from west to east, a box no phone can show (it opened on Africa, "0 enregistrement
+  // affiché"), but 61° eastwards from New Caledonia across 180°. The smallest arc holding spans of
+  // longitude is the circle less its largest empty gap; it starts in -180…180 and may end past
+  // 180, which MapLibre shows (its world copies) and fitBounds fits. Spans: [west, east], east >= west.
+  function arc(spans) {
+    const sorted = spans.map(([west, east]) => [wrapped(west), wrapped(west) + east - west]).sort((a, b) => a[0] - b[0]);
+    let reach = Math.max(...sorted.map((s) => s[1]));
+    let gap = sorted[0][0] + 360 - reach, best = [sorted[0][0], reach]; // the gap across 180: no crossing
+    reach = sorted[0][1];
+    for (const [west, east] of sorted.slice(1)) { // a wider gap inside: the arc crosses 180 there
+      if (west - reach > gap) { gap = west - reach; best = [west, reach + 360]; }
+      reach = Math.max(reach, east);
+    }
+    return gap > 0 ? best : [-180, 180]; // spans all round: the world
   }
-  async function wholeExtent() { // every placed record's: bbox(), no grouping
+  // A box of records seen from an arc's start: its longitudes moved by 360° when it lies past 180
+  // (on the arc's far side), so that boxes and their centres compare along the arc.
+  function along(start, west) { const w = wrapped(west); return (w < start ? w + 360 : w) - west; }
+  const corners = (ring) => [ring[0], ring[2]]; // a bbox() ring's south-west and north-east, as fitBounds takes them
+  function extentOf(groups) { // the groups' bbox() rings' extent, along the smallest arc of longitude
+    if (!groups.length) return null;
+    const boxes = groups.map((g) => corners(g.b.geometry.coordinates[0]));
+    const [west, east] = arc(boxes.map(([sw, ne]) => [sw[0], ne[0]]));
+    return [[west, Math.min(...boxes.map((b) => b[0][1]))], [east, Math.max(...boxes.map((b) => b[1][1]))]];
+  }
+  const narrow = ([[west, south], [east, north]]) => east - west <= GROUP_SPAN && north - south <= GROUP_SPAN;
+  async function boxExtent() { // every placed record's: bbox(), no grouping, in -180…180
     const row = (await getJSON(url("/records", { select: `bbox(${geo}) as b` }))).results[0];
     return row && row.b && row.b.geometry ? corners(row.b.geometry.coordinates[0]) : null;
   }
-  async function heaviestExtent() {
-    const groups = (await getJSON(url("/records", { select: `count(*) as n, bbox(${geo}) as b`,
+  async function placedGroups() { // the records grouped at FIT_ZOOM, heaviest first (the null group: no location)
+    return (await getJSON(url("/records", { select: `count(*) as n, bbox(${geo}) as b`,
       group_by: `geo_cluster(${geo}, ${FIT_ZOOM}) as c`, limit: 20000 }))).results
-      .filter((g) => g.c && g.b && g.b.geometry).sort((a, b) => b.n - a.n); // the null group: no location
+      .filter((g) => g.c && g.b && g.b.geometry).sort((a, b) => b.n - a.n);
+  }
+  // Every placed record's extent. bbox() is the smallest arc when it spans at most 180° (the arc
+  // across 180 is then 180° or more); wider, the records may lie on both sides of 180 (the
+  // Pacific), and the groups' boxes say where the empty ocean is.
+  async function wholeExtent() {
+    const box = await boxExtent();
+    return box && box[1][0] - box[0][0] > 180 ? extentOf(await placedGroups()) : box;
+  }
+  function heaviestOf(groups) {
     const placed = groups.reduce((sum, g) => sum + g.n, 0);
     let held = 0;
     const heaviest = groups.filter((g) => { const take = held < FIT_SHARE * placed; held += g.n; return take; });
     return { heaviest: extentOf(heaviest), whole: heaviest.length === groups.length };
   }
   async function extents() { // { heaviest, all, whole }: the first view, every record's, whether they are the same
-    const all = await wholeExtent();
-    if (!all) return null;
-    const [[west, south], [east, north]] = all;
-    if (east - west <= GROUP_SPAN && north - south <= GROUP_SPAN) return { heaviest: all, all: all, whole: true };
-    return Object.assign({ all: all }, await heaviestExtent());
+    const box = await boxExtent();
+    if (!box) return null;
+    if (narrow(box)) return { heaviest: box, all: box, whole: true };
+    const groups = await placedGroups();
+    const all = extentOf(groups); // bbox()'s own box unless the arc crosses 180
+    if (narrow(all)) return { heaviest: all, all: all, whole: true }; // New Caledonia and Wallis: 20° across 180
+    return Object.assign({ all: all }, heaviestOf(groups));
   }
   const FIT = { padding: 30, maxZoom: 15 };
   const allButton = document.getElementById("map-all");
@@ -166,8 +207,13 @@
   }
   // items: { lon, lat, n, box: [[west, south], [east, north]] }, spots up to `cell` degrees from
   // their records; the extent of all but a few strays, or null
-  function withoutStrays(items, cell) {
-    if (!items.length) return null;
+  // Their longitudes are read along the smallest arc holding them (arc): Wallis at -176° is 17° east
+  // of New Caledonia, not 342° west, and the kept records' box crosses 180 when they do.
+  function withoutStrays(found, cell) {
+    if (!found.length) return null;
+    const start = arc(found.map((i) => [i.box[0][0], i.box[1][0]]))[0];
+    const items = found.map((i) => { const shift = along(start, i.box[0][0]);
+      return Object.assign({}, i, { lon: i.lon + shift, box: [[i.box[0][0] + shift, i.box[0][1]], [i.box[1][0] + shift, i.box[1][1]]] }); });
     const [west, east] = fences(items, "lon", cell), [south, north] = fences(items, "lat", cell);
     const kept = items.filter((i) => i.lon >= west && i.lon <= east && i.lat >= south && i.lat <= north);
     const count = (list) => list.reduce((sum, i) => sum + i.n, 0);
@@ -189,7 +235,7 @@
     return { lon: lon, lat: lat, n: cluster.n, box: [[lon - half, Math.max(-85, lat - half)], [lon + half, Math.min(85, lat + half)]] };
   }
   let straysAsked = false; // the first view's records are to be read for strays (a first view of its own, not a kept one)
-  let everyExtent = null; // every located record's corners, from the first view's bbox()
+  let everyExtent = null; // every located record's corners, from the first view's bbox() or grouping
 
   let features = [];
   function colorExpression() {
