@@ -185,6 +185,8 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
     (a truncated export would empty the dataset): it is kept ready, and an ``IngestError`` says
     how to publish it.
     """
+    from portail.auth.services import hidden_from_anyone
+
     source = redacted_url(source) if source else source
     kept_again = reread and instance.store.holds_source(path)
     if kept_again:  # recorded under its name, as at its upload: never the store's path
@@ -211,6 +213,7 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
             overrides = dict(dataset.field_overrides or {})
             pipeline = list(dataset.pipeline or [])
             timezone = dataset.timezone
+            hidden = hidden_from_anyone(session, dataset)  # not a sort key: reads would rank by it
             version = services.start_version(session, dataset, source or path.name, _remember_options(opts))
             number = version.number
             counted = _counted_versions(dataset, version)
@@ -219,7 +222,8 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
         try:
             raw = open_source(path, opts)
             result = build_version(instance.store, uid, number, raw, overrides=overrides, timezone=timezone,
-                                   progress=progress, pipeline=pipeline, locate=lambda ref: published_location(instance, ref))
+                                   progress=progress, pipeline=pipeline, locate=lambda ref: published_location(instance, ref),
+                                   hidden=hidden)
             result.report.notes.extend(dropped)
             if keep_source or kept_again:
                 instance.store.keep_source(uid, number, path, move=not kept_again)
@@ -307,12 +311,15 @@ def _complete_load(instance: Instance, uid: str, number: int, result: BuildResul
 def _say_unhidden(session: Session, dataset: Dataset, result: BuildResult) -> None:
     """Note in the load's report the hidden fields this version does not have (a column a
     reload renamed): served, its records are refused to those rulesets' callers, and the
-    publisher learns why at the load, not from them."""
-    from portail.auth.services import hidden_fields_missing
+    publisher learns why at the load, not from them. And a field the records are sorted on that
+    a rule saved during the build hides (``stored_order_warnings``)."""
+    from portail.auth.services import hidden_fields_missing, stored_order_warnings
 
     for rule in hidden_fields_missing(session, dataset, [field.name for field in result.fields]):
         result.report.notes.append(f"access rule {rule}, which this version does not have: its callers' reads are "
                                    f"refused until `portail dataset-security {dataset.slug} --hide-fields` names its fields")
+    # a rule saved while the version was built: the build could not leave its field out of the sort
+    result.report.notes.extend(stored_order_warnings(session, dataset, result.report.sorted_by))
 
 
 def _make_ready(session: Session, dataset: Dataset, number: int, result: BuildResult, options: dict[str, Any],

@@ -424,7 +424,7 @@ def accounts_router() -> APIRouter:
             services.set_dataset_security(s, dataset, visibility=body.visibility, metadata_public=body.metadata_public,
                                           record_filters=body.record_filters, hidden_fields=body.hidden_fields,
                                           actor=who.login, ip=_ip(request))
-            return security_json(s, dataset)
+            return {**security_json(s, dataset), "warnings": services.stored_order_warnings(s, dataset)}
 
     @router.put("/datasets/{ref}/grants/{kind}/{name}", summary="Grant a user or group access to a dataset")
     def add_grant(request: Request, ref: str, kind: str, name: str):

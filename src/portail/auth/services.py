@@ -557,6 +557,34 @@ def hidden_fields_missing(session: Session, dataset: Dataset, names: Iterable[st
             if (missing := set(hidden or ()) - present)]
 
 
+def hidden_from_anyone(session: Session, dataset: Dataset) -> frozenset[str]:
+    """Every field some ruleset of the dataset hides (from a group, or by default from anonymous
+    and everyone else): a load stores no records sorted on one (``ingest.load.sort_keys``)."""
+    row = get_security(session, dataset)
+    return frozenset(name for names in (row.hidden_fields if row else {}).values() for name in names or ())
+
+
+def stored_order_warnings(session: Session, dataset: Dataset, sorted_by: Iterable[str] | None = None) -> list[str]:
+    """What to tell whoever saves a column rule (or publishes a load built before it): the fields
+    the records of the dataset's current version (or ``sorted_by``, a new version's) are stored
+    sorted on that a ruleset now hides. Reads without ``order_by`` come back in that order, so
+    its callers see the records ranked by a field they must not see, until the next load builds a
+    version sorted without it; the save is not refused (the order says ranks, not values)."""
+    if sorted_by is None:
+        version = dataset.current
+        if version is None:
+            return []
+        from portail.ingest.load import sort_keys
+        from portail.schema import fields_from_json
+
+        recorded = (version.report or {}).get("sorted_by")  # absent: a version built before it was recorded
+        sorted_by = recorded if recorded is not None else sort_keys(fields_from_json(version.fields))
+    hidden = hidden_from_anyone(session, dataset)
+    return [f"the records are stored in the order of {name!r}, which a column rule hides: reads without order_by "
+            f"show them in that order until the next load (`portail dataset reload {dataset.slug}`)"
+            for name in sorted_by if name in hidden]
+
+
 def _ruleset_key(session: Session, key: str) -> str:
     if key == DEFAULT_RULESET:
         return key

@@ -61,6 +61,9 @@ class IngestReport:
     notes: list[str]
     fields: list[FieldReport]
     processors: list[dict[str, Any]] = field(default_factory=list)  # per pipeline step: its counts
+    #: The fields the records are stored sorted on (``sort_keys``): what a read without
+    #: ``order_by`` follows, checked when a column rule is saved (``auth.services.stored_order_warnings``).
+    sorted_by: list[str] = field(default_factory=list)
 
     @property
     def rejected(self) -> dict[str, int]:
@@ -156,9 +159,12 @@ def described_outputs(fields: list[Field], read: set[str], overrides: dict[str, 
     return [described(f) for f in fields]
 
 
-def sort_keys(fields: list[Field]) -> list[str]:
-    """Facet fields first (the usual filters), at most three, never geometries."""
-    keys = [f.name for f in fields if "facet" in f.annotations and f.type not in GEO_TYPES]
+def sort_keys(fields: list[Field], hidden: Collection[str] = frozenset()) -> list[str]:
+    """Facet fields first (the usual filters), at most three, never geometries, never a field
+    ``hidden`` from some caller: every read without ``order_by`` (records, cursors, exports, v1,
+    the web table) comes back in the stored order, which would rank the records by that field
+    for the very callers it is hidden from."""
+    keys = [f.name for f in fields if "facet" in f.annotations and f.type not in GEO_TYPES and f.name not in hidden]
     return keys[:3]
 
 
@@ -230,7 +236,9 @@ def cast_in_parts(con, selects: list[exp.Expression], source: str, scratch: str)
 def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
                   overrides: dict[str, dict[str, Any]] | None = None, timezone: str = "Europe/Paris",
                   progress: Progress | None = None, pipeline: list[dict[str, Any]] | None = None,
-                  locate: Callable[[str], str] | None = None) -> BuildResult:
+                  locate: Callable[[str], str] | None = None, hidden: Collection[str] = frozenset()) -> BuildResult:
+    """``hidden``: the fields some column rule of the dataset hides from someone, which the records
+    are not stored sorted on (``sort_keys``)."""
     started = time.monotonic()
     overrides = overrides or {}
     # The spatial extension only where geometry is met: staged typed, a pipeline, geo fields written
@@ -272,7 +280,8 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         if any(f.type in GEO_TYPES for f in fields) or uses_spatial([written]):
             build.use_spatial()
         try:
-            build.create_records(written, sort_by=sort_keys(fields))
+            sorted_by = sort_keys(fields, hidden)
+            build.create_records(written, sort_by=sorted_by)
         finally:
             done.set()
             if watcher:
@@ -293,7 +302,8 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         _refuse_unread_fields(field_reports, inferred, raw.source, overrides)
         left = [f"{len(left_out)} column(s) without a header nor any value left out"] if left_out else []
         report = IngestReport(source=raw.source, rows=rows, seconds=round(time.monotonic() - started, 3),
-                              notes=list(raw.notes) + left, fields=field_reports, processors=steps)
+                              notes=list(raw.notes) + left, fields=field_reports, processors=steps,
+                              sorted_by=sorted_by)
         info = build.finish({"fields": [f.to_dict() for f in fields], "report": report.to_dict()})
         if progress:
             progress("done", 1.0, rows)
