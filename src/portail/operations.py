@@ -414,7 +414,9 @@ class StaleIndexes:
     this release's (``fulltext.FOLDED_WITH``: an upgrade changed how words are indexed) or
     missing (built before index files, or its build failed): their full-text, like and key
     searches scan the records until ``portail dataset reindex`` writes it. The published ones
-    apart from the others kept (for a rollback, or not yet published)."""
+    apart from the others kept (for a rollback, or not yet published). A version whose file is
+    gone (removed by hand, a lost disk) is not one: it has no records to index, and counted, it
+    was said after every ``reindex --all``, which failed on it each time, as still to write."""
 
     published: list[tuple[str, int]]
     kept: list[tuple[str, int]]
@@ -429,7 +431,7 @@ def stale_indexes(instance: Instance) -> StaleIndexes:
     with instance.session() as session:
         ready = [(d.slug, v.number, v.location, v.number == d.current_version)
                  for d in services.list_datasets(session) for v in sorted(d.versions, key=lambda v: v.number)
-                 if v.status == "ready" and v.location]
+                 if v.status == "ready" and v.location and Path(v.location).is_file()]
     foldings = index_foldings(location for _, _, location, _ in ready)
     stale = [(slug, number, published) for slug, number, location, published in ready
              if foldings[location] != fulltext.FOLDED_WITH]
