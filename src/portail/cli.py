@@ -27,7 +27,7 @@ from portail.ingest.load import FieldReport
 from portail.ingest.types import ReadOptions
 from portail.operations import (Instance, LoadResult, StaleIndexes, check_pipeline, created_for_first_load, delete,
                                  fetch, is_url, load_file, open_instance, publish, readable_file, reindex, reload,
-                                 rollback, stale_indexes)
+                                 rollback, served_order_warnings, stale_indexes)
 from portail.terminal import fail, stderr_console, stdout_console
 
 app = typer.Typer(help="Portail open data portal: datasets, versions, server.", no_args_is_help=True)
@@ -259,8 +259,12 @@ def dataset_publish(slug: str, version: Optional[int] = typer.Option(None, "--ve
                     allow_empty: bool = AllowEmptyOpt):
     """Make the newest (or the given) loaded version the one served."""
     with _errors():
-        v = publish(_instance(), slug, version, allow_empty)
+        instance = _instance()
+        v = publish(instance, slug, version, allow_empty)
+        warnings = served_order_warnings(instance, slug)
     out.print(f"{slug}: version {v.number} published ({v.row_count:,} records)")
+    for warning in warnings:
+        out.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
 
 
 @dataset_app.command("rollback")
@@ -268,8 +272,12 @@ def dataset_rollback(slug: str, to: Optional[int] = typer.Option(None, "--to", h
                      allow_empty: bool = AllowEmptyOpt):
     """Serve an earlier version again."""
     with _errors():
-        v = rollback(_instance(), slug, to, allow_empty)
+        instance = _instance()
+        v = rollback(instance, slug, to, allow_empty)
+        warnings = served_order_warnings(instance, slug)
     out.print(f"{slug}: rolled back to version {v.number} ({v.row_count:,} records)")
+    for warning in warnings:
+        out.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
 
 
 @dataset_app.command("reindex")

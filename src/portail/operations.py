@@ -553,6 +553,17 @@ def rollback(instance: Instance, ref: str, to: int | None = None, allow_empty: b
         return services.rollback(session, dataset, to, allow_empty)
 
 
+def served_order_warnings(instance: Instance, ref: str) -> list[str]:
+    """``stored_order_warnings`` of the version served now, said by ``publish`` and ``rollback``
+    (CLI lines, management API warnings): a version loaded before a column rule is stored sorted
+    on its field, and serving it again (a rollback, the operator's way out of a bad load) gave
+    callers the records ranked by that field without a word, the save's warning undone."""
+    from portail.auth.services import stored_order_warnings
+
+    with instance.session() as session:
+        return stored_order_warnings(session, services.get_dataset(session, ref))
+
+
 @contextmanager
 def created_for_first_load(instance: Instance, slug: str, title: str, *, actor: str | None = None, ip: str | None = None,
                            **metadata: Any) -> Iterator[CreatedDataset]:

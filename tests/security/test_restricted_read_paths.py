@@ -94,3 +94,22 @@ def test_a_record_filter_reads_the_names_it_was_saved_with_in_every_language(sit
     english = refs(client, f"{API}/records", {}, select="ref", where='date_format(jour, "MMMM") = "June"', lang="en")
     assert english == ["A4"]
     assert sorted(refs(client, f"{API}/records", admin, select="ref", lang="en")) == ["A1", "A2", "A3", "A4"]
+
+
+def test_the_web_table_and_the_api_cut_at_the_same_instant(tmp_path):
+    """The web pages read a dataset in its own zone (``timezone`` metadata, here UTC+14): the
+    record filter still cuts at the instant it was saved with, so the table shows what the API
+    gives (read in UTC+14, the cut fell ten hours before 2024 and the table lost A1)."""
+    rows = semicolon_csv(tmp_path / "e.csv", ROWS)
+    instance = published_instance(tmp_path / "home", Published(SLUG, rows, "Événements",
+                                                               metadata={"extra_metas": {"timezone": "Pacific/Kiritimati"}}))
+    try:
+        with instance.session() as s:
+            auth.set_dataset_security(s, services.get_dataset(s, SLUG), record_filters={"*": "instant < date'2024-01-01'"})
+        client = TestClient(create_app(instance))
+        assert refs(client, f"{API}/records", {}, select="ref") == ["A1"]
+        table = client.get(f"/explore/dataset/{SLUG}/table/")
+        assert table.status_code == 200, table.text
+        assert [ref for ref in ("A1", "A2", "A3", "A4") if f">{ref}<" in table.text] == ["A1"]
+    finally:
+        instance.store.close()

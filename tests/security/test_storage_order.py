@@ -8,7 +8,8 @@ anonymous got the names ranked by salary: the hidden field's values, told by ran
 - a rule set before a load: the load leaves its field out of the sort keys;
 - a rule saved after a load (the version already sorted on its field): the save is not
   refused, and its answer (management API and CLI) warns that the records stay in that order
-  until the next load, which then sorts without it.
+  until the next load, which then sorts without it;
+- serving again a version loaded before the rule (publish, rollback) warns as the save did.
 """
 
 from __future__ import annotations
@@ -97,3 +98,31 @@ def test_the_cli_warns_when_it_hides_a_sort_key(tmp_path, cli):  # noqa: F811 (t
     [warning] = [line for line in said.splitlines() if line.startswith("warning: ")]
     assert "'salaire'" in warning and f"portail dataset reload {SLUG}" in warning
     assert "warning" not in cli("dataset-security", SLUG, "--hide-fields", "default=service").output
+
+
+def test_serving_again_a_version_sorted_on_a_hidden_field_warns(tmp_path, cli):  # noqa: F811 (the fixture)
+    """A rollback (or the publication of a version loaded before the rule) serves records sorted
+    on a field hidden since: the answer says so, as the rule's save did, else the warning given
+    once is silently undone by the operator's way out of a bad load."""
+    data = _people_csv(tmp_path / "data")
+    instance = published_instance(tmp_path / "home", Published(SLUG, data, annotations={"salaire": {"facet": []}}))
+    try:
+        client = operator_client(instance)
+        assert client.put(SECURITY, json={"hidden_fields": {"*": ["salaire"]}}).json()["warnings"]
+        load_file(instance, SLUG, data, publish=True)  # version 2: sorted without salaire
+        assert client.post(f"/api/management/v1/datasets/{SLUG}/publish", json={"version": 2}).json()["warnings"] == []
+        back = client.post(f"/api/management/v1/datasets/{SLUG}/rollback")
+        assert back.status_code == 200 and back.json()["current_version"] == 1, back.text
+        assert _anonymous_order(client) == BY_SALARY  # what the rollback serves
+        [warning] = back.json()["warnings"]
+        assert "'salaire'" in warning, warning
+    finally:
+        instance.store.close()
+    said = cli("dataset", "publish", SLUG, "--version", "1").output
+    assert "version 1 published" in said
+    [warning] = [line for line in said.splitlines() if line.startswith("warning: ")]
+    assert "'salaire'" in warning
+    said = cli("dataset", "publish", SLUG, "--version", "2").output
+    assert "warning" not in said
+    said = cli("dataset", "rollback", SLUG, "--to", "1").output
+    assert [line for line in said.splitlines() if line.startswith("warning: ") and "'salaire'" in line]

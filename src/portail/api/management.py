@@ -27,7 +27,7 @@ from portail.catalog import services
 from portail.catalog.models import Dataset
 from portail.ingest.types import ReadOptions
 from portail.operations import (Instance, attach, check_pipeline, created_for_first_load, delete, detach, fetch,
-                                load_file, publish, reindex, rollback)
+                                load_file, publish, reindex, rollback, served_order_warnings)
 from portail.operations import LoadResult, reload as reload_dataset
 from portail.schema import FieldType
 from portail.sources.redaction import redacted_url
@@ -403,12 +403,14 @@ def management_router() -> APIRouter:
     @router.post("/datasets/{ref}/publish", summary="Publish the newest (or a given) ready version")
     def do_publish(request: Request, ref: str, body: PublishChoice | None = None):
         version = publish(inst(request), ref, body.version if body else None, body.allow_empty if body else False)
-        return {"dataset_id": ref, "current_version": version.number}
+        return {"dataset_id": ref, "current_version": version.number,
+                "warnings": served_order_warnings(inst(request), ref)}  # a version sorted on a field hidden since
 
     @router.post("/datasets/{ref}/rollback", summary="Go back to an earlier version")
     def do_rollback(request: Request, ref: str, body: PublishChoice | None = None):
         version = rollback(inst(request), ref, body.version if body else None, body.allow_empty if body else False)
-        return {"dataset_id": ref, "current_version": version.number}
+        return {"dataset_id": ref, "current_version": version.number,
+                "warnings": served_order_warnings(inst(request), ref)}  # a version sorted on a field hidden since
 
     @router.post("/datasets/{ref}/reindex", summary="Write a version's index file again (full text, keys)")
     def do_reindex(request: Request, ref: str, body: VersionChoice | None = None):

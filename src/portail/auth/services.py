@@ -565,7 +565,8 @@ def hidden_from_anyone(session: Session, dataset: Dataset) -> frozenset[str]:
 
 
 def stored_order_warnings(session: Session, dataset: Dataset, sorted_by: Iterable[str] | None = None) -> list[str]:
-    """What to tell whoever saves a column rule (or publishes a load built before it): the fields
+    """What to tell whoever saves a column rule (or serves a version built before it: the load's
+    own publication, ``operations.served_order_warnings`` for publish and rollback): the fields
     the records of the dataset's current version (or ``sorted_by``, a new version's) are stored
     sorted on that a ruleset now hides. Reads without ``order_by`` come back in that order, so
     its callers see the records ranked by a field they must not see, until the next load builds a
