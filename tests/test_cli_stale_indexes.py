@@ -101,12 +101,10 @@ def test_index_foldings_reads_each_versions_marker(cli, refdata, tmp_path):
     assert index_foldings([published, kept]) == {published: None, kept: None}
 
 
-def test_serve_warns_once_of_older_indexes(cli, refdata, tmp_path):
-    published, kept = _two_versions(cli, refdata, tmp_path / "home")
-    _as_older_release(published, 2)
-    _as_older_release(kept, 2)
+def _serve_until_listening(home: Path) -> list[str]:
+    """What ``portail serve`` writes on standard error until it listens (or exits)."""
     portail = Path(sys.executable).parent / "portail"
-    env = {"PORTAIL_HOME": str(tmp_path / "home"), "PATH": os.environ.get("PATH", "")}
+    env = {"PORTAIL_HOME": str(home), "PATH": os.environ.get("PATH", "")}
     process = subprocess.Popen([str(portail), "serve", "--host", "127.0.0.1", "--port", str(SERVE_PORT)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -118,7 +116,31 @@ def test_serve_warns_once_of_older_indexes(cli, refdata, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+    return seen
+
+
+def test_serve_warns_once_of_older_indexes(cli, refdata, tmp_path):
+    published, kept = _two_versions(cli, refdata, tmp_path / "home")
+    _as_older_release(published, 2)
+    _as_older_release(kept, 2)
+    seen = _serve_until_listening(tmp_path / "home")
     warned = [line for line in seen if "indexes of an older word rule" in line]
     assert len(warned) == 1, "".join(seen)
     assert "1 published version, 1 other version kept" in warned[0]
     assert "portail dataset reindex --all" in warned[0]
+
+
+def test_serve_starts_when_the_count_fails(cli, refdata, tmp_path):
+    """The count is information: an index file it cannot make sense of (a marker table of
+    another shape) is said, and the server starts. Counted inside the command's error handling,
+    it ended ``serve`` with exit 1 before it listened."""
+    published, _kept = _two_versions(cli, refdata, tmp_path / "home")
+    con = duckdb.connect(str(index_path(published)))
+    try:
+        con.execute(f"DROP TABLE {fulltext.FOLDING}")
+        con.execute(f"CREATE TABLE {fulltext.FOLDING} (other INTEGER)")
+    finally:
+        con.close()
+    seen = _serve_until_listening(tmp_path / "home")
+    assert any("Uvicorn running on" in line for line in seen), "".join(seen)
+    assert any("stale indexes not counted" in line for line in seen), "".join(seen)

@@ -626,9 +626,11 @@ def serve(host: Optional[str] = typer.Option(None, help="Address to listen on (d
 
     instance = _instance()  # migrate before workers start
     settings = instance.settings
-    with _errors():
+    try:  # information only: a file it cannot read must not keep the server from starting
         if stale := stale_indexes(instance):  # once, not per worker
             logging.getLogger(__name__).warning(_stale_said(stale))
+    except Exception as error:  # noqa: BLE001 - said, and the server starts as before the count
+        logging.getLogger(__name__).warning("stale indexes not counted (%s): `portail migrate` counts them", error)
     host, port = host or settings.host, port or settings.port
     if (refusal := _listen_refusal(host, port, workers)) is not None:
         fail(refusal)
