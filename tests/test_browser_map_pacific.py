@@ -14,6 +14,7 @@ circle, they are 61° from New Caledonia eastwards across 180°, and the view sh
 from __future__ import annotations
 
 import csv
+import re
 from urllib.parse import unquote_plus
 
 import pytest
@@ -189,4 +190,22 @@ def test_a_kept_view_shows_every_pacific_record_across_the_antimeridian(phone, s
     asked = first_view_calls(phone)
     assert len(asked) == 2 and GROUPING not in asked[0] and GROUPING in asked[1], asked
     assert phone.locator("#map-status").inner_text() == "84 enregistrements affichés"
+    assert not phone.js_errors
+
+
+def test_a_view_edge_a_hair_off_0_is_asked_in_digits_odsql_reads(phone, server):
+    """A phone's view of the Pacific at zoom 0 whose west edge is a hair east of 0° (0.0000001°, as a
+    view a hair past 360° is once wrapped: the world panned round): JavaScript wrote that edge
+    "9.99987…e-8", which ODSQL does not read ("ODSQL query is malformed": the map an error instead
+    of the Pacific's 84 communes, from 0° to some 240° east)."""
+    opened(phone, server + MAP)
+    half = phone.evaluate("""() => { const m = window.portailMap; m.jumpTo({zoom: 0, center: [180, -18]});
+        const b = m.getBounds(); return (b.getEast() - b.getWest()) / 2; }""")
+    phone.data_calls.clear()
+    phone.evaluate("(lon) => window.portailMap.jumpTo({center: [lon, -18]})", 360 + 1e-7 + half)
+    phone.wait_for_function("() => ['ready', 'error'].includes(document.getElementById('map').dataset.state)")
+    assert 0 < view(phone)["west"] % 360 < 1e-6, view(phone)
+    assert phone.locator("#map-status").inner_text() == "84 enregistrements affichés"
+    in_view = [call for call in phone.data_calls if "in_bbox" in call]
+    assert in_view and not any(re.search(r"\de[-+]?\d", call) for call in in_view), in_view
     assert not phone.js_errors

@@ -79,12 +79,15 @@
   // A longitude brought back into -180…180: the map shows longitudes past ±180 (a view fitted
   // across the antimeridian, a world panned round), the records' are in -180…180.
   const wrapped = (lon) => ((lon + 180) % 360 + 360) % 360 - 180;
+  // Degrees as ODSQL reads numbers: digits, never JavaScript's exponent ("1.4e-12", a view's edge
+  // a hair off 0 or, wrapped, off ±360: "ODSQL query is malformed", the map an error); 1e-9° is 0.1 mm.
+  const degrees = (value) => value.toFixed(9).replace(/\.?0+$/, "");
   // The view's records: a view across the antimeridian (New Caledonia to Wallis, 164° to 184°)
   // is two boxes in the records' longitudes, 164…180 and -180…-176 (one box 164…184 missed
   // Wallis); a view wider than the world is every longitude.
   function viewWhere() {
     const b = map.getBounds(), width = b.getEast() - b.getWest();
-    const box = (west, east) => `in_bbox(${geo}, ${b.getSouth()}, ${west}, ${b.getNorth()}, ${east})`;
+    const box = (west, east) => `in_bbox(${geo}, ${degrees(b.getSouth())}, ${degrees(west)}, ${degrees(b.getNorth())}, ${degrees(east)})`;
     if (width >= 360) return box(-180, 180);
     const west = wrapped(b.getWest()), east = west + width;
     return east <= 180 ? box(west, east) : `(${box(west, 180)} OR ${box(-180, east - 360)})`;
