@@ -6,11 +6,13 @@ test file."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import pytest
 
 from portail.catalog import services
 from portail.operations import load_file
+from tests.browser import settle
 from tests.live import live_server
 
 MAP = "/explore/dataset/communes-france/map/"
@@ -60,3 +62,23 @@ def view(page) -> dict:
 
 def inside(v: dict, lon: float, lat: float) -> bool:
     return v["west"] <= lon <= v["east"] and v["south"] <= lat <= v["north"]
+
+
+def counting_calls(page) -> None:
+    """Keep on ``page.data_calls`` each call the page makes for records (``DATA_CALLS``), its
+    address decoded: the map tests count them instead of timing anything."""
+    page.data_calls = []
+    page.on("request", lambda r: page.data_calls.append(unquote_plus(r.url))
+            if any(c in r.url for c in DATA_CALLS) else None)
+
+
+def opened(page, address: str) -> None:
+    """``address`` loaded, its map ready and its calls answered."""
+    page.goto(address)
+    page.wait_for_selector("#map[data-state=ready]")
+    settle(page)
+
+
+def first_view_calls(page) -> list[str]:
+    """The calls made for the first view: those not about the records in view (``in_bbox``)."""
+    return [call for call in page.data_calls if "in_bbox" not in call]

@@ -13,12 +13,12 @@ alone; the grouping runs only for far-flung records (mainland France and the ove
 
 from __future__ import annotations
 
-from urllib.parse import unquote_plus
 
 import pytest
 
 from tests.browser import browser, settle, watched_page  # noqa: F401 (the fixture)
-from tests.communes_map import AIN, DATA_CALLS, MAP, OVERSEAS, inside, server, view  # noqa: F401 (server: a fixture)
+from tests.communes_map import (AIN, MAP, OVERSEAS, counting_calls, first_view_calls, inside, opened,  # noqa: F401
+                                server, view)  # server: a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 KEPT = "map.location=9,46.2,5.35"  # Ain's communes, as test_browser_map_points keeps it
@@ -28,21 +28,8 @@ GROUPING = "geo_cluster(`coordonnees`, 2)"
 @pytest.fixture
 def page(browser, server):  # noqa: F811
     with watched_page(browser, reduced_motion="reduce") as page:
-        page.data_calls = []
-        page.on("request", lambda r: page.data_calls.append(unquote_plus(r.url))
-                if any(c in r.url for c in DATA_CALLS) else None)
+        counting_calls(page)
         yield page
-
-
-def opened(page, address: str) -> None:
-    page.goto(address)
-    page.wait_for_selector("#map[data-state=ready]")
-    settle(page)
-
-
-def first_view_calls(page) -> list[str]:
-    """The calls made for the first view: those not about the records in view (``in_bbox``)."""
-    return [call for call in page.data_calls if "in_bbox" not in call]
 
 
 def test_a_kept_view_asks_nothing_before_its_records_and_every_record_is_one_click_away(page, server):  # noqa: F811

@@ -12,14 +12,13 @@ word, and is no longer offered."""
 from __future__ import annotations
 
 import csv
-from urllib.parse import unquote_plus
 
 import pytest
 
 from portail.catalog import services
 from portail.operations import load_file
 from tests.browser import browser, settle, watched_page  # noqa: F401 (the fixture)
-from tests.communes_map import AIN, DATA_CALLS, MAP, PIPELINE, inside, view
+from tests.communes_map import AIN, MAP, PIPELINE, counting_calls, first_view_calls, inside, opened, view
 from tests.live import live_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -65,21 +64,8 @@ def server(tmp_path_factory, refdata):
 @pytest.fixture
 def page(browser, server):  # noqa: F811
     with watched_page(browser, reduced_motion="reduce") as page:
-        page.data_calls = []
-        page.on("request", lambda r: page.data_calls.append(unquote_plus(r.url))
-                if any(c in r.url for c in DATA_CALLS) else None)
+        counting_calls(page)
         yield page
-
-
-def opened(page, address: str) -> None:
-    page.goto(address)
-    page.wait_for_selector("#map[data-state=ready]")
-    settle(page)
-
-
-def first_view_calls(page) -> list[str]:
-    """The calls made for the first view: those not about the records in view (``in_bbox``)."""
-    return [call for call in page.data_calls if "in_bbox" not in call]
 
 
 def shown_all(page) -> dict:

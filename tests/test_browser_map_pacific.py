@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import csv
 import re
-from urllib.parse import unquote_plus
 
 import pytest
 
 from portail.catalog import services
 from portail.operations import load_file
 from tests.browser import PHONE, browser, settle, watched_page  # noqa: F401 (the fixture)
-from tests.communes_map import DATA_CALLS, MAP, PIPELINE, view
+from tests.communes_map import MAP, PIPELINE, counting_calls, first_view_calls, opened, view
 from tests.live import live_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -95,27 +94,14 @@ def server(tmp_path_factory, refdata):
 def phone(browser, server):  # noqa: F811
     with watched_page(browser, is_mobile=True, has_touch=True, reduced_motion="reduce") as page:
         page.set_viewport_size(PHONE)  # watched_page's is a desktop's
-        page.data_calls = []
-        page.on("request", lambda r: page.data_calls.append(unquote_plus(r.url))
-                if any(c in r.url for c in DATA_CALLS) else None)
+        counting_calls(page)
         yield page
-
-
-def opened(page, address: str) -> None:
-    page.goto(address)
-    page.wait_for_selector("#map[data-state=ready]")
-    settle(page)
 
 
 def shows(v: dict, lon: float, lat: float) -> bool:
     """Whether the view ``v`` shows the place, on any of the world's copies: a view fitted across
     the antimeridian has longitudes past 180 (New Caledonia 164 to Polynesia 225)."""
     return any(v["west"] <= lon + turn <= v["east"] for turn in (-360, 0, 360)) and v["south"] <= lat <= v["north"]
-
-
-def first_view_calls(page) -> list[str]:
-    """The calls made for the first view: those not about the records in view (``in_bbox``)."""
-    return [call for call in page.data_calls if "in_bbox" not in call]
 
 
 def test_the_pacific_opens_on_a_phone_on_its_records_across_the_antimeridian(phone, server):

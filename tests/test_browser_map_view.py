@@ -13,18 +13,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.browser import browser, settle, watched_page  # noqa: F401 (the fixture)
-from tests.communes_map import AIN, MAP, OVERSEAS, inside, jump, server, view  # noqa: F401 (server: a fixture)
+from tests.communes_map import AIN, MAP, OVERSEAS, inside, jump, opened, server, view  # noqa: F401 (server: a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PHONE = {"width": 390, "height": 844}
 PLACES = {"Brest": (-4.49, 48.39), "Strasbourg": (7.75, 48.58), "Dunkerque": (2.38, 51.03),
           "Ajaccio": (8.7, 41.93), "Perpignan": (2.9, 42.7)}
-
-
-def opened(page, address: str) -> None:
-    page.goto(address)
-    page.wait_for_selector("#map[data-state=ready]")
-    settle(page)
 
 
 @pytest.fixture
