@@ -13,6 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
+from portail.catalog.services import MAX_DECIMALS
+from portail.schema import Field, FieldType
+from portail.web.routes import number_format
 from tests.conftest import Published, published_instance, semicolon_csv
 
 NBSP = "\u00a0"
@@ -106,3 +109,13 @@ def test_information_tab_names_each_field_unit(client):
     html = client.get("/explore/dataset/marches/information/").text
     rows = {m[0]: unescape(m[1]) for m in re.findall(r"<tr><td><code>(\w+)</code></td><td>[^<]*</td><td>([^<]*)</td>", html)}
     assert rows["montant"] == "Nombre décimal (€)" and rows["duree"] == "Nombre entier (mois)" and rows["lots"] == "Nombre entier"
+
+
+def test_decimals_stored_before_their_check_are_read_within_the_pages_limit():
+    """A ``decimals`` of thousands of digits, stored by a release that did not check annotations'
+    values, made the pages' ``int()`` fail (a 500 on every page of the dataset)."""
+    def decimals(written: str) -> int | None:
+        return number_format(Field(name="n", label="n", type=FieldType.DOUBLE, annotations={"decimals": [written]}))[1]
+
+    assert [decimals("9" * 5000), decimals("0" * 4000 + "3"), decimals("25"), decimals("2"), decimals("deux")] == \
+        [MAX_DECIMALS, 3, MAX_DECIMALS, 2, None]

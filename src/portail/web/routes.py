@@ -34,7 +34,7 @@ from portail.api.explore_service import (dataset_facets, get_record, get_visible
                                          query_records, visible_datasets)
 from portail.api.facets import facetable
 from portail.auth import Principal
-from portail.catalog.services import is_web_url
+from portail.catalog.services import MAX_DECIMALS, is_web_url
 from portail.exports import FORMATS
 from portail.odsql.ast import quote_name
 from portail.schema import Field, FieldType, fields_from_json, normalize_name
@@ -93,8 +93,12 @@ def number_format(field: Field) -> tuple[str | None, int | None]:
     if field.type not in (FieldType.INT, FieldType.DOUBLE):
         return None, None
     unit = next((str(a).strip() for a in field.annotations.get("unit") or [] if str(a).strip()), None)
-    decimals = next((int(a) for a in field.annotations.get("decimals") or [] if str(a).strip().isdecimal()), None)
-    return unit, decimals if decimals is None or decimals <= 20 else 20
+    written = next((str(a).strip() for a in field.annotations.get("decimals") or [] if str(a).strip().isdecimal()), None)
+    if written is None:
+        return unit, None
+    # at most MAX_DECIMALS, read without int() of thousands of digits (a ValueError, a 500 on the
+    # pages): a value stored before annotations' values were checked (``check_annotation``)
+    return unit, min(int(written), MAX_DECIMALS) if len(written.lstrip("0")) <= 2 else MAX_DECIMALS
 
 
 def number_text(value: int | float, field: Field, lang: str) -> str:
