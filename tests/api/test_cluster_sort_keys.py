@@ -17,11 +17,9 @@ from fastapi.testclient import TestClient
 
 from portail.api import create_app
 from portail.api.explore_service import GROUP_WINDOW
+from tests.api.cluster_grid import KEY, point
 from tests.conftest import Published, published_instance
 
-ZOOM, RADIUS = 10, 40
-SIZE = 360.0 / (256 * 2**ZOOM) * RADIUS  # a cell's width in degrees: also the merge radius
-KEY = f"geo_cluster(geo_point_2d, {ZOOM}, {RADIUS})"
 COLUMNS = ("t_null", "t_accent", "num", "day", "flag")
 ORDINARY = {"t_null": "e", "t_accent": "e", "num": "0", "day": "2024-01-01", "flag": "false"}
 #: Pairs with a value of their own in one column (ordinary in the others): ``last`` sorts after
@@ -35,10 +33,6 @@ SPECIAL = {
     "yes": ("flag", "true"),
 }
 LAST = {"t_null": "null", "t_accent": "accent", "num": "ten", "day": "future", "flag": "yes"}
-
-
-def _point(cx: int, cy: int, fx: float) -> str:
-    return f"{(cy + 0.5) * SIZE},{(cx + fx) * SIZE}"
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +50,7 @@ def client(tmp_path_factory):
                 column, value = SPECIAL[name]
                 values[column] = value
             for j, (dx, fx) in enumerate(((0, 0.95), (1, 0.05))):
-                writer.writerow([f"{name}-{j}", _point(cx + dx, cy, fx), *[values[c] for c in COLUMNS]])
+                writer.writerow([f"{name}-{j}", point(cx + dx, cy, fx), *[values[c] for c in COLUMNS]])
     instance = published_instance(folder / "home", Published("pairs", path))
     yield TestClient(create_app(instance))
     instance.store.close()

@@ -13,17 +13,10 @@ from fastapi.testclient import TestClient
 
 from portail.api import create_app
 from portail.api.explore_service import GROUP_WINDOW
+from tests.api.cluster_grid import KEY, point
 from tests.conftest import Published, published_instance
 
-ZOOM, RADIUS = 10, 40
-SIZE = 360.0 / (256 * 2**ZOOM) * RADIUS  # a cell's width in degrees
-KEY = f"geo_cluster(geo_point_2d, {ZOOM}, {RADIUS})"
 RECORDS = "/api/explore/v2.1/catalog/datasets/{}/records"
-
-
-def _point(cx: int, cy: int, fx: float, fy: float = 0.5) -> str:
-    """A point in cell (cx, cy), at fractions (fx, fy) of its width."""
-    return f"{(cy + fy) * SIZE},{(cx + fx) * SIZE}"
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +35,11 @@ def client(tmp_path_factory):
         for i in range(GROUP_WINDOW):
             cx, cy = 2 * i % columns, 2 * (2 * i // columns)
             for j, fx in enumerate((0.89, 0.91)):
-                writers[0].writerow([f"c{i}-{j}", _point(cx, cy, fx)])
+                writers[0].writerow([f"c{i}-{j}", point(cx, cy, fx)])
                 if i == 0:
-                    writers[1].writerow([f"c{i}-{j}", _point(cx, cy, fx)])
+                    writers[1].writerow([f"c{i}-{j}", point(cx, cy, fx)])
         for w in writers:
-            w.writerow(["alone", _point(1, 0, 0.05)])
+            w.writerow(["alone", point(1, 0, 0.05)])
     instance = published_instance(folder / "home", Published("many", many), Published("few", few))
     yield TestClient(create_app(instance))
     instance.store.close()

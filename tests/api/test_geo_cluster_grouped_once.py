@@ -19,21 +19,15 @@ from portail.api.explore_service import GROUP_WINDOW
 from portail.catalog import services
 from portail.odsql import Query, compile_plan, merge_clusters
 from portail.schema import fields_from_json
+from tests.api.cluster_grid import KEY, point
 from tests.conftest import Published, published_instance
 
-ZOOM, RADIUS = 10, 40
-SIZE = 360.0 / (256 * 2**ZOOM) * RADIUS  # a cell's width in degrees: also the merge radius
-KEY = f"geo_cluster(geo_point_2d, {ZOOM}, {RADIUS})"
 QUERY = Query(select="count(*) as n", group_by=KEY, order_by="n desc")
 LONE, EACH = 40, 4  # cells of EACH points, two cells apart: none merge
 PAIR = 3  # points on each side of a cell border, 0.05 cell from it: one cluster of two cells
 NOWHERE = 2  # records without a point: the null group
 WEIGHT = {"lone": 2, "west": 1, "east": 1, "nowhere": 3}  # one per cluster: the pair's two cells share theirs
 ROWS = LONE * EACH + 2 * PAIR + NOWHERE
-
-
-def _point(cx: int, cy: int, fx: float) -> str:
-    return f"{(cy + 0.5) * SIZE},{(cx + fx) * SIZE}"
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +38,9 @@ def served(tmp_path_factory):
         writer = csv.writer(out, delimiter=";")
         writer.writerow(["name", "weight", "geo_point_2d"])
         for i in range(LONE):
-            writer.writerows([[f"lone{i}", WEIGHT["lone"], _point(2 * i, 0, 0.5)]] * EACH)
+            writer.writerows([[f"lone{i}", WEIGHT["lone"], point(2 * i, 0, 0.5)]] * EACH)
         for side, (cx, fx) in (("west", (0, 0.95)), ("east", (1, 0.05))):
-            writer.writerows([[side, WEIGHT[side], _point(cx, 10, fx)]] * PAIR)
+            writer.writerows([[side, WEIGHT[side], point(cx, 10, fx)]] * PAIR)
         writer.writerows([["nowhere", WEIGHT["nowhere"], ""]] * NOWHERE)
     instance = published_instance(folder / "home", Published("points", path))
     with instance.session() as s:

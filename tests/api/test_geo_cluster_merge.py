@@ -13,10 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
+from tests.api.cluster_grid import KEY, RADIUS, SIZE, ZOOM
 from tests.conftest import Published, published_instance
 
-ZOOM, RADIUS = 10, 40
-SIZE = 360.0 / (256 * 2**ZOOM) * RADIUS  # a cell's width in degrees at that zoom and radius
 BORDER = 100 * SIZE  # a cell border (longitude)
 LAT = 45.0 + SIZE / 2  # the middle of a row of cells
 GROUPS = {"west": BORDER - 0.05 * SIZE, "westfar": BORDER - 0.99 * SIZE, "east": BORDER + 0.05 * SIZE,
@@ -43,11 +42,10 @@ def client(tmp_path_factory):
 
 
 def clusters(client, **params):
-    key = f"geo_cluster(geo_point_2d, {ZOOM}, {RADIUS})"
     body = client.get("/api/explore/v2.1/catalog/datasets/points/records",
-                      params={"select": "count(*) as n", "group_by": key, "order_by": "n desc", **params})
+                      params={"select": "count(*) as n", "group_by": KEY, "order_by": "n desc", **params})
     assert body.status_code == 200, body.text
-    return [(r["n"], r[key] and r[key]["cluster_centroid"]) for r in body.json()["results"]]
+    return [(r["n"], r[KEY] and r[KEY]["cluster_centroid"]) for r in body.json()["results"]]
 
 
 def lons(*sides):
@@ -74,9 +72,8 @@ def test_the_merge_follows_every_condition(client):
 
 
 def test_clusters_merge_within_each_value_of_another_key(client):
-    key = f"geo_cluster(geo_point_2d, {ZOOM}, {RADIUS})"
     body = client.get("/api/explore/v2.1/catalog/datasets/points/records",
-                      params={"select": "kind, count(*) as n", "group_by": f"kind, {key}", "where": "geo_point_2d is not null",
+                      params={"select": "kind, count(*) as n", "group_by": f"kind, {KEY}", "where": "geo_point_2d is not null",
                               "order_by": "kind"}).json()
     assert sorted((r["kind"], r["n"]) for r in body["results"]) == [("a", 10), ("a", 12), ("b", 10)]
 

@@ -14,20 +14,14 @@ from fastapi.testclient import TestClient
 
 from portail.api import create_app
 from portail.api.explore_service import GROUP_WINDOW
+from tests.api.cluster_grid import KEY, point
 from tests.conftest import Published, published_instance
 
-ZOOM, RADIUS = 10, 40
-SIZE = 360.0 / (256 * 2**ZOOM) * RADIUS  # a cell's width in degrees: also the merge radius
-KEY = f"geo_cluster(geo_point_2d, {ZOOM}, {RADIUS})"
 RECORDS = "/api/explore/v2.1/catalog/datasets/{}/records"
 #: Three cells in a row, two points each: c's and a's centroids are 0.55 cell apart, a's and b's
 #: too, c's and b's 1.1 (no merge). The whole merge: b (the greatest of equals) is a centre, a
 #: joins it, c has no centre near it and stays apart.
 TRIO = {"c": (0, 0.95), "a": (1, 0.5), "b": (2, 0.05)}
-
-
-def _point(cx: int, cy: int, fx: float, fy: float = 0.5) -> str:
-    return f"{(cy + fy) * SIZE},{(cx + fx) * SIZE}"
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +38,10 @@ def client(tmp_path_factory):
         for i in range(GROUP_WINDOW - 2):
             cx, cy = 2 * i % columns, 2 * (2 * i // columns)
             for j in range(3):
-                writers[0].writerow([f"h{i}-{j}", _point(cx, cy, 0.5)])
+                writers[0].writerow([f"h{i}-{j}", point(cx, cy, 0.5)])
         for name, (cx, fx) in TRIO.items():
             for w in writers:
-                w.writerows([[name, _point(cx, -10, fx)]] * 2)
+                w.writerows([[name, point(cx, -10, fx)]] * 2)
     instance = published_instance(folder / "home", Published("tie", tie), Published("trio", trio))
     yield TestClient(create_app(instance))
     instance.store.close()
