@@ -29,6 +29,17 @@ def first_communes(refdata: Path, target: Path, rows: int) -> None:
         target.write_text("".join(line for _, line in zip(range(rows + 1), source)), encoding="utf-8")
 
 
+def published_points(instance, slug: str, title: str, source: Path, labels: dict[str, str] | None = None) -> None:
+    """``source``'s communes published as ``slug``, each given its point by the demo's pipeline
+    (``PIPELINE``), their fields labelled by ``labels``."""
+    with instance.session() as s:
+        dataset = services.create_dataset(s, slug, title)
+        services.set_pipeline(s, dataset, PIPELINE)
+        for name, label in (labels or {}).items():
+            services.set_field_override(s, dataset, name, label=label)
+    load_file(instance, slug, source, publish=True)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, refdata):
     """A server of all 36,000 communes, their INSEE code labelled "Code INSEE"; one per test file
@@ -37,11 +48,8 @@ def server(tmp_path_factory, refdata):
 
     home = tmp_path_factory.mktemp("browser-map-points") / "home"
     instance = make_instance(home)
-    with instance.session() as s:
-        dataset = services.create_dataset(s, "communes-france", "Communes de France")
-        services.set_pipeline(s, dataset, PIPELINE)
-        services.set_field_override(s, dataset, "insee_com", label="Code INSEE")
-    load_file(instance, "communes-france", refdata / "referentiels" / "communes_france_enrichies.csv", publish=True)
+    published_points(instance, "communes-france", "Communes de France",
+                     refdata / "referentiels" / "communes_france_enrichies.csv", labels={"insee_com": "Code INSEE"})
     instance.store.close()
     with live_server(home) as base:
         yield base

@@ -15,10 +15,8 @@ import csv
 
 import pytest
 
-from portail.catalog import services
-from portail.operations import load_file
 from tests.browser import browser, settle, watched_page  # noqa: F401 (the fixture)
-from tests.communes_map import AIN, MAP, PIPELINE, counting_calls, first_view_calls, inside, opened, view
+from tests.communes_map import AIN, MAP, counting_calls, first_view_calls, inside, opened, published_points, view
 from tests.live import live_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -52,10 +50,7 @@ def server(tmp_path_factory, refdata):
         writer.writerows([*ain, *aisne, *unlocated])
     home = folder / "home"
     instance = make_instance(home)
-    with instance.session() as s:
-        dataset = services.create_dataset(s, "communes-france", "Communes de France")
-        services.set_pipeline(s, dataset, PIPELINE)
-    load_file(instance, "communes-france", target, publish=True)
+    published_points(instance, "communes-france", "Communes de France", target)
     instance.store.close()
     with live_server(home) as base:
         yield base

@@ -18,10 +18,8 @@ import re
 
 import pytest
 
-from portail.catalog import services
-from portail.operations import load_file
 from tests.browser import PHONE, browser, settle, watched_page  # noqa: F401 (the fixture)
-from tests.communes_map import MAP, PIPELINE, counting_calls, first_view_calls, opened, view
+from tests.communes_map import MAP, counting_calls, first_view_calls, opened, published_points, view
 from tests.live import live_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -74,17 +72,11 @@ def server(tmp_path_factory, refdata):
         writer.writerows({**r, "lng": PLACES[r["code_commune"]][0], "lat": PLACES[r["code_commune"]][1]} for r in rows)
     home = folder / "home"
     instance = make_instance(home)
-    with instance.session() as s:
-        dataset = services.create_dataset(s, "communes-france", "Communes du Pacifique")
-        services.set_pipeline(s, dataset, PIPELINE)
-    load_file(instance, "communes-france", target, publish=True)
+    published_points(instance, "communes-france", "Communes du Pacifique", target)
     with open(target, "a", encoding="utf-8", newline="") as out:  # Papeete again, north of the equator
         csv.DictWriter(out, fieldnames=[*rows[0], "lat", "lng"]).writerow(
             {**next(r for r in rows if r["code_commune"] == "98735"), "lng": PAPEETE[0], "lat": NORTHERN_PAPEETE[1]})
-    with instance.session() as s:
-        dataset = services.create_dataset(s, STRAYED, "Communes du Pacifique, une à 0,0")
-        services.set_pipeline(s, dataset, PIPELINE)
-    load_file(instance, STRAYED, target, publish=True)
+    published_points(instance, STRAYED, "Communes du Pacifique, une à 0,0", target)
     instance.store.close()
     with live_server(home) as base:
         yield base
