@@ -8,7 +8,7 @@ anonymous got the names ranked by salary: the hidden field's values, told by ran
 - a rule set before a load: the load leaves its field out of the sort keys;
 - a rule saved after a load (the version already sorted on its field): the save is not
   refused, and its answer (management API and CLI) warns that the records stay in that order
-  until the next load, which then sorts without it;
+  until the next load, which then sorts without it; showing the rules warns again until then;
 - serving again a version loaded before the rule (publish, rollback) warns as the save did.
 """
 
@@ -83,8 +83,10 @@ def test_a_rule_saved_after_the_load_warns_until_the_next_load(tmp_path):
         assert answer.json()["hidden_fields"] == {"*": ["salaire", "service"]}
         [warning] = answer.json()["warnings"]
         assert "'salaire'" in warning and f"portail dataset reload {SLUG}" in warning
+        assert client.get(SECURITY).json()["warnings"] == [warning]  # said again to whoever looks
         load_file(instance, SLUG, data, publish=True)  # the next load sorts without it
         _not_ranked_by_salary(client, _anonymous_order(client))
+        assert client.get(SECURITY).json()["warnings"] == []
         assert client.put(SECURITY, json={"hidden_fields": {"*": ["salaire"]}}).json()["warnings"] == []
     finally:
         instance.store.close()
@@ -97,6 +99,7 @@ def test_the_cli_warns_when_it_hides_a_sort_key(tmp_path, cli):  # noqa: F811 (t
     assert "hidden fields default: salaire" in said
     [warning] = [line for line in said.splitlines() if line.startswith("warning: ")]
     assert "'salaire'" in warning and f"portail dataset reload {SLUG}" in warning
+    assert warning in cli("dataset-security", SLUG).output.splitlines()  # shown again, until the next load
     assert "warning" not in cli("dataset-security", SLUG, "--hide-fields", "default=service").output
 
 

@@ -407,7 +407,9 @@ def accounts_router() -> APIRouter:
                 "record_filters": dict(row.record_filters or {}) if row else {},
                 "hidden_fields": dict(row.hidden_fields or {}) if row else {},
                 "grants": [{"kind": k, "name": n} for k, n in services.list_grants(s, dataset)],
-                "whole_viewers": [{"login": login, "via": why} for login, why in services.whole_viewers(s, dataset)]}
+                "whole_viewers": [{"login": login, "via": why} for login, why in services.whole_viewers(s, dataset)],
+                # said on every answer, not only the save's: a hidden sort key holds until the next load
+                "warnings": services.stored_order_warnings(s, dataset)}
 
     @router.get("/datasets/{ref}/security", summary="A dataset's visibility, grants and per-group rules")
     def show_security(request: Request, ref: str):
@@ -424,7 +426,7 @@ def accounts_router() -> APIRouter:
             services.set_dataset_security(s, dataset, visibility=body.visibility, metadata_public=body.metadata_public,
                                           record_filters=body.record_filters, hidden_fields=body.hidden_fields,
                                           actor=who.login, ip=_ip(request))
-            return {**security_json(s, dataset), "warnings": services.stored_order_warnings(s, dataset)}
+            return security_json(s, dataset)
 
     @router.put("/datasets/{ref}/grants/{kind}/{name}", summary="Grant a user or group access to a dataset")
     def add_grant(request: Request, ref: str, kind: str, name: str):

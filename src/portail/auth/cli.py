@@ -486,11 +486,9 @@ def dataset_security(
         filters = dict(parse_rule(r) for r in record_filter or [])
         hidden = {key: [f for f in value.split(",") if f.strip()] for key, value in map(parse_rule, hide_fields or [])}
         grants, revokes = [parse_principal(g) for g in grant or []], [parse_principal(r) for r in revoke or []]
-        warnings: list[str] = []
         if visibility is not None or filters or hidden or metadata_public is not None:
             services.set_dataset_security(session, dataset, visibility=visibility, record_filters=filters,
                                           hidden_fields=hidden, metadata_public=metadata_public)
-            warnings = services.stored_order_warnings(session, dataset)
         for kind, name in grants:
             services.grant(session, dataset, kind, name)
         for kind, name in revokes:
@@ -509,7 +507,8 @@ def dataset_security(
         if whole and row is not None and (row.record_filters or row.hidden_fields):
             said.append("  sees it whole, no ruleset binds them (owner or editor; admins too): "
                         + ", ".join(f"{login} ({why})" for login, why in whole))
-        said += [f"warning: {warning}" for warning in warnings]
+        # shown on every call, not only the save's: the rule's effect on the order lasts until the next load
+        said += [f"warning: {warning}" for warning in services.stored_order_warnings(session, dataset)]
     for line in said:  # once committed: what is said is what holds
         out.print(line, highlight=False, markup=False, soft_wrap=True)
 
