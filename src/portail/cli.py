@@ -305,6 +305,9 @@ def dataset_reindex(ctx: typer.Context, slug: Optional[str] = typer.Argument(Non
         for name, number in stale.published + stale.kept:  # the served first: they are searched now
             try:
                 reindex(instance, name, number)
+            except services.NotFound:  # pruned or deleted since the count: nothing left to index
+                out.print(f"{name}: version {number} no longer kept, passed over")
+                continue
             except CatalogError as error:  # said, and the others written all the same
                 console.print(f"[red]Error:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
                 failed = True
@@ -585,12 +588,16 @@ def _stale_said(stale: StaleIndexes) -> str:
     """How many versions ``dataset reindex --all`` has to write indexes of (``stale_indexes``),
     and why: said by ``migrate``, ``serve`` (when some are) and ``reindex --all`` alike. A
     release that changes how words are indexed has no other way to tell the operator."""
-    if not stale:
-        return "indexes of an older word rule or missing: 0 left"
     published, kept = len(stale.published), len(stale.kept)
-    return (f"indexes of an older word rule or missing: {published} published version{'s' * (published != 1)}, "
+    said = ("indexes of an older word rule or missing: 0 left" if not stale else
+            f"indexes of an older word rule or missing: {published} published version{'s' * (published != 1)}, "
             f"{kept} other version{'s' * (kept != 1)} kept for history or rollback; their full-text, like and key "
             "searches scan the records until `portail dataset reindex --all`")
+    if stale.damaged:  # no reindex can help these: said apart, else "left" forever
+        said += ("\nversions whose file cannot be read as a database (damaged; no index can be written): "
+                 + ", ".join(f"{slug} version {number}" for slug, number in stale.damaged)
+                 + "; load the dataset again, or publish another version")
+    return said
 
 
 #: How long ``serve --workers N`` waits for a worker's first sign of life before starting another.
@@ -627,7 +634,7 @@ def serve(host: Optional[str] = typer.Option(None, help="Address to listen on (d
     instance = _instance()  # migrate before workers start
     settings = instance.settings
     try:  # information only: a file it cannot read must not keep the server from starting
-        if stale := stale_indexes(instance):  # once, not per worker
+        if (stale := stale_indexes(instance)) or stale.damaged:  # once, not per worker
             logging.getLogger(__name__).warning(_stale_said(stale))
     except Exception as error:  # noqa: BLE001 - said, and the server starts as before the count
         logging.getLogger(__name__).warning("stale indexes not counted (%s): `portail migrate` counts them", error)

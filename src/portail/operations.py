@@ -17,7 +17,7 @@ import shutil
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from portail.schema import Field, FieldType, fields_from_json
 from portail.sources.fetching import allowance, download
 from portail.sources.redaction import redacted_url, withheld
 from portail.store import DuckDBStore, fulltext, open_store
-from portail.store.duckdb_store import index_foldings, private_root
+from portail.store.duckdb_store import UNREADABLE_VERSION, index_foldings, private_root
 
 
 @dataclass
@@ -416,10 +416,13 @@ class StaleIndexes:
     searches scan the records until ``portail dataset reindex`` writes it. The published ones
     apart from the others kept (for a rollback, or not yet published). A version whose file is
     gone (removed by hand, a lost disk) is not one: it has no records to index, and counted, it
-    was said after every ``reindex --all``, which failed on it each time, as still to write."""
+    was said after every ``reindex --all``, which failed on it each time, as still to write.
+    Nor is one whose file is there but unreadable as a database (damaged): ``damaged`` lists
+    them apart, for the operator to load again or roll away from; no reindex can help them."""
 
     published: list[tuple[str, int]]
     kept: list[tuple[str, int]]
+    damaged: list[tuple[str, int]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.published) + len(self.kept)
@@ -434,9 +437,10 @@ def stale_indexes(instance: Instance) -> StaleIndexes:
                  if v.status == "ready" and v.location and Path(v.location).is_file()]
     foldings = index_foldings(location for _, _, location, _ in ready)
     stale = [(slug, number, published) for slug, number, location, published in ready
-             if foldings[location] != fulltext.FOLDED_WITH]
+             if foldings[location] not in (fulltext.FOLDED_WITH, UNREADABLE_VERSION)]
     return StaleIndexes([(slug, number) for slug, number, published in stale if published],
-                        [(slug, number) for slug, number, published in stale if not published])
+                        [(slug, number) for slug, number, published in stale if not published],
+                        [(slug, number) for slug, number, location, _ in ready if foldings[location] == UNREADABLE_VERSION])
 
 
 def current_locations(instance: Instance) -> list[str]:

@@ -1174,24 +1174,31 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return (found.st_ino, found.st_mtime_ns) if stat.S_ISREG(found.st_mode) else None
 
 
-def index_foldings(locations: Iterable[str]) -> dict[str, int | None]:
+#: ``index_foldings``' answer for a version whose own file cannot be read as a database (damaged,
+#: or no DuckDB file): no reindex can write its index, so it is no index left to write.
+UNREADABLE_VERSION = "unreadable"
+
+
+def index_foldings(locations: Iterable[str]) -> dict[str, int | str | None]:
     """The folding of words each version's index was written with (``fulltext.written_with``):
     its index file's, else its own file's (versions built before index files held their index
-    inside); ``None`` for none, or a file unreadable as such (``_unreadable``), which a reindex
-    writes again alike. Each file's catalogue and folding table are read, never its records,
+    inside); ``None`` for none, or an index file unreadable as such (``_unreadable``), which a
+    reindex writes again alike; ``UNREADABLE_VERSION`` when, without an index file, the version's
+    own file is unreadable. Each file's catalogue and folding table are read, never its records,
     on a connection of its own: the store's reader and its locks are not involved."""
     con = connect(threads=1, spatial=False)
     try:
-        foldings: dict[str, int | None] = {}
+        foldings: dict[str, int | str | None] = {}
         for location in locations:
             path = index_path(location)
+            indexed = path.is_file()
             try:
-                _attach(con, path if path.is_file() else location, "folding")
+                _attach(con, path if indexed else location, "folding")
                 foldings[location] = fulltext.written_with(con, "folding")
             except duckdb.Error as error:
                 if not _unreadable(error):
                     raise
-                foldings[location] = None
+                foldings[location] = None if indexed else UNREADABLE_VERSION
             finally:
                 _detach_quietly(con, "folding")
         return foldings
