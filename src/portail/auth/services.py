@@ -582,7 +582,8 @@ def stored_order_warnings(session: Session, dataset: Dataset, sorted_by: Iterabl
         sorted_by = recorded if recorded is not None else sort_keys(fields_from_json(version.fields))
     hidden = hidden_from_anyone(session, dataset)
     return [f"the records are stored in the order of {name!r}, which a column rule hides: reads without order_by "
-            f"show them in that order until the next load (`portail dataset reload {dataset.slug}`)"
+            f"show them in that order until the next load (`portail dataset reload {dataset.slug}`, or a new "
+            f"upload where the source cannot be read again)"
             for name in sorted_by if name in hidden]
 
 
