@@ -84,11 +84,11 @@ def _like(text: str | None, pattern: str, bare: bool = False) -> bool:
         return False
     held = fold_words(text)
     for raw in pattern.split():
-        raw = raw if bare else raw.replace("\\*", " ")  # an escaped star: the character, punctuation
+        raw = raw.replace("\\*", " ")  # an escaped star: the character, punctuation
         found = fold_words(raw)
         for j, word in enumerate(found):
-            # like refuses a star before a word's end; a bare string's term* alone is a prefix
-            prefix = j == len(found) - 1 and (raw.endswith("*") if bare else "*" in raw)
+            # a star before a word's end is refused: one left ends the term, its last word a prefix
+            prefix = j == len(found) - 1 and "*" in raw
             if not any(w.startswith(word) if prefix else w == word for w in held):
                 return False
     return True
@@ -96,18 +96,19 @@ def _like(text: str | None, pattern: str, bare: bool = False) -> bool:
 
 def _searched(text: str | None, pattern: str, suggest: bool = False) -> bool:
     """``search(t, pattern)`` (``suggest``: ``suggest()``) as the reference says it: each word of
-    the pattern a word of the text, the last one (and a ``term*``'s) a prefix, earlier ones within
+    the pattern a word of the text, the last one (whatever punctuation follows it) and a ``term*``'s a prefix, earlier ones within
     Opendatasoft's fuzziness (1 edit past 2 letters, 2 past 5, a swap of two letters one edit;
     the engine counts bytes) keeping their first letter; ``suggest()``'s every word a prefix."""
     if text is None:
         return False
     held = fold_words(text)
-    terms = pattern.split()
+    terms = [raw.replace("\\*", " ") for raw in pattern.split()]  # an escaped star: the character, punctuation
+    final = max((i for i, raw in enumerate(terms) if fold_words(raw)), default=-1)  # the term of the text's last word
     for i, raw in enumerate(terms):
         found = fold_words(raw)
         for j, word in enumerate(found):
             last = j == len(found) - 1
-            if suggest or (last and (raw.endswith("*") or i == len(terms) - 1)):
+            if suggest or (last and ("*" in raw or i == final)):
                 ok = any(w.startswith(word) for w in held)
             else:
                 distance = 2 if len(word) > 5 else 1 if len(word) > 2 else 0
@@ -177,7 +178,7 @@ def test_generated_patterns_holding_underscores_are_answered_alike_by_the_index_
             try:
                 plan = compile_plan(Query(select="i", where=[where], order_by="i", limit=100), fields)
             except ODSQLError:
-                assert form == "t like {}" and "*" in pattern, where
+                assert "*" in pattern.replace("\\*", ""), where  # every form refuses a star before a word's end
                 return
             found = [r["i"] for r in instance.store.rows(location, instance.store.prepare(location, plan.select))]
             assert [r[0] for r in con.execute(to_sql(plan.select)).fetchall()] == found, where

@@ -6,7 +6,10 @@ string of v2.1, whose words are whole), so a version's full-text index answers i
 on top of the index lookup): ``odsql.functions.phrase_match``, which ODSQL's ``phrase()`` is too,
 so a phrase means the same when ``q`` holds other syntax (``api.v1_query``). At most
 ``MAX_SEARCH_WORDS`` words, as ODSQL's full text: each is a scan of every text field. Words are
-bound as literals, never pasted into SQL. The records' ``q`` and the catalogue's
+bound as literals, never pasted into SQL. Stars as every full-text form reads them
+(``odsql.functions.star_terms``: ``film*`` a prefix, ``\\*`` a star itself); a star before a
+word's end was refused, naming ``q``, when ``q`` was read (``api.v1_query.v1_where``, which
+reads every ``q`` first). The records' ``q`` and the catalogue's
 (``api.catalog_search.FullText``) read it."""
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ from portail.api.facets import period
 from portail.api.v1_series import odsql_number
 from portail.odsql import RECORD_ID
 from portail.odsql.ast import quote_name, quote_string
+from portail.odsql.functions import MisplacedStar, misplaced_star, star_terms
 from portail.odsql.literals import WEEKDAYS
 from portail.schema import GEO_TYPES, Field, FieldType
 
@@ -209,9 +210,9 @@ def _field_query(f: Field, op: str, value: str) -> str:
         return {":": within, "==": within, "=": within, ">=": f"{name} >= {start}", ">": f"{name} >= {end}", "<": f"{name} < {start}", "<=": f"{name} < {end}"}[op]
     # a phrase, as in full text; on a JSON value, its text's words, as the full text finds them
     if op == ":" and (f.type == FieldType.JSON or (f.type == FieldType.TEXT and value.startswith('"'))):
-        return f"phrase({name}, {quote_string(_unquoted(value))})"
+        return f"phrase({name}, {quote_string(_stars_checked(_unquoted(value)))})"
     if op == ":" and f.type == FieldType.TEXT:  # words of the field, case and accents aside (``==`` is exact)
-        return f"{name} like {quote_string(_unquoted(value))}"
+        return f"{name} like {quote_string(_stars_checked(_unquoted(value)))}"
     return f"{name} {'=' if op == '==' else op} {_value(f, value)}"  # ':' is ODSQL's equality too
 
 
@@ -328,6 +329,19 @@ def _token(match: re.Match[str]) -> tuple[str, re.Match[str]]:
     return kind, match
 
 
+def _stars_checked(text: str) -> str:
+    """``text`` (a word, a phrase, a text field's ``:`` value) when its stars are where every
+    full-text form takes them (``odsql.functions.star_terms``: ``film*`` a prefix, ``\\*`` a
+    star itself); a 400 naming ``q`` otherwise, which the caller wrote, and not the ``like`` or
+    ``search()`` it becomes (whose own refusal named them). Plain full text is checked here too:
+    every ``q`` is read by :func:`v1_where` first."""
+    try:
+        star_terms(text)
+    except MisplacedStar as error:
+        raise invalid_parameter(f"Invalid value for q API parameter: {misplaced_star('q', error.term)}") from None
+    return text
+
+
 def _operator(tokens: list[tuple[str, re.Match[str]]], i: int, parts: list[str]) -> bool:
     """Whether the word ``tokens[i]`` is an operator: ``AND``/``OR`` between two terms, ``NOT``
     before one. A dangling one (``q=OR``, ``foo AND``, ``(NOT)``) is a word, as a lenient search
@@ -386,9 +400,9 @@ def v1_where(q: str | None, fields: list[Field], geo_name: str | None = None) ->
         elif kind == "word" and _operator(tokens, i, parts):
             piece, syntax = _OPERATORS[match.group(kind)], True
         elif kind == "phrase":
-            piece = f"phrase(*, {quote_string(_unquoted(match.group(0)))})"
+            piece = f"phrase(*, {quote_string(_stars_checked(_unquoted(match.group(0))))})"
         else:  # a word, or name:value on a name that is no field of the caller's
-            piece = f"search(*, {quote_string(match.group(0))})"
+            piece = f"search(*, {quote_string(_stars_checked(match.group(0)))})"
         if parts and parts[-1] not in ("and", "or", "not", "(") and piece not in ("and", "or", ")"):
             parts.append("and")  # adjacent terms are ANDed
         parts.append(piece)

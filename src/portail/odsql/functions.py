@@ -14,7 +14,9 @@ defines it: every word whole, ``term*`` a prefix; ``search()`` and v1 ``q``: the
 prefix, earlier ones fuzzy; ``suggest()``: every word a prefix), each word as
 ``store.fulltext.word_match``, which a version's full-text index answers without scanning the
 records. ``like`` stays a scan (:func:`text_match`); so does a phrase (Portail's ``phrase()``,
-v1's ``"quoted phrase"``: :func:`phrase_match`) once the index has found its words.
+v1's ``"quoted phrase"``: :func:`phrase_match`) once the index has found its words. Every one
+of these forms reads stars alike (:func:`star_terms`): a trailing ``*`` a prefix, ``\\*`` a
+star itself, a star before a word's end a 400 naming the form the caller wrote.
 
 Geo functions read a geo_point_2d field from the longitude and latitude its version stores
 beside it when there are (``kinds.stored_lonlat``, written by ``ingest.load.with_lonlat``):
@@ -240,20 +242,76 @@ def _fuzziness(word: str) -> int:
     return 2 if len(word) > 5 else 1 if len(word) > 2 else 0
 
 
+@dataclass(frozen=True)
+class Term:
+    """A whitespace-separated term of a search text: its words, folded as the index folds them,
+    and whether its last word is a prefix (a star ends the term)."""
+
+    words: tuple[str, ...]
+    prefix: bool
+
+
+class MisplacedStar(ValueError):
+    """A term with a star before a word's end (``pa*s``, ``*ris``): each form refuses it in its
+    own words (:func:`misplaced_star`), since the caller wrote that form, not another."""
+
+    def __init__(self, term: str) -> None:
+        super().__init__(term)
+        self.term = term
+
+
+def star_terms(text: str) -> list[Term]:
+    r"""The terms of a search text, read by the one star rule of every full-text form (``like``,
+    a bare string, ``search()``, ``suggest()``, ``phrase()``, v1's ``q``), so that a star means
+    the same whatever form a client picked: a ``*`` ending a word is a prefix (``pari*``,
+    ``jean-pie*``, ``pari*,``: the last word a prefix; ``*`` alone, no word), the one wildcard
+    Opendatasoft documents (``"film*"``, ``q=film*``, ``name LIKE 'abc*'``). ``\*`` is a star
+    itself, punctuation between words as ``%`` is (``pa\*`` the whole word ``pa``, ``x\*y`` the
+    words x and y, as the value "x*y" holds them; any other backslash is punctuation too). The
+    string's own escapes are read before (as Elasticsearch reads a query string's after
+    JSON's): the ODSQL literal ``'pa\\*'`` holds ``pa\*``, while ``'pa\*'`` already holds
+    ``pa*`` (``odsql.parser.decode_string``; v1 reads a ``"phrase"``'s the same way). A star
+    with a word after it (``pa*s``, ``*ris``, ``pa*-x``) is :class:`MisplacedStar`: no rule says
+    what it means, and read as punctuation (``search()``'s and the bare strings' old reading) it
+    quietly asked for the words ``pa`` and ``s``."""
+    out: list[Term] = []
+    for raw in text.split():
+        plain = raw.replace("\\*", "\\ ")  # an escaped star: punctuation, no wildcard
+        star = plain.find("*")
+        if star >= 0 and fold_words(plain[star:]):
+            raise MisplacedStar(raw)
+        found = fold_words(plain)
+        if found:
+            out.append(Term(tuple(found), star >= 0))
+    return out
+
+
+def misplaced_star(form: str, term: str, where: str = "text") -> str:
+    """The refusal of a star before a word's end, naming the ``form`` the caller wrote."""
+    return (f"{form} takes * only at the end of a word ({term!r}); "
+            f"a star itself is \\* in the {where} (\\\\* in a quoted string).")
+
+
+def _read(ctx: Context, text: str, form: str, where: str = "text") -> list[Term]:
+    try:
+        return star_terms(text)
+    except MisplacedStar as error:
+        raise ctx.error(misplaced_star(form, error.term, where)) from None
+
+
 def search_matches(text: str, mode: str) -> list[Match]:
-    """What each word of a search text must match. ``mode``: ``bare`` (a bare string in where:
-    the reference's "every token must match", so every word whole, ``term*`` a prefix),
-    ``search`` (``search()``, v1 ``q``: earlier words fuzzy, the last word and any ``term*`` a
-    prefix) or ``suggest`` (every word a prefix). A term's ``*`` makes its last word a prefix
-    (``jean-pie*``: ``jean`` as its mode says, ``pie`` a prefix)."""
+    """What each word of a search text must match. ``mode``: ``bare`` (a bare string in where,
+    ``like``: the reference's "every token must match", so every word whole, ``term*`` a
+    prefix), ``search`` (``search()``, v1 ``q``: earlier words fuzzy, the last word and any
+    ``term*`` a prefix) or ``suggest`` (every word a prefix). Stars as :func:`star_terms` reads
+    them: a term's ``*`` makes its last word a prefix (``jean-pie*``: ``jean`` as its mode says,
+    ``pie`` a prefix)."""
     out: list[Match] = []
-    raw_terms = text.split()
-    for i, raw in enumerate(raw_terms):
-        found = fold_words(raw)
-        for j, word in enumerate(found):
-            last_of_term = j == len(found) - 1
-            starred = last_of_term and raw.endswith("*")
-            if mode == "suggest" or starred or (mode == "search" and last_of_term and i == len(raw_terms) - 1):
+    terms = star_terms(text)
+    for i, term in enumerate(terms):
+        for j, word in enumerate(term.words):
+            last_of_term = j == len(term.words) - 1
+            if mode == "suggest" or (last_of_term and (term.prefix or (mode == "search" and i == len(terms) - 1))):
                 out.append(Match(word, "prefix"))
             elif mode == "bare":
                 out.append(Match(word, "exact"))
@@ -305,9 +363,11 @@ def fulltext(ctx: Context, text: str) -> exp.Expression:
     """A bare string in where: full text over every searched field (:meth:`Context.searched_fields`),
     the reference's rule rather than ``search()``'s: every word must be a whole word of some
     field (``"saint"`` does not find ``Sainte`` nor ``Saintes``, no fuzziness), ``term*`` a
-    prefix. Accents, case and ligatures are ignored, as everywhere in full text."""
+    prefix (stars: :func:`star_terms`). Accents, case and ligatures are ignored, as everywhere
+    in full text."""
     for raw in text.split():
         string(raw)  # a NUL is refused, as in any literal
+    _read(ctx, text, "A bare string in where")
     return search_match(text_targets(ctx.searched_fields()), _bounded(ctx, text), "bare")
 
 
@@ -337,16 +397,19 @@ def _search_targets(ctx: Context, call_node: ast.Call) -> tuple[list[tuple[str |
 
 def _search(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     targets, text = _search_targets(ctx, node)
+    _read(ctx, text, f"{node.name}()")
     return _bool(_of_named_values(node, targets, search_match(targets, text, "search")))
 
 
 def _suggest(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     targets, text = _search_targets(ctx, node)
+    _read(ctx, text, f"{node.name}()")
     return _bool(_of_named_values(node, targets, search_match(targets, text, "suggest")))
 
 
 def _phrase(ctx: Context, node: ast.Call, args: list[Any]) -> Typed:
     targets, text = _search_targets(ctx, node)
+    _read(ctx, text, f"{node.name}()")
     return _bool(_of_named_values(node, targets, phrase_match(targets, text, ctx.visible_fields())))
 
 
@@ -380,14 +443,17 @@ def phrase_match(targets: Sequence[tuple[str | None, exp.Expression]], text: str
     ``phrase()``): one rule, so that a phrase beside a field query or under ``NOT`` means what
     it means alone. Its words as :func:`search_match` finds them, which the full-text index
     answers and which keeps the scan to few rows, and then whole and in a row (``term*``: the
-    last a prefix) within one value of one target: a multivalued field's (named in ``fields``)
-    values are tested apart, so ``logement;social`` holds no ``"logement social"``."""
+    last a prefix; stars as :func:`star_terms` reads them, ``x\\*y`` the words x and y in a
+    row, as "x*y" holds them) within one value of one target: a multivalued field's (named in
+    ``fields``) values are tested apart, so ``logement;social`` holds no ``"logement social"``."""
     if not text.strip():
         return exp.true()  # as an empty search()
     words = search_match(targets, text, "search")
     if words == exp.false() or not targets:
         return exp.false()
-    term = "-".join(text.split())  # one term of the phrase's words: text_match's "in a row"
+    terms = star_terms(text)
+    # one term of the phrase's words: text_match's "in a row"
+    term = "-".join(w for t in terms for w in t.words) + ("*" if terms[-1].prefix else "")
     by_name = {f.name: f for f in fields}
     scans = [_phrase_scan(by_name.get(name) if name is not None else None, sql, term) for name, sql in targets]
     return exp.and_(words, exp.or_(*scans) if len(scans) > 1 else scans[0], copy=False)
@@ -435,15 +501,14 @@ def like(ctx: Context, operand: Typed, pattern: Typed) -> Typed:
     finds no document (Elasticsearch's ``zero_terms_query: none``), so ``not f like "%"`` keeps
     every row, a null too, as ``not f like "word"`` keeps a null. Words are cut as the full-text
     index cuts them (``fulltext.WORD_SPLIT``: ``_`` is a word character, so ``x_y`` is one word
-    and finds no "x y"); stars: :func:`_like_terms`."""
+    and finds no "x y"); stars as in every full-text form (:func:`star_terms`)."""
     if operand.kind is not Kind.TEXT:
         raise ctx.error("like applies to text values.")
     if not (pattern.constant and isinstance(pattern.value, str)):
         raise ctx.error("The pattern of like must be a string literal.")
-    terms = _like_terms(ctx, pattern.value)
-    if not terms:
+    if not _read(ctx, pattern.value, "like", "pattern"):
         return _bool(exp.false())
-    return _bool(search_match([_like_target(operand)], terms, "bare"))
+    return _bool(search_match([_like_target(operand)], pattern.value, "bare"))
 
 
 def _like_target(operand: Typed) -> tuple[str | None, exp.Expression]:
@@ -453,31 +518,6 @@ def _like_target(operand: Typed) -> tuple[str | None, exp.Expression]:
     if f is not None and f.type == FieldType.TEXT and operand.sql == column(f):
         return f.name, operand.sql
     return None, operand.sql
-
-
-def _like_terms(ctx: Context, pattern: str) -> str:
-    r"""A ``like`` pattern as one term per word, ``word*`` for a prefix (a term's words would be
-    read as a phrase). The one wildcard is a ``*`` ending a word, no word after it in the term
-    (``pari*``, ``jean-pie*``, ``pari*,``: the last word a prefix; ``*`` alone, no word), the only
-    one the reference documents. ``\*`` in the pattern is a star itself, punctuation between
-    words as ``%`` is: ``pa\*`` is the whole word ``pa`` (any other backslash is punctuation too:
-    ``a\b`` is the words a and b). The string's own escapes are read first (as Elasticsearch
-    reads a query string's after JSON's): the ODSQL literal ``'pa\\*'`` (``JSON.stringify("pa\\*")``)
-    holds ``pa\*``, while ``'pa\*'`` already holds ``pa*``, a prefix (``odsql.parser.decode_string``).
-    A star with a word after it (``pa*s``, ``*ris``, ``pa*-x``) is refused (400): no rule says
-    what it means (Opendatasoft documents the trailing star only), and read as punctuation it
-    would quietly ask for the words ``pa`` and ``s``."""
-    terms: list[str] = []
-    for raw in pattern.split():
-        text = raw.replace("\\*", "\\ ")  # an escaped star: punctuation, no wildcard
-        star = text.find("*")
-        if star >= 0 and fold_words(text[star:]):
-            raise ctx.error(f"like takes * only at the end of a word ({raw!r}); "
-                            "a star itself is \\* in the pattern (\\\\* in a quoted string).")
-        found = fold_words(text)
-        if found:
-            terms += found[:-1] + [found[-1] + ("*" if star >= 0 else "")]
-    return " ".join(terms)
 
 
 # ---- text and numeric scalars ---------------------------------------------------------------
