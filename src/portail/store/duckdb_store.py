@@ -224,6 +224,16 @@ class DuckDBStore:
         #: Versions whose postings file failed to open for a passing reason (``_passing``), with
         #: the token it must bear: opened again at their next call (``_index``).
         self._postings_due: dict[str, str] = {}
+        #: Files that failed to open for a passing reason (``_passing``) and were logged with
+        #: their traceback (``_say_passing``): tried again at each call, they are said again at
+        #: debug only, until one opens (or its version is let go).
+        self._said: set[Path] = set()
+        #: Bumped by ``close``: a first read (``_alias``, ``_read_index``) begun before remembers
+        #: nothing: what it attached went with the closed reader, and remembered for the next
+        #: one, an alias attached nowhere failed every call of its version ("Catalog … does not
+        #: exist"), an index file whose read the close broke was taken for stale (scans answered
+        #: its searches), until a restart. The call itself may fail: its reader was closed.
+        self._generation = 0
         #: Calls reading each version now (``_using``): ``release`` leaves those attached …
         self._busy: Counter[str] = Counter()
         #: … and marks them here, detached when their last call ends.
@@ -236,14 +246,17 @@ class DuckDBStore:
         #: such a read takes seconds, and under the store's ``_lock`` every other dataset's call
         #: waited for it.
         self._first_reads = _KeyLocks()
-        #: Held by a statement listing the reader's databases (``fulltext.read_index`` lists
-        #: tables and views with ``duckdb_tables()``/``duckdb_views()``) and by a ``DETACH``:
-        #: a version detached and attached again under its alias between the two listings of
-        #: one statement is two databases of one name in one transaction, which DuckDB 1.5
-        #: takes for an internal error and invalidates the whole reader ("database has been
+        #: Held by a statement that may list the reader's databases and by a ``DETACH``: a
+        #: version detached and attached again under its alias between two listings of one
+        #: statement (``duckdb_tables()`` then ``duckdb_views()``, as ``fulltext.read_index``
+        #: once asked) is two databases of one name in one transaction, which DuckDB 1.5 takes
+        #: for an internal error and invalidates the whole reader ("database has been
         #: invalidated"; every later call failed until a restart, or the process crashed).
-        #: Under ``_lock`` the two never met; a first read now runs outside it. Never taken
-        #: before ``_lock``: ``_forget`` takes it under ``_lock``.
+        #: ``fulltext.read_index`` now looks its tables up by name (a missing name's error still
+        #: lists them: that probe alone holds it) and reads rows without it: held for a whole
+        #: index read, a slow one held every release and reindex. Under ``_lock`` the two never
+        #: met; a first read now runs outside it. Never taken before ``_lock``: ``_forget``
+        #: takes it under ``_lock``.
         self._detaching = threading.Lock()
         self._opening = threading.Lock()
         #: The reader's queries, which share its memory limit (``_reading``).
@@ -536,6 +549,7 @@ class DuckDBStore:
         with self._first_reads.hold(("version", location)):
             with self._lock:
                 alias = self._attached.get(location)
+                generation = self._generation
             if alias is not None:  # attached by the call this one waited for
                 return alias
             if not Path(location).exists():
@@ -546,7 +560,8 @@ class DuckDBStore:
             with self._reading() as cur:  # out of memory opening it: refused like any query
                 _attach(cur, location, alias, self._detaching)
             with self._lock:
-                self._attached[location] = alias
+                if self._generation == generation:  # the reader it went to is still open (``close``)
+                    self._attached[location] = alias
             return alias
 
     def _attach_all(self, location: str) -> None:
@@ -579,6 +594,7 @@ class DuckDBStore:
         self._stale.pop(location, None)
         self._pages.pop(location, None)
         self._postings_due.pop(location, None)
+        self._said.difference_update((index_path(location), postings.postings_path(location)))
         self._lookups.forget(location)
         if self._reader is not None:
             with self._detaching:
@@ -649,8 +665,9 @@ class DuckDBStore:
             found = self._fulltext.get(location)
             token = self._postings_due.get(location)
             stale, bare = self._stale.get(location), location in self._bare
+            generation = self._generation
         if found is not None:
-            return found if token is None else self._postings_again(location, found, token)
+            return found if token is None else self._postings_again(location, found, token, generation)
         path = index_path(location)
         stamp = _stamp(path)
         if stamp is not None and stale == stamp:
@@ -658,30 +675,32 @@ class DuckDBStore:
         if stamp is None:  # what else lies at that name is no index (nor attachable)
             if bare:
                 return None, alias
-            with self._reading() as cur, self._detaching:
-                found = (fulltext.read_index(cur, alias), alias)
+            with self._reading() as cur:
+                found = (fulltext.read_index(cur, alias, self._detaching), alias)
             with self._lock:
-                if found[0] is None:  # nothing inside: the index file may still come
-                    self._bare.add(location)
-                else:
-                    self._fulltext[location] = found
+                if self._generation == generation:  # read from the reader still open (``close``)
+                    if found[0] is None:  # nothing inside: the index file may still come
+                        self._bare.add(location)
+                    else:
+                        self._fulltext[location] = found
             return found
         index_alias = alias + "_ix"
         token = None
         with self._reading() as cur:  # out of memory reading it: refused like any query
             try:
                 _attach(cur, path, index_alias, self._detaching)
-                with self._detaching:
-                    index = fulltext.read_index(cur, index_alias)
+                index = fulltext.read_index(cur, index_alias, self._detaching)
                 if index is not None:
                     token = _postings_token(cur, index_alias, location)
             except duckdb.Error as error:
                 _detach_quietly(cur, index_alias, self._detaching)
                 if not _unreadable(error):
                     raise
-                log.warning("index file %s unreadable: %s served without it", path, location, exc_info=True)
                 if _passing(error):  # the file is not at fault: read again at the next call
+                    self._say_passing(path, "index file %s unreadable for now: %s served without it until it opens",
+                                      path, location)
                     return None, alias
+                log.warning("index file %s unreadable: %s served without it", path, location, exc_info=True)
                 index = None
             except BaseException:
                 _detach_quietly(cur, index_alias, self._detaching)
@@ -689,32 +708,50 @@ class DuckDBStore:
             if index is None:  # an older folding (or no index): nothing read it, let go now
                 _detach_quietly(cur, index_alias, self._detaching)
                 with self._lock:
-                    self._stale[location] = stamp
+                    if self._generation == generation:  # not a failure of a reader closed since
+                        self._stale[location] = stamp
                 return None, alias
         found = (index, index_alias)
         with self._lock:
-            self._fulltext[location] = found
-            if token is not None:
-                self._postings_due[location] = token
-        return found if token is None else self._postings_again(location, found, token)
+            if self._generation == generation:  # attached to the reader still open (``close``)
+                self._said.discard(path)
+                self._fulltext[location] = found
+                if token is not None:
+                    self._postings_due[location] = token
+        return found if token is None else self._postings_again(location, found, token, generation)
 
     def _postings_again(self, location: str, found: tuple[fulltext.Index, str],
-                        token: str) -> tuple[fulltext.Index, str]:
+                        token: str, generation: int) -> tuple[fulltext.Index, str]:
         """The version's index with its postings file once that opens (``_open_postings``):
         until then (too many files open, memory) the index is read through the engine and the
         file tried again at each call. It was remembered as absent until a ``release``."""
+        path = postings.postings_path(location)
         try:
             opened = _open_postings(location, token)
         except OSError:
-            log.warning("postings file of %s not opened: searched without it until it opens", location,
-                        exc_info=True)
+            self._say_passing(path, "postings file %s not opened: %s searched without it until it opens",
+                              path, location)
             return found
         if opened is not None:
             found = (dataclasses.replace(found[0], postings=opened), found[1])
         with self._lock:
-            if self._postings_due.pop(location, None) is not None:  # not let go meanwhile
+            if self._generation == generation and self._postings_due.pop(location, None) is not None:
+                self._said.discard(path)  # not let go, nor the reader closed, meanwhile
                 self._fulltext[location] = found
         return found
+
+    def _say_passing(self, path: Path, message: str, *args: Any) -> None:
+        """Log that ``path`` failed to open for a passing reason (``_passing``), with the
+        traceback the first time only: it is tried again at each call, and a burst of calls
+        (too many files open under a burst of downloads) logged a traceback each. Said again
+        (the caller's ``message``) once it has opened, or its version been let go, in between."""
+        with self._lock:
+            first = path not in self._said
+            self._said.add(path)
+        if first:
+            log.warning(message, *args, exc_info=True)
+        else:
+            log.debug(message, *args)
 
     def warm(self, locations: Iterable[str]) -> list[str]:
         """Open the reader and attach ``locations`` with their index files now (when a server
@@ -879,6 +916,7 @@ class DuckDBStore:
 
     def close(self) -> None:
         with self._lock:
+            self._generation += 1  # first reads under way remember nothing of this reader
             if self._reader is not None:
                 self._reader.close()
             self._reader = None
@@ -893,6 +931,7 @@ class DuckDBStore:
             self._stale.clear()
             self._pages.clear()
             self._postings_due.clear()
+            self._said.clear()
             self._lookups.forget()
 
 
