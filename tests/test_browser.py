@@ -18,6 +18,7 @@ from portail.auth import services as auth
 from portail.catalog import services
 from portail.operations import load_file
 from tests.browser import AXE, SHOTS, browser, page, watched_page  # noqa: F401 - browser, page: fixtures
+from tests.conftest import fast_passwords
 from tests.live import live_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -43,7 +44,7 @@ def server(tmp_path_factory, refdata):
     load_file(instance, "logements", refdata / "logement" / "logements-sociaux-finances-a-paris.csv", publish=True)
     load_file(instance, "senateurs", refdata / "elus" / "rne_elus-senateurs-sen.csv", publish=True)
     load_file(instance, "departements", refdata / "geo" / "departements-version-simplifiee.geojson", publish=True)
-    with instance.session() as s:  # a reader, for the signed-in header (the server speaks plain HTTP)
+    with fast_passwords(), instance.session() as s:  # a reader, for the signed-in header (the server speaks plain HTTP)
         auth.create_user(s, "lectrice", password=PASSWORD)
     instance.store.close()
     # Past 500 records in view the map clusters on the server: both ways get exercised here.

@@ -14,7 +14,8 @@ from portail import operations
 from portail.auth import services as auth
 from portail.catalog import services
 from tests.live import live_server
-from tests.browser import AXE, CHROMIUM, SHOTS
+from tests.browser import AXE, SHOTS, browser  # noqa: F401 - browser: the fixture
+from tests.conftest import fast_passwords
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "Correct-horse-42"
@@ -30,7 +31,7 @@ def server(tmp_path_factory, refdata):
     with instance.session() as s:
         services.create_dataset(s, "regions", "Régions", portals=["internal"])
     operations.load_file(instance, "regions", refdata / "referentiels" / "cog2026_regions.csv", publish=True)
-    with instance.session() as s:
+    with fast_passwords(), instance.session() as s:  # the server checks it at its own hash's cost
         auth.create_user(s, "agent", role="publisher", password=PASSWORD)
         auth.set_dataset_security(s, services.get_dataset(s, "regions"), visibility="restricted")
         auth.grant(s, services.get_dataset(s, "regions"), "user", "agent")
@@ -55,14 +56,10 @@ def serious_violations(page) -> list[str]:
             if v["impact"] in ("serious", "critical")]
 
 
-def test_a_staff_member_creates_a_key_on_my_account_and_reads_with_it(server):
-    from playwright.sync_api import sync_playwright
-
+def test_a_staff_member_creates_a_key_on_my_account_and_reads_with_it(browser, server):  # noqa: F811 - the fixture
     assert fetch(server + RECORDS)[0] == 401  # the internal portal, anonymously
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        context = browser.new_context(locale="fr-FR")
+    with browser.new_context(locale="fr-FR") as context:
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
         page = context.new_page()
         errors: list[str] = []
@@ -105,5 +102,3 @@ def test_a_staff_member_creates_a_key_on_my_account_and_reads_with_it(server):
         page.wait_for_selector("tr td.state-revoked")
         assert fetch(server + RECORDS, secret)[0] == 401
         assert not errors
-        context.close()
-        browser.close()

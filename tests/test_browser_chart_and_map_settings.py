@@ -39,10 +39,24 @@ def server(tmp_path_factory):
         yield base
 
 
-@pytest.fixture
-def page(browser, server):  # noqa: F811 - the imported browser fixture
+@pytest.fixture(scope="module")
+def tab(browser, server):  # noqa: F811 - the imported browser fixture
+    """One page for the whole file (a context each test cost ~0.5 s): the portal keeps nothing in
+    the browser between pages (no cookie, no storage: the map's colour lives in the address) and
+    the language is in each address; ``page`` gives each test a clean one."""
     with watched_page(browser, reduced_motion="reduce") as page:
         yield page
+
+
+@pytest.fixture
+def page(tab):
+    """``tab`` on a blank page (nothing of the last test's left running), answered by the real
+    server again (a test's ``route`` undone), no permission granted, no script error yet."""
+    tab.unroute_all(behavior="wait")
+    tab.context.clear_permissions()
+    tab.goto("about:blank")
+    tab.js_errors.clear()
+    return tab
 
 
 def chart_xs(page, server, query: str) -> list[str]:

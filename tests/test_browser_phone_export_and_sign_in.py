@@ -38,11 +38,22 @@ def server(tmp_path_factory, refdata):
         yield base
 
 
-@pytest.fixture
-def scriptless(browser, server):  # noqa: F811 - the imported browser fixture
-    """A page of a browser running no script: the forms as HTML sends them."""
+@pytest.fixture(scope="module")
+def unscripted(browser, server):  # noqa: F811 - the imported browser fixture
+    """One page of a browser running no script for the file (a context each test cost ~0.5 s):
+    no one signs in on it (``test_signing_in_and_out_comes_back_to_the_page`` has its own), so it
+    holds no cookie that changes a page, and the language is in each address."""
     with watched_page(browser, java_script_enabled=False) as page:
         yield page
+
+
+@pytest.fixture
+def scriptless(unscripted):
+    """A page of a browser running no script: the forms as HTML sends them. Blank, at the
+    desktop's size (a test may have made it a phone's)."""
+    unscripted.goto("about:blank")
+    unscripted.set_viewport_size({"width": 1280, "height": 900})  # watched_page's
+    return unscripted
 
 
 def empty_parameters(url: str) -> list[str]:

@@ -19,6 +19,7 @@ from tests.live import serve_published
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PHONE = {"width": 375, "height": 667}
+DESKTOP = {"width": 1280, "height": 900}  # watched_page's
 TABLE = "/explore/dataset/senateurs/table/"
 #: the record of DECP's extract whose buyer, place and holders are JSON, its labels long single words
 CONTRACT = "2018000000000601"
@@ -34,17 +35,40 @@ def server(tmp_path_factory, refdata):
         yield base
 
 
-@pytest.fixture
-def page(browser, server):  # noqa: F811 - the imported browser fixture
+@pytest.fixture(scope="module")
+def scripted(browser, server):  # noqa: F811 - the imported browser fixture
+    """One page for the file's tests that run the page's scripts (a context each test cost
+    ~0.5 s): the portal keeps nothing in the browser between pages (no cookie, no storage) and the
+    language is in each address; ``page`` gives each test a clean one."""
     with watched_page(browser) as page:
         yield page
 
 
-@pytest.fixture
-def scriptless(browser, server):  # noqa: F811 - the imported browser fixture
-    """A page of a browser running no script: what the CSS alone does."""
+@pytest.fixture(scope="module")
+def unscripted(browser, server):  # noqa: F811 - the imported browser fixture
+    """One page of a browser running no script, for the file's tests of what the CSS alone does."""
     with watched_page(browser, java_script_enabled=False) as page:
         yield page
+
+
+def fresh(tab):
+    """``tab`` on a blank page (nothing of the last test's left running), at the desktop's size
+    (a test may have made it a phone's), no script error yet."""
+    tab.goto("about:blank")
+    tab.set_viewport_size(DESKTOP)
+    tab.js_errors.clear()
+    return tab
+
+
+@pytest.fixture
+def page(scripted):
+    return fresh(scripted)
+
+
+@pytest.fixture
+def scriptless(unscripted):
+    """A page of a browser running no script: what the CSS alone does."""
+    return fresh(unscripted)
 
 
 def test_on_a_phone_the_tables_filters_fold_without_script(scriptless, server):
@@ -124,11 +148,11 @@ def test_on_a_phone_a_records_values_fit_beside_their_labels(page, server):
 def test_a_records_regions_are_named_apart(page, server):
     """The record's section and its table's scrolling region were both "Enregistrement": two
     landmarks of one name, which a screen reader's list of regions cannot tell apart (axe)."""
-    page.add_init_script(path=str(AXE))
     for lang in ("fr", "en"):
         page.goto(server + f"/explore/dataset/decp/table/?q={CONTRACT}&lang={lang}")
         page.locator("table.records tbody tr a").first.click()
-        page.wait_for_url("**record=**")
+        page.wait_for_url("**record=**")  # a page of its own, loaded
+        page.add_script_tag(path=str(AXE))  # into this page only: the file's next tests share it
         result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
         assert [v["id"] for v in result["violations"]] == []
     assert not page.js_errors
