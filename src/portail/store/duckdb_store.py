@@ -535,7 +535,9 @@ class DuckDBStore:
             if not self._spatial:
                 with reader.cursor() as cur:  # its own: others run ATTACH on the reader meanwhile
                     ensure_spatial(cur)
-                self._spatial = True
+                with self._lock:  # a close() meanwhile: the next reader has not loaded it
+                    if self._reader is reader:
+                        self._spatial = True
 
     def _alias(self, location: str) -> str:
         """The alias a version is attached under, attaching it at its first call: outside the

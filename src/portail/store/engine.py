@@ -11,7 +11,7 @@ import glob
 import os
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
 
 import duckdb
@@ -123,3 +123,18 @@ class Sharing:
         finally:
             with self._lock:
                 self._running -= 1
+
+
+def holds(con: duckdb.DuckDBPyConnection, catalog: str, name: str,
+          listing: AbstractContextManager = nullcontext()) -> bool:
+    """Whether the file attached as ``catalog`` holds the table (or view) ``name``: the name is
+    bound, no row is read. ``listing`` is held for it: the engine's error for a missing name
+    lists every attached database (for its "did you mean"), a listing of the reader's whole
+    catalogue, which a ``DETACH`` in another thread must not meet (``DuckDBStore._detaching``).
+    ``duckdb_tables()`` was such a listing for a found name too."""
+    try:
+        with listing:
+            con.execute(f'SELECT 1 FROM "{catalog}".main.{name} LIMIT 0')
+    except duckdb.CatalogException:
+        return False
+    return True

@@ -78,6 +78,7 @@ import numpy as np
 from sqlglot import exp
 
 from portail.store import keys
+from portail.store.engine import holds
 from portail.store.postings import PostingsFile
 
 POSTINGS = "fulltext"
@@ -1013,29 +1014,15 @@ def _conjuncts_of(condition: exp.Expression) -> list[exp.Expression]:
     return [condition]
 
 
-def _holds(con: duckdb.DuckDBPyConnection, catalog: str, name: str,
-           listing: AbstractContextManager = nullcontext()) -> bool:
-    """Whether the file attached as ``catalog`` holds the table (or view) ``name``: the name is
-    bound, no row is read. ``listing`` is held for it: the engine's error for a missing name
-    lists every attached database (for its "did you mean"), a listing of the reader's whole
-    catalogue (``read_index``). ``duckdb_tables()`` was such a listing for a found name too."""
-    try:
-        with listing:
-            con.execute(f'SELECT 1 FROM "{catalog}".main.{name} LIMIT 0')
-    except duckdb.CatalogException:
-        return False
-    return True
-
-
 def written_with(con: duckdb.DuckDBPyConnection, catalog: str,
                  listing: AbstractContextManager = nullcontext()) -> int | None:
     """The folding of words (``FOLDED_WITH``) of the index attached as ``catalog``: 1 for one
     written before the ``FOLDING`` table, ``None`` for no index. Reads that one-row table, never
     the postings: ``portail migrate`` asks it of every kept version. Tables are looked up by
-    name (``_holds``: ``listing`` held for that alone, not for the read): listing them
+    name (``engine.holds``: ``listing`` held for that alone, not for the read): listing them
     (``duckdb_tables()``) cost 4 to 15 ms a file of 2 M rows, and raced a ``DETACH``."""
-    if not _holds(con, catalog, FOLDING, listing):  # an index of before it, or none
-        return 1 if all(_holds(con, catalog, name, listing) for name in TABLES) else None
+    if not holds(con, catalog, FOLDING, listing):  # an index of before it, or none
+        return 1 if all(holds(con, catalog, name, listing) for name in TABLES) else None
     return con.execute(f'SELECT max(folding) FROM "{catalog}".main.{FOLDING}').fetchone()[0]
 
 
@@ -1044,22 +1031,19 @@ def read_index(con: duckdb.DuckDBPyConnection, catalog: str,
     """The index of the version attached as ``catalog``, or ``None``: built before indexes, or
     with another folding of words (``FOLDED_WITH``), which would answer otherwise than a scan.
 
-    ``listing``: held for each statement that may list the reader's databases (``_holds``),
+    ``listing``: held for each statement that may list the reader's databases (``engine.holds``),
     which a ``DETACH`` in another thread must not meet (``DuckDBStore._detaching``), and for
     no read of rows: the value words (up to ``HELD_VALUE_WORDS``), the fields and the keys
     are read without it, so a slow read of an index file holds up no release of a version."""
     if written_with(con, catalog, listing) != FOLDED_WITH:
         return None
-    has_fields, has_keys = (_holds(con, catalog, name, listing) for name in (FIELDS, keys.TABLE))
+    has_fields = holds(con, catalog, FIELDS, listing)
     fields = con.execute(f'SELECT DISTINCT field FROM "{catalog}".main.{VALUES}').fetchall()
     # Sorted in Python, the order ``held_pairs`` bisects in (all rows, or too many to hold).
     held = con.execute(f'SELECT term, field, value FROM "{catalog}".main.{VALUES} LIMIT {HELD_VALUE_WORDS + 1}').fetchall()
     posted = frozenset(name for (name,) in con.execute(f'SELECT field FROM "{catalog}".main.{FIELDS}').fetchall()) \
         if has_fields else None
-    # Not ``keys.read_keys``: it finds the table with ``duckdb_tables()``, a listing.
-    keyed = frozenset(name for (name,) in con.execute(f'SELECT DISTINCT field FROM "{catalog}".main.{keys.TABLE}').fetchall()) \
-        if has_keys else frozenset()
-    return Index(frozenset(name for (name,) in fields), keyed,
+    return Index(frozenset(name for (name,) in fields), keys.read_keys(con, catalog, listing),
                  tuple(sorted(held)) if len(held) <= HELD_VALUE_WORDS else None, posted)
 
 

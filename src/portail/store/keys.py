@@ -24,9 +24,12 @@ they are few (``store.fulltext.use_index``), and otherwise leaves the condition 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import duckdb
 from sqlglot import exp
+
+from portail.store.engine import holds
 
 TABLE = "key_rows"
 #: A key field's values have at most this many characters, and no whitespace (codes, not names).
@@ -78,11 +81,11 @@ def build(con: duckdb.DuckDBPyConnection, catalog: str, fields: Sequence[str], s
     return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
 
 
-def read_keys(con: duckdb.DuckDBPyConnection, catalog: str) -> frozenset[str]:
-    """The key fields of the version attached as ``catalog`` (none for versions built before)."""
-    found = con.execute("SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' "
-                        "AND table_name = ?", [catalog, TABLE]).fetchall()
-    if not found:
+def read_keys(con: duckdb.DuckDBPyConnection, catalog: str,
+              listing: AbstractContextManager = nullcontext()) -> frozenset[str]:
+    """The key fields of the version attached as ``catalog`` (none for versions built before);
+    ``listing`` as ``engine.holds`` takes it, held for the table's lookup, not its read."""
+    if not holds(con, catalog, TABLE, listing):
         return frozenset()
     return frozenset(name for (name,) in con.execute(f'SELECT DISTINCT field FROM "{catalog}".main.{TABLE}').fetchall())
 
