@@ -114,7 +114,13 @@ def test_pipeline_from_the_cli(tmp_path, refdata):
     pipeline = tmp_path / "pipeline.yaml"
     pipeline.write_text("- processor: geopoint\n  field: coordonnees_gps\n  output: position\n"
                         "- processor: delete\n  fields: [ligne_5]\n", encoding="utf-8")
-    source = refdata / "referentiels" / "laposte_hexasmal.csv"
+    with open(refdata / "referentiels" / "laposte_hexasmal.csv", encoding="utf-8") as handle:
+        header, *lines = handle.readlines()
+    # Every tenth line of La Poste's file (one record a line, no quotes) and all those without
+    # coordinates, its header kept: two loads of ~4,000 rows show what two of 39,192 showed.
+    source = tmp_path / "laposte_hexasmal.csv"
+    source.write_text(header + "".join(line for i, line in enumerate(lines)
+                                       if i % 10 == 0 or not line.rstrip("\n").split(";")[5].strip()), encoding="utf-8")
     assert runner.invoke(app, ["dataset", "create", "cp", "--title", "Codes postaux", "--from", str(source)], env=env).exit_code == 0
     result = runner.invoke(app, ["dataset", "pipeline", "cp", "--set", str(pipeline)], env=env)
     assert "pipeline of 2 steps saved" in result.output
