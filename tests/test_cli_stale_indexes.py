@@ -8,18 +8,20 @@ rewritten in the real file."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from portail.catalog import services
 from portail.config import Settings
 from portail.operations import open_instance
 from portail.store import fulltext
 from portail.store.duckdb_store import index_foldings, index_path
-from tests.cli import cli  # noqa: F401 - the fixture
+from tests.cli import cli, invoke  # noqa: F401 - cli: the fixture
 
 #: The port the serve test listens on (its own: other suites use free ports).
 SERVE_PORT = 8771
@@ -38,11 +40,25 @@ def _as_older_release(location: str, folding: int | None) -> None:
         con.close()
 
 
-def _two_versions(cli, refdata: Path, home: Path) -> tuple[str, str]:
-    """The départements (101 rows) loaded twice, the second published: (published, kept) files."""
+@pytest.fixture(scope="module")
+def two_versions_home(tmp_path_factory, refdata) -> Path:
+    """The départements (101 rows) loaded twice through the command, the second published, once
+    for the module: each test rewrites index files of its own copy (``_two_versions``), never
+    this one, and the load itself is not what these tests check."""
+    home = tmp_path_factory.mktemp("two-versions") / "home"
+    env = {"PORTAIL_HOME": str(home), "COLUMNS": "400"}
     source = str(refdata / "referentiels" / "cog2026_departements.csv")
-    cli("dataset", "create", "dep", "--title", "Départements", "--from", source)
-    cli("dataset", "ingest", "dep", source, "--publish")
+    for args in (["dataset", "create", "dep", "--title", "Départements", "--from", source],
+                 ["dataset", "ingest", "dep", source, "--publish"]):
+        result = invoke(args, env)
+        assert result.exit_code == 0, result.output
+    return home
+
+
+def _two_versions(template: Path, home: Path) -> tuple[str, str]:
+    """``template`` copied to ``home`` (the catalogue names version files relative to the
+    store's folder, so the copy serves its own): its (published, kept) files."""
+    shutil.copytree(template, home)
     instance = open_instance(Settings(home=home))
     try:
         with instance.session() as s:
@@ -52,8 +68,8 @@ def _two_versions(cli, refdata: Path, home: Path) -> tuple[str, str]:
         instance.store.close()
 
 
-def test_migrate_counts_older_indexes_and_reindex_all_leaves_none(cli, refdata, tmp_path):
-    published, kept = _two_versions(cli, refdata, tmp_path / "home")
+def test_migrate_counts_older_indexes_and_reindex_all_leaves_none(cli, two_versions_home, tmp_path):
+    published, kept = _two_versions(two_versions_home, tmp_path / "home")
     assert "indexes of an older word rule or missing: 0 left" in cli("migrate").output
     _as_older_release(published, 2)  # "_" still cut words
     index_path(kept).unlink()  # its index build failed, or a release before index files
@@ -76,10 +92,10 @@ def test_migrate_counts_older_indexes_and_reindex_all_leaves_none(cli, refdata, 
         instance.store.close()
 
 
-def test_a_version_whose_file_is_gone_is_not_counted(cli, refdata, tmp_path):
+def test_a_version_whose_file_is_gone_is_not_counted(cli, two_versions_home, tmp_path):
     """A kept version's file removed by hand (its catalogue row stays): no index can be written
     of it, so ``reindex --all`` neither fails on it nor says it is left, run after run."""
-    published, kept = _two_versions(cli, refdata, tmp_path / "home")
+    published, kept = _two_versions(two_versions_home, tmp_path / "home")
     _as_older_release(published, 2)
     Path(kept).unlink()
     index_path(kept).unlink()
@@ -89,9 +105,9 @@ def test_a_version_whose_file_is_gone_is_not_counted(cli, refdata, tmp_path):
                                                 "indexes of an older word rule or missing: 0 left"], done.output
 
 
-def test_index_foldings_reads_each_versions_marker(cli, refdata, tmp_path):
+def test_index_foldings_reads_each_versions_marker(two_versions_home, tmp_path):
     """Of this release, of an older one, from before the marker, absent, or no index at all."""
-    published, kept = _two_versions(cli, refdata, tmp_path / "home")
+    published, kept = _two_versions(two_versions_home, tmp_path / "home")
     assert index_foldings([published, kept]) == {published: fulltext.FOLDED_WITH, kept: fulltext.FOLDED_WITH}
     _as_older_release(published, 2)
     _as_older_release(kept, None)
@@ -119,8 +135,8 @@ def _serve_until_listening(home: Path) -> list[str]:
     return seen
 
 
-def test_serve_warns_once_of_older_indexes(cli, refdata, tmp_path):
-    published, kept = _two_versions(cli, refdata, tmp_path / "home")
+def test_serve_warns_once_of_older_indexes(two_versions_home, tmp_path):
+    published, kept = _two_versions(two_versions_home, tmp_path / "home")
     _as_older_release(published, 2)
     _as_older_release(kept, 2)
     seen = _serve_until_listening(tmp_path / "home")
@@ -130,11 +146,11 @@ def test_serve_warns_once_of_older_indexes(cli, refdata, tmp_path):
     assert "portail dataset reindex --all" in warned[0]
 
 
-def test_serve_starts_when_the_count_fails(cli, refdata, tmp_path):
+def test_serve_starts_when_the_count_fails(two_versions_home, tmp_path):
     """The count is information: an index file it cannot make sense of (a marker table of
     another shape) is said, and the server starts. Counted inside the command's error handling,
     it ended ``serve`` with exit 1 before it listened."""
-    published, _kept = _two_versions(cli, refdata, tmp_path / "home")
+    published, _kept = _two_versions(two_versions_home, tmp_path / "home")
     con = duckdb.connect(str(index_path(published)))
     try:
         con.execute(f"DROP TABLE {fulltext.FOLDING}")

@@ -17,15 +17,23 @@ from portail.odsql import Query, compile_plan
 from portail.schema import Field, FieldType
 from tests.conftest import Published, published_instance
 
-STEP = 3.0  # seconds between the rows' instants, all in the near future
+#: Seconds from the fixture's start to each row's instant (row ``n`` at ``AFTER[n - 1]``), each
+#: twice the one before: however long the load took before the test first looks, the next
+#: instant is at most as far again, so the wait adapts to the machine (a fixed step of 3 s
+#: slept ~2.5 s per test on a fast one) and a slow one still finds instants to come (up to 16 s).
+AFTER = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+
+
+def _instant(start: datetime, n: int) -> datetime:
+    return start + timedelta(seconds=AFTER[n - 1])
 
 
 @pytest.fixture
 def soon(tmp_path):
-    """Three rows timestamped STEP, 2*STEP and 3*STEP seconds from now."""
+    """One row per ``AFTER`` offset, timestamped that many seconds from now."""
     start = datetime.now(timezone.utc)
     path = tmp_path / "soon.csv"
-    path.write_text("n;t\n" + "".join(f"{i};{(start + timedelta(seconds=STEP * i)).isoformat()}\n" for i in (1, 2, 3)),
+    path.write_text("n;t\n" + "".join(f"{n};{_instant(start, n).isoformat()}\n" for n in range(1, len(AFTER) + 1)),
                     encoding="utf-8")
     inst = published_instance(tmp_path / "home", Published("soon", path))
     yield inst, start
@@ -48,7 +56,7 @@ def test_the_compiler_says_when_a_plan_reads_the_clock():
 def _passed(start: datetime) -> int:
     """How many of the fixture's rows have an instant in the past, now."""
     now = datetime.now(timezone.utc)
-    return sum(start + timedelta(seconds=STEP * i) <= now for i in (1, 2, 3))
+    return sum(_instant(start, n) <= now for n in range(1, len(AFTER) + 1))
 
 
 def _counted(start: datetime, count) -> int:
@@ -66,9 +74,9 @@ def test_a_where_with_now_is_compiled_at_every_call(soon):
     dataset = es.get_visible_dataset(inst, "public", "soon")
     past = lambda: es.query_records(inst, dataset, where=["t <= now()"]).total_count  # noqa: E731
     facets = lambda: [f["name"] for f in es.dataset_facets(inst, dataset, facet=["n"], where=["t <= now()"])[0]["facets"]]  # noqa: E731
-    first = min(_counted(start, past), _counted(start, lambda: len(facets())))
-    assert first < 3, "the rows' instants all passed before the test could look"
-    _wait_until(start + timedelta(seconds=STEP * (first + 1)))
+    first = max(_counted(start, past), _counted(start, lambda: len(facets())))  # each must pass it
+    assert first < len(AFTER), "the rows' instants all passed before the test could look"
+    _wait_until(_instant(start, first + 1))
     assert _counted(start, past) > first
     names = facets()
     assert len(names) > first and sorted(names) == [str(i) for i in range(1, len(names) + 1)]
@@ -83,8 +91,8 @@ def test_a_row_filter_with_now_is_compiled_at_every_call(soon):
     dataset = es.get_visible_dataset(inst, "public", "soon")
     seen = lambda: es.query_records(inst, dataset, where=["n > 0"]).total_count  # noqa: E731
     first = _counted(start, seen)
-    assert first < 3, "the rows' instants all passed before the test could look"
-    _wait_until(start + timedelta(seconds=STEP * (first + 1)))
+    assert first < len(AFTER), "the rows' instants all passed before the test could look"
+    _wait_until(_instant(start, first + 1))
     assert _counted(start, seen) > first
 
 
@@ -96,7 +104,7 @@ def test_the_catalogue_count_under_a_row_filter_with_now_follows_the_clock(soon)
         auth.set_dataset_security(s, services.get_dataset(s, "soon"), record_filters={"*": "t <= now()"})
     one = lambda: es.get_visible_dataset(inst, "public", "soon").records_count  # noqa: E731
     listed = lambda: sum(d.records_count for d in es.visible_datasets(inst, "public") if d.slug == "soon")  # noqa: E731
-    first = min(_counted(start, one), _counted(start, listed))
-    assert first < 3, "the rows' instants all passed before the test could look"
-    _wait_until(start + timedelta(seconds=STEP * (first + 1)))
+    first = max(_counted(start, one), _counted(start, listed))  # each must pass it
+    assert first < len(AFTER), "the rows' instants all passed before the test could look"
+    _wait_until(_instant(start, first + 1))
     assert _counted(start, one) > first and _counted(start, listed) > first

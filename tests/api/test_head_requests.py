@@ -27,9 +27,12 @@ import pytest
 from portail.api import create_app
 from tests.conftest import Published, published_instance, semicolon_csv
 
-#: Rows of the exported dataset: a few hundred batches of ``BATCH_ROWS``.
-ROWS = 300_000
-BATCH_ROWS = 1024
+#: Rows of the exported dataset: a few hundred batches of ``BATCH_ROWS`` (390), so that a HEAD's
+#: few batches (4 for CSV, ~20 for XLSX, which holds 64 KB of compressed sheet before its first
+#: chunk) are plainly under a tenth of the GET's. What matters is the batch count, not the rows:
+#: 300,000 rows in batches of 1,024 said the same in three times the load and the exports.
+ROWS = 100_000
+BATCH_ROWS = 256
 EXPORT = "/api/explore/v2.1/catalog/datasets/etablissements/exports/{}"
 
 
