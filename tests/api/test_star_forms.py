@@ -113,3 +113,45 @@ def test_the_catalogue_reads_stars_as_the_records_do(setup):
     answer = client.get(CATALOG, params={"where": '"sta\\\\*"'})  # a star itself: sta is no word of it
     assert answer.status_code == 200, answer.text
     assert answer.json()["total_count"] == 0
+
+
+V20_RECORDS = "/api/explore/v2.0/catalog/datasets/stars/records"
+
+
+@pytest.mark.parametrize("url", [V20_RECORDS, "/api/explore/v2.0/catalog/datasets",
+                                 "/api/explore/v2.0/catalog/datasets/stars/facets",
+                                 "/api/explore/v2.0/catalog/datasets/stars/exports/json"])
+def test_v20s_search_refuses_a_misplaced_star_naming_search(setup, url):
+    """The 2019 beta's ``search=`` becomes ``suggest(*, …)``: its refusal named a ``suggest()``
+    in a ``where`` the caller never wrote."""
+    message = _refused(setup[2].get(url, params={"search": "x pa*s"}), "InvalidRESTParameterError")
+    assert message.startswith("Invalid value for search API parameter: search takes * only at the end of a word "
+                              "('pa*s')"), message
+    assert "suggest()" not in message and "where" not in message
+
+
+def test_v20s_search_still_reads_a_trailing_star_as_a_prefix(setup):
+    answer = setup[2].get(V20_RECORDS, params={"search": "pa*", "select": "i", "order_by": "i", "limit": 100})
+    assert answer.status_code == 200, answer.text
+    assert [TEXTS[r["record"]["fields"]["i"]] for r in answer.json()["records"]] == PA_PREFIX
+
+
+@pytest.mark.parametrize("url, params", [(V1_RECORDS, {"dataset": "stars", "q": '#search(t, "pa*s")'}),
+                                         (RECORDS, {"qv1": '#search(t, "pa*s")'}),
+                                         (V1_CATALOG, {"q": '#search(title, "pa*s")'})])
+def test_v1s_search_function_refuses_a_misplaced_star_naming_q(setup, url, params):
+    """``#search(f, "pa*s")`` is v1's: refused as every other star of ``q`` is, not as an ODSQL
+    ``search()`` of a ``where`` (v2.1's ``qv1``, v1's catalogue) no v1 caller wrote."""
+    message = _refused(setup[2].get(url, params=params), "InvalidRESTParameterError")
+    assert "Invalid value for q API parameter: q takes * only at the end of a word ('pa*s')" in message
+    assert "search()" not in message and "where" not in message
+
+
+@pytest.mark.parametrize("q", ['"pa\\*"', '"pa\\*" OR "pa\\*"', '"pa\\*" AND i>=0'])
+def test_a_v1_phrase_reads_its_escapes_alike_alone_and_beside_syntax(setup, q):
+    """``"pa\\*"``: the phrase's escapes read first, as v1 reads every ``"…"`` (``pa*``, a prefix).
+    Plain full text (a ``q`` of words and phrases only) read the phrase raw (``pa\\*``, the whole
+    word pa), while the same phrase beside an operator or a field query read it as a prefix."""
+    answer = setup[2].get(V1_RECORDS, params={"dataset": "stars", "q": q, "rows": 100, "sort": "-i"})
+    assert answer.status_code == 200, answer.text
+    assert [TEXTS[int(r["fields"]["i"])] for r in answer.json()["records"]] == PA_PREFIX

@@ -64,6 +64,7 @@ from portail.api.explore_service import (check_records_access, dataset_facets, g
                                          query_records, visible_datasets)
 from portail.api.params import Param, defaulting, params_of, query_route
 from portail.api.serialize import dataset_json, json_response
+from portail.api.v1_query import stars_checked
 from portail.auth import Principal
 from portail.catalog.models import Dataset
 from portail.exports import LEGACY_NAMES
@@ -169,8 +170,11 @@ def paging(request: Request, limit: int | None, offset: int, rows: int | None, s
 def beta_where(where: list[str], search: list[str]) -> list[str]:
     """``where`` and the 2019 beta's ``search`` values ANDed: each value's words must each start
     a word of some visible field, as its swagger describes ("a prefixed text search for each
-    provided terms"), which ODSQL's ``suggest(*, …)`` is. An empty value says nothing."""
-    return [*where, *(f"suggest(*, {ast.quote_string(text)})" for text in search if text.strip())]
+    provided terms"), which ODSQL's ``suggest(*, …)`` is. An empty value says nothing. A star
+    before a word's end is a 400 naming ``search``, which the caller wrote (``suggest()``'s own
+    refusal named a ``where`` clause it never sent)."""
+    return [*where, *(f"suggest(*, {ast.quote_string(stars_checked(text, 'search'))})"
+                      for text in search if text.strip())]
 
 
 def beta_order(order_by: str | None, sort: list[str]) -> str | None:

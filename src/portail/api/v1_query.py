@@ -210,9 +210,9 @@ def _field_query(f: Field, op: str, value: str) -> str:
         return {":": within, "==": within, "=": within, ">=": f"{name} >= {start}", ">": f"{name} >= {end}", "<": f"{name} < {start}", "<=": f"{name} < {end}"}[op]
     # a phrase, as in full text; on a JSON value, its text's words, as the full text finds them
     if op == ":" and (f.type == FieldType.JSON or (f.type == FieldType.TEXT and value.startswith('"'))):
-        return f"phrase({name}, {quote_string(_stars_checked(_unquoted(value)))})"
+        return f"phrase({name}, {quote_string(stars_checked(_unquoted(value)))})"
     if op == ":" and f.type == FieldType.TEXT:  # words of the field, case and accents aside (``==`` is exact)
-        return f"{name} like {quote_string(_stars_checked(_unquoted(value)))}"
+        return f"{name} like {quote_string(stars_checked(_unquoted(value)))}"
     return f"{name} {'=' if op == '==' else op} {_value(f, value)}"  # ':' is ODSQL's equality too
 
 
@@ -315,7 +315,8 @@ def _function(name: str, args: str, fields: dict[str, Field], geo_name: str | No
     if name == "null" and len(parts) == 1 and f is not None:
         return f"{quote_name(f.name)} is null"
     if name in ("exact", "search", "startswith") and len(parts) == 2 and f is not None:
-        value = quote_string(_unquoted(parts[1]))
+        text = _unquoted(parts[1])
+        value = quote_string(stars_checked(text) if name == "search" else text)  # startswith, exact: a star is one
         return f"{quote_name(f.name)} = {value}" if name == "exact" else f"{name}({quote_name(f.name)}, {value})"
     raise invalid_parameter(f"Invalid value for q API parameter: #{name}({args}) is not a function of a known field "
                             "(#null(field), #exact(field, \"value\"), #search(field, \"value\"), "
@@ -329,16 +330,18 @@ def _token(match: re.Match[str]) -> tuple[str, re.Match[str]]:
     return kind, match
 
 
-def _stars_checked(text: str) -> str:
-    """``text`` (a word, a phrase, a text field's ``:`` value) when its stars are where every
-    full-text form takes them (``odsql.functions.star_terms``: ``film*`` a prefix, ``\\*`` a
-    star itself); a 400 naming ``q`` otherwise, which the caller wrote, and not the ``like`` or
-    ``search()`` it becomes (whose own refusal named them). Plain full text is checked here too:
-    every ``q`` is read by :func:`v1_where` first."""
+def stars_checked(text: str, parameter: str = "q") -> str:
+    """``text`` (a word, a phrase, a text field's ``:`` value, ``#search``'s text) when its stars
+    are where every full-text form takes them (``odsql.functions.star_terms``: ``film*`` a
+    prefix, ``\\*`` a star itself); a 400 naming ``parameter`` otherwise, which the caller wrote
+    (``q``; v2.0's ``search``: ``api.explore_v20.beta_where``), and not the ``like``,
+    ``search()`` or ``suggest()`` it becomes (whose own refusal named them, in a ``where`` no
+    caller sent). Plain full text is checked here too: every ``q`` is read by :func:`v1_where` first."""
     try:
         star_terms(text)
     except MisplacedStar as error:
-        raise invalid_parameter(f"Invalid value for q API parameter: {misplaced_star('q', error.term)}") from None
+        raise invalid_parameter(f"Invalid value for {parameter} API parameter: "
+                                f"{misplaced_star(parameter, error.term)}") from None
     return text
 
 
@@ -400,9 +403,9 @@ def v1_where(q: str | None, fields: list[Field], geo_name: str | None = None) ->
         elif kind == "word" and _operator(tokens, i, parts):
             piece, syntax = _OPERATORS[match.group(kind)], True
         elif kind == "phrase":
-            piece = f"phrase(*, {quote_string(_stars_checked(_unquoted(match.group(0))))})"
+            piece = f"phrase(*, {quote_string(stars_checked(_unquoted(match.group(0))))})"
         else:  # a word, or name:value on a name that is no field of the caller's
-            piece = f"search(*, {quote_string(_stars_checked(match.group(0)))})"
+            piece = f"search(*, {quote_string(stars_checked(match.group(0)))})"
         if parts and parts[-1] not in ("and", "or", "not", "(") and piece not in ("and", "or", ")"):
             parts.append("and")  # adjacent terms are ANDed
         parts.append(piece)
@@ -419,7 +422,16 @@ def q_conditions(q: str | None, fields: list[Field], geo_name: str | None = None
     if q is not None and _MATCH_ALL.fullmatch(q.strip()):
         return [], None
     condition = v1_where(q, fields, geo_name)
-    return ([condition], None) if condition is not None else ([], q)
+    return ([condition], None) if condition is not None else ([], q and _plain(q))
+
+
+def _plain(q: str) -> str:
+    """A ``q`` of words and phrases only as ``api.text_search`` reads it, which takes a ``"…"``'s
+    text as it stands: each phrase's escapes read, as :func:`v1_where` reads them beside syntax,
+    a quote it holds punctuation. Passed raw, ``"pa\\*"`` was the whole word pa alone and the
+    prefix pa* beside a field query or an ``OR``."""
+    return "".join('"' + _unquoted(m.group(0)).replace('"', " ") + '"' if kind == "phrase" else m.group(0)
+                   for kind, m in map(_token, _TOKENS.finditer(q)))
 
 
 def checked(fields: list[Field], parameter: str, **clause) -> None:

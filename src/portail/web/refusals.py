@@ -49,6 +49,10 @@ FRENCH: dict[str, str] = {
     "Invalid value for q API parameter: {value} is not a date.": "« {value} » n'est pas une date.",
     "Invalid value for q API parameter: #{call} is not a function of a known field ({forms}).":
         "#{call} n'est pas une fonction d'un champ connu ({forms}).",
+    "Invalid value for q API parameter: q takes * only at the end of a word ({value}); "
+    "a star itself is \\* in the text (\\\\* in a quoted string).":
+        "Une étoile (*) ne se place qu'à la fin d'un mot (« {value} ») ; pour chercher une étoile elle-même, "
+        "écrivez \\* (\\\\* entre guillemets).",
     # refine and exclude (api.facets)
     "Invalid value {value} for field {field} of type {type}.":
         "Valeur « {value} » invalide pour le champ {field}, de type {type}.",
