@@ -34,11 +34,11 @@ SECRETS = ("s3cret", "t0ken", "S1GNATURE", "AKIAEXAMPLE", "k3y", "az5ig")
 #: A data lake's URL: userinfo, a token, an S3 presigned URL's signature and credential.
 PRESIGNED = (f"http://agent:s3cret@127.0.0.1:18721/data.csv?token=t0ken&X-Amz-Signature=S1GNATURE"
              "&X-Amz-Credential=AKIAEXAMPLE%2F20240101&X-Amz-Expires=3600")
-PRESIGNED_SHOWN = ("http://***@127.0.0.1:18721/data.csv?token=***&X-Amz-Signature=***&X-Amz-Credential=***"
-                   "&X-Amz-Expires=3600")
+PRESIGNED_SHOWN = ("http://<redacted>@127.0.0.1:18721/data.csv?token=<redacted>&X-Amz-Signature=<redacted>"
+                   "&X-Amz-Credential=<redacted>&X-Amz-Expires=3600")
 #: An API key and an Azure SAS signature, among parameters that stay.
 KEYED = f"{LAKE}/data.csv?api_key=k3y&sv=2022-11-02&sig=az5ig&page=2"
-KEYED_SHOWN = f"{LAKE}/data.csv?api_key=***&sv=2022-11-02&sig=***&page=2"
+KEYED_SHOWN = f"{LAKE}/data.csv?api_key=<redacted>&sv=2022-11-02&sig=<redacted>&page=2"
 
 received: list[str] = []  # what the lake was sent: path and query, Authorization header
 
@@ -144,10 +144,10 @@ def test_refusals_and_failures_name_the_url_without_its_credentials(tmp_path):
     hop = client.post(f"{MGMT}/datasets/lac/data/url",
                       json={"url": f"{LAKE}/moved"})
     assert hop.status_code == 400, hop.text
-    assert f"redirected to {REFUSED}/data.csv?token=***&sig=***" in hop.json()["message"], hop.text
+    assert f"redirected to {REFUSED}/data.csv?token=<redacted>&sig=<redacted>" in hop.json()["message"], hop.text
     missing = client.post(f"{MGMT}/datasets/lac/data/url", json={"url": f"{LAKE}/gone.csv?api_key=k3y"})
     assert missing.status_code == 400 and "HTTP 404" in missing.json()["message"], missing.text
-    assert f"{LAKE}/gone.csv?api_key=***" in missing.json()["message"]
+    assert f"{LAKE}/gone.csv?api_key=<redacted>" in missing.json()["message"]
     created = client.post(f"{MGMT}/datasets", json={"dataset_id": "x", "title": "X", "source_url": PRESIGNED.replace(
         "data.csv", "gone.csv")})
     assert created.status_code == 400 and "HTTP 404" in created.json()["message"], created.text
@@ -166,7 +166,7 @@ def test_the_command_line_loads_with_the_credentials_and_shows_them_redacted(tmp
     assert created.exit_code == 0, created.output
     assert "token=t0ken" in received[0]
     show = invoke(["dataset", "show", "lac"], env)
-    assert show.exit_code == 0 and "http://***@127.0.0.1:18721/data.csv" in show.output, show.output
+    assert show.exit_code == 0 and "http://<redacted>@127.0.0.1:18721/data.csv" in show.output, show.output
     as_json = invoke(["dataset", "show", "lac", "--json"], env)
     assert PRESIGNED_SHOWN in as_json.output
     reload = invoke(["dataset", "reload", "lac"], env)
@@ -179,18 +179,21 @@ def test_the_command_line_loads_with_the_credentials_and_shows_them_redacted(tmp
 
 
 def test_redaction_keeps_everything_but_the_secrets():
-    assert redacted_url("https://user:pw@h.example/a.csv") == "https://***@h.example/a.csv"
+    assert redacted_url("https://user:pw@h.example/a.csv") == "https://<redacted>@h.example/a.csv"
     assert redacted_url("https://h.example/a.csv?Token=1&ACCESS_TOKEN=2&client_secret=3&password=4&x-api-key=5"
                         "&Subscription-Key=6&X-Goog-Signature=7&monkey=8&keyword=9&sv=10") == \
-        ("https://h.example/a.csv?Token=***&ACCESS_TOKEN=***&client_secret=***&password=***&x-api-key=***"
-         "&Subscription-Key=***&X-Goog-Signature=***&monkey=8&keyword=9&sv=10")
-    assert redacted_url("https://h.example/cb#access_token=1&state=2") == "https://h.example/cb#access_token=***&state=2"
-    assert redacted_url("https://h.example/a.csv?pass=1&jwt=2&passage=3") == "https://h.example/a.csv?pass=***&jwt=***&passage=3"
+        ("https://h.example/a.csv?Token=<redacted>&ACCESS_TOKEN=<redacted>&client_secret=<redacted>"
+         "&password=<redacted>&x-api-key=<redacted>&Subscription-Key=<redacted>&X-Goog-Signature=<redacted>"
+         "&monkey=8&keyword=9&sv=10")
+    assert redacted_url("https://h.example/cb#access_token=1&state=2") == \
+        "https://h.example/cb#access_token=<redacted>&state=2"
+    assert redacted_url("https://h.example/a.csv?pass=1&jwt=2&passage=3") == \
+        "https://h.example/a.csv?pass=<redacted>&jwt=<redacted>&passage=3"
     for kept in ("/data/communes.csv", "communes.csv", "https://h.example/a.csv?q=code%3D01&page=2"):
         assert redacted_url(kept) == kept and not withheld(kept)
     assert redacted_url(redacted_url(PRESIGNED)) == redacted_url(PRESIGNED) == PRESIGNED_SHOWN
     assert withheld(PRESIGNED_SHOWN) and not withheld(PRESIGNED)
-    assert redacted_url("http://agent:s3cret@[::1/x?token=t0ken") == "http://***@[::1/x"  # urlsplit refuses it
+    assert redacted_url("http://agent:s3cret@[::1/x?token=t0ken") == "http://<redacted>@[::1/x"  # urlsplit refuses it
     said = redacted_text(f"Redirect location '{PRESIGNED}' refused; see {KEYED}.")
     assert said == f"Redirect location '{PRESIGNED_SHOWN}' refused; see {KEYED_SHOWN}."
 
@@ -260,7 +263,7 @@ def test_a_key_naming_a_data_file_is_no_secret_and_the_source_reloads(tmp_path):
     assert reloaded.status_code == 200, reloaded.text
     assert received[0].startswith("/get?key=exports/communes.csv ")
     for secret in (f"?key={GOOGLE_KEY}", "?key=communes", "?key=pass.word", "?KEY=a%2Fb.csv%3Fx"):
-        assert redacted_url(f"https://h.example/x{secret}") == "https://h.example/x?" + secret[1:].split("=")[0] + "=***"
+        assert redacted_url(f"https://h.example/x{secret}") == f"https://h.example/x?{secret[1:].split('=')[0]}=<redacted>"
     for file in ("?key=communes.csv", "?Key=2024/r%C3%A9gions.geojson", "?key=lot+1.xlsx", "?key=contours.zip"):
         assert redacted_url(f"https://h.example/x{file}") == f"https://h.example/x{file}"
 
@@ -275,7 +278,7 @@ def test_credentials_in_their_issuers_format_are_secrets_in_the_path_and_under_a
     assert created.status_code == 201, created.text
     assert f"/dl/{GITHUB_TOKEN}/data.csv?id={AWS_KEY_ID}" in received[-1]  # fetched whole
     shown = client.get(f"{MGMT}/datasets/lac")
-    assert shown.json()["source"] == f"{LAKE}/dl/***/data.csv?id=***&u=***&page=2"
+    assert shown.json()["source"] == f"{LAKE}/dl/<redacted>/data.csv?id=<redacted>&u=<redacted>&page=2"
     leaked = [token for token in (GITHUB_TOKEN, AWS_KEY_ID, GOOGLE_KEY) if token in shown.text
               or any(token.encode() in path.read_bytes() for path in home.rglob("*") if path.is_file())]
     assert leaked == []
@@ -290,7 +293,8 @@ def test_a_url_within_a_query_parameter_is_redacted_too():
     """A proxy's or a redirect's ``?url=`` holds a URL with credentials of its own, encoded."""
     inner = "https%3A%2F%2Fagent%3As3cret%40h.example%2Fx.csv%3Ftoken%3Dt0ken%26page%3D2"
     shown = redacted_url(f"https://proxy.example/get?url={inner}&format=csv")
-    assert shown == "https://proxy.example/get?url=https://***@h.example/x.csv%3Ftoken%3D***%26page%3D2&format=csv"
+    assert shown == ("https://proxy.example/get?url=https://<redacted>@h.example/x.csv%3Ftoken%3D<redacted>%26page%3D2"
+                     "&format=csv")
     assert withheld(shown) and redacted_url(shown) == shown and _secrets_in(shown) == []
     twice = "https://a.example/?next=https%3A%2F%2Fb.example%2F%3Furl%3Dhttps%253A%252F%252Fu%253As3cret%2540c.example"
     assert _secrets_in(redacted_url(twice)) == [] and withheld(redacted_url(twice))
@@ -309,7 +313,7 @@ def test_a_source_of_urls_nested_without_end_is_loaded_and_shown_withheld(tmp_pa
     created = client.post(f"{MGMT}/datasets", json={"dataset_id": "lac", "title": "Lac", "source_url": nested})
     assert created.status_code == 201, created.text[:300]
     shown = client.get(f"{MGMT}/datasets/lac").json()["source"]
-    assert shown.startswith(f"{LAKE}/data.csv?u=http://h.example/") and shown.endswith("***"), shown
+    assert shown.startswith(f"{LAKE}/data.csv?u=http://h.example/") and shown.endswith("<redacted>"), shown
     assert shown.count("h.example") == NESTING and len(shown) < 300, shown  # re-encoded at each nesting
     assert withheld(shown) and redacted_url(shown) == shown and not withheld(nested)
 
@@ -318,12 +322,15 @@ def test_a_token_is_found_among_words_up_to_the_next_ampersand_and_standing_alon
     """``Bearer ghp_…`` under a name no rule knows, a token after an encoded slash in the path,
     alone as a query (``?ghp_…``) were shown whole; so was the part of a secret after a ``;``
     (``token=ab;cd``: servers split on ``&`` only, the token sent is ``ab;cd``)."""
-    for written, shown in ((f"https://h.example/x?h=Bearer%20{GITHUB_TOKEN}&page=2", "https://h.example/x?h=***&page=2"),
-                           (f"https://h.example/a%2F{GITHUB_TOKEN}/x.csv", "https://h.example/***/x.csv"),
-                           (f"https://h.example/x.csv?{AWS_KEY_ID}&page=2", "https://h.example/x.csv?***&page=2"),
-                           ("https://h.example/x?token=t0ken;s3cret&page=2", "https://h.example/x?token=***&page=2"),
-                           ("https://h.example/x?a=1;token=t0ken;s3cret", "https://h.example/x?a=1;token=***"),
-                           ("https://h.example/x#access_token=t0ken;s3cret", "https://h.example/x#access_token=***")):
+    for written, shown in ((f"https://h.example/x?h=Bearer%20{GITHUB_TOKEN}&page=2",
+                            "https://h.example/x?h=<redacted>&page=2"),
+                           (f"https://h.example/a%2F{GITHUB_TOKEN}/x.csv", "https://h.example/<redacted>/x.csv"),
+                           (f"https://h.example/x.csv?{AWS_KEY_ID}&page=2", "https://h.example/x.csv?<redacted>&page=2"),
+                           ("https://h.example/x?token=t0ken;s3cret&page=2",
+                            "https://h.example/x?token=<redacted>&page=2"),
+                           ("https://h.example/x?a=1;token=t0ken;s3cret", "https://h.example/x?a=1;token=<redacted>"),
+                           ("https://h.example/x#access_token=t0ken;s3cret",
+                            "https://h.example/x#access_token=<redacted>")):
         assert redacted_url(written) == shown and redacted_url(shown) == shown, written
         assert withheld(shown) and not withheld(written), written
         assert _secrets_in(shown) == [] and GITHUB_TOKEN not in shown and AWS_KEY_ID not in shown

@@ -37,7 +37,7 @@ import httpx
 
 from portail.config import FETCH_TIMEOUT
 from portail.ingest.errors import IngestError
-from portail.sources.redaction import MARK, redacted_text, redacted_url
+from portail.sources.redaction import MARK, redacted_text, redacted_url, userinfo_cut_short
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -322,8 +322,8 @@ def download(url: str, folder: Path, limit: int, allowed: Allowance, seconds: fl
     """``url`` downloaded into a new file of ``folder``, streamed, size-capped and done within
     ``seconds`` (``Settings.fetch_timeout``), from the addresses ``allowed`` admits. Every
     failure (refused, unreachable, an HTTP error status, too large, too slow, a host name IDNA
-    refuses) is an ``IngestError`` naming the URL without its credentials (``redacted_url``; httpx's
-    words too), and leaves no file."""
+    refuses, a password cut short: ``userinfo_cut_short``) is an ``IngestError`` naming the URL
+    without its credentials (``redacted_url``; httpx's words too), and leaves no file."""
     try:
         parts = urlsplit(url)
     except ValueError as error:  # shown without the URL: its credentials could not be told apart
@@ -331,6 +331,9 @@ def download(url: str, folder: Path, limit: int, allowed: Allowance, seconds: fl
     shown = redacted_url(url)
     if parts.scheme not in ("http", "https"):
         raise IngestError("only http and https URLs can be fetched", source=shown)
+    if userinfo_cut_short(url):  # httpx refuses the port, or connects to the user's name as a host
+        raise IngestError("the URL's password holds an unencoded /, ? or #, which ends its host for any client: "
+                          "write them %2F, %3F and %23 (an @ in the path, %40)", source=shown)
     folder.mkdir(parents=True, exist_ok=True)
     name = Path(urlsplit(shown).path).name  # the file's, in the load's report: not a token ending the path
     name = "download" if name in ("", MARK) else name

@@ -19,6 +19,22 @@ raw.githubusercontent.com URL pinning a file), and a share link's id (Dropbox, G
 is the address itself, which reads the very file the dataset publishes. A URL within a query
 parameter (``?url=https%3A%2F%2Fuser%3Apass%40h``: a proxy's, a redirect's) is redacted too.
 
+A password holding an unencoded ``/``, ``?`` or ``#`` (``https://u:pa/ss@host/f.csv``) ends the
+host early for every client (RFC 3986, browsers, httpx, curl, requests): httpx refuses the
+port ``pa``, and a password starting with digits makes the user's name a host and the rest a
+path. So such a URL is refused before any download (``userinfo_cut_short``), and redacted up to
+the ``@`` that ends its userinfo. Within a query value, a URL without a scheme is one too when a
+redirect or a proxy would follow it: scheme-relative (``//user:pass@host/x``) or a proxy's
+``user:password@host`` (a dotted host name, an address or localhost: ``12:30@x`` is no
+credential).
+
+What stands in for a secret taken out is ``<redacted>`` (``MARK``): ``<`` and ``>`` appear in
+no URL unencoded (httpx and browsers send them as ``%3C``, ``%3E``), so a value that happens to
+be ``***``, the marker rows recorded before it hold (``LEGACY_MARK``), is not taken for one. Those
+rows read as before: shown unchanged, and a reload of one is refused where that marker could
+only stand for a secret (the userinfo, a path segment, a parameter with a secret's name); under
+another name (``?q=***``) it is read as the value it may be.
+
 The secret is not kept anywhere, on purpose: nothing needs it after the download. A reload of
 a version whose URL lost its credentials is refused with a message asking for the full URL
 again (``withheld``); scheduled loads, when they come, are to keep their credentials in a
@@ -33,8 +49,21 @@ from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 from portail.ingest.detect import EXTENSIONS
 
-#: What stands in for a secret taken out.
-MARK = "***"
+#: What stands in for a secret taken out: never in a URL unencoded (``<``, ``>``), unlike ``***``.
+MARK = "<redacted>"
+#: What stood for a secret in the rows recorded before ``MARK``; a real value at times (``?q=***``).
+LEGACY_MARK = "***"
+_MARKS = (MARK, LEGACY_MARK)
+#: A URL's scheme, and the end of an authority as every client reads it: the first ``/ ? #``.
+_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*")
+_AUTHORITY_END = re.compile(r"[/?#]")
+#: A query value that is a URL's ``user:password@host`` without scheme nor ``//``, as a proxy
+#: setting is written (curl's ``-x``, ``HTTP_PROXY``): a host name with a dot, an IPv4 address, a
+#: bracketed IPv6 one or localhost, then a port, a path, a query. ``12:30@x`` is not one.
+_BARE_AUTHORITY = re.compile(r"[^\s/?#@:]+:[^\s/?#]*@(?:(?:[A-Za-z0-9-]+\.)+[A-Za-z][A-Za-z0-9-]*\.?"
+                             r"|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]|localhost)(?::\d*)?(?:[/?#].*)?", re.DOTALL)
+#: A time of day at a place (``12:30@paris.fr``), not a user and password.
+_CLOCK = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?@")
 #: The query (and fragment) parameter names taken for secrets, case-insensitive: any token,
 #: secret, password or signature, a credential (``X-Amz-Credential``), an API key, and names
 #: that are one of key, sig, auth, authorization, pass or jwt alone or after a separator
@@ -105,22 +134,54 @@ def redacted_url(url: str) -> str:
 
 
 def _redacted(url: str, depth: int) -> str:
-    """``redacted_url`` of ``url``, a URL nested ``depth`` query values deep."""
+    """``redacted_url`` of ``url``, a URL nested ``depth`` query values deep (where one may also be
+    scheme-relative: ``_nested_url``)."""
+    if (at := _cut_at(url)) is not None:  # the rest redacted as any URL's, the userinfo marked
+        url = f"{url.partition('://')[0]}://{MARK}@{url[at + 1:]}"
     try:
         parts = urlsplit(url)
     except ValueError:
         before_query = url.split("?", 1)[0].split("#", 1)[0]
-        scheme, found, rest = before_query.partition("://")
-        return f"{scheme}://{MARK}@{rest.rpartition('@')[2]}" if found and "@" in rest else before_query
-    if not (parts.scheme and parts.netloc):
+        head, found, rest = before_query.partition("//")
+        return f"{head}//{MARK}@{rest.rpartition('@')[2]}" if found and "@" in rest else before_query
+    if not parts.netloc or not (parts.scheme or depth):
         return url
     netloc = parts.netloc
     if "@" in netloc:
-        netloc = f"{MARK}@{netloc.rpartition('@')[2]}"
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = f"{userinfo if userinfo in _MARKS else MARK}@{host}"
     path = "/".join(MARK if secret_format(unquote(segment)) else segment for segment in parts.path.split("/"))
     shown = parts._replace(netloc=netloc, path=path, query=_redacted_pairs(parts.query, depth),
                            fragment=_redacted_pairs(parts.fragment, depth))
     return url if shown == parts else urlunsplit(shown)
+
+
+def userinfo_cut_short(url: str) -> bool:
+    """Whether ``url``'s password holds an unencoded ``/``, ``?`` or ``#`` that ends its host
+    early (``https://u:pa/ss@host/f.csv``): what ``download`` refuses."""
+    return _cut_at(url) is not None
+
+
+def _cut_at(url: str) -> int | None:
+    """Where the userinfo a password cut short ends in ``url`` (its ``@``), if it is one: a host
+    read with a ``:`` and no ``@``, an ``@`` further on. A port that is none (``pa``) makes it so
+    whatever follows (every client refuses that URL); a port (``u:123/ss@host``) unless the ``@``
+    begins a segment (``host:8080/@team/x``) or follows a query's ``=`` or ``&`` (``?mail=a@b.fr``)."""
+    scheme, found, rest = url.partition("://")
+    if not (found and _SCHEME.fullmatch(scheme)):
+        return None
+    end = (match.start() if (match := _AUTHORITY_END.search(rest)) else len(rest))
+    host_port = rest[:end].rpartition("]")[2]
+    at = rest.find("@", end)
+    if "@" in rest[:end] or ":" not in host_port or at < 0:
+        return None
+    port = host_port.partition(":")[2]
+    between = rest[end:at]
+    if not (port and not (port.isdigit() and int(port) <= 65535)) and \
+            (between.endswith("/") or re.search(r"[=&;]", between)):
+        return None
+    host_end = (match.start() + at + 1 if (match := _AUTHORITY_END.search(rest, at + 1)) else len(rest))
+    return len(scheme) + 3 + rest.rfind("@", at, host_end)  # the last @ before the host: one in the password too
 
 
 def _redacted_pairs(text: str, depth: int) -> str:
@@ -144,13 +205,14 @@ def _redacted_pairs(text: str, depth: int) -> str:
         elif not (equals and value):
             continue
         elif secret_pair(name, value):
-            pieces[index] = f"{name}={MARK}"
-        elif not _is_url(inner := unquote_plus(value)):
+            pieces[index] = f"{name}={value if value in _MARKS else MARK}"
+        elif (inner := _nested_url(unquote_plus(value))) is None:
             continue
         elif depth >= NESTING:
             pieces[index] = f"{name}={MARK}"
         elif (shown := _redacted(inner, depth + 1)) != inner:
-            pieces[index] = f"{name}={quote(shown, safe=':/@*')}"
+            shown = shown if unquote_plus(value) == inner else shown.removeprefix("//")
+            pieces[index] = f"{name}={quote(shown, safe=':/@*<>')}"
         else:
             continue
         hiding = True
@@ -166,6 +228,17 @@ def _is_url(text: str) -> bool:
     return bool(parts.scheme and parts.netloc)
 
 
+def _nested_url(text: str) -> str | None:
+    """The URL a query value (decoded) stands for where a redirect or a proxy would follow it: a
+    ``scheme://host…`` URL, a scheme-relative ``//host…`` one (the page's scheme), or with ``//``
+    before it a proxy's ``user:password@host…`` (``_BARE_AUTHORITY``; as redacted, ``MARK@host…``)."""
+    if _is_url(text) or (text.startswith("//") and _is_url("x:" + text)):
+        return text
+    if (_BARE_AUTHORITY.fullmatch(text) and not _CLOCK.match(text)) or text.startswith(f"{MARK}@"):
+        return "//" + text
+    return None
+
+
 def redacted_text(text: str) -> str:
     """``text`` (an error message from httpx, a redirect's) with every URL in it redacted."""
     return _URL_IN_TEXT.sub(lambda match: redacted_url(match.group()), text)
@@ -174,13 +247,20 @@ def redacted_text(text: str) -> str:
 def withheld(url: str, depth: int = 0) -> bool:
     """Whether ``url`` is one ``redacted_url`` took credentials out of: fetched as it is, it
     would be refused or, worse, answered for an anonymous caller. URLs within its query values
-    are looked into as deep as ``redacted_url`` looks (``NESTING``), no deeper."""
+    are looked into as deep as ``redacted_url`` looks (``NESTING``), no deeper. ``MARK`` is one
+    wherever it is; ``LEGACY_MARK`` where it can stand for nothing but a secret (a value named
+    as one: ``?q=***`` may be a value)."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return False
-    if parts.netloc.rpartition("@")[0] == MARK or MARK in parts.path.split("/"):
+    if parts.netloc.rpartition("@")[0] in _MARKS or any(segment in _MARKS for segment in parts.path.split("/")):
         return True
-    pairs = re.split(r"[&;]", parts.query) + re.split(r"[&;]", parts.fragment)
-    values = [unquote_plus(pair.partition("=")[2] if "=" in pair else pair) for pair in pairs]
-    return any(value == MARK or (depth < NESTING and _is_url(value) and withheld(value, depth + 1)) for value in values)
+    for pair in re.split(r"[&;]", parts.query) + re.split(r"[&;]", parts.fragment):
+        name, equals, value = pair.partition("=")
+        written = value if equals else name
+        if written == MARK or (equals and written == LEGACY_MARK and secret_name(name)):
+            return True
+        if depth < NESTING and (inner := _nested_url(unquote_plus(written))) and withheld(inner, depth + 1):
+            return True
+    return False
