@@ -78,5 +78,5 @@ def test_opening_a_session_sweeps_expired_ones(catalog):
 
 def test_cookie_options():
     options = sessions.cookie_options(True, timedelta(hours=2))
-    assert options == {"key": "portail_session", "httponly": True, "secure": True, "samesite": "lax", "path": "/",
+    assert options == {"key": "__Host-portail_session", "httponly": True, "secure": True, "samesite": "lax", "path": "/",
                        "max_age": 7200}

@@ -59,7 +59,7 @@ def test_cookie_is_secure_by_default(tmp_path):
         services.create_user(s, "alice", password=PASSWORD)
     client = TestClient(create_app(instance), base_url="https://testserver")
     response = sign_in(client)
-    assert any("Secure" in c for c in response.headers.get_list("set-cookie") if c.startswith("portail_session="))
+    assert any("Secure" in c for c in response.headers.get_list("set-cookie") if c.startswith("__Host-portail_session="))
 
 
 def test_login_without_or_with_a_wrong_csrf_token_is_refused(site):

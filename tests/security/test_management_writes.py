@@ -150,7 +150,7 @@ def test_an_admins_session_uploads_nothing_without_its_csrf_token(site):
     browser = TestClient(create_app(site.instance))
     with site.instance.session() as s:
         opened = sessions.open_session(s, auth.get_user(s, "root"))
-    browser.cookies.set(sessions.COOKIE_NAME, opened.token)
+    browser.cookies.set(sessions.cookie_name(sessions.COOKIE_NAME, True), opened.token)  # Secure: the default
     note = {"file": ("note.txt", b"hello\n", "text/plain")}
     for path in (f"{M}/datasets/{OTHER}/attachments", f"{M}/datasets/{OTHER}/data"):
         forged = browser.post(path, files=note)

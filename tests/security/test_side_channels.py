@@ -122,7 +122,7 @@ def test_api_answers_to_a_session_are_not_cacheable(site):
     with site.instance.session() as s:
         token = sessions.open_session(s, auth.get_user(s, "ub")).token
     browser = TestClient(create_app(site.instance))
-    browser.cookies.set(sessions.COOKIE_NAME, token)
+    browser.cookies.set(sessions.cookie_name(sessions.COOKIE_NAME, True), token)  # Secure: the default
     page = browser.get(f"/explore/dataset/{SECRET}/download")
     assert page.status_code == 200 and "KRYPTOPROJ" in page.text
     assert "no-store" in page.headers["cache-control"]  # the page route already does it

@@ -68,7 +68,8 @@ def request_principal(request: Request) -> Principal:
                                            ip=request.client.host if request.client else None,
                                            max_failures=settings.auth_max_failed_logins,
                                            lockout=timedelta(minutes=settings.auth_lockout_minutes),
-                                           basic_auth=reads_basic(settings, request.url.path))
+                                           basic_auth=reads_basic(settings, request.url.path),
+                                           secure_cookies=settings.session_cookie_secure)
     except AuthError as error:
         # Never a ``WWW-Authenticate: Basic`` challenge (refused Basic credentials included): a
         # browser would pop up a login dialog on the public portal, then send what was typed

@@ -77,7 +77,7 @@ class Guard:
         instance = scope["app"].state.instance
         settings = instance.settings
         state = scope.setdefault("state", {})
-        cookie = request.cookies.get(sessions.COOKIE_NAME)
+        cookie = sessions.session_token(request.cookies, settings.session_cookie_secure)
         basic_auth = reads_basic(settings, scope["path"])
         explicit = has_credentials(request.headers, request.query_params, basic_auth)
         unforgeable = _unforgeable_credentials(request, scope["path"], basic_auth)
@@ -108,7 +108,8 @@ class Guard:
                 state["principal"] = resolved
         else:
             state["principal"] = ANONYMOUS
-        state["csrf_token"] = csrf.expected_token(session_csrf, request.cookies.get(csrf.COOKIE_NAME))
+        state["csrf_token"] = csrf.expected_token(session_csrf, request.cookies.get(
+            sessions.cookie_name(csrf.COOKIE_NAME, settings.session_cookie_secure)))
 
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         is_form = _is_form(content_type, scope["path"])

@@ -132,7 +132,7 @@ def principal_from_request(headers: Mapping[str, str], query_params: Mapping[str
                            session_factory: sessionmaker[Session], at: datetime | None = None,
                            cookies: Mapping[str, str] | None = None, *, ip: str | None = None,
                            max_failures: int = MAX_FAILED_LOGINS, lockout: timedelta = LOCKOUT,
-                           basic_auth: bool = True) -> Principal:
+                           basic_auth: bool = True, secure_cookies: bool = False) -> Principal:
     """The caller of a request; raises ``AuthError`` (401, "API key is not valid") for a key that
     is unknown, expired, revoked or belongs to a disabled user, and (401, same code) for refused
     or malformed HTTP Basic credentials. Without a key, a live session cookie (``auth.sessions``)
@@ -151,7 +151,7 @@ def principal_from_request(headers: Mapping[str, str], query_params: Mapping[str
         access_token = token_from_request(headers, query_params)
         if access_token is not None:
             return _token_principal(session_factory, access_token, at or now())
-        token = (cookies or {}).get(sessions.COOKIE_NAME)
+        token = sessions.session_token(cookies or {}, secure_cookies)
         if not token:
             return ANONYMOUS
         with transaction(session_factory) as session:

@@ -25,8 +25,9 @@ from portail.auth.keys import now
 from portail.auth.models import LoginSession, User
 from portail.auth.passwords import aware, digest
 
-#: The cookie's name; ``__Host-`` would forbid ``Path`` variations and needs HTTPS, which dev lacks.
+#: The cookie's name over plain HTTP (development); Secure, it is ``cookie_name``'s ``__Host-`` one.
 COOKIE_NAME = "portail_session"
+HOST_PREFIX = "__Host-"
 DEFAULT_TTL = timedelta(hours=8)
 
 
@@ -39,10 +40,26 @@ class OpenedSession:
     expires_at: datetime
 
 
+def cookie_name(name: str, secure: bool) -> str:
+    """The name a security cookie (session, CSRF, SSO browser key) goes by: ``__Host-name`` when
+    Secure. A sibling subdomain (another site under the institution's domain) can plant a plain
+    cookie for this host with ``Domain=`` the parent, its own SSO key or session id among them
+    (login CSRF, session fixation); browsers refuse a ``__Host-`` one that has a ``Domain``, is
+    not Secure or has a ``Path`` other than ``/``, so only this host can set it. Readers accept
+    this name only: a planted plain one is never read when Secure. Plain HTTP keeps the plain
+    name (browsers refuse ``__Host-`` without Secure)."""
+    return HOST_PREFIX + name if secure else name
+
+
 def cookie_options(secure: bool, ttl: timedelta) -> dict:
     """Attributes of the session cookie (Starlette's ``set_cookie`` keywords)."""
-    return {"key": COOKIE_NAME, "httponly": True, "secure": secure, "samesite": "lax", "path": "/",
+    return {"key": cookie_name(COOKIE_NAME, secure), "httponly": True, "secure": secure, "samesite": "lax", "path": "/",
             "max_age": int(ttl.total_seconds())}
+
+
+def session_token(cookies, secure: bool) -> str | None:
+    """The session cookie's value, under this setting's name only (``cookie_name``)."""
+    return cookies.get(cookie_name(COOKIE_NAME, secure))
 
 
 def open_session(session: Session, user: User, *, method: str = "password", ttl: timedelta = DEFAULT_TTL,

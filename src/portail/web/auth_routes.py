@@ -47,8 +47,25 @@ LABELS = {
 NOT_PAGES = re.compile(r"/(logout|logout-everywhere|oauth2/token|login/sso/callback)/?$|/account/.")
 
 
-#: The cookie binding a single sign-on under way to the browser that started it (``oidc.start``).
+#: The cookie binding a single sign-on under way to the browser that started it (``oidc.start``);
+#: ``__Host-`` when Secure (``sessions.cookie_name``: a sibling subdomain planted its own key,
+#: and the callback link of its own sign-in then signed the victim into its account).
 SSO_BROWSER_COOKIE = "portail_sso_browser"
+
+
+def sso_browser_key(request: Request) -> str | None:
+    """The browser's SSO key, read under this setting's name only."""
+    secure = request.app.state.instance.settings.session_cookie_secure
+    return request.cookies.get(sessions.cookie_name(SSO_BROWSER_COOKIE, secure))
+
+
+def keep_sso_browser_key(response: Response, request: Request, browser_key: str) -> None:
+    """Set (or renew) the browser's SSO key: sent back on the provider's redirect to the callback
+    (a top-level GET, which ``SameSite=Lax`` lets through)."""
+    secure = request.app.state.instance.settings.session_cookie_secure
+    response.set_cookie(sessions.cookie_name(SSO_BROWSER_COOKIE, secure), browser_key,
+                        max_age=int(oidc.FLOW_TTL.total_seconds()), path="/", httponly=True, samesite="lax",
+                        secure=secure)
 
 
 def safe_next(target: str | None, root: str) -> str:
@@ -103,6 +120,17 @@ def in_language(message: str, lang: str) -> str:
     return message
 
 
+def session_cookie(request: Request) -> str | None:
+    return sessions.session_token(request.cookies, request.app.state.instance.settings.session_cookie_secure)
+
+
+def forget_session_cookie(response: Response, request: Request) -> None:
+    """Sign-out's deletion of the session cookie: Secure as the cookie was, for a browser ignores
+    a ``__Host-`` cookie's deletion that is not."""
+    secure = request.app.state.instance.settings.session_cookie_secure
+    response.delete_cookie(sessions.cookie_name(sessions.COOKIE_NAME, secure), path="/", secure=secure)
+
+
 def auth_page(request: Request, portal: Portal, template: str, status: int = 200, **values) -> HTMLResponse:
     """A page of the sign-in family, its forms carrying the CSRF token: the session's, or before
     sign-in a fresh double-submit cookie set here."""
@@ -122,8 +150,13 @@ def auth_page(request: Request, portal: Portal, template: str, status: int = 200
     response.headers.update({"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'",
                              "Referrer-Policy": "same-origin"})
     if fresh:
-        response.set_cookie(csrf.COOKIE_NAME, fresh, httponly=True, samesite="lax", path="/",
+        response.set_cookie(sessions.cookie_name(csrf.COOKIE_NAME, settings.session_cookie_secure), fresh, httponly=True, samesite="lax", path="/",
                             secure=settings.session_cookie_secure)
+    if context["sso"] and not sso_browser_key(request):
+        # the key is set before the SSO button is followed: two tabs of a browser without one,
+        # started at once, each set their own and the later cookie won, the other tab's
+        # callback refused; from this page, both starts read the one key the browser kept
+        keep_sso_browser_key(response, request, oidc.new_browser_key())
     return response
 
 
@@ -148,13 +181,15 @@ def auth_router(portal: Portal) -> APIRouter:
             # lived on to its expiry, someone else's perhaps on a shared computer, for whoever
             # had read its cookie; its ``logout`` event names who signed in (not a sign-out asked for)
             user = db.merge(user)
-            sessions.close_session(db, request.cookies.get(sessions.COOKIE_NAME), ip=client_ip(request),
-                                   replaced_by=user.login)
+            sessions.close_session(db, sessions.session_token(request.cookies, config.session_cookie_secure),
+                                   ip=client_ip(request), replaced_by=user.login)
             opened = sessions.open_session(db, user, method=method, ttl=ttl, ip=client_ip(request),
                                            user_agent=request.headers.get("user-agent"))
         response = RedirectResponse(safe_next(target, root), status_code=303)
         response.set_cookie(value=opened.token, **sessions.cookie_options(config.session_cookie_secure, ttl))
-        response.delete_cookie(csrf.COOKIE_NAME, path="/")  # the session's own token takes over
+        # the session's own token takes over (a ``__Host-`` cookie is deleted Secure, or not at all)
+        response.delete_cookie(sessions.cookie_name(csrf.COOKIE_NAME, config.session_cookie_secure), path="/",
+                               secure=config.session_cookie_secure)
         return response
 
     @router.get(f"{root}/login", response_class=HTMLResponse)
@@ -182,23 +217,23 @@ def auth_router(portal: Portal) -> APIRouter:
     @router.post(f"{root}/logout")
     def logout(request: Request, next: str = ""):
         with transaction(request.app.state.instance.catalog) as db:
-            sessions.close_session(db, request.cookies.get(sessions.COOKIE_NAME), ip=client_ip(request))
+            sessions.close_session(db, session_cookie(request), ip=client_ip(request))
         # back to the page signed out of (the form's ``next``, routes.return_paths), in its language, as
         # logout_everywhere keeps it (an English reader signed out into French, on the home page)
         response = RedirectResponse(with_language(safe_next(next, root), request.query_params.get("lang")),
                                     status_code=303)
-        response.delete_cookie(sessions.COOKIE_NAME, path="/")
+        forget_session_cookie(response, request)
         return response
 
     @router.post(f"{root}/logout-everywhere")
     def logout_everywhere(request: Request):
         with transaction(request.app.state.instance.catalog) as db:
-            row = sessions.find_session(db, request.cookies.get(sessions.COOKIE_NAME))
+            row = sessions.find_session(db, session_cookie(request))
             if row is not None:
                 sessions.close_all_sessions(db, row.user, actor=row.user.login, ip=client_ip(request))
         lang = request.query_params.get("lang")  # the page's language, kept
         response = RedirectResponse(with_language(root + "/", lang), status_code=303)
-        response.delete_cookie(sessions.COOKIE_NAME, path="/")
+        forget_session_cookie(response, request)
         return response
 
     @router.get(f"{root}/reset-password", response_class=HTMLResponse)
@@ -227,14 +262,12 @@ def auth_router(portal: Portal) -> APIRouter:
             return page(request, "login.html", 502, next=safe_next(next, root), error=error.message)
         callback = str(request.url_for("sso_callback_" + portal.id))
         # the browser's key, kept across its sign-ins under way (two tabs each finish theirs)
-        browser_key = request.cookies.get(SSO_BROWSER_COOKIE) or oidc.new_browser_key()
+        browser_key = sso_browser_key(request) or oidc.new_browser_key()
         with transaction(request.app.state.instance.catalog) as db:
             url = oidc.start(db, config, metadata, redirect_uri=callback, next_url=safe_next(next, root),
                              portal=portal.id, browser_key=browser_key)
         response = RedirectResponse(url, status_code=303)
-        # sent back on the provider's redirect (a top-level GET: SameSite=Lax lets it through)
-        response.set_cookie(SSO_BROWSER_COOKIE, browser_key, max_age=int(oidc.FLOW_TTL.total_seconds()), path="/",
-                            httponly=True, samesite="lax", secure=settings(request).session_cookie_secure)
+        keep_sso_browser_key(response, request, browser_key)
         return response
 
     @router.get(f"{root}/login/sso/callback", name="sso_callback_" + portal.id)
@@ -250,7 +283,7 @@ def auth_router(portal: Portal) -> APIRouter:
             with transaction(request.app.state.instance.catalog) as db:
                 try:
                     user, flow = oidc.finish(db, config, metadata, state=state, code=code, ip=client_ip(request),
-                                             browser_key=request.cookies.get(SSO_BROWSER_COOKIE))
+                                             browser_key=sso_browser_key(request))
                     target = flow.next_url
                 except AuthError as refused:  # committed all the same: the flow spent, the refusal audited
                     refusal = refused
