@@ -18,8 +18,8 @@ import pytest
 
 from portail.store import postings
 from portail.store.duckdb_store import index_path
-from tests.store.test_first_reads_apart import (  # noqa: F401 - fixtures
-    HOLDER_LIFE, Calls, _afresh, _location, _search, leased, published_two, served)
+from tests.store.first_reads import (  # noqa: F401 - fixtures
+    HOLDER_LIFE, Calls, afresh, leased, published_two, search, served, served_file)
 
 FILES = {"version": Path, "index": index_path, "postings": postings.postings_path}
 
@@ -34,10 +34,10 @@ def _until(condition: Callable[[], bool]) -> None:
 
 @pytest.mark.parametrize("kind", list(FILES))
 def test_a_store_closed_during_a_first_read_reads_the_version_afresh_after(served, kind):
-    store, location = served.store, _location(served, "cp")
+    store, location = served.store, served_file(served, "cp")
     calls = Calls()
     with leased(Path(FILES[kind](location))) as lease:
-        calls.start("cp", lambda: _search(served, "cp"), then=lease.give_back)
+        calls.start("cp", lambda: search(served, "cp"), then=lease.give_back)
         lease.opening()  # the first read waits in the open of that file
         closing = calls.start("close", store.close)
         # The close has taken the store's lock (the engine's close may wait for the read's
@@ -47,4 +47,4 @@ def test_a_store_closed_during_a_first_read_reads_the_version_afresh_after(serve
         calls.join()
     assert calls.answers["close"] is None  # the racing call itself may fail: its reader was closed
     assert store.has_index(location)  # the index file was not taken for stale
-    assert _search(served, "cp") == _afresh(served, "cp")  # nor an alias attached nowhere kept
+    assert search(served, "cp") == afresh(served, "cp")  # nor an alias attached nowhere kept

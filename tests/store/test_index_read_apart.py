@@ -16,8 +16,8 @@ import duckdb
 
 from portail.store import fulltext
 from portail.store.duckdb_store import index_path
-from tests.store.test_first_reads_apart import (  # noqa: F401 - fixtures
-    Calls, _afresh, _location, _search, leased, published_two, served)
+from tests.store.first_reads import (  # noqa: F401 - fixtures
+    Calls, afresh, leased, published_two, search, served, served_file)
 
 
 def _values_read_from_a_file(index: Path) -> Path:
@@ -47,7 +47,7 @@ def _lease_held(path: Path) -> bool:
 
 
 def test_a_slow_index_read_holds_up_no_release_of_another_version(served):
-    store, cp, logements = served.store, _location(served, "cp"), _location(served, "logements")
+    store, cp, logements = served.store, served_file(served, "cp"), served_file(served, "logements")
     values = _values_read_from_a_file(index_path(cp))
     assert store.has_index(logements)  # attached with its index file: a release detaches both
     calls = Calls()
@@ -60,5 +60,5 @@ def test_a_slow_index_read_holds_up_no_release_of_another_version(served):
         calls.join()
     assert ended_while_held_up == ["release"] and still_held, calls.answers
     assert calls.answers == {"release": [logements], "cp": True}
-    assert _search(served, "cp") == _afresh(served, "cp")
-    assert _search(served, "logements") == _afresh(served, "logements")  # attached again
+    assert search(served, "cp") == afresh(served, "cp")
+    assert search(served, "logements") == afresh(served, "logements")  # attached again
