@@ -5,6 +5,7 @@ test file."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import unquote_plus
 
@@ -40,19 +41,31 @@ def published_points(instance, slug: str, title: str, source: Path, labels: dict
     load_file(instance, slug, source, publish=True)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, refdata):
-    """A server of all 36,000 communes, their INSEE code labelled "Code INSEE"; one per test file
-    that imports it (``from tests.communes_map import server``)."""
-    from tests.conftest import make_instance
+#: The communes' server of this process (an xdist worker, or the whole run without xdist).
+SERVED = pytest.StashKey[str]()
 
-    home = tmp_path_factory.mktemp("browser-map-points") / "home"
-    instance = make_instance(home)
-    published_points(instance, "communes-france", "Communes de France",
-                     refdata / "referentiels" / "communes_france_enrichies.csv", labels={"insee_com": "Code INSEE"})
-    instance.store.close()
-    with live_server(home) as base:
-        yield base
+
+@pytest.fixture(scope="module")
+def server(request, tmp_path_factory, refdata):
+    """A server of all 36,000 communes, their INSEE code labelled "Code INSEE", for each test file
+    that imports it (``from tests.communes_map import server``). Published and started once per
+    process and shared by those files, stopped at the run's end: publishing the 36,000 took ~4 s
+    per file. Safe because they only read it (pages and API calls, no write), and each test has
+    its own browser context (no cookie, cache or storage is shared). A fixture of session scope
+    would not do: pytest runs one per file that imports it."""
+    config = request.config
+    if SERVED not in config.stash:
+        from tests.conftest import make_instance
+
+        home = tmp_path_factory.mktemp("browser-map-points") / "home"
+        instance = make_instance(home)
+        published_points(instance, "communes-france", "Communes de France",
+                         refdata / "referentiels" / "communes_france_enrichies.csv", labels={"insee_com": "Code INSEE"})
+        instance.store.close()
+        served = ExitStack()
+        config.add_cleanup(served.close)
+        config.stash[SERVED] = served.enter_context(live_server(home))
+    return config.stash[SERVED]
 
 
 def jump(page, *views) -> None:

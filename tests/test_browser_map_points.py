@@ -47,7 +47,9 @@ def test_whole_france_first_then_points_with_their_code_insee(page):
 
 def test_a_late_answer_does_not_draw_over_the_view_moved_to(page):
     # the whole-France grouping held back (a slow network, a busy server) until the next view is drawn
-    held = []
+    held, ended = [], []
+    for outcome in ("requestfinished", "requestfailed"):
+        page.on(outcome, lambda request: ended.append(request))
     page.route(lambda url: "geo_cluster" in unquote(url), lambda route: held.append(route))
     jump(page, (2.2, (2.5, 46.6)))
     while not held:
@@ -61,7 +63,10 @@ def test_a_late_answer_does_not_draw_over_the_view_moved_to(page):
             route.continue_()
         except PlaywrightError:  # the map had cancelled that call
             pass
-    page.wait_for_timeout(1000)
+    # until each late call has ended (the map cancelled it, or its answer came), then the page is still
+    while not all(route.request in ended for route in held):
+        page.wait_for_timeout(50)
+    settle(page)
     assert page.locator("#map").get_attribute("data-mode") == "records"
     assert page.locator("#map-status").inner_text().endswith("enregistrements affichés")
     assert page.locator("button.map-count").count() == 0

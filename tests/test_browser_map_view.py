@@ -23,11 +23,23 @@ PLACES = {"Brest": (-4.49, 48.39), "Strasbourg": (7.75, 48.58), "Dunkerque": (2.
 
 @pytest.fixture
 def page(browser, server):  # noqa: F811
+    # reduced motion: MapLibre jumps where it would ease, and map.js drops its fades: what these
+    # tests check is where a move ends (test_the_first_view_… keeps the eased move a visitor sees)
     with watched_page(browser, reduced_motion="reduce") as page:
         yield page
 
 
-def test_the_first_view_is_mainland_france_and_the_overseas_one_click_away(page, server):  # noqa: F811
+@pytest.fixture
+def animated(browser, server):  # noqa: F811
+    """A page of a visitor who asks for no less motion: MapLibre eases each move, with its fades."""
+    with watched_page(browser, reduced_motion="no-preference") as page:
+        yield page
+
+
+def test_the_first_view_is_mainland_france_and_the_overseas_one_click_away(animated, server):  # noqa: F811
+    """Animated (the one map test whose move MapLibre eases, as most visitors see it): the view
+    of every record is read once the move has ended, its records in."""
+    page = animated
     opened(page, server + MAP)
     first = view(page)
     assert first["zoom"] > 4, first  # was ~2: the globe
@@ -35,9 +47,13 @@ def test_the_first_view_is_mainland_france_and_the_overseas_one_click_away(page,
     assert not any(inside(first, *place) for place in OVERSEAS.values()), first
     assert page.locator("#map").get_attribute("data-mode") == "clusters"
     assert page.locator("#map-status").inner_text().startswith("36\u202f056 enregistrements")
+    page.evaluate("""() => { const m = window.portailMap, frames = window.frames_per_move = [];
+        m.on('movestart', () => frames.push(0)); m.on('move', () => { frames[frames.length - 1] += 1; }); }""")
     page.locator("#map-all", has_text="Voir tous les enregistrements").click()
     page.wait_for_function("() => window.portailMap.getZoom() < 3")
     settle(page)
+    frames = page.evaluate("window.frames_per_move")
+    assert len(frames) == 1 and frames[0] > 1, frames  # eased (a jump is one frame), as this test is for
     every = view(page)
     assert all(inside(every, *place) for place in [*PLACES.values(), *OVERSEAS.values()]), every
     assert page.locator("#map-status").inner_text().startswith("36\u202f204 enregistrements")
@@ -109,7 +125,9 @@ def test_on_a_phone_one_finger_does_not_move_the_map_and_says_to_use_two(browser
         page.locator("#map").scroll_into_view_if_needed()
         before = page.evaluate("() => [window.portailMap.getCenter().toArray(), scrollY]")
         one_finger_drag(page)
-        page.wait_for_timeout(500)
+        # until the drag has done its work: the page scrolled, or (the bug) the map moved and is still
+        page.wait_for_function("""([center, y]) => { const m = window.portailMap, c = m.getCenter();
+            return scrollY !== y || (!m.isMoving() && (c.lng !== center[0] || c.lat !== center[1])); }""", arg=before)
         after = page.evaluate("() => [window.portailMap.getCenter().toArray(), scrollY]")
         assert after[0] == pytest.approx(before[0])  # the map stayed
         assert after[1] > before[1]  # the page scrolled down

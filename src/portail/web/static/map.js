@@ -58,6 +58,10 @@
   // page's language): the map, most of a phone's screen, took every drag and trapped the page.
   // Touch only, as MapLibre's own stylesheet tells them: on a desktop it would ask Ctrl for the wheel.
   if (window.matchMedia("(hover: none), (pointer: coarse)").matches) options.cooperativeGestures = true;
+  // Asked for less motion (prefers-reduced-motion, RGAA 13.8): MapLibre already jumps where it would
+  // ease (no move here is essential), and the 300 ms fade after each new view's data (a placement
+  // fade, for labels this map does not draw) is dropped too: the map is redrawn once, not for 300 ms.
+  if (window.matchMedia("(prefers-reduced-motion: reduce)").matches) options.fadeDuration = 0;
   const map = new maplibregl.Map(options);
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
   map.getCanvas().setAttribute("aria-label", document.querySelector(".map-figure figcaption").textContent.trim());
