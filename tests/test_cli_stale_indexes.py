@@ -22,6 +22,7 @@ from portail.operations import open_instance
 from portail.store import fulltext
 from portail.store.duckdb_store import index_foldings, index_path
 from tests.cli import cli, invoke  # noqa: F401 - cli: the fixture
+from tests.store.first_reads import Calls, leased
 
 #: The port the serve test listens on (its own: other suites use free ports).
 SERVE_PORT = 8771
@@ -160,3 +161,29 @@ def test_serve_starts_when_the_count_fails(two_versions_home, tmp_path):
     seen = _serve_until_listening(tmp_path / "home")
     assert any("Uvicorn running on" in line for line in seen), "".join(seen)
     assert any("stale indexes not counted" in line for line in seen), "".join(seen)
+
+
+def test_a_version_pruned_while_reindex_all_runs_is_passed_over(cli, two_versions_home, tmp_path):
+    """``reindex --all`` lists the versions, then writes them one by one: one pruned meanwhile (a
+    load's pruning, another operator) has nothing left to index, and is no failure (exit 1). The
+    command is held up in the open of the first version's file (a lease), while the other is pruned."""
+    home = tmp_path / "home"
+    published, kept = _two_versions(two_versions_home, home)
+    _as_older_release(published, 2)
+    _as_older_release(kept, 2)
+    calls = Calls()
+    with leased(Path(published)) as lease:
+        calls.start("reindex", lambda: cli("dataset", "reindex", "--all"), then=lease.give_back)
+        lease.opening()  # version 2 (the published one, first) being indexed
+        instance = open_instance(Settings(home=home))
+        try:
+            with instance.session() as s:
+                assert services.prune_versions(s, services.get_dataset(s, "dep"), keep=1) == [kept]
+        finally:
+            instance.store.close()
+        lease.give_back()
+        calls.join()
+    done = calls.answers["reindex"]
+    assert not isinstance(done, BaseException), done
+    assert done.output.strip().splitlines() == ["dep: version 2 indexed", "dep: version 1 no longer kept, passed over",
+                                                "indexes of an older word rule or missing: 0 left"], done.output
