@@ -136,8 +136,9 @@ def redacted_url(url: str) -> str:
 def _redacted(url: str, depth: int) -> str:
     """``redacted_url`` of ``url``, a URL nested ``depth`` query values deep (where one may also be
     scheme-relative: ``_nested_url``)."""
-    if (at := _cut_at(url)) is not None:  # the rest redacted as any URL's, the userinfo marked
-        url = f"{url.partition('://')[0]}://{MARK}@{url[at + 1:]}"
+    if (at := _cut_at(url)) is not None and (depth or not url.startswith("//")):  # the rest redacted as
+        # any URL's, the userinfo marked; a scheme-relative one is a URL in a query value only
+        url = f"{url[:url.find('//') + 2]}{MARK}@{url[at + 1:]}"
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -164,24 +165,29 @@ def userinfo_cut_short(url: str) -> bool:
 
 def _cut_at(url: str) -> int | None:
     """Where the userinfo a password cut short ends in ``url`` (its ``@``), if it is one: a host
-    read with a ``:`` and no ``@``, an ``@`` further on. A port that is none (``pa``) makes it so
-    whatever follows (every client refuses that URL); a port (``u:123/ss@host``) unless the ``@``
-    begins a segment (``host:8080/@team/x``) or follows a query's ``=`` or ``&`` (``?mail=a@b.fr``)."""
-    scheme, found, rest = url.partition("://")
-    if not (found and _SCHEME.fullmatch(scheme)):
+    read with a ``:`` (after the ``@`` of a password holding one too: ``u:p@ss:w/rd@host``), an
+    ``@`` further on. A port that is none (``pa``) makes it so whatever follows (every client
+    refuses that URL); a port (``u:123/ss@host``) unless the host is one no user name is (a
+    dotted name, an address, localhost, a bracketed IPv6 one: ``cdn.example:8080/logo@2x.png``
+    is that host's path), the ``@`` begins a segment (``host:8080/@team/x``) or follows a
+    query's ``=`` or ``&`` (``?mail=a@b.fr``). A scheme-relative URL (``//u:pa/ss@host``, in a
+    query value: ``_nested_url``) is read as one with a scheme."""
+    scheme, found, rest = url.partition("//")
+    if not (found and (scheme == "" or (scheme.endswith(":") and _SCHEME.fullmatch(scheme[:-1])))):
         return None
     end = (match.start() if (match := _AUTHORITY_END.search(rest)) else len(rest))
-    host_port = rest[:end].rpartition("]")[2]
+    named = rest[:end].rpartition("@")[2]  # the host and port as every client reads them
     at = rest.find("@", end)
-    if "@" in rest[:end] or ":" not in host_port or at < 0:
+    if ":" not in named.rpartition("]")[2] or at < 0:
         return None
-    port = host_port.partition(":")[2]
+    host, _, port = named.rpartition(":")
     between = rest[end:at]
-    if not (port and not (port.isdigit() and int(port) <= 65535)) and \
-            (between.endswith("/") or re.search(r"[=&;]", between)):
+    if (not port or (port.isdigit() and int(port) <= 65535)) and \
+            ("]" in named or "." in host or host.lower() == "localhost"
+             or between.endswith("/") or re.search(r"[=&;]", between)):
         return None
     host_end = (match.start() + at + 1 if (match := _AUTHORITY_END.search(rest, at + 1)) else len(rest))
-    return len(scheme) + 3 + rest.rfind("@", at, host_end)  # the last @ before the host: one in the password too
+    return len(scheme) + 2 + rest.rfind("@", at, host_end)  # the last @ before the host: one in the password too
 
 
 def _redacted_pairs(text: str, depth: int) -> str:
