@@ -155,3 +155,16 @@ def test_session_and_form_cookies_are_host_only_and_planted_plain_ones_are_not_r
     out = attacker.post("/logout", data={"csrf_token": token}, follow_redirects=False)
     [deleted] = set_cookies(out, "__Host-portail_session")
     assert "Secure" in deleted and "Max-Age=0" in deleted
+
+
+def test_the_sign_in_pages_handing_out_keys_are_kept_by_no_cache(site):
+    """An anonymous visitor's login page sets its SSO key and form cookie, and anonymous pages
+    may otherwise be kept by a shared cache (``api.guard`` marks only signed-in answers): kept,
+    one visitor's key went to the next, and a key the attacker read from the cache bound the
+    victim's callback to the attacker's sign-in again, ``__Host-`` or not."""
+    client = browser(site)
+    for path in ("/interne/login", "/login", "/reset-password?token=x"):
+        page = client.get(path)
+        assert page.status_code == 200 and set_cookies(page, HOST_KEY), path
+        assert "no-store" in page.headers.get("cache-control", ""), path
+        client.cookies.clear()

@@ -146,9 +146,11 @@ def auth_page(request: Request, portal: Portal, template: str, status: int = 200
                    sso=oidc.OidcConfig.from_settings(settings) is not None,
                    local=portal.id not in settings.local_login_disabled_portals)
     response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
-    # sign-in and consent pages are never framed (clickjacking) nor leak their URL onward
+    # sign-in and consent pages are never framed (clickjacking) nor leak their URL onward, nor
+    # kept by a cache: an anonymous visitor's carries its form token and SSO key (cookies set
+    # here), which a shared cache would hand to the next visitor, an attacker among them
     response.headers.update({"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'",
-                             "Referrer-Policy": "same-origin"})
+                             "Referrer-Policy": "same-origin", "Cache-Control": "private, no-store"})
     if fresh:
         response.set_cookie(sessions.cookie_name(csrf.COOKIE_NAME, settings.session_cookie_secure), fresh, httponly=True, samesite="lax", path="/",
                             secure=settings.session_cookie_secure)
