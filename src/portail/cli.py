@@ -28,7 +28,7 @@ from portail.ingest.types import ReadOptions
 from portail.operations import (Instance, LoadResult, StaleIndexes, check_pipeline, created_for_first_load, delete,
                                  fetch, is_url, load_file, open_instance, publish, readable_file, reindex, reload,
                                  rollback, served_order_warnings, stale_indexes)
-from portail.terminal import fail, stderr_console, stdout_console
+from portail.terminal import fail, plain, stderr_console, stdout_console
 
 app = typer.Typer(help="Portail open data portal: datasets, versions, server.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Create, load, publish and inspect datasets.", no_args_is_help=True)
@@ -110,7 +110,7 @@ def _say_loaded(slug: str, result: LoadResult) -> None:
             out.print(f"  [yellow]{escape(_rejected_said(report.source, field))}[/yellow]")
     for field in report.fields:  # how a field was read: codes kept as text, month-first dates, "N/A" markers
         if field.notes:
-            out.print(f"  field {field.name!r}: {'; '.join(field.notes)}", highlight=False)
+            out.print(f"  field {field.name!r}: {'; '.join(field.notes)}", highlight=False, markup=False)
     for line in _step_lines(report.processors):
         out.print(line)
 
@@ -332,8 +332,8 @@ def dataset_list(as_json: bool = typer.Option(False, "--json")):
         return
     table = Table("dataset_id", "uid", "title", "portals", "version", "records")
     for r in rows:
-        table.add_row(r["dataset_id"], r["uid"], r["title"], ",".join(r["portals"]), str(r["version"] or "-"),
-                      f"{r['records']:,}" if r["records"] is not None else "-")
+        table.add_row(*plain(r["dataset_id"], r["uid"], r["title"], ",".join(r["portals"]), str(r["version"] or "-"),
+                             f"{r['records']:,}" if r["records"] is not None else "-"))
     out.print(table)
 
 
@@ -349,22 +349,22 @@ def dataset_show(slug: str, as_json: bool = typer.Option(False, "--json")):
     if as_json:
         out.print_json(json.dumps(data, default=str))
         return
-    out.print(f"[bold]{data['title']}[/bold]  {data['dataset_id']} ({data['dataset_uid']})  portals: {', '.join(data['portals'])}")
+    out.print(f"[bold]{escape(data['title'])}[/bold]  {data['dataset_id']} ({data['dataset_uid']})  portals: {', '.join(data['portals'])}")
     out.print(f"published version: {data['current_version'] or '-'}   records: {data['records_count']:,}")
     schema = Table("field", "label", "type", "annotations")
     for f in fields:
-        schema.add_row(f.name, f.label, str(f.type), ", ".join(
-            name + "".join(f"={argument}" for argument in arguments) for name, arguments in f.annotations.items()))
+        schema.add_row(*plain(f.name, f.label, str(f.type), ", ".join(
+            name + "".join(f"={argument}" for argument in arguments) for name, arguments in f.annotations.items())))
     out.print(schema)
     versions = Table("version", "status", "records", "source", "created", "error")
     for v in data["versions"]:
-        versions.add_row(str(v["version"]), v["status"], f"{v['records_count']:,}" if v["records_count"] is not None else "-",
-                         v["source"] or "", v["created_at"][:19], (v["error"] or "")[:60])
+        versions.add_row(*plain(str(v["version"]), v["status"], f"{v['records_count']:,}" if v["records_count"] is not None else "-",
+                                v["source"] or "", v["created_at"][:19], (v["error"] or "")[:60]))
     out.print(versions)
     if data["attachments"]:
         attachments = Table("attachment", "title", "type", "bytes")
         for a in data["attachments"]:
-            attachments.add_row(a["id"], a["title"], a["mimetype"], f"{a['size_bytes']:,}")
+            attachments.add_row(*plain(a["id"], a["title"], a["mimetype"], f"{a['size_bytes']:,}"))
         out.print(attachments)
 
 

@@ -8,6 +8,7 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 #: Wider than any table: a pipe or a file has no width to fit.
 UNBOUNDED = 10_000
@@ -18,6 +19,13 @@ def stdout_console() -> Console:
     all, so that a table never cuts an id the operator copies into the next command (at Rich's
     default of 80 columns, ``dataset list`` showed ``retraites-c…``)."""
     return Console() if sys.stdout.isatty() else Console(width=UNBOUNDED)
+
+
+def plain(*cells: str) -> list[Text]:
+    """A table row's cells as text, never as Rich markup: titles, labels, sources and errors are
+    the publishers' and the web's words, and a ``[/x]`` in a title ended ``dataset list`` with a
+    traceback (a ``[bold]`` styled the rest, a ``[2024]`` vanished)."""
+    return [Text(cell) for cell in cells]
 
 
 def stderr_console() -> Console:

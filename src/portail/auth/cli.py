@@ -35,7 +35,7 @@ from portail.catalog.services import CatalogError
 from portail.config import Settings, load_settings
 from portail.ingest.errors import StorageFull, read_only, storage_full, written_path
 from portail.operations import open_instance
-from portail.terminal import fail, stderr_console, stdout_console
+from portail.terminal import fail, plain, stderr_console, stdout_console
 
 console = stderr_console()
 out = stdout_console()
@@ -156,8 +156,8 @@ def user_list(as_json: bool = typer.Option(False, "--json")):
         return
     table = Table("login", "name", "role", "active", "groups", "last login")
     for r in rows:
-        table.add_row(r["login"], r["display_name"] or "", r["role"], "yes" if r["active"] else "no",
-                      ", ".join(r["groups"]), r["last_login"] or "-")
+        table.add_row(*plain(r["login"], r["display_name"] or "", r["role"], "yes" if r["active"] else "no",
+                             ", ".join(r["groups"]), r["last_login"] or "-"))
     out.print(table)
 
 
@@ -331,7 +331,7 @@ def group_list(as_json: bool = typer.Option(False, "--json")):
         return
     table = Table("group", "description", "members")
     for r in rows:
-        table.add_row(r["name"], r["description"] or "", ", ".join(r["members"]))
+        table.add_row(*plain(r["name"], r["description"] or "", ", ".join(r["members"])))
     out.print(table)
 
 
@@ -382,9 +382,9 @@ def apikey_list(login: Optional[str] = typer.Option(None, "--user", help="Only t
     table = Table(Column("id", no_wrap=True), "user", "name", Column("key", no_wrap=True), "scopes", "datasets",
                   "expires", "last used", "state")
     for r in rows:
-        table.add_row(r.id, r.login, r.name, r.prefix + "…", ",".join(r.scopes),
-                      ",".join(r.datasets) if r.datasets is not None else "all", _iso(r.expires_at),
-                      _iso(r.last_used_at), r.state)
+        table.add_row(*plain(r.id, r.login, r.name, r.prefix + "…", ",".join(r.scopes),
+                             ",".join(r.datasets) if r.datasets is not None else "all", _iso(r.expires_at),
+                             _iso(r.last_used_at), r.state))
     out.print(table)
 
 
@@ -429,8 +429,8 @@ def oauth_list(as_json: bool = typer.Option(False, "--json")):
         return
     table = Table(Column("client_id", no_wrap=True), "name", "kind", "redirect URIs", "created", "state")
     for r in rows:
-        table.add_row(r.id, r.name, "public" if r.public else "confidential", " ".join(r.redirect_uris),
-                      _iso(r.created_at), "revoked" if r.revoked_at else "active")
+        table.add_row(*plain(r.id, r.name, "public" if r.public else "confidential", " ".join(r.redirect_uris),
+                             _iso(r.created_at), "revoked" if r.revoked_at else "active"))
     out.print(table)
 
 
