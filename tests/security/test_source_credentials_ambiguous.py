@@ -3,52 +3,22 @@
 value (a redirect's ``//user:pass@host``, a proxy's ``user:pass@host``), and a value that is
 ``***``, the marker rows recorded before ``MARK`` hold.
 
-A real HTTP server on a free port of 127.0.0.1 (allowed by ``fetch_allow``) answers a small CSV
-and notes the requests it was sent.
+The data lake is a real HTTP server (``tests.security.csv_lake``).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-
-import pytest
 
 from portail.catalog import services
 from portail.sources.redaction import LEGACY_MARK, MARK, redacted_url, userinfo_cut_short, withheld
 from tests.cli import invoke
 from tests.conftest import make_instance, operator_client
+from tests.security.csv_lake import lake, received  # noqa: F401 - lake: the fixture
 
 MGMT = "/api/management/v1"
-CSV = b"code;nom\n01;Ain\n02;Aisne\n"
 #: The two halves of a password an unencoded / ? or # splits: neither may be shown or kept.
 HALVES = ("pa55", "w0rd")
-
-received: list[str] = []  # the paths and queries the server was sent
-
-
-class Answer(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        received.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/csv")
-        self.send_header("Content-Length", str(len(CSV)))
-        self.end_headers()
-        self.wfile.write(CSV)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def lake() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def _halves_in(text: str) -> list[str]:

@@ -1,51 +1,20 @@
-"""Review of the cut-short passwords (``userinfo_cut_short``): an ``@`` in the path of a URL
+"""At signs and cut-short passwords (``userinfo_cut_short``): an ``@`` in the path of a URL
 whose host has a port is no password cut short when that host is one no user name is (a dotted
 name, an address, localhost, a bracketed IPv6 one); and a password holding an ``@`` before its
 ``/`` is one still.
 
-A real HTTP server on a free port of 127.0.0.1 (allowed by ``fetch_allow``) answers a small CSV
-and notes the paths it was sent.
+The data lake is a real HTTP server (``tests.security.csv_lake``).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-import pytest
-
 from portail.sources.redaction import MARK, redacted_url, userinfo_cut_short, withheld
 from tests.conftest import make_instance, operator_client
+from tests.security.csv_lake import lake, received  # noqa: F401 - lake: the fixture
 
 MGMT = "/api/management/v1"
-CSV = b"code;nom\n01;Ain\n02;Aisne\n"
 #: The pieces of a password holding an @, a : and a / (``pa55@zz:w0rd/s3cret``).
 PIECES = ("pa55", "w0rd", "s3cret")
-
-received: list[str] = []
-
-
-class Answer(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        received.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/csv")
-        self.send_header("Content-Length", str(len(CSV)))
-        self.end_headers()
-        self.wfile.write(CSV)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def lake() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def test_an_at_sign_in_the_path_after_a_hosts_port_is_kept():
