@@ -1,12 +1,16 @@
 """The ``portail`` command run in process for the tests, as an administrator types it: the
 ``cli`` fixture (a new home per test; a refusal asked for with ``ok=False`` must be one line, a
-non-zero exit and no traceback) and ``invoke`` for a test that sets its own environment. Kept
-here rather than in one test file, so that a test file imports no other test file; a test file
-takes the fixture by importing it (``from tests.cli import cli``)."""
+non-zero exit and no traceback), ``invoke`` for a test that sets its own environment, and
+``portail`` for the installed command run as its own process (as a script or a pipe reads it).
+Kept here rather than in one test file, so that a test file imports no other test file; a test
+file takes the fixture by importing it (``from tests.cli import cli``)."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import click.testing
@@ -19,6 +23,8 @@ from portail.cli import app
 #: Typer's ``CliRunner.invoke`` builds it again at every call (every command's signature and type
 #: hints read anew, ~0.25 s of CPU, a third of a small command's time).
 COMMAND = typer.main.get_command(app)
+#: The installed command, beside the interpreter running the tests.
+PORTAIL = Path(sys.executable).parent / "portail"
 
 
 def invoke(args: list[str], env: dict[str, str], input: bytes | None = None):
@@ -53,3 +59,8 @@ def csv_file(path: Path, text: str) -> str:
 def dataset_versions(cli, slug: str) -> list[dict]:
     """The dataset's versions as ``dataset show --json`` lists them."""
     return json.loads(cli("dataset", "show", slug, "--json").output)["versions"]
+
+
+def portail(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"PORTAIL_HOME": str(home)}
+    return subprocess.run([str(PORTAIL), *args], env=env, capture_output=True, text=True, timeout=120)

@@ -4,18 +4,9 @@ mistyped or relative PORTAIL_HOME silently served an empty one)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+from tests.cli import portail
 
-PORTAIL = Path(sys.executable).parent / "portail"
 LONG_ID = "retraites-cnracl-age-moyen-de-liquidation-par-generation"
-
-
-def portail(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"PORTAIL_HOME": str(home)}
-    return subprocess.run([str(PORTAIL), *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_a_new_home_is_said_and_piped_tables_keep_whole_ids(tmp_path):

@@ -1,10 +1,9 @@
-"""The waypoint exports over HTTP: TomTom's OV2 read back by the reader below (its layout as
-TomTom's SDK documents it), GPX's name and description read back by GDAL."""
+"""The waypoint exports over HTTP: TomTom's OV2 read back by tests/api/ov2_reader.py (its layout
+as TomTom's SDK documents it), GPX's name and description read back by GDAL."""
 
 from __future__ import annotations
 
 import json
-import struct
 
 import pyogrio
 import pytest
@@ -13,25 +12,10 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
 from portail.api import create_app
+from tests.api.ov2_reader import read_ov2
 from tests.conftest import Published, logements_file, published_instance
 
 EXPORTS = "/api/explore/v2.1/catalog/datasets/{}/exports/{}"
-
-
-def read_ov2(content: bytes) -> list[tuple[float, float, str]]:
-    """(lon, lat, name) of each POI record (type 2) of an OV2 file; other record types are
-    skipped by their length, as devices do."""
-    records, at = [], 0
-    while at < len(content):
-        kind, length = struct.unpack_from("<Bi", content, at)
-        assert length >= 13 and at + length <= len(content), f"a record at byte {at} runs past the file"
-        if kind == 2:
-            lon, lat = struct.unpack_from("<ii", content, at + 5)
-            name = content[at + 13:at + length]
-            assert name.endswith(b"\0") and b"\0" not in name[:-1]
-            records.append((lon / 100_000, lat / 100_000, name[:-1].decode("cp1252")))
-        at += length
-    return records
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
+from tests.api.lieux_calls import RECORDS, q_numbers, where_numbers
 from tests.conftest import Published, published_instance
 
 ROWS = [  # n, nom, type
@@ -24,8 +25,6 @@ ROWS = [  # n, nom, type
     (5, "Cœur de Causse", "commune nouvelle"),
     (6, "Villefranche-sur-Saône", "sous-préfecture"),
 ]
-RECORDS = "/api/explore/v2.1/catalog/datasets/lieux/records"
-V1 = "/api/records/1.0/search/"
 
 
 @pytest.fixture(scope="module")
@@ -36,18 +35,6 @@ def client(tmp_path_factory):
     instance = published_instance(folder / "home", Published("lieux", path))
     yield TestClient(create_app(instance))
     instance.store.close()
-
-
-def _where(client: TestClient, where: str) -> list[int]:
-    answer = client.get(RECORDS, params={"where": where, "select": "n", "order_by": "n", "limit": 100})
-    assert answer.status_code == 200, answer.text
-    return [r["n"] for r in answer.json()["results"]]
-
-
-def _q(client: TestClient, q: str) -> list[int]:
-    answer = client.get(V1, params={"dataset": "lieux", "q": q, "rows": 100, "fields": "n"})
-    assert answer.status_code == 200, answer.text
-    return sorted(r["fields"]["n"] for r in answer.json()["records"])
 
 
 @pytest.mark.parametrize("where, expected", [
@@ -63,7 +50,7 @@ def _q(client: TestClient, q: str) -> list[int]:
     ('"sous-prefecture"', [6]),
 ])
 def test_bare_strings_and_search(client, where, expected):
-    assert _where(client, where) == expected
+    assert where_numbers(client, where) == expected
 
 
 @pytest.mark.parametrize("q, expected", [
@@ -73,7 +60,7 @@ def test_bare_strings_and_search(client, where, expected):
     ("villefrance sur", [6]),
 ])
 def test_v1_q_keeps_search_rules(client, q, expected):
-    assert _q(client, q) == expected
+    assert q_numbers(client, q) == expected
 
 
 @pytest.mark.parametrize("q", ["*", " * "])
@@ -81,7 +68,7 @@ def test_a_star_alone_in_q_is_every_record_on_every_entry_point(client, q):
     """``q=*`` found nothing (a search for a word no text holds), where Opendatasoft's search
     boxes read it as everything; a bare ``"*"`` in where stays what the reference says."""
     every = [n for n, _, _ in ROWS]
-    assert _q(client, q) == every
+    assert q_numbers(client, q) == every
     qv1 = client.get(RECORDS, params={"qv1": q, "select": "n", "order_by": "n"}).json()["results"]
     assert [r["n"] for r in qv1] == every
     catalogue = client.get("/api/datasets/1.0/search/", params={"q": q}).json()

@@ -11,7 +11,7 @@ import io
 import pytest
 
 from portail.catalog import services
-from tests.ingest.test_api_and_cli_loads import MGMT, client, upload  # noqa: F401 - client: the operator's, as a fixture
+from tests.ingest.management_uploads import MGMT, client, upload  # noqa: F401 - client: the operator's, as a fixture
 
 
 @pytest.mark.parametrize("body, said", [

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from portail.auth import services as auth
-from tests.auth.test_oidc import provider
+from tests.auth.oidc_process import provider
 from tests.browser import browser  # noqa: F401 - the fixture
 from tests.conftest import fast_passwords, make_instance
 from tests.live import live_server

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from portail.api.app import create_app
 from portail.web.auth_routes import SSO_BROWSER_COOKIE
-from tests.auth.test_oidc import provider
+from tests.auth.oidc_process import provider
 from tests.conftest import make_instance
 
 HOST_KEY = "__Host-" + SSO_BROWSER_COOKIE

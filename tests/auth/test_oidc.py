@@ -5,12 +5,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import subprocess
-import sys
-import time
-import socket
-from contextlib import contextmanager
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -18,37 +12,9 @@ import pytest
 
 from portail.auth import services, sessions
 from portail.auth.audit import query
+from tests.auth.oidc_process import provider
 from tests.conftest import fast_passwords, make_instance
-from tests.live import ROOT, free_port, live_server
-
-USERS = {"alice": {"groups": ["idp-stats", "idp-other"]}, "bob": {"groups": []},
-         "mallory": {"nonce_override": "replayed"}, "admin": {"groups": []}}
-
-
-@contextmanager
-def provider():
-    port = free_port()
-    # Auth0's form, the slash its tokens' ``iss`` keeps: compared with the configured issuer
-    # stripped of it, every sign-in of such a provider was refused
-    issuer = f"http://127.0.0.1:{port}/"
-    env = {"PATH": os.environ.get("PATH", ""), "OIDC_ISSUER": issuer, "OIDC_CLIENT_ID": "portail",
-           "OIDC_CLIENT_SECRET": "s3cret", "OIDC_USERS": json.dumps(USERS)}
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "tests.auth.oidc_provider:app", "--port", str(port),
-                                "--log-level", "warning"], cwd=ROOT, env=env, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(process.stderr.read().decode()[-2000:])
-                time.sleep(0.1)
-        yield issuer
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+from tests.live import live_server
 
 
 @pytest.fixture(scope="module")
@@ -342,7 +308,7 @@ def test_migration_0014_gives_the_sign_ins_memberships_to_sign_ins(catalog):
     was by ``sso``: else the groups people had left at the provider stayed theirs for good."""
     from portail.catalog import transaction
     from portail.catalog.db import migrate
-    from tests.catalog.test_relative_locations import downgrade
+    from tests.catalog.downgrades import downgrade
 
     with transaction(catalog) as s:
         dan = services.create_user(s, "dan")

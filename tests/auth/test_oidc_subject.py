@@ -15,7 +15,8 @@ from portail.auth import services, sessions
 from portail.auth.audit import query, record
 from portail.auth.cli import app
 from portail.auth.models import LoginSession, SsoIdentity
-from portail.auth.oidc import NO_ACCOUNT, OidcConfig, provision
+from portail.auth.oidc import OidcConfig, provision
+from tests.auth.sso_refusals import refusal_detail
 from tests.conftest import make_instance
 
 ISSUER = "https://idp.example"
@@ -33,14 +34,6 @@ def refused(s, sub: str, login: str) -> dict:
         sign_in(s, sub, login)
     assert raised.value.status == 401 and raised.value.code == "SSOError"
     return refusal_detail(s, login.lower(), raised.value)
-
-
-def refusal_detail(s, login: str, refusal: services.AuthError) -> dict:
-    """The audit detail of a held-login refusal but its reference, which the visitor's message
-    (``oidc.NO_ACCOUNT``) ends with: the one thing it says of the refusal."""
-    detail = dict(query(s, action="login.failure", target=f"user:{login}")[1][0].detail)
-    assert refusal.message == f"{NO_ACCOUNT} {detail.pop('reference')}"
-    return detail
 
 
 @pytest.fixture
@@ -154,7 +147,7 @@ def test_migration_0015_adds_and_drops_the_identities(catalog):
     """Up and down on SQLite and PostgreSQL; the pair (issuer, subject) is unique."""
     from portail.catalog import transaction
     from portail.catalog.db import migrate
-    from tests.catalog.test_relative_locations import downgrade
+    from tests.catalog.downgrades import downgrade
 
     engine = catalog.kw["bind"]
     with transaction(catalog) as s:

@@ -14,7 +14,7 @@ from portail.auth.audit import query
 from portail.auth.errors import AuthError
 from portail.auth.models import LoginSession, SsoIdentity
 from portail.auth.oidc import OidcConfig, provision
-from tests.auth.test_oidc_subject import refusal_detail
+from tests.auth.sso_refusals import refusal_detail
 
 ISSUER = "https://idp.example"
 SSO = OidcConfig(ISSUER, "portail", None)

@@ -10,7 +10,7 @@ from pathlib import Path
 from portail.catalog import services, transaction
 from portail.catalog.db import migrate
 from portail.operations import reread_of
-from tests.catalog.test_relative_locations import downgrade
+from tests.catalog.downgrades import downgrade
 from tests.cli import cli  # noqa: F401 - the `portail` command, as a fixture
 from tests.conftest import make_instance
 

@@ -9,23 +9,12 @@ import os
 import shutil
 from pathlib import Path
 
-from alembic import command
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from portail.catalog import services
-from portail.catalog.db import alembic_config
 from portail.operations import Instance, load_file
+from tests.catalog.downgrades import downgrade
 from tests.conftest import make_instance, operator_client
-
-
-def downgrade(connection: Connection, revision: str) -> None:
-    """The catalogue's schema as ``revision`` left it, through the migrations' own downgrades
-    (a later one may add a column: rewinding the revision stamp alone would leave it there, and
-    the upgrade would fail adding it again). Without a store folder or a home, 0010's and 0011's
-    leave locations and paths as they are."""
-    config = alembic_config(connection.engine.url.render_as_string(hide_password=False))
-    config.attributes["connection"] = connection
-    command.downgrade(config, revision)
 
 
 def _load(instance: Instance, slug: str, folder: Path, rows: int) -> str:

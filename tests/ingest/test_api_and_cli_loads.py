@@ -11,20 +11,7 @@ import pytest
 
 from portail.catalog import services
 from tests.cli import cli  # noqa: F401 - the command, one line per refusal, as a fixture
-
-MGMT = "/api/management/v1"
-
-
-@pytest.fixture
-def client(instance):
-    from tests.conftest import operator_client
-
-    return operator_client(instance)
-
-
-def upload(client, slug: str, name: str, content: bytes, **params):
-    return client.post(f"{MGMT}/datasets/{slug}/data", params={"publish_now": True, **params},
-                       files={"file": (name, io.BytesIO(content), "text/csv")})
+from tests.ingest.management_uploads import MGMT, client, upload  # noqa: F401 - client: the operator's, as a fixture
 
 
 def records(instance, slug: str) -> list[dict]:

@@ -107,7 +107,7 @@ def test_rejected_values_are_shown_with_the_line_of_the_first(instance, tmp_path
 
 def test_the_command_line_names_file_line_and_field_of_a_rejected_value(tmp_path):
     """The guide's rule for bad input on the command line, for values that became null."""
-    from tests.test_cli_output import portail
+    from tests.cli import portail
 
     path = tmp_path / "mesures.csv"
     path.write_text("station;mesure;date\nA;12;01/02/2024\nB;7;31/02/2024\n", encoding="utf-8")

@@ -14,7 +14,7 @@ import pytest
 
 from portail.catalog import services
 from portail.refdata import install
-from tests.refdata.test_hub import enrich
+from tests.refdata.enrichment import enrich
 
 ABSORBED, ABSORBING = "01001", "01002"  # L'Abergement-Clémenciat into L'Abergement-de-Varey
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from portail.catalog import services
 from portail.cli import app
-from portail.operations import load_file
+from tests.refdata.enrichment import enrich
 
 
 @pytest.fixture(scope="module")
@@ -27,19 +27,6 @@ def hub(tmp_path_factory, hub_template):
 def cog(refdata):
     with open(refdata / "referentiels" / "cog2026_communes.csv", encoding="utf-8") as handle:
         return {r["COM"]: r for r in csv.DictReader(handle) if r["TYPECOM"] in ("COM", "ARM")}
-
-
-def enrich(instance, slug, path, steps):
-    with instance.session() as s:
-        try:
-            dataset = services.get_dataset(s, slug)
-        except services.NotFound:
-            dataset = services.create_dataset(s, slug, slug)
-        services.set_pipeline(s, dataset, steps)
-    result = load_file(instance, slug, path, publish=True)
-    with instance.session() as s:
-        location = services.get_dataset(s, slug).current.location
-    return result, location
 
 
 def test_install_records_source_vintage_and_licence(hub):

@@ -340,7 +340,7 @@ def text_of(content: bytes, fmt: str | None) -> str:
         book = CalamineWorkbook.from_filelike(io.BytesIO(content))
         return str([book.get_sheet_by_name(name).to_python() for name in book.sheet_names])
     if fmt == "ov2":
-        from tests.api.test_export_waypoints import read_ov2
+        from tests.api.ov2_reader import read_ov2
 
         return str(read_ov2(content))
     if fmt == "gpx":  # XML: every tag, attribute and text, what GDAL reads and more, 4× faster

@@ -5,14 +5,12 @@ immutable file read-only uses it too."""
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import shutil
 import subprocess
 import sys
 import textwrap
-import unicodedata
 from pathlib import Path
 
 import duckdb
@@ -25,58 +23,11 @@ from portail.operations import load_file
 from portail.schema import FieldType, fields_from_json
 from portail.store import DuckDBStore, fulltext, postings
 from portail.store.duckdb_store import index_path
-from tests.search_oracle import levenshtein
+from tests.search_oracle import fold, search_oracle, words
 from tests.store.resolving import resolving
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ("elus", "rne_elus-conseillers-departementaux-cd.csv")
-
-
-# -- an oracle written independently of the engine ---------------------------------------------
-def fold(text: str) -> str:
-    bare = "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
-    return bare.replace("œ", "oe").replace("æ", "ae").replace("ß", "ss")  # ligatures spelled out
-
-
-@functools.lru_cache(maxsize=1 << 18)
-def words(text: str | None) -> frozenset[str]:
-    """Kept per text: the oracles test each row's values against many searches. A value's words as
-    the index writes them: ``_`` a word character (a run of it alone a term no search word reaches)."""
-    return frozenset(re.findall(r"\w+", fold(text or "")))
-
-
-@functools.lru_cache(maxsize=1 << 18)
-def near(wanted: str, word: str) -> bool:
-    """Kept per pair: a fuzzy search meets the same words in thousands of rows, and the edit
-    distance in plain Python is the oracle's cost."""
-    distance = 2 if len(wanted) > 5 else 1 if len(wanted) > 2 else 0
-    return word[:1] == wanted[:1] and levenshtein(word, wanted) <= distance  # first letter kept
-
-
-def word_ok(wanted: str, have: set[str], kind: str) -> bool:
-    if kind == "prefix":
-        return any(w.startswith(wanted) for w in have)
-    return any(near(wanted, w) for w in have)
-
-
-def search_oracle(row: dict, text: str, fields: list[str], suggest: bool = False, bare: bool = False) -> bool:
-    """search(): every word found in some field; the last word (and term*) a prefix, earlier
-    ones within Opendatasoft's fuzziness. suggest(): every word a prefix. A ``bare`` string in
-    where (the reference's rule): every word whole, only term* a prefix."""
-    have = set().union(*(words(row[f]) for f in fields))
-    terms = text.split()
-    for i, term in enumerate(terms):
-        found = [w for w in re.findall(r"\w+", fold(term)) if w.strip("_")]  # "_" alone: no word
-        for j, w in enumerate(found):
-            starred = j == len(found) - 1 and term.endswith("*")
-            if bare and not starred:
-                if w not in have:
-                    return False
-                continue
-            prefix = suggest or starred or (j == len(found) - 1 and i == len(terms) - 1)
-            if not word_ok(w, have, "prefix" if prefix else "fuzzy"):
-                return False
-    return True
 
 
 def is_bare(where: str) -> bool:

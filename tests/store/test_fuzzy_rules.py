@@ -17,8 +17,8 @@ from portail.api import create_app
 from portail.catalog import services
 from portail.store import fulltext, postings
 from portail.store.duckdb_store import index_path
+from tests.api.lieux_calls import q_numbers, where_numbers  # the same "lieux" dataset's calls
 from tests.conftest import Published, make_instance, published_instance
-from tests.api.test_full_text_rules import _q, _where  # the same "lieux" dataset's calls
 from tests.search_oracle import damerau_levenshtein
 
 ROWS = [  # n, nom
@@ -58,8 +58,8 @@ def client(request, tmp_path_factory):
 def test_a_swap_of_two_letters_is_one_edit(client, text, expected):
     how, c = client
     assert damerau_levenshtein("saitn", "saint") == 1
-    assert _where(c, f"search(nom, '{text}')") == expected, how
-    assert _q(c, text) == expected, how
+    assert where_numbers(c, f"search(nom, '{text}')") == expected, how
+    assert q_numbers(c, text) == expected, how
 
 
 # -- the prefilter -------------------------------------------------------------------------

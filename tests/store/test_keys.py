@@ -166,7 +166,7 @@ SEARCHES = ["51300", "513", "sur 513", "vitry 51300", "5130", "51301 vitry", "2a
 
 
 def _oracle(row: dict, text: str) -> bool:
-    from tests.store.test_fulltext import search_oracle
+    from tests.search_oracle import search_oracle
 
     return search_oracle(row, text, list(row))
 
