@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli import cli, invoke  # noqa: F401 - cli: the fixture
+from tests.cli import PORTAIL, cli, invoke  # noqa: F401 - cli: the fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,7 +102,7 @@ def test_demo_without_reference_files_generates_one(cli, tmp_path):
 
 
 def test_installed_entry_point(tmp_path):
-    result = subprocess.run([str(Path(sys.executable).parent / "portail"), "dataset", "list", "--json"], capture_output=True,
+    result = subprocess.run([str(PORTAIL), "dataset", "list", "--json"], capture_output=True,
                             text=True, env={**os.environ, "PORTAIL_HOME": str(tmp_path / "h")})
     assert result.returncode == 0 and json.loads(result.stdout) == []
 
@@ -174,12 +173,11 @@ def test_serve_without_a_base_url_publishes_uris_of_where_it_answers(tmp_path, r
     created = invoke(["dataset", "create", "regions", "--title", "Régions", "--from", str(source), "--portal", "public"],
                      {"PORTAIL_HOME": str(home)})
     assert created.exit_code == 0, created.output
-    portail = Path(sys.executable).parent / "portail"
     for configured in (None, "https://data.example.org"):
         port = free_port()
         env = {"PORTAIL_HOME": str(home), "PATH": os.environ.get("PATH", "")} | (
             {"PORTAIL_BASE_URL": configured} if configured else {})
-        process = subprocess.Popen([str(portail), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
+        process = subprocess.Popen([str(PORTAIL), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             wait_listening(process, port)

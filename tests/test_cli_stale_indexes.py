@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -21,7 +20,7 @@ from portail.config import Settings
 from portail.operations import open_instance
 from portail.store import fulltext
 from portail.store.duckdb_store import index_foldings, index_path
-from tests.cli import cli, invoke  # noqa: F401 - cli: the fixture
+from tests.cli import PORTAIL, cli, invoke  # noqa: F401 - cli: the fixture
 from tests.store.first_reads import Calls, leased
 
 #: The port the serve test listens on (its own: other suites use free ports).
@@ -120,9 +119,8 @@ def test_index_foldings_reads_each_versions_marker(two_versions_home, tmp_path):
 
 def _serve_until_listening(home: Path) -> list[str]:
     """What ``portail serve`` writes on standard error until it listens (or exits)."""
-    portail = Path(sys.executable).parent / "portail"
     env = {"PORTAIL_HOME": str(home), "PATH": os.environ.get("PATH", "")}
-    process = subprocess.Popen([str(portail), "serve", "--host", "127.0.0.1", "--port", str(SERVE_PORT)], env=env,
+    process = subprocess.Popen([str(PORTAIL), "serve", "--host", "127.0.0.1", "--port", str(SERVE_PORT)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         seen = []

@@ -8,12 +8,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.cli import PORTAIL
 from tests.conftest import Published, published_instance
 from tests.live import free_port, wait_listening
 
@@ -36,8 +36,7 @@ def test_sigterm_ends_the_server_within_its_grace_while_a_client_stalls(tmp_path
     published_instance(home, Published("nombres", numbers_csv(tmp_path / "nombres.csv"))).store.close()
     port = free_port()
     env = {"PORTAIL_HOME": str(home), "PATH": os.environ.get("PATH", ""), "PORTAIL_SHUTDOWN_GRACE_SECONDS": "2"}
-    portail = Path(sys.executable).parent / "portail"
-    process = subprocess.Popen([str(portail), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
+    process = subprocess.Popen([str(PORTAIL), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     client = None
     try:

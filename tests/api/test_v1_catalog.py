@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from portail.api import create_app
 from portail.catalog import services
+from tests.api.v1_catalog_callers import alice_key, client  # noqa: F401 - over this module's instance, as fixtures
 from tests.conftest import Published, published_instance
 
 URL = "/api/datasets/1.0/search/"
@@ -47,19 +48,6 @@ def instance(tmp_path_factory, refdata):
         auth.grant(s, prive, "user", "alice")
     yield instance
     instance.store.close()
-
-
-@pytest.fixture(scope="module")
-def client(instance):
-    return TestClient(create_app(instance))
-
-
-@pytest.fixture(scope="module")
-def alice_key(instance) -> str:
-    from portail.auth import services as auth
-
-    with instance.session() as s:
-        return auth.create_api_key(s, auth.get_user(s, "alice"))[1]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from portail.api import create_app
 from tests.api.great_circle import metres, point
-from tests.api.test_v1_geo import rows  # noqa: F401  (rows: the file's rows, a fixture)
+from tests.api.v1_geo_rows import rows  # noqa: F401  (rows: the file's rows, a fixture)
 from tests.conftest import Published, logements_file, published_instance, semicolon_csv
 
 SEARCH, DOWNLOAD, PREVIEW = "/api/records/1.0/search/", "/api/records/1.0/download/", "/api/records/1.0/geopreview/"

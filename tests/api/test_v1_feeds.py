@@ -12,7 +12,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 
 from portail.catalog import services
-from tests.api.test_v1_catalog import alice_key, client  # noqa: F401 - over this module's instance, as fixtures
+from tests.api.v1_catalog_callers import alice_key, client  # noqa: F401 - over this module's instance, as fixtures
 from tests.conftest import Published, logements_file, published_instance
 
 SEARCH = "/api/records/1.0/search/"

@@ -24,6 +24,7 @@ from shapely.geometry import Point, Polygon, shape
 
 from portail.api import create_app
 from tests.api.great_circle import metres, point
+from tests.api.v1_geo_rows import rows  # noqa: F401 - the file's rows, a fixture
 from tests.conftest import Published, logements_file, published_instance
 
 CLUSTER, PREVIEW = "/api/records/1.0/geocluster/", "/api/records/1.0/geopreview/"
@@ -119,14 +120,6 @@ def client(tmp_path_factory, refdata, choropleth):
         Published("pacifique", pacific_file(choropleth.with_name("pacifique.csv")), "De part et d'autre de 180°"))
     yield TestClient(create_app(instance))
     instance.store.close()
-
-
-@pytest.fixture(scope="module")
-def rows(refdata):
-    with open(logements_file(refdata), encoding="utf-8-sig") as handle:
-        found = list(csv.DictReader(handle, delimiter=";"))
-    assert all(r["geo_point_2d"].strip() for r in found)
-    return found
 
 
 def features(refdata, dataset: str) -> list[dict]:

@@ -5,7 +5,6 @@ dataset. Expected values come from the published files, read here with plain Pyt
 from __future__ import annotations
 
 import csv
-import json
 from collections import Counter
 from statistics import mean
 
@@ -15,11 +14,10 @@ from shapely.geometry import shape
 
 from portail.api import create_app
 from portail.api.explore_service import GROUP_WINDOW
+from tests.api.v1_join_data import COUNCILLORS, REGIONS, councillors, regions  # noqa: F401 - the join's files, as fixtures
 from tests.conftest import Published, published_instance
 
 ANALYZE = "/api/records/1.0/analyze/"
-COUNCILLORS = ("elus", "rne_elus-conseillers-regionaux-cr.csv")
-REGIONS = ("geo", "regions-version-simplifiee.geojson")
 COMMUNES = ("referentiels", "populations_legales_communes.csv")  # ~35,000: more than a query's window
 #: The parameters MapRenderingAggregation sends (its hover field: the region's name).
 LAYER = {"dataset": "cr", "join.agg1.fields": "geo_shape,nom", "join.agg1.remotedataset": "regions",
@@ -49,18 +47,6 @@ def instance(tmp_path_factory, refdata):
 @pytest.fixture(scope="module")
 def client(instance):
     return TestClient(create_app(instance))
-
-
-@pytest.fixture(scope="module")
-def councillors(refdata):
-    with open(refdata.joinpath(*COUNCILLORS), encoding="utf-8") as handle:
-        return list(csv.DictReader(handle, delimiter=";"))
-
-
-@pytest.fixture(scope="module")
-def regions(refdata):
-    with open(refdata.joinpath(*REGIONS), encoding="utf-8") as handle:
-        return {f["properties"]["code"]: f for f in json.load(handle)["features"]}
 
 
 def analyze(client, **params):

@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from shapely.geometry import box, shape
 
 from portail.api import create_app
+from tests.api.v1_join_data import COUNCILLORS, REGIONS, councillors, regions  # noqa: F401 - the join's files, as fixtures
 from tests.conftest import ANNOTATED_CSV, Published, annotated, published_instance
-from tests.api.test_v1_join import COUNCILLORS, REGIONS, councillors, regions  # noqa: F401 - the join's files, as fixtures
 
 ANALYZE = "/api/records/1.0/analyze/"
 DOWNLOAD = "/api/records/1.0/download/"

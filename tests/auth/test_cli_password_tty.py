@@ -8,14 +8,13 @@ import os
 import pty
 import select
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from portail.auth import services
+from tests.cli import PORTAIL
 from tests.conftest import make_instance
 
-PORTAIL = Path(sys.executable).parent / "portail"
 PASSWORD = "Correct-horse-42"
 
 

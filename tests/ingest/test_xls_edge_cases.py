@@ -4,10 +4,11 @@ calamine: what xlrd thinks of a file's container stays out of the command's outp
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import xlwt
+
+from tests.cli import PORTAIL
 
 
 def write_codes(path: Path) -> Path:
@@ -30,8 +31,7 @@ def test_xlrds_warnings_stay_out_of_the_cli_output(tmp_path):
     """xlrd prints ``WARNING *** file size (…) not 512 + multiple of sector size`` to the stdout
     it found on import, whatever captures it since: a subprocess sees the real output."""
     source = write_codes(tmp_path / "communes.xls")
-    command = Path(sys.executable).parent / "portail"
-    done = subprocess.run([str(command), "dataset", "create", "communes", "--title", "Communes", "--from", str(source)],
+    done = subprocess.run([str(PORTAIL), "dataset", "create", "communes", "--title", "Communes", "--from", str(source)],
                           capture_output=True, text=True, env={"PORTAIL_HOME": str(tmp_path / "home"), "COLUMNS": "400",
                                                                "PATH": "/usr/bin:/bin"}, timeout=120)
     assert done.returncode == 0, done.stderr
