@@ -9,14 +9,10 @@ network file system's delegation being recalled; the kernel keeps an ``open`` of
 waiting until the lease is given back (or ``lease-break-time`` has passed, 45 s by default)
 and tells the holder, so the test knows when the read is held up without timing anything.
 
-A postings file that failed to open for a passing reason (too many files open under a burst
-of downloads) was remembered as absent until the version was let go: searches read the postings
-through the engine meanwhile. It is opened again at the next call, as an index file is."""
+A postings file that failed to open for a passing reason: tests/store/test_postings_said_once.py."""
 
 from __future__ import annotations
 
-import errno
-import os
 from pathlib import Path
 
 import pytest
@@ -24,7 +20,7 @@ import pytest
 from portail.store import pages, postings
 from portail.store.duckdb_store import index_path
 from tests.store.first_reads import (  # noqa: F401 - fixtures
-    SEARCHES, Calls, address_space_left, afresh, leased, mapped, published_two, search, served, served_file)
+    SEARCHES, Calls, afresh, leased, published_two, search, served, served_file)
 
 FILES = {"version": Path, "index": index_path, "postings": postings.postings_path, "pages": pages.page_path}
 
@@ -66,24 +62,6 @@ def test_callers_of_a_version_held_up_wait_for_its_one_read(served):
         "SELECT database_name FROM duckdb_databases() WHERE database_name LIKE 'v\\_%' ESCAPE '\\'").fetchall()]
     version = min(attached, key=len)
     assert sorted(attached) == [version, version + "_ix"]
-
-
-def test_a_postings_file_that_could_not_be_mapped_for_a_moment_is_opened_at_the_next_call(served, caplog):
-    store, location = served.store, served_file(served, "cp")
-    spread = postings.postings_path(location)
-    calls = Calls()
-    with leased(spread) as lease:
-        calls.start("first", lambda: store.has_index(location), then=lease.give_back)
-        lease.opening()  # the index file read, its postings file being opened ...
-        with address_space_left(spread.stat().st_size // 2):  # ... cannot be mapped
-            lease.give_back()
-            calls.join()
-    assert calls.answers == {"first": True}  # the index is used ...
-    assert not mapped(spread)  # ... without its postings file (read through the engine)
-    assert os.strerror(errno.ENOMEM) in caplog.text  # a passing reason (``duckdb_store._passing``)
-    assert store.has_index(location)
-    assert mapped(spread)  # the next call opened it: no release, no restart
-    assert search(served, "cp") == afresh(served, "cp")
 
 
 def _attached(instance) -> list[str]:

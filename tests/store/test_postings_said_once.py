@@ -1,6 +1,8 @@
-"""A postings file that fails to open for a passing reason (memory, too many files open) is
-tried again at each call of its version: each failure was logged as a warning with its
-traceback, one per search under a burst of calls. It is said with its traceback once, then at
+"""A postings file that fails to open for a passing reason (memory, too many files open under a
+burst of downloads) is tried again at each call of its version, and opened at the first that
+succeeds: it was remembered as absent until the version was let go, searches reading the
+postings through the engine meanwhile. Each failure was logged as a warning with its
+traceback, one per search under a burst of calls: it is said with its traceback once, then at
 debug only, until it opens.
 
 The failure is real, as in ``test_first_reads_apart``: the first open waits under a write lease
