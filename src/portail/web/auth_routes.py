@@ -121,6 +121,7 @@ def in_language(message: str, lang: str) -> str:
 
 
 def session_cookie(request: Request) -> str | None:
+    """The browser's session token, under this setting's cookie name (``sessions.session_token``)."""
     return sessions.session_token(request.cookies, request.app.state.instance.settings.session_cookie_secure)
 
 
@@ -183,8 +184,7 @@ def auth_router(portal: Portal) -> APIRouter:
             # lived on to its expiry, someone else's perhaps on a shared computer, for whoever
             # had read its cookie; its ``logout`` event names who signed in (not a sign-out asked for)
             user = db.merge(user)
-            sessions.close_session(db, sessions.session_token(request.cookies, config.session_cookie_secure),
-                                   ip=client_ip(request), replaced_by=user.login)
+            sessions.close_session(db, session_cookie(request), ip=client_ip(request), replaced_by=user.login)
             opened = sessions.open_session(db, user, method=method, ttl=ttl, ip=client_ip(request),
                                            user_agent=request.headers.get("user-agent"))
         response = RedirectResponse(safe_next(target, root), status_code=303)
