@@ -21,14 +21,19 @@ run by whoever adds the last condition, before the SELECT is wrapped in a count 
    centre joins itself); a cell with none stays apart. One hop: clusters never chain across
    the map, and a cluster spans at most the 3×3 cells around its centre;
 5. ``joined``: the cells of the clusters of two cells or more, each with its cluster's cell;
-6. the query's groups: a cluster of one cell is that cell's row of the grid; the rows of the
-   others are grouped again by the cell their cell joined, so that every output (``count(*)``,
-   sums, the centroid, ``envelope()``, a median) is computed over the merged cluster's rows,
-   exactly. The query reads its outputs, ordering and HAVING off these groups.
+6. the query's groups: a cluster of one cell is that cell's row of the grid. The others are
+   their cells' rows of the grid grouped by the cell they joined when every value the query
+   reads off its groups combines from its cells' (:func:`_combined`: counts, sums, min, max,
+   avg as a sum over a count, the centroid's among them); else the query's rows of their
+   cells are grouped again by it, so that every output (``envelope()``, a median,
+   ``count(distinct)``) is computed over the merged cluster's rows. The query reads its
+   outputs, ordering and HAVING off these groups.
 
 At fine zooms nearly every cluster is one cell, and the rows are grouped once: grouping every
 row again by its cluster, as the query did before, cost as much as the grid itself (2 M points
-at zoom 25: two groupings into 2 M groups).
+at zoom 25: two groupings into 2 M groups). At coarse zooms (France at zoom 5: a map's first
+view) nearly every cell joins a cluster of several: regrouping their rows grouped nearly every
+row twice, where combining their cells' values groups a few thousand cells.
 
 Distances are measured in degrees, as the cells are cut (``functions._geo_cluster``).
 """
@@ -124,12 +129,15 @@ def merge_clusters(select: exp.Select, heaviest: int | None = None) -> exp.Selec
     having = select.args.get("having")
     kept = groups.read(having.this) if having is not None else None
     values = list(groups.values.items())
+    combined = [_combined(v, name, (cell_x, cell_y)) for v, name in values]
+    from_cells = all(c is not None for c in combined)
+    partials = [p for c in combined if c is not None for p in c.partials] if from_cells else []
 
     # 1. the grid: every point grouped once by its cell (a point without coordinates in the null
     # cell, a group of the answer that takes no part in the merge)
     grid = rows().select(*[exp.alias_(o.copy(), p, quoted=True) for o, p in zip(others, parts)],
                          exp.alias_(cell_x.copy(), "__cx", quoted=True), exp.alias_(cell_y.copy(), "__cy", quoted=True),
-                         *[exp.alias_(v.copy(), name, quoted=True) for v, name in values], copy=False) \
+                         *[exp.alias_(v.copy(), name, quoted=True) for v, name in [*values, *partials]], copy=False) \
         .group_by(*[o.copy() for o in others], cell_x.copy(), cell_y.copy(), copy=False)
 
     # 2. the cells that take part in the merge
@@ -203,8 +211,8 @@ def merge_clusters(select: exp.Select, heaviest: int | None = None) -> exp.Selec
         .qualify(exp.GT(this=exp.Window(this=exp.Count(this=exp.Star()), partition_by=cluster),
                         expression=exp.Literal.number(1)), copy=False)
 
-    # 6. the query's groups: a cluster of one cell, its row of the grid; the points of the
-    # others grouped again by the cluster their cell joined
+    # 6. the query's groups: a cluster of one cell, its row of the grid; the others, their
+    # cells' rows of the grid (else their cells' records) grouped by the cluster their cell joined
     def in_joined(x: exp.Expression, y: exp.Expression, values: list[exp.Expression]) -> exp.Expression:
         return exp.and_(exp.EQ(this=col("__cx", _JOINED), expression=x), exp.EQ(this=col("__cy", _JOINED), expression=y),
                         *[exp.NullSafeEQ(this=col(p, _JOINED), expression=v) for p, v in zip(parts, values)])
@@ -215,14 +223,25 @@ def merge_clusters(select: exp.Select, heaviest: int | None = None) -> exp.Selec
             in_joined(col("__cx", _GRID), col("__cy", _GRID), [col(p, _GRID) for p in parts]), copy=False))),
             copy=False)
     target = {cell_x: col("__tx", _JOINED), cell_y: col("__ty", _JOINED)}
-    rejoined = rows().select(*[exp.alias_(o.copy(), p, quoted=True) for o, p in zip(others, parts)],
-                             exp.alias_(target[cell_x].copy(), "__cx", quoted=True),
-                             exp.alias_(target[cell_y].copy(), "__cy", quoted=True),
-                             *[exp.alias_(v.copy().transform(lambda n: target[n].copy() if n in target else n), name,
-                                          quoted=True) for v, name in values], copy=False) \
-        .join(exp.Table(this=exp.to_identifier(_JOINED, quoted=True)),
-              on=in_joined(cell_x.copy(), cell_y.copy(), [o.copy() for o in others]), copy=False) \
-        .group_by(*[o.copy() for o in others], target[cell_x].copy(), target[cell_y].copy(), copy=False)
+    if from_cells:
+        rejoined = exp.select(*[exp.alias_(col(p, _GRID), p, quoted=True) for p in parts],
+                              exp.alias_(target[cell_x].copy(), "__cx", quoted=True),
+                              exp.alias_(target[cell_y].copy(), "__cy", quoted=True),
+                              *[exp.alias_(c.merged, name, quoted=True)
+                                for c, (_, name) in zip(combined, values) if c is not None], copy=False) \
+            .from_(exp.to_identifier(_GRID, quoted=True)) \
+            .join(exp.Table(this=exp.to_identifier(_JOINED, quoted=True)),
+                  on=in_joined(col("__cx", _GRID), col("__cy", _GRID), [col(p, _GRID) for p in parts]), copy=False) \
+            .group_by(*[col(p, _GRID) for p in parts], target[cell_x].copy(), target[cell_y].copy(), copy=False)
+    else:
+        rejoined = rows().select(*[exp.alias_(o.copy(), p, quoted=True) for o, p in zip(others, parts)],
+                                 exp.alias_(target[cell_x].copy(), "__cx", quoted=True),
+                                 exp.alias_(target[cell_y].copy(), "__cy", quoted=True),
+                                 *[exp.alias_(v.copy().transform(lambda n: target[n].copy() if n in target else n), name,
+                                              quoted=True) for v, name in values], copy=False) \
+            .join(exp.Table(this=exp.to_identifier(_JOINED, quoted=True)),
+                  on=in_joined(cell_x.copy(), cell_y.copy(), [o.copy() for o in others]), copy=False) \
+            .group_by(*[o.copy() for o in others], target[cell_x].copy(), target[cell_y].copy(), copy=False)
 
     select.set("expressions", outputs)
     select.set("from_", exp.From(this=exp.union(alone, rejoined, distinct=False).subquery(_GROUPS)))
@@ -278,6 +297,41 @@ class _Groups:
             return exp.column(name, quoted=True)
         self.values.update({node.copy(): name for node, name in found.items()})
         return read
+
+
+@dataclass(frozen=True)
+class _Combined:
+    """How a merged cluster's value is computed from its cells' rows of the grid."""
+
+    partials: tuple[tuple[exp.Expression, str], ...]  # what the grid adds for it, each aggregate with its column
+    merged: exp.Expression  # the aggregate over the cells' columns
+
+
+def _combined(value: exp.Expression, name: str, cells: tuple[exp.Expression, exp.Expression]) -> _Combined | None:
+    """``value`` (the grid's column ``name``) over a cluster's records, from its cells' rows;
+    None when it does not combine. Exact: a count is the sum of its cells' (an all-null cell's
+    is 0), a sum (min, max) the sum (min, max) of theirs, whose nulls are the cells without a
+    value. avg is kept as a sum over a count, never an average of averages. Only the order of a
+    sum of doubles changes, as it does between the engine's threads. ``bbox()`` is min and max;
+    ``envelope()`` is a convex hull of the records' list, a median a quantile, neither combines.
+
+    Of an integer field, DuckDB's avg divides in long double: the merged one (in double) is the
+    same while the cluster's sum is under 2**53 in magnitude, may differ in its last bit past."""
+    if type(value) not in (exp.Count, exp.Sum, exp.Min, exp.Max, exp.Avg) or isinstance(value.this, exp.Distinct) \
+            or value.args.get("expressions") or any(node in cells for node in value.walk()):
+        return None  # count(distinct), min(x, n) (a list), an aggregate of the cell itself (read per cluster)
+
+    def column(c: str) -> exp.Column:
+        return exp.column(c, table=_GRID, quoted=True)
+
+    if isinstance(value, exp.Count):  # a BIGINT, as the cells' own
+        return _Combined((), exp.cast(exp.func("sum", column(name)), "BIGINT"))
+    if not isinstance(value, exp.Avg):
+        return _Combined((), type(value)(this=column(name)))
+    total, count = f"{name}_sum", f"{name}_count"
+    quotient = exp.Div(this=exp.cast(exp.func("sum", column(total)), "DOUBLE"),
+                       expression=exp.func("nullif", exp.func("sum", column(count)), exp.Literal.number(0)))
+    return _Combined(((exp.func("sum", value.this.copy()), total), (exp.Count(this=value.this.copy()), count)), quotient)
 
 
 def _pair(x: exp.Expression, y: exp.Expression) -> exp.Expression:
