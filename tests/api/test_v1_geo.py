@@ -277,8 +277,11 @@ def test_heatmap_and_no_polygons_leave_the_shapes_out(client, rows):
     for params in ({"clustermode": "heatmap"}, {"return_polygons": "false"}):
         bare = clusters_of(client, clusterprecision=12, **params)
         assert all("cluster" not in c for c in bare["clusters"])
-        assert [(c["cluster_center"], c["count"]) for c in bare["clusters"]] == \
-            [(c["cluster_center"], c["count"]) for c in shaped["clusters"]]
+        # the same clusters; a centre may differ in its last bit (without shapes, a merged
+        # cluster's centre is summed from its cells', in another order: odsql.clusters)
+        assert [c["count"] for c in bare["clusters"]] == [c["count"] for c in shaped["clusters"]]
+        assert all(math.isclose(a, b, rel_tol=1e-12) for one, other in zip(bare["clusters"], shaped["clusters"])
+                   for a, b in zip(one["cluster_center"], other["cluster_center"]))
 
 
 @pytest.mark.parametrize("dataset, zoom, lone", [("departements", 6, 10), ("communes", 12, 1000)])
