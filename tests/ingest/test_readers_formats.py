@@ -341,13 +341,30 @@ def test_every_reference_geojson_is_listed(refdata):
     assert {p.name for p in (refdata / "geo").glob("*.geojson")} == set(GEOJSON_FEATURES)
 
 
+@pytest.fixture(scope="module")
+def reference_geojson():
+    """``reference_geojson(path)``: the reader's table of a reference GeoJSON and a connection
+    where it is staged, each file read once for the module (the commune contours, read by two
+    tests, ~2 s each time); the tests only query them."""
+    read: dict[Path, tuple[RawTable, duckdb.DuckDBPyConnection]] = {}
+
+    def staged(path: Path) -> tuple[RawTable, duckdb.DuckDBPyConnection]:
+        if path not in read:
+            raw = read_geo(path, ReadOptions())
+            read[path] = raw, stage(raw, connect())
+        return read[path]
+
+    yield staged
+    for _, con in read.values():
+        con.close()
+
+
 @pytest.mark.parametrize("name", sorted(GEOJSON_FEATURES))
-def test_reference_geojson(refdata, name):
-    raw = read_geo(refdata / "geo" / name, ReadOptions())
+def test_reference_geojson(refdata, name, reference_geojson):
+    raw, con = reference_geojson(refdata / "geo" / name)
     assert raw.names[-1] == "geo_shape" and raw.labels[-1] == "Geo Shape"
     assert raw.declared["geo_shape"] == FieldType.GEO_SHAPE and "geo_point_2d" not in raw.names
     assert f"{GEOJSON_FEATURES[name]} features" in raw.notes
-    con = stage(raw, connect())
     assert count(con) == GEOJSON_FEATURES[name]
     assert column_types(con)["geo_shape"] == "BLOB"
     # WKB in WGS84: every shape lies in France (overseas included) in longitude/latitude order.
@@ -358,10 +375,9 @@ def test_reference_geojson(refdata, name):
     assert con.execute("SELECT count(*) FROM staged WHERE geo_shape IS NULL").fetchone() == (0,)
 
 
-def test_comleg_ignores_headers_member_and_keeps_insee_as_text(refdata):
-    raw = read_geo(refdata / "geo/communes-france-comleg-2017.geojson", ReadOptions())
+def test_comleg_ignores_headers_member_and_keeps_insee_as_text(refdata, reference_geojson):
+    raw, con = reference_geojson(refdata / "geo" / "communes-france-comleg-2017.geojson")
     assert raw.names == ["insee", "geo_shape"] and "insee" not in raw.declared
-    con = stage(raw)
     assert column_types(con)["insee"] == "VARCHAR"
     assert con.execute("SELECT count(*) FROM staged WHERE insee IN ('01001', '2A004')").fetchone() == (2,)
 
@@ -500,6 +516,27 @@ def test_geopackage_layers_and_typed_attributes(tmp_path):
     assert (lon, lat) == pytest.approx((2.37, 48.84), abs=0.01)
     with pytest.raises(IngestError, match="layer 'absente' not found"):
         read_geo(path, ReadOptions(layer="absente"))
+
+
+def test_a_one_layer_file_is_not_opened_again_to_list_its_layers(refdata, tmp_path, monkeypatch):
+    """GDAL parses a GeoJSON whole at each opening: a GeoJSON or a Shapefile, which hold one
+    layer, is read without listing its layers (a layer asked for that is not there still reads
+    the one there is), where a GeoPackage's layers are listed to choose among them."""
+    listed: list[str] = []
+    list_layers = pyogrio.list_layers
+    monkeypatch.setattr(pyogrio, "list_layers", lambda path, *a, **k: listed.append(Path(path).suffix) or
+                        list_layers(path, *a, **k))
+    for path, layer in ((refdata / "geo" / "regions.geojson", None), (_lambert93_points(tmp_path / "shp", cpg=True), "autre")):
+        raw = read_geo(path, ReadOptions(layer=layer))
+        assert not [note for note in raw.notes if note.startswith("layer ")] and count(stage(raw)) > 0
+    assert listed == []
+    path = tmp_path / "deux.gpkg"
+    for name in ("premier", "second"):
+        pyogrio.write_arrow(pa.table({"nom": [name], "geometry": pa.array(shapely.to_wkb([shapely.points(2.3, 48.8)]),
+                                                                         pa.binary())}),
+                            path, layer=name, geometry_name="geometry", geometry_type="Point", crs="EPSG:4326")
+    assert read_geo(path, ReadOptions(layer="second")).notes[0] == "layer 'second' (of 2: premier, second)"
+    assert listed == [".gpkg"]
 
 
 def test_truncated_geojson_is_an_ingest_error_with_its_line(refdata, tmp_path):
