@@ -132,12 +132,16 @@ def merge_clusters(select: exp.Select, heaviest: int | None = None) -> exp.Selec
     combined = [_combined(v, name, (cell_x, cell_y)) for v, name in values]
     from_cells = all(c is not None for c in combined)
     partials = [p for c in combined if c is not None for p in c.partials] if from_cells else []
+    # a cell's own value, as its cluster's is computed when merged (an avg, the centroid's
+    # among them, is its sum over its count: the engine aggregates each once)
+    own = [(c.cell if from_cells and c is not None and c.cell is not None else v, name)
+           for c, (v, name) in zip(combined, values)]
 
     # 1. the grid: every point grouped once by its cell (a point without coordinates in the null
     # cell, a group of the answer that takes no part in the merge)
     grid = rows().select(*[exp.alias_(o.copy(), p, quoted=True) for o, p in zip(others, parts)],
                          exp.alias_(cell_x.copy(), "__cx", quoted=True), exp.alias_(cell_y.copy(), "__cy", quoted=True),
-                         *[exp.alias_(v.copy(), name, quoted=True) for v, name in [*values, *partials]], copy=False) \
+                         *[exp.alias_(v.copy(), name, quoted=True) for v, name in [*own, *partials]], copy=False) \
         .group_by(*[o.copy() for o in others], cell_x.copy(), cell_y.copy(), copy=False)
 
     # 2. the cells that take part in the merge
@@ -305,18 +309,21 @@ class _Combined:
 
     partials: tuple[tuple[exp.Expression, str], ...]  # what the grid adds for it, each aggregate with its column
     merged: exp.Expression  # the aggregate over the cells' columns
+    cell: exp.Expression | None = None  # the grid's own value, when not the query's aggregate itself
 
 
 def _combined(value: exp.Expression, name: str, cells: tuple[exp.Expression, exp.Expression]) -> _Combined | None:
     """``value`` (the grid's column ``name``) over a cluster's records, from its cells' rows;
     None when it does not combine. Exact: a count is the sum of its cells' (an all-null cell's
     is 0), a sum (min, max) the sum (min, max) of theirs, whose nulls are the cells without a
-    value. avg is kept as a sum over a count, never an average of averages. Only the order of a
+    value. avg is kept as a sum over a count, never an average of averages, and a cell's own is
+    its sum over its count too (a cluster of one cell reads as one of several; the engine
+    aggregates each sum and count once, the centroid's at every cell). Only the order of a
     sum of doubles changes, as it does between the engine's threads. ``bbox()`` is min and max;
     ``envelope()`` is a convex hull of the records' list, a median a quantile, neither combines.
 
-    Of an integer field, DuckDB's avg divides in long double: the merged one (in double) is the
-    same while the cluster's sum is under 2**53 in magnitude, may differ in its last bit past."""
+    Of an integer field, DuckDB's own avg divides in long double: the quotient (in double) may
+    differ from it in its last bit, the more likely past a sum of 2**53 in magnitude."""
     if type(value) not in (exp.Count, exp.Sum, exp.Min, exp.Max, exp.Avg) or isinstance(value.this, exp.Distinct) \
             or value.args.get("expressions") or any(node in cells for node in value.walk()):
         return None  # count(distinct), min(x, n) (a list), an aggregate of the cell itself (read per cluster)
@@ -329,9 +336,13 @@ def _combined(value: exp.Expression, name: str, cells: tuple[exp.Expression, exp
     if not isinstance(value, exp.Avg):
         return _Combined((), type(value)(this=column(name)))
     total, count = f"{name}_sum", f"{name}_count"
-    quotient = exp.Div(this=exp.cast(exp.func("sum", column(total)), "DOUBLE"),
-                       expression=exp.func("nullif", exp.func("sum", column(count)), exp.Literal.number(0)))
-    return _Combined(((exp.func("sum", value.this.copy()), total), (exp.Count(this=value.this.copy()), count)), quotient)
+
+    def quotient(dividend: exp.Expression, divisor: exp.Expression) -> exp.Expression:
+        return exp.Div(this=exp.cast(dividend, "DOUBLE"), expression=exp.func("nullif", divisor, exp.Literal.number(0)))
+
+    partials = ((exp.func("sum", value.this.copy()), total), (exp.Count(this=value.this.copy()), count))
+    return _Combined(partials, quotient(exp.func("sum", column(total)), exp.func("sum", column(count))),
+                     quotient(partials[0][0].copy(), partials[1][0].copy()))
 
 
 def _pair(x: exp.Expression, y: exp.Expression) -> exp.Expression:
