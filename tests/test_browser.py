@@ -102,7 +102,7 @@ def test_refine_by_a_facet_follows_in_table_map_and_export(page, server):
     clusters = page.evaluate("window.portailMap.getSource('server').serialize().data.features.map(f => f.properties.n)")
     assert 1 < len(clusters) < 783 and sum(clusters) == 783  # every filtered record, in server-side clusters
     page.screenshot(path=str(SHOTS / "dataset-map.png"))
-    page.evaluate("window.portailMap.jumpTo({center: [2.38, 48.865], zoom: 15})")  # fewer than 500 in view
+    page.evaluate("void window.portailMap.jumpTo({center: [2.38, 48.865], zoom: 15})")  # fewer than 500 in view
     page.wait_for_selector("#map[data-mode=records][data-state=ready]")
     assert 0 < count_in(page.locator("#map-status").inner_text()) < 500
     page.select_option("#color-by", "mode_real")

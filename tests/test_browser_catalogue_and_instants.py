@@ -209,7 +209,7 @@ def test_a_colour_chosen_over_the_servers_clusters_says_why_nothing_changed(page
     page.goto(server + MAP + "?map.color=nom")  # a colour in the URL: said at once too
     page.wait_for_selector("#map[data-state=ready][data-mode=clusters]")
     expect(page.locator("#map-status")).to_contain_text("sans couleur")
-    page.evaluate("window.portailMap.jumpTo({center: [-1.68, 48.11], zoom: 14})")  # Rennes: a few in view
+    page.evaluate("void window.portailMap.jumpTo({center: [-1.68, 48.11], zoom: 14})")  # Rennes: a few in view
     page.wait_for_selector("#map[data-state=ready][data-mode=records]")
     assert "sans couleur" not in page.locator("#map-status").inner_text()
     assert page.locator("#map-legend li").count() > 1  # coloured, named in the legend
@@ -230,7 +230,7 @@ def test_a_clusters_count_button_is_named_in_the_pages_language(page, server):
     for lang, said in (("en", "99 records: zoom in or list them"), ("fr", "99 enregistrements : zoomer ou les lister")):
         page.goto(server + MAP + f"?lang={lang}")
         page.wait_for_selector("#map[data-state=ready][data-mode=clusters]")
-        page.evaluate("window.portailMap.jumpTo({center: [-1.7, 48.1], zoom: 3})")  # all in one cluster
+        page.evaluate("void window.portailMap.jumpTo({center: [-1.7, 48.1], zoom: 3})")  # all in one cluster
         page.wait_for_selector("#map[data-state=ready][data-mode=clusters]")
         expect(page.locator("button.map-count")).to_have_count(1)
         assert page.locator("button.map-count").get_attribute("aria-label") == said
