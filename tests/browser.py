@@ -2,7 +2,7 @@
 front-end packages are, the browser and its French pages as fixtures, and the waits and reads
 several files share. Kept here rather than in one test file, so that a test file imports no
 other test file. A test file takes a fixture by importing it (``from tests.browser import
-browser``): one Chromium per process (an xdist worker), started when a test first asks."""
+browser``): each file still gets its own browser, started only when one of its tests asks."""
 
 from __future__ import annotations
 
@@ -10,12 +10,8 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-
-if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-output" / "screenshots"
@@ -26,39 +22,25 @@ VENDOR = ROOT / "src" / "portail" / "web" / "static" / "vendor"
 PHONE = {"width": 375, "height": 740}
 
 
-#: This process's Playwright driver and Chromium (an xdist worker's, or the whole run's without xdist).
-LAUNCHED = pytest.StashKey[tuple["Playwright", "Browser"]]()
-
-
 @pytest.fixture(scope="module")
-def browser(request):
+def browser():
     """Chromium, once the front-end packages the pages load (MapLibre, axe-core) are found:
-    without them every page test would fail for a reason no page has. Launched once per process
-    and shared by the files, closed at the run's end: Playwright's driver and Chromium cost ~1 s
-    of CPU to start, paid by each of 21 files. Safe because every test opens its own context
-    (its own cookies, cache, storage and permissions); a Chromium that died is launched again.
-    A fixture of session scope would not do: pytest runs one per file that imports it."""
-    config = request.config
-    if LAUNCHED not in config.stash:
-        if not Path(CHROMIUM).exists():
-            pytest.fail(f"Chromium not found at {CHROMIUM}: .ci/run installs Debian's chromium package")
-        if not (VENDOR / "maplibre-gl" / "maplibre-gl.js").is_file() or not AXE.is_file():
-            pytest.fail("front-end packages missing: run `make install` (npm ci)")
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        from playwright.sync_api import sync_playwright
+    without them every page test would fail for a reason no page has. One per file, not one per
+    worker: Playwright's sync API runs its event loop on the test's thread while it is started,
+    and every later test of the worker that calls ``asyncio.run()`` (TestClient's streaming,
+    the abandoned-call tests) failed with "cannot be called from a running event loop"."""
+    from playwright.sync_api import sync_playwright
 
-        playwright = sync_playwright().start()
-        config.add_cleanup(playwright.stop)
-        config.stash[LAUNCHED] = (playwright, launched(playwright))
-    playwright, chromium = config.stash[LAUNCHED]
-    if not chromium.is_connected():
-        config.stash[LAUNCHED] = (playwright, chromium := launched(playwright))
-    return chromium
-
-
-def launched(playwright: Playwright) -> Browser:
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=[
-        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: .ci/run installs Debian's chromium package")
+    if not (VENDOR / "maplibre-gl" / "maplibre-gl.js").is_file() or not AXE.is_file():
+        pytest.fail("front-end packages missing: run `make install` (npm ci)")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        yield chromium
+        chromium.close()
 
 
 @contextmanager
