@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from portail.auth import sessions
-from portail.auth.errors import bad_request, invalid_key, invalid_token
+from portail.auth.errors import AuthError, bad_request, invalid_key, invalid_token
 from portail.auth.keys import LAST_USED_GRANULARITY, now, verify_key
 from portail.auth.models import ApiKey, User
 from portail.auth.oauth2 import ACCESS_PREFIX, verify_access_token
@@ -163,9 +163,17 @@ def principal_from_request(headers: Mapping[str, str], query_params: Mapping[str
     # A key is resolved once per minute (when its last use is written) while the catalogue is
     # unchanged: revoking it, changing its user, groups or scopes bumps the counter, and its
     # expiry is checked at every call.
+    # A refused key stays refused while the catalogue is unchanged (unknown, revoked, expired,
+    # its user disabled: only a catalogue write undoes any of these), so it is remembered too.
     minute = int(at.timestamp() // LAST_USED_GRANULARITY.total_seconds())
-    principal, expires = _KEYS.get(digest(secret), lambda: _verified(session_factory, secret, at),
-                                   stamp=(*generation.stamp(session_factory), minute))
+    hashed, stamp = digest(secret), (*generation.stamp(session_factory), minute)
+    if _REFUSED_KEYS.peek(hashed, stamp) is not None:
+        raise invalid_key()
+    try:
+        principal, expires = _KEYS.get(hashed, lambda: _verified(session_factory, secret, at), stamp=stamp)
+    except AuthError:
+        _REFUSED_KEYS.put(hashed, True, stamp)
+        raise
     if expires is not None and at >= expires:
         raise invalid_key()
     return principal
@@ -173,6 +181,11 @@ def principal_from_request(headers: Mapping[str, str], query_params: Mapping[str
 
 #: Principals of API keys, with the key's expiry (``catalog.generation``).
 _KEYS = GenerationCache(4096)
+#: Digests of refused keys (``verify_key``'s ``invalid_key``: it writes and audits nothing, so
+#: nothing is lost by not asking again): the leak matrix's expired and revoked keys, a client
+#: retrying with its revoked key, each paid a catalogue query per call. Apart from ``_KEYS``:
+#: made-up keys must not push live ones out.
+_REFUSED_KEYS = GenerationCache(4096)
 #: Principals of OAuth2 access tokens, with the token's expiry.
 _TOKENS = GenerationCache(4096)
 
