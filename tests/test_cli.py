@@ -173,17 +173,21 @@ def test_serve_without_a_base_url_publishes_uris_of_where_it_answers(tmp_path, r
     created = invoke(["dataset", "create", "regions", "--title", "Régions", "--from", str(source), "--portal", "public"],
                      {"PORTAIL_HOME": str(home)})
     assert created.exit_code == 0, created.output
-    for configured in (None, "https://data.example.org"):
-        port = free_port()
-        env = {"PORTAIL_HOME": str(home), "PATH": os.environ.get("PATH", "")} | (
-            {"PORTAIL_BASE_URL": configured} if configured else {})
-        process = subprocess.Popen([str(PORTAIL), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        try:
+    servers = {}  # both started at once: each spends its first seconds importing, and the test waits once
+    try:
+        for configured in (None, "https://data.example.org"):
+            port = next(p for p in iter(free_port, None) if p not in {q for q, _ in servers.values()})
+            env = {"PORTAIL_HOME": str(home), "PATH": os.environ.get("PATH", "")} | (
+                {"PORTAIL_BASE_URL": configured} if configured else {})
+            servers[configured or f"http://127.0.0.1:{port}"] = port, subprocess.Popen(
+                [str(PORTAIL), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for expected, (port, process) in servers.items():
             wait_listening(process, port)
             data = httpx.get(f"http://127.0.0.1:{port}/api/explore/v2.1/catalog/exports/data.json").json()
-            expected = configured or f"http://127.0.0.1:{port}"
             assert data["dataset"] and all(d["identifier"].startswith(expected + "/") for d in data["dataset"])
-        finally:
+    finally:
+        for _, process in servers.values():
             process.terminate()
+        for _, process in servers.values():
             process.wait(timeout=10)

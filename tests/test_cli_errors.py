@@ -7,7 +7,10 @@ import json
 
 import pytest
 
-from tests.cli import cli, csv_file, dataset_versions  # noqa: F401 - cli: the fixture
+from tests.cli import cli, csv_file, dataset_versions, migrated_home  # noqa: F401 - the fixtures
+
+#: What is checked here is what each refusal says and keeps, each test from a new home (``migrated_home``).
+pytestmark = pytest.mark.usefixtures("migrated_home")
 
 
 def _served(cli, slug: str) -> int:

@@ -8,18 +8,12 @@ from __future__ import annotations
 import pytest
 
 from portail.catalog import services
-from tests.cli import cli, csv_file, dataset_versions, invoke  # noqa: F401 - cli: the fixture
-from tests.conftest import _catalogue_from_template, make_instance
+from tests.cli import cli, csv_file, dataset_versions, invoke, migrated_home  # noqa: F401 - the fixtures
+from tests.conftest import make_instance
 
 
-@pytest.fixture(autouse=True)
-def migrated_home(tmp_path):
-    """Each test's home (the ``cli`` fixture's) with its catalogue already migrated, a copy of
-    the worker's template: every test here starts from a new home, whose first command ran
-    alembic's revisions (~0.1 s, a tenth of a test here, 47 times). What is checked here is how
-    the files are read; a command's first run in a new home migrating its catalogue is checked
-    in tests/test_cli.py and tests/catalog."""
-    _catalogue_from_template(tmp_path / "home")
+#: What is checked here is how the files are read, each test from a new home (``migrated_home``).
+pytestmark = pytest.mark.usefixtures("migrated_home")
 
 
 def _store_options(home, slug: str, options: dict) -> None:

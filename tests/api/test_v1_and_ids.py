@@ -234,14 +234,15 @@ def test_v1_accepts_post_forms(client):
     assert client.post(f"/api/datasets/1.0/logements/records/{record['recordid']}").json() == record
 
 
-def test_v1_post_without_csrf_token_reads_as_anonymous(tmp_path, refdata):
+def test_v1_post_without_csrf_token_reads_as_anonymous(tmp_path):
     """A cross-site form could POST to v1 with the victim's cookie: it reads only public data.
     A script of the site sending the session's token reads as the signed-in user."""
     from portail.auth import services as auth
     from portail.catalog import services as catalog
 
-    instance = published_instance(tmp_path / "home", Published("prive", logements_file(refdata), "Privé"),
-                                  session_cookie_secure=False)
+    source = tmp_path / "prive.csv"  # what is read, not its size, is the subject: three records
+    source.write_text("code;nom\n01001;A\n01002;B\n01003;C\n", encoding="utf-8")
+    instance = published_instance(tmp_path / "home", Published("prive", source, "Privé"), session_cookie_secure=False)
     with instance.session() as s:
         dataset = catalog.get_dataset(s, "prive")
         auth.set_dataset_security(s, dataset, visibility="restricted")
@@ -253,12 +254,12 @@ def test_v1_post_without_csrf_token_reads_as_anonymous(tmp_path, refdata):
                          follow_redirects=False)
     assert signed.status_code == 303
     search = {"dataset": "prive", "rows": 0}
-    assert client.get("/api/records/1.0/search/", params=search).json()["nhits"] == 4174
+    assert client.get("/api/records/1.0/search/", params=search).json()["nhits"] == 3
     forged = client.post("/api/records/1.0/search/", data=search)
     assert forged.status_code == 404 and "Unknown dataset" in forged.text
     session_token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)
     own = client.post("/api/records/1.0/search/", data=search, headers={"X-CSRF-Token": session_token})
-    assert own.json()["nhits"] == 4174
+    assert own.json()["nhits"] == 3
     assert client.post("/logout", follow_redirects=False).status_code == 403  # other routes still refuse
     # JSONP: any page can load it with the visitor's cookie and read it, so it reads as anonymous
     assert client.get("/api/records/1.0/search/", params={**search, "callback": "cb"}).status_code == 404

@@ -106,13 +106,15 @@ def test_rejected_values_are_shown_with_the_line_of_the_first(instance, tmp_path
 
 
 def test_the_command_line_names_file_line_and_field_of_a_rejected_value(tmp_path):
-    """The guide's rule for bad input on the command line, for values that became null."""
-    from tests.cli import portail
+    """The guide's rule for bad input on the command line, for values that became null (the
+    command run in process: what it says, on its standard output, is the subject, not a new process)."""
+    from tests.cli import invoke
 
     path = tmp_path / "mesures.csv"
     path.write_text("station;mesure;date\nA;12;01/02/2024\nB;7;31/02/2024\n", encoding="utf-8")
-    done = portail(tmp_path / "home", "dataset", "create", "mesures", "--title", "Mesures", "--from", str(path))
-    assert done.returncode == 0, done.stderr
+    done = invoke(["dataset", "create", "mesures", "--title", "Mesures", "--from", str(path)],
+                  {"PORTAIL_HOME": str(tmp_path / "home")})
+    assert done.exit_code == 0, done.output
     assert ("mesures.csv, line 3, field 'date': 1 value could not be read as date and became null "
             "(e.g. '31/02/2024')") in " ".join(done.stdout.split())
 
