@@ -36,7 +36,6 @@ from portail.ingest.errors import IngestError
 from portail.ingest.load import BuildResult, IngestReport, Progress, build_version
 from portail.ingest.types import ReadOptions
 from portail.schema import Field, FieldType, fields_from_json
-from portail.sources.fetching import allowance, download
 from portail.sources.redaction import redacted_url, withheld
 from portail.store import DuckDBStore, fulltext, open_store
 from portail.store.duckdb_store import UNREADABLE_VERSION, index_foldings, private_root
@@ -719,6 +718,8 @@ def fetch(instance: Instance, url: str) -> Path:
     """Download a URL to the uploads folder, streamed and size-capped, from public addresses and
     the networks and hosts ``fetch_allow`` lists (``sources.fetching``: no internal service is
     read for whoever holds a management token)."""
+    from portail.sources.fetching import allowance, download  # httpx (~0.1 s with rich) only to fetch a URL
+
     settings = instance.settings
     return download(url, settings.uploads_dir, settings.max_upload_bytes, allowance(settings.fetch_allow),
                     settings.fetch_timeout)

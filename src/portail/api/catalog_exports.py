@@ -36,9 +36,8 @@ from portail.api.feeds import Entry, Feed, feed_response
 from portail.api.params import LANG, TIMEZONE, Param, defaulting, query_route
 from portail.api.serialize import dataset_json
 from portail.auth import ANONYMOUS
-from portail.catalog import dublin_core
 from portail.catalog.datajson import catalog_json
-from portail.catalog.dcat import CatalogInfo, catalog_graph
+from portail.catalog.distributions import CatalogInfo
 from portail.catalog.models import Dataset
 from portail.exports import FORMATS, LEGACY_NAMES, ExportOptions
 from portail.schema import Field, FieldType
@@ -221,6 +220,8 @@ def catalog_exports_router(portal: str, prefix: str = "/api/explore/v2.1") -> AP
                 return rss_response(chosen, catalog)
             formats = [f.strip() for f in include_exports.split(",")] if include_exports else None
             if fmt == "dublin_core":
+                from portail.catalog import dublin_core  # rdflib (~0.05 s) when an RDF export is asked, not at start
+
                 graph = dublin_core.catalog_graph(catalog, chosen, formats=formats, use_labels=use_labels_in_exports)
                 return Response(graph.serialize(format="xml"), media_type="application/rdf+xml",
                                 headers={"Content-Disposition": 'inline; filename="dublin_core.rdf"'})
@@ -230,6 +231,8 @@ def catalog_exports_router(portal: str, prefix: str = "/api/explore/v2.1") -> AP
                 return JSONResponse(catalog_json(catalog, chosen, formats=formats, use_labels=use_labels_in_exports,
                                                  restricted=restricted),
                                     headers={"Content-Disposition": 'inline; filename="data.json"'})
+            from portail.catalog.dcat import catalog_graph  # rdflib (~0.05 s) when an RDF export is asked, not at start
+
             serializer, media_type, extension = RDF_FORMATS[fmt]
             carried = urlencode([(k, v) for k, v in request.query_params.multi_items() if k in _PAGED])
             graph = catalog_graph(catalog, chosen, page=max(page, 1), page_size=min(max(page_size, 1), 1000),

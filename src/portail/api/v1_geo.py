@@ -62,11 +62,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import shapely
 from fastapi import APIRouter, Request
-from shapely.geometry import mapping, shape
 
 from portail.api.errors import invalid_parameter
 from portail.api.explore_service import GROUP_WINDOW, get_visible_dataset, query_records
@@ -80,6 +78,10 @@ from portail.odsql.ast import quote_name
 from portail.odsql.functions import GEOJSON_TYPES
 from portail.odsql.parser import MAX_LENGTH
 from portail.schema import Field, FieldType, fields_from_json
+
+if TYPE_CHECKING:  # GEOS is imported by the routes that draw shapes, not at each start of the server
+    import shapely
+
 
 #: geo_cluster()'s zoom levels and radii (pixels).
 ZOOMS, RADII = range(0, 26), range(1, 1001)
@@ -183,6 +185,8 @@ def _box(bounds: tuple[float, float, float, float]) -> shapely.Geometry:
     """``bounds`` widened by ``_SLACK``, its corners rounded outwards to ``_DECIMALS``: a box in
     short WKT (a third of full doubles'), so that a where clause holds a map view's lone records
     in one or two queries, each of which costs more than its engine's work."""
+    import shapely  # GEOS (~0.02 s) when a geo route is asked, not at each start
+
     scale = 10**_DECIMALS
     xmin, ymin, xmax, ymax = bounds
     return shapely.box(math.floor((xmin - _SLACK) * scale) / scale, math.floor((ymin - _SLACK) * scale) / scale,
@@ -194,6 +198,9 @@ def _box_batches(singles: list[dict[str, Any]], column: str) -> list[tuple[list[
     geometries lying in the union of their boxes (a shape lies in its own box: its hull's bounds
     are its own; a point, in a box around its cluster's center, which is that point). One area
     per batch, not one test per box: the engine reads each geometry once a batch."""
+    import shapely
+    from shapely.geometry import shape
+
     batches: list[tuple[list[dict[str, Any]], str]] = []
 
     def add(members: list[dict[str, Any]], boxes: list[shapely.Geometry]) -> None:
@@ -224,6 +231,8 @@ def _single_records(request: Request, selection: _Selection, clusters: list[dict
     The record is found among those lying in its cluster's box, as the one whose point (a
     shape's centroid) is the cluster's center: the nearest, within ``_SLACK``. A shape cluster
     without its hull (``return_polygons=false``) has no box to look in, and keeps no id."""
+    from shapely.geometry import shape
+
     points = selection.geo.type == FieldType.GEO_POINT_2D
     singles = [c for c in clusters if c["count"] == 1 and (points or "cluster" in c)]
     if not singles or len(singles) > SINGLES:
@@ -271,6 +280,9 @@ def _bounds(request: Request, selection: _Selection) -> dict[str, Any]:
     """boundingbox's answer, from ODSQL aggregates: ``count(*)`` and ``bbox()`` of the geo field,
     per ``geometry_type()`` for shapes (one query, a group per type); a point field holds points.
     A box wider than half the globe may be narrower the other way round (``_across``)."""
+    import shapely
+    from shapely.geometry import shape
+
     points = selection.geo.type == FieldType.GEO_POINT_2D
     page = query_records(request.app.state.instance, selection.ds, select=f"count(*) as n, bbox({selection.column}) as b",
                          group_by=None if points else f"geometry_type({selection.column}) as t",
@@ -312,6 +324,9 @@ def _across(request: Request, selection: _Selection, box: list[float], count: in
     way) would turn inside out, round the world. Otherwise (some geometry straddling a
     meridian, or a spread no narrower that way) ``box``: two more queries, only for boxes wider
     than half the globe, the only ones the other way round may narrow."""
+    import shapely
+    from shapely.geometry import shape
+
     halves = []
     column = selection.column
     for hemisphere in _HEMISPHERES:
@@ -357,6 +372,9 @@ def _by_shape(request: Request, selection: _Selection, series: list[Serie], tole
 def _simplified(geometry: dict[str, Any], tolerance: float | None) -> dict[str, Any]:
     """A shape simplified by ``tolerance`` degrees (topology kept: it stays valid; in the rare case
     GEOS would give an empty or invalid one, the shape as it is); points as they are."""
+    import shapely
+    from shapely.geometry import mapping, shape
+
     if tolerance is None or geometry.get("type") in ("Point", "MultiPoint"):
         return geometry
     simplified = shapely.simplify(shape(geometry), tolerance, preserve_topology=True)

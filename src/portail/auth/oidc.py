@@ -24,11 +24,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-from authlib.common.security import generate_token
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -138,6 +133,8 @@ def _state_of_browser(state: str, browser_key: str | None) -> bool:
 
 def discover(config: OidcConfig) -> dict[str, Any]:
     """The IdP's discovery document (its issuer must be the configured one)."""
+    import httpx  # single sign-on's HTTP and JOSE (~0.1 s) are imported where it is used, not at each start
+
     try:
         response = httpx.get(f"{config.issuer}/.well-known/openid-configuration", timeout=HTTP_TIMEOUT)
         response.raise_for_status()
@@ -162,6 +159,8 @@ def start(session: Session, config: OidcConfig, metadata: dict[str, Any], *, red
           portal: str, browser_key: str, at: datetime | None = None) -> str:
     """Keep a new flow, bound to the browser of ``browser_key`` (``_browser_state``), and return
     the IdP's authorization URL to redirect that browser to."""
+    from authlib.common.security import generate_token
+
     at = at or datetime.now(UTC)
     session.execute(delete(LoginFlow).where(LoginFlow.expires_at <= at))
     state, nonce, verifier = _browser_state(browser_key), secrets.token_urlsafe(32), generate_token(64)
@@ -176,6 +175,10 @@ def start(session: Session, config: OidcConfig, metadata: dict[str, Any], *, red
 def verify_id_token(id_token: str, jwks: dict[str, Any], *, issuer: str, client_id: str, nonce: str,
                     at: datetime | None = None) -> dict[str, Any]:
     """The ID token's claims once its signature and iss/aud/exp/nonce are checked."""
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
     try:
         token = jwt.decode(id_token, KeySet.import_key_set(jwks), algorithms=["RS256", "ES256", "PS256"])
         jwt.JWTClaimsRegistry(now=int((at or datetime.now(UTC)).timestamp()), leeway=60,
@@ -193,6 +196,8 @@ def finish(session: Session, config: OidcConfig, metadata: dict[str, Any], *, st
     ``code``, verify the ID token, sign the user in. A state of another browser is refused as an
     unknown one, its flow left for the browser it belongs to; a browser that kept no key is
     told so (``NO_BROWSER_COOKIE``)."""
+    import httpx
+
     at = at or datetime.now(UTC)
     if not browser_key:
         raise refused(NO_BROWSER_COOKIE)

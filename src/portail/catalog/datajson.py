@@ -2,7 +2,7 @@
 harvesters such as CKAN's ``ckanext-datajson`` and data.gov read.
 
 The same datasets, URIs and distributions as the DCAT-AP export (``catalog.dcat``): a dataset's
-identifier is its immutable DCAT URI, its distributions are ``dcat.downloads``. Federal-only
+identifier is its immutable DCAT URI, its distributions are ``distributions.downloads``. Federal-only
 fields (bureauCode, programCode) have no source here and are left out.
 
 Pure: datasets in, a JSON-ready dict out.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portail.catalog.dcat import CatalogInfo, dataset_uri, downloads, licence_uri
+from portail.catalog.distributions import CatalogInfo, dataset_iri, downloads, licence_uri
 from portail.catalog.languages import language_tag
 from portail.catalog.models import Dataset
 
@@ -26,7 +26,7 @@ def _dataset(info: CatalogInfo, dataset: Dataset, formats: list[str] | None, use
              restricted: bool) -> dict[str, Any]:
     item: dict[str, Any] = {
         "@type": "dcat:Dataset",
-        "identifier": str(dataset_uri(info.base_url, dataset.uid)),
+        "identifier": dataset_iri(info.base_url, dataset.uid),
         "title": dataset.title,
         "description": dataset.description or dataset.title,
         "keyword": list(dataset.keywords or []) or list(dataset.themes or []),

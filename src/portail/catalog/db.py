@@ -13,20 +13,21 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from portail.catalog import generation
 from portail.catalog.models import HOME_ROOT, STORE_ROOT
+
+if TYPE_CHECKING:  # Alembic (and Mako) are imported only to migrate or read a revision: ~0.1 s a start
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger("portail.catalog")
@@ -56,6 +57,8 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -69,8 +72,40 @@ class NewerSchema(Exception):
 
 def schema_revision(engine: Engine) -> str | None:
     """The catalogue's schema revision (None: a new, empty catalogue)."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+@cache
+def head_revision() -> str | None:
+    """The latest revision, read from the scripts' ``revision``/``down_revision`` lines without
+    Alembic (which costs ~0.1 s to import and more to load every script, at each start, only to
+    find a catalogue already up to date); None when the scripts do not make one plain chain's
+    head, and Alembic decides."""
+    revisions, parents = set(), set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        source = script.read_text(encoding="utf-8")
+        revision = re.search(r"^revision = '([^']+)'$", source, re.MULTILINE)
+        parent = re.search(r"^down_revision = (?:None|'([^']+)')$", source, re.MULTILINE)
+        if revision is None or parent is None:
+            return None
+        revisions.add(revision[1])
+        parents.add(parent[1])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _stamped_revision(engine: Engine) -> str | None:
+    """The one revision the catalogue's ``alembic_version`` holds, by plain SQL; None when there
+    is no such table or not exactly one row (Alembic then decides)."""
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except DBAPIError:
+        return None
+    return rows[0][0] if len(rows) == 1 else None
 
 
 def migrate(engine: Engine) -> tuple[str | None, str]:
@@ -79,6 +114,11 @@ def migrate(engine: Engine) -> tuple[str | None, str]:
     "Upgrading an instance"); ``(before, after)``. Migrations read the store's folder and the
     home, if the engine has them, from ``config.attributes["store_root"]`` and ``["home"]``
     (0010 and 0011 make version locations and attachment paths relative to them)."""
+    if (stamped := _stamped_revision(engine)) is not None and stamped == head_revision():
+        return stamped, stamped  # up to date, the case of every start but an upgrade's: no Alembic
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     config = alembic_config(str(engine.url.render_as_string(hide_password=False)))
     scripts = ScriptDirectory.from_config(config)
     before, head = schema_revision(engine), scripts.get_current_head()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +26,16 @@ from portail.schema import Field, FieldType
 from portail.values import record_value
 
 TEXT = pa.large_string()  # large offsets: a batch of detailed shapes may pass 2 GB of text
-NULL = pa.scalar("null", TEXT)
+
+
+@cache
+def null() -> pa.Scalar:
+    """JSON's ``null`` as a text scalar. Made on first use, not at import: any Python value pyarrow
+    converts (``pa.scalar``, ``pa.array``) makes it import pandas (~0.2 s), which the server and
+    the CLI would otherwise pay at every start."""
+    return pa.scalar("null", TEXT)
+
+
 #: Characters JSON escapes as ``\uXXXX`` or ``\n``: rare in data, written by Python's encoder.
 _CONTROL = "[\\x00-\\x1f]"
 
@@ -48,7 +58,7 @@ def column_json(f: Field, array: pa.Array, tz: ZoneInfo) -> pa.Array:
 
     if f.type == FieldType.GEO_SHAPE and _is_text(array.type):
         return pc.if_else(pc.is_valid(array), _wrapped('{"type":"Feature","geometry":', reencoded(array),
-                                                        ',"properties":{}}'), NULL)
+                                                        ',"properties":{}}'), null())
     if f.type == FieldType.GEO_POINT_2D and _is_point(array.type):
         return points(array, geojson=False)
     if f.type in (FieldType.JSON, FieldType.FILE) and _is_text(array.type):
@@ -101,17 +111,17 @@ def strings(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInfo 
     character (escaped ``\\n`` or ``\\u001f`` by Python, lower-case hex) by Python's encoder."""
     array = array.cast(TEXT)
     escaped = pc.replace_substring(pc.replace_substring(array, "\\", "\\\\"), '"', '\\"')
-    text = pc.fill_null(_wrapped('"', escaped, '"'), NULL)
+    text = pc.fill_null(_wrapped('"', escaped, '"'), null())
     return isotext.python_where(text, array, pc.match_substring_regex(array, _CONTROL), python)
 
 
 def integers(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInfo | None = None) -> pa.Array:
     """Integers as their decimal digits, as Python writes an ``int``."""
-    return pc.fill_null(pc.cast(array, TEXT), NULL)
+    return pc.fill_null(pc.cast(array, TEXT), null())
 
 
 def booleans(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInfo | None = None) -> pa.Array:
-    return pc.fill_null(pc.if_else(array, pa.scalar("true", TEXT), pa.scalar("false", TEXT)), NULL)
+    return pc.fill_null(pc.if_else(array, pa.scalar("true", TEXT), pa.scalar("false", TEXT)), null())
 
 
 def floats(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInfo | None = None) -> pa.Array:
@@ -126,7 +136,7 @@ def floats(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInfo |
     odd = pc.or_kleene(pc.or_kleene(pc.is_nan(array), pc.greater_equal(size, 1e16)),
                        pc.and_kleene(pc.less(size, 1e-4), pc.not_equal(array, 0.0)))
     odd = pc.or_kleene(odd, pc.match_substring(text, "e"))
-    return isotext.python_where(pc.fill_null(text, NULL), array, odd, python)
+    return isotext.python_where(pc.fill_null(text, null()), array, odd, python)
 
 
 def dates(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInfo | None = None) -> pa.Array | None:
@@ -134,7 +144,7 @@ def dates(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInfo | 
     column with a day outside Python's years 1–9999."""
     if not _python_years(pc.year(array)):
         return None
-    return pc.fill_null(_wrapped('"', pc.cast(array, TEXT), '"'), NULL)
+    return pc.fill_null(_wrapped('"', pc.cast(array, TEXT), '"'), null())
 
 
 def datetimes(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInfo | None = None) -> pa.Array | None:
@@ -145,7 +155,7 @@ def datetimes(array: pa.Array, python: Callable[[Any], str] = dumps, tz: ZoneInf
     at a unit finer than microseconds."""
     if array.type.unit == "ns":
         return None
-    return pc.fill_null(_wrapped('"', isotext.instants(array, tz), '"'), NULL)
+    return pc.fill_null(_wrapped('"', isotext.instants(array, tz), '"'), null())
 
 
 def points(array: pa.StructArray, *, geojson: bool) -> pa.Array:
@@ -158,7 +168,7 @@ def points(array: pa.StructArray, *, geojson: bool) -> pa.Array:
         text = joined(['{"type":"Point","coordinates":[', floats(lon), ",", floats(lat), "]}"], len(array))
     else:
         text = joined(['{"lon":', floats(lon), ',"lat":', floats(lat), "}"], len(array))
-    return pc.if_else(present, text, NULL)
+    return pc.if_else(present, text, null())
 
 
 def reencoded(array: pa.Array) -> pa.Array:
@@ -173,7 +183,7 @@ def multivalued(array: pa.Array, annotation: Any, python: Callable[[Any], str]) 
     parts = isotext.multivalued_lists(array.cast(TEXT), annotation)
     items = strings(pc.list_flatten(parts))
     text = pc.binary_join(pa.LargeListArray.from_arrays(_list_offsets(parts), items), pa.scalar(",", TEXT))
-    return pc.if_else(pc.is_valid(array), _wrapped("[", text, "]"), NULL)
+    return pc.if_else(pc.is_valid(array), _wrapped("[", text, "]"), null())
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -13,10 +13,12 @@ import json
 import math
 import re
 from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-import shapely
-import shapely.geometry
+if TYPE_CHECKING:  # shapely is imported where a geometry is read or written: not every process reads one
+    import shapely
+
 
 # ---- time zones -----------------------------------------------------------------------------
 
@@ -196,6 +198,8 @@ class LatitudeError(ValueError):
 def parse_geometry(text: str) -> shapely.Geometry:
     """A ``geom'…'`` literal: WKT, a GeoJSON geometry (or Feature), or hex WKB; lon before lat; a
     polygon's ring left open is closed, whichever the notation."""
+    import shapely.geometry  # GEOS (~0.02 s) for a geom'…' literal, not at each start
+
     body = text.strip()
     try:
         if body.startswith("{"):
@@ -237,6 +241,8 @@ MAX_COORDINATE = 1e6
 
 def geometry_wkt(geometry: shapely.Geometry) -> str:
     """The WKT handed to the engine: written by shapely, never the user's text."""
+    import shapely
+
     return shapely.to_wkt(geometry, rounding_precision=-1, output_dimension=2)
 
 

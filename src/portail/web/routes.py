@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from portail.api.deps import login_url, request_principal
@@ -33,6 +32,7 @@ from portail.api.explore import with_qv1
 from portail.api.explore_service import (dataset_facets, get_record, get_visible_dataset, known_access,
                                          query_records, visible_datasets)
 from portail.api.facets import facetable
+from portail.api.serialize import markdown
 from portail.auth import Principal
 from portail.catalog.services import MAX_DECIMALS, is_web_url
 from portail.exports import FORMATS
@@ -55,9 +55,8 @@ MAX_FACETS = 8
 #: Geometries: the table offers no sort on them, and a sort on one in a URL is dropped.
 UNSORTABLE = (FieldType.GEO_POINT_2D, FieldType.GEO_SHAPE)
 API = "/api/explore/v2.1"
-_markdown = MarkdownIt("commonmark", {"html": False})
 # A description as plain text (catalogue results): Markdown rendered, then its tags dropped.
-TEMPLATES.env.filters["plain"] = lambda text: Markup(_markdown.render(text or "")).striptags()
+TEMPLATES.env.filters["plain"] = lambda text: Markup(markdown().render(text or "")).striptags()
 # A cell's value as people read it: a multivalued field's values listed (Python wrote ['a', 'c']).
 def structured(value: Any) -> bool:
     """An object, or a list holding one (a json field's value, DECP's ``titulaires``)."""
@@ -611,7 +610,7 @@ def web_router(portal: str) -> APIRouter:
         geo = next((f for f in fields if f.type == FieldType.GEO_POINT_2D), None) or \
             next((f for f in fields if f.type == FieldType.GEO_SHAPE), None)
         values = {"dataset": dataset, "fields": fields, "tab": tab, "tabs": TABS, "state": state, "geo": geo,
-                  "description_html": _markdown.render(dataset.description or ""), "error": None,
+                  "description_html": markdown().render(dataset.description or ""), "error": None,
                   "labels": {f.name: f.label for f in fields}, "columns": columns, "units": number_formats(fields),
                   "shown": [f for f in columns if state.shows(f.name)],
                   "restricted": restriction(request, dataset, principal),
