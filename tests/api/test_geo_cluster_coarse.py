@@ -12,8 +12,6 @@ last bits, as it does between the engine's threads."""
 from __future__ import annotations
 
 import csv
-import json
-import math
 import random
 from dataclasses import replace
 
@@ -24,6 +22,7 @@ from portail.api.explore_service import GROUP_WINDOW
 from portail.catalog import services
 from portail.odsql import Query, compile_plan, merge_clusters
 from portail.schema import fields_from_json
+from tests.api.cluster_grid import records_read, same, sort_key
 from tests.conftest import Published, published_instance
 
 #: Towns of France, each a clump of points, and a scattering over the whole country.
@@ -67,44 +66,13 @@ def served(tmp_path_factory):
     instance.store.close()
 
 
-def _records_read(select: exp.Select) -> list[str]:
-    """The CTE each reading of the records table stands in (``""``: the query itself)."""
-    found = []
-    for table in select.find_all(exp.Table):
-        if table.name == "records":
-            cte = table.find_ancestor(exp.CTE)
-            found.append(cte.alias if cte is not None else "")
-    return found
-
 
 def _run(instance, location: str, select: exp.Select) -> list[tuple]:
     with instance.store.cursor() as cur:
         return cur.execute(instance.store.prepare(location, select).sql).fetchall()
 
 
-def _plain(value):
-    """A value to compare: JSON texts (the centroid) read, so that their doubles compare as numbers."""
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
 
-
-def _same(a, b) -> bool:
-    a, b = _plain(a), _plain(b)
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return type(a) is type(b) and a == b
-
-
-def _sort_key(row: tuple) -> str:
-    return repr([round(v, 6) if isinstance(v, float) else v for v in map(_plain, row)])
 
 
 def _both(served, query: Query, heaviest: int | None = GROUP_WINDOW, having=None) -> tuple[list[tuple], list[tuple]]:
@@ -117,11 +85,11 @@ def _both(served, query: Query, heaviest: int | None = GROUP_WINDOW, having=None
             select = select.having(having(select), copy=False)
         selects.append(merge_clusters(select, heaviest=heaviest))
     combined, regrouped = selects
-    assert _records_read(combined) == ["__cluster_grid"]  # the merged clusters are grouped from the grid's rows
-    assert sorted(_records_read(regrouped)) == ["", "__cluster_grid"]  # and there, from the records again
+    assert records_read(combined) == ["__cluster_grid"]  # the merged clusters are grouped from the grid's rows
+    assert sorted(records_read(regrouped)) == ["", "__cluster_grid"]  # and there, from the records again
     new, old = _run(instance, location, combined), [row[:-1] for row in _run(instance, location, regrouped)]
     if query.order_by is None:
-        new, old = sorted(new, key=_sort_key), sorted(old, key=_sort_key)
+        new, old = sorted(new, key=sort_key), sorted(old, key=sort_key)
     return new, old
 
 
@@ -148,7 +116,7 @@ def test_merged_clusters_from_the_cells_answer_as_the_records_regrouped(served, 
     query = Query(select=select, group_by=", ".join(filter(None, [others, f"{_key(zoom)} as c"])), order_by=order_by,
                   limit=-1)
     new, old = _both(served, query)
-    assert len(new) > 3 and _same(new, old), (new, old)
+    assert len(new) > 3 and same(new, old), (new, old)
 
 
 @pytest.mark.parametrize("where", ["pop > 100000", "kind = 'a'", "price < 100 or pop is null"])
@@ -156,14 +124,14 @@ def test_the_queries_conditions_are_the_same_for_both(served, where):
     query = Query(select="kind, count(*) as n, count(pop) as np, sum(pop) as s, avg(price) as a", where=[where],
                   group_by=f"kind, {_key(5)} as c", limit=-1)
     new, old = _both(served, query)
-    assert len(new) > 3 and _same(new, old)
+    assert len(new) > 3 and same(new, old)
 
 
 def test_v20_leaves_the_null_cell_out_with_having(served):
     """v2.0 leaves records without a value out of the groups: a HAVING over the cells' keys."""
     query = Query(select="count(*) as n, sum(pop) as s", group_by=f"{_key(5)} as c", limit=-1, v20=True)
     new, old = _both(served, query)
-    assert len(new) > 3 and _same(new, old)
+    assert len(new) > 3 and same(new, old)
 
 
 @pytest.mark.parametrize("having", ["count", "sum"])
@@ -177,7 +145,7 @@ def test_having_on_aggregates_reads_the_merged_clusters(served, having):
                   limit=-1)
     new, old = _both(served, query, having=condition)
     everything, _ = _both(served, query)
-    assert 0 < len(new) < len(everything) and _same(new, old)
+    assert 0 < len(new) < len(everything) and same(new, old)
 
 
 @pytest.mark.parametrize("heaviest", [3, 12, None])
@@ -185,7 +153,7 @@ def test_a_bounded_merge_is_the_same_for_both(served, heaviest):
     query = Query(select="kind, count(*) as n, avg(pop) as a", group_by=f"kind, {_key(6)} as c", order_by="n desc",
                   limit=-1)
     new, old = _both(served, query, heaviest=heaviest)
-    assert len(new) > 3 and _same(new, old)
+    assert len(new) > 3 and same(new, old)
 
 
 @pytest.mark.parametrize("aggregate", ["median(pop)", "percentile(price, 90)", "count(distinct kind)",
@@ -195,7 +163,7 @@ def test_an_aggregate_that_does_not_combine_regroups_the_records(served, aggrega
     distinct values are not computed from their cells' either."""
     instance, location, fields = served
     select = compile_plan(Query(select=f"count(*) as n, {aggregate} as v", group_by=f"{_key(5)} as c"), fields).select
-    assert sorted(_records_read(merge_clusters(select, heaviest=GROUP_WINDOW))) == ["", "__cluster_grid"]
+    assert sorted(records_read(merge_clusters(select, heaviest=GROUP_WINDOW))) == ["", "__cluster_grid"]
 
 
 def test_the_maps_first_view_reads_the_records_once(served):
@@ -204,7 +172,7 @@ def test_the_maps_first_view_reads_the_records_once(served):
     instance, location, fields = served
     select = merge_clusters(compile_plan(Query(select="count(*) as n", group_by=f"{_key(5)} as c"), fields).select,
                             heaviest=GROUP_WINDOW)
-    assert _records_read(select) == ["__cluster_grid"]
+    assert records_read(select) == ["__cluster_grid"]
     groups = select.find(exp.Union)
     assert groups is not None and groups.right.args["from_"].this.name == "__cluster_grid"  # the merged clusters
     rows = _run(instance, location, select)

@@ -27,6 +27,7 @@ from portail.api.explore_service import GROUP_WINDOW
 from portail.catalog import services
 from portail.odsql import ODSQLError, Query, Security, compile_plan, merge_clusters
 from portail.schema import fields_from_json
+from tests.api.cluster_grid import records_read, same, sort_key
 from tests.conftest import Published, published_instance
 
 TOWNS = [(2.35, 48.85), (4.83, 45.76), (5.37, 43.30), (1.44, 43.60), (-1.55, 47.22), (7.75, 48.58)]
@@ -74,29 +75,7 @@ def served(tmp_path_factory):
     instance.store.close()
 
 
-def _records_read(select: exp.Select) -> list[str]:
-    found = []
-    for table in select.find_all(exp.Table):
-        if table.name == "records":
-            cte = table.find_ancestor(exp.CTE)
-            found.append(cte.alias if cte is not None else "")
-    return sorted(found)
 
-
-def _same(a, b) -> bool:
-    if isinstance(a, str) and isinstance(b, str) and a[:1] == "{" and b[:1] == "{":
-        a, b = json.loads(a), json.loads(b)
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return type(a) is type(b) and a == b
-
-
-def _sort_key(row) -> str:
-    return repr([round(v, 6) if isinstance(v, float) else v for v in row])
 
 
 def _engine(served, query: Query, security: Security | None = None, having=None):
@@ -108,13 +87,13 @@ def _engine(served, query: Query, security: Security | None = None, having=None)
         if having is not None:
             select = select.having(having(select), copy=False)
         select = merge_clusters(select, heaviest=GROUP_WINDOW)
-        assert _records_read(select) == reads  # the path each takes
+        assert sorted(records_read(select)) == reads  # the path each takes
         with instance.store.cursor() as cur:
             cur.execute(instance.store.prepare(location, select).sql)
             types, rows = [str(d[1]) for d in cur.description], cur.fetchall()
         if q is not query:
             types, rows = types[:-1], [row[:-1] for row in rows]
-        answers.append((types, rows if query.order_by else sorted(rows, key=_sort_key)))
+        answers.append((types, rows if query.order_by else sorted(rows, key=sort_key)))
     return answers
 
 
@@ -138,7 +117,7 @@ def test_types_and_values_are_the_records_regrouped_ones(served, mix):
     query = Query(select=select, group_by=", ".join(filter(None, [others, f"{KEY} as c"])), order_by=order_by, limit=-1)
     (new_types, new), (old_types, old) = _engine(served, query)
     assert new_types == old_types  # BIGINT counts, HUGEINT sums of ints, DOUBLE averages: never a DECIMAL
-    assert len(new) > 3 and _same(new, old), (new[:5], old[:5])
+    assert len(new) > 3 and same(new, old), (new[:5], old[:5])
 
 
 @pytest.mark.parametrize("having", ["round(avg)", "ratio"])
@@ -152,7 +131,7 @@ def test_a_having_over_wrapped_aggregates_reads_the_merged_clusters(served, havi
     query = Query(select="count(*) as n, avg(a) as x", group_by=f"{KEY} as c", order_by="n desc", limit=-1)
     (_, new), (_, old) = _engine(served, query, having=condition)
     (_, every), _ = _engine(served, query)
-    assert 0 < len(new) < len(every) and _same(new, old)
+    assert 0 < len(new) < len(every) and same(new, old)
 
 
 def test_a_row_filter_and_hidden_fields_hold_on_the_combined_path(served):
@@ -162,7 +141,7 @@ def test_a_row_filter_and_hidden_fields_hold_on_the_combined_path(served):
     security = Security(row_filter="a > 300", hidden_fields=frozenset({"b"}))
     query = Query(select="count(*) as n, sum(a) as s, min(a) as lo", group_by=f"{KEY} as c", limit=-1)
     (_, new), (_, old) = _engine(served, query, security)
-    assert _same(new, old) and all(lo > 300 for _, _, _, lo in new)  # (c, n, s, lo)
+    assert same(new, old) and all(lo > 300 for _, _, _, lo in new)  # (c, n, s, lo)
     rows = [r for r in _records() if r[1] and int(r[1]) > 300]
     assert sum(n for _, n, _, _ in new) == len(rows) and sum(s for _, _, s, _ in new) == sum(int(r[1]) for r in rows)
     for select in ("count(*) as n, avg(b) as x", "count(*) as n, round(max(b), 1) as x"):
@@ -177,7 +156,7 @@ def _without(body, key: str = "m"):
 
 
 def _same_json(new, old) -> bool:
-    return _same(json.loads(json.dumps(new)), json.loads(json.dumps(old)))
+    return same(json.loads(json.dumps(new)), json.loads(json.dumps(old)))
 
 
 SELECT = "count(*) as n, sum(a) as s, avg(a) as x, sum(b) as sb, min(d) as lo, max(dt) as hi, max(t) as top"
@@ -207,7 +186,7 @@ def test_csv_export_writes_the_same_texts(served):
         assert answer.status_code == 200, answer.text
         rows = list(csv.reader(answer.text.lstrip("\ufeff").splitlines()[1:], delimiter=";"))
         texts.append(sorted(([json.loads(row[0]) if row[0] else None, *row[1:7]] for row in rows), key=lambda r: r[1:]))
-    assert len(texts[0]) > 3 and _same(texts[0], texts[1])
+    assert len(texts[0]) > 3 and same(texts[0], texts[1])
     assert all(row[1].isdigit() and row[2].lstrip("-").isdigit() for row in texts[0] if row[2]), texts[0]  # a count, a sum of ints: integers
 
 
