@@ -138,7 +138,7 @@ def plan_fields(raw: RawTable, inferred: dict[str, Inferred], overrides: dict[st
             cast = declared_cast(name, declared, timezone, naive=name in naive)
         else:
             cast = cast_expression(name, inferred[name], timezone)
-        selects.append(exp.alias_(cast, name, quoted=True))
+        selects.append(exp.alias_(cast, name, quoted=True, copy=False))  # a fresh cast, this alias's alone
         fields.append(Field(name=name, label=override.get("label") or label or name, type=chosen,
                             description=override.get("description"), annotations=dict(override.get("annotations") or {})))
     return fields, selects
@@ -222,8 +222,11 @@ def cast_in_parts(con, selects: list[exp.Expression], source: str, scratch: str)
     try:
         for start in range(0, len(selects), COLUMNS_PER_WRITE):
             part = exp.table_(f"part{len(parts)}", db=scratch, quoted=True)
-            cast = exp.select(*selects[start:start + COLUMNS_PER_WRITE]).from_(exp.to_table(source, quoted=True))
-            con.execute(exp.Create(this=part, kind="TABLE", expression=cast).sql(dialect="duckdb"))
+            # One copy of the part's casts (the caller keeps ``selects``: the report's casts), and
+            # none more: the builders and ``sql()`` copied each part's casts twice again.
+            cast = exp.select(*[s.copy() for s in selects[start:start + COLUMNS_PER_WRITE]]) \
+                .from_(exp.to_table(source, quoted=True), copy=False)
+            con.execute(exp.Create(this=part.copy(), kind="TABLE", expression=cast).sql(dialect="duckdb", copy=False))
             parts.append(part)
     finally:
         con.execute("SET preserve_insertion_order = false")  # the build's setting (``DuckDBStore.begin_version``)
@@ -258,11 +261,12 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         count_values(con, STAGING, inferred, [f.name for f in fields if f.type != FieldType.TEXT
                                               and f.name in inferred and inferred[f.name].sampled])
         casts = {s.alias: s.this for s in selects if s.alias in inferred}  # the file's text columns' casts
-        query = exp.select(*selects).from_(exp.to_table(STAGING, quoted=True))
         if not pipeline and len(selects) > COLUMNS_PER_WRITE:
             if uses_spatial(selects):
                 build.use_spatial()  # the parts cast the geometries
             query = cast_in_parts(con, selects, STAGING, build.scratch())
+        else:  # built only where it is written (``from_`` copies every cast)
+            query = exp.select(*selects).from_(exp.to_table(STAGING, quoted=True))
         steps: list[dict] = []
         deferred: list = []
         execute = lambda q: con.execute(q.sql(dialect="duckdb")).fetchone()  # noqa: E731
@@ -412,8 +416,10 @@ def _examples_said(report: FieldReport) -> str:
 
 def _typed_counts(con, query: exp.Select, names: list[str]) -> dict[str, int]:
     """The non-null values of each of ``names`` in ``query``'s rows, in one scan."""
-    counted = exp.select(*[exp.func("count", exp.column(n, quoted=True)) for n in names]).from_(query.subquery("counted"))
-    return dict(zip(names, con.execute(counted.sql(dialect="duckdb")).fetchone())) if names else {}
+    # ``query`` copied once (``subquery``); the rest is fresh and written once, in place.
+    counted = exp.select(*[exp.func("count", exp.column(n, quoted=True), copy=False) for n in names]) \
+        .from_(query.subquery("counted"), copy=False)
+    return dict(zip(names, con.execute(counted.sql(dialect="duckdb", copy=False)).fetchone())) if names else {}
 
 
 def _field_reports(con, fields: list[Field], inferred: dict[str, Inferred], read: dict[str, int] | None) -> list[FieldReport]:

@@ -91,23 +91,30 @@ def write(con: duckdb.DuckDBPyConnection, source: exp.Table, columns: Sequence[e
     """Write the page file of ``source`` (a version's records, attached on ``con``) with the
     outputs of ``columns`` (aliased expressions over ``records``) that it can hold; returns how
     many it holds (none: what was written is no page file, and the caller removes it)."""
+    # One copy of each caller's output per query, nothing more: ``alias_``, ``from_``, ``limit``
+    # and ``sql()`` each copy their whole tree by default (five copies of every output for the
+    # probe, four for the read). The queries hold copies and are used once: built and written
+    # in place (``copy=False``).
     outputs = [c.unalias() for c in columns]
-    probe = exp.select(*[exp.alias_(o.copy(), f"c{i}") for i, o in enumerate(outputs)]).from_(source.copy()).limit(0)
-    chosen = [i for i, kind in enumerate(con.sql(probe.sql(dialect="duckdb")).types) if _kept(kind)]
+    probe = exp.select(*[exp.alias_(o.copy(), f"c{i}", copy=False) for i, o in enumerate(outputs)]) \
+        .from_(source.copy(), copy=False).limit(0, copy=False)
+    chosen = [i for i, kind in enumerate(con.sql(probe.sql(dialect="duckdb", copy=False)).types) if _kept(kind)]
     if not chosen:
         return 0
     named = {f"c{i}": key(outputs[i]) for i in chosen}
     metadata = {_EXPRESSIONS: json.dumps(named).encode()}
     if len(chosen) == len(outputs):  # a page showing them all is told by its SQL's start (no generation per output)
-        opening = exp.select(*[c.copy() for c in columns]).from_("records").sql(dialect="duckdb").rsplit(" FROM ", 1)[0]
+        opening = exp.select(*[c.copy() for c in columns]).from_("records", copy=False) \
+            .sql(dialect="duckdb", copy=False).rsplit(" FROM ", 1)[0]
         metadata[_EVERY] = json.dumps({"start": opening + " FROM ",
                                        "columns": [[c.alias_or_name, f"c{i}"] for i, c in enumerate(columns)]}).encode()
     # In row-id order without a sort of the whole table: the scan's own order, which the engine
     # keeps when told to; each batch's row ids are checked against it all the same.
     con.execute("SET preserve_insertion_order = true")
-    query = exp.select(exp.alias_(exp.column("rowid"), "rid"), *[exp.alias_(outputs[i].copy(), f"c{i}") for i in chosen]) \
-        .from_(source.copy())
-    reader = con.execute(query.sql(dialect="duckdb")).to_arrow_reader(1 << 16)
+    query = exp.select(exp.alias_(exp.column("rowid"), "rid", copy=False),
+                       *[exp.alias_(outputs[i].copy(), f"c{i}", copy=False) for i in chosen]) \
+        .from_(source.copy(), copy=False)
+    reader = con.execute(query.sql(dialect="duckdb", copy=False)).to_arrow_reader(1 << 16)
     schema = pa.schema(list(reader.schema)[1:], metadata=metadata)
     expected = 0
     pending = pa.RecordBatch.from_pylist([], schema=schema)
