@@ -15,12 +15,10 @@ from datetime import UTC, date, datetime
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
 
-from portail.catalog.distributions import (EU_FILE_TYPE, EU_FREQUENCY, EU_LANGUAGE, FILE_TYPES, FREQUENCIES,  # noqa: F401
-                                           IANA_MEDIA_TYPES, LICENCES, CatalogInfo, Download, dataset_iri, downloads,
-                                           licence_uri)
+from portail.catalog.distributions import (EU_FILE_TYPE, EU_FREQUENCY, EU_LANGUAGE, FREQUENCIES, IANA_MEDIA_TYPES,
+                                           CatalogInfo, dataset_iri, downloads, licence_uri)
 from portail.catalog.languages import EU_CODES, language_tag
 from portail.catalog.models import Dataset
-from portail.schema import GEO_TYPES, fields_from_json
 
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")

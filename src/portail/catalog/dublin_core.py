@@ -23,8 +23,9 @@ from __future__ import annotations
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCMITYPE, DCTERMS, FOAF, RDF, RDFS
 
-from portail.catalog.dcat import (EU_FREQUENCY, EU_LANGUAGE, FREQUENCIES, IANA_MEDIA_TYPES, CatalogInfo,
-                                  catalog_uri, dataset_uri, downloads, licence_uri, publisher_uri, stamp)
+from portail.catalog.dcat import catalog_uri, dataset_uri, publisher_uri, stamp
+from portail.catalog.distributions import (EU_FREQUENCY, EU_LANGUAGE, FREQUENCIES, IANA_MEDIA_TYPES, CatalogInfo,
+                                           downloads, licence_uri)
 from portail.catalog.languages import EU_CODES, language_tag
 from portail.catalog.models import Dataset
 
@@ -45,7 +46,7 @@ def _agent(graph: Graph, base_url: str, name: str) -> URIRef:
 
 def add_dataset(graph: Graph, info: CatalogInfo, dataset: Dataset, formats: list[str] | None = None,
                 use_labels: bool = True) -> URIRef:
-    """A dataset's Dublin Core description; its downloads as ``dcat.downloads`` lists them."""
+    """A dataset's Dublin Core description; its downloads as ``distributions.downloads`` lists them."""
     base = info.base_url
     lang = language_tag(dataset.language, info.language)
     node = dataset_uri(base, dataset.uid)
