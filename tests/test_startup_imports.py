@@ -10,6 +10,7 @@ check of every start) is Alembic's own.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,11 @@ PROBE = "import json, sys\n{body}\nprint(json.dumps(sorted(m.split('.')[0] for m
 
 
 def _imported(body: str, tmp_path: Path) -> set[str]:
+    """The top-level modules a new process has imported after ``body``, in a home of its own
+    (none of the caller's PORTAIL_* settings: a start migrates the home's catalogue)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAIL_")} | {"PORTAIL_HOME": str(tmp_path / "home")}
     done = subprocess.run([sys.executable, "-c", PROBE.format(body=body)], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=120, check=True)
+                          cwd=tmp_path, env=env, timeout=120, check=True)
     return set(json.loads(done.stdout.splitlines()[-1]))
 
 
