@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import io
-import random
 
+import numpy
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -37,17 +37,19 @@ SLOW = "SELECT sum(hash(i)) AS s FROM range(200000000) t(i)"
 
 def source_rows(count: int) -> list[dict[str, str]]:
     """Establishments as a publisher's CSV holds them: SIRETs and commune codes with their
-    leading zeros, a headcount missing one row in seven, a date, a position."""
-    rng = random.Random(7)
-    rows = []
-    for i in range(count):
-        rows.append({"siret": f"{rng.randint(0, 10 ** 14 - 1):014d}", "nom": f"Etablissement {i}",
-                     "code_commune": f"{rng.randint(1, 95):02d}{rng.randint(1, 999):03d}",
-                     "effectif": "" if i % 7 == 3 else str(rng.randint(0, 5000)),
-                     "date_creation": f"{rng.randint(1950, 2025)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-                     "latitude": f"{41.3 + rng.random() * 9.8:.6f}", "longitude": f"{-5.1 + rng.random() * 14.6:.6f}",
-                     "secret": f"s{i}"})
-    return rows
+    leading zeros, a headcount missing one row in seven, a date, a position. Drawn a column at
+    a time (numpy): drawn a value at a time, the 400,000 rows cost ~3.5 s of CPU."""
+    rng = numpy.random.default_rng(7)
+
+    def ints(low: int, high: int) -> list[int]:
+        return rng.integers(low, high, count, endpoint=True).tolist()
+
+    columns = zip(ints(0, 10 ** 14 - 1), ints(1, 95), ints(1, 999), ints(0, 5000), ints(1950, 2025), ints(1, 12),
+                  ints(1, 28), (41.3 + rng.random(count) * 9.8).tolist(), (-5.1 + rng.random(count) * 14.6).tolist())
+    return [{"siret": f"{siret:014d}", "nom": f"Etablissement {i}", "code_commune": f"{dep:02d}{commune:03d}",
+             "effectif": "" if i % 7 == 3 else str(effectif), "date_creation": f"{year}-{month:02d}-{day:02d}",
+             "latitude": f"{lat:.6f}", "longitude": f"{lon:.6f}", "secret": f"s{i}"}
+            for i, (siret, dep, commune, effectif, year, month, day, lat, lon) in enumerate(columns)]
 
 
 @pytest.fixture(scope="module")
