@@ -61,11 +61,15 @@ def test_download_records_origin_checksum_and_size(instance, refdata, mirror):
 
 
 def test_cli_only_and_mirror_setting(tmp_path, mirror):
+    """``--only`` on the command line and the mirror from the settings. The layer is the
+    départements' (two small files): the EPCI's spreadsheet of 34,871 rows made this the file's
+    longest test, and its derived table is built in tests/refdata/test_hub.py."""
     env = {"PORTAIL_HOME": str(tmp_path / "home"), "PORTAIL_REFDATA_MIRROR": mirror, "PORTAIL_FETCH_ALLOW": '["127.0.0.1"]'}
-    result = CliRunner().invoke(app, ["refdata", "install", "--only", "epci"], env=env)
+    result = CliRunner().invoke(app, ["refdata", "install", "--only", "departements"], env=env)
     assert result.exit_code == 0, result.output
-    assert "ref-src-epci-membres: 34,871 records" in result.output and "ref-epci: 1,255 records" in result.output
-    assert "ref-src-cog-communes" not in result.output and "ref-src-cog-regions" not in result.output
+    assert result.output.splitlines() == ["ref-src-cog-departements: 101 records (vintage 2026)",
+                                          "ref-src-departements-contours: 96 records (vintage 2018)"]
+    assert sorted(QuietHandler.requests) == sorted("/" + s.path for s in SOURCES if s.layer == "departements")
 
 
 def test_a_missing_file_is_a_clear_error(instance, mirror):
