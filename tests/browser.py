@@ -20,6 +20,12 @@ AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 VENDOR = ROOT / "src" / "portail" / "web" / "static" / "vendor"
 #: A phone's screen, as the record detail's phone page has it.
 PHONE = {"width": 375, "height": 740}
+#: Device pixels per CSS pixel on the map tests' pages (``device_scale_factor``). WebGL is drawn
+#: in software (SwiftShader), at a cost per device pixel: most of a map test's CPU went to the
+#: GPU process, ~40 ms a frame at 1102 x 510 pixels, ~16 ms at half of each. Layout, MapLibre's
+#: view, projections, clicks and queryRenderedFeatures are all in CSS pixels, the same at any
+#: scale; only the drawn pixels are fewer. Pages whose text layout is checked keep a scale of 1.
+MAP_SCALE = 0.5
 
 
 @pytest.fixture(scope="module")

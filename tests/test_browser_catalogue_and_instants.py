@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import browser, map_popup, watched_page  # noqa: F401 - browser: the fixture
+from tests.browser import MAP_SCALE, browser, map_popup, watched_page  # noqa: F401 - browser: the fixture
 from tests.conftest import Published, sirene_places
 from tests.live import serve_published
 
@@ -87,10 +87,24 @@ def fresh(tab, viewport: dict[str, int], motion: str):
     return tab
 
 
+@pytest.fixture(scope="module")
+def map_tab(browser, server):  # noqa: F811 - the imported browser fixture
+    """The map tests' page, drawn at ``MAP_SCALE`` (a context's scale is its own, and the
+    catalogue's layout is checked at a scale of 1)."""
+    with watched_page(browser, device_scale_factor=MAP_SCALE) as page:
+        yield page
+
+
 @pytest.fixture
 def page(tab):
     """A desktop's page whose reader asks for reduced motion."""
     return fresh(tab, DESKTOP, "reduce")
+
+
+@pytest.fixture
+def map_page(map_tab):
+    """``page``, for the map: at ``MAP_SCALE``."""
+    return fresh(map_tab, DESKTOP, "reduce")
 
 
 @pytest.fixture
@@ -184,36 +198,36 @@ def table_cell(page, query: str, column: int) -> str:
     return page.locator(f"table.records tbody tr td:nth-child({column})").first.inner_text()
 
 
-def test_a_maps_popup_writes_an_instant_as_the_table(page, server):
-    page.server = server
+def test_a_maps_popup_writes_an_instant_as_the_table(map_page, server):
+    map_page.server = server
     for lang, written in (("fr", "12 juillet 2012 à 00:00 CEST"), ("en", "July 12, 2012, 00:00 CEST")):
         query = f"?refine.siren=006280234&lang={lang}"
-        shown = map_popup(page, page.server, MAP, query)
+        shown = map_popup(map_page, map_page.server, MAP, query)
         assert shown["Mise à jour"] == written  # the publisher's label, in either language
-        assert table_cell(page, query, 4) == written  # the table's own words, the same
-    winter = map_popup(page, page.server, MAP, "?refine.siren=009733122")  # an establishment updated in winter: CET
-    assert winter["Mise à jour"] == table_cell(page, "?refine.siren=009733122", 4) == "24 novembre 1995 à 00:00 CET"
-    assert not page.js_errors
+        assert table_cell(map_page, query, 4) == written  # the table's own words, the same
+    winter = map_popup(map_page, map_page.server, MAP, "?refine.siren=009733122")  # an establishment updated in winter: CET
+    assert winter["Mise à jour"] == table_cell(map_page, "?refine.siren=009733122", 4) == "24 novembre 1995 à 00:00 CET"
+    assert not map_page.js_errors
 
 
-def test_a_colour_chosen_over_the_servers_clusters_says_why_nothing_changed(page, server):
+def test_a_colour_chosen_over_the_servers_clusters_says_why_nothing_changed(map_page, server):
     for lang, note in (("fr", "sans couleur : zoomez"), ("en", "without colours: zoom in")):
-        page.goto(server + MAP + f"?lang={lang}")
-        page.wait_for_selector("#map[data-state=ready][data-mode=clusters]")
-        status = page.locator("#map-status")
+        map_page.goto(server + MAP + f"?lang={lang}")
+        map_page.wait_for_selector("#map[data-state=ready][data-mode=clusters]")
+        status = map_page.locator("#map-status")
         assert note not in status.inner_text()
-        page.select_option("#color-by", "nom")
+        map_page.select_option("#color-by", "nom")
         expect(status).to_contain_text(note)  # beside the select, announced (role=status)
-        page.select_option("#color-by", "")
+        map_page.select_option("#color-by", "")
         expect(status).not_to_contain_text(note)
-    page.goto(server + MAP + "?map.color=nom")  # a colour in the URL: said at once too
-    page.wait_for_selector("#map[data-state=ready][data-mode=clusters]")
-    expect(page.locator("#map-status")).to_contain_text("sans couleur")
-    page.evaluate("void window.portailMap.jumpTo({center: [-1.68, 48.11], zoom: 14})")  # Rennes: a few in view
-    page.wait_for_selector("#map[data-state=ready][data-mode=records]")
-    assert "sans couleur" not in page.locator("#map-status").inner_text()
-    assert page.locator("#map-legend li").count() > 1  # coloured, named in the legend
-    assert not page.js_errors
+    map_page.goto(server + MAP + "?map.color=nom")  # a colour in the URL: said at once too
+    map_page.wait_for_selector("#map[data-state=ready][data-mode=clusters]")
+    expect(map_page.locator("#map-status")).to_contain_text("sans couleur")
+    map_page.evaluate("void window.portailMap.jumpTo({center: [-1.68, 48.11], zoom: 14})")  # Rennes: a few in view
+    map_page.wait_for_selector("#map[data-state=ready][data-mode=records]")
+    assert "sans couleur" not in map_page.locator("#map-status").inner_text()
+    assert map_page.locator("#map-legend li").count() > 1  # coloured, named in the legend
+    assert not map_page.js_errors
 
 
 def test_a_charts_months_of_instants_are_the_tables(page, server):
@@ -224,14 +238,14 @@ def test_a_charts_months_of_instants_are_the_tables(page, server):
     assert not page.js_errors
 
 
-def test_a_clusters_count_button_is_named_in_the_pages_language(page, server):
+def test_a_clusters_count_button_is_named_in_the_pages_language(map_page, server):
     """An English page named each cluster's button "99 records : zoom in or list them", with the
     French space before the colon (as its errors were: tests/test_browser_chart_and_map_settings.py)."""
     for lang, said in (("en", "99 records: zoom in or list them"), ("fr", "99 enregistrements : zoomer ou les lister")):
-        page.goto(server + MAP + f"?lang={lang}")
-        page.wait_for_selector("#map[data-state=ready][data-mode=clusters]")
-        page.evaluate("void window.portailMap.jumpTo({center: [-1.7, 48.1], zoom: 3})")  # all in one cluster
-        page.wait_for_selector("#map[data-state=ready][data-mode=clusters]")
-        expect(page.locator("button.map-count")).to_have_count(1)
-        assert page.locator("button.map-count").get_attribute("aria-label") == said
-    assert not page.js_errors
+        map_page.goto(server + MAP + f"?lang={lang}")
+        map_page.wait_for_selector("#map[data-state=ready][data-mode=clusters]")
+        map_page.evaluate("void window.portailMap.jumpTo({center: [-1.7, 48.1], zoom: 3})")  # all in one cluster
+        map_page.wait_for_selector("#map[data-state=ready][data-mode=clusters]")
+        expect(map_page.locator("button.map-count")).to_have_count(1)
+        assert map_page.locator("button.map-count").get_attribute("aria-label") == said
+    assert not map_page.js_errors

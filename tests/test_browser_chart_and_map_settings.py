@@ -12,7 +12,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import browser, map_popup, watched_page  # noqa: F401 - browser: the fixture
+from tests.browser import MAP_SCALE, browser, map_popup, watched_page  # noqa: F401 - browser: the fixture
 from tests.conftest import Published
 from tests.live import serve_published
 
@@ -44,7 +44,7 @@ def tab(browser, server):  # noqa: F811 - the imported browser fixture
     """One page for the whole file (a context each test cost ~0.5 s): the portal keeps nothing in
     the browser between pages (no cookie, no storage: the map's colour lives in the address) and
     the language is in each address; ``page`` gives each test a clean one."""
-    with watched_page(browser, reduced_motion="reduce") as page:
+    with watched_page(browser, reduced_motion="reduce", device_scale_factor=MAP_SCALE) as page:
         yield page
 
 

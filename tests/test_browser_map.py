@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import AXE, browser, settle, watched_page  # noqa: F401 - browser: the fixture
+from tests.browser import AXE, MAP_SCALE, browser, settle, watched_page  # noqa: F401 - browser: the fixture
 from tests.conftest import Published
 from tests.live import serve_published
 
@@ -40,7 +40,7 @@ def server(tmp_path_factory):
 def page(browser, server):  # noqa: F811 - the imported browser fixture
     # reduced motion: MapLibre jumps where it would ease (a cluster's zoom lands on the same view
     # and fires the same moveend, ~0.5 s sooner a click); what these tests check is where it ends
-    with watched_page(browser, reduced_motion="reduce") as page:
+    with watched_page(browser, reduced_motion="reduce", device_scale_factor=MAP_SCALE) as page:
         page.goto(server + "/explore/dataset/lieux/map/")
         page.wait_for_selector("#map[data-state=ready]")
         settle(page)

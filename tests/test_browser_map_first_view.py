@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import browser, settle, watched_page  # noqa: F401 (the fixture)
+from tests.browser import MAP_SCALE, browser, settle, watched_page  # noqa: F401 (the fixture)
 from tests.communes_map import (AIN, MAP, OVERSEAS, counting_calls, first_view_calls, inside, opened,  # noqa: F401
                                 server, view)  # server: a fixture
 
@@ -27,7 +27,7 @@ GROUPING = "geo_cluster(`coordonnees`, 2)"
 
 @pytest.fixture
 def page(browser, server):  # noqa: F811
-    with watched_page(browser, reduced_motion="reduce") as page:
+    with watched_page(browser, reduced_motion="reduce", device_scale_factor=MAP_SCALE) as page:
         counting_calls(page)
         yield page
 

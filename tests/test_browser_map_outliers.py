@@ -15,7 +15,7 @@ import csv
 
 import pytest
 
-from tests.browser import browser, settle, watched_page  # noqa: F401 (the fixture)
+from tests.browser import MAP_SCALE, browser, settle, watched_page  # noqa: F401 (the fixture)
 from tests.communes_map import AIN, MAP, counting_calls, first_view_calls, inside, opened, published_points, view
 from tests.live import live_server
 
@@ -58,7 +58,7 @@ def server(tmp_path_factory, refdata):
 
 @pytest.fixture
 def page(browser, server):  # noqa: F811
-    with watched_page(browser, reduced_motion="reduce") as page:
+    with watched_page(browser, reduced_motion="reduce", device_scale_factor=MAP_SCALE) as page:
         counting_calls(page)
         yield page
 

@@ -18,7 +18,7 @@ import re
 
 import pytest
 
-from tests.browser import PHONE, browser, settle, watched_page  # noqa: F401 (the fixture)
+from tests.browser import MAP_SCALE, PHONE, browser, settle, watched_page  # noqa: F401 (the fixture)
 from tests.communes_map import MAP, counting_calls, first_view_calls, opened, published_points, view
 from tests.live import live_server
 
@@ -84,7 +84,8 @@ def server(tmp_path_factory, refdata):
 
 @pytest.fixture
 def phone(browser, server):  # noqa: F811
-    with watched_page(browser, is_mobile=True, has_touch=True, reduced_motion="reduce") as page:
+    with watched_page(browser, is_mobile=True, has_touch=True, reduced_motion="reduce",
+                      device_scale_factor=MAP_SCALE) as page:
         page.set_viewport_size(PHONE)  # watched_page's is a desktop's
         counting_calls(page)
         yield page

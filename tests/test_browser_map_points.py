@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.browser import browser, settle, watched_page  # noqa: F401 (the fixture)
+from tests.browser import MAP_SCALE, browser, settle, watched_page  # noqa: F401 (the fixture)
 from tests.communes_map import AIN, DATA_CALLS, MAP, jump, server  # noqa: F401 (server: all the communes served, a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture
 def page(browser, server):  # noqa: F811
-    with watched_page(browser, reduced_motion="reduce") as page:
+    with watched_page(browser, reduced_motion="reduce", device_scale_factor=MAP_SCALE) as page:
         page.data_calls = []
         page.on("request", lambda r: page.data_calls.append(r.url) if any(c in r.url for c in DATA_CALLS) else None)
         page.goto(server + MAP)

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.browser import browser, settle, watched_page  # noqa: F401 (the fixture)
+from tests.browser import MAP_SCALE, browser, settle, watched_page  # noqa: F401 (the fixture)
 from tests.communes_map import AIN, MAP, OVERSEAS, inside, jump, opened, server, view  # noqa: F401 (server: a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -25,14 +25,14 @@ PLACES = {"Brest": (-4.49, 48.39), "Strasbourg": (7.75, 48.58), "Dunkerque": (2.
 def page(browser, server):  # noqa: F811
     # reduced motion: MapLibre jumps where it would ease, and map.js drops its fades: what these
     # tests check is where a move ends (test_the_first_view_… keeps the eased move a visitor sees)
-    with watched_page(browser, reduced_motion="reduce") as page:
+    with watched_page(browser, reduced_motion="reduce", device_scale_factor=MAP_SCALE) as page:
         yield page
 
 
 @pytest.fixture
 def animated(browser, server):  # noqa: F811
     """A page of a visitor who asks for no less motion: MapLibre eases each move, with its fades."""
-    with watched_page(browser, reduced_motion="no-preference") as page:
+    with watched_page(browser, reduced_motion="no-preference", device_scale_factor=MAP_SCALE) as page:
         yield page
 
 
@@ -114,7 +114,7 @@ def one_finger_drag(page) -> None:
 
 def test_on_a_phone_one_finger_does_not_move_the_map_and_says_to_use_two(browser, server):  # noqa: F811
     context = browser.new_context(locale="fr-FR", viewport=PHONE, is_mobile=True, has_touch=True,
-                                  reduced_motion="reduce")
+                                  reduced_motion="reduce", device_scale_factor=MAP_SCALE)
     try:
         page = context.new_page()
         errors: list[str] = []
