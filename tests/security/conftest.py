@@ -85,8 +85,10 @@ def _canaries(path: Path) -> tuple[list[str], list[str], int, int]:
 
 def _first_rows(source: Path, target: Path, count: int) -> Path:
     """The file's header and first ``count`` records, rewritten by the csv module (some records
-    span lines): the matrix exports every format for every caller, and a thousand rows (all
-    twenty arrondissements, 88 of them in 75013) prove as much as four thousand, four times faster."""
+    span lines): the matrix exports every format for every caller, and 300 rows (all twenty
+    arrondissements, 24 of them in 75013, 25 row canaries and 10 kept addresses; more than one
+    of v1's map batches, ``api.v1_geo.BATCH``) prove as much as four thousand; the per-row work
+    (v1's clusters of one record each, exports) made a sixth of the matrix's CPU at 1,000."""
     with source.open(encoding="utf-8-sig", newline="") as f, target.open("w", encoding="utf-8", newline="") as out:
         reader, writer = csv.reader(f, delimiter=";"), csv.writer(out, delimiter=";")
         for number, row in enumerate(reader):
@@ -102,7 +104,7 @@ def matrix(tmp_path_factory, refdata) -> Matrix:
     passwords._HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     home = tmp_path_factory.mktemp("matrix")
     instance = open_instance(Settings(home=home, management_token=MANAGEMENT_TOKEN))
-    secret_file = _first_rows(refdata / "logement" / "logements-sociaux-finances-a-paris.csv", home / "secret.csv", 1000)
+    secret_file = _first_rows(refdata / "logement" / "logements-sociaux-finances-a-paris.csv", home / "secret.csv", 300)
     with instance.session() as s:
         services.create_dataset(s, SECRET, SECRET_TITLE, portals=["public", "internal"])
         services.create_dataset(s, META, "Départements (métadonnées publiques)", portals=["public", "internal"])

@@ -24,15 +24,17 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
+import json
 import math
 import re
 import tempfile
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
-import httpx
 import pytest
 
 from portail.api.catalog_exports import CATALOG_FORMATS
@@ -393,27 +395,83 @@ def leak_matrix(matrix, portal: str, who: str) -> None:
     """One cell of the matrix: every probe of every GET route of ``portal`` (and the
     instance-wide ones, on the public portal's turn) requested as ``who``, and checked.
 
-    Requested on one event loop through httpx's ASGI transport, not through ``TestClient``,
-    which outside a ``with`` starts a thread and an event loop for every request (a third of a
-    light request's time): the same app and scope (the ``TestClient``'s client address and
-    agent), app errors raised as there, the same checks."""
-    asyncio.run(_leak_matrix(matrix, portal, who))
+    Requested on one event loop straight into the app (``AppClient``), not through
+    ``TestClient``, which outside a ``with`` starts a thread and an event loop for every
+    request (a third of a light request's time), nor through httpx's ASGI transport, whose
+    request building and failed ``import sniffio`` per request cost as much as a light
+    request's answer: the same app and scope (the ``TestClient``'s client address and agent),
+    app errors raised as there, the same checks."""
+    asyncio.run(_check_cell(matrix, AppClient(matrix.client.app), portal, who))
 
 
-async def _leak_matrix(matrix, portal: str, who: str) -> None:
-    transport = httpx.ASGITransport(app=matrix.client.app, client=("testclient", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                 headers={"user-agent": "testclient"}) as client:
-        await _check_cell(matrix, client, portal, who)
+@dataclass
+class Answer:
+    """What the checks read of a response, under httpx's names."""
+
+    status_code: int
+    headers: dict[str, str]
+    content: bytes
+
+    @functools.cached_property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")  # every text answer of the app is UTF-8
+
+    def json(self):
+        return json.loads(self.content)
 
 
-async def _check_cell(matrix, client: httpx.AsyncClient, portal: str, who: str) -> None:
-    app = matrix.client.app
-    assert portal in PORTALS
-    caller = matrix.callers[who]
-    headers = {"Authorization": f"Apikey {caller.key}"} if caller.key else {}
-    checked = revealed = 0
+class AppClient:
+    """GET requests handed to an ASGI app as httpx's ``ASGITransport`` hands them (its scope,
+    ``http://testserver``, the ``TestClient``'s client address and agent, app exceptions raised),
+    the body gathered once the app has sent it all; a request whose answer is still running
+    hears no disconnect (``api.deps.in_worker`` abandons a call whose client went away)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def get(self, path: str, params: dict | None = None, headers: dict | None = None,
+                  follow_redirects: bool = False) -> Answer:
+        assert not follow_redirects and "?" not in path
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "headers": [(b"host", b"testserver"), (b"accept", b"*/*"), (b"user-agent", b"testclient"),
+                             *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items())],
+                 "scheme": "http", "path": path, "raw_path": quote(path).encode("ascii"),
+                 "query_string": urlencode(params or {}, doseq=True).encode("ascii"),
+                 "server": ("testserver", 80), "client": ("testclient", 50000), "root_path": ""}
+        asked, done = False, asyncio.Event()
+        start: dict = {}
+        body: list[bytes] = []
+
+        async def receive() -> dict:
+            nonlocal asked
+            if asked:
+                await done.wait()
+                return {"type": "http.disconnect"}
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                assert not start
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                assert not done.is_set()
+                body.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    done.set()
+
+        await self.app(scope, receive, send)
+        assert start and done.is_set()
+        sent = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in start.get("headers", [])}
+        return Answer(start["status"], sent, b"".join(body))
+
+
+@functools.lru_cache(maxsize=len(PORTALS))  # the matrix's one app, both portals
+def route_plan(app, portal: str) -> tuple[tuple[str, str, tuple[Probe, ...]], ...]:
+    """The routes a cell of ``portal`` requests, each with its kind and probes: read from the
+    app's route table once per portal, not once per caller."""
     twins = slash_twins(app)
+    plan = []
     for path in get_routes(app):
         kind = classify(path)
         if kind is None:  # test_every_get_route_is_classified names it
@@ -424,7 +482,18 @@ async def _check_cell(matrix, client: httpx.AsyncClient, portal: str, who: str) 
                 continue
         elif route_portal != portal:
             continue
-        for probe in probes_at(path, kind, portal, twin=path in twins):
+        plan.append((path, kind, tuple(probes_at(path, kind, portal, twin=path in twins))))
+    return tuple(plan)
+
+
+async def _check_cell(matrix, client: AppClient, portal: str, who: str) -> None:
+    app = matrix.client.app
+    assert portal in PORTALS
+    caller = matrix.callers[who]
+    headers = {"Authorization": f"Apikey {caller.key}"} if caller.key else {}
+    checked = revealed = 0
+    for path, kind, probes_of_route in route_plan(app, portal):
+        for probe in probes_of_route:
             url = url_for(portal, path, matrix, probe, SECRET)
             response = await client.get(url, params=probe.params, headers=headers, follow_redirects=False)
             context = f"{who} GET {url} {probe.params}: {response.status_code} {response.text[:300]}"
