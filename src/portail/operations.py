@@ -38,7 +38,7 @@ from portail.ingest.types import ReadOptions
 from portail.schema import Field, FieldType, fields_from_json
 from portail.sources.redaction import redacted_url, withheld
 from portail.store import DuckDBStore, fulltext, open_store
-from portail.store.duckdb_store import UNREADABLE_VERSION, index_foldings, private_root
+from portail.store.duckdb_store import UNREADABLE_VERSION, Workspace, index_foldings, private_root
 
 
 @dataclass
@@ -217,30 +217,36 @@ def load_file(instance: Instance, ref: str, path: Path, *, options: ReadOptions 
             number = version.number
             counted = _counted_versions(dataset, version)
         instance.store.sweep_versions(uid, counted)
-        raw = None
+        raw = result = None
         try:
-            raw = open_source(path, opts)
-            result = build_version(instance.store, uid, number, raw, overrides=overrides, timezone=timezone,
-                                   progress=progress, pipeline=pipeline, locate=lambda ref: published_location(instance, ref),
-                                   hidden=hidden)
-            result.report.notes.extend(dropped)
-            if keep_source or kept_again:
-                instance.store.keep_source(uid, number, path, move=not kept_again)
-        except IngestError as error:
-            _fail_version(instance, uid, number, error.describe(), {"error": error.to_dict()})
-            raise
-        except BaseException as error:
-            _fail_version(instance, uid, number, f"{type(error).__name__}: {error}")
-            raise
-        finally:
-            for leftover in (raw.cleanup if raw else []):
-                Path(leftover).unlink(missing_ok=True) if Path(leftover).is_file() else shutil.rmtree(leftover, True)
-        try:
-            done = _complete_load(instance, uid, number, result, _remember_options(opts), source=source or str(path),
-                                  publish=publish, allow_empty=allow_empty, progress=progress)
-        except BaseException as error:  # its file is in place: unless the catalogue made it ready, it goes
-            _fail_version(instance, uid, number, f"{type(error).__name__}: {error}")
-            raise
+            try:
+                raw = open_source(path, opts)
+                # The build's workspace goes on to the version's index build (``_complete_load``).
+                result = build_version(instance.store, uid, number, raw, overrides=overrides, timezone=timezone,
+                                       progress=progress, pipeline=pipeline,
+                                       locate=lambda ref: published_location(instance, ref), hidden=hidden,
+                                       keep_workspace=True)
+                result.report.notes.extend(dropped)
+                if keep_source or kept_again:
+                    instance.store.keep_source(uid, number, path, move=not kept_again)
+            except IngestError as error:
+                _fail_version(instance, uid, number, error.describe(), {"error": error.to_dict()})
+                raise
+            except BaseException as error:
+                _fail_version(instance, uid, number, f"{type(error).__name__}: {error}")
+                raise
+            finally:
+                for leftover in (raw.cleanup if raw else []):
+                    Path(leftover).unlink(missing_ok=True) if Path(leftover).is_file() else shutil.rmtree(leftover, True)
+            try:
+                done = _complete_load(instance, uid, number, result, _remember_options(opts), source=source or str(path),
+                                      publish=publish, allow_empty=allow_empty, progress=progress)
+            except BaseException as error:  # its file is in place: unless the catalogue made it ready, it goes
+                _fail_version(instance, uid, number, f"{type(error).__name__}: {error}")
+                raise
+        finally:  # the index build closed it, unless a failure came first
+            if result is not None and result.workspace is not None:
+                result.workspace.close()
     for location in done.stale:
         instance.store.drop_version(location)
     if done.emptied:
@@ -288,7 +294,7 @@ def _complete_load(instance: Instance, uid: str, number: int, result: BuildResul
             _make_ready(session, dataset, number, result, options, source)
             services.publish(session, dataset, number)
         slug = dataset.slug
-    failure = index_version(instance, result.version.location, result.fields, progress)
+    failure = index_version(instance, result.version.location, result.fields, progress, result.workspace)
     if failure:  # said in the version's report, where the CLI and the management API show it
         result.report.notes.append(f"{failure}; served without them until `portail dataset reindex {slug}`")
     with instance.session() as session:
@@ -368,11 +374,13 @@ def page_columns(fields: list[Field]) -> list:
     return odsql.compile_plan(odsql.Query(), fields, None).select.expressions
 
 
-def index_version(instance: Instance, location: str, fields: list[Field], progress: Progress | None = None) -> str | None:
+def index_version(instance: Instance, location: str, fields: list[Field], progress: Progress | None = None,
+                  workspace: Workspace | None = None) -> str | None:
     """Write a version's full-text and key indexes, once its records are built (a first version
     is already served; a reload is published after this): a failure leaves the version served
     without them (full text scans, keys are plain conditions), never unpublished. Returns what
-    failed, for the caller to say."""
+    failed, for the caller to say. ``workspace``: the version's build's, which the index build
+    uses and closes (``DuckDBStore.build_indexes``)."""
     texts = [f for f in fields if f.type == FieldType.TEXT]
     searched = [f for f in fields if f.type in (FieldType.TEXT, FieldType.JSON)]  # full text reads json fields too
     if progress:
@@ -381,7 +389,7 @@ def index_version(instance: Instance, location: str, fields: list[Field], progre
     try:
         instance.store.build_indexes(location, [f.name for f in searched],
                                      [f.name for f in texts if "multivalued" not in f.annotations],
-                                     page_columns(fields) if instance.settings.page_files else ())
+                                     page_columns(fields) if instance.settings.page_files else (), workspace)
     except (duckdb.Error, OSError) as error:  # the engine, or the file system (full disk, rename)
         logging.getLogger(__name__).exception("indexes of %s not built; its queries scan", location)
         failure = f"full-text and key indexes not built ({type(error).__name__}: {error})"

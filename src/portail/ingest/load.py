@@ -29,7 +29,7 @@ from portail.ingest.infer import (Inferred, cast_expression, count_values, decla
                                   rejected_values)
 from portail.ingest.types import RawTable
 from portail.schema import GEO_TYPES, Field, FieldType, fields_from_json, lonlat_columns
-from portail.store.duckdb_store import DuckDBStore, VersionInfo
+from portail.store.duckdb_store import DuckDBStore, VersionInfo, Workspace
 from portail.store.engine import uses_spatial
 
 STAGING = "staging"
@@ -78,6 +78,9 @@ class BuildResult:
     version: VersionInfo
     fields: list[Field]
     report: IngestReport
+    #: The build's workspace, for the version's index build, when asked (``build_version``'s
+    #: ``keep_workspace``): the caller closes it.
+    workspace: Workspace | None = None
 
 
 def _watch_progress(con, phase: str, progress: Progress | None, done: threading.Event) -> threading.Thread | None:
@@ -239,9 +242,11 @@ def cast_in_parts(con, selects: list[exp.Expression], source: str, scratch: str)
 def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
                   overrides: dict[str, dict[str, Any]] | None = None, timezone: str = "Europe/Paris",
                   progress: Progress | None = None, pipeline: list[dict[str, Any]] | None = None,
-                  locate: Callable[[str], str] | None = None, hidden: Collection[str] = frozenset()) -> BuildResult:
+                  locate: Callable[[str], str] | None = None, hidden: Collection[str] = frozenset(),
+                  keep_workspace: bool = False) -> BuildResult:
     """``hidden``: the fields some column rule of the dataset hides from someone, which the records
-    are not stored sorted on (``sort_keys``)."""
+    are not stored sorted on (``sort_keys``). ``keep_workspace``: the result holds the build's
+    workspace, emptied, for the version's index build (``VersionBuild.finish``); the caller closes it."""
     started = time.monotonic()
     overrides = overrides or {}
     # The spatial extension only where geometry is met: staged typed, a pipeline, geo fields written
@@ -308,10 +313,10 @@ def build_version(store: DuckDBStore, uid: str, number: int, raw: RawTable, *,
         report = IngestReport(source=raw.source, rows=rows, seconds=round(time.monotonic() - started, 3),
                               notes=list(raw.notes) + left, fields=field_reports, processors=steps,
                               sorted_by=sorted_by)
-        info = build.finish({"fields": [f.to_dict() for f in fields], "report": report.to_dict()})
+        info = build.finish({"fields": [f.to_dict() for f in fields], "report": report.to_dict()}, keep=keep_workspace)
         if progress:
             progress("done", 1.0, rows)
-        return BuildResult(info, fields, report)
+        return BuildResult(info, fields, report, build.workspace)
     except IngestError as error:
         build.abort()
         _refuse_full_disk(error, raw.source)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
 
@@ -74,6 +74,28 @@ def uses_spatial(expressions: Iterable[exp.Expression]) -> bool:
             if name.upper().startswith("ST_"):
                 return True
     return False
+
+
+#: The most columns one statement of an index build reads (``unpivoted``): the engine reserves
+#: a few vectors per column and thread in a statement whatever the rows (``ingest.load``'s
+#: ``COLUMNS_PER_WRITE``, the same bound for its casts).
+COLUMNS_PER_STATEMENT = 500
+
+
+def unpivoted(source: exp.Table, columns: Sequence[str]) -> str:
+    """SQL of a subquery of ``(rid, field, value)``: a row for each non-null value of each of
+    ``columns`` of ``source`` (its row id, the column's name, the value as text), for an index
+    build to read in one scan. A statement per column cost ~6 ms of the engine's time on a wide
+    version whatever its rows (2.0 s for the 500 key fields of 1,500 columns), and its SQL built
+    by sqlglot more. ``columns``: at most ``COLUMNS_PER_STATEMENT``, all text or JSON (read as
+    its text)."""
+    names = [exp.to_identifier(name, quoted=True).sql(dialect="duckdb") for name in columns]
+    values = ", ".join(f"CAST({name} AS VARCHAR) AS {name}" for name in names)
+    table = source.sql(dialect="duckdb")
+    # UNPIVOT leaves nulls out (no INCLUDE NULLS): the ``IS NOT NULL`` of a read per column. The
+    # row id goes under a name no field has (a field may be named ``rid``, ``field`` or ``value``).
+    return (f'(SELECT "portail.rid" AS rid, field, value FROM (UNPIVOT (SELECT rowid AS "portail.rid", {values} '
+            f'FROM {table}) ON {", ".join(names)} INTO NAME field VALUE value))')
 
 
 class ResourceExhausted(Exception):

@@ -29,7 +29,7 @@ from contextlib import AbstractContextManager, nullcontext
 import duckdb
 from sqlglot import exp
 
-from portail.store.engine import holds
+from portail.store.engine import COLUMNS_PER_STATEMENT, holds, unpivoted
 
 TABLE = "key_rows"
 #: A key field's values have at most this many characters, and no whitespace (codes, not names).
@@ -75,16 +75,12 @@ def build(con: duckdb.DuckDBPyConnection, catalog: str, fields: Sequence[str], s
     source = source or exp.table_("records", db="main", catalog=catalog)
     target = f'"{catalog}".main.{TABLE}'
     con.execute(f"CREATE TABLE {target} (field VARCHAR, value VARCHAR, rid BIGINT)")
-    for name in sorted(fields):  # field by field, each sorted: the table ends sorted on (field, value)
-        # A query per key field (500 on a file of 1,500 columns), of fresh nodes used once: built
-        # and written in place, not copied again by each builder and by ``sql()``.
-        column = exp.column(name, quoted=True)
-        rows = exp.select(exp.alias_(exp.Literal.string(name), "field", copy=False),
-                          exp.alias_(column.copy(), "value", copy=False),
-                          exp.alias_(exp.column("rowid"), "rid", copy=False)).from_(source.copy(), copy=False) \
-            .where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())), copy=False) \
-            .order_by("value", copy=False)
-        con.execute(f"INSERT INTO {target} {rows.sql(dialect='duckdb', copy=False)}")
+    ordered = sorted(fields)
+    # A statement per ``COLUMNS_PER_STATEMENT`` fields, not per field (500 on a file of 1,500
+    # columns: 2.0 s); each sorted, in the fields' order: the table ends sorted on (field, value).
+    for start in range(0, len(ordered), COLUMNS_PER_STATEMENT):
+        rows = unpivoted(source, ordered[start:start + COLUMNS_PER_STATEMENT])
+        con.execute(f"INSERT INTO {target} SELECT field, value, rid FROM {rows} ORDER BY field, value")
     return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
 
 
