@@ -39,6 +39,7 @@ from portail.schema import Field, FieldType, fields_from_json
 from portail.sources.redaction import redacted_url, withheld
 from portail.store import DuckDBStore, fulltext, open_store
 from portail.store.duckdb_store import UNREADABLE_VERSION, Workspace, index_foldings, private_root
+from portail.values import record_id_expression
 
 
 @dataclass
@@ -389,7 +390,8 @@ def index_version(instance: Instance, location: str, fields: list[Field], progre
     try:
         instance.store.build_indexes(location, [f.name for f in searched],
                                      [f.name for f in texts if "multivalued" not in f.annotations],
-                                     page_columns(fields) if instance.settings.page_files else (), workspace)
+                                     page_columns(fields) if instance.settings.page_files else (), workspace,
+                                     id_expression=record_id_expression(fields))
     except (duckdb.Error, OSError) as error:  # the engine, or the file system (full disk, rename)
         logging.getLogger(__name__).exception("indexes of %s not built; its queries scan", location)
         failure = f"full-text and key indexes not built ({type(error).__name__}: {error})"

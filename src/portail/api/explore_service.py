@@ -45,6 +45,7 @@ from portail.auth import services as auth_services
 from portail.auth.audit import record as audit
 from portail.auth.models import DatasetSecurity
 from portail.store import Prepared
+from portail.store.fulltext import rowids_condition
 from portail.values import record_id_expression
 from portail.catalog import services
 from portail.catalog.generation import GenerationCache
@@ -693,7 +694,16 @@ def get_record(instance: Instance, dataset: Dataset, record_id: str, *, select: 
         raise invalid_parameter("A record lookup cannot aggregate: select fields or expressions only.")
     if not re.fullmatch(r"[0-9a-f]{40}", record_id):
         raise not_found(f"Unknown record: {record_id}")
-    query = _where(plan.select, [exp.EQ(this=_id_expression(access), expression=exp.Literal.string(record_id))]).limit(exp.Literal.number(1))
+    identity = _id_expression(access)
+    conditions = [exp.EQ(this=identity, expression=exp.Literal.string(record_id))]
+    # The version's id table (``store.record_ids``) names the rows that may hold it, when the
+    # caller's id is the one indexed: the full condition re-tests them, in place of every row.
+    candidates = instance.store.record_rows(version.location, identity, record_id)
+    if candidates is not None:
+        if not candidates:
+            raise not_found(f"Unknown record: {record_id}")
+        conditions.insert(0, rowids_condition(frozenset(candidates), "records"))
+    query = _where(plan.select, conditions).limit(exp.Literal.number(1))
     if technical is not None:
         query = query.select(exp.alias_(_size_expression(access), "_size"), copy=False)
     rows = instance.store.query(version.location, query).to_pylist()

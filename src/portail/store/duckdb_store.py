@@ -46,7 +46,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from portail.store import abandon, fulltext, keys, pages, postings
+from portail.store import abandon, fulltext, keys, pages, postings, record_ids
 from portail.store.base import Prepared
 from portail.store.engine import ResourceExhausted, Sharing, connect, ensure_spatial, exhausted, uses_spatial
 
@@ -465,7 +465,8 @@ class DuckDBStore:
                 and folder.parent.parent == self.root)
 
     def build_indexes(self, location: str, text_fields: Sequence[str], single_valued: Sequence[str],
-                      page_columns: Sequence[exp.Expression] = (), workspace: Workspace | None = None) -> None:
+                      page_columns: Sequence[exp.Expression] = (), workspace: Workspace | None = None,
+                      id_expression: exp.Expression | None = None) -> None:
         """Write the full-text and key indexes of a version into its index file (``index_path``),
         aside then renamed, like the version; then, given the outputs a page shows
         (``page_columns``, aliased expressions over ``records``), its page file
@@ -476,7 +477,8 @@ class DuckDBStore:
         One connection builds both, with the spatial extension only if a page shows geometry:
         opening one with it costs ~0.2 s, as much as a small dataset's whole index. It is the
         version's build's ``workspace`` when handed one (a load: ``VersionBuild.finish``), closed
-        here like a workspace of its own."""
+        here like a workspace of its own. Given the version's own record id (``id_expression``),
+        the index file holds its id table too (``store.record_ids``: big versions only)."""
         spatial = uses_spatial(page_columns)
         if workspace is None:
             con, spill = self._build_connection(spatial)
@@ -486,7 +488,7 @@ class DuckDBStore:
             if workspace is not None and spatial:
                 ensure_spatial(con)  # loaded already when the build met geometry
             con.execute(f"ATTACH '{location}' AS src (READ_ONLY)")
-            self._build_index_file(con, location, text_fields, single_valued)
+            self._build_index_file(con, location, text_fields, single_valued, id_expression)
             if page_columns:
                 self._build_page_file(con, location, page_columns)
             else:  # none wanted (turned off): one written before goes (open readers keep their map)
@@ -512,7 +514,7 @@ class DuckDBStore:
 
     @staticmethod
     def _build_index_file(con: duckdb.DuckDBPyConnection, location: str, text_fields: Sequence[str],
-                          single_valued: Sequence[str]) -> None:
+                          single_valued: Sequence[str], id_expression: exp.Expression | None = None) -> None:
         final = index_path(location)
         building = final.with_name(final.name + ".building")
         building.unlink(missing_ok=True)
@@ -524,6 +526,8 @@ class DuckDBStore:
             source = exp.table_(RECORDS, db="main", catalog="src")
             keyed, one_word = keys.choose(con, source, single_valued)
             keys.build(con, _BUILD_ALIAS, keyed, source)
+            if id_expression is not None:
+                record_ids.build(con, _BUILD_ALIAS, id_expression, source)
             fulltext.build(con, _BUILD_ALIAS, text_fields, one_word, source)
             token = uuid.uuid4().hex
             con.execute(f"CREATE TABLE {_BUILD_ALIAS}.main.{postings.TOKEN_TABLE} AS SELECT ? AS token", [token])
@@ -902,6 +906,23 @@ class DuckDBStore:
         if columns is not None:
             return Prepared(sql, rowids=listed, columns=columns, total=total)
         return Prepared(sql, known=known, total=total)
+
+    def record_rows(self, location: str, id_expression: exp.Expression, record_id: str) -> list[int] | None:
+        """The rows that may hold the record ``record_id`` under ``id_expression``, from the
+        version's id table (``store.record_ids``): to be re-tested with the full id condition.
+        ``None`` when the table cannot say (none written, or another id expression: a caller
+        with hidden fields): the caller scans."""
+        with self._using(location):
+            alias = self._alias(location)
+            _, index_alias = self._index(location, alias)
+            if index_alias == alias:  # no index file (yet): no id table
+                return None
+            with self._reading() as cur:
+                indexed = self._lookups.get(location, ("record_ids", index_alias),
+                                            lambda: record_ids.read_key(cur, index_alias), size=lambda _: 1)
+                if indexed is None or indexed != record_ids.expression_sql(id_expression):
+                    return None
+                return record_ids.candidates(cur, index_alias, record_id)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A raw cursor of the reader, for SQL of the caller's own (spatial functions loaded)."""

@@ -590,8 +590,9 @@ def weight(answer: Any) -> int:
     return len(answer) if answer is not None else 1
 
 
-def _rowids(rids: frozenset[int], records: str) -> exp.Expression:
-    """``rowid`` in a constant set: bounded first, so the engine skips the other row groups."""
+def rowids_condition(rids: frozenset[int], records: str) -> exp.Expression:
+    """``rowid`` in a constant set: bounded first, so the engine skips the other row groups (an
+    index's answer, here and for a lookup by record id: ``store.record_ids``)."""
     if not rids:
         return exp.false()
     ordered = sorted(rids)
@@ -652,7 +653,7 @@ def _resolved(fields: tuple[str, ...], match: Match, records: str, index: Index,
         rids |= {rid for (rid,) in found}
         if len(found) > limit or len(rids) > limit:
             return None
-    return _Resolved(_rowids(frozenset(rids), records), frozenset(rids))
+    return _Resolved(rowids_condition(frozenset(rids), records), frozenset(rids))
 
 
 def _rows_among(fields: tuple[str, ...], match: Match, records: str, index: Index, lookup: Lookup,
@@ -680,7 +681,7 @@ def _rows_among(fields: tuple[str, ...], match: Match, records: str, index: Inde
         for name in valued:
             values = sorted(v for f, v in pairs if f == name)
             if values:
-                found |= {r for (r,) in lookup(keys.read(["rowid"], records, _rowids(among, records),
+                found |= {r for (r,) in lookup(keys.read(["rowid"], records, rowids_condition(among, records),
                                                          _value_test(name, match, records, values)))}
     return frozenset(found & among)
 
@@ -826,7 +827,7 @@ def use_index(query: exp.Expression, records: str = "records", index: Index = In
                                 lambda: _rows_among(fields, match, records, index, lookup, rids))
         for other in chain:
             replacements[id(other)] = (exp.true(), {})
-        replacements[id(node)] = (_rowids(rids, records), {_ROWIDS: rids})
+        replacements[id(node)] = (rowids_condition(rids, records), {_ROWIDS: rids})
     for node in marked:
         if id(node) in replacements:
             new, tags = replacements[id(node)]
@@ -881,7 +882,7 @@ def _resolve_keys(tree: exp.Expression, records: str, keyed: frozenset[str], loo
             if len(rows) > limit:
                 continue
             rids = frozenset(rid for (rid,) in rows)
-            listed = exp.Paren(this=_rowids(rids, records))
+            listed = exp.Paren(this=rowids_condition(rids, records))
             listed.meta[_ROWIDS] = rids
             condition.replace(listed)
 
@@ -926,7 +927,7 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
         rids = frozenset.intersection(*(c.meta[_ROWIDS] for c in listed))
         others = [c for c in conjuncts if c.meta_get(_ROWIDS) is None]
         if others and rids:
-            test = keys.read(["rowid"], records, exp.and_(_rowids(rids, records), *[o.copy() for o in others], copy=False))
+            test = keys.read(["rowid"], records, exp.and_(rowids_condition(rids, records), *[o.copy() for o in others], copy=False))
             rids = frozenset(r for (r,) in lookup(test))
         ordered = sorted(rids)
     elif order is not None:  # a wide match's rows are too many to sort by their ids
@@ -948,7 +949,7 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
         page = tuple(int(r) for r in ordered[start:start + size])
     elif (page := _sorted_page(ordered, order, records, start, size, lookup)) is None:
         return query
-    sliced = query.where(_rowids(frozenset(page), records), append=False, copy=False)  # the caller's own tree (use_index)
+    sliced = query.where(rowids_condition(frozenset(page), records), append=False, copy=False)  # the caller's own tree (use_index)
     sliced.set("offset", None)
     sliced.meta[_PAGE] = page
     sliced.meta[_TOTAL] = len(ordered)
@@ -965,7 +966,7 @@ def _sorted_page(rids: Sequence[int], order: exp.Order, records: str, start: int
     (an output's alias)."""
     if any(c.table != records for c in order.find_all(exp.Column)):
         return None
-    sorting = keys.read(["rowid"], records, _rowids(frozenset(rids), records))
+    sorting = keys.read(["rowid"], records, rowids_condition(frozenset(rids), records))
     sorting.set("order", order.copy())
     sorting = sorting.limit(size, copy=False).offset(start, copy=False) if start else sorting.limit(size, copy=False)
     return tuple(int(r) for (r,) in lookup(sorting))
