@@ -98,10 +98,19 @@ def fields_from_json(data: list[dict[str, Any]] | None) -> list[Field]:
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
+#: Names the engine reads as its own in every table: a field named ``rowid`` shadowed DuckDB's
+#: row id, which the key and full-text indexes, the page file and the record-id table are built
+#: and read on (a text column of that name left a version without indexes; a column of numbers
+#: was indexed as if its values were row ids).
+RESERVED_NAMES = frozenset({"rowid"})
+
+
 def normalize_name(label: str) -> str:
-    """Opendatasoft-style field name: lowercase ASCII, words joined by underscores."""
+    """Opendatasoft-style field name: lowercase ASCII, words joined by underscores; a reserved
+    name (``RESERVED_NAMES``) ends with an underscore, which no other normalized name does."""
     ascii_text = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode("ascii")
-    return _NON_WORD.sub("_", ascii_text.lower()).strip("_")
+    name = _NON_WORD.sub("_", ascii_text.lower()).strip("_")
+    return f"{name}_" if name in RESERVED_NAMES else name
 
 
 def unique_names(labels: list[str]) -> list[str]:
