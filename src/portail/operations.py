@@ -35,7 +35,7 @@ from portail.ingest.detect import check_options, fitting_options, open_source
 from portail.ingest.errors import IngestError
 from portail.ingest.load import BuildResult, IngestReport, Progress, build_version
 from portail.ingest.types import ReadOptions
-from portail.schema import Field, FieldType, fields_from_json
+from portail.schema import RESERVED_NAMES, Field, FieldType, fields_from_json
 from portail.sources.redaction import redacted_url, withheld
 from portail.store import DuckDBStore, fulltext, open_store
 from portail.store.duckdb_store import UNREADABLE_VERSION, Workspace, index_foldings, private_root
@@ -382,6 +382,9 @@ def index_version(instance: Instance, location: str, fields: list[Field], progre
     without them (full text scans, keys are plain conditions), never unpublished. Returns what
     failed, for the caller to say. ``workspace``: the version's build's, which the index build
     uses and closes (``DuckDBStore.build_indexes``)."""
+    if any(f.name in RESERVED_NAMES for f in fields):  # loaded before they were reserved: indexed, rows would be wrong
+        return "indexes not built (a field named rowid shadows the engine's row id: load the dataset again, " \
+               "the field becomes rowid_)"
     texts = [f for f in fields if f.type == FieldType.TEXT]
     searched = [f for f in fields if f.type in (FieldType.TEXT, FieldType.JSON)]  # full text reads json fields too
     if progress:

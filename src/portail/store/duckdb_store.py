@@ -261,6 +261,9 @@ class DuckDBStore:
         self._fulltext: dict[str, tuple[fulltext.Index | None, str]] = {}
         #: Versions without indexes inside their file (whose index file is looked for at each call).
         self._bare: set[str] = set()
+        #: Versions whose records have a column named ``rowid`` (``_shadows_rowid``): their
+        #: index and page files are never read. A property of the immutable file: kept for good.
+        self._shadowed: set[str] = set()
         #: Versions whose index file is of an older folding of words, with that file's stamp: not
         #: read (scans answer) until a reindex replaces the file (``_index``).
         self._stale: dict[str, tuple[int, int]] = {}
@@ -619,7 +622,10 @@ class DuckDBStore:
             alias = "v_" + hashlib.sha1(location.encode()).hexdigest()[:16]
             with self._reading() as cur:  # out of memory opening it: refused like any query
                 _attach(cur, location, alias, self._detaching)
+                shadowed = _shadows_rowid(cur, alias)
             with self._lock:
+                if shadowed:
+                    self._shadowed.add(location)
                 if self._generation == generation:  # the reader it went to is still open (``close``)
                     self._attached[location] = alias
             return alias
@@ -708,6 +714,8 @@ class DuckDBStore:
         with self._lock:
             found = self._fulltext.get(location)
             due = location in self._postings_due
+            if location in self._shadowed:
+                return None, alias
         if found is not None and not due:
             return found
         with self._first_reads.hold(("index", location)):
@@ -849,6 +857,8 @@ class DuckDBStore:
     def _page_file(self, location: str) -> pages.PageFile | None:
         """A version's page file, opened once it is written (looked for again until then):
         outside the store's ``_lock``, once (``_first_reads``), as the version's other files."""
+        if location in self._shadowed:
+            return None
         found = self._pages.get(location)
         if found is None and pages.page_path(location).is_file():
             with self._first_reads.hold(("pages", location)):
@@ -1200,6 +1210,15 @@ def _write_postings(con: duckdb.DuckDBPyConnection, source: str, target: Path, t
         logging.getLogger(__name__).exception("postings file %s not written; searches read the index file", target)
         remove_leftover(target)
         return False
+
+
+def _shadows_rowid(con: duckdb.DuckDBPyConnection, alias: str) -> bool:
+    """Whether the version attached as ``alias`` has a column named ``rowid`` (loaded before
+    ``schema.RESERVED_NAMES`` renamed it): it shadows the engine's row id, on which its index
+    and page files were built, so they list wrong rows. Its queries scan (right answers,
+    slower) until the dataset is loaded again (``operations.index_version`` says so)."""
+    return con.execute("SELECT count(*) FROM duckdb_columns() WHERE database_name = ? AND table_name = ? "
+                       "AND column_name = 'rowid'", [alias, RECORDS]).fetchone()[0] > 0
 
 
 def _attach(con: duckdb.DuckDBPyConnection, path: str | Path, alias: str,
