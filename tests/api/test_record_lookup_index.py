@@ -17,7 +17,7 @@ from portail.schema import fields_from_json
 from portail.store import record_ids
 from portail.store.duckdb_store import index_path
 from portail.values import record_id_expression
-from tests.conftest import Published, annotated, logements_file, published_instance
+from tests.conftest import Published, annotated, logements_file, published_instance, semicolon_csv
 
 API = "/api/explore/v2.1/catalog/datasets"
 
@@ -122,5 +122,27 @@ def test_a_lookup_reads_the_table_rather_than_every_row(tmp_path_factory, refdat
     try:
         with TestClient(create_app(instance)) as client:
             assert client.get(f"{API}/logements/records/{rid}").status_code == 404
+    finally:
+        instance.store.close()
+
+
+def test_a_table_built_in_another_time_zone_is_not_read(tmp_path):
+    """Ids write a datetime in the engine's time zone: a reader in another zone than the table's
+    build (a reindex from a shell of another zone) finds the records by the scan, not through
+    the table, whose ids would name none of them."""
+    rows = [{"code": f"C{i:02d}", "quand": f"2024-01-{i + 1:02d}T12:30:00+00:00"} for i in range(20)]
+    path = semicolon_csv(tmp_path / "dates.csv", rows)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(record_ids, "MIN_ROWS", 0)
+        instance = published_instance(tmp_path / "home", Published("dates", path, "Dates"))
+    try:
+        with instance.session() as s:
+            assert [f["type"] for f in services.get_dataset(s, "dates").current.fields] == ["text", "datetime"]
+        with TestClient(create_app(instance)) as client:
+            instance.store.cursor().execute("SET GLOBAL TimeZone = 'Pacific/Tahiti'")
+            listed = _records(client, "dates")
+            assert len(listed) == 20
+            for record in listed:
+                assert client.get(f"{API}/dates/records/{record['_id']}").status_code == 200
     finally:
         instance.store.close()

@@ -921,7 +921,7 @@ class DuckDBStore:
         """The rows that may hold the record ``record_id`` under ``id_expression``, from the
         version's id table (``store.record_ids``): to be re-tested with the full id condition.
         ``None`` when the table cannot say (none written, or another id expression: a caller
-        with hidden fields): the caller scans."""
+        with hidden fields, or another time zone): the caller scans."""
         with self._using(location):
             alias = self._alias(location)
             _, index_alias = self._index(location, alias)
@@ -930,7 +930,7 @@ class DuckDBStore:
             with self._reading() as cur:
                 indexed = self._lookups.get(location, ("record_ids", index_alias),
                                             lambda: record_ids.read_key(cur, index_alias), size=lambda _: 1)
-                if indexed is None or indexed != record_ids.expression_sql(id_expression):
+                if indexed is None or indexed != record_ids.key_of(cur, id_expression):
                     return None
                 return record_ids.candidates(cur, index_alias, record_id)
 

@@ -9,7 +9,7 @@ to text alone is a fifth of it), wherever the record sits. So a big version's in
 * ``id_rows(h, rid)``: the first 64 bits of each row's id, sorted on them: the engine's zone
   maps skip every row group but the one holding the wanted value (a few milliseconds);
 * ``id_key(expression)``: the SQL of the id expression hashed, the version's own (every field,
-  or those annotated ``id``). A caller whose id differs (hidden fields: an id never confirms a
+  or those annotated ``id``), and the engine's time zone then (``key_of``). A caller whose id differs (hidden fields: an id never confirms a
   hidden value) gets no rows from here and scans, as before.
 
 The table only *accelerates*: its rows are candidates, re-tested by the caller with the full
@@ -29,9 +29,13 @@ KEY_TABLE = "id_key"
 MIN_ROWS = 100_000
 
 
-def expression_sql(id_expression: exp.Expression) -> str:
-    """The text an id expression is known by: equal texts hash the same values the same way."""
-    return id_expression.sql(dialect="duckdb")
+def key_of(con: duckdb.DuckDBPyConnection, id_expression: exp.Expression) -> str:
+    """What an id table is valid for: the id expression's SQL (equal texts hash the same values
+    the same way) and the engine's time zone, in which it writes a datetime as text (the ids of
+    records holding one differ from zone to zone: a table built by a process of another zone,
+    a reindex from an admin's shell, names no row of the server's ids)."""
+    zone = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
+    return f"{zone}\n{id_expression.sql(dialect='duckdb')}"
 
 
 def prefix_of(record_id: str) -> int:
@@ -55,13 +59,13 @@ def build(con: duckdb.DuckDBPyConnection, catalog: str, id_expression: exp.Expre
     con.execute(f"CREATE TABLE {target} (h UBIGINT, rid BIGINT)")
     rows = exp.select(exp.alias_(_prefix(id_expression), "h"), "rowid").from_(source.copy())
     con.execute(f"INSERT INTO {target} {rows.sql(dialect='duckdb')} ORDER BY h")
-    con.execute(f'CREATE TABLE "{catalog}".main.{KEY_TABLE} AS SELECT ? AS expression', [expression_sql(id_expression)])
+    con.execute(f'CREATE TABLE "{catalog}".main.{KEY_TABLE} AS SELECT ? AS expression', [key_of(con, id_expression)])
     return count
 
 
 def read_key(con: duckdb.DuckDBPyConnection, catalog: str) -> str | None:
-    """The SQL of the id expression the version attached as ``catalog`` was indexed under
-    (``None``: no id table)."""
+    """What the id table of the version attached as ``catalog`` is valid for (``key_of``;
+    ``None``: no id table)."""
     try:
         found = con.execute(f'SELECT expression FROM "{catalog}".main.{KEY_TABLE}').fetchone()
     except duckdb.CatalogException:
