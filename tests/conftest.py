@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,6 +140,16 @@ class Published:
     annotations: dict[str, dict] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+
+
+def semicolon_rows(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    """A header and rows as a ``;``-separated CSV written by the csv module (values holding a
+    ``;``, a quote or a line break quoted): for rows generated rather than listed as dicts."""
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, delimiter=";")
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
 
 
 def semicolon_csv(path: Path, rows: list[dict[str, str]]) -> Path:

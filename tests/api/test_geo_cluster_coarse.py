@@ -11,7 +11,6 @@ last bits, as it does between the engine's threads."""
 
 from __future__ import annotations
 
-import csv
 import random
 from dataclasses import replace
 
@@ -23,7 +22,7 @@ from portail.catalog import services
 from portail.odsql import Query, compile_plan, merge_clusters
 from portail.schema import fields_from_json
 from tests.api.cluster_grid import records_read, same, sort_key
-from tests.conftest import Published, published_instance
+from tests.conftest import Published, published_instance, semicolon_rows
 
 #: Towns of France, each a clump of points, and a scattering over the whole country.
 TOWNS = [(2.35, 48.85), (4.83, 45.76), (5.37, 43.30), (1.44, 43.60), (-1.55, 47.22), (7.75, 48.58),
@@ -52,11 +51,7 @@ def _records(seed: int = 7) -> list[list[str]]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("coarse")
-    path = folder / "points.csv"
-    with open(path, "w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out, delimiter=";")
-        writer.writerow(["kind", "pop", "price", "geo_point_2d"])
-        writer.writerows(_records())
+    path = semicolon_rows(folder / "points.csv", ["kind", "pop", "price", "geo_point_2d"], _records())
     instance = published_instance(folder / "home", Published("points", path))
     with instance.session() as s:
         version = services.get_dataset(s, "points").current

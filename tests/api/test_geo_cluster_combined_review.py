@@ -28,7 +28,7 @@ from portail.catalog import services
 from portail.odsql import ODSQLError, Query, Security, compile_plan, merge_clusters
 from portail.schema import fields_from_json
 from tests.api.cluster_grid import records_read, same, sort_key
-from tests.conftest import Published, published_instance
+from tests.conftest import Published, published_instance, semicolon_rows
 
 TOWNS = [(2.35, 48.85), (4.83, 45.76), (5.37, 43.30), (1.44, 43.60), (-1.55, 47.22), (7.75, 48.58)]
 OLD = "median(a) as __regrouped"  # does not combine: the query regroups the records
@@ -60,11 +60,7 @@ def _records(seed: int = 11) -> list[list[str]]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("combined-review")
-    path = folder / "points.csv"
-    with open(path, "w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out, delimiter=";")
-        writer.writerow(["t", "a", "b", "big", "d", "dt", "tags", "geo_point_2d"])
-        writer.writerows(_records())
+    path = semicolon_rows(folder / "points.csv", ["t", "a", "b", "big", "d", "dt", "tags", "geo_point_2d"], _records())
     instance = published_instance(folder / "home", Published("points", path, annotations={"tags": {"multivalued": ["|"]}}))
     with instance.session() as s:
         version = services.get_dataset(s, "points").current

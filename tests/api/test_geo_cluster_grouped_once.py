@@ -11,7 +11,6 @@ ways)."""
 
 from __future__ import annotations
 
-import csv
 import json
 
 import pytest
@@ -23,7 +22,7 @@ from portail.catalog import services
 from portail.odsql import Query, compile_plan, merge_clusters
 from portail.schema import fields_from_json
 from tests.api.cluster_grid import KEY, point
-from tests.conftest import Published, published_instance
+from tests.conftest import Published, published_instance, semicolon_rows
 
 QUERY = Query(select="count(*) as n", group_by=KEY, order_by="n desc")
 LONE, EACH = 40, 4  # cells of EACH points, two cells apart: none merge
@@ -36,15 +35,11 @@ ROWS = LONE * EACH + 2 * PAIR + NOWHERE
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("grouped-once")
-    path = folder / "points.csv"
-    with open(path, "w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out, delimiter=";")
-        writer.writerow(["name", "weight", "geo_point_2d"])
-        for i in range(LONE):
-            writer.writerows([[f"lone{i}", WEIGHT["lone"], point(2 * i, 0, 0.5)]] * EACH)
-        for side, (cx, fx) in (("west", (0, 0.95)), ("east", (1, 0.05))):
-            writer.writerows([[side, WEIGHT[side], point(cx, 10, fx)]] * PAIR)
-        writer.writerows([["nowhere", WEIGHT["nowhere"], ""]] * NOWHERE)
+    rows = [[f"lone{i}", WEIGHT["lone"], point(2 * i, 0, 0.5)] for i in range(LONE) for _ in range(EACH)]
+    for side, (cx, fx) in (("west", (0, 0.95)), ("east", (1, 0.05))):
+        rows += [[side, WEIGHT[side], point(cx, 10, fx)]] * PAIR
+    rows += [["nowhere", WEIGHT["nowhere"], ""]] * NOWHERE
+    path = semicolon_rows(folder / "points.csv", ["name", "weight", "geo_point_2d"], rows)
     instance = published_instance(folder / "home", Published("points", path))
     with instance.session() as s:
         version = services.get_dataset(s, "points").current

@@ -6,7 +6,6 @@ away to merge) and within each value of another group key."""
 
 from __future__ import annotations
 
-import csv
 from statistics import mean
 
 import pytest
@@ -14,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from portail.api import create_app
 from tests.api.cluster_grid import KEY, RADIUS, SIZE, ZOOM
-from tests.conftest import Published, published_instance
+from tests.conftest import Published, published_instance, semicolon_rows
 
 BORDER = 100 * SIZE  # a cell border (longitude)
 LAT = 45.0 + SIZE / 2  # the middle of a row of cells
@@ -26,16 +25,10 @@ COUNTS = {"west": 10, "westfar": 2, "east": 10, "far": 10}
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     folder = tmp_path_factory.mktemp("clusters")
-    path = folder / "points.csv"
-    with open(path, "w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out, delimiter=";")
-        writer.writerow(["name", "side", "kind", "weight", "geo_point_2d"])
-        for name, lon in GROUPS.items():
-            for i in range(COUNTS[name]):
-                kind = "a" if name != "east" else "b"
-                writer.writerow([f"{name}{i}", name, kind, 1.5 if name == "west" else 2.5,
-                                 f"{LAT + (i - 5) * 1e-5},{lon + (i - 5) * 1e-5}"])
-        writer.writerow(["nowhere", "none", "a", 0.5, ""])
+    rows = [[f"{name}{i}", name, "a" if name != "east" else "b", 1.5 if name == "west" else 2.5,
+             f"{LAT + (i - 5) * 1e-5},{lon + (i - 5) * 1e-5}"] for name, lon in GROUPS.items() for i in range(COUNTS[name])]
+    rows.append(["nowhere", "none", "a", 0.5, ""])
+    path = semicolon_rows(folder / "points.csv", ["name", "side", "kind", "weight", "geo_point_2d"], rows)
     instance = published_instance(folder / "home", Published("points", path))
     yield TestClient(create_app(instance))
     instance.store.close()

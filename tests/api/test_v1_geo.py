@@ -25,7 +25,7 @@ from shapely.geometry import Point, Polygon, shape
 from portail.api import create_app
 from tests.api.great_circle import metres, point
 from tests.api.v1_geo_rows import rows  # noqa: F401 - the file's rows, a fixture
-from tests.conftest import Published, logements_file, published_instance
+from tests.conftest import Published, logements_file, published_instance, semicolon_rows
 
 CLUSTER, PREVIEW = "/api/records/1.0/geocluster/", "/api/records/1.0/geopreview/"
 BOUNDS, POLYGONS = "/api/records/1.0/boundingbox/", "/api/records/1.0/geopolygon/"
@@ -79,13 +79,9 @@ def two_geo_file(refdata, target: Path) -> Path:
         shapes = {f["properties"]["code"]: f["geometry"] for f in json.load(handle)["features"]}
     with open(refdata / "referentiels" / "communes_france_enrichies.csv", encoding="utf-8-sig", newline="") as handle:
         communes = [c for c in csv.DictReader(handle) if c["insee_dep"] in SWAPPED and c["lat"] and c["lng"]]
-    with open(target, "w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out, delimiter=";")
-        writer.writerow(["insee_com", "commune", "insee_dep", "position", "contour"])
-        for c in communes:
-            writer.writerow([c["insee_com"], c["commune"], c["insee_dep"], f"{float(c['lat'])!r},{float(c['lng'])!r}",
-                             json.dumps(shapes[SWAPPED[c["insee_dep"]]])])
-    return target
+    return semicolon_rows(target, ["insee_com", "commune", "insee_dep", "position", "contour"],
+                          ([c["insee_com"], c["commune"], c["insee_dep"], f"{float(c['lat'])!r},{float(c['lng'])!r}",
+                            json.dumps(shapes[SWAPPED[c["insee_dep"]]])] for c in communes))
 
 
 #: Places on both sides of the antimeridian (Fiji, Tonga, Samoa's way), and three far from it:
@@ -98,13 +94,11 @@ HALF = 0.01
 
 
 def pacific_file(target: Path) -> Path:
-    with open(target, "w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out, delimiter=";")
-        writer.writerow(["nom", "zone", "position", "contour"])
-        for name, zone, lat, lon in PACIFIC:
-            square = shapely.box(lon - HALF, lat - HALF, lon + HALF, lat + HALF)
-            writer.writerow([name, zone, f"{lat!r},{lon!r}", json.dumps(shapely.geometry.mapping(square))])
-    return target
+    def square(lon: float, lat: float) -> str:
+        return json.dumps(shapely.geometry.mapping(shapely.box(lon - HALF, lat - HALF, lon + HALF, lat + HALF)))
+
+    return semicolon_rows(target, ["nom", "zone", "position", "contour"],
+                          ([name, zone, f"{lat!r},{lon!r}", square(lon, lat)] for name, zone, lat, lon in PACIFIC))
 
 
 @pytest.fixture(scope="module")
