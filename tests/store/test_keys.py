@@ -17,7 +17,7 @@ from portail.odsql import Query, compile_plan
 from portail.schema import fields_from_json
 from portail.store import fulltext, keys
 from portail.store.duckdb_store import index_path
-from tests.conftest import Published, published_instance
+from tests.conftest import Published, published_instance, semicolon_rows
 from tests.store.resolving import resolving
 
 SOURCE = ("referentiels", "laposte_hexasmal.csv")
@@ -206,3 +206,27 @@ def test_full_text_on_one_word_keys_answers_like_the_scan(laposte, scanned_and_o
     indexed = instance.store.query(version.location, plan.select).column("n")[0].as_py()
     assert indexed == scanned == expected
     assert (expected > 0) == (not text.startswith("zzz"))
+
+
+def test_a_code_of_a_few_hundred_rows_a_value_is_keyed(tmp_path):
+    """A code shared by ~200 rows on average (a postal code in a national file of millions of
+    records) is keyed: its rows are few enough for a lookup to list (``fulltext.RESOLVE``), and
+    a page refined on it reads them instead of scanning the column. One of ~700 rows a value (a
+    department) is not: most of its lookups would overflow the list and scan anyway."""
+    rows = [(f"{i % 20:05d}", f"{i % 6:02d}") for i in range(4_200)]
+    path = semicolon_rows(tmp_path / "codes.csv", ["code", "dep"], rows)
+    instance = published_instance(tmp_path / "home", Published("codes", path))
+    try:
+        version = es.get_visible_dataset(instance, "public", "codes").current
+        con = duckdb.connect(str(index_path(version.location)), read_only=True)
+        try:
+            assert keys.read_keys(con, con.execute("SELECT current_catalog()").fetchone()[0]) == {"code"}
+        finally:
+            con.close()
+        plan = compile_plan(Query(where=['code = "00007"']), fields_from_json(version.fields))
+        assert '"rowid" IN (' in instance.store.prepare(version.location, plan.select).sql
+        dataset = es.get_visible_dataset(instance, "public", "codes")
+        page = es.query_records(instance, dataset, refine=["code:00007"], limit=100)
+        assert page.total_count == 210 and {r["code"] for r in page.results} == {"00007"}
+    finally:
+        instance.store.close()

@@ -34,8 +34,13 @@ from portail.store.engine import COLUMNS_PER_STATEMENT, holds, unpivoted
 TABLE = "key_rows"
 #: A key field's values have at most this many characters, and no whitespace (codes, not names).
 MAX_LENGTH = 64
-#: ... and at most this many rows per distinct value, on average.
-ROWS_PER_VALUE = 64
+#: ... and at most this many rows per distinct value, on average: a quarter of what a lookup
+#: resolves to row ids (``store.fulltext.RESOLVE``, 2,048), so that most values' rows are listed.
+#: At 64, the benchmark's postal and commune codes (~105 rows a value on 10 M rows) went
+#: unkeyed: a page refined on one scanned the column, 20-80 ms instead of 2-5. The table costs
+#: a row per record and key field whatever the number of values (there: +18 % to the index and
+#: postings files, +25 % to the index build's CPU).
+ROWS_PER_VALUE = 512
 #: A value that is one word as the full-text index folds and splits it.
 WORD = "[a-z0-9]+"
 
