@@ -1216,9 +1216,12 @@ def _shadows_rowid(con: duckdb.DuckDBPyConnection, alias: str) -> bool:
     """Whether the version attached as ``alias`` has a column named ``rowid`` (loaded before
     ``schema.RESERVED_NAMES`` renamed it): it shadows the engine's row id, on which its index
     and page files were built, so they list wrong rows. Its queries scan (right answers,
-    slower) until the dataset is loaded again (``operations.index_version`` says so)."""
-    return con.execute("SELECT count(*) FROM duckdb_columns() WHERE database_name = ? AND table_name = ? "
-                       "AND column_name = 'rowid'", [alias, RECORDS]).fetchone()[0] > 0
+    slower) until the dataset is loaded again (``operations.index_version`` says so).
+
+    The columns are those of an empty read of the table itself (``alias`` is the store's own
+    name): listing ``duckdb_columns()`` cost 6-13 ms of each version's first call."""
+    con.execute(f'SELECT * FROM "{alias}".main.{RECORDS} LIMIT 0')
+    return any(column[0].lower() == "rowid" for column in con.description)
 
 
 def _attach(con: duckdb.DuckDBPyConnection, path: str | Path, alias: str,
