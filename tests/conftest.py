@@ -178,6 +178,17 @@ def published_instance(home: Path, *datasets: Published, **settings) -> Instance
     return instance
 
 
+def current_version(instance: Instance, slug: str) -> tuple[str, list[Any]]:
+    """The location and fields of a dataset's published version: what tests that compile ODSQL
+    and bind it to the store themselves (``compile_plan``, ``store.prepare``) start from."""
+    from portail.catalog import services
+    from portail.schema import fields_from_json
+
+    with instance.session() as s:
+        version = services.get_dataset(s, slug).current
+        return version.location, fields_from_json(version.fields)
+
+
 @pytest.fixture
 def instance(tmp_path: Path) -> Instance:
     inst = make_instance(tmp_path / "home")

@@ -18,11 +18,9 @@ import pytest
 from sqlglot import exp
 
 from portail.api.explore_service import GROUP_WINDOW
-from portail.catalog import services
 from portail.odsql import Query, compile_plan, merge_clusters
-from portail.schema import fields_from_json
 from tests.api.cluster_grid import records_read, same, sort_key
-from tests.conftest import Published, published_instance, semicolon_rows
+from tests.conftest import Published, current_version, published_instance, semicolon_rows
 
 #: Towns of France, each a clump of points, and a scattering over the whole country.
 TOWNS = [(2.35, 48.85), (4.83, 45.76), (5.37, 43.30), (1.44, 43.60), (-1.55, 47.22), (7.75, 48.58),
@@ -53,9 +51,7 @@ def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("coarse")
     path = semicolon_rows(folder / "points.csv", ["kind", "pop", "price", "geo_point_2d"], _records())
     instance = published_instance(folder / "home", Published("points", path))
-    with instance.session() as s:
-        version = services.get_dataset(s, "points").current
-        location, fields = version.location, fields_from_json(version.fields)
+    location, fields = current_version(instance, "points")
     assert {f.name: f.type for f in fields}["pop"] == "int" and {f.name: f.type for f in fields}["price"] == "double"
     yield instance, location, fields
     instance.store.close()

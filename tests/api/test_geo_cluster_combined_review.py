@@ -24,11 +24,9 @@ from sqlglot import exp
 
 from portail.api import create_app
 from portail.api.explore_service import GROUP_WINDOW
-from portail.catalog import services
 from portail.odsql import ODSQLError, Query, Security, compile_plan, merge_clusters
-from portail.schema import fields_from_json
 from tests.api.cluster_grid import records_read, same, sort_key
-from tests.conftest import Published, published_instance, semicolon_rows
+from tests.conftest import Published, current_version, published_instance, semicolon_rows
 
 TOWNS = [(2.35, 48.85), (4.83, 45.76), (5.37, 43.30), (1.44, 43.60), (-1.55, 47.22), (7.75, 48.58)]
 OLD = "median(a) as __regrouped"  # does not combine: the query regroups the records
@@ -62,9 +60,7 @@ def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("combined-review")
     path = semicolon_rows(folder / "points.csv", ["t", "a", "b", "big", "d", "dt", "tags", "geo_point_2d"], _records())
     instance = published_instance(folder / "home", Published("points", path, annotations={"tags": {"multivalued": ["|"]}}))
-    with instance.session() as s:
-        version = services.get_dataset(s, "points").current
-        location, fields = version.location, fields_from_json(version.fields)
+    location, fields = current_version(instance, "points")
     types = {f.name: f.type for f in fields}
     assert [types[n] for n in ("t", "a", "b", "big", "d", "dt")] == ["text", "int", "double", "int", "date", "datetime"]
     yield instance, location, fields, TestClient(create_app(instance))

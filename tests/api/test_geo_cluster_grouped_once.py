@@ -18,11 +18,9 @@ from fastapi.testclient import TestClient
 
 from portail.api import create_app
 from portail.api.explore_service import GROUP_WINDOW
-from portail.catalog import services
 from portail.odsql import Query, compile_plan, merge_clusters
-from portail.schema import fields_from_json
 from tests.api.cluster_grid import KEY, point
-from tests.conftest import Published, published_instance, semicolon_rows
+from tests.conftest import Published, current_version, published_instance, semicolon_rows
 
 QUERY = Query(select="count(*) as n", group_by=KEY, order_by="n desc")
 LONE, EACH = 40, 4  # cells of EACH points, two cells apart: none merge
@@ -41,9 +39,7 @@ def served(tmp_path_factory):
     rows += [["nowhere", WEIGHT["nowhere"], ""]] * NOWHERE
     path = semicolon_rows(folder / "points.csv", ["name", "weight", "geo_point_2d"], rows)
     instance = published_instance(folder / "home", Published("points", path))
-    with instance.session() as s:
-        version = services.get_dataset(s, "points").current
-        location, fields = version.location, fields_from_json(version.fields)
+    location, fields = current_version(instance, "points")
     yield instance, location, fields, TestClient(create_app(instance))
     instance.store.close()
 

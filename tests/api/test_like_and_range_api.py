@@ -12,10 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
-from portail.catalog import services
 from portail.odsql import Query, compile_plan, to_sql
-from portail.schema import fields_from_json
-from tests.conftest import Published, published_instance, semicolon_csv
+from tests.conftest import Published, current_version, published_instance, semicolon_csv
 
 URL = "/api/explore/v2.1/catalog/datasets/forms/records"
 TEXTS = ["Saint-Étienne", "x_y", "x y", "axy", "a%b", "ab", "abc", "50% off", "100%", "_", "%", "", "a\\b", "saint",
@@ -28,9 +26,7 @@ def setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("forms")
     rows = [{"i": str(i), "t": t, "d": DAYS[i % len(DAYS)]} for i, t in enumerate(TEXTS)]
     instance = published_instance(folder / "home", Published("forms", semicolon_csv(folder / "forms.csv", rows)))
-    with instance.session() as s:
-        version = services.get_dataset(s, "forms").current
-        location, fields = version.location, fields_from_json(version.fields)
+    location, fields = current_version(instance, "forms")
     yield instance, location, fields, TestClient(create_app(instance))
     instance.store.close()
 

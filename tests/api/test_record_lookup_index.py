@@ -13,11 +13,10 @@ from portail.api import explore_service as es
 from portail.auth import ANONYMOUS
 from portail.auth import services as auth
 from portail.catalog import services
-from portail.schema import fields_from_json
 from portail.store import record_ids
 from portail.store.duckdb_store import index_path
 from portail.values import record_id_expression
-from tests.conftest import Published, annotated, logements_file, published_instance, semicolon_csv
+from tests.conftest import Published, annotated, current_version, logements_file, published_instance, semicolon_csv
 
 API = "/api/explore/v2.1/catalog/datasets"
 
@@ -53,9 +52,7 @@ def _records(client: TestClient, slug: str) -> list[dict]:
 
 def _candidates(instance, slug: str, record_id: str) -> list[int] | None:
     """What the id table says of ``record_id`` under the version's own id (every field it has)."""
-    with instance.session() as s:
-        version = services.get_dataset(s, slug).current
-        location, fields = version.location, fields_from_json(version.fields)
+    location, fields = current_version(instance, slug)
     return instance.store.record_rows(location, record_id_expression(fields), record_id)
 
 

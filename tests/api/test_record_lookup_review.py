@@ -13,10 +13,9 @@ from portail.api import create_app
 from portail.auth import services as auth
 from portail.catalog import services
 from portail.operations import reindex
-from portail.schema import fields_from_json
 from portail.store import record_ids
 from portail.values import record_id_expression
-from tests.conftest import Published, annotated, logements_file, published_instance, semicolon_csv
+from tests.conftest import Published, annotated, current_version, logements_file, published_instance, semicolon_csv
 
 V21 = "/api/explore/v2.1/catalog/datasets"
 V20 = "/api/explore/v2.0/catalog/datasets"
@@ -37,9 +36,7 @@ def _ids(client: TestClient, slug: str, limit: int = 100, **params) -> list[str]
 
 
 def _candidates(instance, slug: str, record_id: str) -> list[int] | None:
-    with instance.session() as s:
-        version = services.get_dataset(s, slug).current
-        location, fields = version.location, fields_from_json(version.fields)
+    location, fields = current_version(instance, slug)
     return instance.store.record_rows(location, record_id_expression(fields), record_id)
 
 

@@ -12,10 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
-from portail.catalog import services
 from portail.odsql import Query, compile_plan, to_sql
-from portail.schema import fields_from_json
-from tests.conftest import Published, published_instance, semicolon_csv
+from tests.conftest import Published, current_version, published_instance, semicolon_csv
 
 RECORDS = "/api/explore/v2.1/catalog/datasets/stars/records"
 CATALOG = "/api/explore/v2.1/catalog/datasets"
@@ -33,9 +31,7 @@ def setup(tmp_path_factory):
     rows = [{"i": str(i), "t": t} for i, t in enumerate(TEXTS)]
     instance = published_instance(folder / "home", Published("stars", semicolon_csv(folder / "stars.csv", rows),
                                                              "Stars x*y"))
-    with instance.session() as s:
-        version = services.get_dataset(s, "stars").current
-        location, fields = version.location, fields_from_json(version.fields)
+    location, fields = current_version(instance, "stars")
     assert instance.store.has_index(location)
     yield location, fields, TestClient(create_app(instance))
     instance.store.close()

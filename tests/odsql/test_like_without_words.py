@@ -12,10 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
-from portail.catalog import services
 from portail.odsql import Query, compile_plan, to_sql
-from portail.schema import fields_from_json
-from tests.conftest import Published, published_instance, semicolon_csv
+from tests.conftest import Published, current_version, published_instance, semicolon_csv
 from tests.odsql.conftest import ROWS, ids
 
 ALL = sorted(r.id for r in ROWS)
@@ -61,9 +59,7 @@ def indexed(tmp_path_factory):
     folder = tmp_path_factory.mktemp("wordless")
     rows = [{"i": str(i), "t": t} for i, t in enumerate(TEXTS)]
     instance = published_instance(folder / "home", Published("wordless", semicolon_csv(folder / "wordless.csv", rows)))
-    with instance.session() as s:
-        version = services.get_dataset(s, "wordless").current
-        location, fields = version.location, fields_from_json(version.fields)
+    location, fields = current_version(instance, "wordless")
     yield instance, location, fields, TestClient(create_app(instance))
     instance.store.close()
 

@@ -20,9 +20,10 @@ from sqlglot import exp
 from portail.catalog import services
 from portail.odsql import Query, compile_plan, to_sql
 from portail.operations import load_file
-from portail.schema import FieldType, fields_from_json
+from portail.schema import FieldType
 from portail.store import DuckDBStore, fulltext, keys, postings
 from portail.store.duckdb_store import index_path
+from tests.conftest import current_version
 from tests.search_oracle import fold, search_oracle, words
 from tests.store.resolving import resolving
 
@@ -44,9 +45,7 @@ def loaded(tmp_path_factory, refdata):
     with instance.session() as s:
         services.create_dataset(s, "elus", "Élus")
     load_file(instance, "elus", path, publish=True)
-    with instance.session() as s:
-        version = services.get_dataset(s, "elus").current
-        location, fields = version.location, fields_from_json(version.fields)
+    location, fields = current_version(instance, "elus")
     yield instance, location, fields
     instance.store.close()
 
@@ -648,9 +647,7 @@ def contracts(tmp_path_factory, refdata):
     with instance.session() as s:
         services.create_dataset(s, "decp", "DECP")
     load_file(instance, "decp", refdata / "decp" / "decp_2019_e-marchespublics.json", publish=True)
-    with instance.session() as s:
-        version = services.get_dataset(s, "decp").current
-        location, fields = version.location, fields_from_json(version.fields)
+    location, fields = current_version(instance, "decp")
     searched = [f.name for f in fields if f.type in (FieldType.TEXT, FieldType.JSON)]
     con = duckdb.connect(location, read_only=True)
     try:  # each field's text as the file holds it (a json value as its JSON text)

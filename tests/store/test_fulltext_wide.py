@@ -20,11 +20,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from portail.api import create_app
-from portail.catalog import services
 from portail.odsql import Query, compile_plan
-from portail.schema import fields_from_json
 from portail.store import fulltext
-from tests.conftest import Published, published_instance, semicolon_csv
+from tests.conftest import Published, current_version, published_instance, semicolon_csv
 
 N = 50_000
 BASE = "/api/explore/v2.1/catalog/datasets/wide"
@@ -101,9 +99,7 @@ IDS = ["every-row", "runs-with-gaps", "leading-run", "posted-and-values", "block
 
 
 def _fields(instance):
-    with instance.session() as s:
-        version = services.get_dataset(s, "wide").current
-        return version.location, fields_from_json(version.fields)
+    return current_version(instance, "wide")
 
 
 @pytest.mark.parametrize("where, keep, constants", CASES, ids=IDS)

@@ -18,11 +18,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from portail.catalog import services
 from portail.odsql import ODSQLError, Query, Security, compile_plan, to_sql
-from portail.schema import fields_from_json
 from portail.store.fulltext import split as fold_words
-from tests.conftest import Published, published_instance
+from tests.conftest import Published, current_version, published_instance
 from tests.search_oracle import damerau_levenshtein
 
 TEXTS = ["Cœur de Lœuf", "coeur", "ÉTÉ à l'école", "l'été", "Saint-Denis", "Saint Julien-Mont-Denis",
@@ -46,9 +44,7 @@ def tricky(tmp_path_factory):
     path.write_text(json.dumps([_row(i) for i in range(ROWS)], ensure_ascii=False), encoding="utf-8")
     instance = published_instance(folder / "home", Published("tricky", path, "Tricky",
                                                              annotations={"tags": {"multivalued": [";"]}}))
-    with instance.session() as s:
-        version = services.get_dataset(s, "tricky").current
-        location, fields = version.location, fields_from_json(version.fields)
+    location, fields = current_version(instance, "tricky")
     assert instance.store.has_index(location)
     yield instance, location, fields
     instance.store.close()

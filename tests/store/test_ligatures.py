@@ -11,10 +11,9 @@ from sqlglot import exp
 
 from portail.odsql import Query, compile_plan
 from portail.operations import reindex
-from portail.schema import fields_from_json
 from portail.store import fulltext
 from portail.store.duckdb_store import index_path
-from tests.conftest import Published, published_instance
+from tests.conftest import Published, current_version, published_instance
 
 CSV = """nom;pays;note
 Cœur de Causse;Cœur de France;1
@@ -54,11 +53,7 @@ def instance(tmp_path):
 
 
 def _version(instance):
-    from portail.catalog import services
-
-    with instance.session() as s:
-        version = services.get_dataset(s, "lig").current
-        return version.location, fields_from_json(version.fields)
+    return current_version(instance, "lig")
 
 
 def _notes(store, location, fields, where: str) -> set[int]:

@@ -16,12 +16,10 @@ from fastapi.testclient import TestClient
 from sqlglot import exp
 
 from portail.api import create_app
-from portail.catalog import services
 from portail.odsql import Query, compile_plan, to_sql
 from portail.odsql.functions import text_match
-from portail.schema import fields_from_json
 from portail.store import fulltext
-from tests.conftest import Published, published_instance, semicolon_csv
+from tests.conftest import Published, current_version, published_instance, semicolon_csv
 
 BASE = "/api/explore/v2.1/catalog/datasets/shapes/records"
 ROWS = [
@@ -40,9 +38,7 @@ def setup(tmp_path_factory):
     path = semicolon_csv(folder / "shapes.csv", [{"i": str(i), **r} for i, r in enumerate(ROWS)])
     instance = published_instance(folder / "home", Published("shapes", path, "Shapes",
                                                              annotations={"tags": {"multivalued": [","]}}))
-    with instance.session() as s:
-        version = services.get_dataset(s, "shapes").current
-        location, fields = version.location, fields_from_json(version.fields)
+    location, fields = current_version(instance, "shapes")
     yield instance, location, fields, TestClient(create_app(instance))
     instance.store.close()
 
@@ -144,9 +140,7 @@ def test_an_ordered_page_of_a_resolved_search_is_sorted_on_its_row_ids_then_read
             for i in range(300)]
     instance = published_instance(tmp_path / "home", Published("paged", semicolon_csv(tmp_path / "p.csv", rows)))
     try:
-        with instance.session() as s:
-            version = services.get_dataset(s, "paged").current
-            location, fields = version.location, fields_from_json(version.fields)
+        location, fields = current_version(instance, "paged")
         rare = [r for r in rows if "RARE" in r["name"]]
         client = TestClient(create_app(instance))
         for order_by, key, offset in [("capital desc, i", lambda r: (-int(r["capital"]), int(r["i"])), 3),

@@ -14,12 +14,10 @@ import duckdb
 import pytest
 from sqlglot import exp
 
-from portail.catalog import services
 from portail.odsql import Query, compile_plan
 from portail.operations import reindex
-from portail.schema import fields_from_json
 from portail.store import fulltext
-from tests.conftest import Published, published_instance, semicolon_csv
+from tests.conftest import Published, current_version, published_instance, semicolon_csv
 
 #: Distinct values (``t``, indexed by row postings) and a repeating one (``g``, indexed by value).
 TEXTS = ["x_y", "x y", "xay", "x-y", "x_y_z", "snake_case", "__init__", "Plain"]
@@ -50,9 +48,7 @@ def instance(tmp_path):
 
 
 def _version(instance):
-    with instance.session() as s:
-        version = services.get_dataset(s, "words").current
-        return version.location, fields_from_json(version.fields)
+    return current_version(instance, "words")
 
 
 def _found(store, location, fields, where: str) -> set[int]:

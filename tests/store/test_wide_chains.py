@@ -17,11 +17,9 @@ import random
 import duckdb
 import pytest
 
-from portail.catalog import services
 from portail.odsql import Query, Security, compile_plan, to_sql
-from portail.schema import fields_from_json
 from portail.store import fulltext
-from tests.conftest import Published, published_instance, semicolon_csv
+from tests.conftest import Published, current_version, published_instance, semicolon_csv
 from tests.store.resolving import resolving
 
 N = 400
@@ -74,9 +72,7 @@ def chains(tmp_path_factory):
     folder = tmp_path_factory.mktemp("chains")
     path = semicolon_csv(folder / "chains.csv", ROWS)
     instance = published_instance(folder / "home", Published("chains", path, "Chains"))
-    with instance.session() as s:
-        version = services.get_dataset(s, "chains").current
-        location, fields = version.location, fields_from_json(version.fields)
+    location, fields = current_version(instance, "chains")
     assert instance.store.has_index(location)
     yield instance, location, fields
     instance.store.close()
