@@ -230,3 +230,28 @@ def test_a_code_of_a_few_hundred_rows_a_value_is_keyed(tmp_path):
         assert page.total_count == 210 and {r["code"] for r in page.results} == {"00007"}
     finally:
         instance.store.close()
+
+
+def test_codes_of_a_few_hundred_rows_a_value_are_keyed_within_a_budget(tmp_path):
+    """Codes of more than ``keys.SELECTIVE`` rows a value are keyed within ``WIDER_KEY_ROWS`` key
+    rows per record, the most selective first (a wide file of such codes would otherwise hold an
+    index and postings several times its records); a selective code is keyed whatever the rest."""
+    distincts = [10, 14, 18, 22, 26, 30]  # 420 down to 140 rows a value in 4,200 rows
+    rows = [(f"{i % 300:05d}", *(f"{i % d:03d}" for d in distincts)) for i in range(4_200)]
+    path = semicolon_rows(tmp_path / "codes.csv", ["sel", *(f"c{d}" for d in distincts)], rows)
+    instance = published_instance(tmp_path / "home", Published("codes", path))
+    try:
+        version = es.get_visible_dataset(instance, "public", "codes").current
+        con = duckdb.connect(str(index_path(version.location)), read_only=True)
+        try:
+            keyed = keys.read_keys(con, con.execute("SELECT current_catalog()").fetchone()[0])
+        finally:
+            con.close()
+        assert keys.WIDER_KEY_ROWS == 4
+        assert keyed == {"sel", "c30", "c26", "c22", "c18"}
+        dataset = es.get_visible_dataset(instance, "public", "codes")
+        for field, value in (("c10", "007"), ("c30", "007")):  # keyed or not, the same answer
+            page = es.query_records(instance, dataset, refine=[f"{field}:{value}"], limit=0)
+            assert page.total_count == sum(r[1 + distincts.index(int(field[1:]))] == value for r in rows)
+    finally:
+        instance.store.close()
