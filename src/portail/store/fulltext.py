@@ -1003,11 +1003,12 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
             query.meta[_SPAN] = (int(offset.expression.name) if offset is not None else 0, int(limit.expression.name))
         return query
     conjuncts = [c for c in _conjuncts_of(query.args["where"].this) if not _is_true(c)]
-    listed = [c for c in conjuncts if c.meta_get(_ROWIDS) is not None]
+    lists = [(c, _listed(c)) for c in conjuncts]
+    listed = [rows for _, rows in lists if rows is not None]
     ordered: Sequence[int]
     if listed:
-        rids = frozenset.intersection(*(c.meta[_ROWIDS] for c in listed))
-        others = [c for c in conjuncts if c.meta_get(_ROWIDS) is None]
+        rids = frozenset.intersection(*listed)
+        others = [c for c, rows in lists if rows is None]
         if others and rids:
             test = keys.read(["rowid"], records, exp.and_(rowids_condition(rids, records), *[o.copy() for o in others], copy=False))
             rids = frozenset(r for (r,) in lookup(test))
@@ -1036,6 +1037,30 @@ def _sliced(query: exp.Expression, records: str, lookup: Lookup | None, index: I
     sliced.meta[_PAGE] = page
     sliced.meta[_TOTAL] = len(ordered)
     return sliced
+
+
+def _listed(condition: exp.Expression) -> frozenset[int] | None:
+    """The row ids a condition holds when it is a resolved row-id list, or an OR or AND of such
+    lists (a match folded into a list, ``TRUE``, is left out of its AND): their union or their
+    intersection. ``"paris" OR "lyon"``, each word resolved alone, was counted by a scan of
+    every row (0.8 s on 10 M rows). ``None`` for any other condition."""
+    found = condition.meta_get(_ROWIDS)
+    if found is not None:
+        return found
+    if isinstance(condition, exp.Paren):
+        return _listed(condition.this)
+    if isinstance(condition, (exp.Or, exp.And)):
+        sides = [side for side in (condition.left, condition.right)
+                 if not (isinstance(condition, exp.And) and _is_true(side))]
+        lists = []
+        for side in sides:
+            if (rows := _listed(side)) is None:
+                return None
+            lists.append(rows)
+        if not lists:
+            return None
+        return frozenset.union(*lists) if isinstance(condition, exp.Or) else frozenset.intersection(*lists)
+    return None
 
 
 def _sorted_page(rids: Sequence[int], order: exp.Order, records: str, start: int, size: int,
