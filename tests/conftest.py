@@ -6,6 +6,7 @@ import csv
 import fcntl
 import json
 import os
+import random
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -150,6 +151,15 @@ def semicolon_rows(path: Path, header: Sequence[str], rows: Iterable[Sequence[An
         writer.writerow(header)
         writer.writerows(rows)
     return path
+
+
+def seeded_ranks(n: int, seed: int) -> tuple[random.Random, list[int]]:
+    """A seeded random source and ``n`` distinct ranks in its random order: generated rows'
+    sort keys (an ordered page then has one answer), the source left for the rest of the rows."""
+    pick = random.Random(seed)
+    ranks = list(range(n))
+    pick.shuffle(ranks)
+    return pick, ranks
 
 
 def semicolon_csv(path: Path, rows: list[dict[str, str]]) -> Path:

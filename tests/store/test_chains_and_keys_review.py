@@ -14,7 +14,6 @@ without it (the engine path), with a caller's row filter and with a hidden field
 
 from __future__ import annotations
 
-import random
 import shutil
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from portail.api import explore_service as es
 from portail.odsql import Query, Security, compile_plan, to_sql
 from portail.store import DuckDBStore, fulltext, keys
 from portail.store.duckdb_store import index_path
-from tests.conftest import Published, current_version, published_instance, semicolon_csv
+from tests.conftest import Published, current_version, published_instance, seeded_ranks, semicolon_csv
 from tests.store.resolving import resolving
 
 N = 1_200
@@ -36,9 +35,7 @@ CODES = ["75001"] * 5 + ["75002", "75003", "75004", "75005", "75009"]
 
 
 def _rows() -> list[dict[str, str]]:
-    pick = random.Random(7)
-    capitals = list(range(N))
-    pick.shuffle(capitals)  # distinct: an ordered page has one answer
+    pick, capitals = seeded_ranks(N, 7)  # distinct: an ordered page has one answer
     rows = []
     for i in range(N):
         kind = [f"k{i}"]

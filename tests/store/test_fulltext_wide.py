@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import random
 import re
 from collections import Counter
 
@@ -22,7 +21,7 @@ from fastapi.testclient import TestClient
 from portail.api import create_app
 from portail.odsql import Query, compile_plan
 from portail.store import fulltext
-from tests.conftest import Published, current_version, published_instance, semicolon_csv
+from tests.conftest import Published, current_version, published_instance, seeded_ranks, semicolon_csv
 
 N = 50_000
 BASE = "/api/explore/v2.1/catalog/datasets/wide"
@@ -32,9 +31,7 @@ BLOCKS = set(range(10_000, 12_000)) | set(range(30_000, 30_500))
 
 
 def _rows() -> list[dict]:
-    pick = random.Random(11)
-    capitals = list(range(N))
-    pick.shuffle(capitals)  # distinct: an ordered page has one answer
+    pick, capitals = seeded_ranks(N, 11)  # distinct: an ordered page has one answer
     rows = []
     for i in range(N):
         kind = [f"k{i}"]

@@ -12,14 +12,13 @@ defaults: a match resolves at 10 rows (``resolving``), a chain becomes a list at
 
 from __future__ import annotations
 
-import random
 
 import duckdb
 import pytest
 
 from portail.odsql import Query, Security, compile_plan, to_sql
 from portail.store import fulltext
-from tests.conftest import Published, current_version, published_instance, semicolon_csv
+from tests.conftest import Published, current_version, published_instance, seeded_ranks, semicolon_csv
 from tests.store.resolving import resolving
 
 N = 400
@@ -28,9 +27,7 @@ CHAIN = 150
 
 
 def _rows() -> list[dict[str, str]]:
-    pick = random.Random(5)
-    capitals = list(range(N))
-    pick.shuffle(capitals)  # distinct: an ordered page has one answer
+    pick, capitals = seeded_ranks(N, 5)  # distinct: an ordered page has one answer
     rows = []
     for i in range(N):
         kind = [f"k{i}"]
