@@ -163,3 +163,19 @@ def test_an_or_of_resolved_matches_is_answered_from_their_union(lowered):
     page = store.prepare(location, compile_plan(Query(select="i", where=[where], limit=5), fields).select)
     assert page.rowids == (5, 17, 300) and page.total == 3
     assert [r["i"] for r in store.rows(location, page)] == [5, 17, 300]
+
+
+@pytest.mark.parametrize("where", ['"gamma 1*"', '"gamma k*"'])
+def test_a_prefix_tested_among_a_lists_rows_through_the_engine_answers_alike(lowered, where, monkeypatch):
+    """A prefix with more postings than ``AMONG_POSTINGS`` (here every one) is tested among the
+    narrowest member's rows by the engine's read of their postings, not in memory: same rows."""
+    instance, location, fields = lowered
+    monkeypatch.setattr(fulltext, "AMONG_POSTINGS", -10**9)
+    store = instance.store
+    store.close()  # forgets the answers kept by the tests before (reopened at the next call)
+    with duckdb.connect(location, read_only=True) as con:
+        for query, in_order in _queries(where):
+            plan = compile_plan(query, fields)
+            indexed = [tuple(r.values()) for r in store.rows(location, store.prepare(location, plan.select))]
+            scanned = con.execute(to_sql(plan.select)).fetchall()
+            assert (indexed if in_order else sorted(indexed)) == (scanned if in_order else sorted(scanned)), query

@@ -107,6 +107,9 @@ RESOLVE = 2048
 #: cost 0.6-2.4 s; on 2 M rows ~45 ms, as much as the semi-join of a prefix's 150,000 rows (past
 #: some 16,000 listed rows the semi-join is faster at either size: 100 ms against 22 on 2 M).
 CHAIN_RESOLVE = 4 * RESOLVE
+#: A prefix's postings tested in memory for the rows of a list (``_rows_among``) up to this
+#: many, plus 16 a row; past it the engine reads those rows' postings.
+AMONG_POSTINGS = 65_536
 #: Values a field indexed by value tests as constants; past this, a semi-join on the value
 #: dictionary is faster (1,000 constant communes: 64 ms against 32 on 2 M rows).
 VALUE_LIST = 64
@@ -739,8 +742,11 @@ def _rows_among(fields: tuple[str, ...], match: Match, records: str, index: Inde
             wanted = np.array(ordered, dtype=run.dtype)  # of the run's type: a search never converts the run
             at = np.minimum(np.searchsorted(run, wanted), len(run) - 1)
             found |= set(wanted[run[at] == wanted].tolist())
-    elif posted and (held := _held_postings(posted, match, index, lookup)) is not None:
-        # A prefix's postings (sorted per term, not across terms): one membership test of them all.
+    elif posted and (held := _held_postings(posted, match, index, lookup)) is not None and \
+            len(held) <= AMONG_POSTINGS + 16 * len(among):
+        # A prefix's postings (sorted per term, not across terms): one membership test of them
+        # all, when they are not many more than the rows (numpy sorts both: a prefix in every
+        # row of 10 M, "e*", took 89 ms where the engine's read of those rows' postings takes 17).
         wanted = np.array(sorted(among), dtype=np.int64)
         found |= set(wanted[np.isin(wanted, held)].tolist())
     elif posted:
